@@ -1,0 +1,20 @@
+/* <mach/mach_init.h> — umach (Darwin ABI): the task's own port and the page size. */
+#ifndef _MACH_INIT_
+#define _MACH_INIT_
+
+#include <mach/mach_types.h>
+#include <mach/vm_page_size.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern mach_port_t mach_task_self_;
+#define mach_task_self() mach_task_self_
+#define current_task() mach_task_self()
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

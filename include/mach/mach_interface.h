@@ -1,0 +1,9 @@
+/* <mach/mach_interface.h> — umach (Darwin ABI): the MIG-generated call interfaces. */
+#ifndef _MACH_INTERFACE_H_
+#define _MACH_INTERFACE_H_
+
+#include <mach/mach_port.h>
+#include <mach/task.h>
+#include <mach/vm_map.h>
+
+#endif

@@ -1,0 +1,21 @@
+/* <mach/mach_vm.h> — umach (Darwin ABI): mach_vm_allocate and mach_vm_deallocate. */
+#ifndef _mach_vm_user_
+#define _mach_vm_user_
+
+#include <mach/std_types.h>
+#include <mach/mach_types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+kern_return_t mach_vm_allocate(vm_map_t target, mach_vm_address_t *address, mach_vm_size_t size,
+                               int flags);
+kern_return_t mach_vm_deallocate(vm_map_t target, mach_vm_address_t address,
+                                 mach_vm_size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,19 @@
+/* <mach/vm_map.h> — umach (Darwin ABI): vm_allocate and vm_deallocate. */
+#ifndef _vm_map_user_
+#define _vm_map_user_
+
+#include <mach/std_types.h>
+#include <mach/mach_types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+kern_return_t vm_allocate(vm_map_t target_task, vm_address_t *address, vm_size_t size, int flags);
+kern_return_t vm_deallocate(vm_map_t target_task, vm_address_t address, vm_size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

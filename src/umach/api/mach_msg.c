@@ -1,0 +1,454 @@
+/*
+ * mach_msg.c — mach_msg and friends: the embedded front end of message transfer.
+ *
+ * A send copies the message in under the world lock and queues it, waiting on the
+ * destination's queue limit when needed; a receive dequeues and copies out, waiting on the
+ * port or set when it is empty. A waiting thread sleeps on its own condition variable with
+ * the world lock; the core wakes it (um_waiter.wake). Timeouts are deadlines: a thread woken
+ * for nothing goes back to sleep until the same deadline.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
+#endif
+#include "../kern/um_kmsg.h"
+#include "../um_export.h"
+
+#include <mach/mach.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct fe_waiter {
+    um_waiter w;
+    pthread_cond_t cv;
+} fe_waiter;
+
+static void fe_wake(um_waiter *w)
+{
+    pthread_cond_signal(&((fe_waiter *)w)->cv);
+}
+
+static void fe_waiter_init(fe_waiter *fw)
+{
+    memset(fw, 0, sizeof *fw);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&fw->cv, &a);
+    pthread_condattr_destroy(&a);
+    fw->w.wake = fe_wake;
+}
+
+static struct timespec deadline_after(mach_msg_timeout_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static bool deadline_passed(const struct timespec *d)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
+}
+
+/*
+ * Sleep on `q` until woken or the deadline passes. Conditions: world locked (released while
+ * sleeping). Returns the wake result, or MACH_MSG_SUCCESS when it timed out (the caller
+ * re-checks its condition and the deadline).
+ */
+static int fe_wait(fe_waiter *fw, um_waitq *q, void *owner, const struct timespec *deadline)
+{
+    fw->w.woken = false;
+    fw->w.result = MACH_MSG_SUCCESS;
+    fw->w.owner = owner;
+    um_waitq_append(q, &fw->w);
+    while (!fw->w.woken) {
+        int rc = deadline ? pthread_cond_timedwait(&fw->cv, &um_the_world.lock, deadline)
+                          : pthread_cond_wait(&fw->cv, &um_the_world.lock);
+        if (rc == ETIMEDOUT)
+            break;
+    }
+    if (!fw->w.woken) {
+        um_waitq_remove(q, &fw->w);
+        return MACH_MSG_SUCCESS;
+    }
+    return fw->w.result;
+}
+
+/* ---- send ----------------------------------------------------------------------------------- */
+
+static mach_msg_return_t do_send(um_space *space, mach_msg_header_t *msg, mach_msg_option_t option,
+                                 mach_msg_size_t send_size, mach_msg_timeout_t timeout,
+                                 fe_waiter *fw)
+{
+    um_kmsg *k;
+    mach_msg_return_t mr = um_kmsg_copyin(space, msg, send_size, option, &k);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    um_port *dest = k->dest;
+    if (!dest->active) {
+        um_kmsg_destroy(k);
+        return MACH_MSG_SUCCESS;
+    }
+    if (dest->kotype != UM_KOT_NONE) {
+        /* No kernel object server runs here: a message to one is a caller error. */
+        um_kmsg_destroy(k);
+        return MACH_SEND_INVALID_DEST;
+    }
+    if (MACH_MSGH_BITS_REMOTE(k->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE &&
+        dest->msgcount >= UM_MSG_QUEUE_KERNEL_LIMIT)
+        return MACH_SEND_NO_BUFFER | um_kmsg_copyout_pseudo(space, k, msg);
+
+    struct timespec deadline;
+    bool timed = (option & MACH_SEND_TIMEOUT) != 0;
+    if (timed)
+        deadline = deadline_after(timeout);
+    bool fw_ready = false;
+    while (um_mqueue_full(dest, k)) {
+        if (timed && (timeout == 0 || deadline_passed(&deadline)))
+            return MACH_SEND_TIMED_OUT | um_kmsg_copyout_pseudo(space, k, msg);
+        if (!fw_ready) {
+            fe_waiter_init(fw);
+            fw_ready = true;
+        }
+        (void)fe_wait(fw, &dest->senders, dest, timed ? &deadline : NULL);
+        if (!dest->active) {
+            /* The port died while we waited: the message counts as delivered and destroyed. */
+            if (fw_ready)
+                pthread_cond_destroy(&fw->cv);
+            um_kmsg_destroy(k);
+            return MACH_MSG_SUCCESS;
+        }
+    }
+    if (fw_ready)
+        pthread_cond_destroy(&fw->cv);
+    um_mqueue_deliver(k);
+    return MACH_MSG_SUCCESS;
+}
+
+/* ---- receive ---------------------------------------------------------------------------------- */
+
+static void too_large_header(um_space *space, um_kmsg *k, mach_msg_header_t *buf,
+                             mach_msg_size_t rcv_size, mach_msg_option_t option,
+                             mach_port_seqno_t seqno)
+{
+    /* The message is destroyed; the receiver learns who it was for and its id. */
+    mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
+    mach_msg_type_name_t reply_type = MACH_MSGH_BITS_LOCAL(k->bits);
+    mach_msg_type_name_t voucher_type = MACH_MSGH_BITS_VOUCHER(k->bits);
+    um_port *dest = k->dest;
+    mach_port_name_t local = !dest->active         ? MACH_PORT_DEAD
+                             : dest->receiver == space ? dest->receiver_name
+                                                       : MACH_PORT_NULL;
+    mach_msg_header_t h;
+    h.msgh_bits = MACH_MSGH_BITS_SET(reply_type, dest_type, voucher_type, k->bits);
+    h.msgh_size = sizeof(mach_msg_header_t);
+    h.msgh_remote_port = MACH_PORT_NULL;
+    h.msgh_local_port = local;
+    h.msgh_voucher_port = MACH_PORT_NULL;
+    h.msgh_id = k->id;
+    um_kmsg_destroy(k);
+    if (rcv_size >= sizeof h) {
+        memcpy(buf, &h, sizeof h);
+        mach_msg_size_t tsize = um_trailer_size(option);
+        if (rcv_size >= sizeof h + tsize) {
+            security_token_t sec = {{0, 1}};
+            audit_token_t audit;
+            memset(&audit, 0, sizeof audit);
+            um_trailer_write((uint8_t *)buf + sizeof h, option, seqno, &sec, &audit, 0);
+        }
+    }
+}
+
+static mach_msg_return_t do_receive(um_space *space, mach_msg_header_t *buf,
+                                    mach_msg_option_t option, mach_msg_size_t rcv_size,
+                                    mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
+                                    fe_waiter *fw)
+{
+    struct timespec deadline;
+    bool timed = (option & MACH_RCV_TIMEOUT) != 0;
+    if (timed)
+        deadline = deadline_after(timeout);
+    bool fw_ready = false;
+    mach_msg_return_t mr;
+
+    for (;;) {
+        um_entry *e = MACH_PORT_VALID(rcv_name) ? um_entry_lookup(space, rcv_name) : NULL;
+        um_port *port = NULL;
+        um_pset *set = NULL;
+        if (e && (e->type & MACH_PORT_TYPE_RECEIVE))
+            port = (um_port *)e->object;
+        else if (e && (e->type & MACH_PORT_TYPE_PORT_SET))
+            set = (um_pset *)e->object;
+        else {
+            um_guard_exception(rcv_name, 0, kGUARD_EXC_RCV_INVALID_NAME);
+            mr = MACH_RCV_INVALID_NAME;
+            break;
+        }
+        um_port *src = port ? (port->msgcount ? port : NULL) : um_pset_ready_member(set);
+        if (src) {
+            um_kmsg *k = src->msg_head;
+            mach_msg_size_t tsize = um_trailer_size(option);
+            if ((uint64_t)rcv_size < (uint64_t)k->size + tsize) {
+                if (option & MACH_RCV_LARGE) {
+                    /* The message stays queued; report the size it needs (no trailer). */
+                    if (rcv_size >= sizeof(mach_msg_header_t)) {
+                        buf->msgh_size = k->size;
+                        if (option & MACH_RCV_LARGE_IDENTITY)
+                            buf->msgh_local_port = src->receiver_name;
+                    }
+                    mr = MACH_RCV_TOO_LARGE;
+                    break;
+                }
+                mach_port_seqno_t seqno;
+                k = um_mqueue_dequeue(src, &seqno);
+                too_large_header(space, k, buf, rcv_size, option, seqno);
+                mr = MACH_RCV_TOO_LARGE;
+                break;
+            }
+            mach_port_seqno_t seqno;
+            uint64_t context = src->context;
+            k = um_mqueue_dequeue(src, &seqno);
+            security_token_t sec = k->sec;
+            audit_token_t audit = k->audit;
+            mach_msg_size_t size = k->size;
+            mr = um_kmsg_copyout(space, k, buf, option, (uint64_t)(uintptr_t)buf);
+            if ((mr & ~MACH_MSG_MASK) == MACH_RCV_HEADER_ERROR)
+                break;
+            um_trailer_write((uint8_t *)buf + size, option, seqno, &sec, &audit, context);
+            break;
+        }
+        if (timed && (timeout == 0 || deadline_passed(&deadline))) {
+            mr = MACH_RCV_TIMED_OUT;
+            break;
+        }
+        if (!fw_ready) {
+            fe_waiter_init(fw);
+            fw_ready = true;
+        }
+        int r = fe_wait(fw, port ? &port->receivers : &set->receivers,
+                        port ? (void *)port : (void *)set, timed ? &deadline : NULL);
+        if (r == MACH_RCV_PORT_CHANGED) {
+            mr = MACH_RCV_PORT_CHANGED;
+            break;
+        }
+    }
+    if (fw_ready)
+        pthread_cond_destroy(&fw->cv);
+    return mr;
+}
+
+UM_EXPORT mach_msg_return_t mach_msg_overwrite(mach_msg_header_t *msg, mach_msg_option_t option,
+                                               mach_msg_size_t send_size,
+                                               mach_msg_size_t rcv_size, mach_port_name_t rcv_name,
+                                               mach_msg_timeout_t timeout, mach_port_name_t notify,
+                                               mach_msg_header_t *rcv_msg,
+                                               mach_msg_size_t rcv_limit)
+{
+    (void)notify;
+    (void)rcv_limit;
+    fe_waiter fw;
+    mach_msg_return_t mr = MACH_MSG_SUCCESS;
+    um_world_lock();
+    um_space *space = um_the_world.space;
+    if (option & MACH_SEND_MSG) {
+        if (!msg) {
+            um_world_unlock();
+            return MACH_SEND_INVALID_DATA;
+        }
+        mr = do_send(space, msg, option, send_size, timeout, &fw);
+        if (mr != MACH_MSG_SUCCESS) {
+            um_world_unlock();
+            return mr;
+        }
+    }
+    if (option & MACH_RCV_MSG) {
+        mach_msg_header_t *buf = rcv_msg ? rcv_msg : msg;
+        if (!buf) {
+            um_world_unlock();
+            return MACH_RCV_INVALID_DATA;
+        }
+        mr = do_receive(space, buf, option, rcv_size, rcv_name, timeout, &fw);
+    }
+    um_world_unlock();
+    return mr;
+}
+
+UM_EXPORT mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t option,
+                                     mach_msg_size_t send_size, mach_msg_size_t rcv_size,
+                                     mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
+                                     mach_port_name_t notify)
+{
+    return mach_msg_overwrite(msg, option, send_size, rcv_size, rcv_name, timeout, notify, NULL,
+                              0);
+}
+
+UM_EXPORT mach_msg_return_t mach_msg_send(mach_msg_header_t *msg)
+{
+    return mach_msg(msg, MACH_SEND_MSG, msg->msgh_size, 0, MACH_PORT_NULL,
+                    MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+}
+
+UM_EXPORT mach_msg_return_t mach_msg_receive(mach_msg_header_t *msg)
+{
+    return mach_msg(msg, MACH_RCV_MSG, 0, msg->msgh_size, msg->msgh_local_port,
+                    MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+}
+
+/* ---- peek -------------------------------------------------------------------------------------- */
+
+UM_EXPORT kern_return_t mach_port_peek(ipc_space_t task, mach_port_name_t name,
+                                       mach_msg_trailer_type_t trailer_type,
+                                       mach_port_seqno_t *request_seqnop,
+                                       mach_msg_size_t *msg_sizep, mach_msg_id_t *msg_idp,
+                                       mach_msg_trailer_info_t trailer_infop,
+                                       mach_msg_type_number_t *trailer_infopCnt)
+{
+    um_world_lock();
+    um_space *space = um_task_space(task);
+    kern_return_t kr;
+    if (!space) {
+        kr = MACH_SEND_INVALID_DEST;
+        goto out;
+    }
+    if (!MACH_PORT_VALID(name)) {
+        kr = KERN_INVALID_RIGHT;
+        goto out;
+    }
+    if (GET_RCV_ELEMENTS(trailer_type) > MACH_RCV_TRAILER_AUDIT ||
+        um_trailer_size(trailer_type) > *trailer_infopCnt) {
+        um_guard_exception(name, 0, kGUARD_EXC_INVALID_VALUE);
+        kr = KERN_INVALID_VALUE;
+        goto out;
+    }
+    um_port *port;
+    kr = um_translate_receive(space, name, &port);
+    if (kr != KERN_SUCCESS)
+        goto out;
+    /* Find the message with the requested sequence number (or the first one). */
+    mach_port_seqno_t seqno = port->seqno;
+    um_kmsg *k = port->msg_head;
+    if (*request_seqnop != 0) {
+        while (k && seqno != *request_seqnop) {
+            k = k->next;
+            seqno++;
+        }
+    }
+    if (!k) {
+        kr = KERN_FAILURE;
+        goto out;
+    }
+    *request_seqnop = seqno;
+    /* XNU reports the kernel's size of the message: the user size plus 8 for the header. */
+    *msg_sizep = k->size + 8;
+    *msg_idp = k->id;
+    mach_msg_size_t tsize = um_trailer_size(trailer_type);
+    um_trailer_write(trailer_infop, trailer_type, seqno, &k->sec, &k->audit, port->context);
+    *trailer_infopCnt = tsize;
+    kr = KERN_SUCCESS;
+out:
+    um_world_unlock();
+    return kr;
+}
+
+/* ---- mach_msg_destroy (a library routine on Darwin, built on the calls above) --------------- */
+
+static void destroy_port(mach_port_name_t port, mach_msg_type_name_t type)
+{
+    if (!MACH_PORT_VALID(port))
+        return;
+    switch (type) {
+    case MACH_MSG_TYPE_MOVE_SEND:
+    case MACH_MSG_TYPE_MOVE_SEND_ONCE:
+        (void)mach_port_deallocate(mach_task_self_, port);
+        break;
+    case MACH_MSG_TYPE_MOVE_RECEIVE:
+        (void)mach_port_mod_refs(mach_task_self_, port, MACH_PORT_RIGHT_RECEIVE, -1);
+        break;
+    case MACH_MSG_TYPE_MAKE_SEND:
+        (void)mach_port_insert_right(mach_task_self_, port, port, MACH_MSG_TYPE_MAKE_SEND);
+        (void)mach_port_deallocate(mach_task_self_, port);
+        break;
+    case MACH_MSG_TYPE_MAKE_SEND_ONCE: {
+        mach_port_name_t so = MACH_PORT_NULL;
+        mach_msg_type_name_t t;
+        (void)mach_port_extract_right(mach_task_self_, port, MACH_MSG_TYPE_MAKE_SEND_ONCE, &so,
+                                      &t);
+        (void)mach_port_deallocate(mach_task_self_, so);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+UM_EXPORT void mach_msg_destroy(mach_msg_header_t *msg)
+{
+    mach_msg_bits_t bits = msg->msgh_bits;
+    destroy_port(msg->msgh_remote_port, MACH_MSGH_BITS_REMOTE(bits));
+    destroy_port(msg->msgh_voucher_port, MACH_MSGH_BITS_VOUCHER(bits));
+    if (!(bits & MACH_MSGH_BITS_COMPLEX))
+        return;
+    uint8_t *p = (uint8_t *)msg + sizeof(mach_msg_header_t);
+    uint32_t count;
+    memcpy(&count, p, sizeof count);
+    p += sizeof count;
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t type = p[11];
+        switch (type) {
+        case MACH_MSG_PORT_DESCRIPTOR: {
+            mach_msg_port_descriptor_t d;
+            memcpy(&d, p, sizeof d);
+            destroy_port(d.name, d.disposition);
+            p += sizeof d;
+            break;
+        }
+        case MACH_MSG_OOL_DESCRIPTOR:
+        case MACH_MSG_OOL_VOLATILE_DESCRIPTOR: {
+            mach_msg_ool_descriptor_t d;
+            memcpy(&d, p, sizeof d);
+            if (type == MACH_MSG_OOL_DESCRIPTOR && d.deallocate && d.size != 0)
+                (void)vm_deallocate(mach_task_self_, (vm_address_t)d.address, d.size);
+            p += sizeof d;
+            break;
+        }
+        case MACH_MSG_OOL_PORTS_DESCRIPTOR: {
+            mach_msg_ool_ports_descriptor_t d;
+            memcpy(&d, p, sizeof d);
+            mach_port_name_t *names = (mach_port_name_t *)d.address;
+            for (uint32_t j = 0; names && j < d.count; j++) {
+                mach_port_name_t nm;
+                memcpy(&nm, &names[j], sizeof nm);
+                destroy_port(nm, d.disposition);
+            }
+            if (d.deallocate && d.count != 0)
+                (void)vm_deallocate(mach_task_self_, (vm_address_t)d.address,
+                                    d.count * sizeof(mach_port_name_t));
+            p += sizeof d;
+            break;
+        }
+        case MACH_MSG_GUARDED_PORT_DESCRIPTOR: {
+            mach_msg_guarded_port_descriptor_t d;
+            memcpy(&d, p, sizeof d);
+            if (!(d.flags & MACH_MSG_GUARD_FLAGS_UNGUARDED_ON_SEND))
+                (void)mach_port_unguard(mach_task_self_, d.name, (uint64_t)d.context);
+            destroy_port(d.name, d.disposition);
+            p += sizeof d;
+            break;
+        }
+        default:
+            /* An unknown descriptor has no known size: nothing after it can be found. */
+            return;
+        }
+    }
+}

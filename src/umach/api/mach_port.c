@@ -1,0 +1,1038 @@
+/*
+ * mach_port.c — the mach_port_* calls of <mach/mach_port.h>.
+ *
+ * Each call resolves its task argument, takes the world lock, runs the core, and returns
+ * the core's code. The order of argument checks and every error code follow XNU's
+ * osfmk/ipc/mach_port.c and mach_kernelrpc.c. A task argument that is not a send right to
+ * this task's port gives MACH_SEND_INVALID_DEST, as the Darwin trap and MIG stub do.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
+#endif
+#include "../kern/um_kmsg.h"
+#include "../um_export.h"
+
+#include <mach/mach.h>
+#include <mach/notify.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define ENTER(task)                                                                            \
+    um_world_lock();                                                                           \
+    um_space *space = um_task_space(task);                                                     \
+    if (!space) {                                                                              \
+        um_world_unlock();                                                                     \
+        return MACH_SEND_INVALID_DEST;                                                         \
+    }
+
+#define LEAVE(kr)                                                                              \
+    do {                                                                                       \
+        kern_return_t leave_kr_ = (kr);                                                        \
+        um_world_unlock();                                                                     \
+        return leave_kr_;                                                                      \
+    } while (0)
+
+/* ---- allocation ---------------------------------------------------------------------------- */
+
+/* Create a receive right / port set / dead name under a fresh name or `*namep` if `named`. */
+static kern_return_t alloc_right(um_space *space, mach_port_right_t right, bool named,
+                                 mach_port_name_t *namep)
+{
+    um_entry *e;
+    mach_port_name_t name = named ? *namep : MACH_PORT_NULL;
+    kern_return_t kr;
+
+    if (right != MACH_PORT_RIGHT_RECEIVE && right != MACH_PORT_RIGHT_PORT_SET &&
+        right != MACH_PORT_RIGHT_DEAD_NAME)
+        return KERN_INVALID_VALUE;
+
+    if (named) {
+        kr = um_entry_alloc_name(space, name, &e);
+        if (kr != KERN_SUCCESS)
+            return kr;
+        if (e->type != 0)
+            return KERN_NAME_EXISTS;
+    } else {
+        kr = um_entry_claim(space, &name, &e);
+        if (kr != KERN_SUCCESS)
+            return kr;
+    }
+
+    switch (right) {
+    case MACH_PORT_RIGHT_RECEIVE: {
+        um_port *port = um_port_alloc();
+        if (!port) {
+            um_entry_dealloc(space, name, e);
+            return KERN_RESOURCE_SHORTAGE;
+        }
+        port->receiver = space;
+        port->receiver_name = name;
+        e->object = &port->obj;
+        e->type = MACH_PORT_TYPE_RECEIVE;
+        um_hash_insert(space, port, MACH_PORT_INDEX(name));
+        break;
+    }
+    case MACH_PORT_RIGHT_PORT_SET: {
+        um_pset *set = um_pset_alloc();
+        if (!set) {
+            um_entry_dealloc(space, name, e);
+            return KERN_RESOURCE_SHORTAGE;
+        }
+        set->space = space;
+        set->name = name;
+        e->object = &set->obj;
+        e->type = MACH_PORT_TYPE_PORT_SET;
+        break;
+    }
+    default:
+        e->object = NULL;
+        e->type = MACH_PORT_TYPE_DEAD_NAME;
+        e->urefs = 1;
+        break;
+    }
+    *namep = name;
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t mach_port_allocate(ipc_space_t task, mach_port_right_t right,
+                                           mach_port_name_t *name)
+{
+    ENTER(task);
+    mach_port_name_t n = MACH_PORT_NULL;
+    kern_return_t kr = alloc_right(space, right, false, &n);
+    if (kr == KERN_SUCCESS && name)
+        *name = n;
+    LEAVE(kr);
+}
+
+UM_EXPORT kern_return_t mach_port_allocate_name(ipc_space_t task, mach_port_right_t right,
+                                                mach_port_name_t name)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_VALUE);
+    LEAVE(alloc_right(space, right, true, &name));
+}
+
+UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_ptr_t options,
+                                            mach_port_context_t context, mach_port_name_t *name)
+{
+    ENTER(task);
+    if (!options)
+        LEAVE(MACH_SEND_INVALID_DATA); /* the trap cannot copy the options in */
+    uint32_t flags = options->flags;
+    uint32_t one_of = flags & (MPO_SERVICE_PORT | MPO_CONNECTION_PORT | MPO_TG_BLOCK_TRACKING);
+    if (one_of & (one_of - 1))
+        LEAVE(KERN_INVALID_ARGUMENT);
+    one_of = flags & (MPO_REPLY_PORT | MPO_ENFORCE_REPLY_PORT_SEMANTICS | MPO_EXCEPTION_PORT |
+                      MPO_PROVISIONAL_REPLY_PORT);
+    if (one_of & (one_of - 1))
+        LEAVE(KERN_INVALID_ARGUMENT);
+    /* Service/connection ports and thread-group tracking need launchd or the window server. */
+    if (flags & (MPO_SERVICE_PORT | MPO_TG_BLOCK_TRACKING))
+        LEAVE(KERN_DENIED);
+    if ((flags & MPO_QLIMIT) && options->mpl.mpl_qlimit > MACH_PORT_QLIMIT_MAX)
+        LEAVE(KERN_INVALID_VALUE);
+
+    mach_port_name_t n = MACH_PORT_NULL;
+    kern_return_t kr = alloc_right(space, MACH_PORT_RIGHT_RECEIVE, false, &n);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    um_entry *e = um_entry_lookup(space, n);
+    um_port *port = (um_port *)e->object;
+    if (flags & MPO_INSERT_SEND_RIGHT) {
+        port->mscount = 1;
+        port->srights = 1;
+        e->type |= MACH_PORT_TYPE_SEND;
+        e->urefs = 1;
+    }
+    if (flags & MPO_QLIMIT)
+        port->qlimit = options->mpl.mpl_qlimit;
+    if (flags & (MPO_IMPORTANCE_RECEIVER | MPO_DENAP_RECEIVER | MPO_TEMPOWNER)) {
+        port->impdonation = true;
+        if (flags & MPO_TEMPOWNER)
+            port->tempowner = true;
+    }
+    if (flags & MPO_CONTEXT_AS_GUARD) {
+        port->context = context;
+        port->guarded = true;
+        port->strict_guard = (flags & MPO_STRICT) != 0;
+        port->immovable_receive = (flags & MPO_IMMOVABLE_RECEIVE) != 0;
+    } else {
+        port->context = context;
+    }
+    if (name)
+        *name = n;
+    LEAVE(KERN_SUCCESS);
+}
+
+UM_EXPORT kern_return_t mach_port_destruct(ipc_space_t task, mach_port_name_t name,
+                                           mach_port_delta_t srdelta, mach_port_context_t guard)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_NAME);
+    um_entry *e = um_entry_lookup(space, name);
+    if (!e) {
+        um_guard_exception(name, 0, kGUARD_EXC_INVALID_NAME);
+        LEAVE(KERN_INVALID_NAME);
+    }
+    LEAVE(um_right_destruct(space, name, e, srdelta, guard));
+}
+
+/* ---- references ------------------------------------------------------------------------------ */
+
+UM_EXPORT kern_return_t mach_port_deallocate(ipc_space_t task, mach_port_name_t name)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_SUCCESS);
+    um_entry *e = um_entry_lookup(space, name);
+    if (!e) {
+        um_guard_exception(name, 0, kGUARD_EXC_INVALID_NAME);
+        LEAVE(KERN_INVALID_NAME);
+    }
+    LEAVE(um_right_dealloc(space, name, e));
+}
+
+UM_EXPORT kern_return_t mach_port_destroy(ipc_space_t task, mach_port_name_t name)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_SUCCESS);
+    um_entry *e = um_entry_lookup(space, name);
+    if (!e) {
+        um_guard_exception(name, 0, kGUARD_EXC_INVALID_NAME);
+        LEAVE(KERN_INVALID_NAME);
+    }
+    LEAVE(um_right_destroy(space, name, e, true, 0));
+}
+
+UM_EXPORT kern_return_t mach_port_mod_refs(ipc_space_t task, mach_port_name_t name,
+                                           mach_port_right_t right, mach_port_delta_t delta)
+{
+    ENTER(task);
+    if (right >= MACH_PORT_RIGHT_NUMBER)
+        LEAVE(KERN_INVALID_VALUE);
+    if (!MACH_PORT_VALID(name)) {
+        if (right == MACH_PORT_RIGHT_SEND || right == MACH_PORT_RIGHT_SEND_ONCE)
+            LEAVE(KERN_SUCCESS);
+        LEAVE(KERN_INVALID_NAME);
+    }
+    um_entry *e = um_entry_lookup(space, name);
+    if (!e) {
+        um_guard_exception(name, 0, kGUARD_EXC_INVALID_NAME);
+        LEAVE(KERN_INVALID_NAME);
+    }
+    LEAVE(um_right_delta(space, name, e, right, delta));
+}
+
+UM_EXPORT kern_return_t mach_port_get_refs(ipc_space_t task, mach_port_name_t name,
+                                           mach_port_right_t right, mach_port_urefs_t *refs)
+{
+    ENTER(task);
+    if (right >= MACH_PORT_RIGHT_NUMBER)
+        LEAVE(KERN_INVALID_VALUE);
+    if (!MACH_PORT_VALID(name)) {
+        if (right == MACH_PORT_RIGHT_SEND || right == MACH_PORT_RIGHT_SEND_ONCE) {
+            *refs = 1;
+            LEAVE(KERN_SUCCESS);
+        }
+        LEAVE(KERN_INVALID_NAME);
+    }
+    um_entry *e = um_entry_lookup(space, name);
+    if (!e)
+        LEAVE(KERN_INVALID_NAME);
+    mach_port_type_t type = um_right_info(space, name, e);
+    mach_port_urefs_t n = 0;
+    if (type & MACH_PORT_TYPE(right)) {
+        switch (right) {
+        case MACH_PORT_RIGHT_SEND_ONCE:
+        case MACH_PORT_RIGHT_PORT_SET:
+        case MACH_PORT_RIGHT_RECEIVE:
+            n = 1;
+            break;
+        case MACH_PORT_RIGHT_DEAD_NAME:
+        case MACH_PORT_RIGHT_SEND:
+            n = e->urefs;
+            break;
+        default:
+            break;
+        }
+    }
+    *refs = n;
+    LEAVE(KERN_SUCCESS);
+}
+
+UM_EXPORT kern_return_t mach_port_type(ipc_space_t task, mach_port_name_t name,
+                                       mach_port_type_t *ptype)
+{
+    ENTER(task);
+    if (name == MACH_PORT_NULL)
+        LEAVE(KERN_INVALID_NAME);
+    if (name == MACH_PORT_DEAD) {
+        *ptype = MACH_PORT_TYPE_DEAD_NAME;
+        LEAVE(KERN_SUCCESS);
+    }
+    um_entry *e = um_entry_lookup(space, name);
+    if (!e)
+        LEAVE(KERN_INVALID_NAME);
+    *ptype = um_right_info(space, name, e);
+    LEAVE(KERN_SUCCESS);
+}
+
+/* Memory handed to the caller as a MIG out-of-line array: page-backed, freed with vm_deallocate. */
+static void *mig_array_alloc(size_t bytes)
+{
+    size_t page = (size_t)vm_page_size;
+    size_t len = (bytes + page - 1) & ~(page - 1);
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+UM_EXPORT kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t *names,
+                                        mach_msg_type_number_t *namesCnt,
+                                        mach_port_type_array_t *types,
+                                        mach_msg_type_number_t *typesCnt)
+{
+    ENTER(task);
+    uint32_t n = 0;
+    for (uint32_t i = 1; i < space->count; i++) {
+        um_entry *e = &space->table[i];
+        if (e->type)
+            um_right_check(space, um_entry_name(space, e), e);
+        if (e->type)
+            n++;
+    }
+    mach_port_name_t *na = NULL;
+    mach_port_type_t *ta = NULL;
+    if (n) {
+        na = mig_array_alloc(n * sizeof *na);
+        ta = mig_array_alloc(n * sizeof *ta);
+        if (!na || !ta) {
+            if (na)
+                munmap(na, n * sizeof *na);
+            if (ta)
+                munmap(ta, n * sizeof *ta);
+            LEAVE(KERN_RESOURCE_SHORTAGE);
+        }
+        uint32_t k = 0;
+        for (uint32_t i = 1; i < space->count; i++) {
+            um_entry *e = &space->table[i];
+            if (!e->type)
+                continue;
+            mach_port_name_t nm = um_entry_name(space, e);
+            na[k] = nm;
+            ta[k] = um_right_info(space, nm, e);
+            k++;
+        }
+    }
+    *names = na;
+    *types = ta;
+    *namesCnt = n;
+    *typesCnt = n;
+    LEAVE(KERN_SUCCESS);
+}
+
+/* ---- moving rights --------------------------------------------------------------------------- */
+
+UM_EXPORT kern_return_t mach_port_insert_right(ipc_space_t task, mach_port_name_t name,
+                                               mach_port_t poly, mach_msg_type_name_t polyPoly)
+{
+    ENTER(task);
+    kern_return_t kr;
+    if (name == poly && (polyPoly == MACH_MSG_TYPE_MAKE_SEND ||
+                         polyPoly == MACH_MSG_TYPE_COPY_SEND)) {
+        /* The same name gains a send uref (XNU's fast path). */
+        um_entry *e = MACH_PORT_VALID(name) ? um_entry_lookup(space, name) : NULL;
+        if (!e)
+            LEAVE(KERN_INVALID_NAME);
+        if (!e->object)
+            LEAVE(KERN_INVALID_CAPABILITY);
+        if (!(e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE |
+                         MACH_PORT_TYPE_SEND_ONCE)))
+            LEAVE(KERN_INVALID_RIGHT);
+        um_port *port = (um_port *)e->object;
+        if (!port->active)
+            LEAVE(KERN_INVALID_CAPABILITY);
+        if (polyPoly == MACH_MSG_TYPE_MAKE_SEND) {
+            if (!(e->type & MACH_PORT_TYPE_RECEIVE))
+                LEAVE(KERN_INVALID_RIGHT);
+            port->mscount++;
+            if (!(e->type & MACH_PORT_TYPE_SEND)) {
+                port->srights++;
+                e->type |= MACH_PORT_TYPE_SEND;
+            }
+        } else if (!(e->type & MACH_PORT_TYPE_SEND)) {
+            LEAVE(KERN_INVALID_RIGHT);
+        }
+        if (e->urefs < UM_UREFS_MAX)
+            e->urefs++;
+        LEAVE(KERN_SUCCESS);
+    }
+
+    /*
+     * Take the right named `poly` as a naked right first, as the trap does (a NULL or DEAD
+     * poly is not a name: KERN_INVALID_NAME; a dead name copies in as MACH_PORT_DEAD).
+     */
+    um_port *port = NULL;
+    kr = um_right_copyin(space, poly, polyPoly, UM_COPYIN_DEADOK, &port);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    mach_msg_type_name_t type = um_copyin_type(polyPoly);
+    if (!MACH_PORT_VALID(name))
+        kr = KERN_INVALID_VALUE;
+    else if (!UM_PORT_VALID(port))
+        kr = KERN_INVALID_CAPABILITY;
+    else
+        kr = um_right_copyout_name(space, port, type, name);
+    /* The kernel destroys the carried right when the insertion fails. */
+    if (kr != KERN_SUCCESS && UM_PORT_VALID(port))
+        um_right_release(port, type);
+    LEAVE(kr);
+}
+
+UM_EXPORT kern_return_t mach_port_extract_right(ipc_space_t task, mach_port_name_t name,
+                                                mach_msg_type_name_t msgt_name, mach_port_t *poly,
+                                                mach_msg_type_name_t *polyPoly)
+{
+    ENTER(task);
+    if (!MACH_MSG_TYPE_PORT_ANY(msgt_name))
+        LEAVE(KERN_INVALID_VALUE);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_RIGHT);
+    um_port *port = NULL;
+    kern_return_t kr = um_right_copyin(space, name, msgt_name, UM_COPYIN_DEADOK, &port);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    mach_msg_type_name_t type = um_copyin_type(msgt_name);
+    /* The right travels back to the caller's space in the reply, as MIG does. */
+    mach_port_name_t out = MACH_PORT_DEAD;
+    if (UM_PORT_VALID(port)) {
+        if (!port->active) {
+            um_right_release(port, type);
+        } else if (um_right_copyout(space, port, type, &out) != KERN_SUCCESS) {
+            out = MACH_PORT_DEAD;
+        }
+    }
+    *poly = out;
+    *polyPoly = type;
+    LEAVE(KERN_SUCCESS);
+}
+
+/* ---- attributes ---------------------------------------------------------------------------- */
+
+static void status_of(const um_port *port, mach_port_status_t *st)
+{
+    memset(st, 0, sizeof *st);
+    st->mps_pset = port->nsets > 0;
+    st->mps_seqno = port->seqno;
+    st->mps_mscount = port->mscount;
+    st->mps_qlimit = port->qlimit;
+    st->mps_msgcount = port->msgcount;
+    st->mps_sorights = port->sorights;
+    st->mps_srights = port->srights > 0;
+    st->mps_pdrequest = port->pdrequest != NULL;
+    st->mps_nsrequest = port->nsrequest != NULL;
+    st->mps_flags = 0;
+    if (port->impdonation) {
+        st->mps_flags |= MACH_PORT_STATUS_FLAG_IMP_DONATION;
+        if (port->tempowner)
+            st->mps_flags |= MACH_PORT_STATUS_FLAG_TEMPOWNER;
+    }
+    if (port->guarded) {
+        st->mps_flags |= MACH_PORT_STATUS_FLAG_GUARDED;
+        if (port->strict_guard)
+            st->mps_flags |= MACH_PORT_STATUS_FLAG_STRICT_GUARD;
+        if (port->immovable_receive)
+            st->mps_flags |= MACH_PORT_STATUS_FLAG_GUARD_IMMOVABLE_RECEIVE;
+    }
+}
+
+static uint32_t dnrequests_size(const um_port *port)
+{
+    return port->caprequests;
+}
+
+UM_EXPORT kern_return_t mach_port_get_attributes(ipc_space_t task, mach_port_name_t name,
+                                                 mach_port_flavor_t flavor,
+                                                 mach_port_info_t port_info_out,
+                                                 mach_msg_type_number_t *port_info_outCnt)
+{
+    ENTER(task);
+    um_port *port;
+    kern_return_t kr;
+    switch (flavor) {
+    case MACH_PORT_LIMITS_INFO: {
+        if (*port_info_outCnt < MACH_PORT_LIMITS_INFO_COUNT)
+            LEAVE(KERN_FAILURE);
+        if (!MACH_PORT_VALID(name)) {
+            *port_info_outCnt = 0;
+            LEAVE(KERN_SUCCESS);
+        }
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        mach_port_limits_t lim = {.mpl_qlimit = port->qlimit};
+        memcpy(port_info_out, &lim, sizeof lim);
+        *port_info_outCnt = MACH_PORT_LIMITS_INFO_COUNT;
+        LEAVE(KERN_SUCCESS);
+    }
+    case MACH_PORT_RECEIVE_STATUS: {
+        if (*port_info_outCnt < MACH_PORT_RECEIVE_STATUS_COUNT)
+            LEAVE(KERN_FAILURE);
+        if (!MACH_PORT_VALID(name))
+            LEAVE(KERN_INVALID_RIGHT);
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        mach_port_status_t st;
+        status_of(port, &st);
+        memcpy(port_info_out, &st, sizeof st);
+        *port_info_outCnt = MACH_PORT_RECEIVE_STATUS_COUNT;
+        LEAVE(KERN_SUCCESS);
+    }
+    case MACH_PORT_DNREQUESTS_SIZE: {
+        if (*port_info_outCnt < MACH_PORT_DNREQUESTS_SIZE_COUNT)
+            LEAVE(KERN_FAILURE);
+        int v = 0;
+        if (!MACH_PORT_VALID(name)) {
+            memcpy(port_info_out, &v, sizeof v);
+            LEAVE(KERN_SUCCESS);
+        }
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        v = (int)dnrequests_size(port);
+        memcpy(port_info_out, &v, sizeof v);
+        *port_info_outCnt = MACH_PORT_DNREQUESTS_SIZE_COUNT;
+        LEAVE(KERN_SUCCESS);
+    }
+    case MACH_PORT_INFO_EXT: {
+        if (*port_info_outCnt < MACH_PORT_INFO_EXT_COUNT)
+            LEAVE(KERN_FAILURE);
+        if (!MACH_PORT_VALID(name))
+            LEAVE(KERN_INVALID_RIGHT);
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        mach_port_info_ext_t ext;
+        memset(&ext, 0, sizeof ext);
+        status_of(port, &ext.mpie_status);
+        memcpy(port_info_out, &ext, sizeof ext);
+        *port_info_outCnt = MACH_PORT_INFO_EXT_COUNT;
+        LEAVE(KERN_SUCCESS);
+    }
+    case MACH_PORT_GUARD_INFO: {
+        /* Darwin's mach_port_get_attributes has no GUARD_INFO case in this era. */
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+    case MACH_PORT_SERVICE_THROTTLED: {
+        if (!MACH_PORT_VALID(name))
+            LEAVE(KERN_INVALID_RIGHT);
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        LEAVE(KERN_INVALID_CAPABILITY); /* no service ports without launchd */
+    }
+    default:
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+}
+
+UM_EXPORT kern_return_t mach_port_set_attributes(ipc_space_t task, mach_port_name_t name,
+                                                 mach_port_flavor_t flavor,
+                                                 mach_port_info_t port_info,
+                                                 mach_msg_type_number_t port_infoCnt)
+{
+    ENTER(task);
+    um_port *port;
+    kern_return_t kr;
+    switch (flavor) {
+    case MACH_PORT_LIMITS_INFO: {
+        if (port_infoCnt < MACH_PORT_LIMITS_INFO_COUNT)
+            LEAVE(KERN_FAILURE);
+        mach_port_limits_t lim;
+        memcpy(&lim, port_info, sizeof lim);
+        if (lim.mpl_qlimit > MACH_PORT_QLIMIT_MAX)
+            LEAVE(KERN_INVALID_VALUE);
+        if (!MACH_PORT_VALID(name))
+            LEAVE(KERN_INVALID_RIGHT);
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        um_mqueue_set_qlimit(port, lim.mpl_qlimit);
+        LEAVE(KERN_SUCCESS);
+    }
+    case MACH_PORT_DNREQUESTS_SIZE:
+        if (port_infoCnt < MACH_PORT_DNREQUESTS_SIZE_COUNT)
+            LEAVE(KERN_FAILURE);
+        if (!MACH_PORT_VALID(name))
+            LEAVE(KERN_INVALID_RIGHT);
+        LEAVE(um_translate_receive(space, name, &port));
+    case MACH_PORT_TEMPOWNER:
+        if (!MACH_PORT_VALID(name))
+            LEAVE(KERN_INVALID_RIGHT);
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        port->impdonation = true;
+        port->tempowner = true;
+        LEAVE(KERN_SUCCESS);
+    case MACH_PORT_DENAP_RECEIVER:
+    case MACH_PORT_IMPORTANCE_RECEIVER:
+        if (!MACH_PORT_VALID(name))
+            LEAVE(KERN_INVALID_RIGHT);
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        port->impdonation = true;
+        LEAVE(KERN_SUCCESS);
+    case MACH_PORT_SERVICE_THROTTLED:
+        if (!MACH_PORT_VALID(name))
+            LEAVE(KERN_INVALID_RIGHT);
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            LEAVE(kr);
+        LEAVE(KERN_INVALID_CAPABILITY);
+    default:
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+}
+
+UM_EXPORT kern_return_t mach_port_set_mscount(ipc_space_t task, mach_port_name_t name,
+                                              mach_port_mscount_t mscount)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_RIGHT);
+    um_port *port;
+    kern_return_t kr = um_translate_receive(space, name, &port);
+    if (kr == KERN_SUCCESS)
+        port->mscount = mscount;
+    LEAVE(kr);
+}
+
+UM_EXPORT kern_return_t mach_port_set_seqno(ipc_space_t task, mach_port_name_t name,
+                                            mach_port_seqno_t seqno)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_RIGHT);
+    um_port *port;
+    kern_return_t kr = um_translate_receive(space, name, &port);
+    if (kr == KERN_SUCCESS)
+        port->seqno = seqno;
+    LEAVE(kr);
+}
+
+UM_EXPORT kern_return_t mach_port_get_context(ipc_space_t task, mach_port_name_t name,
+                                              mach_port_context_t *context)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_RIGHT);
+    um_port *port;
+    kern_return_t kr = um_translate_receive(space, name, &port);
+    if (kr == KERN_SUCCESS)
+        *context = port->strict_guard ? 0 : port->context;
+    LEAVE(kr);
+}
+
+UM_EXPORT kern_return_t mach_port_set_context(ipc_space_t task, mach_port_name_t name,
+                                              mach_port_context_t context)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_RIGHT);
+    um_port *port;
+    kern_return_t kr = um_translate_receive(space, name, &port);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    if (port->strict_guard) {
+        um_guard_exception(name, port->context, kGUARD_EXC_SET_CONTEXT);
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+    port->context = context;
+    LEAVE(KERN_SUCCESS);
+}
+
+/* ---- guards ---------------------------------------------------------------------------------- */
+
+/* Look up a receive right for a guard call; raises the guard XNU raises on failure. */
+static kern_return_t guard_translate(um_space *space, mach_port_name_t name, um_port **portp)
+{
+    kern_return_t kr = um_translate_receive(space, name, portp);
+    if (kr != KERN_SUCCESS)
+        um_guard_exception(name, 0,
+                           kr == KERN_INVALID_NAME ? kGUARD_EXC_INVALID_NAME
+                                                   : kGUARD_EXC_INVALID_RIGHT);
+    return kr;
+}
+
+static kern_return_t guard_locked(mach_port_name_t name, um_port *port, uint64_t guard,
+                                  uint64_t flags)
+{
+    if (port->context) {
+        um_guard_exception(name, port->context, kGUARD_EXC_INVALID_ARGUMENT);
+        return KERN_INVALID_ARGUMENT;
+    }
+    port->context = guard;
+    port->guarded = true;
+    port->strict_guard = (flags & MPG_STRICT) != 0;
+    if (flags & MPG_IMMOVABLE_RECEIVE)
+        port->immovable_receive = true;
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t mach_port_guard(ipc_space_t task, mach_port_name_t name,
+                                        mach_port_context_t guard, boolean_t strict)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_NAME);
+    um_port *port;
+    kern_return_t kr = guard_translate(space, name, &port);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    LEAVE(guard_locked(name, port, guard, strict ? MPG_STRICT : 0));
+}
+
+UM_EXPORT kern_return_t mach_port_guard_with_flags(ipc_space_t task, mach_port_name_t name,
+                                                   mach_port_context_t guard, uint64_t flags)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_NAME);
+    um_port *port;
+    kern_return_t kr = guard_translate(space, name, &port);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    LEAVE(guard_locked(name, port, guard, flags));
+}
+
+UM_EXPORT kern_return_t mach_port_unguard(ipc_space_t task, mach_port_name_t name,
+                                          mach_port_context_t guard)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_NAME);
+    um_port *port;
+    kern_return_t kr = guard_translate(space, name, &port);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    if (!port->guarded) {
+        um_guard_exception(name, 0, kGUARD_EXC_UNGUARDED);
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+    if (port->context != guard) {
+        um_guard_exception(name, port->context, kGUARD_EXC_INCORRECT_GUARD);
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+    port->context = 0;
+    port->guarded = false;
+    port->strict_guard = false;
+    LEAVE(KERN_SUCCESS);
+}
+
+UM_EXPORT kern_return_t mach_port_swap_guard(ipc_space_t task, mach_port_name_t name,
+                                             mach_port_context_t old_guard,
+                                             mach_port_context_t new_guard)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_NAME);
+    um_port *port;
+    kern_return_t kr = guard_translate(space, name, &port);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    if (!port->guarded) {
+        um_guard_exception(name, 0, kGUARD_EXC_UNGUARDED);
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+    if (port->strict_guard) {
+        um_guard_exception(name, port->context, kGUARD_EXC_SET_CONTEXT);
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+    if (port->context != old_guard) {
+        um_guard_exception(name, port->context, kGUARD_EXC_INCORRECT_GUARD);
+        LEAVE(KERN_INVALID_ARGUMENT);
+    }
+    port->context = new_guard;
+    LEAVE(KERN_SUCCESS);
+}
+
+/* ---- port sets --------------------------------------------------------------------------------- */
+
+/* Translate a member (receive right) and a set name, with XNU's order and codes. */
+static kern_return_t translate_port_pset(um_space *space, mach_port_name_t pname, um_port **portp,
+                                         mach_port_name_t sname, um_pset **setp)
+{
+    um_entry *pe = um_entry_lookup(space, pname);
+    um_entry *se = um_entry_lookup(space, sname);
+    if (!pe || !se)
+        return KERN_INVALID_NAME;
+    if (!(pe->type & MACH_PORT_TYPE_RECEIVE)) {
+        um_guard_exception(pname, 0, kGUARD_EXC_INVALID_RIGHT);
+        return KERN_INVALID_RIGHT;
+    }
+    if (!(se->type & MACH_PORT_TYPE_PORT_SET)) {
+        um_guard_exception(sname, 0, kGUARD_EXC_INVALID_RIGHT);
+        return KERN_INVALID_RIGHT;
+    }
+    *portp = (um_port *)pe->object;
+    *setp = (um_pset *)se->object;
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t mach_port_insert_member(ipc_space_t task, mach_port_name_t name,
+                                                mach_port_name_t pset)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name) || !MACH_PORT_VALID(pset))
+        LEAVE(KERN_INVALID_RIGHT);
+    um_port *port;
+    um_pset *set;
+    kern_return_t kr = translate_port_pset(space, name, &port, pset, &set);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    LEAVE(um_pset_add(set, port));
+}
+
+UM_EXPORT kern_return_t mach_port_extract_member(ipc_space_t task, mach_port_name_t name,
+                                                 mach_port_name_t pset)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name) || !MACH_PORT_VALID(pset))
+        LEAVE(KERN_INVALID_RIGHT);
+    um_port *port;
+    um_pset *set;
+    kern_return_t kr = translate_port_pset(space, name, &port, pset, &set);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    LEAVE(um_pset_remove(set, port));
+}
+
+UM_EXPORT kern_return_t mach_port_move_member(ipc_space_t task, mach_port_name_t member,
+                                              mach_port_name_t after)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(member))
+        LEAVE(KERN_INVALID_RIGHT);
+    if (after == MACH_PORT_DEAD)
+        LEAVE(KERN_INVALID_RIGHT);
+    um_port *port;
+    um_pset *set = NULL;
+    kern_return_t kr;
+    if (after != MACH_PORT_NULL)
+        kr = translate_port_pset(space, member, &port, after, &set);
+    else
+        kr = um_translate_receive(space, member, &port);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    if (set) {
+        /* Leave every other set, then join `set` (staying in it if already there). */
+        for (uint32_t i = port->nsets; i-- > 0;) {
+            if (port->sets[i] != set)
+                (void)um_pset_remove(port->sets[i], port);
+        }
+        if (!um_port_in_set(port, set))
+            kr = um_pset_add(set, port);
+        LEAVE(kr);
+    }
+    if (port->nsets == 0)
+        LEAVE(KERN_NOT_IN_SET);
+    um_port_unlink_all_sets(port);
+    LEAVE(KERN_SUCCESS);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    mach_port_name_t x = *(const mach_port_name_t *)a, y = *(const mach_port_name_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+UM_EXPORT kern_return_t mach_port_get_set_status(ipc_space_t task, mach_port_name_t name,
+                                                 mach_port_name_array_t *members,
+                                                 mach_msg_type_number_t *membersCnt)
+{
+    ENTER(task);
+    if (!MACH_PORT_VALID(name))
+        LEAVE(KERN_INVALID_RIGHT);
+    um_pset *set;
+    kern_return_t kr = um_translate_pset(space, name, &set);
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    mach_port_name_t *arr = NULL;
+    uint32_t n = set->nmembers;
+    if (n) {
+        arr = mig_array_alloc(n * sizeof *arr);
+        if (!arr)
+            LEAVE(KERN_RESOURCE_SHORTAGE);
+        for (uint32_t i = 0; i < n; i++)
+            arr[i] = set->members[i]->receiver_name;
+        qsort(arr, n, sizeof *arr, name_cmp);
+    }
+    *members = arr;
+    *membersCnt = n;
+    LEAVE(KERN_SUCCESS);
+}
+
+/* ---- notification requests --------------------------------------------------------------- */
+
+/* Register a dead-name or send-possible request on `name`; XNU's ipc_right_request_alloc. */
+static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool send_possible,
+                                   bool sync, um_port *notify, um_port **previousp)
+{
+    um_entry *e = um_entry_lookup(space, name);
+    if (!e)
+        return KERN_INVALID_NAME;
+    um_port *previous = NULL;
+    if (!notify && !e->request) {
+        *previousp = NULL;
+        return KERN_SUCCESS;
+    }
+    if ((e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND_ONCE)) &&
+        !um_right_check(space, name, e)) {
+        um_port *port = (um_port *)e->object;
+        /* Take the old request out silently: its notify right is handed back. */
+        if (e->request && e->request < port->caprequests &&
+            port->requests[e->request].space == space) {
+            previous = port->requests[e->request].notify;
+            memset(&port->requests[e->request], 0, sizeof port->requests[0]);
+        }
+        e->request = 0;
+        if (!notify) {
+            *previousp = previous;
+            return KERN_SUCCESS;
+        }
+        if (send_possible && sync &&
+            ((e->type & MACH_PORT_TYPE_SEND_ONCE) || port->msgcount < port->qlimit)) {
+            um_notify_send_possible(notify, name);
+            *previousp = previous;
+            return KERN_SUCCESS;
+        }
+        uint32_t slot = 0;
+        for (uint32_t i = 1; i < port->caprequests; i++) {
+            if (!port->requests[i].space) {
+                slot = i;
+                break;
+            }
+        }
+        if (!slot) {
+            uint32_t ncap = port->caprequests ? port->caprequests * 2 : 4;
+            um_request *nr = realloc(port->requests, ncap * sizeof *nr);
+            if (!nr) {
+                *previousp = previous;
+                return KERN_RESOURCE_SHORTAGE;
+            }
+            memset(nr + port->caprequests, 0, (ncap - port->caprequests) * sizeof *nr);
+            slot = port->caprequests ? port->caprequests : 1;
+            port->requests = nr;
+            port->caprequests = ncap;
+        }
+        um_request *r = &port->requests[slot];
+        r->space = space;
+        r->name = name;
+        r->notify = notify;
+        r->dead_name = !send_possible;
+        r->send_possible = send_possible;
+        r->sp_armed = send_possible && sync;
+        e->request = slot;
+        *previousp = previous;
+        return KERN_SUCCESS;
+    }
+    if (send_possible && notify && (e->type & MACH_PORT_TYPE_DEAD_NAME)) {
+        /* The port is already dead: say so at once; the notification names one more uref. */
+        if (e->urefs < UM_UREFS_MAX)
+            e->urefs++;
+        um_notify_dead_name(notify, name);
+        *previousp = NULL;
+        return KERN_SUCCESS;
+    }
+    return (e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND_ONCE |
+                       MACH_PORT_TYPE_DEAD_NAME))
+               ? KERN_INVALID_ARGUMENT
+               : KERN_INVALID_RIGHT;
+}
+
+static kern_return_t request_notification(um_space *space, mach_port_name_t name,
+                                          mach_msg_id_t id, mach_port_mscount_t sync,
+                                          um_port *notify, um_port **previousp)
+{
+    *previousp = NULL;
+    if (notify == UM_PORT_DEAD)
+        return KERN_INVALID_CAPABILITY;
+    um_port *port;
+    kern_return_t kr;
+    switch (id) {
+    case MACH_NOTIFY_PORT_DESTROYED:
+        if (sync != 0)
+            return KERN_INVALID_VALUE;
+        if (!MACH_PORT_VALID(name))
+            return KERN_INVALID_RIGHT;
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            return kr;
+        if (port->kotype != UM_KOT_NONE) {
+            um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+            return KERN_INVALID_RIGHT;
+        }
+        if (port->pdrequest) {
+            um_guard_exception(name, 0, kGUARD_EXC_KERN_FAILURE);
+            return KERN_FAILURE;
+        }
+        port->pdrequest = notify;
+        return KERN_SUCCESS;
+    case MACH_NOTIFY_NO_SENDERS:
+        if (!MACH_PORT_VALID(name))
+            return KERN_INVALID_RIGHT;
+        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+            return kr;
+        *previousp = port->nsrequest;
+        if (port->srights == 0 && sync <= port->mscount && notify) {
+            port->nsrequest = notify;
+            um_notify_no_senders_check(port);
+        } else {
+            port->nsrequest = notify;
+            port->nssync = sync;
+        }
+        return KERN_SUCCESS;
+    case MACH_NOTIFY_SEND_POSSIBLE:
+    case MACH_NOTIFY_DEAD_NAME:
+        if (!MACH_PORT_VALID(name))
+            return KERN_INVALID_ARGUMENT;
+        return request_alloc(space, name, id == MACH_NOTIFY_SEND_POSSIBLE, sync != 0, notify,
+                             previousp);
+    default:
+        return KERN_INVALID_VALUE;
+    }
+}
+
+UM_EXPORT kern_return_t mach_port_request_notification(ipc_space_t task, mach_port_name_t name,
+                                                       mach_msg_id_t msgid,
+                                                       mach_port_mscount_t sync,
+                                                       mach_port_t notify,
+                                                       mach_msg_type_name_t notifyPoly,
+                                                       mach_port_t *previous)
+{
+    ENTER(task);
+    mach_msg_type_name_t disp = um_copyin_type(notifyPoly);
+    if (disp != MACH_MSG_TYPE_PORT_SEND_ONCE)
+        LEAVE(MIG_TYPE_ERROR); /* the kernel's MIG server accepts only a send-once right */
+    um_port *np = NULL;
+    kern_return_t kr = KERN_SUCCESS;
+    if (MACH_PORT_VALID(notify))
+        kr = um_right_copyin(space, notify, notifyPoly, 0, &np);
+    else
+        np = notify == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
+    if (kr != KERN_SUCCESS)
+        LEAVE(kr);
+    um_port *prev = NULL;
+    kr = request_notification(space, name, msgid, sync, np, &prev);
+    if (kr != KERN_SUCCESS) {
+        if (UM_PORT_VALID(np))
+            um_right_release(np, MACH_MSG_TYPE_PORT_SEND_ONCE);
+        LEAVE(kr);
+    }
+    mach_port_name_t prev_name = MACH_PORT_NULL;
+    if (UM_PORT_VALID(prev)) {
+        kr = um_right_copyout(space, prev, MACH_MSG_TYPE_PORT_SEND_ONCE, &prev_name);
+        if (kr != KERN_SUCCESS)
+            LEAVE(kr);
+    }
+    *previous = prev_name;
+    LEAVE(KERN_SUCCESS);
+}

@@ -1,0 +1,99 @@
+/*
+ * mig.c — the MIG runtime routines Darwin's libsystem provides to generated stubs:
+ * a per-thread reply port, string copies, and allocation of out-of-line arrays.
+ */
+#include "../um_export.h"
+
+#include <mach/mach.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+
+static pthread_key_t reply_key;
+static pthread_once_t reply_once = PTHREAD_ONCE_INIT;
+
+/* A thread that exits gives its reply port back, as a dying thread does on Darwin. */
+static void reply_port_release(void *v)
+{
+    mach_port_name_t port = (mach_port_name_t)(uintptr_t)v;
+    if (MACH_PORT_VALID(port))
+        (void)mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
+}
+
+static void reply_key_init(void)
+{
+    (void)pthread_key_create(&reply_key, reply_port_release);
+}
+
+UM_EXPORT mach_port_t mig_get_reply_port(void)
+{
+    pthread_once(&reply_once, reply_key_init);
+    mach_port_name_t port = (mach_port_name_t)(uintptr_t)pthread_getspecific(reply_key);
+    if (port == MACH_PORT_NULL) {
+        if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &port) != KERN_SUCCESS)
+            return MACH_PORT_NULL;
+        (void)pthread_setspecific(reply_key, (void *)(uintptr_t)port);
+    }
+    return port;
+}
+
+UM_EXPORT void mig_dealloc_reply_port(mach_port_t migport)
+{
+    pthread_once(&reply_once, reply_key_init);
+    mach_port_name_t port = (mach_port_name_t)(uintptr_t)pthread_getspecific(reply_key);
+    if (port == MACH_PORT_NULL)
+        return;
+    (void)pthread_setspecific(reply_key, NULL);
+    (void)mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
+    if (migport != port)
+        (void)mach_port_deallocate(mach_task_self(), migport);
+}
+
+UM_EXPORT void mig_put_reply_port(mach_port_t reply_port)
+{
+    (void)reply_port;
+}
+
+UM_EXPORT int mig_strncpy(char *dest, const char *src, int len)
+{
+    /* Darwin's contract: copy at most len - 1 bytes, stop after the NUL, return the count. */
+    if (len <= 0)
+        return 0;
+    int i;
+    for (i = 1; i < len; i++) {
+        if (!(*dest++ = *src++))
+            return i;
+    }
+    return i;
+}
+
+UM_EXPORT int mig_strncpy_zerofill(char *dest, const char *src, int len)
+{
+    if (len <= 0 || dest == NULL)
+        return 0;
+    int i, copied = 0;
+    bool done = src == NULL;
+    for (i = 1; i < len; i++) {
+        if (!done) {
+            if (!(*dest++ = *src++)) {
+                copied = i;
+                done = true;
+            }
+        } else {
+            *dest++ = '\0';
+        }
+    }
+    *dest = '\0';
+    return done ? copied : i;
+}
+
+UM_EXPORT void mig_allocate(vm_address_t *addr_p, vm_size_t size)
+{
+    if (vm_allocate(mach_task_self(), addr_p, size, VM_FLAGS_ANYWHERE) != KERN_SUCCESS)
+        *addr_p = 0;
+}
+
+UM_EXPORT void mig_deallocate(vm_address_t addr, vm_size_t size)
+{
+    (void)vm_deallocate(mach_task_self(), addr, size);
+}

@@ -1,0 +1,123 @@
+/*
+ * um_world.c — the embedded front end: the process is one task and the kernel core lives
+ * in it, behind one mutex. A thread that must wait (receive on an empty queue, send to a
+ * full one) sleeps on its own condition variable; the core wakes it through um_waiter.wake.
+ *
+ * fork(): as on Darwin, the child is a new task. It gets a fresh IPC space holding only its
+ * task port (under the same name as the parent's, so mach_task_self() stays valid); none of
+ * the parent's rights are inherited.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
+#endif
+#include "../kern/um_kern.h"
+#include "../um_export.h"
+
+#include <mach/mach_init.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+um_world um_the_world = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+UM_EXPORT mach_port_t mach_task_self_ = MACH_PORT_NULL;
+
+static pthread_once_t um_world_once = PTHREAD_ONCE_INIT;
+
+static bool env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Build the task's space with its task port. Conditions: world locked or single-threaded. */
+static void um_world_make_task(void)
+{
+    um_world *w = &um_the_world;
+    w->space = um_space_create();
+    w->task_port = um_port_alloc();
+    if (!w->space || !w->task_port) {
+        fprintf(stderr, "umach: out of memory while creating the task\n");
+        abort();
+    }
+    w->space->audit_pid = (uint32_t)getpid();
+    w->task_port->kotype = UM_KOT_TASK;
+    w->task_port->pinned = true;
+    /* The kernel holds the receive right; the task holds a send right to itself. */
+    um_port_make_send(w->task_port);
+    mach_port_name_t name;
+    kern_return_t kr = um_right_copyout(w->space, w->task_port, MACH_MSG_TYPE_PORT_SEND, &name);
+    if (kr != KERN_SUCCESS) {
+        fprintf(stderr, "umach: cannot name the task port (%d)\n", kr);
+        abort();
+    }
+    w->task_name = name;
+    mach_task_self_ = name;
+}
+
+static void um_atfork_prepare(void)
+{
+    pthread_mutex_lock(&um_the_world.lock);
+}
+
+static void um_atfork_parent(void)
+{
+    pthread_mutex_unlock(&um_the_world.lock);
+}
+
+static void um_atfork_child(void)
+{
+    /*
+     * The parent's space is abandoned, not torn down: tearing it down would deliver
+     * notifications for rights that the parent still holds.
+     */
+    um_the_world.space = NULL;
+    um_the_world.task_port = NULL;
+    um_world_make_task();
+    pthread_mutex_unlock(&um_the_world.lock);
+}
+
+static void um_world_init_once(void)
+{
+    um_world *w = &um_the_world;
+    w->guard_nonfatal = env_flag("UMACH_GUARD_NONFATAL");
+    w->guard_log = env_flag("UMACH_GUARD_LOG");
+    pthread_mutex_lock(&w->lock);
+    um_world_make_task();
+    pthread_mutex_unlock(&w->lock);
+    pthread_atfork(um_atfork_prepare, um_atfork_parent, um_atfork_child);
+}
+
+void um_world_init(void)
+{
+    pthread_once(&um_world_once, um_world_init_once);
+}
+
+__attribute__((constructor)) static void um_world_ctor(void)
+{
+    um_world_init();
+}
+
+void um_world_lock(void)
+{
+    um_world_init();
+    pthread_mutex_lock(&um_the_world.lock);
+}
+
+void um_world_unlock(void)
+{
+    pthread_mutex_unlock(&um_the_world.lock);
+}
+
+um_space *um_task_space(mach_port_name_t task)
+{
+    um_world *w = &um_the_world;
+    if (!MACH_PORT_VALID(task))
+        return NULL;
+    um_entry *e = um_entry_lookup(w->space, task);
+    if (!e || !(e->type & MACH_PORT_TYPE_SEND) || e->object != &w->task_port->obj)
+        return NULL;
+    return w->space;
+}

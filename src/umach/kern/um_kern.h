@@ -1,0 +1,342 @@
+/*
+ * um_kern.h — umach's kernel core: ports, port sets, the name space and rights.
+ *
+ * The core is a state machine over one world. Every function here runs with the world lock
+ * held (um_world_lock) unless its comment says otherwise, and never sleeps: an operation that
+ * cannot complete registers a waiter and the front end decides how to wait.
+ *
+ * Reference counting: an object (port or port set) is freed when its reference count drops
+ * to zero. References are held by name-table entries (one per entry naming the object), by
+ * naked rights in flight (one per right carried by a message or held by a function between
+ * copyin and copyout), by notification requests, and by port-set membership links.
+ *
+ * Rights accounting follows XNU: `srights` counts send rights (one per entry that holds a
+ * send right, however many user references it has, plus one per naked send right), and
+ * `sorights` counts send-once rights (every send-once right is its own entry or naked right).
+ */
+#ifndef UM_KERN_H
+#define UM_KERN_H
+
+#include <mach/mach_types.h>
+#include <mach/message.h>
+#include <mach/port.h>
+#include <mach/kern_return.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UM_UREFS_MAX 0xFFFFu
+
+/* Default and hard bounds of a space's name table (indices; index 0 is reserved). */
+#define UM_TABLE_DEFAULT_MAX (1u << 21)
+#define UM_TABLE_HARD_MAX ((1u << 24) - 1)
+
+typedef struct um_port um_port;
+typedef struct um_pset um_pset;
+typedef struct um_space um_space;
+typedef struct um_kmsg um_kmsg;
+typedef struct um_waiter um_waiter;
+
+enum um_otype { UM_OT_PORT = 1, UM_OT_PSET = 2 };
+
+/* What a kernel-object port stands for (its receive right belongs to the kernel). */
+enum um_kotype { UM_KOT_NONE = 0, UM_KOT_TASK = 1 };
+
+/* The part shared by ports and port sets; always the first member. */
+typedef struct um_object {
+    uint32_t otype;
+    uint32_t refs;
+} um_object;
+
+/* A thread blocked in the core (receive on an empty queue, send to a full one). */
+struct um_waiter {
+    um_waiter *next, *prev;
+    void *owner;             /* port or set the waiter is queued on */
+    int result;              /* set by the core when it wakes the waiter */
+    bool woken;
+    void (*wake)(um_waiter *w); /* front end hook, called with the world lock held */
+    void *fe;                /* front end's own data */
+};
+
+typedef struct um_waitq {
+    um_waiter *head, *tail;
+} um_waitq;
+
+struct um_port {
+    um_object obj;
+    bool active;
+    uint8_t kotype;
+    bool guarded;
+    bool strict_guard;
+    bool immovable_receive;
+    bool pinned;             /* the last send uref cannot be released (task self) */
+    bool tempowner;
+    bool impdonation;
+
+    um_space *receiver;      /* space holding the receive right; NULL in transit or kernel */
+    mach_port_name_t receiver_name;
+
+    uint32_t srights;
+    uint32_t sorights;
+    mach_port_mscount_t mscount;
+    mach_port_seqno_t seqno;
+    mach_port_msgcount_t qlimit;
+    uint64_t context;
+
+    /* port sets this port belongs to */
+    um_pset **sets;
+    uint32_t nsets, capsets;
+
+    /* message queue (FIFO) */
+    um_kmsg *msg_head, *msg_tail;
+    uint32_t msgcount;
+    um_waitq receivers;      /* threads receiving directly on this port */
+    um_waitq senders;        /* threads blocked because the queue is full */
+
+    /* notification requests (see um_notify.c) */
+    um_port *nsrequest;      /* naked send-once right for no-senders, or NULL */
+    mach_port_mscount_t nssync;
+    um_port *pdrequest;      /* naked send-once right for port-destroyed, or NULL */
+    struct um_request *requests; /* dead-name / send-possible requests, index 0 unused */
+    uint32_t nrequests, caprequests;
+};
+
+/* A dead-name or send-possible request registered on a port for one name of one space. */
+typedef struct um_request {
+    um_space *space;         /* NULL: slot free */
+    mach_port_name_t name;
+    um_port *notify;         /* naked send-once right */
+    bool send_possible;
+    bool sp_armed;
+    bool dead_name;
+} um_request;
+
+struct um_pset {
+    um_object obj;
+    bool active;
+    um_space *space;
+    mach_port_name_t name;
+    um_port **members;
+    uint32_t nmembers, capmembers;
+    um_waitq receivers;
+};
+
+/* One slot of a space's name table. */
+typedef struct um_entry {
+    um_object *object;       /* port or set; NULL for a dead name or a free slot */
+    mach_port_type_t type;   /* MACH_PORT_TYPE_* right bits; 0 = free */
+    uint16_t urefs;          /* user references of the send right / dead name */
+    uint8_t gen;             /* generation byte of the current (or next) name */
+    uint8_t roll;            /* generations before the counter restarts */
+    uint32_t next_free, prev_free;
+    uint32_t request;        /* index in the port's request table, 0 = none */
+} um_entry;
+
+typedef struct um_hslot {
+    um_port *port;           /* NULL: empty; UM_HASH_TOMB: deleted */
+    uint32_t index;
+} um_hslot;
+
+struct um_space {
+    bool active;
+    um_entry *table;
+    uint32_t count;          /* slots allocated (index 0 included) */
+    uint32_t limit;          /* largest index allowed + 1 */
+    uint32_t free_head;      /* 0 = none */
+    uint32_t nfree;
+    uint32_t inuse;
+    uint32_t roll_seed;
+    um_hslot *hash;          /* reverse lookup: port -> index of its send/receive entry */
+    uint32_t hash_cap, hash_used, hash_tombs;
+    uint32_t audit_pid;
+};
+
+/* ---- world (um_world.c) -------------------------------------------------------------- */
+
+typedef struct um_world {
+    pthread_mutex_t lock;
+    um_space *space;         /* the task's space (embedded mode: one task) */
+    um_port *task_port;
+    mach_port_name_t task_name;
+    bool guard_nonfatal;     /* UMACH_GUARD_NONFATAL: fatal guards return instead */
+    bool guard_log;          /* UMACH_GUARD_LOG: print non-fatal guard exceptions too */
+} um_world;
+
+extern um_world um_the_world;
+
+/* Initialise the world once (safe to call from any thread, any number of times). */
+void um_world_init(void);
+/* Take / release the world lock (initialising the world first if needed). */
+void um_world_lock(void);
+void um_world_unlock(void);
+
+/*
+ * Resolve the `task` argument of a Mach call to a space.
+ * Conditions: world locked. Returns NULL when the name is not a send right to a task port
+ * (the caller then returns MACH_SEND_INVALID_DEST, as XNU's trap and MIG stub do).
+ */
+um_space *um_task_space(mach_port_name_t task);
+
+/* ---- guard exceptions (um_guard.c) ---------------------------------------------------- */
+
+/*
+ * Record a Mach-port guard violation of `flavor` (kGUARD_EXC_*) on `name`.
+ * Fatal flavours print one line naming the port, the flavour and the mistake, then abort()
+ * (unless UMACH_GUARD_NONFATAL is set); the others return silently (printed with
+ * UMACH_GUARD_LOG). Conditions: any; may be called with the world lock held.
+ */
+void um_guard_exception(mach_port_name_t name, uint64_t payload, uint32_t flavor);
+
+/* ---- objects (um_port.c) --------------------------------------------------------------- */
+
+/* A new active port with one reference, no rights counted. */
+um_port *um_port_alloc(void);
+/* A new active port set with one reference. */
+um_pset *um_pset_alloc(void);
+void um_object_ref(um_object *o);
+/* Drop a reference; frees the object at zero. */
+void um_object_release(um_object *o);
+#define um_port_ref(p) um_object_ref(&(p)->obj)
+#define um_port_release(p) um_object_release(&(p)->obj)
+
+/*
+ * Destroy a port whose receive right is being destroyed (not in a space any more):
+ * marks it dead, removes it from its sets, destroys queued messages, wakes waiters,
+ * fires requests. Consumes the reference that the receive right held.
+ */
+void um_port_destroy(um_port *port);
+
+/* Take the port out of every set it belongs to. */
+void um_port_unlink_all_sets(um_port *port);
+/* Add to / remove from one set. */
+kern_return_t um_pset_add(um_pset *set, um_port *port);
+kern_return_t um_pset_remove(um_pset *set, um_port *port);
+bool um_port_in_set(const um_port *port, const um_pset *set);
+/* Destroy a port set (its entry is gone); consumes the entry's reference. */
+void um_pset_destroy(um_pset *set);
+
+/* Clear the receiver of a receive right leaving a space (move in a message). */
+void um_port_clear_receiver(um_port *port);
+
+/* Wake every waiter of a queue with `result`. */
+void um_waitq_wake_all(um_waitq *q, int result);
+void um_waitq_append(um_waitq *q, um_waiter *w);
+void um_waitq_remove(um_waitq *q, um_waiter *w);
+um_waiter *um_waitq_pop(um_waitq *q);
+
+/* ---- naked rights (um_port.c) ----------------------------------------------------------- */
+
+/* Make a naked send right from a port (mscount++ when `make`). Takes a port reference. */
+void um_port_make_send(um_port *port);
+void um_port_copy_send(um_port *port);
+void um_port_make_send_once(um_port *port);
+/* Release a naked right of type PORT_SEND / PORT_SEND_ONCE / PORT_RECEIVE. Consumes it. */
+void um_right_release(um_port *port, mach_msg_type_name_t type);
+void um_port_release_send(um_port *port);
+void um_port_release_send_once(um_port *port);
+void um_port_release_receive(um_port *port);
+
+/* ---- spaces and entries (um_space.c) ---------------------------------------------------- */
+
+um_space *um_space_create(void);
+/* Tear down a space (task death): every right it holds is destroyed. */
+void um_space_destroy(um_space *space);
+
+/* Look up a name; NULL if it does not denote an entry (bad gen, free, out of range). */
+um_entry *um_entry_lookup(um_space *space, mach_port_name_t name);
+/* Take a fresh name. KERN_NO_SPACE when the table is at its limit. */
+kern_return_t um_entry_claim(um_space *space, mach_port_name_t *namep, um_entry **entryp);
+/*
+ * Get the entry for a caller-chosen name, allocating it if free (returned with type 0).
+ * KERN_NO_SPACE (index beyond the limit), KERN_INVALID_VALUE (generation bits),
+ * KERN_FAILURE (index 0, or in use under another generation).
+ */
+kern_return_t um_entry_alloc_name(um_space *space, mach_port_name_t name, um_entry **entryp);
+/* Free an entry (its object reference has been dealt with by the caller). */
+void um_entry_dealloc(um_space *space, mach_port_name_t name, um_entry *entry);
+/* Number of entries in use. */
+uint32_t um_space_inuse(const um_space *space);
+static inline mach_port_name_t um_entry_name(const um_space *space, const um_entry *entry)
+{
+    uint32_t index = (uint32_t)(entry - space->table);
+    return (index << 8) | entry->gen;
+}
+
+/* Reverse lookup of the entry holding send/receive rights of `port` in `space`. */
+um_entry *um_space_reverse(um_space *space, um_port *port);
+void um_hash_insert(um_space *space, um_port *port, uint32_t index);
+void um_hash_delete(um_space *space, um_port *port);
+
+/* ---- rights in a space (um_right.c) -------------------------------------------------------- */
+
+/*
+ * If the entry holds send / send-once rights to a port that died, turn it into a dead name
+ * now (XNU converts lazily; so do we). Returns true when it converted.
+ */
+bool um_right_check(um_space *space, mach_port_name_t name, um_entry *entry);
+
+/* Type bits of a name as mach_port_type reports them (request bits included). */
+mach_port_type_t um_right_info(um_space *space, mach_port_name_t name, um_entry *entry);
+
+kern_return_t um_right_dealloc(um_space *space, mach_port_name_t name, um_entry *entry);
+kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *entry,
+                             mach_port_right_t right, mach_port_delta_t delta);
+kern_return_t um_right_destroy(um_space *space, mach_port_name_t name, um_entry *entry,
+                               bool check_guard, uint64_t guard);
+kern_return_t um_right_destruct(um_space *space, mach_port_name_t name, um_entry *entry,
+                                mach_port_delta_t srdelta, uint64_t guard);
+
+/* Flags for um_right_copyin. */
+#define UM_COPYIN_DEADOK 0x1u         /* copying a dead name gives MACH_PORT_DEAD */
+#define UM_COPYIN_ALLOW_IMMOVABLE 0x2u
+#define UM_COPYIN_ALLOW_DEAD_SEND_ONCE 0x4u /* a send-once right to a dead port copies in as is */
+
+/*
+ * Take a right out of a space according to `msgt_name` (a MACH_MSG_TYPE_MOVE/COPY/MAKE_*
+ * disposition) as a naked right. On success *portp is the port (carrying the naked right's
+ * reference) or MACH_PORT_DEAD cast (UM_PORT_DEAD) for a dead name when DEADOK.
+ * Returns KERN_INVALID_NAME (no such name), KERN_INVALID_RIGHT, KERN_INVALID_CAPABILITY.
+ */
+#define UM_PORT_DEAD ((um_port *)(uintptr_t)-1)
+#define UM_PORT_VALID(p) ((p) != NULL && (p) != UM_PORT_DEAD)
+kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
+                              mach_msg_type_name_t msgt_name, uint32_t flags, um_port **portp);
+/* The PORT_* type a disposition turns into once copied in. */
+mach_msg_type_name_t um_copyin_type(mach_msg_type_name_t msgt_name);
+
+/*
+ * Give a naked right (type PORT_SEND / PORT_SEND_ONCE / PORT_RECEIVE) to a space under a
+ * fresh or coalesced name. Consumes the naked right on success and on failure (a failure
+ * destroys it). KERN_INVALID_CAPABILITY when the port is dead, KERN_NO_SPACE when the
+ * table is full.
+ */
+kern_return_t um_right_copyout(um_space *space, um_port *port, mach_msg_type_name_t type,
+                               mach_port_name_t *namep);
+/*
+ * Same under the caller's chosen name (mach_port_insert_right). Does NOT consume the right
+ * on failure: the caller destroys it.
+ */
+kern_return_t um_right_copyout_name(um_space *space, um_port *port, mach_msg_type_name_t type,
+                                    mach_port_name_t name);
+
+/* Translate a name to the port whose receive right it holds. */
+kern_return_t um_translate_receive(um_space *space, mach_port_name_t name, um_port **portp);
+/* Translate a name to the port set it holds. */
+kern_return_t um_translate_pset(um_space *space, mach_port_name_t name, um_pset **psetp);
+
+/* ---- notifications (um_notify.c) ---------------------------------------------------------- */
+
+/* A send-once right is destroyed unused: deliver MACH_NOTIFY_SEND_ONCE through it. Consumes. */
+void um_notify_send_once(um_port *port);
+/* The last send right of `port` went away. */
+void um_notify_no_senders_check(um_port *port);
+/* Cancel the request attached to an entry that loses its right; may send port-deleted. */
+void um_request_cancel(um_space *space, mach_port_name_t name, um_entry *entry);
+/* Does the entry's request (if any) ask for a dead-name notification? */
+bool um_request_is_dead_name(um_space *space, mach_port_name_t name, um_entry *entry);
+/* Fire every request of a dying port (dead-name notifications). */
+void um_port_fire_requests(um_port *port);
+
+#endif

@@ -1,0 +1,969 @@
+/*
+ * um_kmsg.c — copying messages in from a sender and out to a receiver.
+ *
+ * Copyin validates in XNU's order (ipc_kmsg.c, mach_msg.c, ipc_policy.c): sizes, then every
+ * descriptor's type, size, copy option and guard flags, then the limits on rights and
+ * copied memory, then the header (bits, reply, voucher, destination), and only then takes
+ * rights: the header's first, the descriptors' in order. So a size, type, header or
+ * destination error consumes nothing, and a bad right or bad memory in the body consumes the
+ * header's rights and everything the earlier descriptors carried.
+ *
+ * Out-of-line memory: a region sent with deallocate = TRUE leaves the sender by moving its
+ * page mapping (mremap) into a kernel-owned region, so no page is copied; a region sent
+ * without it is copied once into a fresh kernel-owned region at send time, which is the
+ * snapshot the receiver gets. The receiver is handed the kernel region itself (at the same
+ * offset within its first page as the sender's data) and frees it with vm_deallocate.
+ * Reads of sender memory go through process_vm_readv, so an unreadable range is reported as
+ * MACH_SEND_INVALID_MEMORY instead of crashing.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
+#endif
+#include "um_kmsg.h"
+
+#include <mach/mach.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Darwin's threshold above which non-deallocated physical copies count against VM space. */
+#define UM_OOL_SIZE_SMALL (32u * 1024)
+
+static inline uint64_t page_mask(void)
+{
+    return (uint64_t)vm_page_size - 1;
+}
+
+static inline uint64_t round_page64(uint64_t x)
+{
+    return (x + page_mask()) & ~page_mask();
+}
+
+/* Copy `len` bytes of this process's memory at `src` safely. Returns false if unreadable. */
+static bool safe_read(void *dst, uint64_t src, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        struct iovec local = {(char *)dst + done, len - done};
+        struct iovec remote = {(void *)(uintptr_t)(src + done), len - done};
+        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+                /* No cross-memory syscall here: fall back to a plain copy. */
+                memcpy((char *)dst + done, (const void *)(uintptr_t)(src + done), len - done);
+                return true;
+            }
+            return false;
+        }
+        done += (size_t)n;
+    }
+    return true;
+}
+
+static void *map_anon(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* ---- tokens and trailers ---------------------------------------------------------------- */
+
+void um_task_tokens(security_token_t *sec, audit_token_t *audit)
+{
+    uid_t euid = geteuid();
+    gid_t egid = getegid();
+    sec->val[0] = euid;
+    sec->val[1] = egid;
+    memset(audit, 0, sizeof *audit);
+    /* Darwin's layout: auid, euid, egid, ruid, rgid, pid, asid, pid version. */
+    audit->val[0] = getuid();
+    audit->val[1] = euid;
+    audit->val[2] = egid;
+    audit->val[3] = getuid();
+    audit->val[4] = getgid();
+    audit->val[5] = (unsigned)getpid();
+    audit->val[6] = (unsigned)getpid();
+    audit->val[7] = 0;
+}
+
+mach_msg_size_t um_trailer_size(mach_msg_option_t option)
+{
+    switch (GET_RCV_ELEMENTS(option)) {
+    case MACH_RCV_TRAILER_NULL:
+        return sizeof(mach_msg_trailer_t);
+    case MACH_RCV_TRAILER_SEQNO:
+        return sizeof(mach_msg_seqno_trailer_t);
+    case MACH_RCV_TRAILER_SENDER:
+        return sizeof(mach_msg_security_trailer_t);
+    case MACH_RCV_TRAILER_AUDIT:
+        return sizeof(mach_msg_audit_trailer_t);
+    case MACH_RCV_TRAILER_CTX:
+        return sizeof(mach_msg_context_trailer_t);
+    case MACH_RCV_TRAILER_AV:
+        return sizeof(mach_msg_mac_trailer_t);
+    default:
+        return sizeof(mach_msg_max_trailer_t);
+    }
+}
+
+void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
+                      const security_token_t *sec, const audit_token_t *audit, uint64_t context)
+{
+    mach_msg_max_trailer_t t;
+    memset(&t, 0, sizeof t);
+    mach_msg_size_t size = um_trailer_size(option);
+    t.msgh_trailer_type = MACH_MSG_TRAILER_FORMAT_0;
+    t.msgh_trailer_size = size;
+    t.msgh_seqno = seqno;
+    t.msgh_sender = *sec;
+    t.msgh_audit = *audit;
+    t.msgh_context = context;
+    memcpy(at, &t, size);
+}
+
+/* ---- destruction --------------------------------------------------------------------------- */
+
+static void kdesc_clean(um_kdesc *d)
+{
+    switch (d->type) {
+    case MACH_MSG_PORT_DESCRIPTOR:
+        um_right_release(d->u.port.port, d->u.port.disp);
+        d->u.port.port = NULL;
+        break;
+    case MACH_MSG_OOL_DESCRIPTOR:
+    case MACH_MSG_OOL_VOLATILE_DESCRIPTOR:
+        if (d->u.ool.map)
+            munmap(d->u.ool.map, d->u.ool.maplen);
+        d->u.ool.map = NULL;
+        break;
+    case MACH_MSG_OOL_PORTS_DESCRIPTOR:
+        for (uint32_t i = 0; i < d->u.oolp.count; i++)
+            um_right_release(d->u.oolp.ports[i], d->u.oolp.disp);
+        free(d->u.oolp.ports);
+        d->u.oolp.ports = NULL;
+        d->u.oolp.count = 0;
+        break;
+    case MACH_MSG_GUARDED_PORT_DESCRIPTOR:
+        um_right_release(d->u.guarded.port, d->u.guarded.disp);
+        d->u.guarded.port = NULL;
+        break;
+    default:
+        break;
+    }
+}
+
+static void kmsg_free(um_kmsg *kmsg)
+{
+    free(kmsg->desc);
+    free(kmsg);
+}
+
+void um_kmsg_destroy(um_kmsg *kmsg)
+{
+    /* The destination right is released last: it keeps the port alive for the others. */
+    um_port *dest = kmsg->dest;
+    mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(kmsg->bits);
+    kmsg->dest = NULL;
+    um_right_release(kmsg->reply, MACH_MSGH_BITS_LOCAL(kmsg->bits));
+    kmsg->reply = NULL;
+    for (uint32_t i = 0; i < kmsg->ndesc; i++)
+        kdesc_clean(&kmsg->desc[i]);
+    kmsg_free(kmsg);
+    um_right_release(dest, dest_type);
+}
+
+/* ---- copyin ---------------------------------------------------------------------------------- */
+
+static inline uint8_t udesc_type(const uint8_t *u)
+{
+    return u[11];
+}
+
+static inline uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* The user descriptor layouts (LP64), read field by field: they are 4-byte packed. */
+typedef struct {
+    uint64_t address;
+    uint32_t size_or_count;
+    uint8_t dealloc, copy, disp, type;
+} ool_fields;
+
+static ool_fields read_ool(const uint8_t *u)
+{
+    ool_fields f;
+    f.address = rd64(u);
+    f.dealloc = u[8];
+    f.copy = u[9];
+    f.disp = u[10];
+    f.type = u[11];
+    f.size_or_count = rd32(u + 12);
+    return f;
+}
+
+/* Validate descriptor types and sizes and count rights and copied memory (no side effects). */
+static mach_msg_return_t measure_descriptors(const uint8_t *msg, mach_msg_size_t size,
+                                             uint32_t count, uint32_t *offsets)
+{
+    uint32_t pos = sizeof(mach_msg_base_t);
+    for (uint32_t i = 0; i < count; i++) {
+        if (pos + 12 > size)
+            return MACH_SEND_MSG_TOO_SMALL;
+        uint8_t t = udesc_type(msg + pos);
+        uint32_t dsize;
+        switch (t) {
+        case MACH_MSG_PORT_DESCRIPTOR:
+            dsize = 12;
+            break;
+        case MACH_MSG_OOL_DESCRIPTOR:
+        case MACH_MSG_OOL_PORTS_DESCRIPTOR:
+        case MACH_MSG_OOL_VOLATILE_DESCRIPTOR:
+        case MACH_MSG_GUARDED_PORT_DESCRIPTOR:
+            dsize = 16;
+            break;
+        default:
+            return MACH_SEND_INVALID_TYPE;
+        }
+        offsets[i] = pos;
+        pos += dsize;
+        if (pos > size)
+            return MACH_SEND_MSG_TOO_SMALL;
+    }
+    return MACH_MSG_SUCCESS;
+}
+
+static mach_msg_return_t inflate_descriptor(const uint8_t *u, uint64_t *ports, uint64_t *vm)
+{
+    switch (udesc_type(u)) {
+    case MACH_MSG_PORT_DESCRIPTOR:
+        *ports += 1;
+        return MACH_MSG_SUCCESS;
+    case MACH_MSG_OOL_DESCRIPTOR:
+    case MACH_MSG_OOL_VOLATILE_DESCRIPTOR: {
+        ool_fields f = read_ool(u);
+        if (f.copy != MACH_MSG_PHYSICAL_COPY && f.copy != MACH_MSG_VIRTUAL_COPY)
+            return MACH_SEND_INVALID_TYPE;
+        if (f.size_or_count > UM_OOL_SIZE_SMALL && f.copy == MACH_MSG_PHYSICAL_COPY && !f.dealloc)
+            *vm += round_page64(f.size_or_count);
+        return MACH_MSG_SUCCESS;
+    }
+    case MACH_MSG_OOL_PORTS_DESCRIPTOR:
+        *ports += read_ool(u).size_or_count;
+        return MACH_MSG_SUCCESS;
+    case MACH_MSG_GUARDED_PORT_DESCRIPTOR: {
+        *ports += 1;
+        uint64_t context = rd64(u);
+        uint16_t flags;
+        memcpy(&flags, u + 8, 2);
+        if (u[10] != MACH_MSG_TYPE_MOVE_RECEIVE)
+            return MACH_SEND_INVALID_TYPE;
+        if (!flags || (flags & ~MACH_MSG_GUARD_FLAGS_MASK) ||
+            ((flags & MACH_MSG_GUARD_FLAGS_UNGUARDED_ON_SEND) && context != 0))
+            return MACH_SEND_INVALID_TYPE;
+        return MACH_MSG_SUCCESS;
+    }
+    default:
+        return MACH_SEND_INVALID_TYPE;
+    }
+}
+
+#define UM_TYPE_PORT_ANY_SEND(x)                                                               \
+    ((x) >= MACH_MSG_TYPE_MOVE_SEND && (x) <= MACH_MSG_TYPE_MAKE_SEND_ONCE)
+
+typedef struct {
+    mach_port_name_t dest_name, reply_name, voucher_name;
+    mach_msg_type_name_t dest_type, reply_type, voucher_type;
+} hdr_state;
+
+static mach_msg_return_t header_validate(const mach_msg_header_t *h, mach_msg_bits_t bits,
+                                         hdr_state *st)
+{
+    st->reply_name = h->msgh_local_port;
+    st->reply_type = MACH_MSGH_BITS_LOCAL(bits);
+    if (st->reply_type == 0) {
+        if (st->reply_name != MACH_PORT_NULL)
+            return MACH_SEND_INVALID_HEADER;
+    } else if (!UM_TYPE_PORT_ANY_SEND(st->reply_type)) {
+        return MACH_SEND_INVALID_HEADER;
+    }
+    st->voucher_name = MACH_PORT_NULL;
+    st->voucher_type = MACH_MSGH_BITS_VOUCHER(bits);
+    switch (st->voucher_type) {
+    case 0:
+        break;
+    case MACH_MSG_TYPE_MOVE_SEND:
+    case MACH_MSG_TYPE_COPY_SEND:
+        st->voucher_name = h->msgh_voucher_port;
+        if (st->voucher_name != MACH_PORT_DEAD)
+            break;
+        return MACH_SEND_INVALID_VOUCHER;
+    default:
+        return MACH_SEND_INVALID_VOUCHER;
+    }
+    st->dest_name = h->msgh_remote_port;
+    st->dest_type = MACH_MSGH_BITS_REMOTE(bits);
+    if (!UM_TYPE_PORT_ANY_SEND(st->dest_type))
+        return MACH_SEND_INVALID_HEADER;
+    if (!MACH_PORT_VALID(st->dest_name))
+        return MACH_SEND_INVALID_DEST;
+    if (st->dest_name == st->voucher_name && st->dest_type != MACH_MSG_TYPE_MOVE_SEND &&
+        st->dest_type != MACH_MSG_TYPE_COPY_SEND)
+        return MACH_SEND_INVALID_DEST;
+    if (st->dest_name == st->reply_name && (st->dest_type == MACH_MSG_TYPE_MOVE_SEND_ONCE ||
+                                            st->reply_type == MACH_MSG_TYPE_MOVE_SEND_ONCE))
+        return MACH_SEND_INVALID_DEST;
+    if (MACH_PORT_VALID(st->reply_name) && st->reply_name == st->voucher_name)
+        return MACH_SEND_INVALID_REPLY;
+    return MACH_MSG_SUCCESS;
+}
+
+/* Would copying in the reply right succeed? (XNU's ipc_right_copyin_check_reply) */
+static bool reply_ok(const um_entry *re, mach_msg_type_name_t reply_type)
+{
+    mach_port_type_t t = re->type;
+    switch (reply_type) {
+    case MACH_MSG_TYPE_MAKE_SEND:
+    case MACH_MSG_TYPE_MAKE_SEND_ONCE:
+        return (t & MACH_PORT_TYPE_RECEIVE) != 0;
+    case MACH_MSG_TYPE_COPY_SEND:
+    case MACH_MSG_TYPE_MOVE_SEND:
+    case MACH_MSG_TYPE_MOVE_SEND_ONCE: {
+        if (t & MACH_PORT_TYPE_DEAD_NAME)
+            return true;
+        if (!(t & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE)))
+            return false;
+        const um_port *p = (const um_port *)re->object;
+        if (!p->active)
+            return true;
+        if (reply_type == MACH_MSG_TYPE_MOVE_SEND_ONCE)
+            return (t & MACH_PORT_TYPE_SEND_ONCE) != 0;
+        return (t & MACH_PORT_TYPE_SEND) != 0;
+    }
+    default:
+        return false;
+    }
+}
+
+/* Copy in the destination, reply and voucher rights. Nothing is consumed on failure. */
+static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port **destp,
+                                       um_port **replyp)
+{
+    if (st->voucher_name != MACH_PORT_NULL) {
+        /* umach has no voucher objects: no name can denote one. */
+        return MACH_SEND_INVALID_VOUCHER;
+    }
+    um_entry *de = um_entry_lookup(space, st->dest_name);
+    if (!de || !(de->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE |
+                             MACH_PORT_TYPE_SEND_ONCE)))
+        return MACH_SEND_INVALID_DEST;
+    if (MACH_PORT_VALID(st->reply_name)) {
+        um_entry *re = st->reply_name == st->dest_name ? de
+                                                       : um_entry_lookup(space, st->reply_name);
+        if (!re || !(re->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE |
+                                 MACH_PORT_TYPE_SEND_ONCE)))
+            return MACH_SEND_INVALID_REPLY;
+        if (!reply_ok(re, st->reply_type))
+            return MACH_SEND_INVALID_REPLY;
+    }
+
+    um_port *dest = NULL, *reply = NULL;
+    kern_return_t kr;
+    bool joint = st->dest_name == st->reply_name &&
+                 st->dest_type != MACH_MSG_TYPE_MAKE_SEND &&
+                 st->dest_type != MACH_MSG_TYPE_MAKE_SEND_ONCE &&
+                 st->reply_type != MACH_MSG_TYPE_MAKE_SEND &&
+                 st->reply_type != MACH_MSG_TYPE_MAKE_SEND_ONCE;
+    if (joint) {
+        /* Both halves come from one send right; take them together or not at all. */
+        um_right_check(space, st->dest_name, de);
+        if (!(de->type & MACH_PORT_TYPE_SEND))
+            return MACH_SEND_INVALID_DEST;
+        int moves = (st->dest_type == MACH_MSG_TYPE_MOVE_SEND) +
+                    (st->reply_type == MACH_MSG_TYPE_MOVE_SEND);
+        if (moves == 2 && de->urefs < 2)
+            return MACH_SEND_INVALID_DEST;
+        /* Copies first, so that a move never takes the uref a copy still needs. */
+        mach_msg_type_name_t first = moves == 2 ? MACH_MSG_TYPE_MOVE_SEND : MACH_MSG_TYPE_COPY_SEND;
+        mach_msg_type_name_t second = moves >= 1 ? MACH_MSG_TYPE_MOVE_SEND : MACH_MSG_TYPE_COPY_SEND;
+        kr = um_right_copyin(space, st->dest_name, first, 0, &dest);
+        if (kr != KERN_SUCCESS)
+            return MACH_SEND_INVALID_DEST;
+        kr = um_right_copyin(space, st->dest_name, second, 0, &reply);
+        if (kr != KERN_SUCCESS) {
+            /* cannot happen: the urefs were checked under the same lock */
+            um_port_release_send(dest);
+            return MACH_SEND_INVALID_DEST;
+        }
+        *destp = dest;
+        *replyp = reply;
+        return MACH_MSG_SUCCESS;
+    }
+
+    kr = um_right_copyin(space, st->dest_name, st->dest_type, UM_COPYIN_ALLOW_DEAD_SEND_ONCE,
+                         &dest);
+    if (kr != KERN_SUCCESS || !UM_PORT_VALID(dest)) {
+        if (kr == KERN_SUCCESS)
+            um_right_release(dest, um_copyin_type(st->dest_type));
+        return MACH_SEND_INVALID_DEST;
+    }
+    if (MACH_PORT_VALID(st->reply_name)) {
+        kr = um_right_copyin(space, st->reply_name, st->reply_type, UM_COPYIN_DEADOK, &reply);
+        if (kr != KERN_SUCCESS) {
+            /* reply_ok() said this cannot fail; keep the send atomic anyway */
+            um_right_release(dest, um_copyin_type(st->dest_type));
+            return MACH_SEND_INVALID_REPLY;
+        }
+    } else {
+        reply = st->reply_name == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
+    }
+    *destp = dest;
+    *replyp = reply;
+    return MACH_MSG_SUCCESS;
+}
+
+static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
+{
+    d->u.ool.copy = f->copy;
+    d->u.ool.dealloc = f->dealloc != 0;
+    d->u.ool.size = f->size_or_count;
+    d->u.ool.map = NULL;
+    d->u.ool.maplen = 0;
+    d->u.ool.offset = 0;
+    if (f->size_or_count == 0)
+        return MACH_MSG_SUCCESS;
+    uint64_t mask = page_mask();
+    uint64_t start = f->address & ~mask;
+    uint64_t end = f->address + f->size_or_count;
+    if (end < f->address)
+        return MACH_SEND_INVALID_MEMORY;
+    end = round_page64(end);
+    size_t len = (size_t)(end - start);
+    uint32_t offset = (uint32_t)(f->address & mask);
+
+    if (f->dealloc) {
+        /* Move the sender's pages: reserve a target, then move the mapping onto it. */
+        void *target = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (target == MAP_FAILED)
+            return MACH_MSG_VM_KERNEL;
+        void *moved = mremap((void *)(uintptr_t)start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                             target);
+        if (moved == MAP_FAILED) {
+            /* Not one mapping (or not mapped): copy what is readable, then unmap the range. */
+            munmap(target, len);
+            void *copy = map_anon(len);
+            if (!copy)
+                return MACH_MSG_VM_KERNEL;
+            if (!safe_read((char *)copy + offset, f->address, f->size_or_count)) {
+                munmap(copy, len);
+                return MACH_SEND_INVALID_MEMORY;
+            }
+            munmap((void *)(uintptr_t)start, len);
+            moved = copy;
+        }
+        d->u.ool.map = moved;
+        d->u.ool.maplen = len;
+        d->u.ool.offset = offset;
+        return MACH_MSG_SUCCESS;
+    }
+    void *copy = map_anon(len);
+    if (!copy)
+        return MACH_MSG_VM_KERNEL;
+    if (!safe_read((char *)copy + offset, f->address, f->size_or_count)) {
+        munmap(copy, len);
+        return MACH_SEND_INVALID_MEMORY;
+    }
+    d->u.ool.map = copy;
+    d->u.ool.maplen = len;
+    d->u.ool.offset = offset;
+    return MACH_MSG_SUCCESS;
+}
+
+static mach_msg_return_t copyin_ool_ports(um_space *space, um_kdesc *d, const ool_fields *f)
+{
+    mach_msg_type_name_t disp = f->disp;
+    uint32_t count = f->size_or_count;
+    d->u.oolp.disp = um_copyin_type(disp);
+    d->u.oolp.copy = f->copy;
+    d->u.oolp.dealloc = f->dealloc != 0;
+    d->u.oolp.count = 0;
+    d->u.oolp.ports = NULL;
+    if (count == 0)
+        return MACH_MSG_SUCCESS;
+    mach_port_name_t *names = malloc((size_t)count * sizeof *names);
+    um_port **ports = calloc(count, sizeof *ports);
+    if (!names || !ports) {
+        free(names);
+        free(ports);
+        return MACH_MSG_VM_KERNEL;
+    }
+    if (!safe_read(names, f->address, (size_t)count * sizeof *names)) {
+        free(names);
+        free(ports);
+        return MACH_SEND_INVALID_MEMORY;
+    }
+    if (f->dealloc)
+        (void)vm_deallocate(mach_task_self(), (vm_address_t)f->address,
+                            (vm_size_t)count * sizeof *names);
+    for (uint32_t i = 0; i < count; i++) {
+        if (!MACH_PORT_VALID(names[i])) {
+            ports[i] = names[i] == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
+            continue;
+        }
+        kern_return_t kr = um_right_copyin(space, names[i], disp, UM_COPYIN_DEADOK, &ports[i]);
+        if (kr != KERN_SUCCESS) {
+            for (uint32_t j = 0; j < i; j++)
+                um_right_release(ports[j], d->u.oolp.disp);
+            if (kr == KERN_INVALID_RIGHT)
+                um_guard_exception(names[i], 0, kGUARD_EXC_SEND_INVALID_RIGHT);
+            free(names);
+            free(ports);
+            return MACH_SEND_INVALID_RIGHT;
+        }
+    }
+    free(names);
+    d->u.oolp.ports = ports;
+    d->u.oolp.count = count;
+    return MACH_MSG_SUCCESS;
+}
+
+static mach_msg_return_t copyin_port(um_space *space, mach_port_name_t name,
+                                     mach_msg_type_name_t disp, uint32_t flags, um_port **portp)
+{
+    if (!MACH_PORT_VALID(name)) {
+        *portp = name == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
+        return MACH_MSG_SUCCESS;
+    }
+    kern_return_t kr = um_right_copyin(space, name, disp, UM_COPYIN_DEADOK | flags, portp);
+    if (kr != KERN_SUCCESS) {
+        if (kr == KERN_INVALID_RIGHT)
+            um_guard_exception(name, 0, kGUARD_EXC_SEND_INVALID_RIGHT);
+        return MACH_SEND_INVALID_RIGHT;
+    }
+    return MACH_MSG_SUCCESS;
+}
+
+static mach_msg_return_t copyin_guarded(um_space *space, um_kdesc *d, const uint8_t *u)
+{
+    uint64_t context = rd64(u);
+    uint16_t flags;
+    memcpy(&flags, u + 8, 2);
+    mach_port_name_t name = rd32(u + 12);
+    d->u.guarded.disp = MACH_MSG_TYPE_PORT_RECEIVE;
+    d->u.guarded.flags = flags;
+    d->u.guarded.context = context;
+    d->u.guarded.port = NULL;
+    if (!MACH_PORT_VALID(name)) {
+        d->u.guarded.port = name == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
+        return MACH_MSG_SUCCESS;
+    }
+    um_entry *e = um_entry_lookup(space, name);
+    if (e && (e->type & MACH_PORT_TYPE_RECEIVE)) {
+        um_port *p = (um_port *)e->object;
+        bool movable = p->kotype == UM_KOT_NONE && !p->immovable_receive;
+        if (movable) {
+            bool ok = ((flags & MACH_MSG_GUARD_FLAGS_UNGUARDED_ON_SEND) && !p->guarded &&
+                       !context) ||
+                      (p->guarded && p->context == context);
+            if (!ok) {
+                um_guard_exception(name, p->context, kGUARD_EXC_INCORRECT_GUARD);
+                return MACH_SEND_INVALID_RIGHT;
+            }
+            d->u.guarded.flags |= MACH_MSG_GUARD_FLAGS_UNGUARDED_ON_SEND;
+        }
+    }
+    return copyin_port(space, name, MACH_MSG_TYPE_MOVE_RECEIVE, 0, &d->u.guarded.port);
+}
+
+mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
+                                 mach_msg_size_t send_size, mach_msg_option_t option,
+                                 um_kmsg **kmsgp)
+{
+    (void)option;
+    if (send_size < sizeof(mach_msg_header_t) || (send_size & 3))
+        return MACH_SEND_MSG_TOO_SMALL;
+    if (send_size > UM_MSG_MAX_BODY_SPACE)
+        return MACH_SEND_TOO_LARGE;
+
+    const uint8_t *u = (const uint8_t *)msg;
+    mach_msg_header_t h;
+    memcpy(&h, u, sizeof h);
+    uint32_t dcount = 0;
+    if (h.msgh_bits & MACH_MSGH_BITS_COMPLEX) {
+        if (send_size < sizeof(mach_msg_base_t))
+            return MACH_SEND_MSG_TOO_SMALL;
+        dcount = rd32(u + sizeof h);
+        if (dcount > (send_size - sizeof(mach_msg_base_t)) / 12)
+            return MACH_SEND_MSG_TOO_SMALL;
+    }
+
+    um_kmsg *k = calloc(1, sizeof *k + (send_size - sizeof h));
+    if (!k)
+        return MACH_SEND_NO_BUFFER;
+    k->body = (uint8_t *)(k + 1);
+    if (dcount) {
+        k->desc = calloc(dcount, sizeof *k->desc);
+        if (!k->desc) {
+            free(k);
+            return MACH_SEND_NO_BUFFER;
+        }
+    }
+    mach_msg_return_t mr;
+    uint32_t *offsets = dcount ? malloc(dcount * sizeof *offsets) : NULL;
+    if (dcount && !offsets) {
+        kmsg_free(k);
+        return MACH_SEND_NO_BUFFER;
+    }
+    mr = measure_descriptors(u, send_size, dcount, offsets);
+    if (mr == MACH_MSG_SUCCESS) {
+        uint64_t ports = 0, vm = 0;
+        /* XNU inflates up to 64 descriptors last to first, more first to last. */
+        if (dcount <= 64) {
+            for (uint32_t i = dcount; i-- > 0 && mr == MACH_MSG_SUCCESS;)
+                mr = inflate_descriptor(u + offsets[i], &ports, &vm);
+        } else {
+            for (uint32_t i = 0; i < dcount && mr == MACH_MSG_SUCCESS; i++)
+                mr = inflate_descriptor(u + offsets[i], &ports, &vm);
+        }
+        if (mr == MACH_MSG_SUCCESS) {
+            if (ports > UM_MSG_MAX_PORT_COUNT)
+                mr = MACH_SEND_TOO_LARGE;
+            else if (vm + ports * sizeof(mach_port_t) > UM_MSG_MAX_VM_SPACE)
+                mr = MACH_MSG_VM_KERNEL;
+        }
+    }
+    if (mr != MACH_MSG_SUCCESS) {
+        free(offsets);
+        kmsg_free(k);
+        return mr;
+    }
+
+    /* The header: extra bits are dropped, as XNU masks them with MACH_MSGH_BITS_USER. */
+    mach_msg_bits_t bits = h.msgh_bits & MACH_MSGH_BITS_USER;
+    hdr_state st;
+    mr = header_validate(&h, bits, &st);
+    um_port *dest = NULL, *reply = NULL;
+    if (mr == MACH_MSG_SUCCESS)
+        mr = header_rights(space, &st, &dest, &reply);
+    if (mr != MACH_MSG_SUCCESS) {
+        if (mr == MACH_SEND_INVALID_VOUCHER)
+            um_guard_exception(st.voucher_name, 0, kGUARD_EXC_SEND_INVALID_VOUCHER);
+        else if (mr == MACH_SEND_INVALID_REPLY)
+            um_guard_exception(st.reply_name, 0, kGUARD_EXC_SEND_INVALID_REPLY);
+        free(offsets);
+        kmsg_free(k);
+        return mr;
+    }
+    mach_msg_type_name_t dest_type = um_copyin_type(st.dest_type);
+    mach_msg_type_name_t reply_type = st.reply_type ? um_copyin_type(st.reply_type) : 0;
+    k->bits = MACH_MSGH_BITS_SET(dest_type, reply_type, st.voucher_type, bits);
+    k->size = send_size;
+    k->dest = dest;
+    k->reply = reply;
+    k->voucher_raw = st.voucher_type ? MACH_PORT_NULL : h.msgh_voucher_port;
+    k->id = h.msgh_id;
+    k->sp_notify = (option & MACH_SEND_NOTIFY) != 0;
+    memcpy(k->body, u + sizeof h, send_size - sizeof h);
+    um_task_tokens(&k->sec, &k->audit);
+
+    /* The body: rights and memory, in order; a failure unwinds what came before. */
+    uint32_t done = 0;
+    for (; done < dcount; done++) {
+        um_kdesc *d = &k->desc[done];
+        const uint8_t *ud = u + offsets[done];
+        d->type = udesc_type(ud);
+        d->uoffset = offsets[done];
+        switch (d->type) {
+        case MACH_MSG_PORT_DESCRIPTOR:
+            d->u.port.disp = um_copyin_type(ud[10]);
+            mr = copyin_port(space, rd32(ud), ud[10], 0, &d->u.port.port);
+            break;
+        case MACH_MSG_OOL_DESCRIPTOR:
+        case MACH_MSG_OOL_VOLATILE_DESCRIPTOR: {
+            ool_fields f = read_ool(ud);
+            mr = copyin_ool(d, &f);
+            break;
+        }
+        case MACH_MSG_OOL_PORTS_DESCRIPTOR: {
+            ool_fields f = read_ool(ud);
+            mr = copyin_ool_ports(space, d, &f);
+            break;
+        }
+        default: /* MACH_MSG_GUARDED_PORT_DESCRIPTOR */
+            mr = copyin_guarded(space, d, ud);
+            break;
+        }
+        if (mr != MACH_MSG_SUCCESS)
+            break;
+    }
+    free(offsets);
+    if (mr != MACH_MSG_SUCCESS) {
+        k->ndesc = done; /* the failing descriptor owns nothing */
+        um_kmsg_destroy(k);
+        return mr;
+    }
+    k->ndesc = dcount;
+    *kmsgp = k;
+    return MACH_MSG_SUCCESS;
+}
+
+mach_msg_size_t um_kmsg_user_size(const um_kmsg *kmsg)
+{
+    return kmsg->size;
+}
+
+/* ---- copyout ------------------------------------------------------------------------------- */
+
+/* Give a naked right to the receiver; dead ports come out as MACH_PORT_DEAD. */
+static mach_msg_return_t copyout_port(um_space *space, um_port *port, mach_msg_type_name_t type,
+                                      mach_port_name_t *namep)
+{
+    if (port == NULL) {
+        *namep = MACH_PORT_NULL;
+        return MACH_MSG_SUCCESS;
+    }
+    if (port == UM_PORT_DEAD) {
+        *namep = MACH_PORT_DEAD;
+        return MACH_MSG_SUCCESS;
+    }
+    kern_return_t kr = um_right_copyout(space, port, type, namep);
+    if (kr == KERN_SUCCESS)
+        return MACH_MSG_SUCCESS;
+    *namep = MACH_PORT_DEAD;
+    return kr == KERN_INVALID_CAPABILITY ? MACH_MSG_SUCCESS : MACH_MSG_IPC_SPACE;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+/* Write the descriptors into `out` (the whole user message), giving rights and memory. */
+static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_t *out,
+                                             bool pseudo, mach_msg_option_t option,
+                                             uint64_t rcv_addr)
+{
+    mach_msg_return_t mr = MACH_MSG_SUCCESS;
+    for (uint32_t i = 0; i < k->ndesc; i++) {
+        um_kdesc *d = &k->desc[i];
+        uint8_t *ud = out + d->uoffset;
+        switch (d->type) {
+        case MACH_MSG_PORT_DESCRIPTOR: {
+            mach_port_name_t name;
+            mr |= copyout_port(space, d->u.port.port, d->u.port.disp, &name);
+            d->u.port.port = NULL;
+            memset(ud, 0, 12);
+            wr32(ud, name);
+            ud[10] = (uint8_t)d->u.port.disp;
+            ud[11] = MACH_MSG_PORT_DESCRIPTOR;
+            break;
+        }
+        case MACH_MSG_OOL_DESCRIPTOR:
+        case MACH_MSG_OOL_VOLATILE_DESCRIPTOR: {
+            uint64_t addr = 0;
+            uint32_t size = d->u.ool.size;
+            if (d->u.ool.map) {
+                addr = (uint64_t)(uintptr_t)d->u.ool.map + d->u.ool.offset;
+                d->u.ool.map = NULL; /* the mapping now belongs to the receiver */
+            } else {
+                size = 0;
+            }
+            memset(ud, 0, 16);
+            wr64(ud, addr);
+            ud[8] = pseudo ? 1 : (d->u.ool.copy == MACH_MSG_VIRTUAL_COPY);
+            ud[9] = d->u.ool.copy;
+            ud[11] = d->type;
+            wr32(ud + 12, size);
+            break;
+        }
+        case MACH_MSG_OOL_PORTS_DESCRIPTOR: {
+            uint64_t addr = 0;
+            uint32_t count = d->u.oolp.count;
+            if (count) {
+                size_t len = (size_t)count * sizeof(mach_port_name_t);
+                mach_port_name_t *names = map_anon((size_t)round_page64(len));
+                for (uint32_t j = 0; j < count; j++) {
+                    mach_port_name_t nm = MACH_PORT_DEAD;
+                    mr |= copyout_port(space, d->u.oolp.ports[j], d->u.oolp.disp, &nm);
+                    d->u.oolp.ports[j] = NULL;
+                    if (names)
+                        names[j] = nm;
+                }
+                if (names)
+                    addr = (uint64_t)(uintptr_t)names;
+                else
+                    mr |= MACH_MSG_VM_SPACE;
+                free(d->u.oolp.ports);
+                d->u.oolp.ports = NULL;
+                d->u.oolp.count = 0;
+            }
+            memset(ud, 0, 16);
+            wr64(ud, addr);
+            ud[8] = 1; /* deallocate */
+            ud[9] = MACH_MSG_VIRTUAL_COPY;
+            ud[10] = (uint8_t)d->u.oolp.disp;
+            ud[11] = MACH_MSG_OOL_PORTS_DESCRIPTOR;
+            wr32(ud + 12, count);
+            break;
+        }
+        case MACH_MSG_GUARDED_PORT_DESCRIPTOR: {
+            um_port *port = d->u.guarded.port;
+            d->u.guarded.port = NULL;
+            mach_port_name_t name = MACH_PORT_NULL;
+            uint64_t context = 0;
+            uint16_t flags = d->u.guarded.flags;
+            if (!pseudo && !(option & MACH_RCV_GUARDED_DESC)) {
+                /* The receiver did not opt in: the right is destroyed (a non-fatal guard). */
+                um_guard_exception(MACH_PORT_NULL, 0, kGUARD_EXC_RCV_GUARDED_DESC);
+                um_right_release(port, MACH_MSG_TYPE_PORT_RECEIVE);
+            } else if (UM_PORT_VALID(port)) {
+                bool alive = port->active;
+                context = d->u.guarded.context;
+                mr |= copyout_port(space, port, MACH_MSG_TYPE_PORT_RECEIVE, &name);
+                if (alive && MACH_PORT_VALID(name) &&
+                    (flags & MACH_MSG_GUARD_FLAGS_IMMOVABLE_RECEIVE)) {
+                    /* Guarded by the address of the buffer the message was received in. */
+                    port->guarded = true;
+                    port->strict_guard = false;
+                    if (!pseudo)
+                        port->immovable_receive = true;
+                    port->context = rcv_addr;
+                    context = rcv_addr;
+                    flags &= (uint16_t)~MACH_MSG_GUARD_FLAGS_UNGUARDED_ON_SEND;
+                }
+            } else {
+                name = port == UM_PORT_DEAD ? MACH_PORT_DEAD : MACH_PORT_NULL;
+                context = d->u.guarded.context;
+            }
+            memset(ud, 0, 16);
+            wr64(ud, context);
+            memcpy(ud + 8, &flags, 2);
+            ud[10] = MACH_MSG_TYPE_PORT_RECEIVE;
+            ud[11] = MACH_MSG_GUARDED_PORT_DESCRIPTOR;
+            wr32(ud + 12, name);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return mr;
+}
+
+/* Consume the destination right and name the destination for the receiver. */
+static mach_port_name_t copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type)
+{
+    mach_port_name_t name;
+    if (!dest->active)
+        name = MACH_PORT_DEAD;
+    else if (dest->receiver == space)
+        name = dest->receiver_name;
+    else
+        name = MACH_PORT_NULL;
+    um_right_release(dest, type);
+    return name;
+}
+
+mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_header_t *buf,
+                                  mach_msg_option_t option, uint64_t rcv_addr)
+{
+    mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
+    mach_msg_type_name_t reply_type = MACH_MSGH_BITS_LOCAL(k->bits);
+    mach_msg_type_name_t voucher_type = MACH_MSGH_BITS_VOUCHER(k->bits);
+    mach_msg_return_t mr = MACH_MSG_SUCCESS;
+
+    mach_port_name_t reply_name = MACH_PORT_NULL;
+    if (UM_PORT_VALID(k->reply)) {
+        if (!k->reply->active) {
+            um_right_release(k->reply, reply_type);
+            reply_name = MACH_PORT_DEAD;
+        } else if (um_right_copyout(space, k->reply, reply_type, &reply_name) != KERN_SUCCESS) {
+            /* no room for a name: the message is destroyed, as XNU does on header errors */
+            k->reply = NULL;
+            um_kmsg_destroy(k);
+            return MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_SPACE;
+        }
+    } else if (k->reply == UM_PORT_DEAD) {
+        reply_name = MACH_PORT_DEAD;
+    }
+    k->reply = NULL;
+
+    mach_port_name_t voucher_name;
+    if (voucher_type) {
+        if (!(option & MACH_RCV_VOUCHER))
+            voucher_type = 0;
+        voucher_name = MACH_PORT_NULL;
+    } else {
+        voucher_name = k->voucher_raw;
+    }
+
+    um_port *dest = k->dest;
+    k->dest = NULL;
+    mach_port_name_t dest_name = copyout_dest(space, dest, dest_type);
+
+    uint8_t *out = (uint8_t *)buf;
+    memcpy(out + sizeof(mach_msg_header_t), k->body, k->size - sizeof(mach_msg_header_t));
+    mr |= copyout_descriptors(space, k, out, false, option, rcv_addr);
+
+    mach_msg_header_t h;
+    h.msgh_bits = MACH_MSGH_BITS_SET(reply_type, dest_type, voucher_type, k->bits);
+    h.msgh_size = k->size;
+    h.msgh_remote_port = reply_name;
+    h.msgh_local_port = dest_name;
+    h.msgh_voucher_port = voucher_name;
+    h.msgh_id = k->id;
+    memcpy(out, &h, sizeof h);
+    kmsg_free(k);
+    return mr ? (MACH_RCV_BODY_ERROR | mr) : MACH_MSG_SUCCESS;
+}
+
+mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *k, mach_msg_header_t *buf)
+{
+    mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
+    mach_msg_type_name_t reply_type = MACH_MSGH_BITS_LOCAL(k->bits);
+    mach_msg_return_t mr = MACH_MSG_SUCCESS;
+    mach_port_name_t dest_name, reply_name;
+
+    mr |= copyout_port(space, k->dest, dest_type, &dest_name);
+    k->dest = NULL;
+    mr |= copyout_port(space, k->reply, reply_type, &reply_name);
+    k->reply = NULL;
+
+    uint8_t *out = (uint8_t *)buf;
+    memcpy(out + sizeof(mach_msg_header_t), k->body, k->size - sizeof(mach_msg_header_t));
+    mr |= copyout_descriptors(space, k, out, true, 0, (uint64_t)(uintptr_t)buf);
+
+    mach_msg_header_t h;
+    memcpy(&h, out, sizeof h);
+    h.msgh_bits = MACH_MSGH_BITS_SET(dest_type, reply_type, MACH_MSGH_BITS_VOUCHER(k->bits),
+                                     k->bits);
+    h.msgh_remote_port = dest_name;
+    h.msgh_local_port = reply_name;
+    h.msgh_voucher_port = k->voucher_raw;
+    h.msgh_size = k->size;
+    h.msgh_id = k->id;
+    memcpy(out, &h, sizeof h);
+    kmsg_free(k);
+    return mr;
+}

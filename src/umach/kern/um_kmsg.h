@@ -1,0 +1,143 @@
+/*
+ * um_kmsg.h — messages in flight (kmsg), message queues and kernel-made messages.
+ *
+ * A kmsg holds a copied-in message: the header's rights as naked rights, the body bytes in
+ * the sender's (= receiver's, both LP64) layout, and one kernel record per descriptor that
+ * owns what the descriptor carries (naked rights, a kernel-owned memory region, an array of
+ * naked rights). Destroying a kmsg releases everything it owns.
+ *
+ * Conditions: every function runs with the world lock held.
+ */
+#ifndef UM_KMSG_H
+#define UM_KMSG_H
+
+#include "um_kern.h"
+
+/* Darwin's limits (osfmk/ipc/ipc_policy.h, ipc_init.c). */
+#define UM_MSG_MAX_BODY_SPACE ((64u * 1024 * 1024 * 3) / 4 - MAX_TRAILER_SIZE)
+#define UM_MSG_MAX_PORT_COUNT 16383u
+#define UM_MSG_MAX_VM_SPACE ((8u * 1024 * 1024 * 7) / 8)
+#define UM_MSG_QUEUE_KERNEL_LIMIT MACH_PORT_QLIMIT_KERNEL
+
+typedef struct um_kdesc {
+    uint8_t type;             /* MACH_MSG_*_DESCRIPTOR */
+    uint32_t uoffset;         /* offset of the user descriptor from the start of the message */
+    union {
+        struct {
+            um_port *port;    /* naked right, NULL or UM_PORT_DEAD */
+            mach_msg_type_name_t disp; /* PORT_* */
+        } port;
+        struct {
+            void *map;        /* kernel-owned mapping (page aligned) or NULL */
+            size_t maplen;
+            uint32_t offset;  /* data starts at map + offset */
+            mach_msg_size_t size;
+            uint8_t copy;
+            bool dealloc;
+        } ool;
+        struct {
+            um_port **ports;  /* naked rights, entries may be NULL or UM_PORT_DEAD */
+            uint32_t count;
+            mach_msg_type_name_t disp;
+            uint8_t copy;
+            bool dealloc;
+        } oolp;
+        struct {
+            um_port *port;
+            mach_msg_type_name_t disp;
+            uint16_t flags;
+            uint64_t context;
+        } guarded;
+    } u;
+} um_kdesc;
+
+struct um_kmsg {
+    um_kmsg *next;
+    mach_msg_bits_t bits;     /* after copyin: PORT_* dispositions, COMPLEX */
+    mach_msg_size_t size;     /* user size (header + body) */
+    um_port *dest;            /* naked right of type MACH_MSGH_BITS_REMOTE(bits) */
+    um_port *reply;           /* naked right, NULL, or UM_PORT_DEAD */
+    mach_port_name_t voucher_raw; /* msgh_voucher_port when no voucher right travels */
+    mach_msg_id_t id;
+    uint32_t ndesc;
+    um_kdesc *desc;
+    uint8_t *body;            /* size - sizeof(header) bytes */
+    security_token_t sec;
+    audit_token_t audit;
+    bool sp_notify;           /* MACH_SEND_NOTIFY: arm send-possible if it must wait */
+};
+
+/* ---- copyin / copyout (um_kmsg.c) ------------------------------------------------------ */
+
+/*
+ * Copy a user message in from `space`. On success *kmsgp owns every right and region the
+ * message carried. On failure the rights are consumed exactly as XNU does for that error
+ * (see MACH_FACTS §2.5): nothing for size/type/header/destination errors, header rights
+ * and earlier descriptors for body errors.
+ */
+mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
+                                 mach_msg_size_t send_size, mach_msg_option_t option,
+                                 um_kmsg **kmsgp);
+
+/* Size the message needs in the receiver's buffer, without the trailer. */
+mach_msg_size_t um_kmsg_user_size(const um_kmsg *kmsg);
+
+/*
+ * Copy a message out to `space` into `buf` (which has room for kmsg->size bytes). Consumes
+ * the kmsg. `rcv_addr` is the receive buffer's address (guard context of received guarded
+ * descriptors). Returns MACH_MSG_SUCCESS or a MACH_RCV_*_ERROR with resource bits.
+ */
+mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *kmsg, mach_msg_header_t *buf,
+                                  mach_msg_option_t option, uint64_t rcv_addr);
+
+/*
+ * Hand a message that could not be queued back to its sender (pseudo-receive): every right
+ * and region returns to `space` and the sender's buffer is rewritten. Consumes the kmsg.
+ * Returns 0 or resource bits (MACH_MSG_IPC_SPACE, MACH_MSG_VM_SPACE).
+ */
+mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *kmsg, mach_msg_header_t *buf);
+
+/* Destroy a message and everything it carries (send-once rights send their notifications). */
+void um_kmsg_destroy(um_kmsg *kmsg);
+
+/* Write the trailer requested by `option` at `buf + kmsg_size`; returns its size. */
+mach_msg_size_t um_trailer_size(mach_msg_option_t option);
+void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
+                      const security_token_t *sec, const audit_token_t *audit,
+                      uint64_t context);
+
+/* This task's tokens (what the kernel stamps on its messages). */
+void um_task_tokens(security_token_t *sec, audit_token_t *audit);
+
+/* ---- message queues (um_mqueue.c) -------------------------------------------------------- */
+
+/* Does a send of `kmsg` to its destination have to wait for room? */
+bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg);
+/* Queue a copied-in message on its (active) destination and wake a receiver. Consumes. */
+void um_mqueue_deliver(um_kmsg *kmsg);
+/*
+ * Send a copied-in message: deliver it, or destroy it (and succeed) when its destination
+ * is dead. Consumes the kmsg. Used for kernel-made messages and for sends that need no wait.
+ */
+void um_kmsg_send_nowait(um_kmsg *kmsg);
+/* Take the first message of a port, advancing its seqno and waking a blocked sender. */
+um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop);
+/* Find a member of `set` with a queued message. */
+um_port *um_pset_ready_member(um_pset *set);
+/* Wake one thread receiving on `set`. */
+void um_mqueue_wake_set_receiver(um_pset *set);
+/* Destroy every queued message of a dying port. */
+void um_mqueue_destroy_all(um_port *port);
+/* Change the queue limit and wake senders that now fit. */
+void um_mqueue_set_qlimit(um_port *port, mach_port_msgcount_t qlimit);
+
+/* ---- kernel-made messages (um_notify.c) --------------------------------------------------- */
+
+/* Send a port-destroyed notification carrying `port`'s receive right through `notify`. */
+void um_notify_port_destroyed(um_port *notify, um_port *port);
+
+/* Send a dead-name / send-possible notification naming `name` through `notify`. Consumes it. */
+void um_notify_dead_name(um_port *notify, mach_port_name_t name);
+void um_notify_send_possible(um_port *notify, mach_port_name_t name);
+
+#endif

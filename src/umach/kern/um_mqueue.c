@@ -1,0 +1,120 @@
+/*
+ * um_mqueue.c — per-port FIFO message queues, queue limits, and the waiters blocked on them.
+ *
+ * A receiver blocked on a port waits in port->receivers, one blocked on a set in
+ * set->receivers; a sender blocked on a full queue waits in port->senders. Waking a waiter
+ * only tells it to look again (another thread may have taken the message meanwhile), so the
+ * front end always re-checks the queue after a wake-up or a timeout.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
+#endif
+#include "um_kmsg.h"
+
+#include <stdlib.h>
+
+bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg)
+{
+    if (MACH_MSGH_BITS_REMOTE(kmsg->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE)
+        return false;
+    return port->msgcount >= port->qlimit;
+}
+
+static void wake_one(um_waitq *q)
+{
+    um_waiter *w = um_waitq_pop(q);
+    if (w) {
+        w->owner = NULL;
+        w->woken = true;
+        w->result = MACH_MSG_SUCCESS;
+        if (w->wake)
+            w->wake(w);
+    }
+}
+
+void um_mqueue_wake_set_receiver(um_pset *set)
+{
+    wake_one(&set->receivers);
+}
+
+static void wake_receiver(um_port *port)
+{
+    if (port->receivers.head) {
+        wake_one(&port->receivers);
+        return;
+    }
+    for (uint32_t i = 0; i < port->nsets; i++) {
+        if (port->sets[i]->receivers.head) {
+            wake_one(&port->sets[i]->receivers);
+            return;
+        }
+    }
+}
+
+void um_mqueue_deliver(um_kmsg *kmsg)
+{
+    um_port *port = kmsg->dest;
+    kmsg->next = NULL;
+    if (port->msg_tail)
+        port->msg_tail->next = kmsg;
+    else
+        port->msg_head = kmsg;
+    port->msg_tail = kmsg;
+    port->msgcount++;
+    wake_receiver(port);
+}
+
+void um_kmsg_send_nowait(um_kmsg *kmsg)
+{
+    if (!kmsg->dest->active)
+        um_kmsg_destroy(kmsg);
+    else
+        um_mqueue_deliver(kmsg);
+}
+
+um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
+{
+    um_kmsg *k = port->msg_head;
+    if (!k)
+        return NULL;
+    port->msg_head = k->next;
+    if (!port->msg_head)
+        port->msg_tail = NULL;
+    k->next = NULL;
+    port->msgcount--;
+    *seqnop = port->seqno++;
+    if (port->msgcount < port->qlimit)
+        wake_one(&port->senders);
+    return k;
+}
+
+um_port *um_pset_ready_member(um_pset *set)
+{
+    for (uint32_t i = 0; i < set->nmembers; i++)
+        if (set->members[i]->msgcount > 0)
+            return set->members[i];
+    return NULL;
+}
+
+void um_mqueue_destroy_all(um_port *port)
+{
+    um_kmsg *k;
+    while ((k = port->msg_head) != NULL) {
+        port->msg_head = k->next;
+        if (!port->msg_head)
+            port->msg_tail = NULL;
+        port->msgcount--;
+        um_kmsg_destroy(k);
+    }
+}
+
+void um_mqueue_set_qlimit(um_port *port, mach_port_msgcount_t qlimit)
+{
+    mach_port_msgcount_t old = port->qlimit;
+    port->qlimit = qlimit;
+    if (qlimit > old) {
+        /* every sender that may now fit looks again */
+        for (mach_port_msgcount_t n = old; n < qlimit && port->senders.head; n++)
+            wake_one(&port->senders);
+    }
+}

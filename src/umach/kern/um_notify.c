@@ -1,0 +1,190 @@
+/*
+ * um_notify.c — messages the kernel sends about ports: send-once, no-senders,
+ * port-destroyed, dead-name and port-deleted notifications.
+ *
+ * Every notification is sent through a naked send-once right (the one registered, or the
+ * one being destroyed) and carries the kernel's security token {0, 1} and an all-zero
+ * audit token, as XNU's do.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
+#endif
+#include "um_kmsg.h"
+
+#include <mach/ndr.h>
+#include <mach/notify.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A kernel message to `dest` (a naked send-once right, consumed) with `body_size` bytes. */
+static um_kmsg *kernel_kmsg(um_port *dest, mach_msg_id_t id, mach_msg_size_t body_size,
+                            uint32_t ndesc)
+{
+    um_kmsg *k = calloc(1, sizeof *k + body_size);
+    if (!k)
+        return NULL;
+    if (ndesc) {
+        k->desc = calloc(ndesc, sizeof *k->desc);
+        if (!k->desc) {
+            free(k);
+            return NULL;
+        }
+    }
+    k->body = (uint8_t *)(k + 1);
+    k->bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_PORT_SEND_ONCE, 0, 0,
+                                 ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
+    k->size = (mach_msg_size_t)sizeof(mach_msg_header_t) + body_size;
+    k->dest = dest;
+    k->id = id;
+    k->sec.val[0] = 0;
+    k->sec.val[1] = 1;
+    return k;
+}
+
+/* Body of the notifications that carry one 32-bit value after the NDR record. */
+static void put_ndr_value(um_kmsg *k, uint32_t value)
+{
+    memcpy(k->body, &NDR_record, sizeof(NDR_record_t));
+    memcpy(k->body + sizeof(NDR_record_t), &value, sizeof value);
+}
+
+void um_notify_send_once(um_port *port)
+{
+    if (!port->active) {
+        port->sorights--;
+        um_port_release(port);
+        return;
+    }
+    um_kmsg *k = kernel_kmsg(port, MACH_NOTIFY_SEND_ONCE, 0, 0);
+    if (!k) {
+        /* Out of memory: the right is destroyed without its notification. */
+        port->sorights--;
+        um_port_release(port);
+        return;
+    }
+    um_kmsg_send_nowait(k);
+}
+
+void um_notify_no_senders_check(um_port *port)
+{
+    if (!port->active || port->srights != 0 || !port->nsrequest)
+        return;
+    um_port *notify = port->nsrequest;
+    port->nsrequest = NULL;
+    if (!notify->active) {
+        um_port_release_send_once(notify);
+        return;
+    }
+    um_kmsg *k = kernel_kmsg(notify, MACH_NOTIFY_NO_SENDERS,
+                             sizeof(NDR_record_t) + sizeof(mach_port_mscount_t), 0);
+    if (!k) {
+        um_port_release_send_once(notify);
+        return;
+    }
+    put_ndr_value(k, port->mscount);
+    um_kmsg_send_nowait(k);
+}
+
+void um_notify_port_destroyed(um_port *notify, um_port *port)
+{
+    if (!notify->active) {
+        /* Nobody can take the receive right: destroy the port for real. */
+        um_port_release_send_once(notify);
+        um_port_destroy(port);
+        return;
+    }
+    um_kmsg *k = kernel_kmsg(notify, MACH_NOTIFY_PORT_DESTROYED,
+                             sizeof(mach_msg_body_t) + sizeof(mach_msg_port_descriptor_t), 1);
+    if (!k) {
+        um_port_release_send_once(notify);
+        um_port_destroy(port);
+        return;
+    }
+    uint32_t one = 1;
+    memcpy(k->body, &one, sizeof one);
+    um_kdesc *d = &k->desc[0];
+    d->type = MACH_MSG_PORT_DESCRIPTOR;
+    d->uoffset = sizeof(mach_msg_base_t);
+    d->u.port.port = port;
+    d->u.port.disp = MACH_MSG_TYPE_PORT_RECEIVE;
+    k->ndesc = 1;
+    um_kmsg_send_nowait(k);
+}
+
+/* ---- dead-name and send-possible requests ----------------------------------------------- */
+
+static um_request *entry_request(um_space *space, um_entry *e)
+{
+    if (!e->request || !(e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE |
+                                    MACH_PORT_TYPE_RECEIVE)))
+        return NULL;
+    um_port *port = (um_port *)e->object;
+    if (!port || e->request >= port->caprequests)
+        return NULL;
+    um_request *r = &port->requests[e->request];
+    return r->space == space ? r : NULL;
+}
+
+bool um_request_is_dead_name(um_space *space, mach_port_name_t name, um_entry *e)
+{
+    (void)name;
+    um_request *r = entry_request(space, e);
+    return r && r->dead_name;
+}
+
+static void send_name_notification(um_port *notify, mach_msg_id_t id, mach_port_name_t name)
+{
+    if (!notify->active) {
+        um_port_release_send_once(notify);
+        return;
+    }
+    um_kmsg *k = kernel_kmsg(notify, id, sizeof(NDR_record_t) + sizeof(mach_port_name_t), 0);
+    if (!k) {
+        um_port_release_send_once(notify);
+        return;
+    }
+    put_ndr_value(k, name);
+    um_kmsg_send_nowait(k);
+}
+
+void um_notify_dead_name(um_port *notify, mach_port_name_t name)
+{
+    send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, name);
+}
+
+void um_notify_send_possible(um_port *notify, mach_port_name_t name)
+{
+    send_name_notification(notify, MACH_NOTIFY_SEND_POSSIBLE, name);
+}
+
+void um_request_cancel(um_space *space, mach_port_name_t name, um_entry *e)
+{
+    um_request *r = entry_request(space, e);
+    e->request = 0;
+    if (!r)
+        return;
+    um_port *notify = r->notify;
+    memset(r, 0, sizeof *r);
+    if (notify)
+        send_name_notification(notify, MACH_NOTIFY_PORT_DELETED, name);
+}
+
+void um_port_fire_requests(um_port *port)
+{
+    for (uint32_t i = 1; i < port->caprequests; i++) {
+        um_request *r = &port->requests[i];
+        if (!r->space || !r->notify)
+            continue;
+        um_port *notify = r->notify;
+        mach_port_name_t name = r->name;
+        bool dead = r->dead_name;
+        r->notify = NULL;
+        if (dead) {
+            send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, name);
+        } else {
+            /* a send-possible request on a dead port also reports the death */
+            send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, name);
+        }
+    }
+}

@@ -1,0 +1,290 @@
+/*
+ * um_port.c — ports and port sets as objects: allocation, references, set membership,
+ * naked rights and destruction.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
+#endif
+#include "um_kern.h"
+#include "um_kmsg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+um_port *um_port_alloc(void)
+{
+    um_port *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->obj.otype = UM_OT_PORT;
+    p->obj.refs = 1;
+    p->active = true;
+    p->qlimit = MACH_PORT_QLIMIT_DEFAULT;
+    return p;
+}
+
+um_pset *um_pset_alloc(void)
+{
+    um_pset *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->obj.otype = UM_OT_PSET;
+    s->obj.refs = 1;
+    s->active = true;
+    return s;
+}
+
+void um_object_ref(um_object *o)
+{
+    o->refs++;
+}
+
+static void um_port_free(um_port *p)
+{
+    free(p->sets);
+    free(p->requests);
+    free(p);
+}
+
+void um_object_release(um_object *o)
+{
+    if (--o->refs > 0)
+        return;
+    if (o->otype == UM_OT_PORT) {
+        um_port_free((um_port *)o);
+    } else {
+        um_pset *s = (um_pset *)o;
+        free(s->members);
+        free(s);
+    }
+}
+
+/* ---- wait queues ----------------------------------------------------------------------- */
+
+void um_waitq_append(um_waitq *q, um_waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+}
+
+void um_waitq_remove(um_waitq *q, um_waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (q->head == w)
+        q->head = w->next;
+    else
+        return; /* not queued */
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = NULL;
+}
+
+um_waiter *um_waitq_pop(um_waitq *q)
+{
+    um_waiter *w = q->head;
+    if (w)
+        um_waitq_remove(q, w);
+    return w;
+}
+
+void um_waitq_wake_all(um_waitq *q, int result)
+{
+    um_waiter *w;
+    while ((w = um_waitq_pop(q)) != NULL) {
+        w->owner = NULL;
+        w->result = result;
+        w->woken = true;
+        if (w->wake)
+            w->wake(w);
+    }
+}
+
+/* ---- set membership -------------------------------------------------------------------- */
+
+bool um_port_in_set(const um_port *port, const um_pset *set)
+{
+    for (uint32_t i = 0; i < port->nsets; i++)
+        if (port->sets[i] == set)
+            return true;
+    return false;
+}
+
+static bool um_grow_array(void **arr, uint32_t *cap, uint32_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    uint32_t ncap = *cap ? *cap * 2 : 4;
+    while (ncap < need)
+        ncap *= 2;
+    void *n = realloc(*arr, (size_t)ncap * elem);
+    if (!n)
+        return false;
+    *arr = n;
+    *cap = ncap;
+    return true;
+}
+
+kern_return_t um_pset_add(um_pset *set, um_port *port)
+{
+    if (um_port_in_set(port, set))
+        return KERN_ALREADY_IN_SET;
+    if (!um_grow_array((void **)&port->sets, &port->capsets, port->nsets + 1, sizeof(um_pset *)) ||
+        !um_grow_array((void **)&set->members, &set->capmembers, set->nmembers + 1,
+                       sizeof(um_port *)))
+        return KERN_RESOURCE_SHORTAGE;
+    port->sets[port->nsets++] = set;
+    set->members[set->nmembers++] = port;
+    /* A message already queued on the port can now satisfy the set's receivers. */
+    if (port->msgcount > 0)
+        um_mqueue_wake_set_receiver(set);
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_pset_remove(um_pset *set, um_port *port)
+{
+    uint32_t i;
+    for (i = 0; i < port->nsets && port->sets[i] != set; i++)
+        ;
+    if (i == port->nsets)
+        return KERN_NOT_IN_SET;
+    port->sets[i] = port->sets[--port->nsets];
+    for (i = 0; i < set->nmembers && set->members[i] != port; i++)
+        ;
+    if (i < set->nmembers) {
+        /* keep member order: receivers scan members in insertion order */
+        memmove(&set->members[i], &set->members[i + 1],
+                (set->nmembers - i - 1) * sizeof set->members[0]);
+        set->nmembers--;
+    }
+    return KERN_SUCCESS;
+}
+
+void um_port_unlink_all_sets(um_port *port)
+{
+    while (port->nsets > 0)
+        (void)um_pset_remove(port->sets[port->nsets - 1], port);
+}
+
+void um_pset_destroy(um_pset *set)
+{
+    set->active = false;
+    while (set->nmembers > 0)
+        (void)um_pset_remove(set, set->members[set->nmembers - 1]);
+    um_waitq_wake_all(&set->receivers, MACH_RCV_PORT_CHANGED);
+    set->space = NULL;
+    um_object_release(&set->obj);
+}
+
+/* ---- naked rights ----------------------------------------------------------------------- */
+
+void um_port_make_send(um_port *port)
+{
+    port->mscount++;
+    port->srights++;
+    um_port_ref(port);
+}
+
+void um_port_copy_send(um_port *port)
+{
+    port->srights++;
+    um_port_ref(port);
+}
+
+void um_port_make_send_once(um_port *port)
+{
+    port->sorights++;
+    um_port_ref(port);
+}
+
+void um_port_release_send(um_port *port)
+{
+    port->srights--;
+    if (port->srights == 0)
+        um_notify_no_senders_check(port);
+    um_port_release(port);
+}
+
+void um_port_release_send_once(um_port *port)
+{
+    um_notify_send_once(port);
+}
+
+void um_port_release_receive(um_port *port)
+{
+    um_port_destroy(port);
+}
+
+void um_right_release(um_port *port, mach_msg_type_name_t type)
+{
+    if (!UM_PORT_VALID(port))
+        return;
+    switch (type) {
+    case MACH_MSG_TYPE_PORT_SEND:
+        um_port_release_send(port);
+        break;
+    case MACH_MSG_TYPE_PORT_SEND_ONCE:
+        um_port_release_send_once(port);
+        break;
+    case MACH_MSG_TYPE_PORT_RECEIVE:
+        um_port_release_receive(port);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- receive right moves and destruction ------------------------------------------------- */
+
+void um_port_clear_receiver(um_port *port)
+{
+    port->receiver = NULL;
+    port->receiver_name = MACH_PORT_NULL;
+    um_port_unlink_all_sets(port);
+    port->mscount = 0;
+    port->seqno = 0;
+    port->context = 0;
+    port->guarded = false;
+    port->strict_guard = false;
+    port->immovable_receive = false;
+    /* Threads receiving on this port through its old name must start over. */
+    um_waitq_wake_all(&port->receivers, MACH_RCV_PORT_CHANGED);
+}
+
+void um_port_destroy(um_port *port)
+{
+    if (port->pdrequest) {
+        /* A port-destroyed request turns destruction into a transfer of the receive right. */
+        um_port *notify = port->pdrequest;
+        port->pdrequest = NULL;
+        um_port_clear_receiver(port);
+        um_notify_port_destroyed(notify, port); /* consumes the receive right and `notify` */
+        return;
+    }
+    port->active = false;
+    port->receiver = NULL;
+    port->receiver_name = MACH_PORT_NULL;
+    port->guarded = false;
+    port->context = 0;
+    um_port_unlink_all_sets(port);
+    um_waitq_wake_all(&port->receivers, MACH_RCV_PORT_CHANGED);
+    /* Blocked senders complete as if their message had been delivered and destroyed. */
+    um_waitq_wake_all(&port->senders, MACH_MSG_SUCCESS);
+
+    um_port *ns = port->nsrequest;
+    port->nsrequest = NULL;
+
+    um_port_fire_requests(port);
+    um_mqueue_destroy_all(port);
+
+    if (ns)
+        um_port_release_send_once(ns);
+    um_port_release(port);
+}

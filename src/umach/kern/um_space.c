@@ -1,0 +1,308 @@
+/*
+ * um_space.c — a task's name table.
+ *
+ * A name is (index << 8) | generation. The generation byte always has its two low bits set,
+ * advances by 4 each time the slot is handed out, and restarts after a period of 16, 32, 48
+ * or 64 generations chosen per restart, so a freed name is not handed out again for a while
+ * even though its slot is (free slots are reused last-freed-first, as in XNU). Index 0 is
+ * reserved. Send and receive rights of one port share one entry, found through a reverse
+ * hash from port to index.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
+#endif
+#include "um_kern.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define UM_HASH_TOMB ((um_port *)(uintptr_t)1)
+
+static uint8_t um_next_roll(um_space *space)
+{
+    /* A small xorshift: the restart period only needs to vary, not be secret. */
+    uint32_t x = space->roll_seed;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    space->roll_seed = x;
+    return (uint8_t)(16u * (1u + (x & 3u)));
+}
+
+static void um_free_push(um_space *space, uint32_t index)
+{
+    um_entry *e = &space->table[index];
+    e->prev_free = 0;
+    e->next_free = space->free_head;
+    if (space->free_head)
+        space->table[space->free_head].prev_free = index;
+    space->free_head = index;
+    space->nfree++;
+}
+
+static void um_free_unlink(um_space *space, uint32_t index)
+{
+    um_entry *e = &space->table[index];
+    if (e->prev_free)
+        space->table[e->prev_free].next_free = e->next_free;
+    else
+        space->free_head = e->next_free;
+    if (e->next_free)
+        space->table[e->next_free].prev_free = e->prev_free;
+    e->next_free = e->prev_free = 0;
+    space->nfree--;
+}
+
+/* Grow the table so that it has at least `want` slots. Conditions: want <= limit. */
+static kern_return_t um_space_grow(um_space *space, uint32_t want)
+{
+    if (want <= space->count)
+        return KERN_SUCCESS;
+    if (want > space->limit)
+        return KERN_NO_SPACE;
+    uint64_t ncount = space->count ? (uint64_t)space->count * 2 : 64;
+    if (ncount < want)
+        ncount = want;
+    if (ncount > space->limit)
+        ncount = space->limit;
+    um_entry *nt = realloc(space->table, (size_t)ncount * sizeof *nt);
+    if (!nt)
+        return KERN_RESOURCE_SHORTAGE;
+    memset(nt + space->count, 0, (size_t)(ncount - space->count) * sizeof *nt);
+    uint32_t old = space->count;
+    space->table = nt;
+    space->count = (uint32_t)ncount;
+    /* New slots go on the free list so that the lowest index comes out first. */
+    for (uint32_t i = space->count - 1; i >= (old ? old : 1); i--) {
+        nt[i].gen = 0xFF; /* first claim wraps it to 0x03 */
+        nt[i].roll = 64;
+        um_free_push(space, i);
+        if (i == 1)
+            break;
+    }
+    return KERN_SUCCESS;
+}
+
+static uint32_t um_table_limit(void)
+{
+    const char *s = getenv("UMACH_PORT_TABLE_MAX");
+    if (s && *s) {
+        char *end = NULL;
+        unsigned long v = strtoul(s, &end, 0);
+        if (end && *end == '\0' && v >= 2) {
+            if (v > UM_TABLE_HARD_MAX)
+                v = UM_TABLE_HARD_MAX;
+            return (uint32_t)v + 1; /* v usable indices besides the reserved one */
+        }
+    }
+    return UM_TABLE_DEFAULT_MAX;
+}
+
+um_space *um_space_create(void)
+{
+    um_space *space = calloc(1, sizeof *space);
+    if (!space)
+        return NULL;
+    space->active = true;
+    space->limit = um_table_limit();
+    space->roll_seed = 0x9E3779B9u;
+    if (um_space_grow(space, 64 < space->limit ? 64 : space->limit) != KERN_SUCCESS) {
+        free(space);
+        return NULL;
+    }
+    return space;
+}
+
+uint32_t um_space_inuse(const um_space *space)
+{
+    return space->inuse;
+}
+
+um_entry *um_entry_lookup(um_space *space, mach_port_name_t name)
+{
+    uint32_t index = MACH_PORT_INDEX(name);
+    if (index == 0 || index >= space->count)
+        return NULL;
+    um_entry *e = &space->table[index];
+    if (e->type == 0 || e->gen != (uint8_t)(name & 0xFF))
+        return NULL;
+    return e;
+}
+
+static void um_entry_new_gen(um_space *space, um_entry *e)
+{
+    /* Generations run 0x03, 0x07, ... ; `roll` counts those left before a restart. */
+    if (e->roll <= 1) {
+        e->roll = um_next_roll(space);
+        e->gen = 0x03;
+    } else {
+        e->roll--;
+        e->gen = (uint8_t)(e->gen + 4);
+    }
+}
+
+kern_return_t um_entry_claim(um_space *space, mach_port_name_t *namep, um_entry **entryp)
+{
+    if (!space->free_head) {
+        kern_return_t kr = um_space_grow(space, space->count + 1);
+        if (kr != KERN_SUCCESS)
+            return kr;
+    }
+    uint32_t index = space->free_head;
+    um_free_unlink(space, index);
+    um_entry *e = &space->table[index];
+    um_entry_new_gen(space, e);
+    e->object = NULL;
+    e->type = 0;
+    e->urefs = 0;
+    e->request = 0;
+    space->inuse++;
+    *namep = (index << 8) | e->gen;
+    *entryp = e;
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_entry_alloc_name(um_space *space, mach_port_name_t name, um_entry **entryp)
+{
+    uint32_t index = MACH_PORT_INDEX(name);
+    if (index >= space->limit)
+        return KERN_NO_SPACE;
+    if ((name & 0x3) != 0x3)
+        return KERN_INVALID_VALUE;
+    if (index == 0)
+        return KERN_FAILURE;
+    if (index >= space->count) {
+        kern_return_t kr = um_space_grow(space, index + 1);
+        if (kr != KERN_SUCCESS)
+            return kr;
+    }
+    um_entry *e = &space->table[index];
+    if (e->type == 0) {
+        um_free_unlink(space, index);
+        e->gen = (uint8_t)(name & 0xFF);
+        e->object = NULL;
+        e->urefs = 0;
+        e->request = 0;
+        space->inuse++;
+        *entryp = e;
+        return KERN_SUCCESS;
+    }
+    if (e->gen == (uint8_t)(name & 0xFF)) {
+        *entryp = e;
+        return KERN_SUCCESS;
+    }
+    return KERN_FAILURE;
+}
+
+void um_entry_dealloc(um_space *space, mach_port_name_t name, um_entry *entry)
+{
+    (void)name;
+    uint32_t index = (uint32_t)(entry - space->table);
+    entry->object = NULL;
+    entry->type = 0;
+    entry->urefs = 0;
+    entry->request = 0;
+    space->inuse--;
+    um_free_push(space, index);
+}
+
+/* ---- reverse hash ---------------------------------------------------------------------- */
+
+static uint32_t um_hash_ptr(const um_port *p)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (uint32_t)x;
+}
+
+static void um_hash_rehash(um_space *space, uint32_t ncap)
+{
+    um_hslot *old = space->hash;
+    uint32_t ocap = space->hash_cap;
+    um_hslot *nh = calloc(ncap, sizeof *nh);
+    if (!nh)
+        return; /* keep the old table; insertion below still finds a slot if any remains */
+    space->hash = nh;
+    space->hash_cap = ncap;
+    space->hash_used = 0;
+    space->hash_tombs = 0;
+    for (uint32_t i = 0; i < ocap; i++) {
+        if (old[i].port && old[i].port != UM_HASH_TOMB)
+            um_hash_insert(space, old[i].port, old[i].index);
+    }
+    free(old);
+}
+
+void um_hash_insert(um_space *space, um_port *port, uint32_t index)
+{
+    if ((space->hash_used + space->hash_tombs + 1) * 4 >= space->hash_cap * 3)
+        um_hash_rehash(space, space->hash_cap ? (space->hash_used * 4 >= space->hash_cap
+                                                    ? space->hash_cap * 2
+                                                    : space->hash_cap)
+                                              : 64);
+    uint32_t mask = space->hash_cap - 1;
+    for (uint32_t i = um_hash_ptr(port) & mask;; i = (i + 1) & mask) {
+        um_hslot *s = &space->hash[i];
+        if (s->port == NULL || s->port == UM_HASH_TOMB) {
+            if (s->port == UM_HASH_TOMB)
+                space->hash_tombs--;
+            s->port = port;
+            s->index = index;
+            space->hash_used++;
+            return;
+        }
+        if (s->port == port) {
+            s->index = index;
+            return;
+        }
+    }
+}
+
+static um_hslot *um_hash_find(um_space *space, const um_port *port)
+{
+    if (!space->hash_cap)
+        return NULL;
+    uint32_t mask = space->hash_cap - 1;
+    for (uint32_t i = um_hash_ptr(port) & mask, n = 0; n < space->hash_cap;
+         i = (i + 1) & mask, n++) {
+        um_hslot *s = &space->hash[i];
+        if (s->port == NULL)
+            return NULL;
+        if (s->port == port)
+            return s;
+    }
+    return NULL;
+}
+
+void um_hash_delete(um_space *space, um_port *port)
+{
+    um_hslot *s = um_hash_find(space, port);
+    if (s) {
+        s->port = UM_HASH_TOMB;
+        space->hash_used--;
+        space->hash_tombs++;
+    }
+}
+
+um_entry *um_space_reverse(um_space *space, um_port *port)
+{
+    um_hslot *s = um_hash_find(space, port);
+    return s ? &space->table[s->index] : NULL;
+}
+
+void um_space_destroy(um_space *space)
+{
+    space->active = false;
+    for (uint32_t i = 1; i < space->count; i++) {
+        um_entry *e = &space->table[i];
+        if (e->type == 0)
+            continue;
+        mach_port_name_t name = (i << 8) | e->gen;
+        (void)um_right_destroy(space, name, e, false, 0);
+    }
+    free(space->table);
+    free(space->hash);
+    free(space);
+}
