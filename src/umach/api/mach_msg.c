@@ -96,7 +96,9 @@ static mach_msg_return_t do_send(um_space *space, mach_msg_header_t *msg, mach_m
     if (mr != MACH_MSG_SUCCESS)
         return mr;
     um_port *dest = k->dest;
-    if (!dest->active) {
+    if (!dest->active || k->circular) {
+        /* A dead destination, or a message that would hold its own receiver forever: XNU
+         * reports success and destroys the message. */
         um_kmsg_destroy(k);
         return MACH_MSG_SUCCESS;
     }
@@ -147,9 +149,8 @@ static void too_large_header(um_space *space, um_kmsg *k, mach_msg_header_t *buf
     mach_msg_type_name_t reply_type = MACH_MSGH_BITS_LOCAL(k->bits);
     mach_msg_type_name_t voucher_type = MACH_MSGH_BITS_VOUCHER(k->bits);
     um_port *dest = k->dest;
-    mach_port_name_t local = !dest->active         ? MACH_PORT_DEAD
-                             : dest->receiver == space ? dest->receiver_name
-                                                       : MACH_PORT_NULL;
+    k->dest = NULL;
+    mach_port_name_t local = um_kmsg_copyout_dest(space, dest, dest_type);
     mach_msg_header_t h;
     h.msgh_bits = MACH_MSGH_BITS_SET(reply_type, dest_type, voucher_type, k->bits);
     h.msgh_size = sizeof(mach_msg_header_t);

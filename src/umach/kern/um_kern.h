@@ -77,6 +77,7 @@ struct um_port {
 
     um_space *receiver;      /* space holding the receive right; NULL in transit or kernel */
     mach_port_name_t receiver_name;
+    um_port *destination;    /* in transit: the port whose queue carries this receive right */
 
     uint32_t srights;
     uint32_t sorights;
@@ -219,6 +220,14 @@ void um_pset_destroy(um_pset *set);
 
 /* Clear the receiver of a receive right leaving a space (move in a message). */
 void um_port_clear_receiver(um_port *port);
+/*
+ * A receive right in transit is being carried to `dest`. Returns true if that would make a
+ * loop (dest is the port itself, or travels inside a message that leads back to it); else
+ * records `dest` as the port's destination (taking a reference) and returns false.
+ */
+bool um_port_check_circularity(um_port *port, um_port *dest);
+/* The receive right arrived somewhere or died: forget its destination. */
+void um_port_clear_destination(um_port *port);
 
 /* Wake every waiter of a queue with `result`. */
 void um_waitq_wake_all(um_waitq *q, int result);

@@ -66,6 +66,17 @@ static bool safe_read(void *dst, uint64_t src, size_t len)
     return true;
 }
 
+/* vm_deallocate's effect without its lock (the world is already locked here). */
+static void unmap_range(uint64_t addr, uint64_t size)
+{
+    uint64_t end = addr + size;
+    if (size == 0 || end < addr)
+        return;
+    uint64_t start = addr & ~page_mask();
+    end = round_page64(end);
+    munmap((void *)(uintptr_t)start, (size_t)(end - start));
+}
+
 static void *map_anon(size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -474,7 +485,7 @@ static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
                 munmap(copy, len);
                 return MACH_SEND_INVALID_MEMORY;
             }
-            munmap((void *)(uintptr_t)start, len);
+            unmap_range(start, len);
             moved = copy;
         }
         d->u.ool.map = moved;
@@ -519,8 +530,7 @@ static mach_msg_return_t copyin_ool_ports(um_space *space, um_kdesc *d, const oo
         return MACH_SEND_INVALID_MEMORY;
     }
     if (f->dealloc)
-        (void)vm_deallocate(mach_task_self(), (vm_address_t)f->address,
-                            (vm_size_t)count * sizeof *names);
+        unmap_range(f->address, (uint64_t)count * sizeof *names);
     for (uint32_t i = 0; i < count; i++) {
         if (!MACH_PORT_VALID(names[i])) {
             ports[i] = names[i] == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
@@ -589,6 +599,27 @@ static mach_msg_return_t copyin_guarded(um_space *space, um_kdesc *d, const uint
         }
     }
     return copyin_port(space, name, MACH_MSG_TYPE_MOVE_RECEIVE, 0, &d->u.guarded.port);
+}
+
+/* Record where each receive right carried by `k` travels, and whether it makes a loop. */
+static void note_receive_rights(um_kmsg *k)
+{
+    um_port *dest = k->dest;
+    for (uint32_t i = 0; i < k->ndesc; i++) {
+        um_kdesc *d = &k->desc[i];
+        if (d->type == MACH_MSG_PORT_DESCRIPTOR && d->u.port.disp == MACH_MSG_TYPE_PORT_RECEIVE &&
+            UM_PORT_VALID(d->u.port.port)) {
+            k->circular |= um_port_check_circularity(d->u.port.port, dest);
+        } else if (d->type == MACH_MSG_GUARDED_PORT_DESCRIPTOR &&
+                   UM_PORT_VALID(d->u.guarded.port)) {
+            k->circular |= um_port_check_circularity(d->u.guarded.port, dest);
+        } else if (d->type == MACH_MSG_OOL_PORTS_DESCRIPTOR &&
+                   d->u.oolp.disp == MACH_MSG_TYPE_PORT_RECEIVE) {
+            for (uint32_t j = 0; j < d->u.oolp.count; j++)
+                if (UM_PORT_VALID(d->u.oolp.ports[j]))
+                    k->circular |= um_port_check_circularity(d->u.oolp.ports[j], dest);
+        }
+    }
 }
 
 mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
@@ -719,6 +750,7 @@ mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
         return mr;
     }
     k->ndesc = dcount;
+    note_receive_rights(k);
     *kmsgp = k;
     return MACH_MSG_SUCCESS;
 }
@@ -871,8 +903,7 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
     return mr;
 }
 
-/* Consume the destination right and name the destination for the receiver. */
-static mach_port_name_t copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type)
+mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type)
 {
     mach_port_name_t name;
     if (!dest->active)
@@ -881,7 +912,13 @@ static mach_port_name_t copyout_dest(um_space *space, um_port *dest, mach_msg_ty
         name = dest->receiver_name;
     else
         name = MACH_PORT_NULL;
-    um_right_release(dest, type);
+    if (type == MACH_MSG_TYPE_PORT_SEND_ONCE) {
+        /* The send-once right was used by this message: no notification. */
+        dest->sorights--;
+        um_port_release(dest);
+    } else {
+        um_right_release(dest, type);
+    }
     return name;
 }
 
@@ -920,7 +957,7 @@ mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_header_t
 
     um_port *dest = k->dest;
     k->dest = NULL;
-    mach_port_name_t dest_name = copyout_dest(space, dest, dest_type);
+    mach_port_name_t dest_name = um_kmsg_copyout_dest(space, dest, dest_type);
 
     uint8_t *out = (uint8_t *)buf;
     memcpy(out + sizeof(mach_msg_header_t), k->body, k->size - sizeof(mach_msg_header_t));

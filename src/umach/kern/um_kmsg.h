@@ -65,6 +65,7 @@ struct um_kmsg {
     security_token_t sec;
     audit_token_t audit;
     bool sp_notify;           /* MACH_SEND_NOTIFY: arm send-possible if it must wait */
+    bool circular;            /* carries the receive right of its own destination chain */
 };
 
 /* ---- copyin / copyout (um_kmsg.c) ------------------------------------------------------ */
@@ -96,6 +97,9 @@ mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *kmsg, mach_msg_heade
  * Returns 0 or resource bits (MACH_MSG_IPC_SPACE, MACH_MSG_VM_SPACE).
  */
 mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *kmsg, mach_msg_header_t *buf);
+
+/* Consume a received message's destination right; returns the receiver's name for it. */
+mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type);
 
 /* Destroy a message and everything it carries (send-once rights send their notifications). */
 void um_kmsg_destroy(um_kmsg *kmsg);

@@ -66,7 +66,7 @@ void um_mqueue_deliver(um_kmsg *kmsg)
 
 void um_kmsg_send_nowait(um_kmsg *kmsg)
 {
-    if (!kmsg->dest->active)
+    if (!kmsg->dest->active || kmsg->circular)
         um_kmsg_destroy(kmsg);
     else
         um_mqueue_deliver(kmsg);

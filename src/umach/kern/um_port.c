@@ -258,8 +258,31 @@ void um_port_clear_receiver(um_port *port)
     um_waitq_wake_all(&port->receivers, MACH_RCV_PORT_CHANGED);
 }
 
+bool um_port_check_circularity(um_port *port, um_port *dest)
+{
+    for (um_port *d = dest; d; d = d->destination) {
+        if (d == port)
+            return true;
+        if (!d->active || d->receiver || d->kotype != UM_KOT_NONE)
+            break;
+    }
+    um_port_clear_destination(port);
+    um_port_ref(dest);
+    port->destination = dest;
+    return false;
+}
+
+void um_port_clear_destination(um_port *port)
+{
+    um_port *d = port->destination;
+    port->destination = NULL;
+    if (d)
+        um_port_release(d);
+}
+
 void um_port_destroy(um_port *port)
 {
+    um_port_clear_destination(port);
     if (port->pdrequest) {
         /* A port-destroyed request turns destruction into a transfer of the receive right. */
         um_port *notify = port->pdrequest;

@@ -163,9 +163,9 @@ static void entry_receive_gone_keep_send(um_space *space, mach_port_name_t name,
     }
     uint32_t urefs = e->urefs;
     if (e->request) {
+        /* The request stays with the port: its destruction sends the dead-name notification. */
         if (um_request_is_dead_name(space, name, e) && urefs < UM_UREFS_MAX)
             urefs++;
-        um_request_cancel(space, name, e); /* silently: the port is dying */
         e->request = 0;
     }
     um_hash_delete(space, port);
@@ -616,6 +616,7 @@ static void copyout_into(um_space *space, um_port *port, mach_msg_type_name_t ty
         }
         break;
     case MACH_MSG_TYPE_PORT_RECEIVE:
+        um_port_clear_destination(port);
         port->receiver = space;
         port->receiver_name = name;
         if (e->type & MACH_PORT_TYPE_SEND) {
