@@ -343,8 +343,12 @@ void um_notify_send_once(um_port *port);
 void um_notify_no_senders_check(um_port *port);
 /* Cancel the request attached to an entry that loses its right; may send port-deleted. */
 void um_request_cancel(um_space *space, mach_port_name_t name, um_entry *entry);
-/* Does the entry's request (if any) ask for a dead-name notification? */
-bool um_request_is_dead_name(um_space *space, mach_port_name_t name, um_entry *entry);
+/*
+ * MACH_PORT_TYPE_DNREQUEST / _SPREQUEST / _SPREQUEST_DELAYED for the entry's request, 0 if
+ * none. A name whose port dies with any request on it gains one uref: the notification
+ * about the death names it.
+ */
+mach_port_type_t um_request_type(um_space *space, mach_port_name_t name, um_entry *entry);
 /* Fire every request of a dying port (dead-name notifications). */
 void um_port_fire_requests(um_port *port);
 

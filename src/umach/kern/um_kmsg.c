@@ -301,6 +301,7 @@ static mach_msg_return_t inflate_descriptor(const uint8_t *u, uint64_t *ports, u
 typedef struct {
     mach_port_name_t dest_name, reply_name, voucher_name;
     mach_msg_type_name_t dest_type, reply_type, voucher_type;
+    uint32_t dest_request; /* the sender's request slot on the destination, if any */
 } hdr_state;
 
 static mach_msg_return_t header_validate(const mach_msg_header_t *h, mach_msg_bits_t bits,
@@ -396,6 +397,7 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
 
     um_port *dest = NULL, *reply = NULL;
     kern_return_t kr;
+    st->dest_request = de->request;
     bool joint = st->dest_name == st->reply_name &&
                  st->dest_type != MACH_MSG_TYPE_MAKE_SEND &&
                  st->dest_type != MACH_MSG_TYPE_MAKE_SEND_ONCE &&
@@ -687,7 +689,7 @@ mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
 
     /* The header: extra bits are dropped, as XNU masks them with MACH_MSGH_BITS_USER. */
     mach_msg_bits_t bits = h.msgh_bits & MACH_MSGH_BITS_USER;
-    hdr_state st;
+    hdr_state st = {0};
     mr = header_validate(&h, bits, &st);
     um_port *dest = NULL, *reply = NULL;
     if (mr == MACH_MSG_SUCCESS)
@@ -703,6 +705,9 @@ mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
     }
     mach_msg_type_name_t dest_type = um_copyin_type(st.dest_type);
     mach_msg_type_name_t reply_type = st.reply_type ? um_copyin_type(st.reply_type) : 0;
+    if ((option & MACH_SEND_NOTIFY) && dest_type != MACH_MSG_TYPE_PORT_SEND_ONCE &&
+        st.dest_request && dest->active && dest->msgcount >= dest->qlimit)
+        um_request_arm_send_possible(dest, space, st.dest_name, st.dest_request);
     k->bits = MACH_MSGH_BITS_SET(dest_type, reply_type, st.voucher_type, bits);
     k->size = send_size;
     k->dest = dest;

@@ -143,5 +143,10 @@ void um_notify_port_destroyed(um_port *notify, um_port *port);
 /* Send a dead-name / send-possible notification naming `name` through `notify`. Consumes it. */
 void um_notify_dead_name(um_port *notify, mach_port_name_t name);
 void um_notify_send_possible(um_port *notify, mach_port_name_t name);
+/* Arm the send-possible request `index` registered for `name` of `space` on `port`. */
+void um_request_arm_send_possible(um_port *port, um_space *space, mach_port_name_t name,
+                                  uint32_t index);
+/* The queue has room again: fire every armed send-possible request. */
+void um_port_fire_send_possible(um_port *port);
 
 #endif

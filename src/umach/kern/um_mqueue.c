@@ -83,8 +83,11 @@ um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
     k->next = NULL;
     port->msgcount--;
     *seqnop = port->seqno++;
-    if (port->msgcount < port->qlimit)
+    if (port->msgcount < port->qlimit) {
         wake_one(&port->senders);
+        if (port->caprequests)
+            um_port_fire_send_possible(port);
+    }
     return k;
 }
 

@@ -114,7 +114,7 @@ void um_notify_port_destroyed(um_port *notify, um_port *port)
 
 /* ---- dead-name and send-possible requests ----------------------------------------------- */
 
-static um_request *entry_request(um_space *space, um_entry *e)
+static um_request *entry_request(um_space *space, mach_port_name_t name, um_entry *e)
 {
     if (!e->request || !(e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE |
                                     MACH_PORT_TYPE_RECEIVE)))
@@ -123,14 +123,18 @@ static um_request *entry_request(um_space *space, um_entry *e)
     if (!port || e->request >= port->caprequests)
         return NULL;
     um_request *r = &port->requests[e->request];
-    return r->space == space ? r : NULL;
+    /* The name (with its generation) tells a live request from a reused slot. */
+    return r->space == space && r->name == name ? r : NULL;
 }
 
-bool um_request_is_dead_name(um_space *space, mach_port_name_t name, um_entry *e)
+mach_port_type_t um_request_type(um_space *space, mach_port_name_t name, um_entry *e)
 {
-    (void)name;
-    um_request *r = entry_request(space, e);
-    return r && r->dead_name;
+    um_request *r = entry_request(space, name, e);
+    if (!r)
+        return 0;
+    if (r->dead_name)
+        return MACH_PORT_TYPE_DNREQUEST;
+    return r->sp_armed ? MACH_PORT_TYPE_SPREQUEST : MACH_PORT_TYPE_SPREQUEST_DELAYED;
 }
 
 static void send_name_notification(um_port *notify, mach_msg_id_t id, mach_port_name_t name)
@@ -160,7 +164,7 @@ void um_notify_send_possible(um_port *notify, mach_port_name_t name)
 
 void um_request_cancel(um_space *space, mach_port_name_t name, um_entry *e)
 {
-    um_request *r = entry_request(space, e);
+    um_request *r = entry_request(space, name, e);
     e->request = 0;
     if (!r)
         return;
@@ -172,19 +176,36 @@ void um_request_cancel(um_space *space, mach_port_name_t name, um_entry *e)
 
 void um_port_fire_requests(um_port *port)
 {
+    /* Every request, dead-name or send-possible, learns of the death by a dead-name message. */
     for (uint32_t i = 1; i < port->caprequests; i++) {
         um_request *r = &port->requests[i];
         if (!r->space || !r->notify)
             continue;
         um_port *notify = r->notify;
-        mach_port_name_t name = r->name;
-        bool dead = r->dead_name;
         r->notify = NULL;
-        if (dead) {
-            send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, name);
-        } else {
-            /* a send-possible request on a dead port also reports the death */
-            send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, name);
-        }
+        send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, r->name);
+    }
+}
+
+void um_request_arm_send_possible(um_port *port, um_space *space, mach_port_name_t name,
+                                  uint32_t index)
+{
+    if (!index || index >= port->caprequests)
+        return;
+    um_request *r = &port->requests[index];
+    if (r->space == space && r->name == name && r->send_possible && r->notify)
+        r->sp_armed = true;
+}
+
+void um_port_fire_send_possible(um_port *port)
+{
+    for (uint32_t i = 1; i < port->caprequests; i++) {
+        um_request *r = &port->requests[i];
+        if (!r->space || !r->notify || !r->send_possible || !r->sp_armed)
+            continue;
+        um_port *notify = r->notify;
+        mach_port_name_t name = r->name;
+        memset(r, 0, sizeof *r);
+        send_name_notification(notify, MACH_NOTIFY_SEND_POSSIBLE, name);
     }
 }

@@ -58,7 +58,7 @@ bool um_right_check(um_space *space, mach_port_name_t name, um_entry *e)
         urefs = 1;
     }
     if (e->request) {
-        if (um_request_is_dead_name(space, name, e) && urefs < UM_UREFS_MAX)
+        if (um_request_type(space, name, e) && urefs < UM_UREFS_MAX)
             urefs++;
         e->request = 0;
     }
@@ -75,8 +75,8 @@ mach_port_type_t um_right_info(um_space *space, mach_port_name_t name, um_entry 
     if (e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE | MACH_PORT_TYPE_RECEIVE)) {
         if (!(e->type & MACH_PORT_TYPE_RECEIVE))
             um_right_check(space, name, e);
-        if (e->request && um_request_is_dead_name(space, name, e))
-            extra |= MACH_PORT_TYPE_DNREQUEST;
+        if (e->request)
+            extra |= um_request_type(space, name, e) & MACH_PORT_TYPE_DNREQUEST;
     }
     return e->type | extra;
 }
@@ -164,7 +164,7 @@ static void entry_receive_gone_keep_send(um_space *space, mach_port_name_t name,
     uint32_t urefs = e->urefs;
     if (e->request) {
         /* The request stays with the port: its destruction sends the dead-name notification. */
-        if (um_request_is_dead_name(space, name, e) && urefs < UM_UREFS_MAX)
+        if (um_request_type(space, name, e) && urefs < UM_UREFS_MAX)
             urefs++;
         e->request = 0;
     }
