@@ -1015,7 +1015,7 @@ UM_EXPORT kern_return_t mach_port_request_notification(ipc_space_t task, mach_po
     um_port *np = NULL;
     kern_return_t kr = KERN_SUCCESS;
     if (MACH_PORT_VALID(notify))
-        kr = um_right_copyin(space, notify, notifyPoly, 0, &np);
+        kr = um_right_copyin(space, notify, notifyPoly, UM_COPYIN_DEADOK, &np);
     else
         np = notify == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
     if (kr != KERN_SUCCESS)
