@@ -1,0 +1,108 @@
+# A thin wrapper over CMake. The README's two commands are `make demo` and `make check`.
+#
+#   make                 configure and build into build/
+#   make demo            build and run the demo (examples/demo.c)
+#   make check           every test: gcc -Werror build and its tests, the same tests under
+#                        valgrind (VALGRIND=0 skips), clang ASan+UBSan build and its tests,
+#                        install check, a short fuzz run, the macOS check when present
+#   make install PREFIX=/some/dir
+#   make bench           build the benchmarks (Release) and run each once
+#   make valgrind        the gcc build's tests under valgrind
+#   make clean
+
+BUILD ?= build
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+CMAKE_ARGS ?=
+CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
+FUZZ_SECONDS ?= 15
+VALGRIND ?= 1
+
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+
+.PHONY: all build configure deps demo check check-gcc build-gcc check-asan build-asan \
+        check-install fuzz-check darwin-check install bench valgrind clean
+
+all: build
+
+configure:
+	@test -f $(BUILD)/CMakeCache.txt || $(CMAKE) -S . -B $(BUILD) $(CMAKE_ARGS)
+
+build: configure
+	$(CMAKE) --build $(BUILD) -j$(JOBS)
+
+deps:
+	@bash scripts/ensure-deps.sh
+
+demo: deps configure
+	@if [ -f examples/demo.c ]; then \
+	  $(CMAKE) --build $(BUILD) -j$(JOBS) --target example_demo && ./$(BUILD)/examples/demo; \
+	else \
+	  echo "The demo arrives with the machports library (examples/demo.c is not there yet)."; \
+	fi
+
+# The steps run one after another even under make -j.
+check:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory check-gcc
+	@if [ "$(VALGRIND)" = 1 ]; then $(MAKE) --no-print-directory valgrind; fi
+	@$(MAKE) --no-print-directory check-asan
+	@$(MAKE) --no-print-directory check-install
+	@$(MAKE) --no-print-directory fuzz-check
+	@# ---- macOS: scripts/darwin-check.sh (cross-builds for aarch64/x86_64-macos) -----------
+	@if [ -f scripts/darwin-check.sh ]; then $(MAKE) --no-print-directory darwin-check; \
+	 else echo "== darwin-check: scripts/darwin-check.sh not present, skipped"; fi
+	@echo "== make check: all passed"
+
+build-gcc:
+	@echo "== gcc, -Werror"
+	$(CMAKE) -S . -B build-gcc -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DUMACH_WERROR=ON -DUMACH_SANITIZE=OFF $(CMAKE_ARGS)
+	$(CMAKE) --build build-gcc -j$(JOBS)
+
+check-gcc: build-gcc
+	cd build-gcc && ctest $(CTEST_FLAGS)
+
+# The fuzz targets are built here too (same compiler and sanitizers); fuzz-check runs them.
+build-asan:
+	@echo "== clang, AddressSanitizer + UndefinedBehaviorSanitizer"
+	$(CMAKE) -S . -B build-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	  -DUMACH_SANITIZE=ON -DUMACH_FUZZ=ON $(CMAKE_ARGS)
+	$(CMAKE) --build build-asan -j$(JOBS)
+
+check-asan: build-asan
+	cd build-asan && ctest $(CTEST_FLAGS)
+
+check-install: build-gcc
+	@echo "== install check"
+	BUILD_DIR=build-gcc bash tests/install/check.sh
+
+fuzz-check: build-asan
+	@echo "== fuzz (each target $(FUZZ_SECONDS)s)"
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz-check.sh build-asan
+
+darwin-check:
+	bash scripts/darwin-check.sh
+
+install: build
+	$(CMAKE) --install $(BUILD) --prefix "$(PREFIX)"
+
+bench: deps
+	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+	  -DUMACH_SANITIZE=OFF -DUMACH_FUZZ=OFF $(CMAKE_ARGS)
+	$(CMAKE) --build build-bench -j$(JOBS)
+	@set -e; found=0; for b in build-bench/bench/*; do \
+	  if [ -f "$$b" ] && [ -x "$$b" ]; then found=1; echo "== $$b"; "$$b"; fi; \
+	done; \
+	if [ $$found = 0 ]; then echo "no benchmarks yet (bench/*.c)"; fi
+
+# Tests that expect a failure (WILL_FAIL, e.g. "this must not compile") are left out: under
+# valgrind they would pass for the wrong reason.
+valgrind: build-gcc
+	@echo "== valgrind (the gcc build's tests)"
+	cd build-gcc && ctest --output-on-failure -j$(JOBS) -T memcheck -LE nomemcheck
+
+clean:
+	rm -rf $(BUILD) build-gcc build-asan build-bench
