@@ -16,7 +16,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 CMAKE_ARGS ?=
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 60
 VALGRIND ?= 1
 
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Run every libFuzzer target of a build briefly: scripts/fuzz-check.sh <build-dir>
 # (configured with clang and -DUMACH_FUZZ=ON; `make check` uses build-asan).
-# FUZZ_SECONDS (default 15) per target. fuzz/corpus/<target>/, when present, seeds the run;
-# new inputs go to a scratch corpus so the tree is never written.
+# FUZZ_SECONDS (default 60) per target. fuzz/corpus/<target>/, when present, seeds the run;
+# new inputs go to a scratch corpus so the tree is never written. FUZZ_SEED (default 1) fixes
+# libFuzzer's random seed so a CI run can be replayed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-asan}
-secs=${FUZZ_SECONDS:-15}
+secs=${FUZZ_SECONDS:-60}
 
 shopt -s nullglob
 targets=("$build"/fuzz/*)
@@ -24,7 +25,7 @@ for t in "${targets[@]}"; do
     seeds=()
     [ -d "fuzz/corpus/$name" ] && seeds=("fuzz/corpus/$name")
     echo "fuzz: $name for ${secs}s"
-    if ! "$t" -max_total_time="$secs" -print_final_stats=0 -artifact_prefix="$scratch/" \
+    if ! "$t" -seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -print_final_stats=0 -artifact_prefix="$scratch/" \
            "$scratch/$name" "${seeds[@]}" >"$scratch/$name.log" 2>&1; then
         tail -n 60 "$scratch/$name.log" >&2
         for a in "$scratch"/crash-* "$scratch"/leak-* "$scratch"/timeout-* "$scratch"/oom-*; do
