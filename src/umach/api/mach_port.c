@@ -414,7 +414,11 @@ UM_EXPORT kern_return_t mach_port_extract_right(ipc_space_t task, mach_port_name
         if (!port->active) {
             um_right_release(port, type);
         } else if (um_right_copyout(space, port, type, &out) != KERN_SUCCESS) {
-            out = MACH_PORT_DEAD;
+            /*
+             * No name for it in the caller's space: on Darwin the MIG reply's body fails to
+             * copy out, the right is destroyed and the stub returns the receive error.
+             */
+            LEAVE(MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE); /* copyout consumed the right */
         }
     }
     *poly = out;

@@ -26,6 +26,9 @@ UM_EXPORT mach_port_t mach_task_self_ = MACH_PORT_NULL;
 
 static pthread_once_t um_world_once = PTHREAD_ONCE_INIT;
 
+/* The parent's space in a forked child (see um_atfork_child). */
+static um_space *volatile um_abandoned_space;
+
 static bool env_flag(const char *name)
 {
     const char *v = getenv(name);
@@ -71,8 +74,10 @@ static void um_atfork_child(void)
 {
     /*
      * The parent's space is abandoned, not torn down: tearing it down would deliver
-     * notifications for rights that the parent still holds.
+     * notifications for rights that the parent still holds. It stays referenced here so
+     * that leak checkers in the child do not report the parent's objects as lost.
      */
+    um_abandoned_space = um_the_world.space;
     um_the_world.space = NULL;
     um_the_world.task_port = NULL;
     um_world_make_task();

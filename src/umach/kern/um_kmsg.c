@@ -941,9 +941,26 @@ mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_header_t
             um_right_release(k->reply, reply_type);
             reply_name = MACH_PORT_DEAD;
         } else if (um_right_copyout(space, k->reply, reply_type, &reply_name) != KERN_SUCCESS) {
-            /* no room for a name: the message is destroyed, as XNU does on header errors */
+            /*
+             * No room for a name. As XNU: the destination is named, the reply right and
+             * everything in the body are destroyed (a send-once reply notifies its port),
+             * and the receiver gets a bare header saying what the message was. The failed
+             * copyout already consumed the reply right.
+             */
             k->reply = NULL;
+            um_port *dest = k->dest;
+            k->dest = NULL;
+            mach_port_name_t dest_name = um_kmsg_copyout_dest(space, dest, dest_type);
+            mach_msg_header_t h = {
+                .msgh_bits = MACH_MSGH_BITS_SET(reply_type, dest_type, voucher_type, k->bits),
+                .msgh_size = sizeof(mach_msg_header_t),
+                .msgh_remote_port = MACH_PORT_NULL,
+                .msgh_local_port = dest_name,
+                .msgh_voucher_port = voucher_type ? MACH_PORT_NULL : k->voucher_raw,
+                .msgh_id = k->id,
+            };
             um_kmsg_destroy(k);
+            memcpy(buf, &h, sizeof h);
             return MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_SPACE;
         }
     } else if (k->reply == UM_PORT_DEAD) {
