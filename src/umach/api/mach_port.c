@@ -47,6 +47,13 @@ static kern_return_t alloc_right(um_space *space, mach_port_right_t right, bool 
     if (right != MACH_PORT_RIGHT_RECEIVE && right != MACH_PORT_RIGHT_PORT_SET &&
         right != MACH_PORT_RIGHT_DEAD_NAME)
         return KERN_INVALID_VALUE;
+    /*
+     * XNU allocates a dead name under a name of its own choosing even when the caller names
+     * one (mach_port_allocate_full ignores it for dead names); allocate_name then cannot
+     * report which name it was. Kept, since programs observe it.
+     */
+    if (right == MACH_PORT_RIGHT_DEAD_NAME)
+        named = false;
 
     if (named) {
         kr = um_entry_alloc_name(space, name, &e);
