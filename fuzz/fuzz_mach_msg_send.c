@@ -137,8 +137,25 @@ static mach_msg_type_number_t space_names(mach_port_name_array_t *names)
     return nn;
 }
 
+/*
+ * Destroy a received (or handed-back) message. Its out-of-line memory is always a fresh
+ * mapping of ours, but a physical copy arrives with deallocate = 0 and mach_msg_destroy
+ * would leave it mapped.
+ */
 static void destroy_received(mach_msg_header_t *h)
 {
+    uint8_t *m = (uint8_t *)h;
+    if (h->msgh_bits & MACH_MSGH_BITS_COMPLEX) {
+        uint32_t count;
+        memcpy(&count, m + sizeof *h, 4);
+        size_t off = sizeof(mach_msg_base_t);
+        for (uint32_t i = 0; i < count && off + 12 <= h->msgh_size; i++) {
+            uint8_t type = m[off + 11];
+            if (type == MACH_MSG_OOL_DESCRIPTOR || type == MACH_MSG_OOL_VOLATILE_DESCRIPTOR)
+                m[off + 8] = 1;
+            off += type == MACH_MSG_PORT_DESCRIPTOR ? 12 : 16;
+        }
+    }
     mach_msg_destroy(h);
 }
 
@@ -336,9 +353,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (kind == MACH_SEND_TIMED_OUT || kind == MACH_SEND_INTERRUPTED ||
         kind == MACH_SEND_NO_BUFFER) {
         /* Pseudo-receive: the message's rights and memory are back in our buffer. */
-        mach_msg_destroy((mach_msg_header_t *)msg);
+        destroy_received((mach_msg_header_t *)msg);
     } else if ((opt & MACH_RCV_MSG) && mr == MACH_MSG_SUCCESS) {
-        mach_msg_destroy((mach_msg_header_t *)msg);
+        destroy_received((mach_msg_header_t *)msg);
     }
 
     drain();

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <time.h>
 
@@ -203,11 +204,12 @@ static mach_msg_return_t do_receive(um_space *space, mach_msg_header_t *buf,
             if ((uint64_t)rcv_size < (uint64_t)k->size + tsize) {
                 if (option & MACH_RCV_LARGE) {
                     /* The message stays queued; report the size it needs (no trailer). */
-                    if (rcv_size >= sizeof(mach_msg_header_t)) {
+                    /* As XNU: each field is written when the buffer reaches it. */
+                    if (rcv_size >= offsetof(mach_msg_header_t, msgh_remote_port))
                         buf->msgh_size = k->size;
-                        if (option & MACH_RCV_LARGE_IDENTITY)
-                            buf->msgh_local_port = src->receiver_name;
-                    }
+                    if ((option & MACH_RCV_LARGE_IDENTITY) &&
+                        rcv_size >= offsetof(mach_msg_header_t, msgh_voucher_port))
+                        buf->msgh_local_port = src->receiver_name;
                     mr = MACH_RCV_TOO_LARGE;
                     break;
                 }

@@ -140,6 +140,20 @@ UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_
     /* Service/connection ports and thread-group tracking need launchd or the window server. */
     if (flags & (MPO_SERVICE_PORT | MPO_TG_BLOCK_TRACKING))
         LEAVE(KERN_DENIED);
+    if (flags & MPO_CONNECTION_PORT) {
+        /* A connection port derives from a service port; none exist without launchd. */
+        mach_port_name_t sp = options->service_port_name;
+        if (sp == MACH_PORT_NULL)
+            LEAVE(KERN_INVALID_ARGUMENT);
+        if (!MACH_PORT_VALID(sp))
+            LEAVE(KERN_INVALID_NAME);
+        um_entry *se = um_entry_lookup(space, sp);
+        if (!se)
+            LEAVE(KERN_INVALID_NAME);
+        if (!(se->type & MACH_PORT_TYPE_SEND))
+            LEAVE(KERN_INVALID_RIGHT);
+        LEAVE(KERN_INVALID_CAPABILITY);
+    }
     if ((flags & MPO_QLIMIT) && options->mpl.mpl_qlimit > MACH_PORT_QLIMIT_MAX)
         LEAVE(KERN_INVALID_VALUE);
 

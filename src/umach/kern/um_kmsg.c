@@ -828,7 +828,7 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
             }
             memset(ud, 0, 16);
             wr64(ud, addr);
-            ud[8] = pseudo ? 1 : (d->u.ool.copy == MACH_MSG_VIRTUAL_COPY);
+            ud[8] = d->u.ool.copy == MACH_MSG_VIRTUAL_COPY; /* as XNU, pseudo-receive too */
             ud[9] = d->u.ool.copy;
             ud[11] = d->type;
             wr32(ud + 12, size);

@@ -1,0 +1,272 @@
+/* Messages between threads: competing receivers, RPC round trips, ports dying under waiters. */
+#if !defined(__APPLE__) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c11 */
+#endif
+#include "notify_util.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#define TH_NMSG 400
+#define TH_NRECV 4
+#define TH_STOP 100000
+
+typedef struct {
+    mach_msg_header_t h;
+    uint32_t value;
+} th_msg;
+
+static void th_sleep_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static mach_msg_return_t th_send(mach_port_name_t dest, mach_msg_type_name_t disp,
+                                 mach_port_name_t reply, mach_msg_type_name_t rdisp,
+                                 mach_msg_id_t id, uint32_t value)
+{
+    th_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS(disp, rdisp);
+    m.h.msgh_remote_port = dest;
+    m.h.msgh_local_port = reply;
+    m.h.msgh_id = id;
+    m.value = value;
+    return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
+}
+
+/* ---- competing receivers -------------------------------------------------------------- */
+
+typedef struct {
+    mach_port_name_t port;
+    pthread_mutex_t *lock;
+    int *seen; /* TH_NMSG counters */
+    int count;
+    int bad;
+} th_receiver;
+
+static void *th_receiver_main(void *arg)
+{
+    th_receiver *r = arg;
+    for (;;) {
+        nu_msg m;
+        mach_msg_return_t mr = nu_recv(r->port, &m, 10000);
+        if (mr != MACH_MSG_SUCCESS) {
+            r->bad++;
+            return NULL;
+        }
+        if (m.h.msgh_id == TH_STOP)
+            return NULL;
+        uint32_t v;
+        memcpy(&v, m.bytes + sizeof(mach_msg_header_t), sizeof v);
+        if (m.h.msgh_id < 0 || m.h.msgh_id >= TH_NMSG || v != (uint32_t)m.h.msgh_id * 3u) {
+            r->bad++;
+            continue;
+        }
+        pthread_mutex_lock(r->lock);
+        r->seen[m.h.msgh_id]++;
+        pthread_mutex_unlock(r->lock);
+        r->count++;
+    }
+}
+
+MT_TEST(several_receivers_on_one_port_each_get_distinct_messages)
+{
+    NU_BEGIN();
+    mach_port_name_t port = nu_port_with_send();
+    MT_REQUIRE(port);
+    static int seen[TH_NMSG];
+    memset(seen, 0, sizeof seen);
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    th_receiver r[TH_NRECV];
+    pthread_t t[TH_NRECV];
+    for (int i = 0; i < TH_NRECV; i++) {
+        r[i] = (th_receiver){.port = port, .lock = &lock, .seen = seen};
+        MT_REQUIRE(pthread_create(&t[i], NULL, th_receiver_main, &r[i]) == 0);
+    }
+    /* the default qlimit (5) makes the sender block now and then: that is part of the test */
+    for (int i = 0; i < TH_NMSG; i++)
+        MT_KR(th_send(port, MACH_MSG_TYPE_COPY_SEND, 0, 0, i, (uint32_t)i * 3u), MACH_MSG_SUCCESS);
+    for (int i = 0; i < TH_NRECV; i++)
+        MT_KR(th_send(port, MACH_MSG_TYPE_COPY_SEND, 0, 0, TH_STOP, 0), MACH_MSG_SUCCESS);
+    int total = 0, bad = 0;
+    for (int i = 0; i < TH_NRECV; i++) {
+        MT_EQ(pthread_join(t[i], NULL), 0);
+        total += r[i].count;
+        bad += r[i].bad;
+    }
+    MT_EQ(total, TH_NMSG);
+    MT_EQ(bad, 0);
+    int once = 0;
+    for (int i = 0; i < TH_NMSG; i++)
+        once += seen[i] == 1;
+    MT_EQ(once, TH_NMSG);
+    mach_port_status_t st = nu_status(port);
+    MT_EQ(st.mps_msgcount, 0);
+    MT_EQ(st.mps_seqno, TH_NMSG + TH_NRECV);
+    MT_EQ(nu_refs(port, MACH_PORT_RIGHT_SEND), 1);
+    pthread_mutex_destroy(&lock);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    NU_END();
+}
+
+/* ---- RPC ------------------------------------------------------------------------------ */
+
+static void *th_server_main(void *arg)
+{
+    mach_port_name_t service = *(mach_port_name_t *)arg;
+    for (;;) {
+        nu_msg m;
+        if (nu_recv(service, &m, 10000) != MACH_MSG_SUCCESS)
+            return NULL;
+        if (m.h.msgh_id == TH_STOP)
+            return NULL;
+        uint32_t v;
+        memcpy(&v, m.bytes + sizeof(mach_msg_header_t), sizeof v);
+        /* reply through the send-once right the request carried */
+        if (MACH_MSGH_BITS_REMOTE(m.h.msgh_bits) != MACH_MSG_TYPE_PORT_SEND_ONCE ||
+            th_send(m.h.msgh_remote_port, MACH_MSG_TYPE_MOVE_SEND_ONCE, 0, 0, m.h.msgh_id + 100,
+                    v + 1) != MACH_MSG_SUCCESS)
+            return NULL;
+    }
+}
+
+MT_TEST(rpc_round_trips_between_threads_use_one_send_once_reply_each)
+{
+    NU_BEGIN();
+    mach_port_name_t service = nu_port_with_send(), reply = nu_port();
+    MT_REQUIRE(service && reply);
+    pthread_t t;
+    MT_REQUIRE(pthread_create(&t, NULL, th_server_main, &service) == 0);
+    int good = 0;
+    for (int i = 0; i < 100; i++) {
+        union {
+            th_msg m;
+            uint8_t bytes[sizeof(th_msg) + MAX_TRAILER_SIZE];
+        } u;
+        memset(&u, 0, sizeof u);
+        u.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+        u.m.h.msgh_remote_port = service;
+        u.m.h.msgh_local_port = reply;
+        u.m.h.msgh_id = 500 + i;
+        u.m.value = (uint32_t)i;
+        mach_msg_return_t mr = mach_msg(&u.m.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT,
+                                        sizeof u.m, sizeof u, reply, 10000, MACH_PORT_NULL);
+        good += mr == MACH_MSG_SUCCESS && u.m.h.msgh_id == 600 + i &&
+                u.m.value == (uint32_t)i + 1 && u.m.h.msgh_local_port == reply &&
+                u.m.h.msgh_remote_port == MACH_PORT_NULL &&
+                u.m.h.msgh_bits == MACH_MSGH_BITS(0, MACH_MSG_TYPE_PORT_SEND_ONCE) &&
+                u.m.h.msgh_size == sizeof u.m;
+    }
+    MT_EQ(good, 100);
+    MT_KR(th_send(service, MACH_MSG_TYPE_COPY_SEND, 0, 0, TH_STOP, 0), MACH_MSG_SUCCESS);
+    MT_EQ(pthread_join(t, NULL), 0);
+    MT_EQ(nu_status(reply).mps_sorights, 0);
+    MT_EQ(nu_status(reply).mps_seqno, 100);
+    MT_EQ(nu_status(service).mps_seqno, 101);
+    MT_EQ(nu_refs(service, MACH_PORT_RIGHT_SEND), 1);
+    MT_KR(mach_port_deallocate(TASK, service), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, service, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    NU_END();
+}
+
+/* ---- ports dying under blocked threads ------------------------------------------------ */
+
+typedef struct {
+    mach_port_name_t port, reply;
+    volatile int started;
+    mach_msg_return_t mr;
+} th_blocked;
+
+static void *th_blocked_receiver(void *arg)
+{
+    th_blocked *b = arg;
+    nu_msg m;
+    b->started = 1;
+    b->mr = nu_recv(b->port, &m, 10000);
+    return NULL;
+}
+
+static void *th_blocked_sender(void *arg)
+{
+    th_blocked *b = arg;
+    b->started = 1;
+    b->mr = th_send(b->port, MACH_MSG_TYPE_COPY_SEND, b->reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 9, 9);
+    return NULL;
+}
+
+MT_TEST(a_receiver_blocked_on_a_port_gets_port_changed_when_the_port_is_destroyed)
+{
+    NU_BEGIN();
+    /* a thread that had not blocked yet sees MACH_RCV_INVALID_NAME instead: retry then */
+    int changed = 0;
+    for (int attempt = 0; attempt < 20 && !changed; attempt++) {
+        static th_blocked b;
+        memset(&b, 0, sizeof b);
+        b.port = nu_port();
+        MT_REQUIRE(b.port);
+        pthread_t t;
+        MT_REQUIRE(pthread_create(&t, NULL, th_blocked_receiver, &b) == 0);
+        while (!b.started)
+            th_sleep_ms(1);
+        th_sleep_ms(20 + 10 * attempt);
+        MT_KR(mach_port_mod_refs(TASK, b.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+        MT_EQ(pthread_join(t, NULL), 0);
+        MT_CHECK(b.mr == MACH_RCV_PORT_CHANGED || b.mr == MACH_RCV_INVALID_NAME);
+        changed = b.mr == MACH_RCV_PORT_CHANGED;
+        MT_EQ(nu_type(b.port), (mach_port_type_t)-1);
+    }
+    MT_CHECK(changed);
+    NU_END();
+}
+
+MT_TEST(a_sender_blocked_on_a_full_port_succeeds_and_its_message_is_destroyed_when_the_port_dies)
+{
+    NU_BEGIN();
+    /* XNU ipc_kmsg_send: a THREAD_RESTART wakeup of a blocked sender (MACH_SEND_INVALID_DEST from
+     * ipc_mqueue_send_locked) is turned into MACH_MSG_SUCCESS and the message destroyed. A
+     * sender that had not reached the queue yet gets MACH_SEND_INVALID_DEST with nothing
+     * consumed: retry then. */
+    int delivered = 0;
+    for (int attempt = 0; attempt < 20 && !delivered; attempt++) {
+        static th_blocked b;
+        memset(&b, 0, sizeof b);
+        b.port = nu_port_with_send();
+        b.reply = nu_port();
+        MT_REQUIRE(b.port && b.reply);
+        mach_port_limits_t l = {.mpl_qlimit = 1};
+        MT_KR(mach_port_set_attributes(TASK, b.port, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&l,
+                                       MACH_PORT_LIMITS_INFO_COUNT),
+              KERN_SUCCESS);
+        MT_KR(th_send(b.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 1, 1), MACH_MSG_SUCCESS);
+        pthread_t t;
+        MT_REQUIRE(pthread_create(&t, NULL, th_blocked_sender, &b) == 0);
+        while (!b.started)
+            th_sleep_ms(1);
+        th_sleep_ms(20 + 10 * attempt);
+        MT_KR(mach_port_mod_refs(TASK, b.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+        MT_EQ(pthread_join(t, NULL), 0);
+        MT_CHECK(b.mr == MACH_MSG_SUCCESS || b.mr == MACH_SEND_INVALID_DEST);
+        delivered = b.mr == MACH_MSG_SUCCESS;
+        /* the send right the sender copied from is a dead name now */
+        MT_EQ(nu_type(b.port), MACH_PORT_TYPE_DEAD_NAME);
+        MT_EQ(nu_refs(b.port, MACH_PORT_RIGHT_DEAD_NAME), 1);
+        MT_KR(mach_port_deallocate(TASK, b.port), KERN_SUCCESS);
+        nu_msg m;
+        if (delivered) {
+            /* the destroyed message's reply right fires its send-once notification */
+            MT_KR(nu_recv(b.reply, &m, 0), MACH_MSG_SUCCESS);
+            MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+        }
+        MT_KR(nu_recv(b.reply, &m, 0), MACH_RCV_TIMED_OUT);
+        MT_EQ(nu_status(b.reply).mps_sorights, 0);
+        MT_KR(mach_port_mod_refs(TASK, b.reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    }
+    MT_CHECK(delivered);
+    NU_END();
+}
+
+MT_MAIN()
