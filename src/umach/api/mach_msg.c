@@ -21,24 +21,30 @@
 #include <string.h>
 #include <time.h>
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/*
+ * A thread waiting in mach_msg sleeps on a futex word of its own, with the world unlocked.
+ * The core marks it woken under the lock; the futex wake itself is issued after the lock is
+ * released (um_world_defer_wake), so the woken thread does not block on the lock at once.
+ */
 typedef struct fe_waiter {
     um_waiter w;
-    pthread_cond_t cv;
+    uint32_t word;
 } fe_waiter;
 
 static void fe_wake(um_waiter *w)
 {
-    pthread_cond_signal(&((fe_waiter *)w)->cv);
+    fe_waiter *fw = (fe_waiter *)w;
+    __atomic_store_n(&fw->word, 1, __ATOMIC_RELEASE);
+    um_world_defer_wake(&fw->word);
 }
 
 static void fe_waiter_init(fe_waiter *fw)
 {
     memset(fw, 0, sizeof *fw);
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(&fw->cv, &a);
-    pthread_condattr_destroy(&a);
     fw->w.wake = fe_wake;
 }
 
@@ -72,11 +78,15 @@ static int fe_wait(fe_waiter *fw, um_waitq *q, void *owner, const struct timespe
     fw->w.woken = false;
     fw->w.result = MACH_MSG_SUCCESS;
     fw->w.owner = owner;
+    __atomic_store_n(&fw->word, 0, __ATOMIC_RELAXED);
     um_waitq_append(q, &fw->w);
     while (!fw->w.woken) {
-        int rc = deadline ? pthread_cond_timedwait(&fw->cv, &um_the_world.lock, deadline)
-                          : pthread_cond_wait(&fw->cv, &um_the_world.lock);
-        if (rc == ETIMEDOUT)
+        um_world_unlock();
+        long rc = syscall(SYS_futex, &fw->word, FUTEX_WAIT_BITSET_PRIVATE, 0, deadline, NULL,
+                          FUTEX_BITSET_MATCH_ANY);
+        int err = rc < 0 ? errno : 0;
+        pthread_mutex_lock(&um_the_world.lock);
+        if (err == ETIMEDOUT)
             break;
     }
     if (!fw->w.woken) {
@@ -127,14 +137,10 @@ static mach_msg_return_t do_send(um_space *space, mach_msg_header_t *msg, mach_m
         (void)fe_wait(fw, &dest->senders, dest, timed ? &deadline : NULL);
         if (!dest->active) {
             /* The port died while we waited: the message counts as delivered and destroyed. */
-            if (fw_ready)
-                pthread_cond_destroy(&fw->cv);
             um_kmsg_destroy(k);
             return MACH_MSG_SUCCESS;
         }
     }
-    if (fw_ready)
-        pthread_cond_destroy(&fw->cv);
     um_mqueue_deliver(k);
     return MACH_MSG_SUCCESS;
 }
@@ -246,8 +252,6 @@ static mach_msg_return_t do_receive(um_space *space, mach_msg_header_t *buf,
             break;
         }
     }
-    if (fw_ready)
-        pthread_cond_destroy(&fw->cv);
     return mr;
 }
 

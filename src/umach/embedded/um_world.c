@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "../kern/um_kern.h"
+#include "../kern/um_kmsg.h"
 #include "../um_export.h"
 
 #include <mach/mach_init.h>
@@ -18,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 um_world um_the_world = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -46,6 +49,7 @@ static void um_world_make_task(void)
         abort();
     }
     w->space->audit_pid = (uint32_t)getpid();
+    um_task_tokens_sample();
     w->task_port->kotype = UM_KOT_TASK;
     w->task_port->pinned = true;
     /* The kernel holds the receive right; the task holds a send right to itself. */
@@ -79,6 +83,7 @@ static void um_atfork_child(void)
      */
     um_abandoned_space = um_the_world.space;
     um_the_world.space = NULL;
+    um_the_world.npending = 0; /* wakes meant for the parent's threads */
     um_the_world.task_port = NULL;
     um_world_make_task();
     pthread_mutex_unlock(&um_the_world.lock);
@@ -111,9 +116,34 @@ void um_world_lock(void)
     pthread_mutex_lock(&um_the_world.lock);
 }
 
+static void um_futex_wake(uint32_t *word)
+{
+    (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void um_world_defer_wake(uint32_t *word)
+{
+    um_world *w = &um_the_world;
+    if (w->npending < sizeof w->pending_wakes / sizeof w->pending_wakes[0])
+        w->pending_wakes[w->npending++] = word;
+    else
+        um_futex_wake(word); /* a crowd of waiters: wake this one now */
+}
+
 void um_world_unlock(void)
 {
-    pthread_mutex_unlock(&um_the_world.lock);
+    /*
+     * A word may belong to a waiter that has already gone (it saw itself woken and left):
+     * waking its address costs nothing and at worst wakes a later waiter that re-checks.
+     */
+    um_world *w = &um_the_world;
+    uint32_t *wake[sizeof w->pending_wakes / sizeof w->pending_wakes[0]];
+    unsigned n = w->npending;
+    memcpy(wake, w->pending_wakes, n * sizeof wake[0]);
+    w->npending = 0;
+    pthread_mutex_unlock(&w->lock);
+    for (unsigned i = 0; i < n; i++)
+        um_futex_wake(wake[i]);
 }
 
 um_space *um_task_space(mach_port_name_t task)

@@ -163,6 +163,10 @@ typedef struct um_world {
     mach_port_name_t task_name;
     bool guard_nonfatal;     /* UMACH_GUARD_NONFATAL: fatal guards return instead */
     bool guard_log;          /* UMACH_GUARD_LOG: print non-fatal guard exceptions too */
+    uint32_t *pending_wakes[16]; /* futex words to wake once the lock is released */
+    unsigned npending;
+    security_token_t sec;    /* the task's tokens, sampled when the task starts */
+    audit_token_t audit;
 } um_world;
 
 extern um_world um_the_world;
@@ -171,6 +175,12 @@ extern um_world um_the_world;
 void um_world_init(void);
 /* Take / release the world lock (initialising the world first if needed). */
 void um_world_lock(void);
+/*
+ * Wake the thread sleeping on futex word `word` when the world lock is next released, so that
+ * it does not wake up only to block on the lock its waker still holds. The word itself must
+ * already say "woken". Conditions: world locked.
+ */
+void um_world_defer_wake(uint32_t *word);
 void um_world_unlock(void);
 
 /*

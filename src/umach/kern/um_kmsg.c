@@ -85,22 +85,29 @@ static void *map_anon(size_t len)
 
 /* ---- tokens and trailers ---------------------------------------------------------------- */
 
-void um_task_tokens(security_token_t *sec, audit_token_t *audit)
+void um_task_tokens_sample(void)
 {
+    um_world *w = &um_the_world;
     uid_t euid = geteuid();
     gid_t egid = getegid();
-    sec->val[0] = euid;
-    sec->val[1] = egid;
-    memset(audit, 0, sizeof *audit);
+    w->sec.val[0] = euid;
+    w->sec.val[1] = egid;
+    memset(&w->audit, 0, sizeof w->audit);
     /* Darwin's layout: auid, euid, egid, ruid, rgid, pid, asid, pid version. */
-    audit->val[0] = getuid();
-    audit->val[1] = euid;
-    audit->val[2] = egid;
-    audit->val[3] = getuid();
-    audit->val[4] = getgid();
-    audit->val[5] = (unsigned)getpid();
-    audit->val[6] = (unsigned)getpid();
-    audit->val[7] = 0;
+    w->audit.val[0] = getuid();
+    w->audit.val[1] = euid;
+    w->audit.val[2] = egid;
+    w->audit.val[3] = getuid();
+    w->audit.val[4] = getgid();
+    w->audit.val[5] = (unsigned)getpid();
+    w->audit.val[6] = (unsigned)getpid();
+    w->audit.val[7] = 0;
+}
+
+void um_task_tokens(security_token_t *sec, audit_token_t *audit)
+{
+    *sec = um_the_world.sec;
+    *audit = um_the_world.audit;
 }
 
 mach_msg_size_t um_trailer_size(mach_msg_option_t option)

@@ -110,8 +110,14 @@ void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqn
                       const security_token_t *sec, const audit_token_t *audit,
                       uint64_t context);
 
-/* This task's tokens (what the kernel stamps on its messages). */
+/*
+ * This task's tokens (what the kernel stamps on its messages). They are sampled once when the
+ * task starts (and in a forked child), not on every send: seven system calls per message
+ * would dominate mach_msg. A process that changes its uids later keeps its start-up tokens.
+ */
 void um_task_tokens(security_token_t *sec, audit_token_t *audit);
+/* Sample the tokens from the process's credentials. Conditions: world locked or starting. */
+void um_task_tokens_sample(void);
 
 /* ---- message queues (um_mqueue.c) -------------------------------------------------------- */
 
