@@ -356,11 +356,23 @@ UM_EXPORT kern_return_t mach_port_peek(ipc_space_t task, mach_port_name_t name,
         goto out;
     }
     *request_seqnop = seqno;
-    /* XNU reports the kernel's size of the message: the user size plus 8 for the header. */
-    *msg_sizep = k->size + 8;
+    /*
+     * XNU reports the kernel's size of the message: its header is 8 bytes larger than the
+     * user's, and every descriptor takes 16 bytes (a user port descriptor takes 12).
+     */
+    mach_msg_size_t ksize = k->size + 8;
+    for (uint32_t i = 0; i < k->ndesc; i++)
+        if (k->desc[i].type == MACH_MSG_PORT_DESCRIPTOR)
+            ksize += 4;
+    *msg_sizep = ksize;
     *msg_idp = k->id;
+    /* The trailer is the one stored with the message, whose size field still says 8. */
     mach_msg_size_t tsize = um_trailer_size(trailer_type);
-    um_trailer_write(trailer_infop, trailer_type, seqno, &k->sec, &k->audit, port->context);
+    mach_msg_max_trailer_t t;
+    um_trailer_write(&t, MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AV), seqno, &k->sec,
+                     &k->audit, 0);
+    t.msgh_trailer_size = MACH_MSG_TRAILER_MINIMUM_SIZE;
+    memcpy(trailer_infop, &t, tsize);
     *trailer_infopCnt = tsize;
     kr = KERN_SUCCESS;
 out:

@@ -60,8 +60,7 @@ static kern_return_t um_vm_allocate(vm_map_t task, mach_vm_address_t *addr, mach
     bool anywhere = (flags & VM_FLAGS_ANYWHERE) != 0;
 
     if (size == 0) {
-        if (anywhere)
-            *addr = 0;
+        *addr = 0; /* XNU: a zero size succeeds and reports address 0, fixed or not */
         return KERN_SUCCESS;
     }
     if (size > UM_VM_MAX_ADDRESS || size + mask < size)
