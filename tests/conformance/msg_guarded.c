@@ -14,8 +14,8 @@ typedef union {
 } gd_rbuf;
 
 #define GD_GUARD ((mach_port_context_t)0x6A7264)
-#define GD_MASK                                                                                \
-    (MACH_PORT_STATUS_FLAG_GUARDED | MACH_PORT_STATUS_FLAG_STRICT_GUARD |                     \
+#define GD_MASK                                                                                    \
+    (MACH_PORT_STATUS_FLAG_GUARDED | MACH_PORT_STATUS_FLAG_STRICT_GUARD |                          \
      MACH_PORT_STATUS_FLAG_GUARD_IMMOVABLE_RECEIVE)
 
 static void gd_set(mach_msg_guarded_port_descriptor_t *d, mach_port_name_t name,
@@ -32,8 +32,8 @@ static void gd_set(mach_msg_guarded_port_descriptor_t *d, mach_port_name_t name,
 static mach_msg_return_t gd_send(gd_msg *m, unsigned n, mach_port_name_t dest,
                                  mach_msg_type_name_t ddisp, mach_port_name_t reply)
 {
-    m->h.msgh_bits = MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) |
-                     MACH_MSGH_BITS_COMPLEX;
+    m->h.msgh_bits =
+        MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) | MACH_MSGH_BITS_COMPLEX;
     m->h.msgh_size = 0;
     m->h.msgh_remote_port = dest;
     m->h.msgh_local_port = reply;
@@ -204,16 +204,20 @@ MT_TEST(bad_guarded_descriptors_are_invalid_type_and_consume_nothing)
  * The fatal cases run in a forked child (a new task: it inherits no rights), so each builds
  * its own ports there and then sends the bad descriptor.
  */
-enum { GD_WRONG_GUARD, GD_UNGUARDED_ON_SEND_OF_GUARDED, GD_IMMOVABLE_FLAG_ON_UNGUARDED,
-       GD_IMMOVABLE_IN_GUARDED_DESC, GD_IMMOVABLE_IN_PORT_DESC };
+enum {
+    GD_WRONG_GUARD,
+    GD_UNGUARDED_ON_SEND_OF_GUARDED,
+    GD_IMMOVABLE_FLAG_ON_UNGUARDED,
+    GD_IMMOVABLE_IN_GUARDED_DESC,
+    GD_IMMOVABLE_IN_PORT_DESC
+};
 
 static void gd_fatal_send(int which)
 {
     mach_port_name_t d = nu_port_with_send();
     mach_port_name_t p = which == GD_IMMOVABLE_FLAG_ON_UNGUARDED ? nu_port()
-                         : which >= GD_IMMOVABLE_IN_GUARDED_DESC
-                             ? gd_guarded(MPO_IMMOVABLE_RECEIVE)
-                             : gd_guarded(0);
+                         : which >= GD_IMMOVABLE_IN_GUARDED_DESC ? gd_guarded(MPO_IMMOVABLE_RECEIVE)
+                                                                 : gd_guarded(0);
     if (!d || !p)
         return;
     gd_msg m;
@@ -297,8 +301,8 @@ MT_TEST(a_guarded_movable_right_in_a_plain_descriptor_loses_its_guard)
           MACH_MSG_SUCCESS);
     gd_rbuf r;
     MT_KR(gd_recv(d, &r, 0), MACH_MSG_SUCCESS);
-    const mach_msg_port_descriptor_t *got = (const mach_msg_port_descriptor_t *)(const void *)
-                                                (r.bytes + sizeof(mach_msg_base_t));
+    const mach_msg_port_descriptor_t *got =
+        (const mach_msg_port_descriptor_t *)(const void *)(r.bytes + sizeof(mach_msg_base_t));
     for (unsigned i = 0; i < 2; i++) {
         mach_port_name_t n = got[i].name;
         MT_EQ(got[i].disposition, MACH_MSG_TYPE_PORT_RECEIVE);

@@ -34,8 +34,7 @@ static mach_msg_return_t hm_send(mach_msg_bits_t bits, mach_port_name_t remote,
 static mach_msg_return_t hm_recv(mach_port_name_t port, hm_rbuf *r)
 {
     memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0,
-                    MACH_PORT_NULL);
+    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0, MACH_PORT_NULL);
 }
 
 static int hm_empty(mach_port_name_t port)
@@ -65,9 +64,12 @@ MT_TEST(every_remote_and_local_disposition_pair_arrives_reversed_with_rights_acc
     static const mach_msg_type_name_t remotes[] = {
         MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND, MACH_MSG_TYPE_MOVE_SEND,
         MACH_MSG_TYPE_MAKE_SEND_ONCE, MACH_MSG_TYPE_MOVE_SEND_ONCE};
-    static const mach_msg_type_name_t locals[] = {
-        0, MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND, MACH_MSG_TYPE_MOVE_SEND,
-        MACH_MSG_TYPE_MAKE_SEND_ONCE, MACH_MSG_TYPE_MOVE_SEND_ONCE};
+    static const mach_msg_type_name_t locals[] = {0,
+                                                  MACH_MSG_TYPE_COPY_SEND,
+                                                  MACH_MSG_TYPE_MAKE_SEND,
+                                                  MACH_MSG_TYPE_MOVE_SEND,
+                                                  MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                                                  MACH_MSG_TYPE_MOVE_SEND_ONCE};
     for (unsigned ri = 0; ri < 5; ri++) {
         for (unsigned li = 0; li < 6; li++) {
             mach_msg_type_name_t rd = remotes[ri], ld = locals[li];
@@ -81,8 +83,8 @@ MT_TEST(every_remote_and_local_disposition_pair_arrives_reversed_with_rights_acc
                   MACH_MSG_SUCCESS);
             hm_rbuf m;
             MT_KR(hm_recv(d, &m), MACH_MSG_SUCCESS);
-            mach_msg_type_name_t want_local = hm_is_so(rd) ? MACH_MSG_TYPE_PORT_SEND_ONCE
-                                                           : MACH_MSG_TYPE_PORT_SEND;
+            mach_msg_type_name_t want_local =
+                hm_is_so(rd) ? MACH_MSG_TYPE_PORT_SEND_ONCE : MACH_MSG_TYPE_PORT_SEND;
             mach_msg_type_name_t want_remote = ld == 0        ? 0
                                                : hm_is_so(ld) ? MACH_MSG_TYPE_PORT_SEND_ONCE
                                                               : MACH_MSG_TYPE_PORT_SEND;
@@ -160,9 +162,9 @@ MT_TEST(dest_and_reply_on_one_name_combine_copy_move_and_make)
     MT_REQUIRE(p);
     hm_rbuf m;
     /* COPY_SEND dest + MAKE_SEND_ONCE reply */
-    MT_KR(hm_send(MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE), p, p, 0,
-                  24),
-          MACH_MSG_SUCCESS);
+    MT_KR(
+        hm_send(MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE), p, p, 0, 24),
+        MACH_MSG_SUCCESS);
     MT_KR(hm_recv(p, &m), MACH_MSG_SUCCESS);
     MT_EQ(m.h.msgh_bits, 0x1112);
     MT_EQ(m.h.msgh_local_port, p);
@@ -205,9 +207,9 @@ MT_TEST(dest_and_reply_on_one_name_combine_copy_move_and_make)
     MT_KR(hm_send(MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_MSG_TYPE_COPY_SEND), so, so, 0,
                   24),
           MACH_SEND_INVALID_DEST);
-    MT_KR(hm_send(MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE), p, p, 0,
-                  24),
-          MACH_SEND_INVALID_DEST);
+    MT_KR(
+        hm_send(MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE), p, p, 0, 24),
+        MACH_SEND_INVALID_DEST);
     MT_EQ(nu_type(so), MACH_PORT_TYPE_SEND_ONCE);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 2);
     MT_CHECK(hm_empty(p));
@@ -256,17 +258,24 @@ MT_TEST(unusable_destinations_are_invalid_dest_and_consume_nothing)
         mach_port_name_t name;
         mach_msg_type_name_t disp;
     } cases[] = {
-        {MACH_PORT_NULL, MACH_MSG_TYPE_COPY_SEND},   {MACH_PORT_DEAD, MACH_MSG_TYPE_COPY_SEND},
-        {HM_UNKNOWN_NAME, MACH_MSG_TYPE_COPY_SEND},  {dead, MACH_MSG_TYPE_COPY_SEND},
-        {dead, MACH_MSG_TYPE_MOVE_SEND},             {dead, MACH_MSG_TYPE_MOVE_SEND_ONCE},
-        {set, MACH_MSG_TYPE_MAKE_SEND},              {r, MACH_MSG_TYPE_COPY_SEND},
-        {r, MACH_MSG_TYPE_MOVE_SEND},                {r, MACH_MSG_TYPE_MOVE_SEND_ONCE},
-        {so, MACH_MSG_TYPE_COPY_SEND},               {so, MACH_MSG_TYPE_MOVE_SEND},
-        {so, MACH_MSG_TYPE_MAKE_SEND_ONCE},          {p, MACH_MSG_TYPE_MOVE_SEND_ONCE},
+        {MACH_PORT_NULL, MACH_MSG_TYPE_COPY_SEND},
+        {MACH_PORT_DEAD, MACH_MSG_TYPE_COPY_SEND},
+        {HM_UNKNOWN_NAME, MACH_MSG_TYPE_COPY_SEND},
+        {dead, MACH_MSG_TYPE_COPY_SEND},
+        {dead, MACH_MSG_TYPE_MOVE_SEND},
+        {dead, MACH_MSG_TYPE_MOVE_SEND_ONCE},
+        {set, MACH_MSG_TYPE_MAKE_SEND},
+        {r, MACH_MSG_TYPE_COPY_SEND},
+        {r, MACH_MSG_TYPE_MOVE_SEND},
+        {r, MACH_MSG_TYPE_MOVE_SEND_ONCE},
+        {so, MACH_MSG_TYPE_COPY_SEND},
+        {so, MACH_MSG_TYPE_MOVE_SEND},
+        {so, MACH_MSG_TYPE_MAKE_SEND_ONCE},
+        {p, MACH_MSG_TYPE_MOVE_SEND_ONCE},
     };
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        MT_KR(hm_send(MACH_MSGH_BITS(cases[i].disp, MACH_MSG_TYPE_MAKE_SEND_ONCE), cases[i].name,
-                      r, 0, 24),
+        MT_KR(hm_send(MACH_MSGH_BITS(cases[i].disp, MACH_MSG_TYPE_MAKE_SEND_ONCE), cases[i].name, r,
+                      0, 24),
               MACH_SEND_INVALID_DEST);
         MT_KR(hm_send(MACH_MSGH_BITS(cases[i].disp, MACH_MSG_TYPE_MAKE_SEND), cases[i].name, r, 0,
                       24),
@@ -299,11 +308,16 @@ MT_TEST(unusable_reply_rights_are_invalid_reply_and_consume_nothing)
         mach_port_name_t name;
         mach_msg_type_name_t disp;
     } cases[] = {
-        {HM_UNKNOWN_NAME, MACH_MSG_TYPE_COPY_SEND}, {set, MACH_MSG_TYPE_MAKE_SEND},
-        {set, MACH_MSG_TYPE_COPY_SEND},             {r, MACH_MSG_TYPE_COPY_SEND},
-        {r, MACH_MSG_TYPE_MOVE_SEND},               {r, MACH_MSG_TYPE_MOVE_SEND_ONCE},
-        {p, MACH_MSG_TYPE_MOVE_SEND_ONCE},          {so, MACH_MSG_TYPE_COPY_SEND},
-        {so, MACH_MSG_TYPE_MOVE_SEND},              {so, MACH_MSG_TYPE_MAKE_SEND},
+        {HM_UNKNOWN_NAME, MACH_MSG_TYPE_COPY_SEND},
+        {set, MACH_MSG_TYPE_MAKE_SEND},
+        {set, MACH_MSG_TYPE_COPY_SEND},
+        {r, MACH_MSG_TYPE_COPY_SEND},
+        {r, MACH_MSG_TYPE_MOVE_SEND},
+        {r, MACH_MSG_TYPE_MOVE_SEND_ONCE},
+        {p, MACH_MSG_TYPE_MOVE_SEND_ONCE},
+        {so, MACH_MSG_TYPE_COPY_SEND},
+        {so, MACH_MSG_TYPE_MOVE_SEND},
+        {so, MACH_MSG_TYPE_MAKE_SEND},
         {so, MACH_MSG_TYPE_MAKE_SEND_ONCE},
     };
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -346,8 +360,8 @@ MT_TEST(dead_and_null_reply_names_pass_through_but_a_dead_name_entry_is_invalid_
     MT_EQ(m.h.msgh_remote_port, MACH_PORT_DEAD);
     MT_KR(mach_port_insert_right(TASK, d, d, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
     /* a dead-name entry holds no port right: refused like an unknown name */
-    static const mach_msg_type_name_t disps[] = {
-        MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MOVE_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE};
+    static const mach_msg_type_name_t disps[] = {MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MOVE_SEND,
+                                                 MACH_MSG_TYPE_MOVE_SEND_ONCE};
     for (unsigned i = 0; i < 3; i++)
         MT_KR(hm_send(MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND, disps[i]), d, dead, 0, 24),
               MACH_SEND_INVALID_REPLY);
@@ -393,16 +407,15 @@ MT_TEST(bad_header_dispositions_are_invalid_header_or_voucher_and_consume_nothin
           MACH_SEND_INVALID_VOUCHER);
     MT_KR(hm_send(MACH_MSGH_BITS_SET(0, 0, MACH_MSG_TYPE_MAKE_SEND, 0), d, 0, d, 24),
           MACH_SEND_INVALID_VOUCHER);
-    MT_KR(hm_send(MACH_MSGH_BITS_SET(mv, 0, MACH_MSG_TYPE_COPY_SEND, 0), d, 0, MACH_PORT_DEAD,
-                  24),
+    MT_KR(hm_send(MACH_MSGH_BITS_SET(mv, 0, MACH_MSG_TYPE_COPY_SEND, 0), d, 0, MACH_PORT_DEAD, 24),
           MACH_SEND_INVALID_VOUCHER);
     MT_KR(hm_send(MACH_MSGH_BITS_SET(mv, 0, MACH_MSG_TYPE_COPY_SEND, 0), d, 0, r, 24),
           MACH_SEND_INVALID_VOUCHER);
     MT_KR(hm_send(MACH_MSGH_BITS_SET(mv, 0, MACH_MSG_TYPE_MOVE_SEND, 0), d, 0, r, 24),
           MACH_SEND_INVALID_VOUCHER);
     /* a bad reply disposition is reported before a bad voucher */
-    MT_KR(hm_send(MACH_MSGH_BITS_SET(mv, MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MAKE_SEND, 0),
-                  d, r, d, 24),
+    MT_KR(hm_send(MACH_MSGH_BITS_SET(mv, MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MAKE_SEND, 0), d,
+                  r, d, 24),
           MACH_SEND_INVALID_HEADER);
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_SEND), 1);
     MT_EQ(nu_refs(r, MACH_PORT_RIGHT_SEND), 1);

@@ -30,8 +30,8 @@ static void om_set(mach_msg_ool_descriptor_t *d, vm_address_t addr, mach_msg_siz
 static mach_msg_return_t om_send(om_msg *m, unsigned n, mach_port_name_t dest,
                                  mach_msg_type_name_t ddisp, mach_port_name_t reply)
 {
-    m->h.msgh_bits = MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) |
-                     MACH_MSGH_BITS_COMPLEX;
+    m->h.msgh_bits =
+        MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) | MACH_MSGH_BITS_COMPLEX;
     m->h.msgh_size = 0;
     m->h.msgh_remote_port = dest;
     m->h.msgh_local_port = reply;
@@ -46,8 +46,7 @@ static mach_msg_return_t om_send(om_msg *m, unsigned n, mach_port_name_t dest,
 static mach_msg_return_t om_recv(mach_port_name_t port, om_rbuf *r)
 {
     memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0,
-                    MACH_PORT_NULL);
+    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0, MACH_PORT_NULL);
 }
 
 static void om_kill(mach_port_name_t name)
@@ -95,8 +94,7 @@ MT_TEST(physical_and_virtual_copies_arrive_in_fresh_memory_with_the_sent_bytes)
     vm_size_t big = 16 * vm_page_size;
     vm_address_t a = om_alloc(big, 3);
     MT_REQUIRE(a);
-    static const mach_msg_copy_options_t copies[] = {MACH_MSG_PHYSICAL_COPY,
-                                                     MACH_MSG_VIRTUAL_COPY};
+    static const mach_msg_copy_options_t copies[] = {MACH_MSG_PHYSICAL_COPY, MACH_MSG_VIRTUAL_COPY};
     static const mach_msg_size_t sizes[] = {1, 100, 4096, 16 * 4096};
     for (unsigned c = 0; c < 2; c++) {
         for (unsigned s = 0; s < 4; s++) {
@@ -242,8 +240,7 @@ MT_TEST(a_copy_option_other_than_physical_or_virtual_is_invalid_type_and_consume
     MT_REQUIRE(d && rp);
     vm_address_t a = om_alloc(vm_page_size, 6);
     MT_REQUIRE(a);
-    static const mach_msg_copy_options_t bad[] = {MACH_MSG_ALLOCATE, MACH_MSG_OVERWRITE, 4,
-                                                  0xFF};
+    static const mach_msg_copy_options_t bad[] = {MACH_MSG_ALLOCATE, MACH_MSG_OVERWRITE, 4, 0xFF};
     om_msg m;
     om_rbuf r;
     for (unsigned i = 0; i < 4; i++) {
@@ -314,6 +311,39 @@ MT_TEST(unmapped_memory_is_invalid_memory_after_the_header_and_earlier_descripto
     MT_KR(vm_deallocate(TASK, c, pg), KERN_SUCCESS);
     om_kill(d);
     om_kill(rp);
+    NU_END();
+}
+
+MT_TEST(large_virtual_copies_keep_their_offset_in_page_and_small_or_copied_ones_do_not)
+{
+    NU_BEGIN();
+    mach_port_name_t d = nu_port_with_send();
+    MT_REQUIRE(d);
+    vm_size_t big = 64 * 1024, span = big + 2 * vm_page_size;
+    vm_address_t a = om_alloc(span, 11), b = om_alloc(span, 12);
+    MT_REQUIRE(a && b);
+    om_msg m;
+    om_rbuf r;
+    om_set(&m.d[0], a + 100, 100, MACH_MSG_VIRTUAL_COPY, 0);                   /* small */
+    om_set(&m.d[1], a + 100, (mach_msg_size_t)big, MACH_MSG_VIRTUAL_COPY, 0);  /* large */
+    om_set(&m.d[2], a + 100, (mach_msg_size_t)big, MACH_MSG_PHYSICAL_COPY, 0); /* copied */
+    om_set(&m.d[3], b + 100, (mach_msg_size_t)big, MACH_MSG_PHYSICAL_COPY, 1); /* moved */
+    MT_KR(om_send(&m, 4, d, MACH_MSG_TYPE_COPY_SEND, 0), MACH_MSG_SUCCESS);
+    MT_KR(om_recv(d, &r), MACH_MSG_SUCCESS);
+    static const vm_address_t offs[] = {0, 100, 0, 100};
+    for (unsigned i = 0; i < 4; i++) {
+        vm_address_t got = (vm_address_t)r.m.d[i].address;
+        MT_EQ(got & vm_page_mask, offs[i]);
+        MT_CHECK(om_pattern(got, r.m.d[i].size, (uint8_t)((i == 3 ? 12 : 11) + 100 * 7)));
+        MT_KR(vm_deallocate(TASK, got, r.m.d[i].size), KERN_SUCCESS);
+    }
+    MT_KR(vm_deallocate(TASK, a, span), KERN_SUCCESS);
+    /* b's pages that held the moved range are gone; its last page is still b's */
+    vm_address_t tail = b + span - vm_page_size;
+    MT_CHECK(om_pattern(tail, vm_page_size, (uint8_t)(12 + (span - vm_page_size) * 7)));
+    MT_KR(vm_deallocate(TASK, tail, vm_page_size), KERN_SUCCESS);
+    MT_CHECK(om_unmapped(b, span));
+    om_kill(d);
     NU_END();
 }
 

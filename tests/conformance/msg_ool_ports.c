@@ -32,8 +32,8 @@ static void op_set(mach_msg_ool_ports_descriptor_t *d, const void *addr, mach_ms
 static mach_msg_return_t op_send(op_msg *m, unsigned n, mach_port_name_t dest,
                                  mach_msg_type_name_t ddisp, mach_port_name_t reply)
 {
-    m->h.msgh_bits = MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) |
-                     MACH_MSGH_BITS_COMPLEX;
+    m->h.msgh_bits =
+        MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) | MACH_MSGH_BITS_COMPLEX;
     m->h.msgh_size = 0;
     m->h.msgh_remote_port = dest;
     m->h.msgh_local_port = reply;
@@ -48,8 +48,7 @@ static mach_msg_return_t op_send(op_msg *m, unsigned n, mach_port_name_t dest,
 static mach_msg_return_t op_recv(mach_port_name_t port, op_rbuf *r)
 {
     memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0,
-                    MACH_PORT_NULL);
+    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0, MACH_PORT_NULL);
 }
 
 static void op_kill(mach_port_name_t name)
@@ -84,8 +83,8 @@ MT_TEST(send_arrays_arrive_as_coalesced_names_in_fresh_memory)
     NU_BEGIN();
     mach_port_name_t d = nu_port_with_send(), p = nu_port_with_send();
     MT_REQUIRE(d && p);
-    static const mach_msg_type_name_t disps[] = {
-        MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND, MACH_MSG_TYPE_MOVE_SEND};
+    static const mach_msg_type_name_t disps[] = {MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND,
+                                                 MACH_MSG_TYPE_MOVE_SEND};
     for (unsigned i = 0; i < 3; i++) {
         mach_port_name_t names[3] = {p, p, MACH_PORT_NULL};
         op_msg m;

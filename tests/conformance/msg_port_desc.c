@@ -15,8 +15,7 @@ typedef union {
 
 #define PD_UNKNOWN_NAME ((mach_port_name_t)0x12345603)
 
-static void pd_set(mach_msg_port_descriptor_t *d, mach_port_name_t name,
-                   mach_msg_type_name_t disp)
+static void pd_set(mach_msg_port_descriptor_t *d, mach_port_name_t name, mach_msg_type_name_t disp)
 {
     memset(d, 0, sizeof *d);
     d->name = name;
@@ -44,8 +43,7 @@ static mach_msg_return_t pd_send(pd_msg *m, unsigned n, mach_port_name_t dest,
 static mach_msg_return_t pd_recv(mach_port_name_t port, pd_rbuf *r)
 {
     memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0,
-                    MACH_PORT_NULL);
+    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0, MACH_PORT_NULL);
 }
 
 static void pd_kill(mach_port_name_t name)
@@ -213,8 +211,8 @@ MT_TEST(null_dead_and_dead_name_descriptors_arrive_as_null_or_dead)
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_DEAD_NAME, &dead), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, dead, MACH_PORT_RIGHT_DEAD_NAME, 2), KERN_SUCCESS);
     static const mach_msg_type_name_t disps[] = {
-        MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MOVE_SEND,      MACH_MSG_TYPE_MOVE_SEND_ONCE,
-        MACH_MSG_TYPE_COPY_SEND,    MACH_MSG_TYPE_MAKE_SEND,      MACH_MSG_TYPE_MAKE_SEND_ONCE};
+        MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MOVE_SEND, MACH_MSG_TYPE_MOVE_SEND_ONCE,
+        MACH_MSG_TYPE_COPY_SEND,    MACH_MSG_TYPE_MAKE_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE};
     static const mach_msg_type_name_t types[] = {16, 17, 18, 17, 17, 18};
     pd_msg m;
     pd_rbuf r;
@@ -284,10 +282,14 @@ MT_TEST(a_bad_right_destroys_the_header_rights_and_earlier_descriptors_only)
     const struct {
         mach_port_name_t name;
         mach_msg_type_name_t disp;
-    } bad[] = {{PD_UNKNOWN_NAME, MACH_MSG_TYPE_COPY_SEND}, {rp, MACH_MSG_TYPE_COPY_SEND},
-               {a, MACH_MSG_TYPE_MOVE_SEND_ONCE},          {dead, MACH_MSG_TYPE_MOVE_RECEIVE},
-               {c, MACH_MSG_TYPE_COPY_RECEIVE},            {c, MACH_MSG_TYPE_PORT_NAME},
-               {c, 0},                                     {c, MACH_MSG_TYPE_DISPOSE_SEND}};
+    } bad[] = {{PD_UNKNOWN_NAME, MACH_MSG_TYPE_COPY_SEND},
+               {rp, MACH_MSG_TYPE_COPY_SEND},
+               {a, MACH_MSG_TYPE_MOVE_SEND_ONCE},
+               {dead, MACH_MSG_TYPE_MOVE_RECEIVE},
+               {c, MACH_MSG_TYPE_COPY_RECEIVE},
+               {c, MACH_MSG_TYPE_PORT_NAME},
+               {c, 0},
+               {c, MACH_MSG_TYPE_DISPOSE_SEND}};
     pd_msg m;
     pd_rbuf r;
     for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -340,6 +342,30 @@ MT_TEST(a_bad_disposition_on_a_null_name_is_not_checked_and_arrives_as_port_none
     MT_EQ(pd_got(&r, 2, 1)->name, MACH_PORT_DEAD);
     MT_EQ(r.m.d[1].disposition, MACH_MSG_TYPE_PORT_NONE);
     pd_kill(d);
+    NU_END();
+}
+
+MT_TEST(a_receive_right_sent_into_its_own_chain_is_destroyed_and_the_send_succeeds)
+{
+    NU_BEGIN();
+    mach_port_name_t p = nu_port_with_send(), a = nu_port_with_send(), b = nu_port_with_send();
+    MT_REQUIRE(p && a && b);
+    pd_msg m;
+    /* into its own queue */
+    pd_set(&m.d[0], p, MACH_MSG_TYPE_MOVE_RECEIVE);
+    MT_KR(pd_send(&m, 1, p, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+    MT_EQ(nu_type(p), MACH_PORT_TYPE_DEAD_NAME);
+    /* b travels to a, then a would travel inside b: a loop, so the message is destroyed */
+    pd_set(&m.d[0], b, MACH_MSG_TYPE_MOVE_RECEIVE);
+    MT_KR(pd_send(&m, 1, a, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+    MT_EQ(nu_type(b), MACH_PORT_TYPE_SEND);
+    pd_set(&m.d[0], a, MACH_MSG_TYPE_MOVE_RECEIVE);
+    MT_KR(pd_send(&m, 1, b, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+    MT_EQ(nu_type(a), MACH_PORT_TYPE_DEAD_NAME); /* a died with the destroyed message */
+    MT_EQ(nu_type(b), MACH_PORT_TYPE_DEAD_NAME); /* and b with the message queued on a */
+    MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, a), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, b), KERN_SUCCESS);
     NU_END();
 }
 

@@ -8,11 +8,13 @@
  * destination error consumes nothing, and a bad right or bad memory in the body consumes the
  * header's rights and everything the earlier descriptors carried.
  *
- * Out-of-line memory: a region sent with deallocate = TRUE leaves the sender by moving its
- * page mapping (mremap) into a kernel-owned region, so no page is copied; a region sent
- * without it is copied once into a fresh kernel-owned region at send time, which is the
- * snapshot the receiver gets. The receiver is handed the kernel region itself (at the same
- * offset within its first page as the sender's data) and frees it with vm_deallocate.
+ * Out-of-line memory: a region larger than 32 KiB sent with deallocate = TRUE leaves the
+ * sender by moving its page mapping (mremap) into a kernel-owned region, so no page is
+ * copied; any other region is copied once into a fresh kernel-owned region at send time,
+ * which is the snapshot the receiver gets (a small moved region is copied, then unmapped from
+ * the sender, as XNU's kernel-buffer copies are). The receiver is handed the kernel region
+ * itself and frees it with vm_deallocate; as on XNU, large virtual copies and large moves
+ * keep the sender's offset within the first page, everything else arrives page-aligned.
  * Reads of sender memory go through process_vm_readv, so an unreadable range is reported as
  * MACH_SEND_INVALID_MEMORY instead of crashing.
  */
@@ -477,6 +479,26 @@ static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
     size_t len = (size_t)(end - start);
     uint32_t offset = (uint32_t)(f->address & mask);
 
+    /*
+     * XNU copies a region of at most 32 KiB into a kernel buffer (moved or not), and a large
+     * physical copy into fresh kernel pages: those arrive page-aligned. Only large virtual
+     * copies and large moves keep the sender's offset within the page.
+     */
+    bool small = f->size_or_count <= UM_OOL_SIZE_SMALL;
+    if (f->dealloc && small) {
+        size_t clen = (size_t)round_page64(f->size_or_count);
+        void *copy = map_anon(clen);
+        if (!copy)
+            return MACH_MSG_VM_KERNEL;
+        if (!safe_read(copy, f->address, f->size_or_count)) {
+            munmap(copy, clen);
+            return MACH_SEND_INVALID_MEMORY;
+        }
+        unmap_range(start, len);
+        d->u.ool.map = copy;
+        d->u.ool.maplen = clen;
+        return MACH_MSG_SUCCESS;
+    }
     if (f->dealloc) {
         /* Move the sender's pages: reserve a target, then move the mapping onto it. */
         void *target = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -501,6 +523,10 @@ static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
         d->u.ool.maplen = len;
         d->u.ool.offset = offset;
         return MACH_MSG_SUCCESS;
+    }
+    if (small || f->copy == MACH_MSG_PHYSICAL_COPY) {
+        offset = 0;
+        len = (size_t)round_page64(f->size_or_count);
     }
     void *copy = map_anon(len);
     if (!copy)
