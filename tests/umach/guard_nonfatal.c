@@ -28,6 +28,9 @@ static mach_port_name_t guarded_port(bool strict)
     return name;
 }
 
+/* This program's path: under valgrind /proc/self/exe is valgrind itself. */
+static const char *self_path;
+
 /*
  * Run `argv0 <mode>` with `env` (NAME=VALUE or NULL) added; its stderr goes to `err`.
  * Returns the wait status.
@@ -45,8 +48,8 @@ static int run_self(const char *mode, const char *env, char *err, size_t cap)
         dup2(fd, 2);
         if (env)
             putenv((char *)env);
-        char *args[] = {"/proc/self/exe", (char *)mode, NULL};
-        execv("/proc/self/exe", args);
+        char *args[] = {(char *)self_path, (char *)mode, NULL};
+        execv(self_path, args);
         _exit(127);
     }
     int st = -1;
@@ -159,6 +162,7 @@ MT_TEST(logging_with_nonfatal_marks_the_fatal_flavours)
 
 int main(int argc, char **argv)
 {
+    self_path = argv[0];
     if (argc > 1)
         return run_mode(argv[1]);
     return mt_run_all(argv[0]);
