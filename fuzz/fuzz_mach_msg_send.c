@@ -26,13 +26,15 @@
  * UMACH_GUARD_NONFATAL=1 so that they return their error code like the others.
  *
  * Out-of-line descriptors that ask the kernel to deallocate memory outside the scratch area
- * have that flag cleared first: unmapping arbitrary memory of the fuzzing process would be a
- * crash of the harness, not of umach.
+ * have that flag cleared first (unmapping arbitrary memory of the fuzzing process would be a
+ * crash of the harness, not of umach), and their size is bounded (ASan's shadow is mapped and
+ * readable, so a 4 GiB copy from it would exhaust RAM rather than test anything).
  */
 #define _GNU_SOURCE
 #include <mach/mach.h>
 #include <mach/notify.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,7 +246,10 @@ static void substitute(uint8_t *m, size_t len)
     }
 }
 
-/* Clear the deallocate flag of OOL descriptors whose memory is not ours to lose. */
+/*
+ * Out-of-line descriptors that point outside the scratch area: clear their deallocate flag
+ * (that memory is not ours to lose) and bound their size.
+ */
 static void tame_deallocate(uint8_t *m, size_t len)
 {
     if (len < sizeof(mach_msg_base_t))
@@ -268,8 +273,18 @@ static void tame_deallocate(uint8_t *m, size_t len)
             uint64_t bytes = rd32(m + off + 12);
             if (type == MACH_MSG_OOL_PORTS_DESCRIPTOR)
                 bytes *= sizeof(mach_port_name_t);
-            if (m[off + 8] && (addr < lo || addr > hi || bytes > hi - addr))
+            bool ours = addr >= lo && addr <= hi && bytes <= hi - addr;
+            if (!ours) {
                 m[off + 8] = 0;
+                /*
+                 * Elsewhere a long copy may read mapped memory that no real task has (ASan's
+                 * shadow is readable): gigabytes of it would only measure the machine's RAM.
+                 */
+                uint32_t n = rd32(m + off + 12);
+                uint32_t cap = type == MACH_MSG_OOL_PORTS_DESCRIPTOR ? 16384u : SCRATCH_SIZE;
+                if (n > cap)
+                    memcpy(m + off + 12, &cap, 4);
+            }
         }
         off += 16;
     }

@@ -98,12 +98,12 @@ static int fe_wait(fe_waiter *fw, um_waitq *q, void *owner, const struct timespe
 
 /* ---- send ----------------------------------------------------------------------------------- */
 
-static mach_msg_return_t do_send(um_space *space, mach_msg_header_t *msg, mach_msg_option_t option,
-                                 mach_msg_size_t send_size, mach_msg_timeout_t timeout,
+/* Send the prepared kmsg `k` (consumed); `msg` is the sender's buffer, for pseudo-receive. */
+static mach_msg_return_t do_send(um_space *space, um_kmsg *k, mach_msg_header_t *msg,
+                                 mach_msg_option_t option, mach_msg_timeout_t timeout,
                                  fe_waiter *fw)
 {
-    um_kmsg *k;
-    mach_msg_return_t mr = um_kmsg_copyin(space, msg, send_size, option, &k);
+    mach_msg_return_t mr = um_kmsg_copyin_prepared(space, k, option);
     if (mr != MACH_MSG_SUCCESS)
         return mr;
     um_port *dest = k->dest;
@@ -266,14 +266,19 @@ UM_EXPORT mach_msg_return_t mach_msg_overwrite(mach_msg_header_t *msg, mach_msg_
     (void)rcv_limit;
     fe_waiter fw;
     mach_msg_return_t mr = MACH_MSG_SUCCESS;
+    um_kmsg *k = NULL;
+    if (option & MACH_SEND_MSG) {
+        if (!msg)
+            return MACH_SEND_INVALID_DATA;
+        /* Copying and checking the message needs no lock. */
+        mr = um_kmsg_prepare(msg, send_size, &k);
+        if (mr != MACH_MSG_SUCCESS)
+            return mr;
+    }
     um_world_lock();
     um_space *space = um_the_world.space;
     if (option & MACH_SEND_MSG) {
-        if (!msg) {
-            um_world_unlock();
-            return MACH_SEND_INVALID_DATA;
-        }
-        mr = do_send(space, msg, option, send_size, timeout, &fw);
+        mr = do_send(space, k, msg, option, timeout, &fw);
         if (mr != MACH_MSG_SUCCESS) {
             um_world_unlock();
             return mr;

@@ -180,6 +180,7 @@ static void kdesc_clean(um_kdesc *d)
 
 static void kmsg_free(um_kmsg *kmsg)
 {
+    free(kmsg->offsets);
     free(kmsg->desc);
     free(kmsg);
 }
@@ -657,55 +658,54 @@ static void note_receive_rights(um_kmsg *k)
     }
 }
 
-mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
-                                 mach_msg_size_t send_size, mach_msg_option_t option,
-                                 um_kmsg **kmsgp)
+mach_msg_return_t um_kmsg_prepare(const mach_msg_header_t *msg, mach_msg_size_t send_size,
+                                  um_kmsg **kmsgp)
 {
-    (void)option;
+    *kmsgp = NULL;
     if (send_size < sizeof(mach_msg_header_t) || (send_size & 3))
         return MACH_SEND_MSG_TOO_SMALL;
     if (send_size > UM_MSG_MAX_BODY_SPACE)
         return MACH_SEND_TOO_LARGE;
 
-    const uint8_t *u = (const uint8_t *)msg;
     mach_msg_header_t h;
-    memcpy(&h, u, sizeof h);
+    memcpy(&h, msg, sizeof h);
     uint32_t dcount = 0;
     if (h.msgh_bits & MACH_MSGH_BITS_COMPLEX) {
         if (send_size < sizeof(mach_msg_base_t))
             return MACH_SEND_MSG_TOO_SMALL;
-        dcount = rd32(u + sizeof h);
+        dcount = rd32((const uint8_t *)msg + sizeof h);
         if (dcount > (send_size - sizeof(mach_msg_base_t)) / 12)
             return MACH_SEND_MSG_TOO_SMALL;
     }
 
-    um_kmsg *k = calloc(1, sizeof *k + (send_size - sizeof h));
+    /* One copy of the whole message; everything after reads the copy, never the sender. */
+    um_kmsg *k = malloc(sizeof *k + send_size);
     if (!k)
         return MACH_SEND_NO_BUFFER;
-    k->body = (uint8_t *)(k + 1);
+    memset(k, 0, sizeof *k);
+    uint8_t *u = (uint8_t *)(k + 1);
+    memcpy(u, msg, send_size);
+    k->body = u + sizeof h;
+    k->size = send_size;
+    k->ndesc = dcount;
     if (dcount) {
         k->desc = calloc(dcount, sizeof *k->desc);
-        if (!k->desc) {
-            free(k);
+        k->offsets = malloc(dcount * sizeof *k->offsets);
+        if (!k->desc || !k->offsets) {
+            kmsg_free(k);
             return MACH_SEND_NO_BUFFER;
         }
     }
-    mach_msg_return_t mr;
-    uint32_t *offsets = dcount ? malloc(dcount * sizeof *offsets) : NULL;
-    if (dcount && !offsets) {
-        kmsg_free(k);
-        return MACH_SEND_NO_BUFFER;
-    }
-    mr = measure_descriptors(u, send_size, dcount, offsets);
+    mach_msg_return_t mr = measure_descriptors(u, send_size, dcount, k->offsets);
     if (mr == MACH_MSG_SUCCESS) {
         uint64_t ports = 0, vm = 0;
         /* XNU inflates up to 64 descriptors last to first, more first to last. */
         if (dcount <= 64) {
             for (uint32_t i = dcount; i-- > 0 && mr == MACH_MSG_SUCCESS;)
-                mr = inflate_descriptor(u + offsets[i], &ports, &vm);
+                mr = inflate_descriptor(u + k->offsets[i], &ports, &vm);
         } else {
             for (uint32_t i = 0; i < dcount && mr == MACH_MSG_SUCCESS; i++)
-                mr = inflate_descriptor(u + offsets[i], &ports, &vm);
+                mr = inflate_descriptor(u + k->offsets[i], &ports, &vm);
         }
         if (mr == MACH_MSG_SUCCESS) {
             if (ports > UM_MSG_MAX_PORT_COUNT)
@@ -714,16 +714,37 @@ mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
                 mr = MACH_MSG_VM_KERNEL;
         }
     }
+    if (mr == MACH_MSG_SUCCESS) {
+        hdr_state st = {0};
+        mr = header_validate(&h, h.msgh_bits & MACH_MSGH_BITS_USER, &st);
+    }
     if (mr != MACH_MSG_SUCCESS) {
-        free(offsets);
         kmsg_free(k);
         return mr;
     }
+    um_task_tokens(&k->sec, &k->audit);
+    *kmsgp = k;
+    return MACH_MSG_SUCCESS;
+}
+
+void um_kmsg_discard_prepared(um_kmsg *k)
+{
+    if (k)
+        kmsg_free(k);
+}
+
+mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_option_t option)
+{
+    const uint8_t *u = k->body - sizeof(mach_msg_header_t);
+    mach_msg_header_t h;
+    memcpy(&h, u, sizeof h);
+    uint32_t dcount = k->ndesc;
+    k->ndesc = 0;
 
     /* The header: extra bits are dropped, as XNU masks them with MACH_MSGH_BITS_USER. */
     mach_msg_bits_t bits = h.msgh_bits & MACH_MSGH_BITS_USER;
     hdr_state st = {0};
-    mr = header_validate(&h, bits, &st);
+    mach_msg_return_t mr = header_validate(&h, bits, &st);
     um_port *dest = NULL, *reply = NULL;
     if (mr == MACH_MSG_SUCCESS)
         mr = header_rights(space, &st, &dest, &reply);
@@ -732,7 +753,6 @@ mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
             um_guard_exception(st.voucher_name, 0, kGUARD_EXC_SEND_INVALID_VOUCHER);
         else if (mr == MACH_SEND_INVALID_REPLY)
             um_guard_exception(st.reply_name, 0, kGUARD_EXC_SEND_INVALID_REPLY);
-        free(offsets);
         kmsg_free(k);
         return mr;
     }
@@ -742,22 +762,19 @@ mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
         st.dest_request && dest->active && dest->msgcount >= dest->qlimit)
         um_request_arm_send_possible(dest, space, st.dest_name, st.dest_request);
     k->bits = MACH_MSGH_BITS_SET(dest_type, reply_type, st.voucher_type, bits);
-    k->size = send_size;
     k->dest = dest;
     k->reply = reply;
     k->voucher_raw = st.voucher_type ? MACH_PORT_NULL : h.msgh_voucher_port;
     k->id = h.msgh_id;
     k->sp_notify = (option & MACH_SEND_NOTIFY) != 0;
-    memcpy(k->body, u + sizeof h, send_size - sizeof h);
-    um_task_tokens(&k->sec, &k->audit);
 
     /* The body: rights and memory, in order; a failure unwinds what came before. */
     uint32_t done = 0;
     for (; done < dcount; done++) {
         um_kdesc *d = &k->desc[done];
-        const uint8_t *ud = u + offsets[done];
+        const uint8_t *ud = u + k->offsets[done];
         d->type = udesc_type(ud);
-        d->uoffset = offsets[done];
+        d->uoffset = k->offsets[done];
         switch (d->type) {
         case MACH_MSG_PORT_DESCRIPTOR:
             d->u.port.disp = um_copyin_type(ud[10]);
@@ -781,7 +798,8 @@ mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
         if (mr != MACH_MSG_SUCCESS)
             break;
     }
-    free(offsets);
+    free(k->offsets);
+    k->offsets = NULL;
     if (mr != MACH_MSG_SUCCESS) {
         k->ndesc = done; /* the failing descriptor owns nothing */
         um_kmsg_destroy(k);
@@ -789,7 +807,6 @@ mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
     }
     k->ndesc = dcount;
     note_receive_rights(k);
-    *kmsgp = k;
     return MACH_MSG_SUCCESS;
 }
 

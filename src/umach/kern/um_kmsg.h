@@ -66,19 +66,27 @@ struct um_kmsg {
     audit_token_t audit;
     bool sp_notify;           /* MACH_SEND_NOTIFY: arm send-possible if it must wait */
     bool circular;            /* carries the receive right of its own destination chain */
+    uint32_t *offsets;        /* between prepare and copyin: each descriptor's offset */
 };
 
 /* ---- copyin / copyout (um_kmsg.c) ------------------------------------------------------ */
 
 /*
- * Copy a user message in from `space`. On success *kmsgp owns every right and region the
- * message carried. On failure the rights are consumed exactly as XNU does for that error
- * (see MACH_FACTS §2.5): nothing for size/type/header/destination errors, header rights
- * and earlier descriptors for body errors.
+ * Copy a user message in, in two steps. um_kmsg_prepare needs no lock: it copies the
+ * message once (everything later reads that copy), and finds the errors XNU finds before any
+ * right is touched (sizes, descriptor types and counts, header dispositions); on failure
+ * nothing was taken. um_kmsg_copyin_prepared then takes the rights and memory from `space`
+ * (conditions: world locked); it consumes the kmsg. On success the kmsg owns every right and
+ * region the message carried; on failure the rights are consumed exactly as XNU does for that
+ * error (MACH_FACTS §2.5): header rights and earlier descriptors for body errors, nothing for
+ * header and destination errors.
  */
-mach_msg_return_t um_kmsg_copyin(um_space *space, const mach_msg_header_t *msg,
-                                 mach_msg_size_t send_size, mach_msg_option_t option,
-                                 um_kmsg **kmsgp);
+mach_msg_return_t um_kmsg_prepare(const mach_msg_header_t *msg, mach_msg_size_t send_size,
+                                  um_kmsg **kmsgp);
+mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
+                                          mach_msg_option_t option);
+/* Free a prepared kmsg that will not be copied in. */
+void um_kmsg_discard_prepared(um_kmsg *kmsg);
 
 /* Size the message needs in the receiver's buffer, without the trailer. */
 mach_msg_size_t um_kmsg_user_size(const um_kmsg *kmsg);
