@@ -3,6 +3,8 @@
  */
 #include "mp_internal.h"
 
+#include <string.h>
+
 #include <stdio.h>
 
 struct code_name {
@@ -216,11 +218,10 @@ int mp_msg_error_format(mach_msg_return_t mr, char *buf, size_t len)
             if (!(flags & fl[i].code))
                 continue;
             size_t off = (size_t)n < len ? (size_t)n : len;
-            int m =
-                snprintf(buf ? buf + off : NULL, len - off, "%s%s", first ? "" : "|", fl[i].name);
-            if (m < 0)
-                return m;
-            n += m;
+            const char *sep = first ? "" : "|";
+            if (buf && off < len)
+                (void)snprintf(buf + off, len - off, "%s%s", sep, fl[i].name);
+            n += (int)(strlen(sep) + strlen(fl[i].name));
             first = 0;
         }
     }
