@@ -4,7 +4,8 @@
 #   make demo            build and run the demo (examples/demo.c)
 #   make check           every test: gcc -Werror build and its tests, the same tests under
 #                        valgrind (VALGRIND=0 skips), clang ASan+UBSan build and its tests,
-#                        install check, a short fuzz run, the macOS check when present
+#                        install check, a quick run of each benchmark, a short fuzz run,
+#                        the macOS check when present
 #   make install PREFIX=/some/dir
 #   make bench           build the benchmarks (Release) and run each once
 #   make valgrind        the gcc build's tests under valgrind
@@ -23,7 +24,7 @@ export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
 .PHONY: all build configure deps demo check check-gcc build-gcc check-asan build-asan \
-        check-install fuzz-check darwin-check install bench valgrind clean
+        check-install bench-smoke fuzz-check darwin-check install bench valgrind clean
 
 all: build
 
@@ -50,6 +51,7 @@ check:
 	@if [ "$(VALGRIND)" = 1 ]; then $(MAKE) --no-print-directory valgrind; fi
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-install
+	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory fuzz-check
 	@# ---- macOS: scripts/darwin-check.sh (cross-builds for aarch64/x86_64-macos) -----------
 	@if [ -f scripts/darwin-check.sh ]; then $(MAKE) --no-print-directory darwin-check; \
@@ -82,6 +84,13 @@ check-install: build-gcc
 fuzz-check: build-asan
 	@echo "== fuzz (each target $(FUZZ_SECONDS)s)"
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz-check.sh build-asan
+
+# Each benchmark once with small counts: it must run and find no Mach error (timings ignored).
+bench-smoke: build-gcc
+	@echo "== benchmarks, quick run"
+	@set -e; for b in build-gcc/bench/*; do \
+	  if [ -f "$$b" ] && [ -x "$$b" ]; then echo "== $$b"; BENCH_QUICK=1 "$$b" >/dev/null; fi; \
+	done
 
 darwin-check:
 	bash scripts/darwin-check.sh
