@@ -23,6 +23,9 @@
 #endif
 #include "um_kmsg.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include <mach/mach.h>
 
 #include <errno.h>
@@ -178,10 +181,86 @@ static void kdesc_clean(um_kdesc *d)
     }
 }
 
+/*
+ * Small user messages are recycled. A kmsg is allocated by the sending thread and freed by
+ * the receiving one: through malloc that is the slow cross-thread path, and a queue of them
+ * makes the heap grow and shrink. Freed small kmsgs go onto one lock-free stack (push only:
+ * a CAS push is safe against ABA); a sending thread takes the whole stack at once into its
+ * own list when that list runs dry, and gives its list back to the stack when it exits.
+ */
+#define UM_KMSG_SMALL_BYTES 512u
+#define UM_KMSG_RECYCLE_MAX 4096u
+
+static um_kmsg *_Atomic um_kmsg_recycled;
+static atomic_uint um_kmsg_nrecycled;
+static _Thread_local um_kmsg *um_kmsg_mine;
+static pthread_key_t um_kmsg_key;
+static pthread_once_t um_kmsg_key_once = PTHREAD_ONCE_INIT;
+
+static void kmsg_push(um_kmsg *k)
+{
+    um_kmsg *head = atomic_load_explicit(&um_kmsg_recycled, memory_order_relaxed);
+    do {
+        k->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&um_kmsg_recycled, &head, k,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* A thread that exits gives its list back. */
+static void kmsg_thread_exit(void *list)
+{
+    for (um_kmsg *k = list, *next; k; k = next) {
+        next = k->next;
+        kmsg_push(k);
+    }
+}
+
+static void kmsg_key_init(void)
+{
+    (void)pthread_key_create(&um_kmsg_key, kmsg_thread_exit);
+}
+
+static um_kmsg *kmsg_alloc(size_t bytes)
+{
+    um_kmsg *k;
+    if (bytes > UM_KMSG_SMALL_BYTES) {
+        k = malloc(bytes);
+        if (k)
+            k->small = false;
+        return k;
+    }
+    if (!um_kmsg_mine) {
+        um_kmsg_mine = atomic_exchange_explicit(&um_kmsg_recycled, NULL, memory_order_acquire);
+        if (um_kmsg_mine) {
+            pthread_once(&um_kmsg_key_once, kmsg_key_init);
+            (void)pthread_setspecific(um_kmsg_key, um_kmsg_mine);
+        }
+    }
+    if (um_kmsg_mine) {
+        k = um_kmsg_mine;
+        um_kmsg_mine = k->next;
+        (void)pthread_setspecific(um_kmsg_key, um_kmsg_mine);
+        atomic_fetch_sub_explicit(&um_kmsg_nrecycled, 1, memory_order_relaxed);
+    } else {
+        k = malloc(UM_KMSG_SMALL_BYTES);
+    }
+    if (k)
+        k->small = true;
+    return k;
+}
+
 static void kmsg_free(um_kmsg *kmsg)
 {
     free(kmsg->offsets);
     free(kmsg->desc);
+    if (kmsg->small && atomic_fetch_add_explicit(&um_kmsg_nrecycled, 1, memory_order_relaxed) <
+                           UM_KMSG_RECYCLE_MAX) {
+        kmsg_push(kmsg);
+        return;
+    }
+    if (kmsg->small)
+        atomic_fetch_sub_explicit(&um_kmsg_nrecycled, 1, memory_order_relaxed);
     free(kmsg);
 }
 
@@ -679,10 +758,12 @@ mach_msg_return_t um_kmsg_prepare(const mach_msg_header_t *msg, mach_msg_size_t 
     }
 
     /* One copy of the whole message; everything after reads the copy, never the sender. */
-    um_kmsg *k = malloc(sizeof *k + send_size);
+    um_kmsg *k = kmsg_alloc(sizeof *k + send_size);
     if (!k)
         return MACH_SEND_NO_BUFFER;
+    bool small = k->small;
     memset(k, 0, sizeof *k);
+    k->small = small;
     uint8_t *u = (uint8_t *)(k + 1);
     memcpy(u, msg, send_size);
     k->body = u + sizeof h;

@@ -67,6 +67,7 @@ struct um_kmsg {
     bool sp_notify;           /* MACH_SEND_NOTIFY: arm send-possible if it must wait */
     bool circular;            /* carries the receive right of its own destination chain */
     uint32_t *offsets;        /* between prepare and copyin: each descriptor's offset */
+    bool small;               /* a recycled small kmsg (see kmsg_alloc) */
 };
 
 /* ---- copyin / copyout (um_kmsg.c) ------------------------------------------------------ */
