@@ -41,14 +41,6 @@ static kern_return_t construct(uint32_t flags, uint32_t qlimit, mach_port_contex
     return mach_port_construct(TASK, &opts, ctx, name);
 }
 
-static mach_port_context_t context_of(mach_port_name_t name)
-{
-    mach_port_context_t c = 0x5A5A;
-    if (mach_port_get_context(TASK, name, &c) != KERN_SUCCESS)
-        return (mach_port_context_t)-1;
-    return c;
-}
-
 static uint32_t qlimit_of(mach_port_name_t name)
 {
     mach_port_limits_t l = {.mpl_qlimit = 0xDEAD};
@@ -73,7 +65,7 @@ MT_TEST(construct_without_flags_makes_a_plain_receive_right_with_the_context_arg
     MT_EQ(st.mps_mscount, 0);
     MT_EQ(st.mps_srights, 0);
     MT_EQ(st.mps_seqno, 0);
-    MT_EQ(context_of(p), 0xABCDEF);
+    MT_EQ(nu_context(p), 0xABCDEF);
     /* not guarded: any guard value destroys it */
     MT_KR(mach_port_destruct(TASK, p, 0, 0x999), KERN_SUCCESS);
     MT_EQ(nu_type(p), (mach_port_type_t)-1);
@@ -87,7 +79,7 @@ MT_TEST(context_as_guard_guards_the_port_with_the_context_value)
     MT_KR(construct(MPO_CONTEXT_AS_GUARD, 0, 0x1122334455667788ull, &p), KERN_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(nu_status(p).mps_flags, MACH_PORT_STATUS_FLAG_GUARDED);
-    MT_EQ(context_of(p), 0x1122334455667788ull);
+    MT_EQ(nu_context(p), 0x1122334455667788ull);
     MT_KR(mach_port_destruct(TASK, p, 0, 0x1122334455667788ull), KERN_SUCCESS);
     MT_EQ(nu_type(p), (mach_port_type_t)-1);
     NU_END();
@@ -100,7 +92,7 @@ MT_TEST(strict_guard_reports_the_strict_flag_and_hides_the_context)
     MT_KR(construct(MPO_CONTEXT_AS_GUARD | MPO_STRICT, 0, 0xC0FFEE, &p), KERN_SUCCESS);
     MT_EQ(nu_status(p).mps_flags,
           MACH_PORT_STATUS_FLAG_GUARDED | MACH_PORT_STATUS_FLAG_STRICT_GUARD);
-    MT_EQ(context_of(p), 0);
+    MT_EQ(nu_context(p), 0);
     MT_KR(mach_port_destruct(TASK, p, 0, 0xC0FFEE), KERN_SUCCESS);
     NU_END();
 }
@@ -112,7 +104,7 @@ MT_TEST(strict_and_immovable_without_context_as_guard_have_no_effect)
     mach_msg_type_name_t t;
     MT_KR(construct(MPO_STRICT | MPO_IMMOVABLE_RECEIVE, 0, 0x55, &p), KERN_SUCCESS);
     MT_EQ(nu_status(p).mps_flags, 0);
-    MT_EQ(context_of(p), 0x55);
+    MT_EQ(nu_context(p), 0x55);
     /* the receive right is movable */
     MT_KR(mach_port_extract_right(TASK, p, MACH_MSG_TYPE_MOVE_RECEIVE, &out, &t), KERN_SUCCESS);
     MT_EQ(t, MACH_MSG_TYPE_PORT_RECEIVE);
@@ -186,7 +178,7 @@ MT_TEST(unknown_option_flags_are_ignored)
     MT_KR(construct(0x00010000u | 0x40000000u, 0, 0x12, &p), KERN_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(nu_status(p).mps_flags, 0);
-    MT_EQ(context_of(p), 0x12);
+    MT_EQ(nu_context(p), 0x12);
     MT_KR(mach_port_destruct(TASK, p, 0, 0), KERN_SUCCESS);
     NU_END();
 }

@@ -1,29 +1,6 @@
 /* Dead names: what send and send-once rights become when their port dies, and what works on them. */
 #include "notify_util.h"
 
-#define NO_NAME ((mach_port_type_t)-1)
-#define UREFS_MAX 0xFFFF /* MACH_PORT_UREFS_MAX, kernel-private */
-
-typedef struct {
-    mach_msg_header_t h;
-    mach_msg_body_t b;
-    mach_msg_port_descriptor_t d;
-} carry_msg;
-
-/* Move the receive right of `port` into a message queued on `carrier` (it is in transit). */
-static kern_return_t park_receive(mach_port_name_t port, mach_port_name_t carrier)
-{
-    carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = carrier;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = port;
-    m.d.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
-}
 
 /*
  * A send-only name with `urefs` send urefs whose port is then destroyed outside this name (its
@@ -36,7 +13,7 @@ static mach_port_name_t send_right_to_a_dead_port(mach_port_delta_t urefs)
         return MACH_PORT_NULL;
     if (urefs > 1 && mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, urefs - 1) != KERN_SUCCESS)
         return MACH_PORT_NULL;
-    if (park_receive(p, carrier) != MACH_MSG_SUCCESS)
+    if (nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE) != MACH_MSG_SUCCESS)
         return MACH_PORT_NULL;
     if (mach_port_destroy(TASK, carrier) != KERN_SUCCESS)
         return MACH_PORT_NULL;
@@ -68,21 +45,21 @@ MT_TEST(a_send_right_whose_port_dies_becomes_a_dead_name_with_the_same_urefs)
     MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_DEAD_NAME), 4);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_DEAD_NAME, -4), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     NU_END();
 }
 
 MT_TEST(a_pegged_send_right_whose_port_dies_stays_pegged_as_a_dead_name)
 {
     NU_BEGIN();
-    mach_port_name_t p = send_right_to_a_dead_port(UREFS_MAX);
+    mach_port_name_t p = send_right_to_a_dead_port(NU_UREFS_MAX);
     MT_REQUIRE(p);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_DEAD_NAME);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_DEAD_NAME), UREFS_MAX);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_DEAD_NAME), NU_UREFS_MAX);
     MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_DEAD_NAME), UREFS_MAX);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_DEAD_NAME, -UREFS_MAX), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_DEAD_NAME), NU_UREFS_MAX);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_DEAD_NAME, -NU_UREFS_MAX), KERN_SUCCESS);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     NU_END();
 }
 
@@ -103,8 +80,8 @@ MT_TEST(send_once_rights_whose_port_dies_become_separate_dead_names_with_one_ure
     MT_EQ(nu_refs(a, MACH_PORT_RIGHT_DEAD_NAME), 2);
     MT_KR(mach_port_mod_refs(TASK, a, MACH_PORT_RIGHT_DEAD_NAME, -2), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, b), KERN_SUCCESS);
-    MT_EQ(nu_type(a), NO_NAME);
-    MT_EQ(nu_type(b), NO_NAME);
+    MT_EQ(nu_type(a), NU_NO_NAME);
+    MT_EQ(nu_type(b), NU_NO_NAME);
     NU_END();
 }
 
@@ -122,7 +99,7 @@ MT_TEST(mod_refs_dead_name_works_on_a_send_right_whose_port_died_unobserved)
     mach_port_name_t so = nu_send_once(q);
     MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, so, MACH_PORT_RIGHT_DEAD_NAME, -1), KERN_SUCCESS);
-    MT_EQ(nu_type(so), NO_NAME);
+    MT_EQ(nu_type(so), NU_NO_NAME);
     NU_END();
 }
 
@@ -157,13 +134,13 @@ MT_TEST(deallocate_on_rights_whose_port_died_unobserved_drops_one_dead_name_uref
     MT_EQ(nu_type(p), MACH_PORT_TYPE_DEAD_NAME);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_DEAD_NAME), 1);
     MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     mach_port_name_t q = nu_port();
     MT_REQUIRE(q);
     mach_port_name_t so = nu_send_once(q);
     MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
-    MT_EQ(nu_type(so), NO_NAME);
+    MT_EQ(nu_type(so), NU_NO_NAME);
     NU_END();
 }
 
@@ -200,7 +177,7 @@ MT_TEST(sending_through_a_send_once_right_whose_port_died_unobserved_succeeds_an
     MT_REQUIRE(so && so2);
     MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(send_empty(so, MACH_MSG_TYPE_MOVE_SEND_ONCE), MACH_MSG_SUCCESS);
-    MT_EQ(nu_type(so), NO_NAME);
+    MT_EQ(nu_type(so), NU_NO_NAME);
     /* once looked at, it is a dead name and the send is refused */
     MT_EQ(nu_type(so2), MACH_PORT_TYPE_DEAD_NAME);
     MT_KR(send_empty(so2, MACH_MSG_TYPE_MOVE_SEND_ONCE), MACH_SEND_INVALID_DEST);
@@ -230,7 +207,7 @@ MT_TEST(insert_right_of_a_dead_name_is_invalid_capability_and_move_send_loses_a_
     MT_KR(mach_port_insert_right(TASK, spare, d, MACH_MSG_TYPE_MOVE_SEND),
           KERN_INVALID_CAPABILITY);
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), 2);
-    MT_EQ(nu_type(spare), NO_NAME);
+    MT_EQ(nu_type(spare), NU_NO_NAME);
     MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, -2), KERN_SUCCESS);
     NU_END();
 }

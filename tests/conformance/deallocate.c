@@ -1,43 +1,6 @@
 /* mach_port_deallocate: "-1 on the one right the name denotes", and its errors. */
 #include "notify_util.h"
 
-#define NO_NAME ((mach_port_type_t)-1)
-#define UREFS_MAX 0xFFFF /* MACH_PORT_UREFS_MAX, kernel-private */
-
-typedef struct {
-    mach_msg_header_t h;
-    mach_msg_body_t b;
-    mach_msg_port_descriptor_t d;
-} carry_msg;
-
-/* Move the receive right of `port` into a message queued on `carrier` (it is in transit). */
-static kern_return_t park_receive(mach_port_name_t port, mach_port_name_t carrier)
-{
-    carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = carrier;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = port;
-    m.d.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
-}
-
-/* Receive the parked receive right back; returns its name in this space. */
-static mach_port_name_t unpark_receive(mach_port_name_t carrier)
-{
-    union {
-        carry_msg c;
-        uint8_t bytes[256];
-    } m;
-    memset(&m, 0, sizeof m);
-    if (mach_msg(&m.c.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, carrier, 1000,
-                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-        return MACH_PORT_NULL;
-    return m.c.d.name;
-}
 
 MT_TEST(deallocate_on_a_send_receive_name_drops_one_send_uref_and_never_the_receive_right)
 {
@@ -69,14 +32,14 @@ MT_TEST(deallocate_of_the_last_send_uref_of_a_send_only_name_frees_the_name)
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port();
     MT_REQUIRE(p && carrier);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 1), KERN_SUCCESS);
-    MT_KR(park_receive(p, carrier), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND);
     MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
     MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     MT_KR(mach_port_deallocate(TASK, p), KERN_INVALID_NAME);
-    mach_port_name_t back = unpark_receive(carrier);
+    mach_port_name_t back = nu_uncarry(carrier);
     MT_REQUIRE(back);
     MT_EQ(nu_type(back), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(nu_status(back).mps_srights, 0);
@@ -94,7 +57,7 @@ MT_TEST(deallocate_of_a_send_once_right_destroys_it_frees_the_name_and_notifies_
     MT_REQUIRE(so);
     MT_EQ(nu_status(p).mps_sorights, 1);
     MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
-    MT_EQ(nu_type(so), NO_NAME);
+    MT_EQ(nu_type(so), NU_NO_NAME);
     MT_KR(mach_port_deallocate(TASK, so), KERN_INVALID_NAME);
     nu_msg m;
     MT_KR(nu_recv(p, &m, 1000), MACH_MSG_SUCCESS);
@@ -117,7 +80,7 @@ MT_TEST(deallocate_of_a_dead_name_drops_one_uref_and_the_last_frees_the_name)
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), 1);
     MT_EQ(nu_type(d), MACH_PORT_TYPE_DEAD_NAME);
     MT_KR(mach_port_deallocate(TASK, d), KERN_SUCCESS);
-    MT_EQ(nu_type(d), NO_NAME);
+    MT_EQ(nu_type(d), NU_NO_NAME);
     MT_KR(mach_port_deallocate(TASK, d), KERN_INVALID_NAME);
     NU_END();
 }
@@ -149,7 +112,7 @@ MT_TEST(deallocate_of_a_port_set_destroys_the_set_and_releases_its_members)
     MT_KR(mach_port_move_member(TASK, p, set), KERN_SUCCESS);
     MT_EQ(nu_status(p).mps_pset, 1);
     MT_KR(mach_port_deallocate(TASK, set), KERN_SUCCESS);
-    MT_EQ(nu_type(set), NO_NAME);
+    MT_EQ(nu_type(set), NU_NO_NAME);
     MT_EQ(nu_status(p).mps_pset, 0);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
     MT_KR(mach_port_deallocate(TASK, set), KERN_INVALID_NAME);
@@ -185,16 +148,16 @@ MT_TEST(deallocate_on_pegged_send_or_dead_name_urefs_changes_nothing)
     NU_BEGIN();
     mach_port_name_t p = nu_port_with_send(), d;
     MT_REQUIRE(p);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, UREFS_MAX), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, NU_UREFS_MAX), KERN_SUCCESS);
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_DEAD_NAME, &d), KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, UREFS_MAX), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, NU_UREFS_MAX), KERN_SUCCESS);
     for (int i = 0; i < 3; i++) {
         MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
         MT_KR(mach_port_deallocate(TASK, d), KERN_SUCCESS);
     }
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX);
-    MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), UREFS_MAX);
-    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, -UREFS_MAX), KERN_SUCCESS);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
+    MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), NU_UREFS_MAX);
+    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, -NU_UREFS_MAX), KERN_SUCCESS);
     MT_KR(mach_port_destroy(TASK, p), KERN_SUCCESS);
     NU_END();
 }

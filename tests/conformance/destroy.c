@@ -1,44 +1,6 @@
 /* mach_port_destroy (deprecated but live): removes every right under a name. */
 #include "notify_util.h"
 
-#define NO_NAME ((mach_port_type_t)-1)
-#define UREFS_MAX 0xFFFF /* MACH_PORT_UREFS_MAX, kernel-private */
-
-typedef struct {
-    mach_msg_header_t h;
-    mach_msg_body_t b;
-    mach_msg_port_descriptor_t d;
-} carry_msg;
-
-/* Queue on `dest` a message carrying `name` with `disposition` in a port descriptor. */
-static kern_return_t carry(mach_port_name_t dest, mach_port_name_t name,
-                           mach_msg_type_name_t disposition)
-{
-    carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = dest;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = name;
-    m.d.disposition = disposition;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
-}
-
-/* Receive a carry_msg from `port` and return the name of the right it carried. */
-static mach_port_name_t uncarry(mach_port_name_t port)
-{
-    union {
-        carry_msg c;
-        uint8_t bytes[256];
-    } m;
-    memset(&m, 0, sizeof m);
-    if (mach_msg(&m.c.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, port, 1000,
-                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-        return MACH_PORT_NULL;
-    return m.c.d.name;
-}
 
 MT_TEST(destroy_of_a_send_receive_name_frees_the_name_and_kills_the_port)
 {
@@ -50,13 +12,13 @@ MT_TEST(destroy_of_a_send_receive_name_frees_the_name_and_kills_the_port)
     MT_REQUIRE(so);
     MT_KR(mach_port_destroy(TASK, p), KERN_SUCCESS);
     /* no dead name is left behind under the destroyed name itself */
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     /* the send-once right under its own name now denotes a dead port */
     MT_EQ(nu_type(so), MACH_PORT_TYPE_DEAD_NAME);
     MT_EQ(nu_refs(so, MACH_PORT_RIGHT_DEAD_NAME), 1);
     MT_EQ(nu_refs(so, MACH_PORT_RIGHT_SEND_ONCE), 0);
     MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
-    MT_EQ(nu_type(so), NO_NAME);
+    MT_EQ(nu_type(so), NU_NO_NAME);
     NU_END();
 }
 
@@ -68,7 +30,7 @@ MT_TEST(destroy_of_a_receive_only_name_frees_the_name_and_kills_the_port)
     mach_port_name_t so1 = nu_send_once(p), so2 = nu_send_once(p);
     MT_REQUIRE(so1 && so2);
     MT_KR(mach_port_destroy(TASK, p), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     MT_EQ(nu_type(so1), MACH_PORT_TYPE_DEAD_NAME);
     MT_EQ(nu_type(so2), MACH_PORT_TYPE_DEAD_NAME);
     MT_KR(mach_port_destroy(TASK, so1), KERN_SUCCESS);
@@ -82,12 +44,12 @@ MT_TEST(destroy_of_a_send_only_name_drops_every_uref_at_once)
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port();
     MT_REQUIRE(p && carrier);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 6), KERN_SUCCESS);
-    MT_KR(carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 7);
     MT_KR(mach_port_destroy(TASK, p), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
-    mach_port_name_t back = uncarry(carrier);
+    MT_EQ(nu_type(p), NU_NO_NAME);
+    mach_port_name_t back = nu_uncarry(carrier);
     MT_REQUIRE(back);
     MT_EQ(nu_type(back), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(nu_status(back).mps_srights, 0);
@@ -101,11 +63,11 @@ MT_TEST(destroy_of_a_pegged_send_only_name_removes_it)
     NU_BEGIN();
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port();
     MT_REQUIRE(p && carrier);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, UREFS_MAX), KERN_SUCCESS);
-    MT_KR(carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, NU_UREFS_MAX), KERN_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
     MT_KR(mach_port_destroy(TASK, p), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     /* destroying the carrier destroys the queued receive right with it */
     MT_KR(mach_port_destroy(TASK, carrier), KERN_SUCCESS);
     NU_END();
@@ -119,7 +81,7 @@ MT_TEST(destroy_of_a_send_once_name_frees_it_and_notifies_the_port)
     mach_port_name_t so = nu_send_once(p);
     MT_REQUIRE(so);
     MT_KR(mach_port_destroy(TASK, so), KERN_SUCCESS);
-    MT_EQ(nu_type(so), NO_NAME);
+    MT_EQ(nu_type(so), NU_NO_NAME);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
     nu_msg m;
     MT_KR(nu_recv(p, &m, 1000), MACH_MSG_SUCCESS);
@@ -136,11 +98,11 @@ MT_TEST(destroy_of_a_dead_name_drops_every_uref_at_once)
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_DEAD_NAME, &d), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, 9), KERN_SUCCESS);
     MT_KR(mach_port_destroy(TASK, d), KERN_SUCCESS);
-    MT_EQ(nu_type(d), NO_NAME);
+    MT_EQ(nu_type(d), NU_NO_NAME);
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_DEAD_NAME, &pegged), KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, pegged, MACH_PORT_RIGHT_DEAD_NAME, UREFS_MAX), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, pegged, MACH_PORT_RIGHT_DEAD_NAME, NU_UREFS_MAX), KERN_SUCCESS);
     MT_KR(mach_port_destroy(TASK, pegged), KERN_SUCCESS);
-    MT_EQ(nu_type(pegged), NO_NAME);
+    MT_EQ(nu_type(pegged), NU_NO_NAME);
     NU_END();
 }
 
@@ -154,7 +116,7 @@ MT_TEST(destroy_of_the_dead_name_left_by_a_dropped_receive_right_frees_it)
     MT_EQ(nu_type(p), MACH_PORT_TYPE_DEAD_NAME);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_DEAD_NAME), 3);
     MT_KR(mach_port_destroy(TASK, p), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     NU_END();
 }
 
@@ -167,7 +129,7 @@ MT_TEST(destroy_of_a_port_set_destroys_the_set_and_releases_its_members)
     MT_KR(mach_port_move_member(TASK, a, set), KERN_SUCCESS);
     MT_KR(mach_port_move_member(TASK, b, set), KERN_SUCCESS);
     MT_KR(mach_port_destroy(TASK, set), KERN_SUCCESS);
-    MT_EQ(nu_type(set), NO_NAME);
+    MT_EQ(nu_type(set), NU_NO_NAME);
     MT_EQ(nu_status(a).mps_pset, 0);
     MT_EQ(nu_status(b).mps_pset, 0);
     MT_EQ(nu_type(a), MACH_PORT_TYPE_RECEIVE);
@@ -182,10 +144,10 @@ MT_TEST(destroying_a_port_destroys_its_queued_messages_and_the_rights_they_carry
     NU_BEGIN();
     mach_port_name_t p = nu_port(), q = nu_port(), r = nu_port();
     MT_REQUIRE(p && q && r);
-    MT_KR(carry(p, q, MACH_MSG_TYPE_MAKE_SEND), MACH_MSG_SUCCESS);
-    MT_KR(carry(p, r, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(p, q, MACH_MSG_TYPE_MAKE_SEND), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(p, r, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_EQ(nu_status(q).mps_srights, 1);
-    MT_EQ(nu_type(r), NO_NAME);
+    MT_EQ(nu_type(r), NU_NO_NAME);
     MT_KR(mach_port_destroy(TASK, p), KERN_SUCCESS);
     MT_EQ(nu_status(q).mps_srights, 0);
     MT_EQ(nu_type(q), MACH_PORT_TYPE_RECEIVE);

@@ -10,42 +10,6 @@
  */
 #include "notify_util.h"
 
-typedef struct er_port_msg {
-    mach_msg_header_t h;
-    mach_msg_body_t body;
-    mach_msg_port_descriptor_t d;
-} er_port_msg;
-
-typedef union er_rcv {
-    er_port_msg m;
-    uint8_t bytes[sizeof(er_port_msg) + MAX_TRAILER_SIZE];
-} er_rcv;
-
-/* Send the receive right of `port` to `carrier`: the space keeps only its send urefs. */
-static mach_msg_return_t park_receive(mach_port_name_t carrier, mach_port_name_t port)
-{
-    er_port_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
-    m.h.msgh_remote_port = carrier;
-    m.body.msgh_descriptor_count = 1;
-    m.d.name = port;
-    m.d.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
-                    MACH_PORT_NULL);
-}
-
-static mach_port_name_t unpark_receive(mach_port_name_t carrier)
-{
-    er_rcv r;
-    memset(&r, 0, sizeof r);
-    if (mach_msg(&r.m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, carrier, 1000,
-                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-        return MACH_PORT_NULL;
-    return r.m.d.name;
-}
-
 static kern_return_t extract(mach_port_name_t name, mach_msg_type_name_t disp,
                              mach_port_name_t *out, mach_msg_type_name_t *type)
 {
@@ -116,7 +80,7 @@ MT_TEST(move_send_of_the_last_uref_of_a_send_only_name_comes_back_under_a_new_na
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port(), out;
     mach_msg_type_name_t t;
     MT_REQUIRE(p && carrier);
-    MT_KR(park_receive(carrier, p), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND);
     MT_KR(extract(p, MACH_MSG_TYPE_MOVE_SEND, &out, &t), KERN_SUCCESS);
     MT_EQ(t, MACH_MSG_TYPE_PORT_SEND);
@@ -124,7 +88,7 @@ MT_TEST(move_send_of_the_last_uref_of_a_send_only_name_comes_back_under_a_new_na
     MT_EQ(nu_type(p), (mach_port_type_t)-1);
     MT_EQ(nu_type(out), MACH_PORT_TYPE_SEND);
     MT_EQ(nu_refs(out, MACH_PORT_RIGHT_SEND), 1);
-    MT_EQ(unpark_receive(carrier), out);
+    MT_EQ(nu_uncarry(carrier), out);
     MT_EQ(nu_type(out), MACH_PORT_TYPE_SEND_RECEIVE);
     MT_KR(mach_port_destruct(TASK, out, -1, 0), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, carrier, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);

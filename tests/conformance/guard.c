@@ -11,14 +11,6 @@
  */
 #include "notify_util.h"
 
-static mach_port_context_t context_of(mach_port_name_t name)
-{
-    mach_port_context_t c = 0x5A5A;
-    if (mach_port_get_context(TASK, name, &c) != KERN_SUCCESS)
-        return (mach_port_context_t)-1;
-    return c;
-}
-
 static uint32_t flags_of(mach_port_name_t name)
 {
     return nu_status(name).mps_flags;
@@ -95,10 +87,10 @@ MT_TEST(guard_sets_the_context_and_unguard_with_it_clears_both)
     MT_REQUIRE(p);
     MT_KR(mach_port_guard(TASK, p, 0xABCD0123ull, FALSE), KERN_SUCCESS);
     MT_EQ(flags_of(p), G_GUARDED);
-    MT_EQ(context_of(p), 0xABCD0123ull);
+    MT_EQ(nu_context(p), 0xABCD0123ull);
     MT_KR(mach_port_unguard(TASK, p, 0xABCD0123ull), KERN_SUCCESS);
     MT_EQ(flags_of(p), 0);
-    MT_EQ(context_of(p), 0);
+    MT_EQ(nu_context(p), 0);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     NU_END();
 }
@@ -110,7 +102,7 @@ MT_TEST(strict_guard_hides_the_context_and_still_unguards_with_the_value)
     MT_REQUIRE(p);
     MT_KR(mach_port_guard(TASK, p, 0x5151, TRUE), KERN_SUCCESS);
     MT_EQ(flags_of(p), G_GUARDED | G_STRICT);
-    MT_EQ(context_of(p), 0);
+    MT_EQ(nu_context(p), 0);
     MT_KR(mach_port_unguard(TASK, p, 0x5151), KERN_SUCCESS);
     MT_EQ(flags_of(p), 0);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -127,12 +119,12 @@ MT_TEST(guarding_a_port_whose_context_is_set_is_invalid_argument_and_changes_not
     MT_KR(mach_port_guard(TASK, p, 0x10, TRUE), KERN_INVALID_ARGUMENT);
     MT_KR(mach_port_guard_with_flags(TASK, p, 0x30, MPG_STRICT), KERN_INVALID_ARGUMENT);
     MT_EQ(flags_of(p), G_GUARDED);
-    MT_EQ(context_of(p), 0x10);
+    MT_EQ(nu_context(p), 0x10);
     /* an unguarded port with a context cannot be guarded either */
     MT_KR(mach_port_set_context(TASK, q, 0x99), KERN_SUCCESS);
     MT_KR(mach_port_guard(TASK, q, 0x40, FALSE), KERN_INVALID_ARGUMENT);
     MT_EQ(flags_of(q), 0);
-    MT_EQ(context_of(q), 0x99);
+    MT_EQ(nu_context(q), 0x99);
     MT_KR(mach_port_unguard(TASK, p, 0x10), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -205,12 +197,12 @@ MT_TEST(guard_with_flags_sets_strict_and_immovable_and_immovable_is_sticky)
     MT_KR(mach_port_guard_with_flags(TASK, p, 0x42, MPG_STRICT | MPG_IMMOVABLE_RECEIVE),
           KERN_SUCCESS);
     MT_EQ(flags_of(p), G_GUARDED | G_STRICT | G_IMMOVABLE);
-    MT_EQ(context_of(p), 0);
+    MT_EQ(nu_context(p), 0);
     MT_KR(mach_port_unguard(TASK, p, 0x42), KERN_SUCCESS);
     MT_EQ(flags_of(p), 0); /* the immovable bit is only reported while guarded */
     MT_KR(mach_port_guard_with_flags(TASK, p, 0x43, MPG_FLAGS_NONE), KERN_SUCCESS);
     MT_EQ(flags_of(p), G_GUARDED | G_IMMOVABLE);
-    MT_EQ(context_of(p), 0x43);
+    MT_EQ(nu_context(p), 0x43);
     MT_KR(mach_port_unguard(TASK, p, 0x43), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     /* still immovable after unguard: moving the receive right is fatal */
@@ -225,7 +217,7 @@ MT_TEST(swap_guard_replaces_the_guard_of_a_non_strict_port)
     MT_REQUIRE(p);
     MT_KR(mach_port_guard(TASK, p, 0x100, FALSE), KERN_SUCCESS);
     MT_KR(mach_port_swap_guard(TASK, p, 0x100, 0x200), KERN_SUCCESS);
-    MT_EQ(context_of(p), 0x200);
+    MT_EQ(nu_context(p), 0x200);
     MT_EQ(flags_of(p), G_GUARDED);
     MT_KR(mach_port_unguard(TASK, p, 0x200), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -242,7 +234,7 @@ MT_TEST(set_context_on_a_non_strict_guarded_port_changes_the_guard)
     MT_REQUIRE(p);
     MT_KR(mach_port_guard(TASK, p, 0x300, FALSE), KERN_SUCCESS);
     MT_KR(mach_port_set_context(TASK, p, 0x301), KERN_SUCCESS);
-    MT_EQ(context_of(p), 0x301);
+    MT_EQ(nu_context(p), 0x301);
     MT_EQ(flags_of(p), G_GUARDED);
     MT_KR(mach_port_destruct(TASK, p, 0, 0x301), KERN_SUCCESS);
     MT_EQ(nu_type(p), (mach_port_type_t)-1);

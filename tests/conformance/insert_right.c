@@ -43,44 +43,6 @@ static mach_port_name_t free_name(void)
     NU_BEGIN();                                                                                \
     free_nm = MACH_PORT_NULL
 
-typedef struct ir_port_msg {
-    mach_msg_header_t h;
-    mach_msg_body_t body;
-    mach_msg_port_descriptor_t d;
-} ir_port_msg;
-
-typedef union ir_rcv {
-    ir_port_msg m;
-    uint8_t bytes[sizeof(ir_port_msg) + MAX_TRAILER_SIZE];
-} ir_rcv;
-
-/* Send the receive right of `port` to `carrier`: the space keeps only its send urefs. */
-static mach_msg_return_t park_receive(mach_port_name_t carrier, mach_port_name_t port)
-{
-    ir_port_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
-    m.h.msgh_remote_port = carrier;
-    m.h.msgh_id = 0x1234;
-    m.body.msgh_descriptor_count = 1;
-    m.d.name = port;
-    m.d.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
-                    MACH_PORT_NULL);
-}
-
-/* Receive the parked receive right back; returns the name it lands under. */
-static mach_port_name_t unpark_receive(mach_port_name_t carrier)
-{
-    ir_rcv r;
-    memset(&r, 0, sizeof r);
-    if (mach_msg(&r.m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, carrier, 1000,
-                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-        return MACH_PORT_NULL;
-    return r.m.d.name;
-}
-
 static mach_port_mscount_t mscount(mach_port_name_t port)
 {
     return nu_status(port).mps_mscount;
@@ -191,14 +153,14 @@ MT_TEST(move_send_of_the_only_send_right_lands_under_the_callers_chosen_name)
     BEGIN();
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port();
     MT_REQUIRE(p && carrier);
-    MT_KR(park_receive(carrier, p), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND);
     MT_KR(mach_port_insert_right(TASK, FREE_NAME, p, MACH_MSG_TYPE_MOVE_SEND), KERN_SUCCESS);
     MT_EQ(nu_type(p), (mach_port_type_t)-1);
     MT_EQ(nu_type(FREE_NAME), MACH_PORT_TYPE_SEND);
     MT_EQ(nu_refs(FREE_NAME, MACH_PORT_RIGHT_SEND), 1);
     /* the receive right coming back coalesces with the send right under the new name */
-    MT_EQ(unpark_receive(carrier), FREE_NAME);
+    MT_EQ(nu_uncarry(carrier), FREE_NAME);
     MT_EQ(nu_type(FREE_NAME), MACH_PORT_TYPE_SEND_RECEIVE);
     MT_EQ(nu_refs(FREE_NAME, MACH_PORT_RIGHT_SEND), 1);
     MT_KR(mach_port_destruct(TASK, FREE_NAME, -1, 0), KERN_SUCCESS);
@@ -212,13 +174,13 @@ MT_TEST(move_send_of_one_of_several_urefs_to_another_name_is_right_exists_and_lo
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port();
     MT_REQUIRE(p && carrier);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 1), KERN_SUCCESS);
-    MT_KR(park_receive(carrier, p), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_KR(mach_port_insert_right(TASK, FREE_NAME, p, MACH_MSG_TYPE_MOVE_SEND),
           KERN_RIGHT_EXISTS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
     MT_EQ(nu_type(FREE_NAME), (mach_port_type_t)-1);
-    MT_EQ(unpark_receive(carrier), p);
+    MT_EQ(nu_uncarry(carrier), p);
     MT_EQ(nu_status(p).mps_srights, 1);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, carrier, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -230,11 +192,11 @@ MT_TEST(move_send_of_the_only_send_right_onto_a_used_name_is_name_exists_and_los
     BEGIN();
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port(), q = nu_port();
     MT_REQUIRE(p && carrier && q);
-    MT_KR(park_receive(carrier, p), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_KR(mach_port_insert_right(TASK, q, p, MACH_MSG_TYPE_MOVE_SEND), KERN_NAME_EXISTS);
     MT_EQ(nu_type(p), (mach_port_type_t)-1);
     MT_EQ(nu_type(q), MACH_PORT_TYPE_RECEIVE);
-    mach_port_name_t back = unpark_receive(carrier);
+    mach_port_name_t back = nu_uncarry(carrier);
     MT_REQUIRE(back != MACH_PORT_NULL);
     MT_EQ(nu_type(back), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(nu_status(back).mps_srights, 0);

@@ -1,43 +1,6 @@
 /* mach_port_mod_refs: deltas per kind of right, saturation, and the error matrix. */
 #include "notify_util.h"
 
-#define NO_NAME ((mach_port_type_t)-1)
-#define UREFS_MAX 0xFFFF /* MACH_PORT_UREFS_MAX, kernel-private */
-
-typedef struct {
-    mach_msg_header_t h;
-    mach_msg_body_t b;
-    mach_msg_port_descriptor_t d;
-} carry_msg;
-
-/* Move the receive right of `port` into a message queued on `carrier` (it is in transit). */
-static kern_return_t park_receive(mach_port_name_t port, mach_port_name_t carrier)
-{
-    carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = carrier;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = port;
-    m.d.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
-}
-
-/* Receive the parked receive right back; returns its name in this space. */
-static mach_port_name_t unpark_receive(mach_port_name_t carrier)
-{
-    union {
-        carry_msg c;
-        uint8_t bytes[256];
-    } m;
-    memset(&m, 0, sizeof m);
-    if (mach_msg(&m.c.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, carrier, 1000,
-                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-        return MACH_PORT_NULL;
-    return m.c.d.name;
-}
 
 MT_TEST(mod_refs_send_adds_and_removes_urefs_and_zero_leaves_the_receive_right)
 {
@@ -66,13 +29,13 @@ MT_TEST(mod_refs_send_to_zero_on_a_send_only_name_removes_the_name)
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port();
     MT_REQUIRE(p && carrier);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 1), KERN_SUCCESS);
-    MT_KR(park_receive(p, carrier), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 2);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -2), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -1), KERN_INVALID_NAME);
-    mach_port_name_t back = unpark_receive(carrier);
+    mach_port_name_t back = nu_uncarry(carrier);
     MT_REQUIRE(back);
     MT_EQ(nu_type(back), MACH_PORT_TYPE_RECEIVE);
     MT_KR(mach_port_mod_refs(TASK, back, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -87,8 +50,8 @@ MT_TEST(mod_refs_send_below_zero_or_beyond_the_max_delta_is_invalid_value_and_ch
     MT_REQUIRE(p);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -3), KERN_INVALID_VALUE);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, UREFS_MAX + 1), KERN_INVALID_VALUE);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -(UREFS_MAX + 1)), KERN_INVALID_VALUE);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, NU_UREFS_MAX + 1), KERN_INVALID_VALUE);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -(NU_UREFS_MAX + 1)), KERN_INVALID_VALUE);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, INT32_MIN), KERN_INVALID_VALUE);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, INT32_MAX), KERN_INVALID_VALUE);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND_RECEIVE);
@@ -103,26 +66,26 @@ MT_TEST(send_urefs_saturate_at_0xffff_and_then_only_minus_0xffff_changes_them)
     mach_port_name_t p = nu_port_with_send();
     MT_REQUIRE(p);
     /* 1 + 0xFFFD = 0xFFFE stays below the maximum */
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, UREFS_MAX - 2), KERN_SUCCESS);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX - 1);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, NU_UREFS_MAX - 2), KERN_SUCCESS);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX - 1);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -1), KERN_SUCCESS);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX - 2);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX - 2);
     /* reaching or passing the maximum pegs the count at 0xFFFF, with success */
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 10), KERN_SUCCESS);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 1), KERN_SUCCESS);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
     /* once pegged, other deltas are ignored */
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -1), KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -(UREFS_MAX - 1)), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -(NU_UREFS_MAX - 1)), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
     MT_KR(mach_port_insert_right(TASK, p, p, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
     /* but a delta beyond the maximum is still refused */
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -(UREFS_MAX + 1)), KERN_INVALID_VALUE);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -(NU_UREFS_MAX + 1)), KERN_INVALID_VALUE);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
     /* exactly -0xFFFF removes the send right */
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -UREFS_MAX), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -NU_UREFS_MAX), KERN_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(nu_status(p).mps_srights, 0);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -134,9 +97,9 @@ MT_TEST(mod_refs_plus_0xffff_on_one_send_uref_pegs_the_count)
     NU_BEGIN();
     mach_port_name_t p = nu_port_with_send();
     MT_REQUIRE(p);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, UREFS_MAX), KERN_SUCCESS);
-    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), UREFS_MAX);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -UREFS_MAX), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, NU_UREFS_MAX), KERN_SUCCESS);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -NU_UREFS_MAX), KERN_SUCCESS);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     NU_END();
@@ -150,11 +113,11 @@ MT_TEST(mod_refs_receive_takes_only_zero_or_minus_one)
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, 0), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, 1), KERN_INVALID_VALUE);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -2), KERN_INVALID_VALUE);
-    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, UREFS_MAX), KERN_INVALID_VALUE);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, NU_UREFS_MAX), KERN_INVALID_VALUE);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_RECEIVE), 1);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_INVALID_NAME);
     NU_END();
 }
@@ -174,7 +137,7 @@ MT_TEST(dropping_the_receive_right_of_a_send_receive_name_leaves_a_dead_name_wit
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_INVALID_RIGHT);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -1), KERN_INVALID_RIGHT);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_DEAD_NAME, -3), KERN_SUCCESS);
-    MT_EQ(nu_type(p), NO_NAME);
+    MT_EQ(nu_type(p), NU_NO_NAME);
     NU_END();
 }
 
@@ -192,7 +155,7 @@ MT_TEST(mod_refs_send_once_takes_only_zero_or_minus_one_which_destroys_it)
     MT_EQ(nu_refs(so, MACH_PORT_RIGHT_SEND_ONCE), 1);
     MT_EQ(nu_status(p).mps_sorights, 1);
     MT_KR(mach_port_mod_refs(TASK, so, MACH_PORT_RIGHT_SEND_ONCE, -1), KERN_SUCCESS);
-    MT_EQ(nu_type(so), NO_NAME);
+    MT_EQ(nu_type(so), NU_NO_NAME);
     /* the send-once notification travels on the destroyed right itself */
     nu_msg m;
     MT_KR(nu_recv(p, &m, 1000), MACH_MSG_SUCCESS);
@@ -212,7 +175,7 @@ MT_TEST(mod_refs_port_set_takes_only_zero_or_minus_one_which_destroys_it)
     MT_KR(mach_port_mod_refs(TASK, s, MACH_PORT_RIGHT_PORT_SET, -2), KERN_INVALID_VALUE);
     MT_EQ(nu_type(s), MACH_PORT_TYPE_PORT_SET);
     MT_KR(mach_port_mod_refs(TASK, s, MACH_PORT_RIGHT_PORT_SET, -1), KERN_SUCCESS);
-    MT_EQ(nu_type(s), NO_NAME);
+    MT_EQ(nu_type(s), NU_NO_NAME);
     NU_END();
 }
 
@@ -227,10 +190,10 @@ MT_TEST(mod_refs_dead_name_adds_removes_and_refuses_going_below_zero)
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), 2);
     MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, 0), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, -3), KERN_INVALID_VALUE);
-    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, UREFS_MAX + 1), KERN_INVALID_VALUE);
+    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, NU_UREFS_MAX + 1), KERN_INVALID_VALUE);
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), 2);
     MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, -2), KERN_SUCCESS);
-    MT_EQ(nu_type(d), NO_NAME);
+    MT_EQ(nu_type(d), NU_NO_NAME);
     NU_END();
 }
 
@@ -239,16 +202,16 @@ MT_TEST(dead_name_urefs_saturate_at_0xffff_like_send_urefs)
     NU_BEGIN();
     mach_port_name_t d;
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_DEAD_NAME, &d), KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, UREFS_MAX - 2), KERN_SUCCESS);
-    MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), UREFS_MAX - 1);
+    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, NU_UREFS_MAX - 2), KERN_SUCCESS);
+    MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), NU_UREFS_MAX - 1);
     MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, 1), KERN_SUCCESS);
-    MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), UREFS_MAX);
+    MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), NU_UREFS_MAX);
     MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, 100), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, -100), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, d), KERN_SUCCESS);
-    MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), UREFS_MAX);
-    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, -UREFS_MAX), KERN_SUCCESS);
-    MT_EQ(nu_type(d), NO_NAME);
+    MT_EQ(nu_refs(d, MACH_PORT_RIGHT_DEAD_NAME), NU_UREFS_MAX);
+    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_DEAD_NAME, -NU_UREFS_MAX), KERN_SUCCESS);
+    MT_EQ(nu_type(d), NU_NO_NAME);
     NU_END();
 }
 

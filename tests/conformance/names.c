@@ -3,27 +3,6 @@
 
 #define NO_TYPE ((mach_port_type_t)-1)
 
-typedef struct {
-    mach_msg_header_t h;
-    mach_msg_body_t b;
-    mach_msg_port_descriptor_t d;
-} carry_msg;
-
-/* Move the receive right of `port` into a message queued on `carrier` (it is in transit). */
-static kern_return_t park_receive(mach_port_name_t port, mach_port_name_t carrier)
-{
-    carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = carrier;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = port;
-    m.d.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
-}
-
 /* The type mach_port_names reports for `name`, NO_TYPE if absent; *count = how often. */
 static mach_port_type_t listed_type(const nu_space *s, mach_port_name_t name, int *count)
 {
@@ -87,7 +66,7 @@ MT_TEST(names_lists_each_kind_of_right_once_with_its_exact_type)
     MT_REQUIRE(rcv && sr && sonly && carrier && notify);
     mach_port_name_t so = nu_send_once(rcv);
     MT_REQUIRE(so);
-    MT_KR(park_receive(sonly, carrier), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, sonly, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_PORT_SET, &set), KERN_SUCCESS);
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_DEAD_NAME, &dead), KERN_SUCCESS);
     MT_KR(mach_port_request_notification(TASK, sr, MACH_NOTIFY_DEAD_NAME, 0, notify,
@@ -189,7 +168,7 @@ MT_TEST(names_shows_a_send_right_whose_port_died_elsewhere_as_a_dead_name)
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port();
     MT_REQUIRE(p && carrier);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 1), KERN_SUCCESS);
-    MT_KR(park_receive(p, carrier), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     /* destroying the carrier destroys the queued receive right of p */
     MT_KR(mach_port_destroy(TASK, carrier), KERN_SUCCESS);
     static nu_space s;

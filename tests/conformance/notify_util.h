@@ -1,5 +1,7 @@
 /*
- * notify_util.h — helpers for the notification conformance tests (public Mach API only).
+ * notify_util.h — helpers shared by the conformance tests (public Mach API only): ports and
+ * rights, receiving notifications, moving a right into a queued message and back, and the
+ * snapshot that checks a test leaves the space as it found it.
  */
 #ifndef NOTIFY_UTIL_H
 #define NOTIFY_UTIL_H
@@ -120,6 +122,63 @@ static inline mach_port_status_t nu_status(mach_port_name_t port)
     (void)mach_port_get_attributes(TASK, port, MACH_PORT_RECEIVE_STATUS, (mach_port_info_t)&st,
                                    &n);
     return st;
+}
+
+/* A name that does not exist, as nu_type reports it. */
+#define NU_NO_NAME ((mach_port_type_t)-1)
+/* MACH_PORT_UREFS_MAX, which Darwin keeps kernel-private: where send urefs saturate. */
+#define NU_UREFS_MAX 0xFFFF
+
+/* ---- a right carried in a queued message -------------------------------------------------- */
+
+typedef struct nu_carry_msg {
+    mach_msg_header_t h;
+    mach_msg_body_t b;
+    mach_msg_port_descriptor_t d;
+} nu_carry_msg;
+
+/*
+ * Queue on `dest` (whose receive right we hold) a message carrying `name` with `disposition`
+ * in a port descriptor; with MACH_MSG_TYPE_MOVE_RECEIVE the receive right is in transit until
+ * nu_uncarry takes it back.
+ */
+static inline kern_return_t nu_carry(mach_port_name_t dest, mach_port_name_t name,
+                                     mach_msg_type_name_t disposition)
+{
+    nu_carry_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = dest;
+    m.b.msgh_descriptor_count = 1;
+    m.d.name = name;
+    m.d.disposition = disposition;
+    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
+    return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
+                    MACH_PORT_NULL);
+}
+
+/* Receive a message queued by nu_carry on `port`; returns the name of the right it carried. */
+static inline mach_port_name_t nu_uncarry(mach_port_name_t port)
+{
+    union {
+        nu_carry_msg c;
+        uint8_t bytes[256];
+    } m;
+    memset(&m, 0, sizeof m);
+    if (mach_msg(&m.c.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, port, 1000,
+                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+        return MACH_PORT_NULL;
+    return m.c.d.name;
+}
+
+/* The context of a receive right, or all ones when it cannot be read. */
+static inline mach_port_context_t nu_context(mach_port_name_t name)
+{
+    mach_port_context_t c = 0x5A5A;
+    if (mach_port_get_context(TASK, name, &c) != KERN_SUCCESS)
+        return (mach_port_context_t)-1;
+    return c;
 }
 
 /* ---- the space must hold exactly the names it held before --------------------------------- */

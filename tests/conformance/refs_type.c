@@ -1,29 +1,7 @@
 /* mach_port_get_refs and mach_port_type for every kind and combination of rights. */
 #include "notify_util.h"
 
-#define NO_NAME ((mach_port_type_t)-1)
 #define SENTINEL 0xABCD1234u
-
-typedef struct {
-    mach_msg_header_t h;
-    mach_msg_body_t b;
-    mach_msg_port_descriptor_t d;
-} carry_msg;
-
-/* Move the receive right of `port` into a message queued on `carrier` (it is in transit). */
-static kern_return_t park_receive(mach_port_name_t port, mach_port_name_t carrier)
-{
-    carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = carrier;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = port;
-    m.d.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
-}
 
 /* The refs of all six right kinds (SEND .. LABELH) of `name`, each with KERN_SUCCESS. */
 #define CHECK_REFS(name, s, r, so, ps, dn)                                                     \
@@ -74,7 +52,7 @@ MT_TEST(get_refs_and_type_of_a_send_only_name)
     mach_port_name_t p = nu_port_with_send(), carrier = nu_port();
     MT_REQUIRE(p && carrier);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, 2), KERN_SUCCESS);
-    MT_KR(park_receive(p, carrier), MACH_MSG_SUCCESS);
+    MT_KR(nu_carry(carrier, p, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
     CHECK_REFS(p, 3, 0, 0, 0, 0);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND);
     MT_KR(mach_port_destroy(TASK, p), KERN_SUCCESS);
