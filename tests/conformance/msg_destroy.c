@@ -42,20 +42,9 @@ static void ds_ool(mach_msg_ool_descriptor_t *d, vm_address_t a, vm_size_t size,
     d->type = type;
 }
 
-static void ds_kill(mach_port_name_t name)
-{
-    mach_port_urefs_t n = nu_refs(name, MACH_PORT_RIGHT_SEND);
-    if (n != (mach_port_urefs_t)-1 && n > 0)
-        MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_SEND, -(mach_port_delta_t)n),
-              KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-}
-
 static mach_msg_return_t ds_recv(mach_port_name_t port, ds_rbuf *r, mach_msg_option_t extra)
 {
-    memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT | extra, 0, sizeof *r, port, 0,
-                    MACH_PORT_NULL);
+    return nu_recv_buf(port, r, sizeof *r, extra);
 }
 
 /* 1 if [a, a+size) is free again (it can be allocated at exactly that place). */
@@ -96,8 +85,8 @@ MT_TEST(destroying_a_received_message_releases_the_reply_right_and_never_the_des
     MT_EQ(got.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
     MT_EQ(nu_status(r).mps_sorights, 0);
     MT_EQ(nu_status(r).mps_mscount, 1);
-    ds_kill(d);
-    ds_kill(r);
+    nu_kill(d);
+    nu_kill(r);
     NU_END();
 }
 
@@ -162,8 +151,8 @@ MT_TEST(destroying_a_received_complex_message_releases_each_descriptor_by_its_ki
     MT_KR(vm_deallocate(TASK, phys, 100), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, vol, 200), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, src, 4 * pg), KERN_SUCCESS);
-    ds_kill(a);
-    ds_kill(d);
+    nu_kill(a);
+    nu_kill(d);
     NU_END();
 }
 
@@ -226,9 +215,9 @@ MT_TEST(destroying_an_unsent_message_acts_out_the_send_of_its_remote_right_and_b
     MT_CHECK(ds_unmapped(mem, vm_page_size));
     MT_EQ(arr[0], a); /* stack memory left alone */
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
-    ds_kill(p);
-    ds_kill(rp);
-    ds_kill(a);
+    nu_kill(p);
+    nu_kill(rp);
+    nu_kill(a);
     NU_END();
 }
 
@@ -266,7 +255,7 @@ MT_TEST(destroying_null_and_dead_names_and_empty_arrays_is_harmless)
     mach_msg_destroy(&r.h);
     MT_EQ(nu_type(d), MACH_PORT_TYPE_SEND_RECEIVE);
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_SEND), 1);
-    ds_kill(d);
+    nu_kill(d);
     NU_END();
 }
 

@@ -32,33 +32,13 @@ static void gd_set(mach_msg_guarded_port_descriptor_t *d, mach_port_name_t name,
 static mach_msg_return_t gd_send(gd_msg *m, unsigned n, mach_port_name_t dest,
                                  mach_msg_type_name_t ddisp, mach_port_name_t reply)
 {
-    m->h.msgh_bits =
-        MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) | MACH_MSGH_BITS_COMPLEX;
-    m->h.msgh_size = 0;
-    m->h.msgh_remote_port = dest;
-    m->h.msgh_local_port = reply;
-    m->h.msgh_voucher_port = MACH_PORT_NULL;
-    m->h.msgh_id = 0x4744;
-    m->b.msgh_descriptor_count = n;
-    return mach_msg(&m->h, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
-                    (mach_msg_size_t)(sizeof(mach_msg_base_t) + n * 16), 0, MACH_PORT_NULL, 0,
-                    MACH_PORT_NULL);
+    return nu_send_complex(&m->h, n, 16, dest, ddisp, reply,
+                           reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0, 0x4744);
 }
 
 static mach_msg_return_t gd_recv(mach_port_name_t port, gd_rbuf *r, mach_msg_option_t extra)
 {
-    memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT | extra, 0, sizeof *r, port, 0,
-                    MACH_PORT_NULL);
-}
-
-static void gd_kill(mach_port_name_t name)
-{
-    mach_port_urefs_t n = nu_refs(name, MACH_PORT_RIGHT_SEND);
-    if (n != (mach_port_urefs_t)-1 && n > 0)
-        MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_SEND, -(mach_port_delta_t)n),
-              KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    return nu_recv_buf(port, r, sizeof *r, extra);
 }
 
 /* A receive right guarded with GD_GUARD (flags: MPO_STRICT / MPO_IMMOVABLE_RECEIVE). */
@@ -108,7 +88,7 @@ MT_TEST(immovable_receive_guards_the_arrival_with_the_receive_buffer_address)
         MT_EQ(ctx, buf);
         MT_KR(mach_port_destruct(TASK, g->name, 0, buf), KERN_SUCCESS);
     }
-    gd_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -129,8 +109,8 @@ MT_TEST(unguarded_on_send_alone_moves_the_right_and_it_arrives_unguarded)
     MT_EQ(r.m.d[0].disposition, MACH_MSG_TYPE_PORT_RECEIVE);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND_RECEIVE);
     MT_EQ(gd_flags(p), 0);
-    gd_kill(p);
-    gd_kill(d);
+    nu_kill(p);
+    nu_kill(d);
     NU_END();
 }
 
@@ -158,7 +138,7 @@ MT_TEST(without_rcv_guarded_desc_the_right_is_destroyed_and_the_descriptor_empti
           MACH_MSG_GUARD_FLAGS_IMMOVABLE_RECEIVE | MACH_MSG_GUARD_FLAGS_UNGUARDED_ON_SEND);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_DEAD_NAME); /* the port died with its receive right */
     MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
-    gd_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -194,9 +174,9 @@ MT_TEST(bad_guarded_descriptors_are_invalid_type_and_consume_nothing)
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND_RECEIVE);
     MT_EQ(nu_status(rp).mps_sorights, 0);
     MT_KR(gd_recv(d, &r, MACH_RCV_GUARDED_DESC), MACH_RCV_TIMED_OUT);
-    gd_kill(p);
-    gd_kill(rp);
-    gd_kill(d);
+    nu_kill(p);
+    nu_kill(rp);
+    nu_kill(d);
     NU_END();
 }
 
@@ -313,7 +293,7 @@ MT_TEST(a_guarded_movable_right_in_a_plain_descriptor_loses_its_guard)
         MT_EQ(ctx, 0);
         MT_KR(mach_port_mod_refs(TASK, n, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     }
-    gd_kill(d);
+    nu_kill(d);
     NU_END();
 }
 

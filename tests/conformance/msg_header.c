@@ -33,8 +33,7 @@ static mach_msg_return_t hm_send(mach_msg_bits_t bits, mach_port_name_t remote,
 
 static mach_msg_return_t hm_recv(mach_port_name_t port, hm_rbuf *r)
 {
-    memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0, MACH_PORT_NULL);
+    return nu_recv_buf(port, r, sizeof *r, 0);
 }
 
 static int hm_empty(mach_port_name_t port)
@@ -44,15 +43,6 @@ static int hm_empty(mach_port_name_t port)
 }
 
 /* Drop every send uref and the receive right under `name`. */
-static void hm_kill(mach_port_name_t name)
-{
-    mach_port_urefs_t n = nu_refs(name, MACH_PORT_RIGHT_SEND);
-    if (n != (mach_port_urefs_t)-1 && n > 0)
-        MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_SEND, -(mach_port_delta_t)n),
-              KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-}
-
 static int hm_is_so(mach_msg_type_name_t d)
 {
     return d == MACH_MSG_TYPE_MAKE_SEND_ONCE || d == MACH_MSG_TYPE_MOVE_SEND_ONCE;
@@ -118,8 +108,8 @@ MT_TEST(every_remote_and_local_disposition_pair_arrives_reversed_with_rights_acc
             MT_EQ(nu_status(r).mps_sorights, hm_is_so(ld) ? 1 : 0);
             if (hm_is_so(ld))
                 MT_KR(mach_port_deallocate(TASK, m.h.msgh_remote_port), KERN_SUCCESS);
-            hm_kill(d);
-            hm_kill(r);
+            nu_kill(d);
+            nu_kill(r);
         }
     }
     NU_END();
@@ -151,7 +141,7 @@ MT_TEST(id_body_size_and_unused_voucher_field_round_trip_with_a_null_trailer)
     MT_EQ(m.bytes[24], 0x11); /* one body word made it, then the trailer */
     MT_EQ(m.bytes[28], 0);
     MT_EQ(m.bytes[32], 8);
-    hm_kill(p);
+    nu_kill(p);
     NU_END();
 }
 
@@ -214,7 +204,7 @@ MT_TEST(dest_and_reply_on_one_name_combine_copy_move_and_make)
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 2);
     MT_CHECK(hm_empty(p));
     MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
-    hm_kill(p);
+    nu_kill(p);
     NU_END();
 }
 
@@ -241,8 +231,8 @@ MT_TEST(send_size_below_a_header_or_not_a_multiple_of_4_is_too_small_and_consume
     MT_EQ(nu_status(r).mps_sorights, 0);
     MT_CHECK(hm_empty(p));
     MT_CHECK(hm_empty(r));
-    hm_kill(p);
-    hm_kill(r);
+    nu_kill(p);
+    nu_kill(r);
     NU_END();
 }
 
@@ -292,8 +282,8 @@ MT_TEST(unusable_destinations_are_invalid_dest_and_consume_nothing)
     MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, dead), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, set, MACH_PORT_RIGHT_PORT_SET, -1), KERN_SUCCESS);
-    hm_kill(p);
-    hm_kill(r);
+    nu_kill(p);
+    nu_kill(r);
     NU_END();
 }
 
@@ -332,9 +322,9 @@ MT_TEST(unusable_reply_rights_are_invalid_reply_and_consume_nothing)
     MT_CHECK(hm_empty(p));
     MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, set, MACH_PORT_RIGHT_PORT_SET, -1), KERN_SUCCESS);
-    hm_kill(d);
-    hm_kill(p);
-    hm_kill(r);
+    nu_kill(d);
+    nu_kill(p);
+    nu_kill(r);
     NU_END();
 }
 
@@ -376,7 +366,7 @@ MT_TEST(dead_and_null_reply_names_pass_through_but_a_dead_name_entry_is_invalid_
     MT_KR(hm_recv(d, &m), MACH_MSG_SUCCESS);
     MT_EQ(m.h.msgh_bits, 0x1112);
     MT_EQ(m.h.msgh_remote_port, MACH_PORT_NULL);
-    hm_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -420,8 +410,8 @@ MT_TEST(bad_header_dispositions_are_invalid_header_or_voucher_and_consume_nothin
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_SEND), 1);
     MT_EQ(nu_refs(r, MACH_PORT_RIGHT_SEND), 1);
     MT_CHECK(hm_empty(d));
-    hm_kill(d);
-    hm_kill(r);
+    nu_kill(d);
+    nu_kill(r);
     NU_END();
 }
 
@@ -437,7 +427,7 @@ MT_TEST(header_bits_outside_the_user_mask_are_dropped_not_refused)
     MT_KR(hm_recv(d, &m), MACH_MSG_SUCCESS);
     MT_EQ(m.h.msgh_bits, MACH_MSGH_BITS(0, MACH_MSG_TYPE_PORT_SEND));
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_SEND), 1);
-    hm_kill(d);
+    nu_kill(d);
     NU_END();
 }
 

@@ -30,32 +30,13 @@ static void om_set(mach_msg_ool_descriptor_t *d, vm_address_t addr, mach_msg_siz
 static mach_msg_return_t om_send(om_msg *m, unsigned n, mach_port_name_t dest,
                                  mach_msg_type_name_t ddisp, mach_port_name_t reply)
 {
-    m->h.msgh_bits =
-        MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) | MACH_MSGH_BITS_COMPLEX;
-    m->h.msgh_size = 0;
-    m->h.msgh_remote_port = dest;
-    m->h.msgh_local_port = reply;
-    m->h.msgh_voucher_port = MACH_PORT_NULL;
-    m->h.msgh_id = 0x4F4F;
-    m->b.msgh_descriptor_count = n;
-    return mach_msg(&m->h, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
-                    (mach_msg_size_t)(sizeof(mach_msg_base_t) + n * 16), 0, MACH_PORT_NULL, 0,
-                    MACH_PORT_NULL);
+    return nu_send_complex(&m->h, n, 16, dest, ddisp, reply,
+                           reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0, 0x4F4F);
 }
 
 static mach_msg_return_t om_recv(mach_port_name_t port, om_rbuf *r)
 {
-    memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0, MACH_PORT_NULL);
-}
-
-static void om_kill(mach_port_name_t name)
-{
-    mach_port_urefs_t n = nu_refs(name, MACH_PORT_RIGHT_SEND);
-    if (n != (mach_port_urefs_t)-1 && n > 0)
-        MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_SEND, -(mach_port_delta_t)n),
-              KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    return nu_recv_buf(port, r, sizeof *r, 0);
 }
 
 static vm_address_t om_alloc(vm_size_t size, uint8_t seed)
@@ -120,7 +101,7 @@ MT_TEST(physical_and_virtual_copies_arrive_in_fresh_memory_with_the_sent_bytes)
         }
     }
     MT_KR(vm_deallocate(TASK, a, big), KERN_SUCCESS);
-    om_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -154,7 +135,7 @@ MT_TEST(the_receiver_sees_the_bytes_as_they_were_at_send_time)
     for (unsigned i = 0; i < 4; i++)
         MT_KR(vm_deallocate(TASK, (vm_address_t)r.m.d[i].address, r.m.d[i].size), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, a, big), KERN_SUCCESS);
-    om_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -186,7 +167,7 @@ MT_TEST(deallocate_true_unmaps_the_senders_page_rounded_range)
     MT_CHECK(!om_unmapped(c, pg));
     MT_CHECK(om_pattern(c, pg, 4));
     MT_KR(vm_deallocate(TASK, c, pg), KERN_SUCCESS);
-    om_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -207,7 +188,7 @@ MT_TEST(size_zero_ignores_the_address_and_arrives_as_null)
         MT_EQ(r.m.d[i].copy, m.d[i].copy);
         MT_EQ(r.m.d[i].deallocate, i == 1);
     }
-    om_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -229,7 +210,7 @@ MT_TEST(a_volatile_descriptor_behaves_as_out_of_line_memory)
     MT_CHECK(om_pattern((vm_address_t)r.m.d[0].address, 200, 5));
     MT_KR(vm_deallocate(TASK, (vm_address_t)r.m.d[0].address, 200), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, a, vm_page_size), KERN_SUCCESS);
-    om_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -264,8 +245,8 @@ MT_TEST(a_copy_option_other_than_physical_or_virtual_is_invalid_type_and_consume
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_SEND), 1);
     MT_KR(om_recv(d, &r), MACH_RCV_TIMED_OUT);
     MT_KR(vm_deallocate(TASK, a, vm_page_size), KERN_SUCCESS);
-    om_kill(d);
-    om_kill(rp);
+    nu_kill(d);
+    nu_kill(rp);
     NU_END();
 }
 
@@ -309,8 +290,8 @@ MT_TEST(unmapped_memory_is_invalid_memory_after_the_header_and_earlier_descripto
     MT_KR(om_recv(d, &r), MACH_RCV_TIMED_OUT);
     MT_KR(mach_port_deallocate(TASK, p), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, c, pg), KERN_SUCCESS);
-    om_kill(d);
-    om_kill(rp);
+    nu_kill(d);
+    nu_kill(rp);
     NU_END();
 }
 
@@ -343,7 +324,7 @@ MT_TEST(large_virtual_copies_keep_their_offset_in_page_and_small_or_copied_ones_
     MT_CHECK(om_pattern(tail, vm_page_size, (uint8_t)(12 + (span - vm_page_size) * 7)));
     MT_KR(vm_deallocate(TASK, tail, vm_page_size), KERN_SUCCESS);
     MT_CHECK(om_unmapped(b, span));
-    om_kill(d);
+    nu_kill(d);
     NU_END();
 }
 

@@ -32,32 +32,13 @@ static void op_set(mach_msg_ool_ports_descriptor_t *d, const void *addr, mach_ms
 static mach_msg_return_t op_send(op_msg *m, unsigned n, mach_port_name_t dest,
                                  mach_msg_type_name_t ddisp, mach_port_name_t reply)
 {
-    m->h.msgh_bits =
-        MACH_MSGH_BITS(ddisp, reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0) | MACH_MSGH_BITS_COMPLEX;
-    m->h.msgh_size = 0;
-    m->h.msgh_remote_port = dest;
-    m->h.msgh_local_port = reply;
-    m->h.msgh_voucher_port = MACH_PORT_NULL;
-    m->h.msgh_id = 0x4F50;
-    m->b.msgh_descriptor_count = n;
-    return mach_msg(&m->h, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
-                    (mach_msg_size_t)(sizeof(mach_msg_base_t) + n * 16), 0, MACH_PORT_NULL, 0,
-                    MACH_PORT_NULL);
+    return nu_send_complex(&m->h, n, 16, dest, ddisp, reply,
+                           reply ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0, 0x4F50);
 }
 
 static mach_msg_return_t op_recv(mach_port_name_t port, op_rbuf *r)
 {
-    memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0, MACH_PORT_NULL);
-}
-
-static void op_kill(mach_port_name_t name)
-{
-    mach_port_urefs_t n = nu_refs(name, MACH_PORT_RIGHT_SEND);
-    if (n != (mach_port_urefs_t)-1 && n > 0)
-        MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_SEND, -(mach_port_delta_t)n),
-              KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    return nu_recv_buf(port, r, sizeof *r, 0);
 }
 
 /* The received array of descriptor i, with the descriptor's fixed fields checked. */
@@ -108,8 +89,8 @@ MT_TEST(send_arrays_arrive_as_coalesced_names_in_fresh_memory)
               KERN_SUCCESS);
     }
     MT_EQ(nu_status(p).mps_mscount, 3); /* 1 at creation + 2 made */
-    op_kill(p);
-    op_kill(d);
+    nu_kill(p);
+    nu_kill(d);
     NU_END();
 }
 
@@ -160,9 +141,9 @@ MT_TEST(send_once_and_receive_arrays_arrive_under_new_or_coalesced_names)
     op_free(got, 3);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND_RECEIVE);
     MT_EQ(nu_type(q2), MACH_PORT_TYPE_RECEIVE);
-    op_kill(p);
-    op_kill(q2);
-    op_kill(d);
+    nu_kill(p);
+    nu_kill(q2);
+    nu_kill(d);
     NU_END();
 }
 
@@ -190,7 +171,7 @@ MT_TEST(null_dead_and_dead_name_entries_arrive_as_null_or_dead)
     MT_EQ(got[0], MACH_PORT_NULL);
     MT_EQ(got[1], MACH_PORT_DEAD);
     op_free(got, 2);
-    op_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -210,7 +191,7 @@ MT_TEST(count_zero_arrives_with_a_null_address_and_touches_no_memory)
     MT_EQ(op_got(&r, 0, 0, MACH_MSG_TYPE_PORT_SEND), NULL);
     MT_EQ(op_got(&r, 1, 0, MACH_MSG_TYPE_PORT_NONE), NULL);
     MT_EQ(nu_refs(d, MACH_PORT_RIGHT_SEND), 1);
-    op_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -238,7 +219,7 @@ MT_TEST(deallocate_true_unmaps_the_senders_array)
     vm_address_t at = a;
     MT_KR(vm_allocate(TASK, &at, vm_page_size, VM_FLAGS_FIXED), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, at, vm_page_size), KERN_SUCCESS);
-    op_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -289,10 +270,10 @@ MT_TEST(a_bad_entry_is_invalid_right_and_destroys_the_header_and_entries_before_
     MT_KR(op_recv(rp, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
     MT_KR(op_recv(d, &r), MACH_RCV_TIMED_OUT);
-    op_kill(d);
-    op_kill(rp);
-    op_kill(a);
-    op_kill(c);
+    nu_kill(d);
+    nu_kill(rp);
+    nu_kill(a);
+    nu_kill(c);
     NU_END();
 }
 

@@ -28,31 +28,13 @@ static mach_msg_return_t pd_send(pd_msg *m, unsigned n, mach_port_name_t dest,
                                  mach_msg_type_name_t ddisp, mach_port_name_t reply,
                                  mach_msg_type_name_t rdisp)
 {
-    m->h.msgh_bits = MACH_MSGH_BITS(ddisp, rdisp) | MACH_MSGH_BITS_COMPLEX;
-    m->h.msgh_size = 0;
-    m->h.msgh_remote_port = dest;
-    m->h.msgh_local_port = reply;
-    m->h.msgh_voucher_port = MACH_PORT_NULL;
-    m->h.msgh_id = 0x5044;
-    m->b.msgh_descriptor_count = n;
-    return mach_msg(&m->h, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
-                    (mach_msg_size_t)(sizeof(mach_msg_base_t) + n * 12), 0, MACH_PORT_NULL, 0,
-                    MACH_PORT_NULL);
+    return nu_send_complex(&m->h, n, 12, dest, ddisp, reply,
+                           rdisp, 0x5044);
 }
 
 static mach_msg_return_t pd_recv(mach_port_name_t port, pd_rbuf *r)
 {
-    memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 0, MACH_PORT_NULL);
-}
-
-static void pd_kill(mach_port_name_t name)
-{
-    mach_port_urefs_t n = nu_refs(name, MACH_PORT_RIGHT_SEND);
-    if (n != (mach_port_urefs_t)-1 && n > 0)
-        MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_SEND, -(mach_port_delta_t)n),
-              KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    return nu_recv_buf(port, r, sizeof *r, 0);
 }
 
 /* The received descriptor i, with its layout checked. */
@@ -129,8 +111,8 @@ MT_TEST(each_disposition_arrives_as_its_port_type_with_urefs_moved_copied_or_mad
     MT_EQ(r.m.d[0].disposition, MACH_MSG_TYPE_PORT_RECEIVE);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND_RECEIVE);
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
-    pd_kill(p);
-    pd_kill(d);
+    nu_kill(p);
+    nu_kill(d);
     NU_END();
 }
 
@@ -159,8 +141,8 @@ MT_TEST(received_send_rights_coalesce_on_one_name_but_send_once_rights_never_do)
     MT_EQ(nu_status(p).mps_sorights, 2);
     MT_KR(mach_port_deallocate(TASK, s1), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, s2), KERN_SUCCESS);
-    pd_kill(p);
-    pd_kill(d);
+    nu_kill(p);
+    nu_kill(d);
     NU_END();
 }
 
@@ -197,9 +179,9 @@ MT_TEST(a_moved_receive_right_keeps_its_queue_and_loses_mscount_seqno_and_contex
     MT_EQ(ctx, 0);
     MT_KR(pd_recv(p, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.h.msgh_id, 0x5044);
-    pd_kill(p);
-    pd_kill(q2);
-    pd_kill(d);
+    nu_kill(p);
+    nu_kill(q2);
+    nu_kill(d);
     NU_END();
 }
 
@@ -238,7 +220,7 @@ MT_TEST(null_dead_and_dead_name_descriptors_arrive_as_null_or_dead)
     MT_EQ(r.m.d[2].disposition, MACH_MSG_TYPE_PORT_SEND_ONCE);
     MT_EQ(nu_refs(dead, MACH_PORT_RIGHT_DEAD_NAME), 1);
     MT_KR(mach_port_deallocate(TASK, dead), KERN_SUCCESS);
-    pd_kill(d);
+    nu_kill(d);
     NU_END();
 }
 
@@ -263,9 +245,9 @@ MT_TEST(an_unknown_descriptor_type_is_invalid_type_and_consumes_nothing)
     pd_rbuf r;
     MT_KR(pd_recv(rp, &r), MACH_RCV_TIMED_OUT);
     MT_KR(pd_recv(d, &r), MACH_RCV_TIMED_OUT);
-    pd_kill(d);
-    pd_kill(p);
-    pd_kill(rp);
+    nu_kill(d);
+    nu_kill(p);
+    nu_kill(rp);
     NU_END();
 }
 
@@ -318,11 +300,11 @@ MT_TEST(a_bad_right_destroys_the_header_rights_and_earlier_descriptors_only)
     }
     MT_EQ(nu_refs(dead, MACH_PORT_RIGHT_DEAD_NAME), 1);
     MT_KR(mach_port_deallocate(TASK, dead), KERN_SUCCESS);
-    pd_kill(d);
-    pd_kill(rp);
-    pd_kill(a);
-    pd_kill(b);
-    pd_kill(c);
+    nu_kill(d);
+    nu_kill(rp);
+    nu_kill(a);
+    nu_kill(b);
+    nu_kill(c);
     NU_END();
 }
 
@@ -341,7 +323,7 @@ MT_TEST(a_bad_disposition_on_a_null_name_is_not_checked_and_arrives_as_port_none
     MT_EQ(r.m.d[0].disposition, MACH_MSG_TYPE_PORT_NONE);
     MT_EQ(pd_got(&r, 2, 1)->name, MACH_PORT_DEAD);
     MT_EQ(r.m.d[1].disposition, MACH_MSG_TYPE_PORT_NONE);
-    pd_kill(d);
+    nu_kill(d);
     NU_END();
 }
 

@@ -172,6 +172,49 @@ static inline mach_port_name_t nu_uncarry(mach_port_name_t port)
     return m.c.d.name;
 }
 
+/* Destroy a port we hold: drop every send uref under its name, then the receive right. */
+static inline void nu_kill(mach_port_name_t name)
+{
+    mach_port_urefs_t n = nu_refs(name, MACH_PORT_RIGHT_SEND);
+    if (n != (mach_port_urefs_t)-1 && n > 0)
+        MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_SEND, -(mach_port_delta_t)n),
+              KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+}
+
+/* Receive without waiting into `buf` (first filled with 0xA5), with `extra` options. */
+static inline mach_msg_return_t nu_recv_buf(mach_port_name_t port, void *buf,
+                                            mach_msg_size_t size, mach_msg_option_t extra)
+{
+    memset(buf, 0xA5, size);
+    return mach_msg((mach_msg_header_t *)buf, MACH_RCV_MSG | MACH_RCV_TIMEOUT | extra, 0, size,
+                    port, 0, MACH_PORT_NULL);
+}
+
+/*
+ * Send, without waiting, the complex message at `h`: the header, the body, then `n`
+ * descriptors of `desc_size` bytes each (already filled in), to `dest` with `ddisp`, with the
+ * reply right `reply`/`rdisp` (0 for none).
+ */
+static inline mach_msg_return_t nu_send_complex(mach_msg_header_t *h, unsigned n,
+                                                mach_msg_size_t desc_size, mach_port_name_t dest,
+                                                mach_msg_type_name_t ddisp,
+                                                mach_port_name_t reply,
+                                                mach_msg_type_name_t rdisp, mach_msg_id_t id)
+{
+    h->msgh_bits = MACH_MSGH_BITS(ddisp, rdisp) | MACH_MSGH_BITS_COMPLEX;
+    h->msgh_size = 0;
+    h->msgh_remote_port = dest;
+    h->msgh_local_port = reply;
+    h->msgh_voucher_port = MACH_PORT_NULL;
+    h->msgh_id = id;
+    mach_msg_body_t body = {.msgh_descriptor_count = n};
+    memcpy(h + 1, &body, sizeof body);
+    return mach_msg(h, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
+                    (mach_msg_size_t)(sizeof(mach_msg_base_t) + n * desc_size), 0,
+                    MACH_PORT_NULL, 0, MACH_PORT_NULL);
+}
+
 /* The context of a receive right, or all ones when it cannot be read. */
 static inline mach_port_context_t nu_context(mach_port_name_t name)
 {
