@@ -223,6 +223,36 @@ MT_TEST(a_receiver_blocked_on_a_port_gets_port_changed_when_the_port_is_destroye
     NU_END();
 }
 
+MT_TEST(a_receiver_blocked_on_a_port_gets_port_changed_when_its_receive_right_moves_away)
+{
+    NU_BEGIN();
+    /* The right leaves in a message (its name is gone from the space), then comes back. */
+    int changed = 0;
+    for (int attempt = 0; attempt < 20 && !changed; attempt++) {
+        static th_blocked b;
+        memset(&b, 0, sizeof b);
+        b.port = nu_port();
+        mach_port_name_t carrier = nu_port();
+        MT_REQUIRE(b.port && carrier);
+        pthread_t t;
+        MT_REQUIRE(pthread_create(&t, NULL, th_blocked_receiver, &b) == 0);
+        while (!b.started)
+            th_sleep_ms(1);
+        th_sleep_ms(20 + 10 * attempt);
+        MT_KR(nu_carry(carrier, b.port, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
+        MT_EQ(pthread_join(t, NULL), 0);
+        MT_CHECK(b.mr == MACH_RCV_PORT_CHANGED || b.mr == MACH_RCV_INVALID_NAME);
+        changed = b.mr == MACH_RCV_PORT_CHANGED;
+        mach_port_name_t back = nu_uncarry(carrier);
+        MT_NE(back, MACH_PORT_NULL);
+        MT_EQ(nu_type(back), MACH_PORT_TYPE_RECEIVE);
+        MT_KR(mach_port_mod_refs(TASK, back, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+        MT_KR(mach_port_mod_refs(TASK, carrier, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    }
+    MT_CHECK(changed);
+    NU_END();
+}
+
 MT_TEST(a_sender_blocked_on_a_full_port_succeeds_and_its_message_is_destroyed_when_the_port_dies)
 {
     NU_BEGIN();
