@@ -351,4 +351,55 @@ MT_TEST(lowering_the_qlimit_below_msgcount_keeps_queued_messages)
     NU_END();
 }
 
+MT_TEST(send_once_messages_beyond_the_kernel_limit_are_no_buffer_and_handed_back)
+{
+    NU_BEGIN();
+    mach_port_name_t p = nu_port();
+    mach_port_name_t other = nu_port_with_send();
+    MT_REQUIRE(p && other);
+    /* Send-once destinations skip the queue limit, up to MACH_PORT_QLIMIT_KERNEL messages. */
+    mach_msg_header_t h;
+    for (unsigned i = 0; i < MACH_PORT_QLIMIT_KERNEL; i++) {
+        memset(&h, 0, sizeof h);
+        h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND_ONCE, 0);
+        h.msgh_size = sizeof h;
+        h.msgh_remote_port = p;
+        h.msgh_id = (mach_msg_id_t)i;
+        mach_msg_return_t mr =
+            mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
+                     MACH_PORT_NULL);
+        if (mr != MACH_MSG_SUCCESS) {
+            MT_EQ(mr, MACH_MSG_SUCCESS);
+            break;
+        }
+    }
+    MT_EQ(nu_status(p).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
+
+    /* One more: refused, and its rights are handed back into the buffer (pseudo-receive). */
+    memset(&h, 0, sizeof h);
+    h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND_ONCE, MACH_MSG_TYPE_COPY_SEND);
+    h.msgh_size = sizeof h;
+    h.msgh_remote_port = p;
+    h.msgh_local_port = other;
+    h.msgh_id = 77;
+    MT_KR(mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
+                   MACH_PORT_NULL),
+          MACH_SEND_NO_BUFFER);
+    MT_EQ(MACH_MSGH_BITS_REMOTE(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND_ONCE);
+    MT_EQ(MACH_MSGH_BITS_LOCAL(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND);
+    MT_EQ(nu_type(h.msgh_remote_port), MACH_PORT_TYPE_SEND_ONCE);
+    MT_EQ(h.msgh_local_port, other);
+    MT_EQ(nu_refs(other, MACH_PORT_RIGHT_SEND), 2); /* the copied send right came back */
+    MT_EQ(nu_status(p).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
+
+    /* Destroying the port takes the queue with it; the handed-back send-once right dies. */
+    mach_port_name_t so = h.msgh_remote_port;
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_EQ(nu_type(so), MACH_PORT_TYPE_DEAD_NAME);
+    MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, other), KERN_SUCCESS);
+    nu_kill(other);
+    NU_END();
+}
+
 MT_MAIN()
