@@ -68,30 +68,37 @@ static bool deadline_passed(const struct timespec *d)
     return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
 }
 
+/* fe_wait's result when a signal handler ran and the caller asked to be interrupted. */
+#define FE_INTERRUPTED (-1)
+
 /*
  * Sleep on `q` until woken or the deadline passes. Conditions: world locked (released while
- * sleeping). Returns the wake result, or MACH_MSG_SUCCESS when it timed out (the caller
- * re-checks its condition and the deadline).
+ * sleeping). Returns the wake result, MACH_MSG_SUCCESS when it timed out (the caller
+ * re-checks its condition and the deadline), or FE_INTERRUPTED when `interruptible` and a
+ * signal handler ran (MACH_SEND_INTERRUPT / MACH_RCV_INTERRUPT; without them the wait goes on,
+ * as libsystem's mach_msg retries).
  */
-static int fe_wait(fe_waiter *fw, um_waitq *q, void *owner, const struct timespec *deadline)
+static int fe_wait(fe_waiter *fw, um_waitq *q, void *owner, const struct timespec *deadline,
+                   bool interruptible)
 {
     fw->w.woken = false;
     fw->w.result = MACH_MSG_SUCCESS;
     fw->w.owner = owner;
     __atomic_store_n(&fw->word, 0, __ATOMIC_RELAXED);
     um_waitq_append(q, &fw->w);
+    int err = 0;
     while (!fw->w.woken) {
         um_world_unlock();
         long rc = syscall(SYS_futex, &fw->word, FUTEX_WAIT_BITSET_PRIVATE, 0, deadline, NULL,
                           FUTEX_BITSET_MATCH_ANY);
-        int err = rc < 0 ? errno : 0;
+        err = rc < 0 ? errno : 0;
         pthread_mutex_lock(&um_the_world.lock);
-        if (err == ETIMEDOUT)
+        if (err == ETIMEDOUT || (err == EINTR && interruptible))
             break;
     }
     if (!fw->w.woken) {
         um_waitq_remove(q, &fw->w);
-        return MACH_MSG_SUCCESS;
+        return err == EINTR ? FE_INTERRUPTED : MACH_MSG_SUCCESS;
     }
     return fw->w.result;
 }
@@ -134,7 +141,9 @@ static mach_msg_return_t do_send(um_space *space, um_kmsg *k, mach_msg_header_t 
             fe_waiter_init(fw);
             fw_ready = true;
         }
-        (void)fe_wait(fw, &dest->senders, dest, timed ? &deadline : NULL);
+        if (fe_wait(fw, &dest->senders, dest, timed ? &deadline : NULL,
+                    (option & MACH_SEND_INTERRUPT) != 0) == FE_INTERRUPTED)
+            return MACH_SEND_INTERRUPTED | um_kmsg_copyout_pseudo(space, k, msg);
         if (!dest->active) {
             /* The port died while we waited: the message counts as delivered and destroyed. */
             um_kmsg_destroy(k);
@@ -246,9 +255,14 @@ static mach_msg_return_t do_receive(um_space *space, mach_msg_header_t *buf,
             fw_ready = true;
         }
         int r = fe_wait(fw, port ? &port->receivers : &set->receivers,
-                        port ? (void *)port : (void *)set, timed ? &deadline : NULL);
+                        port ? (void *)port : (void *)set, timed ? &deadline : NULL,
+                        (option & MACH_RCV_INTERRUPT) != 0);
         if (r == MACH_RCV_PORT_CHANGED) {
             mr = MACH_RCV_PORT_CHANGED;
+            break;
+        }
+        if (r == FE_INTERRUPTED) {
+            mr = MACH_RCV_INTERRUPTED;
             break;
         }
     }
