@@ -146,6 +146,33 @@ MT_TEST(received_send_rights_coalesce_on_one_name_but_send_once_rights_never_do)
     NU_END();
 }
 
+MT_TEST(a_send_and_a_receive_right_for_one_port_coalesce_in_either_order)
+{
+    NU_BEGIN();
+    static const mach_msg_type_name_t orders[2][2] = {
+        {MACH_MSG_TYPE_MOVE_SEND, MACH_MSG_TYPE_MOVE_RECEIVE},
+        {MACH_MSG_TYPE_MOVE_RECEIVE, MACH_MSG_TYPE_MOVE_SEND},
+    };
+    for (int o = 0; o < 2; o++) {
+        mach_port_name_t d = nu_port_with_send(), p = nu_port_with_send();
+        MT_REQUIRE(d && p);
+        pd_msg m;
+        pd_rbuf r;
+        pd_set(&m.d[0], p, orders[o][0]);
+        pd_set(&m.d[1], p, orders[o][1]);
+        MT_KR(pd_send(&m, 2, d, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+        MT_EQ(nu_type(p), (mach_port_type_t)-1); /* both rights left the space */
+        MT_KR(pd_recv(d, &r), MACH_MSG_SUCCESS);
+        mach_port_name_t a = pd_got(&r, 2, 0)->name, b = pd_got(&r, 2, 1)->name;
+        MT_EQ(a, b);
+        MT_EQ(nu_type(a), MACH_PORT_TYPE_SEND_RECEIVE);
+        MT_EQ(nu_refs(a, MACH_PORT_RIGHT_SEND), 1);
+        nu_kill(a);
+        nu_kill(d);
+    }
+    NU_END();
+}
+
 MT_TEST(a_moved_receive_right_keeps_its_queue_and_loses_mscount_seqno_and_context)
 {
     NU_BEGIN();
