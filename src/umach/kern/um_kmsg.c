@@ -192,8 +192,9 @@ static void kdesc_clean(um_kdesc *d)
 #define UM_KMSG_RECYCLE_MAX 4096u
 
 static um_kmsg *_Atomic um_kmsg_recycled;
-static atomic_uint um_kmsg_nrecycled;
+static atomic_uint um_kmsg_nrecycled; /* about how many are on the stack (a soft cap) */
 static _Thread_local um_kmsg *um_kmsg_mine;
+static _Thread_local bool um_kmsg_mine_registered;
 static pthread_key_t um_kmsg_key;
 static pthread_once_t um_kmsg_key_once = PTHREAD_ONCE_INIT;
 
@@ -207,13 +208,15 @@ static void kmsg_push(um_kmsg *k)
                                                     memory_order_relaxed));
 }
 
-/* A thread that exits gives its list back. */
+/* A thread that exits gives its list back (`list` points at its thread-local head). */
 static void kmsg_thread_exit(void *list)
 {
-    for (um_kmsg *k = list, *next; k; k = next) {
+    um_kmsg **mine = list;
+    for (um_kmsg *k = *mine, *next; k; k = next) {
         next = k->next;
         kmsg_push(k);
     }
+    *mine = NULL;
 }
 
 static void kmsg_key_init(void)
@@ -233,15 +236,18 @@ static um_kmsg *kmsg_alloc(size_t bytes)
     if (!um_kmsg_mine) {
         um_kmsg_mine = atomic_exchange_explicit(&um_kmsg_recycled, NULL, memory_order_acquire);
         if (um_kmsg_mine) {
-            pthread_once(&um_kmsg_key_once, kmsg_key_init);
-            (void)pthread_setspecific(um_kmsg_key, um_kmsg_mine);
+            /* Taken as a whole: the count restarts (pushes racing with this are forgiven). */
+            atomic_store_explicit(&um_kmsg_nrecycled, 0, memory_order_relaxed);
+            if (!um_kmsg_mine_registered) {
+                pthread_once(&um_kmsg_key_once, kmsg_key_init);
+                (void)pthread_setspecific(um_kmsg_key, &um_kmsg_mine);
+                um_kmsg_mine_registered = true;
+            }
         }
     }
     if (um_kmsg_mine) {
         k = um_kmsg_mine;
         um_kmsg_mine = k->next;
-        (void)pthread_setspecific(um_kmsg_key, um_kmsg_mine);
-        atomic_fetch_sub_explicit(&um_kmsg_nrecycled, 1, memory_order_relaxed);
     } else {
         k = malloc(UM_KMSG_SMALL_BYTES);
     }
@@ -259,8 +265,6 @@ static void kmsg_free(um_kmsg *kmsg)
         kmsg_push(kmsg);
         return;
     }
-    if (kmsg->small)
-        atomic_fetch_sub_explicit(&um_kmsg_nrecycled, 1, memory_order_relaxed);
     free(kmsg);
 }
 
