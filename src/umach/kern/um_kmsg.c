@@ -90,25 +90,6 @@ static void *map_anon(size_t len)
 
 /* ---- tokens and trailers ---------------------------------------------------------------- */
 
-void um_task_tokens_sample(void)
-{
-    um_world *w = &um_the_world;
-    uid_t euid = geteuid();
-    gid_t egid = getegid();
-    w->sec.val[0] = euid;
-    w->sec.val[1] = egid;
-    memset(&w->audit, 0, sizeof w->audit);
-    /* Darwin's layout: auid, euid, egid, ruid, rgid, pid, asid, pid version. */
-    w->audit.val[0] = getuid();
-    w->audit.val[1] = euid;
-    w->audit.val[2] = egid;
-    w->audit.val[3] = getuid();
-    w->audit.val[4] = getgid();
-    w->audit.val[5] = (unsigned)getpid();
-    w->audit.val[6] = (unsigned)getpid();
-    w->audit.val[7] = 0;
-}
-
 void um_task_tokens(security_token_t *sec, audit_token_t *audit)
 {
     *sec = um_the_world.sec;
@@ -544,6 +525,21 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
     return MACH_MSG_SUCCESS;
 }
 
+/* Copy the sender's region into a fresh `len`-byte mapping at `offset`; *out gets it. */
+static mach_msg_return_t copy_region(const ool_fields *f, uint32_t offset, size_t len,
+                                     void **out)
+{
+    void *copy = map_anon(len);
+    if (!copy)
+        return MACH_MSG_VM_KERNEL;
+    if (!safe_read((char *)copy + offset, f->address, f->size_or_count)) {
+        munmap(copy, len);
+        return MACH_SEND_INVALID_MEMORY;
+    }
+    *out = copy;
+    return MACH_MSG_SUCCESS;
+}
+
 static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
 {
     d->u.ool.copy = f->copy;
@@ -569,58 +565,38 @@ static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
      * copies and large moves keep the sender's offset within the page.
      */
     bool small = f->size_or_count <= UM_OOL_SIZE_SMALL;
-    if (f->dealloc && small) {
-        size_t clen = (size_t)round_page64(f->size_or_count);
-        void *copy = map_anon(clen);
-        if (!copy)
-            return MACH_MSG_VM_KERNEL;
-        if (!safe_read(copy, f->address, f->size_or_count)) {
-            munmap(copy, clen);
-            return MACH_SEND_INVALID_MEMORY;
-        }
-        unmap_range(start, len);
-        d->u.ool.map = copy;
-        d->u.ool.maplen = clen;
-        return MACH_MSG_SUCCESS;
-    }
-    if (f->dealloc) {
+    void *region = NULL;
+    mach_msg_return_t mr;
+    if (f->dealloc && !small) {
         /* Move the sender's pages: reserve a target, then move the mapping onto it. */
         void *target = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (target == MAP_FAILED)
             return MACH_MSG_VM_KERNEL;
-        void *moved = mremap((void *)(uintptr_t)start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
-                             target);
-        if (moved == MAP_FAILED) {
+        region = mremap((void *)(uintptr_t)start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                        target);
+        if (region == MAP_FAILED) {
             /* Not one mapping (or not mapped): copy what is readable, then unmap the range. */
             munmap(target, len);
-            void *copy = map_anon(len);
-            if (!copy)
-                return MACH_MSG_VM_KERNEL;
-            if (!safe_read((char *)copy + offset, f->address, f->size_or_count)) {
-                munmap(copy, len);
-                return MACH_SEND_INVALID_MEMORY;
-            }
+            if ((mr = copy_region(f, offset, len, &region)) != MACH_MSG_SUCCESS)
+                return mr;
             unmap_range(start, len);
-            moved = copy;
         }
-        d->u.ool.map = moved;
+        d->u.ool.map = region;
         d->u.ool.maplen = len;
         d->u.ool.offset = offset;
         return MACH_MSG_SUCCESS;
     }
+    size_t rlen = len;
     if (small || f->copy == MACH_MSG_PHYSICAL_COPY) {
         offset = 0;
-        len = (size_t)round_page64(f->size_or_count);
+        rlen = (size_t)round_page64(f->size_or_count);
     }
-    void *copy = map_anon(len);
-    if (!copy)
-        return MACH_MSG_VM_KERNEL;
-    if (!safe_read((char *)copy + offset, f->address, f->size_or_count)) {
-        munmap(copy, len);
-        return MACH_SEND_INVALID_MEMORY;
-    }
-    d->u.ool.map = copy;
-    d->u.ool.maplen = len;
+    if ((mr = copy_region(f, offset, rlen, &region)) != MACH_MSG_SUCCESS)
+        return mr;
+    if (f->dealloc)
+        unmap_range(start, len); /* a small move: copied, then gone from the sender */
+    d->u.ool.map = region;
+    d->u.ool.maplen = rlen;
     d->u.ool.offset = offset;
     return MACH_MSG_SUCCESS;
 }
