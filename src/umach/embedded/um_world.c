@@ -11,7 +11,6 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "../kern/um_kern.h"
-#include "../kern/um_kmsg.h"
 #include "../um_export.h"
 
 #include <mach/mach_init.h>
@@ -38,6 +37,28 @@ static bool env_flag(const char *name)
     return v && *v && strcmp(v, "0") != 0;
 }
 
+/*
+ * Sample the task's tokens from the process's credentials (um_task_tokens hands them out).
+ * Conditions: world locked or single-threaded.
+ */
+static void um_task_tokens_sample(um_world *w)
+{
+    uid_t euid = geteuid();
+    gid_t egid = getegid();
+    w->sec.val[0] = euid;
+    w->sec.val[1] = egid;
+    memset(&w->audit, 0, sizeof w->audit);
+    /* Darwin's layout: auid, euid, egid, ruid, rgid, pid, asid, pid version. */
+    w->audit.val[0] = getuid();
+    w->audit.val[1] = euid;
+    w->audit.val[2] = egid;
+    w->audit.val[3] = getuid();
+    w->audit.val[4] = getgid();
+    w->audit.val[5] = (unsigned)getpid();
+    w->audit.val[6] = (unsigned)getpid();
+    w->audit.val[7] = 0;
+}
+
 /* Build the task's space with its task port. Conditions: world locked or single-threaded. */
 static void um_world_make_task(void)
 {
@@ -49,7 +70,7 @@ static void um_world_make_task(void)
         abort();
     }
     w->space->audit_pid = (uint32_t)getpid();
-    um_task_tokens_sample();
+    um_task_tokens_sample(w);
     w->task_port->kotype = UM_KOT_TASK;
     w->task_port->pinned = true;
     /* The kernel holds the receive right; the task holds a send right to itself. */

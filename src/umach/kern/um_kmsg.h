@@ -125,8 +125,7 @@ void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqn
  * would dominate mach_msg. A process that changes its uids later keeps its start-up tokens.
  */
 void um_task_tokens(security_token_t *sec, audit_token_t *audit);
-/* Sample the tokens from the process's credentials. Conditions: world locked or starting. */
-void um_task_tokens_sample(void);
+
 
 /* ---- message queues (um_mqueue.c) -------------------------------------------------------- */
 
