@@ -139,6 +139,48 @@ static mach_msg_type_number_t space_names(mach_port_name_array_t *names)
     return nn;
 }
 
+static uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* Call fn on each whole descriptor of the message at m (len bytes), in order. */
+static void each_desc(uint8_t *m, size_t len, void (*fn)(uint8_t *d, void *ctx), void *ctx)
+{
+    if (len < sizeof(mach_msg_base_t) || !(rd32(m) & MACH_MSGH_BITS_COMPLEX))
+        return;
+    uint32_t count = rd32(m + sizeof(mach_msg_header_t));
+    size_t off = sizeof(mach_msg_base_t);
+    for (uint32_t i = 0; i < count && off + 12 <= len; i++) {
+        size_t size = m[off + 11] == MACH_MSG_PORT_DESCRIPTOR ? 12 : 16;
+        if (off + size > len)
+            return;
+        fn(m + off, ctx);
+        off += size;
+    }
+}
+
+static bool is_ool_memory(uint8_t type)
+{
+    return type == MACH_MSG_OOL_DESCRIPTOR || type == MACH_MSG_OOL_VOLATILE_DESCRIPTOR;
+}
+
+static void own_memory(uint8_t *d, void *ctx)
+{
+    (void)ctx;
+    if (is_ool_memory(d[11]))
+        d[8] = 1;
+}
+
 /*
  * Destroy a received (or handed-back) message. Its out-of-line memory is always a fresh
  * mapping of ours, but a physical copy arrives with deallocate = 0 and mach_msg_destroy
@@ -146,18 +188,7 @@ static mach_msg_type_number_t space_names(mach_port_name_array_t *names)
  */
 static void destroy_received(mach_msg_header_t *h)
 {
-    uint8_t *m = (uint8_t *)h;
-    if (h->msgh_bits & MACH_MSGH_BITS_COMPLEX) {
-        uint32_t count;
-        memcpy(&count, m + sizeof *h, 4);
-        size_t off = sizeof(mach_msg_base_t);
-        for (uint32_t i = 0; i < count && off + 12 <= h->msgh_size; i++) {
-            uint8_t type = m[off + 11];
-            if (type == MACH_MSG_OOL_DESCRIPTOR || type == MACH_MSG_OOL_VOLATILE_DESCRIPTOR)
-                m[off + 8] = 1;
-            off += type == MACH_MSG_PORT_DESCRIPTOR ? 12 : 16;
-        }
-    }
+    each_desc((uint8_t *)h, h->msgh_size, own_memory, NULL);
     mach_msg_destroy(h);
 }
 
@@ -218,20 +249,6 @@ static void teardown(void)
     abort();
 }
 
-static uint32_t rd32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
 static void substitute(uint8_t *m, size_t len)
 {
     for (size_t off = 0; off + 4 <= len; off += 4) {
@@ -250,44 +267,31 @@ static void substitute(uint8_t *m, size_t len)
  * Out-of-line descriptors that point outside the scratch area: clear their deallocate flag
  * (that memory is not ours to lose) and bound their size.
  */
+static void tame_one(uint8_t *d, void *ctx)
+{
+    (void)ctx;
+    uint8_t type = d[11];
+    if (!is_ool_memory(type) && type != MACH_MSG_OOL_PORTS_DESCRIPTOR)
+        return;
+    uint64_t lo = (uint64_t)(uintptr_t)scratch, hi = lo + SCRATCH_SIZE;
+    uint64_t addr = rd64(d);
+    uint32_t n = rd32(d + 12);
+    uint64_t bytes = type == MACH_MSG_OOL_PORTS_DESCRIPTOR ? (uint64_t)n * 4 : n;
+    if (addr >= lo && addr <= hi && bytes <= hi - addr)
+        return;
+    d[8] = 0;
+    /*
+     * Elsewhere a long copy may read mapped memory that no real task has (ASan's shadow is
+     * readable): gigabytes of it would only measure the machine's RAM.
+     */
+    uint32_t cap = type == MACH_MSG_OOL_PORTS_DESCRIPTOR ? 16384u : SCRATCH_SIZE;
+    if (n > cap)
+        memcpy(d + 12, &cap, 4);
+}
+
 static void tame_deallocate(uint8_t *m, size_t len)
 {
-    if (len < sizeof(mach_msg_base_t))
-        return;
-    if (!(rd32(m) & MACH_MSGH_BITS_COMPLEX))
-        return;
-    uint32_t count = rd32(m + sizeof(mach_msg_header_t));
-    size_t off = sizeof(mach_msg_base_t);
-    uint64_t lo = (uint64_t)(uintptr_t)scratch, hi = lo + SCRATCH_SIZE;
-    for (uint32_t i = 0; i < count && off + 12 <= len; i++) {
-        uint8_t type = m[off + 11];
-        if (type == MACH_MSG_PORT_DESCRIPTOR) {
-            off += 12;
-            continue;
-        }
-        if (off + 16 > len)
-            return;
-        if (type == MACH_MSG_OOL_DESCRIPTOR || type == MACH_MSG_OOL_VOLATILE_DESCRIPTOR ||
-            type == MACH_MSG_OOL_PORTS_DESCRIPTOR) {
-            uint64_t addr = rd64(m + off);
-            uint64_t bytes = rd32(m + off + 12);
-            if (type == MACH_MSG_OOL_PORTS_DESCRIPTOR)
-                bytes *= sizeof(mach_port_name_t);
-            bool ours = addr >= lo && addr <= hi && bytes <= hi - addr;
-            if (!ours) {
-                m[off + 8] = 0;
-                /*
-                 * Elsewhere a long copy may read mapped memory that no real task has (ASan's
-                 * shadow is readable): gigabytes of it would only measure the machine's RAM.
-                 */
-                uint32_t n = rd32(m + off + 12);
-                uint32_t cap = type == MACH_MSG_OOL_PORTS_DESCRIPTOR ? 16384u : SCRATCH_SIZE;
-                if (n > cap)
-                    memcpy(m + off + 12, &cap, 4);
-            }
-        }
-        off += 16;
-    }
+    each_desc(m, len, tame_one, NULL);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
