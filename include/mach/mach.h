@@ -5,10 +5,12 @@
 #include <mach/std_types.h>
 #include <mach/mach_types.h>
 #include <mach/mach_interface.h>
+#include <mach/mach_port.h>
 #include <mach/mach_init.h>
 #include <mach/message.h>
 #include <mach/mig.h>
 #include <mach/mig_errors.h>
+#include <mach/mach_error.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -2,7 +2,17 @@
 #ifndef _mach_port_user_
 #define _mach_port_user_
 
+/* What MIG-generated user headers include on Darwin. */
+#include <string.h>
+#include <Availability.h>
+#include <mach/ndr.h>
+#include <mach/boolean.h>
+#include <mach/kern_return.h>
+#include <mach/notify.h>
+#include <mach/mig.h>
+#include <mach/mig_errors.h>
 #include <mach/std_types.h>
+#include <mach_debug/mach_debug_types.h>
 #include <mach/mach_types.h>
 #include <mach/message.h>
 

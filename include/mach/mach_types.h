@@ -9,6 +9,13 @@
 #include <mach/vm_prot.h>
 #include <mach/vm_inherit.h>
 #include <mach/vm_statistics.h>
+#include <mach/clock_types.h>
+#include <mach/exception_types.h>
+#include <mach/task_info.h>
+#include <mach/task_special_ports.h>
+#include <mach/thread_special_ports.h>
+#include <mach/thread_status.h>
+#include <mach/time_value.h>
 
 typedef mach_port_t task_t;
 typedef mach_port_t task_name_t;

@@ -2,7 +2,9 @@
 #ifndef _MACH_MESSAGE_H_
 #define _MACH_MESSAGE_H_
 
+#include <stddef.h> /* offsetof, as Darwin's message.h provides it to MIG output */
 #include <stdint.h>
+#include <Availability.h>
 #include <mach/boolean.h>
 #include <mach/kern_return.h>
 #include <mach/port.h>

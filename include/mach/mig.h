@@ -8,7 +8,9 @@
 #include <mach/vm_types.h>
 
 /* Without these the validity checks in MIG stubs compile out. */
+#ifndef __MigTypeCheck
 #define __MigTypeCheck 1
+#endif
 #define __MigKernelSpecificCode 0
 #define _MIG_KERNEL_SPECIFIC_CODE_ 0
 #define __MigPackStructs 1
@@ -18,11 +20,11 @@ typedef mig_stub_routine_t mig_routine_t;
 typedef mig_routine_t (*mig_server_routine_t)(mach_msg_header_t *InHeadP);
 typedef kern_return_t (*mig_impl_routine_t)(void);
 
-typedef struct routine_arg_descriptor {
-    unsigned char type;
-    unsigned char count;
-    unsigned char offset;
-} *routine_arg_descriptor_t;
+typedef mach_msg_type_descriptor_t routine_arg_descriptor;
+typedef mach_msg_type_descriptor_t *routine_arg_descriptor_t;
+typedef mach_msg_type_descriptor_t *mig_routine_arg_descriptor_t;
+
+#define MIG_ROUTINE_ARG_DESCRIPTOR_NULL ((mig_routine_arg_descriptor_t)0)
 
 typedef struct routine_descriptor {
     mig_impl_routine_t impl_routine;
@@ -34,6 +36,8 @@ typedef struct routine_descriptor {
 } *routine_descriptor_t;
 typedef struct routine_descriptor mig_routine_descriptor;
 typedef mig_routine_descriptor *mig_routine_descriptor_t;
+
+#define MIG_ROUTINE_DESCRIPTOR_NULL ((mig_routine_descriptor_t)0)
 
 typedef struct mig_subsystem {
     mig_server_routine_t server;
@@ -51,6 +55,15 @@ typedef struct mig_symtab {
     int ms_routine_number;
     void (*ms_routine)(void);
 } mig_symtab_t;
+
+#if defined(__has_attribute)
+#if __has_attribute(mig_server_routine)
+#define MIG_SERVER_ROUTINE __attribute__((mig_server_routine))
+#endif
+#endif
+#ifndef MIG_SERVER_ROUTINE
+#define MIG_SERVER_ROUTINE
+#endif
 
 #ifdef __cplusplus
 extern "C" {

@@ -140,7 +140,8 @@ typedef struct mach_port_qos {
 typedef struct mach_service_port_info {
     char mspi_string_name[MACH_SERVICE_PORT_INFO_STRING_NAME_MAX_BUF_LEN];
     uint8_t mspi_domain_type;
-} *mach_service_port_info_t;
+} mach_service_port_info_data_t;
+typedef struct mach_service_port_info *mach_service_port_info_t;
 
 #define MACH_SERVICE_PORT_INFO_COUNT ((char)(sizeof(struct mach_service_port_info) / sizeof(char)))
 
