@@ -215,7 +215,10 @@ void um_object_release(um_object *o);
 /*
  * Destroy a port whose receive right is being destroyed (not in a space any more):
  * marks it dead, removes it from its sets, destroys queued messages, wakes waiters,
- * fires requests. Consumes the reference that the receive right held.
+ * fires requests. Consumes the reference that the receive right held. A port-destroyed
+ * request turns this into a transfer of the receive right instead. Bounded stack whatever
+ * the queued messages carry: nested destruction goes through the thread's destroy list
+ * (um_kmsg_destroy), drained by the outermost caller before it returns.
  */
 void um_port_destroy(um_port *port);
 

@@ -249,18 +249,57 @@ static void kmsg_free(um_kmsg *kmsg)
     free(kmsg);
 }
 
+/*
+ * Destruction is iterative, as XNU's ipc_kmsg_delayed_destroy / ipc_kmsg_reap_delayed: a
+ * message may carry a receive right, whose port's queue may hold messages carrying receive
+ * rights, and so on without bound. Destroying a message therefore only appends it to this
+ * thread's list of messages to destroy; the call that found the list empty (the outermost
+ * one) drains it. A message stays at the head of the list while it is cleaned, so every
+ * destruction it causes (ports dying, their queues, notifications that cannot be delivered)
+ * lands on the list behind it instead of on the C stack. The list is per thread, like XNU's
+ * ith_messages: it is always empty when the outermost call returns, hence between calls.
+ */
+static _Thread_local um_kmsg *um_reap_head, *um_reap_tail;
+
+bool um_kmsg_delayed_destroy_queue(um_kmsg *head, um_kmsg *tail)
+{
+    if (!head)
+        return false;
+    bool first = um_reap_head == NULL;
+    tail->next = NULL;
+    if (um_reap_tail)
+        um_reap_tail->next = head;
+    else
+        um_reap_head = head;
+    um_reap_tail = tail;
+    return first;
+}
+
+void um_kmsg_reap_delayed(void)
+{
+    um_kmsg *k;
+    while ((k = um_reap_head) != NULL) {
+        /* The destination right is released last: it keeps the port alive for the others. */
+        um_port *dest = k->dest;
+        mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
+        k->dest = NULL;
+        um_right_release(k->reply, MACH_MSGH_BITS_LOCAL(k->bits));
+        k->reply = NULL;
+        for (uint32_t i = 0; i < k->ndesc; i++)
+            kdesc_clean(&k->desc[i]);
+        um_right_release(dest, dest_type);
+        /* Only now leave the list: whatever the cleaning destroyed queued up behind us. */
+        um_reap_head = k->next;
+        if (!um_reap_head)
+            um_reap_tail = NULL;
+        kmsg_free(k);
+    }
+}
+
 void um_kmsg_destroy(um_kmsg *kmsg)
 {
-    /* The destination right is released last: it keeps the port alive for the others. */
-    um_port *dest = kmsg->dest;
-    mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(kmsg->bits);
-    kmsg->dest = NULL;
-    um_right_release(kmsg->reply, MACH_MSGH_BITS_LOCAL(kmsg->bits));
-    kmsg->reply = NULL;
-    for (uint32_t i = 0; i < kmsg->ndesc; i++)
-        kdesc_clean(&kmsg->desc[i]);
-    kmsg_free(kmsg);
-    um_right_release(dest, dest_type);
+    if (um_kmsg_delayed_destroy_queue(kmsg, kmsg))
+        um_kmsg_reap_delayed();
 }
 
 /* ---- copyin ---------------------------------------------------------------------------------- */

@@ -110,8 +110,20 @@ mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *kmsg, mach_ms
 /* Consume a received message's destination right; returns the receiver's name for it. */
 mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type);
 
-/* Destroy a message and everything it carries (send-once rights send their notifications). */
+/*
+ * Destroy a message and everything it carries (send-once rights send their notifications).
+ * Consumes it. Never recurses: inside another destruction the message is only queued on this
+ * thread's destroy list, which the outermost destruction drains before it returns.
+ */
 void um_kmsg_destroy(um_kmsg *kmsg);
+/*
+ * Append the linked messages head..tail to this thread's destroy list (consumes them).
+ * Returns true when the list was empty: the caller is the outermost destroyer and must call
+ * um_kmsg_reap_delayed (after it has finished what it is doing with the world's state).
+ */
+bool um_kmsg_delayed_destroy_queue(um_kmsg *head, um_kmsg *tail);
+/* Destroy every message on this thread's destroy list, and every one that joins it meanwhile. */
+void um_kmsg_reap_delayed(void);
 
 /* Write the trailer requested by `option` at `buf + kmsg_size`; returns its size. */
 mach_msg_size_t um_trailer_size(mach_msg_option_t option);
@@ -144,8 +156,11 @@ um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop);
 um_port *um_pset_ready_member(um_pset *set);
 /* Wake one thread receiving on `set`. */
 void um_mqueue_wake_set_receiver(um_pset *set);
-/* Destroy every queued message of a dying port. */
-void um_mqueue_destroy_all(um_port *port);
+/*
+ * Move every queued message of a dying port to this thread's destroy list. Returns true when
+ * the caller must call um_kmsg_reap_delayed (see um_kmsg_delayed_destroy_queue).
+ */
+bool um_mqueue_destroy_all(um_port *port);
 /* Change the queue limit and wake senders that now fit. */
 void um_mqueue_set_qlimit(um_port *port, mach_port_msgcount_t qlimit);
 

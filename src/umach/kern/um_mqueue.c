@@ -99,16 +99,12 @@ um_port *um_pset_ready_member(um_pset *set)
     return NULL;
 }
 
-void um_mqueue_destroy_all(um_port *port)
+bool um_mqueue_destroy_all(um_port *port)
 {
-    um_kmsg *k;
-    while ((k = port->msg_head) != NULL) {
-        port->msg_head = k->next;
-        if (!port->msg_head)
-            port->msg_tail = NULL;
-        port->msgcount--;
-        um_kmsg_destroy(k);
-    }
+    um_kmsg *head = port->msg_head, *tail = port->msg_tail;
+    port->msg_head = port->msg_tail = NULL;
+    port->msgcount = 0;
+    return um_kmsg_delayed_destroy_queue(head, tail);
 }
 
 void um_mqueue_set_qlimit(um_port *port, mach_port_msgcount_t qlimit)

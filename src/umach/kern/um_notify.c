@@ -109,6 +109,13 @@ void um_notify_port_destroyed(um_port *notify, um_port *port)
     d->u.port.port = port;
     d->u.port.disp = MACH_MSG_TYPE_PORT_RECEIVE;
     k->ndesc = 1;
+    /*
+     * A kernel message carrying a receive right goes through the same loop check as a user
+     * message (XNU's ipc_kmsg_copyin_from_kernel): if `notify` travels, directly or through
+     * other queued messages, inside `port`'s own queue, delivering would leave both
+     * unreachable forever. Such a message is destroyed instead, and `port` with it.
+     */
+    k->circular = um_port_check_circularity(port, notify);
     um_kmsg_send_nowait(k);
 }
 

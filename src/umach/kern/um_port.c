@@ -301,13 +301,18 @@ void um_port_destroy(um_port *port)
     /* Blocked senders complete as if their message had been delivered and destroyed. */
     um_waitq_wake_all(&port->senders, MACH_MSG_SUCCESS);
 
+    /*
+     * XNU's order: the queued messages (unless an outer destruction is already draining this
+     * thread's destroy list: they join it and go after this), the no-senders request's
+     * send-once notification, then the dead-name notifications.
+     */
+    bool reap = um_mqueue_destroy_all(port);
     um_port *ns = port->nsrequest;
     port->nsrequest = NULL;
-
-    um_port_fire_requests(port);
-    um_mqueue_destroy_all(port);
-
+    if (reap)
+        um_kmsg_reap_delayed();
     if (ns)
         um_port_release_send_once(ns);
+    um_port_fire_requests(port);
     um_port_release(port);
 }
