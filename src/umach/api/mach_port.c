@@ -10,7 +10,7 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "../kern/um_kmsg.h"
-#include "../um_export.h"
+#include "um_api.h"
 
 #include <mach/mach.h>
 #include <mach/notify.h>
@@ -19,20 +19,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define ENTER(task)                                                                            \
-    um_world_lock();                                                                           \
-    um_space *space = um_task_space(task);                                                     \
-    if (!space) {                                                                              \
-        um_world_unlock();                                                                     \
-        return MACH_SEND_INVALID_DEST;                                                         \
-    }
+#define ENTER(task)                                                                                \
+    um_space *space = um_task_space(self, task);                                                   \
+    if (!space)                                                                                    \
+        return MACH_SEND_INVALID_DEST;
 
-#define LEAVE(kr)                                                                              \
-    do {                                                                                       \
-        kern_return_t leave_kr_ = (kr);                                                        \
-        um_world_unlock();                                                                     \
-        return leave_kr_;                                                                      \
-    } while (0)
+#define LEAVE(kr) return (kr)
 
 /* ---- allocation ---------------------------------------------------------------------------- */
 
@@ -103,8 +95,8 @@ static kern_return_t alloc_right(um_space *space, mach_port_right_t right, bool 
     return KERN_SUCCESS;
 }
 
-UM_EXPORT kern_return_t mach_port_allocate(ipc_space_t task, mach_port_right_t right,
-                                           mach_port_name_t *name)
+kern_return_t um_api_mach_port_allocate(um_task *self, ipc_space_t task, mach_port_right_t right,
+                                        mach_port_name_t *name)
 {
     ENTER(task);
     mach_port_name_t n = MACH_PORT_NULL;
@@ -114,8 +106,8 @@ UM_EXPORT kern_return_t mach_port_allocate(ipc_space_t task, mach_port_right_t r
     LEAVE(kr);
 }
 
-UM_EXPORT kern_return_t mach_port_allocate_name(ipc_space_t task, mach_port_right_t right,
-                                                mach_port_name_t name)
+kern_return_t um_api_mach_port_allocate_name(um_task *self, ipc_space_t task,
+                                             mach_port_right_t right, mach_port_name_t name)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -123,8 +115,9 @@ UM_EXPORT kern_return_t mach_port_allocate_name(ipc_space_t task, mach_port_righ
     LEAVE(alloc_right(space, right, true, &name));
 }
 
-UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_ptr_t options,
-                                            mach_port_context_t context, mach_port_name_t *name)
+kern_return_t um_api_mach_port_construct(um_task *self, ipc_space_t task,
+                                         mach_port_options_ptr_t options,
+                                         mach_port_context_t context, mach_port_name_t *name)
 {
     ENTER(task);
     if (!options)
@@ -189,15 +182,15 @@ UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_
     LEAVE(KERN_SUCCESS);
 }
 
-UM_EXPORT kern_return_t mach_port_destruct(ipc_space_t task, mach_port_name_t name,
-                                           mach_port_delta_t srdelta, mach_port_context_t guard)
+kern_return_t um_api_mach_port_destruct(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                        mach_port_delta_t srdelta, mach_port_context_t guard)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
         LEAVE(KERN_INVALID_NAME);
     um_entry *e = um_entry_lookup(space, name);
     if (!e) {
-        um_guard_exception(name, 0, kGUARD_EXC_INVALID_NAME);
+        um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_NAME);
         LEAVE(KERN_INVALID_NAME);
     }
     LEAVE(um_right_destruct(space, name, e, srdelta, guard));
@@ -205,34 +198,34 @@ UM_EXPORT kern_return_t mach_port_destruct(ipc_space_t task, mach_port_name_t na
 
 /* ---- references ------------------------------------------------------------------------------ */
 
-UM_EXPORT kern_return_t mach_port_deallocate(ipc_space_t task, mach_port_name_t name)
+kern_return_t um_api_mach_port_deallocate(um_task *self, ipc_space_t task, mach_port_name_t name)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
         LEAVE(KERN_SUCCESS);
     um_entry *e = um_entry_lookup(space, name);
     if (!e) {
-        um_guard_exception(name, 0, kGUARD_EXC_INVALID_NAME);
+        um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_NAME);
         LEAVE(KERN_INVALID_NAME);
     }
     LEAVE(um_right_dealloc(space, name, e));
 }
 
-UM_EXPORT kern_return_t mach_port_destroy(ipc_space_t task, mach_port_name_t name)
+kern_return_t um_api_mach_port_destroy(um_task *self, ipc_space_t task, mach_port_name_t name)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
         LEAVE(KERN_SUCCESS);
     um_entry *e = um_entry_lookup(space, name);
     if (!e) {
-        um_guard_exception(name, 0, kGUARD_EXC_INVALID_NAME);
+        um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_NAME);
         LEAVE(KERN_INVALID_NAME);
     }
     LEAVE(um_right_destroy(space, name, e, true, 0));
 }
 
-UM_EXPORT kern_return_t mach_port_mod_refs(ipc_space_t task, mach_port_name_t name,
-                                           mach_port_right_t right, mach_port_delta_t delta)
+kern_return_t um_api_mach_port_mod_refs(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                        mach_port_right_t right, mach_port_delta_t delta)
 {
     ENTER(task);
     if (right >= MACH_PORT_RIGHT_NUMBER)
@@ -244,14 +237,14 @@ UM_EXPORT kern_return_t mach_port_mod_refs(ipc_space_t task, mach_port_name_t na
     }
     um_entry *e = um_entry_lookup(space, name);
     if (!e) {
-        um_guard_exception(name, 0, kGUARD_EXC_INVALID_NAME);
+        um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_NAME);
         LEAVE(KERN_INVALID_NAME);
     }
     LEAVE(um_right_delta(space, name, e, right, delta));
 }
 
-UM_EXPORT kern_return_t mach_port_get_refs(ipc_space_t task, mach_port_name_t name,
-                                           mach_port_right_t right, mach_port_urefs_t *refs)
+kern_return_t um_api_mach_port_get_refs(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                        mach_port_right_t right, mach_port_urefs_t *refs)
 {
     ENTER(task);
     if (right >= MACH_PORT_RIGHT_NUMBER)
@@ -287,8 +280,8 @@ UM_EXPORT kern_return_t mach_port_get_refs(ipc_space_t task, mach_port_name_t na
     LEAVE(KERN_SUCCESS);
 }
 
-UM_EXPORT kern_return_t mach_port_type(ipc_space_t task, mach_port_name_t name,
-                                       mach_port_type_t *ptype)
+kern_return_t um_api_mach_port_type(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                    mach_port_type_t *ptype)
 {
     ENTER(task);
     if (name == MACH_PORT_NULL)
@@ -313,10 +306,10 @@ static void *mig_array_alloc(size_t bytes)
     return p == MAP_FAILED ? NULL : p;
 }
 
-UM_EXPORT kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t *names,
-                                        mach_msg_type_number_t *namesCnt,
-                                        mach_port_type_array_t *types,
-                                        mach_msg_type_number_t *typesCnt)
+kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_name_array_t *names,
+                                     mach_msg_type_number_t *namesCnt,
+                                     mach_port_type_array_t *types,
+                                     mach_msg_type_number_t *typesCnt)
 {
     ENTER(task);
     uint32_t n = 0;
@@ -359,21 +352,20 @@ UM_EXPORT kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t
 
 /* ---- moving rights --------------------------------------------------------------------------- */
 
-UM_EXPORT kern_return_t mach_port_insert_right(ipc_space_t task, mach_port_name_t name,
-                                               mach_port_t poly, mach_msg_type_name_t polyPoly)
+kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                            mach_port_t poly, mach_msg_type_name_t polyPoly)
 {
     ENTER(task);
     kern_return_t kr;
-    if (name == poly && (polyPoly == MACH_MSG_TYPE_MAKE_SEND ||
-                         polyPoly == MACH_MSG_TYPE_COPY_SEND)) {
+    if (name == poly &&
+        (polyPoly == MACH_MSG_TYPE_MAKE_SEND || polyPoly == MACH_MSG_TYPE_COPY_SEND)) {
         /* The same name gains a send uref (XNU's fast path). */
         um_entry *e = MACH_PORT_VALID(name) ? um_entry_lookup(space, name) : NULL;
         if (!e)
             LEAVE(KERN_INVALID_NAME);
         if (!e->object)
             LEAVE(KERN_INVALID_CAPABILITY);
-        if (!(e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE |
-                         MACH_PORT_TYPE_SEND_ONCE)))
+        if (!(e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND_ONCE)))
             LEAVE(KERN_INVALID_RIGHT);
         um_port *port = (um_port *)e->object;
         if (!port->active)
@@ -415,9 +407,9 @@ UM_EXPORT kern_return_t mach_port_insert_right(ipc_space_t task, mach_port_name_
     LEAVE(kr);
 }
 
-UM_EXPORT kern_return_t mach_port_extract_right(ipc_space_t task, mach_port_name_t name,
-                                                mach_msg_type_name_t msgt_name, mach_port_t *poly,
-                                                mach_msg_type_name_t *polyPoly)
+kern_return_t um_api_mach_port_extract_right(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                             mach_msg_type_name_t msgt_name, mach_port_t *poly,
+                                             mach_msg_type_name_t *polyPoly)
 {
     ENTER(task);
     if (!MACH_MSG_TYPE_PORT_ANY(msgt_name))
@@ -481,10 +473,10 @@ static uint32_t dnrequests_size(const um_port *port)
     return port->caprequests;
 }
 
-UM_EXPORT kern_return_t mach_port_get_attributes(ipc_space_t task, mach_port_name_t name,
-                                                 mach_port_flavor_t flavor,
-                                                 mach_port_info_t port_info_out,
-                                                 mach_msg_type_number_t *port_info_outCnt)
+kern_return_t um_api_mach_port_get_attributes(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name, mach_port_flavor_t flavor,
+                                              mach_port_info_t port_info_out,
+                                              mach_msg_type_number_t *port_info_outCnt)
 {
     ENTER(task);
     um_port *port;
@@ -562,10 +554,10 @@ UM_EXPORT kern_return_t mach_port_get_attributes(ipc_space_t task, mach_port_nam
     }
 }
 
-UM_EXPORT kern_return_t mach_port_set_attributes(ipc_space_t task, mach_port_name_t name,
-                                                 mach_port_flavor_t flavor,
-                                                 mach_port_info_t port_info,
-                                                 mach_msg_type_number_t port_infoCnt)
+kern_return_t um_api_mach_port_set_attributes(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name, mach_port_flavor_t flavor,
+                                              mach_port_info_t port_info,
+                                              mach_msg_type_number_t port_infoCnt)
 {
     ENTER(task);
     um_port *port;
@@ -618,8 +610,8 @@ UM_EXPORT kern_return_t mach_port_set_attributes(ipc_space_t task, mach_port_nam
     }
 }
 
-UM_EXPORT kern_return_t mach_port_set_mscount(ipc_space_t task, mach_port_name_t name,
-                                              mach_port_mscount_t mscount)
+kern_return_t um_api_mach_port_set_mscount(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                           mach_port_mscount_t mscount)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -631,8 +623,8 @@ UM_EXPORT kern_return_t mach_port_set_mscount(ipc_space_t task, mach_port_name_t
     LEAVE(kr);
 }
 
-UM_EXPORT kern_return_t mach_port_set_seqno(ipc_space_t task, mach_port_name_t name,
-                                            mach_port_seqno_t seqno)
+kern_return_t um_api_mach_port_set_seqno(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                         mach_port_seqno_t seqno)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -644,8 +636,8 @@ UM_EXPORT kern_return_t mach_port_set_seqno(ipc_space_t task, mach_port_name_t n
     LEAVE(kr);
 }
 
-UM_EXPORT kern_return_t mach_port_get_context(ipc_space_t task, mach_port_name_t name,
-                                              mach_port_context_t *context)
+kern_return_t um_api_mach_port_get_context(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                           mach_port_context_t *context)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -657,8 +649,8 @@ UM_EXPORT kern_return_t mach_port_get_context(ipc_space_t task, mach_port_name_t
     LEAVE(kr);
 }
 
-UM_EXPORT kern_return_t mach_port_set_context(ipc_space_t task, mach_port_name_t name,
-                                              mach_port_context_t context)
+kern_return_t um_api_mach_port_set_context(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                           mach_port_context_t context)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -668,7 +660,7 @@ UM_EXPORT kern_return_t mach_port_set_context(ipc_space_t task, mach_port_name_t
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
     if (port->strict_guard) {
-        um_guard_exception(name, port->context, kGUARD_EXC_SET_CONTEXT);
+        um_guard_exception(space, name, port->context, kGUARD_EXC_SET_CONTEXT);
         LEAVE(KERN_INVALID_ARGUMENT);
     }
     port->context = context;
@@ -682,17 +674,17 @@ static kern_return_t guard_translate(um_space *space, mach_port_name_t name, um_
 {
     kern_return_t kr = um_translate_receive(space, name, portp);
     if (kr != KERN_SUCCESS)
-        um_guard_exception(name, 0,
+        um_guard_exception(space, name, 0,
                            kr == KERN_INVALID_NAME ? kGUARD_EXC_INVALID_NAME
                                                    : kGUARD_EXC_INVALID_RIGHT);
     return kr;
 }
 
-static kern_return_t guard_locked(mach_port_name_t name, um_port *port, uint64_t guard,
-                                  uint64_t flags)
+static kern_return_t guard_locked(um_space *space, mach_port_name_t name, um_port *port,
+                                  uint64_t guard, uint64_t flags)
 {
     if (port->context) {
-        um_guard_exception(name, port->context, kGUARD_EXC_INVALID_ARGUMENT);
+        um_guard_exception(space, name, port->context, kGUARD_EXC_INVALID_ARGUMENT);
         return KERN_INVALID_ARGUMENT;
     }
     port->context = guard;
@@ -703,8 +695,8 @@ static kern_return_t guard_locked(mach_port_name_t name, um_port *port, uint64_t
     return KERN_SUCCESS;
 }
 
-UM_EXPORT kern_return_t mach_port_guard(ipc_space_t task, mach_port_name_t name,
-                                        mach_port_context_t guard, boolean_t strict)
+kern_return_t um_api_mach_port_guard(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                     mach_port_context_t guard, boolean_t strict)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -713,11 +705,12 @@ UM_EXPORT kern_return_t mach_port_guard(ipc_space_t task, mach_port_name_t name,
     kern_return_t kr = guard_translate(space, name, &port);
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
-    LEAVE(guard_locked(name, port, guard, strict ? MPG_STRICT : 0));
+    LEAVE(guard_locked(space, name, port, guard, strict ? MPG_STRICT : 0));
 }
 
-UM_EXPORT kern_return_t mach_port_guard_with_flags(ipc_space_t task, mach_port_name_t name,
-                                                   mach_port_context_t guard, uint64_t flags)
+kern_return_t um_api_mach_port_guard_with_flags(um_task *self, ipc_space_t task,
+                                                mach_port_name_t name, mach_port_context_t guard,
+                                                uint64_t flags)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -726,11 +719,11 @@ UM_EXPORT kern_return_t mach_port_guard_with_flags(ipc_space_t task, mach_port_n
     kern_return_t kr = guard_translate(space, name, &port);
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
-    LEAVE(guard_locked(name, port, guard, flags));
+    LEAVE(guard_locked(space, name, port, guard, flags));
 }
 
-UM_EXPORT kern_return_t mach_port_unguard(ipc_space_t task, mach_port_name_t name,
-                                          mach_port_context_t guard)
+kern_return_t um_api_mach_port_unguard(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                       mach_port_context_t guard)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -740,11 +733,11 @@ UM_EXPORT kern_return_t mach_port_unguard(ipc_space_t task, mach_port_name_t nam
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
     if (!port->guarded) {
-        um_guard_exception(name, 0, kGUARD_EXC_UNGUARDED);
+        um_guard_exception(space, name, 0, kGUARD_EXC_UNGUARDED);
         LEAVE(KERN_INVALID_ARGUMENT);
     }
     if (port->context != guard) {
-        um_guard_exception(name, port->context, kGUARD_EXC_INCORRECT_GUARD);
+        um_guard_exception(space, name, port->context, kGUARD_EXC_INCORRECT_GUARD);
         LEAVE(KERN_INVALID_ARGUMENT);
     }
     port->context = 0;
@@ -753,9 +746,9 @@ UM_EXPORT kern_return_t mach_port_unguard(ipc_space_t task, mach_port_name_t nam
     LEAVE(KERN_SUCCESS);
 }
 
-UM_EXPORT kern_return_t mach_port_swap_guard(ipc_space_t task, mach_port_name_t name,
-                                             mach_port_context_t old_guard,
-                                             mach_port_context_t new_guard)
+kern_return_t um_api_mach_port_swap_guard(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                          mach_port_context_t old_guard,
+                                          mach_port_context_t new_guard)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -765,15 +758,15 @@ UM_EXPORT kern_return_t mach_port_swap_guard(ipc_space_t task, mach_port_name_t 
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
     if (!port->guarded) {
-        um_guard_exception(name, 0, kGUARD_EXC_UNGUARDED);
+        um_guard_exception(space, name, 0, kGUARD_EXC_UNGUARDED);
         LEAVE(KERN_INVALID_ARGUMENT);
     }
     if (port->strict_guard) {
-        um_guard_exception(name, port->context, kGUARD_EXC_SET_CONTEXT);
+        um_guard_exception(space, name, port->context, kGUARD_EXC_SET_CONTEXT);
         LEAVE(KERN_INVALID_ARGUMENT);
     }
     if (port->context != old_guard) {
-        um_guard_exception(name, port->context, kGUARD_EXC_INCORRECT_GUARD);
+        um_guard_exception(space, name, port->context, kGUARD_EXC_INCORRECT_GUARD);
         LEAVE(KERN_INVALID_ARGUMENT);
     }
     port->context = new_guard;
@@ -791,11 +784,11 @@ static kern_return_t translate_port_pset(um_space *space, mach_port_name_t pname
     if (!pe || !se)
         return KERN_INVALID_NAME;
     if (!(pe->type & MACH_PORT_TYPE_RECEIVE)) {
-        um_guard_exception(pname, 0, kGUARD_EXC_INVALID_RIGHT);
+        um_guard_exception(space, pname, 0, kGUARD_EXC_INVALID_RIGHT);
         return KERN_INVALID_RIGHT;
     }
     if (!(se->type & MACH_PORT_TYPE_PORT_SET)) {
-        um_guard_exception(sname, 0, kGUARD_EXC_INVALID_RIGHT);
+        um_guard_exception(space, sname, 0, kGUARD_EXC_INVALID_RIGHT);
         return KERN_INVALID_RIGHT;
     }
     *portp = (um_port *)pe->object;
@@ -803,8 +796,8 @@ static kern_return_t translate_port_pset(um_space *space, mach_port_name_t pname
     return KERN_SUCCESS;
 }
 
-UM_EXPORT kern_return_t mach_port_insert_member(ipc_space_t task, mach_port_name_t name,
-                                                mach_port_name_t pset)
+kern_return_t um_api_mach_port_insert_member(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                             mach_port_name_t pset)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name) || !MACH_PORT_VALID(pset))
@@ -817,8 +810,8 @@ UM_EXPORT kern_return_t mach_port_insert_member(ipc_space_t task, mach_port_name
     LEAVE(um_pset_add(set, port));
 }
 
-UM_EXPORT kern_return_t mach_port_extract_member(ipc_space_t task, mach_port_name_t name,
-                                                 mach_port_name_t pset)
+kern_return_t um_api_mach_port_extract_member(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name, mach_port_name_t pset)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name) || !MACH_PORT_VALID(pset))
@@ -831,8 +824,8 @@ UM_EXPORT kern_return_t mach_port_extract_member(ipc_space_t task, mach_port_nam
     LEAVE(um_pset_remove(set, port));
 }
 
-UM_EXPORT kern_return_t mach_port_move_member(ipc_space_t task, mach_port_name_t member,
-                                              mach_port_name_t after)
+kern_return_t um_api_mach_port_move_member(um_task *self, ipc_space_t task, mach_port_name_t member,
+                                           mach_port_name_t after)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(member))
@@ -870,9 +863,10 @@ static int name_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-UM_EXPORT kern_return_t mach_port_get_set_status(ipc_space_t task, mach_port_name_t name,
-                                                 mach_port_name_array_t *members,
-                                                 mach_msg_type_number_t *membersCnt)
+kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name,
+                                              mach_port_name_array_t *members,
+                                              mach_msg_type_number_t *membersCnt)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -974,9 +968,9 @@ static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool 
                : KERN_INVALID_RIGHT;
 }
 
-static kern_return_t request_notification(um_space *space, mach_port_name_t name,
-                                          mach_msg_id_t id, mach_port_mscount_t sync,
-                                          um_port *notify, um_port **previousp)
+static kern_return_t request_notification(um_space *space, mach_port_name_t name, mach_msg_id_t id,
+                                          mach_port_mscount_t sync, um_port *notify,
+                                          um_port **previousp)
 {
     *previousp = NULL;
     if (notify == UM_PORT_DEAD)
@@ -992,11 +986,11 @@ static kern_return_t request_notification(um_space *space, mach_port_name_t name
         if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
             return kr;
         if (port->kotype != UM_KOT_NONE) {
-            um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+            um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
             return KERN_INVALID_RIGHT;
         }
         if (port->pdrequest) {
-            um_guard_exception(name, 0, kGUARD_EXC_KERN_FAILURE);
+            um_guard_exception(space, name, 0, kGUARD_EXC_KERN_FAILURE);
             return KERN_FAILURE;
         }
         port->pdrequest = notify;
@@ -1026,12 +1020,11 @@ static kern_return_t request_notification(um_space *space, mach_port_name_t name
     }
 }
 
-UM_EXPORT kern_return_t mach_port_request_notification(ipc_space_t task, mach_port_name_t name,
-                                                       mach_msg_id_t msgid,
-                                                       mach_port_mscount_t sync,
-                                                       mach_port_t notify,
-                                                       mach_msg_type_name_t notifyPoly,
-                                                       mach_port_t *previous)
+kern_return_t um_api_mach_port_request_notification(um_task *self, ipc_space_t task,
+                                                    mach_port_name_t name, mach_msg_id_t msgid,
+                                                    mach_port_mscount_t sync, mach_port_t notify,
+                                                    mach_msg_type_name_t notifyPoly,
+                                                    mach_port_t *previous)
 {
     ENTER(task);
     mach_msg_type_name_t disp = um_copyin_type(notifyPoly);

@@ -7,6 +7,7 @@
 #endif
 #include "../kern/um_kmsg.h"
 #include "../um_export.h"
+#include "um_api.h"
 
 #include <mach/mach.h>
 #include <mach/ndr.h>
@@ -28,18 +29,18 @@ UM_EXPORT NDR_record_t NDR_record = {
 UM_EXPORT const security_token_t KERNEL_SECURITY_TOKEN = KERNEL_SECURITY_TOKEN_VALUE;
 UM_EXPORT const audit_token_t KERNEL_AUDIT_TOKEN = KERNEL_AUDIT_TOKEN_VALUE;
 
-UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
-                                  task_info_t task_info_out,
-                                  mach_msg_type_number_t *task_info_outCnt)
+bool um_api_task_check(um_task *self, mach_port_name_t task)
 {
-    um_world_lock();
-    bool ok = um_task_space(target_task) != NULL;
-    um_world_unlock();
-    if (!ok)
+    return um_task_space(self, task) != NULL;
+}
+
+kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flavor_t flavor,
+                               task_info_t task_info_out, mach_msg_type_number_t *task_info_outCnt)
+{
+    if (!um_task_space(self, target_task))
         return MACH_SEND_INVALID_DEST;
-    security_token_t sec;
-    audit_token_t audit;
-    um_task_tokens(&sec, &audit);
+    security_token_t sec = self->sec;
+    audit_token_t audit = self->audit;
     switch (flavor) {
     case TASK_SECURITY_TOKEN:
         if (*task_info_outCnt < TASK_SECURITY_TOKEN_COUNT)

@@ -8,6 +8,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
+#include "../dispatch/um_calls.h"
 #include "../kern/um_kern.h"
 #include "../um_export.h"
 
@@ -43,10 +44,7 @@ __attribute__((constructor(101))) static void um_vm_page_init(void)
 
 static bool task_ok(vm_map_t task)
 {
-    um_world_lock();
-    bool ok = um_task_space(task) != NULL;
-    um_world_unlock();
-    return ok;
+    return um_call_task_check(task);
 }
 
 static kern_return_t um_vm_allocate(vm_map_t task, mach_vm_address_t *addr, mach_vm_size_t size,

@@ -1,7 +1,8 @@
 /*
  * um_world.c — the embedded front end: the process is one task and the kernel core lives
- * in it, behind one mutex. A thread that must wait (receive on an empty queue, send to a
- * full one) sleeps on its own condition variable; the core wakes it through um_waiter.wake.
+ * in it, behind one mutex (the world lock). A thread that must wait (receive on an empty
+ * queue, send to a full one) sleeps on a futex word of its own; the core wakes it through
+ * um_waiter.wake, and the futex wake itself is issued once the lock is released.
  *
  * fork(): as on Darwin, the child is a new task. It gets a fresh IPC space holding only its
  * task port (under the same name as the parent's, so mach_task_self() stays valid); none of
@@ -10,26 +11,38 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
-#include "../kern/um_kern.h"
 #include "../um_export.h"
+#include "um_embedded.h"
 
 #include <mach/mach_init.h>
 
+#include <linux/futex.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-um_world um_the_world = {.lock = PTHREAD_MUTEX_INITIALIZER};
+/* The one world of this process. */
+typedef struct um_world {
+    pthread_mutex_t lock;
+    um_kernel kernel;
+    um_task *task;               /* the process's task */
+    bool guard_nonfatal;         /* UMACH_GUARD_NONFATAL: fatal guards return instead */
+    bool guard_log;              /* UMACH_GUARD_LOG: print non-fatal guard exceptions too */
+    uint32_t *pending_wakes[16]; /* futex words to wake once the lock is released */
+    unsigned npending;
+} um_world;
+
+static um_world um_the_world = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 UM_EXPORT mach_port_t mach_task_self_ = MACH_PORT_NULL;
 
 static pthread_once_t um_world_once = PTHREAD_ONCE_INIT;
 
-/* The parent's space in a forked child (see um_atfork_child). */
-static um_space *volatile um_abandoned_space;
+/* The parent's task in a forked child (see um_atfork_child). */
+static um_task *volatile um_abandoned_task;
 
 static bool env_flag(const char *name)
 {
@@ -37,52 +50,91 @@ static bool env_flag(const char *name)
     return v && *v && strcmp(v, "0") != 0;
 }
 
+/* UMACH_PORT_TABLE_MAX=N: at most N names in the task's space. */
+static uint32_t env_table_limit(void)
+{
+    const char *s = getenv("UMACH_PORT_TABLE_MAX");
+    if (s && *s) {
+        char *end = NULL;
+        unsigned long v = strtoul(s, &end, 0);
+        if (end && *end == '\0' && v >= 2) {
+            if (v > UM_TABLE_HARD_MAX)
+                v = UM_TABLE_HARD_MAX;
+            return (uint32_t)v + 1; /* v usable indices besides the reserved one */
+        }
+    }
+    return UM_TABLE_DEFAULT_MAX;
+}
+
+/* ---- policy hooks ---------------------------------------------------------------------------- */
+
 /*
- * Sample the task's tokens from the process's credentials (um_task_tokens hands them out).
- * Conditions: world locked or single-threaded.
+ * A fatal flavour prints one line naming the port, the flavour and the mistake, then aborts
+ * the process, as EXC_GUARD kills the task on Darwin (unless UMACH_GUARD_NONFATAL is set);
+ * the others only make the call return its error (printed with UMACH_GUARD_LOG).
  */
-static void um_task_tokens_sample(um_world *w)
+static void embedded_guard(um_task *task, mach_port_name_t name, uint64_t payload, uint32_t flavor,
+                           bool fatal)
+{
+    (void)task;
+    um_world *w = &um_the_world;
+    if (fatal && !w->guard_nonfatal) {
+        fprintf(stderr,
+                "umach: fatal Mach port guard exception on port 0x%x: %s (flavor %u, "
+                "payload 0x%llx); aborting like EXC_GUARD on Darwin "
+                "(UMACH_GUARD_NONFATAL=1 returns the error instead)\n",
+                name, um_guard_flavor_name(flavor), flavor, (unsigned long long)payload);
+        fflush(stderr);
+        abort();
+    }
+    if (w->guard_log) {
+        fprintf(stderr, "umach: Mach port guard exception on port 0x%x: %s (flavor %u)%s\n", name,
+                um_guard_flavor_name(flavor), flavor,
+                fatal ? " [fatal on Darwin; returned because UMACH_GUARD_NONFATAL is set]" : "");
+    }
+}
+
+static const um_task_hooks embedded_hooks = {
+    .guard = embedded_guard,
+};
+
+/* ---- the task ------------------------------------------------------------------------------- */
+
+/*
+ * Sample the task's tokens from the process's credentials. They are sampled once when the
+ * task starts (and in a forked child), not on every send: seven system calls per message
+ * would dominate mach_msg. A process that changes its uids later keeps its start-up tokens.
+ */
+static void embedded_tokens_sample(um_task *t)
 {
     uid_t euid = geteuid();
     gid_t egid = getegid();
-    w->sec.val[0] = euid;
-    w->sec.val[1] = egid;
-    memset(&w->audit, 0, sizeof w->audit);
+    t->sec.val[0] = euid;
+    t->sec.val[1] = egid;
+    memset(&t->audit, 0, sizeof t->audit);
     /* Darwin's layout: auid, euid, egid, ruid, rgid, pid, asid, pid version. */
-    w->audit.val[0] = getuid();
-    w->audit.val[1] = euid;
-    w->audit.val[2] = egid;
-    w->audit.val[3] = getuid();
-    w->audit.val[4] = getgid();
-    w->audit.val[5] = (unsigned)getpid();
-    w->audit.val[6] = (unsigned)getpid();
-    w->audit.val[7] = 0;
+    t->audit.val[0] = getuid();
+    t->audit.val[1] = euid;
+    t->audit.val[2] = egid;
+    t->audit.val[3] = getuid();
+    t->audit.val[4] = getgid();
+    t->audit.val[5] = (unsigned)getpid();
+    t->audit.val[6] = (unsigned)getpid();
+    t->audit.val[7] = 0;
 }
 
-/* Build the task's space with its task port. Conditions: world locked or single-threaded. */
+/* Build the process's task. Conditions: world locked or single-threaded. */
 static void um_world_make_task(void)
 {
     um_world *w = &um_the_world;
-    w->space = um_space_create();
-    w->task_port = um_port_alloc();
-    if (!w->space || !w->task_port) {
+    w->kernel.table_limit = env_table_limit(); /* read for every new task, a forked child's too */
+    w->task = um_task_create(&w->kernel, NULL, &embedded_hooks, w);
+    if (!w->task) {
         fprintf(stderr, "umach: out of memory while creating the task\n");
         abort();
     }
-    w->space->audit_pid = (uint32_t)getpid();
-    um_task_tokens_sample(w);
-    w->task_port->kotype = UM_KOT_TASK;
-    w->task_port->pinned = true;
-    /* The kernel holds the receive right; the task holds a send right to itself. */
-    um_port_make_send(w->task_port);
-    mach_port_name_t name;
-    kern_return_t kr = um_right_copyout(w->space, w->task_port, MACH_MSG_TYPE_PORT_SEND, &name);
-    if (kr != KERN_SUCCESS) {
-        fprintf(stderr, "umach: cannot name the task port (%d)\n", kr);
-        abort();
-    }
-    w->task_name = name;
-    mach_task_self_ = name;
+    embedded_tokens_sample(w->task);
+    mach_task_self_ = w->task->task_name;
 }
 
 static void um_atfork_prepare(void)
@@ -98,14 +150,13 @@ static void um_atfork_parent(void)
 static void um_atfork_child(void)
 {
     /*
-     * The parent's space is abandoned, not torn down: tearing it down would deliver
+     * The parent's task is abandoned, not torn down: tearing it down would deliver
      * notifications for rights that the parent still holds. It stays referenced here so
      * that leak checkers in the child do not report the parent's objects as lost.
      */
-    um_abandoned_space = um_the_world.space;
-    um_the_world.space = NULL;
+    um_abandoned_task = um_the_world.task;
+    um_the_world.task = NULL;
     um_the_world.npending = 0; /* wakes meant for the parent's threads */
-    um_the_world.task_port = NULL;
     um_world_make_task();
     pthread_mutex_unlock(&um_the_world.lock);
 }
@@ -115,25 +166,37 @@ static void um_world_init_once(void)
     um_world *w = &um_the_world;
     w->guard_nonfatal = env_flag("UMACH_GUARD_NONFATAL");
     w->guard_log = env_flag("UMACH_GUARD_LOG");
+    long ps = sysconf(_SC_PAGESIZE);
+    w->kernel.page_size = ps > 0 ? (size_t)ps : 4096;
+    w->kernel.fe = w;
     pthread_mutex_lock(&w->lock);
     um_world_make_task();
     pthread_mutex_unlock(&w->lock);
     pthread_atfork(um_atfork_prepare, um_atfork_parent, um_atfork_child);
 }
 
-void um_world_init(void)
+__attribute__((constructor)) static void um_world_ctor(void)
 {
     pthread_once(&um_world_once, um_world_init_once);
 }
 
-__attribute__((constructor)) static void um_world_ctor(void)
+/* ---- the world lock --------------------------------------------------------------------------- */
+
+um_task *um_embedded_enter(void)
 {
-    um_world_init();
+    pthread_once(&um_world_once, um_world_init_once);
+    pthread_mutex_lock(&um_the_world.lock);
+    return um_the_world.task;
 }
 
-void um_world_lock(void)
+um_task *um_embedded_task(void)
 {
-    um_world_init();
+    pthread_once(&um_world_once, um_world_init_once);
+    return um_the_world.task;
+}
+
+void um_embedded_relock(void)
+{
     pthread_mutex_lock(&um_the_world.lock);
 }
 
@@ -142,7 +205,7 @@ static void um_futex_wake(uint32_t *word)
     (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-void um_world_defer_wake(uint32_t *word)
+void um_embedded_defer_wake(uint32_t *word)
 {
     um_world *w = &um_the_world;
     if (w->npending < sizeof w->pending_wakes / sizeof w->pending_wakes[0])
@@ -151,7 +214,7 @@ void um_world_defer_wake(uint32_t *word)
         um_futex_wake(word); /* a crowd of waiters: wake this one now */
 }
 
-void um_world_unlock(void)
+void um_embedded_leave(void)
 {
     /*
      * A word may belong to a waiter that has already gone (it saw itself woken and left):
@@ -165,15 +228,4 @@ void um_world_unlock(void)
     pthread_mutex_unlock(&w->lock);
     for (unsigned i = 0; i < n; i++)
         um_futex_wake(wake[i]);
-}
-
-um_space *um_task_space(mach_port_name_t task)
-{
-    um_world *w = &um_the_world;
-    if (!MACH_PORT_VALID(task))
-        return NULL;
-    um_entry *e = um_entry_lookup(w->space, task);
-    if (!e || !(e->type & MACH_PORT_TYPE_SEND) || e->object != &w->task_port->obj)
-        return NULL;
-    return w->space;
 }

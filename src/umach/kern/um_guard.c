@@ -3,20 +3,13 @@
  *
  * XNU raises EXC_GUARD when a task misuses a port: flavours up to kGUARD_EXC_MSG_FILTERED
  * (128) kill the task; the others are delivered or ignored depending on the task's policy,
- * and an ordinary process does not die of them. umach keeps that split: a fatal flavour
- * prints one line naming the port, the flavour and the mistake, then abort()s; a non-fatal
- * one only makes the call return its error code. UMACH_GUARD_NONFATAL=1 turns the fatal ones
- * into returned errors too (for tests), UMACH_GUARD_LOG=1 prints the non-fatal ones.
+ * and an ordinary process does not die of them. The core only classifies the violation and
+ * hands it to the task's guard hook: the policy (abort the process, end one task of a world,
+ * log, return the error) belongs to the front end.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
-#endif
 #include "um_kern.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-
-static const char *um_guard_flavor_name(uint32_t flavor)
+const char *um_guard_flavor_name(uint32_t flavor)
 {
     switch (flavor) {
     case kGUARD_EXC_DESTROY:
@@ -62,21 +55,10 @@ static const char *um_guard_flavor_name(uint32_t flavor)
     }
 }
 
-void um_guard_exception(mach_port_name_t name, uint64_t payload, uint32_t flavor)
+void um_guard_exception(um_space *space, mach_port_name_t name, uint64_t payload,
+                        uint32_t flavor)
 {
-    bool fatal = flavor <= kGUARD_EXC_MSG_FILTERED;
-    if (fatal && !um_the_world.guard_nonfatal) {
-        fprintf(stderr,
-                "umach: fatal Mach port guard exception on port 0x%x: %s (flavor %u, "
-                "payload 0x%llx); aborting like EXC_GUARD on Darwin "
-                "(UMACH_GUARD_NONFATAL=1 returns the error instead)\n",
-                name, um_guard_flavor_name(flavor), flavor, (unsigned long long)payload);
-        fflush(stderr);
-        abort();
-    }
-    if (um_the_world.guard_log) {
-        fprintf(stderr, "umach: Mach port guard exception on port 0x%x: %s (flavor %u)%s\n",
-                name, um_guard_flavor_name(flavor), flavor,
-                fatal ? " [fatal on Darwin; returned because UMACH_GUARD_NONFATAL is set]" : "");
-    }
+    um_task *task = space ? space->task : NULL;
+    if (task && task->hooks && task->hooks->guard)
+        task->hooks->guard(task, name, payload, flavor, flavor <= kGUARD_EXC_MSG_FILTERED);
 }

@@ -1,9 +1,10 @@
 /*
  * um_kern.h — umach's kernel core: ports, port sets, the name space and rights.
  *
- * The core is a state machine over one world. Every function here runs with the world lock
- * held (um_world_lock) unless its comment says otherwise, and never sleeps: an operation that
- * cannot complete registers a waiter and the front end decides how to wait.
+ * The core is a state machine over one kernel (um_kernel) and its tasks (um_task). Every
+ * function here runs with the world lock held (the front end's: the core has no lock) unless
+ * its comment says otherwise, reads no global, and never sleeps: an operation that cannot
+ * complete registers a waiter and the front end decides how to wait.
  *
  * Reference counting: an object (port or port set) is freed when its reference count drops
  * to zero. References are held by name-table entries (one per entry naming the object), by
@@ -22,7 +23,6 @@
 #include <mach/port.h>
 #include <mach/kern_return.h>
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +38,8 @@ typedef struct um_pset um_pset;
 typedef struct um_space um_space;
 typedef struct um_kmsg um_kmsg;
 typedef struct um_waiter um_waiter;
+typedef struct um_kernel um_kernel;
+typedef struct um_task um_task;
 
 enum um_otype { UM_OT_PORT = 1, UM_OT_PSET = 2 };
 
@@ -151,54 +153,109 @@ struct um_space {
     uint32_t roll_seed;
     um_hslot *hash;          /* reverse lookup: port -> index of its send/receive entry */
     uint32_t hash_cap, hash_used, hash_tombs;
-    uint32_t audit_pid;
+    um_task *task;           /* the task this space belongs to */
 };
 
-/* ---- world (um_world.c) -------------------------------------------------------------- */
+/* ---- kernel and tasks (um_task.c) -------------------------------------------------------- */
 
-typedef struct um_world {
-    pthread_mutex_t lock;
-    um_space *space;         /* the task's space (embedded mode: one task) */
-    um_port *task_port;
+/*
+ * Kernel-wide operations a front end supplies. A kernel region is memory the core owns while
+ * a message carries it (an out-of-line region between send and receive): page-aligned,
+ * readable and writable by the core. Embedded mode: anonymous mappings of the process.
+ */
+typedef struct um_kernel_ops {
+    /* A fresh zero-filled region of `len` bytes (a multiple of the page size), or NULL. */
+    void *(*region_alloc)(um_kernel *kernel, size_t len);
+    /* Free a region that region_alloc or um_task_memops.take returned. */
+    void (*region_free)(um_kernel *kernel, void *region, size_t len);
+} um_kernel_ops;
+
+/*
+ * The kernel: state shared by every task of one world. It has no lock of its own: the front
+ * end serialises every call into the core (embedded mode: one mutex).
+ */
+struct um_kernel {
+    const um_kernel_ops *ops;
+    size_t page_size;
+    uint32_t table_limit; /* a new space's largest index + 1 (UM_TABLE_DEFAULT_MAX) */
+    void *fe;             /* the front end's own data */
+};
+
+/*
+ * A task's memory, as the front end reaches it. Addresses are the task's. No operation
+ * faults: a range that cannot be reached is reported, never a crash, and none of them needs
+ * the caller to hold or to drop the world lock.
+ */
+typedef struct um_task_memops {
+    /* Copy `len` bytes at task address `src` into `dst`. false: unreadable. */
+    bool (*read)(um_task *task, void *dst, uint64_t src, size_t len);
+    /* Copy `len` bytes from `src` to task address `dst`. false: unwritable. */
+    bool (*write)(um_task *task, uint64_t dst, const void *src, size_t len);
+    /*
+     * Move the task's pages [addr, addr + len) (page-aligned, one mapping) out of the task
+     * into a new kernel region without copying them; NULL when that is not possible (the
+     * caller copies instead). The range is gone from the task on success.
+     */
+    void *(*take)(um_task *task, uint64_t addr, size_t len);
+    /* Remove [addr, addr + len) (page-aligned) from the task's memory. */
+    void (*unmap)(um_task *task, uint64_t addr, size_t len);
+    /*
+     * Give a kernel region to the task: it becomes task memory the task frees with
+     * vm_deallocate. Returns its task address, or 0 (the region is still the kernel's).
+     */
+    uint64_t (*attach)(um_task *task, void *region, size_t len);
+} um_task_memops;
+
+/* Per-task policy hooks. */
+typedef struct um_task_hooks {
+    /*
+     * A Mach-port guard violation (um_guard_exception). `fatal`: XNU kills the task for it.
+     * The hook may not return (embedded mode aborts the process); when it returns, the call
+     * returns its error code and the front end may end the task (um_task_terminate) once the
+     * call is over. Conditions: world locked.
+     */
+    void (*guard)(um_task *task, mach_port_name_t name, uint64_t payload, uint32_t flavor,
+                  bool fatal);
+} um_task_hooks;
+
+/* A task: its IPC space, its task port and what the front end attached to it. */
+struct um_task {
+    um_kernel *kernel;
+    um_space *space;
+    um_port *task_port; /* kernel-held receive right; the space names a send right */
     mach_port_name_t task_name;
-    bool guard_nonfatal;     /* UMACH_GUARD_NONFATAL: fatal guards return instead */
-    bool guard_log;          /* UMACH_GUARD_LOG: print non-fatal guard exceptions too */
-    uint32_t *pending_wakes[16]; /* futex words to wake once the lock is released */
-    unsigned npending;
-    security_token_t sec;    /* the task's tokens, sampled when the task starts */
+    security_token_t sec; /* stamped on every message the task sends */
     audit_token_t audit;
-} um_world;
-
-extern um_world um_the_world;
-
-/* Initialise the world once (safe to call from any thread, any number of times). */
-void um_world_init(void);
-/* Take / release the world lock (initialising the world first if needed). */
-void um_world_lock(void);
-/*
- * Wake the thread sleeping on futex word `word` when the world lock is next released, so that
- * it does not wake up only to block on the lock its waker still holds. The word itself must
- * already say "woken". Conditions: world locked.
- */
-void um_world_defer_wake(uint32_t *word);
-void um_world_unlock(void);
+    const um_task_memops *mem;
+    const um_task_hooks *hooks;
+    void *fe; /* the front end's own data */
+};
 
 /*
- * Resolve the `task` argument of a Mach call to a space.
- * Conditions: world locked. Returns NULL when the name is not a send right to a task port
- * (the caller then returns MACH_SEND_INVALID_DEST, as XNU's trap and MIG stub do).
+ * Create a task of `kernel`: a new space holding a send right to the task's own port under
+ * task->task_name. The caller fills in tokens. Returns NULL when out of memory.
+ * Conditions: world locked.
  */
-um_space *um_task_space(mach_port_name_t task);
+um_task *um_task_create(um_kernel *kernel, const um_task_memops *mem, const um_task_hooks *hooks,
+                        void *fe);
+
+/*
+ * Resolve the `task` argument of a Mach call made by `self` to its space.
+ * Conditions: world locked. Returns NULL when the name is not a send right to self's task
+ * port (the caller then returns MACH_SEND_INVALID_DEST, as XNU's trap and MIG stub do).
+ */
+um_space *um_task_space(um_task *self, mach_port_name_t task);
 
 /* ---- guard exceptions (um_guard.c) ---------------------------------------------------- */
 
 /*
- * Record a Mach-port guard violation of `flavor` (kGUARD_EXC_*) on `name`.
- * Fatal flavours print one line naming the port, the flavour and the mistake, then abort()
- * (unless UMACH_GUARD_NONFATAL is set); the others return silently (printed with
- * UMACH_GUARD_LOG). Conditions: any; may be called with the world lock held.
+ * Record a Mach-port guard violation of `flavor` (kGUARD_EXC_*) on `name` by the task that
+ * owns `space`: its guard hook decides (fatal flavours are those up to
+ * kGUARD_EXC_MSG_FILTERED). Returns only if the hook does. Conditions: world locked.
  */
-void um_guard_exception(mach_port_name_t name, uint64_t payload, uint32_t flavor);
+void um_guard_exception(um_space *space, mach_port_name_t name, uint64_t payload, uint32_t flavor);
+/* One line naming a guard flavour and the mistake it stands for (for front ends' messages). */
+const char *um_guard_flavor_name(uint32_t flavor);
 
 /* ---- objects (um_port.c) --------------------------------------------------------------- */
 
@@ -262,7 +319,8 @@ void um_port_release_receive(um_port *port);
 
 /* ---- spaces and entries (um_space.c) ---------------------------------------------------- */
 
-um_space *um_space_create(void);
+/* A new empty space whose indices stay below `limit` (index 0 reserved); NULL: no memory. */
+um_space *um_space_create(uint32_t limit);
 /* Tear down a space (task death): every right it holds is destroyed. */
 void um_space_destroy(um_space *space);
 

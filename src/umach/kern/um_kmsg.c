@@ -90,12 +90,6 @@ static void *map_anon(size_t len)
 
 /* ---- tokens and trailers ---------------------------------------------------------------- */
 
-void um_task_tokens(security_token_t *sec, audit_token_t *audit)
-{
-    *sec = um_the_world.sec;
-    *audit = um_the_world.audit;
-}
-
 mach_msg_size_t um_trailer_size(mach_msg_option_t option)
 {
     switch (GET_RCV_ELEMENTS(option)) {
@@ -675,7 +669,7 @@ static mach_msg_return_t copyin_ool_ports(um_space *space, um_kdesc *d, const oo
             for (uint32_t j = 0; j < i; j++)
                 um_right_release(ports[j], d->u.oolp.disp);
             if (kr == KERN_INVALID_RIGHT)
-                um_guard_exception(names[i], 0, kGUARD_EXC_SEND_INVALID_RIGHT);
+                um_guard_exception(space, names[i], 0, kGUARD_EXC_SEND_INVALID_RIGHT);
             free(names);
             free(ports);
             return MACH_SEND_INVALID_RIGHT;
@@ -697,7 +691,7 @@ static mach_msg_return_t copyin_port(um_space *space, mach_port_name_t name,
     kern_return_t kr = um_right_copyin(space, name, disp, UM_COPYIN_DEADOK | flags, portp);
     if (kr != KERN_SUCCESS) {
         if (kr == KERN_INVALID_RIGHT)
-            um_guard_exception(name, 0, kGUARD_EXC_SEND_INVALID_RIGHT);
+            um_guard_exception(space, name, 0, kGUARD_EXC_SEND_INVALID_RIGHT);
         return MACH_SEND_INVALID_RIGHT;
     }
     return MACH_MSG_SUCCESS;
@@ -726,7 +720,7 @@ static mach_msg_return_t copyin_guarded(um_space *space, um_kdesc *d, const uint
                        !context) ||
                       (p->guarded && p->context == context);
             if (!ok) {
-                um_guard_exception(name, p->context, kGUARD_EXC_INCORRECT_GUARD);
+                um_guard_exception(space, name, p->context, kGUARD_EXC_INCORRECT_GUARD);
                 return MACH_SEND_INVALID_RIGHT;
             }
             d->u.guarded.flags |= MACH_MSG_GUARD_FLAGS_UNGUARDED_ON_SEND;
@@ -756,8 +750,8 @@ static void note_receive_rights(um_kmsg *k)
     }
 }
 
-mach_msg_return_t um_kmsg_prepare(const mach_msg_header_t *msg, mach_msg_size_t send_size,
-                                  um_kmsg **kmsgp)
+mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
+                                  mach_msg_size_t send_size, um_kmsg **kmsgp)
 {
     *kmsgp = NULL;
     if (send_size < sizeof(mach_msg_header_t) || (send_size & 3))
@@ -822,7 +816,8 @@ mach_msg_return_t um_kmsg_prepare(const mach_msg_header_t *msg, mach_msg_size_t 
         kmsg_free(k);
         return mr;
     }
-    um_task_tokens(&k->sec, &k->audit);
+    k->sec = task->sec;
+    k->audit = task->audit;
     *kmsgp = k;
     return MACH_MSG_SUCCESS;
 }
@@ -850,9 +845,9 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_
         mr = header_rights(space, &st, &dest, &reply);
     if (mr != MACH_MSG_SUCCESS) {
         if (mr == MACH_SEND_INVALID_VOUCHER)
-            um_guard_exception(st.voucher_name, 0, kGUARD_EXC_SEND_INVALID_VOUCHER);
+            um_guard_exception(space, st.voucher_name, 0, kGUARD_EXC_SEND_INVALID_VOUCHER);
         else if (mr == MACH_SEND_INVALID_REPLY)
-            um_guard_exception(st.reply_name, 0, kGUARD_EXC_SEND_INVALID_REPLY);
+            um_guard_exception(space, st.reply_name, 0, kGUARD_EXC_SEND_INVALID_REPLY);
         kmsg_free(k);
         return mr;
     }
@@ -1022,7 +1017,7 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
             uint16_t flags = d->u.guarded.flags;
             if (!pseudo && !(option & MACH_RCV_GUARDED_DESC)) {
                 /* The receiver did not opt in: the right is destroyed (a non-fatal guard). */
-                um_guard_exception(MACH_PORT_NULL, 0, kGUARD_EXC_RCV_GUARDED_DESC);
+                um_guard_exception(space, MACH_PORT_NULL, 0, kGUARD_EXC_RCV_GUARDED_DESC);
                 um_right_release(port, MACH_MSG_TYPE_PORT_RECEIVE);
             } else if (UM_PORT_VALID(port)) {
                 bool alive = port->active;

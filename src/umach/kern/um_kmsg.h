@@ -74,16 +74,16 @@ struct um_kmsg {
 
 /*
  * Copy a user message in, in two steps. um_kmsg_prepare needs no lock: it copies the
- * message once (everything later reads that copy), and finds the errors XNU finds before any
- * right is touched (sizes, descriptor types and counts, header dispositions); on failure
+ * message once (everything later reads that copy), stamps it with `task`'s tokens, and finds
+ * the errors XNU finds before any right is touched (sizes, descriptor types and counts, header dispositions); on failure
  * nothing was taken. um_kmsg_copyin_prepared then takes the rights and memory from `space`
  * (conditions: world locked); it consumes the kmsg. On success the kmsg owns every right and
  * region the message carried; on failure the rights are consumed exactly as XNU does for that
  * error (MACH_FACTS §2.5): header rights and earlier descriptors for body errors, nothing for
  * header and destination errors.
  */
-mach_msg_return_t um_kmsg_prepare(const mach_msg_header_t *msg, mach_msg_size_t send_size,
-                                  um_kmsg **kmsgp);
+mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
+                                  mach_msg_size_t send_size, um_kmsg **kmsgp);
 mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
                                           mach_msg_option_t option);
 /* Free a prepared kmsg that will not be copied in. */
@@ -130,14 +130,6 @@ mach_msg_size_t um_trailer_size(mach_msg_option_t option);
 void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
                       const security_token_t *sec, const audit_token_t *audit,
                       uint64_t context);
-
-/*
- * This task's tokens (what the kernel stamps on its messages). They are sampled once when the
- * task starts (and in a forked child), not on every send: seven system calls per message
- * would dominate mach_msg. A process that changes its uids later keeps its start-up tokens.
- */
-void um_task_tokens(security_token_t *sec, audit_token_t *audit);
-
 
 /* ---- message queues (um_mqueue.c) -------------------------------------------------------- */
 

@@ -115,7 +115,7 @@ kern_return_t um_right_dealloc(um_space *space, mach_port_name_t name, um_entry 
         um_port *port = entry_port(e);
         if (e->urefs == 1) {
             if (port->pinned) {
-                um_guard_exception(name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
+                um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }
             um_request_cancel(space, name, e);
@@ -143,7 +143,7 @@ kern_return_t um_right_dealloc(um_space *space, mach_port_name_t name, um_entry 
     }
 
     default:
-        um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+        um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
         return KERN_INVALID_RIGHT;
     }
 }
@@ -184,7 +184,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
     switch (right) {
     case MACH_PORT_RIGHT_PORT_SET: {
         if (!(type & MACH_PORT_TYPE_PORT_SET)) {
-            um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+            um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
             return KERN_INVALID_RIGHT;
         }
         if (delta == 0)
@@ -199,7 +199,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
 
     case MACH_PORT_RIGHT_RECEIVE: {
         if (!(type & MACH_PORT_TYPE_RECEIVE)) {
-            um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+            um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
             return KERN_INVALID_RIGHT;
         }
         if (delta == 0)
@@ -208,7 +208,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
             goto invalid_value;
         um_port *port = entry_port(e);
         if (port->guarded) {
-            um_guard_exception(name, port->context, kGUARD_EXC_DESTROY);
+            um_guard_exception(space, name, port->context, kGUARD_EXC_DESTROY);
             return KERN_INVALID_RIGHT;
         }
         if (type & MACH_PORT_TYPE_SEND) {
@@ -226,7 +226,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
         if (!(type & MACH_PORT_TYPE_SEND_ONCE))
             return KERN_INVALID_RIGHT;
         if (um_right_check(space, name, e)) {
-            um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+            um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
             return KERN_INVALID_RIGHT;
         }
         if (delta > 0 || delta < -1)
@@ -243,11 +243,11 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
     case MACH_PORT_RIGHT_DEAD_NAME: {
         if (type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE)) {
             if ((type & MACH_PORT_TYPE_RECEIVE) || !um_right_check(space, name, e)) {
-                um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+                um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
                 return KERN_INVALID_RIGHT;
             }
         } else if (!(type & MACH_PORT_TYPE_DEAD_NAME)) {
-            um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+            um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
             return KERN_INVALID_RIGHT;
         }
         if (delta > (mach_port_delta_t)UM_UREFS_MAX || delta < -(mach_port_delta_t)UM_UREFS_MAX)
@@ -274,7 +274,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
             /* XNU spares +1 on a receive-only name the exception (Apple Events). */
             if (!(type & MACH_PORT_TYPE_DEAD_NAME) &&
                 (!(type & MACH_PORT_TYPE_RECEIVE) || delta != 1))
-                um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+                um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
             return KERN_INVALID_RIGHT;
         }
         if (um_right_check(space, name, e))
@@ -294,7 +294,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
         }
         if ((int64_t)urefs + delta == 0) {
             if (port->pinned) {
-                um_guard_exception(name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
+                um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }
             if (type & MACH_PORT_TYPE_RECEIVE) {
@@ -320,7 +320,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
     }
 
 invalid_value:
-    um_guard_exception(name, 0, kGUARD_EXC_INVALID_VALUE);
+    um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_VALUE);
     return KERN_INVALID_VALUE;
 }
 
@@ -342,7 +342,7 @@ kern_return_t um_right_destroy(um_space *space, mach_port_name_t name, um_entry 
 
     um_port *port = entry_port(e);
     if (type == MACH_PORT_TYPE_SEND && port->pinned && port->active) {
-        um_guard_exception(name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
+        um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
         return KERN_INVALID_CAPABILITY;
     }
     if (!port->active) {
@@ -359,7 +359,7 @@ kern_return_t um_right_destroy(um_space *space, mach_port_name_t name, um_entry 
     }
     if ((type & MACH_PORT_TYPE_RECEIVE) && check_guard && port->guarded &&
         guard != port->context) {
-        um_guard_exception(name, port->context, kGUARD_EXC_DESTROY);
+        um_guard_exception(space, name, port->context, kGUARD_EXC_DESTROY);
         return KERN_INVALID_RIGHT;
     }
 
@@ -387,11 +387,11 @@ kern_return_t um_right_destruct(um_space *space, mach_port_name_t name, um_entry
                                 mach_port_delta_t srdelta, uint64_t guard)
 {
     if (!(e->type & MACH_PORT_TYPE_RECEIVE)) {
-        um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+        um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
         return KERN_INVALID_RIGHT;
     }
     if (srdelta && !(e->type & MACH_PORT_TYPE_SEND)) {
-        um_guard_exception(name, 0, kGUARD_EXC_INVALID_RIGHT);
+        um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
         return KERN_INVALID_RIGHT;
     }
     if (srdelta > 0)
@@ -399,7 +399,7 @@ kern_return_t um_right_destruct(um_space *space, mach_port_name_t name, um_entry
 
     um_port *port = entry_port(e);
     if (port->guarded && guard != port->context) {
-        um_guard_exception(name, port->context, kGUARD_EXC_DESTROY);
+        um_guard_exception(space, name, port->context, kGUARD_EXC_DESTROY);
         return KERN_INVALID_ARGUMENT;
     }
     if (srdelta) {
@@ -429,7 +429,7 @@ kern_return_t um_right_destruct(um_space *space, mach_port_name_t name, um_entry
     return KERN_SUCCESS;
 
 invalid_value:
-    um_guard_exception(name, 0, kGUARD_EXC_INVALID_VALUE);
+    um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_VALUE);
     return KERN_INVALID_VALUE;
 }
 
@@ -497,7 +497,7 @@ kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
         um_port *port = entry_port(e);
         if (port->kotype != UM_KOT_NONE ||
             (port->immovable_receive && !(flags & UM_COPYIN_ALLOW_IMMOVABLE))) {
-            um_guard_exception(name, 0, kGUARD_EXC_IMMOVABLE);
+            um_guard_exception(space, name, 0, kGUARD_EXC_IMMOVABLE);
             return KERN_INVALID_CAPABILITY;
         }
         if (type & MACH_PORT_TYPE_SEND) {
@@ -539,7 +539,7 @@ kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
         um_port *port = entry_port(e);
         if (e->urefs == 1) {
             if (port->pinned) {
-                um_guard_exception(name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
+                um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }
             if (e->type & MACH_PORT_TYPE_RECEIVE) {

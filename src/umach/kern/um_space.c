@@ -83,28 +83,17 @@ static kern_return_t um_space_grow(um_space *space, uint32_t want)
     return KERN_SUCCESS;
 }
 
-static uint32_t um_table_limit(void)
-{
-    const char *s = getenv("UMACH_PORT_TABLE_MAX");
-    if (s && *s) {
-        char *end = NULL;
-        unsigned long v = strtoul(s, &end, 0);
-        if (end && *end == '\0' && v >= 2) {
-            if (v > UM_TABLE_HARD_MAX)
-                v = UM_TABLE_HARD_MAX;
-            return (uint32_t)v + 1; /* v usable indices besides the reserved one */
-        }
-    }
-    return UM_TABLE_DEFAULT_MAX;
-}
-
-um_space *um_space_create(void)
+um_space *um_space_create(uint32_t limit)
 {
     um_space *space = calloc(1, sizeof *space);
     if (!space)
         return NULL;
     space->active = true;
-    space->limit = um_table_limit();
+    if (limit < 2)
+        limit = UM_TABLE_DEFAULT_MAX;
+    else if (limit > UM_TABLE_HARD_MAX + 1)
+        limit = UM_TABLE_HARD_MAX + 1;
+    space->limit = limit;
     space->roll_seed = 0x9E3779B9u;
     if (um_space_grow(space, 64 < space->limit ? 64 : space->limit) != KERN_SUCCESS) {
         free(space);

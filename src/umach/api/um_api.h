@@ -1,0 +1,97 @@
+/*
+ * um_api.h — the Mach calls as the kernel core serves them, one function per call, for one
+ * task (`self`, the caller). Front-end neutral: a front end takes its world lock, calls the
+ * function with the calling task, releases the lock (embedded mode: src/umach/dispatch/).
+ * The argument after `self` is the call's own task argument, checked against `self`.
+ * Out-parameters point at memory the function may write directly (the caller's own memory in
+ * embedded mode; a reply buffer in a daemon).
+ *
+ * Conditions: world locked; none of these functions sleeps.
+ */
+#ifndef UM_API_H
+#define UM_API_H
+
+#include "../kern/um_kern.h"
+
+#include <mach/mach.h>
+#include <mach/task_info.h>
+
+kern_return_t um_api_mach_port_allocate(um_task *self, ipc_space_t task, mach_port_right_t right,
+                                        mach_port_name_t *name);
+kern_return_t um_api_mach_port_allocate_name(um_task *self, ipc_space_t task,
+                                             mach_port_right_t right, mach_port_name_t name);
+kern_return_t um_api_mach_port_construct(um_task *self, ipc_space_t task,
+                                         mach_port_options_ptr_t options,
+                                         mach_port_context_t context, mach_port_name_t *name);
+kern_return_t um_api_mach_port_destruct(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                        mach_port_delta_t srdelta, mach_port_context_t guard);
+kern_return_t um_api_mach_port_deallocate(um_task *self, ipc_space_t task, mach_port_name_t name);
+kern_return_t um_api_mach_port_destroy(um_task *self, ipc_space_t task, mach_port_name_t name);
+kern_return_t um_api_mach_port_mod_refs(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                        mach_port_right_t right, mach_port_delta_t delta);
+kern_return_t um_api_mach_port_get_refs(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                        mach_port_right_t right, mach_port_urefs_t *refs);
+kern_return_t um_api_mach_port_type(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                    mach_port_type_t *ptype);
+kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_name_array_t *names,
+                                     mach_msg_type_number_t *namesCnt,
+                                     mach_port_type_array_t *types,
+                                     mach_msg_type_number_t *typesCnt);
+kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                            mach_port_t poly, mach_msg_type_name_t polyPoly);
+kern_return_t um_api_mach_port_extract_right(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                             mach_msg_type_name_t msgt_name, mach_port_t *poly,
+                                             mach_msg_type_name_t *polyPoly);
+kern_return_t um_api_mach_port_get_attributes(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name, mach_port_flavor_t flavor,
+                                              mach_port_info_t port_info_out,
+                                              mach_msg_type_number_t *port_info_outCnt);
+kern_return_t um_api_mach_port_set_attributes(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name, mach_port_flavor_t flavor,
+                                              mach_port_info_t port_info,
+                                              mach_msg_type_number_t port_infoCnt);
+kern_return_t um_api_mach_port_set_mscount(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                           mach_port_mscount_t mscount);
+kern_return_t um_api_mach_port_set_seqno(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                         mach_port_seqno_t seqno);
+kern_return_t um_api_mach_port_get_context(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                           mach_port_context_t *context);
+kern_return_t um_api_mach_port_set_context(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                           mach_port_context_t context);
+kern_return_t um_api_mach_port_guard(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                     mach_port_context_t guard, boolean_t strict);
+kern_return_t um_api_mach_port_guard_with_flags(um_task *self, ipc_space_t task,
+                                                mach_port_name_t name, mach_port_context_t guard,
+                                                uint64_t flags);
+kern_return_t um_api_mach_port_unguard(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                       mach_port_context_t guard);
+kern_return_t um_api_mach_port_swap_guard(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                          mach_port_context_t old_guard,
+                                          mach_port_context_t new_guard);
+kern_return_t um_api_mach_port_insert_member(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                             mach_port_name_t pset);
+kern_return_t um_api_mach_port_extract_member(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name, mach_port_name_t pset);
+kern_return_t um_api_mach_port_move_member(um_task *self, ipc_space_t task, mach_port_name_t member,
+                                           mach_port_name_t after);
+kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name,
+                                              mach_port_name_array_t *members,
+                                              mach_msg_type_number_t *membersCnt);
+kern_return_t um_api_mach_port_request_notification(um_task *self, ipc_space_t task,
+                                                    mach_port_name_t name, mach_msg_id_t msgid,
+                                                    mach_port_mscount_t sync, mach_port_t notify,
+                                                    mach_msg_type_name_t notifyPoly,
+                                                    mach_port_t *previous);
+kern_return_t um_api_mach_port_peek(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                    mach_msg_trailer_type_t trailer_type,
+                                    mach_port_seqno_t *request_seqnop, mach_msg_size_t *msg_sizep,
+                                    mach_msg_id_t *msg_idp, mach_msg_trailer_info_t trailer_infop,
+                                    mach_msg_type_number_t *trailer_infopCnt);
+kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flavor_t flavor,
+                               task_info_t task_info_out, mach_msg_type_number_t *task_info_outCnt);
+
+/* Is `task` a send right to self's task port? (vm calls: the memory work is the front end's) */
+bool um_api_task_check(um_task *self, mach_port_name_t task);
+
+#endif

@@ -1,0 +1,11 @@
+/* um_calls.h — what public functions outside dispatch/ need from the dispatcher. */
+#ifndef UM_CALLS_H
+#define UM_CALLS_H
+
+#include <mach/mach_types.h>
+#include <stdbool.h>
+
+/* Is `task` a send right to the calling task's own port? (vm calls check their task so) */
+bool um_call_task_check(mach_port_name_t task);
+
+#endif

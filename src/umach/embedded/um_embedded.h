@@ -1,0 +1,26 @@
+/*
+ * um_embedded.h — the embedded front end: this process is one task of a world that lives in
+ * the process itself, behind one mutex (the world lock).
+ */
+#ifndef UM_EMBEDDED_H
+#define UM_EMBEDDED_H
+
+#include "../kern/um_kern.h"
+
+/* Take the world lock (creating the world first if needed); returns the calling task. */
+um_task *um_embedded_enter(void);
+/* The calling task, without the lock (its tokens and memory operations are stable). */
+um_task *um_embedded_task(void);
+/* Release the world lock, then issue the futex wakes deferred while it was held. */
+void um_embedded_leave(void);
+/* Take the world lock again after a sleep that released it with um_embedded_unlock_only. */
+void um_embedded_relock(void);
+
+/*
+ * Wake the thread sleeping on futex word `word` when the world lock is next released, so that
+ * it does not wake up only to block on the lock its waker still holds. The word itself must
+ * already say "woken". Conditions: world locked.
+ */
+void um_embedded_defer_wake(uint32_t *word);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * um_task.c — tasks: a space, the task's own port, and the front end's operations and hooks.
+ *
+ * The kernel core knows a task only through this object: which space a call acts on, how its
+ * memory is reached (um_task_memops) and what its policy is (um_task_hooks). The front end
+ * creates tasks (embedded mode: one per process) and says which task makes each call.
+ */
+#include "um_kern.h"
+
+#include <stdlib.h>
+
+um_task *um_task_create(um_kernel *kernel, const um_task_memops *mem, const um_task_hooks *hooks,
+                        void *fe)
+{
+    um_task *task = calloc(1, sizeof *task);
+    if (!task)
+        return NULL;
+    task->kernel = kernel;
+    task->mem = mem;
+    task->hooks = hooks;
+    task->fe = fe;
+    task->space = um_space_create(kernel->table_limit);
+    task->task_port = um_port_alloc();
+    if (!task->space || !task->task_port)
+        goto fail;
+    task->space->task = task;
+    task->task_port->kotype = UM_KOT_TASK;
+    task->task_port->pinned = true;
+    /* The kernel holds the receive right; the task holds a send right to itself. */
+    um_port_make_send(task->task_port);
+    if (um_right_copyout(task->space, task->task_port, MACH_MSG_TYPE_PORT_SEND, &task->task_name) !=
+        KERN_SUCCESS)
+        goto fail;
+    return task;
+fail:
+    if (task->space)
+        um_space_destroy(task->space);
+    if (task->task_port)
+        um_port_release(task->task_port);
+    free(task);
+    return NULL;
+}
+
+um_space *um_task_space(um_task *self, mach_port_name_t task)
+{
+    if (!MACH_PORT_VALID(task) || !self->space)
+        return NULL;
+    um_entry *e = um_entry_lookup(self->space, task);
+    if (!e || !(e->type & MACH_PORT_TYPE_SEND) || e->object != &self->task_port->obj)
+        return NULL;
+    return self->space;
+}
