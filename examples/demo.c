@@ -49,7 +49,7 @@ static mp_server_action handle(void *ctx, mp_msg_parser *req, mp_msg_header *hdr
             if (mr != MACH_MSG_SUCCESS)
                 mp_msg_error_print(stdout, "server: callback send", mr);
         }
-        mp_msg_buffer_destroy(&buf);
+        mp_msg_buffer_drop(&buf);
         mp_msg_desc_drop(&d); /* our copy of the client's send right */
         return MP_SERVER_REPLY;
     }
@@ -106,7 +106,7 @@ static void call(mp_send_right server, mp_msg_builder *b, const char *what)
     } else {
         printf("client: %s reply id %d\n", what, mp_msg_parser_id(&reply));
     }
-    mp_msg_parser_discard(&reply);
+    mp_msg_parser_drop(&reply);
 }
 
 int main(void)
@@ -143,7 +143,7 @@ int main(void)
         (void)mp_msg_parser_body(&p, &body, &len);
         printf("client: message %d on my port: \"%.*s\"\n", mp_msg_parser_id(&p), (int)len,
                (const char *)body);
-        mp_msg_parser_discard(&p);
+        mp_msg_parser_drop(&p);
     }
 
     /* 3. OOL memory: 64 KiB of pages that move to the server without a copy. */
@@ -163,7 +163,7 @@ int main(void)
     call(server, &b, "STOP");
     pthread_join(t, NULL);
 
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     mp_send_right_drop(&server);
     mp_recv_right_drop(&mine);
     mp_recv_right_drop(&port);

@@ -49,13 +49,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mp_msg_parser_body(&p, &body, &blen) == MACH_MSG_SUCCESS && blen)
         sink ^= ((const uint8_t *)body)[blen - 1] ^ ((const uint8_t *)body)[0];
     (void)mp_msg_parser_trailer(&p, &tr);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 
     /* A second pass reads a notification the same way. */
     mp_notification n;
     (void)mp_msg_parser_init_bytes(&p, msg, len, MP_PARSE_NO_RELEASE);
     (void)mp_msg_parser_notification(&p, &n);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 
     (void)sink;
     free(msg);

@@ -40,9 +40,9 @@ MP_WUR MP_NONNULL(1) kern_return_t mp_msg_buffer_init(mp_msg_buffer *buf, size_t
  * (the buffer is unchanged), KERN_INVALID_VALUE beyond 4 GiB. */
 MP_WUR MP_NONNULL(1) kern_return_t mp_msg_buffer_reserve(mp_msg_buffer *buf, size_t capacity);
 
-/* Free the memory. The buffer must hold no message still owning rights (discard the
+/* Free the memory. The buffer must hold no message still owning rights (drop the
  * builder or parser first). NULL buffers are a no-op. */
-MP_NONNULL(1) void mp_msg_buffer_destroy(mp_msg_buffer *buf);
+MP_NONNULL(1) void mp_msg_buffer_drop(mp_msg_buffer *buf);
 
 /* The raw bytes (for tests and tools): msg and capacity. */
 static inline void *mp_msg_buffer_bytes(const mp_msg_buffer *buf)

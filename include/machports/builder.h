@@ -8,7 +8,7 @@
  *   - mp_send*() sends the message: the kernel takes everything (success), or the library
  *     releases what the kernel did not take (failure, including the rights a timed-out
  *     send hands back) — nothing leaks and nothing is released twice; or
- *   - mp_msg_builder_discard() releases it all.
+ *   - mp_msg_builder_drop() releases it all.
  * A failed append (memory shortage, a size over 4 GiB, a right the kernel would refuse)
  * releases what it was given and is remembered: later appends are ignored and the send
  * reports the first error without sending. Appends return that error too.
@@ -44,14 +44,14 @@ typedef enum mp_copy_kind {
 } mp_copy_kind;
 
 /*
- * Start an empty message in *buf (any previous contents are overwritten: discard the
+ * Start an empty message in *buf (any previous contents are overwritten: drop the
  * previous builder or parser first). Fails only with KERN_RESOURCE_SHORTAGE, which is
  * also kept as the builder's error (so checking here is optional: the send reports it).
  */
 MP_NONNULL(1, 2) kern_return_t mp_msg_builder_init(mp_msg_builder *b, mp_msg_buffer *buf);
 
 /* Release every right and OOL region the builder owns and leave an empty message. */
-MP_NONNULL(1) void mp_msg_builder_discard(mp_msg_builder *b);
+MP_NONNULL(1) void mp_msg_builder_drop(mp_msg_builder *b);
 
 /* The first error of an append, or KERN_SUCCESS. */
 static inline kern_return_t mp_msg_builder_error(const mp_msg_builder *b)
@@ -67,9 +67,10 @@ MP_NONNULL(1) const void *mp_msg_builder_bytes(const mp_msg_builder *b, size_t *
 
 /* ---- reply port (msgh_local_port) — setting one releases the previous ------------------ */
 
-/* A send right (once: a send-once right) made from a borrowed receive right. */
+/* A send right / a send-once right made from a borrowed receive right. */
+MP_NONNULL(1) kern_return_t mp_msg_builder_set_made_reply(mp_msg_builder *b, mp_recv_right recv);
 MP_NONNULL(1)
-kern_return_t mp_msg_builder_set_made_reply(mp_msg_builder *b, mp_recv_right recv, bool once);
+kern_return_t mp_msg_builder_set_made_reply_once(mp_msg_builder *b, mp_recv_right recv);
 /* A send right copied from a borrowed send right. */
 MP_NONNULL(1) kern_return_t mp_msg_builder_set_copied_reply(mp_msg_builder *b, mp_send_right r);
 /* Move a send / send-once / either right into the message as its reply port. */
@@ -101,9 +102,10 @@ MP_NONNULL(1) size_t mp_msg_builder_inline_size(const mp_msg_builder *b);
 
 /* ---- port descriptors -------------------------------------------------------------------- */
 
-/* The receiver gets a send (once: send-once) right made from a borrowed receive right. */
+/* The receiver gets a send / a send-once right made from a borrowed receive right. */
+MP_NONNULL(1) kern_return_t mp_msg_builder_append_made_send(mp_msg_builder *b, mp_recv_right recv);
 MP_NONNULL(1)
-kern_return_t mp_msg_builder_append_made_send(mp_msg_builder *b, mp_recv_right recv, bool once);
+kern_return_t mp_msg_builder_append_made_send_once(mp_msg_builder *b, mp_recv_right recv);
 /* The receiver gets a send right copied from a borrowed send right. */
 MP_NONNULL(1) kern_return_t mp_msg_builder_append_copied_send(mp_msg_builder *b, mp_send_right r);
 /* Move a right to the receiver. A guarded receive right is unguarded first (use
@@ -133,7 +135,7 @@ MP_NONNULL(1)
 kern_return_t mp_msg_builder_append_ool(mp_msg_builder *b, const void *data, size_t n,
                                         mp_copy_kind copy);
 /* Consumed: the region moves to the receiver (unmapped from the sender by the send, or
- * released by discard). *buf is reset. */
+ * released by mp_msg_builder_drop). *buf is reset. */
 MP_NONNULL(1, 2)
 kern_return_t mp_msg_builder_append_ool_buf(mp_msg_builder *b, mp_ool_buf *buf, mp_copy_kind copy);
 

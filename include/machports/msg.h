@@ -42,11 +42,11 @@ MP_WUR MP_NONNULL(1, 2) mach_msg_return_t
     mp_send_any(mp_any_send_right *dest, mp_msg_builder *b, uint32_t timeout_ms);
 
 /* Receive options. Zero-initialised = block, fail too-large messages, context trailer. */
-typedef struct mp_recv_opts {
+typedef struct mp_recv_options {
     uint32_t flags;      /* MP_RECV_* below */
     uint32_t timeout_ms; /* with MP_RECV_TIMEOUT */
     uint32_t trailer;    /* with MP_RECV_TRAILER: MACH_RCV_TRAILER_NULL .. _AV */
-} mp_recv_opts;
+} mp_recv_options;
 
 #define MP_RECV_TIMEOUT 0x1u /* give up after timeout_ms (0: poll) */
 #define MP_RECV_GROW 0x2u    /* grow the buffer and retry on a too-large message */
@@ -55,14 +55,14 @@ typedef struct mp_recv_opts {
 
 /*
  * Receive one message on a borrowed receive right (or port set) into *buf; on success *p
- * is a parser over it (call mp_msg_parser_discard when done). Without MP_RECV_GROW a
+ * is a parser over it (call mp_msg_parser_drop when done). Without MP_RECV_GROW a
  * message larger than the buffer is destroyed by the kernel and MACH_RCV_TOO_LARGE is
  * returned. Guarded-port descriptors are always accepted. On failure *p is empty.
  */
 MP_WUR MP_NONNULL(2, 4) mach_msg_return_t
-    mp_recv(mp_recv_right port, mp_msg_buffer *buf, const mp_recv_opts *opts, mp_msg_parser *p);
+    mp_recv(mp_recv_right port, mp_msg_buffer *buf, const mp_recv_options *opts, mp_msg_parser *p);
 MP_WUR MP_NONNULL(2, 4) mach_msg_return_t
-    mp_recv_set(mp_port_set set, mp_msg_buffer *buf, const mp_recv_opts *opts, mp_msg_parser *p);
+    mp_recv_set(mp_port_set set, mp_msg_buffer *buf, const mp_recv_options *opts, mp_msg_parser *p);
 
 /*
  * Remote procedure call: send the builder's message to `dest` with a send-once reply right
@@ -73,7 +73,7 @@ MP_WUR MP_NONNULL(2, 4) mach_msg_return_t
  * sent but no reply was received.
  */
 MP_WUR MP_NONNULL(2, 5) mach_msg_return_t
-    mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right reply, const mp_recv_opts *opts,
+    mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right reply, const mp_recv_options *opts,
            mp_msg_parser *p);
 
 /* ---- server loop ------------------------------------------------------------------------------
@@ -82,7 +82,7 @@ MP_WUR MP_NONNULL(2, 5) mach_msg_return_t
 /* What a handler asks the server to do after it returns. */
 typedef enum mp_server_action {
     MP_SERVER_REPLY = 0,      /* send the reply it built (if the request has a reply right) */
-    MP_SERVER_NO_REPLY,       /* discard the reply; the request's reply right is dropped */
+    MP_SERVER_NO_REPLY,       /* drop the reply; the request's reply right is dropped */
     MP_SERVER_REPLY_AND_STOP, /* reply, then return from mp_server_run */
     MP_SERVER_STOP            /* no reply, return from mp_server_run */
 } mp_server_action;
@@ -97,11 +97,11 @@ typedef enum mp_server_action {
 typedef mp_server_action (*mp_server_handler)(void *ctx, mp_msg_parser *request,
                                               mp_msg_header *header, mp_msg_builder *reply);
 
-typedef struct mp_server_opts {
-    mp_recv_opts recv;         /* receive options (MP_RECV_GROW is always added) */
+typedef struct mp_server_options {
+    mp_recv_options recv;         /* receive options (MP_RECV_GROW is always added) */
     uint32_t reply_timeout_ms; /* send timeout of replies (MP_TIMEOUT_NONE: block) */
     size_t buffer_size;        /* initial request and reply buffer size (0: 1024) */
-} mp_server_opts;
+} mp_server_options;
 
 /*
  * Receive requests on `port` (or a port set), call `handler` for each and send its reply,
@@ -110,9 +110,9 @@ typedef struct mp_server_opts {
  * ignored (the requester may have gone). opts may be NULL.
  */
 MP_WUR MP_NONNULL(2) mach_msg_return_t mp_server_run(mp_recv_right port, mp_server_handler handler,
-                                                     void *ctx, const mp_server_opts *opts);
+                                                     void *ctx, const mp_server_options *opts);
 MP_WUR MP_NONNULL(2) mach_msg_return_t mp_server_run_set(mp_port_set set, mp_server_handler handler,
-                                                         void *ctx, const mp_server_opts *opts);
+                                                         void *ctx, const mp_server_options *opts);
 
 #ifdef __cplusplus
 }

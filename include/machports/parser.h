@@ -3,14 +3,14 @@
  *
  * A received message owns rights (its reply port, voucher, port descriptors, OOL-ports
  * arrays) and memory (OOL regions). A parser hands them out one by one as owned values;
- * mp_msg_parser_discard() releases everything not taken. The parser zeroes in the buffer
+ * mp_msg_parser_drop() releases everything not taken. The parser zeroes in the buffer
  * every name and address it hands out, so nothing is ever released twice.
  *
  * Order of use: the header (any time), the descriptors in order with
  * mp_msg_parser_next(), the inline body, the trailer. The parser checks every size, count
  * and descriptor type against the bytes it was given before reading them; a malformed
  * message gives an error (MACH_RCV_HEADER_ERROR, MACH_RCV_BODY_ERROR or
- * MACH_RCV_INVALID_TYPE) — never an out-of-bounds read or an abort — and discard still
+ * MACH_RCV_INVALID_TYPE) — never an out-of-bounds read or an abort — and mp_msg_parser_drop still
  * releases what it could identify (the reply and voucher when their bits are valid, and
  * every well-formed descriptor before the first bad one).
  */
@@ -47,12 +47,12 @@ typedef struct mp_msg_parser {
 /* Flags of mp_msg_parser_init_bytes. */
 #define MP_PARSE_NO_RELEASE                                                                        \
     0x1u /* validate and read only: never release or zero anything                                 \
-            (for copies, logs, fuzzers); discard is a no-op */
+            (for copies, logs, fuzzers); drop is a no-op */
 
 /*
  * Parse `len` bytes at `msg` (a received message followed by its trailer). The parser
- * keeps a pointer to the bytes: keep them alive and unchanged until discard. Returns
- * MACH_MSG_SUCCESS or the malformation found; in both cases call discard once done.
+ * keeps a pointer to the bytes: keep them alive and unchanged until the drop. Returns
+ * MACH_MSG_SUCCESS or the malformation found; in both cases call mp_msg_parser_drop once done.
  */
 MP_NONNULL(1)
 mach_msg_return_t mp_msg_parser_init_bytes(mp_msg_parser *p, void *msg, size_t len, uint32_t flags);
@@ -61,7 +61,7 @@ mach_msg_return_t mp_msg_parser_init_bytes(mp_msg_parser *p, void *msg, size_t l
 MP_NONNULL(1, 2) mach_msg_return_t mp_msg_parser_init(mp_msg_parser *p, mp_msg_buffer *buf);
 
 /* Release everything not taken; the parser is empty afterwards (a second call is a no-op). */
-MP_NONNULL(1) void mp_msg_parser_discard(mp_msg_parser *p);
+MP_NONNULL(1) void mp_msg_parser_drop(mp_msg_parser *p);
 
 /* ---- header -------------------------------------------------------------------------------- */
 

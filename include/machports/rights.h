@@ -170,27 +170,27 @@ MP_NONNULL(1) kern_return_t mp_any_send_right_drop(mp_any_send_right *r);
 MP_WUR MP_NONNULL(1) kern_return_t mp_recv_right_alloc(mp_recv_right *out);
 
 /* Options of mp_recv_right_construct; zero-initialise and set what you need. */
-typedef struct mp_recv_options {
-    uint32_t flags;              /* MP_RECV_OPT_* */
-    mach_port_msgcount_t qlimit; /* with MP_RECV_OPT_QLIMIT: 0 .. MACH_PORT_QLIMIT_MAX */
-    mach_port_context_t context; /* with MP_RECV_OPT_CONTEXT or MP_RECV_OPT_GUARD */
-} mp_recv_options;
+typedef struct mp_construct_options {
+    uint32_t flags;              /* MP_CONSTRUCT_* */
+    mach_port_msgcount_t qlimit; /* with MP_CONSTRUCT_QLIMIT: 0 .. MACH_PORT_QLIMIT_MAX */
+    mach_port_context_t context; /* with MP_CONSTRUCT_CONTEXT or MP_CONSTRUCT_GUARD */
+} mp_construct_options;
 
-#define MP_RECV_OPT_QLIMIT 0x01u      /* set the queue limit to `qlimit` */
-#define MP_RECV_OPT_CONTEXT 0x02u     /* set the port context to `context` */
-#define MP_RECV_OPT_GUARD 0x04u       /* guard the receive right with `context` */
-#define MP_RECV_OPT_STRICT 0x08u      /* with GUARD: strict guard (context cannot be changed) */
-#define MP_RECV_OPT_IMMOVABLE 0x10u   /* with GUARD: the receive right can never be moved */
-#define MP_RECV_OPT_INSERT_SEND 0x20u /* also create a send right; needs send_out */
+#define MP_CONSTRUCT_QLIMIT 0x01u      /* set the queue limit to `qlimit` */
+#define MP_CONSTRUCT_CONTEXT 0x02u     /* set the port context to `context` */
+#define MP_CONSTRUCT_GUARD 0x04u       /* guard the receive right with `context` */
+#define MP_CONSTRUCT_STRICT 0x08u      /* with GUARD: strict guard (context cannot be changed) */
+#define MP_CONSTRUCT_IMMOVABLE 0x10u   /* with GUARD: the receive right can never be moved */
+#define MP_CONSTRUCT_INSERT_SEND 0x20u /* also create a send right; needs send_out */
 
 /*
  * Construct a new port with options (mach_port_construct). *out receives the receive
- * right; with MP_RECV_OPT_INSERT_SEND, *send_out receives a send right under the same
+ * right; with MP_CONSTRUCT_INSERT_SEND, *send_out receives a send right under the same
  * name (send_out may be NULL otherwise). CONTEXT and GUARD together, STRICT or IMMOVABLE
  * without GUARD, or INSERT_SEND without send_out give KERN_INVALID_ARGUMENT.
  */
 MP_WUR MP_NONNULL(1, 2) kern_return_t
-    mp_recv_right_construct(const mp_recv_options *opts, mp_recv_right *out,
+    mp_recv_right_construct(const mp_construct_options *opts, mp_recv_right *out,
                             mp_send_right *send_out);
 
 /* ---- making and copying send rights --------------------------------------------------- */
@@ -203,10 +203,10 @@ MP_WUR MP_NONNULL(2) kern_return_t
     mp_send_once_right_make(mp_recv_right recv, mp_send_once_right *out);
 
 /*
- * Clone a borrowed send right: +1 user reference, returned in *out. Cloning a send right
- * whose port died clones the dead name (the clone is released the same way).
+ * Copy a borrowed send right: +1 user reference, returned in *out. Copying a send right
+ * whose port died copies the dead name (the copy is released the same way).
  */
-MP_WUR MP_NONNULL(2) kern_return_t mp_send_right_clone(mp_send_right r, mp_send_right *out);
+MP_WUR MP_NONNULL(2) kern_return_t mp_send_right_copy(mp_send_right r, mp_send_right *out);
 
 /* True when the port of a borrowed send / send-once right has died. */
 bool mp_send_right_is_dead(mp_send_right r);
@@ -215,15 +215,15 @@ bool mp_send_once_right_is_dead(mp_send_once_right r);
 /* ---- any send right --------------------------------------------------------------------- */
 
 /* Move a send / send-once right into a tagged value; *r is reset to NULL. */
-MP_NONNULL(1) mp_any_send_right mp_any_send_from_send(mp_send_right *r);
-MP_NONNULL(1) mp_any_send_right mp_any_send_from_send_once(mp_send_once_right *r);
+MP_NONNULL(1) mp_any_send_right mp_any_send_right_from_send(mp_send_right *r);
+MP_NONNULL(1) mp_any_send_right mp_any_send_right_from_send_once(mp_send_once_right *r);
 
 /*
  * Take the right out of a tagged value if it has that kind: returns true, fills *out and
  * resets *any; otherwise returns false and changes nothing.
  */
-MP_WUR MP_NONNULL(1, 2) bool mp_any_send_take_send(mp_any_send_right *any, mp_send_right *out);
-MP_WUR MP_NONNULL(1, 2) bool mp_any_send_take_send_once(mp_any_send_right *any,
+MP_WUR MP_NONNULL(1, 2) bool mp_any_send_right_take_send(mp_any_send_right *any, mp_send_right *out);
+MP_WUR MP_NONNULL(1, 2) bool mp_any_send_right_take_send_once(mp_any_send_right *any,
                                                         mp_send_once_right *out);
 
 static inline bool mp_any_send_right_is_null(mp_any_send_right r)

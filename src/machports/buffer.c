@@ -35,7 +35,7 @@ kern_return_t mp_msg_buffer_reserve(mp_msg_buffer *buf, size_t capacity)
     return KERN_SUCCESS;
 }
 
-void mp_msg_buffer_destroy(mp_msg_buffer *buf)
+void mp_msg_buffer_drop(mp_msg_buffer *buf)
 {
     free(buf->msg);
     *buf = MP_MSG_BUFFER_NULL;

@@ -4,7 +4,7 @@
  * Layout while building: header | [descriptor count | descriptors] | inline data.
  * The count and the COMPLEX bit appear with the first descriptor; a descriptor is
  * inserted before the inline data, which moves up. The message itself records what the
- * builder owns (MOVE_* dispositions, OOL regions with deallocate set), so discarding is a
+ * builder owns (MOVE_* dispositions, OOL regions with deallocate set), so dropping it is a
  * walk over the message (mp__msg_release_unsent in parser.c).
  */
 #include "mp_internal.h"
@@ -35,7 +35,7 @@ kern_return_t mp_msg_builder_init(mp_msg_builder *b, mp_msg_buffer *buf)
     return KERN_SUCCESS;
 }
 
-void mp_msg_builder_discard(mp_msg_builder *b)
+void mp_msg_builder_drop(mp_msg_builder *b)
 {
     if (b->buf && b->buf->msg && b->buf->len >= MP__HEADER_SIZE) {
         b->buf->msg->msgh_remote_port = MACH_PORT_NULL;
@@ -181,9 +181,14 @@ static kern_return_t set_reply(mp_msg_builder *b, mach_port_name_t name, mach_ms
     return KERN_SUCCESS;
 }
 
-kern_return_t mp_msg_builder_set_made_reply(mp_msg_builder *b, mp_recv_right recv, bool once)
+kern_return_t mp_msg_builder_set_made_reply(mp_msg_builder *b, mp_recv_right recv)
 {
-    return set_reply(b, recv.name, once ? MACH_MSG_TYPE_MAKE_SEND_ONCE : MACH_MSG_TYPE_MAKE_SEND);
+    return set_reply(b, recv.name, MACH_MSG_TYPE_MAKE_SEND);
+}
+
+kern_return_t mp_msg_builder_set_made_reply_once(mp_msg_builder *b, mp_recv_right recv)
+{
+    return set_reply(b, recv.name, MACH_MSG_TYPE_MAKE_SEND_ONCE);
 }
 
 kern_return_t mp_msg_builder_set_copied_reply(mp_msg_builder *b, mp_send_right r)
@@ -262,9 +267,14 @@ kern_return_t mp_msg_builder_insert_inline(mp_msg_builder *b, size_t at, const v
 /* ---- port descriptors
  * ---------------------------------------------------------------------------- */
 
-kern_return_t mp_msg_builder_append_made_send(mp_msg_builder *b, mp_recv_right recv, bool once)
+kern_return_t mp_msg_builder_append_made_send(mp_msg_builder *b, mp_recv_right recv)
 {
-    return add_port(b, recv.name, once ? MACH_MSG_TYPE_MAKE_SEND_ONCE : MACH_MSG_TYPE_MAKE_SEND);
+    return add_port(b, recv.name, MACH_MSG_TYPE_MAKE_SEND);
+}
+
+kern_return_t mp_msg_builder_append_made_send_once(mp_msg_builder *b, mp_recv_right recv)
+{
+    return add_port(b, recv.name, MACH_MSG_TYPE_MAKE_SEND_ONCE);
 }
 
 kern_return_t mp_msg_builder_append_copied_send(mp_msg_builder *b, mp_send_right r)
@@ -284,7 +294,7 @@ kern_return_t mp_msg_builder_append_moved_send_once(mp_msg_builder *b, mp_send_o
 
 /*
  * Prepare a receive right to travel in a plain descriptor: unguard it (a guarded right
- * could not be destroyed without its guard if the message is discarded). Consumes *r on
+ * could not be destroyed without its guard if the message is dropped). Consumes *r on
  * failure.
  */
 static kern_return_t movable_recv(mp_msg_builder *b, mp_recv_right *r, mach_port_name_t *name)

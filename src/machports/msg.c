@@ -134,10 +134,10 @@ static void after_send(mp_msg_builder *b, mach_msg_return_t mr, mach_port_name_t
     } else if (taken_header_only(mr)) {
         mach_msg_header_t *h = b->buf->msg;
         h->msgh_remote_port = h->msgh_local_port = h->msgh_voucher_port = MACH_PORT_NULL;
-        mp_msg_builder_discard(b);
+        mp_msg_builder_drop(b);
     } else if (taken_nothing(mr) || !mp_msg_error_is_send(mr)) {
         /* Also for the builder's own errors (never sent). */
-        mp_msg_builder_discard(b);
+        mp_msg_builder_drop(b);
         if (dest_owned)
             mp__release_name(dest, dest_disp);
     }
@@ -188,7 +188,7 @@ mach_msg_return_t mp_send_any(mp_any_send_right *dest, mp_msg_builder *b, uint32
 
 /* ---- receive ------------------------------------------------------------------------------ */
 
-static mach_msg_option_t recv_options(const mp_recv_opts *o)
+static mach_msg_option_t recv_options(const mp_recv_options *o)
 {
     uint32_t elements = MACH_RCV_TRAILER_CTX;
     mach_msg_option_t opt = MACH_RCV_MSG | MACH_RCV_GUARDED_DESC;
@@ -210,7 +210,7 @@ static mach_msg_return_t parse_received(mp_msg_buffer *buf, mp_msg_parser *p)
 {
     mach_msg_return_t mr = mp_msg_parser_init(p, buf);
     if (mr != MACH_MSG_SUCCESS) {
-        mp_msg_parser_discard(p);
+        mp_msg_parser_drop(p);
         memset(p, 0, sizeof *p);
     }
     return mr;
@@ -220,7 +220,7 @@ static mach_msg_return_t parse_received(mp_msg_buffer *buf, mp_msg_parser *p)
  * Receive on `name`. `first` is the result of a combined send+receive already made (or
  * MACH_MSG_SUCCESS - 1 to start with a plain receive).
  */
-static mach_msg_return_t recv_loop(mach_port_name_t name, mp_msg_buffer *buf, const mp_recv_opts *o,
+static mach_msg_return_t recv_loop(mach_port_name_t name, mp_msg_buffer *buf, const mp_recv_options *o,
                                    deadline dl, mp_msg_parser *p, bool have_first,
                                    mach_msg_return_t first)
 {
@@ -246,7 +246,7 @@ static mach_msg_return_t recv_loop(mach_port_name_t name, mp_msg_buffer *buf, co
     }
 }
 
-static mach_msg_return_t recv_on(mach_port_name_t name, mp_msg_buffer *buf, const mp_recv_opts *o,
+static mach_msg_return_t recv_on(mach_port_name_t name, mp_msg_buffer *buf, const mp_recv_options *o,
                                  mp_msg_parser *p)
 {
     memset(p, 0, sizeof *p);
@@ -259,13 +259,13 @@ static mach_msg_return_t recv_on(mach_port_name_t name, mp_msg_buffer *buf, cons
     return recv_loop(name, buf, o, dl, p, false, 0);
 }
 
-mach_msg_return_t mp_recv(mp_recv_right port, mp_msg_buffer *buf, const mp_recv_opts *opts,
+mach_msg_return_t mp_recv(mp_recv_right port, mp_msg_buffer *buf, const mp_recv_options *opts,
                           mp_msg_parser *p)
 {
     return recv_on(port.name, buf, opts, p);
 }
 
-mach_msg_return_t mp_recv_set(mp_port_set set, mp_msg_buffer *buf, const mp_recv_opts *opts,
+mach_msg_return_t mp_recv_set(mp_port_set set, mp_msg_buffer *buf, const mp_recv_options *opts,
                               mp_msg_parser *p)
 {
     return recv_on(set.name, buf, opts, p);
@@ -274,7 +274,7 @@ mach_msg_return_t mp_recv_set(mp_port_set set, mp_msg_buffer *buf, const mp_recv
 /* ---- RPC ------------------------------------------------------------------------------------- */
 
 mach_msg_return_t mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right reply,
-                         const mp_recv_opts *opts, mp_msg_parser *p)
+                         const mp_recv_options *opts, mp_msg_parser *p)
 {
     mp_recv_right temp = MP_RECV_RIGHT_NULL;
     mach_msg_return_t mr;
@@ -283,12 +283,12 @@ mach_msg_return_t mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right re
     if (reply.name == MACH_PORT_NULL) {
         kern_return_t kr = mp_recv_right_alloc(&temp);
         if (kr != KERN_SUCCESS) {
-            mp_msg_builder_discard(b);
+            mp_msg_builder_drop(b);
             return kr;
         }
         reply = temp;
     }
-    (void)mp_msg_builder_set_made_reply(b, reply, true);
+    (void)mp_msg_builder_set_made_reply_once(b, reply);
     kern_return_t kr = finish(b, dest.name, MACH_MSG_TYPE_COPY_SEND);
     if (kr != KERN_SUCCESS) {
         after_send(b, kr, dest.name, MACH_MSG_TYPE_COPY_SEND, false);
@@ -325,18 +325,18 @@ mach_msg_return_t mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right re
 /* ---- server --------------------------------------------------------------------------------- */
 
 static mach_msg_return_t serve(mach_port_name_t name, mp_server_handler handler, void *ctx,
-                               const mp_server_opts *opts)
+                               const mp_server_options *opts)
 {
     mp_msg_buffer req = MP_MSG_BUFFER_NULL, rep = MP_MSG_BUFFER_NULL;
     size_t size = opts && opts->buffer_size ? opts->buffer_size : 1024;
-    mp_recv_opts ro = opts ? opts->recv : (mp_recv_opts){0};
+    mp_recv_options ro = opts ? opts->recv : (mp_recv_options){0};
     uint32_t reply_timeout = opts ? opts->reply_timeout_ms : MP_TIMEOUT_NONE;
     mach_msg_return_t mr;
 
     ro.flags |= MP_RECV_GROW;
     if ((mr = mp_msg_buffer_init(&req, size)) != KERN_SUCCESS ||
         (mr = mp_msg_buffer_init(&rep, size)) != KERN_SUCCESS) {
-        mp_msg_buffer_destroy(&req);
+        mp_msg_buffer_drop(&req);
         return mr;
     }
     for (;;) {
@@ -353,7 +353,7 @@ static mach_msg_return_t serve(mach_port_name_t name, mp_server_handler handler,
 
         mp_server_action act = handler(ctx, &p, &h, &rb);
 
-        mp_msg_parser_discard(&p);
+        mp_msg_parser_drop(&p);
         (void)mp_send_right_drop(&h.voucher);
         if ((act == MP_SERVER_REPLY || act == MP_SERVER_REPLY_AND_STOP) &&
             !mp_any_send_right_is_null(h.reply)) {
@@ -361,7 +361,7 @@ static mach_msg_return_t serve(mach_port_name_t name, mp_server_handler handler,
             mach_msg_return_t ignored = mp_send_any(&h.reply, &rb, reply_timeout);
             (void)ignored;
         } else {
-            mp_msg_builder_discard(&rb);
+            mp_msg_builder_drop(&rb);
             (void)mp_any_send_right_drop(&h.reply);
         }
         if (act == MP_SERVER_STOP || act == MP_SERVER_REPLY_AND_STOP) {
@@ -369,19 +369,19 @@ static mach_msg_return_t serve(mach_port_name_t name, mp_server_handler handler,
             break;
         }
     }
-    mp_msg_buffer_destroy(&req);
-    mp_msg_buffer_destroy(&rep);
+    mp_msg_buffer_drop(&req);
+    mp_msg_buffer_drop(&rep);
     return mr;
 }
 
 mach_msg_return_t mp_server_run(mp_recv_right port, mp_server_handler handler, void *ctx,
-                                const mp_server_opts *opts)
+                                const mp_server_options *opts)
 {
     return serve(port.name, handler, ctx, opts);
 }
 
 mach_msg_return_t mp_server_run_set(mp_port_set set, mp_server_handler handler, void *ctx,
-                                    const mp_server_opts *opts)
+                                    const mp_server_options *opts)
 {
     return serve(set.name, handler, ctx, opts);
 }

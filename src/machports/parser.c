@@ -4,7 +4,7 @@
  * Validation happens once, in init: every size, count and descriptor is checked against
  * the bytes given before anything is read from it. Later calls only read what init
  * proved to be inside the message. Everything handed out is zeroed in the buffer so a
- * later discard cannot release it again.
+ * later drop cannot release it again.
  */
 #include "mp_internal.h"
 #include "mp_msg_internal.h"
@@ -226,7 +226,7 @@ static void release_desc(uint8_t *d, uint32_t mode)
     }
 }
 
-void mp_msg_parser_discard(mp_msg_parser *p)
+void mp_msg_parser_drop(mp_msg_parser *p)
 {
     if (releasing(p)) {
         mach_msg_header_t *h = (mach_msg_header_t *)(void *)p->msg;
@@ -261,7 +261,7 @@ void mp__msg_release(void *msg, size_t len, uint32_t mode)
 {
     mp_msg_parser p;
     (void)mp_msg_parser_init_bytes(&p, msg, len, mode);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 /* ---- header -------------------------------------------------------------------------------- */

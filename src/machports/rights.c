@@ -124,7 +124,7 @@ kern_return_t mp_recv_right_alloc(mp_recv_right *out)
     return kr;
 }
 
-kern_return_t mp_recv_right_construct(const mp_recv_options *opts, mp_recv_right *out,
+kern_return_t mp_recv_right_construct(const mp_construct_options *opts, mp_recv_right *out,
                                       mp_send_right *send_out)
 {
     mach_port_options_t o;
@@ -135,44 +135,44 @@ kern_return_t mp_recv_right_construct(const mp_recv_options *opts, mp_recv_right
     if (send_out)
         *send_out = MP_SEND_RIGHT_NULL;
 
-    if (f & ~(uint32_t)(MP_RECV_OPT_QLIMIT | MP_RECV_OPT_CONTEXT | MP_RECV_OPT_GUARD |
-                        MP_RECV_OPT_STRICT | MP_RECV_OPT_IMMOVABLE | MP_RECV_OPT_INSERT_SEND))
+    if (f & ~(uint32_t)(MP_CONSTRUCT_QLIMIT | MP_CONSTRUCT_CONTEXT | MP_CONSTRUCT_GUARD |
+                        MP_CONSTRUCT_STRICT | MP_CONSTRUCT_IMMOVABLE | MP_CONSTRUCT_INSERT_SEND))
         return KERN_INVALID_ARGUMENT;
-    if ((f & MP_RECV_OPT_CONTEXT) && (f & MP_RECV_OPT_GUARD))
+    if ((f & MP_CONSTRUCT_CONTEXT) && (f & MP_CONSTRUCT_GUARD))
         return KERN_INVALID_ARGUMENT;
-    if ((f & (MP_RECV_OPT_STRICT | MP_RECV_OPT_IMMOVABLE)) && !(f & MP_RECV_OPT_GUARD))
+    if ((f & (MP_CONSTRUCT_STRICT | MP_CONSTRUCT_IMMOVABLE)) && !(f & MP_CONSTRUCT_GUARD))
         return KERN_INVALID_ARGUMENT;
-    if ((f & MP_RECV_OPT_INSERT_SEND) && !send_out)
+    if ((f & MP_CONSTRUCT_INSERT_SEND) && !send_out)
         return KERN_INVALID_ARGUMENT;
-    if ((f & MP_RECV_OPT_QLIMIT) && opts->qlimit > MACH_PORT_QLIMIT_MAX)
+    if ((f & MP_CONSTRUCT_QLIMIT) && opts->qlimit > MACH_PORT_QLIMIT_MAX)
         return KERN_INVALID_VALUE;
 
     memset(&o, 0, sizeof o);
-    if (f & MP_RECV_OPT_QLIMIT) {
+    if (f & MP_CONSTRUCT_QLIMIT) {
         o.flags |= MPO_QLIMIT;
         o.mpl.mpl_qlimit = opts->qlimit;
     }
-    if (f & MP_RECV_OPT_GUARD)
+    if (f & MP_CONSTRUCT_GUARD)
         o.flags |= MPO_CONTEXT_AS_GUARD;
-    if (f & MP_RECV_OPT_STRICT)
+    if (f & MP_CONSTRUCT_STRICT)
         o.flags |= MPO_STRICT;
-    if (f & MP_RECV_OPT_IMMOVABLE)
+    if (f & MP_CONSTRUCT_IMMOVABLE)
         o.flags |= MPO_IMMOVABLE_RECEIVE;
-    if (f & MP_RECV_OPT_INSERT_SEND)
+    if (f & MP_CONSTRUCT_INSERT_SEND)
         o.flags |= MPO_INSERT_SEND_RIGHT;
 
-    mach_port_context_t ctx = (f & (MP_RECV_OPT_CONTEXT | MP_RECV_OPT_GUARD)) ? opts->context : 0;
+    mach_port_context_t ctx = (f & (MP_CONSTRUCT_CONTEXT | MP_CONSTRUCT_GUARD)) ? opts->context : 0;
     kern_return_t kr = mach_port_construct(mp__task(), &o, ctx, &n);
     if (kr != KERN_SUCCESS)
         return kr;
 
     out->name = n;
-    if (f & MP_RECV_OPT_GUARD) {
-        out->guarded = (f & MP_RECV_OPT_STRICT) ? 2 : 1;
-        out->immovable = (f & MP_RECV_OPT_IMMOVABLE) ? 1 : 0;
+    if (f & MP_CONSTRUCT_GUARD) {
+        out->guarded = (f & MP_CONSTRUCT_STRICT) ? 2 : 1;
+        out->immovable = (f & MP_CONSTRUCT_IMMOVABLE) ? 1 : 0;
         out->guard = ctx;
     }
-    if (f & MP_RECV_OPT_INSERT_SEND)
+    if (f & MP_CONSTRUCT_INSERT_SEND)
         send_out->name = n;
     return KERN_SUCCESS;
 }
@@ -211,7 +211,7 @@ kern_return_t mp_send_once_right_make(mp_recv_right recv, mp_send_once_right *ou
     return KERN_SUCCESS;
 }
 
-kern_return_t mp_send_right_clone(mp_send_right r, mp_send_right *out)
+kern_return_t mp_send_right_copy(mp_send_right r, mp_send_right *out)
 {
     *out = MP_SEND_RIGHT_NULL;
     if (r.name == MACH_PORT_DEAD) {
@@ -251,7 +251,7 @@ bool mp_send_once_right_is_dead(mp_send_once_right r)
 
 /* ---- any send right ------------------------------------------------------------------------ */
 
-mp_any_send_right mp_any_send_from_send(mp_send_right *r)
+mp_any_send_right mp_any_send_right_from_send(mp_send_right *r)
 {
     mach_port_name_t n = mp_send_right_into_name(r);
     if (n == MACH_PORT_NULL)
@@ -259,7 +259,7 @@ mp_any_send_right mp_any_send_from_send(mp_send_right *r)
     return (mp_any_send_right){MP_ANY_SEND_SEND, n};
 }
 
-mp_any_send_right mp_any_send_from_send_once(mp_send_once_right *r)
+mp_any_send_right mp_any_send_right_from_send_once(mp_send_once_right *r)
 {
     mach_port_name_t n = mp_send_once_right_into_name(r);
     if (n == MACH_PORT_NULL)
@@ -267,7 +267,7 @@ mp_any_send_right mp_any_send_from_send_once(mp_send_once_right *r)
     return (mp_any_send_right){MP_ANY_SEND_ONCE, n};
 }
 
-bool mp_any_send_take_send(mp_any_send_right *any, mp_send_right *out)
+bool mp_any_send_right_take_send(mp_any_send_right *any, mp_send_right *out)
 {
     if (any->kind != MP_ANY_SEND_SEND)
         return false;
@@ -276,7 +276,7 @@ bool mp_any_send_take_send(mp_any_send_right *any, mp_send_right *out)
     return true;
 }
 
-bool mp_any_send_take_send_once(mp_any_send_right *any, mp_send_once_right *out)
+bool mp_any_send_right_take_send_once(mp_any_send_right *any, mp_send_once_right *out)
 {
     if (any->kind != MP_ANY_SEND_ONCE)
         return false;

@@ -31,9 +31,9 @@ MPT_TEST(empty_builder_is_a_bare_header)
     MT_EQ(h->msgh_id, 1234);
     MT_EQ(h->msgh_bits, 0);
     MT_EQ(mp_msg_builder_inline_size(&b), 0);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
+    mp_msg_buffer_drop(&buf);
 }
 
 MPT_TEST(descriptors_go_before_inline_data_and_set_the_complex_bit)
@@ -46,7 +46,7 @@ MPT_TEST(descriptors_go_before_inline_data_and_set_the_complex_bit)
     MT_KR(mp_msg_buffer_init(&buf, 64), KERN_SUCCESS);
     MT_KR(mp_msg_builder_init(&b, &buf), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_inline(&b, "0123456", 7), KERN_SUCCESS);
-    MT_KR(mp_msg_builder_append_made_send(&b, r, true), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_made_send_once(&b, r), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_ool(&b, "abc", 3, MP_COPY_PHYSICAL), KERN_SUCCESS);
     MT_KR(mp_msg_builder_insert_inline(&b, 4, "1337", 4), KERN_SUCCESS);
     MT_KR(mp_msg_builder_insert_inline(&b, 11, "x", 1), KERN_SUCCESS);
@@ -64,8 +64,8 @@ MPT_TEST(descriptors_go_before_inline_data_and_set_the_complex_bit)
     MT_EQ(ld32(m + 40 + 12), 3);
     MT_EQ(memcmp(m + 56, "01231337456x", 12), 0);
     MT_EQ(mp_msg_builder_inline_size(&b), 12);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
     (void)mp_recv_right_drop(&r);
 }
 
@@ -83,15 +83,15 @@ MPT_TEST(builder_discarded_without_sending_releases_moved_rights)
     MT_KR(mp_send_once_right_make(r, &so), KERN_SUCCESS);
     MT_KR(mp_msg_buffer_init(&buf, 32), KERN_SUCCESS);
     MT_KR(mp_msg_builder_init(&b, &buf), KERN_SUCCESS);
-    MT_KR(mp_msg_builder_append_made_send(&b, r, true), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_made_send_once(&b, r), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_moved_recv(&b, &moved), KERN_SUCCESS);
     MT_CHECK(mp_recv_right_is_null(moved));
     MT_KR(mp_msg_builder_append_moved_send(&b, &s), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_moved_send_once(&b, &so), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_inline(&b, "0123456", 7), KERN_SUCCESS);
     MT_KR(mp_msg_builder_insert_inline(&b, 4, "1337", 4), KERN_SUCCESS);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
     MT_EQ(mpt_type(r.name), MACH_PORT_TYPE_RECEIVE);
     (void)mp_recv_right_drop(&r);
 }
@@ -116,12 +116,12 @@ MPT_TEST(replacing_the_reply_port_releases_the_previous_moved_one)
     MT_KR(mp_msg_builder_set_moved_reply(&b, &s), KERN_SUCCESS);
     MT_EQ(mpt_type(son), 0); /* the send-once right was released */
     MT_EQ(MACH_MSGH_BITS_LOCAL(h->msgh_bits), MACH_MSG_TYPE_MOVE_SEND);
-    MT_KR(mp_msg_builder_set_made_reply(&b, r, false), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_made_reply(&b, r), KERN_SUCCESS);
     MT_EQ(mpt_type(r.name), MACH_PORT_TYPE_RECEIVE); /* the moved send right was released */
     MT_EQ(MACH_MSGH_BITS_LOCAL(h->msgh_bits), MACH_MSG_TYPE_MAKE_SEND);
     MT_EQ(MACH_MSGH_BITS_REMOTE(h->msgh_bits), 0);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
     (void)mp_recv_right_drop(&r);
 }
 
@@ -142,12 +142,12 @@ MPT_TEST(moved_voucher_sits_in_the_voucher_bits_and_is_released_on_discard)
     MT_EQ(MACH_MSGH_BITS_VOUCHER(h->msgh_bits), MACH_MSG_TYPE_MOVE_SEND);
     MT_EQ(MACH_MSGH_BITS_LOCAL(h->msgh_bits), MACH_MSG_TYPE_COPY_SEND);
     MT_EQ(mpt_refs(r.name, MACH_PORT_RIGHT_SEND), 2);
-    mp_msg_builder_discard(&b);
+    mp_msg_builder_drop(&b);
     MT_EQ(mpt_refs(r.name, MACH_PORT_RIGHT_SEND), 1);
     MT_KR(mp_msg_builder_set_copied_voucher(&b, s), KERN_SUCCESS);
-    mp_msg_builder_discard(&b);
+    mp_msg_builder_drop(&b);
     MT_EQ(mpt_refs(r.name, MACH_PORT_RIGHT_SEND), 1);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     (void)mp_send_right_drop(&s);
     (void)mp_recv_right_drop(&r);
 }
@@ -168,8 +168,8 @@ MPT_TEST(ool_buffer_appended_then_discarded_is_unmapped_once)
     MT_EQ(m[28 + 8], 1); /* deallocate */
     MT_EQ(m[28 + 9], MACH_MSG_VIRTUAL_COPY);
     MT_NE(ld64(m + 28), 0);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
 }
 
 MPT_TEST(ool_ports_arrays_are_released_on_discard)
@@ -198,13 +198,13 @@ MPT_TEST(ool_ports_arrays_are_released_on_discard)
     MT_KR(mp_msg_builder_append_ool_moved_recvs(&b, recvs, 2), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_ool_moved_sends(&b, NULL, 0), KERN_SUCCESS);
     MT_EQ(mpt_refs(r.name, MACH_PORT_RIGHT_SEND), 3);
-    mp_msg_builder_discard(&b);
+    mp_msg_builder_drop(&b);
     MT_EQ(mpt_refs(r.name, MACH_PORT_RIGHT_SEND), 1);
     /* The send-once rights are gone from the space; each went out as a send-once
      * notification to r (counted in sorights until received). */
     MT_EQ(mpt_type(so0), 0);
     MT_EQ(mpt_queued(r), 2);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     (void)mp_send_right_drop(&s[2]);
     (void)mp_recv_right_drop(&r);
 }
@@ -223,8 +223,8 @@ MPT_TEST(many_ool_ports_use_the_heap_path)
     MT_KR(mp_msg_builder_init(&b, &buf), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_ool_copied_sends(&b, s, N), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_ool_moved_sends(&b, s, N), KERN_SUCCESS);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
     (void)mp_recv_right_drop(&r);
 }
 
@@ -232,7 +232,7 @@ MPT_TEST(guarded_receive_right_discarded_is_destroyed_with_its_guard)
 {
     mp_msg_buffer buf;
     mp_msg_builder b;
-    mp_recv_options o = {.flags = MP_RECV_OPT_GUARD, .context = 0x5150};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_GUARD, .context = 0x5150};
     mp_recv_right g, u;
     MT_KR(mp_recv_right_construct(&o, &g, NULL), KERN_SUCCESS);
     MT_KR(mp_recv_right_alloc(&u), KERN_SUCCESS);
@@ -247,15 +247,15 @@ MPT_TEST(guarded_receive_right_discarded_is_destroyed_with_its_guard)
     MT_EQ(ld64(m + 44), 0);
     MT_EQ(m[44 + 8],
           MACH_MSG_GUARD_FLAGS_UNGUARDED_ON_SEND | MACH_MSG_GUARD_FLAGS_IMMOVABLE_RECEIVE);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
 }
 
 MPT_TEST(guarded_right_moved_in_a_plain_descriptor_is_unguarded_first)
 {
     mp_msg_buffer buf;
     mp_msg_builder b;
-    mp_recv_options o = {.flags = MP_RECV_OPT_GUARD, .context = 0x42};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_GUARD, .context = 0x42};
     mp_recv_right g;
     MT_KR(mp_recv_right_construct(&o, &g, NULL), KERN_SUCCESS);
     mach_port_name_t n = g.name;
@@ -265,16 +265,16 @@ MPT_TEST(guarded_right_moved_in_a_plain_descriptor_is_unguarded_first)
     mp_port_status st;
     MT_KR(mp_recv_right_status(mp_recv_right_from_name(n), &st), KERN_SUCCESS);
     MT_CHECK(!(st.flags & MACH_PORT_STATUS_FLAG_GUARDED));
-    mp_msg_builder_discard(&b);
+    mp_msg_builder_drop(&b);
     MT_EQ(mpt_type(n), 0);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
 }
 
 MPT_TEST(immovable_receive_right_is_refused_and_dropped)
 {
     mp_msg_buffer buf;
     mp_msg_builder b;
-    mp_recv_options o = {.flags = MP_RECV_OPT_GUARD | MP_RECV_OPT_IMMOVABLE, .context = 0x43};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_GUARD | MP_CONSTRUCT_IMMOVABLE, .context = 0x43};
     mp_recv_right g;
     MT_KR(mp_recv_right_construct(&o, &g, NULL), KERN_SUCCESS);
     mach_port_name_t n = g.name;
@@ -284,9 +284,9 @@ MPT_TEST(immovable_receive_right_is_refused_and_dropped)
     MT_CHECK(mp_recv_right_is_null(g));
     MT_EQ(mpt_type(n), 0);
     MT_EQ(mp_msg_builder_error(&b), KERN_INVALID_RIGHT);
-    mp_msg_builder_discard(&b);
+    mp_msg_builder_drop(&b);
     MT_EQ(mp_msg_builder_error(&b), KERN_SUCCESS);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
 }
 
 MPT_TEST(after_an_error_appends_release_what_they_are_given)
@@ -310,8 +310,8 @@ MPT_TEST(after_an_error_appends_release_what_they_are_given)
     MT_KR(mp_msg_builder_append_inline(&b, "a", 1), KERN_INVALID_ARGUMENT);
     MT_CHECK(mp_send_right_is_null(s) && mp_recv_right_is_null(moved));
     MT_EQ(mpt_type(r.name), MACH_PORT_TYPE_RECEIVE);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
     (void)mp_recv_right_drop(&r);
 }
 
@@ -327,8 +327,8 @@ MPT_TEST(buffer_grows_to_hold_large_inline_data)
         MT_KR(mp_msg_builder_append_inline(&b, big, sizeof big), KERN_SUCCESS);
     MT_EQ(mp_msg_builder_inline_size(&b), 4 * sizeof big);
     MT_CHECK(mp_msg_buffer_capacity(&buf) >= 24 + 4 * sizeof big);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
 }
 
 MPT_TEST(buffer_reserve_beyond_four_gib_is_refused)
@@ -337,7 +337,7 @@ MPT_TEST(buffer_reserve_beyond_four_gib_is_refused)
     MT_KR(mp_msg_buffer_init(&buf, 0), KERN_SUCCESS);
     MT_KR(mp_msg_buffer_reserve(&buf, (size_t)UINT32_MAX + (sizeof(size_t) > 4 ? 10 : 0)),
           KERN_INVALID_VALUE);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
 }
 
 MPT_TEST(insert_at_offset_zero_goes_after_the_descriptors)
@@ -354,8 +354,8 @@ MPT_TEST(insert_at_offset_zero_goes_after_the_descriptors)
     MT_EQ(n, 24 + 4 + 16 + 8);
     MT_EQ(memcmp(m + 44, "headtail", 8), 0);
     MT_EQ(ld32(m + 4), n); /* msgh_size follows */
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
 }
 
 MPT_TEST(discarding_an_empty_builder_twice_is_harmless)
@@ -363,9 +363,9 @@ MPT_TEST(discarding_an_empty_builder_twice_is_harmless)
     mp_msg_buffer buf = MP_MSG_BUFFER_NULL;
     mp_msg_builder b;
     (void)mp_msg_builder_init(&b, &buf);
-    mp_msg_builder_discard(&b);
-    mp_msg_builder_discard(&b);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_builder_drop(&b);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
 }
 
 MT_MAIN()

@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <time.h>
 
-static const mp_recv_opts poll_opts = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 0};
+static const mp_recv_options poll_opts = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 0};
 
 typedef struct fixture {
     mp_recv_right recv;
@@ -26,8 +26,8 @@ static void fx_init(fixture *f)
 
 static void fx_done(fixture *f)
 {
-    mp_msg_builder_discard(&f->b);
-    mp_msg_buffer_destroy(&f->buf);
+    mp_msg_builder_drop(&f->b);
+    mp_msg_buffer_drop(&f->buf);
     (void)mp_send_right_drop(&f->send);
     (void)mp_recv_right_drop(&f->recv);
 }
@@ -49,7 +49,7 @@ MPT_TEST(send_and_receive_with_copied_and_made_rights)
     fx_init(&f);
     MT_KR(mp_msg_builder_append_inline(&f.b, "test", 4), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_copied_send(&f.b, f.send), KERN_SUCCESS);
-    MT_KR(mp_msg_builder_append_made_send(&f.b, f.recv, true), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_made_send_once(&f.b, f.recv), KERN_SUCCESS);
     MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
     MT_EQ(mpt_queued(f.recv), 1);
 
@@ -67,7 +67,7 @@ MPT_TEST(send_and_receive_with_copied_and_made_rights)
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_MSG_SUCCESS);
     MT_EQ(len, 4);
     MT_EQ(memcmp(body, "test", 4), 0);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
 }
 
@@ -98,7 +98,7 @@ MPT_TEST(moved_receive_right_arrives_and_works)
     MT_KR(mp_msg_parser_next(&p, &d), MACH_MSG_SUCCESS);
     MT_EQ(d.kind, MP_DESC_RECV);
     mp_recv_right got = d.recv;
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     mp_send_right gs;
     MT_KR(mp_send_right_make(got, &gs), KERN_SUCCESS);
     (void)mp_send_right_drop(&gs);
@@ -113,7 +113,7 @@ MPT_TEST(reply_port_made_as_send_arrives_as_a_send_right)
     fx_init(&f);
     mp_recv_right reply;
     MT_KR(mp_recv_right_alloc(&reply), KERN_SUCCESS);
-    MT_KR(mp_msg_builder_set_made_reply(&f.b, reply, false), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_made_reply(&f.b, reply), KERN_SUCCESS);
     MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
     mp_msg_parser p;
     mp_msg_header h;
@@ -121,7 +121,7 @@ MPT_TEST(reply_port_made_as_send_arrives_as_a_send_right)
     MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
     MT_EQ(h.reply.kind, MP_ANY_SEND_SEND);
     MT_EQ(h.reply.name, reply.name);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     (void)mp_any_send_right_drop(&h.reply);
     (void)mp_recv_right_drop(&reply);
     fx_done(&f);
@@ -133,14 +133,14 @@ MPT_TEST(reply_port_made_as_send_once_arrives_as_a_send_once_right)
     fx_init(&f);
     mp_recv_right reply;
     MT_KR(mp_recv_right_alloc(&reply), KERN_SUCCESS);
-    MT_KR(mp_msg_builder_set_made_reply(&f.b, reply, true), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_made_reply_once(&f.b, reply), KERN_SUCCESS);
     MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
     mp_msg_parser p;
     mp_msg_header h;
     MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
     MT_EQ(h.reply.kind, MP_ANY_SEND_ONCE);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     /* Answer through it: the reply arrives on `reply`. */
     MT_KR(mp_msg_builder_append_inline(&f.b, "pong", 4), KERN_SUCCESS);
     MT_KR(mp_send_any(&h.reply, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
@@ -170,7 +170,7 @@ MPT_TEST(reply_port_moved_and_copied)
         MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
         MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
         MT_EQ(h.reply.kind, MP_ANY_SEND_SEND);
-        mp_msg_parser_discard(&p);
+        mp_msg_parser_drop(&p);
         (void)mp_any_send_right_drop(&h.reply);
     }
     MT_EQ(mpt_refs(reply.name, MACH_PORT_RIGHT_SEND), 1);
@@ -210,7 +210,7 @@ MPT_TEST(borrowed_ool_data_crossing_pages_arrives_as_a_snapshot)
     MT_CHECK(d.ool.size == slen && memcmp(d.ool.data, expect + lo, slen) == 0);
     MT_EQ(mp_msg_parser_descriptors_left(&p), 0);
     mp_msg_desc_drop(&d);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
     free(ref);
     free(expect);
@@ -238,7 +238,7 @@ MPT_TEST(owned_ool_data_crossing_pages_moves_to_the_receiver)
     MT_EQ(d.kind, MP_DESC_OOL);
     MT_CHECK(d.ool.size == n && memcmp(d.ool.data, ref, n) == 0);
     mp_msg_desc_drop(&d);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
     free(ref);
 }
@@ -258,7 +258,7 @@ MPT_TEST(physical_copy_ool_and_empty_ool_arrive)
     mp_msg_desc_drop(&d);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_MSG_SUCCESS);
     MT_CHECK(d.kind == MP_DESC_OOL && d.ool.size == 0);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
 }
 
@@ -290,7 +290,7 @@ MPT_TEST(ool_ports_arrive_as_an_owned_array)
     mp_msg_desc_drop(&d);
     MT_EQ(mpt_refs(a.name, MACH_PORT_RIGHT_SEND), 1);
     /* The receive-right array is released by discard. */
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     (void)mp_send_right_drop(&sends[0]);
     (void)mp_send_right_drop(&sends[1]);
     (void)mp_recv_right_drop(&a);
@@ -302,7 +302,7 @@ MPT_TEST(guarded_receive_right_arrives_guarded_by_the_receive_buffer)
 {
     fixture f;
     fx_init(&f);
-    mp_recv_options o = {.flags = MP_RECV_OPT_GUARD, .context = 0x600d};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_GUARD, .context = 0x600d};
     mp_recv_right g;
     MT_KR(mp_recv_right_construct(&o, &g, NULL), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_guarded_recv(&f.b, &g, false), KERN_SUCCESS);
@@ -317,7 +317,7 @@ MPT_TEST(guarded_receive_right_arrives_guarded_by_the_receive_buffer)
     MT_KR(mp_recv_right_status(d.recv, &st), KERN_SUCCESS);
     MT_CHECK(st.flags & MACH_PORT_STATUS_FLAG_GUARDED);
     mp_msg_desc_drop(&d);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
 }
 
@@ -336,11 +336,11 @@ MPT_TEST(unread_descriptors_are_released_by_discard)
     MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
     mp_msg_parser p;
     MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     /* The released send-once right came back as a send-once notification. */
     MT_KR(mp_recv(f.recv, &f.buf, &poll_opts, &p), MACH_MSG_SUCCESS);
     MT_EQ(mp_msg_parser_id(&p), MACH_NOTIFY_SEND_ONCE);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     mp_port_status st;
     MT_KR(mp_recv_right_status(f.recv, &st), KERN_SUCCESS);
     MT_EQ(st.sorights, 0);
@@ -352,8 +352,8 @@ MPT_TEST(send_any_with_a_send_right_consumes_it)
     fixture f;
     fx_init(&f);
     mp_send_right extra;
-    MT_KR(mp_send_right_clone(f.send, &extra), KERN_SUCCESS);
-    mp_any_send_right any = mp_any_send_from_send(&extra);
+    MT_KR(mp_send_right_copy(f.send, &extra), KERN_SUCCESS);
+    mp_any_send_right any = mp_any_send_right_from_send(&extra);
     MT_EQ(mpt_refs(f.recv.name, MACH_PORT_RIGHT_SEND), 2);
     MT_KR(mp_send_any(&any, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
     MT_CHECK(mp_any_send_right_is_null(any));
@@ -367,9 +367,9 @@ MPT_TEST(send_any_to_a_dead_port_releases_the_destination)
     fixture f;
     fx_init(&f);
     mp_send_right extra;
-    MT_KR(mp_send_right_clone(f.send, &extra), KERN_SUCCESS);
+    MT_KR(mp_send_right_copy(f.send, &extra), KERN_SUCCESS);
     (void)mp_recv_right_drop(&f.recv);
-    mp_any_send_right any = mp_any_send_from_send(&extra);
+    mp_any_send_right any = mp_any_send_right_from_send(&extra);
     MT_KR(mp_send_any(&any, &f.b, MP_TIMEOUT_NONE), MACH_SEND_INVALID_DEST);
     MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_DEAD_NAME), 1);
     fx_done(&f);
@@ -383,7 +383,7 @@ MPT_TEST(moved_reply_any_arrives_with_its_kind)
     mp_send_once_right so;
     MT_KR(mp_recv_right_alloc(&reply), KERN_SUCCESS);
     MT_KR(mp_send_once_right_make(reply, &so), KERN_SUCCESS);
-    mp_any_send_right any = mp_any_send_from_send_once(&so);
+    mp_any_send_right any = mp_any_send_right_from_send_once(&so);
     MT_KR(mp_msg_builder_set_moved_reply_any(&f.b, &any), KERN_SUCCESS);
     MT_CHECK(mp_any_send_right_is_null(any));
     MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
@@ -392,7 +392,7 @@ MPT_TEST(moved_reply_any_arrives_with_its_kind)
     MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
     MT_EQ(h.reply.kind, MP_ANY_SEND_ONCE);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     (void)mp_any_send_right_drop(&h.reply);
     (void)mp_recv_right_drop(&reply);
     fx_done(&f);
@@ -447,7 +447,7 @@ MPT_TEST(send_once_to_a_dead_port_consumes_the_send_once_right)
 
 MPT_TEST(full_queue_with_timeout_hands_rights_back_and_they_are_released)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_QLIMIT, .qlimit = 1};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_QLIMIT, .qlimit = 1};
     fixture f;
     fx_init(&f);
     (void)mp_send_right_drop(&f.send);
@@ -466,7 +466,7 @@ MPT_TEST(full_queue_with_timeout_hands_rights_back_and_they_are_released)
     mp_ool_buf ob = mp_ool_vec_into_buf(&v);
     mp_recv_right moved;
     MT_KR(mp_recv_right_alloc(&moved), KERN_SUCCESS);
-    MT_KR(mp_msg_builder_set_made_reply(&f.b, reply, true), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_made_reply_once(&f.b, reply), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_moved_send(&f.b, &os), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_moved_recv(&f.b, &moved), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_ool_buf(&f.b, &ob, MP_COPY_VIRTUAL), KERN_SUCCESS);
@@ -487,8 +487,8 @@ MPT_TEST(receive_with_a_zero_timeout_on_an_empty_queue_times_out)
     fx_init(&f);
     mp_msg_parser p;
     MT_KR(mp_recv(f.recv, &f.buf, &poll_opts, &p), MACH_RCV_TIMED_OUT);
-    mp_msg_parser_discard(&p);
-    mp_recv_opts o = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 20};
+    mp_msg_parser_drop(&p);
+    mp_recv_options o = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 20};
     MT_KR(mp_recv(f.recv, &f.buf, &o, &p), MACH_RCV_TIMED_OUT);
     fx_done(&f);
 }
@@ -521,7 +521,7 @@ MPT_TEST(too_large_message_without_grow_is_destroyed_and_reported)
     mp_msg_parser p;
     MT_KR(mp_recv(f.recv, &small, &poll_opts, &p), MACH_RCV_TOO_LARGE);
     MT_EQ(mpt_queued(f.recv), 0);
-    mp_msg_buffer_destroy(&small);
+    mp_msg_buffer_drop(&small);
     fx_done(&f);
 }
 
@@ -536,15 +536,15 @@ MPT_TEST(too_large_message_with_grow_is_received_in_a_bigger_buffer)
     mp_msg_buffer small;
     MT_KR(mp_msg_buffer_init(&small, 64), KERN_SUCCESS);
     mp_msg_parser p;
-    mp_recv_opts o = {.flags = MP_RECV_GROW | MP_RECV_TIMEOUT, .timeout_ms = 0};
+    mp_recv_options o = {.flags = MP_RECV_GROW | MP_RECV_TIMEOUT, .timeout_ms = 0};
     MT_KR(mp_recv(f.recv, &small, &o, &p), MACH_MSG_SUCCESS);
     MT_CHECK(mp_msg_buffer_capacity(&small) >= 24 + sizeof big);
     const void *body;
     size_t len;
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_MSG_SUCCESS);
     MT_EQ(len, sizeof big);
-    mp_msg_parser_discard(&p);
-    mp_msg_buffer_destroy(&small);
+    mp_msg_parser_drop(&p);
+    mp_msg_buffer_drop(&small);
     fx_done(&f);
 }
 
@@ -560,7 +560,7 @@ MPT_TEST(inline_data_is_padded_to_four_bytes_when_sent)
     size_t len;
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_MSG_SUCCESS);
     MT_EQ(len, 8);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
 }
 
@@ -580,7 +580,7 @@ MPT_TEST(builder_error_is_reported_by_send_without_sending)
 
 MPT_TEST(trailer_carries_seqno_audit_and_context)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_CONTEXT, .context = 0xabcdef};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_CONTEXT, .context = 0xabcdef};
     fixture f;
     fx_init(&f);
     (void)mp_send_right_drop(&f.send);
@@ -592,7 +592,7 @@ MPT_TEST(trailer_carries_seqno_audit_and_context)
     mp_msg_parser p;
     mp_msg_trailer tr;
     MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_MSG_SUCCESS);
     MT_CHECK(tr.has_context && tr.has_audit && tr.has_seqno);
@@ -600,14 +600,14 @@ MPT_TEST(trailer_carries_seqno_audit_and_context)
     MT_EQ(tr.context, 0xabcdef);
     MT_EQ(mp_audit_token_pid(&tr.audit), (uint32_t)getpid());
     MT_EQ(mp_audit_token_euid(&tr.audit), (uint32_t)geteuid());
-    mp_msg_parser_discard(&p);
-    mp_recv_opts ro = {.flags = MP_RECV_TRAILER, .trailer = MACH_RCV_TRAILER_NULL};
+    mp_msg_parser_drop(&p);
+    mp_recv_options ro = {.flags = MP_RECV_TRAILER, .trailer = MACH_RCV_TRAILER_NULL};
     MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
     MT_KR(mp_recv(f.recv, &f.buf, &ro, &p), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_MSG_SUCCESS);
     MT_EQ(tr.size, 8);
     MT_CHECK(!tr.has_seqno);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
 }
 
@@ -629,7 +629,7 @@ MPT_TEST(receive_from_a_port_set_names_the_member)
     MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
     MT_EQ(h.local_port, f.recv.name);
     MT_EQ(h.id, 77);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     (void)mp_port_set_drop(&set);
     fx_done(&f);
 }
@@ -687,7 +687,7 @@ MPT_TEST(rpc_to_a_server_thread_gets_the_echoed_reply)
         MT_EQ(h.id, 600 + i);
         MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_MSG_SUCCESS);
         MT_CHECK(len == 4 && memcmp(body, "ping", 4) == 0);
-        mp_msg_parser_discard(&p);
+        mp_msg_parser_drop(&p);
     }
     /* With a caller-owned reply port. */
     mp_recv_right reply;
@@ -696,13 +696,13 @@ MPT_TEST(rpc_to_a_server_thread_gets_the_echoed_reply)
     mp_msg_builder_set_id(&b, 998);
     MT_KR(mp_rpc(to, &b, reply, NULL, &p), MACH_MSG_SUCCESS);
     MT_EQ(mp_msg_parser_id(&p), 1098);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     void *ret;
     pthread_join(t, &ret);
     MT_EQ((intptr_t)ret, MACH_MSG_SUCCESS);
     MT_EQ(st.requests, 4);
     (void)mp_recv_right_drop(&reply);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     (void)mp_send_right_drop(&to);
     (void)mp_recv_right_drop(&st.port);
 }
@@ -712,12 +712,12 @@ MPT_TEST(rpc_times_out_when_nobody_answers_and_leaks_nothing)
     fixture f;
     fx_init(&f);
     mp_msg_parser p;
-    mp_recv_opts o = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 20};
+    mp_recv_options o = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 20};
     MT_KR(mp_rpc(f.send, &f.b, MP_RECV_RIGHT_NULL, &o, &p), MACH_RCV_TIMED_OUT);
     MT_EQ(mpt_queued(f.recv), 1);
     /* The queued request holds a send-once right to the dead temporary reply port. */
     MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
 }
 
@@ -744,7 +744,7 @@ MPT_TEST(server_stops_on_request_and_drops_unanswered_reply_rights)
     MT_KR(mp_msg_buffer_init(&buf, 0), KERN_SUCCESS);
     MT_KR(mp_msg_builder_init(&b, &buf), KERN_SUCCESS);
     mp_msg_builder_set_id(&b, 999);
-    MT_KR(mp_msg_builder_set_made_reply(&b, reply, true), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_made_reply_once(&b, reply), KERN_SUCCESS);
     MT_KR(mp_send(to, &b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
     MT_KR(mp_server_run(st.port, echo, &st, NULL), MACH_MSG_SUCCESS);
     MT_EQ(st.requests, 1);
@@ -752,10 +752,10 @@ MPT_TEST(server_stops_on_request_and_drops_unanswered_reply_rights)
     mp_msg_parser p;
     MT_KR(mp_recv(reply, &buf, &poll_opts, &p), MACH_MSG_SUCCESS);
     MT_EQ(mp_msg_parser_id(&p), MACH_NOTIFY_SEND_ONCE);
-    mp_msg_parser_discard(&p);
-    mp_server_opts so = {.recv = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 0}};
+    mp_msg_parser_drop(&p);
+    mp_server_options so = {.recv = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 0}};
     MT_KR(mp_server_run(st.port, echo, &st, &so), MACH_RCV_TIMED_OUT);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     (void)mp_recv_right_drop(&reply);
     (void)mp_send_right_drop(&to);
     (void)mp_recv_right_drop(&st.port);
@@ -798,23 +798,23 @@ MPT_TEST(rpc_grows_the_buffer_for_a_large_reply_from_a_port_set_server)
     mp_msg_parser p;
     const void *body;
     size_t len;
-    mp_recv_opts grow = {.flags = MP_RECV_GROW};
+    mp_recv_options grow = {.flags = MP_RECV_GROW};
     MT_KR(mp_msg_buffer_init(&buf, 0), KERN_SUCCESS);
     (void)mp_msg_builder_init(&bl, &buf);
     mp_msg_builder_set_id(&bl, 0);
     MT_KR(mp_rpc(to_a, &bl, MP_RECV_RIGHT_NULL, &grow, &p), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_MSG_SUCCESS);
     MT_EQ(len, 10000);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     (void)mp_msg_builder_init(&bl, &buf);
     mp_msg_builder_set_id(&bl, 1);
     MT_KR(mp_rpc(to_b, &bl, MP_RECV_RIGHT_NULL, &grow, &p), MACH_MSG_SUCCESS);
     MT_EQ(mp_msg_parser_id(&p), 101);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     void *ret;
     pthread_join(t, &ret);
     MT_EQ((intptr_t)ret, MACH_MSG_SUCCESS);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     (void)mp_send_right_drop(&to_a);
     (void)mp_send_right_drop(&to_b);
     (void)mp_recv_right_drop(&a);
@@ -842,7 +842,7 @@ MPT_TEST(rpc_without_grow_reports_a_too_large_reply)
     MT_KR(mp_rpc(to_a, &bl, MP_RECV_RIGHT_NULL, NULL, &p), MACH_RCV_TOO_LARGE);
     MT_EQ(mp_msg_buffer_capacity(&buf), 256);
     pthread_join(t, NULL);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     (void)mp_send_right_drop(&to_a);
     (void)mp_recv_right_drop(&a);
     (void)mp_port_set_drop(&set);
@@ -850,8 +850,8 @@ MPT_TEST(rpc_without_grow_reports_a_too_large_reply)
 
 MPT_TEST(timed_out_send_releases_handed_back_port_arrays_and_guarded_rights)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_QLIMIT, .qlimit = 1};
-    mp_recv_options go = {.flags = MP_RECV_OPT_GUARD, .context = 0x6a6a};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_QLIMIT, .qlimit = 1};
+    mp_construct_options go = {.flags = MP_CONSTRUCT_GUARD, .context = 0x6a6a};
     fixture f;
     fx_init(&f);
     (void)mp_send_right_drop(&f.send);
@@ -927,12 +927,12 @@ static void *client_main(void *arg)
         int back = -1;
         if (mp_msg_parser_body(&p, &body, &len) == MACH_MSG_SUCCESS && len == sizeof back)
             memcpy(&back, body, sizeof back);
-        mp_msg_parser_discard(&p);
+        mp_msg_parser_drop(&p);
         if (back != v)
             break;
         c->ok++;
     }
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     return NULL;
 }
 
@@ -962,7 +962,7 @@ MPT_TEST(concurrent_rpc_clients_each_get_their_own_replies)
     MT_KR(mp_send(to, &b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
     pthread_join(server, NULL);
     MT_EQ(st.requests, CLIENTS * 50 + 1);
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     (void)mp_send_right_drop(&to);
     (void)mp_recv_right_drop(&st.port);
 }
@@ -972,7 +972,7 @@ MPT_TEST(receive_timeout_is_a_deadline_even_with_grow)
     fixture f;
     fx_init(&f);
     mp_msg_parser p;
-    mp_recv_opts o = {.flags = MP_RECV_TIMEOUT | MP_RECV_GROW, .timeout_ms = 30};
+    mp_recv_options o = {.flags = MP_RECV_TIMEOUT | MP_RECV_GROW, .timeout_ms = 30};
     struct timespec a, z;
     clock_gettime(CLOCK_MONOTONIC, &a);
     MT_KR(mp_recv(f.recv, &f.buf, &o, &p), MACH_RCV_TIMED_OUT);

@@ -3,7 +3,7 @@
  */
 #include "mpt.h"
 
-static const mp_recv_opts poll_opts = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 0};
+static const mp_recv_options poll_opts = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 0};
 
 /* Receive one notification on `port` and read it into *n (the parser is discarded). */
 static mach_msg_return_t get_notification(mp_recv_right port, mp_notification *n)
@@ -16,9 +16,9 @@ static mach_msg_return_t get_notification(mp_recv_right port, mp_notification *n
     mach_msg_return_t mr = mp_recv(port, &buf, &poll_opts, &p);
     if (mr == MACH_MSG_SUCCESS) {
         mr = mp_msg_parser_notification(&p, n);
-        mp_msg_parser_discard(&p);
+        mp_msg_parser_drop(&p);
     }
-    mp_msg_buffer_destroy(&buf);
+    mp_msg_buffer_drop(&buf);
     return mr;
 }
 

@@ -100,7 +100,7 @@ static mp_send_right new_send(mp_recv_right r)
 MPT_TEST(parser_hands_out_every_descriptor_kind_as_an_owned_value)
 {
     mp_recv_right port, moved;
-    mp_recv_options go = {.flags = MP_RECV_OPT_GUARD, .context = 0x777};
+    mp_construct_options go = {.flags = MP_CONSTRUCT_GUARD, .context = 0x777};
     mp_recv_right guarded;
     MT_KR(mp_recv_right_alloc(&port), KERN_SUCCESS);
     MT_KR(mp_recv_right_alloc(&moved), KERN_SUCCESS);
@@ -201,8 +201,8 @@ MPT_TEST(parser_hands_out_every_descriptor_kind_as_an_owned_value)
     MT_EQ(mp_audit_token_egid(&tr.audit), 20);
     MT_EQ(tr.context, 0xc0ffee);
 
-    mp_msg_parser_discard(&p);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
+    mp_msg_parser_drop(&p);
     (void)mp_any_send_right_drop(&h.reply);
     /* v's pages went with the descriptor: forget them without unmapping twice. */
     v = MP_OOL_VEC_NULL;
@@ -239,13 +239,13 @@ MPT_TEST(discarding_a_parser_releases_everything_not_taken)
     MT_EQ(mpt_refs(port.name, MACH_PORT_RIGHT_SEND), 3);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(port.name, MACH_PORT_RIGHT_SEND), 0);
     MT_EQ(mpt_type(moved.name), 0);
     MT_EQ(mpt_type(so.name), 0);
     /* The names were zeroed: a second parse of the same bytes releases nothing again. */
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     (void)mp_recv_right_drop(&port);
 }
 
@@ -268,7 +268,7 @@ MPT_TEST(no_release_mode_reads_but_never_releases)
     MT_EQ(h.reply.name, s.name);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_MSG_SUCCESS);
     MT_EQ(d.send.name, s.name);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_SEND), 1);
     (void)mp_send_right_drop(&s);
     (void)mp_recv_right_drop(&port);
@@ -291,7 +291,7 @@ MPT_TEST(simple_message_has_no_descriptors_and_its_body_follows_the_header)
     MT_EQ(d.kind, MP_DESC_NONE);
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_MSG_SUCCESS);
     MT_EQ(len, 4);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 /* ---- malformed headers ---------------------------------------------------------------------- */
@@ -309,9 +309,9 @@ MPT_TEST(buffer_shorter_than_a_header_is_a_header_error)
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_RCV_HEADER_ERROR);
     MT_CHECK(body == NULL && len == 0);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_RCV_HEADER_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_KR(mp_msg_parser_init_bytes(&p, NULL, 100, 0), MACH_RCV_HEADER_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(size_larger_than_the_buffer_is_a_header_error_and_the_reply_is_still_released)
@@ -327,7 +327,7 @@ MPT_TEST(size_larger_than_the_buffer_is_a_header_error_and_the_reply_is_still_re
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, 64, 0), MACH_RCV_HEADER_ERROR);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_RCV_HEADER_ERROR);
     MT_EQ(d.kind, MP_DESC_NONE);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(port.name, MACH_PORT_RIGHT_SEND), 0);
     (void)mp_send_right_drop(&reply); /* already released: the name holds nothing now */
     (void)mp_recv_right_drop(&port);
@@ -340,7 +340,7 @@ MPT_TEST(size_smaller_than_a_header_is_a_header_error)
     put32(&m, 4, 20);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, 64, 0), MACH_RCV_HEADER_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(invalid_reply_bits_are_a_header_error_and_the_name_is_left_alone)
@@ -356,7 +356,7 @@ MPT_TEST(invalid_reply_bits_are_a_header_error_and_the_name_is_left_alone)
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_HEADER_ERROR);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_RCV_HEADER_ERROR);
     MT_CHECK(mp_any_send_right_is_null(h.reply));
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_SEND), 1);
     (void)mp_send_right_drop(&s);
     (void)mp_recv_right_drop(&port);
@@ -378,7 +378,7 @@ MPT_TEST(voucher_is_read_from_the_voucher_bits_not_the_local_bits)
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
     MT_EQ(h.voucher.name, v.name);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(v.name, MACH_PORT_RIGHT_SEND), 1);
     (void)mp_send_right_drop(&h.voucher);
     (void)mp_recv_right_drop(&port);
@@ -393,7 +393,7 @@ MPT_TEST(complex_message_too_short_for_a_descriptor_count_is_a_body_error)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(count_larger_than_the_message_is_a_body_error_and_earlier_descriptors_are_released)
@@ -414,7 +414,7 @@ MPT_TEST(count_larger_than_the_message_is_a_body_error_and_earlier_descriptors_a
     MT_EQ(mp_msg_parser_descriptors_left(&p), 0);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_RCV_BODY_ERROR);
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(port.name, MACH_PORT_RIGHT_SEND), 0);
     (void)mp_recv_right_drop(&port);
 }
@@ -429,7 +429,7 @@ MPT_TEST(huge_descriptor_count_stops_at_the_end_of_the_message)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(truncated_port_descriptor_is_a_body_error)
@@ -442,7 +442,7 @@ MPT_TEST(truncated_port_descriptor_is_a_body_error)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(truncated_wide_descriptor_is_a_body_error)
@@ -455,7 +455,7 @@ MPT_TEST(truncated_wide_descriptor_is_a_body_error)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(descriptor_types_out_of_range_are_invalid_type)
@@ -469,7 +469,7 @@ MPT_TEST(descriptor_types_out_of_range_are_invalid_type)
         raw_finish(&m, 0, 0, 0, 0, 0);
         mp_msg_parser p;
         MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_INVALID_TYPE);
-        mp_msg_parser_discard(&p);
+        mp_msg_parser_drop(&p);
     }
 }
 
@@ -482,7 +482,7 @@ MPT_TEST(ool_region_that_wraps_the_address_space_is_a_body_error)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(ool_region_with_null_address_and_a_size_is_a_body_error)
@@ -494,7 +494,7 @@ MPT_TEST(ool_region_with_null_address_and_a_size_is_a_body_error)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(ool_ports_count_that_overflows_the_address_space_is_a_body_error)
@@ -507,7 +507,7 @@ MPT_TEST(ool_ports_count_that_overflows_the_address_space_is_a_body_error)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(ool_ports_with_an_invalid_disposition_is_a_body_error)
@@ -519,7 +519,7 @@ MPT_TEST(ool_ports_with_an_invalid_disposition_is_a_body_error)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(port_descriptor_with_an_invalid_disposition_is_refused_and_not_released)
@@ -535,7 +535,7 @@ MPT_TEST(port_descriptor_with_an_invalid_disposition_is_refused_and_not_released
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(port.name, MACH_PORT_RIGHT_SEND), 1);
     (void)mp_send_right_drop(&s);
     (void)mp_recv_right_drop(&port);
@@ -550,7 +550,7 @@ MPT_TEST(guarded_descriptor_with_unknown_flags_is_a_body_error)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(null_and_dead_names_in_descriptors_own_nothing)
@@ -569,7 +569,7 @@ MPT_TEST(null_and_dead_names_in_descriptors_own_nothing)
     MT_KR(mp_msg_parser_next(&p, &d), MACH_MSG_SUCCESS);
     MT_EQ(d.send.name, MACH_PORT_DEAD);
     mp_msg_desc_drop(&d);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 /* ---- trailer -------------------------------------------------------------------------------- */
@@ -585,7 +585,7 @@ MPT_TEST(trailer_larger_than_the_buffer_is_invalid)
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_RCV_INVALID_TRAILER);
     MT_EQ(tr.size, 0);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(missing_trailer_is_invalid_and_short_trailer_fills_only_its_fields)
@@ -597,7 +597,7 @@ MPT_TEST(missing_trailer_is_invalid_and_short_trailer_fills_only_its_fields)
     mp_msg_trailer tr;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, 24, 0), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_RCV_INVALID_TRAILER);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     put32(&m, 24, 0);
     put32(&m, 28, 12);
     put32(&m, 32, 5);
@@ -605,7 +605,7 @@ MPT_TEST(missing_trailer_is_invalid_and_short_trailer_fills_only_its_fields)
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_MSG_SUCCESS);
     MT_CHECK(tr.has_seqno && !tr.has_sender && !tr.has_audit && !tr.has_context);
     MT_EQ(tr.seqno, 5);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 /* ---- notifications ------------------------------------------------------------------------- */
@@ -629,7 +629,7 @@ MPT_TEST(forged_notification_from_a_user_task_is_refused)
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_RCV_INVALID_TYPE);
     MT_CHECK(mp_send_right_is_null(n.dead_name));
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(dead_name_notification_hands_back_the_extra_reference_once)
@@ -638,7 +638,7 @@ MPT_TEST(dead_name_notification_hands_back_the_extra_reference_once)
     MT_KR(mp_recv_right_alloc(&port), KERN_SUCCESS);
     mp_send_right s = new_send(port), extra;
     (void)mp_recv_right_drop(&port);
-    MT_KR(mp_send_right_clone(s, &extra), KERN_SUCCESS);     /* stands for the kernel's extra ref */
+    MT_KR(mp_send_right_copy(s, &extra), KERN_SUCCESS);     /* stands for the kernel's extra ref */
     mach_port_name_t kept = mp_send_right_into_name(&extra); /* now counted under s */
     MT_EQ(kept, s.name);
     raw m;
@@ -653,12 +653,12 @@ MPT_TEST(dead_name_notification_hands_back_the_extra_reference_once)
     mp_notification again;
     MT_KR(mp_msg_parser_notification(&p, &again), MACH_MSG_SUCCESS);
     MT_CHECK(mp_send_right_is_null(again.dead_name)); /* taken once only */
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     raw_notification(&m, MACH_NOTIFY_DEAD_NAME, s.name, 0, 1);
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
     mp_notification n2;
     MT_KR(mp_msg_parser_notification(&p, &n2), MACH_MSG_SUCCESS);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     n2.dead_name = MP_SEND_RIGHT_NULL; /* a copy of the same bytes: not a second reference */
     MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_DEAD_NAME), 2);
     (void)mp_send_right_drop(&n.dead_name);
@@ -676,7 +676,7 @@ MPT_TEST(no_senders_notification_reports_the_mscount)
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_MSG_SUCCESS);
     MT_EQ(n.id, MACH_NOTIFY_NO_SENDERS);
     MT_EQ(n.mscount, 7);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MPT_TEST(message_outside_the_notification_ids_is_not_a_notification)
@@ -687,12 +687,12 @@ MPT_TEST(message_outside_the_notification_ids_is_not_a_notification)
     mp_notification n;
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_RCV_INVALID_TYPE);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
     raw_notification(&m, MACH_NOTIFY_NO_SENDERS, 7, 0, 1);
     put32(&m, 4, 32); /* body too short for the mscount */
     MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_RCV_INVALID_TRAILER);
-    mp_msg_parser_discard(&p);
+    mp_msg_parser_drop(&p);
 }
 
 MT_MAIN()

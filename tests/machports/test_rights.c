@@ -95,7 +95,7 @@ MPT_TEST(clone_adds_one_user_reference_and_each_drop_removes_one)
     mp_send_right s, c;
     MT_KR(mp_recv_right_alloc(&r), KERN_SUCCESS);
     MT_KR(mp_send_right_make(r, &s), KERN_SUCCESS);
-    MT_KR(mp_send_right_clone(s, &c), KERN_SUCCESS);
+    MT_KR(mp_send_right_copy(s, &c), KERN_SUCCESS);
     MT_EQ(c.name, s.name);
     MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_SEND), 2);
     MT_KR(mp_send_right_drop(&c), KERN_SUCCESS);
@@ -111,7 +111,7 @@ MPT_TEST(clone_of_a_dead_send_right_clones_the_dead_name)
     MT_KR(mp_recv_right_alloc(&r), KERN_SUCCESS);
     MT_KR(mp_send_right_make(r, &s), KERN_SUCCESS);
     (void)mp_recv_right_drop(&r);
-    MT_KR(mp_send_right_clone(s, &c), KERN_SUCCESS);
+    MT_KR(mp_send_right_copy(s, &c), KERN_SUCCESS);
     MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_DEAD_NAME), 2);
     MT_KR(mp_send_right_drop(&c), KERN_SUCCESS);
     MT_KR(mp_send_right_drop(&s), KERN_SUCCESS);
@@ -120,7 +120,7 @@ MPT_TEST(clone_of_a_dead_send_right_clones_the_dead_name)
 MPT_TEST(clone_of_a_null_send_right_fails_with_invalid_name)
 {
     mp_send_right c;
-    MT_KR(mp_send_right_clone(MP_SEND_RIGHT_NULL, &c), KERN_INVALID_NAME);
+    MT_KR(mp_send_right_copy(MP_SEND_RIGHT_NULL, &c), KERN_INVALID_NAME);
     MT_CHECK(mp_send_right_is_null(c));
 }
 
@@ -176,22 +176,22 @@ MPT_TEST(any_send_right_tags_and_returns_its_right)
     MT_KR(mp_send_right_make(r, &s), KERN_SUCCESS);
     MT_KR(mp_send_once_right_make(r, &so), KERN_SUCCESS);
 
-    mp_any_send_right a = mp_any_send_from_send(&s);
-    mp_any_send_right b = mp_any_send_from_send_once(&so);
+    mp_any_send_right a = mp_any_send_right_from_send(&s);
+    mp_any_send_right b = mp_any_send_right_from_send_once(&so);
     MT_CHECK(mp_send_right_is_null(s));
     MT_CHECK(mp_send_once_right_is_null(so));
     MT_EQ(a.kind, MP_ANY_SEND_SEND);
     MT_EQ(b.kind, MP_ANY_SEND_ONCE);
-    MT_CHECK(!mp_any_send_take_send_once(&a, &so2));
+    MT_CHECK(!mp_any_send_right_take_send_once(&a, &so2));
     MT_CHECK(mp_send_once_right_is_null(so2));
-    MT_CHECK(mp_any_send_take_send(&a, &s2));
+    MT_CHECK(mp_any_send_right_take_send(&a, &s2));
     MT_CHECK(mp_any_send_right_is_null(a));
     MT_EQ(s2.name, r.name);
     MT_KR(mp_any_send_right_drop(&b), KERN_SUCCESS);
     MT_KR(mp_any_send_right_drop(&b), KERN_SUCCESS);
     (void)mp_send_right_drop(&s2);
     mp_send_right none = MP_SEND_RIGHT_NULL;
-    MT_CHECK(mp_any_send_right_is_null(mp_any_send_from_send(&none)));
+    MT_CHECK(mp_any_send_right_is_null(mp_any_send_right_from_send(&none)));
     (void)mp_recv_right_drop(&r);
 }
 
@@ -199,7 +199,7 @@ MPT_TEST(any_send_right_tags_and_returns_its_right)
 
 MPT_TEST(construct_with_qlimit_sets_the_queue_limit)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_QLIMIT, .qlimit = 1};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_QLIMIT, .qlimit = 1};
     mp_recv_right r;
     mach_port_msgcount_t q = 0;
     MT_KR(mp_recv_right_construct(&o, &r, NULL), KERN_SUCCESS);
@@ -214,7 +214,7 @@ MPT_TEST(construct_with_qlimit_sets_the_queue_limit)
 
 MPT_TEST(construct_with_context_sets_the_context_without_a_guard)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_CONTEXT, .context = 0x1234};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_CONTEXT, .context = 0x1234};
     mp_recv_right r;
     mach_port_context_t c = 0;
     MT_KR(mp_recv_right_construct(&o, &r, NULL), KERN_SUCCESS);
@@ -229,7 +229,7 @@ MPT_TEST(construct_with_context_sets_the_context_without_a_guard)
 
 MPT_TEST(construct_with_guard_records_it_and_drop_destroys_with_it)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_GUARD, .context = 0xfeed};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_GUARD, .context = 0xfeed};
     mp_recv_right r;
     mp_port_status st;
     MT_KR(mp_recv_right_construct(&o, &r, NULL), KERN_SUCCESS);
@@ -244,7 +244,7 @@ MPT_TEST(construct_with_guard_records_it_and_drop_destroys_with_it)
 
 MPT_TEST(set_context_on_a_guarded_right_moves_the_guard)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_GUARD, .context = 7};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_GUARD, .context = 7};
     mp_recv_right r;
     MT_KR(mp_recv_right_construct(&o, &r, NULL), KERN_SUCCESS);
     MT_KR(mp_recv_right_set_context(&r, 8), KERN_SUCCESS);
@@ -254,7 +254,7 @@ MPT_TEST(set_context_on_a_guarded_right_moves_the_guard)
 
 MPT_TEST(strict_guard_refuses_set_context_without_asking_the_kernel)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_GUARD | MP_RECV_OPT_STRICT, .context = 5};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_GUARD | MP_CONSTRUCT_STRICT, .context = 5};
     mp_recv_right r;
     MT_KR(mp_recv_right_construct(&o, &r, NULL), KERN_SUCCESS);
     MT_EQ(r.guarded, 2);
@@ -265,7 +265,7 @@ MPT_TEST(strict_guard_refuses_set_context_without_asking_the_kernel)
 
 MPT_TEST(construct_with_insert_send_gives_a_send_right_under_the_same_name)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_INSERT_SEND};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_INSERT_SEND};
     mp_recv_right r;
     mp_send_right s;
     MT_KR(mp_recv_right_construct(&o, &r, &s), KERN_SUCCESS);
@@ -278,15 +278,15 @@ MPT_TEST(construct_with_insert_send_gives_a_send_right_under_the_same_name)
 MPT_TEST(construct_rejects_inconsistent_options_before_the_kernel)
 {
     mp_recv_right r;
-    mp_recv_options o1 = {.flags = MP_RECV_OPT_INSERT_SEND};
+    mp_construct_options o1 = {.flags = MP_CONSTRUCT_INSERT_SEND};
     MT_KR(mp_recv_right_construct(&o1, &r, NULL), KERN_INVALID_ARGUMENT);
-    mp_recv_options o2 = {.flags = MP_RECV_OPT_CONTEXT | MP_RECV_OPT_GUARD};
+    mp_construct_options o2 = {.flags = MP_CONSTRUCT_CONTEXT | MP_CONSTRUCT_GUARD};
     MT_KR(mp_recv_right_construct(&o2, &r, NULL), KERN_INVALID_ARGUMENT);
-    mp_recv_options o3 = {.flags = MP_RECV_OPT_STRICT};
+    mp_construct_options o3 = {.flags = MP_CONSTRUCT_STRICT};
     MT_KR(mp_recv_right_construct(&o3, &r, NULL), KERN_INVALID_ARGUMENT);
-    mp_recv_options o4 = {.flags = 0x8000};
+    mp_construct_options o4 = {.flags = 0x8000};
     MT_KR(mp_recv_right_construct(&o4, &r, NULL), KERN_INVALID_ARGUMENT);
-    mp_recv_options o5 = {.flags = MP_RECV_OPT_QLIMIT, .qlimit = MACH_PORT_QLIMIT_MAX + 1};
+    mp_construct_options o5 = {.flags = MP_CONSTRUCT_QLIMIT, .qlimit = MACH_PORT_QLIMIT_MAX + 1};
     MT_KR(mp_recv_right_construct(&o5, &r, NULL), KERN_INVALID_VALUE);
     MT_CHECK(mp_recv_right_is_null(r));
 }
@@ -308,7 +308,7 @@ MPT_TEST(guard_and_unguard_track_the_guard)
 
 MPT_TEST(guard_refuses_a_port_whose_context_is_set)
 {
-    mp_recv_options o = {.flags = MP_RECV_OPT_CONTEXT, .context = 1};
+    mp_construct_options o = {.flags = MP_CONSTRUCT_CONTEXT, .context = 1};
     mp_recv_right r;
     MT_KR(mp_recv_right_construct(&o, &r, NULL), KERN_SUCCESS);
     MT_KR(mp_recv_right_guard(&r, 2, false), KERN_INVALID_ARGUMENT);

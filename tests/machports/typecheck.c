@@ -20,6 +20,6 @@ void mpt_typecheck(void)
     (void)mp_send_right_drop(&r); /* a receive right is not a send right */
 #elif defined(MPT_CASE_send_once_as_send)
     mp_send_right c;
-    (void)mp_send_right_clone(so, &c); /* a send-once right cannot be cloned */
+    (void)mp_send_right_copy(so, &c); /* a send-once right cannot be cloned */
 #endif
 }
