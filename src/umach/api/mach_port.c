@@ -6,9 +6,6 @@
  * osfmk/ipc/mach_port.c and mach_kernelrpc.c. A task argument that is not a send right to
  * this task's port gives MACH_SEND_INVALID_DEST, as the Darwin trap and MIG stub do.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
-#endif
 #include "../kern/um_kmsg.h"
 #include "um_api.h"
 
@@ -17,7 +14,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define ENTER(task)                                                                                \
     um_space *space = um_task_space(self, task);                                                   \
@@ -297,15 +293,6 @@ kern_return_t um_api_mach_port_type(um_task *self, ipc_space_t task, mach_port_n
     LEAVE(KERN_SUCCESS);
 }
 
-/* Memory handed to the caller as a MIG out-of-line array: page-backed, freed with vm_deallocate. */
-static void *mig_array_alloc(size_t bytes)
-{
-    size_t page = (size_t)vm_page_size;
-    size_t len = (bytes + page - 1) & ~(page - 1);
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
 kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_name_array_t *names,
                                      mach_msg_type_number_t *namesCnt,
                                      mach_port_type_array_t *types,
@@ -320,16 +307,20 @@ kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_
         if (e->type)
             n++;
     }
+    /* MIG out-of-line arrays: page-backed memory the caller frees with vm_deallocate. */
+    um_kernel *kernel = self->kernel;
     mach_port_name_t *na = NULL;
     mach_port_type_t *ta = NULL;
+    size_t nalen = 0, talen = 0;
+    uint64_t naddr = 0, taddr = 0;
     if (n) {
-        na = mig_array_alloc(n * sizeof *na);
-        ta = mig_array_alloc(n * sizeof *ta);
+        na = um_region_alloc(kernel, n * sizeof *na, &nalen);
+        ta = um_region_alloc(kernel, n * sizeof *ta, &talen);
         if (!na || !ta) {
             if (na)
-                munmap(na, n * sizeof *na);
+                kernel->ops->region_free(kernel, na, nalen);
             if (ta)
-                munmap(ta, n * sizeof *ta);
+                kernel->ops->region_free(kernel, ta, talen);
             LEAVE(KERN_RESOURCE_SHORTAGE);
         }
         uint32_t k = 0;
@@ -342,9 +333,18 @@ kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_
             ta[k] = um_right_info(space, nm, e);
             k++;
         }
+        naddr = um_task_give_region(self, na, nalen);
+        taddr = naddr ? um_task_give_region(self, ta, talen) : 0;
+        if (!naddr || !taddr) {
+            if (naddr)
+                self->mem->unmap(self, naddr, nalen);
+            else
+                kernel->ops->region_free(kernel, ta, talen);
+            LEAVE(KERN_RESOURCE_SHORTAGE);
+        }
     }
-    *names = na;
-    *types = ta;
+    *names = (mach_port_name_array_t)(uintptr_t)naddr;
+    *types = (mach_port_type_array_t)(uintptr_t)taddr;
     *namesCnt = n;
     *typesCnt = n;
     LEAVE(KERN_SUCCESS);
@@ -875,17 +875,21 @@ kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
     kern_return_t kr = um_translate_pset(space, name, &set);
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
-    mach_port_name_t *arr = NULL;
+    uint64_t addr = 0;
     uint32_t n = set->nmembers;
     if (n) {
-        arr = mig_array_alloc(n * sizeof *arr);
+        size_t len;
+        mach_port_name_t *arr = um_region_alloc(self->kernel, n * sizeof *arr, &len);
         if (!arr)
             LEAVE(KERN_RESOURCE_SHORTAGE);
         for (uint32_t i = 0; i < n; i++)
             arr[i] = set->members[i]->receiver_name;
         qsort(arr, n, sizeof *arr, name_cmp);
+        addr = um_task_give_region(self, arr, len);
+        if (!addr)
+            LEAVE(KERN_RESOURCE_SHORTAGE);
     }
-    *members = arr;
+    *members = (mach_port_name_array_t)(uintptr_t)addr;
     *membersCnt = n;
     LEAVE(KERN_SUCCESS);
 }

@@ -6,11 +6,11 @@
 
 #include <mach/mach.h>
 
-#include <pthread.h>
+#include <threads.h>
 #include <stdbool.h>
 
-static pthread_key_t reply_key;
-static pthread_once_t reply_once = PTHREAD_ONCE_INIT;
+static tss_t reply_key;
+static once_flag reply_once = ONCE_FLAG_INIT;
 
 /* A thread that exits gives its reply port back, as a dying thread does on Darwin. */
 static void reply_port_release(void *v)
@@ -22,28 +22,28 @@ static void reply_port_release(void *v)
 
 static void reply_key_init(void)
 {
-    (void)pthread_key_create(&reply_key, reply_port_release);
+    (void)tss_create(&reply_key, reply_port_release);
 }
 
 UM_EXPORT mach_port_t mig_get_reply_port(void)
 {
-    pthread_once(&reply_once, reply_key_init);
-    mach_port_name_t port = (mach_port_name_t)(uintptr_t)pthread_getspecific(reply_key);
+    call_once(&reply_once, reply_key_init);
+    mach_port_name_t port = (mach_port_name_t)(uintptr_t)tss_get(reply_key);
     if (port == MACH_PORT_NULL) {
         if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &port) != KERN_SUCCESS)
             return MACH_PORT_NULL;
-        (void)pthread_setspecific(reply_key, (void *)(uintptr_t)port);
+        (void)tss_set(reply_key, (void *)(uintptr_t)port);
     }
     return port;
 }
 
 UM_EXPORT void mig_dealloc_reply_port(mach_port_t migport)
 {
-    pthread_once(&reply_once, reply_key_init);
-    mach_port_name_t port = (mach_port_name_t)(uintptr_t)pthread_getspecific(reply_key);
+    call_once(&reply_once, reply_key_init);
+    mach_port_name_t port = (mach_port_name_t)(uintptr_t)tss_get(reply_key);
     if (port == MACH_PORT_NULL)
         return;
-    (void)pthread_setspecific(reply_key, NULL);
+    (void)tss_set(reply_key, NULL);
     (void)mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1);
     if (migport != port)
         (void)mach_port_deallocate(mach_task_self(), migport);

@@ -7,12 +7,20 @@
 
 #include "../kern/um_kern.h"
 
+/* The kernel's regions and the task's memory in this process (um_memory.c). */
+extern const um_kernel_ops um_embedded_kernel_ops;
+extern const um_task_memops um_embedded_memops;
+
 /* Take the world lock (creating the world first if needed); returns the calling task. */
 um_task *um_embedded_enter(void);
 /* The calling task, without the lock (its tokens and memory operations are stable). */
 um_task *um_embedded_task(void);
 /* Release the world lock, then issue the futex wakes deferred while it was held. */
 void um_embedded_leave(void);
+/* The kernel's regions and the task's memory in this process (um_memory.c). */
+extern const um_kernel_ops um_embedded_kernel_ops;
+extern const um_task_memops um_embedded_memops;
+
 /* Take the world lock again after a sleep that released it with um_embedded_unlock_only. */
 void um_embedded_relock(void);
 

@@ -128,7 +128,7 @@ static void um_world_make_task(void)
 {
     um_world *w = &um_the_world;
     w->kernel.table_limit = env_table_limit(); /* read for every new task, a forked child's too */
-    w->task = um_task_create(&w->kernel, NULL, &embedded_hooks, w);
+    w->task = um_task_create(&w->kernel, &um_embedded_memops, &embedded_hooks, w);
     if (!w->task) {
         fprintf(stderr, "umach: out of memory while creating the task\n");
         abort();
@@ -168,6 +168,7 @@ static void um_world_init_once(void)
     w->guard_log = env_flag("UMACH_GUARD_LOG");
     long ps = sysconf(_SC_PAGESIZE);
     w->kernel.page_size = ps > 0 ? (size_t)ps : 4096;
+    w->kernel.ops = &um_embedded_kernel_ops;
     w->kernel.fe = w;
     pthread_mutex_lock(&w->lock);
     um_world_make_task();

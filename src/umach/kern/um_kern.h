@@ -246,6 +246,18 @@ um_task *um_task_create(um_kernel *kernel, const um_task_memops *mem, const um_t
  */
 um_space *um_task_space(um_task *self, mach_port_name_t task);
 
+/*
+ * A kernel region with room for `bytes` (whole pages; *lenp gets its length) to fill and then
+ * give to a task, or NULL.
+ */
+void *um_region_alloc(um_kernel *kernel, size_t bytes, size_t *lenp);
+/*
+ * Give a filled kernel region to `task` as memory it frees with vm_deallocate (a MIG
+ * out-of-line array, a received region). Consumes the region. Returns its task address, or 0
+ * when the task cannot take it (the region is freed).
+ */
+uint64_t um_task_give_region(um_task *task, void *region, size_t len);
+
 /* ---- guard exceptions (um_guard.c) ---------------------------------------------------- */
 
 /*

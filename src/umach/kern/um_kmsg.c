@@ -9,83 +9,50 @@
  * header's rights and everything the earlier descriptors carried.
  *
  * Out-of-line memory: a region larger than 32 KiB sent with deallocate = TRUE leaves the
- * sender by moving its page mapping (mremap) into a kernel-owned region, so no page is
+ * sender by moving its page mapping into a kernel-owned region (the task's `take` memory
+ * operation; mremap in embedded mode), so no page is
  * copied; any other region is copied once into a fresh kernel-owned region at send time,
  * which is the snapshot the receiver gets (a small moved region is copied, then unmapped from
  * the sender, as XNU's kernel-buffer copies are). The receiver is handed the kernel region
  * itself and frees it with vm_deallocate; as on XNU, large virtual copies and large moves
  * keep the sender's offset within the first page, everything else arrives page-aligned.
- * Reads of sender memory go through process_vm_readv, so an unreadable range is reported as
- * MACH_SEND_INVALID_MEMORY instead of crashing.
+ * Sender memory is read, unmapped and taken, and receiver memory handed over, only through
+ * the task's memory operations (um_task_memops): an unreadable range is reported as
+ * MACH_SEND_INVALID_MEMORY instead of crashing, and the same code serves a task in another
+ * process.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
-#endif
 #include "um_kmsg.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
+#include <threads.h>
 
 #include <mach/mach.h>
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 /* Darwin's threshold above which non-deallocated physical copies count against VM space. */
 #define UM_OOL_SIZE_SMALL (32u * 1024)
 
-static inline uint64_t page_mask(void)
+static inline uint64_t page_mask(const um_kernel *kernel)
 {
-    return (uint64_t)vm_page_size - 1;
+    return (uint64_t)kernel->page_size - 1;
 }
 
-static inline uint64_t round_page64(uint64_t x)
+static inline uint64_t round_page64(const um_kernel *kernel, uint64_t x)
 {
-    return (x + page_mask()) & ~page_mask();
+    return (x + page_mask(kernel)) & ~page_mask(kernel);
 }
 
-/* Copy `len` bytes of this process's memory at `src` safely. Returns false if unreadable. */
-static bool safe_read(void *dst, uint64_t src, size_t len)
-{
-    size_t done = 0;
-    while (done < len) {
-        struct iovec local = {(char *)dst + done, len - done};
-        struct iovec remote = {(void *)(uintptr_t)(src + done), len - done};
-        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-                /* No cross-memory syscall here: fall back to a plain copy. */
-                memcpy((char *)dst + done, (const void *)(uintptr_t)(src + done), len - done);
-                return true;
-            }
-            return false;
-        }
-        done += (size_t)n;
-    }
-    return true;
-}
-
-/* vm_deallocate's effect without its lock (the world is already locked here). */
-static void unmap_range(uint64_t addr, uint64_t size)
+/* Remove [addr, addr + size) of the task's memory, whole pages (vm_deallocate's effect). */
+static void unmap_range(um_task *task, uint64_t addr, uint64_t size)
 {
     uint64_t end = addr + size;
     if (size == 0 || end < addr)
         return;
-    uint64_t start = addr & ~page_mask();
-    end = round_page64(end);
-    munmap((void *)(uintptr_t)start, (size_t)(end - start));
-}
-
-static void *map_anon(size_t len)
-{
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    uint64_t start = addr & ~page_mask(task->kernel);
+    end = round_page64(task->kernel, end);
+    task->mem->unmap(task, start, (size_t)(end - start));
 }
 
 /* ---- tokens and trailers ---------------------------------------------------------------- */
@@ -127,7 +94,7 @@ void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqn
 
 /* ---- destruction --------------------------------------------------------------------------- */
 
-static void kdesc_clean(um_kdesc *d)
+static void kdesc_clean(um_kernel *kernel, um_kdesc *d)
 {
     switch (d->type) {
     case MACH_MSG_PORT_DESCRIPTOR:
@@ -137,7 +104,7 @@ static void kdesc_clean(um_kdesc *d)
     case MACH_MSG_OOL_DESCRIPTOR:
     case MACH_MSG_OOL_VOLATILE_DESCRIPTOR:
         if (d->u.ool.map)
-            munmap(d->u.ool.map, d->u.ool.maplen);
+            kernel->ops->region_free(kernel, d->u.ool.map, d->u.ool.maplen);
         d->u.ool.map = NULL;
         break;
     case MACH_MSG_OOL_PORTS_DESCRIPTOR:
@@ -170,8 +137,8 @@ static um_kmsg *_Atomic um_kmsg_recycled;
 static atomic_uint um_kmsg_nrecycled; /* about how many are on the stack (a soft cap) */
 static _Thread_local um_kmsg *um_kmsg_mine;
 static _Thread_local bool um_kmsg_mine_registered;
-static pthread_key_t um_kmsg_key;
-static pthread_once_t um_kmsg_key_once = PTHREAD_ONCE_INIT;
+static tss_t um_kmsg_key;
+static once_flag um_kmsg_key_once = ONCE_FLAG_INIT;
 
 static void kmsg_push(um_kmsg *k)
 {
@@ -196,7 +163,7 @@ static void kmsg_thread_exit(void *list)
 
 static void kmsg_key_init(void)
 {
-    (void)pthread_key_create(&um_kmsg_key, kmsg_thread_exit);
+    (void)tss_create(&um_kmsg_key, kmsg_thread_exit);
 }
 
 static um_kmsg *kmsg_alloc(size_t bytes)
@@ -214,8 +181,8 @@ static um_kmsg *kmsg_alloc(size_t bytes)
             /* Taken as a whole: the count restarts (pushes racing with this are forgiven). */
             atomic_store_explicit(&um_kmsg_nrecycled, 0, memory_order_relaxed);
             if (!um_kmsg_mine_registered) {
-                pthread_once(&um_kmsg_key_once, kmsg_key_init);
-                (void)pthread_setspecific(um_kmsg_key, &um_kmsg_mine);
+                call_once(&um_kmsg_key_once, kmsg_key_init);
+                (void)tss_set(um_kmsg_key, &um_kmsg_mine);
                 um_kmsg_mine_registered = true;
             }
         }
@@ -280,7 +247,7 @@ void um_kmsg_reap_delayed(void)
         um_right_release(k->reply, MACH_MSGH_BITS_LOCAL(k->bits));
         k->reply = NULL;
         for (uint32_t i = 0; i < k->ndesc; i++)
-            kdesc_clean(&k->desc[i]);
+            kdesc_clean(k->kernel, &k->desc[i]);
         um_right_release(dest, dest_type);
         /* Only now leave the list: whatever the cleaning destroyed queued up behind us. */
         um_reap_head = k->next;
@@ -367,7 +334,8 @@ static mach_msg_return_t measure_descriptors(const uint8_t *msg, mach_msg_size_t
     return MACH_MSG_SUCCESS;
 }
 
-static mach_msg_return_t inflate_descriptor(const uint8_t *u, uint64_t *ports, uint64_t *vm)
+static mach_msg_return_t inflate_descriptor(const um_kernel *kernel, const uint8_t *u,
+                                            uint64_t *ports, uint64_t *vm)
 {
     switch (udesc_type(u)) {
     case MACH_MSG_PORT_DESCRIPTOR:
@@ -379,7 +347,7 @@ static mach_msg_return_t inflate_descriptor(const uint8_t *u, uint64_t *ports, u
         if (f.copy != MACH_MSG_PHYSICAL_COPY && f.copy != MACH_MSG_VIRTUAL_COPY)
             return MACH_SEND_INVALID_TYPE;
         if (f.size_or_count > UM_OOL_SIZE_SMALL && f.copy == MACH_MSG_PHYSICAL_COPY && !f.dealloc)
-            *vm += round_page64(f.size_or_count);
+            *vm += round_page64(kernel, f.size_or_count);
         return MACH_MSG_SUCCESS;
     }
     case MACH_MSG_OOL_PORTS_DESCRIPTOR:
@@ -558,22 +526,23 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
     return MACH_MSG_SUCCESS;
 }
 
-/* Copy the sender's region into a fresh `len`-byte mapping at `offset`; *out gets it. */
-static mach_msg_return_t copy_region(const ool_fields *f, uint32_t offset, size_t len,
-                                     void **out)
+/* Copy the sender's region into a fresh `len`-byte kernel region at `offset`; *out gets it. */
+static mach_msg_return_t copy_region(um_task *task, const ool_fields *f, uint32_t offset,
+                                     size_t len, void **out)
 {
-    void *copy = map_anon(len);
+    um_kernel *kernel = task->kernel;
+    void *copy = kernel->ops->region_alloc(kernel, len);
     if (!copy)
         return MACH_MSG_VM_KERNEL;
-    if (!safe_read((char *)copy + offset, f->address, f->size_or_count)) {
-        munmap(copy, len);
+    if (!task->mem->read(task, (char *)copy + offset, f->address, f->size_or_count)) {
+        kernel->ops->region_free(kernel, copy, len);
         return MACH_SEND_INVALID_MEMORY;
     }
     *out = copy;
     return MACH_MSG_SUCCESS;
 }
 
-static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
+static mach_msg_return_t copyin_ool(um_task *task, um_kdesc *d, const ool_fields *f)
 {
     d->u.ool.copy = f->copy;
     d->u.ool.dealloc = f->dealloc != 0;
@@ -583,12 +552,12 @@ static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
     d->u.ool.offset = 0;
     if (f->size_or_count == 0)
         return MACH_MSG_SUCCESS;
-    uint64_t mask = page_mask();
+    uint64_t mask = page_mask(task->kernel);
     uint64_t start = f->address & ~mask;
     uint64_t end = f->address + f->size_or_count;
     if (end < f->address)
         return MACH_SEND_INVALID_MEMORY;
-    end = round_page64(end);
+    end = round_page64(task->kernel, end);
     size_t len = (size_t)(end - start);
     uint32_t offset = (uint32_t)(f->address & mask);
 
@@ -601,18 +570,13 @@ static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
     void *region = NULL;
     mach_msg_return_t mr;
     if (f->dealloc && !small) {
-        /* Move the sender's pages: reserve a target, then move the mapping onto it. */
-        void *target = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (target == MAP_FAILED)
-            return MACH_MSG_VM_KERNEL;
-        region = mremap((void *)(uintptr_t)start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
-                        target);
-        if (region == MAP_FAILED) {
+        /* Move the sender's pages without copying them when they are one mapping. */
+        region = task->mem->take(task, start, len);
+        if (!region) {
             /* Not one mapping (or not mapped): copy what is readable, then unmap the range. */
-            munmap(target, len);
-            if ((mr = copy_region(f, offset, len, &region)) != MACH_MSG_SUCCESS)
+            if ((mr = copy_region(task, f, offset, len, &region)) != MACH_MSG_SUCCESS)
                 return mr;
-            unmap_range(start, len);
+            unmap_range(task, start, len);
         }
         d->u.ool.map = region;
         d->u.ool.maplen = len;
@@ -622,12 +586,12 @@ static mach_msg_return_t copyin_ool(um_kdesc *d, const ool_fields *f)
     size_t rlen = len;
     if (small || f->copy == MACH_MSG_PHYSICAL_COPY) {
         offset = 0;
-        rlen = (size_t)round_page64(f->size_or_count);
+        rlen = (size_t)round_page64(task->kernel, f->size_or_count);
     }
-    if ((mr = copy_region(f, offset, rlen, &region)) != MACH_MSG_SUCCESS)
+    if ((mr = copy_region(task, f, offset, rlen, &region)) != MACH_MSG_SUCCESS)
         return mr;
     if (f->dealloc)
-        unmap_range(start, len); /* a small move: copied, then gone from the sender */
+        unmap_range(task, start, len); /* a small move: copied, then gone from the sender */
     d->u.ool.map = region;
     d->u.ool.maplen = rlen;
     d->u.ool.offset = offset;
@@ -652,13 +616,14 @@ static mach_msg_return_t copyin_ool_ports(um_space *space, um_kdesc *d, const oo
         free(ports);
         return MACH_MSG_VM_KERNEL;
     }
-    if (!safe_read(names, f->address, (size_t)count * sizeof *names)) {
+    um_task *task = space->task;
+    if (!task->mem->read(task, names, f->address, (size_t)count * sizeof *names)) {
         free(names);
         free(ports);
         return MACH_SEND_INVALID_MEMORY;
     }
     if (f->dealloc)
-        unmap_range(f->address, (uint64_t)count * sizeof *names);
+        unmap_range(task, f->address, (uint64_t)count * sizeof *names);
     for (uint32_t i = 0; i < count; i++) {
         if (!MACH_PORT_VALID(names[i])) {
             ports[i] = names[i] == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
@@ -796,10 +761,10 @@ mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
         /* XNU inflates up to 64 descriptors last to first, more first to last. */
         if (dcount <= 64) {
             for (uint32_t i = dcount; i-- > 0 && mr == MACH_MSG_SUCCESS;)
-                mr = inflate_descriptor(u + k->offsets[i], &ports, &vm);
+                mr = inflate_descriptor(task->kernel, u + k->offsets[i], &ports, &vm);
         } else {
             for (uint32_t i = 0; i < dcount && mr == MACH_MSG_SUCCESS; i++)
-                mr = inflate_descriptor(u + k->offsets[i], &ports, &vm);
+                mr = inflate_descriptor(task->kernel, u + k->offsets[i], &ports, &vm);
         }
         if (mr == MACH_MSG_SUCCESS) {
             if (ports > UM_MSG_MAX_PORT_COUNT)
@@ -816,6 +781,7 @@ mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
         kmsg_free(k);
         return mr;
     }
+    k->kernel = task->kernel;
     k->sec = task->sec;
     k->audit = task->audit;
     *kmsgp = k;
@@ -878,7 +844,7 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_
         case MACH_MSG_OOL_DESCRIPTOR:
         case MACH_MSG_OOL_VOLATILE_DESCRIPTOR: {
             ool_fields f = read_ool(ud);
-            mr = copyin_ool(d, &f);
+            mr = copyin_ool(space->task, d, &f);
             break;
         }
         case MACH_MSG_OOL_PORTS_DESCRIPTOR: {
@@ -946,6 +912,7 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
                                              bool pseudo, mach_msg_option_t option,
                                              uint64_t rcv_addr)
 {
+    um_task *task = space->task;
     mach_msg_return_t mr = MACH_MSG_SUCCESS;
     for (uint32_t i = 0; i < k->ndesc; i++) {
         um_kdesc *d = &k->desc[i];
@@ -966,8 +933,16 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
             uint64_t addr = 0;
             uint32_t size = d->u.ool.size;
             if (d->u.ool.map) {
-                addr = (uint64_t)(uintptr_t)d->u.ool.map + d->u.ool.offset;
-                d->u.ool.map = NULL; /* the mapping now belongs to the receiver */
+                /* The region becomes the receiver's memory (or goes back to the sender's). */
+                addr = task->mem->attach(task, d->u.ool.map, d->u.ool.maplen);
+                if (addr) {
+                    addr += d->u.ool.offset;
+                } else {
+                    task->kernel->ops->region_free(task->kernel, d->u.ool.map, d->u.ool.maplen);
+                    size = 0;
+                    mr |= MACH_MSG_VM_SPACE;
+                }
+                d->u.ool.map = NULL;
             } else {
                 size = 0;
             }
@@ -983,8 +958,9 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
             uint64_t addr = 0;
             uint32_t count = d->u.oolp.count;
             if (count) {
-                size_t len = (size_t)count * sizeof(mach_port_name_t);
-                mach_port_name_t *names = map_anon((size_t)round_page64(len));
+                size_t len = (size_t)round_page64(task->kernel,
+                                                  (size_t)count * sizeof(mach_port_name_t));
+                mach_port_name_t *names = task->kernel->ops->region_alloc(task->kernel, len);
                 for (uint32_t j = 0; j < count; j++) {
                     mach_port_name_t nm = MACH_PORT_DEAD;
                     mr |= copyout_port(space, d->u.oolp.ports[j], d->u.oolp.disp, &nm);
@@ -992,9 +968,12 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
                     if (names)
                         names[j] = nm;
                 }
-                if (names)
-                    addr = (uint64_t)(uintptr_t)names;
-                else
+                if (names) {
+                    addr = task->mem->attach(task, names, len);
+                    if (!addr)
+                        task->kernel->ops->region_free(task->kernel, names, len);
+                }
+                if (!addr)
                     mr |= MACH_MSG_VM_SPACE;
                 free(d->u.oolp.ports);
                 d->u.oolp.ports = NULL;

@@ -68,6 +68,7 @@ struct um_kmsg {
     bool circular;            /* carries the receive right of its own destination chain */
     uint32_t *offsets;        /* between prepare and copyin: each descriptor's offset */
     bool small;               /* a recycled small kmsg (see kmsg_alloc) */
+    um_kernel *kernel;        /* frees the memory regions it carries; NULL: carries none */
 };
 
 /* ---- copyin / copyout (um_kmsg.c) ------------------------------------------------------ */

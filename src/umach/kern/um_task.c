@@ -50,3 +50,19 @@ um_space *um_task_space(um_task *self, mach_port_name_t task)
         return NULL;
     return self->space;
 }
+
+void *um_region_alloc(um_kernel *kernel, size_t bytes, size_t *lenp)
+{
+    size_t page = kernel->page_size;
+    size_t len = (bytes + page - 1) & ~(page - 1);
+    *lenp = len;
+    return len ? kernel->ops->region_alloc(kernel, len) : NULL;
+}
+
+uint64_t um_task_give_region(um_task *task, void *region, size_t len)
+{
+    uint64_t addr = task->mem->attach(task, region, len);
+    if (!addr)
+        task->kernel->ops->region_free(task->kernel, region, len);
+    return addr;
+}

@@ -1,9 +1,12 @@
 /*
- * vm.c — vm_allocate / vm_deallocate / mach_vm_allocate / mach_vm_deallocate and the page
+ * um_vm.c — vm_allocate / vm_deallocate / mach_vm_allocate / mach_vm_deallocate and the page
  * size variables, over anonymous mmap. Argument checks follow XNU's vm_sanitize rules:
  * a size of zero succeeds and maps nothing, an address range that overflows or does not fit
  * the address space is KERN_INVALID_ARGUMENT, flags outside VM_FLAGS_USER_ALLOCATE are
  * KERN_INVALID_ARGUMENT, and a fixed allocation over mapped memory is KERN_NO_SPACE.
+ *
+ * The task's memory is the front end's (in embedded mode, this process's address space), so
+ * these calls live with the front end; only the check of their task argument is the core's.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
