@@ -56,7 +56,11 @@ UM_EXPORT void mig_put_reply_port(mach_port_t reply_port)
 
 UM_EXPORT int mig_strncpy(char *dest, const char *src, int len)
 {
-    /* Darwin's contract: copy at most len - 1 bytes, stop after the NUL, return the count. */
+    /*
+     * Darwin's contract: copy at most len - 1 bytes and stop after the NUL; a string that
+     * does not fit is cut and NUL-terminated in dest[len - 1]. Returns the bytes written
+     * (the NUL included when the whole string fitted).
+     */
     if (len <= 0)
         return 0;
     int i;
@@ -64,6 +68,7 @@ UM_EXPORT int mig_strncpy(char *dest, const char *src, int len)
         if (!(*dest++ = *src++))
             return i;
     }
+    *dest = '\0';
     return i;
 }
 
