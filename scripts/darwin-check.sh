@@ -40,8 +40,10 @@ export ZIG_GLOBAL_CACHE_DIR="$out/zig-cache" ZIG_LOCAL_CACHE_DIR="$out/zig-cache
 ln -s "$root/include/machports" "$out/include/machports"
 # zig's SDK copy leaves out <mach/mach_vm.h>; on a Mac it exists. Supply its declarations
 # after every SDK directory, so Apple's own header wins wherever it is present.
-mkdir -p "$out/sdk-extra/mach"
+# <servers/bootstrap.h> is missing from it too.
+mkdir -p "$out/sdk-extra/mach" "$out/sdk-extra/servers"
 cp "$root/scripts/darwin-sdk-extra/mach/mach_vm.h" "$out/sdk-extra/mach/mach_vm.h"
+cp "$root/scripts/darwin-sdk-extra/servers/bootstrap.h" "$out/sdk-extra/servers/bootstrap.h"
 
 cflags=(-std=c11 -Wall -Wextra -Werror -fno-strict-aliasing -I "$out/include"
         -I "$root/tests/common" -idirafter "$out/sdk-extra")

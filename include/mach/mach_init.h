@@ -13,6 +13,9 @@ extern mach_port_t mach_task_self_;
 #define mach_task_self() mach_task_self_
 #define current_task() mach_task_self()
 
+/* The task's bootstrap port, read from TASK_BOOTSTRAP_PORT when the process starts. */
+extern mach_port_t bootstrap_port;
+
 #ifdef __cplusplus
 }
 #endif

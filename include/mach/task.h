@@ -15,6 +15,7 @@
 #include <mach_debug/mach_debug_types.h>
 #include <mach/mach_types.h>
 #include <mach/task_info.h>
+#include <mach/task_special_ports.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,6 +23,12 @@ extern "C" {
 
 kern_return_t task_info(task_name_t target_task, task_flavor_t flavor, task_info_t task_info_out,
                         mach_msg_type_number_t *task_info_outCnt);
+
+/* A new send right from one of the task's special-port slots (MACH_PORT_NULL if empty). */
+kern_return_t task_get_special_port(task_inspect_t task, int which_port,
+                                    mach_port_t *special_port);
+/* Replace a slot with a copy of the caller's send right (the caller keeps its own). */
+kern_return_t task_set_special_port(task_t task, int which_port, mach_port_t special_port);
 
 #ifdef __cplusplus
 }

@@ -15,4 +15,22 @@ typedef int task_special_port_t;
 #define TASK_RESOURCE_NOTIFY_PORT 11
 #define TASK_MAX_SPECIAL_PORT TASK_RESOURCE_NOTIFY_PORT
 
+/* Shorthands Darwin's header gives for the slots a program usually touches. */
+#define task_get_kernel_port(task, port) (task_get_special_port((task), TASK_KERNEL_PORT, (port)))
+#define task_set_kernel_port(task, port) (task_set_special_port((task), TASK_KERNEL_PORT, (port)))
+#define task_get_host_port(task, port) (task_get_special_port((task), TASK_HOST_PORT, (port)))
+#define task_set_host_port(task, port) (task_set_special_port((task), TASK_HOST_PORT, (port)))
+#define task_get_bootstrap_port(task, port)                                                    \
+    (task_get_special_port((task), TASK_BOOTSTRAP_PORT, (port)))
+#define task_set_bootstrap_port(task, port)                                                    \
+    (task_set_special_port((task), TASK_BOOTSTRAP_PORT, (port)))
+#define task_get_debug_control_port(task, port)                                                \
+    (task_get_special_port((task), TASK_DEBUG_CONTROL_PORT, (port)))
+#define task_get_task_access_port(task, port)                                                  \
+    (task_get_special_port((task), TASK_ACCESS_PORT, (port)))
+#define task_set_task_access_port(task, port)                                                  \
+    (task_set_special_port((task), TASK_ACCESS_PORT, (port)))
+#define task_set_task_debug_control_port(task, port)                                           \
+    (task_set_special_port((task), TASK_DEBUG_CONTROL_PORT, (port)))
+
 #endif

@@ -1,6 +1,6 @@
 /*
- * task.c — task_info for the task's identity tokens, and the data symbols Darwin's
- * libsystem defines for Mach programs (NDR_record, the kernel's tokens).
+ * task.c — task_info for the task's identity tokens, the task's special ports, and the data
+ * symbols Darwin's libsystem defines for Mach programs (NDR_record, the kernel's tokens).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
@@ -12,6 +12,7 @@
 #include <mach/mach.h>
 #include <mach/ndr.h>
 #include <mach/task_info.h>
+#include <mach/task_special_ports.h>
 
 #include <string.h>
 
@@ -58,4 +59,83 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
         /* Other flavours describe scheduler and VM state that umach does not model. */
         return KERN_INVALID_ARGUMENT;
     }
+}
+
+/* ---- special ports (XNU: ipc_tt.c) ------------------------------------------------------------ */
+
+/* Is `which` a slot the task keeps (not one that names the task itself)? */
+static bool special_slot(int which)
+{
+    switch (which) {
+    case TASK_HOST_PORT:
+    case TASK_BOOTSTRAP_PORT:
+    case TASK_ACCESS_PORT:
+    case TASK_DEBUG_CONTROL_PORT:
+    case TASK_RESOURCE_NOTIFY_PORT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, int which_port,
+                                           mach_port_t *special_port)
+{
+    um_space *space = um_task_space(self, task);
+    if (!space)
+        return MACH_SEND_INVALID_DEST;
+    um_port *port;
+    if (which_port == TASK_KERNEL_PORT)
+        port = self->task_port;
+    else if (special_slot(which_port))
+        port = self->special_ports[which_port]; /* umach has no host port: that slot is empty */
+    else
+        return KERN_INVALID_ARGUMENT; /* NAME/INSPECT/READ: umach has no lesser task ports */
+    mach_port_name_t name = MACH_PORT_NULL;
+    if (port == UM_PORT_DEAD || (port && !port->active)) {
+        name = MACH_PORT_DEAD;
+    } else if (port) {
+        /* A new send right travels back in the reply, as from the MIG routine. */
+        um_port_copy_send(port);
+        if (um_right_copyout(space, port, MACH_MSG_TYPE_PORT_SEND, &name) != KERN_SUCCESS)
+            return MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE; /* copyout destroyed the right */
+    }
+    *special_port = name;
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_api_task_set_special_port(um_task *self, task_t task, int which_port,
+                                           mach_port_t special_port)
+{
+    um_space *space = um_task_space(self, task);
+    if (!space)
+        return MACH_SEND_INVALID_DEST;
+    /* The MIG request carries a copy of the caller's send right. */
+    um_port *port = NULL;
+    if (MACH_PORT_VALID(special_port)) {
+        kern_return_t kr = um_right_copyin(space, special_port, MACH_MSG_TYPE_COPY_SEND,
+                                           UM_COPYIN_DEADOK, &port);
+        if (kr != KERN_SUCCESS) {
+            if (kr == KERN_INVALID_RIGHT)
+                um_guard_exception(space, special_port, 0, kGUARD_EXC_SEND_INVALID_RIGHT);
+            return MACH_SEND_INVALID_RIGHT;
+        }
+    } else if (special_port == MACH_PORT_DEAD) {
+        port = UM_PORT_DEAD;
+    }
+    kern_return_t kr;
+    if (which_port == TASK_KERNEL_PORT || which_port == TASK_HOST_PORT) {
+        kr = KERN_NO_ACCESS;
+    } else if (!special_slot(which_port)) {
+        kr = KERN_INVALID_ARGUMENT;
+    } else if (which_port == TASK_ACCESS_PORT && UM_PORT_VALID(self->special_ports[which_port])) {
+        kr = KERN_NO_ACCESS; /* never overwritten once set */
+    } else {
+        um_port *old = self->special_ports[which_port];
+        self->special_ports[which_port] = port;
+        port = old;
+        kr = KERN_SUCCESS;
+    }
+    um_right_release(port, MACH_MSG_TYPE_PORT_SEND); /* the old slot, or a refused right */
+    return kr;
 }

@@ -91,6 +91,11 @@ kern_return_t um_api_mach_port_peek(um_task *self, ipc_space_t task, mach_port_n
 kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flavor_t flavor,
                                task_info_t task_info_out, mach_msg_type_number_t *task_info_outCnt);
 
+kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, int which_port,
+                                           mach_port_t *special_port);
+kern_return_t um_api_task_set_special_port(um_task *self, task_t task, int which_port,
+                                           mach_port_t special_port);
+
 /* Is `task` a send right to self's task port? (vm calls: the memory work is the front end's) */
 bool um_api_task_check(um_task *self, mach_port_name_t task);
 

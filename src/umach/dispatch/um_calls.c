@@ -208,6 +208,18 @@ UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
     UM_CALL(task_info, target_task, flavor, task_info_out, task_info_outCnt);
 }
 
+UM_EXPORT kern_return_t task_get_special_port(task_inspect_t task, int which_port,
+                                              mach_port_t *special_port)
+{
+    UM_CALL(task_get_special_port, task, which_port, special_port);
+}
+
+UM_EXPORT kern_return_t task_set_special_port(task_t task, int which_port,
+                                              mach_port_t special_port)
+{
+    UM_CALL(task_set_special_port, task, which_port, special_port);
+}
+
 bool um_call_task_check(mach_port_name_t task)
 {
     um_task *self = um_embedded_enter();

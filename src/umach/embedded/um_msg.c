@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "../kern/um_kmsg.h"
+#include "../kern/um_kobject.h"
 #include "../um_export.h"
 #include "um_embedded.h"
 
@@ -121,11 +122,8 @@ static mach_msg_return_t do_send(um_space *space, um_kmsg *k, mach_msg_header_t 
         um_kmsg_destroy(k);
         return MACH_MSG_SUCCESS;
     }
-    if (dest->kotype != UM_KOT_NONE) {
-        /* No kernel object server runs here: a message to one is a caller error. */
-        um_kmsg_destroy(k);
-        return MACH_SEND_INVALID_DEST;
-    }
+    if (dest->kotype != UM_KOT_NONE)
+        return um_kobject_server(k); /* served in this call, as XNU's kernel objects are */
     if (MACH_MSGH_BITS_REMOTE(k->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE &&
         dest->msgcount >= UM_MSG_QUEUE_KERNEL_LIMIT)
         return MACH_SEND_NO_BUFFER | um_kmsg_copyout_pseudo(space, k, msg);

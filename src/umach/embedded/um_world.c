@@ -5,16 +5,19 @@
  * um_waiter.wake, and the futex wake itself is issued once the lock is released.
  *
  * fork(): as on Darwin, the child is a new task. It gets a fresh IPC space holding only its
- * task port (under the same name as the parent's, so mach_task_self() stays valid); none of
- * the parent's rights are inherited.
+ * task port (under the same name as the parent's, so mach_task_self() stays valid) and a send
+ * right for its inherited TASK_BOOTSTRAP_PORT slot (bootstrap_port); none of the parent's
+ * other rights are inherited.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
+#include "../kern/um_bootstrap.h"
 #include "../um_export.h"
 #include "um_embedded.h"
 
 #include <mach/mach_init.h>
+#include <mach/task_special_ports.h>
 
 #include <linux/futex.h>
 #include <pthread.h>
@@ -38,6 +41,7 @@ typedef struct um_world {
 static um_world um_the_world = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 UM_EXPORT mach_port_t mach_task_self_ = MACH_PORT_NULL;
+UM_EXPORT mach_port_t bootstrap_port = MACH_PORT_NULL;
 
 static pthread_once_t um_world_once = PTHREAD_ONCE_INIT;
 
@@ -137,6 +141,63 @@ static void um_world_make_task(void)
     mach_task_self_ = w->task->task_name;
 }
 
+/*
+ * The process's bootstrap server: a root registry served in the process, with the services
+ * that UMACH_SERVICES declares (comma-separated names; each can be checked in once its server
+ * runs, and looked up before). The task's TASK_BOOTSTRAP_PORT slot holds a send right to it.
+ * Conditions: world locked or single-threaded.
+ */
+static void um_world_make_bootstrap(um_world *w)
+{
+    w->kernel.bootstrap = um_bootstrap_create();
+    if (!w->kernel.bootstrap) {
+        fprintf(stderr, "umach: out of memory while creating the bootstrap server\n");
+        abort();
+    }
+    const char *list = getenv("UMACH_SERVICES");
+    while (list && *list) {
+        size_t len = strcspn(list, ",");
+        char name[BOOTSTRAP_MAX_NAME_LEN];
+        if (len > 0 && len < sizeof name) {
+            memcpy(name, list, len);
+            name[len] = '\0';
+            kern_return_t kr = um_bootstrap_declare(w->kernel.bootstrap, name);
+            if (kr != BOOTSTRAP_SUCCESS)
+                fprintf(stderr, "umach: UMACH_SERVICES: cannot declare \"%s\": %s\n", name,
+                        kr == BOOTSTRAP_NAME_IN_USE ? "declared twice" : "out of memory");
+        } else if (len > 0) {
+            fprintf(stderr, "umach: UMACH_SERVICES: a name longer than %d bytes is ignored\n",
+                    BOOTSTRAP_MAX_NAME_LEN - 1);
+        }
+        list += len;
+        if (*list == ',')
+            list++;
+    }
+    um_port *bp = um_bootstrap_port(w->kernel.bootstrap);
+    um_port_make_send(bp);
+    w->task->special_ports[TASK_BOOTSTRAP_PORT] = bp;
+}
+
+/*
+ * Name the task's bootstrap slot in its space and publish the name in bootstrap_port, as
+ * Darwin's libsystem does when a process starts (and in a forked child).
+ * Conditions: world locked or single-threaded.
+ */
+static void um_world_name_bootstrap(um_world *w)
+{
+    um_port *bp = w->task->special_ports[TASK_BOOTSTRAP_PORT];
+    mach_port_name_t name = MACH_PORT_NULL;
+    if (bp == UM_PORT_DEAD || (bp && !bp->active)) {
+        name = MACH_PORT_DEAD;
+    } else if (bp) {
+        um_port_copy_send(bp);
+        if (um_right_copyout(w->task->space, bp, MACH_MSG_TYPE_PORT_SEND, &name) !=
+            KERN_SUCCESS)
+            name = MACH_PORT_NULL;
+    }
+    bootstrap_port = name;
+}
+
 static void um_atfork_prepare(void)
 {
     pthread_mutex_lock(&um_the_world.lock);
@@ -158,6 +219,11 @@ static void um_atfork_child(void)
     um_the_world.task = NULL;
     um_the_world.npending = 0; /* wakes meant for the parent's threads */
     um_world_make_task();
+    /* The special-port slots are inherited: the child's task takes over the parent's rights. */
+    memcpy(um_the_world.task->special_ports, um_abandoned_task->special_ports,
+           sizeof um_abandoned_task->special_ports);
+    memset(um_abandoned_task->special_ports, 0, sizeof um_abandoned_task->special_ports);
+    um_world_name_bootstrap(&um_the_world);
     pthread_mutex_unlock(&um_the_world.lock);
 }
 
@@ -172,6 +238,8 @@ static void um_world_init_once(void)
     w->kernel.fe = w;
     pthread_mutex_lock(&w->lock);
     um_world_make_task();
+    um_world_make_bootstrap(w);
+    um_world_name_bootstrap(w);
     pthread_mutex_unlock(&w->lock);
     pthread_atfork(um_atfork_prepare, um_atfork_parent, um_atfork_child);
 }

@@ -44,7 +44,7 @@ typedef struct um_task um_task;
 enum um_otype { UM_OT_PORT = 1, UM_OT_PSET = 2 };
 
 /* What a kernel-object port stands for (its receive right belongs to the kernel). */
-enum um_kotype { UM_KOT_NONE = 0, UM_KOT_TASK = 1 };
+enum um_kotype { UM_KOT_NONE = 0, UM_KOT_TASK = 1, UM_KOT_BOOTSTRAP = 2 };
 
 /* The part shared by ports and port sets; always the first member. */
 typedef struct um_object {
@@ -104,6 +104,9 @@ struct um_port {
     um_port *pdrequest;      /* naked send-once right for port-destroyed, or NULL */
     struct um_request *requests; /* dead-name / send-possible requests, index 0 unused */
     uint32_t nrequests, caprequests;
+
+    void *kobject;           /* what a kernel-object port stands for (um_kobject.h) */
+    struct um_port_watch *watchers; /* the core's own watches on this port's death */
 };
 
 /* A dead-name or send-possible request registered on a port for one name of one space. */
@@ -179,6 +182,7 @@ struct um_kernel {
     size_t page_size;
     uint32_t table_limit; /* a new space's largest index + 1 (UM_TABLE_DEFAULT_MAX) */
     void *fe;             /* the front end's own data */
+    struct um_bootstrap *bootstrap; /* the root bootstrap registry (um_bootstrap.h) */
 };
 
 /*
@@ -229,6 +233,7 @@ struct um_task {
     const um_task_memops *mem;
     const um_task_hooks *hooks;
     void *fe; /* the front end's own data */
+    um_port *special_ports[12]; /* TASK_*_PORT slots by number: naked send rights or NULL */
 };
 
 /*

@@ -139,8 +139,9 @@ bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg);
 /* Queue a copied-in message on its (active) destination and wake a receiver. Consumes. */
 void um_mqueue_deliver(um_kmsg *kmsg);
 /*
- * Send a copied-in message: deliver it, or destroy it (and succeed) when its destination
- * is dead. Consumes the kmsg. Used for kernel-made messages and for sends that need no wait.
+ * Send a copied-in message: deliver it, hand it to the kernel-object server when its
+ * destination is a kernel object, or destroy it (and succeed) when its destination is dead.
+ * Consumes the kmsg. Used for kernel-made messages and for sends that need no wait.
  */
 void um_kmsg_send_nowait(um_kmsg *kmsg);
 /* Take the first message of a port, advancing its seqno and waking a blocked sender. */
@@ -158,6 +159,15 @@ bool um_mqueue_destroy_all(um_port *port);
 void um_mqueue_set_qlimit(um_port *port, mach_port_msgcount_t qlimit);
 
 /* ---- kernel-made messages (um_notify.c) --------------------------------------------------- */
+
+/*
+ * A kernel message (the kernel's tokens) to `dest`, a naked right of type `dest_type`
+ * (PORT_SEND_ONCE or PORT_SEND) that the kmsg takes over, with `body_size` zeroed body bytes
+ * and room for `ndesc` descriptor records (ndesc is left 0: the caller counts what it fills
+ * in). NULL when out of memory (then `dest` is still the caller's).
+ */
+um_kmsg *um_kmsg_kernel(um_port *dest, mach_msg_type_name_t dest_type, mach_msg_id_t id,
+                        mach_msg_size_t body_size, uint32_t ndesc);
 
 /* Send a port-destroyed notification carrying `port`'s receive right through `notify`. */
 void um_notify_port_destroyed(um_port *notify, um_port *port);

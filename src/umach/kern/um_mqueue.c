@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "um_kmsg.h"
+#include "um_kobject.h"
 
 #include <stdlib.h>
 
@@ -68,6 +69,8 @@ void um_kmsg_send_nowait(um_kmsg *kmsg)
 {
     if (!kmsg->dest->active || kmsg->circular)
         um_kmsg_destroy(kmsg);
+    else if (kmsg->dest->kotype != UM_KOT_NONE)
+        (void)um_kobject_server(kmsg); /* served at once; no server: dropped */
     else
         um_mqueue_deliver(kmsg);
 }

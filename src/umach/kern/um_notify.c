@@ -17,9 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A kernel message to `dest` (a naked send-once right, consumed) with `body_size` bytes. */
-static um_kmsg *kernel_kmsg(um_port *dest, mach_msg_id_t id, mach_msg_size_t body_size,
-                            uint32_t ndesc)
+um_kmsg *um_kmsg_kernel(um_port *dest, mach_msg_type_name_t dest_type, mach_msg_id_t id,
+                        mach_msg_size_t body_size, uint32_t ndesc)
 {
     um_kmsg *k = calloc(1, sizeof *k + body_size);
     if (!k)
@@ -32,14 +31,20 @@ static um_kmsg *kernel_kmsg(um_port *dest, mach_msg_id_t id, mach_msg_size_t bod
         }
     }
     k->body = (uint8_t *)(k + 1);
-    k->bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_PORT_SEND_ONCE, 0, 0,
-                                 ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
+    k->bits = MACH_MSGH_BITS_SET(dest_type, 0, 0, ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
     k->size = (mach_msg_size_t)sizeof(mach_msg_header_t) + body_size;
     k->dest = dest;
     k->id = id;
     k->sec.val[0] = 0;
     k->sec.val[1] = 1;
     return k;
+}
+
+/* A kernel message to `dest` (a naked send-once right, consumed) with `body_size` bytes. */
+static um_kmsg *kernel_kmsg(um_port *dest, mach_msg_id_t id, mach_msg_size_t body_size,
+                            uint32_t ndesc)
+{
+    return um_kmsg_kernel(dest, MACH_MSG_TYPE_PORT_SEND_ONCE, id, body_size, ndesc);
 }
 
 /* Body of the notifications that carry one 32-bit value after the NDR record. */

@@ -7,6 +7,7 @@
 #endif
 #include "um_kern.h"
 #include "um_kmsg.h"
+#include "um_kobject.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -314,5 +315,6 @@ void um_port_destroy(um_port *port)
     if (ns)
         um_port_release_send_once(ns);
     um_port_fire_requests(port);
+    um_port_watch_fire(port);
     um_port_release(port);
 }

@@ -1,0 +1,127 @@
+/*
+ * um_kobject.c — the kernel-object server (XNU: ipc_kobject_server) and port watches.
+ *
+ * A request to a kernel object is served in the sender's call: the routine of the port's
+ * kotype reads the copied-in request, takes the rights it keeps, and answers with a return
+ * code and at most one right. The answer travels MIG's way: a complex reply carrying the
+ * right on success, a mig_reply_error_t otherwise, id = request id + 100, through the
+ * request's reply right; no reply right, no reply.
+ */
+#include "um_kobject.h"
+#include "um_bootstrap.h"
+
+#include <mach/mig_errors.h>
+#include <mach/ndr.h>
+
+#include <string.h>
+
+/* ---- port watches ---------------------------------------------------------------------------- */
+
+void um_port_watch_add(um_port *port, um_port_watch *watch)
+{
+    watch->next = port->watchers;
+    port->watchers = watch;
+}
+
+void um_port_watch_remove(um_port *port, um_port_watch *watch)
+{
+    for (um_port_watch **pp = &port->watchers; *pp; pp = &(*pp)->next) {
+        if (*pp == watch) {
+            *pp = watch->next;
+            watch->next = NULL;
+            return;
+        }
+    }
+}
+
+void um_port_watch_fire(um_port *port)
+{
+    /*
+     * One at a time from the port's own list: a callback may remove (and free) other watches
+     * of the same port, which must then not be called.
+     */
+    um_port_watch *w;
+    while ((w = port->watchers) != NULL) {
+        port->watchers = w->next;
+        w->next = NULL;
+        w->dead(w, port);
+    }
+}
+
+/* ---- replies --------------------------------------------------------------------------------- */
+
+/*
+ * Build and send the reply to `request` (whose reply right is taken). Consumes reply->port.
+ * Conditions: the request's reply right is valid.
+ */
+static void send_reply(um_kmsg *request, um_kobject_reply *reply)
+{
+    um_port *dest = request->reply;
+    mach_msg_type_name_t dest_type = MACH_MSGH_BITS_LOCAL(request->bits);
+    mach_msg_id_t id = request->id + 100;
+    um_kmsg *k;
+    if (reply->ret == KERN_SUCCESS && reply->port) {
+        k = um_kmsg_kernel(dest, dest_type, id,
+                           sizeof(mach_msg_body_t) + sizeof(mach_msg_port_descriptor_t), 1);
+        if (k) {
+            uint32_t one = 1;
+            memcpy(k->body, &one, sizeof one);
+            um_kdesc *d = &k->desc[0];
+            d->type = MACH_MSG_PORT_DESCRIPTOR;
+            d->uoffset = sizeof(mach_msg_base_t);
+            d->u.port.port = reply->port;
+            d->u.port.disp = reply->disp;
+            k->ndesc = 1;
+            reply->port = NULL;
+        }
+    } else {
+        k = um_kmsg_kernel(dest, dest_type, id, sizeof(NDR_record_t) + sizeof(kern_return_t), 0);
+        if (k) {
+            memcpy(k->body, &NDR_record, sizeof(NDR_record_t));
+            memcpy(k->body + sizeof(NDR_record_t), &reply->ret, sizeof reply->ret);
+        }
+    }
+    if (!k)
+        return; /* out of memory: the request's reply right is destroyed with the request */
+    request->reply = NULL;
+    request->bits &= ~(mach_msg_bits_t)MACH_MSGH_BITS_LOCAL_MASK;
+    um_kmsg_send_nowait(k);
+}
+
+/* The kernel received the request: its destination right is used up (no send-once notice). */
+static void consume_dest(um_kmsg *request)
+{
+    um_port *dest = request->dest;
+    request->dest = NULL;
+    if (MACH_MSGH_BITS_REMOTE(request->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE) {
+        dest->sorights--;
+        um_port_release(dest);
+    } else {
+        um_port_release_send(dest);
+    }
+}
+
+mach_msg_return_t um_kobject_server(um_kmsg *request)
+{
+    um_port *port = request->dest;
+    um_kobject_reply reply = {.ret = MIG_BAD_ID, .port = NULL, .disp = 0};
+    switch (port->kotype) {
+    case UM_KOT_BOOTSTRAP:
+        if (port->kobject)
+            um_bootstrap_serve(port->kobject, request, &reply);
+        else
+            reply.ret = MIG_NO_REPLY; /* the registry is being torn down */
+        break;
+    default:
+        um_kmsg_destroy(request);
+        return MACH_SEND_INVALID_DEST;
+    }
+    if (reply.ret != MIG_NO_REPLY && UM_PORT_VALID(request->reply))
+        send_reply(request, &reply);
+    if (reply.port)
+        um_right_release(reply.port, reply.disp);
+    /* What the routine did not take is destroyed with the request, as a MIG server does. */
+    consume_dest(request);
+    um_kmsg_destroy(request);
+    return MACH_MSG_SUCCESS;
+}

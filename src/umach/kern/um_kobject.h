@@ -1,0 +1,57 @@
+/*
+ * um_kobject.h — kernel objects: ports whose receive right the kernel holds and whose
+ * messages the kernel core serves at once (XNU: ipc_kobject_server), and the core's own way
+ * to learn that a port died (port watches).
+ *
+ * A message sent to a port with a kotype that has a server is not queued: the server routine
+ * runs in the sender's call, with the world locked, and its reply goes to the request's reply
+ * right with MIG's conventions (reply id = request id + 100, a mig_reply_error_t for errors,
+ * MIG_BAD_ID for an unknown id). A kernel-object routine never sleeps.
+ *
+ * Conditions: every function runs with the world lock held.
+ */
+#ifndef UM_KOBJECT_H
+#define UM_KOBJECT_H
+
+#include "um_kmsg.h"
+
+/* ---- port watches ------------------------------------------------------------------------ */
+
+/*
+ * A kernel-side watch on a port's death (the core's dead-name request: no space, no name, no
+ * message). `dead` is called once, from um_port_destroy, after the port became inactive and
+ * before its last reference goes; the watch is already off the port's list, so the callback
+ * may free it and may destroy other ports. A receive right that moves away, or that a
+ * port-destroyed request hands to someone else, is not a death.
+ */
+typedef struct um_port_watch {
+    struct um_port_watch *next;
+    void (*dead)(struct um_port_watch *watch, um_port *port);
+} um_port_watch;
+
+/* Start watching `port` (active). The watch holds no reference: its owner holds one. */
+void um_port_watch_add(um_port *port, um_port_watch *watch);
+/* Stop watching; harmless when the watch already fired or was never added. */
+void um_port_watch_remove(um_port *port, um_port_watch *watch);
+/* Fire every watch of a port that just died (um_port_destroy). */
+void um_port_watch_fire(um_port *port);
+
+/* ---- the kernel-object server ---------------------------------------------------------- */
+
+/* What a kernel-object routine answers. */
+typedef struct um_kobject_reply {
+    kern_return_t ret;         /* KERN_SUCCESS, a BOOTSTRAP_* / MIG_* error, or MIG_NO_REPLY */
+    um_port *port;             /* on success: a naked right the reply carries, or NULL */
+    mach_msg_type_name_t disp; /* its MACH_MSG_TYPE_PORT_* type */
+} um_kobject_reply;
+
+/*
+ * Serve `request`, whose destination is an active kernel-object port. Consumes the request:
+ * its destination right, what the routine takes out of it (a routine that keeps a right
+ * clears it in the kmsg) and, destroyed, everything else. The reply, if any, is sent through
+ * the request's reply right. Returns MACH_MSG_SUCCESS, or MACH_SEND_INVALID_DEST when no
+ * server handles this kotype (the request is destroyed; the task port has none yet).
+ */
+mach_msg_return_t um_kobject_server(um_kmsg *request);
+
+#endif
