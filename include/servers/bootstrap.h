@@ -49,14 +49,20 @@ typedef boolean_t *bool_array_t;
 /* bootstrap_port (the task's bootstrap port, set at start-up) is declared in <mach/mach_init.h>. */
 
 /*
+ * Darwin spells the name parameters `const name_t` / `name_t`, which are pointers all the same;
+ * they are written as pointers here so that gcc does not take every shorter string literal for
+ * a 128-byte array read out of bounds (-Wstringop-overread).
+ */
+
+/*
  * The receive right of the service `service_name`: a declared service's port (messages sent
  * to it before the check-in are waiting in it), or a new port under a name nobody used.
  * BOOTSTRAP_SERVICE_ACTIVE when a server already holds it.
  */
-kern_return_t bootstrap_check_in(mach_port_t bp, const name_t service_name, mach_port_t *sp);
+kern_return_t bootstrap_check_in(mach_port_t bp, const char *service_name, mach_port_t *sp);
 
 /* A send right to the service `service_name`; BOOTSTRAP_UNKNOWN_SERVICE if there is none. */
-kern_return_t bootstrap_look_up(mach_port_t bp, const name_t service_name, mach_port_t *sp);
+kern_return_t bootstrap_look_up(mach_port_t bp, const char *service_name, mach_port_t *sp);
 
 /*
  * Bind `service_name` to a copy of the send right `sp` for as long as its port lives
@@ -64,7 +70,7 @@ kern_return_t bootstrap_look_up(mach_port_t bp, const name_t service_name, mach_
  * since 10.5 in favour of bootstrap_check_in, and still working there and here.
  * BOOTSTRAP_NAME_IN_USE when the name is active.
  */
-kern_return_t bootstrap_register(mach_port_t bp, name_t service_name, mach_port_t sp)
+kern_return_t bootstrap_register(mach_port_t bp, char *service_name, mach_port_t sp)
     __attribute__((deprecated("use bootstrap_check_in")));
 
 /*
@@ -79,7 +85,7 @@ kern_return_t bootstrap_subset(mach_port_t bp, mach_port_t requestor_port,
 kern_return_t bootstrap_parent(mach_port_t bp, mach_port_t *parent_port);
 
 /* Whether a service is active or waiting for its server (deprecated on Darwin). */
-kern_return_t bootstrap_status(mach_port_t bp, name_t service_name,
+kern_return_t bootstrap_status(mach_port_t bp, char *service_name,
                                bootstrap_status_t *service_active)
     __attribute__((deprecated("call bootstrap_look_up or bootstrap_check_in directly")));
 

@@ -101,19 +101,19 @@ static kern_return_t name_call(mach_port_t bp, mach_msg_id_t id, const char *nam
     return bs_rpc(bp, &req.head, sizeof req, id, want, sp);
 }
 
-UM_EXPORT kern_return_t bootstrap_check_in(mach_port_t bp, const name_t service_name,
+UM_EXPORT kern_return_t bootstrap_check_in(mach_port_t bp, const char *service_name,
                                            mach_port_t *sp)
 {
     return name_call(bp, UM_BS_MSG_CHECK_IN, service_name, MACH_MSG_TYPE_PORT_RECEIVE, sp);
 }
 
-UM_EXPORT kern_return_t bootstrap_look_up(mach_port_t bp, const name_t service_name,
+UM_EXPORT kern_return_t bootstrap_look_up(mach_port_t bp, const char *service_name,
                                           mach_port_t *sp)
 {
     return name_call(bp, UM_BS_MSG_LOOK_UP, service_name, MACH_MSG_TYPE_PORT_SEND, sp);
 }
 
-UM_EXPORT kern_return_t bootstrap_register(mach_port_t bp, name_t service_name, mach_port_t sp)
+UM_EXPORT kern_return_t bootstrap_register(mach_port_t bp, char *service_name, mach_port_t sp)
 {
     um_bs_register_request req;
     memset(&req, 0, sizeof req);
@@ -152,7 +152,7 @@ UM_EXPORT kern_return_t bootstrap_parent(mach_port_t bp, mach_port_t *parent_por
                   parent_port);
 }
 
-UM_EXPORT kern_return_t bootstrap_status(mach_port_t bp, name_t service_name,
+UM_EXPORT kern_return_t bootstrap_status(mach_port_t bp, char *service_name,
                                          bootstrap_status_t *service_active)
 {
     /* Darwin's definition: look-up succeeds → active; check-in succeeds too → on demand. */

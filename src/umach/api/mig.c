@@ -3,6 +3,7 @@
  * a per-thread reply port, string copies, and allocation of out-of-line arrays.
  */
 #include "../um_export.h"
+#include "um_api.h"
 
 #include <mach/mach.h>
 
@@ -35,6 +36,13 @@ UM_EXPORT mach_port_t mig_get_reply_port(void)
         (void)tss_set(reply_key, (void *)(uintptr_t)port);
     }
     return port;
+}
+
+void um_mig_fork_child(void)
+{
+    /* The forking thread's cached reply port named a right of the parent's space. */
+    call_once(&reply_once, reply_key_init);
+    (void)tss_set(reply_key, NULL);
 }
 
 UM_EXPORT void mig_dealloc_reply_port(mach_port_t migport)

@@ -12,6 +12,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
+#include "../api/um_api.h"
 #include "../kern/um_bootstrap.h"
 #include "../um_export.h"
 #include "um_embedded.h"
@@ -225,6 +226,7 @@ static void um_atfork_child(void)
     memset(um_abandoned_task->special_ports, 0, sizeof um_abandoned_task->special_ports);
     um_world_name_bootstrap(&um_the_world);
     pthread_mutex_unlock(&um_the_world.lock);
+    um_mig_fork_child();
 }
 
 static void um_world_init_once(void)
