@@ -4,6 +4,7 @@
  * machports is a safe C API over Mach port rights and messages, built only on the public
  * Mach API (the same sources build on macOS and, with umach, on Linux):
  *   rights.h   owned send / send-once / receive rights, notifications, port sets
+ *   bootstrap.h  services and clients meet by name (the bootstrap server)
  *   buffer.h   a reusable message buffer
  *   builder.h  build a message: header, port and OOL descriptors, inline data
  *   parser.h   read a received message, taking the rights and memory it carries
@@ -14,6 +15,7 @@
 #ifndef MACHPORTS_MACHPORTS_H
 #define MACHPORTS_MACHPORTS_H
 
+#include <machports/bootstrap.h>
 #include <machports/buffer.h>
 #include <machports/builder.h>
 #include <machports/error.h>
