@@ -1,6 +1,7 @@
 /*
  * um_vm.c — vm_allocate / vm_deallocate / mach_vm_allocate / mach_vm_deallocate and the page
- * size variables, over anonymous mmap. Argument checks follow XNU's vm_sanitize rules:
+ * size variables; the memory itself comes from the front end's regions (vm/um_regions.h).
+ * Argument checks follow XNU's vm_sanitize rules:
  * a size of zero succeeds and maps nothing, an address range that overflows or does not fit
  * the address space is KERN_INVALID_ARGUMENT, flags outside VM_FLAGS_USER_ALLOCATE are
  * KERN_INVALID_ARGUMENT, and a fixed allocation over mapped memory is KERN_NO_SPACE.
@@ -13,13 +14,12 @@
 #endif
 #include "../dispatch/um_calls.h"
 #include "../kern/um_kern.h"
+#include "../vm/um_regions.h"
 #include "../um_export.h"
 
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
 
-#include <errno.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 UM_EXPORT vm_size_t vm_page_size;
@@ -69,13 +69,8 @@ static kern_return_t um_vm_allocate(vm_map_t task, mach_vm_address_t *addr, mach
     uint64_t len = (size + mask) & ~mask;
     (void)page;
 
-    if (anywhere) {
-        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-            return KERN_NO_SPACE;
-        *addr = (mach_vm_address_t)(uintptr_t)p;
-        return KERN_SUCCESS;
-    }
+    if (anywhere)
+        return um_vm_allocate_region(addr, len, VM_FLAGS_ANYWHERE);
 
     uint64_t start = *addr & ~mask;
     uint64_t end = *addr + size;
@@ -85,18 +80,11 @@ static kern_return_t um_vm_allocate(vm_map_t task, mach_vm_address_t *addr, mach
     if (start == 0)
         return KERN_NO_SPACE; /* page zero is never available */
     len = end - start;
-    int extra = (flags & VM_FLAGS_OVERWRITE) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
-    void *want = (void *)(uintptr_t)start;
-    void *p = mmap(want, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra, -1, 0);
-    if (p == MAP_FAILED)
-        return errno == EEXIST ? KERN_NO_SPACE : KERN_NO_SPACE;
-    if (p != want) {
-        /* An old kernel that treats MAP_FIXED_NOREPLACE as a hint. */
-        munmap(p, len);
-        return KERN_NO_SPACE;
-    }
-    *addr = start;
-    return KERN_SUCCESS;
+    uint64_t at = start;
+    kern_return_t kr = um_vm_allocate_region(&at, len, flags & VM_FLAGS_OVERWRITE);
+    if (kr == KERN_SUCCESS)
+        *addr = start;
+    return kr;
 }
 
 static kern_return_t um_vm_deallocate(vm_map_t task, mach_vm_address_t addr, mach_vm_size_t size)
@@ -111,9 +99,7 @@ static kern_return_t um_vm_deallocate(vm_map_t task, mach_vm_address_t addr, mac
         return KERN_INVALID_ARGUMENT;
     uint64_t start = addr & ~mask;
     end = (end + mask) & ~mask;
-    if (munmap((void *)(uintptr_t)start, end - start) != 0)
-        return KERN_INVALID_ARGUMENT;
-    return KERN_SUCCESS;
+    return um_vm_deallocate_region(start, end - start);
 }
 
 UM_EXPORT kern_return_t mach_vm_allocate(vm_map_t target, mach_vm_address_t *address,

@@ -40,6 +40,8 @@ typedef struct um_kmsg um_kmsg;
 typedef struct um_waiter um_waiter;
 typedef struct um_kernel um_kernel;
 typedef struct um_task um_task;
+/* Out-of-line memory in flight (XNU's vm_map_copy_t): defined by the front end. */
+typedef struct um_vm_copy um_vm_copy;
 
 enum um_otype { UM_OT_PORT = 1, UM_OT_PSET = 2 };
 
@@ -162,15 +164,18 @@ struct um_space {
 /* ---- kernel and tasks (um_task.c) -------------------------------------------------------- */
 
 /*
- * Kernel-wide operations a front end supplies. A kernel region is memory the core owns while
- * a message carries it (an out-of-line region between send and receive): page-aligned,
+ * Kernel-wide operations a front end supplies. A kernel region is memory the core owns and
+ * hands to a task (an out-of-line ports array at receive, a MIG reply's array): page-aligned,
  * readable and writable by the core. Embedded mode: anonymous mappings of the process.
+ * Out-of-line memory travels as the front end's copy objects (um_task_memops.copyin).
  */
 typedef struct um_kernel_ops {
     /* A fresh zero-filled region of `len` bytes (a multiple of the page size), or NULL. */
     void *(*region_alloc)(um_kernel *kernel, size_t len);
-    /* Free a region that region_alloc or um_task_memops.take returned. */
+    /* Free a region that region_alloc returned. */
     void (*region_free)(um_kernel *kernel, void *region, size_t len);
+    /* Destroy out-of-line memory a message carried and did not deliver (never NULL). */
+    void (*copy_discard)(um_kernel *kernel, um_vm_copy *copy);
 } um_kernel_ops;
 
 /*
@@ -195,12 +200,6 @@ typedef struct um_task_memops {
     bool (*read)(um_task *task, void *dst, uint64_t src, size_t len);
     /* Copy `len` bytes from `src` to task address `dst`. false: unwritable. */
     bool (*write)(um_task *task, uint64_t dst, const void *src, size_t len);
-    /*
-     * Move the task's pages [addr, addr + len) (page-aligned, one mapping) out of the task
-     * into a new kernel region without copying them; NULL when that is not possible (the
-     * caller copies instead). The range is gone from the task on success.
-     */
-    void *(*take)(um_task *task, uint64_t addr, size_t len);
     /* Remove [addr, addr + len) (page-aligned) from the task's memory. */
     void (*unmap)(um_task *task, uint64_t addr, size_t len);
     /*
@@ -208,6 +207,22 @@ typedef struct um_task_memops {
      * vm_deallocate. Returns its task address, or 0 (the region is still the kernel's).
      */
     uint64_t (*attach)(um_task *task, void *region, size_t len);
+    /*
+     * Out-of-line memory (XNU's vm_map_copyin): take `size` (> 0) bytes at task address
+     * `addr` as a copy object: a snapshot at this moment, or with `dealloc` a move (the
+     * page-rounded range leaves the task). `physical` copies and regions of at most 32 KiB
+     * arrive page-aligned, larger virtual copies and moves keep their offset in the page.
+     * Returns MACH_MSG_SUCCESS, MACH_SEND_INVALID_MEMORY (unreadable: nothing changed) or
+     * MACH_MSG_VM_KERNEL (no memory for the copy).
+     */
+    mach_msg_return_t (*copyin)(um_task *task, uint64_t addr, uint64_t size, bool physical,
+                                bool dealloc, um_vm_copy **copyp);
+    /*
+     * Make a copy object new task memory the task frees with vm_deallocate (XNU's
+     * vm_map_copyout); consumes the copy in every case. *addrp gets the data's address.
+     * KERN_NO_SPACE when it cannot be mapped (the copy is destroyed).
+     */
+    kern_return_t (*copyout)(um_task *task, um_vm_copy *copy, uint64_t *addrp);
 } um_task_memops;
 
 /* Per-task policy hooks. */

@@ -8,18 +8,16 @@
  * destination error consumes nothing, and a bad right or bad memory in the body consumes the
  * header's rights and everything the earlier descriptors carried.
  *
- * Out-of-line memory: a region larger than 32 KiB sent with deallocate = TRUE leaves the
- * sender by moving its page mapping into a kernel-owned region (the task's `take` memory
- * operation; mremap in embedded mode), so no page is
- * copied; any other region is copied once into a fresh kernel-owned region at send time,
- * which is the snapshot the receiver gets (a small moved region is copied, then unmapped from
- * the sender, as XNU's kernel-buffer copies are). The receiver is handed the kernel region
- * itself and frees it with vm_deallocate; as on XNU, large virtual copies and large moves
- * keep the sender's offset within the first page, everything else arrives page-aligned.
- * Sender memory is read, unmapped and taken, and receiver memory handed over, only through
- * the task's memory operations (um_task_memops): an unreadable range is reported as
- * MACH_SEND_INVALID_MEMORY instead of crashing, and the same code serves a task in another
- * process.
+ * Out-of-line memory is a copy object of the front end's (um_vm_copy, XNU's vm_map_copy_t):
+ * the sending task's `copyin` memory operation makes it (a snapshot, or a move with
+ * deallocate = TRUE), the receiving task's `copyout` maps it, and the kernel's `copy_discard`
+ * destroys one that is not delivered. How the pages travel (shared copy-on-write, moved,
+ * copied) is the front end's business (embedded mode: src/umach/vm/um_regions.h); as on XNU,
+ * large virtual copies and large moves keep the sender's offset within the first page,
+ * everything else arrives page-aligned. Sender memory is read and unmapped, and receiver
+ * memory handed over, only through the task's memory operations (um_task_memops): an
+ * unreadable range is reported as MACH_SEND_INVALID_MEMORY instead of crashing, and the same
+ * code serves a task in another process.
  */
 #include "um_kmsg.h"
 
@@ -103,9 +101,9 @@ static void kdesc_clean(um_kernel *kernel, um_kdesc *d)
         break;
     case MACH_MSG_OOL_DESCRIPTOR:
     case MACH_MSG_OOL_VOLATILE_DESCRIPTOR:
-        if (d->u.ool.map)
-            kernel->ops->region_free(kernel, d->u.ool.map, d->u.ool.maplen);
-        d->u.ool.map = NULL;
+        if (d->u.ool.vmc)
+            kernel->ops->copy_discard(kernel, d->u.ool.vmc);
+        d->u.ool.vmc = NULL;
         break;
     case MACH_MSG_OOL_PORTS_DESCRIPTOR:
         for (uint32_t i = 0; i < d->u.oolp.count; i++)
@@ -526,76 +524,16 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
     return MACH_MSG_SUCCESS;
 }
 
-/* Copy the sender's region into a fresh `len`-byte kernel region at `offset`; *out gets it. */
-static mach_msg_return_t copy_region(um_task *task, const ool_fields *f, uint32_t offset,
-                                     size_t len, void **out)
-{
-    um_kernel *kernel = task->kernel;
-    void *copy = kernel->ops->region_alloc(kernel, len);
-    if (!copy)
-        return MACH_MSG_VM_KERNEL;
-    if (!task->mem->read(task, (char *)copy + offset, f->address, f->size_or_count)) {
-        kernel->ops->region_free(kernel, copy, len);
-        return MACH_SEND_INVALID_MEMORY;
-    }
-    *out = copy;
-    return MACH_MSG_SUCCESS;
-}
-
 static mach_msg_return_t copyin_ool(um_task *task, um_kdesc *d, const ool_fields *f)
 {
     d->u.ool.copy = f->copy;
     d->u.ool.dealloc = f->dealloc != 0;
     d->u.ool.size = f->size_or_count;
-    d->u.ool.map = NULL;
-    d->u.ool.maplen = 0;
-    d->u.ool.offset = 0;
+    d->u.ool.vmc = NULL;
     if (f->size_or_count == 0)
         return MACH_MSG_SUCCESS;
-    uint64_t mask = page_mask(task->kernel);
-    uint64_t start = f->address & ~mask;
-    uint64_t end = f->address + f->size_or_count;
-    if (end < f->address)
-        return MACH_SEND_INVALID_MEMORY;
-    end = round_page64(task->kernel, end);
-    size_t len = (size_t)(end - start);
-    uint32_t offset = (uint32_t)(f->address & mask);
-
-    /*
-     * XNU copies a region of at most 32 KiB into a kernel buffer (moved or not), and a large
-     * physical copy into fresh kernel pages: those arrive page-aligned. Only large virtual
-     * copies and large moves keep the sender's offset within the page.
-     */
-    bool small = f->size_or_count <= UM_OOL_SIZE_SMALL;
-    void *region = NULL;
-    mach_msg_return_t mr;
-    if (f->dealloc && !small) {
-        /* Move the sender's pages without copying them when they are one mapping. */
-        region = task->mem->take(task, start, len);
-        if (!region) {
-            /* Not one mapping (or not mapped): copy what is readable, then unmap the range. */
-            if ((mr = copy_region(task, f, offset, len, &region)) != MACH_MSG_SUCCESS)
-                return mr;
-            unmap_range(task, start, len);
-        }
-        d->u.ool.map = region;
-        d->u.ool.maplen = len;
-        d->u.ool.offset = offset;
-        return MACH_MSG_SUCCESS;
-    }
-    size_t rlen = len;
-    if (small || f->copy == MACH_MSG_PHYSICAL_COPY) {
-        offset = 0;
-        rlen = (size_t)round_page64(task->kernel, f->size_or_count);
-    }
-    if ((mr = copy_region(task, f, offset, rlen, &region)) != MACH_MSG_SUCCESS)
-        return mr;
-    if (f->dealloc)
-        unmap_range(task, start, len); /* a small move: copied, then gone from the sender */
-    d->u.ool.map = region;
-    d->u.ool.maplen = rlen;
-    d->u.ool.offset = offset;
-    return MACH_MSG_SUCCESS;
+    return task->mem->copyin(task, f->address, f->size_or_count,
+                             f->copy == MACH_MSG_PHYSICAL_COPY, f->dealloc != 0, &d->u.ool.vmc);
 }
 
 static mach_msg_return_t copyin_ool_ports(um_space *space, um_kdesc *d, const ool_fields *f)
@@ -932,19 +870,15 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
         case MACH_MSG_OOL_VOLATILE_DESCRIPTOR: {
             uint64_t addr = 0;
             uint32_t size = d->u.ool.size;
-            if (d->u.ool.map) {
-                /* The region becomes the receiver's memory (or goes back to the sender's). */
-                addr = task->mem->attach(task, d->u.ool.map, d->u.ool.maplen);
-                if (addr) {
-                    addr += d->u.ool.offset;
-                } else {
-                    task->kernel->ops->region_free(task->kernel, d->u.ool.map, d->u.ool.maplen);
-                    size = 0;
-                    mr |= MACH_MSG_VM_SPACE;
-                }
-                d->u.ool.map = NULL;
-            } else {
+            um_vm_copy *vmc = d->u.ool.vmc;
+            d->u.ool.vmc = NULL;
+            if (!vmc) {
                 size = 0;
+            } else if (task->mem->copyout(task, vmc, &addr) != KERN_SUCCESS) {
+                /* As XNU: no room in the receiver (or the sender), the memory is dropped. */
+                addr = 0;
+                size = 0;
+                mr |= MACH_MSG_VM_SPACE;
             }
             memset(ud, 0, 16);
             wr64(ud, addr);

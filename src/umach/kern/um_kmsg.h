@@ -28,9 +28,7 @@ typedef struct um_kdesc {
             mach_msg_type_name_t disp; /* PORT_* */
         } port;
         struct {
-            void *map;        /* kernel-owned mapping (page aligned) or NULL */
-            size_t maplen;
-            uint32_t offset;  /* data starts at map + offset */
+            um_vm_copy *vmc;  /* the front end's copy of the memory, NULL for size 0 */
             mach_msg_size_t size;
             uint8_t copy;
             bool dealloc;

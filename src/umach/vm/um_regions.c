@@ -1,0 +1,931 @@
+/*
+ * um_regions.c — regions, memory objects and out-of-line copies (see um_regions.h for the model).
+ *
+ * A memory object (um_vmo) is a memfd and the list of ranges of it that are referenced: one
+ * reference per region mapping part of it, one per copy carried by a message. When a range
+ * loses its last reference its pages are released (a hole is punched) unless the object may
+ * be mapped where the registry cannot see (after a fork, or by a mapping the program changed
+ * behind our back); the memfd is closed when nothing references it.
+ *
+ * The registry is a sorted array of regions, each one whole mapping of a part of one object:
+ * [start, end) maps the object from `off`, live (MAP_SHARED) or frozen (MAP_PRIVATE). Before
+ * the registry acts on a mapping it checks that the mapping is still its own
+ * (/proc/self/map_files names the memfd of exactly that range): a program may munmap or map
+ * over vm_allocate'd memory without vm_deallocate, and then the entry is only forgotten.
+ *
+ * fork: a live region would be shared with the child (MAP_SHARED), where Darwin gives the
+ * child a copy. So every live region is frozen before fork (pthread_atfork), after which both
+ * processes see the file as a snapshot, and no object that existed at the fork punches holes
+ * any more (the other process may still read them).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create, mremap, MAP_FIXED_NOREPLACE, fallocate, SEEK_DATA */
+#endif
+#include "um_regions.h"
+
+#include <mach/mach.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* ---- memory objects --------------------------------------------------------------------- */
+
+typedef struct um_vmo_ref {
+    uint64_t off, len;
+} um_vmo_ref;
+
+typedef struct um_vmo {
+    int fd;
+    uint64_t id;
+    uint32_t pid;          /* process that created it (part of its memfd's name) */
+    uint32_t fork_gen;     /* um_vmr.forks when created: holes are punched only if unchanged */
+    bool keep;             /* never punch holes (lost track of one of its mappings) */
+    uint32_t nrefs, caprefs;
+    um_vmo_ref *refs;
+} um_vmo;
+
+enum { UM_RG_LIVE = 1, UM_RG_FROZEN = 2 };
+
+typedef struct um_region {
+    uint64_t start, end;
+    um_vmo *vmo;
+    uint64_t off;          /* file offset mapped at start */
+    uint8_t state;         /* UM_RG_LIVE or UM_RG_FROZEN */
+    bool checked;          /* scratch: validated in the current operation */
+} um_region;
+
+struct um_vm_copy {
+    uint8_t kind;          /* UM_VC_ENTRY: owns a mapping; UM_VC_OBJECT: part of a vmo, unmapped */
+    uint8_t state;         /* ENTRY with vmo: the region state it arrives in */
+    uint32_t offset;       /* data starts this far into the first page */
+    uint64_t size;         /* data bytes */
+    void *map;             /* ENTRY: the mapping */
+    uint64_t len;          /* page-rounded length of the mapping / object range */
+    um_vmo *vmo;           /* NULL for an anonymous ENTRY */
+    uint64_t voff;         /* file offset of the first page */
+};
+
+enum { UM_VC_ENTRY = 1, UM_VC_OBJECT = 2 };
+
+static struct {
+    pthread_mutex_t lock;
+    um_region *r;
+    size_t n, cap;
+    uint64_t next_id;
+    uint32_t forks;
+    uint32_t nvmos, maxvmos; /* open memfds, and how many we allow ourselves */
+    bool no_memfd;           /* memfd_create is unavailable: regions stay anonymous */
+} um_vmr = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static inline uint64_t pmask(void)
+{
+    return (uint64_t)vm_page_size - 1;
+}
+
+static inline uint64_t round_page64(uint64_t x)
+{
+    return (x + pmask()) & ~pmask();
+}
+
+/* Our memfds stay few: a quarter of the descriptor limit, and above 1024 when there is room. */
+static void vmo_limits_init(void)
+{
+    struct rlimit rl;
+    uint64_t soft = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        soft = rl.rlim_cur;
+    else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        soft = 1u << 20;
+    um_vmr.maxvmos = (uint32_t)(soft / 4 > 16 ? soft / 4 : 16);
+}
+
+/* A new object of `len` bytes (all holes), or NULL. Conditions: registry locked. */
+static um_vmo *vmo_create(uint64_t len)
+{
+    if (um_vmr.no_memfd)
+        return NULL;
+    if (!um_vmr.maxvmos)
+        vmo_limits_init();
+    if (um_vmr.nvmos >= um_vmr.maxvmos)
+        return NULL;
+    um_vmo *v = calloc(1, sizeof *v);
+    if (!v)
+        return NULL;
+    v->id = ++um_vmr.next_id;
+    v->pid = (uint32_t)getpid();
+    v->fork_gen = um_vmr.forks;
+    char name[64];
+    snprintf(name, sizeof name, "umach-%u-%llu", v->pid, (unsigned long long)v->id);
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOSYS)
+            um_vmr.no_memfd = true;
+        free(v);
+        return NULL;
+    }
+    if (fd < 1024 && um_vmr.maxvmos > 2048) {
+        /* Keep clear of the descriptors a program passes to select(). */
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, 1024);
+        if (high >= 0) {
+            close(fd);
+            fd = high;
+        }
+    }
+    if (ftruncate(fd, (off_t)len) != 0) {
+        close(fd);
+        free(v);
+        return NULL;
+    }
+    v->fd = fd;
+    um_vmr.nvmos++;
+    return v;
+}
+
+/* Reference [off, off + len) of `v`. Returns false when out of memory (nothing changed). */
+static bool vmo_ref(um_vmo *v, uint64_t off, uint64_t len)
+{
+    if (v->nrefs == v->caprefs) {
+        uint32_t cap = v->caprefs ? v->caprefs * 2 : 4;
+        um_vmo_ref *r = realloc(v->refs, cap * sizeof *r);
+        if (!r)
+            return false;
+        v->refs = r;
+        v->caprefs = cap;
+    }
+    v->refs[v->nrefs++] = (um_vmo_ref){off, len};
+    return true;
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+    const um_vmo_ref *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Release the pages of [off, off + len) that no remaining reference covers. */
+static void vmo_punch_unreferenced(um_vmo *v, uint64_t off, uint64_t len)
+{
+    if (v->keep || v->fork_gen != um_vmr.forks)
+        return;
+    uint64_t end = off + len;
+    um_vmo_ref *cover = malloc((v->nrefs + 1) * sizeof *cover);
+    if (!cover)
+        return; /* the pages stay until the object closes */
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < v->nrefs; i++)
+        if (v->refs[i].off < end && v->refs[i].off + v->refs[i].len > off)
+            cover[n++] = v->refs[i];
+    qsort(cover, n, sizeof *cover, ref_cmp);
+    uint64_t at = off;
+    for (uint32_t i = 0; i <= n && at < end; i++) {
+        uint64_t next = i < n ? cover[i].off : end;
+        if (next > end)
+            next = end;
+        if (next > at)
+            (void)fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
+                            (off_t)(next - at));
+        if (i < n && cover[i].off + cover[i].len > at)
+            at = cover[i].off + cover[i].len;
+    }
+    free(cover);
+}
+
+/* Drop the reference [off, off + len) (taken by vmo_ref); may close and free `v`. */
+static void vmo_unref(um_vmo *v, uint64_t off, uint64_t len, bool may_punch)
+{
+    for (uint32_t i = v->nrefs; i-- > 0;) {
+        if (v->refs[i].off == off && v->refs[i].len == len) {
+            v->refs[i] = v->refs[--v->nrefs];
+            break;
+        }
+    }
+    if (v->nrefs == 0) {
+        close(v->fd);
+        um_vmr.nvmos--;
+        free(v->refs);
+        free(v);
+        return;
+    }
+    if (may_punch)
+        vmo_punch_unreferenced(v, off, len);
+    else
+        v->keep = true;
+}
+
+/* ---- the registry -------------------------------------------------------------------------- */
+
+/* Index of the first region ending after `addr`. */
+static size_t reg_lower(uint64_t addr)
+{
+    size_t lo = 0, hi = um_vmr.n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (um_vmr.r[mid].end <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool reg_reserve(size_t extra)
+{
+    if (um_vmr.n + extra <= um_vmr.cap)
+        return true;
+    size_t cap = um_vmr.cap ? um_vmr.cap * 2 : 16;
+    while (cap < um_vmr.n + extra)
+        cap *= 2;
+    um_region *r = realloc(um_vmr.r, cap * sizeof *r);
+    if (!r)
+        return false;
+    um_vmr.r = r;
+    um_vmr.cap = cap;
+    return true;
+}
+
+/* The region containing all of [start, end), or NULL. */
+static um_region *reg_covering(uint64_t start, uint64_t end)
+{
+    size_t i = reg_lower(start);
+    if (i < um_vmr.n && um_vmr.r[i].start <= start && um_vmr.r[i].end >= end)
+        return &um_vmr.r[i];
+    return NULL;
+}
+
+/*
+ * The kernel merged the mapping of `r` with a neighbour mapping the same file at the next
+ * offsets (two received copies of adjacent parts of one object, say): find the mapping that
+ * holds r->start in /proc/self/maps and check that it is `want` from the right offset and
+ * covers all of r.
+ */
+static bool reg_valid_merged(const um_region *r, const char *want)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return false;
+    char line[512];
+    bool ok = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi, off;
+        int path_at = 0;
+        if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &lo, &hi, &off, &path_at) != 3)
+            continue;
+        if (lo > r->start)
+            break;
+        if (hi <= r->start)
+            continue;
+        line[strcspn(line, "\n")] = 0;
+        ok = hi >= r->end && off + (r->start - lo) == r->off && path_at > 0 &&
+             strcmp(line + path_at, want) == 0;
+        break;
+    }
+    fclose(f);
+    return ok;
+}
+
+/* Is the mapping of `r` still the one the registry made (same memfd, same bounds)? */
+static bool reg_valid(const um_region *r)
+{
+    char path[96], want[96], got[128];
+    snprintf(path, sizeof path, "/proc/self/map_files/%llx-%llx", (unsigned long long)r->start,
+             (unsigned long long)r->end);
+    int wn = snprintf(want, sizeof want, "/memfd:umach-%u-%llu (deleted)", r->vmo->pid,
+                      (unsigned long long)r->vmo->id);
+    ssize_t n = readlink(path, got, sizeof got);
+    if (n == wn && memcmp(got, want, (size_t)n) == 0)
+        return true;
+    return n < 0 && errno == ENOENT && reg_valid_merged(r, want);
+}
+
+/*
+ * Forget every region overlapping [start, end) (its mapping there is gone or replaced); parts
+ * outside the range stay registered. With `checked`, reg_check ran on the same range in the
+ * same critical section, and the pages of a region it found valid are released; any other
+ * region's object keeps its pages (something we cannot see may still map them).
+ */
+static void reg_forget(uint64_t start, uint64_t end, bool checked)
+{
+    size_t i = reg_lower(start);
+    while (i < um_vmr.n && um_vmr.r[i].start < end) {
+        um_region old = um_vmr.r[i];
+        um_region left = old, right = old;
+        bool has_left = old.start < start, has_right = old.end > end;
+        left.end = start;
+        right.start = end;
+        right.off = old.off + (end - old.start);
+        if (has_left && !vmo_ref(old.vmo, left.off, left.end - left.start))
+            has_left = false; /* out of memory: forget that part too (keep the pages) */
+        if (has_right && !vmo_ref(old.vmo, right.off, right.end - right.start))
+            has_right = false;
+        if (has_left && has_right && !reg_reserve(1)) {
+            vmo_unref(old.vmo, right.off, right.end - right.start, false);
+            has_right = false;
+        }
+        size_t put = i;
+        if (has_left)
+            um_vmr.r[put++] = left;
+        if (has_right) {
+            if (put == i + 1) {
+                memmove(&um_vmr.r[i + 2], &um_vmr.r[i + 1],
+                        (um_vmr.n - i - 1) * sizeof um_vmr.r[0]);
+                um_vmr.n++;
+            }
+            um_vmr.r[put++] = right;
+        }
+        if (put == i) {
+            memmove(&um_vmr.r[i], &um_vmr.r[i + 1], (um_vmr.n - i - 1) * sizeof um_vmr.r[0]);
+            um_vmr.n--;
+        }
+        vmo_unref(old.vmo, old.off, old.end - old.start, checked && old.checked);
+        i = put;
+    }
+}
+
+/* Mark the regions overlapping [start, end) whose mappings are still ours. */
+static void reg_check(uint64_t start, uint64_t end)
+{
+    for (size_t i = reg_lower(start); i < um_vmr.n && um_vmr.r[i].start < end; i++)
+        um_vmr.r[i].checked = reg_valid(&um_vmr.r[i]);
+}
+
+/*
+ * Register a new mapping; takes over a reference the caller holds. False if out of memory.
+ * `checked` as for reg_forget, for what the new mapping replaced.
+ */
+static bool reg_insert(uint64_t start, uint64_t end, um_vmo *v, uint64_t off, uint8_t state,
+                       bool checked)
+{
+    reg_forget(start, end, checked); /* what the mapping replaced */
+    if (!reg_reserve(1))
+        return false;
+    size_t i = reg_lower(start);
+    memmove(&um_vmr.r[i + 1], &um_vmr.r[i], (um_vmr.n - i) * sizeof um_vmr.r[0]);
+    um_vmr.r[i] = (um_region){start, end, v, off, state, false};
+    um_vmr.n++;
+    return true;
+}
+
+/* Freeze a live region: same file, mapped privately, so the file stops changing. */
+static bool reg_freeze(um_region *r)
+{
+    if (r->state != UM_RG_LIVE)
+        return true;
+    void *p = mmap((void *)(uintptr_t)r->start, r->end - r->start, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_FIXED, r->vmo->fd, (off_t)r->off);
+    if (p == MAP_FAILED)
+        return false;
+    r->state = UM_RG_FROZEN;
+    return true;
+}
+
+/* ---- fork -------------------------------------------------------------------------------------- */
+
+static void um_vm_atfork_prepare(void)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    for (size_t i = 0; i < um_vmr.n;) {
+        um_region *r = &um_vmr.r[i];
+        if (r->state == UM_RG_LIVE && (!reg_valid(r) || !reg_freeze(r))) {
+            reg_forget(r->start, r->end, false);
+            continue;
+        }
+        i++;
+    }
+    um_vmr.forks++;
+}
+
+static void um_vm_atfork_release(void)
+{
+    pthread_mutex_unlock(&um_vmr.lock);
+}
+
+/*
+ * Registered before the world's handlers (constructor priority), so that at fork the world
+ * lock is taken first and the registry lock second, the order every other path uses.
+ */
+__attribute__((constructor(102))) static void um_vm_init(void)
+{
+    pthread_atfork(um_vm_atfork_prepare, um_vm_atfork_release, um_vm_atfork_release);
+}
+
+/* ---- copies ------------------------------------------------------------------------------------ */
+
+/* Copy `len` bytes of this process's memory at `src` safely. Returns false if unreadable. */
+static bool safe_read(void *dst, uint64_t src, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        struct iovec local = {(char *)dst + done, len - done};
+        struct iovec remote = {(void *)(uintptr_t)(src + done), len - done};
+        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
+                memcpy((char *)dst + done, (const void *)(uintptr_t)(src + done), len - done);
+                return true;
+            }
+            return false;
+        }
+        done += (size_t)n;
+    }
+    return true;
+}
+
+/* Write `len` bytes of this process's memory at `src` to `fd` at `off`. False if unreadable. */
+static bool safe_pwrite(int fd, uint64_t src, uint64_t len, uint64_t off)
+{
+    uint64_t done = 0;
+    while (done < len) {
+        size_t chunk = len - done > (1u << 30) ? (1u << 30) : (size_t)(len - done);
+        ssize_t n = pwrite(fd, (const void *)(uintptr_t)(src + done), chunk, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += (uint64_t)n;
+    }
+    return true;
+}
+
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_FILE (1ull << 61)
+
+/*
+ * Which pages of a frozen region's [start, start + npages pages) hold private copies (the
+ * owner wrote them since the freeze)? Fills dirty[] and returns true; false when the page map
+ * cannot be read.
+ */
+static bool pages_dirty(uint64_t start, uint64_t npages, bool *dirty)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    uint64_t buf[512];
+    uint64_t page = start / vm_page_size;
+    bool ok = true;
+    for (uint64_t i = 0; i < npages && ok;) {
+        uint64_t n = npages - i < 512 ? npages - i : 512;
+        ssize_t got = pread(fd, buf, n * 8, (off_t)((page + i) * 8));
+        if (got != (ssize_t)(n * 8)) {
+            ok = false;
+            break;
+        }
+        for (uint64_t j = 0; j < n; j++) {
+            uint64_t e = buf[j];
+            dirty[i + j] = ((e & PM_PRESENT) && !(e & PM_FILE)) || (e & PM_SWAPPED);
+        }
+        i += n;
+    }
+    close(fd);
+    return ok;
+}
+
+/* Which pages of [off, off + npages pages) of the object hold data (are not holes)? */
+static void vmo_data_pages(const um_vmo *v, uint64_t off, uint64_t npages, bool *data)
+{
+    uint64_t end = off + npages * vm_page_size, pos = off;
+    while (pos < end) {
+        off_t d = lseek(v->fd, (off_t)pos, SEEK_DATA);
+        if (d < 0 && errno == ENXIO)
+            return; /* only holes from pos on */
+        if (d < 0) {
+            d = (off_t)pos; /* cannot tell: count the rest as data */
+            for (uint64_t i = (pos - off) / vm_page_size; i < npages; i++)
+                data[i] = true;
+            return;
+        }
+        if ((uint64_t)d >= end)
+            return;
+        off_t h = lseek(v->fd, d, SEEK_HOLE);
+        uint64_t hole = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+        for (uint64_t i = ((uint64_t)d - off) / vm_page_size; i * vm_page_size + off < hole; i++)
+            data[i] = true;
+        pos = hole > (uint64_t)d ? hole : (uint64_t)d + vm_page_size;
+    }
+}
+
+/*
+ * The owner of frozen region `r` wrote the pages `dirty` marks in [src, src + npages pages):
+ * it reads its private copies there now, so the file's pages under them serve only other
+ * references. Release those no other reference covers (as XNU collapses a shadow chain).
+ */
+static void reg_trim_dirty(um_region *r, uint64_t src, uint64_t npages, const bool *dirty)
+{
+    um_vmo *v = r->vmo;
+    uint64_t own_len = r->end - r->start;
+    uint32_t own = v->nrefs;
+    for (uint32_t i = 0; i < v->nrefs; i++)
+        if (v->refs[i].off == r->off && v->refs[i].len == own_len)
+            own = i;
+    if (own == v->nrefs)
+        return;
+    /* Set our own reference aside while asking what else covers the pages. */
+    um_vmo_ref mine = v->refs[own];
+    v->refs[own] = v->refs[--v->nrefs];
+    uint64_t foff = r->off + (src - r->start);
+    for (uint64_t i = 0; i < npages;) {
+        if (!dirty[i]) {
+            i++;
+            continue;
+        }
+        uint64_t j = i;
+        while (j < npages && dirty[j])
+            j++;
+        vmo_punch_unreferenced(v, foff + i * vm_page_size, (j - i) * vm_page_size);
+        i = j;
+    }
+    v->refs[v->nrefs++] = mine;
+}
+
+/*
+ * Copy [src, src + len) of region `r` (page aligned, inside r) to `dst` at `doff`, skipping
+ * pages that read as zero without a copy: not written since the freeze and a hole in the file.
+ * Returns false when the sender's memory is unreadable.
+ */
+static bool copy_sparse(um_region *r, uint64_t src, uint64_t len, um_vmo *dst, uint64_t doff)
+{
+    uint64_t npages = len / vm_page_size;
+    bool *dirty = calloc(npages ? npages * 2 : 2, sizeof *dirty);
+    if (!dirty || !pages_dirty(src, npages, dirty)) {
+        free(dirty);
+        return safe_pwrite(dst->fd, src, len, doff);
+    }
+    bool *data = dirty + npages;
+    vmo_data_pages(r->vmo, r->off + (src - r->start), npages, data);
+    bool ok = true;
+    uint64_t run = 0, nrun = 0;
+    for (uint64_t i = 0; i <= npages && ok; i++) {
+        bool need = i < npages && (dirty[i] || data[i]);
+        if (need) {
+            if (!nrun)
+                run = i;
+            nrun++;
+            continue;
+        }
+        if (nrun)
+            ok = safe_pwrite(dst->fd, src + run * vm_page_size, nrun * vm_page_size,
+                             doff + run * vm_page_size);
+        nrun = 0;
+    }
+    if (ok && r->state == UM_RG_FROZEN)
+        reg_trim_dirty(r, src, npages, dirty);
+    free(dirty);
+    return ok;
+}
+
+static um_vm_copy *copy_new(uint8_t kind, uint64_t size, uint32_t offset, uint64_t len)
+{
+    um_vm_copy *c = calloc(1, sizeof *c);
+    if (c) {
+        c->kind = kind;
+        c->size = size;
+        c->offset = offset;
+        c->len = len;
+    }
+    return c;
+}
+
+/* A fresh anonymous mapping of `len` bytes with the sender's bytes at `offset`. */
+static mach_msg_return_t copy_anon(uint64_t addr, uint64_t size, uint32_t offset, uint64_t len,
+                                   um_vm_copy **copyp)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return MACH_MSG_VM_KERNEL;
+    if (!safe_read((char *)p + offset, addr, size)) {
+        munmap(p, len);
+        return MACH_SEND_INVALID_MEMORY;
+    }
+    um_vm_copy *c = copy_new(UM_VC_ENTRY, size, offset, len);
+    if (!c) {
+        munmap(p, len);
+        return MACH_MSG_VM_KERNEL;
+    }
+    c->map = p;
+    *copyp = c;
+    return MACH_MSG_SUCCESS;
+}
+
+/*
+ * A snapshot in an object of its own (the copy path): the sender's bytes in a new memfd (at
+ * offset 0 for a physical copy, at their offset in the page for a virtual one), pages that
+ * read as zero left as holes when the sender's region tells which they are.
+ * Conditions: registry locked. `r` is the validated region holding the range, or NULL.
+ */
+static mach_msg_return_t copy_object(um_region *r, uint64_t addr, uint64_t size, bool physical,
+                                     um_vm_copy **copyp)
+{
+    uint64_t start = addr & ~pmask();
+    uint32_t offset = physical ? 0 : (uint32_t)(addr & pmask());
+    uint64_t len = round_page64(offset + size);
+    um_vmo *v = vmo_create(len);
+    if (!v)
+        return copy_anon(addr, size, offset, len, copyp);
+    bool ok;
+    /* Whole pages may be copied for a virtual copy (XNU shares them whole), and for a
+     * physical one whose data is whole pages. */
+    if (r && (!physical || (addr % vm_page_size == 0 && size % vm_page_size == 0)))
+        ok = copy_sparse(r, start, len, v, 0);
+    else
+        ok = safe_pwrite(v->fd, addr, size, offset);
+    um_vm_copy *c = ok ? copy_new(UM_VC_OBJECT, size, offset, len) : NULL;
+    if (!c || !vmo_ref(v, 0, len)) {
+        free(c);
+        close(v->fd);
+        um_vmr.nvmos--;
+        free(v);
+        return ok ? MACH_MSG_VM_KERNEL : MACH_SEND_INVALID_MEMORY;
+    }
+    c->vmo = v;
+    *copyp = c;
+    return MACH_MSG_SUCCESS;
+}
+
+/* Share [start, start + len) of region `r` as an object copy. Conditions: registry locked. */
+static um_vm_copy *copy_share(um_region *r, uint64_t start, uint64_t size, uint32_t offset,
+                              uint64_t len)
+{
+    um_vm_copy *c = copy_new(UM_VC_OBJECT, size, offset, len);
+    if (!c)
+        return NULL;
+    c->vmo = r->vmo;
+    c->voff = r->off + (start - r->start);
+    if (!vmo_ref(c->vmo, c->voff, len)) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Are all pages of [start, start + len) of a frozen region still the file's? */
+static bool range_clean(uint64_t start, uint64_t len)
+{
+    uint64_t npages = len / vm_page_size;
+    bool *dirty = calloc(npages ? npages : 1, sizeof *dirty);
+    bool clean = dirty && pages_dirty(start, npages, dirty);
+    for (uint64_t i = 0; clean && i < npages; i++)
+        clean = !dirty[i];
+    free(dirty);
+    return clean;
+}
+
+/* Move the pages of [start, start + len) to a fresh address. NULL if not one mapping. */
+static void *move_mapping(uint64_t start, uint64_t len)
+{
+    void *target = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (target == MAP_FAILED)
+        return NULL;
+    void *p = mremap((void *)(uintptr_t)start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+    if (p == MAP_FAILED) {
+        munmap(target, len);
+        return NULL;
+    }
+    return p;
+}
+
+/* Take the registered part [start, end) of region `r` out of the registry, keeping its ref. */
+static void reg_carve(um_region *r, uint64_t start, uint64_t end, um_vm_copy *c)
+{
+    c->vmo = r->vmo;
+    c->voff = r->off + (start - r->start);
+    c->state = r->state;
+    /* The copy's own reference first, so that forgetting the range releases no page. */
+    if (!vmo_ref(c->vmo, c->voff, end - start)) {
+        c->vmo = NULL; /* out of memory: the pages travel as an anonymous mapping */
+        c->state = 0;
+        reg_forget(start, end, false);
+        return;
+    }
+    r->checked = true;
+    reg_forget(start, end, true);
+}
+
+mach_msg_return_t um_vm_copyin(uint64_t addr, uint64_t size, bool physical, bool dealloc,
+                               um_vm_copy **copyp)
+{
+    *copyp = NULL;
+    if (size == 0)
+        return MACH_MSG_SUCCESS;
+    uint64_t end = addr + size;
+    if (end < addr || end + pmask() < end)
+        return MACH_SEND_INVALID_MEMORY;
+    uint64_t start = addr & ~pmask();
+    end = round_page64(end);
+    uint64_t len = end - start;
+    uint32_t offset = (uint32_t)(addr & pmask());
+    bool small = size <= UM_VM_COPY_SMALL;
+    mach_msg_return_t mr;
+
+    if (small) {
+        /* XNU copies these through a kernel buffer: they arrive page-aligned. */
+        mr = copy_anon(addr, size, 0, round_page64(size), copyp);
+        if (mr == MACH_MSG_SUCCESS && dealloc)
+            um_vm_remove(addr, size);
+        return mr;
+    }
+
+    pthread_mutex_lock(&um_vmr.lock);
+    um_region *r = reg_covering(start, end);
+    if (r && !reg_valid(r)) {
+        reg_forget(r->start, r->end, false);
+        r = NULL;
+    }
+    if (dealloc) {
+        /* A move: the pages change hands, registered or not. */
+        void *p = move_mapping(start, len);
+        if (p) {
+            um_vm_copy *c = copy_new(UM_VC_ENTRY, size, offset, len);
+            if (!c) {
+                /* Give the pages back where they were. */
+                (void)mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)start);
+                pthread_mutex_unlock(&um_vmr.lock);
+                return MACH_MSG_VM_KERNEL;
+            }
+            c->map = p;
+            r = reg_covering(start, end);
+            if (r)
+                reg_carve(r, start, end, c);
+            else
+                reg_forget(start, end, false); /* stale entries of a range not ours */
+            pthread_mutex_unlock(&um_vmr.lock);
+            *copyp = c;
+            return MACH_MSG_SUCCESS;
+        }
+        /* Not one mapping (or not mapped): copy what is readable, then unmap the range. */
+        mr = copy_object(r, addr, size, false, copyp); /* a move keeps its offset */
+        pthread_mutex_unlock(&um_vmr.lock);
+        if (mr == MACH_MSG_SUCCESS)
+            um_vm_remove(addr, size);
+        return mr;
+    }
+    if (!physical && r) {
+        /* A virtual copy of registered memory: share the file, copy-on-write both ways. */
+        bool share = r->state == UM_RG_LIVE ? reg_freeze(r) : range_clean(start, len);
+        if (share) {
+            um_vm_copy *c = copy_share(r, start, size, offset, len);
+            pthread_mutex_unlock(&um_vmr.lock);
+            if (!c)
+                return MACH_MSG_VM_KERNEL;
+            *copyp = c;
+            return MACH_MSG_SUCCESS;
+        }
+    }
+    mr = copy_object(r, addr, size, physical, copyp);
+    pthread_mutex_unlock(&um_vmr.lock);
+    return mr;
+}
+
+kern_return_t um_vm_copyout(um_vm_copy *c, uint64_t *addrp)
+{
+    *addrp = 0;
+    if (!c)
+        return KERN_SUCCESS;
+    kern_return_t kr = KERN_SUCCESS;
+    pthread_mutex_lock(&um_vmr.lock);
+    if (c->kind == UM_VC_ENTRY) {
+        uint64_t at = (uint64_t)(uintptr_t)c->map;
+        if (c->vmo && !reg_insert(at, at + c->len, c->vmo, c->voff, c->state, false))
+            vmo_unref(c->vmo, c->voff, c->len, false); /* mapped but not registered */
+        *addrp = at + c->offset;
+    } else {
+        void *p = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, c->vmo->fd,
+                       (off_t)c->voff);
+        if (p == MAP_FAILED) {
+            vmo_unref(c->vmo, c->voff, c->len, true);
+            kr = KERN_NO_SPACE;
+        } else {
+            uint64_t at = (uint64_t)(uintptr_t)p;
+            if (!reg_insert(at, at + c->len, c->vmo, c->voff, UM_RG_FROZEN, false))
+                vmo_unref(c->vmo, c->voff, c->len, false);
+            *addrp = at + c->offset;
+        }
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    free(c);
+    return kr;
+}
+
+void um_vm_copy_discard(um_vm_copy *c)
+{
+    if (!c)
+        return;
+    if (c->kind == UM_VC_ENTRY)
+        munmap(c->map, c->len);
+    if (c->vmo) {
+        pthread_mutex_lock(&um_vmr.lock);
+        vmo_unref(c->vmo, c->voff, c->len, true);
+        pthread_mutex_unlock(&um_vmr.lock);
+    }
+    free(c);
+}
+
+uint64_t um_vm_copy_size(const um_vm_copy *c)
+{
+    return c ? c->size : 0;
+}
+
+/* ---- vm_allocate / vm_deallocate ------------------------------------------------------------- */
+
+void um_vm_remove(uint64_t addr, uint64_t size)
+{
+    uint64_t end = addr + size;
+    if (size == 0 || end < addr || end + pmask() < end)
+        return;
+    (void)um_vm_deallocate_region(addr & ~pmask(), round_page64(end) - (addr & ~pmask()));
+}
+
+kern_return_t um_vm_deallocate_region(uint64_t start, uint64_t len)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    reg_check(start, start + len);
+    int rc = munmap((void *)(uintptr_t)start, (size_t)len);
+    if (rc == 0)
+        reg_forget(start, start + len, true);
+    pthread_mutex_unlock(&um_vmr.lock);
+    return rc == 0 ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
+}
+
+kern_return_t um_vm_allocate_region(uint64_t *addrp, uint64_t len, int flags)
+{
+    bool anywhere = (flags & VM_FLAGS_ANYWHERE) != 0;
+    int fixed = (flags & VM_FLAGS_OVERWRITE) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+    void *want = anywhere ? NULL : (void *)(uintptr_t)*addrp;
+    int mflags = anywhere ? 0 : fixed;
+
+    if (len <= UM_VM_COPY_SMALL && anywhere) {
+        /* Small regions are always copied when sent: plain anonymous memory. */
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return KERN_NO_SPACE;
+        *addrp = (uint64_t)(uintptr_t)p;
+        return KERN_SUCCESS;
+    }
+    pthread_mutex_lock(&um_vmr.lock);
+    um_vmo *v = len > UM_VM_COPY_SMALL ? vmo_create(len) : NULL;
+    if (v && !vmo_ref(v, 0, len)) {
+        close(v->fd);
+        um_vmr.nvmos--;
+        free(v);
+        v = NULL;
+    }
+    bool overwrite = !anywhere && (flags & VM_FLAGS_OVERWRITE);
+    if (overwrite)
+        reg_check((uint64_t)(uintptr_t)want, (uint64_t)(uintptr_t)want + len);
+    void *p;
+    if (v)
+        p = mmap(want, len, PROT_READ | PROT_WRITE, MAP_SHARED | mflags, v->fd, 0);
+    else
+        p = mmap(want, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | mflags, -1, 0);
+    kern_return_t kr = KERN_SUCCESS;
+    if (p == MAP_FAILED || (want && p != want)) {
+        if (p != MAP_FAILED)
+            munmap(p, len); /* an old kernel that treats MAP_FIXED_NOREPLACE as a hint */
+        if (v)
+            vmo_unref(v, 0, len, true);
+        kr = KERN_NO_SPACE;
+    } else {
+        uint64_t at = (uint64_t)(uintptr_t)p;
+        if (v) {
+            if (!reg_insert(at, at + len, v, 0, UM_RG_LIVE, overwrite)) {
+                /* No room to register it: anonymous memory is as good, minus sharing. */
+                void *q = mmap(p, len, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+                vmo_unref(v, 0, len, true);
+                if (q == MAP_FAILED) {
+                    munmap(p, len);
+                    kr = KERN_NO_SPACE;
+                }
+            }
+        } else {
+            reg_forget(at, at + len, overwrite); /* what the new memory replaced */
+        }
+        *addrp = at;
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    return kr;
+}
+
+bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *livep)
+{
+    bool found = false;
+    pthread_mutex_lock(&um_vmr.lock);
+    um_region *r = reg_covering(addr & ~pmask(), round_page64(addr + len));
+    if (r && reg_valid(r)) {
+        *fdp = r->vmo->fd;
+        *offp = r->off + (addr - r->start);
+        *livep = r->state == UM_RG_LIVE;
+        found = true;
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    return found;
+}

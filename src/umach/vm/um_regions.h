@@ -1,0 +1,80 @@
+/*
+ * um_regions.h — a task's memory as the front end keeps it: regions from vm_allocate and the
+ * out-of-line copies that messages carry between them (XNU's vm_map_copyin / copyout /
+ * copy_discard).
+ *
+ * A region of more than UM_VM_COPY_SMALL bytes from vm_allocate is a mapping of a memfd of its
+ * own (a "memory object"). It starts out *live* (MAP_SHARED: only this region maps it). The
+ * first virtual copy *freezes* it: the region is mapped again MAP_PRIVATE over the same file
+ * (same bytes, no page copied), so the owner's later writes land in private copy-on-write
+ * pages and the file becomes an immutable snapshot that copies share. A received copy is a
+ * MAP_PRIVATE mapping of that file, itself a region that can be sent on the same way. The
+ * registry answers "which memfd and offset back this range" (um_vm_backing), which is what a
+ * front end needs to pass pages between processes.
+ *
+ * The kernel core calls only um_vm_copyin, um_vm_copyout, um_vm_copy_discard, um_vm_copy_size
+ * and um_vm_remove; api/vm.c calls um_vm_allocate_region / um_vm_deallocate_region.
+ *
+ * Conditions: every function may be called with the world lock held or not; the registry has
+ * its own lock, always taken after the world lock.
+ */
+#ifndef UM_REGIONS_H
+#define UM_REGIONS_H
+
+#include <mach/kern_return.h>
+#include <mach/message.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Regions of at most this size are copied through a kernel buffer, as XNU copies them. */
+#define UM_VM_COPY_SMALL (32u * 1024)
+
+/* Out-of-line memory taken from a sender: owned by one message at a time. */
+typedef struct um_vm_copy um_vm_copy;
+
+/*
+ * Take `size` bytes at `addr` out of the caller's memory as XNU's vm_map_copyin does: a
+ * snapshot (`physical` copies and regions of at most UM_VM_COPY_SMALL bytes arrive
+ * page-aligned, larger virtual copies and moves keep their offset in the first page); with
+ * `dealloc` the page-rounded range leaves the caller (a move). *copyp is NULL for size 0.
+ * Returns MACH_MSG_SUCCESS, MACH_SEND_INVALID_MEMORY (unreadable range; nothing changed) or
+ * MACH_MSG_VM_KERNEL (no memory for the copy).
+ */
+mach_msg_return_t um_vm_copyin(uint64_t addr, uint64_t size, bool physical, bool dealloc,
+                               um_vm_copy **copyp);
+
+/*
+ * Map a copy into the caller's memory as a new region; consumes the copy in every case.
+ * *addrp gets the address of the data. KERN_NO_SPACE when it cannot be mapped (the copy is
+ * discarded).
+ */
+kern_return_t um_vm_copyout(um_vm_copy *copy, uint64_t *addrp);
+
+/* Destroy a copy that will not be delivered. NULL is a no-op. */
+void um_vm_copy_discard(um_vm_copy *copy);
+
+/* Bytes of data the copy carries (0 for NULL). */
+uint64_t um_vm_copy_size(const um_vm_copy *copy);
+
+/* vm_deallocate's effect on a range (page-rounded), without its argument checks. */
+void um_vm_remove(uint64_t addr, uint64_t size);
+
+/*
+ * vm_allocate / vm_deallocate behind api/vm.c, after its argument checks: `len` and the fixed
+ * address are page multiples; `flags` is VM_FLAGS_ANYWHERE, VM_FLAGS_FIXED or FIXED|OVERWRITE.
+ * Return KERN_SUCCESS, KERN_NO_SPACE, or KERN_INVALID_ARGUMENT (deallocate: munmap refused).
+ */
+kern_return_t um_vm_allocate_region(uint64_t *addrp, uint64_t len, int flags);
+kern_return_t um_vm_deallocate_region(uint64_t start, uint64_t len);
+
+/*
+ * Which memory object backs [addr, addr + len)? True when one region from vm_allocate or a
+ * message covers the range: *fdp is its memfd (owned by the registry; dup it to keep it),
+ * *offp the file offset of addr, *livep whether the region still writes through to the file
+ * (live) rather than to private copy-on-write pages (frozen: the file is a snapshot). For
+ * front ends that pass pages to another process.
+ */
+bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *livep);
+
+#endif
