@@ -71,6 +71,33 @@ static uint32_t env_table_limit(void)
     return UM_TABLE_DEFAULT_MAX;
 }
 
+/*
+ * UMACH_QUEUED_BYTES_MAX=N (bytes, or with a k/m/g suffix): the cap on the task's queued
+ * message bytes. Default: half the machine's memory, at least 2 GiB.
+ */
+static uint64_t env_queued_limit(void)
+{
+    const char *s = getenv("UMACH_QUEUED_BYTES_MAX");
+    if (s && *s) {
+        char *end = NULL;
+        unsigned long long v = strtoull(s, &end, 0);
+        unsigned shift = 0;
+        if (end && (*end == 'k' || *end == 'K'))
+            shift = 10;
+        else if (end && (*end == 'm' || *end == 'M'))
+            shift = 20;
+        else if (end && (*end == 'g' || *end == 'G'))
+            shift = 30;
+        if (shift)
+            end++;
+        if (end && *end == '\0' && *s != '-' && v > 0 && v <= (UINT64_MAX >> shift))
+            return (uint64_t)v << shift;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    uint64_t half = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 2 : 0;
+    return half > (2ull << 30) ? half : (2ull << 30);
+}
+
 /* ---- policy hooks ---------------------------------------------------------------------------- */
 
 /*
@@ -133,6 +160,7 @@ static void um_world_make_task(void)
 {
     um_world *w = &um_the_world;
     w->kernel.table_limit = env_table_limit(); /* read for every new task, a forked child's too */
+    w->kernel.queued_limit = env_queued_limit();
     w->task = um_task_create(&w->kernel, &um_embedded_memops, &embedded_hooks, w);
     if (!w->task) {
         fprintf(stderr, "umach: out of memory while creating the task\n");

@@ -142,6 +142,17 @@ typedef struct um_entry {
     uint32_t request;        /* index in the port's request table, 0 = none */
 } um_entry;
 
+/*
+ * What a task's sent messages hold while they are queued (inline bytes plus the out-of-line
+ * bytes they carry), against a cap (UMACH_QUEUED_BYTES_MAX). Referenced by its space and by
+ * every kmsg charged to it, so a queued message may outlive the task that sent it.
+ */
+typedef struct um_ledger {
+    uint32_t refs;
+    uint64_t queued;
+    uint64_t max;
+} um_ledger;
+
 typedef struct um_hslot {
     um_port *port;           /* NULL: empty; UM_HASH_TOMB: deleted */
     uint32_t index;
@@ -159,6 +170,7 @@ struct um_space {
     um_hslot *hash;          /* reverse lookup: port -> index of its send/receive entry */
     uint32_t hash_cap, hash_used, hash_tombs;
     um_task *task;           /* the task this space belongs to */
+    um_ledger *ledger;       /* queued message bytes of this task (one reference) */
 };
 
 /* ---- kernel and tasks (um_task.c) -------------------------------------------------------- */
@@ -186,6 +198,7 @@ struct um_kernel {
     const um_kernel_ops *ops;
     size_t page_size;
     uint32_t table_limit; /* a new space's largest index + 1 (UM_TABLE_DEFAULT_MAX) */
+    uint64_t queued_limit; /* a new task's cap on queued message bytes (0: none) */
     void *fe;             /* the front end's own data */
     struct um_bootstrap *bootstrap; /* the root bootstrap registry (um_bootstrap.h) */
 };
@@ -355,6 +368,9 @@ void um_port_release_receive(um_port *port);
 um_space *um_space_create(uint32_t limit);
 /* Tear down a space (task death): every right it holds is destroyed. */
 void um_space_destroy(um_space *space);
+
+/* Drop a reference to a ledger; frees it at zero. */
+void um_ledger_release(um_ledger *ledger);
 
 /* Look up a name; NULL if it does not denote an entry (bad gen, free, out of range). */
 um_entry *um_entry_lookup(um_space *space, mach_port_name_t name);

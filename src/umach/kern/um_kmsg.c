@@ -196,8 +196,19 @@ static um_kmsg *kmsg_alloc(size_t bytes)
     return k;
 }
 
+void um_kmsg_uncharge(um_kmsg *kmsg)
+{
+    um_ledger *l = kmsg->ledger;
+    if (l) {
+        l->queued -= kmsg->charge;
+        kmsg->ledger = NULL;
+        um_ledger_release(l);
+    }
+}
+
 static void kmsg_free(um_kmsg *kmsg)
 {
+    um_kmsg_uncharge(kmsg);
     free(kmsg->offsets);
     free(kmsg->desc);
     if (kmsg->small && atomic_fetch_add_explicit(&um_kmsg_nrecycled, 1, memory_order_relaxed) <
@@ -710,6 +721,16 @@ mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
             else if (vm + ports * sizeof(mach_port_t) > UM_MSG_MAX_VM_SPACE)
                 mr = MACH_MSG_VM_KERNEL;
         }
+        /* What the message will hold while queued: its bytes and the memory it carries. */
+        k->charge = send_size;
+        for (uint32_t i = 0; i < dcount && mr == MACH_MSG_SUCCESS; i++) {
+            const uint8_t *d = u + k->offsets[i];
+            if (udesc_type(d) == MACH_MSG_OOL_DESCRIPTOR ||
+                udesc_type(d) == MACH_MSG_OOL_VOLATILE_DESCRIPTOR)
+                k->charge += read_ool(d).size_or_count;
+            else if (udesc_type(d) == MACH_MSG_OOL_PORTS_DESCRIPTOR)
+                k->charge += (uint64_t)read_ool(d).size_or_count * sizeof(mach_port_name_t);
+        }
     }
     if (mr == MACH_MSG_SUCCESS) {
         hdr_state st = {0};
@@ -744,6 +765,17 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_
     mach_msg_bits_t bits = h.msgh_bits & MACH_MSGH_BITS_USER;
     hdr_state st = {0};
     mach_msg_return_t mr = header_validate(&h, bits, &st);
+    um_ledger *ledger = space->ledger;
+    if (mr == MACH_MSG_SUCCESS && ledger) {
+        /* XNU allocates the kmsg before taking anything: no room is MACH_SEND_NO_BUFFER. */
+        if (k->charge > ledger->max || ledger->queued > ledger->max - k->charge) {
+            kmsg_free(k);
+            return MACH_SEND_NO_BUFFER;
+        }
+        ledger->queued += k->charge;
+        ledger->refs++;
+        k->ledger = ledger;
+    }
     um_port *dest = NULL, *reply = NULL;
     if (mr == MACH_MSG_SUCCESS)
         mr = header_rights(space, &st, &dest, &reply);

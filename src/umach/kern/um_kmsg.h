@@ -67,6 +67,8 @@ struct um_kmsg {
     uint32_t *offsets;        /* between prepare and copyin: each descriptor's offset */
     bool small;               /* a recycled small kmsg (see kmsg_alloc) */
     um_kernel *kernel;        /* frees the memory regions it carries; NULL: carries none */
+    uint64_t charge;          /* inline + out-of-line bytes, charged while queued */
+    um_ledger *ledger;        /* the sender's ledger while charged (a reference), else NULL */
 };
 
 /* ---- copyin / copyout (um_kmsg.c) ------------------------------------------------------ */
@@ -79,12 +81,20 @@ struct um_kmsg {
  * (conditions: world locked); it consumes the kmsg. On success the kmsg owns every right and
  * region the message carried; on failure the rights are consumed exactly as XNU does for that
  * error (MACH_FACTS §2.5): header rights and earlier descriptors for body errors, nothing for
- * header and destination errors.
+ * header and destination errors. A message that would take the sender's queued bytes over
+ * its ledger's cap is MACH_SEND_NO_BUFFER before anything is taken (XNU's ipc_kmsg_alloc
+ * failure).
  */
 mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
                                   mach_msg_size_t send_size, um_kmsg **kmsgp);
 mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
                                           mach_msg_option_t option);
+/*
+ * The message left its queue (or is being destroyed): it no longer counts against its
+ * sender's queued bytes. Idempotent.
+ */
+void um_kmsg_uncharge(um_kmsg *kmsg);
+
 /* Free a prepared kmsg that will not be copied in. */
 void um_kmsg_discard_prepared(um_kmsg *kmsg);
 

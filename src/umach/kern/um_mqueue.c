@@ -84,6 +84,7 @@ um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
     if (!port->msg_head)
         port->msg_tail = NULL;
     k->next = NULL;
+    um_kmsg_uncharge(k);
     port->msgcount--;
     *seqnop = port->seqno++;
     if (port->msgcount < port->qlimit) {

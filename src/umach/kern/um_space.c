@@ -83,6 +83,12 @@ static kern_return_t um_space_grow(um_space *space, uint32_t want)
     return KERN_SUCCESS;
 }
 
+void um_ledger_release(um_ledger *ledger)
+{
+    if (ledger && --ledger->refs == 0)
+        free(ledger);
+}
+
 um_space *um_space_create(uint32_t limit)
 {
     um_space *space = calloc(1, sizeof *space);
@@ -95,10 +101,15 @@ um_space *um_space_create(uint32_t limit)
         limit = UM_TABLE_HARD_MAX + 1;
     space->limit = limit;
     space->roll_seed = 0x9E3779B9u;
-    if (um_space_grow(space, 64 < space->limit ? 64 : space->limit) != KERN_SUCCESS) {
+    space->ledger = calloc(1, sizeof *space->ledger);
+    if (!space->ledger ||
+        um_space_grow(space, 64 < space->limit ? 64 : space->limit) != KERN_SUCCESS) {
+        free(space->ledger);
         free(space);
         return NULL;
     }
+    space->ledger->refs = 1;
+    space->ledger->max = UINT64_MAX; /* the task sets its cap */
     return space;
 }
 
@@ -293,5 +304,6 @@ void um_space_destroy(um_space *space)
     }
     free(space->table);
     free(space->hash);
+    um_ledger_release(space->ledger);
     free(space);
 }
