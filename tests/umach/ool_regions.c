@@ -33,6 +33,18 @@ typedef struct {
     mach_msg_max_trailer_t t;
 } ool_rbuf;
 
+/*
+ * Under valgrind every page the program touches also has shadow memory in the same process,
+ * so resident-size bounds say nothing there: BOUNDED() then passes (object_bytes() still
+ * counts only umach's memfds and is checked everywhere).
+ */
+static int under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload") != NULL;
+}
+#define BOUNDED(cond) MT_CHECK(under_valgrind() || (cond))
+
 /* Resident set size of this process in bytes. */
 static uint64_t rss_bytes(void)
 {
@@ -183,7 +195,7 @@ MT_TEST(four_queued_virtual_copies_of_an_untouched_256_mib_region_cost_no_reside
     uint64_t queued = rss_bytes();
     printf("  rss: %" PRIu64 " KiB before, %" PRIu64 " KiB with 4 x 256 MiB queued\n",
            before >> 10, queued >> 10);
-    MT_CHECK(queued < before + 32 * MiB);
+    BOUNDED(queued < before + 32 * MiB);
     MT_CHECK(object_bytes() < 16 * MiB);
 
     vm_address_t got[4];
@@ -193,7 +205,7 @@ MT_TEST(four_queued_virtual_copies_of_an_untouched_256_mib_region_cost_no_reside
         MT_REQUIRE(got[i]);
         MT_EQ(gsize[i], size);
     }
-    MT_CHECK(rss_bytes() < before + 32 * MiB);
+    BOUNDED(rss_bytes() < before + 32 * MiB);
 
     /* The sender writes: no receiver sees it. A receiver writes: nobody else sees it. */
     ((uint8_t *)a)[0] = 'S';
@@ -208,7 +220,7 @@ MT_TEST(four_queued_virtual_copies_of_an_untouched_256_mib_region_cost_no_reside
     MT_EQ(((uint8_t *)a)[vm_page_size], 0);
     MT_EQ(((uint8_t *)got[1])[vm_page_size], 'R');
     MT_EQ(((uint8_t *)a)[0], 'S');
-    MT_CHECK(rss_bytes() < before + 32 * MiB);
+    BOUNDED(rss_bytes() < before + 32 * MiB);
     for (int i = 0; i < 4; i++)
         MT_KR(vm_deallocate(TASK, got[i], gsize[i]), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, a, size), KERN_SUCCESS);
@@ -234,14 +246,14 @@ MT_TEST(a_touched_region_sent_by_virtual_copy_is_shared_until_written_and_stays_
         MT_CHECK(filled(got[i], size, 3));
     }
     /* Three readers of the same 64 MiB: no second copy of the pages. */
-    MT_CHECK(pss_bytes() < before + 32 * MiB);
+    BOUNDED(pss_bytes() < before + 32 * MiB);
 
     /* What the receiver got can be sent on without a copy, and it is a snapshot too. */
     MT_KR(send_ool(p, got[0], size, MACH_MSG_VIRTUAL_COPY, 0), MACH_MSG_SUCCESS);
     vm_size_t fsize = 0;
     vm_address_t fwd = recv_ool(p, &fsize);
     MT_REQUIRE(fwd);
-    MT_CHECK(pss_bytes() < before + 48 * MiB);
+    BOUNDED(pss_bytes() < before + 48 * MiB);
     ((uint8_t *)got[0])[64] = 0xEE;
     MT_CHECK(filled(fwd, size, 3));
 
@@ -288,7 +300,7 @@ MT_TEST(a_region_rewritten_after_a_virtual_copy_keeps_its_pages_once_when_the_co
         memset((void *)a, round, size); /* every page now a private copy of the sender's */
     }
     /* The old snapshots' pages went with them: the region costs about its own size. */
-    MT_CHECK(pss_bytes() < before + 32 * MiB);
+    BOUNDED(pss_bytes() < before + 32 * MiB);
     MT_CHECK(object_bytes() < 16 * MiB);
     MT_EQ(((uint8_t *)a)[size - 1], 5);
     MT_KR(vm_deallocate(TASK, a, size), KERN_SUCCESS);
@@ -313,7 +325,7 @@ MT_TEST(a_moved_region_arrives_without_a_copy_and_can_be_moved_again)
     vm_address_t again = recv_ool(p, &s);
     MT_REQUIRE(again);
     MT_CHECK(filled(again, size, 11));
-    MT_CHECK(pss_bytes() < before + 16 * MiB);
+    BOUNDED(pss_bytes() < before + 16 * MiB);
     MT_KR(vm_deallocate(TASK, again, s), KERN_SUCCESS);
     port_kill(p);
 }

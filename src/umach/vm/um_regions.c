@@ -83,6 +83,7 @@ static struct {
     uint32_t forks;
     uint32_t nvmos, maxvmos; /* open memfds, and how many we allow ourselves */
     bool no_memfd;           /* memfd_create is unavailable: regions stay anonymous */
+    uint8_t *bounce;         /* safe_pwrite's buffer */
 } um_vmr = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static inline uint64_t pmask(void)
@@ -440,18 +441,32 @@ static bool safe_read(void *dst, uint64_t src, size_t len)
     return true;
 }
 
-/* Write `len` bytes of this process's memory at `src` to `fd` at `off`. False if unreadable. */
+/*
+ * Write `len` bytes of this process's memory at `src` to `fd` at `off`. False if unreadable.
+ * The bytes go through a small buffer filled by safe_read: the sender's memory is read the one
+ * checked way (an unreadable range is an error, and memory the program never initialised is
+ * its business, not a fault in the write). Conditions: registry locked (the buffer is its).
+ */
+#define UM_VM_BOUNCE (128u * 1024)
 static bool safe_pwrite(int fd, uint64_t src, uint64_t len, uint64_t off)
 {
+    if (!um_vmr.bounce && !(um_vmr.bounce = malloc(UM_VM_BOUNCE)))
+        return false;
     uint64_t done = 0;
     while (done < len) {
-        size_t chunk = len - done > (1u << 30) ? (1u << 30) : (size_t)(len - done);
-        ssize_t n = pwrite(fd, (const void *)(uintptr_t)(src + done), chunk, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
+        size_t chunk = len - done > UM_VM_BOUNCE ? UM_VM_BOUNCE : (size_t)(len - done);
+        if (!safe_read(um_vmr.bounce, src + done, chunk))
             return false;
-        done += (uint64_t)n;
+        size_t put = 0;
+        while (put < chunk) {
+            ssize_t n = pwrite(fd, um_vmr.bounce + put, chunk - put, (off_t)(off + done + put));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return false;
+            put += (size_t)n;
+        }
+        done += chunk;
     }
     return true;
 }
