@@ -378,4 +378,33 @@ MT_TEST(a_receive_right_sent_into_its_own_chain_is_destroyed_and_the_send_succee
     NU_END();
 }
 
+MT_TEST(a_send_right_received_into_a_name_pegged_at_0xffff_urefs_leaves_it_pegged)
+{
+    NU_BEGIN();
+    mach_port_name_t d = nu_port_with_send(), p = nu_port_with_send();
+    MT_REQUIRE(d && p);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, NU_UREFS_MAX - 1), KERN_SUCCESS);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
+    pd_msg m;
+    pd_rbuf r;
+    pd_set(&m.d[0], p, MACH_MSG_TYPE_MAKE_SEND);
+    pd_set(&m.d[1], p, MACH_MSG_TYPE_COPY_SEND);
+    MT_KR(pd_send(&m, 2, d, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
+    MT_KR(pd_recv(d, &r), MACH_MSG_SUCCESS);
+    MT_EQ(pd_got(&r, 2, 0)->name, p);
+    MT_EQ(pd_got(&r, 2, 1)->name, p);
+    /* both arrivals coalesce into the pegged name: it neither wraps nor moves */
+    MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND_RECEIVE);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), NU_UREFS_MAX);
+    /* and the name still counts as one sender: dropping it all leaves no senders */
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -(mach_port_delta_t)NU_UREFS_MAX),
+          KERN_SUCCESS);
+    MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
+    MT_EQ(nu_status(p).mps_srights, 0);
+    nu_kill(p);
+    nu_kill(d);
+    NU_END();
+}
+
 MT_MAIN()

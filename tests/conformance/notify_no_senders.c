@@ -173,4 +173,26 @@ MT_TEST(no_senders_request_errors_leave_nothing_registered)
     NU_END();
 }
 
+MT_TEST(destroying_a_send_receive_name_sends_no_senders_not_send_once_through_the_request)
+{
+    /* XNU's ipc_right_destroy drops the name's send right, and with it the last sender, before
+     * the receive right dies: the request becomes a no-senders notification (id 70), not the
+     * send-once notification a dying port sends through an unfired request. */
+    NU_BEGIN();
+    mach_port_name_t port = nu_port_with_send(), notify = nu_port(), prev = 1;
+    MT_REQUIRE(port && notify);
+    MT_KR(mach_port_request_notification(TASK, port, MACH_NOTIFY_NO_SENDERS, 0, notify,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
+          KERN_SUCCESS);
+    MT_KR(mach_port_destroy(TASK, port), KERN_SUCCESS);
+    MT_EQ(nu_type(port), NU_NO_NAME);
+    nu_msg m;
+    MT_KR(nu_recv(notify, &m, 1000), MACH_MSG_SUCCESS);
+    check_no_senders(&m, notify, 1);
+    MT_KR(nu_recv(notify, &m, 0), MACH_RCV_TIMED_OUT);
+    MT_EQ(nu_status(notify).mps_sorights, 0);
+    MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    NU_END();
+}
+
 MT_MAIN()

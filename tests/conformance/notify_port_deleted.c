@@ -76,4 +76,31 @@ MT_TEST(moving_a_watched_send_right_away_in_a_message_sends_port_deleted)
     NU_END();
 }
 
+MT_TEST(moving_a_watched_receive_only_right_away_in_a_message_cancels_the_request_with_port_deleted)
+{
+    NU_BEGIN();
+    mach_port_name_t port = nu_port(), holder = nu_port(), notify = nu_port(), prev;
+    MT_REQUIRE(port && holder && notify);
+    MT_KR(mach_port_request_notification(TASK, port, MACH_NOTIFY_DEAD_NAME, 0, notify,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
+          KERN_SUCCESS);
+    MT_EQ(nu_type(port), MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_DNREQUEST);
+    MT_KR(nu_carry(holder, port, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
+    /* the name is gone, and its request with it */
+    MT_EQ(nu_type(port), NU_NO_NAME);
+    expect_port_deleted(notify, port);
+    nu_msg m;
+    MT_KR(nu_recv(notify, &m, 0), MACH_RCV_TIMED_OUT);
+    MT_EQ(nu_status(notify).mps_sorights, 0);
+    /* the right comes back without the request: destroying it notifies nobody */
+    mach_port_name_t back = nu_uncarry(holder);
+    MT_REQUIRE(back != MACH_PORT_NULL);
+    MT_EQ(nu_type(back), MACH_PORT_TYPE_RECEIVE);
+    MT_KR(mach_port_mod_refs(TASK, back, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(nu_recv(notify, &m, 0), MACH_RCV_TIMED_OUT);
+    MT_KR(mach_port_mod_refs(TASK, holder, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    NU_END();
+}
+
 MT_MAIN()

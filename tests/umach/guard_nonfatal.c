@@ -85,6 +85,30 @@ static int mode_destroy_guarded(void)
     return ok ? 0 : 3;
 }
 
+/* mach_port_destruct with the wrong guard: XNU's ipc_right_destruct returns KERN_INVALID_ARGUMENT. */
+static int mode_destruct_wrong_guard(void)
+{
+    mach_port_name_t p = guarded_port(false);
+    kern_return_t kr = mach_port_destruct(TASK, p, 0, GUARD + 1);
+    mach_port_type_t t = 0;
+    int ok = kr == KERN_INVALID_ARGUMENT;
+    ok &= mach_port_type(TASK, p, &t) == KERN_SUCCESS && t == MACH_PORT_TYPE_RECEIVE;
+    ok &= mach_port_destruct(TASK, p, 0, GUARD) == KERN_SUCCESS;
+    return ok ? 0 : 3;
+}
+
+/* mach_port_destroy of a guarded receive right: XNU's ipc_right_destroy says KERN_INVALID_RIGHT. */
+static int mode_destroy_call_guarded(void)
+{
+    mach_port_name_t p = guarded_port(false);
+    kern_return_t kr = mach_port_destroy(TASK, p);
+    mach_port_type_t t = 0;
+    int ok = kr == KERN_INVALID_RIGHT;
+    ok &= mach_port_type(TASK, p, &t) == KERN_SUCCESS && t == MACH_PORT_TYPE_RECEIVE;
+    ok &= mach_port_destruct(TASK, p, 0, GUARD) == KERN_SUCCESS;
+    return ok ? 0 : 3;
+}
+
 static int mode_nonfatal_invalid_name(void)
 {
     /* An unknown name is a non-fatal guard flavour: the error comes back in every mode. */
@@ -98,6 +122,10 @@ static int run_mode(const char *mode)
         return mode_wrong_unguard();
     if (strcmp(mode, "destroy_guarded") == 0)
         return mode_destroy_guarded();
+    if (strcmp(mode, "destruct_wrong_guard") == 0)
+        return mode_destruct_wrong_guard();
+    if (strcmp(mode, "destroy_call_guarded") == 0)
+        return mode_destroy_call_guarded();
     if (strcmp(mode, "invalid_name") == 0)
         return mode_nonfatal_invalid_name();
     return 2;
@@ -133,6 +161,27 @@ MT_TEST(nonfatal_env_returns_the_error_and_keeps_the_port)
     MT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     MT_CHECK(strstr(err, "fatal Mach port guard exception") == NULL);
     st = run_self("destroy_guarded", "UMACH_GUARD_NONFATAL=1", err, sizeof err);
+    MT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+MT_TEST(every_destroying_call_with_a_wrong_guard_aborts_by_default_naming_destroy)
+{
+    static const char *const modes[] = {"destruct_wrong_guard", "destroy_call_guarded"};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char err[2048];
+        int st = run_self(modes[i], NULL, err, sizeof err);
+        MT_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+        MT_CHECK(strstr(err, "fatal Mach port guard exception on port 0x") != NULL);
+        MT_CHECK(strstr(err, "DESTROY") != NULL);
+    }
+}
+
+MT_TEST(nonfatal_destruct_with_a_wrong_guard_is_invalid_argument_and_destroy_invalid_right)
+{
+    char err[2048];
+    int st = run_self("destruct_wrong_guard", "UMACH_GUARD_NONFATAL=1", err, sizeof err);
+    MT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = run_self("destroy_call_guarded", "UMACH_GUARD_NONFATAL=1", err, sizeof err);
     MT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
