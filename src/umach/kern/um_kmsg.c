@@ -927,20 +927,30 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
                 size_t len = (size_t)round_page64(task->kernel,
                                                   (size_t)count * sizeof(mach_port_name_t));
                 mach_port_name_t *names = task->kernel->ops->region_alloc(task->kernel, len);
-                for (uint32_t j = 0; j < count; j++) {
-                    mach_port_name_t nm = MACH_PORT_DEAD;
-                    mr |= copyout_port(space, d->u.oolp.ports[j], d->u.oolp.disp, &nm);
-                    d->u.oolp.ports[j] = NULL;
-                    if (names)
-                        names[j] = nm;
-                }
                 if (names) {
+                    for (uint32_t j = 0; j < count; j++) {
+                        mr |= copyout_port(space, d->u.oolp.ports[j], d->u.oolp.disp,
+                                           &names[j]);
+                        d->u.oolp.ports[j] = NULL;
+                    }
+                    /* Like XNU's copyoutmap failing: the names exist, the array is lost. */
                     addr = task->mem->attach(task, names, len);
-                    if (!addr)
+                    if (!addr) {
                         task->kernel->ops->region_free(task->kernel, names, len);
-                }
-                if (!addr)
+                        mr |= MACH_MSG_VM_SPACE;
+                    }
+                } else {
+                    /*
+                     * No room for the array: as XNU's ipc_kmsg_copyout_ool_ports_descriptor,
+                     * the rights are destroyed (a name nobody can find would strand them),
+                     * and the descriptor says address 0 with its count.
+                     */
+                    for (uint32_t j = 0; j < count; j++) {
+                        um_right_release(d->u.oolp.ports[j], d->u.oolp.disp);
+                        d->u.oolp.ports[j] = NULL;
+                    }
                     mr |= MACH_MSG_VM_SPACE;
+                }
                 free(d->u.oolp.ports);
                 d->u.oolp.ports = NULL;
                 d->u.oolp.count = 0;
