@@ -896,9 +896,14 @@ kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
 
 /* ---- notification requests --------------------------------------------------------------- */
 
-/* Register a dead-name or send-possible request on `name`; XNU's ipc_right_request_alloc. */
+/*
+ * Register a dead-name or send-possible request on `name`; XNU's ipc_right_request_alloc.
+ * *reservep (the message reserved for `notify`) is taken, and set to NULL, when `notify` is
+ * registered or used; a request taken out to hand its right back frees its own.
+ */
 static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool send_possible,
-                                   bool sync, um_port *notify, um_port **previousp)
+                                   bool sync, um_port *notify, um_kmsg **reservep,
+                                   um_port **previousp)
 {
     um_entry *e = um_entry_lookup(space, name);
     if (!e)
@@ -915,6 +920,7 @@ static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool 
         if (e->request && e->request < port->caprequests &&
             port->requests[e->request].space == space) {
             previous = port->requests[e->request].notify;
+            um_notify_reserve_free(port->requests[e->request].reserve);
             memset(&port->requests[e->request], 0, sizeof port->requests[0]);
         }
         e->request = 0;
@@ -924,7 +930,8 @@ static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool 
         }
         if (send_possible && sync &&
             ((e->type & MACH_PORT_TYPE_SEND_ONCE) || port->msgcount < port->qlimit)) {
-            um_notify_send_possible(notify, name);
+            um_notify_send_possible(notify, name, *reservep);
+            *reservep = NULL;
             *previousp = previous;
             return KERN_SUCCESS;
         }
@@ -951,6 +958,8 @@ static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool 
         r->space = space;
         r->name = name;
         r->notify = notify;
+        r->reserve = *reservep;
+        *reservep = NULL;
         r->dead_name = !send_possible;
         r->send_possible = send_possible;
         r->sp_armed = send_possible && sync;
@@ -962,7 +971,8 @@ static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool 
         /* The port is already dead: say so at once; the notification names one more uref. */
         if (e->urefs < UM_UREFS_MAX)
             e->urefs++;
-        um_notify_dead_name(notify, name);
+        um_notify_dead_name(notify, name, *reservep);
+        *reservep = NULL;
         *previousp = NULL;
         return KERN_SUCCESS;
     }
@@ -972,9 +982,10 @@ static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool 
                : KERN_INVALID_RIGHT;
 }
 
+/* *reservep: the message reserved for `notify`, taken (and set to NULL) when it is used. */
 static kern_return_t request_notification(um_space *space, mach_port_name_t name, mach_msg_id_t id,
                                           mach_port_mscount_t sync, um_port *notify,
-                                          um_port **previousp)
+                                          um_kmsg **reservep, um_port **previousp)
 {
     *previousp = NULL;
     if (notify == UM_PORT_DEAD)
@@ -998,6 +1009,8 @@ static kern_return_t request_notification(um_space *space, mach_port_name_t name
             return KERN_FAILURE;
         }
         port->pdrequest = notify;
+        port->pdreserve = *reservep;
+        *reservep = NULL;
         return KERN_SUCCESS;
     case MACH_NOTIFY_NO_SENDERS:
         if (!MACH_PORT_VALID(name))
@@ -1005,6 +1018,9 @@ static kern_return_t request_notification(um_space *space, mach_port_name_t name
         if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
             return kr;
         *previousp = port->nsrequest;
+        um_notify_reserve_free(port->nsreserve); /* the previous right goes back unused */
+        port->nsreserve = *reservep;
+        *reservep = NULL;
         if (port->srights == 0 && sync <= port->mscount && notify) {
             port->nsrequest = notify;
             um_notify_no_senders_check(port);
@@ -1018,7 +1034,7 @@ static kern_return_t request_notification(um_space *space, mach_port_name_t name
         if (!MACH_PORT_VALID(name))
             return KERN_INVALID_ARGUMENT;
         return request_alloc(space, name, id == MACH_NOTIFY_SEND_POSSIBLE, sync != 0, notify,
-                             previousp);
+                             reservep, previousp);
     default:
         return KERN_INVALID_VALUE;
     }
@@ -1042,8 +1058,15 @@ kern_return_t um_api_mach_port_request_notification(um_task *self, ipc_space_t t
         np = notify == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
+    /* What the notification will need is taken now, so that it can never be lost later. */
+    um_kmsg *reserve = NULL;
+    if (UM_PORT_VALID(np) && (reserve = um_notify_reserve()) == NULL) {
+        um_right_release(np, MACH_MSG_TYPE_PORT_SEND_ONCE);
+        LEAVE(KERN_RESOURCE_SHORTAGE);
+    }
     um_port *prev = NULL;
-    kr = request_notification(space, name, msgid, sync, np, &prev);
+    kr = request_notification(space, name, msgid, sync, np, &reserve, &prev);
+    um_notify_reserve_free(reserve); /* not used: an error, or no right to notify */
     if (kr != KERN_SUCCESS) {
         if (UM_PORT_VALID(np))
             um_right_release(np, MACH_MSG_TYPE_PORT_SEND_ONCE);

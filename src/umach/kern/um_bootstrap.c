@@ -236,9 +236,13 @@ static kern_return_t do_check_in(um_bootstrap *bs, const char *name, um_kobject_
         return BOOTSTRAP_SERVICE_ACTIVE;
     if (e) {
         /* A declared service: its receive right goes out and comes back when it dies. */
+        um_kmsg *reserve = um_notify_reserve(); /* so that it always can come back */
+        if (!reserve)
+            return BOOTSTRAP_NO_MEMORY;
         um_port *p = e->recv;
         um_port_make_send_once(bs->port);
         p->pdrequest = bs->port;
+        p->pdreserve = reserve;
         e->recv = NULL;
         r->port = p;
         r->disp = MACH_MSG_TYPE_PORT_RECEIVE;

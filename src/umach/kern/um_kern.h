@@ -102,8 +102,10 @@ struct um_port {
 
     /* notification requests (see um_notify.c) */
     um_port *nsrequest;      /* naked send-once right for no-senders, or NULL */
+    um_kmsg *nsreserve;      /* the message reserved for it (see um_notify_reserve) */
     mach_port_mscount_t nssync;
     um_port *pdrequest;      /* naked send-once right for port-destroyed, or NULL */
+    um_kmsg *pdreserve;
     struct um_request *requests; /* dead-name / send-possible requests, index 0 unused */
     uint32_t nrequests, caprequests;
 
@@ -116,6 +118,7 @@ typedef struct um_request {
     um_space *space;         /* NULL: slot free */
     mach_port_name_t name;
     um_port *notify;         /* naked send-once right */
+    um_kmsg *reserve;        /* the message reserved for its notification */
     bool send_possible;
     bool sp_armed;
     bool dead_name;
@@ -458,6 +461,19 @@ kern_return_t um_translate_pset(um_space *space, mach_port_name_t name, um_pset 
 
 /* A send-once right is destroyed unused: deliver MACH_NOTIFY_SEND_ONCE through it. Consumes. */
 void um_notify_send_once(um_port *port);
+/*
+ * A registered notification is never lost for want of memory: whoever registers a request
+ * (no-senders, port-destroyed, dead-name, send-possible) first reserves the message any one
+ * notification needs, and keeps it with the request's send-once right. Whatever that right
+ * ends up carrying (the notification, a send-once notification when it is destroyed unused,
+ * port-deleted when the request is cancelled) is built in the reserved message; a right
+ * handed back to the user frees it. um_notify_reserve returns NULL when out of memory (the
+ * registration then fails with KERN_RESOURCE_SHORTAGE); freeing NULL is a no-op.
+ */
+um_kmsg *um_notify_reserve(void);
+void um_notify_reserve_free(um_kmsg *reserve);
+/* um_notify_send_once for a request's right, built in its reserved message (consumed). */
+void um_notify_send_once_reserved(um_port *port, um_kmsg *reserve);
 /* The last send right of `port` went away. */
 void um_notify_no_senders_check(um_port *port);
 /* Cancel the request attached to an entry that loses its right; may send port-deleted. */

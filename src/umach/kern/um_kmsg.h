@@ -177,12 +177,17 @@ void um_mqueue_set_qlimit(um_port *port, mach_port_msgcount_t qlimit);
 um_kmsg *um_kmsg_kernel(um_port *dest, mach_msg_type_name_t dest_type, mach_msg_id_t id,
                         mach_msg_size_t body_size, uint32_t ndesc);
 
-/* Send a port-destroyed notification carrying `port`'s receive right through `notify`. */
-void um_notify_port_destroyed(um_port *notify, um_port *port);
+/*
+ * Send a port-destroyed notification carrying `port`'s receive right through `notify`, built
+ * in `reserve` (see um_notify_reserve; NULL: allocated now). Consumes both rights and the
+ * reserve.
+ */
+void um_notify_port_destroyed(um_port *notify, um_port *port, um_kmsg *reserve);
 
-/* Send a dead-name / send-possible notification naming `name` through `notify`. Consumes it. */
-void um_notify_dead_name(um_port *notify, mach_port_name_t name);
-void um_notify_send_possible(um_port *notify, mach_port_name_t name);
+/* Send a dead-name / send-possible notification naming `name` through `notify`, built in
+ * `reserve` when not NULL. Consumes the right and the reserve. */
+void um_notify_dead_name(um_port *notify, mach_port_name_t name, um_kmsg *reserve);
+void um_notify_send_possible(um_port *notify, mach_port_name_t name, um_kmsg *reserve);
 /* Arm the send-possible request `index` registered for `name` of `space` on `port`. */
 void um_request_arm_send_possible(um_port *port, um_space *space, mach_port_name_t name,
                                   uint32_t index);

@@ -40,11 +40,55 @@ um_kmsg *um_kmsg_kernel(um_port *dest, mach_msg_type_name_t dest_type, mach_msg_
     return k;
 }
 
-/* A kernel message to `dest` (a naked send-once right, consumed) with `body_size` bytes. */
-static um_kmsg *kernel_kmsg(um_port *dest, mach_msg_id_t id, mach_msg_size_t body_size,
-                            uint32_t ndesc)
+/* The largest body a notification has: port-destroyed's descriptor count and descriptor. */
+#define UM_NOTIFY_BODY_MAX (sizeof(mach_msg_body_t) + sizeof(mach_msg_port_descriptor_t))
+_Static_assert(sizeof(NDR_record_t) + sizeof(uint32_t) <= UM_NOTIFY_BODY_MAX,
+               "a name or count notification fits the reserved body");
+
+um_kmsg *um_notify_reserve(void)
 {
-    return um_kmsg_kernel(dest, MACH_MSG_TYPE_PORT_SEND_ONCE, id, body_size, ndesc);
+    um_kmsg *k = calloc(1, sizeof *k + UM_NOTIFY_BODY_MAX);
+    if (!k)
+        return NULL;
+    k->desc = calloc(1, sizeof *k->desc);
+    if (!k->desc) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void um_notify_reserve_free(um_kmsg *reserve)
+{
+    if (!reserve)
+        return;
+    free(reserve->desc);
+    free(reserve);
+}
+
+/*
+ * A kernel message to `dest` (a naked send-once right, consumed by the message) with
+ * `body_size` bytes, built in `reserve` (consumed) or, without one, allocated now.
+ */
+static um_kmsg *kernel_kmsg(um_port *dest, mach_msg_id_t id, mach_msg_size_t body_size,
+                            uint32_t ndesc, um_kmsg *reserve)
+{
+    if (!reserve)
+        return um_kmsg_kernel(dest, MACH_MSG_TYPE_PORT_SEND_ONCE, id, body_size, ndesc);
+    um_kmsg *k = reserve;
+    um_kdesc *desc = k->desc;
+    memset(k, 0, sizeof *k + UM_NOTIFY_BODY_MAX);
+    memset(desc, 0, sizeof *desc);
+    k->desc = desc; /* freed with the message, used or not */
+    k->body = (uint8_t *)(k + 1);
+    k->bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_PORT_SEND_ONCE, 0, 0,
+                                 ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
+    k->size = (mach_msg_size_t)sizeof(mach_msg_header_t) + body_size;
+    k->dest = dest;
+    k->id = id;
+    k->sec.val[0] = 0;
+    k->sec.val[1] = 1;
+    return k;
 }
 
 /* Body of the notifications that carry one 32-bit value after the NDR record. */
@@ -56,12 +100,18 @@ static void put_ndr_value(um_kmsg *k, uint32_t value)
 
 void um_notify_send_once(um_port *port)
 {
+    um_notify_send_once_reserved(port, NULL);
+}
+
+void um_notify_send_once_reserved(um_port *port, um_kmsg *reserve)
+{
     if (!port->active) {
+        um_notify_reserve_free(reserve);
         port->sorights--;
         um_port_release(port);
         return;
     }
-    um_kmsg *k = kernel_kmsg(port, MACH_NOTIFY_SEND_ONCE, 0, 0);
+    um_kmsg *k = kernel_kmsg(port, MACH_NOTIFY_SEND_ONCE, 0, 0, reserve);
     if (!k) {
         /* Out of memory: the right is destroyed without its notification. */
         port->sorights--;
@@ -76,13 +126,15 @@ void um_notify_no_senders_check(um_port *port)
     if (!port->active || port->srights != 0 || !port->nsrequest)
         return;
     um_port *notify = port->nsrequest;
+    um_kmsg *reserve = port->nsreserve;
     port->nsrequest = NULL;
+    port->nsreserve = NULL;
     if (!notify->active) {
-        um_port_release_send_once(notify);
+        um_notify_send_once_reserved(notify, reserve);
         return;
     }
     um_kmsg *k = kernel_kmsg(notify, MACH_NOTIFY_NO_SENDERS,
-                             sizeof(NDR_record_t) + sizeof(mach_port_mscount_t), 0);
+                             sizeof(NDR_record_t) + sizeof(mach_port_mscount_t), 0, reserve);
     if (!k) {
         um_port_release_send_once(notify);
         return;
@@ -91,16 +143,17 @@ void um_notify_no_senders_check(um_port *port)
     um_kmsg_send_nowait(k);
 }
 
-void um_notify_port_destroyed(um_port *notify, um_port *port)
+void um_notify_port_destroyed(um_port *notify, um_port *port, um_kmsg *reserve)
 {
     if (!notify->active) {
         /* Nobody can take the receive right: destroy the port for real. */
-        um_port_release_send_once(notify);
+        um_notify_send_once_reserved(notify, reserve);
         um_port_destroy(port);
         return;
     }
     um_kmsg *k = kernel_kmsg(notify, MACH_NOTIFY_PORT_DESTROYED,
-                             sizeof(mach_msg_body_t) + sizeof(mach_msg_port_descriptor_t), 1);
+                             sizeof(mach_msg_body_t) + sizeof(mach_msg_port_descriptor_t), 1,
+                             reserve);
     if (!k) {
         um_port_release_send_once(notify);
         um_port_destroy(port);
@@ -149,13 +202,15 @@ mach_port_type_t um_request_type(um_space *space, mach_port_name_t name, um_entr
     return r->sp_armed ? MACH_PORT_TYPE_SPREQUEST : MACH_PORT_TYPE_SPREQUEST_DELAYED;
 }
 
-static void send_name_notification(um_port *notify, mach_msg_id_t id, mach_port_name_t name)
+static void send_name_notification(um_port *notify, mach_msg_id_t id, mach_port_name_t name,
+                                   um_kmsg *reserve)
 {
     if (!notify->active) {
-        um_port_release_send_once(notify);
+        um_notify_send_once_reserved(notify, reserve);
         return;
     }
-    um_kmsg *k = kernel_kmsg(notify, id, sizeof(NDR_record_t) + sizeof(mach_port_name_t), 0);
+    um_kmsg *k = kernel_kmsg(notify, id, sizeof(NDR_record_t) + sizeof(mach_port_name_t), 0,
+                             reserve);
     if (!k) {
         um_port_release_send_once(notify);
         return;
@@ -164,14 +219,14 @@ static void send_name_notification(um_port *notify, mach_msg_id_t id, mach_port_
     um_kmsg_send_nowait(k);
 }
 
-void um_notify_dead_name(um_port *notify, mach_port_name_t name)
+void um_notify_dead_name(um_port *notify, mach_port_name_t name, um_kmsg *reserve)
 {
-    send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, name);
+    send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, name, reserve);
 }
 
-void um_notify_send_possible(um_port *notify, mach_port_name_t name)
+void um_notify_send_possible(um_port *notify, mach_port_name_t name, um_kmsg *reserve)
 {
-    send_name_notification(notify, MACH_NOTIFY_SEND_POSSIBLE, name);
+    send_name_notification(notify, MACH_NOTIFY_SEND_POSSIBLE, name, reserve);
 }
 
 void um_request_cancel(um_space *space, mach_port_name_t name, um_entry *e)
@@ -181,9 +236,12 @@ void um_request_cancel(um_space *space, mach_port_name_t name, um_entry *e)
     if (!r)
         return;
     um_port *notify = r->notify;
+    um_kmsg *reserve = r->reserve;
     memset(r, 0, sizeof *r);
     if (notify)
-        send_name_notification(notify, MACH_NOTIFY_PORT_DELETED, name);
+        send_name_notification(notify, MACH_NOTIFY_PORT_DELETED, name, reserve);
+    else
+        um_notify_reserve_free(reserve);
 }
 
 void um_port_fire_requests(um_port *port)
@@ -194,8 +252,10 @@ void um_port_fire_requests(um_port *port)
         if (!r->space || !r->notify)
             continue;
         um_port *notify = r->notify;
+        um_kmsg *reserve = r->reserve;
         r->notify = NULL;
-        send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, r->name);
+        r->reserve = NULL;
+        send_name_notification(notify, MACH_NOTIFY_DEAD_NAME, r->name, reserve);
     }
 }
 
@@ -216,8 +276,9 @@ void um_port_fire_send_possible(um_port *port)
         if (!r->space || !r->notify || !r->send_possible || !r->sp_armed)
             continue;
         um_port *notify = r->notify;
+        um_kmsg *reserve = r->reserve;
         mach_port_name_t name = r->name;
         memset(r, 0, sizeof *r);
-        send_name_notification(notify, MACH_NOTIFY_SEND_POSSIBLE, name);
+        send_name_notification(notify, MACH_NOTIFY_SEND_POSSIBLE, name, reserve);
     }
 }

@@ -42,6 +42,11 @@ void um_object_ref(um_object *o)
 
 static void um_port_free(um_port *p)
 {
+    /* A port dies before its last reference goes, and its death uses or frees every reserve. */
+    um_notify_reserve_free(p->nsreserve);
+    um_notify_reserve_free(p->pdreserve);
+    for (uint32_t i = 1; i < p->caprequests; i++)
+        um_notify_reserve_free(p->requests[i].reserve);
     free(p->sets);
     free(p->requests);
     free(p);
@@ -287,9 +292,12 @@ void um_port_destroy(um_port *port)
     if (port->pdrequest) {
         /* A port-destroyed request turns destruction into a transfer of the receive right. */
         um_port *notify = port->pdrequest;
+        um_kmsg *reserve = port->pdreserve;
         port->pdrequest = NULL;
+        port->pdreserve = NULL;
         um_port_clear_receiver(port);
-        um_notify_port_destroyed(notify, port); /* consumes the receive right and `notify` */
+        /* consumes the receive right, `notify` and the reserve */
+        um_notify_port_destroyed(notify, port, reserve);
         return;
     }
     port->active = false;
@@ -309,11 +317,13 @@ void um_port_destroy(um_port *port)
      */
     bool reap = um_mqueue_destroy_all(port);
     um_port *ns = port->nsrequest;
+    um_kmsg *ns_reserve = port->nsreserve;
     port->nsrequest = NULL;
+    port->nsreserve = NULL;
     if (reap)
         um_kmsg_reap_delayed();
     if (ns)
-        um_port_release_send_once(ns);
+        um_notify_send_once_reserved(ns, ns_reserve);
     um_port_fire_requests(port);
     um_port_watch_fire(port);
     um_port_release(port);

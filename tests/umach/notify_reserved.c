@@ -1,0 +1,276 @@
+/*
+ * notify_reserved.c — a registered notification is delivered even when memory has run out by
+ * the time it fires (Linux only). The kernel reserves what each notification needs when the
+ * request is registered (docs/umach-internals.md, "Notifications").
+ *
+ * The test caps the address space (RLIMIT_AS) at what is mapped, fills what the heap has left
+ * until malloc fails, and only then makes four registered notifications fire. Under a
+ * sanitizer or valgrind, whose allocators do not run out this way, the same notifications fire
+ * with memory available: that still checks that every reserve is used or freed exactly once.
+ */
+#define _GNU_SOURCE
+#include "mt.h"
+
+#include <mach/mach.h>
+#include <mach/notify.h>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+
+#define TASK mach_task_self()
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NR_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NR_SANITIZED 1
+#endif
+#endif
+#ifndef NR_SANITIZED
+#define NR_SANITIZED 0
+#endif
+
+static int under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload") != NULL;
+}
+
+/* Bytes mapped by this process now (VmSize), read without allocating; 0 if unknown. */
+static unsigned long long mapped_now(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "VmSize:");
+    return p ? strtoull(p + 7, NULL, 10) * 1024 : 0;
+}
+
+/* ---- running out of memory ------------------------------------------------------------------- */
+
+#define NR_FILL_MAX (1u << 20)
+static void *nr_fill[NR_FILL_MAX];
+static unsigned nr_nfill;
+static struct rlimit nr_old_limit;
+
+/* Cap the address space and take every byte malloc can still give. Returns 0 on success. */
+static int exhaust_memory(void)
+{
+    if (getrlimit(RLIMIT_AS, &nr_old_limit) != 0)
+        return -1;
+    unsigned long long now = mapped_now();
+    if (now == 0 || (nr_old_limit.rlim_max != RLIM_INFINITY && nr_old_limit.rlim_max < now))
+        return -1;
+    struct rlimit capped = {now, nr_old_limit.rlim_max};
+    if (setrlimit(RLIMIT_AS, &capped) != 0)
+        return -1;
+    static const size_t sizes[] = {65536, 4096, 512, 64, 16, 1};
+    nr_nfill = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p;
+        while (nr_nfill < NR_FILL_MAX && (p = malloc(sizes[i])) != NULL)
+            nr_fill[nr_nfill++] = p;
+    }
+    if (nr_nfill == NR_FILL_MAX)
+        return -1;
+    return 0;
+}
+
+static void restore_memory(void)
+{
+    while (nr_nfill > 0)
+        free(nr_fill[--nr_nfill]);
+    (void)setrlimit(RLIMIT_AS, &nr_old_limit);
+}
+
+/* ---- the test ------------------------------------------------------------------------------ */
+
+static mach_port_name_t new_port(void)
+{
+    mach_port_name_t p = MACH_PORT_NULL;
+    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return p;
+}
+
+/* A `disposition` right to `port` (MAKE_SEND coalesces on the port's name, MAKE_SEND_ONCE not). */
+static mach_port_name_t make_right(mach_port_name_t port, mach_msg_type_name_t disposition)
+{
+    mach_port_name_t s = MACH_PORT_NULL;
+    mach_msg_type_name_t t;
+    if (mach_port_extract_right(TASK, port, disposition, &s, &t) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return s;
+}
+
+static kern_return_t request(mach_port_name_t name, mach_msg_id_t id, mach_port_name_t notify)
+{
+    mach_port_name_t prev = 1;
+    kern_return_t kr = mach_port_request_notification(TASK, name, id, 0, notify,
+                                                      MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev);
+    return kr == KERN_SUCCESS && prev != MACH_PORT_NULL ? KERN_FAILURE : kr;
+}
+
+/* How many names the task's space holds. */
+static mach_msg_type_number_t name_count(void)
+{
+    mach_port_name_array_t names;
+    mach_port_type_array_t types;
+    mach_msg_type_number_t nn = 0, nt = 0;
+    if (mach_port_names(TASK, &names, &nn, &types, &nt) != KERN_SUCCESS)
+        return (mach_msg_type_number_t)-1;
+    (void)vm_deallocate(TASK, (vm_address_t)names, nn * sizeof *names);
+    (void)vm_deallocate(TASK, (vm_address_t)types, nt * sizeof *types);
+    return nn;
+}
+
+MT_TEST(registered_notifications_are_delivered_when_memory_has_run_out)
+{
+    mach_msg_type_number_t names_before = name_count();
+    mach_port_name_t notify = new_port();
+    mach_port_name_t dying = new_port(), unsent = new_port(), handed = new_port();
+    mach_port_name_t watched = new_port();
+    MT_REQUIRE(notify && dying && unsent && handed && watched);
+    /* dying: send + receive under one name; watched_so: a send-once right, a name of its own */
+    mach_port_name_t dying_send = make_right(dying, MACH_MSG_TYPE_MAKE_SEND);
+    mach_port_name_t watched_so = make_right(watched, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    MT_REQUIRE(dying_send == dying && watched_so);
+    MT_KR(mach_port_insert_right(TASK, unsent, unsent, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+    MT_KR(request(dying_send, MACH_NOTIFY_DEAD_NAME, notify), KERN_SUCCESS);
+    MT_KR(request(unsent, MACH_NOTIFY_NO_SENDERS, notify), KERN_SUCCESS);
+    MT_KR(request(handed, MACH_NOTIFY_PORT_DESTROYED, notify), KERN_SUCCESS);
+    MT_KR(request(watched_so, MACH_NOTIFY_DEAD_NAME, notify), KERN_SUCCESS);
+
+    int starved = !NR_SANITIZED && !under_valgrind();
+    if (starved) {
+        MT_REQUIRE(exhaust_memory() == 0);
+        void *probe = malloc(32);
+        int out = probe == NULL;
+        free(probe);
+        if (!out) {
+            restore_memory();
+            MT_REQUIRE(out); /* the heap could not be exhausted: nothing would be tested */
+        }
+    }
+    /* Dead-name, no-senders, port-destroyed and port-deleted, all with no memory to spare. */
+    kern_return_t k1 = mach_port_mod_refs(TASK, dying, MACH_PORT_RIGHT_RECEIVE, -1);
+    kern_return_t k2 = mach_port_deallocate(TASK, unsent);
+    kern_return_t k3 = mach_port_mod_refs(TASK, handed, MACH_PORT_RIGHT_RECEIVE, -1);
+    kern_return_t k4 = mach_port_deallocate(TASK, watched_so);
+    if (starved)
+        restore_memory();
+    MT_KR(k1, KERN_SUCCESS);
+    MT_KR(k2, KERN_SUCCESS);
+    MT_KR(k3, KERN_SUCCESS);
+    MT_KR(k4, KERN_SUCCESS);
+
+    int seen_dead = 0, seen_ns = 0, seen_pd = 0, seen_deleted = 0;
+    for (int i = 0; i < 4; i++) {
+        union {
+            mach_msg_header_t h;
+            mach_dead_name_notification_t dn;
+            mach_port_deleted_notification_t pdel;
+            mach_port_destroyed_notification_t pd;
+            uint8_t bytes[256];
+        } m;
+        memset(&m, 0, sizeof m);
+        MT_KR(mach_msg(&m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, notify, 1000,
+                       MACH_PORT_NULL),
+              MACH_MSG_SUCCESS);
+        switch (m.h.msgh_id) {
+        case MACH_NOTIFY_DEAD_NAME:
+            seen_dead++;
+            MT_EQ(m.dn.not_port, dying_send);
+            break;
+        case MACH_NOTIFY_NO_SENDERS:
+            seen_ns++;
+            break;
+        case MACH_NOTIFY_PORT_DESTROYED:
+            seen_pd++;
+            /* the receive right comes back (its old name went when it was destroyed) */
+            MT_EQ(m.pd.not_port.disposition, MACH_MSG_TYPE_PORT_RECEIVE);
+            MT_KR(mach_port_mod_refs(TASK, m.pd.not_port.name, MACH_PORT_RIGHT_RECEIVE, -1),
+                  KERN_SUCCESS);
+            break;
+        case MACH_NOTIFY_PORT_DELETED:
+            seen_deleted++;
+            MT_EQ(m.pdel.not_port, watched_so);
+            break;
+        default:
+            MT_EQ(m.h.msgh_id, 0); /* an unexpected message */
+            break;
+        }
+    }
+    MT_EQ(seen_dead, 1);
+    MT_EQ(seen_ns, 1);
+    MT_EQ(seen_pd, 1);
+    MT_EQ(seen_deleted, 1);
+
+    /* The dead name carries one more uref for the notification that named it. */
+    MT_KR(mach_port_mod_refs(TASK, dying_send, MACH_PORT_RIGHT_DEAD_NAME, -2), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, unsent, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    /* the send-once right went unused: its port may hold the send-once notification */
+    MT_KR(mach_port_mod_refs(TASK, watched, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_EQ(name_count(), names_before); /* the space is back to its first state */
+}
+
+MT_TEST(replacing_or_cancelling_requests_releases_their_reserves)
+{
+    mach_msg_type_number_t names_before = name_count();
+    /* Leak checkers (LSan, valgrind) see a reserve that a handed-back right kept. */
+    mach_port_name_t port = new_port(), notify = new_port();
+    MT_REQUIRE(port && notify);
+    mach_port_name_t send = make_right(port, MACH_MSG_TYPE_MAKE_SEND);
+    MT_REQUIRE(send);
+    for (int i = 0; i < 3; i++) {
+        mach_port_name_t prev = MACH_PORT_NULL;
+        MT_KR(mach_port_request_notification(TASK, port, MACH_NOTIFY_NO_SENDERS, 5, notify,
+                                             MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
+              KERN_SUCCESS);
+        if (prev != MACH_PORT_NULL)
+            MT_KR(mach_port_deallocate(TASK, prev), KERN_SUCCESS);
+        prev = MACH_PORT_NULL;
+        MT_KR(mach_port_request_notification(TASK, send, MACH_NOTIFY_DEAD_NAME, 0, notify,
+                                             MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
+              KERN_SUCCESS);
+        if (prev != MACH_PORT_NULL)
+            MT_KR(mach_port_deallocate(TASK, prev), KERN_SUCCESS);
+    }
+    /* Cancel both: the rights come back, the reserves go. */
+    mach_port_name_t prev = MACH_PORT_NULL;
+    MT_KR(mach_port_request_notification(TASK, port, MACH_NOTIFY_NO_SENDERS, 0, MACH_PORT_NULL,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
+          KERN_SUCCESS);
+    MT_CHECK(prev != MACH_PORT_NULL);
+    MT_KR(mach_port_deallocate(TASK, prev), KERN_SUCCESS);
+    prev = MACH_PORT_NULL;
+    MT_KR(mach_port_request_notification(TASK, send, MACH_NOTIFY_DEAD_NAME, 0, MACH_PORT_NULL,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
+          KERN_SUCCESS);
+    MT_CHECK(prev != MACH_PORT_NULL);
+    MT_KR(mach_port_deallocate(TASK, prev), KERN_SUCCESS);
+    /* Every handed-back right was destroyed unused: one send-once notification each (2 + 2 replaced, 2 cancelled). */
+    for (int i = 0; i < 6; i++) {
+        union {
+            mach_msg_header_t h;
+            uint8_t bytes[256];
+        } m;
+        MT_KR(mach_msg(&m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, notify, 1000,
+                       MACH_PORT_NULL),
+              MACH_MSG_SUCCESS);
+        MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+    }
+    MT_KR(mach_port_deallocate(TASK, send), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_EQ(name_count(), names_before);
+}
+
+MT_MAIN()
