@@ -149,7 +149,7 @@ int main(void)
     /* 3. OOL memory: 64 KiB of pages that move to the server without a copy. */
     mp_ool_vec v;
     if (mp_ool_vec_with_capacity(65536, &v) == KERN_SUCCESS &&
-        mp_ool_vec_resize(&v, 65536, 1) == KERN_SUCCESS) {
+        mp_ool_vec_resize(&v, 65536, 1, NULL) == KERN_SUCCESS) {
         mp_ool_buf pages = mp_ool_vec_into_buf(&v);
         mp_msg_builder_init(&b, &buf);
         mp_msg_builder_set_id(&b, SUM);

@@ -3,7 +3,7 @@
  *
  * Build (clang only): clang -fsanitize=fuzzer,address,undefined -Iinclude ... fuzz_parser.c
  * The input is treated as a received message followed by its trailer. The parser runs in
- * MP_PARSE_NO_RELEASE mode: the names and addresses in the input are not this process's,
+ * read-only mode (no MP_PARSE_RELEASE): the names and addresses in the input are not this process's,
  * so nothing may be released; every read the parser makes is still checked by ASan.
  * The first input byte chooses how many of the remaining bytes the parser is told are
  * valid, so truncation at every offset is explored.
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t blen;
     volatile uint8_t sink = 0;
 
-    (void)mp_msg_parser_init_bytes(&p, msg, len, MP_PARSE_NO_RELEASE);
+    (void)mp_msg_parser_init_bytes(&p, msg, len, 0);
     (void)mp_msg_parser_header(&p, &h);
     (void)mp_msg_parser_id(&p);
     for (;;) {
@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* A second pass reads a notification the same way. */
     mp_notification n;
-    (void)mp_msg_parser_init_bytes(&p, msg, len, MP_PARSE_NO_RELEASE);
+    (void)mp_msg_parser_init_bytes(&p, msg, len, 0);
     (void)mp_msg_parser_notification(&p, &n);
     mp_msg_parser_drop(&p);
 

@@ -5,6 +5,11 @@
  * next one (mp_recv) which is then read with an mp_msg_parser. Its memory is malloc'd
  * and 8-byte aligned; its capacity is the number of bytes the kernel may write on a
  * receive (message plus trailer), always passed to the kernel as it is.
+ *
+ * One message at a time: a receive, a new builder, a grow or a drop reuses the bytes and
+ * changes the buffer's generation. A parser still open over the previous message notices
+ * (it gives MACH_RCV_INVALID_DATA and its drop touches nothing): drop the parser before
+ * reusing its buffer, or the rights it still held are lost.
  */
 #ifndef MACHPORTS_BUFFER_H
 #define MACHPORTS_BUFFER_H
@@ -23,9 +28,10 @@ typedef struct mp_msg_buffer {
     mach_msg_header_t *msg;   /* the message (private: use the builder / parser) */
     mach_msg_size_t capacity; /* bytes allocated at msg */
     mach_msg_size_t len;      /* bytes of the message being built */
+    uint32_t generation;      /* changes whenever the bytes are reused, moved or freed */
 } mp_msg_buffer;
 
-#define MP_MSG_BUFFER_NULL ((mp_msg_buffer){NULL, 0, 0})
+#define MP_MSG_BUFFER_NULL ((mp_msg_buffer){NULL, 0, 0, 0})
 
 /* The smallest capacity a buffer gets: a header plus the largest trailer. */
 #define MP_MSG_BUFFER_MIN ((mach_msg_size_t)(sizeof(mach_msg_header_t) + MAX_TRAILER_SIZE))

@@ -3,15 +3,21 @@
  *
  * A builder writes header, descriptors and inline data into its buffer. Functions with
  * `moved` or `consumed` in their name take the right or memory passed by pointer (the
- * caller's value is reset, on failure too); `made` and `copied` borrow. From then on the
- * builder owns what it took until:
+ * caller's value is reset, on failure too — except receive rights, below); `made` and
+ * `copied` borrow. From then on the builder owns what it took until:
  *   - mp_send*() sends the message: the kernel takes everything (success), or the library
  *     releases what the kernel did not take (failure, including the rights a timed-out
  *     send hands back) — nothing leaks and nothing is released twice; or
  *   - mp_msg_builder_drop() releases it all.
- * A failed append (memory shortage, a size over 4 GiB, a right the kernel would refuse)
- * releases what it was given and is remembered: later appends are ignored and the send
- * reports the first error without sending. Appends return that error too.
+ * A failed append (memory shortage, a size over 4 GiB: KERN_INVALID_VALUE, a right the
+ * kernel would refuse: KERN_INVALID_RIGHT, a bad argument: KERN_INVALID_ARGUMENT) is
+ * remembered: later appends fail the same way and the send reports the first error,
+ * translated into the send domain, without sending (see msg.h). A failed append releases
+ * the send rights and memory it was given, but never a receive right: an append of a
+ * receive right (moved, guarded or in an OOL-ports array) checks everything before taking
+ * it, and on failure the right stays the caller's, guarded as it was — a programming
+ * error must not destroy a service port.
+ * Every append returns a kern_return_t.
  * A builder borrows its buffer: do not use the buffer for anything else meanwhile.
  */
 #ifndef MACHPORTS_BUILDER_H
@@ -87,9 +93,20 @@ kern_return_t mp_msg_builder_set_moved_voucher(mp_msg_builder *b, mp_send_right 
 
 /* ---- inline data ------------------------------------------------------------------------ */
 
-/* Append n bytes of inline data (copied). The total is padded to 4 bytes when sent. */
+/* Append n bytes of inline data (copied). The total is padded to 4 bytes when sent (the
+ * Mach wire format counts message sizes in 4-byte units): the receiver sees the padded
+ * length. To give it the exact length, send it (mp_msg_builder_append_data below). */
 MP_NONNULL(1)
 kern_return_t mp_msg_builder_append_inline(mp_msg_builder *b, const void *data, size_t n);
+
+/*
+ * Append a counted byte string: a 4-byte count (n, host order as all Mach fields), the n
+ * bytes, then zeros to the next 4-byte boundary — the layout MIG gives a variable-length
+ * inline array, so non-machports peers read it as one. The receiver gets the exact n
+ * with mp_msg_parser_read_data. n beyond UINT32_MAX: KERN_INVALID_VALUE.
+ */
+MP_NONNULL(1)
+kern_return_t mp_msg_builder_append_data(mp_msg_builder *b, const void *data, size_t n);
 
 /* Insert n bytes at offset `at` of the inline data (at <= inline size, else
  * KERN_INVALID_ARGUMENT). */
@@ -109,8 +126,8 @@ kern_return_t mp_msg_builder_append_made_send_once(mp_msg_builder *b, mp_recv_ri
 /* The receiver gets a send right copied from a borrowed send right. */
 MP_NONNULL(1) kern_return_t mp_msg_builder_append_copied_send(mp_msg_builder *b, mp_send_right r);
 /* Move a right to the receiver. A guarded receive right is unguarded first (use
- * append_guarded_recv to keep the guard); an immovable one is refused (dropped, and
- * KERN_INVALID_RIGHT). */
+ * append_guarded_recv to keep the guard); an immovable one is refused with
+ * KERN_INVALID_RIGHT and stays the caller's. */
 MP_NONNULL(1, 2)
 kern_return_t mp_msg_builder_append_moved_send(mp_msg_builder *b, mp_send_right *r);
 MP_NONNULL(1, 2)
@@ -122,7 +139,7 @@ kern_return_t mp_msg_builder_append_moved_recv(mp_msg_builder *b, mp_recv_right 
  * Move a receive right in a guarded-port descriptor: the receiver gets it guarded (by the
  * address of its receive buffer). A guarded right goes with its guard and always arrives
  * immovable; an unguarded one arrives immovable only when `immovable` is set. An
- * immovable right is refused (dropped, KERN_INVALID_RIGHT).
+ * immovable right is refused (KERN_INVALID_RIGHT) and stays the caller's.
  */
 MP_NONNULL(1, 2)
 kern_return_t mp_msg_builder_append_guarded_recv(mp_msg_builder *b, mp_recv_right *r,
@@ -150,7 +167,8 @@ MP_NONNULL(1)
 kern_return_t mp_msg_builder_append_ool_made_sends(mp_msg_builder *b, const mp_recv_right *rights,
                                                    size_t count);
 /* Move `count` rights; every entry of the caller's array is reset. Guarded receive rights
- * are unguarded first; an immovable one fails the append (all entries dropped). */
+ * are unguarded first; an immovable one (or any failure) fails the append of receive
+ * rights before any is taken: every entry stays the caller's, guarded as it was. */
 MP_NONNULL(1)
 kern_return_t mp_msg_builder_append_ool_moved_sends(mp_msg_builder *b, mp_send_right *rights,
                                                     size_t count);

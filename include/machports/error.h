@@ -1,8 +1,10 @@
 /*
  * machports/error.h — errors as values.
  *
- * Every machports function returns a kern_return_t (rights, OOL memory) or a
- * mach_msg_return_t (messages). A mach_msg_return_t is an error code plus up to four
+ * Every machports function returns a kern_return_t (rights, OOL memory, building) or a
+ * mach_msg_return_t (sending, receiving, parsing), and only codes of that domain: every
+ * code a function can return is named by mp_kern_return_name / mp_msg_error_format and,
+ * for messages, classified by mp_send_error_kind_of / mp_recv_error_kind_of. A mach_msg_return_t is an error code plus up to four
  * resource-shortage flag bits (MACH_MSG_IPC_SPACE, MACH_MSG_VM_SPACE, MACH_MSG_IPC_KERNEL,
  * MACH_MSG_VM_KERNEL). The helpers below split such a value into its kind and its flags
  * and print it; nothing here allocates, and every function accepts any 32-bit value.
@@ -46,7 +48,8 @@ typedef enum mp_send_error_kind {
     MP_SEND_OTHER
 } mp_send_error_kind;
 
-/* The kind of a receive error: one per MACH_RCV_* code; MP_RCV_OTHER for anything else. */
+/* The kind of a receive error: one per MACH_RCV_* code and per MIG code mp_rpc returns;
+ * MP_RCV_OTHER for anything else. */
 typedef enum mp_recv_error_kind {
     MP_RCV_OK = 0,
     MP_RCV_IN_PROGRESS,
@@ -67,6 +70,8 @@ typedef enum mp_recv_error_kind {
     MP_RCV_IN_PROGRESS_TIMED,
     MP_RCV_INVALID_REPLY,
     MP_RCV_INVALID_ARGUMENTS,
+    MP_RCV_SERVER_DIED,    /* MIG_SERVER_DIED (mp_rpc): a send-once notification came back */
+    MP_RCV_REPLY_MISMATCH, /* MIG_REPLY_MISMATCH (mp_rpc): not the reply to this request */
     MP_RCV_OTHER
 } mp_recv_error_kind;
 
@@ -106,13 +111,14 @@ mp_recv_error_kind mp_recv_error_kind_of(mach_msg_return_t mr);
 const char *mp_send_error_kind_name(mp_send_error_kind kind);
 const char *mp_recv_error_kind_name(mp_recv_error_kind kind);
 
-/* The name of a kern_return_t ("KERN_INVALID_RIGHT"), or "KERN_?" when unknown; never NULL. */
+/* The name of a kern_return_t ("KERN_INVALID_RIGHT", or a MIG code's: "MIG_SERVER_DIED"),
+ * or "KERN_?" when unknown; never NULL. */
 const char *mp_kern_return_name(kern_return_t kr);
 
 /*
  * Write the name of `mr` into buf (at most len bytes, always terminated when len > 0):
  * "MACH_SEND_TIMED_OUT", "MACH_RCV_TOO_LARGE|MACH_MSG_VM_SPACE", "KERN_INVALID_RIGHT",
- * "MACH_MSG_SUCCESS", or "0x%08x" for an unknown code. Returns the length it needed
+ * "MIG_REPLY_MISMATCH", "MACH_MSG_SUCCESS", or "0x%08x" for an unknown code. Returns the length it needed
  * (as snprintf does).
  */
 int mp_msg_error_format(mach_msg_return_t mr, char *buf, size_t len);

@@ -25,6 +25,13 @@ extern "C" {
 /* The error an mp_ool_vec operation returns when its capacity is too small. */
 #define MP_NOT_ENOUGH_CAPACITY KERN_NO_SPACE
 
+/* With MP_NOT_ENOUGH_CAPACITY: the length the write needed and the capacity there was
+ * (as the Rust crate's NotEnoughCapacity carries both). */
+typedef struct mp_capacity_error {
+    size_t needed;
+    size_t capacity;
+} mp_capacity_error;
+
 /* An owned VM region of `size` bytes at `data` (NULL when size is 0). */
 typedef struct mp_ool_buf {
     void *data;
@@ -87,13 +94,15 @@ MP_WUR MP_NONNULL(4) kern_return_t
     mp_ool_vec_from_raw_parts(void *data, size_t len, size_t cap, mp_ool_vec *out);
 
 /* Append one byte / n bytes. Short capacity: MP_NOT_ENOUGH_CAPACITY, nothing written;
- * `available` (may be NULL) then receives the capacity left. */
+ * then *err (may be NULL) receives the length needed (len + n) and the capacity. */
 MP_WUR MP_NONNULL(1) kern_return_t mp_ool_vec_push(mp_ool_vec *v, uint8_t byte);
 MP_WUR MP_NONNULL(1) kern_return_t
-    mp_ool_vec_extend(mp_ool_vec *v, const void *src, size_t n, size_t *available);
+    mp_ool_vec_extend(mp_ool_vec *v, const void *src, size_t n, mp_capacity_error *err);
 
-/* Resize to new_len, filling new bytes with `fill`. Beyond cap: MP_NOT_ENOUGH_CAPACITY. */
-MP_WUR MP_NONNULL(1) kern_return_t mp_ool_vec_resize(mp_ool_vec *v, size_t new_len, uint8_t fill);
+/* Resize to new_len, filling new bytes with `fill`. Beyond cap: MP_NOT_ENOUGH_CAPACITY,
+ * nothing changed, and *err (may be NULL) receives new_len and the capacity. */
+MP_WUR MP_NONNULL(1) kern_return_t
+    mp_ool_vec_resize(mp_ool_vec *v, size_t new_len, uint8_t fill, mp_capacity_error *err);
 
 /* Remove the last byte into *out: false when empty. */
 MP_NONNULL(1, 2) bool mp_ool_vec_pop(mp_ool_vec *v, uint8_t *out);
@@ -129,7 +138,9 @@ typedef struct mp_ool_ports {
 #define MP_OOL_PORTS_NULL ((mp_ool_ports){NULL, 0, 0})
 
 /* Take entry i as a right of the array's kind: KERN_SUCCESS, or KERN_INVALID_RIGHT when
- * the array holds another kind, KERN_INVALID_ARGUMENT when i is out of range. */
+ * the array holds another kind, KERN_INVALID_ARGUMENT when i is out of range,
+ * KERN_INVALID_NAME when the entry holds no right (taken before, or sent as
+ * MACH_PORT_NULL). On failure *out is NULL. */
 MP_WUR MP_NONNULL(1, 3) kern_return_t
     mp_ool_ports_take_send(mp_ool_ports *p, size_t i, mp_send_right *out);
 MP_WUR MP_NONNULL(1, 3) kern_return_t

@@ -42,22 +42,33 @@ typedef struct mp_msg_parser {
     mach_msg_size_t body_off; /* inline data start (valid when error == 0) */
     mach_msg_return_t error;  /* first malformation found */
     uint32_t flags;
+    const mp_msg_buffer *buf; /* the buffer parsed (mp_msg_parser_init), or NULL */
+    uint32_t generation;      /* buf->generation when parsed */
 } mp_msg_parser;
 
 /* Flags of mp_msg_parser_init_bytes. */
-#define MP_PARSE_NO_RELEASE                                                                        \
-    0x1u /* validate and read only: never release or zero anything                                 \
-            (for copies, logs, fuzzers); drop is a no-op */
+#define MP_PARSE_RELEASE                                                                           \
+    0x1u /* the bytes are a message this task received and owns: hand out its rights and        \
+            memory, and release on drop what was not taken */
 
 /*
  * Parse `len` bytes at `msg` (a received message followed by its trailer). The parser
  * keeps a pointer to the bytes: keep them alive and unchanged until the drop. Returns
- * MACH_MSG_SUCCESS or the malformation found; in both cases call mp_msg_parser_drop once done.
+ * MACH_MSG_SUCCESS or the malformation found; in both cases call mp_msg_parser_drop once
+ * done.
+ * Without MP_PARSE_RELEASE (bytes from a copy, a log, a file, a fuzzer) the parser only
+ * reads: it hands out no right and no memory (every right and region it returns is NULL;
+ * kinds, ids, sizes, the body and the trailer are still read), never writes the bytes, and
+ * its drop releases nothing. With MP_PARSE_RELEASE the names and addresses in the bytes
+ * are this task's: they are handed out as owned values, and the drop releases the rest.
  */
 MP_NONNULL(1)
 mach_msg_return_t mp_msg_parser_init_bytes(mp_msg_parser *p, void *msg, size_t len, uint32_t flags);
 
-/* Parse the message received in *buf (mp_recv does this for you). */
+/* Parse the message received in *buf, which owns what it carries (mp_recv does this for
+ * you). The parser checks on every call that the buffer still holds that message: once
+ * the buffer is reused (a receive, a builder, a grow, a drop) the parser gives
+ * MACH_RCV_INVALID_DATA and its drop touches nothing. */
 MP_NONNULL(1, 2) mach_msg_return_t mp_msg_parser_init(mp_msg_parser *p, mp_msg_buffer *buf);
 
 /* Release everything not taken; the parser is empty afterwards (a second call is a no-op). */
@@ -119,8 +130,32 @@ MP_NONNULL(1) size_t mp_msg_parser_descriptors_left(const mp_msg_parser *p);
  */
 MP_NONNULL(1, 2) mach_msg_return_t mp_msg_parser_next(mp_msg_parser *p, mp_msg_desc *out);
 
+/*
+ * Take the next descriptor only when it has `kind`: MACH_MSG_SUCCESS and *out owns it.
+ * A descriptor of another kind is dropped (released) and gives MACH_RCV_INVALID_TYPE; so
+ * does the end of the descriptors; a malformed message gives its error. Then
+ * out->kind == MP_DESC_NONE.
+ */
+MP_NONNULL(1, 3)
+mach_msg_return_t mp_msg_parser_expect(mp_msg_parser *p, mp_desc_kind kind, mp_msg_desc *out);
+
 /* Release what a descriptor holds and reset it to MP_DESC_NONE. */
 MP_NONNULL(1) void mp_msg_desc_drop(mp_msg_desc *d);
+
+/*
+ * Move the right or memory out of a descriptor of the matching kind: *out receives it and
+ * *d becomes MP_DESC_NONE. A descriptor of another kind (or one already taken) changes
+ * nothing, sets *out to NULL and gives KERN_INVALID_RIGHT (the right kinds) or
+ * KERN_INVALID_ARGUMENT (the memory kinds). take_recv takes a plain or a guarded receive
+ * right (its guard is recorded in *out).
+ */
+MP_WUR MP_NONNULL(1, 2) kern_return_t mp_msg_desc_take_send(mp_msg_desc *d, mp_send_right *out);
+MP_WUR MP_NONNULL(1, 2) kern_return_t
+    mp_msg_desc_take_send_once(mp_msg_desc *d, mp_send_once_right *out);
+MP_WUR MP_NONNULL(1, 2) kern_return_t mp_msg_desc_take_recv(mp_msg_desc *d, mp_recv_right *out);
+MP_WUR MP_NONNULL(1, 2) kern_return_t mp_msg_desc_take_ool(mp_msg_desc *d, mp_ool_buf *out);
+MP_WUR MP_NONNULL(1, 2) kern_return_t
+    mp_msg_desc_take_ool_ports(mp_msg_desc *d, mp_ool_ports *out);
 
 /* ---- body and trailer ------------------------------------------------------------------------ */
 
@@ -130,6 +165,16 @@ MP_NONNULL(1) void mp_msg_desc_drop(mp_msg_desc *d);
  */
 MP_NONNULL(1, 2, 3)
 mach_msg_return_t mp_msg_parser_body(const mp_msg_parser *p, const void **data, size_t *len);
+
+/*
+ * Read a counted byte string (mp_msg_builder_append_data) from the inline data, starting
+ * at the 4-byte aligned inline offset *offset (0 for the first one): *data and *len get its
+ * exact bytes (a view into the buffer) and *offset moves past it and its padding. A count
+ * that runs past the inline data gives MACH_RCV_BODY_ERROR and changes nothing.
+ */
+MP_NONNULL(1, 2, 3, 4)
+mach_msg_return_t mp_msg_parser_read_data(const mp_msg_parser *p, size_t *offset,
+                                          const void **data, size_t *len);
 
 typedef struct mp_msg_trailer {
     mach_msg_trailer_size_t size; /* bytes of trailer received (0: none) */

@@ -169,6 +169,22 @@ MP_NONNULL(1) kern_return_t mp_any_send_right_drop(mp_any_send_right *r);
 /* Allocate a new port; *out receives its receive right (qlimit 5, no send rights). */
 MP_WUR MP_NONNULL(1) kern_return_t mp_recv_right_alloc(mp_recv_right *out);
 
+/*
+ * Allocate a new port and make one send right to it, in one call (as Swift's
+ * allocatePortRightPair): *recv and *send receive them (the same name). On failure both
+ * are NULL and nothing is left behind.
+ */
+MP_WUR MP_NONNULL(1, 2) kern_return_t mp_recv_right_make_pair(mp_recv_right *recv,
+                                                              mp_send_right *send);
+
+/*
+ * Destroy a port and release one send right to it, in one call (mach_port_destruct with
+ * a send delta of -1): both values are reset to NULL whatever happens. When `send` names
+ * another port (or is NULL) the two are dropped one by one. Returns the kernel's result,
+ * for information only.
+ */
+MP_NONNULL(1, 2) kern_return_t mp_recv_right_drop_pair(mp_recv_right *recv, mp_send_right *send);
+
 /* Options of mp_recv_right_construct; zero-initialise and set what you need. */
 typedef struct mp_construct_options {
     uint32_t flags;              /* MP_CONSTRUCT_* */
@@ -203,8 +219,9 @@ MP_WUR MP_NONNULL(2) kern_return_t
     mp_send_once_right_make(mp_recv_right recv, mp_send_once_right *out);
 
 /*
- * Copy a borrowed send right: +1 user reference, returned in *out. Copying a send right
- * whose port died copies the dead name (the copy is released the same way).
+ * Copy a borrowed send right: +1 user reference, returned in *out. A send right whose port
+ * died cannot be copied (as Swift's copySendRight throws deadName): KERN_INVALID_RIGHT,
+ * *out NULL; the dead name is still yours to drop.
  */
 MP_WUR MP_NONNULL(2) kern_return_t mp_send_right_copy(mp_send_right r, mp_send_right *out);
 
@@ -251,10 +268,10 @@ MP_WUR MP_NONNULL(2) kern_return_t mp_recv_right_status(mp_recv_right r, mp_port
 
 /* Queue limit (0 .. MACH_PORT_QLIMIT_MAX): get / set. */
 MP_WUR MP_NONNULL(2) kern_return_t mp_recv_right_qlimit(mp_recv_right r, mach_port_msgcount_t *out);
-MP_WUR kern_return_t mp_recv_right_set_qlimit(mp_recv_right r, mach_port_msgcount_t qlimit);
+kern_return_t mp_recv_right_set_qlimit(mp_recv_right r, mach_port_msgcount_t qlimit);
 
 /* Set the make-send count (what a later no-senders notification counts from). */
-MP_WUR kern_return_t mp_recv_right_set_mscount(mp_recv_right r, mach_port_mscount_t mscount);
+kern_return_t mp_recv_right_set_mscount(mp_recv_right r, mach_port_mscount_t mscount);
 
 /*
  * Port context: get / set. On a guarded port the context IS the guard: setting it on a
@@ -262,8 +279,7 @@ MP_WUR kern_return_t mp_recv_right_set_mscount(mp_recv_right r, mach_port_mscoun
  * guarded right refuses (KERN_INVALID_ARGUMENT on Darwin, with a guard exception).
  */
 MP_WUR MP_NONNULL(2) kern_return_t mp_recv_right_context(mp_recv_right r, mach_port_context_t *out);
-MP_WUR MP_NONNULL(1) kern_return_t
-    mp_recv_right_set_context(mp_recv_right *r, mach_port_context_t context);
+MP_NONNULL(1) kern_return_t mp_recv_right_set_context(mp_recv_right *r, mach_port_context_t context);
 
 /*
  * Guard an unguarded receive right with `guard` (strict: the context can no longer be
@@ -271,11 +287,10 @@ MP_WUR MP_NONNULL(1) kern_return_t
  * guarded, gives KERN_INVALID_ARGUMENT (the library checks first and never asks the
  * kernel to raise a guard exception).
  */
-MP_WUR MP_NONNULL(1) kern_return_t
-    mp_recv_right_guard(mp_recv_right *r, mach_port_context_t guard, bool strict);
+MP_NONNULL(1) kern_return_t mp_recv_right_guard(mp_recv_right *r, mach_port_context_t guard, bool strict);
 
 /* Remove the guard recorded in *r. An unguarded right gives KERN_INVALID_ARGUMENT. */
-MP_WUR MP_NONNULL(1) kern_return_t mp_recv_right_unguard(mp_recv_right *r);
+MP_NONNULL(1) kern_return_t mp_recv_right_unguard(mp_recv_right *r);
 
 /* ---- notifications --------------------------------------------------------------------- */
 
@@ -289,16 +304,28 @@ MP_WUR MP_NONNULL(1) kern_return_t mp_recv_right_unguard(mp_recv_right *r);
  * mp_msg_parser_notification() in parser.h to read them.
  */
 
-/* No-senders on `port`: fires when its last send right goes away (sync: mscount floor). */
-MP_WUR kern_return_t mp_recv_right_request_no_senders(mp_recv_right port, mach_port_mscount_t sync,
-                                                      mp_recv_right notify,
+/*
+ * No-senders on `port`: fires when its last send right goes away. The kernel fires at once
+ * when no send right exists and its make-send count has reached `sync`, so a request made
+ * before the first send right with sync 0 fires right away (a server would read that as
+ * "the client died"). This call picks the sync that means "after the send rights that exist
+ * now, or the first one made from now on, are all gone": the current make-send count when
+ * send rights exist (so it still fires if they all die meanwhile), else that count + 1.
+ */
+kern_return_t mp_recv_right_request_no_senders(mp_recv_right port, mp_recv_right notify,
                                                       mp_send_once_right *previous);
+
+/* The same with the kernel's `sync` given as is (mach_port_request_notification). */
+kern_return_t mp_recv_right_request_no_senders_sync(mp_recv_right port,
+                                                           mach_port_mscount_t sync,
+                                                           mp_recv_right notify,
+                                                           mp_send_once_right *previous);
 
 /*
  * Port-destroyed on `port`: when the receive right would be destroyed, it is sent to
  * `notify` instead, inside the notification (one request per port).
  */
-MP_WUR kern_return_t mp_recv_right_request_port_destroyed(mp_recv_right port, mp_recv_right notify,
+kern_return_t mp_recv_right_request_port_destroyed(mp_recv_right port, mp_recv_right notify,
                                                           mp_send_once_right *previous);
 
 /*
@@ -306,11 +333,11 @@ MP_WUR kern_return_t mp_recv_right_request_port_destroyed(mp_recv_right port, mp
  * name gains one extra user reference, which mp_msg_parser_notification() hands back as
  * the `dead_name` right of the notification (drop it as any send right).
  */
-MP_WUR kern_return_t mp_send_right_request_dead_name(mp_send_right r, mp_recv_right notify,
+kern_return_t mp_send_right_request_dead_name(mp_send_right r, mp_recv_right notify,
                                                      mp_send_once_right *previous);
 
 /* Send-possible on a send right (sync != 0: arm now, fires at once when not full). */
-MP_WUR kern_return_t mp_send_right_request_send_possible(mp_send_right r, mach_port_mscount_t sync,
+kern_return_t mp_send_right_request_send_possible(mp_send_right r, mach_port_mscount_t sync,
                                                          mp_recv_right notify,
                                                          mp_send_once_right *previous);
 
@@ -320,13 +347,13 @@ MP_WUR kern_return_t mp_send_right_request_send_possible(mp_send_right r, mach_p
 MP_WUR MP_NONNULL(1) kern_return_t mp_port_set_alloc(mp_port_set *out);
 
 /* Add a port to a set (a port may be in several sets). Already in it: KERN_ALREADY_IN_SET. */
-MP_WUR kern_return_t mp_port_set_insert(mp_port_set set, mp_recv_right member);
+kern_return_t mp_port_set_insert(mp_port_set set, mp_recv_right member);
 
 /* Remove a port from a set. Not in it: KERN_NOT_IN_SET. */
-MP_WUR kern_return_t mp_port_set_remove(mp_port_set set, mp_recv_right member);
+kern_return_t mp_port_set_remove(mp_port_set set, mp_recv_right member);
 
 /* Move a port out of every set it is in and into `set` (MP_PORT_SET_NULL: out of all). */
-MP_WUR kern_return_t mp_port_set_move(mp_recv_right member, mp_port_set set);
+kern_return_t mp_port_set_move(mp_recv_right member, mp_port_set set);
 
 /*
  * The names of the set's members, copied into names[0 .. cap); *count receives the total

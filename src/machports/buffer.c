@@ -25,6 +25,7 @@ kern_return_t mp_msg_buffer_reserve(mp_msg_buffer *buf, size_t capacity)
     void *p = realloc(buf->msg, capacity);
     if (!p)
         return KERN_RESOURCE_SHORTAGE;
+    buf->generation++;
     /* The kernel and the builder read only what was written, but a clean tail keeps tools
      * such as valgrind quiet when a whole buffer is inspected. */
     memset((uint8_t *)p + buf->capacity, 0, capacity - buf->capacity);
@@ -37,6 +38,8 @@ kern_return_t mp_msg_buffer_reserve(mp_msg_buffer *buf, size_t capacity)
 
 void mp_msg_buffer_drop(mp_msg_buffer *buf)
 {
+    uint32_t gen = buf->generation;
     free(buf->msg);
     *buf = MP_MSG_BUFFER_NULL;
+    buf->generation = gen + 1;
 }

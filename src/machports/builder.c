@@ -19,6 +19,7 @@ static uint8_t *bytes(const mp_msg_builder *b)
 
 kern_return_t mp_msg_builder_init(mp_msg_builder *b, mp_msg_buffer *buf)
 {
+    mp__buffer_reuse(buf);
     b->buf = buf;
     b->inline_off = MP__HEADER_SIZE;
     b->ndesc = 0;
@@ -71,7 +72,7 @@ static kern_return_t grow(mp_msg_builder *b, size_t n)
 {
     size_t need = (size_t)b->buf->len + n;
     if (n > UINT32_MAX || need > (size_t)UINT32_MAX - MAX_TRAILER_SIZE - 8)
-        return b->error = MACH_SEND_TOO_LARGE;
+        return b->error = KERN_INVALID_VALUE;
     if (need <= b->buf->capacity)
         return KERN_SUCCESS;
     size_t cap = (size_t)b->buf->capacity + b->buf->capacity / 2;
@@ -255,6 +256,28 @@ kern_return_t mp_msg_builder_append_inline(mp_msg_builder *b, const void *data, 
     return insert_at(b, b->buf->len, data, n);
 }
 
+kern_return_t mp_msg_builder_append_data(mp_msg_builder *b, const void *data, size_t n)
+{
+    static const uint8_t zeros[4];
+    if (!builder_ok(b))
+        return b->error ? b->error : KERN_INVALID_ARGUMENT;
+    if (n && !data)
+        return b->error = KERN_INVALID_ARGUMENT;
+    if (n > UINT32_MAX - 4)
+        return b->error = KERN_INVALID_VALUE;
+    /* The count starts on a 4-byte boundary, as the receiver's reader expects. */
+    size_t pad_before = (4u - (mp_msg_builder_inline_size(b) & 3u)) & 3u;
+    uint32_t count = (uint32_t)n;
+    size_t pad_after = (4u - (n & 3u)) & 3u;
+    kern_return_t kr = grow(b, pad_before + sizeof count + n + pad_after);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    (void)insert_at(b, b->buf->len, zeros, pad_before);
+    (void)insert_at(b, b->buf->len, &count, sizeof count);
+    (void)insert_at(b, b->buf->len, data, n);
+    return insert_at(b, b->buf->len, zeros, pad_after);
+}
+
 kern_return_t mp_msg_builder_insert_inline(mp_msg_builder *b, size_t at, const void *data, size_t n)
 {
     if (!builder_ok(b))
@@ -293,56 +316,55 @@ kern_return_t mp_msg_builder_append_moved_send_once(mp_msg_builder *b, mp_send_o
 }
 
 /*
- * Prepare a receive right to travel in a plain descriptor: unguard it (a guarded right
- * could not be destroyed without its guard if the message is dropped). Consumes *r on
- * failure.
+ * Receive rights are refused before anything is taken: a failed append (a poisoned
+ * builder, an immovable right, no memory, a guard that does not match) leaves the right
+ * with the caller, guarded as it was, and records the error in the builder. A programming
+ * error must not destroy a service port.
  */
-static kern_return_t movable_recv(mp_msg_builder *b, mp_recv_right *r, mach_port_name_t *name)
+
+/* Make room for one descriptor of `size` bytes (and the count, for the first one), so that
+ * the add_desc that follows cannot fail. */
+static kern_return_t reserve_desc(mp_msg_builder *b, uint32_t size)
 {
-    *name = MACH_PORT_NULL;
-    if (r->immovable) {
-        (void)mp_recv_right_drop(r);
+    return grow(b, (size_t)size + (b->ndesc == 0 ? MP__BODY_SIZE : 0));
+}
+
+/* Check a receive right that is to be moved: not immovable. */
+static kern_return_t recv_check(mp_msg_builder *b, const mp_recv_right *r)
+{
+    if (!builder_ok(b))
+        return b->error ? b->error : KERN_INVALID_ARGUMENT;
+    if (r->immovable)
         return b->error = KERN_INVALID_RIGHT;
-    }
-    if (r->guarded) {
-        kern_return_t kr = mp_recv_right_unguard(r);
-        if (kr != KERN_SUCCESS) {
-            (void)mp_recv_right_drop(r);
-            return b->error = kr;
-        }
-    }
-    *name = mp_recv_right_into_name(r);
     return KERN_SUCCESS;
 }
 
 kern_return_t mp_msg_builder_append_moved_recv(mp_msg_builder *b, mp_recv_right *r)
 {
-    mach_port_name_t n;
-    if (!builder_ok(b)) {
-        (void)mp_recv_right_drop(r);
-        return b->error ? b->error : KERN_INVALID_ARGUMENT;
-    }
-    kern_return_t kr = movable_recv(b, r, &n);
+    kern_return_t kr = recv_check(b, r);
+    if (kr == KERN_SUCCESS)
+        kr = reserve_desc(b, MP__PORT_DESC_SIZE);
+    /* A plain descriptor cannot carry the guard: unguard it (a guarded right could not be
+     * destroyed without its guard if the message is dropped). */
+    if (kr == KERN_SUCCESS && r->guarded && (kr = mp_recv_right_unguard(r)) != KERN_SUCCESS)
+        b->error = kr;
     if (kr != KERN_SUCCESS)
         return kr;
-    return add_port(b, n, MACH_MSG_TYPE_MOVE_RECEIVE);
+    return add_port(b, mp_recv_right_into_name(r), MACH_MSG_TYPE_MOVE_RECEIVE);
 }
 
 kern_return_t mp_msg_builder_append_guarded_recv(mp_msg_builder *b, mp_recv_right *r,
                                                  bool immovable)
 {
     uint8_t d[16];
+    kern_return_t kr = recv_check(b, r);
+    if (kr == KERN_SUCCESS)
+        kr = reserve_desc(b, sizeof d);
+    if (kr != KERN_SUCCESS)
+        return kr;
+
     mp_recv_right v = *r;
     *r = MP_RECV_RIGHT_NULL;
-
-    if (!builder_ok(b)) {
-        (void)mp_recv_right_drop(&v);
-        return b->error ? b->error : KERN_INVALID_ARGUMENT;
-    }
-    if (v.immovable) {
-        (void)mp_recv_right_drop(&v);
-        return b->error = KERN_INVALID_RIGHT;
-    }
     memset(d, 0, sizeof d);
     uint16_t flags;
     if (v.guarded) {
@@ -356,10 +378,7 @@ kern_return_t mp_msg_builder_append_guarded_recv(mp_msg_builder *b, mp_recv_righ
     d[MP__D_GP_DISP] = MACH_MSG_TYPE_MOVE_RECEIVE;
     d[MP__D_TYPE] = MACH_MSG_GUARDED_PORT_DESCRIPTOR;
     mp__st32(d + MP__D_GP_NAME, v.name);
-    kern_return_t kr = add_desc(b, d, sizeof d);
-    if (kr != KERN_SUCCESS)
-        (void)mp_recv_right_drop(&v);
-    return kr;
+    return add_desc(b, d, sizeof d);
 }
 
 /* ---- OOL memory
@@ -389,7 +408,7 @@ kern_return_t mp_msg_builder_append_ool(mp_msg_builder *b, const void *data, siz
     if (!copy_ok(copy) || (n && !data))
         return b->error = KERN_INVALID_ARGUMENT;
     if (n > UINT32_MAX)
-        return b->error = MACH_SEND_TOO_LARGE;
+        return b->error = KERN_INVALID_VALUE;
     ool_desc(d, n ? (uint64_t)(uintptr_t)data : 0, (uint32_t)n, false, copy);
     return add_desc(b, d, sizeof d);
 }
@@ -406,7 +425,7 @@ kern_return_t mp_msg_builder_append_ool_buf(mp_msg_builder *b, mp_ool_buf *buf, 
     else if (!copy_ok(copy))
         kr = b->error = KERN_INVALID_ARGUMENT;
     else if (v.size > UINT32_MAX)
-        kr = b->error = MACH_SEND_TOO_LARGE;
+        kr = b->error = KERN_INVALID_VALUE;
     else {
         ool_desc(d, v.size ? (uint64_t)(uintptr_t)v.data : 0, (uint32_t)v.size, v.size != 0, copy);
         kr = add_desc(b, d, sizeof d);
@@ -435,7 +454,7 @@ static kern_return_t add_ports(mp_msg_builder *b, const mach_port_name_t *names,
     if (!builder_ok(b))
         kr = b->error ? b->error : KERN_INVALID_ARGUMENT;
     else if (count > UINT32_MAX / sizeof(mach_port_name_t) || (count && !names))
-        kr = b->error = (count && !names) ? KERN_INVALID_ARGUMENT : MACH_SEND_TOO_LARGE;
+        kr = b->error = (count && !names) ? KERN_INVALID_ARGUMENT : KERN_INVALID_VALUE;
     else if (count) {
         kr = vm_allocate(mp__task(), &arr, count * sizeof(mach_port_name_t), VM_FLAGS_ANYWHERE);
         if (kr != KERN_SUCCESS)
@@ -557,33 +576,63 @@ kern_return_t mp_msg_builder_append_ool_moved_send_onces(mp_msg_builder *b,
 kern_return_t mp_msg_builder_append_ool_moved_recvs(mp_msg_builder *b, mp_recv_right *rights,
                                                     size_t count)
 {
-    mach_port_name_t stack[MP__STACK_NAMES] = {0};
-    mach_port_name_t *names = stack;
+    uint8_t d[16];
+    vm_address_t arr = 0;
+    size_t unguarded = 0;
     kern_return_t kr = KERN_SUCCESS;
 
-    if (count > MP__STACK_NAMES)
-        names = count < SIZE_MAX / sizeof *names ? malloc(count * sizeof *names) : NULL;
-    if (!names && !b->error)
-        b->error = KERN_RESOURCE_SHORTAGE;
-    if (b->error)
-        kr = b->error;
-    /* Every entry is taken: made movable (unguarded) or, on any failure, dropped. */
-    for (size_t i = 0; i < count; i++) {
-        mach_port_name_t n = MACH_PORT_NULL;
-        if (kr == KERN_SUCCESS)
-            kr = movable_recv(b, &rights[i], &n);
-        else
-            (void)mp_recv_right_drop(&rights[i]);
-        if (names)
-            names[i] = n;
+    /* Everything that can fail happens before any right is taken. */
+    if (!builder_ok(b))
+        return b->error ? b->error : KERN_INVALID_ARGUMENT;
+    if (count && !rights)
+        return b->error = KERN_INVALID_ARGUMENT;
+    if (count > UINT32_MAX / sizeof(mach_port_name_t))
+        return b->error = KERN_INVALID_VALUE;
+    for (size_t i = 0; i < count; i++)
+        if (rights[i].immovable)
+            return b->error = KERN_INVALID_RIGHT;
+    if ((kr = reserve_desc(b, sizeof d)) != KERN_SUCCESS)
+        return kr;
+    if (count) {
+        kr = vm_allocate(mp__task(), &arr, count * sizeof(mach_port_name_t), VM_FLAGS_ANYWHERE);
+        if (kr != KERN_SUCCESS)
+            return b->error = kr;
+    }
+    /* Unguard every guarded entry (a plain array cannot carry guards); when one fails, the
+     * ones already unguarded get their guard back and nothing is taken. */
+    mp_recv_right *saved = count ? malloc(count * sizeof *saved) : NULL;
+    if (count && !saved) {
+        mp__vm_release(arr, count * sizeof(mach_port_name_t));
+        return b->error = KERN_RESOURCE_SHORTAGE;
+    }
+    if (count)
+        memcpy(saved, rights, count * sizeof *saved);
+    for (; unguarded < count; unguarded++) {
+        if (rights[unguarded].guarded &&
+            (kr = mp_recv_right_unguard(&rights[unguarded])) != KERN_SUCCESS)
+            break;
     }
     if (kr != KERN_SUCCESS) {
-        for (size_t i = 0; names && i < count; i++)
-            mp__release_name(names[i], MACH_MSG_TYPE_MOVE_RECEIVE);
-    } else {
-        kr = add_ports(b, names, count, MACH_MSG_TYPE_MOVE_RECEIVE);
+        for (size_t i = 0; i < unguarded; i++) {
+            if (saved[i].guarded && mach_port_guard(mp__task(), saved[i].name, saved[i].guard,
+                                                    saved[i].guarded == 2) == KERN_SUCCESS)
+                rights[i] = saved[i];
+        }
+        free(saved);
+        mp__vm_release(arr, count * sizeof(mach_port_name_t));
+        return b->error = kr;
     }
-    if (names && names != stack)
-        free(names);
-    return kr;
+    free(saved);
+
+    mach_port_name_t *names = (mach_port_name_t *)arr;
+    for (size_t i = 0; i < count; i++)
+        names[i] = mp_recv_right_into_name(&rights[i]);
+    memset(d, 0, sizeof d);
+    mp__st64(d + MP__D_OOL_ADDR, (uint64_t)arr);
+    d[MP__D_OOL_DEALLOC] = count ? 1 : 0;
+    d[MP__D_OOL_COPY] = MACH_MSG_PHYSICAL_COPY;
+    d[MP__D_OOLP_DISP] = MACH_MSG_TYPE_MOVE_RECEIVE;
+    d[MP__D_TYPE] = MACH_MSG_OOL_PORTS_DESCRIPTOR;
+    mp__st32(d + MP__D_OOL_SIZE, (uint32_t)count);
+    return add_desc(b, d, sizeof d);
 }

@@ -64,6 +64,15 @@ static const struct code_name recv_codes[] = {
     N(MACH_RCV_IN_PROGRESS_TIMED),
     {0x10004012, "MACH_RCV_INVALID_REPLY"},
     {0x10004013, "MACH_RCV_INVALID_ARGUMENTS"},
+    N(MIG_SERVER_DIED),
+    N(MIG_REPLY_MISMATCH),
+};
+
+/* MIG's codes (negative kern_return_t values), for mp_kern_return_name and formatting. */
+static const struct code_name mig_codes[] = {
+    N(MIG_TYPE_ERROR),      N(MIG_REPLY_MISMATCH), N(MIG_REMOTE_ERROR), N(MIG_BAD_ID),
+    N(MIG_BAD_ARGUMENTS),   N(MIG_NO_REPLY),       N(MIG_EXCEPTION),    N(MIG_ARRAY_TOO_LARGE),
+    N(MIG_SERVER_DIED),     N(MIG_TRAILER_ERROR),
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -131,6 +140,14 @@ static const char *const kern_names[] = {
     "KERN_NOT_FOUND",
 };
 
+static const char *mig_name(kern_return_t kr)
+{
+    for (size_t i = 0; i < COUNT(mig_codes); i++)
+        if (mig_codes[i].code == kr)
+            return mig_codes[i].name;
+    return NULL;
+}
+
 bool mp_msg_error_is_send(mach_msg_return_t mr)
 {
     mach_msg_return_t c = mp_msg_error_code(mr);
@@ -154,7 +171,8 @@ mp_send_error_kind mp_send_error_kind_of(mach_msg_return_t mr)
 
 mp_recv_error_kind mp_recv_error_kind_of(mach_msg_return_t mr)
 {
-    mach_msg_return_t c = mp_msg_error_code(mr);
+    /* MIG's codes are negative: their high bits are not shortage flags. */
+    mach_msg_return_t c = mig_name(mr) ? mr : mp_msg_error_code(mr);
     for (size_t i = 0; i < COUNT(recv_codes); i++)
         if (recv_codes[i].code == c)
             return (mp_recv_error_kind)i;
@@ -179,7 +197,8 @@ const char *mp_kern_return_name(kern_return_t kr)
 {
     if (kr >= 0 && (size_t)kr < COUNT(kern_names))
         return kern_names[kr];
-    return "KERN_?";
+    const char *mig = mig_name(kr);
+    return mig ? mig : "KERN_?";
 }
 
 int mp_msg_error_format(mach_msg_return_t mr, char *buf, size_t len)
@@ -198,6 +217,9 @@ int mp_msg_error_format(mach_msg_return_t mr, char *buf, size_t len)
             name = recv_codes[k].name;
     } else if (mr == 0) {
         name = "MACH_MSG_SUCCESS";
+    } else if (mig_name(mr)) {
+        name = mig_name(mr);
+        flags = 0;
     } else if (flags == 0 && mr > 0 && (size_t)mr < COUNT(kern_names)) {
         name = kern_names[mr];
     } else if (flags == mr) {

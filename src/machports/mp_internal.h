@@ -18,6 +18,12 @@
 #define MP__HIDDEN
 #endif
 
+/* The buffer's bytes are about to be reused: parsers over the old message become stale. */
+static inline void mp__buffer_reuse(mp_msg_buffer *buf)
+{
+    buf->generation++;
+}
+
 /* Little-endian loads/stores at any alignment (descriptors are 4-byte packed). */
 static inline uint32_t mp__ld32(const void *p)
 {

@@ -103,6 +103,25 @@ static bool handed_back(mach_msg_return_t mr)
     }
 }
 
+/*
+ * The mach_msg_return_t a send reports for a builder that failed before sending: the
+ * builder's kern_return_t, translated into the send domain so that it names and
+ * classifies as a send error.
+ */
+static mach_msg_return_t builder_send_error(kern_return_t kr)
+{
+    switch (kr) {
+    case KERN_INVALID_VALUE: /* a size over the 32-bit limit */
+        return MACH_SEND_TOO_LARGE;
+    case KERN_INVALID_RIGHT: /* a right the kernel would refuse (an immovable receive right) */
+        return MACH_SEND_INVALID_RIGHT;
+    case KERN_INVALID_ARGUMENT: /* null data, a bad copy kind, no buffer */
+        return MACH_SEND_INVALID_DATA;
+    default: /* memory for the message or an OOL-ports array */
+        return MACH_SEND_NO_BUFFER | MACH_MSG_VM_SPACE;
+    }
+}
+
 /* Pad the inline data to 4 bytes (the kernel requires it) and finish the header. */
 static kern_return_t finish(mp_msg_builder *b, mach_port_name_t dest, mach_msg_type_name_t disp)
 {
@@ -117,6 +136,16 @@ static kern_return_t finish(mp_msg_builder *b, mach_port_name_t dest, mach_msg_t
     h->msgh_bits = (h->msgh_bits & ~(mach_msg_bits_t)MACH_MSGH_BITS_REMOTE_MASK) | (disp & 0x1f);
     h->msgh_size = b->buf->len;
     return KERN_SUCCESS;
+}
+
+/* A message that never reached the kernel: release all of it (and an owned destination),
+ * leave an empty builder. */
+static void never_sent(mp_msg_builder *b, mach_port_name_t dest, mach_msg_type_name_t dest_disp,
+                       bool dest_owned)
+{
+    mp_msg_builder_drop(b);
+    if (dest_owned)
+        mp__release_name(dest, dest_disp);
 }
 
 /*
@@ -136,10 +165,7 @@ static void after_send(mp_msg_builder *b, mach_msg_return_t mr, mach_port_name_t
         h->msgh_remote_port = h->msgh_local_port = h->msgh_voucher_port = MACH_PORT_NULL;
         mp_msg_builder_drop(b);
     } else if (taken_nothing(mr) || !mp_msg_error_is_send(mr)) {
-        /* Also for the builder's own errors (never sent). */
-        mp_msg_builder_drop(b);
-        if (dest_owned)
-            mp__release_name(dest, dest_disp);
+        never_sent(b, dest, dest_disp, dest_owned);
     }
     (void)mp_msg_builder_init(b, b->buf);
 }
@@ -150,12 +176,12 @@ static mach_msg_return_t send_to(mach_port_name_t dest, mach_msg_type_name_t dis
     if (!b->buf || !b->buf->msg) {
         if (dest_owned)
             mp__release_name(dest, disp);
-        return b->error ? b->error : KERN_INVALID_ARGUMENT;
+        return builder_send_error(b->error ? b->error : KERN_INVALID_ARGUMENT);
     }
     kern_return_t kr = finish(b, dest, disp);
     if (kr != KERN_SUCCESS) {
-        after_send(b, kr, dest, disp, dest_owned);
-        return kr;
+        never_sent(b, dest, disp, dest_owned);
+        return builder_send_error(kr);
     }
     deadline dl = deadline_in(timeout_ms != MP_TIMEOUT_NONE, timeout_ms);
     mach_msg_option_t opt = MACH_SEND_MSG | (dl.none ? 0 : MACH_SEND_TIMEOUT);
@@ -188,7 +214,13 @@ mach_msg_return_t mp_send_any(mp_any_send_right *dest, mp_msg_builder *b, uint32
 
 /* ---- receive ------------------------------------------------------------------------------ */
 
-static mach_msg_option_t recv_options(const mp_recv_options *o)
+/* How many times a receive grows its buffer for one message before giving up. The size a
+ * too-large message needs can change between attempts (another thread may take it and a
+ * bigger one take its place), but never without limit. */
+#define MP__GROW_ATTEMPTS 16
+
+/* The receive options; MACH_RCV_TIMEOUT only when the deadline is a real one. */
+static mach_msg_option_t recv_options(const mp_recv_options *o, deadline dl)
 {
     uint32_t elements = MACH_RCV_TRAILER_CTX;
     mach_msg_option_t opt = MACH_RCV_MSG | MACH_RCV_GUARDED_DESC;
@@ -200,9 +232,16 @@ static mach_msg_option_t recv_options(const mp_recv_options *o)
         opt |= MACH_RCV_LARGE;
     if (o && (o->flags & MP_RECV_VOUCHER))
         opt |= MACH_RCV_VOUCHER;
-    if (o && (o->flags & MP_RECV_TIMEOUT))
+    if (!dl.none)
         opt |= MACH_RCV_TIMEOUT;
     return opt;
+}
+
+/* The deadline of a receive: MP_RECV_TIMEOUT with a timeout other than MP_TIMEOUT_NONE. */
+static deadline recv_deadline(const mp_recv_options *o)
+{
+    bool timed = o && (o->flags & MP_RECV_TIMEOUT);
+    return deadline_in(timed, timed ? o->timeout_ms : 0);
 }
 
 /* Parse a received message; a malformed one is released and reported. */
@@ -217,27 +256,29 @@ static mach_msg_return_t parse_received(mp_msg_buffer *buf, mp_msg_parser *p)
 }
 
 /*
- * Receive on `name`. `first` is the result of a combined send+receive already made (or
- * MACH_MSG_SUCCESS - 1 to start with a plain receive).
+ * Receive on `name` into *buf. With `have_first`, `first` is the result of a combined
+ * send+receive already made.
  */
-static mach_msg_return_t recv_loop(mach_port_name_t name, mp_msg_buffer *buf, const mp_recv_options *o,
-                                   deadline dl, mp_msg_parser *p, bool have_first,
-                                   mach_msg_return_t first)
+static mach_msg_return_t recv_loop(mach_port_name_t name, mp_msg_buffer *buf,
+                                   const mp_recv_options *o, deadline dl, mp_msg_parser *p,
+                                   bool have_first, mach_msg_return_t first)
 {
-    mach_msg_option_t opt = recv_options(o);
+    mach_msg_option_t opt = recv_options(o, dl);
     mach_msg_return_t mr = first;
 
-    for (;;) {
-        if (!have_first)
+    for (int attempt = 0;; attempt++) {
+        if (!have_first) {
+            mp__buffer_reuse(buf);
             mr = mach_msg(buf->msg, opt, 0, buf->capacity, name, remaining(dl), MACH_PORT_NULL);
+        }
         have_first = false;
         if (mr == MACH_RCV_TOO_LARGE && (opt & MACH_RCV_LARGE)) {
-            /* The message stays queued; its size may change before the retry (another
-             * thread may take it), so this loops until one fits. */
+            /* The message stays queued; the header tells the size it needs. */
             size_t need = (size_t)buf->msg->msgh_size + MAX_TRAILER_SIZE;
-            kern_return_t kr = mp_msg_buffer_reserve(buf, need);
-            if (kr != KERN_SUCCESS)
-                return mr;
+            if (need <= buf->capacity || attempt + 1 >= MP__GROW_ATTEMPTS)
+                return MACH_RCV_TOO_LARGE;
+            if (mp_msg_buffer_reserve(buf, need) != KERN_SUCCESS)
+                return MACH_RCV_TOO_LARGE | MACH_MSG_VM_SPACE;
             continue;
         }
         if (mr != MACH_MSG_SUCCESS)
@@ -246,17 +287,13 @@ static mach_msg_return_t recv_loop(mach_port_name_t name, mp_msg_buffer *buf, co
     }
 }
 
-static mach_msg_return_t recv_on(mach_port_name_t name, mp_msg_buffer *buf, const mp_recv_options *o,
-                                 mp_msg_parser *p)
+static mach_msg_return_t recv_on(mach_port_name_t name, mp_msg_buffer *buf,
+                                 const mp_recv_options *o, mp_msg_parser *p)
 {
     memset(p, 0, sizeof *p);
-    kern_return_t kr = mp_msg_buffer_reserve(buf, MP_MSG_BUFFER_MIN);
-    if (kr != KERN_SUCCESS)
-        return kr;
-    deadline dl = deadline_in(o && (o->flags & MP_RECV_TIMEOUT), o ? o->timeout_ms : 0);
-    if (o && (o->flags & MP_RECV_TIMEOUT) && o->timeout_ms == MP_TIMEOUT_NONE)
-        dl.none = true;
-    return recv_loop(name, buf, o, dl, p, false, 0);
+    if (mp_msg_buffer_reserve(buf, MP_MSG_BUFFER_MIN) != KERN_SUCCESS)
+        return MACH_RCV_TOO_LARGE | MACH_MSG_VM_SPACE;
+    return recv_loop(name, buf, o, recv_deadline(o), p, false, 0);
 }
 
 mach_msg_return_t mp_recv(mp_recv_right port, mp_msg_buffer *buf, const mp_recv_options *opts,
@@ -273,6 +310,42 @@ mach_msg_return_t mp_recv_set(mp_port_set set, mp_msg_buffer *buf, const mp_recv
 
 /* ---- RPC ------------------------------------------------------------------------------------- */
 
+/*
+ * Can replies to earlier requests still reach `reply`? Messages queued on it are stale
+ * replies (to requests whose receive timed out): they are received here and dropped with
+ * everything they carry (a too-large one is destroyed by the kernel). Then the port is
+ * clean when no send-once right made from it is left (the kernel counts one until the
+ * message sent through it is received, so none can be in flight either) and nobody holds
+ * a send right. Returns true when no stale reply can arrive.
+ */
+static bool reply_port_clean(mp_recv_right reply)
+{
+    mp_port_status st;
+    if (mp_recv_right_status(reply, &st) != KERN_SUCCESS)
+        return false;
+    for (mach_port_msgcount_t i = 0; i < st.msgcount; i++) {
+        union {
+            mach_msg_header_t h;
+            uint8_t bytes[256];
+        } stale;
+        mach_msg_return_t mr =
+            mach_msg(&stale.h,
+                     MACH_RCV_MSG | MACH_RCV_TIMEOUT | MACH_RCV_GUARDED_DESC |
+                         (mach_msg_option_t)MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0),
+                     0, sizeof stale, reply.name, 0, MACH_PORT_NULL);
+        if (mr == MACH_MSG_SUCCESS) {
+            mp_msg_parser sp;
+            (void)mp_msg_parser_init_bytes(&sp, &stale, sizeof stale, MP_PARSE_RELEASE);
+            mp_msg_parser_drop(&sp);
+        } else if (mr != MACH_RCV_TOO_LARGE) {
+            break;
+        }
+    }
+    if (mp_recv_right_status(reply, &st) != KERN_SUCCESS)
+        return false;
+    return st.msgcount == 0 && st.sorights == 0 && !st.srights;
+}
+
 mach_msg_return_t mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right reply,
                          const mp_recv_options *opts, mp_msg_parser *p)
 {
@@ -280,25 +353,32 @@ mach_msg_return_t mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right re
     mach_msg_return_t mr;
 
     memset(p, 0, sizeof *p);
-    if (reply.name == MACH_PORT_NULL) {
+    if (!b->buf || !b->buf->msg || b->error) {
+        never_sent(b, MACH_PORT_NULL, 0, false);
+        return builder_send_error(b->error ? b->error : KERN_INVALID_ARGUMENT);
+    }
+    if (reply.name == MACH_PORT_NULL || !reply_port_clean(reply)) {
         kern_return_t kr = mp_recv_right_alloc(&temp);
         if (kr != KERN_SUCCESS) {
-            mp_msg_builder_drop(b);
-            return kr;
+            never_sent(b, MACH_PORT_NULL, 0, false);
+            return MACH_SEND_INVALID_REPLY | MACH_MSG_IPC_SPACE;
         }
         reply = temp;
     }
+    mach_msg_id_t want = b->buf->msg->msgh_id + 100;
+    if (opts && (opts->flags & MP_RECV_REPLY_ID))
+        want = opts->reply_id;
     (void)mp_msg_builder_set_made_reply_once(b, reply);
     kern_return_t kr = finish(b, dest.name, MACH_MSG_TYPE_COPY_SEND);
     if (kr != KERN_SUCCESS) {
-        after_send(b, kr, dest.name, MACH_MSG_TYPE_COPY_SEND, false);
+        never_sent(b, MACH_PORT_NULL, 0, false);
+        (void)mp_msg_builder_init(b, b->buf);
         (void)mp_recv_right_drop(&temp);
-        return kr;
+        return builder_send_error(kr);
     }
 
-    bool timed = opts && (opts->flags & MP_RECV_TIMEOUT);
-    deadline dl = deadline_in(timed, timed ? opts->timeout_ms : 0);
-    mach_msg_option_t opt = MACH_SEND_MSG | recv_options(opts);
+    deadline dl = recv_deadline(opts);
+    mach_msg_option_t opt = MACH_SEND_MSG | recv_options(opts, dl);
     if (!dl.none)
         opt |= MACH_SEND_TIMEOUT;
     mp_msg_buffer *buf = b->buf;
@@ -309,10 +389,20 @@ mach_msg_return_t mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right re
         after_send(b, mr, dest.name, MACH_MSG_TYPE_COPY_SEND, false);
     } else {
         /* The request went out: the buffer now holds the reply (or nothing). */
+        mp__buffer_reuse(buf);
         b->inline_off = MP__HEADER_SIZE;
         b->ndesc = 0;
         b->error = KERN_SUCCESS;
         mr = recv_loop(reply.name, buf, opts, dl, p, true, mr);
+        if (mr == MACH_MSG_SUCCESS && mp_msg_parser_id(p) != want) {
+            /* Not the answer to this request (MIG's check): a send-once notification
+             * says the server dropped the reply right; anything else is a mismatch. It
+             * is destroyed with everything it carries. */
+            mr = mp_msg_parser_id(p) == MACH_NOTIFY_SEND_ONCE ? MIG_SERVER_DIED
+                                                             : MIG_REPLY_MISMATCH;
+            mp_msg_parser_drop(p);
+            memset(p, 0, sizeof *p);
+        }
         if (mr != MACH_MSG_SUCCESS)
             (void)mp_msg_builder_init(b, buf);
         else
@@ -334,10 +424,10 @@ static mach_msg_return_t serve(mach_port_name_t name, mp_server_handler handler,
     mach_msg_return_t mr;
 
     ro.flags |= MP_RECV_GROW;
-    if ((mr = mp_msg_buffer_init(&req, size)) != KERN_SUCCESS ||
-        (mr = mp_msg_buffer_init(&rep, size)) != KERN_SUCCESS) {
+    if (mp_msg_buffer_init(&req, size) != KERN_SUCCESS ||
+        mp_msg_buffer_init(&rep, size) != KERN_SUCCESS) {
         mp_msg_buffer_drop(&req);
-        return mr;
+        return MACH_RCV_TOO_LARGE | MACH_MSG_VM_SPACE;
     }
     for (;;) {
         mp_msg_parser p;

@@ -76,19 +76,24 @@ kern_return_t mp_ool_vec_from_raw_parts(void *data, size_t len, size_t cap, mp_o
     return KERN_SUCCESS;
 }
 
-kern_return_t mp_ool_vec_extend(mp_ool_vec *v, const void *src, size_t n, size_t *available)
+static kern_return_t short_of(mp_capacity_error *err, size_t needed, size_t capacity)
+{
+    if (err) {
+        err->needed = needed;
+        err->capacity = capacity;
+    }
+    return MP_NOT_ENOUGH_CAPACITY;
+}
+
+kern_return_t mp_ool_vec_extend(mp_ool_vec *v, const void *src, size_t n, mp_capacity_error *err)
 {
     size_t left = v->cap - v->len;
-    if (available)
-        *available = left;
     if (n > left)
-        return MP_NOT_ENOUGH_CAPACITY;
+        return short_of(err, n > SIZE_MAX - v->len ? SIZE_MAX : v->len + n, v->cap);
     if (n) {
         memcpy(v->data + v->len, src, n);
         v->len += n;
     }
-    if (available)
-        *available = v->cap - v->len;
     return KERN_SUCCESS;
 }
 
@@ -97,10 +102,11 @@ kern_return_t mp_ool_vec_push(mp_ool_vec *v, uint8_t byte)
     return mp_ool_vec_extend(v, &byte, 1, NULL);
 }
 
-kern_return_t mp_ool_vec_resize(mp_ool_vec *v, size_t new_len, uint8_t fill)
+kern_return_t mp_ool_vec_resize(mp_ool_vec *v, size_t new_len, uint8_t fill,
+                                mp_capacity_error *err)
 {
     if (new_len > v->cap)
-        return MP_NOT_ENOUGH_CAPACITY;
+        return short_of(err, new_len, v->cap);
     if (new_len > v->len)
         memset(v->data + v->len, fill, new_len - v->len);
     v->len = new_len;
@@ -181,6 +187,8 @@ static kern_return_t take(mp_ool_ports *p, size_t i, mach_msg_type_name_t want,
         return KERN_INVALID_ARGUMENT;
     if (p->disposition != want)
         return KERN_INVALID_RIGHT;
+    if (p->names[i] == MACH_PORT_NULL)
+        return KERN_INVALID_NAME;
     *out = p->names[i];
     p->names[i] = MACH_PORT_NULL;
     return KERN_SUCCESS;

@@ -10,6 +10,7 @@
 #include "mp_msg_internal.h"
 
 /* Internal state bits in p->flags (public MP_PARSE_* use the low byte, modes 0x100/0x200). */
+_Static_assert(MP_PARSE_RELEASE < MP__OWN_LOCAL, "public parse flags stay in the low byte");
 #define BAD_REMOTE 0x10000u
 #define BAD_LOCAL 0x20000u
 #define BAD_VOUCHER 0x40000u
@@ -89,7 +90,7 @@ mach_msg_return_t mp_msg_parser_init_bytes(mp_msg_parser *p, void *msg, size_t l
     memset(p, 0, sizeof *p);
     p->msg = msg;
     p->avail = len > UINT32_MAX ? UINT32_MAX : (mach_msg_size_t)len;
-    p->flags = flags & (MP_PARSE_NO_RELEASE | MP__OWN_LOCAL | MP__SEND_FORM);
+    p->flags = flags & (MP_PARSE_RELEASE | MP__OWN_LOCAL | MP__SEND_FORM);
 
     if (!msg || p->avail < MP__HEADER_SIZE) {
         p->msg = NULL;
@@ -169,14 +170,25 @@ mach_msg_return_t mp_msg_parser_init_bytes(mp_msg_parser *p, void *msg, size_t l
 
 mach_msg_return_t mp_msg_parser_init(mp_msg_parser *p, mp_msg_buffer *buf)
 {
-    return mp_msg_parser_init_bytes(p, buf->msg, buf->msg ? buf->capacity : 0, 0);
+    mach_msg_return_t mr =
+        mp_msg_parser_init_bytes(p, buf->msg, buf->msg ? buf->capacity : 0, MP_PARSE_RELEASE);
+    p->buf = buf;
+    p->generation = buf->generation;
+    return mr;
 }
 
 /* ---- releasing --------------------------------------------------------------------------- */
 
-static bool releasing(const mp_msg_parser *p)
+/* The buffer no longer holds the message this parser was made for: nothing may be read. */
+static bool stale(const mp_msg_parser *p)
 {
-    return p->msg && !(p->flags & MP_PARSE_NO_RELEASE);
+    return p->buf && p->buf->generation != p->generation;
+}
+
+/* The parser hands out owned values and releases the rest on drop. */
+static bool owning(const mp_msg_parser *p)
+{
+    return p->msg && (p->flags & MP_PARSE_RELEASE) && !stale(p);
 }
 
 /* Release the descriptor at d (validated) and zero what it owned. */
@@ -228,7 +240,12 @@ static void release_desc(uint8_t *d, uint32_t mode)
 
 void mp_msg_parser_drop(mp_msg_parser *p)
 {
-    if (releasing(p)) {
+    if (stale(p)) {
+        /* The bytes are someone else's now (or freed): touch nothing. */
+        p->msg = NULL;
+        p->error = MACH_RCV_INVALID_DATA;
+    }
+    if (owning(p)) {
         mach_msg_header_t *h = (mach_msg_header_t *)(void *)p->msg;
         mach_msg_bits_t bits = h->msgh_bits;
         if (!(p->flags & BAD_REMOTE)) {
@@ -252,15 +269,13 @@ void mp_msg_parser_drop(mp_msg_parser *p)
     }
     p->left = 0;
     /* Past this point the parser gives nothing more (the header names are zeroed). */
-    if (!p->error)
-        p->error = MACH_MSG_SUCCESS;
-    p->flags |= MP_PARSE_NO_RELEASE;
+    p->flags &= ~(uint32_t)MP_PARSE_RELEASE;
 }
 
 void mp__msg_release(void *msg, size_t len, uint32_t mode)
 {
     mp_msg_parser p;
-    (void)mp_msg_parser_init_bytes(&p, msg, len, mode);
+    (void)mp_msg_parser_init_bytes(&p, msg, len, mode | MP_PARSE_RELEASE);
     mp_msg_parser_drop(&p);
 }
 
@@ -268,7 +283,7 @@ void mp__msg_release(void *msg, size_t len, uint32_t mode)
 
 mach_msg_id_t mp_msg_parser_id(const mp_msg_parser *p)
 {
-    if (!p->msg)
+    if (!p->msg || stale(p))
         return 0;
     return ((const mach_msg_header_t *)(const void *)p->msg)->msgh_id;
 }
@@ -276,10 +291,12 @@ mach_msg_id_t mp_msg_parser_id(const mp_msg_parser *p)
 mach_msg_return_t mp_msg_parser_header(mp_msg_parser *p, mp_msg_header *out)
 {
     memset(out, 0, sizeof *out);
+    if (stale(p))
+        return MACH_RCV_INVALID_DATA;
     if (!p->msg)
         return MACH_RCV_HEADER_ERROR;
     mach_msg_header_t *h = (mach_msg_header_t *)(void *)p->msg;
-    bool take = !(p->flags & MP_PARSE_NO_RELEASE);
+    bool take = owning(p);
 
     out->id = h->msgh_id;
     out->bits = h->msgh_bits;
@@ -287,19 +304,17 @@ mach_msg_return_t mp_msg_parser_header(mp_msg_parser *p, mp_msg_header *out)
     if (!(p->flags & MP__OWN_LOCAL))
         out->local_port = h->msgh_local_port;
 
-    if (!(p->flags & BAD_REMOTE) && h->msgh_remote_port != MACH_PORT_NULL) {
+    if (take && !(p->flags & BAD_REMOTE) && h->msgh_remote_port != MACH_PORT_NULL) {
         uint32_t rb = MACH_MSGH_BITS_REMOTE(h->msgh_bits);
         out->reply.kind = (rb == MACH_MSG_TYPE_MOVE_SEND_ONCE || rb == MACH_MSG_TYPE_MAKE_SEND_ONCE)
                               ? MP_ANY_SEND_ONCE
                               : MP_ANY_SEND_SEND;
         out->reply.name = h->msgh_remote_port;
-        if (take)
-            h->msgh_remote_port = MACH_PORT_NULL;
+        h->msgh_remote_port = MACH_PORT_NULL;
     }
-    if (!(p->flags & BAD_VOUCHER) && h->msgh_voucher_port != MACH_PORT_NULL) {
+    if (take && !(p->flags & BAD_VOUCHER) && h->msgh_voucher_port != MACH_PORT_NULL) {
         out->voucher.name = h->msgh_voucher_port;
-        if (take)
-            h->msgh_voucher_port = MACH_PORT_NULL;
+        h->msgh_voucher_port = MACH_PORT_NULL;
     }
     if (p->flags & (BAD_REMOTE | BAD_LOCAL | BAD_VOUCHER | BAD_SIZE))
         return MACH_RCV_HEADER_ERROR;
@@ -311,12 +326,14 @@ mach_msg_return_t mp_msg_parser_header(mp_msg_parser *p, mp_msg_header *out)
 
 size_t mp_msg_parser_descriptors_left(const mp_msg_parser *p)
 {
-    return p->error ? 0 : p->left;
+    return p->error || stale(p) ? 0 : p->left;
 }
 
 mach_msg_return_t mp_msg_parser_next(mp_msg_parser *p, mp_msg_desc *out)
 {
     memset(out, 0, sizeof *out);
+    if (stale(p))
+        return MACH_RCV_INVALID_DATA;
     if (p->error)
         return p->error;
     if (p->left == 0 || !p->msg)
@@ -324,11 +341,12 @@ mach_msg_return_t mp_msg_parser_next(mp_msg_parser *p, mp_msg_desc *out)
 
     uint8_t *d = p->msg + p->offset;
     uint32_t type = d[MP__D_TYPE];
-    bool take = !(p->flags & MP_PARSE_NO_RELEASE);
+    /* Without MP_PARSE_RELEASE the kinds are read but nothing is handed out. */
+    bool take = owning(p);
 
     switch (type) {
     case MACH_MSG_PORT_DESCRIPTOR: {
-        mach_port_name_t name = mp__ld32(d + MP__D_PORT_NAME);
+        mach_port_name_t name = take ? mp__ld32(d + MP__D_PORT_NAME) : MACH_PORT_NULL;
         switch (d[MP__D_PORT_DISP]) {
         case MACH_MSG_TYPE_MOVE_RECEIVE:
             out->kind = MP_DESC_RECV;
@@ -350,26 +368,26 @@ mach_msg_return_t mp_msg_parser_next(mp_msg_parser *p, mp_msg_desc *out)
     }
     case MACH_MSG_OOL_DESCRIPTOR:
     case MACH_MSG_OOL_VOLATILE_DESCRIPTOR: {
-        uint64_t addr = mp__ld64(d + MP__D_OOL_ADDR);
-        uint32_t size = mp__ld32(d + MP__D_OOL_SIZE);
         out->kind = MP_DESC_OOL;
         out->copy = d[MP__D_OOL_COPY];
-        out->ool = mp_ool_buf_from_raw_parts((void *)(uintptr_t)addr, size);
         if (take) {
+            uint64_t addr = mp__ld64(d + MP__D_OOL_ADDR);
+            uint32_t size = mp__ld32(d + MP__D_OOL_SIZE);
+            out->ool = mp_ool_buf_from_raw_parts((void *)(uintptr_t)addr, size);
             mp__st64(d + MP__D_OOL_ADDR, 0);
             mp__st32(d + MP__D_OOL_SIZE, 0);
         }
         break;
     }
     case MACH_MSG_OOL_PORTS_DESCRIPTOR: {
-        uint64_t addr = mp__ld64(d + MP__D_OOL_ADDR);
-        uint32_t count = mp__ld32(d + MP__D_OOL_SIZE);
         out->kind = MP_DESC_OOL_PORTS;
         out->copy = d[MP__D_OOL_COPY];
-        if (addr && count)
-            out->ports =
-                (mp_ool_ports){(mach_port_name_t *)(uintptr_t)addr, count, d[MP__D_OOLP_DISP]};
         if (take) {
+            uint64_t addr = mp__ld64(d + MP__D_OOL_ADDR);
+            uint32_t count = mp__ld32(d + MP__D_OOL_SIZE);
+            if (addr && count)
+                out->ports =
+                    (mp_ool_ports){(mach_port_name_t *)(uintptr_t)addr, count, d[MP__D_OOLP_DISP]};
             mp__st64(d + MP__D_OOL_ADDR, 0);
             mp__st32(d + MP__D_OOL_SIZE, 0);
         }
@@ -380,7 +398,7 @@ mach_msg_return_t mp_msg_parser_next(mp_msg_parser *p, mp_msg_desc *out)
         uint16_t flags;
         memcpy(&flags, d + MP__D_GP_FLAGS, sizeof flags);
         out->kind = MP_DESC_GUARDED_RECV;
-        if (MACH_PORT_VALID(name)) {
+        if (take && MACH_PORT_VALID(name)) {
             out->recv = mp_recv_right_from_guarded_name(name, mp__ld64(d + MP__D_GP_CONTEXT));
             out->recv.immovable = (flags & MACH_MSG_GUARD_FLAGS_IMMOVABLE_RECEIVE) ? 1 : 0;
         }
@@ -394,6 +412,17 @@ mach_msg_return_t mp_msg_parser_next(mp_msg_parser *p, mp_msg_desc *out)
     p->offset += mp__desc_size(type);
     p->left--;
     return MACH_MSG_SUCCESS;
+}
+
+mach_msg_return_t mp_msg_parser_expect(mp_msg_parser *p, mp_desc_kind kind, mp_msg_desc *out)
+{
+    mach_msg_return_t mr = mp_msg_parser_next(p, out);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    if (out->kind == kind && kind != MP_DESC_NONE)
+        return MACH_MSG_SUCCESS;
+    mp_msg_desc_drop(out);
+    return MACH_RCV_INVALID_TYPE;
 }
 
 void mp_msg_desc_drop(mp_msg_desc *d)
@@ -421,12 +450,64 @@ void mp_msg_desc_drop(mp_msg_desc *d)
     memset(d, 0, sizeof *d);
 }
 
+kern_return_t mp_msg_desc_take_send(mp_msg_desc *d, mp_send_right *out)
+{
+    *out = MP_SEND_RIGHT_NULL;
+    if (d->kind != MP_DESC_SEND)
+        return KERN_INVALID_RIGHT;
+    *out = d->send;
+    memset(d, 0, sizeof *d);
+    return KERN_SUCCESS;
+}
+
+kern_return_t mp_msg_desc_take_send_once(mp_msg_desc *d, mp_send_once_right *out)
+{
+    *out = MP_SEND_ONCE_RIGHT_NULL;
+    if (d->kind != MP_DESC_SEND_ONCE)
+        return KERN_INVALID_RIGHT;
+    *out = d->send_once;
+    memset(d, 0, sizeof *d);
+    return KERN_SUCCESS;
+}
+
+kern_return_t mp_msg_desc_take_recv(mp_msg_desc *d, mp_recv_right *out)
+{
+    *out = MP_RECV_RIGHT_NULL;
+    if (d->kind != MP_DESC_RECV && d->kind != MP_DESC_GUARDED_RECV)
+        return KERN_INVALID_RIGHT;
+    *out = d->recv;
+    memset(d, 0, sizeof *d);
+    return KERN_SUCCESS;
+}
+
+kern_return_t mp_msg_desc_take_ool(mp_msg_desc *d, mp_ool_buf *out)
+{
+    *out = MP_OOL_BUF_NULL;
+    if (d->kind != MP_DESC_OOL)
+        return KERN_INVALID_ARGUMENT;
+    *out = d->ool;
+    memset(d, 0, sizeof *d);
+    return KERN_SUCCESS;
+}
+
+kern_return_t mp_msg_desc_take_ool_ports(mp_msg_desc *d, mp_ool_ports *out)
+{
+    *out = MP_OOL_PORTS_NULL;
+    if (d->kind != MP_DESC_OOL_PORTS)
+        return KERN_INVALID_ARGUMENT;
+    *out = d->ports;
+    memset(d, 0, sizeof *d);
+    return KERN_SUCCESS;
+}
+
 /* ---- body and trailer ------------------------------------------------------------------------ */
 
 mach_msg_return_t mp_msg_parser_body(const mp_msg_parser *p, const void **data, size_t *len)
 {
     *data = NULL;
     *len = 0;
+    if (stale(p))
+        return MACH_RCV_INVALID_DATA;
     if (!p->msg)
         return MACH_RCV_HEADER_ERROR;
     if (p->error)
@@ -436,9 +517,36 @@ mach_msg_return_t mp_msg_parser_body(const mp_msg_parser *p, const void **data, 
     return MACH_MSG_SUCCESS;
 }
 
+mach_msg_return_t mp_msg_parser_read_data(const mp_msg_parser *p, size_t *offset,
+                                          const void **data, size_t *len)
+{
+    const void *body;
+    size_t blen;
+    *data = NULL;
+    *len = 0;
+    mach_msg_return_t mr = mp_msg_parser_body(p, &body, &blen);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    size_t at = (*offset + 3u) & ~(size_t)3u;
+    if (*offset > blen || at > blen || blen - at < sizeof(uint32_t))
+        return MACH_RCV_BODY_ERROR;
+    uint32_t n = mp__ld32((const uint8_t *)body + at);
+    at += sizeof(uint32_t);
+    if (n > blen - at)
+        return MACH_RCV_BODY_ERROR;
+    *data = (const uint8_t *)body + at;
+    *len = n;
+    at += n;
+    at = at + ((4u - (at & 3u)) & 3u);
+    *offset = at < blen ? at : blen;
+    return MACH_MSG_SUCCESS;
+}
+
 mach_msg_return_t mp_msg_parser_trailer(const mp_msg_parser *p, mp_msg_trailer *out)
 {
     memset(out, 0, sizeof *out);
+    if (stale(p))
+        return MACH_RCV_INVALID_DATA;
     if (!p->msg || (p->flags & BAD_SIZE))
         return MACH_RCV_HEADER_ERROR;
     mach_msg_size_t room = p->avail - p->size;
@@ -481,6 +589,8 @@ mach_msg_return_t mp_msg_parser_notification(mp_msg_parser *p, mp_notification *
     size_t len;
 
     memset(out, 0, sizeof *out);
+    if (stale(p))
+        return MACH_RCV_INVALID_DATA;
     if (!p->msg || p->error)
         return p->msg ? p->error : MACH_RCV_HEADER_ERROR;
     mach_msg_id_t id = mp_msg_parser_id(p);
@@ -511,7 +621,7 @@ mach_msg_return_t mp_msg_parser_notification(mp_msg_parser *p, mp_notification *
             out->mscount = v;
         } else {
             out->name = v;
-            if (id == MACH_NOTIFY_DEAD_NAME && !(p->flags & MP_PARSE_NO_RELEASE) &&
+            if (id == MACH_NOTIFY_DEAD_NAME && owning(p) &&
                 MACH_PORT_VALID(v)) {
                 /* The extra reference is taken once: zero the name in the body. */
                 out->dead_name.name = v;

@@ -124,6 +124,28 @@ kern_return_t mp_recv_right_alloc(mp_recv_right *out)
     return kr;
 }
 
+kern_return_t mp_recv_right_make_pair(mp_recv_right *recv, mp_send_right *send)
+{
+    *send = MP_SEND_RIGHT_NULL;
+    kern_return_t kr = mp_recv_right_alloc(recv);
+    if (kr == KERN_SUCCESS && (kr = mp_send_right_make(*recv, send)) != KERN_SUCCESS)
+        (void)mp_recv_right_drop(recv);
+    return kr;
+}
+
+kern_return_t mp_recv_right_drop_pair(mp_recv_right *recv, mp_send_right *send)
+{
+    if (!MACH_PORT_VALID(recv->name) || send->name != recv->name) {
+        kern_return_t kr = mp_send_right_drop(send);
+        kern_return_t kr2 = mp_recv_right_drop(recv);
+        return kr2 != KERN_SUCCESS ? kr2 : kr;
+    }
+    mp_recv_right v = *recv;
+    *recv = MP_RECV_RIGHT_NULL;
+    *send = MP_SEND_RIGHT_NULL;
+    return mach_port_destruct(mp__task(), v.name, -1, v.guarded ? v.guard : 0);
+}
+
 kern_return_t mp_recv_right_construct(const mp_construct_options *opts, mp_recv_right *out,
                                       mp_send_right *send_out)
 {
@@ -214,15 +236,12 @@ kern_return_t mp_send_once_right_make(mp_recv_right recv, mp_send_once_right *ou
 kern_return_t mp_send_right_copy(mp_send_right r, mp_send_right *out)
 {
     *out = MP_SEND_RIGHT_NULL;
-    if (r.name == MACH_PORT_DEAD) {
-        out->name = MACH_PORT_DEAD;
-        return KERN_SUCCESS;
-    }
+    if (r.name == MACH_PORT_DEAD)
+        return KERN_INVALID_RIGHT;
     if (!MACH_PORT_VALID(r.name))
         return KERN_INVALID_NAME;
+    /* A dead name has no send right to add a reference to: KERN_INVALID_RIGHT. */
     kern_return_t kr = mach_port_mod_refs(mp__task(), r.name, MACH_PORT_RIGHT_SEND, 1);
-    if (kr == KERN_INVALID_RIGHT) /* the port died: the name is a dead name now */
-        kr = mach_port_mod_refs(mp__task(), r.name, MACH_PORT_RIGHT_DEAD_NAME, 1);
     if (kr == KERN_SUCCESS)
         out->name = r.name;
     return kr;
@@ -409,9 +428,26 @@ static kern_return_t request(mach_port_name_t name, mach_msg_id_t id, mach_port_
     return KERN_SUCCESS;
 }
 
-kern_return_t mp_recv_right_request_no_senders(mp_recv_right port, mach_port_mscount_t sync,
-                                               mp_recv_right notify, mp_send_once_right *previous)
+kern_return_t mp_recv_right_request_no_senders_sync(mp_recv_right port, mach_port_mscount_t sync,
+                                                    mp_recv_right notify,
+                                                    mp_send_once_right *previous)
 {
+    return request(port.name, MACH_NOTIFY_NO_SENDERS, sync, notify, previous);
+}
+
+kern_return_t mp_recv_right_request_no_senders(mp_recv_right port, mp_recv_right notify,
+                                               mp_send_once_right *previous)
+{
+    mp_port_status st;
+    kern_return_t kr = mp_recv_right_status(port, &st);
+    if (kr != KERN_SUCCESS) {
+        if (previous)
+            *previous = MP_SEND_ONCE_RIGHT_NULL;
+        return kr;
+    }
+    /* Send rights that die between the status and the request still fire: with sync equal
+     * to the make-send count the kernel fires at once when none is left. */
+    mach_port_mscount_t sync = st.srights ? st.mscount : st.mscount + 1;
     return request(port.name, MACH_NOTIFY_NO_SENDERS, sync, notify, previous);
 }
 

@@ -270,7 +270,8 @@ MPT_TEST(guarded_right_moved_in_a_plain_descriptor_is_unguarded_first)
     mp_msg_buffer_drop(&buf);
 }
 
-MPT_TEST(immovable_receive_right_is_refused_and_dropped)
+/* Issue 12 item 8: a refused receive right stays the caller's (a service port lives on). */
+MPT_TEST(immovable_receive_right_is_refused_and_stays_with_the_caller)
 {
     mp_msg_buffer buf;
     mp_msg_builder b;
@@ -281,15 +282,32 @@ MPT_TEST(immovable_receive_right_is_refused_and_dropped)
     MT_KR(mp_msg_buffer_init(&buf, 0), KERN_SUCCESS);
     MT_KR(mp_msg_builder_init(&b, &buf), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_moved_recv(&b, &g), KERN_INVALID_RIGHT);
-    MT_CHECK(mp_recv_right_is_null(g));
-    MT_EQ(mpt_type(n), 0);
+    MT_EQ(g.name, n);
+    MT_EQ(mpt_type(n), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(mp_msg_builder_error(&b), KERN_INVALID_RIGHT);
     mp_msg_builder_drop(&b);
     MT_EQ(mp_msg_builder_error(&b), KERN_SUCCESS);
+    /* The same in a guarded-port descriptor and in an OOL-ports array. */
+    MT_KR(mp_msg_builder_append_guarded_recv(&b, &g, false), KERN_INVALID_RIGHT);
+    MT_EQ(g.name, n);
+    mp_msg_builder_drop(&b);
+    mp_recv_right plain, arr[2];
+    MT_KR(mp_recv_right_alloc(&plain), KERN_SUCCESS);
+    arr[0] = plain;
+    arr[1] = g;
+    MT_KR(mp_msg_builder_append_ool_moved_recvs(&b, arr, 2), KERN_INVALID_RIGHT);
+    MT_EQ(arr[0].name, plain.name);
+    MT_EQ(arr[1].name, n);
+    MT_EQ(mpt_type(plain.name), MACH_PORT_TYPE_RECEIVE);
+    MT_EQ(mpt_type(n), MACH_PORT_TYPE_RECEIVE);
+    mp_msg_builder_drop(&b);
+    (void)mp_recv_right_drop(&plain);
+    MT_KR(mp_recv_right_drop(&g), KERN_SUCCESS);
+    MT_EQ(mpt_type(n), 0);
     mp_msg_buffer_drop(&buf);
 }
 
-MPT_TEST(after_an_error_appends_release_what_they_are_given)
+MPT_TEST(after_an_error_appends_release_the_send_rights_they_are_given_but_keep_receive_rights)
 {
     mp_msg_buffer buf;
     mp_msg_builder b;
@@ -308,10 +326,12 @@ MPT_TEST(after_an_error_appends_release_what_they_are_given)
     MT_KR(mp_msg_builder_append_moved_recv(&b, &moved), KERN_INVALID_ARGUMENT);
     MT_KR(mp_msg_builder_append_ool_buf(&b, &ob, MP_COPY_VIRTUAL), KERN_INVALID_ARGUMENT);
     MT_KR(mp_msg_builder_append_inline(&b, "a", 1), KERN_INVALID_ARGUMENT);
-    MT_CHECK(mp_send_right_is_null(s) && mp_recv_right_is_null(moved));
+    MT_CHECK(mp_send_right_is_null(s));
+    MT_EQ(mpt_type(moved.name), MACH_PORT_TYPE_RECEIVE);
     MT_EQ(mpt_type(r.name), MACH_PORT_TYPE_RECEIVE);
     mp_msg_builder_drop(&b);
     mp_msg_buffer_drop(&buf);
+    (void)mp_recv_right_drop(&moved);
     (void)mp_recv_right_drop(&r);
 }
 

@@ -19,8 +19,13 @@ MPT_TEST(every_send_code_maps_to_its_kind_and_back)
 
 MPT_TEST(every_receive_code_maps_to_its_kind)
 {
-    for (int k = MP_RCV_OK + 1; k < MP_RCV_OTHER; k++)
+    for (int k = MP_RCV_OK + 1; k < MP_RCV_SERVER_DIED; k++)
         MT_CHECK(strncmp(mp_recv_error_kind_name((mp_recv_error_kind)k), "MACH_RCV_", 9) == 0);
+    /* The MIG codes mp_rpc returns are named and classified too. */
+    MT_EQ(mp_recv_error_kind_of(MIG_SERVER_DIED), MP_RCV_SERVER_DIED);
+    MT_EQ(mp_recv_error_kind_of(MIG_REPLY_MISMATCH), MP_RCV_REPLY_MISMATCH);
+    MT_CHECK(strcmp(mp_recv_error_kind_name(MP_RCV_SERVER_DIED), "MIG_SERVER_DIED") == 0);
+    MT_CHECK(strcmp(mp_recv_error_kind_name(MP_RCV_REPLY_MISMATCH), "MIG_REPLY_MISMATCH") == 0);
     MT_EQ(mp_recv_error_kind_of(MACH_RCV_TOO_LARGE), MP_RCV_TOO_LARGE);
     MT_EQ(mp_recv_error_kind_of(MACH_RCV_BODY_ERROR | MACH_MSG_VM_SPACE), MP_RCV_BODY_ERROR);
     MT_EQ(mp_recv_error_kind_of(MACH_RCV_PORT_CHANGED), MP_RCV_PORT_CHANGED);
@@ -90,6 +95,41 @@ MPT_TEST(print_writes_prefix_and_name)
     MT_CHECK(fgets(line, sizeof line, f) && strcmp(line, "send: MACH_SEND_INVALID_DEST\n") == 0);
     MT_CHECK(fgets(line, sizeof line, f) && strcmp(line, "MACH_RCV_TIMED_OUT\n") == 0);
     fclose(f);
+}
+
+/* Issue 12 item 7: every code a machports function returns has a name and a kind. */
+MPT_TEST(every_code_the_library_returns_is_named_and_classified)
+{
+    static const mach_msg_return_t sends[] = {MACH_SEND_TOO_LARGE, MACH_SEND_INVALID_RIGHT,
+                                              MACH_SEND_INVALID_DATA,
+                                              MACH_SEND_NO_BUFFER | MACH_MSG_VM_SPACE,
+                                              MACH_SEND_INVALID_REPLY | MACH_MSG_IPC_SPACE};
+    static const mach_msg_return_t recvs[] = {MACH_RCV_TOO_LARGE | MACH_MSG_VM_SPACE,
+                                              MACH_RCV_INVALID_DATA, MACH_RCV_HEADER_ERROR,
+                                              MACH_RCV_BODY_ERROR, MACH_RCV_INVALID_TYPE,
+                                              MACH_RCV_INVALID_TRAILER, MIG_SERVER_DIED,
+                                              MIG_REPLY_MISMATCH};
+    static const kern_return_t kerns[] = {KERN_INVALID_VALUE, KERN_INVALID_RIGHT,
+                                          KERN_INVALID_ARGUMENT, KERN_RESOURCE_SHORTAGE,
+                                          KERN_INVALID_NAME, MP_NOT_ENOUGH_CAPACITY};
+    char buf[128];
+    for (size_t i = 0; i < sizeof sends / sizeof sends[0]; i++) {
+        MT_NE(mp_send_error_kind_of(sends[i]), MP_SEND_OTHER);
+        mp_msg_error_format(sends[i], buf, sizeof buf);
+        MT_CHECK(strncmp(buf, "MACH_SEND_", 10) == 0);
+    }
+    for (size_t i = 0; i < sizeof recvs / sizeof recvs[0]; i++) {
+        MT_NE(mp_recv_error_kind_of(recvs[i]), MP_RCV_OTHER);
+        mp_msg_error_format(recvs[i], buf, sizeof buf);
+        MT_CHECK(strncmp(buf, "MACH_RCV_", 9) == 0 || strncmp(buf, "MIG_", 4) == 0);
+    }
+    for (size_t i = 0; i < sizeof kerns / sizeof kerns[0]; i++)
+        MT_CHECK(strcmp(mp_kern_return_name(kerns[i]), "KERN_?") != 0);
+    MT_CHECK(strcmp(mp_kern_return_name(MIG_SERVER_DIED), "MIG_SERVER_DIED") == 0);
+    mp_msg_error_format(MIG_REPLY_MISMATCH, buf, sizeof buf);
+    MT_CHECK(strcmp(buf, "MIG_REPLY_MISMATCH") == 0);
+    mp_msg_error_format(MACH_SEND_NO_BUFFER | MACH_MSG_VM_SPACE, buf, sizeof buf);
+    MT_CHECK(strcmp(buf, "MACH_SEND_NO_BUFFER|MACH_MSG_VM_SPACE") == 0);
 }
 
 MT_MAIN()

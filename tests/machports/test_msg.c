@@ -572,7 +572,10 @@ MPT_TEST(builder_error_is_reported_by_send_without_sending)
     MT_KR(mp_recv_right_alloc(&other), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_moved_recv(&f.b, &other), KERN_SUCCESS);
     MT_KR(mp_msg_builder_append_ool(&f.b, "x", 1, (mp_copy_kind)9), KERN_INVALID_ARGUMENT);
-    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), KERN_INVALID_ARGUMENT);
+    /* Issue 12 item 7: the send reports it in its own domain, named and classified. */
+    mach_msg_return_t mr = mp_send(f.send, &f.b, MP_TIMEOUT_NONE);
+    MT_EQ(mr, MACH_SEND_INVALID_DATA);
+    MT_EQ(mp_send_error_kind_of(mr), MP_SEND_INVALID_DATA);
     MT_EQ(mpt_queued(f.recv), 0);
     MT_EQ(mp_msg_builder_error(&f.b), KERN_SUCCESS); /* reset for the next message */
     fx_done(&f);
@@ -979,6 +982,237 @@ MPT_TEST(receive_timeout_is_a_deadline_even_with_grow)
     clock_gettime(CLOCK_MONOTONIC, &z);
     long ms = (long)(z.tv_sec - a.tv_sec) * 1000 + (z.tv_nsec - a.tv_nsec) / 1000000;
     MT_CHECK(ms >= 25 && ms < 2000);
+    fx_done(&f);
+}
+
+/* ---- issue 12 item 4: a buffer reused under a live parser ----------------------------------- */
+
+MPT_TEST(parser_over_a_buffer_grown_by_a_second_receive_is_stale_and_touches_nothing)
+{
+    fixture f;
+    fx_init(&f);
+    mp_msg_buffer small;
+    MT_KR(mp_msg_buffer_init(&small, 0), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_inline(&f.b, "first", 5), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+    static const uint8_t big[2048];
+    MT_KR(mp_msg_builder_append_inline(&f.b, big, sizeof big), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+
+    mp_msg_parser p1, p2;
+    mp_recv_options grow = {.flags = MP_RECV_GROW};
+    MT_KR(mp_recv(f.recv, &small, &grow, &p1), MACH_MSG_SUCCESS);
+    void *before = mp_msg_buffer_bytes(&small);
+    MT_KR(mp_recv(f.recv, &small, &grow, &p2), MACH_MSG_SUCCESS); /* grows: the bytes move */
+    MT_CHECK(mp_msg_buffer_bytes(&small) != before || mp_msg_buffer_capacity(&small) >= 2048);
+
+    /* Every use of the stale parser is refused; its drop reads nothing (ASan, valgrind). */
+    mp_msg_header h;
+    mp_msg_desc d;
+    const void *body;
+    size_t len;
+    mp_msg_trailer tr;
+    mp_notification n;
+    MT_KR(mp_msg_parser_header(&p1, &h), MACH_RCV_INVALID_DATA);
+    MT_KR(mp_msg_parser_next(&p1, &d), MACH_RCV_INVALID_DATA);
+    MT_KR(mp_msg_parser_body(&p1, &body, &len), MACH_RCV_INVALID_DATA);
+    MT_KR(mp_msg_parser_trailer(&p1, &tr), MACH_RCV_INVALID_DATA);
+    MT_KR(mp_msg_parser_notification(&p1, &n), MACH_RCV_INVALID_DATA);
+    MT_EQ(mp_msg_parser_id(&p1), 0);
+    MT_EQ(mp_msg_parser_descriptors_left(&p1), 0);
+    mp_msg_parser_drop(&p1);
+    mp_msg_parser_drop(&p1);
+
+    MT_KR(mp_msg_parser_body(&p2, &body, &len), MACH_MSG_SUCCESS); /* the new one is fine */
+    MT_EQ(len, sizeof big);
+    mp_msg_parser_drop(&p2);
+    mp_msg_buffer_drop(&small);
+    fx_done(&f);
+}
+
+MPT_TEST(parser_over_a_buffer_reused_by_a_builder_or_dropped_is_stale)
+{
+    fixture f;
+    fx_init(&f);
+    mp_msg_parser p;
+    const void *body;
+    size_t len;
+    MT_KR(mp_msg_builder_append_inline(&f.b, "abcd", 4), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+    MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_builder_init(&f.b, &f.buf), KERN_SUCCESS);
+    MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_RCV_INVALID_DATA);
+    mp_msg_parser_drop(&p);
+
+    mp_msg_buffer other;
+    MT_KR(mp_msg_buffer_init(&other, 64), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+    MT_KR(mp_recv(f.recv, &other, NULL, &p), MACH_MSG_SUCCESS);
+    mp_msg_buffer_drop(&other); /* freed under the parser */
+    MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_RCV_INVALID_DATA);
+    mp_msg_parser_drop(&p);
+    fx_done(&f);
+}
+
+/* ---- issue 12 item 10: take helpers and expect ---------------------------------------------- */
+
+MPT_TEST(expect_takes_a_descriptor_of_the_named_kind_and_drops_any_other)
+{
+    fixture f;
+    fx_init(&f);
+    mp_recv_right moved;
+    MT_KR(mp_recv_right_alloc(&moved), KERN_SUCCESS);
+    mach_port_name_t moved_name = moved.name;
+    MT_KR(mp_msg_builder_append_copied_send(&f.b, f.send), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_moved_recv(&f.b, &moved), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_ool(&f.b, "ool", 3, MP_COPY_PHYSICAL), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+
+    mp_msg_parser p;
+    mp_msg_desc d;
+    mp_send_right s;
+    mp_recv_right r;
+    mp_ool_buf ool;
+    MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_expect(&p, MP_DESC_SEND, &d), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_desc_take_recv(&d, &r), KERN_INVALID_RIGHT); /* wrong kind: nothing moves */
+    MT_CHECK(mp_recv_right_is_null(r));
+    MT_KR(mp_msg_desc_take_ool(&d, &ool), KERN_INVALID_ARGUMENT);
+    MT_KR(mp_msg_desc_take_send(&d, &s), KERN_SUCCESS);
+    MT_EQ(s.name, f.send.name);
+    MT_EQ(d.kind, MP_DESC_NONE);
+    MT_KR(mp_msg_desc_take_send(&d, &s), KERN_INVALID_RIGHT); /* taken already */
+    MT_CHECK(mp_send_right_is_null(s));
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 2);
+    /* The receive right is not what we expect: it is dropped (the port destroyed). */
+    MT_KR(mp_msg_parser_expect(&p, MP_DESC_OOL, &d), MACH_RCV_INVALID_TYPE);
+    MT_EQ(d.kind, MP_DESC_NONE);
+    MT_EQ(mpt_type(moved_name), 0);
+    MT_KR(mp_msg_parser_expect(&p, MP_DESC_OOL, &d), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_desc_take_ool(&d, &ool), KERN_SUCCESS);
+    MT_CHECK(ool.size == 3 && memcmp(ool.data, "ool", 3) == 0);
+    mp_ool_buf_drop(&ool);
+    MT_KR(mp_msg_parser_expect(&p, MP_DESC_SEND, &d), MACH_RCV_INVALID_TYPE); /* the end */
+    mp_msg_parser_drop(&p);
+    mp_send_right dropped = mp_send_right_from_name(f.send.name);
+    (void)mp_send_right_drop(&dropped);
+    fx_done(&f);
+}
+
+/* ---- issue 11: reference counts after the parser and the builder let go -------------------- */
+
+MPT_TEST(a_right_taken_by_next_keeps_its_reference_after_the_parser_is_dropped)
+{
+    fixture f;
+    fx_init(&f);
+    MT_KR(mp_msg_builder_append_copied_send(&f.b, f.send), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_made_send_once(&f.b, f.recv), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 1); /* the kernel holds the other */
+
+    mp_msg_parser p;
+    mp_msg_desc d1, d2;
+    MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_next(&p, &d1), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_next(&p, &d2), MACH_MSG_SUCCESS);
+    mp_msg_parser_drop(&p); /* must not release what next handed out */
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 2);
+    MT_EQ(mpt_refs(d2.send_once.name, MACH_PORT_RIGHT_SEND_ONCE), 1);
+    mp_msg_desc_drop(&d1);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 1);
+    mp_msg_desc_drop(&d2);
+    fx_done(&f);
+}
+
+MPT_TEST(header_rights_taken_keep_their_references_after_the_parser_is_dropped)
+{
+    fixture f;
+    fx_init(&f);
+    mp_send_right reply;
+    MT_KR(mp_send_right_copy(f.send, &reply), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_moved_reply(&f.b, &reply), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 1); /* the moved one is in flight */
+    mp_msg_parser p;
+    mp_msg_header h;
+    MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
+    mp_msg_parser_drop(&p);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 2);
+    (void)mp_any_send_right_drop(&h.reply);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 1);
+    fx_done(&f);
+}
+
+MPT_TEST(builder_drop_releases_a_moved_reply_and_a_moved_voucher_exactly_once)
+{
+    fixture f;
+    fx_init(&f);
+    mp_send_right reply, so_src;
+    mp_send_once_right once;
+    MT_KR(mp_send_right_copy(f.send, &reply), KERN_SUCCESS);
+    MT_KR(mp_send_once_right_make(f.recv, &once), KERN_SUCCESS);
+    mach_port_name_t once_name = once.name;
+    (void)so_src;
+    MT_KR(mp_msg_builder_set_moved_reply(&f.b, &reply), KERN_SUCCESS);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 2);
+    mp_msg_builder_drop(&f.b);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 1);
+    mp_msg_builder_drop(&f.b); /* twice: nothing more */
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 1);
+
+    /* Replacing a moved reply releases the one it replaces. */
+    MT_KR(mp_send_right_copy(f.send, &reply), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_moved_reply(&f.b, &reply), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_moved_reply_once(&f.b, &once), KERN_SUCCESS);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 1);
+    MT_EQ(mpt_type(once_name), MACH_PORT_TYPE_SEND_ONCE);
+    mp_msg_builder_drop(&f.b);
+    MT_EQ(mpt_type(once_name), 0);
+    /* The send-once right's death produced a send-once notification on f.recv. */
+    mp_msg_parser p;
+    MT_KR(mp_recv(f.recv, &f.buf, &poll_opts, &p), MACH_MSG_SUCCESS);
+    MT_EQ(mp_msg_parser_id(&p), MACH_NOTIFY_SEND_ONCE);
+    mp_msg_parser_drop(&p);
+    MT_KR(mp_msg_builder_init(&f.b, &f.buf), KERN_SUCCESS);
+    fx_done(&f);
+}
+
+/* ---- issue 12 item 5: the exact length of what the sender appended --------------------------- */
+
+MPT_TEST(counted_data_arrives_with_its_exact_length_where_plain_inline_data_is_padded)
+{
+    fixture f;
+    fx_init(&f);
+    MT_KR(mp_msg_builder_append_data(&f.b, "eleven byte", 11), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_data(&f.b, "", 0), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_data(&f.b, "four", 4), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+    mp_msg_parser p;
+    const void *data;
+    size_t len, at = 0;
+    MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_read_data(&p, &at, &data, &len), MACH_MSG_SUCCESS);
+    MT_CHECK(len == 11 && memcmp(data, "eleven byte", 11) == 0);
+    MT_EQ(at, 16);
+    MT_KR(mp_msg_parser_read_data(&p, &at, &data, &len), MACH_MSG_SUCCESS);
+    MT_EQ(len, 0);
+    MT_KR(mp_msg_parser_read_data(&p, &at, &data, &len), MACH_MSG_SUCCESS);
+    MT_CHECK(len == 4 && memcmp(data, "four", 4) == 0);
+    MT_KR(mp_msg_parser_read_data(&p, &at, &data, &len), MACH_RCV_BODY_ERROR); /* the end */
+    mp_msg_parser_drop(&p);
+
+    /* A count that claims more than the message holds is refused. */
+    uint32_t lie = 1000;
+    MT_KR(mp_msg_builder_append_inline(&f.b, &lie, 4), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_inline(&f.b, "abcd", 4), KERN_SUCCESS);
+    MT_KR(mp_send(f.send, &f.b, MP_TIMEOUT_NONE), MACH_MSG_SUCCESS);
+    MT_KR(mp_recv(f.recv, &f.buf, NULL, &p), MACH_MSG_SUCCESS);
+    at = 0;
+    MT_KR(mp_msg_parser_read_data(&p, &at, &data, &len), MACH_RCV_BODY_ERROR);
+    MT_EQ(at, 0);
+    MT_CHECK(data == NULL && len == 0);
+    mp_msg_parser_drop(&p);
     fx_done(&f);
 }
 

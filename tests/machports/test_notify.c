@@ -31,7 +31,7 @@ MPT_TEST(no_senders_fires_when_the_last_send_right_goes)
     MT_KR(mp_recv_right_alloc(&port), KERN_SUCCESS);
     MT_KR(mp_recv_right_alloc(&notify), KERN_SUCCESS);
     MT_KR(mp_send_right_make(port, &s), KERN_SUCCESS);
-    MT_KR(mp_recv_right_request_no_senders(port, 0, notify, &prev), KERN_SUCCESS);
+    MT_KR(mp_recv_right_request_no_senders_sync(port, 0, notify, &prev), KERN_SUCCESS);
     MT_CHECK(mp_send_once_right_is_null(prev));
     mp_port_status st;
     MT_KR(mp_recv_right_status(port, &st), KERN_SUCCESS);
@@ -51,12 +51,12 @@ MPT_TEST(replacing_a_request_returns_the_previous_send_once_right)
     mp_send_once_right prev;
     MT_KR(mp_recv_right_alloc(&port), KERN_SUCCESS);
     MT_KR(mp_recv_right_alloc(&notify), KERN_SUCCESS);
-    MT_KR(mp_recv_right_request_no_senders(port, 5, notify, NULL), KERN_SUCCESS);
-    MT_KR(mp_recv_right_request_no_senders(port, 5, notify, &prev), KERN_SUCCESS);
+    MT_KR(mp_recv_right_request_no_senders_sync(port, 5, notify, NULL), KERN_SUCCESS);
+    MT_KR(mp_recv_right_request_no_senders_sync(port, 5, notify, &prev), KERN_SUCCESS);
     MT_CHECK(!mp_send_once_right_is_null(prev));
     MT_KR(mp_send_once_right_drop(&prev), KERN_SUCCESS);
     /* Cancel: the registered right comes back and is dropped. */
-    MT_KR(mp_recv_right_request_no_senders(port, 0, MP_RECV_RIGHT_NULL, NULL), KERN_SUCCESS);
+    MT_KR(mp_recv_right_request_no_senders_sync(port, 0, MP_RECV_RIGHT_NULL, NULL), KERN_SUCCESS);
     /* Dropped send-once rights sent send-once notifications: drain them. */
     mp_notification n;
     int count = 0;
@@ -166,8 +166,50 @@ MPT_TEST(requests_on_a_null_port_fail_cleanly)
     mp_recv_right notify;
     mp_send_once_right prev = {77};
     MT_KR(mp_recv_right_alloc(&notify), KERN_SUCCESS);
-    MT_NE(mp_recv_right_request_no_senders(MP_RECV_RIGHT_NULL, 0, notify, &prev), KERN_SUCCESS);
+    MT_NE(mp_recv_right_request_no_senders_sync(MP_RECV_RIGHT_NULL, 0, notify, &prev), KERN_SUCCESS);
     MT_CHECK(mp_send_once_right_is_null(prev));
+    (void)mp_recv_right_drop(&notify);
+}
+
+/* Issue 12 item 3: armed before any send right exists, no-senders must not fire at once. */
+MPT_TEST(no_senders_requested_before_the_first_send_right_waits_for_it)
+{
+    mp_recv_right port, notify;
+    mp_send_right s;
+    mp_notification n;
+    MT_KR(mp_recv_right_alloc(&port), KERN_SUCCESS);
+    MT_KR(mp_recv_right_alloc(&notify), KERN_SUCCESS);
+    MT_KR(mp_recv_right_request_no_senders(port, notify, NULL), KERN_SUCCESS);
+    MT_KR(get_notification(notify, &n), MACH_RCV_TIMED_OUT); /* the client has not come yet */
+    MT_KR(mp_send_right_make(port, &s), KERN_SUCCESS);
+    MT_KR(get_notification(notify, &n), MACH_RCV_TIMED_OUT);
+    (void)mp_send_right_drop(&s); /* the client went away */
+    MT_KR(get_notification(notify, &n), MACH_MSG_SUCCESS);
+    MT_EQ(n.id, MACH_NOTIFY_NO_SENDERS);
+    MT_EQ(n.mscount, 1);
+    /* The kernel's raw request with sync 0 fires at once: the trap the call above avoids. */
+    MT_KR(mp_recv_right_request_no_senders_sync(port, 0, notify, NULL), KERN_SUCCESS);
+    MT_KR(get_notification(notify, &n), MACH_MSG_SUCCESS);
+    MT_EQ(n.id, MACH_NOTIFY_NO_SENDERS);
+    (void)mp_recv_right_drop(&port);
+    (void)mp_recv_right_drop(&notify);
+}
+
+MPT_TEST(no_senders_requested_while_send_rights_exist_fires_when_they_are_gone)
+{
+    mp_recv_right port, notify;
+    mp_send_right a, b;
+    mp_notification n;
+    MT_KR(mp_recv_right_make_pair(&port, &a), KERN_SUCCESS);
+    MT_KR(mp_send_right_copy(a, &b), KERN_SUCCESS);
+    MT_KR(mp_recv_right_alloc(&notify), KERN_SUCCESS);
+    MT_KR(mp_recv_right_request_no_senders(port, notify, NULL), KERN_SUCCESS);
+    (void)mp_send_right_drop(&a);
+    MT_KR(get_notification(notify, &n), MACH_RCV_TIMED_OUT);
+    (void)mp_send_right_drop(&b);
+    MT_KR(get_notification(notify, &n), MACH_MSG_SUCCESS);
+    MT_EQ(n.id, MACH_NOTIFY_NO_SENDERS);
+    (void)mp_recv_right_drop(&port);
     (void)mp_recv_right_drop(&notify);
 }
 

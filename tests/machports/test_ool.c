@@ -32,15 +32,16 @@ MPT_TEST(macro_with_a_capacity_smaller_than_the_list_fails)
     MT_CHECK(v.data == NULL);
 }
 
-MPT_TEST(extend_beyond_capacity_is_not_enough_capacity_and_writes_nothing)
+/* Issue 12 item 15: the error carries the length needed and the capacity. */
+MPT_TEST(extend_beyond_capacity_is_not_enough_capacity_says_how_much_and_writes_nothing)
 {
     mp_ool_vec v;
-    size_t avail = 0;
+    mp_capacity_error err = {0, 0};
     MT_KR(mp_ool_vec_with_capacity(4, &v), KERN_SUCCESS);
-    MT_KR(mp_ool_vec_extend(&v, "abc", 3, &avail), KERN_SUCCESS);
-    MT_EQ(avail, 1);
-    MT_KR(mp_ool_vec_extend(&v, "de", 2, &avail), MP_NOT_ENOUGH_CAPACITY);
-    MT_EQ(avail, 1);
+    MT_KR(mp_ool_vec_extend(&v, "abc", 3, &err), KERN_SUCCESS);
+    MT_KR(mp_ool_vec_extend(&v, "de", 2, &err), MP_NOT_ENOUGH_CAPACITY);
+    MT_EQ(err.needed, 5);
+    MT_EQ(err.capacity, 4);
     MT_EQ(v.len, 3);
     MT_KR(mp_ool_vec_push(&v, 'd'), KERN_SUCCESS);
     MT_KR(mp_ool_vec_push(&v, 'e'), MP_NOT_ENOUGH_CAPACITY);
@@ -53,10 +54,13 @@ MPT_TEST(resize_fills_and_pop_takes_from_the_end)
     mp_ool_vec v;
     uint8_t b = 0;
     MT_KR(mp_ool_vec_with_capacity(1024, &v), KERN_SUCCESS);
-    MT_KR(mp_ool_vec_resize(&v, 6, 0xAA), KERN_SUCCESS);
-    MT_KR(mp_ool_vec_resize(&v, 4, 0), KERN_SUCCESS);
-    MT_KR(mp_ool_vec_resize(&v, 5, 0xBB), KERN_SUCCESS);
-    MT_KR(mp_ool_vec_resize(&v, 1025, 0), MP_NOT_ENOUGH_CAPACITY);
+    MT_KR(mp_ool_vec_resize(&v, 6, 0xAA, NULL), KERN_SUCCESS);
+    MT_KR(mp_ool_vec_resize(&v, 4, 0, NULL), KERN_SUCCESS);
+    MT_KR(mp_ool_vec_resize(&v, 5, 0xBB, NULL), KERN_SUCCESS);
+    mp_capacity_error err = {0, 0};
+    MT_KR(mp_ool_vec_resize(&v, 1025, 0, &err), MP_NOT_ENOUGH_CAPACITY);
+    MT_EQ(err.needed, 1025);
+    MT_EQ(err.capacity, 1024);
     MT_EQ(memcmp(v.data, "\xAA\xAA\xAA\xAA\xBB", 5), 0);
     MT_CHECK(mp_ool_vec_pop(&v, &b));
     MT_EQ(b, 0xBB);
@@ -81,7 +85,7 @@ MPT_TEST(shrink_to_fit_returns_whole_pages_and_keeps_the_data)
     size_t ps = (size_t)vm_page_size;
     mp_ool_vec v;
     MT_KR(mp_ool_vec_with_capacity(4 * ps, &v), KERN_SUCCESS);
-    MT_KR(mp_ool_vec_resize(&v, ps + 10, 0x33), KERN_SUCCESS);
+    MT_KR(mp_ool_vec_resize(&v, ps + 10, 0x33, NULL), KERN_SUCCESS);
     uint8_t *data = v.data;
     mp_ool_vec_shrink_to_fit(&v);
     MT_EQ(v.cap, ps + 10);

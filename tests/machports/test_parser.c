@@ -136,7 +136,7 @@ MPT_TEST(parser_hands_out_every_descriptor_kind_as_an_owned_value)
     mp_msg_parser p;
     mp_msg_header h;
     mp_msg_desc d;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_EQ(mp_msg_parser_id(&p), 4242);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
     MT_EQ(h.id, 4242);
@@ -173,6 +173,10 @@ MPT_TEST(parser_hands_out_every_descriptor_kind_as_an_owned_value)
     MT_KR(mp_ool_ports_take_send(&d.ports, 2, &t), KERN_INVALID_ARGUMENT);
     MT_KR(mp_ool_ports_take_send(&d.ports, 1, &t), KERN_SUCCESS);
     MT_EQ(t.name, a1.name);
+    /* Issue 12 item 9: a double take is an error, never a NULL right with success. */
+    mp_send_right again;
+    MT_KR(mp_ool_ports_take_send(&d.ports, 1, &again), KERN_INVALID_NAME);
+    MT_CHECK(mp_send_right_is_null(again));
     mp_msg_desc_drop(&d); /* releases entry 0 and the array */
     (void)mp_send_right_drop(&t);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_MSG_SUCCESS);
@@ -238,18 +242,20 @@ MPT_TEST(discarding_a_parser_releases_everything_not_taken)
 
     MT_EQ(mpt_refs(port.name, MACH_PORT_RIGHT_SEND), 3);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(port.name, MACH_PORT_RIGHT_SEND), 0);
     MT_EQ(mpt_type(moved.name), 0);
     MT_EQ(mpt_type(so.name), 0);
     /* The names were zeroed: a second parse of the same bytes releases nothing again. */
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     mp_msg_parser_drop(&p);
     (void)mp_recv_right_drop(&port);
 }
 
-MPT_TEST(no_release_mode_reads_but_never_releases)
+/* Issue 12 item 6: bytes parsed without MP_PARSE_RELEASE release nothing and hand out no
+ * right, even through the calls that take. */
+MPT_TEST(parsing_bytes_without_the_release_flag_hands_out_and_releases_nothing)
 {
     mp_recv_right port;
     MT_KR(mp_recv_right_alloc(&port), KERN_SUCCESS);
@@ -263,13 +269,19 @@ MPT_TEST(no_release_mode_reads_but_never_releases)
     mp_msg_parser p;
     mp_msg_header h;
     mp_msg_desc d;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_NO_RELEASE), MACH_MSG_SUCCESS);
+    uint8_t copy[sizeof m.b];
+    memcpy(copy, m.b, sizeof copy);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
-    MT_EQ(h.reply.name, s.name);
+    MT_EQ(h.id, 2);
+    MT_CHECK(mp_any_send_right_is_null(h.reply));
     MT_KR(mp_msg_parser_next(&p, &d), MACH_MSG_SUCCESS);
-    MT_EQ(d.send.name, s.name);
+    MT_EQ(d.kind, MP_DESC_SEND);
+    MT_CHECK(mp_send_right_is_null(d.send));
+    mp_msg_desc_drop(&d);
     mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_SEND), 1);
+    MT_EQ(memcmp(copy, m.b, sizeof copy), 0); /* the bytes were never written */
     (void)mp_send_right_drop(&s);
     (void)mp_recv_right_drop(&port);
 }
@@ -285,7 +297,7 @@ MPT_TEST(simple_message_has_no_descriptors_and_its_body_follows_the_header)
     mp_msg_desc d;
     const void *body;
     size_t len;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_EQ(mp_msg_parser_descriptors_left(&p), 0);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_MSG_SUCCESS);
     MT_EQ(d.kind, MP_DESC_NONE);
@@ -304,13 +316,13 @@ MPT_TEST(buffer_shorter_than_a_header_is_a_header_error)
     mp_msg_trailer tr;
     const void *body;
     size_t len;
-    MT_KR(mp_msg_parser_init_bytes(&p, b, sizeof b, 0), MACH_RCV_HEADER_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, b, sizeof b, MP_PARSE_RELEASE), MACH_RCV_HEADER_ERROR);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_RCV_HEADER_ERROR);
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_RCV_HEADER_ERROR);
     MT_CHECK(body == NULL && len == 0);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_RCV_HEADER_ERROR);
     mp_msg_parser_drop(&p);
-    MT_KR(mp_msg_parser_init_bytes(&p, NULL, 100, 0), MACH_RCV_HEADER_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, NULL, 100, MP_PARSE_RELEASE), MACH_RCV_HEADER_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -324,7 +336,7 @@ MPT_TEST(size_larger_than_the_buffer_is_a_header_error_and_the_reply_is_still_re
     put32(&m, 4, 4096);
     mp_msg_parser p;
     mp_msg_desc d;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, 64, 0), MACH_RCV_HEADER_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, 64, MP_PARSE_RELEASE), MACH_RCV_HEADER_ERROR);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_RCV_HEADER_ERROR);
     MT_EQ(d.kind, MP_DESC_NONE);
     mp_msg_parser_drop(&p);
@@ -339,7 +351,7 @@ MPT_TEST(size_smaller_than_a_header_is_a_header_error)
     raw_header(&m, 0, 0, 0, 1);
     put32(&m, 4, 20);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, 64, 0), MACH_RCV_HEADER_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, 64, MP_PARSE_RELEASE), MACH_RCV_HEADER_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -353,7 +365,7 @@ MPT_TEST(invalid_reply_bits_are_a_header_error_and_the_name_is_left_alone)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     mp_msg_header h;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_HEADER_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_HEADER_ERROR);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_RCV_HEADER_ERROR);
     MT_CHECK(mp_any_send_right_is_null(h.reply));
     mp_msg_parser_drop(&p);
@@ -375,7 +387,7 @@ MPT_TEST(voucher_is_read_from_the_voucher_bits_not_the_local_bits)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     mp_msg_header h;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_header(&p, &h), MACH_MSG_SUCCESS);
     MT_EQ(h.voucher.name, v.name);
     mp_msg_parser_drop(&p);
@@ -392,7 +404,7 @@ MPT_TEST(complex_message_too_short_for_a_descriptor_count_is_a_body_error)
     raw_header(&m, MACH_MSGH_BITS_COMPLEX, 0, 0, 1);
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -410,7 +422,7 @@ MPT_TEST(count_larger_than_the_message_is_a_body_error_and_earlier_descriptors_a
     mp_msg_desc d;
     const void *body;
     size_t len;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     MT_EQ(mp_msg_parser_descriptors_left(&p), 0);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_RCV_BODY_ERROR);
     MT_KR(mp_msg_parser_body(&p, &body, &len), MACH_RCV_BODY_ERROR);
@@ -428,7 +440,7 @@ MPT_TEST(huge_descriptor_count_stops_at_the_end_of_the_message)
         raw_port(&m, MACH_PORT_NULL, MACH_MSG_TYPE_PORT_SEND);
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -441,7 +453,7 @@ MPT_TEST(truncated_port_descriptor_is_a_body_error)
     m.n -= 4; /* 8 of its 12 bytes are inside the message */
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -454,7 +466,7 @@ MPT_TEST(truncated_wide_descriptor_is_a_body_error)
     m.n -= 4; /* the type byte is inside, the size is not */
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -468,7 +480,7 @@ MPT_TEST(descriptor_types_out_of_range_are_invalid_type)
         raw_ool(&m, types[i], 0, 0, 0);
         raw_finish(&m, 0, 0, 0, 0, 0);
         mp_msg_parser p;
-        MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_INVALID_TYPE);
+        MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_INVALID_TYPE);
         mp_msg_parser_drop(&p);
     }
 }
@@ -481,7 +493,7 @@ MPT_TEST(ool_region_that_wraps_the_address_space_is_a_body_error)
     raw_ool(&m, MACH_MSG_OOL_DESCRIPTOR, UINT64_MAX - 10, 100, 0);
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -493,7 +505,7 @@ MPT_TEST(ool_region_with_null_address_and_a_size_is_a_body_error)
     raw_ool(&m, MACH_MSG_OOL_VOLATILE_DESCRIPTOR, 0, 4096, 0);
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -506,7 +518,7 @@ MPT_TEST(ool_ports_count_that_overflows_the_address_space_is_a_body_error)
             MACH_MSG_TYPE_PORT_SEND);
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -518,7 +530,7 @@ MPT_TEST(ool_ports_with_an_invalid_disposition_is_a_body_error)
     raw_ool(&m, MACH_MSG_OOL_PORTS_DESCRIPTOR, 0x10000, 1, MACH_MSG_TYPE_COPY_SEND);
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -534,7 +546,7 @@ MPT_TEST(port_descriptor_with_an_invalid_disposition_is_refused_and_not_released
     raw_port(&m, s.name, MACH_MSG_TYPE_MAKE_SEND); /* bad: left alone */
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
     MT_EQ(mpt_refs(port.name, MACH_PORT_RIGHT_SEND), 1);
     (void)mp_send_right_drop(&s);
@@ -549,7 +561,7 @@ MPT_TEST(guarded_descriptor_with_unknown_flags_is_a_body_error)
     raw_guarded(&m, MACH_PORT_NULL, 0, 0x10);
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_RCV_BODY_ERROR);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_RCV_BODY_ERROR);
     mp_msg_parser_drop(&p);
 }
 
@@ -565,7 +577,7 @@ MPT_TEST(null_and_dead_names_in_descriptors_own_nothing)
     raw_finish(&m, 0, 0, 0, 0, 0);
     mp_msg_parser p;
     mp_msg_desc d;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_next(&p, &d), MACH_MSG_SUCCESS);
     MT_EQ(d.send.name, MACH_PORT_DEAD);
     mp_msg_desc_drop(&d);
@@ -582,7 +594,7 @@ MPT_TEST(trailer_larger_than_the_buffer_is_invalid)
     put32(&m, 24 + 4, 200);
     mp_msg_parser p;
     mp_msg_trailer tr;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_RCV_INVALID_TRAILER);
     MT_EQ(tr.size, 0);
     mp_msg_parser_drop(&p);
@@ -595,13 +607,13 @@ MPT_TEST(missing_trailer_is_invalid_and_short_trailer_fills_only_its_fields)
     put32(&m, 4, 24);
     mp_msg_parser p;
     mp_msg_trailer tr;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, 24, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, 24, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_RCV_INVALID_TRAILER);
     mp_msg_parser_drop(&p);
     put32(&m, 24, 0);
     put32(&m, 28, 12);
     put32(&m, 32, 5);
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, 36, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, 36, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_trailer(&p, &tr), MACH_MSG_SUCCESS);
     MT_CHECK(tr.has_seqno && !tr.has_sender && !tr.has_audit && !tr.has_context);
     MT_EQ(tr.seqno, 5);
@@ -626,7 +638,7 @@ MPT_TEST(forged_notification_from_a_user_task_is_refused)
     raw_notification(&m, MACH_NOTIFY_DEAD_NAME, 0x1234, 501, 20);
     mp_msg_parser p;
     mp_notification n;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_RCV_INVALID_TYPE);
     MT_CHECK(mp_send_right_is_null(n.dead_name));
     mp_msg_parser_drop(&p);
@@ -636,16 +648,15 @@ MPT_TEST(dead_name_notification_hands_back_the_extra_reference_once)
 {
     mp_recv_right port;
     MT_KR(mp_recv_right_alloc(&port), KERN_SUCCESS);
-    mp_send_right s = new_send(port), extra;
+    mp_send_right s = new_send(port);
     (void)mp_recv_right_drop(&port);
-    MT_KR(mp_send_right_copy(s, &extra), KERN_SUCCESS);     /* stands for the kernel's extra ref */
-    mach_port_name_t kept = mp_send_right_into_name(&extra); /* now counted under s */
-    MT_EQ(kept, s.name);
+    /* Stands for the kernel's extra reference (a dead name cannot be copied). */
+    MT_KR(mach_port_mod_refs(mach_task_self(), s.name, MACH_PORT_RIGHT_DEAD_NAME, 1), KERN_SUCCESS);
     raw m;
     raw_notification(&m, MACH_NOTIFY_DEAD_NAME, s.name, 0, 1);
     mp_msg_parser p;
     mp_notification n;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_MSG_SUCCESS);
     MT_EQ(n.id, MACH_NOTIFY_DEAD_NAME);
     MT_EQ(n.name, s.name);
@@ -655,7 +666,7 @@ MPT_TEST(dead_name_notification_hands_back_the_extra_reference_once)
     MT_CHECK(mp_send_right_is_null(again.dead_name)); /* taken once only */
     mp_msg_parser_drop(&p);
     raw_notification(&m, MACH_NOTIFY_DEAD_NAME, s.name, 0, 1);
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     mp_notification n2;
     MT_KR(mp_msg_parser_notification(&p, &n2), MACH_MSG_SUCCESS);
     mp_msg_parser_drop(&p);
@@ -672,7 +683,7 @@ MPT_TEST(no_senders_notification_reports_the_mscount)
     raw_notification(&m, MACH_NOTIFY_NO_SENDERS, 7, 0, 1);
     mp_msg_parser p;
     mp_notification n;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_MSG_SUCCESS);
     MT_EQ(n.id, MACH_NOTIFY_NO_SENDERS);
     MT_EQ(n.mscount, 7);
@@ -685,12 +696,12 @@ MPT_TEST(message_outside_the_notification_ids_is_not_a_notification)
     raw_notification(&m, 1000, 7, 0, 1);
     mp_msg_parser p;
     mp_notification n;
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_RCV_INVALID_TYPE);
     mp_msg_parser_drop(&p);
     raw_notification(&m, MACH_NOTIFY_NO_SENDERS, 7, 0, 1);
     put32(&m, 4, 32); /* body too short for the mscount */
-    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, 0), MACH_MSG_SUCCESS);
+    MT_KR(mp_msg_parser_init_bytes(&p, m.b, m.n, MP_PARSE_RELEASE), MACH_MSG_SUCCESS);
     MT_KR(mp_msg_parser_notification(&p, &n), MACH_RCV_INVALID_TRAILER);
     mp_msg_parser_drop(&p);
 }

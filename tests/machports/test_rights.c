@@ -89,7 +89,7 @@ MPT_TEST(every_send_once_right_gets_its_own_name)
     (void)mp_recv_right_drop(&r);
 }
 
-MPT_TEST(clone_adds_one_user_reference_and_each_drop_removes_one)
+MPT_TEST(copy_adds_one_user_reference_and_each_drop_removes_one)
 {
     mp_recv_right r;
     mp_send_right s, c;
@@ -104,20 +104,23 @@ MPT_TEST(clone_adds_one_user_reference_and_each_drop_removes_one)
     (void)mp_recv_right_drop(&r);
 }
 
-MPT_TEST(clone_of_a_dead_send_right_clones_the_dead_name)
+/* Issue 12 item 15: copying a dead name is an error (Swift's copySendRight throws deadName). */
+MPT_TEST(copy_of_a_dead_send_right_fails_and_leaves_the_dead_name_alone)
 {
     mp_recv_right r;
     mp_send_right s, c;
     MT_KR(mp_recv_right_alloc(&r), KERN_SUCCESS);
     MT_KR(mp_send_right_make(r, &s), KERN_SUCCESS);
     (void)mp_recv_right_drop(&r);
-    MT_KR(mp_send_right_copy(s, &c), KERN_SUCCESS);
-    MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_DEAD_NAME), 2);
-    MT_KR(mp_send_right_drop(&c), KERN_SUCCESS);
+    MT_KR(mp_send_right_copy(s, &c), KERN_INVALID_RIGHT);
+    MT_CHECK(mp_send_right_is_null(c));
+    MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_DEAD_NAME), 1);
+    MT_KR(mp_send_right_copy(mp_send_right_from_name(MACH_PORT_DEAD), &c), KERN_INVALID_RIGHT);
+    MT_CHECK(mp_send_right_is_null(c));
     MT_KR(mp_send_right_drop(&s), KERN_SUCCESS);
 }
 
-MPT_TEST(clone_of_a_null_send_right_fails_with_invalid_name)
+MPT_TEST(copy_of_a_null_send_right_fails_with_invalid_name)
 {
     mp_send_right c;
     MT_KR(mp_send_right_copy(MP_SEND_RIGHT_NULL, &c), KERN_INVALID_NAME);
@@ -425,6 +428,50 @@ MPT_TEST(port_set_operations_on_null_values_fail_cleanly)
     MT_NE(mp_port_set_members(MP_PORT_SET_NULL, NULL, 0, &n), KERN_SUCCESS);
     MT_EQ(n, 0);
     (void)mp_recv_right_drop(&a);
+}
+
+/* Issue 12 item 10: a right pair in one call, torn down in one call. */
+MPT_TEST(make_pair_gives_a_receive_and_a_send_right_and_drop_pair_releases_both)
+{
+    mp_recv_right r;
+    mp_send_right s;
+    MT_KR(mp_recv_right_make_pair(&r, &s), KERN_SUCCESS);
+    MT_EQ(r.name, s.name);
+    MT_EQ(mpt_type(r.name), MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND);
+    MT_EQ(mpt_refs(s.name, MACH_PORT_RIGHT_SEND), 1);
+    mach_port_name_t n = r.name;
+    MT_KR(mp_recv_right_drop_pair(&r, &s), KERN_SUCCESS);
+    MT_CHECK(mp_recv_right_is_null(r) && mp_send_right_is_null(s));
+    MT_EQ(mpt_type(n), 0);
+    MT_KR(mp_recv_right_drop_pair(&r, &s), KERN_SUCCESS); /* a second drop: a no-op */
+}
+
+MPT_TEST(drop_pair_of_a_guarded_port_with_two_send_references_leaves_one)
+{
+    mp_construct_options o = {.flags = MP_CONSTRUCT_GUARD | MP_CONSTRUCT_INSERT_SEND,
+                              .context = 0x77};
+    mp_recv_right r;
+    mp_send_right s, extra;
+    MT_KR(mp_recv_right_construct(&o, &r, &s), KERN_SUCCESS);
+    MT_KR(mp_send_right_copy(s, &extra), KERN_SUCCESS);
+    MT_KR(mp_recv_right_drop_pair(&r, &s), KERN_SUCCESS);
+    /* The port is gone; the other reference is a dead name now. */
+    MT_EQ(mpt_type(extra.name), MACH_PORT_TYPE_DEAD_NAME);
+    MT_EQ(mpt_refs(extra.name, MACH_PORT_RIGHT_DEAD_NAME), 1);
+    (void)mp_send_right_drop(&extra);
+}
+
+MPT_TEST(drop_pair_of_rights_to_two_ports_drops_each)
+{
+    mp_recv_right r, other;
+    mp_send_right s;
+    MT_KR(mp_recv_right_alloc(&r), KERN_SUCCESS);
+    MT_KR(mp_recv_right_make_pair(&other, &s), KERN_SUCCESS);
+    mach_port_name_t rn = r.name;
+    MT_KR(mp_recv_right_drop_pair(&r, &s), KERN_SUCCESS);
+    MT_EQ(mpt_type(rn), 0);
+    MT_EQ(mpt_type(other.name), MACH_PORT_TYPE_RECEIVE);
+    (void)mp_recv_right_drop(&other);
 }
 
 MT_MAIN()
