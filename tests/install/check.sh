@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the project into a temporary prefix and build programs outside the tree against it:
-# an ordinary Mach program (hello_mach.c) and a machports program (hello_machports.c), each
-# with pkg-config and with a CMake project using find_package; then run them.
+# an ordinary Mach program (hello_mach.c), a machports program (hello_machports.c) and the
+# demo (examples/demo.c, which calls only mp_*), each with pkg-config exactly as README.md
+# says for a non-system prefix, and with a CMake project using find_package; then run them
+# with nothing in the environment pointing at the prefix (no LD_LIBRARY_PATH).
 #
 #   BUILD_DIR=build-gcc bash tests/install/check.sh   # install an existing build
 #   bash tests/install/check.sh                       # configure and build build-install/ first
@@ -33,7 +35,8 @@ pcdir=$(dirname "$(find "$prefix" -name machports.pc -print -quit)")
 [ -f "$pcdir/machports.pc" ] || fail "machports.pc not installed"
 libdir=$(dirname "$pcdir")
 export PKG_CONFIG_PATH=$pcdir
-export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# The programs must find the libraries by themselves, as they would on a user's machine.
+unset LD_LIBRARY_PATH
 
 # ---- the installed tree ----------------------------------------------------------------------
 expect=(include/machports/machports.h "${libdir#"$prefix"/}/libmachports.a")
@@ -63,18 +66,36 @@ if [ $linux = 1 ]; then
     step "every installed header compiles on its own"
 fi
 
-# ---- pkg-config ------------------------------------------------------------------------------
+# ---- pkg-config, as README.md says -------------------------------------------------------
+# README: cc app.c $(pkg-config --cflags --libs machports) -Wl,-rpath,PREFIX/lib
+# Built twice: as the compiler links by default, and with --as-needed (the default of some
+# distributions' gcc), which drops a library the program itself does not call: a program
+# that calls only mp_* then has no DT_NEEDED on libumach, and libmachports.so must find it.
 if [ $linux = 1 ]; then
+    # libmachports.so really needs libumach.so and finds it next to itself.
+    dyn=$(readelf -d "$libdir/libmachports.so")
+    grep -q 'NEEDED.*libumach\.so' <<<"$dyn" || fail "libmachports.so has no DT_NEEDED on libumach"
+    grep -q 'RUNPATH.*\$ORIGIN\|RPATH.*\$ORIGIN' <<<"$dyn" ||
+        fail "libmachports.so has no \$ORIGIN run path"
     # shellcheck disable=SC2046
     "$CC" -Wall -Wextra -Werror "$here/hello_mach.c" -o "$work/hello_mach_pc" \
-        $(pkg-config --cflags --libs umach) || fail "hello_mach (pkg-config umach) does not build"
+        $(pkg-config --cflags --libs umach) -Wl,-rpath,"$libdir" ||
+        fail "hello_mach (pkg-config umach) does not build"
     "$work/hello_mach_pc" || fail "hello_mach (pkg-config) failed"
 fi
-# shellcheck disable=SC2046
-"$CC" -Wall -Wextra -Werror "$here/hello_machports.c" -o "$work/hello_machports_pc" \
-    $(pkg-config --cflags --libs machports) || fail "hello_machports (pkg-config) does not build"
-"$work/hello_machports_pc" || fail "hello_machports (pkg-config) failed"
-step "pkg-config programs ok"
+as_needed=("")
+[ $linux = 1 ] && as_needed+=("-Wl,--as-needed")
+for extra in "${as_needed[@]}"; do
+    for prog in "$here/hello_machports.c" "$root/examples/demo.c"; do
+        name=$(basename "$prog" .c)
+        # shellcheck disable=SC2046,SC2086
+        "$CC" $extra "$prog" $(pkg-config --cflags --libs machports) -Wl,-rpath,"$libdir" \
+            -o "$work/${name}_pc" || fail "$name (pkg-config machports ${extra}) does not build"
+        "$work/${name}_pc" >"$work/${name}.out" 2>&1 ||
+            { cat "$work/${name}.out" >&2; fail "$name (pkg-config machports ${extra}) failed"; }
+    done
+done
+step "pkg-config programs ok (hello_machports and the demo, also with --as-needed)"
 
 # ---- CMake find_package ---------------------------------------------------------------------
 cmake -S "$here/project" -B "$work/project" -DCMAKE_PREFIX_PATH="$prefix" \
