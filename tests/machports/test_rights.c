@@ -474,4 +474,34 @@ MPT_TEST(drop_pair_of_rights_to_two_ports_drops_each)
     (void)mp_recv_right_drop(&other);
 }
 
+/* Misuse: a right used after a consuming call is NULL, so using it fails cleanly; a stale
+ * copy of a dropped right is an error value, never a crash. */
+MPT_TEST(a_consumed_right_is_null_and_a_stale_copy_fails_cleanly)
+{
+    mp_recv_right r;
+    mp_send_right s, stale;
+    mp_msg_buffer buf;
+    mp_msg_builder b;
+    MT_KR(mp_recv_right_make_pair(&r, &s), KERN_SUCCESS);
+    MT_KR(mp_msg_buffer_init(&buf, 0), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_init(&b, &buf), KERN_SUCCESS);
+    mp_send_right keep;
+    MT_KR(mp_send_right_copy(s, &keep), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_moved_send(&b, &s), KERN_SUCCESS);
+    MT_CHECK(mp_send_right_is_null(s));
+    mp_send_right c;
+    MT_KR(mp_send_right_copy(s, &c), KERN_INVALID_NAME);   /* used after consume */
+    MT_KR(mp_send_right_drop(&s), KERN_SUCCESS);           /* a no-op */
+    MT_KR(mp_send(s, &b, MP_TIMEOUT_NONE), MACH_SEND_INVALID_DEST); /* and the moved one is released */
+    MT_EQ(mpt_refs(keep.name, MACH_PORT_RIGHT_SEND), 1);
+
+    stale = keep;
+    MT_KR(mp_send_right_drop(&keep), KERN_SUCCESS);
+    MT_NE(mp_send_right_drop(&stale), KERN_SUCCESS); /* the name holds no send right any more */
+    MT_CHECK(mp_send_right_is_null(stale));
+    MT_EQ(mpt_type(r.name), MACH_PORT_TYPE_RECEIVE);
+    mp_msg_buffer_drop(&buf);
+    (void)mp_recv_right_drop(&r);
+}
+
 MT_MAIN()
