@@ -24,6 +24,12 @@ static inline void mp__buffer_reuse(mp_msg_buffer *buf)
     buf->generation++;
 }
 
+/* The id of the reply to request `id`: MIG's id + 100, wrapping as the 32-bit field does. */
+static inline mach_msg_id_t mp__reply_id(mach_msg_id_t id)
+{
+    return (mach_msg_id_t)((uint32_t)id + 100u);
+}
+
 /* Little-endian loads/stores at any alignment (descriptors are 4-byte packed). */
 static inline uint32_t mp__ld32(const void *p)
 {

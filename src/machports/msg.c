@@ -316,13 +316,17 @@ mach_msg_return_t mp_recv_set(mp_port_set set, mp_msg_buffer *buf, const mp_recv
  * everything they carry (a too-large one is destroyed by the kernel). Then the port is
  * clean when no send-once right made from it is left (the kernel counts one until the
  * message sent through it is received, so none can be in flight either) and nobody holds
- * a send right. Returns true when no stale reply can arrive.
+ * a send right. Returns true when no stale reply can arrive; *bad is set when `reply` is
+ * not a receive right at all.
  */
-static bool reply_port_clean(mp_recv_right reply)
+static bool reply_port_clean(mp_recv_right reply, bool *bad)
 {
     mp_port_status st;
-    if (mp_recv_right_status(reply, &st) != KERN_SUCCESS)
+    *bad = false;
+    if (mp_recv_right_status(reply, &st) != KERN_SUCCESS) {
+        *bad = true;
         return false;
+    }
     for (mach_port_msgcount_t i = 0; i < st.msgcount; i++) {
         union {
             mach_msg_header_t h;
@@ -354,10 +358,21 @@ mach_msg_return_t mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right re
 
     memset(p, 0, sizeof *p);
     if (!b->buf || !b->buf->msg || b->error) {
+        kern_return_t err = b->error ? b->error : KERN_INVALID_ARGUMENT;
         never_sent(b, MACH_PORT_NULL, 0, false);
-        return builder_send_error(b->error ? b->error : KERN_INVALID_ARGUMENT);
+        return builder_send_error(err);
     }
-    if (reply.name == MACH_PORT_NULL || !reply_port_clean(reply)) {
+    if (reply.name != MACH_PORT_NULL) {
+        bool bad_reply;
+        if (!reply_port_clean(reply, &bad_reply)) {
+            if (bad_reply) {
+                never_sent(b, MACH_PORT_NULL, 0, false);
+                return MACH_SEND_INVALID_REPLY;
+            }
+            reply = MP_RECV_RIGHT_NULL; /* a late reply may still come: use a fresh port */
+        }
+    }
+    if (reply.name == MACH_PORT_NULL) {
         kern_return_t kr = mp_recv_right_alloc(&temp);
         if (kr != KERN_SUCCESS) {
             never_sent(b, MACH_PORT_NULL, 0, false);
@@ -365,7 +380,7 @@ mach_msg_return_t mp_rpc(mp_send_right dest, mp_msg_builder *b, mp_recv_right re
         }
         reply = temp;
     }
-    mach_msg_id_t want = b->buf->msg->msgh_id + 100;
+    mach_msg_id_t want = mp__reply_id(b->buf->msg->msgh_id);
     if (opts && (opts->flags & MP_RECV_REPLY_ID))
         want = opts->reply_id;
     (void)mp_msg_builder_set_made_reply_once(b, reply);
@@ -439,7 +454,7 @@ static mach_msg_return_t serve(mach_port_name_t name, mp_server_handler handler,
             break;
         (void)mp_msg_parser_header(&p, &h);
         (void)mp_msg_builder_init(&rb, &rep);
-        mp_msg_builder_set_id(&rb, h.id + 100);
+        mp_msg_builder_set_id(&rb, mp__reply_id(h.id));
 
         mp_server_action act = handler(ctx, &p, &h, &rb);
 

@@ -171,6 +171,33 @@ MPT_TEST(rpc_reply_with_another_id_is_a_mismatch_and_is_destroyed_with_what_it_c
     client_stop(&c);
 }
 
+MPT_TEST(rpc_refuses_a_reply_name_without_a_receive_right_and_reports_builder_errors)
+{
+    client c;
+    client_start(&c);
+    mp_msg_parser p;
+    mp_recv_right not_a_port = mp_recv_right_from_name(c.to.name + 0x1000);
+    MT_KR(mp_msg_builder_append_moved_send(&c.b, &(mp_send_right){MACH_PORT_NULL}), KERN_SUCCESS);
+    MT_EQ(mp_rpc(c.to, &c.b, not_a_port, &patient, &p), MACH_SEND_INVALID_REPLY);
+    MT_KR(mp_msg_builder_init(&c.b, &c.buf), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_ool(&c.b, NULL, 5, MP_COPY_PHYSICAL), KERN_INVALID_ARGUMENT);
+    MT_EQ(mp_rpc(c.to, &c.b, MP_RECV_RIGHT_NULL, &patient, &p), MACH_SEND_INVALID_DATA);
+    MT_EQ(mp_msg_builder_error(&c.b), KERN_SUCCESS);
+    client_stop(&c);
+}
+
+MPT_TEST(rpc_reply_id_wraps_as_the_32_bit_field_does)
+{
+    client c;
+    client_start(&c);
+    mp_msg_parser p;
+    mp_msg_builder_set_id(&c.b, INT32_MAX);
+    MT_KR(mp_rpc(c.to, &c.b, MP_RECV_RIGHT_NULL, &patient, &p), MACH_MSG_SUCCESS);
+    MT_EQ(mp_msg_parser_id(&p), (mach_msg_id_t)((uint32_t)INT32_MAX + 100u));
+    mp_msg_parser_drop(&p);
+    client_stop(&c);
+}
+
 /* A server that answers the first request only after the second one has arrived, so the
  * first (timed-out) request's reply comes back late, on the caller's reply port. */
 typedef struct late_server {
