@@ -38,11 +38,11 @@ mkdir -p "$out/include" "$out/sdk-extra"
 export ZIG_GLOBAL_CACHE_DIR="$out/zig-cache" ZIG_LOCAL_CACHE_DIR="$out/zig-cache"
 # Only machports' own headers are visible; Apple's <mach/...> come from zig's SDK.
 ln -s "$root/include/machports" "$out/include/machports"
-# zig's SDK copy leaves out <mach/mach_vm.h>; on a Mac it exists. Supply its declarations
+# zig's SDK copy leaves out <mach/mach_vm.h> and <mach/mk_timer.h>; on a Mac they exist. Supply its declarations
 # after every SDK directory, so Apple's own header wins wherever it is present.
 # <servers/bootstrap.h> is missing from it too.
 mkdir -p "$out/sdk-extra/mach" "$out/sdk-extra/servers"
-cp "$root/scripts/darwin-sdk-extra/mach/mach_vm.h" "$out/sdk-extra/mach/mach_vm.h"
+cp "$root"/scripts/darwin-sdk-extra/mach/*.h "$out/sdk-extra/mach/"
 cp "$root/scripts/darwin-sdk-extra/servers/bootstrap.h" "$out/sdk-extra/servers/bootstrap.h"
 
 cflags=(-std=c11 -Wall -Wextra -Werror -fno-strict-aliasing -I "$out/include"

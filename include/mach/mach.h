@@ -7,6 +7,7 @@
 #include <mach/mach_interface.h>
 #include <mach/mach_port.h>
 #include <mach/mach_init.h>
+#include <mach/mach_host.h>
 #include <mach/message.h>
 #include <mach/mig.h>
 #include <mach/mig_errors.h>

@@ -9,6 +9,10 @@
 extern "C" {
 #endif
 
+extern mach_port_t mach_host_self(void);
+extern mach_port_t mach_thread_self(void);
+extern kern_return_t host_page_size(host_t host, vm_size_t *out_page_size);
+
 extern mach_port_t mach_task_self_;
 #define mach_task_self() mach_task_self_
 #define current_task() mach_task_self()
@@ -19,5 +23,7 @@ extern mach_port_t bootstrap_port;
 #ifdef __cplusplus
 }
 #endif
+
+#include <mach/mach_traps.h>
 
 #endif

@@ -3,7 +3,9 @@
 #define _MACH_INTERFACE_H_
 
 #include <mach/mach_port.h>
+#include <mach/semaphore.h>
 #include <mach/task.h>
+#include <mach/thread_act.h>
 #include <mach/vm_map.h>
 
 #endif

@@ -11,6 +11,8 @@
 #include <mach/vm_statistics.h>
 #include <mach/clock_types.h>
 #include <mach/exception_types.h>
+#include <mach/host_info.h>
+#include <mach/machine.h>
 #include <mach/task_info.h>
 #include <mach/task_special_ports.h>
 #include <mach/thread_special_ports.h>

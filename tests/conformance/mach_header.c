@@ -58,7 +58,47 @@ static const char *header_only_error_string(void)
     return mach_error_string(MIG_BAD_ID);
 }
 
+/* Functions <mach/mach.h> declares on Darwin that umach implements. */
+static void (*const header_functions[])(void) = {
+    (void (*)(void))mach_msg_server,
+    (void (*)(void))mach_msg_server_once,
+    (void (*)(void))mach_msg_server_importance,
+    (void (*)(void))mig_reply_setup,
+    (void (*)(void))mig_strncpy_zerofill,
+    (void (*)(void))mig_allocate,
+    (void (*)(void))mig_deallocate,
+    (void (*)(void))mach_thread_self,
+    (void (*)(void))mach_host_self,
+    (void (*)(void))host_page_size,
+    (void (*)(void))host_info,
+    (void (*)(void))thread_get_special_port,
+    (void (*)(void))semaphore_create,
+    (void (*)(void))semaphore_destroy,
+    (void (*)(void))semaphore_signal,
+    (void (*)(void))semaphore_signal_all,
+    (void (*)(void))semaphore_wait,
+    (void (*)(void))semaphore_timedwait,
+    (void (*)(void))semaphore_wait_signal,
+    (void (*)(void))semaphore_timedwait_signal,
+    (void (*)(void))task_self_trap,
+};
+
+static const int more_constants[] = {
+    SYNC_POLICY_FIFO + 1, SYNC_POLICY_LIFO, HOST_BASIC_INFO, (int)HOST_BASIC_INFO_COUNT,
+    CPU_TYPE_X86_64, CPU_TYPE_ARM64,
+};
+
 #include "mt.h"
+
+MT_TEST(mach_h_alone_declares_the_mig_runtime_and_kernel_object_calls)
+{
+    for (size_t i = 0; i < sizeof header_functions / sizeof header_functions[0]; i++)
+        MT_CHECK(header_functions[i] != NULL);
+    for (size_t i = 0; i < sizeof more_constants / sizeof more_constants[0]; i++)
+        MT_CHECK(more_constants[i] != 0);
+    MT_EQ(HOST_BASIC_INFO_COUNT, 12);
+    MT_EQ(CPU_TYPE_ARM64, 0x0100000c);
+}
 
 MT_TEST(mach_h_alone_provides_string_h)
 {

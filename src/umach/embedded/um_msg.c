@@ -122,7 +122,9 @@ static mach_msg_return_t do_send(um_space *space, um_kmsg *k, mach_msg_header_t 
         um_kmsg_destroy(k);
         return MACH_MSG_SUCCESS;
     }
-    if (dest->kotype != UM_KOT_NONE)
+    /* A timer's receive right is the task's: its queue is an ordinary one (XNU serves only
+     * kernel-held kernel-object ports). */
+    if (dest->kotype != UM_KOT_NONE && dest->kotype != UM_KOT_TIMER)
         return um_kobject_server(k); /* served in this call, as XNU's kernel objects are */
     if (MACH_MSGH_BITS_REMOTE(k->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE &&
         dest->msgcount >= UM_MSG_QUEUE_KERNEL_LIMIT)

@@ -46,7 +46,16 @@ typedef struct um_vm_copy um_vm_copy;
 enum um_otype { UM_OT_PORT = 1, UM_OT_PSET = 2 };
 
 /* What a kernel-object port stands for (its receive right belongs to the kernel). */
-enum um_kotype { UM_KOT_NONE = 0, UM_KOT_TASK = 1, UM_KOT_BOOTSTRAP = 2 };
+enum um_kotype {
+    UM_KOT_NONE = 0,
+    UM_KOT_TASK = 1,
+    UM_KOT_BOOTSTRAP = 2,
+    UM_KOT_THREAD = 3,    /* kobject: none; the front end keeps its thread's port */
+    UM_KOT_HOST = 4,
+    UM_KOT_SEMAPHORE = 5, /* kobject: um_semaphore (um_kobject_ports.h) */
+    UM_KOT_TIMER = 6,     /* kobject: um_timer; the receive right is the task's, its queue is
+                             an ordinary one (no kernel server) */
+};
 
 /* The part shared by ports and port sets; always the first member. */
 typedef struct um_object {

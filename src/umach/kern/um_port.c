@@ -8,6 +8,7 @@
 #include "um_kern.h"
 #include "um_kmsg.h"
 #include "um_kobject.h"
+#include "um_kobject_ports.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ static void um_port_free(um_port *p)
     um_notify_reserve_free(p->pdreserve);
     for (uint32_t i = 1; i < p->caprequests; i++)
         um_notify_reserve_free(p->requests[i].reserve);
+    um_kobject_ports_free(p);
     free(p->sets);
     free(p->requests);
     free(p);

@@ -1,0 +1,38 @@
+/*
+ * <mach/mk_timer.h> — umach (Darwin ABI): Mach timers. A timer is a receive right; when it
+ * fires at its deadline (mach_absolute_time units) a message of type mk_timer_expire_msg_t
+ * arrives on it, so it can be received from a port set next to ordinary ports.
+ */
+#ifndef _MACH_MK_TIMER_H_
+#define _MACH_MK_TIMER_H_
+
+#include <mach/mach_time.h>
+#include <mach/message.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+mach_port_name_t mk_timer_create(void);
+kern_return_t mk_timer_destroy(mach_port_name_t name);
+kern_return_t mk_timer_arm(mach_port_name_t name, uint64_t expire_time);
+kern_return_t mk_timer_arm_leeway(mach_port_name_t name, uint64_t mk_timer_flags,
+                                  uint64_t mk_timer_expire_time, uint64_t mk_timer_leeway);
+kern_return_t mk_timer_cancel(mach_port_name_t name, uint64_t *result_time);
+
+#ifdef __cplusplus
+}
+#endif
+
+#define MK_TIMER_NORMAL (0)
+#define MK_TIMER_CRITICAL (1)
+
+#pragma pack(push, 4)
+struct mk_timer_expire_msg {
+    mach_msg_header_t header;
+    uint64_t unused[3];
+};
+#pragma pack(pop)
+typedef struct mk_timer_expire_msg mk_timer_expire_msg_t;
+
+#endif

@@ -1,0 +1,537 @@
+/*
+ * um_kobjects.c — the embedded front end of kernel objects (kern/um_kobject_ports.h): each thread's
+ * port, the host port, semaphore waits and the timer service.
+ *
+ * - A thread's port is made the first time the thread asks for it (mach_thread_self) and
+ *   destroyed when the thread exits, so send rights to it become dead names.
+ * - The host port is made once per task and lives as long as the task.
+ * - A semaphore wait sleeps on a futex word of the waiting thread, with the world unlocked,
+ *   holding a reference on the semaphore's port; a signal handler ends it with KERN_ABORTED.
+ * - Armed timers are kept in a list (each holding a port reference); one service thread,
+ *   started by mk_timer_arm, sleeps until the earliest deadline and then asks the core to
+ *   fire what is due (um_timer_expire queues the timer's message); it ends when no timer is
+ *   armed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "../kern/um_kobject_ports.h"
+#include "../um_export.h"
+#include "um_embedded.h"
+
+#include <mach/mach.h>
+#include <mach/mach_time.h>
+#include <mach/mk_timer.h>
+#include <mach/semaphore.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- thread ports ----------------------------------------------------------------------- */
+
+static pthread_key_t thread_port_key;
+static pthread_once_t thread_port_once = PTHREAD_ONCE_INIT;
+/* This thread's port (the kernel's receive-right reference), or NULL. */
+static _Thread_local um_port *thread_port;
+/* The host port of this process's task, or NULL. */
+static um_port *host_port;
+
+/* A thread exits: its port dies and names for it become dead names. */
+static void thread_port_exit(void *v)
+{
+    um_port *port = v;
+    um_embedded_enter();
+    if (port == thread_port)
+        thread_port = NULL;
+    um_port_destroy(port);
+    um_embedded_leave();
+}
+
+/* In a forked child the thread and host ports belong to the abandoned parent task. */
+static void kobjects_atfork_child(void);
+
+static void thread_port_init(void)
+{
+    (void)pthread_key_create(&thread_port_key, thread_port_exit);
+    (void)pthread_atfork(NULL, NULL, kobjects_atfork_child);
+}
+
+UM_EXPORT mach_port_t mach_thread_self(void)
+{
+    pthread_once(&thread_port_once, thread_port_init);
+    um_task *self = um_embedded_enter();
+    if (!thread_port) {
+        thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+        if (thread_port)
+            (void)pthread_setspecific(thread_port_key, thread_port);
+    }
+    mach_port_name_t name = MACH_PORT_NULL;
+    if (thread_port && um_kobject_copyout_send(self->space, thread_port, &name) != KERN_SUCCESS)
+        name = MACH_PORT_NULL;
+    um_embedded_leave();
+    return name;
+}
+
+UM_EXPORT mach_port_t thread_self_trap(void)
+{
+    return mach_thread_self();
+}
+
+UM_EXPORT mach_port_t mach_host_self(void)
+{
+    pthread_once(&thread_port_once, thread_port_init);
+    um_task *self = um_embedded_enter();
+    if (!host_port)
+        host_port = um_kobject_port_alloc(UM_KOT_HOST, NULL);
+    mach_port_name_t name = MACH_PORT_NULL;
+    if (host_port && um_kobject_copyout_send(self->space, host_port, &name) != KERN_SUCCESS)
+        name = MACH_PORT_NULL;
+    um_embedded_leave();
+    return name;
+}
+
+UM_EXPORT mach_port_t host_self_trap(void)
+{
+    return mach_host_self();
+}
+
+UM_EXPORT mach_port_t task_self_trap(void)
+{
+    return mach_task_self();
+}
+
+UM_EXPORT mach_port_name_t mach_reply_port(void)
+{
+    mach_port_name_t name = MACH_PORT_NULL;
+    if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &name) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return name;
+}
+
+UM_EXPORT kern_return_t thread_get_special_port(thread_inspect_t thread, int which_port,
+                                                mach_port_t *special_port)
+{
+    um_task *self = um_embedded_enter();
+    um_port *port;
+    kern_return_t kr = um_kobject_translate_send(self->space, thread, UM_KOT_THREAD, &port);
+    if (kr != KERN_SUCCESS) {
+        /* What the MIG stub's send to a name that is not a thread port reports. */
+        um_embedded_leave();
+        return MACH_SEND_INVALID_DEST;
+    }
+    if (which_port != THREAD_KERNEL_PORT) {
+        /* umach has no inspect or read ports (docs/umach-internals.md). */
+        um_embedded_leave();
+        return KERN_INVALID_ARGUMENT;
+    }
+    kr = um_kobject_copyout_send(self->space, port, special_port);
+    um_embedded_leave();
+    return kr;
+}
+
+/* The five fields of host_basic_info before cpu_threadtype (XNU accepts that short count). */
+#define UM_HOST_BASIC_INFO_OLD_COUNT ((mach_msg_type_number_t)5)
+
+/* ---- the host ----------------------------------------------------------------------------- */
+
+UM_EXPORT kern_return_t host_page_size(host_t host, vm_size_t *out_page_size)
+{
+    (void)host; /* Darwin's libsystem answers without asking the kernel */
+    *out_page_size = vm_kernel_page_size;
+    return KERN_SUCCESS;
+}
+
+static uint64_t physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
+UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t host_info_out,
+                                  mach_msg_type_number_t *host_info_outCnt)
+{
+    um_task *self = um_embedded_enter();
+    um_port *port;
+    kern_return_t kr = um_kobject_translate_send(self->space, host, UM_KOT_HOST, &port);
+    um_embedded_leave();
+    if (kr == KERN_INVALID_CAPABILITY)
+        return KERN_INVALID_ARGUMENT; /* a port, but not a host: the server sees HOST_NULL */
+    if (kr != KERN_SUCCESS)
+        return MACH_SEND_INVALID_DEST;
+    if (flavor != HOST_BASIC_INFO)
+        return KERN_INVALID_ARGUMENT;
+    if (*host_info_outCnt < UM_HOST_BASIC_INFO_OLD_COUNT)
+        return KERN_FAILURE;
+    host_basic_info_data_t info;
+    memset(&info, 0, sizeof info);
+    long conf = sysconf(_SC_NPROCESSORS_CONF), onln = sysconf(_SC_NPROCESSORS_ONLN);
+    info.max_cpus = conf > 0 ? (integer_t)conf : 1;
+    info.avail_cpus = onln > 0 ? (integer_t)onln : 1;
+    uint64_t mem = physical_memory();
+    info.memory_size = mem > 0x80000000u ? 0x80000000u : (natural_t)mem; /* capped as XNU does */
+#if defined(__x86_64__)
+    info.cpu_type = CPU_TYPE_X86_64;
+    info.cpu_subtype = CPU_SUBTYPE_X86_64_ALL;
+#elif defined(__aarch64__)
+    info.cpu_type = CPU_TYPE_ARM64;
+    info.cpu_subtype = CPU_SUBTYPE_ARM64_ALL;
+#else
+    info.cpu_type = CPU_TYPE_ANY;
+    info.cpu_subtype = CPU_SUBTYPE_MULTIPLE;
+#endif
+    info.cpu_threadtype = CPU_THREADTYPE_NONE;
+    info.physical_cpu = info.avail_cpus;
+    info.physical_cpu_max = info.max_cpus;
+    info.logical_cpu = info.avail_cpus;
+    info.logical_cpu_max = info.max_cpus;
+    info.max_mem = mem;
+    mach_msg_type_number_t count =
+        *host_info_outCnt >= HOST_BASIC_INFO_COUNT ? HOST_BASIC_INFO_COUNT : UM_HOST_BASIC_INFO_OLD_COUNT;
+    memcpy(host_info_out, &info, count * sizeof(integer_t));
+    *host_info_outCnt = count;
+    return KERN_SUCCESS;
+}
+
+/* ---- semaphores ------------------------------------------------------------------------------ */
+
+UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, int policy, int value)
+{
+    um_task *self = um_embedded_enter();
+    kern_return_t kr;
+    if (!um_task_space(self, task))
+        kr = MACH_SEND_INVALID_DEST;
+    else
+        kr = um_semaphore_create(self->space, policy, value, semaphore);
+    um_embedded_leave();
+    return kr;
+}
+
+UM_EXPORT kern_return_t semaphore_destroy(task_t task, semaphore_t semaphore)
+{
+    um_task *self = um_embedded_enter();
+    kern_return_t kr;
+    if (!um_task_space(self, task))
+        kr = MACH_SEND_INVALID_DEST;
+    else
+        kr = um_semaphore_destroy(self->space, semaphore);
+    um_embedded_leave();
+    return kr;
+}
+
+/* Conditions: world locked. A trap's semaphore argument, as port_name_to_semaphore sees it. */
+static kern_return_t semaphore_lookup(um_task *self, semaphore_t name, um_port **portp)
+{
+    return um_kobject_translate_send(self->space, name, UM_KOT_SEMAPHORE, portp);
+}
+
+static kern_return_t signal_common(semaphore_t semaphore, bool all)
+{
+    um_task *self = um_embedded_enter();
+    um_port *port;
+    kern_return_t kr = semaphore_lookup(self, semaphore, &port);
+    if (kr == KERN_SUCCESS)
+        kr = um_semaphore_signal(port, all);
+    um_embedded_leave();
+    return kr;
+}
+
+UM_EXPORT kern_return_t semaphore_signal(semaphore_t semaphore)
+{
+    return signal_common(semaphore, false);
+}
+
+UM_EXPORT kern_return_t semaphore_signal_all(semaphore_t semaphore)
+{
+    return signal_common(semaphore, true);
+}
+
+typedef struct sema_waiter {
+    um_waiter w;
+    uint32_t word;
+} sema_waiter;
+
+static void sema_wake(um_waiter *w)
+{
+    sema_waiter *sw = (sema_waiter *)w;
+    __atomic_store_n(&sw->word, 1, __ATOMIC_RELEASE);
+    um_embedded_defer_wake(&sw->word);
+}
+
+/*
+ * Wait on `wait_name` (after signalling `signal_name` unless null) until signalled, the
+ * deadline (CLOCK_MONOTONIC, NULL: none) passes, or a signal handler runs.
+ */
+static kern_return_t wait_common(semaphore_t wait_name, semaphore_t signal_name,
+                                 const struct timespec *deadline, bool noblock)
+{
+    um_task *self = um_embedded_enter();
+    um_port *wport, *sport = NULL;
+    kern_return_t kr = semaphore_lookup(self, wait_name, &wport);
+    if (kr == KERN_SUCCESS && signal_name != MACH_PORT_NULL)
+        kr = semaphore_lookup(self, signal_name, &sport);
+    if (kr != KERN_SUCCESS) {
+        um_embedded_leave();
+        return kr;
+    }
+    sema_waiter sw;
+    memset(&sw, 0, sizeof sw);
+    sw.w.wake = sema_wake;
+    kr = um_semaphore_wait_begin(wport, &sw.w, noblock);
+    if (sport) {
+        /* XNU signals after queueing the waiter; a destroyed signal semaphore ends the wait. */
+        if (um_semaphore_signal(sport, false) == KERN_TERMINATED) {
+            if (kr == UM_SEMAPHORE_WAITING)
+                um_semaphore_wait_cancel(wport, &sw.w);
+            kr = KERN_TERMINATED;
+        }
+    }
+    if (kr != UM_SEMAPHORE_WAITING) {
+        um_embedded_leave();
+        return kr;
+    }
+    um_port_ref(wport); /* the semaphore stays while this thread sleeps on it */
+    int err = 0;
+    while (!sw.w.woken) {
+        um_embedded_leave();
+        long rc = syscall(SYS_futex, &sw.word, FUTEX_WAIT_BITSET_PRIVATE, 0, deadline, NULL,
+                          FUTEX_BITSET_MATCH_ANY);
+        err = rc < 0 ? errno : 0;
+        um_embedded_enter();
+        if (err == ETIMEDOUT || err == EINTR)
+            break;
+    }
+    if (sw.w.woken) {
+        kr = sw.w.result;
+    } else {
+        um_semaphore_wait_cancel(wport, &sw.w);
+        kr = err == EINTR ? KERN_ABORTED : KERN_OPERATION_TIMED_OUT;
+    }
+    um_port_release(wport);
+    um_embedded_leave();
+    return kr;
+}
+
+/* The deadline `t` from now on CLOCK_MONOTONIC. */
+static struct timespec deadline_in(mach_timespec_t t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    now.tv_sec += (time_t)t.tv_sec;
+    now.tv_nsec += t.tv_nsec;
+    if (now.tv_nsec >= 1000000000L) {
+        now.tv_sec++;
+        now.tv_nsec -= 1000000000L;
+    }
+    return now;
+}
+
+UM_EXPORT kern_return_t semaphore_wait(semaphore_t semaphore)
+{
+    return wait_common(semaphore, MACH_PORT_NULL, NULL, false);
+}
+
+UM_EXPORT kern_return_t semaphore_wait_signal(semaphore_t wait_semaphore,
+                                              semaphore_t signal_semaphore)
+{
+    return wait_common(wait_semaphore, signal_semaphore, NULL, false);
+}
+
+UM_EXPORT kern_return_t semaphore_timedwait(semaphore_t semaphore, mach_timespec_t wait_time)
+{
+    if (BAD_MACH_TIMESPEC(&wait_time))
+        return KERN_INVALID_VALUE;
+    struct timespec d = deadline_in(wait_time);
+    return wait_common(semaphore, MACH_PORT_NULL, &d, wait_time.tv_sec == 0 && wait_time.tv_nsec == 0);
+}
+
+UM_EXPORT kern_return_t semaphore_timedwait_signal(semaphore_t wait_semaphore,
+                                                   semaphore_t signal_semaphore,
+                                                   mach_timespec_t wait_time)
+{
+    if (BAD_MACH_TIMESPEC(&wait_time))
+        return KERN_INVALID_VALUE;
+    struct timespec d = deadline_in(wait_time);
+    return wait_common(wait_semaphore, signal_semaphore, &d,
+                       wait_time.tv_sec == 0 && wait_time.tv_nsec == 0);
+}
+
+/* ---- timers ----------------------------------------------------------------------------------- */
+
+typedef struct armed_timer {
+    struct armed_timer *next;
+    um_port *port; /* a reference */
+} armed_timer;
+
+static armed_timer *armed_list; /* world lock */
+static uint32_t timer_word;     /* bumped (and woken) when the earliest deadline may move */
+static bool timer_thread_running;
+
+static void timer_kick(void)
+{
+    __atomic_add_fetch(&timer_word, 1, __ATOMIC_RELEASE);
+    (void)syscall(SYS_futex, &timer_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Forget `port` from the armed list. Conditions: world locked. */
+static void timer_unlist(um_port *port)
+{
+    for (armed_timer **pp = &armed_list; *pp; pp = &(*pp)->next) {
+        if ((*pp)->port == port) {
+            armed_timer *a = *pp;
+            *pp = a->next;
+            um_port_release(a->port);
+            free(a);
+            return;
+        }
+    }
+}
+
+static void *timer_service(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        uint32_t seen = __atomic_load_n(&timer_word, __ATOMIC_ACQUIRE);
+        um_embedded_enter();
+        uint64_t now = mach_absolute_time(), next = 0;
+        for (armed_timer **pp = &armed_list; *pp;) {
+            armed_timer *a = *pp;
+            uint64_t still = um_timer_expire(a->port, now);
+            if (still == 0) {
+                *pp = a->next;
+                um_port_release(a->port);
+                free(a);
+                continue;
+            }
+            if (next == 0 || still < next)
+                next = still;
+            pp = &a->next;
+        }
+        if (!armed_list) {
+            /* Nothing armed: the service ends (the next mk_timer_arm starts it again). */
+            timer_thread_running = false;
+            um_embedded_leave();
+            return NULL;
+        }
+        um_embedded_leave();
+        struct timespec d = {.tv_sec = (time_t)(next / 1000000000u),
+                             .tv_nsec = (long)(next % 1000000000u)};
+        (void)syscall(SYS_futex, &timer_word, FUTEX_WAIT_BITSET_PRIVATE, seen, next ? &d : NULL,
+                      NULL, FUTEX_BITSET_MATCH_ANY);
+    }
+    return NULL;
+}
+
+/* Conditions: world locked. */
+static bool timer_thread_start(void)
+{
+    if (timer_thread_running)
+        return true;
+    pthread_attr_t attr;
+    pthread_t t;
+    if (pthread_attr_init(&attr) != 0)
+        return false;
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* The service thread must not take signals meant for the program's threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&t, &attr, timer_service, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    timer_thread_running = rc == 0;
+    return timer_thread_running;
+}
+
+UM_EXPORT mach_port_name_t mk_timer_create(void)
+{
+    pthread_once(&thread_port_once, thread_port_init);
+    um_task *self = um_embedded_enter();
+    mach_port_name_t name;
+    if (um_timer_create(self->space, &name) != KERN_SUCCESS)
+        name = MACH_PORT_NULL;
+    um_embedded_leave();
+    return name;
+}
+
+UM_EXPORT kern_return_t mk_timer_destroy(mach_port_name_t name)
+{
+    um_task *self = um_embedded_enter();
+    um_port *port = NULL;
+    if (um_translate_receive(self->space, name, &port) == KERN_SUCCESS &&
+        port->kotype == UM_KOT_TIMER)
+        timer_unlist(port);
+    kern_return_t kr = um_timer_destroy(self->space, name);
+    um_embedded_leave();
+    timer_kick(); /* the service may have nothing left to wait for */
+    return kr;
+}
+
+UM_EXPORT kern_return_t mk_timer_arm_leeway(mach_port_name_t name, uint64_t mk_timer_flags,
+                                            uint64_t mk_timer_expire_time, uint64_t mk_timer_leeway)
+{
+    (void)mk_timer_flags; /* MK_TIMER_CRITICAL and leeway only tune the scheduler's slack */
+    (void)mk_timer_leeway;
+    um_task *self = um_embedded_enter();
+    um_port *port;
+    kern_return_t kr = um_timer_arm(self->space, name, mk_timer_expire_time, &port);
+    if (kr == KERN_SUCCESS) {
+        bool listed = false;
+        for (armed_timer *a = armed_list; a; a = a->next)
+            listed |= a->port == port;
+        if (!listed) {
+            armed_timer *a = malloc(sizeof *a);
+            if (!a || !timer_thread_start()) {
+                free(a);
+                uint64_t ignored;
+                (void)um_timer_cancel(self->space, name, &ignored);
+                um_embedded_leave();
+                return KERN_RESOURCE_SHORTAGE;
+            }
+            um_port_ref(port);
+            a->port = port;
+            a->next = armed_list;
+            armed_list = a;
+        }
+    }
+    um_embedded_leave();
+    if (kr == KERN_SUCCESS)
+        timer_kick();
+    return kr;
+}
+
+UM_EXPORT kern_return_t mk_timer_arm(mach_port_name_t name, uint64_t expire_time)
+{
+    return mk_timer_arm_leeway(name, MK_TIMER_NORMAL, expire_time, 0);
+}
+
+UM_EXPORT kern_return_t mk_timer_cancel(mach_port_name_t name, uint64_t *result_time)
+{
+    um_task *self = um_embedded_enter();
+    uint64_t armed = 0;
+    kern_return_t kr = um_timer_cancel(self->space, name, &armed);
+    um_port *port;
+    if (kr == KERN_SUCCESS && um_translate_receive(self->space, name, &port) == KERN_SUCCESS)
+        timer_unlist(port);
+    um_embedded_leave();
+    timer_kick();
+    if (kr == KERN_SUCCESS && result_time)
+        *result_time = armed;
+    return kr;
+}
+
+static void kobjects_atfork_child(void)
+{
+    (void)pthread_setspecific(thread_port_key, NULL);
+    /* The parent's objects stay with its abandoned task; the child starts without them. */
+    thread_port = NULL;
+    host_port = NULL;
+    armed_list = NULL;
+    timer_thread_running = false;
+}
