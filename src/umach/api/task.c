@@ -88,7 +88,7 @@ kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, i
     if (which_port == TASK_KERNEL_PORT)
         port = self->task_port;
     else if (special_slot(which_port))
-        port = self->special_ports[which_port]; /* umach has no host port: that slot is empty */
+        port = self->special_ports[which_port]; /* the host slot stays empty: mach_host_self */
     else
         return KERN_INVALID_ARGUMENT; /* NAME/INSPECT/READ: umach has no lesser task ports */
     mach_port_name_t name = MACH_PORT_NULL;
