@@ -31,10 +31,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define UM_UNDER_VALGRIND() (RUNNING_ON_VALGRIND != 0)
+#endif
+#endif
+#ifndef UM_UNDER_VALGRIND
+#define UM_UNDER_VALGRIND() false
+#endif
 
 /* ---- memory objects --------------------------------------------------------------------- */
 
@@ -42,10 +55,17 @@ typedef struct um_vmo_ref {
     uint64_t off, len;
 } um_vmo_ref;
 
-typedef struct um_vmo {
+/* What names a memfd: its descriptor, its name's parts, and its inode. */
+typedef struct um_vmo_ident {
     int fd;
-    uint64_t id;
     uint32_t pid;          /* process that created it (part of its memfd's name) */
+    uint64_t id;           /* umach-PID-ID */
+    uint64_t ino;
+    uint32_t dev_major, dev_minor;
+} um_vmo_ident;
+
+typedef struct um_vmo {
+    um_vmo_ident ident;
     uint32_t fork_gen;     /* um_vmr.forks when created: holes are punched only if unchanged */
     bool keep;             /* never punch holes (lost track of one of its mappings) */
     uint32_t nrefs, caprefs;
@@ -84,7 +104,56 @@ static struct {
     uint32_t nvmos, maxvmos; /* open memfds, and how many we allow ourselves */
     bool no_memfd;           /* memfd_create is unavailable: regions stay anonymous */
     uint8_t *bounce;         /* safe_pwrite's buffer */
-} um_vmr = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    uint32_t pid;            /* this process (0: not known yet; reset in a forked child) */
+    int pagemap;             /* /proc/self/pagemap of this process, or -1 */
+    int maps;                /* /proc/self/maps for PROCMAP_QUERY, -1, or -2: not supported */
+    /* Memfds of dead objects kept for reuse (emptied), with the names they were made with. */
+    um_vmo_ident pool[8];
+    uint32_t npool;
+} um_vmr = {.lock = PTHREAD_MUTEX_INITIALIZER, .pagemap = -1, .maps = -1};
+
+/* Sizes from which mappings are placed on 2 MiB boundaries (page tables then move whole). */
+#define UM_VM_ALIGN (2u * 1024 * 1024)
+
+static uint32_t self_pid(void)
+{
+    if (!um_vmr.pid)
+        um_vmr.pid = (uint32_t)getpid();
+    return um_vmr.pid;
+}
+
+/*
+ * mmap(NULL, len, prot, flags, fd, off), on a 2 MiB boundary when len is at least that (the
+ * kernel does this for large anonymous mappings, not for memfds): a move between two such
+ * mappings then moves whole page tables instead of every page's entry.
+ */
+static void *map_aligned(size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (len < UM_VM_ALIGN)
+        return mmap(NULL, len, prot, flags, fd, off);
+    if (fd < 0) {
+        /* Anonymous: recent kernels align these themselves. */
+        void *p = mmap(NULL, len, prot, flags, fd, off);
+        if (p == MAP_FAILED || ((uintptr_t)p & (UM_VM_ALIGN - 1)) == 0)
+            return p;
+        munmap(p, len);
+    }
+    size_t span = len + UM_VM_ALIGN;
+    uint8_t *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (res == MAP_FAILED)
+        return mmap(NULL, len, prot, flags, fd, off);
+    uint8_t *at = (uint8_t *)(((uintptr_t)res + UM_VM_ALIGN - 1) & ~(uintptr_t)(UM_VM_ALIGN - 1));
+    void *p = mmap(at, len, prot, flags | MAP_FIXED, fd, off);
+    if (p == MAP_FAILED) {
+        munmap(res, span);
+        return MAP_FAILED;
+    }
+    if (at > res)
+        munmap(res, (size_t)(at - res));
+    if (at + len < res + span)
+        munmap(at + len, (size_t)(res + span - (at + len)));
+    return p;
+}
 
 static inline uint64_t pmask(void)
 {
@@ -115,16 +184,26 @@ static um_vmo *vmo_create(uint64_t len)
         return NULL;
     if (!um_vmr.maxvmos)
         vmo_limits_init();
-    if (um_vmr.nvmos >= um_vmr.maxvmos)
-        return NULL;
     um_vmo *v = calloc(1, sizeof *v);
     if (!v)
         return NULL;
-    v->id = ++um_vmr.next_id;
-    v->pid = (uint32_t)getpid();
     v->fork_gen = um_vmr.forks;
+    while (um_vmr.npool) {
+        /* A dead object's memfd, emptied: only the size to set (it keeps its name). */
+        v->ident = um_vmr.pool[--um_vmr.npool];
+        if (ftruncate(v->ident.fd, (off_t)len) == 0)
+            return v;
+        close(v->ident.fd);
+        um_vmr.nvmos--;
+    }
+    if (um_vmr.nvmos >= um_vmr.maxvmos) {
+        free(v);
+        return NULL;
+    }
+    v->ident.id = ++um_vmr.next_id;
+    v->ident.pid = self_pid();
     char name[64];
-    snprintf(name, sizeof name, "umach-%u-%llu", v->pid, (unsigned long long)v->id);
+    snprintf(name, sizeof name, "umach-%u-%llu", v->ident.pid, (unsigned long long)v->ident.id);
     int fd = memfd_create(name, MFD_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOSYS)
@@ -140,12 +219,16 @@ static um_vmo *vmo_create(uint64_t len)
             fd = high;
         }
     }
-    if (ftruncate(fd, (off_t)len) != 0) {
+    struct stat st;
+    if (ftruncate(fd, (off_t)len) != 0 || fstat(fd, &st) != 0) {
         close(fd);
         free(v);
         return NULL;
     }
-    v->fd = fd;
+    v->ident.fd = fd;
+    v->ident.ino = (uint64_t)st.st_ino;
+    v->ident.dev_major = major(st.st_dev);
+    v->ident.dev_minor = minor(st.st_dev);
     um_vmr.nvmos++;
     return v;
 }
@@ -191,7 +274,7 @@ static void vmo_punch_unreferenced(um_vmo *v, uint64_t off, uint64_t len)
         if (next > end)
             next = end;
         if (next > at)
-            (void)fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
+            (void)fallocate(v->ident.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
                             (off_t)(next - at));
         if (i < n && cover[i].off + cover[i].len > at)
             at = cover[i].off + cover[i].len;
@@ -209,8 +292,19 @@ static void vmo_unref(um_vmo *v, uint64_t off, uint64_t len, bool may_punch)
         }
     }
     if (v->nrefs == 0) {
-        close(v->fd);
-        um_vmr.nvmos--;
+        /*
+         * Nothing maps it any more (every mapping was the registry's or a copy's): keep the
+         * memfd, emptied, for the next object. One the registry lost track of, or one another
+         * process may map since a fork, is closed instead.
+         */
+        size_t cap = sizeof um_vmr.pool / sizeof um_vmr.pool[0];
+        if (!v->keep && v->fork_gen == um_vmr.forks && um_vmr.npool < cap &&
+            ftruncate(v->ident.fd, 0) == 0) {
+            um_vmr.pool[um_vmr.npool++] = v->ident;
+        } else {
+            close(v->ident.fd);
+            um_vmr.nvmos--;
+        }
         free(v->refs);
         free(v);
         return;
@@ -292,14 +386,62 @@ static bool reg_valid_merged(const um_region *r, const char *want)
     return ok;
 }
 
+/* PROCMAP_QUERY (Linux 6.11): the mapping that holds an address, asked of /proc/self/maps. */
+typedef struct um_procmap_query {
+    uint64_t size, query_flags, query_addr;
+    uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+    uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+    uint64_t vma_name_addr, build_id_addr;
+} um_procmap_query;
+#define UM_PROCMAP_QUERY _IOWR('f', 17, um_procmap_query)
+#define UM_PROCMAP_VMA_SHARED 0x08u
+
+/*
+ * Ask the kernel about the mapping that holds r->start: 1 when it is r's memfd (same inode),
+ * mapped shared or private as r's state says, from the right offset and covering all of r
+ * (it may be larger: the kernel merges neighbours mapping the next offsets of one file);
+ * 0 when it is not; -1 when this kernel cannot be asked.
+ */
+static int reg_query(const um_region *r)
+{
+    if (um_vmr.maps == -2)
+        return -1;
+    if (um_vmr.maps < 0 && (um_vmr.maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)) < 0) {
+        um_vmr.maps = -2;
+        return -1;
+    }
+    um_procmap_query q;
+    memset(&q, 0, sizeof q);
+    q.size = sizeof q;
+    q.query_addr = r->start;
+    if (ioctl(um_vmr.maps, UM_PROCMAP_QUERY, &q) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP) {
+            close(um_vmr.maps);
+            um_vmr.maps = -2;
+        }
+        return -1;
+    }
+    const um_vmo_ident *id = &r->vmo->ident;
+    bool shared = (q.vma_flags & UM_PROCMAP_VMA_SHARED) != 0;
+    return q.inode == id->ino && q.dev_major == id->dev_major && q.dev_minor == id->dev_minor &&
+           q.vma_start <= r->start && q.vma_end >= r->end &&
+           q.vma_offset + (r->start - q.vma_start) == r->off &&
+           shared == (r->state == UM_RG_LIVE);
+}
+
 /* Is the mapping of `r` still the one the registry made (same memfd, same bounds)? */
 static bool reg_valid(const um_region *r)
 {
+    int known = reg_query(r);
+    if (known >= 0)
+        return known == 1;
     char path[96], want[96], got[128];
     snprintf(path, sizeof path, "/proc/self/map_files/%llx-%llx", (unsigned long long)r->start,
              (unsigned long long)r->end);
-    int wn = snprintf(want, sizeof want, "/memfd:umach-%u-%llu (deleted)", r->vmo->pid,
-                      (unsigned long long)r->vmo->id);
+    int wn = snprintf(want, sizeof want, "/memfd:umach-%u-%llu (deleted)", r->vmo->ident.pid,
+                      (unsigned long long)r->vmo->ident.id);
     ssize_t n = readlink(path, got, sizeof got);
     if (n == wn && memcmp(got, want, (size_t)n) == 0)
         return true;
@@ -380,7 +522,7 @@ static bool reg_freeze(um_region *r)
     if (r->state != UM_RG_LIVE)
         return true;
     void *p = mmap((void *)(uintptr_t)r->start, r->end - r->start, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_FIXED, r->vmo->fd, (off_t)r->off);
+                   MAP_PRIVATE | MAP_FIXED, r->vmo->ident.fd, (off_t)r->off);
     if (p == MAP_FAILED)
         return false;
     r->state = UM_RG_FROZEN;
@@ -392,6 +534,11 @@ static bool reg_freeze(um_region *r)
 static void um_vm_atfork_prepare(void)
 {
     pthread_mutex_lock(&um_vmr.lock);
+    /* Pooled memfds would be reused by both processes: let them go. */
+    while (um_vmr.npool) {
+        close(um_vmr.pool[--um_vmr.npool].fd);
+        um_vmr.nvmos--;
+    }
     for (size_t i = 0; i < um_vmr.n;) {
         um_region *r = &um_vmr.r[i];
         if (r->state == UM_RG_LIVE && (!reg_valid(r) || !reg_freeze(r))) {
@@ -403,8 +550,22 @@ static void um_vm_atfork_prepare(void)
     um_vmr.forks++;
 }
 
-static void um_vm_atfork_release(void)
+static void um_vm_atfork_parent(void)
 {
+    pthread_mutex_unlock(&um_vmr.lock);
+}
+
+static void um_vm_atfork_child(void)
+{
+    /* A new process: its pid, its own page map and maps (the open ones read the parent's). */
+    um_vmr.pid = 0;
+    if (um_vmr.pagemap >= 0)
+        close(um_vmr.pagemap);
+    um_vmr.pagemap = -1;
+    if (um_vmr.maps >= 0)
+        close(um_vmr.maps);
+    if (um_vmr.maps != -2)
+        um_vmr.maps = -1;
     pthread_mutex_unlock(&um_vmr.lock);
 }
 
@@ -414,7 +575,7 @@ static void um_vm_atfork_release(void)
  */
 __attribute__((constructor(102))) static void um_vm_init(void)
 {
-    pthread_atfork(um_vm_atfork_prepare, um_vm_atfork_release, um_vm_atfork_release);
+    pthread_atfork(um_vm_atfork_prepare, um_vm_atfork_parent, um_vm_atfork_child);
 }
 
 /* ---- copies ------------------------------------------------------------------------------------ */
@@ -426,7 +587,7 @@ static bool safe_read(void *dst, uint64_t src, size_t len)
     while (done < len) {
         struct iovec local = {(char *)dst + done, len - done};
         struct iovec remote = {(void *)(uintptr_t)(src + done), len - done};
-        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+        ssize_t n = process_vm_readv((pid_t)self_pid(), &local, 1, &remote, 1, 0);
         if (n <= 0) {
             if (n < 0 && errno == EINTR)
                 continue;
@@ -442,24 +603,30 @@ static bool safe_read(void *dst, uint64_t src, size_t len)
 }
 
 /*
- * Write `len` bytes of this process's memory at `src` to `fd` at `off`. False if unreadable.
- * The bytes go through a small buffer filled by safe_read: the sender's memory is read the one
- * checked way (an unreadable range is an error, and memory the program never initialised is
- * its business, not a fault in the write). Conditions: registry locked (the buffer is its).
+ * Write `len` bytes of this process's memory at `src` to `fd` at `off`. False if unreadable
+ * (the kernel reports EFAULT, it does not fault). Under valgrind the bytes go through a small
+ * buffer filled by safe_read instead: memory the program never initialised, or a hole in the
+ * range, is the sender's business, not an error in umach's write (pwrite straight from the
+ * sender is half again as fast as the buffer, so it is the rule everywhere else).
+ * Conditions: registry locked (the buffer is its).
  */
 #define UM_VM_BOUNCE (128u * 1024)
 static bool safe_pwrite(int fd, uint64_t src, uint64_t len, uint64_t off)
 {
-    if (!um_vmr.bounce && !(um_vmr.bounce = malloc(UM_VM_BOUNCE)))
+    bool bounce = UM_UNDER_VALGRIND();
+    if (bounce && !um_vmr.bounce && !(um_vmr.bounce = malloc(UM_VM_BOUNCE)))
         return false;
     uint64_t done = 0;
     while (done < len) {
         size_t chunk = len - done > UM_VM_BOUNCE ? UM_VM_BOUNCE : (size_t)(len - done);
-        if (!safe_read(um_vmr.bounce, src + done, chunk))
+        if (!bounce)
+            chunk = len - done > (1u << 30) ? (1u << 30) : (size_t)(len - done);
+        else if (!safe_read(um_vmr.bounce, src + done, chunk))
             return false;
+        const uint8_t *from = bounce ? um_vmr.bounce : (const uint8_t *)(uintptr_t)(src + done);
         size_t put = 0;
         while (put < chunk) {
-            ssize_t n = pwrite(fd, um_vmr.bounce + put, chunk - put, (off_t)(off + done + put));
+            ssize_t n = pwrite(fd, from + put, chunk - put, (off_t)(off + done + put));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
@@ -482,7 +649,9 @@ static bool safe_pwrite(int fd, uint64_t src, uint64_t len, uint64_t off)
  */
 static bool pages_dirty(uint64_t start, uint64_t npages, bool *dirty)
 {
-    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (um_vmr.pagemap < 0)
+        um_vmr.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    int fd = um_vmr.pagemap;
     if (fd < 0)
         return false;
     uint64_t buf[512];
@@ -501,7 +670,6 @@ static bool pages_dirty(uint64_t start, uint64_t npages, bool *dirty)
         }
         i += n;
     }
-    close(fd);
     return ok;
 }
 
@@ -510,7 +678,7 @@ static void vmo_data_pages(const um_vmo *v, uint64_t off, uint64_t npages, bool 
 {
     uint64_t end = off + npages * vm_page_size, pos = off;
     while (pos < end) {
-        off_t d = lseek(v->fd, (off_t)pos, SEEK_DATA);
+        off_t d = lseek(v->ident.fd, (off_t)pos, SEEK_DATA);
         if (d < 0 && errno == ENXIO)
             return; /* only holes from pos on */
         if (d < 0) {
@@ -521,7 +689,7 @@ static void vmo_data_pages(const um_vmo *v, uint64_t off, uint64_t npages, bool 
         }
         if ((uint64_t)d >= end)
             return;
-        off_t h = lseek(v->fd, d, SEEK_HOLE);
+        off_t h = lseek(v->ident.fd, d, SEEK_HOLE);
         uint64_t hole = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
         for (uint64_t i = ((uint64_t)d - off) / vm_page_size; i * vm_page_size + off < hole; i++)
             data[i] = true;
@@ -573,7 +741,7 @@ static bool copy_sparse(um_region *r, uint64_t src, uint64_t len, um_vmo *dst, u
     bool *dirty = calloc(npages ? npages * 2 : 2, sizeof *dirty);
     if (!dirty || !pages_dirty(src, npages, dirty)) {
         free(dirty);
-        return safe_pwrite(dst->fd, src, len, doff);
+        return safe_pwrite(dst->ident.fd, src, len, doff);
     }
     bool *data = dirty + npages;
     vmo_data_pages(r->vmo, r->off + (src - r->start), npages, data);
@@ -588,7 +756,7 @@ static bool copy_sparse(um_region *r, uint64_t src, uint64_t len, um_vmo *dst, u
             continue;
         }
         if (nrun)
-            ok = safe_pwrite(dst->fd, src + run * vm_page_size, nrun * vm_page_size,
+            ok = safe_pwrite(dst->ident.fd, src + run * vm_page_size, nrun * vm_page_size,
                              doff + run * vm_page_size);
         nrun = 0;
     }
@@ -652,11 +820,11 @@ static mach_msg_return_t copy_object(um_region *r, uint64_t addr, uint64_t size,
     if (r && (!physical || (addr % vm_page_size == 0 && size % vm_page_size == 0)))
         ok = copy_sparse(r, start, len, v, 0);
     else
-        ok = safe_pwrite(v->fd, addr, size, offset);
+        ok = safe_pwrite(v->ident.fd, addr, size, offset);
     um_vm_copy *c = ok ? copy_new(UM_VC_OBJECT, size, offset, len) : NULL;
     if (!c || !vmo_ref(v, 0, len)) {
         free(c);
-        close(v->fd);
+        close(v->ident.fd);
         um_vmr.nvmos--;
         free(v);
         return ok ? MACH_MSG_VM_KERNEL : MACH_SEND_INVALID_MEMORY;
@@ -697,7 +865,7 @@ static bool range_clean(uint64_t start, uint64_t len)
 /* Move the pages of [start, start + len) to a fresh address. NULL if not one mapping. */
 static void *move_mapping(uint64_t start, uint64_t len)
 {
-    void *target = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *target = map_aligned(len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (target == MAP_FAILED)
         return NULL;
     void *p = mremap((void *)(uintptr_t)start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, target);
@@ -813,8 +981,8 @@ kern_return_t um_vm_copyout(um_vm_copy *c, uint64_t *addrp)
             vmo_unref(c->vmo, c->voff, c->len, false); /* mapped but not registered */
         *addrp = at + c->offset;
     } else {
-        void *p = mmap(NULL, c->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, c->vmo->fd,
-                       (off_t)c->voff);
+        void *p = map_aligned(c->len, PROT_READ | PROT_WRITE, MAP_PRIVATE, c->vmo->ident.fd,
+                              (off_t)c->voff);
         if (p == MAP_FAILED) {
             vmo_unref(c->vmo, c->voff, c->len, true);
             kr = KERN_NO_SPACE;
@@ -888,7 +1056,7 @@ kern_return_t um_vm_allocate_region(uint64_t *addrp, uint64_t len, int flags)
     pthread_mutex_lock(&um_vmr.lock);
     um_vmo *v = len > UM_VM_COPY_SMALL ? vmo_create(len) : NULL;
     if (v && !vmo_ref(v, 0, len)) {
-        close(v->fd);
+        close(v->ident.fd);
         um_vmr.nvmos--;
         free(v);
         v = NULL;
@@ -897,8 +1065,10 @@ kern_return_t um_vm_allocate_region(uint64_t *addrp, uint64_t len, int flags)
     if (overwrite)
         reg_check((uint64_t)(uintptr_t)want, (uint64_t)(uintptr_t)want + len);
     void *p;
-    if (v)
-        p = mmap(want, len, PROT_READ | PROT_WRITE, MAP_SHARED | mflags, v->fd, 0);
+    if (v && anywhere)
+        p = map_aligned(len, PROT_READ | PROT_WRITE, MAP_SHARED, v->ident.fd, 0);
+    else if (v)
+        p = mmap(want, len, PROT_READ | PROT_WRITE, MAP_SHARED | mflags, v->ident.fd, 0);
     else
         p = mmap(want, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | mflags, -1, 0);
     kern_return_t kr = KERN_SUCCESS;
@@ -936,7 +1106,7 @@ bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *
     pthread_mutex_lock(&um_vmr.lock);
     um_region *r = reg_covering(addr & ~pmask(), round_page64(addr + len));
     if (r && reg_valid(r)) {
-        *fdp = r->vmo->fd;
+        *fdp = r->vmo->ident.fd;
         *offp = r->off + (addr - r->start);
         *livep = r->state == UM_RG_LIVE;
         found = true;
