@@ -90,6 +90,45 @@ MT_TEST(bootstrap_port_is_a_send_right_and_the_tasks_bootstrap_special_port)
     MT_KR(mach_port_deallocate(TASK, bp), KERN_SUCCESS);
 }
 
+MT_TEST(bootstrap_port_travels_in_a_message_like_any_send_right)
+{
+    warm_up();
+    NU_BEGIN();
+    mach_port_t port = nu_port();
+    MT_REQUIRE(port != MACH_PORT_NULL);
+    mach_port_urefs_t before = nu_refs(bootstrap_port, MACH_PORT_RIGHT_SEND);
+    struct {
+        mach_msg_header_t h;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t d;
+    } m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND_ONCE, 0) | MACH_MSGH_BITS_COMPLEX;
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = port;
+    m.body.msgh_descriptor_count = 1;
+    m.d.name = bootstrap_port;
+    m.d.disposition = MACH_MSG_TYPE_COPY_SEND;
+    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
+    MT_KR(mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    nu_msg r;
+    MT_KR(nu_recv(port, &r, 0), MACH_MSG_SUCCESS);
+    mach_msg_port_descriptor_t d;
+    memcpy(&d, r.bytes + sizeof(mach_msg_base_t), sizeof d);
+    /* It arrives as a send right under the name the task already has for it. */
+    MT_EQ(d.disposition, MACH_MSG_TYPE_PORT_SEND);
+    MT_EQ(d.name, bootstrap_port);
+    MT_EQ(nu_refs(bootstrap_port, MACH_PORT_RIGHT_SEND), before + 1);
+    mach_port_t p = MACH_PORT_NULL;
+    char name[BOOTSTRAP_MAX_NAME_LEN];
+    unique_name(name, sizeof name, "carried");
+    MT_KR(bootstrap_look_up(d.name, name, &p), BOOTSTRAP_UNKNOWN_SERVICE);
+    MT_KR(mach_port_deallocate(TASK, d.name), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    NU_END();
+}
+
 MT_TEST(check_in_of_a_new_name_gives_a_receive_right_that_look_up_reaches)
 {
     warm_up();
