@@ -227,3 +227,38 @@ bool um_call_task_check(mach_port_name_t task)
     um_embedded_leave();
     return ok;
 }
+
+/* ---- mach_msg: the front end sends, receives and waits ------------------------------------- */
+
+UM_EXPORT mach_msg_return_t mach_msg_overwrite(mach_msg_header_t *msg, mach_msg_option_t option,
+                                               mach_msg_size_t send_size, mach_msg_size_t rcv_size,
+                                               mach_port_name_t rcv_name,
+                                               mach_msg_timeout_t timeout, mach_port_name_t notify,
+                                               mach_msg_header_t *rcv_msg,
+                                               mach_msg_size_t rcv_limit)
+{
+    (void)notify;
+    (void)rcv_limit;
+    return um_embedded_msg(msg, option, send_size, rcv_size, rcv_name, timeout, rcv_msg);
+}
+
+UM_EXPORT mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t option,
+                                     mach_msg_size_t send_size, mach_msg_size_t rcv_size,
+                                     mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
+                                     mach_port_name_t notify)
+{
+    (void)notify;
+    return um_embedded_msg(msg, option, send_size, rcv_size, rcv_name, timeout, NULL);
+}
+
+UM_EXPORT mach_msg_return_t mach_msg_send(mach_msg_header_t *msg)
+{
+    return mach_msg(msg, MACH_SEND_MSG, msg->msgh_size, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
+                    MACH_PORT_NULL);
+}
+
+UM_EXPORT mach_msg_return_t mach_msg_receive(mach_msg_header_t *msg)
+{
+    return mach_msg(msg, MACH_RCV_MSG, 0, msg->msgh_size, msg->msgh_local_port,
+                    MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+}

@@ -265,6 +265,7 @@ static void um_world_init_once(void)
     long ps = sysconf(_SC_PAGESIZE);
     w->kernel.page_size = ps > 0 ? (size_t)ps : 4096;
     w->kernel.ops = &um_embedded_kernel_ops;
+    um_embedded_memory_init();
     w->kernel.fe = w;
     pthread_mutex_lock(&w->lock);
     um_world_make_task();

@@ -63,9 +63,14 @@ typedef struct um_object {
     uint32_t refs;
 } um_object;
 
-/* A thread blocked in the core (receive on an empty queue, send to a full one). */
+/*
+ * A thread blocked in the core (receive on an empty queue, send to a full one). The front end
+ * owns the memory; the core links it into one wait queue while it waits and unlinks it when
+ * it wakes it (woken, result) or when the front end cancels the wait (um_waiter_cancel).
+ */
 struct um_waiter {
     um_waiter *next, *prev;
+    struct um_waitq *queue;  /* the queue it is linked into, or NULL */
     void *owner;             /* port or set the waiter is queued on */
     int result;              /* set by the core when it wakes the waiter */
     bool woken;
@@ -217,14 +222,21 @@ struct um_kernel {
 
 /*
  * A task's memory, as the front end reaches it. Addresses are the task's. No operation
- * faults: a range that cannot be reached is reported, never a crash, and none of them needs
- * the caller to hold or to drop the world lock.
+ * crashes: a range that cannot be reached is reported as such.
  */
 typedef struct um_task_memops {
-    /* Copy `len` bytes at task address `src` into `dst`. false: unreadable. */
+    /*
+     * Copy `len` bytes at task address `src` into `dst` (an out-of-line ports array). false:
+     * unreadable. May be called with the world lock held, so it must not fault.
+     */
     bool (*read)(um_task *task, void *dst, uint64_t src, size_t len);
-    /* Copy `len` bytes from `src` to task address `dst`. false: unwritable. */
-    bool (*write)(um_task *task, uint64_t dst, const void *src, size_t len);
+    /*
+     * Copy the message buffer itself in (`msg_read`) or out (`msg_write`). Called without
+     * the world lock, on every message: as cheap as a copy can be. false: unreadable /
+     * unwritable.
+     */
+    bool (*msg_read)(um_task *task, void *dst, uint64_t src, size_t len);
+    bool (*msg_write)(um_task *task, uint64_t dst, const void *src, size_t len);
     /* Remove [addr, addr + len) (page-aligned) from the task's memory. */
     void (*unmap)(um_task *task, uint64_t addr, size_t len);
     /*
@@ -361,6 +373,8 @@ void um_waitq_wake_all(um_waitq *q, int result);
 void um_waitq_append(um_waitq *q, um_waiter *w);
 void um_waitq_remove(um_waitq *q, um_waiter *w);
 um_waiter *um_waitq_pop(um_waitq *q);
+/* Take a waiter out of the queue it waits on, if any (timeout, interrupt, task death). */
+void um_waiter_cancel(um_waiter *w);
 
 /* ---- naked rights (um_port.c) ----------------------------------------------------------- */
 

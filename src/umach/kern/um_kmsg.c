@@ -664,8 +664,8 @@ static void note_receive_rights(um_kmsg *k)
     }
 }
 
-mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
-                                  mach_msg_size_t send_size, um_kmsg **kmsgp)
+mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_msg_size_t send_size,
+                                  um_kmsg **kmsgp)
 {
     *kmsgp = NULL;
     if (send_size < sizeof(mach_msg_header_t) || (send_size & 3))
@@ -673,26 +673,36 @@ mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
     if (send_size > UM_MSG_MAX_BODY_SPACE)
         return MACH_SEND_TOO_LARGE;
 
-    mach_msg_header_t h;
-    memcpy(&h, msg, sizeof h);
-    uint32_t dcount = 0;
-    if (h.msgh_bits & MACH_MSGH_BITS_COMPLEX) {
-        if (send_size < sizeof(mach_msg_base_t))
-            return MACH_SEND_MSG_TOO_SMALL;
-        dcount = rd32((const uint8_t *)msg + sizeof h);
-        if (dcount > (send_size - sizeof(mach_msg_base_t)) / 12)
-            return MACH_SEND_MSG_TOO_SMALL;
-    }
-
-    /* One copy of the whole message; everything after reads the copy, never the sender. */
-    um_kmsg *k = kmsg_alloc(sizeof *k + send_size);
+    /*
+     * One copy of the whole message, through the task's memory operations (an unreadable
+     * buffer is MACH_SEND_INVALID_DATA, never a fault); everything after reads the copy. The
+     * kmsg keeps room for the largest trailer: a receiver's image is built in place.
+     */
+    um_kmsg *k = kmsg_alloc(sizeof *k + send_size + MAX_TRAILER_SIZE);
     if (!k)
         return MACH_SEND_NO_BUFFER;
     bool small = k->small;
     memset(k, 0, sizeof *k);
     k->small = small;
     uint8_t *u = (uint8_t *)(k + 1);
-    memcpy(u, msg, send_size);
+    if (!task->mem->msg_read(task, u, msg_addr, send_size)) {
+        kmsg_free(k);
+        return MACH_SEND_INVALID_DATA;
+    }
+    mach_msg_header_t h;
+    memcpy(&h, u, sizeof h);
+    uint32_t dcount = 0;
+    if (h.msgh_bits & MACH_MSGH_BITS_COMPLEX) {
+        if (send_size < sizeof(mach_msg_base_t)) {
+            kmsg_free(k);
+            return MACH_SEND_MSG_TOO_SMALL;
+        }
+        dcount = rd32(u + sizeof h);
+        if (dcount > (send_size - sizeof(mach_msg_base_t)) / 12) {
+            kmsg_free(k);
+            return MACH_SEND_MSG_TOO_SMALL;
+        }
+    }
     k->body = u + sizeof h;
     k->size = send_size;
     k->ndesc = dcount;
@@ -1027,8 +1037,29 @@ mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_t
     return name;
 }
 
-mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_header_t *buf,
-                                  mach_msg_option_t option, uint64_t rcv_addr)
+/* The bytes of a copied-out message: its storage, header before the body (see prepare). */
+static uint8_t *kmsg_image(um_kmsg *k)
+{
+    return k->body - sizeof(mach_msg_header_t);
+}
+
+static void out_image(um_msg_out *out, um_kmsg *k, uint32_t len)
+{
+    out->image = k;
+    out->nseg = 1;
+    out->seg[0].offset = 0;
+    out->seg[0].len = len;
+    out->seg[0].bytes = kmsg_image(k);
+}
+
+void um_msg_out_free_image(um_msg_out *out)
+{
+    kmsg_free(out->image);
+    out->image = NULL;
+}
+
+mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_option_t option,
+                                  uint64_t rcv_addr, um_msg_out *out)
 {
     mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
     mach_msg_type_name_t reply_type = MACH_MSGH_BITS_LOCAL(k->bits);
@@ -1060,7 +1091,11 @@ mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_header_t
                 .msgh_id = k->id,
             };
             um_kmsg_destroy(k);
-            memcpy(buf, &h, sizeof h);
+            memcpy(out->small, &h, sizeof h);
+            out->nseg = 1;
+            out->seg[0].offset = 0;
+            out->seg[0].len = sizeof h;
+            out->seg[0].bytes = out->small;
             return MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_SPACE;
         }
     } else if (k->reply == UM_PORT_DEAD) {
@@ -1081,9 +1116,9 @@ mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_header_t
     k->dest = NULL;
     mach_port_name_t dest_name = um_kmsg_copyout_dest(space, dest, dest_type);
 
-    uint8_t *out = (uint8_t *)buf;
-    memcpy(out + sizeof(mach_msg_header_t), k->body, k->size - sizeof(mach_msg_header_t));
-    mr |= copyout_descriptors(space, k, out, false, option, rcv_addr);
+    /* The body is already in place; descriptors are rewritten where they are. */
+    uint8_t *img = kmsg_image(k);
+    mr |= copyout_descriptors(space, k, img, false, option, rcv_addr);
 
     mach_msg_header_t h;
     h.msgh_bits = MACH_MSGH_BITS_SET(reply_type, dest_type, voucher_type, k->bits);
@@ -1092,12 +1127,13 @@ mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_header_t
     h.msgh_local_port = dest_name;
     h.msgh_voucher_port = voucher_name;
     h.msgh_id = k->id;
-    memcpy(out, &h, sizeof h);
-    kmsg_free(k);
+    memcpy(img, &h, sizeof h);
+    out_image(out, k, k->size);
     return mr ? (MACH_RCV_BODY_ERROR | mr) : MACH_MSG_SUCCESS;
 }
 
-mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *k, mach_msg_header_t *buf)
+mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *k, uint64_t msg_addr,
+                                         um_msg_out *out)
 {
     mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
     mach_msg_type_name_t reply_type = MACH_MSGH_BITS_LOCAL(k->bits);
@@ -1109,12 +1145,11 @@ mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *k, mach_msg_h
     mr |= copyout_port(space, k->reply, reply_type, &reply_name);
     k->reply = NULL;
 
-    uint8_t *out = (uint8_t *)buf;
-    memcpy(out + sizeof(mach_msg_header_t), k->body, k->size - sizeof(mach_msg_header_t));
-    mr |= copyout_descriptors(space, k, out, true, 0, (uint64_t)(uintptr_t)buf);
+    uint8_t *img = kmsg_image(k);
+    mr |= copyout_descriptors(space, k, img, true, 0, msg_addr);
 
     mach_msg_header_t h;
-    memcpy(&h, out, sizeof h);
+    memcpy(&h, img, sizeof h);
     h.msgh_bits = MACH_MSGH_BITS_SET(dest_type, reply_type, MACH_MSGH_BITS_VOUCHER(k->bits),
                                      k->bits);
     h.msgh_remote_port = dest_name;
@@ -1122,7 +1157,7 @@ mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *k, mach_msg_h
     h.msgh_voucher_port = k->voucher_raw;
     h.msgh_size = k->size;
     h.msgh_id = k->id;
-    memcpy(out, &h, sizeof h);
-    kmsg_free(k);
+    memcpy(img, &h, sizeof h);
+    out_image(out, k, k->size);
     return mr;
 }

@@ -71,11 +71,22 @@ struct um_kmsg {
     um_ledger *ledger;        /* the sender's ledger while charged (a reference), else NULL */
 };
 
+/*
+ * Every kmsg's storage after the struct: room for the header before the body (a receiver's
+ * image is built in place: header, body, trailer) and for the largest trailer after it.
+ */
+#define UM_KMSG_STORAGE(body_size) (sizeof(mach_msg_header_t) + (body_size) + MAX_TRAILER_SIZE)
+static inline uint8_t *um_kmsg_body_start(um_kmsg *k)
+{
+    return (uint8_t *)(k + 1) + sizeof(mach_msg_header_t);
+}
+
 /* ---- copyin / copyout (um_kmsg.c) ------------------------------------------------------ */
 
 /*
  * Copy a user message in, in two steps. um_kmsg_prepare needs no lock: it copies the
- * message once (everything later reads that copy), stamps it with `task`'s tokens, and finds
+ * message once from `task`'s memory at `msg_addr` (everything later reads that copy; an
+ * unreadable buffer is MACH_SEND_INVALID_DATA), stamps it with `task`'s tokens, and finds
  * the errors XNU finds before any right is touched (sizes, descriptor types and counts, header dispositions); on failure
  * nothing was taken. um_kmsg_copyin_prepared then takes the rights and memory from `space`
  * (conditions: world locked); it consumes the kmsg. On success the kmsg owns every right and
@@ -85,8 +96,8 @@ struct um_kmsg {
  * its ledger's cap is MACH_SEND_NO_BUFFER before anything is taken (XNU's ipc_kmsg_alloc
  * failure).
  */
-mach_msg_return_t um_kmsg_prepare(um_task *task, const mach_msg_header_t *msg,
-                                  mach_msg_size_t send_size, um_kmsg **kmsgp);
+mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_msg_size_t send_size,
+                                  um_kmsg **kmsgp);
 mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
                                           mach_msg_option_t option);
 /*
@@ -102,19 +113,48 @@ void um_kmsg_discard_prepared(um_kmsg *kmsg);
 mach_msg_size_t um_kmsg_user_size(const um_kmsg *kmsg);
 
 /*
- * Copy a message out to `space` into `buf` (which has room for kmsg->size bytes). Consumes
+ * What a receive (or a pseudo-receive) puts in a task's buffer: up to two byte ranges, written
+ * by the front end with the task's memory operations once the world lock is released. A
+ * copied-out kmsg holds the bytes of a whole message (its storage, in place); header-only
+ * results use `small`. Owned by the caller of the receive; um_msg_out_release frees it and
+ * needs no lock.
+ */
+typedef struct um_msg_out {
+    uint32_t nseg;
+    struct {
+        uint32_t offset;      /* from the start of the task's buffer */
+        uint32_t len;
+        const uint8_t *bytes;
+    } seg[2];
+    um_kmsg *image;           /* a copied-out kmsg that owns the bytes, or NULL */
+    uint8_t small[sizeof(mach_msg_header_t) + MAX_TRAILER_SIZE];
+} um_msg_out;
+
+void um_msg_out_free_image(um_msg_out *out);
+static inline void um_msg_out_release(um_msg_out *out)
+{
+    if (out->image)
+        um_msg_out_free_image(out);
+    out->nseg = 0;
+}
+
+/*
+ * Copy a message out to `space`: rights get names, regions go to the task, and the message's
+ * bytes become `out`'s image (kmsg->size bytes, with room for a trailer after them). Consumes
  * the kmsg. `rcv_addr` is the receive buffer's address (guard context of received guarded
  * descriptors). Returns MACH_MSG_SUCCESS or a MACH_RCV_*_ERROR with resource bits.
  */
-mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *kmsg, mach_msg_header_t *buf,
-                                  mach_msg_option_t option, uint64_t rcv_addr);
+mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *kmsg, mach_msg_option_t option,
+                                  uint64_t rcv_addr, um_msg_out *out);
 
 /*
  * Hand a message that could not be queued back to its sender (pseudo-receive): every right
- * and region returns to `space` and the sender's buffer is rewritten. Consumes the kmsg.
- * Returns 0 or resource bits (MACH_MSG_IPC_SPACE, MACH_MSG_VM_SPACE).
+ * and region returns to `space` and `out` gets the rewritten message for the sender's buffer
+ * at `msg_addr`. Consumes the kmsg. Returns 0 or resource bits (MACH_MSG_IPC_SPACE,
+ * MACH_MSG_VM_SPACE).
  */
-mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *kmsg, mach_msg_header_t *buf);
+mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *kmsg, uint64_t msg_addr,
+                                         um_msg_out *out);
 
 /* Consume a received message's destination right; returns the receiver's name for it. */
 mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type);
@@ -139,6 +179,60 @@ mach_msg_size_t um_trailer_size(mach_msg_option_t option);
 void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
                       const security_token_t *sec, const audit_token_t *audit,
                       uint64_t context);
+
+/* ---- message transfer (um_msg.c) --------------------------------------------------------- */
+
+/*
+ * One mach_msg send as the core sees it. The front end fills the inputs and zeroes the rest,
+ * then calls um_msg_send until it returns something other than MACH_SEND_IN_PROGRESS, or
+ * cancels. Owns the kmsg until it is queued, destroyed or handed back in `out`.
+ */
+typedef struct um_msg_send_state {
+    um_kmsg *kmsg;            /* prepared (um_kmsg_prepare); consumed by the send */
+    mach_msg_option_t option;
+    uint64_t msg_addr;        /* the sender's buffer, where a pseudo-receive's bytes go */
+    bool may_block;           /* false: a full queue is MACH_SEND_TIMED_OUT at once */
+    bool copied_in;
+    um_waiter waiter;
+    um_msg_out out;           /* pseudo-received message for the sender's buffer, if any */
+} um_msg_send_state;
+
+/*
+ * Send: the first call copies the message in (rights and memory taken from `task`), later
+ * calls look again after a wake. Returns the send's result, or MACH_SEND_IN_PROGRESS with
+ * the waiter queued on the destination's full queue (the front end then sets the waiter's
+ * wake hook and data before it releases the world lock). A message handed back to the sender
+ * (MACH_SEND_NO_BUFFER, MACH_SEND_TIMED_OUT) leaves its bytes in s->out.
+ * Conditions: world locked.
+ */
+mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s);
+/*
+ * Give up a send that waits (timeout, interrupt: `why` is MACH_SEND_TIMED_OUT or
+ * MACH_SEND_INTERRUPTED): the message is handed back to the sender (s->out). Returns `why`
+ * with the pseudo-receive's resource bits. Conditions: world locked.
+ */
+mach_msg_return_t um_msg_send_cancel(um_task *task, um_msg_send_state *s, mach_msg_return_t why);
+
+/* One mach_msg receive as the core sees it (filled and zeroed like um_msg_send_state). */
+typedef struct um_msg_rcv_state {
+    mach_msg_option_t option;
+    mach_msg_size_t rcv_size;
+    mach_port_name_t rcv_name;
+    uint64_t rcv_addr;        /* the receiver's buffer (guard context of guarded descriptors) */
+    bool may_block;           /* false: nothing queued is MACH_RCV_TIMED_OUT at once */
+    bool started;
+    um_waiter waiter;
+    um_msg_out out;           /* what goes into the receiver's buffer */
+} um_msg_rcv_state;
+
+/*
+ * Receive: dequeue and copy out a message for `task`, or MACH_RCV_IN_PROGRESS with the waiter
+ * queued on the port or set. Call again after a wake. The result's bytes are in r->out (also
+ * for MACH_RCV_TOO_LARGE and header errors). Conditions: world locked.
+ */
+mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r);
+/* Give up a receive that waits (timeout, interrupt, task death). Conditions: world locked. */
+void um_msg_receive_cancel(um_msg_rcv_state *r);
 
 /* ---- message queues (um_mqueue.c) -------------------------------------------------------- */
 

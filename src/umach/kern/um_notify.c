@@ -20,7 +20,7 @@
 um_kmsg *um_kmsg_kernel(um_port *dest, mach_msg_type_name_t dest_type, mach_msg_id_t id,
                         mach_msg_size_t body_size, uint32_t ndesc)
 {
-    um_kmsg *k = calloc(1, sizeof *k + body_size);
+    um_kmsg *k = calloc(1, sizeof *k + UM_KMSG_STORAGE(body_size));
     if (!k)
         return NULL;
     if (ndesc) {
@@ -30,7 +30,7 @@ um_kmsg *um_kmsg_kernel(um_port *dest, mach_msg_type_name_t dest_type, mach_msg_
             return NULL;
         }
     }
-    k->body = (uint8_t *)(k + 1);
+    k->body = um_kmsg_body_start(k);
     k->bits = MACH_MSGH_BITS_SET(dest_type, 0, 0, ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
     k->size = (mach_msg_size_t)sizeof(mach_msg_header_t) + body_size;
     k->dest = dest;
@@ -47,7 +47,7 @@ _Static_assert(sizeof(NDR_record_t) + sizeof(uint32_t) <= UM_NOTIFY_BODY_MAX,
 
 um_kmsg *um_notify_reserve(void)
 {
-    um_kmsg *k = calloc(1, sizeof *k + UM_NOTIFY_BODY_MAX);
+    um_kmsg *k = calloc(1, sizeof *k + UM_KMSG_STORAGE(UM_NOTIFY_BODY_MAX));
     if (!k)
         return NULL;
     k->desc = calloc(1, sizeof *k->desc);
@@ -77,10 +77,10 @@ static um_kmsg *kernel_kmsg(um_port *dest, mach_msg_id_t id, mach_msg_size_t bod
         return um_kmsg_kernel(dest, MACH_MSG_TYPE_PORT_SEND_ONCE, id, body_size, ndesc);
     um_kmsg *k = reserve;
     um_kdesc *desc = k->desc;
-    memset(k, 0, sizeof *k + UM_NOTIFY_BODY_MAX);
+    memset(k, 0, sizeof *k + UM_KMSG_STORAGE(UM_NOTIFY_BODY_MAX));
     memset(desc, 0, sizeof *desc);
     k->desc = desc; /* freed with the message, used or not */
-    k->body = (uint8_t *)(k + 1);
+    k->body = um_kmsg_body_start(k);
     k->bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_PORT_SEND_ONCE, 0, 0,
                                  ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
     k->size = (mach_msg_size_t)sizeof(mach_msg_header_t) + body_size;

@@ -71,6 +71,7 @@ void um_object_release(um_object *o)
 
 void um_waitq_append(um_waitq *q, um_waiter *w)
 {
+    w->queue = q;
     w->next = NULL;
     w->prev = q->tail;
     if (q->tail)
@@ -93,6 +94,13 @@ void um_waitq_remove(um_waitq *q, um_waiter *w)
     else
         q->tail = w->prev;
     w->next = w->prev = NULL;
+    w->queue = NULL;
+}
+
+void um_waiter_cancel(um_waiter *w)
+{
+    if (w->queue)
+        um_waitq_remove(w->queue, w);
 }
 
 um_waiter *um_waitq_pop(um_waitq *q)

@@ -1,0 +1,213 @@
+/*
+ * um_msg.c — message transfer as the core does it: a send and a receive that never block.
+ *
+ * Each returns a result, or MACH_SEND_IN_PROGRESS / MACH_RCV_IN_PROGRESS with the caller's
+ * waiter queued on the port (or set). The front end then sleeps as it likes; once the waiter
+ * is woken (or it wants to look again) it calls the same function with the same state, and
+ * on a timeout, an interrupt or the death of the task it cancels (um_msg_send_cancel,
+ * um_msg_receive_cancel). Nothing here touches the task's memory: a receive leaves the bytes
+ * for the task's buffer in a um_msg_out, which the front end writes after releasing the
+ * world lock, so a bad buffer never faults with the lock held.
+ *
+ * Who owns the message: the sender's call until um_msg_send queues it; a blocked sender's
+ * um_msg_send state while it waits for room; the port's queue once delivered; the receive's
+ * um_msg_out once copied out (rights named, regions given), until the front end has written
+ * it and released it.
+ */
+#include "um_kmsg.h"
+#include "um_kobject.h"
+
+#include <mach/mach.h>
+
+#include <string.h>
+
+/* ---- send --------------------------------------------------------------------------------- */
+
+mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
+{
+    um_space *space = task->space;
+    um_kmsg *k = s->kmsg;
+    if (!s->copied_in) {
+        /* The waiter is the caller's; a send that does not wait never links it. */
+        s->waiter.queue = NULL;
+        s->copied_in = true;
+        mach_msg_return_t mr = um_kmsg_copyin_prepared(space, k, s->option);
+        if (mr != MACH_MSG_SUCCESS) {
+            s->kmsg = NULL; /* consumed */
+            return mr;
+        }
+        um_port *dest = k->dest;
+        if (!dest->active || k->circular) {
+            /* A dead destination, or a message that would hold its own receiver forever:
+             * XNU reports success and destroys the message. */
+            s->kmsg = NULL;
+            um_kmsg_destroy(k);
+            return MACH_MSG_SUCCESS;
+        }
+        if (dest->kotype != UM_KOT_NONE && dest->kotype != UM_KOT_TIMER) {
+            /* Served in this call, as XNU's kernel objects are. A timer's receive right is
+             * the task's: its queue is an ordinary one (XNU serves only kernel-held
+             * kernel-object ports). */
+            s->kmsg = NULL;
+            return um_kobject_server(k);
+        }
+        if (MACH_MSGH_BITS_REMOTE(k->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE &&
+            dest->msgcount >= UM_MSG_QUEUE_KERNEL_LIMIT)
+            return um_msg_send_cancel(task, s, MACH_SEND_NO_BUFFER);
+    } else {
+        um_waiter_cancel(&s->waiter); /* looked at again before it was woken */
+        if (!k->dest->active) {
+            /* The port died while we waited: the message counts as delivered and destroyed. */
+            s->kmsg = NULL;
+            um_kmsg_destroy(k);
+            return MACH_MSG_SUCCESS;
+        }
+    }
+    um_port *dest = k->dest;
+    if (!um_mqueue_full(dest, k)) {
+        s->kmsg = NULL;
+        um_mqueue_deliver(k);
+        return MACH_MSG_SUCCESS;
+    }
+    if (!s->may_block)
+        return um_msg_send_cancel(task, s, MACH_SEND_TIMED_OUT);
+    s->waiter.woken = false;
+    s->waiter.result = MACH_MSG_SUCCESS;
+    s->waiter.owner = dest;
+    um_waitq_append(&dest->senders, &s->waiter);
+    return MACH_SEND_IN_PROGRESS;
+}
+
+mach_msg_return_t um_msg_send_cancel(um_task *task, um_msg_send_state *s, mach_msg_return_t why)
+{
+    um_waiter_cancel(&s->waiter);
+    um_kmsg *k = s->kmsg;
+    s->kmsg = NULL;
+    if (!k)
+        return why;
+    /* The message goes back to the sender's buffer with its rights and memory. */
+    return why | um_kmsg_copyout_pseudo(task->space, k, s->msg_addr, &s->out);
+}
+
+/* ---- receive ------------------------------------------------------------------------------ */
+
+static void out_small(um_msg_out *out, uint32_t offset, uint32_t len, uint32_t from)
+{
+    out->seg[out->nseg].offset = offset;
+    out->seg[out->nseg].len = len;
+    out->seg[out->nseg].bytes = out->small + from;
+    out->nseg++;
+}
+
+/* A message too large for the buffer, without MACH_RCV_LARGE: destroyed, its header reported. */
+static void too_large_header(um_space *space, um_kmsg *k, um_msg_rcv_state *r,
+                             mach_port_seqno_t seqno)
+{
+    /* The message is destroyed; the receiver learns who it was for and its id. */
+    mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
+    mach_msg_type_name_t reply_type = MACH_MSGH_BITS_LOCAL(k->bits);
+    mach_msg_type_name_t voucher_type = MACH_MSGH_BITS_VOUCHER(k->bits);
+    um_port *dest = k->dest;
+    k->dest = NULL;
+    mach_port_name_t local = um_kmsg_copyout_dest(space, dest, dest_type);
+    mach_msg_header_t h;
+    h.msgh_bits = MACH_MSGH_BITS_SET(reply_type, dest_type, voucher_type, k->bits);
+    h.msgh_size = sizeof(mach_msg_header_t);
+    h.msgh_remote_port = MACH_PORT_NULL;
+    h.msgh_local_port = local;
+    h.msgh_voucher_port = MACH_PORT_NULL;
+    h.msgh_id = k->id;
+    um_kmsg_destroy(k);
+    if (r->rcv_size >= sizeof h) {
+        memcpy(r->out.small, &h, sizeof h);
+        uint32_t len = sizeof h;
+        mach_msg_size_t tsize = um_trailer_size(r->option);
+        if (r->rcv_size >= sizeof h + tsize) {
+            security_token_t sec = {{0, 1}};
+            audit_token_t audit;
+            memset(&audit, 0, sizeof audit);
+            um_trailer_write(r->out.small + sizeof h, r->option, seqno, &sec, &audit, 0);
+            len += tsize;
+        }
+        out_small(&r->out, 0, len, 0);
+    }
+}
+
+mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
+{
+    um_space *space = task->space;
+    if (!r->started) {
+        r->waiter.queue = NULL;
+        r->started = true;
+    } else {
+        um_waiter_cancel(&r->waiter);
+        /* The port or set went away or moved while we waited. */
+        if (r->waiter.woken && r->waiter.result == MACH_RCV_PORT_CHANGED)
+            return MACH_RCV_PORT_CHANGED;
+    }
+    mach_port_name_t rcv_name = r->rcv_name;
+    um_entry *e = MACH_PORT_VALID(rcv_name) ? um_entry_lookup(space, rcv_name) : NULL;
+    um_port *port = NULL;
+    um_pset *set = NULL;
+    if (e && (e->type & MACH_PORT_TYPE_RECEIVE)) {
+        port = (um_port *)e->object;
+    } else if (e && (e->type & MACH_PORT_TYPE_PORT_SET)) {
+        set = (um_pset *)e->object;
+    } else {
+        um_guard_exception(space, rcv_name, 0, kGUARD_EXC_RCV_INVALID_NAME);
+        return MACH_RCV_INVALID_NAME;
+    }
+    um_port *src = port ? (port->msgcount ? port : NULL) : um_pset_ready_member(set);
+    if (!src) {
+        if (!r->may_block)
+            return MACH_RCV_TIMED_OUT;
+        r->waiter.woken = false;
+        r->waiter.result = MACH_MSG_SUCCESS;
+        r->waiter.owner = port ? (void *)port : (void *)set;
+        um_waitq_append(port ? &port->receivers : &set->receivers, &r->waiter);
+        return MACH_RCV_IN_PROGRESS;
+    }
+
+    um_kmsg *k = src->msg_head;
+    mach_msg_size_t tsize = um_trailer_size(r->option);
+    mach_port_seqno_t seqno;
+    if ((uint64_t)r->rcv_size < (uint64_t)k->size + tsize) {
+        if (r->option & MACH_RCV_LARGE) {
+            /*
+             * The message stays queued; report the size it needs (no trailer). As XNU, each
+             * header field is written when the buffer reaches it.
+             */
+            mach_msg_header_t h = {.msgh_size = k->size, .msgh_local_port = src->receiver_name};
+            memcpy(r->out.small, &h, sizeof h);
+            if (r->rcv_size >= offsetof(mach_msg_header_t, msgh_remote_port))
+                out_small(&r->out, offsetof(mach_msg_header_t, msgh_size), sizeof h.msgh_size,
+                          offsetof(mach_msg_header_t, msgh_size));
+            if ((r->option & MACH_RCV_LARGE_IDENTITY) &&
+                r->rcv_size >= offsetof(mach_msg_header_t, msgh_voucher_port))
+                out_small(&r->out, offsetof(mach_msg_header_t, msgh_local_port),
+                          sizeof h.msgh_local_port, offsetof(mach_msg_header_t, msgh_local_port));
+            return MACH_RCV_TOO_LARGE;
+        }
+        k = um_mqueue_dequeue(src, &seqno);
+        too_large_header(space, k, r, seqno);
+        return MACH_RCV_TOO_LARGE;
+    }
+    uint64_t context = src->context;
+    k = um_mqueue_dequeue(src, &seqno);
+    security_token_t sec = k->sec;
+    audit_token_t audit = k->audit;
+    mach_msg_size_t size = k->size;
+    mach_msg_return_t mr = um_kmsg_copyout(space, k, r->option, r->rcv_addr, &r->out);
+    if ((mr & ~MACH_MSG_MASK) != MACH_RCV_HEADER_ERROR) {
+        /* The image has room for the largest trailer after the message. */
+        um_trailer_write((uint8_t *)r->out.seg[0].bytes + size, r->option, seqno, &sec, &audit,
+                         context);
+        r->out.seg[0].len += tsize;
+    }
+    return mr;
+}
+
+void um_msg_receive_cancel(um_msg_rcv_state *r)
+{
+    um_waiter_cancel(&r->waiter);
+}
