@@ -27,41 +27,48 @@ static mp_server_action handle(void *ctx, mp_msg_parser *req, mp_msg_header *hdr
     mp_msg_desc d;
 
     switch (hdr->id) {
-    case GREET:
-        (void)mp_msg_parser_body(req, &body, &len);
-        printf("server: GREET \"%.*s\"\n", (int)len, (const char *)body);
-        mp_msg_builder_append_inline(reply, "hello, client", 14);
+    case GREET: {
+        /* Counted data: the exact bytes the client appended, without Mach's padding. */
+        size_t at = 0;
+        if (mp_msg_parser_read_data(req, &at, &body, &len) != MACH_MSG_SUCCESS)
+            return MP_SERVER_NO_REPLY;
+        printf("server: GREET \"%.*s\" (%zu bytes)\n", (int)len, (const char *)body, len);
+        mp_msg_builder_append_data(reply, "hello, client", 13);
         return MP_SERVER_REPLY;
+    }
 
     case CALLBACK: {
-        if (mp_msg_parser_next(req, &d) != MACH_MSG_SUCCESS || d.kind != MP_DESC_SEND) {
-            mp_msg_desc_drop(&d);
+        mp_send_right client;
+        /* Anything but a send right is dropped by expect. */
+        if (mp_msg_parser_expect(req, MP_DESC_SEND, &d) != MACH_MSG_SUCCESS ||
+            mp_msg_desc_take_send(&d, &client) != KERN_SUCCESS)
             return MP_SERVER_NO_REPLY;
-        }
-        printf("server: CALLBACK with a send right (name 0x%x)\n", d.send.name);
+        printf("server: CALLBACK with a send right (name 0x%x)\n", client.name);
         mp_msg_buffer buf;
         mp_msg_builder b;
         if (mp_msg_buffer_init(&buf, 64) == KERN_SUCCESS &&
             mp_msg_builder_init(&b, &buf) == KERN_SUCCESS) {
             mp_msg_builder_set_id(&b, CALLED_BACK);
             mp_msg_builder_append_inline(&b, "called back", 12);
-            mach_msg_return_t mr = mp_send(d.send, &b, MP_TIMEOUT_NONE);
+            mach_msg_return_t mr = mp_send(client, &b, MP_TIMEOUT_NONE);
             if (mr != MACH_MSG_SUCCESS)
                 mp_msg_error_print(stdout, "server: callback send", mr);
         }
         mp_msg_buffer_drop(&buf);
-        mp_msg_desc_drop(&d); /* our copy of the client's send right */
+        mp_send_right_drop(&client); /* our copy of the client's send right */
         return MP_SERVER_REPLY;
     }
 
     case SUM: {
         uint32_t sum = 0;
-        if (mp_msg_parser_next(req, &d) == MACH_MSG_SUCCESS && d.kind == MP_DESC_OOL) {
-            for (size_t i = 0; i < d.ool.size; i++)
-                sum += ((const uint8_t *)d.ool.data)[i];
-            printf("server: SUM over %zu bytes of OOL memory\n", d.ool.size);
+        mp_ool_buf pages;
+        if (mp_msg_parser_expect(req, MP_DESC_OOL, &d) == MACH_MSG_SUCCESS &&
+            mp_msg_desc_take_ool(&d, &pages) == KERN_SUCCESS) {
+            for (size_t i = 0; i < pages.size; i++)
+                sum += ((const uint8_t *)pages.data)[i];
+            printf("server: SUM over %zu bytes of OOL memory\n", pages.size);
+            mp_ool_buf_drop(&pages); /* unmaps the received pages */
         }
-        mp_msg_desc_drop(&d); /* unmaps the received pages */
         mp_msg_builder_append_inline(reply, &sum, sizeof sum);
         return MP_SERVER_REPLY;
     }
@@ -94,9 +101,13 @@ static void call(mp_send_right server, mp_msg_builder *b, const char *what)
         return;
     }
     const void *body;
-    size_t len;
+    size_t len, at = 0;
     (void)mp_msg_parser_body(&reply, &body, &len);
-    if (len == sizeof(uint32_t)) {
+    if (mp_msg_parser_id(&reply) == GREET + 100 &&
+        mp_msg_parser_read_data(&reply, &at, &body, &len) == MACH_MSG_SUCCESS) {
+        printf("client: %s reply id %d: \"%.*s\" (%zu bytes)\n", what, mp_msg_parser_id(&reply),
+               (int)len, (const char *)body, len);
+    } else if (len == sizeof(uint32_t)) {
         uint32_t v;
         memcpy(&v, body, sizeof v);
         printf("client: %s reply id %d: %u\n", what, mp_msg_parser_id(&reply), v);
@@ -117,8 +128,8 @@ int main(void)
     mp_msg_builder b;
     pthread_t t;
 
-    if (mp_recv_right_alloc(&port) || mp_send_right_make(port, &server) ||
-        mp_recv_right_alloc(&mine) || mp_msg_buffer_init(&buf, 256) ||
+    if (mp_recv_right_make_pair(&port, &server) || mp_recv_right_alloc(&mine) ||
+        mp_msg_buffer_init(&buf, 256) ||
         pthread_create(&t, NULL, server_thread, &port)) {
         fprintf(stderr, "demo: setup failed\n");
         return 1;
@@ -127,7 +138,7 @@ int main(void)
     /* 1. Inline data. */
     mp_msg_builder_init(&b, &buf);
     mp_msg_builder_set_id(&b, GREET);
-    mp_msg_builder_append_inline(&b, "hello, server", 14);
+    mp_msg_builder_append_data(&b, "hello, server", 13);
     call(server, &b, "GREET");
 
     /* 2. A moved send right: the server calls us back through it. */
@@ -164,8 +175,7 @@ int main(void)
     pthread_join(t, NULL);
 
     mp_msg_buffer_drop(&buf);
-    mp_send_right_drop(&server);
     mp_recv_right_drop(&mine);
-    mp_recv_right_drop(&port);
+    mp_recv_right_drop_pair(&port, &server);
     return 0;
 }
