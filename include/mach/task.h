@@ -23,6 +23,9 @@ extern "C" {
 
 kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, int policy, int value);
 kern_return_t semaphore_destroy(task_t task, semaphore_t semaphore);
+kern_return_t task_get_exc_guard_behavior(task_inspect_t task,
+                                          task_exc_guard_behavior_t *behavior);
+kern_return_t task_set_exc_guard_behavior(task_t task, task_exc_guard_behavior_t behavior);
 kern_return_t task_info(task_name_t target_task, task_flavor_t flavor, task_info_t task_info_out,
                         mach_msg_type_number_t *task_info_outCnt);
 

@@ -329,3 +329,37 @@ void um_embedded_leave(void)
     for (unsigned i = 0; i < n; i++)
         um_futex_wake(wake[i]);
 }
+
+/* ---- the guard policy through the API ---------------------------------------------------- */
+
+/*
+ * Darwin's EXC_GUARD delivery options mapped onto this front end's policy: Mach-port guard
+ * exceptions are always delivered (TASK_EXC_GUARD_MP_DELIVER) and fatal unless
+ * UMACH_GUARD_NONFATAL is set or a program cleared TASK_EXC_GUARD_MP_FATAL. Virtual-memory
+ * guards do not exist in umach, so their bits read as 0 and are ignored when set.
+ */
+UM_EXPORT kern_return_t task_get_exc_guard_behavior(task_inspect_t task,
+                                                    task_exc_guard_behavior_t *behavior)
+{
+    um_task *self = um_embedded_enter();
+    bool ok = um_task_space(self, task) != NULL;
+    bool nonfatal = um_the_world.guard_nonfatal;
+    um_embedded_leave();
+    if (!ok)
+        return MACH_SEND_INVALID_DEST;
+    *behavior = TASK_EXC_GUARD_MP_DELIVER | (nonfatal ? 0 : TASK_EXC_GUARD_MP_FATAL);
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t task_set_exc_guard_behavior(task_t task,
+                                                    task_exc_guard_behavior_t behavior)
+{
+    if (behavior & ~(task_exc_guard_behavior_t)TASK_EXC_GUARD_ALL)
+        return KERN_INVALID_VALUE;
+    um_task *self = um_embedded_enter();
+    bool ok = um_task_space(self, task) != NULL;
+    if (ok)
+        um_the_world.guard_nonfatal = !(behavior & TASK_EXC_GUARD_MP_FATAL);
+    um_embedded_leave();
+    return ok ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
+}
