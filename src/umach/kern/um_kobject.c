@@ -72,6 +72,14 @@ static void send_reply(um_kmsg *request, um_kobject_reply *reply)
             d->u.port.port = reply->port;
             d->u.port.disp = reply->disp;
             k->ndesc = 1;
+            /*
+             * A reply carrying a receive right is checked for loops like any message (XNU's
+             * ipc_kmsg_copyin_from_kernel): sent to a port that travels inside that right's
+             * own queue, it would leave both unreachable; it is destroyed instead.
+             */
+            if (reply->disp == MACH_MSG_TYPE_PORT_RECEIVE && UM_PORT_VALID(reply->port) &&
+                UM_PORT_VALID(dest))
+                k->circular = um_port_check_circularity(reply->port, dest);
             reply->port = NULL;
         }
     } else {
