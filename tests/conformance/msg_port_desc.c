@@ -173,6 +173,50 @@ MT_TEST(a_send_and_a_receive_right_for_one_port_coalesce_in_either_order)
     NU_END();
 }
 
+MT_TEST(send_rights_arriving_while_the_receive_right_is_away_and_after_it_came_back_coalesce)
+{
+    NU_BEGIN();
+    mach_port_name_t d1 = nu_port_with_send(), d2 = nu_port_with_send(), p = nu_port_with_send();
+    mach_port_name_t other = nu_port();
+    MT_REQUIRE(d1 && d2 && p && other);
+    pd_msg m;
+    pd_rbuf r;
+    /* the receive right leaves; the name keeps its send right */
+    pd_set(&m.d[0], p, MACH_MSG_TYPE_MOVE_RECEIVE);
+    MT_KR(pd_send(&m, 1, d1, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+    MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND);
+    /* a send right arriving now joins that name */
+    pd_set(&m.d[0], p, MACH_MSG_TYPE_COPY_SEND);
+    MT_KR(pd_send(&m, 1, d2, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+    MT_KR(pd_recv(d2, &r), MACH_MSG_SUCCESS);
+    MT_EQ(pd_got(&r, 1, 0)->name, p);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 2);
+    /* the name is taken for that port: no second name may hold its send right */
+    MT_KR(mach_port_insert_right(TASK, other, p, MACH_MSG_TYPE_COPY_SEND), KERN_RIGHT_EXISTS);
+    /* the receive right comes back under the same name */
+    MT_KR(pd_recv(d1, &r), MACH_MSG_SUCCESS);
+    MT_EQ(pd_got(&r, 1, 0)->name, p);
+    MT_EQ(nu_type(p), MACH_PORT_TYPE_SEND_RECEIVE);
+    /* and send rights arriving now still land there */
+    pd_set(&m.d[0], p, MACH_MSG_TYPE_MAKE_SEND);
+    MT_KR(pd_send(&m, 1, d2, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+    MT_KR(pd_recv(d2, &r), MACH_MSG_SUCCESS);
+    MT_EQ(pd_got(&r, 1, 0)->name, p);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 3);
+    MT_KR(mach_port_insert_right(TASK, other, p, MACH_MSG_TYPE_MAKE_SEND), KERN_RIGHT_EXISTS);
+    /* a receive right that never had a send right gains one under its own name */
+    pd_set(&m.d[0], other, MACH_MSG_TYPE_MAKE_SEND);
+    MT_KR(pd_send(&m, 1, d2, MACH_MSG_TYPE_COPY_SEND, 0, 0), MACH_MSG_SUCCESS);
+    MT_KR(pd_recv(d2, &r), MACH_MSG_SUCCESS);
+    MT_EQ(pd_got(&r, 1, 0)->name, other);
+    MT_EQ(nu_type(other), MACH_PORT_TYPE_SEND_RECEIVE);
+    nu_kill(other);
+    nu_kill(p);
+    nu_kill(d2);
+    nu_kill(d1);
+    NU_END();
+}
+
 MT_TEST(a_moved_receive_right_keeps_its_queue_and_loses_mscount_seqno_and_context)
 {
     NU_BEGIN();

@@ -66,7 +66,6 @@ static kern_return_t alloc_right(um_space *space, mach_port_right_t right, bool 
         port->receiver_name = name;
         e->object = &port->obj;
         e->type = MACH_PORT_TYPE_RECEIVE;
-        um_hash_insert(space, port, MACH_PORT_INDEX(name));
         break;
     }
     case MACH_PORT_RIGHT_PORT_SET: {
@@ -444,15 +443,16 @@ kern_return_t um_api_mach_port_extract_right(um_task *self, ipc_space_t task, ma
 static void status_of(const um_port *port, mach_port_status_t *st)
 {
     memset(st, 0, sizeof *st);
-    st->mps_pset = port->nsets > 0;
+    const um_port_rare *rare = um_rare(port);
+    st->mps_pset = rare->nsets > 0;
     st->mps_seqno = port->seqno;
     st->mps_mscount = port->mscount;
     st->mps_qlimit = port->qlimit;
     st->mps_msgcount = port->msgcount;
     st->mps_sorights = port->sorights;
     st->mps_srights = port->srights > 0;
-    st->mps_pdrequest = port->pdrequest != NULL;
-    st->mps_nsrequest = port->nsrequest != NULL;
+    st->mps_pdrequest = rare->pdrequest != NULL;
+    st->mps_nsrequest = rare->nsrequest != NULL;
     st->mps_flags = 0;
     if (port->impdonation) {
         st->mps_flags |= MACH_PORT_STATUS_FLAG_IMP_DONATION;
@@ -470,7 +470,7 @@ static void status_of(const um_port *port, mach_port_status_t *st)
 
 static uint32_t dnrequests_size(const um_port *port)
 {
-    return port->caprequests;
+    return um_rare(port)->caprequests;
 }
 
 kern_return_t um_api_mach_port_get_attributes(um_task *self, ipc_space_t task,
@@ -843,15 +843,15 @@ kern_return_t um_api_mach_port_move_member(um_task *self, ipc_space_t task, mach
         LEAVE(kr);
     if (set) {
         /* Leave every other set, then join `set` (staying in it if already there). */
-        for (uint32_t i = port->nsets; i-- > 0;) {
-            if (port->sets[i] != set)
-                (void)um_pset_remove(port->sets[i], port);
+        for (uint32_t i = um_rare(port)->nsets; i-- > 0;) {
+            if (port->rare->sets[i] != set)
+                (void)um_pset_remove(port->rare->sets[i], port);
         }
         if (!um_port_in_set(port, set))
             kr = um_pset_add(set, port);
         LEAVE(kr);
     }
-    if (port->nsets == 0)
+    if (um_rare(port)->nsets == 0)
         LEAVE(KERN_NOT_IN_SET);
     um_port_unlink_all_sets(port);
     LEAVE(KERN_SUCCESS);
@@ -917,11 +917,12 @@ static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool 
         !um_right_check(space, name, e)) {
         um_port *port = (um_port *)e->object;
         /* Take the old request out silently: its notify right is handed back. */
-        if (e->request && e->request < port->caprequests &&
-            port->requests[e->request].space == space) {
-            previous = port->requests[e->request].notify;
-            um_notify_reserve_free(port->requests[e->request].reserve);
-            memset(&port->requests[e->request], 0, sizeof port->requests[0]);
+        if (e->request && e->request < um_rare(port)->caprequests &&
+            port->rare->requests[e->request].space == space) {
+            um_request *old = &port->rare->requests[e->request];
+            previous = old->notify;
+            um_notify_reserve_free(old->reserve);
+            memset(old, 0, sizeof *old);
         }
         e->request = 0;
         if (!notify) {
@@ -935,26 +936,31 @@ static kern_return_t request_alloc(um_space *space, mach_port_name_t name, bool 
             *previousp = previous;
             return KERN_SUCCESS;
         }
+        um_port_rare *rare = um_port_rare_get(port);
+        if (!rare) {
+            *previousp = previous;
+            return KERN_RESOURCE_SHORTAGE;
+        }
         uint32_t slot = 0;
-        for (uint32_t i = 1; i < port->caprequests; i++) {
-            if (!port->requests[i].space) {
+        for (uint32_t i = 1; i < rare->caprequests; i++) {
+            if (!rare->requests[i].space) {
                 slot = i;
                 break;
             }
         }
         if (!slot) {
-            uint32_t ncap = port->caprequests ? port->caprequests * 2 : 4;
-            um_request *nr = realloc(port->requests, ncap * sizeof *nr);
+            uint32_t ncap = rare->caprequests ? rare->caprequests * 2 : 4;
+            um_request *nr = realloc(rare->requests, ncap * sizeof *nr);
             if (!nr) {
                 *previousp = previous;
                 return KERN_RESOURCE_SHORTAGE;
             }
-            memset(nr + port->caprequests, 0, (ncap - port->caprequests) * sizeof *nr);
-            slot = port->caprequests ? port->caprequests : 1;
-            port->requests = nr;
-            port->caprequests = ncap;
+            memset(nr + rare->caprequests, 0, (ncap - rare->caprequests) * sizeof *nr);
+            slot = rare->caprequests ? rare->caprequests : 1;
+            rare->requests = nr;
+            rare->caprequests = ncap;
         }
-        um_request *r = &port->requests[slot];
+        um_request *r = &rare->requests[slot];
         r->space = space;
         r->name = name;
         r->notify = notify;
@@ -1004,12 +1010,14 @@ static kern_return_t request_notification(um_space *space, mach_port_name_t name
             um_guard_exception(space, name, 0, kGUARD_EXC_INVALID_RIGHT);
             return KERN_INVALID_RIGHT;
         }
-        if (port->pdrequest) {
+        if (um_rare(port)->pdrequest) {
             um_guard_exception(space, name, 0, kGUARD_EXC_KERN_FAILURE);
             return KERN_FAILURE;
         }
-        port->pdrequest = notify;
-        port->pdreserve = *reservep;
+        if (!um_port_rare_get(port))
+            return KERN_RESOURCE_SHORTAGE;
+        port->rare->pdrequest = notify;
+        port->rare->pdreserve = *reservep;
         *reservep = NULL;
         return KERN_SUCCESS;
     case MACH_NOTIFY_NO_SENDERS:
@@ -1017,16 +1025,19 @@ static kern_return_t request_notification(um_space *space, mach_port_name_t name
             return KERN_INVALID_RIGHT;
         if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
             return kr;
-        *previousp = port->nsrequest;
-        um_notify_reserve_free(port->nsreserve); /* the previous right goes back unused */
-        port->nsreserve = *reservep;
+        um_port_rare *rare = um_port_rare_get(port);
+        if (!rare)
+            return KERN_RESOURCE_SHORTAGE;
+        *previousp = rare->nsrequest;
+        um_notify_reserve_free(rare->nsreserve); /* the previous right goes back unused */
+        rare->nsreserve = *reservep;
         *reservep = NULL;
         if (port->srights == 0 && sync <= port->mscount && notify) {
-            port->nsrequest = notify;
+            rare->nsrequest = notify;
             um_notify_no_senders_check(port);
         } else {
-            port->nsrequest = notify;
-            port->nssync = sync;
+            rare->nsrequest = notify;
+            rare->nssync = sync;
         }
         return KERN_SUCCESS;
     case MACH_NOTIFY_SEND_POSSIBLE:

@@ -93,7 +93,10 @@ static um_bs_entry *entry_add(um_bootstrap *bs, const char *name, um_port *send)
     e->send = send;
     e->watch.dead = entry_port_died;
     strcpy(e->name, name); /* checked: shorter than BOOTSTRAP_MAX_NAME_LEN */
-    um_port_watch_add(send, &e->watch);
+    if (!um_port_watch_add(send, &e->watch)) {
+        free(e);
+        return NULL;
+    }
     e->next = bs->entries;
     bs->entries = e;
     return e;
@@ -105,10 +108,13 @@ static bool declared_fill(um_bs_entry *e)
     um_port *p = um_port_alloc();
     if (!p)
         return false;
+    if (!um_port_watch_add(p, &e->watch)) {
+        um_port_destroy(p); /* no right to it exists yet */
+        return false;
+    }
     um_port_make_send(p);
     e->recv = p;
     e->send = p;
-    um_port_watch_add(p, &e->watch);
     return true;
 }
 
@@ -136,12 +142,15 @@ static um_bootstrap *registry_new(um_bootstrap *parent)
     if (!bs)
         return NULL;
     bs->port = um_port_alloc();
-    if (!bs->port) {
+    um_port_rare *rare = bs->port ? um_port_rare_get(bs->port) : NULL;
+    if (!rare) {
+        if (bs->port)
+            um_port_destroy(bs->port); /* no right to it exists yet */
         free(bs);
         return NULL;
     }
     bs->port->kotype = UM_KOT_BOOTSTRAP;
-    bs->port->kobject = bs;
+    rare->kobject = bs;
     if (parent) {
         bs->parent = parent;
         bs->depth = parent->depth + 1;
@@ -181,7 +190,8 @@ void um_bootstrap_destroy(um_bootstrap *bs)
     }
     /* Requests that still reach the port find no registry (um_kobject_server drops them). */
     um_port *port = bs->port;
-    port->kobject = NULL;
+    if (port->rare)
+        port->rare->kobject = NULL;
     free(bs);
     um_port_destroy(port);
 }
@@ -237,12 +247,15 @@ static kern_return_t do_check_in(um_bootstrap *bs, const char *name, um_kobject_
     if (e) {
         /* A declared service: its receive right goes out and comes back when it dies. */
         um_kmsg *reserve = um_notify_reserve(); /* so that it always can come back */
-        if (!reserve)
-            return BOOTSTRAP_NO_MEMORY;
         um_port *p = e->recv;
+        um_port_rare *rare = um_port_rare_get(p);
+        if (!reserve || !rare) {
+            um_notify_reserve_free(reserve);
+            return BOOTSTRAP_NO_MEMORY;
+        }
         um_port_make_send_once(bs->port);
-        p->pdrequest = bs->port;
-        p->pdreserve = reserve;
+        rare->pdrequest = bs->port;
+        rare->pdreserve = reserve;
         e->recv = NULL;
         r->port = p;
         r->disp = MACH_MSG_TYPE_PORT_RECEIVE;
@@ -302,13 +315,16 @@ static kern_return_t do_subset(um_bootstrap *bs, um_port **requestor, um_kobject
         return BOOTSTRAP_NOT_PRIVILEGED;
     if (bs->depth >= UM_BS_MAX_DEPTH)
         return BOOTSTRAP_NO_MEMORY;
+    if (!um_port_rare_get(*requestor)) /* so that the watch below cannot fail */
+        return BOOTSTRAP_NO_MEMORY;
     um_bootstrap *sub = registry_new(bs);
     if (!sub)
         return BOOTSTRAP_NO_MEMORY;
     sub->requestor = *requestor;
     *requestor = NULL;
     sub->requestor_watch.dead = requestor_died;
-    um_port_watch_add(sub->requestor, &sub->requestor_watch);
+    bool watched = um_port_watch_add(sub->requestor, &sub->requestor_watch);
+    (void)watched; /* its rare part exists: checked above */
     um_port_make_send(sub->port);
     r->port = sub->port;
     r->disp = MACH_MSG_TYPE_PORT_SEND;

@@ -82,49 +82,56 @@ typedef struct um_waitq {
     um_waiter *head, *tail;
 } um_waitq;
 
-struct um_port {
-    um_object obj;
-    bool active;
-    uint8_t kotype;
-    bool guarded;
-    bool strict_guard;
-    bool immovable_receive;
-    bool pinned;             /* the last send uref cannot be released (task self) */
-    bool tempowner;
-    bool impdonation;
-
-    um_space *receiver;      /* space holding the receive right; NULL in transit or kernel */
-    mach_port_name_t receiver_name;
-    um_port *destination;    /* in transit: the port whose queue carries this receive right */
-
-    uint32_t srights;
-    uint32_t sorights;
-    mach_port_mscount_t mscount;
-    mach_port_seqno_t seqno;
-    mach_port_msgcount_t qlimit;
-    uint64_t context;
-
+/*
+ * The parts of a port that most ports never use: set membership, notification requests, the
+ * kernel object and the core's watches. Allocated the first time one of them is set
+ * (um_port_rare_get) and freed with the port, so that an idle port is 120 bytes (a 128-byte
+ * malloc chunk; XNU's ipc_port is about 150 bytes on arm64). Read through um_rare(), which
+ * gives an empty one when the port has none.
+ */
+typedef struct um_port_rare {
     /* port sets this port belongs to */
     um_pset **sets;
     uint32_t nsets, capsets;
 
-    /* message queue (FIFO) */
-    um_kmsg *msg_head, *msg_tail;
-    uint32_t msgcount;
-    um_waitq receivers;      /* threads receiving directly on this port */
-    um_waitq senders;        /* threads blocked because the queue is full */
-
     /* notification requests (see um_notify.c) */
     um_port *nsrequest;      /* naked send-once right for no-senders, or NULL */
     um_kmsg *nsreserve;      /* the message reserved for it (see um_notify_reserve) */
-    mach_port_mscount_t nssync;
     um_port *pdrequest;      /* naked send-once right for port-destroyed, or NULL */
     um_kmsg *pdreserve;
+    mach_port_mscount_t nssync;
+    uint32_t caprequests;
     struct um_request *requests; /* dead-name / send-possible requests, index 0 unused */
-    uint32_t nrequests, caprequests;
 
     void *kobject;           /* what a kernel-object port stands for (um_kobject.h) */
     struct um_port_watch *watchers; /* the core's own watches on this port's death */
+} um_port_rare;
+
+/* Hot fields first: a send touches the first cache line, a receive the first two. */
+struct um_port {
+    um_object obj;
+    um_space *receiver;      /* space holding the receive right; NULL in transit or kernel */
+    um_kmsg *msg_head, *msg_tail; /* message queue (FIFO) */
+    mach_port_name_t receiver_name;
+    mach_port_msgcount_t msgcount;
+    mach_port_msgcount_t qlimit;
+    mach_port_seqno_t seqno;
+    uint32_t srights;
+    uint32_t sorights;
+    mach_port_mscount_t mscount;
+    uint8_t kotype;
+    bool active : 1;
+    bool guarded : 1;
+    bool strict_guard : 1;
+    bool immovable_receive : 1;
+    bool pinned : 1;         /* the last send uref cannot be released (task self) */
+    bool tempowner : 1;
+    bool impdonation : 1;
+    um_waitq receivers;      /* threads receiving directly on this port */
+    um_waitq senders;        /* threads blocked because the queue is full */
+    uint64_t context;
+    um_port *destination;    /* in transit: the port whose queue carries this receive right */
+    um_port_rare *rare;      /* NULL until needed */
 };
 
 /* A dead-name or send-possible request registered on a port for one name of one space. */
@@ -148,14 +155,21 @@ struct um_pset {
     um_waitq receivers;
 };
 
-/* One slot of a space's name table. */
+/*
+ * One slot of a space's name table: 24 bytes, as XNU's ipc_entry. A free slot (type 0) keeps
+ * its free-list links where a slot in use keeps its object.
+ */
 typedef struct um_entry {
-    um_object *object;       /* port or set; NULL for a dead name or a free slot */
+    union {
+        um_object *object;   /* port or set; NULL for a dead name (type != 0) */
+        struct {
+            uint32_t next_free, prev_free; /* free slot (type == 0) */
+        };
+    };
     mach_port_type_t type;   /* MACH_PORT_TYPE_* right bits; 0 = free */
     uint16_t urefs;          /* user references of the send right / dead name */
     uint8_t gen;             /* generation byte of the current (or next) name */
     uint8_t roll;            /* generations before the counter restarts */
-    uint32_t next_free, prev_free;
     uint32_t request;        /* index in the port's request table, 0 = none */
 } um_entry;
 
@@ -330,6 +344,14 @@ const char *um_guard_flavor_name(uint32_t flavor);
 
 /* A new active port with one reference, no rights counted. */
 um_port *um_port_alloc(void);
+/* The port's rarely used part, allocated on first use; NULL when out of memory. */
+um_port_rare *um_port_rare_get(um_port *port);
+/* For reading: the port's rarely used part, or an empty one (never written). */
+extern const um_port_rare um_port_rare_none;
+static inline const um_port_rare *um_rare(const um_port *port)
+{
+    return port->rare ? port->rare : &um_port_rare_none;
+}
 /* A new active port set with one reference. */
 um_pset *um_pset_alloc(void);
 void um_object_ref(um_object *o);
@@ -418,7 +440,12 @@ static inline mach_port_name_t um_entry_name(const um_space *space, const um_ent
     return (index << 8) | entry->gen;
 }
 
-/* Reverse lookup of the entry holding send/receive rights of `port` in `space`. */
+/*
+ * Reverse lookup of the entry holding send/receive rights of `port` in `space`. The hash
+ * holds only entries with send rights and no receive right: an entry that gains the receive
+ * right leaves it (um_hash_delete), one that loses the receive right but keeps send rights
+ * joins it (um_hash_insert). Deleting a port that is not there is a no-op.
+ */
 um_entry *um_space_reverse(um_space *space, um_port *port);
 void um_hash_insert(um_space *space, um_port *port, uint32_t index);
 void um_hash_delete(um_space *space, um_port *port);

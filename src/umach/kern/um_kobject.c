@@ -17,15 +17,21 @@
 
 /* ---- port watches ---------------------------------------------------------------------------- */
 
-void um_port_watch_add(um_port *port, um_port_watch *watch)
+bool um_port_watch_add(um_port *port, um_port_watch *watch)
 {
-    watch->next = port->watchers;
-    port->watchers = watch;
+    um_port_rare *r = um_port_rare_get(port);
+    if (!r)
+        return false;
+    watch->next = r->watchers;
+    r->watchers = watch;
+    return true;
 }
 
 void um_port_watch_remove(um_port *port, um_port_watch *watch)
 {
-    for (um_port_watch **pp = &port->watchers; *pp; pp = &(*pp)->next) {
+    if (!port->rare)
+        return;
+    for (um_port_watch **pp = &port->rare->watchers; *pp; pp = &(*pp)->next) {
         if (*pp == watch) {
             *pp = watch->next;
             watch->next = NULL;
@@ -41,8 +47,8 @@ void um_port_watch_fire(um_port *port)
      * of the same port, which must then not be called.
      */
     um_port_watch *w;
-    while ((w = port->watchers) != NULL) {
-        port->watchers = w->next;
+    while (port->rare && (w = port->rare->watchers) != NULL) {
+        port->rare->watchers = w->next;
         w->next = NULL;
         w->dead(w, port);
     }
@@ -115,8 +121,8 @@ mach_msg_return_t um_kobject_server(um_kmsg *request)
     um_kobject_reply reply = {.ret = MIG_BAD_ID, .port = NULL, .disp = 0};
     switch (port->kotype) {
     case UM_KOT_BOOTSTRAP:
-        if (port->kobject)
-            um_bootstrap_serve(port->kobject, request, &reply);
+        if (um_rare(port)->kobject)
+            um_bootstrap_serve(um_rare(port)->kobject, request, &reply);
         else
             reply.ret = MIG_NO_REPLY; /* the registry is being torn down */
         break;

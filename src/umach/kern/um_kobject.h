@@ -29,8 +29,12 @@ typedef struct um_port_watch {
     void (*dead)(struct um_port_watch *watch, um_port *port);
 } um_port_watch;
 
-/* Start watching `port` (active). The watch holds no reference: its owner holds one. */
-void um_port_watch_add(um_port *port, um_port_watch *watch);
+/*
+ * Start watching `port` (active). The watch holds no reference: its owner holds one. false:
+ * out of memory (the port has no rare part and none could be allocated: um_port_rare_get
+ * first makes this call one that cannot fail).
+ */
+bool um_port_watch_add(um_port *port, um_port_watch *watch);
 /* Stop watching; harmless when the watch already fired or was never added. */
 void um_port_watch_remove(um_port *port, um_port_watch *watch);
 /* Fire every watch of a port that just died (um_port_destroy). */

@@ -15,8 +15,15 @@ um_port *um_kobject_port_alloc(uint8_t kotype, void *kobject)
     um_port *port = um_port_alloc();
     if (!port)
         return NULL;
+    if (kobject) {
+        um_port_rare *rare = um_port_rare_get(port); /* the kernel object lives there */
+        if (!rare) {
+            um_port_destroy(port); /* no right to it exists yet */
+            return NULL;
+        }
+        rare->kobject = kobject;
+    }
     port->kotype = kotype;
-    port->kobject = kobject;
     return port;
 }
 
@@ -48,9 +55,9 @@ kern_return_t um_kobject_translate_send(um_space *space, mach_port_name_t name, 
 void um_kobject_ports_free(um_port *port)
 {
     /* Semaphores and timers are plain allocations; no waiter can remain (each holds a ref). */
-    if (port->kotype == UM_KOT_SEMAPHORE || port->kotype == UM_KOT_TIMER) {
-        free(port->kobject);
-        port->kobject = NULL;
+    if ((port->kotype == UM_KOT_SEMAPHORE || port->kotype == UM_KOT_TIMER) && port->rare) {
+        free(port->rare->kobject);
+        port->rare->kobject = NULL;
     }
 }
 
@@ -108,7 +115,7 @@ kern_return_t um_semaphore_destroy(um_space *space, mach_port_name_t name)
         um_port_release_send(port);
         return KERN_INVALID_ARGUMENT;
     }
-    um_semaphore *s = port->kobject;
+    um_semaphore *s = um_rare(port)->kobject;
     if (s->active && s->owner == space)
         semaphore_deactivate(s);
     um_port_release_send(port);
@@ -126,7 +133,7 @@ static void waiter_wake(um_waiter *w, int result)
 
 kern_return_t um_semaphore_signal(um_port *port, bool all)
 {
-    um_semaphore *s = port->kobject;
+    um_semaphore *s = um_rare(port)->kobject;
     if (!s->active)
         return KERN_TERMINATED;
     if (all) {
@@ -144,7 +151,7 @@ kern_return_t um_semaphore_signal(um_port *port, bool all)
 
 kern_return_t um_semaphore_wait_begin(um_port *port, um_waiter *w, bool noblock)
 {
-    um_semaphore *s = port->kobject;
+    um_semaphore *s = um_rare(port)->kobject;
     if (!s->active)
         return KERN_TERMINATED;
     if (s->count > 0) {
@@ -162,7 +169,7 @@ kern_return_t um_semaphore_wait_begin(um_port *port, um_waiter *w, bool noblock)
 
 void um_semaphore_wait_cancel(um_port *port, um_waiter *w)
 {
-    um_semaphore *s = port->kobject;
+    um_semaphore *s = um_rare(port)->kobject;
     if (!w->woken)
         um_waitq_remove(&s->waiters, w);
 }
@@ -202,7 +209,7 @@ kern_return_t um_timer_arm(um_space *space, mach_port_name_t name, uint64_t dead
     kern_return_t kr = timer_translate(space, name, &port);
     if (kr != KERN_SUCCESS)
         return kr;
-    um_timer *t = port->kobject;
+    um_timer *t = um_rare(port)->kobject;
     t->armed = true;
     t->deadline = deadline;
     *portp = port;
@@ -215,7 +222,7 @@ kern_return_t um_timer_cancel(um_space *space, mach_port_name_t name, uint64_t *
     kern_return_t kr = timer_translate(space, name, &port);
     if (kr != KERN_SUCCESS)
         return kr;
-    um_timer *t = port->kobject;
+    um_timer *t = um_rare(port)->kobject;
     *armed_deadline = t->armed ? t->deadline : 0;
     t->armed = false;
     return KERN_SUCCESS;
@@ -247,7 +254,7 @@ static bool timer_msg_queued(const um_port *port)
 
 uint64_t um_timer_expire(um_port *port, uint64_t now)
 {
-    um_timer *t = port->kobject;
+    um_timer *t = um_rare(port)->kobject;
     if (!port->active || !t || !t->armed)
         return 0;
     if (t->deadline > now)

@@ -44,9 +44,10 @@ static void wake_receiver(um_port *port)
         wake_one(&port->receivers);
         return;
     }
-    for (uint32_t i = 0; i < port->nsets; i++) {
-        if (port->sets[i]->receivers.head) {
-            wake_one(&port->sets[i]->receivers);
+    const um_port_rare *r = um_rare(port);
+    for (uint32_t i = 0; i < r->nsets; i++) {
+        if (r->sets[i]->receivers.head) {
+            wake_one(&r->sets[i]->receivers);
             return;
         }
     }
@@ -89,7 +90,7 @@ um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
     *seqnop = port->seqno++;
     if (port->msgcount < port->qlimit) {
         wake_one(&port->senders);
-        if (port->caprequests)
+        if (port->rare && port->rare->caprequests)
             um_port_fire_send_possible(port);
     }
     return k;

@@ -123,12 +123,12 @@ void um_notify_send_once_reserved(um_port *port, um_kmsg *reserve)
 
 void um_notify_no_senders_check(um_port *port)
 {
-    if (!port->active || port->srights != 0 || !port->nsrequest)
+    if (!port->active || port->srights != 0 || !port->rare || !port->rare->nsrequest)
         return;
-    um_port *notify = port->nsrequest;
-    um_kmsg *reserve = port->nsreserve;
-    port->nsrequest = NULL;
-    port->nsreserve = NULL;
+    um_port *notify = port->rare->nsrequest;
+    um_kmsg *reserve = port->rare->nsreserve;
+    port->rare->nsrequest = NULL;
+    port->rare->nsreserve = NULL;
     if (!notify->active) {
         um_notify_send_once_reserved(notify, reserve);
         return;
@@ -185,9 +185,9 @@ static um_request *entry_request(um_space *space, mach_port_name_t name, um_entr
                                     MACH_PORT_TYPE_RECEIVE)))
         return NULL;
     um_port *port = (um_port *)e->object;
-    if (!port || e->request >= port->caprequests)
+    if (!port || e->request >= um_rare(port)->caprequests)
         return NULL;
-    um_request *r = &port->requests[e->request];
+    um_request *r = &port->rare->requests[e->request];
     /* The name (with its generation) tells a live request from a reused slot. */
     return r->space == space && r->name == name ? r : NULL;
 }
@@ -247,8 +247,8 @@ void um_request_cancel(um_space *space, mach_port_name_t name, um_entry *e)
 void um_port_fire_requests(um_port *port)
 {
     /* Every request, dead-name or send-possible, learns of the death by a dead-name message. */
-    for (uint32_t i = 1; i < port->caprequests; i++) {
-        um_request *r = &port->requests[i];
+    for (uint32_t i = 1; i < um_rare(port)->caprequests; i++) {
+        um_request *r = &port->rare->requests[i];
         if (!r->space || !r->notify)
             continue;
         um_port *notify = r->notify;
@@ -262,17 +262,17 @@ void um_port_fire_requests(um_port *port)
 void um_request_arm_send_possible(um_port *port, um_space *space, mach_port_name_t name,
                                   uint32_t index)
 {
-    if (!index || index >= port->caprequests)
+    if (!index || index >= um_rare(port)->caprequests)
         return;
-    um_request *r = &port->requests[index];
+    um_request *r = &port->rare->requests[index];
     if (r->space == space && r->name == name && r->send_possible && r->notify)
         r->sp_armed = true;
 }
 
 void um_port_fire_send_possible(um_port *port)
 {
-    for (uint32_t i = 1; i < port->caprequests; i++) {
-        um_request *r = &port->requests[i];
+    for (uint32_t i = 1; i < um_rare(port)->caprequests; i++) {
+        um_request *r = &port->rare->requests[i];
         if (!r->space || !r->notify || !r->send_possible || !r->sp_armed)
             continue;
         um_port *notify = r->notify;

@@ -25,6 +25,17 @@ um_port *um_port_alloc(void)
     return p;
 }
 
+_Static_assert(sizeof(um_port) <= 120, "an idle port fits a 128-byte malloc chunk");
+
+const um_port_rare um_port_rare_none;
+
+um_port_rare *um_port_rare_get(um_port *port)
+{
+    if (!port->rare)
+        port->rare = calloc(1, sizeof *port->rare);
+    return port->rare;
+}
+
 um_pset *um_pset_alloc(void)
 {
     um_pset *s = calloc(1, sizeof *s);
@@ -44,13 +55,17 @@ void um_object_ref(um_object *o)
 static void um_port_free(um_port *p)
 {
     /* A port dies before its last reference goes, and its death uses or frees every reserve. */
-    um_notify_reserve_free(p->nsreserve);
-    um_notify_reserve_free(p->pdreserve);
-    for (uint32_t i = 1; i < p->caprequests; i++)
-        um_notify_reserve_free(p->requests[i].reserve);
-    um_kobject_ports_free(p);
-    free(p->sets);
-    free(p->requests);
+    um_kobject_ports_free(p); /* before the rare part that holds the kernel object */
+    um_port_rare *r = p->rare;
+    if (r) {
+        um_notify_reserve_free(r->nsreserve);
+        um_notify_reserve_free(r->pdreserve);
+        for (uint32_t i = 1; i < r->caprequests; i++)
+            um_notify_reserve_free(r->requests[i].reserve);
+        free(r->sets);
+        free(r->requests);
+        free(r);
+    }
     free(p);
 }
 
@@ -127,8 +142,9 @@ void um_waitq_wake_all(um_waitq *q, int result)
 
 bool um_port_in_set(const um_port *port, const um_pset *set)
 {
-    for (uint32_t i = 0; i < port->nsets; i++)
-        if (port->sets[i] == set)
+    const um_port_rare *r = um_rare(port);
+    for (uint32_t i = 0; i < r->nsets; i++)
+        if (r->sets[i] == set)
             return true;
     return false;
 }
@@ -152,11 +168,12 @@ kern_return_t um_pset_add(um_pset *set, um_port *port)
 {
     if (um_port_in_set(port, set))
         return KERN_ALREADY_IN_SET;
-    if (!um_grow_array((void **)&port->sets, &port->capsets, port->nsets + 1, sizeof(um_pset *)) ||
+    um_port_rare *r = um_port_rare_get(port);
+    if (!r || !um_grow_array((void **)&r->sets, &r->capsets, r->nsets + 1, sizeof(um_pset *)) ||
         !um_grow_array((void **)&set->members, &set->capmembers, set->nmembers + 1,
                        sizeof(um_port *)))
         return KERN_RESOURCE_SHORTAGE;
-    port->sets[port->nsets++] = set;
+    r->sets[r->nsets++] = set;
     set->members[set->nmembers++] = port;
     /* A message already queued on the port can now satisfy the set's receivers. */
     if (port->msgcount > 0)
@@ -166,12 +183,15 @@ kern_return_t um_pset_add(um_pset *set, um_port *port)
 
 kern_return_t um_pset_remove(um_pset *set, um_port *port)
 {
+    um_port_rare *r = port->rare;
     uint32_t i;
-    for (i = 0; i < port->nsets && port->sets[i] != set; i++)
-        ;
-    if (i == port->nsets)
+    if (!r)
         return KERN_NOT_IN_SET;
-    port->sets[i] = port->sets[--port->nsets];
+    for (i = 0; i < r->nsets && r->sets[i] != set; i++)
+        ;
+    if (i == r->nsets)
+        return KERN_NOT_IN_SET;
+    r->sets[i] = r->sets[--r->nsets];
     for (i = 0; i < set->nmembers && set->members[i] != port; i++)
         ;
     if (i < set->nmembers) {
@@ -185,8 +205,9 @@ kern_return_t um_pset_remove(um_pset *set, um_port *port)
 
 void um_port_unlink_all_sets(um_port *port)
 {
-    while (port->nsets > 0)
-        (void)um_pset_remove(port->sets[port->nsets - 1], port);
+    um_port_rare *r = port->rare;
+    while (r && r->nsets > 0)
+        (void)um_pset_remove(r->sets[r->nsets - 1], port);
 }
 
 void um_pset_destroy(um_pset *set)
@@ -299,12 +320,13 @@ void um_port_clear_destination(um_port *port)
 void um_port_destroy(um_port *port)
 {
     um_port_clear_destination(port);
-    if (port->pdrequest) {
+    um_port_rare *rare = port->rare;
+    if (rare && rare->pdrequest) {
         /* A port-destroyed request turns destruction into a transfer of the receive right. */
-        um_port *notify = port->pdrequest;
-        um_kmsg *reserve = port->pdreserve;
-        port->pdrequest = NULL;
-        port->pdreserve = NULL;
+        um_port *notify = rare->pdrequest;
+        um_kmsg *reserve = rare->pdreserve;
+        rare->pdrequest = NULL;
+        rare->pdreserve = NULL;
         um_port_clear_receiver(port);
         /* consumes the receive right, `notify` and the reserve */
         um_notify_port_destroyed(notify, port, reserve);
@@ -326,10 +348,14 @@ void um_port_destroy(um_port *port)
      * send-once notification, then the dead-name notifications.
      */
     bool reap = um_mqueue_destroy_all(port);
-    um_port *ns = port->nsrequest;
-    um_kmsg *ns_reserve = port->nsreserve;
-    port->nsrequest = NULL;
-    port->nsreserve = NULL;
+    um_port *ns = NULL;
+    um_kmsg *ns_reserve = NULL;
+    if (port->rare) {
+        ns = port->rare->nsrequest;
+        ns_reserve = port->rare->nsreserve;
+        port->rare->nsrequest = NULL;
+        port->rare->nsreserve = NULL;
+    }
     if (reap)
         um_kmsg_reap_delayed();
     if (ns)

@@ -156,9 +156,10 @@ kern_return_t um_right_dealloc(um_space *space, mach_port_name_t name, um_entry 
 static void entry_receive_gone_keep_send(um_space *space, mach_port_name_t name, um_entry *e,
                                          um_port *port)
 {
-    if (port->pdrequest) {
+    if (um_rare(port)->pdrequest) {
         e->type = MACH_PORT_TYPE_SEND;
         um_port_ref(port); /* the entry keeps its own reference to the port */
+        um_hash_insert(space, port, entry_index(space, e));
         return;
     }
     uint32_t urefs = e->urefs;
@@ -504,6 +505,7 @@ kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
             /* The name keeps the send rights; the receive right leaves with its reference. */
             e->type = MACH_PORT_TYPE_SEND;
             um_port_ref(port);
+            um_hash_insert(space, port, entry_index(space, e));
         } else {
             um_request_cancel(space, name, e);
             um_hash_delete(space, port);
@@ -617,14 +619,14 @@ static void copyout_into(um_space *space, um_port *port, mach_msg_type_name_t ty
         break;
     case MACH_MSG_TYPE_PORT_RECEIVE:
         um_port_clear_destination(port);
-        port->receiver = space;
-        port->receiver_name = name;
         if (e->type & MACH_PORT_TYPE_SEND) {
             um_port_release(port); /* the entry already holds a reference */
+            um_hash_delete(space, port); /* found through the receiver from now on */
         } else {
             e->object = &port->obj;
-            um_hash_insert(space, port, entry_index(space, e));
         }
+        port->receiver = space;
+        port->receiver_name = name;
         e->type |= MACH_PORT_TYPE_RECEIVE;
         break;
     default:

@@ -5,8 +5,10 @@
  * advances by 4 each time the slot is handed out, and restarts after a period of 16, 32, 48
  * or 64 generations chosen per restart, so a freed name is not handed out again for a while
  * even though its slot is (free slots are reused last-freed-first, as in XNU). Index 0 is
- * reserved. Send and receive rights of one port share one entry, found through a reverse
- * hash from port to index.
+ * reserved. Send and receive rights of one port share one entry. The entry holding a receive
+ * right is found from the port (receiver, receiver_name); a reverse hash from port to index
+ * finds the entries holding send rights without the receive right, so a space of idle
+ * receive rights has no hash to grow or to miss in.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
@@ -17,6 +19,8 @@
 #include <string.h>
 
 #define UM_HASH_TOMB ((um_port *)(uintptr_t)1)
+
+_Static_assert(sizeof(um_entry) == 24, "a name table slot is 24 bytes, as XNU's ipc_entry");
 
 static uint8_t um_next_roll(um_space *space)
 {
@@ -278,6 +282,8 @@ static um_hslot *um_hash_find(um_space *space, const um_port *port)
 
 void um_hash_delete(um_space *space, um_port *port)
 {
+    if (!space->hash_used)
+        return;
     um_hslot *s = um_hash_find(space, port);
     if (s) {
         s->port = UM_HASH_TOMB;
@@ -288,6 +294,11 @@ void um_hash_delete(um_space *space, um_port *port)
 
 um_entry *um_space_reverse(um_space *space, um_port *port)
 {
+    /* The entry holding the receive right also holds the send rights: no hash needed. */
+    if (port->receiver == space)
+        return &space->table[MACH_PORT_INDEX(port->receiver_name)];
+    if (!space->hash_used)
+        return NULL;
     um_hslot *s = um_hash_find(space, port);
     return s ? &space->table[s->index] : NULL;
 }
