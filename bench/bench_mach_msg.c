@@ -5,7 +5,12 @@
  *
  *   rpc   request/reply round trips between two threads: mach_msg (client SEND|RCV with a
  *         MAKE_SEND_ONCE reply right, server replying MOVE_SEND_ONCE and receiving the next
- *         request in the same call) against a mutex/condvar ping-pong and a futex ping-pong.
+ *         request in the same call) against a mutex/condvar ping-pong, a futex ping-pong and
+ *         a spin-then-futex ping-pong (each waiter polls its word for up to UMACH_SPIN_US
+ *         microseconds, default 20, the bound umach's waiters use, before it sleeps). Each
+ *         row also gives the CPU time per round trip (getrusage user + system of the whole
+ *         process over the measured round trips, both threads together), so what spinning
+ *         costs in CPU is visible next to what it saves in latency.
  *   tput  one-way throughput of 64-byte payloads (queue limit 1024) against a bounded
  *         condvar-protected queue of 64-byte items.
  *   ool   out-of-line transfer of 4 KiB .. 16 MiB by physical copy, virtual copy and move
@@ -42,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,7 +123,45 @@ static void pin_self(int cpu)
 typedef struct lat_stats {
     double median_us;
     double p99_us;
+    double cpu_us; /* CPU time per iteration (both threads), 0 when not measured */
 } lat_stats;
+
+/* User + system CPU time of the whole process (all threads) so far, in nanoseconds. */
+static uint64_t process_cpu_ns(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        fail("getrusage");
+    return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+           ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
+}
+
+/*
+ * The spin bound of the spin-then-futex baseline: UMACH_SPIN_US (the variable umach's
+ * waiters read) or the same default, 20 us; 0 disables spinning.
+ */
+enum { BENCH_SPIN_US_DEFAULT = 20 };
+
+static unsigned spin_us(void)
+{
+    const char *v = getenv("UMACH_SPIN_US");
+    if (!v || !*v)
+        return BENCH_SPIN_US_DEFAULT;
+    char *end = NULL;
+    unsigned long us = strtoul(v, &end, 10);
+    if (end == v || *end != '\0' || us > 1000000)
+        fail("UMACH_SPIN_US must be a number of microseconds (0 .. 1000000)");
+    return (unsigned)us;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -132,7 +176,7 @@ static lat_stats stats_of(uint64_t *v, size_t n)
     size_t p99 = (size_t)((double)n * 0.99);
     if (p99 >= n)
         p99 = n - 1;
-    return (lat_stats){(double)v[n / 2] / 1e3, (double)v[p99] / 1e3};
+    return (lat_stats){(double)v[n / 2] / 1e3, (double)v[p99] / 1e3, 0};
 }
 
 static void print_ratio(const char *name, const char *what, double r, const char *op, double target)
@@ -194,7 +238,8 @@ enum { RPC_REQUEST_ID = 4000, RPC_REPLY_ID = 4100 };
 
 typedef struct rpc_ctx {
     size_t warm, n;
-    uint64_t *lat; /* n round-trip times, filled by the client */
+    uint64_t *lat;       /* n round-trip times, filled by the client */
+    uint64_t cpu0, cpu1; /* process CPU time when the measured round trips began / ended */
     /* mach */
     mach_port_t service; /* receive right + one send right */
     mach_port_t reply;   /* the client's reply port (receive right) */
@@ -204,13 +249,27 @@ typedef struct rpc_ctx {
     int turn; /* 1: a request is pending */
     /* futex */
     _Atomic uint32_t word; /* 1: a request is pending */
+    /* spin-then-futex: one word per direction, and whether its waiter may be asleep */
+    _Atomic uint32_t req, rep;
+    _Atomic uint32_t req_sleeper, rep_sleeper;
+    uint64_t spin_ns;
 } rpc_ctx;
+
+/* Called by each client at the start of round trip i and after the last one. */
+static void rpc_mark(rpc_ctx *c, size_t i)
+{
+    if (i == c->warm)
+        c->cpu0 = process_cpu_ns();
+    else if (i == c->warm + c->n)
+        c->cpu1 = process_cpu_ns();
+}
 
 static void mach_rpc_client(void *arg)
 {
     rpc_ctx *c = arg;
     size_t total = c->warm + c->n;
     for (size_t i = 0; i < total; i++) {
+        rpc_mark(c, i);
         rpc_buf b;
         b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
         b.m.h.msgh_size = sizeof b.m;
@@ -229,6 +288,7 @@ static void mach_rpc_client(void *arg)
         if (i >= c->warm)
             c->lat[i - c->warm] = t1 - t0;
     }
+    rpc_mark(c, total);
 }
 
 /* Replies and receives the next request in one call, as a MIG server loop does. */
@@ -263,6 +323,7 @@ static void cv_rpc_client(void *arg)
     rpc_ctx *c = arg;
     size_t total = c->warm + c->n;
     for (size_t i = 0; i < total; i++) {
+        rpc_mark(c, i);
         uint64_t t0 = now_ns();
         pthread_mutex_lock(&c->mu);
         c->turn = 1;
@@ -274,6 +335,7 @@ static void cv_rpc_client(void *arg)
         if (i >= c->warm)
             c->lat[i - c->warm] = t1 - t0;
     }
+    rpc_mark(c, total);
 }
 
 static void cv_rpc_server(void *arg)
@@ -305,6 +367,7 @@ static void futex_rpc_client(void *arg)
     rpc_ctx *c = arg;
     size_t total = c->warm + c->n;
     for (size_t i = 0; i < total; i++) {
+        rpc_mark(c, i);
         uint64_t t0 = now_ns();
         atomic_store_explicit(&c->word, 1, memory_order_release);
         futex_wake(&c->word);
@@ -314,6 +377,7 @@ static void futex_rpc_client(void *arg)
         if (i >= c->warm)
             c->lat[i - c->warm] = t1 - t0;
     }
+    rpc_mark(c, total);
 }
 
 static void futex_rpc_server(void *arg)
@@ -325,6 +389,72 @@ static void futex_rpc_server(void *arg)
             futex_wait(&c->word, 0);
         atomic_store_explicit(&c->word, 0, memory_order_release);
         futex_wake(&c->word);
+    }
+}
+
+/*
+ * Spin-then-futex: wait until *w == want, polling with a CPU pause for up to spin_ns, then
+ * sleeping. The waiter raises *sleeper before its last look at *w; the waker stores *w and
+ * then looks at *sleeper (both sequentially consistent), so either the waiter sees the new
+ * value or the waker sees the sleeper and wakes it. A waker that finds no sleeper makes no
+ * system call, as a waiter that spins makes none.
+ */
+static void spin_wait(_Atomic uint32_t *w, _Atomic uint32_t *sleeper, uint32_t want,
+                      uint64_t spin_ns)
+{
+    if (atomic_load_explicit(w, memory_order_acquire) == want)
+        return;
+    if (spin_ns) {
+        uint64_t until = now_ns() + spin_ns;
+        for (unsigned k = 1;; k++) {
+            cpu_relax();
+            if (atomic_load_explicit(w, memory_order_acquire) == want)
+                return;
+            if (k % 64 == 0 && now_ns() >= until)
+                break;
+        }
+    }
+    for (;;) {
+        atomic_store(sleeper, 1);
+        uint32_t v = atomic_load(w);
+        if (v == want)
+            break;
+        futex_wait(w, v);
+    }
+    atomic_store_explicit(sleeper, 0, memory_order_relaxed);
+}
+
+static void spin_post(_Atomic uint32_t *w, _Atomic uint32_t *sleeper, uint32_t v)
+{
+    atomic_store(w, v);
+    if (atomic_load(sleeper))
+        futex_wake(w);
+}
+
+/* The words count round trips, so a late wake-up never matches the next wait. */
+static void spin_rpc_client(void *arg)
+{
+    rpc_ctx *c = arg;
+    size_t total = c->warm + c->n;
+    for (size_t i = 0; i < total; i++) {
+        rpc_mark(c, i);
+        uint64_t t0 = now_ns();
+        spin_post(&c->req, &c->req_sleeper, (uint32_t)(i + 1));
+        spin_wait(&c->rep, &c->rep_sleeper, (uint32_t)(i + 1), c->spin_ns);
+        uint64_t t1 = now_ns();
+        if (i >= c->warm)
+            c->lat[i - c->warm] = t1 - t0;
+    }
+    rpc_mark(c, total);
+}
+
+static void spin_rpc_server(void *arg)
+{
+    rpc_ctx *c = arg;
+    size_t total = c->warm + c->n;
+    for (size_t i = 0; i < total; i++) {
+        spin_wait(&c->req, &c->req_sleeper, (uint32_t)(i + 1), c->spin_ns);
+        spin_post(&c->rep, &c->rep_sleeper, (uint32_t)(i + 1));
     }
 }
 
@@ -347,8 +477,8 @@ static void port_destroy(mach_port_t *p)
     *p = MACH_PORT_NULL;
 }
 
-enum { RPC_MACH, RPC_CONDVAR, RPC_FUTEX, RPC_KINDS };
-static const char *const rpc_names[RPC_KINDS] = {"mach_msg", "condvar", "futex"};
+enum { RPC_MACH, RPC_CONDVAR, RPC_FUTEX, RPC_SPIN, RPC_KINDS };
+static const char *const rpc_names[RPC_KINDS] = {"mach_msg", "condvar", "futex", "spin+futex"};
 
 static lat_stats rpc_run(int kind, int cpu_client, int cpu_server)
 {
@@ -376,11 +506,16 @@ static lat_stats rpc_run(int kind, int cpu_client, int cpu_server)
         pthread_cond_destroy(&c.cv_server);
         pthread_mutex_destroy(&c.mu);
         break;
-    default:
+    case RPC_FUTEX:
         run_pair(cpu_client, futex_rpc_client, cpu_server, futex_rpc_server, &c);
+        break;
+    default:
+        c.spin_ns = (uint64_t)spin_us() * 1000u;
+        run_pair(cpu_client, spin_rpc_client, cpu_server, spin_rpc_server, &c);
         break;
     }
     lat_stats s = stats_of(c.lat, c.n);
+    s.cpu_us = (double)(c.cpu1 - c.cpu0) / 1e3 / (double)c.n;
     free(c.lat);
     return s;
 }
@@ -390,15 +525,24 @@ static void bench_rpc(const char *pin_name, int cpu_client, int cpu_server)
     lat_stats s[RPC_KINDS];
     for (int k = 0; k < RPC_KINDS; k++)
         s[k] = rpc_run(k, cpu_client, cpu_server);
-    printf("\nrpc round trip, %s (cpu %d <-> cpu %d), %zu round trips after warm-up\n", pin_name,
-           cpu_client, cpu_server, iters(20000, 1000));
-    printf("  %-10s %12s %12s\n", "", "median us", "p99 us");
+    printf("\nrpc round trip, %s (cpu %d <-> cpu %d), %zu round trips after warm-up; "
+           "spin+futex spins up to %u us (UMACH_SPIN_US)\n",
+           pin_name, cpu_client, cpu_server, iters(20000, 1000), spin_us());
+    printf("  %-10s %12s %12s %12s\n", "", "median us", "p99 us", "cpu us/rt");
     for (int k = 0; k < RPC_KINDS; k++)
-        printf("  %-10s %12.2f %12.2f\n", rpc_names[k], s[k].median_us, s[k].p99_us);
+        printf("  %-10s %12.2f %12.2f %12.2f\n", rpc_names[k], s[k].median_us, s[k].p99_us,
+               s[k].cpu_us);
     char name[64];
     snprintf(name, sizeof name, "rpc_%s", pin_name);
     print_ratio(name, "mach/condvar", s[RPC_MACH].median_us / s[RPC_CONDVAR].median_us, "<=", 1.30);
     print_ratio(name, "mach/futex", s[RPC_MACH].median_us / s[RPC_FUTEX].median_us, NULL, 0);
+    /* Issue 16's targets against the baseline with the same spin bound (cross CPU only: on
+     * one CPU a spinning waiter only delays the thread it waits for). */
+    bool cross = cpu_client != cpu_server;
+    print_ratio(name, "mach/spin+futex", s[RPC_MACH].median_us / s[RPC_SPIN].median_us,
+                cross ? "<=" : NULL, 3.0);
+    print_ratio(name, "cpu mach/spin+futex", s[RPC_MACH].cpu_us / s[RPC_SPIN].cpu_us,
+                cross ? "<=" : NULL, 2.0);
 }
 
 /* ---- tput: one-way throughput of 64-byte payloads --------------------------------------- */
