@@ -4,11 +4,13 @@
 #   make demo            build and run the demo (examples/demo.c)
 #   make check           every test: gcc -Werror build and its tests, the same tests under
 #                        valgrind (VALGRIND=0 skips), clang ASan+UBSan build and its tests,
+#                        clang ThreadSanitizer build and its tests (TSAN=0 skips),
 #                        install check, a quick run of each benchmark, a short fuzz run,
 #                        the macOS check when present
 #   make install PREFIX=/some/dir
 #   make bench           build the benchmarks (Release) and run each once
 #   make valgrind        the gcc build's tests under valgrind
+#   make check-tsan      the clang ThreadSanitizer build (build-tsan/) and its tests
 #   make clean
 
 BUILD ?= build
@@ -19,12 +21,17 @@ CMAKE_ARGS ?=
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 FUZZ_SECONDS ?= 60
 VALGRIND ?= 1
+TSAN ?= 1
+# mt.h's watchdog limit per test and ctest's per program, scaled for valgrind's slowdown.
+VALGRIND_TIMEOUT_SCALE ?= 10
 
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+# A ThreadSanitizer report ends the program at once with exit code 66: any report fails.
+export TSAN_OPTIONS ?= halt_on_error=1:exitcode=66:second_deadlock_stack=1
 
 .PHONY: all build configure deps demo check check-gcc build-gcc check-asan build-asan \
-        check-install bench-smoke fuzz-check darwin-check install bench valgrind clean
+        check-tsan build-tsan check-install bench-smoke fuzz-check darwin-check install bench valgrind clean
 
 all: build
 
@@ -50,6 +57,7 @@ check:
 	@$(MAKE) --no-print-directory check-gcc
 	@if [ "$(VALGRIND)" = 1 ]; then $(MAKE) --no-print-directory valgrind; fi
 	@$(MAKE) --no-print-directory check-asan
+	@if [ "$(TSAN)" = 1 ]; then $(MAKE) --no-print-directory check-tsan; fi
 	@$(MAKE) --no-print-directory check-install
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory fuzz-check
@@ -76,6 +84,17 @@ build-asan:
 
 check-asan: build-asan
 	cd build-asan && ctest $(CTEST_FLAGS)
+
+# ThreadSanitizer: every test program; a data race, a lock-order inversion or a misused
+# mutex anywhere (tests included) fails the run.
+build-tsan:
+	@echo "== clang, ThreadSanitizer"
+	$(CMAKE) -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DUMACH_TSAN=ON -DUMACH_SANITIZE=OFF $(CMAKE_ARGS)
+	$(CMAKE) --build build-tsan -j$(JOBS)
+
+check-tsan: build-tsan
+	cd build-tsan && ctest $(CTEST_FLAGS)
 
 check-install: build-gcc
 	@echo "== install check"
@@ -111,7 +130,8 @@ bench: deps
 # valgrind they would pass for the wrong reason.
 valgrind: build-gcc
 	@echo "== valgrind (the gcc build's tests)"
-	cd build-gcc && ctest --output-on-failure -j$(JOBS) -T memcheck -LE nomemcheck
+	cd build-gcc && MT_TIMEOUT_SCALE=$(VALGRIND_TIMEOUT_SCALE) ctest --output-on-failure \
+	  -j$(JOBS) -T memcheck -LE nomemcheck --timeout $$(( 60 * $(VALGRIND_TIMEOUT_SCALE) ))
 
 clean:
-	rm -rf $(BUILD) build-gcc build-asan build-bench
+	rm -rf $(BUILD) build-gcc build-asan build-tsan build-bench

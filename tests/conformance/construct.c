@@ -299,10 +299,11 @@ static void destruct_with_wrong_guard(uint32_t flags, mach_port_context_t wrong)
 MT_TEST(destruct_with_the_wrong_guard_is_a_fatal_guard_violation)
 {
     NU_BEGIN();
-    MT_DIES(destruct_with_wrong_guard(0, 0x0BAD));
-    MT_DIES(destruct_with_wrong_guard(0, 0));
-    MT_DIES(destruct_with_wrong_guard(MPO_STRICT, 0x0BAD));
-    MT_DIES(destruct_with_wrong_guard(MPO_INSERT_SEND_RIGHT, 0x600E));
+    NU_DIES_OF_GUARD(destruct_with_wrong_guard(0, 0x0BAD), kGUARD_EXC_DESTROY);
+    NU_DIES_OF_GUARD(destruct_with_wrong_guard(0, 0), kGUARD_EXC_DESTROY);
+    NU_DIES_OF_GUARD(destruct_with_wrong_guard(MPO_STRICT, 0x0BAD), kGUARD_EXC_DESTROY);
+    NU_DIES_OF_GUARD(destruct_with_wrong_guard(MPO_INSERT_SEND_RIGHT, 0x600E),
+                     kGUARD_EXC_DESTROY);
     NU_END();
 }
 

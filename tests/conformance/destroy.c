@@ -211,7 +211,7 @@ MT_TEST(destroy_of_a_guarded_receive_right_is_a_fatal_guard_violation)
     NU_BEGIN();
     mach_port_name_t p = construct_guarded();
     MT_REQUIRE(p);
-    MT_DIES(destroy_guarded());
+    NU_DIES_OF_GUARD(destroy_guarded(), kGUARD_EXC_DESTROY);
     MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
     /* with the guard, destruct is allowed */
     MT_KR(mach_port_destruct(TASK, p, 0, 0x5EED), KERN_SUCCESS);

@@ -233,7 +233,7 @@ MT_TEST(move_receive_of_an_immovable_receive_right_is_a_fatal_guard_violation)
     MT_REQUIRE(p);
     MT_EQ(nu_status(p).mps_flags & MACH_PORT_STATUS_FLAG_GUARD_IMMOVABLE_RECEIVE,
           MACH_PORT_STATUS_FLAG_GUARD_IMMOVABLE_RECEIVE);
-    MT_DIES(move_immovable_receive());
+    NU_DIES_OF_GUARD(move_immovable_receive(), kGUARD_EXC_IMMOVABLE);
     /* making send and send-once rights from it is fine */
     MT_KR(extract(p, MACH_MSG_TYPE_MAKE_SEND, &out, &t), KERN_SUCCESS);
     MT_EQ(out, p);

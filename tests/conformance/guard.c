@@ -184,8 +184,8 @@ MT_TEST(guard_calls_on_bad_names_fail_with_the_lookup_error)
 MT_TEST(unguard_of_an_unguarded_port_or_with_the_wrong_value_is_fatal)
 {
     NU_BEGIN();
-    MT_DIES(unguard_unguarded());
-    MT_DIES(unguard_wrong());
+    NU_DIES_OF_GUARD(unguard_unguarded(), kGUARD_EXC_UNGUARDED);
+    NU_DIES_OF_GUARD(unguard_wrong(), kGUARD_EXC_INCORRECT_GUARD);
     NU_END();
 }
 
@@ -206,7 +206,7 @@ MT_TEST(guard_with_flags_sets_strict_and_immovable_and_immovable_is_sticky)
     MT_KR(mach_port_unguard(TASK, p, 0x43), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     /* still immovable after unguard: moving the receive right is fatal */
-    MT_DIES(move_sticky_immovable());
+    NU_DIES_OF_GUARD(move_sticky_immovable(), kGUARD_EXC_IMMOVABLE);
     NU_END();
 }
 
@@ -221,9 +221,9 @@ MT_TEST(swap_guard_replaces_the_guard_of_a_non_strict_port)
     MT_EQ(flags_of(p), G_GUARDED);
     MT_KR(mach_port_unguard(TASK, p, 0x200), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_DIES(swap_unguarded());
-    MT_DIES(swap_strict());
-    MT_DIES(swap_wrong_old());
+    NU_DIES_OF_GUARD(swap_unguarded(), kGUARD_EXC_UNGUARDED);
+    NU_DIES_OF_GUARD(swap_strict(), kGUARD_EXC_SET_CONTEXT);
+    NU_DIES_OF_GUARD(swap_wrong_old(), kGUARD_EXC_INCORRECT_GUARD);
     NU_END();
 }
 
@@ -238,15 +238,15 @@ MT_TEST(set_context_on_a_non_strict_guarded_port_changes_the_guard)
     MT_EQ(flags_of(p), G_GUARDED);
     MT_KR(mach_port_destruct(TASK, p, 0, 0x301), KERN_SUCCESS);
     MT_EQ(nu_type(p), (mach_port_type_t)-1);
-    MT_DIES(set_context_strict());
+    NU_DIES_OF_GUARD(set_context_strict(), kGUARD_EXC_SET_CONTEXT);
     NU_END();
 }
 
 MT_TEST(destroying_a_guarded_receive_right_without_its_guard_is_fatal)
 {
     NU_BEGIN();
-    MT_DIES(mod_refs_guarded());
-    MT_DIES(destroy_guarded());
+    NU_DIES_OF_GUARD(mod_refs_guarded(), kGUARD_EXC_DESTROY);
+    NU_DIES_OF_GUARD(destroy_guarded(), kGUARD_EXC_DESTROY);
     NU_END();
 }
 

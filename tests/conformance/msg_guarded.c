@@ -237,9 +237,9 @@ static void gd_fatal_send(int which)
 MT_TEST(a_guard_that_does_not_match_the_descriptor_is_fatal)
 {
     NU_BEGIN();
-    MT_DIES(gd_fatal_send(GD_WRONG_GUARD));
-    MT_DIES(gd_fatal_send(GD_UNGUARDED_ON_SEND_OF_GUARDED));
-    MT_DIES(gd_fatal_send(GD_IMMOVABLE_FLAG_ON_UNGUARDED));
+    NU_DIES_OF_GUARD(gd_fatal_send(GD_WRONG_GUARD), kGUARD_EXC_INCORRECT_GUARD);
+    NU_DIES_OF_GUARD(gd_fatal_send(GD_UNGUARDED_ON_SEND_OF_GUARDED), kGUARD_EXC_INCORRECT_GUARD);
+    NU_DIES_OF_GUARD(gd_fatal_send(GD_IMMOVABLE_FLAG_ON_UNGUARDED), kGUARD_EXC_INCORRECT_GUARD);
     NU_END();
 }
 
@@ -251,8 +251,8 @@ MT_TEST(an_immovable_receive_right_cannot_leave_in_any_descriptor)
     MT_EQ(gd_flags(p),
           MACH_PORT_STATUS_FLAG_GUARDED | MACH_PORT_STATUS_FLAG_GUARD_IMMOVABLE_RECEIVE);
     MT_KR(mach_port_destruct(TASK, p, 0, GD_GUARD), KERN_SUCCESS);
-    MT_DIES(gd_fatal_send(GD_IMMOVABLE_IN_GUARDED_DESC));
-    MT_DIES(gd_fatal_send(GD_IMMOVABLE_IN_PORT_DESC));
+    NU_DIES_OF_GUARD(gd_fatal_send(GD_IMMOVABLE_IN_GUARDED_DESC), kGUARD_EXC_IMMOVABLE);
+    NU_DIES_OF_GUARD(gd_fatal_send(GD_IMMOVABLE_IN_PORT_DESC), kGUARD_EXC_IMMOVABLE);
     NU_END();
 }
 

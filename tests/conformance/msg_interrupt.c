@@ -14,14 +14,16 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <time.h>
 
-static volatile sig_atomic_t handled;
+/* Lock-free atomics are safe in a signal handler and between threads. */
+static atomic_int handled;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    handled++;
+    atomic_fetch_add(&handled, 1);
 }
 
 /* SIGUSR1 runs a handler and does not restart interrupted calls. */
@@ -44,7 +46,7 @@ static void sleep_ms(int ms)
 typedef struct {
     mach_port_name_t port, carried, reply;
     mach_msg_option_t extra;
-    volatile int done;
+    atomic_int done; /* set by the thread when its call has returned */
     mach_msg_return_t mr;
     union {
         mach_msg_header_t h;
@@ -58,7 +60,7 @@ static void *receiver(void *arg)
     memset(&c->buf, 0xA5, sizeof c->buf);
     c->mr = mach_msg(&c->buf.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT | c->extra, 0, sizeof c->buf,
                      c->port, 10000, MACH_PORT_NULL);
-    c->done = 1;
+    atomic_store(&c->done, 1);
     return NULL;
 }
 
@@ -85,7 +87,7 @@ static void *sender(void *arg)
     m->b.msgh_descriptor_count = 1;
     c->mr = mach_msg(&m->h, MACH_SEND_MSG | c->extra, sizeof *m, 0, MACH_PORT_NULL, 0,
                      MACH_PORT_NULL);
-    c->done = 1;
+    atomic_store(&c->done, 1);
     return NULL;
 }
 
@@ -93,7 +95,7 @@ static void *sender(void *arg)
 static int signal_until_done(pthread_t t, call *c)
 {
     int sent = 0;
-    while (!c->done && sent < 500) {
+    while (!atomic_load(&c->done) && sent < 500) {
         pthread_kill(t, SIGUSR1);
         sent++;
         sleep_ms(10);
@@ -128,11 +130,11 @@ MT_TEST(a_signal_ends_a_receive_with_rcv_interrupt_as_rcv_interrupted)
     MT_REQUIRE(c.port);
     pthread_t t;
     MT_REQUIRE(pthread_create(&t, NULL, receiver, &c) == 0);
-    handled = 0;
+    atomic_store(&handled, 0);
     MT_CHECK(signal_until_done(t, &c) > 0);
     MT_EQ(pthread_join(t, NULL), 0);
     MT_EQ(c.mr, MACH_RCV_INTERRUPTED);
-    MT_CHECK(handled > 0);
+    MT_CHECK(atomic_load(&handled) > 0);
     MT_EQ(nu_status(c.port).mps_msgcount, 0);
     MT_KR(mach_port_mod_refs(TASK, c.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     NU_END();
@@ -148,12 +150,12 @@ MT_TEST(without_rcv_interrupt_signals_do_not_end_the_receive)
     MT_REQUIRE(c.port);
     pthread_t t;
     MT_REQUIRE(pthread_create(&t, NULL, receiver, &c) == 0);
-    handled = 0;
-    for (int i = 0; i < 10 && !c.done; i++) {
+    atomic_store(&handled, 0);
+    for (int i = 0; i < 10 && !atomic_load(&c.done); i++) {
         pthread_kill(t, SIGUSR1);
         sleep_ms(10);
     }
-    MT_CHECK(!c.done);
+    MT_CHECK(!atomic_load(&c.done));
     mach_msg_header_t h;
     memset(&h, 0, sizeof h);
     h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
@@ -164,7 +166,7 @@ MT_TEST(without_rcv_interrupt_signals_do_not_end_the_receive)
     MT_EQ(pthread_join(t, NULL), 0);
     MT_EQ(c.mr, MACH_MSG_SUCCESS);
     MT_EQ(c.buf.h.msgh_id, 4321);
-    MT_CHECK(handled > 0);
+    MT_CHECK(atomic_load(&handled) > 0);
     nu_kill(c.port);
     NU_END();
 }
@@ -233,19 +235,19 @@ MT_TEST(without_send_interrupt_signals_do_not_end_a_blocked_send)
     fill_queue(c.port);
     pthread_t t;
     MT_REQUIRE(pthread_create(&t, NULL, sender, &c) == 0);
-    handled = 0;
-    for (int i = 0; i < 10 && !c.done; i++) {
+    atomic_store(&handled, 0);
+    for (int i = 0; i < 10 && !atomic_load(&c.done); i++) {
         pthread_kill(t, SIGUSR1);
         sleep_ms(10);
     }
-    MT_CHECK(!c.done);
+    MT_CHECK(!atomic_load(&c.done));
     /* Room in the queue lets the send through. */
     nu_msg got;
     MT_KR(nu_recv(c.port, &got, 0), MACH_MSG_SUCCESS);
     MT_EQ(got.h.msgh_id, 1);
     MT_EQ(pthread_join(t, NULL), 0);
     MT_EQ(c.mr, MACH_MSG_SUCCESS);
-    MT_CHECK(handled > 0);
+    MT_CHECK(atomic_load(&handled) > 0);
     MT_KR(nu_recv_buf(c.port, &c.buf, sizeof c.buf, 0), MACH_MSG_SUCCESS);
     MT_EQ(c.buf.h.msgh_id, 0x1717);
     mach_msg_destroy(&c.buf.h);

@@ -5,6 +5,7 @@
 #include "notify_util.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 static mach_port_name_t ps_set(void)
@@ -189,7 +190,7 @@ MT_TEST(destroying_a_member_removes_it_and_its_messages_from_the_set)
 
 typedef struct {
     mach_port_name_t set;
-    volatile int started;
+    atomic_int started;
     mach_msg_return_t mr;
     nu_msg m;
 } ps_waiter;
@@ -197,7 +198,7 @@ typedef struct {
 static void *ps_waiter_main(void *arg)
 {
     ps_waiter *w = arg;
-    w->started = 1;
+    atomic_store(&w->started, 1);
     w->mr = nu_recv(w->set, &w->m, 10000);
     return NULL;
 }
@@ -239,7 +240,7 @@ MT_TEST(destroying_a_set_wakes_its_blocked_receiver_with_port_changed)
         w.set = set;
         pthread_t t;
         MT_REQUIRE(pthread_create(&t, NULL, ps_waiter_main, &w) == 0);
-        while (!w.started)
+        while (!atomic_load(&w.started))
             ps_sleep_ms(1);
         ps_sleep_ms(20 + 10 * attempt);
         ps_drop_set(set);

@@ -5,6 +5,7 @@
 #include "notify_util.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #define TH_NMSG 400
@@ -177,7 +178,7 @@ MT_TEST(rpc_round_trips_between_threads_use_one_send_once_reply_each)
 
 typedef struct {
     mach_port_name_t port, reply;
-    volatile int started;
+    atomic_int started;
     mach_msg_return_t mr;
 } th_blocked;
 
@@ -185,7 +186,7 @@ static void *th_blocked_receiver(void *arg)
 {
     th_blocked *b = arg;
     nu_msg m;
-    b->started = 1;
+    atomic_store(&b->started, 1);
     b->mr = nu_recv(b->port, &m, 10000);
     return NULL;
 }
@@ -193,7 +194,7 @@ static void *th_blocked_receiver(void *arg)
 static void *th_blocked_sender(void *arg)
 {
     th_blocked *b = arg;
-    b->started = 1;
+    atomic_store(&b->started, 1);
     b->mr = th_send(b->port, MACH_MSG_TYPE_COPY_SEND, b->reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 9, 9);
     return NULL;
 }
@@ -210,7 +211,7 @@ MT_TEST(a_receiver_blocked_on_a_port_gets_port_changed_when_the_port_is_destroye
         MT_REQUIRE(b.port);
         pthread_t t;
         MT_REQUIRE(pthread_create(&t, NULL, th_blocked_receiver, &b) == 0);
-        while (!b.started)
+        while (!atomic_load(&b.started))
             th_sleep_ms(1);
         th_sleep_ms(20 + 10 * attempt);
         MT_KR(mach_port_mod_refs(TASK, b.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -236,7 +237,7 @@ MT_TEST(a_receiver_blocked_on_a_port_gets_port_changed_when_its_receive_right_mo
         MT_REQUIRE(b.port && carrier);
         pthread_t t;
         MT_REQUIRE(pthread_create(&t, NULL, th_blocked_receiver, &b) == 0);
-        while (!b.started)
+        while (!atomic_load(&b.started))
             th_sleep_ms(1);
         th_sleep_ms(20 + 10 * attempt);
         MT_KR(nu_carry(carrier, b.port, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
@@ -274,7 +275,7 @@ MT_TEST(a_sender_blocked_on_a_full_port_succeeds_and_its_message_is_destroyed_wh
         MT_KR(th_send(b.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 1, 1), MACH_MSG_SUCCESS);
         pthread_t t;
         MT_REQUIRE(pthread_create(&t, NULL, th_blocked_sender, &b) == 0);
-        while (!b.started)
+        while (!atomic_load(&b.started))
             th_sleep_ms(1);
         th_sleep_ms(20 + 10 * attempt);
         MT_KR(mach_port_mod_refs(TASK, b.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);

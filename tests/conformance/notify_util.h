@@ -17,6 +17,23 @@
 
 #define TASK mach_task_self()
 
+/*
+ * A fatal guard exception of `flavor` (kGUARD_EXC_...) ends the task: umach prints one line
+ * naming the port and the flavour and abort()s; Darwin's EXC_GUARD kills the task with
+ * SIGKILL and prints nothing of its own. A child that crashes any other way fails the check.
+ */
+#ifdef __APPLE__
+#define NU_DIES_OF_GUARD(stmt, flavor) MT_DIES_WITH(stmt, SIGKILL, NULL)
+#else
+#define NU_DIES_OF_GUARD(stmt, flavor)                                                         \
+    do {                                                                                       \
+        char nu_flavor_[40];                                                                   \
+        snprintf(nu_flavor_, sizeof nu_flavor_, "(flavor %u,", (unsigned)(flavor));            \
+        MT_DIES_WITH(stmt, SIGABRT, "umach: fatal Mach port guard exception on port 0x",       \
+                     nu_flavor_);                                                              \
+    } while (0)
+#endif
+
 /* A received notification with room for any trailer. */
 typedef union nu_msg {
     mach_msg_header_t h;
