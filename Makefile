@@ -11,6 +11,8 @@
 #   make bench           build the benchmarks (Release) and run each once
 #   make valgrind        the gcc build's tests under valgrind
 #   make check-tsan      the clang ThreadSanitizer build (build-tsan/) and its tests
+#   make stress          tests/stress for STRESS_SECONDS (300) in the gcc build, printing the
+#                        resident set size every STRESS_RSS_EVERY seconds (10) and its growth
 #   make clean
 
 BUILD ?= build
@@ -22,6 +24,8 @@ CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 FUZZ_SECONDS ?= 60
 VALGRIND ?= 1
 TSAN ?= 1
+STRESS_SECONDS ?= 300
+STRESS_RSS_EVERY ?= 10
 # mt.h's watchdog limit per test and ctest's per program, scaled for valgrind's slowdown.
 VALGRIND_TIMEOUT_SCALE ?= 10
 
@@ -31,7 +35,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS ?= halt_on_error=1:exitcode=66:second_deadlock_stack=1
 
 .PHONY: all build configure deps demo check check-gcc build-gcc check-asan build-asan \
-        check-tsan build-tsan check-install bench-smoke fuzz-check darwin-check install bench valgrind clean
+        check-tsan build-tsan stress check-install bench-smoke fuzz-check darwin-check install bench valgrind clean
 
 all: build
 
@@ -95,6 +99,17 @@ build-tsan:
 
 check-tsan: build-tsan
 	cd build-tsan && ctest $(CTEST_FLAGS)
+
+# The stress programs for minutes (make check runs each for 3 s in every build, under
+# valgrind, ASan/LSan and TSan). The RSS growth after the first quarter is printed; a run of
+# a minute or more fails if it exceeds STRESS_RSS_SLACK_MB (32).
+stress: build-gcc
+	@set -e; for s in build-gcc/stress_*; do \
+	  if [ -f "$$s" ] && [ -x "$$s" ]; then \
+	    echo "== $$s for $(STRESS_SECONDS) s"; \
+	    STRESS_SECONDS=$(STRESS_SECONDS) STRESS_RSS_EVERY=$(STRESS_RSS_EVERY) "$$s"; \
+	  fi; \
+	done
 
 check-install: build-gcc
 	@echo "== install check"
