@@ -5,9 +5,6 @@
  * includes nothing else and uses each name, so a missing include fails to compile (on Linux
  * and, through darwin-check, against Apple's SDK).
  */
-#if !defined(__APPLE__) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* for mt.h (its watchdog) under -std=c11; includes nothing */
-#endif
 #include <mach/mach.h>
 
 /* Types that MIG output for Apple's own .defs names. */
