@@ -1,7 +1,9 @@
 /*
  * demo.c — a server thread and a client talking over Mach ports with machports.
  *
- * The client makes three requests with mp_rpc (each carries a send-once reply right):
+ * They meet by name through the bootstrap server: the server checks in a service name and
+ * gets its receive right, the client looks the name up and gets a send right (in a world the
+ * two could be separate processes; the calls are the same). The client makes three requests with mp_rpc (each carries a send-once reply right):
  *   1. GREET:    inline text; the server answers with inline text;
  *   2. CALLBACK: a send right moved to the server, which uses it to send a message back
  *                to a port of the client's;
@@ -13,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { GREET = 100, CALLBACK = 101, SUM = 102, STOP = 103, CALLED_BACK = 200 };
 
@@ -128,12 +131,26 @@ int main(void)
     mp_msg_builder b;
     pthread_t t;
 
-    if (mp_recv_right_make_pair(&port, &server) || mp_recv_right_alloc(&mine) ||
-        mp_msg_buffer_init(&buf, 256) ||
+    /* The server side checks in its service name (unique: on macOS this is launchd's). */
+    char name[MP_BOOTSTRAP_NAME_MAX + 1];
+    snprintf(name, sizeof name, "org.machports.demo.%ld", (long)getpid());
+    kern_return_t kr = mp_bootstrap_check_in(mp_bootstrap_port(), name, &port);
+    if (kr != KERN_SUCCESS) {
+        fprintf(stderr, "demo: bootstrap_check_in: %s\n", bootstrap_strerror(kr));
+        return 1;
+    }
+    if (mp_recv_right_alloc(&mine) || mp_msg_buffer_init(&buf, 256) ||
         pthread_create(&t, NULL, server_thread, &port)) {
         fprintf(stderr, "demo: setup failed\n");
         return 1;
     }
+    /* The client finds it by name. */
+    kr = mp_bootstrap_look_up(mp_bootstrap_port(), name, &server);
+    if (kr != KERN_SUCCESS) {
+        fprintf(stderr, "demo: bootstrap_look_up: %s\n", bootstrap_strerror(kr));
+        return 1;
+    }
+    printf("client: found %s through the bootstrap server\n", name);
 
     /* 1. Inline data. */
     mp_msg_builder_init(&b, &buf);
@@ -175,7 +192,13 @@ int main(void)
     pthread_join(t, NULL);
 
     mp_msg_buffer_drop(&buf);
+    mp_send_right_drop(&server);
     mp_recv_right_drop(&mine);
-    mp_recv_right_drop_pair(&port, &server);
-    return 0;
+    mp_recv_right_drop(&port);
+
+    /* The service's receive right is gone, and its name with it. */
+    kr = mp_bootstrap_look_up(mp_bootstrap_port(), name, &server);
+    printf("client: after the server left, looking up %s: %s\n", name, bootstrap_strerror(kr));
+    mp_send_right_drop(&server);
+    return kr == BOOTSTRAP_UNKNOWN_SERVICE ? 0 : 1;
 }
