@@ -311,6 +311,16 @@ um_task *um_task_create(um_kernel *kernel, const um_task_memops *mem, const um_t
                         void *fe);
 
 /*
+ * End a task (its process exited, crashed or was killed; a fatal guard in a world): the task
+ * port dies, the special-port slots are released, and every right in its space is destroyed
+ * as XNU's ipc_space_terminate does (um_space_destroy; MACH_FACTS §2.16). Other tasks learn
+ * of it through their notifications; their threads blocked on its ports are woken. The front
+ * end must first cancel the waits of the task's own threads (um_msg_*_cancel). Frees the
+ * task. Conditions: world locked.
+ */
+void um_task_terminate(um_task *task);
+
+/*
  * Resolve the `task` argument of a Mach call made by `self` to its space.
  * Conditions: world locked. Returns NULL when the name is not a send right to self's task
  * port (the caller then returns MACH_SEND_INVALID_DEST, as XNU's trap and MIG stub do).
@@ -414,7 +424,10 @@ void um_port_release_receive(um_port *port);
 
 /* A new empty space whose indices stay below `limit` (index 0 reserved); NULL: no memory. */
 um_space *um_space_create(uint32_t limit);
-/* Tear down a space (task death): every right it holds is destroyed. */
+/*
+ * Tear down a space (task death): every right it holds is destroyed, receive rights first,
+ * as XNU's ipc_space_terminate. Frees the space.
+ */
 void um_space_destroy(um_space *space);
 
 /* Drop a reference to a ledger; frees it at zero. */

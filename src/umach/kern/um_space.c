@@ -305,13 +305,21 @@ um_entry *um_space_reverse(um_space *space, um_port *port)
 
 void um_space_destroy(um_space *space)
 {
+    /*
+     * XNU's ipc_space_terminate: the space is deactivated, then its entries go in two rounds,
+     * receive rights first (their ports die: queued messages destroyed, port-destroyed
+     * requests honoured, blocked threads woken), then the rest (send rights released, so
+     * no-senders fire; send-once rights send their notifications; requests cancelled).
+     */
     space->active = false;
-    for (uint32_t i = 1; i < space->count; i++) {
-        um_entry *e = &space->table[i];
-        if (e->type == 0)
-            continue;
-        mach_port_name_t name = (i << 8) | e->gen;
-        (void)um_right_destroy(space, name, e, false, 0);
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = 1; i < space->count; i++) {
+            um_entry *e = &space->table[i];
+            if (e->type == 0 || (round == 0 && !(e->type & MACH_PORT_TYPE_RECEIVE)))
+                continue;
+            mach_port_name_t name = (i << 8) | e->gen;
+            (void)um_right_destroy(space, name, e, false, 0);
+        }
     }
     free(space->table);
     free(space->hash);

@@ -68,3 +68,24 @@ uint64_t um_task_give_region(um_task *task, void *region, size_t len)
         task->kernel->ops->region_free(task->kernel, region, len);
     return addr;
 }
+
+void um_task_terminate(um_task *task)
+{
+    um_space *space = task->space;
+    task->space = NULL; /* calls still running for the task find no space */
+    /* The task port dies first: the task's own pinned send right goes with it. */
+    if (task->task_port) {
+        um_port *tp = task->task_port;
+        task->task_port = NULL;
+        um_port_destroy(tp);
+    }
+    for (size_t i = 0; i < sizeof task->special_ports / sizeof task->special_ports[0]; i++) {
+        um_port *p = task->special_ports[i];
+        task->special_ports[i] = NULL;
+        if (UM_PORT_VALID(p))
+            um_port_release_send(p);
+    }
+    if (space)
+        um_space_destroy(space);
+    free(task);
+}
