@@ -1148,12 +1148,11 @@ MPT_TEST(builder_drop_releases_a_moved_reply_and_a_moved_voucher_exactly_once)
 {
     fixture f;
     fx_init(&f);
-    mp_send_right reply, so_src;
+    mp_send_right reply;
     mp_send_once_right once;
     MT_KR(mp_send_right_copy(f.send, &reply), KERN_SUCCESS);
     MT_KR(mp_send_once_right_make(f.recv, &once), KERN_SUCCESS);
     mach_port_name_t once_name = once.name;
-    (void)so_src;
     MT_KR(mp_msg_builder_set_moved_reply(&f.b, &reply), KERN_SUCCESS);
     MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 2);
     mp_msg_builder_drop(&f.b);
@@ -1175,6 +1174,18 @@ MPT_TEST(builder_drop_releases_a_moved_reply_and_a_moved_voucher_exactly_once)
     MT_EQ(mp_msg_parser_id(&p), MACH_NOTIFY_SEND_ONCE);
     mp_msg_parser_drop(&p);
     MT_KR(mp_msg_builder_init(&f.b, &f.buf), KERN_SUCCESS);
+
+    /* A send that fails before the kernel takes anything releases the moved reply once. */
+    mp_recv_right gone;
+    mp_send_right to_gone;
+    MT_KR(mp_recv_right_make_pair(&gone, &to_gone), KERN_SUCCESS);
+    (void)mp_recv_right_drop(&gone); /* to_gone is a dead name now */
+    MT_KR(mp_send_right_copy(f.send, &reply), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_set_moved_reply(&f.b, &reply), KERN_SUCCESS);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 2);
+    MT_KR(mp_send(to_gone, &f.b, MP_TIMEOUT_NONE), MACH_SEND_INVALID_DEST);
+    MT_EQ(mpt_refs(f.send.name, MACH_PORT_RIGHT_SEND), 1);
+    (void)mp_send_right_drop(&to_gone);
     fx_done(&f);
 }
 
