@@ -61,7 +61,7 @@ MT_TEST(clearing_mp_fatal_makes_a_fatal_violation_return_its_error)
     MT_KR(task_set_exc_guard_behavior(TASK, before | TASK_EXC_GUARD_MP_FATAL), KERN_SUCCESS);
     MT_KR(task_get_exc_guard_behavior(TASK, &now), KERN_SUCCESS);
     MT_CHECK(now & TASK_EXC_GUARD_MP_FATAL);
-    MT_DIES(unguard_with_the_wrong_value());
+    NU_DIES_OF_GUARD(unguard_with_the_wrong_value(), kGUARD_EXC_INCORRECT_GUARD);
 }
 
 MT_MAIN()
