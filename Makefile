@@ -83,7 +83,7 @@ check-gcc: build-gcc
 build-asan:
 	@echo "== clang, AddressSanitizer + UndefinedBehaviorSanitizer"
 	$(CMAKE) -S . -B build-asan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
-	  -DUMACH_SANITIZE=ON -DUMACH_FUZZ=ON $(CMAKE_ARGS)
+	  -DUMACH_WERROR=ON -DUMACH_SANITIZE=ON -DUMACH_FUZZ=ON $(CMAKE_ARGS)
 	$(CMAKE) --build build-asan -j$(JOBS)
 
 check-asan: build-asan

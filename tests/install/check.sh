@@ -40,7 +40,7 @@ unset LD_LIBRARY_PATH
 
 # ---- the installed tree ----------------------------------------------------------------------
 expect=(include/machports/machports.h "${libdir#"$prefix"/}/libmachports.a")
-[ $linux = 1 ] && expect+=(include/mach/mach.h "${libdir#"$prefix"/}/libumach.a"
+[ $linux = 1 ] && expect+=(include/umach/mach/mach.h "${libdir#"$prefix"/}/libumach.a"
                            "${libdir#"$prefix"/}/libumach.so" "${pcdir#"$prefix"/}/umach.pc"
                            "${libdir#"$prefix"/}/cmake/umach/umachConfig.cmake")
 expect+=("${libdir#"$prefix"/}/cmake/machports/machportsConfig.cmake")
@@ -58,9 +58,12 @@ if [ $linux = 1 ]; then
     step "libumach.so exports $(nm -D --defined-only "$libdir/libumach.so" | wc -l) symbols, none internal"
 
     # Every installed header compiles on its own.
-    for h in $(cd "$prefix/include" && find mach servers machports -name '*.h' 2>/dev/null | sort); do
+    # The Mach headers are in include/umach/ (the directory umach.pc names), not include/.
+    [ ! -e "$prefix/include/mach" ] || fail "Mach headers installed into include/mach"
+    for h in $(cd "$prefix/include/umach" && find mach mach_debug servers -name '*.h' 2>/dev/null | sort) \
+             $(cd "$prefix/include" && find machports -name '*.h' 2>/dev/null | sort); do
         printf '#include <%s>\n' "$h" >"$work/one.c"
-        "$CC" -std=c11 -Wall -Wextra -Werror -I"$prefix/include" -c "$work/one.c" \
+        "$CC" -std=c11 -Wall -Wextra -Werror -I"$prefix/include" -I"$prefix/include/umach" -c "$work/one.c" \
             -o "$work/one.o" || fail "<$h> does not compile on its own"
     done
     step "every installed header compiles on its own"
