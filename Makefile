@@ -94,7 +94,7 @@ check-asan: build-asan
 build-tsan:
 	@echo "== clang, ThreadSanitizer"
 	$(CMAKE) -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DUMACH_TSAN=ON -DUMACH_SANITIZE=OFF $(CMAKE_ARGS)
+	  -DUMACH_WERROR=ON -DUMACH_TSAN=ON -DUMACH_SANITIZE=OFF $(CMAKE_ARGS)
 	$(CMAKE) --build build-tsan -j$(JOBS)
 
 check-tsan: build-tsan
