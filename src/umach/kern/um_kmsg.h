@@ -234,6 +234,49 @@ mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r);
 /* Give up a receive that waits (timeout, interrupt, task death). Conditions: world locked. */
 void um_msg_receive_cancel(um_msg_rcv_state *r);
 
+/* ---- the mach_port_* calls' state changes (um_mach_port.c) ---------------------------------- */
+
+/* Create a receive right / port set / dead name under a fresh name, or `*namep` if `named`. */
+kern_return_t um_port_allocate_right(um_space *space, mach_port_right_t right, bool named,
+                                     mach_port_name_t *namep);
+/* Set up a receive right just made for mach_port_construct (MPO_* `flags`). */
+void um_port_construct_setup(um_space *space, mach_port_name_t name, uint32_t flags,
+                             mach_port_msgcount_t qlimit, uint64_t context);
+/* insert_right of a name's own send right under the same name: one more send uref. */
+kern_return_t um_right_insert_same_name(um_space *space, mach_port_name_t name,
+                                        mach_msg_type_name_t polyPoly);
+/* MACH_PORT_RECEIVE_STATUS of a port. */
+void um_port_status(const um_port *port, mach_port_status_t *st);
+/* Look up a receive right for a guard call (raises the guard XNU raises on failure). */
+kern_return_t um_port_guard_translate(um_space *space, mach_port_name_t name, um_port **portp);
+/* Guard / unguard / swap the guard of a receive right, with XNU's checks and guard flavours. */
+kern_return_t um_port_guard(um_space *space, mach_port_name_t name, um_port *port, uint64_t guard,
+                            uint64_t flags);
+kern_return_t um_port_unguard(um_space *space, mach_port_name_t name, um_port *port,
+                              uint64_t guard);
+kern_return_t um_port_swap_guard(um_space *space, mach_port_name_t name, um_port *port,
+                                 uint64_t old_guard, uint64_t new_guard);
+kern_return_t um_port_set_context(um_space *space, mach_port_name_t name, um_port *port,
+                                  uint64_t context);
+void um_port_set_mscount(um_port *port, mach_port_mscount_t mscount);
+void um_port_set_seqno(um_port *port, mach_port_seqno_t seqno);
+void um_port_set_importance(um_port *port, bool tempowner);
+/* Translate a member (receive right) and a set name, with XNU's order and codes. */
+kern_return_t um_translate_port_pset(um_space *space, mach_port_name_t pname, um_port **portp,
+                                     mach_port_name_t sname, um_pset **setp);
+/* mach_port_move_member: into `set` alone, or (set NULL) out of every set. */
+kern_return_t um_port_move_member(um_port *port, um_pset *set);
+/* The receive-right names of a set's members (set->nmembers of them). */
+void um_pset_member_names(const um_pset *set, mach_port_name_t *names);
+/*
+ * mach_port_request_notification's core: register `notify` (a naked send-once right, NULL or
+ * UM_PORT_DEAD) for `id` on `name`. *reservep (the message reserved for the notification) is
+ * taken, and set to NULL, when it is used; *previousp gets a replaced request's right.
+ */
+kern_return_t um_request_notification(um_space *space, mach_port_name_t name, mach_msg_id_t id,
+                                      mach_port_mscount_t sync, um_port *notify,
+                                      um_kmsg **reservep, um_port **previousp);
+
 /* ---- message queues (um_mqueue.c) -------------------------------------------------------- */
 
 /* Does a send of `kmsg` to its destination have to wait for room? */
