@@ -3,19 +3,13 @@
  * never hands back a late reply to an earlier request, and waits forever when told to;
  * receive sizes at the exact fit and one step over it (issue 12 items 1, 13, 14).
  *
- * Every server here runs on a thread whose receives have a generous timeout, and every
- * test arms a watchdog, so a hang fails fast instead of stalling the suite.
+ * Every server here runs on a thread whose receives have a generous timeout, and the
+ * harness's per-test watchdog (tests/common/mt.h) ends a test that hangs.
  */
 #include "mpt.h"
 
 #include <pthread.h>
 #include <time.h>
-
-/* Kill the test program when a test blocks far longer than it should. */
-static void watchdog(unsigned seconds)
-{
-    alarm(seconds);
-}
 
 static void sleep_ms(long ms)
 {
@@ -23,7 +17,7 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static const mp_recv_options patient = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 20000};
+static const mp_recv_options patient = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 15000};
 
 /* ---- a server that misbehaves on purpose ----------------------------------------------- */
 
@@ -78,7 +72,7 @@ static mp_server_action misbehave(void *ctx, mp_msg_parser *req, mp_msg_header *
 static void *server_main(void *arg)
 {
     server *s = arg;
-    mp_server_options o = {.recv = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 20000}};
+    mp_server_options o = {.recv = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 15000}};
     return (void *)(intptr_t)mp_server_run(s->port, misbehave, s, &o);
 }
 
@@ -92,7 +86,6 @@ typedef struct client {
 
 static void client_start(client *c)
 {
-    watchdog(60);
     MT_KR(mp_recv_right_make_pair(&c->srv.port, &c->to), KERN_SUCCESS);
     MT_KR(mp_recv_right_alloc(&c->srv.carried), KERN_SUCCESS);
     MT_KR(mp_msg_buffer_init(&c->buf, 512), KERN_SUCCESS);
@@ -112,7 +105,6 @@ static void client_stop(client *c)
     mp_msg_buffer_drop(&c->buf);
     (void)mp_recv_right_drop_pair(&c->srv.port, &c->to);
     (void)mp_recv_right_drop(&c->srv.carried);
-    alarm(0);
 }
 
 /* ---- item 1: the reply must be the answer ------------------------------------------------ */
@@ -260,7 +252,6 @@ static void expect_body(mp_msg_parser *p, const char *text)
 
 MPT_TEST(rpc_after_a_timeout_on_its_reply_port_never_returns_the_late_reply)
 {
-    watchdog(60);
     late_server s = {MP_RECV_RIGHT_NULL, -1};
     mp_send_right to;
     mp_recv_right reply;
@@ -300,7 +291,6 @@ MPT_TEST(rpc_after_a_timeout_on_its_reply_port_never_returns_the_late_reply)
     mp_msg_buffer_drop(&buf);
     (void)mp_recv_right_drop(&reply);
     (void)mp_recv_right_drop_pair(&s.port, &to);
-    alarm(0);
 }
 
 /* ---- item 13: MP_TIMEOUT_NONE means no timeout, wherever a timeout is taken --------------- */
@@ -327,7 +317,6 @@ static void *send_later(void *arg)
 
 MPT_TEST(receive_with_timeout_none_waits_for_the_message)
 {
-    watchdog(60);
     mp_recv_right port;
     delayed_send d = {MP_SEND_RIGHT_NULL, 100};
     mp_msg_buffer buf;
@@ -343,7 +332,6 @@ MPT_TEST(receive_with_timeout_none_waits_for_the_message)
     pthread_join(t, NULL);
     mp_msg_buffer_drop(&buf);
     (void)mp_recv_right_drop_pair(&port, &d.to);
-    alarm(0);
 }
 
 MPT_TEST(rpc_with_timeout_none_waits_for_a_slow_reply)
