@@ -20,6 +20,13 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                                   mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
                                   mach_msg_header_t *rcv_msg);
 
+/*
+ * The calling thread's futex word, cleared, for a wait that um_embedded_defer_wake ends:
+ * per-thread storage that is never freed, so a wake deferred past the end of the wait (or of
+ * the thread) still hits a word. NULL when out of memory. Conditions: world locked.
+ */
+uint32_t *um_embedded_wait_word(void);
+
 /* Take the world lock (creating the world first if needed); returns the calling task. */
 um_task *um_embedded_enter(void);
 /* The calling task, without the lock (its tokens and memory operations are stable). */

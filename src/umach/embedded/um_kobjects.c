@@ -252,16 +252,17 @@ UM_EXPORT kern_return_t semaphore_signal_all(semaphore_t semaphore)
     return signal_common(semaphore, true);
 }
 
+/* The futex word is the thread's own (um_embedded_wait_word): it outlives the wait. */
 typedef struct sema_waiter {
     um_waiter w;
-    uint32_t word;
+    uint32_t *word;
 } sema_waiter;
 
 static void sema_wake(um_waiter *w)
 {
     sema_waiter *sw = (sema_waiter *)w;
-    __atomic_store_n(&sw->word, 1, __ATOMIC_RELEASE);
-    um_embedded_defer_wake(&sw->word);
+    __atomic_store_n(sw->word, 1, __ATOMIC_RELEASE);
+    um_embedded_defer_wake(sw->word);
 }
 
 /*
@@ -283,6 +284,11 @@ static kern_return_t wait_common(semaphore_t wait_name, semaphore_t signal_name,
     sema_waiter sw;
     memset(&sw, 0, sizeof sw);
     sw.w.wake = sema_wake;
+    sw.word = um_embedded_wait_word();
+    if (!sw.word) {
+        um_embedded_leave();
+        return KERN_RESOURCE_SHORTAGE;
+    }
     kr = um_semaphore_wait_begin(wport, &sw.w, noblock);
     if (sport) {
         /* XNU signals after queueing the waiter; a destroyed signal semaphore ends the wait. */
@@ -300,7 +306,7 @@ static kern_return_t wait_common(semaphore_t wait_name, semaphore_t signal_name,
     int err = 0;
     while (!sw.w.woken) {
         um_embedded_leave();
-        long rc = syscall(SYS_futex, &sw.word, FUTEX_WAIT_BITSET_PRIVATE, 0, deadline, NULL,
+        long rc = syscall(SYS_futex, sw.word, FUTEX_WAIT_BITSET_PRIVATE, 0, deadline, NULL,
                           FUTEX_BITSET_MATCH_ANY);
         err = rc < 0 ? errno : 0;
         um_embedded_enter();

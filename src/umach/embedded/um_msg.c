@@ -80,6 +80,15 @@ static fe_word *fe_word_get(void)
     return w;
 }
 
+uint32_t *um_embedded_wait_word(void)
+{
+    fe_word *fw = fe_word_get();
+    if (!fw)
+        return NULL;
+    __atomic_store_n(&fw->word, 0, __ATOMIC_RELAXED);
+    return &fw->word;
+}
+
 static void fe_wake(um_waiter *w)
 {
     fe_word *fw = w->fe;
