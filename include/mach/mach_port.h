@@ -23,6 +23,11 @@ extern "C" {
 kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t *names,
                               mach_msg_type_number_t *namesCnt, mach_port_type_array_t *types,
                               mach_msg_type_number_t *typesCnt);
+kern_return_t mach_port_space_info(ipc_space_read_t space, ipc_info_space_t *space_info,
+                                   ipc_info_name_array_t *table_info,
+                                   mach_msg_type_number_t *table_infoCnt,
+                                   ipc_info_tree_name_array_t *tree_info,
+                                   mach_msg_type_number_t *tree_infoCnt);
 kern_return_t mach_port_type(ipc_space_t task, mach_port_name_t name, mach_port_type_t *ptype);
 kern_return_t mach_port_allocate_name(ipc_space_t task, mach_port_right_t right,
                                       mach_port_name_t name);

@@ -105,4 +105,12 @@ void um_mig_fork_child(void);
 /* Is `task` a send right to self's task port? (vm calls: the memory work is the front end's) */
 bool um_api_task_check(um_task *self, mach_port_name_t task);
 
+/* mach_port_space_info (api/mach_port_info.c). */
+kern_return_t um_api_mach_port_space_info(um_task *self, ipc_space_t task,
+                                          ipc_info_space_t *space_info,
+                                          ipc_info_name_array_t *table_info,
+                                          mach_msg_type_number_t *table_infoCnt,
+                                          ipc_info_tree_name_array_t *tree_info,
+                                          mach_msg_type_number_t *tree_infoCnt);
+
 #endif

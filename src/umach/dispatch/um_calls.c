@@ -262,3 +262,13 @@ UM_EXPORT mach_msg_return_t mach_msg_receive(mach_msg_header_t *msg)
     return mach_msg(msg, MACH_RCV_MSG, 0, msg->msgh_size, msg->msgh_local_port,
                     MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
 }
+
+UM_EXPORT kern_return_t mach_port_space_info(ipc_space_read_t task, ipc_info_space_t *space_info,
+                                             ipc_info_name_array_t *table_info,
+                                             mach_msg_type_number_t *table_infoCnt,
+                                             ipc_info_tree_name_array_t *tree_info,
+                                             mach_msg_type_number_t *tree_infoCnt)
+{
+    UM_CALL(mach_port_space_info, task, space_info, table_info, table_infoCnt, tree_info,
+            tree_infoCnt);
+}
