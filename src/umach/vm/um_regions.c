@@ -49,6 +49,23 @@
 #define UM_UNDER_VALGRIND() false
 #endif
 
+/*
+ * A sanitizer's pwrite interceptor checks the source range against its shadow memory before
+ * the kernel sees it, so a sender's bad address (even one inside the shadow itself) becomes a
+ * sanitizer report instead of EFAULT. Sanitized builds copy through the bounce buffer.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) ||                  \
+    __has_feature(memory_sanitizer)
+#define UM_SANITIZED 1
+#endif
+#endif
+#ifndef UM_SANITIZED
+#define UM_SANITIZED 0
+#endif
+
 /* ---- memory objects --------------------------------------------------------------------- */
 
 typedef struct um_vmo_ref {
@@ -604,8 +621,8 @@ static bool safe_read(void *dst, uint64_t src, size_t len)
 
 /*
  * Write `len` bytes of this process's memory at `src` to `fd` at `off`. False if unreadable
- * (the kernel reports EFAULT, it does not fault). Under valgrind the bytes go through a small
- * buffer filled by safe_read instead: memory the program never initialised, or a hole in the
+ * (the kernel reports EFAULT, it does not fault). Under valgrind and in sanitized builds the
+ * bytes go through a small buffer filled by safe_read instead: memory the program never initialised, or a hole in the
  * range, is the sender's business, not an error in umach's write (pwrite straight from the
  * sender is half again as fast as the buffer, so it is the rule everywhere else).
  * Conditions: registry locked (the buffer is its).
@@ -613,7 +630,7 @@ static bool safe_read(void *dst, uint64_t src, size_t len)
 #define UM_VM_BOUNCE (128u * 1024)
 static bool safe_pwrite(int fd, uint64_t src, uint64_t len, uint64_t off)
 {
-    bool bounce = UM_UNDER_VALGRIND();
+    bool bounce = UM_SANITIZED || UM_UNDER_VALGRIND();
     if (bounce && !um_vmr.bounce && !(um_vmr.bounce = malloc(UM_VM_BOUNCE)))
         return false;
     uint64_t done = 0;
