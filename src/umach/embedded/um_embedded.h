@@ -56,4 +56,11 @@ void um_embedded_relock(void);
  */
 void um_embedded_defer_wake(uint32_t *word);
 
+/*
+ * The same for a waiter that may be spinning (um_msg.c): once the lock is released, store 1 in
+ * `word` and make the futex system call only if it said 2 (its waiter is asleep in the
+ * kernel). Conditions: world locked.
+ */
+void um_embedded_defer_post(uint32_t *word);
+
 #endif

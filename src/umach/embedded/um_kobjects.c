@@ -312,6 +312,12 @@ static kern_return_t wait_common(semaphore_t wait_name, semaphore_t signal_name,
         um_embedded_enter();
         if (err == ETIMEDOUT || err == EINTR)
             break;
+        /*
+         * Not woken: the word may hold a late store for an earlier mach_msg wait of this
+         * thread (um_embedded_defer_post); clear it, or the next futex call returns at once.
+         */
+        if (!sw.w.woken)
+            __atomic_store_n(sw.word, 0, __ATOMIC_RELAXED);
     }
     if (sw.w.woken) {
         kr = sw.w.result;

@@ -10,6 +10,19 @@
  * Timeouts are deadlines: a thread woken for nothing goes back to sleep until the same
  * deadline.
  *
+ * Spinning first. A wake-up from another CPU costs microseconds (tens on a VM), while a reply
+ * often comes sooner than that. So a waiter first polls its word for up to UMACH_SPIN_US
+ * microseconds (default 20, 0: never) with a CPU pause, and only then sleeps. The word says
+ * 0 (waiting, awake), 2 (asleep in the kernel) or 1 (woken): the waker stores 1 once the world
+ * lock is released (um_embedded_defer_post) and makes the futex system call only when the old
+ * value was 2, so a spinning waiter costs its waker no system call and finds the lock free.
+ * Spinning only pays when the waker runs on another CPU: a waiter whose spin ended without
+ * the wake spins again only after 1, 3, 7 ... 255 waits without (reset by a spin that works),
+ * so on one CPU, where a spinner only holds up the thread it waits for, almost nothing is
+ * lost; a machine with one CPU online never spins. A spin never runs past the wait's deadline,
+ * and an interruptible wait (MACH_SEND_INTERRUPT / MACH_RCV_INTERRUPT) does not spin: only a
+ * system call can tell that a signal handler ran.
+ *
  * The message is read from the sender's buffer before the lock is taken, and the received
  * bytes are written to the receiver's buffer after it is released, both through the task's
  * memory operations: a bad buffer is MACH_SEND_INVALID_DATA / MACH_RCV_INVALID_DATA.
@@ -80,6 +93,9 @@ static fe_word *fe_word_get(void)
     return w;
 }
 
+/* Word values: see "Spinning first" above. */
+enum { FE_WORD_WAITING = 0, FE_WORD_WOKEN = 1, FE_WORD_ASLEEP = 2 };
+
 uint32_t *um_embedded_wait_word(void)
 {
     fe_word *fw = fe_word_get();
@@ -92,8 +108,94 @@ uint32_t *um_embedded_wait_word(void)
 static void fe_wake(um_waiter *w)
 {
     fe_word *fw = w->fe;
-    __atomic_store_n(&fw->word, 1, __ATOMIC_RELEASE);
-    um_embedded_defer_wake(&fw->word);
+    um_embedded_defer_post(&fw->word);
+}
+
+/* ---- spinning before sleeping ------------------------------------------------------------------ */
+
+enum { FE_SPIN_US_DEFAULT = 20, FE_SPIN_US_MAX = 1000, FE_SPIN_BACKOFF_MAX = 8 };
+
+/* UINT64_MAX until the first wait reads the environment (any thread may: same result). */
+static uint64_t fe_spin_ns_value = UINT64_MAX;
+
+static uint64_t fe_spin_init(void)
+{
+    uint64_t us = FE_SPIN_US_DEFAULT;
+    const char *v = getenv("UMACH_SPIN_US");
+    if (v && *v) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (errno == 0 && *end == '\0' && v[0] != '-')
+            us = n > FE_SPIN_US_MAX ? FE_SPIN_US_MAX : n;
+    }
+    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
+        us = 0; /* nobody else can run while this thread spins */
+    return us * 1000u;
+}
+
+/* How long a waiter polls before it sleeps, in ns (UMACH_SPIN_US, at most 1 ms; 0: never). */
+static uint64_t fe_spin_ns(void)
+{
+    uint64_t ns = __atomic_load_n(&fe_spin_ns_value, __ATOMIC_RELAXED);
+    if (ns == UINT64_MAX) {
+        ns = fe_spin_init();
+        __atomic_store_n(&fe_spin_ns_value, ns, __ATOMIC_RELAXED);
+    }
+    return ns;
+}
+
+static _Thread_local uint32_t fe_spin_skip; /* waits left before this thread spins again */
+static _Thread_local uint32_t fe_spin_fail; /* spins in a row that ended without the wake */
+
+static inline void fe_cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static uint64_t fe_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Poll the word for up to the spin bound, never past `deadline` (CLOCK_MONOTONIC, NULL: none).
+ * true: it says woken. Conditions: world unlocked.
+ */
+static bool fe_spin(fe_word *fw, const struct timespec *deadline)
+{
+    uint64_t budget = fe_spin_ns();
+    if (budget == 0)
+        return false;
+    if (fe_spin_skip) {
+        fe_spin_skip--;
+        return false;
+    }
+    uint64_t until = fe_now_ns() + budget;
+    if (deadline) {
+        uint64_t d = (uint64_t)deadline->tv_sec * 1000000000u + (uint64_t)deadline->tv_nsec;
+        if (d < until)
+            until = d;
+    }
+    for (unsigned k = 1;; k++) {
+        fe_cpu_pause();
+        if (__atomic_load_n(&fw->word, __ATOMIC_ACQUIRE) == FE_WORD_WOKEN) {
+            fe_spin_fail = 0;
+            return true;
+        }
+        if (k % 64 == 0 && fe_now_ns() >= until)
+            break;
+    }
+    if (fe_spin_fail < FE_SPIN_BACKOFF_MAX)
+        fe_spin_fail++;
+    fe_spin_skip = (1u << fe_spin_fail) - 1;
+    return false;
 }
 
 /* ---- deadlines -------------------------------------------------------------------------------- */
@@ -132,12 +234,25 @@ static enum fe_sleep_result fe_sleep(um_waiter *w, const struct timespec *deadli
     int err = 0;
     while (!w->woken) {
         um_embedded_leave();
-        long rc = syscall(SYS_futex, &fw->word, FUTEX_WAIT_BITSET_PRIVATE, 0, deadline, NULL,
-                          FUTEX_BITSET_MATCH_ANY);
-        err = rc < 0 ? errno : 0;
+        err = 0;
+        if (interruptible || !fe_spin(fw, deadline)) {
+            uint32_t seen = FE_WORD_WAITING;
+            if (__atomic_compare_exchange_n(&fw->word, &seen, FE_WORD_ASLEEP, false,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST) ||
+                seen == FE_WORD_ASLEEP) {
+                long rc = syscall(SYS_futex, &fw->word, FUTEX_WAIT_BITSET_PRIVATE,
+                                  FE_WORD_ASLEEP, deadline, NULL, FUTEX_BITSET_MATCH_ANY);
+                err = rc < 0 ? errno : 0;
+            }
+        }
         um_embedded_relock();
         if (w->woken)
             break;
+        /*
+         * Not woken: a late store meant for an earlier wait, a spurious wake-up, a timeout or
+         * a signal. Clear the word (a wake for this wait comes under the lock, so after this).
+         */
+        __atomic_store_n(&fw->word, FE_WORD_WAITING, __ATOMIC_RELAXED);
         if (err == ETIMEDOUT || (deadline && deadline_passed(deadline)))
             return FE_TIMED_OUT;
         if (err == EINTR && interruptible)
@@ -155,7 +270,7 @@ static bool fe_arm(um_waiter *w)
     fe_word *fw = fe_word_get();
     if (!fw)
         return false;
-    __atomic_store_n(&fw->word, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fw->word, FE_WORD_WAITING, __ATOMIC_RELAXED);
     w->fe = fw;
     w->wake = fe_wake;
     return true;

@@ -35,7 +35,8 @@ typedef struct um_world {
     um_task *task;               /* the process's task */
     bool guard_nonfatal;         /* UMACH_GUARD_NONFATAL: fatal guards return instead */
     bool guard_log;              /* UMACH_GUARD_LOG: print non-fatal guard exceptions too */
-    uint32_t *pending_wakes[16]; /* futex words to wake once the lock is released */
+    uintptr_t pending_wakes[16]; /* futex words to wake once the lock is released; bit 0:
+                                    post (um_embedded_defer_post) */
     unsigned npending;
 } um_world;
 
@@ -305,13 +306,31 @@ static void um_futex_wake(uint32_t *word)
     (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-void um_embedded_defer_wake(uint32_t *word)
+/* A pending wake: a plain futex wake, or (bit 0) a post to a waiter that may be spinning. */
+static void um_pending_run(uintptr_t p)
+{
+    uint32_t *word = (uint32_t *)(p & ~(uintptr_t)1);
+    if (!(p & 1) || __atomic_exchange_n(word, 1, __ATOMIC_SEQ_CST) == 2)
+        um_futex_wake(word);
+}
+
+static void um_defer(uintptr_t p)
 {
     um_world *w = &um_the_world;
     if (w->npending < sizeof w->pending_wakes / sizeof w->pending_wakes[0])
-        w->pending_wakes[w->npending++] = word;
+        w->pending_wakes[w->npending++] = p;
     else
-        um_futex_wake(word); /* a crowd of waiters: wake this one now */
+        um_pending_run(p); /* a crowd of waiters: wake this one now */
+}
+
+void um_embedded_defer_wake(uint32_t *word)
+{
+    um_defer((uintptr_t)word);
+}
+
+void um_embedded_defer_post(uint32_t *word)
+{
+    um_defer((uintptr_t)word | 1);
 }
 
 void um_embedded_leave(void)
@@ -321,13 +340,13 @@ void um_embedded_leave(void)
      * waking its address costs nothing and at worst wakes a later waiter that re-checks.
      */
     um_world *w = &um_the_world;
-    uint32_t *wake[sizeof w->pending_wakes / sizeof w->pending_wakes[0]];
+    uintptr_t wake[sizeof w->pending_wakes / sizeof w->pending_wakes[0]];
     unsigned n = w->npending;
     memcpy(wake, w->pending_wakes, n * sizeof wake[0]);
     w->npending = 0;
     pthread_mutex_unlock(&w->lock);
     for (unsigned i = 0; i < n; i++)
-        um_futex_wake(wake[i]);
+        um_pending_run(wake[i]);
 }
 
 /* ---- the guard policy through the API ---------------------------------------------------- */
