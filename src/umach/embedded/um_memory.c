@@ -50,27 +50,28 @@ const um_kernel_ops um_embedded_kernel_ops = {
 
 /*
  * The message buffer is copied with copies that may fault: a SIGSEGV or SIGBUS raised while
- * the calling thread copies in embedded_msg_read or embedded_msg_write ends that copy (siglongjmp back into it) instead of the process. Faults
- * anywhere else go to whatever handler was installed before ours (or the default action),
- * so a program's own handler and a sanitizer's still see their faults. Costs no system call
- * per copy, which keeps mach_msg as fast as a plain memcpy of the message.
+ * the calling thread copies in embedded_msg_read or embedded_msg_write ends that copy (a jump
+ * back into it) instead of the process. Faults anywhere else go to whatever handler was
+ * installed before ours (or the default action), so a program's own handler and a
+ * sanitizer's still see their faults. Costs no system call per copy, which keeps mach_msg as
+ * fast as a plain memcpy of the message.
  */
 /*
  * The jump back into the copy. Outside the sanitizers it is GCC's and clang's builtin
  * setjmp (it saves only the frame and stack pointers: a few instructions, where sigsetjmp
- * costs a call and a mask check per copy); under AddressSanitizer, siglongjmp, whose
- * interceptor unpoisons the stack the jump skips.
+ * costs a call and a mask check per copy); under AddressSanitizer and ThreadSanitizer,
+ * siglongjmp, whose interceptors unpoison the stack the jump skips and see the handler end.
  */
-#if defined(__SANITIZE_ADDRESS__)
-#define UM_ASAN 1
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UM_SANITIZED 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UM_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UM_SANITIZED 1
 #endif
 #endif
-#ifdef UM_ASAN
+#ifdef UM_SANITIZED
 typedef sigjmp_buf fe_jmp_buf;
-#define FE_SETJMP(b) sigsetjmp((b), 0)
+#define FE_SETJMP(b) sigsetjmp((b), 1) /* a sanitizer may block the signal in the handler */
 #define FE_LONGJMP(b) siglongjmp((b), 1)
 #else
 typedef void *fe_jmp_buf[5];
