@@ -283,16 +283,27 @@ __attribute__((constructor)) static void um_world_ctor(void)
 
 /* ---- the world lock --------------------------------------------------------------------------- */
 
+/* Set once the world exists, so that every call after that skips pthread_once. */
+static bool um_world_ready;
+
+static inline void um_world_ensure(void)
+{
+    if (!__atomic_load_n(&um_world_ready, __ATOMIC_ACQUIRE)) {
+        pthread_once(&um_world_once, um_world_init_once);
+        __atomic_store_n(&um_world_ready, true, __ATOMIC_RELEASE);
+    }
+}
+
 um_task *um_embedded_enter(void)
 {
-    pthread_once(&um_world_once, um_world_init_once);
+    um_world_ensure();
     pthread_mutex_lock(&um_the_world.lock);
     return um_the_world.task;
 }
 
 um_task *um_embedded_task(void)
 {
-    pthread_once(&um_world_once, um_world_init_once);
+    um_world_ensure();
     return um_the_world.task;
 }
 
