@@ -23,7 +23,7 @@
 #define UM_BS_MAX_DEPTH 100
 
 typedef struct um_bs_entry {
-    struct um_bs_entry *next;
+    struct um_bs_entry *next, **pprev; /* in its hash bucket */
     um_bootstrap *owner;
     um_port *send;            /* naked send right handed out by look-up */
     um_port *recv;            /* declared and not checked in: the naked receive right */
@@ -35,33 +35,81 @@ typedef struct um_bs_entry {
 struct um_bootstrap {
     um_port *port;            /* kernel object; this registry owns its receive right */
     um_bootstrap *parent;
-    um_bootstrap *children, *sibling;
+    um_bootstrap *children, *sibling, **sibling_pprev; /* unlinked in O(1) */
     unsigned depth;
     um_port *requestor;       /* subsets: naked send right to the port whose death ends us */
     um_port_watch requestor_watch;
-    um_bs_entry *entries;
+    /* names: a hash table of chains, power-of-two size, grown at one entry per bucket */
+    um_bs_entry **buckets;
+    size_t nbuckets, nentries;
 };
 
 /* ---- entries ------------------------------------------------------------------------------ */
 
+/* FNV-1a of a name. */
+static size_t name_hash(const char *name)
+{
+    uint64_t h = 14695981039346656037u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return (size_t)(h ^ (h >> 32));
+}
+
 static um_bs_entry *find_own(um_bootstrap *bs, const char *name)
 {
-    for (um_bs_entry *e = bs->entries; e; e = e->next)
+    if (!bs->nbuckets)
+        return NULL;
+    for (um_bs_entry *e = bs->buckets[name_hash(name) & (bs->nbuckets - 1)]; e; e = e->next)
         if (strcmp(e->name, name) == 0)
             return e;
     return NULL;
 }
 
+static void bucket_link(um_bs_entry **head, um_bs_entry *e)
+{
+    e->next = *head;
+    if (e->next)
+        e->next->pprev = &e->next;
+    e->pprev = head;
+    *head = e;
+}
+
+/* Room for one more entry (the table doubles when it holds one per bucket). false: no memory. */
+static bool entries_reserve(um_bootstrap *bs)
+{
+    if (bs->nentries < bs->nbuckets)
+        return true;
+    size_t n = bs->nbuckets ? bs->nbuckets * 2 : 8;
+    um_bs_entry **b = calloc(n, sizeof *b);
+    if (!b)
+        return false;
+    for (size_t i = 0; i < bs->nbuckets; i++) {
+        um_bs_entry *e;
+        while ((e = bs->buckets[i]) != NULL) {
+            bs->buckets[i] = e->next;
+            bucket_link(&b[name_hash(e->name) & (n - 1)], e);
+        }
+    }
+    free(bs->buckets);
+    bs->buckets = b;
+    bs->nbuckets = n;
+    return true;
+}
+
+/* Insert an entry (entries_reserve succeeded). */
+static void entries_insert(um_bootstrap *bs, um_bs_entry *e)
+{
+    bucket_link(&bs->buckets[name_hash(e->name) & (bs->nbuckets - 1)], e);
+    bs->nentries++;
+}
+
 /* Unlink and free an entry, releasing its rights (a held receive right destroys the port). */
 static void entry_free(um_bs_entry *e)
 {
-    um_bootstrap *bs = e->owner;
-    for (um_bs_entry **pp = &bs->entries; *pp; pp = &(*pp)->next) {
-        if (*pp == e) {
-            *pp = e->next;
-            break;
-        }
-    }
+    e->owner->nentries--;
+    *e->pprev = e->next;
+    if (e->next)
+        e->next->pprev = e->pprev;
     um_port *send = e->send, *recv = e->recv;
     um_port_watch_remove(send, &e->watch);
     free(e);
@@ -86,7 +134,7 @@ static void entry_port_died(um_port_watch *w, um_port *port)
 /* A new entry holding `send` (a naked send right, consumed on success). NULL: no memory. */
 static um_bs_entry *entry_add(um_bootstrap *bs, const char *name, um_port *send)
 {
-    um_bs_entry *e = calloc(1, sizeof *e);
+    um_bs_entry *e = entries_reserve(bs) ? calloc(1, sizeof *e) : NULL;
     if (!e)
         return NULL;
     e->owner = bs;
@@ -97,8 +145,7 @@ static um_bs_entry *entry_add(um_bootstrap *bs, const char *name, um_port *send)
         free(e);
         return NULL;
     }
-    e->next = bs->entries;
-    bs->entries = e;
+    entries_insert(bs, e);
     return e;
 }
 
@@ -155,6 +202,9 @@ static um_bootstrap *registry_new(um_bootstrap *parent)
         bs->parent = parent;
         bs->depth = parent->depth + 1;
         bs->sibling = parent->children;
+        if (bs->sibling)
+            bs->sibling->sibling_pprev = &bs->sibling;
+        bs->sibling_pprev = &parent->children;
         parent->children = bs;
     }
     return bs;
@@ -175,15 +225,15 @@ void um_bootstrap_destroy(um_bootstrap *bs)
     while (bs->children)
         um_bootstrap_destroy(bs->children);
     if (bs->parent) {
-        for (um_bootstrap **pp = &bs->parent->children; *pp; pp = &(*pp)->sibling) {
-            if (*pp == bs) {
-                *pp = bs->sibling;
-                break;
-            }
-        }
+        *bs->sibling_pprev = bs->sibling;
+        if (bs->sibling)
+            bs->sibling->sibling_pprev = bs->sibling_pprev;
     }
-    while (bs->entries)
-        entry_free(bs->entries);
+    /* Bucket by bucket, re-reading each head: freeing one may free others (port watches). */
+    for (size_t i = 0; i < bs->nbuckets; i++)
+        while (bs->buckets[i])
+            entry_free(bs->buckets[i]);
+    free(bs->buckets);
     if (bs->requestor) {
         um_port_watch_remove(bs->requestor, &bs->requestor_watch);
         um_port_release_send(bs->requestor);
@@ -215,7 +265,7 @@ kern_return_t um_bootstrap_declare(um_bootstrap *bs, const char *name)
         return BOOTSTRAP_BAD_COUNT;
     if (find_own(bs, name))
         return BOOTSTRAP_NAME_IN_USE;
-    um_bs_entry *e = calloc(1, sizeof *e);
+    um_bs_entry *e = entries_reserve(bs) ? calloc(1, sizeof *e) : NULL;
     if (!e)
         return BOOTSTRAP_NO_MEMORY;
     e->owner = bs;
@@ -226,8 +276,7 @@ kern_return_t um_bootstrap_declare(um_bootstrap *bs, const char *name)
         free(e);
         return BOOTSTRAP_NO_MEMORY;
     }
-    e->next = bs->entries;
-    bs->entries = e;
+    entries_insert(bs, e);
     return BOOTSTRAP_SUCCESS;
 }
 
@@ -352,12 +401,14 @@ static void port_destroyed(um_bootstrap *bs, um_kmsg *k)
         !UM_PORT_VALID(k->desc[0].u.port.port))
         return;
     um_port *p = k->desc[0].u.port.port;
-    for (um_bs_entry *e = bs->entries; e; e = e->next) {
-        if (e->declared && e->send == p && !e->recv) {
-            um_port_clear_destination(p);
-            e->recv = p;
-            k->desc[0].u.port.port = NULL;
-            return;
+    for (size_t i = 0; i < bs->nbuckets; i++) {
+        for (um_bs_entry *e = bs->buckets[i]; e; e = e->next) {
+            if (e->declared && e->send == p && !e->recv) {
+                um_port_clear_destination(p);
+                e->recv = p;
+                k->desc[0].u.port.port = NULL;
+                return;
+            }
         }
     }
     /* Not ours (the service was undeclared meanwhile): destroyed with the message. */

@@ -105,6 +105,7 @@ typedef struct um_port_rare {
 
     void *kobject;           /* what a kernel-object port stands for (um_kobject.h) */
     struct um_port_watch *watchers; /* the core's own watches on this port's death */
+    um_port *watch_next;     /* the thread's list of dead ports to fire watches of (um_kobject.c) */
 } um_port_rare;
 
 /* Hot fields first: a send touches the first cache line, a receive the first two. */

@@ -23,34 +23,60 @@ bool um_port_watch_add(um_port *port, um_port_watch *watch)
     if (!r)
         return false;
     watch->next = r->watchers;
+    if (watch->next)
+        watch->next->pprev = &watch->next;
+    watch->pprev = &r->watchers;
     r->watchers = watch;
     return true;
 }
 
 void um_port_watch_remove(um_port *port, um_port_watch *watch)
 {
-    if (!port->rare)
+    (void)port;
+    if (!watch->pprev)
         return;
-    for (um_port_watch **pp = &port->rare->watchers; *pp; pp = &(*pp)->next) {
-        if (*pp == watch) {
-            *pp = watch->next;
-            watch->next = NULL;
-            return;
-        }
-    }
+    *watch->pprev = watch->next;
+    if (watch->next)
+        watch->next->pprev = watch->pprev;
+    watch->next = NULL;
+    watch->pprev = NULL;
 }
+
+/*
+ * Dead ports whose watches are still to fire, oldest first, each holding a reference (linked
+ * through their rare part). Per thread, like the destroy list of um_kmsg.c: the call that
+ * found it empty drains it, so a callback that destroys a watched port only queues it here.
+ * Always empty when the outermost call returns, hence between calls.
+ */
+static _Thread_local um_port *um_watch_head, *um_watch_tail;
 
 void um_port_watch_fire(um_port *port)
 {
-    /*
-     * One at a time from the port's own list: a callback may remove (and free) other watches
-     * of the same port, which must then not be called.
-     */
-    um_port_watch *w;
-    while (port->rare && (w = port->rare->watchers) != NULL) {
-        port->rare->watchers = w->next;
-        w->next = NULL;
-        w->dead(w, port);
+    if (!port->rare || !port->rare->watchers)
+        return;
+    um_port_ref(port);
+    port->rare->watch_next = NULL;
+    if (um_watch_tail) {
+        um_watch_tail->rare->watch_next = port;
+        um_watch_tail = port;
+        return; /* an outer call is draining: it will come to this port */
+    }
+    um_watch_head = um_watch_tail = port;
+    um_port *p;
+    while ((p = um_watch_head) != NULL) {
+        /*
+         * One at a time from the port's own list: a callback may remove (and free) other
+         * watches of the same port, which must then not be called.
+         */
+        um_port_watch *w;
+        while ((w = p->rare->watchers) != NULL) {
+            um_port_watch_remove(p, w);
+            w->dead(w, p);
+        }
+        um_watch_head = p->rare->watch_next;
+        if (!um_watch_head)
+            um_watch_tail = NULL;
+        um_port_release(p);
     }
 }
 

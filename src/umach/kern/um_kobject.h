@@ -19,13 +19,19 @@
 
 /*
  * A kernel-side watch on a port's death (the core's dead-name request: no space, no name, no
- * message). `dead` is called once, from um_port_destroy, after the port became inactive and
- * before its last reference goes; the watch is already off the port's list, so the callback
- * may free it and may destroy other ports. A receive right that moves away, or that a
- * port-destroyed request hands to someone else, is not a death.
+ * message). `dead` is called once, after the port became inactive, with a reference to it
+ * held for the call; the watch is already off the port's list, so the callback may free it
+ * and may destroy other ports. A receive right that moves away, or that a port-destroyed
+ * request hands to someone else, is not a death.
+ *
+ * Callbacks never nest: a port dying inside a callback (a subset whose requestor was another
+ * subset's port, ...) only joins this thread's list of dead watched ports, which the
+ * outermost um_port_watch_fire drains before it returns, so the C stack stays bounded
+ * whatever the length of such a chain (as um_kmsg_destroy's destroy list).
  */
 typedef struct um_port_watch {
     struct um_port_watch *next;
+    struct um_port_watch **pprev; /* NULL when not on a port's list: removal is O(1) */
     void (*dead)(struct um_port_watch *watch, um_port *port);
 } um_port_watch;
 
@@ -35,9 +41,12 @@ typedef struct um_port_watch {
  * first makes this call one that cannot fail).
  */
 bool um_port_watch_add(um_port *port, um_port_watch *watch);
-/* Stop watching; harmless when the watch already fired or was never added. */
+/* Stop watching; harmless when the watch already fired or was never added. O(1). */
 void um_port_watch_remove(um_port *port, um_port_watch *watch);
-/* Fire every watch of a port that just died (um_port_destroy). */
+/*
+ * Fire every watch of a port that just died (um_port_destroy), now when the caller is the
+ * outermost, after the current callbacks otherwise (see above).
+ */
 void um_port_watch_fire(um_port *port);
 
 /* ---- the kernel-object server ---------------------------------------------------------- */
