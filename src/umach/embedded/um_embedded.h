@@ -27,9 +27,18 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
  */
 uint32_t *um_embedded_wait_word(void);
 
-/* Take the world lock (creating the world first if needed); returns the calling task. */
+/*
+ * The process's credential generation (um_creds.c): advanced by every set*id call, so that
+ * the task's tokens are sampled again when it changed (um_embedded_enter).
+ */
+unsigned um_embedded_cred_generation(void);
+
+/*
+ * Take the world lock (creating the world first if needed); returns the calling task, whose
+ * tokens are the process's current credentials.
+ */
 um_task *um_embedded_enter(void);
-/* The calling task, without the lock (its tokens and memory operations are stable). */
+/* The calling task, without the lock (its memory operations are stable; its tokens are not). */
 um_task *um_embedded_task(void);
 /* Release the world lock, then issue the futex wakes deferred while it was held. */
 void um_embedded_leave(void);

@@ -38,6 +38,7 @@ typedef struct um_world {
     uintptr_t pending_wakes[16]; /* futex words to wake once the lock is released; bit 0:
                                     post (um_embedded_defer_post) */
     unsigned npending;
+    unsigned cred_generation;    /* um_embedded_cred_generation() when the tokens were sampled */
 } um_world;
 
 static um_world um_the_world = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -134,9 +135,10 @@ static const um_task_hooks embedded_hooks = {
 /* ---- the task ------------------------------------------------------------------------------- */
 
 /*
- * Sample the task's tokens from the process's credentials. They are sampled once when the
- * task starts (and in a forked child), not on every send: seven system calls per message
- * would dominate mach_msg. A process that changes its uids later keeps its start-up tokens.
+ * Sample the task's tokens from the process's credentials: when the task starts (and in a
+ * forked child), then again whenever a set*id call advanced the credential generation
+ * (um_creds.c), not on every send (seven system calls per message would dominate mach_msg).
+ * Conditions: world locked or single-threaded.
  */
 static void embedded_tokens_sample(um_task *t)
 {
@@ -167,6 +169,7 @@ static void um_world_make_task(void)
         fprintf(stderr, "umach: out of memory while creating the task\n");
         abort();
     }
+    w->cred_generation = um_embedded_cred_generation();
     embedded_tokens_sample(w->task);
     mach_task_self_ = w->task->task_name;
 }
@@ -297,8 +300,15 @@ static inline void um_world_ensure(void)
 um_task *um_embedded_enter(void)
 {
     um_world_ensure();
-    pthread_mutex_lock(&um_the_world.lock);
-    return um_the_world.task;
+    um_world *w = &um_the_world;
+    pthread_mutex_lock(&w->lock);
+    unsigned gen = um_embedded_cred_generation();
+    if (gen != w->cred_generation) {
+        /* A set*id call ran: the task speaks with its new credentials from now on. */
+        w->cred_generation = gen;
+        embedded_tokens_sample(w->task);
+    }
+    return w->task;
 }
 
 um_task *um_embedded_task(void)

@@ -841,9 +841,7 @@ mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_msg_siz
         return mr;
     }
     k->kernel = task->kernel;
-    k->sec = task->sec;
-    k->audit = task->audit;
-    *kmsgp = k;
+    *kmsgp = k; /* the tokens are stamped at send time, under the lock (um_msg_send) */
     return MACH_MSG_SUCCESS;
 }
 

@@ -86,7 +86,7 @@ static inline uint8_t *um_kmsg_body_start(um_kmsg *k)
 /*
  * Copy a user message in, in two steps. um_kmsg_prepare needs no lock: it copies the
  * message once from `task`'s memory at `msg_addr` (everything later reads that copy; an
- * unreadable buffer is MACH_SEND_INVALID_DATA), stamps it with `task`'s tokens, and finds
+ * unreadable buffer is MACH_SEND_INVALID_DATA), and finds
  * the errors XNU finds before any right is touched (sizes, descriptor types and counts, header dispositions); on failure
  * nothing was taken. um_kmsg_copyin_prepared then takes the rights and memory from `space`
  * (conditions: world locked); it consumes the kmsg. On success the kmsg owns every right and

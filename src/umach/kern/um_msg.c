@@ -31,6 +31,9 @@ mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
         /* The waiter is the caller's; a send that does not wait never links it. */
         s->waiter.queue = NULL;
         s->copied_in = true;
+        /* The sender's tokens now, not when the message was copied (credentials change). */
+        k->sec = task->sec;
+        k->audit = task->audit;
         mach_msg_return_t mr = um_kmsg_copyin_prepared(space, k, s->option);
         if (mr != MACH_MSG_SUCCESS) {
             s->kmsg = NULL; /* consumed */
