@@ -9,6 +9,8 @@
 #include <mach/vm_prot.h>
 #include <mach/vm_inherit.h>
 #include <mach/vm_statistics.h>
+#include <mach/vm_behavior.h>
+#include <mach/vm_region.h>
 #include <mach/clock_types.h>
 #include <mach/exception_types.h>
 #include <mach/host_info.h>

@@ -12,5 +12,17 @@ kern_return_t mach_vm_allocate(vm_map_t target, mach_vm_address_t *address,
                                mach_vm_size_t size, int flags);
 kern_return_t mach_vm_deallocate(vm_map_t target, mach_vm_address_t address,
                                  mach_vm_size_t size);
+kern_return_t mach_vm_protect(vm_map_t target_task, mach_vm_address_t address,
+                              mach_vm_size_t size, boolean_t set_maximum,
+                              vm_prot_t new_protection);
+kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t source_address,
+                           mach_vm_size_t size, mach_vm_address_t dest_address);
+kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_vm_address_t address,
+                                     mach_vm_size_t size, mach_vm_address_t data,
+                                     mach_vm_size_t *outsize);
+kern_return_t mach_vm_region(vm_map_read_t target_task, mach_vm_address_t *address,
+                             mach_vm_size_t *size, vm_region_flavor_t flavor,
+                             vm_region_info_t info, mach_msg_type_number_t *infoCnt,
+                             mach_port_t *object_name);
 
 #endif

@@ -1,0 +1,291 @@
+/*
+ * um_vm_info.c — the task's own memory map: vm_region / mach_vm_region (basic info),
+ * vm_protect, vm_copy and vm_read_overwrite, over this process's address space (in embedded
+ * mode the task's map is the process's). Regions are the kernel's mappings
+ * (/proc/self/maps); memory is read and written with process_vm_readv, so a bad range
+ * is an error code, never a fault.
+ *
+ * umach's vm_allocate memory is mapped from a memfd (src/umach/vm/): that sharing is
+ * umach's own mechanism, so such regions report shared = FALSE like private memory on Darwin.
+ * Linux keeps no maximum protection: max_protection reads VM_PROT_ALL, and a
+ * vm_protect(set_maximum = TRUE) lowers the current protection to the new maximum.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* process_vm_readv */
+#endif
+#include "../um_export.h"
+#include "um_embedded.h"
+
+#include <mach/mach.h>
+#include <mach/mach_vm.h>
+#include <mach/vm_region.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* true when `target` is a send right to the calling task's own port. */
+static bool own_map(vm_map_t target)
+{
+    um_task *self = um_embedded_enter();
+    bool ok = um_task_space(self, target) != NULL;
+    um_embedded_leave();
+    return ok;
+}
+
+typedef struct map_line {
+    uint64_t start, end, offset;
+    vm_prot_t prot;
+    bool shared;
+} map_line;
+
+/* The first mapping that contains `addr` or lies above it. */
+static bool find_region(uint64_t addr, map_line *out)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return false;
+    char line[4096];
+    bool found = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long start, end, off;
+        char perms[8] = {0};
+        int path_at = 0;
+        if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &off, &path_at) < 4)
+            continue;
+        if (end <= addr)
+            continue;
+        out->start = start;
+        out->end = end;
+        out->offset = off;
+        out->prot = (perms[0] == 'r' ? VM_PROT_READ : 0) | (perms[1] == 'w' ? VM_PROT_WRITE : 0) |
+                    (perms[2] == 'x' ? VM_PROT_EXECUTE : 0);
+        const char *path = path_at ? line + path_at : "";
+        out->shared = perms[3] == 's' && strncmp(path, "/memfd:umach-", 13) != 0;
+        found = true;
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
+static kern_return_t region_common(vm_map_t target, uint64_t *address, uint64_t *size,
+                                   vm_region_flavor_t flavor, vm_region_info_t info,
+                                   mach_msg_type_number_t *count, mach_port_t *object_name)
+{
+    if (!own_map(target))
+        return MACH_SEND_INVALID_DEST;
+    if (flavor != VM_REGION_BASIC_INFO_64 && flavor != VM_REGION_BASIC_INFO)
+        return KERN_INVALID_ARGUMENT;
+    mach_msg_type_number_t need =
+        flavor == VM_REGION_BASIC_INFO_64 ? VM_REGION_BASIC_INFO_COUNT_64 : VM_REGION_BASIC_INFO_COUNT;
+    if (*count < need)
+        return KERN_INVALID_ARGUMENT;
+    map_line m;
+    if (!find_region(*address, &m))
+        return KERN_INVALID_ADDRESS;
+    if (flavor == VM_REGION_BASIC_INFO_64) {
+        vm_region_basic_info_data_64_t b;
+        memset(&b, 0, sizeof b);
+        b.protection = m.prot;
+        b.max_protection = VM_PROT_ALL;
+        b.inheritance = VM_INHERIT_DEFAULT;
+        b.shared = m.shared;
+        b.offset = m.offset;
+        b.behavior = VM_BEHAVIOR_DEFAULT;
+        memcpy(info, &b, sizeof b);
+    } else {
+        vm_region_basic_info_data_t b;
+        memset(&b, 0, sizeof b);
+        b.protection = m.prot;
+        b.max_protection = VM_PROT_ALL;
+        b.inheritance = VM_INHERIT_DEFAULT;
+        b.shared = m.shared;
+        b.offset = (uint32_t)m.offset;
+        b.behavior = VM_BEHAVIOR_DEFAULT;
+        memcpy(info, &b, sizeof b);
+    }
+    *count = need;
+    *address = m.start;
+    *size = m.end - m.start;
+    if (object_name)
+        *object_name = MACH_PORT_NULL;
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t mach_vm_region(vm_map_read_t target_task, mach_vm_address_t *address,
+                                       mach_vm_size_t *size, vm_region_flavor_t flavor,
+                                       vm_region_info_t info, mach_msg_type_number_t *infoCnt,
+                                       mach_port_t *object_name)
+{
+    uint64_t a = *address, s = 0;
+    kern_return_t kr = region_common(target_task, &a, &s, flavor, info, infoCnt, object_name);
+    if (kr == KERN_SUCCESS) {
+        *address = a;
+        *size = s;
+    }
+    return kr;
+}
+
+UM_EXPORT kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *address,
+                                     vm_size_t *size, vm_region_flavor_t flavor,
+                                     vm_region_info_t info, mach_msg_type_number_t *infoCnt,
+                                     mach_port_t *object_name)
+{
+    uint64_t a = *address, s = 0;
+    kern_return_t kr = region_common(target_task, &a, &s, flavor, info, infoCnt, object_name);
+    if (kr == KERN_SUCCESS) {
+        *address = (vm_address_t)a;
+        *size = (vm_size_t)s;
+    }
+    return kr;
+}
+
+UM_EXPORT kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *address,
+                                  vm_size_t *size, vm_region_flavor_t flavor,
+                                  vm_region_info_t info, mach_msg_type_number_t *infoCnt,
+                                  mach_port_t *object_name)
+{
+    return vm_region_64(target_task, address, size, flavor, info, infoCnt, object_name);
+}
+
+/* [addr, addr + size) widened to pages; false when it wraps. */
+static bool page_range(uint64_t addr, uint64_t size, uint64_t *start, uint64_t *len)
+{
+    uint64_t mask = vm_page_size - 1;
+    if (addr + size < addr)
+        return false;
+    *start = addr & ~mask;
+    uint64_t end = (addr + size + mask) & ~mask;
+    if (end < addr)
+        return false;
+    *len = end - *start;
+    return true;
+}
+
+static kern_return_t protect_common(vm_map_t target, uint64_t address, uint64_t size,
+                                    boolean_t set_maximum, vm_prot_t new_protection)
+{
+    if (!own_map(target))
+        return MACH_SEND_INVALID_DEST;
+    if (new_protection & ~(VM_PROT_ALL | VM_PROT_COPY))
+        return KERN_INVALID_ARGUMENT;
+    uint64_t start, len;
+    if (!page_range(address, size, &start, &len))
+        return KERN_INVALID_ARGUMENT;
+    if (len == 0)
+        return KERN_SUCCESS;
+    (void)set_maximum; /* no maximum on Linux: the current protection is what changes */
+    int prot = ((new_protection & VM_PROT_READ) ? PROT_READ : 0) |
+               ((new_protection & VM_PROT_WRITE) ? PROT_WRITE : 0) |
+               ((new_protection & VM_PROT_EXECUTE) ? PROT_EXEC : 0);
+    if (mprotect((void *)(uintptr_t)start, (size_t)len, prot) != 0)
+        return errno == ENOMEM ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t vm_protect(vm_map_t target_task, vm_address_t address, vm_size_t size,
+                                   boolean_t set_maximum, vm_prot_t new_protection)
+{
+    return protect_common(target_task, address, size, set_maximum, new_protection);
+}
+
+UM_EXPORT kern_return_t mach_vm_protect(vm_map_t target_task, mach_vm_address_t address,
+                                        mach_vm_size_t size, boolean_t set_maximum,
+                                        vm_prot_t new_protection)
+{
+    return protect_common(target_task, address, size, set_maximum, new_protection);
+}
+
+/* Copy with the kernel's checks: false when a byte of either range is not reachable. */
+static bool copy_checked(uint64_t dst, uint64_t src, uint64_t size, bool *src_bad)
+{
+    uint8_t chunk[65536];
+    pid_t pid = getpid();
+    *src_bad = false;
+    for (uint64_t done = 0; done < size;) {
+        size_t n = size - done < sizeof chunk ? (size_t)(size - done) : sizeof chunk;
+        struct iovec local = {chunk, n};
+        struct iovec remote = {(void *)(uintptr_t)(src + done), n};
+        if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)n) {
+            *src_bad = true;
+            return false;
+        }
+        /* Into the destination, also with a read (the destination is the local side): tools
+         * such as valgrind then see the bytes arrive, which they do not for a writev. */
+        struct iovec to = {(void *)(uintptr_t)(dst + done), n};
+        struct iovec from = {chunk, n};
+        if (process_vm_readv(pid, &to, 1, &from, 1, 0) != (ssize_t)n)
+            return false;
+        done += n;
+    }
+    return true;
+}
+
+/*
+ * Is [dst, dst + size) mapped throughout (else KERN_INVALID_ADDRESS) and writable (else
+ * KERN_PROTECTION_FAILURE, as XNU's copy-overwrite reports)? Checked before any byte moves.
+ */
+static kern_return_t dest_check(uint64_t dst, uint64_t size)
+{
+    uint64_t at = dst, end = dst + size;
+    bool writable = true;
+    while (at < end) {
+        map_line m;
+        if (!find_region(at, &m) || m.start > at)
+            return KERN_INVALID_ADDRESS;
+        writable &= (m.prot & VM_PROT_WRITE) != 0;
+        at = m.end;
+    }
+    return writable ? KERN_SUCCESS : KERN_PROTECTION_FAILURE;
+}
+
+static kern_return_t copy_common(vm_map_t target, uint64_t src, uint64_t size, uint64_t dst)
+{
+    if (!own_map(target))
+        return MACH_SEND_INVALID_DEST;
+    if (src + size < src || dst + size < dst)
+        return KERN_INVALID_ADDRESS;
+    kern_return_t kr = dest_check(dst, size);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    bool src_bad;
+    if (!copy_checked(dst, src, size, &src_bad))
+        return src_bad ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t vm_copy(vm_map_t target_task, vm_address_t source_address, vm_size_t size,
+                                vm_address_t dest_address)
+{
+    return copy_common(target_task, source_address, size, dest_address);
+}
+
+UM_EXPORT kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t source_address,
+                                     mach_vm_size_t size, mach_vm_address_t dest_address)
+{
+    return copy_common(target_task, source_address, size, dest_address);
+}
+
+UM_EXPORT kern_return_t vm_read_overwrite(vm_map_read_t target_task, vm_address_t address,
+                                          vm_size_t size, vm_address_t data, vm_size_t *outsize)
+{
+    kern_return_t kr = copy_common(target_task, address, size, data);
+    if (kr == KERN_SUCCESS)
+        *outsize = size;
+    return kr;
+}
+
+UM_EXPORT kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_vm_address_t address,
+                                               mach_vm_size_t size, mach_vm_address_t data,
+                                               mach_vm_size_t *outsize)
+{
+    kern_return_t kr = copy_common(target_task, address, size, data);
+    if (kr == KERN_SUCCESS)
+        *outsize = size;
+    return kr;
+}

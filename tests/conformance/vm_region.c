@@ -1,0 +1,101 @@
+/*
+ * vm_region.c — the task's own map: mach_vm_region reports the region holding an address
+ * (or the next one) with its protection, vm_protect changes it, vm_read_overwrite and
+ * vm_copy move bytes with the kernel's checks (unmapped: KERN_INVALID_ADDRESS, read-only
+ * destination: KERN_PROTECTION_FAILURE), and a bad count or an address above every region
+ * gets XNU's codes.
+ */
+#include "notify_util.h"
+
+#include <mach/mach_vm.h>
+
+static kern_return_t region_at(mach_vm_address_t *addr, mach_vm_size_t *size,
+                               vm_region_basic_info_data_64_t *info)
+{
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t object = 1;
+    kern_return_t kr = mach_vm_region(TASK, addr, size, VM_REGION_BASIC_INFO_64,
+                                      (vm_region_info_t)info, &count, &object);
+    if (kr == KERN_SUCCESS && (count != VM_REGION_BASIC_INFO_COUNT_64 || object != MACH_PORT_NULL))
+        return KERN_FAILURE;
+    return kr;
+}
+
+MT_TEST(region_of_allocated_memory_is_read_write_and_contains_it)
+{
+    vm_address_t a = 0;
+    vm_size_t len = 3 * vm_page_size;
+    MT_KR(vm_allocate(TASK, &a, len, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    mach_vm_address_t addr = a + vm_page_size;
+    mach_vm_size_t size = 0;
+    vm_region_basic_info_data_64_t info;
+    MT_KR(region_at(&addr, &size, &info), KERN_SUCCESS);
+    MT_CHECK(addr <= a + vm_page_size);
+    MT_CHECK(addr + size >= a + vm_page_size + 1);
+    MT_EQ(info.protection, VM_PROT_READ | VM_PROT_WRITE);
+    MT_EQ(info.max_protection & (VM_PROT_READ | VM_PROT_WRITE), VM_PROT_READ | VM_PROT_WRITE);
+    MT_EQ(info.shared, 0);
+    MT_EQ(VM_REGION_BASIC_INFO_COUNT_64, 9);
+    MT_KR(vm_deallocate(TASK, a, len), KERN_SUCCESS);
+}
+
+MT_TEST(vm_protect_changes_what_the_region_reports)
+{
+    vm_address_t a = 0;
+    vm_size_t len = 3 * vm_page_size;
+    MT_KR(vm_allocate(TASK, &a, len, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(vm_protect(TASK, a + vm_page_size, vm_page_size, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    mach_vm_address_t addr = a + vm_page_size;
+    mach_vm_size_t size = 0;
+    vm_region_basic_info_data_64_t info;
+    MT_KR(region_at(&addr, &size, &info), KERN_SUCCESS);
+    MT_EQ(addr, a + vm_page_size);
+    MT_EQ(size, vm_page_size);
+    MT_EQ(info.protection, VM_PROT_READ);
+    MT_KR(mach_vm_protect(TASK, a, len, FALSE, VM_PROT_READ | VM_PROT_WRITE), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a, len), KERN_SUCCESS);
+}
+
+MT_TEST(region_lookup_errors_are_xnus)
+{
+    mach_vm_address_t addr = 0xfffffffffffff000ull;
+    mach_vm_size_t size = 0;
+    vm_region_basic_info_data_64_t info;
+    MT_KR(region_at(&addr, &size, &info), KERN_INVALID_ADDRESS);
+    addr = (mach_vm_address_t)(uintptr_t)&info;
+    mach_msg_type_number_t count = 2;
+    mach_port_t object;
+    MT_KR(mach_vm_region(TASK, &addr, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
+                         &count, &object),
+          KERN_INVALID_ARGUMENT);
+}
+
+MT_TEST(read_overwrite_and_copy_move_bytes_within_the_task)
+{
+    vm_address_t a = 0, b = 0;
+    MT_KR(vm_allocate(TASK, &a, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(vm_allocate(TASK, &b, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    memset((void *)a, 0x5A, vm_page_size);
+    char small[100];
+    vm_size_t out = 0;
+    MT_KR(vm_read_overwrite(TASK, a + 10, sizeof small, (vm_address_t)small, &out), KERN_SUCCESS);
+    MT_EQ(out, sizeof small);
+    MT_EQ(small[0], 0x5A);
+    MT_EQ(small[99], 0x5A);
+    MT_KR(vm_copy(TASK, a, vm_page_size, b), KERN_SUCCESS);
+    MT_EQ(((unsigned char *)b)[vm_page_size - 1], 0x5A);
+    MT_KR(vm_protect(TASK, b, vm_page_size, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    MT_KR(vm_copy(TASK, a, vm_page_size, b), KERN_PROTECTION_FAILURE);
+    MT_KR(vm_deallocate(TASK, b, vm_page_size), KERN_SUCCESS);
+    MT_KR(vm_copy(TASK, a, vm_page_size, b), KERN_INVALID_ADDRESS);
+    MT_KR(vm_read_overwrite(TASK, b, 16, (vm_address_t)small, &out), KERN_INVALID_ADDRESS);
+    MT_KR(vm_deallocate(TASK, a, vm_page_size), KERN_SUCCESS);
+}
+
+MT_TEST(calls_on_a_name_that_is_not_the_task_fail_like_a_mig_call)
+{
+    vm_address_t a = 0;
+    MT_KR(vm_protect(MACH_PORT_NULL, a, 0, FALSE, VM_PROT_READ), MACH_SEND_INVALID_DEST);
+}
+
+MT_MAIN()
