@@ -238,6 +238,49 @@ MT_TEST(four_queued_virtual_copies_of_an_untouched_256_mib_region_cost_no_reside
     port_kill(p);
 }
 
+MT_TEST(untouched_pages_of_memory_not_from_vm_allocate_cost_nothing_when_sent)
+{
+    /* Memory the program mapped itself (as malloc does for large blocks): the pages it never
+     * touched are not copied; the ones it wrote arrive with their bytes. */
+    const vm_size_t size = 256 * MiB;
+    mach_port_name_t p = port_with_send(8);
+    MT_REQUIRE(p);
+    uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(m != MAP_FAILED);
+    for (vm_size_t off = 0; off < size; off += 16 * MiB)
+        m[off + 100] = (uint8_t)(1 + off / MiB);
+    uint64_t before = rss_bytes();
+    MT_KR(send_ool(p, (vm_address_t)m, size, MACH_MSG_VIRTUAL_COPY, 0), MACH_MSG_SUCCESS);
+    MT_KR(send_ool(p, (vm_address_t)m + 4096, 64 * MiB, MACH_MSG_PHYSICAL_COPY, 0),
+          MACH_MSG_VM_KERNEL); /* over XNU's physical-copy limit, as ever */
+    MT_KR(send_ool(p, (vm_address_t)m + 16 * MiB, 4 * MiB, MACH_MSG_PHYSICAL_COPY, 0),
+          MACH_MSG_SUCCESS);
+    MT_KR(send_ool(p, (vm_address_t)m + 5, size - 5, MACH_MSG_VIRTUAL_COPY, 0), MACH_MSG_SUCCESS);
+    BOUNDED(rss_bytes() < before + 32 * MiB);
+    MT_CHECK(object_bytes() < 16 * MiB);
+    m[100] = 0xEE; /* after the sends */
+    vm_size_t s1 = 0, s2 = 0, s3 = 0;
+    vm_address_t whole = recv_ool(p, &s1), phys = recv_ool(p, &s2), odd = recv_ool(p, &s3);
+    MT_REQUIRE(whole && phys && odd);
+    MT_EQ(s1, size);
+    for (vm_size_t off = 0; off < size; off += 16 * MiB) {
+        MT_EQ(((uint8_t *)whole)[off + 100], (uint8_t)(1 + off / MiB));
+        MT_EQ(((uint8_t *)whole)[off + 101], 0);
+        if (off)
+            MT_EQ(((uint8_t *)odd)[off + 95], (uint8_t)(1 + off / MiB));
+    }
+    MT_EQ(((uint8_t *)odd)[95], 1);
+    MT_EQ((odd & vm_page_mask), 5u);
+    MT_EQ(((uint8_t *)phys)[100], 17);
+    MT_EQ(((uint8_t *)phys)[4 * MiB - 1], 0);
+    MT_EQ((phys & vm_page_mask), 0u);
+    MT_KR(vm_deallocate(TASK, whole, s1), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, phys, s2), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, odd, s3), KERN_SUCCESS);
+    munmap(m, size);
+    port_kill(p);
+}
+
 MT_TEST(a_touched_region_sent_by_virtual_copy_is_shared_until_written_and_stays_a_snapshot)
 {
     const vm_size_t size = 64 * MiB;

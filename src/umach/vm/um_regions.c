@@ -411,6 +411,7 @@ typedef struct um_procmap_query {
     uint64_t vma_name_addr, build_id_addr;
 } um_procmap_query;
 #define UM_PROCMAP_QUERY _IOWR('f', 17, um_procmap_query)
+#define UM_PROCMAP_VMA_READABLE 0x01u
 #define UM_PROCMAP_VMA_SHARED 0x08u
 
 /*
@@ -660,11 +661,12 @@ static bool safe_pwrite(int fd, uint64_t src, uint64_t len, uint64_t off)
 #define PM_FILE (1ull << 61)
 
 /*
- * Which pages of a frozen region's [start, start + npages pages) hold private copies (the
- * owner wrote them since the freeze)? Fills dirty[] and returns true; false when the page map
- * cannot be read.
+ * Which pages of [start, start + npages pages) hold private copies: in a frozen region, the
+ * pages the owner wrote since the freeze; in private anonymous memory (`any`), every page
+ * that is not a never-touched zero page (present or swapped)? Fills dirty[] and returns true;
+ * false when the page map cannot be read.
  */
-static bool pages_dirty(uint64_t start, uint64_t npages, bool *dirty)
+static bool pages_private(uint64_t start, uint64_t npages, bool any, bool *dirty)
 {
     if (um_vmr.pagemap < 0)
         um_vmr.pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -683,7 +685,7 @@ static bool pages_dirty(uint64_t start, uint64_t npages, bool *dirty)
         }
         for (uint64_t j = 0; j < n; j++) {
             uint64_t e = buf[j];
-            dirty[i + j] = ((e & PM_PRESENT) && !(e & PM_FILE)) || (e & PM_SWAPPED);
+            dirty[i + j] = ((e & PM_PRESENT) && (any || !(e & PM_FILE))) || (e & PM_SWAPPED);
         }
         i += n;
     }
@@ -756,7 +758,7 @@ static bool copy_sparse(um_region *r, uint64_t src, uint64_t len, um_vmo *dst, u
 {
     uint64_t npages = len / vm_page_size;
     bool *dirty = calloc(npages ? npages * 2 : 2, sizeof *dirty);
-    if (!dirty || !pages_dirty(src, npages, dirty)) {
+    if (!dirty || !pages_private(src, npages, false, dirty)) {
         free(dirty);
         return safe_pwrite(dst->ident.fd, src, len, doff);
     }
@@ -817,6 +819,62 @@ static mach_msg_return_t copy_anon(uint64_t addr, uint64_t size, uint32_t offset
 }
 
 /*
+ * Copy [src, src + len) (page aligned) of memory the registry does not know to `dst` at
+ * `doff`, skipping the pages of private anonymous mappings that were never touched (they read
+ * as zero, and so does a hole): untouched malloc or stack memory costs nothing. Returns 1 when
+ * copied, 0 when part of the range is unreadable, -1 when the kernel cannot say what maps it
+ * (PROCMAP_QUERY; the caller copies everything).
+ */
+static int copy_sparse_anon(uint64_t src, uint64_t len, um_vmo *dst, uint64_t doff)
+{
+    if (um_vmr.maps == -2 ||
+        (um_vmr.maps < 0 && (um_vmr.maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)) < 0))
+        return -1;
+    uint64_t end = src + len, pos = src;
+    bool *touched = NULL;
+    int rc = 1;
+    while (pos < end && rc == 1) {
+        um_procmap_query q;
+        memset(&q, 0, sizeof q);
+        q.size = sizeof q;
+        q.query_addr = pos;
+        if (ioctl(um_vmr.maps, UM_PROCMAP_QUERY, &q) != 0) {
+            rc = errno == ENOENT ? 0 : -1;
+            break;
+        }
+        if (q.vma_start > pos || !(q.vma_flags & UM_PROCMAP_VMA_READABLE)) {
+            rc = 0;
+            break;
+        }
+        uint64_t piece_end = q.vma_end < end ? q.vma_end : end;
+        uint64_t npages = (piece_end - pos) / vm_page_size;
+        bool anon = q.inode == 0 && !(q.vma_flags & UM_PROCMAP_VMA_SHARED);
+        free(touched);
+        touched = anon ? calloc(npages ? npages : 1, sizeof *touched) : NULL;
+        if (anon && touched && pages_private(pos, npages, true, touched)) {
+            for (uint64_t i = 0; i < npages && rc == 1;) {
+                if (!touched[i]) {
+                    i++;
+                    continue;
+                }
+                uint64_t j = i;
+                while (j < npages && touched[j])
+                    j++;
+                if (!safe_pwrite(dst->ident.fd, pos + i * vm_page_size, (j - i) * vm_page_size,
+                                 doff + (pos - src) + i * vm_page_size))
+                    rc = 0;
+                i = j;
+            }
+        } else if (!safe_pwrite(dst->ident.fd, pos, piece_end - pos, doff + (pos - src))) {
+            rc = 0;
+        }
+        pos = piece_end;
+    }
+    free(touched);
+    return rc;
+}
+
+/*
  * A snapshot in an object of its own (the copy path): the sender's bytes in a new memfd (at
  * offset 0 for a physical copy, at their offset in the page for a virtual one), pages that
  * read as zero left as holes when the sender's region tells which they are.
@@ -834,8 +892,12 @@ static mach_msg_return_t copy_object(um_region *r, uint64_t addr, uint64_t size,
     bool ok;
     /* Whole pages may be copied for a virtual copy (XNU shares them whole), and for a
      * physical one whose data is whole pages. */
-    if (r && (!physical || (addr % vm_page_size == 0 && size % vm_page_size == 0)))
+    bool whole = !physical || (addr % vm_page_size == 0 && size % vm_page_size == 0);
+    int sparse = -1;
+    if (r && whole)
         ok = copy_sparse(r, start, len, v, 0);
+    else if (!r && whole && (sparse = copy_sparse_anon(start, len, v, 0)) >= 0)
+        ok = sparse == 1;
     else
         ok = safe_pwrite(v->ident.fd, addr, size, offset);
     um_vm_copy *c = ok ? copy_new(UM_VC_OBJECT, size, offset, len) : NULL;
@@ -872,7 +934,7 @@ static bool range_clean(uint64_t start, uint64_t len)
 {
     uint64_t npages = len / vm_page_size;
     bool *dirty = calloc(npages ? npages : 1, sizeof *dirty);
-    bool clean = dirty && pages_dirty(start, npages, dirty);
+    bool clean = dirty && pages_private(start, npages, false, dirty);
     for (uint64_t i = 0; clean && i < npages; i++)
         clean = !dirty[i];
     free(dirty);
