@@ -818,14 +818,26 @@ static mach_msg_return_t copy_anon(uint64_t addr, uint64_t size, uint32_t offset
     return MACH_MSG_SUCCESS;
 }
 
+/* Copy the part of [a, b) inside [lo, hi) to `dst` at its offset from `src`. False if unreadable. */
+static bool copy_clipped(um_vmo *dst, uint64_t src, uint64_t a, uint64_t b, uint64_t lo,
+                         uint64_t hi)
+{
+    if (a < lo)
+        a = lo;
+    if (b > hi)
+        b = hi;
+    return a >= b || safe_pwrite(dst->ident.fd, a, b - a, a - src);
+}
+
 /*
- * Copy [src, src + len) (page aligned) of memory the registry does not know to `dst` at
- * `doff`, skipping the pages of private anonymous mappings that were never touched (they read
- * as zero, and so does a hole): untouched malloc or stack memory costs nothing. Returns 1 when
- * copied, 0 when part of the range is unreadable, -1 when the kernel cannot say what maps it
- * (PROCMAP_QUERY; the caller copies everything).
+ * Copy the bytes [lo, hi) of the pages [src, src + len) of memory the registry does not know
+ * to `dst`, page for page from offset 0, skipping the pages of private anonymous mappings that
+ * were never touched (they read as zero, and so does a hole): untouched malloc or stack
+ * memory costs nothing. Only [lo, hi) is read, never the rest of its first and last pages (a
+ * neighbour's memory). Returns 1 when copied, 0 when part of the range is unreadable, -1 when
+ * the kernel cannot say what maps it (PROCMAP_QUERY; the caller copies everything).
  */
-static int copy_sparse_anon(uint64_t src, uint64_t len, um_vmo *dst, uint64_t doff)
+static int copy_sparse_anon(uint64_t src, uint64_t len, um_vmo *dst, uint64_t lo, uint64_t hi)
 {
     if (um_vmr.maps == -2 ||
         (um_vmr.maps < 0 && (um_vmr.maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)) < 0))
@@ -860,12 +872,11 @@ static int copy_sparse_anon(uint64_t src, uint64_t len, um_vmo *dst, uint64_t do
                 uint64_t j = i;
                 while (j < npages && touched[j])
                     j++;
-                if (!safe_pwrite(dst->ident.fd, pos + i * vm_page_size, (j - i) * vm_page_size,
-                                 doff + (pos - src) + i * vm_page_size))
+                if (!copy_clipped(dst, src, pos + i * vm_page_size, pos + j * vm_page_size, lo, hi))
                     rc = 0;
                 i = j;
             }
-        } else if (!safe_pwrite(dst->ident.fd, pos, piece_end - pos, doff + (pos - src))) {
+        } else if (!copy_clipped(dst, src, pos, piece_end, lo, hi)) {
             rc = 0;
         }
         pos = piece_end;
@@ -896,7 +907,7 @@ static mach_msg_return_t copy_object(um_region *r, uint64_t addr, uint64_t size,
     int sparse = -1;
     if (r && whole)
         ok = copy_sparse(r, start, len, v, 0);
-    else if (!r && whole && (sparse = copy_sparse_anon(start, len, v, 0)) >= 0)
+    else if (!r && whole && (sparse = copy_sparse_anon(start, len, v, addr, addr + size)) >= 0)
         ok = sparse == 1;
     else
         ok = safe_pwrite(v->ident.fd, addr, size, offset);
