@@ -1102,11 +1102,6 @@ void um_vm_copy_discard(um_vm_copy *c)
     free(c);
 }
 
-uint64_t um_vm_copy_size(const um_vm_copy *c)
-{
-    return c ? c->size : 0;
-}
-
 /* ---- vm_allocate / vm_deallocate ------------------------------------------------------------- */
 
 void um_vm_remove(uint64_t addr, uint64_t size)

@@ -12,8 +12,9 @@
  * registry answers "which memfd and offset back this range" (um_vm_backing), which is what a
  * front end needs to pass pages between processes.
  *
- * The kernel core calls only um_vm_copyin, um_vm_copyout, um_vm_copy_discard, um_vm_copy_size
- * and um_vm_remove; api/vm.c calls um_vm_allocate_region / um_vm_deallocate_region.
+ * The embedded front end's memory operations (embedded/um_memory.c) are um_vm_copyin,
+ * um_vm_copyout, um_vm_copy_discard and um_vm_remove; its vm_allocate / vm_deallocate
+ * (embedded/um_vm.c) call um_vm_allocate_region / um_vm_deallocate_region.
  *
  * Conditions: every function may be called with the world lock held or not; the registry has
  * its own lock, always taken after the world lock.
@@ -53,9 +54,6 @@ kern_return_t um_vm_copyout(um_vm_copy *copy, uint64_t *addrp);
 
 /* Destroy a copy that will not be delivered. NULL is a no-op. */
 void um_vm_copy_discard(um_vm_copy *copy);
-
-/* Bytes of data the copy carries (0 for NULL). */
-uint64_t um_vm_copy_size(const um_vm_copy *copy);
 
 /* vm_deallocate's effect on a range (page-rounded), without its argument checks. */
 void um_vm_remove(uint64_t addr, uint64_t size);
