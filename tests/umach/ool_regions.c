@@ -511,4 +511,37 @@ MT_TEST(a_region_unmapped_behind_umachs_back_and_replaced_is_sent_with_its_new_b
     port_kill(p);
 }
 
+MT_TEST(a_region_made_read_only_stays_read_only_when_sent)
+{
+    const vm_size_t size = 1 * MiB;
+    mach_port_name_t p = port_with_send(8);
+    MT_REQUIRE(p);
+    vm_address_t a = alloc(size);
+    MT_REQUIRE(a);
+    fill(a, size, 2);
+    MT_REQUIRE(mprotect((void *)a, size, PROT_READ) == 0);
+    MT_KR(send_ool(p, a, size, MACH_MSG_VIRTUAL_COPY, 0), MACH_MSG_SUCCESS);
+    vm_size_t s = 0;
+    vm_address_t got = recv_ool(p, &s);
+    MT_REQUIRE(got);
+    MT_CHECK(filled(got, size, 2));
+    /* Still read-only: a write from a child faults (SIGSEGV; ASan reports it and exits). */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        ((volatile uint8_t *)a)[0] = 1;
+        _exit(0);
+    }
+    int st = -1;
+    MT_REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid);
+    MT_CHECK((WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV) ||
+             (WIFEXITED(st) && WEXITSTATUS(st) != 0));
+    MT_REQUIRE(mprotect((void *)a, size, PROT_READ | PROT_WRITE) == 0);
+    fill(a, size, 3);
+    MT_CHECK(filled(got, size, 2));
+    MT_KR(vm_deallocate(TASK, got, s), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a, size), KERN_SUCCESS);
+    port_kill(p);
+}
+
 MT_MAIN()

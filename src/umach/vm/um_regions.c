@@ -310,12 +310,14 @@ static void vmo_unref(um_vmo *v, uint64_t off, uint64_t len, bool may_punch)
     }
     if (v->nrefs == 0) {
         /*
-         * Nothing maps it any more (every mapping was the registry's or a copy's): keep the
-         * memfd, emptied, for the next object. One the registry lost track of, or one another
-         * process may map since a fork, is closed instead.
+         * Nothing the registry knows maps it any more: keep the memfd, emptied, for the next
+         * object. But emptying it is a hole punched everywhere, so only when the last range
+         * may be punched (its mapping was checked and is gone) and no mapping was ever lost
+         * track of (keep) or handed to another process (a fork): otherwise it is only closed,
+         * and a mapping the program still has keeps its pages.
          */
         size_t cap = sizeof um_vmr.pool / sizeof um_vmr.pool[0];
-        if (!v->keep && v->fork_gen == um_vmr.forks && um_vmr.npool < cap &&
+        if (may_punch && !v->keep && v->fork_gen == um_vmr.forks && um_vmr.npool < cap &&
             ftruncate(v->ident.fd, 0) == 0) {
             um_vmr.pool[um_vmr.npool++] = v->ident;
         } else {
@@ -412,6 +414,7 @@ typedef struct um_procmap_query {
 } um_procmap_query;
 #define UM_PROCMAP_QUERY _IOWR('f', 17, um_procmap_query)
 #define UM_PROCMAP_VMA_READABLE 0x01u
+#define UM_PROCMAP_VMA_WRITABLE 0x02u
 #define UM_PROCMAP_VMA_SHARED 0x08u
 
 /*
@@ -443,7 +446,11 @@ static int reg_query(const um_region *r)
     }
     const um_vmo_ident *id = &r->vmo->ident;
     bool shared = (q.vma_flags & UM_PROCMAP_VMA_SHARED) != 0;
-    return q.inode == id->ino && q.dev_major == id->dev_major && q.dev_minor == id->dev_minor &&
+    /* A region the program made read-only (mprotect) is not ours to remap read-write. */
+    bool rw = (q.vma_flags & (UM_PROCMAP_VMA_READABLE | UM_PROCMAP_VMA_WRITABLE)) ==
+              (UM_PROCMAP_VMA_READABLE | UM_PROCMAP_VMA_WRITABLE);
+    return rw && q.inode == id->ino && q.dev_major == id->dev_major &&
+           q.dev_minor == id->dev_minor &&
            q.vma_start <= r->start && q.vma_end >= r->end &&
            q.vma_offset + (r->start - q.vma_start) == r->off &&
            shared == (r->state == UM_RG_LIVE);
