@@ -291,9 +291,14 @@ static void st_count_outcome(st_worker *w, mach_msg_return_t mr, mach_msg_return
         w->came_late++;
 }
 
+/*
+ * The blocked thread names the port by a name that stays ours (a send right keeps it as a
+ * dead name) until the thread is joined: were the name freed, another worker could get it
+ * for a new port and a late thread would receive that port's messages.
+ */
 static void op_rcv_dies(st_worker *w)
 {
-    st_blocked b = {.port = nu_port()};
+    st_blocked b = {.port = nu_port_with_send()};
     MT_REQUIRE(b.port);
     pthread_t t;
     if (!st_start_blocked(w, &b, st_blocked_receiver, &t)) {
@@ -303,11 +308,13 @@ static void op_rcv_dies(st_worker *w)
     MT_KR(mach_port_mod_refs(TASK, b.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     pthread_join(t, NULL);
     st_count_outcome(w, b.mr, MACH_RCV_PORT_CHANGED, MACH_RCV_INVALID_NAME);
+    MT_EQ(nu_type(b.port), MACH_PORT_TYPE_DEAD_NAME);
+    MT_KR(mach_port_deallocate(TASK, b.port), KERN_SUCCESS);
 }
 
 static void op_rcv_moves(st_worker *w)
 {
-    st_blocked b = {.port = nu_port()};
+    st_blocked b = {.port = nu_port_with_send()};
     mach_port_name_t holder = nu_port();
     MT_REQUIRE(b.port && holder);
     pthread_t t;
@@ -317,14 +324,16 @@ static void op_rcv_moves(st_worker *w)
         return;
     }
     MT_KR(nu_carry(holder, b.port, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
+    /* The right comes back under the name that kept its send right. */
     mach_port_name_t back = nu_uncarry(holder);
-    MT_CHECK(back != MACH_PORT_NULL);
+    MT_EQ(back, b.port);
+    /* A thread that came late (after the move) may be blocked on it again now: the port
+     * dies before the join, so every thread returns with one of the two outcomes. */
+    MT_KR(mach_port_mod_refs(TASK, b.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     pthread_join(t, NULL);
-    /* Had the right come back under the same name before the thread blocked, the thread
-     * would still be waiting; it has returned, so the move ended its wait (or it was late). */
     st_count_outcome(w, b.mr, MACH_RCV_PORT_CHANGED, MACH_RCV_INVALID_NAME);
-    if (back)
-        MT_KR(mach_port_mod_refs(TASK, back, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_EQ(nu_type(b.port), MACH_PORT_TYPE_DEAD_NAME);
+    MT_KR(mach_port_deallocate(TASK, b.port), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, holder, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
 }
 
