@@ -172,22 +172,41 @@ static void kmsg_push_chain(um_kmsg *first, um_kmsg *last)
                                                     memory_order_relaxed));
 }
 
-static void kmsg_push(um_kmsg *k)
+/*
+ * Give the chain first..last of n small kmsgs back to the stack, or to malloc when the stack
+ * already holds about UM_KMSG_RECYCLE_MAX. Every path that returns kmsgs counts them, so
+ * threads that come and go cannot grow the stack past its cap.
+ */
+static void kmsg_give_back(um_kmsg *first, um_kmsg *last, unsigned n)
 {
-    kmsg_push_chain(k, k);
+    if (atomic_fetch_add_explicit(&um_kmsg_nrecycled, n, memory_order_relaxed) <
+        UM_KMSG_RECYCLE_MAX) {
+        kmsg_push_chain(first, last);
+        return;
+    }
+    atomic_fetch_sub_explicit(&um_kmsg_nrecycled, n, memory_order_relaxed);
+    for (um_kmsg *k = first, *next; k; k = next) {
+        next = k == last ? NULL : k->next;
+        free(k);
+    }
 }
 
 /* A thread that exits gives its lists back (`arg` points at its kmsg_lists). */
 static void kmsg_thread_exit(void *arg)
 {
     kmsg_lists *l = arg;
-    for (um_kmsg *k = l->mine, *next; k; k = next) {
-        next = k->next;
-        kmsg_push(k);
+    if (l->mine) {
+        um_kmsg *last = l->mine;
+        unsigned n = 1;
+        while (last->next) {
+            last = last->next;
+            n++;
+        }
+        kmsg_give_back(l->mine, last, n);
     }
     l->mine = NULL;
     if (l->freed)
-        kmsg_push_chain(l->freed, l->freed_tail);
+        kmsg_give_back(l->freed, l->freed_tail, l->nfreed);
     l->freed = l->freed_tail = NULL;
     l->nfreed = 0;
 }
@@ -300,15 +319,7 @@ static void kmsg_free(um_kmsg *kmsg)
     unsigned n = l->nfreed;
     l->freed = l->freed_tail = NULL;
     l->nfreed = 0;
-    if (atomic_fetch_add_explicit(&um_kmsg_nrecycled, n, memory_order_relaxed) <
-        UM_KMSG_RECYCLE_MAX) {
-        kmsg_push_chain(first, last);
-        return;
-    }
-    for (um_kmsg *k = first, *next; k; k = next) {
-        next = k == last ? NULL : k->next;
-        free(k);
-    }
+    kmsg_give_back(first, last, n);
 }
 
 /*
