@@ -20,6 +20,7 @@
 #include "vm/um_regions.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -185,7 +186,20 @@ static int d_listen(const char *path)
         perror("umachd: socket");
         return -1;
     }
-    unlink(path); /* a stale socket of a world that is gone */
+    /* A socket nobody answers on is a stale one of a world that is gone; a live world's is
+     * never taken over. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || errno == EAGAIN) {
+        fprintf(stderr, "umachd: a world already runs on %s\n", path);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        perror("umachd: socket");
+        return -1;
+    }
+    unlink(path);
     mode_t old = umask(077);
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
@@ -197,28 +211,82 @@ static int d_listen(const char *path)
     return fd;
 }
 
+/*
+ * The default world's directory: $XDG_RUNTIME_DIR/umach, else /tmp/umach-UID. Created mode
+ * 0700; an existing one is used only if it is a real directory (not a symlink) owned by our
+ * uid that nobody else may enter. `dir` gets the directory, `path` the socket in it.
+ */
+static int d_default_socket(char *dir, size_t dirlen, char *path, size_t pathlen)
+{
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n = xdg && xdg[0] == '/' ? snprintf(dir, dirlen, "%s/umach", xdg)
+                                 : snprintf(dir, dirlen, "/tmp/umach-%u", (unsigned)getuid());
+    if (n < 0 || (size_t)n >= dirlen ||
+        snprintf(path, pathlen, "%s/world.sock", dir) >= (int)pathlen) {
+        fprintf(stderr, "umachd: default world directory path too long\n");
+        return -1;
+    }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "umachd: cannot create %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        fprintf(stderr, "umachd: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "umachd: refusing %s: not a directory\n", dir);
+        return -1;
+    }
+    if (st.st_uid != getuid()) {
+        fprintf(stderr, "umachd: refusing %s: owned by uid %u, not by us (uid %u)\n", dir,
+                (unsigned)st.st_uid, (unsigned)getuid());
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        fprintf(stderr,
+                "umachd: refusing %s: mode %04o lets group or others in (want 0700; "
+                "chmod 700 it or remove it)\n",
+                dir, (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
 static void d_usage(FILE *to)
 {
-    fprintf(to, "usage: umachd --socket PATH [--allow-uid UID]...\n"
-                "Runs a umach world in the foreground: every process that connects to PATH\n"
-                "(a SOCK_SEQPACKET socket, created mode 0600) is one Mach task; its task dies\n"
-                "when its connection hangs up. SIGTERM or SIGINT stops the world.\n"
-                "  --socket PATH     where the world's socket lives (required)\n"
+    fprintf(to, "usage: umachd [--socket PATH] [--allow-uid UID]... [--ready-fd N]\n"
+                "Runs a umach world in the foreground: every process that connects to its\n"
+                "socket (SOCK_SEQPACKET, created mode 0600) is one Mach task; its task dies\n"
+                "when its connection hangs up. SIGTERM or SIGINT stops the world and removes\n"
+                "the socket.\n"
+                "  --socket PATH     where the world's socket lives. Default:\n"
+                "                    $XDG_RUNTIME_DIR/umach/world.sock, or /tmp/umach-UID/world.sock\n"
+                "                    when XDG_RUNTIME_DIR is unset; that directory is created\n"
+                "                    mode 0700, and an existing one is refused unless it is a\n"
+                "                    directory owned by our uid with no group or other access\n"
                 "  --allow-uid UID   also accept peers of this uid (default: only our own)\n"
-                "  --help            this text\n");
+                "  --ready-fd N      once the socket listens, write one byte to fd N and close\n"
+                "                    it (how umach-run waits for the world)\n"
+                "  --help            this text\n"
+                "Exit status: 0 when stopped by a signal, 1 if the world cannot start,\n"
+                "2 for bad usage.\n");
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
                                          {"allow-uid", required_argument, NULL, 'u'},
+                                         {"ready-fd", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     daemon_state d;
     memset(&d, 0, sizeof d);
     const char *path = NULL;
+    int ready_fd = -1;
     int o;
-    while ((o = getopt_long(argc, argv, "s:u:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:u:r:h", opts, NULL)) != -1) {
         switch (o) {
         case 's':
             path = optarg;
@@ -233,6 +301,17 @@ int main(int argc, char **argv)
             d.allowed[d.nallowed++] = (uid_t)uid;
             break;
         }
+        case 'r': {
+            char *end = NULL;
+            long fd = strtol(optarg, &end, 10);
+            if (!end || *end || end == optarg || fd < 0 || fd > 65535 ||
+                fcntl((int)fd, F_GETFD) < 0) {
+                fprintf(stderr, "umachd: bad --ready-fd %s (not an open descriptor)\n", optarg);
+                return 2;
+            }
+            ready_fd = (int)fd;
+            break;
+        }
         case 'h':
             d_usage(stdout);
             return 0;
@@ -241,9 +320,15 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (!path || optind != argc) {
+    if (optind != argc) {
         d_usage(stderr);
         return 2;
+    }
+    char def_dir[4096], def_path[4096 + 16];
+    if (!path) {
+        if (d_default_socket(def_dir, sizeof def_dir, def_path, sizeof def_path) != 0)
+            return 1;
+        path = def_path;
     }
     long ps = sysconf(_SC_PAGESIZE);
     d.kernel.ops = &d_kernel_ops;
@@ -259,15 +344,32 @@ int main(int argc, char **argv)
         perror("umachd: epoll");
         return 1;
     }
+    /* SIGTERM and SIGINT are blocked except inside epoll_pwait, so a stop request is never
+     * lost between the loop's test of d_stop and the wait. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = d_on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigset_t stops, waitmask;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_BLOCK, &stops, &waitmask);
+    sigdelset(&waitmask, SIGTERM);
+    sigdelset(&waitmask, SIGINT);
+    if (ready_fd >= 0) {
+        /* Listening: a client that connects from now on is served. */
+        ssize_t w;
+        do
+            w = write(ready_fd, "r", 1);
+        while (w < 0 && errno == EINTR);
+        close(ready_fd);
+    }
 
     while (!d_stop) {
         struct epoll_event evs[32];
-        int n = epoll_wait(d.epoll_fd, evs, 32, -1);
+        int n = epoll_pwait(d.epoll_fd, evs, 32, -1, &waitmask);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
