@@ -70,13 +70,18 @@ static int exhaust_memory(void)
     struct rlimit capped = {now, nr_old_limit.rlim_max};
     if (setrlimit(RLIMIT_AS, &capped) != 0)
         return -1;
-    static const size_t sizes[] = {65536, 4096, 512, 64, 16, 1};
+    /* Large sizes first, then every small size class (free chunks of any class go too). */
+    static const size_t sizes[] = {65536, 4096};
     nr_nfill = 0;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        void *p;
+    void *p;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         while (nr_nfill < NR_FILL_MAX && (p = malloc(sizes[i])) != NULL)
             nr_fill[nr_nfill++] = p;
-    }
+    for (size_t size = 1024; size >= 8; size -= 8)
+        while (nr_nfill < NR_FILL_MAX && (p = malloc(size)) != NULL)
+            nr_fill[nr_nfill++] = p;
+    while (nr_nfill < NR_FILL_MAX && (p = malloc(1)) != NULL)
+        nr_fill[nr_nfill++] = p;
     if (nr_nfill == NR_FILL_MAX)
         return -1;
     return 0;
@@ -219,6 +224,82 @@ MT_TEST(registered_notifications_are_delivered_when_memory_has_run_out)
     MT_KR(mach_port_mod_refs(TASK, watched, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_EQ(name_count(), names_before); /* the space is back to its first state */
+}
+
+/* Send a message to `dest` (a send right) with `reply` as a MAKE_SEND_ONCE reply right and, in
+ * a port descriptor, one more MAKE_SEND_ONCE right to `reply`. */
+static mach_msg_return_t send_with_send_once_rights(mach_port_name_t dest, mach_port_name_t reply)
+{
+    struct {
+        mach_msg_header_t h;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t port;
+    } m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS_COMPLEX |
+                    MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = dest;
+    m.h.msgh_local_port = reply;
+    m.body.msgh_descriptor_count = 1;
+    m.port.name = reply;
+    m.port.disposition = MACH_MSG_TYPE_MAKE_SEND_ONCE;
+    m.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
+                    MACH_PORT_NULL);
+}
+
+/*
+ * An unregistered send-once right destroyed unused (its name deallocated; a queued message
+ * carrying it as the reply right or in a descriptor destroyed with its port) sends its
+ * MACH_NOTIFY_SEND_ONCE with no memory to spare: the message was reserved when the right was
+ * made, as XNU's notification cannot be lost.
+ */
+MT_TEST(unused_send_once_rights_send_their_notifications_when_memory_has_run_out)
+{
+    mach_msg_type_number_t names_before = name_count();
+    mach_port_name_t target = new_port(), queue = new_port();
+    MT_REQUIRE(target && queue);
+    mach_port_name_t so = make_right(target, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    MT_REQUIRE(so);
+    MT_KR(mach_port_insert_right(TASK, queue, queue, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+    MT_KR(send_with_send_once_rights(queue, target), MACH_MSG_SUCCESS);
+
+    int starved = !NR_SANITIZED && !under_valgrind();
+    if (starved) {
+        MT_REQUIRE(exhaust_memory() == 0);
+        void *probe = malloc(32);
+        int out = probe == NULL;
+        free(probe);
+        if (!out) {
+            restore_memory();
+            MT_REQUIRE(out);
+        }
+    }
+    kern_return_t k1 = mach_port_deallocate(TASK, so);
+    kern_return_t k2 = mach_port_mod_refs(TASK, queue, MACH_PORT_RIGHT_RECEIVE, -1);
+    if (starved)
+        restore_memory();
+    MT_KR(k1, KERN_SUCCESS);
+    MT_KR(k2, KERN_SUCCESS);
+
+    int seen = 0;
+    for (;;) {
+        union {
+            mach_msg_header_t h;
+            uint8_t bytes[256];
+        } m;
+        memset(&m, 0, sizeof m);
+        if (mach_msg(&m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, target, 0,
+                     MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+            break;
+        MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+        seen++;
+    }
+    MT_EQ(seen, 3); /* the name's, the reply right's, the descriptor's */
+    MT_KR(mach_port_deallocate(TASK, queue), KERN_SUCCESS); /* the dead name left by the send right */
+    MT_KR(mach_port_mod_refs(TASK, target, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_EQ(name_count(), names_before);
 }
 
 MT_TEST(replacing_or_cancelling_requests_releases_their_reserves)

@@ -298,11 +298,10 @@ static kern_return_t do_check_in(um_bootstrap *bs, const char *name, um_kobject_
         um_kmsg *reserve = um_notify_reserve(); /* so that it always can come back */
         um_port *p = e->recv;
         um_port_rare *rare = um_port_rare_get(p);
-        if (!reserve || !rare) {
+        if (!reserve || !rare || !um_port_make_send_once(bs->port)) {
             um_notify_reserve_free(reserve);
             return BOOTSTRAP_NO_MEMORY;
         }
-        um_port_make_send_once(bs->port);
         rare->pdrequest = bs->port;
         rare->pdreserve = reserve;
         e->recv = NULL;

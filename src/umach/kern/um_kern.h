@@ -105,6 +105,7 @@ typedef struct um_port_rare {
 
     void *kobject;           /* what a kernel-object port stands for (um_kobject.h) */
     struct um_port_watch *watchers; /* the core's own watches on this port's death */
+    um_kmsg *soreserves;     /* one send-once notification per send-once right (linked by next) */
     um_port *watch_next;     /* the thread's list of dead ports to fire watches of (um_kobject.c) */
 } um_port_rare;
 
@@ -414,7 +415,19 @@ void um_waiter_cancel(um_waiter *w);
 /* Make a naked send right from a port (mscount++ when `make`). Takes a port reference. */
 void um_port_make_send(um_port *port);
 void um_port_copy_send(um_port *port);
-void um_port_make_send_once(um_port *port);
+/*
+ * Make a naked send-once right. Every send-once right to an active port has its
+ * MACH_NOTIFY_SEND_ONCE message reserved on the port (um_port_rare.soreserves), so that
+ * destroying it unused never loses the notification (XNU's cannot fail). false: out of memory
+ * (nothing made).
+ */
+bool um_port_make_send_once(um_port *port) __attribute__((warn_unused_result));
+/*
+ * A send-once right to `port` is used up or turned into a message: take its reserved
+ * notification (NULL when the port is dead: the reserves went with it). The caller uses it or
+ * frees it with um_kmsg_reserve_free.
+ */
+um_kmsg *um_port_so_reserve_take(um_port *port);
 /* Release a naked right of type PORT_SEND / PORT_SEND_ONCE / PORT_RECEIVE. Consumes it. */
 void um_right_release(um_port *port, mach_msg_type_name_t type);
 void um_port_release_send(um_port *port);
@@ -536,6 +549,9 @@ void um_notify_send_once(um_port *port);
  */
 um_kmsg *um_notify_reserve(void);
 void um_notify_reserve_free(um_kmsg *reserve);
+/* A message big enough for a send-once notification (a recycled small kmsg), and its free. */
+um_kmsg *um_kmsg_reserve_small(void);
+void um_kmsg_reserve_free(um_kmsg *k);
 /* um_notify_send_once for a request's right, built in its reserved message (consumed). */
 void um_notify_send_once_reserved(um_port *port, um_kmsg *reserve);
 /* The last send right of `port` went away. */

@@ -322,6 +322,23 @@ static void kmsg_free(um_kmsg *kmsg)
     kmsg_give_back(first, last, n);
 }
 
+um_kmsg *um_kmsg_reserve_small(void)
+{
+    um_kmsg *k = kmsg_alloc(sizeof *k + UM_KMSG_STORAGE(0));
+    if (k) {
+        k->ledger = NULL;
+        k->offsets = NULL;
+        k->desc = NULL;
+    }
+    return k;
+}
+
+void um_kmsg_reserve_free(um_kmsg *k)
+{
+    if (k)
+        kmsg_free(k);
+}
+
 /*
  * Destruction is iterative, as XNU's ipc_kmsg_delayed_destroy / ipc_kmsg_reap_delayed: a
  * message may carry a receive right, whose port's queue may hold messages carrying receive
@@ -618,6 +635,8 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
 
     kr = um_right_copyin(space, st->dest_name, st->dest_type, UM_COPYIN_ALLOW_DEAD_SEND_ONCE,
                          &dest);
+    if (kr == KERN_RESOURCE_SHORTAGE)
+        return MACH_SEND_NO_BUFFER; /* no send-once notification could be reserved */
     if (kr != KERN_SUCCESS || !UM_PORT_VALID(dest)) {
         if (kr == KERN_SUCCESS)
             um_right_release(dest, um_copyin_type(st->dest_type));
@@ -626,9 +645,9 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
     if (MACH_PORT_VALID(st->reply_name)) {
         kr = um_right_copyin(space, st->reply_name, st->reply_type, UM_COPYIN_DEADOK, &reply);
         if (kr != KERN_SUCCESS) {
-            /* reply_ok() said this cannot fail; keep the send atomic anyway */
+            /* reply_ok() said only memory can fail; keep the send atomic */
             um_right_release(dest, um_copyin_type(st->dest_type));
-            return MACH_SEND_INVALID_REPLY;
+            return kr == KERN_RESOURCE_SHORTAGE ? MACH_SEND_NO_BUFFER : MACH_SEND_INVALID_REPLY;
         }
     } else {
         reply = st->reply_name == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
@@ -689,7 +708,7 @@ static mach_msg_return_t copyin_ool_ports(um_space *space, um_kdesc *d, const oo
                 um_guard_exception(space, names[i], 0, kGUARD_EXC_SEND_INVALID_RIGHT);
             free(names);
             free(ports);
-            return MACH_SEND_INVALID_RIGHT;
+            return kr == KERN_RESOURCE_SHORTAGE ? MACH_SEND_NO_BUFFER : MACH_SEND_INVALID_RIGHT;
         }
     }
     free(names);
@@ -709,7 +728,7 @@ static mach_msg_return_t copyin_port(um_space *space, mach_port_name_t name,
     if (kr != KERN_SUCCESS) {
         if (kr == KERN_INVALID_RIGHT)
             um_guard_exception(space, name, 0, kGUARD_EXC_SEND_INVALID_RIGHT);
-        return MACH_SEND_INVALID_RIGHT;
+        return kr == KERN_RESOURCE_SHORTAGE ? MACH_SEND_NO_BUFFER : MACH_SEND_INVALID_RIGHT;
     }
     return MACH_MSG_SUCCESS;
 }
@@ -1128,6 +1147,7 @@ mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_t
         name = MACH_PORT_NULL;
     if (type == MACH_MSG_TYPE_PORT_SEND_ONCE) {
         /* The send-once right was used by this message: no notification. */
+        um_kmsg_reserve_free(um_port_so_reserve_take(dest));
         dest->sorights--;
         um_port_release(dest);
     } else {

@@ -103,15 +103,40 @@ void um_notify_send_once(um_port *port)
     um_notify_send_once_reserved(port, NULL);
 }
 
+/* The send-once notification to `port`, built in the right's own reserve `k` (consumed). */
+static um_kmsg *so_notification(um_kmsg *k, um_port *port)
+{
+    bool small = k->small;
+    memset(k, 0, sizeof *k + UM_KMSG_STORAGE(0));
+    k->small = small;
+    k->body = um_kmsg_body_start(k);
+    k->bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_PORT_SEND_ONCE, 0, 0, 0);
+    k->size = (mach_msg_size_t)sizeof(mach_msg_header_t);
+    k->dest = port;
+    k->id = MACH_NOTIFY_SEND_ONCE;
+    k->sec.val[0] = 0;
+    k->sec.val[1] = 1;
+    return k;
+}
+
 void um_notify_send_once_reserved(um_port *port, um_kmsg *reserve)
 {
+    um_kmsg *own = um_port_so_reserve_take(port); /* NULL when the port is dead */
     if (!port->active) {
         um_notify_reserve_free(reserve);
         port->sorights--;
         um_port_release(port);
         return;
     }
-    um_kmsg *k = kernel_kmsg(port, MACH_NOTIFY_SEND_ONCE, 0, 0, reserve);
+    um_kmsg *k;
+    if (reserve) {
+        um_kmsg_reserve_free(own); /* a request's right: its own reserve is bigger */
+        k = kernel_kmsg(port, MACH_NOTIFY_SEND_ONCE, 0, 0, reserve);
+    } else if (own) {
+        k = so_notification(own, port);
+    } else {
+        k = kernel_kmsg(port, MACH_NOTIFY_SEND_ONCE, 0, 0, NULL); /* not reached */
+    }
     if (!k) {
         /* Out of memory: the right is destroyed without its notification. */
         port->sorights--;

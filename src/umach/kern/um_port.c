@@ -52,12 +52,23 @@ void um_object_ref(um_object *o)
     o->refs++;
 }
 
+/* A dead port's send-once rights notify nobody: their reserves go. */
+static void so_reserves_free(um_port_rare *r)
+{
+    um_kmsg *k;
+    while ((k = r->soreserves) != NULL) {
+        r->soreserves = k->next;
+        um_kmsg_reserve_free(k);
+    }
+}
+
 static void um_port_free(um_port *p)
 {
     /* A port dies before its last reference goes, and its death uses or frees every reserve. */
     um_kobject_ports_free(p); /* before the rare part that holds the kernel object */
     um_port_rare *r = p->rare;
     if (r) {
+        so_reserves_free(r);
         um_notify_reserve_free(r->nsreserve);
         um_notify_reserve_free(r->pdreserve);
         for (uint32_t i = 1; i < r->caprequests; i++)
@@ -235,10 +246,27 @@ void um_port_copy_send(um_port *port)
     um_port_ref(port);
 }
 
-void um_port_make_send_once(um_port *port)
+bool um_port_make_send_once(um_port *port)
 {
+    if (port->active) {
+        um_port_rare *r = um_port_rare_get(port);
+        um_kmsg *k = r ? um_kmsg_reserve_small() : NULL;
+        if (!k)
+            return false;
+        k->next = r->soreserves;
+        r->soreserves = k;
+    }
     port->sorights++;
     um_port_ref(port);
+    return true;
+}
+
+um_kmsg *um_port_so_reserve_take(um_port *port)
+{
+    um_kmsg *k = port->rare ? port->rare->soreserves : NULL;
+    if (k)
+        port->rare->soreserves = k->next;
+    return k;
 }
 
 void um_port_release_send(um_port *port)
@@ -351,6 +379,7 @@ void um_port_destroy(um_port *port)
     um_port *ns = NULL;
     um_kmsg *ns_reserve = NULL;
     if (port->rare) {
+        so_reserves_free(port->rare);
         ns = port->rare->nsrequest;
         ns_reserve = port->rare->nsreserve;
         port->rare->nsrequest = NULL;

@@ -488,7 +488,8 @@ kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
         if (!(type & MACH_PORT_TYPE_RECEIVE))
             return KERN_INVALID_RIGHT;
         um_port *port = entry_port(e);
-        um_port_make_send_once(port);
+        if (!um_port_make_send_once(port))
+            return KERN_RESOURCE_SHORTAGE;
         *portp = port;
         return KERN_SUCCESS;
     }
