@@ -15,12 +15,10 @@
 #include "um_embedded.h"
 #include "../vm/um_regions.h"
 
-#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 static void *embedded_region_alloc(um_kernel *kernel, size_t len)
@@ -146,24 +144,7 @@ static __attribute__((noinline)) bool embedded_msg_write(um_task *task, uint64_t
 static bool embedded_read(um_task *task, void *dst, uint64_t src, size_t len)
 {
     (void)task;
-    size_t done = 0;
-    while (done < len) {
-        struct iovec local = {(char *)dst + done, len - done};
-        struct iovec remote = {(void *)(uintptr_t)(src + done), len - done};
-        ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && (errno == ENOSYS || errno == EPERM)) {
-                /* No cross-memory syscall here: fall back to a plain copy. */
-                memcpy((char *)dst + done, (const void *)(uintptr_t)(src + done), len - done);
-                return true;
-            }
-            return false;
-        }
-        done += (size_t)n;
-    }
-    return true;
+    return um_vm_read_process((uint32_t)getpid(), dst, src, len);
 }
 
 static void embedded_unmap(um_task *task, uint64_t addr, size_t len)

@@ -605,14 +605,13 @@ __attribute__((constructor(102))) static void um_vm_init(void)
 
 /* ---- copies ------------------------------------------------------------------------------------ */
 
-/* Copy `len` bytes of this process's memory at `src` safely. Returns false if unreadable. */
-static bool safe_read(void *dst, uint64_t src, size_t len)
+bool um_vm_read_process(uint32_t pid, void *dst, uint64_t src, size_t len)
 {
     size_t done = 0;
     while (done < len) {
         struct iovec local = {(char *)dst + done, len - done};
         struct iovec remote = {(void *)(uintptr_t)(src + done), len - done};
-        ssize_t n = process_vm_readv((pid_t)self_pid(), &local, 1, &remote, 1, 0);
+        ssize_t n = process_vm_readv((pid_t)pid, &local, 1, &remote, 1, 0);
         if (n <= 0) {
             if (n < 0 && errno == EINTR)
                 continue;
@@ -627,12 +626,19 @@ static bool safe_read(void *dst, uint64_t src, size_t len)
     return true;
 }
 
+/* Copy `len` bytes of this process's memory at `src`. Conditions: registry locked (pid cache). */
+static bool safe_read(void *dst, uint64_t src, size_t len)
+{
+    return um_vm_read_process(self_pid(), dst, src, len);
+}
+
 /*
  * Write `len` bytes of this process's memory at `src` to `fd` at `off`. False if unreadable
  * (the kernel reports EFAULT, it does not fault). Under valgrind and in sanitized builds the
- * bytes go through a small buffer filled by safe_read instead: memory the program never initialised, or a hole in the
- * range, is the sender's business, not an error in umach's write (pwrite straight from the
- * sender is half again as fast as the buffer, so it is the rule everywhere else).
+ * bytes go through a small buffer filled by safe_read instead: memory the program never
+ * initialised, or a hole in the range, is the sender's business, not an error in umach's
+ * write (pwrite straight from the sender is half again as fast as the buffer, so it is the
+ * rule everywhere else).
  * Conditions: registry locked (the buffer is its).
  */
 #define UM_VM_BOUNCE (128u * 1024)

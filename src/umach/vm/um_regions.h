@@ -55,6 +55,13 @@ kern_return_t um_vm_copyout(um_vm_copy *copy, uint64_t *addrp);
 /* Destroy a copy that will not be delivered. NULL is a no-op. */
 void um_vm_copy_discard(um_vm_copy *copy);
 
+/*
+ * Copy `len` bytes at `src` in process `pid` (this one, in the embedded front end) into dst
+ * with process_vm_readv, so an unreadable range is false, not a fault. Where the system call
+ * is unavailable (ENOSYS, EPERM) it falls back to a plain copy. Conditions: any.
+ */
+bool um_vm_read_process(uint32_t pid, void *dst, uint64_t src, size_t len);
+
 /* vm_deallocate's effect on a range (page-rounded), without its argument checks. */
 void um_vm_remove(uint64_t addr, uint64_t size);
 
