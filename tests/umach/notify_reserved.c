@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "umach_test.h"
 
 #include <mach/mach.h>
 #include <mach/notify.h>
@@ -18,39 +19,6 @@
 #include <sys/resource.h>
 
 #define TASK mach_task_self()
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define NR_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define NR_SANITIZED 1
-#endif
-#endif
-#ifndef NR_SANITIZED
-#define NR_SANITIZED 0
-#endif
-
-static int under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload") != NULL;
-}
-
-/* Bytes mapped by this process now (VmSize), read without allocating; 0 if unknown. */
-static unsigned long long mapped_now(void)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *p = strstr(buf, "VmSize:");
-    return p ? strtoull(p + 7, NULL, 10) * 1024 : 0;
-}
 
 /* ---- running out of memory ------------------------------------------------------------------- */
 
@@ -64,7 +32,7 @@ static int exhaust_memory(void)
 {
     if (getrlimit(RLIMIT_AS, &nr_old_limit) != 0)
         return -1;
-    unsigned long long now = mapped_now();
+    unsigned long long now = ut_mapped_now();
     if (now == 0 || (nr_old_limit.rlim_max != RLIM_INFINITY && nr_old_limit.rlim_max < now))
         return -1;
     struct rlimit capped = {now, nr_old_limit.rlim_max};
@@ -152,7 +120,7 @@ MT_TEST(registered_notifications_are_delivered_when_memory_has_run_out)
     MT_KR(request(handed, MACH_NOTIFY_PORT_DESTROYED, notify), KERN_SUCCESS);
     MT_KR(request(watched_so, MACH_NOTIFY_DEAD_NAME, notify), KERN_SUCCESS);
 
-    int starved = !NR_SANITIZED && !under_valgrind();
+    int starved = !UT_SANITIZED && !ut_under_valgrind();
     if (starved) {
         MT_REQUIRE(exhaust_memory() == 0);
         void *probe = malloc(32);
@@ -265,7 +233,7 @@ MT_TEST(unused_send_once_rights_send_their_notifications_when_memory_has_run_out
     MT_KR(mach_port_insert_right(TASK, queue, queue, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
     MT_KR(send_with_send_once_rights(queue, target), MACH_MSG_SUCCESS);
 
-    int starved = !NR_SANITIZED && !under_valgrind();
+    int starved = !UT_SANITIZED && !ut_under_valgrind();
     if (starved) {
         MT_REQUIRE(exhaust_memory() == 0);
         void *probe = malloc(32);

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "umach_test.h"
 
 #include <mach/mach.h>
 #include <mach/notify.h>
@@ -16,31 +17,6 @@
 #include <sys/resource.h>
 
 #define TASK mach_task_self()
-
-/* valgrind manages the address space itself: the cap would starve it, not the receiver. */
-static int under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload") != NULL;
-}
-
-/* Bytes mapped by this process now (VmSize), read without allocating; 0 if unknown. */
-static unsigned long long mapped_now(void)
-{
-    char buf[4096];
-    int fd = open("/proc/self/status", O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *p = strstr(buf, "VmSize:");
-    if (!p)
-        return 0;
-    return strtoull(p + 7, NULL, 10) * 1024;
-}
 
 typedef struct {
     mach_msg_header_t h;
@@ -81,7 +57,7 @@ static mach_msg_return_t receive_with_no_new_mappings(mach_port_name_t port, op_
     memset(r, 0xA5, sizeof *r);
     if (getrlimit(RLIMIT_AS, &old) != 0)
         return (mach_msg_return_t)-1;
-    unsigned long long now = mapped_now();
+    unsigned long long now = ut_mapped_now();
     if (now == 0 || (old.rlim_max != RLIM_INFINITY && old.rlim_max < now))
         return (mach_msg_return_t)-1;
     capped.rlim_cur = now;
@@ -110,7 +86,8 @@ static mach_msg_type_number_t name_count(void)
 
 MT_TEST(an_ool_ports_array_that_cannot_be_mapped_destroys_its_rights_and_reports_vm_space)
 {
-    if (under_valgrind()) {
+    /* valgrind manages the address space itself: the cap would starve it, not the receiver. */
+    if (ut_under_valgrind()) {
         /* Still check the ordinary receive, which the capped run below replaces. */
         fprintf(stderr, "  (valgrind: the address-space cap is not applied)\n");
     }
@@ -146,7 +123,7 @@ MT_TEST(an_ool_ports_array_that_cannot_be_mapped_destroys_its_rights_and_reports
     MT_EQ(type_of(x), MACH_PORT_TYPE_SEND);
 
     op_rbuf got;
-    if (under_valgrind()) {
+    if (ut_under_valgrind()) {
         memset(&got, 0, sizeof got);
         MT_KR(mach_msg(&got.m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof got, q, 1000,
                        MACH_PORT_NULL),

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "umach_test.h"
 
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
@@ -38,11 +39,6 @@ typedef struct {
  * so resident-size bounds say nothing there: BOUNDED() then passes (object_bytes() still
  * counts only umach's memfds and is checked everywhere).
  */
-static int under_valgrind(void)
-{
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload") != NULL;
-}
 /* ThreadSanitizer keeps a resident shadow of every page touched: the bounds do not apply. */
 #if defined(__SANITIZE_THREAD__)
 #define OR_TSAN 1
@@ -54,7 +50,7 @@ static int under_valgrind(void)
 #ifndef OR_TSAN
 #define OR_TSAN 0
 #endif
-#define BOUNDED(cond) MT_CHECK(under_valgrind() || OR_TSAN || (cond))
+#define BOUNDED(cond) MT_CHECK(ut_under_valgrind() || OR_TSAN || (cond))
 
 /* Resident set size of this process in bytes. */
 static uint64_t rss_bytes(void)
