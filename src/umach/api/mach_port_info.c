@@ -6,22 +6,13 @@
  * vm_deallocate.
  */
 #include "../kern/um_kern.h"
+#include "../kern/um_lsmp.h"
 #include "../um_export.h"
 #include "um_api.h"
 
 #include <mach/mach.h>
 
 #include <string.h>
-
-/* The hash XNU shows instead of a kernel address: stable per object, never the pointer. */
-static natural_t object_tag(const void *object)
-{
-    uint64_t v = (uint64_t)(uintptr_t)object;
-    v ^= v >> 33;
-    v *= 0xff51afd7ed558ccdull;
-    v ^= v >> 33;
-    return (natural_t)v;
-}
 
 kern_return_t um_api_mach_port_space_info(um_task *self, ipc_space_t task,
                                           ipc_info_space_t *space_info,
@@ -53,7 +44,7 @@ kern_return_t um_api_mach_port_space_info(um_task *self, ipc_space_t task,
                 in->iin_urefs = e->urefs;
             else if (e->type & MACH_PORT_TYPE_SEND_ONCE)
                 in->iin_urefs = 1;
-            in->iin_object = e->object ? object_tag(e->object) : 0;
+            in->iin_object = e->object ? um_object_tag(e->object) : 0;
         } else if (i > 0) {
             in->iin_next = e->next_free;
         }

@@ -23,6 +23,12 @@ um_task *um_task_create(um_kernel *kernel, const um_task_memops *mem, const um_t
     task->task_port = um_port_alloc();
     if (!task->space || !task->task_port)
         goto fail;
+    /* The task port's kernel object is the task (lsmp names whose task port a name holds);
+     * um_task_terminate clears it before the port dies. */
+    um_port_rare *rare = um_port_rare_get(task->task_port);
+    if (!rare)
+        goto fail;
+    rare->kobject = task;
     task->space->task = task;
     if (kernel->queued_limit)
         task->space->ledger->max = kernel->queued_limit;
@@ -77,6 +83,7 @@ void um_task_terminate(um_task *task)
     if (task->task_port) {
         um_port *tp = task->task_port;
         task->task_port = NULL;
+        tp->rare->kobject = NULL; /* names of it elsewhere outlive the task */
         um_port_destroy(tp);
     }
     for (size_t i = 0; i < sizeof task->special_ports / sizeof task->special_ports[0]; i++) {
