@@ -40,7 +40,7 @@ unset LD_LIBRARY_PATH
 
 # ---- the installed tree ----------------------------------------------------------------------
 expect=(include/machports/machports.h "${libdir#"$prefix"/}/libmachports.a")
-[ $linux = 1 ] && expect+=(include/umach/mach/mach.h "${libdir#"$prefix"/}/libumach.a"
+[ $linux = 1 ] && expect+=(include/umach/mach/mach.h include/umach/umach/lsmp.h "${libdir#"$prefix"/}/libumach.a"
                            "${libdir#"$prefix"/}/libumach.so" "${pcdir#"$prefix"/}/umach.pc"
                            "${libdir#"$prefix"/}/cmake/umach/umachConfig.cmake")
 expect+=("${libdir#"$prefix"/}/cmake/machports/machportsConfig.cmake")
