@@ -30,111 +30,18 @@
  * reported as MISS and does not change the exit code; a Mach error, a wrong message or a
  * leaked port name exits 1.
  */
-#define _GNU_SOURCE /* sched_setaffinity, CPU_SET, syscall */
-#include <mach/mach.h>
-#include <mach/mach_error.h>
-#include <mach/mach_port.h>
-#include <mach/vm_map.h>
+#include "bench.h"
+
 #include <mach/vm_statistics.h>
 
 #include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 /* ---- harness ---------------------------------------------------------------------------- */
-
-static bool section_enabled(const char *name)
-{
-    const char *v = getenv("BENCH_ONLY");
-    if (!v || !*v)
-        return true;
-    size_t len = strlen(name);
-    for (const char *p = v; (p = strstr(p, name)) != NULL; p += len)
-        if ((p == v || p[-1] == ',') && (p[len] == '\0' || p[len] == ','))
-            return true;
-    return false;
-}
-
-static bool quick_mode(void)
-{
-    const char *v = getenv("BENCH_QUICK");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
-/* Scale an iteration count for quick mode, never below `floor`. */
-static size_t iters(size_t full, size_t floor)
-{
-    size_t n = quick_mode() ? full / 10 : full;
-    return n < floor ? floor : n;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static _Noreturn void fail(const char *what)
-{
-    fprintf(stderr, "bench_mach_msg: %s\n", what);
-    fflush(stdout);
-    exit(1);
-}
-
-static void check_kr(kern_return_t kr, const char *what)
-{
-    if (kr != KERN_SUCCESS) {
-        fprintf(stderr, "bench_mach_msg: %s failed: 0x%x %s\n", what, (unsigned)kr,
-                mach_error_string(kr));
-        fflush(stdout);
-        exit(1);
-    }
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (!p)
-        fail("out of memory");
-    return p;
-}
-
-static void pin_self(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0)
-        fail("sched_setaffinity");
-}
-
-typedef struct lat_stats {
-    double median_us;
-    double p99_us;
-    double cpu_us; /* CPU time per iteration (both threads), 0 when not measured */
-} lat_stats;
-
-/* User + system CPU time of the whole process (all threads) so far, in nanoseconds. */
-static uint64_t process_cpu_ns(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        fail("getrusage");
-    return ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
-           ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u;
-}
 
 /*
  * The spin bound of the spin-then-futex baseline: UMACH_SPIN_US (the variable umach's
@@ -161,34 +68,6 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* Sorts `v` in place. */
-static lat_stats stats_of(uint64_t *v, size_t n)
-{
-    qsort(v, n, sizeof *v, cmp_u64);
-    size_t p99 = (size_t)((double)n * 0.99);
-    if (p99 >= n)
-        p99 = n - 1;
-    return (lat_stats){(double)v[n / 2] / 1e3, (double)v[p99] / 1e3, 0};
-}
-
-static void print_ratio(const char *name, const char *what, double r, const char *op, double target)
-{
-    int digits = r < 0.1 ? 3 : 2; /* so that a small ratio does not print as 0.00 */
-    if (!op) {
-        printf("ratio %s %s %.*f (no target)\n", name, what, digits, r);
-        return;
-    }
-    bool ok = op[0] == '<' ? r <= target : r >= target;
-    printf("ratio %s %s %.*f (target %s %.2f) %s\n", name, what, digits, r, op, target,
-           ok ? "OK" : "MISS");
 }
 
 /* Two pinned threads started together; each runs its role with `arg`. */
@@ -458,25 +337,6 @@ static void spin_rpc_server(void *arg)
     }
 }
 
-static mach_port_t port_with_send_right(void)
-{
-    mach_port_t p = MACH_PORT_NULL;
-    check_kr(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &p),
-             "mach_port_allocate");
-    check_kr(mach_port_insert_right(mach_task_self(), p, p, MACH_MSG_TYPE_MAKE_SEND),
-             "mach_port_insert_right");
-    return p;
-}
-
-/* Drops the send right and the receive right of a port made by port_with_send_right. */
-static void port_destroy(mach_port_t *p)
-{
-    check_kr(mach_port_deallocate(mach_task_self(), *p), "mach_port_deallocate");
-    check_kr(mach_port_mod_refs(mach_task_self(), *p, MACH_PORT_RIGHT_RECEIVE, -1),
-             "mach_port_mod_refs (receive)");
-    *p = MACH_PORT_NULL;
-}
-
 enum { RPC_MACH, RPC_CONDVAR, RPC_FUTEX, RPC_SPIN, RPC_KINDS };
 static const char *const rpc_names[RPC_KINDS] = {"mach_msg", "condvar", "futex", "spin+futex"};
 
@@ -679,12 +539,6 @@ static double tput_run(bool mach, int cpu_sender, int cpu_receiver)
     return rate;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void bench_tput(const char *pin_name, int cpu_sender, int cpu_receiver)
 {
     enum { REPS = 3 };
@@ -883,38 +737,16 @@ static void bench_ool(void)
 
 /* ---- main -------------------------------------------------------------------------------- */
 
-static mach_msg_type_number_t space_name_count(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t ncount = 0, tcount = 0;
-    check_kr(mach_port_names(mach_task_self(), &names, &ncount, &types, &tcount),
-             "mach_port_names");
-    if (names)
-        check_kr(vm_deallocate(mach_task_self(), (vm_address_t)names, ncount * sizeof *names),
-                 "vm_deallocate (names)");
-    if (types)
-        check_kr(vm_deallocate(mach_task_self(), (vm_address_t)types, tcount * sizeof *types),
-                 "vm_deallocate (types)");
-    return ncount;
-}
-
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0)
-        fail("sched_getaffinity");
-    int cpus[2] = {-1, -1}, ncpu = 0;
-    for (int i = 0; i < CPU_SETSIZE && ncpu < 2; i++)
-        if (CPU_ISSET(i, &allowed))
-            cpus[ncpu++] = i;
-    if (ncpu == 0)
-        fail("no CPU available");
+    int cpus[2];
+    int navail = bench_cpus(cpus);
+    int ncpu = cpus[1] >= 0 ? 2 : 1;
     mach_msg_type_number_t names_before = space_name_count();
     uint64_t t0 = now_ns();
     printf("bench_mach_msg%s: %d CPUs available to the process\n",
-           quick_mode() ? " (BENCH_QUICK)" : "", CPU_COUNT(&allowed));
+           quick_mode() ? " (BENCH_QUICK)" : "", navail);
 
     if (section_enabled("rpc")) {
         bench_rpc("same_cpu", cpus[0], cpus[0]);

@@ -21,66 +21,10 @@
  * BENCH_QUICK=1 uses 100,000 ports instead of 1,000,000 (CI smoke runs). A missed target is
  * reported as MISS and does not change the exit code; a Mach error or a leaked name exits 1.
  */
-#define _GNU_SOURCE
-#include <mach/mach.h>
-#include <mach/mach_error.h>
-#include <mach/mach_port.h>
-#include <mach/vm_map.h>
+#include "bench.h"
 
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static bool quick_mode(void)
-{
-    const char *v = getenv("BENCH_QUICK");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* CPU time of the calling thread: what the work costs, whatever else the machine runs. */
-static uint64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static _Noreturn void fail(const char *what)
-{
-    fprintf(stderr, "bench_ports: %s\n", what);
-    fflush(stdout);
-    exit(1);
-}
-
-static void check_kr(kern_return_t kr, const char *what)
-{
-    if (kr != KERN_SUCCESS) {
-        fprintf(stderr, "bench_ports: %s failed: 0x%x %s\n", what, (unsigned)kr,
-                mach_error_string(kr));
-        fflush(stdout);
-        exit(1);
-    }
-}
-
-static void print_target(const char *what, double value, const char *unit, const char *op,
-                         double target)
-{
-    bool ok = op[0] == '<' ? value <= target : value >= target;
-    printf("ratio ports %s %.2f%s (target %s %.2f%s) %s\n", what, value, unit, op, target, unit,
-           ok ? "OK" : "MISS");
-}
 
 /* Resident set size of the process in bytes (/proc/self/statm). */
 static uint64_t rss_bytes(void)
@@ -93,22 +37,6 @@ static uint64_t rss_bytes(void)
         fail("cannot read /proc/self/statm");
     fclose(f);
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-static mach_msg_type_number_t space_name_count(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t ncount = 0, tcount = 0;
-    check_kr(mach_port_names(mach_task_self(), &names, &ncount, &types, &tcount),
-             "mach_port_names");
-    if (names)
-        check_kr(vm_deallocate(mach_task_self(), (vm_address_t)names, ncount * sizeof *names),
-                 "vm_deallocate (names)");
-    if (types)
-        check_kr(vm_deallocate(mach_task_self(), (vm_address_t)types, tcount * sizeof *types),
-                 "vm_deallocate (types)");
-    return ncount;
 }
 
 typedef struct fill_result {
@@ -205,18 +133,6 @@ static fill_result fill_in_child(size_t n)
     return r;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
-
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -256,8 +172,8 @@ int main(void)
     printf("  %-36s %12.0f %12.0f\n", "mach_port_type, random order, ns", msl, mbl);
     printf("  %-36s %12s %12.1f\n", "RSS per idle receive right, bytes", "", mbb);
     printf("\n");
-    print_target("bytes per idle receive right", mbb, " B", "<=", 192);
-    print_target("allocation cost, big space / 10,000", mratio, "x", "<=", 1.5);
+    print_ratio("ports", "bytes per idle receive right", mbb, "<=", 192);
+    print_ratio("ports", "allocation cost, big space / 10,000", mratio, "<=", 1.5);
     printf("ratio ports %zu names in one space: allocated, listed, looked up %.0f ns "
            "(10,000: %.0f ns) (target: all) OK\n",
            big, mbl, msl);
