@@ -174,6 +174,151 @@ MT_TEST(rpc_round_trips_between_threads_use_one_send_once_reply_each)
     NU_END();
 }
 
+/* ---- a message for a receiver that already waits ------------------------------------------ */
+
+/*
+ * A sender that finds a receiver waiting may complete the receive for it (umach hands the
+ * message over, as XNU does): what the receiver gets must be what a receive that was not
+ * waiting gets. Each test passes whether or not the thread had blocked before the send.
+ */
+typedef struct {
+    mach_port_name_t port;
+    mach_msg_option_t extra;
+    mach_msg_size_t size;
+    atomic_int started;
+    mach_msg_return_t mr;
+    nu_msg m;
+} th_waiting;
+
+static void *th_waiting_receiver(void *arg)
+{
+    th_waiting *w = arg;
+    memset(&w->m, 0xA5, sizeof w->m);
+    atomic_store(&w->started, 1);
+    w->mr = mach_msg(&w->m.h,
+                     MACH_RCV_MSG | MACH_RCV_TIMEOUT |
+                         MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
+                         MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT) | w->extra,
+                     0, w->size, w->port, 10000, MACH_PORT_NULL);
+    return NULL;
+}
+
+static int th_waiting_start(th_waiting *w, pthread_t *t)
+{
+    if (pthread_create(t, NULL, th_waiting_receiver, w) != 0)
+        return 0;
+    while (!atomic_load(&w->started))
+        th_sleep_ms(1);
+    th_sleep_ms(20);
+    return 1;
+}
+
+MT_TEST(a_receiver_that_already_waits_gets_the_message_with_its_rights_named_and_its_trailer)
+{
+    NU_BEGIN();
+    static th_waiting w;
+    memset(&w, 0, sizeof w);
+    w.port = nu_port();
+    mach_port_name_t carried = nu_port_with_send(), reply = nu_port();
+    MT_REQUIRE(w.port && carried && reply);
+    w.size = sizeof w.m;
+    pthread_t t;
+    MT_REQUIRE(th_waiting_start(&w, &t));
+    union {
+        nu_carry_msg c;
+        uint8_t bytes[sizeof(nu_carry_msg)];
+    } m;
+    memset(&m, 0, sizeof m);
+    m.c.d.name = carried;
+    m.c.d.disposition = MACH_MSG_TYPE_COPY_SEND;
+    m.c.d.type = MACH_MSG_PORT_DESCRIPTOR;
+    MT_KR(nu_send_complex(&m.c.h, 1, sizeof m.c.d, w.port, MACH_MSG_TYPE_MAKE_SEND, reply,
+                          MACH_MSG_TYPE_MAKE_SEND_ONCE, 77),
+          MACH_MSG_SUCCESS);
+    MT_EQ(pthread_join(t, NULL), 0);
+    MT_KR(w.mr, MACH_MSG_SUCCESS);
+    const nu_carry_msg *r = (const nu_carry_msg *)(const void *)w.m.bytes;
+    MT_EQ(r->h.msgh_bits, MACH_MSGH_BITS_SET(MACH_MSG_TYPE_PORT_SEND_ONCE, MACH_MSG_TYPE_PORT_SEND,
+                                             0, MACH_MSGH_BITS_COMPLEX));
+    MT_EQ(r->h.msgh_size, sizeof(nu_carry_msg));
+    MT_EQ(r->h.msgh_local_port, w.port);
+    MT_EQ(r->h.msgh_id, 77);
+    MT_EQ(nu_type(r->h.msgh_remote_port), MACH_PORT_TYPE_SEND_ONCE);
+    MT_EQ(r->b.msgh_descriptor_count, 1);
+    MT_EQ(r->d.name, carried);
+    MT_EQ(r->d.disposition, MACH_MSG_TYPE_PORT_SEND);
+    MT_EQ(nu_refs(carried, MACH_PORT_RIGHT_SEND), 2);
+    /* The destination's send right names the receive right we hold and is not kept. */
+    MT_EQ(nu_refs(w.port, MACH_PORT_RIGHT_SEND), 0);
+    const mach_msg_audit_trailer_t *tr = nu_trailer(&w.m);
+    MT_EQ(tr->msgh_trailer_type, MACH_MSG_TRAILER_FORMAT_0);
+    MT_EQ(tr->msgh_trailer_size, sizeof(mach_msg_audit_trailer_t));
+    MT_EQ(tr->msgh_seqno, 0);
+    MT_EQ(nu_status(w.port).mps_msgcount, 0);
+    MT_EQ(nu_status(w.port).mps_seqno, 1);
+    MT_EQ(nu_status(reply).mps_sorights, 1);
+    MT_KR(mach_port_deallocate(TASK, r->h.msgh_remote_port), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, carried), KERN_SUCCESS);
+    nu_kill(carried);
+    nu_kill(w.port);
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(a_receiver_that_already_waits_with_a_small_buffer_and_rcv_large_leaves_the_message_queued)
+{
+    NU_BEGIN();
+    static th_waiting w;
+    memset(&w, 0, sizeof w);
+    w.port = nu_port_with_send();
+    MT_REQUIRE(w.port);
+    w.extra = MACH_RCV_LARGE;
+    w.size = sizeof(mach_msg_header_t);
+    pthread_t t;
+    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 78, 5), MACH_MSG_SUCCESS);
+    MT_EQ(pthread_join(t, NULL), 0);
+    MT_KR(w.mr, MACH_RCV_TOO_LARGE);
+    MT_EQ(w.m.h.msgh_size, sizeof(th_msg));
+    MT_EQ(w.m.h.msgh_id, (mach_msg_id_t)0xA5A5A5A5u); /* nothing else is written */
+    MT_EQ(nu_status(w.port).mps_msgcount, 1);
+    nu_msg m;
+    MT_KR(nu_recv(w.port, &m, 0), MACH_MSG_SUCCESS);
+    MT_EQ(m.h.msgh_id, 78);
+    MT_EQ(nu_trailer(&m)->msgh_seqno, 0);
+    nu_kill(w.port);
+    NU_END();
+}
+
+MT_TEST(a_receiver_that_already_waits_with_a_small_buffer_loses_the_message_and_its_rights)
+{
+    NU_BEGIN();
+    static th_waiting w;
+    memset(&w, 0, sizeof w);
+    w.port = nu_port_with_send();
+    mach_port_name_t reply = nu_port();
+    MT_REQUIRE(w.port && reply);
+    w.size = sizeof(mach_msg_header_t);
+    pthread_t t;
+    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 79, 5),
+          MACH_MSG_SUCCESS);
+    MT_EQ(pthread_join(t, NULL), 0);
+    MT_KR(w.mr, MACH_RCV_TOO_LARGE);
+    MT_EQ(w.m.h.msgh_id, 79);
+    MT_EQ(w.m.h.msgh_local_port, w.port);
+    MT_EQ(nu_status(w.port).mps_msgcount, 0);
+    MT_EQ(nu_status(w.port).mps_seqno, 1);
+    /* The destroyed message's send-once right went to the reply port as its notification. */
+    nu_msg m;
+    MT_KR(nu_recv(reply, &m, 0), MACH_MSG_SUCCESS);
+    MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+    MT_EQ(nu_status(reply).mps_sorights, 0);
+    nu_kill(w.port);
+    nu_kill(reply);
+    NU_END();
+}
+
 /* ---- ports dying under blocked threads ------------------------------------------------ */
 
 typedef struct {

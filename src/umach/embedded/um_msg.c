@@ -23,6 +23,10 @@
  * and an interruptible wait (MACH_SEND_INTERRUPT / MACH_RCV_INTERRUPT) does not spin: only a
  * system call can tell that a signal handler ran.
  *
+ * Handoff. A send that finds a receive waiting completes it under its own lock hold
+ * (um_msg_rcv_state.handed): the woken receiver sees `handed` once its word says woken and
+ * returns without taking the world lock again, only writing what it received to its buffer.
+ *
  * The message is read from the sender's buffer before the lock is taken, and the received
  * bytes are written to the receiver's buffer after it is released, both through the task's
  * memory operations: a bad buffer is MACH_SEND_INVALID_DATA / MACH_RCV_INVALID_DATA.
@@ -220,15 +224,17 @@ static bool deadline_passed(const struct timespec *d)
     return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
 }
 
-enum fe_sleep_result { FE_WOKEN, FE_TIMED_OUT, FE_INTERRUPTED };
+enum fe_sleep_result { FE_WOKEN, FE_TIMED_OUT, FE_INTERRUPTED, FE_HANDED };
 
 /*
  * Sleep until `w` is woken, the deadline passes, or (when `interruptible`) a signal handler
  * runs (MACH_SEND_INTERRUPT / MACH_RCV_INTERRUPT; without them the wait goes on, as
- * libsystem's mach_msg retries). Conditions: world locked; released while sleeping.
+ * libsystem's mach_msg retries). Conditions: world locked; released while sleeping, and
+ * still released on FE_HANDED: a receive's `handed` (non-NULL for a receive) said that a
+ * sender completed it, so there is nothing left to do under the lock.
  */
 static enum fe_sleep_result fe_sleep(um_waiter *w, const struct timespec *deadline,
-                                     bool interruptible)
+                                     bool interruptible, const bool *handed)
 {
     fe_word *fw = w->fe;
     int err = 0;
@@ -245,6 +251,8 @@ static enum fe_sleep_result fe_sleep(um_waiter *w, const struct timespec *deadli
                 err = rc < 0 ? errno : 0;
             }
         }
+        if (handed && __atomic_load_n(handed, __ATOMIC_ACQUIRE))
+            return FE_HANDED;
         um_embedded_relock();
         if (w->woken)
             break;
@@ -325,7 +333,7 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                 break;
             }
             switch (fe_sleep(&s.waiter, timed ? &deadline : NULL,
-                             (option & MACH_SEND_INTERRUPT) != 0)) {
+                             (option & MACH_SEND_INTERRUPT) != 0, NULL)) {
             case FE_TIMED_OUT:
                 mr = um_msg_send_cancel(task, &s, MACH_SEND_TIMED_OUT);
                 break;
@@ -363,6 +371,7 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
         struct timespec deadline;
         if (timed)
             deadline = deadline_after(timeout);
+        bool locked = true;
         mr = um_msg_receive(task, &r);
         while (mr == MACH_RCV_IN_PROGRESS) {
             if (!fe_arm(&r.waiter)) {
@@ -370,8 +379,12 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                 mr = MACH_RCV_TIMED_OUT; /* no memory for a wait word: cannot wait */
                 break;
             }
-            switch (
-                fe_sleep(&r.waiter, timed ? &deadline : NULL, (option & MACH_RCV_INTERRUPT) != 0)) {
+            switch (fe_sleep(&r.waiter, timed ? &deadline : NULL,
+                             (option & MACH_RCV_INTERRUPT) != 0, &r.handed)) {
+            case FE_HANDED:
+                mr = r.handed_mr; /* a sender received for us; the lock is not held */
+                locked = false;
+                break;
             case FE_TIMED_OUT:
                 um_msg_receive_cancel(&r);
                 mr = MACH_RCV_TIMED_OUT;
@@ -385,7 +398,8 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                 break;
             }
         }
-        um_embedded_leave();
+        if (locked)
+            um_embedded_leave();
         /* As XNU: a buffer the message cannot be written to loses the message. */
         if (r.out.nseg && !fe_write_out(task, r.rcv_addr, &r.out))
             return MACH_RCV_INVALID_DATA;

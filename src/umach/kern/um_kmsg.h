@@ -213,7 +213,10 @@ mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s);
  */
 mach_msg_return_t um_msg_send_cancel(um_task *task, um_msg_send_state *s, mach_msg_return_t why);
 
-/* One mach_msg receive as the core sees it (filled and zeroed like um_msg_send_state). */
+/*
+ * One mach_msg receive as the core sees it (filled and zeroed like um_msg_send_state). The
+ * front end sets the inputs and `started` = false; the rest is the core's.
+ */
 typedef struct um_msg_rcv_state {
     mach_msg_option_t option;
     mach_msg_size_t rcv_size;
@@ -221,14 +224,27 @@ typedef struct um_msg_rcv_state {
     uint64_t rcv_addr;        /* the receiver's buffer (guard context of guarded descriptors) */
     bool may_block;           /* false: nothing queued is MACH_RCV_TIMED_OUT at once */
     bool started;
+    /*
+     * Handoff: a send that finds this receive waiting completes it (dequeue and copy-out
+     * into `task`'s space, under the same lock hold) before it wakes the waiter, as XNU hands
+     * a message straight to a waiting thread. `handed` is then true and `handed_mr` the
+     * result; the call after the wake returns it. `handed` is stored last, with release
+     * order, so a front end may read it with acquire order without the world lock once its
+     * waiter was woken: when true, `out` and `handed_mr` are final and the core no longer
+     * touches the state.
+     */
+    bool handed;
+    mach_msg_return_t handed_mr;
+    um_task *task;            /* the receiving task, while the waiter is queued */
     um_waiter waiter;
     um_msg_out out;           /* what goes into the receiver's buffer */
 } um_msg_rcv_state;
 
 /*
  * Receive: dequeue and copy out a message for `task`, or MACH_RCV_IN_PROGRESS with the waiter
- * queued on the port or set. Call again after a wake. The result's bytes are in r->out (also
- * for MACH_RCV_TOO_LARGE and header errors). Conditions: world locked.
+ * queued on the port or set. Call again after a wake (a receive a sender completed returns
+ * its result then: see `handed`). The result's bytes are in r->out (also for
+ * MACH_RCV_TOO_LARGE and header errors). Conditions: world locked.
  */
 mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r);
 /* Give up a receive that waits (timeout, interrupt, task death). Conditions: world locked. */
@@ -283,6 +299,14 @@ kern_return_t um_request_notification(um_space *space, mach_port_name_t name, ma
 bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg);
 /* Queue a copied-in message on its (active) destination and wake a receiver. Consumes. */
 void um_mqueue_deliver(um_kmsg *kmsg);
+/*
+ * Queue a copied-in message on its (active) destination like um_mqueue_deliver, but return
+ * the receiver it would wake, taken off its wait queue and not yet woken (NULL: none); the
+ * caller wakes it with um_waiter_wake. Consumes the kmsg.
+ */
+um_waiter *um_mqueue_deliver_take(um_kmsg *kmsg);
+/* Wake a waiter taken off its queue: it looks again (woken, MACH_MSG_SUCCESS). */
+void um_waiter_wake(um_waiter *w);
 /*
  * Send a copied-in message: deliver it, hand it to the kernel-object server when its
  * destination is a kernel object, or destroy it (and succeed) when its destination is dead.

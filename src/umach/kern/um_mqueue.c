@@ -21,16 +21,20 @@ bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg)
     return port->msgcount >= port->qlimit;
 }
 
+void um_waiter_wake(um_waiter *w)
+{
+    w->owner = NULL;
+    w->woken = true;
+    w->result = MACH_MSG_SUCCESS;
+    if (w->wake)
+        w->wake(w);
+}
+
 static void wake_one(um_waitq *q)
 {
     um_waiter *w = um_waitq_pop(q);
-    if (w) {
-        w->owner = NULL;
-        w->woken = true;
-        w->result = MACH_MSG_SUCCESS;
-        if (w->wake)
-            w->wake(w);
-    }
+    if (w)
+        um_waiter_wake(w);
 }
 
 void um_mqueue_wake_set_receiver(um_pset *set)
@@ -38,22 +42,19 @@ void um_mqueue_wake_set_receiver(um_pset *set)
     wake_one(&set->receivers);
 }
 
-static void wake_receiver(um_port *port)
+/* The receiver a message queued on `port` wakes: the port's own first, then a set's. */
+static um_waiter *take_receiver(um_port *port)
 {
-    if (port->receivers.head) {
-        wake_one(&port->receivers);
-        return;
-    }
+    if (port->receivers.head)
+        return um_waitq_pop(&port->receivers);
     const um_port_rare *r = um_rare(port);
-    for (uint32_t i = 0; i < r->nsets; i++) {
-        if (r->sets[i]->receivers.head) {
-            wake_one(&r->sets[i]->receivers);
-            return;
-        }
-    }
+    for (uint32_t i = 0; i < r->nsets; i++)
+        if (r->sets[i]->receivers.head)
+            return um_waitq_pop(&r->sets[i]->receivers);
+    return NULL;
 }
 
-void um_mqueue_deliver(um_kmsg *kmsg)
+um_waiter *um_mqueue_deliver_take(um_kmsg *kmsg)
 {
     um_port *port = kmsg->dest;
     kmsg->next = NULL;
@@ -63,7 +64,14 @@ void um_mqueue_deliver(um_kmsg *kmsg)
         port->msg_head = kmsg;
     port->msg_tail = kmsg;
     port->msgcount++;
-    wake_receiver(port);
+    return take_receiver(port);
+}
+
+void um_mqueue_deliver(um_kmsg *kmsg)
+{
+    um_waiter *w = um_mqueue_deliver_take(kmsg);
+    if (w)
+        um_waiter_wake(w);
 }
 
 void um_kmsg_send_nowait(um_kmsg *kmsg)

@@ -19,9 +19,31 @@
 
 #include <mach/mach.h>
 
+#include <stddef.h>
 #include <string.h>
 
 /* ---- send --------------------------------------------------------------------------------- */
+
+/*
+ * Queue a message and, when a receive waits for it, complete that receive now (see
+ * um_msg_rcv_state.handed) before waking its thread: the woken thread only writes the
+ * result to its buffer, instead of taking the world lock again to dequeue and copy out while
+ * the sender's CPU still holds the queue, the message and the space in its cache.
+ * Only receivers wait in a port's or set's receiver queue, so the waiter is a receive's.
+ */
+static void deliver_handoff(um_kmsg *k)
+{
+    um_waiter *w = um_mqueue_deliver_take(k);
+    if (!w)
+        return;
+    um_msg_rcv_state *r = (um_msg_rcv_state *)((char *)w - offsetof(um_msg_rcv_state, waiter));
+    mach_msg_return_t mr = um_msg_receive(r->task, r);
+    if (mr == MACH_RCV_IN_PROGRESS)
+        return; /* nothing for it after all: it waits on, queued again */
+    r->handed_mr = mr;
+    __atomic_store_n(&r->handed, true, __ATOMIC_RELEASE);
+    um_waiter_wake(w);
+}
 
 mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
 {
@@ -69,7 +91,7 @@ mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
     um_port *dest = k->dest;
     if (!um_mqueue_full(dest, k)) {
         s->kmsg = NULL;
-        um_mqueue_deliver(k);
+        deliver_handoff(k);
         return MACH_MSG_SUCCESS;
     }
     if (!s->may_block)
@@ -142,6 +164,9 @@ mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
     if (!r->started) {
         r->waiter.queue = NULL;
         r->started = true;
+        r->handed = false;
+    } else if (r->handed) {
+        return r->handed_mr; /* a sender completed it while we waited */
     } else {
         um_waiter_cancel(&r->waiter);
         /* The port or set went away or moved while we waited. */
@@ -167,6 +192,7 @@ mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
         r->waiter.woken = false;
         r->waiter.result = MACH_MSG_SUCCESS;
         r->waiter.owner = port ? (void *)port : (void *)set;
+        r->task = task;
         um_waitq_append(port ? &port->receivers : &set->receivers, &r->waiter);
         return MACH_RCV_IN_PROGRESS;
     }
