@@ -374,7 +374,7 @@ static int recv_fd(int sock)
  * forbids F_SEAL_WRITE); then, timed: it seals the memfd (no write, grow, shrink or further
  * seals) and passes it; the receiver maps it, reads its first and last byte, and answers with
  * one byte. The receiver's munmap and close are not timed, as a Mach receiver's vm_deallocate
- * is not. `with_unmap` gets the same plus the sender's munmap before the seal, which a move
+ * is not (and the next transfer starts after them). `with_unmap` gets the same plus the sender's munmap before the seal, which a move
  * of mapped memory must pay too.
  */
 static row memfd_16mib(int cpu_sender, int cpu_receiver, row *with_unmap)
@@ -396,6 +396,7 @@ static row memfd_16mib(int cpu_sender, int cpu_receiver, row *with_unmap)
             seq_send(sv[1], &ok, 1);
             munmap(p, OOL_SIZE);
             close(fd);
+            seq_send(sv[1], "d", 1); /* done: the next transfer does not wait behind this one */
         }
         _exit(0);
     }
@@ -427,6 +428,7 @@ static row memfd_16mib(int cpu_sender, int cpu_receiver, row *with_unmap)
         close(fd);
         if (ok != 'y')
             fail("memfd: wrong data");
+        seq_recv(sv[0], &ok, 1);
     }
     unpin_self();
     close(sv[0]);
@@ -976,6 +978,15 @@ static void world_client(int cpu)
             if (b.m.h.msgh_id != W_OOL + W_REPLY || b.m.seq != 1)
                 w_fail(REC_OOL, "out-of-line move: the server saw wrong data", 0);
             lat[i] = t1 - t0;
+            /* The server deallocates after its reply; the next transfer starts when it has
+             * (a hello is answered in order, after the deallocation). */
+            memset(&b.m, 0, sizeof b.m);
+            w_header(&b.m.h, service, MACH_MSG_TYPE_COPY_SEND, reply,
+                     MACH_MSG_TYPE_MAKE_SEND_ONCE, sizeof b.m, W_HELLO);
+            kr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT, sizeof b.m,
+                          sizeof b, reply, WORLD_WAIT_MS, MACH_PORT_NULL);
+            if (kr != KERN_SUCCESS || b.m.h.msgh_id != W_HELLO + W_REPLY)
+                w_fail(REC_OOL, "the pause between two out-of-line moves", kr);
         }
         if (ok) {
             lat_stats s = stats_of(lat, n);
@@ -1060,7 +1071,7 @@ static int world_server(int cpu_client, int cpu_server)
         mach_msg_id_t id = b.m.h.msgh_id;
         if (id == W_DONE)
             break;
-        if (id == W_RPC) {
+        if (id == W_RPC || id == W_HELLO) {
             if (MACH_MSGH_BITS_REMOTE(b.m.h.msgh_bits) != MACH_MSG_TYPE_PORT_SEND_ONCE)
                 w_fail(REC_RPC, "RPC: the request has no send-once reply right", 0);
             pending = true;
