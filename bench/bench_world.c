@@ -22,8 +22,8 @@
  * (server, receiver), each pinned; a daemon (dbus-daemon) is pinned with them on one CPU and
  * left free on the two CPUs across. The world rows run `umach-run -- <this program>
  * --world-role ...`, pinned the same way (umachd inherits the pinning): that process is the
- * server task; it sets its TASK_BOOTSTRAP_PORT to its service port and forks the client, which
- * finds the service through the inherited slot. Results come back over a pipe.
+ * server task; it checks a service in with the world's bootstrap server and forks the client,
+ * a new task that looks the service up. Results come back over a pipe.
  *
  * The world rows are tried, never assumed: while the world cannot serve them (the client
  * front end or out-of-line memory between processes not built yet, umach-run missing), the
@@ -41,7 +41,7 @@
  */
 #include "bench.h"
 
-#include <mach/task_special_ports.h>
+#include <servers/bootstrap.h>
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -794,6 +794,7 @@ typedef struct w_record {
 } w_record;
 
 static int world_fd = -1;
+static char world_service[64]; /* the service's bootstrap name, set before the fork */
 
 /* `what`, and the Mach error when kr is not KERN_SUCCESS. */
 static void w_report(int kind, int status, double a, double b, const char *what,
@@ -837,25 +838,26 @@ static void w_header(mach_msg_header_t *h, mach_port_t dest, mach_msg_type_name_
 }
 
 /*
- * The client task (a forked child of the server task): finds the service through the
- * inherited TASK_BOOTSTRAP_PORT, says hello, then runs each enabled section, and ends
- * with W_DONE. A section whose first message the world refuses is reported unavailable;
- * an error after that is a failure.
+ * The client task (a forked child of the server task): looks the service up with its
+ * bootstrap server, says hello, then runs each enabled section, and ends with W_DONE. A
+ * section whose first message the world refuses is reported unavailable; an error after that
+ * is a failure.
  */
 static void world_client(int cpu)
 {
+    alarm(WORLD_WATCHDOG_S); /* an alarm is not inherited by fork */
     pin_self(cpu);
     mach_port_t service = MACH_PORT_NULL, reply = MACH_PORT_NULL;
-    kern_return_t kr = task_get_bootstrap_port(mach_task_self(), &service);
-    alarm(WORLD_WATCHDOG_S); /* an alarm is not inherited by fork */
-    if (kr != KERN_SUCCESS || !MACH_PORT_VALID(service)) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "task_get_bootstrap_port in a forked child",
-                 kr != KERN_SUCCESS ? kr : KERN_INVALID_NAME);
+    /* The first call makes the forked child a task (in a world, it joins it). */
+    kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &reply);
+    if (kr != KERN_SUCCESS) {
+        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "mach_port_allocate in a forked child", kr);
         _exit(0);
     }
-    kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &reply);
+    kr = bootstrap_look_up(bootstrap_port, world_service, &service);
     if (kr != KERN_SUCCESS) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "mach_port_allocate", kr);
+        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0,
+                 "bootstrap_look_up of the server's service in a forked child", kr);
         _exit(0);
     }
     w_buf b;
@@ -867,12 +869,14 @@ static void world_client(int cpu)
     if (kr != KERN_SUCCESS) {
         /* A world that refuses says why; silence (a timeout) is the server's to report. */
         if (kr != MACH_RCV_TIMED_OUT && kr != MACH_SEND_TIMED_OUT)
-            w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0,
-                     "the forked client's hello through TASK_BOOTSTRAP_PORT", kr);
+            w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "the forked client's hello", kr);
         _exit(0);
     }
-    if (b.m.h.msgh_id != W_HELLO + W_REPLY)
-        w_fail(REC_HELLO, "hello: wrong reply", 0);
+    if (b.m.h.msgh_id != W_HELLO + W_REPLY) {
+        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0,
+                 "the forked client's hello got an answer that is not the server's", 0);
+        _exit(0);
+    }
 
     if (section_enabled("rpc")) {
         size_t warm = rpc_warm(), n = rpc_count();
@@ -1012,19 +1016,20 @@ static void world_client(int cpu)
 static int world_server(int cpu_client, int cpu_server)
 {
     pin_self(cpu_server);
-    mach_port_t service = port_with_send_right();
+    snprintf(world_service, sizeof world_service, "org.umach.bench_world.%d", (int)getpid());
+    mach_port_t service = MACH_PORT_NULL;
+    kern_return_t kr = bootstrap_check_in(bootstrap_port, world_service, &service);
+    if (kr != KERN_SUCCESS) {
+        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "bootstrap_check_in", kr);
+        return 0;
+    }
     mach_port_limits_t lim = {.mpl_qlimit = TPUT_QLIMIT};
-    kern_return_t kr = mach_port_set_attributes(mach_task_self(), service, MACH_PORT_LIMITS_INFO,
+    kr = mach_port_set_attributes(mach_task_self(), service, MACH_PORT_LIMITS_INFO,
                                                 (mach_port_info_t)&lim,
                                                 MACH_PORT_LIMITS_INFO_COUNT);
     if (kr != KERN_SUCCESS) {
         w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "mach_port_set_attributes (qlimit)",
                  kr);
-        return 0;
-    }
-    kr = task_set_bootstrap_port(mach_task_self(), service);
-    if (kr != KERN_SUCCESS) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "task_set_bootstrap_port", kr);
         return 0;
     }
     fflush(stdout);
@@ -1043,9 +1048,9 @@ static int world_server(int cpu_client, int cpu_server)
     if (kr != KERN_SUCCESS) {
         w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0,
                  kr == MACH_RCV_TIMED_OUT
-                     ? "no hello from a forked child through TASK_BOOTSTRAP_PORT within 3 s: "
-                       "this process is not a task of umachd's world (the client front end, "
-                       "or fork in a world, is not built)"
+                     ? "no hello from a forked child within 3 s: the processes are not tasks "
+                       "of umachd's world (the client front end, or fork in a world, is not "
+                       "built)"
                      : "the server's first receive",
                  kr == MACH_RCV_TIMED_OUT ? KERN_SUCCESS : kr);
         kill(pid, SIGKILL);
@@ -1116,7 +1121,8 @@ static int world_server(int cpu_client, int cpu_server)
             fail_errno("waitpid");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         w_fail(REC_HELLO, "the client task did not exit 0", 0);
-    port_destroy(&service);
+    check_kr(mach_port_mod_refs(mach_task_self(), service, MACH_PORT_RIGHT_RECEIVE, -1),
+             "mach_port_mod_refs (the service)");
     return 0;
 }
 
