@@ -254,7 +254,7 @@ static void um_world_make_bootstrap(um_world *w)
         if (len > 0 && len < sizeof name) {
             memcpy(name, list, len);
             name[len] = '\0';
-            kern_return_t kr = um_bootstrap_declare(w->kernel.bootstrap, name);
+            kern_return_t kr = um_bootstrap_declare(w->kernel.bootstrap, name, UM_BS_ANY_UID);
             if (kr != BOOTSTRAP_SUCCESS)
                 fprintf(stderr, "umach: UMACH_SERVICES: cannot declare \"%s\": %s\n", name,
                         kr == BOOTSTRAP_NAME_IN_USE ? "declared twice" : "out of memory");

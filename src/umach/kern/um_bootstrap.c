@@ -28,6 +28,7 @@ typedef struct um_bs_entry {
     um_port *send;            /* naked send right handed out by look-up */
     um_port *recv;            /* declared and not checked in: the naked receive right */
     bool declared;
+    uint32_t owner_uid;       /* declared: the euid that may check it in (UM_BS_ANY_UID: any) */
     um_port_watch watch;      /* on `send`'s port */
     char name[BOOTSTRAP_MAX_NAME_LEN];
 } um_bs_entry;
@@ -259,7 +260,7 @@ static bool name_ok(const char *name)
     return n > 0 && n < BOOTSTRAP_MAX_NAME_LEN;
 }
 
-kern_return_t um_bootstrap_declare(um_bootstrap *bs, const char *name)
+kern_return_t um_bootstrap_declare(um_bootstrap *bs, const char *name, uint32_t owner_uid)
 {
     if (!name_ok(name))
         return BOOTSTRAP_BAD_COUNT;
@@ -270,6 +271,7 @@ kern_return_t um_bootstrap_declare(um_bootstrap *bs, const char *name)
         return BOOTSTRAP_NO_MEMORY;
     e->owner = bs;
     e->declared = true;
+    e->owner_uid = owner_uid;
     e->watch.dead = entry_port_died;
     strcpy(e->name, name);
     if (!declared_fill(e)) {
@@ -288,11 +290,20 @@ static bool entry_active(const um_bs_entry *e)
     return !e->declared || e->recv == NULL;
 }
 
-static kern_return_t do_check_in(um_bootstrap *bs, const char *name, um_kobject_reply *r)
+/* May a task whose effective uid was `euid` when it sent the request act on a declared name? */
+static bool entry_owned_by(const um_bs_entry *e, uint32_t euid)
+{
+    return e->owner_uid == UM_BS_ANY_UID || e->owner_uid == euid;
+}
+
+static kern_return_t do_check_in(um_bootstrap *bs, const char *name, uint32_t euid,
+                                 um_kobject_reply *r)
 {
     um_bs_entry *e = find_own(bs, name);
     if (e && entry_active(e))
         return BOOTSTRAP_SERVICE_ACTIVE;
+    if (e && !entry_owned_by(e, euid))
+        return BOOTSTRAP_NOT_PRIVILEGED; /* launchd: the service is another job's */
     if (e) {
         /* A declared service: its receive right goes out and comes back when it dies. */
         um_kmsg *reserve = um_notify_reserve(); /* so that it always can come back */
@@ -339,12 +350,13 @@ static kern_return_t do_look_up(um_bootstrap *bs, const char *name, um_kobject_r
 }
 
 /* `*service` is a naked send right, NULL or UM_PORT_DEAD; taken (set to NULL) on success. */
-static kern_return_t do_register(um_bootstrap *bs, const char *name, um_port **service)
+static kern_return_t do_register(um_bootstrap *bs, const char *name, uint32_t euid,
+                                 um_port **service)
 {
     um_bs_entry *e = find_own(bs, name);
     if (e && entry_active(e))
         return BOOTSTRAP_NAME_IN_USE;
-    if (e && UM_PORT_VALID(*service))
+    if (e && (UM_PORT_VALID(*service) || !entry_owned_by(e, euid)))
         return BOOTSTRAP_NOT_PRIVILEGED; /* a declared name is taken by check-in */
     if (e)
         entry_free(e); /* MACH_PORT_NULL undeclares a service no server holds */
@@ -455,7 +467,7 @@ void um_bootstrap_serve(um_bootstrap *bs, um_kmsg *k, um_kobject_reply *r)
         if (!name)
             r->ret = MIG_BAD_ARGUMENTS;
         else if (k->id == UM_BS_MSG_CHECK_IN)
-            r->ret = do_check_in(bs, name, r);
+            r->ret = do_check_in(bs, name, k->sec.val[0], r);
         else
             r->ret = do_look_up(bs, name, r);
         return;
@@ -464,7 +476,7 @@ void um_bootstrap_serve(um_bootstrap *bs, um_kmsg *k, um_kobject_reply *r)
         name = body ? request_name(body) : NULL;
         if (name) {
             um_port **service = send_right_in(k, 0, &ok);
-            r->ret = ok ? do_register(bs, name, service) : MIG_BAD_ARGUMENTS;
+            r->ret = ok ? do_register(bs, name, k->sec.val[0], service) : MIG_BAD_ARGUMENTS;
         } else {
             r->ret = MIG_BAD_ARGUMENTS;
         }

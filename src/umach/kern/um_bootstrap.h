@@ -89,10 +89,13 @@ um_port *um_bootstrap_port(const um_bootstrap *bs);
 /*
  * Declare a service (umachd --service, UMACH_SERVICES in embedded mode): the name is known,
  * look-ups get a send right to a port whose receive right waits for bootstrap_check_in.
- * Returns BOOTSTRAP_SUCCESS, BOOTSTRAP_BAD_COUNT (empty or too long), BOOTSTRAP_NAME_IN_USE or
- * BOOTSTRAP_NO_MEMORY.
+ * Only a task whose effective uid is `owner_uid` when it sends the request may check it in or
+ * undeclare it (others: BOOTSTRAP_NOT_PRIVILEGED, as launchd answers a task that is not the
+ * service's job); UM_BS_ANY_UID lets every task. Returns BOOTSTRAP_SUCCESS,
+ * BOOTSTRAP_BAD_COUNT (empty or too long), BOOTSTRAP_NAME_IN_USE or BOOTSTRAP_NO_MEMORY.
  */
-kern_return_t um_bootstrap_declare(um_bootstrap *bs, const char *name);
+#define UM_BS_ANY_UID UINT32_MAX
+kern_return_t um_bootstrap_declare(um_bootstrap *bs, const char *name, uint32_t owner_uid);
 
 /* Destroy a registry, its subsets and every right it holds; its port dies. */
 void um_bootstrap_destroy(um_bootstrap *bs);
