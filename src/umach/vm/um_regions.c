@@ -221,7 +221,10 @@ static um_vmo *vmo_create(uint64_t len)
     v->ident.pid = self_pid();
     char name[64];
     snprintf(name, sizeof name, "umach-%u-%llu", v->ident.pid, (unsigned long long)v->ident.id);
-    int fd = memfd_create(name, MFD_CLOEXEC);
+    /* Sealable: a snapshot handed to another process is sealed first (um_vm_snapshot). */
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0 && errno == EINVAL)
+        fd = memfd_create(name, MFD_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOSYS)
             um_vmr.no_memfd = true;
@@ -1211,4 +1214,166 @@ bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *
     }
     pthread_mutex_unlock(&um_vmr.lock);
     return found;
+}
+
+/* ---- memory for another process (the world's client front end) ------------------------------- */
+
+/*
+ * Seal a memfd handed to another process: its size can no longer change (a receiver's
+ * mapping never loses a page under it: no SIGBUS), and when nothing maps it writable and
+ * shared, its bytes can no longer change either. Returns false when the size cannot be sealed.
+ */
+static bool seal_snapshot(int fd)
+{
+    int have = fcntl(fd, F_GET_SEALS);
+    if (have < 0)
+        return false;
+    if (!(have & F_SEAL_SHRINK) &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+        return false;
+    if (!(have & (F_SEAL_WRITE | F_SEAL_SEAL)) && fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) != 0) {
+#ifdef F_SEAL_FUTURE_WRITE
+        /* A live part of the same object is still mapped shared: no new writer, at least. */
+        (void)fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE);
+#endif
+    }
+    return true;
+}
+
+/* A fresh sealable memfd of `len` bytes (holes), or -1. */
+static int snapshot_memfd(uint64_t len)
+{
+    char name[64];
+    snprintf(name, sizeof name, "umach-%u-s%llu", self_pid(), (unsigned long long)++um_vmr.next_id);
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    if (ftruncate(fd, (off_t)len) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+mach_msg_return_t um_vm_snapshot(uint64_t addr, uint64_t size, bool physical, int *fdp,
+                                 uint64_t *foffp)
+{
+    *fdp = -1;
+    *foffp = 0;
+    um_vm_copy *c = NULL;
+    mach_msg_return_t mr = um_vm_copyin(addr, size, physical, false, &c);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    if (!c)
+        return MACH_SEND_INVALID_MEMORY; /* size 0: nothing to take */
+    int fd = -1;
+    uint64_t foff = 0;
+    pthread_mutex_lock(&um_vmr.lock);
+    if (c->kind == UM_VC_OBJECT) {
+        /*
+         * The object's file is the snapshot (a frozen region's, or a new copy's). Another
+         * process gets it, so from now on its pages are never released and its memfd is
+         * never emptied for reuse here: that would change the other process's bytes.
+         */
+        fd = fcntl(c->vmo->ident.fd, F_DUPFD_CLOEXEC, 0);
+        c->vmo->keep = true;
+        foff = c->voff + c->offset;
+    } else {
+        /* Anonymous (no memfd for the copy): into a memfd of its own, once more. */
+        fd = snapshot_memfd(c->len);
+        if (fd >= 0 && !safe_pwrite(fd, (uint64_t)(uintptr_t)c->map + c->offset, c->size,
+                                    c->offset)) {
+            close(fd);
+            fd = -1;
+        }
+        foff = c->offset;
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    um_vm_copy_discard(c);
+    if (fd < 0 || !seal_snapshot(fd)) {
+        if (fd >= 0)
+            close(fd);
+        return MACH_MSG_VM_KERNEL;
+    }
+    *fdp = fd;
+    *foffp = foff;
+    return MACH_MSG_SUCCESS;
+}
+
+bool um_vm_write_fd(int fd, uint64_t src, uint64_t len, uint64_t off)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    bool ok = safe_pwrite(fd, src, len, off);
+    pthread_mutex_unlock(&um_vmr.lock);
+    return ok;
+}
+
+/* The name a memfd was made with (umach-PID-ID), for the registry's checks without PROCMAP_QUERY. */
+static void ident_from_fd(um_vmo_ident *id, int fd)
+{
+    char path[64], got[128];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, got, sizeof got - 1);
+    if (n > 0) {
+        got[n] = 0;
+        unsigned pid;
+        unsigned long long num;
+        if (sscanf(got, "/memfd:umach-%u-%llu", &pid, &num) == 2) {
+            id->pid = pid;
+            id->id = num;
+        }
+    }
+}
+
+kern_return_t um_vm_map_fd(int fd, uint64_t foff, uint64_t len, uint64_t *addrp)
+{
+    *addrp = 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (foff & pmask()) || len == 0) {
+        close(fd);
+        return KERN_INVALID_ARGUMENT;
+    }
+    pthread_mutex_lock(&um_vmr.lock);
+    if (!um_vmr.maxvmos)
+        vmo_limits_init();
+    um_vmo *v = um_vmr.nvmos < um_vmr.maxvmos ? calloc(1, sizeof *v) : NULL;
+    void *p = map_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)foff);
+    if (p == MAP_FAILED) {
+        pthread_mutex_unlock(&um_vmr.lock);
+        free(v);
+        close(fd);
+        return KERN_NO_SPACE;
+    }
+    uint64_t at = (uint64_t)(uintptr_t)p;
+    if (v) {
+        /* A frozen region of an object another process made: never punched, never reused. */
+        if (fd < 1024 && um_vmr.maxvmos > 2048) {
+            int high = fcntl(fd, F_DUPFD_CLOEXEC, 1024);
+            if (high >= 0) {
+                close(fd);
+                fd = high;
+            }
+        }
+        v->ident.fd = fd;
+        v->ident.ino = (uint64_t)st.st_ino;
+        v->ident.dev_major = major(st.st_dev);
+        v->ident.dev_minor = minor(st.st_dev);
+        ident_from_fd(&v->ident, fd);
+        v->fork_gen = um_vmr.forks;
+        v->keep = true;
+        um_vmr.nvmos++;
+        if (!vmo_ref(v, foff, len)) {
+            close(fd);
+            um_vmr.nvmos--;
+            free(v);
+        } else if (!reg_insert(at, at + len, v, foff, UM_RG_FROZEN, false)) {
+            vmo_unref(v, foff, len, false);
+        }
+    } else {
+        close(fd); /* too many objects: a plain mapping, still the caller's to vm_deallocate */
+        reg_forget(at, at + len, false);
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    *addrp = at;
+    return KERN_SUCCESS;
 }

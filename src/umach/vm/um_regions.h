@@ -82,4 +82,28 @@ kern_return_t um_vm_deallocate_region(uint64_t start, uint64_t len);
  */
 bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *livep);
 
+/*
+ * For the world's client front end: a snapshot of `size` (> 0) bytes at `addr` of this
+ * process that another process can map. *fdp gets a memfd of the caller's (close it), sealed
+ * so that its size never changes (and its bytes, when nothing maps it writable and shared),
+ * *foffp the file offset of the first byte. A region from vm_allocate is frozen and its own
+ * memfd shared (no page copied; from then on its pages stay whole in this process); other
+ * memory is copied once into a new memfd. `physical`: the data starts a page (file offset
+ * page-aligned); otherwise it keeps its offset in the page (XNU's large virtual copies and
+ * moves). MACH_SEND_INVALID_MEMORY (unreadable), MACH_MSG_VM_KERNEL (no memfd).
+ */
+mach_msg_return_t um_vm_snapshot(uint64_t addr, uint64_t size, bool physical, int *fdp,
+                                 uint64_t *foffp);
+
+/* Copy `len` bytes of this process's memory at `src` into `fd` at `off`; false: unreadable. */
+bool um_vm_write_fd(int fd, uint64_t src, uint64_t len, uint64_t off);
+
+/*
+ * Map `len` bytes (a page multiple) of memfd `fd` from file offset `foff` (page-aligned)
+ * privately at a new address: a frozen region the caller frees with vm_deallocate and may
+ * send on as any other. Takes `fd` in every case. KERN_NO_SPACE when it cannot be mapped,
+ * KERN_INVALID_ARGUMENT for a bad fd or offset.
+ */
+kern_return_t um_vm_map_fd(int fd, uint64_t foff, uint64_t len, uint64_t *addrp);
+
 #endif
