@@ -96,6 +96,9 @@ static int xm_recv(int s, uint8_t *buf, xm_head *h, int *fds, uint32_t *nfds)
 
 /* ---- the daemon (this process) ------------------------------------------------------------ */
 
+/* The sending task's cap on memfds held by its copies in flight (NULL: none). */
+static um_xmem_owner *xm_owner;
+
 typedef struct xm_conn {
     const uint8_t *msg; /* the current request's message */
     size_t msglen;
@@ -242,7 +245,7 @@ static int xm_serve_send(int s, um_task *t, uint8_t *buf)
         return -1;
     xm_conn *c = t->fe;
     um_xmem_call call;
-    if (!um_xmem_call_init(&call, t->kernel->page_size, buf + sizeof h + h.msglen, h.partlen, fds,
+    if (!um_xmem_call_init(&call, xm_owner, t->kernel->page_size, buf + sizeof h + h.msglen, h.partlen, fds,
                            nfds)) {
         xm_head r = {-1, 0, 0, 0};
         xm_send(s, &r, NULL, NULL, NULL, 0);
@@ -282,7 +285,7 @@ static mach_msg_return_t xm_serve_receive(int s, um_task *t, mach_port_name_t na
 {
     xm_conn *c = t->fe;
     um_xmem_call call;
-    MT_CHECK(um_xmem_call_init(&call, t->kernel->page_size, NULL, 0, NULL, 0));
+    MT_CHECK(um_xmem_call_init(&call, NULL, t->kernel->page_size, NULL, 0, NULL, 0));
     c->call = &call;
     um_msg_rcv_state r;
     memset(&r, 0, sizeof r);
@@ -961,6 +964,43 @@ MT_TEST(queued_memory_counts_against_the_sender_and_dies_with_the_receiver)
     close(sa[0]);
     close(sa[1]);
     xm_world_end(&w);
+}
+
+MT_TEST(a_task_holds_at_most_its_cap_of_memfds_in_flight)
+{
+    xm_world w;
+    MT_REQUIRE(xm_world_init(&w, 0));
+    xm_owner = um_xmem_owner_new(2);
+    MT_REQUIRE(xm_owner);
+    int sa[2];
+    MT_REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sa) == 0);
+    uint8_t *buf = xm_dbuf;
+    xm_queue_case ok = {w.send_a, 1u << 20, MACH_MSG_SUCCESS};
+    for (int i = 0; i < 2; i++) {
+        pid_t pa = xm_fork(xm_queuer, sa[1], &ok);
+        MT_EQ(xm_serve_send(sa[0], w.a, buf), MACH_MSG_SUCCESS);
+        MT_EQ(xm_wait(pa), 0);
+    }
+    MT_EQ(xm_owner->fds, 2);
+    /* A third memfd would go over: the descriptor fails, the message takes nothing. */
+    xm_queue_case over = {w.send_a, 1u << 20, MACH_MSG_VM_KERNEL};
+    pid_t pa = xm_fork(xm_queuer, sa[1], &over);
+    MT_EQ(xm_serve_send(sa[0], w.a, buf), MACH_MSG_VM_KERNEL);
+    MT_EQ(xm_wait(pa), 0);
+    MT_EQ(xm_owner->fds, 2);
+    MT_EQ(um_xmem_fds_held(), 2);
+    /* The copies outlive their task; they let go when their messages die. */
+    um_task_terminate(w.a);
+    w.a = NULL;
+    MT_EQ(xm_owner->fds, 2);
+    um_task_terminate(w.b);
+    w.b = NULL;
+    MT_EQ(xm_owner->fds, 0);
+    MT_EQ(um_xmem_fds_held(), 0);
+    um_xmem_owner_release(xm_owner);
+    xm_owner = NULL;
+    close(sa[0]);
+    close(sa[1]);
 }
 
 MT_MAIN()

@@ -528,9 +528,26 @@ out:
 
 /* ---- the daemon ------------------------------------------------------------------------------- */
 
+um_xmem_owner *um_xmem_owner_new(uint32_t max_fds)
+{
+    um_xmem_owner *o = calloc(1, sizeof *o);
+    if (o) {
+        o->refs = 1;
+        o->max = max_fds;
+    }
+    return o;
+}
+
+void um_xmem_owner_release(um_xmem_owner *o)
+{
+    if (o && --o->refs == 0)
+        free(o);
+}
+
 /* The daemon's copy object (the core's um_vm_copy is opaque to it). */
 typedef struct um_xmem_copy {
     uint32_t magic;
+    um_xmem_owner *owner; /* whose cap its memfd counts against (a reference), or NULL */
     uint32_t offset;  /* the data's offset in the first page at the receiver */
     uint64_t size;
     uint64_t where;   /* file offset of the first data byte (memfd) */
@@ -558,11 +575,14 @@ static um_xfd *xfd_check(int fd)
     return xfd_new(fd, (uint64_t)st.st_size);
 }
 
-bool um_xmem_call_init(um_xmem_call *c, size_t page_size, const void *part, size_t len,
-                       int *fds, uint32_t nfds)
+bool um_xmem_call_init(um_xmem_call *c, um_xmem_owner *owner, size_t page_size,
+                       const void *part, size_t len, int *fds, uint32_t nfds)
 {
     memset(c, 0, sizeof *c);
     c->page_size = page_size;
+    c->owner = owner;
+    if (owner)
+        owner->refs++;
     um_xmem_out_init(&c->reply);
     part_view v;
     bool ok = part_parse(part, len, nfds, &v);
@@ -636,6 +656,8 @@ void um_xmem_call_end(um_xmem_call *c)
 {
     um_xmem_call_drop_request(c);
     um_xmem_out_free(&c->reply);
+    um_xmem_owner_release(c->owner);
+    c->owner = NULL;
     c->tokens = 0;
 }
 
@@ -669,6 +691,9 @@ mach_msg_return_t um_xmem_copyin(um_xmem_call *c, uint64_t addr, uint64_t size, 
      * their offset in the page. */
     uint32_t offset = (size <= UM_XMEM_INLINE_MAX || (physical && !dealloc))
                           ? 0 : (uint32_t)(addr & pmask);
+    um_xmem_owner *owner = c->owner;
+    if (it->kind == UM_XMEM_FD && owner && owner->fds >= owner->max)
+        return MACH_MSG_VM_KERNEL; /* the task's copies in flight hold all they may */
     um_xmem_copy *x = calloc(1, sizeof *x);
     if (!x)
         return MACH_MSG_VM_KERNEL;
@@ -692,6 +717,11 @@ mach_msg_return_t um_xmem_copyin(um_xmem_call *c, uint64_t addr, uint64_t size, 
         x->xfd = c->infds[it->fd];
         x->xfd->refs++;
         x->where = it->where;
+        if (owner) {
+            x->owner = owner;
+            owner->refs++;
+            owner->fds++;
+        }
     }
     if (dealloc)
         um_xmem_unmap(c, addr & ~pmask, (size_t)(((addr + size + pmask) & ~pmask) - (addr & ~pmask)));
@@ -832,6 +862,10 @@ void um_xmem_copy_discard(um_vm_copy *copy)
     if (!x)
         return;
     xfd_release(x->xfd);
+    if (x->owner) {
+        x->owner->fds--;
+        um_xmem_owner_release(x->owner);
+    }
     free(x->bytes);
     free(x);
 }

@@ -125,8 +125,25 @@ mach_msg_return_t um_xmem_fold_rcv(mach_msg_return_t mr, mach_msg_return_t bits)
 
 /* ---- the daemon ------------------------------------------------------------------------- */
 
+/*
+ * What one task's copies in flight hold in the daemon: memfds, against a cap, so that a task
+ * cannot use up the daemon's descriptors with messages it queues (the ledger counts bytes, a
+ * tiny piece in a memfd of its own costs a descriptor). Reference counted: a queued copy keeps
+ * it after its task is gone.
+ */
+typedef struct um_xmem_owner {
+    uint32_t refs;
+    uint32_t fds;  /* copies holding a memfd */
+    uint32_t max;
+} um_xmem_owner;
+
+/* A new owner with one reference, or NULL. */
+um_xmem_owner *um_xmem_owner_new(uint32_t max_fds);
+void um_xmem_owner_release(um_xmem_owner *owner);
+
 /* The memory of one pending call: what its request brought, what its reply will carry. */
 typedef struct um_xmem_call {
+    um_xmem_owner *owner;  /* the calling task's (a reference), or NULL: no cap */
     size_t page_size;
     um_xmem_item *in;      /* the request's pieces (copied) */
     uint32_t nin;
@@ -142,12 +159,12 @@ typedef struct um_xmem_call {
 } um_xmem_call;
 
 /*
- * Start a call from a request's memory part (`part`, `len` bytes; empty when len is 0) and its
- * memfds (taken in every case). Checks the structure and every memfd. false: malformed (the
- * task is to end; nothing is kept).
+ * Start a call of the task `owner` stands for (NULL: no cap) from a request's memory part
+ * (`part`, `len` bytes; empty when len is 0) and its memfds (taken in every case). Checks the
+ * structure and every memfd. false: malformed (the task is to end; nothing is kept).
  */
-bool um_xmem_call_init(um_xmem_call *c, size_t page_size, const void *part, size_t len,
-                       int *fds, uint32_t nfds);
+bool um_xmem_call_init(um_xmem_call *c, um_xmem_owner *owner, size_t page_size,
+                       const void *part, size_t len, int *fds, uint32_t nfds);
 /* The request's pieces are no longer needed (the send is done): release what the core left. */
 void um_xmem_call_drop_request(um_xmem_call *c);
 /* End the call: release everything, the reply's part included. */
@@ -157,7 +174,10 @@ static inline bool um_xmem_call_lied(const um_xmem_call *c)
     return c->lied;
 }
 
-/* The task memory operations of a world's daemon (um_task_memops), for the call `c`. */
+/*
+ * The task memory operations of a world's daemon (um_task_memops), for the call `c`. copyin
+ * returns MACH_MSG_VM_KERNEL when the task's copies in flight hold their cap of memfds.
+ */
 mach_msg_return_t um_xmem_copyin(um_xmem_call *c, uint64_t addr, uint64_t size, bool physical,
                                  bool dealloc, um_vm_copy **copyp);
 bool um_xmem_read(um_xmem_call *c, void *dst, uint64_t src, size_t len);
