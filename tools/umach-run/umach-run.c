@@ -11,11 +11,13 @@
  * stops the world (SIGTERM, waits for umachd, removes the private directory) and exits with
  * CMD's status, or 128 + the signal that killed it, like a shell.
  *
- * Exit status of its own: 125 when the world cannot be started (or bad usage), 126 when CMD
- * cannot be executed, 127 when CMD is not found.
+ * Exit status of its own: 125 when the world cannot be started (or bad usage), or when CMD
+ * succeeded but the world did not end cleanly (umachd crashed, or exited non-zero after
+ * SIGTERM: a sanitizer's report), 126 when CMD cannot be executed, 127 when CMD is not found.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -54,8 +56,9 @@ static void r_usage(FILE *to)
             "                 under $XDG_RUNTIME_DIR or /tmp, removed when the world stops)\n"
             "  --help         this text\n"
             "The daemon is the umachd next to umach-run, else the first umachd on PATH.\n"
-            "Exit status: CMD's; 125 if the world cannot start, 126 if CMD cannot be\n"
-            "executed, 127 if CMD is not found.\n");
+            "Exit status: CMD's; 125 if the world cannot start (or CMD succeeded but\n"
+            "umachd did not end cleanly), 126 if CMD cannot be executed, 127 if CMD is\n"
+            "not found.\n");
 }
 
 /* The umachd to run: next to our own executable, else found on PATH by execvp. */
@@ -124,11 +127,25 @@ static pid_t r_start_world(const char *sock)
     return -1;
 }
 
-static void r_stop_world(pid_t pid)
+/* Stop the world; true when umachd ended cleanly (exit 0 after SIGTERM). */
+static bool r_stop_world(pid_t pid)
 {
     kill(pid, SIGTERM);
-    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+    int st = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
         ;
+    if (w != pid)
+        return false;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return true;
+    if (WIFEXITED(st))
+        fprintf(stderr, "umach-run: the world ended badly: umachd exited with status %d\n",
+                WEXITSTATUS(st));
+    else
+        fprintf(stderr, "umach-run: the world ended badly: umachd was killed by signal %d\n",
+                WTERMSIG(st));
+    return false;
 }
 
 int main(int argc, char **argv)
@@ -232,7 +249,10 @@ int main(int argc, char **argv)
         r_cmd_pid = 0;
     }
 
-    r_stop_world(world);
+    /* A world that died or ended badly (a sanitizer's report in umachd) fails a command that
+     * succeeded: whatever it checked, its world was not sound. */
+    if (!r_stop_world(world) && status == 0)
+        status = R_WORLD_FAILED;
     if (dir[0]) {
         unlink(sock); /* umachd removes it; a killed one would not have */
         if (rmdir(dir) != 0)

@@ -1,0 +1,361 @@
+/*
+ * um_client.c — the client front end's connections (docs/world.md, "The client front end").
+ *
+ * At library start, UMACH_WORLD set: the process connects to the world's socket and says
+ * hello; that connection (the control connection, close-on-exec) is its task, and its
+ * hang-up (exit, crash, kill, exec) ends the task. Each thread that makes a call opens a
+ * thread connection of its own on first use and joins the task with the secret from the
+ * hello (the daemon also checks, with SO_PEERCRED, that it comes from the same process). A
+ * call is one request and its reply on the thread's connection, so a thread blocked in
+ * mach_msg is only a reply that has not come yet, and other threads go on. A thread's
+ * connection is closed when the thread exits (a TLS destructor): the daemon cancels whatever
+ * it waited for.
+ *
+ * If the world goes away, every call fails (never hangs, never SIGPIPE): the caller turns
+ * that into MACH_SEND_INVALID_DEST or MACH_RCV_PORT_DIED.
+ *
+ * fork: the child never uses its parent's connections. A pthread_atfork child handler closes
+ * them all (without a word on them: the parent's task is the parent's), and the child's first
+ * call joins the world as a new task. (Darwin's inheritance of special ports by a forked
+ * child is not passed on yet: see um_client_fork_hello.)
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "um_client.h"
+#include "../embedded/um_embedded.h"
+#include "../api/um_api.h"
+#include "um_client_conn.h"
+
+#include <mach/mach_init.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int um_client_world;
+
+enum cl_state { CL_NEED_JOIN = 0, CL_JOINED, CL_GONE };
+
+/* A thread's connection. On the list of all of them, so that a forked child can close them. */
+typedef struct cl_thread {
+    int fd;         /* -1: not connected */
+    uint64_t next_id;
+    struct cl_thread *next, *prev;
+    um_wire_buf buf; /* where replies are received */
+} cl_thread;
+
+static pthread_mutex_t cl_lock = PTHREAD_MUTEX_INITIALIZER; /* guards everything below */
+static struct sockaddr_un cl_addr;
+static int cl_state;
+static int cl_ctl = -1;          /* the control connection */
+static uint64_t cl_secret[2];
+static uint32_t cl_generation;   /* advanced when the task changes (fork): older thread
+                                    connections are not this task's */
+static cl_thread *cl_threads;
+static pthread_key_t cl_key;
+
+static _Thread_local cl_thread *cl_me;
+static _Thread_local uint32_t cl_me_generation;
+
+static int cl_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&cl_addr, sizeof cl_addr) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* One request and its reply on a fresh connection (hello, join). */
+static bool cl_setup_call(int fd, uint16_t call, const uint64_t *args, uint32_t nargs,
+                          um_wire_pkt *rep, um_wire_buf *buf)
+{
+    um_wire_hdr h;
+    memset(&h, 0, sizeof h);
+    h.call = call;
+    h.nargs = nargs;
+    if (um_wire_send(fd, &h, args, NULL) != 0)
+        return false;
+    int rc;
+    do
+        rc = um_wire_recv(fd, buf, rep, 0, 0);
+    while (rc == -EINTR);
+    if (rc != 1)
+        return false;
+    if (rep->h.call != call || rep->h.kr != KERN_SUCCESS) {
+        um_wire_pkt_free(rep);
+        return false;
+    }
+    return true;
+}
+
+static uint64_t env_u64(const char *name)
+{
+    const char *s = getenv(name);
+    if (!s || !*s || *s == '-')
+        return 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(s, &end, 0);
+    unsigned shift = 0;
+    if (end && (*end == 'k' || *end == 'K'))
+        shift = 10;
+    else if (end && (*end == 'm' || *end == 'M'))
+        shift = 20;
+    else if (end && (*end == 'g' || *end == 'G'))
+        shift = 30;
+    if (shift)
+        end++;
+    if (!end || *end || v > (UINT64_MAX >> shift))
+        return 0;
+    return (uint64_t)v << shift;
+}
+
+static bool env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/*
+ * Become a new task of the world (at start, and in a forked child on its first call): the
+ * hello names the task's port and its bootstrap port. Hook for fork's inheritance of special
+ * ports (issue 13 item 4): a forked child would say here which task it was forked from.
+ * Conditions: cl_lock held.
+ */
+static bool cl_join_world(void)
+{
+    static um_wire_buf buf; /* guarded by cl_lock */
+    int fd = cl_connect();
+    if (fd < 0)
+        return false;
+    uint64_t args[3] = {
+        (env_flag("UMACH_GUARD_NONFATAL") ? UM_WIRE_HELLO_GUARD_NONFATAL : 0) |
+            (env_flag("UMACH_GUARD_LOG") ? UM_WIRE_HELLO_GUARD_LOG : 0),
+        env_u64("UMACH_PORT_TABLE_MAX"), env_u64("UMACH_QUEUED_BYTES_MAX")};
+    um_wire_pkt rep;
+    if (!cl_setup_call(fd, UM_WIRE_HELLO, args, 3, &rep, &buf)) {
+        close(fd);
+        return false;
+    }
+    bool ok = rep.h.nargs >= 6 && rep.args[0] == UM_WIRE_VERSION;
+    if (ok) {
+        mach_task_self_ = (mach_port_t)rep.args[1];
+        cl_secret[0] = rep.args[3];
+        cl_secret[1] = rep.args[4];
+        bootstrap_port = (mach_port_t)rep.args[5];
+        cl_ctl = fd;
+    } else {
+        close(fd);
+    }
+    um_wire_pkt_free(&rep);
+    return ok;
+}
+
+static void cl_thread_exit(void *p)
+{
+    cl_thread *t = p;
+    pthread_mutex_lock(&cl_lock);
+    if (t->fd >= 0)
+        close(t->fd); /* the daemon cancels what the thread waited for */
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (cl_threads == t)
+        cl_threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    pthread_mutex_unlock(&cl_lock);
+    if (cl_me == t)
+        cl_me = NULL;
+    free(t);
+}
+
+static void cl_atfork_prepare(void)
+{
+    pthread_mutex_lock(&cl_lock);
+}
+
+static void cl_atfork_parent(void)
+{
+    pthread_mutex_unlock(&cl_lock);
+}
+
+/* The child is a new task: none of the parent's connections is used, and none is told. */
+static void cl_atfork_child(void)
+{
+    for (cl_thread *t = cl_threads, *next; t; t = next) {
+        next = t->next;
+        if (t->fd >= 0)
+            close(t->fd);
+        t->fd = -1;
+        if (t != cl_me)
+            free(t); /* its thread does not exist in the child */
+    }
+    cl_threads = cl_me;
+    if (cl_me)
+        cl_me->next = cl_me->prev = NULL;
+    if (cl_ctl >= 0)
+        close(cl_ctl);
+    cl_ctl = -1;
+    if (cl_state == CL_JOINED)
+        cl_state = CL_NEED_JOIN;
+    cl_generation++;
+    pthread_mutex_unlock(&cl_lock);
+    um_mig_fork_child();
+}
+
+bool um_client_init(void)
+{
+    const char *path = getenv("UMACH_WORLD");
+    if (!path || !*path)
+        return false;
+    um_client_world = 1;
+    um_embedded_memory_init(); /* the fault-safe copies of message buffers */
+    cl_addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof cl_addr.sun_path) {
+        fprintf(stderr, "umach: UMACH_WORLD=%s: socket path too long; Mach calls will fail\n",
+                path);
+        cl_state = CL_GONE;
+        return true;
+    }
+    strcpy(cl_addr.sun_path, path);
+    (void)pthread_key_create(&cl_key, cl_thread_exit);
+    pthread_atfork(cl_atfork_prepare, cl_atfork_parent, cl_atfork_child);
+    pthread_mutex_lock(&cl_lock);
+    if (!cl_join_world()) {
+        cl_state = CL_GONE;
+        fprintf(stderr, "umach: cannot join the world at %s: %s; Mach calls will fail\n", path,
+                strerror(errno));
+    } else {
+        cl_state = CL_JOINED;
+    }
+    pthread_mutex_unlock(&cl_lock);
+    return true;
+}
+
+/* The calling thread's connection, opened and joined on first use; NULL: no world. */
+static cl_thread *cl_thread_conn(void)
+{
+    cl_thread *t = cl_me;
+    if (t && t->fd >= 0 && cl_me_generation == __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE))
+        return t;
+    pthread_mutex_lock(&cl_lock);
+    if (cl_state == CL_NEED_JOIN)
+        cl_state = cl_join_world() ? CL_JOINED : CL_GONE;
+    if (cl_state != CL_JOINED) {
+        pthread_mutex_unlock(&cl_lock);
+        return NULL;
+    }
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t) {
+            pthread_mutex_unlock(&cl_lock);
+            return NULL;
+        }
+        t->fd = -1;
+        t->next = cl_threads;
+        if (cl_threads)
+            cl_threads->prev = t;
+        cl_threads = t;
+        cl_me = t;
+        (void)pthread_setspecific(cl_key, t);
+    }
+    if (t->fd >= 0)
+        close(t->fd); /* a connection of an older task (before a fork) */
+    t->fd = cl_connect();
+    uint64_t args[2] = {cl_secret[0], cl_secret[1]};
+    um_wire_pkt rep;
+    if (t->fd >= 0 && !cl_setup_call(t->fd, UM_WIRE_JOIN, args, 2, &rep, &t->buf)) {
+        close(t->fd);
+        t->fd = -1;
+    } else if (t->fd >= 0) {
+        um_wire_pkt_free(&rep);
+    }
+    cl_me_generation = cl_generation;
+    pthread_mutex_unlock(&cl_lock);
+    return t->fd >= 0 ? t : NULL;
+}
+
+/* A fatal guard exception ended the task: die as embedded mode does (EXC_GUARD on Darwin). */
+static _Noreturn void cl_fatal_guard(const um_wire_hdr *h)
+{
+    fprintf(stderr,
+            "umach: fatal Mach port guard exception on port 0x%x: %s (flavor %u, "
+            "payload 0x%llx); aborting like EXC_GUARD on Darwin "
+            "(UMACH_GUARD_NONFATAL=1 returns the error instead)\n",
+            h->guard_name, um_guard_flavor_name(h->guard_flavor), h->guard_flavor,
+            (unsigned long long)h->guard_payload);
+    fflush(stderr);
+    abort();
+}
+
+/* The thread's connection failed: close it (the next call opens a new one, or finds none). */
+static void cl_thread_drop(cl_thread *t)
+{
+    pthread_mutex_lock(&cl_lock);
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+    pthread_mutex_unlock(&cl_lock);
+}
+
+enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nargs,
+                               const void *blob, uint32_t blob_len, um_wire_pkt *rep,
+                               bool interruptible)
+{
+    cl_thread *t = cl_thread_conn();
+    if (!t)
+        return CL_RT_SEND_FAILED;
+    um_wire_hdr h;
+    memset(&h, 0, sizeof h);
+    h.call = call;
+    h.id = ++t->next_id;
+    h.nargs = nargs;
+    h.blob_len = blob_len;
+    if (um_wire_send(t->fd, &h, args, blob) != 0) {
+        cl_thread_drop(t);
+        return CL_RT_SEND_FAILED;
+    }
+    bool cancelled = false;
+    for (;;) {
+        if (interruptible && !cancelled) {
+            /* poll() returns EINTR after a handler ran, whatever SA_RESTART says. */
+            struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
+            if (poll(&pfd, 1, -1) < 0) {
+                if (errno != EINTR)
+                    break;
+                um_wire_hdr c;
+                memset(&c, 0, sizeof c);
+                c.call = UM_WIRE_CANCEL;
+                c.id = h.id;
+                if (um_wire_send(t->fd, &c, NULL, NULL) != 0)
+                    break;
+                cancelled = true;
+                continue;
+            }
+        }
+        int rc = um_wire_recv(t->fd, &t->buf, rep, UM_WIRE_BLOB_MAX, 0);
+        if (rc == -EINTR || rc == -EAGAIN)
+            continue;
+        if (rc != 1)
+            break;
+        if (rep->h.id != h.id || rep->h.call != call) {
+            um_wire_pkt_free(rep);
+            break; /* not our reply: the connection is out of step */
+        }
+        if (rep->h.flags & UM_WIRE_F_FATAL_GUARD)
+            cl_fatal_guard(&rep->h);
+        return CL_RT_OK;
+    }
+    cl_thread_drop(t);
+    return CL_RT_REPLY_FAILED;
+}

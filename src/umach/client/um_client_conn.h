@@ -1,0 +1,30 @@
+/*
+ * um_client_conn.h — the client front end's connections (um_client.c), for its calls
+ * (um_client_calls.c, um_client_msg.c).
+ */
+#ifndef UM_CLIENT_CONN_H
+#define UM_CLIENT_CONN_H
+
+#include "../wire/um_wire.h"
+
+#include <mach/mach.h>
+
+/* How a round trip ended. */
+enum cl_rt {
+    CL_RT_OK = 0,        /* the reply is in `rep` */
+    CL_RT_SEND_FAILED,   /* no world (never joined, or gone) or the request could not go */
+    CL_RT_REPLY_FAILED,  /* the request went, but the world hung up before replying */
+};
+
+/*
+ * Send one request on the calling thread's connection (opened and joined on first use) and
+ * wait for its reply. `interruptible`: a signal handler that runs while waiting makes the
+ * request cancelled (UM_WIRE_CANCEL); the reply then says how it ended. A reply that reports
+ * a fatal guard exception aborts the process, as embedded mode does. um_wire_pkt_free(rep)
+ * after CL_RT_OK.
+ */
+enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nargs,
+                               const void *blob, uint32_t blob_len, um_wire_pkt *rep,
+                               bool interruptible);
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * um_wire.h — the world's wire protocol, version 1 (docs/world.md, "The wire protocol"):
+ * what libumach's client front end (src/umach/client/) and umachd (tools/umachd/) say over a
+ * SOCK_SEQPACKET connection. Shared by both sides, and by tests that speak it by hand.
+ *
+ * Every packet, request or reply, is one um_wire_hdr, then `nargs` 64-bit arguments, then
+ * `blob_len` bytes: in the packet itself, or, when the flag UM_WIRE_F_MEMFD is set, in a memfd
+ * passed with SCM_RIGHTS (payloads larger than UM_WIRE_INLINE_MAX). A reply echoes its
+ * request's call and id and carries the result in `kr`.
+ *
+ * A connection starts with one request: UM_WIRE_HELLO makes a new task (the control
+ * connection, whose hang-up ends the task); UM_WIRE_JOIN(secret) makes it a thread connection
+ * of the task whose hello gave that secret, when the kernel says (SO_PEERCRED) that its peer
+ * is the same process. Calls travel on thread connections, one outstanding request each.
+ * Host byte order (the socket never leaves the machine).
+ */
+#ifndef UM_WIRE_H
+#define UM_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UM_WIRE_MAGIC 0x756d6331u /* "umc1" */
+#define UM_WIRE_VERSION 1u
+
+/* Most arguments a packet carries, and most bytes it carries inline (more: a memfd). */
+#define UM_WIRE_MAX_ARGS 16u
+#define UM_WIRE_INLINE_MAX (32u * 1024)
+/* Most bytes any payload may have (a message's largest send size, with room to spare). */
+#define UM_WIRE_BLOB_MAX (64u * 1024 * 1024)
+
+/* Header flags. */
+#define UM_WIRE_F_MEMFD 0x1u       /* the blob is in the memfd that came with the packet */
+#define UM_WIRE_F_FATAL_GUARD 0x2u /* reply: the call raised a fatal guard exception; the
+                                      task is ended (guard_* say which); the client aborts */
+
+typedef struct um_wire_hdr {
+    uint32_t magic;
+    uint16_t call;     /* UM_WIRE_* */
+    uint16_t flags;    /* UM_WIRE_F_* */
+    uint32_t nargs;    /* 64-bit arguments that follow */
+    uint32_t blob_len; /* bytes after the arguments (or in the memfd) */
+    uint64_t id;       /* request id, echoed by the reply */
+    int32_t kr;        /* reply: the call's result */
+    uint32_t guard_flavor;  /* reply with UM_WIRE_F_FATAL_GUARD */
+    uint32_t guard_name;
+    uint32_t reserved;
+    uint64_t guard_payload;
+} um_wire_hdr;
+
+_Static_assert(sizeof(um_wire_hdr) == 48, "um_wire_hdr is 48 bytes on every ABI");
+
+/*
+ * Calls. The argument lists are fixed per call (the daemon checks nargs and blob_len against
+ * the call before anything else, and ends the task of a client that gets one wrong); the
+ * kernel calls' in-arguments are the public function's scalar arguments in order (the task
+ * argument first), their out-arguments come back as reply arguments in order, and arrays
+ * (MIG out-of-line) in the reply's blob. See tools/umachd/d_calls.c for each call's layout.
+ */
+enum um_wire_call {
+    /* connection set-up and the daemon's own requests */
+    UM_WIRE_HELLO = 1,  /* args: flags (UM_WIRE_HELLO_*), table limit, queued-bytes limit;
+                           reply args: version, task name, pid, secret[2], bootstrap name */
+    UM_WIRE_JOIN = 2,   /* args: secret[2]; reply: kr only */
+    UM_WIRE_STATS = 3,  /* reply args: tasks alive, names in the caller's space */
+    UM_WIRE_CANCEL = 4, /* cancel the connection's pending request `id` (no reply of its own:
+                           the pending request replies, cancelled or not) */
+    /* mach_msg */
+    UM_WIRE_MSG = 10,
+    /* kernel calls (dispatch/um_calls.c) */
+    UM_WIRE_PORT_ALLOCATE = 20,
+    UM_WIRE_PORT_ALLOCATE_NAME,
+    UM_WIRE_PORT_CONSTRUCT,
+    UM_WIRE_PORT_DESTRUCT,
+    UM_WIRE_PORT_DEALLOCATE,
+    UM_WIRE_PORT_DESTROY,
+    UM_WIRE_PORT_MOD_REFS,
+    UM_WIRE_PORT_GET_REFS,
+    UM_WIRE_PORT_TYPE,
+    UM_WIRE_PORT_NAMES,
+    UM_WIRE_PORT_INSERT_RIGHT,
+    UM_WIRE_PORT_EXTRACT_RIGHT,
+    UM_WIRE_PORT_GET_ATTRIBUTES,
+    UM_WIRE_PORT_SET_ATTRIBUTES,
+    UM_WIRE_PORT_SET_MSCOUNT,
+    UM_WIRE_PORT_SET_SEQNO,
+    UM_WIRE_PORT_GET_CONTEXT,
+    UM_WIRE_PORT_SET_CONTEXT,
+    UM_WIRE_PORT_GUARD,
+    UM_WIRE_PORT_GUARD_WITH_FLAGS,
+    UM_WIRE_PORT_UNGUARD,
+    UM_WIRE_PORT_SWAP_GUARD,
+    UM_WIRE_PORT_INSERT_MEMBER,
+    UM_WIRE_PORT_EXTRACT_MEMBER,
+    UM_WIRE_PORT_MOVE_MEMBER,
+    UM_WIRE_PORT_GET_SET_STATUS,
+    UM_WIRE_PORT_REQUEST_NOTIFICATION,
+    UM_WIRE_PORT_PEEK,
+    UM_WIRE_PORT_SPACE_INFO,
+    UM_WIRE_TASK_INFO,
+    UM_WIRE_TASK_GET_SPECIAL_PORT,
+    UM_WIRE_TASK_SET_SPECIAL_PORT,
+    UM_WIRE_TASK_CHECK,
+    UM_WIRE_TASK_GET_EXC_GUARD,
+    UM_WIRE_TASK_SET_EXC_GUARD,
+    UM_WIRE_CALL_END
+};
+
+/* UM_WIRE_HELLO flags: the client's own policy for its task (embedded mode's variables). */
+#define UM_WIRE_HELLO_GUARD_NONFATAL 0x1u /* UMACH_GUARD_NONFATAL */
+#define UM_WIRE_HELLO_GUARD_LOG 0x2u      /* UMACH_GUARD_LOG (the daemon logs to its stderr) */
+
+/*
+ * UM_WIRE_MSG. Request args: option, send size, receive size, receive name, timeout, the
+ * send buffer's address, the receive buffer's address, UM_WIRE_MSG_* flags; blob: the send
+ * buffer's bytes (send size of them) when the client could read them.
+ * Reply: kr; args: where the bytes go (UM_WIRE_OUT_*), the number of segments (at most 2),
+ * then (offset, length) per segment; blob: the segments' bytes one after the other.
+ */
+#define UM_WIRE_MSG_NARGS 8u
+#define UM_WIRE_MSG_UNREADABLE 0x1u /* the send buffer faulted: no bytes (SEND_INVALID_DATA) */
+#define UM_WIRE_MSG_CRED_GEN_SHIFT 32 /* high half of the flags: the client's credential
+                                         generation (a change makes the daemon re-read the
+                                         process's credentials) */
+enum { UM_WIRE_OUT_NONE = 0, UM_WIRE_OUT_SEND_BUF = 1, UM_WIRE_OUT_RCV_BUF = 2 };
+
+/* ---- packets (um_wire.c; both sides) ---------------------------------------------------- */
+
+/* A received packet: the header, its arguments, and its blob (owned by the packet). */
+typedef struct um_wire_pkt {
+    um_wire_hdr h;
+    uint64_t args[UM_WIRE_MAX_ARGS];
+    uint8_t *blob;  /* blob_len bytes, or NULL when 0 */
+    bool blob_heap; /* blob was malloc'd (a memfd's contents) rather than in `buf` */
+} um_wire_pkt;
+
+/* Per-receiver scratch space for one packet received inline. */
+typedef struct um_wire_buf {
+    uint8_t bytes[sizeof(um_wire_hdr) + UM_WIRE_MAX_ARGS * 8 + UM_WIRE_INLINE_MAX];
+} um_wire_buf;
+
+/*
+ * Send one packet (h->nargs, h->blob_len already set) without SIGPIPE; a blob larger than
+ * UM_WIRE_INLINE_MAX goes in a memfd. 0, or -errno (-EPIPE / -ECONNRESET: the peer is gone).
+ * Blocks only as a blocking socket does (the daemon's sockets are non-blocking: -EAGAIN).
+ */
+int um_wire_send(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob);
+
+/*
+ * Receive one packet into `p`, checking its shape: the magic, nargs ≤ UM_WIRE_MAX_ARGS, the
+ * length the packet has against the lengths the header says, and a memfd's size (fstat) at
+ * least blob_len ≤ `blob_max`; its contents are read (never mapped: a client may truncate
+ * it). `flags`: recvmsg flags (MSG_DONTWAIT). Returns 1 for a packet, 0 for hang-up,
+ * -EAGAIN / -EINTR, -EPROTO for a malformed packet, other -errno. um_wire_pkt_free after.
+ */
+int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, int flags);
+void um_wire_pkt_free(um_wire_pkt *p);
+
+#endif

@@ -1,0 +1,546 @@
+/*
+ * d_loop.c — umachd's epoll loop: connections, hello and join, task birth and death, the
+ * ready list of woken waiters, deadlines and replies. Nothing here blocks on a client: every
+ * socket is non-blocking, a client whose socket cannot take its reply loses its task, and a
+ * request that does not decode ends the task of the client that sent it and nothing else.
+ *
+ * Connections are freed only after the loop's round (a later event of the same round may
+ * name one that an earlier event ended), so an ended connection is only marked dead, closed
+ * and taken out of epoll at once.
+ */
+#define _GNU_SOURCE
+#include "umachd.h"
+
+#include "kern/um_bootstrap.h"
+
+#include <mach/task_special_ports.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t d_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- deadlines: a binary heap of waiting calls, soonest first --------------------------- */
+
+static void heap_swap(d_daemon *d, size_t a, size_t b)
+{
+    d_msg_call *t = d->heap[a];
+    d->heap[a] = d->heap[b];
+    d->heap[b] = t;
+    d->heap[a]->heap_index = a;
+    d->heap[b]->heap_index = b;
+}
+
+static void heap_up(d_daemon *d, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (d->heap[parent]->deadline_ns <= d->heap[i]->deadline_ns)
+            break;
+        heap_swap(d, i, parent);
+        i = parent;
+    }
+}
+
+static void heap_down(d_daemon *d, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < d->heap_len && d->heap[l]->deadline_ns < d->heap[m]->deadline_ns)
+            m = l;
+        if (r < d->heap_len && d->heap[r]->deadline_ns < d->heap[m]->deadline_ns)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(d, i, m);
+        i = m;
+    }
+}
+
+bool d_heap_add(d_daemon *d, d_msg_call *m)
+{
+    if (d->heap_len == d->heap_cap) {
+        size_t cap = d->heap_cap ? d->heap_cap * 2 : 16;
+        d_msg_call **h = realloc(d->heap, cap * sizeof *h);
+        if (!h)
+            return false;
+        d->heap = h;
+        d->heap_cap = cap;
+    }
+    m->heap_index = d->heap_len;
+    d->heap[d->heap_len++] = m;
+    heap_up(d, m->heap_index);
+    return true;
+}
+
+void d_heap_remove(d_daemon *d, d_msg_call *m)
+{
+    size_t i = m->heap_index;
+    if (i >= d->heap_len || d->heap[i] != m)
+        return;
+    d->heap_len--;
+    if (i != d->heap_len) {
+        d->heap[i] = d->heap[d->heap_len];
+        d->heap[i]->heap_index = i;
+        heap_up(d, i);
+        heap_down(d, d->heap[i]->heap_index);
+    }
+    m->heap_index = (size_t)-1;
+}
+
+/* ---- the ready list ------------------------------------------------------------------------ */
+
+void d_ready(d_daemon *d, d_conn *c)
+{
+    if (c->ready)
+        return;
+    c->ready = true;
+    c->ready_next = NULL;
+    if (d->ready_tail)
+        d->ready_tail->ready_next = c;
+    else
+        d->ready_head = c;
+    d->ready_tail = c;
+}
+
+static d_conn *ready_pop(d_daemon *d)
+{
+    d_conn *c = d->ready_head;
+    if (c) {
+        d->ready_head = c->ready_next;
+        if (!d->ready_head)
+            d->ready_tail = NULL;
+        c->ready = false;
+    }
+    return c;
+}
+
+/* ---- connections and tasks -------------------------------------------------------------- */
+
+static void task_end(d_daemon *d, d_task *t);
+
+/* Close a connection now; it is freed after the round. A control connection ends its task. */
+static void conn_end(d_daemon *d, d_conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    d_msg_drop(c);
+    d_task *t = c->task;
+    if (c->kind == D_CONN_THREAD && t) {
+        for (d_conn **pp = &t->threads; *pp; pp = &(*pp)->tnext) {
+            if (*pp == c) {
+                *pp = c->tnext;
+                break;
+            }
+        }
+        c->task = NULL;
+    } else if (c->kind == D_CONN_CONTROL && t) {
+        task_end(d, t);
+    }
+}
+
+/*
+ * Task death: the control connection is gone (or a fatal guard). Its threads' waits are
+ * cancelled and their connections closed first, then the core ends the task.
+ */
+static void task_end(d_daemon *d, d_task *t)
+{
+    while (t->threads)
+        conn_end(d, t->threads);
+    if (t->control) {
+        d_conn *c = t->control;
+        t->control = NULL;
+        c->task = NULL;
+        conn_end(d, c);
+    }
+    for (d_task **pp = &d->tasks; *pp; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            break;
+        }
+    }
+    um_task_terminate(t->task);
+    d->ntasks--;
+    free(t);
+}
+
+bool d_reply(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *args,
+             uint32_t nargs, const void *blob, uint32_t blob_len)
+{
+    if (c->dead)
+        return true;
+    um_wire_hdr h;
+    memset(&h, 0, sizeof h);
+    h.call = call;
+    h.id = id;
+    h.kr = kr;
+    h.nargs = nargs;
+    h.blob_len = blob_len;
+    d_task *t = c->task;
+    if (t && t->doomed) {
+        h.flags |= UM_WIRE_F_FATAL_GUARD;
+        h.guard_flavor = t->guard_flavor;
+        h.guard_name = t->guard_name;
+        h.guard_payload = t->guard_payload;
+    }
+    return um_wire_send(c->fd, &h, args, blob) == 0;
+}
+
+/* ---- policy hooks ------------------------------------------------------------------------ */
+
+/*
+ * A fatal guard exception ends the task once its call is over (the reply tells the client,
+ * which aborts as embedded mode does), unless the task asked for non-fatal guards.
+ */
+static void d_guard(um_task *task, mach_port_name_t name, uint64_t payload, uint32_t flavor,
+                    bool fatal)
+{
+    d_task *t = task->fe;
+    if (fatal && !(t->flags & UM_WIRE_HELLO_GUARD_NONFATAL)) {
+        if (!t->doomed) {
+            t->doomed = true;
+            t->guard_flavor = flavor;
+            t->guard_name = name;
+            t->guard_payload = payload;
+        }
+        return;
+    }
+    if (t->flags & UM_WIRE_HELLO_GUARD_LOG)
+        fprintf(stderr, "umachd: task of pid %d: Mach port guard exception on port 0x%x: %s\n",
+                (int)t->pid, name, um_guard_flavor_name(flavor));
+}
+
+static const um_task_hooks d_hooks = {.guard = d_guard};
+
+static bool uid_allowed(const d_daemon *d, uid_t uid)
+{
+    if (uid == getuid())
+        return true;
+    for (unsigned i = 0; i < d->nallowed; i++)
+        if (d->allowed[i] == uid)
+            return true;
+    return false;
+}
+
+/* Accept a connection: it is new until its first request says what it is. */
+static void d_accept(d_daemon *d)
+{
+    int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !uid_allowed(d, cred.uid)) {
+        close(fd);
+        return;
+    }
+    d_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->kind = D_CONN_NEW;
+    c->fd = fd;
+    c->pid = cred.pid;
+    c->uid = cred.uid;
+    c->gid = cred.gid;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+    if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close(fd);
+        free(c);
+        return;
+    }
+    c->all_next = d->conns;
+    d->conns = c;
+}
+
+/*
+ * Read the process's current credentials into the task's tokens (/proc/PID/status: the
+ * kernel's, never the client's word). Falls back to what SO_PEERCRED said.
+ */
+static void task_tokens(d_task *t, uid_t uid, gid_t gid)
+{
+    unsigned ruid = uid, euid = uid, rgid = gid, egid = gid;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)t->pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "Uid:", 4) == 0)
+                (void)sscanf(line + 4, "%u %u", &ruid, &euid);
+            else if (strncmp(line, "Gid:", 4) == 0)
+                (void)sscanf(line + 4, "%u %u", &rgid, &egid);
+        }
+        fclose(f);
+    }
+    um_task *k = t->task;
+    k->sec.val[0] = euid;
+    k->sec.val[1] = egid;
+    /* Darwin's layout: auid, euid, egid, ruid, rgid, pid, asid, pid version. */
+    k->audit.val[0] = ruid;
+    k->audit.val[1] = euid;
+    k->audit.val[2] = egid;
+    k->audit.val[3] = ruid;
+    k->audit.val[4] = rgid;
+}
+
+/* The client's credential generation moved: sample its credentials again. */
+void d_task_recheck_creds(d_task *t, uint32_t gen);
+void d_task_recheck_creds(d_task *t, uint32_t gen)
+{
+    if (gen == t->cred_gen)
+        return;
+    t->cred_gen = gen;
+    task_tokens(t, t->task->sec.val[0], t->task->sec.val[1]);
+}
+
+/*
+ * UM_WIRE_HELLO: the connection becomes a task's control connection. Its space holds its
+ * task port and a send right to the world's bootstrap port (bootstrap_port).
+ */
+static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
+{
+    if (p->h.nargs != 3 || p->h.blob_len != 0)
+        return false;
+    d_task *t = calloc(1, sizeof *t);
+    if (!t)
+        return false;
+    uint64_t table = p->args[1], queued = p->args[2];
+    d->kernel.table_limit = table >= 2 && table <= UM_TABLE_HARD_MAX ? (uint32_t)table + 1
+                                                                      : UM_TABLE_DEFAULT_MAX;
+    d->kernel.queued_limit = queued ? queued : (2ull << 30);
+    t->task = um_task_create(&d->kernel, &d_memops, &d_hooks, t);
+    if (!t->task || getrandom(t->secret, sizeof t->secret, 0) != (ssize_t)sizeof t->secret) {
+        if (t->task)
+            um_task_terminate(t->task);
+        free(t);
+        return false;
+    }
+    t->d = d;
+    t->pid = c->pid;
+    t->flags = (uint32_t)p->args[0] & (UM_WIRE_HELLO_GUARD_NONFATAL | UM_WIRE_HELLO_GUARD_LOG);
+    t->control = c;
+    t->next = d->tasks;
+    d->tasks = t;
+    d->ntasks++;
+    c->kind = D_CONN_CONTROL;
+    c->task = t;
+    task_tokens(t, c->uid, c->gid);
+    t->task->audit.val[5] = (unsigned)c->pid;
+    t->task->audit.val[6] = (unsigned)c->pid;
+    t->task->audit.val[7] = ++d->pid_version;
+    mach_port_name_t bname = MACH_PORT_NULL;
+    if (d->kernel.bootstrap) {
+        um_port *bp = um_bootstrap_port(d->kernel.bootstrap);
+        um_port_make_send(bp);
+        t->task->special_ports[TASK_BOOTSTRAP_PORT] = bp;
+        um_port_copy_send(bp);
+        if (um_right_copyout(t->task->space, bp, MACH_MSG_TYPE_PORT_SEND, &bname) != KERN_SUCCESS)
+            bname = MACH_PORT_NULL;
+    }
+    uint64_t out[6] = {UM_WIRE_VERSION, t->task->task_name, (uint64_t)c->pid, t->secret[0],
+                       t->secret[1], bname};
+    return d_reply(c, UM_WIRE_HELLO, p->h.id, KERN_SUCCESS, out, 6, NULL, 0);
+}
+
+/* UM_WIRE_JOIN: a thread connection of the task whose secret it presents, same process. */
+static bool d_join(d_daemon *d, d_conn *c, const um_wire_pkt *p)
+{
+    if (p->h.nargs != 2 || p->h.blob_len != 0)
+        return false;
+    d_task *t = d->tasks;
+    while (t && !(t->secret[0] == p->args[0] && t->secret[1] == p->args[1]))
+        t = t->next;
+    if (!t || t->pid != c->pid)
+        return false; /* a wrong secret, or another process's: refused */
+    c->kind = D_CONN_THREAD;
+    c->task = t;
+    c->tnext = t->threads;
+    t->threads = c;
+    return d_reply(c, UM_WIRE_JOIN, p->h.id, KERN_SUCCESS, NULL, 0, NULL, 0);
+}
+
+static bool d_stats(d_daemon *d, d_conn *c, const um_wire_pkt *p)
+{
+    if (p->h.nargs != 0 || p->h.blob_len != 0 || !c->task)
+        return false;
+    uint64_t out[2] = {d->ntasks, um_space_inuse(c->task->task->space)};
+    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 2, NULL, 0);
+}
+
+/*
+ * One request of `c`: 1 served, 0 nothing queued, -1 the connection ends (hang-up, a
+ * malformed request, a reply that cannot be sent).
+ */
+static int d_request(d_daemon *d, d_conn *c)
+{
+    um_wire_pkt p;
+    int rc = um_wire_recv(c->fd, &d->rbuf, &p, UM_WIRE_BLOB_MAX, MSG_DONTWAIT);
+    if (rc == -EAGAIN || rc == -EINTR)
+        return 0;
+    if (rc <= 0)
+        return -1;
+    bool ok;
+    if (c->kind == D_CONN_NEW) {
+        ok = p.h.call == UM_WIRE_HELLO   ? d_hello(d, c, &p)
+             : p.h.call == UM_WIRE_JOIN ? d_join(d, c, &p)
+                                        : false;
+    } else if (p.h.call == UM_WIRE_STATS) {
+        ok = d_stats(d, c, &p);
+    } else if (c->kind != D_CONN_THREAD) {
+        ok = false; /* calls travel on thread connections only */
+    } else if (p.h.call == UM_WIRE_CANCEL) {
+        ok = p.h.nargs == 0 && p.h.blob_len == 0 && d_msg_cancel(c, p.h.id);
+    } else if (c->pending) {
+        ok = false; /* one outstanding request per thread connection */
+    } else if (p.h.call == UM_WIRE_MSG) {
+        ok = d_msg(c, &p);
+    } else {
+        ok = d_call(c, &p);
+    }
+    um_wire_pkt_free(&p);
+    return ok ? 1 : -1;
+}
+
+/* A fatal guard made the task doomed: it ends now that its call has replied. */
+static void end_doomed(d_daemon *d)
+{
+    d_task *t = d->tasks;
+    while (t) {
+        d_task *next = t->next;
+        if (t->doomed)
+            task_end(d, t);
+        t = next;
+    }
+}
+
+/* Resume every call whose waiter was woken, and whatever their resumption wakes. */
+static void drain_ready(d_daemon *d)
+{
+    d_conn *c;
+    while ((c = ready_pop(d)) != NULL) {
+        if (c->dead || !c->pending)
+            continue;
+        if (!d_msg_resume(c))
+            conn_end(d, c);
+    }
+}
+
+static void expire_deadlines(d_daemon *d)
+{
+    uint64_t now = d_now_ns();
+    while (d->heap_len && d->heap[0]->deadline_ns <= now) {
+        d_conn *c = d->heap[0]->conn;
+        d_heap_remove(d, d->heap[0]);
+        if (!d_msg_expire(c))
+            conn_end(d, c);
+        drain_ready(d);
+    }
+}
+
+/* Free the connections that ended during the round. */
+static void reap(d_daemon *d)
+{
+    for (d_conn **pp = &d->conns; *pp;) {
+        d_conn *c = *pp;
+        if (c->dead && !c->ready) {
+            *pp = c->all_next;
+            free(c);
+        } else {
+            pp = &c->all_next;
+        }
+    }
+}
+
+void d_loop_init(d_daemon *d)
+{
+    d->kernel.bootstrap = um_bootstrap_create();
+    if (!d->kernel.bootstrap)
+        fprintf(stderr, "umachd: no memory for the world's bootstrap server\n");
+}
+
+void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
+{
+    while (!*stop) {
+        int timeout = -1;
+        if (d->heap_len) {
+            uint64_t now = d_now_ns(), at = d->heap[0]->deadline_ns;
+            uint64_t ms = at > now ? (at - now + 999999) / 1000000 : 0;
+            timeout = ms > 60000 ? 60000 : (int)ms;
+        }
+        struct epoll_event evs[32];
+        int n = epoll_pwait(d->epoll_fd, evs, 32, timeout, (const sigset_t *)waitmask);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("umachd: epoll_wait");
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            d_conn *c = evs[i].data.ptr;
+            if (!c) {
+                d_accept(d);
+                continue;
+            }
+            if (c->dead)
+                continue;
+            bool hup = (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+            int rc = 1;
+            if (evs[i].events & EPOLLIN)
+                rc = d_request(d, c);
+            /* Requests still queued before a hang-up are served first. */
+            while (hup && rc == 1 && !c->dead) {
+                drain_ready(d);
+                rc = d_request(d, c);
+            }
+            if (!hup && rc >= 0) {
+                drain_ready(d);
+                end_doomed(d);
+                continue;
+            }
+            if (!c->dead)
+                conn_end(d, c);
+            drain_ready(d);
+            end_doomed(d);
+        }
+        expire_deadlines(d);
+        end_doomed(d);
+        reap(d);
+    }
+}
+
+void d_loop_shutdown(d_daemon *d)
+{
+    while (d->tasks)
+        task_end(d, d->tasks);
+    for (d_conn *c = d->conns; c; c = c->all_next)
+        conn_end(d, c);
+    d->ready_head = d->ready_tail = NULL;
+    for (d_conn *c = d->conns; c; c = c->all_next)
+        c->ready = false;
+    reap(d);
+    free(d->heap);
+    d->heap = NULL;
+    if (d->kernel.bootstrap) {
+        um_bootstrap_destroy(d->kernel.bootstrap);
+        d->kernel.bootstrap = NULL;
+    }
+}

@@ -1,0 +1,272 @@
+/*
+ * d_msg.c — mach_msg as umachd serves it (docs/world.md, "mach_msg in a world").
+ *
+ * The client sends its options, sizes, names, timeout and the bytes of its send buffer (it
+ * reads them itself, with the fault-safe copy of embedded mode). The daemon runs the same
+ * non-blocking core as embedded mode (um_kmsg_prepare, um_msg_send, um_msg_receive) with the
+ * task's memory operations served from the request (the per-call context: msg_read reads the
+ * request's bytes at the client's addresses). The bytes for the client's buffer (um_msg_out:
+ * a received message, or a send's pseudo-receive) go back in the reply with where to write
+ * them; the client writes them with its fault-safe write.
+ *
+ * A call that must wait is a deferred reply: the waiter stays queued in the core with this
+ * call as its front-end data; its wake hook puts the connection on the ready list and the
+ * loop calls the core again (d_msg_resume). A timed wait's deadline is in the daemon's heap;
+ * at expiry the call is cancelled (*_TIMED_OUT). UM_WIRE_CANCEL (the client's thread got a
+ * signal with MACH_*_INTERRUPT) cancels with *_INTERRUPTED; a connection that hangs up
+ * cancels without a reply. A waiter already woken is resumed rather than cancelled, as the
+ * embedded front end prefers a wake to a timeout.
+ */
+#define _GNU_SOURCE
+#include "umachd.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void d_task_recheck_creds(d_task *t, uint32_t gen);
+
+static void msg_wake(um_waiter *w)
+{
+    d_msg_call *m = w->fe;
+    d_ready(m->conn->task->d, m->conn);
+}
+
+/* Send the reply for `m`, with what `out` holds for the buffer `target`, and free `m`. */
+static bool msg_finish(d_conn *c, d_msg_call *m, mach_msg_return_t mr, int target, um_msg_out *out)
+{
+    uint64_t args[6] = {target, 0, 0, 0, 0, 0};
+    uint8_t small[2 * sizeof out->small];
+    uint8_t *blob = NULL;
+    uint32_t total = 0;
+    uint32_t nseg = out ? out->nseg : 0;
+    if (nseg > 2)
+        nseg = 2;
+    for (uint32_t i = 0; i < nseg; i++) {
+        args[2 + 2 * i] = out->seg[i].offset;
+        args[3 + 2 * i] = out->seg[i].len;
+        total += out->seg[i].len;
+    }
+    args[1] = nseg;
+    bool ok;
+    if (nseg == 1) {
+        ok = d_reply(c, UM_WIRE_MSG, m->id, mr, args, 6, out->seg[0].bytes, total);
+    } else {
+        blob = total == 0 ? NULL : total <= sizeof small ? small : malloc(total);
+        if (!blob && total) {
+            /* No memory to gather the bytes: the message is lost as if unwritable. */
+            args[1] = 0;
+            total = 0;
+            mr = target == UM_WIRE_OUT_SEND_BUF ? MACH_SEND_NO_BUFFER : MACH_RCV_INVALID_DATA;
+        }
+        uint32_t at = 0;
+        for (uint32_t i = 0; i < nseg && blob; i++) {
+            memcpy(blob + at, out->seg[i].bytes, out->seg[i].len);
+            at += out->seg[i].len;
+        }
+        ok = d_reply(c, UM_WIRE_MSG, m->id, mr, args, 6, blob, total);
+        if (blob != small)
+            free(blob);
+    }
+    if (out)
+        um_msg_out_release(out);
+    if (c->pending == m)
+        c->pending = NULL;
+    free(m);
+    return ok;
+}
+
+/* The call waits: arm its waiter and its deadline. false: cannot wait (no memory). */
+static bool msg_wait(d_conn *c, d_msg_call *m, um_waiter *w)
+{
+    w->fe = m;
+    w->wake = msg_wake;
+    c->pending = m;
+    if (m->timed && m->heap_index == (size_t)-1 && !d_heap_add(c->task->d, m))
+        return false;
+    return true;
+}
+
+static bool rcv_start(d_conn *c, d_msg_call *m);
+
+/* The send phase ended with `mr`. */
+static bool send_done(d_conn *c, d_msg_call *m, mach_msg_return_t mr)
+{
+    if (m->timed)
+        d_heap_remove(c->task->d, m);
+    if (mr != MACH_MSG_SUCCESS || !(m->option & MACH_RCV_MSG))
+        return msg_finish(c, m, mr, UM_WIRE_OUT_SEND_BUF, &m->s.out);
+    return rcv_start(c, m);
+}
+
+static bool rcv_done(d_conn *c, d_msg_call *m, mach_msg_return_t mr)
+{
+    if (m->timed)
+        d_heap_remove(c->task->d, m);
+    return msg_finish(c, m, mr, UM_WIRE_OUT_RCV_BUF, &m->r.out);
+}
+
+static void set_deadline(d_msg_call *m, bool timed)
+{
+    m->timed = timed;
+    m->heap_index = (size_t)-1;
+    if (timed)
+        m->deadline_ns = d_now_ns() + (uint64_t)m->timeout * 1000000u;
+}
+
+static bool rcv_start(d_conn *c, d_msg_call *m)
+{
+    um_task *task = c->task->task;
+    m->in_send = false;
+    if (m->r.rcv_addr == 0)
+        return msg_finish(c, m, MACH_RCV_INVALID_DATA, UM_WIRE_OUT_NONE, NULL);
+    bool timed = (m->option & MACH_RCV_TIMEOUT) != 0;
+    m->r.may_block = !(timed && m->timeout == 0);
+    set_deadline(m, timed);
+    d_callctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    d_ctx_enter(c->task, &ctx);
+    mach_msg_return_t mr = um_msg_receive(task, &m->r);
+    d_ctx_leave(c->task, &ctx);
+    if (mr == MACH_RCV_IN_PROGRESS) {
+        if (msg_wait(c, m, &m->r.waiter))
+            return true;
+        um_msg_receive_cancel(&m->r);
+        mr = MACH_RCV_TIMED_OUT; /* no memory to wait */
+    }
+    return rcv_done(c, m, mr);
+}
+
+bool d_msg(d_conn *c, const um_wire_pkt *p)
+{
+    if (p->h.nargs != UM_WIRE_MSG_NARGS)
+        return false;
+    d_task *t = c->task;
+    um_task *task = t->task;
+    mach_msg_option_t option = (mach_msg_option_t)p->args[0];
+    mach_msg_size_t send_size = (mach_msg_size_t)p->args[1];
+    uint64_t flags = p->args[7];
+    bool unreadable = (flags & UM_WIRE_MSG_UNREADABLE) != 0;
+    if (p->args[1] > UINT32_MAX || p->args[2] > UINT32_MAX || p->args[3] > UINT32_MAX ||
+        p->args[4] > UINT32_MAX)
+        return false;
+    /* The bytes are the send buffer, whole, or none (not read: unreadable or not sent). */
+    if (p->h.blob_len != 0 && (unreadable || !(option & MACH_SEND_MSG) ||
+                               p->h.blob_len != send_size))
+        return false;
+    d_task_recheck_creds(t, (uint32_t)(flags >> UM_WIRE_MSG_CRED_GEN_SHIFT));
+    d_msg_call *m = calloc(1, sizeof *m);
+    if (!m)
+        return false;
+    m->conn = c;
+    m->id = p->h.id;
+    m->option = option;
+    m->timeout = (mach_msg_timeout_t)p->args[4];
+    m->heap_index = (size_t)-1;
+    m->r.option = option;
+    m->r.rcv_size = (mach_msg_size_t)p->args[2];
+    m->r.rcv_name = (mach_port_name_t)p->args[3];
+    m->r.rcv_addr = p->args[6];
+    m->r.started = false;
+    m->r.out.nseg = 0;
+    m->r.out.image = NULL;
+    if (!(option & MACH_SEND_MSG)) {
+        if (!(option & MACH_RCV_MSG))
+            return msg_finish(c, m, MACH_MSG_SUCCESS, UM_WIRE_OUT_NONE, NULL);
+        return rcv_start(c, m);
+    }
+    d_callctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.ranges[0] = (d_range){p->args[5], send_size, p->h.blob_len ? p->blob : NULL, -1};
+    ctx.nranges = 1;
+    d_ctx_enter(t, &ctx);
+    um_kmsg *k = NULL;
+    mach_msg_return_t mr = um_kmsg_prepare(task, p->args[5], send_size, &k);
+    if (mr != MACH_MSG_SUCCESS) {
+        d_ctx_leave(t, &ctx);
+        return msg_finish(c, m, mr, UM_WIRE_OUT_NONE, NULL);
+    }
+    m->in_send = true;
+    m->s.copied_in = false;
+    m->s.out.nseg = 0;
+    m->s.out.image = NULL;
+    m->s.kmsg = k;
+    m->s.option = option;
+    m->s.msg_addr = p->args[5];
+    bool timed = (option & MACH_SEND_TIMEOUT) != 0;
+    m->s.may_block = !(timed && m->timeout == 0);
+    set_deadline(m, timed);
+    mr = um_msg_send(task, &m->s);
+    d_ctx_leave(t, &ctx);
+    if (mr == MACH_SEND_IN_PROGRESS) {
+        if (msg_wait(c, m, &m->s.waiter))
+            return true;
+        mr = um_msg_send_cancel(task, &m->s, MACH_SEND_NO_BUFFER);
+    }
+    return send_done(c, m, mr);
+}
+
+bool d_msg_resume(d_conn *c)
+{
+    d_msg_call *m = c->pending;
+    um_task *task = c->task->task;
+    d_callctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    d_ctx_enter(c->task, &ctx);
+    mach_msg_return_t mr =
+        m->in_send ? um_msg_send(task, &m->s) : um_msg_receive(task, &m->r);
+    d_ctx_leave(c->task, &ctx);
+    if (mr == (m->in_send ? MACH_SEND_IN_PROGRESS : MACH_RCV_IN_PROGRESS))
+        return msg_wait(c, m, m->in_send ? &m->s.waiter : &m->r.waiter) ||
+               d_msg_expire(c); /* cannot wait again: ends as timed out */
+    c->pending = NULL;
+    return m->in_send ? send_done(c, m, mr) : rcv_done(c, m, mr);
+}
+
+/* End the waiting call with `why` (a timeout or an interrupt). */
+static bool msg_cancel(d_conn *c, bool interrupted)
+{
+    d_msg_call *m = c->pending;
+    if (!m)
+        return true;
+    um_waiter *w = m->in_send ? &m->s.waiter : &m->r.waiter;
+    if (w->woken)
+        return d_msg_resume(c); /* the wake came first */
+    c->pending = NULL;
+    if (m->in_send) {
+        mach_msg_return_t mr = um_msg_send_cancel(
+            c->task->task, &m->s, interrupted ? MACH_SEND_INTERRUPTED : MACH_SEND_TIMED_OUT);
+        return send_done(c, m, mr);
+    }
+    um_msg_receive_cancel(&m->r);
+    return rcv_done(c, m, interrupted ? MACH_RCV_INTERRUPTED : MACH_RCV_TIMED_OUT);
+}
+
+bool d_msg_expire(d_conn *c)
+{
+    return msg_cancel(c, false);
+}
+
+bool d_msg_cancel(d_conn *c, uint64_t id)
+{
+    if (!c->pending || c->pending->id != id)
+        return true; /* already answered: the reply is on its way */
+    return msg_cancel(c, true);
+}
+
+void d_msg_drop(d_conn *c)
+{
+    d_msg_call *m = c->pending;
+    if (!m)
+        return;
+    c->pending = NULL;
+    if (c->task)
+        d_heap_remove(c->task->d, m);
+    if (m->in_send) {
+        (void)um_msg_send_cancel(c->task->task, &m->s, MACH_SEND_INTERRUPTED);
+        um_msg_out_release(&m->s.out);
+    } else {
+        um_msg_receive_cancel(&m->r);
+        um_msg_out_release(&m->r.out);
+    }
+    free(m);
+}

@@ -1,0 +1,168 @@
+/*
+ * umachd.h — the world daemon's own interface between its files (docs/world.md):
+ *
+ *   umachd.c   options, the world's directory and socket, main
+ *   d_loop.c   the epoll loop: connections, hello and join, task birth and death, the ready
+ *              list of woken waiters, deadlines, replies
+ *   d_calls.c  the kernel calls: each request checked against its call, um_api_* run for the
+ *              connection's task, the out-arguments (and MIG arrays) in the reply
+ *   d_msg.c    mach_msg: the per-call context that serves the task's memory operations from
+ *              the request, the send and receive, waits as deferred replies, cancels
+ *
+ * The daemon is one thread; the kernel core's "world lock" is that there is only one.
+ */
+#ifndef UMACHD_H
+#define UMACHD_H
+
+#include "kern/um_kern.h"
+#include "kern/um_kmsg.h"
+#include "wire/um_wire.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <signal.h>
+#include <sys/types.h>
+
+typedef struct d_daemon d_daemon;
+typedef struct d_task d_task;
+typedef struct d_conn d_conn;
+typedef struct d_msg_call d_msg_call;
+
+enum d_conn_kind { D_CONN_NEW = 1, D_CONN_CONTROL, D_CONN_THREAD };
+
+/* A connection: new (its first request decides), a task's control connection, or a thread's. */
+struct d_conn {
+    int kind;
+    int fd;
+    pid_t pid; /* SO_PEERCRED at accept */
+    uid_t uid;
+    gid_t gid;
+    bool dead;          /* hung up or ended: closed, freed after the loop's round */
+    d_task *task;       /* control: the task it made; thread: the task it joined */
+    d_conn *tnext;      /* the task's thread connections */
+    d_conn *all_next;   /* every connection (the daemon's list) */
+    d_msg_call *pending; /* the mach_msg that waits for a wake or a deadline, or NULL */
+    bool ready;         /* on the ready list */
+    d_conn *ready_next;
+};
+
+/*
+ * Per-call context: what the task's memory operations may use while the core runs for one
+ * request (docs/world.md, "The per-call context"). The daemon never touches a client's
+ * memory: what the core reads comes from ranges the client captured into the request, and
+ * what the core gives the task goes into the reply. Out-of-line memory (issue 13 item 6)
+ * extends it: captured ranges may carry memfds, and the reply's items may too.
+ */
+typedef struct d_range {
+    uint64_t addr;        /* the client's address of the bytes */
+    uint64_t len;
+    const uint8_t *bytes; /* NULL: the client could not read it (a fault) */
+    int fd;               /* a memfd behind the range, or -1 (out-of-line memory: future) */
+} d_range;
+
+enum { D_CTX_RANGES = 4, D_CTX_ITEMS = 4 };
+
+typedef struct d_item {
+    void *region; /* a kernel region given to the task (attach), NULL once unmapped */
+    size_t len;
+    uint64_t token; /* the address the task got for it */
+} d_item;
+
+typedef struct d_callctx {
+    d_range ranges[D_CTX_RANGES]; /* what the request captured of the client's memory */
+    unsigned nranges;
+    d_item items[D_CTX_ITEMS];    /* what the reply carries for the client to make its own */
+    unsigned nitems;
+    bool allow_attach;            /* kernel calls: MIG arrays come back in the reply */
+} d_callctx;
+
+/* The address a task gets for the reply's item i (page-aligned, never 0). */
+#define D_ITEM_TOKEN(i) ((uint64_t)((i) + 1) << 12)
+
+struct d_task {
+    um_task *task;
+    d_daemon *d;
+    d_conn *control;
+    d_conn *threads;      /* its thread connections */
+    d_task *next;
+    uint64_t secret[2];   /* what a thread connection presents to join */
+    pid_t pid;
+    uint32_t flags;       /* UM_WIRE_HELLO_* */
+    uint32_t cred_gen;    /* the client's credential generation when last sampled */
+    d_callctx *ctx;       /* the context of the call running for it, or NULL */
+    bool doomed;          /* a fatal guard: ends once the call is over */
+    uint32_t guard_flavor, guard_name;
+    uint64_t guard_payload;
+};
+
+struct d_daemon {
+    um_kernel kernel;
+    int listen_fd;
+    int epoll_fd;
+    d_conn *conns;
+    d_task *tasks;
+    uint32_t ntasks;
+    uint32_t pid_version; /* the audit token's pid version: one per task made */
+    uid_t allowed[16];
+    unsigned nallowed;
+    d_conn *ready_head, *ready_tail; /* connections whose waiter was woken */
+    d_msg_call **heap;               /* waiting calls with a deadline, soonest first */
+    size_t heap_len, heap_cap;
+    um_wire_buf rbuf;                /* where packets are received */
+};
+
+/* ---- d_loop.c -------------------------------------------------------------------------- */
+void d_loop_init(d_daemon *d);
+/* Serve until *stop; then end every task. */
+void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask);
+void d_loop_shutdown(d_daemon *d);
+/* Reply on `c`; false: the client cannot be reached (the caller ends its task). */
+bool d_reply(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *args,
+             uint32_t nargs, const void *blob, uint32_t blob_len);
+/* Put `c` on the ready list (a waiter of its pending call was woken). */
+void d_ready(d_daemon *d, d_conn *c);
+/* Deadlines of waiting calls (a binary heap). */
+bool d_heap_add(d_daemon *d, d_msg_call *m);
+void d_heap_remove(d_daemon *d, d_msg_call *m);
+uint64_t d_now_ns(void);
+
+/* ---- d_calls.c ------------------------------------------------------------------------- */
+/*
+ * Serve one kernel call of `c`'s task (p->h.call is a kernel call). false: the request does
+ * not decode (the task ends) or the reply cannot be sent.
+ */
+bool d_call(d_conn *c, const um_wire_pkt *p);
+/* The daemon's memory operations for tasks (served from the current call's context). */
+extern const um_task_memops d_memops;
+/* Enter / leave the per-call context of `t` (memory operations see it meanwhile). */
+void d_ctx_enter(d_task *t, d_callctx *ctx);
+void d_ctx_leave(d_task *t, d_callctx *ctx);
+/* Free the regions a context still holds (after they were sent, or on failure). */
+void d_ctx_release(d_daemon *d, d_callctx *ctx);
+
+/* ---- d_msg.c --------------------------------------------------------------------------- */
+/* A mach_msg request. false: malformed (the task ends) or the reply cannot be sent. */
+bool d_msg(d_conn *c, const um_wire_pkt *p);
+/* A woken waiter's call goes on. false: the reply cannot be sent. */
+bool d_msg_resume(d_conn *c);
+/* The deadline of a waiting call passed. */
+bool d_msg_expire(d_conn *c);
+/* UM_WIRE_CANCEL for request `id`: a waiting call ends as interrupted. */
+bool d_msg_cancel(d_conn *c, uint64_t id);
+/* The connection is going away: its waiting call is cancelled without a reply. */
+void d_msg_drop(d_conn *c);
+
+struct d_msg_call {
+    d_conn *conn;
+    uint64_t id;
+    bool in_send;   /* waiting in the send phase (else the receive phase) */
+    bool timed;
+    uint64_t deadline_ns;
+    size_t heap_index;
+    mach_msg_option_t option;
+    mach_msg_timeout_t timeout;
+    um_msg_send_state s;
+    um_msg_rcv_state r;
+};
+
+#endif
