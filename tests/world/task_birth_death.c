@@ -5,7 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
-#include "umachd_proto.h"
+#include "world_util.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -42,32 +42,32 @@ static int w_connect(void)
     return fd;
 }
 
-/* Connect and read the hello: the connection is a task now. */
-static int w_join(umachd_hello *hello)
+/* Connect and say hello: the connection is a task now. */
+static int w_join(w_hello_reply *hello)
 {
     int fd = w_connect();
     if (fd < 0)
         return -1;
-    if (recv(fd, hello, sizeof *hello, 0) != (ssize_t)sizeof *hello ||
-        hello->magic != UMACHD_MAGIC) {
+    if (w_hello(fd, hello) != 0) {
         close(fd);
         return -1;
     }
     return fd;
 }
 
-static int w_stats(int fd, umachd_stats *st)
+typedef struct {
+    uint32_t tasks, names_inuse;
+} w_stats_t;
+
+static int w_stats(int fd, w_stats_t *st)
 {
-    umachd_request req = {UMACHD_MAGIC, UMACHD_OP_STATS};
-    if (send(fd, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
-        return -1;
-    return recv(fd, st, sizeof *st, 0) == (ssize_t)sizeof *st ? 0 : -1;
+    return w_stats2(fd, &st->tasks, &st->names_inuse);
 }
 
 /* The number of tasks alive, asked through `fd`, once it equals `want` (bounded wait). */
 static uint32_t w_tasks_become(int fd, uint32_t want)
 {
-    umachd_stats st = {0};
+    w_stats_t st = {0, 0};
     for (int i = 0; i < 500; i++) {
         if (w_stats(fd, &st) != 0)
             return (uint32_t)-1;
@@ -91,8 +91,6 @@ static int w_start(void)
     for (int i = 0; i < 500; i++) {
         int fd = w_connect();
         if (fd >= 0) {
-            umachd_hello h;
-            (void)recv(fd, &h, sizeof h, 0);
             close(fd);
             return 0;
         }
@@ -139,20 +137,20 @@ MT_TEST(umachd_help_documents_its_flags)
 MT_TEST(each_connection_is_a_task_and_its_hang_up_ends_it)
 {
     MT_REQUIRE(w_start() == 0);
-    umachd_hello h[3];
+    w_hello_reply h[3];
     int fd[3];
     for (int i = 0; i < 3; i++) {
         fd[i] = w_join(&h[i]);
         MT_REQUIRE(fd[i] >= 0);
-        MT_EQ(h[i].version, UMACHD_VERSION);
+        MT_EQ(h[i].version, UM_WIRE_VERSION);
         MT_EQ(h[i].pid, (uint32_t)getpid());
         MT_CHECK(h[i].task_name != 0);
     }
     MT_EQ(w_tasks_become(fd[0], 3), 3u);
-    /* A new task's space holds its task port and nothing else. */
-    umachd_stats st;
+    /* A new task's space holds its task port and its bootstrap port, nothing else. */
+    w_stats_t st;
     MT_REQUIRE(w_stats(fd[1], &st) == 0);
-    MT_EQ(st.names_inuse, 1u);
+    MT_EQ(st.names_inuse, 2u);
     close(fd[1]);
     close(fd[2]);
     MT_EQ(w_tasks_become(fd[0], 1), 1u);
@@ -164,7 +162,7 @@ MT_TEST(each_connection_is_a_task_and_its_hang_up_ends_it)
 MT_TEST(processes_that_exit_or_are_killed_leave_no_task)
 {
     MT_REQUIRE(w_start() == 0);
-    umachd_hello h;
+    w_hello_reply h;
     int watch = w_join(&h);
     MT_REQUIRE(watch >= 0);
     pid_t kids[8];
@@ -174,7 +172,7 @@ MT_TEST(processes_that_exit_or_are_killed_leave_no_task)
         kids[i] = fork();
         MT_REQUIRE(kids[i] >= 0);
         if (kids[i] == 0) {
-            umachd_hello kh;
+            w_hello_reply kh;
             int kfd = w_join(&kh);
             char ok = kfd >= 0 && kh.pid == (uint32_t)getpid() ? 'y' : 'n';
             (void)write(ready[1], &ok, 1);
@@ -204,7 +202,7 @@ MT_TEST(processes_that_exit_or_are_killed_leave_no_task)
 MT_TEST(a_malformed_request_ends_only_its_own_task)
 {
     MT_REQUIRE(w_start() == 0);
-    umachd_hello h;
+    w_hello_reply h;
     int good = w_join(&h);
     int bad = w_join(&h);
     MT_REQUIRE(good >= 0 && bad >= 0);
@@ -213,6 +211,12 @@ MT_TEST(a_malformed_request_ends_only_its_own_task)
     MT_CHECK(send(bad, garbage, sizeof garbage, MSG_NOSIGNAL) == (ssize_t)sizeof garbage);
     char buf[16];
     MT_EQ(recv(bad, buf, sizeof buf, 0), 0); /* the daemon hung up on it */
+    /* A connection that is not a task yet and says anything but hello or join is refused. */
+    int stranger = w_connect();
+    MT_REQUIRE(stranger >= 0);
+    uint32_t tasks, names;
+    MT_CHECK(w_stats2(stranger, &tasks, &names) != 0);
+    close(stranger);
     MT_EQ(w_tasks_become(good, 1), 1u);
     close(bad);
     close(good);

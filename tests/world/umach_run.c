@@ -6,7 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
-#include "umachd_proto.h"
+#include "world_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -114,16 +114,13 @@ MT_TEST(umach_world_names_a_socket_that_answers_while_the_command_runs)
 
     int fd = r_connect(path);
     MT_REQUIRE(fd >= 0);
-    umachd_hello h;
-    MT_EQ(recv(fd, &h, sizeof h, 0), (ssize_t)sizeof h);
-    MT_EQ(h.magic, UMACHD_MAGIC);
-    MT_EQ(h.version, UMACHD_VERSION);
+    w_hello_reply h;
+    MT_REQUIRE(w_hello(fd, &h) == 0);
+    MT_EQ(h.version, UM_WIRE_VERSION);
     MT_EQ(h.pid, (uint32_t)getpid());
-    umachd_request req = {UMACHD_MAGIC, UMACHD_OP_STATS};
-    umachd_stats st;
-    MT_EQ(send(fd, &req, sizeof req, MSG_NOSIGNAL), (ssize_t)sizeof req);
-    MT_EQ(recv(fd, &st, sizeof st, 0), (ssize_t)sizeof st);
-    MT_EQ(st.tasks, 1u); /* a private world: we are its only task */
+    uint32_t tasks = 0, names = 0;
+    MT_REQUIRE(w_stats2(fd, &tasks, &names) == 0);
+    MT_EQ(tasks, 1u); /* a private world: we are its only task */
 
     /* The private directory is ours alone. */
     char dir[4096];

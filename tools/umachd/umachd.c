@@ -1,22 +1,19 @@
 /*
- * umachd — the umach world daemon (docs/world.md). First step: task birth and death.
+ * umachd — the umach world daemon (docs/world.md).
  *
  * It hosts a kernel core of its own (um_kernel) and makes each process that connects to its
- * SOCK_SEQPACKET socket one task (um_task_create); when the connection hangs up (the process
- * exited, crashed or was killed) the task dies (um_task_terminate) and nothing of it stays.
- * Peers are identified by the kernel (SO_PEERCRED), and peers of another uid are refused
- * unless --allow-uid names them. One epoll loop; nothing ever blocks on a client.
+ * SOCK_SEQPACKET socket and says hello one task (um_task_create); the process's threads join
+ * that task with connections of their own and make their Mach calls over them (protocol
+ * version 1, src/umach/wire/um_wire.h). When the task's control connection hangs up (the
+ * process exited, crashed or was killed) the task dies (um_task_terminate) and nothing of it
+ * stays. Peers are identified by the kernel (SO_PEERCRED), and peers of another uid are
+ * refused unless --allow-uid names them. One epoll loop; nothing ever blocks on a client.
  *
- * Protocol (version 0, fixed-size little-endian records; docs/world.md):
- *   on connect the daemon sends  umachd_hello { magic, version, task name, pid }
- *   a client may send            umachd_request { magic, op = UMACHD_OP_STATS }
- *   and gets                     umachd_stats { magic, tasks, names in its own space }
- * Anything else ends that client's task and nothing else.
+ * This file: options, the world's directory and socket, main. The loop: d_loop.c.
  */
 #define _GNU_SOURCE
-#include "umachd_proto.h"
+#include "umachd.h"
 
-#include "kern/um_kern.h"
 #include "vm/um_regions.h"
 
 #include <errno.h>
@@ -60,115 +57,12 @@ static const um_kernel_ops d_kernel_ops = {
     .copy_discard = d_copy_discard,
 };
 
-/* ---- clients ---------------------------------------------------------------------------------- */
-
-typedef struct client {
-    int fd;
-    pid_t pid;
-    um_task *task;
-    struct client *next;
-} client;
-
-typedef struct daemon_state {
-    um_kernel kernel;
-    int listen_fd;
-    int epoll_fd;
-    client *clients;
-    uint32_t ntasks;
-    uid_t allowed[16];
-    unsigned nallowed;
-} daemon_state;
-
 static volatile sig_atomic_t d_stop;
 
 static void d_on_signal(int sig)
 {
     (void)sig;
     d_stop = 1;
-}
-
-static bool d_uid_allowed(const daemon_state *d, uid_t uid)
-{
-    if (uid == getuid())
-        return true;
-    for (unsigned i = 0; i < d->nallowed; i++)
-        if (d->allowed[i] == uid)
-            return true;
-    return false;
-}
-
-/* Task death: the connection is gone, and with it the task. */
-static void d_client_end(daemon_state *d, client *c)
-{
-    epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-    close(c->fd);
-    if (c->task) {
-        um_task_terminate(c->task);
-        d->ntasks--;
-    }
-    for (client **pp = &d->clients; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    free(c);
-}
-
-/* Task birth: a new connection from a process of an allowed uid. */
-static void d_accept(daemon_state *d)
-{
-    int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0)
-        return;
-    struct ucred cred;
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !d_uid_allowed(d, cred.uid)) {
-        close(fd);
-        return;
-    }
-    client *c = calloc(1, sizeof *c);
-    um_task *task = c ? um_task_create(&d->kernel, NULL, NULL, c) : NULL;
-    if (!task) {
-        free(c);
-        close(fd);
-        return;
-    }
-    c->fd = fd;
-    c->pid = cred.pid;
-    c->task = task;
-    /* The kernel's credentials of the peer, as embedded mode's task samples its own. */
-    task->sec.val[0] = cred.uid;
-    task->sec.val[1] = cred.gid;
-    task->audit.val[1] = cred.uid;
-    task->audit.val[2] = cred.gid;
-    task->audit.val[5] = (unsigned)cred.pid;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
-    if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        um_task_terminate(task);
-        free(c);
-        close(fd);
-        return;
-    }
-    c->next = d->clients;
-    d->clients = c;
-    d->ntasks++;
-    umachd_hello hello = {UMACHD_MAGIC, UMACHD_VERSION, task->task_name, (uint32_t)cred.pid};
-    if (send(fd, &hello, sizeof hello, MSG_NOSIGNAL) != (ssize_t)sizeof hello)
-        d_client_end(d, c);
-}
-
-/* One request from a client; false: the client is to end (hang-up or a malformed request). */
-static bool d_request(daemon_state *d, client *c)
-{
-    umachd_request req;
-    ssize_t n = recv(c->fd, &req, sizeof req, MSG_DONTWAIT | MSG_TRUNC);
-    if (n < 0)
-        return errno == EAGAIN || errno == EINTR;
-    if (n != (ssize_t)sizeof req || req.magic != UMACHD_MAGIC || req.op != UMACHD_OP_STATS)
-        return false;
-    umachd_stats st = {UMACHD_MAGIC, d->ntasks, um_space_inuse(c->task->space)};
-    return send(c->fd, &st, sizeof st, MSG_NOSIGNAL) == (ssize_t)sizeof st;
 }
 
 /* ---- the socket -------------------------------------------------------------------------------- */
@@ -281,8 +175,7 @@ int main(int argc, char **argv)
                                          {"ready-fd", required_argument, NULL, 'r'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    daemon_state d;
-    memset(&d, 0, sizeof d);
+    static d_daemon d; /* large (its receive buffer): not on the stack */
     const char *path = NULL;
     int ready_fd = -1;
     int o;
@@ -335,6 +228,7 @@ int main(int argc, char **argv)
     d.kernel.page_size = ps > 0 ? (size_t)ps : 4096;
     d.kernel.table_limit = UM_TABLE_DEFAULT_MAX;
     d.kernel.fe = &d;
+    d_loop_init(&d);
     d.listen_fd = d_listen(path);
     if (d.listen_fd < 0)
         return 1;
@@ -367,29 +261,8 @@ int main(int argc, char **argv)
         close(ready_fd);
     }
 
-    while (!d_stop) {
-        struct epoll_event evs[32];
-        int n = epoll_pwait(d.epoll_fd, evs, 32, -1, &waitmask);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            perror("umachd: epoll_wait");
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            client *c = evs[i].data.ptr;
-            if (!c) {
-                d_accept(&d);
-                continue;
-            }
-            if ((evs[i].events & EPOLLIN) && d_request(&d, c) &&
-                !(evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
-                continue;
-            d_client_end(&d, c);
-        }
-    }
-    while (d.clients)
-        d_client_end(&d, d.clients);
+    d_loop_run(&d, &d_stop, &waitmask);
+    d_loop_shutdown(&d);
     close(d.epoll_fd);
     close(d.listen_fd);
     unlink(path);

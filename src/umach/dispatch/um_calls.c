@@ -1,17 +1,21 @@
 /*
  * um_calls.c — the public Mach calls that are kernel calls: each one enters the front end that
  * serves this process, runs the api-level function (api/um_api.h) for the calling task, and
- * leaves. Today that front end is the embedded one (the process is its own world); a client
- * front end that sends the call to umachd plugs in here, and nothing under api/ or kern/
- * changes. See docs/umach-internals.md, "The seam".
+ * leaves. In embedded mode (the process is its own world) that is the world lock around the
+ * api call; in a world (UMACH_WORLD, src/umach/client/) the call goes to umachd, which runs
+ * the same api function for this process's task. Embedded mode pays one predictable branch.
+ * See docs/umach-internals.md, "The seam", and docs/world.md.
  */
 #include "um_calls.h"
 #include "../api/um_api.h"
+#include "../client/um_client.h"
 #include "../embedded/um_embedded.h"
 #include "../um_export.h"
 
 #define UM_CALL(fn, ...)                                                                           \
     do {                                                                                           \
+        if (um_client_active())                                                                    \
+            return um_client_##fn(__VA_ARGS__);                                                    \
         um_task *self_ = um_embedded_enter();                                                      \
         kern_return_t kr_ = um_api_##fn(self_, __VA_ARGS__);                                       \
         um_embedded_leave();                                                                       \
@@ -222,6 +226,8 @@ UM_EXPORT kern_return_t task_set_special_port(task_t task, int which_port,
 
 bool um_call_task_check(mach_port_name_t task)
 {
+    if (um_client_active())
+        return um_client_task_check(task);
     um_task *self = um_embedded_enter();
     bool ok = um_api_task_check(self, task);
     um_embedded_leave();
@@ -239,6 +245,8 @@ UM_EXPORT mach_msg_return_t mach_msg_overwrite(mach_msg_header_t *msg, mach_msg_
 {
     (void)notify;
     (void)rcv_limit;
+    if (um_client_active())
+        return um_client_msg(msg, option, send_size, rcv_size, rcv_name, timeout, rcv_msg);
     return um_embedded_msg(msg, option, send_size, rcv_size, rcv_name, timeout, rcv_msg);
 }
 
@@ -248,6 +256,8 @@ UM_EXPORT mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t o
                                      mach_port_name_t notify)
 {
     (void)notify;
+    if (um_client_active())
+        return um_client_msg(msg, option, send_size, rcv_size, rcv_name, timeout, NULL);
     return um_embedded_msg(msg, option, send_size, rcv_size, rcv_name, timeout, NULL);
 }
 

@@ -17,6 +17,7 @@
 #endif
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
+#include "../client/um_client.h"
 #include "um_embedded.h"
 
 #include <mach/mach.h>
@@ -65,6 +66,8 @@ static void thread_port_init(void)
 
 UM_EXPORT mach_port_t mach_thread_self(void)
 {
+    if (um_client_active())
+        return MACH_PORT_NULL; /* not in a world yet (docs/world.md) */
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
     if (!thread_port) {
@@ -86,6 +89,8 @@ UM_EXPORT mach_port_t thread_self_trap(void)
 
 UM_EXPORT mach_port_t mach_host_self(void)
 {
+    if (um_client_active())
+        return MACH_PORT_NULL; /* not in a world yet (docs/world.md) */
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
     if (!host_port)
@@ -118,6 +123,8 @@ UM_EXPORT mach_port_name_t mach_reply_port(void)
 UM_EXPORT kern_return_t thread_get_special_port(thread_inspect_t thread, int which_port,
                                                 mach_port_t *special_port)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     um_task *self = um_embedded_enter();
     um_port *port;
     kern_return_t kr = um_kobject_translate_send(self->space, thread, UM_KOT_THREAD, &port);
@@ -143,6 +150,8 @@ UM_EXPORT kern_return_t thread_get_special_port(thread_inspect_t thread, int whi
 
 UM_EXPORT kern_return_t host_page_size(host_t host, vm_size_t *out_page_size)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     (void)host; /* Darwin's libsystem answers without asking the kernel */
     *out_page_size = vm_kernel_page_size;
     return KERN_SUCCESS;
@@ -157,6 +166,8 @@ static uint64_t physical_memory(void)
 UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t host_info_out,
                                   mach_msg_type_number_t *host_info_outCnt)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     um_task *self = um_embedded_enter();
     um_port *port;
     kern_return_t kr = um_kobject_translate_send(self->space, host, UM_KOT_HOST, &port);
@@ -203,6 +214,8 @@ UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t
 
 UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, int policy, int value)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     um_task *self = um_embedded_enter();
     kern_return_t kr;
     if (!um_task_space(self, task))
@@ -215,6 +228,8 @@ UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, in
 
 UM_EXPORT kern_return_t semaphore_destroy(task_t task, semaphore_t semaphore)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     um_task *self = um_embedded_enter();
     kern_return_t kr;
     if (!um_task_space(self, task))
@@ -244,11 +259,15 @@ static kern_return_t signal_common(semaphore_t semaphore, bool all)
 
 UM_EXPORT kern_return_t semaphore_signal(semaphore_t semaphore)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     return signal_common(semaphore, false);
 }
 
 UM_EXPORT kern_return_t semaphore_signal_all(semaphore_t semaphore)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     return signal_common(semaphore, true);
 }
 
@@ -346,17 +365,23 @@ static struct timespec deadline_in(mach_timespec_t t)
 
 UM_EXPORT kern_return_t semaphore_wait(semaphore_t semaphore)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     return wait_common(semaphore, MACH_PORT_NULL, NULL, false);
 }
 
 UM_EXPORT kern_return_t semaphore_wait_signal(semaphore_t wait_semaphore,
                                               semaphore_t signal_semaphore)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     return wait_common(wait_semaphore, signal_semaphore, NULL, false);
 }
 
 UM_EXPORT kern_return_t semaphore_timedwait(semaphore_t semaphore, mach_timespec_t wait_time)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     if (BAD_MACH_TIMESPEC(&wait_time))
         return KERN_INVALID_VALUE;
     struct timespec d = deadline_in(wait_time);
@@ -367,6 +392,8 @@ UM_EXPORT kern_return_t semaphore_timedwait_signal(semaphore_t wait_semaphore,
                                                    semaphore_t signal_semaphore,
                                                    mach_timespec_t wait_time)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     if (BAD_MACH_TIMESPEC(&wait_time))
         return KERN_INVALID_VALUE;
     struct timespec d = deadline_in(wait_time);
@@ -463,6 +490,8 @@ static bool timer_thread_start(void)
 
 UM_EXPORT mach_port_name_t mk_timer_create(void)
 {
+    if (um_client_active())
+        return MACH_PORT_NULL; /* not in a world yet (docs/world.md) */
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
     mach_port_name_t name;
@@ -474,6 +503,8 @@ UM_EXPORT mach_port_name_t mk_timer_create(void)
 
 UM_EXPORT kern_return_t mk_timer_destroy(mach_port_name_t name)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     um_task *self = um_embedded_enter();
     um_port *port = NULL;
     if (um_translate_receive(self->space, name, &port) == KERN_SUCCESS &&
@@ -488,6 +519,8 @@ UM_EXPORT kern_return_t mk_timer_destroy(mach_port_name_t name)
 UM_EXPORT kern_return_t mk_timer_arm_leeway(mach_port_name_t name, uint64_t mk_timer_flags,
                                             uint64_t mk_timer_expire_time, uint64_t mk_timer_leeway)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     (void)mk_timer_flags; /* MK_TIMER_CRITICAL and leeway only tune the scheduler's slack */
     (void)mk_timer_leeway;
     um_task *self = um_embedded_enter();
@@ -520,11 +553,15 @@ UM_EXPORT kern_return_t mk_timer_arm_leeway(mach_port_name_t name, uint64_t mk_t
 
 UM_EXPORT kern_return_t mk_timer_arm(mach_port_name_t name, uint64_t expire_time)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     return mk_timer_arm_leeway(name, MK_TIMER_NORMAL, expire_time, 0);
 }
 
 UM_EXPORT kern_return_t mk_timer_cancel(mach_port_name_t name, uint64_t *result_time)
 {
+    if (um_client_active())
+        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     um_task *self = um_embedded_enter();
     uint64_t armed = 0;
     kern_return_t kr = um_timer_cancel(self->space, name, &armed);

@@ -14,6 +14,7 @@
 #define _GNU_SOURCE /* process_vm_readv */
 #endif
 #include "../um_export.h"
+#include "../dispatch/um_calls.h"
 #include "um_embedded.h"
 
 #include <mach/mach.h>
@@ -31,10 +32,7 @@
 /* true when `target` is a send right to the calling task's own port. */
 static bool own_map(vm_map_t target)
 {
-    um_task *self = um_embedded_enter();
-    bool ok = um_task_space(self, target) != NULL;
-    um_embedded_leave();
-    return ok;
+    return um_call_task_check(target);
 }
 
 typedef struct map_line {

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "../api/um_api.h"
+#include "../client/um_client.h"
 #include "../kern/um_bootstrap.h"
 #include "../um_export.h"
 #include "um_embedded.h"
@@ -324,6 +325,9 @@ static void um_atfork_child(void)
 
 static void um_world_init_once(void)
 {
+    /* UMACH_WORLD: this process is a task of umachd's world, and has no world of its own. */
+    if (um_client_init())
+        return;
     um_world *w = &um_the_world;
     w->guard_nonfatal = env_flag("UMACH_GUARD_NONFATAL");
     w->guard_log = env_flag("UMACH_GUARD_LOG");
@@ -438,6 +442,8 @@ void um_embedded_leave(void)
 UM_EXPORT kern_return_t task_get_exc_guard_behavior(task_inspect_t task,
                                                     task_exc_guard_behavior_t *behavior)
 {
+    if (um_client_active())
+        return um_client_task_get_exc_guard_behavior(task, behavior);
     um_task *self = um_embedded_enter();
     bool ok = um_task_space(self, task) != NULL;
     bool nonfatal = um_the_world.guard_nonfatal;
@@ -453,6 +459,8 @@ UM_EXPORT kern_return_t task_set_exc_guard_behavior(task_t task,
 {
     if (behavior & ~(task_exc_guard_behavior_t)TASK_EXC_GUARD_ALL)
         return KERN_INVALID_VALUE;
+    if (um_client_active())
+        return um_client_task_set_exc_guard_behavior(task, behavior);
     um_task *self = um_embedded_enter();
     bool ok = um_task_space(self, task) != NULL;
     if (ok)
