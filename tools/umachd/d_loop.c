@@ -405,6 +405,8 @@ static int d_request(d_daemon *d, d_conn *c)
                                         : false;
     } else if (p.h.call == UM_WIRE_STATS) {
         ok = d_stats(d, c, &p);
+    } else if (p.h.call == UM_WIRE_LSMP) {
+        ok = d_lsmp(d, c, &p);
     } else if (c->kind != D_CONN_THREAD) {
         ok = false; /* calls travel on thread connections only */
     } else if (p.h.call == UM_WIRE_CANCEL) {

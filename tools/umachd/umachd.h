@@ -6,6 +6,7 @@
  *              list of woken waiters, deadlines, replies
  *   d_calls.c  the kernel calls: each request checked against its call, um_api_* run for the
  *              connection's task, the out-arguments (and MIG arrays) in the reply
+ *   d_lsmp.c   UM_WIRE_LSMP: tasks' port spaces as lsmp text (umach-lsmp, umach_lsmp())
  *   d_msg.c    mach_msg: the per-call context that serves the task's memory operations from
  *              the request, the send and receive, waits as deferred replies, cancels
  *
@@ -139,6 +140,10 @@ void d_ctx_enter(d_task *t, d_callctx *ctx);
 void d_ctx_leave(d_task *t, d_callctx *ctx);
 /* Free the regions a context still holds (after they were sent, or on failure). */
 void d_ctx_release(d_daemon *d, d_callctx *ctx);
+
+/* ---- d_lsmp.c -------------------------------------------------------------------------- */
+/* UM_WIRE_LSMP on any connection with a task. false: malformed, or the reply cannot be sent. */
+bool d_lsmp(d_daemon *d, d_conn *c, const um_wire_pkt *p);
 
 /* ---- d_msg.c --------------------------------------------------------------------------- */
 /* A mach_msg request. false: malformed (the task ends) or the reply cannot be sent. */

@@ -66,6 +66,8 @@ enum um_wire_call {
     UM_WIRE_STATS = 3,  /* reply args: tasks alive, names in the caller's space */
     UM_WIRE_CANCEL = 4, /* cancel the connection's pending request `id` (no reply of its own:
                            the pending request replies, cancelled or not) */
+    UM_WIRE_LSMP = 5,   /* args: UM_WIRE_LSMP_*, pid, task; reply blob: lsmp text
+                           (tools/umachd/d_lsmp.c) */
     /* mach_msg */
     UM_WIRE_MSG = 10,
     /* kernel calls (dispatch/um_calls.c) */
@@ -106,6 +108,9 @@ enum um_wire_call {
     UM_WIRE_TASK_SET_EXC_GUARD,
     UM_WIRE_CALL_END
 };
+
+/* UM_WIRE_LSMP: whose port space (tools/umachd/d_lsmp.c). */
+enum { UM_WIRE_LSMP_SELF = 0, UM_WIRE_LSMP_PID = 1, UM_WIRE_LSMP_ALL = 2 };
 
 /* UM_WIRE_HELLO flags: the client's own policy for its task (embedded mode's variables). */
 #define UM_WIRE_HELLO_GUARD_NONFATAL 0x1u /* UMACH_GUARD_NONFATAL */
