@@ -64,7 +64,7 @@ static size_t rpc_warm(void) { return iters(2000, 100); }
 static size_t rpc_count(void) { return iters(20000, 1000); }
 static size_t dbus_warm(void) { return iters(500, 50); }
 static size_t dbus_count(void) { return iters(5000, 300); }
-static size_t tput_count(void) { return iters(200000, 20000); }
+static size_t tput_count(void) { return iters(50000, 5000); }
 static size_t ool_count(void) { return iters(30, 4); }
 
 static cpu_set_t bench_allowed; /* the CPUs the program was started on */
