@@ -142,6 +142,7 @@ static void conn_end(d_daemon *d, d_conn *c)
     close(c->fd);
     c->fd = -1;
     d_msg_drop(c);
+    d_kobject_thread_end(c);
     d_task *t = c->task;
     if (c->kind == D_CONN_THREAD && t) {
         for (d_conn **pp = &t->threads; *pp; pp = &(*pp)->tnext) {
@@ -302,8 +303,6 @@ static void task_tokens(d_task *t, uid_t uid, gid_t gid)
     k->audit.val[4] = rgid;
 }
 
-/* The client's credential generation moved: sample its credentials again. */
-void d_task_recheck_creds(d_task *t, uint32_t gen);
 void d_task_recheck_creds(d_task *t, uint32_t gen)
 {
     if (gen == t->cred_gen)
@@ -411,10 +410,20 @@ static int d_request(d_daemon *d, d_conn *c)
         ok = false; /* calls travel on thread connections only */
     } else if (p.h.call == UM_WIRE_CANCEL) {
         ok = p.h.nargs == 0 && p.h.blob_len == 0 && d_msg_cancel(c, p.h.id);
+    } else if (p.h.call == UM_WIRE_BYE) {
+        /* The thread exits: what it waited for is dropped, its port dies, then the reply. */
+        ok = p.h.nargs == 0 && p.h.blob_len == 0;
+        if (ok) {
+            d_msg_drop(c);
+            d_kobject_thread_end(c);
+            ok = d_reply(c, UM_WIRE_BYE, p.h.id, KERN_SUCCESS, NULL, 0, NULL, 0);
+        }
     } else if (c->pending) {
         ok = false; /* one outstanding request per thread connection */
     } else if (p.h.call == UM_WIRE_MSG) {
         ok = d_msg(c, &p);
+    } else if (d_kobject_is_call(p.h.call)) {
+        ok = d_kobject_call(c, &p);
     } else {
         ok = d_call(c, &p);
     }
@@ -483,8 +492,12 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
 {
     while (!*stop) {
         int timeout = -1;
-        if (d->heap_len) {
-            uint64_t now = d_now_ns(), at = d->heap[0]->deadline_ns;
+        uint64_t at = d_timers_expire(d, d_now_ns());
+        drain_ready(d);
+        if (d->heap_len && (at == 0 || d->heap[0]->deadline_ns < at))
+            at = d->heap[0]->deadline_ns;
+        if (at) {
+            uint64_t now = d_now_ns();
             uint64_t ms = at > now ? (at - now + 999999) / 1000000 : 0;
             timeout = ms > 60000 ? 60000 : (int)ms;
         }
@@ -541,6 +554,7 @@ void d_loop_shutdown(d_daemon *d)
     reap(d);
     free(d->heap);
     d->heap = NULL;
+    d_kobjects_shutdown(d);
     if (d->kernel.bootstrap) {
         um_bootstrap_destroy(d->kernel.bootstrap);
         d->kernel.bootstrap = NULL;

@@ -20,10 +20,10 @@
 #define _GNU_SOURCE
 #include "umachd.h"
 
+#include "kern/um_kobject_ports.h"
+
 #include <stdlib.h>
 #include <string.h>
-
-void d_task_recheck_creds(d_task *t, uint32_t gen);
 
 static void msg_wake(um_waiter *w)
 {
@@ -205,9 +205,59 @@ bool d_msg(d_conn *c, const um_wire_pkt *p)
     return send_done(c, m, mr);
 }
 
+/* A semaphore wait ended with `kr`: reply, drop the semaphore's reference, free the call. */
+static bool sema_done(d_conn *c, d_msg_call *m, kern_return_t kr)
+{
+    if (m->timed)
+        d_heap_remove(c->task->d, m);
+    if (c->pending == m)
+        c->pending = NULL;
+    um_port_release(m->sema_port);
+    bool ok = d_reply(c, UM_WIRE_SEMAPHORE_WAIT, m->id, kr, NULL, 0, NULL, 0);
+    free(m);
+    return ok;
+}
+
+bool d_sema_wait(d_conn *c, uint64_t id, um_port *wport, um_port *sport, uint64_t timeout_ns)
+{
+    d_msg_call *m = calloc(1, sizeof *m);
+    if (!m)
+        return d_reply(c, UM_WIRE_SEMAPHORE_WAIT, id, KERN_RESOURCE_SHORTAGE, NULL, 0, NULL, 0);
+    m->conn = c;
+    m->id = id;
+    m->kind = D_WAIT_SEMA;
+    m->heap_index = (size_t)-1;
+    bool noblock = timeout_ns == 0;
+    kern_return_t kr = um_semaphore_wait_begin(wport, &m->sema_w, noblock);
+    if (sport) {
+        /* XNU signals after queueing the waiter; a destroyed signal semaphore ends the wait. */
+        if (um_semaphore_signal(sport, false) == KERN_TERMINATED) {
+            if (kr == UM_SEMAPHORE_WAITING)
+                um_semaphore_wait_cancel(wport, &m->sema_w);
+            kr = KERN_TERMINATED;
+        }
+    }
+    if (kr != UM_SEMAPHORE_WAITING) {
+        free(m);
+        return d_reply(c, UM_WIRE_SEMAPHORE_WAIT, id, kr, NULL, 0, NULL, 0);
+    }
+    um_port_ref(wport); /* the semaphore stays while the thread waits on it */
+    m->sema_port = wport;
+    m->timed = timeout_ns != UINT64_MAX;
+    if (m->timed)
+        m->deadline_ns = d_now_ns() + timeout_ns;
+    if (!msg_wait(c, m, &m->sema_w)) {
+        um_semaphore_wait_cancel(wport, &m->sema_w);
+        return sema_done(c, m, KERN_RESOURCE_SHORTAGE);
+    }
+    return true;
+}
+
 bool d_msg_resume(d_conn *c)
 {
     d_msg_call *m = c->pending;
+    if (m->kind == D_WAIT_SEMA)
+        return m->sema_w.woken ? sema_done(c, m, m->sema_w.result) : true;
     um_task *task = c->task->task;
     d_callctx ctx;
     memset(&ctx, 0, sizeof ctx);
@@ -228,6 +278,12 @@ static bool msg_cancel(d_conn *c, bool interrupted)
     d_msg_call *m = c->pending;
     if (!m)
         return true;
+    if (m->kind == D_WAIT_SEMA) {
+        if (m->sema_w.woken)
+            return d_msg_resume(c);
+        um_semaphore_wait_cancel(m->sema_port, &m->sema_w);
+        return sema_done(c, m, interrupted ? KERN_ABORTED : KERN_OPERATION_TIMED_OUT);
+    }
     um_waiter *w = m->in_send ? &m->s.waiter : &m->r.waiter;
     if (w->woken)
         return d_msg_resume(c); /* the wake came first */
@@ -261,7 +317,10 @@ void d_msg_drop(d_conn *c)
     c->pending = NULL;
     if (c->task)
         d_heap_remove(c->task->d, m);
-    if (m->in_send) {
+    if (m->kind == D_WAIT_SEMA) {
+        um_semaphore_wait_cancel(m->sema_port, &m->sema_w);
+        um_port_release(m->sema_port);
+    } else if (m->in_send) {
         (void)um_msg_send_cancel(c->task->task, &m->s, MACH_SEND_INTERRUPTED);
         um_msg_out_release(&m->s.out);
     } else {

@@ -7,6 +7,7 @@
  *   d_calls.c  the kernel calls: each request checked against its call, um_api_* run for the
  *              connection's task, the out-arguments (and MIG arrays) in the reply
  *   d_lsmp.c   UM_WIRE_LSMP: tasks' port spaces as lsmp text (umach-lsmp, umach_lsmp())
+ *   d_kobjects.c  thread and host ports, semaphores, timers (kernel objects in a world)
  *   d_msg.c    mach_msg: the per-call context that serves the task's memory operations from
  *              the request, the send and receive, waits as deferred replies, cancels
  *
@@ -45,6 +46,7 @@ struct d_conn {
     d_msg_call *pending; /* the mach_msg that waits for a wake or a deadline, or NULL */
     bool ready;         /* on the ready list */
     d_conn *ready_next;
+    um_port *thread_port; /* the thread's port (mach_thread_self), or NULL; dies with it */
 };
 
 /*
@@ -108,6 +110,8 @@ struct d_daemon {
     unsigned nallowed;
     d_conn *ready_head, *ready_tail; /* connections whose waiter was woken */
     d_msg_call **heap;               /* waiting calls with a deadline, soonest first */
+    um_port *host_port;              /* the world's host port, made on first use */
+    struct d_timer *timers;          /* armed timers (d_kobjects.c) */
     size_t heap_len, heap_cap;
     um_wire_buf rbuf;                /* where packets are received */
 };
@@ -144,6 +148,19 @@ void d_ctx_release(d_daemon *d, d_callctx *ctx);
 /* ---- d_lsmp.c -------------------------------------------------------------------------- */
 /* UM_WIRE_LSMP on any connection with a task. false: malformed, or the reply cannot be sent. */
 bool d_lsmp(d_daemon *d, d_conn *c, const um_wire_pkt *p);
+/* ---- d_kobjects.c ------------------------------------------------------------------------ */
+/* Is `call` a kernel-object call (thread, host, semaphore, timer)? */
+bool d_kobject_is_call(uint16_t call);
+/* Serve one: false when malformed or the reply cannot be sent. */
+bool d_kobject_call(d_conn *c, const um_wire_pkt *p);
+/* The thread's connection ends: its thread port dies. */
+void d_kobject_thread_end(d_conn *c);
+/* Fire the timers that are due; the earliest deadline still armed (0: none). */
+uint64_t d_timers_expire(d_daemon *d, uint64_t now);
+/* The world ends: its timers and host port go. */
+void d_kobjects_shutdown(d_daemon *d);
+/* The client's credential generation moved: sample its credentials again (d_loop.c). */
+void d_task_recheck_creds(d_task *t, uint32_t gen);
 
 /* ---- d_msg.c --------------------------------------------------------------------------- */
 /* A mach_msg request. false: malformed (the task ends) or the reply cannot be sent. */
@@ -156,10 +173,20 @@ bool d_msg_expire(d_conn *c);
 bool d_msg_cancel(d_conn *c, uint64_t id);
 /* The connection is going away: its waiting call is cancelled without a reply. */
 void d_msg_drop(d_conn *c);
+/*
+ * semaphore_wait / _timedwait / _signal variants: take a signal of `wport` (signalling
+ * `sport` first unless NULL), or wait as a deferred reply (d_kobjects.c decoded the call).
+ */
+bool d_sema_wait(d_conn *c, uint64_t id, um_port *wport, um_port *sport, uint64_t timeout_ns);
+
+enum d_wait_kind { D_WAIT_MSG = 0, D_WAIT_SEMA };
 
 struct d_msg_call {
     d_conn *conn;
     uint64_t id;
+    int kind;             /* D_WAIT_*: mach_msg, or a semaphore wait */
+    um_port *sema_port;   /* D_WAIT_SEMA: the semaphore (a reference while waiting) */
+    um_waiter sema_w;
     bool in_send;   /* waiting in the send phase (else the receive phase) */
     bool timed;
     uint64_t deadline_ns;

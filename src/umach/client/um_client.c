@@ -161,9 +161,33 @@ static bool cl_join_world(void)
     return ok;
 }
 
+/*
+ * The thread exits: say so and wait for the answer (its thread port is dead before
+ * pthread_join returns, as in embedded mode; whatever it waited for is dropped), then close.
+ */
 static void cl_thread_exit(void *p)
 {
     cl_thread *t = p;
+    if (t->fd >= 0) {
+        um_wire_hdr h;
+        memset(&h, 0, sizeof h);
+        h.call = UM_WIRE_BYE;
+        h.id = ++t->next_id;
+        if (um_wire_send(t->fd, &h, NULL, NULL) == 0) {
+            um_wire_pkt rep;
+            for (;;) { /* a reply to a cancelled wait may come first */
+                int rc = um_wire_recv(t->fd, &t->buf, &rep, UM_WIRE_BLOB_MAX, 0);
+                if (rc == -EINTR)
+                    continue;
+                if (rc != 1)
+                    break;
+                bool bye = rep.h.call == UM_WIRE_BYE && rep.h.id == h.id;
+                um_wire_pkt_free(&rep);
+                if (bye)
+                    break;
+            }
+        }
+    }
     pthread_mutex_lock(&cl_lock);
     if (t->fd >= 0)
         close(t->fd); /* the daemon cancels what the thread waited for */

@@ -9,6 +9,7 @@
 #define UM_CLIENT_H
 
 #include <mach/mach.h>
+#include <mach/semaphore.h>
 #include <mach/task_info.h>
 
 #include <stdbool.h>
@@ -38,6 +39,23 @@ kern_return_t um_client_task_get_exc_guard_behavior(task_inspect_t task,
                                                     task_exc_guard_behavior_t *behavior);
 kern_return_t um_client_task_set_exc_guard_behavior(task_t task,
                                                     task_exc_guard_behavior_t behavior);
+
+/* Kernel objects in a world (um_client_kobjects.c); `kotype` is a UM_KOT_* of kern/um_kern.h. */
+mach_port_t um_client_thread_self(void);
+mach_port_t um_client_host_self(void);
+kern_return_t um_client_thread_get_special_port(thread_inspect_t thread, int which_port,
+                                                mach_port_t *special_port);
+kern_return_t um_client_kobject_check(mach_port_name_t name, unsigned kotype);
+kern_return_t um_client_semaphore_create(task_t task, semaphore_t *semaphore, int policy,
+                                         int value);
+kern_return_t um_client_semaphore_destroy(task_t task, semaphore_t semaphore);
+kern_return_t um_client_semaphore_signal(semaphore_t semaphore, bool all);
+/* Wait on `wait` (signalling `signal` first unless null); timeout_ns UINT64_MAX: none. */
+kern_return_t um_client_semaphore_wait(semaphore_t wait, semaphore_t signal, uint64_t timeout_ns);
+mach_port_name_t um_client_mk_timer_create(void);
+kern_return_t um_client_mk_timer_destroy(mach_port_name_t name);
+kern_return_t um_client_mk_timer_arm(mach_port_name_t name, uint64_t expire_time);
+kern_return_t um_client_mk_timer_cancel(mach_port_name_t name, uint64_t *result_time);
 
 /*
  * The kernel calls of dispatch/um_calls.c in a world (um_client_calls.c): the same arguments

@@ -11,6 +11,9 @@
  *   started by mk_timer_arm, sleeps until the earliest deadline and then asks the core to
  *   fire what is due (um_timer_expire queues the timer's message); it ends when no timer is
  *   armed.
+ *
+ * In a world (src/umach/client/) all of these are the daemon's (tools/umachd/d_kobjects.c):
+ * each public function hands over to the client front end first.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -67,7 +70,7 @@ static void thread_port_init(void)
 UM_EXPORT mach_port_t mach_thread_self(void)
 {
     if (um_client_active())
-        return MACH_PORT_NULL; /* not in a world yet (docs/world.md) */
+        return um_client_thread_self();
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
     if (!thread_port) {
@@ -90,7 +93,7 @@ UM_EXPORT mach_port_t thread_self_trap(void)
 UM_EXPORT mach_port_t mach_host_self(void)
 {
     if (um_client_active())
-        return MACH_PORT_NULL; /* not in a world yet (docs/world.md) */
+        return um_client_host_self();
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
     if (!host_port)
@@ -124,7 +127,7 @@ UM_EXPORT kern_return_t thread_get_special_port(thread_inspect_t thread, int whi
                                                 mach_port_t *special_port)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_thread_get_special_port(thread, which_port, special_port);
     um_task *self = um_embedded_enter();
     um_port *port;
     kern_return_t kr = um_kobject_translate_send(self->space, thread, UM_KOT_THREAD, &port);
@@ -150,8 +153,6 @@ UM_EXPORT kern_return_t thread_get_special_port(thread_inspect_t thread, int whi
 
 UM_EXPORT kern_return_t host_page_size(host_t host, vm_size_t *out_page_size)
 {
-    if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     (void)host; /* Darwin's libsystem answers without asking the kernel */
     *out_page_size = vm_kernel_page_size;
     return KERN_SUCCESS;
@@ -166,12 +167,15 @@ static uint64_t physical_memory(void)
 UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t host_info_out,
                                   mach_msg_type_number_t *host_info_outCnt)
 {
-    if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
-    um_task *self = um_embedded_enter();
-    um_port *port;
-    kern_return_t kr = um_kobject_translate_send(self->space, host, UM_KOT_HOST, &port);
-    um_embedded_leave();
+    kern_return_t kr;
+    if (um_client_active()) {
+        kr = um_client_kobject_check(host, UM_KOT_HOST);
+    } else {
+        um_task *self = um_embedded_enter();
+        um_port *port;
+        kr = um_kobject_translate_send(self->space, host, UM_KOT_HOST, &port);
+        um_embedded_leave();
+    }
     if (kr == KERN_INVALID_CAPABILITY)
         return KERN_INVALID_ARGUMENT; /* a port, but not a host: the server sees HOST_NULL */
     if (kr != KERN_SUCCESS)
@@ -215,7 +219,7 @@ UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t
 UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, int policy, int value)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_semaphore_create(task, semaphore, policy, value);
     um_task *self = um_embedded_enter();
     kern_return_t kr;
     if (!um_task_space(self, task))
@@ -229,7 +233,7 @@ UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, in
 UM_EXPORT kern_return_t semaphore_destroy(task_t task, semaphore_t semaphore)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_semaphore_destroy(task, semaphore);
     um_task *self = um_embedded_enter();
     kern_return_t kr;
     if (!um_task_space(self, task))
@@ -260,14 +264,14 @@ static kern_return_t signal_common(semaphore_t semaphore, bool all)
 UM_EXPORT kern_return_t semaphore_signal(semaphore_t semaphore)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_semaphore_signal(semaphore, false);
     return signal_common(semaphore, false);
 }
 
 UM_EXPORT kern_return_t semaphore_signal_all(semaphore_t semaphore)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_semaphore_signal(semaphore, true);
     return signal_common(semaphore, true);
 }
 
@@ -366,7 +370,7 @@ static struct timespec deadline_in(mach_timespec_t t)
 UM_EXPORT kern_return_t semaphore_wait(semaphore_t semaphore)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_semaphore_wait(semaphore, MACH_PORT_NULL, UINT64_MAX);
     return wait_common(semaphore, MACH_PORT_NULL, NULL, false);
 }
 
@@ -374,16 +378,18 @@ UM_EXPORT kern_return_t semaphore_wait_signal(semaphore_t wait_semaphore,
                                               semaphore_t signal_semaphore)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_semaphore_wait(wait_semaphore, signal_semaphore, UINT64_MAX);
     return wait_common(wait_semaphore, signal_semaphore, NULL, false);
 }
 
 UM_EXPORT kern_return_t semaphore_timedwait(semaphore_t semaphore, mach_timespec_t wait_time)
 {
-    if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     if (BAD_MACH_TIMESPEC(&wait_time))
         return KERN_INVALID_VALUE;
+    if (um_client_active())
+        return um_client_semaphore_wait(semaphore, MACH_PORT_NULL,
+                                        (uint64_t)wait_time.tv_sec * 1000000000u +
+                                            (uint64_t)wait_time.tv_nsec);
     struct timespec d = deadline_in(wait_time);
     return wait_common(semaphore, MACH_PORT_NULL, &d, wait_time.tv_sec == 0 && wait_time.tv_nsec == 0);
 }
@@ -392,10 +398,12 @@ UM_EXPORT kern_return_t semaphore_timedwait_signal(semaphore_t wait_semaphore,
                                                    semaphore_t signal_semaphore,
                                                    mach_timespec_t wait_time)
 {
-    if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     if (BAD_MACH_TIMESPEC(&wait_time))
         return KERN_INVALID_VALUE;
+    if (um_client_active())
+        return um_client_semaphore_wait(wait_semaphore, signal_semaphore,
+                                        (uint64_t)wait_time.tv_sec * 1000000000u +
+                                            (uint64_t)wait_time.tv_nsec);
     struct timespec d = deadline_in(wait_time);
     return wait_common(wait_semaphore, signal_semaphore, &d,
                        wait_time.tv_sec == 0 && wait_time.tv_nsec == 0);
@@ -491,7 +499,7 @@ static bool timer_thread_start(void)
 UM_EXPORT mach_port_name_t mk_timer_create(void)
 {
     if (um_client_active())
-        return MACH_PORT_NULL; /* not in a world yet (docs/world.md) */
+        return um_client_mk_timer_create();
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
     mach_port_name_t name;
@@ -504,7 +512,7 @@ UM_EXPORT mach_port_name_t mk_timer_create(void)
 UM_EXPORT kern_return_t mk_timer_destroy(mach_port_name_t name)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_mk_timer_destroy(name);
     um_task *self = um_embedded_enter();
     um_port *port = NULL;
     if (um_translate_receive(self->space, name, &port) == KERN_SUCCESS &&
@@ -520,7 +528,7 @@ UM_EXPORT kern_return_t mk_timer_arm_leeway(mach_port_name_t name, uint64_t mk_t
                                             uint64_t mk_timer_expire_time, uint64_t mk_timer_leeway)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_mk_timer_arm(name, mk_timer_expire_time);
     (void)mk_timer_flags; /* MK_TIMER_CRITICAL and leeway only tune the scheduler's slack */
     (void)mk_timer_leeway;
     um_task *self = um_embedded_enter();
@@ -553,15 +561,13 @@ UM_EXPORT kern_return_t mk_timer_arm_leeway(mach_port_name_t name, uint64_t mk_t
 
 UM_EXPORT kern_return_t mk_timer_arm(mach_port_name_t name, uint64_t expire_time)
 {
-    if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
     return mk_timer_arm_leeway(name, MK_TIMER_NORMAL, expire_time, 0);
 }
 
 UM_EXPORT kern_return_t mk_timer_cancel(mach_port_name_t name, uint64_t *result_time)
 {
     if (um_client_active())
-        return KERN_NOT_SUPPORTED; /* not in a world yet (docs/world.md) */
+        return um_client_mk_timer_cancel(name, result_time);
     um_task *self = um_embedded_enter();
     uint64_t armed = 0;
     kern_return_t kr = um_timer_cancel(self->space, name, &armed);

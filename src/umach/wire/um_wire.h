@@ -68,6 +68,8 @@ enum um_wire_call {
                            the pending request replies, cancelled or not) */
     UM_WIRE_LSMP = 5,   /* args: UM_WIRE_LSMP_*, pid, task; reply blob: lsmp text
                            (tools/umachd/d_lsmp.c) */
+    UM_WIRE_BYE = 6,    /* the thread exits: its pending request is dropped without a reply, its
+                           thread port dies, then the reply (kr only); the client closes */
     /* mach_msg */
     UM_WIRE_MSG = 10,
     /* kernel calls (dispatch/um_calls.c) */
@@ -106,6 +108,21 @@ enum um_wire_call {
     UM_WIRE_TASK_CHECK,
     UM_WIRE_TASK_GET_EXC_GUARD,
     UM_WIRE_TASK_SET_EXC_GUARD,
+    /* kernel objects (tools/umachd/d_kobjects.c) */
+    UM_WIRE_THREAD_SELF,              /* reply args: the thread port's name */
+    UM_WIRE_HOST_SELF,                /* reply args: the host port's name */
+    UM_WIRE_THREAD_GET_SPECIAL_PORT,  /* args: thread, which; reply args: port */
+    UM_WIRE_KOBJECT_CHECK,            /* args: name, kotype; kr: the translation's result */
+    UM_WIRE_SEMAPHORE_CREATE,         /* args: task, policy, value; reply args: name */
+    UM_WIRE_SEMAPHORE_DESTROY,        /* args: task, semaphore */
+    UM_WIRE_SEMAPHORE_SIGNAL,         /* args: semaphore, all */
+    UM_WIRE_SEMAPHORE_WAIT,           /* args: wait, signal (or 0), timeout in ns (UINT64_MAX:
+                                         none); may wait (a deferred reply); CANCEL makes it
+                                         KERN_ABORTED */
+    UM_WIRE_TIMER_CREATE,             /* reply args: name */
+    UM_WIRE_TIMER_DESTROY,            /* args: name */
+    UM_WIRE_TIMER_ARM,                /* args: name, deadline (mach_absolute_time) */
+    UM_WIRE_TIMER_CANCEL,             /* args: name; reply args: the deadline it was armed for */
     UM_WIRE_CALL_END
 };
 

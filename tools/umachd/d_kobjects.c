@@ -1,0 +1,239 @@
+/*
+ * d_kobjects.c — kernel objects in a world (kern/um_kobject_ports.h), as umachd serves them:
+ *
+ * - A thread's port belongs to its thread connection: made the first time the thread asks
+ *   (mach_thread_self), destroyed when the connection ends (the thread exits: the client says
+ *   UM_WIRE_BYE before it closes, so that the port is dead before pthread_join returns), so
+ *   send rights to it become dead names.
+ * - The host port is the world's, one for every task, made on first use.
+ * - A semaphore wait that must block is a deferred reply (d_msg.c, d_sema_wait): a signal
+ *   resumes it, its deadline ends it with KERN_OPERATION_TIMED_OUT, a cancel (a signal
+ *   handler ran in the client) with KERN_ABORTED.
+ * - Armed timers are a list (each holding a port reference); the loop sleeps no longer than
+ *   the earliest deadline and then asks the core to fire what is due (um_timer_expire queues
+ *   the timer's message). Deadlines are mach_absolute_time units, CLOCK_MONOTONIC
+ *   nanoseconds, the same clock in every process.
+ */
+#define _GNU_SOURCE
+#include "umachd.h"
+
+#include "kern/um_kobject_ports.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct d_timer {
+    struct d_timer *next;
+    um_port *port;     /* a reference */
+    uint64_t deadline; /* when to look at it next */
+} d_timer;
+
+bool d_kobject_is_call(uint16_t call)
+{
+    return call >= UM_WIRE_THREAD_SELF && call <= UM_WIRE_TIMER_CANCEL;
+}
+
+void d_kobject_thread_end(d_conn *c)
+{
+    if (c->thread_port) {
+        um_port *port = c->thread_port;
+        c->thread_port = NULL;
+        um_port_destroy(port); /* consumes the kernel's receive-right reference */
+    }
+}
+
+static void timer_unlist(d_daemon *d, um_port *port)
+{
+    for (d_timer **pp = &d->timers; *pp; pp = &(*pp)->next) {
+        if ((*pp)->port == port) {
+            d_timer *t = *pp;
+            *pp = t->next;
+            um_port_release(t->port);
+            free(t);
+            return;
+        }
+    }
+}
+
+uint64_t d_timers_expire(d_daemon *d, uint64_t now)
+{
+    uint64_t next = 0;
+    for (d_timer **pp = &d->timers; *pp;) {
+        d_timer *t = *pp;
+        if (t->deadline <= now) {
+            t->deadline = um_timer_expire(t->port, now);
+            if (t->deadline == 0) {
+                *pp = t->next;
+                um_port_release(t->port);
+                free(t);
+                continue;
+            }
+        }
+        if (next == 0 || t->deadline < next)
+            next = t->deadline;
+        pp = &t->next;
+    }
+    return next;
+}
+
+void d_kobjects_shutdown(d_daemon *d)
+{
+    while (d->timers)
+        timer_unlist(d, d->timers->port);
+    if (d->host_port) {
+        um_port_destroy(d->host_port);
+        d->host_port = NULL;
+    }
+}
+
+#define A(i) (p->args[i])
+#define U32(i) ((uint32_t)p->args[i])
+
+static bool reply1(d_conn *c, const um_wire_pkt *p, kern_return_t kr, uint64_t v)
+{
+    return d_reply(c, p->h.call, p->h.id, kr, &v, 1, NULL, 0);
+}
+
+static bool reply0(d_conn *c, const um_wire_pkt *p, kern_return_t kr)
+{
+    return d_reply(c, p->h.call, p->h.id, kr, NULL, 0, NULL, 0);
+}
+
+bool d_kobject_call(d_conn *c, const um_wire_pkt *p)
+{
+    static const uint8_t nargs[] = {
+        [UM_WIRE_THREAD_SELF - UM_WIRE_THREAD_SELF] = 0,
+        [UM_WIRE_HOST_SELF - UM_WIRE_THREAD_SELF] = 0,
+        [UM_WIRE_THREAD_GET_SPECIAL_PORT - UM_WIRE_THREAD_SELF] = 2,
+        [UM_WIRE_KOBJECT_CHECK - UM_WIRE_THREAD_SELF] = 2,
+        [UM_WIRE_SEMAPHORE_CREATE - UM_WIRE_THREAD_SELF] = 3,
+        [UM_WIRE_SEMAPHORE_DESTROY - UM_WIRE_THREAD_SELF] = 2,
+        [UM_WIRE_SEMAPHORE_SIGNAL - UM_WIRE_THREAD_SELF] = 2,
+        [UM_WIRE_SEMAPHORE_WAIT - UM_WIRE_THREAD_SELF] = 3,
+        [UM_WIRE_TIMER_CREATE - UM_WIRE_THREAD_SELF] = 0,
+        [UM_WIRE_TIMER_DESTROY - UM_WIRE_THREAD_SELF] = 1,
+        [UM_WIRE_TIMER_ARM - UM_WIRE_THREAD_SELF] = 2,
+        [UM_WIRE_TIMER_CANCEL - UM_WIRE_THREAD_SELF] = 1,
+    };
+    if (!d_kobject_is_call(p->h.call) || p->h.blob_len != 0 ||
+        p->h.nargs != nargs[p->h.call - UM_WIRE_THREAD_SELF])
+        return false;
+    d_task *t = c->task;
+    d_daemon *d = t->d;
+    um_task *self = t->task;
+    um_space *space = self->space;
+    kern_return_t kr;
+    switch (p->h.call) {
+    case UM_WIRE_THREAD_SELF: {
+        if (!c->thread_port)
+            c->thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+        mach_port_name_t name = MACH_PORT_NULL;
+        if (!c->thread_port ||
+            um_kobject_copyout_send(space, c->thread_port, &name) != KERN_SUCCESS)
+            name = MACH_PORT_NULL;
+        return reply1(c, p, KERN_SUCCESS, name);
+    }
+    case UM_WIRE_HOST_SELF: {
+        if (!d->host_port)
+            d->host_port = um_kobject_port_alloc(UM_KOT_HOST, NULL);
+        mach_port_name_t name = MACH_PORT_NULL;
+        if (!d->host_port || um_kobject_copyout_send(space, d->host_port, &name) != KERN_SUCCESS)
+            name = MACH_PORT_NULL;
+        return reply1(c, p, KERN_SUCCESS, name);
+    }
+    case UM_WIRE_THREAD_GET_SPECIAL_PORT: {
+        um_port *port;
+        mach_port_name_t name = MACH_PORT_NULL;
+        kr = um_kobject_translate_send(space, U32(0), UM_KOT_THREAD, &port);
+        if (kr != KERN_SUCCESS)
+            kr = MACH_SEND_INVALID_DEST; /* the MIG stub's send to a name that is no thread */
+        else if ((int)U32(1) != THREAD_KERNEL_PORT)
+            kr = KERN_INVALID_ARGUMENT; /* no inspect or read ports */
+        else
+            kr = um_kobject_copyout_send(space, port, &name);
+        return reply1(c, p, kr, name);
+    }
+    case UM_WIRE_KOBJECT_CHECK: {
+        um_port *port;
+        if (A(1) > UINT8_MAX)
+            return false;
+        return reply0(c, p, um_kobject_translate_send(space, U32(0), (uint8_t)A(1), &port));
+    }
+    case UM_WIRE_SEMAPHORE_CREATE: {
+        mach_port_name_t name = MACH_PORT_NULL;
+        if (!um_task_space(self, U32(0)))
+            kr = MACH_SEND_INVALID_DEST;
+        else
+            kr = um_semaphore_create(space, (int)U32(1), (int)U32(2), &name);
+        return reply1(c, p, kr, name);
+    }
+    case UM_WIRE_SEMAPHORE_DESTROY:
+        if (!um_task_space(self, U32(0)))
+            kr = MACH_SEND_INVALID_DEST;
+        else
+            kr = um_semaphore_destroy(space, U32(1));
+        return reply0(c, p, kr);
+    case UM_WIRE_SEMAPHORE_SIGNAL: {
+        um_port *port;
+        kr = um_kobject_translate_send(space, U32(0), UM_KOT_SEMAPHORE, &port);
+        if (kr == KERN_SUCCESS)
+            kr = um_semaphore_signal(port, A(1) != 0);
+        return reply0(c, p, kr);
+    }
+    case UM_WIRE_SEMAPHORE_WAIT: {
+        um_port *wport, *sport = NULL;
+        kr = um_kobject_translate_send(space, U32(0), UM_KOT_SEMAPHORE, &wport);
+        if (kr == KERN_SUCCESS && U32(1) != MACH_PORT_NULL)
+            kr = um_kobject_translate_send(space, U32(1), UM_KOT_SEMAPHORE, &sport);
+        if (kr != KERN_SUCCESS)
+            return reply0(c, p, kr);
+        return d_sema_wait(c, p->h.id, wport, sport, A(2));
+    }
+    case UM_WIRE_TIMER_CREATE: {
+        mach_port_name_t name = MACH_PORT_NULL;
+        if (um_timer_create(space, &name) != KERN_SUCCESS)
+            name = MACH_PORT_NULL;
+        return reply1(c, p, KERN_SUCCESS, name);
+    }
+    case UM_WIRE_TIMER_DESTROY: {
+        um_port *port = NULL;
+        if (um_translate_receive(space, U32(0), &port) == KERN_SUCCESS &&
+            port->kotype == UM_KOT_TIMER)
+            timer_unlist(d, port);
+        return reply0(c, p, um_timer_destroy(space, U32(0)));
+    }
+    case UM_WIRE_TIMER_ARM: {
+        um_port *port;
+        kr = um_timer_arm(space, U32(0), A(1), &port);
+        if (kr == KERN_SUCCESS) {
+            d_timer *tm = d->timers;
+            while (tm && tm->port != port)
+                tm = tm->next;
+            if (!tm) {
+                tm = calloc(1, sizeof *tm);
+                if (!tm) {
+                    uint64_t ignored;
+                    (void)um_timer_cancel(space, U32(0), &ignored);
+                    return reply0(c, p, KERN_RESOURCE_SHORTAGE);
+                }
+                um_port_ref(port);
+                tm->port = port;
+                tm->next = d->timers;
+                d->timers = tm;
+            }
+            tm->deadline = A(1);
+        }
+        return reply0(c, p, kr);
+    }
+    case UM_WIRE_TIMER_CANCEL: {
+        uint64_t armed = 0;
+        kr = um_timer_cancel(space, U32(0), &armed);
+        um_port *port;
+        if (kr == KERN_SUCCESS && um_translate_receive(space, U32(0), &port) == KERN_SUCCESS)
+            timer_unlist(d, port);
+        return reply1(c, p, kr, armed);
+    }
+    default:
+        return false;
+    }
+}
