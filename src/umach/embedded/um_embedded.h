@@ -66,9 +66,10 @@ void um_embedded_relock(void);
 void um_embedded_defer_wake(uint32_t *word);
 
 /*
- * The same for a waiter that may be spinning (um_msg.c): once the lock is released, store 1 in
- * `word` and make the futex system call only if it said 2 (its waiter is asleep in the
- * kernel). Conditions: world locked.
+ * The same for a waiter that may be spinning (um_msg.c): once the lock is released, store an
+ * odd value in `word` (1, plus the waking thread's CPU + 1 shifted left by 2, so the waiter
+ * can tell whether spinning could have seen it) and make the futex system call only if it
+ * said 2 (its waiter is asleep in the kernel). Conditions: world locked.
  */
 void um_embedded_defer_post(uint32_t *word);
 

@@ -16,10 +16,12 @@
  * 0 (waiting, awake), 2 (asleep in the kernel) or 1 (woken): the waker stores 1 once the world
  * lock is released (um_embedded_defer_post) and makes the futex system call only when the old
  * value was 2, so a spinning waiter costs its waker no system call and finds the lock free.
- * Spinning only pays when the waker runs on another CPU: a waiter whose spin ended without
- * the wake spins again only after 1, 3, 7 ... 255 waits without (reset by a spin that works),
- * so on one CPU, where a spinner only holds up the thread it waits for, almost nothing is
- * lost; a machine with one CPU online never spins. A spin never runs past the wait's deadline,
+ * Spinning only pays when the waker runs on another CPU. The post says which CPU the waker
+ * ran on: a waiter whose spin ended without the wake, and whose waker then ran on its own
+ * CPU, spins again only after 1, 3, 7 ... 255 waits without (reset by a spin that works), so
+ * on one CPU, where a spinner only holds up the thread it waits for, almost nothing is lost;
+ * a wake from another CPU that came after the spin (its waker was preempted or slow) does not
+ * stop the next wait from spinning. A machine with one CPU online never spins. A spin never runs past the wait's deadline,
  * and an interruptible wait (MACH_SEND_INTERRUPT / MACH_RCV_INTERRUPT) does not spin: only a
  * system call can tell that a signal handler ran.
  *
@@ -40,6 +42,7 @@
 #include <mach/mach.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <threads.h>
@@ -54,9 +57,11 @@
 /*
  * Words are allocated once per thread and recycled through a free list when a thread exits,
  * never freed: a wake deferred past the end of a wait (or of a thread) still hits a word.
+ * Each has a cache line of its own: two threads' words side by side would make each post
+ * to one disturb the other's spinning.
  */
 typedef struct fe_word {
-    uint32_t word;
+    _Alignas(64) uint32_t word;
     struct fe_word *next_free;
 } fe_word;
 
@@ -85,10 +90,13 @@ static fe_word *fe_word_get(void)
     if (fe_mine)
         return fe_mine;
     fe_word *w = fe_free_words;
-    if (w)
+    if (w) {
         fe_free_words = w->next_free;
-    else
-        w = calloc(1, sizeof *w);
+    } else {
+        w = aligned_alloc(_Alignof(fe_word), sizeof *w);
+        if (w)
+            memset(w, 0, sizeof *w);
+    }
     if (!w)
         return NULL;
     call_once(&fe_word_once, fe_word_key_init);
@@ -97,8 +105,16 @@ static fe_word *fe_word_get(void)
     return w;
 }
 
-/* Word values: see "Spinning first" above. */
+/*
+ * Word values: see "Spinning first" above. A woken word is odd: the post stores 1 plus, from
+ * bit 2 up, the waker's CPU + 1 (0: unknown), see um_embedded_defer_post.
+ */
 enum { FE_WORD_WAITING = 0, FE_WORD_WOKEN = 1, FE_WORD_ASLEEP = 2 };
+
+static inline bool fe_word_woken(uint32_t v)
+{
+    return (v & FE_WORD_WOKEN) != 0;
+}
 
 uint32_t *um_embedded_wait_word(void)
 {
@@ -151,6 +167,7 @@ static uint64_t fe_spin_ns(void)
 
 static _Thread_local uint32_t fe_spin_skip; /* waits left before this thread spins again */
 static _Thread_local uint32_t fe_spin_fail; /* spins in a row that ended without the wake */
+static _Thread_local bool fe_spin_missed;    /* the last spin ended without the wake */
 
 static inline void fe_cpu_pause(void)
 {
@@ -181,6 +198,7 @@ static bool fe_spin(fe_word *fw, const struct timespec *deadline)
         fe_spin_skip--;
         return false;
     }
+    fe_spin_missed = false;
     uint64_t until = fe_now_ns() + budget;
     if (deadline) {
         uint64_t d = (uint64_t)deadline->tv_sec * 1000000000u + (uint64_t)deadline->tv_nsec;
@@ -189,7 +207,7 @@ static bool fe_spin(fe_word *fw, const struct timespec *deadline)
     }
     for (unsigned k = 1;; k++) {
         fe_cpu_pause();
-        if (__atomic_load_n(&fw->word, __ATOMIC_ACQUIRE) == FE_WORD_WOKEN) {
+        if (fe_word_woken(__atomic_load_n(&fw->word, __ATOMIC_ACQUIRE))) {
             fe_spin_fail = 0;
             return true;
         }
@@ -198,8 +216,29 @@ static bool fe_spin(fe_word *fw, const struct timespec *deadline)
     }
     if (fe_spin_fail < FE_SPIN_BACKOFF_MAX)
         fe_spin_fail++;
-    fe_spin_skip = (1u << fe_spin_fail) - 1;
+    fe_spin_missed = true; /* the back-off is decided when the wake comes (fe_spin_learn) */
     return false;
+}
+
+/*
+ * After a wait that slept, `v` being the word that woke it: a waker that ran on this
+ * thread's CPU could not have run while we spun, so spinning backs off (1, 3, 7 ... 255
+ * waits without); a waker on another CPU only came later than the spin bound (it was
+ * preempted, or slow this once), so the next wait spins again, as the spin-then-futex
+ * baseline does. A wake that does not say its CPU changes nothing.
+ */
+static void fe_spin_learn(uint32_t v)
+{
+    uint32_t waker = v >> 2;
+    if (!fe_word_woken(v) || waker == 0)
+        return;
+    int cpu = sched_getcpu();
+    if (cpu >= 0 && (uint32_t)cpu + 1 != waker) {
+        fe_spin_skip = 0;
+    } else if (fe_spin_missed) {
+        fe_spin_skip = (1u << fe_spin_fail) - 1;
+    }
+    fe_spin_missed = false;
 }
 
 /* ---- deadlines -------------------------------------------------------------------------------- */
@@ -250,6 +289,7 @@ static enum fe_sleep_result fe_sleep(um_waiter *w, const struct timespec *deadli
                                   FE_WORD_ASLEEP, deadline, NULL, FUTEX_BITSET_MATCH_ANY);
                 err = rc < 0 ? errno : 0;
             }
+            fe_spin_learn(__atomic_load_n(&fw->word, __ATOMIC_RELAXED));
         }
         if (handed && __atomic_load_n(handed, __ATOMIC_ACQUIRE))
             return FE_HANDED;

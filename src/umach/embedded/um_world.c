@@ -23,6 +23,7 @@
 
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,12 +389,22 @@ void um_embedded_relock(void)
     um_world_lock();
 }
 
-/* A pending wake: a plain futex wake, or (bit 0) a post to a waiter that may be spinning. */
-static void um_pending_run(uintptr_t p)
+/*
+ * A pending wake: a plain futex wake, or (bit 0) a post to a waiter that may be spinning,
+ * which stores 1 | (waker's CPU + 1) << 2 (see um_embedded_defer_post).
+ */
+static void um_pending_run(uintptr_t p, uint32_t posted)
 {
     uint32_t *word = (uint32_t *)(p & ~(uintptr_t)1);
-    if (!(p & 1) || __atomic_exchange_n(word, 1, __ATOMIC_SEQ_CST) == 2)
+    if (!(p & 1) || __atomic_exchange_n(word, posted, __ATOMIC_SEQ_CST) == 2)
         um_futex_wake(word);
+}
+
+/* What a post stores: odd, with this thread's CPU + 1 from bit 2 up (0 when unknown). */
+static uint32_t um_post_value(void)
+{
+    int cpu = sched_getcpu();
+    return 1u | (cpu >= 0 && cpu < (1 << 29) ? (uint32_t)(cpu + 1) << 2 : 0u);
 }
 
 static void um_defer(uintptr_t p)
@@ -402,7 +413,7 @@ static void um_defer(uintptr_t p)
     if (w->npending < sizeof w->pending_wakes / sizeof w->pending_wakes[0])
         w->pending_wakes[w->npending++] = p;
     else
-        um_pending_run(p); /* a crowd of waiters: wake this one now */
+        um_pending_run(p, um_post_value()); /* a crowd of waiters: wake this one now */
 }
 
 void um_embedded_defer_wake(uint32_t *word)
@@ -427,8 +438,9 @@ void um_embedded_leave(void)
     memcpy(wake, w->pending_wakes, n * sizeof wake[0]);
     w->npending = 0;
     um_world_unlock();
+    uint32_t posted = n ? um_post_value() : 0;
     for (unsigned i = 0; i < n; i++)
-        um_pending_run(wake[i]);
+        um_pending_run(wake[i], posted);
 }
 
 /* ---- the guard policy through the API ---------------------------------------------------- */
