@@ -508,6 +508,18 @@ typedef struct {
     uint32_t dest_request; /* the sender's request slot on the destination, if any */
 } hdr_state;
 
+/* The names and types of a header that header_validate accepted. */
+static inline void header_fields(const mach_msg_header_t *h, mach_msg_bits_t bits, hdr_state *st)
+{
+    st->reply_name = h->msgh_local_port;
+    st->reply_type = MACH_MSGH_BITS_LOCAL(bits);
+    st->voucher_type = MACH_MSGH_BITS_VOUCHER(bits);
+    st->voucher_name = st->voucher_type ? h->msgh_voucher_port : MACH_PORT_NULL;
+    st->dest_name = h->msgh_remote_port;
+    st->dest_type = MACH_MSGH_BITS_REMOTE(bits);
+    st->dest_request = 0;
+}
+
 static mach_msg_return_t header_validate(const mach_msg_header_t *h, mach_msg_bits_t bits,
                                          hdr_state *st)
 {
@@ -889,10 +901,15 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_
     uint32_t dcount = k->ndesc;
     k->ndesc = 0;
 
-    /* The header: extra bits are dropped, as XNU masks them with MACH_MSGH_BITS_USER. */
+    /*
+     * The header: extra bits are dropped, as XNU masks them with MACH_MSGH_BITS_USER.
+     * um_kmsg_prepare validated these same bytes (the kmsg's private copy): only the names
+     * and types are taken here.
+     */
     mach_msg_bits_t bits = h.msgh_bits & MACH_MSGH_BITS_USER;
-    hdr_state st = {0};
-    mach_msg_return_t mr = header_validate(&h, bits, &st);
+    hdr_state st;
+    header_fields(&h, bits, &st);
+    mach_msg_return_t mr = MACH_MSG_SUCCESS;
     um_ledger *ledger = space->ledger;
     if (mr == MACH_MSG_SUCCESS && ledger) {
         /* XNU allocates the kmsg before taking anything: no room is MACH_SEND_NO_BUFFER. */
@@ -1237,7 +1254,8 @@ mach_msg_return_t um_kmsg_copyout(um_space *space, um_kmsg *k, mach_msg_option_t
 
     /* The body is already in place; descriptors are rewritten where they are. */
     uint8_t *img = kmsg_image(k);
-    mr |= copyout_descriptors(space, k, img, false, option, rcv_addr);
+    if (k->ndesc)
+        mr |= copyout_descriptors(space, k, img, false, option, rcv_addr);
 
     /* Written in place (img is the kmsg's aligned storage): no copy through the stack. */
     mach_msg_header_t *h = (mach_msg_header_t *)(void *)img;
