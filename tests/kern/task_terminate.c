@@ -165,7 +165,19 @@ MT_TEST(a_dying_task_destroys_every_right_and_the_survivor_gets_xnus_notificatio
     tt_sender s = {.dest = rb, .mr = -1, .done = 0};
     pthread_t th;
     MT_REQUIRE(pthread_create(&th, NULL, tt_blocked_send, &s) == 0);
-    MT_CHECK(!tt_wait_done(&s, 100)); /* still blocked after 100 ms */
+    /* Until it waits on RB's senders (a loaded machine may take long to run the thread). */
+    bool queued = false;
+    for (int i = 0; i < 10000 && !queued; i++) {
+        um_embedded_enter();
+        queued = rbp->senders.head != NULL;
+        um_embedded_leave();
+        if (!queued) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    MT_REQUIRE(queued);
+    MT_CHECK(!__atomic_load_n(&s.done, __ATOMIC_ACQUIRE)); /* blocked */
 
     a = um_embedded_enter();
     um_task_terminate(b);
