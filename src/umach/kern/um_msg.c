@@ -41,8 +41,9 @@ static void deliver_handoff(um_kmsg *k)
     if (mr == MACH_RCV_IN_PROGRESS)
         return; /* nothing for it after all: it waits on, queued again */
     r->handed_mr = mr;
-    __atomic_store_n(&r->handed, true, __ATOMIC_RELEASE);
     um_waiter_wake(w);
+    /* Last: once it reads true, the receiver may return and its state (its stack) is gone. */
+    __atomic_store_n(&r->handed, true, __ATOMIC_RELEASE);
 }
 
 mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
