@@ -227,7 +227,9 @@ typedef struct um_msg_rcv_state {
     /*
      * Handoff: a send that finds this receive waiting completes it (dequeue and copy-out
      * into `task`'s space, under the same lock hold) before it wakes the waiter, as XNU hands
-     * a message straight to a waiting thread. `handed` is then true and `handed_mr` the
+     * a message straight to a waiting thread, when the message to take has no descriptors
+     * (memory and port arrays go through the receiving task's memory operations, which a
+     * front end may serve only in that task's own call). `handed` is then true and `handed_mr` the
      * result; the call after the wake returns it. `handed` is stored last, with release
      * order, so a front end may read it with acquire order without the world lock once its
      * waiter was woken: when true, `out` and `handed_mr` are final and the core no longer

@@ -25,6 +25,21 @@
 /* ---- send --------------------------------------------------------------------------------- */
 
 /*
+ * Can a sender complete the receive of `w` in its own call? Only when the message it would
+ * take carries no descriptors: copying out rights and the header needs only the receiving
+ * space, while out-of-line memory and port arrays are given through the receiving task's
+ * memory operations, which a front end may serve only within that task's own call (umachd
+ * does). Such a receive is woken and copies out itself.
+ */
+static bool handoff_possible(const um_waiter *w)
+{
+    const um_object *o = w->owner;
+    const um_port *src =
+        o->otype == UM_OT_PORT ? (const um_port *)o : um_pset_ready_member((um_pset *)w->owner);
+    return src && src->msg_head && src->msg_head->ndesc == 0;
+}
+
+/*
  * Queue a message and, when a receive waits for it, complete that receive now (see
  * um_msg_rcv_state.handed) before waking its thread: the woken thread only writes the
  * result to its buffer, instead of taking the world lock again to dequeue and copy out while
@@ -36,6 +51,10 @@ static void deliver_handoff(um_kmsg *k)
     um_waiter *w = um_mqueue_deliver_take(k);
     if (!w)
         return;
+    if (!handoff_possible(w)) {
+        um_waiter_wake(w);
+        return;
+    }
     um_msg_rcv_state *r = (um_msg_rcv_state *)((char *)w - offsetof(um_msg_rcv_state, waiter));
     mach_msg_return_t mr = um_msg_receive(r->task, r);
     if (mr == MACH_RCV_IN_PROGRESS)
