@@ -397,6 +397,12 @@ static int d_request(d_daemon *d, d_conn *c)
         return 0;
     if (rc <= 0)
         return -1;
+    return d_serve(d, c, &p);
+}
+
+int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)
+{
+    um_wire_pkt p = *pkt;
     bool ok;
     if (c->kind == D_CONN_NEW) {
         ok = p.h.call == UM_WIRE_HELLO   ? d_hello(d, c, &p)
@@ -479,6 +485,17 @@ static void reap(d_daemon *d)
             pp = &c->all_next;
         }
     }
+}
+
+void d_conn_close(d_daemon *d, d_conn *c)
+{
+    conn_end(d, c);
+}
+
+void d_settle(d_daemon *d)
+{
+    drain_ready(d);
+    end_doomed(d);
 }
 
 void d_loop_init(d_daemon *d)

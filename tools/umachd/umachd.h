@@ -121,6 +121,17 @@ void d_loop_init(d_daemon *d);
 /* Serve until *stop; then end every task. */
 void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask);
 void d_loop_shutdown(d_daemon *d);
+/*
+ * Serve one decoded request of `c` (consumes `p`): 1 served, -1 the connection is to end (a
+ * malformed request, a reply that cannot be sent). What the loop does with each packet
+ * um_wire_recv gives it; the fuzz target's way in.
+ */
+int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *p);
+/* End a connection as the loop does (a control connection ends its task); freed at shutdown
+ * or after the loop's round. */
+void d_conn_close(d_daemon *d, d_conn *c);
+/* After a request outside the loop: resume woken waiters, end tasks a fatal guard doomed. */
+void d_settle(d_daemon *d);
 /* Reply on `c`; false: the client cannot be reached (the caller ends its task). */
 bool d_reply(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *args,
              uint32_t nargs, const void *blob, uint32_t blob_len);

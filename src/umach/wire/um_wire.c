@@ -127,6 +127,53 @@ static uint8_t *wire_read_memfd(int fd, size_t len)
     return buf;
 }
 
+int um_wire_decode(const uint8_t *bytes, size_t n, int memfd, um_wire_pkt *p, uint32_t blob_max)
+{
+    p->blob = NULL;
+    p->blob_heap = false;
+    if (n < sizeof p->h) {
+        if (memfd >= 0)
+            close(memfd);
+        return -EPROTO;
+    }
+    memcpy(&p->h, bytes, sizeof p->h);
+    if (p->h.magic != UM_WIRE_MAGIC || p->h.nargs > UM_WIRE_MAX_ARGS ||
+        p->h.blob_len > blob_max) {
+        if (memfd >= 0)
+            close(memfd);
+        return -EPROTO;
+    }
+    size_t head = sizeof p->h + (size_t)p->h.nargs * 8;
+    if (p->h.flags & UM_WIRE_F_MEMFD) {
+        if (memfd < 0 || n != head || p->h.blob_len <= UM_WIRE_INLINE_MAX) {
+            if (memfd >= 0)
+                close(memfd);
+            return -EPROTO;
+        }
+        struct stat st;
+        if (fstat(memfd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)p->h.blob_len) {
+            close(memfd);
+            return -EPROTO;
+        }
+        p->blob = wire_read_memfd(memfd, p->h.blob_len);
+        close(memfd);
+        if (!p->blob)
+            return -EPROTO;
+        p->blob_heap = true;
+    } else {
+        if (memfd >= 0 || n != head + p->h.blob_len) {
+            if (memfd >= 0)
+                close(memfd);
+            return -EPROTO;
+        }
+        if (p->h.blob_len)
+            p->blob = (uint8_t *)bytes + head;
+    }
+    memset(p->args, 0, sizeof p->args);
+    memcpy(p->args, bytes + sizeof p->h, (size_t)p->h.nargs * 8);
+    return 1;
+}
+
 int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, int flags)
 {
     p->blob = NULL;
@@ -147,44 +194,16 @@ int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, in
         wire_close_fds(&mh);
         return -EPROTO;
     }
-    if ((size_t)n < sizeof p->h) {
-        wire_close_fds(&mh);
-        return -EPROTO;
-    }
-    memcpy(&p->h, buf->bytes, sizeof p->h);
-    if (p->h.magic != UM_WIRE_MAGIC || p->h.nargs > UM_WIRE_MAX_ARGS ||
-        p->h.blob_len > blob_max) {
-        wire_close_fds(&mh);
-        return -EPROTO;
-    }
-    size_t head = sizeof p->h + (size_t)p->h.nargs * 8;
-    if (p->h.flags & UM_WIRE_F_MEMFD) {
-        int mfd = wire_one_fd(&mh);
-        if (mfd < 0 || (size_t)n != head || p->h.blob_len <= UM_WIRE_INLINE_MAX) {
+    /* At most one descriptor may come, and only with a packet that says so (decode). */
+    int memfd = -1;
+    if (mh.msg_controllen != 0) {
+        memfd = wire_one_fd(&mh);
+        if (memfd < 0) {
             wire_close_fds(&mh);
             return -EPROTO;
         }
-        struct stat st;
-        if (fstat(mfd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)p->h.blob_len) {
-            close(mfd);
-            return -EPROTO;
-        }
-        p->blob = wire_read_memfd(mfd, p->h.blob_len);
-        close(mfd);
-        if (!p->blob)
-            return -EPROTO;
-        p->blob_heap = true;
-    } else {
-        if (mh.msg_controllen != 0 || (size_t)n != head + p->h.blob_len) {
-            wire_close_fds(&mh);
-            return -EPROTO;
-        }
-        if (p->h.blob_len)
-            p->blob = buf->bytes + head;
     }
-    memset(p->args, 0, sizeof p->args);
-    memcpy(p->args, buf->bytes + sizeof p->h, (size_t)p->h.nargs * 8);
-    return 1;
+    return um_wire_decode(buf->bytes, (size_t)n, memfd, p, blob_max);
 }
 
 void um_wire_pkt_free(um_wire_pkt *p)

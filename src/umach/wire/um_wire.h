@@ -177,6 +177,13 @@ int um_wire_send(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob)
  * -EAGAIN / -EINTR, -EPROTO for a malformed packet, other -errno. um_wire_pkt_free after.
  */
 int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, int flags);
+/*
+ * The checks um_wire_recv makes, of a packet that arrived as `n` bytes at `bytes` with
+ * descriptor `memfd` (-1: none came; consumed in every case): 1 and `p` filled (its blob
+ * points into `bytes`, or is a copy of the memfd's contents), or -EPROTO. No socket needed:
+ * umachd's fuzz target (fuzz/fuzz_umachd.c) feeds it arbitrary bytes.
+ */
+int um_wire_decode(const uint8_t *bytes, size_t n, int memfd, um_wire_pkt *p, uint32_t blob_max);
 void um_wire_pkt_free(um_wire_pkt *p);
 
 #endif
