@@ -1,0 +1,255 @@
+/*
+ * fuzz_umachd.c — libFuzzer target: umachd's request decoder and the calls behind it, fed
+ * arbitrary packets on a task's connections without a listening socket or an epoll loop
+ * (issue 13 item 7). Each input is a fresh world (d_loop_init): one task says a proper hello
+ * and two of its threads join it, then every record of the input is one packet, decoded
+ * (um_wire_decode: the checks um_wire_recv makes of what arrived) and served (d_serve) as the
+ * loop would serve it, on the connection the record names: the task's control connection, one
+ * of its thread connections, or a new connection whose first packet decides what it is. A
+ * packet that does not decode, or that the daemon calls malformed, ends that connection, as
+ * it ends a client's; the daemon then goes on with the rest. Replies go to the other end of
+ * a socketpair per connection and are read and dropped (descriptors they carry closed).
+ *
+ * Oracle: no crash, no hang, nothing ASan/UBSan/LeakSanitizer report; after each input the
+ * world shuts down with no task left (d_loop_shutdown), and a next hello works.
+ *
+ * Input layout: records of [sel:1][len:2, little endian][len bytes]. sel & 3: 0 the control
+ * connection, 1 and 2 the thread connections, 3 a new connection each time (it joins with
+ * the task's real secret when its packet is a JOIN whose args are 0xF0F0F0F0F0F0F0F0); sel &
+ * 4: the bytes also go in a memfd passed with the packet, as a large payload travels
+ * (grown with zeros to the blob length its header says, up to 1 MiB).
+ */
+#define _GNU_SOURCE
+#include "umachd.h"
+
+#include "vm/um_regions.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_RECORDS 64
+#define SECRET_WORD 0xF0F0F0F0F0F0F0F0ull
+
+/* ---- the kernel, as umachd.c sets it up ------------------------------------------------ */
+
+static void *f_region_alloc(um_kernel *kernel, size_t len)
+{
+    (void)kernel;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void f_region_free(um_kernel *kernel, void *region, size_t len)
+{
+    (void)kernel;
+    munmap(region, len);
+}
+
+static void f_copy_discard(um_kernel *kernel, um_vm_copy *copy)
+{
+    (void)kernel;
+    um_vm_copy_discard(copy);
+}
+
+static const um_kernel_ops f_kernel_ops = {
+    .region_alloc = f_region_alloc,
+    .region_free = f_region_free,
+    .copy_discard = f_copy_discard,
+};
+
+static void die(const char *what)
+{
+    fprintf(stderr, "fuzz_umachd: %s\n", what);
+    abort();
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+typedef struct f_conn {
+    d_conn *c;  /* NULL once ended (the daemon frees it at shutdown) */
+    int peer;   /* our end: the daemon's replies arrive here */
+} f_conn;
+
+static um_wire_buf f_buf;
+
+/* A connection of this process, registered with the daemon as d_accept does. */
+static void f_connect(d_daemon *d, f_conn *f)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0)
+        die("socketpair");
+    d_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        die("out of memory");
+    c->kind = D_CONN_NEW;
+    c->fd = sv[0];
+    c->pid = getpid();
+    c->uid = getuid();
+    c->gid = getgid();
+    c->all_next = d->conns;
+    d->conns = c;
+    f->c = c;
+    f->peer = sv[1];
+}
+
+/* Read and drop every reply waiting on `f` (closing what descriptors they brought). */
+static void f_drain(f_conn *f)
+{
+    for (;;) {
+        um_wire_pkt p;
+        int rc = um_wire_recv(f->peer, &f_buf, &p, UM_WIRE_BLOB_MAX, MSG_DONTWAIT);
+        if (rc != 1)
+            break;
+        um_wire_pkt_free(&p);
+    }
+}
+
+/* One request built here (hello, join) and its reply's arguments. */
+static bool f_call(d_daemon *d, f_conn *f, uint16_t call, const uint64_t *args, uint32_t nargs,
+                   uint64_t *out, uint32_t nout)
+{
+    struct {
+        um_wire_hdr h;
+        uint64_t a[UM_WIRE_MAX_ARGS];
+    } req;
+    memset(&req, 0, sizeof req);
+    req.h.magic = UM_WIRE_MAGIC;
+    req.h.call = call;
+    req.h.id = 1;
+    req.h.nargs = nargs;
+    memcpy(req.a, args, nargs * sizeof *args);
+    um_wire_pkt p;
+    if (um_wire_decode((const uint8_t *)&req, sizeof req.h + nargs * 8, -1, &p,
+                       UM_WIRE_BLOB_MAX) != 1 ||
+        d_serve(d, f->c, &p) != 1)
+        return false;
+    um_wire_pkt rep;
+    if (um_wire_recv(f->peer, &f_buf, &rep, UM_WIRE_BLOB_MAX, MSG_DONTWAIT) != 1)
+        return false;
+    bool ok = rep.h.kr == KERN_SUCCESS && rep.h.nargs >= nout;
+    if (ok)
+        memcpy(out, rep.args, nout * sizeof *out);
+    um_wire_pkt_free(&rep);
+    return ok;
+}
+
+/*
+ * A memfd holding `len` bytes of `bytes`, as long as the header's blob_len says when that is
+ * more (at most 1 MiB; zeros after the bytes), or -1.
+ */
+static int f_memfd(const uint8_t *bytes, size_t len)
+{
+    int fd = memfd_create("fuzz-umachd", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (len && write(fd, bytes, len) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    um_wire_hdr h;
+    if (len >= sizeof h) {
+        memcpy(&h, bytes, sizeof h);
+        if (h.blob_len > len && h.blob_len <= (1u << 20) && ftruncate(fd, h.blob_len) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static d_daemon d;
+    memset(&d, 0, sizeof d);
+    long ps = sysconf(_SC_PAGESIZE);
+    d.kernel.ops = &f_kernel_ops;
+    d.kernel.page_size = ps > 0 ? (size_t)ps : 4096;
+    d.kernel.table_limit = UM_TABLE_DEFAULT_MAX;
+    d.kernel.fe = &d;
+    d.listen_fd = -1;
+    d.epoll_fd = -1;
+    d_loop_init(&d);
+
+    /* The task and two of its threads. */
+    f_conn conns[3], extra[MAX_RECORDS];
+    size_t nextra = 0;
+    for (int i = 0; i < 3; i++)
+        f_connect(&d, &conns[i]);
+    uint64_t hello[3] = {UM_WIRE_HELLO_GUARD_NONFATAL, 0, 0}, out[5];
+    if (!f_call(&d, &conns[0], UM_WIRE_HELLO, hello, 3, out, 5))
+        die("hello failed");
+    uint64_t secret[2] = {out[3], out[4]};
+    for (int i = 1; i < 3; i++)
+        if (!f_call(&d, &conns[i], UM_WIRE_JOIN, secret, 2, out, 0))
+            die("join failed");
+
+    size_t off = 0;
+    for (int n = 0; n < MAX_RECORDS && off + 3 <= size; n++) {
+        uint8_t sel = data[off];
+        size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
+        off += 3;
+        if (len > size - off)
+            len = size - off;
+        const uint8_t *bytes = data + off;
+        off += len;
+        f_conn *f;
+        if ((sel & 3) == 3) {
+            f = &extra[nextra++];
+            f_connect(&d, f);
+        } else {
+            f = &conns[sel & 3];
+        }
+        if (!f->c)
+            continue; /* that connection has ended */
+        /* A JOIN whose secret is the marker gets the task's real one. */
+        uint8_t copy[sizeof(um_wire_hdr) + 16];
+        um_wire_hdr h;
+        if (len == sizeof copy) {
+            memcpy(&h, bytes, sizeof h);
+            uint64_t a[2];
+            memcpy(a, bytes + sizeof h, sizeof a);
+            if (h.call == UM_WIRE_JOIN && a[0] == SECRET_WORD && a[1] == SECRET_WORD) {
+                memcpy(copy, bytes, sizeof copy);
+                memcpy(copy + sizeof h, secret, sizeof secret);
+                bytes = copy;
+            }
+        }
+        int memfd = (sel & 4) ? f_memfd(bytes, len) : -1;
+        um_wire_pkt p;
+        int rc = um_wire_decode(bytes, len, memfd, &p, UM_WIRE_BLOB_MAX);
+        if (rc == 1)
+            rc = d_serve(&d, f->c, &p);
+        if (rc != 1) {
+            /* Malformed: the daemon ends that connection (and a control one, its task). */
+            d_conn_close(&d, f->c);
+            f->c = NULL;
+        }
+        d_settle(&d);
+        for (int i = 0; i < 3; i++)
+            if (conns[i].c && conns[i].c->dead)
+                conns[i].c = NULL;
+        for (size_t i = 0; i < nextra; i++)
+            if (extra[i].c && extra[i].c->dead)
+                extra[i].c = NULL;
+        for (int i = 0; i < 3; i++)
+            f_drain(&conns[i]);
+        for (size_t i = 0; i < nextra; i++)
+            f_drain(&extra[i]);
+    }
+
+    d_loop_shutdown(&d);
+    if (d.tasks || d.ntasks || d.conns)
+        die("the world kept a task or a connection after shutdown");
+    for (int i = 0; i < 3; i++)
+        close(conns[i].peer);
+    for (size_t i = 0; i < nextra; i++)
+        close(extra[i].peer);
+    return 0;
+}
