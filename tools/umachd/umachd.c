@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "umachd.h"
+#include "umachd_bootstrap.h"
 
 #include "vm/um_regions.h"
 
@@ -150,7 +151,8 @@ static int d_default_socket(char *dir, size_t dirlen, char *path, size_t pathlen
 
 static void d_usage(FILE *to)
 {
-    fprintf(to, "usage: umachd [--socket PATH] [--allow-uid UID]... [--ready-fd N]\n"
+    fprintf(to, "usage: umachd [--socket PATH] [--allow-uid UID]... [--service NAME]...\n"
+                "              [--ready-fd N]\n"
                 "Runs a umach world in the foreground: every process that connects to its\n"
                 "socket (SOCK_SEQPACKET, created mode 0600) is one Mach task; its task dies\n"
                 "when its connection hangs up. SIGTERM or SIGINT stops the world and removes\n"
@@ -161,6 +163,12 @@ static void d_usage(FILE *to)
                 "                    mode 0700, and an existing one is refused unless it is a\n"
                 "                    directory owned by our uid with no group or other access\n"
                 "  --allow-uid UID   also accept peers of this uid (default: only our own)\n"
+                "  --service NAME    declare a bootstrap service (repeatable), as a launchd\n"
+                "                    plist's MachServices: clients can look NAME up and queue\n"
+                "                    messages before its server runs; the first task of our\n"
+                "                    uid to bootstrap_check_in NAME gets the receive right with\n"
+                "                    the queue, and it comes back to umachd when that task\n"
+                "                    destroys it or dies. NAME has 1 to 127 bytes\n"
                 "  --ready-fd N      once the socket listens, write one byte to fd N and close\n"
                 "                    it (how umach-run waits for the world)\n"
                 "  --help            this text\n"
@@ -173,14 +181,26 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"socket", required_argument, NULL, 's'},
                                          {"allow-uid", required_argument, NULL, 'u'},
                                          {"ready-fd", required_argument, NULL, 'r'},
+                                         {"service", required_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static d_daemon d; /* large (its receive buffer): not on the stack */
     const char *path = NULL;
     int ready_fd = -1;
+    char *services[256];
+    size_t nservices = 0;
     int o;
     while ((o = getopt_long(argc, argv, "s:u:r:h", opts, NULL)) != -1) {
         switch (o) {
+        case 'S':
+            if (!umachd_service_name_ok(optarg))
+                return 2;
+            if (nservices == sizeof services / sizeof services[0]) {
+                fprintf(stderr, "umachd: too many --service (at most %zu)\n", nservices);
+                return 2;
+            }
+            services[nservices++] = optarg;
+            break;
         case 's':
             path = optarg;
             break;
@@ -229,6 +249,8 @@ int main(int argc, char **argv)
     d.kernel.table_limit = UM_TABLE_DEFAULT_MAX;
     d.kernel.fe = &d;
     d_loop_init(&d);
+    if (!umachd_bootstrap_declare(&d.kernel, services, nservices))
+        return 1;
     d.listen_fd = d_listen(path);
     if (d.listen_fd < 0)
         return 1;
