@@ -16,6 +16,7 @@
 #include <mach/task_special_ports.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +178,7 @@ static void task_end(d_daemon *d, d_task *t)
             break;
         }
     }
+    d_heir_task_end(d, t);
     um_task_terminate(t->task);
     d->ntasks--;
     free(t);
@@ -312,13 +314,36 @@ void d_task_recheck_creds(d_task *t, uint32_t gen)
 }
 
 /*
+ * A process's hello after exec: its old image's control connection is closed already (exec
+ * closed it), but its hang-up may wait in this round's events. End that task first, so that
+ * its slots are there to be passed on.
+ */
+static void settle_exec(d_daemon *d, pid_t pid)
+{
+again:
+    for (d_task *t = d->tasks; t; t = t->next) {
+        if (t->pid != pid || !t->control)
+            continue;
+        struct pollfd pfd = {t->control->fd, POLLRDHUP, 0};
+        if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+            conn_end(d, t->control); /* ends t: the list changed */
+            goto again;
+        }
+    }
+}
+
+/*
  * UM_WIRE_HELLO: the connection becomes a task's control connection. Its space holds its
- * task port and a send right to the world's bootstrap port (bootstrap_port).
+ * task port and a send right to the bootstrap port in its slot (bootstrap_port): the one its
+ * parent (fork) or its old image (exec) passed on, else the world's.
  */
 static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
 {
-    if (p->h.nargs != 3 || p->h.blob_len != 0)
+    bool forked = p->h.nargs == 5 && (p->args[0] & UM_WIRE_HELLO_FORKED);
+    if ((p->h.nargs != 3 && !forked) || p->h.blob_len != 0)
         return false;
+    if (!forked)
+        settle_exec(d, c->pid);
     d_task *t = calloc(1, sizeof *t);
     if (!t)
         return false;
@@ -335,6 +360,7 @@ static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     }
     t->d = d;
     t->pid = c->pid;
+    d_task_pin(t);
     t->flags = (uint32_t)p->args[0] & (UM_WIRE_HELLO_GUARD_NONFATAL | UM_WIRE_HELLO_GUARD_LOG);
     t->control = c;
     t->next = d->tasks;
@@ -346,11 +372,18 @@ static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     t->task->audit.val[5] = (unsigned)c->pid;
     t->task->audit.val[6] = (unsigned)c->pid;
     t->task->audit.val[7] = ++d->pid_version;
-    mach_port_name_t bname = MACH_PORT_NULL;
-    if (d->kernel.bootstrap) {
+    /* Slots passed on by a fork or an exec, else the world's bootstrap port. */
+    if (!d_heir_claim(d, t, p) && d->kernel.bootstrap) {
         um_port *bp = um_bootstrap_port(d->kernel.bootstrap);
         um_port_make_send(bp);
         t->task->special_ports[TASK_BOOTSTRAP_PORT] = bp;
+    }
+    /* bootstrap_port: the task's name for its slot, as libsystem names it at start-up. */
+    mach_port_name_t bname = MACH_PORT_NULL;
+    um_port *bp = t->task->special_ports[TASK_BOOTSTRAP_PORT];
+    if (bp == UM_PORT_DEAD || (bp && !bp->active)) {
+        bname = MACH_PORT_DEAD;
+    } else if (bp) {
         um_port_copy_send(bp);
         if (um_right_copyout(t->task->space, bp, MACH_MSG_TYPE_PORT_SEND, &bname) != KERN_SUCCESS)
             bname = MACH_PORT_NULL;
@@ -428,6 +461,8 @@ int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)
         ok = false; /* one outstanding request per thread connection */
     } else if (p.h.call == UM_WIRE_MSG) {
         ok = d_msg(c, &p);
+    } else if (p.h.call == UM_WIRE_FORK) {
+        ok = d_fork_prepare(c, &p);
     } else if (d_kobject_is_call(p.h.call)) {
         ok = d_kobject_call(c, &p);
     } else {
@@ -561,6 +596,7 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
 
 void d_loop_shutdown(d_daemon *d)
 {
+    d->stopping = true;
     while (d->tasks)
         task_end(d, d->tasks);
     for (d_conn *c = d->conns; c; c = c->all_next)
@@ -571,6 +607,7 @@ void d_loop_shutdown(d_daemon *d)
     reap(d);
     free(d->heap);
     d->heap = NULL;
+    d_heirs_free(d);
     d_kobjects_shutdown(d);
     if (d->kernel.bootstrap) {
         um_bootstrap_destroy(d->kernel.bootstrap);

@@ -10,6 +10,7 @@
  *   d_kobjects.c  thread and host ports, semaphores, timers (kernel objects in a world)
  *   d_msg.c    mach_msg: the per-call context that serves the task's memory operations from
  *              the request, the send and receive, waits as deferred replies, cancels
+ *   d_fork.c   what fork and exec pass on: the special-port slots, held in heir records
  *
  * The daemon is one thread; the kernel core's "world lock" is that there is only one.
  */
@@ -29,6 +30,7 @@ typedef struct d_daemon d_daemon;
 typedef struct d_task d_task;
 typedef struct d_conn d_conn;
 typedef struct d_msg_call d_msg_call;
+typedef struct d_heir d_heir;
 
 enum d_conn_kind { D_CONN_NEW = 1, D_CONN_CONTROL, D_CONN_THREAD };
 
@@ -90,6 +92,7 @@ struct d_task {
     d_task *next;
     uint64_t secret[2];   /* what a thread connection presents to join */
     pid_t pid;
+    int pidfd;            /* the process, pinned at hello (d_task_pin), or -1 */
     uint32_t flags;       /* UM_WIRE_HELLO_* */
     uint32_t cred_gen;    /* the client's credential generation when last sampled */
     d_callctx *ctx;       /* the context of the call running for it, or NULL */
@@ -114,6 +117,8 @@ struct d_daemon {
     struct d_timer *timers;          /* armed timers (d_kobjects.c) */
     size_t heap_len, heap_cap;
     um_wire_buf rbuf;                /* where packets are received */
+    d_heir *heirs;                   /* special ports passed on by fork and exec (d_fork.c) */
+    bool stopping;                   /* the world is stopping: tasks end without heirs */
 };
 
 /* ---- d_loop.c -------------------------------------------------------------------------- */
@@ -191,6 +196,21 @@ void d_msg_drop(d_conn *c);
 bool d_sema_wait(d_conn *c, uint64_t id, um_port *wport, um_port *sport, uint64_t timeout_ns);
 
 enum d_wait_kind { D_WAIT_MSG = 0, D_WAIT_SEMA };
+
+/* ---- d_fork.c -------------------------------------------------------------------------- */
+/* Pin the task's process (a pidfd), so that its exec can be told from its exit. */
+void d_task_pin(d_task *t);
+/* UM_WIRE_FORK on a thread connection: copy the task's slots for the child it is forking. */
+bool d_fork_prepare(d_conn *c, const um_wire_pkt *p);
+/*
+ * A new task (hello `p`) takes the slots its parent (fork) or its process's old image (exec)
+ * passed on; false: none (the caller gives it the world's defaults).
+ */
+bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p);
+/* The task ends: its fork heirs go; if its process lives on (exec), its slots are kept. */
+void d_heir_task_end(d_daemon *d, d_task *t);
+/* The world stops: every heir goes. */
+void d_heirs_free(d_daemon *d);
 
 struct d_msg_call {
     d_conn *conn;

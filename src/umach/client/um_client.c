@@ -15,9 +15,13 @@
  * that into MACH_SEND_INVALID_DEST or MACH_RCV_PORT_DIED.
  *
  * fork: the child never uses its parent's connections. A pthread_atfork child handler closes
- * them all (without a word on them: the parent's task is the parent's), and the child's first
- * call joins the world as a new task. (Darwin's inheritance of special ports by a forked
- * child is not passed on yet: see um_client_fork_hello.)
+ * them all (without a word on them: the parent's task is the parent's) and joins the world as
+ * a new task at once. As on Darwin the child inherits its parent's special-port slots
+ * (TASK_BOOTSTRAP_PORT and the others), as they were when fork() was called: the prepare
+ * handler asks the daemon to keep them (UM_WIRE_FORK, a token), and the child's hello
+ * presents the token; the daemon hands them over only if the kernel says the new peer is the
+ * parent's child (tools/umachd/d_fork.c). exec needs nothing here: the control connection is
+ * close-on-exec, and the daemon passes the slots on to the new image's hello.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -60,6 +64,8 @@ static uint32_t cl_generation;   /* advanced when the task changes (fork): older
                                     connections are not this task's */
 static cl_thread *cl_threads;
 static pthread_key_t cl_key;
+static uint64_t cl_fork_token[2]; /* from UM_WIRE_FORK in the prepare handler */
+static bool cl_fork_pending;      /* a forked child that is to present cl_fork_token */
 
 static _Thread_local cl_thread *cl_me;
 static _Thread_local uint32_t cl_me_generation;
@@ -138,12 +144,16 @@ static bool cl_join_world(void)
     int fd = cl_connect();
     if (fd < 0)
         return false;
-    uint64_t args[3] = {
+    uint64_t args[5] = {
         (env_flag("UMACH_GUARD_NONFATAL") ? UM_WIRE_HELLO_GUARD_NONFATAL : 0) |
-            (env_flag("UMACH_GUARD_LOG") ? UM_WIRE_HELLO_GUARD_LOG : 0),
-        env_u64("UMACH_PORT_TABLE_MAX"), env_u64("UMACH_QUEUED_BYTES_MAX")};
+            (env_flag("UMACH_GUARD_LOG") ? UM_WIRE_HELLO_GUARD_LOG : 0) |
+            (cl_fork_pending ? UM_WIRE_HELLO_FORKED : 0),
+        env_u64("UMACH_PORT_TABLE_MAX"), env_u64("UMACH_QUEUED_BYTES_MAX"), cl_fork_token[0],
+        cl_fork_token[1]};
+    uint32_t nargs = cl_fork_pending ? 5 : 3;
+    cl_fork_pending = false; /* one try: the token is the daemon's for one child */
     um_wire_pkt rep;
-    if (!cl_setup_call(fd, UM_WIRE_HELLO, args, 3, &rep, &buf)) {
+    if (!cl_setup_call(fd, UM_WIRE_HELLO, args, nargs, &rep, &buf)) {
         close(fd);
         return false;
     }
@@ -203,13 +213,37 @@ static void cl_thread_exit(void *p)
     free(t);
 }
 
+/*
+ * Before fork(): ask the daemon to keep this task's special-port slots for the child, as they
+ * are now (without a world, or if that fails, the child joins as a task of its own).
+ */
 static void cl_atfork_prepare(void)
 {
+    uint64_t token[2] = {0, 0};
+    bool have = false;
     pthread_mutex_lock(&cl_lock);
+    bool joined = cl_state == CL_JOINED;
+    pthread_mutex_unlock(&cl_lock);
+    if (joined) {
+        um_wire_pkt rep;
+        if (um_client_roundtrip(UM_WIRE_FORK, NULL, 0, NULL, 0, &rep, false) == CL_RT_OK) {
+            have = rep.h.kr == KERN_SUCCESS && rep.h.nargs == 2;
+            if (have) {
+                token[0] = rep.args[0];
+                token[1] = rep.args[1];
+            }
+            um_wire_pkt_free(&rep);
+        }
+    }
+    pthread_mutex_lock(&cl_lock);
+    cl_fork_token[0] = token[0];
+    cl_fork_token[1] = token[1];
+    cl_fork_pending = have;
 }
 
 static void cl_atfork_parent(void)
 {
+    cl_fork_pending = false;
     pthread_mutex_unlock(&cl_lock);
 }
 
@@ -233,6 +267,10 @@ static void cl_atfork_child(void)
     if (cl_state == CL_JOINED)
         cl_state = CL_NEED_JOIN;
     cl_generation++;
+    /* A new task now, with the slots the parent kept for it (a later call would be too late:
+     * the parent may be gone, and then the daemon cannot tell that we are its child). */
+    if (cl_state == CL_NEED_JOIN && cl_fork_pending)
+        cl_state = cl_join_world() ? CL_JOINED : CL_NEED_JOIN;
     pthread_mutex_unlock(&cl_lock);
     um_mig_fork_child();
 }

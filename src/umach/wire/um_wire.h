@@ -60,7 +60,8 @@ _Static_assert(sizeof(um_wire_hdr) == 48, "um_wire_hdr is 48 bytes on every ABI"
  */
 enum um_wire_call {
     /* connection set-up and the daemon's own requests */
-    UM_WIRE_HELLO = 1,  /* args: flags (UM_WIRE_HELLO_*), table limit, queued-bytes limit;
+    UM_WIRE_HELLO = 1,  /* args: flags (UM_WIRE_HELLO_*), table limit, queued-bytes limit,
+                           and with UM_WIRE_HELLO_FORKED the fork's token[2];
                            reply args: version, task name, pid, secret[2], bootstrap name */
     UM_WIRE_JOIN = 2,   /* args: secret[2]; reply: kr only */
     UM_WIRE_STATS = 3,  /* reply args: tasks alive, names in the caller's space */
@@ -70,6 +71,8 @@ enum um_wire_call {
                            (tools/umachd/d_lsmp.c) */
     UM_WIRE_BYE = 6,    /* the thread exits: its pending request is dropped without a reply, its
                            thread port dies, then the reply (kr only); the client closes */
+    UM_WIRE_FORK = 7,   /* the task is about to fork: its special-port slots are kept for the
+                           child; reply args: token[2] (the child's hello presents it) */
     /* mach_msg */
     UM_WIRE_MSG = 10,
     /* kernel calls (dispatch/um_calls.c) */
@@ -132,6 +135,8 @@ enum { UM_WIRE_LSMP_SELF = 0, UM_WIRE_LSMP_PID = 1, UM_WIRE_LSMP_ALL = 2 };
 /* UM_WIRE_HELLO flags: the client's own policy for its task (embedded mode's variables). */
 #define UM_WIRE_HELLO_GUARD_NONFATAL 0x1u /* UMACH_GUARD_NONFATAL */
 #define UM_WIRE_HELLO_GUARD_LOG 0x2u      /* UMACH_GUARD_LOG (the daemon logs to its stderr) */
+#define UM_WIRE_HELLO_FORKED 0x4u         /* a forked child: args 3 and 4 are the token its
+                                             parent's UM_WIRE_FORK got */
 
 /*
  * UM_WIRE_MSG. Request args: option, send size, receive size, receive name, timeout, the

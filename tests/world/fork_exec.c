@@ -1,0 +1,344 @@
+/*
+ * fork_exec.c — fork and exec in a world, as on Darwin (docs/world.md, "fork and exec";
+ * MACH_FACTS §2.16): a forked child is a new task whose space holds only its task port and
+ * the special ports it inherits (TASK_BOOTSTRAP_PORT among them, as the slot was when fork()
+ * was called); after exec the process is a new task with the same inherited slots and none of
+ * its old rights; a subset bootstrap port set before fork is what the child looks names up
+ * in; the daemon gives a fork's slots only to a process the kernel says is the parent's child.
+ */
+#define _GNU_SOURCE
+#include "world_roles.h"
+#include "wire/um_wire.h"
+
+#include <mach/task_special_ports.h>
+
+/* The names in our space and how many there are. */
+static mach_msg_type_number_t names_count(void)
+{
+    mach_port_name_array_t names = NULL;
+    mach_port_type_array_t types = NULL;
+    mach_msg_type_number_t n = 0, nt = 0;
+    if (mach_port_names(mach_task_self(), &names, &n, &types, &nt) != KERN_SUCCESS)
+        return 0;
+    vm_deallocate(mach_task_self(), (vm_address_t)names, n * sizeof *names);
+    vm_deallocate(mach_task_self(), (vm_address_t)types, nt * sizeof *types);
+    return n;
+}
+
+static mach_port_t new_port_with_send(void)
+{
+    mach_port_t p = MACH_PORT_NULL;
+    if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &p) != KERN_SUCCESS ||
+        mach_port_insert_right(mach_task_self(), p, p, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return p;
+}
+
+static mach_msg_return_t send_id(mach_port_t dest, mach_msg_id_t id)
+{
+    mach_msg_header_t h;
+    memset(&h, 0, sizeof h);
+    h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+    h.msgh_size = sizeof h;
+    h.msgh_remote_port = dest;
+    h.msgh_id = id;
+    return mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 5000,
+                    MACH_PORT_NULL);
+}
+
+static mach_msg_id_t recv_id(mach_port_t port, mach_msg_timeout_t ms)
+{
+    b_msg m;
+    memset(&m, 0, sizeof m);
+    if (mach_msg(&m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, port, ms, MACH_PORT_NULL) !=
+        MACH_MSG_SUCCESS)
+        return -1;
+    mach_msg_destroy(&m.h);
+    return m.h.msgh_id;
+}
+
+/* ---- roles ---------------------------------------------------------------------------------- */
+
+/* A role's precondition: say why and end the role. */
+#define ROLE_REQUIRE(cond)                                                                     \
+    do {                                                                                       \
+        if (!(cond)) {                                                                         \
+            say("required: %s", #cond);                                                        \
+            return 1;                                                                          \
+        }                                                                                      \
+    } while (0)
+
+/*
+ * fork: with our own port P in TASK_BOOTSTRAP_PORT and another receive right X, fork, then
+ * put the old bootstrap port back at once. The child must hold exactly its task port and a
+ * send right to P, and nothing of X; it says so with a message to its bootstrap port.
+ */
+static int role_fork(void)
+{
+    mach_port_t p = new_port_with_send(), x = new_port_with_send(), old = MACH_PORT_NULL;
+    ROLE_REQUIRE(p && x);
+    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The child: a new task. */
+        MT_EQ(names_count(), 2u); /* its task port and its bootstrap port */
+        mach_port_t bp = MACH_PORT_NULL;
+        MT_KR(task_get_bootstrap_port(mach_task_self(), &bp), KERN_SUCCESS);
+        MT_EQ(bp, bootstrap_port);
+        mach_port_type_t type = 0;
+        MT_KR(mach_port_type(mach_task_self(), bootstrap_port, &type), KERN_SUCCESS);
+        MT_EQ(type, MACH_PORT_TYPE_SEND);
+        MT_NE(mach_port_type(mach_task_self(), x, &type) == KERN_SUCCESS &&
+                  (type & MACH_PORT_TYPE_RECEIVE),
+              1);
+        MT_KR(send_id(bootstrap_port, mt_current_failed ? 41 : 42), MACH_MSG_SUCCESS);
+        _exit(mt_current_failed ? 1 : 0);
+    }
+    ROLE_REQUIRE(pid > 0);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), old), KERN_SUCCESS);
+    say("child said %d", recv_id(p, 10000));
+    int st = 0;
+    MT_EQ(waitpid(pid, &st, 0), pid);
+    say("child status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return mt_current_failed ? 1 : 0;
+}
+
+/* exec NAME: make NAME's server our bootstrap port and exec ourselves as `after-exec`. */
+static int role_exec(const char *name)
+{
+    mach_port_t server = MACH_PORT_NULL, mine = new_port_with_send();
+    MT_KR(bootstrap_look_up(bootstrap_port, name, &server), KERN_SUCCESS);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), server), KERN_SUCCESS);
+    say("before exec: %u names", names_count());
+    (void)mine; /* a receive right the new image must not have */
+    const char *argv[] = {b_self, "--role", "after-exec", name, NULL};
+    execv(b_self, (char *const *)argv);
+    say("exec failed: %s", strerror(errno));
+    return 1;
+}
+
+/* after-exec NAME: a new task with the inherited bootstrap port (NAME's server) only. */
+static int role_after_exec(void)
+{
+    say("after exec: %u names", names_count());
+    mach_port_t reply = MACH_PORT_NULL;
+    MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &reply), KERN_SUCCESS);
+    b_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    m.h.msgh_size = sizeof m.h;
+    m.h.msgh_remote_port = bootstrap_port;
+    m.h.msgh_local_port = reply;
+    m.h.msgh_id = 8;
+    mach_msg_return_t mr = mach_msg(&m.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT,
+                                    sizeof m.h, sizeof m, reply, 10000, MACH_PORT_NULL);
+    /* The server's answer is a bare header (the world's bootstrap server would send 36 bytes). */
+    say("rpc through bootstrap_port %d %d %u", mr, mr == MACH_MSG_SUCCESS ? m.h.msgh_id : 0,
+        mr == MACH_MSG_SUCCESS ? m.h.msgh_size : 0);
+    return 0;
+}
+
+/*
+ * subset-fork NAME: a subset of our bootstrap port holds NAME.sub; with it as our bootstrap
+ * port, fork, and put the old one back. The child finds NAME.sub and, through the subset's
+ * parent, NAME; we (in the root) do not find NAME.sub.
+ */
+static int role_subset_fork(const char *name)
+{
+    char sub[BOOTSTRAP_MAX_NAME_LEN];
+    snprintf(sub, sizeof sub, "%s.sub", name);
+    mach_port_t requestor = new_port_with_send(), subset = MACH_PORT_NULL, svc = new_port_with_send();
+    mach_port_t old = bootstrap_port, found = MACH_PORT_NULL;
+    ROLE_REQUIRE(requestor && svc);
+    MT_KR(bootstrap_subset(bootstrap_port, requestor, &subset), KERN_SUCCESS);
+    MT_KR(b_register(subset, sub, svc), KERN_SUCCESS);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), subset), KERN_SUCCESS);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        MT_EQ(names_count(), 2u);
+        MT_KR(bootstrap_look_up(bootstrap_port, sub, &found), KERN_SUCCESS);
+        MT_KR(send_id(found, 44), MACH_MSG_SUCCESS);
+        MT_KR(bootstrap_look_up(bootstrap_port, name, &found), KERN_SUCCESS); /* the parent's */
+        _exit(mt_current_failed ? 1 : 0);
+    }
+    ROLE_REQUIRE(pid > 0);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), old), KERN_SUCCESS);
+    say("child sent %d", recv_id(svc, 10000));
+    int st = 0;
+    MT_EQ(waitpid(pid, &st, 0), pid);
+    say("child status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    MT_KR(bootstrap_look_up(bootstrap_port, sub, &found), BOOTSTRAP_UNKNOWN_SERVICE);
+    say("root look-up of the subset's name %s", mt_current_failed ? "failed" : "unknown");
+    return mt_current_failed ? 1 : 0;
+}
+
+static int b_role_main(int argc, char **argv)
+{
+    const char *role = argv[0], *a1 = argc > 1 ? argv[1] : NULL, *a2 = argc > 2 ? argv[2] : NULL;
+    if (strcmp(role, "fork") == 0)
+        return role_fork();
+    if (!a1)
+        return 2;
+    int rc = b_common_role(role, a1, a2);
+    if (rc >= 0)
+        return rc;
+    if (strcmp(role, "exec") == 0)
+        return role_exec(a1);
+    if (strcmp(role, "after-exec") == 0)
+        return role_after_exec();
+    if (strcmp(role, "subset-fork") == 0)
+        return role_subset_fork(a1);
+    return 2;
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+MT_TEST(a_forked_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had_at_fork)
+{
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    b_role r = b_role_start("fork", "-", NULL);
+    MT_CHECK(b_expect(&r, "child said 42"));
+    MT_CHECK(b_expect(&r, "child status 0"));
+    MT_EQ(b_role_end(&r), 0);
+    MT_EQ(b_world_stop(), 0);
+}
+
+MT_TEST(after_exec_the_process_is_a_new_task_with_only_its_inherited_special_ports)
+{
+    char name[128];
+    b_name(name, sizeof name, "exec");
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    b_role server = b_role_start("serve", name, NULL);
+    MT_CHECK(b_expect(&server, "check_in 0"));
+    b_role r = b_role_start("exec", name, NULL);
+    /* task port, bootstrap port (its own name for the server now), server, mine, MIG reply */
+    char line[128];
+    MT_CHECK(b_line(&r, line, sizeof line, 10) && strncmp(line, "before exec: ", 13) == 0);
+    MT_CHECK(b_expect(&r, "after exec: 2 names"));
+    MT_CHECK(b_expect(&r, "rpc through bootstrap_port 0 108 24"));
+    MT_EQ(b_role_end(&r), 0);
+    MT_EQ(b_role_kill(&server), 128 + SIGKILL);
+    MT_EQ(b_world_stop(), 0);
+}
+
+MT_TEST(a_subset_bootstrap_port_set_before_fork_is_the_childs)
+{
+    char name[128];
+    b_name(name, sizeof name, "subset");
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    b_role server = b_role_start("serve", name, NULL);
+    MT_CHECK(b_expect(&server, "check_in 0"));
+    b_role r = b_role_start("subset-fork", name, NULL);
+    MT_CHECK(b_expect(&r, "child sent 44"));
+    MT_CHECK(b_expect(&r, "child status 0"));
+    MT_CHECK(b_expect(&r, "root look-up of the subset's name unknown"));
+    MT_EQ(b_role_end(&r), 0);
+    MT_EQ(b_role_kill(&server), 128 + SIGKILL);
+    MT_EQ(b_world_stop(), 0);
+}
+
+/* ---- the daemon checks parenthood (the wire protocol by hand) ------------------------------- */
+
+/* One request on `fd`; the reply's kr (or -1) and up to `nout` arguments. */
+static int64_t w_call(int fd, uint16_t call, const uint64_t *args, uint32_t nargs, uint64_t *out,
+                      uint32_t nout)
+{
+    struct {
+        um_wire_hdr h;
+        uint64_t a[UM_WIRE_MAX_ARGS];
+    } req, rep;
+    memset(&req, 0, sizeof req);
+    req.h.magic = UM_WIRE_MAGIC;
+    req.h.call = call;
+    req.h.id = 1;
+    req.h.nargs = nargs;
+    if (nargs)
+        memcpy(req.a, args, nargs * sizeof *args);
+    size_t len = sizeof req.h + nargs * sizeof *args;
+    if (send(fd, &req, len, MSG_NOSIGNAL) != (ssize_t)len)
+        return -1;
+    ssize_t n = recv(fd, &rep, sizeof rep, 0);
+    if (n < (ssize_t)sizeof rep.h || rep.h.magic != UM_WIRE_MAGIC || rep.h.call != call ||
+        rep.h.nargs < nout)
+        return -1;
+    memcpy(out, rep.a, nout * sizeof *out);
+    return rep.h.kr;
+}
+
+/* A hello on a fresh connection; the reply's 6 arguments (bootstrap name last). -1: none. */
+static int w_hello_with(const uint64_t *args, uint32_t nargs, uint64_t out[6])
+{
+    int fd = b_join();
+    if (fd < 0)
+        return -1;
+    if (w_call(fd, UM_WIRE_HELLO, args, nargs, out, 6) != KERN_SUCCESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+MT_TEST(a_fork_token_gives_the_slots_only_to_the_parents_child)
+{
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    /* We are task T (by hand): our bootstrap slot emptied, then a fork's token. */
+    uint64_t hello[3] = {0, 0, 0}, out[6];
+    int ctl = w_hello_with(hello, 3, out);
+    MT_REQUIRE(ctl >= 0);
+    MT_NE(out[5], 0); /* a new task's bootstrap port: the world's */
+    uint64_t task = out[1], join[2] = {out[3], out[4]};
+    int thr = b_join();
+    MT_REQUIRE(thr >= 0);
+    uint64_t none[1];
+    MT_EQ(w_call(thr, UM_WIRE_JOIN, join, 2, none, 0), KERN_SUCCESS);
+    uint64_t set[3] = {task, TASK_BOOTSTRAP_PORT, MACH_PORT_NULL};
+    MT_EQ(w_call(thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, none, 0), KERN_SUCCESS);
+    uint64_t token[2];
+    MT_EQ(w_call(thr, UM_WIRE_FORK, NULL, 0, token, 2), KERN_SUCCESS);
+
+    /* We present the token ourselves: not our own child, so a task with the defaults. */
+    uint64_t forged[5] = {UM_WIRE_HELLO_FORKED, 0, 0, token[0], token[1]};
+    int fd = w_hello_with(forged, 5, out);
+    MT_REQUIRE(fd >= 0);
+    MT_NE(out[5], 0);
+    close(fd);
+    /* A wrong token from our real child: the defaults too. */
+    pid_t pid = fork();
+    if (pid == 0) {
+        uint64_t wrong[5] = {UM_WIRE_HELLO_FORKED, 0, 0, token[0] ^ 1, token[1]};
+        uint64_t o[6];
+        int f = w_hello_with(wrong, 5, o);
+        _exit(f >= 0 && o[5] != 0 ? 0 : 1);
+    }
+    MT_EQ(b_status(pid), 0);
+    /* Our child with the token: our slots as they were (an empty bootstrap slot). */
+    pid = fork();
+    if (pid == 0) {
+        uint64_t o[6];
+        int f = w_hello_with(forged, 5, o);
+        _exit(f >= 0 && o[5] == 0 ? 0 : 1);
+    }
+    MT_EQ(b_status(pid), 0);
+    /* A token is good once. */
+    pid = fork();
+    if (pid == 0) {
+        uint64_t o[6];
+        int f = w_hello_with(forged, 5, o);
+        _exit(f >= 0 && o[5] != 0 ? 0 : 1);
+    }
+    MT_EQ(b_status(pid), 0);
+    close(thr);
+    close(ctl);
+    MT_EQ(b_world_stop(), 0);
+}
+
+int main(int argc, char **argv)
+{
+    b_self = argv[0];
+    if (argc > 2 && strcmp(argv[1], "--role") == 0)
+        return b_role_main(argc - 2, argv + 2);
+    return mt_run_all(argv[0]);
+}
