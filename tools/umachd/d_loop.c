@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,11 @@ static void conn_end(d_daemon *d, d_conn *c)
     epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
+    if (c->ring.base) {
+        /* The client holds the same eventfd: without this its writes would still be events. */
+        epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->ring.evfd, NULL);
+        um_ring_unmap(&c->ring);
+    }
     d_msg_drop(c);
     d_kobject_thread_end(c);
     d_task *t = c->task;
@@ -189,6 +195,8 @@ bool d_reply(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *
 {
     if (c->dead)
         return true;
+    bool ring = c->ring_reply;
+    c->ring_reply = false;
     um_wire_hdr h;
     memset(&h, 0, sizeof h);
     h.call = call;
@@ -202,6 +210,18 @@ bool d_reply(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *
         h.guard_flavor = t->guard_flavor;
         h.guard_name = t->guard_name;
         h.guard_payload = t->guard_payload;
+    }
+    if (ring && c->ring.base) {
+        um_ring_ctl_of(&c->ring)->daemon_cpu = t ? t->d->cpu : UINT32_MAX;
+        if (um_ring_fits(nargs, blob_len)) {
+            um_ring_put(um_ring_rep_area(&c->ring), &h, args, blob);
+            um_ring_done(&c->ring, UM_RING_REP);
+            return true;
+        }
+        /* Too big for the ring: on the socket, and the ring says so once it is there. */
+        bool sent = um_wire_send(c->fd, &h, args, blob) == 0;
+        um_ring_done(&c->ring, UM_RING_SOCK);
+        return sent;
     }
     return um_wire_send(c->fd, &h, args, blob) == 0;
 }
@@ -393,10 +413,29 @@ static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     return d_reply(c, UM_WIRE_HELLO, p->h.id, KERN_SUCCESS, out, 6, NULL, 0);
 }
 
+/*
+ * Give thread connection `c` its ring: the memfd and the eventfd go to the client with the
+ * JOIN reply; the daemon's epoll watches the eventfd (edge-triggered: each post is an edge,
+ * nothing is read). false: no ring (the connection stays on the socket alone).
+ */
+static bool join_ring(d_daemon *d, d_conn *c, int *memfd)
+{
+    if (um_ring_create(&c->ring, memfd) != 0)
+        return false;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uintptr_t)c | 1u};
+    if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, c->ring.evfd, &ev) != 0) {
+        um_ring_unmap(&c->ring);
+        close(*memfd);
+        *memfd = -1;
+        return false;
+    }
+    return true;
+}
+
 /* UM_WIRE_JOIN: a thread connection of the task whose secret it presents, same process. */
 static bool d_join(d_daemon *d, d_conn *c, const um_wire_pkt *p)
 {
-    if (p->h.nargs != 2 || p->h.blob_len != 0)
+    if (p->h.nargs < 2 || p->h.nargs > 3 || p->h.blob_len != 0)
         return false;
     d_task *t = d->tasks;
     while (t && !(t->secret[0] == p->args[0] && t->secret[1] == p->args[1]))
@@ -407,6 +446,18 @@ static bool d_join(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     c->task = t;
     c->tnext = t->threads;
     t->threads = c;
+    int memfd = -1;
+    if (p->h.nargs == 3 && (p->args[2] & UM_WIRE_JOIN_RING) && join_ring(d, c, &memfd)) {
+        um_wire_hdr h;
+        memset(&h, 0, sizeof h);
+        h.call = UM_WIRE_JOIN;
+        h.id = p->h.id;
+        h.flags = UM_WIRE_F_RING;
+        int fds[2] = {memfd, c->ring.evfd};
+        bool ok = um_wire_send_fds(c->fd, &h, NULL, NULL, fds, 2) == 0;
+        close(memfd);
+        return ok;
+    }
     return d_reply(c, UM_WIRE_JOIN, p->h.id, KERN_SUCCESS, NULL, 0, NULL, 0);
 }
 
@@ -430,6 +481,22 @@ static int d_request(d_daemon *d, d_conn *c)
         return 0;
     if (rc <= 0)
         return -1;
+    c->ring_reply = false;
+    return d_serve(d, c, &p);
+}
+
+/*
+ * The request `c`'s client posted in its ring, copied out before anything reads it: 1
+ * served, 0 none posted, -1 the connection ends.
+ */
+static int d_ring_request(d_daemon *d, d_conn *c)
+{
+    if (!c->ring.base || !um_ring_claim(&c->ring))
+        return 0;
+    um_wire_pkt p;
+    if (um_ring_take(um_ring_req_area(&c->ring), &d->rbuf, &p, UM_WIRE_BLOB_MAX) != 1)
+        return -1;
+    c->ring_reply = true;
     return d_serve(d, c, &p);
 }
 
@@ -561,7 +628,21 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
             perror("umachd: epoll_wait");
             break;
         }
+        if (n > 0) {
+            int cpu = sched_getcpu();
+            d->cpu = cpu < 0 ? UINT32_MAX : (uint32_t)cpu;
+        }
         for (int i = 0; i < n; i++) {
+            if (evs[i].data.u64 & 1u) { /* a ring's eventfd: a request was posted */
+                d_conn *c = (d_conn *)(uintptr_t)(evs[i].data.u64 & ~(uint64_t)1);
+                if (c->dead)
+                    continue;
+                if (d_ring_request(d, c) < 0)
+                    conn_end(d, c);
+                drain_ready(d);
+                end_doomed(d);
+                continue;
+            }
             d_conn *c = evs[i].data.ptr;
             if (!c) {
                 d_accept(d);

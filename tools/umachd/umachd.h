@@ -19,6 +19,7 @@
 
 #include "kern/um_kern.h"
 #include "kern/um_kmsg.h"
+#include "wire/um_ring.h"
 #include "wire/um_wire.h"
 
 #include <stdbool.h>
@@ -49,6 +50,8 @@ struct d_conn {
     bool ready;         /* on the ready list */
     d_conn *ready_next;
     um_port *thread_port; /* the thread's port (mach_thread_self), or NULL; dies with it */
+    um_ring ring;       /* thread connection: its shared-memory mailbox (base NULL: none) */
+    bool ring_reply;    /* the request being served came through the ring: so does its reply */
 };
 
 /*
@@ -119,6 +122,7 @@ struct d_daemon {
     um_wire_buf rbuf;                /* where packets are received */
     d_heir *heirs;                   /* special ports passed on by fork and exec (d_fork.c) */
     bool stopping;                   /* the world is stopping: tasks end without heirs */
+    uint32_t cpu;                    /* the CPU the loop last woke up on (a hint for rings) */
 };
 
 /* ---- d_loop.c -------------------------------------------------------------------------- */

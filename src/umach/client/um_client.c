@@ -30,6 +30,7 @@
 #include "../embedded/um_embedded.h"
 #include "../api/um_api.h"
 #include "um_client_conn.h"
+#include "../wire/um_ring.h"
 
 #include <mach/mach_init.h>
 
@@ -50,6 +51,7 @@ enum cl_state { CL_NEED_JOIN = 0, CL_JOINED, CL_GONE };
 /* A thread's connection. On the list of all of them, so that a forked child can close them. */
 typedef struct cl_thread {
     int fd;         /* -1: not connected */
+    um_ring ring;   /* the connection's shared-memory mailbox (base NULL: the socket only) */
     uint64_t next_id;
     struct cl_thread *next, *prev;
     um_wire_buf buf; /* where replies are received */
@@ -199,6 +201,7 @@ static void cl_thread_exit(void *p)
         }
     }
     pthread_mutex_lock(&cl_lock);
+    um_ring_unmap(&t->ring);
     if (t->fd >= 0)
         close(t->fd); /* the daemon cancels what the thread waited for */
     if (t->prev)
@@ -252,6 +255,7 @@ static void cl_atfork_child(void)
 {
     for (cl_thread *t = cl_threads, *next; t; t = next) {
         next = t->next;
+        um_ring_unmap(&t->ring); /* the parent's ring: never written by the child */
         if (t->fd >= 0)
             close(t->fd);
         t->fd = -1;
@@ -304,6 +308,39 @@ bool um_client_init(void)
     return true;
 }
 
+/*
+ * Join connection t->fd to the task, asking for a ring (UMACH_WORLD_RING=0: the socket
+ * only). A daemon that gives none leaves the connection on the socket alone.
+ */
+static bool cl_thread_join(cl_thread *t)
+{
+    const char *ring_env = getenv("UMACH_WORLD_RING");
+    bool want_ring = !(ring_env && strcmp(ring_env, "0") == 0);
+    uint64_t args[3] = {cl_secret[0], cl_secret[1], want_ring ? UM_WIRE_JOIN_RING : 0};
+    um_wire_hdr h;
+    memset(&h, 0, sizeof h);
+    h.call = UM_WIRE_JOIN;
+    h.nargs = 3;
+    if (um_wire_send(t->fd, &h, args, NULL) != 0)
+        return false;
+    um_wire_pkt rep;
+    int fds[UM_WIRE_MAX_FDS];
+    unsigned nfds = 0;
+    if (um_wire_recv_fds(t->fd, &t->buf, &rep, fds, UM_WIRE_MAX_FDS, &nfds) != 1)
+        return false;
+    bool ok = rep.h.call == UM_WIRE_JOIN && rep.h.kr == KERN_SUCCESS;
+    bool ring = ok && want_ring && (rep.h.flags & UM_WIRE_F_RING) && nfds == 2;
+    if (ring) {
+        if (um_ring_attach(&t->ring, fds[0], fds[1]) != 0)
+            t->ring = (um_ring){NULL, -1}; /* both closed: the socket alone */
+    } else {
+        for (unsigned i = 0; i < nfds; i++)
+            close(fds[i]);
+    }
+    um_wire_pkt_free(&rep);
+    return ok;
+}
+
 /* The calling thread's connection, opened and joined on first use; NULL: no world. */
 static cl_thread *cl_thread_conn(void)
 {
@@ -324,6 +361,7 @@ static cl_thread *cl_thread_conn(void)
             return NULL;
         }
         t->fd = -1;
+        t->ring.evfd = -1;
         t->next = cl_threads;
         if (cl_threads)
             cl_threads->prev = t;
@@ -331,16 +369,14 @@ static cl_thread *cl_thread_conn(void)
         cl_me = t;
         (void)pthread_setspecific(cl_key, t);
     }
+    um_ring_unmap(&t->ring);
     if (t->fd >= 0)
         close(t->fd); /* a connection of an older task (before a fork) */
     t->fd = cl_connect();
-    uint64_t args[2] = {cl_secret[0], cl_secret[1]};
-    um_wire_pkt rep;
-    if (t->fd >= 0 && !cl_setup_call(t->fd, UM_WIRE_JOIN, args, 2, &rep, &t->buf)) {
+    if (t->fd >= 0 && !cl_thread_join(t)) {
+        um_ring_unmap(&t->ring);
         close(t->fd);
         t->fd = -1;
-    } else if (t->fd >= 0) {
-        um_wire_pkt_free(&rep);
     }
     cl_me_generation = cl_generation;
     pthread_mutex_unlock(&cl_lock);
@@ -364,10 +400,52 @@ static _Noreturn void cl_fatal_guard(const um_wire_hdr *h)
 static void cl_thread_drop(cl_thread *t)
 {
     pthread_mutex_lock(&cl_lock);
+    um_ring_unmap(&t->ring);
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
     pthread_mutex_unlock(&cl_lock);
+}
+
+/* A reply (from the ring or the socket) to request `h`: checked, or the connection is dropped. */
+static enum cl_rt cl_reply_check(cl_thread *t, const um_wire_hdr *h, um_wire_pkt *rep)
+{
+    if (rep->h.id != h->id || rep->h.call != h->call) {
+        um_wire_pkt_free(rep);
+        cl_thread_drop(t); /* not our reply: the connection is out of step */
+        return CL_RT_REPLY_FAILED;
+    }
+    if (rep->h.flags & UM_WIRE_F_FATAL_GUARD)
+        cl_fatal_guard(&rep->h);
+    return CL_RT_OK;
+}
+
+/* One round trip through the thread's ring (a non-interruptible call that fits in it). */
+static enum cl_rt cl_ring_roundtrip(cl_thread *t, um_wire_hdr *h, const uint64_t *args,
+                                    const void *blob, um_wire_pkt *rep)
+{
+    um_ring_put(um_ring_req_area(&t->ring), h, args, blob);
+    if (!um_ring_post(&t->ring)) {
+        cl_thread_drop(t);
+        return CL_RT_SEND_FAILED;
+    }
+    int how = um_ring_wait(&t->ring, t->fd);
+    int rc;
+    if (how == UM_RING_REP) {
+        /* The daemon is trusted, but the reply is copied out all the same, as checked. */
+        rc = um_ring_take(um_ring_rep_area(&t->ring), &t->buf, rep, UM_WIRE_BLOB_MAX);
+    } else if (how == UM_RING_SOCK) {
+        do
+            rc = um_wire_recv(t->fd, &t->buf, rep, UM_WIRE_BLOB_MAX, 0);
+        while (rc == -EINTR || rc == -EAGAIN);
+    } else {
+        rc = -EPIPE;
+    }
+    if (rc != 1) {
+        cl_thread_drop(t);
+        return CL_RT_REPLY_FAILED;
+    }
+    return cl_reply_check(t, h, rep);
 }
 
 enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nargs,
@@ -383,6 +461,8 @@ enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nar
     h.id = ++t->next_id;
     h.nargs = nargs;
     h.blob_len = blob_len;
+    if (t->ring.base && !interruptible && um_ring_fits(nargs, blob_len))
+        return cl_ring_roundtrip(t, &h, args, blob, rep);
     if (um_wire_send(t->fd, &h, args, blob) != 0) {
         cl_thread_drop(t);
         return CL_RT_SEND_FAILED;

@@ -206,6 +206,86 @@ int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, in
     return um_wire_decode(buf->bytes, (size_t)n, memfd, p, blob_max);
 }
 
+int um_wire_send_fds(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob,
+                     const int *fds, unsigned nfds)
+{
+    if (nfds > UM_WIRE_MAX_FDS || h->nargs > UM_WIRE_MAX_ARGS || h->blob_len > UM_WIRE_INLINE_MAX)
+        return -EINVAL;
+    struct iovec iov[3];
+    int niov = 0;
+    h->magic = UM_WIRE_MAGIC;
+    h->flags &= (uint16_t)~UM_WIRE_F_MEMFD;
+    iov[niov++] = (struct iovec){h, sizeof *h};
+    if (h->nargs)
+        iov[niov++] = (struct iovec){(void *)args, (size_t)h->nargs * 8};
+    if (h->blob_len)
+        iov[niov++] = (struct iovec){(void *)blob, h->blob_len};
+    union {
+        struct cmsghdr c;
+        char space[CMSG_SPACE(sizeof(int) * UM_WIRE_MAX_FDS)];
+    } cm;
+    memset(&cm, 0, sizeof cm);
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+    if (nfds) {
+        mh.msg_control = cm.space;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    }
+    ssize_t n;
+    do
+        n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : 0;
+}
+
+int um_wire_recv_fds(int fd, um_wire_buf *buf, um_wire_pkt *p, int *fds, unsigned max_fds,
+                     unsigned *nfds)
+{
+    *nfds = 0;
+    p->blob = NULL;
+    p->blob_heap = false;
+    union {
+        struct cmsghdr c;
+        char space[CMSG_SPACE(sizeof(int) * UM_WIRE_MAX_FDS)];
+    } cm;
+    struct iovec iov = {buf->bytes, sizeof buf->bytes};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.space,
+                        .msg_controllen = sizeof cm.space};
+    ssize_t n;
+    do
+        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    if (n == 0 && mh.msg_controllen == 0)
+        return 0;
+    unsigned got = 0;
+    bool bad = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c && !bad; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            bad = true;
+            break;
+        }
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (got + k > max_fds || got + k > UM_WIRE_MAX_FDS) {
+            bad = true;
+            break;
+        }
+        memcpy(fds + got, CMSG_DATA(c), k * sizeof(int));
+        got += (unsigned)k;
+    }
+    if (bad || um_wire_decode(buf->bytes, (size_t)n, -1, p, UM_WIRE_INLINE_MAX) != 1) {
+        wire_close_fds(&mh);
+        return -EPROTO;
+    }
+    *nfds = got;
+    return 1;
+}
+
 void um_wire_pkt_free(um_wire_pkt *p)
 {
     if (p->blob_heap)

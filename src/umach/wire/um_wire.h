@@ -34,6 +34,10 @@
 #define UM_WIRE_F_MEMFD 0x1u       /* the blob is in the memfd that came with the packet */
 #define UM_WIRE_F_FATAL_GUARD 0x2u /* reply: the call raised a fatal guard exception; the
                                       task is ended (guard_* say which); the client aborts */
+#define UM_WIRE_F_RING 0x4u        /* JOIN reply: the connection's ring came with it */
+
+/* UM_WIRE_JOIN flags. */
+#define UM_WIRE_JOIN_RING 0x1u /* the client wants a shared-memory ring (um_ring.h) */
 
 typedef struct um_wire_hdr {
     uint32_t magic;
@@ -63,7 +67,8 @@ enum um_wire_call {
     UM_WIRE_HELLO = 1,  /* args: flags (UM_WIRE_HELLO_*), table limit, queued-bytes limit,
                            and with UM_WIRE_HELLO_FORKED the fork's token[2];
                            reply args: version, task name, pid, secret[2], bootstrap name */
-    UM_WIRE_JOIN = 2,   /* args: secret[2]; reply: kr only */
+    UM_WIRE_JOIN = 2,   /* args: secret[2], and optionally UM_WIRE_JOIN_* flags; reply: kr;
+                           with UM_WIRE_F_RING the ring's memfd and eventfd (um_ring.h) */
     UM_WIRE_STATS = 3,  /* reply args: tasks alive, names in the caller's space */
     UM_WIRE_CANCEL = 4, /* cancel the connection's pending request `id` (no reply of its own:
                            the pending request replies, cancelled or not) */
@@ -190,5 +195,17 @@ int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, in
  */
 int um_wire_decode(const uint8_t *bytes, size_t n, int memfd, um_wire_pkt *p, uint32_t blob_max);
 void um_wire_pkt_free(um_wire_pkt *p);
+
+/*
+ * A packet with descriptors beside it (the JOIN reply's ring: um_ring.h). Send: `nfds`
+ * (at most UM_WIRE_MAX_FDS) descriptors, stay the caller's; the blob travels inline only.
+ * Receive: as um_wire_recv for an inline packet, and up to `max_fds` descriptors into `fds`
+ * (*nfds of them, the caller's to close; more than max_fds: -EPROTO, none kept).
+ */
+#define UM_WIRE_MAX_FDS 4
+int um_wire_send_fds(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob,
+                     const int *fds, unsigned nfds);
+int um_wire_recv_fds(int fd, um_wire_buf *buf, um_wire_pkt *p, int *fds, unsigned max_fds,
+                     unsigned *nfds);
 
 #endif

@@ -1,0 +1,205 @@
+/*
+ * um_ring.c — a thread connection's shared-memory mailbox (um_ring.h), for both sides. The
+ * daemon reads a request only once, into its own buffer, and checks that copy; the memfd is
+ * sealed against shrinking and growing before the client ever sees it, so no scribbling of
+ * the client's can make the daemon fault or read outside the ring.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create, F_ADD_SEALS */
+#endif
+#include "um_ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(um_ring_ctl) <= UM_RING_CTL, "the control words fit their page");
+
+static uint32_t *ring_word(um_ring *r)
+{
+    return &um_ring_ctl_of(r)->state;
+}
+
+/* Shared (not private) futex operations: the word is in a mapping of two processes. */
+static long ring_futex(uint32_t *word, int op, uint32_t val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+int um_ring_create(um_ring *r, int *memfd)
+{
+    r->base = NULL;
+    r->evfd = -1;
+    *memfd = -1;
+    int fd = memfd_create("umach-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -errno;
+    int err = 0;
+    if (ftruncate(fd, UM_RING_SIZE) != 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+        err = -errno;
+    void *base = err ? MAP_FAILED
+                     : mmap(NULL, UM_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (!err && base == MAP_FAILED)
+        err = -errno;
+    int ev = err ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (!err && ev < 0)
+        err = -errno;
+    if (err) {
+        if (base != MAP_FAILED)
+            munmap(base, UM_RING_SIZE);
+        close(fd);
+        return err;
+    }
+    r->base = base;
+    r->evfd = ev;
+    um_ring_ctl_of(r)->daemon_cpu = UINT32_MAX;
+    *memfd = fd;
+    return 0;
+}
+
+int um_ring_attach(um_ring *r, int memfd, int evfd)
+{
+    r->base = NULL;
+    r->evfd = -1;
+    struct stat st;
+    int err = 0;
+    if (fstat(memfd, &st) != 0)
+        err = -errno;
+    else if (!S_ISREG(st.st_mode) || st.st_size != (off_t)UM_RING_SIZE)
+        err = -EPROTO;
+    void *base = err ? MAP_FAILED
+                     : mmap(NULL, UM_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    if (!err && base == MAP_FAILED)
+        err = -errno;
+    close(memfd);
+    if (err) {
+        close(evfd);
+        return err;
+    }
+    r->base = base;
+    r->evfd = evfd;
+    return 0;
+}
+
+void um_ring_unmap(um_ring *r)
+{
+    if (r->base)
+        munmap(r->base, UM_RING_SIZE);
+    if (r->evfd >= 0)
+        close(r->evfd);
+    r->base = NULL;
+    r->evfd = -1;
+}
+
+void um_ring_put(uint8_t *area, um_wire_hdr *h, const uint64_t *args, const void *blob)
+{
+    h->magic = UM_WIRE_MAGIC;
+    h->flags &= (uint16_t)~UM_WIRE_F_MEMFD;
+    memcpy(area, h, sizeof *h);
+    size_t at = sizeof *h;
+    if (h->nargs) {
+        memcpy(area + at, args, (size_t)h->nargs * 8);
+        at += (size_t)h->nargs * 8;
+    }
+    if (h->blob_len)
+        memcpy(area + at, blob, h->blob_len);
+}
+
+int um_ring_take(const uint8_t *area, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max)
+{
+    p->blob = NULL;
+    p->blob_heap = false;
+    um_wire_hdr h;
+    memcpy(&h, area, sizeof h);
+    size_t len = sizeof h;
+    if (h.nargs <= UM_WIRE_MAX_ARGS && um_ring_fits(h.nargs, h.blob_len))
+        len += (size_t)h.nargs * 8 + h.blob_len;
+    _Static_assert(UM_RING_AREA <= sizeof(((um_wire_buf *)0)->bytes), "an area fits a buffer");
+    memcpy(buf->bytes, area, len);
+    /* From here on only the copy is read. */
+    return um_wire_decode(buf->bytes, len, -1, p, blob_max);
+}
+
+bool um_ring_post(um_ring *r)
+{
+    __atomic_store_n(ring_word(r), UM_RING_REQ, __ATOMIC_RELEASE);
+    uint64_t one = 1;
+    ssize_t n;
+    do
+        n = write(r->evfd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+    /* EAGAIN: the counter is full, so the daemon has an event it has not seen yet. */
+    return n == (ssize_t)sizeof one || (n < 0 && errno == EAGAIN);
+}
+
+static bool ring_replied(uint32_t v)
+{
+    uint32_t s = v & UM_RING_STATE_MASK;
+    return s == UM_RING_REP || s == UM_RING_SOCK;
+}
+
+/* The world hung up on `sockfd` (the daemon died or ended this connection). */
+static bool ring_hung_up(int sockfd)
+{
+    struct pollfd pfd = {.fd = sockfd, .events = POLLIN | POLLRDHUP};
+    if (poll(&pfd, 1, 0) <= 0)
+        return false;
+    return (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+int um_ring_wait(um_ring *r, int sockfd)
+{
+    uint32_t *word = ring_word(r);
+    uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    const struct timespec check = {0, UM_RING_HUP_CHECK_MS * 1000000L};
+    while (!ring_replied(v)) {
+        if (!(v & UM_RING_WAITING)) {
+            if (!__atomic_compare_exchange_n(word, &v, v | UM_RING_WAITING, false,
+                                             __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                continue; /* v now holds what changed it */
+            v |= UM_RING_WAITING;
+        }
+        if (ring_futex(word, FUTEX_WAIT, v, &check) != 0) {
+            if (errno == ETIMEDOUT && ring_hung_up(sockfd))
+                return -1;
+            /* A futex wait is no cancellation point; a thread cancelled here goes now. */
+            if (errno == EINTR)
+                pthread_testcancel();
+        }
+        v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    }
+    return (int)(v & UM_RING_STATE_MASK);
+}
+
+bool um_ring_claim(um_ring *r)
+{
+    uint32_t *word = ring_word(r);
+    uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    /* A client that keeps changing its word only delays itself: a few tries, then none. */
+    for (int tries = 0; tries < 4; tries++) {
+        if ((v & UM_RING_STATE_MASK) != UM_RING_REQ)
+            return false;
+        if (__atomic_compare_exchange_n(word, &v, UM_RING_TAKEN | (v & UM_RING_WAITING), false,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return true;
+    }
+    return false;
+}
+
+void um_ring_done(um_ring *r, uint32_t how)
+{
+    uint32_t *word = ring_word(r);
+    uint32_t old = __atomic_exchange_n(word, how, __ATOMIC_ACQ_REL);
+    if (old & UM_RING_WAITING)
+        (void)ring_futex(word, FUTEX_WAKE, 1, NULL);
+}

@@ -1,0 +1,120 @@
+/*
+ * um_ring.h — the shared-memory fast path of a thread connection (docs/world.md, "Transport
+ * and speed"). Shared by the client front end (src/umach/client/) and umachd.
+ *
+ * A thread connection has at most one request outstanding, so its "ring" is a mailbox: one
+ * page of control words, a request area and a reply area, in a memfd the daemon creates at
+ * UM_WIRE_JOIN (sealed so that its size can never change: a client can scribble on the pages
+ * but never make the daemon fault) and passes with SCM_RIGHTS together with an eventfd. A
+ * packet in an area has exactly the wire format of um_wire.h (header, arguments, blob).
+ *
+ *   client: writes the request into the request area, sets the state word to UM_RING_REQ
+ *           and writes the eventfd (the daemon's epoll watches it, edge-triggered);
+ *   daemon: claims the request (REQ -> TAKEN), copies it out of the ring into its own buffer
+ *           and checks it there (shared memory is never read twice), serves it, writes the
+ *           reply into the reply area and sets UM_RING_REP; or, when the reply does not fit
+ *           (or carries a descriptor), sends it on the socket and sets UM_RING_SOCK;
+ *   client: waits for REP or SOCK on the state word (a futex; the daemon wakes it only when
+ *           the client said it sleeps, UM_RING_WAITING), copies the reply out.
+ *
+ * The socket stays for everything else: the hello and joins, descriptors, requests and
+ * replies that do not fit, MACH_*_INTERRUPT calls (they wait in poll() for EINTR and cancel
+ * on the socket), and hang-up (a client asleep on the futex looks at its socket every
+ * UM_RING_HUP_CHECK_MS, so a dead daemon is seen in that time, never a hang).
+ */
+#ifndef UM_RING_H
+#define UM_RING_H
+
+#include "um_wire.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UM_RING_SIZE (64u * 1024)
+#define UM_RING_CTL 4096u /* the control page */
+#define UM_RING_AREA ((UM_RING_SIZE - UM_RING_CTL) / 2)
+#define UM_RING_HUP_CHECK_MS 100
+
+/* The state word's values (low byte) and the flag the waiting client adds. */
+enum {
+    UM_RING_IDLE = 0,
+    UM_RING_REQ = 1,   /* a request is in the request area */
+    UM_RING_TAKEN = 2, /* the daemon copied it out and serves it */
+    UM_RING_REP = 3,   /* the reply is in the reply area */
+    UM_RING_SOCK = 4,  /* the reply went on the socket */
+};
+#define UM_RING_STATE_MASK 0xffu
+#define UM_RING_WAITING 0x100u /* the client sleeps (or is about to) on the state word */
+
+/* The control page (at offset 0 of the memfd). */
+typedef struct um_ring_ctl {
+    uint32_t state;     /* the futex word */
+    uint32_t pad0[15];
+    uint32_t daemon_cpu; /* a hint: the CPU the daemon last woke up on (-1: unknown), for a
+                            client that would spin only when the daemon runs elsewhere */
+    uint32_t pad1[15];
+} um_ring_ctl;
+
+/* A mapped ring: its control page and its two areas. */
+typedef struct um_ring {
+    void *base; /* UM_RING_SIZE bytes, MAP_SHARED */
+    int evfd;   /* the eventfd that wakes the daemon */
+} um_ring;
+
+static inline um_ring_ctl *um_ring_ctl_of(const um_ring *r)
+{
+    return (um_ring_ctl *)r->base;
+}
+static inline uint8_t *um_ring_req_area(const um_ring *r)
+{
+    return (uint8_t *)r->base + UM_RING_CTL;
+}
+static inline uint8_t *um_ring_rep_area(const um_ring *r)
+{
+    return (uint8_t *)r->base + UM_RING_CTL + UM_RING_AREA;
+}
+
+/* Whether a packet of `nargs` arguments and `blob_len` bytes fits in an area. */
+static inline bool um_ring_fits(uint32_t nargs, uint32_t blob_len)
+{
+    return nargs <= UM_WIRE_MAX_ARGS &&
+           blob_len <= UM_RING_AREA - sizeof(um_wire_hdr) - (size_t)nargs * 8;
+}
+
+/*
+ * Daemon: a new ring (a sealed memfd of UM_RING_SIZE, mapped) and its eventfd. The caller
+ * owns *memfd (to pass to the client, then close) and the ring (um_ring_unmap). 0 or -errno.
+ */
+int um_ring_create(um_ring *r, int *memfd);
+/* Client: map the ring the daemon passed; takes ownership of both descriptors (closes the
+   memfd, keeps the eventfd). 0 or -errno (both closed). */
+int um_ring_attach(um_ring *r, int memfd, int evfd);
+/* Unmap and close (either side); harmless on a ring never made (base NULL, evfd -1). */
+void um_ring_unmap(um_ring *r);
+
+/* Write one packet (magic set here) at `area`; the caller checked um_ring_fits. */
+void um_ring_put(uint8_t *area, um_wire_hdr *h, const uint64_t *args, const void *blob);
+/*
+ * Copy the packet at `area` into `buf` (only as many bytes as the header copied first says,
+ * bounded by the area) and check the copy as um_wire_recv checks a packet: 1, or -EPROTO.
+ * `p` then points into `buf`; nothing more is read from the area.
+ */
+int um_ring_take(const uint8_t *area, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max);
+
+/* Client: the request is in place: post it and wake the daemon. false: the eventfd failed. */
+bool um_ring_post(um_ring *r);
+/*
+ * Client: wait for the reply to the posted request. `sockfd` is looked at for a hang-up
+ * every UM_RING_HUP_CHECK_MS while asleep. It never spins (a spin on the daemon's CPU holds
+ * the daemon up: see docs/world.md). UM_RING_REP, UM_RING_SOCK, or -1 (the world hung up).
+ */
+int um_ring_wait(um_ring *r, int sockfd);
+
+/* Daemon: claim a posted request (REQ -> TAKEN). false: none is posted. */
+bool um_ring_claim(um_ring *r);
+/* Daemon: the reply is in the reply area (UM_RING_REP) or on the socket (UM_RING_SOCK): tell
+   the client, waking it if it sleeps. */
+void um_ring_done(um_ring *r, uint32_t how);
+
+#endif

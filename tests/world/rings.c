@@ -1,0 +1,300 @@
+/*
+ * rings.c — a thread connection's shared-memory ring (src/umach/wire/um_ring.h), spoken by
+ * hand as a hostile client would: the daemon gives a joined thread connection a sealed memfd
+ * and an eventfd, serves a request posted in the ring and answers in it; garbage in the ring,
+ * posts without a request and a client that changes its ring under the daemon end at most
+ * that client's connection, never the daemon or another task.
+ */
+#define _GNU_SOURCE
+#include "mt.h"
+#include "wire/um_ring.h"
+#include "world_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char r_path[108];
+static pid_t r_daemon;
+
+static void r_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int r_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", r_path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int r_start(void)
+{
+    snprintf(r_path, sizeof r_path, "/tmp/umachd_rings_%d.sock", (int)getpid());
+    r_daemon = fork();
+    if (r_daemon < 0)
+        return -1;
+    if (r_daemon == 0) {
+        execl(UMACHD_PATH, "umachd", "--socket", r_path, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        int fd = r_connect();
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        r_sleep_ms(10);
+    }
+    return -1;
+}
+
+/* SIGTERM the daemon: its exit status (0 when it was alive and ended cleanly). */
+static int r_stop(void)
+{
+    int st = 0;
+    kill(r_daemon, SIGTERM);
+    if (waitpid(r_daemon, &st, 0) != r_daemon)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A thread connection joined with a ring, by hand. */
+typedef struct r_conn {
+    int fd;
+    uint8_t *base; /* the ring, UM_RING_SIZE bytes */
+    int evfd;
+    int memfd;
+} r_conn;
+
+static int r_join(const w_hello_reply *h, r_conn *c)
+{
+    c->fd = r_connect();
+    c->base = NULL;
+    c->evfd = c->memfd = -1;
+    if (c->fd < 0)
+        return -1;
+    struct {
+        um_wire_hdr h;
+        uint64_t a[3];
+    } req;
+    memset(&req, 0, sizeof req);
+    req.h.magic = UM_WIRE_MAGIC;
+    req.h.call = UM_WIRE_JOIN;
+    req.h.nargs = 3;
+    req.a[0] = h->secret[0];
+    req.a[1] = h->secret[1];
+    req.a[2] = UM_WIRE_JOIN_RING;
+    if (send(c->fd, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
+        return -1;
+    um_wire_hdr rep;
+    union {
+        struct cmsghdr c;
+        char space[CMSG_SPACE(sizeof(int) * 2)];
+    } cm;
+    struct iovec iov = {&rep, sizeof rep};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.space,
+                        .msg_controllen = sizeof cm.space};
+    if (recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof rep || rep.kr != 0 ||
+        !(rep.flags & UM_WIRE_F_RING))
+        return -1;
+    struct cmsghdr *cmh = CMSG_FIRSTHDR(&mh);
+    if (!cmh || cmh->cmsg_type != SCM_RIGHTS || cmh->cmsg_len != CMSG_LEN(sizeof(int) * 2))
+        return -1;
+    int fds[2];
+    memcpy(fds, CMSG_DATA(cmh), sizeof fds);
+    c->memfd = fds[0];
+    c->evfd = fds[1];
+    void *base = mmap(NULL, UM_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, c->memfd, 0);
+    if (base == MAP_FAILED)
+        return -1;
+    c->base = base;
+    return 0;
+}
+
+static void r_close(r_conn *c)
+{
+    if (c->base)
+        munmap(c->base, UM_RING_SIZE);
+    if (c->evfd >= 0)
+        close(c->evfd);
+    if (c->memfd >= 0)
+        close(c->memfd);
+    if (c->fd >= 0)
+        close(c->fd);
+}
+
+static uint32_t *r_state(r_conn *c)
+{
+    return (uint32_t *)c->base;
+}
+
+/* Post what is in the request area. */
+static int r_post(r_conn *c)
+{
+    __atomic_store_n(r_state(c), UM_RING_REQ, __ATOMIC_RELEASE);
+    uint64_t one = 1;
+    return write(c->evfd, &one, sizeof one) == (ssize_t)sizeof one ? 0 : -1;
+}
+
+/* The state once it is a reply (bounded wait, 5 s); UM_RING_REQ / TAKEN if none came. */
+static uint32_t r_wait(r_conn *c)
+{
+    uint32_t s = 0;
+    for (int i = 0; i < 5000; i++) {
+        s = __atomic_load_n(r_state(c), __ATOMIC_ACQUIRE) & UM_RING_STATE_MASK;
+        if (s == UM_RING_REP || s == UM_RING_SOCK)
+            break;
+        r_sleep_ms(1);
+    }
+    return s;
+}
+
+/* A STATS request in the ring: the reply's tasks alive, or -1. */
+static long r_stats_through_ring(r_conn *c, uint64_t id)
+{
+    um_wire_hdr h;
+    memset(&h, 0, sizeof h);
+    h.magic = UM_WIRE_MAGIC;
+    h.call = UM_WIRE_STATS;
+    h.id = id;
+    memcpy(c->base + UM_RING_CTL, &h, sizeof h);
+    if (r_post(c) != 0 || r_wait(c) != UM_RING_REP)
+        return -1;
+    um_wire_hdr rep;
+    uint64_t out[2];
+    const uint8_t *area = c->base + UM_RING_CTL + UM_RING_AREA;
+    memcpy(&rep, area, sizeof rep);
+    memcpy(out, area + sizeof rep, sizeof out);
+    if (rep.magic != UM_WIRE_MAGIC || rep.call != UM_WIRE_STATS || rep.id != id || rep.kr != 0 ||
+        rep.nargs != 2)
+        return -1;
+    return (long)out[0];
+}
+
+/* The daemon hung up on the connection (bounded wait). */
+static bool r_hung_up(int fd)
+{
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char b[64];
+    return recv(fd, b, sizeof b, 0) == 0;
+}
+
+MT_TEST(a_joined_thread_connection_gets_a_sealed_ring_and_is_answered_in_it)
+{
+    MT_REQUIRE(r_start() == 0);
+    int ctl = r_connect();
+    w_hello_reply h;
+    MT_REQUIRE(ctl >= 0 && w_hello(ctl, &h) == 0);
+    r_conn c;
+    MT_REQUIRE(r_join(&h, &c) == 0);
+    struct stat st;
+    MT_REQUIRE(fstat(c.memfd, &st) == 0);
+    MT_EQ((long)st.st_size, (long)UM_RING_SIZE);
+    int seals = fcntl(c.memfd, F_GET_SEALS);
+    MT_CHECK(seals >= 0 && (seals & F_SEAL_SHRINK) && (seals & F_SEAL_GROW) &&
+             (seals & F_SEAL_SEAL));
+    MT_CHECK(ftruncate(c.memfd, 4096) != 0); /* the daemon's mapping can never lose a page */
+    MT_EQ(r_stats_through_ring(&c, 7), 1L);
+    MT_EQ(r_stats_through_ring(&c, 8), 1L); /* and again: the ring is reused */
+    r_close(&c);
+    close(ctl);
+    MT_EQ(r_stop(), 0);
+}
+
+MT_TEST(garbage_in_a_ring_ends_only_that_connection_and_the_daemon_serves_on)
+{
+    MT_REQUIRE(r_start() == 0);
+    int ctl = r_connect();
+    w_hello_reply h;
+    MT_REQUIRE(ctl >= 0 && w_hello(ctl, &h) == 0);
+    int ctl2 = r_connect();
+    w_hello_reply h2;
+    MT_REQUIRE(ctl2 >= 0 && w_hello(ctl2, &h2) == 0);
+    r_conn good, bad;
+    MT_REQUIRE(r_join(&h, &good) == 0);
+    MT_REQUIRE(r_join(&h2, &bad) == 0);
+    MT_EQ(r_stats_through_ring(&good, 1), 2L);
+
+    /* Lengths past the area, nargs past the limit, a wrong magic: each refused, no fault. */
+    const struct {
+        uint32_t magic, nargs, blob_len;
+    } lies[] = {{UM_WIRE_MAGIC, 0, UM_RING_AREA}, {UM_WIRE_MAGIC, 0, 0xffffffffu},
+                {UM_WIRE_MAGIC, 1000, 0}, {0x12345678u, 0, 0}};
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        r_conn *b = &bad;
+        if (i > 0) { /* each lie on a fresh connection of the second task */
+            MT_REQUIRE(r_join(&h2, &bad) == 0);
+        }
+        um_wire_hdr g;
+        memset(&g, 0xa5, sizeof g);
+        g.magic = lies[i].magic;
+        g.call = UM_WIRE_STATS;
+        g.nargs = lies[i].nargs;
+        g.blob_len = lies[i].blob_len;
+        memcpy(b->base + UM_RING_CTL, &g, sizeof g);
+        memset(b->base + UM_RING_CTL + sizeof g, 0xa5, UM_RING_AREA - sizeof g);
+        MT_REQUIRE(r_post(b) == 0);
+        MT_CHECK(r_hung_up(b->fd));
+        r_close(b);
+        MT_EQ(r_stats_through_ring(&good, 10 + i), 2L);
+    }
+    /* The control connection of the second task is untouched: its task is alive. */
+    uint32_t tasks = 0, names = 0;
+    MT_EQ(w_stats2(ctl2, &tasks, &names), 0);
+    MT_EQ(tasks, 2u);
+    r_close(&good);
+    close(ctl);
+    close(ctl2);
+    MT_EQ(r_stop(), 0);
+}
+
+MT_TEST(a_post_without_a_request_and_a_word_changed_under_the_daemon_are_harmless)
+{
+    MT_REQUIRE(r_start() == 0);
+    int ctl = r_connect();
+    w_hello_reply h;
+    MT_REQUIRE(ctl >= 0 && w_hello(ctl, &h) == 0);
+    r_conn c;
+    MT_REQUIRE(r_join(&h, &c) == 0);
+    /* The eventfd without a request: nothing is served, nothing replies. */
+    uint64_t one = 1;
+    for (int i = 0; i < 100; i++)
+        MT_REQUIRE(write(c.evfd, &one, sizeof one) == (ssize_t)sizeof one);
+    r_sleep_ms(50);
+    uint32_t s = __atomic_load_n(r_state(&c), __ATOMIC_ACQUIRE);
+    MT_EQ(s, (uint32_t)UM_RING_IDLE);
+    /* Reply states written by the client, and its waiting flag, are only its own business. */
+    __atomic_store_n(r_state(&c), UM_RING_REP | UM_RING_WAITING, __ATOMIC_RELEASE);
+    MT_REQUIRE(write(c.evfd, &one, sizeof one) == (ssize_t)sizeof one);
+    r_sleep_ms(20);
+    MT_EQ(r_stats_through_ring(&c, 3), 1L);
+    /* A request posted again while the daemon keeps none pending is simply served again. */
+    MT_REQUIRE(r_post(&c) == 0);
+    MT_EQ(r_wait(&c), (uint32_t)UM_RING_REP);
+    r_close(&c);
+    close(ctl);
+    MT_EQ(r_stop(), 0);
+}
+
+MT_MAIN()
