@@ -36,12 +36,14 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 int um_client_world;
@@ -420,6 +422,87 @@ static enum cl_rt cl_reply_check(cl_thread *t, const um_wire_hdr *h, um_wire_pkt
     return CL_RT_OK;
 }
 
+/* ---- spinning before sleeping on the ring ------------------------------------------------- */
+
+enum { CL_SPIN_US_DEFAULT = 20, CL_SPIN_US_MAX = 1000, CL_SPIN_BACKOFF_MAX = 8 };
+
+/* UINT64_MAX until the first wait reads the environment (any thread may: same result). */
+static uint64_t cl_spin_ns_value = UINT64_MAX;
+static _Thread_local uint32_t cl_spin_skip; /* waits left before this thread spins again */
+static _Thread_local uint32_t cl_spin_fail; /* spins in a row that ended without the reply */
+
+/* How long a thread polls its ring before it sleeps: UMACH_SPIN_US as embedded mode reads it. */
+static uint64_t cl_spin_ns(void)
+{
+    uint64_t ns = __atomic_load_n(&cl_spin_ns_value, __ATOMIC_RELAXED);
+    if (ns != UINT64_MAX)
+        return ns;
+    uint64_t us = CL_SPIN_US_DEFAULT;
+    const char *v = getenv("UMACH_SPIN_US");
+    if (v && *v && v[0] != '-') {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (errno == 0 && *end == '\0')
+            us = n > CL_SPIN_US_MAX ? CL_SPIN_US_MAX : n;
+    }
+    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
+        us = 0;
+    ns = us * 1000u;
+    __atomic_store_n(&cl_spin_ns_value, ns, __ATOMIC_RELAXED);
+    return ns;
+}
+
+static inline void cl_cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static uint64_t cl_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Poll the ring for the reply before sleeping, only when the daemon last ran on another CPU
+ * than this thread (on the daemon's CPU a spin only holds the daemon up: docs/world.md). A
+ * spin that ends without the reply makes the thread skip the next 1, 3, 7 ... 255 spins, as
+ * embedded mode's waiters do.
+ */
+static void cl_ring_spin(const um_ring *r)
+{
+    uint64_t budget = cl_spin_ns();
+    if (budget == 0 || um_ring_has_reply(r))
+        return;
+    uint32_t dcpu = um_ring_daemon_cpu(r);
+    int me = sched_getcpu();
+    if (dcpu == UINT32_MAX || me < 0 || (uint32_t)me == dcpu)
+        return;
+    if (cl_spin_skip) {
+        cl_spin_skip--;
+        return;
+    }
+    uint64_t until = cl_now_ns() + budget;
+    for (unsigned k = 1;; k++) {
+        cl_cpu_pause();
+        if (um_ring_has_reply(r)) {
+            cl_spin_fail = 0;
+            return;
+        }
+        if ((k & 31) == 0 && cl_now_ns() >= until)
+            break;
+    }
+    if (cl_spin_fail < CL_SPIN_BACKOFF_MAX)
+        cl_spin_fail++;
+    cl_spin_skip = (1u << cl_spin_fail) - 1;
+}
+
 /* One round trip through the thread's ring (a non-interruptible call that fits in it). */
 static enum cl_rt cl_ring_roundtrip(cl_thread *t, um_wire_hdr *h, const uint64_t *args,
                                     const void *blob, um_wire_pkt *rep)
@@ -429,6 +512,7 @@ static enum cl_rt cl_ring_roundtrip(cl_thread *t, um_wire_hdr *h, const uint64_t
         cl_thread_drop(t);
         return CL_RT_SEND_FAILED;
     }
+    cl_ring_spin(&t->ring);
     int how = um_ring_wait(&t->ring, t->fd);
     int rc;
     if (how == UM_RING_REP) {

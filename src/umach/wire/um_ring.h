@@ -75,6 +75,19 @@ static inline uint8_t *um_ring_rep_area(const um_ring *r)
     return (uint8_t *)r->base + UM_RING_CTL + UM_RING_AREA;
 }
 
+/* Whether the reply to the posted request is there (in the ring or on the socket). */
+static inline bool um_ring_has_reply(const um_ring *r)
+{
+    uint32_t s = __atomic_load_n(&um_ring_ctl_of(r)->state, __ATOMIC_ACQUIRE) & UM_RING_STATE_MASK;
+    return s == UM_RING_REP || s == UM_RING_SOCK;
+}
+
+/* The CPU the daemon last woke up on, or UINT32_MAX when unknown (a hint: it may move). */
+static inline uint32_t um_ring_daemon_cpu(const um_ring *r)
+{
+    return __atomic_load_n(&um_ring_ctl_of(r)->daemon_cpu, __ATOMIC_RELAXED);
+}
+
 /* Whether a packet of `nargs` arguments and `blob_len` bytes fits in an area. */
 static inline bool um_ring_fits(uint32_t nargs, uint32_t blob_len)
 {
@@ -106,8 +119,8 @@ int um_ring_take(const uint8_t *area, um_wire_buf *buf, um_wire_pkt *p, uint32_t
 bool um_ring_post(um_ring *r);
 /*
  * Client: wait for the reply to the posted request. `sockfd` is looked at for a hang-up
- * every UM_RING_HUP_CHECK_MS while asleep. It never spins (a spin on the daemon's CPU holds
- * the daemon up: see docs/world.md). UM_RING_REP, UM_RING_SOCK, or -1 (the world hung up).
+ * every UM_RING_HUP_CHECK_MS while asleep. It does not spin (the client decides whether to
+ * poll um_ring_has_reply first). UM_RING_REP, UM_RING_SOCK, or -1 (the world hung up).
  */
 int um_ring_wait(um_ring *r, int sockfd);
 
