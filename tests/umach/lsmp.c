@@ -1,9 +1,10 @@
 /*
- * lsmp.c — <umach/lsmp.h>: the calling task's port space as lsmp text (embedded mode). Each
+ * lsmp.c — <umach/lsmp.h>: the calling task's port space as lsmp text. Each
  * test builds names of a known kind and checks their rows column by column against the whole
  * expected line: rights, flags, requests, user references, send and send-once rights, the
  * make-send count, queue limit and length, context, and where a right leads. The ipc-object
- * column must be the object tag mach_port_space_info reports for the same name.
+ * column must be the object tag mach_port_space_info reports for the same name. The program
+ * also runs inside a world (world.umach_lsmp), where umachd formats the same rows.
  */
 #define _GNU_SOURCE
 #include "mt.h"
