@@ -7,6 +7,8 @@
 #include "mt.h"
 #include "world_util.h"
 
+#include <mach/mach.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -220,6 +222,74 @@ MT_TEST(a_malformed_request_ends_only_its_own_task)
     MT_EQ(w_tasks_become(good, 1), 1u);
     close(bad);
     close(good);
+    MT_EQ(w_stop(), 0);
+}
+
+MT_TEST(a_thread_connection_joins_only_its_own_process_task_with_the_right_secret)
+{
+    MT_REQUIRE(w_start() == 0);
+    w_hello_reply h;
+    int ctl = w_join(&h);
+    MT_REQUIRE(ctl >= 0);
+    /* The right secret from this process: a thread connection of the task. */
+    int thr = w_connect();
+    MT_REQUIRE(thr >= 0);
+    MT_EQ(w_join_task(thr, h.secret), 0);
+    /* A wrong secret is refused. */
+    int bad = w_connect();
+    MT_REQUIRE(bad >= 0);
+    uint64_t wrong[2] = {h.secret[0] ^ 1, h.secret[1]};
+    MT_CHECK(w_join_task(bad, wrong) != 0);
+    close(bad);
+    /* The right secret from another process is refused too (SO_PEERCRED). */
+    pid_t kid = fork();
+    MT_REQUIRE(kid >= 0);
+    if (kid == 0) {
+        int fd = w_connect();
+        _exit(fd >= 0 && w_join_task(fd, h.secret) != 0 ? 0 : 1);
+    }
+    int st = -1;
+    MT_REQUIRE(waitpid(kid, &st, 0) == kid);
+    MT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(thr);
+    close(ctl);
+    MT_EQ(w_stop(), 0);
+}
+
+MT_TEST(a_task_cannot_name_or_touch_another_tasks_rights)
+{
+    MT_REQUIRE(w_start() == 0);
+    w_hello_reply ha, hb;
+    int ca = w_join(&ha), cb = w_join(&hb);
+    MT_REQUIRE(ca >= 0 && cb >= 0);
+    int ta = w_connect(), tb = w_connect();
+    MT_REQUIRE(ta >= 0 && tb >= 0);
+    MT_REQUIRE(w_join_task(ta, ha.secret) == 0 && w_join_task(tb, hb.secret) == 0);
+    /* A makes a receive right. */
+    uint64_t alloc[2] = {ha.task_name, MACH_PORT_RIGHT_RECEIVE}, name = 0;
+    MT_REQUIRE(w_request(ta, UM_WIRE_PORT_ALLOCATE, alloc, 2, &name, 1) == 0);
+    /* B names it in its own space, where it means nothing, and cannot destroy it. */
+    int32_t kr = 0;
+    uint64_t type = 0;
+    uint64_t b_args[2] = {hb.task_name, name};
+    MT_REQUIRE(w_call(tb, UM_WIRE_PORT_TYPE, b_args, 2, &kr, &type, 1) == 0);
+    MT_EQ(kr, KERN_INVALID_NAME);
+    MT_REQUIRE(w_call(tb, UM_WIRE_PORT_DESTROY, b_args, 2, &kr, NULL, 0) == 0);
+    MT_EQ(kr, KERN_INVALID_NAME);
+    /* B's garbage ends B's task, not A's. */
+    const char garbage[3] = {9, 9, 9};
+    MT_CHECK(send(tb, garbage, sizeof garbage, MSG_NOSIGNAL) == (ssize_t)sizeof garbage);
+    char buf[8];
+    MT_EQ(recv(tb, buf, sizeof buf, 0), 0);
+    MT_EQ(w_tasks_become(ca, 1), 1u);
+    uint64_t a_args[2] = {ha.task_name, name};
+    MT_REQUIRE(w_call(ta, UM_WIRE_PORT_TYPE, a_args, 2, &kr, &type, 1) == 0);
+    MT_EQ(kr, KERN_SUCCESS);
+    MT_EQ(type & MACH_PORT_TYPE_RECEIVE, (uint64_t)MACH_PORT_TYPE_RECEIVE);
+    close(ta);
+    close(tb);
+    close(ca);
+    close(cb);
     MT_EQ(w_stop(), 0);
 }
 

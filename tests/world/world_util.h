@@ -16,9 +16,12 @@ typedef struct w_hello_reply {
     uint64_t secret[2];
 } w_hello_reply;
 
-/* One request (no payload) and its reply's arguments; 0, or -1 (hang-up, bad reply). */
-static inline int w_request(int fd, uint16_t call, const uint64_t *args, uint32_t nargs,
-                            uint64_t *out, uint32_t nout)
+/*
+ * One request (no payload) and its reply's result and arguments; 0, or -1 (hang-up, bad
+ * reply). *kr gets the result.
+ */
+static inline int w_call(int fd, uint16_t call, const uint64_t *args, uint32_t nargs,
+                         int32_t *kr, uint64_t *out, uint32_t nout)
 {
     struct {
         um_wire_hdr h;
@@ -36,11 +39,26 @@ static inline int w_request(int fd, uint16_t call, const uint64_t *args, uint32_
         return -1;
     ssize_t n = recv(fd, &rep, sizeof rep, 0);
     if (n < (ssize_t)sizeof rep.h || rep.h.magic != UM_WIRE_MAGIC || rep.h.call != call ||
-        rep.h.kr != 0 || rep.h.nargs < nout ||
-        (size_t)n != sizeof rep.h + rep.h.nargs * sizeof(uint64_t))
+        rep.h.nargs < nout || (size_t)n != sizeof rep.h + rep.h.nargs * sizeof(uint64_t))
         return -1;
-    memcpy(out, rep.a, nout * sizeof *out);
+    *kr = rep.h.kr;
+    if (nout)
+        memcpy(out, rep.a, nout * sizeof *out);
     return 0;
+}
+
+/* A request that must succeed; 0, or -1 (hang-up, bad reply, an error). */
+static inline int w_request(int fd, uint16_t call, const uint64_t *args, uint32_t nargs,
+                            uint64_t *out, uint32_t nout)
+{
+    int32_t kr = -1;
+    return w_call(fd, call, args, nargs, &kr, out, nout) == 0 && kr == 0 ? 0 : -1;
+}
+
+/* Join the task whose hello gave `secret` on a fresh connection `fd`; 0 or -1 (refused). */
+static inline int w_join_task(int fd, const uint64_t secret[2])
+{
+    return w_request(fd, UM_WIRE_JOIN, secret, 2, NULL, 0);
 }
 
 /* Say hello on a fresh connection: it is a task's now. */

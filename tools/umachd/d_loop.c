@@ -155,6 +155,7 @@ static void conn_end(d_daemon *d, d_conn *c)
         for (d_conn **pp = &t->threads; *pp; pp = &(*pp)->tnext) {
             if (*pp == c) {
                 *pp = c->tnext;
+                t->nthreads--;
                 break;
             }
         }
@@ -370,7 +371,8 @@ static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     uint64_t table = p->args[1], queued = p->args[2];
     d->kernel.table_limit = table >= 2 && table <= UM_TABLE_HARD_MAX ? (uint32_t)table + 1
                                                                       : UM_TABLE_DEFAULT_MAX;
-    d->kernel.queued_limit = queued ? queued : (2ull << 30);
+    /* The client's own limits for its task, within the daemon's. */
+    d->kernel.queued_limit = queued && queued < d->queued_cap ? queued : d->queued_cap;
     t->task = um_task_create(&d->kernel, &d_memops, &d_hooks, t);
     if (!t->task || getrandom(t->secret, sizeof t->secret, 0) != (ssize_t)sizeof t->secret) {
         if (t->task)
@@ -442,10 +444,13 @@ static bool d_join(d_daemon *d, d_conn *c, const um_wire_pkt *p)
         t = t->next;
     if (!t || t->pid != c->pid)
         return false; /* a wrong secret, or another process's: refused */
+    if (t->nthreads >= D_TASK_THREADS_MAX)
+        return false; /* one task may not take every descriptor of the daemon */
     c->kind = D_CONN_THREAD;
     c->task = t;
     c->tnext = t->threads;
     t->threads = c;
+    t->nthreads++;
     int memfd = -1;
     if (p->h.nargs == 3 && (p->args[2] & UM_WIRE_JOIN_RING) && join_ring(d, c, &memfd)) {
         um_wire_hdr h;
@@ -473,12 +478,24 @@ static bool d_stats(d_daemon *d, d_conn *c, const um_wire_pkt *p)
  * One request of `c`: 1 served, 0 nothing queued, -1 the connection ends (hang-up, a
  * malformed request, a reply that cannot be sent).
  */
+/*
+ * A thread connection sent what does not decode (or cannot take its reply): the whole task
+ * ends, as a malformed request on its control connection would end it; nothing else does.
+ */
+static void task_of_thread_fails(d_daemon *d, d_conn *c)
+{
+    if (c->kind == D_CONN_THREAD && c->task && !c->dead)
+        task_end(d, c->task);
+}
+
 static int d_request(d_daemon *d, d_conn *c)
 {
     um_wire_pkt p;
     int rc = um_wire_recv(c->fd, &d->rbuf, &p, UM_WIRE_BLOB_MAX, MSG_DONTWAIT);
     if (rc == -EAGAIN || rc == -EINTR)
         return 0;
+    if (rc == -EPROTO)
+        task_of_thread_fails(d, c);
     if (rc <= 0)
         return -1;
     c->ring_reply = false;
@@ -494,8 +511,10 @@ static int d_ring_request(d_daemon *d, d_conn *c)
     if (!c->ring.base || !um_ring_claim(&c->ring))
         return 0;
     um_wire_pkt p;
-    if (um_ring_take(um_ring_req_area(&c->ring), &d->rbuf, &p, UM_WIRE_BLOB_MAX) != 1)
+    if (um_ring_take(um_ring_req_area(&c->ring), &d->rbuf, &p, UM_WIRE_BLOB_MAX) != 1) {
+        task_of_thread_fails(d, c);
         return -1;
+    }
     c->ring_reply = true;
     return d_serve(d, c, &p);
 }
@@ -536,6 +555,8 @@ int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)
         ok = d_call(c, &p);
     }
     um_wire_pkt_free(&p);
+    if (!ok)
+        task_of_thread_fails(d, c);
     return ok ? 1 : -1;
 }
 
@@ -602,6 +623,11 @@ void d_settle(d_daemon *d)
 
 void d_loop_init(d_daemon *d)
 {
+    /* A task's queued bytes: at most half the machine's memory, at least 2 GiB (embedded
+     * mode's default for UMACH_QUEUED_BYTES_MAX). */
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    uint64_t half = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 2 : 0;
+    d->queued_cap = half > (2ull << 30) ? half : (2ull << 30);
     d->kernel.bootstrap = um_bootstrap_create();
     if (!d->kernel.bootstrap)
         fprintf(stderr, "umachd: no memory for the world's bootstrap server\n");

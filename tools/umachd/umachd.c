@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -251,6 +252,12 @@ int main(int argc, char **argv)
     d_loop_init(&d);
     if (!umachd_bootstrap_declare(&d.kernel, services, nservices))
         return 1;
+    /* Every connection is a descriptor: take all the hard limit allows. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     d.listen_fd = d_listen(path);
     if (d.listen_fd < 0)
         return 1;

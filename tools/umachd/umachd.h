@@ -94,6 +94,7 @@ struct d_task {
     d_conn *threads;      /* its thread connections */
     d_task *next;
     uint64_t secret[2];   /* what a thread connection presents to join */
+    unsigned nthreads;    /* thread connections joined (at most D_TASK_THREADS_MAX) */
     pid_t pid;
     int pidfd;            /* the process, pinned at hello (d_task_pin), or -1 */
     uint32_t flags;       /* UM_WIRE_HELLO_* */
@@ -104,8 +105,12 @@ struct d_task {
     uint64_t guard_payload;
 };
 
+/* Most thread connections one task may have (each one a descriptor in the daemon). */
+#define D_TASK_THREADS_MAX 4096u
+
 struct d_daemon {
     um_kernel kernel;
+    uint64_t queued_cap;  /* the most queued bytes any task may ask for (UMACH_QUEUED_BYTES_MAX) */
     int listen_fd;
     int epoll_fd;
     d_conn *conns;
