@@ -17,12 +17,16 @@
  * connection, 1 and 2 the thread connections, 3 a new connection each time (it joins with
  * the task's real secret when its packet is a JOIN whose args are 0xF0F0F0F0F0F0F0F0); sel &
  * 4: the bytes also go in a memfd passed with the packet, as a large payload travels
- * (grown with zeros to the blob length its header says, up to 1 MiB).
+ * (grown with zeros to the blob length its header says, up to 1 MiB); sel & 8: the bytes are
+ * posted in the connection's shared-memory ring instead (the thread connections have one, as
+ * a client's do; for the others an area of the ring's size), taken out by um_ring_take as the
+ * daemon takes a posted request, and answered in the ring when the reply fits.
  */
 #define _GNU_SOURCE
 #include "umachd.h"
 
 #include "vm/um_regions.h"
+#include "wire/um_ring.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -77,7 +81,10 @@ typedef struct f_conn {
     int peer;   /* our end: the daemon's replies arrive here */
 } f_conn;
 
-static um_wire_buf f_buf;
+static um_wire_buf f_buf, f_take;
+/* A request area for a connection without a ring (malloc'd at its exact size: ASan sees a
+   read past it). */
+static uint8_t *f_area;
 
 /* A connection of this process, registered with the daemon as d_accept does. */
 static void f_connect(d_daemon *d, f_conn *f)
@@ -168,6 +175,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static d_daemon d;
     memset(&d, 0, sizeof d);
+    if (!f_area && !(f_area = malloc(UM_RING_AREA)))
+        die("out of memory");
     long ps = sysconf(_SC_PAGESIZE);
     d.kernel.ops = &f_kernel_ops;
     d.kernel.page_size = ps > 0 ? (size_t)ps : 4096;
@@ -186,9 +195,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!f_call(&d, &conns[0], UM_WIRE_HELLO, hello, 3, out, 5))
         die("hello failed");
     uint64_t secret[2] = {out[3], out[4]};
-    for (int i = 1; i < 3; i++)
+    for (int i = 1; i < 3; i++) {
         if (!f_call(&d, &conns[i], UM_WIRE_JOIN, secret, 2, out, 0))
             die("join failed");
+        /* Its ring, as a JOIN with UM_WIRE_JOIN_RING makes it (the client's mapping aside). */
+        int memfd = -1;
+        if (um_ring_create(&conns[i].c->ring, &memfd) != 0)
+            die("um_ring_create");
+        close(memfd);
+    }
 
     size_t off = 0;
     for (int n = 0; n < MAX_RECORDS && off + 3 <= size; n++) {
@@ -221,11 +236,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 bytes = copy;
             }
         }
-        int memfd = (sel & 4) ? f_memfd(bytes, len) : -1;
         um_wire_pkt p;
-        int rc = um_wire_decode(bytes, len, memfd, &p, UM_WIRE_BLOB_MAX);
-        if (rc == 1)
-            rc = d_serve(&d, f->c, &p);
+        int rc;
+        if (sel & 8) {
+            /* Through the ring: the request area holds the bytes (zeros after them). */
+            um_ring *ring = &f->c->ring;
+            uint8_t *area = ring->base ? um_ring_req_area(ring) : f_area;
+            size_t n = len < UM_RING_AREA ? len : UM_RING_AREA;
+            memset(area, 0, UM_RING_AREA);
+            memcpy(area, bytes, n);
+            if (ring->base)
+                __atomic_store_n(&um_ring_ctl_of(ring)->state, UM_RING_REQ, __ATOMIC_RELEASE);
+            rc = ring->base && !um_ring_claim(ring)
+                     ? -1
+                     : um_ring_take(area, &f_take, &p, UM_WIRE_BLOB_MAX);
+            if (rc == 1) {
+                f->c->ring_reply = ring->base != NULL;
+                rc = d_serve(&d, f->c, &p);
+            }
+            if (ring->base && f->c && !f->c->dead)
+                __atomic_store_n(&um_ring_ctl_of(ring)->state, UM_RING_IDLE, __ATOMIC_RELEASE);
+        } else {
+            int memfd = (sel & 4) ? f_memfd(bytes, len) : -1;
+            rc = um_wire_decode(bytes, len, memfd, &p, UM_WIRE_BLOB_MAX);
+            if (rc == 1)
+                rc = d_serve(&d, f->c, &p);
+        }
         if (rc != 1) {
             /* Malformed: the daemon ends that connection (and a control one, its task). */
             d_conn_close(&d, f->c);
