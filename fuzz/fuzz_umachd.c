@@ -6,9 +6,10 @@
  * (um_wire_decode: the checks um_wire_recv makes of what arrived) and served (d_serve) as the
  * loop would serve it, on the connection the record names: the task's control connection, one
  * of its thread connections, or a new connection whose first packet decides what it is. A
- * packet that does not decode, or that the daemon calls malformed, ends that connection, as
- * it ends a client's; the daemon then goes on with the rest. Replies go to the other end of
- * a socketpair per connection and are read and dropped (descriptors they carry closed).
+ * packet that does not decode, or that the daemon calls malformed, ends that connection and
+ * its task, as it ends a client's; the daemon then goes on with the rest (new connections
+ * may still say hello). Replies go to the other end of a socketpair per connection and are
+ * read and dropped (descriptors they carry closed).
  *
  * Oracle: no crash, no hang, nothing ASan/UBSan/LeakSanitizer report; after each input the
  * world shuts down with no task left (d_loop_shutdown), and a next hello works.
@@ -263,8 +264,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 rc = d_serve(&d, f->c, &p);
         }
         if (rc != 1) {
-            /* Malformed: the daemon ends that connection (and a control one, its task). */
-            d_conn_close(&d, f->c);
+            /* Malformed: the daemon ends that connection and, for a task's, the task. */
+            d_conn_failed(&d, f->c);
             f->c = NULL;
         }
         d_settle(&d);

@@ -610,8 +610,9 @@ static void reap(d_daemon *d)
     }
 }
 
-void d_conn_close(d_daemon *d, d_conn *c)
+void d_conn_failed(d_daemon *d, d_conn *c)
 {
+    task_of_thread_fails(d, c);
     conn_end(d, c);
 }
 

@@ -141,9 +141,12 @@ void d_loop_shutdown(d_daemon *d);
  * um_wire_recv gives it; the fuzz target's way in.
  */
 int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *p);
-/* End a connection as the loop does (a control connection ends its task); freed at shutdown
- * or after the loop's round. */
-void d_conn_close(d_daemon *d, d_conn *c);
+/*
+ * `c` sent what does not decode (or d_serve said -1): end it as the loop does, with its task
+ * (a control connection's, and a thread connection's since a thread's garbage ends the whole
+ * task). Freed at shutdown or after the loop's round.
+ */
+void d_conn_failed(d_daemon *d, d_conn *c);
 /* After a request outside the loop: resume woken waiters, end tasks a fatal guard doomed. */
 void d_settle(d_daemon *d);
 /* Reply on `c`; false: the client cannot be reached (the caller ends its task). */
