@@ -5,7 +5,9 @@
  * server's receive right with its queue, limit, counts, request and set; the client's send
  * right leading to the server's pid and name, with the same ipc-object; every task without
  * -p; the client's right a dead name once the server is killed. umach_lsmp() in a world
- * gives the text umach-lsmp prints for the same task. Without a world umach-lsmp says so.
+ * gives the text umach-lsmp prints for the same task. Without a world umach-lsmp says so. A
+ * task of another uid (a world with --allow-uid) is refused to nobody and left out of its
+ * list, while the world's owner lists it (as root: nobody's side needs a credential change).
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -17,11 +19,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,9 +93,18 @@ static int run_client(void)
     return wait_for_eof();
 }
 
+/* A task that only waits. */
+static int run_idle(void)
+{
+    printf("0x%08x\n", mach_task_self());
+    fflush(stdout);
+    return wait_for_eof();
+}
+
 /* ---- the test's side --------------------------------------------------------------------- */
 
-static int world_start(void)
+/* Start a world; `allow_uid` (or NULL) is passed on as --allow-uid. */
+static int world_start_allowing(const char *allow_uid)
 {
     snprintf(w_dir, sizeof w_dir, "/tmp/umach_lsmp_XXXXXX");
     if (!mkdtemp(w_dir))
@@ -107,7 +120,11 @@ static int world_start(void)
         char fd[16];
         snprintf(fd, sizeof fd, "%d", ready[1]);
         fcntl(ready[1], F_SETFD, 0);
-        execl(UMACHD_PATH, "umachd", "--socket", w_sock, "--ready-fd", fd, (char *)NULL);
+        if (allow_uid)
+            execl(UMACHD_PATH, "umachd", "--socket", w_sock, "--ready-fd", fd, "--allow-uid",
+                  allow_uid, (char *)NULL);
+        else
+            execl(UMACHD_PATH, "umachd", "--socket", w_sock, "--ready-fd", fd, (char *)NULL);
         _exit(127);
     }
     close(ready[1]);
@@ -115,6 +132,11 @@ static int world_start(void)
     ssize_t n = read(ready[0], &c, 1);
     close(ready[0]);
     return n == 1 ? 0 : -1;
+}
+
+static int world_start(void)
+{
+    return world_start_allowing(NULL);
 }
 
 static void world_stop(void)
@@ -180,6 +202,9 @@ static int child_end(w_child *c)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* The uid (and gid) umach-lsmp runs as; 0: ours. */
+static uid_t run_as;
+
 /*
  * Run umach-lsmp with `args` (NULL-terminated) and `world` as UMACH_WORLD (NULL: unset);
  * stdout into `out`, stderr into `err`. Returns its exit status.
@@ -205,6 +230,8 @@ static int run_lsmp(const char *world, char *out, size_t outcap, char *err, size
     if (pid == 0) {
         dup2(ofd, 1);
         dup2(efd, 2);
+        if (run_as && (setgroups(0, NULL) != 0 || setgid(run_as) != 0 || setuid(run_as) != 0))
+            _exit(126);
         if (world)
             setenv("UMACH_WORLD", world, 1);
         else
@@ -390,6 +417,49 @@ MT_TEST(a_pid_with_no_task_and_a_missing_world_are_errors)
     MT_EQ(run_lsmp(NULL, out, sizeof out, err, sizeof err, "--bogus", NULL), 2);
 }
 
+#define NOBODY 65534
+
+MT_TEST(another_users_task_is_listed_only_for_root_and_the_worlds_owner)
+{
+    MT_REQUIRE(world_start_allowing("65534") == 0);
+    /* Let nobody reach the socket (umachd makes it ours alone). */
+    MT_CHECK(chmod(w_dir, 0755) == 0);
+    MT_CHECK(chmod(w_sock, 0666) == 0);
+    w_child idle;
+    MT_REQUIRE(child_start(&idle, "idle") == 0);
+    char line[64], pid[16];
+    MT_REQUIRE(child_read(&idle, '\n', line, sizeof line));
+    snprintf(pid, sizeof pid, "%d", (int)idle.pid);
+    /* The world's owner lists it, and every task. */
+    MT_EQ(run_lsmp(w_sock, out, sizeof out, err, sizeof err, "-p", pid, NULL), 0);
+    MT_EQ(count_of(out, "Process ("), 1);
+    MT_EQ(run_lsmp(w_sock, out, sizeof out, err, sizeof err, NULL), 0);
+    MT_EQ(count_of(out, "Process ("), 2);
+    if (geteuid() != 0) {
+        fprintf(stderr, "  (not root: another uid's view is not checked)\n");
+    } else {
+        run_as = NOBODY;
+        int st = run_lsmp(w_sock, out, sizeof out, err, sizeof err, "-p", pid, NULL);
+        if (st == 127 || st == 126) {
+            fprintf(stderr, "  (nobody cannot run umach-lsmp here: not checked)\n");
+        } else {
+            /* nobody is refused another uid's task, and sees only its own in the list. */
+            MT_EQ(st, 1);
+            MT_CHECK(strstr(err, "another user's task") != NULL);
+            MT_CHECK(out[0] == '\0');
+            MT_EQ(run_lsmp(w_sock, out, sizeof out, err, sizeof err, NULL), 0);
+            MT_EQ(count_of(out, "Process ("), 1);
+            MT_CHECK(strstr(out, " : umach-lsmp\n") != NULL);
+            char mine[32];
+            snprintf(mine, sizeof mine, "Process (%d)", (int)idle.pid);
+            MT_CHECK(strstr(out, mine) == NULL);
+        }
+        run_as = 0;
+    }
+    MT_EQ(child_end(&idle), 0);
+    world_stop();
+}
+
 int main(int argc, char **argv)
 {
     self_path = argv[0];
@@ -397,6 +467,8 @@ int main(int argc, char **argv)
         return run_server();
     if (argc > 1 && strcmp(argv[1], "client") == 0)
         return run_client();
+    if (argc > 1 && strcmp(argv[1], "idle") == 0)
+        return run_idle();
     /* umach-lsmp is built next to umachd. */
     snprintf(lsmp_path, sizeof lsmp_path, "%s", UMACHD_PATH);
     char *slash = strrchr(lsmp_path, '/');
