@@ -811,7 +811,16 @@ static int xm_sealable_memfd(uint64_t size, bool sealable)
     return fd;
 }
 
-enum { XL_UNREADABLE, XL_SIZE_LIE, XL_PIPE, XL_SHORT_FD, XL_UNSEALABLE, XL_NO_PIECE, XL_BAD_OFFSET };
+enum {
+    XL_UNREADABLE,
+    XL_SIZE_LIE,
+    XL_PIPE,
+    XL_SHORT_FD,
+    XL_UNSEALABLE,
+    XL_NO_PIECE,
+    XL_BAD_OFFSET,
+    XL_NOT_MEMFD,
+};
 
 typedef struct {
     mach_port_name_t dest;
@@ -864,6 +873,13 @@ static void xm_liar(int s, void *arg)
         it.addr = a + 4096; /* names another range than the descriptor's */
         xm_one(&m, c->dest, (void *)a, 100000, false);
         break;
+    case XL_NOT_MEMFD:
+        /* A plain file (this program), big enough: not a memfd, its size not sealed. */
+        close(fd);
+        fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        XC_REQUIRE(fd >= 0);
+        xm_one(&m, c->dest, (void *)a, 100000, false);
+        break;
     case XL_BAD_OFFSET:
         it.addr = a + 100;
         it.where = 0; /* a large virtual copy keeps offset 100: the file offset must too */
@@ -907,6 +923,7 @@ MT_TEST(unreadable_memory_is_send_invalid_memory_and_a_lying_client_is_caught)
     xm_run_lie(XL_UNSEALABLE, -1);
     xm_run_lie(XL_NO_PIECE, -1);
     xm_run_lie(XL_BAD_OFFSET, -1);
+    xm_run_lie(XL_NOT_MEMFD, -1);
 }
 
 typedef struct {

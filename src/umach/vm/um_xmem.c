@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* Darwin's limit on rights in one message: the core refuses more before it reads an array. */
@@ -556,11 +557,19 @@ typedef struct um_xmem_copy {
 } um_xmem_copy;
 #define UM_XMEM_COPY_MAGIC 0x78636f70u
 
-/* Check a memfd a client passed: a memfd sealed against shrinking (sealed now if it can be). */
+/* tmpfs's f_type: where memfd_create puts a file (a hugetlbfs one is refused: its pages). */
+#define UM_XMEM_TMPFS_MAGIC 0x01021994
+
+/*
+ * Check a memfd a client passed: a memfd on tmpfs, sealed against shrinking (sealed now if it
+ * can be), so that no receiver's mapping of it can ever lose a page (SIGBUS).
+ */
 static um_xfd *xfd_check(int fd)
 {
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    struct statfs fs;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fstatfs(fd, &fs) != 0 ||
+        fs.f_type != UM_XMEM_TMPFS_MAGIC)
         return NULL;
     int seals = fcntl(fd, F_GET_SEALS); /* only memfds (shmem) have seals */
     if (seals < 0)
