@@ -66,13 +66,23 @@ static const d_range *ctx_range(d_callctx *ctx, uint64_t addr, size_t len)
     return NULL;
 }
 
-static bool d_mem_read(um_task *task, void *dst, uint64_t src, size_t len)
+/* The message buffer: the bytes the request brought. */
+static bool d_mem_msg_read(um_task *task, void *dst, uint64_t src, size_t len)
 {
     const d_range *r = ctx_range(ctx_of(task), src, len);
     if (!r)
-        return false; /* out-of-line port arrays: not captured yet (issue 13 item 6) */
+        return false;
     memcpy(dst, r->bytes + (src - r->addr), len);
     return true;
+}
+
+/* An out-of-line ports array: the names the request's memory part captured. */
+static bool d_mem_read(um_task *task, void *dst, uint64_t src, size_t len)
+{
+    d_callctx *ctx = ctx_of(task);
+    if (ctx && ctx->xm)
+        return um_xmem_read(ctx->xm, dst, src, len);
+    return d_mem_msg_read(task, dst, src, len);
 }
 
 static bool d_mem_msg_write(um_task *task, uint64_t dst, const void *src, size_t len)
@@ -96,14 +106,25 @@ static void d_mem_unmap(um_task *task, uint64_t addr, size_t len)
             d_task *t = task->fe;
             t->d->kernel.ops->region_free(&t->d->kernel, it->region, it->len);
             it->region = NULL;
+            return;
         }
     }
-    /* A range of the client's own memory (a moved region): out-of-line memory, not yet. */
+    /* A range of the client's own memory (a move, a deallocated ports array): the reply
+     * tells the client to remove it. */
+    if (ctx->xm)
+        um_xmem_unmap(ctx->xm, addr, len);
 }
 
 static uint64_t d_mem_attach(um_task *task, void *region, size_t len)
 {
     d_callctx *ctx = ctx_of(task);
+    if (ctx && ctx->xm) {
+        /* A received ports array: its names travel in the reply's memory part. */
+        uint64_t at = um_xmem_attach(ctx->xm, region, len);
+        if (at)
+            task->kernel->ops->region_free(task->kernel, region, len);
+        return at;
+    }
     if (!ctx || !ctx->allow_attach || ctx->nitems == D_CTX_ITEMS)
         return 0; /* the kernel keeps the region (the caller frees it) */
     unsigned i = ctx->nitems++;
@@ -114,26 +135,28 @@ static uint64_t d_mem_attach(um_task *task, void *region, size_t len)
 static mach_msg_return_t d_mem_copyin(um_task *task, uint64_t addr, uint64_t size, bool physical,
                                       bool dealloc, um_vm_copy **copyp)
 {
-    /* Out-of-line memory between processes is not built yet: refused, nothing taken. */
-    (void)task;
-    (void)addr;
-    (void)size;
-    (void)physical;
-    (void)dealloc;
+    d_callctx *ctx = ctx_of(task);
     *copyp = NULL;
-    return MACH_SEND_INVALID_MEMORY;
+    if (!ctx || !ctx->xm)
+        return MACH_SEND_INVALID_MEMORY; /* no memory part: nothing captured */
+    return um_xmem_copyin(ctx->xm, addr, size, physical, dealloc, copyp);
 }
 
 static kern_return_t d_mem_copyout(um_task *task, um_vm_copy *copy, uint64_t *addrp)
 {
-    task->kernel->ops->copy_discard(task->kernel, copy);
-    *addrp = 0;
-    return KERN_NO_SPACE;
+    d_callctx *ctx = ctx_of(task);
+    if (!ctx || !ctx->xm) {
+        /* No reply to carry it (the client is gone): the memory is dropped. */
+        task->kernel->ops->copy_discard(task->kernel, copy);
+        *addrp = 0;
+        return KERN_NO_SPACE;
+    }
+    return um_xmem_copyout(ctx->xm, copy, addrp);
 }
 
 const um_task_memops d_memops = {
     .read = d_mem_read,
-    .msg_read = d_mem_read,
+    .msg_read = d_mem_msg_read,
     .msg_write = d_mem_msg_write,
     .unmap = d_mem_unmap,
     .attach = d_mem_attach,

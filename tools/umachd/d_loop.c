@@ -187,12 +187,20 @@ static void task_end(d_daemon *d, d_task *t)
     }
     d_heir_task_end(d, t);
     um_task_terminate(t->task);
+    um_xmem_owner_release(t->xm_owner); /* its queued copies keep it while they live */
     d->ntasks--;
     free(t);
 }
 
 bool d_reply(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *args,
              uint32_t nargs, const void *blob, uint32_t blob_len)
+{
+    return d_reply_xmem(c, call, id, kr, args, nargs, blob, blob_len, 0, NULL, 0);
+}
+
+bool d_reply_xmem(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *args,
+                  uint32_t nargs, const void *blob, uint32_t blob_len, uint32_t xmem_len,
+                  const int *fds, uint32_t nfds)
 {
     if (c->dead)
         return true;
@@ -212,19 +220,23 @@ bool d_reply(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *
         h.guard_name = t->guard_name;
         h.guard_payload = t->guard_payload;
     }
+    if (xmem_len) {
+        h.flags |= UM_WIRE_F_XMEM; /* also for the ring (um_wire_send_xmem sets it too) */
+        h.xmem_len = xmem_len;
+    }
     if (ring && c->ring.base) {
         um_ring_ctl_of(&c->ring)->daemon_cpu = t ? t->d->cpu : UINT32_MAX;
-        if (um_ring_fits(nargs, blob_len)) {
+        if (!nfds && um_ring_fits(nargs, blob_len)) {
             um_ring_put(um_ring_rep_area(&c->ring), &h, args, blob);
             um_ring_done(&c->ring, UM_RING_REP);
             return true;
         }
-        /* Too big for the ring: on the socket, and the ring says so once it is there. */
-        bool sent = um_wire_send(c->fd, &h, args, blob) == 0;
+        /* Too big for the ring, or with memfds: on the socket, and the ring says so. */
+        bool sent = um_wire_send_xmem(c->fd, &h, args, blob, xmem_len, fds, nfds) == 0;
         um_ring_done(&c->ring, UM_RING_SOCK);
         return sent;
     }
-    return um_wire_send(c->fd, &h, args, blob) == 0;
+    return um_wire_send_xmem(c->fd, &h, args, blob, xmem_len, fds, nfds) == 0;
 }
 
 /* ---- policy hooks ------------------------------------------------------------------------ */
@@ -374,9 +386,12 @@ static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     /* The client's own limits for its task, within the daemon's. */
     d->kernel.queued_limit = queued && queued < d->queued_cap ? queued : d->queued_cap;
     t->task = um_task_create(&d->kernel, &d_memops, &d_hooks, t);
-    if (!t->task || getrandom(t->secret, sizeof t->secret, 0) != (ssize_t)sizeof t->secret) {
+    t->xm_owner = um_xmem_owner_new(D_TASK_MEMFDS_MAX);
+    if (!t->task || !t->xm_owner ||
+        getrandom(t->secret, sizeof t->secret, 0) != (ssize_t)sizeof t->secret) {
         if (t->task)
             um_task_terminate(t->task);
+        um_xmem_owner_release(t->xm_owner);
         free(t);
         return false;
     }
@@ -566,7 +581,7 @@ static void end_doomed(d_daemon *d)
     d_task *t = d->tasks;
     while (t) {
         d_task *next = t->next;
-        if (t->doomed)
+        if (t->doomed || t->lied)
             task_end(d, t);
         t = next;
     }

@@ -31,7 +31,10 @@ static void msg_wake(um_waiter *w)
     d_ready(m->conn->task->d, m->conn);
 }
 
-/* Send the reply for `m`, with what `out` holds for the buffer `target`, and free `m`. */
+/*
+ * Send the reply for `m`, with what `out` holds for the buffer `target` and the call's
+ * out-of-line memory (its memory part after the bytes), and free `m`.
+ */
 static bool msg_finish(d_conn *c, d_msg_call *m, mach_msg_return_t mr, int target, um_msg_out *out)
 {
     uint64_t args[6] = {target, 0, 0, 0, 0, 0};
@@ -47,15 +50,24 @@ static bool msg_finish(d_conn *c, d_msg_call *m, mach_msg_return_t mr, int targe
         total += out->seg[i].len;
     }
     args[1] = nseg;
+    size_t xlen = um_xmem_out_size(&m->xm.reply);
+    int xfds[UM_WIRE_XMEM_MAX_FDS];
     bool ok;
-    if (nseg == 1) {
+    if (nseg == 1 && !xlen) {
         ok = d_reply(c, UM_WIRE_MSG, m->id, mr, args, 6, out->seg[0].bytes, total);
     } else {
-        blob = total == 0 ? NULL : total <= sizeof small ? small : malloc(total);
-        if (!blob && total) {
+        if (xlen > UM_WIRE_BLOB_MAX - (size_t)total || m->xm.reply.nfds > UM_WIRE_XMEM_MAX_FDS) {
+            /* Never: a message carries less than this. Its memory is dropped. */
+            xlen = 0;
+            mr = target == UM_WIRE_OUT_RCV_BUF ? um_xmem_fold_rcv(mr, MACH_MSG_VM_SPACE) : mr;
+        }
+        size_t all = (size_t)total + xlen;
+        blob = all == 0 ? NULL : all <= sizeof small ? small : malloc(all);
+        if (!blob && all) {
             /* No memory to gather the bytes: the message is lost as if unwritable. */
             args[1] = 0;
             total = 0;
+            xlen = 0;
             mr = target == UM_WIRE_OUT_SEND_BUF ? MACH_SEND_NO_BUFFER : MACH_RCV_INVALID_DATA;
         }
         uint32_t at = 0;
@@ -63,7 +75,10 @@ static bool msg_finish(d_conn *c, d_msg_call *m, mach_msg_return_t mr, int targe
             memcpy(blob + at, out->seg[i].bytes, out->seg[i].len);
             at += out->seg[i].len;
         }
-        ok = d_reply(c, UM_WIRE_MSG, m->id, mr, args, 6, blob, total);
+        if (xlen)
+            um_xmem_out_encode(&m->xm.reply, blob + total, xfds);
+        ok = d_reply_xmem(c, UM_WIRE_MSG, m->id, mr, args, 6, blob, total + (uint32_t)xlen,
+                          (uint32_t)xlen, xfds, xlen ? m->xm.reply.nfds : 0);
         if (blob != small)
             free(blob);
     }
@@ -71,8 +86,17 @@ static bool msg_finish(d_conn *c, d_msg_call *m, mach_msg_return_t mr, int targe
         um_msg_out_release(out);
     if (c->pending == m)
         c->pending = NULL;
+    um_xmem_call_end(&m->xm); /* the reply took what it passes; the rest is closed */
     free(m);
     return ok;
+}
+
+/* Run the core for `m` with its task's memory operations seeing the call's context. */
+static void msg_enter(d_conn *c, d_msg_call *m, d_callctx *ctx)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->xm = &m->xm;
+    d_ctx_enter(c->task, ctx);
 }
 
 /* The call waits: arm its waiter and its deadline. false: cannot wait (no memory). */
@@ -93,6 +117,10 @@ static bool send_done(d_conn *c, d_msg_call *m, mach_msg_return_t mr)
 {
     if (m->timed)
         d_heap_remove(c->task->d, m);
+    /* The message is in (or refused): what the request brought is the copies' now. */
+    um_xmem_call_drop_request(&m->xm);
+    if (um_xmem_call_lied(&m->xm))
+        c->task->lied = true; /* ends once this round is over, like a fatal guard */
     if (mr != MACH_MSG_SUCCESS || !(m->option & MACH_RCV_MSG))
         return msg_finish(c, m, mr, UM_WIRE_OUT_SEND_BUF, &m->s.out);
     return rcv_start(c, m);
@@ -123,8 +151,7 @@ static bool rcv_start(d_conn *c, d_msg_call *m)
     m->r.may_block = !(timed && m->timeout == 0);
     set_deadline(m, timed);
     d_callctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    d_ctx_enter(c->task, &ctx);
+    msg_enter(c, m, &ctx);
     mach_msg_return_t mr = um_msg_receive(task, &m->r);
     d_ctx_leave(c->task, &ctx);
     if (mr == MACH_RCV_IN_PROGRESS) {
@@ -136,7 +163,7 @@ static bool rcv_start(d_conn *c, d_msg_call *m)
     return rcv_done(c, m, mr);
 }
 
-bool d_msg(d_conn *c, const um_wire_pkt *p)
+bool d_msg(d_conn *c, um_wire_pkt *p)
 {
     if (p->h.nargs != UM_WIRE_MSG_NARGS)
         return false;
@@ -149,14 +176,28 @@ bool d_msg(d_conn *c, const um_wire_pkt *p)
     if (p->args[1] > UINT32_MAX || p->args[2] > UINT32_MAX || p->args[3] > UINT32_MAX ||
         p->args[4] > UINT32_MAX)
         return false;
-    /* The bytes are the send buffer, whole, or none (not read: unreadable or not sent). */
-    if (p->h.blob_len != 0 && (unreadable || !(option & MACH_SEND_MSG) ||
-                               p->h.blob_len != send_size))
+    /*
+     * The bytes are the send buffer, whole, or none (not read: unreadable or not sent), then
+     * the memory part of its out-of-line memory, if it has any.
+     */
+    uint32_t xlen = (p->h.flags & UM_WIRE_F_XMEM) ? p->h.xmem_len : 0;
+    uint32_t nbytes = p->h.blob_len - xlen;
+    if (nbytes != 0 && (unreadable || !(option & MACH_SEND_MSG) || nbytes != send_size))
         return false;
+    if (xlen && nbytes == 0)
+        return false; /* memory without a message */
     d_task_recheck_creds(t, (uint32_t)(flags >> UM_WIRE_MSG_CRED_GEN_SHIFT));
     d_msg_call *m = calloc(1, sizeof *m);
     if (!m)
         return false;
+    uint32_t nfds = p->nfds;
+    p->nfds = 0; /* the call's now, whatever comes */
+    if (!um_xmem_call_init(&m->xm, t->xm_owner, t->d->kernel.page_size,
+                           xlen ? p->blob + nbytes : NULL, xlen, p->fds, nfds)) {
+        free(m);
+        t->lied = true; /* a memory part that does not hold together: the task ends */
+        return false;
+    }
     m->conn = c;
     m->id = p->h.id;
     m->option = option;
@@ -175,10 +216,9 @@ bool d_msg(d_conn *c, const um_wire_pkt *p)
         return rcv_start(c, m);
     }
     d_callctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.ranges[0] = (d_range){p->args[5], send_size, p->h.blob_len ? p->blob : NULL, -1};
+    msg_enter(c, m, &ctx);
+    ctx.ranges[0] = (d_range){p->args[5], send_size, nbytes ? p->blob : NULL, -1};
     ctx.nranges = 1;
-    d_ctx_enter(t, &ctx);
     um_kmsg *k = NULL;
     mach_msg_return_t mr = um_kmsg_prepare(task, p->args[5], send_size, &k);
     if (mr != MACH_MSG_SUCCESS) {
@@ -196,12 +236,11 @@ bool d_msg(d_conn *c, const um_wire_pkt *p)
     m->s.may_block = !(timed && m->timeout == 0);
     set_deadline(m, timed);
     mr = um_msg_send(task, &m->s);
-    d_ctx_leave(t, &ctx);
-    if (mr == MACH_SEND_IN_PROGRESS) {
-        if (msg_wait(c, m, &m->s.waiter))
-            return true;
+    if (mr == MACH_SEND_IN_PROGRESS && !msg_wait(c, m, &m->s.waiter))
         mr = um_msg_send_cancel(task, &m->s, MACH_SEND_NO_BUFFER);
-    }
+    d_ctx_leave(t, &ctx);
+    if (mr == MACH_SEND_IN_PROGRESS)
+        return true;
     return send_done(c, m, mr);
 }
 
@@ -260,8 +299,7 @@ bool d_msg_resume(d_conn *c)
         return m->sema_w.woken ? sema_done(c, m, m->sema_w.result) : true;
     um_task *task = c->task->task;
     d_callctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    d_ctx_enter(c->task, &ctx);
+    msg_enter(c, m, &ctx);
     mach_msg_return_t mr =
         m->in_send ? um_msg_send(task, &m->s) : um_msg_receive(task, &m->r);
     d_ctx_leave(c->task, &ctx);
@@ -289,8 +327,12 @@ static bool msg_cancel(d_conn *c, bool interrupted)
         return d_msg_resume(c); /* the wake came first */
     c->pending = NULL;
     if (m->in_send) {
+        /* The message comes back to the sender, its memory in the reply (pseudo-receive). */
+        d_callctx ctx;
+        msg_enter(c, m, &ctx);
         mach_msg_return_t mr = um_msg_send_cancel(
             c->task->task, &m->s, interrupted ? MACH_SEND_INTERRUPTED : MACH_SEND_TIMED_OUT);
+        d_ctx_leave(c->task, &ctx);
         return send_done(c, m, mr);
     }
     um_msg_receive_cancel(&m->r);
@@ -327,5 +369,6 @@ void d_msg_drop(d_conn *c)
         um_msg_receive_cancel(&m->r);
         um_msg_out_release(&m->r.out);
     }
+    um_xmem_call_end(&m->xm);
     free(m);
 }

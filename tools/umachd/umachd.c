@@ -50,7 +50,7 @@ static void d_region_free(um_kernel *kernel, void *region, size_t len)
 static void d_copy_discard(um_kernel *kernel, um_vm_copy *copy)
 {
     (void)kernel;
-    um_vm_copy_discard(copy);
+    um_xmem_copy_discard(copy); /* the out-of-line memory of a message that is destroyed */
 }
 
 static const um_kernel_ops d_kernel_ops = {
@@ -252,7 +252,8 @@ int main(int argc, char **argv)
     d_loop_init(&d);
     if (!umachd_bootstrap_declare(&d.kernel, services, nservices))
         return 1;
-    /* Every connection is a descriptor: take all the hard limit allows. */
+    /* Every connection is a descriptor, and so is every memfd of out-of-line memory in
+     * flight: take all the hard limit allows. */
     struct rlimit nofile;
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
         nofile.rlim_cur = nofile.rlim_max;

@@ -19,6 +19,7 @@
 
 #include "kern/um_kern.h"
 #include "kern/um_kmsg.h"
+#include "vm/um_xmem.h"
 #include "wire/um_ring.h"
 #include "wire/um_wire.h"
 
@@ -70,6 +71,12 @@ typedef struct d_range {
 
 enum { D_CTX_RANGES = 4, D_CTX_ITEMS = 4 };
 
+/*
+ * Memfds one task's out-of-line copies in flight may hold in the daemon (queued messages'
+ * memory; the ledger counts their bytes). umachd raises its descriptor limit to the hard one.
+ */
+enum { D_TASK_MEMFDS_MAX = 1024 };
+
 typedef struct d_item {
     void *region; /* a kernel region given to the task (attach), NULL once unmapped */
     size_t len;
@@ -82,6 +89,11 @@ typedef struct d_callctx {
     d_item items[D_CTX_ITEMS];    /* what the reply carries for the client to make its own */
     unsigned nitems;
     bool allow_attach;            /* kernel calls: MIG arrays come back in the reply */
+    /*
+     * mach_msg: the call's out-of-line memory (src/umach/vm/um_xmem.h): what the request's
+     * memory part brought (copyin, read), what the reply's carries (copyout, attach, unmap).
+     */
+    um_xmem_call *xm;
 } d_callctx;
 
 /* The address a task gets for the reply's item i (page-aligned, never 0). */
@@ -101,6 +113,8 @@ struct d_task {
     uint32_t cred_gen;    /* the client's credential generation when last sampled */
     d_callctx *ctx;       /* the context of the call running for it, or NULL */
     bool doomed;          /* a fatal guard: ends once the call is over */
+    bool lied;            /* its out-of-line memory did not match its message: ends too */
+    um_xmem_owner *xm_owner; /* memfds its copies in flight hold in the daemon, capped */
     uint32_t guard_flavor, guard_name;
     uint64_t guard_payload;
 };
@@ -152,6 +166,10 @@ void d_settle(d_daemon *d);
 /* Reply on `c`; false: the client cannot be reached (the caller ends its task). */
 bool d_reply(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *args,
              uint32_t nargs, const void *blob, uint32_t blob_len);
+/* The same with a memory part: the blob's last xmem_len bytes, and its descriptors. */
+bool d_reply_xmem(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint64_t *args,
+                  uint32_t nargs, const void *blob, uint32_t blob_len, uint32_t xmem_len,
+                  const int *fds, uint32_t nfds);
 /* Put `c` on the ready list (a waiter of its pending call was woken). */
 void d_ready(d_daemon *d, d_conn *c);
 /* Deadlines of waiting calls (a binary heap). */
@@ -192,7 +210,7 @@ void d_task_recheck_creds(d_task *t, uint32_t gen);
 
 /* ---- d_msg.c --------------------------------------------------------------------------- */
 /* A mach_msg request. false: malformed (the task ends) or the reply cannot be sent. */
-bool d_msg(d_conn *c, const um_wire_pkt *p);
+bool d_msg(d_conn *c, um_wire_pkt *p);
 /* A woken waiter's call goes on. false: the reply cannot be sent. */
 bool d_msg_resume(d_conn *c);
 /* The deadline of a waiting call passed. */
@@ -238,6 +256,7 @@ struct d_msg_call {
     mach_msg_timeout_t timeout;
     um_msg_send_state s;
     um_msg_rcv_state r;
+    um_xmem_call xm; /* its out-of-line memory, both ways */
 };
 
 #endif

@@ -536,6 +536,19 @@ enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nar
                                const void *blob, uint32_t blob_len, um_wire_pkt *rep,
                                bool interruptible)
 {
+    return um_client_roundtrip_xmem(call, args, nargs, blob, blob_len, 0, NULL, 0, rep,
+                                    interruptible);
+}
+
+enum cl_rt um_client_roundtrip_xmem(uint16_t call, const uint64_t *args, uint32_t nargs,
+                                    const void *blob, uint32_t blob_len, uint32_t xmem_len,
+                                    const int *fds, uint32_t nfds, um_wire_pkt *rep,
+                                    bool interruptible)
+{
+    /* Empty until a reply fills it: every ending may um_wire_pkt_free it. */
+    rep->blob = NULL;
+    rep->blob_heap = false;
+    rep->nfds = 0;
     cl_thread *t = cl_thread_conn();
     if (!t)
         return CL_RT_SEND_FAILED;
@@ -545,9 +558,14 @@ enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nar
     h.id = ++t->next_id;
     h.nargs = nargs;
     h.blob_len = blob_len;
-    if (t->ring.base && !interruptible && um_ring_fits(nargs, blob_len))
+    if (xmem_len) {
+        h.flags |= UM_WIRE_F_XMEM; /* also for the ring (um_wire_send_xmem sets it too) */
+        h.xmem_len = xmem_len;
+    }
+    /* Descriptors (a memory part's memfds) travel on the socket only. */
+    if (t->ring.base && !interruptible && !nfds && um_ring_fits(nargs, blob_len))
         return cl_ring_roundtrip(t, &h, args, blob, rep);
-    if (um_wire_send(t->fd, &h, args, blob) != 0) {
+    if (um_wire_send_xmem(t->fd, &h, args, blob, xmem_len, fds, nfds) != 0) {
         cl_thread_drop(t);
         return CL_RT_SEND_FAILED;
     }

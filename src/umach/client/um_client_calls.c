@@ -30,6 +30,7 @@ static kern_return_t cl_call(uint16_t call, const uint64_t *args, uint32_t nargs
     memset(&rep->h, 0, sizeof rep->h);
     rep->blob = NULL;
     rep->blob_heap = false;
+    rep->nfds = 0;
     return MACH_SEND_INVALID_DEST;
 }
 

@@ -26,5 +26,10 @@ enum cl_rt {
 enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nargs,
                                const void *blob, uint32_t blob_len, um_wire_pkt *rep,
                                bool interruptible);
+/* The same with a memory part: the blob's last `xmem_len` bytes and its `nfds` descriptors. */
+enum cl_rt um_client_roundtrip_xmem(uint16_t call, const uint64_t *args, uint32_t nargs,
+                                    const void *blob, uint32_t blob_len, uint32_t xmem_len,
+                                    const int *fds, uint32_t nfds, um_wire_pkt *rep,
+                                    bool interruptible);
 
 #endif

@@ -9,6 +9,12 @@
  * pseudo-receive into the send buffer); the client writes it with the fault-safe write, so an
  * unwritable buffer is MACH_RCV_INVALID_DATA exactly as in embedded mode (the message is lost).
  *
+ * Out-of-line memory and port arrays (docs/world.md, "Out-of-line memory between processes")
+ * travel beside the message as a memory part (src/umach/vm/um_xmem.h): captured from the
+ * message's descriptors before the request goes (a snapshot: bytes, or sealed memfds), and,
+ * in the reply, mapped here, their addresses written into the received image before it is
+ * written to the buffer, with the ranges the call took from this task (moves) removed.
+ *
  * With MACH_SEND_INTERRUPT / MACH_RCV_INTERRUPT a signal handler that runs while the thread
  * waits makes it cancel the request; the reply says whether the call was interrupted or had
  * already ended. If the world is gone: MACH_SEND_INVALID_DEST when the request could not be
@@ -16,14 +22,18 @@
  */
 #include "../embedded/um_embedded.h"
 #include "../kern/um_kmsg.h"
+#include "../vm/um_xmem.h"
 #include "um_client.h"
 #include "um_client_conn.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Write the reply's segments at `base`; false: the buffer is not writable (or bad reply). */
-static bool cl_write_out(const um_wire_pkt *rep, uint64_t base)
+/*
+ * Write the reply's segments (the first `blob_len` bytes of its blob) at `base`; false: the
+ * buffer is not writable (or bad reply).
+ */
+static bool cl_write_out(const um_wire_pkt *rep, uint32_t blob_len, uint64_t base)
 {
     uint64_t nseg = rep->args[1];
     if (nseg > 2)
@@ -31,13 +41,35 @@ static bool cl_write_out(const um_wire_pkt *rep, uint64_t base)
     uint64_t at = 0;
     for (uint64_t i = 0; i < nseg; i++) {
         uint64_t off = rep->args[2 + 2 * i], len = rep->args[3 + 2 * i];
-        if (len > rep->h.blob_len - at || off > UINT32_MAX)
+        if (len > blob_len - at || off > UINT32_MAX)
             return false;
         if (len && !um_embedded_memops.msg_write(NULL, base + off, rep->blob + at, (size_t)len))
             return false;
         at += len;
     }
     return true;
+}
+
+/*
+ * The reply's memory part: map what it carries into this task, write the addresses into the
+ * received image (the first segment, when it starts the buffer), remove what the call took.
+ * Returns the bits for the call's result (MACH_MSG_VM_SPACE: a piece found no room).
+ */
+static mach_msg_return_t cl_deliver(um_wire_pkt *rep, uint32_t seg_bytes)
+{
+    uint32_t xlen = rep->h.blob_len - seg_bytes;
+    uint8_t *image = NULL;
+    size_t ilen = 0;
+    if (rep->args[1] >= 1 && rep->args[2] == 0 && rep->args[3] <= seg_bytes) {
+        image = rep->blob;
+        ilen = (size_t)rep->args[3];
+    }
+    mach_msg_return_t bits = MACH_MSG_SUCCESS;
+    uint32_t nfds = rep->nfds;
+    rep->nfds = 0; /* um_xmem_deliver takes them */
+    if (um_xmem_deliver(image, ilen, rep->blob + seg_bytes, xlen, rep->fds, nfds, &bits) != 0)
+        bits = MACH_MSG_VM_SPACE; /* a part that does not decode: nothing mapped */
+    return bits;
 }
 
 mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option,
@@ -49,6 +81,10 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
     uint8_t *bytes = NULL;
     uint32_t nbytes = 0;
     uint64_t flags = (uint64_t)um_embedded_cred_generation() << UM_WIRE_MSG_CRED_GEN_SHIFT;
+    um_xmem_out xo;
+    um_xmem_out_init(&xo);
+    uint32_t xlen = 0;
+    int xfds[UM_XMEM_FDS_MAX];
     if (option & MACH_SEND_MSG) {
         if (!msg)
             return MACH_SEND_INVALID_DATA;
@@ -63,6 +99,29 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
             else
                 flags |= UM_WIRE_MSG_UNREADABLE;
         }
+        /* Its out-of-line memory, as it is now: the memory part after the bytes. */
+        if (nbytes && um_xmem_capture(bytes, nbytes, &xo) != MACH_MSG_SUCCESS) {
+            if (bytes != stack)
+                free(bytes);
+            return MACH_SEND_NO_BUFFER;
+        }
+        size_t plen = um_xmem_out_size(&xo);
+        if (plen) {
+            uint8_t *both = malloc(nbytes + plen);
+            if (!both || plen > UM_WIRE_BLOB_MAX - nbytes) {
+                free(both);
+                if (bytes != stack)
+                    free(bytes);
+                um_xmem_out_free(&xo);
+                return MACH_SEND_NO_BUFFER;
+            }
+            memcpy(both, bytes, nbytes);
+            um_xmem_out_encode(&xo, both + nbytes, xfds);
+            if (bytes != stack)
+                free(bytes);
+            bytes = both;
+            xlen = (uint32_t)plen;
+        }
     }
     mach_msg_header_t *rbuf = (option & MACH_RCV_MSG) ? (rcv_msg ? rcv_msg : msg) : NULL;
     uint64_t args[UM_WIRE_MSG_NARGS] = {
@@ -70,24 +129,38 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
         (uint64_t)(uintptr_t)rbuf, flags};
     bool interruptible = (option & (MACH_SEND_INTERRUPT | MACH_RCV_INTERRUPT)) != 0;
     um_wire_pkt rep;
-    enum cl_rt rt = um_client_roundtrip(UM_WIRE_MSG, args, UM_WIRE_MSG_NARGS, bytes, nbytes,
-                                        &rep, interruptible);
+    enum cl_rt rt = um_client_roundtrip_xmem(UM_WIRE_MSG, args, UM_WIRE_MSG_NARGS, bytes,
+                                             nbytes + xlen, xlen, xfds, xlen ? xo.nfds : 0,
+                                             &rep, interruptible);
     if (bytes != stack)
         free(bytes);
+    um_xmem_out_free(&xo); /* what went out is the daemon's now (or nobody's) */
     if (rt != CL_RT_OK) {
         if (rt == CL_RT_REPLY_FAILED && (option & MACH_RCV_MSG))
             return MACH_RCV_PORT_DIED;
         return (option & MACH_SEND_MSG) ? MACH_SEND_INVALID_DEST : MACH_RCV_PORT_DIED;
     }
     mach_msg_return_t mr = rep.h.kr;
+    uint32_t seg_bytes = rep.h.blob_len;
+    if (rep.h.flags & UM_WIRE_F_XMEM)
+        seg_bytes -= rep.h.xmem_len;
     if (rep.h.nargs != 6) {
         mr = (option & MACH_RCV_MSG) ? MACH_RCV_PORT_DIED : MACH_SEND_INVALID_DEST;
-    } else if (rep.args[0] == UM_WIRE_OUT_SEND_BUF || rep.args[0] == UM_WIRE_OUT_RCV_BUF) {
-        uint64_t base = rep.args[0] == UM_WIRE_OUT_SEND_BUF ? (uint64_t)(uintptr_t)msg
-                                                            : (uint64_t)(uintptr_t)rbuf;
-        /* As XNU: a buffer the message cannot be written to loses the message. */
-        if (rep.args[1] && (!base || !cl_write_out(&rep, base)))
-            mr = MACH_RCV_INVALID_DATA;
+    } else {
+        if (rep.h.flags & UM_WIRE_F_XMEM) {
+            mach_msg_return_t bits = cl_deliver(&rep, seg_bytes);
+            if (rep.args[0] == UM_WIRE_OUT_RCV_BUF)
+                mr = um_xmem_fold_rcv(mr, bits);
+            else
+                mr |= bits;
+        }
+        if (rep.args[0] == UM_WIRE_OUT_SEND_BUF || rep.args[0] == UM_WIRE_OUT_RCV_BUF) {
+            uint64_t base = rep.args[0] == UM_WIRE_OUT_SEND_BUF ? (uint64_t)(uintptr_t)msg
+                                                                : (uint64_t)(uintptr_t)rbuf;
+            /* As XNU: a buffer the message cannot be written to loses the message. */
+            if (rep.args[1] && (!base || !cl_write_out(&rep, seg_bytes, base)))
+                mr = MACH_RCV_INVALID_DATA;
+        }
     }
     um_wire_pkt_free(&rep);
     return mr;

@@ -35,19 +35,32 @@ static int wire_fill_memfd(int fd, const uint8_t *src, size_t len)
 
 int um_wire_send(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob)
 {
+    return um_wire_send_xmem(fd, h, args, blob, 0, NULL, 0);
+}
+
+int um_wire_send_xmem(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob,
+                      uint32_t xmem_len, const int *fds, uint32_t nfds)
+{
     struct iovec iov[3];
     int niov = 0;
     int memfd = -1;
+    if (nfds > UM_WIRE_XMEM_MAX_FDS || xmem_len > h->blob_len || (nfds && !xmem_len))
+        return -EINVAL;
     h->magic = UM_WIRE_MAGIC;
-    h->flags &= (uint16_t)~UM_WIRE_F_MEMFD;
+    h->flags &= (uint16_t) ~(UM_WIRE_F_MEMFD | UM_WIRE_F_XMEM);
+    h->xmem_len = xmem_len;
+    if (xmem_len)
+        h->flags |= UM_WIRE_F_XMEM;
     iov[niov++] = (struct iovec){h, sizeof *h};
     if (h->nargs)
         iov[niov++] = (struct iovec){(void *)args, (size_t)h->nargs * 8};
     union {
         struct cmsghdr c;
-        char space[CMSG_SPACE(sizeof(int))];
+        char space[CMSG_SPACE(sizeof(int) * (UM_WIRE_XMEM_MAX_FDS + 1))];
     } cm;
     struct msghdr mh = {.msg_iov = iov};
+    uint32_t ncm = 0;
+    int cfds[UM_WIRE_XMEM_MAX_FDS + 1];
     if (h->blob_len > UM_WIRE_INLINE_MAX) {
         memfd = memfd_create("umach-wire", MFD_CLOEXEC);
         if (memfd < 0)
@@ -58,16 +71,21 @@ int um_wire_send(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob)
             return rc;
         }
         h->flags |= UM_WIRE_F_MEMFD;
+        cfds[ncm++] = memfd;
+    } else if (h->blob_len) {
+        iov[niov++] = (struct iovec){(void *)blob, h->blob_len};
+    }
+    for (uint32_t i = 0; i < nfds; i++)
+        cfds[ncm++] = fds[i];
+    if (ncm) {
         memset(&cm, 0, sizeof cm);
         mh.msg_control = cm.space;
-        mh.msg_controllen = sizeof cm.space;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * ncm);
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &memfd, sizeof memfd);
-    } else if (h->blob_len) {
-        iov[niov++] = (struct iovec){(void *)blob, h->blob_len};
+        c->cmsg_len = CMSG_LEN(sizeof(int) * ncm);
+        memcpy(CMSG_DATA(c), cfds, sizeof(int) * ncm);
     }
     mh.msg_iovlen = (size_t)niov;
     ssize_t n;
@@ -95,16 +113,20 @@ static void wire_close_fds(struct msghdr *mh)
     }
 }
 
-/* The one descriptor a control message brought, or -1 if it brought none or several. */
-static int wire_one_fd(struct msghdr *mh)
+/* The descriptors a control message brought (at most `max`), in order; -1: more, or junk. */
+static int wire_fds(struct msghdr *mh, int *fds, uint32_t max)
 {
-    struct cmsghdr *c = CMSG_FIRSTHDR(mh);
-    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-        c->cmsg_len != CMSG_LEN(sizeof(int)) || CMSG_NXTHDR(mh, c) != NULL)
-        return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof fd);
-    return fd;
+    uint32_t n = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            return -1;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (k > max - n)
+            return -1;
+        memcpy(fds + n, CMSG_DATA(c), k * sizeof(int));
+        n += (uint32_t)k;
+    }
+    return (int)n;
 }
 
 /* Read `len` bytes of memfd `fd` (its size already checked) into a new buffer. */
@@ -129,46 +151,53 @@ static uint8_t *wire_read_memfd(int fd, size_t len)
 
 int um_wire_decode(const uint8_t *bytes, size_t n, int memfd, um_wire_pkt *p, uint32_t blob_max)
 {
+    return um_wire_decode_fds(bytes, n, memfd >= 0 ? &memfd : NULL, memfd >= 0, p, blob_max);
+}
+
+static int decode_refuse(const int *fds, uint32_t nfds)
+{
+    for (uint32_t i = 0; i < nfds; i++)
+        close(fds[i]);
+    return -EPROTO;
+}
+
+int um_wire_decode_fds(const uint8_t *bytes, size_t n, const int *fds, uint32_t nfds,
+                       um_wire_pkt *p, uint32_t blob_max)
+{
     p->blob = NULL;
     p->blob_heap = false;
-    if (n < sizeof p->h) {
-        if (memfd >= 0)
-            close(memfd);
-        return -EPROTO;
-    }
+    p->nfds = 0;
+    if (n < sizeof p->h)
+        return decode_refuse(fds, nfds);
     memcpy(&p->h, bytes, sizeof p->h);
+    uint32_t memfd = (p->h.flags & UM_WIRE_F_MEMFD) ? 1 : 0;
+    bool xmem = (p->h.flags & UM_WIRE_F_XMEM) != 0;
     if (p->h.magic != UM_WIRE_MAGIC || p->h.nargs > UM_WIRE_MAX_ARGS ||
-        p->h.blob_len > blob_max) {
-        if (memfd >= 0)
-            close(memfd);
-        return -EPROTO;
-    }
+        p->h.blob_len > blob_max || (xmem && p->h.xmem_len > p->h.blob_len) ||
+        nfds < memfd || (nfds > memfd && !xmem) || nfds - memfd > UM_WIRE_XMEM_MAX_FDS)
+        return decode_refuse(fds, nfds);
     size_t head = sizeof p->h + (size_t)p->h.nargs * 8;
-    if (p->h.flags & UM_WIRE_F_MEMFD) {
-        if (memfd < 0 || n != head || p->h.blob_len <= UM_WIRE_INLINE_MAX) {
-            if (memfd >= 0)
-                close(memfd);
-            return -EPROTO;
-        }
+    if (memfd) {
+        if (n != head || p->h.blob_len <= UM_WIRE_INLINE_MAX)
+            return decode_refuse(fds, nfds);
         struct stat st;
-        if (fstat(memfd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)p->h.blob_len) {
-            close(memfd);
-            return -EPROTO;
-        }
-        p->blob = wire_read_memfd(memfd, p->h.blob_len);
-        close(memfd);
+        if (fstat(fds[0], &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)p->h.blob_len)
+            return decode_refuse(fds, nfds);
+        p->blob = wire_read_memfd(fds[0], p->h.blob_len);
         if (!p->blob)
-            return -EPROTO;
+            return decode_refuse(fds, nfds);
+        close(fds[0]);
         p->blob_heap = true;
     } else {
-        if (memfd >= 0 || n != head + p->h.blob_len) {
-            if (memfd >= 0)
-                close(memfd);
-            return -EPROTO;
-        }
+        if (n != head + p->h.blob_len)
+            return decode_refuse(fds, nfds);
         if (p->h.blob_len)
             p->blob = (uint8_t *)bytes + head;
     }
+    /* The memory part's descriptors: the packet's until taken. */
+    p->nfds = nfds - memfd;
+    if (p->nfds)
+        memcpy(p->fds, fds + memfd, p->nfds * sizeof *fds);
     memset(p->args, 0, sizeof p->args);
     memcpy(p->args, bytes + sizeof p->h, (size_t)p->h.nargs * 8);
     return 1;
@@ -178,9 +207,10 @@ int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, in
 {
     p->blob = NULL;
     p->blob_heap = false;
+    p->nfds = 0;
     union {
         struct cmsghdr c;
-        char space[CMSG_SPACE(sizeof(int) * 4)];
+        char space[CMSG_SPACE(sizeof(int) * (UM_WIRE_XMEM_MAX_FDS + 1))];
     } cm;
     struct iovec iov = {buf->bytes, sizeof buf->bytes};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.space,
@@ -194,16 +224,13 @@ int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, in
         wire_close_fds(&mh);
         return -EPROTO;
     }
-    /* At most one descriptor may come, and only with a packet that says so (decode). */
-    int memfd = -1;
-    if (mh.msg_controllen != 0) {
-        memfd = wire_one_fd(&mh);
-        if (memfd < 0) {
-            wire_close_fds(&mh);
-            return -EPROTO;
-        }
+    int fds[UM_WIRE_XMEM_MAX_FDS + 1];
+    int nfd = wire_fds(&mh, fds, UM_WIRE_XMEM_MAX_FDS + 1);
+    if (nfd < 0) {
+        wire_close_fds(&mh);
+        return -EPROTO;
     }
-    return um_wire_decode(buf->bytes, (size_t)n, memfd, p, blob_max);
+    return um_wire_decode_fds(buf->bytes, (size_t)n, fds, (uint32_t)nfd, p, blob_max);
 }
 
 int um_wire_send_fds(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob,
@@ -288,6 +315,9 @@ int um_wire_recv_fds(int fd, um_wire_buf *buf, um_wire_pkt *p, int *fds, unsigne
 
 void um_wire_pkt_free(um_wire_pkt *p)
 {
+    for (uint32_t i = 0; i < p->nfds; i++)
+        close(p->fds[i]);
+    p->nfds = 0;
     if (p->blob_heap)
         free(p->blob);
     p->blob = NULL;

@@ -6,7 +6,9 @@
  * Every packet, request or reply, is one um_wire_hdr, then `nargs` 64-bit arguments, then
  * `blob_len` bytes: in the packet itself, or, when the flag UM_WIRE_F_MEMFD is set, in a memfd
  * passed with SCM_RIGHTS (payloads larger than UM_WIRE_INLINE_MAX). A reply echoes its
- * request's call and id and carries the result in `kr`.
+ * request's call and id and carries the result in `kr`. With UM_WIRE_F_XMEM the last
+ * `xmem_len` bytes of the blob are a memory part (out-of-line memory, src/umach/vm/um_xmem.h)
+ * and the packet's other descriptors (after the blob's memfd, if any) are its memfds.
  *
  * A connection starts with one request: UM_WIRE_HELLO makes a new task (the control
  * connection, whose hang-up ends the task); UM_WIRE_JOIN(secret) makes it a thread connection
@@ -35,9 +37,13 @@
 #define UM_WIRE_F_FATAL_GUARD 0x2u /* reply: the call raised a fatal guard exception; the
                                       task is ended (guard_* say which); the client aborts */
 #define UM_WIRE_F_RING 0x4u        /* JOIN reply: the connection's ring came with it */
+#define UM_WIRE_F_XMEM 0x8u        /* the blob ends with a memory part of xmem_len bytes */
 
 /* UM_WIRE_JOIN flags. */
 #define UM_WIRE_JOIN_RING 0x1u /* the client wants a shared-memory ring (um_ring.h) */
+
+/* Most memfds a memory part brings besides the blob's memfd (SCM_RIGHTS takes 253). */
+#define UM_WIRE_XMEM_MAX_FDS 252u
 
 typedef struct um_wire_hdr {
     uint32_t magic;
@@ -49,7 +55,8 @@ typedef struct um_wire_hdr {
     int32_t kr;        /* reply: the call's result */
     uint32_t guard_flavor;  /* reply with UM_WIRE_F_FATAL_GUARD */
     uint32_t guard_name;
-    uint32_t reserved;
+    uint32_t xmem_len;      /* UM_WIRE_F_XMEM: bytes at the end of the blob that are a
+                               memory part */
     uint64_t guard_payload;
 } um_wire_hdr;
 
@@ -165,6 +172,10 @@ typedef struct um_wire_pkt {
     uint64_t args[UM_WIRE_MAX_ARGS];
     uint8_t *blob;  /* blob_len bytes, or NULL when 0 */
     bool blob_heap; /* blob was malloc'd (a memfd's contents) rather than in `buf` */
+    /* UM_WIRE_F_XMEM: the memory part's descriptors, the packet's until taken (set nfds to
+     * 0 after taking them); um_wire_pkt_free closes the rest. */
+    uint32_t nfds;
+    int fds[UM_WIRE_XMEM_MAX_FDS];
 } um_wire_pkt;
 
 /* Per-receiver scratch space for one packet received inline. */
@@ -178,12 +189,19 @@ typedef struct um_wire_buf {
  * Blocks only as a blocking socket does (the daemon's sockets are non-blocking: -EAGAIN).
  */
 int um_wire_send(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob);
+/*
+ * The same with a memory part: the last `xmem_len` bytes of `blob` (UM_WIRE_F_XMEM is set
+ * when xmem_len is not 0) and its `nfds` descriptors (passed, not taken).
+ */
+int um_wire_send_xmem(int fd, um_wire_hdr *h, const uint64_t *args, const void *blob,
+                      uint32_t xmem_len, const int *fds, uint32_t nfds);
 
 /*
  * Receive one packet into `p`, checking its shape: the magic, nargs ≤ UM_WIRE_MAX_ARGS, the
  * length the packet has against the lengths the header says, and a memfd's size (fstat) at
  * least blob_len ≤ `blob_max`; its contents are read (never mapped: a client may truncate
- * it). `flags`: recvmsg flags (MSG_DONTWAIT). Returns 1 for a packet, 0 for hang-up,
+ * it). Other descriptors only with UM_WIRE_F_XMEM (and xmem_len ≤ blob_len): p->fds.
+ * `flags`: recvmsg flags (MSG_DONTWAIT). Returns 1 for a packet, 0 for hang-up,
  * -EAGAIN / -EINTR, -EPROTO for a malformed packet, other -errno. um_wire_pkt_free after.
  */
 int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, int flags);
@@ -194,6 +212,12 @@ int um_wire_recv(int fd, um_wire_buf *buf, um_wire_pkt *p, uint32_t blob_max, in
  * umachd's fuzz target (fuzz/fuzz_umachd.c) feeds it arbitrary bytes.
  */
 int um_wire_decode(const uint8_t *bytes, size_t n, int memfd, um_wire_pkt *p, uint32_t blob_max);
+/*
+ * The same with the `nfds` descriptors that came (all consumed: the blob's memfd first when
+ * UM_WIRE_F_MEMFD says so, the rest only with UM_WIRE_F_XMEM, into p->fds).
+ */
+int um_wire_decode_fds(const uint8_t *bytes, size_t n, const int *fds, uint32_t nfds,
+                       um_wire_pkt *p, uint32_t blob_max);
 void um_wire_pkt_free(um_wire_pkt *p);
 
 /*
