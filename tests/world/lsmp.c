@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "world_util.h"
 
 #include <mach/mach.h>
 #include <mach/notify.h>
@@ -25,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +37,7 @@
 
 static const char *self_path;
 static char lsmp_path[4096];
-static char w_dir[64], w_sock[128];
+static char w_dir[64], w_sock[96];
 static pid_t w_daemon;
 
 /* ---- the two client processes (run as `lsmp server` / `lsmp client` inside the world) ------ */
@@ -419,6 +422,39 @@ MT_TEST(a_pid_with_no_task_and_a_missing_world_are_errors)
 
 #define NOBODY 65534
 
+/*
+ * A child joins the world as root, drops to nobody, then asks umachd (by hand, as
+ * umach-lsmp does) for the task of `pid`: the reply's result, or -1.
+ */
+static int dropped_asks(pid_t pid)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t child = fork();
+    if (child == 0) {
+        int32_t kr = -1;
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", w_sock);
+        w_hello_reply h;
+        uint64_t args[3] = {UM_WIRE_LSMP_PID, (uint64_t)pid, 0};
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+            w_hello(fd, &h) == 0 && setgroups(0, NULL) == 0 && setgid(NOBODY) == 0 &&
+            setuid(NOBODY) == 0 && w_call(fd, UM_WIRE_LSMP, args, 3, &kr, NULL, 0) != 0)
+            kr = -1;
+        (void)!write(p[1], &kr, sizeof kr);
+        _exit(0);
+    }
+    close(p[1]);
+    int32_t kr = -1;
+    if (read(p[0], &kr, sizeof kr) != (ssize_t)sizeof kr)
+        kr = -1;
+    close(p[0]);
+    waitpid(child, NULL, 0);
+    return kr;
+}
+
 MT_TEST(another_users_task_is_listed_only_for_root_and_the_worlds_owner)
 {
     MT_REQUIRE(world_start_allowing("65534") == 0);
@@ -453,6 +489,8 @@ MT_TEST(another_users_task_is_listed_only_for_root_and_the_worlds_owner)
             char mine[32];
             snprintf(mine, sizeof mine, "Process (%d)", (int)idle.pid);
             MT_CHECK(strstr(out, mine) == NULL);
+            /* A process that joined as root and then dropped to nobody asks as nobody. */
+            MT_EQ(dropped_asks(idle.pid), KERN_NO_ACCESS);
         }
         run_as = 0;
     }

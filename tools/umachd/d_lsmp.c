@@ -41,10 +41,40 @@ static void proc_comm(pid_t pid, char *buf, size_t cap)
         *nl = '\0';
 }
 
-/* May the peer `c` look at `t`? Its own uid's tasks; root and the world's owner: every task. */
-static bool may_list(const d_conn *c, const d_task *t)
+/*
+ * The effective uid process `pid` has now (/proc/PID/status: the kernel's word, as the
+ * tokens are read), or `fallback` when it cannot be read.
+ */
+static uid_t proc_euid(pid_t pid, uid_t fallback)
 {
-    return c->uid == 0 || c->uid == getuid() || (t->control && t->control->uid == c->uid);
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return fallback;
+    unsigned ruid, euid;
+    uid_t found = fallback;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "Uid:", 4) == 0 && sscanf(line + 4, "%u %u", &ruid, &euid) == 2) {
+            found = (uid_t)euid;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * May a caller whose effective uid is now `caller` look at `t`? Tasks of its own uid; root
+ * and the world's owner: every task. Both uids as they are at this request, not as they
+ * were when the connections were made (a process that dropped root sees no more than its
+ * new uid's tasks).
+ */
+static bool may_list(uid_t caller, const d_task *t)
+{
+    if (caller == 0 || caller == getuid())
+        return true;
+    return proc_euid(t->pid, t->control ? t->control->uid : (uid_t)-1) == caller;
 }
 
 static int by_join_order(const void *a, const void *b)
@@ -69,11 +99,12 @@ bool d_lsmp(d_daemon *d, d_conn *c, const um_wire_pkt *p)
         return d_reply(c, UM_WIRE_LSMP, p->h.id, KERN_RESOURCE_SHORTAGE, NULL, 0, NULL, 0);
     size_t n = 0;
     bool denied = false;
+    uid_t caller = proc_euid(c->pid, c->uid);
     for (d_task *t = d->tasks; t && n < d->ntasks; t = t->next) {
         if (which == UM_WIRE_LSMP_SELF ? t != c->task
                                        : which == UM_WIRE_LSMP_PID && (uint64_t)t->pid != pid)
             continue;
-        if (!may_list(c, t)) {
+        if (!may_list(caller, t)) {
             denied = true;
             continue;
         }
