@@ -1,9 +1,9 @@
 # A thin wrapper over CMake. The README's two commands are `make demo` and `make check`.
 #
 #   make                 configure and build into build/
-#   make demo            build and run the demo (examples/demo.c)
-#   make demo-world      the two-process demo (examples/demo_server.c, demo_client.c) in a
+#   make demo            the two-process demo (examples/demo_server.c, demo_client.c) in a
 #                        private world: umach-run -- examples/demo_world
+#   make demo-threads    the one-process demo (examples/demo.c): a server and a client thread
 #   make check           every test: gcc -Werror build and its tests, the same tests under
 #                        valgrind (VALGRIND=0 skips), clang ASan+UBSan build and its tests,
 #                        clang ThreadSanitizer build and its tests (TSAN=0 skips),
@@ -36,7 +36,7 @@ export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 # A ThreadSanitizer report ends the program at once with exit code 66: any report fails.
 export TSAN_OPTIONS ?= halt_on_error=1:exitcode=66:second_deadlock_stack=1
 
-.PHONY: all build configure deps demo demo-world check check-gcc build-gcc check-asan build-asan \
+.PHONY: all build configure deps demo demo-threads check check-gcc build-gcc check-asan build-asan \
         check-tsan build-tsan stress check-install bench-smoke fuzz-check darwin-check install bench valgrind clean
 
 all: build
@@ -51,16 +51,12 @@ deps:
 	@bash scripts/ensure-deps.sh
 
 demo: deps configure
-	@if [ -f examples/demo.c ]; then \
-	  $(CMAKE) --build $(BUILD) -j$(JOBS) --target example_demo && ./$(BUILD)/examples/demo; \
-	else \
-	  echo "The demo arrives with the machports library (examples/demo.c is not there yet)."; \
-	fi
-
-demo-world: deps configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target example_demo_server example_demo_client \
 	  example_demo_world umachd umach-run
 	./$(BUILD)/tools/umach-run -- ./$(BUILD)/examples/demo_world
+
+demo-threads: deps configure
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target example_demo && ./$(BUILD)/examples/demo
 
 # The steps run one after another even under make -j.
 check:

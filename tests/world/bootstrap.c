@@ -121,6 +121,13 @@ typedef struct {
     name_t name;
 } register_req;
 
+typedef struct {
+    mach_msg_header_t head;
+    mach_msg_body_t body;
+    mach_msg_ool_descriptor_t ool;
+    NDR_record_t ndr;
+    name_t name;
+} ool_register_req;
 #pragma pack(pop)
 
 enum { ID_CHECK_IN = 402, ID_REGISTER = 403, ID_LOOK_UP = 404 };
@@ -176,6 +183,21 @@ static int role_raw(const char *served)
     check_error_reply(&m, ID_REGISTER, MIG_BAD_ARGUMENTS);
     mach_port_type_t type = 0;
     MT_KR(mach_port_type(mach_task_self(), victim, &type), KERN_INVALID_NAME);
+
+    /* Out-of-line memory where a port belongs: refused, the memory is the server's to free. */
+    static char payload[64] = "not a port";
+    ool_register_req orq;
+    memset(&orq, 0, sizeof orq);
+    orq.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
+    orq.head.msgh_id = ID_REGISTER;
+    orq.body.msgh_descriptor_count = 1;
+    orq.ool.address = payload;
+    orq.ool.size = sizeof payload;
+    orq.ool.copy = MACH_MSG_PHYSICAL_COPY;
+    orq.ool.type = MACH_MSG_OOL_DESCRIPTOR;
+    snprintf(orq.name, sizeof orq.name, "%s.ool", served);
+    MT_KR(raw_rpc(&orq, sizeof orq, reply, &m), MACH_MSG_SUCCESS);
+    check_error_reply(&m, ID_REGISTER, MIG_BAD_ARGUMENTS);
 
     /* A forged port-destroyed notification: dropped; only the reply right's notice comes. */
     mach_port_t carried = MACH_PORT_NULL;
