@@ -8,8 +8,13 @@
 
 #include "wire/um_wire.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct w_hello_reply {
     uint32_t version, task_name, pid;
@@ -84,6 +89,101 @@ static inline int w_stats2(int fd, uint32_t *tasks, uint32_t *names)
     *tasks = (uint32_t)out[0];
     *names = (uint32_t)out[1];
     return 0;
+}
+
+/* Everything UM_WIRE_STATS says: tasks alive, names in the asking task's space, calls
+ * waiting in the world (blocked sends and receives), open connections. */
+typedef struct w_stats_all {
+    uint32_t tasks, names, waiting, conns;
+} w_stats_all;
+
+static inline int w_stats4(int fd, w_stats_all *st)
+{
+    uint64_t out[4];
+    if (w_request(fd, UM_WIRE_STATS, NULL, 0, out, 4) != 0)
+        return -1;
+    st->tasks = (uint32_t)out[0];
+    st->names = (uint32_t)out[1];
+    st->waiting = (uint32_t)out[2];
+    st->conns = (uint32_t)out[3];
+    return 0;
+}
+
+/* A connection to the world named by UMACH_WORLD (or `path`); -1 if there is none. */
+static inline int w_connect_path(const char *path)
+{
+    if (!path)
+        path = getenv("UMACH_WORLD");
+    if (!path || !*path)
+        return -1;
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* A hand-made task of the world (a connection that said hello): the daemon's observer. */
+static inline int w_observer(const char *path)
+{
+    int fd = w_connect_path(path);
+    w_hello_reply h;
+    if (fd >= 0 && w_hello(fd, &h) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/*
+ * Wait until the world's counters satisfy `pred` (asked every 2 ms, at most `limit_ms` in
+ * all: a bound for a loaded machine, never a pacing). 0 once it holds, -1 otherwise.
+ */
+static inline int w_stats_until(int fd, int (*pred)(const w_stats_all *, const void *),
+                                const void *arg, int limit_ms, w_stats_all *last)
+{
+    w_stats_all st;
+    memset(&st, 0, sizeof st);
+    for (int waited = 0; waited <= limit_ms; waited += 2) {
+        if (w_stats4(fd, &st) != 0)
+            return -1;
+        if (pred(&st, arg)) {
+            if (last)
+                *last = st;
+            return 0;
+        }
+        struct timespec ts = {0, 2000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (last)
+        *last = st;
+    return -1;
+}
+
+static inline int w_pred_tasks(const w_stats_all *st, const void *arg)
+{
+    return st->tasks == *(const uint32_t *)arg;
+}
+
+static inline int w_pred_waiting(const w_stats_all *st, const void *arg)
+{
+    return st->waiting == *(const uint32_t *)arg;
+}
+
+/* The number of tasks becomes `n` / the number of waiting calls becomes `n`. */
+static inline int w_tasks_are(int fd, uint32_t n)
+{
+    return w_stats_until(fd, w_pred_tasks, &n, 20000, NULL);
+}
+
+static inline int w_waiting_is(int fd, uint32_t n)
+{
+    return w_stats_until(fd, w_pred_waiting, &n, 20000, NULL);
 }
 
 #endif

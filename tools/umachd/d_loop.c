@@ -485,8 +485,16 @@ static bool d_stats(d_daemon *d, d_conn *c, const um_wire_pkt *p)
 {
     if (p->h.nargs != 0 || p->h.blob_len != 0 || !c->task)
         return false;
-    uint64_t out[2] = {d->ntasks, um_space_inuse(c->task->task->space)};
-    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 2, NULL, 0);
+    uint64_t waiting = 0, conns = 0;
+    for (d_conn *o = d->conns; o; o = o->all_next) {
+        if (o->dead)
+            continue;
+        conns++;
+        if (o->pending)
+            waiting++;
+    }
+    uint64_t out[4] = {d->ntasks, um_space_inuse(c->task->task->space), waiting, conns};
+    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 4, NULL, 0);
 }
 
 /*
