@@ -45,8 +45,8 @@ static unsigned mc_count(void)
     const char *s = getenv("MC_CLIENTS");
     if (s && *s)
         return (unsigned)strtoul(s, NULL, 10);
-#if MT_SANITIZER_SCALE > 1
-    return 400; /* each fork of a sanitized process costs several times more */
+#if MT_SANITIZER_SCALE > 2
+    return 400; /* ThreadSanitizer: each fork costs many times more */
 #else
     return 1000;
 #endif
