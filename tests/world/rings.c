@@ -186,7 +186,7 @@ static long r_stats_through_ring(r_conn *c, uint64_t id)
     memcpy(&rep, area, sizeof rep);
     memcpy(out, area + sizeof rep, sizeof out);
     if (rep.magic != UM_WIRE_MAGIC || rep.call != UM_WIRE_STATS || rep.id != id || rep.kr != 0 ||
-        rep.nargs != 2)
+        rep.nargs < 2)
         return -1;
     return (long)out[0];
 }
