@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -110,7 +111,7 @@ void d_task_pin(d_task *t)
 }
 
 /* Drop exec heirs whose process has exited. */
-static void heirs_sweep(d_daemon *d)
+void d_heirs_sweep(d_daemon *d)
 {
     for (d_heir **pp = &d->heirs; *pp;) {
         d_heir *h = *pp;
@@ -167,7 +168,7 @@ bool d_fork_prepare(d_conn *c, const um_wire_pkt *p)
 
 bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p)
 {
-    heirs_sweep(d);
+    d_heirs_sweep(d);
     bool forked = (p->args[0] & UM_WIRE_HELLO_FORKED) != 0;
     d_heir *h = NULL;
     for (d_heir *x = d->heirs; x && !h; x = x->next) {
@@ -218,6 +219,10 @@ void d_heir_task_end(d_daemon *d, d_task *t)
     h->kind = D_HEIR_EXEC;
     h->pid = t->pid;
     h->pidfd = pidfd;
+    /* Its pidfd becomes readable when the process exits: the loop sweeps the heir then, so
+     * a process that only hung up (killed, and not yet reaped) leaves nothing behind. */
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uintptr_t)h | D_EV_HEIR};
+    (void)epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, pidfd, &ev);
     h->pid_version = t->task->audit.val[7];
     memcpy(h->slots, t->task->special_ports, sizeof h->slots);
     memset(t->task->special_ports, 0, sizeof t->task->special_ports);

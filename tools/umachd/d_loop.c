@@ -683,6 +683,10 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
             d->cpu = cpu < 0 ? UINT32_MAX : (uint32_t)cpu;
         }
         for (int i = 0; i < n; i++) {
+            if ((evs[i].data.u64 & 3u) == D_EV_HEIR) { /* an exec heir's process exited */
+                d_heirs_sweep(d);
+                continue;
+            }
             if (evs[i].data.u64 & 1u) { /* a ring's eventfd: a request was posted */
                 d_conn *c = (d_conn *)(uintptr_t)(evs[i].data.u64 & ~(uint64_t)1);
                 if (c->dead)

@@ -241,6 +241,9 @@ bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p);
 void d_heir_task_end(d_daemon *d, d_task *t);
 /* The world stops: every heir goes. */
 void d_heirs_free(d_daemon *d);
+/* Drop exec heirs whose process has exited (an heir's pidfd is in epoll, tagged D_EV_HEIR). */
+void d_heirs_sweep(d_daemon *d);
+#define D_EV_HEIR 2u /* epoll data: an exec heir's pidfd (a ring's eventfd is tagged 1) */
 
 struct d_msg_call {
     d_conn *conn;
