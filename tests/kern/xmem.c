@@ -1020,4 +1020,51 @@ MT_TEST(a_task_holds_at_most_its_cap_of_memfds_in_flight)
     close(sa[1]);
 }
 
+MT_TEST(a_captured_memfd_cannot_shrink_grow_or_be_written_again)
+{
+    /* A region (its own memfd, frozen and shared) and malloc'd memory (copied into one). */
+    vm_address_t a = 0;
+    MT_KR(vm_allocate(mach_task_self(), &a, 1 << 20, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    xm_fill((uint8_t *)a, 1 << 20, 5);
+    uint8_t *heap = malloc(100000);
+    MT_REQUIRE(heap);
+    xm_fill(heap, 100000, 6);
+    struct {
+        mach_msg_base_t base;
+        mach_msg_ool_descriptor_t ool[2];
+    } m;
+    memset(&m, 0, sizeof m);
+    m.base.header.msgh_bits = MACH_MSGH_BITS_COMPLEX;
+    m.base.header.msgh_size = sizeof m;
+    m.base.body.msgh_descriptor_count = 2;
+    m.ool[0] = (mach_msg_ool_descriptor_t){.address = (void *)a, .size = 1 << 20,
+                                           .copy = MACH_MSG_VIRTUAL_COPY,
+                                           .type = MACH_MSG_OOL_DESCRIPTOR};
+    m.ool[1] = (mach_msg_ool_descriptor_t){.address = heap, .size = 100000,
+                                           .copy = MACH_MSG_VIRTUAL_COPY,
+                                           .type = MACH_MSG_OOL_DESCRIPTOR};
+    um_xmem_out out;
+    um_xmem_out_init(&out);
+    MT_KR(um_xmem_capture(&m, sizeof m, &out), MACH_MSG_SUCCESS);
+    MT_EQ(out.nfds, 2);
+    for (uint32_t i = 0; i < out.nfds; i++) {
+        int fd = out.fds[i]->fd;
+        int seals = fcntl(fd, F_GET_SEALS);
+        MT_CHECK(seals >= 0 && (seals & F_SEAL_SHRINK) && (seals & F_SEAL_GROW));
+#ifdef F_SEAL_FUTURE_WRITE
+        MT_CHECK(seals & F_SEAL_FUTURE_WRITE);
+        uint8_t b = 1;
+        MT_EQ(pwrite(fd, &b, 1, 0), -1);
+#endif
+        MT_NE(ftruncate(fd, 0), 0);
+    }
+    /* The sender's own memory is its to write still (the region's own pages copy on write). */
+    xm_fill((uint8_t *)a, 1 << 20, 7);
+    xm_fill(heap, 100000, 8);
+    MT_CHECK(xm_verify((uint8_t *)a, 1 << 20, 7));
+    um_xmem_out_free(&out);
+    free(heap);
+    MT_KR(vm_deallocate(mach_task_self(), a, 1 << 20), KERN_SUCCESS);
+}
+
 MT_MAIN()

@@ -1220,8 +1220,12 @@ bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *
 
 /*
  * Seal a memfd handed to another process: its size can no longer change (a receiver's
- * mapping never loses a page under it: no SIGBUS), and when nothing maps it writable and
- * shared, its bytes can no longer change either. Returns false when the size cannot be sealed.
+ * mapping never loses a page under it: no SIGBUS), and nothing can write it any more but a
+ * shared mapping made before (F_SEAL_FUTURE_WRITE; the snapshot's range has none: a frozen
+ * region is mapped privately, a new copy not at all). F_SEAL_WRITE would say the same of
+ * those mappings but waits for the kernel to drain every CPU's page lists first
+ * (memfd_wait_for_pins: lru_add_drain_all), milliseconds on a loaded machine for a 16 MiB
+ * move. Returns false when the size cannot be sealed.
  */
 static bool seal_snapshot(int fd)
 {
@@ -1231,12 +1235,10 @@ static bool seal_snapshot(int fd)
     if (!(have & F_SEAL_SHRINK) &&
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
         return false;
-    if (!(have & (F_SEAL_WRITE | F_SEAL_SEAL)) && fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) != 0) {
 #ifdef F_SEAL_FUTURE_WRITE
-        /* A live part of the same object is still mapped shared: no new writer, at least. */
+    if (!(have & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)))
         (void)fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE);
 #endif
-    }
     return true;
 }
 

@@ -85,7 +85,7 @@ bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *
 /*
  * For the world's client front end: a snapshot of `size` (> 0) bytes at `addr` of this
  * process that another process can map. *fdp gets a memfd of the caller's (close it), sealed
- * so that its size never changes (and its bytes, when nothing maps it writable and shared),
+ * so that its size never changes and nothing new can write it (F_SEAL_FUTURE_WRITE),
  * *foffp the file offset of the first byte. A region from vm_allocate is frozen and its own
  * memfd shared (no page copied; from then on its pages stay whole in this process); other
  * memory is copied once into a new memfd. `physical`: the data starts a page (file offset

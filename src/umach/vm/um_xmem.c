@@ -67,7 +67,7 @@ static uint64_t sys_page(void)
     return ps > 0 ? (uint64_t)ps : 4096;
 }
 
-/* Seal a memfd's size, and its bytes when nothing maps it writable and shared. */
+/* Seal a memfd's size, and against any new writer. */
 static bool seal_fd(int fd)
 {
     int have = fcntl(fd, F_GET_SEALS);
@@ -79,8 +79,11 @@ static bool seal_fd(int fd)
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
             return false;
     }
-    if (!(have & (F_SEAL_WRITE | F_SEAL_SEAL)))
-        (void)fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE);
+#ifdef F_SEAL_FUTURE_WRITE
+    /* No new writer (F_SEAL_WRITE would first drain every CPU's page lists: see um_regions.c). */
+    if (!(have & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL)))
+        (void)fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE);
+#endif
     return true;
 }
 
