@@ -255,6 +255,8 @@ MT_TEST(garbage_in_a_ring_ends_only_that_task_and_the_daemon_serves_on)
         memset(bad.base + UM_RING_CTL + sizeof g, 0xa5, UM_RING_AREA - sizeof g);
         MT_REQUIRE(r_post(&bad) == 0);
         MT_CHECK(r_hung_up(bad.fd));
+        /* The ring of a connection the daemon ended says so: a waiter would wake. */
+        MT_EQ(r_wait(&bad), (uint32_t)UM_RING_SOCK);
         MT_CHECK(r_hung_up(ctl2)); /* the liar's task is gone, control connection and all */
         r_close(&bad);
         close(ctl2);

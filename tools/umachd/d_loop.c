@@ -146,6 +146,8 @@ static void conn_end(d_daemon *d, d_conn *c)
     if (c->ring.base) {
         /* The client holds the same eventfd: without this its writes would still be events. */
         epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->ring.evfd, NULL);
+        /* A client asleep on its ring wakes and finds its socket closed. */
+        um_ring_abandon(&c->ring);
         um_ring_unmap(&c->ring);
     }
     d_msg_drop(c);
@@ -609,6 +611,8 @@ static void drain_ready(d_daemon *d)
 
 static void expire_deadlines(d_daemon *d)
 {
+    if (!d->heap_len)
+        return; /* no clock read on a round without timed waits */
     uint64_t now = d_now_ns();
     while (d->heap_len && d->heap[0]->deadline_ns <= now) {
         d_conn *c = d->heap[0]->conn;

@@ -203,3 +203,21 @@ void um_ring_done(um_ring *r, uint32_t how)
     if (old & UM_RING_WAITING)
         (void)ring_futex(word, FUTEX_WAKE, 1, NULL);
 }
+
+void um_ring_abandon(um_ring *r)
+{
+    uint32_t *word = ring_word(r);
+    uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    /* A client that keeps changing its word only delays itself: a few tries, then none. */
+    for (int tries = 0; tries < 4; tries++) {
+        uint32_t st = v & UM_RING_STATE_MASK;
+        if (st != UM_RING_REQ && st != UM_RING_TAKEN)
+            return;
+        if (__atomic_compare_exchange_n(word, &v, UM_RING_SOCK, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            if (v & UM_RING_WAITING)
+                (void)ring_futex(word, FUTEX_WAKE, 1, NULL);
+            return;
+        }
+    }
+}

@@ -19,8 +19,9 @@
  *
  * The socket stays for everything else: the hello and joins, descriptors, requests and
  * replies that do not fit, MACH_*_INTERRUPT calls (they wait in poll() for EINTR and cancel
- * on the socket), and hang-up (a client asleep on the futex looks at its socket every
- * UM_RING_HUP_CHECK_MS, so a dead daemon is seen in that time, never a hang).
+ * on the socket), and hang-up: a connection the daemon ends gets UM_RING_SOCK and a wake
+ * (the client then finds its socket closed), and a client asleep on the futex looks at its
+ * socket every UM_RING_HUP_CHECK_MS, so a dead daemon is seen in that time, never a hang.
  */
 #ifndef UM_RING_H
 #define UM_RING_H
@@ -126,6 +127,10 @@ int um_ring_wait(um_ring *r, int sockfd);
 
 /* Daemon: claim a posted request (REQ -> TAKEN). false: none is posted. */
 bool um_ring_claim(um_ring *r);
+/* Daemon: the connection ends: a request posted or being served will get no reply in the
+   ring: UM_RING_SOCK and a wake (the client finds the socket closed at once). A reply not
+   yet read stays. */
+void um_ring_abandon(um_ring *r);
 /* Daemon: the reply is in the reply area (UM_RING_REP) or on the socket (UM_RING_SOCK): tell
    the client, waking it if it sleeps. */
 void um_ring_done(um_ring *r, uint32_t how);
