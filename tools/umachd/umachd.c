@@ -9,13 +9,13 @@
  * stays. Peers are identified by the kernel (SO_PEERCRED), and peers of another uid are
  * refused unless --allow-uid names them. One epoll loop; nothing ever blocks on a client.
  *
- * This file: options, the world's directory and socket, main. The loop: d_loop.c.
+ * This file: options, the world's directory and socket, main. The kernel's operations:
+ * d_kernel.c. The loop: d_loop.c.
  */
 #define _GNU_SOURCE
 #include "umachd.h"
 #include "umachd_bootstrap.h"
 
-#include "vm/um_regions.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,39 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-/* ---- the kernel ------------------------------------------------------------------------------ */
-
-static void *d_region_alloc(um_kernel *kernel, size_t len)
-{
-    (void)kernel;
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-static void d_region_free(um_kernel *kernel, void *region, size_t len)
-{
-    (void)kernel;
-    munmap(region, len);
-}
-
-static void d_copy_discard(um_kernel *kernel, um_vm_copy *copy)
-{
-    (void)kernel;
-    um_xmem_copy_discard(copy); /* the out-of-line memory of a message that is destroyed */
-}
-
-static const um_kernel_ops d_kernel_ops = {
-    .region_alloc = d_region_alloc,
-    .region_free = d_region_free,
-    .copy_discard = d_copy_discard,
-};
 
 static volatile sig_atomic_t d_stop;
 
@@ -244,11 +216,7 @@ int main(int argc, char **argv)
             return 1;
         path = def_path;
     }
-    long ps = sysconf(_SC_PAGESIZE);
-    d.kernel.ops = &d_kernel_ops;
-    d.kernel.page_size = ps > 0 ? (size_t)ps : 4096;
-    d.kernel.table_limit = UM_TABLE_DEFAULT_MAX;
-    d.kernel.fe = &d;
+    d_kernel_init(&d);
     d_loop_init(&d);
     if (!umachd_bootstrap_declare(&d.kernel, services, nservices))
         return 1;

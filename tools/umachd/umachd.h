@@ -2,6 +2,7 @@
  * umachd.h — the world daemon's own interface between its files (docs/world.md):
  *
  *   umachd.c   options, the world's directory and socket, main
+ *   d_kernel.c the kernel's operations (regions, out-of-line memory discarded)
  *   d_loop.c   the epoll loop: connections, hello and join, task birth and death, the ready
  *              list of woken waiters, deadlines, replies
  *   d_calls.c  the kernel calls: each request checked against its call, um_api_* run for the
@@ -143,6 +144,10 @@ struct d_daemon {
     bool stopping;                   /* the world is stopping: tasks end without heirs */
     uint32_t cpu;                    /* the CPU the loop last woke up on (a hint for rings) */
 };
+
+/* ---- d_kernel.c ------------------------------------------------------------------------ */
+/* The kernel's operations (regions, out-of-line memory discarded) and limits, into d->kernel. */
+void d_kernel_init(d_daemon *d);
 
 /* ---- d_loop.c -------------------------------------------------------------------------- */
 void d_loop_init(d_daemon *d);

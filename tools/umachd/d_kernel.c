@@ -1,0 +1,47 @@
+/*
+ * d_kernel.c — the kernel's operations in umachd (um_kernel_ops): kernel regions are anonymous
+ * mappings of the daemon, and the out-of-line memory of a destroyed message is an um_xmem copy
+ * (its memfds closed). Shared by umachd's main and the fuzz target (fuzz/fuzz_umachd.c), so
+ * both run the same kernel.
+ */
+#define _GNU_SOURCE
+#include "umachd.h"
+
+#include "vm/um_xmem.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+static void *d_region_alloc(um_kernel *kernel, size_t len)
+{
+    (void)kernel;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void d_region_free(um_kernel *kernel, void *region, size_t len)
+{
+    (void)kernel;
+    munmap(region, len);
+}
+
+static void d_copy_discard(um_kernel *kernel, um_vm_copy *copy)
+{
+    (void)kernel;
+    um_xmem_copy_discard(copy); /* the out-of-line memory of a message that is destroyed */
+}
+
+static const um_kernel_ops d_kernel_ops = {
+    .region_alloc = d_region_alloc,
+    .region_free = d_region_free,
+    .copy_discard = d_copy_discard,
+};
+
+void d_kernel_init(d_daemon *d)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    d->kernel.ops = &d_kernel_ops;
+    d->kernel.page_size = ps > 0 ? (size_t)ps : 4096;
+    d->kernel.table_limit = UM_TABLE_DEFAULT_MAX;
+    d->kernel.fe = d;
+}
