@@ -18,18 +18,21 @@
  * connection, 1 and 2 the thread connections, 3 a new connection each time (it joins with
  * the task's real secret when its packet is a JOIN whose args are 0xF0F0F0F0F0F0F0F0); sel &
  * 4: the bytes also go in a memfd passed with the packet, as a large payload travels
- * (grown with zeros to the blob length its header says, up to 1 MiB); sel & 8: the bytes are
- * posted in the connection's shared-memory ring instead (the thread connections have one, as
- * a client's do; for the others an area of the ring's size), taken out by um_ring_take as the
- * daemon takes a posted request, and answered in the ring when the reply fits.
+ * (grown with zeros to the blob length its header says, up to 1 MiB); sel & 0x10: one to
+ * four (1 + (sel >> 5 & 3)) more descriptors come with it, as a memory part's memfds do
+ * (UM_WIRE_F_XMEM): sealed memfds of 4 KiB times their rank holding the bytes, the last one a
+ * pipe when sel & 0x80; sel & 8: the bytes are posted in the connection's shared-memory ring
+ * instead (the thread connections have one, as a client's do; for the others an area of the
+ * ring's size), taken out by um_ring_take as the daemon takes a posted request, and answered
+ * in the ring when the reply fits.
  */
 #define _GNU_SOURCE
 #include "umachd.h"
 
-#include "vm/um_regions.h"
 #include "wire/um_ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,33 +44,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_RECORDS 64
 #define SECRET_WORD 0xF0F0F0F0F0F0F0F0ull
-
-/* ---- the kernel, as umachd.c sets it up ------------------------------------------------ */
-
-static void *f_region_alloc(um_kernel *kernel, size_t len)
-{
-    (void)kernel;
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-static void f_region_free(um_kernel *kernel, void *region, size_t len)
-{
-    (void)kernel;
-    munmap(region, len);
-}
-
-static void f_copy_discard(um_kernel *kernel, um_vm_copy *copy)
-{
-    (void)kernel;
-    um_vm_copy_discard(copy);
-}
-
-static const um_kernel_ops f_kernel_ops = {
-    .region_alloc = f_region_alloc,
-    .region_free = f_region_free,
-    .copy_discard = f_copy_discard,
-};
 
 static void die(const char *what)
 {
@@ -172,17 +148,44 @@ static int f_memfd(const uint8_t *bytes, size_t len)
     return fd;
 }
 
+/*
+ * `n` descriptors as a memory part brings them: memfds of 4 KiB times their rank holding
+ * `bytes`, the last one a pipe's read end when `pipe_last`. Returns how many were made.
+ */
+static uint32_t f_part_fds(const uint8_t *bytes, size_t len, uint32_t n, bool pipe_last, int *fds)
+{
+    uint32_t made = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (pipe_last && i + 1 == n) {
+            int pp[2];
+            if (pipe2(pp, O_CLOEXEC) != 0)
+                break;
+            close(pp[1]);
+            fds[made++] = pp[0];
+            break;
+        }
+        int fd = memfd_create("fuzz-umachd-part", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+            break;
+        size_t size = 4096u * (i + 1);
+        if ((len && write(fd, bytes, len < size ? len : size) < 0) ||
+            ftruncate(fd, (off_t)size) != 0 ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+            close(fd);
+            break;
+        }
+        fds[made++] = fd;
+    }
+    return made;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static d_daemon d;
     memset(&d, 0, sizeof d);
     if (!f_area && !(f_area = malloc(UM_RING_AREA)))
         die("out of memory");
-    long ps = sysconf(_SC_PAGESIZE);
-    d.kernel.ops = &f_kernel_ops;
-    d.kernel.page_size = ps > 0 ? (size_t)ps : 4096;
-    d.kernel.table_limit = UM_TABLE_DEFAULT_MAX;
-    d.kernel.fe = &d;
+    d_kernel_init(&d); /* umachd's own kernel operations */
     d.listen_fd = -1;
     d.epoll_fd = -1;
     d_loop_init(&d);
@@ -258,8 +261,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (ring->base && f->c && !f->c->dead)
                 __atomic_store_n(&um_ring_ctl_of(ring)->state, UM_RING_IDLE, __ATOMIC_RELEASE);
         } else {
-            int memfd = (sel & 4) ? f_memfd(bytes, len) : -1;
-            rc = um_wire_decode(bytes, len, memfd, &p, UM_WIRE_BLOB_MAX);
+            int fds[1 + 4];
+            uint32_t nfds = 0;
+            if (sel & 4) {
+                int memfd = f_memfd(bytes, len);
+                if (memfd >= 0)
+                    fds[nfds++] = memfd;
+            }
+            if (sel & 0x10)
+                nfds += f_part_fds(bytes, len, 1u + ((sel >> 5) & 3u), (sel & 0x80) != 0,
+                                   fds + nfds);
+            rc = um_wire_decode_fds(bytes, len, fds, nfds, &p, UM_WIRE_BLOB_MAX);
             if (rc == 1)
                 rc = d_serve(&d, f->c, &p);
         }
