@@ -122,7 +122,7 @@ MT_TEST(umachd_help_documents_its_flags)
         _exit(127);
     }
     close(p[1]);
-    char out[2048] = {0};
+    char out[8192] = {0};
     size_t len = 0;
     ssize_t n;
     while (len < sizeof out - 1 && (n = read(p[0], out + len, sizeof out - 1 - len)) > 0)

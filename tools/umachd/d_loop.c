@@ -277,15 +277,44 @@ static bool uid_allowed(const d_daemon *d, uid_t uid)
     return false;
 }
 
+/* Connections of one process that have not said hello or join yet, at most. */
+enum { D_NEW_CONNS_PER_PID = 64 };
+
+static unsigned new_conns_of(const d_daemon *d, pid_t pid)
+{
+    unsigned n = 0;
+    for (const d_conn *c = d->conns; c; c = c->all_next)
+        n += !c->dead && c->kind == D_CONN_NEW && c->pid == pid;
+    return n;
+}
+
+/*
+ * Out of descriptors (EMFILE, ENFILE): the listening socket stays readable, so the loop would
+ * spin on it. It leaves epoll until a connection is freed (reap), and the connections that
+ * wait meanwhile stay in the backlog, to be accepted then.
+ */
+static void accept_pause(d_daemon *d, bool pause)
+{
+    if (d->accept_paused == pause)
+        return;
+    struct epoll_event ev = {.events = pause ? 0 : EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(d->epoll_fd, EPOLL_CTL_MOD, d->listen_fd, &ev) == 0)
+        d->accept_paused = pause;
+}
+
 /* Accept a connection: it is new until its first request says what it is. */
 static void d_accept(d_daemon *d)
 {
     int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0)
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            accept_pause(d, true);
         return;
+    }
     struct ucred cred;
     socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !uid_allowed(d, cred.uid)) {
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || !uid_allowed(d, cred.uid) ||
+        new_conns_of(d, cred.pid) >= D_NEW_CONNS_PER_PID) {
         close(fd);
         return;
     }
@@ -383,8 +412,11 @@ static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     if (!t)
         return false;
     uint64_t table = p->args[1], queued = p->args[2];
-    d->kernel.table_limit = table >= 2 && table <= UM_TABLE_HARD_MAX ? (uint32_t)table + 1
-                                                                      : UM_TABLE_DEFAULT_MAX;
+    /* UMACH_PORT_TABLE_MAX may only lower the world's limit on a task's names. */
+    uint32_t names = d->task_names_max;
+    if (table >= 2 && table < names)
+        names = (uint32_t)table;
+    d->kernel.table_limit = names + 1;
     /* The client's own limits for its task, within the daemon's. */
     d->kernel.queued_limit = queued && queued < d->queued_cap ? queued : d->queued_cap;
     t->task = um_task_create(&d->kernel, &d_memops, &d_hooks, t);
@@ -461,8 +493,12 @@ static bool d_join(d_daemon *d, d_conn *c, const um_wire_pkt *p)
         t = t->next;
     if (!t || t->pid != c->pid)
         return false; /* a wrong secret, or another process's: refused */
-    if (t->nthreads >= D_TASK_THREADS_MAX)
-        return false; /* one task may not take every descriptor of the daemon */
+    if (t->nthreads >= d->task_threads_max) {
+        /* One task may not take every descriptor of the daemon: this connection is refused
+         * (and closed); the task and its other threads go on. */
+        (void)d_reply(c, UM_WIRE_JOIN, p->h.id, KERN_RESOURCE_SHORTAGE, NULL, 0, NULL, 0);
+        return false;
+    }
     c->kind = D_CONN_THREAD;
     c->task = t;
     c->tnext = t->threads;
@@ -631,6 +667,7 @@ static void reap(d_daemon *d)
         if (c->dead && !c->ready) {
             *pp = c->all_next;
             free(c);
+            accept_pause(d, false); /* a descriptor was freed: accept again */
         } else {
             pp = &c->all_next;
         }
@@ -655,7 +692,12 @@ void d_loop_init(d_daemon *d)
      * mode's default for UMACH_QUEUED_BYTES_MAX). */
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     uint64_t half = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 2 : 0;
-    d->queued_cap = half > (2ull << 30) ? half : (2ull << 30);
+    if (!d->queued_cap)
+        d->queued_cap = half > (2ull << 30) ? half : (2ull << 30);
+    if (!d->task_names_max)
+        d->task_names_max = UM_TABLE_DEFAULT_MAX - 1; /* embedded mode's default */
+    if (!d->task_threads_max)
+        d->task_threads_max = D_TASK_THREADS_MAX;
     d->kernel.bootstrap = um_bootstrap_create();
     if (!d->kernel.bootstrap)
         fprintf(stderr, "umachd: no memory for the world's bootstrap server\n");

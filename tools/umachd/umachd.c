@@ -122,10 +122,36 @@ static int d_default_socket(char *dir, size_t dirlen, char *path, size_t pathlen
     return 0;
 }
 
+/* A decimal (or 0x) number, with a k/m/g suffix when `suffix`. */
+static bool d_parse_size(const char *s, bool suffix, uint64_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return false;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (errno || end == s)
+        return false;
+    unsigned shift = 0;
+    if (suffix && (*end == 'k' || *end == 'K'))
+        shift = 10;
+    else if (suffix && (*end == 'm' || *end == 'M'))
+        shift = 20;
+    else if (suffix && (*end == 'g' || *end == 'G'))
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end || v > (UINT64_MAX >> shift))
+        return false;
+    *out = (uint64_t)v << shift;
+    return true;
+}
+
 static void d_usage(FILE *to)
 {
     fprintf(to, "usage: umachd [--socket PATH] [--allow-uid UID]... [--service NAME]...\n"
-                "              [--ready-fd N]\n"
+                "              [--ready-fd N] [--task-names-max N] [--task-queued-max BYTES]\n"
+                "              [--task-threads-max N]\n"
                 "Runs a umach world in the foreground: every process that connects to its\n"
                 "socket (SOCK_SEQPACKET, created mode 0600) is one Mach task; its task dies\n"
                 "when its connection hangs up. SIGTERM or SIGINT stops the world and removes\n"
@@ -144,6 +170,14 @@ static void d_usage(FILE *to)
                 "                    destroys it or dies. NAME has 1 to 127 bytes\n"
                 "  --ready-fd N      once the socket listens, write one byte to fd N and close\n"
                 "                    it (how umach-run waits for the world)\n"
+                "  --task-names-max N, --task-queued-max BYTES, --task-threads-max N\n"
+                "                    per-task limits: names in a task's space (default\n"
+                "                    2097151; beyond, KERN_NO_SPACE), bytes of its messages\n"
+                "                    waiting in queues (k, m, g suffixes; default half the\n"
+                "                    memory, at least 2g; beyond, MACH_SEND_NO_BUFFER), its\n"
+                "                    threads calling at once (default 4096; beyond, a thread's\n"
+                "                    join is refused). UMACH_PORT_TABLE_MAX and\n"
+                "                    UMACH_QUEUED_BYTES_MAX may lower a task's own\n"
                 "  --help            this text\n"
                 "Exit status: 0 when stopped by a signal, 1 if the world cannot start,\n"
                 "2 for bad usage.\n");
@@ -155,6 +189,9 @@ int main(int argc, char **argv)
                                          {"allow-uid", required_argument, NULL, 'u'},
                                          {"ready-fd", required_argument, NULL, 'r'},
                                          {"service", required_argument, NULL, 'S'},
+                                         {"task-names-max", required_argument, NULL, 'N'},
+                                         {"task-queued-max", required_argument, NULL, 'Q'},
+                                         {"task-threads-max", required_argument, NULL, 'T'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static d_daemon d; /* large (its receive buffer): not on the stack */
@@ -165,6 +202,28 @@ int main(int argc, char **argv)
     int o;
     while ((o = getopt_long(argc, argv, "s:u:r:h", opts, NULL)) != -1) {
         switch (o) {
+        case 'N':
+        case 'Q':
+        case 'T': {
+            uint64_t v = 0;
+            uint64_t lo = o == 'N' ? 2 : 1;
+            uint64_t hi = o == 'N' ? UM_TABLE_HARD_MAX : o == 'T' ? 65536 : UINT64_MAX;
+            if (!d_parse_size(optarg, o == 'Q', &v) || v < lo || v > hi) {
+                fprintf(stderr, "umachd: bad --%s %s\n",
+                        o == 'N'   ? "task-names-max"
+                        : o == 'Q' ? "task-queued-max"
+                                   : "task-threads-max",
+                        optarg);
+                return 2;
+            }
+            if (o == 'N')
+                d.task_names_max = (uint32_t)v;
+            else if (o == 'Q')
+                d.queued_cap = v;
+            else
+                d.task_threads_max = (uint32_t)v;
+            break;
+        }
         case 'S':
             if (!umachd_service_name_ok(optarg))
                 return 2;

@@ -120,12 +120,20 @@ struct d_task {
     uint64_t guard_payload;
 };
 
-/* Most thread connections one task may have (each one a descriptor in the daemon). */
+/* Most thread connections one task may have (each one a descriptor in the daemon), unless
+ * --task-threads-max says otherwise. */
 #define D_TASK_THREADS_MAX 4096u
 
 struct d_daemon {
     um_kernel kernel;
-    uint64_t queued_cap;  /* the most queued bytes any task may ask for (UMACH_QUEUED_BYTES_MAX) */
+    uint64_t queued_cap;  /* the most queued bytes any task may ask for (UMACH_QUEUED_BYTES_MAX);
+                             --task-queued-max, else set by d_loop_init */
+    /* Per-task limits (docs/world.md, "Bad input and limits"); a client may ask for less;
+     * 0: the default (d_loop_init). */
+    uint32_t task_names_max;   /* names in a task's space (KERN_NO_SPACE beyond) */
+    uint32_t task_threads_max; /* thread connections of a task (a join beyond is refused) */
+    bool accept_paused;        /* out of descriptors: the listening socket rests until one
+                                  is freed */
     int listen_fd;
     int epoll_fd;
     d_conn *conns;
