@@ -33,6 +33,9 @@
  *
  * The D-Bus row times dbus_connection_send_with_reply_and_block only (the messages are built
  * and the reply parsed outside the timing), so it is the cheapest a libdbus client can be.
+ * Each rpc row also gives the CPU time per round trip of every process involved (client,
+ * server and daemon: /proc/PID/task/TID/schedstat over the measured round trips), so a
+ * latency won by polling shows what it costs.
  *
  * BENCH_QUICK=1 cuts the counts (the smoke run of `make check`; timings are not judged there);
  * BENCH_ONLY=rpc,tput,ool runs only the named sections. A missed target is reported as MISS and
@@ -43,6 +46,7 @@
 
 #include <servers/bootstrap.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -145,6 +149,40 @@ static pid_t fork_pinned(int cpu)
     return pid;
 }
 
+/*
+ * CPU time used so far by every thread of the given processes (0 entries skipped), in ns,
+ * from /proc/PID/task/TID/schedstat; what cannot be read counts as 0.
+ */
+static uint64_t procs_cpu_ns(const pid_t *pids, int n)
+{
+    uint64_t sum = 0;
+    for (int k = 0; k < n; k++) {
+        if (pids[k] <= 0)
+            continue;
+        char dir[64];
+        snprintf(dir, sizeof dir, "/proc/%d/task", (int)pids[k]);
+        DIR *d = opendir(dir);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.')
+                continue;
+            char path[128];
+            snprintf(path, sizeof path, "%s/%.20s/schedstat", dir, e->d_name);
+            FILE *f = fopen(path, "r");
+            unsigned long long ns = 0;
+            if (f) {
+                if (fscanf(f, "%llu", &ns) == 1)
+                    sum += ns;
+                fclose(f);
+            }
+        }
+        closedir(d);
+    }
+    return sum;
+}
+
 /* Waits for a child the baselines forked; it must have exited 0. */
 static void reap(pid_t pid, const char *who)
 {
@@ -227,7 +265,11 @@ static row seqpacket_rpc(int cpu_client, int cpu_server)
     uint64_t *lat = xcalloc(n, sizeof *lat);
     seq_msg m;
     memset(&m, 0, sizeof m);
+    const pid_t both[2] = {getpid(), pid};
+    uint64_t c0 = 0;
     for (size_t i = 0; i < total; i++) {
+        if (i == warm)
+            c0 = procs_cpu_ns(both, 2);
         m.seq = i;
         uint64_t t0 = now_ns();
         seq_send(sv[0], &m, sizeof m);
@@ -238,10 +280,12 @@ static row seqpacket_rpc(int cpu_client, int cpu_server)
         if (i >= warm)
             lat[i - warm] = t1 - t0;
     }
+    uint64_t c1 = procs_cpu_ns(both, 2);
     unpin_self();
     close(sv[0]);
     reap(pid, "the SEQPACKET server");
     row r = {.have = true, .lat = stats_of(lat, n)};
+    r.lat.cpu_us = (double)(c1 - c0) / 1e3 / (double)n;
     free(lat);
     return r;
 }
@@ -571,14 +615,17 @@ static void dbus_server(const dbus_api *api, const char *address, size_t total, 
 
 /* The client's round trips; NULL, or what went wrong (the row is then skipped). */
 static const char *dbus_client(const dbus_api *api, const char *address, size_t warm, size_t n,
-                               uint64_t *lat)
+                               uint64_t *lat, const pid_t pids[3], double *cpu_us)
 {
+    uint64_t c0 = 0;
     void *conn = dbus_connect(api, address);
     if (!conn)
         return "the client cannot connect to the private dbus-daemon";
     const char *err = NULL;
     uint8_t payload[PAYLOAD];
     for (size_t i = 0; i < warm + n && !err; i++) {
+        if (i == warm)
+            c0 = procs_cpu_ns(pids, 3);
         memset(payload, (int)(i & 0xff), sizeof payload);
         const uint8_t *p = payload;
         void *call =
@@ -607,6 +654,7 @@ static const char *dbus_client(const dbus_api *api, const char *address, size_t 
         if (i >= warm)
             lat[i - warm] = t1 - t0;
     }
+    *cpu_us = (double)(procs_cpu_ns(pids, 3) - c0) / 1e3 / (double)n;
     dbus_disconnect(api, conn);
     return err;
 }
@@ -756,10 +804,12 @@ static row dbus_rpc(int cpu_client, int cpu_server, bool both_cpus)
     bool started = read_all(ready[0], &byte, 1);
     close(ready[0]);
     const char *err = "the server did not start (see above)";
+    double cpu_us = 0;
     uint64_t *lat = xcalloc(n, sizeof *lat);
     if (started) {
         pin_self(cpu_client);
-        err = dbus_client(&api, bus.address, warm, n, lat);
+        const pid_t pids[3] = {getpid(), pid, bus.daemon};
+        err = dbus_client(&api, bus.address, warm, n, lat, pids, &cpu_us);
         unpin_self();
     }
     if (err)
@@ -776,6 +826,7 @@ static row dbus_rpc(int cpu_client, int cpu_server, bool both_cpus)
     } else {
         r.have = true;
         r.lat = stats_of(lat, n);
+        r.lat.cpu_us = cpu_us;
     }
     free(lat);
     return r;
@@ -819,39 +870,64 @@ enum { REC_MEASURED = 1, REC_UNAVAILABLE = 0, REC_FAILED = -1 };
 typedef struct w_record {
     int32_t kind;
     int32_t status;
-    double median_us, p99_us, rate;
+    double median_us, p99_us, cpu_us, rate;
     char why[200];
 } w_record;
 
 static int world_fd = -1;
 static char world_service[64]; /* the service's bootstrap name, set before the fork */
+static pid_t world_daemon;      /* umachd (umach-run's other child), 0 if not found */
 
-/* `what`, and the Mach error when kr is not KERN_SUCCESS. */
-static void w_report(int kind, int status, double a, double b, const char *what,
-                     kern_return_t kr)
+/* umachd's pid: the child of our parent (umach-run) that is not us. */
+static pid_t find_world_daemon(void)
+{
+    char path[96];
+    pid_t parent = getppid();
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)parent, (int)parent);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int pid = 0, found = 0;
+    while (fscanf(f, "%d", &pid) == 1)
+        if (pid != (int)getpid())
+            found = pid;
+    fclose(f);
+    return (pid_t)found;
+}
+
+/* A row the world cannot serve (or a failure): `what`, and the Mach error unless kr is 0. */
+static void w_report(int kind, int status, const char *what, kern_return_t kr)
 {
     w_record rec;
     memset(&rec, 0, sizeof rec);
     rec.kind = kind;
     rec.status = status;
-    if (kind == REC_TPUT)
-        rec.rate = a;
-    else {
-        rec.median_us = a;
-        rec.p99_us = b;
-    }
-    if (what && kr != KERN_SUCCESS)
+    if (kr != KERN_SUCCESS)
         snprintf(rec.why, sizeof rec.why, "%s: 0x%x %s", what, (unsigned)kr,
                  mach_error_string(kr));
-    else if (what)
+    else
         snprintf(rec.why, sizeof rec.why, "%s", what);
+    write_all(world_fd, &rec, sizeof rec);
+}
+
+/* A measured row: latencies (rpc, ool) or a rate (tput). */
+static void w_measured(int kind, lat_stats s, double rate)
+{
+    w_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = kind;
+    rec.status = REC_MEASURED;
+    rec.median_us = s.median_us;
+    rec.p99_us = s.p99_us;
+    rec.cpu_us = s.cpu_us;
+    rec.rate = rate;
     write_all(world_fd, &rec, sizeof rec);
 }
 
 /* A failure after the world served: reported, and the run ends with status 1. */
 static _Noreturn void w_fail(int kind, const char *what, kern_return_t kr)
 {
-    w_report(kind, REC_FAILED, 0, 0, what, kr);
+    w_report(kind, REC_FAILED, what, kr);
     _exit(1);
 }
 
@@ -881,13 +957,12 @@ static void world_client(int cpu)
     /* The first call makes the forked child a task (in a world, it joins it). */
     kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &reply);
     if (kr != KERN_SUCCESS) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "mach_port_allocate in a forked child", kr);
+        w_report(REC_HELLO, REC_UNAVAILABLE, "mach_port_allocate in a forked child", kr);
         _exit(0);
     }
     kr = bootstrap_look_up(bootstrap_port, world_service, &service);
     if (kr != KERN_SUCCESS) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0,
-                 "bootstrap_look_up of the server's service in a forked child", kr);
+        w_report(REC_HELLO, REC_UNAVAILABLE, "bootstrap_look_up of the server's service in a forked child", kr);
         _exit(0);
     }
     w_buf b;
@@ -899,12 +974,11 @@ static void world_client(int cpu)
     if (kr != KERN_SUCCESS) {
         /* A world that refuses says why; silence (a timeout) is the server's to report. */
         if (kr != MACH_RCV_TIMED_OUT && kr != MACH_SEND_TIMED_OUT)
-            w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "the forked client's hello", kr);
+            w_report(REC_HELLO, REC_UNAVAILABLE, "the forked client's hello", kr);
         _exit(0);
     }
     if (b.m.h.msgh_id != W_HELLO + W_REPLY) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0,
-                 "the forked client's hello got an answer that is not the server's", 0);
+        w_report(REC_HELLO, REC_UNAVAILABLE, "the forked client's hello got an answer that is not the server's", 0);
         _exit(0);
     }
 
@@ -912,7 +986,11 @@ static void world_client(int cpu)
         size_t warm = rpc_warm(), n = rpc_count();
         uint64_t *lat = xcalloc(n, sizeof *lat);
         bool ok = true;
+        const pid_t pids[3] = {getpid(), getppid(), world_daemon};
+        uint64_t c0 = 0, c1 = 0;
         for (size_t i = 0; i < warm + n; i++) {
+            if (i == warm)
+                c0 = procs_cpu_ns(pids, 3);
             memset(&b.m, 0, sizeof b.m);
             w_header(&b.m.h, service, MACH_MSG_TYPE_COPY_SEND, reply,
                      MACH_MSG_TYPE_MAKE_SEND_ONCE, sizeof b.m, W_RPC);
@@ -922,7 +1000,7 @@ static void world_client(int cpu)
                           sizeof b, reply, WORLD_WAIT_MS, MACH_PORT_NULL);
             uint64_t t1 = now_ns();
             if (kr != KERN_SUCCESS && i == 0) {
-                w_report(REC_RPC, REC_UNAVAILABLE, 0, 0, "mach_msg RPC", kr);
+                w_report(REC_RPC, REC_UNAVAILABLE, "mach_msg RPC", kr);
                 ok = false;
                 break;
             }
@@ -934,9 +1012,11 @@ static void world_client(int cpu)
             if (i >= warm)
                 lat[i - warm] = t1 - t0;
         }
+        c1 = procs_cpu_ns(pids, 3);
         if (ok) {
             lat_stats s = stats_of(lat, n);
-            w_report(REC_RPC, REC_MEASURED, s.median_us, s.p99_us, NULL, 0);
+            s.cpu_us = (double)(c1 - c0) / 1e3 / (double)n;
+            w_measured(REC_RPC, s, 0);
         }
         free(lat);
     }
@@ -956,7 +1036,7 @@ static void world_client(int cpu)
                 kr = mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0,
                               MACH_PORT_NULL, WORLD_WAIT_MS, MACH_PORT_NULL);
                 if (kr != KERN_SUCCESS && rep == 0 && i == 0) {
-                    w_report(REC_TPUT, REC_UNAVAILABLE, 0, 0, "mach_msg one-way send",
+                    w_report(REC_TPUT, REC_UNAVAILABLE, "mach_msg one-way send",
                              kr);
                     ok = false;
                     break;
@@ -975,7 +1055,7 @@ static void world_client(int cpu)
             vm_address_t a = 0;
             kr = vm_allocate(mach_task_self(), &a, OOL_SIZE, VM_FLAGS_ANYWHERE);
             if (kr != KERN_SUCCESS && i == 0) {
-                w_report(REC_OOL, REC_UNAVAILABLE, 0, 0, "vm_allocate (16 MiB)", kr);
+                w_report(REC_OOL, REC_UNAVAILABLE, "vm_allocate (16 MiB)", kr);
                 ok = false;
                 break;
             }
@@ -1002,8 +1082,7 @@ static void world_client(int cpu)
                 /* A refused send leaves the region where it was (XNU deallocates only on
                  * success); whatever the world did, it is not needed any more. */
                 (void)vm_deallocate(mach_task_self(), a, OOL_SIZE);
-                w_report(REC_OOL, REC_UNAVAILABLE, 0, 0,
-                         "mach_msg with a 16 MiB out-of-line move", kr);
+                w_report(REC_OOL, REC_UNAVAILABLE, "mach_msg with a 16 MiB out-of-line move", kr);
                 ok = false;
                 break;
             }
@@ -1023,8 +1102,7 @@ static void world_client(int cpu)
                 w_fail(REC_OOL, "the pause between two out-of-line moves", kr);
         }
         if (ok) {
-            lat_stats s = stats_of(lat, n);
-            w_report(REC_OOL, REC_MEASURED, s.median_us, s.p99_us, NULL, 0);
+            w_measured(REC_OOL, stats_of(lat, n), 0);
         }
         free(lat);
     }
@@ -1046,11 +1124,12 @@ static void world_client(int cpu)
 static int world_server(int cpu_client, int cpu_server)
 {
     pin_self(cpu_server);
+    world_daemon = find_world_daemon();
     snprintf(world_service, sizeof world_service, "org.umach.bench_world.%d", (int)getpid());
     mach_port_t service = MACH_PORT_NULL;
     kern_return_t kr = bootstrap_check_in(bootstrap_port, world_service, &service);
     if (kr != KERN_SUCCESS) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "bootstrap_check_in", kr);
+        w_report(REC_HELLO, REC_UNAVAILABLE, "bootstrap_check_in", kr);
         return 0;
     }
     mach_port_limits_t lim = {.mpl_qlimit = TPUT_QLIMIT};
@@ -1058,7 +1137,7 @@ static int world_server(int cpu_client, int cpu_server)
                                                 (mach_port_info_t)&lim,
                                                 MACH_PORT_LIMITS_INFO_COUNT);
     if (kr != KERN_SUCCESS) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0, "mach_port_set_attributes (qlimit)",
+        w_report(REC_HELLO, REC_UNAVAILABLE, "mach_port_set_attributes (qlimit)",
                  kr);
         return 0;
     }
@@ -1076,8 +1155,7 @@ static int world_server(int cpu_client, int cpu_server)
     if (kr == KERN_SUCCESS && b.m.h.msgh_id != W_HELLO)
         w_fail(REC_HELLO, "the first message is not the client's hello", 0);
     if (kr != KERN_SUCCESS) {
-        w_report(REC_HELLO, REC_UNAVAILABLE, 0, 0,
-                 kr == MACH_RCV_TIMED_OUT
+        w_report(REC_HELLO, REC_UNAVAILABLE, kr == MACH_RCV_TIMED_OUT
                      ? "no hello from a forked child within 3 s: the processes are not tasks "
                        "of umachd's world (the client front end, or fork in a world, is not "
                        "built)"
@@ -1117,7 +1195,7 @@ static int world_server(int cpu_client, int cpu_server)
                 rates[rep++] = (double)tput_n / ((double)(now_ns() - b.m.stamp) / 1e9);
                 tput_seen = 0;
                 if (rep == TPUT_REPS)
-                    w_report(REC_TPUT, REC_MEASURED, median(rates, TPUT_REPS), 0, NULL, 0);
+                    w_measured(REC_TPUT, (lat_stats){0, 0, 0}, median(rates, TPUT_REPS));
             }
         } else if (id == W_OOL) {
             if (!(b.o.h.msgh_bits & MACH_MSGH_BITS_COMPLEX) ||
@@ -1222,7 +1300,7 @@ static world_rows world_run(int cpu_client, int cpu_server)
             failed = true;
         } else if (rec.status == REC_MEASURED) {
             r->have = true;
-            r->lat = (lat_stats){rec.median_us, rec.p99_us, 0};
+            r->lat = (lat_stats){rec.median_us, rec.p99_us, rec.cpu_us};
             r->rate = rec.rate;
         } else if (rec.kind != REC_HELLO || w.hello.have) {
             /* The first reason for the hello is the one to show (the client's, if it had one). */
@@ -1259,7 +1337,10 @@ static int world_role(int argc, char **argv)
 
 static void print_lat_row(const char *label, const row *r)
 {
-    if (r->have)
+    if (r->have && r->lat.cpu_us > 0)
+        printf("  %-16s %12.2f %12.2f %12.2f\n", label, r->lat.median_us, r->lat.p99_us,
+               r->lat.cpu_us);
+    else if (r->have)
         printf("  %-16s %12.2f %12.2f\n", label, r->lat.median_us, r->lat.p99_us);
     else
         printf("  %-16s %s\n", label, r->why);
@@ -1312,7 +1393,7 @@ static world_rows bench_pinning(const char *pin, int cpu_a, int cpu_b, const wor
                "daemons %s), %zu round trips after warm-up (D-Bus %zu)\n",
                pin, cpu_a, cpu_b, cross ? "on either" : "on the same CPU", rpc_count(),
                dbus_count());
-        printf("  %-16s %12s %12s\n", "", "median us", "p99 us");
+        printf("  %-16s %12s %12s %12s\n", "", "median us", "p99 us", "cpu us/rt");
         print_lat_row("SEQPACKET", &seq);
         print_lat_row("D-Bus", &dbus);
         print_lat_row("world mach_msg", &w.rpc);
@@ -1323,6 +1404,8 @@ static world_rows bench_pinning(const char *pin, int cpu_a, int cpu_b, const wor
                      "<=", 0.25);
         print_target(name, "dbus/seqpacket", &dbus, &seq, dbus.lat.median_us, seq.lat.median_us,
                      NULL, 0);
+        print_target(name, "cpu world/seqpacket", &w.rpc, &seq, w.rpc.lat.cpu_us,
+                     seq.lat.cpu_us, NULL, 0);
     }
     if (section_enabled("tput")) {
         row seq = seqpacket_tput(cpu_a, cpu_b);
