@@ -11,41 +11,17 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "umach_test.h"
 
 #include <mach/mach.h>
 
 #define TASK mach_task_self()
 #define CAP (256u * 1024)
 
-static int child_failures;
-
-#define CK(cond)                                                                               \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "  child FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);           \
-            child_failures++;                                                                  \
-        }                                                                                      \
-    } while (0)
-
 /* Run fn in a forked child whose task may queue at most `cap` bytes (NULL: the default). */
 static void with_cap(const char *cap, void (*fn)(void))
 {
-    if (cap)
-        setenv("UMACH_QUEUED_BYTES_MAX", cap, 1);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        alarm(60); /* a watchdog: nothing here may block */
-        child_failures = 0;
-        fn();
-        fflush(NULL);
-        _exit(child_failures > 100 ? 100 : child_failures);
-    }
-    unsetenv("UMACH_QUEUED_BYTES_MAX");
-    int st = -1;
-    MT_REQUIRE(pid > 0 && waitpid(pid, &st, 0) == pid);
-    MT_CHECK(WIFEXITED(st));
-    MT_EQ(WEXITSTATUS(st), 0);
+    MT_EQ(ut_in_child("UMACH_QUEUED_BYTES_MAX", cap, fn, 60), 0); /* nothing here may block */
 }
 
 static mach_port_name_t port_with_send(void)
@@ -60,18 +36,6 @@ static mach_port_name_t port_with_send(void)
                                  MACH_PORT_LIMITS_INFO_COUNT) != KERN_SUCCESS)
         return MACH_PORT_NULL;
     return p;
-}
-
-static mach_msg_type_number_t name_count(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t nn = 0, nt = 0;
-    if (mach_port_names(TASK, &names, &nn, &types, &nt) != KERN_SUCCESS)
-        return 0;
-    vm_deallocate(TASK, (vm_address_t)names, nn * sizeof *names);
-    vm_deallocate(TASK, (vm_address_t)types, nt * sizeof *types);
-    return nn;
 }
 
 static mach_port_urefs_t urefs(mach_port_name_t name, mach_port_right_t right)
@@ -112,27 +76,27 @@ static mach_msg_return_t receive_one(mach_port_name_t p)
 static void inline_messages_fill_the_cap(void)
 {
     mach_port_name_t p = port_with_send();
-    CK(p != MACH_PORT_NULL);
+    UT_CK(p != MACH_PORT_NULL);
     unsigned sent = 0;
     mach_msg_return_t mr;
     while ((mr = send_inline(p)) == MACH_MSG_SUCCESS && sent < 1000)
         sent++;
-    CK(mr == MACH_SEND_NO_BUFFER);
-    CK(sent == CAP / sizeof(inline_msg));
-    CK(urefs(p, MACH_PORT_RIGHT_SEND) == 1);
+    UT_CK(mr == MACH_SEND_NO_BUFFER);
+    UT_CK(sent == CAP / sizeof(inline_msg));
+    UT_CK(urefs(p, MACH_PORT_RIGHT_SEND) == 1);
     /* A received message gives its room back; so does destroying the queue. */
-    CK(receive_one(p) == MACH_MSG_SUCCESS);
-    CK(send_inline(p) == MACH_MSG_SUCCESS);
-    CK(send_inline(p) == MACH_SEND_NO_BUFFER);
-    CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
-    CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
+    UT_CK(receive_one(p) == MACH_MSG_SUCCESS);
+    UT_CK(send_inline(p) == MACH_MSG_SUCCESS);
+    UT_CK(send_inline(p) == MACH_SEND_NO_BUFFER);
+    UT_CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
     mach_port_name_t q = port_with_send();
-    CK(q != MACH_PORT_NULL);
+    UT_CK(q != MACH_PORT_NULL);
     for (unsigned i = 0; i < sent; i++)
-        CK(send_inline(q) == MACH_MSG_SUCCESS);
-    CK(send_inline(q) == MACH_SEND_NO_BUFFER);
-    CK(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
-    CK(mach_port_deallocate(TASK, q) == KERN_SUCCESS);
+        UT_CK(send_inline(q) == MACH_MSG_SUCCESS);
+    UT_CK(send_inline(q) == MACH_SEND_NO_BUFFER);
+    UT_CK(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, q) == KERN_SUCCESS);
 }
 
 MT_TEST(inline_bytes_over_the_cap_are_no_buffer_until_messages_are_received_or_destroyed)
@@ -151,13 +115,13 @@ static void a_refused_message_leaves_everything_with_the_sender(void)
 {
     mach_port_name_t p = port_with_send();
     mach_port_name_t carried = MACH_PORT_NULL, reply = MACH_PORT_NULL;
-    CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &carried) == KERN_SUCCESS);
-    CK(mach_port_insert_right(TASK, carried, carried, MACH_MSG_TYPE_MAKE_SEND) == KERN_SUCCESS);
-    CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &reply) == KERN_SUCCESS);
-    mach_msg_type_number_t names_before = name_count();
+    UT_CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &carried) == KERN_SUCCESS);
+    UT_CK(mach_port_insert_right(TASK, carried, carried, MACH_MSG_TYPE_MAKE_SEND) == KERN_SUCCESS);
+    UT_CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &reply) == KERN_SUCCESS);
+    mach_msg_type_number_t names_before = ut_name_count();
     vm_size_t size = 2 * CAP;
     vm_address_t a = 0;
-    CK(vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE) == KERN_SUCCESS);
+    UT_CK(vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE) == KERN_SUCCESS);
     memset((void *)a, 0x5c, size);
 
     rich_msg m, orig;
@@ -180,44 +144,44 @@ static void a_refused_message_leaves_everything_with_the_sender(void)
     memcpy(&orig, &m, sizeof m);
     mach_msg_return_t mr = mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0,
                                     MACH_PORT_NULL, 0, MACH_PORT_NULL);
-    CK(mr == MACH_SEND_NO_BUFFER);
-    CK(memcmp(&orig, &m, sizeof m) == 0);            /* the buffer is untouched */
-    CK(urefs(carried, MACH_PORT_RIGHT_SEND) == 1);   /* the moved right is still here */
-    CK(urefs(p, MACH_PORT_RIGHT_SEND) == 1);
-    CK(name_count() == names_before);
+    UT_CK(mr == MACH_SEND_NO_BUFFER);
+    UT_CK(memcmp(&orig, &m, sizeof m) == 0);            /* the buffer is untouched */
+    UT_CK(urefs(carried, MACH_PORT_RIGHT_SEND) == 1);   /* the moved right is still here */
+    UT_CK(urefs(p, MACH_PORT_RIGHT_SEND) == 1);
+    UT_CK(ut_name_count() == names_before);
     mach_port_status_t st;
     mach_msg_type_number_t cnt = MACH_PORT_RECEIVE_STATUS_COUNT;
-    CK(mach_port_get_attributes(TASK, reply, MACH_PORT_RECEIVE_STATUS, (mach_port_info_t)&st,
+    UT_CK(mach_port_get_attributes(TASK, reply, MACH_PORT_RECEIVE_STATUS, (mach_port_info_t)&st,
                                 &cnt) == KERN_SUCCESS);
-    CK(st.mps_sorights == 0 && st.mps_msgcount == 0); /* no send-once made, none notified */
-    CK(((uint8_t *)a)[0] == 0x5c && ((uint8_t *)a)[size - 1] == 0x5c); /* still mapped */
+    UT_CK(st.mps_sorights == 0 && st.mps_msgcount == 0); /* no send-once made, none notified */
+    UT_CK(((uint8_t *)a)[0] == 0x5c && ((uint8_t *)a)[size - 1] == 0x5c); /* still mapped */
 
     /* Half the region fits: it moves, and the room it held comes back when received. */
     m.ool.size = (mach_msg_size_t)(CAP / 2);
-    CK(mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
+    UT_CK(mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
                 MACH_PORT_NULL) == MACH_MSG_SUCCESS);
-    CK(urefs(carried, MACH_PORT_RIGHT_SEND) == 0);
+    UT_CK(urefs(carried, MACH_PORT_RIGHT_SEND) == 0);
     struct {
         rich_msg m;
         mach_msg_max_trailer_t t;
     } r;
     memset(&r, 0, sizeof r);
-    CK(mach_msg(&r.m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, p, 0, MACH_PORT_NULL) ==
+    UT_CK(mach_msg(&r.m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, p, 0, MACH_PORT_NULL) ==
        MACH_MSG_SUCCESS);
-    CK(r.m.ool.size == CAP / 2 && ((uint8_t *)r.m.ool.address)[0] == 0x5c);
-    CK(r.m.port.name == carried);
-    CK(vm_deallocate(TASK, (vm_address_t)r.m.ool.address, r.m.ool.size) == KERN_SUCCESS);
-    CK(mach_port_deallocate(TASK, r.m.port.name) == KERN_SUCCESS);
-    CK(mach_port_deallocate(TASK, r.m.h.msgh_remote_port) == KERN_SUCCESS); /* send-once */
+    UT_CK(r.m.ool.size == CAP / 2 && ((uint8_t *)r.m.ool.address)[0] == 0x5c);
+    UT_CK(r.m.port.name == carried);
+    UT_CK(vm_deallocate(TASK, (vm_address_t)r.m.ool.address, r.m.ool.size) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, r.m.port.name) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, r.m.h.msgh_remote_port) == KERN_SUCCESS); /* send-once */
     for (unsigned i = 0; i < CAP / sizeof(inline_msg); i++)
-        CK(send_inline(p) == MACH_MSG_SUCCESS);
-    CK(send_inline(p) == MACH_SEND_NO_BUFFER);
+        UT_CK(send_inline(p) == MACH_MSG_SUCCESS);
+    UT_CK(send_inline(p) == MACH_SEND_NO_BUFFER);
 
-    CK(vm_deallocate(TASK, a + CAP / 2, size - CAP / 2) == KERN_SUCCESS);
-    CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
-    CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
-    CK(mach_port_mod_refs(TASK, carried, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
-    CK(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(vm_deallocate(TASK, a + CAP / 2, size - CAP / 2) == KERN_SUCCESS);
+    UT_CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
+    UT_CK(mach_port_mod_refs(TASK, carried, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
 }
 
 MT_TEST(a_message_whose_memory_is_over_the_cap_is_no_buffer_and_takes_nothing)
@@ -230,7 +194,7 @@ static void seven_256_mib_virtual_copies_fit_the_default_cap(void)
     mach_port_name_t p = port_with_send();
     vm_size_t size = 256u * 1024 * 1024;
     vm_address_t a = 0;
-    CK(vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE) == KERN_SUCCESS);
+    UT_CK(vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE) == KERN_SUCCESS);
     rich_msg m;
     for (int i = 0; i < 7; i++) {
         memset(&m, 0, sizeof m);
@@ -243,12 +207,12 @@ static void seven_256_mib_virtual_copies_fit_the_default_cap(void)
         m.ool.size = (mach_msg_size_t)size;
         m.ool.copy = MACH_MSG_VIRTUAL_COPY;
         m.ool.type = MACH_MSG_OOL_DESCRIPTOR;
-        CK(mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
+        UT_CK(mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
                     MACH_PORT_NULL) == MACH_MSG_SUCCESS);
     }
-    CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
-    CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
-    CK(vm_deallocate(TASK, a, size) == KERN_SUCCESS);
+    UT_CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
+    UT_CK(vm_deallocate(TASK, a, size) == KERN_SUCCESS);
 }
 
 MT_TEST(the_default_cap_lets_a_task_queue_seven_virtual_copies_of_256_mib)
@@ -260,9 +224,9 @@ static void malformed_values_fall_back_to_the_default(void)
 {
     mach_port_name_t p = port_with_send();
     for (unsigned i = 0; i < 100; i++)
-        CK(send_inline(p) == MACH_MSG_SUCCESS);
-    CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
-    CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
+        UT_CK(send_inline(p) == MACH_MSG_SUCCESS);
+    UT_CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
 }
 
 MT_TEST(a_malformed_or_zero_cap_is_ignored)
