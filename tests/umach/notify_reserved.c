@@ -15,52 +15,7 @@
 #include <mach/mach.h>
 #include <mach/notify.h>
 
-#include <fcntl.h>
-#include <sys/resource.h>
-
 #define TASK mach_task_self()
-
-/* ---- running out of memory ------------------------------------------------------------------- */
-
-#define NR_FILL_MAX (1u << 20)
-static void *nr_fill[NR_FILL_MAX];
-static unsigned nr_nfill;
-static struct rlimit nr_old_limit;
-
-/* Cap the address space and take every byte malloc can still give. Returns 0 on success. */
-static int exhaust_memory(void)
-{
-    if (getrlimit(RLIMIT_AS, &nr_old_limit) != 0)
-        return -1;
-    unsigned long long now = ut_mapped_now();
-    if (now == 0 || (nr_old_limit.rlim_max != RLIM_INFINITY && nr_old_limit.rlim_max < now))
-        return -1;
-    struct rlimit capped = {now, nr_old_limit.rlim_max};
-    if (setrlimit(RLIMIT_AS, &capped) != 0)
-        return -1;
-    /* Large sizes first, then every small size class (free chunks of any class go too). */
-    static const size_t sizes[] = {65536, 4096};
-    nr_nfill = 0;
-    void *p;
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        while (nr_nfill < NR_FILL_MAX && (p = malloc(sizes[i])) != NULL)
-            nr_fill[nr_nfill++] = p;
-    for (size_t size = 1024; size >= 8; size -= 8)
-        while (nr_nfill < NR_FILL_MAX && (p = malloc(size)) != NULL)
-            nr_fill[nr_nfill++] = p;
-    while (nr_nfill < NR_FILL_MAX && (p = malloc(1)) != NULL)
-        nr_fill[nr_nfill++] = p;
-    if (nr_nfill == NR_FILL_MAX)
-        return -1;
-    return 0;
-}
-
-static void restore_memory(void)
-{
-    while (nr_nfill > 0)
-        free(nr_fill[--nr_nfill]);
-    (void)setrlimit(RLIMIT_AS, &nr_old_limit);
-}
 
 /* ---- the test ------------------------------------------------------------------------------ */
 
@@ -90,22 +45,9 @@ static kern_return_t request(mach_port_name_t name, mach_msg_id_t id, mach_port_
     return kr == KERN_SUCCESS && prev != MACH_PORT_NULL ? KERN_FAILURE : kr;
 }
 
-/* How many names the task's space holds. */
-static mach_msg_type_number_t name_count(void)
-{
-    mach_port_name_array_t names;
-    mach_port_type_array_t types;
-    mach_msg_type_number_t nn = 0, nt = 0;
-    if (mach_port_names(TASK, &names, &nn, &types, &nt) != KERN_SUCCESS)
-        return (mach_msg_type_number_t)-1;
-    (void)vm_deallocate(TASK, (vm_address_t)names, nn * sizeof *names);
-    (void)vm_deallocate(TASK, (vm_address_t)types, nt * sizeof *types);
-    return nn;
-}
-
 MT_TEST(registered_notifications_are_delivered_when_memory_has_run_out)
 {
-    mach_msg_type_number_t names_before = name_count();
+    mach_msg_type_number_t names_before = ut_name_count();
     mach_port_name_t notify = new_port();
     mach_port_name_t dying = new_port(), unsent = new_port(), handed = new_port();
     mach_port_name_t watched = new_port();
@@ -121,23 +63,15 @@ MT_TEST(registered_notifications_are_delivered_when_memory_has_run_out)
     MT_KR(request(watched_so, MACH_NOTIFY_DEAD_NAME, notify), KERN_SUCCESS);
 
     int starved = !UT_SANITIZED && !ut_under_valgrind();
-    if (starved) {
-        MT_REQUIRE(exhaust_memory() == 0);
-        void *probe = malloc(32);
-        int out = probe == NULL;
-        free(probe);
-        if (!out) {
-            restore_memory();
-            MT_REQUIRE(out); /* the heap could not be exhausted: nothing would be tested */
-        }
-    }
+    if (starved)
+        MT_REQUIRE(ut_exhaust_memory() == 0); /* else nothing would be tested */
     /* Dead-name, no-senders, port-destroyed and port-deleted, all with no memory to spare. */
     kern_return_t k1 = mach_port_mod_refs(TASK, dying, MACH_PORT_RIGHT_RECEIVE, -1);
     kern_return_t k2 = mach_port_deallocate(TASK, unsent);
     kern_return_t k3 = mach_port_mod_refs(TASK, handed, MACH_PORT_RIGHT_RECEIVE, -1);
     kern_return_t k4 = mach_port_deallocate(TASK, watched_so);
     if (starved)
-        restore_memory();
+        ut_restore_memory();
     MT_KR(k1, KERN_SUCCESS);
     MT_KR(k2, KERN_SUCCESS);
     MT_KR(k3, KERN_SUCCESS);
@@ -191,7 +125,7 @@ MT_TEST(registered_notifications_are_delivered_when_memory_has_run_out)
     /* the send-once right went unused: its port may hold the send-once notification */
     MT_KR(mach_port_mod_refs(TASK, watched, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(name_count(), names_before); /* the space is back to its first state */
+    MT_EQ(ut_name_count(), names_before); /* the space is back to its first state */
 }
 
 /* Send a message to `dest` (a send right) with `reply` as a MAKE_SEND_ONCE reply right and, in
@@ -225,7 +159,7 @@ static mach_msg_return_t send_with_send_once_rights(mach_port_name_t dest, mach_
  */
 MT_TEST(unused_send_once_rights_send_their_notifications_when_memory_has_run_out)
 {
-    mach_msg_type_number_t names_before = name_count();
+    mach_msg_type_number_t names_before = ut_name_count();
     mach_port_name_t target = new_port(), queue = new_port();
     MT_REQUIRE(target && queue);
     mach_port_name_t so = make_right(target, MACH_MSG_TYPE_MAKE_SEND_ONCE);
@@ -234,20 +168,12 @@ MT_TEST(unused_send_once_rights_send_their_notifications_when_memory_has_run_out
     MT_KR(send_with_send_once_rights(queue, target), MACH_MSG_SUCCESS);
 
     int starved = !UT_SANITIZED && !ut_under_valgrind();
-    if (starved) {
-        MT_REQUIRE(exhaust_memory() == 0);
-        void *probe = malloc(32);
-        int out = probe == NULL;
-        free(probe);
-        if (!out) {
-            restore_memory();
-            MT_REQUIRE(out);
-        }
-    }
+    if (starved)
+        MT_REQUIRE(ut_exhaust_memory() == 0); /* else nothing would be tested */
     kern_return_t k1 = mach_port_deallocate(TASK, so);
     kern_return_t k2 = mach_port_mod_refs(TASK, queue, MACH_PORT_RIGHT_RECEIVE, -1);
     if (starved)
-        restore_memory();
+        ut_restore_memory();
     MT_KR(k1, KERN_SUCCESS);
     MT_KR(k2, KERN_SUCCESS);
 
@@ -267,12 +193,12 @@ MT_TEST(unused_send_once_rights_send_their_notifications_when_memory_has_run_out
     MT_EQ(seen, 3); /* the name's, the reply right's, the descriptor's */
     MT_KR(mach_port_deallocate(TASK, queue), KERN_SUCCESS); /* the dead name left by the send right */
     MT_KR(mach_port_mod_refs(TASK, target, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(name_count(), names_before);
+    MT_EQ(ut_name_count(), names_before);
 }
 
 MT_TEST(replacing_or_cancelling_requests_releases_their_reserves)
 {
-    mach_msg_type_number_t names_before = name_count();
+    mach_msg_type_number_t names_before = ut_name_count();
     /* Leak checkers (LSan, valgrind) see a reserve that a handed-back right kept. */
     mach_port_name_t port = new_port(), notify = new_port();
     MT_REQUIRE(port && notify);
@@ -319,7 +245,7 @@ MT_TEST(replacing_or_cancelling_requests_releases_their_reserves)
     MT_KR(mach_port_deallocate(TASK, send), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(name_count(), names_before);
+    MT_EQ(ut_name_count(), names_before);
 }
 
 MT_MAIN()

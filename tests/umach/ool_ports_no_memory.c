@@ -13,9 +13,6 @@
 #include <mach/mach.h>
 #include <mach/notify.h>
 
-#include <fcntl.h>
-#include <sys/resource.h>
-
 #define TASK mach_task_self()
 
 typedef struct {
@@ -53,35 +50,15 @@ static mach_port_type_t type_of(mach_port_name_t name)
  */
 static mach_msg_return_t receive_with_no_new_mappings(mach_port_name_t port, op_rbuf *r)
 {
-    struct rlimit old, capped;
+    struct rlimit old;
     memset(r, 0xA5, sizeof *r);
-    if (getrlimit(RLIMIT_AS, &old) != 0)
-        return (mach_msg_return_t)-1;
-    unsigned long long now = ut_mapped_now();
-    if (now == 0 || (old.rlim_max != RLIM_INFINITY && old.rlim_max < now))
-        return (mach_msg_return_t)-1;
-    capped.rlim_cur = now;
-    capped.rlim_max = old.rlim_max;
-    if (setrlimit(RLIMIT_AS, &capped) != 0)
+    if (ut_cap_address_space(&old) != 0)
         return (mach_msg_return_t)-1;
     mach_msg_return_t mr = mach_msg(&r->m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r,
                                     port, 1000, MACH_PORT_NULL);
     if (setrlimit(RLIMIT_AS, &old) != 0)
         return (mach_msg_return_t)-1;
     return mr;
-}
-
-/* How many names the task's space holds. */
-static mach_msg_type_number_t name_count(void)
-{
-    mach_port_name_array_t names;
-    mach_port_type_array_t types;
-    mach_msg_type_number_t nn = 0, nt = 0;
-    if (mach_port_names(TASK, &names, &nn, &types, &nt) != KERN_SUCCESS)
-        return (mach_msg_type_number_t)-1;
-    (void)vm_deallocate(TASK, (vm_address_t)names, nn * sizeof *names);
-    (void)vm_deallocate(TASK, (vm_address_t)types, nt * sizeof *types);
-    return nn;
 }
 
 MT_TEST(an_ool_ports_array_that_cannot_be_mapped_destroys_its_rights_and_reports_vm_space)
@@ -91,7 +68,7 @@ MT_TEST(an_ool_ports_array_that_cannot_be_mapped_destroys_its_rights_and_reports
         /* Still check the ordinary receive, which the capped run below replaces. */
         fprintf(stderr, "  (valgrind: the address-space cap is not applied)\n");
     }
-    mach_msg_type_number_t names_before = name_count();
+    mach_msg_type_number_t names_before = ut_name_count();
     mach_port_name_t q = port_with_send(), r = port_with_send(), notify = MACH_PORT_NULL;
     mach_port_name_t x = port_with_send(), y = port_with_send(), prev = 1;
     MT_REQUIRE(q && r && x && y);
@@ -167,7 +144,7 @@ MT_TEST(an_ool_ports_array_that_cannot_be_mapped_destroys_its_rights_and_reports
     MT_KR(mach_port_mod_refs(TASK, r, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_destruct(TASK, q, -1, 0), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(name_count(), names_before); /* the space is back to its first state */
+    MT_EQ(ut_name_count(), names_before); /* the space is back to its first state */
 }
 
 MT_MAIN()

@@ -1,8 +1,9 @@
 /*
  * umach_test.h — helpers shared by tests/umach programs that look at the process itself:
  * whether valgrind or a sanitizer runs it (memory bounds then mean something else), how much
- * address space it maps now, how many names its space holds, and checks run in a forked child
- * (a new task, whose space reads its limits from the environment when it is created).
+ * address space it maps now, how to leave it no memory (Linux: RLIMIT_AS), how many names its
+ * space holds, and checks run in a forked child (a new task, whose space reads its limits from
+ * the environment when it is created).
  */
 #ifndef UMACH_TEST_H
 #define UMACH_TEST_H
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +51,74 @@ static inline unsigned long long ut_mapped_now(void)
     buf[n] = '\0';
     const char *p = strstr(buf, "VmSize:");
     return p ? strtoull(p + 7, NULL, 10) * 1024 : 0;
+}
+
+/* ---- running out of memory ------------------------------------------------------------- */
+
+/*
+ * Cap the address space (RLIMIT_AS) at what is mapped now: no new mapping can be made until
+ * *old is set back. Returns 0, or -1 with nothing changed.
+ */
+static inline int ut_cap_address_space(struct rlimit *old)
+{
+    if (getrlimit(RLIMIT_AS, old) != 0)
+        return -1;
+    unsigned long long now = ut_mapped_now();
+    if (now == 0 || (old->rlim_max != RLIM_INFINITY && old->rlim_max < now))
+        return -1;
+    struct rlimit capped = {now, old->rlim_max};
+    return setrlimit(RLIMIT_AS, &capped) == 0 ? 0 : -1;
+}
+
+#define UT_FILL_MAX (1u << 20)
+static void **ut_fill;
+static unsigned ut_nfill;
+static struct rlimit ut_old_limit;
+
+/* Undo ut_exhaust_memory: the heap's blocks freed, the old address-space limit back. */
+static inline void ut_restore_memory(void)
+{
+    while (ut_nfill > 0)
+        free(ut_fill[--ut_nfill]);
+    free(ut_fill);
+    ut_fill = NULL;
+    (void)setrlimit(RLIMIT_AS, &ut_old_limit);
+}
+
+/*
+ * Cap the address space at what is mapped and take every byte malloc can still give, so that
+ * the next malloc fails; ut_restore_memory gives it all back. Returns 0 once malloc fails, or
+ * -1 with everything restored (the heap could not be exhausted: nothing would be tested).
+ */
+static inline int ut_exhaust_memory(void)
+{
+    ut_nfill = 0;
+    ut_fill = calloc(UT_FILL_MAX, sizeof *ut_fill);
+    if (!ut_fill)
+        return -1;
+    if (ut_cap_address_space(&ut_old_limit) != 0) {
+        free(ut_fill);
+        ut_fill = NULL;
+        return -1;
+    }
+    /* Large sizes first, then every small size class (free chunks of any class go too). */
+    static const size_t sizes[] = {65536, 4096};
+    void *p;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        while (ut_nfill < UT_FILL_MAX && (p = malloc(sizes[i])) != NULL)
+            ut_fill[ut_nfill++] = p;
+    for (size_t size = 1024; size >= 8; size -= 8)
+        while (ut_nfill < UT_FILL_MAX && (p = malloc(size)) != NULL)
+            ut_fill[ut_nfill++] = p;
+    while (ut_nfill < UT_FILL_MAX && (p = malloc(1)) != NULL)
+        ut_fill[ut_nfill++] = p;
+    void *probe = ut_nfill < UT_FILL_MAX ? malloc(32) : NULL;
+    if (ut_nfill == UT_FILL_MAX || probe != NULL) {
+        free(probe);
+        ut_restore_memory();
+        return -1;
+    }
+    return 0;
 }
 
 /* How many names the task's space holds; (mach_msg_type_number_t)-1 if it cannot be read. */
