@@ -248,4 +248,121 @@ MT_TEST(replacing_or_cancelling_requests_releases_their_reserves)
     MT_EQ(ut_name_count(), names_before);
 }
 
+/* A header-only message to `dest` with these dispositions for it and for `reply`. */
+static mach_msg_return_t send_header(mach_port_name_t dest, mach_msg_type_name_t dest_type,
+                                     mach_port_name_t reply, mach_msg_type_name_t reply_type)
+{
+    mach_msg_header_t h = {
+        .msgh_bits = MACH_MSGH_BITS(dest_type, reply_type),
+        .msgh_size = sizeof h,
+        .msgh_remote_port = dest,
+        .msgh_local_port = reply,
+        .msgh_id = 77,
+    };
+    return mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
+                    MACH_PORT_NULL);
+}
+
+static mach_msg_return_t receive_header(mach_port_name_t port, mach_msg_header_t *out)
+{
+    union {
+        mach_msg_header_t h;
+        uint8_t bytes[256];
+    } m;
+    memset(&m, 0, sizeof m);
+    mach_msg_return_t mr = mach_msg(&m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, port, 0,
+                                    MACH_PORT_NULL);
+    *out = m.h;
+    return mr;
+}
+
+static mach_port_status_t port_status(mach_port_name_t port)
+{
+    mach_port_status_t st;
+    memset(&st, 0xff, sizeof st);
+    mach_msg_type_number_t cnt = MACH_PORT_RECEIVE_STATUS_COUNT;
+    (void)mach_port_get_attributes(TASK, port, MACH_PORT_RECEIVE_STATUS, (mach_port_info_t)&st,
+                                   &cnt);
+    return st;
+}
+
+/*
+ * A message that makes a send-once right (its reply right, or its destination) must reserve
+ * that right's notification; with no memory for it the send fails with MACH_SEND_NO_BUFFER and
+ * takes nothing: no send-once right made, nothing queued, the destination's send right kept.
+ * Freed messages are recycled, so the message itself needs no memory when one freed just before
+ * waits for it: every recycled message is taken first (ten thousand queued), then exactly one
+ * is sent and received, and only then does memory run out.
+ */
+MT_TEST(making_a_send_once_right_with_no_memory_for_its_notification_is_no_buffer)
+{
+    mach_msg_type_number_t names_before = ut_name_count();
+    mach_port_name_t dest = new_port(), reply = new_port();
+    MT_REQUIRE(dest && reply);
+    MT_KR(mach_port_insert_right(TASK, dest, dest, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+    /* reply has made (and lost) a send-once right before: only the reserve needs memory now */
+    mach_msg_header_t got;
+    MT_KR(mach_port_deallocate(TASK, make_right(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE)),
+          KERN_SUCCESS);
+    MT_KR(receive_header(reply, &got), MACH_MSG_SUCCESS);
+    MT_EQ(got.msgh_id, MACH_NOTIFY_SEND_ONCE);
+
+    enum { SINKS = 10, PER_SINK = 1024 };
+    mach_port_name_t sinks[SINKS];
+    for (int i = 0; i < SINKS; i++) {
+        sinks[i] = new_port();
+        MT_REQUIRE(sinks[i]);
+        mach_port_limits_t lim = {.mpl_qlimit = PER_SINK};
+        MT_KR(mach_port_set_attributes(TASK, sinks[i], MACH_PORT_LIMITS_INFO,
+                                       (mach_port_info_t)&lim, MACH_PORT_LIMITS_INFO_COUNT),
+              KERN_SUCCESS);
+        for (int j = 0; j < PER_SINK; j++)
+            MT_KR(send_header(sinks[i], MACH_MSG_TYPE_MAKE_SEND, MACH_PORT_NULL, 0),
+                  MACH_MSG_SUCCESS);
+    }
+    MT_KR(send_header(dest, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0), MACH_MSG_SUCCESS);
+    MT_KR(receive_header(dest, &got), MACH_MSG_SUCCESS);
+
+    int starved = !UT_SANITIZED && !ut_under_valgrind();
+    if (starved) {
+        MT_REQUIRE(ut_exhaust_memory() == 0); /* else nothing would be tested */
+        mach_msg_return_t as_reply = send_header(dest, MACH_MSG_TYPE_COPY_SEND, reply,
+                                                 MACH_MSG_TYPE_MAKE_SEND_ONCE);
+        mach_msg_return_t as_dest = send_header(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                                                MACH_PORT_NULL, 0);
+        ut_restore_memory();
+        MT_EQ(as_reply, MACH_SEND_NO_BUFFER);
+        MT_EQ(as_dest, MACH_SEND_NO_BUFFER);
+        mach_port_status_t st = port_status(reply);
+        MT_EQ(st.mps_sorights, 0);
+        MT_EQ(st.mps_msgcount, 0);
+        MT_EQ(port_status(dest).mps_msgcount, 0);
+        mach_port_urefs_t refs = 0;
+        MT_KR(mach_port_get_refs(TASK, dest, MACH_PORT_RIGHT_SEND, &refs), KERN_SUCCESS);
+        MT_EQ(refs, 1);
+        MT_EQ(ut_name_count(), names_before + 2 + SINKS);
+    }
+    for (int i = 0; i < SINKS; i++)
+        MT_KR(mach_port_mod_refs(TASK, sinks[i], MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+
+    /* With memory, both sends go, and each send-once right is there to be used. */
+    MT_KR(send_header(dest, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE),
+          MACH_MSG_SUCCESS);
+    MT_KR(send_header(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, MACH_PORT_NULL, 0), MACH_MSG_SUCCESS);
+    MT_EQ(port_status(reply).mps_sorights, 2); /* one in each message */
+    MT_KR(receive_header(dest, &got), MACH_MSG_SUCCESS);
+    MT_EQ(MACH_MSGH_BITS_REMOTE(got.msgh_bits), MACH_MSG_TYPE_PORT_SEND_ONCE); /* the reply */
+    MT_KR(send_header(got.msgh_remote_port, MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_PORT_NULL, 0),
+          MACH_MSG_SUCCESS);
+    MT_KR(receive_header(reply, &got), MACH_MSG_SUCCESS);
+    MT_EQ(got.msgh_id, 77);
+    MT_KR(receive_header(reply, &got), MACH_MSG_SUCCESS);
+    MT_EQ(got.msgh_id, 77);
+    MT_EQ(port_status(reply).mps_sorights, 0);
+    MT_KR(mach_port_deallocate(TASK, dest), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, dest, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_EQ(ut_name_count(), names_before);
+}
+
 MT_MAIN()
