@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,8 +207,11 @@ MT_TEST(umach_run_with_a_socket_path_serves_the_world_there)
     MT_EQ(rmdir(dir), 0);
 }
 
-/* Run umachd with no --socket and XDG_RUNTIME_DIR=xdg until it is ready (or fails). */
-static pid_t r_default_umachd(const char *xdg, int *status_if_failed)
+/*
+ * Run umachd with no --socket and XDG_RUNTIME_DIR=xdg (NULL: unset) as user `uid` until it is
+ * ready (or fails).
+ */
+static pid_t r_default_umachd_as(const char *xdg, uid_t uid, int *status_if_failed)
 {
     int ready[2];
     *status_if_failed = -1;
@@ -216,7 +220,13 @@ static pid_t r_default_umachd(const char *xdg, int *status_if_failed)
     pid_t pid = fork();
     if (pid == 0) {
         close(ready[0]);
-        setenv("XDG_RUNTIME_DIR", xdg, 1);
+        if (xdg)
+            setenv("XDG_RUNTIME_DIR", xdg, 1);
+        else
+            unsetenv("XDG_RUNTIME_DIR");
+        if (uid != getuid() && (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 ||
+                                setuid(uid) != 0))
+            _exit(98);
         char fd[16];
         snprintf(fd, sizeof fd, "%d", ready[1]);
         execl(UMACHD_PATH, "umachd", "--ready-fd", fd, (char *)NULL);
@@ -230,6 +240,12 @@ static pid_t r_default_umachd(const char *xdg, int *status_if_failed)
         return pid;
     *status_if_failed = r_wait(pid);
     return -1;
+}
+
+/* Run umachd with no --socket and XDG_RUNTIME_DIR=xdg until it is ready (or fails). */
+static pid_t r_default_umachd(const char *xdg, int *status_if_failed)
+{
+    return r_default_umachd_as(xdg, getuid(), status_if_failed);
 }
 
 MT_TEST(umachds_default_directory_is_made_0700_and_refused_when_others_may_enter)
@@ -279,6 +295,59 @@ MT_TEST(umachds_default_directory_is_made_0700_and_refused_when_others_may_enter
     MT_EQ(failed, 1);
     MT_EQ(unlink(dir), 0);
     MT_EQ(rmdir(xdg), 0);
+}
+
+/*
+ * With XDG_RUNTIME_DIR unset (or not an absolute path) the default world lives in
+ * /tmp/umach-UID/world.sock. As root the daemon runs as a uid of its own (nobody else's
+ * directory is touched); otherwise as this user, whose directory must not exist yet.
+ */
+MT_TEST(umachds_default_directory_is_tmp_umach_uid_when_xdg_runtime_dir_is_unset)
+{
+    uid_t uid = getuid();
+    char dir[64], sock[96];
+    struct stat sb;
+    for (unsigned i = 0;; i++) {
+        if (uid == 0 || i > 0)
+            uid = (uid_t)(0x7f000000u + ((unsigned)getpid() & 0xffff) * 64 + i);
+        snprintf(dir, sizeof dir, "/tmp/umach-%u", (unsigned)uid);
+        if (lstat(dir, &sb) != 0)
+            break;
+        MT_REQUIRE(getuid() == 0 && i < 64); /* this user's default world is in the way */
+    }
+    snprintf(sock, sizeof sock, "%s/world.sock", dir);
+
+    int failed;
+    pid_t d = r_default_umachd_as(NULL, uid, &failed);
+    MT_REQUIRE(d > 0);
+    int made = lstat(dir, &sb) == 0;
+    if (!made) {
+        kill(d, SIGTERM); /* a daemon serving elsewhere must not outlive the test */
+        r_wait(d);
+    }
+    MT_REQUIRE(made);
+    MT_CHECK(S_ISDIR(sb.st_mode));
+    MT_EQ(sb.st_mode & 0777, 0700u);
+    MT_EQ(sb.st_uid, uid);
+    int fd = r_connect(sock);
+    MT_CHECK(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    kill(d, SIGTERM);
+    MT_EQ(r_wait(d), 0);
+    MT_CHECK(access(sock, F_OK) != 0);
+
+    /* A relative XDG_RUNTIME_DIR is not trusted either: the same directory serves. */
+    d = r_default_umachd_as("relative/run", uid, &failed);
+    MT_REQUIRE(d > 0);
+    fd = r_connect(sock);
+    MT_CHECK(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    kill(d, SIGTERM);
+    MT_EQ(r_wait(d), 0);
+    MT_CHECK(access("relative", F_OK) != 0);
+    MT_EQ(rmdir(dir), 0);
 }
 
 MT_TEST(umach_run_help_and_umachd_help_document_the_world)
