@@ -54,6 +54,7 @@ static int r_start(void)
     if (r_daemon < 0)
         return -1;
     if (r_daemon == 0) {
+        w_die_with_parent();
         execl(UMACHD_PATH, "umachd", "--socket", r_path, (char *)NULL);
         _exit(127);
     }

@@ -87,6 +87,7 @@ static int w_start(void)
     if (w_daemon < 0)
         return -1;
     if (w_daemon == 0) {
+        w_die_with_parent();
         execl(UMACHD_PATH, "umachd", "--socket", w_path, (char *)NULL);
         _exit(127);
     }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -82,6 +83,7 @@ MT_TEST(a_task_blocked_in_receive_gets_port_died_when_umachd_dies_and_later_call
     pid_t world = fork();
     MT_REQUIRE(world >= 0);
     if (world == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a test that dies leaves no world */
         char fd[16];
         snprintf(fd, sizeof fd, "%d", ready[1]);
         fcntl(ready[1], F_SETFD, 0);

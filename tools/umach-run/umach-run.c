@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,6 +89,7 @@ static pid_t r_start_world(const char *sock)
         perror("umach-run: pipe");
         return -1;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         perror("umach-run: fork");
@@ -99,6 +101,10 @@ static pid_t r_start_world(const char *sock)
         /* Its own process group: a terminal's ^C goes to CMD, and the world outlives it until
          * umach-run stops it. */
         setpgid(0, 0);
+        /* ...but not umach-run itself: killed (SIGKILL, a harness's timeout), its world ends. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(R_WORLD_FAILED);
         sigprocmask(SIG_SETMASK, &r_old_mask, NULL);
         int fl = fcntl(ready[1], F_GETFD);
         fcntl(ready[1], F_SETFD, fl & ~FD_CLOEXEC);
