@@ -132,11 +132,16 @@ static struct {
 /* Sizes from which mappings are placed on 2 MiB boundaries (page tables then move whole). */
 #define UM_VM_ALIGN (2u * 1024 * 1024)
 
+/* This process's pid, cached. Read without the lock (a fault-safe read of our own memory
+ * needs it), so the cache is a relaxed atomic: any thread may fill it, all with one value. */
 static uint32_t self_pid(void)
 {
-    if (!um_vmr.pid)
-        um_vmr.pid = (uint32_t)getpid();
-    return um_vmr.pid;
+    uint32_t pid = __atomic_load_n(&um_vmr.pid, __ATOMIC_RELAXED);
+    if (!pid) {
+        pid = (uint32_t)getpid();
+        __atomic_store_n(&um_vmr.pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
 }
 
 /*
@@ -586,7 +591,7 @@ static void um_vm_atfork_parent(void)
 static void um_vm_atfork_child(void)
 {
     /* A new process: its pid, its own page map and maps (the open ones read the parent's). */
-    um_vmr.pid = 0;
+    __atomic_store_n(&um_vmr.pid, 0, __ATOMIC_RELAXED);
     if (um_vmr.pagemap >= 0)
         close(um_vmr.pagemap);
     um_vmr.pagemap = -1;
