@@ -210,56 +210,47 @@ MT_TEST(server_once_turns_a_routine_error_into_an_error_reply)
     NU_END();
 }
 
-MT_TEST(server_once_answers_an_unknown_id_with_mig_bad_id_and_destroys_the_request)
+/*
+ * Send a give request (a send right in a port descriptor) with `id`, serve it once, and check
+ * the reply's id and result and that the carried right is gone from the message (its name keeps
+ * only the send right it had before).
+ */
+static void serve_a_give(mach_msg_id_t id, mach_msg_id_t reply_id, kern_return_t result)
 {
-    NU_BEGIN();
     mach_port_t server = server_port(), reply = nu_port(), carried = nu_port_with_send();
-    MT_KR(send_give(server, reply, DEMO_BASE + 50, carried), MACH_MSG_SUCCESS);
+    MT_KR(send_give(server, reply, id, carried), MACH_MSG_SUCCESS);
     MT_KR(mach_msg_server_once(demo_server, DEMO_MAX_SIZE, server, 0), MACH_MSG_SUCCESS);
     MT_EQ(nu_refs(carried, MACH_PORT_RIGHT_SEND), 1);
     reply_buf r;
     MT_KR(take_reply(reply, &r), MACH_MSG_SUCCESS);
-    MT_EQ(r.h.msgh_id, DEMO_BASE + 150);
-    MT_EQ(r.err.RetCode, MIG_BAD_ID);
+    MT_EQ(r.h.msgh_id, reply_id);
+    MT_EQ(r.err.RetCode, result);
     drop_port(carried);
     drop_port(server);
     drop_port(reply);
+}
+
+MT_TEST(server_once_answers_an_unknown_id_with_mig_bad_id_and_destroys_the_request)
+{
+    NU_BEGIN();
+    serve_a_give(DEMO_BASE + 50, DEMO_BASE + 150, MIG_BAD_ID);
     NU_END();
 }
 
 MT_TEST(server_once_destroys_the_rights_of_a_request_whose_routine_failed)
 {
     NU_BEGIN();
-    mach_port_t server = server_port(), reply = nu_port(), carried = nu_port_with_send();
     give_result = KERN_FAILURE;
-    MT_KR(send_give(server, reply, DEMO_BASE + 2, carried), MACH_MSG_SUCCESS);
-    MT_KR(mach_msg_server_once(demo_server, DEMO_MAX_SIZE, server, 0), MACH_MSG_SUCCESS);
-    MT_EQ(nu_refs(carried, MACH_PORT_RIGHT_SEND), 1);
-    reply_buf r;
-    MT_KR(take_reply(reply, &r), MACH_MSG_SUCCESS);
-    MT_EQ(r.h.msgh_id, DEMO_BASE + 102);
-    MT_EQ(r.err.RetCode, KERN_FAILURE);
-    drop_port(carried);
-    drop_port(server);
-    drop_port(reply);
+    serve_a_give(DEMO_BASE + 2, DEMO_BASE + 102, KERN_FAILURE);
     NU_END();
 }
 
 MT_TEST(server_once_leaves_the_rights_of_a_successful_request_to_the_routine)
 {
     NU_BEGIN();
-    mach_port_t server = server_port(), reply = nu_port(), carried = nu_port_with_send();
     give_result = KERN_SUCCESS;
-    MT_KR(send_give(server, reply, DEMO_BASE + 2, carried), MACH_MSG_SUCCESS);
-    MT_KR(mach_msg_server_once(demo_server, DEMO_MAX_SIZE, server, 0), MACH_MSG_SUCCESS);
     /* The routine released the right it was given, once. */
-    MT_EQ(nu_refs(carried, MACH_PORT_RIGHT_SEND), 1);
-    reply_buf r;
-    MT_KR(take_reply(reply, &r), MACH_MSG_SUCCESS);
-    MT_EQ(r.err.RetCode, KERN_SUCCESS);
-    drop_port(carried);
-    drop_port(server);
-    drop_port(reply);
+    serve_a_give(DEMO_BASE + 2, DEMO_BASE + 102, KERN_SUCCESS);
     NU_END();
 }
 
