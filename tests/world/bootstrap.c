@@ -312,18 +312,13 @@ MT_TEST(a_name_checked_in_by_one_process_is_looked_up_and_called_by_another)
     char name[128];
     b_name(name, sizeof name, "rpc");
     MT_REQUIRE(b_world_start(NULL) == 0);
-    b_role server = b_role_start("serve", name, NULL);
-    MT_CHECK(b_expect(&server, "check_in 0"));
-    b_role client = b_role_start("call", name, NULL);
-    MT_CHECK(b_expect(&client, "look_up 0"));
-    MT_CHECK(b_expect(&client, "rpc 0 107"));
-    MT_EQ(b_role_end(&client), 0);
+    b_role server = b_server_start(name);
+    b_call_succeeds(name);
     /* A second server of the same name is refused while the first lives. */
     b_role again = b_role_start("serve", name, NULL);
     MT_CHECK(b_expect(&again, "check_in 1103")); /* BOOTSTRAP_SERVICE_ACTIVE */
     MT_EQ(b_role_end(&again), 1);
-    MT_EQ(b_role_kill(&server), 128 + SIGKILL);
-    MT_EQ(b_world_stop(), 0);
+    b_kill_and_stop(&server);
 }
 
 MT_TEST(a_name_is_freed_when_its_server_process_is_killed_and_a_new_server_takes_it)
@@ -331,18 +326,12 @@ MT_TEST(a_name_is_freed_when_its_server_process_is_killed_and_a_new_server_takes
     char name[128];
     b_name(name, sizeof name, "freed");
     MT_REQUIRE(b_world_start(NULL) == 0);
-    b_role server = b_role_start("serve", name, NULL);
-    MT_CHECK(b_expect(&server, "check_in 0"));
+    b_role server = b_server_start(name);
     MT_EQ(b_role_kill(&server), 128 + SIGKILL);
     MT_CHECK(b_look_up_becomes(name, "look_up 1102")); /* BOOTSTRAP_UNKNOWN_SERVICE */
-    b_role next = b_role_start("serve", name, NULL);
-    MT_CHECK(b_expect(&next, "check_in 0"));
-    b_role client = b_role_start("call", name, NULL);
-    MT_CHECK(b_expect(&client, "look_up 0"));
-    MT_CHECK(b_expect(&client, "rpc 0 107"));
-    MT_EQ(b_role_end(&client), 0);
-    MT_EQ(b_role_kill(&next), 128 + SIGKILL);
-    MT_EQ(b_world_stop(), 0);
+    b_role next = b_server_start(name);
+    b_call_succeeds(name);
+    b_kill_and_stop(&next);
 }
 
 MT_TEST(a_name_registered_twice_is_name_in_use_until_its_server_dies)
@@ -355,16 +344,12 @@ MT_TEST(a_name_registered_twice_is_name_in_use_until_its_server_dies)
     b_role second = b_role_start("register", name, NULL);
     MT_CHECK(b_expect(&second, "register 1101")); /* BOOTSTRAP_NAME_IN_USE */
     MT_EQ(b_role_end(&second), 0);
-    b_role client = b_role_start("call", name, NULL);
-    MT_CHECK(b_expect(&client, "look_up 0"));
-    MT_CHECK(b_expect(&client, "rpc 0 107"));
-    MT_EQ(b_role_end(&client), 0);
+    b_call_succeeds(name);
     MT_EQ(b_role_kill(&first), 128 + SIGKILL);
     MT_CHECK(b_look_up_becomes(name, "look_up 1102"));
     b_role third = b_role_start("register", name, NULL);
     MT_CHECK(b_expect(&third, "register 0"));
-    MT_EQ(b_role_kill(&third), 128 + SIGKILL);
-    MT_EQ(b_world_stop(), 0);
+    b_kill_and_stop(&third);
 }
 
 MT_TEST(an_unknown_name_is_unknown_service)
@@ -387,12 +372,8 @@ MT_TEST(names_of_127_bytes_work_across_processes_and_longer_ones_are_refused)
     MT_REQUIRE(b_world_start(NULL) == 0);
     b_role server = b_role_start("names", name, NULL);
     MT_CHECK(b_expect(&server, "names ok"));
-    b_role client = b_role_start("call", name, NULL);
-    MT_CHECK(b_expect(&client, "look_up 0"));
-    MT_CHECK(b_expect(&client, "rpc 0 107"));
-    MT_EQ(b_role_end(&client), 0);
-    MT_EQ(b_role_kill(&server), 128 + SIGKILL);
-    MT_EQ(b_world_stop(), 0);
+    b_call_succeeds(name);
+    b_kill_and_stop(&server);
 }
 
 MT_TEST(a_declared_service_queues_a_request_until_its_server_checks_in)
@@ -404,8 +385,7 @@ MT_TEST(a_declared_service_queues_a_request_until_its_server_checks_in)
     /* The client finds the name before any server runs; its request waits in the port. */
     b_role client = b_role_start("call", name, "30000");
     MT_CHECK(b_expect(&client, "look_up 0"));
-    b_role server = b_role_start("serve", name, NULL);
-    MT_CHECK(b_expect(&server, "check_in 0"));
+    b_role server = b_server_start(name);
     MT_CHECK(b_expect(&client, "rpc 0 107"));
     MT_EQ(b_role_end(&client), 0);
     /* The server dies: the name stays (declared), and the next server checks it in. */
@@ -431,18 +411,13 @@ MT_TEST(raw_and_malformed_bootstrap_requests_get_errors_and_the_server_lives_on)
     char name[128];
     b_name(name, sizeof name, "raw");
     MT_REQUIRE(b_world_start(NULL) == 0);
-    b_role server = b_role_start("serve", name, NULL);
-    MT_CHECK(b_expect(&server, "check_in 0"));
+    b_role server = b_server_start(name);
     b_role raw = b_role_start("raw", name, NULL);
     MT_CHECK(b_expect(&raw, "raw ok"));
     MT_EQ(b_role_end(&raw), 0);
     /* Another process is served as before. */
-    b_role client = b_role_start("call", name, NULL);
-    MT_CHECK(b_expect(&client, "look_up 0"));
-    MT_CHECK(b_expect(&client, "rpc 0 107"));
-    MT_EQ(b_role_end(&client), 0);
-    MT_EQ(b_role_kill(&server), 128 + SIGKILL);
-    MT_EQ(b_world_stop(), 0);
+    b_call_succeeds(name);
+    b_kill_and_stop(&server);
 }
 
 int main(int argc, char **argv)

@@ -8,7 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "world_roles.h"
-#include "wire/um_wire.h"
+#include "world_util.h"
 
 #include <mach/task_special_ports.h>
 
@@ -211,8 +211,7 @@ MT_TEST(after_exec_the_process_is_a_new_task_with_only_its_inherited_special_por
     char name[128];
     b_name(name, sizeof name, "exec");
     MT_REQUIRE(b_world_start(NULL) == 0);
-    b_role server = b_role_start("serve", name, NULL);
-    MT_CHECK(b_expect(&server, "check_in 0"));
+    b_role server = b_server_start(name);
     b_role r = b_role_start("exec", name, NULL);
     /* task port, bootstrap port (its own name for the server now), server, mine, MIG reply */
     char line[128];
@@ -220,8 +219,7 @@ MT_TEST(after_exec_the_process_is_a_new_task_with_only_its_inherited_special_por
     MT_CHECK(b_expect(&r, "after exec: 2 names"));
     MT_CHECK(b_expect(&r, "rpc through bootstrap_port 0 108 24"));
     MT_EQ(b_role_end(&r), 0);
-    MT_EQ(b_role_kill(&server), 128 + SIGKILL);
-    MT_EQ(b_world_stop(), 0);
+    b_kill_and_stop(&server);
 }
 
 MT_TEST(a_subset_bootstrap_port_set_before_fork_is_the_childs)
@@ -229,44 +227,16 @@ MT_TEST(a_subset_bootstrap_port_set_before_fork_is_the_childs)
     char name[128];
     b_name(name, sizeof name, "subset");
     MT_REQUIRE(b_world_start(NULL) == 0);
-    b_role server = b_role_start("serve", name, NULL);
-    MT_CHECK(b_expect(&server, "check_in 0"));
+    b_role server = b_server_start(name);
     b_role r = b_role_start("subset-fork", name, NULL);
     MT_CHECK(b_expect(&r, "child sent 44"));
     MT_CHECK(b_expect(&r, "child status 0"));
     MT_CHECK(b_expect(&r, "root look-up of the subset's name unknown"));
     MT_EQ(b_role_end(&r), 0);
-    MT_EQ(b_role_kill(&server), 128 + SIGKILL);
-    MT_EQ(b_world_stop(), 0);
+    b_kill_and_stop(&server);
 }
 
 /* ---- the daemon checks parenthood (the wire protocol by hand) ------------------------------- */
-
-/* One request on `fd`; the reply's kr (or -1) and up to `nout` arguments. */
-static int64_t w_call(int fd, uint16_t call, const uint64_t *args, uint32_t nargs, uint64_t *out,
-                      uint32_t nout)
-{
-    struct {
-        um_wire_hdr h;
-        uint64_t a[UM_WIRE_MAX_ARGS];
-    } req, rep;
-    memset(&req, 0, sizeof req);
-    req.h.magic = UM_WIRE_MAGIC;
-    req.h.call = call;
-    req.h.id = 1;
-    req.h.nargs = nargs;
-    if (nargs)
-        memcpy(req.a, args, nargs * sizeof *args);
-    size_t len = sizeof req.h + nargs * sizeof *args;
-    if (send(fd, &req, len, MSG_NOSIGNAL) != (ssize_t)len)
-        return -1;
-    ssize_t n = recv(fd, &rep, sizeof rep, 0);
-    if (n < (ssize_t)sizeof rep.h || rep.h.magic != UM_WIRE_MAGIC || rep.h.call != call ||
-        rep.h.nargs < nout)
-        return -1;
-    memcpy(out, rep.a, nout * sizeof *out);
-    return rep.h.kr;
-}
 
 /* A hello on a fresh connection; the reply's 6 arguments (bootstrap name last). -1: none. */
 static int w_hello_with(const uint64_t *args, uint32_t nargs, uint64_t out[6])
@@ -274,7 +244,7 @@ static int w_hello_with(const uint64_t *args, uint32_t nargs, uint64_t out[6])
     int fd = b_join();
     if (fd < 0)
         return -1;
-    if (w_call(fd, UM_WIRE_HELLO, args, nargs, out, 6) != KERN_SUCCESS) {
+    if (w_request(fd, UM_WIRE_HELLO, args, nargs, out, 6) != 0) {
         close(fd);
         return -1;
     }
@@ -292,12 +262,11 @@ MT_TEST(a_fork_token_gives_the_slots_only_to_the_parents_child)
     uint64_t task = out[1], join[2] = {out[3], out[4]};
     int thr = b_join();
     MT_REQUIRE(thr >= 0);
-    uint64_t none[1];
-    MT_EQ(w_call(thr, UM_WIRE_JOIN, join, 2, none, 0), KERN_SUCCESS);
+    MT_EQ(w_join_task(thr, join), 0);
     uint64_t set[3] = {task, TASK_BOOTSTRAP_PORT, MACH_PORT_NULL};
-    MT_EQ(w_call(thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, none, 0), KERN_SUCCESS);
+    MT_EQ(w_request(thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, NULL, 0), 0);
     uint64_t token[2];
-    MT_EQ(w_call(thr, UM_WIRE_FORK, NULL, 0, token, 2), KERN_SUCCESS);
+    MT_EQ(w_request(thr, UM_WIRE_FORK, NULL, 0, token, 2), 0);
 
     /* We present the token ourselves: not our own child, so a task with the defaults. */
     uint64_t forged[5] = {UM_WIRE_HELLO_FORKED, 0, 0, token[0], token[1]};

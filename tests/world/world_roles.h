@@ -230,6 +230,30 @@ static inline int b_role_kill(b_role *r)
     return b_status(r->pid);
 }
 
+/* Run role `serve NAME` and check that it checked NAME in. */
+static inline b_role b_server_start(const char *name)
+{
+    b_role server = b_role_start("serve", name, NULL);
+    MT_CHECK(b_expect(&server, "check_in 0"));
+    return server;
+}
+
+/* Run role `call NAME` to its end and check that it found NAME and a server answered it. */
+static inline void b_call_succeeds(const char *name)
+{
+    b_role client = b_role_start("call", name, NULL);
+    MT_CHECK(b_expect(&client, "look_up 0"));
+    MT_CHECK(b_expect(&client, "rpc 0 107"));
+    MT_EQ(b_role_end(&client), 0);
+}
+
+/* Kill a role that serves until killed, then stop the world; check both went as they should. */
+static inline void b_kill_and_stop(b_role *server)
+{
+    MT_EQ(b_role_kill(server), 128 + SIGKILL);
+    MT_EQ(b_world_stop(), 0);
+}
+
 /* A name no other test uses. */
 static inline const char *b_name(char *buf, size_t len, const char *what)
 {
