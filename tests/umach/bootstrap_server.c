@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "bootstrap_raw.h"
 
 #include <mach/mach.h>
 #include <mach/mig_errors.h>
@@ -266,43 +267,6 @@ static mach_msg_return_t raw_rpc(void *req, mach_msg_size_t size, mach_port_name
                     MACH_PORT_NULL);
 }
 
-#pragma pack(push, 4)
-typedef struct {
-    mach_msg_header_t head;
-    NDR_record_t ndr;
-    name_t name;
-} name_req;
-
-typedef struct {
-    mach_msg_header_t head;
-    mach_msg_body_t body;
-    mach_msg_port_descriptor_t port;
-    NDR_record_t ndr;
-    name_t name;
-} register_req;
-
-typedef struct {
-    mach_msg_header_t head;
-    mach_msg_body_t body;
-    mach_msg_ool_descriptor_t ool;
-    NDR_record_t ndr;
-    name_t name;
-} ool_register_req;
-#pragma pack(pop)
-
-#define ID_CHECK_IN 402
-#define ID_REGISTER 403
-#define ID_LOOK_UP 404
-
-/* An error reply: mig_reply_error_t with id + 100 and `code`. */
-static void check_error_reply(const any_msg *m, mach_msg_id_t id, kern_return_t code)
-{
-    MT_EQ(m->h.msgh_id, id + 100);
-    MT_EQ(m->h.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
-    MT_EQ(m->h.msgh_size, sizeof(mig_reply_error_t));
-    MT_EQ(m->err.RetCode, code);
-}
-
 MT_TEST(raw_requests_get_mig_replies_and_malformed_ones_get_errors)
 {
     mach_port_name_t reply = MACH_PORT_NULL;
@@ -315,20 +279,20 @@ MT_TEST(raw_requests_get_mig_replies_and_malformed_ones_get_errors)
     nr.head.msgh_id = ID_LOOK_UP;
     strcpy(nr.name, "org.machports.test.raw.nothing");
     MT_KR(raw_rpc(&nr, sizeof nr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_LOOK_UP, BOOTSTRAP_UNKNOWN_SERVICE);
+    check_error_reply(&m.err, ID_LOOK_UP, BOOTSTRAP_UNKNOWN_SERVICE);
     MT_EQ(m.h.msgh_remote_port, MACH_PORT_NULL);
 
     /* An unknown id. */
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = 499;
     MT_KR(raw_rpc(&nr, sizeof nr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, 499, MIG_BAD_ID);
+    check_error_reply(&m.err, 499, MIG_BAD_ID);
 
     /* Too short, too long, a name without its NUL, a complex bit with no descriptor. */
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = ID_CHECK_IN;
     MT_KR(raw_rpc(&nr, sizeof nr - 4, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_CHECK_IN, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_CHECK_IN, MIG_BAD_ARGUMENTS);
     struct {
         name_req r;
         uint32_t extra;
@@ -337,60 +301,41 @@ MT_TEST(raw_requests_get_mig_replies_and_malformed_ones_get_errors)
     longer.r.head.msgh_id = ID_LOOK_UP;
     strcpy(longer.r.name, "x");
     MT_KR(raw_rpc(&longer, sizeof longer, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = ID_LOOK_UP;
     memset(nr.name, 'a', sizeof nr.name);
     MT_KR(raw_rpc(&nr, sizeof nr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = ID_LOOK_UP;
     nr.head.msgh_bits = MACH_MSGH_BITS_COMPLEX; /* descriptor count 0 (from the NDR bytes) */
     MT_KR(raw_rpc(&nr, sizeof nr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
 
     /* A register that carries a receive right: refused, and the right is destroyed. */
     mach_port_name_t victim = MACH_PORT_NULL, holder = new_port();
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &victim), KERN_SUCCESS);
     register_req rr;
-    memset(&rr, 0, sizeof rr);
-    rr.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
-    rr.head.msgh_id = ID_REGISTER;
-    rr.body.msgh_descriptor_count = 1;
-    rr.port.name = victim;
-    rr.port.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    rr.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    register_req_fill(&rr, victim, MACH_MSG_TYPE_MOVE_RECEIVE);
     strcpy(rr.name, "org.machports.test.raw.victim");
     MT_KR(raw_rpc(&rr, sizeof rr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_REGISTER, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_REGISTER, MIG_BAD_ARGUMENTS);
     MT_EQ(type_of(victim), (mach_port_type_t)-1); /* moved away and destroyed */
 
     /* Out-of-line memory where a port belongs: refused, the memory is the server's to free. */
     ool_register_req orq;
-    memset(&orq, 0, sizeof orq);
     static char payload[64] = "not a port";
-    orq.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
-    orq.head.msgh_id = ID_REGISTER;
-    orq.body.msgh_descriptor_count = 1;
-    orq.ool.address = payload;
-    orq.ool.size = sizeof payload;
-    orq.ool.copy = MACH_MSG_PHYSICAL_COPY;
-    orq.ool.type = MACH_MSG_OOL_DESCRIPTOR;
+    ool_register_req_fill(&orq, payload, sizeof payload);
     strcpy(orq.name, "org.machports.test.raw.ool");
     MT_KR(raw_rpc(&orq, sizeof orq, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_REGISTER, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_REGISTER, MIG_BAD_ARGUMENTS);
 
     /* A well-formed raw register, and a raw look-up whose reply carries the send right. */
-    memset(&rr, 0, sizeof rr);
-    rr.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
-    rr.head.msgh_id = ID_REGISTER;
-    rr.body.msgh_descriptor_count = 1;
-    rr.port.name = holder;
-    rr.port.disposition = MACH_MSG_TYPE_COPY_SEND;
-    rr.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    register_req_fill(&rr, holder, MACH_MSG_TYPE_COPY_SEND);
     strcpy(rr.name, "org.machports.test.raw.holder");
     MT_KR(raw_rpc(&rr, sizeof rr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_REGISTER, KERN_SUCCESS);
+    check_error_reply(&m.err, ID_REGISTER, KERN_SUCCESS);
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = ID_LOOK_UP;
     strcpy(nr.name, "org.machports.test.raw.holder");

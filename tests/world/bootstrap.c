@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "world_roles.h"
+#include "bootstrap_raw.h"
 
 #include <mach/mig_errors.h>
 #include <mach/ndr.h>
@@ -106,40 +107,6 @@ static mach_msg_return_t raw_rpc(void *req, mach_msg_size_t size, mach_port_t re
                               sizeof *out, reply, 10000, MACH_PORT_NULL, &out->h, 0);
 }
 
-#pragma pack(push, 4)
-typedef struct {
-    mach_msg_header_t head;
-    NDR_record_t ndr;
-    name_t name;
-} name_req;
-
-typedef struct {
-    mach_msg_header_t head;
-    mach_msg_body_t body;
-    mach_msg_port_descriptor_t port;
-    NDR_record_t ndr;
-    name_t name;
-} register_req;
-
-typedef struct {
-    mach_msg_header_t head;
-    mach_msg_body_t body;
-    mach_msg_ool_descriptor_t ool;
-    NDR_record_t ndr;
-    name_t name;
-} ool_register_req;
-#pragma pack(pop)
-
-enum { ID_CHECK_IN = 402, ID_REGISTER = 403, ID_LOOK_UP = 404 };
-
-static void check_error_reply(const b_msg *m, mach_msg_id_t id, kern_return_t code)
-{
-    MT_EQ(m->h.msgh_id, id + 100);
-    MT_EQ(m->h.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
-    MT_EQ(m->h.msgh_size, sizeof(mig_reply_error_t));
-    MT_EQ(m->err.RetCode, code);
-}
-
 /* raw NAME: malformed and raw requests, each answered as MIG would; NAME is served meanwhile. */
 static int role_raw(const char *served)
 {
@@ -151,53 +118,40 @@ static int role_raw(const char *served)
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = 499; /* an unknown id */
     MT_KR(raw_rpc(&nr, sizeof nr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, 499, MIG_BAD_ID);
+    check_error_reply(&m.err, 499, MIG_BAD_ID);
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = ID_CHECK_IN; /* too short */
     MT_KR(raw_rpc(&nr, sizeof nr - 4, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_CHECK_IN, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_CHECK_IN, MIG_BAD_ARGUMENTS);
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = ID_LOOK_UP; /* a name without its NUL */
     memset(nr.name, 'a', sizeof nr.name);
     MT_KR(raw_rpc(&nr, sizeof nr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
     memset(&nr, 0, sizeof nr);
     nr.head.msgh_id = ID_LOOK_UP; /* the complex bit and no descriptor */
     nr.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
     MT_KR(raw_rpc(&nr, sizeof nr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_LOOK_UP, MIG_BAD_ARGUMENTS);
 
     /* A register carrying a receive right: refused, the right destroyed with the request. */
     mach_port_t victim = MACH_PORT_NULL;
     MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &victim), KERN_SUCCESS);
     register_req rr;
-    memset(&rr, 0, sizeof rr);
-    rr.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
-    rr.head.msgh_id = ID_REGISTER;
-    rr.body.msgh_descriptor_count = 1;
-    rr.port.name = victim;
-    rr.port.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    rr.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    register_req_fill(&rr, victim, MACH_MSG_TYPE_MOVE_RECEIVE);
     snprintf(rr.name, sizeof rr.name, "%s.victim", served);
     MT_KR(raw_rpc(&rr, sizeof rr, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_REGISTER, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_REGISTER, MIG_BAD_ARGUMENTS);
     mach_port_type_t type = 0;
     MT_KR(mach_port_type(mach_task_self(), victim, &type), KERN_INVALID_NAME);
 
     /* Out-of-line memory where a port belongs: refused, the memory is the server's to free. */
     static char payload[64] = "not a port";
     ool_register_req orq;
-    memset(&orq, 0, sizeof orq);
-    orq.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
-    orq.head.msgh_id = ID_REGISTER;
-    orq.body.msgh_descriptor_count = 1;
-    orq.ool.address = payload;
-    orq.ool.size = sizeof payload;
-    orq.ool.copy = MACH_MSG_PHYSICAL_COPY;
-    orq.ool.type = MACH_MSG_OOL_DESCRIPTOR;
+    ool_register_req_fill(&orq, payload, sizeof payload);
     snprintf(orq.name, sizeof orq.name, "%s.ool", served);
     MT_KR(raw_rpc(&orq, sizeof orq, reply, &m), MACH_MSG_SUCCESS);
-    check_error_reply(&m, ID_REGISTER, MIG_BAD_ARGUMENTS);
+    check_error_reply(&m.err, ID_REGISTER, MIG_BAD_ARGUMENTS);
 
     /* A forged port-destroyed notification: dropped; only the reply right's notice comes. */
     mach_port_t carried = MACH_PORT_NULL;
