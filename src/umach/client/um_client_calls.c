@@ -45,6 +45,29 @@ static kern_return_t cl_simple(uint16_t call, const uint64_t *args, uint32_t nar
 
 #define ARGS(...) (const uint64_t[]){__VA_ARGS__}, (uint32_t)(sizeof((uint64_t[]){__VA_ARGS__}) / 8)
 
+/* A call (with `blob` as its input bytes) whose one out-argument is written to *out on success. */
+static kern_return_t cl_out(uint16_t call, const uint64_t *args, uint32_t nargs, const void *blob,
+                            uint32_t blob_len, uint64_t *out)
+{
+    um_wire_pkt rep;
+    kern_return_t kr = cl_call(call, args, nargs, blob, blob_len, &rep, 1);
+    if (kr == KERN_SUCCESS)
+        *out = rep.args[0];
+    um_wire_pkt_free(&rep);
+    return kr;
+}
+
+/* The same for a 32-bit out-argument. */
+static kern_return_t cl_out32(uint16_t call, const uint64_t *args, uint32_t nargs,
+                              const void *blob, uint32_t blob_len, uint32_t *out)
+{
+    uint64_t v = 0;
+    kern_return_t kr = cl_out(call, args, nargs, blob, blob_len, &v);
+    if (kr == KERN_SUCCESS)
+        *out = (uint32_t)v;
+    return kr;
+}
+
 /*
  * The reply's arrays (after `nout` out-arguments: their count, their lengths; their bytes
  * are the blob) become task memory: addrs[i] for the array the daemon named D_ITEM_TOKEN(i).
@@ -92,12 +115,7 @@ static uint64_t cl_item_addr(uint64_t token, const uint64_t *addrs, unsigned n)
 kern_return_t um_client_mach_port_allocate(ipc_space_t task, mach_port_right_t right,
                                            mach_port_name_t *name)
 {
-    um_wire_pkt rep;
-    kern_return_t kr = cl_call(UM_WIRE_PORT_ALLOCATE, ARGS(task, right), NULL, 0, &rep, 1);
-    if (kr == KERN_SUCCESS)
-        *name = (mach_port_name_t)rep.args[0];
-    um_wire_pkt_free(&rep);
-    return kr;
+    return cl_out32(UM_WIRE_PORT_ALLOCATE, ARGS(task, right), NULL, 0, name);
 }
 
 kern_return_t um_client_mach_port_allocate_name(ipc_space_t task, mach_port_right_t right,
@@ -110,13 +128,7 @@ kern_return_t um_client_mach_port_construct(ipc_space_t task, mach_port_options_
                                             mach_port_context_t context, mach_port_name_t *name)
 {
     mach_port_options_t opts = *options; /* MIG copies the options in the caller */
-    um_wire_pkt rep;
-    kern_return_t kr =
-        cl_call(UM_WIRE_PORT_CONSTRUCT, ARGS(task, context), &opts, sizeof opts, &rep, 1);
-    if (kr == KERN_SUCCESS)
-        *name = (mach_port_name_t)rep.args[0];
-    um_wire_pkt_free(&rep);
-    return kr;
+    return cl_out32(UM_WIRE_PORT_CONSTRUCT, ARGS(task, context), &opts, sizeof opts, name);
 }
 
 kern_return_t um_client_mach_port_destruct(ipc_space_t task, mach_port_name_t name,
@@ -141,27 +153,16 @@ kern_return_t um_client_mach_port_mod_refs(ipc_space_t task, mach_port_name_t na
     return cl_simple(UM_WIRE_PORT_MOD_REFS, ARGS(task, name, right, (uint32_t)delta));
 }
 
-/* A call with one 32-bit out-argument, written on success. */
-static kern_return_t cl_out32(uint16_t call, const uint64_t *args, uint32_t nargs, uint32_t *out)
-{
-    um_wire_pkt rep;
-    kern_return_t kr = cl_call(call, args, nargs, NULL, 0, &rep, 1);
-    if (kr == KERN_SUCCESS)
-        *out = (uint32_t)rep.args[0];
-    um_wire_pkt_free(&rep);
-    return kr;
-}
-
 kern_return_t um_client_mach_port_get_refs(ipc_space_t task, mach_port_name_t name,
                                            mach_port_right_t right, mach_port_urefs_t *refs)
 {
-    return cl_out32(UM_WIRE_PORT_GET_REFS, ARGS(task, name, right), refs);
+    return cl_out32(UM_WIRE_PORT_GET_REFS, ARGS(task, name, right), NULL, 0, refs);
 }
 
 kern_return_t um_client_mach_port_type(ipc_space_t task, mach_port_name_t name,
                                        mach_port_type_t *ptype)
 {
-    return cl_out32(UM_WIRE_PORT_TYPE, ARGS(task, name), ptype);
+    return cl_out32(UM_WIRE_PORT_TYPE, ARGS(task, name), NULL, 0, ptype);
 }
 
 kern_return_t um_client_mach_port_names(ipc_space_t task, mach_port_name_array_t *names,
@@ -263,12 +264,7 @@ kern_return_t um_client_mach_port_set_seqno(ipc_space_t task, mach_port_name_t n
 kern_return_t um_client_mach_port_get_context(ipc_space_t task, mach_port_name_t name,
                                               mach_port_context_t *context)
 {
-    um_wire_pkt rep;
-    kern_return_t kr = cl_call(UM_WIRE_PORT_GET_CONTEXT, ARGS(task, name), NULL, 0, &rep, 1);
-    if (kr == KERN_SUCCESS)
-        *context = (mach_port_context_t)rep.args[0];
-    um_wire_pkt_free(&rep);
-    return kr;
+    return cl_out(UM_WIRE_PORT_GET_CONTEXT, ARGS(task, name), NULL, 0, context);
 }
 
 kern_return_t um_client_mach_port_set_context(ipc_space_t task, mach_port_name_t name,
@@ -347,7 +343,8 @@ kern_return_t um_client_mach_port_request_notification(ipc_space_t task, mach_po
                                                        mach_port_t *previous)
 {
     return cl_out32(UM_WIRE_PORT_REQUEST_NOTIFICATION,
-                    ARGS(task, name, (uint32_t)msgid, sync, notify, notifyPoly), previous);
+                    ARGS(task, name, (uint32_t)msgid, sync, notify, notifyPoly), NULL, 0,
+                    previous);
 }
 
 kern_return_t um_client_mach_port_peek(ipc_space_t task, mach_port_name_t name,
@@ -385,7 +382,7 @@ kern_return_t um_client_task_info(task_name_t target_task, task_flavor_t flavor,
 kern_return_t um_client_task_get_special_port(task_inspect_t task, int which_port,
                                               mach_port_t *special_port)
 {
-    return cl_out32(UM_WIRE_TASK_GET_SPECIAL_PORT, ARGS(task, (uint32_t)which_port),
+    return cl_out32(UM_WIRE_TASK_GET_SPECIAL_PORT, ARGS(task, (uint32_t)which_port), NULL, 0,
                     special_port);
 }
 
@@ -403,7 +400,7 @@ bool um_client_task_check(mach_port_name_t task)
 kern_return_t um_client_task_get_exc_guard_behavior(task_inspect_t task,
                                                     task_exc_guard_behavior_t *behavior)
 {
-    return cl_out32(UM_WIRE_TASK_GET_EXC_GUARD, ARGS(task), behavior);
+    return cl_out32(UM_WIRE_TASK_GET_EXC_GUARD, ARGS(task), NULL, 0, behavior);
 }
 
 kern_return_t um_client_task_set_exc_guard_behavior(task_t task,
