@@ -2,10 +2,47 @@
  * test_msg.c — sending and receiving: the crate's message tests, OOL memory, reply
  * ports, timeouts, full queues, too-large messages, dead destinations, RPC, the server.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* RTLD_NEXT */
+#endif
 #include "mpt.h"
 
 #include <pthread.h>
 #include <time.h>
+
+#if defined(__linux__)
+#include <dlfcn.h>
+
+/*
+ * On Linux this program's mach_msg stands in front of umach's (libmachports.so calls it
+ * through the dynamic linker) and passes every call on, except while grow_race_armed: then a
+ * growing receive sees a message bigger than its buffer each time, as when other threads keep
+ * taking the queued message and a bigger one takes its place.
+ */
+static int grow_race_armed, grow_race_receives;
+
+mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t option,
+                           mach_msg_size_t send_size, mach_msg_size_t rcv_size,
+                           mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
+                           mach_port_name_t notify)
+{
+    if (grow_race_armed && (option & MACH_RCV_MSG) && (option & MACH_RCV_LARGE) &&
+        !(option & MACH_SEND_MSG)) {
+        grow_race_receives++;
+        msg->msgh_size = rcv_size + 64;
+        return MACH_RCV_TOO_LARGE;
+    }
+    typedef mach_msg_return_t (*mach_msg_fn)(mach_msg_header_t *, mach_msg_option_t,
+                                             mach_msg_size_t, mach_msg_size_t, mach_port_name_t,
+                                             mach_msg_timeout_t, mach_port_name_t);
+    static mach_msg_fn real;
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "mach_msg");
+    if (!real)
+        return MACH_RCV_INVALID_DATA;
+    return real(msg, option, send_size, rcv_size, rcv_name, timeout, notify);
+}
+#endif
 
 static const mp_recv_options poll_opts = {.flags = MP_RECV_TIMEOUT, .timeout_ms = 0};
 
@@ -547,6 +584,24 @@ MPT_TEST(too_large_message_with_grow_is_received_in_a_bigger_buffer)
     mp_msg_buffer_drop(&small);
     fx_done(&f);
 }
+
+#if defined(__linux__)
+MPT_TEST(a_growing_receive_gives_up_after_sixteen_sizes_when_the_message_keeps_growing)
+{
+    fixture f;
+    fx_init(&f);
+    mp_msg_parser p;
+    mp_recv_options o = {.flags = MP_RECV_GROW | MP_RECV_TIMEOUT, .timeout_ms = 0};
+    grow_race_receives = 0;
+    grow_race_armed = 1;
+    mach_msg_return_t mr = mp_recv(f.recv, &f.buf, &o, &p);
+    grow_race_armed = 0;
+    MT_KR(mr, MACH_RCV_TOO_LARGE);
+    MT_EQ(grow_race_receives, 16);
+    MT_CHECK(mp_msg_buffer_capacity(&f.buf) > 4096); /* it did grow, fifteen times */
+    fx_done(&f);
+}
+#endif
 
 MPT_TEST(inline_data_is_padded_to_four_bytes_when_sent)
 {
