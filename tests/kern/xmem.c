@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "ool_pattern.h"
 
 #include "api/um_api.h"
 #include "kern/um_kmsg.h"
@@ -326,44 +327,6 @@ static mach_msg_return_t xm_serve_receive(int s, um_task *t, mach_port_name_t na
         }                                                                                      \
     } while (0)
 
-static uint8_t xm_pattern(uint64_t i, uint32_t seed)
-{
-    uint64_t x = ((i + 1) ^ ((uint64_t)seed << 40)) * 0x9E3779B97F4A7C15ull;
-    return (uint8_t)(x >> 56);
-}
-
-static void xm_fill(uint8_t *p, uint64_t n, uint32_t seed)
-{
-    for (uint64_t i = 0; i < n; i++)
-        p[i] = xm_pattern(i, seed);
-}
-
-static bool xm_verify(const uint8_t *p, uint64_t n, uint32_t seed)
-{
-    for (uint64_t i = 0; i < n; i++)
-        if (p[i] != xm_pattern(i, seed))
-            return false;
-    return true;
-}
-
-/* Does a mapping hold `addr` (read from /proc/self/maps: no system call on the address)? */
-static bool xm_mapped(uint64_t addr, uint64_t len)
-{
-    (void)len;
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return false;
-    char line[512];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
-        unsigned long long lo, hi;
-        if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && lo <= addr && addr < hi)
-            found = true;
-    }
-    fclose(f);
-    return found;
-}
-
 /* What a child allocates and never frees (it exits): reachable, not lost. */
 static void *volatile xm_keep[4];
 
@@ -435,6 +398,37 @@ static int xm_wait(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A sender child and a receiver child, each with a socket to the daemon (us). */
+typedef struct {
+    int sa[2], sb[2];
+    pid_t pa, pb;
+} xm_pair;
+
+/* Fork the two children; false (nothing forked) if a socket could not be made. */
+static bool xm_pair_start(xm_pair *p, void (*sender)(int s, void *arg), void *sender_arg,
+                          void (*receiver)(int s, void *arg), void *receiver_arg)
+{
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p->sa) != 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p->sb) != 0)
+        return false;
+    p->pa = xm_fork(sender, p->sa[1], sender_arg);
+    p->pb = xm_fork(receiver, p->sb[1], receiver_arg);
+    close(p->sa[1]);
+    close(p->sb[1]);
+    return true;
+}
+
+/* Both children exit 0; then the world ends and holds no memfd. */
+static void xm_pair_end(xm_pair *p, xm_world *w)
+{
+    MT_EQ(xm_wait(p->pa), 0);
+    MT_EQ(xm_wait(p->pb), 0);
+    close(p->sa[0]);
+    close(p->sb[0]);
+    xm_world_end(w);
+    MT_EQ(um_xmem_fds_held(), 0);
+}
+
 /* ---- copy and move between processes --------------------------------------------------------- */
 
 enum { XM_REGION = 1, XM_MALLOC = 2, XM_STACK = 3 };
@@ -467,7 +461,7 @@ static void xm_sender(int s, void *arg)
         base = stackbuf;
     }
     uint8_t *data = base + c->offset;
-    xm_fill(data, c->size, 7);
+    ool_fill(data, c->size, 7);
     xm_ool_msg m;
     memset(&m, 0, sizeof m);
     m.base.header.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
@@ -483,10 +477,10 @@ static void xm_sender(int s, void *arg)
     XC_REQUIRE(xc_send(s, &m, m.base.header.msgh_size) == MACH_MSG_SUCCESS);
     if (c->dealloc && c->size && c->memory != XM_STACK) {
         /* The move took the pages holding the data. */
-        XC_REQUIRE(!xm_mapped((uint64_t)(uintptr_t)data, c->size));
+        XC_REQUIRE(!maps_hold((uint64_t)(uintptr_t)data));
     } else if (c->size) {
         /* Written after the send: never seen by the receiver. */
-        xm_fill(data, c->size, 8);
+        ool_fill(data, c->size, 8);
     }
     char done = 1;
     XC_REQUIRE(write(s, &done, 1) == 1);
@@ -511,11 +505,11 @@ static void xm_receiver(int s, void *arg)
     /* XNU: small and physical copies arrive page-aligned, the rest keep their offset. */
     uint32_t want = (c->size <= 32768 || (c->physical && !c->dealloc)) ? 0 : c->offset;
     XC_REQUIRE((addr & 4095) == want);
-    XC_REQUIRE(xm_verify(m->ool[0].address, c->size, 7));
+    XC_REQUIRE(ool_verify(m->ool[0].address, c->size, 7));
     /* The receiver's own memory: it writes it and frees it with vm_deallocate. */
     memset(m->ool[0].address, 0x5a, c->size < 4096 ? c->size : 4096);
     XC_REQUIRE(vm_deallocate(mach_task_self(), (vm_address_t)addr, c->size) == KERN_SUCCESS);
-    XC_REQUIRE(!xm_mapped(addr, c->size));
+    XC_REQUIRE(!maps_hold(addr));
     free(img);
 }
 
@@ -524,25 +518,15 @@ static void xm_run_case(xm_case c)
 {
     xm_world w;
     MT_REQUIRE(xm_world_init(&w, 0));
-    int sa[2], sb[2];
-    MT_REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sa) == 0);
-    MT_REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sb) == 0);
     c.dest = w.send_a;
     uint8_t *buf = xm_dbuf;
-    pid_t pa = xm_fork(xm_sender, sa[1], &c);
-    pid_t pb = xm_fork(xm_receiver, sb[1], &c);
-    close(sa[1]);
-    close(sb[1]);
-    MT_EQ(xm_serve_send(sa[0], w.a, buf), MACH_MSG_SUCCESS);
+    xm_pair p;
+    MT_REQUIRE(xm_pair_start(&p, xm_sender, &c, xm_receiver, &c));
+    MT_EQ(xm_serve_send(p.sa[0], w.a, buf), MACH_MSG_SUCCESS);
     char done = 0;
-    MT_EQ(read(sa[0], &done, 1), 1); /* the sender wrote over its memory */
-    MT_EQ(xm_serve_receive(sb[0], w.b, w.port_b), MACH_MSG_SUCCESS);
-    MT_EQ(xm_wait(pa), 0);
-    MT_EQ(xm_wait(pb), 0);
-    close(sa[0]);
-    close(sb[0]);
-    xm_world_end(&w);
-    MT_EQ(um_xmem_fds_held(), 0);
+    MT_EQ(read(p.sa[0], &done, 1), 1); /* the sender wrote over its memory */
+    MT_EQ(xm_serve_receive(p.sb[0], w.b, w.port_b), MACH_MSG_SUCCESS);
+    xm_pair_end(&p, &w);
 }
 
 MT_TEST(copies_of_every_size_arrive_byte_exact_and_later_writes_never_show)
@@ -608,7 +592,7 @@ static void xm_many_sender(int s, void *arg)
         uint64_t n = xm_many_size(i);
         uint8_t *p = malloc(n);
         XC_REQUIRE(p);
-        xm_fill(p, n, (uint32_t)i);
+        ool_fill(p, n, (uint32_t)i);
         m->ool[i].address = p;
         m->ool[i].size = (mach_msg_size_t)n;
         m->ool[i].copy = MACH_MSG_VIRTUAL_COPY;
@@ -616,7 +600,7 @@ static void xm_many_sender(int s, void *arg)
     }
     XC_REQUIRE(xc_send(s, m, sizeof *m) == MACH_MSG_SUCCESS);
     for (int i = 0; i < 2 * XM_MANY; i++) {
-        xm_fill(m->ool[i].address, xm_many_size(i), 999);
+        ool_fill(m->ool[i].address, xm_many_size(i), 999);
         free(m->ool[i].address);
     }
     char done = 1;
@@ -633,7 +617,7 @@ static void xm_many_receiver(int s, void *arg)
     XC_REQUIRE(ilen >= sizeof *m);
     for (int i = 0; i < 2 * XM_MANY; i++) {
         XC_REQUIRE(m->ool[i].size == xm_many_size(i));
-        XC_REQUIRE(xm_verify(m->ool[i].address, m->ool[i].size, (uint32_t)i));
+        XC_REQUIRE(ool_verify(m->ool[i].address, m->ool[i].size, (uint32_t)i));
         XC_REQUIRE(vm_deallocate(mach_task_self(), (vm_address_t)m->ool[i].address,
                                  m->ool[i].size) == KERN_SUCCESS);
     }
@@ -644,25 +628,15 @@ MT_TEST(a_message_with_hundreds_of_pieces_arrives_whole)
 {
     xm_world w;
     MT_REQUIRE(xm_world_init(&w, 0));
-    int sa[2], sb[2];
-    MT_REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sa) == 0);
-    MT_REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sb) == 0);
     uint8_t *buf = xm_dbuf;
-    pid_t pa = xm_fork(xm_many_sender, sa[1], &w.send_a);
-    pid_t pb = xm_fork(xm_many_receiver, sb[1], NULL);
-    close(sa[1]);
-    close(sb[1]);
-    MT_EQ(xm_serve_send(sa[0], w.a, buf), MACH_MSG_SUCCESS);
+    xm_pair p;
+    MT_REQUIRE(xm_pair_start(&p, xm_many_sender, &w.send_a, xm_many_receiver, NULL));
+    MT_EQ(xm_serve_send(p.sa[0], w.a, buf), MACH_MSG_SUCCESS);
     char done = 0;
-    MT_EQ(read(sa[0], &done, 1), 1);
+    MT_EQ(read(p.sa[0], &done, 1), 1);
     MT_CHECK(um_xmem_fds_held() > 0 && um_xmem_fds_held() <= UM_XMEM_FDS_MAX);
-    MT_EQ(xm_serve_receive(sb[0], w.b, w.port_b), MACH_MSG_SUCCESS);
-    MT_EQ(xm_wait(pa), 0);
-    MT_EQ(xm_wait(pb), 0);
-    close(sa[0]);
-    close(sb[0]);
-    xm_world_end(&w);
-    MT_EQ(um_xmem_fds_held(), 0);
+    MT_EQ(xm_serve_receive(p.sb[0], w.b, w.port_b), MACH_MSG_SUCCESS);
+    xm_pair_end(&p, &w);
 }
 
 /* ---- out-of-line port arrays ------------------------------------------------------------------ */
@@ -700,7 +674,7 @@ static void xm_ports_sender(int s, void *arg)
     m.ports.disposition = MACH_MSG_TYPE_COPY_SEND;
     m.ports.type = MACH_MSG_OOL_PORTS_DESCRIPTOR;
     XC_REQUIRE(xc_send(s, &m, sizeof m) == MACH_MSG_SUCCESS);
-    XC_REQUIRE(!xm_mapped(a, bytes)); /* deallocate: the array left the sender */
+    XC_REQUIRE(!maps_hold(a)); /* deallocate: the array left the sender */
 }
 
 static void xm_ports_receiver(int s, void *arg)
@@ -731,29 +705,19 @@ static void xm_run_ports(uint32_t count)
 {
     xm_world w;
     MT_REQUIRE(xm_world_init(&w, 0));
-    int sa[2], sb[2];
-    MT_REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sa) == 0);
-    MT_REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sb) == 0);
     xm_ports_case c = {w.send_a, w.a->task_name, count};
     uint8_t *buf = xm_dbuf;
-    pid_t pa = xm_fork(xm_ports_sender, sa[1], &c);
-    pid_t pb = xm_fork(xm_ports_receiver, sb[1], &c);
-    close(sa[1]);
-    close(sb[1]);
-    MT_EQ(xm_serve_send(sa[0], w.a, buf), MACH_MSG_SUCCESS);
-    MT_EQ(xm_serve_receive(sb[0], w.b, w.port_b), MACH_MSG_SUCCESS);
+    xm_pair p;
+    MT_REQUIRE(xm_pair_start(&p, xm_ports_sender, &c, xm_ports_receiver, &c));
+    MT_EQ(xm_serve_send(p.sa[0], w.a, buf), MACH_MSG_SUCCESS);
+    MT_EQ(xm_serve_receive(p.sb[0], w.b, w.port_b), MACH_MSG_SUCCESS);
     mach_port_name_t got = 0;
-    MT_EQ(read(sb[0], &got, sizeof got), (ssize_t)sizeof got);
+    MT_EQ(read(p.sb[0], &got, sizeof got), (ssize_t)sizeof got);
     mach_port_urefs_t refs = 0;
     MT_KR(um_api_mach_port_get_refs(w.b, w.b->task_name, got, MACH_PORT_RIGHT_SEND, &refs),
           KERN_SUCCESS);
     MT_EQ(refs, (count + 2) / 3); /* one uref per copy of A's task port in the array */
-    MT_EQ(xm_wait(pa), 0);
-    MT_EQ(xm_wait(pb), 0);
-    close(sa[0]);
-    close(sb[0]);
-    xm_world_end(&w);
-    MT_EQ(um_xmem_fds_held(), 0);
+    xm_pair_end(&p, &w);
 }
 
 MT_TEST(out_of_line_port_arrays_cross_as_names_and_become_task_memory)
@@ -846,7 +810,7 @@ static void xm_liar(int s, void *arg)
         mr = xc_send(s, &m, m.base.header.msgh_size);
         XC_REQUIRE(mr == MACH_SEND_INVALID_MEMORY);
         /* XNU takes nothing of what failed: the range is still mapped. */
-        XC_REQUIRE(xm_mapped((uint64_t)(uintptr_t)hole, 1 << 20));
+        XC_REQUIRE(maps_hold((uint64_t)(uintptr_t)hole));
         _exit(0);
     }
     case XL_SIZE_LIE:
@@ -937,7 +901,7 @@ static void xm_queuer(int s, void *arg)
     xm_queue_case *c = arg;
     vm_address_t a = 0;
     XC_REQUIRE(vm_allocate(mach_task_self(), &a, c->size, VM_FLAGS_ANYWHERE) == KERN_SUCCESS);
-    xm_fill((uint8_t *)a, c->size, 3);
+    ool_fill((uint8_t *)a, c->size, 3);
     xm_ool_msg m;
     xm_one(&m, c->dest, (void *)a, c->size, true);
     m.ool[1] = m.ool[0];
@@ -949,7 +913,7 @@ static void xm_queuer(int s, void *arg)
     m.base.header.msgh_size += sizeof m.ool[1];
     XC_REQUIRE(xc_send(s, &m, m.base.header.msgh_size) == c->want);
     /* A move that failed before anything was taken leaves the range where it was. */
-    XC_REQUIRE(xm_mapped(a, c->size) == (c->want != MACH_MSG_SUCCESS));
+    XC_REQUIRE(maps_hold(a) == (c->want != MACH_MSG_SUCCESS));
 }
 
 MT_TEST(queued_memory_counts_against_the_sender_and_dies_with_the_receiver)
@@ -1025,10 +989,10 @@ MT_TEST(a_captured_memfd_cannot_shrink_grow_or_be_written_again)
     /* A region (its own memfd, frozen and shared) and malloc'd memory (copied into one). */
     vm_address_t a = 0;
     MT_KR(vm_allocate(mach_task_self(), &a, 1 << 20, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
-    xm_fill((uint8_t *)a, 1 << 20, 5);
+    ool_fill((uint8_t *)a, 1 << 20, 5);
     uint8_t *heap = malloc(100000);
     MT_REQUIRE(heap);
-    xm_fill(heap, 100000, 6);
+    ool_fill(heap, 100000, 6);
     struct {
         mach_msg_base_t base;
         mach_msg_ool_descriptor_t ool[2];
@@ -1059,9 +1023,9 @@ MT_TEST(a_captured_memfd_cannot_shrink_grow_or_be_written_again)
         MT_NE(ftruncate(fd, 0), 0);
     }
     /* The sender's own memory is its to write still (the region's own pages copy on write). */
-    xm_fill((uint8_t *)a, 1 << 20, 7);
-    xm_fill(heap, 100000, 8);
-    MT_CHECK(xm_verify((uint8_t *)a, 1 << 20, 7));
+    ool_fill((uint8_t *)a, 1 << 20, 7);
+    ool_fill(heap, 100000, 8);
+    MT_CHECK(ool_verify((uint8_t *)a, 1 << 20, 7));
     um_xmem_out_free(&out);
     free(heap);
     MT_KR(vm_deallocate(mach_task_self(), a, 1 << 20), KERN_SUCCESS);

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "ool_pattern.h"
 
 #include <mach/mach.h>
 #include <servers/bootstrap.h>
@@ -58,43 +59,6 @@ typedef union {
     ob_ports ports;
     uint8_t bytes[1024];
 } ob_buf;
-
-static uint8_t ob_pattern(uint64_t i, uint32_t seed)
-{
-    uint64_t x = ((i + 1) ^ ((uint64_t)seed << 40)) * 0x9E3779B97F4A7C15ull;
-    return (uint8_t)(x >> 56);
-}
-
-static void ob_fill(uint8_t *p, uint64_t n, uint32_t seed)
-{
-    for (uint64_t i = 0; i < n; i++)
-        p[i] = ob_pattern(i, seed);
-}
-
-static bool ob_verify(const uint8_t *p, uint64_t n, uint32_t seed)
-{
-    for (uint64_t i = 0; i < n; i++)
-        if (p[i] != ob_pattern(i, seed))
-            return false;
-    return true;
-}
-
-/* Does a mapping of this process hold `addr` (/proc/self/maps)? */
-static bool ob_mapped(uint64_t addr)
-{
-    FILE *f = fopen("/proc/self/maps", "re");
-    if (!f)
-        return false;
-    char line[512];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
-        unsigned long long lo, hi;
-        if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && lo <= addr && addr < hi)
-            found = true;
-    }
-    fclose(f);
-    return found;
-}
 
 /* umachd's pid: the world socket's peer (SO_PEERCRED of a fresh connection). */
 static pid_t ob_daemon_pid(void)
@@ -221,7 +185,7 @@ static int ob_send_one(mach_port_t server, const ob_send *c)
         base = stackbuf;
     }
     uint8_t *data = base + c->offset;
-    ob_fill(data, c->size, c->seed);
+    ool_fill(data, c->size, c->seed);
     ob_data m;
     memset(&m, 0, sizeof m);
     m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
@@ -242,11 +206,11 @@ static int ob_send_one(mach_port_t server, const ob_send *c)
         return 23;
     if ((c->flags & OB_MOVE) && c->size && c->memory != OB_STACK) {
         /* The move took every page holding the data. */
-        if (ob_mapped((uint64_t)(uintptr_t)data) ||
-            ob_mapped((uint64_t)(uintptr_t)data + c->size - 1))
+        if (maps_hold((uint64_t)(uintptr_t)data) ||
+            maps_hold((uint64_t)(uintptr_t)data + c->size - 1))
             return 24;
     } else if (c->size) {
-        ob_fill(data, c->size, c->seed + 1000); /* never seen by the receiver */
+        ool_fill(data, c->size, c->seed + 1000); /* never seen by the receiver */
     }
     if (c->memory == OB_REGION && !((c->flags & OB_MOVE) && c->size))
         (void)vm_deallocate(TASK, (vm_address_t)base, span);
@@ -290,11 +254,11 @@ static void ob_check_data(mach_port_t port, const ob_send *c)
     MT_REQUIRE(addr != 0);
     bool aligned = c->size <= 32768 || ((c->flags & OB_PHYSICAL) && !(c->flags & OB_MOVE));
     MT_EQ(addr % PAGE, aligned ? 0 : c->offset);
-    MT_CHECK(ob_verify(b.data.ool.address, c->size, c->seed));
+    MT_CHECK(ool_verify(b.data.ool.address, c->size, c->seed));
     /* It is ours: writable, and freed with vm_deallocate. */
     memset(b.data.ool.address, 0x77, c->size < PAGE ? c->size : PAGE);
     MT_KR(vm_deallocate(TASK, (vm_address_t)addr, c->size), KERN_SUCCESS);
-    MT_CHECK(!ob_mapped(addr));
+    MT_CHECK(!maps_hold(addr));
 }
 
 static void ob_run(const char *service, const ob_send *cases, size_t n)
@@ -384,7 +348,7 @@ static int ob_ports_child(const char *service, uint32_t count)
     if (mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL) !=
         MACH_MSG_SUCCESS)
         return 13;
-    if (ob_mapped(a))
+    if (maps_hold(a))
         return 14; /* deallocate: the array left the sender */
     /* The receiver's send rights reach our port: one message comes back on it. */
     ob_buf b;
@@ -453,7 +417,7 @@ MT_TEST(a_size_past_the_senders_memory_is_send_invalid_memory_and_takes_nothing)
     vm_address_t a = 0;
     MT_KR(vm_allocate(TASK, &a, 65536 + (1 << 20), VM_FLAGS_ANYWHERE), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, a + 65536, 1 << 20), KERN_SUCCESS); /* a hole after 64 KiB */
-    MT_REQUIRE(!ob_mapped(a + 65536));
+    MT_REQUIRE(!maps_hold(a + 65536));
     ob_data m;
     memset(&m, 0, sizeof m);
     m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
@@ -468,7 +432,7 @@ MT_TEST(a_size_past_the_senders_memory_is_send_invalid_memory_and_takes_nothing)
     m.ool.type = MACH_MSG_OOL_DESCRIPTOR;
     MT_KR(mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
           MACH_SEND_INVALID_MEMORY);
-    MT_CHECK(ob_mapped(a));
+    MT_CHECK(maps_hold(a));
     /* Nothing was queued; the same memory with its true size goes. */
     mach_port_status_t st;
     mach_msg_type_number_t n = MACH_PORT_RECEIVE_STATUS_COUNT;
@@ -476,14 +440,14 @@ MT_TEST(a_size_past_the_senders_memory_is_send_invalid_memory_and_takes_nothing)
                                    &n),
           KERN_SUCCESS);
     MT_EQ(st.mps_msgcount, 0);
-    ob_fill((uint8_t *)a, 65536, 9);
+    ool_fill((uint8_t *)a, 65536, 9);
     m.ool.size = 65536;
     MT_KR(mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
           MACH_MSG_SUCCESS);
-    MT_CHECK(!ob_mapped(a));
+    MT_CHECK(!maps_hold(a));
     ob_buf b;
     MT_KR(ob_receive(port, &b, 10000), MACH_MSG_SUCCESS);
-    MT_CHECK(ob_verify(b.data.ool.address, 65536, 9));
+    MT_CHECK(ool_verify(b.data.ool.address, 65536, 9));
     MT_KR(vm_deallocate(TASK, (vm_address_t)b.data.ool.address, 65536), KERN_SUCCESS);
     MT_KR(mach_port_destroy(TASK, port), KERN_SUCCESS);
 }
