@@ -144,6 +144,21 @@ static void r_close(r_conn *c)
         close(c->fd);
 }
 
+/* A new task (hello on *ctl) and a thread of it joined on a ring connection *c; 0 or -1. */
+static int r_task(int *ctl, r_conn *c)
+{
+    w_hello_reply h;
+    *ctl = r_connect();
+    if (*ctl < 0)
+        return -1;
+    if (w_hello(*ctl, &h) != 0 || r_join(&h, c) != 0) {
+        close(*ctl);
+        *ctl = -1;
+        return -1;
+    }
+    return 0;
+}
+
 static uint32_t *r_state(r_conn *c)
 {
     return (uint32_t *)c->base;
@@ -204,11 +219,9 @@ static bool r_hung_up(int fd)
 MT_TEST(a_joined_thread_connection_gets_a_sealed_ring_and_is_answered_in_it)
 {
     MT_REQUIRE(r_start() == 0);
-    int ctl = r_connect();
-    w_hello_reply h;
-    MT_REQUIRE(ctl >= 0 && w_hello(ctl, &h) == 0);
+    int ctl = -1;
     r_conn c;
-    MT_REQUIRE(r_join(&h, &c) == 0);
+    MT_REQUIRE(r_task(&ctl, &c) == 0);
     struct stat st;
     MT_REQUIRE(fstat(c.memfd, &st) == 0);
     MT_EQ((long)st.st_size, (long)UM_RING_SIZE);
@@ -226,11 +239,9 @@ MT_TEST(a_joined_thread_connection_gets_a_sealed_ring_and_is_answered_in_it)
 MT_TEST(garbage_in_a_ring_ends_only_that_task_and_the_daemon_serves_on)
 {
     MT_REQUIRE(r_start() == 0);
-    int ctl = r_connect();
-    w_hello_reply h;
-    MT_REQUIRE(ctl >= 0 && w_hello(ctl, &h) == 0);
+    int ctl = -1;
     r_conn good;
-    MT_REQUIRE(r_join(&h, &good) == 0);
+    MT_REQUIRE(r_task(&ctl, &good) == 0);
 
     /* Lengths past the area, nargs past the limit, a wrong magic: each refused, no fault. A
      * malformed request ends its sender's task (docs/world.md, "Bad input and limits"), so
@@ -240,11 +251,9 @@ MT_TEST(garbage_in_a_ring_ends_only_that_task_and_the_daemon_serves_on)
     } lies[] = {{UM_WIRE_MAGIC, 0, UM_RING_AREA}, {UM_WIRE_MAGIC, 0, 0xffffffffu},
                 {UM_WIRE_MAGIC, 1000, 0}, {0x12345678u, 0, 0}};
     for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
-        int ctl2 = r_connect();
-        w_hello_reply h2;
-        MT_REQUIRE(ctl2 >= 0 && w_hello(ctl2, &h2) == 0);
+        int ctl2 = -1;
         r_conn bad;
-        MT_REQUIRE(r_join(&h2, &bad) == 0);
+        MT_REQUIRE(r_task(&ctl2, &bad) == 0);
         MT_EQ(r_stats_through_ring(&good, 1), 2L);
         um_wire_hdr g;
         memset(&g, 0xa5, sizeof g);
@@ -275,11 +284,9 @@ MT_TEST(garbage_in_a_ring_ends_only_that_task_and_the_daemon_serves_on)
 MT_TEST(a_post_without_a_request_and_a_word_changed_under_the_daemon_are_harmless)
 {
     MT_REQUIRE(r_start() == 0);
-    int ctl = r_connect();
-    w_hello_reply h;
-    MT_REQUIRE(ctl >= 0 && w_hello(ctl, &h) == 0);
+    int ctl = -1;
     r_conn c;
-    MT_REQUIRE(r_join(&h, &c) == 0);
+    MT_REQUIRE(r_task(&ctl, &c) == 0);
     /* The eventfd without a request: nothing is served, nothing replies. */
     uint64_t one = 1;
     for (int i = 0; i < 100; i++)
