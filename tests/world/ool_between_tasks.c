@@ -60,6 +60,30 @@ typedef union {
     uint8_t bytes[1024];
 } ob_buf;
 
+/* A complex message to `dest` with `id` and one descriptor, all else zero. */
+static void ob_head(void *msg, mach_msg_size_t size, mach_port_t dest, mach_msg_id_t id)
+{
+    memset(msg, 0, size);
+    mach_msg_header_t *h = msg;
+    h->msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
+    h->msgh_size = size;
+    h->msgh_remote_port = dest;
+    h->msgh_id = id;
+    ((mach_msg_body_t *)(h + 1))->msgh_descriptor_count = 1;
+}
+
+/* An ID_DATA message to `dest` carrying `size` bytes at `data`, moved or copied as `flags`. */
+static void ob_data_init(ob_data *m, mach_port_t dest, void *data, mach_msg_size_t size,
+                         uint32_t flags)
+{
+    ob_head(m, sizeof *m, dest, ID_DATA);
+    m->ool.address = data;
+    m->ool.size = size;
+    m->ool.deallocate = (flags & OB_MOVE) != 0;
+    m->ool.copy = (flags & OB_PHYSICAL) ? MACH_MSG_PHYSICAL_COPY : MACH_MSG_VIRTUAL_COPY;
+    m->ool.type = MACH_MSG_OOL_DESCRIPTOR;
+}
+
 /* umachd's pid: the world socket's peer (SO_PEERCRED of a fresh connection). */
 static pid_t ob_daemon_pid(void)
 {
@@ -187,17 +211,7 @@ static int ob_send_one(mach_port_t server, const ob_send *c)
     uint8_t *data = base + c->offset;
     ool_fill(data, c->size, c->seed);
     ob_data m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = server;
-    m.h.msgh_id = ID_DATA;
-    m.body.msgh_descriptor_count = 1;
-    m.ool.address = data;
-    m.ool.size = (mach_msg_size_t)c->size;
-    m.ool.deallocate = (c->flags & OB_MOVE) != 0;
-    m.ool.copy = (c->flags & OB_PHYSICAL) ? MACH_MSG_PHYSICAL_COPY : MACH_MSG_VIRTUAL_COPY;
-    m.ool.type = MACH_MSG_OOL_DESCRIPTOR;
+    ob_data_init(&m, server, data, (mach_msg_size_t)c->size, c->flags);
     m.seed = c->seed;
     m.offset = c->offset;
     m.flags = c->flags;
@@ -332,12 +346,7 @@ static int ob_ports_child(const char *service, uint32_t count)
     for (uint32_t i = 0; i < count; i++)
         names[i] = i % 3 == 0 ? mine : i % 3 == 1 ? MACH_PORT_DEAD : MACH_PORT_NULL;
     ob_ports m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = server;
-    m.h.msgh_id = ID_PORTS;
-    m.body.msgh_descriptor_count = 1;
+    ob_head(&m, sizeof m, server, ID_PORTS);
     m.ports.address = names;
     m.ports.count = count;
     m.ports.deallocate = true;
@@ -419,17 +428,7 @@ MT_TEST(a_size_past_the_senders_memory_is_send_invalid_memory_and_takes_nothing)
     MT_KR(vm_deallocate(TASK, a + 65536, 1 << 20), KERN_SUCCESS); /* a hole after 64 KiB */
     MT_REQUIRE(!maps_hold(a + 65536));
     ob_data m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = port;
-    m.h.msgh_id = ID_DATA;
-    m.body.msgh_descriptor_count = 1;
-    m.ool.address = (void *)a;
-    m.ool.size = 1 << 20;
-    m.ool.deallocate = true;
-    m.ool.copy = MACH_MSG_VIRTUAL_COPY;
-    m.ool.type = MACH_MSG_OOL_DESCRIPTOR;
+    ob_data_init(&m, port, (void *)a, 1 << 20, OB_MOVE);
     MT_KR(mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
           MACH_SEND_INVALID_MEMORY);
     MT_CHECK(maps_hold(a));
