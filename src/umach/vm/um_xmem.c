@@ -319,27 +319,57 @@ static bool capture_range(um_xmem_out *o, uint64_t addr, uint64_t size, bool phy
     return true;
 }
 
+/*
+ * The descriptors of a message image, in order: port descriptors (12 bytes) are stepped
+ * over, each other one (16 bytes) is given by its offset and type. The walk ends after the
+ * header's count, or where the image stops short of a descriptor. A simple message (or an
+ * image shorter than a base) has none.
+ */
+typedef struct desc_walk {
+    const uint8_t *m;
+    size_t len, pos;
+    uint32_t left;
+} desc_walk;
+
+static void desc_walk_init(desc_walk *w, const void *image, size_t len)
+{
+    const mach_msg_base_t *base = image;
+    w->m = image;
+    w->len = len;
+    w->pos = sizeof(mach_msg_base_t);
+    w->left = len >= sizeof *base && (base->header.msgh_bits & MACH_MSGH_BITS_COMPLEX)
+                  ? base->body.msgh_descriptor_count
+                  : 0;
+}
+
+static bool desc_walk_next(desc_walk *w, size_t *at, uint8_t *type)
+{
+    while (w->left && w->pos + 12 <= w->len) {
+        w->left--;
+        uint8_t t = w->m[w->pos + 11];
+        if (t == MACH_MSG_PORT_DESCRIPTOR) {
+            w->pos += 12;
+            continue;
+        }
+        if (w->pos + 16 > w->len)
+            return false;
+        *at = w->pos;
+        *type = t;
+        w->pos += 16;
+        return true;
+    }
+    return false;
+}
+
 mach_msg_return_t um_xmem_capture(const void *msg, size_t size, um_xmem_out *out)
 {
     const uint8_t *m = msg;
-    if (size < sizeof(mach_msg_base_t))
-        return MACH_MSG_SUCCESS;
-    const mach_msg_base_t *base = msg;
-    if (!(base->header.msgh_bits & MACH_MSGH_BITS_COMPLEX))
-        return MACH_MSG_SUCCESS;
-    uint32_t count = base->body.msgh_descriptor_count;
-    size_t pos = sizeof(mach_msg_base_t);
+    desc_walk w;
+    desc_walk_init(&w, msg, size);
+    size_t pos;
+    uint8_t type;
     bool ok = true;
-    for (uint32_t i = 0; i < count && ok; i++) {
-        if (pos + 12 > size)
-            break;
-        uint8_t type = m[pos + 11];
-        if (type == MACH_MSG_PORT_DESCRIPTOR) {
-            pos += 12;
-            continue;
-        }
-        if (pos + 16 > size)
-            break;
+    while (ok && desc_walk_next(&w, &pos, &type)) {
         uint64_t addr = rd64(m + pos);
         uint8_t dealloc = m[pos + 8], copy = m[pos + 9];
         uint32_t n = rd32(m + pos + 12);
@@ -360,10 +390,9 @@ mach_msg_return_t um_xmem_capture(const void *msg, size_t size, um_xmem_out *out
         case MACH_MSG_GUARDED_PORT_DESCRIPTOR:
             break;
         default:
-            i = count; /* not a descriptor: the core refuses the message */
-            continue;
+            w.left = 0; /* not a descriptor: the core refuses the message */
+            break;
         }
-        pos += 16;
     }
     if (!ok) {
         um_xmem_out_free(out);
@@ -476,20 +505,13 @@ int um_xmem_deliver(void *image, size_t len, const void *part, size_t partlen, i
         }
     }
     /* The tokens in the received message become the mapped addresses. */
-    if (image && len >= sizeof(mach_msg_base_t)) {
+    if (image) {
         uint8_t *m = image;
-        const mach_msg_base_t *base = image;
-        uint32_t count = (base->header.msgh_bits & MACH_MSGH_BITS_COMPLEX)
-                             ? base->body.msgh_descriptor_count : 0;
-        size_t pos = sizeof(mach_msg_base_t);
-        for (uint32_t i = 0; i < count && pos + 12 <= len; i++) {
-            uint8_t type = m[pos + 11];
-            if (type == MACH_MSG_PORT_DESCRIPTOR) {
-                pos += 12;
-                continue;
-            }
-            if (pos + 16 > len)
-                break;
+        desc_walk w;
+        desc_walk_init(&w, image, len);
+        size_t pos;
+        uint8_t type;
+        while (desc_walk_next(&w, &pos, &type)) {
             uint64_t token = rd64(m + pos);
             if ((type == MACH_MSG_OOL_DESCRIPTOR || type == MACH_MSG_OOL_VOLATILE_DESCRIPTOR ||
                  type == MACH_MSG_OOL_PORTS_DESCRIPTOR) && token) {
@@ -509,7 +531,6 @@ int um_xmem_deliver(void *image, size_t len, const void *part, size_t partlen, i
                     *bitsp = MACH_MSG_VM_SPACE;
                 }
             }
-            pos += 16;
         }
     }
     /* A piece no descriptor named would be lost memory: unmap it. */
