@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "lsmp_text.h"
 
 #include <mach/mach.h>
 #include <mach/mach_port.h>
@@ -39,22 +40,6 @@ static char *lsmp_now(void)
         return NULL;
     MT_EQ(strlen(text), len);
     return text;
-}
-
-/* The line of `text` that starts with `prefix` followed by a blank (into `out`), or false. */
-static bool line_of(const char *text, const char *prefix, char *out, size_t cap)
-{
-    size_t plen = strlen(prefix);
-    for (const char *p = text; p && *p;) {
-        const char *end = strchr(p, '\n');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > plen && strncmp(p, prefix, plen) == 0 && p[plen] == ' ') {
-            snprintf(out, cap, "%.*s", (int)n, p);
-            return true;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    return false;
 }
 
 /* "0x%08x" */

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "lsmp_text.h"
 #include "world_util.h"
 
 #include <mach/mach.h>
@@ -254,23 +255,6 @@ static int run_lsmp(const char *world, char *out, size_t outcap, char *err, size
         close(fds[i]);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* The line of `text` that starts with `prefix` and a blank, into `out`. */
-static bool line_of(const char *text, const char *prefix, char *out, size_t cap)
-{
-    size_t plen = strlen(prefix);
-    for (const char *p = text; p && *p;) {
-        const char *end = strchr(p, '\n');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n > plen && strncmp(p, prefix, plen) == 0 && p[plen] == ' ') {
-            snprintf(out, cap, "%.*s", (int)n, p);
-            return true;
-        }
-        p = end ? end + 1 : NULL;
-    }
-    out[0] = '\0';
-    return false;
 }
 
 /* A row with its ipc-object column (characters 12..21) replaced by "OBJECT    ". */
