@@ -27,25 +27,10 @@
 
 #define TASK mach_task_self()
 
-static int lie_connect(void)
-{
-    const char *path = getenv("UMACH_WORLD");
-    int fd = path ? socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0) : -1;
-    if (fd < 0)
-        return -1;
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* Tasks alive in the world, asked on a connection of their own (which makes one more). */
 static int lie_tasks(void)
 {
-    int fd = lie_connect();
+    int fd = w_connect_path(NULL);
     w_hello_reply h;
     uint32_t tasks = 0, names = 0;
     int rc = fd >= 0 && w_hello(fd, &h) == 0 && w_stats2(fd, &tasks, &names) == 0;
@@ -107,7 +92,7 @@ static void lie_once(int kind)
 {
     int before = lie_tasks();
     MT_REQUIRE(before >= 1);
-    int ctl = lie_connect(), thr = lie_connect();
+    int ctl = w_connect_path(NULL), thr = w_connect_path(NULL);
     MT_REQUIRE(ctl >= 0 && thr >= 0);
     w_hello_reply h;
     MT_REQUIRE(w_hello(ctl, &h) == 0);
