@@ -9,6 +9,7 @@
 
 #include <mach/mig_errors.h>
 #include <mach/ndr.h>
+#include <mach/notify.h>
 #include <servers/bootstrap.h>
 
 #include <string.h>
@@ -35,6 +36,12 @@ typedef struct {
     NDR_record_t ndr;
     name_t name;
 } ool_register_req;
+
+typedef struct {
+    mach_msg_header_t head;
+    mach_msg_body_t body;
+    mach_msg_port_descriptor_t port;
+} port_destroyed_req;
 #pragma pack(pop)
 
 enum { ID_CHECK_IN = 402, ID_REGISTER = 403, ID_LOOK_UP = 404 };
@@ -74,6 +81,18 @@ static inline void ool_register_req_fill(ool_register_req *orq, void *address,
     orq->ool.size = size;
     orq->ool.copy = MACH_MSG_PHYSICAL_COPY;
     orq->ool.type = MACH_MSG_OOL_DESCRIPTOR;
+}
+
+/* A forged port-destroyed notification carrying the receive right `carried`. */
+static inline void port_destroyed_req_fill(port_destroyed_req *pd, mach_port_t carried)
+{
+    memset(pd, 0, sizeof *pd);
+    pd->head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
+    pd->head.msgh_id = MACH_NOTIFY_PORT_DESTROYED;
+    pd->body.msgh_descriptor_count = 1;
+    pd->port.name = carried;
+    pd->port.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
+    pd->port.type = MACH_MSG_PORT_DESCRIPTOR;
 }
 
 #endif

@@ -365,18 +365,8 @@ MT_TEST(raw_requests_get_mig_replies_and_malformed_ones_get_errors)
 
     /* A forged port-destroyed notification sent with a send right: dropped without a reply. */
     mach_port_name_t carried = new_port();
-    struct {
-        mach_msg_header_t head;
-        mach_msg_body_t body;
-        mach_msg_port_descriptor_t port;
-    } pd;
-    memset(&pd, 0, sizeof pd);
-    pd.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
-    pd.head.msgh_id = MACH_NOTIFY_PORT_DESTROYED;
-    pd.body.msgh_descriptor_count = 1;
-    pd.port.name = carried;
-    pd.port.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    pd.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    port_destroyed_req pd;
+    port_destroyed_req_fill(&pd, carried);
     /* Its unused reply right is destroyed: a send-once notification is all that comes. */
     MT_KR(raw_rpc(&pd, sizeof pd, reply, &m), MACH_MSG_SUCCESS);
     MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);

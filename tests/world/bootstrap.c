@@ -156,18 +156,8 @@ static int role_raw(const char *served)
     /* A forged port-destroyed notification: dropped; only the reply right's notice comes. */
     mach_port_t carried = MACH_PORT_NULL;
     MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &carried), KERN_SUCCESS);
-    struct {
-        mach_msg_header_t head;
-        mach_msg_body_t body;
-        mach_msg_port_descriptor_t port;
-    } pd;
-    memset(&pd, 0, sizeof pd);
-    pd.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
-    pd.head.msgh_id = MACH_NOTIFY_PORT_DESTROYED;
-    pd.body.msgh_descriptor_count = 1;
-    pd.port.name = carried;
-    pd.port.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    pd.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    port_destroyed_req pd;
+    port_destroyed_req_fill(&pd, carried);
     MT_KR(raw_rpc(&pd, sizeof pd, reply, &m), MACH_MSG_SUCCESS);
     MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
 
