@@ -211,8 +211,58 @@ MT_TEST(umach_run_with_a_socket_path_serves_the_world_there)
  * Run umachd with no --socket and XDG_RUNTIME_DIR=xdg (NULL: unset) as user `uid` until it is
  * ready (or fails).
  */
+static char r_umachd_for_others[64]; /* a copy of umachd another uid may run, or "" */
+
+/*
+ * The daemon to run as `uid`: UMACHD_PATH itself for this process's uid; for another, a copy
+ * in a fresh directory anyone may enter (the build tree may sit below a directory only its
+ * owner enters, as a mkdtemp clone does). umachd links nothing of the build tree.
+ */
+static const char *r_umachd_as(uid_t uid)
+{
+    if (uid == getuid())
+        return UMACHD_PATH;
+    if (r_umachd_for_others[0])
+        return r_umachd_for_others;
+    char dir[] = "/tmp/umachd_bin.XXXXXX";
+    if (!mkdtemp(dir) || chmod(dir, 0755) != 0)
+        return UMACHD_PATH;
+    char path[sizeof r_umachd_for_others];
+    snprintf(path, sizeof path, "%s/umachd", dir);
+    int in = open(UMACHD_PATH, O_RDONLY | O_CLOEXEC);
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    bool ok = in >= 0 && out >= 0;
+    char buf[65536];
+    ssize_t n;
+    while (ok && (n = read(in, buf, sizeof buf)) != 0)
+        ok = n > 0 && write(out, buf, (size_t)n) == n;
+    if (in >= 0)
+        close(in);
+    if (out >= 0 && close(out) != 0)
+        ok = false;
+    if (!ok) {
+        unlink(path);
+        rmdir(dir);
+        return UMACHD_PATH;
+    }
+    memcpy(r_umachd_for_others, path, sizeof path);
+    return r_umachd_for_others;
+}
+
+/* Remove the copy r_umachd_as made, if any. */
+static void r_umachd_as_done(void)
+{
+    if (!r_umachd_for_others[0])
+        return;
+    unlink(r_umachd_for_others);
+    *strrchr(r_umachd_for_others, '/') = '\0';
+    rmdir(r_umachd_for_others);
+    r_umachd_for_others[0] = '\0';
+}
+
 static pid_t r_default_umachd_as(const char *xdg, uid_t uid, int *status_if_failed)
 {
+    const char *umachd = r_umachd_as(uid);
     int ready[2];
     *status_if_failed = -1;
     if (pipe(ready) != 0)
@@ -229,7 +279,7 @@ static pid_t r_default_umachd_as(const char *xdg, uid_t uid, int *status_if_fail
             _exit(98);
         char fd[16];
         snprintf(fd, sizeof fd, "%d", ready[1]);
-        execl(UMACHD_PATH, "umachd", "--ready-fd", fd, (char *)NULL);
+        execl(umachd, "umachd", "--ready-fd", fd, (char *)NULL);
         _exit(99);
     }
     close(ready[1]);
@@ -348,6 +398,7 @@ MT_TEST(umachds_default_directory_is_tmp_umach_uid_when_xdg_runtime_dir_is_unset
     MT_EQ(r_wait(d), 0);
     MT_CHECK(access("relative", F_OK) != 0);
     MT_EQ(rmdir(dir), 0);
+    r_umachd_as_done();
 }
 
 MT_TEST(umach_run_help_and_umachd_help_document_the_world)
