@@ -47,7 +47,7 @@ static kern_return_t request(mach_port_name_t name, mach_msg_id_t id, mach_port_
 
 MT_TEST(registered_notifications_are_delivered_when_memory_has_run_out)
 {
-    mach_msg_type_number_t names_before = ut_name_count();
+    mach_msg_type_number_t names_before = tc_name_count();
     mach_port_name_t notify = new_port();
     mach_port_name_t dying = new_port(), unsent = new_port(), handed = new_port();
     mach_port_name_t watched = new_port();
@@ -125,7 +125,7 @@ MT_TEST(registered_notifications_are_delivered_when_memory_has_run_out)
     /* the send-once right went unused: its port may hold the send-once notification */
     MT_KR(mach_port_mod_refs(TASK, watched, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(ut_name_count(), names_before); /* the space is back to its first state */
+    MT_EQ(tc_name_count(), names_before); /* the space is back to its first state */
 }
 
 /* Send a message to `dest` (a send right) with `reply` as a MAKE_SEND_ONCE reply right and, in
@@ -159,7 +159,7 @@ static mach_msg_return_t send_with_send_once_rights(mach_port_name_t dest, mach_
  */
 MT_TEST(unused_send_once_rights_send_their_notifications_when_memory_has_run_out)
 {
-    mach_msg_type_number_t names_before = ut_name_count();
+    mach_msg_type_number_t names_before = tc_name_count();
     mach_port_name_t target = new_port(), queue = new_port();
     MT_REQUIRE(target && queue);
     mach_port_name_t so = make_right(target, MACH_MSG_TYPE_MAKE_SEND_ONCE);
@@ -193,12 +193,12 @@ MT_TEST(unused_send_once_rights_send_their_notifications_when_memory_has_run_out
     MT_EQ(seen, 3); /* the name's, the reply right's, the descriptor's */
     MT_KR(mach_port_deallocate(TASK, queue), KERN_SUCCESS); /* the dead name left by the send right */
     MT_KR(mach_port_mod_refs(TASK, target, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(ut_name_count(), names_before);
+    MT_EQ(tc_name_count(), names_before);
 }
 
 MT_TEST(replacing_or_cancelling_requests_releases_their_reserves)
 {
-    mach_msg_type_number_t names_before = ut_name_count();
+    mach_msg_type_number_t names_before = tc_name_count();
     /* Leak checkers (LSan, valgrind) see a reserve that a handed-back right kept. */
     mach_port_name_t port = new_port(), notify = new_port();
     MT_REQUIRE(port && notify);
@@ -245,7 +245,7 @@ MT_TEST(replacing_or_cancelling_requests_releases_their_reserves)
     MT_KR(mach_port_deallocate(TASK, send), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(ut_name_count(), names_before);
+    MT_EQ(tc_name_count(), names_before);
 }
 
 /* A header-only message to `dest` with these dispositions for it and for `reply`. */
@@ -296,7 +296,7 @@ static mach_port_status_t port_status(mach_port_name_t port)
  */
 MT_TEST(making_a_send_once_right_with_no_memory_for_its_notification_is_no_buffer)
 {
-    mach_msg_type_number_t names_before = ut_name_count();
+    mach_msg_type_number_t names_before = tc_name_count();
     mach_port_name_t dest = new_port(), reply = new_port();
     MT_REQUIRE(dest && reply);
     MT_KR(mach_port_insert_right(TASK, dest, dest, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
@@ -340,7 +340,7 @@ MT_TEST(making_a_send_once_right_with_no_memory_for_its_notification_is_no_buffe
         mach_port_urefs_t refs = 0;
         MT_KR(mach_port_get_refs(TASK, dest, MACH_PORT_RIGHT_SEND, &refs), KERN_SUCCESS);
         MT_EQ(refs, 1);
-        MT_EQ(ut_name_count(), names_before + 2 + SINKS);
+        MT_EQ(tc_name_count(), names_before + 2 + SINKS);
     }
     for (int i = 0; i < SINKS; i++)
         MT_KR(mach_port_mod_refs(TASK, sinks[i], MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -362,7 +362,7 @@ MT_TEST(making_a_send_once_right_with_no_memory_for_its_notification_is_no_buffe
     MT_KR(mach_port_deallocate(TASK, dest), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, dest, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(ut_name_count(), names_before);
+    MT_EQ(tc_name_count(), names_before);
 }
 
 MT_MAIN()

@@ -68,7 +68,7 @@ MT_TEST(an_ool_ports_array_that_cannot_be_mapped_destroys_its_rights_and_reports
         /* Still check the ordinary receive, which the capped run below replaces. */
         fprintf(stderr, "  (valgrind: the address-space cap is not applied)\n");
     }
-    mach_msg_type_number_t names_before = ut_name_count();
+    mach_msg_type_number_t names_before = tc_name_count();
     mach_port_name_t q = port_with_send(), r = port_with_send(), notify = MACH_PORT_NULL;
     mach_port_name_t x = port_with_send(), y = port_with_send(), prev = 1;
     MT_REQUIRE(q && r && x && y);
@@ -144,7 +144,7 @@ MT_TEST(an_ool_ports_array_that_cannot_be_mapped_destroys_its_rights_and_reports
     MT_KR(mach_port_mod_refs(TASK, r, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_destruct(TASK, q, -1, 0), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_EQ(ut_name_count(), names_before); /* the space is back to its first state */
+    MT_EQ(tc_name_count(), names_before); /* the space is back to its first state */
 }
 
 MT_MAIN()

@@ -52,11 +52,11 @@ static mach_port_name_t names_buf[LIMIT + 16];
 
 static void child_allocations_stop_at_the_limit(void)
 {
-    unsigned before = ut_name_count();
+    unsigned before = tc_name_count();
     UT_CK(before == START_NAMES);
     unsigned n = fill(names_buf, LIMIT + 16);
     UT_CK(n == LIMIT - before);
-    UT_CK(ut_name_count() == LIMIT);
+    UT_CK(tc_name_count() == LIMIT);
 
     mach_port_name_t name = 0xdead;
     UT_CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &name) == KERN_NO_SPACE);
@@ -64,7 +64,7 @@ static void child_allocations_stop_at_the_limit(void)
     UT_CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_DEAD_NAME, &name) == KERN_NO_SPACE);
     mach_port_options_t opts = {.flags = MPO_INSERT_SEND_RIGHT};
     UT_CK(mach_port_construct(TASK, &opts, 0, &name) == KERN_NO_SPACE);
-    UT_CK(ut_name_count() == LIMIT);
+    UT_CK(tc_name_count() == LIMIT);
 
     /* Rights under existing names need no new entry. */
     UT_CK(mach_port_insert_right(TASK, names_buf[0], names_buf[0], MACH_MSG_TYPE_MAKE_SEND) ==
@@ -96,7 +96,7 @@ static void child_allocations_stop_at_the_limit(void)
     UT_CK(mach_port_get_attributes(TASK, names_buf[1], MACH_PORT_RECEIVE_STATUS,
                                 (mach_port_info_t)&st, &cnt) == KERN_SUCCESS);
     UT_CK(st.mps_sorights == 0);
-    UT_CK(ut_name_count() == LIMIT);
+    UT_CK(tc_name_count() == LIMIT);
 
     /* One name freed is one name available, and only one. */
     UT_CK(mach_port_mod_refs(TASK, names_buf[n - 1], MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
@@ -105,7 +105,7 @@ static void child_allocations_stop_at_the_limit(void)
     UT_CK(mach_port_mod_refs(TASK, names_buf[n - 1], MACH_PORT_RIGHT_DEAD_NAME, -1) ==
        KERN_SUCCESS);
     release_all(names_buf, n - 1);
-    UT_CK(ut_name_count() == START_NAMES);
+    UT_CK(tc_name_count() == START_NAMES);
 
     /* The table works normally again afterwards. */
     unsigned again = fill(names_buf, LIMIT + 16);
@@ -152,7 +152,7 @@ static void child_receive_without_room_for_the_reply(void)
     UT_CK(r.h.msgh_id == 4242);
     UT_CK(MACH_MSGH_BITS_REMOTE(r.h.msgh_bits) == MACH_MSG_TYPE_PORT_SEND_ONCE);
     UT_CK(MACH_MSGH_BITS_LOCAL(r.h.msgh_bits) == MACH_MSG_TYPE_PORT_SEND);
-    UT_CK(ut_name_count() == LIMIT);
+    UT_CK(tc_name_count() == LIMIT);
 
     /* The destroyed send-once right became a send-once notification on b. */
     memset(&r, 0xA5, sizeof r);
@@ -169,7 +169,7 @@ static void child_receive_without_room_for_the_reply(void)
     release_all(names_buf, n);
     UT_CK(mach_port_mod_refs(TASK, a, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
     UT_CK(mach_port_mod_refs(TASK, b, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
-    UT_CK(ut_name_count() == START_NAMES);
+    UT_CK(tc_name_count() == START_NAMES);
 }
 
 MT_TEST(receive_with_no_room_for_the_reply_right_is_a_header_error_and_destroys_it)
@@ -191,10 +191,10 @@ static void child_a_million_names(void)
             break;
     }
     UT_CK(made == MILLION);
-    UT_CK(ut_name_count() == MILLION + START_NAMES);
+    UT_CK(tc_name_count() == MILLION + START_NAMES);
     for (unsigned i = 0; i < made; i++)
         UT_CK(mach_port_deallocate(TASK, names[i]) == KERN_SUCCESS);
-    UT_CK(ut_name_count() == START_NAMES);
+    UT_CK(tc_name_count() == START_NAMES);
     free(names);
 }
 

@@ -118,7 +118,7 @@ static void a_refused_message_leaves_everything_with_the_sender(void)
     UT_CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &carried) == KERN_SUCCESS);
     UT_CK(mach_port_insert_right(TASK, carried, carried, MACH_MSG_TYPE_MAKE_SEND) == KERN_SUCCESS);
     UT_CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &reply) == KERN_SUCCESS);
-    mach_msg_type_number_t names_before = ut_name_count();
+    mach_msg_type_number_t names_before = tc_name_count();
     vm_size_t size = 2 * CAP;
     vm_address_t a = 0;
     UT_CK(vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE) == KERN_SUCCESS);
@@ -148,7 +148,7 @@ static void a_refused_message_leaves_everything_with_the_sender(void)
     UT_CK(memcmp(&orig, &m, sizeof m) == 0);            /* the buffer is untouched */
     UT_CK(urefs(carried, MACH_PORT_RIGHT_SEND) == 1);   /* the moved right is still here */
     UT_CK(urefs(p, MACH_PORT_RIGHT_SEND) == 1);
-    UT_CK(ut_name_count() == names_before);
+    UT_CK(tc_name_count() == names_before);
     mach_port_status_t st;
     mach_msg_type_number_t cnt = MACH_PORT_RECEIVE_STATUS_COUNT;
     UT_CK(mach_port_get_attributes(TASK, reply, MACH_PORT_RECEIVE_STATUS, (mach_port_info_t)&st,

@@ -10,6 +10,8 @@
 
 #include <mach/mach.h>
 
+#include "space_names.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,19 +121,6 @@ static inline int ut_exhaust_memory(void)
         return -1;
     }
     return 0;
-}
-
-/* How many names the task's space holds; (mach_msg_type_number_t)-1 if it cannot be read. */
-static inline mach_msg_type_number_t ut_name_count(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t nn = 0, nt = 0;
-    if (mach_port_names(mach_task_self(), &names, &nn, &types, &nt) != KERN_SUCCESS)
-        return (mach_msg_type_number_t)-1;
-    (void)vm_deallocate(mach_task_self(), (vm_address_t)names, nn * sizeof *names);
-    (void)vm_deallocate(mach_task_self(), (vm_address_t)types, nt * sizeof *types);
-    return nn;
 }
 
 /* ---- checks in a forked child ------------------------------------------------------------ */

@@ -7,23 +7,11 @@
  * in; the daemon gives a fork's slots only to a process the kernel says is the parent's child.
  */
 #define _GNU_SOURCE
+#include "space_names.h"
 #include "world_roles.h"
 #include "world_util.h"
 
 #include <mach/task_special_ports.h>
-
-/* The names in our space and how many there are. */
-static mach_msg_type_number_t names_count(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t n = 0, nt = 0;
-    if (mach_port_names(mach_task_self(), &names, &n, &types, &nt) != KERN_SUCCESS)
-        return 0;
-    vm_deallocate(mach_task_self(), (vm_address_t)names, n * sizeof *names);
-    vm_deallocate(mach_task_self(), (vm_address_t)types, nt * sizeof *types);
-    return n;
-}
 
 static mach_port_t new_port_with_send(void)
 {
@@ -83,7 +71,7 @@ static int role_fork(void)
     pid_t pid = fork();
     if (pid == 0) {
         /* The child: a new task. */
-        MT_EQ(names_count(), 2u); /* its task port and its bootstrap port */
+        MT_EQ(tc_name_count(), 2u); /* its task port and its bootstrap port */
         mach_port_t bp = MACH_PORT_NULL;
         MT_KR(task_get_bootstrap_port(mach_task_self(), &bp), KERN_SUCCESS);
         MT_EQ(bp, bootstrap_port);
@@ -111,7 +99,7 @@ static int role_exec(const char *name)
     mach_port_t server = MACH_PORT_NULL, mine = new_port_with_send();
     MT_KR(bootstrap_look_up(bootstrap_port, name, &server), KERN_SUCCESS);
     MT_KR(task_set_bootstrap_port(mach_task_self(), server), KERN_SUCCESS);
-    say("before exec: %u names", names_count());
+    say("before exec: %u names", tc_name_count());
     (void)mine; /* a receive right the new image must not have */
     const char *argv[] = {b_self, "--role", "after-exec", name, NULL};
     execv(b_self, (char *const *)argv);
@@ -122,7 +110,7 @@ static int role_exec(const char *name)
 /* after-exec NAME: a new task with the inherited bootstrap port (NAME's server) only. */
 static int role_after_exec(void)
 {
-    say("after exec: %u names", names_count());
+    say("after exec: %u names", tc_name_count());
     mach_port_t reply = MACH_PORT_NULL;
     MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &reply), KERN_SUCCESS);
     b_msg m;
@@ -158,7 +146,7 @@ static int role_subset_fork(const char *name)
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        MT_EQ(names_count(), 2u);
+        MT_EQ(tc_name_count(), 2u);
         MT_KR(bootstrap_look_up(bootstrap_port, sub, &found), KERN_SUCCESS);
         MT_KR(send_id(found, 44), MACH_MSG_SUCCESS);
         MT_KR(bootstrap_look_up(bootstrap_port, name, &found), KERN_SUCCESS); /* the parent's */

@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "space_names.h"
 #include "world_util.h"
 
 #include <mach/mach.h>
@@ -121,18 +122,6 @@ static int l_task(const char *role, const char *env, char *out, size_t outlen)
 
 /* ---- the roles (a task of the world) --------------------------------------------------------- */
 
-static unsigned l_names(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t n = 0, tn = 0;
-    if (mach_port_names(TASK, &names, &n, &types, &tn) != KERN_SUCCESS)
-        return 0;
-    vm_deallocate(TASK, (vm_address_t)names, n * sizeof *names);
-    vm_deallocate(TASK, (vm_address_t)types, tn * sizeof *types);
-    return n;
-}
-
 /* Allocate receive rights until refused: "<names at the end> <the refusal> <again after one
  * was freed>". */
 static int l_role_names(void)
@@ -146,7 +135,7 @@ static int l_role_names(void)
             break;
         n++;
     }
-    unsigned total = l_names();
+    unsigned total = tc_name_count();
     kern_return_t again = KERN_FAILURE;
     if (n > 0 && mach_port_mod_refs(TASK, got[n - 1], MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS)
         again = mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &got[n - 1]);
@@ -276,25 +265,12 @@ static int l_join(const w_hello_reply *h, int32_t *kr)
     int fd = w_connect_path(l_path);
     if (fd < 0)
         return -1;
-    struct {
-        um_wire_hdr h;
-        uint64_t a[2];
-    } req;
-    memset(&req, 0, sizeof req);
-    req.h.magic = UM_WIRE_MAGIC;
-    req.h.call = UM_WIRE_JOIN;
-    req.h.nargs = 2;
-    req.a[0] = h->secret[0];
-    req.a[1] = h->secret[1];
-    um_wire_hdr rep;
-    if (send(fd, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req ||
-        recv(fd, &rep, sizeof rep, 0) != (ssize_t)sizeof rep) {
+    if (w_call(fd, UM_WIRE_JOIN, h->secret, 2, kr, NULL, 0) != 0) {
         close(fd);
         *kr = -1;
         return -1;
     }
-    *kr = rep.kr;
-    if (rep.kr != KERN_SUCCESS) {
+    if (*kr != KERN_SUCCESS) {
         char b[8];
         if (recv(fd, b, sizeof b, 0) != 0) /* and it hangs up */
             *kr = -2;

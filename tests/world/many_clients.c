@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "space_names.h"
 #include "world_util.h"
 
 #include <mach/mach.h>
@@ -137,18 +138,6 @@ static long mc_rss_kib(pid_t pid)
     return kib;
 }
 
-static mach_msg_type_number_t mc_names(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t n = 0, tn = 0;
-    if (mach_port_names(TASK, &names, &n, &types, &tn) != KERN_SUCCESS)
-        return (mach_msg_type_number_t)-1;
-    vm_deallocate(TASK, (vm_address_t)names, n * sizeof *names);
-    vm_deallocate(TASK, (vm_address_t)types, tn * sizeof *types);
-    return n;
-}
-
 /* Run `n` clients one after the other, serving each; the number that went as planned. */
 static unsigned mc_run(mach_port_t server, const char *service, unsigned n, unsigned first)
 {
@@ -213,7 +202,7 @@ MT_TEST_TIMEOUT(a_thousand_short_lived_clients_leave_nothing_in_the_daemon, 50)
     w_stats_all base;
     MT_REQUIRE(w_stats4(obs, &base) == 0);
     MT_EQ(w_tasks_are(obs, base.tasks), 0);
-    mach_msg_type_number_t names = mc_names();
+    mach_msg_type_number_t names = tc_name_count();
     int fds = mc_fd_count(daemon);
     long rss = mc_rss_kib(daemon);
     MT_REQUIRE(fds > 0 && rss > 0);
@@ -229,7 +218,7 @@ MT_TEST_TIMEOUT(a_thousand_short_lived_clients_leave_nothing_in_the_daemon, 50)
     MT_EQ(after.tasks, base.tasks);
     MT_EQ(after.conns, base.conns);
     MT_EQ(after.names, base.names);
-    MT_EQ(mc_names(), names);
+    MT_EQ(tc_name_count(), names);
     /* Descriptors the daemon closes when it sees a process gone (a pidfd) may take it one
      * more turn of its loop: wait for them (bounded), never for more. */
     for (int waited = 0; mc_fd_count(daemon) != fds && waited < 20000; waited += 2) {

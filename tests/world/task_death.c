@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "space_names.h"
 #include "world_util.h"
 
 #include <mach/mach.h>
@@ -149,19 +150,6 @@ typedef struct {
     mach_msg_type_number_t names_before; /* our space's names when the scene was set */
 } td_pair;
 
-/* The names in our space. */
-static mach_msg_type_number_t td_names(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t n = 0, tn = 0;
-    if (mach_port_names(TASK, &names, &n, &types, &tn) != KERN_SUCCESS)
-        return (mach_msg_type_number_t)-1;
-    vm_deallocate(TASK, (vm_address_t)names, n * sizeof *names);
-    vm_deallocate(TASK, (vm_address_t)types, tn * sizeof *types);
-    return n;
-}
-
 /* The parent's side before the fork: a registered rendezvous port and two pipes. */
 static int td_pair_open(td_pair *p, const char *what)
 {
@@ -179,7 +167,7 @@ static int td_pair_open(td_pair *p, const char *what)
 #pragma GCC diagnostic pop
     if (pipe(p->to_kid) != 0 || pipe(p->from_kid) != 0)
         return -1;
-    p->names_before = td_names();
+    p->names_before = tc_name_count();
     return 0;
 }
 
@@ -243,7 +231,7 @@ static void td_pair_close(td_pair *p)
     close(p->to_kid[1]);
     close(p->from_kid[0]);
     /* Every name the scene made is gone again (the rendezvous port is the one left). */
-    MT_EQ(td_names(), p->names_before);
+    MT_EQ(tc_name_count(), p->names_before);
     td_drop_recv(p->rdv);
     MT_KR(mach_port_deallocate(TASK, p->rdv), KERN_SUCCESS);
 }
