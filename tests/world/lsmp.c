@@ -114,28 +114,9 @@ static int world_start_allowing(const char *allow_uid)
     if (!mkdtemp(w_dir))
         return -1;
     snprintf(w_sock, sizeof w_sock, "%s/world.sock", w_dir);
-    int ready[2];
-    if (pipe2(ready, O_CLOEXEC) != 0)
-        return -1;
-    w_daemon = fork();
-    if (w_daemon < 0)
-        return -1;
-    if (w_daemon == 0) {
-        char fd[16];
-        snprintf(fd, sizeof fd, "%d", ready[1]);
-        fcntl(ready[1], F_SETFD, 0);
-        if (allow_uid)
-            execl(UMACHD_PATH, "umachd", "--socket", w_sock, "--ready-fd", fd, "--allow-uid",
-                  allow_uid, (char *)NULL);
-        else
-            execl(UMACHD_PATH, "umachd", "--socket", w_sock, "--ready-fd", fd, (char *)NULL);
-        _exit(127);
-    }
-    close(ready[1]);
-    char c = 0;
-    ssize_t n = read(ready[0], &c, 1);
-    close(ready[0]);
-    return n == 1 ? 0 : -1;
+    const char *extra[] = {"--allow-uid", allow_uid, NULL};
+    w_daemon = w_daemon_start(w_sock, allow_uid ? extra : NULL);
+    return w_daemon > 0 ? 0 : -1;
 }
 
 static int world_start(void)
@@ -145,9 +126,7 @@ static int world_start(void)
 
 static void world_stop(void)
 {
-    kill(w_daemon, SIGTERM);
-    int st = 0;
-    waitpid(w_daemon, &st, 0);
+    (void)w_daemon_stop(w_daemon);
     rmdir(w_dir);
 }
 

@@ -41,33 +41,14 @@ static int r_connect(void)
 static int r_start(void)
 {
     snprintf(r_path, sizeof r_path, "/tmp/umachd_rings_%d.sock", (int)getpid());
-    r_daemon = fork();
-    if (r_daemon < 0)
-        return -1;
-    if (r_daemon == 0) {
-        w_die_with_parent();
-        execl(UMACHD_PATH, "umachd", "--socket", r_path, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) {
-        int fd = r_connect();
-        if (fd >= 0) {
-            close(fd);
-            return 0;
-        }
-        r_sleep_ms(10);
-    }
-    return -1;
+    r_daemon = w_daemon_start(r_path, NULL);
+    return r_daemon > 0 ? 0 : -1;
 }
 
 /* SIGTERM the daemon: its exit status (0 when it was alive and ended cleanly). */
 static int r_stop(void)
 {
-    int st = 0;
-    kill(r_daemon, SIGTERM);
-    if (waitpid(r_daemon, &st, 0) != r_daemon)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return w_daemon_stop(r_daemon);
 }
 
 /* A thread connection joined with a ring, by hand. */

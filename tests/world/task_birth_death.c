@@ -83,32 +83,13 @@ static uint32_t w_tasks_become(int fd, uint32_t want)
 static int w_start(void)
 {
     snprintf(w_path, sizeof w_path, "/tmp/umachd_test_%d.sock", (int)getpid());
-    w_daemon = fork();
-    if (w_daemon < 0)
-        return -1;
-    if (w_daemon == 0) {
-        w_die_with_parent();
-        execl(UMACHD_PATH, "umachd", "--socket", w_path, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 500; i++) {
-        int fd = w_connect();
-        if (fd >= 0) {
-            close(fd);
-            return 0;
-        }
-        w_sleep_ms(10);
-    }
-    return -1;
+    w_daemon = w_daemon_start(w_path, NULL);
+    return w_daemon > 0 ? 0 : -1;
 }
 
 static int w_stop(void)
 {
-    int st = 0;
-    kill(w_daemon, SIGTERM);
-    if (waitpid(w_daemon, &st, 0) != w_daemon)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return w_daemon_stop(w_daemon);
 }
 
 MT_TEST(umachd_help_documents_its_flags)

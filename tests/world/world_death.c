@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "mt.h"
+#include "world_util.h"
 
 #include <mach/mach.h>
 
@@ -78,22 +79,8 @@ MT_TEST(a_task_blocked_in_receive_gets_port_died_when_umachd_dies_and_later_call
 {
     char sock[108];
     snprintf(sock, sizeof sock, "/tmp/umachd_death_%d.sock", (int)getpid());
-    int ready[2];
-    MT_REQUIRE(pipe2(ready, O_CLOEXEC) == 0);
-    pid_t world = fork();
-    MT_REQUIRE(world >= 0);
-    if (world == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a test that dies leaves no world */
-        char fd[16];
-        snprintf(fd, sizeof fd, "%d", ready[1]);
-        fcntl(ready[1], F_SETFD, 0);
-        execl(UMACHD_PATH, "umachd", "--socket", sock, "--ready-fd", fd, (char *)NULL);
-        _exit(127);
-    }
-    close(ready[1]);
-    char c = 0;
-    MT_REQUIRE(read(ready[0], &c, 1) == 1);
-    close(ready[0]);
+    pid_t world = w_daemon_start(sock, NULL);
+    MT_REQUIRE(world > 0);
 
     int told[2];
     MT_REQUIRE(pipe(told) == 0);
@@ -112,6 +99,7 @@ MT_TEST(a_task_blocked_in_receive_gets_port_died_when_umachd_dies_and_later_call
         _exit(127);
     }
     close(told[1]);
+    char c = 0;
     MT_REQUIRE(read(told[0], &c, 1) == 1); /* the task made its port: now it receives */
     close(told[0]);
     wd_sleep_ms(100);

@@ -8,6 +8,7 @@
 
 #include "wire/um_wire.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,50 @@ static inline void w_die_with_parent(void)
 {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
+
+#ifdef UMACHD_PATH
+/*
+ * Start umachd serving `sock`, with the flags in `extra` (NULL-terminated, or NULL), and wait
+ * until it listens (--ready-fd): its pid, or -1. It dies with the test (w_die_with_parent).
+ */
+static inline pid_t w_daemon_start(const char *sock, const char *const *extra)
+{
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        w_die_with_parent();
+        char fd[16];
+        snprintf(fd, sizeof fd, "%d", ready[1]);
+        fcntl(ready[1], F_SETFD, 0);
+        const char *argv[16] = {"umachd", "--socket", sock, "--ready-fd", fd};
+        for (int i = 0; extra && extra[i] && i < 10; i++)
+            argv[5 + i] = extra[i];
+        execv(UMACHD_PATH, (char *const *)argv);
+        _exit(127);
+    }
+    close(ready[1]);
+    char c = 0;
+    ssize_t n = pid > 0 ? read(ready[0], &c, 1) : -1;
+    close(ready[0]);
+    if (n == 1)
+        return pid;
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* SIGTERM a daemon w_daemon_start started and wait: its exit status (128 + N for signal N). */
+static inline int w_daemon_stop(pid_t pid)
+{
+    int st = 0;
+    kill(pid, SIGTERM);
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+#endif
 
 typedef struct w_hello_reply {
     uint32_t version, task_name, pid;
