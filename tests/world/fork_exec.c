@@ -13,6 +13,10 @@
 
 #include <mach/task_special_ports.h>
 
+#include <spawn.h>
+
+extern char **environ;
+
 static mach_port_t new_port_with_send(void)
 {
     mach_port_t p = MACH_PORT_NULL;
@@ -163,6 +167,65 @@ static int role_subset_fork(const char *name)
     return mt_current_failed ? 1 : 0;
 }
 
+/*
+ * spawn HOW (posix_spawn, posix_spawnp, vfork): with our own port P in TASK_BOOTSTRAP_PORT
+ * and another receive right X, start `spawned` without fork handlers, then put the old
+ * bootstrap port back at once. The child says on P what it found.
+ */
+static int role_spawn(const char *how)
+{
+    mach_port_t p = new_port_with_send(), x = new_port_with_send(), old = MACH_PORT_NULL;
+    ROLE_REQUIRE(p && x);
+    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    fflush(stdout);
+    char *argv[] = {(char *)b_self, "--role", "spawned", "-", NULL};
+    pid_t pid = -1;
+    int rc = 0;
+    if (strcmp(how, "posix_spawn") == 0) {
+        rc = posix_spawn(&pid, b_self, NULL, NULL, argv, environ);
+    } else if (strcmp(how, "posix_spawnp") == 0) {
+        rc = posix_spawnp(&pid, b_self, NULL, NULL, argv, environ);
+    } else {
+        pid = vfork();
+        if (pid == 0) {
+            execv(b_self, argv);
+            _exit(127);
+        }
+    }
+    MT_KR(task_set_bootstrap_port(mach_task_self(), old), KERN_SUCCESS);
+    ROLE_REQUIRE(rc == 0 && pid > 0);
+    say("child said %d", recv_id(p, 10000));
+    int st = 0;
+    MT_EQ(waitpid(pid, &st, 0), pid);
+    say("child status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    /* Our own rights are untouched: P and X are still our receive rights. */
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(mach_task_self(), x, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND);
+    return mt_current_failed ? 1 : 0;
+}
+
+/*
+ * spawned: started by posix_spawn or vfork + exec from a task that had P in its bootstrap
+ * slot. Its space holds its task port and a send right to P, nothing else; the token that
+ * brought it is out of its environment; it sends 43 on P (41 when something was wrong).
+ */
+static int role_spawned(void)
+{
+    MT_EQ(tc_name_count(), 2u);
+    MT_CHECK(getenv("UMACH_SPAWN_TOKEN") == NULL);
+    mach_port_t bp = MACH_PORT_NULL;
+    MT_KR(task_get_bootstrap_port(mach_task_self(), &bp), KERN_SUCCESS);
+    MT_EQ(bp, bootstrap_port);
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(mach_task_self(), bootstrap_port, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_SEND);
+    /* A look-up in the world's registry would answer; P is not a bootstrap server. */
+    MT_KR(send_id(bootstrap_port, mt_current_failed ? 41 : 43), MACH_MSG_SUCCESS);
+    return mt_current_failed ? 1 : 0;
+}
+
 static int b_role_main(int argc, char **argv)
 {
     const char *role = argv[0], *a1 = argc > 1 ? argv[1] : NULL, *a2 = argc > 2 ? argv[2] : NULL;
@@ -179,6 +242,10 @@ static int b_role_main(int argc, char **argv)
         return role_after_exec();
     if (strcmp(role, "subset-fork") == 0)
         return role_subset_fork(a1);
+    if (strcmp(role, "spawn") == 0)
+        return role_spawn(a1);
+    if (strcmp(role, "spawned") == 0)
+        return role_spawned();
     return 2;
 }
 
@@ -222,6 +289,32 @@ MT_TEST(a_subset_bootstrap_port_set_before_fork_is_the_childs)
     MT_CHECK(b_expect(&r, "root look-up of the subset's name unknown"));
     MT_EQ(b_role_end(&r), 0);
     b_kill_and_stop(&server);
+}
+
+/* A child started by `how` from a task gets the task's bootstrap port and nothing else. */
+static void spawned_child_inherits(const char *how)
+{
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    b_role r = b_role_start("spawn", how, NULL);
+    MT_CHECK(b_expect(&r, "child said 43"));
+    MT_CHECK(b_expect(&r, "child status 0"));
+    MT_EQ(b_role_end(&r), 0);
+    MT_EQ(b_world_stop(), 0);
+}
+
+MT_TEST(a_posix_spawned_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
+{
+    spawned_child_inherits("posix_spawn");
+}
+
+MT_TEST(a_posix_spawnp_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
+{
+    spawned_child_inherits("posix_spawnp");
+}
+
+MT_TEST(a_vforked_and_execd_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
+{
+    spawned_child_inherits("vfork");
 }
 
 /* ---- the daemon checks parenthood (the wire protocol by hand) ------------------------------- */

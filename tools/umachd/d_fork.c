@@ -13,7 +13,9 @@
  *    its parent (/proc/PID/stat). A wrong token or another process gets a task of its own
  *    with the world's defaults; the client's word is never enough. The snapshot is taken
  *    before fork() returns, so a parent that puts its own bootstrap port back right after
- *    fork (the usual pattern with a subset) cannot race its child.
+ *    fork (the usual pattern with a subset) cannot race its child. posix_spawn and vfork
+ *    get the same (src/umach/client/um_client_spawn.c): the token travels in the child's
+ *    environment, and the same parenthood check applies.
  *  - exec: the control connection is close-on-exec, so exec hangs it up and the task ends.
  *    If the process is still alive then (its pidfd, opened at hello, is not readable), the
  *    ending task's slots move into an heir for its pid before the task is terminated; the new

@@ -21,7 +21,9 @@
  * handler asks the daemon to keep them (UM_WIRE_FORK, a token), and the child's hello
  * presents the token; the daemon hands them over only if the kernel says the new peer is the
  * parent's child (tools/umachd/d_fork.c). exec needs nothing here: the control connection is
- * close-on-exec, and the daemon passes the slots on to the new image's hello.
+ * close-on-exec, and the daemon passes the slots on to the new image's hello. posix_spawn and
+ * vfork run no fork handlers: um_client_spawn.c passes the token through the child's
+ * environment, which um_client_init takes before anything else.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -137,9 +139,9 @@ static bool env_flag(const char *name)
 }
 
 /*
- * Become a new task of the world (at start, and in a forked child on its first call): the
- * hello names the task's port and its bootstrap port. Hook for fork's inheritance of special
- * ports (issue 13 item 4): a forked child would say here which task it was forked from.
+ * Become a new task of the world (at start, and in a forked child at once): the hello names
+ * the task's port and its bootstrap port. A forked or spawned child presents its parent's
+ * fork token (cl_fork_pending), so that the daemon gives it the parent's special ports.
  * Conditions: cl_lock held.
  */
 static bool cl_join_world(void)
@@ -218,17 +220,12 @@ static void cl_thread_exit(void *p)
     free(t);
 }
 
-/*
- * Before fork(): ask the daemon to keep this task's special-port slots for the child, as they
- * are now (without a world, or if that fails, the child joins as a task of its own).
- */
-static void cl_atfork_prepare(void)
+bool um_client_fork_token(uint64_t token[2])
 {
-    uint64_t token[2] = {0, 0};
-    bool have = false;
     pthread_mutex_lock(&cl_lock);
     bool joined = cl_state == CL_JOINED;
     pthread_mutex_unlock(&cl_lock);
+    bool have = false;
     if (joined) {
         um_wire_pkt rep;
         if (um_client_roundtrip(UM_WIRE_FORK, NULL, 0, NULL, 0, &rep, false) == CL_RT_OK) {
@@ -240,6 +237,17 @@ static void cl_atfork_prepare(void)
             um_wire_pkt_free(&rep);
         }
     }
+    return have;
+}
+
+/*
+ * Before fork(): ask the daemon to keep this task's special-port slots for the child, as they
+ * are now (without a world, or if that fails, the child joins as a task of its own).
+ */
+static void cl_atfork_prepare(void)
+{
+    uint64_t token[2] = {0, 0};
+    bool have = um_client_fork_token(token);
     pthread_mutex_lock(&cl_lock);
     cl_fork_token[0] = token[0];
     cl_fork_token[1] = token[1];
@@ -299,6 +307,8 @@ bool um_client_init(void)
     (void)pthread_key_create(&cl_key, cl_thread_exit);
     pthread_atfork(cl_atfork_prepare, cl_atfork_parent, cl_atfork_child);
     pthread_mutex_lock(&cl_lock);
+    /* Started by posix_spawn (or vfork) from a task: present the token it left us. */
+    cl_fork_pending = um_spawn_token_take(cl_fork_token);
     if (!cl_join_world()) {
         cl_state = CL_GONE;
         fprintf(stderr, "umach: cannot join the world at %s: %s; Mach calls will fail\n", path,

@@ -32,4 +32,18 @@ enum cl_rt um_client_roundtrip_xmem(uint16_t call, const uint64_t *args, uint32_
                                     const int *fds, uint32_t nfds, um_wire_pkt *rep,
                                     bool interruptible);
 
+/*
+ * Ask the daemon to keep this task's special-port slots, as they are now, for a child about
+ * to be made (fork's prepare handler, posix_spawn): true with the token the child's hello
+ * presents (the daemon gives the slots only to a process whose parent is this one).
+ */
+bool um_client_fork_token(uint64_t token[2]);
+
+/*
+ * At start, in a process posix_spawn'ed (or vfork'ed and exec'd) by a task: the token its
+ * parent left in the environment (UMACH_SPAWN_TOKEN, um_client_spawn.c); the variable is
+ * removed and its value blanked, so main and later children never see it. false: none.
+ */
+bool um_spawn_token_take(uint64_t token[2]);
+
 #endif
