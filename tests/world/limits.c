@@ -10,7 +10,9 @@
  *   queued:  --task-queued-max; sends beyond it are MACH_SEND_NO_BUFFER until a message is
  *            received
  *   threads: --task-threads-max; a join beyond it is refused with KERN_RESOURCE_SHORTAGE and
- *            the task goes on; one pending request per thread connection
+ *            the task goes on; one pending request per thread connection; the refused
+ *            thread's calls are resource errors (KERN_RESOURCE_SHORTAGE, MACH_SEND_NO_BUFFER,
+ *            MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_KERNEL), and its next call tries again
  *   new connections that never say hello: at most 64 per process
  *   descriptors: out of them, the daemon stops accepting (it does not spin) until one is
  *            freed, then serves the connections that waited
@@ -25,6 +27,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,12 +195,118 @@ static int l_role_queued(void)
     return 0;
 }
 
+/* ---- threads-refused: a thread beyond --task-threads-max 2 ---------------------------------- */
+
+typedef struct {
+    mach_msg_header_t h;
+    mach_msg_max_trailer_t t;
+} l_rcv;
+
+static mach_port_t l_port;   /* a receive right of ours, with a send right */
+static sem_t l_joined, l_refused_done, l_go;
+
+static mach_msg_return_t l_send_id(mach_msg_id_t id)
+{
+    mach_msg_header_t h;
+    memset(&h, 0, sizeof h);
+    h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+    h.msgh_size = sizeof h;
+    h.msgh_remote_port = l_port;
+    h.msgh_id = id;
+    return mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
+                    MACH_PORT_NULL);
+}
+
+/* The second thread connection: joins, then waits in a receive (holding its connection). */
+static void *l_holder(void *arg)
+{
+    (void)arg;
+    mach_port_type_t type = 0;
+    (void)mach_port_type(TASK, l_port, &type); /* its first call joins */
+    sem_post(&l_joined);
+    l_rcv r;
+    memset(&r, 0, sizeof r);
+    mach_msg_return_t mr =
+        mach_msg(&r.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, l_port, 30000, MACH_PORT_NULL);
+    return (void *)(intptr_t)(mr == MACH_MSG_SUCCESS ? r.h.msgh_id : -1);
+}
+
+/* The third: every kind of call is refused as a resource shortage, until the holder goes. */
+static void *l_refused(void *arg)
+{
+    int *out = arg;
+    mach_port_t p = MACH_PORT_NULL;
+    out[0] = mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p);
+    out[1] = l_send_id(66);
+    l_rcv r;
+    out[2] = mach_msg(&r.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, l_port, 0,
+                      MACH_PORT_NULL);
+    out[3] = mach_msg(&r.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, l_port,
+                      0, MACH_PORT_NULL) == MACH_SEND_INVALID_DEST; /* the world is not gone */
+    out[4] = mach_thread_self() == MACH_PORT_NULL;
+    semaphore_t sem = MACH_PORT_NULL;
+    out[5] = semaphore_create(TASK, &sem, SYNC_POLICY_FIFO, 0);
+    vm_address_t a = 0;
+    out[6] = vm_allocate(TASK, &a, 4096, VM_FLAGS_ANYWHERE); /* our own memory still */
+    if (out[6] == KERN_SUCCESS)
+        (void)vm_deallocate(TASK, a, 4096);
+    sem_post(&l_refused_done);
+    sem_wait(&l_go);
+    /* The holder has gone: this thread's next call joins. */
+    out[7] = mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p);
+    if (out[7] == KERN_SUCCESS)
+        (void)mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1);
+    return NULL;
+}
+
+/*
+ * With room for two thread connections: this thread and a holder blocked in a receive take
+ * them; a third thread's calls fail with resource errors while this thread goes on (it sends
+ * the holder a message); once the holder has exited the third thread's next call joins.
+ * Prints the third thread's eight results, then what the holder received, the names left
+ * and the messages queued on our port.
+ */
+static int l_role_threads_refused(void)
+{
+    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &l_port) != KERN_SUCCESS ||
+        mach_port_insert_right(TASK, l_port, l_port, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
+        return 2;
+    unsigned names = tc_name_count();
+    sem_init(&l_joined, 0, 0);
+    sem_init(&l_refused_done, 0, 0);
+    sem_init(&l_go, 0, 0);
+    pthread_t holder, refused;
+    int out[8] = {0};
+    if (pthread_create(&holder, NULL, l_holder, NULL) != 0)
+        return 3;
+    sem_wait(&l_joined);
+    if (pthread_create(&refused, NULL, l_refused, out) != 0)
+        return 4;
+    sem_wait(&l_refused_done);
+    /* The task goes on: our own thread still calls. */
+    mach_msg_return_t sent = l_send_id(7);
+    void *got = NULL;
+    pthread_join(holder, &got);
+    sem_post(&l_go);
+    pthread_join(refused, NULL);
+    mach_port_status_t st;
+    mach_msg_type_number_t cnt = MACH_PORT_RECEIVE_STATUS_COUNT;
+    memset(&st, 0, sizeof st);
+    (void)mach_port_get_attributes(TASK, l_port, MACH_PORT_RECEIVE_STATUS, (mach_port_info_t)&st,
+                                   &cnt);
+    printf("%d %d %d %d %d %d %d %d %d %d %d %u\n", out[0], out[1], out[2], out[3], out[4], out[5],
+           out[6], out[7], sent, (int)(intptr_t)got, tc_name_count() == names, st.mps_msgcount);
+    return 0;
+}
+
 static int l_role(const char *role)
 {
     if (strcmp(role, "names") == 0)
         return l_role_names();
     if (strcmp(role, "queued") == 0)
         return l_role_queued();
+    if (strcmp(role, "threads-refused") == 0)
+        return l_role_threads_refused();
     return 64;
 }
 
@@ -326,6 +435,32 @@ MT_TEST(a_join_beyond_the_tasks_thread_limit_is_refused_and_the_task_goes_on)
     MT_EQ(w_stats_until(obs, w_pred_tasks, &one, 20000, NULL), 0);
     MT_EQ(w_waiting_is(obs, 0), 0);
     close(obs);
+    MT_EQ(l_stop(), 0);
+}
+
+MT_TEST(a_thread_beyond_the_tasks_thread_limit_gets_resource_errors_and_the_task_goes_on)
+{
+    const char *flags[] = {"--task-threads-max", "2", NULL};
+    MT_REQUIRE(l_start(flags, 0) == 0);
+    char out[256];
+    int r[12] = {0};
+    unsigned queued = 99;
+    MT_EQ(l_task("threads-refused", NULL, out, sizeof out), 0);
+    MT_EQ(sscanf(out, "%d %d %d %d %d %d %d %d %d %d %d %u", &r[0], &r[1], &r[2], &r[3], &r[4],
+                 &r[5], &r[6], &r[7], &r[8], &r[9], &r[10], &queued),
+          12);
+    MT_KR(r[0], KERN_RESOURCE_SHORTAGE);  /* a kernel call */
+    MT_KR(r[1], MACH_SEND_NO_BUFFER);     /* a send: nothing queued */
+    MT_KR(r[2], MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_KERNEL); /* a receive: nothing taken */
+    MT_EQ(r[3], 0);                       /* never the errors of a world that is gone */
+    MT_EQ(r[4], 1);                       /* mach_thread_self: no port */
+    MT_KR(r[5], KERN_RESOURCE_SHORTAGE);  /* semaphore_create */
+    MT_KR(r[6], KERN_SUCCESS);            /* vm_allocate on our own task */
+    MT_KR(r[7], KERN_SUCCESS);            /* once a thread went, the next call joins */
+    MT_KR(r[8], MACH_MSG_SUCCESS);        /* the rest of the task went on */
+    MT_EQ(r[9], 7);                       /* the holder got that message, not the refused one */
+    MT_EQ(r[10], 1);                      /* no name was made or lost */
+    MT_EQ(queued, 0u);
     MT_EQ(l_stop(), 0);
 }
 

@@ -176,8 +176,10 @@ static void d_usage(FILE *to)
                 "                    waiting in queues (k, m, g suffixes; default half the\n"
                 "                    memory, at least 2g; beyond, MACH_SEND_NO_BUFFER), its\n"
                 "                    threads calling at once (default 4096; beyond, a thread's\n"
-                "                    join is refused). UMACH_PORT_TABLE_MAX and\n"
-                "                    UMACH_QUEUED_BYTES_MAX may lower a task's own\n"
+                "                    join is refused and its calls fail with resource errors:\n"
+                "                    KERN_RESOURCE_SHORTAGE, MACH_SEND_NO_BUFFER).\n"
+                "                    UMACH_PORT_TABLE_MAX and UMACH_QUEUED_BYTES_MAX may lower\n"
+                "                    a task's own\n"
                 "  --help            this text\n"
                 "Exit status: 0 when stopped by a signal, 1 if the world cannot start,\n"
                 "2 for bad usage.\n");

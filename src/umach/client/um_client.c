@@ -322,9 +322,11 @@ bool um_client_init(void)
 
 /*
  * Join connection t->fd to the task, asking for a ring (UMACH_WORLD_RING=0: the socket
- * only). A daemon that gives none leaves the connection on the socket alone.
+ * only). A daemon that gives none leaves the connection on the socket alone. The daemon's
+ * answer: KERN_SUCCESS, KERN_RESOURCE_SHORTAGE (the task has as many thread connections as
+ * the world allows), or KERN_FAILURE when there is none.
  */
-static bool cl_thread_join(cl_thread *t)
+static kern_return_t cl_thread_join(cl_thread *t)
 {
     const char *ring_env = getenv("UMACH_WORLD_RING");
     bool want_ring = !(ring_env && strcmp(ring_env, "0") == 0);
@@ -334,13 +336,14 @@ static bool cl_thread_join(cl_thread *t)
     h.call = UM_WIRE_JOIN;
     h.nargs = 3;
     if (um_wire_send(t->fd, &h, args, NULL) != 0)
-        return false;
+        return KERN_FAILURE;
     um_wire_pkt rep;
     int fds[UM_WIRE_MAX_FDS];
     unsigned nfds = 0;
     if (um_wire_recv_fds(t->fd, &t->buf, &rep, fds, UM_WIRE_MAX_FDS, &nfds) != 1)
-        return false;
-    bool ok = rep.h.call == UM_WIRE_JOIN && rep.h.kr == KERN_SUCCESS;
+        return KERN_FAILURE;
+    kern_return_t kr = rep.h.call == UM_WIRE_JOIN ? rep.h.kr : KERN_FAILURE;
+    bool ok = kr == KERN_SUCCESS;
     bool ring = ok && want_ring && (rep.h.flags & UM_WIRE_F_RING) && nfds == 2;
     if (ring) {
         if (um_ring_attach(&t->ring, fds[0], fds[1]) != 0)
@@ -350,15 +353,20 @@ static bool cl_thread_join(cl_thread *t)
             close(fds[i]);
     }
     um_wire_pkt_free(&rep);
-    return ok;
+    return kr == KERN_RESOURCE_SHORTAGE ? kr : ok ? KERN_SUCCESS : KERN_FAILURE;
 }
 
-/* The calling thread's connection, opened and joined on first use; NULL: no world. */
-static cl_thread *cl_thread_conn(void)
+/*
+ * The calling thread's connection, opened and joined on first use; NULL with *why: no world
+ * (CL_RT_SEND_FAILED), or the task has all the thread connections the world allows
+ * (CL_RT_NO_THREAD: this thread's next call tries again).
+ */
+static cl_thread *cl_thread_conn(enum cl_rt *why)
 {
     cl_thread *t = cl_me;
     if (t && t->fd >= 0 && cl_me_generation == __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE))
         return t;
+    *why = CL_RT_SEND_FAILED;
     pthread_mutex_lock(&cl_lock);
     if (cl_state == CL_NEED_JOIN)
         cl_state = cl_join_world() ? CL_JOINED : CL_GONE;
@@ -385,10 +393,13 @@ static cl_thread *cl_thread_conn(void)
     if (t->fd >= 0)
         close(t->fd); /* a connection of an older task (before a fork) */
     t->fd = cl_connect();
-    if (t->fd >= 0 && !cl_thread_join(t)) {
+    kern_return_t jr = t->fd >= 0 ? cl_thread_join(t) : KERN_FAILURE;
+    if (t->fd >= 0 && jr != KERN_SUCCESS) {
         um_ring_unmap(&t->ring);
         close(t->fd);
         t->fd = -1;
+        if (jr == KERN_RESOURCE_SHORTAGE)
+            *why = CL_RT_NO_THREAD;
     }
     cl_me_generation = cl_generation;
     pthread_mutex_unlock(&cl_lock);
@@ -559,9 +570,10 @@ enum cl_rt um_client_roundtrip_xmem(uint16_t call, const uint64_t *args, uint32_
     rep->blob = NULL;
     rep->blob_heap = false;
     rep->nfds = 0;
-    cl_thread *t = cl_thread_conn();
+    enum cl_rt why = CL_RT_SEND_FAILED;
+    cl_thread *t = cl_thread_conn(&why);
     if (!t)
-        return CL_RT_SEND_FAILED;
+        return why;
     um_wire_hdr h;
     memset(&h, 0, sizeof h);
     h.call = call;

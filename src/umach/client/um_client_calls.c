@@ -17,12 +17,14 @@
 
 /*
  * One call; *rep is the reply (um_wire_pkt_free it in every case). No reply, or one without
- * the call's `nout` out-arguments: MACH_SEND_INVALID_DEST with an empty *rep.
+ * the call's `nout` out-arguments: MACH_SEND_INVALID_DEST with an empty *rep;
+ * KERN_RESOURCE_SHORTAGE when the world has no room for another thread of this task.
  */
 static kern_return_t cl_call(uint16_t call, const uint64_t *args, uint32_t nargs,
                              const void *blob, uint32_t blob_len, um_wire_pkt *rep, uint32_t nout)
 {
-    if (um_client_roundtrip(call, args, nargs, blob, blob_len, rep, false) == CL_RT_OK) {
+    enum cl_rt rt = um_client_roundtrip(call, args, nargs, blob, blob_len, rep, false);
+    if (rt == CL_RT_OK) {
         if (rep->h.nargs >= nout)
             return rep->h.kr;
         um_wire_pkt_free(rep); /* not a reply to this call */
@@ -31,7 +33,7 @@ static kern_return_t cl_call(uint16_t call, const uint64_t *args, uint32_t nargs
     rep->blob = NULL;
     rep->blob_heap = false;
     rep->nfds = 0;
-    return MACH_SEND_INVALID_DEST;
+    return rt == CL_RT_NO_THREAD ? KERN_RESOURCE_SHORTAGE : MACH_SEND_INVALID_DEST;
 }
 
 /* A call whose reply has no out-arguments. */
@@ -394,7 +396,10 @@ kern_return_t um_client_task_set_special_port(task_t task, int which_port,
 
 bool um_client_task_check(mach_port_name_t task)
 {
-    return cl_simple(UM_WIRE_TASK_CHECK, ARGS(task)) == KERN_SUCCESS;
+    kern_return_t kr = cl_simple(UM_WIRE_TASK_CHECK, ARGS(task));
+    /* A thread the world has no room for cannot ask; our own task port's name is ours
+     * (pinned: it never names anything else), so vm_* on it still works there. */
+    return kr == KERN_SUCCESS || (kr == KERN_RESOURCE_SHORTAGE && task == mach_task_self_);
 }
 
 kern_return_t um_client_task_get_exc_guard_behavior(task_inspect_t task,

@@ -14,6 +14,9 @@ enum cl_rt {
     CL_RT_OK = 0,        /* the reply is in `rep` */
     CL_RT_SEND_FAILED,   /* no world (never joined, or gone) or the request could not go */
     CL_RT_REPLY_FAILED,  /* the request went, but the world hung up before replying */
+    CL_RT_NO_THREAD,     /* not sent: the task has as many thread connections as the world
+                            allows (umachd --task-threads-max); a resource shortage, as XNU
+                            reports one (KERN_RESOURCE_SHORTAGE, MACH_SEND_NO_BUFFER) */
 };
 
 /*

@@ -3,7 +3,8 @@
  * host ports, semaphores and timers are the daemon's; each call is one request. A semaphore
  * wait that blocks waits for its reply; a signal handler that runs meanwhile cancels it
  * (KERN_ABORTED, as embedded mode). No world: the calls fail as on a dead port
- * (MACH_SEND_INVALID_DEST; the port-returning ones MACH_PORT_NULL).
+ * (MACH_SEND_INVALID_DEST; the port-returning ones MACH_PORT_NULL); a thread the world has no
+ * room for (umachd --task-threads-max): KERN_RESOURCE_SHORTAGE (MACH_PORT_NULL).
  */
 #include "../kern/um_kern.h"
 #include "um_client.h"
@@ -16,8 +17,9 @@ static kern_return_t ck_call(uint16_t call, const uint64_t *args, uint32_t nargs
                              bool interruptible)
 {
     um_wire_pkt rep;
-    if (um_client_roundtrip(call, args, nargs, NULL, 0, &rep, interruptible) != CL_RT_OK)
-        return MACH_SEND_INVALID_DEST;
+    enum cl_rt rt = um_client_roundtrip(call, args, nargs, NULL, 0, &rep, interruptible);
+    if (rt != CL_RT_OK)
+        return rt == CL_RT_NO_THREAD ? KERN_RESOURCE_SHORTAGE : MACH_SEND_INVALID_DEST;
     kern_return_t kr = rep.h.kr;
     if (out) {
         if (rep.h.nargs >= 1)

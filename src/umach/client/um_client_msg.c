@@ -18,7 +18,9 @@
  * With MACH_SEND_INTERRUPT / MACH_RCV_INTERRUPT a signal handler that runs while the thread
  * waits makes it cancel the request; the reply says whether the call was interrupted or had
  * already ended. If the world is gone: MACH_SEND_INVALID_DEST when the request could not be
- * sent (or was a send only), MACH_RCV_PORT_DIED when a receive was waiting.
+ * sent (or was a send only), MACH_RCV_PORT_DIED when a receive was waiting. A thread the
+ * world has no room for (umachd --task-threads-max) sends and receives nothing:
+ * MACH_SEND_NO_BUFFER, or MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_KERNEL for a receive alone.
  */
 #include "../embedded/um_embedded.h"
 #include "../kern/um_kmsg.h"
@@ -136,6 +138,9 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
         free(bytes);
     um_xmem_out_free(&xo); /* what went out is the daemon's now (or nobody's) */
     if (rt != CL_RT_OK) {
+        if (rt == CL_RT_NO_THREAD) /* nothing sent, nothing received: a resource shortage */
+            return (option & MACH_SEND_MSG) ? MACH_SEND_NO_BUFFER
+                                            : (MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_KERNEL);
         if (rt == CL_RT_REPLY_FAILED && (option & MACH_RCV_MSG))
             return MACH_RCV_PORT_DIED;
         return (option & MACH_SEND_MSG) ? MACH_SEND_INVALID_DEST : MACH_RCV_PORT_DIED;
