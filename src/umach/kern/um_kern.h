@@ -129,6 +129,8 @@ struct um_port {
     bool pinned : 1;         /* the last send uref cannot be released (task self) */
     bool tempowner : 1;
     bool impdonation : 1;
+    uint16_t reserved;       /* queue room promised to posted sends in flight (um_post.c):
+                                counted as queued by um_mqueue_full */
     um_waitq receivers;      /* threads receiving directly on this port */
     um_waitq senders;        /* threads blocked because the queue is full */
     uint64_t context;

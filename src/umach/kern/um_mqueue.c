@@ -18,7 +18,7 @@ bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg)
 {
     if (MACH_MSGH_BITS_REMOTE(kmsg->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE)
         return false;
-    return port->msgcount >= port->qlimit;
+    return (uint64_t)port->msgcount + port->reserved >= port->qlimit;
 }
 
 void um_waiter_wake(um_waiter *w)
@@ -96,7 +96,7 @@ um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
     um_kmsg_uncharge(k);
     port->msgcount--;
     *seqnop = port->seqno++;
-    if (port->msgcount < port->qlimit) {
+    if ((uint64_t)port->msgcount + port->reserved < port->qlimit) {
         wake_one(&port->senders);
         if (port->rare && port->rare->caprequests)
             um_port_fire_send_possible(port);

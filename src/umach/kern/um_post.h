@@ -1,0 +1,36 @@
+/*
+ * um_post.h — room promised ahead of time in a port's queue, and the delivery of a message a
+ * front end accepted on that promise (the world's posted sends: docs/world.md, "Posted
+ * sends"). The front end decides who gets a promise and keeps the books; the core only
+ * counts the room (port->reserved, which um_mqueue_full counts as queued, so no other send
+ * can take it) and queues the message when it comes.
+ *
+ * A promise holds no send right (rights show in lsmp's counts); the front end makes the
+ * message's right when it delivers it, from the sender's own right, which it knows is there.
+ *
+ * Conditions: world locked.
+ */
+#ifndef UM_POST_H
+#define UM_POST_H
+
+#include "um_kmsg.h"
+
+/*
+ * Promise `n` more messages room in `port`'s queue: only when the queue has that room beyond
+ * what it holds and what is promised, no sender waits for room, and the port is an active
+ * ordinary port (no kernel object). false: nothing was promised.
+ */
+bool um_post_reserve(um_port *port, uint32_t n);
+/* Take back `n` promises that will not be used; senders that now fit look again. */
+void um_post_unreserve(um_port *port, uint32_t n);
+/*
+ * Queue the simple message `bytes` (`len` bytes, a header and its body, the header's names
+ * ignored) on `port` on one of its promises, as sent by `task` now (its tokens, its queued
+ * bytes). Takes over a send right the caller holds: it becomes the message's destination
+ * right (as a COPY_SEND's copy), the reply none. A port that died since the promise was made
+ * gets the message destroyed, as XNU destroys what was queued on a dying port. Never fails:
+ * the room was promised (out of memory, the message is lost and its right released).
+ */
+void um_post_deliver(um_task *task, um_port *port, const uint8_t *bytes, uint32_t len);
+
+#endif
