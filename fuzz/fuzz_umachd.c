@@ -24,7 +24,12 @@
  * pipe when sel & 0x80; sel & 8: the bytes are posted in the connection's shared-memory ring
  * instead (the thread connections have one, as a client's do; for the others an area of the
  * ring's size), taken out by um_ring_take as the daemon takes a posted request, and answered
- * in the ring when the reply fits.
+ * in the ring when the reply fits; sel & 8 and sel & 0x10 together: the bytes are written
+ * into the thread connection's post ring at its head (posted sends: a record's header and
+ * message, as many as the bytes hold) and its tail moved past them, then the daemon takes
+ * the posts as before any request. The task's port (a receive right with a send right) is
+ * granted credits on both thread connections before each record; a message whose remote port
+ * is 0xF0F0F0F0 names that port.
  */
 #define _GNU_SOURCE
 #include "umachd.h"
@@ -44,6 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_RECORDS 64
 #define SECRET_WORD 0xF0F0F0F0F0F0F0F0ull
+#define PORT_WORD 0xF0F0F0F0u
 
 static void die(const char *what)
 {
@@ -209,6 +215,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         close(memfd);
     }
 
+    /* A port of the task's, for posted sends: credits on both thread connections. */
+    mach_port_name_t pname = MACH_PORT_NULL;
+    um_port *port = NULL;
+    um_space *space = conns[0].c->task->task->space;
+    if (um_port_allocate_right(space, MACH_PORT_RIGHT_RECEIVE, false, &pname) != KERN_SUCCESS ||
+        um_right_insert_same_name(space, pname, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
+        die("port for posts");
+    port = (um_port *)um_entry_lookup(space, pname)->object;
+    um_port_ref(port); /* ours while the input runs */
+
     size_t off = 0;
     for (int n = 0; n < MAX_RECORDS && off + 3 <= size; n++) {
         uint8_t sel = data[off];
@@ -240,9 +256,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 bytes = copy;
             }
         }
+        for (int i = 1; i < 3; i++)
+            if (conns[i].c && !conns[i].c->dead)
+                d_post_grant(&d, conns[i].c, pname, port);
         um_wire_pkt p;
         int rc;
-        if (sel & 8) {
+        if ((sel & 0x18) == 0x18) {
+            /* Posted sends: the bytes at the post ring's head, the tail past them. */
+            rc = 1;
+            um_ring *ring = &f->c->ring;
+            if (ring->base) {
+                um_ring_post_ctl *pc = um_ring_post_ctl_of(ring);
+                uint8_t *parea = um_ring_post_area(ring);
+                uint32_t head = pc->head, at = head & (UM_RING_POST_SIZE - 1);
+                size_t n = len < UM_RING_POST_SIZE - at ? len : UM_RING_POST_SIZE - at;
+                memcpy(parea + at, bytes, n);
+                /* A message naming the marker names the task's port. */
+                for (size_t k = 0; k + 8 + sizeof(mach_msg_header_t) <= n; k += 8) {
+                    mach_msg_header_t mh;
+                    memcpy(&mh, parea + at + k + 8, sizeof mh);
+                    if (mh.msgh_remote_port == PORT_WORD) {
+                        mh.msgh_remote_port = pname;
+                        memcpy(parea + at + k + 8, &mh, sizeof mh);
+                    }
+                }
+                __atomic_store_n(&pc->tail, head + (uint32_t)len, __ATOMIC_RELEASE);
+                d_post_drain_all(&d);
+            }
+        } else if (sel & 8) {
             /* Through the ring: the request area holds the bytes (zeros after them). */
             um_ring *ring = &f->c->ring;
             uint8_t *area = ring->base ? um_ring_req_area(ring) : f_area;
@@ -294,6 +335,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     d_loop_shutdown(&d);
+    um_port_release(port);
     if (d.tasks || d.ntasks || d.conns)
         die("the world kept a task or a connection after shutdown");
     for (int i = 0; i < 3; i++)

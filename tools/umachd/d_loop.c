@@ -139,6 +139,8 @@ static void conn_end(d_daemon *d, d_conn *c)
 {
     if (c->dead)
         return;
+    /* Its posted sends were made before it ended: taken first, then its grants closed. */
+    d_post_conn_end(d, c);
     c->dead = true;
     epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
@@ -216,6 +218,10 @@ bool d_reply_xmem(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint6
     h.nargs = nargs;
     h.blob_len = blob_len;
     d_task *t = c->task;
+    /* Nothing is seen before a stale grant is revoked (a granted port that died, a queue
+     * limit that fell): a send after this reply cannot be posted on it. */
+    if (t)
+        d_post_check(t->d);
     if (t && t->doomed) {
         h.flags |= UM_WIRE_F_FATAL_GUARD;
         h.guard_flavor = t->guard_flavor;
@@ -531,8 +537,9 @@ static bool d_stats(d_daemon *d, d_conn *c, const um_wire_pkt *p)
         if (o->pending)
             waiting++;
     }
-    uint64_t out[4] = {d->ntasks, um_space_inuse(c->task->task->space), waiting, conns};
-    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 4, NULL, 0);
+    uint64_t out[5] = {d->ntasks, um_space_inuse(c->task->task->space), waiting, conns,
+                       d->posts_taken};
+    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 5, NULL, 0);
 }
 
 /*
@@ -580,10 +587,36 @@ static int d_ring_request(d_daemon *d, d_conn *c)
     return d_serve(d, c, &p);
 }
 
+/* Resume every call whose waiter was woken, and whatever their resumption wakes. */
+static void drain_ready(d_daemon *d);
+
+/*
+ * Posted sends took effect when they were made: every one is taken before anything else is
+ * served, and the receivers they woke are answered.
+ */
+static void take_posts(d_daemon *d)
+{
+    if (d->nposters && d_post_drain_all(d))
+        drain_ready(d);
+}
+
 int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)
 {
     um_wire_pkt p = *pkt;
     bool ok;
+    take_posts(d);
+    if (c->task && c->task->lied) {
+        /* Its posts did not check (or its memory did not): the task ends, this call unserved. */
+        um_wire_pkt_free(&p);
+        task_of_thread_fails(d, c);
+        return -1;
+    }
+    /* A call that may change names, rights or queue limits makes every grant stale first;
+     * mach_msg decides for itself (d_msg.c); a hello or join (a new task or thread), the
+     * read-only calls and a cancel change nothing of what a grant stands on. */
+    if (c->kind != D_CONN_NEW && p.h.call != UM_WIRE_MSG && p.h.call != UM_WIRE_STATS &&
+        p.h.call != UM_WIRE_LSMP && p.h.call != UM_WIRE_CANCEL)
+        d_post_revoke_all(d);
     if (c->kind == D_CONN_NEW) {
         ok = p.h.call == UM_WIRE_HELLO   ? d_hello(d, c, &p)
              : p.h.call == UM_WIRE_JOIN ? d_join(d, c, &p)
@@ -633,7 +666,6 @@ static void end_doomed(d_daemon *d)
     }
 }
 
-/* Resume every call whose waiter was woken, and whatever their resumption wakes. */
 static void drain_ready(d_daemon *d)
 {
     d_conn *c;
@@ -707,6 +739,7 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
 {
     while (!*stop) {
         int timeout = -1;
+        take_posts(d);
         uint64_t at = d_timers_expire(d, d_now_ns());
         drain_ready(d);
         if (d->heap_len && (at == 0 || d->heap[0]->deadline_ns < at))
@@ -716,6 +749,8 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
             uint64_t ms = at > now ? (at - now + 999999) / 1000000 : 0;
             timeout = ms > 60000 ? 60000 : (int)ms;
         }
+        if (!d_post_may_sleep(d))
+            timeout = 0; /* a post came while the rings were told to wake us */
         struct epoll_event evs[32];
         int n = epoll_pwait(d->epoll_fd, evs, 32, timeout, (const sigset_t *)waitmask);
         if (n < 0) {
@@ -728,6 +763,7 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
             int cpu = sched_getcpu();
             d->cpu = cpu < 0 ? UINT32_MAX : (uint32_t)cpu;
         }
+        take_posts(d); /* before the hang-ups and deadlines this round brings */
         for (int i = 0; i < n; i++) {
             if ((evs[i].data.u64 & 3u) == D_EV_HEIR) { /* an exec heir's process exited */
                 d_heirs_sweep(d);

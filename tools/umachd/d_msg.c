@@ -21,6 +21,7 @@
 #include "umachd.h"
 
 #include "kern/um_kobject_ports.h"
+#include "kern/um_post.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,55 @@ static bool rcv_start(d_conn *c, d_msg_call *m)
     return rcv_done(c, m, mr);
 }
 
+/*
+ * Before a send: a send that may change rights or names (descriptors, moved rights, a
+ * voucher, a kernel object's request) makes every grant stale; one that would find its
+ * queue full only because of room promised to posts takes those promises back first. A
+ * simple COPY_SEND that may be posted next time gives its port and name (a reference) for
+ * the grant it earns if it succeeds.
+ */
+static void post_look(d_conn *c, mach_msg_option_t option, const um_wire_pkt *p,
+                      uint32_t nbytes, uint32_t xlen, um_port **portp, mach_port_name_t *namep)
+{
+    d_daemon *d = c->task->d;
+    if (!(option & MACH_SEND_MSG))
+        return;
+    if (nbytes < sizeof(mach_msg_header_t)) {
+        d_post_revoke_all(d); /* unreadable: it fails, but nothing is assumed */
+        return;
+    }
+    mach_msg_header_t h;
+    memcpy(&h, p->blob, sizeof h);
+    mach_msg_type_name_t rt = MACH_MSGH_BITS_REMOTE(h.msgh_bits);
+    mach_msg_type_name_t lt = MACH_MSGH_BITS_LOCAL(h.msgh_bits);
+    bool keeps = (rt == MACH_MSG_TYPE_COPY_SEND || rt == MACH_MSG_TYPE_MAKE_SEND ||
+                  rt == MACH_MSG_TYPE_MAKE_SEND_ONCE || rt == MACH_MSG_TYPE_MOVE_SEND_ONCE) &&
+                 (lt == 0 || lt == MACH_MSG_TYPE_COPY_SEND || lt == MACH_MSG_TYPE_MAKE_SEND ||
+                  lt == MACH_MSG_TYPE_MAKE_SEND_ONCE || lt == MACH_MSG_TYPE_MOVE_SEND_ONCE) &&
+                 !(h.msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
+                 MACH_MSGH_BITS_VOUCHER(h.msgh_bits) == 0 && xlen == 0;
+    um_entry *e = um_entry_lookup(c->task->task->space, h.msgh_remote_port);
+    um_port *port = NULL;
+    if (e && (e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND_ONCE)) &&
+        e->object && e->object->otype == UM_OT_PORT)
+        port = (um_port *)e->object;
+    if (!keeps || (port && port->kotype != UM_KOT_NONE)) {
+        d_post_revoke_all(d);
+        return;
+    }
+    if (!port)
+        return;
+    bool once = rt == MACH_MSG_TYPE_MAKE_SEND_ONCE || rt == MACH_MSG_TYPE_MOVE_SEND_ONCE;
+    if (port->reserved && !once && (uint64_t)port->msgcount + port->reserved >= port->qlimit)
+        d_post_revoke_port(d, port);
+    if ((option & ~(MACH_SEND_TIMEOUT | MACH_SEND_INTERRUPT)) == MACH_SEND_MSG &&
+        (e->type & MACH_PORT_TYPE_SEND) && d_post_eligible_header(&h, nbytes)) {
+        um_port_ref(port);
+        *portp = port;
+        *namep = h.msgh_remote_port;
+    }
+}
+
 bool d_msg(d_conn *c, um_wire_pkt *p)
 {
     if (p->h.nargs != UM_WIRE_MSG_NARGS)
@@ -215,6 +265,10 @@ bool d_msg(d_conn *c, um_wire_pkt *p)
             return msg_finish(c, m, MACH_MSG_SUCCESS, UM_WIRE_OUT_NONE, NULL);
         return rcv_start(c, m);
     }
+    /* Posted sends (d_post.c): what this send may do to the grants, and may earn. */
+    um_port *grant_port = NULL;
+    mach_port_name_t grant_name = MACH_PORT_NULL;
+    post_look(c, option, p, nbytes, xlen, &grant_port, &grant_name);
     d_callctx ctx;
     msg_enter(c, m, &ctx);
     ctx.ranges[0] = (d_range){p->args[5], send_size, nbytes ? p->blob : NULL, -1};
@@ -239,6 +293,11 @@ bool d_msg(d_conn *c, um_wire_pkt *p)
     if (mr == MACH_SEND_IN_PROGRESS && !msg_wait(c, m, &m->s.waiter))
         mr = um_msg_send_cancel(task, &m->s, MACH_SEND_NO_BUFFER);
     d_ctx_leave(t, &ctx);
+    if (grant_port) {
+        if (mr == MACH_MSG_SUCCESS)
+            d_post_grant(t->d, c, grant_name, grant_port); /* the next ones may be posted */
+        um_port_release(grant_port);
+    }
     if (mr == MACH_SEND_IN_PROGRESS)
         return true;
     return send_done(c, m, mr);

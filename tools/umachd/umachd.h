@@ -35,6 +35,21 @@ typedef struct d_conn d_conn;
 typedef struct d_msg_call d_msg_call;
 typedef struct d_heir d_heir;
 
+/*
+ * One grant slot of a ring, as the daemon keeps it (the client's copy in the ring is only the
+ * client's): credits given and not yet seen come back as posts or by revocation.
+ */
+typedef struct d_grant {
+    um_port *port;        /* a reference while anything is outstanding, else NULL */
+    uint32_t name;        /* the client's name for it (a send right when granted) */
+    uint32_t outstanding; /* credits given whose posts the daemon has not taken: each one
+                             room promised in the port's queue */
+    uint32_t rights;      /* of those, how many hold a send right already (made when the
+                             grant was revoked, while the client's name still held one) */
+    uint32_t target;      /* credits the daemon keeps the client at while the grant lives */
+    bool active;          /* may be topped up; false: revoked, waiting for posts in flight */
+} d_grant;
+
 enum d_conn_kind { D_CONN_NEW = 1, D_CONN_CONTROL, D_CONN_THREAD };
 
 /* A connection: new (its first request decides), a task's control connection, or a thread's. */
@@ -54,6 +69,10 @@ struct d_conn {
     um_port *thread_port; /* the thread's port (mach_thread_self), or NULL; dies with it */
     um_ring ring;       /* thread connection: its shared-memory mailbox (base NULL: none) */
     bool ring_reply;    /* the request being served came through the ring: so does its reply */
+    /* Posted sends (d_post.c): the daemon's own books of the ring's grant slots. */
+    d_grant grants[UM_RING_GRANTS];
+    bool poster;        /* on the daemon's list of rings whose posts it drains */
+    bool post_broken;   /* a post that did not check: nothing more is taken from this ring */
 };
 
 /*
@@ -124,6 +143,11 @@ struct d_task {
  * --task-threads-max says otherwise. */
 #define D_TASK_THREADS_MAX 4096u
 
+/* Rings that may hold grants at once (each is looked at before every request). */
+#define D_POSTERS_MAX 64u
+/* Credits one grant keeps its client at, at most. */
+#define D_GRANT_MAX 256u
+
 struct d_daemon {
     um_kernel kernel;
     uint64_t queued_cap;  /* the most queued bytes any task may ask for (UMACH_QUEUED_BYTES_MAX);
@@ -151,6 +175,10 @@ struct d_daemon {
     d_heir *heirs;                   /* special ports passed on by fork and exec (d_fork.c) */
     bool stopping;                   /* the world is stopping: tasks end without heirs */
     uint32_t cpu;                    /* the CPU the loop last woke up on (a hint for rings) */
+    d_conn *posters[D_POSTERS_MAX];  /* rings that hold or held grants (d_post.c) */
+    unsigned nposters;
+    uint32_t active_grants;          /* grants that may be topped up (checked at each reply) */
+    uint64_t posts_taken;            /* posted sends taken, ever (UM_WIRE_STATS) */
 };
 
 /* ---- d_kernel.c ------------------------------------------------------------------------ */
@@ -274,5 +302,29 @@ struct d_msg_call {
     um_msg_rcv_state r;
     um_xmem_call xm; /* its out-of-line memory, both ways */
 };
+
+/* ---- d_post.c -------------------------------------------------------------------------- */
+/*
+ * Posted sends (docs/world.md, "Posted sends"). Take every posted send of every ring, in
+ * each ring's order, before anything else is served: true if any was taken.
+ */
+bool d_post_drain_all(d_daemon *d);
+/* Take the posts of one ring (a connection that ends). */
+void d_post_drain(d_daemon *d, d_conn *c);
+/* Before the loop sleeps: tell every ring the next post must wake it. false: a post came
+   meanwhile (do not sleep). */
+bool d_post_may_sleep(d_daemon *d);
+/* Take back every credit not spent yet (a request that may change names, rights or limits). */
+void d_post_revoke_all(d_daemon *d);
+/* ... of the grants on `port` (a sender would otherwise find its queue full). */
+void d_post_revoke_port(d_daemon *d, um_port *port);
+/* Before any reply: grants whose port died or whose queue limit fell are revoked. */
+void d_post_check(d_daemon *d);
+/* A connection ends: its posts are taken, its grants revoked and their books closed. */
+void d_post_conn_end(d_daemon *d, d_conn *c);
+/* After a successful simple COPY_SEND of `c` to `name` (`port`): grant credits for more. */
+void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port);
+/* Whether a message header (bits, local and voucher names) and size may be posted. */
+bool d_post_eligible_header(const mach_msg_header_t *h, uint32_t size);
 
 #endif

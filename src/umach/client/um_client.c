@@ -443,6 +443,36 @@ static enum cl_rt cl_reply_check(cl_thread *t, const um_wire_hdr *h, um_wire_pkt
     return CL_RT_OK;
 }
 
+/* ---- posted sends ------------------------------------------------------------------------ */
+
+/* The credential generation the daemon last heard from this thread (valid once set). */
+static _Thread_local unsigned cl_post_gen;
+static _Thread_local bool cl_post_gen_valid;
+
+void um_client_note_cred_generation(unsigned gen)
+{
+    cl_post_gen = gen;
+    cl_post_gen_valid = true;
+}
+
+bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len)
+{
+    cl_thread *t = cl_me;
+    if (!t || t->fd < 0 || !t->ring.base ||
+        cl_me_generation != __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE))
+        return false;
+    /*
+     * The daemon labels a post with the tokens it last read for the task, which it re-reads
+     * only when a request says the generation moved. So a post is made only while no
+     * credential change is under way and none happened since this thread's last request said
+     * which generation it saw: otherwise the send goes to the daemon, and says so.
+     */
+    if (!cl_post_gen_valid || um_embedded_cred_changing() ||
+        um_embedded_cred_generation() != cl_post_gen)
+        return false;
+    return um_ring_post_msg(&t->ring, name, msg, len);
+}
+
 /* ---- spinning before sleeping on the ring ------------------------------------------------- */
 
 enum { CL_SPIN_US_DEFAULT = 20, CL_SPIN_US_MAX = 1000, CL_SPIN_BACKOFF_MAX = 8 };

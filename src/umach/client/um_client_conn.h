@@ -49,4 +49,14 @@ bool um_client_fork_token(uint64_t token[2]);
  */
 bool um_spawn_token_take(uint64_t token[2]);
 
+/*
+ * A one-way send that may return at once (docs/world.md, "Posted sends"): post the
+ * `len`-byte simple message `msg` to `name` in the calling thread's ring on a credit the
+ * daemon granted. false: not possible now (no connection or ring yet, no credit, no room, the
+ * credentials changed since this thread's last send went to the daemon): send the usual way.
+ */
+bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len);
+/* The credential generation this thread's last UM_WIRE_MSG carried, for um_client_post. */
+void um_client_note_cred_generation(unsigned gen);
+
 #endif

@@ -27,6 +27,7 @@
 #include "../vm/um_xmem.h"
 #include "um_client.h"
 #include "um_client_conn.h"
+#include "../wire/um_ring.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -74,15 +75,44 @@ static mach_msg_return_t cl_deliver(um_wire_pkt *rep, uint32_t seg_bytes)
     return bits;
 }
 
+/*
+ * A one-way simple send that cannot fail or block returns once it is in the thread's post
+ * ring (docs/world.md, "Posted sends"): only with MACH_SEND_MSG alone (a timeout or interrupt
+ * option changes nothing for a send that never waits), a COPY_SEND destination, no reply
+ * port, no voucher, no descriptors, a readable buffer of at most UM_RING_POST_MSG_MAX bytes,
+ * and a credit the daemon granted for that name. true: sent.
+ */
+static bool cl_try_post(const mach_msg_header_t *msg, mach_msg_option_t option,
+                        mach_msg_size_t send_size)
+{
+    if ((option & ~(MACH_SEND_TIMEOUT | MACH_SEND_INTERRUPT)) != MACH_SEND_MSG || !msg ||
+        send_size < sizeof(mach_msg_header_t) || send_size > UM_RING_POST_MSG_MAX ||
+        (send_size & 3))
+        return false;
+    uint8_t bytes[UM_RING_POST_MSG_MAX];
+    if (!um_embedded_memops.msg_read(NULL, bytes, (uint64_t)(uintptr_t)msg, send_size))
+        return false;
+    mach_msg_header_t h;
+    memcpy(&h, bytes, sizeof h);
+    if (h.msgh_bits != MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) ||
+        !MACH_PORT_VALID(h.msgh_remote_port) || h.msgh_local_port != MACH_PORT_NULL ||
+        h.msgh_voucher_port != MACH_PORT_NULL)
+        return false;
+    return um_client_post(h.msgh_remote_port, bytes, send_size);
+}
+
 mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option,
                                 mach_msg_size_t send_size, mach_msg_size_t rcv_size,
                                 mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
                                 mach_msg_header_t *rcv_msg)
 {
+    if (cl_try_post(msg, option, send_size))
+        return MACH_MSG_SUCCESS;
     uint8_t stack[1024];
     uint8_t *bytes = NULL;
     uint32_t nbytes = 0;
-    uint64_t flags = (uint64_t)um_embedded_cred_generation() << UM_WIRE_MSG_CRED_GEN_SHIFT;
+    unsigned cred_gen = um_embedded_cred_generation();
+    uint64_t flags = (uint64_t)cred_gen << UM_WIRE_MSG_CRED_GEN_SHIFT;
     um_xmem_out xo;
     um_xmem_out_init(&xo);
     uint32_t xlen = 0;
@@ -146,6 +176,8 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
         return (option & MACH_SEND_MSG) ? MACH_SEND_INVALID_DEST : MACH_RCV_PORT_DIED;
     }
     mach_msg_return_t mr = rep.h.kr;
+    /* The daemon has seen this generation: posts may follow (if it did not change since). */
+    um_client_note_cred_generation(cred_gen);
     uint32_t seg_bytes = rep.h.blob_len;
     if (rep.h.flags & UM_WIRE_F_XMEM)
         seg_bytes -= rep.h.xmem_len;

@@ -25,10 +25,16 @@
 #include <unistd.h>
 
 static _Atomic unsigned um_cred_generation;
+static _Atomic unsigned um_cred_changing;
 
 unsigned um_embedded_cred_generation(void)
 {
     return atomic_load_explicit(&um_cred_generation, memory_order_acquire);
+}
+
+unsigned um_embedded_cred_changing(void)
+{
+    return atomic_load_explicit(&um_cred_changing, memory_order_seq_cst);
 }
 
 /*
@@ -49,8 +55,12 @@ unsigned um_embedded_cred_generation(void)
             }                                                                                  \
             atomic_store_explicit(&next, fn, memory_order_relaxed);                            \
         }                                                                                      \
+        atomic_fetch_add_explicit(&um_cred_changing, 1, memory_order_seq_cst);                 \
         int r = fn args;                                                                       \
+        int saved = errno;                                                                     \
         atomic_fetch_add_explicit(&um_cred_generation, 1, memory_order_release);               \
+        atomic_fetch_sub_explicit(&um_cred_changing, 1, memory_order_seq_cst);                 \
+        errno = saved;                                                                         \
         return r;                                                                              \
     }
 

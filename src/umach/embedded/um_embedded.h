@@ -32,6 +32,9 @@ uint32_t *um_embedded_wait_word(void);
  * the task's tokens are sampled again when it changed (um_embedded_enter).
  */
 unsigned um_embedded_cred_generation(void);
+/* Credential changes under way (a set*id wrapper between its start and its generation's
+   advance): nonzero while the ids may be changing. */
+unsigned um_embedded_cred_changing(void);
 
 /*
  * Take the world lock (creating the world first if needed); returns the calling task, whose

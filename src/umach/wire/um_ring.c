@@ -22,7 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-_Static_assert(sizeof(um_ring_ctl) <= UM_RING_CTL, "the control words fit their page");
+_Static_assert(sizeof(um_ring_ctl) <= UM_RING_POST_CTL, "the mailbox's words end before the posts'");
+_Static_assert(UM_RING_POST_CTL + sizeof(um_ring_post_ctl) <= UM_RING_CTL,
+               "the control words fit their page");
+_Static_assert(UM_RING_POST_REC_SIZE(UM_RING_POST_MSG_MAX) * 2 <= UM_RING_POST_SIZE &&
+                   (UM_RING_POST_SIZE & (UM_RING_POST_SIZE - 1)) == 0,
+               "the post ring is a power of two and holds a record and a wrap");
 
 static uint32_t *ring_word(um_ring *r)
 {
@@ -220,4 +225,78 @@ void um_ring_abandon(um_ring *r)
             return;
         }
     }
+}
+
+/* ---- posted sends ------------------------------------------------------------------------ */
+
+/* Take one credit of the grant for `name`; false: none left (or no such grant). */
+static bool post_take_credit(um_ring_post_ctl *pc, uint32_t name, uint32_t *slotp)
+{
+    for (uint32_t i = 0; i < UM_RING_GRANTS; i++) {
+        um_ring_grant *g = &pc->grants[i];
+        if (__atomic_load_n(&g->name, __ATOMIC_RELAXED) != name)
+            continue;
+        uint32_t c = __atomic_load_n(&g->credits, __ATOMIC_ACQUIRE);
+        while (c != 0) {
+            if (__atomic_compare_exchange_n(&g->credits, &c, c - 1, false, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                *slotp = i;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool um_ring_post_msg(um_ring *r, uint32_t name, const void *msg, uint32_t len)
+{
+    if (!r->base || len > UM_RING_POST_MSG_MAX || name == 0)
+        return false;
+    um_ring_post_ctl *pc = um_ring_post_ctl_of(r);
+    uint32_t tail = __atomic_load_n(&pc->tail, __ATOMIC_RELAXED); /* ours alone */
+    uint32_t head = __atomic_load_n(&pc->head, __ATOMIC_ACQUIRE);
+    uint32_t need = UM_RING_POST_REC_SIZE(len);
+    uint32_t at = tail & (UM_RING_POST_SIZE - 1);
+    uint32_t skip = at + need > UM_RING_POST_SIZE ? UM_RING_POST_SIZE - at : 0;
+    if ((uint32_t)(tail - head) > UM_RING_POST_SIZE ||
+        UM_RING_POST_SIZE - (uint32_t)(tail - head) < skip + need)
+        return false; /* full (the daemon has not taken enough yet) */
+    /* The room is ours (only this thread writes): now the credit, then the record. */
+    uint32_t slot;
+    if (!post_take_credit(pc, name, &slot))
+        return false;
+    uint8_t *area = um_ring_post_area(r);
+    if (skip) {
+        um_ring_post_rec w = {0, UM_RING_POST_WRAP};
+        memcpy(area + at, &w, sizeof w);
+        tail += skip;
+        at = 0;
+    }
+    um_ring_post_rec rec = {len, slot};
+    memcpy(area + at, &rec, sizeof rec);
+    memcpy(area + at + sizeof rec, msg, len);
+    __atomic_store_n(&pc->tail, tail + need, __ATOMIC_RELEASE);
+    /* Against the daemon's "idle, then look at every tail" (both sides fence): either it sees
+     * this record before it sleeps, or this thread sees it may sleep and wakes it. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&pc->idle, __ATOMIC_RELAXED) &&
+        __atomic_exchange_n(&pc->idle, 0, __ATOMIC_ACQ_REL)) {
+        uint64_t one = 1;
+        ssize_t n;
+        do
+            n = write(r->evfd, &one, sizeof one);
+        while (n < 0 && errno == EINTR);
+        /* EAGAIN: the counter is full, so the daemon has an event it has not seen yet; any
+         * other failure is the world's end, which the next call sees on its socket. */
+    }
+    return true;
+}
+
+bool um_ring_post_pending(const um_ring *r)
+{
+    if (!r->base)
+        return false;
+    const um_ring_post_ctl *pc = um_ring_post_ctl_of(r);
+    return __atomic_load_n(&pc->head, __ATOMIC_ACQUIRE) !=
+           __atomic_load_n(&pc->tail, __ATOMIC_RELAXED);
 }

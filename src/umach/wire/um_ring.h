@@ -32,9 +32,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UM_RING_SIZE (64u * 1024)
+/* The mailbox (control page and two areas), then the post ring (um_ring_post_*, below). */
+#define UM_RING_MBOX_SIZE (64u * 1024)
+#define UM_RING_POST_SIZE (64u * 1024)
+#define UM_RING_SIZE (UM_RING_MBOX_SIZE + UM_RING_POST_SIZE)
 #define UM_RING_CTL 4096u /* the control page */
-#define UM_RING_AREA ((UM_RING_SIZE - UM_RING_CTL) / 2)
+#define UM_RING_AREA ((UM_RING_MBOX_SIZE - UM_RING_CTL) / 2)
 #define UM_RING_HUP_CHECK_MS 100
 
 /* The state word's values (low byte) and the flag the waiting client adds. */
@@ -57,6 +60,45 @@ typedef struct um_ring_ctl {
     uint32_t pad1[15];
 } um_ring_ctl;
 
+/*
+ * Posted sends (docs/world.md, "Posted sends"). A one-way send that cannot fail or block
+ * returns once its message is in the thread's post ring, a single-producer byte ring after
+ * the mailbox: the client writes records at post_tail, the daemon takes them at post_head.
+ * The client knows a send cannot fail from the daemon's grants: per slot, a destination name
+ * and a number of credits, each credit a message's room promised in that port's queue. The
+ * client takes a credit (an atomic decrement) before it writes the record; the daemon takes
+ * credits back by exchanging the word with 0 (and knows, from its own books, how many taken
+ * ones are still to come). Everything here is the client's to scribble on: the daemon copies
+ * a record out before it checks it and believes only its own counts.
+ */
+#define UM_RING_POST_CTL 2048u  /* offset of um_ring_post_ctl in the control page */
+#define UM_RING_GRANTS 8u       /* grant slots per ring */
+#define UM_RING_POST_MSG_MAX 1024u /* the largest message a post carries */
+#define UM_RING_POST_WRAP 0xffffffffu /* a record's slot: the rest of the ring is skipped */
+
+/* A record: this header, then the message, padded to 8 bytes. */
+typedef struct um_ring_post_rec {
+    uint32_t len;  /* the message's bytes */
+    uint32_t slot; /* the grant it spent a credit of, or UM_RING_POST_WRAP */
+} um_ring_post_rec;
+/* The space a record of a `len`-byte message takes. */
+#define UM_RING_POST_REC_SIZE(len) ((uint32_t)sizeof(um_ring_post_rec) + (((len) + 7u) & ~7u))
+
+typedef struct um_ring_grant {
+    uint32_t name;    /* the destination name (the client's send right) the credits are for */
+    uint32_t credits; /* left to spend; the daemon adds and exchanges, the client decrements */
+} um_ring_grant;
+
+typedef struct um_ring_post_ctl {
+    uint32_t tail;     /* client: bytes written, ever (wraps) */
+    uint32_t pad0[15];
+    uint32_t head;     /* daemon: bytes taken, ever */
+    uint32_t pad1[15];
+    uint32_t idle;     /* daemon: 1 when it may sleep: the next post must wake it */
+    uint32_t pad2[15];
+    um_ring_grant grants[UM_RING_GRANTS];
+} um_ring_post_ctl;
+
 /* A mapped ring: its control page and its two areas. */
 typedef struct um_ring {
     void *base; /* UM_RING_SIZE bytes, MAP_SHARED */
@@ -74,6 +116,15 @@ static inline uint8_t *um_ring_req_area(const um_ring *r)
 static inline uint8_t *um_ring_rep_area(const um_ring *r)
 {
     return (uint8_t *)r->base + UM_RING_CTL + UM_RING_AREA;
+}
+
+static inline um_ring_post_ctl *um_ring_post_ctl_of(const um_ring *r)
+{
+    return (um_ring_post_ctl *)((uint8_t *)r->base + UM_RING_POST_CTL);
+}
+static inline uint8_t *um_ring_post_area(const um_ring *r)
+{
+    return (uint8_t *)r->base + UM_RING_MBOX_SIZE;
 }
 
 /* Whether the reply to the posted request is there (in the ring or on the socket). */
@@ -134,5 +185,15 @@ void um_ring_abandon(um_ring *r);
 /* Daemon: the reply is in the reply area (UM_RING_REP) or on the socket (UM_RING_SOCK): tell
    the client, waking it if it sleeps. */
 void um_ring_done(um_ring *r, uint32_t how);
+
+/*
+ * Client: post the `len`-byte message `msg` (len <= UM_RING_POST_MSG_MAX) on a credit of the
+ * grant for `name`, and wake the daemon if it said it may sleep. false: no credit for that
+ * name, or no room in the ring (nothing was taken or written: send the usual way). Only the
+ * thread that owns the ring posts.
+ */
+bool um_ring_post_msg(um_ring *r, uint32_t name, const void *msg, uint32_t len);
+/* Client: whether posts are still to be taken by the daemon. */
+bool um_ring_post_pending(const um_ring *r);
 
 #endif
