@@ -170,6 +170,7 @@ static double mt_wd_deadline;  /* CLOCK_MONOTONIC seconds */
 static double mt_wd_limit;     /* the running test's limit in seconds, after scaling */
 static pid_t mt_wd_child;      /* an MT_DIES_WITH child to kill with the program, or 0 */
 static int mt_wd_stop;
+static int mt_wd_started; /* set by the watchdog thread once it runs (mt_run_all waits for it) */
 
 static inline double mt_now(void)
 {
@@ -215,6 +216,8 @@ static inline void *mt_wd_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&mt_wd_lock);
+    mt_wd_started = 1;
+    pthread_cond_broadcast(&mt_wd_cond);
     while (!mt_wd_stop) {
         if (!mt_wd_test) {
             pthread_cond_wait(&mt_wd_cond, &mt_wd_lock);
@@ -377,6 +380,17 @@ static inline int mt_run_all(const char *prog)
         have_wd = pthread_create(&wd, NULL, mt_wd_main, NULL) == 0;
         if (!have_wd)
             fprintf(stderr, "mt: no watchdog thread; tests run without a time limit\n");
+    }
+    /*
+     * The first test starts only once the watchdog thread runs: a new thread may map memory
+     * as it starts (AddressSanitizer maps its signal stack), and that mapping, late on a
+     * loaded machine, could land in a hole a test has just freed and checks is free.
+     */
+    if (have_wd) {
+        pthread_mutex_lock(&mt_wd_lock);
+        while (!mt_wd_started)
+            pthread_cond_wait(&mt_wd_cond, &mt_wd_lock);
+        pthread_mutex_unlock(&mt_wd_lock);
     }
     for (int i = 0; i < mt_ncases; i++) {
         if (only && strcmp(only, mt_cases[i].name) != 0)

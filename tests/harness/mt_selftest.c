@@ -1,7 +1,7 @@
 /*
  * mt_selftest.c — the test harness (tests/common/mt.h) checked by itself: a death test passes
- * only for the signal and the message it names, and the watchdog ends a hung test fast with
- * a line naming it.
+ * only for the signal and the message it names, the watchdog runs before the first test, and
+ * it ends a hung test fast with a line naming it.
  *
  * A check that is meant to fail here is run with its failure taken back afterwards
  * (mt_expect_failure), so its FAIL line on stderr is expected; this program's own verdict is
@@ -33,6 +33,18 @@ static void segfault(void)
 {
     fprintf(stderr, "selftest: about to fault\n");
     raise(SIGSEGV);
+}
+
+/*
+ * Its start-up is over before any test: a thread that starts late on a loaded machine may map
+ * memory (AddressSanitizer's signal stack) into a hole a test has just freed and checks.
+ */
+MT_TEST(the_watchdog_thread_is_running_before_the_first_test)
+{
+    pthread_mutex_lock(&mt_wd_lock);
+    int started = mt_wd_started;
+    pthread_mutex_unlock(&mt_wd_lock);
+    MT_EQ(started, mt_timeout_scale() > 0 ? 1 : 0);
 }
 
 MT_TEST(a_death_test_passes_for_its_signal_and_its_messages_in_order)
