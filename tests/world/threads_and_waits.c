@@ -71,6 +71,7 @@ static double tw_now(void)
 
 typedef struct {
     mach_port_t port;
+    atomic_int ready; /* its thread connection is open (tw_connected_receiver) */
     atomic_int done;
     mach_msg_return_t mr;
     uint32_t value;
@@ -183,6 +184,25 @@ MT_TEST(a_send_to_a_full_queue_times_out_or_goes_on_when_room_is_made)
     tw_drop(p);
 }
 
+/*
+ * A receiver whose thread connection is open before it waits: its first call opens it, and
+ * only then does it say it is ready and receive.
+ */
+static void *tw_connected_receiver(void *arg)
+{
+    tw_waiter *w = arg;
+    mach_port_type_t type = 0;
+    if (mach_port_type(TASK, w->port, &type) == KERN_SUCCESS)
+        atomic_store(&w->ready, 1);
+    return tw_receiver(w);
+}
+
+/*
+ * The cancel comes after the thread's first call has opened its connection: the test is about
+ * a thread that waits, and a sleep alone is no promise, on a loaded machine, that a new thread
+ * got that far. (A cancel that lands while that first call still opens the connection hangs:
+ * the client front end holds its lock across that cancellation point.)
+ */
 MT_TEST(a_thread_cancelled_while_it_waits_leaves_the_next_message_to_the_next_receiver)
 {
     tw_waiter w;
@@ -190,8 +210,11 @@ MT_TEST(a_thread_cancelled_while_it_waits_leaves_the_next_message_to_the_next_re
     w.port = tw_port();
     MT_REQUIRE(w.port != MACH_PORT_NULL);
     pthread_t th;
-    MT_REQUIRE(pthread_create(&th, NULL, tw_receiver, &w) == 0);
-    tw_sleep_ms(100);
+    MT_REQUIRE(pthread_create(&th, NULL, tw_connected_receiver, &w) == 0);
+    while (!atomic_load(&w.ready) && !atomic_load(&w.done))
+        tw_sleep_ms(1); /* the watchdog ends a thread that never gets there */
+    MT_EQ(atomic_load(&w.done), 0);
+    tw_sleep_ms(100); /* most likely blocked by now; cancelled a little before, it is the same */
     MT_REQUIRE(pthread_cancel(th) == 0); /* its connection closes: the daemon drops its wait */
     MT_REQUIRE(pthread_join(th, NULL) == 0);
     MT_EQ(atomic_load(&w.done), 0);
