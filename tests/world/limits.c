@@ -13,6 +13,10 @@
  *            the task goes on; one pending request per thread connection; the refused
  *            thread's calls are resource errors (KERN_RESOURCE_SHORTAGE, MACH_SEND_NO_BUFFER,
  *            MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_KERNEL), and its next call tries again
+ *   world queued: --world-queued-max; every task's queued bytes together, beyond it a send
+ *            of any task is MACH_SEND_NO_BUFFER until a message is received
+ *   uid tasks: --uid-tasks-max; a hello beyond it is refused (KERN_RESOURCE_SHORTAGE), and a
+ *            program refused says so on stderr
  *   new connections that never say hello: at most 64 per process
  *   descriptors: out of them, the daemon stops accepting (it does not spin) until one is
  *            freed, then serves the connections that waited
@@ -299,6 +303,88 @@ static int l_role_threads_refused(void)
     return 0;
 }
 
+/* One 1024-byte message to `p` (a send right of ours), never waiting. */
+static mach_msg_return_t l_send_kib(mach_port_t p)
+{
+    l_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = p;
+    return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
+                    MACH_PORT_NULL);
+}
+
+/* A new port of ours with a send right and the largest queue limit; MACH_PORT_NULL: none. */
+static mach_port_t l_big_port(void)
+{
+    mach_port_t p = MACH_PORT_NULL;
+    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p) != KERN_SUCCESS ||
+        mach_port_insert_right(TASK, p, p, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    mach_port_limits_t l = {.mpl_qlimit = MACH_PORT_QLIMIT_MAX};
+    if (mach_port_set_attributes(TASK, p, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&l,
+                                 MACH_PORT_LIMITS_INFO_COUNT) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return p;
+}
+
+/*
+ * world-queued: queue 1024-byte messages on a port of ours until a send is refused, then fork
+ * a second task, which tries to queue one on a port of its own (its own limit is far away);
+ * then we receive one of ours and it tries again. Prints "<we sent> <our refusal> <its first
+ * send> <its send after we received one>".
+ */
+static int l_role_world_queued(void)
+{
+    mach_port_t mine = l_big_port();
+    if (!mine)
+        return 2;
+    unsigned sent = 0;
+    mach_msg_return_t refusal;
+    while ((refusal = l_send_kib(mine)) == MACH_MSG_SUCCESS && sent < MACH_PORT_QLIMIT_MAX)
+        sent++;
+    int to_kid[2], from_kid[2];
+    if (pipe(to_kid) != 0 || pipe(from_kid) != 0)
+        return 3;
+    fflush(stdout);
+    pid_t kid = fork();
+    if (kid == 0) {
+        mach_port_t p = l_big_port();
+        mach_msg_return_t first = p ? l_send_kib(p) : KERN_FAILURE, again = KERN_FAILURE;
+        char go = 0;
+        if (write(from_kid[1], &first, sizeof first) != (ssize_t)sizeof first ||
+            read(to_kid[0], &go, 1) != 1)
+            _exit(4);
+        again = l_send_kib(p);
+        _exit(write(from_kid[1], &again, sizeof again) == (ssize_t)sizeof again ? 0 : 5);
+    }
+    mach_msg_return_t first = KERN_FAILURE, again = KERN_FAILURE;
+    if (kid < 0 || read(from_kid[0], &first, sizeof first) != (ssize_t)sizeof first)
+        return 6;
+    struct {
+        l_msg m;
+        mach_msg_max_trailer_t t;
+    } r;
+    if (mach_msg(&r.m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, mine, 0, MACH_PORT_NULL) !=
+            MACH_MSG_SUCCESS ||
+        write(to_kid[1], "g", 1) != 1 ||
+        read(from_kid[0], &again, sizeof again) != (ssize_t)sizeof again)
+        return 7;
+    int st = 0;
+    waitpid(kid, &st, 0);
+    printf("%u %d %d %d\n", sent, refusal, first, again);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 8;
+}
+
+/* refused-task: what a process refused a task sees: a Mach call's result. */
+static int l_role_refused_task(void)
+{
+    mach_port_t p = MACH_PORT_NULL;
+    printf("%d\n", mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p));
+    return 0;
+}
+
 static int l_role(const char *role)
 {
     if (strcmp(role, "names") == 0)
@@ -307,6 +393,10 @@ static int l_role(const char *role)
         return l_role_queued();
     if (strcmp(role, "threads-refused") == 0)
         return l_role_threads_refused();
+    if (strcmp(role, "world-queued") == 0)
+        return l_role_world_queued();
+    if (strcmp(role, "refused-task") == 0)
+        return l_role_refused_task();
     return 64;
 }
 
@@ -461,6 +551,99 @@ MT_TEST(a_thread_beyond_the_tasks_thread_limit_gets_resource_errors_and_the_task
     MT_EQ(r[9], 7);                       /* the holder got that message, not the refused one */
     MT_EQ(r[10], 1);                      /* no name was made or lost */
     MT_EQ(queued, 0u);
+    MT_EQ(l_stop(), 0);
+}
+
+MT_TEST(all_tasks_queued_bytes_stop_at_the_worlds_limit_with_no_buffer_until_one_is_received)
+{
+    const char *flags[] = {"--world-queued-max", "64k", NULL};
+    MT_REQUIRE(l_start(flags, 0) == 0);
+    char out[128];
+    /* Twice: what the first run's task held is the world's again once it has gone. */
+    for (int run = 0; run < 2; run++) {
+        unsigned sent = 0;
+        int refusal = 0, first = 0, again = 0;
+        MT_EQ(l_task("world-queued", NULL, out, sizeof out), 0);
+        MT_EQ(sscanf(out, "%u %d %d %d", &sent, &refusal, &first, &again), 4);
+        MT_CHECK(sent >= 48 && sent <= 64); /* 1024-byte messages against 64 KiB */
+        MT_KR(refusal, MACH_SEND_NO_BUFFER);
+        MT_KR(first, MACH_SEND_NO_BUFFER); /* another task, far from its own limit */
+        MT_KR(again, MACH_MSG_SUCCESS);
+    }
+    MT_EQ(l_stop(), 0);
+}
+
+/* Run this program as a task in `role`; its stderr into `err`. Its exit status. */
+static int l_task_stderr(const char *role, char *err, size_t errlen)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t kid = fork();
+    if (kid == 0) {
+        dup2(p[1], 2);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2(null, 1); /* what it prints is l_task's to read */
+        close(p[0]);
+        close(p[1]);
+        setenv("UMACH_WORLD", l_path, 1);
+        execl(l_self, l_self, "--role", role, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < errlen && (n = read(p[0], err + len, errlen - 1 - len)) > 0)
+        len += (size_t)n;
+    err[len] = 0;
+    close(p[0]);
+    int st = 0;
+    if (waitpid(kid, &st, 0) != kid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+MT_TEST(a_new_task_of_a_uid_beyond_the_worlds_per_uid_limit_is_refused_with_a_clear_error)
+{
+    const char *flags[] = {"--uid-tasks-max", "3", NULL};
+    MT_REQUIRE(l_start(flags, 0) == 0);
+    w_hello_reply h;
+    int t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = l_hello(&h);
+        MT_REQUIRE(t[i] >= 0);
+    }
+    /* A fourth hello: KERN_RESOURCE_SHORTAGE, and the connection is closed. */
+    int fd = w_connect_path(l_path);
+    MT_REQUIRE(fd >= 0);
+    uint64_t args[3] = {0, 0, 0};
+    int32_t kr = 0;
+    MT_EQ(w_call(fd, UM_WIRE_HELLO, args, 3, &kr, NULL, 0), 0);
+    MT_KR(kr, KERN_RESOURCE_SHORTAGE);
+    char b[8];
+    MT_EQ(recv(fd, b, sizeof b, 0), 0);
+    close(fd);
+    /* A program: told why on stderr; its calls fail as without a world. */
+    char err[1024], out[64];
+    MT_EQ(l_task_stderr("refused-task", err, sizeof err), 0);
+    MT_CHECK(strstr(err, "refused this process a task") != NULL);
+    MT_CHECK(strstr(err, "--uid-tasks-max") != NULL);
+    MT_CHECK(strstr(err, "cannot join") == NULL); /* said once, and clearly */
+    MT_EQ(l_task("refused-task", NULL, out, sizeof out), 0);
+    MT_EQ(atoi(out), MACH_SEND_INVALID_DEST);
+    /* The tasks there go on; once one has gone, a new one is made. */
+    w_stats_all st;
+    memset(&st, 0, sizeof st);
+    MT_EQ(w_stats4(t[1], &st), 0);
+    MT_EQ(st.tasks, 3u);
+    close(t[0]);
+    uint32_t two = 2;
+    MT_EQ(w_stats_until(t[1], w_pred_tasks, &two, 20000, NULL), 0);
+    t[0] = l_hello(&h);
+    MT_CHECK(t[0] >= 0);
+    for (int i = 0; i < 3; i++)
+        close(t[i]);
     MT_EQ(l_stop(), 0);
 }
 

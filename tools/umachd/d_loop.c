@@ -414,6 +414,14 @@ static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
         return false;
     if (!forked)
         settle_exec(d, c->pid);
+    /* One uid may not fill the world with tasks: the hello is refused (and closed). */
+    uint32_t mine = 0;
+    for (d_task *o = d->tasks; o; o = o->next)
+        mine += o->uid == c->uid;
+    if (mine >= d->uid_tasks_max) {
+        (void)d_reply(c, UM_WIRE_HELLO, p->h.id, KERN_RESOURCE_SHORTAGE, NULL, 0, NULL, 0);
+        return false;
+    }
     d_task *t = calloc(1, sizeof *t);
     if (!t)
         return false;
@@ -437,6 +445,7 @@ static bool d_hello(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     }
     t->d = d;
     t->pid = c->pid;
+    t->uid = c->uid;
     d_task_pin(t);
     t->flags = (uint32_t)p->args[0] & (UM_WIRE_HELLO_GUARD_NONFATAL | UM_WIRE_HELLO_GUARD_LOG);
     t->control = c;
@@ -730,6 +739,13 @@ void d_loop_init(d_daemon *d)
         d->task_names_max = UM_TABLE_DEFAULT_MAX - 1; /* embedded mode's default */
     if (!d->task_threads_max)
         d->task_threads_max = D_TASK_THREADS_MAX;
+    if (!d->uid_tasks_max)
+        d->uid_tasks_max = D_UID_TASKS_MAX;
+    /* Every task's queued bytes together: by default as much as one task may hold. */
+    if (!d->queued_world.max)
+        d->queued_world.max = half > (2ull << 30) ? half : (2ull << 30);
+    d->queued_world.refs = 1; /* the daemon's: never released */
+    d->kernel.queued_total = &d->queued_world;
     d->kernel.bootstrap = um_bootstrap_create();
     if (!d->kernel.bootstrap)
         fprintf(stderr, "umachd: no memory for the world's bootstrap server\n");

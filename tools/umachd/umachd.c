@@ -151,7 +151,8 @@ static void d_usage(FILE *to)
 {
     fprintf(to, "usage: umachd [--socket PATH] [--allow-uid UID]... [--service NAME]...\n"
                 "              [--ready-fd N] [--task-names-max N] [--task-queued-max BYTES]\n"
-                "              [--task-threads-max N]\n"
+                "              [--task-threads-max N] [--uid-tasks-max N]\n"
+                "              [--world-queued-max BYTES]\n"
                 "Runs a umach world in the foreground: every process that connects to its\n"
                 "socket (SOCK_SEQPACKET, created mode 0600) is one Mach task; its task dies\n"
                 "when its connection hangs up. SIGTERM or SIGINT stops the world and removes\n"
@@ -180,6 +181,14 @@ static void d_usage(FILE *to)
                 "                    KERN_RESOURCE_SHORTAGE, MACH_SEND_NO_BUFFER).\n"
                 "                    UMACH_PORT_TABLE_MAX and UMACH_QUEUED_BYTES_MAX may lower\n"
                 "                    a task's own\n"
+                "  --uid-tasks-max N tasks of one uid at once (default 32768): a new task of a\n"
+                "                    uid that has N is refused (its process is told why on\n"
+                "                    stderr and its Mach calls fail as without a world)\n"
+                "  --world-queued-max BYTES\n"
+                "                    bytes of every task's messages waiting in queues\n"
+                "                    together, inline and out of line (k, m, g suffixes;\n"
+                "                    default half the memory, at least 2g); beyond, a send\n"
+                "                    is MACH_SEND_NO_BUFFER whatever its task's own limit\n"
                 "  --help            this text\n"
                 "Exit status: 0 when stopped by a signal, 1 if the world cannot start,\n"
                 "2 for bad usage.\n");
@@ -194,6 +203,8 @@ int main(int argc, char **argv)
                                          {"task-names-max", required_argument, NULL, 'N'},
                                          {"task-queued-max", required_argument, NULL, 'Q'},
                                          {"task-threads-max", required_argument, NULL, 'T'},
+                                         {"uid-tasks-max", required_argument, NULL, 'U'},
+                                         {"world-queued-max", required_argument, NULL, 'W'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     static d_daemon d; /* large (its receive buffer): not on the stack */
@@ -206,15 +217,23 @@ int main(int argc, char **argv)
         switch (o) {
         case 'N':
         case 'Q':
-        case 'T': {
+        case 'T':
+        case 'U':
+        case 'W': {
             uint64_t v = 0;
+            bool bytes = o == 'Q' || o == 'W';
             uint64_t lo = o == 'N' ? 2 : 1;
-            uint64_t hi = o == 'N' ? UM_TABLE_HARD_MAX : o == 'T' ? 65536 : UINT64_MAX;
-            if (!d_parse_size(optarg, o == 'Q', &v) || v < lo || v > hi) {
+            uint64_t hi = o == 'N'   ? UM_TABLE_HARD_MAX
+                          : o == 'T' ? 65536
+                          : o == 'U' ? UINT32_MAX
+                                     : UINT64_MAX;
+            if (!d_parse_size(optarg, bytes, &v) || v < lo || v > hi) {
                 fprintf(stderr, "umachd: bad --%s %s\n",
                         o == 'N'   ? "task-names-max"
                         : o == 'Q' ? "task-queued-max"
-                                   : "task-threads-max",
+                        : o == 'T' ? "task-threads-max"
+                        : o == 'U' ? "uid-tasks-max"
+                                   : "world-queued-max",
                         optarg);
                 return 2;
             }
@@ -222,8 +241,12 @@ int main(int argc, char **argv)
                 d.task_names_max = (uint32_t)v;
             else if (o == 'Q')
                 d.queued_cap = v;
-            else
+            else if (o == 'T')
                 d.task_threads_max = (uint32_t)v;
+            else if (o == 'U')
+                d.uid_tasks_max = (uint32_t)v;
+            else
+                d.queued_world.max = v;
             break;
         }
         case 'S':

@@ -128,6 +128,7 @@ struct d_task {
     uint64_t secret[2];   /* what a thread connection presents to join */
     unsigned nthreads;    /* thread connections joined (at most D_TASK_THREADS_MAX) */
     pid_t pid;
+    uid_t uid;            /* its process's uid at hello (SO_PEERCRED): --uid-tasks-max */
     int pidfd;            /* the process, pinned at hello (d_task_pin), or -1 */
     uint32_t flags;       /* UM_WIRE_HELLO_* */
     uint32_t cred_gen;    /* the client's credential generation when last sampled */
@@ -148,6 +149,9 @@ struct d_task {
 /* Credits one grant keeps its client at, at most. */
 #define D_GRANT_MAX 256u
 
+/* Most tasks of one uid at once, unless --uid-tasks-max says otherwise. */
+#define D_UID_TASKS_MAX 32768u
+
 struct d_daemon {
     um_kernel kernel;
     uint64_t queued_cap;  /* the most queued bytes any task may ask for (UMACH_QUEUED_BYTES_MAX);
@@ -156,6 +160,9 @@ struct d_daemon {
      * 0: the default (d_loop_init). */
     uint32_t task_names_max;   /* names in a task's space (KERN_NO_SPACE beyond) */
     uint32_t task_threads_max; /* thread connections of a task (a join beyond is refused) */
+    uint32_t uid_tasks_max;    /* tasks of one uid at once (a hello beyond is refused) */
+    um_ledger queued_world;    /* every task's queued bytes against --world-queued-max
+                                  (kernel.queued_total; max 0 until d_loop_init) */
     bool accept_paused;        /* out of descriptors: the listening socket rests until one
                                   is freed */
     int listen_fd;

@@ -88,10 +88,11 @@ static int cl_connect(void)
     return fd;
 }
 
-/* One request and its reply on a fresh connection (hello, join). */
+/* One request and its reply on a fresh connection (the hello); *kr: the reply's result. */
 static bool cl_setup_call(int fd, uint16_t call, const uint64_t *args, uint32_t nargs,
-                          um_wire_pkt *rep, um_wire_buf *buf)
+                          um_wire_pkt *rep, um_wire_buf *buf, kern_return_t *kr)
 {
+    *kr = KERN_FAILURE;
     um_wire_hdr h;
     memset(&h, 0, sizeof h);
     h.call = call;
@@ -104,11 +105,27 @@ static bool cl_setup_call(int fd, uint16_t call, const uint64_t *args, uint32_t 
     while (rc == -EINTR);
     if (rc != 1)
         return false;
+    if (rep->h.call == call)
+        *kr = rep->h.kr;
     if (rep->h.call != call || rep->h.kr != KERN_SUCCESS) {
         um_wire_pkt_free(rep);
         return false;
     }
     return true;
+}
+
+/* The world refused us a task (umachd --uid-tasks-max): said once, here. */
+static bool cl_refused;
+
+static void cl_say_refused(void)
+{
+    char line[256 + sizeof cl_addr.sun_path];
+    int n = snprintf(line, sizeof line,
+                     "umach: the world at %s refused this process a task: its uid has as many "
+                     "tasks as the world allows (umachd --uid-tasks-max); Mach calls will fail\n",
+                     cl_addr.sun_path);
+    if (n > 0)
+        (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 static uint64_t env_u64(const char *name)
@@ -159,8 +176,13 @@ static bool cl_join_world(void)
     uint32_t nargs = cl_fork_pending ? 5 : 3;
     cl_fork_pending = false; /* one try: the token is the daemon's for one child */
     um_wire_pkt rep;
-    if (!cl_setup_call(fd, UM_WIRE_HELLO, args, nargs, &rep, &buf)) {
+    kern_return_t kr;
+    if (!cl_setup_call(fd, UM_WIRE_HELLO, args, nargs, &rep, &buf, &kr)) {
         close(fd);
+        if (kr == KERN_RESOURCE_SHORTAGE && !cl_refused) {
+            cl_refused = true;
+            cl_say_refused();
+        }
         return false;
     }
     bool ok = rep.h.nargs >= 6 && rep.args[0] == UM_WIRE_VERSION;
@@ -311,8 +333,9 @@ bool um_client_init(void)
     cl_fork_pending = um_spawn_token_take(cl_fork_token);
     if (!cl_join_world()) {
         cl_state = CL_GONE;
-        fprintf(stderr, "umach: cannot join the world at %s: %s; Mach calls will fail\n", path,
-                strerror(errno));
+        if (!cl_refused)
+            fprintf(stderr, "umach: cannot join the world at %s: %s; Mach calls will fail\n",
+                    path, strerror(errno));
     } else {
         cl_state = CL_JOINED;
     }

@@ -180,12 +180,15 @@ typedef struct um_entry {
 /*
  * What a task's sent messages hold while they are queued (inline bytes plus the out-of-line
  * bytes they carry), against a cap (UMACH_QUEUED_BYTES_MAX). Referenced by its space and by
- * every kmsg charged to it, so a queued message may outlive the task that sent it.
+ * every kmsg charged to it, so a queued message may outlive the task that sent it. `total`
+ * is the kernel's ledger of every task's queued bytes (um_kernel.queued_total), charged and
+ * checked with it; it is the front end's and outlives every task ledger (never counted).
  */
 typedef struct um_ledger {
     uint32_t refs;
     uint64_t queued;
     uint64_t max;
+    struct um_ledger *total; /* or NULL: no cap on all tasks together */
 } um_ledger;
 
 typedef struct um_hslot {
@@ -234,6 +237,8 @@ struct um_kernel {
     size_t page_size;
     uint32_t table_limit; /* a new space's largest index + 1 (UM_TABLE_DEFAULT_MAX) */
     uint64_t queued_limit; /* a new task's cap on queued message bytes (0: none) */
+    um_ledger *queued_total; /* every task's queued bytes against one cap (NULL: none; the
+                                front end's, e.g. umachd --queued-max) */
     void *fe;             /* the front end's own data */
     struct um_bootstrap *bootstrap; /* the root bootstrap registry (um_bootstrap.h) */
 };

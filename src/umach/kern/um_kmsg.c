@@ -293,6 +293,8 @@ void um_kmsg_uncharge(um_kmsg *kmsg)
     um_ledger *l = kmsg->ledger;
     if (l) {
         l->queued -= kmsg->charge;
+        if (l->total)
+            l->total->queued -= kmsg->charge;
         kmsg->ledger = NULL;
         um_ledger_release(l);
     }
@@ -913,11 +915,15 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_
     um_ledger *ledger = space->ledger;
     if (mr == MACH_MSG_SUCCESS && ledger) {
         /* XNU allocates the kmsg before taking anything: no room is MACH_SEND_NO_BUFFER. */
-        if (k->charge > ledger->max || ledger->queued > ledger->max - k->charge) {
+        um_ledger *total = ledger->total;
+        if (k->charge > ledger->max || ledger->queued > ledger->max - k->charge ||
+            (total && (k->charge > total->max || total->queued > total->max - k->charge))) {
             kmsg_free(k);
             return MACH_SEND_NO_BUFFER;
         }
         ledger->queued += k->charge;
+        if (total)
+            total->queued += k->charge;
         ledger->refs++;
         k->ledger = ledger;
     }

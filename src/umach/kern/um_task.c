@@ -32,6 +32,7 @@ um_task *um_task_create(um_kernel *kernel, const um_task_memops *mem, const um_t
     task->space->task = task;
     if (kernel->queued_limit)
         task->space->ledger->max = kernel->queued_limit;
+    task->space->ledger->total = kernel->queued_total;
     task->task_port->kotype = UM_KOT_TASK;
     task->task_port->pinned = true;
     /* The kernel holds the receive right; the task holds a send right to itself. */

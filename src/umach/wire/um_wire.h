@@ -73,7 +73,9 @@ enum um_wire_call {
     /* connection set-up and the daemon's own requests */
     UM_WIRE_HELLO = 1,  /* args: flags (UM_WIRE_HELLO_*), table limit, queued-bytes limit,
                            and with UM_WIRE_HELLO_FORKED the fork's token[2];
-                           reply args: version, task name, pid, secret[2], bootstrap name */
+                           reply args: version, task name, pid, secret[2], bootstrap name;
+                           or KERN_RESOURCE_SHORTAGE and no args when the peer's uid has as
+                           many tasks as the world allows (umachd --uid-tasks-max) */
     UM_WIRE_JOIN = 2,   /* args: secret[2], and optionally UM_WIRE_JOIN_* flags; reply: kr;
                            with UM_WIRE_F_RING the ring's memfd and eventfd (um_ring.h) */
     UM_WIRE_STATS = 3,  /* reply args: tasks alive, names in the caller's space, calls
