@@ -128,12 +128,29 @@ static bool grant_add(d_daemon *d, d_conn *c, uint32_t i, uint32_t n)
     return true;
 }
 
+/*
+ * Posted messages are charged to the sender's queued bytes, and to the world's
+ * (--world-queued-max), without a check (they cannot fail): credits are given only while
+ * both are far from their caps, further than every credit a ring (the task's) or every ring
+ * (the world's) may hold. A cap is passed by at most that much.
+ */
+static bool posts_fit(d_conn *c)
+{
+    um_ledger *l = c->task->task->space->ledger;
+    uint64_t promise = (uint64_t)D_GRANT_MAX * UM_RING_POST_MSG_MAX * UM_RING_GRANTS;
+    if (l && (l->max < l->queued || l->max - l->queued < 4 * promise))
+        return false;
+    um_ledger *w = l ? l->total : NULL;
+    return !w || (w->max >= w->queued && w->max - w->queued >= promise * D_POSTERS_MAX);
+}
+
 /* Bring `g` (slot `i` of `c`) back to its target, as far as the queue has room. */
 static void grant_top_up(d_daemon *d, d_conn *c, uint32_t i)
 {
     d_grant *g = &c->grants[i];
     um_port *port = g->port;
-    if (!g->active || g->outstanding >= g->target || !port->active || port->senders.head)
+    if (!g->active || g->outstanding >= g->target || !port->active || port->senders.head ||
+        !c->task || !posts_fit(c))
         return;
     uint64_t used = (uint64_t)port->msgcount + port->reserved;
     if (used >= port->qlimit)
@@ -156,11 +173,9 @@ void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
     if (c->dead || !c->ring.base || c->post_broken || !c->task || c->task->lied ||
         c->task->doomed || !port->active || port->kotype != UM_KOT_NONE || port->senders.head)
         return;
-    /* Posted messages are charged to the sender's queued bytes without a check (they cannot
-     * fail): grant only to a task far from its cap. */
-    um_ledger *l = c->task->task->space->ledger;
-    uint64_t promise = (uint64_t)D_GRANT_MAX * UM_RING_POST_MSG_MAX * UM_RING_GRANTS;
-    if (l && (l->max < l->queued || l->max - l->queued < 4 * promise))
+    /* Posted messages are charged to the sender's queued bytes, and to the world's, without a
+     * check (they cannot fail): grant only to a task far from both caps. */
+    if (!posts_fit(c))
         return;
     uint64_t used = (uint64_t)port->msgcount + port->reserved;
     if (used >= port->qlimit)

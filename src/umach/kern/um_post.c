@@ -47,6 +47,8 @@ void um_post_deliver(um_task *task, um_port *port, const uint8_t *bytes, uint32_
         /* Charged like any queued message; the promise already let it in. */
         k->charge = len;
         ledger->queued += len;
+        if (ledger->total)
+            ledger->total->queued += len; /* uncharged from both */
         ledger->refs++;
         k->ledger = ledger;
     }
