@@ -291,7 +291,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memset(area, 0, UM_RING_AREA);
             memcpy(area, bytes, n);
             if (ring->base)
-                __atomic_store_n(&um_ring_ctl_of(ring)->state, UM_RING_REQ, __ATOMIC_RELEASE);
+                um_ring_ctl_post(um_ring_ctl_of(ring)); /* as the client posts it */
             rc = ring->base && !um_ring_claim(ring)
                      ? -1
                      : um_ring_take(area, &f_take, &p, UM_WIRE_BLOB_MAX);

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,12 +140,12 @@ static uint32_t *r_state(r_conn *c)
 /* Post what is in the request area. */
 static int r_post(r_conn *c)
 {
-    __atomic_store_n(r_state(c), UM_RING_REQ, __ATOMIC_RELEASE);
+    um_ring_ctl_post((um_ring_ctl *)c->base);
     uint64_t one = 1;
     return write(c->evfd, &one, sizeof one) == (ssize_t)sizeof one ? 0 : -1;
 }
 
-/* The state once it is a reply (bounded wait, 5 s); UM_RING_REQ / TAKEN if none came. */
+/* The state once it is a reply (bounded wait, 5 s); the outstanding code if none came. */
 static uint32_t r_wait(r_conn *c)
 {
     uint32_t s = 0;
@@ -277,6 +278,60 @@ MT_TEST(a_post_without_a_request_and_a_word_changed_under_the_daemon_are_harmles
     r_close(&c);
     close(ctl);
     MT_EQ(r_stop(), 0);
+}
+
+/* um_ring_wait of a thread, for the test below. */
+typedef struct r_waiter {
+    um_ring ring;
+    int sockfd;
+    int rc;
+    int done; /* atomic */
+} r_waiter;
+
+static void *r_wait_thread(void *p)
+{
+    r_waiter *w = p;
+    w->rc = um_ring_wait(&w->ring, w->sockfd);
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+MT_TEST(a_client_asleep_on_its_ring_without_a_timeout_wakes_when_umachd_is_killed)
+{
+    MT_REQUIRE(r_start() == 0);
+    int ctl = -1;
+    r_conn c;
+    MT_REQUIRE(r_task(&ctl, &c) == 0);
+    um_ring_ctl *rc = (um_ring_ctl *)c.base;
+    /* A watched ring: the daemon's thread id is its outstanding code and in its alive word. */
+    uint32_t owner = __atomic_load_n(&rc->owner, __ATOMIC_ACQUIRE);
+    uint32_t alive = __atomic_load_n(&rc->alive, __ATOMIC_ACQUIRE);
+    MT_CHECK(owner != 0 && owner != UM_RING_REQ);
+    MT_EQ(alive, owner | UM_RING_ALIVE_WATCHED);
+    /* A request outstanding that the daemon was never told of: no reply will come, and the
+     * waiter sleeps with no timeout (the ring is watched). */
+    __atomic_store_n(&rc->state, owner, __ATOMIC_RELEASE);
+    r_waiter w = {.ring = {.base = c.base, .evfd = -1}, .sockfd = c.fd, .rc = 0, .done = 0};
+    pthread_t th;
+    MT_REQUIRE(pthread_create(&th, NULL, r_wait_thread, &w) == 0);
+    r_sleep_ms(50);
+    MT_EQ(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE), 0);
+    MT_EQ(kill(r_daemon, SIGKILL), 0);
+    int st = 0;
+    MT_EQ(waitpid(r_daemon, &st, 0), r_daemon);
+    /* The kernel marked both words and woke the waiter (bounded wait, 10 s). */
+    for (int i = 0; i < 1000 && !__atomic_load_n(&w.done, __ATOMIC_ACQUIRE); i++)
+        r_sleep_ms(10);
+    MT_REQUIRE(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE) == 1);
+    MT_EQ(pthread_join(th, NULL), 0);
+    MT_EQ(w.rc, -1);
+    MT_CHECK(__atomic_load_n(&rc->alive, __ATOMIC_ACQUIRE) & UM_RING_ALIVE_DIED);
+    MT_CHECK(__atomic_load_n(&rc->state, __ATOMIC_ACQUIRE) & UM_RING_DIED);
+    /* A request posted after the death: the alive word says so at once. */
+    um_ring_ctl_post(rc);
+    MT_EQ(um_ring_wait(&w.ring, c.fd), -1);
+    r_close(&c);
+    close(ctl);
 }
 
 MT_MAIN()

@@ -343,6 +343,8 @@ int main(int argc, char **argv)
         close(ready_fd);
     }
 
+    /* Clients sleep on their rings without a timeout: the kernel tells them of our death. */
+    (void)um_ring_watch_start();
     d_loop_run(&d, &d_stop, &waitmask);
     d_loop_shutdown(&d);
     close(d.epoll_fd);

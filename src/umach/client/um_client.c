@@ -370,7 +370,7 @@ static kern_return_t cl_thread_join(cl_thread *t)
     bool ring = ok && want_ring && (rep.h.flags & UM_WIRE_F_RING) && nfds == 2;
     if (ring) {
         if (um_ring_attach(&t->ring, fds[0], fds[1]) != 0)
-            t->ring = (um_ring){NULL, -1}; /* both closed: the socket alone */
+            t->ring = (um_ring){.base = NULL, .evfd = -1}; /* both closed: the socket alone */
     } else {
         for (unsigned i = 0; i < nfds; i++)
             close(fds[i]);

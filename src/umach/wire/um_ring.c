@@ -10,6 +10,7 @@
 #include "um_ring.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
@@ -40,10 +41,110 @@ static long ring_futex(uint32_t *word, int op, uint32_t val, const struct timesp
     return syscall(SYS_futex, word, op, val, ts, NULL, 0);
 }
 
+/* ---- the daemon's robust futex list: the rings' state and alive words -----------------------
+ *
+ * The kernel walks a dying thread's robust list and, in each entry's futex word whose low 30
+ * bits are the thread's id, sets FUTEX_OWNER_DIED and wakes one waiter (if FUTEX_WAITERS is
+ * set). A watched ring has two entries: its alive word's, then its state word's (the kernel
+ * marks them in list order; um_ring_wait relies on it). The entries are in a private page of
+ * the daemon's (a client can write its ring but not the list) just before the ring's mapping,
+ * so that each entry's word is at the list's one futex offset (a page) from it. The kernel
+ * walks at most ROBUST_LIST_LIMIT (2048) entries: rings beyond UM_RING_WATCH_MAX stay
+ * unwatched.
+ */
+
+enum { UM_RING_WATCH_MAX = 1000 };
+
+typedef struct ring_entry {
+    struct robust_list list; /* what the kernel reads: the next entry */
+    struct ring_entry *prev; /* ours: the entry before (NULL: the head) */
+} ring_entry;
+
+_Static_assert(offsetof(um_ring_ctl, state) % 8 == 0 && offsetof(um_ring_ctl, alive) % 8 == 0 &&
+                   offsetof(um_ring_ctl, alive) >= sizeof(ring_entry),
+               "each watched word's entry is aligned and the two do not overlap");
+
+static struct robust_list_head ring_head;
+static bool ring_watching;    /* the list is this thread's robust list */
+static pid_t ring_watcher;    /* that thread */
+static unsigned ring_watched; /* watched rings (two entries each) */
+static size_t ring_page;      /* the private page before each watched ring */
+
+bool um_ring_watch_start(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || (size_t)page < sizeof(ring_entry) + offsetof(um_ring_ctl, alive))
+        return false;
+    ring_page = (size_t)page;
+    ring_head.list.next = &ring_head.list;
+    ring_head.futex_offset = (long)ring_page;
+    ring_head.list_op_pending = NULL;
+    if (syscall(SYS_set_robust_list, &ring_head, sizeof ring_head) != 0)
+        return false;
+    ring_watcher = (pid_t)syscall(SYS_gettid);
+    ring_watching = true;
+    return true;
+}
+
+/* The entry (in the private page at `priv`) of the ring word at `offset` in the control page. */
+static ring_entry *ring_entry_at(void *priv, size_t offset)
+{
+    return (ring_entry *)((uint8_t *)priv + offset);
+}
+
+static void entry_link(ring_entry *e)
+{
+    e->prev = NULL;
+    e->list.next = ring_head.list.next;
+    if (e->list.next != &ring_head.list)
+        ((ring_entry *)e->list.next)->prev = e;
+    /* One store makes it reachable: a death at any instant finds a well-formed list. */
+    __atomic_store_n(&ring_head.list.next, &e->list, __ATOMIC_RELEASE);
+}
+
+static void entry_unlink(ring_entry *e)
+{
+    struct robust_list **from = e->prev ? &e->prev->list.next : &ring_head.list.next;
+    __atomic_store_n(from, e->list.next, __ATOMIC_RELEASE);
+    if (e->list.next != &ring_head.list)
+        ((ring_entry *)e->list.next)->prev = e->prev;
+}
+
+/* Watch the ring (its words set, its entries on the list: the alive word's first). */
+static void ring_watch(um_ring *r)
+{
+    um_ring_ctl *c = um_ring_ctl_of(r);
+    r->owner = (uint32_t)ring_watcher;
+    c->owner = r->owner;
+    __atomic_store_n(&c->alive, r->owner | UM_RING_ALIVE_WATCHED, __ATOMIC_RELEASE);
+    entry_link(ring_entry_at(r->robust, offsetof(um_ring_ctl, state)));
+    entry_link(ring_entry_at(r->robust, offsetof(um_ring_ctl, alive)));
+    ring_watched++;
+}
+
+/* Stop watching the ring: entries off the list; the alive word says unwatched. */
+static void ring_unwatch(um_ring *r)
+{
+    entry_unlink(ring_entry_at(r->robust, offsetof(um_ring_ctl, alive)));
+    entry_unlink(ring_entry_at(r->robust, offsetof(um_ring_ctl, state)));
+    ring_watched--;
+    /*
+     * From now on the daemon's death would not mark the state word: a client that posts
+     * after this sees the alive word unwatched (it then sleeps with a timeout and looks at its
+     * socket), and one that posted before it is found by the abandon below and woken.
+     */
+    __atomic_store_n(&um_ring_ctl_of(r)->alive, 0, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    um_ring_abandon(r);
+}
+
 int um_ring_create(um_ring *r, int *memfd)
 {
     r->base = NULL;
     r->evfd = -1;
+    r->robust = NULL;
+    r->owner = UM_RING_REQ;
+    r->taken = 0;
     *memfd = -1;
     int fd = memfd_create("umach-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -52,22 +153,51 @@ int um_ring_create(um_ring *r, int *memfd)
     if (ftruncate(fd, UM_RING_SIZE) != 0 ||
         fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
         err = -errno;
-    void *base = err ? MAP_FAILED
-                     : mmap(NULL, UM_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    /* A watched ring: its entry's private page, then the ring right after it. */
+    bool watch = !err && ring_watching && ring_watched < UM_RING_WATCH_MAX &&
+                 (pid_t)syscall(SYS_gettid) == ring_watcher;
+    uint8_t *all = MAP_FAILED;
+    void *base = MAP_FAILED;
+    if (watch) {
+        all = mmap(NULL, ring_page + UM_RING_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (all != MAP_FAILED)
+            base = mmap(all + ring_page, UM_RING_SIZE, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_FIXED, fd, 0);
+        if (base == MAP_FAILED) {
+            if (all != MAP_FAILED)
+                munmap(all, ring_page + UM_RING_SIZE);
+            all = MAP_FAILED;
+            watch = false; /* an unwatched ring rather than none */
+        }
+    }
+    if (!err && !watch)
+        base = mmap(NULL, UM_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (!err && base == MAP_FAILED)
         err = -errno;
     int ev = err ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (!err && ev < 0)
         err = -errno;
     if (err) {
-        if (base != MAP_FAILED)
+        if (all != MAP_FAILED)
+            munmap(all, ring_page + UM_RING_SIZE);
+        else if (base != MAP_FAILED)
             munmap(base, UM_RING_SIZE);
         close(fd);
         return err;
     }
     r->base = base;
     r->evfd = ev;
-    um_ring_ctl_of(r)->daemon_cpu = UINT32_MAX;
+    r->robust = all != MAP_FAILED ? all : NULL;
+    r->taken = 0;
+    um_ring_ctl *c = um_ring_ctl_of(r);
+    c->daemon_cpu = UINT32_MAX;
+    if (r->robust) {
+        ring_watch(r);
+    } else {
+        r->owner = UM_RING_REQ;
+        c->owner = UM_RING_REQ;
+    }
     *memfd = fd;
     return 0;
 }
@@ -76,6 +206,9 @@ int um_ring_attach(um_ring *r, int memfd, int evfd)
 {
     r->base = NULL;
     r->evfd = -1;
+    r->robust = NULL;
+    r->owner = 0;
+    r->taken = 0;
     struct stat st;
     int err = 0;
     if (fstat(memfd, &st) != 0)
@@ -98,12 +231,17 @@ int um_ring_attach(um_ring *r, int memfd, int evfd)
 
 void um_ring_unmap(um_ring *r)
 {
-    if (r->base)
+    if (r->robust) {
+        ring_unwatch(r);
+        munmap(r->robust, ring_page + UM_RING_SIZE); /* the entry's page and the ring */
+    } else if (r->base) {
         munmap(r->base, UM_RING_SIZE);
+    }
     if (r->evfd >= 0)
         close(r->evfd);
     r->base = NULL;
     r->evfd = -1;
+    r->robust = NULL;
 }
 
 void um_ring_put(uint8_t *area, um_wire_hdr *h, const uint64_t *args, const void *blob)
@@ -137,7 +275,7 @@ int um_ring_take(const uint8_t *area, um_wire_buf *buf, um_wire_pkt *p, uint32_t
 
 bool um_ring_post(um_ring *r)
 {
-    __atomic_store_n(ring_word(r), UM_RING_REQ, __ATOMIC_RELEASE);
+    um_ring_ctl_post(um_ring_ctl_of(r));
     uint64_t one = 1;
     ssize_t n;
     do
@@ -162,20 +300,50 @@ static bool ring_hung_up(int sockfd)
     return (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+/*
+ * Sleep on the state word while it is `v`, with no timeout (a timed futex wait costs a timer
+ * armed and cancelled each time: ~1.3 µs of a one-CPU round trip). glibc's cancellation
+ * signal has SA_RESTART, so an untimed wait is restarted after it and never returns EINTR
+ * (a timed one did): the thread is asynchronously cancelable for the span of the wait, so
+ * pthread_cancel ends it there as before (it holds no lock and nothing half-done then).
+ */
+static long ring_sleep(uint32_t *word, uint32_t v)
+{
+    int type;
+    bool async = pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &type) == 0;
+    long rc = ring_futex(word, FUTEX_WAIT, v, NULL);
+    int e = errno;
+    if (async)
+        (void)pthread_setcanceltype(type, NULL);
+    errno = e;
+    return rc;
+}
+
 int um_ring_wait(um_ring *r, int sockfd)
 {
     uint32_t *word = ring_word(r);
+    uint32_t *alive = &um_ring_ctl_of(r)->alive;
     uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
     const struct timespec check = {0, UM_RING_HUP_CHECK_MS * 1000000L};
     while (!ring_replied(v)) {
+        /*
+         * The post wrote the state word before this reads the alive word, and the kernel
+         * marks the alive word before the state word: either the daemon's death shows here,
+         * or the kernel will find our request's code in the state word and mark (and wake) it.
+         */
+        uint32_t a = __atomic_load_n(alive, __ATOMIC_ACQUIRE);
+        if ((v & UM_RING_DIED) || (a & UM_RING_ALIVE_DIED))
+            return -1; /* the daemon died (the kernel said so) */
         if (!(v & UM_RING_WAITING)) {
             if (!__atomic_compare_exchange_n(word, &v, v | UM_RING_WAITING, false,
                                              __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
                 continue; /* v now holds what changed it */
             v |= UM_RING_WAITING;
         }
-        if (ring_futex(word, FUTEX_WAIT, v, &check) != 0) {
-            if (errno == ETIMEDOUT && ring_hung_up(sockfd))
+        bool watched = (a & UM_RING_ALIVE_WATCHED) != 0;
+        long rc = watched ? ring_sleep(word, v) : ring_futex(word, FUTEX_WAIT, v, &check);
+        if (rc != 0) {
+            if (!watched && errno == ETIMEDOUT && ring_hung_up(sockfd))
                 return -1;
             /* A futex wait is no cancellation point; a thread cancelled here goes now. */
             if (errno == EINTR)
@@ -188,17 +356,13 @@ int um_ring_wait(um_ring *r, int sockfd)
 
 bool um_ring_claim(um_ring *r)
 {
-    uint32_t *word = ring_word(r);
-    uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-    /* A client that keeps changing its word only delays itself: a few tries, then none. */
-    for (int tries = 0; tries < 4; tries++) {
-        if ((v & UM_RING_STATE_MASK) != UM_RING_REQ)
-            return false;
-        if (__atomic_compare_exchange_n(word, &v, UM_RING_TAKEN | (v & UM_RING_WAITING), false,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            return true;
-    }
-    return false;
+    /* Acquire: the request area was written before the count moved. A client that moves the
+     * count without a request only gets garbage served (its task ends) or a request again. */
+    uint32_t posted = __atomic_load_n(&um_ring_ctl_of(r)->posted, __ATOMIC_ACQUIRE);
+    if (posted == r->taken)
+        return false;
+    r->taken = posted;
+    return true;
 }
 
 void um_ring_done(um_ring *r, uint32_t how)
@@ -215,9 +379,8 @@ void um_ring_abandon(um_ring *r)
     uint32_t v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
     /* A client that keeps changing its word only delays itself: a few tries, then none. */
     for (int tries = 0; tries < 4; tries++) {
-        uint32_t st = v & UM_RING_STATE_MASK;
-        if (st != UM_RING_REQ && st != UM_RING_TAKEN)
-            return;
+        if ((v & UM_RING_STATE_MASK) != r->owner)
+            return; /* no request outstanding */
         if (__atomic_compare_exchange_n(word, &v, UM_RING_SOCK, false, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
             if (v & UM_RING_WAITING)

@@ -8,20 +8,28 @@
  * but never make the daemon fault) and passes with SCM_RIGHTS together with an eventfd. A
  * packet in an area has exactly the wire format of um_wire.h (header, arguments, blob).
  *
- *   client: writes the request into the request area, sets the state word to UM_RING_REQ
+ *   client: writes the request into the request area, sets the state word to the ring's
+ *           "outstanding" code (the control page's owner word), advances the posted count
  *           and writes the eventfd (the daemon's epoll watches it, edge-triggered);
- *   daemon: claims the request (REQ -> TAKEN), copies it out of the ring into its own buffer
- *           and checks it there (shared memory is never read twice), serves it, writes the
- *           reply into the reply area and sets UM_RING_REP; or, when the reply does not fit
- *           (or carries a descriptor), sends it on the socket and sets UM_RING_SOCK;
+ *   daemon: takes the request when the posted count moved, copies it out of the ring into
+ *           its own buffer and checks it there (shared memory is never read twice), serves
+ *           it, writes the reply into the reply area and sets UM_RING_REP; or, when the reply
+ *           does not fit (or carries a descriptor), sends it on the socket and sets
+ *           UM_RING_SOCK;
  *   client: waits for REP or SOCK on the state word (a futex; the daemon wakes it only when
  *           the client said it sleeps, UM_RING_WAITING), copies the reply out.
+ *
+ * The daemon's death. While a ring is watched, its outstanding code is the daemon's thread
+ * id, and the state word and the alive word are on the daemon's robust futex list: when the
+ * daemon dies, the kernel sets UM_RING_DIED in both and wakes the client asleep on them, so
+ * a client sleeps without a timeout and still never hangs. On an unwatched ring (the list is
+ * full, or the connection ended) the client sleeps with a timeout and looks at its socket
+ * every UM_RING_HUP_CHECK_MS.
  *
  * The socket stays for everything else: the hello and joins, descriptors, requests and
  * replies that do not fit, MACH_*_INTERRUPT calls (they wait in poll() for EINTR and cancel
  * on the socket), and hang-up: a connection the daemon ends gets UM_RING_SOCK and a wake
- * (the client then finds its socket closed), and a client asleep on the futex looks at its
- * socket every UM_RING_HUP_CHECK_MS, so a dead daemon is seen in that time, never a hang.
+ * (the client then finds its socket closed).
  */
 #ifndef UM_RING_H
 #define UM_RING_H
@@ -40,25 +48,46 @@
 #define UM_RING_AREA ((UM_RING_MBOX_SIZE - UM_RING_CTL) / 2)
 #define UM_RING_HUP_CHECK_MS 100
 
-/* The state word's values (low byte) and the flag the waiting client adds. */
+/*
+ * The state word: a code in its low 30 bits, the flag the waiting client adds (bit 31) and
+ * the kernel's mark of the daemon's death (bit 30): the robust futex word's layout (TID,
+ * FUTEX_WAITERS, FUTEX_OWNER_DIED). While a request is outstanding the code is the ring's
+ * owner word: the daemon's thread id on a watched ring (the kernel marks a word only when its
+ * code is the dying thread's id), else UM_RING_REQ. Every other code is above any thread id.
+ */
 enum {
     UM_RING_IDLE = 0,
-    UM_RING_REQ = 1,   /* a request is in the request area */
-    UM_RING_TAKEN = 2, /* the daemon copied it out and serves it */
-    UM_RING_REP = 3,   /* the reply is in the reply area */
-    UM_RING_SOCK = 4,  /* the reply went on the socket */
+    UM_RING_REQ = 0x3fff0001,  /* outstanding, on a ring the daemon does not watch */
+    UM_RING_REP = 0x3fff0003,  /* the reply is in the reply area */
+    UM_RING_SOCK = 0x3fff0004, /* the reply went on the socket */
 };
-#define UM_RING_STATE_MASK 0xffu
-#define UM_RING_WAITING 0x100u /* the client sleeps (or is about to) on the state word */
+#define UM_RING_STATE_MASK 0x3fffffffu
+#define UM_RING_WAITING 0x80000000u /* the client sleeps (or is about to) on the state word */
+#define UM_RING_DIED 0x40000000u    /* the daemon died (set by the kernel) */
 
 /* The control page (at offset 0 of the memfd). */
 typedef struct um_ring_ctl {
-    uint32_t state;     /* the futex word */
-    uint32_t pad0[15];
+    uint32_t state;  /* the futex word */
+    uint32_t posted; /* client: advanced with each post (the daemon takes a request when it moved) */
+    uint32_t owner;  /* daemon: the state code of an outstanding request (see above) */
+    uint32_t pad0[13];
     uint32_t daemon_cpu; /* a hint: the CPU the daemon last woke up on (-1: unknown), for a
                             client that would spin only when the daemon runs elsewhere */
-    uint32_t pad1[15];
+    uint32_t pad1;
+    /*
+     * The daemon's liveness: while the daemon lives and watches this ring, its thread id |
+     * UM_RING_ALIVE_WATCHED (on its robust list, before the state word: the kernel marks it
+     * first); UM_RING_ALIVE_DIED once it died; 0 when not watched (the client then sleeps
+     * with a timeout). A client that posted reads it after its post: if the daemon died
+     * before the post (the state word then stays unmarked), this word says so.
+     */
+    uint32_t alive;
+    uint32_t pad2[13];
 } um_ring_ctl;
+
+/* The alive word's bits (the kernel's robust futex bits: FUTEX_WAITERS, FUTEX_OWNER_DIED). */
+#define UM_RING_ALIVE_WATCHED 0x80000000u
+#define UM_RING_ALIVE_DIED 0x40000000u
 
 /*
  * Posted sends (docs/world.md, "Posted sends"). A one-way send that cannot fail or block
@@ -101,8 +130,13 @@ typedef struct um_ring_post_ctl {
 
 /* A mapped ring: its control page and its two areas. */
 typedef struct um_ring {
-    void *base; /* UM_RING_SIZE bytes, MAP_SHARED */
-    int evfd;   /* the eventfd that wakes the daemon */
+    void *base;     /* UM_RING_SIZE bytes, MAP_SHARED */
+    int evfd;       /* the eventfd that wakes the daemon */
+    void *robust;   /* daemon: the private page just before base holding this ring's entries
+                       in the daemon's robust futex list (um_ring_watch_start), or NULL */
+    uint32_t owner; /* daemon: the outstanding code it gave the ring (the client may change
+                       the control page's copy) */
+    uint32_t taken; /* daemon: the posted count of the last request it took */
 } um_ring;
 
 static inline um_ring_ctl *um_ring_ctl_of(const um_ring *r)
@@ -127,6 +161,19 @@ static inline uint8_t *um_ring_post_area(const um_ring *r)
     return (uint8_t *)r->base + UM_RING_MBOX_SIZE;
 }
 
+/*
+ * Client (and tests speaking the ring raw): the request is in the request area: mark it
+ * outstanding and advance the posted count (no wake-up: um_ring_post also writes the
+ * eventfd).
+ */
+static inline void um_ring_ctl_post(um_ring_ctl *c)
+{
+    __atomic_store_n(&c->state, __atomic_load_n(&c->owner, __ATOMIC_RELAXED), __ATOMIC_RELEASE);
+    __atomic_fetch_add(&c->posted, 1u, __ATOMIC_RELEASE);
+    /* The state word is written before the alive word is read (um_ring_wait). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
 /* Whether the reply to the posted request is there (in the ring or on the socket). */
 static inline bool um_ring_has_reply(const um_ring *r)
 {
@@ -148,6 +195,13 @@ static inline bool um_ring_fits(uint32_t nargs, uint32_t blob_len)
 }
 
 /*
+ * Daemon, once, on the thread that will create and serve every ring: make this thread's
+ * robust futex list the rings' (it replaces the C library's list: the daemon has no robust
+ * mutexes), so that rings created from now on are watched (their alive word) as long as the
+ * list has room. false: not available (rings stay unwatched; clients sleep with a timeout).
+ */
+bool um_ring_watch_start(void);
+/*
  * Daemon: a new ring (a sealed memfd of UM_RING_SIZE, mapped) and its eventfd. The caller
  * owns *memfd (to pass to the client, then close) and the ring (um_ring_unmap). 0 or -errno.
  */
@@ -155,7 +209,8 @@ int um_ring_create(um_ring *r, int *memfd);
 /* Client: map the ring the daemon passed; takes ownership of both descriptors (closes the
    memfd, keeps the eventfd). 0 or -errno (both closed). */
 int um_ring_attach(um_ring *r, int memfd, int evfd);
-/* Unmap and close (either side); harmless on a ring never made (base NULL, evfd -1). */
+/* Unmap and close (either side; the daemon's ring leaves its robust list first and its
+   alive word says unwatched); harmless on a ring never made (base NULL, evfd -1). */
 void um_ring_unmap(um_ring *r);
 
 /* Write one packet (magic set here) at `area`; the caller checked um_ring_fits. */
@@ -170,17 +225,19 @@ int um_ring_take(const uint8_t *area, um_wire_buf *buf, um_wire_pkt *p, uint32_t
 /* Client: the request is in place: post it and wake the daemon. false: the eventfd failed. */
 bool um_ring_post(um_ring *r);
 /*
- * Client: wait for the reply to the posted request. `sockfd` is looked at for a hang-up
+ * Client: wait for the reply to the posted request. On a watched ring (alive word set) it
+ * sleeps on the state word without a timeout (the kernel marks and wakes it if the daemon
+ * dies; asynchronously cancelable meanwhile); otherwise `sockfd` is looked at for a hang-up
  * every UM_RING_HUP_CHECK_MS while asleep. It does not spin (the client decides whether to
  * poll um_ring_has_reply first). UM_RING_REP, UM_RING_SOCK, or -1 (the world hung up).
  */
 int um_ring_wait(um_ring *r, int sockfd);
 
-/* Daemon: claim a posted request (REQ -> TAKEN). false: none is posted. */
+/* Daemon: take a posted request (the posted count moved since the last one). false: none. */
 bool um_ring_claim(um_ring *r);
-/* Daemon: the connection ends: a request posted or being served will get no reply in the
-   ring: UM_RING_SOCK and a wake (the client finds the socket closed at once). A reply not
-   yet read stays. */
+/* Daemon: the connection ends: a request posted or being served (state: outstanding) will
+   get no reply in the ring: UM_RING_SOCK and a wake (the client finds the socket closed at
+   once). A reply not yet read stays. */
 void um_ring_abandon(um_ring *r);
 /* Daemon: the reply is in the reply area (UM_RING_REP) or on the socket (UM_RING_SOCK): tell
    the client, waking it if it sleeps. */
