@@ -53,6 +53,35 @@ static int q_drain(mach_port_name_t port)
     return n;
 }
 
+/*
+ * Queue MACH_PORT_QLIMIT_KERNEL header-only messages on `port` (whose receive right we hold),
+ * each to a send-once right made for it, which the queue limit does not stop. Returns the
+ * first failure, or MACH_MSG_SUCCESS.
+ */
+static mach_msg_return_t q_fill_to_the_kernel_limit(mach_port_name_t port)
+{
+    mach_msg_header_t h;
+    for (unsigned i = 0; i < MACH_PORT_QLIMIT_KERNEL; i++) {
+        memset(&h, 0, sizeof h);
+        h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND_ONCE, 0);
+        h.msgh_size = sizeof h;
+        h.msgh_remote_port = port;
+        h.msgh_id = (mach_msg_id_t)i;
+        mach_msg_return_t mr = mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0,
+                                        MACH_PORT_NULL, 0, MACH_PORT_NULL);
+        if (mr != MACH_MSG_SUCCESS)
+            return mr;
+    }
+    return MACH_MSG_SUCCESS;
+}
+
+/*
+ * The timeout of a send to a queue at MACH_PORT_QLIMIT_KERNEL: not zero, since XNU answers a
+ * zero timeout with MACH_SEND_TIMED_OUT before it looks at the kernel limit
+ * (ipc_mqueue_send_locked); a sender that would wait is refused at once with NO_BUFFER.
+ */
+#define Q_NOT_ZERO_MS 10000
+
 MT_TEST(messages_are_received_in_fifo_order_with_increasing_seqnos)
 {
     NU_BEGIN();
@@ -358,32 +387,19 @@ MT_TEST(send_once_messages_beyond_the_kernel_limit_are_no_buffer_and_handed_back
     mach_port_name_t other = nu_port_with_send();
     MT_REQUIRE(p && other);
     /* Send-once destinations skip the queue limit, up to MACH_PORT_QLIMIT_KERNEL messages. */
-    mach_msg_header_t h;
-    for (unsigned i = 0; i < MACH_PORT_QLIMIT_KERNEL; i++) {
-        memset(&h, 0, sizeof h);
-        h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND_ONCE, 0);
-        h.msgh_size = sizeof h;
-        h.msgh_remote_port = p;
-        h.msgh_id = (mach_msg_id_t)i;
-        mach_msg_return_t mr =
-            mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
-                     MACH_PORT_NULL);
-        if (mr != MACH_MSG_SUCCESS) {
-            MT_EQ(mr, MACH_MSG_SUCCESS);
-            break;
-        }
-    }
+    MT_KR(q_fill_to_the_kernel_limit(p), MACH_MSG_SUCCESS);
     MT_EQ(nu_status(p).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
 
     /* One more: refused, and its rights are handed back into the buffer (pseudo-receive). */
+    mach_msg_header_t h;
     memset(&h, 0, sizeof h);
     h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND_ONCE, MACH_MSG_TYPE_COPY_SEND);
     h.msgh_size = sizeof h;
     h.msgh_remote_port = p;
     h.msgh_local_port = other;
     h.msgh_id = 77;
-    MT_KR(mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
-                   MACH_PORT_NULL),
+    MT_KR(mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL,
+                   Q_NOT_ZERO_MS, MACH_PORT_NULL),
           MACH_SEND_NO_BUFFER);
     MT_EQ(MACH_MSGH_BITS_REMOTE(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND_ONCE);
     MT_EQ(MACH_MSGH_BITS_LOCAL(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND);
@@ -399,6 +415,69 @@ MT_TEST(send_once_messages_beyond_the_kernel_limit_are_no_buffer_and_handed_back
     MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, other), KERN_SUCCESS);
     nu_kill(other);
+    NU_END();
+}
+
+MT_TEST(a_make_send_once_descriptor_in_a_send_refused_with_no_buffer_comes_back_as_a_send_once_right)
+{
+    NU_BEGIN();
+    mach_port_name_t p = nu_port(), q = nu_port();
+    MT_REQUIRE(p && q);
+    MT_KR(q_fill_to_the_kernel_limit(p), MACH_MSG_SUCCESS);
+
+    nu_carry_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0, MACH_MSGH_BITS_COMPLEX);
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = p;
+    m.h.msgh_id = 78;
+    m.b.msgh_descriptor_count = 1;
+    m.d.name = q;
+    m.d.disposition = MACH_MSG_TYPE_MAKE_SEND_ONCE;
+    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
+    MT_KR(mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL,
+                   Q_NOT_ZERO_MS, MACH_PORT_NULL),
+          MACH_SEND_NO_BUFFER);
+
+    /* The right the descriptor made is the sender's now, under a new send-once name. */
+    mach_port_name_t dest_so = m.h.msgh_remote_port, desc_so = m.d.name;
+    MT_EQ(m.h.msgh_bits & MACH_MSGH_BITS_COMPLEX, MACH_MSGH_BITS_COMPLEX);
+    MT_EQ(MACH_MSGH_BITS_REMOTE(m.h.msgh_bits), MACH_MSG_TYPE_PORT_SEND_ONCE);
+    MT_EQ(m.b.msgh_descriptor_count, 1);
+    MT_EQ(m.d.type, MACH_MSG_PORT_DESCRIPTOR);
+    MT_EQ(m.d.disposition, MACH_MSG_TYPE_PORT_SEND_ONCE);
+    MT_CHECK(desc_so != q && desc_so != p && desc_so != dest_so);
+    MT_EQ(nu_type(desc_so), MACH_PORT_TYPE_SEND_ONCE);
+    MT_EQ(nu_refs(desc_so, MACH_PORT_RIGHT_SEND_ONCE), 1);
+    MT_EQ(nu_type(dest_so), MACH_PORT_TYPE_SEND_ONCE);
+    /* q: its receive right as it was, one send-once right out, no send right made, no message */
+    MT_EQ(nu_type(q), MACH_PORT_TYPE_RECEIVE);
+    MT_EQ(nu_refs(q, MACH_PORT_RIGHT_RECEIVE), 1);
+    MT_EQ(nu_status(q).mps_sorights, 1);
+    MT_EQ(nu_status(q).mps_mscount, 0);
+    MT_EQ(nu_status(q).mps_msgcount, 0);
+    /* p: the queued messages' send-once rights and the handed-back one */
+    MT_EQ(nu_status(p).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
+    MT_EQ(nu_status(p).mps_sorights, MACH_PORT_QLIMIT_KERNEL + 1);
+
+    /* Once there is room the buffer is sent again as it is: both rights move with it. */
+    nu_msg r;
+    MT_KR(nu_recv(p, &r, 0), MACH_MSG_SUCCESS);
+    MT_KR(mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL,
+                   Q_NOT_ZERO_MS, MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    MT_EQ(nu_type(desc_so), NU_NO_NAME);
+    MT_EQ(nu_type(dest_so), NU_NO_NAME);
+    MT_EQ(nu_status(q).mps_sorights, 1);
+    MT_EQ(nu_status(p).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
+
+    /* p dies with its queue: the send-once right to q in the last message tells q. */
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(nu_recv(q, &r, 0), MACH_MSG_SUCCESS);
+    MT_EQ(r.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+    MT_EQ(nu_status(q).mps_sorights, 0);
+    MT_KR(nu_recv(q, &r, 0), MACH_RCV_TIMED_OUT);
+    MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     NU_END();
 }
 
