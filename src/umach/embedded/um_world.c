@@ -433,8 +433,12 @@ void um_embedded_leave(void)
      * waking its address costs nothing and at worst wakes a later waiter that re-checks.
      */
     um_world *w = &um_the_world;
-    uintptr_t wake[sizeof w->pending_wakes / sizeof w->pending_wakes[0]];
     unsigned n = w->npending;
+    if (n == 0) {
+        um_world_unlock();
+        return;
+    }
+    uintptr_t wake[sizeof w->pending_wakes / sizeof w->pending_wakes[0]];
     memcpy(wake, w->pending_wakes, n * sizeof wake[0]);
     w->npending = 0;
     um_world_unlock();

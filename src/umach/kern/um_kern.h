@@ -373,9 +373,19 @@ static inline const um_port_rare *um_rare(const um_port *port)
 }
 /* A new active port set with one reference. */
 um_pset *um_pset_alloc(void);
-void um_object_ref(um_object *o);
+/* Taking and dropping references are inline: a message takes and drops several. */
+static inline void um_object_ref(um_object *o)
+{
+    o->refs++;
+}
+/* Free an object whose last reference went (um_object_release). */
+void um_object_free(um_object *o);
 /* Drop a reference; frees the object at zero. */
-void um_object_release(um_object *o);
+static inline void um_object_release(um_object *o)
+{
+    if (--o->refs == 0)
+        um_object_free(o);
+}
 #define um_port_ref(p) um_object_ref(&(p)->obj)
 #define um_port_release(p) um_object_release(&(p)->obj)
 
@@ -421,7 +431,11 @@ void um_waiter_cancel(um_waiter *w);
 
 /* Make a naked send right from a port (mscount++ when `make`). Takes a port reference. */
 void um_port_make_send(um_port *port);
-void um_port_copy_send(um_port *port);
+static inline void um_port_copy_send(um_port *port)
+{
+    port->srights++;
+    um_port_ref(port);
+}
 /*
  * Make a naked send-once right. Every send-once right to an active port has its
  * MACH_NOTIFY_SEND_ONCE message reserved on the port (um_port_rare.soreserves), so that
@@ -452,10 +466,27 @@ um_space *um_space_create(uint32_t limit);
 void um_space_destroy(um_space *space);
 
 /* Drop a reference to a ledger; frees it at zero. */
-void um_ledger_release(um_ledger *ledger);
+void um_ledger_free(um_ledger *ledger);
+static inline void um_ledger_release(um_ledger *ledger)
+{
+    if (ledger && --ledger->refs == 0)
+        um_ledger_free(ledger);
+}
 
-/* Look up a name; NULL if it does not denote an entry (bad gen, free, out of range). */
-um_entry *um_entry_lookup(um_space *space, mach_port_name_t name);
+/*
+ * Look up a name; NULL if it does not denote an entry (bad gen, free, out of range). Inline:
+ * every message looks up two or three names.
+ */
+static inline um_entry *um_entry_lookup(um_space *space, mach_port_name_t name)
+{
+    uint32_t index = MACH_PORT_INDEX(name);
+    if (index == 0 || index >= space->count)
+        return NULL;
+    um_entry *e = &space->table[index];
+    if (e->type == 0 || e->gen != (uint8_t)(name & 0xFF))
+        return NULL;
+    return e;
+}
 /* Take a fresh name. KERN_NO_SPACE when the table is at its limit. */
 kern_return_t um_entry_claim(um_space *space, mach_port_name_t *namep, um_entry **entryp);
 /*
@@ -490,7 +521,15 @@ void um_hash_delete(um_space *space, um_port *port);
  * If the entry holds send / send-once rights to a port that died, turn it into a dead name
  * now (XNU converts lazily; so do we). Returns true when it converted.
  */
-bool um_right_check(um_space *space, mach_port_name_t name, um_entry *entry);
+bool um_right_check_dead(um_space *space, mach_port_name_t name, um_entry *entry);
+static inline bool um_right_check(um_space *space, mach_port_name_t name, um_entry *entry)
+{
+    /* Inline the common answer (a live port, or a name with a receive right): no. */
+    if (!(entry->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE)) ||
+        (entry->type & MACH_PORT_TYPE_RECEIVE) || ((um_port *)entry->object)->active)
+        return false;
+    return um_right_check_dead(space, name, entry);
+}
 
 /* Type bits of a name as mach_port_type reports them (request bits included). */
 mach_port_type_t um_right_info(um_space *space, mach_port_name_t name, um_entry *entry);
@@ -519,7 +558,22 @@ kern_return_t um_right_destruct(um_space *space, mach_port_name_t name, um_entry
 kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
                               mach_msg_type_name_t msgt_name, uint32_t flags, um_port **portp);
 /* The PORT_* type a disposition turns into once copied in. */
-mach_msg_type_name_t um_copyin_type(mach_msg_type_name_t msgt_name);
+static inline mach_msg_type_name_t um_copyin_type(mach_msg_type_name_t msgt_name)
+{
+    switch (msgt_name) {
+    case MACH_MSG_TYPE_MOVE_RECEIVE:
+        return MACH_MSG_TYPE_PORT_RECEIVE;
+    case MACH_MSG_TYPE_MOVE_SEND_ONCE:
+    case MACH_MSG_TYPE_MAKE_SEND_ONCE:
+        return MACH_MSG_TYPE_PORT_SEND_ONCE;
+    case MACH_MSG_TYPE_MOVE_SEND:
+    case MACH_MSG_TYPE_MAKE_SEND:
+    case MACH_MSG_TYPE_COPY_SEND:
+        return MACH_MSG_TYPE_PORT_SEND;
+    default:
+        return 0;
+    }
+}
 
 /*
  * Give a naked right (type PORT_SEND / PORT_SEND_ONCE / PORT_RECEIVE) to a space under a

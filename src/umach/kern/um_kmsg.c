@@ -55,25 +55,6 @@ static void unmap_range(um_task *task, uint64_t addr, uint64_t size)
 
 /* ---- tokens and trailers ---------------------------------------------------------------- */
 
-mach_msg_size_t um_trailer_size(mach_msg_option_t option)
-{
-    switch (GET_RCV_ELEMENTS(option)) {
-    case MACH_RCV_TRAILER_NULL:
-        return sizeof(mach_msg_trailer_t);
-    case MACH_RCV_TRAILER_SEQNO:
-        return sizeof(mach_msg_seqno_trailer_t);
-    case MACH_RCV_TRAILER_SENDER:
-        return sizeof(mach_msg_security_trailer_t);
-    case MACH_RCV_TRAILER_AUDIT:
-        return sizeof(mach_msg_audit_trailer_t);
-    case MACH_RCV_TRAILER_CTX:
-        return sizeof(mach_msg_context_trailer_t);
-    case MACH_RCV_TRAILER_AV:
-        return sizeof(mach_msg_mac_trailer_t);
-    default:
-        return sizeof(mach_msg_max_trailer_t);
-    }
-}
 
 void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
                       const security_token_t *sec, const audit_token_t *audit, uint64_t context)
@@ -228,7 +209,8 @@ static void kmsg_key_init(void)
 }
 
 /*
- * Every field of a fresh kmsg but `small` (kmsg_alloc's) cleared, one store each: a memset of
+ * Every field of a fresh kmsg but `small` (kmsg_alloc's) and the tokens (the send's) cleared,
+ * one store each: a memset of
  * the struct compiles to `rep stos`, whose start-up cost was 8% of a message's CPU time.
  */
 _Static_assert(sizeof(um_kmsg) == 152, "um_kmsg changed: clear the new field in kmsg_clear");
@@ -244,8 +226,7 @@ static inline void kmsg_clear(um_kmsg *k)
     k->ndesc = 0;
     k->desc = NULL;
     k->body = NULL;
-    memset(&k->sec, 0, sizeof k->sec);
-    memset(&k->audit, 0, sizeof k->audit);
+    /* sec and audit: stamped by um_msg_send before anything reads them */
     k->sp_notify = false;
     k->circular = false;
     k->offsets = NULL;
@@ -288,23 +269,13 @@ static um_kmsg *kmsg_alloc(size_t bytes)
     return k;
 }
 
-void um_kmsg_uncharge(um_kmsg *kmsg)
-{
-    um_ledger *l = kmsg->ledger;
-    if (l) {
-        l->queued -= kmsg->charge;
-        if (l->total)
-            l->total->queued -= kmsg->charge;
-        kmsg->ledger = NULL;
-        um_ledger_release(l);
-    }
-}
-
 static void kmsg_free(um_kmsg *kmsg)
 {
     um_kmsg_uncharge(kmsg);
-    free(kmsg->offsets);
-    free(kmsg->desc);
+    if (kmsg->offsets) /* most messages have no descriptors: spare the calls */
+        free(kmsg->offsets);
+    if (kmsg->desc)
+        free(kmsg->desc);
     if (!kmsg->small) {
         free(kmsg);
         return;
@@ -671,6 +642,63 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
     return MACH_MSG_SUCCESS;
 }
 
+/*
+ * The header rights of the commonest messages in one pass: no voucher, a destination copied
+ * (COPY_SEND) from a send right or used (MOVE_SEND_ONCE) from a send-once right without a
+ * request, to a live port, and no reply right or a send-once one made from a receive right
+ * under another name (MAKE_SEND_ONCE): one-way messages, requests and replies. Takes them only
+ * when header_rights would take the same rights and succeed; otherwise returns false having
+ * touched nothing, and header_rights then finds the rights or the error in XNU's order.
+ */
+static bool header_rights_simple(um_space *space, const mach_msg_header_t *h, mach_msg_bits_t bits,
+                                 um_port **destp, um_port **replyp)
+{
+    if (MACH_MSGH_BITS_VOUCHER(bits) != 0)
+        return false;
+    mach_port_name_t dest_name = h->msgh_remote_port;
+    um_entry *de = um_entry_lookup(space, dest_name);
+    if (!de)
+        return false;
+    um_port *dest = (um_port *)de->object;
+    switch (MACH_MSGH_BITS_REMOTE(bits)) {
+    case MACH_MSG_TYPE_COPY_SEND:
+        if (!(de->type & MACH_PORT_TYPE_SEND) || !dest->active)
+            return false;
+        break;
+    case MACH_MSG_TYPE_MOVE_SEND_ONCE:
+        if (!(de->type & MACH_PORT_TYPE_SEND_ONCE) || de->request != 0 || !dest->active)
+            return false;
+        break;
+    default:
+        return false;
+    }
+    um_port *reply = NULL;
+    switch (MACH_MSGH_BITS_LOCAL(bits)) {
+    case 0:
+        break; /* the name is MACH_PORT_NULL (um_kmsg_prepare checked) */
+    case MACH_MSG_TYPE_MAKE_SEND_ONCE: {
+        if (h->msgh_local_port == dest_name)
+            return false;
+        um_entry *re = um_entry_lookup(space, h->msgh_local_port);
+        if (!re || !(re->type & MACH_PORT_TYPE_RECEIVE))
+            return false;
+        reply = (um_port *)re->object;
+        if (!um_port_make_send_once(reply))
+            return false; /* nothing made: the general path meets the same shortage */
+        break;
+    }
+    default:
+        return false;
+    }
+    if (MACH_MSGH_BITS_REMOTE(bits) == MACH_MSG_TYPE_COPY_SEND)
+        um_port_copy_send(dest);
+    else
+        um_entry_dealloc(space, dest_name, de); /* the entry's reference moves to the right */
+    *destp = dest;
+    *replyp = reply;
+    return true;
+}
+
 static mach_msg_return_t copyin_ool(um_task *task, um_kdesc *d, const ool_fields *f)
 {
     d->u.ool.copy = f->copy;
@@ -895,6 +923,24 @@ void um_kmsg_discard_prepared(um_kmsg *k)
         kmsg_free(k);
 }
 
+/* Would `charge` more bytes fit under the task's cap and the kernel's (its total)? */
+static inline bool ledger_room(const um_ledger *ledger, uint64_t charge)
+{
+    const um_ledger *total = ledger->total;
+    return charge <= ledger->max && ledger->queued <= ledger->max - charge &&
+           (!total || (charge <= total->max && total->queued <= total->max - charge));
+}
+
+/* Charge a message's bytes to the task's ledger and the kernel's (uncharged from both). */
+static inline void ledger_charge(um_ledger *ledger, um_kmsg *k)
+{
+    ledger->queued += k->charge;
+    if (ledger->total)
+        ledger->total->queued += k->charge;
+    ledger->refs++;
+    k->ledger = ledger;
+}
+
 mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_option_t option)
 {
     const uint8_t *u = k->body - sizeof(mach_msg_header_t);
@@ -909,25 +955,32 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_
      * and types are taken here.
      */
     mach_msg_bits_t bits = h.msgh_bits & MACH_MSGH_BITS_USER;
+    um_ledger *ledger = space->ledger;
+    um_port *dest = NULL, *reply = NULL;
+    if (dcount == 0 && !(option & MACH_SEND_NOTIFY) && (!ledger || ledger_room(ledger, k->charge)) &&
+        header_rights_simple(space, &h, bits, &dest, &reply)) {
+        /* What the general path below does for such a message, without its detours. */
+        if (ledger)
+            ledger_charge(ledger, k);
+        k->bits = MACH_MSGH_BITS_SET(um_copyin_type(MACH_MSGH_BITS_REMOTE(bits)),
+                                     reply ? MACH_MSG_TYPE_PORT_SEND_ONCE : 0, 0, bits);
+        k->dest = dest;
+        k->reply = reply;
+        k->voucher_raw = h.msgh_voucher_port;
+        k->id = h.msgh_id;
+        return MACH_MSG_SUCCESS;
+    }
     hdr_state st;
     header_fields(&h, bits, &st);
     mach_msg_return_t mr = MACH_MSG_SUCCESS;
-    um_ledger *ledger = space->ledger;
     if (mr == MACH_MSG_SUCCESS && ledger) {
         /* XNU allocates the kmsg before taking anything: no room is MACH_SEND_NO_BUFFER. */
-        um_ledger *total = ledger->total;
-        if (k->charge > ledger->max || ledger->queued > ledger->max - k->charge ||
-            (total && (k->charge > total->max || total->queued > total->max - k->charge))) {
+        if (!ledger_room(ledger, k->charge)) {
             kmsg_free(k);
             return MACH_SEND_NO_BUFFER;
         }
-        ledger->queued += k->charge;
-        if (total)
-            total->queued += k->charge;
-        ledger->refs++;
-        k->ledger = ledger;
+        ledger_charge(ledger, k);
     }
-    um_port *dest = NULL, *reply = NULL;
     if (mr == MACH_MSG_SUCCESS)
         mr = header_rights(space, &st, &dest, &reply);
     if (mr != MACH_MSG_SUCCESS) {
@@ -980,8 +1033,10 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_
         if (mr != MACH_MSG_SUCCESS)
             break;
     }
-    free(k->offsets);
-    k->offsets = NULL;
+    if (k->offsets) {
+        free(k->offsets);
+        k->offsets = NULL;
+    }
     if (mr != MACH_MSG_SUCCESS) {
         k->ndesc = done; /* the failing descriptor owns nothing */
         um_kmsg_destroy(k);

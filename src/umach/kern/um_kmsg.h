@@ -104,7 +104,17 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
  * The message left its queue (or is being destroyed): it no longer counts against its
  * sender's queued bytes. Idempotent.
  */
-void um_kmsg_uncharge(um_kmsg *kmsg);
+static inline void um_kmsg_uncharge(um_kmsg *kmsg)
+{
+    um_ledger *l = kmsg->ledger;
+    if (l) {
+        l->queued -= kmsg->charge;
+        if (l->total)
+            l->total->queued -= kmsg->charge;
+        kmsg->ledger = NULL;
+        um_ledger_release(l);
+    }
+}
 
 /* Free a prepared kmsg that will not be copied in. */
 void um_kmsg_discard_prepared(um_kmsg *kmsg);
@@ -174,8 +184,27 @@ bool um_kmsg_delayed_destroy_queue(um_kmsg *head, um_kmsg *tail);
 /* Destroy every message on this thread's destroy list, and every one that joins it meanwhile. */
 void um_kmsg_reap_delayed(void);
 
-/* Write the trailer requested by `option` at `buf + kmsg_size`; returns its size. */
-mach_msg_size_t um_trailer_size(mach_msg_option_t option);
+/* The size of the trailer requested by `option` (inline: every receive asks twice). */
+static inline mach_msg_size_t um_trailer_size(mach_msg_option_t option)
+{
+    switch (GET_RCV_ELEMENTS(option)) {
+    case MACH_RCV_TRAILER_NULL:
+        return sizeof(mach_msg_trailer_t);
+    case MACH_RCV_TRAILER_SEQNO:
+        return sizeof(mach_msg_seqno_trailer_t);
+    case MACH_RCV_TRAILER_SENDER:
+        return sizeof(mach_msg_security_trailer_t);
+    case MACH_RCV_TRAILER_AUDIT:
+        return sizeof(mach_msg_audit_trailer_t);
+    case MACH_RCV_TRAILER_CTX:
+        return sizeof(mach_msg_context_trailer_t);
+    case MACH_RCV_TRAILER_AV:
+        return sizeof(mach_msg_mac_trailer_t);
+    default:
+        return sizeof(mach_msg_max_trailer_t);
+    }
+}
+/* Write the trailer requested by `option` at `at`. */
 void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
                       const security_token_t *sec, const audit_token_t *audit,
                       uint64_t context);
@@ -298,7 +327,13 @@ kern_return_t um_request_notification(um_space *space, mach_port_name_t name, ma
 /* ---- message queues (um_mqueue.c) -------------------------------------------------------- */
 
 /* Does a send of `kmsg` to its destination have to wait for room? */
-bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg);
+static inline bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg)
+{
+    /* A send-once right may always send (up to the kernel's limit, checked by the send). */
+    if (MACH_MSGH_BITS_REMOTE(kmsg->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE)
+        return false;
+    return (uint64_t)port->msgcount + port->reserved >= port->qlimit; /* room promised counts */
+}
 /* Queue a copied-in message on its (active) destination and wake a receiver. Consumes. */
 void um_mqueue_deliver(um_kmsg *kmsg);
 /*

@@ -14,13 +14,6 @@
 
 #include <stdlib.h>
 
-bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg)
-{
-    if (MACH_MSGH_BITS_REMOTE(kmsg->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE)
-        return false;
-    return (uint64_t)port->msgcount + port->reserved >= port->qlimit;
-}
-
 void um_waiter_wake(um_waiter *w)
 {
     w->owner = NULL;
@@ -97,7 +90,8 @@ um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
     port->msgcount--;
     *seqnop = port->seqno++;
     if ((uint64_t)port->msgcount + port->reserved < port->qlimit) {
-        wake_one(&port->senders);
+        if (port->senders.head)
+            wake_one(&port->senders);
         if (port->rare && port->rare->caprequests)
             um_port_fire_send_possible(port);
     }

@@ -243,14 +243,12 @@ mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
     }
     uint64_t context = src->context;
     k = um_mqueue_dequeue(src, &seqno);
-    security_token_t sec = k->sec;
-    audit_token_t audit = k->audit;
     mach_msg_size_t size = k->size;
     mach_msg_return_t mr = um_kmsg_copyout(space, k, r->option, r->rcv_addr, &r->out);
     if ((mr & ~MACH_MSG_MASK) != MACH_RCV_HEADER_ERROR) {
-        /* The image has room for the largest trailer after the message. */
-        um_trailer_write((uint8_t *)r->out.seg[0].bytes + size, r->option, seqno, &sec, &audit,
-                         context);
+        /* The image (the kmsg, kept by `out`) has room for the largest trailer after it. */
+        um_trailer_write((uint8_t *)r->out.seg[0].bytes + size, r->option, seqno, &k->sec,
+                         &k->audit, context);
         r->out.seg[0].len += tsize;
     }
     return mr;

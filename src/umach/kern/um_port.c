@@ -47,10 +47,6 @@ um_pset *um_pset_alloc(void)
     return s;
 }
 
-void um_object_ref(um_object *o)
-{
-    o->refs++;
-}
 
 /* A dead port's send-once rights notify nobody: their reserves go. */
 static void so_reserves_free(um_port_rare *r)
@@ -80,10 +76,8 @@ static void um_port_free(um_port *p)
     free(p);
 }
 
-void um_object_release(um_object *o)
+void um_object_free(um_object *o)
 {
-    if (--o->refs > 0)
-        return;
     if (o->otype == UM_OT_PORT) {
         um_port_free((um_port *)o);
     } else {
@@ -240,11 +234,6 @@ void um_port_make_send(um_port *port)
     um_port_ref(port);
 }
 
-void um_port_copy_send(um_port *port)
-{
-    port->srights++;
-    um_port_ref(port);
-}
 
 bool um_port_make_send_once(um_port *port)
 {

@@ -40,7 +40,7 @@ static void entry_free_with_port(um_space *space, mach_port_name_t name, um_entr
         um_port_release(port);
 }
 
-bool um_right_check(um_space *space, mach_port_name_t name, um_entry *e)
+bool um_right_check_dead(um_space *space, mach_port_name_t name, um_entry *e)
 {
     if (!(e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_SEND_ONCE)) ||
         (e->type & MACH_PORT_TYPE_RECEIVE))
@@ -436,22 +436,6 @@ invalid_value:
 
 /* ---- copyin / copyout --------------------------------------------------------------------- */
 
-mach_msg_type_name_t um_copyin_type(mach_msg_type_name_t msgt_name)
-{
-    switch (msgt_name) {
-    case MACH_MSG_TYPE_MOVE_RECEIVE:
-        return MACH_MSG_TYPE_PORT_RECEIVE;
-    case MACH_MSG_TYPE_MOVE_SEND_ONCE:
-    case MACH_MSG_TYPE_MAKE_SEND_ONCE:
-        return MACH_MSG_TYPE_PORT_SEND_ONCE;
-    case MACH_MSG_TYPE_MOVE_SEND:
-    case MACH_MSG_TYPE_MAKE_SEND:
-    case MACH_MSG_TYPE_COPY_SEND:
-        return MACH_MSG_TYPE_PORT_SEND;
-    default:
-        return 0;
-    }
-}
 
 /* Move one uref out of a dead name (DEADOK copyin of MOVE_*). */
 static kern_return_t copyin_move_dead(um_space *space, mach_port_name_t name, um_entry *e,

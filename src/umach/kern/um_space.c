@@ -87,10 +87,9 @@ static kern_return_t um_space_grow(um_space *space, uint32_t want)
     return KERN_SUCCESS;
 }
 
-void um_ledger_release(um_ledger *ledger)
+void um_ledger_free(um_ledger *ledger)
 {
-    if (ledger && --ledger->refs == 0)
-        free(ledger);
+    free(ledger);
 }
 
 um_space *um_space_create(uint32_t limit)
@@ -122,16 +121,6 @@ uint32_t um_space_inuse(const um_space *space)
     return space->inuse;
 }
 
-um_entry *um_entry_lookup(um_space *space, mach_port_name_t name)
-{
-    uint32_t index = MACH_PORT_INDEX(name);
-    if (index == 0 || index >= space->count)
-        return NULL;
-    um_entry *e = &space->table[index];
-    if (e->type == 0 || e->gen != (uint8_t)(name & 0xFF))
-        return NULL;
-    return e;
-}
 
 static void um_entry_new_gen(um_space *space, um_entry *e)
 {
