@@ -125,4 +125,35 @@ MT_TEST(a_send_once_right_used_by_a_message_sends_no_notification)
     NU_END();
 }
 
+MT_TEST(a_send_once_right_made_after_others_were_used_still_sends_its_notification)
+{
+    /* as a reply port does: each request's right is used by its reply, then one is not */
+    NU_BEGIN();
+    mach_port_name_t port = nu_port();
+    MT_REQUIRE(port);
+    for (int i = 0; i < 3; i++) {
+        mach_port_name_t so = nu_send_once(port);
+        mach_msg_header_t h = {0};
+        h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
+        h.msgh_remote_port = so;
+        h.msgh_id = 100 + i;
+        MT_KR(mach_msg(&h, MACH_SEND_MSG, sizeof h, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
+              MACH_MSG_SUCCESS);
+        nu_msg m;
+        MT_KR(nu_recv(port, &m, 1000), MACH_MSG_SUCCESS);
+        MT_EQ(m.h.msgh_id, 100 + i);
+    }
+    mach_port_name_t a = nu_send_once(port), b = nu_send_once(port);
+    MT_EQ(nu_status(port).mps_sorights, 2);
+    MT_KR(mach_port_deallocate(TASK, a), KERN_SUCCESS);
+    nu_msg m;
+    MT_KR(nu_recv(port, &m, 1000), MACH_MSG_SUCCESS);
+    NU_CHECK_KERNEL_MSG(m, port, MACH_NOTIFY_SEND_ONCE, 24, 0x00001200);
+    MT_KR(mach_port_deallocate(TASK, b), KERN_SUCCESS);
+    expect_send_once(port);
+    MT_KR(nu_recv(port, &m, 0), MACH_RCV_TIMED_OUT);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    NU_END();
+}
+
 MT_MAIN()

@@ -106,6 +106,7 @@ typedef struct um_port_rare {
     void *kobject;           /* what a kernel-object port stands for (um_kobject.h) */
     struct um_port_watch *watchers; /* the core's own watches on this port's death */
     um_kmsg *soreserves;     /* one send-once notification per send-once right (linked by next) */
+    um_kmsg *sospare;        /* a used right's reserve, kept for the next send-once right */
     um_port *watch_next;     /* the thread's list of dead ports to fire watches of (um_kobject.c) */
 } um_port_rare;
 
@@ -449,6 +450,12 @@ bool um_port_make_send_once(um_port *port) __attribute__((warn_unused_result));
  * frees it with um_kmsg_reserve_free.
  */
 um_kmsg *um_port_so_reserve_take(um_port *port);
+/*
+ * A send-once right to `port` was used by the message that carried it: its reserve is not
+ * needed. An active port keeps one such reserve for the next send-once right made (a reply
+ * port makes one per request: no allocation per round trip); the rest are freed.
+ */
+void um_port_so_reserve_used(um_port *port);
 /* Release a naked right of type PORT_SEND / PORT_SEND_ONCE / PORT_RECEIVE. Consumes it. */
 void um_right_release(um_port *port, mach_msg_type_name_t type);
 void um_port_release_send(um_port *port);

@@ -1225,7 +1225,7 @@ mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_t
         name = MACH_PORT_NULL;
     if (type == MACH_MSG_TYPE_PORT_SEND_ONCE) {
         /* The send-once right was used by this message: no notification. */
-        um_kmsg_reserve_free(um_port_so_reserve_take(dest));
+        um_port_so_reserve_used(dest);
         dest->sorights--;
         um_port_release(dest);
     } else {

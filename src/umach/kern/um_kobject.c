@@ -134,7 +134,7 @@ static void consume_dest(um_kmsg *request)
     um_port *dest = request->dest;
     request->dest = NULL;
     if (MACH_MSGH_BITS_REMOTE(request->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE) {
-        um_kmsg_reserve_free(um_port_so_reserve_take(dest));
+        um_port_so_reserve_used(dest);
         dest->sorights--;
         um_port_release(dest);
     } else {

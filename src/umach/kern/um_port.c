@@ -56,6 +56,8 @@ static void so_reserves_free(um_port_rare *r)
         r->soreserves = k->next;
         um_kmsg_reserve_free(k);
     }
+    um_kmsg_reserve_free(r->sospare);
+    r->sospare = NULL;
 }
 
 static void um_port_free(um_port *p)
@@ -239,7 +241,13 @@ bool um_port_make_send_once(um_port *port)
 {
     if (port->active) {
         um_port_rare *r = um_port_rare_get(port);
-        um_kmsg *k = r ? um_kmsg_reserve_small() : NULL;
+        um_kmsg *k = NULL;
+        if (r && r->sospare) {
+            k = r->sospare;
+            r->sospare = NULL;
+        } else if (r) {
+            k = um_kmsg_reserve_small();
+        }
         if (!k)
             return false;
         k->next = r->soreserves;
@@ -256,6 +264,15 @@ um_kmsg *um_port_so_reserve_take(um_port *port)
     if (k)
         port->rare->soreserves = k->next;
     return k;
+}
+
+void um_port_so_reserve_used(um_port *port)
+{
+    um_kmsg *k = um_port_so_reserve_take(port);
+    if (k && port->active && !port->rare->sospare)
+        port->rare->sospare = k;
+    else
+        um_kmsg_reserve_free(k);
 }
 
 void um_port_release_send(um_port *port)
