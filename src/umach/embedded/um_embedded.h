@@ -75,5 +75,17 @@ void um_embedded_defer_wake(uint32_t *word);
  * said 2 (its waiter is asleep in the kernel). Conditions: world locked.
  */
 void um_embedded_defer_post(uint32_t *word);
+/*
+ * The same for a waiter whose call is complete (um_waiter.final: a handoff), which needs no
+ * lock to finish: um_embedded_post_final may post it before the lock is released.
+ */
+void um_embedded_defer_post_final(uint32_t *word);
+/*
+ * Post now every waiter deferred with um_embedded_defer_post_final that is awake (spinning),
+ * so that it returns while its waker goes on under the lock (a mach_msg that sent and now
+ * receives); one asleep in the kernel is left for the release (no system call under the
+ * lock). Conditions: world locked, and every such waiter's result already published.
+ */
+void um_embedded_post_final(void);
 
 #endif

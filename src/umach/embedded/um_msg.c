@@ -125,10 +125,18 @@ uint32_t *um_embedded_wait_word(void)
     return &fw->word;
 }
 
+/* This thread deferred the post of a completed waiter (see um_embedded_post_final). */
+static _Thread_local bool fe_final_deferred;
+
 static void fe_wake(um_waiter *w)
 {
     fe_word *fw = w->fe;
-    um_embedded_defer_post(&fw->word);
+    if (w->final) {
+        um_embedded_defer_post_final(&fw->word);
+        fe_final_deferred = true;
+    } else {
+        um_embedded_defer_post(&fw->word);
+    }
 }
 
 /* ---- spinning before sleeping ------------------------------------------------------------------ */
@@ -393,6 +401,14 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
         }
     }
     if (option & MACH_RCV_MSG) {
+        /*
+         * A receive this send completed (a handoff) may return now, while this call goes on
+         * to its own receive under the lock: in a round trip the peer's work overlaps ours.
+         */
+        if (fe_final_deferred) {
+            fe_final_deferred = false;
+            um_embedded_post_final();
+        }
         mach_msg_header_t *buf = rcv_msg ? rcv_msg : msg;
         if (!buf) {
             um_embedded_leave();

@@ -48,7 +48,8 @@ typedef struct um_world {
     _Alignas(64) uint32_t lock;
     unsigned npending;
     uintptr_t pending_wakes[16]; /* futex words to wake once the lock is released; bit 0:
-                                    post (um_embedded_defer_post) */
+                                    post (um_embedded_defer_post); bit 1: its waiter is
+                                    complete (um_embedded_defer_post_final) */
     _Alignas(64) um_kernel kernel;
     um_task *task;               /* the process's task */
     bool guard_nonfatal;         /* UMACH_GUARD_NONFATAL: fatal guards return instead */
@@ -395,7 +396,7 @@ void um_embedded_relock(void)
  */
 static void um_pending_run(uintptr_t p, uint32_t posted)
 {
-    uint32_t *word = (uint32_t *)(p & ~(uintptr_t)1);
+    uint32_t *word = (uint32_t *)(p & ~(uintptr_t)3);
     if (!(p & 1) || __atomic_exchange_n(word, posted, __ATOMIC_SEQ_CST) == 2)
         um_futex_wake(word);
 }
@@ -424,6 +425,34 @@ void um_embedded_defer_wake(uint32_t *word)
 void um_embedded_defer_post(uint32_t *word)
 {
     um_defer((uintptr_t)word | 1);
+}
+
+/* Bit 1 of a pending wake: a post whose waiter is complete (um_embedded_defer_post_final). */
+void um_embedded_defer_post_final(uint32_t *word)
+{
+    um_defer((uintptr_t)word | 3);
+}
+
+void um_embedded_post_final(void)
+{
+    um_world *w = &um_the_world;
+    unsigned n = w->npending, kept = 0;
+    uint32_t posted = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uintptr_t p = w->pending_wakes[i];
+        uint32_t *word = (uint32_t *)(p & ~(uintptr_t)3);
+        uint32_t awake = 0;
+        if ((p & 3) == 3) {
+            if (!posted)
+                posted = um_post_value();
+            /* Only a waiter still awake (0): one asleep (2) gets its system call later. */
+            if (__atomic_compare_exchange_n(word, &awake, posted, false, __ATOMIC_SEQ_CST,
+                                            __ATOMIC_RELAXED))
+                continue;
+        }
+        w->pending_wakes[kept++] = p;
+    }
+    w->npending = kept;
 }
 
 void um_embedded_leave(void)

@@ -74,6 +74,12 @@ struct um_waiter {
     void *owner;             /* port or set the waiter is queued on */
     int result;              /* set by the core when it wakes the waiter */
     bool woken;
+    /*
+     * Set by the core before it wakes the waiter when the waiter's call is complete (a
+     * handoff: see um_msg_rcv_state.handed): its thread needs no world lock to finish, so a
+     * front end may let it run before the waker releases the lock. Cleared when it is queued.
+     */
+    bool final;
     void (*wake)(um_waiter *w); /* front end hook, called with the world lock held */
     void *fe;                /* front end's own data */
 };

@@ -60,6 +60,7 @@ static void deliver_handoff(um_kmsg *k)
     if (mr == MACH_RCV_IN_PROGRESS)
         return; /* nothing for it after all: it waits on, queued again */
     r->handed_mr = mr;
+    w->final = true;
     um_waiter_wake(w);
     /* Last: once it reads true, the receiver may return and its state (its stack) is gone. */
     __atomic_store_n(&r->handed, true, __ATOMIC_RELEASE);

@@ -93,6 +93,7 @@ void um_object_free(um_object *o)
 
 void um_waitq_append(um_waitq *q, um_waiter *w)
 {
+    w->final = false;
     w->queue = q;
     w->next = NULL;
     w->prev = q->tail;
