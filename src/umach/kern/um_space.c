@@ -33,12 +33,19 @@ static uint8_t um_next_roll(um_space *space)
     return (uint8_t)(16u * (1u + (x & 3u)));
 }
 
+/*
+ * The free list is doubly linked (um_entry_alloc_name takes a caller-chosen slot out of its
+ * middle), but the head's prev_free is never read: free_head tells which slot is the head.
+ * So taking the head (um_entry_claim) leaves its successor's prev_free as it was, and giving
+ * the slot back finds it still right: a name taken and freed over and over (each request's
+ * send-once reply right) writes no second entry, whose cache line would otherwise travel
+ * between the CPUs of a cross-CPU round trip.
+ */
 static void um_free_push(um_space *space, uint32_t index)
 {
     um_entry *e = &space->table[index];
-    e->prev_free = 0;
     e->next_free = space->free_head;
-    if (space->free_head)
+    if (space->free_head && space->table[space->free_head].prev_free != index)
         space->table[space->free_head].prev_free = index;
     space->free_head = index;
     space->nfree++;
@@ -47,12 +54,13 @@ static void um_free_push(um_space *space, uint32_t index)
 static void um_free_unlink(um_space *space, uint32_t index)
 {
     um_entry *e = &space->table[index];
-    if (e->prev_free)
-        space->table[e->prev_free].next_free = e->next_free;
-    else
+    if (space->free_head == index) {
         space->free_head = e->next_free;
-    if (e->next_free)
-        space->table[e->next_free].prev_free = e->prev_free;
+    } else {
+        space->table[e->prev_free].next_free = e->next_free;
+        if (e->next_free)
+            space->table[e->next_free].prev_free = e->prev_free;
+    }
     e->next_free = e->prev_free = 0;
     space->nfree--;
 }
