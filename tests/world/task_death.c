@@ -21,6 +21,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,8 +151,12 @@ typedef struct {
     mach_msg_type_number_t names_before; /* our space's names when the scene was set */
 } td_pair;
 
-/* The parent's side before the fork: a registered rendezvous port and two pipes. */
-static int td_pair_open(td_pair *p, const char *what)
+/*
+ * The parent's side before the fork: a registered rendezvous port, two pipes, and a new
+ * receive right in each `mach_port_t *` of the list (ended by a null pointer; the macro below
+ * ends it). The names the scene makes after that are counted from here.
+ */
+static int td_pair_open_(td_pair *p, const char *what, ...)
 {
     memset(p, 0, sizeof *p);
     snprintf(p->service, sizeof p->service, "org.machports.test.world.task_death.%d.%s",
@@ -168,11 +173,25 @@ static int td_pair_open(td_pair *p, const char *what)
     if (pipe(p->to_kid) != 0 || pipe(p->from_kid) != 0)
         return -1;
     p->names_before = tc_name_count();
-    return 0;
+    int rc = 0;
+    va_list ap;
+    va_start(ap, what);
+    for (mach_port_t *port; (port = va_arg(ap, mach_port_t *)) != NULL;) {
+        *port = td_port();
+        if (!*port)
+            rc = -1;
+    }
+    va_end(ap);
+    return rc;
 }
+#define td_pair_open(p, what, ...) td_pair_open_((p), (what), __VA_ARGS__, (mach_port_t *)NULL)
 
-/* The child's side: look the parent up. */
-static mach_port_t td_kid_lookup(td_pair *p)
+/*
+ * The child's side of the meeting: look the parent up and send it a send right to a port of
+ * the child's own (queue limit `qlimit`, 0 for the default), which is returned. A failure ends
+ * the child (exit 90, 92 or 93).
+ */
+static mach_port_t td_kid_meet(td_pair *p, mach_port_msgcount_t qlimit)
 {
     close(p->to_kid[1]);
     close(p->from_kid[0]);
@@ -181,7 +200,14 @@ static mach_port_t td_kid_lookup(td_pair *p)
     mach_port_t rdv = MACH_PORT_NULL;
     if (bootstrap_look_up(bootstrap_port, p->service, &rdv) != KERN_SUCCESS)
         _exit(90);
-    return rdv;
+    mach_port_t mine = td_port();
+    if (!mine || (qlimit && td_qlimit(mine, qlimit) != KERN_SUCCESS))
+        _exit(93);
+    mach_msg_port_descriptor_t d[1] = {td_desc(mine, MACH_MSG_TYPE_MAKE_SEND)};
+    if (td_send(rdv, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, 1, d, 1, 0, 0) !=
+        MACH_MSG_SUCCESS)
+        _exit(92);
+    return mine;
 }
 
 static void td_kid_say(td_pair *p, char c)
@@ -202,13 +228,6 @@ static char td_hear(td_pair *p)
 {
     char c = 0;
     return read(p->from_kid[0], &c, 1) == 1 ? c : 0;
-}
-
-/* The parent after the fork. */
-static void td_pair_forked(td_pair *p)
-{
-    close(p->to_kid[0]);
-    close(p->from_kid[1]);
 }
 
 /* Kill the child with SIGKILL and reap it; true if SIGKILL is what ended it. */
@@ -257,6 +276,18 @@ typedef struct {
     mach_port_t pd_got[4];       /* out: the receive rights they brought back */
 } td_expect;
 
+/* Tick off the first of the `n` values in `want` that is `got` and not yet `seen`; false: none. */
+static bool td_tick(const natural_t *want, bool *seen, unsigned n, natural_t got)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (!seen[i] && want[i] == got) {
+            seen[i] = true;
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * Receive exactly what `e` says on `notify`, in any order, then nothing more (the daemon ends
  * a task in one step and the task count says it is over).
@@ -276,26 +307,12 @@ static void td_expect_notes(mach_port_t notify, td_expect *e)
         case MACH_NOTIFY_DEAD_NAME: {
             TD_CHECK_NOTE(&b, notify, MACH_NOTIFY_DEAD_NAME,
                           sizeof b.dn - sizeof b.dn.trailer);
-            bool matched = false;
-            for (unsigned i = 0; i < e->ndead; i++) {
-                if (!dead_seen[i] && e->dead_names[i] == b.dn.not_port) {
-                    dead_seen[i] = matched = true;
-                    break;
-                }
-            }
-            MT_CHECK(matched);
+            MT_CHECK(td_tick(e->dead_names, dead_seen, e->ndead, b.dn.not_port));
             break;
         }
         case MACH_NOTIFY_NO_SENDERS: {
             TD_CHECK_NOTE(&b, notify, MACH_NOTIFY_NO_SENDERS, sizeof b.ns - sizeof b.ns.trailer);
-            bool matched = false;
-            for (unsigned i = 0; i < e->nns; i++) {
-                if (!ns_seen[i] && e->ns_counts[i] == b.ns.not_count) {
-                    ns_seen[i] = matched = true;
-                    break;
-                }
-            }
-            MT_CHECK(matched);
+            MT_CHECK(td_tick(e->ns_counts, ns_seen, e->nns, b.ns.not_count));
             break;
         }
         case MACH_NOTIFY_PORT_DESTROYED:
@@ -346,27 +363,21 @@ static void td_check_dead(mach_port_t name, mach_port_urefs_t refs)
     MT_EQ(td_type(name), 0u);
 }
 
-/* The child's first message: a send right to a port of its own (received as `*theirs`). */
-static mach_port_t td_kid_hello(mach_port_t rdv, mach_port_t mine, mach_port_t extra,
-                                mach_msg_type_name_t extra_disp)
+/*
+ * The parent's side after the fork: the child's first message brings a send right to its
+ * port, returned with a dead-name request on it armed to `notify`.
+ */
+static mach_port_t td_meet(td_pair *p, mach_port_t notify)
 {
-    mach_msg_port_descriptor_t d[2] = {td_desc(mine, MACH_MSG_TYPE_MAKE_SEND),
-                                       td_desc(extra, extra_disp)};
-    if (td_send(rdv, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, 1, d, extra ? 2 : 1, 0, 0) !=
-        MACH_MSG_SUCCESS)
-        _exit(92);
-    return mine;
-}
-
-static void td_parent_hello(td_pair *p, mach_port_t *theirs, mach_port_t *extra)
-{
+    close(p->to_kid[0]);
+    close(p->from_kid[1]);
     td_buf b;
     MT_KR(td_recv(p->rdv, &b, TD_WAIT_MS), MACH_MSG_SUCCESS);
     MT_EQ(b.m.tag, 1);
-    *theirs = b.m.d[0].name;
+    mach_port_t theirs = b.m.d[0].name;
     MT_EQ(b.m.d[0].disposition, (unsigned)MACH_MSG_TYPE_PORT_SEND);
-    if (extra)
-        *extra = b.m.body.msgh_descriptor_count > 1 ? b.m.d[1].name : MACH_PORT_NULL;
+    MT_KR(td_arm(theirs, MACH_NOTIFY_DEAD_NAME, 0, notify), KERN_SUCCESS);
+    return theirs;
 }
 
 /* ---- a killed client ---------------------------------------------------------------------- */
@@ -374,18 +385,15 @@ static void td_parent_hello(td_pair *p, mach_port_t *theirs, mach_port_t *extra)
 MT_TEST(a_client_killed_before_it_sends_releases_every_right_its_space_held)
 {
     td_pair p;
-    MT_REQUIRE(td_pair_open(&p, "held") == 0);
-    mach_port_t notify = td_port(), nsport = td_port(), soport = td_port(), moved = td_port();
-    MT_REQUIRE(notify && nsport && soport && moved);
+    mach_port_t notify, nsport, soport, moved;
+    MT_REQUIRE(td_pair_open(&p, "held", &notify, &nsport, &soport, &moved) == 0);
     MT_KR(mach_port_insert_right(TASK, moved, moved, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
     p.kid = fork();
     MT_REQUIRE(p.kid >= 0);
     if (p.kid == 0) {
-        mach_port_t rdv = td_kid_lookup(&p);
-        mach_port_t mine = td_port(), kept = td_port();
-        if (!mine || !kept)
+        mach_port_t mine = td_kid_meet(&p, 0), kept = td_port();
+        if (!kept)
             _exit(93);
-        td_kid_hello(rdv, mine, MACH_PORT_NULL, 0);
         /* The parent's gifts: a send right, a send-once right, a receive right, and a
          * send-once right for a port-destroyed request on a port of the child's. */
         td_buf b;
@@ -399,10 +407,7 @@ MT_TEST(a_client_killed_before_it_sends_releases_every_right_its_space_held)
         for (;;)
             pause();
     }
-    td_pair_forked(&p);
-    mach_port_t theirs = MACH_PORT_NULL;
-    td_parent_hello(&p, &theirs, NULL);
-    MT_KR(td_arm(theirs, MACH_NOTIFY_DEAD_NAME, 0, notify), KERN_SUCCESS);
+    mach_port_t theirs = td_meet(&p, notify);
     mach_msg_port_descriptor_t d[4] = {
         td_desc(nsport, MACH_MSG_TYPE_MAKE_SEND), td_desc(soport, MACH_MSG_TYPE_MAKE_SEND_ONCE),
         td_desc(moved, MACH_MSG_TYPE_MOVE_RECEIVE), td_desc(notify, MACH_MSG_TYPE_MAKE_SEND_ONCE)};
@@ -436,25 +441,17 @@ MT_TEST(a_client_killed_before_it_sends_releases_every_right_its_space_held)
 MT_TEST(a_killed_clients_queued_message_is_destroyed_with_the_send_send_once_and_receive_rights_it_carries)
 {
     td_pair p;
-    MT_REQUIRE(td_pair_open(&p, "queued") == 0);
-    mach_port_t notify = td_port(), nsport = td_port(), soport = td_port(), moved = td_port();
-    MT_REQUIRE(notify && nsport && soport && moved);
+    mach_port_t notify, nsport, soport, moved;
+    MT_REQUIRE(td_pair_open(&p, "queued", &notify, &nsport, &soport, &moved) == 0);
     MT_KR(mach_port_insert_right(TASK, moved, moved, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
     p.kid = fork();
     MT_REQUIRE(p.kid >= 0);
     if (p.kid == 0) {
-        mach_port_t rdv = td_kid_lookup(&p);
-        mach_port_t mine = td_port();
-        if (!mine)
-            _exit(93);
-        td_kid_hello(rdv, mine, MACH_PORT_NULL, 0);
+        td_kid_meet(&p, 0);
         td_kid_hear(&p); /* never receives what the parent queues */
         _exit(96);
     }
-    td_pair_forked(&p);
-    mach_port_t theirs = MACH_PORT_NULL;
-    td_parent_hello(&p, &theirs, NULL);
-    MT_KR(td_arm(theirs, MACH_NOTIFY_DEAD_NAME, 0, notify), KERN_SUCCESS);
+    mach_port_t theirs = td_meet(&p, notify);
     /* Two messages queued on the child's port: rights in the header and in descriptors. */
     mach_msg_port_descriptor_t d[3] = {td_desc(nsport, MACH_MSG_TYPE_MAKE_SEND),
                                        td_desc(moved, MACH_MSG_TYPE_MOVE_RECEIVE),
@@ -488,18 +485,13 @@ MT_TEST(a_killed_clients_queued_message_is_destroyed_with_the_send_send_once_and
 MT_TEST(a_client_killed_while_blocked_in_send_on_a_full_queue_leaves_only_the_queued_message)
 {
     td_pair p;
-    MT_REQUIRE(td_pair_open(&p, "fullq") == 0);
-    mach_port_t server = td_port(), notify = td_port(), nsport = td_port();
-    MT_REQUIRE(server && notify && nsport);
+    mach_port_t server, notify, nsport;
+    MT_REQUIRE(td_pair_open(&p, "fullq", &server, &notify, &nsport) == 0);
     MT_KR(td_qlimit(server, 1), KERN_SUCCESS);
     p.kid = fork();
     MT_REQUIRE(p.kid >= 0);
     if (p.kid == 0) {
-        mach_port_t rdv = td_kid_lookup(&p);
-        mach_port_t mine = td_port();
-        if (!mine)
-            _exit(93);
-        td_kid_hello(rdv, mine, MACH_PORT_NULL, 0);
+        mach_port_t mine = td_kid_meet(&p, 0);
         td_buf b; /* the server's send right and a send right to nsport */
         if (td_recv(mine, &b, TD_WAIT_MS) != MACH_MSG_SUCCESS || b.m.tag != 5)
             _exit(94);
@@ -513,10 +505,7 @@ MT_TEST(a_client_killed_while_blocked_in_send_on_a_full_queue_leaves_only_the_qu
         td_send(srv, MACH_MSG_TYPE_COPY_SEND, mine, MACH_MSG_TYPE_MAKE_SEND_ONCE, 7, d, 1, 0, 0);
         _exit(97);
     }
-    td_pair_forked(&p);
-    mach_port_t theirs = MACH_PORT_NULL;
-    td_parent_hello(&p, &theirs, NULL);
-    MT_KR(td_arm(theirs, MACH_NOTIFY_DEAD_NAME, 0, notify), KERN_SUCCESS);
+    mach_port_t theirs = td_meet(&p, notify);
     mach_msg_port_descriptor_t d[2] = {td_desc(server, MACH_MSG_TYPE_MAKE_SEND),
                                        td_desc(nsport, MACH_MSG_TYPE_MAKE_SEND)};
     MT_KR(td_send(theirs, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, 5, d, 2, 0, 0),
@@ -557,25 +546,17 @@ MT_TEST(a_client_killed_while_blocked_in_send_on_a_full_queue_leaves_only_the_qu
 MT_TEST(a_server_killed_while_blocked_in_receive_becomes_a_dead_name_and_sends_to_it_fail)
 {
     td_pair p;
-    MT_REQUIRE(td_pair_open(&p, "rcvblock") == 0);
-    mach_port_t notify = td_port();
-    MT_REQUIRE(notify);
+    mach_port_t notify;
+    MT_REQUIRE(td_pair_open(&p, "rcvblock", &notify) == 0);
     p.kid = fork();
     MT_REQUIRE(p.kid >= 0);
     if (p.kid == 0) {
-        mach_port_t rdv = td_kid_lookup(&p);
-        mach_port_t mine = td_port();
-        if (!mine)
-            _exit(93);
-        td_kid_hello(rdv, mine, MACH_PORT_NULL, 0);
+        mach_port_t mine = td_kid_meet(&p, 0);
         td_buf b;
         mach_msg(&b.m.h, MACH_RCV_MSG, 0, sizeof b, mine, 0, MACH_PORT_NULL); /* killed here */
         _exit(98);
     }
-    td_pair_forked(&p);
-    mach_port_t theirs = MACH_PORT_NULL;
-    td_parent_hello(&p, &theirs, NULL);
-    MT_KR(td_arm(theirs, MACH_NOTIFY_DEAD_NAME, 0, notify), KERN_SUCCESS);
+    mach_port_t theirs = td_meet(&p, notify);
     MT_EQ(w_waiting_is(td_observer_fd, 1), 0); /* the child's receive waits in the daemon */
 
     MT_CHECK(td_kill(&p));
@@ -595,25 +576,17 @@ MT_TEST(a_server_killed_while_blocked_in_receive_becomes_a_dead_name_and_sends_t
 MT_TEST(a_killed_server_destroys_the_requests_queued_to_it_and_returns_their_rights)
 {
     td_pair p;
-    MT_REQUIRE(td_pair_open(&p, "srvqueue") == 0);
-    mach_port_t notify = td_port(), nsport = td_port(), reply = td_port(), moved = td_port();
-    MT_REQUIRE(notify && nsport && reply && moved);
+    mach_port_t notify, nsport, reply, moved;
+    MT_REQUIRE(td_pair_open(&p, "srvqueue", &notify, &nsport, &reply, &moved) == 0);
     MT_KR(td_arm(moved, MACH_NOTIFY_PORT_DESTROYED, 0, notify), KERN_SUCCESS);
     p.kid = fork();
     MT_REQUIRE(p.kid >= 0);
     if (p.kid == 0) {
-        mach_port_t rdv = td_kid_lookup(&p);
-        mach_port_t service = td_port();
-        if (!service)
-            _exit(93);
-        td_kid_hello(rdv, service, MACH_PORT_NULL, 0);
+        td_kid_meet(&p, 0);
         td_kid_hear(&p);
         _exit(96);
     }
-    td_pair_forked(&p);
-    mach_port_t svc = MACH_PORT_NULL;
-    td_parent_hello(&p, &svc, NULL);
-    MT_KR(td_arm(svc, MACH_NOTIFY_DEAD_NAME, 0, notify), KERN_SUCCESS);
+    mach_port_t svc = td_meet(&p, notify);
     /* A request the server never takes: a reply right, a send right, a receive right. */
     mach_msg_port_descriptor_t d[2] = {td_desc(nsport, MACH_MSG_TYPE_MAKE_SEND),
                                        td_desc(moved, MACH_MSG_TYPE_MOVE_RECEIVE)};
@@ -662,17 +635,12 @@ static void *td_killer(void *arg)
 MT_TEST(a_server_killed_mid_rpc_wakes_its_client_with_the_reply_rights_send_once_notification)
 {
     td_pair p;
-    MT_REQUIRE(td_pair_open(&p, "midrpc") == 0);
-    mach_port_t notify = td_port(), nsport = td_port(), reply = td_port();
-    MT_REQUIRE(notify && nsport && reply);
+    mach_port_t notify, nsport, reply;
+    MT_REQUIRE(td_pair_open(&p, "midrpc", &notify, &nsport, &reply) == 0);
     p.kid = fork();
     MT_REQUIRE(p.kid >= 0);
     if (p.kid == 0) {
-        mach_port_t rdv = td_kid_lookup(&p);
-        mach_port_t service = td_port();
-        if (!service)
-            _exit(93);
-        td_kid_hello(rdv, service, MACH_PORT_NULL, 0);
+        mach_port_t service = td_kid_meet(&p, 0);
         td_buf b; /* the request: its reply right and a send right stay in our space */
         if (td_recv(service, &b, TD_WAIT_MS) != MACH_MSG_SUCCESS || b.m.tag != 10)
             _exit(94);
@@ -680,10 +648,7 @@ MT_TEST(a_server_killed_mid_rpc_wakes_its_client_with_the_reply_rights_send_once
         td_kid_hear(&p);
         _exit(96);
     }
-    td_pair_forked(&p);
-    mach_port_t svc = MACH_PORT_NULL;
-    td_parent_hello(&p, &svc, NULL);
-    MT_KR(td_arm(svc, MACH_NOTIFY_DEAD_NAME, 0, notify), KERN_SUCCESS);
+    mach_port_t svc = td_meet(&p, notify);
 
     td_rpc r = {.p = &p, .observer = td_observer_fd, .svc = svc, .reply = reply};
     pthread_t killer;
@@ -738,24 +703,16 @@ static void *td_blocked_sender(void *arg)
 MT_TEST(a_server_killed_while_a_client_is_blocked_sending_to_its_full_queue_completes_that_send)
 {
     td_pair p;
-    MT_REQUIRE(td_pair_open(&p, "srvfull") == 0);
-    mach_port_t notify = td_port(), nsport = td_port(), reply = td_port();
-    MT_REQUIRE(notify && nsport && reply);
+    mach_port_t notify, nsport, reply;
+    MT_REQUIRE(td_pair_open(&p, "srvfull", &notify, &nsport, &reply) == 0);
     p.kid = fork();
     MT_REQUIRE(p.kid >= 0);
     if (p.kid == 0) {
-        mach_port_t rdv = td_kid_lookup(&p);
-        mach_port_t service = td_port();
-        if (!service || td_qlimit(service, 1) != KERN_SUCCESS)
-            _exit(93);
-        td_kid_hello(rdv, service, MACH_PORT_NULL, 0);
+        td_kid_meet(&p, 1);
         td_kid_hear(&p);
         _exit(96);
     }
-    td_pair_forked(&p);
-    mach_port_t svc = MACH_PORT_NULL;
-    td_parent_hello(&p, &svc, NULL);
-    MT_KR(td_arm(svc, MACH_NOTIFY_DEAD_NAME, 0, notify), KERN_SUCCESS);
+    mach_port_t svc = td_meet(&p, notify);
     mach_msg_port_descriptor_t d[1] = {td_desc(nsport, MACH_MSG_TYPE_MAKE_SEND)};
     MT_KR(td_send(svc, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, 11, d, 1, 0, 0),
           MACH_MSG_SUCCESS);
