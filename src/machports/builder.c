@@ -152,6 +152,35 @@ static kern_return_t add_port(mp_msg_builder *b, mach_port_name_t name, mach_msg
     return kr;
 }
 
+/*
+ * The five ways a right goes into the message, defined once for the reply field and for a
+ * port descriptor so the two cannot disagree: a send or a send-once right made from a
+ * borrowed receive right, a send right copied from a borrowed one, a send or a send-once
+ * right moved (the caller's value reset to null). `put(b, name, disposition)` owns the name
+ * per the disposition from then on, releasing it if it fails.
+ */
+#define MP__FIVE_WAYS_IN(made, made_once, copied, moved, moved_once, put)                       \
+    kern_return_t made(mp_msg_builder *b, mp_recv_right recv)                                   \
+    {                                                                                           \
+        return put(b, recv.name, MACH_MSG_TYPE_MAKE_SEND);                                      \
+    }                                                                                           \
+    kern_return_t made_once(mp_msg_builder *b, mp_recv_right recv)                              \
+    {                                                                                           \
+        return put(b, recv.name, MACH_MSG_TYPE_MAKE_SEND_ONCE);                                 \
+    }                                                                                           \
+    kern_return_t copied(mp_msg_builder *b, mp_send_right r)                                    \
+    {                                                                                           \
+        return put(b, r.name, MACH_MSG_TYPE_COPY_SEND);                                         \
+    }                                                                                           \
+    kern_return_t moved(mp_msg_builder *b, mp_send_right *r)                                    \
+    {                                                                                           \
+        return put(b, mp_send_right_into_name(r), MACH_MSG_TYPE_MOVE_SEND);                     \
+    }                                                                                           \
+    kern_return_t moved_once(mp_msg_builder *b, mp_send_once_right *r)                          \
+    {                                                                                           \
+        return put(b, mp_send_once_right_into_name(r), MACH_MSG_TYPE_MOVE_SEND_ONCE);           \
+    }
+
 static bool builder_ok(const mp_msg_builder *b)
 {
     return b->buf && b->buf->msg && b->error == KERN_SUCCESS;
@@ -182,30 +211,9 @@ static kern_return_t set_reply(mp_msg_builder *b, mach_port_name_t name, mach_ms
     return KERN_SUCCESS;
 }
 
-kern_return_t mp_msg_builder_set_made_reply(mp_msg_builder *b, mp_recv_right recv)
-{
-    return set_reply(b, recv.name, MACH_MSG_TYPE_MAKE_SEND);
-}
-
-kern_return_t mp_msg_builder_set_made_reply_once(mp_msg_builder *b, mp_recv_right recv)
-{
-    return set_reply(b, recv.name, MACH_MSG_TYPE_MAKE_SEND_ONCE);
-}
-
-kern_return_t mp_msg_builder_set_copied_reply(mp_msg_builder *b, mp_send_right r)
-{
-    return set_reply(b, r.name, MACH_MSG_TYPE_COPY_SEND);
-}
-
-kern_return_t mp_msg_builder_set_moved_reply(mp_msg_builder *b, mp_send_right *r)
-{
-    return set_reply(b, mp_send_right_into_name(r), MACH_MSG_TYPE_MOVE_SEND);
-}
-
-kern_return_t mp_msg_builder_set_moved_reply_once(mp_msg_builder *b, mp_send_once_right *r)
-{
-    return set_reply(b, mp_send_once_right_into_name(r), MACH_MSG_TYPE_MOVE_SEND_ONCE);
-}
+MP__FIVE_WAYS_IN(mp_msg_builder_set_made_reply, mp_msg_builder_set_made_reply_once,
+                 mp_msg_builder_set_copied_reply, mp_msg_builder_set_moved_reply,
+                 mp_msg_builder_set_moved_reply_once, set_reply)
 
 kern_return_t mp_msg_builder_set_moved_reply_any(mp_msg_builder *b, mp_any_send_right *r)
 {
@@ -290,30 +298,9 @@ kern_return_t mp_msg_builder_insert_inline(mp_msg_builder *b, size_t at, const v
 /* ---- port descriptors
  * ---------------------------------------------------------------------------- */
 
-kern_return_t mp_msg_builder_append_made_send(mp_msg_builder *b, mp_recv_right recv)
-{
-    return add_port(b, recv.name, MACH_MSG_TYPE_MAKE_SEND);
-}
-
-kern_return_t mp_msg_builder_append_made_send_once(mp_msg_builder *b, mp_recv_right recv)
-{
-    return add_port(b, recv.name, MACH_MSG_TYPE_MAKE_SEND_ONCE);
-}
-
-kern_return_t mp_msg_builder_append_copied_send(mp_msg_builder *b, mp_send_right r)
-{
-    return add_port(b, r.name, MACH_MSG_TYPE_COPY_SEND);
-}
-
-kern_return_t mp_msg_builder_append_moved_send(mp_msg_builder *b, mp_send_right *r)
-{
-    return add_port(b, mp_send_right_into_name(r), MACH_MSG_TYPE_MOVE_SEND);
-}
-
-kern_return_t mp_msg_builder_append_moved_send_once(mp_msg_builder *b, mp_send_once_right *r)
-{
-    return add_port(b, mp_send_once_right_into_name(r), MACH_MSG_TYPE_MOVE_SEND_ONCE);
-}
+MP__FIVE_WAYS_IN(mp_msg_builder_append_made_send, mp_msg_builder_append_made_send_once,
+                 mp_msg_builder_append_copied_send, mp_msg_builder_append_moved_send,
+                 mp_msg_builder_append_moved_send_once, add_port)
 
 /*
  * Receive rights are refused before anything is taken: a failed append (a poisoned
@@ -486,8 +473,12 @@ static kern_return_t add_ports(mp_msg_builder *b, const mach_port_name_t *names,
 /* Gather up to a small stack array, else the heap. */
 #define MP__STACK_NAMES 32
 
-kern_return_t mp_msg_builder_append_ool_copied_sends(mp_msg_builder *b, const mp_send_right *rights,
-                                                     size_t count)
+/*
+ * Append an OOL-ports descriptor of `count` borrowed names, the first at `first` and each
+ * `stride` bytes after the one before (the name field of an array of rights).
+ */
+static kern_return_t add_borrowed_ports(mp_msg_builder *b, const mach_port_name_t *first,
+                                        size_t stride, size_t count, mach_msg_type_name_t disp)
 {
     mach_port_name_t stack[MP__STACK_NAMES] = {0};
     mach_port_name_t *names = stack;
@@ -496,30 +487,27 @@ kern_return_t mp_msg_builder_append_ool_copied_sends(mp_msg_builder *b, const mp
         if (!names)
             return b->error ? b->error : (b->error = KERN_RESOURCE_SHORTAGE);
     }
-    for (size_t i = 0; i < count; i++)
-        names[i] = rights[i].name;
-    kern_return_t kr = add_ports(b, names, count, MACH_MSG_TYPE_COPY_SEND);
+    for (size_t i = 0; first && i < count; i++)
+        names[i] = *(const mach_port_name_t *)((const uint8_t *)first + i * stride);
+    /* No array but a count: add_ports refuses it. */
+    kern_return_t kr = add_ports(b, first ? names : NULL, count, disp);
     if (names != stack)
         free(names);
     return kr;
 }
 
+kern_return_t mp_msg_builder_append_ool_copied_sends(mp_msg_builder *b, const mp_send_right *rights,
+                                                     size_t count)
+{
+    return add_borrowed_ports(b, rights ? &rights[0].name : NULL, sizeof *rights, count,
+                              MACH_MSG_TYPE_COPY_SEND);
+}
+
 kern_return_t mp_msg_builder_append_ool_made_sends(mp_msg_builder *b, const mp_recv_right *rights,
                                                    size_t count)
 {
-    mach_port_name_t stack[MP__STACK_NAMES] = {0};
-    mach_port_name_t *names = stack;
-    if (count > MP__STACK_NAMES) {
-        names = count < SIZE_MAX / sizeof *names ? malloc(count * sizeof *names) : NULL;
-        if (!names)
-            return b->error ? b->error : (b->error = KERN_RESOURCE_SHORTAGE);
-    }
-    for (size_t i = 0; i < count; i++)
-        names[i] = rights[i].name;
-    kern_return_t kr = add_ports(b, names, count, MACH_MSG_TYPE_MAKE_SEND);
-    if (names != stack)
-        free(names);
-    return kr;
+    return add_borrowed_ports(b, rights ? &rights[0].name : NULL, sizeof *rights, count,
+                              MACH_MSG_TYPE_MAKE_SEND);
 }
 
 /* Take the names of a moved array: each entry of the caller's array is reset. A heap

@@ -209,6 +209,20 @@ MPT_TEST(ool_ports_arrays_are_released_on_discard)
     (void)mp_recv_right_drop(&r);
 }
 
+MPT_TEST(a_borrowed_ool_ports_array_that_is_null_with_a_count_is_invalid_argument_not_read)
+{
+    mp_msg_buffer buf;
+    mp_msg_builder b;
+    MT_KR(mp_msg_buffer_init(&buf, 0), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_init(&b, &buf), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_ool_copied_sends(&b, NULL, 2), KERN_INVALID_ARGUMENT);
+    MT_KR(mp_msg_builder_init(&b, &buf), KERN_SUCCESS);
+    MT_KR(mp_msg_builder_append_ool_made_sends(&b, NULL, 40), KERN_INVALID_ARGUMENT);
+    MT_EQ(mp_msg_builder_error(&b), KERN_INVALID_ARGUMENT);
+    mp_msg_builder_drop(&b);
+    mp_msg_buffer_drop(&buf);
+}
+
 MPT_TEST(many_ool_ports_use_the_heap_path)
 {
     enum { N = 40 };
