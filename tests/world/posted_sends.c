@@ -590,6 +590,59 @@ MT_TEST(messages_posted_before_and_after_a_credential_change_carry_the_sender_s_
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
 }
 
+/*
+ * A sender that blocks on a full queue (limit 2) while receivers in other threads take the
+ * messages one by one: each time it is woken for room, the room is its own (never promised
+ * to its posts meanwhile), so it never waits for good.
+ */
+typedef struct {
+    mach_port_t port;
+    uint32_t got, bad;
+} ps_drainer;
+
+static void *ps_drain_thread(void *arg)
+{
+    ps_drainer *r = arg;
+    for (;;) {
+        ps_buf b;
+        if (ps_receive(r->port, &b, PS_WAIT_MS) != MACH_MSG_SUCCESS) {
+            r->bad++;
+            return NULL;
+        }
+        if (b.in.m.tag == 99)
+            return NULL;
+        r->got++;
+    }
+}
+
+MT_TEST(a_sender_woken_for_room_in_a_full_queue_gets_it_before_its_own_credits_do)
+{
+    enum { QL = 2, N = 10000, NR = 3 };
+    mach_port_t port = ps_port(QL);
+    MT_REQUIRE(port != MACH_PORT_NULL);
+    ps_drainer r[NR];
+    pthread_t t[NR];
+    for (int i = 0; i < NR; i++) {
+        r[i] = (ps_drainer){.port = port};
+        MT_REQUIRE(pthread_create(&t[i], NULL, ps_drain_thread, &r[i]) == 0);
+    }
+    for (uint32_t i = 0; i < N; i++)
+        MT_KR(ps_send(port, 98, i, false), MACH_MSG_SUCCESS);
+    for (int i = 0; i < NR; i++)
+        MT_KR(ps_send(port, 99, 0, false), MACH_MSG_SUCCESS);
+    uint32_t got = 0, bad = 0;
+    for (int i = 0; i < NR; i++) {
+        MT_REQUIRE(pthread_join(t[i], NULL) == 0);
+        got += r[i].got;
+        bad += r[i].bad;
+    }
+    MT_EQ(got, (uint32_t)N);
+    MT_EQ(bad, 0u);
+    MT_EQ(ps_msgcount(port), 0u);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+}
+
 /* This thread's ring (the only one of a child with one thread), found in /proc/self/maps. */
 static uint8_t *ps_my_ring(void)
 {

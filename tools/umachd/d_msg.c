@@ -112,6 +112,7 @@ static bool msg_wait(d_conn *c, d_msg_call *m, um_waiter *w)
 }
 
 static bool rcv_start(d_conn *c, d_msg_call *m);
+static void send_waits(d_conn *c, d_msg_call *m);
 
 /* The send phase ended with `mr`. */
 static bool send_done(d_conn *c, d_msg_call *m, mach_msg_return_t mr)
@@ -293,6 +294,8 @@ bool d_msg(d_conn *c, um_wire_pkt *p)
     if (mr == MACH_SEND_IN_PROGRESS && !msg_wait(c, m, &m->s.waiter))
         mr = um_msg_send_cancel(task, &m->s, MACH_SEND_NO_BUFFER);
     d_ctx_leave(t, &ctx);
+    if (mr == MACH_SEND_IN_PROGRESS)
+        send_waits(c, m);
     if (grant_port) {
         if (mr == MACH_MSG_SUCCESS)
             d_post_grant(t->d, c, grant_name, grant_port); /* the next ones may be posted */
@@ -351,6 +354,17 @@ bool d_sema_wait(d_conn *c, uint64_t id, um_port *wport, um_port *sport, uint64_
     return true;
 }
 
+/*
+ * A send waits for room: room promised to posts (granted before it came, or topped up while
+ * it was being woken) goes back first, waking it again if that is room enough.
+ */
+static void send_waits(d_conn *c, d_msg_call *m)
+{
+    um_port *dest = m->s.kmsg ? m->s.kmsg->dest : NULL;
+    if (dest && UM_PORT_VALID(dest) && dest->reserved)
+        d_post_revoke_port(c->task->d, dest);
+}
+
 bool d_msg_resume(d_conn *c)
 {
     d_msg_call *m = c->pending;
@@ -362,9 +376,13 @@ bool d_msg_resume(d_conn *c)
     mach_msg_return_t mr =
         m->in_send ? um_msg_send(task, &m->s) : um_msg_receive(task, &m->r);
     d_ctx_leave(c->task, &ctx);
-    if (mr == (m->in_send ? MACH_SEND_IN_PROGRESS : MACH_RCV_IN_PROGRESS))
-        return msg_wait(c, m, m->in_send ? &m->s.waiter : &m->r.waiter) ||
-               d_msg_expire(c); /* cannot wait again: ends as timed out */
+    if (mr == (m->in_send ? MACH_SEND_IN_PROGRESS : MACH_RCV_IN_PROGRESS)) {
+        if (!msg_wait(c, m, m->in_send ? &m->s.waiter : &m->r.waiter))
+            return d_msg_expire(c); /* cannot wait again: ends as timed out */
+        if (m->in_send)
+            send_waits(c, m);
+        return true;
+    }
     c->pending = NULL;
     return m->in_send ? send_done(c, m, mr) : rcv_done(c, m, mr);
 }
