@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +276,79 @@ MT_TEST(a_post_without_a_request_and_a_word_changed_under_the_daemon_are_harmles
     /* A request posted again while the daemon keeps none pending is simply served again. */
     MT_REQUIRE(r_post(&c) == 0);
     MT_EQ(r_wait(&c), (uint32_t)UM_RING_REP);
+    r_close(&c);
+    close(ctl);
+    MT_EQ(r_stop(), 0);
+}
+
+/* Pin the calling thread (or, with pid, that process) to one CPU; 0 or -1. */
+static int r_pin(pid_t pid, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(pid, sizeof set, &set);
+}
+
+MT_TEST(a_request_posted_while_umachd_still_looks_at_the_ring_needs_no_eventfd_and_is_served)
+{
+    /* Two CPUs: the daemon on one polls the ring it just replied in (for up to 1 ms here)
+     * while this client, on the other, posts its next request at once. */
+    cpu_set_t all;
+    MT_REQUIRE(sched_getaffinity(0, sizeof all, &all) == 0);
+    int cpus[2] = {-1, -1}, n = 0;
+    for (int i = 0; i < CPU_SETSIZE && n < 2; i++)
+        if (CPU_ISSET(i, &all))
+            cpus[n++] = i;
+    setenv("UMACH_SPIN_US", "1000", 1);
+    MT_REQUIRE(r_start() == 0);
+    unsetenv("UMACH_SPIN_US");
+    int ctl = -1;
+    r_conn c;
+    MT_REQUIRE(r_task(&ctl, &c) == 0);
+    if (n == 2) {
+        MT_REQUIRE(r_pin(r_daemon, cpus[1]) == 0);
+        MT_REQUIRE(r_pin(0, cpus[0]) == 0);
+    }
+    um_ring_ctl *rc = (um_ring_ctl *)c.base;
+    unsigned skipped = 0;
+    for (uint64_t id = 1; id <= 200; id++) {
+        um_wire_hdr h;
+        memset(&h, 0, sizeof h);
+        h.magic = UM_WIRE_MAGIC;
+        h.call = UM_WIRE_STATS;
+        h.id = id;
+        memcpy(c.base + UM_RING_CTL, &h, sizeof h);
+        __atomic_store_n(&rc->client_cpu, n == 2 ? (uint32_t)cpus[0] : 0u, __ATOMIC_RELAXED);
+        um_ring_ctl_post(rc);
+        /* As the client does: the eventfd only when the daemon does not look. */
+        if (__atomic_load_n(&rc->looking, __ATOMIC_RELAXED)) {
+            skipped++;
+        } else {
+            uint64_t one = 1;
+            MT_REQUIRE(write(c.evfd, &one, sizeof one) == (ssize_t)sizeof one);
+        }
+        /* Polled, not slept on: the next post follows the reply at once (bounded, 5 s). */
+        uint32_t s = 0;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+            s = __atomic_load_n(&rc->state, __ATOMIC_ACQUIRE) & UM_RING_STATE_MASK;
+            if (s == UM_RING_REP || s == UM_RING_SOCK)
+                break;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (t1.tv_sec - t0.tv_sec > 5)
+                break;
+        }
+        MT_REQUIRE(s == UM_RING_REP);
+        um_wire_hdr rep;
+        memcpy(&rep, c.base + UM_RING_CTL + UM_RING_AREA, sizeof rep);
+        MT_EQ(rep.id, id);
+    }
+    /* With two CPUs the daemon was still polling for most of these posts. */
+    if (n == 2)
+        MT_CHECK(skipped > 0);
+    sched_setaffinity(0, sizeof all, &all);
     r_close(&c);
     close(ctl);
     MT_EQ(r_stop(), 0);

@@ -130,6 +130,118 @@ static d_conn *ready_pop(d_daemon *d)
     return c;
 }
 
+/* ---- looking at rings again before sleeping -----------------------------------------------
+ *
+ * The client of a ring just replied to is the likeliest to post next (a server's reply and
+ * next receive, a client's next call). The daemon promises, in the ring, to look at its
+ * posted count before it sleeps, so a client that posts meanwhile writes no eventfd: on one
+ * CPU, a client woken by the reply that runs before the daemon sleeps (it preempts it) posts
+ * for free and is served without an epoll wake-up. When the client runs on another CPU the
+ * daemon polls those rings for up to UMACH_SPIN_US before sleeping (never when it shares
+ * the client's CPU: there it would only hold the client up); a poll that finds nothing makes
+ * it skip the next 1, 3, 7 ... 255 polls, as a client's does.
+ */
+
+static void look_add(d_daemon *d, d_conn *c)
+{
+    um_ring_look(&c->ring);
+    if (c->looking)
+        return;
+    c->looking = true;
+    c->look_next = d->look_head;
+    d->look_head = c;
+}
+
+static void look_remove(d_daemon *d, d_conn *c)
+{
+    if (!c->looking)
+        return;
+    c->looking = false;
+    for (d_conn **pp = &d->look_head; *pp; pp = &(*pp)->look_next) {
+        if (*pp == c) {
+            *pp = c->look_next;
+            return;
+        }
+    }
+}
+
+static inline void look_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Whether one of the rings looked at has a post. */
+static bool look_any_posted(const d_daemon *d)
+{
+    for (const d_conn *c = d->look_head; c; c = c->look_next)
+        if (um_ring_posted(&c->ring))
+            return true;
+    return false;
+}
+
+/* Poll the rings looked at while their clients run on other CPUs (bounded, backed off). */
+static void look_spin(d_daemon *d)
+{
+    if (!d->spin_ns || d->cpu == UINT32_MAX || look_any_posted(d))
+        return;
+    bool elsewhere = false;
+    for (const d_conn *c = d->look_head; c && !elsewhere; c = c->look_next) {
+        uint32_t cpu = um_ring_client_cpu(&c->ring);
+        elsewhere = cpu != UINT32_MAX && cpu != d->cpu;
+    }
+    if (!elsewhere)
+        return;
+    if (d->spin_skip) {
+        d->spin_skip--;
+        return;
+    }
+    uint64_t until = d_now_ns() + d->spin_ns;
+    for (unsigned k = 1;; k++) {
+        look_pause();
+        if (look_any_posted(d)) {
+            d->spin_fail = 0;
+            return;
+        }
+        if ((k & 31) == 0 && d_now_ns() >= until)
+            break;
+    }
+    if (d->spin_fail < 8)
+        d->spin_fail++;
+    d->spin_skip = (1u << d->spin_fail) - 1;
+}
+
+static int d_ring_request(d_daemon *d, d_conn *c);
+static void drain_ready(d_daemon *d);
+static void end_doomed(d_daemon *d);
+static void conn_end(d_daemon *d, d_conn *c);
+
+/* Keep the promises: serve what was posted in the rings looked at, and what that replies to. */
+static void look_settle(d_daemon *d)
+{
+    while (d->look_head) {
+        look_spin(d);
+        d_conn *list = d->look_head;
+        d->look_head = NULL;
+        while (list) {
+            d_conn *c = list;
+            list = c->look_next;
+            if (!c->looking)
+                continue; /* ended meanwhile (conn_end took it off) */
+            c->looking = false;
+            if (c->dead || !c->ring.base || !um_ring_unlook(&c->ring))
+                continue;
+            if (d_ring_request(d, c) < 0)
+                conn_end(d, c);
+            drain_ready(d);
+            end_doomed(d);
+        }
+    }
+}
+
 /* ---- connections and tasks -------------------------------------------------------------- */
 
 static void task_end(d_daemon *d, d_task *t);
@@ -142,6 +254,7 @@ static void conn_end(d_daemon *d, d_conn *c)
     /* Its posted sends were made before it ended: taken first, then its grants closed. */
     d_post_conn_end(d, c);
     c->dead = true;
+    look_remove(d, c);
     epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -234,6 +347,8 @@ bool d_reply_xmem(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint6
     }
     if (ring && c->ring.base) {
         um_ring_ctl_of(&c->ring)->daemon_cpu = t ? t->d->cpu : UINT32_MAX;
+        if (t)
+            look_add(t->d, c); /* its client is the likeliest to post next */
         if (!nfds && um_ring_fits(nargs, blob_len)) {
             um_ring_put(um_ring_rep_area(&c->ring), &h, args, blob);
             um_ring_done(&c->ring, UM_RING_REP);
@@ -739,6 +854,7 @@ void d_loop_init(d_daemon *d)
         d->task_names_max = UM_TABLE_DEFAULT_MAX - 1; /* embedded mode's default */
     if (!d->task_threads_max)
         d->task_threads_max = D_TASK_THREADS_MAX;
+    d->spin_ns = um_ring_spin_ns();
     if (!d->uid_tasks_max)
         d->uid_tasks_max = D_UID_TASKS_MAX;
     /* Every task's queued bytes together: by default as much as one task may hold. */
@@ -756,8 +872,13 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
     while (!*stop) {
         int timeout = -1;
         take_posts(d);
+        /* First what the rings replied to last round may have posted (it may arm a timer). */
+        look_settle(d);
+        end_doomed(d);
         uint64_t at = d_timers_expire(d, d_now_ns());
         drain_ready(d);
+        if (d->look_head)
+            continue; /* the timers' messages made replies: look at those rings first */
         if (d->heap_len && (at == 0 || d->heap[0]->deadline_ns < at))
             at = d->heap[0]->deadline_ns;
         if (at) {

@@ -69,6 +69,8 @@ struct d_conn {
     um_port *thread_port; /* the thread's port (mach_thread_self), or NULL; dies with it */
     um_ring ring;       /* thread connection: its shared-memory mailbox (base NULL: none) */
     bool ring_reply;    /* the request being served came through the ring: so does its reply */
+    bool looking;       /* on the daemon's list of rings to look at before it sleeps */
+    d_conn *look_next;
     /* Posted sends (d_post.c): the daemon's own books of the ring's grant slots. */
     d_grant grants[UM_RING_GRANTS];
     bool poster;        /* on the daemon's list of rings whose posts it drains */
@@ -182,6 +184,10 @@ struct d_daemon {
     d_heir *heirs;                   /* special ports passed on by fork and exec (d_fork.c) */
     bool stopping;                   /* the world is stopping: tasks end without heirs */
     uint32_t cpu;                    /* the CPU the loop last woke up on (a hint for rings) */
+    d_conn *look_head;               /* rings replied to this round: looked at before sleeping */
+    uint64_t spin_ns;                /* how long it polls them when their clients run on
+                                        another CPU (UMACH_SPIN_US); 0: never */
+    uint32_t spin_skip, spin_fail;   /* polls to skip after ones that found nothing */
     d_conn *posters[D_POSTERS_MAX];  /* rings that hold or held grants (d_post.c) */
     unsigned nposters;
     uint32_t active_grants;          /* grants that may be topped up (checked at each reply) */

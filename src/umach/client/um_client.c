@@ -509,34 +509,10 @@ bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len)
 
 /* ---- spinning before sleeping on the ring ------------------------------------------------- */
 
-enum { CL_SPIN_US_DEFAULT = 20, CL_SPIN_US_MAX = 1000, CL_SPIN_BACKOFF_MAX = 8 };
+enum { CL_SPIN_BACKOFF_MAX = 8 };
 
-/* UINT64_MAX until the first wait reads the environment (any thread may: same result). */
-static uint64_t cl_spin_ns_value = UINT64_MAX;
 static _Thread_local uint32_t cl_spin_skip; /* waits left before this thread spins again */
 static _Thread_local uint32_t cl_spin_fail; /* spins in a row that ended without the reply */
-
-/* How long a thread polls its ring before it sleeps: UMACH_SPIN_US as embedded mode reads it. */
-static uint64_t cl_spin_ns(void)
-{
-    uint64_t ns = __atomic_load_n(&cl_spin_ns_value, __ATOMIC_RELAXED);
-    if (ns != UINT64_MAX)
-        return ns;
-    uint64_t us = CL_SPIN_US_DEFAULT;
-    const char *v = getenv("UMACH_SPIN_US");
-    if (v && *v && v[0] != '-') {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(v, &end, 10);
-        if (errno == 0 && *end == '\0')
-            us = n > CL_SPIN_US_MAX ? CL_SPIN_US_MAX : n;
-    }
-    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
-        us = 0;
-    ns = us * 1000u;
-    __atomic_store_n(&cl_spin_ns_value, ns, __ATOMIC_RELAXED);
-    return ns;
-}
 
 static inline void cl_cpu_pause(void)
 {
@@ -562,7 +538,7 @@ static uint64_t cl_now_ns(void)
  */
 static void cl_ring_spin(const um_ring *r)
 {
-    uint64_t budget = cl_spin_ns();
+    uint64_t budget = um_ring_spin_ns();
     if (budget == 0 || um_ring_has_reply(r))
         return;
     uint32_t dcpu = um_ring_daemon_cpu(r);

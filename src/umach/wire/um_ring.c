@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -275,7 +277,14 @@ int um_ring_take(const uint8_t *area, um_wire_buf *buf, um_wire_pkt *p, uint32_t
 
 bool um_ring_post(um_ring *r)
 {
-    um_ring_ctl_post(um_ring_ctl_of(r));
+    um_ring_ctl *c = um_ring_ctl_of(r);
+    int cpu = sched_getcpu();
+    __atomic_store_n(&c->client_cpu, cpu < 0 ? UINT32_MAX : (uint32_t)cpu, __ATOMIC_RELAXED);
+    um_ring_ctl_post(c);
+    /* After the post's full fence: a daemon still looking at this ring will see the post
+     * (um_ring_unlook), so it needs no wake-up. */
+    if (__atomic_load_n(&c->looking, __ATOMIC_RELAXED))
+        return true;
     uint64_t one = 1;
     ssize_t n;
     do
@@ -363,6 +372,41 @@ bool um_ring_claim(um_ring *r)
         return false;
     r->taken = posted;
     return true;
+}
+
+bool um_ring_unlook(um_ring *r)
+{
+    __atomic_store_n(&um_ring_ctl_of(r)->looking, 0u, __ATOMIC_RELAXED);
+    /* Against the post's fence: either the client saw the promise and wrote no eventfd, and
+     * its post shows here, or it saw none and wrote the eventfd. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return um_ring_posted(r);
+}
+
+enum { UM_RING_SPIN_US_DEFAULT = 20, UM_RING_SPIN_US_MAX = 1000 };
+
+/* UINT64_MAX until the first caller reads the environment (any thread may: same result). */
+static uint64_t ring_spin_ns_value = UINT64_MAX;
+
+uint64_t um_ring_spin_ns(void)
+{
+    uint64_t ns = __atomic_load_n(&ring_spin_ns_value, __ATOMIC_RELAXED);
+    if (ns != UINT64_MAX)
+        return ns;
+    uint64_t us = UM_RING_SPIN_US_DEFAULT;
+    const char *v = getenv("UMACH_SPIN_US");
+    if (v && *v && v[0] != '-') {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (errno == 0 && *end == '\0')
+            us = n > UM_RING_SPIN_US_MAX ? UM_RING_SPIN_US_MAX : n;
+    }
+    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
+        us = 0; /* nobody else can run while this thread spins */
+    ns = us * 1000u;
+    __atomic_store_n(&ring_spin_ns_value, ns, __ATOMIC_RELAXED);
+    return ns;
 }
 
 void um_ring_done(um_ring *r, uint32_t how)

@@ -70,10 +70,17 @@ typedef struct um_ring_ctl {
     uint32_t state;  /* the futex word */
     uint32_t posted; /* client: advanced with each post (the daemon takes a request when it moved) */
     uint32_t owner;  /* daemon: the state code of an outstanding request (see above) */
-    uint32_t pad0[13];
+    uint32_t client_cpu; /* client: a hint, the CPU it posted from (the daemon polls a ring
+                            it expects a post in only when that is not its own CPU) */
+    uint32_t pad0[12];
     uint32_t daemon_cpu; /* a hint: the CPU the daemon last woke up on (-1: unknown), for a
                             client that would spin only when the daemon runs elsewhere */
-    uint32_t pad1;
+    /*
+     * daemon: nonzero while it promises to look at this ring's posted count before it sleeps
+     * (set with a reply, cleared once it looked): a client that posts meanwhile need not
+     * write the eventfd.
+     */
+    uint32_t looking;
     /*
      * The daemon's liveness: while the daemon lives and watches this ring, its thread id |
      * UM_RING_ALIVE_WATCHED (on its robust list, before the state word: the kernel marks it
@@ -233,7 +240,37 @@ bool um_ring_post(um_ring *r);
  */
 int um_ring_wait(um_ring *r, int sockfd);
 
+/*
+ * How long a client polls its ring before sleeping, and the daemon a ring it expects a post
+ * in before it sleeps, in ns: UMACH_SPIN_US as embedded mode reads it (default 20 µs, at most
+ * 1000; 0 with one CPU online). Either polls only when the other side last ran on another CPU.
+ */
+uint64_t um_ring_spin_ns(void);
+
 /* Daemon: take a posted request (the posted count moved since the last one). false: none. */
+/* Daemon: whether a request was posted that it has not taken (a hint while polling). */
+static inline bool um_ring_posted(const um_ring *r)
+{
+    return __atomic_load_n(&um_ring_ctl_of(r)->posted, __ATOMIC_RELAXED) != r->taken;
+}
+/* Daemon: the CPU the client last posted from (UINT32_MAX: unknown; a hint). */
+static inline uint32_t um_ring_client_cpu(const um_ring *r)
+{
+    return __atomic_load_n(&um_ring_ctl_of(r)->client_cpu, __ATOMIC_RELAXED);
+}
+/*
+ * Daemon: promise to look at the ring's posted count before sleeping (with a reply: its
+ * client is the likeliest to post next), so that the client skips the eventfd write.
+ */
+static inline void um_ring_look(um_ring *r)
+{
+    __atomic_store_n(&um_ring_ctl_of(r)->looking, 1u, __ATOMIC_RELAXED);
+}
+/*
+ * Daemon: the promise ends; whether a request was posted meanwhile (a client that posted
+ * while it held saw it and wrote no eventfd; one that posts from now on writes it).
+ */
+bool um_ring_unlook(um_ring *r);
 bool um_ring_claim(um_ring *r);
 /* Daemon: the connection ends: a request posted or being served (state: outstanding) will
    get no reply in the ring: UM_RING_SOCK and a wake (the client finds the socket closed at
