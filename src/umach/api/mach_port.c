@@ -22,6 +22,17 @@
 
 #define LEAVE(kr) return (kr)
 
+/*
+ * The receive right `name` names: NULL and DEAD are KERN_INVALID_RIGHT, as XNU's
+ * ipc_port_translate_receive finds no entry for them.
+ */
+static kern_return_t receive_of(um_space *space, mach_port_name_t name, um_port **portp)
+{
+    if (!MACH_PORT_VALID(name))
+        return KERN_INVALID_RIGHT;
+    return um_translate_receive(space, name, portp);
+}
+
 /* ---- allocation ---------------------------------------------------------------------------- */
 
 
@@ -358,9 +369,7 @@ kern_return_t um_api_mach_port_get_attributes(um_task *self, ipc_space_t task,
     case MACH_PORT_RECEIVE_STATUS: {
         if (*port_info_outCnt < MACH_PORT_RECEIVE_STATUS_COUNT)
             LEAVE(KERN_FAILURE);
-        if (!MACH_PORT_VALID(name))
-            LEAVE(KERN_INVALID_RIGHT);
-        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+        if ((kr = receive_of(space, name, &port)) != KERN_SUCCESS)
             LEAVE(kr);
         mach_port_status_t st;
         um_port_status(port, &st);
@@ -386,9 +395,7 @@ kern_return_t um_api_mach_port_get_attributes(um_task *self, ipc_space_t task,
     case MACH_PORT_INFO_EXT: {
         if (*port_info_outCnt < MACH_PORT_INFO_EXT_COUNT)
             LEAVE(KERN_FAILURE);
-        if (!MACH_PORT_VALID(name))
-            LEAVE(KERN_INVALID_RIGHT);
-        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+        if ((kr = receive_of(space, name, &port)) != KERN_SUCCESS)
             LEAVE(kr);
         mach_port_info_ext_t ext;
         memset(&ext, 0, sizeof ext);
@@ -402,9 +409,7 @@ kern_return_t um_api_mach_port_get_attributes(um_task *self, ipc_space_t task,
         LEAVE(KERN_INVALID_ARGUMENT);
     }
     case MACH_PORT_SERVICE_THROTTLED: {
-        if (!MACH_PORT_VALID(name))
-            LEAVE(KERN_INVALID_RIGHT);
-        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+        if ((kr = receive_of(space, name, &port)) != KERN_SUCCESS)
             LEAVE(kr);
         LEAVE(KERN_INVALID_CAPABILITY); /* no service ports without launchd */
     }
@@ -429,9 +434,7 @@ kern_return_t um_api_mach_port_set_attributes(um_task *self, ipc_space_t task,
         memcpy(&lim, port_info, sizeof lim);
         if (lim.mpl_qlimit > MACH_PORT_QLIMIT_MAX)
             LEAVE(KERN_INVALID_VALUE);
-        if (!MACH_PORT_VALID(name))
-            LEAVE(KERN_INVALID_RIGHT);
-        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+        if ((kr = receive_of(space, name, &port)) != KERN_SUCCESS)
             LEAVE(kr);
         um_mqueue_set_qlimit(port, lim.mpl_qlimit);
         LEAVE(KERN_SUCCESS);
@@ -439,28 +442,20 @@ kern_return_t um_api_mach_port_set_attributes(um_task *self, ipc_space_t task,
     case MACH_PORT_DNREQUESTS_SIZE:
         if (port_infoCnt < MACH_PORT_DNREQUESTS_SIZE_COUNT)
             LEAVE(KERN_FAILURE);
-        if (!MACH_PORT_VALID(name))
-            LEAVE(KERN_INVALID_RIGHT);
-        LEAVE(um_translate_receive(space, name, &port));
+        LEAVE(receive_of(space, name, &port));
     case MACH_PORT_TEMPOWNER:
-        if (!MACH_PORT_VALID(name))
-            LEAVE(KERN_INVALID_RIGHT);
-        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+        if ((kr = receive_of(space, name, &port)) != KERN_SUCCESS)
             LEAVE(kr);
         um_port_set_importance(port, true);
         LEAVE(KERN_SUCCESS);
     case MACH_PORT_DENAP_RECEIVER:
     case MACH_PORT_IMPORTANCE_RECEIVER:
-        if (!MACH_PORT_VALID(name))
-            LEAVE(KERN_INVALID_RIGHT);
-        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+        if ((kr = receive_of(space, name, &port)) != KERN_SUCCESS)
             LEAVE(kr);
         um_port_set_importance(port, false);
         LEAVE(KERN_SUCCESS);
     case MACH_PORT_SERVICE_THROTTLED:
-        if (!MACH_PORT_VALID(name))
-            LEAVE(KERN_INVALID_RIGHT);
-        if ((kr = um_translate_receive(space, name, &port)) != KERN_SUCCESS)
+        if ((kr = receive_of(space, name, &port)) != KERN_SUCCESS)
             LEAVE(kr);
         LEAVE(KERN_INVALID_CAPABILITY);
     default:
@@ -472,10 +467,8 @@ kern_return_t um_api_mach_port_set_mscount(um_task *self, ipc_space_t task, mach
                                            mach_port_mscount_t mscount)
 {
     ENTER(task);
-    if (!MACH_PORT_VALID(name))
-        LEAVE(KERN_INVALID_RIGHT);
     um_port *port;
-    kern_return_t kr = um_translate_receive(space, name, &port);
+    kern_return_t kr = receive_of(space, name, &port);
     if (kr == KERN_SUCCESS)
         um_port_set_mscount(port, mscount);
     LEAVE(kr);
@@ -485,10 +478,8 @@ kern_return_t um_api_mach_port_set_seqno(um_task *self, ipc_space_t task, mach_p
                                          mach_port_seqno_t seqno)
 {
     ENTER(task);
-    if (!MACH_PORT_VALID(name))
-        LEAVE(KERN_INVALID_RIGHT);
     um_port *port;
-    kern_return_t kr = um_translate_receive(space, name, &port);
+    kern_return_t kr = receive_of(space, name, &port);
     if (kr == KERN_SUCCESS)
         um_port_set_seqno(port, seqno);
     LEAVE(kr);
@@ -498,10 +489,8 @@ kern_return_t um_api_mach_port_get_context(um_task *self, ipc_space_t task, mach
                                            mach_port_context_t *context)
 {
     ENTER(task);
-    if (!MACH_PORT_VALID(name))
-        LEAVE(KERN_INVALID_RIGHT);
     um_port *port;
-    kern_return_t kr = um_translate_receive(space, name, &port);
+    kern_return_t kr = receive_of(space, name, &port);
     if (kr == KERN_SUCCESS)
         *context = port->strict_guard ? 0 : port->context;
     LEAVE(kr);
@@ -511,10 +500,8 @@ kern_return_t um_api_mach_port_set_context(um_task *self, ipc_space_t task, mach
                                            mach_port_context_t context)
 {
     ENTER(task);
-    if (!MACH_PORT_VALID(name))
-        LEAVE(KERN_INVALID_RIGHT);
     um_port *port;
-    kern_return_t kr = um_translate_receive(space, name, &port);
+    kern_return_t kr = receive_of(space, name, &port);
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
     LEAVE(um_port_set_context(space, name, port, context));
@@ -522,10 +509,16 @@ kern_return_t um_api_mach_port_set_context(um_task *self, ipc_space_t task, mach
 
 /* ---- guards ---------------------------------------------------------------------------------- */
 
+/* What a guard call does to the port, once the port is found. */
+enum guard_op { GUARD_SET, GUARD_REMOVE, GUARD_SWAP };
 
-
-kern_return_t um_api_mach_port_guard(um_task *self, ipc_space_t task, mach_port_name_t name,
-                                     mach_port_context_t guard, boolean_t strict)
+/*
+ * The guard calls: NULL and DEAD are KERN_INVALID_NAME, then the name must hold the receive
+ * right (um_port_guard_translate), then `op` with its two values (set: guard and flags;
+ * remove: guard; swap: old and new guard).
+ */
+static kern_return_t guard_call(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                enum guard_op op, mach_port_context_t a, uint64_t b)
 {
     ENTER(task);
     if (!MACH_PORT_VALID(name))
@@ -534,48 +527,41 @@ kern_return_t um_api_mach_port_guard(um_task *self, ipc_space_t task, mach_port_
     kern_return_t kr = um_port_guard_translate(space, name, &port);
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
-    LEAVE(um_port_guard(space, name, port, guard, strict ? MPG_STRICT : 0));
+    switch (op) {
+    case GUARD_SET:
+        LEAVE(um_port_guard(space, name, port, a, b));
+    case GUARD_REMOVE:
+        LEAVE(um_port_unguard(space, name, port, a));
+    case GUARD_SWAP:
+        LEAVE(um_port_swap_guard(space, name, port, a, (mach_port_context_t)b));
+    }
+    LEAVE(KERN_INVALID_ARGUMENT); /* no other op */
+}
+
+kern_return_t um_api_mach_port_guard(um_task *self, ipc_space_t task, mach_port_name_t name,
+                                     mach_port_context_t guard, boolean_t strict)
+{
+    return guard_call(self, task, name, GUARD_SET, guard, strict ? MPG_STRICT : 0);
 }
 
 kern_return_t um_api_mach_port_guard_with_flags(um_task *self, ipc_space_t task,
                                                 mach_port_name_t name, mach_port_context_t guard,
                                                 uint64_t flags)
 {
-    ENTER(task);
-    if (!MACH_PORT_VALID(name))
-        LEAVE(KERN_INVALID_NAME);
-    um_port *port;
-    kern_return_t kr = um_port_guard_translate(space, name, &port);
-    if (kr != KERN_SUCCESS)
-        LEAVE(kr);
-    LEAVE(um_port_guard(space, name, port, guard, flags));
+    return guard_call(self, task, name, GUARD_SET, guard, flags);
 }
 
 kern_return_t um_api_mach_port_unguard(um_task *self, ipc_space_t task, mach_port_name_t name,
                                        mach_port_context_t guard)
 {
-    ENTER(task);
-    if (!MACH_PORT_VALID(name))
-        LEAVE(KERN_INVALID_NAME);
-    um_port *port;
-    kern_return_t kr = um_port_guard_translate(space, name, &port);
-    if (kr != KERN_SUCCESS)
-        LEAVE(kr);
-    LEAVE(um_port_unguard(space, name, port, guard));
+    return guard_call(self, task, name, GUARD_REMOVE, guard, 0);
 }
 
 kern_return_t um_api_mach_port_swap_guard(um_task *self, ipc_space_t task, mach_port_name_t name,
                                           mach_port_context_t old_guard,
                                           mach_port_context_t new_guard)
 {
-    ENTER(task);
-    if (!MACH_PORT_VALID(name))
-        LEAVE(KERN_INVALID_NAME);
-    um_port *port;
-    kern_return_t kr = um_port_guard_translate(space, name, &port);
-    if (kr != KERN_SUCCESS)
-        LEAVE(kr);
-    LEAVE(um_port_swap_guard(space, name, port, old_guard, new_guard));
+    return guard_call(self, task, name, GUARD_SWAP, old_guard, new_guard);
 }
 
 /* ---- port sets --------------------------------------------------------------------------------- */
