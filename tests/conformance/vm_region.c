@@ -3,7 +3,7 @@
  * (or the next one) with its protection, vm_protect changes it, vm_read_overwrite and
  * vm_copy move bytes with the kernel's checks (unmapped: KERN_INVALID_ADDRESS, read-only
  * destination: KERN_PROTECTION_FAILURE), and a bad count or an address above every region
- * gets XNU's codes.
+ * gets XNU's codes. vm_region_64 and mach_vm_read_overwrite answer as their other forms do.
  */
 #include "notify_util.h"
 
@@ -53,6 +53,43 @@ MT_TEST(vm_protect_changes_what_the_region_reports)
     MT_EQ(size, vm_page_size);
     MT_EQ(info.protection, VM_PROT_READ);
     MT_KR(mach_vm_protect(TASK, a, len, FALSE, VM_PROT_READ | VM_PROT_WRITE), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a, len), KERN_SUCCESS);
+}
+
+MT_TEST(vm_region_64_and_mach_vm_read_overwrite_agree_with_their_other_forms)
+{
+    vm_address_t a = 0;
+    vm_size_t len = 3 * vm_page_size;
+    MT_KR(vm_allocate(TASK, &a, len, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    memset((void *)a, 0x33, len);
+    MT_KR(vm_protect(TASK, a + vm_page_size, vm_page_size, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    mach_vm_address_t maddr = a + vm_page_size;
+    mach_vm_size_t msize = 0;
+    vm_region_basic_info_data_64_t minfo, info;
+    MT_KR(region_at(&maddr, &msize, &minfo), KERN_SUCCESS);
+    vm_address_t addr = a + vm_page_size;
+    vm_size_t size = 0;
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t object = 1;
+    MT_KR(vm_region_64(TASK, &addr, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
+                       &count, &object),
+          KERN_SUCCESS);
+    MT_EQ(addr, a + vm_page_size);
+    MT_EQ(size, vm_page_size);
+    MT_EQ(addr, maddr);
+    MT_EQ(size, msize);
+    MT_EQ(info.protection, VM_PROT_READ);
+    MT_EQ(info.protection, minfo.protection);
+    MT_EQ(count, VM_REGION_BASIC_INFO_COUNT_64);
+    MT_EQ(object, MACH_PORT_NULL);
+    char small[64];
+    mach_vm_size_t out = 0;
+    MT_KR(mach_vm_read_overwrite(TASK, a + vm_page_size + 8, sizeof small,
+                                 (mach_vm_address_t)(uintptr_t)small, &out),
+          KERN_SUCCESS);
+    MT_EQ(out, sizeof small);
+    MT_EQ(small[0], 0x33);
+    MT_EQ(small[63], 0x33);
     MT_KR(vm_deallocate(TASK, a, len), KERN_SUCCESS);
 }
 

@@ -115,18 +115,20 @@ static kern_return_t region_common(vm_map_t target, uint64_t *address, uint64_t 
     return KERN_SUCCESS;
 }
 
+/*
+ * vm_region_64 is mach_vm_region in vm_address_t and vm_size_t, which are 64 bits wide here
+ * (a platform where they were another type would not compile: the pointers would differ).
+ * region_common writes the address and the size only when it succeeds.
+ */
+_Static_assert(sizeof(vm_address_t) == sizeof(uint64_t) && sizeof(vm_size_t) == sizeof(uint64_t),
+               "vm_region_64 shares region_common with mach_vm_region");
+
 UM_EXPORT kern_return_t mach_vm_region(vm_map_read_t target_task, mach_vm_address_t *address,
                                        mach_vm_size_t *size, vm_region_flavor_t flavor,
                                        vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                        mach_port_t *object_name)
 {
-    uint64_t a = *address, s = 0;
-    kern_return_t kr = region_common(target_task, &a, &s, flavor, info, infoCnt, object_name);
-    if (kr == KERN_SUCCESS) {
-        *address = a;
-        *size = s;
-    }
-    return kr;
+    return region_common(target_task, address, size, flavor, info, infoCnt, object_name);
 }
 
 UM_EXPORT kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *address,
@@ -134,13 +136,7 @@ UM_EXPORT kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *ad
                                      vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                      mach_port_t *object_name)
 {
-    uint64_t a = *address, s = 0;
-    kern_return_t kr = region_common(target_task, &a, &s, flavor, info, infoCnt, object_name);
-    if (kr == KERN_SUCCESS) {
-        *address = (vm_address_t)a;
-        *size = (vm_size_t)s;
-    }
-    return kr;
+    return region_common(target_task, address, size, flavor, info, infoCnt, object_name);
 }
 
 UM_EXPORT kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *address,
@@ -269,21 +265,25 @@ UM_EXPORT kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t sou
     return copy_common(target_task, source_address, size, dest_address);
 }
 
-UM_EXPORT kern_return_t vm_read_overwrite(vm_map_read_t target_task, vm_address_t address,
-                                          vm_size_t size, vm_address_t data, vm_size_t *outsize)
+/* Both widths of read_overwrite: the copy, and on success the size read. */
+static kern_return_t read_overwrite_common(vm_map_read_t target, uint64_t address, uint64_t size,
+                                           uint64_t data, uint64_t *outsize)
 {
-    kern_return_t kr = copy_common(target_task, address, size, data);
+    kern_return_t kr = copy_common(target, address, size, data);
     if (kr == KERN_SUCCESS)
         *outsize = size;
     return kr;
+}
+
+UM_EXPORT kern_return_t vm_read_overwrite(vm_map_read_t target_task, vm_address_t address,
+                                          vm_size_t size, vm_address_t data, vm_size_t *outsize)
+{
+    return read_overwrite_common(target_task, address, size, data, outsize);
 }
 
 UM_EXPORT kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_vm_address_t address,
                                                mach_vm_size_t size, mach_vm_address_t data,
                                                mach_vm_size_t *outsize)
 {
-    kern_return_t kr = copy_common(target_task, address, size, data);
-    if (kr == KERN_SUCCESS)
-        *outsize = size;
-    return kr;
+    return read_overwrite_common(target_task, address, size, data, outsize);
 }
