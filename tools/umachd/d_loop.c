@@ -134,12 +134,12 @@ static d_conn *ready_pop(d_daemon *d)
  *
  * The client of a ring just replied to is the likeliest to post next (a server's reply and
  * next receive, a client's next call). The daemon promises, in the ring, to look at its
- * posted count before it sleeps, so a client that posts meanwhile writes no eventfd: on one
- * CPU, a client woken by the reply that runs before the daemon sleeps (it preempts it) posts
- * for free and is served without an epoll wake-up. When the client runs on another CPU the
- * daemon polls those rings for up to UMACH_SPIN_US before sleeping (never when it shares
- * the client's CPU: there it would only hold the client up); a poll that finds nothing makes
- * it skip the next 1, 3, 7 ... 255 polls, as a client's does.
+ * posted count before it sleeps, so a client that posts meanwhile writes no eventfd and is
+ * served without an epoll wake-up. Before it looks, the daemon lets the clients post: when a
+ * ring's client runs on another CPU it polls those rings for up to UMACH_SPIN_US (never when
+ * it shares the client's CPU: there it would only hold the client up); when the client runs
+ * on its CPU it yields to it once. A poll or a yield that finds nothing makes it skip the
+ * next 1, 3, 7 ... 255, as a client's spin does.
  */
 
 static void look_add(d_daemon *d, d_conn *c)
@@ -183,18 +183,9 @@ static bool look_any_posted(const d_daemon *d)
     return false;
 }
 
-/* Poll the rings looked at while their clients run on other CPUs (bounded, backed off). */
+/* Poll the rings looked at for up to UMACH_SPIN_US (their clients run on other CPUs). */
 static void look_spin(d_daemon *d)
 {
-    if (!d->spin_ns || d->cpu == UINT32_MAX || look_any_posted(d))
-        return;
-    bool elsewhere = false;
-    for (const d_conn *c = d->look_head; c && !elsewhere; c = c->look_next) {
-        uint32_t cpu = um_ring_client_cpu(&c->ring);
-        elsewhere = cpu != UINT32_MAX && cpu != d->cpu;
-    }
-    if (!elsewhere)
-        return;
     if (d->spin_skip) {
         d->spin_skip--;
         return;
@@ -214,6 +205,47 @@ static void look_spin(d_daemon *d)
     d->spin_skip = (1u << d->spin_fail) - 1;
 }
 
+/*
+ * Let the clients of the rings looked at, woken by the replies on this CPU, run before the
+ * promises end: one that posts at once (a server's reply, a client's next call) then needs
+ * neither an eventfd write nor an epoll wake-up, and is not preempted by the daemon it would
+ * wake. A yield after which nothing was posted makes the daemon skip the next 1, 3, 7 ... 255.
+ */
+static void look_yield(d_daemon *d)
+{
+    if (d->yield_skip) {
+        d->yield_skip--;
+        return;
+    }
+    sched_yield();
+    if (look_any_posted(d)) {
+        d->yield_fail = 0;
+        return;
+    }
+    if (d->yield_fail < 8)
+        d->yield_fail++;
+    d->yield_skip = (1u << d->yield_fail) - 1;
+}
+
+/* Before the promises end: poll the rings whose clients run elsewhere, or yield to those here. */
+static void look_wait(d_daemon *d)
+{
+    if (d->cpu == UINT32_MAX || look_any_posted(d))
+        return;
+    bool elsewhere = false, here = false;
+    for (const d_conn *c = d->look_head; c; c = c->look_next) {
+        uint32_t cpu = um_ring_client_cpu(&c->ring);
+        if (cpu != UINT32_MAX) {
+            elsewhere |= cpu != d->cpu;
+            here |= cpu == d->cpu;
+        }
+    }
+    if (elsewhere && d->spin_ns)
+        look_spin(d);
+    else if (here)
+        look_yield(d);
+}
+
 static int d_ring_request(d_daemon *d, d_conn *c);
 static void drain_ready(d_daemon *d);
 static void end_doomed(d_daemon *d);
@@ -223,7 +255,7 @@ static void conn_end(d_daemon *d, d_conn *c);
 static void look_settle(d_daemon *d)
 {
     while (d->look_head) {
-        look_spin(d);
+        look_wait(d);
         d_conn *list = d->look_head;
         d->look_head = NULL;
         while (list) {

@@ -188,6 +188,7 @@ struct d_daemon {
     uint64_t spin_ns;                /* how long it polls them when their clients run on
                                         another CPU (UMACH_SPIN_US); 0: never */
     uint32_t spin_skip, spin_fail;   /* polls to skip after ones that found nothing */
+    uint32_t yield_skip, yield_fail; /* yields to skip after ones that found nothing */
     d_conn *posters[D_POSTERS_MAX];  /* rings that hold or held grants (d_post.c) */
     unsigned nposters;
     uint32_t active_grants;          /* grants that may be topped up (checked at each reply) */
