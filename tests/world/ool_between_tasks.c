@@ -318,6 +318,122 @@ MT_TEST_TIMEOUT(moves_take_the_memory_from_the_sender, 60)
     ob_run("org.umach.test.ool.moves", cases, sizeof cases / sizeof cases[0]);
 }
 
+/* Mappings of umach's memfds in this process (/proc/self/maps). */
+static int ob_memfd_mappings(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return -1;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, "/memfd:umach-") != NULL;
+    fclose(f);
+    return n;
+}
+
+/* A port of ours with a send right, room for `qlimit` messages. */
+static mach_port_t ob_own_port(mach_port_msgcount_t qlimit)
+{
+    mach_port_t p = MACH_PORT_NULL;
+    mach_port_limits_t l = {.mpl_qlimit = qlimit};
+    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p) != KERN_SUCCESS ||
+        mach_port_insert_right(TASK, p, p, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS ||
+        mach_port_set_attributes(TASK, p, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&l,
+                                 MACH_PORT_LIMITS_INFO_COUNT) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return p;
+}
+
+static mach_msg_return_t ob_send_msg(ob_data *m)
+{
+    return mach_msg(&m->h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof *m, 0, MACH_PORT_NULL, 0,
+                    MACH_PORT_NULL);
+}
+
+MT_TEST(a_move_the_world_refuses_leaves_the_range_in_place_and_it_moves_later)
+{
+    const size_t size = 16u << 20;
+    mach_port_t port = ob_own_port(4), gone = MACH_PORT_NULL;
+    MT_REQUIRE(MACH_PORT_VALID(port));
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &gone), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, gone, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    vm_address_t a = 0;
+    MT_KR(vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    ool_fill((void *)a, size, 31);
+    /* Refused before the core takes the descriptor (a destination that is not ours). */
+    ob_data m;
+    ob_data_init(&m, gone, (void *)a, (mach_msg_size_t)size, OB_MOVE);
+    MT_KR(ob_send_msg(&m), MACH_SEND_INVALID_DEST);
+    MT_CHECK(maps_hold(a) && maps_hold(a + size - 1));
+    MT_CHECK(ool_verify((void *)a, size, 31));
+    ool_fill((void *)a, size, 32); /* ours and writable, as before */
+    /* Refused after the core took it (a full queue, no wait): as XNU, the message comes back
+     * in the send buffer (pseudo-receive), its memory ours at a new address. */
+    ob_data fill;
+    ob_data_init(&fill, port, NULL, 0, 0);
+    for (int i = 0; i < 4; i++)
+        MT_KR(ob_send_msg(&fill), MACH_MSG_SUCCESS);
+    ob_data_init(&m, port, (void *)a, (mach_msg_size_t)size, OB_MOVE);
+    MT_KR(ob_send_msg(&m), MACH_SEND_TIMED_OUT);
+    MT_CHECK(!maps_hold(a));
+    MT_EQ(m.ool.size, size);
+    MT_CHECK(m.ool.address != NULL && ool_verify(m.ool.address, size, 32));
+    a = (vm_address_t)m.ool.address;
+    ob_buf b;
+    for (int i = 0; i < 4; i++)
+        MT_KR(ob_receive(port, &b, 10000), MACH_MSG_SUCCESS);
+    /* Then it moves. */
+    ob_data_init(&m, port, (void *)a, (mach_msg_size_t)size, OB_MOVE);
+    MT_KR(ob_send_msg(&m), MACH_MSG_SUCCESS);
+    MT_CHECK(!maps_hold(a) && !maps_hold(a + size - 1));
+    MT_KR(ob_receive(port, &b, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(b.data.ool.size, size);
+    MT_CHECK(b.data.ool.address != NULL && ool_verify(b.data.ool.address, size, 32));
+    if (b.data.ool.address)
+        MT_KR(vm_deallocate(TASK, (vm_address_t)b.data.ool.address, size), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+}
+
+MT_TEST_TIMEOUT(moved_ranges_leave_no_mapping_behind_in_the_sender_or_its_child, 60)
+{
+    const size_t size = 4u << 20;
+    mach_port_t port = ob_own_port(4);
+    MT_REQUIRE(MACH_PORT_VALID(port));
+    vm_address_t small = 0;
+    MT_KR(vm_allocate(TASK, &small, PAGE, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    int before = ob_memfd_mappings();
+    MT_REQUIRE(before >= 0);
+    /* Forty moves, each received and freed: what the sender kept of them is bounded. */
+    for (uint32_t i = 0; i < 40; i++) {
+        vm_address_t a = 0;
+        MT_KR(vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+        ool_fill((void *)a, size, 40 + i);
+        ob_data m;
+        ob_data_init(&m, port, (void *)a, (mach_msg_size_t)size, OB_MOVE);
+        MT_KR(ob_send_msg(&m), MACH_MSG_SUCCESS);
+        ob_buf b;
+        MT_KR(ob_receive(port, &b, 10000), MACH_MSG_SUCCESS);
+        MT_CHECK(b.data.ool.address != NULL && ool_verify(b.data.ool.address, size, 40 + i));
+        if (b.data.ool.address)
+            MT_KR(vm_deallocate(TASK, (vm_address_t)b.data.ool.address, size), KERN_SUCCESS);
+        MT_CHECK(ob_memfd_mappings() <= before + 16);
+    }
+    /* A child made now has none of them. */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(ob_memfd_mappings() <= before ? 0 : 1);
+    MT_REQUIRE(pid > 0);
+    MT_EQ(ob_wait(pid), 0);
+    /* The sender's next allocation lets them go. */
+    MT_KR(vm_deallocate(TASK, small, PAGE), KERN_SUCCESS);
+    MT_EQ(ob_memfd_mappings(), before);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+}
+
 MT_TEST(physical_copies_start_a_page_and_stack_memory_is_copied)
 {
     const ob_send cases[] = {

@@ -145,6 +145,7 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
                 if (bytes != stack)
                     free(bytes);
                 um_xmem_out_free(&xo);
+                um_xmem_call_over();
                 return MACH_SEND_NO_BUFFER;
             }
             memcpy(both, bytes, nbytes);
@@ -168,6 +169,8 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
         free(bytes);
     um_xmem_out_free(&xo); /* what went out is the daemon's now (or nobody's) */
     if (rt != CL_RT_OK) {
+        if (xlen)
+            um_xmem_call_over(); /* what it would have moved stays */
         if (rt == CL_RT_NO_THREAD) /* nothing sent, nothing received: a resource shortage */
             return (option & MACH_SEND_MSG) ? MACH_SEND_NO_BUFFER
                                             : (MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_KERNEL);
@@ -200,5 +203,7 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
         }
     }
     um_wire_pkt_free(&rep);
+    if (xlen)
+        um_xmem_call_over(); /* moves the reply did not take stay */
     return mr;
 }

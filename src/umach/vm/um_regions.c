@@ -112,6 +112,30 @@ struct um_vm_copy {
 
 enum { UM_VC_ENTRY = 1, UM_VC_OBJECT = 2 };
 
+/*
+ * A range of a live region that a send moves to another process (um_vm_park): its pages are
+ * moved out of sight with mremap (a 2 MiB-aligned range moves whole page tables: no page's
+ * entry is touched) and a PROT_NONE placeholder holds its place until the call's reply says
+ * whether the core took it. Taken, the placeholder goes and the pages become a *grave*,
+ * unmapped later (um_vm_reap_graves: tearing down a filled 16 MiB mapping's 4,096 page-table
+ * entries costs as much as an eighth of a copy, off the call that moves); not taken, the
+ * pages go back where they were.
+ */
+typedef struct um_park {
+    uint64_t start, len;   /* where the range was (the placeholder) */
+    uint64_t at;           /* where its pages are now, inside [res, res + reslen) */
+    uint64_t res, reslen;  /* the reservation that holds them */
+    um_vmo *vmo;           /* one reference to [voff, voff + len) */
+    uint64_t voff;
+    uint32_t forks;        /* um_vmr.forks when parked */
+    pthread_t owner;       /* the thread whose send carries it */
+    bool taken;            /* a grave */
+} um_park;
+
+/* Graves kept before the oldest are unmapped at once (a bound on what they hold). */
+#define UM_VM_GRAVES_MAX 16u
+#define UM_VM_GRAVES_BYTES ((uint64_t)64 << 20)
+
 static struct {
     pthread_mutex_t lock;
     um_region *r;
@@ -127,6 +151,11 @@ static struct {
     /* Memfds of dead objects kept for reuse (emptied), with the names they were made with. */
     um_vmo_ident pool[8];
     uint32_t npool;
+    um_park *parks;          /* parked ranges and graves, oldest first */
+    uint32_t nparks, capparks;
+    uint32_t ngraves;
+    uint64_t grave_bytes;
+    bool no_dontunmap;       /* mremap(MREMAP_DONTUNMAP) refused: no parking */
 } um_vmr = {.lock = PTHREAD_MUTEX_INITIALIZER, .pagemap = -1, .maps = -1};
 
 /* Sizes from which mappings are placed on 2 MiB boundaries (page tables then move whole). */
@@ -588,8 +617,12 @@ static void um_vm_atfork_parent(void)
     pthread_mutex_unlock(&um_vmr.lock);
 }
 
+static void parks_after_fork_child(void);
+static bool park_take(uint64_t start, uint64_t len);
+
 static void um_vm_atfork_child(void)
 {
+    parks_after_fork_child();
     /* A new process: its pid, its own page map and maps (the open ones read the parent's). */
     __atomic_store_n(&um_vmr.pid, 0, __ATOMIC_RELAXED);
     if (um_vmr.pagemap >= 0)
@@ -1130,11 +1163,14 @@ void um_vm_remove(uint64_t addr, uint64_t size)
     uint64_t end = addr + size;
     if (size == 0 || end < addr || end + pmask() < end)
         return;
-    (void)um_vm_deallocate_region(addr & ~pmask(), round_page64(end) - (addr & ~pmask()));
+    uint64_t start = addr & ~pmask(), len = round_page64(end) - start;
+    if (!park_take(start, len))
+        (void)um_vm_deallocate_region(start, len);
 }
 
 kern_return_t um_vm_deallocate_region(uint64_t start, uint64_t len)
 {
+    um_vm_reap_graves();
     pthread_mutex_lock(&um_vmr.lock);
     reg_check(start, start + len);
     int rc = munmap((void *)(uintptr_t)start, (size_t)len);
@@ -1151,6 +1187,7 @@ kern_return_t um_vm_allocate_region(uint64_t *addrp, uint64_t len, int flags)
     void *want = anywhere ? NULL : (void *)(uintptr_t)*addrp;
     int mflags = anywhere ? 0 : fixed;
 
+    um_vm_reap_graves(); /* the page tables of moves that left (see um_vm_park) */
     if (len <= UM_VM_COPY_SMALL && anywhere) {
         /* Small regions are always copied when sent: plain anonymous memory. */
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1305,6 +1342,204 @@ mach_msg_return_t um_vm_snapshot(uint64_t addr, uint64_t size, bool physical, in
     *fdp = fd;
     *foffp = foff;
     return MACH_MSG_SUCCESS;
+}
+
+/* ---- moves: parked ranges and graves ----------------------------------------------------------- */
+
+/* Unmap a grave (or a parked range's reservation) and drop its reference. Conditions: locked. */
+static void park_bury(um_park *p)
+{
+    munmap((void *)(uintptr_t)p->res, (size_t)p->reslen);
+    vmo_unref(p->vmo, p->voff, p->len, false);
+}
+
+static void park_drop(uint32_t i)
+{
+    if (um_vmr.parks[i].taken) {
+        __atomic_fetch_sub(&um_vmr.ngraves, 1, __ATOMIC_RELAXED);
+        um_vmr.grave_bytes -= um_vmr.parks[i].len;
+    }
+    memmove(&um_vmr.parks[i], &um_vmr.parks[i + 1],
+            (um_vmr.nparks - i - 1) * sizeof um_vmr.parks[0]);
+    __atomic_fetch_sub(&um_vmr.nparks, 1, __ATOMIC_RELAXED);
+}
+
+/* Unmap graves, the oldest first, until at most `keep` remain. Conditions: locked. */
+static void graves_trim(uint32_t keep, uint64_t keep_bytes)
+{
+    for (uint32_t i = 0; i < um_vmr.nparks && (um_vmr.ngraves > keep ||
+                                               um_vmr.grave_bytes > keep_bytes);) {
+        if (!um_vmr.parks[i].taken) {
+            i++;
+            continue;
+        }
+        park_bury(&um_vmr.parks[i]);
+        park_drop(i);
+    }
+}
+
+void um_vm_reap_graves(void)
+{
+    if (!__atomic_load_n(&um_vmr.ngraves, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&um_vmr.lock);
+    graves_trim(0, 0);
+    pthread_mutex_unlock(&um_vmr.lock);
+}
+
+/* Put parked range `p` back where it was, registered again. Conditions: locked. */
+static void park_restore(um_park *p)
+{
+    void *q = mremap((void *)(uintptr_t)p->at, (size_t)p->len, (size_t)p->len,
+                     MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)p->start);
+    munmap((void *)(uintptr_t)p->res, (size_t)p->reslen); /* what is left of the reservation */
+    if (q == MAP_FAILED) {
+        vmo_unref(p->vmo, p->voff, p->len, false); /* the placeholder stays: lost */
+        return;
+    }
+    if (!reg_insert(p->start, p->start + p->len, p->vmo, p->voff, UM_RG_LIVE, false)) {
+        vmo_unref(p->vmo, p->voff, p->len, false);
+        return;
+    }
+    /* A fork since: the child holds a snapshot of the file, so the range stops writing it. */
+    um_region *r = p->forks != um_vmr.forks ? reg_covering(p->start, p->start + p->len) : NULL;
+    if (r && !reg_freeze(r))
+        reg_forget(r->start, r->end, false);
+}
+
+bool um_vm_park(uint64_t addr, uint64_t size, int *fdp, uint64_t *foffp)
+{
+    uint64_t end = addr + size;
+    if (size <= UM_VM_COPY_SMALL || end < addr || end + pmask() < end)
+        return false;
+    uint64_t start = addr & ~pmask();
+    end = round_page64(end);
+    uint64_t len = end - start;
+    pthread_mutex_lock(&um_vmr.lock);
+    um_region *r = reg_covering(start, end);
+    if (um_vmr.no_dontunmap || !r || r->state != UM_RG_LIVE || !reg_valid(r))
+        goto no;
+    if (um_vmr.nparks == um_vmr.capparks) {
+        uint32_t cap = um_vmr.capparks ? um_vmr.capparks * 2 : 8;
+        um_park *n = realloc(um_vmr.parks, cap * sizeof *n);
+        if (!n)
+            goto no;
+        um_vmr.parks = n;
+        um_vmr.capparks = cap;
+    }
+    um_vmo *v = r->vmo;
+    uint64_t voff = r->off + (start - r->start);
+    /* The file goes to another process: sealed, and never emptied or punched here again. */
+    int fd = fcntl(v->ident.fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        goto no;
+    v->keep = true;
+    if (!seal_snapshot(fd) || !vmo_ref(v, voff, len))
+        goto no_fd;
+    /* A reservation at the same place in a 2 MiB page table as the range. */
+    uint64_t span = len + UM_VM_ALIGN;
+    void *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED)
+        goto no_ref;
+    uint64_t base = (uint64_t)(uintptr_t)res;
+    uint64_t at = (base & ~(uint64_t)(UM_VM_ALIGN - 1)) + (start & (UM_VM_ALIGN - 1));
+    if (at < base)
+        at += UM_VM_ALIGN;
+    /* DONTUNMAP leaves the old range mapped (and empty) until the placeholder replaces it, so
+     * that no other thread's mapping can land there meanwhile. */
+    void *q = mremap((void *)(uintptr_t)start, (size_t)len, (size_t)len,
+                     MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, (void *)(uintptr_t)at);
+    if (q == MAP_FAILED) {
+        if (errno == EINVAL)
+            um_vmr.no_dontunmap = true; /* an older kernel: moves freeze as virtual copies do */
+        munmap(res, span);
+        goto no_ref;
+    }
+    if (mmap((void *)(uintptr_t)start, (size_t)len, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        /* The old range is still ours (mapped, empty): the pages go back. */
+        (void)mremap(q, (size_t)len, (size_t)len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                     (void *)(uintptr_t)start);
+        munmap(res, span);
+        goto no_ref;
+    }
+    /* The range leaves the registry; its reference is the park's now. */
+    r->checked = true;
+    reg_forget(start, end, true);
+    um_vmr.parks[um_vmr.nparks] = (um_park){start, len, at, base, span, v, voff,
+                                            um_vmr.forks, pthread_self(), false};
+    __atomic_fetch_add(&um_vmr.nparks, 1, __ATOMIC_RELAXED); /* read unlocked: a hint */
+    pthread_mutex_unlock(&um_vmr.lock);
+    *fdp = fd;
+    *foffp = voff + (addr - start);
+    return true;
+no_ref:
+    vmo_unref(v, voff, len, false);
+no_fd:
+    close(fd);
+no:
+    pthread_mutex_unlock(&um_vmr.lock);
+    return false;
+}
+
+/* The core took the parked range [start, start + len) of this thread's send: a grave now. */
+static bool park_take(uint64_t start, uint64_t len)
+{
+    if (!__atomic_load_n(&um_vmr.nparks, __ATOMIC_RELAXED))
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&um_vmr.lock);
+    pthread_t me = pthread_self();
+    for (uint32_t i = 0; i < um_vmr.nparks && !found; i++) {
+        um_park *p = &um_vmr.parks[i];
+        if (p->taken || p->start != start || p->len != len || !pthread_equal(p->owner, me))
+            continue;
+        munmap((void *)(uintptr_t)start, (size_t)len); /* the placeholder: no page behind it */
+        p->taken = true;
+        __atomic_fetch_add(&um_vmr.ngraves, 1, __ATOMIC_RELAXED);
+        um_vmr.grave_bytes += len;
+        found = true;
+    }
+    if (found)
+        graves_trim(UM_VM_GRAVES_MAX, UM_VM_GRAVES_BYTES);
+    pthread_mutex_unlock(&um_vmr.lock);
+    return found;
+}
+
+void um_vm_unpark_mine(void)
+{
+    if (!__atomic_load_n(&um_vmr.nparks, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&um_vmr.lock);
+    pthread_t me = pthread_self();
+    for (uint32_t i = 0; i < um_vmr.nparks;) {
+        um_park *p = &um_vmr.parks[i];
+        if (p->taken || !pthread_equal(p->owner, me)) {
+            i++;
+            continue;
+        }
+        um_park copy = *p;
+        park_drop(i);
+        park_restore(&copy);
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+}
+
+/*
+ * In a forked child: graves are the parent's sends, unmapped; a range another thread of the
+ * parent had parked (its send in flight) is put back, frozen (the file is the parent's too).
+ * Conditions: locked.
+ */
+static void parks_after_fork_child(void)
+{
+    while (um_vmr.nparks) {
+        um_park p = um_vmr.parks[um_vmr.nparks - 1];
+        park_drop(um_vmr.nparks - 1);
+        if (p.taken)
+            park_bury(&p);
+        else
+            park_restore(&p); /* p.forks differs now: frozen */
+    }
 }
 
 bool um_vm_write_fd(int fd, uint64_t src, uint64_t len, uint64_t off)

@@ -95,6 +95,22 @@ bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *
 mach_msg_return_t um_vm_snapshot(uint64_t addr, uint64_t size, bool physical, int *fdp,
                                  uint64_t *foffp);
 
+/*
+ * For the world's client front end, a move (deallocate = TRUE) of `size` bytes at `addr`
+ * inside one live region from vm_allocate: the range is *parked* (its pages moved out of
+ * sight with mremap, a PROT_NONE placeholder in its place) and its memfd given as
+ * um_vm_snapshot gives it (*fdp, sealed; *foffp). No page is copied and no page-table entry
+ * torn down: the range still looks unmapped to the program. Then um_vm_remove of the same
+ * range (the reply says the core took it) makes it a grave, unmapped by a later
+ * um_vm_reap_graves (vm_allocate and vm_deallocate call it; at most 16 graves, 64 MiB, are
+ * kept); um_vm_unpark_mine (the call is over) puts back the calling thread's parked ranges
+ * that were not taken. False: not parked (not such a region, or mremap cannot leave the old
+ * range in place: MREMAP_DONTUNMAP, Linux 5.13); take a snapshot instead. Conditions: any.
+ */
+bool um_vm_park(uint64_t addr, uint64_t size, int *fdp, uint64_t *foffp);
+void um_vm_unpark_mine(void);
+void um_vm_reap_graves(void);
+
 /* Copy `len` bytes of this process's memory at `src` into `fd` at `off`; false: unreadable. */
 bool um_vm_write_fd(int fd, uint64_t src, uint64_t len, uint64_t off);
 

@@ -250,9 +250,12 @@ static void wr64(uint8_t *p, uint64_t v)
     memcpy(p, &v, 8);
 }
 
-/* One range of the sender's memory: bytes, a memfd, or the shared one. False: out of memory. */
+/*
+ * One range of the sender's memory: bytes, a memfd, or the shared one. `move`: the send
+ * deallocates it (a live region's range is parked: um_vm_park). False: out of memory.
+ */
 static bool capture_range(um_xmem_out *o, uint64_t addr, uint64_t size, bool physical,
-                          uint32_t flags)
+                          bool move, uint32_t flags)
 {
     um_xmem_item *it = out_item(o);
     if (!it)
@@ -280,7 +283,11 @@ static bool capture_range(um_xmem_out *o, uint64_t addr, uint64_t size, bool phy
     if (o->nfds + (o->pack < 0) < UM_XMEM_FDS_MAX) {
         int fd;
         uint64_t foff;
-        mach_msg_return_t mr = um_vm_snapshot(addr, size, physical, &fd, &foff);
+        /* A move of a live region's range: parked (no page-table entry torn down), else a
+         * snapshot as for a virtual copy. */
+        mach_msg_return_t mr = move && um_vm_park(addr, size, &fd, &foff)
+                                   ? MACH_MSG_SUCCESS
+                                   : um_vm_snapshot(addr, size, physical, &fd, &foff);
         if (mr == MACH_SEND_INVALID_MEMORY) {
             it->kind = UM_XMEM_UNREADABLE;
             return true;
@@ -380,12 +387,13 @@ mach_msg_return_t um_xmem_capture(const void *msg, size_t size, um_xmem_out *out
              * embedded front end's moves do; the range leaves the sender when the daemon's
              * core takes it (the reply lists it). */
             if (n)
-                ok = capture_range(out, addr, n, copy == MACH_MSG_PHYSICAL_COPY && !dealloc, 0);
+                ok = capture_range(out, addr, n, copy == MACH_MSG_PHYSICAL_COPY && !dealloc,
+                                   dealloc != 0, 0);
             break;
         case MACH_MSG_OOL_PORTS_DESCRIPTOR:
             if (n && n <= UM_XMEM_PORTS_MAX)
                 ok = capture_range(out, addr, (uint64_t)n * sizeof(mach_port_name_t), true,
-                                   UM_XMEM_PORTS);
+                                   false, UM_XMEM_PORTS);
             break;
         case MACH_MSG_GUARDED_PORT_DESCRIPTOR:
             break;
@@ -396,9 +404,15 @@ mach_msg_return_t um_xmem_capture(const void *msg, size_t size, um_xmem_out *out
     }
     if (!ok) {
         um_xmem_out_free(out);
+        um_vm_unpark_mine(); /* nothing is sent: moved ranges go back */
         return MACH_SEND_NO_BUFFER;
     }
     return MACH_MSG_SUCCESS;
+}
+
+void um_xmem_call_over(void)
+{
+    um_vm_unpark_mine();
 }
 
 /* ---- reading a part (both sides) ------------------------------------------------------------ */

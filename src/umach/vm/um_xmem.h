@@ -110,6 +110,12 @@ void um_xmem_out_encode(const um_xmem_out *o, void *buf, int *fds);
 mach_msg_return_t um_xmem_capture(const void *msg, size_t size, um_xmem_out *out);
 
 /*
+ * The mach_msg call that carried a captured part is over (its reply delivered, or it failed):
+ * the ranges it moved that the reply did not take (um_vm_park) go back where they were.
+ */
+void um_xmem_call_over(void);
+
+/*
  * Take in a reply's memory part: map every piece it carries into this process (a memfd
  * privately, bytes into fresh pages), write each one's address over its token in the received
  * message `image` (`len` bytes; NULL when the reply carries no message), then remove the
