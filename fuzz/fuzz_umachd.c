@@ -29,7 +29,10 @@
  * message, as many as the bytes hold) and its tail moved past them, then the daemon takes
  * the posts as before any request. The task's port (a receive right with a send right) is
  * granted credits on both thread connections before each record; a message whose remote port
- * is 0xF0F0F0F0 names that port.
+ * is 0xF0F0F0F0 names that port. Both thread connections have a receive window on it (a
+ * receive alone opens one), so posted messages are rendered there; sel & 0x38 == 0x28: the
+ * record's first eight bytes are the connection's window words `avail` and `done` (the
+ * client's claims, true or not), then the daemon applies them and fills the windows again.
  */
 #define _GNU_SOURCE
 #include "umachd.h"
@@ -224,6 +227,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         die("port for posts");
     port = (um_port *)um_entry_lookup(space, pname)->object;
     um_port_ref(port); /* ours while the input runs */
+    for (int i = 1; i < 3; i++)
+        d_win_open(&d, conns[i].c, pname, MACH_RCV_MSG, 256);
 
     size_t off = 0;
     for (int n = 0; n < MAX_RECORDS && off + 3 <= size; n++) {
@@ -261,7 +266,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 d_post_grant(&d, conns[i].c, pname, port);
         um_wire_pkt p;
         int rc;
-        if ((sel & 0x18) == 0x18) {
+        if ((sel & 0x38) == 0x28) {
+            /* Receive-window words: claims as the client says them. */
+            rc = 1;
+            um_ring *ring = &f->c->ring;
+            if (ring->base && len >= 8) {
+                um_ring_win_ctl *wc = um_ring_win_ctl_of(ring);
+                uint32_t w[2];
+                memcpy(w, bytes, sizeof w);
+                __atomic_store_n(&wc->avail, w[0], __ATOMIC_RELEASE);
+                __atomic_store_n(&wc->done, w[1], __ATOMIC_RELEASE);
+                d_post_drain_all(&d);
+                d_win_fill_all(&d);
+            }
+        } else if ((sel & 0x18) == 0x18) {
             /* Posted sends: the bytes at the post ring's head, the tail past them. */
             rc = 1;
             um_ring *ring = &f->c->ring;
@@ -282,6 +300,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
                 __atomic_store_n(&pc->tail, head + (uint32_t)len, __ATOMIC_RELEASE);
                 d_post_drain_all(&d);
+                d_win_fill_all(&d);
             }
         } else if (sel & 8) {
             /* Through the ring: the request area holds the bytes (zeros after them). */

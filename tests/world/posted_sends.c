@@ -6,7 +6,10 @@
  * queue the moment they return, never past the queue limit, carrying the send right that
  * keeps no-senders away until they are received, destroyed with a port that dies, and
  * labelled with the sender's credentials at the time it sent. The daemon's count of posts it
- * took (UM_WIRE_STATS) shows that the sends did take the posted path.
+ * took (UM_WIRE_STATS) shows that the sends did take the posted path. Receive windows (a
+ * thread's receives served from messages the daemon rendered ahead) likewise: in order, with
+ * their sequence numbers, gone from the queue the moment they returned, each the message the
+ * core's own receive gives (the daemon checks and counts), a lying window ends its task.
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -110,17 +113,23 @@ static mach_port_msgcount_t ps_msgcount(mach_port_t port)
     return st.mps_msgcount;
 }
 
-/* Posted sends the world's daemon took so far (UM_WIRE_STATS, asked by a hand-made task). */
-static uint64_t ps_posts_taken(void)
+/* UM_WIRE_STATS value `i` (asked by a hand-made task): 4 posted sends taken, 5 messages
+   received through windows, 6 window receives that differed from the window (never). */
+static uint64_t ps_stat(unsigned i)
 {
     int fd = w_observer(NULL);
     if (fd < 0)
-        return 0;
-    uint64_t out[5] = {0};
+        return UINT64_MAX;
+    uint64_t out[7] = {0};
     int32_t kr = -1;
-    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, 5);
+    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, 7);
     close(fd);
-    return rc == 0 && kr == 0 ? out[4] : 0;
+    return rc == 0 && kr == 0 ? out[i] : UINT64_MAX;
+}
+
+static uint64_t ps_posts_taken(void)
+{
+    return ps_stat(4);
 }
 
 /* Hand a child-to-be `port` as its bootstrap port (the slot fork passes on); the old one back. */
@@ -643,6 +652,86 @@ MT_TEST(a_sender_woken_for_room_in_a_full_queue_gets_it_before_its_own_credits_d
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
 }
 
+/*
+ * Receive windows: a thread that receives a stream takes all but the first message from its
+ * window. Another thread that hears of those receives finds them gone from the queue (count
+ * and sequence number), the trailers carry the sequence numbers a receive gives, in order.
+ */
+typedef struct {
+    mach_port_t port;
+    int told[2], go_on[2];
+    uint32_t first, rest, bad;
+} ps_reader;
+
+static void *ps_reader_thread(void *arg)
+{
+    ps_reader *r = arg;
+    ps_buf b;
+    for (uint32_t i = 0; i < r->first + r->rest; i++) {
+        if (i == r->first) {
+            char c = 'r';
+            if (write(r->told[1], &c, 1) != 1 || read(r->go_on[0], &c, 1) != 1)
+                return NULL;
+        }
+        if (ps_receive(r->port, &b, PS_WAIT_MS) != MACH_MSG_SUCCESS || b.in.m.seq != i ||
+            b.in.trailer.msgh_seqno != i || b.in.m.h.msgh_local_port != r->port ||
+            b.in.trailer.msgh_audit.val[5] != (unsigned)getpid())
+            r->bad++;
+    }
+    return NULL;
+}
+
+MT_TEST(receives_from_a_window_are_in_order_with_their_seqnos_and_gone_from_the_queue_at_once)
+{
+    enum { FIRST = 60, REST = 40 };
+    uint64_t before = ps_stat(5);
+    ps_reader r = {.port = ps_port(1024), .first = FIRST, .rest = REST};
+    MT_REQUIRE(r.port != MACH_PORT_NULL);
+    MT_REQUIRE(pipe(r.told) == 0 && pipe(r.go_on) == 0);
+    for (uint32_t i = 0; i < FIRST + REST; i++)
+        MT_KR(ps_send(r.port, 100, i, false), MACH_MSG_SUCCESS);
+    pthread_t t;
+    MT_REQUIRE(pthread_create(&t, NULL, ps_reader_thread, &r) == 0);
+    char c;
+    MT_REQUIRE(read(r.told[0], &c, 1) == 1);
+    /* The reader's receives returned: the queue no longer holds what they took. */
+    mach_port_status_t st;
+    mach_msg_type_number_t cnt = MACH_PORT_RECEIVE_STATUS_COUNT;
+    MT_KR(mach_port_get_attributes(TASK, r.port, MACH_PORT_RECEIVE_STATUS,
+                                   (mach_port_info_t)&st, &cnt),
+          KERN_SUCCESS);
+    MT_EQ(st.mps_msgcount, (mach_port_msgcount_t)REST);
+    MT_EQ(st.mps_seqno, (mach_port_seqno_t)FIRST);
+    MT_REQUIRE(write(r.go_on[1], "g", 1) == 1);
+    MT_REQUIRE(pthread_join(t, NULL) == 0);
+    MT_EQ(r.bad, 0u);
+    MT_EQ(ps_msgcount(r.port), 0u);
+    /* Most came through the window (the first receive of each run opens it). */
+    MT_CHECK(ps_stat(5) - before >= (FIRST + REST) / 2);
+    close(r.told[0]);
+    close(r.told[1]);
+    close(r.go_on[0]);
+    close(r.go_on[1]);
+    MT_KR(mach_port_mod_refs(TASK, r.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, r.port), KERN_SUCCESS);
+}
+
+MT_TEST(a_receive_after_the_port_with_a_window_was_destroyed_fails_as_without_one)
+{
+    mach_port_t port = ps_port(1024);
+    MT_REQUIRE(port != MACH_PORT_NULL);
+    for (uint32_t i = 0; i < 10; i++)
+        MT_KR(ps_send(port, 101, i, false), MACH_MSG_SUCCESS);
+    MT_EQ(ps_expect_run(port, 101, 0, 3), 0); /* a window shows the other seven now */
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    ps_buf b;
+    MT_KR(ps_receive(port, &b, 0), MACH_RCV_INVALID_NAME);
+    mach_port_urefs_t refs = 0;
+    MT_KR(mach_port_get_refs(TASK, port, MACH_PORT_RIGHT_DEAD_NAME, &refs), KERN_SUCCESS);
+    MT_EQ(refs, 1u);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+}
+
 /* This thread's ring (the only one of a child with one thread), found in /proc/self/maps. */
 static uint8_t *ps_my_ring(void)
 {
@@ -725,9 +814,24 @@ static int ps_liar(int lie)
     case 4: /* a length that is no message */
         ps_forge(ring, slot, &m, 7);
         break;
-    default: /* a tail far past the head */
+    case 5: /* a tail far past the head */
         __atomic_store_n(&pc->tail, pc->head + 3 * UM_RING_POST_SIZE, __ATOMIC_RELEASE);
         break;
+    default: { /* more receives claimed from a window than it showed */
+        mach_port_t mine = ps_port(16);
+        for (uint32_t i = 0; i < 4; i++)
+            if (mine == MACH_PORT_NULL || ps_send(mine, 93, i, false) != MACH_MSG_SUCCESS)
+                return 5;
+        if (ps_receive(mine, &b, 0) != MACH_MSG_SUCCESS) /* opens the window */
+            return 6;
+        um_ring_win_ctl *wc = (um_ring_win_ctl *)(ring + UM_RING_WIN_CTL);
+        if (wc->name != mine || wc->avail != 3)
+            return 7;
+        __atomic_store_n(&wc->avail, 50, __ATOMIC_RELEASE);
+        for (int i = 0; i < 10; i++)
+            (void)ps_receive(mine, &b, 0);
+        break;
+    }
     }
     mach_port_t p = MACH_PORT_NULL;
     return mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p) == KERN_SUCCESS ? 4 : 0;
@@ -737,7 +841,7 @@ MT_TEST(a_task_that_lies_in_its_post_ring_ends_and_the_receiver_sees_no_forged_m
 {
     mach_port_t port = ps_port(300);
     MT_REQUIRE(port != MACH_PORT_NULL);
-    for (int lie = 0; lie < 6; lie++) {
+    for (int lie = 0; lie < 7; lie++) {
         pid_t kid = ps_fork_with(port);
         MT_REQUIRE(kid >= 0);
         if (kid == 0)
@@ -762,6 +866,13 @@ MT_TEST(a_task_that_lies_in_its_post_ring_ends_and_the_receiver_sees_no_forged_m
     MT_EQ(ps_expect_run(port, 92, 0, 1), 0);
     MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+}
+
+MT_TEST(every_message_received_from_a_window_was_the_one_the_receive_itself_gives)
+{
+    /* The daemon checks each claimed receive against the core's own (UM_WIRE_STATS). */
+    MT_CHECK(ps_stat(5) > 0 && ps_stat(5) != UINT64_MAX);
+    MT_EQ(ps_stat(6), 0u);
 }
 
 MT_MAIN()

@@ -693,9 +693,11 @@ static bool d_stats(d_daemon *d, d_conn *c, const um_wire_pkt *p)
         if (o->pending)
             waiting++;
     }
-    uint64_t out[5] = {d->ntasks, um_space_inuse(c->task->task->space), waiting, conns,
-                       d->posts_taken};
-    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 5, NULL, 0);
+    uint64_t out[7] = {d->ntasks,        um_space_inuse(c->task->task->space),
+                       waiting,          conns,
+                       d->posts_taken,   d->win_received,
+                       d->win_mismatch};
+    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 7, NULL, 0);
 }
 
 /*
@@ -752,8 +754,11 @@ static void drain_ready(d_daemon *d);
  */
 static void take_posts(d_daemon *d)
 {
-    if (d->nposters && d_post_drain_all(d))
+    if (!d->nposters)
+        return;
+    if (d_post_drain_all(d))
         drain_ready(d);
+    d_win_fill_all(d);
 }
 
 int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)

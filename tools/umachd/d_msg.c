@@ -132,6 +132,9 @@ static bool rcv_done(d_conn *c, d_msg_call *m, mach_msg_return_t mr)
 {
     if (m->timed)
         d_heap_remove(c->task->d, m);
+    /* A receive alone that got its message: the next ones may come from a window. */
+    if (mr == MACH_MSG_SUCCESS && !(m->option & MACH_SEND_MSG))
+        d_win_open(c->task->d, c, m->r.rcv_name, m->option, m->r.rcv_size);
     return msg_finish(c, m, mr, UM_WIRE_OUT_RCV_BUF, &m->r.out);
 }
 
@@ -152,6 +155,11 @@ static bool rcv_start(d_conn *c, d_msg_call *m)
     bool timed = (m->option & MACH_RCV_TIMEOUT) != 0;
     m->r.may_block = !(timed && m->timeout == 0);
     set_deadline(m, timed);
+    /* A window on the port (this thread's or another's) is taken back first: what it let be
+     * claimed is received before this receive looks at the queue. */
+    um_entry *e = um_entry_lookup(task->space, m->r.rcv_name);
+    if (e && (e->type & MACH_PORT_TYPE_RECEIVE) && e->object)
+        d_win_revoke_port(c->task->d, (um_port *)e->object);
     d_callctx ctx;
     msg_enter(c, m, &ctx);
     mach_msg_return_t mr = um_msg_receive(task, &m->r);
@@ -371,6 +379,12 @@ bool d_msg_resume(d_conn *c)
     if (m->kind == D_WAIT_SEMA)
         return m->sema_w.woken ? sema_done(c, m, m->sema_w.result) : true;
     um_task *task = c->task->task;
+    if (!m->in_send && !m->r.handed) {
+        /* As at its start: a window on the port gives up what it let be claimed first. */
+        um_entry *e = um_entry_lookup(task->space, m->r.rcv_name);
+        if (e && (e->type & MACH_PORT_TYPE_RECEIVE) && e->object)
+            d_win_revoke_port(c->task->d, (um_port *)e->object);
+    }
     d_callctx ctx;
     msg_enter(c, m, &ctx);
     mach_msg_return_t mr =

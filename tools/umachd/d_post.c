@@ -36,6 +36,15 @@
 
 /* ---- the books ----------------------------------------------------------------------------- */
 
+/* The ring's client lied: nothing more is taken from it, and its task ends after this round. */
+static void post_lie(d_conn *c)
+{
+    c->post_broken = true;
+    if (c->task)
+        c->task->lied = true;
+}
+
+
 static um_ring_post_ctl *post_ctl(d_conn *c)
 {
     return um_ring_post_ctl_of(&c->ring);
@@ -80,12 +89,28 @@ static void conn_revoke(d_daemon *d, d_conn *c)
         grant_revoke(d, c, i);
 }
 
+static void win_revoke(d_daemon *d, d_conn *c);
+static void win_check(d_daemon *d);
+
+/* Put `c` on the list of rings served before every request; false: the list is full. */
+static bool poster_add(d_daemon *d, d_conn *c)
+{
+    if (c->poster)
+        return true;
+    if (d->nposters == D_POSTERS_MAX)
+        return false;
+    d->posters[d->nposters++] = c;
+    c->poster = true;
+    return true;
+}
+
+
 void d_post_revoke_all(d_daemon *d)
 {
-    if (!d->active_grants)
-        return;
-    for (unsigned k = 0; k < d->nposters; k++)
+    for (unsigned k = 0; k < d->nposters; k++) {
         conn_revoke(d, d->posters[k]);
+        win_revoke(d, d->posters[k]);
+    }
 }
 
 void d_post_revoke_port(d_daemon *d, um_port *port)
@@ -102,6 +127,9 @@ void d_post_revoke_port(d_daemon *d, um_port *port)
 
 void d_post_check(d_daemon *d)
 {
+    if (!d->nposters)
+        return;
+    win_check(d);
     if (!d->active_grants)
         return;
     for (unsigned k = 0; k < d->nposters; k++) {
@@ -193,12 +221,8 @@ void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
     if (slot == UM_RING_GRANTS) {
         if (free_slot == UM_RING_GRANTS)
             return;
-        if (!c->poster) {
-            if (d->nposters == D_POSTERS_MAX)
-                return;
-            d->posters[d->nposters++] = c;
-            c->poster = true;
-        }
+        if (!poster_add(d, c))
+            return;
         slot = free_slot;
         d_grant *g = &c->grants[slot];
         um_port_ref(port);
@@ -220,15 +244,217 @@ void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
         grant_revoke(d, c, slot); /* no room after all: nothing to spend */
 }
 
-/* ---- taking posts ------------------------------------------------------------------------ */
+/* ---- receive windows ---------------------------------------------------------------------- */
 
-/* The ring's client lied: nothing more is taken from it, and its task ends after this round. */
-static void post_lie(d_conn *c)
+static um_ring_win_ctl *win_ctl(d_conn *c)
 {
-    c->post_broken = true;
-    if (c->task)
-        c->task->lied = true;
+    return um_ring_win_ctl_of(&c->ring);
 }
+
+/* FNV-1a of an image: what the window showed, kept to check the receive that takes it. */
+static uint64_t win_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/*
+ * Whether a receive makes of `k` (queued on the window's port) nothing but bytes: no right
+ * to name but the destination (released, the receiver's name shown), no memory, no voucher;
+ * and its image with the trailer fits the receive and a slot.
+ */
+static bool win_renderable(const um_kmsg *k, const d_rwin *w, mach_msg_size_t tsize)
+{
+    return k->ndesc == 0 && !(k->bits & MACH_MSGH_BITS_COMPLEX) && k->reply == NULL &&
+           MACH_MSGH_BITS_LOCAL(k->bits) == 0 && MACH_MSGH_BITS_VOUCHER(k->bits) == 0 &&
+           MACH_MSGH_BITS_REMOTE(k->bits) == MACH_MSG_TYPE_PORT_SEND &&
+           (uint64_t)k->size + tsize <= w->rcv_size &&
+           (uint64_t)k->size + tsize <= UM_RING_WIN_IMAGE_MAX;
+}
+
+/* Render `k` into the next slot as um_msg_receive + um_kmsg_copyout would give it now. */
+static void win_render(d_conn *c, const um_kmsg *k, mach_port_seqno_t seqno)
+{
+    d_rwin *w = &c->win;
+    uint8_t img[UM_RING_WIN_IMAGE_MAX];
+    mach_msg_header_t h = {
+        .msgh_bits = MACH_MSGH_BITS_SET(0, MACH_MSG_TYPE_PORT_SEND, 0, k->bits),
+        .msgh_size = k->size,
+        .msgh_remote_port = MACH_PORT_NULL,
+        .msgh_local_port = w->port->receiver_name,
+        .msgh_voucher_port = k->voucher_raw,
+        .msgh_id = k->id,
+    };
+    memcpy(img, &h, sizeof h);
+    memcpy(img + sizeof h, k->body, k->size - sizeof h);
+    mach_msg_size_t tsize = um_trailer_size(w->option);
+    um_trailer_write(img + k->size, w->option, seqno, &k->sec, &k->audit, w->port->context);
+    uint32_t len = k->size + tsize;
+    uint8_t *slot = um_ring_win_slot(&c->ring, w->rendered);
+    memcpy(slot, &len, sizeof len);
+    memcpy(slot + 8, img, len);
+    w->hash[w->rendered % UM_RING_WIN_SLOTS] = win_hash(img, len);
+}
+
+/*
+ * Dequeue what the client claimed (a claimed total of `claimed`), each as the receive it
+ * was: the core's own receive runs, and its image must be the one the window showed.
+ */
+static void win_apply(d_daemon *d, d_conn *c, uint32_t claimed)
+{
+    d_rwin *w = &c->win;
+    if (claimed - w->applied > w->rendered - w->applied) {
+        post_lie(c); /* more claims than were rendered */
+        return;
+    }
+    while (w->applied != claimed) {
+        um_msg_rcv_state r;
+        memset(&r, 0, sizeof r);
+        r.option = w->option;
+        r.rcv_size = w->rcv_size;
+        r.rcv_name = w->name;
+        r.may_block = false;
+        d_callctx ctx;
+        memset(&ctx, 0, sizeof ctx);
+        d_ctx_enter(c->task, &ctx);
+        mach_msg_return_t mr = um_msg_receive(c->task->task, &r);
+        d_ctx_leave(c->task, &ctx);
+        if (mr != MACH_MSG_SUCCESS || r.out.nseg != 1 ||
+            win_hash(r.out.seg[0].bytes, r.out.seg[0].len) !=
+                w->hash[w->applied % UM_RING_WIN_SLOTS])
+            d->win_mismatch++;
+        um_msg_out_release(&r.out);
+        w->applied++;
+        d->win_received++;
+    }
+}
+
+/* Show the client what is queued after what it was shown, while slots are free. */
+static void win_fill(d_conn *c)
+{
+    d_rwin *w = &c->win;
+    um_port *port = w->port;
+    um_ring_win_ctl *wc = win_ctl(c);
+    uint32_t done = __atomic_load_n(&wc->done, __ATOMIC_ACQUIRE);
+    mach_msg_size_t tsize = um_trailer_size(w->option);
+    uint32_t skip = w->rendered - w->applied;
+    um_kmsg *k = port->msg_head;
+    for (uint32_t i = 0; k && i < skip; i++)
+        k = k->next;
+    mach_port_seqno_t seqno = port->seqno + skip;
+    /* Receivers waiting on the port come first: what is queued is theirs to take. */
+    if (port->receivers.head)
+        k = NULL;
+    /* A slot is free once the client copied it out (done) and the daemon checked the
+     * receive it stood for (applied: its hash is kept until then). */
+    while (k && w->rendered - done < UM_RING_WIN_SLOTS &&
+           w->rendered - w->applied < UM_RING_WIN_SLOTS && win_renderable(k, w, tsize)) {
+        win_render(c, k, seqno++);
+        w->rendered++;
+        __atomic_fetch_add(&wc->avail, 1, __ATOMIC_RELEASE);
+        k = k->next;
+    }
+    /* A sender waiting for room (or a send-possible request) must learn of each claim. */
+    uint32_t wake = port->senders.head || (port->rare && port->rare->caprequests);
+    __atomic_store_n(&wc->need_wake, wake, __ATOMIC_RELAXED);
+}
+
+/* Claims so far (what the client's word says it has taken of what was rendered). */
+static uint32_t win_claimed(d_conn *c)
+{
+    return c->win.rendered - __atomic_load_n(&win_ctl(c)->avail, __ATOMIC_ACQUIRE);
+}
+
+/* Take the window back: claims are dequeued, what was shown and not claimed stays queued. */
+static void win_revoke(d_daemon *d, d_conn *c)
+{
+    d_rwin *w = &c->win;
+    if (!w->port)
+        return;
+    uint32_t left = 0;
+    if (c->ring.base) {
+        um_ring_win_ctl *wc = win_ctl(c);
+        left = __atomic_exchange_n(&wc->avail, 0, __ATOMIC_ACQ_REL);
+        __atomic_store_n(&wc->need_wake, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&wc->name, 0, __ATOMIC_RELAXED);
+    }
+    if (left > w->rendered - w->applied) {
+        post_lie(c);
+        left = w->rendered - w->applied;
+    }
+    if (!c->post_broken && w->port->active)
+        win_apply(d, c, w->rendered - left);
+    /* The next window's first slot is the one the client reads next. */
+    w->rendered = w->applied;
+    um_port_release(w->port);
+    w->port = NULL;
+    w->name = 0;
+}
+
+void d_win_revoke_port(d_daemon *d, um_port *port)
+{
+    for (unsigned k = 0; k < d->nposters; k++)
+        if (d->posters[k]->win.port == port)
+            win_revoke(d, d->posters[k]);
+}
+
+/* Windows whose port died or left the task are taken back (before any reply). */
+static void win_check(d_daemon *d)
+{
+    for (unsigned k = 0; k < d->nposters; k++) {
+        d_conn *c = d->posters[k];
+        if (c->win.port && (!c->win.port->active || !c->task ||
+                            c->win.port->receiver != c->task->task->space))
+            win_revoke(d, c);
+    }
+}
+
+/* Receive options a window can show messages for (the trailer's, and those that matter only
+ * for what a window never shows: too large, vouchers). */
+#define WIN_OPTIONS                                                                            \
+    (MACH_RCV_MSG | MACH_RCV_LARGE | MACH_RCV_LARGE_IDENTITY | MACH_RCV_VOUCHER |             \
+     MACH_RCV_TRAILER_MASK)
+
+void d_win_open(d_daemon *d, d_conn *c, mach_port_name_t name, mach_msg_option_t option,
+                mach_msg_size_t rcv_size)
+{
+    option &= ~(MACH_RCV_TIMEOUT | MACH_RCV_INTERRUPT);
+    if (c->dead || !c->ring.base || c->post_broken || !c->task || c->task->lied ||
+        c->task->doomed || (option & ~WIN_OPTIONS) || !(option & MACH_RCV_MSG))
+        return;
+    um_space *space = c->task->task->space;
+    um_entry *e = um_entry_lookup(space, name);
+    if (!e || !(e->type & MACH_PORT_TYPE_RECEIVE))
+        return;
+    um_port *port = (um_port *)e->object;
+    if (!port->active || port->kotype != UM_KOT_NONE || port->receiver != space ||
+        (port->rare && port->rare->nsets))
+        return;
+    d_rwin *w = &c->win;
+    if (w->port && (w->port != port || w->name != name || w->option != option ||
+                    w->rcv_size != rcv_size))
+        win_revoke(d, c);
+    if (!w->port) {
+        d_win_revoke_port(d, port); /* one window per port */
+        if (c->post_broken || !poster_add(d, c))
+            return;
+        um_port_ref(port);
+        w->port = port;
+        w->name = name;
+        w->option = option;
+        w->rcv_size = rcv_size;
+        w->applied = w->rendered;
+        um_ring_win_ctl *wc = win_ctl(c);
+        __atomic_store_n(&wc->option, option, __ATOMIC_RELAXED);
+        __atomic_store_n(&wc->rcv_size, rcv_size, __ATOMIC_RELAXED);
+        __atomic_store_n(&wc->name, name, __ATOMIC_RELEASE);
+    }
+    win_fill(c);
+}
+
+/* ---- taking posts ------------------------------------------------------------------------ */
 
 void d_post_drain(d_daemon *d, d_conn *c)
 {
@@ -297,7 +523,15 @@ void d_post_drain(d_daemon *d, d_conn *c)
 
 bool d_post_drain_all(d_daemon *d)
 {
-    uint64_t before = d->posts_taken;
+    uint64_t before = d->posts_taken + d->win_received;
+    /* Receives claimed from windows, then posted sends (both happened before now); the
+     * windows are shown what is queued once the receivers these woke took theirs
+     * (d_win_fill_all). */
+    for (unsigned k = 0; k < d->nposters; k++) {
+        d_conn *c = d->posters[k];
+        if (!c->dead && c->win.port && !c->post_broken && c->win.port->active)
+            win_apply(d, c, win_claimed(c));
+    }
     for (unsigned k = 0; k < d->nposters; k++) {
         d_conn *c = d->posters[k];
         if (!c->dead)
@@ -313,7 +547,16 @@ bool d_post_drain_all(d_daemon *d)
             if (c->grants[i].active)
                 grant_top_up(d, c, i);
     }
-    return d->posts_taken != before;
+    return d->posts_taken + d->win_received != before;
+}
+
+void d_win_fill_all(d_daemon *d)
+{
+    for (unsigned k = 0; k < d->nposters; k++) {
+        d_conn *c = d->posters[k];
+        if (!c->dead && c->win.port && !c->post_broken && c->win.port->active)
+            win_fill(c);
+    }
 }
 
 bool d_post_may_sleep(d_daemon *d)
@@ -322,8 +565,16 @@ bool d_post_may_sleep(d_daemon *d)
         return true;
     for (unsigned k = 0; k < d->nposters; k++) {
         d_conn *c = d->posters[k];
-        if (!c->dead && c->ring.base && !c->post_broken)
-            __atomic_store_n(&post_ctl(c)->idle, 1, __ATOMIC_RELAXED);
+        if (c->dead || !c->ring.base || c->post_broken)
+            continue;
+        __atomic_store_n(&post_ctl(c)->idle, 1, __ATOMIC_RELAXED);
+        /* A claim from a window whose port has a sender waiting for room (or a send-possible
+         * request) must wake us: the room is that sender's. */
+        um_port *port = c->win.port;
+        if (port) {
+            uint32_t wake = port->senders.head || (port->rare && port->rare->caprequests);
+            __atomic_store_n(&win_ctl(c)->need_wake, wake, __ATOMIC_RELAXED);
+        }
     }
     /* Against the client's "tail, then look at idle" (um_ring_post_msg). */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -335,6 +586,9 @@ bool d_post_may_sleep(d_daemon *d)
         if (__atomic_load_n(&pc->tail, __ATOMIC_RELAXED) !=
             __atomic_load_n(&pc->head, __ATOMIC_RELAXED))
             return false;
+        if (c->win.port && __atomic_load_n(&win_ctl(c)->need_wake, __ATOMIC_RELAXED) &&
+            win_claimed(c) != c->win.applied)
+            return false; /* claims came that a waiting sender needs applied */
     }
     return true;
 }
@@ -346,6 +600,7 @@ void d_post_conn_end(d_daemon *d, d_conn *c)
     if (!c->dead)
         d_post_drain(d, c);
     conn_revoke(d, c);
+    win_revoke(d, c);
     /* Credits spent whose posts will never come: the client is gone before its send
      * returned, so they were never sent. Their room and rights go back. */
     for (uint32_t i = 0; i < UM_RING_GRANTS; i++) {
@@ -366,3 +621,4 @@ void d_post_conn_end(d_daemon *d, d_conn *c)
     }
     c->poster = false;
 }
+

@@ -35,6 +35,17 @@ typedef struct d_conn d_conn;
 typedef struct d_msg_call d_msg_call;
 typedef struct d_heir d_heir;
 
+/* A thread's receive window, as the daemon keeps it (docs/world.md, "Receive windows"). */
+typedef struct d_rwin {
+    um_port *port;        /* a reference while active, else NULL */
+    mach_port_name_t name;
+    mach_msg_option_t option; /* without MACH_RCV_TIMEOUT / MACH_RCV_INTERRUPT */
+    mach_msg_size_t rcv_size;
+    uint32_t rendered;    /* slots rendered, ever */
+    uint32_t applied;     /* claims dequeued, ever */
+    uint64_t hash[UM_RING_WIN_SLOTS]; /* of each slot's image as rendered */
+} d_rwin;
+
 /*
  * One grant slot of a ring, as the daemon keeps it (the client's copy in the ring is only the
  * client's): credits given and not yet seen come back as posts or by revocation.
@@ -73,7 +84,8 @@ struct d_conn {
     d_conn *look_next;
     /* Posted sends (d_post.c): the daemon's own books of the ring's grant slots. */
     d_grant grants[UM_RING_GRANTS];
-    bool poster;        /* on the daemon's list of rings whose posts it drains */
+    d_rwin win;         /* receive window (d_post.c) */
+    bool poster;        /* on the daemon's list of rings whose posts (and window) it serves */
     bool post_broken;   /* a post that did not check: nothing more is taken from this ring */
 };
 
@@ -193,6 +205,9 @@ struct d_daemon {
     unsigned nposters;
     uint32_t active_grants;          /* grants that may be topped up (checked at each reply) */
     uint64_t posts_taken;            /* posted sends taken, ever (UM_WIRE_STATS) */
+    uint64_t win_received;           /* messages received through windows, ever (STATS) */
+    uint64_t win_mismatch;           /* a claimed message whose receive did not give what the
+                                        window showed: never (STATS, for the tests) */
 };
 
 /* ---- d_kernel.c ------------------------------------------------------------------------ */
@@ -323,6 +338,8 @@ struct d_msg_call {
  * each ring's order, before anything else is served: true if any was taken.
  */
 bool d_post_drain_all(d_daemon *d);
+/* Show every window what is queued after what it shows (after woken receivers ran). */
+void d_win_fill_all(d_daemon *d);
 /* Take the posts of one ring (a connection that ends). */
 void d_post_drain(d_daemon *d, d_conn *c);
 /* Before the loop sleeps: tell every ring the next post must wake it. false: a post came
@@ -340,5 +357,10 @@ void d_post_conn_end(d_daemon *d, d_conn *c);
 void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port);
 /* Whether a message header (bits, local and voucher names) and size may be posted. */
 bool d_post_eligible_header(const mach_msg_header_t *h, uint32_t size);
+/* Before a receive of any connection on `port`: windows on it are taken back first. */
+void d_win_revoke_port(d_daemon *d, um_port *port);
+/* After `c`'s receive on `name` with `option` and `rcv_size` succeeded: open its window. */
+void d_win_open(d_daemon *d, d_conn *c, mach_port_name_t name, mach_msg_option_t option,
+                mach_msg_size_t rcv_size);
 
 #endif

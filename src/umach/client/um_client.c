@@ -507,6 +507,22 @@ bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len)
     return um_ring_post_msg(&t->ring, name, msg, len);
 }
 
+static bool cl_win_write(uint64_t addr, const void *bytes, size_t len)
+{
+    return um_embedded_memops.msg_write(NULL, addr, bytes, len);
+}
+
+int um_client_win_receive(mach_port_name_t name, mach_msg_option_t option,
+                          mach_msg_size_t rcv_size, uint64_t buf)
+{
+    cl_thread *t = cl_me;
+    if (!t || t->fd < 0 || !t->ring.base ||
+        cl_me_generation != __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE) ||
+        __atomic_load_n(&cl_post_off, __ATOMIC_RELAXED) > 0)
+        return 0;
+    return um_ring_win_receive(&t->ring, name, (uint32_t)option, rcv_size, cl_win_write, buf);
+}
+
 /* ---- spinning before sleeping on the ring ------------------------------------------------- */
 
 enum { CL_SPIN_BACKOFF_MAX = 8 };

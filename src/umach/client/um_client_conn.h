@@ -56,6 +56,14 @@ bool um_spawn_token_take(uint64_t token[2]);
  * credentials changed since this thread's last send went to the daemon): send the usual way.
  */
 bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len);
+/*
+ * A receive alone (`option` without MACH_RCV_TIMEOUT / MACH_RCV_INTERRUPT) that may be
+ * served from the thread's receive window (docs/world.md, "Receive windows"), into `buf`:
+ * 0 not possible now (receive the usual way), 1 received, -1 received but `buf` could not
+ * take it (the message is lost: MACH_RCV_INVALID_DATA).
+ */
+int um_client_win_receive(mach_port_name_t name, mach_msg_option_t option,
+                          mach_msg_size_t rcv_size, uint64_t buf);
 /* The credential generation this thread's last UM_WIRE_MSG carried, for um_client_post. */
 void um_client_note_cred_generation(unsigned gen);
 

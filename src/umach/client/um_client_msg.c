@@ -108,6 +108,15 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
 {
     if (cl_try_post(msg, option, send_size))
         return MACH_MSG_SUCCESS;
+    if ((option & (MACH_SEND_MSG | MACH_RCV_MSG)) == MACH_RCV_MSG) {
+        mach_msg_header_t *rb = rcv_msg ? rcv_msg : msg;
+        int w = rb ? um_client_win_receive(rcv_name,
+                                           option & ~(MACH_RCV_TIMEOUT | MACH_RCV_INTERRUPT),
+                                           rcv_size, (uint64_t)(uintptr_t)rb)
+                   : 0;
+        if (w)
+            return w > 0 ? MACH_MSG_SUCCESS : MACH_RCV_INVALID_DATA;
+    }
     uint8_t stack[1024];
     uint8_t *bytes = NULL;
     uint32_t nbytes = 0;

@@ -26,7 +26,8 @@
 #include <unistd.h>
 
 _Static_assert(sizeof(um_ring_ctl) <= UM_RING_POST_CTL, "the mailbox's words end before the posts'");
-_Static_assert(UM_RING_POST_CTL + sizeof(um_ring_post_ctl) <= UM_RING_CTL,
+_Static_assert(UM_RING_POST_CTL + sizeof(um_ring_post_ctl) <= UM_RING_WIN_CTL &&
+                   UM_RING_WIN_CTL + sizeof(um_ring_win_ctl) <= UM_RING_CTL,
                "the control words fit their page");
 _Static_assert(UM_RING_POST_REC_SIZE(UM_RING_POST_MSG_MAX) * 2 <= UM_RING_POST_SIZE &&
                    (UM_RING_POST_SIZE & (UM_RING_POST_SIZE - 1)) == 0,
@@ -436,6 +437,11 @@ void um_ring_abandon(um_ring *r)
 
 /* ---- posted sends ------------------------------------------------------------------------ */
 
+static ssize_t write_evfd(int fd, const uint64_t *one)
+{
+    return write(fd, one, sizeof *one);
+}
+
 /* Take one credit of the grant for `name`; false: none left (or no such grant). */
 static bool post_take_credit(um_ring_post_ctl *pc, uint32_t name, uint32_t *slotp)
 {
@@ -506,4 +512,50 @@ bool um_ring_post_pending(const um_ring *r)
     const um_ring_post_ctl *pc = um_ring_post_ctl_of(r);
     return __atomic_load_n(&pc->head, __ATOMIC_ACQUIRE) !=
            __atomic_load_n(&pc->tail, __ATOMIC_RELAXED);
+}
+
+/* ---- the receive window ------------------------------------------------------------------ */
+
+int um_ring_win_receive(um_ring *r, uint32_t name, uint32_t option, uint32_t rcv_size,
+                        bool (*write)(uint64_t addr, const void *bytes, size_t len),
+                        uint64_t buf)
+{
+    if (!r->base || name == 0)
+        return 0;
+    um_ring_win_ctl *w = um_ring_win_ctl_of(r);
+    /* The params are the daemon's and change only while this thread waits on it. */
+    if (__atomic_load_n(&w->name, __ATOMIC_RELAXED) != name ||
+        __atomic_load_n(&w->option, __ATOMIC_RELAXED) != option ||
+        __atomic_load_n(&w->rcv_size, __ATOMIC_RELAXED) != rcv_size)
+        return 0;
+    uint32_t a = __atomic_load_n(&w->avail, __ATOMIC_ACQUIRE);
+    do {
+        if (a == 0)
+            return 0;
+    } while (!__atomic_compare_exchange_n(&w->avail, &a, a - 1, false, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_ACQUIRE));
+    /* Claimed: the message is received now. */
+    uint32_t done = __atomic_load_n(&w->done, __ATOMIC_RELAXED); /* ours alone */
+    const uint8_t *slot = um_ring_win_slot(r, done);
+    uint32_t len;
+    memcpy(&len, slot, sizeof len);
+    int rc = 1;
+    if (len > UM_RING_WIN_IMAGE_MAX || len > rcv_size || !write(buf, slot + 8, len))
+        rc = -1;
+    __atomic_store_n(&w->done, done + 1, __ATOMIC_RELEASE);
+    /* A sender waits for the room this made: the daemon must see the claim (as the post's
+     * wake: the daemon sets idle, fences and looks at the windows again before it sleeps). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&w->need_wake, __ATOMIC_RELAXED)) {
+        um_ring_post_ctl *pc = um_ring_post_ctl_of(r);
+        if (__atomic_load_n(&pc->idle, __ATOMIC_RELAXED) &&
+            __atomic_exchange_n(&pc->idle, 0, __ATOMIC_ACQ_REL)) {
+            uint64_t one = 1;
+            ssize_t n;
+            do
+                n = write_evfd(r->evfd, &one);
+            while (n < 0 && errno == EINTR);
+        }
+    }
+    return rc;
 }

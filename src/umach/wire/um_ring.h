@@ -40,10 +40,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The mailbox (control page and two areas), then the post ring (um_ring_post_*, below). */
+/* The mailbox (control page and two areas), then the post ring (um_ring_post_*, below), then
+   the receive window (um_ring_win_*). */
 #define UM_RING_MBOX_SIZE (64u * 1024)
 #define UM_RING_POST_SIZE (64u * 1024)
-#define UM_RING_SIZE (UM_RING_MBOX_SIZE + UM_RING_POST_SIZE)
+#define UM_RING_WIN_SIZE (64u * 1024)
+#define UM_RING_SIZE (UM_RING_MBOX_SIZE + UM_RING_POST_SIZE + UM_RING_WIN_SIZE)
 #define UM_RING_CTL 4096u /* the control page */
 #define UM_RING_AREA ((UM_RING_MBOX_SIZE - UM_RING_CTL) / 2)
 #define UM_RING_HUP_CHECK_MS 100
@@ -135,6 +137,32 @@ typedef struct um_ring_post_ctl {
     um_ring_grant grants[UM_RING_GRANTS];
 } um_ring_post_ctl;
 
+/*
+ * The receive window (docs/world.md, "Receive windows"): messages queued on one port, each
+ * rendered by the daemon exactly as a receive with the window's options and size would
+ * receive it now, in order. The thread claims one (an atomic decrement of `avail`, the
+ * receive's moment), copies it to its buffer and counts it `done`; the daemon dequeues what
+ * was claimed before it serves anything else, and takes the window back by exchanging
+ * `avail` with 0. Params change only while the thread waits in a request of its own.
+ */
+#define UM_RING_WIN_CTL 3072u   /* offset of um_ring_win_ctl in the control page */
+#define UM_RING_WIN_SLOTS 32u
+#define UM_RING_WIN_SLOT (UM_RING_WIN_SIZE / UM_RING_WIN_SLOTS)
+#define UM_RING_WIN_IMAGE_MAX (UM_RING_WIN_SLOT - 8u) /* a slot: u32 length, pad, the image */
+
+typedef struct um_ring_win_ctl {
+    uint32_t name;     /* the receive right's name */
+    uint32_t option;   /* the receive's options, MACH_RCV_TIMEOUT / INTERRUPT left out */
+    uint32_t rcv_size; /* the receive's size */
+    uint32_t pad0[13];
+    uint32_t avail;    /* rendered and not claimed; the client decrements, the daemon adds and
+                          exchanges */
+    uint32_t pad1[15];
+    uint32_t done;     /* client: claims copied out, ever (slot done % SLOTS is next) */
+    uint32_t pad2[15];
+    uint32_t need_wake; /* daemon: a claim must wake it (a sender waits for room) */
+} um_ring_win_ctl;
+
 /* A mapped ring: its control page and its two areas. */
 typedef struct um_ring {
     void *base;     /* UM_RING_SIZE bytes, MAP_SHARED */
@@ -157,6 +185,16 @@ static inline uint8_t *um_ring_req_area(const um_ring *r)
 static inline uint8_t *um_ring_rep_area(const um_ring *r)
 {
     return (uint8_t *)r->base + UM_RING_CTL + UM_RING_AREA;
+}
+
+static inline um_ring_win_ctl *um_ring_win_ctl_of(const um_ring *r)
+{
+    return (um_ring_win_ctl *)((uint8_t *)r->base + UM_RING_WIN_CTL);
+}
+static inline uint8_t *um_ring_win_slot(const um_ring *r, uint32_t i)
+{
+    return (uint8_t *)r->base + UM_RING_MBOX_SIZE + UM_RING_POST_SIZE +
+           (size_t)(i % UM_RING_WIN_SLOTS) * UM_RING_WIN_SLOT;
 }
 
 static inline um_ring_post_ctl *um_ring_post_ctl_of(const um_ring *r)
@@ -289,5 +327,14 @@ void um_ring_done(um_ring *r, uint32_t how);
 bool um_ring_post_msg(um_ring *r, uint32_t name, const void *msg, uint32_t len);
 /* Client: whether posts are still to be taken by the daemon. */
 bool um_ring_post_pending(const um_ring *r);
+/*
+ * Client: receive from the window if it is for `name` with these options and size and holds a
+ * message: copies it out with `write` (fault-safe; false: unwritable) into `buf`. Returns 0:
+ * nothing claimed (receive the usual way); 1: received; -1: received, but the buffer could
+ * not take it (the message is lost, as XNU loses it).
+ */
+int um_ring_win_receive(um_ring *r, uint32_t name, uint32_t option, uint32_t rcv_size,
+                        bool (*write)(uint64_t addr, const void *bytes, size_t len),
+                        uint64_t buf);
 
 #endif
