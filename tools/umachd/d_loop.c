@@ -230,6 +230,10 @@ static void look_yield(d_daemon *d)
 /* Before the promises end: poll the rings whose clients run elsewhere, or yield to those here. */
 static void look_wait(d_daemon *d)
 {
+    /* Where the daemon runs now: rounds served from the rings go without an epoll wake-up,
+     * which is where the loop learns it otherwise (and the replies tell the clients). */
+    int cpu = sched_getcpu();
+    d->cpu = cpu < 0 ? UINT32_MAX : (uint32_t)cpu;
     if (d->cpu == UINT32_MAX || look_any_posted(d))
         return;
     bool elsewhere = false, here = false;
