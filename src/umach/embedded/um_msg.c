@@ -349,13 +349,14 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                                   mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
                                   mach_msg_header_t *rcv_msg)
 {
-    um_task *task = um_embedded_task();
+    um_task *task;
     mach_msg_return_t mr = MACH_MSG_SUCCESS;
     um_kmsg *k = NULL;
     if (option & MACH_SEND_MSG) {
         if (!msg)
             return MACH_SEND_INVALID_DATA;
         /* Copying and checking the message needs no lock. */
+        task = um_embedded_task();
         mr = um_kmsg_prepare(task, (uint64_t)(uintptr_t)msg, send_size, &k);
         if (mr != MACH_MSG_SUCCESS)
             return mr;

@@ -243,6 +243,30 @@ mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
         return MACH_RCV_TOO_LARGE;
     }
     uint64_t context = src->context;
+    if (k->ndesc == 0 && k->reply == NULL && MACH_MSGH_BITS_VOUCHER(k->bits) == 0) {
+        /*
+         * A message that carries nothing but its destination right (one-way messages,
+         * replies): um_kmsg_copyout's work for it, in place, without its detours.
+         */
+        k = um_mqueue_dequeue(src, &seqno);
+        mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
+        um_port *dest = k->dest;
+        k->dest = NULL;
+        mach_msg_header_t *h = (mach_msg_header_t *)(void *)(k->body - sizeof *h);
+        h->msgh_bits = MACH_MSGH_BITS_SET(MACH_MSGH_BITS_LOCAL(k->bits), dest_type, 0, k->bits);
+        h->msgh_size = k->size;
+        h->msgh_remote_port = MACH_PORT_NULL;
+        h->msgh_local_port = um_kmsg_copyout_dest(space, dest, dest_type);
+        h->msgh_voucher_port = k->voucher_raw;
+        h->msgh_id = k->id;
+        um_trailer_write((uint8_t *)h + k->size, r->option, seqno, &k->sec, &k->audit, context);
+        r->out.image = k;
+        r->out.nseg = 1;
+        r->out.seg[0].offset = 0;
+        r->out.seg[0].len = k->size + tsize;
+        r->out.seg[0].bytes = (const uint8_t *)h;
+        return MACH_MSG_SUCCESS;
+    }
     k = um_mqueue_dequeue(src, &seqno);
     mach_msg_size_t size = k->size;
     mach_msg_return_t mr = um_kmsg_copyout(space, k, r->option, r->rcv_addr, &r->out);
