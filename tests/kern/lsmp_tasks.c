@@ -9,6 +9,7 @@
 
 #include "api/um_api.h"
 #include "embedded/um_embedded.h"
+#include "kern_give.h"
 #include "kern/um_lsmp.h"
 
 #include <mach/mach.h>
@@ -21,19 +22,6 @@
 #define B_PID 4242u
 
 static const um_task_hooks no_hooks = {0};
-
-/* Move a right of `from`'s space into `to`'s space; returns its name there. World locked. */
-static mach_port_name_t give(um_task *from, mach_port_name_t name, mach_msg_type_name_t disp,
-                             um_task *to)
-{
-    um_port *port = NULL;
-    if (um_right_copyin(from->space, name, disp, 0, &port) != KERN_SUCCESS || !port)
-        return MACH_PORT_NULL;
-    mach_port_name_t out = MACH_PORT_NULL;
-    if (um_right_copyout(to->space, port, um_copyin_type(disp), &out) != KERN_SUCCESS)
-        return MACH_PORT_NULL;
-    return out;
-}
 
 /* The row of `name` in `text` (into `out`) without its ipc-object column, or "". */
 static const char *row(const char *text, mach_port_name_t name, char *out, size_t cap)
@@ -81,9 +69,9 @@ MT_TEST(send_rights_and_task_ports_name_the_other_task_until_it_dies)
     b->audit.val[5] = B_PID;
     mach_port_name_t rb_b = MACH_PORT_NULL;
     MT_KR(um_api_mach_port_allocate(b, b->task_name, MACH_PORT_RIGHT_RECEIVE, &rb_b), KERN_SUCCESS);
-    mach_port_name_t rb = give(b, rb_b, MACH_MSG_TYPE_MAKE_SEND, a);
-    mach_port_name_t btask = give(b, b->task_name, MACH_MSG_TYPE_COPY_SEND, a);
-    mach_port_name_t atask_b = give(a, a->task_name, MACH_MSG_TYPE_COPY_SEND, b);
+    mach_port_name_t rb = kern_give(b, rb_b, MACH_MSG_TYPE_MAKE_SEND, a);
+    mach_port_name_t btask = kern_give(b, b->task_name, MACH_MSG_TYPE_COPY_SEND, a);
+    mach_port_name_t atask_b = kern_give(a, a->task_name, MACH_MSG_TYPE_COPY_SEND, b);
     MT_REQUIRE(rb && btask && atask_b);
 
     um_text ta = UM_TEXT_INIT, tb = UM_TEXT_INIT;

@@ -10,6 +10,7 @@
 
 #include "api/um_api.h"
 #include "embedded/um_embedded.h"
+#include "kern_give.h"
 #include "kern/um_kmsg.h"
 
 #include <mach/mach.h>
@@ -44,19 +45,6 @@ static mach_msg_return_t tt_recv(mach_port_name_t port, tt_msg *m, mach_msg_time
 {
     memset(m, 0, sizeof *m);
     return mach_msg(&m->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *m, port, ms, MACH_PORT_NULL);
-}
-
-/* Move a right of `from`'s space into `to`'s space; returns its name there. World locked. */
-static mach_port_name_t tt_give(um_task *from, mach_port_name_t name, mach_msg_type_name_t disp,
-                                um_task *to)
-{
-    um_port *port = NULL;
-    if (um_right_copyin(from->space, name, disp, 0, &port) != KERN_SUCCESS || !port)
-        return MACH_PORT_NULL;
-    mach_port_name_t out = MACH_PORT_NULL;
-    if (um_right_copyout(to->space, port, um_copyin_type(disp), &out) != KERN_SUCCESS)
-        return MACH_PORT_NULL;
-    return out;
 }
 
 /* A send-once right for `notify`'s requests, made from our receive right. */
@@ -125,18 +113,18 @@ MT_TEST(a_dying_task_destroys_every_right_and_the_survivor_gets_xnus_notificatio
     mach_port_name_t rb_b = MACH_PORT_NULL, pd_b = MACH_PORT_NULL;
     MT_KR(um_api_mach_port_allocate(b, b->task_name, MACH_PORT_RIGHT_RECEIVE, &rb_b), KERN_SUCCESS);
     MT_KR(um_api_mach_port_allocate(b, b->task_name, MACH_PORT_RIGHT_RECEIVE, &pd_b), KERN_SUCCESS);
-    mach_port_name_t rb = tt_give(b, rb_b, MACH_MSG_TYPE_MAKE_SEND, a);
+    mach_port_name_t rb = kern_give(b, rb_b, MACH_MSG_TYPE_MAKE_SEND, a);
     MT_REQUIRE(rb != MACH_PORT_NULL);
     um_port *rbp = (um_port *)um_entry_lookup(b->space, rb_b)->object;
     um_mqueue_set_qlimit(rbp, 1);
     /* B's other receive right goes to our pdport when it dies. */
-    mach_port_name_t pd_so = tt_give(a, pdport, MACH_MSG_TYPE_MAKE_SEND_ONCE, b);
+    mach_port_name_t pd_so = kern_give(a, pdport, MACH_MSG_TYPE_MAKE_SEND_ONCE, b);
     MT_KR(um_api_mach_port_request_notification(b, b->task_name, pd_b, MACH_NOTIFY_PORT_DESTROYED,
                                                 0, pd_so, MACH_MSG_TYPE_MOVE_SEND_ONCE, &prev),
           KERN_SUCCESS);
     /* B holds the only send right to nsport and a send-once right to soport. */
-    MT_REQUIRE(tt_give(a, nsport, MACH_MSG_TYPE_MAKE_SEND, b) != MACH_PORT_NULL);
-    MT_REQUIRE(tt_give(a, soport, MACH_MSG_TYPE_MAKE_SEND_ONCE, b) != MACH_PORT_NULL);
+    MT_REQUIRE(kern_give(a, nsport, MACH_MSG_TYPE_MAKE_SEND, b) != MACH_PORT_NULL);
+    MT_REQUIRE(kern_give(a, soport, MACH_MSG_TYPE_MAKE_SEND_ONCE, b) != MACH_PORT_NULL);
     um_embedded_leave();
 
     /* A dead-name request on our name for RB. */
