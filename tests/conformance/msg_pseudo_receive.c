@@ -277,17 +277,9 @@ MT_TEST(pseudo_received_buffer_can_be_resent_as_is)
     NU_BEGIN();
     mach_port_name_t dest = pr_full_port(), p = nu_port();
     MT_REQUIRE(dest && p);
-    struct {
-        mach_msg_header_t h;
-        mach_msg_body_t body;
-        mach_msg_port_descriptor_t d;
-    } m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_remote_port = dest;
+    nu_carry_msg m;
+    nu_carry_fill(&m, dest, MACH_MSG_TYPE_COPY_SEND, p, MACH_MSG_TYPE_MAKE_SEND);
     m.h.msgh_id = 5;
-    m.body.msgh_descriptor_count = 1;
-    pr_port_dsc(&m.d, p, MACH_MSG_TYPE_MAKE_SEND);
     MT_KR(pr_send(&m.h, sizeof m), MACH_SEND_TIMED_OUT);
     MT_KR(pr_send(&m.h, sizeof m), MACH_SEND_TIMED_OUT); /* a second round trip is the same */
     MT_EQ(m.d.disposition, MACH_MSG_TYPE_PORT_SEND);
@@ -321,16 +313,8 @@ MT_TEST(timed_out_send_of_a_moved_dead_name_gives_the_dead_name_uref_back)
     MT_REQUIRE(dest && gone);
     MT_KR(mach_port_mod_refs(TASK, gone, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_EQ(nu_type(gone), MACH_PORT_TYPE_DEAD_NAME);
-    struct {
-        mach_msg_header_t h;
-        mach_msg_body_t body;
-        mach_msg_port_descriptor_t d;
-    } m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_remote_port = dest;
-    m.body.msgh_descriptor_count = 1;
-    pr_port_dsc(&m.d, gone, MACH_MSG_TYPE_MOVE_SEND);
+    nu_carry_msg m;
+    nu_carry_fill(&m, dest, MACH_MSG_TYPE_COPY_SEND, gone, MACH_MSG_TYPE_MOVE_SEND);
     MT_KR(pr_send(&m.h, sizeof m), MACH_SEND_TIMED_OUT);
     /* a dead right copies out as MACH_PORT_DEAD: the dead-name uref is gone for good */
     MT_EQ(m.d.name, MACH_PORT_DEAD);

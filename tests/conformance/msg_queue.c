@@ -426,15 +426,8 @@ MT_TEST(a_make_send_once_descriptor_in_a_send_refused_with_no_buffer_comes_back_
     MT_KR(q_fill_to_the_kernel_limit(p), MACH_MSG_SUCCESS);
 
     nu_carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = p;
+    nu_carry_fill(&m, p, MACH_MSG_TYPE_MAKE_SEND_ONCE, q, MACH_MSG_TYPE_MAKE_SEND_ONCE);
     m.h.msgh_id = 78;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = q;
-    m.d.disposition = MACH_MSG_TYPE_MAKE_SEND_ONCE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
     MT_KR(mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL,
                    Q_NOT_ZERO_MS, MACH_PORT_NULL),
           MACH_SEND_NO_BUFFER);

@@ -10,18 +10,8 @@ MT_TEST(a_destroyed_queue_releases_a_send_right_whose_port_then_reports_no_sende
                                          MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
           KERN_SUCCESS);
     /* queue on `a` a message that carries the only send right to `b` */
-    struct {
-        mach_msg_header_t h;
-        mach_msg_body_t body;
-        mach_msg_port_descriptor_t p;
-    } msg;
-    memset(&msg, 0, sizeof msg);
-    msg.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
-    msg.h.msgh_remote_port = a;
-    msg.body.msgh_descriptor_count = 1;
-    msg.p.name = b;
-    msg.p.disposition = MACH_MSG_TYPE_MAKE_SEND;
-    msg.p.type = MACH_MSG_PORT_DESCRIPTOR;
+    nu_carry_msg msg;
+    nu_carry_fill(&msg, a, MACH_MSG_TYPE_COPY_SEND, b, MACH_MSG_TYPE_MAKE_SEND);
     MT_KR(mach_msg(&msg.h, MACH_SEND_MSG, sizeof msg, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
           MACH_MSG_SUCCESS);
     MT_EQ(nu_status(b).mps_srights, 1);
@@ -46,18 +36,8 @@ MT_TEST(a_dying_port_whose_queue_holds_another_receive_right_destroys_that_port_
     MT_KR(mach_port_request_notification(TASK, b, MACH_NOTIFY_DEAD_NAME, 0, notify,
                                          MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
           KERN_SUCCESS);
-    struct {
-        mach_msg_header_t h;
-        mach_msg_body_t body;
-        mach_msg_port_descriptor_t p;
-    } msg;
-    memset(&msg, 0, sizeof msg);
-    msg.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
-    msg.h.msgh_remote_port = a;
-    msg.body.msgh_descriptor_count = 1;
-    msg.p.name = b;
-    msg.p.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    msg.p.type = MACH_MSG_PORT_DESCRIPTOR;
+    nu_carry_msg msg;
+    nu_carry_fill(&msg, a, MACH_MSG_TYPE_COPY_SEND, b, MACH_MSG_TYPE_MOVE_RECEIVE);
     MT_KR(mach_msg(&msg.h, MACH_SEND_MSG, sizeof msg, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
           MACH_MSG_SUCCESS);
     MT_EQ(nu_type(b), MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_DNREQUEST);

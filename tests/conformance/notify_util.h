@@ -155,6 +155,24 @@ typedef struct nu_carry_msg {
 } nu_carry_msg;
 
 /*
+ * Fill `m`: a complex message to `dest` (named with `dest_disp`) carrying `name` with
+ * `disposition` in its one port descriptor.
+ */
+static inline void nu_carry_fill(nu_carry_msg *m, mach_port_name_t dest,
+                                 mach_msg_type_name_t dest_disp, mach_port_name_t name,
+                                 mach_msg_type_name_t disposition)
+{
+    memset(m, 0, sizeof *m);
+    m->h.msgh_bits = MACH_MSGH_BITS_SET(dest_disp, 0, 0, MACH_MSGH_BITS_COMPLEX);
+    m->h.msgh_size = sizeof *m;
+    m->h.msgh_remote_port = dest;
+    m->b.msgh_descriptor_count = 1;
+    m->d.name = name;
+    m->d.disposition = disposition;
+    m->d.type = MACH_MSG_PORT_DESCRIPTOR;
+}
+
+/*
  * Queue on `dest` (whose receive right we hold) a message carrying `name` with `disposition`
  * in a port descriptor; with MACH_MSG_TYPE_MOVE_RECEIVE the receive right is in transit until
  * nu_uncarry takes it back.
@@ -163,14 +181,7 @@ static inline kern_return_t nu_carry(mach_port_name_t dest, mach_port_name_t nam
                                      mach_msg_type_name_t disposition)
 {
     nu_carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_MAKE_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = dest;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = name;
-    m.d.disposition = disposition;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
+    nu_carry_fill(&m, dest, MACH_MSG_TYPE_MAKE_SEND, name, disposition);
     return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
                     MACH_PORT_NULL);
 }

@@ -27,14 +27,7 @@ static unsigned chain_depth(unsigned full)
 static mach_msg_return_t send_receive_right(mach_port_name_t dest, mach_port_name_t name)
 {
     nu_carry_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, 0, 0, MACH_MSGH_BITS_COMPLEX);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = dest;
-    m.b.msgh_descriptor_count = 1;
-    m.d.name = name;
-    m.d.disposition = MACH_MSG_TYPE_MOVE_RECEIVE;
-    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
+    nu_carry_fill(&m, dest, MACH_MSG_TYPE_COPY_SEND, name, MACH_MSG_TYPE_MOVE_RECEIVE);
     return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
                     MACH_PORT_NULL);
 }
