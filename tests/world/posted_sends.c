@@ -418,10 +418,10 @@ MT_TEST(no_senders_waits_for_the_last_posted_message_to_be_received)
 }
 
 /*
- * The receiver destroys the port while a child's thread posts to it as fast as it can: every
- * send before the destruction succeeded (received, or destroyed with the queue), the child's
- * first send after it heard of the destruction is MACH_SEND_INVALID_DEST, the posting thread
- * stops with the same error, and the child's name is a dead name with its one uref.
+ * The receiver destroys the port while a child posts to it as fast as it can: every send
+ * before the destruction succeeded (received, or destroyed with the queue), the posting stops
+ * with MACH_SEND_INVALID_DEST, the child's send after it heard of the destruction fails the
+ * same way, and the child's name is a dead name with its one uref.
  */
 typedef struct {
     mach_port_t dest;
@@ -429,12 +429,10 @@ typedef struct {
     mach_msg_return_t last;
 } ps_flood;
 
-static void *ps_flood_thread(void *arg)
+static void ps_flood_run(ps_flood *f)
 {
-    ps_flood *f = arg;
     while ((f->last = ps_send(f->dest, 61, f->ok, false)) == MACH_MSG_SUCCESS)
         f->ok++;
-    return NULL;
 }
 
 MT_TEST(a_port_destroyed_while_sends_are_posted_to_it_fails_the_next_send_and_leaks_no_right)
@@ -451,18 +449,21 @@ MT_TEST(a_port_destroyed_while_sends_are_posted_to_it_fails_the_next_send_and_le
         for (uint32_t i = 0; i < N; i++)
             if (ps_send(dest, 60, i, false) != MACH_MSG_SUCCESS)
                 _exit(1);
+        /* The flood runs on this thread: a child of a threaded parent (the test's watchdog)
+         * may not start threads under ThreadSanitizer. It posts until the parent destroys
+         * the port under it, then the first send after that must fail. */
+        if (write(to_me[1], "s", 1) != 1)
+            _exit(3);
         ps_flood f = {.dest = dest};
-        pthread_t t;
-        if (pthread_create(&t, NULL, ps_flood_thread, &f) != 0)
-            _exit(2);
+        ps_flood_run(&f);
+        if (f.last != MACH_SEND_INVALID_DEST)
+            _exit(5);
         char c;
-        if (write(to_me[1], "s", 1) != 1 || read(to_kid[0], &c, 1) != 1)
+        if (read(to_kid[0], &c, 1) != 1)
             _exit(3);
         /* The port is gone: this send must say so, posted credits or not. */
         if (ps_send(dest, 62, 0, false) != MACH_SEND_INVALID_DEST)
             _exit(4);
-        if (pthread_join(t, NULL) != 0 || f.last != MACH_SEND_INVALID_DEST)
-            _exit(5);
         mach_port_type_t type = 0;
         mach_port_urefs_t refs = 0;
         if (mach_port_type(TASK, dest, &type) != KERN_SUCCESS || type != MACH_PORT_TYPE_DEAD_NAME)
@@ -472,10 +473,12 @@ MT_TEST(a_port_destroyed_while_sends_are_posted_to_it_fails_the_next_send_and_le
             _exit(7);
         _exit(0);
     }
+    close(to_me[1]); /* a child that dies early is an end of file here, not a hang */
+    close(to_kid[0]);
     char c;
     MT_REQUIRE(read(to_me[0], &c, 1) == 1);
     MT_EQ(ps_expect_run(port, 60, 0, N), 0);
-    /* The child's other thread is posting now; destroy the receive right under it. */
+    /* The child is posting now; destroy the receive right under it. */
     ps_buf b;
     MT_KR(ps_receive(port, &b, PS_WAIT_MS), MACH_MSG_SUCCESS);
     MT_EQ(b.in.m.tag, 61u);
@@ -488,8 +491,6 @@ MT_TEST(a_port_destroyed_while_sends_are_posted_to_it_fails_the_next_send_and_le
     MT_EQ(refs, 1u);
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
     close(to_me[0]);
-    close(to_me[1]);
-    close(to_kid[0]);
     close(to_kid[1]);
 }
 
