@@ -29,21 +29,6 @@
 
 #define TASK mach_task_self()
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-/*
- * Some children of this program (multi-threaded: mt's watchdog runs) start a thread of their
- * own after fork, which ThreadSanitizer refuses by default ("starting new threads after
- * multi-threaded fork is not supported"): the watchdog holds no lock at fork, so let them.
- */
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-    return "die_after_fork=0";
-}
-#endif
-#endif
-
 enum { PS_WAIT_MS = 10000 };
 
 typedef struct {
