@@ -418,6 +418,49 @@ MT_TEST(send_once_messages_beyond_the_kernel_limit_are_no_buffer_and_handed_back
     NU_END();
 }
 
+/*
+ * XNU's order at the kernel limit (ipc_mqueue_send_locked): a send that may not wait is
+ * MACH_SEND_TIMED_OUT before the limit is looked at, whatever the destination right; any other
+ * send is refused at once with MACH_SEND_NO_BUFFER, a send right's as well (it does not wait
+ * for room, though the queue is over its limit too). The rights come back into the buffer.
+ */
+MT_TEST(at_the_kernel_limit_a_zero_timeout_times_out_and_a_send_right_is_refused_without_waiting)
+{
+    NU_BEGIN();
+    mach_port_name_t p = nu_port_with_send();
+    MT_REQUIRE(p);
+    MT_KR(q_fill_to_the_kernel_limit(p), MACH_MSG_SUCCESS);
+    MT_EQ(nu_status(p).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
+
+    mach_msg_header_t h;
+    memset(&h, 0, sizeof h);
+    h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND_ONCE, 0);
+    h.msgh_size = sizeof h;
+    h.msgh_remote_port = p;
+    h.msgh_id = 79;
+    MT_KR(mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
+                   MACH_PORT_NULL),
+          MACH_SEND_TIMED_OUT);
+    MT_EQ(MACH_MSGH_BITS_REMOTE(h.msgh_bits), MACH_MSG_TYPE_PORT_SEND_ONCE);
+    mach_port_name_t so = h.msgh_remote_port;
+    MT_EQ(nu_type(so), MACH_PORT_TYPE_SEND_ONCE);
+
+    MT_KR(q_send(p, MACH_MSG_TYPE_COPY_SEND, 80, MACH_SEND_TIMEOUT, 0, NULL),
+          MACH_SEND_TIMED_OUT);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 2); /* the copied right came back */
+    /* A send right with time to wait: refused at once, its copied right handed back. */
+    MT_KR(q_send(p, MACH_MSG_TYPE_COPY_SEND, 81, MACH_SEND_TIMEOUT, Q_NOT_ZERO_MS, NULL),
+          MACH_SEND_NO_BUFFER);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 3);
+    MT_EQ(nu_status(p).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
+
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_SEND, -3), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_EQ(nu_type(so), MACH_PORT_TYPE_DEAD_NAME);
+    MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
+    NU_END();
+}
+
 MT_TEST(a_make_send_once_descriptor_in_a_send_refused_with_no_buffer_comes_back_as_a_send_once_right)
 {
     NU_BEGIN();

@@ -326,12 +326,17 @@ kern_return_t um_request_notification(um_space *space, mach_port_name_t name, ma
 
 /* ---- message queues (um_mqueue.c) -------------------------------------------------------- */
 
-/* Does a send of `kmsg` to its destination have to wait for room? */
+/* Is the queue at the kernel's own limit, which no right may pass (MACH_SEND_NO_BUFFER)? */
+static inline bool um_mqueue_full_kernel(const um_port *port)
+{
+    return (uint64_t)port->msgcount + port->reserved >= UM_MSG_QUEUE_KERNEL_LIMIT;
+}
+/* Does a send of `kmsg` to its destination find no room (and wait, time out or fail)? */
 static inline bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg)
 {
-    /* A send-once right may always send (up to the kernel's limit, checked by the send). */
+    /* A send-once right may go past the queue limit, up to the kernel's. */
     if (MACH_MSGH_BITS_REMOTE(kmsg->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE)
-        return false;
+        return um_mqueue_full_kernel(port);
     return (uint64_t)port->msgcount + port->reserved >= port->qlimit; /* room promised counts */
 }
 /* Queue a copied-in message on its (active) destination and wake a receiver. Consumes. */

@@ -97,9 +97,6 @@ mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
             s->kmsg = NULL;
             return um_kobject_server(k);
         }
-        if (MACH_MSGH_BITS_REMOTE(k->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE &&
-            dest->msgcount >= UM_MSG_QUEUE_KERNEL_LIMIT)
-            return um_msg_send_cancel(task, s, MACH_SEND_NO_BUFFER);
     } else {
         um_waiter_cancel(&s->waiter); /* looked at again before it was woken */
         if (!k->dest->active) {
@@ -115,8 +112,13 @@ mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
         deliver_handoff(k);
         return MACH_MSG_SUCCESS;
     }
+    /* XNU's order (ipc_mqueue_send_locked): a send that may not wait times out before the
+     * kernel's limit is looked at; a queue at that limit is MACH_SEND_NO_BUFFER at once, for
+     * any kind of destination right; only below it does the sender wait for room. */
     if (!s->may_block)
         return um_msg_send_cancel(task, s, MACH_SEND_TIMED_OUT);
+    if (um_mqueue_full_kernel(dest))
+        return um_msg_send_cancel(task, s, MACH_SEND_NO_BUFFER);
     s->waiter.woken = false;
     s->waiter.result = MACH_MSG_SUCCESS;
     s->waiter.owner = dest;
