@@ -200,8 +200,7 @@ static void *tw_connected_receiver(void *arg)
 /*
  * The cancel comes after the thread's first call has opened its connection: the test is about
  * a thread that waits, and a sleep alone is no promise, on a loaded machine, that a new thread
- * got that far. (A cancel that lands while that first call still opens the connection hangs:
- * the client front end holds its lock across that cancellation point.)
+ * got that far (a cancel during that first call is the next test's).
  */
 MT_TEST(a_thread_cancelled_while_it_waits_leaves_the_next_message_to_the_next_receiver)
 {
@@ -223,6 +222,35 @@ MT_TEST(a_thread_cancelled_while_it_waits_leaves_the_next_message_to_the_next_re
     MT_KR(tw_recv(w.port, &b, MACH_RCV_TIMEOUT, 5000), MACH_MSG_SUCCESS);
     MT_EQ(b.m.value, 42u);
     tw_drop(w.port);
+}
+
+/*
+ * Cancels that land at every moment of a new thread's first call, while that call opens and
+ * joins the thread's connection (connect and recvmsg are cancellation points): each thread
+ * ends (the client front end held its lock across them, so a cancel there left it held and
+ * the thread's exit handler waited for it forever), and the task's other threads go on.
+ */
+MT_TEST(a_thread_cancelled_while_its_first_call_opens_its_connection_ends_and_the_task_goes_on)
+{
+    mach_port_t port = tw_port();
+    MT_REQUIRE(port != MACH_PORT_NULL);
+    for (int i = 0; i < 200; i++) {
+        tw_waiter w;
+        memset(&w, 0, sizeof w);
+        w.port = port;
+        pthread_t th;
+        MT_REQUIRE(pthread_create(&th, NULL, tw_receiver, &w) == 0);
+        struct timespec ts = {0, (long)(i % 20) * 50000L}; /* 0 to 950 µs into its life */
+        nanosleep(&ts, NULL);
+        MT_REQUIRE(pthread_cancel(th) == 0);
+        MT_REQUIRE(pthread_join(th, NULL) == 0); /* the watchdog ends a join that hangs */
+        MT_EQ(atomic_load(&w.done), 0);
+    }
+    MT_KR(tw_send(port, 43, 0, 0), MACH_MSG_SUCCESS);
+    tw_buf b;
+    MT_KR(tw_recv(port, &b, MACH_RCV_TIMEOUT, 5000), MACH_MSG_SUCCESS);
+    MT_EQ(b.m.value, 43u);
+    tw_drop(port);
 }
 
 MT_MAIN()

@@ -156,6 +156,26 @@ static bool env_flag(const char *name)
 }
 
 /*
+ * cl_lock around code that reaches a cancellation point (connect, recvmsg, close): a thread
+ * cancelled there would unwind with the lock held, and its exit handler (cl_thread_exit) and
+ * every other thread's first call would then wait for it forever. Cancellation is held off
+ * for the section and acted on at the caller's next cancellation point.
+ */
+static int cl_lock_nocancel(void)
+{
+    int old = PTHREAD_CANCEL_ENABLE;
+    (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    pthread_mutex_lock(&cl_lock);
+    return old;
+}
+
+static void cl_unlock_nocancel(int old)
+{
+    pthread_mutex_unlock(&cl_lock);
+    (void)pthread_setcancelstate(old, NULL);
+}
+
+/*
  * Become a new task of the world (at start, and in a forked child at once): the hello names
  * the task's port and its bootstrap port. A forked or spawned child presents its parent's
  * fork token (cl_fork_pending), so that the daemon gives it the parent's special ports.
@@ -226,7 +246,7 @@ static void cl_thread_exit(void *p)
             }
         }
     }
-    pthread_mutex_lock(&cl_lock);
+    int cancel_state = cl_lock_nocancel();
     um_ring_unmap(&t->ring);
     if (t->fd >= 0)
         close(t->fd); /* the daemon cancels what the thread waited for */
@@ -236,7 +256,7 @@ static void cl_thread_exit(void *p)
         cl_threads = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    pthread_mutex_unlock(&cl_lock);
+    cl_unlock_nocancel(cancel_state);
     if (cl_me == t)
         cl_me = NULL;
     free(t);
@@ -390,17 +410,17 @@ static cl_thread *cl_thread_conn(enum cl_rt *why)
     if (t && t->fd >= 0 && cl_me_generation == __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE))
         return t;
     *why = CL_RT_SEND_FAILED;
-    pthread_mutex_lock(&cl_lock);
+    int cancel_state = cl_lock_nocancel();
     if (cl_state == CL_NEED_JOIN)
         cl_state = cl_join_world() ? CL_JOINED : CL_GONE;
     if (cl_state != CL_JOINED) {
-        pthread_mutex_unlock(&cl_lock);
+        cl_unlock_nocancel(cancel_state);
         return NULL;
     }
     if (!t) {
         t = calloc(1, sizeof *t);
         if (!t) {
-            pthread_mutex_unlock(&cl_lock);
+            cl_unlock_nocancel(cancel_state);
             return NULL;
         }
         t->fd = -1;
@@ -425,7 +445,7 @@ static cl_thread *cl_thread_conn(enum cl_rt *why)
             *why = CL_RT_NO_THREAD;
     }
     cl_me_generation = cl_generation;
-    pthread_mutex_unlock(&cl_lock);
+    cl_unlock_nocancel(cancel_state);
     return t->fd >= 0 ? t : NULL;
 }
 
@@ -445,12 +465,12 @@ static _Noreturn void cl_fatal_guard(const um_wire_hdr *h)
 /* The thread's connection failed: close it (the next call opens a new one, or finds none). */
 static void cl_thread_drop(cl_thread *t)
 {
-    pthread_mutex_lock(&cl_lock);
+    int cancel_state = cl_lock_nocancel();
     um_ring_unmap(&t->ring);
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
-    pthread_mutex_unlock(&cl_lock);
+    cl_unlock_nocancel(cancel_state);
 }
 
 /* A reply (from the ring or the socket) to request `h`: checked, or the connection is dropped. */
