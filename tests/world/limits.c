@@ -91,10 +91,11 @@ static int l_stop(void)
 }
 
 /*
- * Run this program as a task of the world in `role` (with `env`, "NAME=VALUE" or NULL); its
- * stdout (one line of numbers) goes into `out`. Returns its exit status.
+ * Run this program as a task of the world in `role` (with `env`, "NAME=VALUE" or NULL); what
+ * it writes on descriptor `fd` (1: stdout, one line of numbers; 2: stderr, with its stdout
+ * thrown away) goes into `out`. Returns its exit status.
  */
-static int l_task(const char *role, const char *env, char *out, size_t outlen)
+static int l_task_fd(const char *role, const char *env, int fd, char *out, size_t outlen)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -103,7 +104,12 @@ static int l_task(const char *role, const char *env, char *out, size_t outlen)
     if (kid < 0)
         return -1;
     if (kid == 0) {
-        dup2(p[1], 1);
+        dup2(p[1], fd);
+        if (fd != 1) {
+            int null = open("/dev/null", O_WRONLY);
+            if (null >= 0)
+                dup2(null, 1);
+        }
         close(p[0]);
         close(p[1]);
         setenv("UMACH_WORLD", l_path, 1);
@@ -125,6 +131,11 @@ static int l_task(const char *role, const char *env, char *out, size_t outlen)
     if (waitpid(kid, &st, 0) != kid)
         return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int l_task(const char *role, const char *env, char *out, size_t outlen)
+{
+    return l_task_fd(role, env, 1, out, outlen);
 }
 
 /* ---- the roles (a task of the world) --------------------------------------------------------- */
@@ -573,37 +584,6 @@ MT_TEST(all_tasks_queued_bytes_stop_at_the_worlds_limit_with_no_buffer_until_one
     MT_EQ(l_stop(), 0);
 }
 
-/* Run this program as a task in `role`; its stderr into `err`. Its exit status. */
-static int l_task_stderr(const char *role, char *err, size_t errlen)
-{
-    int p[2];
-    if (pipe(p) != 0)
-        return -1;
-    pid_t kid = fork();
-    if (kid == 0) {
-        dup2(p[1], 2);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0)
-            dup2(null, 1); /* what it prints is l_task's to read */
-        close(p[0]);
-        close(p[1]);
-        setenv("UMACH_WORLD", l_path, 1);
-        execl(l_self, l_self, "--role", role, (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    size_t len = 0;
-    ssize_t n;
-    while (len + 1 < errlen && (n = read(p[0], err + len, errlen - 1 - len)) > 0)
-        len += (size_t)n;
-    err[len] = 0;
-    close(p[0]);
-    int st = 0;
-    if (waitpid(kid, &st, 0) != kid)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 MT_TEST(a_new_task_of_a_uid_beyond_the_worlds_per_uid_limit_is_refused_with_a_clear_error)
 {
     const char *flags[] = {"--uid-tasks-max", "3", NULL};
@@ -626,7 +606,7 @@ MT_TEST(a_new_task_of_a_uid_beyond_the_worlds_per_uid_limit_is_refused_with_a_cl
     close(fd);
     /* A program: told why on stderr; its calls fail as without a world. */
     char err[1024], out[64];
-    MT_EQ(l_task_stderr("refused-task", err, sizeof err), 0);
+    MT_EQ(l_task_fd("refused-task", NULL, 2, err, sizeof err), 0);
     MT_CHECK(strstr(err, "refused this process a task") != NULL);
     MT_CHECK(strstr(err, "--uid-tasks-max") != NULL);
     MT_CHECK(strstr(err, "cannot join") == NULL); /* said once, and clearly */
