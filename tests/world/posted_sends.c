@@ -313,6 +313,59 @@ MT_TEST(another_task_that_heard_of_posted_sends_through_a_pipe_finds_them_queued
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
 }
 
+/*
+ * Posts of two tasks, both pending at once: the second child posts (on credits it earned
+ * before) only after it heard, through a pipe, that the first child's posts returned; the
+ * receiver sees all of the first's before any of the second's.
+ */
+MT_TEST(a_task_posting_after_hearing_of_another_task_s_posts_comes_after_them)
+{
+    enum { NX = 200, NY = 100 };
+    mach_port_t port = ps_port(1024);
+    MT_REQUIRE(port != MACH_PORT_NULL);
+    int ready[2], go_x[2], x_to_y[2];
+    MT_REQUIRE(pipe(ready) == 0 && pipe(go_x) == 0 && pipe(x_to_y) == 0);
+    pid_t y = ps_fork_with(port);
+    MT_REQUIRE(y >= 0);
+    if (y == 0) {
+        /* Earn credits (a send, then a posted one), say so, wait for the first child. */
+        if (ps_send(bootstrap_port, 111, 0, false) != MACH_MSG_SUCCESS ||
+            ps_send(bootstrap_port, 111, 1, false) != MACH_MSG_SUCCESS)
+            _exit(1);
+        char c;
+        if (write(ready[1], "r", 1) != 1 || read(x_to_y[0], &c, 1) != 1)
+            _exit(2);
+        for (uint32_t i = 2; i < NY; i++)
+            if (ps_send(bootstrap_port, 111, i, false) != MACH_MSG_SUCCESS)
+                _exit(3);
+        _exit(0);
+    }
+    pid_t x = ps_fork_with(port);
+    MT_REQUIRE(x >= 0);
+    if (x == 0) {
+        char c;
+        if (read(go_x[0], &c, 1) != 1)
+            _exit(4);
+        for (uint32_t i = 0; i < NX; i++)
+            if (ps_send(bootstrap_port, 110, i, false) != MACH_MSG_SUCCESS)
+                _exit(5);
+        _exit(write(x_to_y[1], "x", 1) == 1 ? 0 : 6);
+    }
+    char c;
+    MT_REQUIRE(read(ready[0], &c, 1) == 1);
+    MT_EQ(ps_expect_run(port, 111, 0, 2), 0); /* a receive alone changes no grant */
+    MT_REQUIRE(write(go_x[1], "g", 1) == 1);
+    MT_EQ(ps_wait(x), 0);
+    MT_EQ(ps_wait(y), 0);
+    MT_EQ(ps_expect_run(port, 110, 0, NX), 0);
+    MT_EQ(ps_expect_run(port, 111, 2, NY - 2), 0);
+    int fds[] = {ready[0], ready[1], go_x[0], go_x[1], x_to_y[0], x_to_y[1]};
+    for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        close(fds[i]);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+}
+
 MT_TEST(posted_sends_never_take_a_queue_past_its_limit_and_leave_room_for_other_senders)
 {
     enum { QL = 5 };
@@ -756,7 +809,7 @@ static void ps_forge(uint8_t *ring, uint32_t slot, const ps_msg *m, uint32_t len
 {
     um_ring_post_ctl *pc = (um_ring_post_ctl *)(ring + UM_RING_POST_CTL);
     uint32_t tail = pc->tail, at = tail & (UM_RING_POST_SIZE - 1);
-    um_ring_post_rec rec = {len, slot};
+    um_ring_post_rec rec = {len, slot, 0};
     memcpy(ring + UM_RING_MBOX_SIZE + at, &rec, sizeof rec);
     memcpy(ring + UM_RING_MBOX_SIZE + at + sizeof rec, m, len < sizeof *m ? len : sizeof *m);
     __atomic_store_n(&pc->tail, tail + UM_RING_POST_REC_SIZE(len), __ATOMIC_RELEASE);

@@ -456,69 +456,132 @@ void d_win_open(d_daemon *d, d_conn *c, mach_port_name_t name, mach_msg_option_t
 
 /* ---- taking posts ------------------------------------------------------------------------ */
 
+/*
+ * The next record of `c`'s ring at *headp (before `tail`), wrap records stepped over: 1 with
+ * its header in *rec, 0 none, -1 the ring lied (nothing more is taken from it).
+ */
+static int post_peek(d_conn *c, uint32_t *headp, uint32_t tail, um_ring_post_rec *rec)
+{
+    const uint8_t *area = um_ring_post_area(&c->ring);
+    for (;;) {
+        uint32_t head = *headp;
+        if (head == tail)
+            return 0;
+        uint32_t at = head & (UM_RING_POST_SIZE - 1), avail = tail - head;
+        uint32_t first[2];
+        if (avail > UM_RING_POST_SIZE || avail < sizeof first)
+            return -1;
+        memcpy(first, area + at, sizeof first); /* copied out, then checked */
+        if (first[1] == UM_RING_POST_WRAP) {
+            uint32_t skip = UM_RING_POST_SIZE - at;
+            if (first[0] != 0 || skip > avail)
+                return -1;
+            *headp = head + skip;
+            continue;
+        }
+        if (avail < sizeof *rec || at + sizeof *rec > UM_RING_POST_SIZE)
+            return -1;
+        memcpy(rec, area + at, sizeof *rec);
+        uint32_t size = UM_RING_POST_REC_SIZE(rec->len);
+        if (rec->len < sizeof(mach_msg_header_t) || rec->len > UM_RING_POST_MSG_MAX ||
+            size > avail || at + size > UM_RING_POST_SIZE || rec->slot >= UM_RING_GRANTS)
+            return -1;
+        return 1;
+    }
+}
+
+/* Take the record `rec` at *headp (post_peek checked its header): deliver it. false: a lie. */
+static bool post_take(d_daemon *d, d_conn *c, uint32_t *headp, const um_ring_post_rec *rec)
+{
+    const uint8_t *area = um_ring_post_area(&c->ring);
+    uint32_t at = *headp & (UM_RING_POST_SIZE - 1);
+    uint8_t msg[UM_RING_POST_MSG_MAX];
+    d_grant *g = &c->grants[rec->slot];
+    memcpy(msg, area + at + sizeof *rec, rec->len);
+    mach_msg_header_t h;
+    memcpy(&h, msg, sizeof h);
+    if (!g->port || g->outstanding == 0 || !d_post_eligible_header(&h, rec->len) ||
+        h.msgh_remote_port != g->name)
+        return false; /* a post without a credit, or not the message it was granted for */
+    g->outstanding--;
+    um_port *port = g->port;
+    /* The message's send right: one made at revocation, else a copy of the client's (a
+     * grant is revoked before anything may take the client's right away). */
+    if (g->rights)
+        g->rights--;
+    else
+        um_port_copy_send(port);
+    um_post_deliver(c->task->task, port, msg, rec->len);
+    d->posts_taken++;
+    grant_settle(g);
+    *headp += UM_RING_POST_REC_SIZE(rec->len);
+    return true;
+}
+
 void d_post_drain(d_daemon *d, d_conn *c)
 {
     if (c->post_broken || !c->ring.base || !c->task)
         return;
     um_ring_post_ctl *pc = post_ctl(c);
-    const uint8_t *area = um_ring_post_area(&c->ring);
     uint32_t head = __atomic_load_n(&pc->head, __ATOMIC_RELAXED); /* the daemon's alone */
     uint32_t tail = __atomic_load_n(&pc->tail, __ATOMIC_ACQUIRE);
-    if (head == tail)
-        return;
-    if ((uint32_t)(tail - head) > UM_RING_POST_SIZE) {
+    um_ring_post_rec rec;
+    int rc;
+    while ((rc = post_peek(c, &head, tail, &rec)) == 1)
+        if (!post_take(d, c, &head, &rec)) {
+            rc = -1;
+            break;
+        }
+    if (rc < 0)
         post_lie(c);
-        return;
-    }
-    um_task *task = c->task->task;
-    uint8_t msg[UM_RING_POST_MSG_MAX];
-    while (head != tail) {
-        uint32_t at = head & (UM_RING_POST_SIZE - 1);
-        uint32_t avail = tail - head;
-        um_ring_post_rec rec;
-        if (avail < sizeof rec) {
-            post_lie(c);
-            break;
-        }
-        memcpy(&rec, area + at, sizeof rec); /* copied out, then checked */
-        if (rec.slot == UM_RING_POST_WRAP) {
-            uint32_t skip = UM_RING_POST_SIZE - at;
-            if (rec.len != 0 || skip > avail) {
-                post_lie(c);
-                break;
-            }
-            head += skip;
-            continue;
-        }
-        uint32_t size = UM_RING_POST_REC_SIZE(rec.len);
-        if (rec.len < sizeof(mach_msg_header_t) || rec.len > UM_RING_POST_MSG_MAX ||
-            size > avail || at + size > UM_RING_POST_SIZE || rec.slot >= UM_RING_GRANTS) {
-            post_lie(c);
-            break;
-        }
-        d_grant *g = &c->grants[rec.slot];
-        memcpy(msg, area + at + sizeof rec, rec.len);
-        mach_msg_header_t h;
-        memcpy(&h, msg, sizeof h);
-        if (!g->port || g->outstanding == 0 || !d_post_eligible_header(&h, rec.len) ||
-            h.msgh_remote_port != g->name) {
-            post_lie(c); /* a post without a credit, or not the message it was granted for */
-            break;
-        }
-        g->outstanding--;
-        um_port *port = g->port;
-        /* The message's send right: one made at revocation, else a copy of the client's (a
-         * grant is revoked before anything may take the client's right away). */
-        if (g->rights)
-            g->rights--;
-        else
-            um_port_copy_send(port);
-        um_post_deliver(task, port, msg, rec.len);
-        d->posts_taken++;
-        grant_settle(g);
-        head += size;
-    }
     __atomic_store_n(&pc->head, head, __ATOMIC_RELEASE);
+}
+
+/*
+ * Every ring's pending posts, in stamp order across the rings (each ring's own order kept):
+ * a post made after another thread's or task's post it heard of comes after it.
+ */
+static void post_merge(d_daemon *d)
+{
+    uint32_t head[D_POSTERS_MAX], tail[D_POSTERS_MAX];
+    um_ring_post_rec next[D_POSTERS_MAX];
+    bool ready[D_POSTERS_MAX];
+    unsigned n = d->nposters, live = 0;
+    for (unsigned k = 0; k < n; k++) {
+        d_conn *c = d->posters[k];
+        ready[k] = false;
+        if (c->dead || c->post_broken || !c->ring.base || !c->task)
+            continue;
+        um_ring_post_ctl *pc = post_ctl(c);
+        head[k] = __atomic_load_n(&pc->head, __ATOMIC_RELAXED);
+        tail[k] = __atomic_load_n(&pc->tail, __ATOMIC_ACQUIRE);
+        int rc = post_peek(c, &head[k], tail[k], &next[k]);
+        if (rc < 0)
+            post_lie(c);
+        ready[k] = rc == 1;
+        live += ready[k];
+    }
+    while (live) {
+        unsigned best = n;
+        for (unsigned k = 0; k < n; k++)
+            if (ready[k] && (best == n || next[k].stamp < next[best].stamp))
+                best = k;
+        d_conn *c = d->posters[best];
+        int rc = post_take(d, c, &head[best], &next[best])
+                     ? post_peek(c, &head[best], tail[best], &next[best])
+                     : -1;
+        if (rc < 0)
+            post_lie(c);
+        if (rc != 1) {
+            ready[best] = false;
+            live--;
+        }
+    }
+    for (unsigned k = 0; k < n; k++) {
+        d_conn *c = d->posters[k];
+        if (!c->dead && c->ring.base && c->task && !c->post_broken)
+            __atomic_store_n(&post_ctl(c)->head, head[k], __ATOMIC_RELEASE);
+    }
 }
 
 bool d_post_drain_all(d_daemon *d)
@@ -532,11 +595,7 @@ bool d_post_drain_all(d_daemon *d)
         if (!c->dead && c->win.port && !c->post_broken && c->win.port->active)
             win_apply(d, c, win_claimed(c));
     }
-    for (unsigned k = 0; k < d->nposters; k++) {
-        d_conn *c = d->posters[k];
-        if (!c->dead)
-            d_post_drain(d, c);
-    }
+    post_merge(d);
     /* Keep every client's credits topped up while its queue has room (room comes back as
      * receivers take messages): a stream of posts then needs no request at all. */
     for (unsigned k = 0; k < d->nposters && d->active_grants; k++) {

@@ -480,12 +480,14 @@ bool um_ring_post_msg(um_ring *r, uint32_t name, const void *msg, uint32_t len)
         return false;
     uint8_t *area = um_ring_post_area(r);
     if (skip) {
-        um_ring_post_rec w = {0, UM_RING_POST_WRAP};
-        memcpy(area + at, &w, sizeof w);
+        uint32_t w[2] = {0, UM_RING_POST_WRAP}; /* a wrap record is its first 8 bytes */
+        memcpy(area + at, w, sizeof w);
         tail += skip;
         at = 0;
     }
-    um_ring_post_rec rec = {len, slot};
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    um_ring_post_rec rec = {len, slot, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec};
     memcpy(area + at, &rec, sizeof rec);
     memcpy(area + at + sizeof rec, msg, len);
     __atomic_store_n(&pc->tail, tail + need, __ATOMIC_RELEASE);

@@ -114,10 +114,16 @@ typedef struct um_ring_ctl {
 #define UM_RING_POST_MSG_MAX 1024u /* the largest message a post carries */
 #define UM_RING_POST_WRAP 0xffffffffu /* a record's slot: the rest of the ring is skipped */
 
-/* A record: this header, then the message, padded to 8 bytes. */
+/*
+ * A record: this header, then the message, padded to 8 bytes. A wrap record is its first
+ * eight bytes only. `stamp` (CLOCK_MONOTONIC when the record was made) orders the posts of
+ * different rings: a post another thread or task heard of before it posted was made earlier,
+ * so the daemon takes what is pending in all rings in stamp order.
+ */
 typedef struct um_ring_post_rec {
     uint32_t len;  /* the message's bytes */
     uint32_t slot; /* the grant it spent a credit of, or UM_RING_POST_WRAP */
+    uint64_t stamp;
 } um_ring_post_rec;
 /* The space a record of a `len`-byte message takes. */
 #define UM_RING_POST_REC_SIZE(len) ((uint32_t)sizeof(um_ring_post_rec) + (((len) + 7u) & ~7u))
