@@ -6,6 +6,7 @@
  * that client's connection, never the daemon or another task.
  */
 #define _GNU_SOURCE
+#include "../umach/umach_test.h"
 #include "mt.h"
 #include "wire/um_ring.h"
 #include "world_util.h"
@@ -311,8 +312,11 @@ MT_TEST(a_request_posted_while_umachd_still_looks_at_the_ring_needs_no_eventfd_a
         MT_REQUIRE(r_pin(0, cpus[0]) == 0);
     }
     um_ring_ctl *rc = (um_ring_ctl *)c.base;
+    /* 200 posts, and more (up to 2000) on two CPUs until one came while the daemon looked:
+     * a daemon slowed down (a loaded machine) may miss some, and after a miss it polls less. */
     unsigned skipped = 0;
-    for (uint64_t id = 1; id <= 200; id++) {
+    bool two = n == 2 && !ut_under_valgrind(); /* under valgrind the client is far too slow */
+    for (uint64_t id = 1; id <= 200 || (two && skipped == 0 && id <= 2000); id++) {
         um_wire_hdr h;
         memset(&h, 0, sizeof h);
         h.magic = UM_WIRE_MAGIC;
@@ -345,8 +349,8 @@ MT_TEST(a_request_posted_while_umachd_still_looks_at_the_ring_needs_no_eventfd_a
         memcpy(&rep, c.base + UM_RING_CTL + UM_RING_AREA, sizeof rep);
         MT_EQ(rep.id, id);
     }
-    /* With two CPUs the daemon was still polling for most of these posts. */
-    if (n == 2)
+    /* With two CPUs the daemon was still polling for some of these posts. */
+    if (two)
         MT_CHECK(skipped > 0);
     sched_setaffinity(0, sizeof all, &all);
     r_close(&c);
