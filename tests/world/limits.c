@@ -677,16 +677,7 @@ MT_TEST(out_of_descriptors_the_daemon_rests_and_serves_the_waiting_connections_o
         MT_REQUIRE(fds[i] >= 0);
         served[i] = false;
         uint64_t args[3] = {0, 0, 0};
-        struct {
-            um_wire_hdr h;
-            uint64_t a[3];
-        } req;
-        memset(&req, 0, sizeof req);
-        req.h.magic = UM_WIRE_MAGIC;
-        req.h.call = UM_WIRE_HELLO;
-        req.h.nargs = 3;
-        memcpy(req.a, args, sizeof args);
-        MT_EQ(send(fds[i], &req, sizeof req, MSG_NOSIGNAL), (ssize_t)sizeof req);
+        MT_EQ(w_send(fds[i], UM_WIRE_HELLO, args, 3), 0);
     }
     /* The first ones are served in order until the daemon has no descriptor left. */
     int nserved = 0;

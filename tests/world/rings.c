@@ -69,18 +69,8 @@ static int r_join(const w_hello_reply *h, r_conn *c)
     c->evfd = c->memfd = -1;
     if (c->fd < 0)
         return -1;
-    struct {
-        um_wire_hdr h;
-        uint64_t a[3];
-    } req;
-    memset(&req, 0, sizeof req);
-    req.h.magic = UM_WIRE_MAGIC;
-    req.h.call = UM_WIRE_JOIN;
-    req.h.nargs = 3;
-    req.a[0] = h->secret[0];
-    req.a[1] = h->secret[1];
-    req.a[2] = UM_WIRE_JOIN_RING;
-    if (send(c->fd, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
+    uint64_t args[3] = {h->secret[0], h->secret[1], UM_WIRE_JOIN_RING};
+    if (w_send(c->fd, UM_WIRE_JOIN, args, 3) != 0)
         return -1;
     um_wire_hdr rep;
     union {

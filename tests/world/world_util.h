@@ -78,6 +78,24 @@ typedef struct w_hello_reply {
     uint64_t secret[2];
 } w_hello_reply;
 
+/* Send one request (no payload, id 1) without waiting for its reply; 0, or -1. */
+static inline int w_send(int fd, uint16_t call, const uint64_t *args, uint32_t nargs)
+{
+    struct {
+        um_wire_hdr h;
+        uint64_t a[UM_WIRE_MAX_ARGS];
+    } req;
+    memset(&req, 0, sizeof req);
+    req.h.magic = UM_WIRE_MAGIC;
+    req.h.call = call;
+    req.h.id = 1;
+    req.h.nargs = nargs;
+    if (nargs)
+        memcpy(req.a, args, nargs * sizeof *args);
+    size_t len = sizeof req.h + nargs * sizeof *args;
+    return send(fd, &req, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
 /*
  * One request (no payload) and its reply's result and arguments; 0, or -1 (hang-up, bad
  * reply). *kr gets the result.
@@ -88,16 +106,8 @@ static inline int w_call(int fd, uint16_t call, const uint64_t *args, uint32_t n
     struct {
         um_wire_hdr h;
         uint64_t a[UM_WIRE_MAX_ARGS];
-    } req, rep;
-    memset(&req, 0, sizeof req);
-    req.h.magic = UM_WIRE_MAGIC;
-    req.h.call = call;
-    req.h.id = 1;
-    req.h.nargs = nargs;
-    if (nargs)
-        memcpy(req.a, args, nargs * sizeof *args);
-    size_t len = sizeof req.h + nargs * sizeof *args;
-    if (send(fd, &req, len, MSG_NOSIGNAL) != (ssize_t)len)
+    } rep;
+    if (w_send(fd, call, args, nargs) != 0)
         return -1;
     ssize_t n = recv(fd, &rep, sizeof rep, 0);
     if (n < (ssize_t)sizeof rep.h || rep.h.magic != UM_WIRE_MAGIC || rep.h.call != call ||
