@@ -60,6 +60,19 @@ static mach_msg_id_t recv_id(mach_port_t port, mach_msg_timeout_t ms)
         }                                                                                      \
     } while (0)
 
+/* A new task's space holds two names: its task port and a send right, its bootstrap port
+ * (what task_get_bootstrap_port says, too). */
+static void expect_inherited_space(void)
+{
+    MT_EQ(tc_name_count(), 2u);
+    mach_port_t bp = MACH_PORT_NULL;
+    MT_KR(task_get_bootstrap_port(mach_task_self(), &bp), KERN_SUCCESS);
+    MT_EQ(bp, bootstrap_port);
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(mach_task_self(), bootstrap_port, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_SEND);
+}
+
 /*
  * fork: with our own port P in TASK_BOOTSTRAP_PORT and another receive right X, fork, then
  * put the old bootstrap port back at once. The child must hold exactly its task port and a
@@ -75,13 +88,8 @@ static int role_fork(void)
     pid_t pid = fork();
     if (pid == 0) {
         /* The child: a new task. */
-        MT_EQ(tc_name_count(), 2u); /* its task port and its bootstrap port */
-        mach_port_t bp = MACH_PORT_NULL;
-        MT_KR(task_get_bootstrap_port(mach_task_self(), &bp), KERN_SUCCESS);
-        MT_EQ(bp, bootstrap_port);
+        expect_inherited_space(); /* its task port and its bootstrap port */
         mach_port_type_t type = 0;
-        MT_KR(mach_port_type(mach_task_self(), bootstrap_port, &type), KERN_SUCCESS);
-        MT_EQ(type, MACH_PORT_TYPE_SEND);
         MT_NE(mach_port_type(mach_task_self(), x, &type) == KERN_SUCCESS &&
                   (type & MACH_PORT_TYPE_RECEIVE),
               1);
@@ -213,14 +221,8 @@ static int role_spawn(const char *how)
  */
 static int role_spawned(void)
 {
-    MT_EQ(tc_name_count(), 2u);
+    expect_inherited_space();
     MT_CHECK(getenv("UMACH_SPAWN_TOKEN") == NULL);
-    mach_port_t bp = MACH_PORT_NULL;
-    MT_KR(task_get_bootstrap_port(mach_task_self(), &bp), KERN_SUCCESS);
-    MT_EQ(bp, bootstrap_port);
-    mach_port_type_t type = 0;
-    MT_KR(mach_port_type(mach_task_self(), bootstrap_port, &type), KERN_SUCCESS);
-    MT_EQ(type, MACH_PORT_TYPE_SEND);
     /* A look-up in the world's registry would answer; P is not a bootstrap server. */
     MT_KR(send_id(bootstrap_port, mt_current_failed ? 41 : 43), MACH_MSG_SUCCESS);
     return mt_current_failed ? 1 : 0;
