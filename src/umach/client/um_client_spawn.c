@@ -24,13 +24,13 @@
  * Embedded mode: every function here is the C library's, unchanged.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* RTLD_NEXT */
+#define _GNU_SOURCE /* RTLD_NEXT (um_next.h) */
 #endif
 #include "../um_export.h"
+#include "../um_next.h"
 #include "um_client.h"
 #include "um_client_conn.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -136,19 +136,6 @@ static int spawn_with_token(spawn_fn *fn, pid_t *pid, const char *path,
     return rc;
 }
 
-/* The C library's function behind ours, looked up once (any thread may: same result). */
-#define UM_NEXT(name, type)                                                                    \
-    static type *next_##name(void)                                                             \
-    {                                                                                          \
-        static type *_Atomic next;                                                             \
-        type *fn = atomic_load_explicit(&next, memory_order_relaxed);                          \
-        if (!fn) {                                                                             \
-            fn = (type *)dlsym(RTLD_NEXT, #name);                                              \
-            atomic_store_explicit(&next, fn, memory_order_relaxed);                            \
-        }                                                                                      \
-        return fn;                                                                             \
-    }
-
 UM_NEXT(posix_spawn, spawn_fn)
 UM_NEXT(posix_spawnp, spawn_fn)
 
@@ -157,7 +144,7 @@ UM_EXPORT int posix_spawn(pid_t *restrict pid, const char *restrict path,
                           const posix_spawnattr_t *restrict attr, char *const argv[restrict],
                           char *const envp[restrict])
 {
-    return spawn_with_token(next_posix_spawn(), pid, path, actions, attr, argv, envp);
+    return spawn_with_token(um_next_posix_spawn(), pid, path, actions, attr, argv, envp);
 }
 
 UM_EXPORT int posix_spawnp(pid_t *restrict pid, const char *restrict file,
@@ -165,7 +152,7 @@ UM_EXPORT int posix_spawnp(pid_t *restrict pid, const char *restrict file,
                            const posix_spawnattr_t *restrict attr, char *const argv[restrict],
                            char *const envp[restrict])
 {
-    return spawn_with_token(next_posix_spawnp(), pid, file, actions, attr, argv, envp);
+    return spawn_with_token(um_next_posix_spawnp(), pid, file, actions, attr, argv, envp);
 }
 
 #if defined(__x86_64__)
@@ -182,9 +169,12 @@ pid_t um_spawn_vfork_world(void)
 /* The C library's vfork, found at start; fork until then (or when there is none). */
 pid_t (*um_spawn_next_vfork)(void) = um_spawn_vfork_world;
 
+typedef pid_t vfork_fn(void);
+UM_NEXT(vfork, vfork_fn)
+
 __attribute__((constructor)) static void um_spawn_init(void)
 {
-    pid_t (*fn)(void) = (pid_t(*)(void))dlsym(RTLD_NEXT, "vfork");
+    vfork_fn *fn = um_next_vfork();
     if (fn)
         um_spawn_next_vfork = fn;
 }

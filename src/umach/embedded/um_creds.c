@@ -13,12 +13,12 @@
  * change applies to the calling thread only and glibc's own ids disagree with it anyway.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* RTLD_NEXT, setresuid */
+#define _GNU_SOURCE /* RTLD_NEXT (um_next.h), setresuid */
 #endif
 #include "../um_export.h"
+#include "../um_next.h"
 #include "um_embedded.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <sys/types.h>
@@ -38,22 +38,19 @@ unsigned um_embedded_cred_changing(void)
 }
 
 /*
- * The C library's function behind one of ours, looked up once. A wrapper advances the
- * generation after the call whatever it returned (a failed change may have applied to some
- * ids; sampling again costs only the next send a few system calls).
+ * One wrapper of the set*id family: the C library's function behind it (um_next.h), then the
+ * generation advanced after the call whatever it returned (a failed change may have applied
+ * to some ids; sampling again costs only the next send a few system calls).
  */
 #define UM_CRED_WRAPPER(name, params, args)                                                    \
+    typedef int um_##name##_fn params;                                                         \
+    UM_NEXT(name, um_##name##_fn)                                                              \
     UM_EXPORT int name params                                                                  \
     {                                                                                          \
-        static int (*_Atomic next) params;                                                     \
-        int (*fn) params = atomic_load_explicit(&next, memory_order_relaxed);                  \
+        um_##name##_fn *fn = um_next_##name();                                                 \
         if (!fn) {                                                                             \
-            fn = (int (*) params)dlsym(RTLD_NEXT, #name);                                      \
-            if (!fn) {                                                                         \
-                errno = ENOSYS;                                                                \
-                return -1;                                                                     \
-            }                                                                                  \
-            atomic_store_explicit(&next, fn, memory_order_relaxed);                            \
+            errno = ENOSYS;                                                                    \
+            return -1;                                                                         \
         }                                                                                      \
         atomic_fetch_add_explicit(&um_cred_changing, 1, memory_order_seq_cst);                 \
         int r = fn args;                                                                       \
