@@ -2,7 +2,8 @@
  * um_next.h — how libumach stands in front of a C library function (internal, not installed).
  *
  * libumach defines a few libc names of its own (the set*id family, embedded/um_creds.c;
- * posix_spawn, posix_spawnp and vfork, client/um_client_spawn.c) and calls the definition they hide, the next one in the dynamic
+ * posix_spawn, posix_spawnp and vfork, client/um_client_spawn.c; system, popen and pclose,
+ * client/um_client_shell.c) and calls the definition they hide, the next one in the dynamic
  * linker's search order (dlsym(RTLD_NEXT): the C library's, or a sanitizer's in front of it).
  *
  * UM_NEXT(name, type) defines `static type *um_next_<name>(void)`: that function, looked up

@@ -4,7 +4,9 @@
  * the special ports it inherits (TASK_BOOTSTRAP_PORT among them, as the slot was when fork()
  * was called); after exec the process is a new task with the same inherited slots and none of
  * its old rights; a subset bootstrap port set before fork is what the child looks names up
- * in; the daemon gives a fork's slots only to a process the kernel says is the parent's child.
+ * in; a child of posix_spawn, posix_spawnp, vfork + exec, system() or popen() inherits as a
+ * forked one does; the daemon gives a fork's slots only to a process the kernel says is the
+ * parent's child.
  */
 #define _GNU_SOURCE
 #include "space_names.h"
@@ -176,9 +178,10 @@ static int role_subset_fork(const char *name)
 }
 
 /*
- * spawn HOW (posix_spawn, posix_spawnp, vfork): with our own port P in TASK_BOOTSTRAP_PORT
- * and another receive right X, start `spawned` without fork handlers, then put the old
- * bootstrap port back at once. The child says on P what it found.
+ * spawn HOW (posix_spawn, posix_spawnp, vfork, system, popen, popen-w): with our own port P in
+ * TASK_BOOTSTRAP_PORT and another receive right X, start `spawned` without fork handlers (by
+ * system() and popen() through `sh -c 'exec ...'`), then put the old bootstrap port back at
+ * once. The child says on P what it found.
  */
 static int role_spawn(const char *how)
 {
@@ -189,23 +192,38 @@ static int role_spawn(const char *how)
     fflush(stdout);
     char *argv[] = {(char *)b_self, "--role", "spawned", "-", NULL};
     pid_t pid = -1;
-    int rc = 0;
+    int rc = 0, st = 0;
     if (strcmp(how, "posix_spawn") == 0) {
         rc = posix_spawn(&pid, b_self, NULL, NULL, argv, environ);
     } else if (strcmp(how, "posix_spawnp") == 0) {
         rc = posix_spawnp(&pid, b_self, NULL, NULL, argv, environ);
-    } else {
+    } else if (strcmp(how, "vfork") == 0) {
         pid = vfork();
         if (pid == 0) {
             execv(b_self, argv);
             _exit(127);
         }
+    } else {
+        /* system, popen: the shell execs the child, which is then the shell's process */
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "exec '%s' --role spawned -", b_self);
+        if (strcmp(how, "system") == 0) {
+            st = system(cmd); /* the child has sent its message when this returns */
+        } else {
+            FILE *f = popen(cmd, how[5] ? "w" : "r"); /* popen, popen-w */
+            ROLE_REQUIRE(f != NULL);
+            if (how[5] == 0)
+                while (fgetc(f) != EOF) /* what the child says on stdout */
+                    ;
+            st = pclose(f);
+        }
+        pid = 0;
     }
     MT_KR(task_set_bootstrap_port(mach_task_self(), old), KERN_SUCCESS);
-    ROLE_REQUIRE(rc == 0 && pid > 0);
+    ROLE_REQUIRE(rc == 0 && pid >= 0 && st != -1);
     say("child said %d", recv_id(p, 10000));
-    int st = 0;
-    MT_EQ(waitpid(pid, &st, 0), pid);
+    if (pid > 0)
+        MT_EQ(waitpid(pid, &st, 0), pid);
     say("child status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
     /* Our own rights are untouched: P and X are still our receive rights. */
     mach_port_type_t type = 0;
@@ -215,7 +233,7 @@ static int role_spawn(const char *how)
 }
 
 /*
- * spawned: started by posix_spawn or vfork + exec from a task that had P in its bootstrap
+ * spawned: started by posix_spawn, vfork + exec, system or popen from a task that had P in its bootstrap
  * slot. Its space holds its task port and a send right to P, nothing else; the token that
  * brought it is out of its environment; it sends 43 on P (41 when something was wrong).
  */
@@ -317,6 +335,21 @@ MT_TEST(a_posix_spawnp_child_holds_its_task_port_and_the_bootstrap_port_its_pare
 MT_TEST(a_vforked_and_execd_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
 {
     spawned_child_inherits("vfork");
+}
+
+MT_TEST(a_system_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
+{
+    spawned_child_inherits("system");
+}
+
+MT_TEST(a_popen_r_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
+{
+    spawned_child_inherits("popen");
+}
+
+MT_TEST(a_popen_w_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
+{
+    spawned_child_inherits("popen-w");
 }
 
 /* ---- the daemon checks parenthood (the wire protocol by hand) ------------------------------- */
