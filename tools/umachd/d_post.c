@@ -261,41 +261,25 @@ static uint64_t win_hash(const uint8_t *p, size_t n)
 }
 
 /*
- * Whether a receive makes of `k` (queued on the window's port) nothing but bytes: no right
- * to name but the destination (released, the receiver's name shown), no memory, no voucher;
- * and its image with the trailer fits the receive and a slot.
+ * Render `k` (queued on the window's port after the messages shown and not yet applied) into
+ * the next slot: the core's own preview of the receive that will take it (um_msg_render,
+ * the bytes um_msg_receive writes for such a message). false: that receive would do more
+ * than write bytes, or the image does not fit the receive or a slot; the window stops there.
  */
-static bool win_renderable(const um_kmsg *k, const d_rwin *w, mach_msg_size_t tsize)
-{
-    return k->ndesc == 0 && !(k->bits & MACH_MSGH_BITS_COMPLEX) && k->reply == NULL &&
-           MACH_MSGH_BITS_LOCAL(k->bits) == 0 && MACH_MSGH_BITS_VOUCHER(k->bits) == 0 &&
-           MACH_MSGH_BITS_REMOTE(k->bits) == MACH_MSG_TYPE_PORT_SEND &&
-           (uint64_t)k->size + tsize <= w->rcv_size &&
-           (uint64_t)k->size + tsize <= UM_RING_WIN_IMAGE_MAX;
-}
-
-/* Render `k` into the next slot as um_msg_receive + um_kmsg_copyout would give it now. */
-static void win_render(d_conn *c, const um_kmsg *k, mach_port_seqno_t seqno)
+static bool win_render(d_conn *c, const um_kmsg *k)
 {
     d_rwin *w = &c->win;
     uint8_t img[UM_RING_WIN_IMAGE_MAX];
-    mach_msg_header_t h = {
-        .msgh_bits = MACH_MSGH_BITS_SET(0, MACH_MSG_TYPE_PORT_SEND, 0, k->bits),
-        .msgh_size = k->size,
-        .msgh_remote_port = MACH_PORT_NULL,
-        .msgh_local_port = w->port->receiver_name,
-        .msgh_voucher_port = k->voucher_raw,
-        .msgh_id = k->id,
-    };
-    memcpy(img, &h, sizeof h);
-    memcpy(img + sizeof h, k->body, k->size - sizeof h);
-    mach_msg_size_t tsize = um_trailer_size(w->option);
-    um_trailer_write(img + k->size, w->option, seqno, &k->sec, &k->audit, w->port->context);
-    uint32_t len = k->size + tsize;
+    uint32_t len = um_msg_render(c->task->task->space, w->port, k, w->rendered - w->applied,
+                                 w->option, w->rcv_size, img, sizeof img);
+    if (!len)
+        return false;
+    /* Rendered in private memory and hashed there: the slot is the client's to scribble on. */
     uint8_t *slot = um_ring_win_slot(&c->ring, w->rendered);
     memcpy(slot, &len, sizeof len);
     memcpy(slot + 8, img, len);
     w->hash[w->rendered % UM_RING_WIN_SLOTS] = win_hash(img, len);
+    return true;
 }
 
 /*
@@ -338,20 +322,17 @@ static void win_fill(d_conn *c)
     um_port *port = w->port;
     um_ring_win_ctl *wc = win_ctl(c);
     uint32_t done = __atomic_load_n(&wc->done, __ATOMIC_ACQUIRE);
-    mach_msg_size_t tsize = um_trailer_size(w->option);
     uint32_t skip = w->rendered - w->applied;
     um_kmsg *k = port->msg_head;
     for (uint32_t i = 0; k && i < skip; i++)
         k = k->next;
-    mach_port_seqno_t seqno = port->seqno + skip;
     /* Receivers waiting on the port come first: what is queued is theirs to take. */
-    if (port->receivers.head)
+    if (port->receivers.head || !c->task)
         k = NULL;
     /* A slot is free once the client copied it out (done) and the daemon checked the
      * receive it stood for (applied: its hash is kept until then). */
     while (k && w->rendered - done < UM_RING_WIN_SLOTS &&
-           w->rendered - w->applied < UM_RING_WIN_SLOTS && win_renderable(k, w, tsize)) {
-        win_render(c, k, seqno++);
+           w->rendered - w->applied < UM_RING_WIN_SLOTS && win_render(c, k)) {
         w->rendered++;
         __atomic_fetch_add(&wc->avail, 1, __ATOMIC_RELEASE);
         k = k->next;

@@ -1216,13 +1216,7 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
 
 mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type)
 {
-    mach_port_name_t name;
-    if (!dest->active)
-        name = MACH_PORT_DEAD;
-    else if (dest->receiver == space)
-        name = dest->receiver_name;
-    else
-        name = MACH_PORT_NULL;
+    mach_port_name_t name = um_kmsg_dest_name(space, dest);
     if (type == MACH_MSG_TYPE_PORT_SEND_ONCE) {
         /* The send-once right was used by this message: no notification. */
         um_port_so_reserve_used(dest);

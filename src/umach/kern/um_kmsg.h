@@ -13,6 +13,8 @@
 
 #include "um_kern.h"
 
+#include <string.h>
+
 /* Darwin's limits (osfmk/ipc/ipc_policy.h, ipc_init.c). */
 #define UM_MSG_MAX_BODY_SPACE ((64u * 1024 * 1024 * 3) / 4 - MAX_TRAILER_SIZE)
 #define UM_MSG_MAX_PORT_COUNT 16383u
@@ -168,6 +170,13 @@ mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *kmsg, uint64_
 
 /* Consume a received message's destination right; returns the receiver's name for it. */
 mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type);
+/* The name a receive in `space` gets for a message's destination `dest` (changes nothing). */
+static inline mach_port_name_t um_kmsg_dest_name(const um_space *space, const um_port *dest)
+{
+    if (!dest->active)
+        return MACH_PORT_DEAD;
+    return dest->receiver == space ? dest->receiver_name : MACH_PORT_NULL;
+}
 
 /*
  * Destroy a message and everything it carries (send-once rights send their notifications).
@@ -208,6 +217,42 @@ static inline mach_msg_size_t um_trailer_size(mach_msg_option_t option)
 void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
                       const security_token_t *sec, const audit_token_t *audit,
                       uint64_t context);
+
+/*
+ * A simple message: its receive turns it into bytes alone (no descriptor, no reply right, no
+ * voucher right; the destination right is released and named). The receive image of such a
+ * message is um_kmsg_simple_image's, for the receive itself (um_msg_receive) and for a
+ * preview of it (um_msg_render) alike, so the two cannot disagree.
+ */
+static inline bool um_kmsg_is_simple(const um_kmsg *k)
+{
+    return k->ndesc == 0 && k->reply == NULL && MACH_MSGH_BITS_VOUCHER(k->bits) == 0;
+}
+/*
+ * Write the receive image of the simple message `k` at `img`: the header (reply none,
+ * `local` the receiver's name for the destination, the voucher field as sent), the body, and
+ * the trailer `option` asks for with `seqno` and `context`. `img` is either k's own storage
+ * (um_kmsg_body_start(k) - header: the body is in place) or a buffer of k->size +
+ * um_trailer_size(option) bytes. Returns the image's length. Reads k, changes nothing else.
+ */
+static inline uint32_t um_kmsg_simple_image(uint8_t *img, const um_kmsg *k,
+                                            mach_port_name_t local, mach_msg_option_t option,
+                                            mach_port_seqno_t seqno, uint64_t context)
+{
+    mach_msg_header_t h;
+    h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSGH_BITS_LOCAL(k->bits), MACH_MSGH_BITS_REMOTE(k->bits),
+                                     0, k->bits);
+    h.msgh_size = k->size;
+    h.msgh_remote_port = MACH_PORT_NULL;
+    h.msgh_local_port = local;
+    h.msgh_voucher_port = k->voucher_raw;
+    h.msgh_id = k->id;
+    memcpy(img, &h, sizeof h);
+    if (img + sizeof h != k->body)
+        memcpy(img + sizeof h, k->body, k->size - sizeof h);
+    um_trailer_write(img + k->size, option, seqno, &k->sec, &k->audit, context);
+    return k->size + um_trailer_size(option);
+}
 
 /* ---- message transfer (um_msg.c) --------------------------------------------------------- */
 
@@ -280,6 +325,19 @@ typedef struct um_msg_rcv_state {
 mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r);
 /* Give up a receive that waits (timeout, interrupt, task death). Conditions: world locked. */
 void um_msg_receive_cancel(um_msg_rcv_state *r);
+/*
+ * Render, without dequeuing anything, the image a receive by `space` on `port` (an active
+ * port whose receive right `space` holds) with `option` and a buffer of `rcv_size` bytes
+ * would get for `k`, queued there with `ahead` messages before it, once those were received
+ * and nothing else changed: the same bytes um_msg_receive would give (um_kmsg_simple_image),
+ * the seqno to be (port->seqno + ahead), the port's context. Written to `buf` (`cap` bytes);
+ * returns the length, or 0 when that receive would do more than write bytes (`k` is not
+ * simple), could not take it whole (too large for `rcv_size` or `cap`), or `space` does not
+ * hold the port's receive right. Changes nothing. Conditions: world locked.
+ */
+uint32_t um_msg_render(const um_space *space, const um_port *port, const um_kmsg *k,
+                       uint32_t ahead, mach_msg_option_t option, mach_msg_size_t rcv_size,
+                       void *buf, uint32_t cap);
 
 /* ---- the mach_port_* calls' state changes (um_mach_port.c) ---------------------------------- */
 

@@ -245,28 +245,22 @@ mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
         return MACH_RCV_TOO_LARGE;
     }
     uint64_t context = src->context;
-    if (k->ndesc == 0 && k->reply == NULL && MACH_MSGH_BITS_VOUCHER(k->bits) == 0) {
+    if (um_kmsg_is_simple(k)) {
         /*
          * A message that carries nothing but its destination right (one-way messages,
-         * replies): um_kmsg_copyout's work for it, in place, without its detours.
+         * replies): um_kmsg_copyout's work for it, in place, without its detours; the image
+         * is um_kmsg_simple_image's, as a preview of it (um_msg_render) is.
          */
         k = um_mqueue_dequeue(src, &seqno);
-        mach_msg_type_name_t dest_type = MACH_MSGH_BITS_REMOTE(k->bits);
         um_port *dest = k->dest;
         k->dest = NULL;
-        mach_msg_header_t *h = (mach_msg_header_t *)(void *)(k->body - sizeof *h);
-        h->msgh_bits = MACH_MSGH_BITS_SET(MACH_MSGH_BITS_LOCAL(k->bits), dest_type, 0, k->bits);
-        h->msgh_size = k->size;
-        h->msgh_remote_port = MACH_PORT_NULL;
-        h->msgh_local_port = um_kmsg_copyout_dest(space, dest, dest_type);
-        h->msgh_voucher_port = k->voucher_raw;
-        h->msgh_id = k->id;
-        um_trailer_write((uint8_t *)h + k->size, r->option, seqno, &k->sec, &k->audit, context);
+        mach_port_name_t local = um_kmsg_copyout_dest(space, dest, MACH_MSGH_BITS_REMOTE(k->bits));
+        uint8_t *img = k->body - sizeof(mach_msg_header_t);
         r->out.image = k;
         r->out.nseg = 1;
         r->out.seg[0].offset = 0;
-        r->out.seg[0].len = k->size + tsize;
-        r->out.seg[0].bytes = (const uint8_t *)h;
+        r->out.seg[0].len = um_kmsg_simple_image(img, k, local, r->option, seqno, context);
+        r->out.seg[0].bytes = img;
         return MACH_MSG_SUCCESS;
     }
     k = um_mqueue_dequeue(src, &seqno);
@@ -284,4 +278,18 @@ mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
 void um_msg_receive_cancel(um_msg_rcv_state *r)
 {
     um_waiter_cancel(&r->waiter);
+}
+
+uint32_t um_msg_render(const um_space *space, const um_port *port, const um_kmsg *k,
+                       uint32_t ahead, mach_msg_option_t option, mach_msg_size_t rcv_size,
+                       void *buf, uint32_t cap)
+{
+    if (!port->active || port->receiver != space || k->dest != port || !um_kmsg_is_simple(k))
+        return 0;
+    /* The receive's own test (um_msg_receive): smaller is MACH_RCV_TOO_LARGE, not an image. */
+    uint64_t len = (uint64_t)k->size + um_trailer_size(option);
+    if (len > rcv_size || len > cap)
+        return 0;
+    return um_kmsg_simple_image(buf, k, um_kmsg_dest_name(space, port), option,
+                                port->seqno + ahead, port->context);
 }
