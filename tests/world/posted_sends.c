@@ -114,15 +114,17 @@ static mach_port_msgcount_t ps_msgcount(mach_port_t port)
 }
 
 /* UM_WIRE_STATS value `i` (asked by a hand-made task): 4 posted sends taken, 5 messages
-   received through windows, 6 window receives that differed from the window (never). */
+   received through windows, 6 window receives that differed from the window (never), 7
+   grants or windows found on a dead or moved port before a reply (never), 8 calls of the
+   core's hook on observed ports. */
 static uint64_t ps_stat(unsigned i)
 {
     int fd = w_observer(NULL);
     if (fd < 0)
         return UINT64_MAX;
-    uint64_t out[7] = {0};
+    uint64_t out[9] = {0};
     int32_t kr = -1;
-    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, 7);
+    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, 9);
     close(fd);
     return rc == 0 && kr == 0 ? out[i] : UINT64_MAX;
 }
@@ -922,11 +924,163 @@ MT_TEST(a_task_that_lies_in_its_post_ring_ends_and_the_receiver_sees_no_forged_m
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
 }
 
+/* ---- revocation: exactly when what a grant or a window stands on changes ------------------ */
+
+/* Send `port`'s right (`disp`: MOVE_SEND or MOVE_RECEIVE) to `to` in a port descriptor. */
+static mach_msg_return_t ps_send_right(mach_port_t to, mach_port_t port, mach_msg_type_name_t disp)
+{
+    struct {
+        mach_msg_header_t h;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t d;
+    } m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0) | MACH_MSGH_BITS_COMPLEX;
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = to;
+    m.h.msgh_id = 77;
+    m.body.msgh_descriptor_count = 1;
+    m.d.name = port;
+    m.d.disposition = disp;
+    m.d.type = MACH_MSG_PORT_DESCRIPTOR;
+    return mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
+}
+
+/* Receive the right ps_send_right sent to `from`: its name here, or MACH_PORT_NULL. */
+static mach_port_t ps_receive_right(mach_port_t from)
+{
+    union {
+        struct {
+            mach_msg_header_t h;
+            mach_msg_body_t body;
+            mach_msg_port_descriptor_t d;
+        } m;
+        uint8_t bytes[256];
+    } b;
+    memset(&b, 0, sizeof b);
+    if (mach_msg(&b.m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof b, from, PS_WAIT_MS,
+                 MACH_PORT_NULL) != MACH_MSG_SUCCESS ||
+        !(b.m.h.msgh_bits & MACH_MSGH_BITS_COMPLEX) || b.m.body.msgh_descriptor_count != 1)
+        return MACH_PORT_NULL;
+    return b.m.d.name;
+}
+
+/* Receive `n` messages of `tag` from `port`: seq first.., trailer seqno seqno0.. (0: good). */
+static int ps_expect_seqnos(mach_port_t port, uint32_t tag, uint32_t first, uint32_t n,
+                            mach_port_seqno_t seqno0)
+{
+    ps_buf b;
+    for (uint32_t i = 0; i < n; i++) {
+        if (ps_receive(port, &b, PS_WAIT_MS) != MACH_MSG_SUCCESS)
+            return 1;
+        if (b.in.m.tag != tag || b.in.m.seq != first + i)
+            return 2;
+        if (b.in.trailer.msgh_seqno != seqno0 + i)
+            return 3;
+    }
+    return 0;
+}
+
+MT_TEST(a_call_that_changes_nothing_a_grant_stands_on_keeps_it_and_taking_the_right_revokes_it)
+{
+    mach_port_t port = ps_port(1024);
+    MT_REQUIRE(port != MACH_PORT_NULL);
+    uint64_t before = ps_posts_taken();
+    for (uint32_t i = 0; i < 50; i++)
+        MT_KR(ps_send(port, 120, i, false), MACH_MSG_SUCCESS);
+    /* Calls that change other ports, and one that only reads this one: the grant stays. */
+    mach_port_t other = MACH_PORT_NULL;
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &other), KERN_SUCCESS);
+    MT_KR(mach_port_insert_right(TASK, other, other, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, other), KERN_SUCCESS);
+    MT_EQ(ps_msgcount(port), 50u);
+    for (uint32_t i = 50; i < 100; i++)
+        MT_KR(ps_send(port, 120, i, false), MACH_MSG_SUCCESS);
+    /* Every send but the first (which earned the grant) was posted. */
+    MT_EQ(ps_posts_taken() - before, 99u);
+    /* The send right goes: the next send fails as a synchronous one does, and is not queued. */
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+    mach_port_t reply = MACH_PORT_NULL;
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &reply), KERN_SUCCESS);
+    mach_msg_return_t sync = ps_send_sync(port, reply, 121, 0);
+    MT_NE(sync, MACH_MSG_SUCCESS);
+    MT_KR(ps_send(port, 121, 0, false), sync);
+    MT_EQ(ps_msgcount(port), 100u);
+    MT_EQ(ps_expect_run(port, 120, 0, 100), 0);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, other, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+}
+
+MT_TEST(a_send_right_moved_away_in_a_message_revokes_its_grant)
+{
+    mach_port_t port = ps_port(1024), carrier = ps_port(16), reply = MACH_PORT_NULL;
+    MT_REQUIRE(port != MACH_PORT_NULL && carrier != MACH_PORT_NULL);
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &reply), KERN_SUCCESS);
+    for (uint32_t i = 0; i < 20; i++)
+        MT_KR(ps_send(port, 122, i, false), MACH_MSG_SUCCESS);
+    MT_KR(ps_send_right(carrier, port, MACH_MSG_TYPE_MOVE_SEND), MACH_MSG_SUCCESS);
+    /* The name holds the receive right alone: a send fails as a synchronous one does. */
+    mach_msg_return_t sync = ps_send_sync(port, reply, 123, 0);
+    MT_NE(sync, MACH_MSG_SUCCESS);
+    MT_KR(ps_send(port, 123, 0, false), sync);
+    MT_EQ(ps_msgcount(port), 20u);
+    /* The right comes back (under the receive right's name) and sends are posted again. */
+    MT_EQ(ps_receive_right(carrier), port);
+    for (uint32_t i = 20; i < 40; i++)
+        MT_KR(ps_send(port, 122, i, false), MACH_MSG_SUCCESS);
+    MT_EQ(ps_expect_run(port, 122, 0, 40), 0);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, carrier, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, carrier), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+}
+
+MT_TEST(a_window_is_taken_back_before_its_port_s_seqno_set_or_receive_right_changes)
+{
+    mach_port_t port = ps_port(1024), carrier = ps_port(16), set = MACH_PORT_NULL;
+    MT_REQUIRE(port != MACH_PORT_NULL && carrier != MACH_PORT_NULL);
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_PORT_SET, &set), KERN_SUCCESS);
+    for (uint32_t i = 0; i < 40; i++)
+        MT_KR(ps_send(port, 124, i, false), MACH_MSG_SUCCESS);
+    /* A receive opens a window on the rest; then the seqno is set: what the window showed
+     * would carry the old ones. */
+    MT_EQ(ps_expect_seqnos(port, 124, 0, 3, 0), 0);
+    MT_KR(mach_port_set_seqno(TASK, port, 1000), KERN_SUCCESS);
+    MT_EQ(ps_expect_seqnos(port, 124, 3, 7, 1000), 0);
+    /* The port joins a set: receives on the set and on the port share one queue. */
+    MT_KR(mach_port_insert_member(TASK, port, set), KERN_SUCCESS);
+    MT_EQ(ps_expect_seqnos(set, 124, 10, 3, 1007), 0);
+    MT_EQ(ps_expect_seqnos(port, 124, 13, 3, 1010), 0);
+    MT_KR(mach_port_move_member(TASK, port, MACH_PORT_NULL), KERN_SUCCESS);
+    MT_EQ(ps_expect_seqnos(port, 124, 16, 4, 1013), 0); /* a window again */
+    /* The receive right moves out and back: its messages go with it, its seqno restarts. */
+    MT_KR(ps_send_right(carrier, port, MACH_MSG_TYPE_MOVE_RECEIVE), MACH_MSG_SUCCESS);
+    mach_port_t back = ps_receive_right(carrier);
+    MT_REQUIRE(MACH_PORT_VALID(back));
+    MT_EQ(ps_expect_seqnos(back, 124, 20, 20, 0), 0);
+    MT_EQ(ps_msgcount(back), 0u);
+    MT_KR(mach_port_mod_refs(TASK, back, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, carrier, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, carrier), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, set, MACH_PORT_RIGHT_PORT_SET, -1), KERN_SUCCESS);
+}
+
 MT_TEST(every_message_received_from_a_window_was_the_one_the_receive_itself_gives)
 {
     /* The daemon checks each claimed receive against the core's own (UM_WIRE_STATS). */
     MT_CHECK(ps_stat(5) > 0 && ps_stat(5) != UINT64_MAX);
     MT_EQ(ps_stat(6), 0u);
+}
+
+MT_TEST(no_grant_or_window_was_found_standing_on_a_dead_or_moved_port_before_a_reply)
+{
+    /* The core told the daemon before each change (its hook ran, 8); the look before every
+     * reply (7) found nothing left to take back. */
+    MT_CHECK(ps_stat(8) > 0 && ps_stat(8) != UINT64_MAX);
+    MT_EQ(ps_stat(7), 0u);
 }
 
 MT_MAIN()

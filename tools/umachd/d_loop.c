@@ -697,11 +697,12 @@ static bool d_stats(d_daemon *d, d_conn *c, const um_wire_pkt *p)
         if (o->pending)
             waiting++;
     }
-    uint64_t out[7] = {d->ntasks,        um_space_inuse(c->task->task->space),
+    uint64_t out[9] = {d->ntasks,        um_space_inuse(c->task->task->space),
                        waiting,          conns,
                        d->posts_taken,   d->win_received,
-                       d->win_mismatch};
-    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 7, NULL, 0);
+                       d->win_mismatch,  d->revoked_late,
+                       d->revoke_hooks};
+    return d_reply(c, UM_WIRE_STATS, p->h.id, KERN_SUCCESS, out, 9, NULL, 0);
 }
 
 /*
@@ -776,12 +777,9 @@ int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)
         task_of_thread_fails(d, c);
         return -1;
     }
-    /* A call that may change names, rights or queue limits makes every grant stale first;
-     * mach_msg decides for itself (d_msg.c); a hello or join (a new task or thread), the
-     * read-only calls and a cancel change nothing of what a grant stands on. */
-    if (c->kind != D_CONN_NEW && p.h.call != UM_WIRE_MSG && p.h.call != UM_WIRE_STATS &&
-        p.h.call != UM_WIRE_LSMP && p.h.call != UM_WIRE_CANCEL)
-        d_post_revoke_all(d);
+    /* No request revokes grants or windows by its kind: the core tells, before it changes
+     * a right or a port state one stands on, whatever call or message does it (d_post.c,
+     * port_changing). */
     if (c->kind == D_CONN_NEW) {
         ok = p.h.call == UM_WIRE_HELLO   ? d_hello(d, c, &p)
              : p.h.call == UM_WIRE_JOIN ? d_join(d, c, &p)

@@ -174,42 +174,28 @@ static bool rcv_start(d_conn *c, d_msg_call *m)
 }
 
 /*
- * Before a send: a send that may change rights or names (descriptors, moved rights, a
- * voucher, a kernel object's request) makes every grant stale; one that would find its
- * queue full only because of room promised to posts takes those promises back first. A
- * simple COPY_SEND that may be posted next time gives its port and name (a reference) for
- * the grant it earns if it succeeds.
+ * Before a send: one that would find its queue full only because of room promised to posts
+ * takes those promises back first (what it changes of rights, the core tells d_post.c as it
+ * changes them). A simple COPY_SEND that may be posted next time gives its port and name (a
+ * reference) for the grant it earns if it succeeds.
  */
 static void post_look(d_conn *c, mach_msg_option_t option, const um_wire_pkt *p,
-                      uint32_t nbytes, uint32_t xlen, um_port **portp, mach_port_name_t *namep)
+                      uint32_t nbytes, um_port **portp, mach_port_name_t *namep)
 {
     d_daemon *d = c->task->d;
     if (!(option & MACH_SEND_MSG))
         return;
-    if (nbytes < sizeof(mach_msg_header_t)) {
-        d_post_revoke_all(d); /* unreadable: it fails, but nothing is assumed */
-        return;
-    }
+    if (nbytes < sizeof(mach_msg_header_t))
+        return; /* unreadable: it fails */
     mach_msg_header_t h;
     memcpy(&h, p->blob, sizeof h);
     mach_msg_type_name_t rt = MACH_MSGH_BITS_REMOTE(h.msgh_bits);
-    mach_msg_type_name_t lt = MACH_MSGH_BITS_LOCAL(h.msgh_bits);
-    bool keeps = (rt == MACH_MSG_TYPE_COPY_SEND || rt == MACH_MSG_TYPE_MAKE_SEND ||
-                  rt == MACH_MSG_TYPE_MAKE_SEND_ONCE || rt == MACH_MSG_TYPE_MOVE_SEND_ONCE) &&
-                 (lt == 0 || lt == MACH_MSG_TYPE_COPY_SEND || lt == MACH_MSG_TYPE_MAKE_SEND ||
-                  lt == MACH_MSG_TYPE_MAKE_SEND_ONCE || lt == MACH_MSG_TYPE_MOVE_SEND_ONCE) &&
-                 !(h.msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
-                 MACH_MSGH_BITS_VOUCHER(h.msgh_bits) == 0 && xlen == 0;
     um_entry *e = um_entry_lookup(c->task->task->space, h.msgh_remote_port);
     um_port *port = NULL;
     if (e && (e->type & (MACH_PORT_TYPE_SEND | MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_SEND_ONCE)) &&
         e->object && e->object->otype == UM_OT_PORT)
         port = (um_port *)e->object;
-    if (!keeps || (port && port->kotype != UM_KOT_NONE)) {
-        d_post_revoke_all(d);
-        return;
-    }
-    if (!port)
+    if (!port || port->kotype != UM_KOT_NONE)
         return;
     bool once = rt == MACH_MSG_TYPE_MAKE_SEND_ONCE || rt == MACH_MSG_TYPE_MOVE_SEND_ONCE;
     if (port->reserved && !once && (uint64_t)port->msgcount + port->reserved >= port->qlimit)
@@ -277,7 +263,7 @@ bool d_msg(d_conn *c, um_wire_pkt *p)
     /* Posted sends (d_post.c): what this send may do to the grants, and may earn. */
     um_port *grant_port = NULL;
     mach_port_name_t grant_name = MACH_PORT_NULL;
-    post_look(c, option, p, nbytes, xlen, &grant_port, &grant_name);
+    post_look(c, option, p, nbytes, &grant_port, &grant_name);
     d_callctx ctx;
     msg_enter(c, m, &ctx);
     ctx.ranges[0] = (d_range){p->args[5], send_size, nbytes ? p->blob : NULL, -1};

@@ -20,12 +20,14 @@
  * message is destroyed as a dying port's queue is). A post without an outstanding credit, or
  * one that does not check, is a lie: the task ends, as for a malformed request.
  *
- * Grants are revoked when they could go stale: before any request that may change names,
- * rights or limits (every call but mach_msg's simple sends and receives, and mach_msg sends
- * with descriptors, move rights, vouchers or a kernel-object destination), before any reply
- * when a granted port died or its queue limit fell below what is queued and promised, when a
- * sender would find a queue full only because of promised room (and no grant is given or
- * topped up while a sender waits for room), and when the ring's connection ends.
+ * Grants and windows are taken back exactly when what they stand on is about to change: a
+ * port that holds a grant or a window is observed (um_port_observe), and the core calls
+ * port_changing before it changes the granted sender's send right, the window's receive
+ * right, the port's life, queue limit, sequence number, context or set membership, whatever
+ * request or message does it. Besides: before any reply, grants of a queue that kernel-made
+ * messages took past its limit; when a sender would find a queue full only because of
+ * promised room (and no grant is given or topped up while a sender waits for room); windows
+ * before any receive on their port; all of a ring's when its connection ends.
  */
 #define _GNU_SOURCE
 #include "umachd.h"
@@ -49,6 +51,8 @@ static um_ring_post_ctl *post_ctl(d_conn *c)
 {
     return um_ring_post_ctl_of(&c->ring);
 }
+
+static void port_forget(d_daemon *d, um_port *port);
 
 /* The slot's outstanding credits are all accounted for: it is free again. */
 static void grant_settle(d_grant *g)
@@ -80,6 +84,7 @@ static void grant_revoke(d_daemon *d, d_conn *c, uint32_t i)
      * held its send right, which a request may now take away: each gets its own copy. */
     for (; g->rights < g->outstanding; g->rights++)
         um_port_copy_send(g->port);
+    port_forget(d, g->port);
     grant_settle(g);
 }
 
@@ -105,12 +110,36 @@ static bool poster_add(d_daemon *d, d_conn *c)
 }
 
 
-void d_post_revoke_all(d_daemon *d)
+/* ---- observing the ports promises stand on ------------------------------------------------ */
+
+static void port_changing(void *arg, um_port *port, um_space *space, int what);
+
+/* Whether an active grant or an open window stands on `port`. */
+static bool port_promised(const d_daemon *d, const um_port *port)
 {
     for (unsigned k = 0; k < d->nposters; k++) {
-        conn_revoke(d, d->posters[k]);
-        win_revoke(d, d->posters[k]);
+        const d_conn *c = d->posters[k];
+        if (c->win.port == port)
+            return true;
+        for (uint32_t i = 0; i < UM_RING_GRANTS; i++)
+            if (c->grants[i].active && c->grants[i].port == port)
+                return true;
     }
+    return false;
+}
+
+/* Before a grant or a window is made on `port`: the core must tell of its changes. false: no
+ * memory to observe it (nothing may be promised on it then). */
+static bool port_observe(d_daemon *d, um_port *port)
+{
+    return port->observed || um_port_observe(port, port_changing, d);
+}
+
+/* After a grant or a window on `port` was taken back: unobserved if nothing else stands on it. */
+static void port_forget(d_daemon *d, um_port *port)
+{
+    if (port->observed && !port_promised(d, port))
+        um_port_unobserve(port);
 }
 
 void d_post_revoke_port(d_daemon *d, um_port *port)
@@ -136,10 +165,14 @@ void d_post_check(d_daemon *d)
         d_conn *c = d->posters[k];
         for (uint32_t i = 0; i < UM_RING_GRANTS; i++) {
             d_grant *g = &c->grants[i];
-            if (g->active && (!g->port->active || (uint64_t)g->port->msgcount +
-                                                          g->port->reserved >
-                                                      g->port->qlimit))
+            if (!g->active)
+                continue;
+            if (!g->port->active) {
+                d->revoked_late++; /* the core told of its death first: never */
                 grant_revoke(d, c, i);
+            } else if ((uint64_t)g->port->msgcount + g->port->reserved > g->port->qlimit) {
+                grant_revoke(d, c, i); /* kernel-made messages ignore the queue limit */
+            }
         }
     }
 }
@@ -221,7 +254,7 @@ void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
     if (slot == UM_RING_GRANTS) {
         if (free_slot == UM_RING_GRANTS)
             return;
-        if (!poster_add(d, c))
+        if (!poster_add(d, c) || !port_observe(d, port))
             return;
         slot = free_slot;
         d_grant *g = &c->grants[slot];
@@ -300,11 +333,14 @@ static void win_apply(d_daemon *d, d_conn *c, uint32_t claimed)
         r.rcv_size = w->rcv_size;
         r.rcv_name = w->name;
         r.may_block = false;
-        d_callctx ctx;
+        /* Its own (empty) call context; a revocation may come inside another call of the
+         * same task (port_changing), whose context comes back after. */
+        d_callctx ctx, *outer = c->task->ctx;
         memset(&ctx, 0, sizeof ctx);
         d_ctx_enter(c->task, &ctx);
         mach_msg_return_t mr = um_msg_receive(c->task->task, &r);
         d_ctx_leave(c->task, &ctx);
+        c->task->ctx = outer;
         if (mr != MACH_MSG_SUCCESS || r.out.nseg != 1 ||
             win_hash(r.out.seg[0].bytes, r.out.seg[0].len) !=
                 w->hash[w->applied % UM_RING_WIN_SLOTS])
@@ -352,8 +388,10 @@ static uint32_t win_claimed(d_conn *c)
 static void win_revoke(d_daemon *d, d_conn *c)
 {
     d_rwin *w = &c->win;
-    if (!w->port)
+    um_port *port = w->port;
+    if (!port)
         return;
+    w->port = NULL; /* taken back from here: what applying the claims changes finds no window */
     uint32_t left = 0;
     if (c->ring.base) {
         um_ring_win_ctl *wc = win_ctl(c);
@@ -365,13 +403,13 @@ static void win_revoke(d_daemon *d, d_conn *c)
         post_lie(c);
         left = w->rendered - w->applied;
     }
-    if (!c->post_broken && w->port->active)
+    if (!c->post_broken && port->active && c->task)
         win_apply(d, c, w->rendered - left);
     /* The next window's first slot is the one the client reads next. */
     w->rendered = w->applied;
-    um_port_release(w->port);
-    w->port = NULL;
     w->name = 0;
+    port_forget(d, port);
+    um_port_release(port);
 }
 
 void d_win_revoke_port(d_daemon *d, um_port *port)
@@ -381,14 +419,46 @@ void d_win_revoke_port(d_daemon *d, um_port *port)
             win_revoke(d, d->posters[k]);
 }
 
-/* Windows whose port died or left the task are taken back (before any reply). */
+/*
+ * The core is about to change what promises on `port` stand on (um_port_observe): grants
+ * stand on their sender's send right, the port's life and its queue limit; windows on their
+ * receiver's receive right, the port's life, sequence number, context and set membership.
+ * Those are taken back now, before the change: claims made so far are applied while the
+ * receive right is still where they were made, credits spent get the send rights of their
+ * posts while the sender still holds its own.
+ */
+static void port_changing(void *arg, um_port *port, um_space *space, int what)
+{
+    d_daemon *d = arg;
+    bool grants = what == UM_PORT_CHANGE_SEND || what == UM_PORT_CHANGE_DEATH ||
+                  what == UM_PORT_CHANGE_QLIMIT;
+    bool windows = what != UM_PORT_CHANGE_SEND && what != UM_PORT_CHANGE_QLIMIT;
+    d->revoke_hooks++;
+    for (unsigned k = 0; k < d->nposters; k++) {
+        d_conn *c = d->posters[k];
+        um_space *own = c->task ? c->task->task->space : NULL;
+        bool theirs = own == space; /* for a change of one space's rights */
+        if (grants && (what != UM_PORT_CHANGE_SEND || theirs))
+            for (uint32_t i = 0; i < UM_RING_GRANTS; i++)
+                if (c->grants[i].active && c->grants[i].port == port)
+                    grant_revoke(d, c, i);
+        if (windows && c->win.port == port && (what != UM_PORT_CHANGE_RECEIVE || theirs))
+            win_revoke(d, c);
+    }
+}
+
+/* Windows whose port died or left the task are taken back (before any reply): a safety net
+ * under port_changing, which takes them back before the change (UM_WIRE_STATS counts what it
+ * finds; the tests require nothing). */
 static void win_check(d_daemon *d)
 {
     for (unsigned k = 0; k < d->nposters; k++) {
         d_conn *c = d->posters[k];
         if (c->win.port && (!c->win.port->active || !c->task ||
-                            c->win.port->receiver != c->task->task->space))
+                            c->win.port->receiver != c->task->task->space)) {
+            d->revoked_late++; /* the core told of the change first: never */
             win_revoke(d, c);
+        }
     }
 }
 
@@ -419,7 +489,7 @@ void d_win_open(d_daemon *d, d_conn *c, mach_port_name_t name, mach_msg_option_t
         win_revoke(d, c);
     if (!w->port) {
         d_win_revoke_port(d, port); /* one window per port */
-        if (c->post_broken || !poster_add(d, c))
+        if (c->post_broken || !poster_add(d, c) || !port_observe(d, port))
             return;
         um_port_ref(port);
         w->port = port;

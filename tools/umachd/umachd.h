@@ -208,6 +208,10 @@ struct d_daemon {
     uint64_t win_received;           /* messages received through windows, ever (STATS) */
     uint64_t win_mismatch;           /* a claimed message whose receive did not give what the
                                         window showed: never (STATS, for the tests) */
+    uint64_t revoked_late;           /* grants or windows found standing on a dead or moved
+                                        port before a reply: never, the core's hook came
+                                        first (STATS, for the tests) */
+    uint64_t revoke_hooks;           /* calls of the core's hook on observed ports (STATS) */
 };
 
 /* ---- d_kernel.c ------------------------------------------------------------------------ */
@@ -345,11 +349,10 @@ void d_post_drain(d_daemon *d, d_conn *c);
 /* Before the loop sleeps: tell every ring the next post must wake it. false: a post came
    meanwhile (do not sleep). */
 bool d_post_may_sleep(d_daemon *d);
-/* Take back every credit not spent yet (a request that may change names, rights or limits). */
-void d_post_revoke_all(d_daemon *d);
 /* ... of the grants on `port` (a sender would otherwise find its queue full). */
 void d_post_revoke_port(d_daemon *d, um_port *port);
-/* Before any reply: grants whose port died or whose queue limit fell are revoked. */
+/* Before any reply: grants of a queue kernel-made messages took past its limit are revoked;
+   grants and windows standing on a dead or moved port too (never: counted, revoked_late). */
 void d_post_check(d_daemon *d);
 /* A connection ends: its posts are taken, its grants revoked and their books closed. */
 void d_post_conn_end(d_daemon *d, d_conn *c);

@@ -114,6 +114,9 @@ typedef struct um_port_rare {
     um_kmsg *soreserves;     /* one send-once notification per send-once right (linked by next) */
     um_kmsg *sospare;        /* a used right's reserve, kept for the next send-once right */
     um_port *watch_next;     /* the thread's list of dead ports to fire watches of (um_kobject.c) */
+    /* A front end's observer of this port's changes (um_port_observe; port->observed). */
+    void (*change_hook)(void *arg, um_port *port, um_space *space, int what); /* enum um_port_change */
+    void *change_arg;
 } um_port_rare;
 
 /* Hot fields first: a send touches the first cache line, a receive the first two. */
@@ -136,6 +139,7 @@ struct um_port {
     bool pinned : 1;         /* the last send uref cannot be released (task self) */
     bool tempowner : 1;
     bool impdonation : 1;
+    bool observed : 1;       /* a front end observes its changes (um_port_observe) */
     uint16_t reserved;       /* queue room promised to posted sends in flight (um_post.c):
                                 counted as queued by um_mqueue_full */
     um_waitq receivers;      /* threads receiving directly on this port */
@@ -377,6 +381,32 @@ extern const um_port_rare um_port_rare_none;
 static inline const um_port_rare *um_rare(const um_port *port)
 {
     return port->rare ? port->rare : &um_port_rare_none;
+}
+/*
+ * What is about to change of a port a front end observes (um_port_observe, kern/um_post.h):
+ * the rights and state that a promise made ahead of the core (umachd's posting grants and
+ * receive windows) stands on. `space` is the space whose rights change (SEND, RECEIVE), else
+ * the receiver's or NULL.
+ */
+enum um_port_change {
+    UM_PORT_CHANGE_SEND = 1, /* `space` is about to lose send rights to it, or move them out */
+    UM_PORT_CHANGE_RECEIVE,  /* `space` is about to move out or destroy its receive right */
+    UM_PORT_CHANGE_DEATH,    /* it dies, or leaves its receiver (a port-destroyed request) */
+    UM_PORT_CHANGE_QLIMIT,   /* its queue limit changes */
+    UM_PORT_CHANGE_SEQNO,    /* its sequence number is set */
+    UM_PORT_CHANGE_CONTEXT,  /* its context is set */
+    UM_PORT_CHANGE_SETS,     /* it joins or leaves port sets */
+};
+/* Call the observer of `port` (kern/um_post.c); see um_port_changing. */
+void um_port_changing_observed(um_port *port, um_space *space, enum um_port_change what);
+/*
+ * Every core function that changes one of the above calls this first, before it changes
+ * anything: one bit test for a port nobody observes.
+ */
+static inline void um_port_changing(um_port *port, um_space *space, enum um_port_change what)
+{
+    if (port->observed)
+        um_port_changing_observed(port, space, what);
 }
 /* A new active port set with one reference. */
 um_pset *um_pset_alloc(void);

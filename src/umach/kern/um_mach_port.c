@@ -189,6 +189,7 @@ kern_return_t um_port_guard(um_space *space, mach_port_name_t name, um_port *por
         um_guard_exception(space, name, port->context, kGUARD_EXC_INVALID_ARGUMENT);
         return KERN_INVALID_ARGUMENT;
     }
+    um_port_changing(port, space, UM_PORT_CHANGE_CONTEXT);
     port->context = guard;
     port->guarded = true;
     port->strict_guard = (flags & MPG_STRICT) != 0;
@@ -208,6 +209,7 @@ kern_return_t um_port_unguard(um_space *space, mach_port_name_t name, um_port *p
         um_guard_exception(space, name, port->context, kGUARD_EXC_INCORRECT_GUARD);
         return KERN_INVALID_ARGUMENT;
     }
+    um_port_changing(port, space, UM_PORT_CHANGE_CONTEXT);
     port->context = 0;
     port->guarded = false;
     port->strict_guard = false;
@@ -230,6 +232,7 @@ kern_return_t um_port_swap_guard(um_space *space, mach_port_name_t name, um_port
         um_guard_exception(space, name, port->context, kGUARD_EXC_INCORRECT_GUARD);
         return KERN_INVALID_ARGUMENT;
     }
+    um_port_changing(port, space, UM_PORT_CHANGE_CONTEXT);
     port->context = new_guard;
     return KERN_SUCCESS;
 }
@@ -242,6 +245,7 @@ kern_return_t um_port_set_context(um_space *space, mach_port_name_t name, um_por
         um_guard_exception(space, name, port->context, kGUARD_EXC_SET_CONTEXT);
         return KERN_INVALID_ARGUMENT;
     }
+    um_port_changing(port, space, UM_PORT_CHANGE_CONTEXT);
     port->context = context;
     return KERN_SUCCESS;
 }
@@ -253,6 +257,7 @@ void um_port_set_mscount(um_port *port, mach_port_mscount_t mscount)
 
 void um_port_set_seqno(um_port *port, mach_port_seqno_t seqno)
 {
+    um_port_changing(port, port->receiver, UM_PORT_CHANGE_SEQNO);
     port->seqno = seqno;
 }
 

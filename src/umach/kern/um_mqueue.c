@@ -116,6 +116,7 @@ bool um_mqueue_destroy_all(um_port *port)
 
 void um_mqueue_set_qlimit(um_port *port, mach_port_msgcount_t qlimit)
 {
+    um_port_changing(port, port->receiver, UM_PORT_CHANGE_QLIMIT);
     mach_port_msgcount_t old = port->qlimit;
     port->qlimit = qlimit;
     if (qlimit > old) {

@@ -176,6 +176,7 @@ kern_return_t um_pset_add(um_pset *set, um_port *port)
 {
     if (um_port_in_set(port, set))
         return KERN_ALREADY_IN_SET;
+    um_port_changing(port, set->space, UM_PORT_CHANGE_SETS);
     um_port_rare *r = um_port_rare_get(port);
     if (!r || !um_grow_array((void **)&r->sets, &r->capsets, r->nsets + 1, sizeof(um_pset *)) ||
         !um_grow_array((void **)&set->members, &set->capmembers, set->nmembers + 1,
@@ -354,6 +355,7 @@ void um_port_clear_destination(um_port *port)
 
 void um_port_destroy(um_port *port)
 {
+    um_port_changing(port, port->receiver, UM_PORT_CHANGE_DEATH);
     um_port_clear_destination(port);
     um_port_rare *rare = port->rare;
     if (rare && rare->pdrequest) {

@@ -58,3 +58,35 @@ void um_post_deliver(um_task *task, um_port *port, const uint8_t *bytes, uint32_
     }
     um_mqueue_deliver(k);
 }
+
+bool um_port_observe(um_port *port, void (*hook)(void *arg, um_port *port, um_space *space,
+                                                 int what),
+                     void *arg)
+{
+    um_port_rare *r = um_port_rare_get(port);
+    if (!r)
+        return false;
+    r->change_hook = hook;
+    r->change_arg = arg;
+    port->observed = true;
+    return true;
+}
+
+void um_port_unobserve(um_port *port)
+{
+    port->observed = false;
+    if (port->rare) {
+        port->rare->change_hook = NULL;
+        port->rare->change_arg = NULL;
+    }
+}
+
+void um_port_changing_observed(um_port *port, um_space *space, enum um_port_change what)
+{
+    um_port_rare *r = port->rare;
+    if (!r || !r->change_hook)
+        return;
+    um_port_ref(port); /* the hook may drop the front end's references */
+    r->change_hook(r->change_arg, port, space, (int)what);
+    um_port_release(port);
+}

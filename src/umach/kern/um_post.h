@@ -33,4 +33,22 @@ void um_post_unreserve(um_port *port, uint32_t n);
  */
 void um_post_deliver(um_task *task, um_port *port, const uint8_t *bytes, uint32_t len);
 
+/*
+ * Observing a port. A front end that promised something on a port ahead of the core (room
+ * to a sender that then posts without asking, the images of receives to come) must take the
+ * promise back before what it stands on changes: the rights a space holds to the port, its
+ * death, queue limit, sequence number, context or set membership (enum um_port_change). The
+ * core calls `hook(arg, port, space, what)` (an int of enum um_port_change) before every such
+ * change of an observed port, from the function that makes it, while the port and the space
+ * are still as before: the hook may receive simple messages from the port (um_msg_receive:
+ * it makes and frees no name) and give promised room back (um_post_unreserve), but must not
+ * change rights. One observer per port; it holds no reference (the front end's own keep the
+ * port while it observes). false: no memory (not observed).
+ */
+bool um_port_observe(um_port *port, void (*hook)(void *arg, um_port *port, um_space *space,
+                                                 int what),
+                     void *arg);
+/* The port is no longer observed. */
+void um_port_unobserve(um_port *port);
+
 #endif

@@ -118,6 +118,7 @@ kern_return_t um_right_dealloc(um_space *space, mach_port_name_t name, um_entry 
                 um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }
+            um_port_changing(port, space, UM_PORT_CHANGE_SEND);
             um_request_cancel(space, name, e);
             um_hash_delete(space, port);
             um_entry_dealloc(space, name, e);
@@ -131,6 +132,7 @@ kern_return_t um_right_dealloc(um_space *space, mach_port_name_t name, um_entry 
     case MACH_PORT_TYPE_SEND_RECEIVE: {
         um_port *port = entry_port(e);
         if (e->urefs == 1) {
+            um_port_changing(port, space, UM_PORT_CHANGE_SEND);
             e->type = MACH_PORT_TYPE_RECEIVE;
             e->urefs = 0;
             port->srights--;
@@ -212,6 +214,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
             um_guard_exception(space, name, port->context, kGUARD_EXC_DESTROY);
             return KERN_INVALID_RIGHT;
         }
+        um_port_changing(port, space, UM_PORT_CHANGE_RECEIVE);
         if (type & MACH_PORT_TYPE_SEND) {
             entry_receive_gone_keep_send(space, name, e, port);
         } else {
@@ -298,6 +301,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
                 um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }
+            um_port_changing(port, space, UM_PORT_CHANGE_SEND);
             if (type & MACH_PORT_TYPE_RECEIVE) {
                 e->type = MACH_PORT_TYPE_RECEIVE;
                 e->urefs = 0;
@@ -346,6 +350,10 @@ kern_return_t um_right_destroy(um_space *space, mach_port_name_t name, um_entry 
         um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
         return KERN_INVALID_CAPABILITY;
     }
+    if (type & MACH_PORT_TYPE_RECEIVE)
+        um_port_changing(port, space, UM_PORT_CHANGE_RECEIVE);
+    if (type & MACH_PORT_TYPE_SEND)
+        um_port_changing(port, space, UM_PORT_CHANGE_SEND);
     if (!port->active) {
         /* a send or send-once right to a port that died */
         if (type & MACH_PORT_TYPE_SEND) {
@@ -403,6 +411,9 @@ kern_return_t um_right_destruct(um_space *space, mach_port_name_t name, um_entry
         um_guard_exception(space, name, port->context, kGUARD_EXC_DESTROY);
         return KERN_INVALID_ARGUMENT;
     }
+    um_port_changing(port, space, UM_PORT_CHANGE_RECEIVE);
+    if (srdelta)
+        um_port_changing(port, space, UM_PORT_CHANGE_SEND);
     if (srdelta) {
         uint32_t urefs = e->urefs;
         if (urefs_underflow(urefs, srdelta))
@@ -486,6 +497,7 @@ kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
             um_guard_exception(space, name, 0, kGUARD_EXC_IMMOVABLE);
             return KERN_INVALID_CAPABILITY;
         }
+        um_port_changing(port, space, UM_PORT_CHANGE_RECEIVE);
         if (type & MACH_PORT_TYPE_SEND) {
             /* The name keeps the send rights; the receive right leaves with its reference. */
             e->type = MACH_PORT_TYPE_SEND;
@@ -529,6 +541,7 @@ kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
                 um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }
+            um_port_changing(port, space, UM_PORT_CHANGE_SEND);
             if (e->type & MACH_PORT_TYPE_RECEIVE) {
                 e->type = MACH_PORT_TYPE_RECEIVE;
                 e->urefs = 0;

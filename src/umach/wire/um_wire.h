@@ -79,7 +79,9 @@ enum um_wire_call {
     UM_WIRE_JOIN = 2,   /* args: secret[2], and optionally UM_WIRE_JOIN_* flags; reply: kr;
                            with UM_WIRE_F_RING the ring's memfd and eventfd (um_ring.h) */
     UM_WIRE_STATS = 3,  /* reply args: tasks alive, names in the caller's space, calls
-                           waiting (in the world), open connections (for tests) */
+                           waiting (in the world), open connections, posts taken, window
+                           receives, window receives that differed, grants or windows
+                           revoked late, calls of the core's change hook (for tests) */
     UM_WIRE_CANCEL = 4, /* cancel the connection's pending request `id` (no reply of its own:
                            the pending request replies, cancelled or not) */
     UM_WIRE_LSMP = 5,   /* args: UM_WIRE_LSMP_*, pid, task; reply blob: lsmp text
