@@ -1,12 +1,14 @@
 /* Messages between threads: competing receivers, RPC round trips, ports dying under waiters. */
-#if !defined(__APPLE__) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L /* nanosleep under -std=c11 */
+#if !defined(__APPLE__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* nanosleep and MAP_ANONYMOUS under -std=c11 */
 #endif
 #include "notify_util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TH_NMSG 400
 #define TH_NRECV 4
@@ -188,6 +190,7 @@ typedef struct {
     atomic_int started;
     mach_msg_return_t mr;
     nu_msg m;
+    mach_msg_header_t *buf; /* receive here instead of into m, when set */
 } th_waiting;
 
 static void *th_waiting_receiver(void *arg)
@@ -195,7 +198,7 @@ static void *th_waiting_receiver(void *arg)
     th_waiting *w = arg;
     memset(&w->m, 0xA5, sizeof w->m);
     atomic_store(&w->started, 1);
-    w->mr = mach_msg(&w->m.h,
+    w->mr = mach_msg(w->buf ? w->buf : &w->m.h,
                      MACH_RCV_MSG | MACH_RCV_TIMEOUT |
                          MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
                          MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT) | w->extra,
@@ -316,6 +319,84 @@ MT_TEST(a_receiver_that_already_waits_with_a_small_buffer_loses_the_message_and_
     MT_EQ(nu_status(reply).mps_sorights, 0);
     nu_kill(w.port);
     nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(a_receiver_that_already_waits_gets_a_simple_message_with_its_reply_right_and_its_trailer)
+{
+    NU_BEGIN();
+    static th_waiting w;
+    memset(&w, 0, sizeof w);
+    w.port = nu_port_with_send();
+    mach_port_name_t reply = nu_port();
+    MT_REQUIRE(w.port && reply);
+    w.size = sizeof w.m;
+    pthread_t t;
+    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 80,
+                  0x5eed),
+          MACH_MSG_SUCCESS);
+    MT_EQ(pthread_join(t, NULL), 0);
+    MT_KR(w.mr, MACH_MSG_SUCCESS);
+    MT_EQ(w.m.h.msgh_bits,
+          MACH_MSGH_BITS(MACH_MSG_TYPE_PORT_SEND_ONCE, MACH_MSG_TYPE_PORT_SEND));
+    MT_EQ(w.m.h.msgh_size, sizeof(th_msg));
+    MT_EQ(w.m.h.msgh_local_port, w.port);
+    MT_EQ(w.m.h.msgh_id, 80);
+    MT_EQ(nu_type(w.m.h.msgh_remote_port), MACH_PORT_TYPE_SEND_ONCE);
+    uint32_t v;
+    memcpy(&v, w.m.bytes + sizeof(mach_msg_header_t), sizeof v);
+    MT_EQ(v, 0x5eedu);
+    const mach_msg_audit_trailer_t *tr = nu_trailer(&w.m);
+    MT_EQ(tr->msgh_trailer_type, MACH_MSG_TRAILER_FORMAT_0);
+    MT_EQ(tr->msgh_trailer_size, sizeof(mach_msg_audit_trailer_t));
+    MT_EQ(tr->msgh_seqno, 0);
+    MT_EQ(tr->msgh_sender.val[0], (unsigned)geteuid());
+    /* Nothing is written past the trailer. */
+    MT_EQ(w.m.bytes[sizeof(th_msg) + sizeof(mach_msg_audit_trailer_t)], 0xA5);
+    MT_EQ(nu_status(w.port).mps_msgcount, 0);
+    MT_EQ(nu_status(reply).mps_sorights, 1);
+    /* The reply right works: the answer arrives on the reply port. */
+    MT_KR(th_send(w.m.h.msgh_remote_port, MACH_MSG_TYPE_MOVE_SEND_ONCE, 0, 0, 81, 1),
+          MACH_MSG_SUCCESS);
+    nu_msg m;
+    MT_KR(nu_recv(reply, &m, 0), MACH_MSG_SUCCESS);
+    MT_EQ(m.h.msgh_id, 81);
+    MT_EQ(nu_status(reply).mps_sorights, 0);
+    nu_kill(w.port);
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(a_receiver_that_already_waits_on_a_buffer_it_cannot_write_loses_the_message_and_the_sender_succeeds)
+{
+    NU_BEGIN();
+    static th_waiting w;
+    memset(&w, 0, sizeof w);
+    w.port = nu_port_with_send();
+    MT_REQUIRE(w.port);
+    /* The header is writable; the payload and trailer would land in a read-only page. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uint8_t *pages =
+        mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(pages != MAP_FAILED);
+    MT_REQUIRE(mprotect(pages + page, page, PROT_READ) == 0);
+    w.buf = (mach_msg_header_t *)(void *)(pages + page - sizeof(mach_msg_header_t));
+    w.size = 256;
+    pthread_t t;
+    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 82, 1), MACH_MSG_SUCCESS);
+    MT_EQ(pthread_join(t, NULL), 0);
+    MT_KR(w.mr, MACH_RCV_INVALID_DATA);
+    MT_EQ(nu_status(w.port).mps_msgcount, 0);
+    MT_EQ(nu_status(w.port).mps_seqno, 1);
+    /* The sender's thread, which may have written the buffer, goes on: the next works. */
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 83, 2), MACH_MSG_SUCCESS);
+    nu_msg m;
+    MT_KR(nu_recv(w.port, &m, 0), MACH_MSG_SUCCESS);
+    MT_EQ(m.h.msgh_id, 83);
+    MT_EQ(munmap(pages, 2 * page), 0);
+    nu_kill(w.port);
     NU_END();
 }
 

@@ -76,16 +76,19 @@ void um_embedded_defer_wake(uint32_t *word);
  */
 void um_embedded_defer_post(uint32_t *word);
 /*
- * The same for a waiter whose call is complete (um_waiter.final: a handoff), which needs no
- * lock to finish: um_embedded_post_final may post it before the lock is released.
+ * Defer a receive waiter whose call is complete (um_waiter.final: a sender's handoff filled
+ * its um_msg_rcv_state): once the world lock is released, the releasing thread writes the
+ * received bytes to the receiver's buffer itself, frees them and posts the waiter
+ * (um_embedded_final_run), so that the message never crosses to the receiver's CPU but in
+ * its buffer. false: too many wakes deferred already; the caller posts it the plain way.
+ * Conditions: world locked.
  */
-void um_embedded_defer_post_final(uint32_t *word);
+bool um_embedded_defer_final(um_waiter *w);
 /*
- * Post now every waiter deferred with um_embedded_defer_post_final that is awake (spinning),
- * so that it returns while its waker goes on under the lock (a mach_msg that sent and now
- * receives); one asleep in the kernel is left for the release (no system call under the
- * lock). Conditions: world locked, and every such waiter's result already published.
+ * Finish a receive deferred with um_embedded_defer_final (um_msg.c): write its bytes, give
+ * the waiter its result and post its word with `posted` (see um_embedded_defer_post).
+ * Conditions: world unlocked.
  */
-void um_embedded_post_final(void);
+void um_embedded_final_run(um_waiter *w, uint32_t posted);
 
 #endif

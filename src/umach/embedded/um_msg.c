@@ -26,8 +26,16 @@
  * system call can tell that a signal handler ran.
  *
  * Handoff. A send that finds a receive waiting completes it under its own lock hold
- * (um_msg_rcv_state.handed): the woken receiver sees `handed` once its word says woken and
- * returns without taking the world lock again, only writing what it received to its buffer.
+ * (um_msg_rcv_state.handed). The sending thread then, once the lock is released, also writes
+ * what the receiver received into the receiver's buffer (this process is the one task, its
+ * memory the same in every thread), frees the message, stores the receive's result beside
+ * the receiver's word and posts the word with a mark that says so (um_embedded_final_run):
+ * the woken receiver reads that one cache line and returns. The message, its kmsg and the
+ * receiver's state stay in the sender's cache; only the receiver's buffer and its word
+ * cross to the receiver's CPU. A receiver that sees `handed` before that post waits for it
+ * (the receive is complete: no timeout or interrupt can take it back). When the list of
+ * wakes deferred to the release is full, the waker posts the plain way and the receiver
+ * writes its buffer itself (its word's `mr` says FE_MR_SELF).
  *
  * The message is read from the sender's buffer before the lock is taken, and the received
  * bytes are written to the receiver's buffer after it is released, both through the task's
@@ -62,8 +70,16 @@
  */
 typedef struct fe_word {
     _Alignas(64) uint32_t word;
+    /*
+     * A completed receive's result, on the word's line so that it travels with the post:
+     * FE_MR_PENDING while armed, the result once its waker wrote the bytes (then posted with
+     * FE_WORD_FINAL), FE_MR_SELF when the receiver writes them itself.
+     */
+    mach_msg_return_t mr;
     struct fe_word *next_free;
 } fe_word;
+
+enum { FE_MR_PENDING = -1, FE_MR_SELF = -2 };
 
 static _Thread_local fe_word *fe_mine;
 static fe_word *fe_free_words; /* guarded by the world lock */
@@ -107,9 +123,15 @@ static fe_word *fe_word_get(void)
 
 /*
  * Word values: see "Spinning first" above. A woken word is odd: the post stores 1 plus, from
- * bit 2 up, the waker's CPU + 1 (0: unknown), see um_embedded_defer_post.
+ * bit 2 up, the waker's CPU + 1 (0: unknown), see um_embedded_defer_post; plus
+ * FE_WORD_FINAL when the waker completed the receive and wrote its bytes (`mr` is final).
  */
-enum { FE_WORD_WAITING = 0, FE_WORD_WOKEN = 1, FE_WORD_ASLEEP = 2 };
+enum { FE_WORD_WAITING = 0, FE_WORD_WOKEN = 1, FE_WORD_ASLEEP = 2, FE_WORD_FINAL = 2 };
+
+static inline bool fe_word_final(uint32_t v)
+{
+    return (v & (FE_WORD_WOKEN | FE_WORD_FINAL)) == (FE_WORD_WOKEN | FE_WORD_FINAL);
+}
 
 static inline bool fe_word_woken(uint32_t v)
 {
@@ -125,18 +147,20 @@ uint32_t *um_embedded_wait_word(void)
     return &fw->word;
 }
 
-/* This thread deferred the post of a completed waiter (see um_embedded_post_final). */
+/* This thread deferred a completed receive to its release (see um_embedded_defer_final). */
 static _Thread_local bool fe_final_deferred;
 
 static void fe_wake(um_waiter *w)
 {
     fe_word *fw = w->fe;
     if (w->final) {
-        um_embedded_defer_post_final(&fw->word);
-        fe_final_deferred = true;
-    } else {
-        um_embedded_defer_post(&fw->word);
+        if (um_embedded_defer_final(w)) {
+            fe_final_deferred = true;
+            return;
+        }
+        fw->mr = FE_MR_SELF; /* no room to defer it: the receiver writes its own bytes */
     }
+    um_embedded_defer_post(&fw->word);
 }
 
 /* ---- spinning before sleeping ------------------------------------------------------------------ */
@@ -271,14 +295,45 @@ static bool deadline_passed(const struct timespec *d)
     return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
 }
 
-enum fe_sleep_result { FE_WOKEN, FE_TIMED_OUT, FE_INTERRUPTED, FE_HANDED };
+enum fe_sleep_result { FE_WOKEN, FE_TIMED_OUT, FE_INTERRUPTED, FE_HANDED, FE_FINAL };
+
+/*
+ * A sender completed this thread's receive and will write its bytes and post the word with
+ * FE_WORD_FINAL (um_embedded_final_run) right after it releases the world lock: wait for
+ * that post, however long, since the receive can no longer be given up (its state and its
+ * buffer are being written). A post meant for an earlier wait may be in the word: it is
+ * cleared. Conditions: world unlocked.
+ */
+static __attribute__((noinline, cold)) void fe_await_final(fe_word *fw)
+{
+    for (;;) {
+        uint32_t v = __atomic_load_n(&fw->word, __ATOMIC_ACQUIRE);
+        if (fe_word_final(v))
+            return;
+        if (fe_word_woken(v)) {
+            (void)__atomic_compare_exchange_n(&fw->word, &v, FE_WORD_WAITING, false,
+                                              __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE);
+            continue;
+        }
+        if (v == FE_WORD_WAITING) {
+            for (unsigned k = 0; k < 1024 && __atomic_load_n(&fw->word, __ATOMIC_RELAXED) ==
+                                                  FE_WORD_WAITING; k++)
+                fe_cpu_pause();
+            if (!__atomic_compare_exchange_n(&fw->word, &v, FE_WORD_ASLEEP, false,
+                                             __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+                continue;
+        }
+        (void)syscall(SYS_futex, &fw->word, FUTEX_WAIT_PRIVATE, FE_WORD_ASLEEP, NULL, NULL, 0);
+    }
+}
 
 /*
  * Sleep until `w` is woken, the deadline passes, or (when `interruptible`) a signal handler
  * runs (MACH_SEND_INTERRUPT / MACH_RCV_INTERRUPT; without them the wait goes on, as
- * libsystem's mach_msg retries). Conditions: world locked; released while sleeping, and
- * still released on FE_HANDED: a receive's `handed` (non-NULL for a receive) said that a
- * sender completed it, so there is nothing left to do under the lock.
+ * libsystem's mach_msg retries). Conditions: world locked; released while sleeping. For a
+ * receive (`handed` non-NULL) that a sender completed, still released: FE_FINAL when the
+ * sender wrote the bytes (the result is the word's `mr`), FE_HANDED when the receiver writes
+ * them itself (um_msg_rcv_state.out, .handed_mr).
  */
 static enum fe_sleep_result fe_sleep(um_waiter *w, const struct timespec *deadline,
                                      bool interruptible, const bool *handed)
@@ -299,11 +354,27 @@ static enum fe_sleep_result fe_sleep(um_waiter *w, const struct timespec *deadli
             }
             fe_spin_learn(__atomic_load_n(&fw->word, __ATOMIC_RELAXED));
         }
-        if (handed && __atomic_load_n(handed, __ATOMIC_ACQUIRE))
-            return FE_HANDED;
+        if (handed) {
+            /* The usual end: one line, the word and the result, read after the post. */
+            if (fe_word_final(__atomic_load_n(&fw->word, __ATOMIC_ACQUIRE)))
+                return FE_FINAL;
+            if (__atomic_load_n(handed, __ATOMIC_ACQUIRE)) {
+                if (__atomic_load_n(&fw->mr, __ATOMIC_RELAXED) == FE_MR_SELF)
+                    return FE_HANDED;
+                fe_await_final(fw);
+                return FE_FINAL;
+            }
+        }
         um_embedded_relock();
-        if (w->woken)
+        if (w->woken) {
+            /* Completed by a sender that writes the bytes itself once it released the lock. */
+            if (handed && *handed && fw->mr != FE_MR_SELF) {
+                um_embedded_leave();
+                fe_await_final(fw);
+                return FE_FINAL;
+            }
             break;
+        }
         /*
          * Not woken: a late store meant for an earlier wait, a spurious wake-up, a timeout or
          * a signal. Clear the word (a wake for this wait comes under the lock, so after this).
@@ -327,6 +398,7 @@ static bool fe_arm(um_waiter *w)
     if (!fw)
         return false;
     __atomic_store_n(&fw->word, FE_WORD_WAITING, __ATOMIC_RELAXED);
+    fw->mr = FE_MR_PENDING;
     w->fe = fw;
     w->wake = fe_wake;
     return true;
@@ -340,6 +412,21 @@ static bool fe_write_out(um_task *task, uint64_t addr, um_msg_out *out)
         ok = task->mem->msg_write(task, addr + out->seg[i].offset, out->seg[i].bytes, out->seg[i].len);
     um_msg_out_release(out);
     return ok;
+}
+
+void um_embedded_final_run(um_waiter *w, uint32_t posted)
+{
+    um_msg_rcv_state *r = (um_msg_rcv_state *)((char *)w - offsetof(um_msg_rcv_state, waiter));
+    fe_word *fw = w->fe;
+    mach_msg_return_t mr = r->handed_mr;
+    /* As XNU: a buffer the message cannot be written to loses the message. */
+    if (r->out.nseg && !fe_write_out(r->task, r->rcv_addr, &r->out))
+        mr = MACH_RCV_INVALID_DATA;
+    __atomic_store_n(&fw->mr, mr, __ATOMIC_RELAXED);
+    /* From here on the receiver may return: its state and buffer are no longer touched. */
+    if (__atomic_exchange_n(&fw->word, posted | FE_WORD_FINAL, __ATOMIC_SEQ_CST) ==
+        FE_WORD_ASLEEP)
+        (void)syscall(SYS_futex, &fw->word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* ---- mach_msg ---------------------------------------------------------------------------------- */
@@ -403,12 +490,14 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
     }
     if (option & MACH_RCV_MSG) {
         /*
-         * A receive this send completed (a handoff) may return now, while this call goes on
-         * to its own receive under the lock: in a round trip the peer's work overlaps ours.
+         * A receive this send completed (a handoff) is finished now, with the lock released
+         * (its bytes are written, then it is posted), before this call's own receive under
+         * the lock again: in a round trip the peer returns while we do ours.
          */
         if (fe_final_deferred) {
             fe_final_deferred = false;
-            um_embedded_post_final();
+            um_embedded_leave(); /* writes and posts it */
+            um_embedded_relock();
         }
         mach_msg_header_t *buf = rcv_msg ? rcv_msg : msg;
         if (!buf) {
@@ -438,6 +527,12 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
             }
             switch (fe_sleep(&r.waiter, timed ? &deadline : NULL,
                              (option & MACH_RCV_INTERRUPT) != 0, &r.handed)) {
+            case FE_FINAL:
+                /*
+                 * A sender received for us and wrote our buffer; the lock is not held. The
+                 * result is beside our word, not in `r`, whose lines the sender wrote last.
+                 */
+                return __atomic_load_n(&fe_mine->mr, __ATOMIC_RELAXED);
             case FE_HANDED:
                 mr = r.handed_mr; /* a sender received for us; the lock is not held */
                 locked = false;

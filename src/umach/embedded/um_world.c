@@ -47,9 +47,9 @@ typedef struct um_world {
     /* The lock and what is written under it on every call share one cache line. */
     _Alignas(64) uint32_t lock;
     unsigned npending;
-    uintptr_t pending_wakes[16]; /* futex words to wake once the lock is released; bit 0:
-                                    post (um_embedded_defer_post); bit 1: its waiter is
-                                    complete (um_embedded_defer_post_final) */
+    uintptr_t pending_wakes[16]; /* futex words to wake once the lock is released, bit 0:
+                                    post (um_embedded_defer_post); or, with bit 1, a
+                                    completed receive's waiter (um_embedded_defer_final) */
     _Alignas(64) um_kernel kernel;
     um_task *task;               /* the process's task */
     bool guard_nonfatal;         /* UMACH_GUARD_NONFATAL: fatal guards return instead */
@@ -392,10 +392,16 @@ void um_embedded_relock(void)
 
 /*
  * A pending wake: a plain futex wake, or (bit 0) a post to a waiter that may be spinning,
- * which stores 1 | (waker's CPU + 1) << 2 (see um_embedded_defer_post).
+ * which stores 1 | (waker's CPU + 1) << 2 (see um_embedded_defer_post), or (bit 1) a
+ * completed receive to finish (um_embedded_final_run). Conditions: world unlocked, except
+ * for a plain wake or post run at once because the list is full.
  */
 static void um_pending_run(uintptr_t p, uint32_t posted)
 {
+    if (p & 2) {
+        um_embedded_final_run((um_waiter *)(p & ~(uintptr_t)3), posted);
+        return;
+    }
     uint32_t *word = (uint32_t *)(p & ~(uintptr_t)3);
     if (!(p & 1) || __atomic_exchange_n(word, posted, __ATOMIC_SEQ_CST) == 2)
         um_futex_wake(word);
@@ -427,32 +433,13 @@ void um_embedded_defer_post(uint32_t *word)
     um_defer((uintptr_t)word | 1);
 }
 
-/* Bit 1 of a pending wake: a post whose waiter is complete (um_embedded_defer_post_final). */
-void um_embedded_defer_post_final(uint32_t *word)
+bool um_embedded_defer_final(um_waiter *w)
 {
-    um_defer((uintptr_t)word | 3);
-}
-
-void um_embedded_post_final(void)
-{
-    um_world *w = &um_the_world;
-    unsigned n = w->npending, kept = 0;
-    uint32_t posted = 0;
-    for (unsigned i = 0; i < n; i++) {
-        uintptr_t p = w->pending_wakes[i];
-        uint32_t *word = (uint32_t *)(p & ~(uintptr_t)3);
-        uint32_t awake = 0;
-        if ((p & 3) == 3) {
-            if (!posted)
-                posted = um_post_value();
-            /* Only a waiter still awake (0): one asleep (2) gets its system call later. */
-            if (__atomic_compare_exchange_n(word, &awake, posted, false, __ATOMIC_SEQ_CST,
-                                            __ATOMIC_RELAXED))
-                continue;
-        }
-        w->pending_wakes[kept++] = p;
-    }
-    w->npending = kept;
+    um_world *wd = &um_the_world;
+    if (wd->npending == sizeof wd->pending_wakes / sizeof wd->pending_wakes[0])
+        return false;
+    wd->pending_wakes[wd->npending++] = (uintptr_t)w | 2;
+    return true;
 }
 
 void um_embedded_leave(void)
