@@ -120,7 +120,7 @@ MT_TEST(every_queued_simple_message_renders_as_the_receive_that_takes_it_later_w
         }
         MT_EQ(port->msgcount, 5u);
         /* Every one rendered where it stands; rendering changes nothing. */
-        static uint8_t img[5][sizeof(mr_msg) + MAX_TRAILER_SIZE];
+        static _Alignas(mach_msg_header_t) uint8_t img[5][sizeof(mr_msg) + MAX_TRAILER_SIZE];
         uint32_t len[5];
         mach_port_seqno_t seqno = port->seqno;
         uint32_t srights = port->srights, sorights = port->sorights;
@@ -167,7 +167,7 @@ MT_TEST(a_message_whose_receive_does_more_than_write_bytes_or_does_not_fit_rende
     /* A simple one of 400 bytes. */
     mr_fill(&m, p, MACH_MSG_TYPE_MAKE_SEND, MACH_PORT_NULL, 0, 2, 400);
     MT_KR(mr_send(a, &m, 400), MACH_MSG_SUCCESS);
-    uint8_t img[1024];
+    _Alignas(mach_msg_header_t) uint8_t img[1024];
     um_kmsg *k = port->msg_head;
     MT_EQ(um_msg_render(a->space, port, k, 0, MACH_RCV_MSG, sizeof img, img, sizeof img), 0u);
     k = k->next;

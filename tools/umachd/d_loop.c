@@ -367,8 +367,9 @@ bool d_reply_xmem(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint6
     h.nargs = nargs;
     h.blob_len = blob_len;
     d_task *t = c->task;
-    /* Nothing is seen before a stale grant is revoked (a granted port that died, a queue
-     * limit that fell): a send after this reply cannot be posted on it. */
+    /* Nothing is seen before a stale grant is revoked (a queue kernel-made messages took
+     * past its limit; a dead or moved port, which the core's hook took back first): a send
+     * after this reply cannot be posted on it. */
     if (t)
         d_post_check(t->d);
     if (t && t->doomed) {

@@ -302,7 +302,7 @@ static uint64_t win_hash(const uint8_t *p, size_t n)
 static bool win_render(d_conn *c, const um_kmsg *k)
 {
     d_rwin *w = &c->win;
-    uint8_t img[UM_RING_WIN_IMAGE_MAX];
+    _Alignas(mach_msg_header_t) uint8_t img[UM_RING_WIN_IMAGE_MAX];
     uint32_t len = um_msg_render(c->task->task->space, w->port, k, w->rendered - w->applied,
                                  w->option, w->rcv_size, img, sizeof img);
     if (!len)

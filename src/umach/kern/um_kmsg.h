@@ -13,8 +13,6 @@
 
 #include "um_kern.h"
 
-#include <string.h>
-
 /* Darwin's limits (osfmk/ipc/ipc_policy.h, ipc_init.c). */
 #define UM_MSG_MAX_BODY_SPACE ((64u * 1024 * 1024 * 3) / 4 - MAX_TRAILER_SIZE)
 #define UM_MSG_MAX_PORT_COUNT 16383u
@@ -229,29 +227,25 @@ static inline bool um_kmsg_is_simple(const um_kmsg *k)
     return k->ndesc == 0 && k->reply == NULL && MACH_MSGH_BITS_VOUCHER(k->bits) == 0;
 }
 /*
- * Write the receive image of the simple message `k` at `img`: the header (reply none,
- * `local` the receiver's name for the destination, the voucher field as sent), the body, and
- * the trailer `option` asks for with `seqno` and `context`. `img` is either k's own storage
- * (um_kmsg_body_start(k) - header: the body is in place) or a buffer of k->size +
- * um_trailer_size(option) bytes. Returns the image's length. Reads k, changes nothing else.
+ * Complete the receive image of the simple message `k` at `h`, whose body is already in
+ * place after the header (k's own storage, where um_msg_receive builds it, or a copy of the
+ * body a preview made): the header (reply none, `local` the receiver's name for the
+ * destination, the voucher field as sent) and, after the body, the trailer `option` asks for
+ * with `seqno` and `context`: k->size + um_trailer_size(option) bytes in all. Reads k, writes
+ * only the image.
  */
-static inline uint32_t um_kmsg_simple_image(uint8_t *img, const um_kmsg *k,
-                                            mach_port_name_t local, mach_msg_option_t option,
-                                            mach_port_seqno_t seqno, uint64_t context)
+static inline void um_kmsg_simple_image(mach_msg_header_t *h, const um_kmsg *k,
+                                        mach_port_name_t local, mach_msg_option_t option,
+                                        mach_port_seqno_t seqno, uint64_t context)
 {
-    mach_msg_header_t h;
-    h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSGH_BITS_LOCAL(k->bits), MACH_MSGH_BITS_REMOTE(k->bits),
-                                     0, k->bits);
-    h.msgh_size = k->size;
-    h.msgh_remote_port = MACH_PORT_NULL;
-    h.msgh_local_port = local;
-    h.msgh_voucher_port = k->voucher_raw;
-    h.msgh_id = k->id;
-    memcpy(img, &h, sizeof h);
-    if (img + sizeof h != k->body)
-        memcpy(img + sizeof h, k->body, k->size - sizeof h);
-    um_trailer_write(img + k->size, option, seqno, &k->sec, &k->audit, context);
-    return k->size + um_trailer_size(option);
+    h->msgh_bits = MACH_MSGH_BITS_SET(MACH_MSGH_BITS_LOCAL(k->bits),
+                                      MACH_MSGH_BITS_REMOTE(k->bits), 0, k->bits);
+    h->msgh_size = k->size;
+    h->msgh_remote_port = MACH_PORT_NULL;
+    h->msgh_local_port = local;
+    h->msgh_voucher_port = k->voucher_raw;
+    h->msgh_id = k->id;
+    um_trailer_write((uint8_t *)h + k->size, option, seqno, &k->sec, &k->audit, context);
 }
 
 /* ---- message transfer (um_msg.c) --------------------------------------------------------- */
@@ -330,7 +324,8 @@ void um_msg_receive_cancel(um_msg_rcv_state *r);
  * port whose receive right `space` holds) with `option` and a buffer of `rcv_size` bytes
  * would get for `k`, queued there with `ahead` messages before it, once those were received
  * and nothing else changed: the same bytes um_msg_receive would give (um_kmsg_simple_image),
- * the seqno to be (port->seqno + ahead), the port's context. Written to `buf` (`cap` bytes);
+ * the seqno to be (port->seqno + ahead), the port's context. Written to `buf` (`cap` bytes,
+ * aligned as a mach_msg_header_t);
  * returns the length, or 0 when that receive would do more than write bytes (`k` is not
  * simple), could not take it whole (too large for `rcv_size` or `cap`), or `space` does not
  * hold the port's receive right. Changes nothing. Conditions: world locked.

@@ -255,12 +255,13 @@ mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
         um_port *dest = k->dest;
         k->dest = NULL;
         mach_port_name_t local = um_kmsg_copyout_dest(space, dest, MACH_MSGH_BITS_REMOTE(k->bits));
-        uint8_t *img = k->body - sizeof(mach_msg_header_t);
+        mach_msg_header_t *h = (mach_msg_header_t *)(void *)(k->body - sizeof *h);
         r->out.image = k;
         r->out.nseg = 1;
         r->out.seg[0].offset = 0;
-        r->out.seg[0].len = um_kmsg_simple_image(img, k, local, r->option, seqno, context);
-        r->out.seg[0].bytes = img;
+        um_kmsg_simple_image(h, k, local, r->option, seqno, context);
+        r->out.seg[0].len = k->size + tsize;
+        r->out.seg[0].bytes = (const uint8_t *)h;
         return MACH_MSG_SUCCESS;
     }
     k = um_mqueue_dequeue(src, &seqno);
@@ -290,6 +291,9 @@ uint32_t um_msg_render(const um_space *space, const um_port *port, const um_kmsg
     uint64_t len = (uint64_t)k->size + um_trailer_size(option);
     if (len > rcv_size || len > cap)
         return 0;
-    return um_kmsg_simple_image(buf, k, um_kmsg_dest_name(space, port), option,
-                                port->seqno + ahead, port->context);
+    mach_msg_header_t *h = buf;
+    memcpy(h + 1, k->body, k->size - sizeof *h);
+    um_kmsg_simple_image(h, k, um_kmsg_dest_name(space, port), option, port->seqno + ahead,
+                         port->context);
+    return (uint32_t)len;
 }
