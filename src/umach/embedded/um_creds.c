@@ -27,7 +27,7 @@
 static _Atomic unsigned um_cred_generation;
 static _Atomic unsigned um_cred_changing;
 
-unsigned um_embedded_cred_generation(void)
+UM_HOT unsigned um_embedded_cred_generation(void)
 {
     return atomic_load_explicit(&um_cred_generation, memory_order_acquire);
 }

@@ -405,7 +405,7 @@ static bool fe_arm(um_waiter *w)
 }
 
 /* Write what a receive or pseudo-receive left for the task's buffer at `addr`, then free it. */
-static bool fe_write_out(um_task *task, uint64_t addr, um_msg_out *out)
+UM_HOT_STATIC bool fe_write_out(um_task *task, uint64_t addr, um_msg_out *out)
 {
     bool ok = true;
     for (uint32_t i = 0; i < out->nseg && ok; i++)

@@ -92,7 +92,7 @@ static __attribute__((noinline)) void um_world_lock_slow(uint32_t *l)
         (void)syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 }
 
-static inline void um_world_lock(void)
+UM_HOT_STATIC void um_world_lock(void)
 {
     uint32_t free_ = 0;
     if (!__atomic_compare_exchange_n(&um_the_world.lock, &free_, 1, false, __ATOMIC_ACQUIRE,
@@ -100,7 +100,7 @@ static inline void um_world_lock(void)
         um_world_lock_slow(&um_the_world.lock);
 }
 
-static inline void um_world_unlock(void)
+UM_HOT_STATIC void um_world_unlock(void)
 {
     if (__atomic_exchange_n(&um_the_world.lock, 0, __ATOMIC_RELEASE) == 2)
         um_futex_wake(&um_the_world.lock);
@@ -357,7 +357,7 @@ __attribute__((constructor)) static void um_world_ctor(void)
 /* Set once the world exists, so that every call after that skips pthread_once. */
 static bool um_world_ready;
 
-static inline void um_world_ensure(void)
+UM_HOT_STATIC void um_world_ensure(void)
 {
     if (!__atomic_load_n(&um_world_ready, __ATOMIC_ACQUIRE)) {
         pthread_once(&um_world_once, um_world_init_once);
@@ -365,7 +365,7 @@ static inline void um_world_ensure(void)
     }
 }
 
-um_task *um_embedded_enter(void)
+UM_HOT um_task *um_embedded_enter(void)
 {
     um_world_ensure();
     um_world *w = &um_the_world;
@@ -379,7 +379,7 @@ um_task *um_embedded_enter(void)
     return w->task;
 }
 
-um_task *um_embedded_task(void)
+UM_HOT um_task *um_embedded_task(void)
 {
     um_world_ensure();
     return um_the_world.task;
@@ -442,7 +442,7 @@ bool um_embedded_defer_final(um_waiter *w)
     return true;
 }
 
-void um_embedded_leave(void)
+UM_HOT void um_embedded_leave(void)
 {
     /*
      * A word may belong to a waiter that has already gone (it saw itself woken and left):

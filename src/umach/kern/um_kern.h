@@ -27,6 +27,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The functions of one simple message's path (mach_msg to um_msg_send and um_msg_receive and
+ * what they call per message) are inlined into the front end's mach_msg: their files are
+ * compiled as one translation unit (the library's `hot` unity group, CMakeLists.txt), and
+ * UM_HOT on a definition there inlines it into its callers of that unit, whatever the
+ * compiler's size heuristics say (it still has one external copy for the other files). On
+ * static inline helpers of the same path UM_HOT_STATIC does the same. The calls were about a
+ * sixth of a message's instructions (docs/umach-internals.md "Performance").
+ */
+#if defined(__clang__)
+/* clang takes the attribute alone (with `inline` it objects to the statics the bodies use) */
+#define UM_HOT __attribute__((always_inline))
+#else
+/* gcc wants `inline` with it; the header's declaration keeps the definition external */
+#define UM_HOT __attribute__((always_inline)) inline
+#endif
+#define UM_HOT_STATIC static inline __attribute__((always_inline))
+
 #define UM_UREFS_MAX 0xFFFFu
 
 /* Default and hard bounds of a space's name table (indices; index 0 is reserved). */
@@ -468,7 +486,7 @@ void um_waiter_cancel(um_waiter *w);
 
 /* Make a naked send right from a port (mscount++ when `make`). Takes a port reference. */
 void um_port_make_send(um_port *port);
-static inline void um_port_copy_send(um_port *port)
+UM_HOT_STATIC void um_port_copy_send(um_port *port)
 {
     port->srights++;
     um_port_ref(port);
@@ -510,7 +528,7 @@ void um_space_destroy(um_space *space);
 
 /* Drop a reference to a ledger; frees it at zero. */
 void um_ledger_free(um_ledger *ledger);
-static inline void um_ledger_release(um_ledger *ledger)
+UM_HOT_STATIC void um_ledger_release(um_ledger *ledger)
 {
     if (ledger && --ledger->refs == 0)
         um_ledger_free(ledger);
@@ -520,7 +538,7 @@ static inline void um_ledger_release(um_ledger *ledger)
  * Look up a name; NULL if it does not denote an entry (bad gen, free, out of range). Inline:
  * every message looks up two or three names.
  */
-static inline um_entry *um_entry_lookup(um_space *space, mach_port_name_t name)
+UM_HOT_STATIC um_entry *um_entry_lookup(um_space *space, mach_port_name_t name)
 {
     uint32_t index = MACH_PORT_INDEX(name);
     if (index == 0 || index >= space->count)
@@ -601,7 +619,7 @@ kern_return_t um_right_destruct(um_space *space, mach_port_name_t name, um_entry
 kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
                               mach_msg_type_name_t msgt_name, uint32_t flags, um_port **portp);
 /* The PORT_* type a disposition turns into once copied in. */
-static inline mach_msg_type_name_t um_copyin_type(mach_msg_type_name_t msgt_name)
+UM_HOT_STATIC mach_msg_type_name_t um_copyin_type(mach_msg_type_name_t msgt_name)
 {
     switch (msgt_name) {
     case MACH_MSG_TYPE_MOVE_RECEIVE:

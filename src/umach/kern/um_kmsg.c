@@ -56,7 +56,7 @@ static void unmap_range(um_task *task, uint64_t addr, uint64_t size)
 /* ---- tokens and trailers ---------------------------------------------------------------- */
 
 
-void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
+UM_HOT void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
                       const security_token_t *sec, const audit_token_t *audit, uint64_t context)
 {
     /*
@@ -235,7 +235,7 @@ static inline void kmsg_clear(um_kmsg *k)
     k->ledger = NULL;
 }
 
-static um_kmsg *kmsg_alloc(size_t bytes)
+UM_HOT_STATIC um_kmsg *kmsg_alloc(size_t bytes)
 {
     um_kmsg *k;
     if (bytes > UM_KMSG_SMALL_BYTES) {
@@ -269,7 +269,7 @@ static um_kmsg *kmsg_alloc(size_t bytes)
     return k;
 }
 
-static void kmsg_free(um_kmsg *kmsg)
+UM_HOT_STATIC void kmsg_free(um_kmsg *kmsg)
 {
     um_kmsg_uncharge(kmsg);
     if (kmsg->offsets) /* most messages have no descriptors: spare the calls */
@@ -493,7 +493,7 @@ static inline void header_fields(const mach_msg_header_t *h, mach_msg_bits_t bit
     st->dest_request = 0;
 }
 
-static mach_msg_return_t header_validate(const mach_msg_header_t *h, mach_msg_bits_t bits,
+UM_HOT_STATIC mach_msg_return_t header_validate(const mach_msg_header_t *h, mach_msg_bits_t bits,
                                          hdr_state *st)
 {
     st->reply_name = h->msgh_local_port;
@@ -650,7 +650,7 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
  * when header_rights would take the same rights and succeed; otherwise returns false having
  * touched nothing, and header_rights then finds the rights or the error in XNU's order.
  */
-static bool header_rights_simple(um_space *space, const mach_msg_header_t *h, mach_msg_bits_t bits,
+UM_HOT_STATIC bool header_rights_simple(um_space *space, const mach_msg_header_t *h, mach_msg_bits_t bits,
                                  um_port **destp, um_port **replyp)
 {
     if (MACH_MSGH_BITS_VOUCHER(bits) != 0)
@@ -828,7 +828,7 @@ static void note_receive_rights(um_kmsg *k)
     }
 }
 
-mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_msg_size_t send_size,
+UM_HOT mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_msg_size_t send_size,
                                   um_kmsg **kmsgp)
 {
     *kmsgp = NULL;
@@ -924,7 +924,7 @@ void um_kmsg_discard_prepared(um_kmsg *k)
 }
 
 /* Would `charge` more bytes fit under the task's cap and the kernel's (its total)? */
-static inline bool ledger_room(const um_ledger *ledger, uint64_t charge)
+UM_HOT_STATIC bool ledger_room(const um_ledger *ledger, uint64_t charge)
 {
     const um_ledger *total = ledger->total;
     return charge <= ledger->max && ledger->queued <= ledger->max - charge &&
@@ -932,7 +932,7 @@ static inline bool ledger_room(const um_ledger *ledger, uint64_t charge)
 }
 
 /* Charge a message's bytes to the task's ledger and the kernel's (uncharged from both). */
-static inline void ledger_charge(um_ledger *ledger, um_kmsg *k)
+UM_HOT_STATIC void ledger_charge(um_ledger *ledger, um_kmsg *k)
 {
     ledger->queued += k->charge;
     if (ledger->total)
@@ -941,7 +941,7 @@ static inline void ledger_charge(um_ledger *ledger, um_kmsg *k)
     k->ledger = ledger;
 }
 
-mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_option_t option)
+UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_option_t option)
 {
     const uint8_t *u = k->body - sizeof(mach_msg_header_t);
     mach_msg_header_t h;
@@ -1214,7 +1214,7 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
     return mr;
 }
 
-mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type)
+UM_HOT mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type)
 {
     mach_port_name_t name = um_kmsg_dest_name(space, dest);
     if (type == MACH_MSG_TYPE_PORT_SEND_ONCE) {
@@ -1243,7 +1243,7 @@ static void out_image(um_msg_out *out, um_kmsg *k, uint32_t len)
     out->seg[0].bytes = kmsg_image(k);
 }
 
-void um_msg_out_free_image(um_msg_out *out)
+UM_HOT void um_msg_out_free_image(um_msg_out *out)
 {
     kmsg_free(out->image);
     out->image = NULL;

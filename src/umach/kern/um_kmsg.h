@@ -104,7 +104,7 @@ mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
  * The message left its queue (or is being destroyed): it no longer counts against its
  * sender's queued bytes. Idempotent.
  */
-static inline void um_kmsg_uncharge(um_kmsg *kmsg)
+UM_HOT_STATIC void um_kmsg_uncharge(um_kmsg *kmsg)
 {
     um_ledger *l = kmsg->ledger;
     if (l) {
@@ -141,7 +141,7 @@ typedef struct um_msg_out {
 } um_msg_out;
 
 void um_msg_out_free_image(um_msg_out *out);
-static inline void um_msg_out_release(um_msg_out *out)
+UM_HOT_STATIC void um_msg_out_release(um_msg_out *out)
 {
     if (out->image)
         um_msg_out_free_image(out);
@@ -192,7 +192,7 @@ bool um_kmsg_delayed_destroy_queue(um_kmsg *head, um_kmsg *tail);
 void um_kmsg_reap_delayed(void);
 
 /* The size of the trailer requested by `option` (inline: every receive asks twice). */
-static inline mach_msg_size_t um_trailer_size(mach_msg_option_t option)
+UM_HOT_STATIC mach_msg_size_t um_trailer_size(mach_msg_option_t option)
 {
     switch (GET_RCV_ELEMENTS(option)) {
     case MACH_RCV_TRAILER_NULL:
@@ -385,7 +385,7 @@ static inline bool um_mqueue_full_kernel(const um_port *port)
     return (uint64_t)port->msgcount + port->reserved >= UM_MSG_QUEUE_KERNEL_LIMIT;
 }
 /* Does a send of `kmsg` to its destination find no room (and wait, time out or fail)? */
-static inline bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg)
+UM_HOT_STATIC bool um_mqueue_full(const um_port *port, const um_kmsg *kmsg)
 {
     /* A send-once right may go past the queue limit, up to the kernel's. */
     if (MACH_MSGH_BITS_REMOTE(kmsg->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE)

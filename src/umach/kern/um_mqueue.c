@@ -36,7 +36,7 @@ void um_mqueue_wake_set_receiver(um_pset *set)
 }
 
 /* The receiver a message queued on `port` wakes: the port's own first, then a set's. */
-static um_waiter *take_receiver(um_port *port)
+UM_HOT_STATIC um_waiter *take_receiver(um_port *port)
 {
     if (port->receivers.head)
         return um_waitq_pop(&port->receivers);
@@ -47,7 +47,7 @@ static um_waiter *take_receiver(um_port *port)
     return NULL;
 }
 
-um_waiter *um_mqueue_deliver_take(um_kmsg *kmsg)
+UM_HOT um_waiter *um_mqueue_deliver_take(um_kmsg *kmsg)
 {
     um_port *port = kmsg->dest;
     kmsg->next = NULL;
@@ -77,7 +77,7 @@ void um_kmsg_send_nowait(um_kmsg *kmsg)
         um_mqueue_deliver(kmsg);
 }
 
-um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
+UM_HOT um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
 {
     um_kmsg *k = port->msg_head;
     if (!k)

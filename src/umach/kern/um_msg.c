@@ -46,7 +46,7 @@ static bool handoff_possible(const um_waiter *w)
  * the sender's CPU still holds the queue, the message and the space in its cache.
  * Only receivers wait in a port's or set's receiver queue, so the waiter is a receive's.
  */
-static void deliver_handoff(um_kmsg *k)
+UM_HOT_STATIC void deliver_handoff(um_kmsg *k)
 {
     um_waiter *w = um_mqueue_deliver_take(k);
     if (!w)
@@ -66,7 +66,7 @@ static void deliver_handoff(um_kmsg *k)
     __atomic_store_n(&r->handed, true, __ATOMIC_RELEASE);
 }
 
-mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
+UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
 {
     um_space *space = task->space;
     um_kmsg *k = s->kmsg;
@@ -181,7 +181,7 @@ static void too_large_header(um_space *space, um_kmsg *k, um_msg_rcv_state *r,
     }
 }
 
-mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
+UM_HOT mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
 {
     um_space *space = task->space;
     if (!r->started) {

@@ -277,7 +277,7 @@ void um_port_so_reserve_used(um_port *port)
         um_kmsg_reserve_free(k);
 }
 
-void um_port_release_send(um_port *port)
+UM_HOT void um_port_release_send(um_port *port)
 {
     port->srights--;
     if (port->srights == 0)
@@ -295,7 +295,7 @@ void um_port_release_receive(um_port *port)
     um_port_destroy(port);
 }
 
-void um_right_release(um_port *port, mach_msg_type_name_t type)
+UM_HOT void um_right_release(um_port *port, mach_msg_type_name_t type)
 {
     if (!UM_PORT_VALID(port))
         return;
