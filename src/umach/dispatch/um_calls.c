@@ -7,9 +7,11 @@
  * See docs/umach-internals.md, "The seam", and docs/world.md.
  */
 #include "um_calls.h"
+#include "um_forward.h"
 #include "../api/um_api.h"
 #include "../client/um_client.h"
 #include "../embedded/um_embedded.h"
+#include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 
 #define UM_CALL(fn, ...)                                                                           \
@@ -22,16 +24,45 @@
         return kr_;                                                                                \
     } while (0)
 
+/*
+ * A task call whose task argument may name another port: when this task's front end says the
+ * argument is not its task port (MACH_SEND_INVALID_DEST), the call is the MIG request
+ * `forward` to that port, as on Darwin (um_forward.h).
+ */
+#define UM_TASK_CALL(fn, task, forward, ...)                                                       \
+    do {                                                                                           \
+        kern_return_t kr_;                                                                         \
+        if (um_client_active()) {                                                                  \
+            kr_ = um_client_##fn(__VA_ARGS__);                                                     \
+        } else {                                                                                   \
+            um_task *self_ = um_embedded_enter();                                                  \
+            kr_ = um_api_##fn(self_, __VA_ARGS__);                                                 \
+            um_embedded_leave();                                                                   \
+        }                                                                                          \
+        if (kr_ == MACH_SEND_INVALID_DEST && um_forward_wanted(task))                              \
+            kr_ = (forward);                                                                       \
+        return kr_;                                                                                \
+    } while (0)
+
+/* A forwarded routine's in-line arguments and results, and one with none. */
+#define FW_IN(...) (const um_fw_in[]){__VA_ARGS__}, sizeof((const um_fw_in[]){__VA_ARGS__}) / sizeof(um_fw_in)
+#define FW_OUT(...) (const um_fw_out[]){__VA_ARGS__}, sizeof((const um_fw_out[]){__VA_ARGS__}) / sizeof(um_fw_out)
+#define FW_NONE NULL, 0
+
 UM_EXPORT kern_return_t mach_port_allocate(ipc_space_t task, mach_port_right_t right,
                                            mach_port_name_t *name)
 {
-    UM_CALL(mach_port_allocate, task, right, name);
+    UM_TASK_CALL(mach_port_allocate, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_ALLOCATE, NULL, FW_IN(UM_FW32(right)), FW_OUT(UM_FWOUT(name))),
+                 task, right, name);
 }
 
 UM_EXPORT kern_return_t mach_port_allocate_name(ipc_space_t task, mach_port_right_t right,
                                                 mach_port_name_t name)
 {
-    UM_CALL(mach_port_allocate_name, task, right, name);
+    UM_TASK_CALL(mach_port_allocate_name, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_ALLOCATE_NAME, NULL, FW_IN(UM_FW32(right), UM_FW32(name)), FW_NONE),
+                 task, right, name);
 }
 
 UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_ptr_t options,
@@ -43,35 +74,47 @@ UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_
 UM_EXPORT kern_return_t mach_port_destruct(ipc_space_t task, mach_port_name_t name,
                                            mach_port_delta_t srdelta, mach_port_context_t guard)
 {
-    UM_CALL(mach_port_destruct, task, name, srdelta, guard);
+    UM_TASK_CALL(mach_port_destruct, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_DESTRUCT, NULL, FW_IN(UM_FW32(name), UM_FW32(srdelta), UM_FW64(guard)), FW_NONE),
+                 task, name, srdelta, guard);
 }
 
 UM_EXPORT kern_return_t mach_port_deallocate(ipc_space_t task, mach_port_name_t name)
 {
-    UM_CALL(mach_port_deallocate, task, name);
+    UM_TASK_CALL(mach_port_deallocate, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_DEALLOCATE, NULL, FW_IN(UM_FW32(name)), FW_NONE),
+                 task, name);
 }
 
 UM_EXPORT kern_return_t mach_port_destroy(ipc_space_t task, mach_port_name_t name)
 {
-    UM_CALL(mach_port_destroy, task, name);
+    UM_TASK_CALL(mach_port_destroy, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_DESTROY, NULL, FW_IN(UM_FW32(name)), FW_NONE),
+                 task, name);
 }
 
 UM_EXPORT kern_return_t mach_port_mod_refs(ipc_space_t task, mach_port_name_t name,
                                            mach_port_right_t right, mach_port_delta_t delta)
 {
-    UM_CALL(mach_port_mod_refs, task, name, right, delta);
+    UM_TASK_CALL(mach_port_mod_refs, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_MOD_REFS, NULL, FW_IN(UM_FW32(name), UM_FW32(right), UM_FW32(delta)), FW_NONE),
+                 task, name, right, delta);
 }
 
 UM_EXPORT kern_return_t mach_port_get_refs(ipc_space_t task, mach_port_name_t name,
                                            mach_port_right_t right, mach_port_urefs_t *refs)
 {
-    UM_CALL(mach_port_get_refs, task, name, right, refs);
+    UM_TASK_CALL(mach_port_get_refs, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_GET_REFS, NULL, FW_IN(UM_FW32(name), UM_FW32(right)), FW_OUT(UM_FWOUT(refs))),
+                 task, name, right, refs);
 }
 
 UM_EXPORT kern_return_t mach_port_type(ipc_space_t task, mach_port_name_t name,
                                        mach_port_type_t *ptype)
 {
-    UM_CALL(mach_port_type, task, name, ptype);
+    UM_TASK_CALL(mach_port_type, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_TYPE, NULL, FW_IN(UM_FW32(name)), FW_OUT(UM_FWOUT(ptype))),
+                 task, name, ptype);
 }
 
 UM_EXPORT kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t *names,
@@ -85,7 +128,9 @@ UM_EXPORT kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t
 UM_EXPORT kern_return_t mach_port_insert_right(ipc_space_t task, mach_port_name_t name,
                                                mach_port_t poly, mach_msg_type_name_t polyPoly)
 {
-    UM_CALL(mach_port_insert_right, task, name, poly, polyPoly);
+    UM_TASK_CALL(mach_port_insert_right, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_INSERT_RIGHT, &(const um_fw_port){poly, polyPoly}, FW_IN(UM_FW32(name)), FW_NONE),
+                 task, name, poly, polyPoly);
 }
 
 UM_EXPORT kern_return_t mach_port_extract_right(ipc_space_t task, mach_port_name_t name,
@@ -100,7 +145,9 @@ UM_EXPORT kern_return_t mach_port_get_attributes(ipc_space_t task, mach_port_nam
                                                  mach_port_info_t port_info_out,
                                                  mach_msg_type_number_t *port_info_outCnt)
 {
-    UM_CALL(mach_port_get_attributes, task, name, flavor, port_info_out, port_info_outCnt);
+    UM_TASK_CALL(mach_port_get_attributes, task,
+                 um_forward_array_out(task, UM_MIG_MACH_PORT_GET_ATTRIBUTES, FW_IN(UM_FW32(name), UM_FW32(flavor)), port_info_out, port_info_outCnt, 17),
+                 task, name, flavor, port_info_out, port_info_outCnt);
 }
 
 UM_EXPORT kern_return_t mach_port_set_attributes(ipc_space_t task, mach_port_name_t name,
@@ -114,68 +161,90 @@ UM_EXPORT kern_return_t mach_port_set_attributes(ipc_space_t task, mach_port_nam
 UM_EXPORT kern_return_t mach_port_set_mscount(ipc_space_t task, mach_port_name_t name,
                                               mach_port_mscount_t mscount)
 {
-    UM_CALL(mach_port_set_mscount, task, name, mscount);
+    UM_TASK_CALL(mach_port_set_mscount, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_SET_MSCOUNT, NULL, FW_IN(UM_FW32(name), UM_FW32(mscount)), FW_NONE),
+                 task, name, mscount);
 }
 
 UM_EXPORT kern_return_t mach_port_set_seqno(ipc_space_t task, mach_port_name_t name,
                                             mach_port_seqno_t seqno)
 {
-    UM_CALL(mach_port_set_seqno, task, name, seqno);
+    UM_TASK_CALL(mach_port_set_seqno, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_SET_SEQNO, NULL, FW_IN(UM_FW32(name), UM_FW32(seqno)), FW_NONE),
+                 task, name, seqno);
 }
 
 UM_EXPORT kern_return_t mach_port_get_context(ipc_space_t task, mach_port_name_t name,
                                               mach_port_context_t *context)
 {
-    UM_CALL(mach_port_get_context, task, name, context);
+    UM_TASK_CALL(mach_port_get_context, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_GET_CONTEXT, NULL, FW_IN(UM_FW32(name)), FW_OUT(UM_FWOUT(context))),
+                 task, name, context);
 }
 
 UM_EXPORT kern_return_t mach_port_set_context(ipc_space_t task, mach_port_name_t name,
                                               mach_port_context_t context)
 {
-    UM_CALL(mach_port_set_context, task, name, context);
+    UM_TASK_CALL(mach_port_set_context, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_SET_CONTEXT, NULL, FW_IN(UM_FW32(name), UM_FW64(context)), FW_NONE),
+                 task, name, context);
 }
 
 UM_EXPORT kern_return_t mach_port_guard(ipc_space_t task, mach_port_name_t name,
                                         mach_port_context_t guard, boolean_t strict)
 {
-    UM_CALL(mach_port_guard, task, name, guard, strict);
+    UM_TASK_CALL(mach_port_guard, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_GUARD, NULL, FW_IN(UM_FW32(name), UM_FW64(guard), UM_FW32(strict)), FW_NONE),
+                 task, name, guard, strict);
 }
 
 UM_EXPORT kern_return_t mach_port_guard_with_flags(ipc_space_t task, mach_port_name_t name,
                                                    mach_port_context_t guard, uint64_t flags)
 {
-    UM_CALL(mach_port_guard_with_flags, task, name, guard, flags);
+    UM_TASK_CALL(mach_port_guard_with_flags, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_GUARD_WITH_FLAGS, NULL, FW_IN(UM_FW32(name), UM_FW64(guard), UM_FW64(flags)), FW_NONE),
+                 task, name, guard, flags);
 }
 
 UM_EXPORT kern_return_t mach_port_unguard(ipc_space_t task, mach_port_name_t name,
                                           mach_port_context_t guard)
 {
-    UM_CALL(mach_port_unguard, task, name, guard);
+    UM_TASK_CALL(mach_port_unguard, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_UNGUARD, NULL, FW_IN(UM_FW32(name), UM_FW64(guard)), FW_NONE),
+                 task, name, guard);
 }
 
 UM_EXPORT kern_return_t mach_port_swap_guard(ipc_space_t task, mach_port_name_t name,
                                              mach_port_context_t old_guard,
                                              mach_port_context_t new_guard)
 {
-    UM_CALL(mach_port_swap_guard, task, name, old_guard, new_guard);
+    UM_TASK_CALL(mach_port_swap_guard, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_SWAP_GUARD, NULL, FW_IN(UM_FW32(name), UM_FW64(old_guard), UM_FW64(new_guard)), FW_NONE),
+                 task, name, old_guard, new_guard);
 }
 
 UM_EXPORT kern_return_t mach_port_insert_member(ipc_space_t task, mach_port_name_t name,
                                                 mach_port_name_t pset)
 {
-    UM_CALL(mach_port_insert_member, task, name, pset);
+    UM_TASK_CALL(mach_port_insert_member, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_INSERT_MEMBER, NULL, FW_IN(UM_FW32(name), UM_FW32(pset)), FW_NONE),
+                 task, name, pset);
 }
 
 UM_EXPORT kern_return_t mach_port_extract_member(ipc_space_t task, mach_port_name_t name,
                                                  mach_port_name_t pset)
 {
-    UM_CALL(mach_port_extract_member, task, name, pset);
+    UM_TASK_CALL(mach_port_extract_member, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_EXTRACT_MEMBER, NULL, FW_IN(UM_FW32(name), UM_FW32(pset)), FW_NONE),
+                 task, name, pset);
 }
 
 UM_EXPORT kern_return_t mach_port_move_member(ipc_space_t task, mach_port_name_t member,
                                               mach_port_name_t after)
 {
-    UM_CALL(mach_port_move_member, task, member, after);
+    UM_TASK_CALL(mach_port_move_member, task,
+                 um_forward_simple(task, UM_MIG_MACH_PORT_MOVE_MEMBER, NULL, FW_IN(UM_FW32(member), UM_FW32(after)), FW_NONE),
+                 task, member, after);
 }
 
 UM_EXPORT kern_return_t mach_port_get_set_status(ipc_space_t task, mach_port_name_t name,
@@ -209,19 +278,25 @@ UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
                                   task_info_t task_info_out,
                                   mach_msg_type_number_t *task_info_outCnt)
 {
-    UM_CALL(task_info, target_task, flavor, task_info_out, task_info_outCnt);
+    UM_TASK_CALL(task_info, target_task,
+                 um_forward_array_out(target_task, UM_MIG_TASK_INFO, FW_IN(UM_FW32(flavor)), task_info_out, task_info_outCnt, UM_FW_ARRAY_MAX),
+                 target_task, flavor, task_info_out, task_info_outCnt);
 }
 
 UM_EXPORT kern_return_t task_get_special_port(task_inspect_t task, int which_port,
                                               mach_port_t *special_port)
 {
-    UM_CALL(task_get_special_port, task, which_port, special_port);
+    UM_TASK_CALL(task_get_special_port, task,
+                 um_forward_port_out(task, UM_MIG_TASK_GET_SPECIAL_PORT, FW_IN(UM_FW32(which_port)), special_port),
+                 task, which_port, special_port);
 }
 
 UM_EXPORT kern_return_t task_set_special_port(task_t task, int which_port,
                                               mach_port_t special_port)
 {
-    UM_CALL(task_set_special_port, task, which_port, special_port);
+    UM_TASK_CALL(task_set_special_port, task,
+                 um_forward_simple(task, UM_MIG_TASK_SET_SPECIAL_PORT, &(const um_fw_port){special_port, MACH_MSG_TYPE_COPY_SEND}, FW_IN(UM_FW32(which_port)), FW_NONE),
+                 task, which_port, special_port);
 }
 
 bool um_call_task_check(mach_port_name_t task)
@@ -232,6 +307,17 @@ bool um_call_task_check(mach_port_name_t task)
     bool ok = um_api_task_check(self, task);
     um_embedded_leave();
     return ok;
+}
+
+bool um_call_kobject_is(mach_port_name_t name, unsigned kotype)
+{
+    if (um_client_active())
+        return um_client_kobject_check(name, kotype) == KERN_SUCCESS;
+    um_task *self = um_embedded_enter();
+    um_port *port;
+    kern_return_t kr = um_kobject_translate_send(self->space, name, (uint8_t)kotype, &port);
+    um_embedded_leave();
+    return kr == KERN_SUCCESS;
 }
 
 /* ---- mach_msg: the front end sends, receives and waits ------------------------------------- */

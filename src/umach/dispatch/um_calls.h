@@ -8,4 +8,8 @@
 /* Is `task` a send right to the calling task's own port? (vm calls check their task so) */
 bool um_call_task_check(mach_port_name_t task);
 
+/* Is `name` a send right of the calling task's to an active port of kind `kotype` (a UM_KOT_*
+ * of kern/um_kern.h; UM_KOT_NONE: an ordinary port)? */
+bool um_call_kobject_is(mach_port_name_t name, unsigned kotype);
+
 #endif

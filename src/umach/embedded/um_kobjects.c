@@ -21,6 +21,7 @@
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 #include "../client/um_client.h"
+#include "../dispatch/um_forward.h"
 #include "um_embedded.h"
 
 #include <mach/mach.h>
@@ -218,29 +219,43 @@ UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t
 
 UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, int policy, int value)
 {
-    if (um_client_active())
-        return um_client_semaphore_create(task, semaphore, policy, value);
-    um_task *self = um_embedded_enter();
     kern_return_t kr;
-    if (!um_task_space(self, task))
-        kr = MACH_SEND_INVALID_DEST;
-    else
-        kr = um_semaphore_create(self->space, policy, value, semaphore);
-    um_embedded_leave();
+    if (um_client_active()) {
+        kr = um_client_semaphore_create(task, semaphore, policy, value);
+    } else {
+        um_task *self = um_embedded_enter();
+        if (!um_task_space(self, task))
+            kr = MACH_SEND_INVALID_DEST;
+        else
+            kr = um_semaphore_create(self->space, policy, value, semaphore);
+        um_embedded_leave();
+    }
+    if (kr == MACH_SEND_INVALID_DEST && um_forward_wanted(task)) {
+        /* Another port: the MIG request (dispatch/um_forward.h). */
+        const um_fw_in in[] = {UM_FW32(policy), UM_FW32(value)};
+        kr = um_forward_port_out(task, UM_MIG_SEMAPHORE_CREATE, in, 2, semaphore);
+    }
     return kr;
 }
 
 UM_EXPORT kern_return_t semaphore_destroy(task_t task, semaphore_t semaphore)
 {
-    if (um_client_active())
-        return um_client_semaphore_destroy(task, semaphore);
-    um_task *self = um_embedded_enter();
     kern_return_t kr;
-    if (!um_task_space(self, task))
-        kr = MACH_SEND_INVALID_DEST;
-    else
-        kr = um_semaphore_destroy(self->space, semaphore);
-    um_embedded_leave();
+    if (um_client_active()) {
+        kr = um_client_semaphore_destroy(task, semaphore);
+    } else {
+        um_task *self = um_embedded_enter();
+        if (!um_task_space(self, task))
+            kr = MACH_SEND_INVALID_DEST;
+        else
+            kr = um_semaphore_destroy(self->space, semaphore);
+        um_embedded_leave();
+    }
+    if (kr == MACH_SEND_INVALID_DEST && um_forward_wanted(task)) {
+        /* The request takes the caller's send right to the semaphore, as MIG's does. */
+        const um_fw_port sem = {semaphore, MACH_MSG_TYPE_MOVE_SEND};
+        kr = um_forward_simple(task, UM_MIG_SEMAPHORE_DESTROY, &sem, NULL, 0, NULL, 0);
+    }
     return kr;
 }
 

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "../dispatch/um_calls.h"
+#include "../dispatch/um_forward.h"
 #include "../kern/um_kern.h"
 #include "../vm/um_regions.h"
 #include "../um_export.h"
@@ -53,8 +54,14 @@ static bool task_ok(vm_map_t task)
 static kern_return_t um_vm_allocate(vm_map_t task, mach_vm_address_t *addr, mach_vm_size_t size,
                                     int flags)
 {
-    if (!task_ok(task))
-        return MACH_SEND_INVALID_DEST;
+    if (!task_ok(task)) {
+        /* Another port: the MIG request (mach_vm_allocate's, as vm_allocate's on Darwin). */
+        if (!um_forward_wanted(task))
+            return MACH_SEND_INVALID_DEST;
+        const um_fw_in in[] = {UM_FW64(*addr), UM_FW64(size), UM_FW32(flags)};
+        const um_fw_out out[] = {UM_FWOUT(addr)};
+        return um_forward_simple(task, UM_MIG_MACH_VM_ALLOCATE, NULL, in, 3, out, 1);
+    }
     if ((unsigned)flags & ~(unsigned)VM_FLAGS_USER_ALLOCATE)
         return KERN_INVALID_ARGUMENT;
     uint64_t page = vm_page_size, mask = vm_page_mask;
@@ -89,8 +96,12 @@ static kern_return_t um_vm_allocate(vm_map_t task, mach_vm_address_t *addr, mach
 
 static kern_return_t um_vm_deallocate(vm_map_t task, mach_vm_address_t addr, mach_vm_size_t size)
 {
-    if (!task_ok(task))
-        return MACH_SEND_INVALID_DEST;
+    if (!task_ok(task)) {
+        if (!um_forward_wanted(task))
+            return MACH_SEND_INVALID_DEST;
+        const um_fw_in in[] = {UM_FW64(addr), UM_FW64(size)};
+        return um_forward_simple(task, UM_MIG_MACH_VM_DEALLOCATE, NULL, in, 2, NULL, 0);
+    }
     if (size == 0)
         return KERN_SUCCESS;
     uint64_t mask = vm_page_mask;

@@ -15,6 +15,7 @@
 #endif
 #include "../um_export.h"
 #include "../dispatch/um_calls.h"
+#include "../dispatch/um_forward.h"
 #include "um_embedded.h"
 
 #include <mach/mach.h>
@@ -164,8 +165,14 @@ static bool page_range(uint64_t addr, uint64_t size, uint64_t *start, uint64_t *
 static kern_return_t protect_common(vm_map_t target, uint64_t address, uint64_t size,
                                     boolean_t set_maximum, vm_prot_t new_protection)
 {
-    if (!own_map(target))
-        return MACH_SEND_INVALID_DEST;
+    if (!own_map(target)) {
+        /* Another port: the MIG request (mach_vm_protect's, as vm_protect's on Darwin). */
+        if (!um_forward_wanted(target))
+            return MACH_SEND_INVALID_DEST;
+        const um_fw_in in[] = {UM_FW64(address), UM_FW64(size), UM_FW32(set_maximum),
+                               UM_FW32(new_protection)};
+        return um_forward_simple(target, UM_MIG_MACH_VM_PROTECT, NULL, in, 4, NULL, 0);
+    }
     if (new_protection & ~(VM_PROT_ALL | VM_PROT_COPY))
         return KERN_INVALID_ARGUMENT;
     uint64_t start, len;

@@ -14,6 +14,7 @@
 #endif
 #include "../api/um_api.h"
 #include "../client/um_client.h"
+#include "../dispatch/um_forward.h"
 #include "../kern/um_bootstrap.h"
 #include "../um_export.h"
 #include "um_embedded.h"
@@ -474,16 +475,25 @@ UM_HOT void um_embedded_leave(void)
 UM_EXPORT kern_return_t task_get_exc_guard_behavior(task_inspect_t task,
                                                     task_exc_guard_behavior_t *behavior)
 {
-    if (um_client_active())
-        return um_client_task_get_exc_guard_behavior(task, behavior);
-    um_task *self = um_embedded_enter();
-    bool ok = um_task_space(self, task) != NULL;
-    bool nonfatal = um_the_world.guard_nonfatal;
-    um_embedded_leave();
-    if (!ok)
-        return MACH_SEND_INVALID_DEST;
-    *behavior = TASK_EXC_GUARD_MP_DELIVER | (nonfatal ? 0 : TASK_EXC_GUARD_MP_FATAL);
-    return KERN_SUCCESS;
+    kern_return_t kr = KERN_SUCCESS;
+    if (um_client_active()) {
+        kr = um_client_task_get_exc_guard_behavior(task, behavior);
+    } else {
+        um_task *self = um_embedded_enter();
+        bool ok = um_task_space(self, task) != NULL;
+        bool nonfatal = um_the_world.guard_nonfatal;
+        um_embedded_leave();
+        if (ok)
+            *behavior = TASK_EXC_GUARD_MP_DELIVER | (nonfatal ? 0 : TASK_EXC_GUARD_MP_FATAL);
+        else
+            kr = MACH_SEND_INVALID_DEST;
+    }
+    if (kr == MACH_SEND_INVALID_DEST && um_forward_wanted(task)) {
+        /* Another port: the MIG request (dispatch/um_forward.h). */
+        const um_fw_out out[] = {UM_FWOUT(behavior)};
+        kr = um_forward_simple(task, UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR, NULL, NULL, 0, out, 1);
+    }
+    return kr;
 }
 
 UM_EXPORT kern_return_t task_set_exc_guard_behavior(task_t task,
@@ -491,12 +501,20 @@ UM_EXPORT kern_return_t task_set_exc_guard_behavior(task_t task,
 {
     if (behavior & ~(task_exc_guard_behavior_t)TASK_EXC_GUARD_ALL)
         return KERN_INVALID_VALUE;
-    if (um_client_active())
-        return um_client_task_set_exc_guard_behavior(task, behavior);
-    um_task *self = um_embedded_enter();
-    bool ok = um_task_space(self, task) != NULL;
-    if (ok)
-        um_the_world.guard_nonfatal = !(behavior & TASK_EXC_GUARD_MP_FATAL);
-    um_embedded_leave();
-    return ok ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
+    kern_return_t kr;
+    if (um_client_active()) {
+        kr = um_client_task_set_exc_guard_behavior(task, behavior);
+    } else {
+        um_task *self = um_embedded_enter();
+        bool ok = um_task_space(self, task) != NULL;
+        if (ok)
+            um_the_world.guard_nonfatal = !(behavior & TASK_EXC_GUARD_MP_FATAL);
+        um_embedded_leave();
+        kr = ok ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
+    }
+    if (kr == MACH_SEND_INVALID_DEST && um_forward_wanted(task)) {
+        const um_fw_in in[] = {UM_FW32(behavior)};
+        kr = um_forward_simple(task, UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR, NULL, in, 1, NULL, 0);
+    }
+    return kr;
 }

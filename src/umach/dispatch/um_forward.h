@@ -1,0 +1,116 @@
+/*
+ * um_forward.h — a task call on a port that is not this task's (libumach only, not installed).
+ *
+ * On Darwin a task call is a MIG routine addressed to its task argument; the mach_port_* and
+ * mach_vm_* calls that have a trap try it first and, when the trap says MACH_SEND_INVALID_DEST
+ * (the name is not the caller's task port), libsystem sends the MIG request instead
+ * (libsyscall/mach/mach_port.c, mach_vm.c; osfmk/ipc/mach_kernelrpc.c). So when the task
+ * argument is a send right to an ordinary port, the request is queued on that port and the
+ * caller waits for the reply: whatever the port's receiver answers is the call's result.
+ *
+ * umach serves its own task's calls directly; a call whose task argument is not this task's
+ * port (the api says MACH_SEND_INVALID_DEST) comes here and is sent as the MIG stub sends it:
+ * the routine's msgh_id, its in-line arguments after the NDR record, a COPY_SEND of the task
+ * name, a send-once right to the thread's MIG reply port, then a receive with no time limit,
+ * and the reply checked as the stub checks it (MIG_SERVER_DIED for a send-once notification,
+ * MIG_REPLY_MISMATCH for another id, MIG_TYPE_ERROR for a wrong shape, the RetCode of an
+ * error reply). A name that is not a send right is MACH_SEND_INVALID_DEST at once, what the
+ * send would say. A thread, host or semaphore port gets what XNU's kernel server answers when
+ * the routine's conversion finds no task (KERN_INVALID_TASK from the mach_port_* routines and
+ * the exc_guard ones, KERN_INVALID_ARGUMENT from the others), the rights the request moved
+ * consumed; another task's port stays MACH_SEND_INVALID_DEST (XNU would serve the call on
+ * that task; umach serves a task's calls for the task itself only).
+ */
+#ifndef UM_FORWARD_H
+#define UM_FORWARD_H
+
+#include <mach/mach.h>
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Is `task` worth a request: not our task port (served directly) and a send right of ours? */
+bool um_forward_wanted(mach_port_t task);
+
+/* One in-line argument of a request: 4 or 8 bytes. */
+typedef struct um_fw_in {
+    uint64_t value;
+    uint32_t size;
+} um_fw_in;
+
+/* One in-line result of a reply: 4 or 8 bytes written to `to` on success. */
+typedef struct um_fw_out {
+    void *to;
+    uint32_t size;
+} um_fw_out;
+
+#define UM_FW32(v) ((um_fw_in){(uint64_t)(uint32_t)(v), 4})
+#define UM_FW64(v) ((um_fw_in){(uint64_t)(v), 8})
+#define UM_FWOUT(p) ((um_fw_out){(p), sizeof *(p)})
+
+/* A right a request carries in a port descriptor: its name and MACH_MSG_TYPE_* disposition. */
+typedef struct um_fw_port {
+    mach_port_t name;
+    mach_msg_type_name_t disp;
+} um_fw_port;
+
+/*
+ * A routine with in-line arguments and in-line results only. `port`, when not NULL, travels
+ * first in a port descriptor (the request is then complex). Results are written only on
+ * success (a NULL `to` is skipped).
+ */
+kern_return_t um_forward_simple(mach_port_t task, mach_msg_id_t id, const um_fw_port *port,
+                                const um_fw_in *in, unsigned nin, const um_fw_out *out,
+                                unsigned nout);
+
+/* A routine whose reply carries one send right (task_get_special_port, semaphore_create). */
+kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,
+                                  unsigned nin, mach_port_t *port);
+
+/*
+ * A routine whose last argument is an in-line integer array out, with its count in and out
+ * (task_info, mach_port_get_attributes): at most `max` elements travel.
+ */
+kern_return_t um_forward_array_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,
+                                   unsigned nin, integer_t *array, mach_msg_type_number_t *count,
+                                   mach_msg_type_number_t max);
+
+/* MIG ids of the routines forwarded (mach_port.defs 3200, task.defs 3400, mach_vm.defs 4800). */
+enum {
+    UM_MIG_MACH_PORT_TYPE = 3201,
+    UM_MIG_MACH_PORT_ALLOCATE_NAME = 3203,
+    UM_MIG_MACH_PORT_ALLOCATE = 3204,
+    UM_MIG_MACH_PORT_DESTROY = 3205,
+    UM_MIG_MACH_PORT_DEALLOCATE = 3206,
+    UM_MIG_MACH_PORT_GET_REFS = 3207,
+    UM_MIG_MACH_PORT_MOD_REFS = 3208,
+    UM_MIG_MACH_PORT_SET_MSCOUNT = 3210,
+    UM_MIG_MACH_PORT_MOVE_MEMBER = 3212,
+    UM_MIG_MACH_PORT_INSERT_RIGHT = 3214,
+    UM_MIG_MACH_PORT_SET_SEQNO = 3216,
+    UM_MIG_MACH_PORT_GET_ATTRIBUTES = 3217,
+    UM_MIG_MACH_PORT_INSERT_MEMBER = 3226,
+    UM_MIG_MACH_PORT_EXTRACT_MEMBER = 3227,
+    UM_MIG_MACH_PORT_GET_CONTEXT = 3228,
+    UM_MIG_MACH_PORT_SET_CONTEXT = 3229,
+    UM_MIG_MACH_PORT_DESTRUCT = 3232,
+    UM_MIG_MACH_PORT_GUARD = 3233,
+    UM_MIG_MACH_PORT_UNGUARD = 3234,
+    UM_MIG_MACH_PORT_GUARD_WITH_FLAGS = 3237,
+    UM_MIG_MACH_PORT_SWAP_GUARD = 3238,
+    UM_MIG_TASK_INFO = 3405,
+    UM_MIG_TASK_GET_SPECIAL_PORT = 3409,
+    UM_MIG_TASK_SET_SPECIAL_PORT = 3410,
+    UM_MIG_SEMAPHORE_CREATE = 3418,
+    UM_MIG_SEMAPHORE_DESTROY = 3419,
+    UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR = 3452,
+    UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR = 3453,
+    UM_MIG_MACH_VM_ALLOCATE = 4800,
+    UM_MIG_MACH_VM_DEALLOCATE = 4801,
+    UM_MIG_MACH_VM_PROTECT = 4802,
+};
+
+/* The largest in-line array a forwarded reply carries (task_info's 90 integers). */
+#define UM_FW_ARRAY_MAX 90u
+
+#endif
