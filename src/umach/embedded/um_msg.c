@@ -44,6 +44,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "../kern/um_hint.h"
 #include "../kern/um_kmsg.h"
 #include "um_embedded.h"
 
@@ -295,6 +296,26 @@ static bool deadline_passed(const struct timespec *d)
     return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
 }
 
+/*
+ * Prefetch what this thread's last calls hinted (um_hint.h): memory the thread that woke us
+ * wrote last, which our next call will most likely touch again (in a round trip: the peer's
+ * receive state and buffer, the ports, the space, the ledger). Issued when a wait ends, so
+ * that the lines arrive while we return and the caller prepares its next message, instead of
+ * one miss after the other under the lock in that next call; a thread that never waits (one
+ * that sends to itself) pays nothing. Out of line: only a thread that completed another's
+ * receive has hints.
+ */
+static __attribute__((noinline)) void fe_prefetch_hints(um_hints *h)
+{
+    for (uint32_t i = 0; i < h->n; i++) {
+        uintptr_t first = h->at[i] & ~(uintptr_t)(UM_HINT_LINE - 1);
+        uintptr_t more = h->at[i] & (UM_HINT_LINE - 1);
+        for (uintptr_t l = 0; l <= more; l++)
+            __builtin_prefetch((const void *)(first + l * UM_HINT_LINE), 1, 3);
+    }
+    h->n = 0;
+}
+
 enum fe_sleep_result { FE_WOKEN, FE_TIMED_OUT, FE_INTERRUPTED, FE_HANDED, FE_FINAL };
 
 /*
@@ -316,8 +337,8 @@ static __attribute__((noinline, cold)) void fe_await_final(fe_word *fw)
             continue;
         }
         if (v == FE_WORD_WAITING) {
-            for (unsigned k = 0; k < 1024 && __atomic_load_n(&fw->word, __ATOMIC_RELAXED) ==
-                                                  FE_WORD_WAITING; k++)
+            for (unsigned k = 0;
+                 k < 1024 && __atomic_load_n(&fw->word, __ATOMIC_RELAXED) == FE_WORD_WAITING; k++)
                 fe_cpu_pause();
             if (!__atomic_compare_exchange_n(&fw->word, &v, FE_WORD_ASLEEP, false,
                                              __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
@@ -333,10 +354,11 @@ static __attribute__((noinline, cold)) void fe_await_final(fe_word *fw)
  * libsystem's mach_msg retries). Conditions: world locked; released while sleeping. For a
  * receive (`handed` non-NULL) that a sender completed, still released: FE_FINAL when the
  * sender wrote the bytes (the result is the word's `mr`), FE_HANDED when the receiver writes
- * them itself (um_msg_rcv_state.out, .handed_mr).
+ * them itself (um_msg_rcv_state.out, .handed_mr). Out of line: inlined into um_embedded_msg
+ * it costs a call that never waits a few instructions (callgrind), for registers.
  */
-static enum fe_sleep_result fe_sleep(um_waiter *w, const struct timespec *deadline,
-                                     bool interruptible, const bool *handed)
+static __attribute__((noinline)) enum fe_sleep_result
+fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, const bool *handed)
 {
     fe_word *fw = w->fe;
     int err = 0;
@@ -354,6 +376,8 @@ static enum fe_sleep_result fe_sleep(um_waiter *w, const struct timespec *deadli
             }
             fe_spin_learn(__atomic_load_n(&fw->word, __ATOMIC_RELAXED));
         }
+        if (um_thread_hints.n)
+            fe_prefetch_hints(&um_thread_hints);
         if (handed) {
             /* The usual end: one line, the word and the result, read after the post. */
             if (fe_word_final(__atomic_load_n(&fw->word, __ATOMIC_ACQUIRE)))
@@ -419,6 +443,11 @@ void um_embedded_final_run(um_waiter *w, uint32_t posted)
     um_msg_rcv_state *r = (um_msg_rcv_state *)((char *)w - offsetof(um_msg_rcv_state, waiter));
     fe_word *fw = w->fe;
     mach_msg_return_t mr = r->handed_mr;
+    if (r->out.nseg) {
+        /* The buffer's first lines: the next message for that thread goes there too. */
+        uint32_t end = r->out.seg[r->out.nseg - 1].offset + r->out.seg[r->out.nseg - 1].len;
+        um_hint((const void *)(uintptr_t)r->rcv_addr, end < 256 ? end : 256);
+    }
     /* As XNU: a buffer the message cannot be written to loses the message. */
     if (r->out.nseg && !fe_write_out(r->task, r->rcv_addr, &r->out))
         mr = MACH_RCV_INVALID_DATA;

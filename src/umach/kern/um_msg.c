@@ -14,6 +14,7 @@
  * um_msg_out once copied out (rights named, regions given), until the front end has written
  * it and released it.
  */
+#include "um_hint.h"
 #include "um_kmsg.h"
 #include "um_kobject.h"
 
@@ -39,6 +40,38 @@ static bool handoff_possible(const um_waiter *w)
     return src && src->msg_head && src->msg_head->ndesc == 0;
 }
 
+_Thread_local um_hints um_thread_hints;
+
+/*
+ * After a handoff: what the receiving thread writes before this thread's next call, which
+ * in a round trip touches the same again (um_hint.h): the receive's state (its inputs and
+ * waiter; its `out` up to the small buffer), the ports of the message (the reply port's
+ * send-once reserves), the receiving space, its ledgers and the name-table entries of the
+ * receive and of the next name to be given.
+ */
+static void handoff_hints(const um_msg_rcv_state *r, const um_port *dest, const um_port *reply,
+                          const void *reply_reserves)
+{
+    um_hint(r, offsetof(um_msg_rcv_state, out.small));
+    um_hint(dest, sizeof *dest);
+    if (UM_PORT_VALID(reply))
+        um_hint(reply, sizeof *reply);
+    if (reply_reserves)
+        um_hint(reply_reserves, 2 * sizeof(um_kmsg *));
+    const um_space *space = r->task->space;
+    um_hint(space, sizeof *space);
+    if (space->ledger) {
+        um_hint(space->ledger, sizeof *space->ledger);
+        if (space->ledger->total)
+            um_hint(space->ledger->total, sizeof *space->ledger->total);
+    }
+    uint32_t index = MACH_PORT_INDEX(r->rcv_name);
+    if (index < space->count)
+        um_hint(&space->table[index], sizeof(um_entry));
+    if (space->free_head)
+        um_hint(&space->table[space->free_head], sizeof(um_entry));
+}
+
 /*
  * Queue a message and, when a receive waits for it, complete that receive now (see
  * um_msg_rcv_state.handed) before waking its thread: the woken thread only writes the
@@ -46,24 +79,34 @@ static bool handoff_possible(const um_waiter *w)
  * the sender's CPU still holds the queue, the message and the space in its cache.
  * Only receivers wait in a port's or set's receiver queue, so the waiter is a receive's.
  */
-UM_HOT_STATIC void deliver_handoff(um_kmsg *k)
+static __attribute__((noinline)) void handoff(um_kmsg *k, um_waiter *w)
 {
-    um_waiter *w = um_mqueue_deliver_take(k);
-    if (!w)
-        return;
     if (!handoff_possible(w)) {
         um_waiter_wake(w);
         return;
     }
     um_msg_rcv_state *r = (um_msg_rcv_state *)((char *)w - offsetof(um_msg_rcv_state, waiter));
+    /* Read now: the receive consumes the message's rights (a dead reply port may go). */
+    const um_port *dest = k->dest, *reply = k->reply;
+    const void *reply_reserves =
+        UM_PORT_VALID(reply) && reply->rare ? (const void *)&reply->rare->soreserves : NULL;
     mach_msg_return_t mr = um_msg_receive(r->task, r);
     if (mr == MACH_RCV_IN_PROGRESS)
         return; /* nothing for it after all: it waits on, queued again */
+    handoff_hints(r, dest, reply, reply_reserves);
     r->handed_mr = mr;
     w->final = true;
     um_waiter_wake(w);
     /* Last: once it reads true, the receiver may return and its state (its stack) is gone. */
     __atomic_store_n(&r->handed, true, __ATOMIC_RELEASE);
+}
+
+/* Kept apart from the handoff so that a send nobody waits for stays as short as it was. */
+UM_HOT_STATIC void deliver_handoff(um_kmsg *k)
+{
+    um_waiter *w = um_mqueue_deliver_take(k);
+    if (w)
+        handoff(k, w);
 }
 
 UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
