@@ -43,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -75,6 +77,27 @@ static bool cl_fork_pending;      /* a forked child that is to present cl_fork_t
 
 static _Thread_local cl_thread *cl_me;
 static _Thread_local uint32_t cl_me_generation;
+
+/*
+ * Signal handlers (docs/world.md, "Signal handlers"). A thread's ring and its connection serve
+ * one thing at a time, so a Mach call made by a signal handler must not touch what the
+ * interrupted code of the same thread is in the middle of. Two thread-local marks say what
+ * that is, set and cleared with plain stores (no system call on the way of a message):
+ *   cl_in_ring  a post into the post ring or a claim from the receive window is under way;
+ *   cl_calls    calls of this thread whose request or reply is in use: from the first
+ *               call's start (its connection opened under cl_lock, its request in the
+ *               mailbox or on the socket) until its caller freed the reply
+ *               (um_client_reply_free).
+ * A call made while either is set (by a handler) neither posts nor claims, and goes to umachd
+ * on a connection of its own, opened for that call alone (cl_nested_roundtrip): the thread's
+ * own connection may have a request outstanding, and a request on it could change the window
+ * under a claim. Handlers nest strictly (the interrupted code resumes only when the handler
+ * returns), so a count and a stack of buffers are enough.
+ */
+enum { CL_NESTED_MAX = 4 }; /* handlers interrupting handlers' calls, deeper ones fail */
+static _Thread_local volatile sig_atomic_t cl_in_ring;
+static _Thread_local volatile sig_atomic_t cl_calls;
+static _Thread_local um_wire_buf *cl_nested_buf[CL_NESTED_MAX]; /* [k]: call k+1's, if its own */
 
 static int cl_connect(void)
 {
@@ -276,7 +299,7 @@ bool um_client_fork_token(uint64_t token[2])
                 token[0] = rep.args[0];
                 token[1] = rep.args[1];
             }
-            um_wire_pkt_free(&rep);
+            um_client_reply_free(&rep);
         }
     }
     return have;
@@ -524,7 +547,15 @@ bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len)
     if (!cl_post_gen_valid || um_embedded_cred_changing() ||
         um_embedded_cred_generation() != cl_post_gen)
         return false;
-    return um_ring_post_msg(&t->ring, name, msg, len);
+    /* A handler that interrupted this thread's own post, claim or call sends the usual way. */
+    if (cl_in_ring || cl_calls)
+        return false;
+    cl_in_ring = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    bool posted = um_ring_post_msg(&t->ring, name, msg, len);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cl_in_ring = 0;
+    return posted;
 }
 
 static bool cl_win_write(uint64_t addr, const void *bytes, size_t len)
@@ -538,9 +569,14 @@ int um_client_win_receive(mach_port_name_t name, mach_msg_option_t option,
     cl_thread *t = cl_me;
     if (!t || t->fd < 0 || !t->ring.base ||
         cl_me_generation != __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE) ||
-        __atomic_load_n(&cl_post_off, __ATOMIC_RELAXED) > 0)
+        __atomic_load_n(&cl_post_off, __ATOMIC_RELAXED) > 0 || cl_in_ring || cl_calls)
         return 0;
-    return um_ring_win_receive(&t->ring, name, (uint32_t)option, rcv_size, cl_win_write, buf);
+    cl_in_ring = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    int rc = um_ring_win_receive(&t->ring, name, (uint32_t)option, rcv_size, cl_win_write, buf);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cl_in_ring = 0;
+    return rc;
 }
 
 /* ---- spinning before sleeping on the ring ------------------------------------------------- */
@@ -637,60 +673,42 @@ enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nar
                                     interruptible);
 }
 
-enum cl_rt um_client_roundtrip_xmem(uint16_t call, const uint64_t *args, uint32_t nargs,
-                                    const void *blob, uint32_t blob_len, uint32_t xmem_len,
-                                    const int *fds, uint32_t nfds, um_wire_pkt *rep,
-                                    bool interruptible)
+/*
+ * Send request `h` on socket `fd` and wait for its reply in `buf`. `interruptible`: a signal
+ * handler that runs while waiting makes the request cancelled (UM_WIRE_CANCEL); the reply then
+ * says how it ended. The caller drops the connection on anything but CL_RT_OK.
+ */
+static enum cl_rt cl_socket_roundtrip(int fd, um_wire_buf *buf, um_wire_hdr *h,
+                                      const uint64_t *args, const void *blob, uint32_t xmem_len,
+                                      const int *fds, uint32_t nfds, um_wire_pkt *rep,
+                                      bool interruptible)
 {
-    /* Empty until a reply fills it: every ending may um_wire_pkt_free it. */
-    rep->blob = NULL;
-    rep->blob_heap = false;
-    rep->nfds = 0;
-    enum cl_rt why = CL_RT_SEND_FAILED;
-    cl_thread *t = cl_thread_conn(&why);
-    if (!t)
-        return why;
-    um_wire_hdr h;
-    memset(&h, 0, sizeof h);
-    h.call = call;
-    h.id = ++t->next_id;
-    h.nargs = nargs;
-    h.blob_len = blob_len;
-    if (xmem_len) {
-        h.flags |= UM_WIRE_F_XMEM; /* also for the ring (um_wire_send_xmem sets it too) */
-        h.xmem_len = xmem_len;
-    }
-    /* Descriptors (a memory part's memfds) travel on the socket only. */
-    if (t->ring.base && !interruptible && !nfds && um_ring_fits(nargs, blob_len))
-        return cl_ring_roundtrip(t, &h, args, blob, rep);
-    if (um_wire_send_xmem(t->fd, &h, args, blob, xmem_len, fds, nfds) != 0) {
-        cl_thread_drop(t);
+    if (um_wire_send_xmem(fd, h, args, blob, xmem_len, fds, nfds) != 0)
         return CL_RT_SEND_FAILED;
-    }
     bool cancelled = false;
     for (;;) {
         if (interruptible && !cancelled) {
             /* poll() returns EINTR after a handler ran, whatever SA_RESTART says. */
-            struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
             if (poll(&pfd, 1, -1) < 0) {
                 if (errno != EINTR)
                     break;
                 um_wire_hdr c;
                 memset(&c, 0, sizeof c);
                 c.call = UM_WIRE_CANCEL;
-                c.id = h.id;
-                if (um_wire_send(t->fd, &c, NULL, NULL) != 0)
+                c.id = h->id;
+                if (um_wire_send(fd, &c, NULL, NULL) != 0)
                     break;
                 cancelled = true;
                 continue;
             }
         }
-        int rc = um_wire_recv(t->fd, &t->buf, rep, UM_WIRE_BLOB_MAX, 0);
+        int rc = um_wire_recv(fd, buf, rep, UM_WIRE_BLOB_MAX, 0);
         if (rc == -EINTR || rc == -EAGAIN)
             continue;
         if (rc != 1)
             break;
-        if (rep->h.id != h.id || rep->h.call != call) {
+        if (rep->h.id != h->id || rep->h.call != h->call) {
             um_wire_pkt_free(rep);
             break; /* not our reply: the connection is out of step */
         }
@@ -698,6 +716,135 @@ enum cl_rt um_client_roundtrip_xmem(uint16_t call, const uint64_t *args, uint32_
             cl_fatal_guard(&rep->h);
         return CL_RT_OK;
     }
-    cl_thread_drop(t);
     return CL_RT_REPLY_FAILED;
+}
+
+/* A call on the calling thread's own connection (through its ring when the call fits). */
+static enum cl_rt cl_own_roundtrip(um_wire_hdr *h, const uint64_t *args, const void *blob,
+                                   uint32_t xmem_len, const int *fds, uint32_t nfds,
+                                   um_wire_pkt *rep, bool interruptible)
+{
+    enum cl_rt why = CL_RT_SEND_FAILED;
+    cl_thread *t = cl_thread_conn(&why);
+    if (!t)
+        return why;
+    h->id = ++t->next_id;
+    /* Descriptors (a memory part's memfds) travel on the socket only. */
+    if (t->ring.base && !interruptible && !nfds && um_ring_fits(h->nargs, h->blob_len))
+        return cl_ring_roundtrip(t, h, args, blob, rep);
+    enum cl_rt rt =
+        cl_socket_roundtrip(t->fd, &t->buf, h, args, blob, xmem_len, fds, nfds, rep, interruptible);
+    if (rt != CL_RT_OK)
+        cl_thread_drop(t);
+    return rt;
+}
+
+/*
+ * A call made while this thread is in the middle of another call, a post or a window claim
+ * (a signal handler's: cl_calls, cl_in_ring): on a thread connection of its own, opened, joined (without a ring) and closed for this call
+ * alone, with a buffer of its own kept until um_client_reply_free. Nothing here takes a lock
+ * or allocates from the heap, and the thread's own connection and ring are not touched.
+ */
+static enum cl_rt cl_nested_roundtrip(um_wire_hdr *h, const uint64_t *args, const void *blob,
+                                      uint32_t xmem_len, const int *fds, uint32_t nfds,
+                                      um_wire_pkt *rep, bool interruptible)
+{
+    int depth = cl_calls;
+    if (depth >= CL_NESTED_MAX)
+        return CL_RT_NO_THREAD; /* handlers of handlers' calls, too deep: a resource shortage */
+    if (cl_state != CL_JOINED)
+        return CL_RT_SEND_FAILED;
+    void *mem = mmap(NULL, sizeof(um_wire_buf), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return CL_RT_NO_THREAD;
+    um_wire_buf *buf = mem;
+    enum cl_rt rt = CL_RT_SEND_FAILED;
+    int fd = cl_connect();
+    if (fd >= 0) {
+        uint64_t jargs[3] = {cl_secret[0], cl_secret[1], 0};
+        um_wire_hdr j;
+        memset(&j, 0, sizeof j);
+        j.call = UM_WIRE_JOIN;
+        j.nargs = 3;
+        um_wire_pkt jrep;
+        int jfds[UM_WIRE_MAX_FDS];
+        unsigned njfds = 0;
+        kern_return_t jr = KERN_FAILURE;
+        if (um_wire_send(fd, &j, jargs, NULL) == 0 &&
+            um_wire_recv_fds(fd, buf, &jrep, jfds, UM_WIRE_MAX_FDS, &njfds) == 1) {
+            for (unsigned i = 0; i < njfds; i++)
+                close(jfds[i]);
+            jr = jrep.h.call == UM_WIRE_JOIN ? jrep.h.kr : KERN_FAILURE;
+            um_wire_pkt_free(&jrep);
+        }
+        h->id = 1;
+        if (jr == KERN_SUCCESS)
+            rt = cl_socket_roundtrip(fd, buf, h, args, blob, xmem_len, fds, nfds, rep,
+                                     interruptible);
+        else if (jr == KERN_RESOURCE_SHORTAGE)
+            rt = CL_RT_NO_THREAD;
+        close(fd); /* the daemon ends this connection; the reply is ours */
+    }
+    if (rt != CL_RT_OK) {
+        munmap(mem, sizeof(um_wire_buf));
+        return rt;
+    }
+    cl_nested_buf[depth] = buf;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cl_calls = depth + 1;
+    return CL_RT_OK;
+}
+
+enum cl_rt um_client_roundtrip_xmem(uint16_t call, const uint64_t *args, uint32_t nargs,
+                                    const void *blob, uint32_t blob_len, uint32_t xmem_len,
+                                    const int *fds, uint32_t nfds, um_wire_pkt *rep,
+                                    bool interruptible)
+{
+    /* Empty until a reply fills it: every ending may um_client_reply_free it. */
+    memset(&rep->h, 0, sizeof rep->h);
+    rep->blob = NULL;
+    rep->blob_heap = false;
+    rep->nfds = 0;
+    um_wire_hdr h;
+    memset(&h, 0, sizeof h);
+    h.call = call;
+    h.nargs = nargs;
+    h.blob_len = blob_len;
+    if (xmem_len) {
+        h.flags |= UM_WIRE_F_XMEM; /* also for the ring (um_wire_send_xmem sets it too) */
+        h.xmem_len = xmem_len;
+    }
+    enum cl_rt rt;
+    if (cl_calls || cl_in_ring) {
+        rt = cl_nested_roundtrip(&h, args, blob, xmem_len, fds, nfds, rep, interruptible);
+    } else {
+        cl_calls = 1;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        rt = cl_own_roundtrip(&h, args, blob, xmem_len, fds, nfds, rep, interruptible);
+        if (rt != CL_RT_OK) {
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            cl_calls = 0;
+        }
+    }
+    if (rt != CL_RT_OK)
+        rep->h.magic = 0; /* holds nothing: um_client_reply_free only frees */
+    return rt;
+}
+
+void um_client_reply_free(um_wire_pkt *rep)
+{
+    bool held = rep->h.magic == UM_WIRE_MAGIC;
+    rep->h.magic = 0;
+    um_wire_pkt_free(rep);
+    if (!held)
+        return;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    int n = cl_calls;
+    if (n > 0 && n <= CL_NESTED_MAX && cl_nested_buf[n - 1]) {
+        munmap(cl_nested_buf[n - 1], sizeof(um_wire_buf));
+        cl_nested_buf[n - 1] = NULL;
+    }
+    if (n > 0)
+        cl_calls = n - 1;
 }

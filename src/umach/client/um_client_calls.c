@@ -16,7 +16,7 @@
 #include <string.h>
 
 /*
- * One call; *rep is the reply (um_wire_pkt_free it in every case). No reply, or one without
+ * One call; *rep is the reply (um_client_reply_free it in every case). No reply, or one without
  * the call's `nout` out-arguments: MACH_SEND_INVALID_DEST with an empty *rep;
  * KERN_RESOURCE_SHORTAGE when the world has no room for another thread of this task.
  */
@@ -27,7 +27,7 @@ static kern_return_t cl_call(uint16_t call, const uint64_t *args, uint32_t nargs
     if (rt == CL_RT_OK) {
         if (rep->h.nargs >= nout)
             return rep->h.kr;
-        um_wire_pkt_free(rep); /* not a reply to this call */
+        um_client_reply_free(rep); /* not a reply to this call */
     }
     memset(&rep->h, 0, sizeof rep->h);
     rep->blob = NULL;
@@ -41,7 +41,7 @@ static kern_return_t cl_simple(uint16_t call, const uint64_t *args, uint32_t nar
 {
     um_wire_pkt rep;
     kern_return_t kr = cl_call(call, args, nargs, NULL, 0, &rep, 0);
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
@@ -55,7 +55,7 @@ static kern_return_t cl_out(uint16_t call, const uint64_t *args, uint32_t nargs,
     kern_return_t kr = cl_call(call, args, nargs, blob, blob_len, &rep, 1);
     if (kr == KERN_SUCCESS)
         *out = rep.args[0];
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
@@ -185,7 +185,7 @@ kern_return_t um_client_mach_port_names(ipc_space_t task, mach_port_name_array_t
             *typesCnt = (mach_msg_type_number_t)rep.args[3];
         }
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
@@ -206,7 +206,7 @@ kern_return_t um_client_mach_port_extract_right(ipc_space_t task, mach_port_name
         *poly = (mach_port_t)rep.args[0];
         *polyPoly = (mach_msg_type_name_t)rep.args[1];
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
@@ -222,7 +222,7 @@ static kern_return_t cl_info_out(uint16_t call, const uint64_t *args, uint32_t n
             memcpy(info, rep.blob, (size_t)n * sizeof(integer_t));
         *cnt = (mach_msg_type_number_t)n;
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
@@ -247,7 +247,7 @@ kern_return_t um_client_mach_port_set_attributes(ipc_space_t task, mach_port_nam
     kern_return_t kr =
         cl_call(UM_WIRE_PORT_SET_ATTRIBUTES, ARGS(task, name, (uint32_t)flavor, port_infoCnt),
                 port_info, have * (uint32_t)sizeof(integer_t), &rep, 0);
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
@@ -333,7 +333,7 @@ kern_return_t um_client_mach_port_get_set_status(ipc_space_t task, mach_port_nam
             *membersCnt = (mach_msg_type_number_t)rep.args[1];
         }
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
@@ -369,7 +369,7 @@ kern_return_t um_client_mach_port_peek(ipc_space_t task, mach_port_name_t name,
             memcpy(trailer_infop, rep.blob, rep.h.blob_len);
         *trailer_infopCnt = (mach_msg_type_number_t)rep.args[3];
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
@@ -434,6 +434,6 @@ kern_return_t um_client_mach_port_space_info(ipc_space_t task, ipc_info_space_t 
             *tree_infoCnt = (mach_msg_type_number_t)rep.args[7];
         }
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }

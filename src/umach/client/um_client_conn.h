@@ -23,8 +23,9 @@ enum cl_rt {
  * Send one request on the calling thread's connection (opened and joined on first use) and
  * wait for its reply. `interruptible`: a signal handler that runs while waiting makes the
  * request cancelled (UM_WIRE_CANCEL); the reply then says how it ended. A reply that reports
- * a fatal guard exception aborts the process, as embedded mode does. um_wire_pkt_free(rep)
- * after CL_RT_OK.
+ * a fatal guard exception aborts the process, as embedded mode does. After CL_RT_OK the
+ * thread's connection is the reply's until um_client_reply_free(rep) (a signal handler's call
+ * meanwhile goes on a connection of its own); after anything else *rep holds nothing.
  */
 enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nargs,
                                const void *blob, uint32_t blob_len, um_wire_pkt *rep,
@@ -34,6 +35,9 @@ enum cl_rt um_client_roundtrip_xmem(uint16_t call, const uint64_t *args, uint32_
                                     const void *blob, uint32_t blob_len, uint32_t xmem_len,
                                     const int *fds, uint32_t nfds, um_wire_pkt *rep,
                                     bool interruptible);
+/* The caller is done with the reply of um_client_roundtrip*: freed (harmless on one that holds
+   nothing, and a second time). */
+void um_client_reply_free(um_wire_pkt *rep);
 
 /*
  * Ask the daemon to keep this task's special-port slots, as they are now, for a child about

@@ -27,7 +27,7 @@ static kern_return_t ck_call(uint16_t call, const uint64_t *args, uint32_t nargs
         else
             kr = MACH_SEND_INVALID_DEST;
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 

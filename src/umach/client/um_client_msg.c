@@ -211,7 +211,7 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
                 mr = MACH_RCV_INVALID_DATA;
         }
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     if (xlen)
         um_xmem_call_over(); /* moves the reply did not take stay */
     return mr;

@@ -37,7 +37,7 @@ static kern_return_t lsmp_from_world(task_t task, char **textp, size_t *lenp)
             kr = KERN_RESOURCE_SHORTAGE;
         }
     }
-    um_wire_pkt_free(&rep);
+    um_client_reply_free(&rep);
     return kr;
 }
 
