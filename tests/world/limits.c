@@ -15,6 +15,8 @@
  *            MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_KERNEL), and its next call tries again
  *   world queued: --world-queued-max; every task's queued bytes together, beyond it a send
  *            of any task is MACH_SEND_NO_BUFFER until a message is received
+ *   posted:  posted sends go on near either cap, and the cap holds exactly (each credit holds
+ *            a posted message's largest size until its message comes)
  *   uid tasks: --uid-tasks-max; a hello beyond it is refused (KERN_RESOURCE_SHORTAGE), and a
  *            program refused says so on stderr
  *   new connections that never say hello: at most 64 per process
@@ -388,6 +390,56 @@ static int l_role_world_queued(void)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 8;
 }
 
+/* UM_WIRE_STATS value 4 (posted sends umachd took), asked by a hand-made task. */
+static uint64_t l_posts_taken(void)
+{
+    int fd = w_observer(NULL);
+    if (fd < 0)
+        return UINT64_MAX;
+    uint64_t out[7] = {0};
+    int32_t kr = -1;
+    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, 7);
+    close(fd);
+    return rc == 0 && kr == 0 ? out[4] : UINT64_MAX;
+}
+
+enum { L_POSTED_SIZE = 88 }; /* a message that may be posted (at most 1 KiB, simple) */
+
+/*
+ * posted: queue 88-byte one-way sends, the kind that may be posted, on a port of ours until
+ * one is refused: "<sent> <the refusal> <of them, posted>".
+ */
+static int l_role_posted(void)
+{
+    mach_port_t p = l_big_port();
+    if (!p)
+        return 2;
+    uint64_t before = l_posts_taken();
+    struct {
+        mach_msg_header_t h;
+        uint8_t body[L_POSTED_SIZE - sizeof(mach_msg_header_t)];
+    } m;
+    unsigned sent = 0;
+    mach_msg_return_t mr = MACH_MSG_SUCCESS;
+    while (sent < MACH_PORT_QLIMIT_MAX) {
+        memset(&m, 0, sizeof m);
+        m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+        m.h.msgh_size = sizeof m;
+        m.h.msgh_remote_port = p;
+        m.h.msgh_id = (mach_msg_id_t)sent;
+        mr = mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
+                      MACH_PORT_NULL);
+        if (mr != MACH_MSG_SUCCESS)
+            break;
+        sent++;
+    }
+    uint64_t after = l_posts_taken();
+    printf("%u %d %llu\n", sent, mr,
+           before == UINT64_MAX || after == UINT64_MAX ? 0ull
+                                                       : (unsigned long long)(after - before));
+    return 0;
+}
+
 /* refused-task: what a process refused a task sees: a Mach call's result. */
 static int l_role_refused_task(void)
 {
@@ -408,6 +460,8 @@ static int l_role(const char *role)
         return l_role_world_queued();
     if (strcmp(role, "refused-task") == 0)
         return l_role_refused_task();
+    if (strcmp(role, "posted") == 0)
+        return l_role_posted();
     return 64;
 }
 
@@ -582,6 +636,35 @@ MT_TEST(all_tasks_queued_bytes_stop_at_the_worlds_limit_with_no_buffer_until_one
         MT_KR(again, MACH_MSG_SUCCESS);
     }
     MT_EQ(l_stop(), 0);
+}
+
+/*
+ * A posted send cannot fail, so the room it takes was promised with its credit: each credit
+ * holds a posted message's largest size in the task's queued bytes and the world's until its
+ * message comes (then the message's own size). Posts go on close to either cap, and the cap
+ * holds exactly: 88-byte messages fill 64 KiB with 744 of them (65,472 bytes), the 745th is
+ * refused, as when every send is synchronous.
+ */
+MT_TEST(posted_sends_go_on_near_the_queued_bytes_caps_and_never_pass_them)
+{
+    static const char *const caps[2][3] = {{"--task-queued-max", "64k", NULL},
+                                          {"--world-queued-max", "64k", NULL}};
+    for (int which = 0; which < 2; which++) {
+        MT_REQUIRE(l_start(caps[which], 0) == 0);
+        char out[128];
+        unsigned sent = 0;
+        int refusal = 0;
+        unsigned long long posted = 0;
+        MT_EQ(l_task("posted", NULL, out, sizeof out), 0);
+        MT_EQ(sscanf(out, "%u %d %llu", &sent, &refusal, &posted), 3);
+        MT_EQ(sent, 65536u / L_POSTED_SIZE);
+        MT_KR(refusal, MACH_SEND_NO_BUFFER);
+        /* Posted but for the first (it brings the grant) and the last few (under 1 KiB
+         * left: no credit fits). Before: none, within 8 MiB of the task's cap or 128 MiB of
+         * the world's. */
+        MT_CHECK(posted >= sent / 2 && posted < sent);
+        MT_EQ(l_stop(), 0);
+    }
 }
 
 MT_TEST(a_new_task_of_a_uid_beyond_the_worlds_per_uid_limit_is_refused_with_a_clear_error)

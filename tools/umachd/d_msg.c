@@ -274,6 +274,7 @@ bool d_msg(d_conn *c, um_wire_pkt *p)
         d_ctx_leave(t, &ctx);
         return msg_finish(c, m, mr, UM_WIRE_OUT_NONE, NULL);
     }
+    d_post_make_room(t->d, task->space ? task->space->ledger : NULL, k->charge);
     m->in_send = true;
     m->s.copied_in = false;
     m->s.out.nseg = 0;

@@ -5,7 +5,10 @@
  * A send may return before umachd has seen it only if it cannot fail or block, so the daemon
  * says ahead of time which sends cannot: after a simple COPY_SEND of a thread succeeded, it
  * grants that thread's ring credits for the same name, each one room promised in the port's
- * queue (um_post_reserve: counted as queued, so no other send takes it). A post's send right
+ * queue and a posted message's largest size in the task's and the world's queued bytes
+ * (um_post_reserve: counted as queued, so no other send takes it, and the caps hold exactly
+ * with every credit spent; a synchronous send that would not fit takes unspent ones back
+ * first: d_post_make_room). A post's send right
  * is a copy of the client's when the post is taken (the client's right is there: any call
  * that could take it away revokes first); credits spent whose posts have not come when a
  * grant is revoked get their copies then. The client spends a credit and writes the message into its post ring; the daemon takes the
@@ -59,6 +62,9 @@ static void grant_settle(d_grant *g)
 {
     if (g->outstanding == 0 && !g->active && g->port) {
         um_port_release(g->port);
+        if (g->ledger)
+            um_ledger_release(g->ledger);
+        g->ledger = NULL;
         g->port = NULL;
         g->name = 0;
         g->target = 0;
@@ -79,7 +85,7 @@ static void grant_revoke(d_daemon *d, d_conn *c, uint32_t i)
     if (left > g->outstanding)
         left = g->outstanding; /* the client's word is the client's: only ours counts */
     g->outstanding -= left;
-    um_post_unreserve(g->port, left);
+    um_post_unreserve(g->port, g->ledger, left, UM_RING_POST_MSG_MAX);
     /* Spent credits whose posts are still to come were sends made while the client's name
      * held its send right, which a request may now take away: each gets its own copy. */
     for (; g->rights < g->outstanding; g->rights++)
@@ -177,48 +183,41 @@ void d_post_check(d_daemon *d)
     }
 }
 
-/* Give `g` (slot `i` of `c`) `n` more credits, the room and rights behind them first. */
-static bool grant_add(d_daemon *d, d_conn *c, uint32_t i, uint32_t n)
+/*
+ * Give `g` (slot `i` of `c`) up to `n` more credits, as many as the room behind them allows:
+ * each one a message's room in the port's queue and UM_RING_POST_MSG_MAX bytes in the task's
+ * queued bytes and the world's (um_post_reserve charges them at once), so a posted message,
+ * which cannot fail, was checked against both caps when its credit was given.
+ */
+static void grant_add(d_conn *c, uint32_t i, uint32_t n)
 {
     d_grant *g = &c->grants[i];
-    if (!um_post_reserve(g->port, n))
-        return false;
-    g->outstanding += n;
-    __atomic_fetch_add(&post_ctl(c)->grants[i].credits, n, __ATOMIC_RELEASE);
-    (void)d;
-    return true;
+    uint32_t got = um_post_reserve(g->port, g->ledger, n, UM_RING_POST_MSG_MAX);
+    if (!got)
+        return;
+    g->outstanding += got;
+    __atomic_fetch_add(&post_ctl(c)->grants[i].credits, got, __ATOMIC_RELEASE);
 }
 
-/*
- * Posted messages are charged to the sender's queued bytes, and to the world's
- * (--world-queued-max), without a check (they cannot fail): credits are given only while
- * both are far from their caps, further than every credit a ring (the task's) or every ring
- * (the world's) may hold. A cap is passed by at most that much.
- */
-static bool posts_fit(d_conn *c)
-{
-    um_ledger *l = c->task->task->space->ledger;
-    uint64_t promise = (uint64_t)D_GRANT_MAX * UM_RING_POST_MSG_MAX * UM_RING_GRANTS;
-    if (l && (l->max < l->queued || l->max - l->queued < 4 * promise))
-        return false;
-    um_ledger *w = l ? l->total : NULL;
-    return !w || (w->max >= w->queued && w->max - w->queued >= promise * D_POSTERS_MAX);
-}
-
-/* Bring `g` (slot `i` of `c`) back to its target, as far as the queue has room. */
+/* Bring `g` (slot `i` of `c`) back to its target, as far as the queue and the caps have room. */
 static void grant_top_up(d_daemon *d, d_conn *c, uint32_t i)
 {
     d_grant *g = &c->grants[i];
     um_port *port = g->port;
+    (void)d;
     if (!g->active || g->outstanding >= g->target || !port->active || port->senders.head ||
-        !c->task || !posts_fit(c))
+        !c->task)
         return;
-    uint64_t used = (uint64_t)port->msgcount + port->reserved;
-    if (used >= port->qlimit)
+    grant_add(c, i, g->target - g->outstanding);
+}
+
+void d_post_make_room(d_daemon *d, const um_ledger *ledger, uint64_t charge)
+{
+    if (!d->active_grants || !ledger || um_post_ledger_fits(ledger, charge))
         return;
-    uint64_t room = port->qlimit - used;
-    uint32_t n = g->target - g->outstanding;
-    (void)grant_add(d, c, i, room < n ? (uint32_t)room : n);
+    /* Credits not spent go back, with their bytes (those spent are messages already sent). */
+    for (unsigned k = 0; k < d->nposters && d->active_grants; k++)
+        conn_revoke(d, d->posters[k]);
 }
 
 bool d_post_eligible_header(const mach_msg_header_t *h, uint32_t size)
@@ -233,10 +232,6 @@ void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
 {
     if (c->dead || !c->ring.base || c->post_broken || !c->task || c->task->lied ||
         c->task->doomed || !port->active || port->kotype != UM_KOT_NONE || port->senders.head)
-        return;
-    /* Posted messages are charged to the sender's queued bytes, and to the world's, without a
-     * check (they cannot fail): grant only to a task far from both caps. */
-    if (!posts_fit(c))
         return;
     uint64_t used = (uint64_t)port->msgcount + port->reserved;
     if (used >= port->qlimit)
@@ -264,6 +259,9 @@ void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
         g->outstanding = 0;
         g->rights = 0;
         g->target = want;
+        g->ledger = c->task->task->space ? c->task->task->space->ledger : NULL;
+        if (g->ledger)
+            g->ledger->refs++;
         g->active = true;
         d->active_grants++;
         um_ring_grant *cg = &post_ctl(c)->grants[slot];
@@ -562,7 +560,7 @@ static bool post_take(d_daemon *d, d_conn *c, uint32_t *headp, const um_ring_pos
         g->rights--;
     else
         um_port_copy_send(port);
-    um_post_deliver(c->task->task, port, msg, rec->len);
+    um_post_deliver(c->task->task, port, g->ledger, UM_RING_POST_MSG_MAX, msg, rec->len);
     d->posts_taken++;
     grant_settle(g);
     *headp += UM_RING_POST_REC_SIZE(rec->len);
@@ -716,7 +714,7 @@ void d_post_conn_end(d_daemon *d, d_conn *c)
     for (uint32_t i = 0; i < UM_RING_GRANTS; i++) {
         d_grant *g = &c->grants[i];
         if (g->port) {
-            um_post_unreserve(g->port, g->outstanding);
+            um_post_unreserve(g->port, g->ledger, g->outstanding, UM_RING_POST_MSG_MAX);
             g->outstanding = 0;
             for (; g->rights; g->rights--)
                 um_port_release_send(g->port);

@@ -58,6 +58,8 @@ typedef struct d_grant {
     uint32_t rights;      /* of those, how many hold a send right already (made when the
                              grant was revoked, while the client's name still held one) */
     uint32_t target;      /* credits the daemon keeps the client at while the grant lives */
+    um_ledger *ledger;    /* the task's queued bytes each credit holds UM_RING_POST_MSG_MAX
+                             of (um_post_reserve; a reference while the slot is used) */
     bool active;          /* may be topped up; false: revoked, waiting for posts in flight */
 } d_grant;
 
@@ -358,6 +360,9 @@ void d_post_check(d_daemon *d);
 void d_post_conn_end(d_daemon *d, d_conn *c);
 /* After a successful simple COPY_SEND of `c` to `name` (`port`): grant credits for more. */
 void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port);
+/* A synchronous send of `charge` bytes by the task of `ledger` is about to be checked against
+   the caps: if it would not fit while posts hold promised bytes, the promises go back first. */
+void d_post_make_room(d_daemon *d, const um_ledger *ledger, uint64_t charge);
 /* Whether a message header (bits, local and voucher names) and size may be posted. */
 bool d_post_eligible_header(const mach_msg_header_t *h, uint32_t size);
 /* Before a receive of any connection on `port`: windows on it are taken back first. */

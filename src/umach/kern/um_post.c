@@ -6,31 +6,80 @@
 
 #include <string.h>
 
-bool um_post_reserve(um_port *port, uint32_t n)
+/* Charge `bytes` to the ledger and the kernel's total over it. */
+static void post_ledger_charge(um_ledger *ledger, uint64_t bytes)
 {
-    if (n == 0 || !port->active || port->kotype != UM_KOT_NONE || port->senders.head)
-        return false;
-    uint64_t used = (uint64_t)port->msgcount + port->reserved;
-    if (used + n > port->qlimit || (uint64_t)port->reserved + n > UINT16_MAX)
-        return false;
-    port->reserved = (uint16_t)(port->reserved + n);
-    return true;
+    ledger->queued += bytes;
+    if (ledger->total)
+        ledger->total->queued += bytes;
 }
 
-void um_post_unreserve(um_port *port, uint32_t n)
+/* Take back `bytes` charged by post_ledger_charge. */
+static void post_ledger_uncharge(um_ledger *ledger, uint64_t bytes)
+{
+    ledger->queued -= bytes < ledger->queued ? bytes : ledger->queued;
+    if (ledger->total)
+        ledger->total->queued -= bytes < ledger->total->queued ? bytes : ledger->total->queued;
+}
+
+bool um_post_ledger_fits(const um_ledger *ledger, uint64_t charge)
+{
+    const um_ledger *total = ledger->total;
+    return charge <= ledger->max && ledger->queued <= ledger->max - charge &&
+           (!total || (charge <= total->max && total->queued <= total->max - charge));
+}
+
+uint32_t um_post_reserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t each)
+{
+    if (n == 0 || !port->active || port->kotype != UM_KOT_NONE || port->senders.head)
+        return 0;
+    uint64_t used = (uint64_t)port->msgcount + port->reserved;
+    if (used >= port->qlimit)
+        return 0;
+    if (n > port->qlimit - used)
+        n = (uint32_t)(port->qlimit - used);
+    if ((uint64_t)port->reserved + n > UINT16_MAX)
+        n = UINT16_MAX - port->reserved;
+    if (ledger && each) {
+        /* As many messages of `each` bytes as both caps have room for. */
+        uint64_t room = ledger->max > ledger->queued ? ledger->max - ledger->queued : 0;
+        const um_ledger *total = ledger->total;
+        if (total) {
+            uint64_t troom = total->max > total->queued ? total->max - total->queued : 0;
+            if (troom < room)
+                room = troom;
+        }
+        if (room / each < n)
+            n = (uint32_t)(room / each);
+    }
+    if (n == 0)
+        return 0;
+    port->reserved = (uint16_t)(port->reserved + n);
+    if (ledger)
+        post_ledger_charge(ledger, (uint64_t)n * each);
+    return n;
+}
+
+void um_post_unreserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t each)
 {
     if (n > port->reserved)
         n = port->reserved; /* never: the front end's books say how many it holds */
     port->reserved = (uint16_t)(port->reserved - n);
+    if (ledger)
+        post_ledger_uncharge(ledger, (uint64_t)n * each);
     /* Every sender that may now fit looks again (as a raised queue limit wakes them). */
     for (uint32_t i = 0; i < n && port->senders.head; i++)
         um_waiter_wake(um_waitq_pop(&port->senders));
 }
 
-void um_post_deliver(um_task *task, um_port *port, const uint8_t *bytes, uint32_t len)
+void um_post_deliver(um_task *task, um_port *port, um_ledger *ledger, uint32_t each,
+                     const uint8_t *bytes, uint32_t len)
 {
     if (port->reserved)
         port->reserved--;
+    /* The promise's bytes go; the message's own are charged in their place (below). */
+    if (ledger)
+        post_ledger_uncharge(ledger, each);
     mach_msg_header_t h;
     memcpy(&h, bytes, sizeof h);
     uint32_t body = len - (uint32_t)sizeof h;
@@ -42,13 +91,10 @@ void um_post_deliver(um_task *task, um_port *port, const uint8_t *bytes, uint32_
     memcpy(k->body, bytes + sizeof h, body);
     k->sec = task->sec;
     k->audit = task->audit;
-    um_ledger *ledger = task->space ? task->space->ledger : NULL;
     if (ledger) {
         /* Charged like any queued message; the promise already let it in. */
         k->charge = len;
-        ledger->queued += len;
-        if (ledger->total)
-            ledger->total->queued += len; /* uncharged from both */
+        post_ledger_charge(ledger, len); /* uncharged from both */
         ledger->refs++;
         k->ledger = ledger;
     }

@@ -16,22 +16,32 @@
 #include "um_kmsg.h"
 
 /*
- * Promise `n` more messages room in `port`'s queue: only when the queue has that room beyond
- * what it holds and what is promised, no sender waits for room, and the port is an active
- * ordinary port (no kernel object). false: nothing was promised.
+ * Promise room for up to `n` more messages of at most `each` bytes: in `port`'s queue, and in
+ * `ledger` (the sending task's queued bytes, and the kernel's total over it; NULL: no caps),
+ * where the promise is charged at once as if those bytes were queued, so a synchronous send
+ * finds only what is left and both caps hold with every promise kept. As many as the queue
+ * and both caps have room for; none while a sender waits for room, or for a port that is not
+ * an active ordinary port (no kernel object). Returns how many were promised (0 to n).
  */
-bool um_post_reserve(um_port *port, uint32_t n);
-/* Take back `n` promises that will not be used; senders that now fit look again. */
-void um_post_unreserve(um_port *port, uint32_t n);
+uint32_t um_post_reserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t each);
+/* Take back `n` promises of `each` bytes that will not be used (the queue's room and the
+   ledgers' bytes); senders that now fit look again. */
+void um_post_unreserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t each);
+/* Whether `charge` more bytes fit `ledger`'s cap and its total's (the check a synchronous
+   send makes: um_kmsg_copyin_prepared). */
+bool um_post_ledger_fits(const um_ledger *ledger, uint64_t charge);
 /*
- * Queue the simple message `bytes` (`len` bytes, a header and its body, the header's names
- * ignored) on `port` on one of its promises, as sent by `task` now (its tokens, its queued
- * bytes). Takes over a send right the caller holds: it becomes the message's destination
- * right (as a COPY_SEND's copy), the reply none. A port that died since the promise was made
- * gets the message destroyed, as XNU destroys what was queued on a dying port. Never fails:
- * the room was promised (out of memory, the message is lost and its right released).
+ * Queue the simple message `bytes` (`len` bytes, at most `each`: a header and its body, the
+ * header's names ignored) on `port` on one of its promises, made against `ledger` with
+ * `each` bytes, as sent by `task` now (its tokens). The message is charged its own `len`
+ * bytes in place of the promise's `each`. Takes over a send right the caller holds: it becomes
+ * the message's destination right (as a COPY_SEND's copy), the reply none. A port that died
+ * since the promise was made gets the message destroyed, as XNU destroys what was queued on a
+ * dying port. Never fails: the room was promised (out of memory, the message is lost and its
+ * right released).
  */
-void um_post_deliver(um_task *task, um_port *port, const uint8_t *bytes, uint32_t len);
+void um_post_deliver(um_task *task, um_port *port, um_ledger *ledger, uint32_t each,
+                     const uint8_t *bytes, uint32_t len);
 
 /*
  * Observing a port. A front end that promised something on a port ahead of the core (room
