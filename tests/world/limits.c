@@ -31,6 +31,7 @@
 #include <mach/mach.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -40,6 +41,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -440,6 +443,40 @@ static int l_role_posted(void)
     return 0;
 }
 
+static volatile sig_atomic_t l_alarms;
+
+static void l_on_alarm(int sig)
+{
+    (void)sig;
+    l_alarms = l_alarms + 1;
+}
+
+/*
+ * connect-interrupted (descriptors 3 and 4: pipes from and to the test): once the test has
+ * stopped umachd and filled its backlog, our first call opens this thread's connection, whose
+ * connect() waits, while SIGALRM (no SA_RESTART) runs every 50 ms. Prints "<the call's
+ * result> <alarms seen>".
+ */
+static int l_role_connect_interrupted(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = l_on_alarm;
+    sigemptyset(&sa.sa_mask);
+    char c = 'r';
+    if (sigaction(SIGALRM, &sa, NULL) != 0 || write(3, &c, 1) != 1 || read(4, &c, 1) != 1)
+        return 2;
+    struct itimerval it = {{0, 50000}, {0, 50000}};
+    if (setitimer(ITIMER_REAL, &it, NULL) != 0)
+        return 3;
+    mach_port_t p = MACH_PORT_NULL;
+    kern_return_t kr = mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p);
+    memset(&it, 0, sizeof it);
+    (void)setitimer(ITIMER_REAL, &it, NULL);
+    printf("%d %d\n", kr, (int)l_alarms);
+    return 0;
+}
+
 /* refused-task: what a process refused a task sees: a Mach call's result. */
 static int l_role_refused_task(void)
 {
@@ -462,6 +499,8 @@ static int l_role(const char *role)
         return l_role_refused_task();
     if (strcmp(role, "posted") == 0)
         return l_role_posted();
+    if (strcmp(role, "connect-interrupted") == 0)
+        return l_role_connect_interrupted();
     return 64;
 }
 
@@ -665,6 +704,77 @@ MT_TEST(posted_sends_go_on_near_the_queued_bytes_caps_and_never_pass_them)
         MT_CHECK(posted >= sent / 2 && posted < sent);
         MT_EQ(l_stop(), 0);
     }
+}
+
+/*
+ * A thread's first call connects to the world; while umachd's backlog is full (umachd busy,
+ * slow or, here, stopped) connect() waits, and a signal handler without SA_RESTART that runs
+ * meanwhile makes it fail with EINTR. The call still succeeds once umachd accepts (it failed
+ * with MACH_SEND_INVALID_DEST).
+ */
+MT_TEST(a_first_call_whose_connect_a_signal_interrupts_while_the_backlog_is_full_succeeds)
+{
+    MT_REQUIRE(l_start(NULL, 0) == 0);
+    int from_role[2], to_role[2];
+    MT_REQUIRE(pipe(from_role) == 0 && pipe(to_role) == 0);
+    int out[2];
+    MT_REQUIRE(pipe(out) == 0);
+    pid_t kid = fork();
+    MT_REQUIRE(kid >= 0);
+    if (kid == 0) {
+        int w = fcntl(from_role[1], F_DUPFD, 10), r = fcntl(to_role[0], F_DUPFD, 10);
+        dup2(out[1], 1);
+        dup2(w, 3);
+        dup2(r, 4);
+        setenv("UMACH_WORLD", l_path, 1);
+        execl(l_self, l_self, "--role", "connect-interrupted", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    close(from_role[1]);
+    close(to_role[0]);
+    char c = 0;
+    MT_EQ(read(from_role[0], &c, 1), 1); /* its task is made; its thread has no connection */
+    /* umachd accepts nothing now: fill its backlog (64) until a connect would wait. */
+    MT_REQUIRE(kill(l_daemon, SIGSTOP) == 0);
+    int fill[200];
+    unsigned nfill = 0;
+    while (nfill < 200) {
+        int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof a.sun_path, "%s", l_path);
+        if (s < 0)
+            break;
+        if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(s);
+            break;
+        }
+        fill[nfill++] = s;
+    }
+    MT_CHECK(nfill < 200);
+    MT_EQ(write(to_role[1], "g", 1), 1);
+    /* Its connect waits; alarms come every 50 ms (a generous while for some to land). */
+    struct timespec ts = {0, 400 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    for (unsigned i = 0; i < nfill; i++)
+        close(fill[i]);
+    MT_REQUIRE(kill(l_daemon, SIGCONT) == 0);
+    char line[64] = {0};
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < sizeof line && (n = read(out[0], line + len, sizeof line - 1 - len)) > 0)
+        len += (size_t)n;
+    close(out[0]);
+    close(from_role[0]);
+    close(to_role[1]);
+    int st = 0;
+    MT_EQ(waitpid(kid, &st, 0), kid);
+    MT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    int kr = -1, alarms = 0;
+    MT_EQ(sscanf(line, "%d %d", &kr, &alarms), 2);
+    MT_KR(kr, KERN_SUCCESS);
+    MT_CHECK(alarms > 0);
+    MT_EQ(l_stop(), 0);
 }
 
 MT_TEST(a_new_task_of_a_uid_beyond_the_worlds_per_uid_limit_is_refused_with_a_clear_error)

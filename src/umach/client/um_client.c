@@ -99,16 +99,27 @@ static _Thread_local volatile sig_atomic_t cl_in_ring;
 static _Thread_local volatile sig_atomic_t cl_calls;
 static _Thread_local um_wire_buf *cl_nested_buf[CL_NESTED_MAX]; /* [k]: call k+1's, if its own */
 
+/*
+ * A new connection to the world. connect() waits while the world's backlog is full (a busy,
+ * slow or stopped umachd) and fails with EINTR when a signal handler without SA_RESTART runs
+ * meanwhile, the connection not made: it is tried again on a fresh socket, as a restarted
+ * call would be (a thread's first call failed with MACH_SEND_INVALID_DEST).
+ */
 static int cl_connect(void)
 {
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&cl_addr, sizeof cl_addr) != 0) {
+    for (;;) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -1;
+        if (connect(fd, (struct sockaddr *)&cl_addr, sizeof cl_addr) == 0)
+            return fd;
+        int e = errno;
         close(fd);
-        return -1;
+        if (e != EINTR) {
+            errno = e;
+            return -1;
+        }
     }
-    return fd;
 }
 
 /* One request and its reply on a fresh connection (the hello); *kr: the reply's result. */
