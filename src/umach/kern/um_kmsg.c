@@ -535,6 +535,21 @@ UM_HOT_STATIC mach_msg_return_t header_validate(const mach_msg_header_t *h, mach
     return MACH_MSG_SUCCESS;
 }
 
+/*
+ * The commonest headers, which header_validate accepts: no voucher right, a destination
+ * right of any send kind under a valid name, and no reply right (its name null) or one of any
+ * send kind under another name. false says only "not sure": header_validate then decides.
+ */
+UM_HOT_STATIC bool header_plain(const mach_msg_header_t *h, mach_msg_bits_t bits)
+{
+    mach_msg_type_name_t reply_type = MACH_MSGH_BITS_LOCAL(bits);
+    return MACH_MSGH_BITS_VOUCHER(bits) == 0 && UM_TYPE_PORT_ANY_SEND(MACH_MSGH_BITS_REMOTE(bits)) &&
+           MACH_PORT_VALID(h->msgh_remote_port) &&
+           (reply_type == 0 ? h->msgh_local_port == MACH_PORT_NULL
+                            : UM_TYPE_PORT_ANY_SEND(reply_type) &&
+                                  h->msgh_local_port != h->msgh_remote_port);
+}
+
 /* Would copying in the reply right succeed? (XNU's ipc_right_copyin_check_reply) */
 static bool reply_ok(const um_entry *re, mach_msg_type_name_t reply_type)
 {
@@ -904,7 +919,7 @@ UM_HOT mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_
                 k->charge += (uint64_t)read_ool(d).size_or_count * sizeof(mach_port_name_t);
         }
     }
-    if (mr == MACH_MSG_SUCCESS) {
+    if (mr == MACH_MSG_SUCCESS && !header_plain(&h, h.msgh_bits & MACH_MSGH_BITS_USER)) {
         hdr_state st = {0};
         mr = header_validate(&h, h.msgh_bits & MACH_MSGH_BITS_USER, &st);
     }
