@@ -1,9 +1,10 @@
 /*
  * task_call_on_port.c — a task call whose task argument is a send right to an ordinary port
  * is a MIG request queued on that port, as on Darwin: the MIG routines (task_info,
- * task_get_special_port) send it, and so do the calls that try a trap first
- * (mach_port_allocate, mach_port_deallocate: libsystem sends the MIG request when the trap
- * says MACH_SEND_INVALID_DEST, libsyscall/mach/mach_port.c). The caller waits for the reply;
+ * task_get_special_port, mach_port_extract_right, semaphore_create, ...) send it, and so do
+ * the calls that try a trap first (mach_port_allocate, deallocate, type, mod_refs,
+ * get_attributes, request_notification, insert_member: libsystem sends the MIG request when
+ * the trap says MACH_SEND_INVALID_DEST, libsyscall/mach/mach_port.c). The caller waits for the reply;
  * the port's receiver decides the result: an error reply's RetCode, a full reply's results,
  * MIG_SERVER_DIED when the request is destroyed unanswered, MIG_REPLY_MISMATCH for a reply of
  * another id. A name that is not a send right (receive right alone, port set, dead name,
@@ -16,6 +17,8 @@
 
 #include <mach/mig.h>
 #include <mach/mig_errors.h>
+#include <mach/semaphore.h>
+#include <mach/sync_policy.h>
 #include <mach/task_info.h>
 #include <mach/task_special_ports.h>
 
@@ -40,7 +43,23 @@ typedef struct tc_call {
     pthread_t thread;
 } tc_call;
 
-enum { TC_ALLOCATE, TC_DEALLOCATE, TC_TASK_INFO_CALL, TC_GET_SPECIAL_PORT };
+enum {
+    TC_ALLOCATE,
+    TC_DEALLOCATE,
+    TC_TASK_INFO_CALL,
+    TC_GET_SPECIAL_PORT,
+    /* the rest: each with its routine's id in tc_more (the id queued on the port) */
+    TC_TYPE,
+    TC_MOD_REFS,
+    TC_GET_ATTRIBUTES,
+    TC_SET_ATTRIBUTES,
+    TC_EXTRACT_RIGHT,
+    TC_REQUEST_NOTIFICATION,
+    TC_INSERT_MEMBER,
+    TC_SET_SPECIAL_PORT,
+    TC_SEMAPHORE_CREATE,
+    TC_END
+};
 
 static void *tc_run(void *arg)
 {
@@ -55,12 +74,59 @@ static void *tc_run(void *arg)
     case TC_TASK_INFO_CALL:
         c->kr = task_info(c->task, TASK_AUDIT_TOKEN, c->info, &c->count);
         break;
-    default:
+    case TC_GET_SPECIAL_PORT:
         c->kr = task_get_special_port(c->task, TASK_BOOTSTRAP_PORT, &c->name);
         break;
+    case TC_TYPE: {
+        mach_port_type_t type;
+        c->kr = mach_port_type(c->task, 0x1234, &type);
+        break;
+    }
+    case TC_MOD_REFS:
+        c->kr = mach_port_mod_refs(c->task, 0x1234, MACH_PORT_RIGHT_SEND, 1);
+        break;
+    case TC_GET_ATTRIBUTES:
+        c->count = MACH_PORT_LIMITS_INFO_COUNT;
+        c->kr = mach_port_get_attributes(c->task, 0x1234, MACH_PORT_LIMITS_INFO,
+                                         (mach_port_info_t)c->info, &c->count);
+        break;
+    case TC_SET_ATTRIBUTES:
+        c->kr = mach_port_set_attributes(c->task, 0x1234, MACH_PORT_LIMITS_INFO,
+                                         (mach_port_info_t)c->info, MACH_PORT_LIMITS_INFO_COUNT);
+        break;
+    case TC_EXTRACT_RIGHT: {
+        mach_msg_type_name_t disp;
+        c->kr = mach_port_extract_right(c->task, 0x1234, MACH_MSG_TYPE_COPY_SEND, &c->name, &disp);
+        break;
+    }
+    case TC_REQUEST_NOTIFICATION: {
+        mach_port_t previous;
+        c->kr = mach_port_request_notification(c->task, 0x1234, MACH_NOTIFY_DEAD_NAME, 0,
+                                               MACH_PORT_NULL, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                                               &previous);
+        break;
+    }
+    case TC_INSERT_MEMBER:
+        c->kr = mach_port_insert_member(c->task, 0x1234, 0x5678);
+        break;
+    case TC_SET_SPECIAL_PORT:
+        c->kr = task_set_special_port(c->task, TASK_BOOTSTRAP_PORT, MACH_PORT_NULL);
+        break;
+    default: {
+        semaphore_t sem;
+        c->kr = semaphore_create(c->task, &sem, SYNC_POLICY_FIFO, 0);
+        break;
+    }
     }
     return NULL;
 }
+
+/* The MIG id each call of TC_TYPE... queues (mach_port.defs 3200 + n, task.defs 3400 + n). */
+static const mach_msg_id_t tc_more[TC_END] = {
+    [TC_TYPE] = 3201,          [TC_MOD_REFS] = 3208,       [TC_GET_ATTRIBUTES] = 3217,
+    [TC_SET_ATTRIBUTES] = 3218, [TC_EXTRACT_RIGHT] = 3215,  [TC_REQUEST_NOTIFICATION] = 3213,
+    [TC_INSERT_MEMBER] = 3226, [TC_SET_SPECIAL_PORT] = 3410, [TC_SEMAPHORE_CREATE] = 3418,
+};
 
 static void tc_start(tc_call *c, mach_port_t task, int which)
 {
@@ -175,6 +241,56 @@ MT_TEST(a_trap_routed_call_on_a_plain_port_falls_back_to_its_mig_request)
     MT_EQ(tc_receive(p, &m), TC_MACH_PORT_DEALLOCATE);
     tc_answer(&m, TC_MACH_PORT_DEALLOCATE + 100, KERN_SUCCESS);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+MT_TEST(other_task_calls_on_a_plain_port_queue_their_routines_request_too)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    nu_msg m;
+    tc_call c;
+    for (int which = TC_TYPE; which < TC_END; which++) {
+        tc_start(&c, p, which);
+        mach_msg_id_t id = tc_receive(p, &m);
+        MT_EQ(id, tc_more[which]);
+        if (id == -1) {
+            MT_EQ(tc_join(&c), MACH_SEND_INVALID_DEST); /* it did not wait: nothing to answer */
+            continue;
+        }
+        tc_expect_reply_right(&m);
+        tc_answer(&m, id + 100, KERN_NOT_SUPPORTED);
+        MT_EQ(tc_join(&c), KERN_NOT_SUPPORTED);
+    }
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
+
+    /* A full reply carrying a right: mach_port_extract_right's caller gets it. */
+    mach_port_t q = nu_port();
+    MT_REQUIRE(q != MACH_PORT_NULL);
+    tc_start(&c, p, TC_EXTRACT_RIGHT);
+    MT_EQ(tc_receive(p, &m), tc_more[TC_EXTRACT_RIGHT]);
+    struct {
+        mach_msg_header_t Head;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t poly;
+    } full;
+    memset(&full, 0, sizeof full);
+    full.Head.msgh_bits =
+        MACH_MSGH_BITS_COMPLEX | MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
+    full.Head.msgh_size = sizeof full;
+    full.Head.msgh_remote_port = m.h.msgh_remote_port;
+    full.Head.msgh_id = tc_more[TC_EXTRACT_RIGHT] + 100;
+    full.body.msgh_descriptor_count = 1;
+    full.poly.name = q;
+    full.poly.disposition = MACH_MSG_TYPE_MAKE_SEND;
+    full.poly.type = MACH_MSG_PORT_DESCRIPTOR;
+    MT_KR(mach_msg(&full.Head, MACH_SEND_MSG, sizeof full, 0, MACH_PORT_NULL,
+                   MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.name, q); /* a send right to q, under q's own name */
+    MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 1);
+    MT_KR(mach_port_destruct(TASK, q, -1, 0), KERN_SUCCESS);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
 }
 

@@ -137,7 +137,9 @@ UM_EXPORT kern_return_t mach_port_extract_right(ipc_space_t task, mach_port_name
                                                 mach_msg_type_name_t msgt_name, mach_port_t *poly,
                                                 mach_msg_type_name_t *polyPoly)
 {
-    UM_CALL(mach_port_extract_right, task, name, msgt_name, poly, polyPoly);
+    UM_TASK_CALL(mach_port_extract_right, task,
+                 um_forward_port_out(task, UM_MIG_MACH_PORT_EXTRACT_RIGHT, NULL, FW_IN(UM_FW32(name), UM_FW32(msgt_name)), 0, poly, polyPoly),
+                 task, name, msgt_name, poly, polyPoly);
 }
 
 UM_EXPORT kern_return_t mach_port_get_attributes(ipc_space_t task, mach_port_name_t name,
@@ -155,7 +157,9 @@ UM_EXPORT kern_return_t mach_port_set_attributes(ipc_space_t task, mach_port_nam
                                                  mach_port_info_t port_info,
                                                  mach_msg_type_number_t port_infoCnt)
 {
-    UM_CALL(mach_port_set_attributes, task, name, flavor, port_info, port_infoCnt);
+    UM_TASK_CALL(mach_port_set_attributes, task,
+                 um_forward_set_attributes(task, name, flavor, port_info, port_infoCnt),
+                 task, name, flavor, port_info, port_infoCnt);
 }
 
 UM_EXPORT kern_return_t mach_port_set_mscount(ipc_space_t task, mach_port_name_t name,
@@ -260,7 +264,9 @@ UM_EXPORT kern_return_t mach_port_request_notification(ipc_space_t task, mach_po
                                                        mach_msg_type_name_t notifyPoly,
                                                        mach_port_t *previous)
 {
-    UM_CALL(mach_port_request_notification, task, name, msgid, sync, notify, notifyPoly, previous);
+    UM_TASK_CALL(mach_port_request_notification, task,
+                 um_forward_port_out(task, UM_MIG_MACH_PORT_REQUEST_NOTIFICATION, &(const um_fw_port){notify, notifyPoly}, FW_IN(UM_FW32(name), UM_FW32(msgid), UM_FW32(sync)), MACH_MSG_TYPE_PORT_SEND_ONCE, previous, NULL),
+                 task, name, msgid, sync, notify, notifyPoly, previous);
 }
 
 UM_EXPORT kern_return_t mach_port_peek(ipc_space_t task, mach_port_name_t name,
@@ -287,7 +293,7 @@ UM_EXPORT kern_return_t task_get_special_port(task_inspect_t task, int which_por
                                               mach_port_t *special_port)
 {
     UM_TASK_CALL(task_get_special_port, task,
-                 um_forward_port_out(task, UM_MIG_TASK_GET_SPECIAL_PORT, FW_IN(UM_FW32(which_port)), special_port),
+                 um_forward_port_out(task, UM_MIG_TASK_GET_SPECIAL_PORT, NULL, FW_IN(UM_FW32(which_port)), MACH_MSG_TYPE_PORT_SEND, special_port, NULL),
                  task, which_port, special_port);
 }
 

@@ -186,12 +186,13 @@ kern_return_t um_forward_simple(mach_port_t task, mach_msg_id_t id, const um_fw_
     return KERN_SUCCESS;
 }
 
-kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,
-                                  unsigned nin, mach_port_t *port)
+kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_fw_port *port_in,
+                                  const um_fw_in *in, unsigned nin, mach_msg_type_name_t want,
+                                  mach_port_t *port, mach_msg_type_name_t *disp)
 {
     fw_buf m;
-    mach_msg_size_t size = fw_build(&m, NULL, in, nin);
-    kern_return_t kr = fw_rpc(task, id, &m, size, false);
+    mach_msg_size_t size = fw_build(&m, port_in, in, nin);
+    kern_return_t kr = fw_rpc(task, id, &m, size, port_in != NULL);
     if (kr != MACH_MSG_SUCCESS)
         return kr;
     if (!(m.head.msgh_bits & MACH_MSGH_BITS_COMPLEX)) {
@@ -206,10 +207,27 @@ kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_f
     memcpy(&d, m.bytes + at + sizeof body, sizeof d);
     if (body.msgh_descriptor_count != 1 ||
         m.head.msgh_size != at + sizeof body + sizeof d || d.type != MACH_MSG_PORT_DESCRIPTOR ||
-        d.disposition != MACH_MSG_TYPE_PORT_SEND)
+        (want != 0 && d.disposition != want))
         return fw_type_error(&m);
     *port = d.name;
+    if (disp)
+        *disp = d.disposition;
     return KERN_SUCCESS;
+}
+
+kern_return_t um_forward_set_attributes(mach_port_t task, mach_port_name_t name,
+                                        mach_port_flavor_t flavor, const integer_t *info,
+                                        mach_msg_type_number_t count)
+{
+    if (count > UM_FW_PORT_INFO_MAX)
+        return MIG_ARRAY_TOO_LARGE;
+    um_fw_in in[3 + UM_FW_PORT_INFO_MAX];
+    in[0] = UM_FW32(name);
+    in[1] = UM_FW32(flavor);
+    in[2] = UM_FW32(count);
+    for (mach_msg_type_number_t i = 0; i < count; i++)
+        in[3 + i] = UM_FW32(info[i]);
+    return um_forward_simple(task, UM_MIG_MACH_PORT_SET_ATTRIBUTES, NULL, in, 3 + count, NULL, 0);
 }
 
 kern_return_t um_forward_array_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,

@@ -63,9 +63,15 @@ kern_return_t um_forward_simple(mach_port_t task, mach_msg_id_t id, const um_fw_
                                 const um_fw_in *in, unsigned nin, const um_fw_out *out,
                                 unsigned nout);
 
-/* A routine whose reply carries one send right (task_get_special_port, semaphore_create). */
-kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,
-                                  unsigned nin, mach_port_t *port);
+/*
+ * A routine whose reply carries one right in a port descriptor (task_get_special_port,
+ * semaphore_create, mach_port_extract_right, mach_port_request_notification). `port_in`, when
+ * not NULL, travels first in the request. The reply's disposition must be `want` (any when
+ * 0); on success *port is the right's name and *disp, when not NULL, its MACH_MSG_TYPE_PORT_*.
+ */
+kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_fw_port *port_in,
+                                  const um_fw_in *in, unsigned nin, mach_msg_type_name_t want,
+                                  mach_port_t *port, mach_msg_type_name_t *disp);
 
 /*
  * A routine whose last argument is an in-line integer array out, with its count in and out
@@ -86,9 +92,12 @@ enum {
     UM_MIG_MACH_PORT_MOD_REFS = 3208,
     UM_MIG_MACH_PORT_SET_MSCOUNT = 3210,
     UM_MIG_MACH_PORT_MOVE_MEMBER = 3212,
+    UM_MIG_MACH_PORT_REQUEST_NOTIFICATION = 3213,
     UM_MIG_MACH_PORT_INSERT_RIGHT = 3214,
+    UM_MIG_MACH_PORT_EXTRACT_RIGHT = 3215,
     UM_MIG_MACH_PORT_SET_SEQNO = 3216,
     UM_MIG_MACH_PORT_GET_ATTRIBUTES = 3217,
+    UM_MIG_MACH_PORT_SET_ATTRIBUTES = 3218,
     UM_MIG_MACH_PORT_INSERT_MEMBER = 3226,
     UM_MIG_MACH_PORT_EXTRACT_MEMBER = 3227,
     UM_MIG_MACH_PORT_GET_CONTEXT = 3228,
@@ -110,7 +119,17 @@ enum {
     UM_MIG_MACH_VM_PROTECT = 4802,
 };
 
-/* The largest in-line array a forwarded reply carries (task_info's 90 integers). */
+/* The largest in-line array a forwarded reply carries (task_info's 90 integers), and the
+ * largest a port info array travels as (mach_port_info_t: 17 integers). */
 #define UM_FW_ARRAY_MAX 90u
+#define UM_FW_PORT_INFO_MAX 17u
+
+/*
+ * mach_port_set_attributes: its in-line array travels after its count (at most
+ * UM_FW_PORT_INFO_MAX elements; more is MIG_ARRAY_TOO_LARGE before anything is sent).
+ */
+kern_return_t um_forward_set_attributes(mach_port_t task, mach_port_name_t name,
+                                        mach_port_flavor_t flavor, const integer_t *info,
+                                        mach_msg_type_number_t count);
 
 #endif

@@ -233,7 +233,8 @@ UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, in
     if (kr == MACH_SEND_INVALID_DEST && um_forward_wanted(task)) {
         /* Another port: the MIG request (dispatch/um_forward.h). */
         const um_fw_in in[] = {UM_FW32(policy), UM_FW32(value)};
-        kr = um_forward_port_out(task, UM_MIG_SEMAPHORE_CREATE, in, 2, semaphore);
+        kr = um_forward_port_out(task, UM_MIG_SEMAPHORE_CREATE, NULL, in, 2, MACH_MSG_TYPE_PORT_SEND,
+                                 semaphore, NULL);
     }
     return kr;
 }
