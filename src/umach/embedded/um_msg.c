@@ -322,12 +322,17 @@ enum fe_sleep_result { FE_WOKEN, FE_TIMED_OUT, FE_INTERRUPTED, FE_HANDED, FE_FIN
  * A sender completed this thread's receive and will write its bytes and post the word with
  * FE_WORD_FINAL (um_embedded_final_run) right after it releases the world lock: wait for
  * that post, however long, since the receive can no longer be given up (its state and its
- * buffer are being written). A post meant for an earlier wait may be in the word: it is
- * cleared. Conditions: world unlocked.
+ * buffer are being written). A post meant for an earlier wait may be in the word, before the
+ * final post or after it (its waker posts after its own release, which may come later than
+ * ours): so the result `mr`, stored before the final post and never by another post, says
+ * whether the wait is over, and the word is only what we sleep on. Conditions: world unlocked.
  */
 static __attribute__((noinline, cold)) void fe_await_final(fe_word *fw)
 {
     for (;;) {
+        /* Acquire: any value the word shows after the final post carries the bytes with it. */
+        if (__atomic_load_n(&fw->mr, __ATOMIC_ACQUIRE) != FE_MR_PENDING)
+            return;
         uint32_t v = __atomic_load_n(&fw->word, __ATOMIC_ACQUIRE);
         if (fe_word_final(v))
             return;
@@ -451,7 +456,7 @@ void um_embedded_final_run(um_waiter *w, uint32_t posted)
     /* As XNU: a buffer the message cannot be written to loses the message. */
     if (r->out.nseg && !fe_write_out(r->task, r->rcv_addr, &r->out))
         mr = MACH_RCV_INVALID_DATA;
-    __atomic_store_n(&fw->mr, mr, __ATOMIC_RELAXED);
+    __atomic_store_n(&fw->mr, mr, __ATOMIC_RELEASE); /* what fe_await_final looks at */
     /* From here on the receiver may return: its state and buffer are no longer touched. */
     if (__atomic_exchange_n(&fw->word, posted | FE_WORD_FINAL, __ATOMIC_SEQ_CST) ==
         FE_WORD_ASLEEP)

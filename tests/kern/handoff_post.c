@@ -1,0 +1,101 @@
+/*
+ * handoff_post.c — the embedded front end's handoff (embedded/um_msg.c): a thread whose
+ * receive another thread completed returns once that thread has written its buffer, however
+ * the posts to its wait word interleave.
+ *
+ * A post is deferred to its waker's release of the world lock, so one meant for a thread's
+ * earlier wait can reach its word during a later one (the earlier wait ended by a timeout or
+ * a signal and saw itself woken under the lock before its waker got to post). When that
+ * later wait is a handoff, such a late plain post can overwrite the handoff's final post.
+ * The test makes that order happen on purpose: a send completes the waiting receive under
+ * the lock, a plain post to the receiver's word is deferred after it, and the release runs
+ * both in that order.
+ */
+#define _GNU_SOURCE
+#include "mt.h"
+
+#include "embedded/um_embedded.h"
+#include "kern/um_kmsg.h"
+
+#include <mach/mach.h>
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+
+typedef struct {
+    mach_msg_header_t h;
+    uint32_t payload;
+} hp_msg;
+
+typedef struct {
+    mach_msg_header_t h;
+    uint32_t payload;
+    mach_msg_max_trailer_t trailer;
+} hp_rcv;
+
+typedef struct {
+    mach_port_name_t port;
+    uint32_t *_Atomic word; /* the receiving thread's wait word */
+    mach_msg_return_t mr;
+    hp_rcv buf;
+} hp_receiver;
+
+static void *hp_receive(void *arg)
+{
+    hp_receiver *r = arg;
+    um_embedded_enter();
+    uint32_t *word = um_embedded_wait_word(); /* the word its receive waits on */
+    um_embedded_leave();
+    atomic_store(&r->word, word);
+    r->mr = mach_msg(&r->buf.h, MACH_RCV_MSG, 0, sizeof r->buf, r->port, MACH_MSG_TIMEOUT_NONE,
+                     MACH_PORT_NULL);
+    return NULL;
+}
+
+MT_TEST_TIMEOUT(a_handed_off_receive_returns_when_a_late_post_for_an_earlier_wait_follows_its_final_post, 10)
+{
+    hp_receiver r;
+    memset(&r, 0, sizeof r);
+    MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &r.port), KERN_SUCCESS);
+    pthread_t th;
+    MT_REQUIRE(pthread_create(&th, NULL, hp_receive, &r) == 0);
+    uint32_t *word;
+    while (!(word = atomic_load(&r.word)))
+        sched_yield();
+    /* Asleep in its receive (2: see embedded/um_msg.c), so it reads its word only once woken. */
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 2)
+        sched_yield();
+
+    hp_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = r.port;
+    m.h.msgh_id = 77;
+    m.payload = 0x5eed;
+    um_kmsg *k = NULL;
+    MT_KR(um_kmsg_prepare(um_embedded_task(), (uint64_t)(uintptr_t)&m, sizeof m, &k),
+          MACH_MSG_SUCCESS);
+    um_task *t = um_embedded_enter();
+    um_msg_send_state s;
+    memset(&s, 0, sizeof s);
+    s.kmsg = k;
+    s.option = MACH_SEND_MSG;
+    s.msg_addr = (uint64_t)(uintptr_t)&m;
+    s.may_block = false;
+    mach_msg_return_t mr = um_msg_send(t, &s); /* completes the waiting receive */
+    um_embedded_defer_post(word);               /* the late post of an earlier wait */
+    um_embedded_leave();                        /* the final post, then the late one */
+    MT_KR(mr, MACH_MSG_SUCCESS);
+
+    MT_REQUIRE(pthread_join(th, NULL) == 0); /* the watchdog fails a receive that never ends */
+    MT_KR(r.mr, MACH_MSG_SUCCESS);
+    MT_EQ(r.buf.h.msgh_id, 77);
+    MT_EQ(r.buf.payload, 0x5eedu);
+    MT_KR(mach_port_mod_refs(mach_task_self(), r.port, MACH_PORT_RIGHT_RECEIVE, -1),
+          KERN_SUCCESS);
+}
+
+MT_MAIN()
