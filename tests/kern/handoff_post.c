@@ -9,7 +9,9 @@
  * later wait is a handoff, such a late plain post can overwrite the handoff's final post.
  * The test makes that order happen on purpose: a send completes the waiting receive under
  * the lock, a plain post to the receiver's word is deferred after it, and the release runs
- * both in that order.
+ * both in that order. A signal handler's receive on the same thread, while that thread's
+ * receive waits and is then completed, waits on a word of its own: the outer receive's final
+ * post is not the handler's.
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -19,7 +21,10 @@
 
 #include <mach/mach.h>
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -95,6 +100,82 @@ MT_TEST_TIMEOUT(a_handed_off_receive_returns_when_a_late_post_for_an_earlier_wai
     MT_EQ(r.buf.h.msgh_id, 77);
     MT_EQ(r.buf.payload, 0x5eedu);
     MT_KR(mach_port_mod_refs(mach_task_self(), r.port, MACH_PORT_RIGHT_RECEIVE, -1),
+          KERN_SUCCESS);
+}
+
+/* The handler's receive, on another port, while its thread's own receive waits. */
+static mach_port_name_t hs_port;
+static _Atomic int hs_entered;
+static mach_msg_return_t hs_mr;
+
+static void hs_handler(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    hp_rcv buf;
+    atomic_store(&hs_entered, 1);
+    hs_mr = mach_msg(&buf.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof buf, hs_port, 300,
+                     MACH_PORT_NULL);
+    atomic_store(&hs_entered, 2);
+    errno = saved;
+}
+
+MT_TEST_TIMEOUT(a_signal_handlers_receive_during_a_receive_that_is_handed_off_waits_for_its_own_message,
+                10)
+{
+    hp_receiver r;
+    memset(&r, 0, sizeof r);
+    MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &r.port), KERN_SUCCESS);
+    MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &hs_port), KERN_SUCCESS);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = hs_handler;
+    sigemptyset(&sa.sa_mask);
+    MT_REQUIRE(sigaction(SIGUSR1, &sa, &old) == 0);
+    pthread_t th;
+    MT_REQUIRE(pthread_create(&th, NULL, hp_receive, &r) == 0);
+    uint32_t *word;
+    while (!(word = atomic_load(&r.word)))
+        sched_yield();
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 2)
+        sched_yield();
+    MT_REQUIRE(pthread_kill(th, SIGUSR1) == 0);
+    while (atomic_load(&hs_entered) == 0)
+        sched_yield();
+    struct timespec pause = {0, 50 * 1000 * 1000}; /* the handler's receive waits by then */
+    nanosleep(&pause, NULL);
+
+    hp_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = r.port;
+    m.h.msgh_id = 78;
+    m.payload = 0xfeed;
+    MT_KR(mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
+                   MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    MT_REQUIRE(pthread_join(th, NULL) == 0);
+    MT_EQ(atomic_load(&hs_entered), 2);
+    MT_KR(hs_mr, MACH_RCV_TIMED_OUT); /* nothing came for the handler */
+    MT_KR(r.mr, MACH_MSG_SUCCESS);
+    MT_EQ(r.buf.h.msgh_id, 78);
+    MT_EQ(r.buf.payload, 0xfeedu);
+
+    /* No receive of the handler's is left waiting on its port: a message there stays queued. */
+    m.h.msgh_remote_port = hs_port;
+    MT_KR(mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
+                   MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    hp_rcv got;
+    MT_KR(mach_msg(&got.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof got, hs_port, 0,
+                   MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    MT_EQ(got.payload, 0xfeedu);
+    MT_REQUIRE(sigaction(SIGUSR1, &old, NULL) == 0);
+    MT_KR(mach_port_mod_refs(mach_task_self(), r.port, MACH_PORT_RIGHT_RECEIVE, -1),
+          KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(mach_task_self(), hs_port, MACH_PORT_RIGHT_RECEIVE, -1),
           KERN_SUCCESS);
 }
 

@@ -58,6 +58,7 @@
 #include <time.h>
 
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -418,19 +419,78 @@ fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, cons
 }
 
 /*
- * The core queued `w`: give it the thread's word, cleared, and the wake hook. The lock is
- * still held, so nothing can have woken it yet. false only when out of memory.
+ * The thread's word serves one of its mach_msg waits, from its first arming to the end of
+ * that call (fe_disarm). A signal handler's mach_msg that must wait meanwhile (its thread's
+ * wait interrupted) waits on a spare word of its own: on the thread's word it would clear
+ * the interrupted wait's posts and result, and could take that wait's final post for its
+ * own (returning a result that was not its, its waiter left queued). Thread-local, set and
+ * read by the thread alone.
  */
-static bool fe_arm(um_waiter *w)
+static _Thread_local bool fe_mine_busy;
+
+/*
+ * A spare word for a nested call, from the free list or a new page of them: mmap, not
+ * malloc, since the call runs in a signal handler. NULL when out of memory. World locked.
+ */
+static fe_word *fe_spare_get(void)
 {
-    fe_word *fw = fe_word_get();
-    if (!fw)
-        return false;
+    if (!fe_free_words) {
+        long page = sysconf(_SC_PAGESIZE);
+        size_t len = page > 0 ? (size_t)page : 4096;
+        fe_word *ws = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (ws == MAP_FAILED)
+            return NULL;
+        for (size_t i = 0; i < len / sizeof *ws; i++) { /* never unmapped, as all words */
+            ws[i].next_free = fe_free_words;
+            fe_free_words = &ws[i];
+        }
+    }
+    fe_word *fw = fe_free_words;
+    fe_free_words = fw->next_free;
+    return fw;
+}
+
+/*
+ * The core queued `w`: give it a word, cleared, and the wake hook; `fw` is the word this
+ * call armed before (a wait that goes on after a wake for nothing), or NULL. The lock is
+ * still held, so nothing can have woken it yet. NULL only when out of memory.
+ */
+static fe_word *fe_arm(um_waiter *w, fe_word *fw)
+{
+    if (!fw) {
+        if (!fe_mine_busy) {
+            fw = fe_word_get();
+            fe_mine_busy = fw != NULL;
+        } else {
+            fw = fe_spare_get(); /* a nested call's (see fe_mine_busy) */
+        }
+        if (!fw)
+            return NULL;
+    }
     __atomic_store_n(&fw->word, FE_WORD_WAITING, __ATOMIC_RELAXED);
     fw->mr = FE_MR_PENDING;
     w->fe = fw;
     w->wake = fe_wake;
-    return true;
+    return fw;
+}
+
+/*
+ * The call that armed `fw` waits no more: the thread's own word is free for its next call, a
+ * spare goes back to the list (posts still to come for it are harmless spurious wake-ups to
+ * whoever takes it next). Conditions: world locked when `locked`, else unlocked.
+ */
+static __attribute__((noinline)) void fe_disarm(fe_word *fw, bool locked)
+{
+    if (fw == fe_mine) {
+        fe_mine_busy = false;
+        return;
+    }
+    if (!locked)
+        um_embedded_enter();
+    fw->next_free = fe_free_words;
+    fe_free_words = fw;
+    if (!locked)
+        um_embedded_leave();
 }
 
 /* Write what a receive or pseudo-receive left for the task's buffer at `addr`, then free it. */
@@ -497,8 +557,9 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
         if (timed)
             deadline = deadline_after(timeout);
         mr = um_msg_send(task, &s);
+        fe_word *fw = NULL;
         while (mr == MACH_SEND_IN_PROGRESS) {
-            if (!fe_arm(&s.waiter)) {
+            if (!(fw = fe_arm(&s.waiter, fw))) {
                 mr = um_msg_send_cancel(task, &s, MACH_SEND_NO_BUFFER);
                 break;
             }
@@ -515,6 +576,8 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                 break;
             }
         }
+        if (fw)
+            fe_disarm(fw, true);
         if (mr != MACH_MSG_SUCCESS) {
             um_embedded_leave();
             if (s.out.nseg && !fe_write_out(task, s.msg_addr, &s.out))
@@ -553,8 +616,9 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
             deadline = deadline_after(timeout);
         bool locked = true;
         mr = um_msg_receive(task, &r);
+        fe_word *fw = NULL;
         while (mr == MACH_RCV_IN_PROGRESS) {
-            if (!fe_arm(&r.waiter)) {
+            if (!(fw = fe_arm(&r.waiter, fw))) {
                 um_msg_receive_cancel(&r);
                 mr = MACH_RCV_TIMED_OUT; /* no memory for a wait word: cannot wait */
                 break;
@@ -566,7 +630,9 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                  * A sender received for us and wrote our buffer; the lock is not held. The
                  * result is beside our word, not in `r`, whose lines the sender wrote last.
                  */
-                return __atomic_load_n(&fe_mine->mr, __ATOMIC_RELAXED);
+                mr = __atomic_load_n(&fw->mr, __ATOMIC_RELAXED);
+                fe_disarm(fw, false);
+                return mr;
             case FE_HANDED:
                 mr = r.handed_mr; /* a sender received for us; the lock is not held */
                 locked = false;
@@ -584,6 +650,8 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                 break;
             }
         }
+        if (fw)
+            fe_disarm(fw, locked);
         if (locked)
             um_embedded_leave();
         /* As XNU: a buffer the message cannot be written to loses the message. */
