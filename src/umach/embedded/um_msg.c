@@ -543,6 +543,11 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
             return mr;
     }
     task = um_embedded_enter();
+    /*
+     * Set only by this call's send from here: a completed receive deferred by an earlier call
+     * (a send-only reply, a kernel call) was finished when that call released the lock.
+     */
+    fe_final_deferred = false;
     if (option & MACH_SEND_MSG) {
         um_msg_send_state s; /* the core sets up its waiter; only inputs and `out` here */
         s.copied_in = false;

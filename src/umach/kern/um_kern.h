@@ -413,7 +413,8 @@ enum um_port_change {
     UM_PORT_CHANGE_QLIMIT,   /* its queue limit changes */
     UM_PORT_CHANGE_SEQNO,    /* its sequence number is set */
     UM_PORT_CHANGE_CONTEXT,  /* its context is set */
-    UM_PORT_CHANGE_SETS,     /* it joins or leaves port sets */
+    UM_PORT_CHANGE_SETS,     /* it joins a port set (leaving one calls nothing: receive
+                                windows exist only on ports in no set) */
 };
 /* Call the observer of `port` (kern/um_post.c); see um_port_changing. */
 void um_port_changing_observed(um_port *port, um_space *space, enum um_port_change what);
