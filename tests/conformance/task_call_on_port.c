@@ -178,23 +178,27 @@ static kern_return_t tc_join(tc_call *c)
     return c->kr;
 }
 
+/*
+ * One call of `which` on `port` served by the test: its request (msgh_id `id`) is received,
+ * carries a send-once reply right, and is answered with `ret`, which the call returns.
+ */
+static void tc_round(tc_call *c, mach_port_t port, int which, mach_msg_id_t id, kern_return_t ret)
+{
+    nu_msg m;
+    tc_start(c, port, which);
+    MT_EQ(tc_receive(port, &m), id);
+    tc_expect_reply_right(&m);
+    tc_answer(&m, id + 100, ret);
+    MT_EQ(tc_join(c), ret);
+}
+
 MT_TEST(a_mig_routine_on_a_plain_port_queues_its_request_and_returns_the_receivers_answer)
 {
     mach_port_t p = nu_port_with_send();
     MT_REQUIRE(p != MACH_PORT_NULL);
-    nu_msg m;
     tc_call c;
-    tc_start(&c, p, TC_TASK_INFO_CALL);
-    MT_EQ(tc_receive(p, &m), TC_TASK_INFO);
-    tc_expect_reply_right(&m);
-    tc_answer(&m, TC_TASK_INFO + 100, KERN_NOT_SUPPORTED);
-    MT_EQ(tc_join(&c), KERN_NOT_SUPPORTED);
-
-    tc_start(&c, p, TC_GET_SPECIAL_PORT);
-    MT_EQ(tc_receive(p, &m), TC_TASK_GET_SPECIAL_PORT);
-    tc_expect_reply_right(&m);
-    tc_answer(&m, TC_TASK_GET_SPECIAL_PORT + 100, KERN_INVALID_ARGUMENT);
-    MT_EQ(tc_join(&c), KERN_INVALID_ARGUMENT);
+    tc_round(&c, p, TC_TASK_INFO_CALL, TC_TASK_INFO, KERN_NOT_SUPPORTED);
+    tc_round(&c, p, TC_GET_SPECIAL_PORT, TC_TASK_GET_SPECIAL_PORT, KERN_INVALID_ARGUMENT);
     MT_EQ(c.name, 0x5678u); /* not written */
     MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
@@ -206,11 +210,7 @@ MT_TEST(a_trap_routed_call_on_a_plain_port_falls_back_to_its_mig_request)
     MT_REQUIRE(p != MACH_PORT_NULL);
     nu_msg m;
     tc_call c;
-    tc_start(&c, p, TC_ALLOCATE);
-    MT_EQ(tc_receive(p, &m), TC_MACH_PORT_ALLOCATE);
-    tc_expect_reply_right(&m);
-    tc_answer(&m, TC_MACH_PORT_ALLOCATE + 100, KERN_NO_SPACE);
-    MT_EQ(tc_join(&c), KERN_NO_SPACE);
+    tc_round(&c, p, TC_ALLOCATE, TC_MACH_PORT_ALLOCATE, KERN_NO_SPACE);
     MT_EQ(c.name, 0x5678u);
 
     /* A full reply's results are the call's. */
