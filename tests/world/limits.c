@@ -393,19 +393,6 @@ static int l_role_world_queued(void)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 8;
 }
 
-/* UM_WIRE_STATS value 4 (posted sends umachd took), asked by a hand-made task. */
-static uint64_t l_posts_taken(void)
-{
-    int fd = w_observer(NULL);
-    if (fd < 0)
-        return UINT64_MAX;
-    uint64_t out[7] = {0};
-    int32_t kr = -1;
-    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, 7);
-    close(fd);
-    return rc == 0 && kr == 0 ? out[4] : UINT64_MAX;
-}
-
 enum { L_POSTED_SIZE = 88 }; /* a message that may be posted (at most 1 KiB, simple) */
 
 /*
@@ -417,7 +404,7 @@ static int l_role_posted(void)
     mach_port_t p = l_big_port();
     if (!p)
         return 2;
-    uint64_t before = l_posts_taken();
+    uint64_t before = w_stat(W_STAT_POSTS_TAKEN);
     struct {
         mach_msg_header_t h;
         uint8_t body[L_POSTED_SIZE - sizeof(mach_msg_header_t)];
@@ -436,7 +423,7 @@ static int l_role_posted(void)
             break;
         sent++;
     }
-    uint64_t after = l_posts_taken();
+    uint64_t after = w_stat(W_STAT_POSTS_TAKEN);
     printf("%u %d %llu\n", sent, mr,
            before == UINT64_MAX || after == UINT64_MAX ? 0ull
                                                        : (unsigned long long)(after - before));

@@ -113,26 +113,6 @@ static mach_port_msgcount_t ps_msgcount(mach_port_t port)
     return st.mps_msgcount;
 }
 
-/* UM_WIRE_STATS value `i` (asked by a hand-made task): 4 posted sends taken, 5 messages
-   received through windows, 6 window receives that differed from the window (never), 7
-   grants or windows found on a dead or moved port before a reply (never), 8 calls of the
-   core's hook on observed ports. */
-static uint64_t ps_stat(unsigned i)
-{
-    int fd = w_observer(NULL);
-    if (fd < 0)
-        return UINT64_MAX;
-    uint64_t out[9] = {0};
-    int32_t kr = -1;
-    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, 9);
-    close(fd);
-    return rc == 0 && kr == 0 ? out[i] : UINT64_MAX;
-}
-
-static uint64_t ps_posts_taken(void)
-{
-    return ps_stat(4);
-}
 
 /* Hand a child-to-be `port` as its bootstrap port (the slot fork passes on); the old one back. */
 static mach_port_t ps_slot_set(mach_port_t port)
@@ -153,14 +133,6 @@ static pid_t ps_fork_with(mach_port_t port)
             (void)mach_port_deallocate(TASK, old);
     }
     return kid;
-}
-
-static int ps_wait(pid_t kid)
-{
-    int st = -1;
-    if (waitpid(kid, &st, 0) != kid)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
 /* Receive `n` messages and check they are tag `tag`, seq first..first+n-1, in order. */
@@ -184,7 +156,7 @@ MT_TEST(a_stream_of_one_way_sends_then_a_synchronous_send_arrive_in_order_and_we
     mach_port_t port = ps_port(1024), reply = MACH_PORT_NULL;
     MT_REQUIRE(port != MACH_PORT_NULL);
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &reply), KERN_SUCCESS);
-    uint64_t before = ps_posts_taken();
+    uint64_t before = w_stat(W_STAT_POSTS_TAKEN);
     for (uint32_t round = 0; round < 4; round++) {
         for (uint32_t i = 0; i < 200; i++)
             MT_KR(ps_send(port, 1, i, false), MACH_MSG_SUCCESS);
@@ -200,7 +172,7 @@ MT_TEST(a_stream_of_one_way_sends_then_a_synchronous_send_arrive_in_order_and_we
         MT_EQ(ps_msgcount(port), 0u);
     }
     /* Most of them took the posted path (the first of each stream may not). */
-    MT_CHECK(ps_posts_taken() - before >= 4 * 150);
+    MT_CHECK(w_stat(W_STAT_POSTS_TAKEN) - before >= 4 * 150);
     /* Nothing left over: one send uref, the receive right. */
     mach_port_urefs_t refs = 0;
     MT_KR(mach_port_get_refs(TASK, port, MACH_PORT_RIGHT_SEND, &refs), KERN_SUCCESS);
@@ -300,8 +272,8 @@ MT_TEST(another_task_that_heard_of_posted_sends_through_a_pipe_finds_them_queued
      * may be too). */
     mach_port_msgcount_t n = ps_msgcount(port);
     MT_CHECK(n == N || n == N + 1);
-    MT_EQ(ps_wait(first), 0);
-    MT_EQ(ps_wait(second), 0);
+    MT_EQ(w_wait_status(first), 0);
+    MT_EQ(w_wait_status(second), 0);
     MT_EQ(ps_expect_run(port, 30, 0, N), 0);
     ps_buf b;
     MT_KR(ps_receive(port, &b, PS_WAIT_MS), MACH_MSG_SUCCESS);
@@ -357,8 +329,8 @@ MT_TEST(a_task_posting_after_hearing_of_another_task_s_posts_comes_after_them)
     MT_REQUIRE(read(ready[0], &c, 1) == 1);
     MT_EQ(ps_expect_run(port, 111, 0, 2), 0); /* a receive alone changes no grant */
     MT_REQUIRE(write(go_x[1], "g", 1) == 1);
-    MT_EQ(ps_wait(x), 0);
-    MT_EQ(ps_wait(y), 0);
+    MT_EQ(w_wait_status(x), 0);
+    MT_EQ(w_wait_status(y), 0);
     MT_EQ(ps_expect_run(port, 110, 0, NX), 0);
     MT_EQ(ps_expect_run(port, 111, 2, NY - 2), 0);
     int fds[] = {ready[0], ready[1], go_x[0], go_x[1], x_to_y[0], x_to_y[1]};
@@ -408,7 +380,7 @@ MT_TEST(posted_sends_never_take_a_queue_past_its_limit_and_leave_room_for_other_
     MT_KR(ps_send(port, 41, 0, true), MACH_MSG_SUCCESS);
     MT_KR(ps_send(port, 41, 1, true), MACH_MSG_SUCCESS);
     MT_REQUIRE(write(go[1], "g", 1) == 1);
-    MT_EQ(ps_wait(kid), 0);
+    MT_EQ(w_wait_status(kid), 0);
     MT_EQ(ps_msgcount(port), (mach_port_msgcount_t)QL);
     MT_KR(ps_send(port, 41, 2, true), MACH_SEND_TIMED_OUT);
     MT_EQ(ps_expect_run(port, 41, 0, 2), 0);
@@ -453,7 +425,7 @@ MT_TEST(no_senders_waits_for_the_last_posted_message_to_be_received)
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS); /* our send right */
     char c;
     MT_REQUIRE(read(ready[0], &c, 1) == 1);
-    MT_EQ(ps_wait(kid), 0);
+    MT_EQ(w_wait_status(kid), 0);
     MT_KR(mach_port_request_notification(TASK, port, MACH_NOTIFY_NO_SENDERS, 0, notify,
                                          MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
           KERN_SUCCESS);
@@ -539,7 +511,7 @@ MT_TEST(a_port_destroyed_while_sends_are_posted_to_it_fails_the_next_send_and_le
     MT_EQ(b.in.m.tag, 61u);
     MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_REQUIRE(write(to_kid[1], "d", 1) == 1);
-    MT_EQ(ps_wait(kid), 0);
+    MT_EQ(w_wait_status(kid), 0);
     /* Our send right is a dead name now, with its one uref. */
     mach_port_urefs_t refs = 0;
     MT_KR(mach_port_get_refs(TASK, port, MACH_PORT_RIGHT_DEAD_NAME, &refs), KERN_SUCCESS);
@@ -592,7 +564,7 @@ MT_TEST(a_send_after_the_dead_name_notification_of_a_killed_receiver_fails)
     for (uint32_t i = 0; i < 20; i++)
         MT_KR(ps_send(theirs, 80, i, false), MACH_MSG_SUCCESS);
     kill(kid, SIGKILL);
-    MT_EQ(ps_wait(kid), 128 + SIGKILL);
+    MT_EQ(w_wait_status(kid), 128 + SIGKILL);
     MT_KR(ps_receive(notify, &b, PS_WAIT_MS), MACH_MSG_SUCCESS);
     MT_EQ(b.in.m.h.msgh_id, MACH_NOTIFY_DEAD_NAME);
     MT_KR(ps_send(theirs, 80, 20, false), MACH_SEND_INVALID_DEST);
@@ -638,7 +610,7 @@ MT_TEST(messages_posted_before_and_after_a_credential_change_carry_the_sender_s_
                 _exit(5);
         _exit(0);
     }
-    MT_EQ(ps_wait(kid), 0);
+    MT_EQ(w_wait_status(kid), 0);
     for (uint32_t tag = 70; tag <= 72; tag++) {
         unsigned want = tag == 71 ? NOBODY : 0;
         for (uint32_t i = 0; i < N; i++) {
@@ -740,7 +712,7 @@ static void *ps_reader_thread(void *arg)
 MT_TEST(receives_from_a_window_are_in_order_with_their_seqnos_and_gone_from_the_queue_at_once)
 {
     enum { FIRST = 60, REST = 40 };
-    uint64_t before = ps_stat(5);
+    uint64_t before = w_stat(5);
     ps_reader r = {.port = ps_port(1024), .first = FIRST, .rest = REST};
     MT_REQUIRE(r.port != MACH_PORT_NULL);
     MT_REQUIRE(pipe(r.told) == 0 && pipe(r.go_on) == 0);
@@ -763,7 +735,7 @@ MT_TEST(receives_from_a_window_are_in_order_with_their_seqnos_and_gone_from_the_
     MT_EQ(r.bad, 0u);
     MT_EQ(ps_msgcount(r.port), 0u);
     /* Most came through the window (the first receive of each run opens it). */
-    MT_CHECK(ps_stat(5) - before >= (FIRST + REST) / 2);
+    MT_CHECK(w_stat(5) - before >= (FIRST + REST) / 2);
     close(r.told[0]);
     close(r.told[1]);
     close(r.go_on[0]);
@@ -902,7 +874,7 @@ MT_TEST(a_task_that_lies_in_its_post_ring_ends_and_the_receiver_sees_no_forged_m
         MT_REQUIRE(kid >= 0);
         if (kid == 0)
             _exit(ps_liar(lie));
-        MT_EQ(ps_wait(kid), 0);
+        MT_EQ(w_wait_status(kid), 0);
         /* What it sent honestly arrived; nothing forged did; the queue kept its limit. */
         MT_CHECK(ps_msgcount(port) <= 300u);
         MT_EQ(ps_expect_run(port, 90, 0, 2), 0);
@@ -985,7 +957,7 @@ MT_TEST(a_call_that_changes_nothing_a_grant_stands_on_keeps_it_and_taking_the_ri
 {
     mach_port_t port = ps_port(1024);
     MT_REQUIRE(port != MACH_PORT_NULL);
-    uint64_t before = ps_posts_taken();
+    uint64_t before = w_stat(W_STAT_POSTS_TAKEN);
     for (uint32_t i = 0; i < 50; i++)
         MT_KR(ps_send(port, 120, i, false), MACH_MSG_SUCCESS);
     /* Calls that change other ports, and one that only reads this one: the grant stays. */
@@ -997,7 +969,7 @@ MT_TEST(a_call_that_changes_nothing_a_grant_stands_on_keeps_it_and_taking_the_ri
     for (uint32_t i = 50; i < 100; i++)
         MT_KR(ps_send(port, 120, i, false), MACH_MSG_SUCCESS);
     /* Every send but the first (which earned the grant) was posted. */
-    MT_EQ(ps_posts_taken() - before, 99u);
+    MT_EQ(w_stat(W_STAT_POSTS_TAKEN) - before, 99u);
     /* The send right goes: the next send fails as a synchronous one does, and is not queued. */
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
     mach_port_t reply = MACH_PORT_NULL;
@@ -1071,16 +1043,16 @@ MT_TEST(a_window_is_taken_back_before_its_port_s_seqno_set_or_receive_right_chan
 MT_TEST(every_message_received_from_a_window_was_the_one_the_receive_itself_gives)
 {
     /* The daemon checks each claimed receive against the core's own (UM_WIRE_STATS). */
-    MT_CHECK(ps_stat(5) > 0 && ps_stat(5) != UINT64_MAX);
-    MT_EQ(ps_stat(6), 0u);
+    MT_CHECK(w_stat(5) > 0 && w_stat(5) != UINT64_MAX);
+    MT_EQ(w_stat(6), 0u);
 }
 
 MT_TEST(no_grant_or_window_was_found_standing_on_a_dead_or_moved_port_before_a_reply)
 {
     /* The core told the daemon before each change (its hook ran, 8); the look before every
      * reply (7) found nothing left to take back. */
-    MT_CHECK(ps_stat(8) > 0 && ps_stat(8) != UINT64_MAX);
-    MT_EQ(ps_stat(7), 0u);
+    MT_CHECK(w_stat(8) > 0 && w_stat(8) != UINT64_MAX);
+    MT_EQ(w_stat(7), 0u);
 }
 
 MT_MAIN()

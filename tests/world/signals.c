@@ -119,27 +119,6 @@ static pid_t sg_fork_with(mach_port_t port)
     return kid;
 }
 
-static int sg_wait(pid_t kid)
-{
-    int st = -1;
-    if (waitpid(kid, &st, 0) != kid)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-
-/* UM_WIRE_STATS value 4: posted sends umachd took (asked by a hand-made task). */
-static uint64_t sg_posts_taken(void)
-{
-    int fd = w_observer(NULL);
-    if (fd < 0)
-        return UINT64_MAX;
-    uint64_t out[7] = {0};
-    int32_t kr = -1;
-    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, 7);
-    close(fd);
-    return rc == 0 && kr == 0 ? out[4] : UINT64_MAX;
-}
-
 /*
  * The child's SIGALRM `us` from now (0: none pending). Each handler arms the next one as it
  * returns, so the thread always runs a while between two handlers, however slow a
@@ -232,7 +211,7 @@ MT_TEST_TIMEOUT(sends_from_a_signal_handler_while_its_thread_posts_all_arrive_wh
 {
     mach_port_t port = sg_port();
     MT_REQUIRE(port != MACH_PORT_NULL);
-    uint64_t posts_before = sg_posts_taken();
+    uint64_t posts_before = w_stat(W_STAT_POSTS_TAKEN);
     pid_t kid = sg_fork_with(port);
     MT_REQUIRE(kid >= 0);
     if (kid == 0)
@@ -271,9 +250,9 @@ MT_TEST_TIMEOUT(sends_from_a_signal_handler_while_its_thread_posts_all_arrive_wh
         *next = m->seq + 1;
     }
     MT_EQ(bad, 0u);
-    MT_EQ(sg_wait(kid), 0);
+    MT_EQ(w_wait_status(kid), 0);
     /* The thread's sends did take the posted path (most of them). */
-    uint64_t posts_after = sg_posts_taken();
+    uint64_t posts_after = w_stat(W_STAT_POSTS_TAKEN);
     MT_CHECK(posts_before != UINT64_MAX && posts_after != UINT64_MAX &&
              posts_after - posts_before >= next_main / 2);
     MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -402,7 +381,7 @@ MT_TEST_TIMEOUT(receives_from_a_signal_handler_while_its_thread_claims_take_each
             break;
         }
     }
-    MT_EQ(sg_wait(kid), 0);
+    MT_EQ(w_wait_status(kid), 0);
     (void)mach_port_deallocate(TASK, to);
     MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);

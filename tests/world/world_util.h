@@ -208,6 +208,37 @@ static inline int w_observer(const char *path)
 }
 
 /*
+ * UM_WIRE_STATS value `i`, asked by a hand-made observer task (UINT64_MAX when it cannot be
+ * asked): 4 posted sends taken, 5 messages received through windows, 6 window receives that
+ * differed from the window (never), 7 grants or windows found on a dead or moved port before
+ * a reply (never), 8 calls of the core's hook on observed ports.
+ */
+enum { W_STAT_COUNT = 9, W_STAT_POSTS_TAKEN = 4 };
+static inline uint64_t w_stat(unsigned i)
+{
+    int fd = w_observer(NULL);
+    if (fd < 0 || i >= W_STAT_COUNT) {
+        if (fd >= 0)
+            close(fd);
+        return UINT64_MAX;
+    }
+    uint64_t out[W_STAT_COUNT] = {0};
+    int32_t kr = -1;
+    int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, W_STAT_COUNT);
+    close(fd);
+    return rc == 0 && kr == 0 ? out[i] : UINT64_MAX;
+}
+
+/* A child's exit status, or 128 + the signal that ended it; -1 if it cannot be waited for. */
+static inline int w_wait_status(pid_t kid)
+{
+    int st = -1;
+    if (waitpid(kid, &st, 0) != kid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/*
  * Wait until the world's counters satisfy `pred` (asked every 2 ms, at most `limit_ms` in
  * all: a bound for a loaded machine, never a pacing). 0 once it holds, -1 otherwise.
  */
