@@ -52,17 +52,24 @@ static mach_port_t new_port(int make_send)
 static size_t n;
 static mach_port_t port;
 
+/* The header of a 64-byte message (mach_msg's receive rewrites it, so each send sets it again). */
+static void header(mach_msg_header_t *h, mach_msg_bits_t bits, mach_msg_size_t size,
+                   mach_port_t remote, mach_port_t local, mach_msg_id_t id)
+{
+    h->msgh_bits = bits;
+    h->msgh_size = size;
+    h->msgh_remote_port = remote;
+    h->msgh_local_port = local;
+    h->msgh_id = id;
+}
+
 static void self(void)
 {
     msg64 m;
     buf64 b;
     memset(&m, 0, sizeof m);
     for (size_t i = 0; i < n; i++) {
-        m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
-        m.h.msgh_size = sizeof m;
-        m.h.msgh_remote_port = port;
-        m.h.msgh_local_port = MACH_PORT_NULL;
-        m.h.msgh_id = 1;
+        header(&m.h, MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0), sizeof m, port, MACH_PORT_NULL, 1);
         m.seq = i;
         check(mach_msg(&m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof m, sizeof b, port,
                        MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
@@ -77,20 +84,13 @@ static void rpc(void)
     buf64 b;
     for (size_t i = 0; i < n; i++) {
         memset(&b.m.h, 0, sizeof b.m.h);
-        b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
-        b.m.h.msgh_size = sizeof b.m;
-        b.m.h.msgh_remote_port = port;
-        b.m.h.msgh_local_port = reply;
-        b.m.h.msgh_id = 1;
+        header(&b.m.h, MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE),
+               sizeof b.m, port, reply, 1);
         check(mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof b.m, sizeof b, port,
                        MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
               "request");
-        mach_port_t so = b.m.h.msgh_remote_port;
-        b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
-        b.m.h.msgh_size = sizeof b.m;
-        b.m.h.msgh_remote_port = so;
-        b.m.h.msgh_local_port = MACH_PORT_NULL;
-        b.m.h.msgh_id = 2;
+        header(&b.m.h, MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0), sizeof b.m,
+               b.m.h.msgh_remote_port, MACH_PORT_NULL, 2);
         check(mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof b.m, sizeof b, reply,
                        MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
               "reply");
@@ -126,11 +126,7 @@ static void oneway(void)
     msg64 m;
     memset(&m, 0, sizeof m);
     for (size_t i = 0; i < n; i++) {
-        m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
-        m.h.msgh_size = sizeof m;
-        m.h.msgh_remote_port = port;
-        m.h.msgh_local_port = MACH_PORT_NULL;
-        m.h.msgh_id = 1;
+        header(&m.h, MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0), sizeof m, port, MACH_PORT_NULL, 1);
         m.seq = i;
         check(mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
                        MACH_PORT_NULL),

@@ -59,27 +59,44 @@ static void *hp_receive(void *arg)
     return NULL;
 }
 
+/*
+ * Start `r`'s receive on its own thread and return once it is asleep in the kernel (word 2:
+ * see embedded/um_msg.c), so it reads its word only once woken. Its word, NULL on failure.
+ */
+static uint32_t *hp_start_asleep(hp_receiver *r, pthread_t *th)
+{
+    if (pthread_create(th, NULL, hp_receive, r) != 0)
+        return NULL;
+    uint32_t *word;
+    while (!(word = atomic_load(&r->word)))
+        sched_yield();
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 2)
+        sched_yield();
+    return word;
+}
+
+/* A one-way message to `port` carrying `payload`, its send right made from the receive right. */
+static void hp_msg_to(hp_msg *m, mach_port_name_t port, mach_msg_id_t id, uint32_t payload)
+{
+    memset(m, 0, sizeof *m);
+    m->h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
+    m->h.msgh_size = sizeof *m;
+    m->h.msgh_remote_port = port;
+    m->h.msgh_id = id;
+    m->payload = payload;
+}
+
 MT_TEST_TIMEOUT(a_handed_off_receive_returns_when_a_late_post_for_an_earlier_wait_follows_its_final_post, 10)
 {
     hp_receiver r;
     memset(&r, 0, sizeof r);
     MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &r.port), KERN_SUCCESS);
     pthread_t th;
-    MT_REQUIRE(pthread_create(&th, NULL, hp_receive, &r) == 0);
-    uint32_t *word;
-    while (!(word = atomic_load(&r.word)))
-        sched_yield();
-    /* Asleep in its receive (2: see embedded/um_msg.c), so it reads its word only once woken. */
-    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 2)
-        sched_yield();
+    uint32_t *word = hp_start_asleep(&r, &th);
+    MT_REQUIRE(word != NULL);
 
     hp_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = r.port;
-    m.h.msgh_id = 77;
-    m.payload = 0x5eed;
+    hp_msg_to(&m, r.port, 77, 0x5eed);
     um_kmsg *k = NULL;
     MT_KR(um_kmsg_prepare(um_embedded_task(), (uint64_t)(uintptr_t)&m, sizeof m, &k),
           MACH_MSG_SUCCESS);
@@ -133,12 +150,7 @@ MT_TEST_TIMEOUT(a_signal_handlers_receive_during_a_receive_that_is_handed_off_wa
     sigemptyset(&sa.sa_mask);
     MT_REQUIRE(sigaction(SIGUSR1, &sa, &old) == 0);
     pthread_t th;
-    MT_REQUIRE(pthread_create(&th, NULL, hp_receive, &r) == 0);
-    uint32_t *word;
-    while (!(word = atomic_load(&r.word)))
-        sched_yield();
-    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 2)
-        sched_yield();
+    MT_REQUIRE(hp_start_asleep(&r, &th) != NULL);
     MT_REQUIRE(pthread_kill(th, SIGUSR1) == 0);
     while (atomic_load(&hs_entered) == 0)
         sched_yield();
@@ -146,12 +158,7 @@ MT_TEST_TIMEOUT(a_signal_handlers_receive_during_a_receive_that_is_handed_off_wa
     nanosleep(&pause, NULL);
 
     hp_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = r.port;
-    m.h.msgh_id = 78;
-    m.payload = 0xfeed;
+    hp_msg_to(&m, r.port, 78, 0xfeed);
     MT_KR(mach_msg(&m.h, MACH_SEND_MSG, sizeof m, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
                    MACH_PORT_NULL),
           MACH_MSG_SUCCESS);
