@@ -200,13 +200,11 @@ static void grant_add(d_conn *c, uint32_t i, uint32_t n)
 }
 
 /* Bring `g` (slot `i` of `c`) back to its target, as far as the queue and the caps have room. */
-static void grant_top_up(d_daemon *d, d_conn *c, uint32_t i)
+static void grant_top_up(d_conn *c, uint32_t i)
 {
     d_grant *g = &c->grants[i];
-    um_port *port = g->port;
-    (void)d;
-    if (!g->active || g->outstanding >= g->target || !port->active || port->senders.head ||
-        !c->task)
+    /* The port's life, senders waiting and room: um_post_reserve's to check. */
+    if (!g->active || g->outstanding >= g->target || !c->task)
         return;
     grant_add(c, i, g->target - g->outstanding);
 }
@@ -270,7 +268,7 @@ void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
     }
     d_grant *g = &c->grants[slot];
     g->target = want;
-    grant_top_up(d, c, slot);
+    grant_top_up(c, slot);
     if (g->outstanding == 0)
         grant_revoke(d, c, slot); /* no room after all: nothing to spend */
 }
@@ -653,7 +651,7 @@ bool d_post_drain_all(d_daemon *d)
             continue;
         for (uint32_t i = 0; i < UM_RING_GRANTS; i++)
             if (c->grants[i].active)
-                grant_top_up(d, c, i);
+                grant_top_up(c, i);
     }
     return d->posts_taken + d->win_received != before;
 }
