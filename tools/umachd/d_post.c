@@ -347,6 +347,13 @@ static void win_apply(d_daemon *d, d_conn *c, uint32_t claimed)
     }
 }
 
+/* Whether the window's client must wake us with each claim: a sender waiting for room (or a
+ * send-possible request) on `port` needs the room the claim makes. */
+static uint32_t win_wake_wanted(const um_port *port)
+{
+    return port->senders.head || (port->rare && port->rare->caprequests);
+}
+
 /* Show the client what is queued after what it was shown, while slots are free. */
 static void win_fill(d_conn *c)
 {
@@ -369,9 +376,7 @@ static void win_fill(d_conn *c)
         __atomic_fetch_add(&wc->avail, 1, __ATOMIC_RELEASE);
         k = k->next;
     }
-    /* A sender waiting for room (or a send-possible request) must learn of each claim. */
-    uint32_t wake = port->senders.head || (port->rare && port->rare->caprequests);
-    __atomic_store_n(&wc->need_wake, wake, __ATOMIC_RELAXED);
+    __atomic_store_n(&wc->need_wake, win_wake_wanted(port), __ATOMIC_RELAXED);
 }
 
 /* Claims so far (what the client's word says it has taken of what was rendered). */
@@ -676,11 +681,9 @@ bool d_post_may_sleep(d_daemon *d)
         __atomic_store_n(&post_ctl(c)->idle, 1, __ATOMIC_RELAXED);
         /* A claim from a window whose port has a sender waiting for room (or a send-possible
          * request) must wake us: the room is that sender's. */
-        um_port *port = c->win.port;
-        if (port) {
-            uint32_t wake = port->senders.head || (port->rare && port->rare->caprequests);
-            __atomic_store_n(&win_ctl(c)->need_wake, wake, __ATOMIC_RELAXED);
-        }
+        if (c->win.port)
+            __atomic_store_n(&win_ctl(c)->need_wake, win_wake_wanted(c->win.port),
+                             __ATOMIC_RELAXED);
     }
     /* Against the client's "tail, then look at idle" (um_ring_post_msg). */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
