@@ -570,7 +570,8 @@ static bool post_take(d_daemon *d, d_conn *c, uint32_t *headp, const um_ring_pos
     return true;
 }
 
-void d_post_drain(d_daemon *d, d_conn *c)
+/* Take the posts of one ring (a connection that ends; d_post_drain_all merges every ring's). */
+static void post_drain(d_daemon *d, d_conn *c)
 {
     if (c->post_broken || !c->ring.base || !c->task)
         return;
@@ -707,7 +708,7 @@ void d_post_conn_end(d_daemon *d, d_conn *c)
     if (!c->poster)
         return;
     if (!c->dead)
-        d_post_drain(d, c);
+        post_drain(d, c);
     conn_revoke(d, c);
     win_revoke(d, c);
     /* Credits spent whose posts will never come: the client is gone before its send

@@ -346,8 +346,6 @@ struct d_msg_call {
 bool d_post_drain_all(d_daemon *d);
 /* Show every window what is queued after what it shows (after woken receivers ran). */
 void d_win_fill_all(d_daemon *d);
-/* Take the posts of one ring (a connection that ends). */
-void d_post_drain(d_daemon *d, d_conn *c);
 /* Before the loop sleeps: tell every ring the next post must wake it. false: a post came
    meanwhile (do not sleep). */
 bool d_post_may_sleep(d_daemon *d);
