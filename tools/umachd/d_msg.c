@@ -146,6 +146,18 @@ static void set_deadline(d_msg_call *m, bool timed)
         m->deadline_ns = d_now_ns() + (uint64_t)m->timeout * 1000000u;
 }
 
+/*
+ * Before `m`'s receive looks at the queue (at its start, and each time it looks again): a
+ * window on the port (this thread's or another's) is taken back, what it let be claimed
+ * received first.
+ */
+static void rcv_win_revoke(d_conn *c, const d_msg_call *m)
+{
+    um_entry *e = um_entry_lookup(c->task->task->space, m->r.rcv_name);
+    if (e && (e->type & MACH_PORT_TYPE_RECEIVE) && e->object)
+        d_win_revoke_port(c->task->d, (um_port *)e->object);
+}
+
 static bool rcv_start(d_conn *c, d_msg_call *m)
 {
     um_task *task = c->task->task;
@@ -155,11 +167,7 @@ static bool rcv_start(d_conn *c, d_msg_call *m)
     bool timed = (m->option & MACH_RCV_TIMEOUT) != 0;
     m->r.may_block = !(timed && m->timeout == 0);
     set_deadline(m, timed);
-    /* A window on the port (this thread's or another's) is taken back first: what it let be
-     * claimed is received before this receive looks at the queue. */
-    um_entry *e = um_entry_lookup(task->space, m->r.rcv_name);
-    if (e && (e->type & MACH_PORT_TYPE_RECEIVE) && e->object)
-        d_win_revoke_port(c->task->d, (um_port *)e->object);
+    rcv_win_revoke(c, m);
     d_callctx ctx;
     msg_enter(c, m, &ctx);
     mach_msg_return_t mr = um_msg_receive(task, &m->r);
@@ -366,12 +374,8 @@ bool d_msg_resume(d_conn *c)
     if (m->kind == D_WAIT_SEMA)
         return m->sema_w.woken ? sema_done(c, m, m->sema_w.result) : true;
     um_task *task = c->task->task;
-    if (!m->in_send && !m->r.handed) {
-        /* As at its start: a window on the port gives up what it let be claimed first. */
-        um_entry *e = um_entry_lookup(task->space, m->r.rcv_name);
-        if (e && (e->type & MACH_PORT_TYPE_RECEIVE) && e->object)
-            d_win_revoke_port(c->task->d, (um_port *)e->object);
-    }
+    if (!m->in_send && !m->r.handed)
+        rcv_win_revoke(c, m); /* as at its start */
     d_callctx ctx;
     msg_enter(c, m, &ctx);
     mach_msg_return_t mr =
