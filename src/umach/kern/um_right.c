@@ -412,9 +412,8 @@ kern_return_t um_right_destruct(um_space *space, mach_port_name_t name, um_entry
         return KERN_INVALID_ARGUMENT;
     }
     um_port_changing(port, space, UM_PORT_CHANGE_RECEIVE);
-    if (srdelta)
-        um_port_changing(port, space, UM_PORT_CHANGE_SEND);
     if (srdelta) {
+        um_port_changing(port, space, UM_PORT_CHANGE_SEND);
         uint32_t urefs = e->urefs;
         if (urefs_underflow(urefs, srdelta))
             goto invalid_value;
