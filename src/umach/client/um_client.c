@@ -398,33 +398,38 @@ bool um_client_init(void)
 }
 
 /*
- * Join connection t->fd to the task, asking for a ring (UMACH_WORLD_RING=0: the socket
- * only). A daemon that gives none leaves the connection on the socket alone. The daemon's
- * answer: KERN_SUCCESS, KERN_RESOURCE_SHORTAGE (the task has as many thread connections as
- * the world allows), or KERN_FAILURE when there is none.
+ * Join connection `fd` to the task, its replies read into `buf`. `ring_out`, when not NULL, asks
+ * for a ring there (UMACH_WORLD_RING=0: the socket only); a daemon that gives none leaves the
+ * connection on the socket alone. NULL (a signal handler's connection, cl_nested_roundtrip)
+ * asks for none and reads no environment. The daemon's answer: KERN_SUCCESS,
+ * KERN_RESOURCE_SHORTAGE (the task has as many thread connections as the world allows), or
+ * KERN_FAILURE when there is none.
  */
-static kern_return_t cl_thread_join(cl_thread *t)
+static kern_return_t cl_conn_join(int fd, um_wire_buf *buf, um_ring *ring_out)
 {
-    const char *ring_env = getenv("UMACH_WORLD_RING");
-    bool want_ring = !(ring_env && strcmp(ring_env, "0") == 0);
+    bool want_ring = false;
+    if (ring_out) {
+        const char *ring_env = getenv("UMACH_WORLD_RING");
+        want_ring = !(ring_env && strcmp(ring_env, "0") == 0);
+    }
     uint64_t args[3] = {cl_secret[0], cl_secret[1], want_ring ? UM_WIRE_JOIN_RING : 0};
     um_wire_hdr h;
     memset(&h, 0, sizeof h);
     h.call = UM_WIRE_JOIN;
     h.nargs = 3;
-    if (um_wire_send(t->fd, &h, args, NULL) != 0)
+    if (um_wire_send(fd, &h, args, NULL) != 0)
         return KERN_FAILURE;
     um_wire_pkt rep;
     int fds[UM_WIRE_MAX_FDS];
     unsigned nfds = 0;
-    if (um_wire_recv_fds(t->fd, &t->buf, &rep, fds, UM_WIRE_MAX_FDS, &nfds) != 1)
+    if (um_wire_recv_fds(fd, buf, &rep, fds, UM_WIRE_MAX_FDS, &nfds) != 1)
         return KERN_FAILURE;
     kern_return_t kr = rep.h.call == UM_WIRE_JOIN ? rep.h.kr : KERN_FAILURE;
     bool ok = kr == KERN_SUCCESS;
     bool ring = ok && want_ring && (rep.h.flags & UM_WIRE_F_RING) && nfds == 2;
     if (ring) {
-        if (um_ring_attach(&t->ring, fds[0], fds[1]) != 0)
-            t->ring = (um_ring){.base = NULL, .evfd = -1}; /* both closed: the socket alone */
+        if (um_ring_attach(ring_out, fds[0], fds[1]) != 0)
+            *ring_out = (um_ring){.base = NULL, .evfd = -1}; /* both closed: the socket alone */
     } else {
         for (unsigned i = 0; i < nfds; i++)
             close(fds[i]);
@@ -470,7 +475,7 @@ static cl_thread *cl_thread_conn(enum cl_rt *why)
     if (t->fd >= 0)
         close(t->fd); /* a connection of an older task (before a fork) */
     t->fd = cl_connect();
-    kern_return_t jr = t->fd >= 0 ? cl_thread_join(t) : KERN_FAILURE;
+    kern_return_t jr = t->fd >= 0 ? cl_conn_join(t->fd, &t->buf, &t->ring) : KERN_FAILURE;
     if (t->fd >= 0 && jr != KERN_SUCCESS) {
         um_ring_unmap(&t->ring);
         close(t->fd);
@@ -752,9 +757,10 @@ static enum cl_rt cl_own_roundtrip(um_wire_hdr *h, const uint64_t *args, const v
 
 /*
  * A call made while this thread is in the middle of another call, a post or a window claim
- * (a signal handler's: cl_calls, cl_in_ring): on a thread connection of its own, opened, joined (without a ring) and closed for this call
- * alone, with a buffer of its own kept until um_client_reply_free. Nothing here takes a lock
- * or allocates from the heap, and the thread's own connection and ring are not touched.
+ * (a signal handler's: cl_calls, cl_in_ring): on a thread connection of its own, opened,
+ * joined (cl_conn_join, without a ring) and closed for this call alone, with a buffer of its
+ * own kept until um_client_reply_free. Nothing here takes a lock or allocates from the heap,
+ * and the thread's own connection and ring are not touched.
  */
 static enum cl_rt cl_nested_roundtrip(um_wire_hdr *h, const uint64_t *args, const void *blob,
                                       uint32_t xmem_len, const int *fds, uint32_t nfds,
@@ -773,22 +779,7 @@ static enum cl_rt cl_nested_roundtrip(um_wire_hdr *h, const uint64_t *args, cons
     enum cl_rt rt = CL_RT_SEND_FAILED;
     int fd = cl_connect();
     if (fd >= 0) {
-        uint64_t jargs[3] = {cl_secret[0], cl_secret[1], 0};
-        um_wire_hdr j;
-        memset(&j, 0, sizeof j);
-        j.call = UM_WIRE_JOIN;
-        j.nargs = 3;
-        um_wire_pkt jrep;
-        int jfds[UM_WIRE_MAX_FDS];
-        unsigned njfds = 0;
-        kern_return_t jr = KERN_FAILURE;
-        if (um_wire_send(fd, &j, jargs, NULL) == 0 &&
-            um_wire_recv_fds(fd, buf, &jrep, jfds, UM_WIRE_MAX_FDS, &njfds) == 1) {
-            for (unsigned i = 0; i < njfds; i++)
-                close(jfds[i]);
-            jr = jrep.h.call == UM_WIRE_JOIN ? jrep.h.kr : KERN_FAILURE;
-            um_wire_pkt_free(&jrep);
-        }
+        kern_return_t jr = cl_conn_join(fd, buf, NULL);
         h->id = 1;
         if (jr == KERN_SUCCESS)
             rt = cl_socket_roundtrip(fd, buf, h, args, blob, xmem_len, fds, nfds, rep,
