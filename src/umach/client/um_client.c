@@ -540,6 +540,21 @@ void um_client_note_cred_generation(unsigned gen)
 /* UMACH_WORLD_POST=0: every send goes to the daemon (for comparison); read once. */
 static int cl_post_off = -1;
 
+/*
+ * The calling thread, when a post or a window claim may use its ring now: its connection is
+ * open, has a ring and is of the current task, and no post, claim or call of this thread is
+ * under way (a signal handler's, cl_in_ring / cl_calls, goes the usual way). NULL otherwise.
+ */
+static cl_thread *cl_ring_thread(void)
+{
+    cl_thread *t = cl_me;
+    if (!t || t->fd < 0 || !t->ring.base ||
+        cl_me_generation != __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE) || cl_in_ring ||
+        cl_calls)
+        return NULL;
+    return t;
+}
+
 bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len)
 {
     int off = __atomic_load_n(&cl_post_off, __ATOMIC_RELAXED);
@@ -550,9 +565,8 @@ bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len)
     }
     if (off)
         return false;
-    cl_thread *t = cl_me;
-    if (!t || t->fd < 0 || !t->ring.base ||
-        cl_me_generation != __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE))
+    cl_thread *t = cl_ring_thread();
+    if (!t)
         return false;
     /*
      * The daemon labels a post with the tokens it last read for the task, which it re-reads
@@ -562,9 +576,6 @@ bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len)
      */
     if (!cl_post_gen_valid || um_embedded_cred_changing() ||
         um_embedded_cred_generation() != cl_post_gen)
-        return false;
-    /* A handler that interrupted this thread's own post, claim or call sends the usual way. */
-    if (cl_in_ring || cl_calls)
         return false;
     cl_in_ring = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -582,10 +593,8 @@ static bool cl_win_write(uint64_t addr, const void *bytes, size_t len)
 int um_client_win_receive(mach_port_name_t name, mach_msg_option_t option,
                           mach_msg_size_t rcv_size, uint64_t buf)
 {
-    cl_thread *t = cl_me;
-    if (!t || t->fd < 0 || !t->ring.base ||
-        cl_me_generation != __atomic_load_n(&cl_generation, __ATOMIC_ACQUIRE) ||
-        __atomic_load_n(&cl_post_off, __ATOMIC_RELAXED) > 0 || cl_in_ring || cl_calls)
+    cl_thread *t = cl_ring_thread();
+    if (!t || __atomic_load_n(&cl_post_off, __ATOMIC_RELAXED) > 0)
         return 0;
     cl_in_ring = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
