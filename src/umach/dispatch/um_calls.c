@@ -14,13 +14,22 @@
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 
+/* kr = the call `fn` of this task: libumach's front end in a world, the api's in embedded mode. */
+#define UM_RUN(kr, fn, ...)                                                                        \
+    do {                                                                                           \
+        if (um_client_active()) {                                                                  \
+            kr = um_client_##fn(__VA_ARGS__);                                                      \
+        } else {                                                                                   \
+            um_task *self_ = um_embedded_enter();                                                  \
+            kr = um_api_##fn(self_, __VA_ARGS__);                                                  \
+            um_embedded_leave();                                                                   \
+        }                                                                                          \
+    } while (0)
+
 #define UM_CALL(fn, ...)                                                                           \
     do {                                                                                           \
-        if (um_client_active())                                                                    \
-            return um_client_##fn(__VA_ARGS__);                                                    \
-        um_task *self_ = um_embedded_enter();                                                      \
-        kern_return_t kr_ = um_api_##fn(self_, __VA_ARGS__);                                       \
-        um_embedded_leave();                                                                       \
+        kern_return_t kr_;                                                                         \
+        UM_RUN(kr_, fn, __VA_ARGS__);                                                              \
         return kr_;                                                                                \
     } while (0)
 
@@ -32,13 +41,7 @@
 #define UM_TASK_CALL(fn, task, forward, ...)                                                       \
     do {                                                                                           \
         kern_return_t kr_;                                                                         \
-        if (um_client_active()) {                                                                  \
-            kr_ = um_client_##fn(__VA_ARGS__);                                                     \
-        } else {                                                                                   \
-            um_task *self_ = um_embedded_enter();                                                  \
-            kr_ = um_api_##fn(self_, __VA_ARGS__);                                                 \
-            um_embedded_leave();                                                                   \
-        }                                                                                          \
+        UM_RUN(kr_, fn, __VA_ARGS__);                                                              \
         if (kr_ == MACH_SEND_INVALID_DEST && um_forward_wanted(task))                              \
             kr_ = (forward);                                                                       \
         return kr_;                                                                                \
