@@ -183,44 +183,22 @@ static bool look_any_posted(const d_daemon *d)
     return false;
 }
 
-/* Whether this try is one to skip (a countdown after tries that found nothing). */
-static bool backoff_skips(d_backoff *b)
-{
-    if (!b->skip)
-        return false;
-    b->skip--;
-    return true;
-}
-
-/* A try found something (tries go on every time) or nothing (the next 1, 3, 7 ... 255 are
- * skipped, doubling with each such try in a row). */
-static void backoff_found(d_backoff *b, bool found)
-{
-    if (found) {
-        b->fail = 0;
-        return;
-    }
-    if (b->fail < 8)
-        b->fail++;
-    b->skip = (1u << b->fail) - 1;
-}
-
 /* Poll the rings looked at for up to UMACH_SPIN_US (their clients run on other CPUs). */
 static void look_spin(d_daemon *d)
 {
-    if (backoff_skips(&d->spin_backoff))
+    if (um_backoff_skips(&d->spin_backoff))
         return;
     uint64_t until = d_now_ns() + d->spin_ns;
     for (unsigned k = 1;; k++) {
         look_pause();
         if (look_any_posted(d)) {
-            backoff_found(&d->spin_backoff, true);
+            um_backoff_found(&d->spin_backoff, true);
             return;
         }
         if ((k & 31) == 0 && d_now_ns() >= until)
             break;
     }
-    backoff_found(&d->spin_backoff, false);
+    um_backoff_found(&d->spin_backoff, false);
 }
 
 /*
@@ -231,10 +209,10 @@ static void look_spin(d_daemon *d)
  */
 static void look_yield(d_daemon *d)
 {
-    if (backoff_skips(&d->yield_backoff))
+    if (um_backoff_skips(&d->yield_backoff))
         return;
     sched_yield();
-    backoff_found(&d->yield_backoff, look_any_posted(d));
+    um_backoff_found(&d->yield_backoff, look_any_posted(d));
 }
 
 /* Before the promises end: poll the rings whose clients run elsewhere, or yield to those here. */

@@ -20,6 +20,7 @@
 
 #include "kern/um_kern.h"
 #include "kern/um_kmsg.h"
+#include "um_backoff.h"
 #include "vm/um_xmem.h"
 #include "wire/um_ring.h"
 #include "wire/um_wire.h"
@@ -168,11 +169,6 @@ struct d_task {
 /* Most tasks of one uid at once, unless --uid-tasks-max says otherwise. */
 #define D_UID_TASKS_MAX 32768u
 
-/* A try that found nothing makes the next 1, 3, 7 ... 255 tries skipped (d_loop.c). */
-typedef struct d_backoff {
-    uint32_t skip, fail;
-} d_backoff;
-
 struct d_daemon {
     um_kernel kernel;
     uint64_t queued_cap;  /* the most queued bytes any task may ask for (UMACH_QUEUED_BYTES_MAX);
@@ -206,8 +202,8 @@ struct d_daemon {
     d_conn *look_head;               /* rings replied to this round: looked at before sleeping */
     uint64_t spin_ns;                /* how long it polls them when their clients run on
                                         another CPU (UMACH_SPIN_US); 0: never */
-    d_backoff spin_backoff;          /* polls to skip after ones that found nothing */
-    d_backoff yield_backoff;         /* yields to skip after ones that found nothing */
+    um_backoff spin_backoff;         /* polls to skip after ones that found nothing */
+    um_backoff yield_backoff;        /* yields to skip after ones that found nothing */
     d_conn *posters[D_POSTERS_MAX];  /* rings that hold or held grants (d_post.c) */
     unsigned nposters;
     uint32_t active_grants;          /* grants that may be topped up (checked at each reply) */

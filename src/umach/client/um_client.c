@@ -33,6 +33,7 @@
 #include "../api/um_api.h"
 #include "um_client_conn.h"
 #include "../wire/um_ring.h"
+#include "../um_backoff.h"
 
 #include <mach/mach_init.h>
 
@@ -606,10 +607,7 @@ int um_client_win_receive(mach_port_name_t name, mach_msg_option_t option,
 
 /* ---- spinning before sleeping on the ring ------------------------------------------------- */
 
-enum { CL_SPIN_BACKOFF_MAX = 8 };
-
-static _Thread_local uint32_t cl_spin_skip; /* waits left before this thread spins again */
-static _Thread_local uint32_t cl_spin_fail; /* spins in a row that ended without the reply */
+static _Thread_local um_backoff cl_spin_backoff; /* waits to skip, spins in a row without */
 
 static inline void cl_cpu_pause(void)
 {
@@ -642,23 +640,19 @@ static void cl_ring_spin(const um_ring *r)
     int me = sched_getcpu();
     if (dcpu == UINT32_MAX || me < 0 || (uint32_t)me == dcpu)
         return;
-    if (cl_spin_skip) {
-        cl_spin_skip--;
+    if (um_backoff_skips(&cl_spin_backoff))
         return;
-    }
     uint64_t until = cl_now_ns() + budget;
     for (unsigned k = 1;; k++) {
         cl_cpu_pause();
         if (um_ring_has_reply(r)) {
-            cl_spin_fail = 0;
+            um_backoff_found(&cl_spin_backoff, true);
             return;
         }
         if ((k & 31) == 0 && cl_now_ns() >= until)
             break;
     }
-    if (cl_spin_fail < CL_SPIN_BACKOFF_MAX)
-        cl_spin_fail++;
-    cl_spin_skip = (1u << cl_spin_fail) - 1;
+    um_backoff_found(&cl_spin_backoff, false);
 }
 
 /* One round trip through the thread's ring (a non-interruptible call that fits in it). */

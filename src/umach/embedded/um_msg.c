@@ -46,6 +46,7 @@
 #endif
 #include "../kern/um_hint.h"
 #include "../kern/um_kmsg.h"
+#include "../um_backoff.h"
 #include "um_embedded.h"
 
 #include <mach/mach.h>
@@ -167,7 +168,7 @@ static void fe_wake(um_waiter *w)
 
 /* ---- spinning before sleeping ------------------------------------------------------------------ */
 
-enum { FE_SPIN_US_DEFAULT = 20, FE_SPIN_US_MAX = 1000, FE_SPIN_BACKOFF_MAX = 8 };
+enum { FE_SPIN_US_DEFAULT = 20, FE_SPIN_US_MAX = 1000 };
 
 /* UINT64_MAX until the first wait reads the environment (any thread may: same result). */
 static uint64_t fe_spin_ns_value = UINT64_MAX;
@@ -199,9 +200,8 @@ static uint64_t fe_spin_ns(void)
     return ns;
 }
 
-static _Thread_local uint32_t fe_spin_skip; /* waits left before this thread spins again */
-static _Thread_local uint32_t fe_spin_fail; /* spins in a row that ended without the wake */
-static _Thread_local bool fe_spin_missed;    /* the last spin ended without the wake */
+static _Thread_local um_backoff fe_spin_backoff; /* waits to skip, spins in a row without */
+static _Thread_local bool fe_spin_missed;        /* the last spin ended without the wake */
 
 static inline void fe_cpu_pause(void)
 {
@@ -228,10 +228,8 @@ static bool fe_spin(fe_word *fw, const struct timespec *deadline)
     uint64_t budget = fe_spin_ns();
     if (budget == 0)
         return false;
-    if (fe_spin_skip) {
-        fe_spin_skip--;
+    if (um_backoff_skips(&fe_spin_backoff))
         return false;
-    }
     fe_spin_missed = false;
     uint64_t until = fe_now_ns() + budget;
     if (deadline) {
@@ -242,14 +240,13 @@ static bool fe_spin(fe_word *fw, const struct timespec *deadline)
     for (unsigned k = 1;; k++) {
         fe_cpu_pause();
         if (fe_word_woken(__atomic_load_n(&fw->word, __ATOMIC_ACQUIRE))) {
-            fe_spin_fail = 0;
+            um_backoff_found(&fe_spin_backoff, true);
             return true;
         }
         if (k % 64 == 0 && fe_now_ns() >= until)
             break;
     }
-    if (fe_spin_fail < FE_SPIN_BACKOFF_MAX)
-        fe_spin_fail++;
+    um_backoff_missed(&fe_spin_backoff);
     fe_spin_missed = true; /* the back-off is decided when the wake comes (fe_spin_learn) */
     return false;
 }
@@ -268,9 +265,9 @@ static void fe_spin_learn(uint32_t v)
         return;
     int cpu = sched_getcpu();
     if (cpu >= 0 && (uint32_t)cpu + 1 != waker) {
-        fe_spin_skip = 0;
+        um_backoff_resume(&fe_spin_backoff);
     } else if (fe_spin_missed) {
-        fe_spin_skip = (1u << fe_spin_fail) - 1;
+        um_backoff_skip(&fe_spin_backoff);
     }
     fe_spin_missed = false;
 }
