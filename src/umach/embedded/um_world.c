@@ -415,13 +415,22 @@ static uint32_t um_post_value(void)
     return 1u | (cpu >= 0 && cpu < (1 << 29) ? (uint32_t)(cpu + 1) << 2 : 0u);
 }
 
-static void um_defer(uintptr_t p)
+/*
+ * Add a pending wake (see um_pending_run) to run once the lock is released: true. false: the
+ * list is full; a plain wake or post then runs at once (a crowd of waiters: wake this one
+ * now), a completed receive is left to the caller (it must not run under the lock).
+ * Conditions: world locked.
+ */
+static bool um_defer(uintptr_t p)
 {
     um_world *w = &um_the_world;
-    if (w->npending < sizeof w->pending_wakes / sizeof w->pending_wakes[0])
+    if (w->npending < sizeof w->pending_wakes / sizeof w->pending_wakes[0]) {
         w->pending_wakes[w->npending++] = p;
-    else
-        um_pending_run(p, um_post_value()); /* a crowd of waiters: wake this one now */
+        return true;
+    }
+    if (!(p & 2))
+        um_pending_run(p, um_post_value());
+    return false;
 }
 
 void um_embedded_defer_wake(uint32_t *word)
@@ -436,11 +445,7 @@ void um_embedded_defer_post(uint32_t *word)
 
 bool um_embedded_defer_final(um_waiter *w)
 {
-    um_world *wd = &um_the_world;
-    if (wd->npending == sizeof wd->pending_wakes / sizeof wd->pending_wakes[0])
-        return false;
-    wd->pending_wakes[wd->npending++] = (uintptr_t)w | 2;
-    return true;
+    return um_defer((uintptr_t)w | 2);
 }
 
 UM_HOT void um_embedded_leave(void)
