@@ -206,8 +206,19 @@ static void *th_waiting_receiver(void *arg)
     return NULL;
 }
 
-static int th_waiting_start(th_waiting *w, pthread_t *t)
+/*
+ * Start thread `t` receiving from `port` into `size` bytes at `buf` (NULL: w->m), with the
+ * audit trailer and the options `extra`, and return once it has had time to block in
+ * mach_msg. 0: no thread.
+ */
+static int th_waiting_start(th_waiting *w, mach_port_name_t port, mach_msg_header_t *buf,
+                            mach_msg_size_t size, mach_msg_option_t extra, pthread_t *t)
 {
+    memset(w, 0, sizeof *w);
+    w->port = port;
+    w->extra = extra;
+    w->buf = buf;
+    w->size = size;
     if (pthread_create(t, NULL, th_waiting_receiver, w) != 0)
         return 0;
     while (!atomic_load(&w->started))
@@ -220,13 +231,10 @@ MT_TEST(a_receiver_that_already_waits_gets_the_message_with_its_rights_named_and
 {
     NU_BEGIN();
     static th_waiting w;
-    memset(&w, 0, sizeof w);
-    w.port = nu_port();
-    mach_port_name_t carried = nu_port_with_send(), reply = nu_port();
-    MT_REQUIRE(w.port && carried && reply);
-    w.size = sizeof w.m;
+    mach_port_name_t port = nu_port(), carried = nu_port_with_send(), reply = nu_port();
+    MT_REQUIRE(port && carried && reply);
     pthread_t t;
-    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_REQUIRE(th_waiting_start(&w, port, NULL, sizeof w.m, 0, &t));
     union {
         nu_carry_msg c;
         uint8_t bytes[sizeof(nu_carry_msg)];
@@ -272,13 +280,10 @@ MT_TEST(a_receiver_that_already_waits_with_a_small_buffer_and_rcv_large_leaves_t
 {
     NU_BEGIN();
     static th_waiting w;
-    memset(&w, 0, sizeof w);
-    w.port = nu_port_with_send();
-    MT_REQUIRE(w.port);
-    w.extra = MACH_RCV_LARGE;
-    w.size = sizeof(mach_msg_header_t);
+    mach_port_name_t port = nu_port_with_send();
+    MT_REQUIRE(port);
     pthread_t t;
-    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_REQUIRE(th_waiting_start(&w, port, NULL, sizeof(mach_msg_header_t), MACH_RCV_LARGE, &t));
     MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 78, 5), MACH_MSG_SUCCESS);
     MT_EQ(pthread_join(t, NULL), 0);
     MT_KR(w.mr, MACH_RCV_TOO_LARGE);
@@ -297,13 +302,10 @@ MT_TEST(a_receiver_that_already_waits_with_a_small_buffer_loses_the_message_and_
 {
     NU_BEGIN();
     static th_waiting w;
-    memset(&w, 0, sizeof w);
-    w.port = nu_port_with_send();
-    mach_port_name_t reply = nu_port();
-    MT_REQUIRE(w.port && reply);
-    w.size = sizeof(mach_msg_header_t);
+    mach_port_name_t port = nu_port_with_send(), reply = nu_port();
+    MT_REQUIRE(port && reply);
     pthread_t t;
-    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_REQUIRE(th_waiting_start(&w, port, NULL, sizeof(mach_msg_header_t), 0, &t));
     MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 79, 5),
           MACH_MSG_SUCCESS);
     MT_EQ(pthread_join(t, NULL), 0);
@@ -326,13 +328,10 @@ MT_TEST(a_receiver_that_already_waits_gets_a_simple_message_with_its_reply_right
 {
     NU_BEGIN();
     static th_waiting w;
-    memset(&w, 0, sizeof w);
-    w.port = nu_port_with_send();
-    mach_port_name_t reply = nu_port();
-    MT_REQUIRE(w.port && reply);
-    w.size = sizeof w.m;
+    mach_port_name_t port = nu_port_with_send(), reply = nu_port();
+    MT_REQUIRE(port && reply);
     pthread_t t;
-    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_REQUIRE(th_waiting_start(&w, port, NULL, sizeof w.m, 0, &t));
     MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 80,
                   0x5eed),
           MACH_MSG_SUCCESS);
@@ -372,19 +371,18 @@ MT_TEST(a_receiver_that_already_waits_on_a_buffer_it_cannot_write_loses_the_mess
 {
     NU_BEGIN();
     static th_waiting w;
-    memset(&w, 0, sizeof w);
-    w.port = nu_port_with_send();
-    MT_REQUIRE(w.port);
+    mach_port_name_t port = nu_port_with_send();
+    MT_REQUIRE(port);
     /* The header is writable; the payload and trailer would land in a read-only page. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uint8_t *pages =
         mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     MT_REQUIRE(pages != MAP_FAILED);
     MT_REQUIRE(mprotect(pages + page, page, PROT_READ) == 0);
-    w.buf = (mach_msg_header_t *)(void *)(pages + page - sizeof(mach_msg_header_t));
-    w.size = 256;
+    mach_msg_header_t *buf =
+        (mach_msg_header_t *)(void *)(pages + page - sizeof(mach_msg_header_t));
     pthread_t t;
-    MT_REQUIRE(th_waiting_start(&w, &t));
+    MT_REQUIRE(th_waiting_start(&w, port, buf, 256, 0, &t));
     MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 82, 1), MACH_MSG_SUCCESS);
     MT_EQ(pthread_join(t, NULL), 0);
     MT_KR(w.mr, MACH_RCV_INVALID_DATA);
