@@ -385,6 +385,39 @@ MT_TEST(raw_requests_get_mig_replies_and_malformed_ones_get_errors)
     MT_KR(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
 }
 
+/* ---- the MIG reply port after a failed call ---------------------------------------------------- */
+
+MT_TEST(a_call_whose_body_fails_copy_in_gives_up_its_reply_port_so_the_next_call_gets_its_reply)
+{
+    mach_port_name_t service = new_port();
+    MT_REQUIRE(service);
+    MT_KR(bootstrap_register(bootstrap_port, "org.machports.test.reply.good", service),
+          BOOTSTRAP_SUCCESS);
+
+    /* A send that fails before anything is copied in keeps the thread's reply port. */
+    mach_port_t reply = mig_get_reply_port();
+    mach_port_t found = MACH_PORT_NULL;
+    MT_KR(bootstrap_look_up(MACH_PORT_NULL, "org.machports.test.reply.good", &found),
+          MACH_SEND_INVALID_DEST);
+    MT_EQ(mig_get_reply_port(), reply);
+
+    /*
+     * A bad right in the body: the send-once reply right was made from the header and is
+     * destroyed with the request, which queues a send-once notification on the reply port.
+     * Kept, that port would hand the notification to the next call as its reply
+     * (MIG_SERVER_DIED); a MIG stub gives it up after any error but the three above.
+     */
+    MT_KR(bootstrap_register(bootstrap_port, "org.machports.test.reply.bad", 0x7777703),
+          MACH_SEND_INVALID_RIGHT);
+    MT_EQ(type_of(reply), (mach_port_type_t)-1);
+    MT_CHECK(mig_get_reply_port() != reply);
+    MT_KR(bootstrap_look_up(bootstrap_port, "org.machports.test.reply.good", &found),
+          BOOTSTRAP_SUCCESS);
+    MT_EQ(found, service);
+    MT_KR(mach_port_deallocate(TASK, found), KERN_SUCCESS);
+    kill_port(service);
+}
+
 /* ---- TASK_BOOTSTRAP_PORT ---------------------------------------------------------------------- */
 
 MT_TEST(special_port_calls_check_their_slot_and_right_as_xnu_does)

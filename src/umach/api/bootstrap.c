@@ -9,12 +9,12 @@
 #define _GNU_SOURCE /* strnlen */
 #endif
 #include "../kern/um_bootstrap.h"
+#include "um_mig.h"
 #include "../um_export.h"
 
 #include <mach/mach.h>
 #include <mach/mach_error.h>
 #include <mach/mig_errors.h>
-#include <mach/notify.h>
 #include <servers/bootstrap.h>
 
 #include <string.h>
@@ -37,45 +37,25 @@ static bool name_copy(name_t out, const char *name)
 }
 
 /*
- * Send `req` (its header's port fields and id still to fill) to `bp` and read the reply.
- * `want` is the right a successful reply carries (0: none, the reply is a bare return code);
- * on success *portp receives its name. Returns the server's code, a mach_msg error, or a MIG
- * error for a reply of the wrong shape (which is destroyed).
+ * Send `req` (MACH_MSGH_BITS_COMPLEX in its bits when it carries a descriptor; the rest of its
+ * header still to fill) to `bp` and read the reply (um_mig_rpc). `want` is the right a
+ * successful reply carries (0: none, the reply is a bare return code); on success *portp
+ * receives its name. Returns the server's code, um_mig_rpc's error, or MIG_TYPE_ERROR for a
+ * reply of the wrong shape (which is destroyed).
  */
 static kern_return_t bs_rpc(mach_port_t bp, mach_msg_header_t *req, mach_msg_size_t size,
                             mach_msg_id_t id, mach_msg_type_name_t want, mach_port_t *portp)
 {
-    mach_port_t reply_port = mig_get_reply_port();
-    bool complex = (req->msgh_bits & MACH_MSGH_BITS_COMPLEX) != 0;
-    req->msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE) |
-                     (complex ? MACH_MSGH_BITS_COMPLEX : 0);
-    req->msgh_size = size;
-    req->msgh_remote_port = bp;
-    req->msgh_local_port = reply_port;
-    req->msgh_voucher_port = MACH_PORT_NULL;
-    req->msgh_id = id;
-
     bs_reply rep;
     /* The request buffer stays the caller's; the reply lands in its own buffer. */
-    mach_msg_return_t mr = mach_msg_overwrite(req, MACH_SEND_MSG | MACH_RCV_MSG, size,
-                                              sizeof rep, reply_port, MACH_MSG_TIMEOUT_NONE,
-                                              MACH_PORT_NULL, &rep.port.head, 0);
-    if (mr != MACH_MSG_SUCCESS) {
-        /* As a MIG stub: a failed receive may have left the reply port in doubt. */
-        if ((mr & ~MACH_MSG_MASK) >= MACH_RCV_IN_PROGRESS && mr != MACH_RCV_INTERRUPTED)
-            mig_dealloc_reply_port(reply_port);
+    mach_msg_return_t mr = um_mig_rpc(bp, id, req, size, &rep.port.head, sizeof rep);
+    if (mr != MACH_MSG_SUCCESS)
         return mr;
-    }
     mach_msg_header_t *h = &rep.port.head;
-    kern_return_t kr;
-    if (h->msgh_id != id + 100) {
-        kr = h->msgh_id == MACH_NOTIFY_SEND_ONCE ? MIG_SERVER_DIED : MIG_REPLY_MISMATCH;
-    } else if (!(h->msgh_bits & MACH_MSGH_BITS_COMPLEX)) {
-        if (h->msgh_size != sizeof(mig_reply_error_t))
-            kr = MIG_TYPE_ERROR;
-        else if (rep.error.RetCode == KERN_SUCCESS && want != 0)
-            kr = MIG_TYPE_ERROR; /* success must carry the right */
-        else
+    if (!(h->msgh_bits & MACH_MSGH_BITS_COMPLEX)) {
+        /* A bare return code: a success must carry the right when one is wanted. */
+        if (h->msgh_size == sizeof(mig_reply_error_t) &&
+            (rep.error.RetCode != KERN_SUCCESS || want == 0))
             return rep.error.RetCode;
     } else if (want != 0 && h->msgh_size == sizeof(um_bs_port_reply) &&
                rep.port.body.msgh_descriptor_count == 1 &&
@@ -83,11 +63,9 @@ static kern_return_t bs_rpc(mach_port_t bp, mach_msg_header_t *req, mach_msg_siz
                rep.port.port.disposition == want) {
         *portp = rep.port.port.name;
         return KERN_SUCCESS;
-    } else {
-        kr = MIG_TYPE_ERROR;
     }
     mach_msg_destroy(h);
-    return kr;
+    return MIG_TYPE_ERROR;
 }
 
 static kern_return_t name_call(mach_port_t bp, mach_msg_id_t id, const char *name,

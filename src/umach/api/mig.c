@@ -1,11 +1,15 @@
 /*
  * mig.c — the MIG runtime routines Darwin's libsystem provides to generated stubs:
- * a per-thread reply port, string copies, and allocation of out-of-line arrays.
+ * a per-thread reply port, string copies, and allocation of out-of-line arrays; and one
+ * routine call made as a generated user stub makes it, for libumach's own MIG clients
+ * (bootstrap calls, task calls on another port).
  */
 #include "../um_export.h"
-#include "um_api.h"
+#include "um_mig.h"
 
 #include <mach/mach.h>
+#include <mach/mig_errors.h>
+#include <mach/notify.h>
 
 #include <threads.h>
 #include <stdbool.h>
@@ -60,6 +64,40 @@ UM_EXPORT void mig_dealloc_reply_port(mach_port_t migport)
 UM_EXPORT void mig_put_reply_port(mach_port_t reply_port)
 {
     (void)reply_port;
+}
+
+mach_msg_return_t um_mig_rpc(mach_port_t dest, mach_msg_id_t id, mach_msg_header_t *req,
+                             mach_msg_size_t size, mach_msg_header_t *rep,
+                             mach_msg_size_t rcv_size)
+{
+    mach_port_t reply = mig_get_reply_port();
+    req->msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0,
+                                        req->msgh_bits & MACH_MSGH_BITS_COMPLEX);
+    req->msgh_size = size;
+    req->msgh_remote_port = dest;
+    req->msgh_local_port = reply;
+    req->msgh_voucher_port = MACH_PORT_NULL;
+    req->msgh_id = id;
+    mach_msg_return_t mr = mach_msg_overwrite(req, MACH_SEND_MSG | MACH_RCV_MSG, size, rcv_size,
+                                              reply, MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL, rep,
+                                              0);
+    if (mr != MACH_MSG_SUCCESS) {
+        /*
+         * These three refuse the request at its header, before a right is taken; after any
+         * other error the port may hold a notification or a late reply meant for this call.
+         */
+        if (mr == MACH_SEND_INVALID_DATA || mr == MACH_SEND_INVALID_DEST ||
+            mr == MACH_SEND_INVALID_HEADER)
+            mig_put_reply_port(reply);
+        else
+            mig_dealloc_reply_port(reply);
+        return mr;
+    }
+    if (rep->msgh_id != id + 100) {
+        mr = rep->msgh_id == MACH_NOTIFY_SEND_ONCE ? MIG_SERVER_DIED : MIG_REPLY_MISMATCH;
+        mach_msg_destroy(rep);
+    }
+    return mr;
 }
 
 UM_EXPORT int mig_strncpy(char *dest, const char *src, int len)

@@ -96,12 +96,6 @@ kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, i
 kern_return_t um_api_task_set_special_port(um_task *self, task_t task, int which_port,
                                            mach_port_t special_port);
 
-/*
- * In a forked child (a new task): forget the thread's MIG reply port, which named a right of
- * the parent's space (Darwin's libsystem: mig_fork_child). Called by the front end.
- */
-void um_mig_fork_child(void);
-
 /* Is `task` a send right to self's task port? (vm calls: the memory work is the front end's) */
 bool um_api_task_check(um_task *self, mach_port_name_t task);
 

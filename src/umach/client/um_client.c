@@ -31,6 +31,7 @@
 #include "um_client.h"
 #include "../embedded/um_embedded.h"
 #include "../api/um_api.h"
+#include "../api/um_mig.h"
 #include "um_client_conn.h"
 #include "../wire/um_ring.h"
 #include "../um_backoff.h"

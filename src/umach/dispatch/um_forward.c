@@ -4,12 +4,12 @@
  */
 #include "um_forward.h"
 #include "um_calls.h"
+#include "../api/um_mig.h"
 #include "../kern/um_kern.h"
 
 #include <mach/mach.h>
 #include <mach/mig_errors.h>
 #include <mach/ndr.h>
-#include <mach/notify.h>
 
 #include <string.h>
 
@@ -69,9 +69,8 @@ static mach_msg_size_t fw_build(fw_buf *m, const um_fw_port *port, const um_fw_i
 
 /*
  * Sends the request in `m` to `task` with a send-once right to this thread's MIG reply port
- * and receives the reply into `m`, as a MIG stub does (the reply port kept after a send that
- * failed cleanly, given up after any other failure). Returns MACH_MSG_SUCCESS with a reply of
- * the routine's id in `m`, or the call's result (the reply, if any, destroyed). A kernel
+ * and receives the reply into `m`, as a MIG stub does (um_mig_rpc). Returns MACH_MSG_SUCCESS
+ * with a reply of the routine's id in `m`, or the call's result (the reply, if any, destroyed). A kernel
  * object of another kind (thread, host, semaphore) answers as XNU's kernel does; another
  * task's port is MACH_SEND_INVALID_DEST (umach serves a task's calls for itself only).
  */
@@ -110,31 +109,8 @@ static kern_return_t fw_rpc(mach_port_t task, mach_msg_id_t id, fw_buf *m, mach_
                    ? KERN_INVALID_TASK
                    : KERN_INVALID_ARGUMENT;
     }
-    mach_port_t reply = mig_get_reply_port();
-    m->head.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE,
-                                           0, complex ? MACH_MSGH_BITS_COMPLEX : 0);
-    m->head.msgh_size = size;
-    m->head.msgh_remote_port = task;
-    m->head.msgh_local_port = reply;
-    m->head.msgh_voucher_port = MACH_PORT_NULL;
-    m->head.msgh_id = id;
-    mach_msg_return_t mr = mach_msg(&m->head, MACH_SEND_MSG | MACH_RCV_MSG, size, sizeof *m, reply,
-                                    MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
-    if (mr != MACH_MSG_SUCCESS) {
-        if (mr == MACH_SEND_INVALID_DATA || mr == MACH_SEND_INVALID_DEST ||
-            mr == MACH_SEND_INVALID_HEADER)
-            mig_put_reply_port(reply);
-        else
-            mig_dealloc_reply_port(reply);
-        return mr;
-    }
-    if (m->head.msgh_id != id + 100) {
-        kern_return_t kr =
-            m->head.msgh_id == MACH_NOTIFY_SEND_ONCE ? MIG_SERVER_DIED : MIG_REPLY_MISMATCH;
-        mach_msg_destroy(&m->head);
-        return kr;
-    }
-    return MACH_MSG_SUCCESS;
+    m->head.msgh_bits = complex ? MACH_MSGH_BITS_COMPLEX : 0;
+    return um_mig_rpc(task, id, &m->head, size, &m->head, sizeof *m);
 }
 
 static kern_return_t fw_ret(const fw_buf *m)

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "../api/um_api.h"
+#include "../api/um_mig.h"
 #include "../client/um_client.h"
 #include "../dispatch/um_forward.h"
 #include "../kern/um_bootstrap.h"
