@@ -124,30 +124,34 @@ static int cl_connect(void)
     }
 }
 
-/* One request and its reply on a fresh connection (the hello); *kr: the reply's result. */
-static bool cl_setup_call(int fd, uint16_t call, const uint64_t *args, uint32_t nargs,
-                          um_wire_pkt *rep, um_wire_buf *buf, kern_return_t *kr)
+/*
+ * One request and its reply on a fresh connection (the hello, a join): `call` with `nargs`
+ * arguments, the reply read into `rep` through `buf` (inline), with up to `max_fds`
+ * descriptors beside it into `fds` (*nfds of them). Allocates nothing (a signal handler's
+ * join comes here). Returns KERN_SUCCESS with the reply in *rep (um_wire_pkt_free it) and its
+ * descriptors the caller's; else the daemon's error, or KERN_FAILURE when no reply to `call`
+ * came, with nothing left to free or close.
+ */
+static kern_return_t cl_setup_call(int fd, uint16_t call, const uint64_t *args, uint32_t nargs,
+                                   um_wire_buf *buf, um_wire_pkt *rep, int *fds,
+                                   unsigned max_fds, unsigned *nfds)
 {
-    *kr = KERN_FAILURE;
+    *nfds = 0;
     um_wire_hdr h;
     memset(&h, 0, sizeof h);
     h.call = call;
     h.nargs = nargs;
-    if (um_wire_send(fd, &h, args, NULL) != 0)
-        return false;
-    int rc;
-    do
-        rc = um_wire_recv(fd, buf, rep, 0, 0);
-    while (rc == -EINTR);
-    if (rc != 1)
-        return false;
-    if (rep->h.call == call)
-        *kr = rep->h.kr;
-    if (rep->h.call != call || rep->h.kr != KERN_SUCCESS) {
+    if (um_wire_send(fd, &h, args, NULL) != 0 ||
+        um_wire_recv_fds(fd, buf, rep, fds, max_fds, nfds) != 1)
+        return KERN_FAILURE;
+    kern_return_t kr = rep->h.call == call ? rep->h.kr : KERN_FAILURE;
+    if (kr != KERN_SUCCESS) {
+        for (unsigned i = 0; i < *nfds; i++)
+            close(fds[i]);
+        *nfds = 0;
         um_wire_pkt_free(rep);
-        return false;
     }
-    return true;
+    return kr;
 }
 
 /* The world refused us a task (umachd --uid-tasks-max): said once, here. */
@@ -232,8 +236,9 @@ static bool cl_join_world(void)
     uint32_t nargs = cl_fork_pending ? 5 : 3;
     cl_fork_pending = false; /* one try: the token is the daemon's for one child */
     um_wire_pkt rep;
-    kern_return_t kr;
-    if (!cl_setup_call(fd, UM_WIRE_HELLO, args, nargs, &rep, &buf, &kr)) {
+    unsigned nfds;
+    kern_return_t kr = cl_setup_call(fd, UM_WIRE_HELLO, args, nargs, &buf, &rep, NULL, 0, &nfds);
+    if (kr != KERN_SUCCESS) {
         close(fd);
         if (kr == KERN_RESOURCE_SHORTAGE && !cl_refused) {
             cl_refused = true;
@@ -415,21 +420,14 @@ static kern_return_t cl_conn_join(int fd, um_wire_buf *buf, um_ring *ring_out)
         want_ring = !(ring_env && strcmp(ring_env, "0") == 0);
     }
     uint64_t args[3] = {cl_secret[0], cl_secret[1], want_ring ? UM_WIRE_JOIN_RING : 0};
-    um_wire_hdr h;
-    memset(&h, 0, sizeof h);
-    h.call = UM_WIRE_JOIN;
-    h.nargs = 3;
-    if (um_wire_send(fd, &h, args, NULL) != 0)
-        return KERN_FAILURE;
     um_wire_pkt rep;
     int fds[UM_WIRE_MAX_FDS];
-    unsigned nfds = 0;
-    if (um_wire_recv_fds(fd, buf, &rep, fds, UM_WIRE_MAX_FDS, &nfds) != 1)
-        return KERN_FAILURE;
-    kern_return_t kr = rep.h.call == UM_WIRE_JOIN ? rep.h.kr : KERN_FAILURE;
-    bool ok = kr == KERN_SUCCESS;
-    bool ring = ok && want_ring && (rep.h.flags & UM_WIRE_F_RING) && nfds == 2;
-    if (ring) {
+    unsigned nfds;
+    kern_return_t kr =
+        cl_setup_call(fd, UM_WIRE_JOIN, args, 3, buf, &rep, fds, UM_WIRE_MAX_FDS, &nfds);
+    if (kr != KERN_SUCCESS)
+        return kr == KERN_RESOURCE_SHORTAGE ? kr : KERN_FAILURE;
+    if (want_ring && (rep.h.flags & UM_WIRE_F_RING) && nfds == 2) {
         if (um_ring_attach(ring_out, fds[0], fds[1]) != 0)
             *ring_out = (um_ring){.base = NULL, .evfd = -1}; /* both closed: the socket alone */
     } else {
@@ -437,7 +435,7 @@ static kern_return_t cl_conn_join(int fd, um_wire_buf *buf, um_ring *ring_out)
             close(fds[i]);
     }
     um_wire_pkt_free(&rep);
-    return kr == KERN_RESOURCE_SHORTAGE ? kr : ok ? KERN_SUCCESS : KERN_FAILURE;
+    return KERN_SUCCESS;
 }
 
 /*
