@@ -8,8 +8,13 @@
  *
  * UM_NEXT(name, type) defines `static type *um_next_<name>(void)`: that function, looked up
  * on the first call and kept (any thread may look it up: each finds the same pointer), or
- * NULL when there is none (the caller then fails as the call itself would, ENOSYS).
- * `type` is the function's type (a typedef, not a pointer).
+ * NULL when there is none. `type` is the function's type (a typedef, not a pointer).
+ *
+ * UM_NEXT_NONE(failed) is what a wrapper returns when there is none: `failed`, errno set to
+ * ENOSYS, as the call itself fails on a system without it. An expression:
+ *     system_fn *fn = um_next_system();
+ *     return fn ? fn(command) : UM_NEXT_NONE(-1);
+ * (posix_spawn reports its errors as its result, not in errno: its wrappers return ENOSYS.)
  */
 #ifndef UM_NEXT_H
 #define UM_NEXT_H
@@ -19,6 +24,7 @@
 #endif
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdatomic.h>
 
 #define UM_NEXT(name, type)                                                                    \
@@ -32,5 +38,7 @@
         }                                                                                      \
         return fn;                                                                             \
     }
+
+#define UM_NEXT_NONE(failed) (errno = ENOSYS, (failed))
 
 #endif

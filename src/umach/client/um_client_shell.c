@@ -196,11 +196,7 @@ UM_EXPORT int system(const char *command)
 {
     if (!um_client_active()) {
         system_fn *fn = um_next_system();
-        if (!fn) {
-            errno = ENOSYS;
-            return -1;
-        }
-        return fn(command);
+        return fn ? fn(command) : UM_NEXT_NONE(-1);
     }
     pthread_once(&sh_once, sh_init);
     if (!command)
@@ -300,11 +296,7 @@ UM_EXPORT FILE *popen(const char *command, const char *mode)
 {
     if (!um_client_active()) {
         popen_fn *fn = um_next_popen();
-        if (!fn) {
-            errno = ENOSYS;
-            return NULL;
-        }
-        return fn(command, mode);
+        return fn ? fn(command, mode) : UM_NEXT_NONE((FILE *)NULL);
     }
     pthread_once(&sh_once, sh_init);
     bool reading, cloexec;
@@ -350,11 +342,7 @@ UM_EXPORT int pclose(FILE *stream)
     }
     if (!found) {
         pclose_fn *fn = um_next_pclose();
-        if (!fn) {
-            errno = ENOSYS;
-            return -1;
-        }
-        return fn(stream);
+        return fn ? fn(stream) : UM_NEXT_NONE(-1);
     }
     pid_t pid = found->pid;
     free(found);

@@ -48,10 +48,8 @@ unsigned um_embedded_cred_changing(void)
     UM_EXPORT int name params                                                                  \
     {                                                                                          \
         um_##name##_fn *fn = um_next_##name();                                                 \
-        if (!fn) {                                                                             \
-            errno = ENOSYS;                                                                    \
-            return -1;                                                                         \
-        }                                                                                      \
+        if (!fn)                                                                               \
+            return UM_NEXT_NONE(-1);                                                           \
         atomic_fetch_add_explicit(&um_cred_changing, 1, memory_order_seq_cst);                 \
         int r = fn args;                                                                       \
         int saved = errno;                                                                     \
