@@ -17,7 +17,7 @@
 #include "api/um_api.h"
 #include "embedded/um_embedded.h"
 #include "kern/um_bootstrap.h"
-#include "kern/um_kmsg.h"
+#include "kern_msg.h"
 
 #include <mach/mach.h>
 #include <mach/mig_errors.h>
@@ -73,37 +73,14 @@ static um_task *bt_task(um_task *a, uint32_t euid, mach_port_name_t *bp)
 static mach_msg_return_t bt_mach_msg(um_task *t, bt_msg *m, mach_msg_size_t send_size,
                                      mach_port_name_t rcv_name)
 {
-    mach_msg_return_t mr;
     if (send_size) {
-        um_kmsg *k = NULL;
-        mr = um_kmsg_prepare(t, (uint64_t)(uintptr_t)m, send_size, &k);
-        if (mr != MACH_MSG_SUCCESS)
-            return mr;
-        um_msg_send_state s;
-        memset(&s, 0, sizeof s);
-        s.kmsg = k;
-        s.option = MACH_SEND_MSG;
-        s.msg_addr = (uint64_t)(uintptr_t)m;
-        s.may_block = false;
-        mr = um_msg_send(t, &s);
-        um_msg_out_release(&s.out);
+        mach_msg_return_t mr = kern_send(t, m, send_size);
         if (mr != MACH_MSG_SUCCESS)
             return mr;
     }
     if (!rcv_name)
         return MACH_MSG_SUCCESS;
-    um_msg_rcv_state r;
-    memset(&r, 0, sizeof r);
-    r.option = MACH_RCV_MSG;
-    r.rcv_size = sizeof *m;
-    r.rcv_name = rcv_name;
-    r.rcv_addr = (uint64_t)(uintptr_t)m;
-    r.may_block = false;
-    mr = um_msg_receive(t, &r);
-    for (uint32_t i = 0; i < r.out.nseg; i++)
-        memcpy(m->bytes + r.out.seg[i].offset, r.out.seg[i].bytes, r.out.seg[i].len);
-    um_msg_out_release(&r.out);
-    return mr;
+    return kern_receive(t, rcv_name, MACH_RCV_MSG, m, sizeof *m, NULL);
 }
 
 /*

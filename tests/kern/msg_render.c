@@ -10,7 +10,7 @@
 
 #include "api/um_api.h"
 #include "embedded/um_embedded.h"
-#include "kern/um_kmsg.h"
+#include "kern_msg.h"
 
 #include <mach/mach.h>
 
@@ -22,24 +22,6 @@ typedef struct {
     mach_msg_header_t h;
     uint8_t body[600];
 } mr_msg;
-
-/* Send `size` bytes of `m` from task `t`, never waiting. World locked. */
-static mach_msg_return_t mr_send(um_task *t, mr_msg *m, mach_msg_size_t size)
-{
-    um_kmsg *k = NULL;
-    mach_msg_return_t mr = um_kmsg_prepare(t, (uint64_t)(uintptr_t)m, size, &k);
-    if (mr != MACH_MSG_SUCCESS)
-        return mr;
-    um_msg_send_state s;
-    memset(&s, 0, sizeof s);
-    s.kmsg = k;
-    s.option = MACH_SEND_MSG;
-    s.msg_addr = (uint64_t)(uintptr_t)m;
-    s.may_block = false;
-    mr = um_msg_send(t, &s);
-    um_msg_out_release(&s.out);
-    return mr;
-}
 
 /* A simple message of `size` bytes to `dest` (disposition `disp`), id `id`, body a pattern. */
 static void mr_fill(mr_msg *m, mach_port_name_t dest, mach_msg_type_name_t disp,
@@ -55,28 +37,6 @@ static void mr_fill(mr_msg *m, mach_port_name_t dest, mach_msg_type_name_t disp,
     m->h.msgh_id = id;
     for (size_t i = 0; i < sizeof m->body; i++)
         m->body[i] = (uint8_t)(i * 7 + (unsigned)id);
-}
-
-/* Receive on `name` of `t` with `option` into `buf` (`rcv_size`): the image's length. */
-static uint32_t mr_receive(um_task *t, mach_port_name_t name, mach_msg_option_t option,
-                           mach_msg_size_t rcv_size, uint8_t *buf, mach_msg_return_t *mrp)
-{
-    um_msg_rcv_state r;
-    memset(&r, 0, sizeof r);
-    r.option = option;
-    r.rcv_size = rcv_size;
-    r.rcv_name = name;
-    r.rcv_addr = (uint64_t)(uintptr_t)buf;
-    r.may_block = false;
-    *mrp = um_msg_receive(t, &r);
-    uint32_t len = 0;
-    for (uint32_t i = 0; i < r.out.nseg; i++) {
-        memcpy(buf + r.out.seg[i].offset, r.out.seg[i].bytes, r.out.seg[i].len);
-        if (r.out.seg[i].offset + r.out.seg[i].len > len)
-            len = r.out.seg[i].offset + r.out.seg[i].len;
-    }
-    um_msg_out_release(&r.out);
-    return len;
 }
 
 static um_port *mr_port(um_task *t, mach_port_name_t name)
@@ -116,7 +76,7 @@ MT_TEST(every_queued_simple_message_renders_as_the_receive_that_takes_it_later_w
             mach_msg_size_t size = (mach_msg_size_t)sizeof(mach_msg_header_t) + 4 + 100 * i;
             mr_fill(&m, p, i == 2 ? MACH_MSG_TYPE_MAKE_SEND_ONCE : MACH_MSG_TYPE_MAKE_SEND,
                     MACH_PORT_NULL, 0, (mach_msg_id_t)(1000 + i), size);
-            MT_KR(mr_send(a, &m, size), MACH_MSG_SUCCESS);
+            MT_KR(kern_send(a, &m, size), MACH_MSG_SUCCESS);
         }
         MT_EQ(port->msgcount, 5u);
         /* Every one rendered where it stands; rendering changes nothing. */
@@ -139,8 +99,8 @@ MT_TEST(every_queued_simple_message_renders_as_the_receive_that_takes_it_later_w
         for (uint32_t i = 0; i < 5; i++) {
             uint8_t got[sizeof(mr_msg) + MAX_TRAILER_SIZE];
             memset(got, 0xa5, sizeof got);
-            mach_msg_return_t mr;
-            uint32_t n = mr_receive(a, p, option, sizeof got, got, &mr);
+            uint32_t n;
+            mach_msg_return_t mr = kern_receive(a, p, option, got, sizeof got, &n);
             MT_KR(mr, MACH_MSG_SUCCESS);
             MT_EQ(n, len[i]);
             MT_CHECK(memcmp(got, img[i], len[i]) == 0);
@@ -163,10 +123,10 @@ MT_TEST(a_message_whose_receive_does_more_than_write_bytes_or_does_not_fit_rende
     mr_msg m;
     /* A reply right: its receive names it in the space. */
     mr_fill(&m, p, MACH_MSG_TYPE_MAKE_SEND, r, MACH_MSG_TYPE_MAKE_SEND_ONCE, 1, 64);
-    MT_KR(mr_send(a, &m, 64), MACH_MSG_SUCCESS);
+    MT_KR(kern_send(a, &m, 64), MACH_MSG_SUCCESS);
     /* A simple one of 400 bytes. */
     mr_fill(&m, p, MACH_MSG_TYPE_MAKE_SEND, MACH_PORT_NULL, 0, 2, 400);
-    MT_KR(mr_send(a, &m, 400), MACH_MSG_SUCCESS);
+    MT_KR(kern_send(a, &m, 400), MACH_MSG_SUCCESS);
     _Alignas(mach_msg_header_t) uint8_t img[1024];
     um_kmsg *k = port->msg_head;
     MT_EQ(um_msg_render(a->space, port, k, 0, MACH_RCV_MSG, sizeof img, img, sizeof img), 0u);

@@ -12,6 +12,7 @@
 #include "api/um_api.h"
 #include "embedded/um_embedded.h"
 #include "kern/um_post.h"
+#include "kern_msg.h"
 
 #include <mach/mach.h>
 
@@ -75,19 +76,7 @@ static mach_msg_return_t obs_send_right(um_task *t, mach_port_name_t to, mach_po
     m.d.name = name;
     m.d.disposition = disp;
     m.d.type = MACH_MSG_PORT_DESCRIPTOR;
-    um_kmsg *k = NULL;
-    mach_msg_return_t mr = um_kmsg_prepare(t, (uint64_t)(uintptr_t)&m, sizeof m, &k);
-    if (mr != MACH_MSG_SUCCESS)
-        return mr;
-    um_msg_send_state s;
-    memset(&s, 0, sizeof s);
-    s.kmsg = k;
-    s.option = MACH_SEND_MSG;
-    s.msg_addr = (uint64_t)(uintptr_t)&m;
-    s.may_block = false;
-    mr = um_msg_send(t, &s);
-    um_msg_out_release(&s.out);
-    return mr;
+    return kern_send(t, &m, sizeof m);
 }
 
 MT_TEST(every_change_a_promise_stands_on_calls_the_observer_first_with_the_state_as_it_was)
