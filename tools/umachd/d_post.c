@@ -55,6 +55,23 @@ static um_ring_post_ctl *post_ctl(d_conn *c)
     return um_ring_post_ctl_of(&c->ring);
 }
 
+/*
+ * Whether the daemon still serves `c`'s ring: takes its posts and claims, tops up its grants,
+ * fills its window. Not once the ring lied (post_broken), nor for a connection that ended or
+ * has no ring or task (never one on the posters list: d_post_conn_end takes it off first).
+ */
+static bool ring_serves(const d_conn *c)
+{
+    return !c->dead && c->ring.base && c->task && !c->post_broken;
+}
+
+/* Whether a new promise (a grant, a window) may be made on `c`'s ring: it is served and its
+ * task is not about to end (a fatal guard doomed it, or it lied). */
+static bool ring_may_promise(const d_conn *c)
+{
+    return ring_serves(c) && !c->task->lied && !c->task->doomed;
+}
+
 static void port_forget(d_daemon *d, um_port *port);
 
 /* The slot's outstanding credits are all accounted for: it is free again. */
@@ -199,12 +216,15 @@ static void grant_add(d_conn *c, uint32_t i, uint32_t n)
     __atomic_fetch_add(&post_ctl(c)->grants[i].credits, got, __ATOMIC_RELEASE);
 }
 
-/* Bring `g` (slot `i` of `c`) back to its target, as far as the queue and the caps have room. */
+/*
+ * Bring `g` (slot `i` of `c`) back to its target, as far as the queue and the caps have room.
+ * Conditions: the ring is served (ring_serves).
+ */
 static void grant_top_up(d_conn *c, uint32_t i)
 {
     d_grant *g = &c->grants[i];
     /* The port's life, senders waiting and room: um_post_reserve's to check. */
-    if (!g->active || g->outstanding >= g->target || !c->task)
+    if (!g->active || g->outstanding >= g->target)
         return;
     grant_add(c, i, g->target - g->outstanding);
 }
@@ -228,8 +248,8 @@ bool d_post_eligible_header(const mach_msg_header_t *h, uint32_t size)
 
 void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
 {
-    if (c->dead || !c->ring.base || c->post_broken || !c->task || c->task->lied ||
-        c->task->doomed || !port->active || port->kotype != UM_KOT_NONE || port->senders.head)
+    if (!ring_may_promise(c) || !port->active || port->kotype != UM_KOT_NONE ||
+        port->senders.head)
         return;
     uint64_t used = (uint64_t)port->msgcount + port->reserved;
     if (used >= port->qlimit)
@@ -278,6 +298,12 @@ void d_post_grant(d_daemon *d, d_conn *c, mach_port_name_t name, um_port *port)
 static um_ring_win_ctl *win_ctl(d_conn *c)
 {
     return um_ring_win_ctl_of(&c->ring);
+}
+
+/* Whether `c`'s window is served: open on a live port, of a ring still served. */
+static bool win_serves(const d_conn *c)
+{
+    return ring_serves(c) && c->win.port && c->win.port->active;
 }
 
 /* FNV-1a of an image: what the window showed, kept to check the receive that takes it. */
@@ -354,7 +380,8 @@ static uint32_t win_wake_wanted(const um_port *port)
     return port->senders.head || (port->rare && port->rare->caprequests);
 }
 
-/* Show the client what is queued after what it was shown, while slots are free. */
+/* Show the client what is queued after what it was shown, while slots are free. Conditions:
+ * the ring is served (ring_serves). */
 static void win_fill(d_conn *c)
 {
     d_rwin *w = &c->win;
@@ -366,7 +393,7 @@ static void win_fill(d_conn *c)
     for (uint32_t i = 0; k && i < skip; i++)
         k = k->next;
     /* Receivers waiting on the port come first: what is queued is theirs to take. */
-    if (port->receivers.head || !c->task)
+    if (port->receivers.head)
         k = NULL;
     /* A slot is free once the client copied it out (done) and the daemon checked the
      * receive it stood for (applied: its hash is kept until then). */
@@ -404,7 +431,7 @@ static void win_revoke(d_daemon *d, d_conn *c)
         post_lie(c);
         left = w->rendered - w->applied;
     }
-    if (!c->post_broken && port->active && c->task)
+    if (ring_serves(c) && port->active)
         win_apply(d, c, w->rendered - left);
     /* The next window's first slot is the one the client reads next. */
     w->rendered = w->applied;
@@ -473,8 +500,7 @@ void d_win_open(d_daemon *d, d_conn *c, mach_port_name_t name, mach_msg_option_t
                 mach_msg_size_t rcv_size)
 {
     option &= ~(MACH_RCV_TIMEOUT | MACH_RCV_INTERRUPT);
-    if (c->dead || !c->ring.base || c->post_broken || !c->task || c->task->lied ||
-        c->task->doomed || (option & ~WIN_OPTIONS) || !(option & MACH_RCV_MSG))
+    if (!ring_may_promise(c) || (option & ~WIN_OPTIONS) || !(option & MACH_RCV_MSG))
         return;
     um_space *space = c->task->task->space;
     um_entry *e = um_entry_lookup(space, name);
@@ -490,7 +516,8 @@ void d_win_open(d_daemon *d, d_conn *c, mach_port_name_t name, mach_msg_option_t
         win_revoke(d, c);
     if (!w->port) {
         d_win_revoke_port(d, port); /* one window per port */
-        if (c->post_broken || !poster_add(d, c) || !port_observe(d, port))
+        /* Taking a window back may have found the ring lying. */
+        if (!ring_may_promise(c) || !poster_add(d, c) || !port_observe(d, port))
             return;
         um_port_ref(port);
         w->port = port;
@@ -573,7 +600,7 @@ static bool post_take(d_daemon *d, d_conn *c, uint32_t *headp, const um_ring_pos
 /* Take the posts of one ring (a connection that ends; d_post_drain_all merges every ring's). */
 static void post_drain(d_daemon *d, d_conn *c)
 {
-    if (c->post_broken || !c->ring.base || !c->task)
+    if (!ring_serves(c))
         return;
     um_ring_post_ctl *pc = post_ctl(c);
     uint32_t head = __atomic_load_n(&pc->head, __ATOMIC_RELAXED); /* the daemon's alone */
@@ -603,7 +630,7 @@ static void post_merge(d_daemon *d)
     for (unsigned k = 0; k < n; k++) {
         d_conn *c = d->posters[k];
         ready[k] = false;
-        if (c->dead || c->post_broken || !c->ring.base || !c->task)
+        if (!ring_serves(c))
             continue;
         um_ring_post_ctl *pc = post_ctl(c);
         head[k] = __atomic_load_n(&pc->head, __ATOMIC_RELAXED);
@@ -632,7 +659,7 @@ static void post_merge(d_daemon *d)
     }
     for (unsigned k = 0; k < n; k++) {
         d_conn *c = d->posters[k];
-        if (!c->dead && c->ring.base && c->task && !c->post_broken)
+        if (ring_serves(c))
             __atomic_store_n(&post_ctl(c)->head, head[k], __ATOMIC_RELEASE);
     }
 }
@@ -645,7 +672,7 @@ bool d_post_drain_all(d_daemon *d)
      * (d_win_fill_all). */
     for (unsigned k = 0; k < d->nposters; k++) {
         d_conn *c = d->posters[k];
-        if (!c->dead && c->win.port && !c->post_broken && c->win.port->active)
+        if (win_serves(c))
             win_apply(d, c, win_claimed(c));
     }
     post_merge(d);
@@ -653,7 +680,7 @@ bool d_post_drain_all(d_daemon *d)
      * receivers take messages): a stream of posts then needs no request at all. */
     for (unsigned k = 0; k < d->nposters && d->active_grants; k++) {
         d_conn *c = d->posters[k];
-        if (c->dead || c->post_broken)
+        if (!ring_serves(c))
             continue;
         for (uint32_t i = 0; i < UM_RING_GRANTS; i++)
             if (c->grants[i].active)
@@ -666,7 +693,7 @@ void d_win_fill_all(d_daemon *d)
 {
     for (unsigned k = 0; k < d->nposters; k++) {
         d_conn *c = d->posters[k];
-        if (!c->dead && c->win.port && !c->post_broken && c->win.port->active)
+        if (win_serves(c))
             win_fill(c);
     }
 }
@@ -677,7 +704,7 @@ bool d_post_may_sleep(d_daemon *d)
         return true;
     for (unsigned k = 0; k < d->nposters; k++) {
         d_conn *c = d->posters[k];
-        if (c->dead || !c->ring.base || c->post_broken)
+        if (!ring_serves(c))
             continue;
         __atomic_store_n(&post_ctl(c)->idle, 1, __ATOMIC_RELAXED);
         /* A claim from a window whose port has a sender waiting for room (or a send-possible
@@ -690,7 +717,7 @@ bool d_post_may_sleep(d_daemon *d)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (unsigned k = 0; k < d->nposters; k++) {
         d_conn *c = d->posters[k];
-        if (c->dead || !c->ring.base || c->post_broken)
+        if (!ring_serves(c))
             continue;
         um_ring_post_ctl *pc = post_ctl(c);
         if (__atomic_load_n(&pc->tail, __ATOMIC_RELAXED) !=
@@ -707,8 +734,7 @@ void d_post_conn_end(d_daemon *d, d_conn *c)
 {
     if (!c->poster)
         return;
-    if (!c->dead)
-        post_drain(d, c);
+    post_drain(d, c);
     conn_revoke(d, c);
     win_revoke(d, c);
     /* Credits spent whose posts will never come: the client is gone before its send
