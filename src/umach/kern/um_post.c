@@ -22,11 +22,22 @@ static void post_ledger_uncharge(um_ledger *ledger, uint64_t bytes)
         ledger->total->queued -= bytes < ledger->total->queued ? bytes : ledger->total->queued;
 }
 
+/* The bytes still to be charged before `ledger`'s cap or its total's is reached. */
+static uint64_t post_ledger_room(const um_ledger *ledger)
+{
+    uint64_t room = ledger->max > ledger->queued ? ledger->max - ledger->queued : 0;
+    const um_ledger *total = ledger->total;
+    if (total) {
+        uint64_t troom = total->max > total->queued ? total->max - total->queued : 0;
+        if (troom < room)
+            room = troom;
+    }
+    return room;
+}
+
 bool um_post_ledger_fits(const um_ledger *ledger, uint64_t charge)
 {
-    const um_ledger *total = ledger->total;
-    return charge <= ledger->max && ledger->queued <= ledger->max - charge &&
-           (!total || (charge <= total->max && total->queued <= total->max - charge));
+    return charge <= post_ledger_room(ledger);
 }
 
 uint32_t um_post_reserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t each)
@@ -41,16 +52,9 @@ uint32_t um_post_reserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t 
     if ((uint64_t)port->reserved + n > UINT16_MAX)
         n = UINT16_MAX - port->reserved;
     if (ledger && each) {
-        /* As many messages of `each` bytes as both caps have room for. */
-        uint64_t room = ledger->max > ledger->queued ? ledger->max - ledger->queued : 0;
-        const um_ledger *total = ledger->total;
-        if (total) {
-            uint64_t troom = total->max > total->queued ? total->max - total->queued : 0;
-            if (troom < room)
-                room = troom;
-        }
-        if (room / each < n)
-            n = (uint32_t)(room / each);
+        uint64_t fit = post_ledger_room(ledger) / each; /* messages both caps have room for */
+        if (fit < n)
+            n = (uint32_t)fit;
     }
     if (n == 0)
         return 0;
