@@ -1284,6 +1284,25 @@ static bool seal_snapshot(int fd)
     return true;
 }
 
+/*
+ * The memfd of object `v` for another process: a duplicate, sealed (seal_snapshot), the
+ * caller's to close. From now on the object's pages are never released and its memfd never
+ * emptied or punched here (that would change the other process's bytes). -1: no descriptor
+ * left, or the size cannot be sealed. Conditions: locked.
+ */
+static int vmo_give_fd(um_vmo *v)
+{
+    int fd = fcntl(v->ident.fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    v->keep = true;
+    if (!seal_snapshot(fd)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* A fresh sealable memfd of `len` bytes (holes), or -1. */
 static int snapshot_memfd(uint64_t len)
 {
@@ -1314,19 +1333,14 @@ mach_msg_return_t um_vm_snapshot(uint64_t addr, uint64_t size, bool physical, in
     uint64_t foff = 0;
     pthread_mutex_lock(&um_vmr.lock);
     if (c->kind == UM_VC_OBJECT) {
-        /*
-         * The object's file is the snapshot (a frozen region's, or a new copy's). Another
-         * process gets it, so from now on its pages are never released and its memfd is
-         * never emptied for reuse here: that would change the other process's bytes.
-         */
-        fd = fcntl(c->vmo->ident.fd, F_DUPFD_CLOEXEC, 0);
-        c->vmo->keep = true;
+        fd = vmo_give_fd(c->vmo); /* the object's file is the snapshot (frozen, or a new copy) */
         foff = c->voff + c->offset;
     } else {
         /* Anonymous (no memfd for the copy): into a memfd of its own, once more. */
         fd = snapshot_memfd(c->len);
-        if (fd >= 0 && !safe_pwrite(fd, (uint64_t)(uintptr_t)c->map + c->offset, c->size,
-                                    c->offset)) {
+        if (fd >= 0 && (!safe_pwrite(fd, (uint64_t)(uintptr_t)c->map + c->offset, c->size,
+                                     c->offset) ||
+                        !seal_snapshot(fd))) {
             close(fd);
             fd = -1;
         }
@@ -1334,11 +1348,8 @@ mach_msg_return_t um_vm_snapshot(uint64_t addr, uint64_t size, bool physical, in
     }
     pthread_mutex_unlock(&um_vmr.lock);
     um_vm_copy_discard(c);
-    if (fd < 0 || !seal_snapshot(fd)) {
-        if (fd >= 0)
-            close(fd);
+    if (fd < 0)
         return MACH_MSG_VM_KERNEL;
-    }
     *fdp = fd;
     *foffp = foff;
     return MACH_MSG_SUCCESS;
@@ -1429,12 +1440,10 @@ bool um_vm_park(uint64_t addr, uint64_t size, int *fdp, uint64_t *foffp)
     }
     um_vmo *v = r->vmo;
     uint64_t voff = r->off + (start - r->start);
-    /* The file goes to another process: sealed, and never emptied or punched here again. */
-    int fd = fcntl(v->ident.fd, F_DUPFD_CLOEXEC, 0);
+    int fd = vmo_give_fd(v); /* the file goes to another process */
     if (fd < 0)
         goto no;
-    v->keep = true;
-    if (!seal_snapshot(fd) || !vmo_ref(v, voff, len))
+    if (!vmo_ref(v, voff, len))
         goto no_fd;
     /* A reservation at the same place in a 2 MiB page table as the range. */
     uint64_t span = len + UM_VM_ALIGN;
