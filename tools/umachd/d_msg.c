@@ -133,7 +133,7 @@ static bool rcv_done(d_conn *c, d_msg_call *m, mach_msg_return_t mr)
     if (m->timed)
         d_heap_remove(c->task->d, m);
     /* A receive alone that got its message: the next ones may come from a window. */
-    if (mr == MACH_MSG_SUCCESS && !(m->option & MACH_SEND_MSG))
+    if (mr == MACH_MSG_SUCCESS && !(m->option & MACH_SEND_MSG) && !m->no_window)
         d_win_open(c->task->d, c, m->r.rcv_name, m->option, m->r.rcv_size);
     return msg_finish(c, m, mr, UM_WIRE_OUT_RCV_BUF, &m->r.out);
 }
@@ -184,11 +184,11 @@ static bool rcv_start(d_conn *c, d_msg_call *m)
 /*
  * Before a send: one that would find its queue full only because of room promised to posts
  * takes those promises back first (what it changes of rights, the core tells d_post.c as it
- * changes them). A simple COPY_SEND that may be posted next time gives its port and name (a
- * reference) for the grant it earns if it succeeds.
+ * changes them). A simple COPY_SEND that may be posted next time (`may_post`: the client
+ * posts) gives its port and name (a reference) for the grant it earns if it succeeds.
  */
 static void post_look(d_conn *c, mach_msg_option_t option, const um_wire_pkt *p,
-                      uint32_t nbytes, um_port **portp, mach_port_name_t *namep)
+                      uint32_t nbytes, bool may_post, um_port **portp, mach_port_name_t *namep)
 {
     d_daemon *d = c->task->d;
     if (!(option & MACH_SEND_MSG))
@@ -208,7 +208,7 @@ static void post_look(d_conn *c, mach_msg_option_t option, const um_wire_pkt *p,
     bool once = rt == MACH_MSG_TYPE_MAKE_SEND_ONCE || rt == MACH_MSG_TYPE_MOVE_SEND_ONCE;
     if (port->reserved && !once && (uint64_t)port->msgcount + port->reserved >= port->qlimit)
         d_post_revoke_port(d, port);
-    if ((option & ~(MACH_SEND_TIMEOUT | MACH_SEND_INTERRUPT)) == MACH_SEND_MSG &&
+    if (may_post && (option & ~(MACH_SEND_TIMEOUT | MACH_SEND_INTERRUPT)) == MACH_SEND_MSG &&
         (e->type & MACH_PORT_TYPE_SEND) && d_post_eligible_header(&h, nbytes)) {
         um_port_ref(port);
         *portp = port;
@@ -255,6 +255,7 @@ bool d_msg(d_conn *c, um_wire_pkt *p)
     m->id = p->h.id;
     m->option = option;
     m->timeout = (mach_msg_timeout_t)p->args[4];
+    m->no_window = (flags & UM_WIRE_MSG_NO_WINDOW) != 0;
     m->heap_index = (size_t)-1;
     m->r.option = option;
     m->r.rcv_size = (mach_msg_size_t)p->args[2];
@@ -271,7 +272,8 @@ bool d_msg(d_conn *c, um_wire_pkt *p)
     /* Posted sends (d_post.c): what this send may do to the grants, and may earn. */
     um_port *grant_port = NULL;
     mach_port_name_t grant_name = MACH_PORT_NULL;
-    post_look(c, option, p, nbytes, &grant_port, &grant_name);
+    post_look(c, option, p, nbytes, (flags & UM_WIRE_MSG_NO_POST) == 0, &grant_port,
+              &grant_name);
     d_callctx ctx;
     msg_enter(c, m, &ctx);
     ctx.ranges[0] = (d_range){p->args[5], send_size, nbytes ? p->blob : NULL, -1};

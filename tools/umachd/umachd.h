@@ -330,6 +330,7 @@ struct d_msg_call {
     um_waiter sema_w;
     bool in_send;   /* waiting in the send phase (else the receive phase) */
     bool timed;
+    bool no_window; /* UM_WIRE_MSG_NO_WINDOW: its receive opens no window */
     uint64_t deadline_ns;
     size_t heap_index;
     mach_msg_option_t option;

@@ -537,8 +537,31 @@ void um_client_note_cred_generation(unsigned gen)
     cl_post_gen_valid = true;
 }
 
-/* UMACH_WORLD_POST=0: every send goes to the daemon (for comparison); read once. */
-static int cl_post_off = -1;
+/* The switches, for comparison (docs/world.md, "Switching them off"): -1 not read yet. */
+static int cl_post_off = -1; /* UMACH_WORLD_POST=0: neither posted sends nor windows */
+static int cl_win_off = -1;  /* UMACH_WORLD_WINDOWS=0: no windows */
+
+/* Whether the environment variable `name` says "0", read once into *cache. */
+static bool cl_switched_off(int *cache, const char *name)
+{
+    int off = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (off < 0) {
+        const char *v = getenv(name);
+        off = v && strcmp(v, "0") == 0;
+        __atomic_store_n(cache, off, __ATOMIC_RELAXED);
+    }
+    return off > 0;
+}
+
+bool um_client_posts_on(void)
+{
+    return !cl_switched_off(&cl_post_off, "UMACH_WORLD_POST");
+}
+
+bool um_client_windows_on(void)
+{
+    return um_client_posts_on() && !cl_switched_off(&cl_win_off, "UMACH_WORLD_WINDOWS");
+}
 
 /*
  * The calling thread, when a post or a window claim may use its ring now: its connection is
@@ -557,13 +580,7 @@ static cl_thread *cl_ring_thread(void)
 
 bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len)
 {
-    int off = __atomic_load_n(&cl_post_off, __ATOMIC_RELAXED);
-    if (off < 0) {
-        const char *v = getenv("UMACH_WORLD_POST");
-        off = v && strcmp(v, "0") == 0;
-        __atomic_store_n(&cl_post_off, off, __ATOMIC_RELAXED);
-    }
-    if (off)
+    if (!um_client_posts_on())
         return false;
     cl_thread *t = cl_ring_thread();
     if (!t)
@@ -593,8 +610,10 @@ static bool cl_win_write(uint64_t addr, const void *bytes, size_t len)
 int um_client_win_receive(mach_port_name_t name, mach_msg_option_t option,
                           mach_msg_size_t rcv_size, uint64_t buf)
 {
+    if (!um_client_windows_on())
+        return 0;
     cl_thread *t = cl_ring_thread();
-    if (!t || __atomic_load_n(&cl_post_off, __ATOMIC_RELAXED) > 0)
+    if (!t)
         return 0;
     cl_in_ring = 1;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);

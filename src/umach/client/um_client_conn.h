@@ -68,6 +68,12 @@ bool um_client_post(mach_port_name_t name, const void *msg, uint32_t len);
  */
 int um_client_win_receive(mach_port_name_t name, mach_msg_option_t option,
                           mach_msg_size_t rcv_size, uint64_t buf);
+/*
+ * Whether this process posts sends (UMACH_WORLD_POST is not "0") and takes receives from
+ * windows (neither UMACH_WORLD_POST nor UMACH_WORLD_WINDOWS is "0"); each read once.
+ */
+bool um_client_posts_on(void);
+bool um_client_windows_on(void);
 /* The credential generation this thread's last UM_WIRE_MSG carried, for um_client_post. */
 void um_client_note_cred_generation(unsigned gen);
 

@@ -122,6 +122,11 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
     uint32_t nbytes = 0;
     unsigned cred_gen = um_embedded_cred_generation();
     uint64_t flags = (uint64_t)cred_gen << UM_WIRE_MSG_CRED_GEN_SHIFT;
+    /* Switched off (docs/world.md): the daemon then makes no promise this process ignores. */
+    if (!um_client_posts_on())
+        flags |= UM_WIRE_MSG_NO_POST;
+    if (!um_client_windows_on())
+        flags |= UM_WIRE_MSG_NO_WINDOW;
     um_xmem_out xo;
     um_xmem_out_init(&xo);
     uint32_t xlen = 0;
