@@ -517,6 +517,25 @@ MT_TEST(a_tasks_names_stop_at_the_worlds_limit_with_no_space_and_a_client_may_on
     MT_EQ(l_stop(), 0);
 }
 
+MT_TEST(a_clients_names_limit_is_read_as_in_embedded_mode_a_count_without_a_suffix)
+{
+    const char *flags[] = {"--task-names-max", "2000", NULL};
+    MT_REQUIRE(l_start(flags, 0) == 0);
+    char out[128];
+    unsigned total = 0, again = 0;
+    int kr = 0;
+    /* Hex is a number; "1k" is malformed (no suffix on a count) and leaves the world's limit. */
+    MT_EQ(l_task("names", "UMACH_PORT_TABLE_MAX=0x28", out, sizeof out), 0);
+    MT_EQ(sscanf(out, "%u %d %u", &total, &kr, &again), 3);
+    MT_EQ(total, 40u);
+    MT_KR(kr, KERN_NO_SPACE);
+    MT_EQ(l_task("names", "UMACH_PORT_TABLE_MAX=1k", out, sizeof out), 0);
+    MT_EQ(sscanf(out, "%u %d %u", &total, &kr, &again), 3);
+    MT_EQ(total, 2000u);
+    MT_KR(kr, KERN_NO_SPACE);
+    MT_EQ(l_stop(), 0);
+}
+
 MT_TEST(a_tasks_queued_bytes_stop_at_the_worlds_limit_with_no_buffer_until_one_is_received)
 {
     const char *flags[] = {"--task-queued-max", "64k", NULL};

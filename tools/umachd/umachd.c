@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "umachd.h"
 #include "umachd_bootstrap.h"
+#include "um_env.h"
 
 
 #include <errno.h>
@@ -122,31 +123,6 @@ static int d_default_socket(char *dir, size_t dirlen, char *path, size_t pathlen
     return 0;
 }
 
-/* A decimal (or 0x) number, with a k/m/g suffix when `suffix`. */
-static bool d_parse_size(const char *s, bool suffix, uint64_t *out)
-{
-    if (!s || !*s || *s == '-')
-        return false;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || end == s)
-        return false;
-    unsigned shift = 0;
-    if (suffix && (*end == 'k' || *end == 'K'))
-        shift = 10;
-    else if (suffix && (*end == 'm' || *end == 'M'))
-        shift = 20;
-    else if (suffix && (*end == 'g' || *end == 'G'))
-        shift = 30;
-    if (shift)
-        end++;
-    if (*end || v > (UINT64_MAX >> shift))
-        return false;
-    *out = (uint64_t)v << shift;
-    return true;
-}
-
 static void d_usage(FILE *to)
 {
     fprintf(to, "usage: umachd [--socket PATH] [--allow-uid UID]... [--service NAME]...\n"
@@ -227,7 +203,7 @@ int main(int argc, char **argv)
                           : o == 'T' ? 65536
                           : o == 'U' ? UINT32_MAX
                                      : UINT64_MAX;
-            if (!d_parse_size(optarg, bytes, &v) || v < lo || v > hi) {
+            if (!um_parse_number(optarg, bytes, &v) || v < lo || v > hi) {
                 fprintf(stderr, "umachd: bad --%s %s\n",
                         o == 'N'   ? "task-names-max"
                         : o == 'Q' ? "task-queued-max"

@@ -33,6 +33,7 @@
 #include "../api/um_api.h"
 #include "../api/um_mig.h"
 #include "um_client_conn.h"
+#include "../um_env.h"
 #include "../wire/um_ring.h"
 #include "../um_backoff.h"
 
@@ -168,33 +169,6 @@ static void cl_say_refused(void)
         (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-static uint64_t env_u64(const char *name)
-{
-    const char *s = getenv(name);
-    if (!s || !*s || *s == '-')
-        return 0;
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 0);
-    unsigned shift = 0;
-    if (end && (*end == 'k' || *end == 'K'))
-        shift = 10;
-    else if (end && (*end == 'm' || *end == 'M'))
-        shift = 20;
-    else if (end && (*end == 'g' || *end == 'G'))
-        shift = 30;
-    if (shift)
-        end++;
-    if (!end || *end || v > (UINT64_MAX >> shift))
-        return 0;
-    return (uint64_t)v << shift;
-}
-
-static bool env_flag(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 /*
  * cl_lock around code that reaches a cancellation point (connect, recvmsg, close): a thread
  * cancelled there would unwind with the lock held, and its exit handler (cl_thread_exit) and
@@ -228,11 +202,11 @@ static bool cl_join_world(void)
     if (fd < 0)
         return false;
     uint64_t args[5] = {
-        (env_flag("UMACH_GUARD_NONFATAL") ? UM_WIRE_HELLO_GUARD_NONFATAL : 0) |
-            (env_flag("UMACH_GUARD_LOG") ? UM_WIRE_HELLO_GUARD_LOG : 0) |
+        (um_env_flag("UMACH_GUARD_NONFATAL") ? UM_WIRE_HELLO_GUARD_NONFATAL : 0) |
+            (um_env_flag("UMACH_GUARD_LOG") ? UM_WIRE_HELLO_GUARD_LOG : 0) |
             (cl_fork_pending ? UM_WIRE_HELLO_FORKED : 0),
-        env_u64("UMACH_PORT_TABLE_MAX"), env_u64("UMACH_QUEUED_BYTES_MAX"), cl_fork_token[0],
-        cl_fork_token[1]};
+        um_env_number("UMACH_PORT_TABLE_MAX", false),
+        um_env_number("UMACH_QUEUED_BYTES_MAX", true), cl_fork_token[0], cl_fork_token[1]};
     uint32_t nargs = cl_fork_pending ? 5 : 3;
     cl_fork_pending = false; /* one try: the token is the daemon's for one child */
     um_wire_pkt rep;

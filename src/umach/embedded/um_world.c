@@ -17,6 +17,7 @@
 #include "../client/um_client.h"
 #include "../dispatch/um_forward.h"
 #include "../kern/um_bootstrap.h"
+#include "../um_env.h"
 #include "../um_export.h"
 #include "um_embedded.h"
 
@@ -116,26 +117,15 @@ static pthread_once_t um_world_once = PTHREAD_ONCE_INIT;
 /* The parent's task in a forked child (see um_atfork_child). */
 static um_task *volatile um_abandoned_task;
 
-static bool env_flag(const char *name)
-{
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 /* UMACH_PORT_TABLE_MAX=N: at most N names in the task's space. */
 static uint32_t env_table_limit(void)
 {
-    const char *s = getenv("UMACH_PORT_TABLE_MAX");
-    if (s && *s) {
-        char *end = NULL;
-        unsigned long v = strtoul(s, &end, 0);
-        if (end && *end == '\0' && v >= 2) {
-            if (v > UM_TABLE_HARD_MAX)
-                v = UM_TABLE_HARD_MAX;
-            return (uint32_t)v + 1; /* v usable indices besides the reserved one */
-        }
-    }
-    return UM_TABLE_DEFAULT_MAX;
+    uint64_t v = um_env_number("UMACH_PORT_TABLE_MAX", false);
+    if (v < 2)
+        return UM_TABLE_DEFAULT_MAX;
+    if (v > UM_TABLE_HARD_MAX)
+        v = UM_TABLE_HARD_MAX;
+    return (uint32_t)v + 1; /* v usable indices besides the reserved one */
 }
 
 /*
@@ -144,22 +134,9 @@ static uint32_t env_table_limit(void)
  */
 static uint64_t env_queued_limit(void)
 {
-    const char *s = getenv("UMACH_QUEUED_BYTES_MAX");
-    if (s && *s) {
-        char *end = NULL;
-        unsigned long long v = strtoull(s, &end, 0);
-        unsigned shift = 0;
-        if (end && (*end == 'k' || *end == 'K'))
-            shift = 10;
-        else if (end && (*end == 'm' || *end == 'M'))
-            shift = 20;
-        else if (end && (*end == 'g' || *end == 'G'))
-            shift = 30;
-        if (shift)
-            end++;
-        if (end && *end == '\0' && *s != '-' && v > 0 && v <= (UINT64_MAX >> shift))
-            return (uint64_t)v << shift;
-    }
+    uint64_t v = um_env_number("UMACH_QUEUED_BYTES_MAX", true);
+    if (v)
+        return v;
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     uint64_t half = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize / 2 : 0;
     return half > (2ull << 30) ? half : (2ull << 30);
@@ -333,8 +310,8 @@ static void um_world_init_once(void)
     if (um_client_init())
         return;
     um_world *w = &um_the_world;
-    w->guard_nonfatal = env_flag("UMACH_GUARD_NONFATAL");
-    w->guard_log = env_flag("UMACH_GUARD_LOG");
+    w->guard_nonfatal = um_env_flag("UMACH_GUARD_NONFATAL");
+    w->guard_log = um_env_flag("UMACH_GUARD_LOG");
     long ps = sysconf(_SC_PAGESIZE);
     w->kernel.page_size = ps > 0 ? (size_t)ps : 4096;
     w->kernel.ops = &um_embedded_kernel_ops;
