@@ -5,8 +5,10 @@
  * was called); after exec the process is a new task with the same inherited slots and none of
  * its old rights; a subset bootstrap port set before fork is what the child looks names up
  * in; a child of posix_spawn, posix_spawnp, vfork + exec, system() or popen() inherits as a
- * forked one does; the daemon gives a fork's slots only to a process the kernel says is the
- * parent's child.
+ * forked one does, and so do the commands the shell of system() or popen() forks (through a
+ * process that is not a task, as every process is one on Darwin); the daemon gives a fork's
+ * slots only to a process the kernel says is the parent's child, and a spawn's also to its
+ * descendants through non-tasks, never through a task or from another branch.
  */
 #define _GNU_SOURCE
 #include "space_names.h"
@@ -178,13 +180,15 @@ static int role_subset_fork(const char *name)
 }
 
 /*
- * spawn HOW (posix_spawn, posix_spawnp, vfork, system, popen, popen-w): with our own port P in
- * TASK_BOOTSTRAP_PORT and another receive right X, start `spawned` without fork handlers (by
- * system() and popen() through `sh -c 'exec ...'`), then put the old bootstrap port back at
- * once. The child says on P what it found.
+ * spawn HOW (posix_spawn, posix_spawnp, vfork, system, popen, popen-w, system-list,
+ * popen-pipe): with our own port P in TASK_BOOTSTRAP_PORT and another receive right X, start
+ * `spawned` without fork handlers (by system() and popen() through `sh -c 'exec ...'`; two of
+ * them, which the shell forks, through `sh -c 'a; a'` and `sh -c 'a | a'`), then put the old
+ * bootstrap port back at once. Each child says on P what it found.
  */
 static int role_spawn(const char *how)
 {
+    bool list = strcmp(how, "system-list") == 0, pipeline = strcmp(how, "popen-pipe") == 0;
     mach_port_t p = new_port_with_send(), x = new_port_with_send(), old = MACH_PORT_NULL;
     ROLE_REQUIRE(p && x);
     MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
@@ -204,15 +208,20 @@ static int role_spawn(const char *how)
             _exit(127);
         }
     } else {
-        /* system, popen: the shell execs the child, which is then the shell's process */
+        /* system, popen: the shell execs the child, which is then the shell's process; or
+         * forks the two (the second may be exec'd: the shell's last command) */
         char cmd[4096];
-        snprintf(cmd, sizeof cmd, "exec '%s' --role spawned -", b_self);
-        if (strcmp(how, "system") == 0) {
-            st = system(cmd); /* the child has sent its message when this returns */
+        if (list || pipeline)
+            snprintf(cmd, sizeof cmd, "'%s' --role spawned - %s '%s' --role spawned -", b_self,
+                     list ? ";" : "|", b_self);
+        else
+            snprintf(cmd, sizeof cmd, "exec '%s' --role spawned -", b_self);
+        if (strncmp(how, "system", 6) == 0) {
+            st = system(cmd); /* the children have sent their messages when this returns */
         } else {
-            FILE *f = popen(cmd, how[5] ? "w" : "r"); /* popen, popen-w */
+            FILE *f = popen(cmd, how[5] == '-' && how[6] == 'w' ? "w" : "r");
             ROLE_REQUIRE(f != NULL);
-            if (how[5] == 0)
+            if (how[5] == 0 || pipeline)
                 while (fgetc(f) != EOF) /* what the child says on stdout */
                     ;
             st = pclose(f);
@@ -221,7 +230,8 @@ static int role_spawn(const char *how)
     }
     MT_KR(task_set_bootstrap_port(mach_task_self(), old), KERN_SUCCESS);
     ROLE_REQUIRE(rc == 0 && pid >= 0 && st != -1);
-    say("child said %d", recv_id(p, 10000));
+    for (int k = list || pipeline ? 2 : 1; k > 0; k--)
+        say("child said %d", recv_id(p, 10000));
     if (pid > 0)
         MT_EQ(waitpid(pid, &st, 0), pid);
     say("child status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
@@ -246,6 +256,46 @@ static int role_spawned(void)
     return mt_current_failed ? 1 : 0;
 }
 
+/*
+ * spawn-mid: with our own port P in TASK_BOOTSTRAP_PORT, system() runs `mid` (exec'd by the
+ * shell: a task). The first message on P is what mid says.
+ */
+static int role_spawn_mid(void)
+{
+    mach_port_t p = new_port_with_send(), old = MACH_PORT_NULL;
+    ROLE_REQUIRE(p);
+    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "exec '%s' --role mid -", b_self);
+    int st = system(cmd);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), old), KERN_SUCCESS);
+    say("first on P %d", recv_id(p, 10000));
+    say("mid status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return mt_current_failed ? 1 : 0;
+}
+
+/*
+ * mid: a task with P (its parent's) as its bootstrap port puts its own port Q in the slot and
+ * runs `sh -c 'spawned; spawned'`: the commands the shell forks are its descendants and must
+ * hold Q, not P (both send their word on the port they hold). Says 45 on P when both were
+ * heard on Q, 41 otherwise.
+ */
+static int role_mid(void)
+{
+    mach_port_t p = bootstrap_port, q = new_port_with_send();
+    ROLE_REQUIRE(p && q);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), q), KERN_SUCCESS);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' --role spawned -; '%s' --role spawned -", b_self, b_self);
+    int st = system(cmd);
+    MT_EQ(st, 0);
+    MT_EQ(recv_id(q, 5000), 43); /* sent before system() returned */
+    MT_EQ(recv_id(q, 5000), 43); /* sent before system() returned */
+    MT_KR(send_id(p, mt_current_failed ? 41 : 45), MACH_MSG_SUCCESS);
+    return mt_current_failed ? 1 : 0;
+}
+
 static int b_role_main(int argc, char **argv)
 {
     const char *role = argv[0], *a1 = argc > 1 ? argv[1] : NULL, *a2 = argc > 2 ? argv[2] : NULL;
@@ -266,6 +316,10 @@ static int b_role_main(int argc, char **argv)
         return role_spawn(a1);
     if (strcmp(role, "spawned") == 0)
         return role_spawned();
+    if (strcmp(role, "spawn-mid") == 0)
+        return role_spawn_mid();
+    if (strcmp(role, "mid") == 0)
+        return role_mid();
     return 2;
 }
 
@@ -311,12 +365,14 @@ MT_TEST(a_subset_bootstrap_port_set_before_fork_is_the_childs)
     b_kill_and_stop(&server);
 }
 
-/* A child started by `how` from a task gets the task's bootstrap port and nothing else. */
-static void spawned_child_inherits(const char *how)
+/* `kids` children started by `how` from a task get the task's bootstrap port and nothing
+ * else. */
+static void spawned_children_inherit(const char *how, int kids)
 {
     MT_REQUIRE(b_world_start(NULL) == 0);
     b_role r = b_role_start("spawn", how, NULL);
-    MT_CHECK(b_expect(&r, "child said 43"));
+    for (int k = 0; k < kids; k++)
+        MT_CHECK(b_expect(&r, "child said 43"));
     MT_CHECK(b_expect(&r, "child status 0"));
     MT_EQ(b_role_end(&r), 0);
     MT_EQ(b_world_stop(), 0);
@@ -324,32 +380,52 @@ static void spawned_child_inherits(const char *how)
 
 MT_TEST(a_posix_spawned_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
 {
-    spawned_child_inherits("posix_spawn");
+    spawned_children_inherit("posix_spawn", 1);
 }
 
 MT_TEST(a_posix_spawnp_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
 {
-    spawned_child_inherits("posix_spawnp");
+    spawned_children_inherit("posix_spawnp", 1);
 }
 
 MT_TEST(a_vforked_and_execd_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
 {
-    spawned_child_inherits("vfork");
+    spawned_children_inherit("vfork", 1);
 }
 
 MT_TEST(a_system_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
 {
-    spawned_child_inherits("system");
+    spawned_children_inherit("system", 1);
 }
 
 MT_TEST(a_popen_r_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
 {
-    spawned_child_inherits("popen");
+    spawned_children_inherit("popen", 1);
 }
 
 MT_TEST(a_popen_w_child_holds_its_task_port_and_the_bootstrap_port_its_parent_had)
 {
-    spawned_child_inherits("popen-w");
+    spawned_children_inherit("popen-w", 1);
+}
+
+MT_TEST(both_commands_a_system_shell_runs_in_turn_hold_the_bootstrap_port_of_its_caller)
+{
+    spawned_children_inherit("system-list", 2);
+}
+
+MT_TEST(both_commands_of_a_popen_pipeline_hold_the_bootstrap_port_of_its_caller)
+{
+    spawned_children_inherit("popen-pipe", 2);
+}
+
+MT_TEST(commands_a_task_started_by_a_shell_runs_through_its_own_shell_hold_that_tasks_port)
+{
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    b_role r = b_role_start("spawn-mid", "-", NULL);
+    MT_CHECK(b_expect(&r, "first on P 45"));
+    MT_CHECK(b_expect(&r, "mid status 0"));
+    MT_EQ(b_role_end(&r), 0);
+    MT_EQ(b_world_stop(), 0);
 }
 
 /* ---- the daemon checks parenthood (the wire protocol by hand) ------------------------------- */
@@ -415,6 +491,122 @@ MT_TEST(a_fork_token_gives_the_slots_only_to_the_parents_child)
         _exit(f >= 0 && o[5] != 0 ? 0 : 1);
     }
     MT_EQ(b_status(pid), 0);
+    close(thr);
+    close(ctl);
+    MT_EQ(b_world_stop(), 0);
+}
+
+/* Present `token` in a hello of our own: 0 if we got the slots of the by-hand parent (an empty
+ * bootstrap slot), 1 if the world's defaults, 2 if no task at all. The task lasts while *fd
+ * (when not NULL) stays open. */
+static int hello_gets_slots(const uint64_t token[2], int *fd)
+{
+    uint64_t args[5] = {UM_WIRE_HELLO_FORKED, 0, 0, token[0], token[1]}, o[6];
+    int f = w_hello_with(args, 5, o);
+    if (f < 0)
+        return 2;
+    if (fd)
+        *fd = f;
+    else
+        close(f);
+    return o[5] == 0 ? 0 : 1;
+}
+
+/* Fork a process that presents `token` and exits with hello_gets_slots's answer; its status. */
+static int child_hello_status(const uint64_t token[2])
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(hello_gets_slots(token, NULL));
+    return pid > 0 ? b_status(pid) : -1;
+}
+
+/* Block until one byte comes on `fd`; the byte, or -1. */
+static int wait_byte(int fd)
+{
+    unsigned char c;
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+        ;
+    return n == 1 ? c : -1;
+}
+
+MT_TEST(a_spawn_token_gives_the_slots_to_descendants_through_non_tasks_of_one_child_only)
+{
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    /* We are task T (by hand): our bootstrap slot emptied, then spawn tokens. */
+    uint64_t hello[3] = {0, 0, 0}, out[6];
+    int ctl = w_hello_with(hello, 3, out);
+    MT_REQUIRE(ctl >= 0);
+    uint64_t task = out[1], join[2] = {out[3], out[4]};
+    int thr = b_join();
+    MT_REQUIRE(thr >= 0);
+    MT_EQ(w_join_task(thr, join), 0);
+    uint64_t set[3] = {task, TASK_BOOTSTRAP_PORT, MACH_PORT_NULL};
+    MT_EQ(w_request(thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, NULL, 0), 0);
+    uint64_t spawn = UM_WIRE_FORK_SPAWN, x[2], y[2], z[2];
+    MT_EQ(w_request(thr, UM_WIRE_FORK, &spawn, 1, x, 2), 0);
+    MT_EQ(w_request(thr, UM_WIRE_FORK, &spawn, 1, y, 2), 0);
+    MT_EQ(w_request(thr, UM_WIRE_FORK, NULL, 0, z, 2), 0); /* fork's: no flag */
+
+    /* A forger that is no descendant of ours (we ourselves): the defaults. */
+    MT_EQ(hello_gets_slots(x, NULL), 1);
+
+    /* C1, not a task, plays the shell: each command it forks gets the slots, and the heir is
+     * bound to C1 from the first. */
+    int ready[2], go[2];
+    MT_REQUIRE(pipe(ready) == 0 && pipe(go) == 0);
+    fflush(stdout);
+    pid_t c1 = fork();
+    if (c1 == 0) {
+        close(ready[0]);
+        close(go[1]);
+        unsigned char first = (unsigned char)child_hello_status(x);
+        (void)!write(ready[1], &first, 1);
+        if (wait_byte(go[0]) != 'g')
+            _exit(10);
+        int rc = child_hello_status(x) != 0 ? 11 : 0; /* a second command: the slots too */
+        int mine = -1; /* `exec prog`: the child itself takes the heir, as a task */
+        if (!rc && hello_gets_slots(x, &mine) != 0)
+            rc = 12;
+        if (!rc && child_hello_status(x) != 1) /* a task's child presenting the old token */
+            rc = 13;
+        if (mine >= 0)
+            close(mine);
+        _exit(rc);
+    }
+    MT_REQUIRE(c1 > 0);
+    close(ready[1]);
+    close(go[0]);
+    MT_EQ(wait_byte(ready[0]), 0); /* C1's first command got the slots */
+
+    /* C2, another child of ours and not a task: its commands go another way than C1's. */
+    pid_t c2 = fork();
+    if (c2 == 0)
+        _exit(child_hello_status(x) == 1 ? 0 : 20);
+    MT_EQ(b_status(c2), 0);
+    MT_EQ(write(go[1], "g", 1), 1);
+    MT_EQ(b_status(c1), 0);
+    close(ready[0]);
+    close(go[1]);
+
+    /* C3 is a task: a process it forks must present C3's token, not ours. */
+    pid_t c3 = fork();
+    if (c3 == 0) {
+        uint64_t h[3] = {0, 0, 0}, o[6];
+        int f = w_hello_with(h, 3, o);
+        int rc = f < 0 ? 30 : child_hello_status(y) == 1 ? 0 : 31;
+        if (f >= 0)
+            close(f);
+        _exit(rc);
+    }
+    MT_EQ(b_status(c3), 0);
+
+    /* A fork's token is the child's alone: its descendants get the defaults. */
+    pid_t c4 = fork();
+    if (c4 == 0)
+        _exit(child_hello_status(z) == 1 && hello_gets_slots(z, NULL) == 0 ? 0 : 40);
+    MT_EQ(b_status(c4), 0);
     close(thr);
     close(ctl);
     MT_EQ(b_world_stop(), 0);

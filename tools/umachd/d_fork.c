@@ -16,6 +16,17 @@
  *    fork (the usual pattern with a subset) cannot race its child. posix_spawn and vfork
  *    get the same (src/umach/client/um_client_spawn.c): the token travels in the child's
  *    environment, and the same parenthood check applies.
+ *  - spawn: a token asked for posix_spawn (UM_WIRE_FORK_SPAWN) stays in the environment of
+ *    whatever the child runs, so a program between the two that is not a task (a shell) hands
+ *    it to the commands it forks. On Darwin each of those is a task that inherits through the
+ *    shell; here the heir's slots go (each as a send right of its own, the heir kept) to any
+ *    process whose way up to the parent passes only through processes that are no task of
+ *    the world, the first of them (the spawn's child, the shell) the same process each time:
+ *    the first such claim binds the heir to its pidfd, and the heir ends when that process
+ *    exits. A process that has a task on its way up was started by that task (or stole the
+ *    token): that task's own token is what it inherits through, never an older one. The
+ *    spawn's child itself (the shell's `exec prog`) takes the heir as a forked child does,
+ *    once, and its later children go through its own tokens.
  *  - exec: the control connection is close-on-exec, so exec hangs it up and the task ends.
  *    If the process is still alive then (its pidfd, opened at hello, is not readable), the
  *    ending task's slots move into an heir for its pid before the task is terminated; the new
@@ -53,7 +64,10 @@ struct d_heir {
     uint64_t token[2];      /* fork: what the child presents */
     pid_t pid;              /* fork: the parent's pid; exec: the process's */
     const d_task *parent;   /* fork: the task it came from (identity only, never followed) */
-    int pidfd;              /* exec: the process, or -1 */
+    bool spawn;             /* fork: UM_WIRE_FORK_SPAWN (descendants through non-tasks too) */
+    pid_t top;              /* spawn: the child its descendants' claims went through, or 0 */
+    int pidfd;              /* exec: the process; spawn: `top`; or -1 (the heir ends when it
+                               exits) */
     uint32_t pid_version;   /* exec: the audit token's pid version, kept */
     um_port *slots[D_NSLOTS]; /* naked send rights, UM_PORT_DEAD or NULL */
 };
@@ -87,6 +101,22 @@ static bool pidfd_exited(int pidfd)
     return poll(&p, 1, 0) != 0;
 }
 
+/*
+ * Copy the slots `from` into `to`, each a send right of its own (a port that died since is
+ * UM_PORT_DEAD). Conditions: `to` holds nothing.
+ */
+static void slots_copy(um_port *to[D_NSLOTS], um_port *const from[D_NSLOTS])
+{
+    for (size_t i = 0; i < D_NSLOTS; i++) {
+        um_port *port = from[i];
+        if (UM_PORT_VALID(port) && !port->active)
+            port = UM_PORT_DEAD;
+        else if (UM_PORT_VALID(port))
+            um_port_copy_send(port);
+        to[i] = port;
+    }
+}
+
 /* The parent pid of `pid` as the kernel says (/proc/PID/stat), or -1. */
 static pid_t parent_of(pid_t pid)
 {
@@ -107,17 +137,83 @@ static pid_t parent_of(pid_t pid)
     return (pid_t)ppid;
 }
 
-void d_task_pin(d_task *t)
+static int pidfd_of(pid_t pid)
 {
-    t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* Drop exec heirs whose process has exited. */
+void d_task_pin(d_task *t)
+{
+    t->pidfd = pidfd_of(t->pid);
+}
+
+/* Is `pid` a task of the world, or a process whose task exec'd (its new image not joined)? */
+static bool pid_is_task(const d_daemon *d, pid_t pid)
+{
+    for (const d_task *t = d->tasks; t; t = t->next)
+        if (t->pid == pid)
+            return true;
+    for (const d_heir *h = d->heirs; h; h = h->next)
+        if (h->kind == D_HEIR_EXEC && h->pid == pid)
+            return true;
+    return false;
+}
+
+/* Processes between a spawn's child and a descendant that claims its heir, at most. */
+#define D_DESCENT_MAX 32u
+
+/*
+ * Walk up from task t's process towards `owner` (alive while `owner_fd`, its pidfd, is not
+ * readable), through at most `depth_max` processes that are no task of the world. Returns the
+ * process on the way whose parent is `owner` (t's own process when t is owner's child), with
+ * in *top_fd a pidfd of it for the caller to close (-1 for t's own: t->pidfd pins it); or -1:
+ * another way, too long, or not to be told without a race (no pidfds).
+ *
+ * Races: a pid read in /proc names whoever had it at the read, and a pidfd opened afterwards
+ * may name a newer process. So a read of a process's parent is trusted only if that process's
+ * pidfd is still not readable afterwards (it had not exited: its pid was not reused). And the
+ * parent's pidfd is opened before the child's parent is read again: a child whose parent
+ * exits is reparented at once, to init or a subreaper (both older than it, so neither can
+ * have the dead parent's pid), so the same parent pid then says the pidfd names that parent.
+ */
+static pid_t descent_top(const d_daemon *d, const d_task *t, pid_t owner, int owner_fd,
+                         unsigned depth_max, int *top_fd)
+{
+    *top_fd = -1;
+    pid_t cur = t->pid;
+    int cur_fd = t->pidfd;
+    for (unsigned depth = 0; cur_fd >= 0; depth++) {
+        pid_t up = parent_of(cur);
+        if (pidfd_exited(cur_fd) || up <= 1)
+            break;
+        if (up == owner) {
+            if (pidfd_exited(owner_fd))
+                break; /* then `up` may be another process */
+            *top_fd = cur_fd == t->pidfd ? -1 : cur_fd;
+            return cur;
+        }
+        if (depth == depth_max || pid_is_task(d, up))
+            break; /* a task on the way inherits through its own tokens */
+        int up_fd = pidfd_of(up);
+        bool same = up_fd >= 0 && parent_of(cur) == up && !pidfd_exited(cur_fd);
+        if (cur_fd != t->pidfd)
+            close(cur_fd);
+        cur_fd = up_fd;
+        if (!same)
+            break;
+        cur = up;
+    }
+    if (cur_fd >= 0 && cur_fd != t->pidfd)
+        close(cur_fd);
+    return -1;
+}
+
+/* Drop exec heirs whose process has exited, and spawn heirs whose bound child has. */
 void d_heirs_sweep(d_daemon *d)
 {
     for (d_heir **pp = &d->heirs; *pp;) {
         d_heir *h = *pp;
-        if (h->kind == D_HEIR_EXEC && pidfd_exited(h->pidfd)) {
+        if ((h->kind == D_HEIR_EXEC || h->pidfd >= 0) && pidfd_exited(h->pidfd)) {
             *pp = h->next;
             heir_free(h);
         } else {
@@ -128,7 +224,8 @@ void d_heirs_sweep(d_daemon *d)
 
 bool d_fork_prepare(d_conn *c, const um_wire_pkt *p)
 {
-    if (p->h.nargs != 0 || p->h.blob_len != 0 || !c->task)
+    if (p->h.nargs > 1 || p->h.blob_len != 0 || !c->task ||
+        (p->h.nargs == 1 && (p->args[0] & ~(uint64_t)UM_WIRE_FORK_SPAWN)))
         return false;
     d_daemon *d = c->task->d;
     d_task *t = c->task;
@@ -140,15 +237,9 @@ bool d_fork_prepare(d_conn *c, const um_wire_pkt *p)
     h->kind = D_HEIR_FORK;
     h->pid = t->pid;
     h->parent = t;
+    h->spawn = p->h.nargs == 1 && (p->args[0] & UM_WIRE_FORK_SPAWN);
     h->pidfd = -1;
-    for (size_t i = 0; i < D_NSLOTS; i++) {
-        um_port *port = t->task->special_ports[i];
-        if (UM_PORT_VALID(port) && !port->active)
-            port = UM_PORT_DEAD;
-        else if (UM_PORT_VALID(port))
-            um_port_copy_send(port);
-        h->slots[i] = port;
-    }
+    slots_copy(h->slots, t->task->special_ports);
     /* At most D_FORK_HEIRS_MAX unclaimed per parent: the oldest (last in the list) goes. */
     unsigned mine = 0;
     d_heir *oldest = NULL;
@@ -168,6 +259,48 @@ bool d_fork_prepare(d_conn *c, const um_wire_pkt *p)
     return d_reply(c, UM_WIRE_FORK, p->h.id, KERN_SUCCESS, out, 2, NULL, 0);
 }
 
+/*
+ * Task t presents fork heir h's token: the slots are t's if the kernel says t's process is
+ * the parent's child, or (a spawn's heir) a descendant through non-tasks by way of the child
+ * the heir is bound to (descent_top). The child itself takes the heir; a descendant gets
+ * copies and leaves it for the others. The token proves nothing alone.
+ */
+static bool fork_heir_claim(d_daemon *d, d_heir *h, d_task *t)
+{
+    int owner_fd = -1;
+    for (const d_task *o = d->tasks; o; o = o->next)
+        if (o == h->parent)
+            owner_fd = o->pidfd;
+    int top_fd = -1;
+    pid_t top = descent_top(d, t, h->pid, owner_fd, h->spawn ? D_DESCENT_MAX : 0, &top_fd);
+    /* Without pidfds (an old kernel, valgrind) only the parent's child, as read once. */
+    if (top < 0 && (t->pidfd < 0 || owner_fd < 0) && parent_of(t->pid) == h->pid)
+        top = t->pid;
+    if (top < 0 || (h->top && (top != h->top || pidfd_exited(h->pidfd)))) {
+        if (top_fd >= 0)
+            close(top_fd);
+        return false; /* another way, or another child than the one its claims came through */
+    }
+    if (top == t->pid) {
+        heir_unlink(d, h);
+        memcpy(t->task->special_ports, h->slots, sizeof h->slots);
+        memset(h->slots, 0, sizeof h->slots);
+        heir_free(h);
+        return true;
+    }
+    if (!h->top) {
+        /* Bound to this child from now on; the loop sweeps the heir when it exits. */
+        h->top = top;
+        h->pidfd = top_fd;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uintptr_t)h | D_EV_HEIR};
+        (void)epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, top_fd, &ev);
+    } else {
+        close(top_fd);
+    }
+    slots_copy(t->task->special_ports, h->slots);
+    return true;
+}
+
 bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p)
 {
     d_heirs_sweep(d);
@@ -182,8 +315,8 @@ bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p)
     }
     if (!h)
         return false;
-    if (h->kind == D_HEIR_FORK && parent_of(t->pid) != h->pid)
-        return false; /* not the parent's child: the token proves nothing alone */
+    if (h->kind == D_HEIR_FORK)
+        return fork_heir_claim(d, h, t);
     heir_unlink(d, h);
     memcpy(t->task->special_ports, h->slots, sizeof h->slots);
     memset(h->slots, 0, sizeof h->slots);

@@ -930,7 +930,7 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
         }
         take_posts(d); /* before the hang-ups and deadlines this round brings */
         for (int i = 0; i < n; i++) {
-            if ((evs[i].data.u64 & 3u) == D_EV_HEIR) { /* an exec heir's process exited */
+            if ((evs[i].data.u64 & 3u) == D_EV_HEIR) { /* an heir's process exited */
                 d_heirs_sweep(d);
                 continue;
             }

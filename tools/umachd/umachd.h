@@ -307,20 +307,23 @@ enum d_wait_kind { D_WAIT_MSG = 0, D_WAIT_SEMA };
 /* ---- d_fork.c -------------------------------------------------------------------------- */
 /* Pin the task's process (a pidfd), so that its exec can be told from its exit. */
 void d_task_pin(d_task *t);
-/* UM_WIRE_FORK on a thread connection: copy the task's slots for the child it is forking. */
+/* UM_WIRE_FORK on a thread connection: copy the task's slots for the child it is forking
+ * (UM_WIRE_FORK_SPAWN: or spawning, its non-task descendants included). */
 bool d_fork_prepare(d_conn *c, const um_wire_pkt *p);
 /*
- * A new task (hello `p`) takes the slots its parent (fork) or its process's old image (exec)
- * passed on; false: none (the caller gives it the world's defaults).
+ * A new task (hello `p`) takes the slots its parent (fork), the task that spawned the shell
+ * it descends from (a spawn), or its process's old image (exec) passed on; false: none (the
+ * caller gives it the world's defaults).
  */
 bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p);
 /* The task ends: its fork heirs go; if its process lives on (exec), its slots are kept. */
 void d_heir_task_end(d_daemon *d, d_task *t);
 /* The world stops: every heir goes. */
 void d_heirs_free(d_daemon *d);
-/* Drop exec heirs whose process has exited (an heir's pidfd is in epoll, tagged D_EV_HEIR). */
+/* Drop heirs whose process has exited (an heir's pidfd is in epoll, tagged D_EV_HEIR): an
+ * exec heir's process, a spawn heir's bound child. */
 void d_heirs_sweep(d_daemon *d);
-#define D_EV_HEIR 2u /* epoll data: an exec heir's pidfd (a ring's eventfd is tagged 1) */
+#define D_EV_HEIR 2u /* epoll data: an heir's pidfd (a ring's eventfd is tagged 1) */
 
 struct d_msg_call {
     d_conn *conn;

@@ -277,7 +277,7 @@ static void cl_thread_exit(void *p)
     free(t);
 }
 
-bool um_client_fork_token(uint64_t token[2])
+bool um_client_fork_token(uint64_t token[2], bool spawn)
 {
     pthread_mutex_lock(&cl_lock);
     bool joined = cl_state == CL_JOINED;
@@ -285,7 +285,9 @@ bool um_client_fork_token(uint64_t token[2])
     bool have = false;
     if (joined) {
         um_wire_pkt rep;
-        if (um_client_roundtrip(UM_WIRE_FORK, NULL, 0, NULL, 0, &rep, false) == CL_RT_OK) {
+        uint64_t flags = UM_WIRE_FORK_SPAWN;
+        if (um_client_roundtrip(UM_WIRE_FORK, spawn ? &flags : NULL, spawn ? 1 : 0, NULL, 0, &rep,
+                                false) == CL_RT_OK) {
             have = rep.h.kr == KERN_SUCCESS && rep.h.nargs == 2;
             if (have) {
                 token[0] = rep.args[0];
@@ -304,7 +306,7 @@ bool um_client_fork_token(uint64_t token[2])
 static void cl_atfork_prepare(void)
 {
     uint64_t token[2] = {0, 0};
-    bool have = um_client_fork_token(token);
+    bool have = um_client_fork_token(token, false);
     pthread_mutex_lock(&cl_lock);
     cl_fork_token[0] = token[0];
     cl_fork_token[1] = token[1];

@@ -42,9 +42,11 @@ void um_client_reply_free(um_wire_pkt *rep);
 /*
  * Ask the daemon to keep this task's special-port slots, as they are now, for a child about
  * to be made (fork's prepare handler, posix_spawn): true with the token the child's hello
- * presents (the daemon gives the slots only to a process whose parent is this one).
+ * presents (the daemon gives the slots only to a process whose parent is this one, and with
+ * `spawn`, the token being in the child's environment, also to the processes that child's
+ * non-task descendants start: the commands a shell forks).
  */
-bool um_client_fork_token(uint64_t token[2]);
+bool um_client_fork_token(uint64_t token[2], bool spawn);
 
 /*
  * At start, in a process posix_spawn'ed (or vfork'ed and exec'd) by a task: the token its

@@ -6,7 +6,8 @@
  * dynamic linker never sends to ours (um_client_spawn.c), so those children would join with
  * the world's defaults. In a world libumach therefore stands in front of system, popen and
  * pclose with its own, built on the exported posix_spawn (which passes a fork token to the
- * child), with POSIX's semantics and glibc's choices where POSIX leaves one:
+ * shell, good for the command it execs and for the commands it forks), with POSIX's
+ * semantics and glibc's choices where POSIX leaves one:
  *
  *  - system(command): `/bin/sh -c command` (no "--", as the C library we replace); SIGINT and
  *    SIGQUIT ignored in the caller while a call is under way (counted, so threads calling at

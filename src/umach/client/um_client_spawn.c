@@ -12,9 +12,10 @@
  *    image's libumach takes it at start (um_spawn_token_take, before main), blanks its value
  *    and removes the variable, and says hello with it; the daemon gives the slots only when
  *    the kernel says the new process's parent is the task that asked (d_fork.c), so a token
- *    read by anyone else is worth nothing. The variable survives an exec of a program that is
- *    not a task (a shell's `exec prog` still claims it; a grandchild is not the parent's
- *    child and gets the world's defaults).
+ *    read by anyone else is worth nothing. The variable survives in a program that is not a
+ *    task: a shell's `exec prog` claims it as the child, and the commands the shell forks
+ *    claim it as descendants through non-tasks (UM_WIRE_FORK_SPAWN: each gets the slots;
+ *    a process with a task between it and the parent does not).
  *  - vfork: in a world it is fork (POSIX allows that), so the fork handlers run and the
  *    child's exec passes the slots on as fork + exec does. Outside a world it is the C
  *    library's vfork, reached by a jump that keeps the caller's frame (vfork cannot be
@@ -100,7 +101,7 @@ static char **spawn_env(char *const envp[], char var[UM_SPAWN_VAR_LEN + 1 + UM_S
         if (is_var(envp[n], "UMACH_WORLD", 11) && envp[n][12])
             world = true;
     uint64_t token[2];
-    if (!world || !um_client_fork_token(token))
+    if (!world || !um_client_fork_token(token, true))
         return NULL;
     char **env = malloc((n + 2) * sizeof *env);
     if (!env)

@@ -89,7 +89,8 @@ enum um_wire_call {
     UM_WIRE_BYE = 6,    /* the thread exits: its pending request is dropped without a reply, its
                            thread port dies, then the reply (kr only); the client closes */
     UM_WIRE_FORK = 7,   /* the task is about to fork: its special-port slots are kept for the
-                           child; reply args: token[2] (the child's hello presents it) */
+                           child; args: none, or UM_WIRE_FORK_* flags; reply args: token[2]
+                           (the child's hello presents it) */
     /* mach_msg */
     UM_WIRE_MSG = 10,
     /* kernel calls (dispatch/um_calls.c) */
@@ -154,6 +155,11 @@ enum { UM_WIRE_LSMP_SELF = 0, UM_WIRE_LSMP_PID = 1, UM_WIRE_LSMP_ALL = 2 };
 #define UM_WIRE_HELLO_GUARD_LOG 0x2u      /* UMACH_GUARD_LOG (the daemon logs to its stderr) */
 #define UM_WIRE_HELLO_FORKED 0x4u         /* a forked child: args 3 and 4 are the token its
                                              parent's UM_WIRE_FORK got */
+
+/* UM_WIRE_FORK flags. */
+#define UM_WIRE_FORK_SPAWN 0x1u /* the token travels in the environment (posix_spawn): a process
+                                   the child's non-task descendants start may present it too
+                                   (tools/umachd/d_fork.c) */
 
 /*
  * UM_WIRE_MSG. Request args: option, send size, receive size, receive name, timeout, the
