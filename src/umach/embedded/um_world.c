@@ -114,8 +114,12 @@ UM_EXPORT mach_port_t bootstrap_port = MACH_PORT_NULL;
 
 static pthread_once_t um_world_once = PTHREAD_ONCE_INIT;
 
-/* The parent's task in a forked child (see um_atfork_child). */
-static um_task *volatile um_abandoned_task;
+/* In a forked child, the tasks of its forebears, its parent's first (see um_atfork_child). */
+typedef struct um_abandoned {
+    um_task *task;
+    struct um_abandoned *older;
+} um_abandoned;
+static um_abandoned *volatile um_abandoned_tasks;
 
 /* UMACH_PORT_TABLE_MAX=N: at most N names in the task's space. */
 static uint32_t env_table_limit(void)
@@ -288,16 +292,23 @@ static void um_atfork_child(void)
     /*
      * The parent's task is abandoned, not torn down: tearing it down would deliver
      * notifications for rights that the parent still holds. It stays referenced here so
-     * that leak checkers in the child do not report the parent's objects as lost.
+     * that leak checkers in the child do not report the parent's objects as lost, and so do
+     * the tasks the parent had abandoned itself (a child of a forked child).
      */
-    um_abandoned_task = um_the_world.task;
+    um_task *parent = um_the_world.task;
+    um_abandoned *a = malloc(sizeof *a);
+    if (a) {
+        a->task = parent;
+        a->older = um_abandoned_tasks;
+        um_abandoned_tasks = a;
+    }
     um_the_world.task = NULL;
     um_the_world.npending = 0; /* wakes meant for the parent's threads */
     um_world_make_task();
     /* The special-port slots are inherited: the child's task takes over the parent's rights. */
-    memcpy(um_the_world.task->special_ports, um_abandoned_task->special_ports,
-           sizeof um_abandoned_task->special_ports);
-    memset(um_abandoned_task->special_ports, 0, sizeof um_abandoned_task->special_ports);
+    memcpy(um_the_world.task->special_ports, parent->special_ports,
+           sizeof parent->special_ports);
+    memset(parent->special_ports, 0, sizeof parent->special_ports);
     um_world_name_bootstrap(&um_the_world);
     /* Only this thread exists in the child: nobody sleeps on the lock. */
     __atomic_store_n(&um_the_world.lock, 0, __ATOMIC_RELEASE);
