@@ -287,7 +287,9 @@ static inline boolean_t demo_server(mach_msg_header_t *InHeadP, mach_msg_header_
 /*
  * demo_add as MIG's user stub sends it: request and reply in one mach_msg on the thread's
  * MIG reply port, reply checked by id, size and RetCode. Unlike MIG's stub it gives up after
- * `watchdog_ms` (a test must not hang when the server is broken).
+ * `watchdog_ms` (a test must not hang when the server is broken), as a routine with a
+ * WaitTime does: the reply port is kept only after a send refused at its header, and a reply
+ * that fails the check is destroyed (bootstrap_cmds-138's user stubs).
  */
 static inline kern_return_t demo_add(mach_port_t server, int a, int b, int *sum,
                                      mach_msg_timeout_t watchdog_ms)
@@ -328,24 +330,32 @@ static inline kern_return_t demo_add(mach_port_t server, int a, int b, int *sum,
                           (mach_msg_size_t)sizeof(Request), (mach_msg_size_t)sizeof(Reply),
                           InP->Head.msgh_local_port, watchdog_ms, MACH_PORT_NULL);
     if (msg_result != MACH_MSG_SUCCESS) {
-        if (msg_result == MACH_SEND_INVALID_REPLY || msg_result == MACH_RCV_TIMED_OUT ||
-            (msg_result & ~MACH_MSG_MASK) == MACH_RCV_PORT_CHANGED)
+        switch (msg_result) {
+        case MACH_SEND_INVALID_DATA:
+        case MACH_SEND_INVALID_DEST:
+        case MACH_SEND_INVALID_HEADER:
+            mig_put_reply_port(InP->Head.msgh_local_port);
+            break;
+        default: /* a timeout included: a late reply would land on the port */
             mig_dealloc_reply_port(InP->Head.msgh_local_port);
+        }
         return msg_result;
     }
 
     /* __MIG_check__Reply__demo_add_t */
-    if (Out0P->Head.msgh_id != DEMO_BASE + 100) {
-        if (Out0P->Head.msgh_id == MACH_NOTIFY_SEND_ONCE)
-            return MIG_SERVER_DIED;
+    kern_return_t check_result = MACH_MSG_SUCCESS;
+    if (Out0P->Head.msgh_id != DEMO_BASE + 100)
+        check_result = Out0P->Head.msgh_id == MACH_NOTIFY_SEND_ONCE ? MIG_SERVER_DIED
+                                                                   : MIG_REPLY_MISMATCH;
+    else if ((Out0P->Head.msgh_bits & MACH_MSGH_BITS_COMPLEX) ||
+             ((Out0P->Head.msgh_size != (mach_msg_size_t)sizeof(__Reply__demo_add_t)) &&
+              (Out0P->Head.msgh_size != (mach_msg_size_t)sizeof(mig_reply_error_t) ||
+               Out0P->RetCode == KERN_SUCCESS)))
+        check_result = MIG_TYPE_ERROR;
+    if (check_result != MACH_MSG_SUCCESS) {
         mach_msg_destroy(&Out0P->Head);
-        return MIG_REPLY_MISMATCH;
+        return check_result;
     }
-    if ((Out0P->Head.msgh_bits & MACH_MSGH_BITS_COMPLEX) ||
-        ((Out0P->Head.msgh_size != (mach_msg_size_t)sizeof(__Reply__demo_add_t)) &&
-         (Out0P->Head.msgh_size != (mach_msg_size_t)sizeof(mig_reply_error_t) ||
-          Out0P->RetCode == KERN_SUCCESS)))
-        return MIG_TYPE_ERROR;
     if (Out0P->RetCode != KERN_SUCCESS)
         return Out0P->RetCode;
     *sum = Out0P->sum;
