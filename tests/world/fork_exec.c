@@ -6,7 +6,8 @@
  * its old rights; a subset bootstrap port set before fork is what the child looks names up
  * in; a child of posix_spawn, posix_spawnp, vfork + exec, system() or popen() inherits as a
  * forked one does, and so do the commands the shell of system() or popen() forks (through a
- * process that is not a task, as every process is one on Darwin); the daemon gives a fork's
+ * process that is not a task, as every process is one on Darwin) and those of a shell a task
+ * exec'd (still that task on Darwin); the daemon gives a fork's
  * slots only to a process the kernel says is the parent's child, and a spawn's also to its
  * descendants through non-tasks, never through a task or from another branch.
  */
@@ -296,6 +297,35 @@ static int role_mid(void)
     return mt_current_failed ? 1 : 0;
 }
 
+/*
+ * fork-exec-sh: with our own port P in TASK_BOOTSTRAP_PORT, fork; the child (a task holding P)
+ * execs `sh -c 'spawned; spawned'` itself, as a hand-written system() does: the shell is no
+ * task, the first command is its child (the second may be exec'd). Both say 43 on P.
+ */
+static int role_fork_exec_sh(void)
+{
+    mach_port_t p = new_port_with_send(), old = MACH_PORT_NULL;
+    ROLE_REQUIRE(p);
+    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' --role spawned -; '%s' --role spawned -", b_self, b_self);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    MT_KR(task_set_bootstrap_port(mach_task_self(), old), KERN_SUCCESS);
+    ROLE_REQUIRE(pid > 0);
+    int st = 0;
+    MT_EQ(waitpid(pid, &st, 0), pid);
+    say("child said %d", recv_id(p, 5000)); /* sent before the shell ended */
+    say("child said %d", recv_id(p, 5000));
+    say("shell status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return mt_current_failed ? 1 : 0;
+}
+
 static int b_role_main(int argc, char **argv)
 {
     const char *role = argv[0], *a1 = argc > 1 ? argv[1] : NULL, *a2 = argc > 2 ? argv[2] : NULL;
@@ -320,6 +350,8 @@ static int b_role_main(int argc, char **argv)
         return role_spawn_mid();
     if (strcmp(role, "mid") == 0)
         return role_mid();
+    if (strcmp(role, "fork-exec-sh") == 0)
+        return role_fork_exec_sh();
     return 2;
 }
 
@@ -424,6 +456,17 @@ MT_TEST(commands_a_task_started_by_a_shell_runs_through_its_own_shell_hold_that_
     b_role r = b_role_start("spawn-mid", "-", NULL);
     MT_CHECK(b_expect(&r, "first on P 45"));
     MT_CHECK(b_expect(&r, "mid status 0"));
+    MT_EQ(b_role_end(&r), 0);
+    MT_EQ(b_world_stop(), 0);
+}
+
+MT_TEST(both_commands_of_a_shell_a_forked_child_execs_hold_the_bootstrap_port_it_inherited)
+{
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    b_role r = b_role_start("fork-exec-sh", "-", NULL);
+    MT_CHECK(b_expect(&r, "child said 43"));
+    MT_CHECK(b_expect(&r, "child said 43"));
+    MT_CHECK(b_expect(&r, "shell status 0"));
     MT_EQ(b_role_end(&r), 0);
     MT_EQ(b_world_stop(), 0);
 }
@@ -609,6 +652,76 @@ MT_TEST(a_spawn_token_gives_the_slots_to_descendants_through_non_tasks_of_one_ch
     MT_EQ(b_status(c4), 0);
     close(thr);
     close(ctl);
+    MT_EQ(b_world_stop(), 0);
+}
+
+/* Say hello with no token: 0 if we got an empty bootstrap slot, 1 the world's, 2 no task. */
+static int plain_hello_gets_slots(void)
+{
+    uint64_t args[3] = {0, 0, 0}, o[6];
+    int f = w_hello_with(args, 3, o);
+    if (f < 0)
+        return 2;
+    close(f);
+    return o[5] == 0 ? 0 : 1;
+}
+
+MT_TEST(a_task_that_execd_a_non_task_gives_its_slots_to_what_that_process_forks_and_no_other)
+{
+    MT_REQUIRE(b_world_start(NULL) == 0);
+    int ready[2], go[2];
+    MT_REQUIRE(pipe(ready) == 0 && pipe(go) == 0);
+    fflush(stdout);
+    /* C: a task with an empty bootstrap slot that hangs up and lives on (an exec'd shell, to
+     * the daemon), then forks its commands; C's own next hello takes the slots back. */
+    pid_t c = fork();
+    if (c == 0) {
+        close(ready[0]);
+        close(go[1]);
+        uint64_t hello[3] = {0, 0, 0}, out[6];
+        int ctl = w_hello_with(hello, 3, out);
+        int thr = b_join();
+        uint64_t join[2] = {out[3], out[4]};
+        if (ctl < 0 || thr < 0 || w_join_task(thr, join) != 0)
+            _exit(50);
+        uint64_t set[3] = {out[1], TASK_BOOTSTRAP_PORT, MACH_PORT_NULL};
+        if (w_request(thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, NULL, 0) != 0)
+            _exit(51);
+        close(thr);
+        close(ctl);
+        int rc = 0;
+        pid_t g = fork();
+        if (g == 0) { /* a command the shell forks, and one that command forks */
+            int mine = plain_hello_gets_slots();
+            pid_t gg = fork();
+            if (gg == 0)
+                _exit(plain_hello_gets_slots());
+            _exit(mine != 0 ? 52 : b_status(gg) != 0 ? 53 : 0);
+        }
+        rc = b_status(g);
+        unsigned char byte = (unsigned char)rc;
+        (void)!write(ready[1], &byte, 1);
+        if (wait_byte(go[0]) != 'g')
+            _exit(54);
+        if (!rc && child_hello_status((uint64_t[2]){0, 0}) != 1)
+            rc = 56; /* with a token that is no one's: not a plain hello, the defaults */
+        if (!rc && plain_hello_gets_slots() != 0) /* C's next image: the slots, once */
+            rc = 55;
+        _exit(rc);
+    }
+    MT_REQUIRE(c > 0);
+    close(ready[1]);
+    close(go[0]);
+    MT_EQ(wait_byte(ready[0]), 0);
+    MT_EQ(plain_hello_gets_slots(), 1); /* we are not C's descendant: the defaults */
+    pid_t other = fork(); /* nor is our other child */
+    if (other == 0)
+        _exit(plain_hello_gets_slots());
+    MT_EQ(b_status(other), 1);
+    MT_EQ(write(go[1], "g", 1), 1);
+    MT_EQ(b_status(c), 0);
+    close(ready[0]);
+    close(go[1]);
     MT_EQ(b_world_stop(), 0);
 }
 

@@ -31,7 +31,12 @@
  *    If the process is still alive then (its pidfd, opened at hello, is not readable), the
  *    ending task's slots move into an heir for its pid before the task is terminated; the new
  *    image's hello from the same live process takes them, with the audit token's pid version
- *    (kept across exec, as on Darwin). An heir whose process exits first is dropped.
+ *    (kept across exec, as on Darwin). An heir whose process exits first is dropped. If the
+ *    new image is no task (a shell), it is still the task on Darwin, and the commands it
+ *    forks inherit from it: a process that says hello with no token gets copies of the slots
+ *    of the first exec heir on its way up, when only processes that are no task of the world
+ *    stand between (the same walk as a spawn's descendants, with no binding: every
+ *    descendant of that process is its heir).
  *
  * Heirs are few: a parent keeps at most D_FORK_HEIRS_MAX unclaimed fork heirs (its oldest
  * goes first) and they end with the parent's task; exec heirs end with their process.
@@ -147,27 +152,36 @@ void d_task_pin(d_task *t)
     t->pidfd = pidfd_of(t->pid);
 }
 
+/* The exec heir of process `pid` (its task exec'd, its new image has not joined), or NULL. */
+static d_heir *exec_heir_of(const d_daemon *d, pid_t pid)
+{
+    for (d_heir *h = d->heirs; h; h = h->next)
+        if (h->kind == D_HEIR_EXEC && h->pid == pid)
+            return h;
+    return NULL;
+}
+
 /* Is `pid` a task of the world, or a process whose task exec'd (its new image not joined)? */
 static bool pid_is_task(const d_daemon *d, pid_t pid)
 {
     for (const d_task *t = d->tasks; t; t = t->next)
         if (t->pid == pid)
             return true;
-    for (const d_heir *h = d->heirs; h; h = h->next)
-        if (h->kind == D_HEIR_EXEC && h->pid == pid)
-            return true;
-    return false;
+    return exec_heir_of(d, pid) != NULL;
 }
 
-/* Processes between a spawn's child and a descendant that claims its heir, at most. */
+/* Processes between a spawn's child (or an exec'd process) and a descendant that claims its
+ * heir, at most. */
 #define D_DESCENT_MAX 32u
 
 /*
- * Walk up from task t's process towards `owner` (alive while `owner_fd`, its pidfd, is not
- * readable), through at most `depth_max` processes that are no task of the world. Returns the
- * process on the way whose parent is `owner` (t's own process when t is owner's child), with
- * in *top_fd a pidfd of it for the caller to close (-1 for t's own: t->pidfd pins it); or -1:
- * another way, too long, or not to be told without a race (no pidfds).
+ * Walk up from task t's process towards *owner (alive while `owner_fd`, its pidfd, is not
+ * readable), through at most `depth_max` processes that are no task of the world; *owner 0:
+ * towards the first process on the way that has an exec heir (alive while the heir's pidfd is
+ * not readable), whose pid is then put in *owner. Returns the process on the way whose parent
+ * is the owner (t's own process when t is the owner's child), with in *top_fd a pidfd of it
+ * for the caller to close (-1 for t's own: t->pidfd pins it); or -1: another way, too long,
+ * or not to be told without a race (no pidfds).
  *
  * Races: a pid read in /proc names whoever had it at the read, and a pidfd opened afterwards
  * may name a newer process. So a read of a process's parent is trusted only if that process's
@@ -176,7 +190,7 @@ static bool pid_is_task(const d_daemon *d, pid_t pid)
  * exits is reparented at once, to init or a subreaper (both older than it, so neither can
  * have the dead parent's pid), so the same parent pid then says the pidfd names that parent.
  */
-static pid_t descent_top(const d_daemon *d, const d_task *t, pid_t owner, int owner_fd,
+static pid_t descent_top(const d_daemon *d, const d_task *t, pid_t *owner, int owner_fd,
                          unsigned depth_max, int *top_fd)
 {
     *top_fd = -1;
@@ -186,9 +200,11 @@ static pid_t descent_top(const d_daemon *d, const d_task *t, pid_t owner, int ow
         pid_t up = parent_of(cur);
         if (pidfd_exited(cur_fd) || up <= 1)
             break;
-        if (up == owner) {
-            if (pidfd_exited(owner_fd))
+        const d_heir *x = *owner ? NULL : exec_heir_of(d, up);
+        if (up == *owner || x) {
+            if (pidfd_exited(x ? x->pidfd : owner_fd))
                 break; /* then `up` may be another process */
+            *owner = up;
             *top_fd = cur_fd == t->pidfd ? -1 : cur_fd;
             return cur;
         }
@@ -272,7 +288,8 @@ static bool fork_heir_claim(d_daemon *d, d_heir *h, d_task *t)
         if (o == h->parent)
             owner_fd = o->pidfd;
     int top_fd = -1;
-    pid_t top = descent_top(d, t, h->pid, owner_fd, h->spawn ? D_DESCENT_MAX : 0, &top_fd);
+    pid_t owner = h->pid;
+    pid_t top = descent_top(d, t, &owner, owner_fd, h->spawn ? D_DESCENT_MAX : 0, &top_fd);
     /* Without pidfds (an old kernel, valgrind) only the parent's child, as read once. */
     if (top < 0 && (t->pidfd < 0 || owner_fd < 0) && parent_of(t->pid) == h->pid)
         top = t->pid;
@@ -301,6 +318,32 @@ static bool fork_heir_claim(d_daemon *d, d_heir *h, d_task *t)
     return true;
 }
 
+/*
+ * Task t said hello with no token, and its process has no exec heir: if a process above it,
+ * through processes that are no task of the world only, has one (a task that exec'd a program
+ * that is no task, a shell), t gets copies of its slots, as on Darwin, where that program is
+ * still the task and its children inherit from it. The heir stays for the others and for the
+ * process's own next image.
+ */
+static bool exec_descendant_claim(d_daemon *d, d_task *t)
+{
+    bool any = false;
+    for (const d_heir *h = d->heirs; h && !any; h = h->next)
+        any = h->kind == D_HEIR_EXEC;
+    if (!any)
+        return false; /* no walk up for a hello in a world with no exec heir */
+    pid_t owner = 0;
+    int top_fd = -1;
+    pid_t top = descent_top(d, t, &owner, -1, D_DESCENT_MAX, &top_fd);
+    if (top_fd >= 0)
+        close(top_fd);
+    d_heir *h = top < 0 ? NULL : exec_heir_of(d, owner);
+    if (!h)
+        return false;
+    slots_copy(t->task->special_ports, h->slots);
+    return true;
+}
+
 bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p)
 {
     d_heirs_sweep(d);
@@ -314,7 +357,7 @@ bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p)
             h = x;
     }
     if (!h)
-        return false;
+        return !forked && exec_descendant_claim(d, t);
     if (h->kind == D_HEIR_FORK)
         return fork_heir_claim(d, h, t);
     heir_unlink(d, h);

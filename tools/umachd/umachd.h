@@ -312,8 +312,8 @@ void d_task_pin(d_task *t);
 bool d_fork_prepare(d_conn *c, const um_wire_pkt *p);
 /*
  * A new task (hello `p`) takes the slots its parent (fork), the task that spawned the shell
- * it descends from (a spawn), or its process's old image (exec) passed on; false: none (the
- * caller gives it the world's defaults).
+ * it descends from (a spawn), its process's old image (exec) or the task that exec'd the
+ * shell it descends from passed on; false: none (the caller gives it the world's defaults).
  */
 bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p);
 /* The task ends: its fork heirs go; if its process lives on (exec), its slots are kept. */
