@@ -117,6 +117,20 @@ static void conn_revoke(d_daemon *d, d_conn *c)
         grant_revoke(d, c, i);
 }
 
+/* Whether slot `i` of `c` holds an active grant on `port`. */
+static bool grant_on(const d_conn *c, uint32_t i, const um_port *port)
+{
+    return c->grants[i].active && c->grants[i].port == port;
+}
+
+/* Take back `c`'s grants on `port`. */
+static void conn_revoke_port(d_daemon *d, d_conn *c, const um_port *port)
+{
+    for (uint32_t i = 0; i < UM_RING_GRANTS; i++)
+        if (grant_on(c, i, port))
+            grant_revoke(d, c, i);
+}
+
 static void win_revoke(d_daemon *d, d_conn *c);
 static void win_check(d_daemon *d);
 
@@ -145,7 +159,7 @@ static bool port_promised(const d_daemon *d, const um_port *port)
         if (c->win.port == port)
             return true;
         for (uint32_t i = 0; i < UM_RING_GRANTS; i++)
-            if (c->grants[i].active && c->grants[i].port == port)
+            if (grant_on(c, i, port))
                 return true;
     }
     return false;
@@ -169,12 +183,8 @@ void d_post_revoke_port(d_daemon *d, um_port *port)
 {
     if (!d->active_grants)
         return;
-    for (unsigned k = 0; k < d->nposters; k++) {
-        d_conn *c = d->posters[k];
-        for (uint32_t i = 0; i < UM_RING_GRANTS; i++)
-            if (c->grants[i].active && c->grants[i].port == port)
-                grant_revoke(d, c, i);
-    }
+    for (unsigned k = 0; k < d->nposters; k++)
+        conn_revoke_port(d, d->posters[k], port);
 }
 
 void d_post_check(d_daemon *d)
@@ -467,9 +477,7 @@ static void port_changing(void *arg, um_port *port, um_space *space, int what)
         um_space *own = c->task ? c->task->task->space : NULL;
         bool theirs = own == space; /* for a change of one space's rights */
         if (grants && (what != UM_PORT_CHANGE_SEND || theirs))
-            for (uint32_t i = 0; i < UM_RING_GRANTS; i++)
-                if (c->grants[i].active && c->grants[i].port == port)
-                    grant_revoke(d, c, i);
+            conn_revoke_port(d, c, port);
         if (windows && c->win.port == port && (what != UM_PORT_CHANGE_RECEIVE || theirs))
             win_revoke(d, c);
     }
