@@ -551,6 +551,13 @@ UM_HOT_STATIC um_entry *um_entry_lookup(um_space *space, mach_port_name_t name)
 }
 /* Take a fresh name. KERN_NO_SPACE when the table is at its limit. */
 kern_return_t um_entry_claim(um_space *space, mach_port_name_t *namep, um_entry **entryp);
+/* A fresh entry (um_entry_claim) names a send-once right to `port`: takes over its reference. */
+static inline void um_entry_set_send_once(um_entry *e, um_port *port)
+{
+    e->object = &port->obj;
+    e->type = MACH_PORT_TYPE_SEND_ONCE;
+    e->urefs = 1;
+}
 /*
  * Get the entry for a caller-chosen name, allocating it if free (returned with type 0).
  * KERN_NO_SPACE (index beyond the limit), KERN_INVALID_VALUE (generation bits),

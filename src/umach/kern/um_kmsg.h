@@ -227,21 +227,34 @@ static inline bool um_kmsg_is_simple(const um_kmsg *k)
     return k->ndesc == 0 && k->reply == NULL && MACH_MSGH_BITS_VOUCHER(k->bits) == 0;
 }
 /*
- * Complete the receive image of the simple message `k` at `h`, whose body is already in
- * place after the header (k's own storage, where um_msg_receive builds it, or a copy of the
- * body a preview made): the header (reply none, `local` the receiver's name for the
- * destination, the voucher field as sent) and, after the body, the trailer `option` asks for
- * with `seqno` and `context`: k->size + um_trailer_size(option) bytes in all. Reads k, writes
- * only the image.
+ * A simple request: simple but for a send-once reply right (sent MAKE_SEND_ONCE or
+ * MOVE_SEND_ONCE), which its receive in `space` names with a fresh entry. Only when that
+ * cannot fail: the reply port is active and the table has a free entry without growing;
+ * otherwise um_kmsg_copyout names it (or reports why it cannot).
+ */
+static inline bool um_kmsg_is_simple_request(const um_kmsg *k, const um_space *space)
+{
+    return k->ndesc == 0 && MACH_MSGH_BITS_VOUCHER(k->bits) == 0 && UM_PORT_VALID(k->reply) &&
+           MACH_MSGH_BITS_LOCAL(k->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE && k->reply->active &&
+           space->free_head != 0;
+}
+/*
+ * Complete the receive image of the simple message (or simple request) `k` at `h`, whose
+ * body is already in place after the header (k's own storage, where um_msg_receive builds it,
+ * or a copy of the body a preview made): the header (`remote` the receiver's name for the
+ * reply right, MACH_PORT_NULL for a simple message; `local` its name for the destination; the
+ * voucher field as sent) and, after the body, the trailer `option` asks for with `seqno` and
+ * `context`: k->size + um_trailer_size(option) bytes in all. Reads k, writes only the image.
  */
 static inline void um_kmsg_simple_image(mach_msg_header_t *h, const um_kmsg *k,
-                                        mach_port_name_t local, mach_msg_option_t option,
-                                        mach_port_seqno_t seqno, uint64_t context)
+                                        mach_port_name_t remote, mach_port_name_t local,
+                                        mach_msg_option_t option, mach_port_seqno_t seqno,
+                                        uint64_t context)
 {
     h->msgh_bits = MACH_MSGH_BITS_SET(MACH_MSGH_BITS_LOCAL(k->bits),
                                       MACH_MSGH_BITS_REMOTE(k->bits), 0, k->bits);
     h->msgh_size = k->size;
-    h->msgh_remote_port = MACH_PORT_NULL;
+    h->msgh_remote_port = remote;
     h->msgh_local_port = local;
     h->msgh_voucher_port = k->voucher_raw;
     h->msgh_id = k->id;

@@ -288,13 +288,22 @@ UM_HOT mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
         return MACH_RCV_TOO_LARGE;
     }
     uint64_t context = src->context;
-    if (um_kmsg_is_simple(k)) {
+    if (um_kmsg_is_simple(k) || um_kmsg_is_simple_request(k, space)) {
         /*
          * A message that carries nothing but its destination right (one-way messages,
-         * replies): um_kmsg_copyout's work for it, in place, without its detours; the image
-         * is um_kmsg_simple_image's, as a preview of it (um_msg_render) is.
+         * replies), or that and a send-once reply right (requests): um_kmsg_copyout's work
+         * for it, in place, without its detours; the image is um_kmsg_simple_image's, as a
+         * preview of a simple message (um_msg_render) is.
          */
         k = um_mqueue_dequeue(src, &seqno);
+        mach_port_name_t remote = MACH_PORT_NULL;
+        if (k->reply) {
+            /* As um_right_copyout: a fresh name, which um_kmsg_is_simple_request made sure of. */
+            um_entry *e = NULL;
+            (void)um_entry_claim(space, &remote, &e);
+            um_entry_set_send_once(e, k->reply);
+            k->reply = NULL;
+        }
         um_port *dest = k->dest;
         k->dest = NULL;
         mach_port_name_t local = um_kmsg_copyout_dest(space, dest, MACH_MSGH_BITS_REMOTE(k->bits));
@@ -302,7 +311,7 @@ UM_HOT mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
         r->out.image = k;
         r->out.nseg = 1;
         r->out.seg[0].offset = 0;
-        um_kmsg_simple_image(h, k, local, r->option, seqno, context);
+        um_kmsg_simple_image(h, k, remote, local, r->option, seqno, context);
         r->out.seg[0].len = k->size + tsize;
         r->out.seg[0].bytes = (const uint8_t *)h;
         return MACH_MSG_SUCCESS;
@@ -336,7 +345,7 @@ uint32_t um_msg_render(const um_space *space, const um_port *port, const um_kmsg
         return 0;
     mach_msg_header_t *h = buf;
     memcpy(h + 1, k->body, k->size - sizeof *h);
-    um_kmsg_simple_image(h, k, um_kmsg_dest_name(space, port), option, port->seqno + ahead,
-                         port->context);
+    um_kmsg_simple_image(h, k, MACH_PORT_NULL, um_kmsg_dest_name(space, port), option,
+                         port->seqno + ahead, port->context);
     return (uint32_t)len;
 }

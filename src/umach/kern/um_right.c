@@ -592,9 +592,7 @@ static void copyout_into(um_space *space, um_port *port, mach_msg_type_name_t ty
 {
     switch (type) {
     case MACH_MSG_TYPE_PORT_SEND_ONCE:
-        e->object = &port->obj;
-        e->type = MACH_PORT_TYPE_SEND_ONCE;
-        e->urefs = 1;
+        um_entry_set_send_once(e, port);
         break;
     case MACH_MSG_TYPE_PORT_SEND:
         if (e->type & MACH_PORT_TYPE_SEND) {
