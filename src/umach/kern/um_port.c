@@ -239,7 +239,7 @@ void um_port_make_send(um_port *port)
 }
 
 
-bool um_port_make_send_once(um_port *port)
+UM_HOT bool um_port_make_send_once(um_port *port)
 {
     if (port->active) {
         um_port_rare *r = um_port_rare_get(port);
@@ -260,7 +260,7 @@ bool um_port_make_send_once(um_port *port)
     return true;
 }
 
-um_kmsg *um_port_so_reserve_take(um_port *port)
+UM_HOT um_kmsg *um_port_so_reserve_take(um_port *port)
 {
     um_kmsg *k = port->rare ? port->rare->soreserves : NULL;
     if (k)
@@ -268,7 +268,7 @@ um_kmsg *um_port_so_reserve_take(um_port *port)
     return k;
 }
 
-void um_port_so_reserve_used(um_port *port)
+UM_HOT void um_port_so_reserve_used(um_port *port)
 {
     um_kmsg *k = um_port_so_reserve_take(port);
     if (k && port->active && !port->rare->sospare)

@@ -142,7 +142,7 @@ static void um_entry_new_gen(um_space *space, um_entry *e)
     }
 }
 
-kern_return_t um_entry_claim(um_space *space, mach_port_name_t *namep, um_entry **entryp)
+UM_HOT kern_return_t um_entry_claim(um_space *space, mach_port_name_t *namep, um_entry **entryp)
 {
     if (!space->free_head) {
         kern_return_t kr = um_space_grow(space, space->count + 1);
@@ -195,7 +195,7 @@ kern_return_t um_entry_alloc_name(um_space *space, mach_port_name_t name, um_ent
     return KERN_FAILURE;
 }
 
-void um_entry_dealloc(um_space *space, mach_port_name_t name, um_entry *entry)
+UM_HOT void um_entry_dealloc(um_space *space, mach_port_name_t name, um_entry *entry)
 {
     (void)name;
     uint32_t index = (uint32_t)(entry - space->table);
