@@ -113,28 +113,6 @@ static mach_port_msgcount_t ps_msgcount(mach_port_t port)
     return st.mps_msgcount;
 }
 
-
-/* Hand a child-to-be `port` as its bootstrap port (the slot fork passes on); the old one back. */
-static mach_port_t ps_slot_set(mach_port_t port)
-{
-    mach_port_t old = MACH_PORT_NULL;
-    (void)task_get_special_port(TASK, TASK_BOOTSTRAP_PORT, &old);
-    (void)task_set_special_port(TASK, TASK_BOOTSTRAP_PORT, port);
-    return old;
-}
-
-static pid_t ps_fork_with(mach_port_t port)
-{
-    mach_port_t old = ps_slot_set(port);
-    pid_t kid = fork();
-    if (kid != 0) {
-        (void)task_set_special_port(TASK, TASK_BOOTSTRAP_PORT, old);
-        if (MACH_PORT_VALID(old))
-            (void)mach_port_deallocate(TASK, old);
-    }
-    return kid;
-}
-
 /* Receive `n` messages and check they are tag `tag`, seq first..first+n-1, in order. */
 static int ps_expect_run(mach_port_t port, uint32_t tag, uint32_t first, uint32_t n)
 {
@@ -247,7 +225,7 @@ MT_TEST(another_task_that_heard_of_posted_sends_through_a_pipe_finds_them_queued
     enum { N = 300 };
     int to_me[2], to_second[2];
     MT_REQUIRE(pipe(to_me) == 0 && pipe(to_second) == 0);
-    pid_t first = ps_fork_with(port);
+    pid_t first = w_fork_with(port);
     MT_REQUIRE(first >= 0);
     if (first == 0) {
         mach_port_t dest = bootstrap_port;
@@ -258,7 +236,7 @@ MT_TEST(another_task_that_heard_of_posted_sends_through_a_pipe_finds_them_queued
             _exit(2);
         _exit(0);
     }
-    pid_t second = ps_fork_with(port);
+    pid_t second = w_fork_with(port);
     MT_REQUIRE(second >= 0);
     if (second == 0) {
         char c;
@@ -299,7 +277,7 @@ MT_TEST(a_task_posting_after_hearing_of_another_task_s_posts_comes_after_them)
     MT_REQUIRE(port != MACH_PORT_NULL);
     int ready[2], go_x[2], x_to_y[2];
     MT_REQUIRE(pipe(ready) == 0 && pipe(go_x) == 0 && pipe(x_to_y) == 0);
-    pid_t y = ps_fork_with(port);
+    pid_t y = w_fork_with(port);
     MT_REQUIRE(y >= 0);
     if (y == 0) {
         /* Earn credits (a send, then a posted one), say so, wait for the first child. */
@@ -314,7 +292,7 @@ MT_TEST(a_task_posting_after_hearing_of_another_task_s_posts_comes_after_them)
                 _exit(3);
         _exit(0);
     }
-    pid_t x = ps_fork_with(port);
+    pid_t x = w_fork_with(port);
     MT_REQUIRE(x >= 0);
     if (x == 0) {
         char c;
@@ -366,7 +344,7 @@ MT_TEST(posted_sends_never_take_a_queue_past_its_limit_and_leave_room_for_other_
      * this task finds the queue full. */
     int go[2];
     MT_REQUIRE(pipe(go) == 0);
-    pid_t kid = ps_fork_with(port);
+    pid_t kid = w_fork_with(port);
     MT_REQUIRE(kid >= 0);
     if (kid == 0) {
         char c;
@@ -410,7 +388,7 @@ MT_TEST(no_senders_waits_for_the_last_posted_message_to_be_received)
     enum { N = 100 };
     int ready[2];
     MT_REQUIRE(pipe(ready) == 0);
-    pid_t kid = ps_fork_with(port);
+    pid_t kid = w_fork_with(port);
     MT_REQUIRE(kid >= 0);
     if (kid == 0) {
         for (uint32_t i = 0; i < N; i++)
@@ -469,7 +447,7 @@ MT_TEST(a_port_destroyed_while_sends_are_posted_to_it_fails_the_next_send_and_le
     enum { N = 100 };
     int to_me[2], to_kid[2];
     MT_REQUIRE(pipe(to_me) == 0 && pipe(to_kid) == 0);
-    pid_t kid = ps_fork_with(port);
+    pid_t kid = w_fork_with(port);
     MT_REQUIRE(kid >= 0);
     if (kid == 0) {
         mach_port_t dest = bootstrap_port;
@@ -527,12 +505,11 @@ MT_TEST(a_port_destroyed_while_sends_are_posted_to_it_fails_the_next_send_and_le
  */
 MT_TEST(a_send_after_the_dead_name_notification_of_a_killed_receiver_fails)
 {
-    mach_port_t port = ps_port(1024), slot_old = MACH_PORT_NULL;
+    mach_port_t port = ps_port(1024);
     MT_REQUIRE(port != MACH_PORT_NULL);
     /* The child makes a port of its own and sends us a send right to it through ours,
      * which it has as its bootstrap port. */
-    slot_old = ps_slot_set(port);
-    pid_t kid = fork();
+    pid_t kid = w_fork_with(port);
     MT_REQUIRE(kid >= 0);
     if (kid == 0) {
         mach_port_t mine = ps_port(1024);
@@ -549,8 +526,6 @@ MT_TEST(a_send_after_the_dead_name_notification_of_a_killed_receiver_fails)
         for (;;)
             pause(); /* killed */
     }
-    (void)task_set_special_port(TASK, TASK_BOOTSTRAP_PORT, slot_old);
-    (void)mach_port_deallocate(TASK, slot_old);
     ps_buf b;
     MT_KR(ps_receive(port, &b, PS_WAIT_MS), MACH_MSG_SUCCESS);
     mach_port_t theirs = b.in.m.h.msgh_remote_port;
@@ -592,7 +567,7 @@ MT_TEST(messages_posted_before_and_after_a_credential_change_carry_the_sender_s_
     mach_port_t port = ps_port(1024);
     MT_REQUIRE(port != MACH_PORT_NULL);
     enum { N = 60, NOBODY = 65534 };
-    pid_t kid = ps_fork_with(port);
+    pid_t kid = w_fork_with(port);
     MT_REQUIRE(kid >= 0);
     if (kid == 0) {
         for (uint32_t i = 0; i < N; i++)
@@ -870,7 +845,7 @@ MT_TEST(a_task_that_lies_in_its_post_ring_ends_and_the_receiver_sees_no_forged_m
     mach_port_t port = ps_port(300);
     MT_REQUIRE(port != MACH_PORT_NULL);
     for (int lie = 0; lie < 7; lie++) {
-        pid_t kid = ps_fork_with(port);
+        pid_t kid = w_fork_with(port);
         MT_REQUIRE(kid >= 0);
         if (kid == 0)
             _exit(ps_liar(lie));

@@ -104,21 +104,6 @@ static mach_port_t sg_port(void)
     return p;
 }
 
-/* Fork a child whose bootstrap port is a send right to `port` (the slot fork passes on). */
-static pid_t sg_fork_with(mach_port_t port)
-{
-    mach_port_t old = MACH_PORT_NULL;
-    (void)task_get_special_port(TASK, TASK_BOOTSTRAP_PORT, &old);
-    (void)task_set_special_port(TASK, TASK_BOOTSTRAP_PORT, port);
-    pid_t kid = fork();
-    if (kid != 0) {
-        (void)task_set_special_port(TASK, TASK_BOOTSTRAP_PORT, old);
-        if (MACH_PORT_VALID(old))
-            (void)mach_port_deallocate(TASK, old);
-    }
-    return kid;
-}
-
 /*
  * The child's SIGALRM `us` from now (0: none pending). Each handler arms the next one as it
  * returns, so the thread always runs a while between two handlers, however slow a
@@ -132,6 +117,17 @@ static int sg_timer(long us)
 }
 
 static volatile sig_atomic_t sg_timer_on;
+
+/* Stop the timer for good: no re-arming, SIGALRM blocked (one already due stays pending). */
+static void sg_timer_stop(void)
+{
+    sg_timer_on = 0;
+    (void)sg_timer(0);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGALRM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+}
 
 static int sg_on_alarm(void (*fn)(int))
 {
@@ -195,12 +191,7 @@ static int sg_post_child(void)
                 break;
         }
     }
-    sg_timer_on = 0;
-    (void)sg_timer(0);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGALRM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    sg_timer_stop();
     if (sg_send(sg_to, SG_TAG_END, n, sg_hsent, sg_hfailed) != MACH_MSG_SUCCESS)
         return 14;
     return rc;
@@ -212,7 +203,7 @@ MT_TEST_TIMEOUT(sends_from_a_signal_handler_while_its_thread_posts_all_arrive_wh
     mach_port_t port = sg_port();
     MT_REQUIRE(port != MACH_PORT_NULL);
     uint64_t posts_before = w_stat(W_STAT_POSTS_TAKEN);
-    pid_t kid = sg_fork_with(port);
+    pid_t kid = w_fork_with(port);
     MT_REQUIRE(kid >= 0);
     if (kid == 0)
         _exit(sg_post_child());
@@ -335,12 +326,7 @@ static int sg_receive_child(void)
             break;
         }
     }
-    sg_timer_on = 0;
-    (void)sg_timer(0);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGALRM);
-    sigprocmask(SIG_BLOCK, &set, NULL);
+    sg_timer_stop();
     uint32_t hgot = sg_hgot;
     if (bad || sg_hbad || got + hgot != SG_RECV_COUNT) {
         fprintf(stderr, "child: %u received, %u by the handler, %u + %u bad\n", got, hgot, bad,
@@ -366,7 +352,7 @@ MT_TEST_TIMEOUT(receives_from_a_signal_handler_while_its_thread_claims_take_each
 {
     mach_port_t port = sg_port();
     MT_REQUIRE(port != MACH_PORT_NULL);
-    pid_t kid = sg_fork_with(port);
+    pid_t kid = w_fork_with(port);
     MT_REQUIRE(kid >= 0);
     if (kid == 0)
         _exit(sg_receive_child());

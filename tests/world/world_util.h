@@ -1,12 +1,14 @@
 /*
  * world_util.h — speaking umachd's wire protocol (src/umach/wire/um_wire.h) by hand, for
  * tests that look at the daemon from outside libumach: a hello that makes a task, and the
- * daemon's stats.
+ * daemon's stats; and a child forked with a given bootstrap port, waited for.
  */
 #ifndef WORLD_UTIL_H
 #define WORLD_UTIL_H
 
 #include "wire/um_wire.h"
+
+#include <mach/mach.h>
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -227,6 +229,24 @@ static inline uint64_t w_stat(unsigned i)
     int rc = w_call(fd, UM_WIRE_STATS, NULL, 0, &kr, out, W_STAT_COUNT);
     close(fd);
     return rc == 0 && kr == 0 ? out[i] : UINT64_MAX;
+}
+
+/*
+ * fork() with `port` as the child's bootstrap port (the slot fork passes on): this task's own
+ * slot is set to `port` for the fork and given its old right back after it.
+ */
+static inline pid_t w_fork_with(mach_port_t port)
+{
+    mach_port_t old = MACH_PORT_NULL;
+    (void)task_get_special_port(mach_task_self(), TASK_BOOTSTRAP_PORT, &old);
+    (void)task_set_special_port(mach_task_self(), TASK_BOOTSTRAP_PORT, port);
+    pid_t kid = fork();
+    if (kid != 0) {
+        (void)task_set_special_port(mach_task_self(), TASK_BOOTSTRAP_PORT, old);
+        if (MACH_PORT_VALID(old))
+            (void)mach_port_deallocate(mach_task_self(), old);
+    }
+    return kid;
 }
 
 /* A child's exit status, or 128 + the signal that ended it; -1 if it cannot be waited for. */
