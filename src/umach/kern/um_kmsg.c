@@ -946,16 +946,6 @@ UM_HOT_STATIC bool ledger_room(const um_ledger *ledger, uint64_t charge)
            (!total || (charge <= total->max && total->queued <= total->max - charge));
 }
 
-/* Charge a message's bytes to the task's ledger and the kernel's (uncharged from both). */
-UM_HOT_STATIC void ledger_charge(um_ledger *ledger, um_kmsg *k)
-{
-    ledger->queued += k->charge;
-    if (ledger->total)
-        ledger->total->queued += k->charge;
-    ledger->refs++;
-    k->ledger = ledger;
-}
-
 UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_option_t option)
 {
     const uint8_t *u = k->body - sizeof(mach_msg_header_t);
@@ -976,7 +966,7 @@ UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, ma
         header_rights_simple(space, &h, bits, &dest, &reply)) {
         /* What the general path below does for such a message, without its detours. */
         if (ledger)
-            ledger_charge(ledger, k);
+            um_kmsg_charge(ledger, k);
         k->bits = MACH_MSGH_BITS_SET(um_copyin_type(MACH_MSGH_BITS_REMOTE(bits)),
                                      reply ? MACH_MSG_TYPE_PORT_SEND_ONCE : 0, 0, bits);
         k->dest = dest;
@@ -994,7 +984,7 @@ UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, ma
             kmsg_free(k);
             return MACH_SEND_NO_BUFFER;
         }
-        ledger_charge(ledger, k);
+        um_kmsg_charge(ledger, k);
     }
     if (mr == MACH_MSG_SUCCESS)
         mr = header_rights(space, &st, &dest, &reply);

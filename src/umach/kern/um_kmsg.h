@@ -101,6 +101,18 @@ mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_msg_siz
 mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
                                           mach_msg_option_t option);
 /*
+ * The message's bytes (kmsg->charge) count against `ledger`, the sender's queued bytes, and
+ * the kernel's total over it, until um_kmsg_uncharge; the kmsg holds a reference to `ledger`.
+ */
+UM_HOT_STATIC void um_kmsg_charge(um_ledger *ledger, um_kmsg *kmsg)
+{
+    ledger->queued += kmsg->charge;
+    if (ledger->total)
+        ledger->total->queued += kmsg->charge;
+    ledger->refs++;
+    kmsg->ledger = ledger;
+}
+/*
  * The message left its queue (or is being destroyed): it no longer counts against its
  * sender's queued bytes. Idempotent.
  */

@@ -98,9 +98,7 @@ void um_post_deliver(um_task *task, um_port *port, um_ledger *ledger, uint32_t e
     if (ledger) {
         /* Charged like any queued message; the promise already let it in. */
         k->charge = len;
-        post_ledger_charge(ledger, len); /* uncharged from both */
-        ledger->refs++;
-        k->ledger = ledger;
+        um_kmsg_charge(ledger, k);
     }
     if (!port->active) {
         um_kmsg_destroy(k); /* queued, then destroyed with the port */
