@@ -129,8 +129,10 @@ typedef struct um_port_rare {
 
     void *kobject;           /* what a kernel-object port stands for (um_kobject.h) */
     struct um_port_watch *watchers; /* the core's own watches on this port's death */
-    um_kmsg *soreserves;     /* one send-once notification per send-once right (linked by next) */
-    um_kmsg *sospare;        /* a used right's reserve, kept for the next send-once right */
+    /* While active: one send-once notification per send-once right and, when a used right
+     * left it, one spare for the next right made (linked by next; um_port_make_send_once) */
+    um_kmsg *soreserves;
+    uint32_t nsoreserves;    /* how many: at most sorights + 1 while active, then 0 */
     um_port *watch_next;     /* the thread's list of dead ports to fire watches of (um_kobject.c) */
     /* A front end's observer of this port's changes (um_port_observe; port->observed). */
     void (*change_hook)(void *arg, um_port *port, um_space *space, int what); /* enum um_port_change */

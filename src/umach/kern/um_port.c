@@ -56,8 +56,7 @@ static void so_reserves_free(um_port_rare *r)
         r->soreserves = k->next;
         um_kmsg_reserve_free(k);
     }
-    um_kmsg_reserve_free(r->sospare);
-    r->sospare = NULL;
+    r->nsoreserves = 0;
 }
 
 static void um_port_free(um_port *p)
@@ -239,21 +238,31 @@ void um_port_make_send(um_port *port)
 }
 
 
+/*
+ * An active port's reserves (see um_port_rare.soreserves): one per send-once right (but for
+ * a right whose notification is on its way: that message was its reserve), and at most one
+ * more, the spare a used right left. A reply port makes a right per request and has
+ * it used by the reply: with the spare, neither writes the list or its count, so the line
+ * they share stays in both CPUs' caches in a cross-CPU round trip instead of moving twice.
+ */
 UM_HOT bool um_port_make_send_once(um_port *port)
 {
     if (port->active) {
         um_port_rare *r = um_port_rare_get(port);
-        um_kmsg *k = NULL;
-        if (r && r->sospare) {
-            k = r->sospare;
-            r->sospare = NULL;
-        } else if (r) {
-            k = um_kmsg_reserve_small();
-        }
-        if (!k)
+        if (!r)
             return false;
-        k->next = r->soreserves;
-        r->soreserves = k;
+        if (r->nsoreserves <= port->sorights) {
+            /*
+             * No spare: one more reserve. (Fewer reserves than rights: a right destroyed
+             * unused travels in its notification, which is its reserve, until received.)
+             */
+            um_kmsg *k = um_kmsg_reserve_small();
+            if (!k)
+                return false;
+            k->next = r->soreserves;
+            r->soreserves = k;
+            r->nsoreserves++;
+        }
     }
     port->sorights++;
     um_port_ref(port);
@@ -263,18 +272,18 @@ UM_HOT bool um_port_make_send_once(um_port *port)
 UM_HOT um_kmsg *um_port_so_reserve_take(um_port *port)
 {
     um_kmsg *k = port->rare ? port->rare->soreserves : NULL;
-    if (k)
+    if (k) {
         port->rare->soreserves = k->next;
+        port->rare->nsoreserves--;
+    }
     return k;
 }
 
 UM_HOT void um_port_so_reserve_used(um_port *port)
 {
-    um_kmsg *k = um_port_so_reserve_take(port);
-    if (k && port->active && !port->rare->sospare)
-        port->rare->sospare = k;
-    else
-        um_kmsg_reserve_free(k);
+    /* The right still counts in sorights: more reserves than rights means a spare is kept. */
+    if (port->active && port->rare && port->rare->nsoreserves > port->sorights)
+        um_kmsg_reserve_free(um_port_so_reserve_take(port));
 }
 
 UM_HOT void um_port_release_send(um_port *port)
