@@ -488,12 +488,15 @@ static void cl_thread_drop(cl_thread *t)
     cl_unlock_nocancel(cancel_state);
 }
 
-/* A reply (from the ring or the socket) to request `h`: checked, or the connection is dropped. */
-static enum cl_rt cl_reply_check(cl_thread *t, const um_wire_hdr *h, um_wire_pkt *rep)
+/*
+ * A reply (from the ring or the socket) to request `h`: CL_RT_OK, or CL_RT_REPLY_FAILED with
+ * `rep` freed when it answers another request (the connection is out of step: the caller
+ * drops it). A reply that says a fatal guard exception ended the task ends the process here.
+ */
+static enum cl_rt cl_reply_check(const um_wire_hdr *h, um_wire_pkt *rep)
 {
     if (rep->h.id != h->id || rep->h.call != h->call) {
         um_wire_pkt_free(rep);
-        cl_thread_drop(t); /* not our reply: the connection is out of step */
         return CL_RT_REPLY_FAILED;
     }
     if (rep->h.flags & UM_WIRE_F_FATAL_GUARD)
@@ -671,11 +674,10 @@ static enum cl_rt cl_ring_roundtrip(cl_thread *t, um_wire_hdr *h, const uint64_t
     } else {
         rc = -EPIPE;
     }
-    if (rc != 1) {
+    enum cl_rt rt = rc == 1 ? cl_reply_check(h, rep) : CL_RT_REPLY_FAILED;
+    if (rt != CL_RT_OK)
         cl_thread_drop(t);
-        return CL_RT_REPLY_FAILED;
-    }
-    return cl_reply_check(t, h, rep);
+    return rt;
 }
 
 enum cl_rt um_client_roundtrip(uint16_t call, const uint64_t *args, uint32_t nargs,
@@ -719,15 +721,9 @@ static enum cl_rt cl_socket_roundtrip(int fd, um_wire_buf *buf, um_wire_hdr *h,
         int rc = um_wire_recv(fd, buf, rep, UM_WIRE_BLOB_MAX, 0);
         if (rc == -EINTR || rc == -EAGAIN)
             continue;
-        if (rc != 1)
-            break;
-        if (rep->h.id != h->id || rep->h.call != h->call) {
-            um_wire_pkt_free(rep);
-            break; /* not our reply: the connection is out of step */
-        }
-        if (rep->h.flags & UM_WIRE_F_FATAL_GUARD)
-            cl_fatal_guard(&rep->h);
-        return CL_RT_OK;
+        if (rc == 1)
+            return cl_reply_check(h, rep);
+        break;
     }
     return CL_RT_REPLY_FAILED;
 }
