@@ -5,8 +5,9 @@
  * reading, so that a variable means the same wherever it is read.
  *
  * A switch is on when set to anything but "" or "0". A number is decimal, 0x hex or 0 octal,
- * with a k, m or g suffix (KiB, MiB, GiB) only where it counts bytes; a sign, anything after
- * it, or a value past 64 bits makes it malformed (the reader's default stands).
+ * with a k, m or g suffix (KiB, MiB, GiB) only where it counts bytes; anything before it (a
+ * sign, a space) or after it, or a value past 64 bits makes it malformed (the reader's default
+ * stands).
  */
 #ifndef UM_ENV_H
 #define UM_ENV_H
@@ -26,7 +27,7 @@ static inline bool um_env_flag(const char *name)
 /* `s` as a number (a byte size when `bytes`: the suffix allowed); false when malformed. */
 static inline bool um_parse_number(const char *s, bool bytes, uint64_t *out)
 {
-    if (!s || !*s || *s == '-')
+    if (!s || *s < '0' || *s > '9') /* strtoull would skip spaces and take a sign */
         return false;
     char *end = NULL;
     int saved = errno;

@@ -53,11 +53,14 @@ MT_TEST(a_number_is_decimal_hex_or_octal_and_only_a_byte_size_takes_k_m_or_g)
     MT_CHECK(malformed("2g", false));
 }
 
-MT_TEST(a_sign_trailing_characters_or_a_value_past_64_bits_is_malformed)
+MT_TEST(a_sign_a_space_trailing_characters_or_a_value_past_64_bits_is_malformed)
 {
     MT_CHECK(malformed(NULL, true));
     MT_CHECK(malformed("", true));
     MT_CHECK(malformed("-1", true));
+    MT_CHECK(malformed(" -1", true)); /* strtoull reads 2^64 - 1 */
+    MT_CHECK(malformed("+1", false));
+    MT_CHECK(malformed(" 1", false));
     MT_CHECK(malformed("12q", true));
     MT_CHECK(malformed("12kb", true));
     MT_CHECK(malformed("k", true));
