@@ -25,6 +25,7 @@ typedef struct ipc_info_space_basic {
 
 typedef struct ipc_info_name {
     mach_port_name_t iin_name;
+    integer_t iin_collision; /* always 0: the name table has no collisions */
     mach_port_type_t iin_type;
     mach_port_urefs_t iin_urefs;
     natural_t iin_object;

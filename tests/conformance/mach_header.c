@@ -90,6 +90,8 @@ static const int more_constants[] = {
 
 #include "mt.h"
 
+#include <stddef.h>
+
 MT_TEST(mach_h_alone_declares_the_mig_runtime_and_kernel_object_calls)
 {
     for (size_t i = 0; i < sizeof header_functions / sizeof header_functions[0]; i++)
@@ -140,8 +142,12 @@ MT_TEST(mig_and_debug_types_have_darwin_layout)
     MT_EQ(sizeof(mig_reply_error_t), 36);
     MT_EQ(sizeof(mach_timespec_t), 8);
     MT_EQ(sizeof(ipc_info_space_t), 24);
-    MT_EQ(sizeof(ipc_info_name_t), 24);
-    MT_EQ(sizeof(ipc_info_tree_name_t), 32);
+    /* mach_debug_types.defs: struct[7] and struct[9] of natural_t, iin_collision second */
+    MT_EQ(sizeof(ipc_info_name_t), 28);
+    MT_EQ(offsetof(ipc_info_name_t, iin_collision), 4);
+    MT_EQ(offsetof(ipc_info_name_t, iin_type), 8);
+    MT_EQ(offsetof(ipc_info_name_t, iin_hash), 24);
+    MT_EQ(sizeof(ipc_info_tree_name_t), 36);
     MT_EQ(sizeof(mach_exception_data_type_t), 8);
     MT_EQ(sizeof(exception_data_type_t), 4);
     MT_EQ(sizeof(struct mig_types_used) > 0, 1);

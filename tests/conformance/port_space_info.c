@@ -34,6 +34,16 @@ static const ipc_info_name_t *find(const space_dump *d, mach_port_name_t name)
     return NULL;
 }
 
+MT_TEST(space_info_reports_no_collisions)
+{
+    /* The name table is indexed by name: no entry is a collision (iin_collision 0). */
+    space_dump d;
+    MT_KR(dump(&d), KERN_SUCCESS);
+    for (mach_msg_type_number_t i = 0; i < d.count; i++)
+        MT_EQ(d.table[i].iin_collision, 0);
+    undump(&d);
+}
+
 MT_TEST(space_info_lists_every_name_with_its_type)
 {
     NU_BEGIN();
