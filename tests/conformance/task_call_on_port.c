@@ -15,14 +15,19 @@
  */
 #include "notify_util.h"
 
+#include <mach/mach_vm.h>
 #include <mach/mig.h>
 #include <mach/mig_errors.h>
 #include <mach/semaphore.h>
 #include <mach/sync_policy.h>
 #include <mach/task_info.h>
 #include <mach/task_special_ports.h>
+#include <mach/vm_map.h>
+#include <mach/vm_region.h>
+#include <mach_debug/ipc_info.h>
 
 #include <pthread.h>
+#include <stdbool.h>
 
 /* MIG message ids of the routines (mach_port.defs: 3200 + n, task.defs: 3400 + n). */
 enum {
@@ -40,6 +45,22 @@ typedef struct tc_call {
     mach_port_name_t name;
     mach_msg_type_number_t count;
     integer_t info[TASK_INFO_MAX];
+    /* out-of-line results (mach_port_names, get_set_status, space_info) */
+    mach_port_name_array_t names;
+    mach_port_type_array_t types;
+    mach_msg_type_number_t names_count, types_count;
+    ipc_info_space_t space;
+    ipc_info_name_array_t table;
+    ipc_info_tree_name_array_t tree;
+    mach_msg_type_number_t table_count, tree_count;
+    /* mach_port_peek's */
+    mach_port_seqno_t seqno;
+    mach_msg_size_t msg_size;
+    mach_msg_id_t msg_id;
+    char trailer[MAX_TRAILER_SIZE];
+    /* the vm calls' */
+    mach_vm_address_t address;
+    mach_vm_size_t size;
     pthread_t thread;
 } tc_call;
 
@@ -58,8 +79,87 @@ enum {
     TC_INSERT_MEMBER,
     TC_SET_SPECIAL_PORT,
     TC_SEMAPHORE_CREATE,
+    /* replies with out-of-line arrays, a trailer, vm results; options out of line */
+    TC_NAMES,
+    TC_GET_SET_STATUS,
+    TC_SPACE_INFO,
+    TC_CONSTRUCT,
+    TC_PEEK,
+    TC_MACH_VM_REGION,
+    TC_VM_REGION_64,
+    TC_VM_REGION,
+    TC_MACH_VM_COPY,
+    TC_VM_COPY,
+    TC_MACH_VM_READ_OVERWRITE,
+    TC_VM_READ_OVERWRITE,
     TC_END
 };
+
+/* What TC_CONSTRUCT asks for. */
+static const mach_port_options_t tc_options = {.flags = MPO_INSERT_SEND_RIGHT,
+                                               .mpl = {.mpl_qlimit = 3}};
+
+/* The three region calls of one layout: mach_vm_region, vm_region_64, vm_region. */
+static kern_return_t tc_region(tc_call *c)
+{
+    vm_address_t a = (vm_address_t)c->address;
+    vm_size_t size = 0;
+    kern_return_t kr;
+    if (c->which == TC_MACH_VM_REGION)
+        return mach_vm_region(c->task, &c->address, &c->size, VM_REGION_BASIC_INFO_64, c->info,
+                              &c->count, &c->name);
+#ifdef __APPLE__
+    /* 64-bit macOS declares vm_region but libSystem does not export it: vm_region_64 stands
+     * in (the request it checks for is vm_region_64's). */
+    kr = vm_region_64(c->task, &a, &size, VM_REGION_BASIC_INFO_64, c->info, &c->count, &c->name);
+#else
+    if (c->which == TC_VM_REGION_64)
+        kr = vm_region_64(c->task, &a, &size, VM_REGION_BASIC_INFO_64, c->info, &c->count,
+                          &c->name);
+    else
+        kr = vm_region(c->task, &a, &size, VM_REGION_BASIC_INFO_64, c->info, &c->count, &c->name);
+#endif
+    c->address = a;
+    c->size = size;
+    return kr;
+}
+
+/* The calls of TC_NAMES and after. */
+static kern_return_t tc_run_more(tc_call *c)
+{
+    switch (c->which) {
+    case TC_NAMES:
+        return mach_port_names(c->task, &c->names, &c->names_count, &c->types, &c->types_count);
+    case TC_GET_SET_STATUS:
+        return mach_port_get_set_status(c->task, 0x1234, &c->names, &c->names_count);
+    case TC_SPACE_INFO:
+        return mach_port_space_info(c->task, &c->space, &c->table, &c->table_count, &c->tree,
+                                    &c->tree_count);
+    case TC_CONSTRUCT:
+        return mach_port_construct(c->task, (mach_port_options_ptr_t)&tc_options, 0x1122334455,
+                                   &c->name);
+    case TC_PEEK:
+        return mach_port_peek(c->task, 0x1234, MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
+                                                   MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_SEQNO),
+                              &c->seqno, &c->msg_size, &c->msg_id, c->trailer, &c->count);
+    case TC_MACH_VM_REGION:
+    case TC_VM_REGION_64:
+    case TC_VM_REGION:
+        return tc_region(c);
+    case TC_MACH_VM_COPY:
+        return mach_vm_copy(c->task, 0x10000, 0x3000, 0x20000);
+    case TC_VM_COPY:
+        return vm_copy(c->task, 0x10000, 0x3000, 0x20000);
+    case TC_MACH_VM_READ_OVERWRITE:
+        return mach_vm_read_overwrite(c->task, 0x10000, 0x3000, 0x20000, &c->size);
+    default: {
+        vm_size_t size = (vm_size_t)c->size;
+        kern_return_t kr = vm_read_overwrite(c->task, 0x10000, 0x3000, 0x20000, &size);
+        c->size = size;
+        return kr;
+    }
+    }
+}
 
 static void *tc_run(void *arg)
 {
@@ -112,11 +212,14 @@ static void *tc_run(void *arg)
     case TC_SET_SPECIAL_PORT:
         c->kr = task_set_special_port(c->task, TASK_BOOTSTRAP_PORT, MACH_PORT_NULL);
         break;
-    default: {
+    case TC_SEMAPHORE_CREATE: {
         semaphore_t sem;
         c->kr = semaphore_create(c->task, &sem, SYNC_POLICY_FIFO, 0);
         break;
     }
+    default:
+        c->kr = tc_run_more(c);
+        break;
     }
     return NULL;
 }
@@ -126,17 +229,39 @@ static const mach_msg_id_t tc_more[TC_END] = {
     [TC_TYPE] = 3201,          [TC_MOD_REFS] = 3208,       [TC_GET_ATTRIBUTES] = 3217,
     [TC_SET_ATTRIBUTES] = 3218, [TC_EXTRACT_RIGHT] = 3215,  [TC_REQUEST_NOTIFICATION] = 3213,
     [TC_INSERT_MEMBER] = 3226, [TC_SET_SPECIAL_PORT] = 3410, [TC_SEMAPHORE_CREATE] = 3418,
+    /* mach_port.defs, then mach_vm.defs (4800 + n) and vm_map.defs (3800 + n) */
+    [TC_NAMES] = 3200,          [TC_GET_SET_STATUS] = 3211, [TC_SPACE_INFO] = 3223,
+    [TC_CONSTRUCT] = 3231,      [TC_PEEK] = 3209,           [TC_MACH_VM_REGION] = 4816,
+#ifdef __APPLE__
+    [TC_VM_REGION_64] = 3824,   [TC_VM_REGION] = 3824,      [TC_MACH_VM_COPY] = 4807,
+#else
+    [TC_VM_REGION_64] = 3824,   [TC_VM_REGION] = 3800,      [TC_MACH_VM_COPY] = 4807,
+#endif
+    [TC_VM_COPY] = 3808,        [TC_MACH_VM_READ_OVERWRITE] = 4808, [TC_VM_READ_OVERWRITE] = 3809,
 };
 
-static void tc_start(tc_call *c, mach_port_t task, int which)
+/* Starts the call `which` on `task` with `count` as its array's room. */
+static void tc_start_count(tc_call *c, mach_port_t task, int which, mach_msg_type_number_t count)
 {
     memset(c, 0, sizeof *c);
     c->task = task;
     c->which = which;
     c->kr = -1;
     c->name = 0x5678;
-    c->count = TASK_AUDIT_TOKEN_COUNT;
+    c->count = count;
+    c->address = 0x7000;
+    c->size = 0x5678;
     MT_REQUIRE(pthread_create(&c->thread, NULL, tc_run, c) == 0);
+}
+
+static void tc_start(tc_call *c, mach_port_t task, int which)
+{
+    mach_msg_type_number_t count = TASK_AUDIT_TOKEN_COUNT;
+    if (which == TC_MACH_VM_REGION || which == TC_VM_REGION_64 || which == TC_VM_REGION)
+        count = VM_REGION_BASIC_INFO_COUNT_64;
+    else if (which == TC_PEEK)
+        count = MAX_TRAILER_SIZE;
+    tc_start_count(c, task, which, count);
 }
 
 /* A request received from `port` within 10 s: its id, or -1 (nothing came). */
@@ -392,6 +517,518 @@ MT_TEST(a_task_call_on_a_thread_or_host_port_gets_the_kernels_answer_for_a_null_
     }
     MT_KR(mach_port_deallocate(TASK, thread), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, host), KERN_SUCCESS);
+}
+
+/* ---- replies with out-of-line arrays, a trailer, or vm results ------------------------------ */
+
+/* MIG's layouts (mach_port.defs, mach_vm.defs, vm_map.defs), packed on 4 bytes as MIG packs. */
+#pragma pack(push, 4)
+typedef struct {
+    mach_msg_header_t Head;
+    mach_msg_body_t body;
+    mach_msg_ool_descriptor_t ool[2];
+    NDR_record_t NDR;
+    mach_msg_type_number_t count[2];
+} tc_two_arrays_reply; /* mach_port_names */
+
+typedef struct {
+    mach_msg_header_t Head;
+    mach_msg_body_t body;
+    mach_msg_ool_descriptor_t ool;
+    NDR_record_t NDR;
+    mach_msg_type_number_t count;
+} tc_one_array_reply; /* mach_port_get_set_status */
+
+typedef struct {
+    mach_msg_header_t Head;
+    mach_msg_body_t body;
+    mach_msg_ool_descriptor_t ool[2];
+    NDR_record_t NDR;
+    ipc_info_space_t space;
+    mach_msg_type_number_t count[2];
+} tc_space_info_reply;
+
+typedef struct {
+    mach_msg_header_t Head;
+    mach_msg_body_t body;
+    mach_msg_ool_descriptor_t options;
+    NDR_record_t NDR;
+    mach_port_context_t context;
+} tc_construct_request;
+
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    mach_port_name_t name;
+    mach_msg_trailer_type_t trailer_type;
+    mach_port_seqno_t seqno;
+    mach_msg_type_number_t count;
+} tc_peek_request;
+
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    kern_return_t RetCode;
+    mach_port_seqno_t seqno;
+    mach_msg_size_t size;
+    mach_msg_id_t id;
+    mach_msg_type_number_t count;
+    char trailer[68];
+} tc_peek_reply;
+
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    mach_vm_address_t address;
+    vm_region_flavor_t flavor;
+    mach_msg_type_number_t count;
+} tc_region_request;
+
+typedef struct {
+    mach_msg_header_t Head;
+    mach_msg_body_t body;
+    mach_msg_port_descriptor_t object_name;
+    NDR_record_t NDR;
+    mach_vm_address_t address;
+    mach_vm_size_t size;
+    mach_msg_type_number_t count;
+    int info[10];
+} tc_region_reply;
+
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    mach_vm_address_t address, size, data;
+} tc_vm_request; /* vm_copy's source, size, destination; vm_read_overwrite's */
+
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    kern_return_t RetCode;
+    mach_vm_size_t outsize;
+} tc_read_overwrite_reply;
+#pragma pack(pop)
+
+/* The largest request the calls above send, with room for a trailer. */
+typedef union tc_request {
+    mach_msg_header_t h;
+    tc_construct_request construct;
+    tc_peek_request peek;
+    tc_region_request region;
+    tc_vm_request vm;
+    uint8_t bytes[256];
+} tc_request;
+
+/* A request of the call `c` received from `port` within 10 s: its id, or -1. */
+static mach_msg_id_t tc_receive_request(mach_port_t port, tc_request *r)
+{
+    memset(r, 0, sizeof *r);
+    if (mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 10000,
+                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+        return -1;
+    return r->h.msgh_id;
+}
+
+/* Sends `reply` (`size` bytes, its body filled in) as the answer to `req`: id + 100 to its
+ * send-once right, complex when `complex`, with `reply_right`/`reply_disp` as a reply right. */
+static void tc_reply(const tc_request *req, void *reply, mach_msg_size_t size, bool complex,
+                     mach_port_t reply_right, mach_msg_type_name_t reply_disp)
+{
+    mach_msg_header_t *h = reply;
+    h->msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, reply_disp) |
+                   (complex ? MACH_MSGH_BITS_COMPLEX : 0);
+    h->msgh_size = size;
+    h->msgh_remote_port = req->h.msgh_remote_port;
+    h->msgh_local_port = reply_right;
+    h->msgh_voucher_port = MACH_PORT_NULL;
+    h->msgh_id = req->h.msgh_id + 100;
+    MT_KR(mach_msg(h, MACH_SEND_MSG, size, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
+                   MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+}
+
+/* An out-of-line array a reply sends from the replier's memory (a copy). */
+static mach_msg_ool_descriptor_t tc_ool(const void *address, mach_msg_size_t size)
+{
+    mach_msg_ool_descriptor_t d;
+    memset(&d, 0, sizeof d);
+    d.address = (void *)(uintptr_t)address;
+    d.size = size;
+    d.deallocate = FALSE;
+    d.copy = MACH_MSG_VIRTUAL_COPY;
+    d.type = MACH_MSG_OOL_DESCRIPTOR;
+    return d;
+}
+
+/* mach_port_names' reply carrying `names` and `types` (`n` each; `typecount` says how many
+ * types there are) and `right`/`disp` as its reply right (MACH_PORT_NULL/0 for none). */
+static void tc_names_reply(const tc_request *req, const mach_port_name_t *names,
+                           const mach_port_type_t *types, unsigned n, unsigned typecount,
+                           mach_port_t right, mach_msg_type_name_t disp)
+{
+    tc_two_arrays_reply r;
+    memset(&r, 0, sizeof r);
+    r.body.msgh_descriptor_count = 2;
+    r.ool[0] = tc_ool(names, n * (mach_msg_size_t)sizeof *names);
+    r.ool[1] = tc_ool(types, n * (mach_msg_size_t)sizeof *types);
+    r.NDR = NDR_record;
+    r.count[0] = n;
+    r.count[1] = typecount;
+    tc_reply(req, &r, sizeof r, true, right, disp);
+}
+
+MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+
+    const mach_port_name_t names[3] = {0x103, 0x207, 0x30b};
+    const mach_port_type_t types[3] = {MACH_PORT_TYPE_RECEIVE, MACH_PORT_TYPE_SEND,
+                                       MACH_PORT_TYPE_DEAD_NAME};
+    tc_start(&c, p, TC_NAMES);
+    MT_EQ(tc_receive_request(p, &req), 3200);
+    MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t)); /* mach_port_names sends no argument */
+    tc_names_reply(&req, names, types, 3, 3, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.names_count, 3u);
+    MT_EQ(c.types_count, 3u);
+    MT_REQUIRE(c.names != NULL && c.types != NULL);
+    MT_CHECK(c.names != names);
+    MT_CHECK(memcmp(c.names, names, sizeof names) == 0);
+    MT_CHECK(memcmp(c.types, types, sizeof types) == 0);
+    MT_KR(vm_deallocate(TASK, (vm_address_t)c.names, sizeof names), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, (vm_address_t)c.types, sizeof types), KERN_SUCCESS);
+
+    /* mach_port_get_set_status: the set's name in line, the members out of line. */
+    tc_start(&c, p, TC_GET_SET_STATUS);
+    MT_EQ(tc_receive_request(p, &req), 3211);
+    MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4);
+    mach_port_name_t set;
+    memcpy(&set, req.bytes + sizeof(mach_msg_header_t) + sizeof(NDR_record_t), sizeof set);
+    MT_EQ(set, 0x1234u);
+    tc_one_array_reply one;
+    memset(&one, 0, sizeof one);
+    one.body.msgh_descriptor_count = 1;
+    one.ool = tc_ool(names, 2 * sizeof *names);
+    one.NDR = NDR_record;
+    one.count = 2;
+    tc_reply(&req, &one, sizeof one, true, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.names_count, 2u);
+    MT_REQUIRE(c.names != NULL);
+    MT_CHECK(memcmp(c.names, names, 2 * sizeof *names) == 0);
+    MT_KR(vm_deallocate(TASK, (vm_address_t)c.names, 2 * sizeof *names), KERN_SUCCESS);
+
+    /* mach_port_space_info: the space's summary in line, the table and tree out of line. */
+    ipc_info_name_t table[2];
+    memset(table, 0, sizeof table);
+    table[1].iin_name = 0x103;
+    table[1].iin_type = MACH_PORT_TYPE_RECEIVE;
+    table[1].iin_hash = 77;
+    tc_start(&c, p, TC_SPACE_INFO);
+    MT_EQ(tc_receive_request(p, &req), 3223);
+    tc_space_info_reply si;
+    memset(&si, 0, sizeof si);
+    si.body.msgh_descriptor_count = 2;
+    si.ool[0] = tc_ool(table, sizeof table);
+    si.ool[1] = tc_ool(NULL, 0);
+    si.NDR = NDR_record;
+    si.space.iis_genno_mask = 0xff;
+    si.space.iis_table_size = 2;
+    si.count[0] = 2;
+    si.count[1] = 0;
+    tc_reply(&req, &si, sizeof si, true, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.space.iis_genno_mask, 0xffu);
+    MT_EQ(c.space.iis_table_size, 2u);
+    MT_EQ(c.table_count, 2u);
+    MT_EQ(c.tree_count, 0u);
+    MT_REQUIRE(c.table != NULL);
+    MT_EQ(c.table[1].iin_name, 0x103u);
+    MT_EQ(c.table[1].iin_type, MACH_PORT_TYPE_RECEIVE);
+    MT_EQ(c.table[1].iin_hash, 77u);
+    MT_KR(vm_deallocate(TASK, (vm_address_t)c.table, sizeof table), KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+MT_TEST(a_bad_out_of_line_reply_is_a_type_error_and_its_rights_are_released)
+{
+    mach_port_t p = nu_port_with_send(), q = nu_port();
+    MT_REQUIRE(p != MACH_PORT_NULL && q != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+    const mach_port_name_t names[2] = {0x103, 0x207};
+    const mach_port_type_t types[2] = {MACH_PORT_TYPE_RECEIVE, MACH_PORT_TYPE_SEND};
+
+    /* A count that does not match its array's size. */
+    tc_start(&c, p, TC_NAMES);
+    MT_EQ(tc_receive_request(p, &req), 3200);
+    tc_names_reply(&req, names, types, 2, 3, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    MT_CHECK(c.names == NULL && c.types == NULL);
+
+    /* A reply carrying a reply right: destroyed, so the right goes (q keeps no send right). */
+    tc_start(&c, p, TC_NAMES);
+    MT_EQ(tc_receive_request(p, &req), 3200);
+    tc_names_reply(&req, names, types, 2, 2, q, MACH_MSG_TYPE_MAKE_SEND);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 0);
+
+    /* A port where an out-of-line array belongs: the right it carried is released. */
+    tc_start(&c, p, TC_GET_SET_STATUS);
+    MT_EQ(tc_receive_request(p, &req), 3211);
+    struct {
+        mach_msg_header_t Head;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t port;
+        uint32_t pad; /* the OOL descriptor's size */
+        NDR_record_t NDR;
+        mach_msg_type_number_t count;
+    } wrong;
+    memset(&wrong, 0, sizeof wrong);
+    wrong.body.msgh_descriptor_count = 1;
+    wrong.port.name = q;
+    wrong.port.disposition = MACH_MSG_TYPE_MAKE_SEND;
+    wrong.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    wrong.NDR = NDR_record;
+    MT_EQ(sizeof wrong, sizeof(tc_one_array_reply));
+    tc_reply(&req, &wrong, sizeof wrong, true, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 0);
+
+    /* A reply of a routine's shape but a simple message; an error reply is its RetCode. */
+    tc_start(&c, p, TC_SPACE_INFO);
+    MT_EQ(tc_receive_request(p, &req), 3223);
+    tc_space_info_reply si;
+    memset(&si, 0, sizeof si);
+    tc_reply(&req, &si, sizeof si, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    tc_start(&c, p, TC_SPACE_INFO);
+    MT_EQ(tc_receive_request(p, &req), 3223);
+    mig_reply_error_t e;
+    memset(&e, 0, sizeof e);
+    e.NDR = NDR_record;
+    e.RetCode = KERN_INVALID_TASK;
+    tc_reply(&req, &e, sizeof e, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_INVALID_TASK);
+    MT_EQ(tc_reply_port_backlog(), 0u);
+    MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+MT_TEST(mach_port_construct_on_a_plain_port_sends_its_options_out_of_line)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+    tc_start(&c, p, TC_CONSTRUCT);
+    MT_EQ(tc_receive_request(p, &req), 3231);
+    MT_CHECK(req.h.msgh_bits & MACH_MSGH_BITS_COMPLEX);
+    MT_EQ(req.h.msgh_size, sizeof(tc_construct_request));
+    MT_EQ(req.construct.body.msgh_descriptor_count, 1u);
+    MT_EQ(req.construct.options.type, MACH_MSG_OOL_DESCRIPTOR);
+    MT_EQ(req.construct.options.size, 24u);
+    MT_REQUIRE(req.construct.options.address != NULL);
+    MT_CHECK(memcmp(req.construct.options.address, &tc_options, 24) == 0);
+    MT_EQ(req.construct.context, (mach_port_context_t)0x1122334455);
+    MT_KR(vm_deallocate(TASK, (vm_address_t)req.construct.options.address, 24), KERN_SUCCESS);
+    struct {
+        mach_msg_header_t Head;
+        NDR_record_t NDR;
+        kern_return_t RetCode;
+        mach_port_name_t name;
+    } full;
+    memset(&full, 0, sizeof full);
+    full.NDR = NDR_record;
+    full.name = 0x1234;
+    tc_reply(&req, &full, sizeof full, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.name, 0x1234u);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+/* mach_port_peek's reply: seqno 9, a 40-byte message of id 77, an 8-byte seqno trailer. */
+static void tc_peek_answer(const tc_request *req)
+{
+    tc_peek_reply r;
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    r.seqno = 9;
+    r.size = 40;
+    r.id = 77;
+    r.count = 8;
+    memset(r.trailer, 0x5c, 8);
+    tc_reply(req, &r, sizeof r - sizeof r.trailer + 8, false, MACH_PORT_NULL, 0);
+}
+
+MT_TEST(mach_port_peek_on_a_plain_port_gets_the_trailer_its_reply_carries)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+    tc_start(&c, p, TC_PEEK);
+    MT_EQ(tc_receive_request(p, &req), 3209);
+    MT_EQ(req.h.msgh_size, sizeof(tc_peek_request));
+    MT_EQ(req.peek.name, 0x1234u);
+    MT_EQ(req.peek.trailer_type, (mach_msg_trailer_type_t)(MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
+                                                     MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_SEQNO)));
+    MT_EQ(req.peek.count, 68u);
+    tc_peek_answer(&req);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.seqno, 9u);
+    MT_EQ(c.msg_size, 40u);
+    MT_EQ(c.msg_id, 77);
+    MT_EQ(c.count, 8u);
+    MT_EQ(c.trailer[0], 0x5c);
+    MT_EQ(c.trailer[7], 0x5c);
+    MT_EQ(c.trailer[8], 0);
+
+    /* Room for 4 bytes only: 4 travel as the count, the reply's 8 are too many. */
+    tc_start_count(&c, p, TC_PEEK, 4);
+    MT_EQ(tc_receive_request(p, &req), 3209);
+    MT_EQ(req.peek.count, 4u);
+    tc_peek_answer(&req);
+    MT_EQ(tc_join(&c), MIG_ARRAY_TOO_LARGE);
+    MT_EQ(c.count, 8u);
+    MT_EQ(c.trailer[3], 0x5c);
+    MT_EQ(c.trailer[4], 0);
+    MT_EQ(c.msg_id, 77); /* the results before the array are written */
+
+    /* A trailer longer than its count says: a type error. */
+    tc_start(&c, p, TC_PEEK);
+    MT_EQ(tc_receive_request(p, &req), 3209);
+    tc_peek_reply r;
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    r.count = 4;
+    tc_reply(&req, &r, sizeof r - sizeof r.trailer + 8, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    MT_EQ(c.msg_id, 0);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+/* A region reply: the object name `object` (`disp`), 0x40000 + 0x3000, `count` integers. */
+static void tc_region_answer(const tc_request *req, mach_port_t object, mach_msg_type_name_t disp,
+                             mach_msg_type_number_t count)
+{
+    tc_region_reply r;
+    memset(&r, 0, sizeof r);
+    r.body.msgh_descriptor_count = 1;
+    r.object_name.name = object;
+    r.object_name.disposition = disp;
+    r.object_name.type = MACH_MSG_PORT_DESCRIPTOR;
+    r.NDR = NDR_record;
+    r.address = 0x40000;
+    r.size = 0x3000;
+    r.count = count;
+    for (int i = 0; i < 10; i++)
+        r.info[i] = 100 + i;
+    tc_reply(req, &r, (mach_msg_size_t)(sizeof r - sizeof r.info + count * sizeof *r.info), true,
+             MACH_PORT_NULL, 0);
+}
+
+MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_reply)
+{
+    mach_port_t p = nu_port_with_send(), q = nu_port();
+    MT_REQUIRE(p != MACH_PORT_NULL && q != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+    for (int which = TC_MACH_VM_REGION; which <= TC_VM_REGION; which++) {
+        tc_start(&c, p, which);
+        MT_EQ(tc_receive_request(p, &req), tc_more[which]);
+        MT_EQ(req.h.msgh_size, sizeof(tc_region_request));
+        MT_EQ(req.region.address, 0x7000u);
+        MT_EQ(req.region.flavor, VM_REGION_BASIC_INFO_64);
+        MT_EQ(req.region.count, (mach_msg_type_number_t)VM_REGION_BASIC_INFO_COUNT_64);
+        tc_region_answer(&req, MACH_PORT_NULL, MACH_MSG_TYPE_MOVE_SEND, VM_REGION_BASIC_INFO_COUNT_64);
+        MT_EQ(tc_join(&c), KERN_SUCCESS);
+        MT_EQ(c.address, 0x40000u);
+        MT_EQ(c.size, 0x3000u);
+        MT_EQ(c.count, (mach_msg_type_number_t)VM_REGION_BASIC_INFO_COUNT_64);
+        MT_EQ(c.info[0], 100);
+        MT_EQ(c.info[8], 108);
+        MT_EQ(c.name, MACH_PORT_NULL);
+    }
+
+    /* The object name is a send right the caller gets. */
+    tc_start(&c, p, TC_MACH_VM_REGION);
+    MT_EQ(tc_receive_request(p, &req), 4816);
+    tc_region_answer(&req, q, MACH_MSG_TYPE_MAKE_SEND, 9);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.name, q);
+    MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 1);
+    MT_KR(mach_port_deallocate(TASK, q), KERN_SUCCESS);
+
+    /* A send-once right where a send right belongs, or more than 10 integers: type errors,
+     * the right released. */
+    tc_start(&c, p, TC_VM_REGION_64);
+    MT_EQ(tc_receive_request(p, &req), 3824);
+    tc_region_answer(&req, q, MACH_MSG_TYPE_MAKE_SEND_ONCE, 9);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    mach_msg_header_t *n = &req.h; /* the released send-once right's notification comes to q */
+    memset(&req, 0, sizeof req);
+    MT_KR(mach_msg(n, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof req, q, 10000, MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    MT_EQ(n->msgh_id, MACH_NOTIFY_SEND_ONCE);
+    MT_EQ(c.address, 0x7000u); /* nothing written */
+    tc_start(&c, p, TC_VM_REGION);
+    MT_EQ(tc_receive_request(p, &req), tc_more[TC_VM_REGION]);
+    tc_region_reply big;
+    memset(&big, 0, sizeof big);
+    big.body.msgh_descriptor_count = 1;
+    big.object_name.disposition = MACH_MSG_TYPE_MOVE_SEND;
+    big.object_name.type = MACH_MSG_PORT_DESCRIPTOR;
+    big.NDR = NDR_record;
+    big.count = 11;
+    tc_reply(&req, &big, sizeof big, true, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+MT_TEST(vm_copy_and_read_overwrite_on_a_plain_port_send_their_routines_requests)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+    for (int which = TC_MACH_VM_COPY; which <= TC_VM_READ_OVERWRITE; which++) {
+        tc_start(&c, p, which);
+        MT_EQ(tc_receive_request(p, &req), tc_more[which]);
+        MT_EQ(req.h.msgh_size, sizeof(tc_vm_request));
+        MT_EQ(req.vm.address, 0x10000u);
+        MT_EQ(req.vm.size, 0x3000u);
+        MT_EQ(req.vm.data, 0x20000u);
+        if (which == TC_MACH_VM_COPY || which == TC_VM_COPY) {
+            mig_reply_error_t r;
+            memset(&r, 0, sizeof r);
+            r.NDR = NDR_record;
+            tc_reply(&req, &r, sizeof r, false, MACH_PORT_NULL, 0);
+            MT_EQ(tc_join(&c), KERN_SUCCESS);
+            continue;
+        }
+        tc_read_overwrite_reply r;
+        memset(&r, 0, sizeof r);
+        r.NDR = NDR_record;
+        r.outsize = 0x2000;
+        tc_reply(&req, &r, sizeof r, false, MACH_PORT_NULL, 0);
+        MT_EQ(tc_join(&c), KERN_SUCCESS);
+        MT_EQ(c.size, 0x2000u);
+    }
+    /* A reply one result short: a type error, the size not written. */
+    tc_start(&c, p, TC_MACH_VM_READ_OVERWRITE);
+    MT_EQ(tc_receive_request(p, &req), 4808);
+    mig_reply_error_t r;
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    tc_reply(&req, &r, sizeof r, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    MT_EQ(c.size, 0x5678u);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
 }
 
 MT_MAIN()

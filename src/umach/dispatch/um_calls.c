@@ -50,6 +50,7 @@
 /* A forwarded routine's in-line arguments and results, and one with none. */
 #define FW_IN(...) (const um_fw_in[]){__VA_ARGS__}, sizeof((const um_fw_in[]){__VA_ARGS__}) / sizeof(um_fw_in)
 #define FW_OUT(...) (const um_fw_out[]){__VA_ARGS__}, sizeof((const um_fw_out[]){__VA_ARGS__}) / sizeof(um_fw_out)
+#define FW_OOL(...) (const um_fw_ool[]){__VA_ARGS__}, sizeof((const um_fw_ool[]){__VA_ARGS__}) / sizeof(um_fw_ool)
 #define FW_NONE NULL, 0
 
 UM_EXPORT kern_return_t mach_port_allocate(ipc_space_t task, mach_port_right_t right,
@@ -71,7 +72,9 @@ UM_EXPORT kern_return_t mach_port_allocate_name(ipc_space_t task, mach_port_righ
 UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_ptr_t options,
                                             mach_port_context_t context, mach_port_name_t *name)
 {
-    UM_CALL(mach_port_construct, task, options, context, name);
+    UM_TASK_CALL(mach_port_construct, task,
+                 um_forward_construct(task, options, context, name),
+                 task, options, context, name);
 }
 
 UM_EXPORT kern_return_t mach_port_destruct(ipc_space_t task, mach_port_name_t name,
@@ -125,7 +128,9 @@ UM_EXPORT kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t
                                         mach_port_type_array_t *types,
                                         mach_msg_type_number_t *typesCnt)
 {
-    UM_CALL(mach_port_names, task, names, namesCnt, types, typesCnt);
+    UM_TASK_CALL(mach_port_names, task,
+                 um_forward_ool_out(task, UM_MIG_MACH_PORT_NAMES, FW_NONE, FW_NONE, FW_OOL((um_fw_ool){names, namesCnt, sizeof **names}, (um_fw_ool){types, typesCnt, sizeof **types})),
+                 task, names, namesCnt, types, typesCnt);
 }
 
 UM_EXPORT kern_return_t mach_port_insert_right(ipc_space_t task, mach_port_name_t name,
@@ -151,7 +156,7 @@ UM_EXPORT kern_return_t mach_port_get_attributes(ipc_space_t task, mach_port_nam
                                                  mach_msg_type_number_t *port_info_outCnt)
 {
     UM_TASK_CALL(mach_port_get_attributes, task,
-                 um_forward_array_out(task, UM_MIG_MACH_PORT_GET_ATTRIBUTES, FW_IN(UM_FW32(name), UM_FW32(flavor)), port_info_out, port_info_outCnt, 17),
+                 um_forward_array_out(task, UM_MIG_MACH_PORT_GET_ATTRIBUTES, FW_IN(UM_FW32(name), UM_FW32(flavor)), NULL, FW_NONE, &(const um_fw_array){port_info_out, sizeof *port_info_out, port_info_outCnt, UM_FW_PORT_INFO_MAX}),
                  task, name, flavor, port_info_out, port_info_outCnt);
 }
 
@@ -258,7 +263,9 @@ UM_EXPORT kern_return_t mach_port_get_set_status(ipc_space_t task, mach_port_nam
                                                  mach_port_name_array_t *members,
                                                  mach_msg_type_number_t *membersCnt)
 {
-    UM_CALL(mach_port_get_set_status, task, name, members, membersCnt);
+    UM_TASK_CALL(mach_port_get_set_status, task,
+                 um_forward_ool_out(task, UM_MIG_MACH_PORT_GET_SET_STATUS, FW_IN(UM_FW32(name)), FW_NONE, FW_OOL((um_fw_ool){members, membersCnt, sizeof **members})),
+                 task, name, members, membersCnt);
 }
 
 UM_EXPORT kern_return_t mach_port_request_notification(ipc_space_t task, mach_port_name_t name,
@@ -279,8 +286,10 @@ UM_EXPORT kern_return_t mach_port_peek(ipc_space_t task, mach_port_name_t name,
                                        mach_msg_trailer_info_t trailer_infop,
                                        mach_msg_type_number_t *trailer_infopCnt)
 {
-    UM_CALL(mach_port_peek, task, name, trailer_type, request_seqnop, msg_sizep, msg_idp,
-            trailer_infop, trailer_infopCnt);
+    UM_TASK_CALL(mach_port_peek, task,
+                 um_forward_array_out(task, UM_MIG_MACH_PORT_PEEK, FW_IN(UM_FW32(name), UM_FW32(trailer_type), UM_FW32(*request_seqnop)), NULL, FW_OUT(UM_FWOUT(request_seqnop), UM_FWOUT(msg_sizep), UM_FWOUT(msg_idp)), &(const um_fw_array){trailer_infop, 1, trailer_infopCnt, MAX_TRAILER_SIZE}),
+                 task, name, trailer_type, request_seqnop, msg_sizep, msg_idp, trailer_infop,
+                 trailer_infopCnt);
 }
 
 UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
@@ -288,7 +297,7 @@ UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
                                   mach_msg_type_number_t *task_info_outCnt)
 {
     UM_TASK_CALL(task_info, target_task,
-                 um_forward_array_out(target_task, UM_MIG_TASK_INFO, FW_IN(UM_FW32(flavor)), task_info_out, task_info_outCnt, UM_FW_ARRAY_MAX),
+                 um_forward_array_out(target_task, UM_MIG_TASK_INFO, FW_IN(UM_FW32(flavor)), NULL, FW_NONE, &(const um_fw_array){task_info_out, sizeof *task_info_out, task_info_outCnt, UM_FW_ARRAY_MAX}),
                  target_task, flavor, task_info_out, task_info_outCnt);
 }
 
@@ -374,6 +383,7 @@ UM_EXPORT kern_return_t mach_port_space_info(ipc_space_read_t task, ipc_info_spa
                                              ipc_info_tree_name_array_t *tree_info,
                                              mach_msg_type_number_t *tree_infoCnt)
 {
-    UM_CALL(mach_port_space_info, task, space_info, table_info, table_infoCnt, tree_info,
-            tree_infoCnt);
+    UM_TASK_CALL(mach_port_space_info, task,
+                 um_forward_ool_out(task, UM_MIG_MACH_PORT_SPACE_INFO, FW_NONE, FW_OUT(UM_FWOUT(space_info)), FW_OOL((um_fw_ool){table_info, table_infoCnt, sizeof **table_info}, (um_fw_ool){tree_info, tree_infoCnt, sizeof **tree_info})),
+                 task, space_info, table_info, table_infoCnt, tree_info, tree_infoCnt);
 }

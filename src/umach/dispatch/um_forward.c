@@ -10,6 +10,7 @@
 #include <mach/mach.h>
 #include <mach/mig_errors.h>
 #include <mach/ndr.h>
+#include <mach_debug/ipc_info.h>
 
 #include <string.h>
 
@@ -32,27 +33,50 @@ bool um_forward_wanted(mach_port_t task)
            (type & MACH_PORT_TYPE_SEND) != 0;
 }
 
-/*
- * Lays out a request's body: a port descriptor when `port` is not NULL, the NDR record, the
- * in-line arguments packed on 4 bytes (as MIG packs them). Returns the request's size.
- */
-static mach_msg_size_t fw_build(fw_buf *m, const um_fw_port *port, const um_fw_in *in,
-                                unsigned nin)
+/* A request's first free byte: after the header and, when it carries descriptors, the body. */
+static size_t fw_begin(fw_buf *m, unsigned ndesc)
 {
     memset(m, 0, sizeof *m);
     size_t at = sizeof(mach_msg_header_t);
-    if (port) {
-        mach_msg_body_t body = {.msgh_descriptor_count = 1};
-        mach_msg_port_descriptor_t d;
-        memset(&d, 0, sizeof d);
-        d.name = port->name;
-        d.disposition = port->disp;
-        d.type = MACH_MSG_PORT_DESCRIPTOR;
+    if (ndesc) {
+        mach_msg_body_t body = {.msgh_descriptor_count = ndesc};
         memcpy(m->bytes + at, &body, sizeof body);
         at += sizeof body;
-        memcpy(m->bytes + at, &d, sizeof d);
-        at += sizeof d;
     }
+    return at;
+}
+
+static size_t fw_put_port(fw_buf *m, size_t at, const um_fw_port *port)
+{
+    mach_msg_port_descriptor_t d;
+    memset(&d, 0, sizeof d);
+    d.name = port->name;
+    d.disposition = port->disp;
+    d.type = MACH_MSG_PORT_DESCRIPTOR;
+    memcpy(m->bytes + at, &d, sizeof d);
+    return at + sizeof d;
+}
+
+/* An argument MIG sends out of line and only reads: a virtual copy, left to the caller. */
+static size_t fw_put_ool(fw_buf *m, size_t at, const void *address, mach_msg_size_t size)
+{
+    mach_msg_ool_descriptor_t d;
+    memset(&d, 0, sizeof d);
+    d.address = (void *)(uintptr_t)address;
+    d.size = size;
+    d.deallocate = FALSE;
+    d.copy = MACH_MSG_VIRTUAL_COPY;
+    d.type = MACH_MSG_OOL_DESCRIPTOR;
+    memcpy(m->bytes + at, &d, sizeof d);
+    return at + sizeof d;
+}
+
+/* The NDR record and the in-line arguments packed on 4 bytes (as MIG packs them) from `at`;
+ * a routine with no in-line argument has no NDR record either. Returns the request's size. */
+static mach_msg_size_t fw_put_args(fw_buf *m, size_t at, const um_fw_in *in, unsigned nin)
+{
+    if (nin == 0)
+        return (mach_msg_size_t)at;
     memcpy(m->bytes + at, &NDR_record, sizeof NDR_record);
     at += sizeof NDR_record;
     for (unsigned i = 0; i < nin; i++) {
@@ -65,6 +89,17 @@ static mach_msg_size_t fw_build(fw_buf *m, const um_fw_port *port, const um_fw_i
         at += in[i].size;
     }
     return (mach_msg_size_t)at;
+}
+
+/* A request with in-line arguments and, when `port` is not NULL, that right first in a port
+ * descriptor. Returns its size. */
+static mach_msg_size_t fw_build(fw_buf *m, const um_fw_port *port, const um_fw_in *in,
+                                unsigned nin)
+{
+    size_t at = fw_begin(m, port != NULL);
+    if (port)
+        at = fw_put_port(m, at, port);
+    return fw_put_args(m, at, in, nin);
 }
 
 /*
@@ -120,18 +155,78 @@ static kern_return_t fw_ret(const fw_buf *m)
     return ret;
 }
 
-/* A simple error reply: exactly a mig_reply_error_t carrying a failure. */
-static bool fw_is_error_reply(const fw_buf *m)
-{
-    return !(m->head.msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
-           m->head.msgh_size == sizeof(mig_reply_error_t) && fw_ret(m) != KERN_SUCCESS;
-}
-
-/* A reply of the wrong shape: destroyed, MIG_TYPE_ERROR. */
-static kern_return_t fw_type_error(fw_buf *m)
+/* A reply that failed a check: destroyed (its rights released, its memory deallocated), as the
+ * MIG stub destroys it; `kr` is the call's result. */
+static kern_return_t fw_fail(fw_buf *m, kern_return_t kr)
 {
     mach_msg_destroy(&m->head);
-    return MIG_TYPE_ERROR;
+    return kr;
+}
+
+/*
+ * MIG's checks of a reply of the routine's id, before its results are read: the routine's
+ * shape (`ndesc` descriptors in a complex reply, none in a simple one, and a size within
+ * [min, max]) or an error reply (a bare mig_reply_error_t carrying a failure), and no reply
+ * right in it. Returns MACH_MSG_SUCCESS for a reply of the routine's shape that reports
+ * success; anything else destroys the reply and is MIG_TYPE_ERROR or the reply's RetCode.
+ */
+static kern_return_t fw_check(fw_buf *m, unsigned ndesc, size_t min, size_t max)
+{
+    bool simple = !(m->head.msgh_bits & MACH_MSGH_BITS_COMPLEX);
+    size_t size = m->head.msgh_size;
+    bool shaped = size >= min && size <= max;
+    if (ndesc == 0) {
+        shaped = shaped && simple;
+    } else {
+        mach_msg_body_t body;
+        memcpy(&body, m->bytes + sizeof(mach_msg_header_t), sizeof body);
+        shaped = shaped && !simple && body.msgh_descriptor_count == ndesc;
+    }
+    bool error_reply = simple && size == sizeof(mig_reply_error_t) && fw_ret(m) != KERN_SUCCESS;
+    if ((!shaped && !error_reply) || m->head.msgh_remote_port != MACH_PORT_NULL)
+        return fw_fail(m, MIG_TYPE_ERROR);
+    /* A simple reply's RetCode is the routine's; a complex one is a success. */
+    kern_return_t kr = simple ? fw_ret(m) : KERN_SUCCESS;
+    return kr == KERN_SUCCESS ? KERN_SUCCESS : fw_fail(m, kr);
+}
+
+/* Where a reply's in-line results start: after the RetCode of a simple reply, after the
+ * descriptors (`desc_bytes`) and the NDR record of a complex one (which has no RetCode). */
+static size_t fw_results_at(size_t desc_bytes)
+{
+    if (desc_bytes == 0)
+        return FW_OUT_AT;
+    return sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t) + desc_bytes + sizeof(NDR_record_t);
+}
+
+/* The in-line results `out` from `at` (a NULL `to` is skipped). Returns where they end. */
+static size_t fw_take(const fw_buf *m, size_t at, const um_fw_out *out, unsigned nout)
+{
+    for (unsigned i = 0; i < nout; i++) {
+        if (out[i].to)
+            memcpy(out[i].to, m->bytes + at, out[i].size);
+        at += out[i].size;
+    }
+    return at;
+}
+
+static size_t fw_out_bytes(const um_fw_out *out, unsigned nout)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < nout; i++)
+        n += out[i].size;
+    return n;
+}
+
+/* A simple reply carrying exactly `out`: checked, then its results written. */
+static kern_return_t fw_simple_reply(fw_buf *m, const um_fw_out *out, unsigned nout)
+{
+    size_t want = FW_OUT_AT + fw_out_bytes(out, nout);
+    kern_return_t kr = fw_check(m, 0, want, want);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    fw_take(m, FW_OUT_AT, out, nout);
+    return KERN_SUCCESS;
 }
 
 kern_return_t um_forward_simple(mach_port_t task, mach_msg_id_t id, const um_fw_port *port,
@@ -143,23 +238,7 @@ kern_return_t um_forward_simple(mach_port_t task, mach_msg_id_t id, const um_fw_
     kern_return_t kr = fw_rpc(task, id, &m, size, port != NULL);
     if (kr != MACH_MSG_SUCCESS)
         return kr;
-    if (fw_is_error_reply(&m))
-        return fw_ret(&m);
-    size_t want = FW_OUT_AT;
-    for (unsigned i = 0; i < nout; i++)
-        want += out[i].size;
-    if ((m.head.msgh_bits & MACH_MSGH_BITS_COMPLEX) || m.head.msgh_size != want)
-        return fw_type_error(&m);
-    kr = fw_ret(&m);
-    if (kr != KERN_SUCCESS)
-        return kr;
-    size_t at = FW_OUT_AT;
-    for (unsigned i = 0; i < nout; i++) {
-        if (out[i].to)
-            memcpy(out[i].to, m.bytes + at, out[i].size);
-        at += out[i].size;
-    }
-    return KERN_SUCCESS;
+    return fw_simple_reply(&m, out, nout);
 }
 
 kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_fw_port *port_in,
@@ -171,20 +250,14 @@ kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_f
     kern_return_t kr = fw_rpc(task, id, &m, size, port_in != NULL);
     if (kr != MACH_MSG_SUCCESS)
         return kr;
-    if (!(m.head.msgh_bits & MACH_MSGH_BITS_COMPLEX)) {
-        if (fw_is_error_reply(&m))
-            return fw_ret(&m);
-        return fw_type_error(&m);
-    }
-    mach_msg_body_t body;
     mach_msg_port_descriptor_t d;
-    size_t at = sizeof(mach_msg_header_t);
-    memcpy(&body, m.bytes + at, sizeof body);
-    memcpy(&d, m.bytes + at + sizeof body, sizeof d);
-    if (body.msgh_descriptor_count != 1 ||
-        m.head.msgh_size != at + sizeof body + sizeof d || d.type != MACH_MSG_PORT_DESCRIPTOR ||
-        (want != 0 && d.disposition != want))
-        return fw_type_error(&m);
+    const size_t at = sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t);
+    kr = fw_check(&m, 1, at + sizeof d, at + sizeof d);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    memcpy(&d, m.bytes + at, sizeof d);
+    if (d.type != MACH_MSG_PORT_DESCRIPTOR || (want != 0 && d.disposition != want))
+        return fw_fail(&m, MIG_TYPE_ERROR);
     *port = d.name;
     if (disp)
         *disp = d.disposition;
@@ -206,39 +279,125 @@ kern_return_t um_forward_set_attributes(mach_port_t task, mach_port_name_t name,
     return um_forward_simple(task, UM_MIG_MACH_PORT_SET_ATTRIBUTES, NULL, in, 3 + count, NULL, 0);
 }
 
+/* An in-line array's bytes in a message: MIG pads it to 4. */
+static size_t fw_array_bytes(mach_msg_type_number_t n, uint32_t elem)
+{
+    return ((size_t)n * elem + 3) & ~(size_t)3;
+}
+
 kern_return_t um_forward_array_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,
-                                   unsigned nin, integer_t *array, mach_msg_type_number_t *count,
-                                   mach_msg_type_number_t max)
+                                   unsigned nin, mach_port_t *port, const um_fw_out *out,
+                                   unsigned nout, const um_fw_array *array)
 {
     um_fw_in args[8];
-    if (nin >= sizeof args / sizeof *args || max > UM_FW_ARRAY_MAX)
+    const mach_msg_type_number_t max = array->max;
+    if (nin >= sizeof args / sizeof *args || fw_array_bytes(max, array->elem) > 4 * UM_FW_ARRAY_MAX)
         return MIG_ARRAY_TOO_LARGE;
     memcpy(args, in, nin * sizeof *in);
-    args[nin] = UM_FW32(*count < max ? *count : max);
+    args[nin] = UM_FW32(*array->count < max ? *array->count : max);
     fw_buf m;
     mach_msg_size_t size = fw_build(&m, NULL, args, nin + 1);
     kern_return_t kr = fw_rpc(task, id, &m, size, false);
     if (kr != MACH_MSG_SUCCESS)
         return kr;
-    if (fw_is_error_reply(&m))
-        return fw_ret(&m);
-    const size_t base = FW_OUT_AT + sizeof(mach_msg_type_number_t);
-    if ((m.head.msgh_bits & MACH_MSGH_BITS_COMPLEX) || m.head.msgh_size < base ||
-        m.head.msgh_size > base + max * sizeof(integer_t))
-        return fw_type_error(&m);
-    kr = fw_ret(&m);
+    const size_t desc_at = sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t);
+    const size_t results = fw_results_at(port ? sizeof(mach_msg_port_descriptor_t) : 0);
+    const size_t count_at = results + fw_out_bytes(out, nout);
+    const size_t base = count_at + sizeof(mach_msg_type_number_t);
+    kr = fw_check(&m, port != NULL, base, base + fw_array_bytes(max, array->elem));
     if (kr != KERN_SUCCESS)
         return kr;
+    mach_msg_port_descriptor_t d;
+    memset(&d, 0, sizeof d);
+    if (port) {
+        memcpy(&d, m.bytes + desc_at, sizeof d);
+        if (d.type != MACH_MSG_PORT_DESCRIPTOR || d.disposition != MACH_MSG_TYPE_PORT_SEND)
+            return fw_fail(&m, MIG_TYPE_ERROR);
+    }
     mach_msg_type_number_t n;
-    memcpy(&n, m.bytes + FW_OUT_AT, sizeof n);
-    if (n > max || m.head.msgh_size != base + n * sizeof(integer_t))
-        return fw_type_error(&m);
-    if (n > *count) {
-        memcpy(array, m.bytes + base, *count * sizeof(integer_t));
-        *count = n;
+    memcpy(&n, m.bytes + count_at, sizeof n);
+    if (n > max || m.head.msgh_size != base + fw_array_bytes(n, array->elem))
+        return fw_fail(&m, MIG_TYPE_ERROR);
+    fw_take(&m, results, out, nout);
+    if (n > *array->count) {
+        memcpy(array->to, m.bytes + base, (size_t)*array->count * array->elem);
+        *array->count = n;
+        /* The MIG stub returns here and leaves the right in the space, named nowhere. */
+        if (port && MACH_PORT_VALID(d.name))
+            (void)mach_port_deallocate(mach_task_self(), d.name);
         return MIG_ARRAY_TOO_LARGE;
     }
-    memcpy(array, m.bytes + base, n * sizeof(integer_t));
-    *count = n;
+    memcpy(array->to, m.bytes + base, (size_t)n * array->elem);
+    *array->count = n;
+    if (port)
+        *port = d.name;
     return KERN_SUCCESS;
+}
+
+/* The most out-of-line arrays a forwarded reply carries (mach_port_names, space_info). */
+#define FW_OOL_MAX 2u
+
+kern_return_t um_forward_ool_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,
+                                 unsigned nin, const um_fw_out *out, unsigned nout,
+                                 const um_fw_ool *ool, unsigned nool)
+{
+    if (nool == 0 || nool > FW_OOL_MAX)
+        return MIG_ARRAY_TOO_LARGE;
+    fw_buf m;
+    mach_msg_size_t size = fw_build(&m, NULL, in, nin);
+    kern_return_t kr = fw_rpc(task, id, &m, size, false);
+    if (kr != MACH_MSG_SUCCESS)
+        return kr;
+    const size_t desc_at = sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t);
+    const size_t results = fw_results_at(nool * sizeof(mach_msg_ool_descriptor_t));
+    const size_t counts_at = results + fw_out_bytes(out, nout);
+    const size_t want = counts_at + nool * sizeof(mach_msg_type_number_t);
+    kr = fw_check(&m, nool, want, want);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    mach_msg_ool_descriptor_t d[FW_OOL_MAX];
+    mach_msg_type_number_t n[FW_OOL_MAX];
+    for (unsigned i = 0; i < nool; i++) {
+        memcpy(&d[i], m.bytes + desc_at + i * sizeof *d, sizeof *d);
+        if (d[i].type != MACH_MSG_OOL_DESCRIPTOR)
+            return fw_fail(&m, MIG_TYPE_ERROR);
+    }
+    /* MIG's test of an array's size against its count: whole elements, by division. */
+    for (unsigned i = 0; i < nool; i++) {
+        memcpy(&n[i], m.bytes + counts_at + i * sizeof *n, sizeof *n);
+        if (d[i].size / ool[i].elem != n[i])
+            return fw_fail(&m, MIG_TYPE_ERROR);
+    }
+    fw_take(&m, results, out, nout);
+    for (unsigned i = 0; i < nool; i++) {
+        memcpy(ool[i].address, &d[i].address, sizeof d[i].address);
+        *ool[i].count = n[i];
+    }
+    return KERN_SUCCESS;
+}
+
+/* The sizes MIG's definitions give the types forwarded (mach_types.defs,
+ * mach_debug_types.defs): a peeked trailer is array[*:68] of char, ipc_info_space_t
+ * struct[6], ipc_info_name_t struct[7] and ipc_info_tree_name_t struct[9] of natural_t. */
+_Static_assert(MAX_TRAILER_SIZE == 68, "mach_port_peek's trailer array holds 68 bytes");
+_Static_assert(sizeof(ipc_info_space_t) == 24 && sizeof(ipc_info_name_t) == 28 &&
+                   sizeof(ipc_info_tree_name_t) == 36,
+               "mach_port_space_info's arrays travel in MIG's element sizes");
+
+/* MIG's mach_port_options_t: struct[3] of uint64_t. */
+_Static_assert(sizeof(mach_port_options_t) == 24, "mach_port_options_t travels as 24 bytes");
+
+kern_return_t um_forward_construct(mach_port_t task, const mach_port_options_t *options,
+                                   mach_port_context_t context, mach_port_name_t *name)
+{
+    fw_buf m;
+    size_t at = fw_begin(&m, 1);
+    at = fw_put_ool(&m, at, options, (mach_msg_size_t)sizeof *options);
+    const um_fw_in in[] = {UM_FW64(context)};
+    mach_msg_size_t size = fw_put_args(&m, at, in, 1);
+    kern_return_t kr = fw_rpc(task, UM_MIG_MACH_PORT_CONSTRUCT, &m, size, true);
+    if (kr != MACH_MSG_SUCCESS)
+        return kr;
+    const um_fw_out out[] = {UM_FWOUT(name)};
+    return fw_simple_reply(&m, out, 1);
 }

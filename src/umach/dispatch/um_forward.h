@@ -74,15 +74,58 @@ kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_f
                                   mach_port_t *port, mach_msg_type_name_t *disp);
 
 /*
- * A routine whose last argument is an in-line integer array out, with its count in and out
- * (task_info, mach_port_get_attributes): at most `max` elements travel.
+ * The in-line array a reply ends with, its count in and out (MIG's CountInOut): `max`
+ * elements of `elem` bytes at most travel (the array padded to 4 bytes). The count asked for
+ * travels as the request's last argument.
+ */
+typedef struct um_fw_array {
+    void *to;
+    uint32_t elem;
+    mach_msg_type_number_t *count;
+    mach_msg_type_number_t max;
+} um_fw_array;
+
+/*
+ * A routine whose reply carries in-line results `out`, then an in-line array
+ * (task_info, mach_port_get_attributes, mach_port_peek's trailer, vm_region's info). When
+ * `port` is not NULL the reply carries a send right first in a port descriptor (vm_region's
+ * object name), written to *port on success and released on MIG_ARRAY_TOO_LARGE. As the MIG
+ * stub does, the results before the array are written when the reply is good even if the array
+ * does not fit: then the array holds the first *count elements, *count says how many came, and
+ * the call returns MIG_ARRAY_TOO_LARGE.
  */
 kern_return_t um_forward_array_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,
-                                   unsigned nin, integer_t *array, mach_msg_type_number_t *count,
-                                   mach_msg_type_number_t max);
+                                   unsigned nin, mach_port_t *port, const um_fw_out *out,
+                                   unsigned nout, const um_fw_array *array);
 
-/* MIG ids of the routines forwarded (mach_port.defs 3200, task.defs 3400, mach_vm.defs 4800). */
+/* One out-of-line array of a reply: its address, count, and element size in bytes. */
+typedef struct um_fw_ool {
+    void *address; /* a pointer to the caller's pointer: where the array's address goes */
+    mach_msg_type_number_t *count;
+    uint32_t elem;
+} um_fw_ool;
+
+/*
+ * A routine whose reply carries out-of-line arrays (mach_port_names, get_set_status,
+ * space_info): MIG's layout is the OOL descriptors, the NDR record, the in-line results `out`,
+ * then each array's count. On success the arrays are the caller's (vm_deallocate them);
+ * a reply that fails a check is destroyed, its memory deallocated.
+ */
+kern_return_t um_forward_ool_out(mach_port_t task, mach_msg_id_t id, const um_fw_in *in,
+                                 unsigned nin, const um_fw_out *out, unsigned nout,
+                                 const um_fw_ool *ool, unsigned nool);
+
+/*
+ * mach_port_construct: its options travel out of line (a MIG pointer argument: 24 bytes,
+ * virtual copy), the context in line; the reply's name is written on success.
+ */
+kern_return_t um_forward_construct(mach_port_t task, const mach_port_options_t *options,
+                                   mach_port_context_t context, mach_port_name_t *name);
+
+/* MIG ids of the routines forwarded (mach_port.defs 3200, task.defs 3400, vm_map.defs 3800,
+ * mach_vm.defs 4800). */
 enum {
+    UM_MIG_MACH_PORT_NAMES = 3200,
     UM_MIG_MACH_PORT_TYPE = 3201,
     UM_MIG_MACH_PORT_ALLOCATE_NAME = 3203,
     UM_MIG_MACH_PORT_ALLOCATE = 3204,
@@ -90,7 +133,9 @@ enum {
     UM_MIG_MACH_PORT_DEALLOCATE = 3206,
     UM_MIG_MACH_PORT_GET_REFS = 3207,
     UM_MIG_MACH_PORT_MOD_REFS = 3208,
+    UM_MIG_MACH_PORT_PEEK = 3209,
     UM_MIG_MACH_PORT_SET_MSCOUNT = 3210,
+    UM_MIG_MACH_PORT_GET_SET_STATUS = 3211,
     UM_MIG_MACH_PORT_MOVE_MEMBER = 3212,
     UM_MIG_MACH_PORT_REQUEST_NOTIFICATION = 3213,
     UM_MIG_MACH_PORT_INSERT_RIGHT = 3214,
@@ -98,10 +143,12 @@ enum {
     UM_MIG_MACH_PORT_SET_SEQNO = 3216,
     UM_MIG_MACH_PORT_GET_ATTRIBUTES = 3217,
     UM_MIG_MACH_PORT_SET_ATTRIBUTES = 3218,
+    UM_MIG_MACH_PORT_SPACE_INFO = 3223,
     UM_MIG_MACH_PORT_INSERT_MEMBER = 3226,
     UM_MIG_MACH_PORT_EXTRACT_MEMBER = 3227,
     UM_MIG_MACH_PORT_GET_CONTEXT = 3228,
     UM_MIG_MACH_PORT_SET_CONTEXT = 3229,
+    UM_MIG_MACH_PORT_CONSTRUCT = 3231,
     UM_MIG_MACH_PORT_DESTRUCT = 3232,
     UM_MIG_MACH_PORT_GUARD = 3233,
     UM_MIG_MACH_PORT_UNGUARD = 3234,
@@ -114,9 +161,16 @@ enum {
     UM_MIG_SEMAPHORE_DESTROY = 3419,
     UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR = 3452,
     UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR = 3453,
+    UM_MIG_VM_REGION = 3800,
+    UM_MIG_VM_COPY = 3808,
+    UM_MIG_VM_READ_OVERWRITE = 3809,
+    UM_MIG_VM_REGION_64 = 3824,
     UM_MIG_MACH_VM_ALLOCATE = 4800,
     UM_MIG_MACH_VM_DEALLOCATE = 4801,
     UM_MIG_MACH_VM_PROTECT = 4802,
+    UM_MIG_MACH_VM_COPY = 4807,
+    UM_MIG_MACH_VM_READ_OVERWRITE = 4808,
+    UM_MIG_MACH_VM_REGION = 4816,
 };
 
 /* The largest in-line array a forwarded reply carries (task_info's 90 integers), and the

@@ -72,12 +72,39 @@ static bool find_region(uint64_t addr, map_line *out)
     return found;
 }
 
-static kern_return_t region_common(vm_map_t target, uint64_t *address, uint64_t *size,
-                                   vm_region_flavor_t flavor, vm_region_info_t info,
-                                   mach_msg_type_number_t *count, mach_port_t *object_name)
+/*
+ * Another port than the caller's task: the routine `id`'s MIG request (mach_vm_region's,
+ * vm_region_64's or vm_region's: one layout, 64-bit addresses), whose reply carries the object
+ * name in a port descriptor, the address and size, then the info array (10 integers at most).
+ */
+static kern_return_t region_forward(vm_map_t target, mach_msg_id_t id, uint64_t *address,
+                                    uint64_t *size, vm_region_flavor_t flavor,
+                                    vm_region_info_t info, mach_msg_type_number_t *count,
+                                    mach_port_t *object_name)
+{
+    if (!um_forward_wanted(target))
+        return MACH_SEND_INVALID_DEST;
+    const um_fw_in in[] = {UM_FW64(*address), UM_FW32(flavor)};
+    const um_fw_out out[] = {UM_FWOUT(address), UM_FWOUT(size)};
+    const um_fw_array array = {info, sizeof *info, count, 10};
+    mach_port_t name = MACH_PORT_NULL;
+    kern_return_t kr = um_forward_array_out(target, id, in, 2, &name, out, 2, &array);
+    if (kr == KERN_SUCCESS) {
+        if (object_name)
+            *object_name = name;
+        else if (MACH_PORT_VALID(name))
+            (void)mach_port_deallocate(mach_task_self(), name);
+    }
+    return kr;
+}
+
+static kern_return_t region_common(vm_map_t target, mach_msg_id_t id, uint64_t *address,
+                                   uint64_t *size, vm_region_flavor_t flavor,
+                                   vm_region_info_t info, mach_msg_type_number_t *count,
+                                   mach_port_t *object_name)
 {
     if (!own_map(target))
-        return MACH_SEND_INVALID_DEST;
+        return region_forward(target, id, address, size, flavor, info, count, object_name);
     if (flavor != VM_REGION_BASIC_INFO_64 && flavor != VM_REGION_BASIC_INFO)
         return KERN_INVALID_ARGUMENT;
     mach_msg_type_number_t need =
@@ -117,8 +144,9 @@ static kern_return_t region_common(vm_map_t target, uint64_t *address, uint64_t 
 }
 
 /*
- * vm_region_64 is mach_vm_region in vm_address_t and vm_size_t, which are 64 bits wide here
- * (a platform where they were another type would not compile: the pointers would differ).
+ * vm_region_64 and vm_region are mach_vm_region in vm_address_t and vm_size_t, which are 64
+ * bits wide here (a platform where they were another type would not compile: the pointers
+ * would differ); on another port each sends its own routine's request.
  * region_common writes the address and the size only when it succeeds.
  */
 _Static_assert(sizeof(vm_address_t) == sizeof(uint64_t) && sizeof(vm_size_t) == sizeof(uint64_t),
@@ -129,7 +157,8 @@ UM_EXPORT kern_return_t mach_vm_region(vm_map_read_t target_task, mach_vm_addres
                                        vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                        mach_port_t *object_name)
 {
-    return region_common(target_task, address, size, flavor, info, infoCnt, object_name);
+    return region_common(target_task, UM_MIG_MACH_VM_REGION, address, size, flavor, info, infoCnt,
+                         object_name);
 }
 
 UM_EXPORT kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *address,
@@ -137,7 +166,8 @@ UM_EXPORT kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *ad
                                      vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                      mach_port_t *object_name)
 {
-    return region_common(target_task, address, size, flavor, info, infoCnt, object_name);
+    return region_common(target_task, UM_MIG_VM_REGION_64, address, size, flavor, info, infoCnt,
+                         object_name);
 }
 
 UM_EXPORT kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *address,
@@ -145,7 +175,8 @@ UM_EXPORT kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *addre
                                   vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                   mach_port_t *object_name)
 {
-    return vm_region_64(target_task, address, size, flavor, info, infoCnt, object_name);
+    return region_common(target_task, UM_MIG_VM_REGION, address, size, flavor, info, infoCnt,
+                         object_name);
 }
 
 /* [addr, addr + size) widened to pages; false when it wraps. */
@@ -245,10 +276,9 @@ static kern_return_t dest_check(uint64_t dst, uint64_t size)
     return writable ? KERN_SUCCESS : KERN_PROTECTION_FAILURE;
 }
 
-static kern_return_t copy_common(vm_map_t target, uint64_t src, uint64_t size, uint64_t dst)
+/* The copy on the caller's own map (vm_copy and vm_read_overwrite are the same copy there). */
+static kern_return_t copy_own(uint64_t src, uint64_t size, uint64_t dst)
 {
-    if (!own_map(target))
-        return MACH_SEND_INVALID_DEST;
     if (src + size < src || dst + size < dst)
         return KERN_INVALID_ADDRESS;
     kern_return_t kr = dest_check(dst, size);
@@ -260,23 +290,44 @@ static kern_return_t copy_common(vm_map_t target, uint64_t src, uint64_t size, u
     return KERN_SUCCESS;
 }
 
+/* vm_copy and mach_vm_copy: on another port, the routine `id`'s MIG request. */
+static kern_return_t copy_common(vm_map_t target, mach_msg_id_t id, uint64_t src, uint64_t size,
+                                 uint64_t dst)
+{
+    if (own_map(target))
+        return copy_own(src, size, dst);
+    if (!um_forward_wanted(target))
+        return MACH_SEND_INVALID_DEST;
+    const um_fw_in in[] = {UM_FW64(src), UM_FW64(size), UM_FW64(dst)};
+    return um_forward_simple(target, id, NULL, in, 3, NULL, 0);
+}
+
 UM_EXPORT kern_return_t vm_copy(vm_map_t target_task, vm_address_t source_address, vm_size_t size,
                                 vm_address_t dest_address)
 {
-    return copy_common(target_task, source_address, size, dest_address);
+    return copy_common(target_task, UM_MIG_VM_COPY, source_address, size, dest_address);
 }
 
 UM_EXPORT kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t source_address,
                                      mach_vm_size_t size, mach_vm_address_t dest_address)
 {
-    return copy_common(target_task, source_address, size, dest_address);
+    return copy_common(target_task, UM_MIG_MACH_VM_COPY, source_address, size, dest_address);
 }
 
-/* Both widths of read_overwrite: the copy, and on success the size read. */
-static kern_return_t read_overwrite_common(vm_map_read_t target, uint64_t address, uint64_t size,
-                                           uint64_t data, uint64_t *outsize)
+/* Both widths of read_overwrite: the copy, and on success the size read; on another port,
+ * the routine `id`'s MIG request, whose reply carries the size read. */
+static kern_return_t read_overwrite_common(vm_map_read_t target, mach_msg_id_t id,
+                                           uint64_t address, uint64_t size, uint64_t data,
+                                           uint64_t *outsize)
 {
-    kern_return_t kr = copy_common(target, address, size, data);
+    if (!own_map(target)) {
+        if (!um_forward_wanted(target))
+            return MACH_SEND_INVALID_DEST;
+        const um_fw_in in[] = {UM_FW64(address), UM_FW64(size), UM_FW64(data)};
+        const um_fw_out out[] = {UM_FWOUT(outsize)};
+        return um_forward_simple(target, id, NULL, in, 3, out, 1);
+    }
+    kern_return_t kr = copy_own(address, size, data);
     if (kr == KERN_SUCCESS)
         *outsize = size;
     return kr;
@@ -285,12 +336,14 @@ static kern_return_t read_overwrite_common(vm_map_read_t target, uint64_t addres
 UM_EXPORT kern_return_t vm_read_overwrite(vm_map_read_t target_task, vm_address_t address,
                                           vm_size_t size, vm_address_t data, vm_size_t *outsize)
 {
-    return read_overwrite_common(target_task, address, size, data, outsize);
+    return read_overwrite_common(target_task, UM_MIG_VM_READ_OVERWRITE, address, size, data,
+                                 outsize);
 }
 
 UM_EXPORT kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_vm_address_t address,
                                                mach_vm_size_t size, mach_vm_address_t data,
                                                mach_vm_size_t *outsize)
 {
-    return read_overwrite_common(target_task, address, size, data, outsize);
+    return read_overwrite_common(target_task, UM_MIG_MACH_VM_READ_OVERWRITE, address, size, data,
+                                 outsize);
 }
