@@ -97,6 +97,15 @@ static void heir_unlink(d_daemon *d, d_heir *h)
     }
 }
 
+/* Task t takes heir h's slots (the rights move to it) and the heir goes. */
+static void heir_take(d_daemon *d, d_heir *h, d_task *t)
+{
+    heir_unlink(d, h);
+    memcpy(t->task->special_ports, h->slots, sizeof h->slots);
+    memset(h->slots, 0, sizeof h->slots);
+    heir_free(h);
+}
+
 /* Has the process behind `pidfd` exited (or can we no longer tell)? */
 static bool pidfd_exited(int pidfd)
 {
@@ -299,10 +308,7 @@ static bool fork_heir_claim(d_daemon *d, d_heir *h, d_task *t)
         return false; /* another way, or another child than the one its claims came through */
     }
     if (top == t->pid) {
-        heir_unlink(d, h);
-        memcpy(t->task->special_ports, h->slots, sizeof h->slots);
-        memset(h->slots, 0, sizeof h->slots);
-        heir_free(h);
+        heir_take(d, h, t);
         return true;
     }
     if (!h->top) {
@@ -360,12 +366,8 @@ bool d_heir_claim(d_daemon *d, d_task *t, const um_wire_pkt *p)
         return !forked && exec_descendant_claim(d, t);
     if (h->kind == D_HEIR_FORK)
         return fork_heir_claim(d, h, t);
-    heir_unlink(d, h);
-    memcpy(t->task->special_ports, h->slots, sizeof h->slots);
-    memset(h->slots, 0, sizeof h->slots);
-    if (h->kind == D_HEIR_EXEC)
-        t->task->audit.val[7] = h->pid_version;
-    heir_free(h);
+    t->task->audit.val[7] = h->pid_version; /* the process's new image: its pid version kept */
+    heir_take(d, h, t);
     return true;
 }
 
