@@ -78,6 +78,27 @@ static void expect_inherited_space(void)
     MT_EQ(type, MACH_PORT_TYPE_SEND);
 }
 
+/* Put `p` in our bootstrap slot; the right that was there (to be put back). */
+static mach_port_t bootstrap_swap(mach_port_t p)
+{
+    mach_port_t old = MACH_PORT_NULL;
+    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
+    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    return old;
+}
+
+/* A wait status as a number: the exit status, or 128 + the signal that ended it. */
+static int status_code(int st)
+{
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The shell command that runs `spawned` twice, `sep` (";" or "|") between. */
+static void spawned_twice(char *cmd, size_t size, const char *sep)
+{
+    snprintf(cmd, size, "'%s' --role spawned - %s '%s' --role spawned -", b_self, sep, b_self);
+}
+
 /*
  * fork: with our own port P in TASK_BOOTSTRAP_PORT and another receive right X, fork, then
  * put the old bootstrap port back at once. The child must hold exactly its task port and a
@@ -85,10 +106,9 @@ static void expect_inherited_space(void)
  */
 static int role_fork(void)
 {
-    mach_port_t p = new_port_with_send(), x = new_port_with_send(), old = MACH_PORT_NULL;
+    mach_port_t p = new_port_with_send(), x = new_port_with_send();
     ROLE_REQUIRE(p && x);
-    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
-    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    mach_port_t old = bootstrap_swap(p);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
@@ -106,7 +126,7 @@ static int role_fork(void)
     say("child said %d", recv_id(p, 10000));
     int st = 0;
     MT_EQ(waitpid(pid, &st, 0), pid);
-    say("child status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    say("child status %d", status_code(st));
     return mt_current_failed ? 1 : 0;
 }
 
@@ -174,7 +194,7 @@ static int role_subset_fork(const char *name)
     say("child sent %d", recv_id(svc, 10000));
     int st = 0;
     MT_EQ(waitpid(pid, &st, 0), pid);
-    say("child status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    say("child status %d", status_code(st));
     MT_KR(bootstrap_look_up(bootstrap_port, sub, &found), BOOTSTRAP_UNKNOWN_SERVICE);
     say("root look-up of the subset's name %s", mt_current_failed ? "failed" : "unknown");
     return mt_current_failed ? 1 : 0;
@@ -190,10 +210,9 @@ static int role_subset_fork(const char *name)
 static int role_spawn(const char *how)
 {
     bool list = strcmp(how, "system-list") == 0, pipeline = strcmp(how, "popen-pipe") == 0;
-    mach_port_t p = new_port_with_send(), x = new_port_with_send(), old = MACH_PORT_NULL;
+    mach_port_t p = new_port_with_send(), x = new_port_with_send();
     ROLE_REQUIRE(p && x);
-    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
-    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    mach_port_t old = bootstrap_swap(p);
     fflush(stdout);
     char *argv[] = {(char *)b_self, "--role", "spawned", "-", NULL};
     pid_t pid = -1;
@@ -213,8 +232,7 @@ static int role_spawn(const char *how)
          * forks the two (the second may be exec'd: the shell's last command) */
         char cmd[4096];
         if (list || pipeline)
-            snprintf(cmd, sizeof cmd, "'%s' --role spawned - %s '%s' --role spawned -", b_self,
-                     list ? ";" : "|", b_self);
+            spawned_twice(cmd, sizeof cmd, list ? ";" : "|");
         else
             snprintf(cmd, sizeof cmd, "exec '%s' --role spawned -", b_self);
         if (strncmp(how, "system", 6) == 0) {
@@ -235,7 +253,7 @@ static int role_spawn(const char *how)
         say("child said %d", recv_id(p, 10000));
     if (pid > 0)
         MT_EQ(waitpid(pid, &st, 0), pid);
-    say("child status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    say("child status %d", status_code(st));
     /* Our own rights are untouched: P and X are still our receive rights. */
     mach_port_type_t type = 0;
     MT_KR(mach_port_type(mach_task_self(), x, &type), KERN_SUCCESS);
@@ -263,16 +281,15 @@ static int role_spawned(void)
  */
 static int role_spawn_mid(void)
 {
-    mach_port_t p = new_port_with_send(), old = MACH_PORT_NULL;
+    mach_port_t p = new_port_with_send();
     ROLE_REQUIRE(p);
-    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
-    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    mach_port_t old = bootstrap_swap(p);
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "exec '%s' --role mid -", b_self);
     int st = system(cmd);
     MT_KR(task_set_bootstrap_port(mach_task_self(), old), KERN_SUCCESS);
     say("first on P %d", recv_id(p, 10000));
-    say("mid status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    say("mid status %d", status_code(st));
     return mt_current_failed ? 1 : 0;
 }
 
@@ -288,7 +305,7 @@ static int role_mid(void)
     ROLE_REQUIRE(p && q);
     MT_KR(task_set_bootstrap_port(mach_task_self(), q), KERN_SUCCESS);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' --role spawned -; '%s' --role spawned -", b_self, b_self);
+    spawned_twice(cmd, sizeof cmd, ";");
     int st = system(cmd);
     MT_EQ(st, 0);
     MT_EQ(recv_id(q, 5000), 43); /* sent before system() returned */
@@ -304,12 +321,11 @@ static int role_mid(void)
  */
 static int role_fork_exec_sh(void)
 {
-    mach_port_t p = new_port_with_send(), old = MACH_PORT_NULL;
+    mach_port_t p = new_port_with_send();
     ROLE_REQUIRE(p);
-    MT_KR(task_get_bootstrap_port(mach_task_self(), &old), KERN_SUCCESS);
-    MT_KR(task_set_bootstrap_port(mach_task_self(), p), KERN_SUCCESS);
+    mach_port_t old = bootstrap_swap(p);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' --role spawned -; '%s' --role spawned -", b_self, b_self);
+    spawned_twice(cmd, sizeof cmd, ";");
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
@@ -322,7 +338,7 @@ static int role_fork_exec_sh(void)
     MT_EQ(waitpid(pid, &st, 0), pid);
     say("child said %d", recv_id(p, 5000)); /* sent before the shell ended */
     say("child said %d", recv_id(p, 5000));
-    say("shell status %d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    say("shell status %d", status_code(st));
     return mt_current_failed ? 1 : 0;
 }
 
@@ -486,20 +502,38 @@ static int w_hello_with(const uint64_t *args, uint32_t nargs, uint64_t out[6])
     return fd;
 }
 
+/*
+ * Be a task by hand: a hello on *ctl (its reply's 6 arguments in out), its thread joined on
+ * *thr, then its bootstrap slot emptied there. 0, or -1 (nothing left open).
+ */
+static int hand_task(int *ctl, int *thr, uint64_t out[6])
+{
+    uint64_t hello[3] = {0, 0, 0};
+    *thr = -1;
+    *ctl = w_hello_with(hello, 3, out);
+    if (*ctl >= 0) {
+        uint64_t join[2] = {out[3], out[4]};
+        uint64_t set[3] = {out[1], TASK_BOOTSTRAP_PORT, MACH_PORT_NULL};
+        *thr = b_join();
+        if (*thr >= 0 && w_join_task(*thr, join) == 0 &&
+            w_request(*thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, NULL, 0) == 0)
+            return 0;
+    }
+    if (*thr >= 0)
+        close(*thr);
+    if (*ctl >= 0)
+        close(*ctl);
+    return -1;
+}
+
 MT_TEST(a_fork_token_gives_the_slots_only_to_the_parents_child)
 {
     MT_REQUIRE(b_world_start(NULL) == 0);
     /* We are task T (by hand): our bootstrap slot emptied, then a fork's token. */
-    uint64_t hello[3] = {0, 0, 0}, out[6];
-    int ctl = w_hello_with(hello, 3, out);
-    MT_REQUIRE(ctl >= 0);
+    uint64_t out[6];
+    int ctl, thr;
+    MT_REQUIRE(hand_task(&ctl, &thr, out) == 0);
     MT_NE(out[5], 0); /* a new task's bootstrap port: the world's */
-    uint64_t task = out[1], join[2] = {out[3], out[4]};
-    int thr = b_join();
-    MT_REQUIRE(thr >= 0);
-    MT_EQ(w_join_task(thr, join), 0);
-    uint64_t set[3] = {task, TASK_BOOTSTRAP_PORT, MACH_PORT_NULL};
-    MT_EQ(w_request(thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, NULL, 0), 0);
     uint64_t token[2];
     MT_EQ(w_request(thr, UM_WIRE_FORK, NULL, 0, token, 2), 0);
 
@@ -539,13 +573,15 @@ MT_TEST(a_fork_token_gives_the_slots_only_to_the_parents_child)
     MT_EQ(b_world_stop(), 0);
 }
 
-/* Present `token` in a hello of our own: 0 if we got the slots of the by-hand parent (an empty
- * bootstrap slot), 1 if the world's defaults, 2 if no task at all. The task lasts while *fd
- * (when not NULL) stays open. */
-static int hello_gets_slots(const uint64_t token[2], int *fd)
+/* Say hello presenting `token` (NULL: none, a plain hello): 0 if we got the slots of the
+ * by-hand task (an empty bootstrap slot), 1 if the world's defaults, 2 if no task at all. The
+ * task lasts while *fd (when not NULL) stays open. */
+static int hello_gets_slots(const uint64_t *token, int *fd)
 {
-    uint64_t args[5] = {UM_WIRE_HELLO_FORKED, 0, 0, token[0], token[1]}, o[6];
-    int f = w_hello_with(args, 5, o);
+    uint64_t args[5] = {token ? UM_WIRE_HELLO_FORKED : 0, 0, 0, token ? token[0] : 0,
+                        token ? token[1] : 0},
+             o[6];
+    int f = w_hello_with(args, token ? 5 : 3, o);
     if (f < 0)
         return 2;
     if (fd)
@@ -578,15 +614,9 @@ MT_TEST(a_spawn_token_gives_the_slots_to_descendants_through_non_tasks_of_one_ch
 {
     MT_REQUIRE(b_world_start(NULL) == 0);
     /* We are task T (by hand): our bootstrap slot emptied, then spawn tokens. */
-    uint64_t hello[3] = {0, 0, 0}, out[6];
-    int ctl = w_hello_with(hello, 3, out);
-    MT_REQUIRE(ctl >= 0);
-    uint64_t task = out[1], join[2] = {out[3], out[4]};
-    int thr = b_join();
-    MT_REQUIRE(thr >= 0);
-    MT_EQ(w_join_task(thr, join), 0);
-    uint64_t set[3] = {task, TASK_BOOTSTRAP_PORT, MACH_PORT_NULL};
-    MT_EQ(w_request(thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, NULL, 0), 0);
+    uint64_t out[6];
+    int ctl, thr;
+    MT_REQUIRE(hand_task(&ctl, &thr, out) == 0);
     uint64_t spawn = UM_WIRE_FORK_SPAWN, x[2], y[2], z[2];
     MT_EQ(w_request(thr, UM_WIRE_FORK, &spawn, 1, x, 2), 0);
     MT_EQ(w_request(thr, UM_WIRE_FORK, &spawn, 1, y, 2), 0);
@@ -655,17 +685,6 @@ MT_TEST(a_spawn_token_gives_the_slots_to_descendants_through_non_tasks_of_one_ch
     MT_EQ(b_world_stop(), 0);
 }
 
-/* Say hello with no token: 0 if we got an empty bootstrap slot, 1 the world's, 2 no task. */
-static int plain_hello_gets_slots(void)
-{
-    uint64_t args[3] = {0, 0, 0}, o[6];
-    int f = w_hello_with(args, 3, o);
-    if (f < 0)
-        return 2;
-    close(f);
-    return o[5] == 0 ? 0 : 1;
-}
-
 MT_TEST(a_task_that_execd_a_non_task_gives_its_slots_to_what_that_process_forks_and_no_other)
 {
     MT_REQUIRE(b_world_start(NULL) == 0);
@@ -678,24 +697,19 @@ MT_TEST(a_task_that_execd_a_non_task_gives_its_slots_to_what_that_process_forks_
     if (c == 0) {
         close(ready[0]);
         close(go[1]);
-        uint64_t hello[3] = {0, 0, 0}, out[6];
-        int ctl = w_hello_with(hello, 3, out);
-        int thr = b_join();
-        uint64_t join[2] = {out[3], out[4]};
-        if (ctl < 0 || thr < 0 || w_join_task(thr, join) != 0)
+        uint64_t out[6];
+        int ctl, thr;
+        if (hand_task(&ctl, &thr, out) != 0)
             _exit(50);
-        uint64_t set[3] = {out[1], TASK_BOOTSTRAP_PORT, MACH_PORT_NULL};
-        if (w_request(thr, UM_WIRE_TASK_SET_SPECIAL_PORT, set, 3, NULL, 0) != 0)
-            _exit(51);
         close(thr);
         close(ctl);
         int rc = 0;
         pid_t g = fork();
         if (g == 0) { /* a command the shell forks, and one that command forks */
-            int mine = plain_hello_gets_slots();
+            int mine = hello_gets_slots(NULL, NULL);
             pid_t gg = fork();
             if (gg == 0)
-                _exit(plain_hello_gets_slots());
+                _exit(hello_gets_slots(NULL, NULL));
             _exit(mine != 0 ? 52 : b_status(gg) != 0 ? 53 : 0);
         }
         rc = b_status(g);
@@ -705,7 +719,7 @@ MT_TEST(a_task_that_execd_a_non_task_gives_its_slots_to_what_that_process_forks_
             _exit(54);
         if (!rc && child_hello_status((uint64_t[2]){0, 0}) != 1)
             rc = 56; /* with a token that is no one's: not a plain hello, the defaults */
-        if (!rc && plain_hello_gets_slots() != 0) /* C's next image: the slots, once */
+        if (!rc && hello_gets_slots(NULL, NULL) != 0) /* C's next image: the slots, once */
             rc = 55;
         _exit(rc);
     }
@@ -713,10 +727,10 @@ MT_TEST(a_task_that_execd_a_non_task_gives_its_slots_to_what_that_process_forks_
     close(ready[1]);
     close(go[0]);
     MT_EQ(wait_byte(ready[0]), 0);
-    MT_EQ(plain_hello_gets_slots(), 1); /* we are not C's descendant: the defaults */
+    MT_EQ(hello_gets_slots(NULL, NULL), 1); /* we are not C's descendant: the defaults */
     pid_t other = fork(); /* nor is our other child */
     if (other == 0)
-        _exit(plain_hello_gets_slots());
+        _exit(hello_gets_slots(NULL, NULL));
     MT_EQ(b_status(other), 1);
     MT_EQ(write(go[1], "g", 1), 1);
     MT_EQ(b_status(c), 0);
