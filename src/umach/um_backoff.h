@@ -10,12 +10,16 @@
  * it tells whether trying could have helped.
  *
  * Zero-initialised: no try skipped. Each belongs to one thread.
+ *
+ * And the spin's two pieces: um_cpu_pause between two looks, um_now_ns for its time bound
+ * (also umachd's clock for deadlines).
  */
 #ifndef UM_BACKOFF_H
 #define UM_BACKOFF_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 enum { UM_BACKOFF_MAX = 8 };
 
@@ -62,6 +66,24 @@ static inline void um_backoff_found(um_backoff *b, bool found)
     }
     um_backoff_missed(b);
     um_backoff_skip(b);
+}
+
+/* Tell the CPU this thread is spinning (a pause between two looks at a word). */
+static inline void um_cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t um_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 #endif

@@ -28,13 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t d_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- deadlines: a binary heap of waiting calls, soonest first --------------------------- */
 
 static void heap_swap(d_daemon *d, size_t a, size_t b)
@@ -165,15 +158,6 @@ static void look_remove(d_daemon *d, d_conn *c)
     }
 }
 
-static inline void look_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 /* Whether one of the rings looked at has a post. */
 static bool look_any_posted(const d_daemon *d)
 {
@@ -188,14 +172,14 @@ static void look_spin(d_daemon *d)
 {
     if (um_backoff_skips(&d->spin_backoff))
         return;
-    uint64_t until = d_now_ns() + d->spin_ns;
+    uint64_t until = um_now_ns() + d->spin_ns;
     for (unsigned k = 1;; k++) {
-        look_pause();
+        um_cpu_pause();
         if (look_any_posted(d)) {
             um_backoff_found(&d->spin_backoff, true);
             return;
         }
-        if ((k & 31) == 0 && d_now_ns() >= until)
+        if ((k & 31) == 0 && um_now_ns() >= until)
             break;
     }
     um_backoff_found(&d->spin_backoff, false);
@@ -833,7 +817,7 @@ static void expire_deadlines(d_daemon *d)
 {
     if (!d->heap_len)
         return; /* no clock read on a round without timed waits */
-    uint64_t now = d_now_ns();
+    uint64_t now = um_now_ns();
     while (d->heap_len && d->heap[0]->deadline_ns <= now) {
         d_conn *c = d->heap[0]->conn;
         d_heap_remove(d, d->heap[0]);
@@ -903,14 +887,14 @@ void d_loop_run(d_daemon *d, volatile sig_atomic_t *stop, const void *waitmask)
         /* First what the rings replied to last round may have posted (it may arm a timer). */
         look_settle(d);
         end_doomed(d);
-        uint64_t at = d_timers_expire(d, d_now_ns());
+        uint64_t at = d_timers_expire(d, um_now_ns());
         drain_ready(d);
         if (d->look_head)
             continue; /* the timers' messages made replies: look at those rings first */
         if (d->heap_len && (at == 0 || d->heap[0]->deadline_ns < at))
             at = d->heap[0]->deadline_ns;
         if (at) {
-            uint64_t now = d_now_ns();
+            uint64_t now = um_now_ns();
             uint64_t ms = at > now ? (at - now + 999999) / 1000000 : 0;
             timeout = ms > 60000 ? 60000 : (int)ms;
         }

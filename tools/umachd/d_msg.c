@@ -143,7 +143,7 @@ static void set_deadline(d_msg_call *m, bool timed)
     m->timed = timed;
     m->heap_index = (size_t)-1;
     if (timed)
-        m->deadline_ns = d_now_ns() + (uint64_t)m->timeout * 1000000u;
+        m->deadline_ns = um_now_ns() + (uint64_t)m->timeout * 1000000u;
 }
 
 /*
@@ -351,7 +351,7 @@ bool d_sema_wait(d_conn *c, uint64_t id, um_port *wport, um_port *sport, uint64_
     m->sema_port = wport;
     m->timed = timeout_ns != UINT64_MAX;
     if (m->timed)
-        m->deadline_ns = d_now_ns() + timeout_ns;
+        m->deadline_ns = um_now_ns() + timeout_ns;
     if (!msg_wait(c, m, &m->sema_w)) {
         um_semaphore_wait_cancel(wport, &m->sema_w);
         return sema_done(c, m, KERN_RESOURCE_SHORTAGE);

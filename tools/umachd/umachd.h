@@ -252,7 +252,6 @@ void d_ready(d_daemon *d, d_conn *c);
 /* Deadlines of waiting calls (a binary heap). */
 bool d_heap_add(d_daemon *d, d_msg_call *m);
 void d_heap_remove(d_daemon *d, d_msg_call *m);
-uint64_t d_now_ns(void);
 
 /* ---- d_calls.c ------------------------------------------------------------------------- */
 /*

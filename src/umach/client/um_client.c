@@ -606,22 +606,6 @@ int um_client_win_receive(mach_port_name_t name, mach_msg_option_t option,
 
 static _Thread_local um_backoff cl_spin_backoff; /* waits to skip, spins in a row without */
 
-static inline void cl_cpu_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-static uint64_t cl_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Poll the ring for the reply before sleeping, only when the daemon last ran on another CPU
  * than this thread (on the daemon's CPU a spin only holds the daemon up: docs/world.md). A
@@ -639,14 +623,14 @@ static void cl_ring_spin(const um_ring *r)
         return;
     if (um_backoff_skips(&cl_spin_backoff))
         return;
-    uint64_t until = cl_now_ns() + budget;
+    uint64_t until = um_now_ns() + budget;
     for (unsigned k = 1;; k++) {
-        cl_cpu_pause();
+        um_cpu_pause();
         if (um_ring_has_reply(r)) {
             um_backoff_found(&cl_spin_backoff, true);
             return;
         }
-        if ((k & 31) == 0 && cl_now_ns() >= until)
+        if ((k & 31) == 0 && um_now_ns() >= until)
             break;
     }
     um_backoff_found(&cl_spin_backoff, false);

@@ -17,6 +17,7 @@
 #include "../client/um_client.h"
 #include "../dispatch/um_forward.h"
 #include "../kern/um_bootstrap.h"
+#include "../um_backoff.h"
 #include "../um_env.h"
 #include "../um_export.h"
 #include "um_embedded.h"
@@ -67,15 +68,6 @@ static bool um_world_lock_spins; /* more than one CPU online (set once, before a
 static void um_futex_wake(uint32_t *word)
 {
     (void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
-static inline void um_cpu_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
 }
 
 static __attribute__((noinline)) void um_world_lock_slow(uint32_t *l)
