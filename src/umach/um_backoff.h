@@ -11,15 +11,18 @@
  *
  * Zero-initialised: no try skipped. Each belongs to one thread.
  *
- * And the spin's two pieces: um_cpu_pause between two looks, um_now_ns for its time bound
- * (also umachd's clock for deadlines).
+ * And the spin's pieces: its bound, um_spin_env_ns (UMACH_SPIN_US), um_cpu_pause between two
+ * looks, um_now_ns for its time bound (also umachd's clock for deadlines).
  */
 #ifndef UM_BACKOFF_H
 #define UM_BACKOFF_H
 
+#include "um_env.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 enum { UM_BACKOFF_MAX = 8 };
 
@@ -66,6 +69,24 @@ static inline void um_backoff_found(um_backoff *b, bool found)
     }
     um_backoff_missed(b);
     um_backoff_skip(b);
+}
+
+enum { UM_SPIN_US_DEFAULT = 20, UM_SPIN_US_MAX = 1000 };
+
+/*
+ * How long a thread about to sleep may spin first, in ns: UMACH_SPIN_US µs, a number as
+ * um_env.h reads it (unset or malformed: 20), at most 1000; 0 (never) with one CPU online,
+ * where nobody else can run while it spins. Embedded mode's waiters, a world's clients and
+ * umachd each read it once.
+ */
+static inline uint64_t um_spin_env_ns(void)
+{
+    uint64_t us = UM_SPIN_US_DEFAULT;
+    if (um_parse_number(getenv("UMACH_SPIN_US"), false, &us) && us > UM_SPIN_US_MAX)
+        us = UM_SPIN_US_MAX;
+    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
+        us = 0;
+    return us * 1000u;
 }
 
 /* Tell the CPU this thread is spinning (a pause between two looks at a word). */

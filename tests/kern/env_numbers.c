@@ -6,10 +6,14 @@
 #define _GNU_SOURCE
 #include "mt.h"
 
+#include "um_backoff.h"
 #include "um_env.h"
+#include "wire/um_ring.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static bool parses(const char *s, bool bytes, uint64_t want)
 {
@@ -83,6 +87,55 @@ MT_TEST(an_unset_or_malformed_variable_reads_as_zero)
     MT_EQ(um_env_number("UMACH_TEST_NUMBER", true), 65536);
     MT_EQ(um_env_number("UMACH_TEST_NUMBER", false), 0);
     unsetenv("UMACH_TEST_NUMBER");
+}
+
+/*
+ * The ring's spin bound (um_ring_spin_ns, read once per process, so in a child of ours) with
+ * UMACH_SPIN_US set to `value`, in µs; UINT64_MAX if the child could not tell.
+ */
+static uint64_t ring_spin_us_with(const char *value)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return UINT64_MAX;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        setenv("UMACH_SPIN_US", value, 1);
+        uint64_t us = um_ring_spin_ns() / 1000u;
+        _exit(write(fds[1], &us, sizeof us) == (ssize_t)sizeof us ? 0 : 1);
+    }
+    close(fds[1]);
+    uint64_t us = UINT64_MAX;
+    if (pid < 0 || read(fds[0], &us, sizeof us) != (ssize_t)sizeof us)
+        us = UINT64_MAX;
+    close(fds[0]);
+    if (pid > 0)
+        (void)waitpid(pid, NULL, 0);
+    return us;
+}
+
+MT_TEST(the_spin_bound_reads_umach_spin_us_as_a_number_and_a_malformed_one_leaves_the_default)
+{
+    /* With one CPU online nobody can run while a thread spins: never, whatever the value. */
+    bool one_cpu = sysconf(_SC_NPROCESSORS_ONLN) <= 1;
+    uint64_t deflt = one_cpu ? 0 : UM_SPIN_US_DEFAULT;
+    MT_EQ(ring_spin_us_with("5"), one_cpu ? 0 : 5);
+    MT_EQ(ring_spin_us_with("0"), 0);
+    MT_EQ(ring_spin_us_with("5000000"), one_cpu ? 0 : UM_SPIN_US_MAX);
+    MT_EQ(ring_spin_us_with(" -1"), deflt); /* read as 2^64 - 1: the most, 1000 */
+    MT_EQ(ring_spin_us_with("+5"), deflt);
+    MT_EQ(ring_spin_us_with(" 5"), deflt);
+    MT_EQ(ring_spin_us_with("fast"), deflt);
+    MT_EQ(ring_spin_us_with(""), deflt);
+    /* Embedded mode's waiters read it the same way. */
+    setenv("UMACH_SPIN_US", " -1", 1);
+    MT_EQ(um_spin_env_ns(), deflt * 1000u);
+    setenv("UMACH_SPIN_US", "0x10", 1);
+    MT_EQ(um_spin_env_ns(), (one_cpu ? 0 : 16) * 1000u);
+    unsetenv("UMACH_SPIN_US");
+    MT_EQ(um_spin_env_ns(), deflt * 1000u);
 }
 
 MT_MAIN()

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE /* memfd_create, F_ADD_SEALS */
 #endif
 #include "um_ring.h"
+#include "../um_backoff.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -384,8 +385,6 @@ bool um_ring_unlook(um_ring *r)
     return um_ring_posted(r);
 }
 
-enum { UM_RING_SPIN_US_DEFAULT = 20, UM_RING_SPIN_US_MAX = 1000 };
-
 /* UINT64_MAX until the first caller reads the environment (any thread may: same result). */
 static uint64_t ring_spin_ns_value = UINT64_MAX;
 
@@ -394,18 +393,7 @@ uint64_t um_ring_spin_ns(void)
     uint64_t ns = __atomic_load_n(&ring_spin_ns_value, __ATOMIC_RELAXED);
     if (ns != UINT64_MAX)
         return ns;
-    uint64_t us = UM_RING_SPIN_US_DEFAULT;
-    const char *v = getenv("UMACH_SPIN_US");
-    if (v && *v && v[0] != '-') {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(v, &end, 10);
-        if (errno == 0 && *end == '\0')
-            us = n > UM_RING_SPIN_US_MAX ? UM_RING_SPIN_US_MAX : n;
-    }
-    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
-        us = 0; /* nobody else can run while this thread spins */
-    ns = us * 1000u;
+    ns = um_spin_env_ns();
     __atomic_store_n(&ring_spin_ns_value, ns, __ATOMIC_RELAXED);
     return ns;
 }

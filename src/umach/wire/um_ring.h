@@ -286,8 +286,8 @@ int um_ring_wait(um_ring *r, int sockfd);
 
 /*
  * How long a client polls its ring before sleeping, and the daemon a ring it expects a post
- * in before it sleeps, in ns: UMACH_SPIN_US as embedded mode reads it (default 20 µs, at most
- * 1000; 0 with one CPU online). Either polls only when the other side last ran on another CPU.
+ * in before it sleeps, in ns: UMACH_SPIN_US as embedded mode reads it (um_backoff.h's
+ * um_spin_env_ns, read once). Either polls only when the other side last ran on another CPU.
  */
 uint64_t um_ring_spin_ns(void);
 
