@@ -241,7 +241,7 @@ static void grant_top_up(d_conn *c, uint32_t i)
 
 void d_post_make_room(d_daemon *d, const um_ledger *ledger, uint64_t charge)
 {
-    if (!d->active_grants || !ledger || um_post_ledger_fits(ledger, charge))
+    if (!d->active_grants || !ledger || um_kmsg_ledger_fits(ledger, charge))
         return;
     /* Credits not spent go back, with their bytes (those spent are messages already sent). */
     for (unsigned k = 0; k < d->nposters && d->active_grants; k++)

@@ -938,14 +938,6 @@ void um_kmsg_discard_prepared(um_kmsg *k)
         kmsg_free(k);
 }
 
-/* Would `charge` more bytes fit under the task's cap and the kernel's (its total)? */
-UM_HOT_STATIC bool ledger_room(const um_ledger *ledger, uint64_t charge)
-{
-    const um_ledger *total = ledger->total;
-    return charge <= ledger->max && ledger->queued <= ledger->max - charge &&
-           (!total || (charge <= total->max && total->queued <= total->max - charge));
-}
-
 UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_option_t option)
 {
     const uint8_t *u = k->body - sizeof(mach_msg_header_t);
@@ -962,7 +954,7 @@ UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, ma
     mach_msg_bits_t bits = h.msgh_bits & MACH_MSGH_BITS_USER;
     um_ledger *ledger = space->ledger;
     um_port *dest = NULL, *reply = NULL;
-    if (dcount == 0 && !(option & MACH_SEND_NOTIFY) && (!ledger || ledger_room(ledger, k->charge)) &&
+    if (dcount == 0 && !(option & MACH_SEND_NOTIFY) && (!ledger || um_kmsg_ledger_fits(ledger, k->charge)) &&
         header_rights_simple(space, &h, bits, &dest, &reply)) {
         /* What the general path below does for such a message, without its detours. */
         if (ledger)
@@ -980,7 +972,7 @@ UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, ma
     mach_msg_return_t mr = MACH_MSG_SUCCESS;
     if (mr == MACH_MSG_SUCCESS && ledger) {
         /* XNU allocates the kmsg before taking anything: no room is MACH_SEND_NO_BUFFER. */
-        if (!ledger_room(ledger, k->charge)) {
+        if (!um_kmsg_ledger_fits(ledger, k->charge)) {
             kmsg_free(k);
             return MACH_SEND_NO_BUFFER;
         }

@@ -101,6 +101,17 @@ mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_msg_siz
 mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
                                           mach_msg_option_t option);
 /*
+ * Whether `charge` more bytes fit under `ledger`'s cap, the sender's queued bytes, and its
+ * total's, the kernel's: the test every send makes (um_kmsg_copyin_prepared: not fitting is
+ * MACH_SEND_NO_BUFFER), and umachd's before it takes back credits to make room.
+ */
+UM_HOT_STATIC bool um_kmsg_ledger_fits(const um_ledger *ledger, uint64_t charge)
+{
+    const um_ledger *total = ledger->total;
+    return charge <= ledger->max && ledger->queued <= ledger->max - charge &&
+           (!total || (charge <= total->max && total->queued <= total->max - charge));
+}
+/*
  * The message's bytes (kmsg->charge) count against `ledger`, the sender's queued bytes, and
  * the kernel's total over it, until um_kmsg_uncharge; the kmsg holds a reference to `ledger`.
  */

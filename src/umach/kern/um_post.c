@@ -22,7 +22,10 @@ static void post_ledger_uncharge(um_ledger *ledger, uint64_t bytes)
         ledger->total->queued -= bytes < ledger->total->queued ? bytes : ledger->total->queued;
 }
 
-/* The bytes still to be charged before `ledger`'s cap or its total's is reached. */
+/*
+ * The bytes still to be charged before `ledger`'s cap or its total's is reached: the caps of
+ * um_kmsg_ledger_fits as a count (a charge fits exactly when it is at most this).
+ */
 static uint64_t post_ledger_room(const um_ledger *ledger)
 {
     uint64_t room = ledger->max > ledger->queued ? ledger->max - ledger->queued : 0;
@@ -33,11 +36,6 @@ static uint64_t post_ledger_room(const um_ledger *ledger)
             room = troom;
     }
     return room;
-}
-
-bool um_post_ledger_fits(const um_ledger *ledger, uint64_t charge)
-{
-    return charge <= post_ledger_room(ledger);
 }
 
 uint32_t um_post_reserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t each)

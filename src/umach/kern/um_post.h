@@ -27,9 +27,6 @@ uint32_t um_post_reserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t 
 /* Take back `n` promises of `each` bytes that will not be used (the queue's room and the
    ledgers' bytes); senders that now fit look again. */
 void um_post_unreserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t each);
-/* Whether `charge` more bytes fit `ledger`'s cap and its total's (the check a synchronous
-   send makes: um_kmsg_copyin_prepared). */
-bool um_post_ledger_fits(const um_ledger *ledger, uint64_t charge);
 /*
  * Queue the simple message `bytes` (`len` bytes, at most `each`: a header and its body, the
  * header's names ignored) on `port` on one of its promises, made against `ledger` with
