@@ -4,7 +4,9 @@
  * world (client/um_client.c, which passes them on to umachd), and umachd's options. One
  * reading, so that a variable means the same wherever it is read.
  *
- * A switch is on when set to anything but "" or "0". A number is decimal, 0x hex or 0 octal,
+ * A switch is on when set to anything but "" or "0" (um_env_flag); a switch that is on unless
+ * told otherwise (UMACH_WORLD_POST, _WINDOWS, _RING) is off only when set to "0" exactly
+ * (um_env_off). A number is decimal, 0x hex or 0 octal,
  * with a k, m or g suffix (KiB, MiB, GiB) only where it counts bytes; anything before it (a
  * sign, a space) or after it, or a value past 64 bits makes it malformed (the reader's default
  * stands).
@@ -22,6 +24,12 @@ static inline bool um_env_flag(const char *name)
 {
     const char *v = getenv(name);
     return v && *v && strcmp(v, "0") != 0;
+}
+
+static inline bool um_env_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, "0") == 0;
 }
 
 /* `s` as a number (a byte size when `bytes`: the suffix allowed); false when malformed. */

@@ -392,8 +392,7 @@ static kern_return_t cl_conn_join(int fd, um_wire_buf *buf, um_ring *ring_out)
 {
     bool want_ring = false;
     if (ring_out) {
-        const char *ring_env = getenv("UMACH_WORLD_RING");
-        want_ring = !(ring_env && strcmp(ring_env, "0") == 0);
+        want_ring = !um_env_off("UMACH_WORLD_RING");
     }
     uint64_t args[3] = {cl_secret[0], cl_secret[1], want_ring ? UM_WIRE_JOIN_RING : 0};
     um_wire_pkt rep;
@@ -520,13 +519,12 @@ void um_client_note_cred_generation(unsigned gen)
 static int cl_post_off = -1; /* UMACH_WORLD_POST=0: neither posted sends nor windows */
 static int cl_win_off = -1;  /* UMACH_WORLD_WINDOWS=0: no windows */
 
-/* Whether the environment variable `name` says "0", read once into *cache. */
+/* um_env_off(name), read once into *cache. */
 static bool cl_switched_off(int *cache, const char *name)
 {
     int off = __atomic_load_n(cache, __ATOMIC_RELAXED);
     if (off < 0) {
-        const char *v = getenv(name);
-        off = v && strcmp(v, "0") == 0;
+        off = um_env_off(name);
         __atomic_store_n(cache, off, __ATOMIC_RELAXED);
     }
     return off > 0;
