@@ -19,12 +19,11 @@ kern_return_t um_api_mach_port_peek(um_task *self, ipc_space_t task, mach_port_n
                                     mach_msg_id_t *msg_idp, mach_msg_trailer_info_t trailer_infop,
                                     mach_msg_type_number_t *trailer_infopCnt)
 {
-    um_space *space = um_task_space(self, task);
+    um_space *space = um_task_target_space(self, task); /* ours or another task's */
+    if (!space)
+        return MACH_SEND_INVALID_DEST;
+    um_space_enter(space, self);
     kern_return_t kr;
-    if (!space) {
-        kr = MACH_SEND_INVALID_DEST;
-        goto out;
-    }
     if (!MACH_PORT_VALID(name)) {
         kr = KERN_INVALID_RIGHT;
         goto out;
@@ -73,7 +72,7 @@ kern_return_t um_api_mach_port_peek(um_task *self, ipc_space_t task, mach_port_n
     *trailer_infopCnt = tsize;
     kr = KERN_SUCCESS;
 out:
-    return kr;
+    return um_space_leave(space, kr);
 }
 
 /* ---- mach_msg_destroy (a library routine on Darwin, built on the calls above) --------------- */

@@ -3,8 +3,13 @@
  *
  * Each call resolves its task argument, takes the world lock, runs the core, and returns
  * the core's code. The order of argument checks and every error code follow XNU's
- * osfmk/ipc/mach_port.c and mach_kernelrpc.c. A task argument that is not a send right to
- * this task's port gives MACH_SEND_INVALID_DEST, as the Darwin trap and MIG stub do.
+ * osfmk/ipc/mach_port.c and mach_kernelrpc.c. The task argument is a send right to this
+ * task's port or to another task's (a world's task port received in a message): the call
+ * acts on that task's space, as XNU's kernel serves it, and a guard exception it raises is
+ * the caller's. Anything else gives MACH_SEND_INVALID_DEST, as the Darwin trap and MIG stub
+ * do. On another task, mach_port_insert_right and mach_port_request_notification (whose
+ * right comes from the caller's space in a MIG request, with the message's checks) are not
+ * served: MACH_SEND_INVALID_DEST.
  */
 #include "../kern/um_kmsg.h"
 #include "um_api.h"
@@ -16,11 +21,18 @@
 #include <string.h>
 
 #define ENTER(task)                                                                                \
-    um_space *space = um_task_space(self, task);                                                   \
+    um_space *space = um_task_target_space(self, task);                                            \
     if (!space)                                                                                    \
-        return MACH_SEND_INVALID_DEST;
+        return MACH_SEND_INVALID_DEST;                                                             \
+    um_space_enter(space, self)
 
-#define LEAVE(kr) return (kr)
+#define LEAVE(kr) return um_space_leave(space, (kr))
+
+/* A call that needs the caller's own space for its right: not served on another task. */
+#define ENTER_OWN(task)                                                                            \
+    ENTER(task);                                                                                   \
+    if (space != self->space)                                                                      \
+        LEAVE(MACH_SEND_INVALID_DEST)
 
 /*
  * The receive right `name` names: NULL and DEAD are KERN_INVALID_RIGHT, as XNU's
@@ -278,7 +290,7 @@ kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_
 kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mach_port_name_t name,
                                             mach_port_t poly, mach_msg_type_name_t polyPoly)
 {
-    ENTER(task);
+    ENTER_OWN(task);
     kern_return_t kr;
     if (name == poly &&
         (polyPoly == MACH_MSG_TYPE_MAKE_SEND || polyPoly == MACH_MSG_TYPE_COPY_SEND)) {
@@ -326,7 +338,7 @@ kern_return_t um_api_mach_port_extract_right(um_task *self, ipc_space_t task, ma
     if (UM_PORT_VALID(port)) {
         if (!port->active) {
             um_right_release(port, type);
-        } else if (um_right_copyout(space, port, type, &out) != KERN_SUCCESS) {
+        } else if (um_right_copyout(self->space, port, type, &out) != KERN_SUCCESS) {
             /*
              * No name for it in the caller's space: on Darwin the MIG reply's body fails to
              * copy out, the right is destroyed and the stub returns the receive error.
@@ -661,7 +673,7 @@ kern_return_t um_api_mach_port_request_notification(um_task *self, ipc_space_t t
                                                     mach_msg_type_name_t notifyPoly,
                                                     mach_port_t *previous)
 {
-    ENTER(task);
+    ENTER_OWN(task);
     mach_msg_type_name_t disp = um_copyin_type(notifyPoly);
     if (disp != MACH_MSG_TYPE_PORT_SEND_ONCE)
         LEAVE(MIG_TYPE_ERROR); /* the kernel's MIG server accepts only a send-once right */

@@ -21,7 +21,7 @@ kern_return_t um_api_mach_port_space_info(um_task *self, ipc_space_t task,
                                           ipc_info_tree_name_array_t *tree_info,
                                           mach_msg_type_number_t *tree_infoCnt)
 {
-    um_space *space = um_task_space(self, task);
+    um_space *space = um_task_target_space(self, task); /* ours or another task's */
     if (!space)
         return MACH_SEND_INVALID_DEST;
     uint32_t n = space->count;

@@ -107,7 +107,8 @@ static mach_msg_size_t fw_build(fw_buf *m, const um_fw_port *port, const um_fw_i
  * and receives the reply into `m`, as a MIG stub does (um_mig_rpc). Returns MACH_MSG_SUCCESS
  * with a reply of the routine's id in `m`, or the call's result (the reply, if any, destroyed). A kernel
  * object of another kind (thread, host, semaphore) answers as XNU's kernel does; another
- * task's port is MACH_SEND_INVALID_DEST (umach serves a task's calls for itself only).
+ * task's port is MACH_SEND_INVALID_DEST (the calls umach serves on another task never get
+ * here).
  */
 static kern_return_t fw_rpc(mach_port_t task, mach_msg_id_t id, fw_buf *m, mach_msg_size_t size,
                             bool complex)

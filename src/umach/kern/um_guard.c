@@ -58,7 +58,7 @@ const char *um_guard_flavor_name(uint32_t flavor)
 void um_guard_exception(um_space *space, mach_port_name_t name, uint64_t payload,
                         uint32_t flavor)
 {
-    um_task *task = space ? space->task : NULL;
+    um_task *task = space ? (space->guest ? space->guest : space->task) : NULL;
     if (task && task->hooks && task->hooks->guard)
         task->hooks->guard(task, name, payload, flavor, flavor <= kGUARD_EXC_MSG_FILTERED);
 }

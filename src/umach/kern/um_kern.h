@@ -156,7 +156,7 @@ struct um_port {
     bool guarded : 1;
     bool strict_guard : 1;
     bool immovable_receive : 1;
-    bool pinned : 1;         /* the last send uref cannot be released (task self) */
+    bool pinned : 1;         /* in its task's own space, the last send uref stays (task self) */
     bool tempowner : 1;
     bool impdonation : 1;
     bool observed : 1;       /* a front end observes its changes (um_port_observe) */
@@ -239,6 +239,7 @@ struct um_space {
     um_hslot *hash;          /* reverse lookup: port -> index of its send/receive entry */
     uint32_t hash_cap, hash_used, hash_tombs;
     um_task *task;           /* the task this space belongs to */
+    um_task *guest;          /* another task whose mach_port_* call acts on it now, or NULL */
     um_ledger *ledger;       /* queued message bytes of this task (one reference) */
 };
 
@@ -366,6 +367,20 @@ void um_task_terminate(um_task *task);
  * port (the caller then returns MACH_SEND_INVALID_DEST, as XNU's trap and MIG stub do).
  */
 um_space *um_task_space(um_task *self, mach_port_name_t task);
+/*
+ * The space a mach_port_* call by `self` acts on: self's own (the name is a send right to
+ * self's task port), or another live task's when the name is a send right to that task's
+ * port (XNU serves the call on the task the port names). NULL otherwise.
+ * Conditions: world locked.
+ */
+um_space *um_task_target_space(um_task *self, mach_port_name_t task);
+/*
+ * A call of `self` on `space` begins (um_space_enter) or ends (um_space_leave, which returns
+ * `kr`): while `self` acts on another task's space, the guard exceptions the call raises are
+ * self's, as XNU raises them on the calling thread. Conditions: world locked.
+ */
+void um_space_enter(um_space *space, um_task *self);
+kern_return_t um_space_leave(um_space *space, kern_return_t kr);
 
 /*
  * A kernel region with room for `bytes` (whole pages; *lenp gets its length) to fill and then
@@ -383,7 +398,8 @@ uint64_t um_task_give_region(um_task *task, void *region, size_t len);
 
 /*
  * Record a Mach-port guard violation of `flavor` (kGUARD_EXC_*) on `name` by the task that
- * owns `space`: its guard hook decides (fatal flavours are those up to
+ * owns `space`, or by the task whose call acts on it (um_space_enter): its guard hook
+ * decides (fatal flavours are those up to
  * kGUARD_EXC_MSG_FILTERED). Returns only if the hook does. Conditions: world locked.
  */
 void um_guard_exception(um_space *space, mach_port_name_t name, uint64_t payload, uint32_t flavor);

@@ -11,6 +11,16 @@
 #endif
 #include "um_kern.h"
 
+/*
+ * Is the send right `space` holds to `port` pinned? Only a task's own send right to its task
+ * port is (XNU pins it in that task's space alone): another task's copy of it is a plain send
+ * right, released like any other.
+ */
+static bool pinned_here(const um_space *space, const um_port *port)
+{
+    return port->pinned && space->task && space->task->task_port == port;
+}
+
 static inline bool urefs_overflow(uint32_t urefs, int64_t delta)
 {
     return delta > 0 && (urefs + (uint64_t)delta) >= UM_UREFS_MAX;
@@ -114,7 +124,7 @@ kern_return_t um_right_dealloc(um_space *space, mach_port_name_t name, um_entry 
     case MACH_PORT_TYPE_SEND: {
         um_port *port = entry_port(e);
         if (e->urefs == 1) {
-            if (port->pinned) {
+            if (pinned_here(space, port)) {
                 um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }
@@ -297,7 +307,7 @@ kern_return_t um_right_delta(um_space *space, mach_port_name_t name, um_entry *e
                 delta = (mach_port_delta_t)(UM_UREFS_MAX - urefs);
         }
         if ((int64_t)urefs + delta == 0) {
-            if (port->pinned) {
+            if (pinned_here(space, port)) {
                 um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }
@@ -346,7 +356,7 @@ kern_return_t um_right_destroy(um_space *space, mach_port_name_t name, um_entry 
     }
 
     um_port *port = entry_port(e);
-    if (type == MACH_PORT_TYPE_SEND && port->pinned && port->active) {
+    if (type == MACH_PORT_TYPE_SEND && pinned_here(space, port) && port->active) {
         um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
         return KERN_INVALID_CAPABILITY;
     }
@@ -536,7 +546,7 @@ kern_return_t um_right_copyin(um_space *space, mach_port_name_t name,
             return KERN_INVALID_RIGHT;
         um_port *port = entry_port(e);
         if (e->urefs == 1) {
-            if (port->pinned) {
+            if (pinned_here(space, port)) {
                 um_guard_exception(space, name, 0, kGUARD_EXC_MOD_REFS_NON_FATAL);
                 return KERN_INVALID_CAPABILITY;
             }

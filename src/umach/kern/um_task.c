@@ -6,6 +6,7 @@
  * creates tasks (embedded mode: one per process) and says which task makes each call.
  */
 #include "um_kern.h"
+#include "um_kobject_ports.h"
 
 #include <stdlib.h>
 
@@ -58,6 +59,29 @@ um_space *um_task_space(um_task *self, mach_port_name_t task)
     if (!e || !(e->type & MACH_PORT_TYPE_SEND) || e->object != &self->task_port->obj)
         return NULL;
     return self->space;
+}
+
+um_space *um_task_target_space(um_task *self, mach_port_name_t task)
+{
+    um_space *space = um_task_space(self, task);
+    if (space || !MACH_PORT_VALID(task) || !self->space)
+        return space;
+    um_port *port;
+    if (um_kobject_translate_send(self->space, task, UM_KOT_TASK, &port) != KERN_SUCCESS)
+        return NULL;
+    um_task *target = um_rare(port)->kobject; /* NULL once the task has ended */
+    return target ? target->space : NULL;
+}
+
+void um_space_enter(um_space *space, um_task *self)
+{
+    space->guest = space->task == self ? NULL : self;
+}
+
+kern_return_t um_space_leave(um_space *space, kern_return_t kr)
+{
+    space->guest = NULL;
+    return kr;
 }
 
 void *um_region_alloc(um_kernel *kernel, size_t bytes, size_t *lenp)
