@@ -28,6 +28,9 @@ kern_return_t mach_vm_protect(vm_map_t target_task, mach_vm_address_t address,
                               vm_prot_t new_protection);
 kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t source_address,
                            mach_vm_size_t size, mach_vm_address_t dest_address);
+kern_return_t mach_vm_read(vm_map_read_t target_task, mach_vm_address_t address,
+                           mach_vm_size_t size, vm_offset_t *data,
+                           mach_msg_type_number_t *dataCnt);
 kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_vm_address_t address,
                                      mach_vm_size_t size, mach_vm_address_t data,
                                      mach_vm_size_t *outsize);

@@ -24,6 +24,8 @@ kern_return_t vm_protect(vm_map_t target_task, vm_address_t address, vm_size_t s
                          boolean_t set_maximum, vm_prot_t new_protection);
 kern_return_t vm_copy(vm_map_t target_task, vm_address_t source_address, vm_size_t size,
                       vm_address_t dest_address);
+kern_return_t vm_read(vm_map_read_t target_task, vm_address_t address, vm_size_t size,
+                      vm_offset_t *data, mach_msg_type_number_t *dataCnt);
 kern_return_t vm_read_overwrite(vm_map_read_t target_task, vm_address_t address, vm_size_t size,
                                 vm_address_t data, vm_size_t *outsize);
 kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *address, vm_size_t *size,

@@ -92,6 +92,8 @@ enum {
     TC_VM_COPY,
     TC_MACH_VM_READ_OVERWRITE,
     TC_VM_READ_OVERWRITE,
+    TC_MACH_VM_READ,
+    TC_VM_READ,
     TC_END
 };
 
@@ -152,6 +154,15 @@ static kern_return_t tc_run_more(tc_call *c)
         return vm_copy(c->task, 0x10000, 0x3000, 0x20000);
     case TC_MACH_VM_READ_OVERWRITE:
         return mach_vm_read_overwrite(c->task, 0x10000, 0x3000, 0x20000, &c->size);
+    case TC_MACH_VM_READ:
+    case TC_VM_READ: {
+        vm_offset_t data = (vm_offset_t)c->address;
+        kern_return_t kr = c->which == TC_MACH_VM_READ
+                               ? mach_vm_read(c->task, 0x10000, 0x3000, &data, &c->count)
+                               : vm_read(c->task, 0x10000, 0x3000, &data, &c->count);
+        c->address = data;
+        return kr;
+    }
     default: {
         vm_size_t size = (vm_size_t)c->size;
         kern_return_t kr = vm_read_overwrite(c->task, 0x10000, 0x3000, 0x20000, &size);
@@ -238,6 +249,7 @@ static const mach_msg_id_t tc_more[TC_END] = {
     [TC_VM_REGION_64] = 3824,   [TC_VM_REGION] = 3800,      [TC_MACH_VM_COPY] = 4807,
 #endif
     [TC_VM_COPY] = 3808,        [TC_MACH_VM_READ_OVERWRITE] = 4808, [TC_VM_READ_OVERWRITE] = 3809,
+    [TC_MACH_VM_READ] = 4806,   [TC_VM_READ] = 3802,
 };
 
 /* Starts the call `which` on `task` with `count` as its array's room. */
@@ -1028,6 +1040,49 @@ MT_TEST(vm_copy_and_read_overwrite_on_a_plain_port_send_their_routines_requests)
     tc_reply(&req, &r, sizeof r, false, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(c.size, 0x5678u);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+MT_TEST(vm_read_on_a_plain_port_sends_its_request_and_gives_the_replys_data_to_the_caller)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+    const char bytes[5] = "abcde";
+    for (int which = TC_MACH_VM_READ; which <= TC_VM_READ; which++) {
+        tc_start(&c, p, which);
+        MT_EQ(tc_receive_request(p, &req), tc_more[which]);
+        /* the address and size in line; no destination */
+        MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 16);
+        MT_EQ(req.vm.address, 0x10000u);
+        MT_EQ(req.vm.size, 0x3000u);
+        tc_one_array_reply r;
+        memset(&r, 0, sizeof r);
+        r.body.msgh_descriptor_count = 1;
+        r.ool = tc_ool(bytes, sizeof bytes);
+        r.NDR = NDR_record;
+        r.count = sizeof bytes;
+        tc_reply(&req, &r, sizeof r, true, MACH_PORT_NULL, 0);
+        MT_EQ(tc_join(&c), KERN_SUCCESS);
+        MT_EQ(c.count, sizeof bytes);
+        MT_REQUIRE(c.address != 0);
+        MT_CHECK(c.address != (mach_vm_address_t)(uintptr_t)bytes);
+        MT_CHECK(memcmp((void *)(uintptr_t)c.address, bytes, sizeof bytes) == 0);
+        MT_KR(vm_deallocate(TASK, (vm_address_t)c.address, c.count), KERN_SUCCESS);
+    }
+    /* A count that does not match the data: a type error, nothing written. */
+    tc_start(&c, p, TC_MACH_VM_READ);
+    MT_EQ(tc_receive_request(p, &req), 4806);
+    tc_one_array_reply r;
+    memset(&r, 0, sizeof r);
+    r.body.msgh_descriptor_count = 1;
+    r.ool = tc_ool(bytes, sizeof bytes);
+    r.NDR = NDR_record;
+    r.count = 4;
+    tc_reply(&req, &r, sizeof r, true, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    MT_EQ(c.address, 0x7000u);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
 }
 

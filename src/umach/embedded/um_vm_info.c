@@ -1,6 +1,6 @@
 /*
  * um_vm_info.c — the task's own memory map: vm_region / mach_vm_region (basic info),
- * vm_protect, vm_copy and vm_read_overwrite, over this process's address space (in embedded
+ * vm_protect, vm_copy, vm_read_overwrite and vm_read, over this process's address space (in embedded
  * mode the task's map is the process's). Regions are the kernel's mappings
  * (/proc/self/maps); memory is read and written with process_vm_readv, so a bad range
  * is an error code, never a fault.
@@ -16,6 +16,7 @@
 #include "../um_export.h"
 #include "../dispatch/um_calls.h"
 #include "../dispatch/um_forward.h"
+#include "../vm/um_regions.h"
 #include "um_embedded.h"
 
 #include <mach/mach.h>
@@ -346,4 +347,90 @@ UM_EXPORT kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_v
 {
     return read_overwrite_common(target_task, UM_MIG_MACH_VM_READ_OVERWRITE, address, size, data,
                                  outsize);
+}
+
+/*
+ * Can [start, end) be read? As XNU's copyin finds it walking the range: a hole first is
+ * KERN_INVALID_ADDRESS, a mapping without read permission first KERN_PROTECTION_FAILURE.
+ */
+static kern_return_t source_check(uint64_t start, uint64_t end)
+{
+    for (uint64_t at = start; at < end;) {
+        map_line m;
+        if (!find_region(at, &m) || m.start > at)
+            return KERN_INVALID_ADDRESS;
+        if (!(m.prot & VM_PROT_READ))
+            return KERN_PROTECTION_FAILURE;
+        at = m.end;
+    }
+    return KERN_SUCCESS;
+}
+
+/*
+ * vm_read on the caller's own map, as XNU's copyin then copyout of the reply's out-of-line
+ * data: the pages holding [address, address + size) are copied into fresh memory (the
+ * caller's, vm_deallocate it), and *data keeps the source's offset within its page. A size
+ * that does not fit the count or a range that wraps is KERN_INVALID_ARGUMENT; size 0 is
+ * no memory at all (*data 0).
+ */
+static kern_return_t read_own(uint64_t address, uint64_t size, vm_offset_t *data,
+                              mach_msg_type_number_t *count)
+{
+    if (size > UINT32_MAX)
+        return KERN_INVALID_ARGUMENT;
+    if (size == 0) {
+        *data = 0;
+        *count = 0;
+        return KERN_SUCCESS;
+    }
+    uint64_t mask = vm_page_mask;
+    uint64_t end = address + size;
+    if (end < address || end + mask < end)
+        return KERN_INVALID_ARGUMENT;
+    uint64_t start = address & ~mask;
+    end = (end + mask) & ~mask;
+    /* The source is checked before the copy's memory is taken, as XNU copies in before it
+     * copies out: the copy never lands in a hole of the range it reads. */
+    kern_return_t kr = source_check(start, end);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    uint64_t copy = 0;
+    kr = um_vm_allocate_region(&copy, end - start, VM_FLAGS_ANYWHERE);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    bool src_bad;
+    if (!copy_checked(copy, start, end - start, &src_bad)) {
+        um_vm_deallocate_region(copy, end - start); /* the source changed under the read */
+        return src_bad ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
+    }
+    *data = (vm_offset_t)(copy + (address & mask));
+    *count = (mach_msg_type_number_t)size;
+    return KERN_SUCCESS;
+}
+
+/* Both widths of vm_read; on another port, the routine `id`'s MIG request, whose reply
+ * carries the data out of line. */
+static kern_return_t read_common(vm_map_read_t target, mach_msg_id_t id, uint64_t address,
+                                 uint64_t size, vm_offset_t *data, mach_msg_type_number_t *count)
+{
+    if (own_map(target))
+        return read_own(address, size, data, count);
+    if (!um_forward_wanted(target))
+        return MACH_SEND_INVALID_DEST;
+    const um_fw_in in[] = {UM_FW64(address), UM_FW64(size)};
+    const um_fw_ool ool = {data, count, 1};
+    return um_forward_ool_out(target, id, in, 2, NULL, 0, &ool, 1);
+}
+
+UM_EXPORT kern_return_t vm_read(vm_map_read_t target_task, vm_address_t address, vm_size_t size,
+                                vm_offset_t *data, mach_msg_type_number_t *dataCnt)
+{
+    return read_common(target_task, UM_MIG_VM_READ, address, size, data, dataCnt);
+}
+
+UM_EXPORT kern_return_t mach_vm_read(vm_map_read_t target_task, mach_vm_address_t address,
+                                     mach_vm_size_t size, vm_offset_t *data,
+                                     mach_msg_type_number_t *dataCnt)
+{
+    return read_common(target_task, UM_MIG_MACH_VM_READ, address, size, data, dataCnt);
 }
