@@ -624,6 +624,7 @@ typedef struct {
 /* The largest request the calls above send, with room for a trailer. */
 typedef union tc_request {
     mach_msg_header_t h;
+    nu_msg m;
     tc_construct_request construct;
     tc_peek_request peek;
     tc_region_request region;
@@ -631,14 +632,12 @@ typedef union tc_request {
     uint8_t bytes[256];
 } tc_request;
 
-/* A request of the call `c` received from `port` within 10 s: its id, or -1. */
-static mach_msg_id_t tc_receive_request(mach_port_t port, tc_request *r)
+/* Starts the call `which` on `port` and receives its request, which must have msgh_id `id`. */
+static void tc_start_received(tc_call *c, mach_port_t port, int which, mach_msg_id_t id,
+                              tc_request *req)
 {
-    memset(r, 0, sizeof *r);
-    if (mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, port, 10000,
-                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
-        return -1;
-    return r->h.msgh_id;
+    tc_start(c, port, which);
+    MT_EQ(tc_receive(port, &req->m), id);
 }
 
 /* Sends `reply` (`size` bytes, its body filled in) as the answer to `req`: id + 100 to its
@@ -699,8 +698,7 @@ MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
     const mach_port_name_t names[3] = {0x103, 0x207, 0x30b};
     const mach_port_type_t types[3] = {MACH_PORT_TYPE_RECEIVE, MACH_PORT_TYPE_SEND,
                                        MACH_PORT_TYPE_DEAD_NAME};
-    tc_start(&c, p, TC_NAMES);
-    MT_EQ(tc_receive_request(p, &req), 3200);
+    tc_start_received(&c, p, TC_NAMES, 3200, &req);
     MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t)); /* mach_port_names sends no argument */
     tc_names_reply(&req, names, types, 3, 3, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
@@ -714,8 +712,7 @@ MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
     MT_KR(vm_deallocate(TASK, (vm_address_t)c.types, sizeof types), KERN_SUCCESS);
 
     /* mach_port_get_set_status: the set's name in line, the members out of line. */
-    tc_start(&c, p, TC_GET_SET_STATUS);
-    MT_EQ(tc_receive_request(p, &req), 3211);
+    tc_start_received(&c, p, TC_GET_SET_STATUS, 3211, &req);
     MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4);
     mach_port_name_t set;
     memcpy(&set, req.bytes + sizeof(mach_msg_header_t) + sizeof(NDR_record_t), sizeof set);
@@ -739,8 +736,7 @@ MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
     table[1].iin_name = 0x103;
     table[1].iin_type = MACH_PORT_TYPE_RECEIVE;
     table[1].iin_hash = 77;
-    tc_start(&c, p, TC_SPACE_INFO);
-    MT_EQ(tc_receive_request(p, &req), 3223);
+    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req);
     tc_space_info_reply si;
     memset(&si, 0, sizeof si);
     si.body.msgh_descriptor_count = 2;
@@ -775,22 +771,19 @@ MT_TEST(a_bad_out_of_line_reply_is_a_type_error_and_its_rights_are_released)
     const mach_port_type_t types[2] = {MACH_PORT_TYPE_RECEIVE, MACH_PORT_TYPE_SEND};
 
     /* A count that does not match its array's size. */
-    tc_start(&c, p, TC_NAMES);
-    MT_EQ(tc_receive_request(p, &req), 3200);
+    tc_start_received(&c, p, TC_NAMES, 3200, &req);
     tc_names_reply(&req, names, types, 2, 3, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_CHECK(c.names == NULL && c.types == NULL);
 
     /* A reply carrying a reply right: destroyed, so the right goes (q keeps no send right). */
-    tc_start(&c, p, TC_NAMES);
-    MT_EQ(tc_receive_request(p, &req), 3200);
+    tc_start_received(&c, p, TC_NAMES, 3200, &req);
     tc_names_reply(&req, names, types, 2, 2, q, MACH_MSG_TYPE_MAKE_SEND);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 0);
 
     /* A port where an out-of-line array belongs: the right it carried is released. */
-    tc_start(&c, p, TC_GET_SET_STATUS);
-    MT_EQ(tc_receive_request(p, &req), 3211);
+    tc_start_received(&c, p, TC_GET_SET_STATUS, 3211, &req);
     struct {
         mach_msg_header_t Head;
         mach_msg_body_t body;
@@ -811,19 +804,13 @@ MT_TEST(a_bad_out_of_line_reply_is_a_type_error_and_its_rights_are_released)
     MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 0);
 
     /* A reply of a routine's shape but a simple message; an error reply is its RetCode. */
-    tc_start(&c, p, TC_SPACE_INFO);
-    MT_EQ(tc_receive_request(p, &req), 3223);
+    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req);
     tc_space_info_reply si;
     memset(&si, 0, sizeof si);
     tc_reply(&req, &si, sizeof si, false, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
-    tc_start(&c, p, TC_SPACE_INFO);
-    MT_EQ(tc_receive_request(p, &req), 3223);
-    mig_reply_error_t e;
-    memset(&e, 0, sizeof e);
-    e.NDR = NDR_record;
-    e.RetCode = KERN_INVALID_TASK;
-    tc_reply(&req, &e, sizeof e, false, MACH_PORT_NULL, 0);
+    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req);
+    tc_answer(&req.m, 3323, KERN_INVALID_TASK);
     MT_EQ(tc_join(&c), KERN_INVALID_TASK);
     MT_EQ(tc_reply_port_backlog(), 0u);
     MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
@@ -836,8 +823,7 @@ MT_TEST(mach_port_construct_on_a_plain_port_sends_its_options_out_of_line)
     MT_REQUIRE(p != MACH_PORT_NULL);
     tc_request req;
     tc_call c;
-    tc_start(&c, p, TC_CONSTRUCT);
-    MT_EQ(tc_receive_request(p, &req), 3231);
+    tc_start_received(&c, p, TC_CONSTRUCT, 3231, &req);
     MT_CHECK(req.h.msgh_bits & MACH_MSGH_BITS_COMPLEX);
     MT_EQ(req.h.msgh_size, sizeof(tc_construct_request));
     MT_EQ(req.construct.body.msgh_descriptor_count, 1u);
@@ -882,8 +868,7 @@ MT_TEST(mach_port_peek_on_a_plain_port_gets_the_trailer_its_reply_carries)
     MT_REQUIRE(p != MACH_PORT_NULL);
     tc_request req;
     tc_call c;
-    tc_start(&c, p, TC_PEEK);
-    MT_EQ(tc_receive_request(p, &req), 3209);
+    tc_start_received(&c, p, TC_PEEK, 3209, &req);
     MT_EQ(req.h.msgh_size, sizeof(tc_peek_request));
     MT_EQ(req.peek.name, 0x1234u);
     MT_EQ(req.peek.trailer_type, (mach_msg_trailer_type_t)(MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
@@ -901,7 +886,7 @@ MT_TEST(mach_port_peek_on_a_plain_port_gets_the_trailer_its_reply_carries)
 
     /* Room for 4 bytes only: 4 travel as the count, the reply's 8 are too many. */
     tc_start_count(&c, p, TC_PEEK, 4);
-    MT_EQ(tc_receive_request(p, &req), 3209);
+    MT_EQ(tc_receive(p, &req.m), 3209);
     MT_EQ(req.peek.count, 4u);
     tc_peek_answer(&req);
     MT_EQ(tc_join(&c), MIG_ARRAY_TOO_LARGE);
@@ -911,8 +896,7 @@ MT_TEST(mach_port_peek_on_a_plain_port_gets_the_trailer_its_reply_carries)
     MT_EQ(c.msg_id, 77); /* the results before the array are written */
 
     /* A trailer longer than its count says: a type error. */
-    tc_start(&c, p, TC_PEEK);
-    MT_EQ(tc_receive_request(p, &req), 3209);
+    tc_start_received(&c, p, TC_PEEK, 3209, &req);
     tc_peek_reply r;
     memset(&r, 0, sizeof r);
     r.NDR = NDR_record;
@@ -950,8 +934,7 @@ MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_rep
     tc_request req;
     tc_call c;
     for (int which = TC_MACH_VM_REGION; which <= TC_VM_REGION; which++) {
-        tc_start(&c, p, which);
-        MT_EQ(tc_receive_request(p, &req), tc_more[which]);
+        tc_start_received(&c, p, which, tc_more[which], &req);
         MT_EQ(req.h.msgh_size, sizeof(tc_region_request));
         MT_EQ(req.region.address, 0x7000u);
         MT_EQ(req.region.flavor, VM_REGION_BASIC_INFO_64);
@@ -967,8 +950,7 @@ MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_rep
     }
 
     /* The object name is a send right the caller gets. */
-    tc_start(&c, p, TC_MACH_VM_REGION);
-    MT_EQ(tc_receive_request(p, &req), 4816);
+    tc_start_received(&c, p, TC_MACH_VM_REGION, 4816, &req);
     tc_region_answer(&req, q, MACH_MSG_TYPE_MAKE_SEND, 9);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
     MT_EQ(c.name, q);
@@ -977,18 +959,13 @@ MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_rep
 
     /* A send-once right where a send right belongs, or more than 10 integers: type errors,
      * the right released. */
-    tc_start(&c, p, TC_VM_REGION_64);
-    MT_EQ(tc_receive_request(p, &req), 3824);
+    tc_start_received(&c, p, TC_VM_REGION_64, 3824, &req);
     tc_region_answer(&req, q, MACH_MSG_TYPE_MAKE_SEND_ONCE, 9);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
-    mach_msg_header_t *n = &req.h; /* the released send-once right's notification comes to q */
-    memset(&req, 0, sizeof req);
-    MT_KR(mach_msg(n, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof req, q, 10000, MACH_PORT_NULL),
-          MACH_MSG_SUCCESS);
-    MT_EQ(n->msgh_id, MACH_NOTIFY_SEND_ONCE);
+    /* the released send-once right's notification comes to q */
+    MT_EQ(tc_receive(q, &req.m), MACH_NOTIFY_SEND_ONCE);
     MT_EQ(c.address, 0x7000u); /* nothing written */
-    tc_start(&c, p, TC_VM_REGION);
-    MT_EQ(tc_receive_request(p, &req), tc_more[TC_VM_REGION]);
+    tc_start_received(&c, p, TC_VM_REGION, tc_more[TC_VM_REGION], &req);
     tc_region_reply big;
     memset(&big, 0, sizeof big);
     big.body.msgh_descriptor_count = 1;
@@ -1009,17 +986,13 @@ MT_TEST(vm_copy_and_read_overwrite_on_a_plain_port_send_their_routines_requests)
     tc_request req;
     tc_call c;
     for (int which = TC_MACH_VM_COPY; which <= TC_VM_READ_OVERWRITE; which++) {
-        tc_start(&c, p, which);
-        MT_EQ(tc_receive_request(p, &req), tc_more[which]);
+        tc_start_received(&c, p, which, tc_more[which], &req);
         MT_EQ(req.h.msgh_size, sizeof(tc_vm_request));
         MT_EQ(req.vm.address, 0x10000u);
         MT_EQ(req.vm.size, 0x3000u);
         MT_EQ(req.vm.data, 0x20000u);
         if (which == TC_MACH_VM_COPY || which == TC_VM_COPY) {
-            mig_reply_error_t r;
-            memset(&r, 0, sizeof r);
-            r.NDR = NDR_record;
-            tc_reply(&req, &r, sizeof r, false, MACH_PORT_NULL, 0);
+            tc_answer(&req.m, tc_more[which] + 100, KERN_SUCCESS);
             MT_EQ(tc_join(&c), KERN_SUCCESS);
             continue;
         }
@@ -1032,12 +1005,8 @@ MT_TEST(vm_copy_and_read_overwrite_on_a_plain_port_send_their_routines_requests)
         MT_EQ(c.size, 0x2000u);
     }
     /* A reply one result short: a type error, the size not written. */
-    tc_start(&c, p, TC_MACH_VM_READ_OVERWRITE);
-    MT_EQ(tc_receive_request(p, &req), 4808);
-    mig_reply_error_t r;
-    memset(&r, 0, sizeof r);
-    r.NDR = NDR_record;
-    tc_reply(&req, &r, sizeof r, false, MACH_PORT_NULL, 0);
+    tc_start_received(&c, p, TC_MACH_VM_READ_OVERWRITE, 4808, &req);
+    tc_answer(&req.m, 4908, KERN_SUCCESS);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(c.size, 0x5678u);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
