@@ -1020,8 +1020,7 @@ MT_TEST(vm_read_on_a_plain_port_sends_its_request_and_gives_the_replys_data_to_t
     tc_call c;
     const char bytes[5] = "abcde";
     for (int which = TC_MACH_VM_READ; which <= TC_VM_READ; which++) {
-        tc_start(&c, p, which);
-        MT_EQ(tc_receive_request(p, &req), tc_more[which]);
+        tc_start_received(&c, p, which, tc_more[which], &req);
         /* the address and size in line; no destination */
         MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 16);
         MT_EQ(req.vm.address, 0x10000u);
@@ -1041,8 +1040,7 @@ MT_TEST(vm_read_on_a_plain_port_sends_its_request_and_gives_the_replys_data_to_t
         MT_KR(vm_deallocate(TASK, (vm_address_t)c.address, c.count), KERN_SUCCESS);
     }
     /* A count that does not match the data: a type error, nothing written. */
-    tc_start(&c, p, TC_MACH_VM_READ);
-    MT_EQ(tc_receive_request(p, &req), 4806);
+    tc_start_received(&c, p, TC_MACH_VM_READ, 4806, &req);
     tc_one_array_reply r;
     memset(&r, 0, sizeof r);
     r.body.msgh_descriptor_count = 1;
