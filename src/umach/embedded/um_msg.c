@@ -168,33 +168,15 @@ static void fe_wake(um_waiter *w)
 
 /* ---- spinning before sleeping ------------------------------------------------------------------ */
 
-enum { FE_SPIN_US_DEFAULT = 20, FE_SPIN_US_MAX = 1000 };
-
 /* UINT64_MAX until the first wait reads the environment (any thread may: same result). */
 static uint64_t fe_spin_ns_value = UINT64_MAX;
-
-static uint64_t fe_spin_init(void)
-{
-    uint64_t us = FE_SPIN_US_DEFAULT;
-    const char *v = getenv("UMACH_SPIN_US");
-    if (v && *v) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(v, &end, 10);
-        if (errno == 0 && *end == '\0' && v[0] != '-')
-            us = n > FE_SPIN_US_MAX ? FE_SPIN_US_MAX : n;
-    }
-    if (sysconf(_SC_NPROCESSORS_ONLN) <= 1)
-        us = 0; /* nobody else can run while this thread spins */
-    return us * 1000u;
-}
 
 /* How long a waiter polls before it sleeps, in ns (UMACH_SPIN_US, at most 1 ms; 0: never). */
 static uint64_t fe_spin_ns(void)
 {
     uint64_t ns = __atomic_load_n(&fe_spin_ns_value, __ATOMIC_RELAXED);
     if (ns == UINT64_MAX) {
-        ns = fe_spin_init();
+        ns = um_spin_env_ns();
         __atomic_store_n(&fe_spin_ns_value, ns, __ATOMIC_RELAXED);
     }
     return ns;
@@ -202,22 +184,6 @@ static uint64_t fe_spin_ns(void)
 
 static _Thread_local um_backoff fe_spin_backoff; /* waits to skip, spins in a row without */
 static _Thread_local bool fe_spin_missed;        /* the last spin ended without the wake */
-
-static inline void fe_cpu_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-static uint64_t fe_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * Poll the word for up to the spin bound, never past `deadline` (CLOCK_MONOTONIC, NULL: none).
@@ -231,19 +197,19 @@ static bool fe_spin(fe_word *fw, const struct timespec *deadline)
     if (um_backoff_skips(&fe_spin_backoff))
         return false;
     fe_spin_missed = false;
-    uint64_t until = fe_now_ns() + budget;
+    uint64_t until = um_now_ns() + budget;
     if (deadline) {
         uint64_t d = (uint64_t)deadline->tv_sec * 1000000000u + (uint64_t)deadline->tv_nsec;
         if (d < until)
             until = d;
     }
     for (unsigned k = 1;; k++) {
-        fe_cpu_pause();
+        um_cpu_pause();
         if (fe_word_woken(__atomic_load_n(&fw->word, __ATOMIC_ACQUIRE))) {
             um_backoff_found(&fe_spin_backoff, true);
             return true;
         }
-        if (k % 64 == 0 && fe_now_ns() >= until)
+        if (k % 64 == 0 && um_now_ns() >= until)
             break;
     }
     um_backoff_missed(&fe_spin_backoff);
@@ -342,7 +308,7 @@ static __attribute__((noinline, cold)) void fe_await_final(fe_word *fw)
         if (v == FE_WORD_WAITING) {
             for (unsigned k = 0;
                  k < 1024 && __atomic_load_n(&fw->word, __ATOMIC_RELAXED) == FE_WORD_WAITING; k++)
-                fe_cpu_pause();
+                um_cpu_pause();
             if (!__atomic_compare_exchange_n(&fw->word, &v, FE_WORD_ASLEEP, false,
                                              __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
                 continue;
