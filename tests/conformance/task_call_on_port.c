@@ -315,6 +315,32 @@ static kern_return_t tc_join(tc_call *c)
     return c->kr;
 }
 
+/* Starts the call `which` on `port` and receives its request, which must have msgh_id `id`. */
+static void tc_start_received(tc_call *c, mach_port_t port, int which, mach_msg_id_t id,
+                              nu_msg *req)
+{
+    tc_start(c, port, which);
+    MT_EQ(tc_receive(port, req), id);
+}
+
+/* Sends `reply` (`size` bytes, its body filled in) as the answer to `req`: id + 100 to its
+ * send-once right, complex when `complex`, with `reply_right`/`reply_disp` as a reply right. */
+static void tc_reply(const nu_msg *req, void *reply, mach_msg_size_t size, bool complex,
+                     mach_port_t reply_right, mach_msg_type_name_t reply_disp)
+{
+    mach_msg_header_t *h = reply;
+    h->msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, reply_disp) |
+                   (complex ? MACH_MSGH_BITS_COMPLEX : 0);
+    h->msgh_size = size;
+    h->msgh_remote_port = req->h.msgh_remote_port;
+    h->msgh_local_port = reply_right;
+    h->msgh_voucher_port = MACH_PORT_NULL;
+    h->msgh_id = req->h.msgh_id + 100;
+    MT_KR(mach_msg(h, MACH_SEND_MSG, size, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
+                   MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+}
+
 /*
  * One call of `which` on `port` served by the test: its request (msgh_id `id`) is received,
  * carries a send-once reply right, and is answered with `ret`, which the call returns.
@@ -322,8 +348,7 @@ static kern_return_t tc_join(tc_call *c)
 static void tc_round(tc_call *c, mach_port_t port, int which, mach_msg_id_t id, kern_return_t ret)
 {
     nu_msg m;
-    tc_start(c, port, which);
-    MT_EQ(tc_receive(port, &m), id);
+    tc_start_received(c, port, which, id, &m);
     tc_expect_reply_right(&m);
     tc_answer(&m, id + 100, ret);
     MT_EQ(tc_join(c), ret);
@@ -351,8 +376,7 @@ MT_TEST(a_trap_routed_call_on_a_plain_port_falls_back_to_its_mig_request)
     MT_EQ(c.name, 0x5678u);
 
     /* A full reply's results are the call's. */
-    tc_start(&c, p, TC_ALLOCATE);
-    MT_EQ(tc_receive(p, &m), TC_MACH_PORT_ALLOCATE);
+    tc_start_received(&c, p, TC_ALLOCATE, TC_MACH_PORT_ALLOCATE, &m);
     struct {
         mach_msg_header_t Head;
         NDR_record_t NDR;
@@ -360,22 +384,15 @@ MT_TEST(a_trap_routed_call_on_a_plain_port_falls_back_to_its_mig_request)
         mach_port_name_t name;
     } full;
     memset(&full, 0, sizeof full);
-    full.Head.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
-    full.Head.msgh_size = sizeof full;
-    full.Head.msgh_remote_port = m.h.msgh_remote_port;
-    full.Head.msgh_id = TC_MACH_PORT_ALLOCATE + 100;
     full.NDR = NDR_record;
     full.RetCode = KERN_SUCCESS;
     full.name = 0x1234;
-    MT_KR(mach_msg(&full.Head, MACH_SEND_MSG, sizeof full, 0, MACH_PORT_NULL,
-                   MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
-          MACH_MSG_SUCCESS);
+    tc_reply(&m, &full, sizeof full, false, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
     MT_EQ(c.name, 0x1234u);
 
     /* A routine with no results: a successful bare reply is success. */
-    tc_start(&c, p, TC_DEALLOCATE);
-    MT_EQ(tc_receive(p, &m), TC_MACH_PORT_DEALLOCATE);
+    tc_start_received(&c, p, TC_DEALLOCATE, TC_MACH_PORT_DEALLOCATE, &m);
     tc_answer(&m, TC_MACH_PORT_DEALLOCATE + 100, KERN_SUCCESS);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
@@ -404,26 +421,18 @@ MT_TEST(other_task_calls_on_a_plain_port_queue_their_routines_request_too)
     /* A full reply carrying a right: mach_port_extract_right's caller gets it. */
     mach_port_t q = nu_port();
     MT_REQUIRE(q != MACH_PORT_NULL);
-    tc_start(&c, p, TC_EXTRACT_RIGHT);
-    MT_EQ(tc_receive(p, &m), tc_more[TC_EXTRACT_RIGHT]);
+    tc_start_received(&c, p, TC_EXTRACT_RIGHT, tc_more[TC_EXTRACT_RIGHT], &m);
     struct {
         mach_msg_header_t Head;
         mach_msg_body_t body;
         mach_msg_port_descriptor_t poly;
     } full;
     memset(&full, 0, sizeof full);
-    full.Head.msgh_bits =
-        MACH_MSGH_BITS_COMPLEX | MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
-    full.Head.msgh_size = sizeof full;
-    full.Head.msgh_remote_port = m.h.msgh_remote_port;
-    full.Head.msgh_id = tc_more[TC_EXTRACT_RIGHT] + 100;
     full.body.msgh_descriptor_count = 1;
     full.poly.name = q;
     full.poly.disposition = MACH_MSG_TYPE_MAKE_SEND;
     full.poly.type = MACH_MSG_PORT_DESCRIPTOR;
-    MT_KR(mach_msg(&full.Head, MACH_SEND_MSG, sizeof full, 0, MACH_PORT_NULL,
-                   MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
-          MACH_MSG_SUCCESS);
+    tc_reply(&m, &full, sizeof full, true, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
     MT_EQ(c.name, q); /* a send right to q, under q's own name */
     MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 1);
@@ -437,13 +446,11 @@ MT_TEST(a_request_destroyed_unanswered_is_mig_server_died_and_a_wrong_reply_is_a
     MT_REQUIRE(p != MACH_PORT_NULL);
     nu_msg m;
     tc_call c;
-    tc_start(&c, p, TC_ALLOCATE);
-    MT_EQ(tc_receive(p, &m), TC_MACH_PORT_ALLOCATE);
+    tc_start_received(&c, p, TC_ALLOCATE, TC_MACH_PORT_ALLOCATE, &m);
     mach_msg_destroy(&m.h); /* the reply right dies: a send-once notification comes back */
     MT_EQ(tc_join(&c), MIG_SERVER_DIED);
 
-    tc_start(&c, p, TC_TASK_INFO_CALL);
-    MT_EQ(tc_receive(p, &m), TC_TASK_INFO);
+    tc_start_received(&c, p, TC_TASK_INFO_CALL, TC_TASK_INFO, &m);
     tc_answer(&m, 4242, KERN_SUCCESS);
     MT_EQ(tc_join(&c), MIG_REPLY_MISMATCH);
 
@@ -632,32 +639,6 @@ typedef union tc_request {
     uint8_t bytes[256];
 } tc_request;
 
-/* Starts the call `which` on `port` and receives its request, which must have msgh_id `id`. */
-static void tc_start_received(tc_call *c, mach_port_t port, int which, mach_msg_id_t id,
-                              tc_request *req)
-{
-    tc_start(c, port, which);
-    MT_EQ(tc_receive(port, &req->m), id);
-}
-
-/* Sends `reply` (`size` bytes, its body filled in) as the answer to `req`: id + 100 to its
- * send-once right, complex when `complex`, with `reply_right`/`reply_disp` as a reply right. */
-static void tc_reply(const tc_request *req, void *reply, mach_msg_size_t size, bool complex,
-                     mach_port_t reply_right, mach_msg_type_name_t reply_disp)
-{
-    mach_msg_header_t *h = reply;
-    h->msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, reply_disp) |
-                   (complex ? MACH_MSGH_BITS_COMPLEX : 0);
-    h->msgh_size = size;
-    h->msgh_remote_port = req->h.msgh_remote_port;
-    h->msgh_local_port = reply_right;
-    h->msgh_voucher_port = MACH_PORT_NULL;
-    h->msgh_id = req->h.msgh_id + 100;
-    MT_KR(mach_msg(h, MACH_SEND_MSG, size, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
-                   MACH_PORT_NULL),
-          MACH_MSG_SUCCESS);
-}
-
 /* An out-of-line array a reply sends from the replier's memory (a copy). */
 static mach_msg_ool_descriptor_t tc_ool(const void *address, mach_msg_size_t size)
 {
@@ -685,7 +666,7 @@ static void tc_names_reply(const tc_request *req, const mach_port_name_t *names,
     r.NDR = NDR_record;
     r.count[0] = n;
     r.count[1] = typecount;
-    tc_reply(req, &r, sizeof r, true, right, disp);
+    tc_reply(&req->m, &r, sizeof r, true, right, disp);
 }
 
 MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
@@ -698,7 +679,7 @@ MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
     const mach_port_name_t names[3] = {0x103, 0x207, 0x30b};
     const mach_port_type_t types[3] = {MACH_PORT_TYPE_RECEIVE, MACH_PORT_TYPE_SEND,
                                        MACH_PORT_TYPE_DEAD_NAME};
-    tc_start_received(&c, p, TC_NAMES, 3200, &req);
+    tc_start_received(&c, p, TC_NAMES, 3200, &req.m);
     MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t)); /* mach_port_names sends no argument */
     tc_names_reply(&req, names, types, 3, 3, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
@@ -712,7 +693,7 @@ MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
     MT_KR(vm_deallocate(TASK, (vm_address_t)c.types, sizeof types), KERN_SUCCESS);
 
     /* mach_port_get_set_status: the set's name in line, the members out of line. */
-    tc_start_received(&c, p, TC_GET_SET_STATUS, 3211, &req);
+    tc_start_received(&c, p, TC_GET_SET_STATUS, 3211, &req.m);
     MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4);
     mach_port_name_t set;
     memcpy(&set, req.bytes + sizeof(mach_msg_header_t) + sizeof(NDR_record_t), sizeof set);
@@ -723,7 +704,7 @@ MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
     one.ool = tc_ool(names, 2 * sizeof *names);
     one.NDR = NDR_record;
     one.count = 2;
-    tc_reply(&req, &one, sizeof one, true, MACH_PORT_NULL, 0);
+    tc_reply(&req.m, &one, sizeof one, true, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
     MT_EQ(c.names_count, 2u);
     MT_REQUIRE(c.names != NULL);
@@ -736,7 +717,7 @@ MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
     table[1].iin_name = 0x103;
     table[1].iin_type = MACH_PORT_TYPE_RECEIVE;
     table[1].iin_hash = 77;
-    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req);
+    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req.m);
     tc_space_info_reply si;
     memset(&si, 0, sizeof si);
     si.body.msgh_descriptor_count = 2;
@@ -747,7 +728,7 @@ MT_TEST(calls_whose_reply_carries_out_of_line_arrays_give_the_caller_the_arrays)
     si.space.iis_table_size = 2;
     si.count[0] = 2;
     si.count[1] = 0;
-    tc_reply(&req, &si, sizeof si, true, MACH_PORT_NULL, 0);
+    tc_reply(&req.m, &si, sizeof si, true, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
     MT_EQ(c.space.iis_genno_mask, 0xffu);
     MT_EQ(c.space.iis_table_size, 2u);
@@ -771,19 +752,19 @@ MT_TEST(a_bad_out_of_line_reply_is_a_type_error_and_its_rights_are_released)
     const mach_port_type_t types[2] = {MACH_PORT_TYPE_RECEIVE, MACH_PORT_TYPE_SEND};
 
     /* A count that does not match its array's size. */
-    tc_start_received(&c, p, TC_NAMES, 3200, &req);
+    tc_start_received(&c, p, TC_NAMES, 3200, &req.m);
     tc_names_reply(&req, names, types, 2, 3, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_CHECK(c.names == NULL && c.types == NULL);
 
     /* A reply carrying a reply right: destroyed, so the right goes (q keeps no send right). */
-    tc_start_received(&c, p, TC_NAMES, 3200, &req);
+    tc_start_received(&c, p, TC_NAMES, 3200, &req.m);
     tc_names_reply(&req, names, types, 2, 2, q, MACH_MSG_TYPE_MAKE_SEND);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 0);
 
     /* A port where an out-of-line array belongs: the right it carried is released. */
-    tc_start_received(&c, p, TC_GET_SET_STATUS, 3211, &req);
+    tc_start_received(&c, p, TC_GET_SET_STATUS, 3211, &req.m);
     struct {
         mach_msg_header_t Head;
         mach_msg_body_t body;
@@ -799,17 +780,17 @@ MT_TEST(a_bad_out_of_line_reply_is_a_type_error_and_its_rights_are_released)
     wrong.port.type = MACH_MSG_PORT_DESCRIPTOR;
     wrong.NDR = NDR_record;
     MT_EQ(sizeof wrong, sizeof(tc_one_array_reply));
-    tc_reply(&req, &wrong, sizeof wrong, true, MACH_PORT_NULL, 0);
+    tc_reply(&req.m, &wrong, sizeof wrong, true, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 0);
 
     /* A reply of a routine's shape but a simple message; an error reply is its RetCode. */
-    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req);
+    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req.m);
     tc_space_info_reply si;
     memset(&si, 0, sizeof si);
-    tc_reply(&req, &si, sizeof si, false, MACH_PORT_NULL, 0);
+    tc_reply(&req.m, &si, sizeof si, false, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
-    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req);
+    tc_start_received(&c, p, TC_SPACE_INFO, 3223, &req.m);
     tc_answer(&req.m, 3323, KERN_INVALID_TASK);
     MT_EQ(tc_join(&c), KERN_INVALID_TASK);
     MT_EQ(tc_reply_port_backlog(), 0u);
@@ -823,7 +804,7 @@ MT_TEST(mach_port_construct_on_a_plain_port_sends_its_options_out_of_line)
     MT_REQUIRE(p != MACH_PORT_NULL);
     tc_request req;
     tc_call c;
-    tc_start_received(&c, p, TC_CONSTRUCT, 3231, &req);
+    tc_start_received(&c, p, TC_CONSTRUCT, 3231, &req.m);
     MT_CHECK(req.h.msgh_bits & MACH_MSGH_BITS_COMPLEX);
     MT_EQ(req.h.msgh_size, sizeof(tc_construct_request));
     MT_EQ(req.construct.body.msgh_descriptor_count, 1u);
@@ -842,7 +823,7 @@ MT_TEST(mach_port_construct_on_a_plain_port_sends_its_options_out_of_line)
     memset(&full, 0, sizeof full);
     full.NDR = NDR_record;
     full.name = 0x1234;
-    tc_reply(&req, &full, sizeof full, false, MACH_PORT_NULL, 0);
+    tc_reply(&req.m, &full, sizeof full, false, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
     MT_EQ(c.name, 0x1234u);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
@@ -859,7 +840,7 @@ static void tc_peek_answer(const tc_request *req)
     r.id = 77;
     r.count = 8;
     memset(r.trailer, 0x5c, 8);
-    tc_reply(req, &r, sizeof r - sizeof r.trailer + 8, false, MACH_PORT_NULL, 0);
+    tc_reply(&req->m, &r, sizeof r - sizeof r.trailer + 8, false, MACH_PORT_NULL, 0);
 }
 
 MT_TEST(mach_port_peek_on_a_plain_port_gets_the_trailer_its_reply_carries)
@@ -868,7 +849,7 @@ MT_TEST(mach_port_peek_on_a_plain_port_gets_the_trailer_its_reply_carries)
     MT_REQUIRE(p != MACH_PORT_NULL);
     tc_request req;
     tc_call c;
-    tc_start_received(&c, p, TC_PEEK, 3209, &req);
+    tc_start_received(&c, p, TC_PEEK, 3209, &req.m);
     MT_EQ(req.h.msgh_size, sizeof(tc_peek_request));
     MT_EQ(req.peek.name, 0x1234u);
     MT_EQ(req.peek.trailer_type, (mach_msg_trailer_type_t)(MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
@@ -896,12 +877,12 @@ MT_TEST(mach_port_peek_on_a_plain_port_gets_the_trailer_its_reply_carries)
     MT_EQ(c.msg_id, 77); /* the results before the array are written */
 
     /* A trailer longer than its count says: a type error. */
-    tc_start_received(&c, p, TC_PEEK, 3209, &req);
+    tc_start_received(&c, p, TC_PEEK, 3209, &req.m);
     tc_peek_reply r;
     memset(&r, 0, sizeof r);
     r.NDR = NDR_record;
     r.count = 4;
-    tc_reply(&req, &r, sizeof r - sizeof r.trailer + 8, false, MACH_PORT_NULL, 0);
+    tc_reply(&req.m, &r, sizeof r - sizeof r.trailer + 8, false, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(c.msg_id, 0);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
@@ -923,7 +904,7 @@ static void tc_region_answer(const tc_request *req, mach_port_t object, mach_msg
     r.count = count;
     for (int i = 0; i < 10; i++)
         r.info[i] = 100 + i;
-    tc_reply(req, &r, (mach_msg_size_t)(sizeof r - sizeof r.info + count * sizeof *r.info), true,
+    tc_reply(&req->m, &r, (mach_msg_size_t)(sizeof r - sizeof r.info + count * sizeof *r.info), true,
              MACH_PORT_NULL, 0);
 }
 
@@ -934,7 +915,7 @@ MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_rep
     tc_request req;
     tc_call c;
     for (int which = TC_MACH_VM_REGION; which <= TC_VM_REGION; which++) {
-        tc_start_received(&c, p, which, tc_more[which], &req);
+        tc_start_received(&c, p, which, tc_more[which], &req.m);
         MT_EQ(req.h.msgh_size, sizeof(tc_region_request));
         MT_EQ(req.region.address, 0x7000u);
         MT_EQ(req.region.flavor, VM_REGION_BASIC_INFO_64);
@@ -950,7 +931,7 @@ MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_rep
     }
 
     /* The object name is a send right the caller gets. */
-    tc_start_received(&c, p, TC_MACH_VM_REGION, 4816, &req);
+    tc_start_received(&c, p, TC_MACH_VM_REGION, 4816, &req.m);
     tc_region_answer(&req, q, MACH_MSG_TYPE_MAKE_SEND, 9);
     MT_EQ(tc_join(&c), KERN_SUCCESS);
     MT_EQ(c.name, q);
@@ -959,13 +940,13 @@ MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_rep
 
     /* A send-once right where a send right belongs, or more than 10 integers: type errors,
      * the right released. */
-    tc_start_received(&c, p, TC_VM_REGION_64, 3824, &req);
+    tc_start_received(&c, p, TC_VM_REGION_64, 3824, &req.m);
     tc_region_answer(&req, q, MACH_MSG_TYPE_MAKE_SEND_ONCE, 9);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     /* the released send-once right's notification comes to q */
     MT_EQ(tc_receive(q, &req.m), MACH_NOTIFY_SEND_ONCE);
     MT_EQ(c.address, 0x7000u); /* nothing written */
-    tc_start_received(&c, p, TC_VM_REGION, tc_more[TC_VM_REGION], &req);
+    tc_start_received(&c, p, TC_VM_REGION, tc_more[TC_VM_REGION], &req.m);
     tc_region_reply big;
     memset(&big, 0, sizeof big);
     big.body.msgh_descriptor_count = 1;
@@ -973,7 +954,7 @@ MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_rep
     big.object_name.type = MACH_MSG_PORT_DESCRIPTOR;
     big.NDR = NDR_record;
     big.count = 11;
-    tc_reply(&req, &big, sizeof big, true, MACH_PORT_NULL, 0);
+    tc_reply(&req.m, &big, sizeof big, true, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
@@ -986,7 +967,7 @@ MT_TEST(vm_copy_and_read_overwrite_on_a_plain_port_send_their_routines_requests)
     tc_request req;
     tc_call c;
     for (int which = TC_MACH_VM_COPY; which <= TC_VM_READ_OVERWRITE; which++) {
-        tc_start_received(&c, p, which, tc_more[which], &req);
+        tc_start_received(&c, p, which, tc_more[which], &req.m);
         MT_EQ(req.h.msgh_size, sizeof(tc_vm_request));
         MT_EQ(req.vm.address, 0x10000u);
         MT_EQ(req.vm.size, 0x3000u);
@@ -1000,12 +981,12 @@ MT_TEST(vm_copy_and_read_overwrite_on_a_plain_port_send_their_routines_requests)
         memset(&r, 0, sizeof r);
         r.NDR = NDR_record;
         r.outsize = 0x2000;
-        tc_reply(&req, &r, sizeof r, false, MACH_PORT_NULL, 0);
+        tc_reply(&req.m, &r, sizeof r, false, MACH_PORT_NULL, 0);
         MT_EQ(tc_join(&c), KERN_SUCCESS);
         MT_EQ(c.size, 0x2000u);
     }
     /* A reply one result short: a type error, the size not written. */
-    tc_start_received(&c, p, TC_MACH_VM_READ_OVERWRITE, 4808, &req);
+    tc_start_received(&c, p, TC_MACH_VM_READ_OVERWRITE, 4808, &req.m);
     tc_answer(&req.m, 4908, KERN_SUCCESS);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(c.size, 0x5678u);
@@ -1020,7 +1001,7 @@ MT_TEST(vm_read_on_a_plain_port_sends_its_request_and_gives_the_replys_data_to_t
     tc_call c;
     const char bytes[5] = "abcde";
     for (int which = TC_MACH_VM_READ; which <= TC_VM_READ; which++) {
-        tc_start_received(&c, p, which, tc_more[which], &req);
+        tc_start_received(&c, p, which, tc_more[which], &req.m);
         /* the address and size in line; no destination */
         MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 16);
         MT_EQ(req.vm.address, 0x10000u);
@@ -1031,7 +1012,7 @@ MT_TEST(vm_read_on_a_plain_port_sends_its_request_and_gives_the_replys_data_to_t
         r.ool = tc_ool(bytes, sizeof bytes);
         r.NDR = NDR_record;
         r.count = sizeof bytes;
-        tc_reply(&req, &r, sizeof r, true, MACH_PORT_NULL, 0);
+        tc_reply(&req.m, &r, sizeof r, true, MACH_PORT_NULL, 0);
         MT_EQ(tc_join(&c), KERN_SUCCESS);
         MT_EQ(c.count, sizeof bytes);
         MT_REQUIRE(c.address != 0);
@@ -1040,14 +1021,14 @@ MT_TEST(vm_read_on_a_plain_port_sends_its_request_and_gives_the_replys_data_to_t
         MT_KR(vm_deallocate(TASK, (vm_address_t)c.address, c.count), KERN_SUCCESS);
     }
     /* A count that does not match the data: a type error, nothing written. */
-    tc_start_received(&c, p, TC_MACH_VM_READ, 4806, &req);
+    tc_start_received(&c, p, TC_MACH_VM_READ, 4806, &req.m);
     tc_one_array_reply r;
     memset(&r, 0, sizeof r);
     r.body.msgh_descriptor_count = 1;
     r.ool = tc_ool(bytes, sizeof bytes);
     r.NDR = NDR_record;
     r.count = 4;
-    tc_reply(&req, &r, sizeof r, true, MACH_PORT_NULL, 0);
+    tc_reply(&req.m, &r, sizeof r, true, MACH_PORT_NULL, 0);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(c.address, 0x7000u);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
