@@ -287,17 +287,9 @@ int main(int argc, char **argv)
         nofile.rlim_cur = nofile.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &nofile);
     }
-    d.listen_fd = d_listen(path);
-    if (d.listen_fd < 0)
-        return 1;
-    d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (d.epoll_fd < 0 || epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, d.listen_fd, &ev) != 0) {
-        perror("umachd: epoll");
-        return 1;
-    }
     /* SIGTERM and SIGINT are blocked except inside epoll_pwait, so a stop request is never
-     * lost between the loop's test of d_stop and the wait. */
+     * lost between the loop's test of d_stop and the wait. Taken before the socket listens:
+     * whoever can connect may stop the world at once, and the stop waits for the loop. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = d_on_signal;
@@ -310,6 +302,15 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &stops, &waitmask);
     sigdelset(&waitmask, SIGTERM);
     sigdelset(&waitmask, SIGINT);
+    d.listen_fd = d_listen(path);
+    if (d.listen_fd < 0)
+        return 1;
+    d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (d.epoll_fd < 0 || epoll_ctl(d.epoll_fd, EPOLL_CTL_ADD, d.listen_fd, &ev) != 0) {
+        perror("umachd: epoll");
+        return 1;
+    }
     if (ready_fd >= 0) {
         /* Listening: a client that connects from now on is served. */
         ssize_t w;
