@@ -234,29 +234,59 @@ UM_EXPORT kern_return_t mach_vm_protect(vm_map_t target_task, mach_vm_address_t 
     return protect_common(target_task, address, size, set_maximum, new_protection);
 }
 
-/* Copy with the kernel's checks: false when a byte of either range is not reachable. */
-static bool copy_checked(uint64_t dst, uint64_t src, uint64_t size, bool *src_bad)
+/*
+ * The caller's memory is only ever read and written through process_vm_readv (this process
+ * reading itself): a byte that is not there is a failed call, never a fault.
+ */
+
+/* Reads `n` bytes at `src` into `to` (the caller's buffer): false when one cannot be read. */
+static bool read_bytes(void *to, uint64_t src, size_t n)
+{
+    struct iovec local = {to, n};
+    struct iovec remote = {(void *)(uintptr_t)src, n};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+/* Writes `n` bytes of `from` at `dst`: false when one cannot be written. The destination is
+ * the local side of a read, so tools such as valgrind see the bytes arrive (they do not for
+ * a writev). */
+static bool write_bytes(uint64_t dst, const void *from, size_t n)
+{
+    struct iovec local = {(void *)(uintptr_t)dst, n};
+    struct iovec remote = {(void *)(uintptr_t)from, n};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+/*
+ * Copies `size` bytes from `src` to `dst` as from a snapshot of the source (overlapping
+ * ranges move as with memmove: the chunks run from the end when the destination lies above).
+ * False when a byte of either range is not reachable; *src_bad says which side failed.
+ */
+static bool move_bytes(uint64_t dst, uint64_t src, uint64_t size, bool *src_bad)
 {
     uint8_t chunk[65536];
-    pid_t pid = getpid();
+    bool backwards = dst > src && dst - src < size;
     *src_bad = false;
     for (uint64_t done = 0; done < size;) {
         size_t n = size - done < sizeof chunk ? (size_t)(size - done) : sizeof chunk;
-        struct iovec local = {chunk, n};
-        struct iovec remote = {(void *)(uintptr_t)(src + done), n};
-        if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)n) {
+        uint64_t at = backwards ? size - done - n : done;
+        if (!read_bytes(chunk, src + at, n)) {
             *src_bad = true;
             return false;
         }
-        /* Into the destination, also with a read (the destination is the local side): tools
-         * such as valgrind then see the bytes arrive, which they do not for a writev. */
-        struct iovec to = {(void *)(uintptr_t)(dst + done), n};
-        struct iovec from = {chunk, n};
-        if (process_vm_readv(pid, &to, 1, &from, 1, 0) != (ssize_t)n)
+        if (!write_bytes(dst + at, chunk, n))
             return false;
         done += n;
     }
     return true;
+}
+
+/* Does [addr, addr + size) wrap, or its last page? vm_sanitize's code for copyin and
+ * copy-overwrite ranges is then KERN_INVALID_ADDRESS (its compatible rewrite). */
+static bool range_wraps(uint64_t addr, uint64_t size)
+{
+    uint64_t end = addr + size;
+    return end < addr || end + vm_page_mask < end;
 }
 
 /*
@@ -277,18 +307,88 @@ static kern_return_t dest_check(uint64_t dst, uint64_t size)
     return writable ? KERN_SUCCESS : KERN_PROTECTION_FAILURE;
 }
 
-/* The copy on the caller's own map (vm_copy and vm_read_overwrite are the same copy there). */
+/*
+ * Can [start, end) be read? As XNU's copyin finds it walking the range: a hole first is
+ * KERN_INVALID_ADDRESS, a mapping without read permission first KERN_PROTECTION_FAILURE.
+ */
+static kern_return_t source_check(uint64_t start, uint64_t end)
+{
+    for (uint64_t at = start; at < end;) {
+        map_line m;
+        if (!find_region(at, &m) || m.start > at)
+            return KERN_INVALID_ADDRESS;
+        if (!(m.prot & VM_PROT_READ))
+            return KERN_PROTECTION_FAILURE;
+        at = m.end;
+    }
+    return KERN_SUCCESS;
+}
+
+/* The pages holding [addr, addr + size) (which does not wrap). */
+static void page_bounds(uint64_t addr, uint64_t size, uint64_t *start, uint64_t *end)
+{
+    *start = addr & ~(uint64_t)vm_page_mask;
+    *end = (addr + size + vm_page_mask) & ~(uint64_t)vm_page_mask;
+}
+
+/*
+ * A range that failed while it was copied, after its checks passed (another thread unmapped
+ * or protected it meanwhile): the code its check gives now, or KERN_INVALID_ADDRESS when it
+ * reads well again (the copy met a hole).
+ */
+static kern_return_t recheck(kern_return_t (*check)(uint64_t, uint64_t), uint64_t a, uint64_t b)
+{
+    kern_return_t kr = check(a, b);
+    return kr != KERN_SUCCESS ? kr : KERN_INVALID_ADDRESS;
+}
+
+static kern_return_t dest_range_check(uint64_t start, uint64_t end)
+{
+    return dest_check(start, end - start);
+}
+
+/*
+ * The copy on the caller's own map: vm_copy and vm_read_overwrite are both XNU's
+ * vm_map_copyin of the source, then vm_map_copy_overwrite of the destination, so the source's
+ * error comes first. Size 0 copies nothing and succeeds. A range of at most
+ * UM_VM_COPY_SMALL bytes travels through a kernel buffer: copyin then copyout of the bytes
+ * themselves, so any byte that cannot be read, or written, is KERN_INVALID_ADDRESS (the
+ * fault of either). A larger source walks its map entries (a hole first:
+ * KERN_INVALID_ADDRESS; no read permission first: KERN_PROTECTION_FAILURE), a larger
+ * destination too (a hole: KERN_INVALID_ADDRESS; read-only: KERN_PROTECTION_FAILURE), and
+ * the copy is of a snapshot of the source (overlapping ranges as memmove).
+ */
 static kern_return_t copy_own(uint64_t src, uint64_t size, uint64_t dst)
 {
-    if (src + size < src || dst + size < dst)
+    if (size == 0)
+        return KERN_SUCCESS;
+    if (range_wraps(src, size))
         return KERN_INVALID_ADDRESS;
-    kern_return_t kr = dest_check(dst, size);
+    if (size <= UM_VM_COPY_SMALL) {
+        uint8_t *buf = malloc((size_t)size);
+        if (!buf)
+            return KERN_RESOURCE_SHORTAGE;
+        kern_return_t kr = KERN_SUCCESS;
+        if (!read_bytes(buf, src, (size_t)size) || range_wraps(dst, size) ||
+            dest_check(dst, size) != KERN_SUCCESS || !write_bytes(dst, buf, (size_t)size))
+            kr = KERN_INVALID_ADDRESS;
+        free(buf);
+        return kr;
+    }
+    uint64_t start, end;
+    page_bounds(src, size, &start, &end);
+    kern_return_t kr = source_check(start, end);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    if (range_wraps(dst, size))
+        return KERN_INVALID_ADDRESS;
+    kr = dest_check(dst, size);
     if (kr != KERN_SUCCESS)
         return kr;
     bool src_bad;
-    if (!copy_checked(dst, src, size, &src_bad))
-        return src_bad ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
-    return KERN_SUCCESS;
+    if (move_bytes(dst, src, size, &src_bad))
+        return KERN_SUCCESS;
+    return src_bad ? recheck(source_check, start, end) : recheck(dest_range_check, dst, dst + size);
 }
 
 /* vm_copy and mach_vm_copy: on another port, the routine `id`'s MIG request. */
@@ -350,23 +450,6 @@ UM_EXPORT kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_v
 }
 
 /*
- * Can [start, end) be read? As XNU's copyin finds it walking the range: a hole first is
- * KERN_INVALID_ADDRESS, a mapping without read permission first KERN_PROTECTION_FAILURE.
- */
-static kern_return_t source_check(uint64_t start, uint64_t end)
-{
-    for (uint64_t at = start; at < end;) {
-        map_line m;
-        if (!find_region(at, &m) || m.start > at)
-            return KERN_INVALID_ADDRESS;
-        if (!(m.prot & VM_PROT_READ))
-            return KERN_PROTECTION_FAILURE;
-        at = m.end;
-    }
-    return KERN_SUCCESS;
-}
-
-/*
  * vm_read on the caller's own map, as XNU's copyin then copyout of the reply's out-of-line
  * data: the pages holding [address, address + size) are copied into fresh memory (the
  * caller's, vm_deallocate it), and *data keeps the source's offset within its page. A size
@@ -399,7 +482,7 @@ static kern_return_t read_own(uint64_t address, uint64_t size, vm_offset_t *data
     if (kr != KERN_SUCCESS)
         return kr;
     bool src_bad;
-    if (!copy_checked(copy, start, end - start, &src_bad)) {
+    if (!move_bytes(copy, start, end - start, &src_bad)) {
         um_vm_deallocate_region(copy, end - start); /* the source changed under the read */
         return src_bad ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
     }
