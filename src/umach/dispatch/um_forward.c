@@ -23,6 +23,8 @@ typedef union fw_buf {
 /* Where a reply's RetCode, and what follows it, lie (after the header and the NDR record). */
 #define FW_RET_AT (sizeof(mach_msg_header_t) + sizeof(NDR_record_t))
 #define FW_OUT_AT (FW_RET_AT + sizeof(kern_return_t))
+/* Where a complex message's descriptors start (after the header and the body). */
+#define FW_DESC_AT (sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t))
 
 bool um_forward_wanted(mach_port_t task)
 {
@@ -191,13 +193,22 @@ static kern_return_t fw_check(fw_buf *m, unsigned ndesc, size_t min, size_t max)
     return kr == KERN_SUCCESS ? KERN_SUCCESS : fw_fail(m, kr);
 }
 
+/* A checked complex reply's first descriptor, read into `d`: true if it is a port descriptor
+ * carrying disposition `want` (0: any). On false the reply is the caller's to destroy. */
+static bool fw_reply_port(const fw_buf *m, mach_msg_type_name_t want,
+                          mach_msg_port_descriptor_t *d)
+{
+    memcpy(d, m->bytes + FW_DESC_AT, sizeof *d);
+    return d->type == MACH_MSG_PORT_DESCRIPTOR && (want == 0 || d->disposition == want);
+}
+
 /* Where a reply's in-line results start: after the RetCode of a simple reply, after the
  * descriptors (`desc_bytes`) and the NDR record of a complex one (which has no RetCode). */
 static size_t fw_results_at(size_t desc_bytes)
 {
     if (desc_bytes == 0)
         return FW_OUT_AT;
-    return sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t) + desc_bytes + sizeof(NDR_record_t);
+    return FW_DESC_AT + desc_bytes + sizeof(NDR_record_t);
 }
 
 /* The in-line results `out` from `at` (a NULL `to` is skipped). Returns where they end. */
@@ -252,12 +263,10 @@ kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_f
     if (kr != MACH_MSG_SUCCESS)
         return kr;
     mach_msg_port_descriptor_t d;
-    const size_t at = sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t);
-    kr = fw_check(&m, 1, at + sizeof d, at + sizeof d);
+    kr = fw_check(&m, 1, FW_DESC_AT + sizeof d, FW_DESC_AT + sizeof d);
     if (kr != KERN_SUCCESS)
         return kr;
-    memcpy(&d, m.bytes + at, sizeof d);
-    if (d.type != MACH_MSG_PORT_DESCRIPTOR || (want != 0 && d.disposition != want))
+    if (!fw_reply_port(&m, want, &d))
         return fw_fail(&m, MIG_TYPE_ERROR);
     *port = d.name;
     if (disp)
@@ -301,7 +310,6 @@ kern_return_t um_forward_array_out(mach_port_t task, mach_msg_id_t id, const um_
     kern_return_t kr = fw_rpc(task, id, &m, size, false);
     if (kr != MACH_MSG_SUCCESS)
         return kr;
-    const size_t desc_at = sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t);
     const size_t results = fw_results_at(port ? sizeof(mach_msg_port_descriptor_t) : 0);
     const size_t count_at = results + fw_out_bytes(out, nout);
     const size_t base = count_at + sizeof(mach_msg_type_number_t);
@@ -310,11 +318,8 @@ kern_return_t um_forward_array_out(mach_port_t task, mach_msg_id_t id, const um_
         return kr;
     mach_msg_port_descriptor_t d;
     memset(&d, 0, sizeof d);
-    if (port) {
-        memcpy(&d, m.bytes + desc_at, sizeof d);
-        if (d.type != MACH_MSG_PORT_DESCRIPTOR || d.disposition != MACH_MSG_TYPE_PORT_SEND)
-            return fw_fail(&m, MIG_TYPE_ERROR);
-    }
+    if (port && !fw_reply_port(&m, MACH_MSG_TYPE_PORT_SEND, &d))
+        return fw_fail(&m, MIG_TYPE_ERROR);
     mach_msg_type_number_t n;
     memcpy(&n, m.bytes + count_at, sizeof n);
     if (n > max || m.head.msgh_size != base + fw_array_bytes(n, array->elem))
@@ -349,7 +354,6 @@ kern_return_t um_forward_ool_out(mach_port_t task, mach_msg_id_t id, const um_fw
     kern_return_t kr = fw_rpc(task, id, &m, size, false);
     if (kr != MACH_MSG_SUCCESS)
         return kr;
-    const size_t desc_at = sizeof(mach_msg_header_t) + sizeof(mach_msg_body_t);
     const size_t results = fw_results_at(nool * sizeof(mach_msg_ool_descriptor_t));
     const size_t counts_at = results + fw_out_bytes(out, nout);
     const size_t want = counts_at + nool * sizeof(mach_msg_type_number_t);
@@ -359,7 +363,7 @@ kern_return_t um_forward_ool_out(mach_port_t task, mach_msg_id_t id, const um_fw
     mach_msg_ool_descriptor_t d[FW_OOL_MAX];
     mach_msg_type_number_t n[FW_OOL_MAX];
     for (unsigned i = 0; i < nool; i++) {
-        memcpy(&d[i], m.bytes + desc_at + i * sizeof *d, sizeof *d);
+        memcpy(&d[i], m.bytes + FW_DESC_AT + i * sizeof *d, sizeof *d);
         if (d[i].type != MACH_MSG_OOL_DESCRIPTOR)
             return fw_fail(&m, MIG_TYPE_ERROR);
     }
