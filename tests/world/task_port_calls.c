@@ -8,6 +8,8 @@
  * space owner's. Another task's task port is a plain send right (its last uref can go; only a
  * task's own is pinned). vm calls and mach_port_insert_right on another task stay refused
  * (MACH_SEND_INVALID_DEST), and a task port whose task has ended names no space.
+ * The later tests turn it round: a forked peer (its bootstrap slot our port, w_fork_with) lends
+ * us its task port, we make the calls on it, then tell it to check their effect from inside.
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -44,6 +46,8 @@ enum {
     TP_NAME = 300,     /* caller -> test: the name it allocated in the test's space */
     TP_THROUGH = 301,  /* caller -> that port, through the send right it extracted */
     TP_STASH = 400,    /* caller -> itself: the test's task port, kept in a message */
+    TP_GO = 500,       /* test -> a peer: do your part now */
+    TP_VIA_SLOT = 501, /* a peer -> the port its bootstrap slot holds */
 };
 
 #define TP_GUARD 0x99u
@@ -222,6 +226,192 @@ MT_TEST(calls_on_another_tasks_port_act_on_its_space_and_its_guard_exceptions_ar
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, svc, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, svc), KERN_SUCCESS);
+}
+
+/* ---- calls on a peer: a forked task that lends the test its task port ------------------- */
+
+/* What a peer does once it said hello: its exit status (0: all went well). */
+typedef int (*tp_role)(mach_port_t mine);
+
+typedef struct {
+    pid_t pid;
+    mach_port_t home;   /* our port it says hello to (its bootstrap slot), receive + send */
+    mach_port_t task;   /* a send right to its task port */
+    mach_port_t port;   /* a send right to its own port `mine` */
+    mach_port_t notify; /* ours, told when its task ends */
+} tp_peer;
+
+/* The names in our space. */
+static mach_msg_type_number_t tp_name_count(void)
+{
+    mach_port_name_array_t names = NULL;
+    mach_port_type_array_t types = NULL;
+    mach_msg_type_number_t nn = 0, nt = 0;
+    if (mach_port_names(TASK, &names, &nn, &types, &nt) != KERN_SUCCESS)
+        return 0;
+    (void)vm_deallocate(TASK, (vm_address_t)names, nn * sizeof *names);
+    (void)vm_deallocate(TASK, (vm_address_t)types, nt * sizeof *types);
+    return nn;
+}
+
+/*
+ * Fork a peer that runs `role`: its bootstrap slot is our port (w_fork_with), through which it
+ * sends us a copy of its task port and a send right to its own port. 0, or -1.
+ */
+static int tp_peer_start(tp_peer *p, tp_role role)
+{
+    memset(p, 0, sizeof *p);
+    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p->home) != KERN_SUCCESS ||
+        mach_port_insert_right(TASK, p->home, p->home, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS ||
+        mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p->notify) != KERN_SUCCESS)
+        return -1;
+    p->pid = w_fork_with(p->home);
+    if (p->pid < 0)
+        return -1;
+    if (p->pid == 0) {
+        mach_port_t mine = MACH_PORT_NULL;
+        if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &mine) != KERN_SUCCESS ||
+            tp_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, mine, MACH_MSG_TYPE_MAKE_SEND,
+                    TP_HELLO, TASK, MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
+            _exit(90);
+        _exit(role(mine));
+    }
+    tp_buf b;
+    if (tp_receive(p->home, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_HELLO)
+        return -1;
+    p->task = b.m.port.name;
+    p->port = b.m.h.msgh_remote_port;
+    mach_port_t previous = MACH_PORT_NULL;
+    return mach_port_request_notification(TASK, p->task, MACH_NOTIFY_DEAD_NAME, 0, p->notify,
+                                          MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous) ==
+                   KERN_SUCCESS
+               ? 0
+               : -1;
+}
+
+/* Tell the peer to go on (a plain message to its port). */
+static mach_msg_return_t tp_peer_go(const tp_peer *p)
+{
+    return tp_send(p->port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, TP_GO, MACH_PORT_NULL,
+                   MACH_MSG_TYPE_COPY_SEND, 0);
+}
+
+/* Wait for the peer to exit and for the world to end its task: its exit status, or -1. */
+static int tp_peer_end(const tp_peer *p)
+{
+    int status = w_wait_status(p->pid);
+    tp_buf b;
+    if (tp_receive(p->notify, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != MACH_NOTIFY_DEAD_NAME)
+        return -1;
+    return status;
+}
+
+/* Release every uref of a dead name. */
+static void tp_drop_dead(mach_port_name_t name)
+{
+    mach_port_urefs_t refs = 0;
+    if (mach_port_get_refs(TASK, name, MACH_PORT_RIGHT_DEAD_NAME, &refs) == KERN_SUCCESS && refs)
+        (void)mach_port_mod_refs(TASK, name, MACH_PORT_RIGHT_DEAD_NAME, -(mach_port_delta_t)refs);
+}
+
+/* After tp_peer_end: what the peer left in our space goes. */
+static void tp_peer_free(tp_peer *p)
+{
+    tp_drop_dead(p->task);
+    tp_drop_dead(p->port);
+    (void)mach_port_mod_refs(TASK, p->notify, MACH_PORT_RIGHT_RECEIVE, -1);
+    (void)mach_port_mod_refs(TASK, p->home, MACH_PORT_RIGHT_RECEIVE, -1);
+    (void)mach_port_deallocate(TASK, p->home);
+}
+
+/* A new port of ours with one send right beside its receive right. */
+static mach_port_t tp_port(void)
+{
+    mach_port_t q = MACH_PORT_NULL;
+    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &q) != KERN_SUCCESS ||
+        mach_port_insert_right(TASK, q, q, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return q;
+}
+
+static mach_port_urefs_t tp_refs(mach_port_name_t name, mach_port_right_t right)
+{
+    mach_port_urefs_t refs = 0;
+    return mach_port_get_refs(TASK, name, right, &refs) == KERN_SUCCESS ? refs : 9999;
+}
+
+/* The peer sends one message to the port its bootstrap slot holds when told to. */
+static int tp_role_uses_its_slot(mach_port_t mine)
+{
+    tp_buf b;
+    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+        return 50;
+    mach_port_t slot = MACH_PORT_NULL;
+    if (task_get_bootstrap_port(TASK, &slot) != KERN_SUCCESS || !MACH_PORT_VALID(slot))
+        return 51;
+    if (tp_send(slot, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, TP_VIA_SLOT, MACH_PORT_NULL,
+                MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
+        return 52;
+    return 0;
+}
+
+MT_TEST(task_special_ports_on_another_tasks_port_are_that_tasks_slots)
+{
+    mach_msg_type_number_t names = tp_name_count();
+    tp_peer p;
+    MT_REQUIRE(tp_peer_start(&p, tp_role_uses_its_slot) == 0);
+
+    /* Its bootstrap slot holds our port (fork passed it on): a copy comes to our name. */
+    mach_port_urefs_t home_refs = tp_refs(p.home, MACH_PORT_RIGHT_SEND);
+    mach_port_t got = MACH_PORT_NULL;
+    MT_KR(task_get_bootstrap_port(p.task, &got), KERN_SUCCESS);
+    MT_EQ(got, p.home);
+    MT_EQ(tp_refs(p.home, MACH_PORT_RIGHT_SEND), home_refs + 1);
+    MT_KR(mach_port_deallocate(TASK, got), KERN_SUCCESS);
+    /* Its task port is its own, our name for it: one more uref. */
+    MT_KR(task_get_special_port(p.task, TASK_KERNEL_PORT, &got), KERN_SUCCESS);
+    MT_EQ(got, p.task);
+    MT_EQ(tp_refs(p.task, MACH_PORT_RIGHT_SEND), 2u);
+    MT_KR(mach_port_deallocate(TASK, got), KERN_SUCCESS);
+    got = 0x1234;
+    MT_KR(task_get_special_port(p.task, TASK_DEBUG_CONTROL_PORT, &got), KERN_SUCCESS);
+    MT_EQ(got, MACH_PORT_NULL);
+    MT_KR(task_get_special_port(p.task, TASK_NAME_PORT, &got), KERN_INVALID_ARGUMENT);
+    MT_KR(task_get_special_port(p.task, 99, &got), KERN_INVALID_ARGUMENT);
+
+    /* Set: its slot takes a copy of our send right; ours stays, our own slots do not move. */
+    mach_port_t q = tp_port();
+    MT_REQUIRE(MACH_PORT_VALID(q));
+    MT_KR(task_set_bootstrap_port(p.task, q), KERN_SUCCESS);
+    MT_EQ(tp_refs(q, MACH_PORT_RIGHT_SEND), 1u);
+    MT_KR(task_get_bootstrap_port(p.task, &got), KERN_SUCCESS);
+    MT_EQ(got, q);
+    MT_KR(mach_port_deallocate(TASK, got), KERN_SUCCESS);
+    MT_KR(task_get_bootstrap_port(TASK, &got), KERN_SUCCESS);
+    MT_NE(got, q);
+    if (MACH_PORT_VALID(got))
+        MT_KR(mach_port_deallocate(TASK, got), KERN_SUCCESS);
+    MT_KR(task_set_special_port(p.task, TASK_KERNEL_PORT, q), KERN_NO_ACCESS);
+    MT_KR(task_set_special_port(p.task, TASK_HOST_PORT, q), KERN_NO_ACCESS);
+    MT_KR(task_set_special_port(p.task, TASK_NAME_PORT, q), KERN_INVALID_ARGUMENT);
+    MT_KR(task_set_special_port(p.task, TASK_ACCESS_PORT, q), KERN_SUCCESS);
+    MT_KR(task_set_special_port(p.task, TASK_ACCESS_PORT, p.home), KERN_NO_ACCESS);
+    MT_EQ(tp_refs(q, MACH_PORT_RIGHT_SEND), 1u);
+
+    /* The peer finds our port in its slot and sends through it. */
+    MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
+    tp_buf b;
+    MT_KR(tp_receive(q, &b), MACH_MSG_SUCCESS);
+    MT_EQ(b.m.h.msgh_id, TP_VIA_SLOT);
+    MT_EQ(tp_peer_end(&p), 0);
+
+    /* Its task ended: its port is a dead name, the calls' XNU answer MACH_SEND_INVALID_DEST. */
+    MT_KR(task_get_bootstrap_port(p.task, &got), MACH_SEND_INVALID_DEST);
+    MT_KR(task_set_bootstrap_port(p.task, q), MACH_SEND_INVALID_DEST);
+    MT_EQ(tp_refs(q, MACH_PORT_RIGHT_SEND), 1u); /* its slots' copies went with it */
+    MT_KR(mach_port_destroy(TASK, q), KERN_SUCCESS);
+    tp_peer_free(&p);
+    MT_EQ(tp_name_count(), names);
 }
 
 MT_MAIN()

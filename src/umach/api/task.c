@@ -1,6 +1,7 @@
 /*
- * task.c — task_info for the task's identity tokens, the task's special ports, and the data
- * symbols Darwin's libsystem defines for Mach programs (NDR_record, the kernel's tokens).
+ * task.c — task_info for the task's identity tokens, the special ports of the caller's task or
+ * of another task whose task port it holds, and the data symbols Darwin's libsystem defines
+ * for Mach programs (NDR_record, the kernel's tokens).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
@@ -78,17 +79,22 @@ static bool special_slot(int which)
     }
 }
 
+/*
+ * The calls below act on the task `task` names: the caller's own, or another task whose task
+ * port the caller holds (in a world), as XNU's MIG server does for any task port. A right
+ * travels in the caller's space either way: the one set comes from it, the one got goes to it.
+ */
 kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, int which_port,
                                            mach_port_t *special_port)
 {
-    um_space *space = um_task_space(self, task);
-    if (!space)
+    um_task *target = um_task_target(self, task);
+    if (!target)
         return MACH_SEND_INVALID_DEST;
     um_port *port;
     if (which_port == TASK_KERNEL_PORT)
-        port = self->task_port;
+        port = target->task_port;
     else if (special_slot(which_port))
-        port = self->special_ports[which_port]; /* the host slot stays empty: mach_host_self */
+        port = target->special_ports[which_port]; /* the host slot stays empty: mach_host_self */
     else
         return KERN_INVALID_ARGUMENT; /* NAME/INSPECT/READ: umach has no lesser task ports */
     mach_port_name_t name = MACH_PORT_NULL;
@@ -97,7 +103,7 @@ kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, i
     } else if (port) {
         /* A new send right travels back in the reply, as from the MIG routine. */
         um_port_copy_send(port);
-        if (um_right_copyout(space, port, MACH_MSG_TYPE_PORT_SEND, &name) != KERN_SUCCESS)
+        if (um_right_copyout(self->space, port, MACH_MSG_TYPE_PORT_SEND, &name) != KERN_SUCCESS)
             return MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE; /* copyout destroyed the right */
     }
     *special_port = name;
@@ -107,10 +113,11 @@ kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, i
 kern_return_t um_api_task_set_special_port(um_task *self, task_t task, int which_port,
                                            mach_port_t special_port)
 {
-    um_space *space = um_task_space(self, task);
-    if (!space)
+    um_task *target = um_task_target(self, task);
+    if (!target)
         return MACH_SEND_INVALID_DEST;
     /* The MIG request carries a copy of the caller's send right. */
+    um_space *space = self->space;
     um_port *port = NULL;
     if (MACH_PORT_VALID(special_port)) {
         kern_return_t kr = um_right_copyin(space, special_port, MACH_MSG_TYPE_COPY_SEND,
@@ -124,15 +131,16 @@ kern_return_t um_api_task_set_special_port(um_task *self, task_t task, int which
         port = UM_PORT_DEAD;
     }
     kern_return_t kr;
+    um_port **slot = special_slot(which_port) ? &target->special_ports[which_port] : NULL;
     if (which_port == TASK_KERNEL_PORT || which_port == TASK_HOST_PORT) {
         kr = KERN_NO_ACCESS;
-    } else if (!special_slot(which_port)) {
+    } else if (!slot) {
         kr = KERN_INVALID_ARGUMENT;
-    } else if (which_port == TASK_ACCESS_PORT && UM_PORT_VALID(self->special_ports[which_port])) {
+    } else if (which_port == TASK_ACCESS_PORT && UM_PORT_VALID(*slot)) {
         kr = KERN_NO_ACCESS; /* never overwritten once set */
     } else {
-        um_port *old = self->special_ports[which_port];
-        self->special_ports[which_port] = port;
+        um_port *old = *slot;
+        *slot = port;
         port = old;
         kr = KERN_SUCCESS;
     }

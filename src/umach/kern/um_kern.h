@@ -375,6 +375,12 @@ um_space *um_task_space(um_task *self, mach_port_name_t task);
  */
 um_space *um_task_target_space(um_task *self, mach_port_name_t task);
 /*
+ * The task a call by `self` acts on: self (the name is a send right to self's task port), or
+ * another live task whose task port the name holds a send right to; NULL otherwise (the
+ * caller returns MACH_SEND_INVALID_DEST). Borrows. Conditions: world locked.
+ */
+um_task *um_task_target(um_task *self, mach_port_name_t task);
+/*
  * A call of `self` on `space` begins (um_space_enter) or ends (um_space_leave, which returns
  * `kr`): while `self` acts on another task's space, the guard exceptions the call raises are
  * self's, as XNU raises them on the calling thread. Conditions: world locked.

@@ -61,15 +61,22 @@ um_space *um_task_space(um_task *self, mach_port_name_t task)
     return self->space;
 }
 
-um_space *um_task_target_space(um_task *self, mach_port_name_t task)
+um_task *um_task_target(um_task *self, mach_port_name_t task)
 {
-    um_space *space = um_task_space(self, task);
-    if (space || !MACH_PORT_VALID(task) || !self->space)
-        return space;
+    if (um_task_space(self, task))
+        return self;
+    if (!MACH_PORT_VALID(task) || !self->space)
+        return NULL;
     um_port *port;
     if (um_kobject_translate_send(self->space, task, UM_KOT_TASK, &port) != KERN_SUCCESS)
         return NULL;
     um_task *target = um_rare(port)->kobject; /* NULL once the task has ended */
+    return target && target->space ? target : NULL;
+}
+
+um_space *um_task_target_space(um_task *self, mach_port_name_t task)
+{
+    um_task *target = um_task_target(self, task);
     return target ? target->space : NULL;
 }
 
