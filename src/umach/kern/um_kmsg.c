@@ -209,29 +209,22 @@ static void kmsg_key_init(void)
 }
 
 /*
- * Every field of a fresh kmsg but `small` (kmsg_alloc's) and the tokens (the send's) cleared,
- * one store each: a memset of
- * the struct compiles to `rep stos`, whose start-up cost was 8% of a message's CPU time.
+ * The fields of a fresh kmsg that are read before um_kmsg_prepare and copy-in set them: what
+ * kmsg_free looks at (a prepare or a copy-in may fail), the list link, and the flags only
+ * the general copy-in path sets. Prepare sets size, body, ndesc, charge, kernel and shape;
+ * copy-in sets bits, dest, reply, voucher_raw and id before anything reads them (a failure
+ * before that frees the kmsg with kmsg_free, which does not look at them); the send stamps
+ * the tokens; kmsg_alloc sets `small`. One store each: a memset of the struct compiles to
+ * `rep stos`, whose start-up cost was 8% of a message's CPU time.
  */
-_Static_assert(sizeof(um_kmsg) == 152, "um_kmsg changed: clear the new field in kmsg_clear");
+_Static_assert(sizeof(um_kmsg) == 152, "um_kmsg changed: see who sets the new field (kmsg_clear)");
 static inline void kmsg_clear(um_kmsg *k)
 {
     k->next = NULL;
-    k->bits = 0;
-    k->size = 0;
-    k->dest = NULL;
-    k->reply = NULL;
-    k->voucher_raw = 0;
-    k->id = 0;
-    k->ndesc = 0;
     k->desc = NULL;
-    k->body = NULL;
-    /* sec and audit: stamped by um_msg_send before anything reads them */
     k->sp_notify = false;
     k->circular = false;
     k->offsets = NULL;
-    k->kernel = NULL;
-    k->charge = 0;
     k->ledger = NULL;
 }
 
@@ -658,59 +651,99 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
 }
 
 /*
- * The header rights of the commonest messages in one pass: no voucher, a destination copied
- * (COPY_SEND) from a send right or used (MOVE_SEND_ONCE) from a send-once right without a
- * request, to a live port, and no reply right or a send-once one made from a receive right
- * under another name (MAKE_SEND_ONCE): one-way messages, requests and replies. Takes them only
- * when header_rights would take the same rights and succeed; otherwise returns false having
- * touched nothing, and header_rights then finds the rights or the error in XNU's order.
+ * The shapes of the commonest headers, decided once by um_kmsg_prepare from the header's bits
+ * and names (header_shape) and kept in kmsg->shape for um_kmsg_copyin_prepared: no voucher,
+ * not complex, a valid destination name sent COPY_SEND or MOVE_SEND_ONCE, and no reply right
+ * (its name null) or a MAKE_SEND_ONCE one under another name: one-way messages, requests and
+ * replies. Flags: SIMPLE says the shape is one of these (0: any other header), SO_DEST that
+ * the destination is MOVE_SEND_ONCE, SO_REPLY that there is a MAKE_SEND_ONCE reply.
  */
-UM_HOT_STATIC bool header_rights_simple(um_space *space, const mach_msg_header_t *h, mach_msg_bits_t bits,
-                                 um_port **destp, um_port **replyp)
+enum {
+    UM_KMSG_SHAPE_SIMPLE = 1u,
+    UM_KMSG_SHAPE_SO_DEST = 2u,
+    UM_KMSG_SHAPE_SO_REPLY = 4u,
+};
+
+/*
+ * The shape of a header (`bits` masked with MACH_MSGH_BITS_USER), or 0. Every header with a
+ * shape is one header_validate accepts, so a shaped header needs no other check in prepare.
+ */
+UM_HOT_STATIC uint8_t header_shape(const mach_msg_header_t *h, mach_msg_bits_t bits)
 {
-    if (MACH_MSGH_BITS_VOUCHER(bits) != 0)
-        return false;
+    if (!MACH_PORT_VALID(h->msgh_remote_port))
+        return 0;
+    switch (bits) {
+    case MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0):
+        return h->msgh_local_port == MACH_PORT_NULL ? UM_KMSG_SHAPE_SIMPLE : 0;
+    case MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0):
+        return h->msgh_local_port == MACH_PORT_NULL
+                   ? UM_KMSG_SHAPE_SIMPLE | UM_KMSG_SHAPE_SO_DEST
+                   : 0;
+    case MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE):
+        return h->msgh_local_port != h->msgh_remote_port
+                   ? UM_KMSG_SHAPE_SIMPLE | UM_KMSG_SHAPE_SO_REPLY
+                   : 0;
+    case MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_MSG_TYPE_MAKE_SEND_ONCE):
+        return h->msgh_local_port != h->msgh_remote_port
+                   ? UM_KMSG_SHAPE_SIMPLE | UM_KMSG_SHAPE_SO_DEST | UM_KMSG_SHAPE_SO_REPLY
+                   : 0;
+    default:
+        return 0;
+    }
+}
+
+/* A shaped message's bits once copied in (kmsg->bits), by shape. */
+static const mach_msg_bits_t um_kmsg_shape_bits[8] = {
+    [UM_KMSG_SHAPE_SIMPLE] = MACH_MSGH_BITS(MACH_MSG_TYPE_PORT_SEND, 0),
+    [UM_KMSG_SHAPE_SIMPLE | UM_KMSG_SHAPE_SO_DEST] =
+        MACH_MSGH_BITS(MACH_MSG_TYPE_PORT_SEND_ONCE, 0),
+    [UM_KMSG_SHAPE_SIMPLE | UM_KMSG_SHAPE_SO_REPLY] =
+        MACH_MSGH_BITS(MACH_MSG_TYPE_PORT_SEND, MACH_MSG_TYPE_PORT_SEND_ONCE),
+    [UM_KMSG_SHAPE_SIMPLE | UM_KMSG_SHAPE_SO_DEST | UM_KMSG_SHAPE_SO_REPLY] =
+        MACH_MSGH_BITS(MACH_MSG_TYPE_PORT_SEND_ONCE, MACH_MSG_TYPE_PORT_SEND_ONCE),
+};
+
+/*
+ * The header rights of a shaped message (header_shape) in one pass: a destination copied
+ * (COPY_SEND) from a send right or used (MOVE_SEND_ONCE) from a send-once right without a
+ * request, to a live port, and no reply right or a send-once one made from a receive right.
+ * Takes them, and fills in the kmsg's header fields, only when header_rights would take the
+ * same rights and succeed; otherwise returns false having touched nothing, and header_rights
+ * then finds the rights or the error in XNU's order.
+ */
+UM_HOT_STATIC bool header_rights_simple(um_space *space, const mach_msg_header_t *h,
+                                        unsigned shape, um_kmsg *k)
+{
     mach_port_name_t dest_name = h->msgh_remote_port;
     um_entry *de = um_entry_lookup(space, dest_name);
     if (!de)
         return false;
     um_port *dest = (um_port *)de->object;
-    switch (MACH_MSGH_BITS_REMOTE(bits)) {
-    case MACH_MSG_TYPE_COPY_SEND:
-        if (!(de->type & MACH_PORT_TYPE_SEND) || !dest->active)
-            return false;
-        break;
-    case MACH_MSG_TYPE_MOVE_SEND_ONCE:
+    if (shape & UM_KMSG_SHAPE_SO_DEST) {
         if (!(de->type & MACH_PORT_TYPE_SEND_ONCE) || de->request != 0 || !dest->active)
             return false;
-        break;
-    default:
+    } else if (!(de->type & MACH_PORT_TYPE_SEND) || !dest->active) {
         return false;
     }
     um_port *reply = NULL;
-    switch (MACH_MSGH_BITS_LOCAL(bits)) {
-    case 0:
-        break; /* the name is MACH_PORT_NULL (um_kmsg_prepare checked) */
-    case MACH_MSG_TYPE_MAKE_SEND_ONCE: {
-        if (h->msgh_local_port == dest_name)
-            return false;
+    if (shape & UM_KMSG_SHAPE_SO_REPLY) {
+        /* Under another name than the destination's (header_shape), maybe not a valid one. */
         um_entry *re = um_entry_lookup(space, h->msgh_local_port);
         if (!re || !(re->type & MACH_PORT_TYPE_RECEIVE))
             return false;
         reply = (um_port *)re->object;
         if (!um_port_make_send_once(reply))
             return false; /* nothing made: the general path meets the same shortage */
-        break;
     }
-    default:
-        return false;
-    }
-    if (MACH_MSGH_BITS_REMOTE(bits) == MACH_MSG_TYPE_COPY_SEND)
-        um_port_copy_send(dest);
-    else
+    if (shape & UM_KMSG_SHAPE_SO_DEST)
         um_entry_dealloc(space, dest_name, de); /* the entry's reference moves to the right */
-    *destp = dest;
-    *replyp = reply;
+    else
+        um_port_copy_send(dest);
+    k->bits = um_kmsg_shape_bits[shape];
+    k->dest = dest;
+    k->reply = reply;
+    k->voucher_raw = h->msgh_voucher_port;
+    k->id = h->msgh_id;
     return true;
 }
 
@@ -866,22 +899,32 @@ UM_HOT mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_
         kmsg_free(k);
         return MACH_SEND_INVALID_DATA;
     }
-    mach_msg_header_t h;
-    memcpy(&h, u, sizeof h);
+    /* The kmsg's own copy, aligned (after the struct): read in place. */
+    const mach_msg_header_t *h = (const mach_msg_header_t *)(void *)u;
+    mach_msg_bits_t bits = h->msgh_bits & MACH_MSGH_BITS_USER;
+    k->body = u + sizeof *h;
+    k->size = send_size;
+    k->charge = send_size; /* what it holds while queued: its bytes (and memory, below) */
+    k->kernel = task->kernel;
+    k->shape = header_shape(h, bits);
+    if (k->shape) {
+        /* No descriptors (not complex) and a header header_validate accepts. */
+        k->ndesc = 0;
+        *kmsgp = k; /* the tokens are stamped at send time, under the lock (um_msg_send) */
+        return MACH_MSG_SUCCESS;
+    }
     uint32_t dcount = 0;
-    if (h.msgh_bits & MACH_MSGH_BITS_COMPLEX) {
+    if (bits & MACH_MSGH_BITS_COMPLEX) {
         if (send_size < sizeof(mach_msg_base_t)) {
             kmsg_free(k);
             return MACH_SEND_MSG_TOO_SMALL;
         }
-        dcount = rd32(u + sizeof h);
+        dcount = rd32(u + sizeof *h);
         if (dcount > (send_size - sizeof(mach_msg_base_t)) / 12) {
             kmsg_free(k);
             return MACH_SEND_MSG_TOO_SMALL;
         }
     }
-    k->body = u + sizeof h;
-    k->size = send_size;
     k->ndesc = dcount;
     if (dcount) {
         k->desc = calloc(dcount, sizeof *k->desc);
@@ -908,8 +951,7 @@ UM_HOT mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_
             else if (vm + ports * sizeof(mach_port_t) > UM_MSG_MAX_VM_SPACE)
                 mr = MACH_MSG_VM_KERNEL;
         }
-        /* What the message will hold while queued: its bytes and the memory it carries. */
-        k->charge = send_size;
+        /* The memory it carries counts too while it is queued. */
         for (uint32_t i = 0; i < dcount && mr == MACH_MSG_SUCCESS; i++) {
             const uint8_t *d = u + k->offsets[i];
             if (udesc_type(d) == MACH_MSG_OOL_DESCRIPTOR ||
@@ -919,15 +961,14 @@ UM_HOT mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_
                 k->charge += (uint64_t)read_ool(d).size_or_count * sizeof(mach_port_name_t);
         }
     }
-    if (mr == MACH_MSG_SUCCESS && !header_plain(&h, h.msgh_bits & MACH_MSGH_BITS_USER)) {
+    if (mr == MACH_MSG_SUCCESS && !header_plain(h, bits)) {
         hdr_state st = {0};
-        mr = header_validate(&h, h.msgh_bits & MACH_MSGH_BITS_USER, &st);
+        mr = header_validate(h, bits, &st);
     }
     if (mr != MACH_MSG_SUCCESS) {
         kmsg_free(k);
         return mr;
     }
-    k->kernel = task->kernel;
     *kmsgp = k; /* the tokens are stamped at send time, under the lock (um_msg_send) */
     return MACH_MSG_SUCCESS;
 }
@@ -941,6 +982,17 @@ void um_kmsg_discard_prepared(um_kmsg *k)
 UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, mach_msg_option_t option)
 {
     const uint8_t *u = k->body - sizeof(mach_msg_header_t);
+    const mach_msg_header_t *hp = (const mach_msg_header_t *)(const void *)u;
+    um_ledger *ledger = space->ledger;
+    unsigned shape = k->shape;
+    if (shape && !(option & MACH_SEND_NOTIFY) &&
+        (!ledger || um_kmsg_ledger_fits(ledger, k->charge)) &&
+        header_rights_simple(space, hp, shape, k)) {
+        /* What the general path below does for such a message, without its detours. */
+        if (ledger)
+            um_kmsg_charge(ledger, k);
+        return MACH_MSG_SUCCESS;
+    }
     mach_msg_header_t h;
     memcpy(&h, u, sizeof h);
     uint32_t dcount = k->ndesc;
@@ -952,21 +1004,7 @@ UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, ma
      * and types are taken here.
      */
     mach_msg_bits_t bits = h.msgh_bits & MACH_MSGH_BITS_USER;
-    um_ledger *ledger = space->ledger;
     um_port *dest = NULL, *reply = NULL;
-    if (dcount == 0 && !(option & MACH_SEND_NOTIFY) && (!ledger || um_kmsg_ledger_fits(ledger, k->charge)) &&
-        header_rights_simple(space, &h, bits, &dest, &reply)) {
-        /* What the general path below does for such a message, without its detours. */
-        if (ledger)
-            um_kmsg_charge(ledger, k);
-        k->bits = MACH_MSGH_BITS_SET(um_copyin_type(MACH_MSGH_BITS_REMOTE(bits)),
-                                     reply ? MACH_MSG_TYPE_PORT_SEND_ONCE : 0, 0, bits);
-        k->dest = dest;
-        k->reply = reply;
-        k->voucher_raw = h.msgh_voucher_port;
-        k->id = h.msgh_id;
-        return MACH_MSG_SUCCESS;
-    }
     hdr_state st;
     header_fields(&h, bits, &st);
     mach_msg_return_t mr = MACH_MSG_SUCCESS;

@@ -64,6 +64,7 @@ struct um_kmsg {
     audit_token_t audit;
     bool sp_notify;           /* MACH_SEND_NOTIFY: arm send-possible if it must wait */
     bool circular;            /* carries the receive right of its own destination chain */
+    uint8_t shape;            /* between prepare and copyin: UM_KMSG_SHAPE_* (um_kmsg.c) */
     uint32_t *offsets;        /* between prepare and copyin: each descriptor's offset */
     bool small;               /* a recycled small kmsg (see kmsg_alloc) */
     um_kernel *kernel;        /* frees the memory regions it carries; NULL: carries none */
