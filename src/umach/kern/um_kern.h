@@ -461,7 +461,7 @@ static inline void um_object_ref(um_object *o)
 /* Free an object whose last reference went (um_object_release). */
 void um_object_free(um_object *o);
 /* Drop a reference; frees the object at zero. */
-static inline void um_object_release(um_object *o)
+UM_HOT_STATIC void um_object_release(um_object *o)
 {
     if (--o->refs == 0)
         um_object_free(o);

@@ -55,6 +55,22 @@ static void unmap_range(um_task *task, uint64_t addr, uint64_t size)
 
 /* ---- tokens and trailers ---------------------------------------------------------------- */
 
+const uint8_t um_trailer_sizes[16] = {
+    [MACH_RCV_TRAILER_NULL] = sizeof(mach_msg_trailer_t),
+    [MACH_RCV_TRAILER_SEQNO] = sizeof(mach_msg_seqno_trailer_t),
+    [MACH_RCV_TRAILER_SENDER] = sizeof(mach_msg_security_trailer_t),
+    [MACH_RCV_TRAILER_AUDIT] = sizeof(mach_msg_audit_trailer_t),
+    [MACH_RCV_TRAILER_CTX] = sizeof(mach_msg_context_trailer_t),
+    [MACH_RCV_TRAILER_AV] = sizeof(mach_msg_mac_trailer_t),
+    /* the others (LABELS, and values without a name): the largest */
+    [5] = sizeof(mach_msg_max_trailer_t), [6] = sizeof(mach_msg_max_trailer_t),
+    [8] = sizeof(mach_msg_max_trailer_t),
+    [9] = sizeof(mach_msg_max_trailer_t), [10] = sizeof(mach_msg_max_trailer_t),
+    [11] = sizeof(mach_msg_max_trailer_t), [12] = sizeof(mach_msg_max_trailer_t),
+    [13] = sizeof(mach_msg_max_trailer_t), [14] = sizeof(mach_msg_max_trailer_t),
+    [15] = sizeof(mach_msg_max_trailer_t),
+};
+_Static_assert(sizeof(mach_msg_max_trailer_t) <= UINT8_MAX, "trailer sizes fit a byte");
 
 UM_HOT void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
                       const security_token_t *sec, const audit_token_t *audit, uint64_t context)
@@ -275,6 +291,16 @@ UM_HOT_STATIC void kmsg_free(um_kmsg *kmsg)
     }
     kmsg_lists *l = &um_kmsg_lists;
     kmsg_lists_register(l); /* gathered ones go back to the stack when the thread exits */
+    if (!l->mine) {
+        /*
+         * This thread's next send takes it (a thread that sends and receives, or completes
+         * the receives of what it sent, reuses one kmsg while it is still in its cache); at
+         * most one so kept by a thread that only receives.
+         */
+        kmsg->next = NULL;
+        l->mine = kmsg;
+        return;
+    }
     kmsg->next = l->freed;
     if (!l->freed)
         l->freed_tail = kmsg;
@@ -1252,7 +1278,9 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
 UM_HOT mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type)
 {
     mach_port_name_t name = um_kmsg_dest_name(space, dest);
-    if (type == MACH_MSG_TYPE_PORT_SEND_ONCE) {
+    if (type == MACH_MSG_TYPE_PORT_SEND) {
+        um_port_release_send(dest); /* a destination is never NULL or dead */
+    } else if (type == MACH_MSG_TYPE_PORT_SEND_ONCE) {
         /* The send-once right was used by this message: no notification. */
         um_port_so_reserve_used(dest);
         dest->sorights--;

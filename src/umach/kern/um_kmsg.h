@@ -215,25 +215,15 @@ bool um_kmsg_delayed_destroy_queue(um_kmsg *head, um_kmsg *tail);
 /* Destroy every message on this thread's destroy list, and every one that joins it meanwhile. */
 void um_kmsg_reap_delayed(void);
 
-/* The size of the trailer requested by `option` (inline: every receive asks twice). */
+/*
+ * The size of the trailer requested by `option` (inline: every receive asks twice), from
+ * um_trailer_sizes: MACH_RCV_TRAILER_ELEMENTS 0 (NULL) to 4 (CTX) their own trailers, every
+ * other value (AV, LABELS, and those without a name) the largest one.
+ */
+extern const uint8_t um_trailer_sizes[16];
 UM_HOT_STATIC mach_msg_size_t um_trailer_size(mach_msg_option_t option)
 {
-    switch (GET_RCV_ELEMENTS(option)) {
-    case MACH_RCV_TRAILER_NULL:
-        return sizeof(mach_msg_trailer_t);
-    case MACH_RCV_TRAILER_SEQNO:
-        return sizeof(mach_msg_seqno_trailer_t);
-    case MACH_RCV_TRAILER_SENDER:
-        return sizeof(mach_msg_security_trailer_t);
-    case MACH_RCV_TRAILER_AUDIT:
-        return sizeof(mach_msg_audit_trailer_t);
-    case MACH_RCV_TRAILER_CTX:
-        return sizeof(mach_msg_context_trailer_t);
-    case MACH_RCV_TRAILER_AV:
-        return sizeof(mach_msg_mac_trailer_t);
-    default:
-        return sizeof(mach_msg_max_trailer_t);
-    }
+    return um_trailer_sizes[GET_RCV_ELEMENTS(option)];
 }
 /* Write the trailer requested by `option` at `at`. */
 void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno_t seqno,
@@ -275,8 +265,12 @@ static inline void um_kmsg_simple_image(mach_msg_header_t *h, const um_kmsg *k,
                                         mach_msg_option_t option, mach_port_seqno_t seqno,
                                         uint64_t context)
 {
-    h->msgh_bits = MACH_MSGH_BITS_SET(MACH_MSGH_BITS_LOCAL(k->bits),
-                                      MACH_MSGH_BITS_REMOTE(k->bits), 0, k->bits);
+    /*
+     * MACH_MSGH_BITS_SET(LOCAL(bits), REMOTE(bits), 0, bits) in one instruction: the voucher
+     * field is 0 (no voucher right) and a kmsg's bits have nothing but PORT_* types (below
+     * 0x20) in the remote and local bytes, so swapping the two low bytes swaps the fields.
+     */
+    h->msgh_bits = (k->bits & ~0xffffu) | __builtin_bswap16((uint16_t)k->bits);
     h->msgh_size = k->size;
     h->msgh_remote_port = remote;
     h->msgh_local_port = local;

@@ -41,7 +41,7 @@ static uint8_t um_next_roll(um_space *space)
  * send-once reply right) writes no second entry, whose cache line would otherwise travel
  * between the CPUs of a cross-CPU round trip.
  */
-static void um_free_push(um_space *space, uint32_t index)
+UM_HOT_STATIC void um_free_push(um_space *space, uint32_t index)
 {
     um_entry *e = &space->table[index];
     e->next_free = space->free_head;
