@@ -460,4 +460,48 @@ MT_TEST(sending_to_rights_whose_port_died)
     NU_END();
 }
 
+MT_TEST(common_header_shapes_with_a_stray_dead_or_shared_reply_name_get_the_usual_answers)
+{
+    NU_BEGIN();
+    mach_port_name_t p = nu_port_with_send(), r = nu_port_with_send();
+    MT_REQUIRE(p && r);
+    mach_port_name_t so = nu_send_once(p), other_so = nu_send_once(r);
+    MT_REQUIRE(so && other_so);
+    const mach_msg_type_name_t cs = MACH_MSG_TYPE_COPY_SEND, mso = MACH_MSG_TYPE_MOVE_SEND_ONCE;
+    const mach_msg_type_name_t makeso = MACH_MSG_TYPE_MAKE_SEND_ONCE;
+    /* a one-way message or a reply with a reply name but no reply disposition */
+    MT_KR(se_send_hdr(BITS(cs, 0), p, r, 0), MACH_SEND_INVALID_HEADER);
+    MT_KR(se_send_hdr(BITS(mso, 0), so, r, 0), MACH_SEND_INVALID_HEADER);
+    /* a reply that asks for a reply on its own send-once name */
+    MT_KR(se_send_hdr(BITS(mso, makeso), so, so, 0), MACH_SEND_INVALID_DEST);
+    /* ... or on a name without a receive right */
+    MT_KR(se_send_hdr(BITS(mso, makeso), so, other_so, 0), MACH_SEND_INVALID_REPLY);
+    MT_EQ(nu_type(so), MACH_PORT_TYPE_SEND_ONCE);
+    MT_EQ(nu_type(other_so), MACH_PORT_TYPE_SEND_ONCE);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
+    MT_EQ(nu_status(p).mps_msgcount, 0);
+    MT_EQ(nu_status(r).mps_sorights, 1);
+    /* a request whose reply name is MACH_PORT_DEAD is sent, and its reply arrives dead */
+    MT_KR(se_send_hdr(BITS(cs, makeso), p, MACH_PORT_DEAD, 0), MACH_MSG_SUCCESS);
+    nu_msg m;
+    MT_KR(nu_recv(p, &m, 0), MACH_MSG_SUCCESS);
+    MT_EQ(m.h.msgh_bits, BITS(MACH_MSG_TYPE_PORT_SEND_ONCE, MACH_MSG_TYPE_PORT_SEND));
+    MT_EQ(m.h.msgh_remote_port, MACH_PORT_DEAD);
+    MT_EQ(m.h.msgh_local_port, p);
+    /* the send-once rights still work */
+    MT_KR(se_send_hdr(BITS(mso, makeso), so, r, 0), MACH_MSG_SUCCESS);
+    MT_KR(nu_recv(p, &m, 0), MACH_MSG_SUCCESS);
+    MT_EQ(m.h.msgh_bits, BITS(MACH_MSG_TYPE_PORT_SEND_ONCE, MACH_MSG_TYPE_PORT_SEND_ONCE));
+    MT_EQ(nu_type(m.h.msgh_remote_port), MACH_PORT_TYPE_SEND_ONCE);
+    MT_KR(mach_port_deallocate(TASK, m.h.msgh_remote_port), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, other_so), KERN_SUCCESS);
+    for (int i = 0; i < 2; i++) {
+        MT_KR(nu_recv(r, &m, 0), MACH_MSG_SUCCESS);
+        MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+    }
+    se_drop(p, 1);
+    se_drop(r, 1);
+    NU_END();
+}
+
 MT_MAIN()
