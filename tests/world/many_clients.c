@@ -183,22 +183,15 @@ static unsigned mc_run(mach_port_t server, const char *service, unsigned n, unsi
 
 MT_TEST_TIMEOUT(a_thousand_short_lived_clients_leave_nothing_in_the_daemon, 50)
 {
-    char service[96];
-    snprintf(service, sizeof service, "org.machports.test.world.many_clients.%d", (int)getpid());
-    mach_port_t server = MACH_PORT_NULL;
-    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &server), KERN_SUCCESS);
-    MT_KR(mach_port_insert_right(TASK, server, server, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    MT_KR(bootstrap_register(bootstrap_port, service, server), KERN_SUCCESS);
-#pragma GCC diagnostic pop
+    w_service svc;
+    MT_KR(w_service_open(&svc, "many_clients", NULL), KERN_SUCCESS);
     int obs = w_observer(NULL);
     MT_REQUIRE(obs >= 0);
     pid_t daemon = mc_daemon_pid(obs);
     MT_REQUIRE(daemon > 0);
 
     /* Warm up (the daemon's allocator, our MIG reply port), then take the baseline. */
-    MT_EQ(mc_run(server, service, 40, 0), 40u);
+    MT_EQ(mc_run(svc.port, svc.name, 40, 0), 40u);
     w_stats_all base;
     MT_REQUIRE(w_stats4(obs, &base) == 0);
     MT_EQ(w_tasks_are(obs, base.tasks), 0);
@@ -208,7 +201,7 @@ MT_TEST_TIMEOUT(a_thousand_short_lived_clients_leave_nothing_in_the_daemon, 50)
     MT_REQUIRE(fds > 0 && rss > 0);
 
     unsigned n = mc_count();
-    MT_EQ(mc_run(server, service, n, 40), n);
+    MT_EQ(mc_run(svc.port, svc.name, n, 40), n);
 
     /* Every client's task is gone, and with it everything the daemon held for it. */
     MT_EQ(w_tasks_are(obs, base.tasks), 0);
@@ -234,12 +227,11 @@ MT_TEST_TIMEOUT(a_thousand_short_lived_clients_leave_nothing_in_the_daemon, 50)
     MT_CHECK(rss_after < rss + 4096);
 #endif
     mc_buf b;
-    MT_KR(mach_msg(&b.req.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof b, server, 0,
+    MT_KR(mach_msg(&b.req.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof b, svc.port, 0,
                    MACH_PORT_NULL),
           MACH_RCV_TIMED_OUT);
     close(obs);
-    MT_KR(mach_port_mod_refs(TASK, server, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_KR(mach_port_deallocate(TASK, server), KERN_SUCCESS);
+    MT_KR(w_service_close(&svc), KERN_SUCCESS);
 }
 
 MT_MAIN()

@@ -144,8 +144,7 @@ static void td_drop_recv(mach_port_t p)
 /* ---- the rendezvous ----------------------------------------------------------------------- */
 
 typedef struct {
-    char service[128];
-    mach_port_t rdv; /* the parent's receive right, registered as `service` */
+    w_service rdv; /* the parent's rendezvous port, registered under its name */
     pid_t kid;
     int to_kid[2], from_kid[2];
     mach_msg_type_number_t names_before; /* our space's names when the scene was set */
@@ -159,17 +158,8 @@ typedef struct {
 static int td_pair_open_(td_pair *p, const char *what, ...)
 {
     memset(p, 0, sizeof *p);
-    snprintf(p->service, sizeof p->service, "org.machports.test.world.task_death.%d.%s",
-             (int)getpid(), what);
-    p->rdv = td_port();
-    if (!p->rdv ||
-        mach_port_insert_right(TASK, p->rdv, p->rdv, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
+    if (w_service_open(&p->rdv, "task_death", what) != KERN_SUCCESS)
         return -1;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    if (bootstrap_register(bootstrap_port, p->service, p->rdv) != KERN_SUCCESS)
-        return -1;
-#pragma GCC diagnostic pop
     if (pipe(p->to_kid) != 0 || pipe(p->from_kid) != 0)
         return -1;
     p->names_before = tc_name_count();
@@ -198,7 +188,7 @@ static mach_port_t td_kid_meet(td_pair *p, mach_port_msgcount_t qlimit)
     if (td_observer_fd >= 0)
         close(td_observer_fd);
     mach_port_t rdv = MACH_PORT_NULL;
-    if (bootstrap_look_up(bootstrap_port, p->service, &rdv) != KERN_SUCCESS)
+    if (bootstrap_look_up(bootstrap_port, p->rdv.name, &rdv) != KERN_SUCCESS)
         _exit(90);
     mach_port_t mine = td_port();
     if (!mine || (qlimit && td_qlimit(mine, qlimit) != KERN_SUCCESS))
@@ -251,8 +241,7 @@ static void td_pair_close(td_pair *p)
     close(p->from_kid[0]);
     /* Every name the scene made is gone again (the rendezvous port is the one left). */
     MT_EQ(tc_name_count(), p->names_before);
-    td_drop_recv(p->rdv);
-    MT_KR(mach_port_deallocate(TASK, p->rdv), KERN_SUCCESS);
+    MT_KR(w_service_close(&p->rdv), KERN_SUCCESS);
 }
 
 /* ---- what the surviving task must get ----------------------------------------------------- */
@@ -372,7 +361,7 @@ static mach_port_t td_meet(td_pair *p, mach_port_t notify)
     close(p->to_kid[0]);
     close(p->from_kid[1]);
     td_buf b;
-    MT_KR(td_recv(p->rdv, &b, TD_WAIT_MS), MACH_MSG_SUCCESS);
+    MT_KR(td_recv(p->rdv.port, &b, TD_WAIT_MS), MACH_MSG_SUCCESS);
     MT_EQ(b.m.tag, 1);
     mach_port_t theirs = b.m.d[0].name;
     MT_EQ(b.m.d[0].disposition, (unsigned)MACH_MSG_TYPE_PORT_SEND);

@@ -168,24 +168,16 @@ static int tp_caller(const char *service)
 
 MT_TEST(calls_on_another_tasks_port_act_on_its_space_and_its_guard_exceptions_are_the_callers)
 {
-    char service[96];
-    snprintf(service, sizeof service, "org.machports.test.world.task_port_calls.%d",
-             (int)getpid());
-    mach_port_t svc = MACH_PORT_NULL;
-    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &svc), KERN_SUCCESS);
-    MT_KR(mach_port_insert_right(TASK, svc, svc, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    MT_KR(bootstrap_register(bootstrap_port, service, svc), KERN_SUCCESS);
-#pragma GCC diagnostic pop
+    w_service svc;
+    MT_KR(w_service_open(&svc, "task_port_calls", NULL), KERN_SUCCESS);
 
     pid_t kid = fork();
     MT_REQUIRE(kid >= 0);
     if (kid == 0)
-        _exit(tp_caller(service));
+        _exit(tp_caller(svc.name));
 
     tp_buf b;
-    MT_KR(tp_receive(svc, &b), MACH_MSG_SUCCESS);
+    MT_KR(tp_receive(svc.port, &b), MACH_MSG_SUCCESS);
     MT_EQ(b.m.h.msgh_id, TP_HELLO);
     mach_port_t kid_task = b.m.port.name, kid_port = b.m.h.msgh_remote_port;
     /* Told when its task ends (the world learns of a process's exit after waitpid may). */
@@ -200,7 +192,7 @@ MT_TEST(calls_on_another_tasks_port_act_on_its_space_and_its_guard_exceptions_ar
           MACH_MSG_SUCCESS);
 
     /* The name it made is ours: a receive right, and the message it sent through it came. */
-    MT_KR(tp_receive(svc, &b), MACH_MSG_SUCCESS);
+    MT_KR(tp_receive(svc.port, &b), MACH_MSG_SUCCESS);
     MT_EQ(b.m.h.msgh_id, TP_NAME);
     mach_port_name_t n = b.m.name;
     mach_port_type_t type = 0;
@@ -224,8 +216,7 @@ MT_TEST(calls_on_another_tasks_port_act_on_its_space_and_its_guard_exceptions_ar
     MT_KR(mach_port_mod_refs(TASK, kid_task, MACH_PORT_RIGHT_DEAD_NAME, -(mach_port_delta_t)refs),
           KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, svc, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_KR(mach_port_deallocate(TASK, svc), KERN_SUCCESS);
+    MT_KR(w_service_close(&svc), KERN_SUCCESS);
 }
 
 /* ---- calls on a peer: a forked task that lends the test its task port ------------------- */

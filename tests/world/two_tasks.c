@@ -45,14 +45,6 @@ typedef union {
     uint8_t bytes[512];
 } tt_buf;
 
-static kern_return_t tt_register(const char *name, mach_port_t port)
-{
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    return bootstrap_register(bootstrap_port, (char *)name, port);
-#pragma GCC diagnostic pop
-}
-
 static mach_msg_return_t tt_receive(mach_port_t port, tt_buf *b, mach_msg_timeout_t ms)
 {
     memset(b, 0xA5, sizeof *b);
@@ -146,20 +138,16 @@ static int tt_child(const char *service)
 
 MT_TEST(two_processes_talk_both_ways_with_rights_in_messages_and_a_dying_task_notifies)
 {
-    char service[96];
-    snprintf(service, sizeof service, "org.machports.test.world.two_tasks.%d", (int)getpid());
-    mach_port_t port = MACH_PORT_NULL;
-    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &port), KERN_SUCCESS);
-    MT_KR(mach_port_insert_right(TASK, port, port, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-    MT_KR(tt_register(service, port), KERN_SUCCESS);
+    w_service svc;
+    MT_KR(w_service_open(&svc, "two_tasks", NULL), KERN_SUCCESS);
 
     pid_t kid = fork();
     MT_REQUIRE(kid >= 0);
     if (kid == 0)
-        _exit(tt_child(service));
+        _exit(tt_child(svc.name));
 
     tt_buf b;
-    MT_KR(tt_receive(port, &b, 10000), MACH_MSG_SUCCESS);
+    MT_KR(tt_receive(svc.port, &b, 10000), MACH_MSG_SUCCESS);
     MT_EQ(b.req.h.msgh_id, 100);
     MT_EQ(MACH_MSGH_BITS_REMOTE(b.req.h.msgh_bits), (unsigned)MACH_MSG_TYPE_PORT_SEND_ONCE);
     MT_REQUIRE(b.req.h.msgh_bits & MACH_MSGH_BITS_COMPLEX);
@@ -208,7 +196,7 @@ MT_TEST(two_processes_talk_both_ways_with_rights_in_messages_and_a_dying_task_no
     MT_KR(mach_port_mod_refs(TASK, gift, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, gift), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(w_service_close(&svc), KERN_SUCCESS);
 }
 
 MT_MAIN()

@@ -1,7 +1,8 @@
 /*
  * world_util.h — speaking umachd's wire protocol (src/umach/wire/um_wire.h) by hand, for
  * tests that look at the daemon from outside libumach: a hello that makes a task, and the
- * daemon's stats; and a child forked with a given bootstrap port, waited for.
+ * daemon's stats; a child forked with a given bootstrap port, waited for; and a service
+ * named after this process, for the tasks it forks to look up.
  */
 #ifndef WORLD_UTIL_H
 #define WORLD_UTIL_H
@@ -9,6 +10,7 @@
 #include "wire/um_wire.h"
 
 #include <mach/mach.h>
+#include <servers/bootstrap.h>
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -247,6 +249,51 @@ static inline pid_t w_fork_with(mach_port_t port)
             (void)mach_port_deallocate(mach_task_self(), old);
     }
     return kid;
+}
+
+/*
+ * A service of this process: a receive right with one send right, registered with the world's
+ * bootstrap server as "org.machports.test.world.<test>.<pid>" (".<what>" added when `what` is
+ * not NULL), so no other run of the test takes the name; forked tasks look `name` up.
+ */
+typedef struct w_service {
+    char name[128];
+    mach_port_t port; /* the receive right and one send right */
+} w_service;
+
+/* Release `s`'s receive right, then its send right's reference (a dead name by then; the
+ * bootstrap server's entry goes with the port): KERN_SUCCESS, or the first failure. */
+static inline kern_return_t w_service_close(w_service *s)
+{
+    kern_return_t kr = mach_port_mod_refs(mach_task_self(), s->port, MACH_PORT_RIGHT_RECEIVE, -1);
+    kern_return_t kr2 = mach_port_deallocate(mach_task_self(), s->port);
+    s->port = MACH_PORT_NULL;
+    return kr != KERN_SUCCESS ? kr : kr2;
+}
+
+/* Make and register `s`: KERN_SUCCESS, or the failing step's error (the port, if made, is
+ * released and `s->port` is MACH_PORT_NULL). */
+static inline kern_return_t w_service_open(w_service *s, const char *test, const char *what)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "org.machports.test.world.%s.%d%s%s", test, (int)getpid(),
+             what ? "." : "", what ? what : "");
+    kern_return_t kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &s->port);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    kr = mach_port_insert_right(mach_task_self(), s->port, s->port, MACH_MSG_TYPE_MAKE_SEND);
+    if (kr != KERN_SUCCESS) {
+        (void)mach_port_mod_refs(mach_task_self(), s->port, MACH_PORT_RIGHT_RECEIVE, -1);
+        s->port = MACH_PORT_NULL;
+        return kr;
+    }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    kr = bootstrap_register(bootstrap_port, s->name, s->port);
+#pragma GCC diagnostic pop
+    if (kr != KERN_SUCCESS)
+        (void)w_service_close(s);
+    return kr;
 }
 
 /* A child's exit status, or 128 + the signal that ended it; -1 if it cannot be waited for. */
