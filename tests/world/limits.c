@@ -493,27 +493,42 @@ static int l_role(const char *role)
 
 /* ---- the tests --------------------------------------------------------------------------- */
 
+/* What a "names" task said (l_role_names): the names it held when refused, the refusal, and
+ * an allocation after one was freed. */
+typedef struct {
+    unsigned total;
+    int kr, again;
+} l_names_end;
+
+/* Run a "names" task with `env` (NULL: none) and read what it said: 0, or -1. */
+static int l_names(const char *env, l_names_end *end)
+{
+    char out[128];
+    memset(end, 0, sizeof *end);
+    if (l_task("names", env, out, sizeof out) != 0)
+        return -1;
+    return sscanf(out, "%u %d %d", &end->total, &end->kr, &end->again) == 3 ? 0 : -1;
+}
+
+/* A "names" task run with `env` stops at `limit` names, refused with KERN_NO_SPACE (checked
+ * on the caller's line). */
+#define L_NAMES_STOP_AT(env, limit, end)                                                       \
+    do {                                                                                       \
+        MT_EQ(l_names((env), (end)), 0);                                                       \
+        MT_EQ((end)->total, (limit));                                                          \
+        MT_KR((end)->kr, KERN_NO_SPACE);                                                       \
+    } while (0)
+
 MT_TEST(a_tasks_names_stop_at_the_worlds_limit_with_no_space_and_a_client_may_only_lower_it)
 {
     const char *flags[] = {"--task-names-max", "100", NULL};
     MT_REQUIRE(l_start(flags, 0) == 0);
-    char out[128];
-    unsigned total = 0, again = 0;
-    int kr = 0;
-    MT_EQ(l_task("names", NULL, out, sizeof out), 0);
-    MT_EQ(sscanf(out, "%u %d %u", &total, &kr, &again), 3);
-    MT_EQ(total, 100u);
-    MT_KR(kr, KERN_NO_SPACE);
-    MT_KR(again, KERN_SUCCESS);
+    l_names_end end;
+    L_NAMES_STOP_AT(NULL, 100u, &end);
+    MT_KR(end.again, KERN_SUCCESS);
     /* Asking for more gets the world's limit; asking for less gets less. */
-    MT_EQ(l_task("names", "UMACH_PORT_TABLE_MAX=1000000", out, sizeof out), 0);
-    MT_EQ(sscanf(out, "%u %d %u", &total, &kr, &again), 3);
-    MT_EQ(total, 100u);
-    MT_KR(kr, KERN_NO_SPACE);
-    MT_EQ(l_task("names", "UMACH_PORT_TABLE_MAX=40", out, sizeof out), 0);
-    MT_EQ(sscanf(out, "%u %d %u", &total, &kr, &again), 3);
-    MT_EQ(total, 40u);
-    MT_KR(kr, KERN_NO_SPACE);
+    L_NAMES_STOP_AT("UMACH_PORT_TABLE_MAX=1000000", 100u, &end);
+    L_NAMES_STOP_AT("UMACH_PORT_TABLE_MAX=40", 40u, &end);
     MT_EQ(l_stop(), 0);
 }
 
@@ -521,18 +536,10 @@ MT_TEST(a_clients_names_limit_is_read_as_in_embedded_mode_a_count_without_a_suff
 {
     const char *flags[] = {"--task-names-max", "2000", NULL};
     MT_REQUIRE(l_start(flags, 0) == 0);
-    char out[128];
-    unsigned total = 0, again = 0;
-    int kr = 0;
+    l_names_end end;
     /* Hex is a number; "1k" is malformed (no suffix on a count) and leaves the world's limit. */
-    MT_EQ(l_task("names", "UMACH_PORT_TABLE_MAX=0x28", out, sizeof out), 0);
-    MT_EQ(sscanf(out, "%u %d %u", &total, &kr, &again), 3);
-    MT_EQ(total, 40u);
-    MT_KR(kr, KERN_NO_SPACE);
-    MT_EQ(l_task("names", "UMACH_PORT_TABLE_MAX=1k", out, sizeof out), 0);
-    MT_EQ(sscanf(out, "%u %d %u", &total, &kr, &again), 3);
-    MT_EQ(total, 2000u);
-    MT_KR(kr, KERN_NO_SPACE);
+    L_NAMES_STOP_AT("UMACH_PORT_TABLE_MAX=0x28", 40u, &end);
+    L_NAMES_STOP_AT("UMACH_PORT_TABLE_MAX=1k", 2000u, &end);
     MT_EQ(l_stop(), 0);
 }
 
