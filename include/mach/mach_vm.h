@@ -1,4 +1,8 @@
-/* <mach/mach_vm.h> — umach (Darwin ABI): mach_vm_allocate and mach_vm_deallocate. */
+/*
+ * <mach/mach_vm.h> — umach (Darwin ABI): the mach_vm.defs calls umach provides, on a task's
+ * memory with 64-bit addresses and sizes: allocate, deallocate, protect, copy, read,
+ * read_overwrite and region. <mach/vm_map.h> has their vm_* forms.
+ */
 #ifndef _mach_vm_user_
 #define _mach_vm_user_
 

@@ -1,4 +1,8 @@
-/* <mach/vm_map.h> — umach (Darwin ABI): vm_allocate and vm_deallocate. */
+/*
+ * <mach/vm_map.h> — umach (Darwin ABI): the vm_map.defs calls umach provides, on a task's
+ * memory with addresses and sizes of the task's word: allocate, deallocate, protect, copy,
+ * read, read_overwrite, region and region_64. <mach/mach_vm.h> has their mach_vm_* forms.
+ */
 #ifndef _vm_map_user_
 #define _vm_map_user_
 
