@@ -33,9 +33,11 @@
  *
  * The D-Bus row times dbus_connection_send_with_reply_and_block only (the messages are built
  * and the reply parsed outside the timing), so it is the cheapest a libdbus client can be.
- * Each rpc row also gives the CPU time per round trip of every process involved (client,
- * server and daemon: /proc/PID/task/TID/schedstat over the measured round trips), so a
- * latency won by polling shows what it costs.
+ * Each rpc row also gives the CPU time per round trip of every process involved, so a
+ * latency won by polling shows what it costs: the client and the server each read their own
+ * thread's CPU time (CLOCK_THREAD_CPUTIME_ID) over their measured round trips, the server's
+ * figure comes back to the client, and a daemon's (umachd, dbus-daemon) is read from
+ * /proc/PID/task/TID/schedstat at both ends once all its threads sleep (daemon_cpu_ns).
  *
  * BENCH_QUICK=1 cuts the counts (the smoke run of `make check`; timings are not judged there);
  * BENCH_ONLY=rpc,tput,ool runs only the named sections. A missed target is reported as MISS and
@@ -149,38 +151,74 @@ static pid_t fork_pinned(int cpu)
     return pid;
 }
 
-/*
- * CPU time used so far by every thread of the given processes (0 entries skipped), in ns,
- * from /proc/PID/task/TID/schedstat; what cannot be read counts as 0.
- */
-static uint64_t procs_cpu_ns(const pid_t *pids, int n)
+/* One look at a process's threads: their CPU time so far (schedstat), and whether none of
+ * them was running or runnable when looked at. */
+typedef struct proc_look {
+    uint64_t ns;
+    bool asleep;
+} proc_look;
+
+static proc_look proc_look_at(pid_t pid)
 {
-    uint64_t sum = 0;
-    for (int k = 0; k < n; k++) {
-        if (pids[k] <= 0)
+    proc_look l = {0, true};
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return l;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
             continue;
-        char dir[64];
-        snprintf(dir, sizeof dir, "/proc/%d/task", (int)pids[k]);
-        DIR *d = opendir(dir);
-        if (!d)
-            continue;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char path[128];
-            snprintf(path, sizeof path, "%s/%.20s/schedstat", dir, e->d_name);
-            FILE *f = fopen(path, "r");
-            unsigned long long ns = 0;
-            if (f) {
-                if (fscanf(f, "%llu", &ns) == 1)
-                    sum += ns;
-                fclose(f);
-            }
+        char path[128], line[512];
+        unsigned long long ns = 0;
+        snprintf(path, sizeof path, "%s/%.20s/schedstat", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (fscanf(f, "%llu", &ns) == 1)
+                l.ns += ns;
+            fclose(f);
         }
-        closedir(d);
+        /* The state follows the command's closing parenthesis (the command may hold one). */
+        snprintf(path, sizeof path, "%s/%.20s/stat", dir, e->d_name);
+        f = fopen(path, "r");
+        if (f) {
+            size_t len = fread(line, 1, sizeof line - 1, f);
+            line[len] = '\0';
+            const char *close = strrchr(line, ')');
+            if (close && close[1] == ' ' && close[2] == 'R')
+                l.asleep = false;
+            fclose(f);
+        }
     }
-    return sum;
+    closedir(d);
+    return l;
+}
+
+/*
+ * The CPU time so far of every thread of a daemon we cannot ask (umachd, dbus-daemon), in ns;
+ * 0 for no pid. A thread's schedstat is brought up to date when it stops running and only at
+ * a scheduler tick (~4 ms) while it runs, so it is exact only for a sleeping thread: this
+ * waits (1 ms at a time, up to 2 s) until two looks 1 ms apart find every thread asleep and
+ * the sum unchanged, which a thread that was still running at the first look cannot give.
+ * A daemon that never rests for that long gives its last figure, said on stderr.
+ */
+static uint64_t daemon_cpu_ns(pid_t pid, const char *who)
+{
+    if (pid <= 0)
+        return 0;
+    proc_look a = proc_look_at(pid);
+    for (int waited = 0; waited < 2000; waited++) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+        proc_look b = proc_look_at(pid);
+        if (a.asleep && b.asleep && a.ns == b.ns)
+            return b.ns;
+        a = b;
+    }
+    fprintf(stderr, "%s: %s never slept 1 ms in 2 s; its CPU time may lack a tick's worth\n",
+            program_invocation_short_name, who);
+    return a.ns;
 }
 
 /* Waits for a child the baselines forked; it must have exited 0. */
@@ -252,12 +290,18 @@ static row seqpacket_rpc(int cpu_client, int cpu_server)
     if (pid == 0) {
         close(sv[0]);
         seq_msg m;
+        uint64_t s0 = 0;
         for (size_t i = 0; i < total; i++) {
+            if (i == warm)
+                s0 = cpu_ns();
             seq_recv(sv[1], &m, sizeof m);
             if (m.seq != i)
                 fail("SEQPACKET ping-pong: wrong request");
             seq_send(sv[1], &m, sizeof m);
         }
+        /* Its CPU time over the measured round trips, for the client to add. */
+        m.seq = cpu_ns() - s0;
+        seq_send(sv[1], &m, sizeof m);
         _exit(0);
     }
     close(sv[1]);
@@ -265,11 +309,10 @@ static row seqpacket_rpc(int cpu_client, int cpu_server)
     uint64_t *lat = xcalloc(n, sizeof *lat);
     seq_msg m;
     memset(&m, 0, sizeof m);
-    const pid_t both[2] = {getpid(), pid};
     uint64_t c0 = 0;
     for (size_t i = 0; i < total; i++) {
         if (i == warm)
-            c0 = procs_cpu_ns(both, 2);
+            c0 = cpu_ns();
         m.seq = i;
         uint64_t t0 = now_ns();
         seq_send(sv[0], &m, sizeof m);
@@ -280,12 +323,14 @@ static row seqpacket_rpc(int cpu_client, int cpu_server)
         if (i >= warm)
             lat[i - warm] = t1 - t0;
     }
-    uint64_t c1 = procs_cpu_ns(both, 2);
+    uint64_t client_ns = cpu_ns() - c0;
+    seq_recv(sv[0], &m, sizeof m);
+    uint64_t server_ns = m.seq;
     unpin_self();
     close(sv[0]);
     reap(pid, "the SEQPACKET server");
     row r = {.have = true, .lat = stats_of(lat, n)};
-    r.lat.cpu_us = (double)(c1 - c0) / 1e3 / (double)n;
+    r.lat.cpu_us = (double)(client_ns + server_ns) / 1e3 / (double)n;
     free(lat);
     return r;
 }
@@ -573,8 +618,13 @@ static void dbus_disconnect(const dbus_api *api, void *conn)
     api->connection_unref(conn);
 }
 
-/* Answers `total` Echo calls (a 64-byte array back), then returns. */
-static void dbus_server(const dbus_api *api, const char *address, size_t total, int ready_fd)
+/*
+ * Answers `warm` + `n` Echo calls (a 64-byte array back), then returns. Writes "r" to
+ * `ready_fd` once it owns its name, and at the end its thread's CPU time over the last `n`
+ * calls (a uint64_t, ns).
+ */
+static void dbus_server(const dbus_api *api, const char *address, size_t warm, size_t n,
+                        int ready_fd)
 {
     void *conn = dbus_connect(api, address);
     if (!conn)
@@ -583,9 +633,14 @@ static void dbus_server(const dbus_api *api, const char *address, size_t total, 
         DBUS_NAME_PRIMARY_OWNER)
         fail("D-Bus: cannot own " BENCH_DBUS_NAME);
     write_all(ready_fd, "r", 1);
-    close(ready_fd);
-    size_t served = 0;
+    size_t served = 0, total = warm + n;
+    uint64_t s0 = 0;
+    bool marked = false;
     while (served < total) {
+        if (served == warm && !marked) {
+            s0 = cpu_ns();
+            marked = true;
+        }
         if (!api->read_write(conn, -1))
             fail("D-Bus: the connection closed");
         void *msg;
@@ -610,22 +665,30 @@ static void dbus_server(const dbus_api *api, const char *address, size_t total, 
             api->message_unref(msg);
         }
     }
+    uint64_t ns = cpu_ns() - s0;
+    write_all(ready_fd, &ns, sizeof ns);
+    close(ready_fd);
     dbus_disconnect(api, conn);
 }
 
-/* The client's round trips; NULL, or what went wrong (the row is then skipped). */
+/*
+ * The client's round trips; NULL, or what went wrong (the row is then skipped). *used_ns gets
+ * the CPU time of this thread and of the bus daemon `daemon` over the measured ones.
+ */
 static const char *dbus_client(const dbus_api *api, const char *address, size_t warm, size_t n,
-                               uint64_t *lat, const pid_t pids[3], double *cpu_us)
+                               uint64_t *lat, pid_t daemon, uint64_t *used_ns)
 {
-    uint64_t c0 = 0;
+    uint64_t c0 = 0, d0 = 0;
     void *conn = dbus_connect(api, address);
     if (!conn)
         return "the client cannot connect to the private dbus-daemon";
     const char *err = NULL;
     uint8_t payload[PAYLOAD];
     for (size_t i = 0; i < warm + n && !err; i++) {
-        if (i == warm)
-            c0 = procs_cpu_ns(pids, 3);
+        if (i == warm) {
+            d0 = daemon_cpu_ns(daemon, "dbus-daemon");
+            c0 = cpu_ns();
+        }
         memset(payload, (int)(i & 0xff), sizeof payload);
         const uint8_t *p = payload;
         void *call =
@@ -654,7 +717,10 @@ static const char *dbus_client(const dbus_api *api, const char *address, size_t 
         if (i >= warm)
             lat[i - warm] = t1 - t0;
     }
-    *cpu_us = (double)(procs_cpu_ns(pids, 3) - c0) / 1e3 / (double)n;
+    if (!err) {
+        uint64_t client_ns = cpu_ns() - c0;
+        *used_ns = client_ns + (daemon_cpu_ns(daemon, "dbus-daemon") - d0);
+    }
     dbus_disconnect(api, conn);
     return err;
 }
@@ -795,23 +861,24 @@ static row dbus_rpc(int cpu_client, int cpu_server, bool both_cpus)
     pid_t pid = fork_pinned(cpu_server);
     if (pid == 0) {
         close(ready[0]);
-        dbus_server(&api, bus.address, warm + n, ready[1]);
+        dbus_server(&api, bus.address, warm, n, ready[1]);
         _exit(0);
     }
     close(ready[1]);
     /* D-Bus is a baseline: when it does not work here, the row is skipped, never failed. */
     char byte;
     bool started = read_all(ready[0], &byte, 1);
-    close(ready[0]);
     const char *err = "the server did not start (see above)";
-    double cpu_us = 0;
+    uint64_t client_daemon_ns = 0, server_ns = 0;
     uint64_t *lat = xcalloc(n, sizeof *lat);
     if (started) {
         pin_self(cpu_client);
-        const pid_t pids[3] = {getpid(), pid, bus.daemon};
-        err = dbus_client(&api, bus.address, warm, n, lat, pids, &cpu_us);
+        err = dbus_client(&api, bus.address, warm, n, lat, bus.daemon, &client_daemon_ns);
         unpin_self();
     }
+    if (!err && !read_all(ready[0], &server_ns, sizeof server_ns))
+        err = "the server did not report its CPU time";
+    close(ready[0]);
     if (err)
         kill(pid, SIGKILL);
     int status = 0;
@@ -826,7 +893,7 @@ static row dbus_rpc(int cpu_client, int cpu_server, bool both_cpus)
     } else {
         r.have = true;
         r.lat = stats_of(lat, n);
-        r.lat.cpu_us = cpu_us;
+        r.lat.cpu_us = (double)(client_daemon_ns + server_ns) / 1e3 / (double)n;
     }
     free(lat);
     return r;
@@ -840,6 +907,7 @@ enum {
     W_TPUT = 5002,
     W_OOL = 5003,
     W_DONE = 5004,
+    W_CPU = 5005, /* after the RPCs: the reply's seq is the server's CPU time over them (ns) */
     W_REPLY = 100, /* a reply's id is its request's + W_REPLY */
 };
 
@@ -986,11 +1054,12 @@ static void world_client(int cpu)
         size_t warm = rpc_warm(), n = rpc_count();
         uint64_t *lat = xcalloc(n, sizeof *lat);
         bool ok = true;
-        const pid_t pids[3] = {getpid(), getppid(), world_daemon};
-        uint64_t c0 = 0, c1 = 0;
+        uint64_t c0 = 0, d0 = 0;
         for (size_t i = 0; i < warm + n; i++) {
-            if (i == warm)
-                c0 = procs_cpu_ns(pids, 3);
+            if (i == warm) {
+                d0 = daemon_cpu_ns(world_daemon, "umachd");
+                c0 = cpu_ns();
+            }
             memset(&b.m, 0, sizeof b.m);
             w_header(&b.m.h, service, MACH_MSG_TYPE_COPY_SEND, reply,
                      MACH_MSG_TYPE_MAKE_SEND_ONCE, sizeof b.m, W_RPC);
@@ -1012,10 +1081,18 @@ static void world_client(int cpu)
             if (i >= warm)
                 lat[i - warm] = t1 - t0;
         }
-        c1 = procs_cpu_ns(pids, 3);
         if (ok) {
+            uint64_t client_ns = cpu_ns() - c0;
+            uint64_t daemon_ns = daemon_cpu_ns(world_daemon, "umachd") - d0;
+            memset(&b.m, 0, sizeof b.m);
+            w_header(&b.m.h, service, MACH_MSG_TYPE_COPY_SEND, reply,
+                     MACH_MSG_TYPE_MAKE_SEND_ONCE, sizeof b.m, W_CPU);
+            kr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT, sizeof b.m,
+                          sizeof b, reply, WORLD_WAIT_MS, MACH_PORT_NULL);
+            if (kr != KERN_SUCCESS || b.m.h.msgh_id != W_CPU + W_REPLY)
+                w_fail(REC_RPC, "the server's CPU time", kr);
             lat_stats s = stats_of(lat, n);
-            s.cpu_us = (double)(c1 - c0) / 1e3 / (double)n;
+            s.cpu_us = (double)(client_ns + b.m.seq + daemon_ns) / 1e3 / (double)n;
             w_measured(REC_RPC, s, 0);
         }
         free(lat);
@@ -1166,6 +1243,7 @@ static int world_server(int cpu_client, int cpu_server)
         return 0;
     }
     size_t tput_n = tput_count(), tput_seen = 0;
+    uint64_t rpc_cpu0 = 0; /* this thread's CPU time at the first measured RPC */
     double rates[TPUT_REPS];
     int rep = 0;
     bool pending = true; /* the hello's reply goes out with the next receive */
@@ -1184,9 +1262,13 @@ static int world_server(int cpu_client, int cpu_server)
         mach_msg_id_t id = b.m.h.msgh_id;
         if (id == W_DONE)
             break;
-        if (id == W_RPC || id == W_HELLO) {
+        if (id == W_RPC || id == W_HELLO || id == W_CPU) {
             if (MACH_MSGH_BITS_REMOTE(b.m.h.msgh_bits) != MACH_MSG_TYPE_PORT_SEND_ONCE)
                 w_fail(REC_RPC, "RPC: the request has no send-once reply right", 0);
+            if (id == W_RPC && b.m.seq == rpc_warm())
+                rpc_cpu0 = cpu_ns();
+            if (id == W_CPU)
+                b.m.seq = cpu_ns() - rpc_cpu0;
             pending = true;
         } else if (id == W_TPUT) {
             if (b.m.seq != tput_seen)
