@@ -1034,4 +1034,67 @@ MT_TEST(vm_read_on_a_plain_port_sends_its_request_and_gives_the_replys_data_to_t
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
 }
 
+MT_TEST(a_reply_larger_than_the_routines_largest_is_rcv_too_large_and_destroyed_unread)
+{
+    mach_port_t p = nu_port_with_send(), q = nu_port();
+    MT_REQUIRE(p != MACH_PORT_NULL && q != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+    /* mach_vm_read_overwrite's reply is 44 bytes; 4 more, carrying a send right in a port
+     * descriptor and a send-once right as its reply right: the stub's receive has no room */
+    struct {
+        mach_msg_header_t Head;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t port;
+        NDR_record_t NDR;
+    } big;
+    MT_EQ(sizeof big, sizeof(tc_read_overwrite_reply) + 4);
+    memset(&big, 0, sizeof big);
+    big.body.msgh_descriptor_count = 1;
+    big.port.name = q;
+    big.port.disposition = MACH_MSG_TYPE_MAKE_SEND;
+    big.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    big.NDR = NDR_record;
+    tc_start_received(&c, p, TC_MACH_VM_READ_OVERWRITE, 4808, &req.m);
+    tc_reply(&req.m, &big, sizeof big, true, q, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    MT_EQ(tc_join(&c), MACH_RCV_TOO_LARGE);
+    MT_EQ(c.size, 0x5678u); /* nothing written */
+    /* the kernel destroyed the reply: its send right is gone and its send-once right's
+     * notification came to q */
+    MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 0);
+    MT_EQ(tc_receive(q, &req.m), MACH_NOTIFY_SEND_ONCE);
+
+    /* A reply of the routine's largest size still comes; then one 4 bytes above the largest
+     * of a routine with an in-line array (vm_region's 10 integers). */
+    tc_start_received(&c, p, TC_MACH_VM_READ_OVERWRITE, 4808, &req.m);
+    tc_read_overwrite_reply r;
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    r.outsize = 0x2000;
+    tc_reply(&req.m, &r, sizeof r, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.size, 0x2000u);
+    struct {
+        tc_region_reply r;
+        int extra;
+    } region;
+    memset(&region, 0, sizeof region);
+    region.r.body.msgh_descriptor_count = 1;
+    region.r.object_name.name = q;
+    region.r.object_name.disposition = MACH_MSG_TYPE_MAKE_SEND;
+    region.r.object_name.type = MACH_MSG_PORT_DESCRIPTOR;
+    region.r.NDR = NDR_record;
+    region.r.count = 11;
+    tc_start_received(&c, p, TC_MACH_VM_REGION, 4816, &req.m);
+    tc_reply(&req.m, &region, sizeof region, true, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MACH_RCV_TOO_LARGE);
+    MT_EQ(c.name, 0x5678u);
+    MT_EQ(nu_refs(q, MACH_PORT_RIGHT_SEND), 0);
+
+    /* The next call on the thread (a fresh reply port) is answered as usual. */
+    tc_round(&c, p, TC_TYPE, 3201, KERN_INVALID_NAME);
+    MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
 MT_MAIN()

@@ -106,14 +106,17 @@ static mach_msg_size_t fw_build(fw_buf *m, const um_fw_port *port, const um_fw_i
 
 /*
  * Sends the request in `m` to `task` with a send-once right to this thread's MIG reply port
- * and receives the reply into `m`, as a MIG stub does (um_mig_rpc). Returns MACH_MSG_SUCCESS
- * with a reply of the routine's id in `m`, or the call's result (the reply, if any, destroyed). A kernel
- * object of another kind (thread, host, semaphore) answers as XNU's kernel does; another
- * task's port is MACH_SEND_INVALID_DEST (the calls umach serves on another task never get
- * here).
+ * and receives the reply into `m`, as a MIG stub does (um_mig_rpc). `reply_max` is the
+ * routine's largest reply: the receive has room for it and a minimal trailer (MIG's Reply
+ * structure), so a larger reply is MACH_RCV_TOO_LARGE, destroyed by the kernel (its rights
+ * released, its memory deallocated) since MIG does not ask for MACH_RCV_LARGE. Returns
+ * MACH_MSG_SUCCESS with a reply of the routine's id in `m`, or the call's result (the reply,
+ * if any, destroyed). A kernel object of another kind (thread, host, semaphore) answers as
+ * XNU's kernel does; another task's port is MACH_SEND_INVALID_DEST (the calls umach serves on
+ * another task never get here).
  */
 static kern_return_t fw_rpc(mach_port_t task, mach_msg_id_t id, fw_buf *m, mach_msg_size_t size,
-                            bool complex)
+                            bool complex, size_t reply_max)
 {
     bool kernel = false;
     if (!um_call_kobject_is(task, UM_KOT_NONE) && !um_call_kobject_is(task, UM_KOT_TIMER) &&
@@ -148,7 +151,8 @@ static kern_return_t fw_rpc(mach_port_t task, mach_msg_id_t id, fw_buf *m, mach_
                    : KERN_INVALID_ARGUMENT;
     }
     m->head.msgh_bits = complex ? MACH_MSGH_BITS_COMPLEX : 0;
-    return um_mig_rpc(task, id, &m->head, size, &m->head, sizeof *m);
+    return um_mig_rpc(task, id, &m->head, size, &m->head,
+                      (mach_msg_size_t)(reply_max + sizeof(mach_msg_trailer_t)));
 }
 
 static kern_return_t fw_ret(const fw_buf *m)
@@ -230,10 +234,16 @@ static size_t fw_out_bytes(const um_fw_out *out, unsigned nout)
     return n;
 }
 
+/* The size of a simple reply carrying `out`. */
+static size_t fw_simple_size(const um_fw_out *out, unsigned nout)
+{
+    return FW_OUT_AT + fw_out_bytes(out, nout);
+}
+
 /* A simple reply carrying exactly `out`: checked, then its results written. */
 static kern_return_t fw_simple_reply(fw_buf *m, const um_fw_out *out, unsigned nout)
 {
-    size_t want = FW_OUT_AT + fw_out_bytes(out, nout);
+    size_t want = fw_simple_size(out, nout);
     kern_return_t kr = fw_check(m, 0, want, want);
     if (kr != KERN_SUCCESS)
         return kr;
@@ -247,7 +257,7 @@ kern_return_t um_forward_simple(mach_port_t task, mach_msg_id_t id, const um_fw_
 {
     fw_buf m;
     mach_msg_size_t size = fw_build(&m, port, in, nin);
-    kern_return_t kr = fw_rpc(task, id, &m, size, port != NULL);
+    kern_return_t kr = fw_rpc(task, id, &m, size, port != NULL, fw_simple_size(out, nout));
     if (kr != MACH_MSG_SUCCESS)
         return kr;
     return fw_simple_reply(&m, out, nout);
@@ -258,11 +268,11 @@ kern_return_t um_forward_port_out(mach_port_t task, mach_msg_id_t id, const um_f
                                   mach_port_t *port, mach_msg_type_name_t *disp)
 {
     fw_buf m;
+    mach_msg_port_descriptor_t d;
     mach_msg_size_t size = fw_build(&m, port_in, in, nin);
-    kern_return_t kr = fw_rpc(task, id, &m, size, port_in != NULL);
+    kern_return_t kr = fw_rpc(task, id, &m, size, port_in != NULL, FW_DESC_AT + sizeof d);
     if (kr != MACH_MSG_SUCCESS)
         return kr;
-    mach_msg_port_descriptor_t d;
     kr = fw_check(&m, 1, FW_DESC_AT + sizeof d, FW_DESC_AT + sizeof d);
     if (kr != KERN_SUCCESS)
         return kr;
@@ -306,14 +316,15 @@ kern_return_t um_forward_array_out(mach_port_t task, mach_msg_id_t id, const um_
     memcpy(args, in, nin * sizeof *in);
     args[nin] = UM_FW32(*array->count < max ? *array->count : max);
     fw_buf m;
-    mach_msg_size_t size = fw_build(&m, NULL, args, nin + 1);
-    kern_return_t kr = fw_rpc(task, id, &m, size, false);
-    if (kr != MACH_MSG_SUCCESS)
-        return kr;
     const size_t results = fw_results_at(port ? sizeof(mach_msg_port_descriptor_t) : 0);
     const size_t count_at = results + fw_out_bytes(out, nout);
     const size_t base = count_at + sizeof(mach_msg_type_number_t);
-    kr = fw_check(&m, port != NULL, base, base + fw_array_bytes(max, array->elem));
+    const size_t most = base + fw_array_bytes(max, array->elem);
+    mach_msg_size_t size = fw_build(&m, NULL, args, nin + 1);
+    kern_return_t kr = fw_rpc(task, id, &m, size, false, most);
+    if (kr != MACH_MSG_SUCCESS)
+        return kr;
+    kr = fw_check(&m, port != NULL, base, most);
     if (kr != KERN_SUCCESS)
         return kr;
     mach_msg_port_descriptor_t d;
@@ -350,13 +361,13 @@ kern_return_t um_forward_ool_out(mach_port_t task, mach_msg_id_t id, const um_fw
     if (nool == 0 || nool > FW_OOL_MAX)
         return MIG_ARRAY_TOO_LARGE;
     fw_buf m;
-    mach_msg_size_t size = fw_build(&m, NULL, in, nin);
-    kern_return_t kr = fw_rpc(task, id, &m, size, false);
-    if (kr != MACH_MSG_SUCCESS)
-        return kr;
     const size_t results = fw_results_at(nool * sizeof(mach_msg_ool_descriptor_t));
     const size_t counts_at = results + fw_out_bytes(out, nout);
     const size_t want = counts_at + nool * sizeof(mach_msg_type_number_t);
+    mach_msg_size_t size = fw_build(&m, NULL, in, nin);
+    kern_return_t kr = fw_rpc(task, id, &m, size, false, want);
+    if (kr != MACH_MSG_SUCCESS)
+        return kr;
     kr = fw_check(&m, nool, want, want);
     if (kr != KERN_SUCCESS)
         return kr;
@@ -400,9 +411,10 @@ kern_return_t um_forward_construct(mach_port_t task, const mach_port_options_t *
     at = fw_put_ool(&m, at, options, (mach_msg_size_t)sizeof *options);
     const um_fw_in in[] = {UM_FW64(context)};
     mach_msg_size_t size = fw_put_args(&m, at, in, 1);
-    kern_return_t kr = fw_rpc(task, UM_MIG_MACH_PORT_CONSTRUCT, &m, size, true);
+    const um_fw_out out[] = {UM_FWOUT(name)};
+    kern_return_t kr =
+        fw_rpc(task, UM_MIG_MACH_PORT_CONSTRUCT, &m, size, true, fw_simple_size(out, 1));
     if (kr != MACH_MSG_SUCCESS)
         return kr;
-    const um_fw_out out[] = {UM_FWOUT(name)};
     return fw_simple_reply(&m, out, 1);
 }

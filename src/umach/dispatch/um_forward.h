@@ -14,7 +14,9 @@
  * name, a send-once right to the thread's MIG reply port, then a receive with no time limit,
  * and the reply checked as the stub checks it (MIG_SERVER_DIED for a send-once notification,
  * MIG_REPLY_MISMATCH for another id, MIG_TYPE_ERROR for a wrong shape, the RetCode of an
- * error reply). A name that is not a send right is MACH_SEND_INVALID_DEST at once, what the
+ * error reply). The receive has room for the routine's largest reply and a minimal trailer
+ * (MIG's Reply structure) and no MACH_RCV_LARGE: a larger reply is MACH_RCV_TOO_LARGE, and
+ * the kernel destroys it (its rights released, its memory deallocated). A name that is not a send right is MACH_SEND_INVALID_DEST at once, what the
  * send would say. A thread, host or semaphore port gets what XNU's kernel server answers when
  * the routine's conversion finds no task (KERN_INVALID_TASK from the mach_port_* routines and
  * the exc_guard ones, KERN_INVALID_ARGUMENT from the others), the rights the request moved
