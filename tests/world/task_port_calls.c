@@ -6,8 +6,8 @@
  * context), extracts a send right to it into its own space and sends through it, guards it,
  * then breaks the guard: the guard exception is the caller's (the forked task aborts), not the
  * space owner's. Another task's task port is a plain send right (its last uref can go; only a
- * task's own is pinned). vm calls and mach_port_insert_right on another task stay refused
- * (MACH_SEND_INVALID_DEST), and a task port whose task has ended names no space.
+ * task's own is pinned). vm calls on another task stay refused (MACH_SEND_INVALID_DEST), and
+ * a task port whose task has ended names no space.
  * The later tests turn it round: a forked peer (its bootstrap slot our port, w_fork_with) lends
  * us its task port, we make the calls on it, then tell it to check their effect from inside.
  */
@@ -48,7 +48,12 @@ enum {
     TP_STASH = 400,    /* caller -> itself: the test's task port, kept in a message */
     TP_GO = 500,       /* test -> a peer: do your part now */
     TP_VIA_SLOT = 501, /* a peer -> the port its bootstrap slot holds */
+    TP_QUEUED = 502,   /* test -> its port, queued before its receive right moves */
+    TP_VIA_NAME = 503, /* a peer -> through a right we named in its space */
 };
+
+/* Names we choose in a peer's space (mach_port_insert_right). */
+enum { TP_N_SEND = 0x2103, TP_N_RECV = 0x2203, TP_N_OTHER = 0x2303 };
 
 #define TP_GUARD 0x99u
 
@@ -134,10 +139,11 @@ static int tp_caller(const char *service)
         refs != 1)
         return 27; /* the extracted right is in our space */
 
-    /* Refused on another task: a right from our space into theirs, and their memory. */
-    if (mach_port_insert_right(them, n, through, MACH_MSG_TYPE_COPY_SEND) !=
-        MACH_SEND_INVALID_DEST)
+    /* A right from our space into theirs: their space names its port already (n). */
+    if (mach_port_insert_right(them, 0x3303, through, MACH_MSG_TYPE_COPY_SEND) !=
+        KERN_RIGHT_EXISTS)
         return 30;
+    /* Refused on another task: their memory. */
     mach_vm_address_t a = 0;
     if (mach_vm_allocate(them, &a, vm_page_size, VM_FLAGS_ANYWHERE) != MACH_SEND_INVALID_DEST)
         return 31;
@@ -401,6 +407,97 @@ MT_TEST(task_special_ports_on_another_tasks_port_are_that_tasks_slots)
     MT_KR(task_set_bootstrap_port(p.task, q), MACH_SEND_INVALID_DEST);
     MT_EQ(tp_refs(q, MACH_PORT_RIGHT_SEND), 1u); /* its slots' copies went with it */
     MT_KR(mach_port_destroy(TASK, q), KERN_SUCCESS);
+    tp_peer_free(&p);
+    MT_EQ(tp_name_count(), names);
+}
+
+/* The peer finds the rights we named in its space, then uses them. */
+static int tp_role_finds_inserted_rights(mach_port_t mine)
+{
+    tp_buf b;
+    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+        return 60;
+    mach_port_type_t type = 0;
+    if (mach_port_type(TASK, TP_N_SEND, &type) != KERN_SUCCESS || type != MACH_PORT_TYPE_SEND)
+        return 61;
+    if (mach_port_type(TASK, TP_N_RECV, &type) != KERN_SUCCESS || type != MACH_PORT_TYPE_RECEIVE)
+        return 62;
+    if (mach_port_type(TASK, TP_N_OTHER, &type) != KERN_INVALID_NAME)
+        return 63;
+    /* The message queued before the receive right moved came with it. */
+    if (tp_receive(TP_N_RECV, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_QUEUED)
+        return 64;
+    if (tp_send(TP_N_SEND, MACH_MSG_TYPE_MOVE_SEND, MACH_PORT_NULL, 0, TP_VIA_NAME,
+                MACH_PORT_NULL, MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
+        return 65;
+    return 0;
+}
+
+MT_TEST(insert_right_on_another_tasks_port_names_the_callers_right_in_that_tasks_space)
+{
+    mach_msg_type_number_t names = tp_name_count();
+    tp_peer p;
+    MT_REQUIRE(tp_peer_start(&p, tp_role_finds_inserted_rights) == 0);
+    mach_port_t q = tp_port(), r = tp_port(), s = tp_port(), plain = MACH_PORT_NULL;
+    MT_REQUIRE(MACH_PORT_VALID(q) && MACH_PORT_VALID(r) && MACH_PORT_VALID(s));
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &plain), KERN_SUCCESS);
+
+    /* A send right made from our receive right, then a copy of ours under the same name. */
+    MT_KR(mach_port_insert_right(p.task, TP_N_SEND, q, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+    MT_KR(mach_port_insert_right(p.task, TP_N_SEND, q, MACH_MSG_TYPE_COPY_SEND), KERN_SUCCESS);
+    mach_port_urefs_t refs = 0;
+    MT_KR(mach_port_get_refs(p.task, TP_N_SEND, MACH_PORT_RIGHT_SEND, &refs), KERN_SUCCESS);
+    MT_EQ(refs, 2u);
+    MT_EQ(tp_refs(q, MACH_PORT_RIGHT_SEND), 1u); /* ours stays */
+
+    /* XNU's codes; the right the request carried goes with a failed call. */
+    MT_KR(mach_port_insert_right(p.task, TP_N_OTHER, q, MACH_MSG_TYPE_COPY_SEND),
+          KERN_RIGHT_EXISTS);
+    MT_KR(mach_port_insert_right(p.task, TP_N_SEND, r, MACH_MSG_TYPE_MAKE_SEND), KERN_NAME_EXISTS);
+    MT_KR(mach_port_insert_right(p.task, MACH_PORT_NULL, r, MACH_MSG_TYPE_MAKE_SEND),
+          KERN_INVALID_VALUE);
+    MT_KR(mach_port_insert_right(p.task, MACH_PORT_DEAD, r, MACH_MSG_TYPE_COPY_SEND),
+          KERN_INVALID_VALUE);
+    MT_KR(mach_port_insert_right(p.task, TP_N_OTHER, MACH_PORT_NULL, MACH_MSG_TYPE_MAKE_SEND),
+          KERN_INVALID_CAPABILITY);
+    MT_KR(mach_port_insert_right(p.task, TP_N_OTHER, MACH_PORT_DEAD, MACH_MSG_TYPE_COPY_SEND),
+          KERN_INVALID_CAPABILITY);
+    /* Our right cannot travel: the message's code, and their space is untouched. */
+    MT_KR(mach_port_insert_right(p.task, TP_N_OTHER, plain, MACH_MSG_TYPE_COPY_SEND),
+          MACH_SEND_INVALID_RIGHT);
+    MT_KR(mach_port_insert_right(p.task, TP_N_OTHER, 0x7f7f7f03, MACH_MSG_TYPE_COPY_SEND),
+          MACH_SEND_INVALID_RIGHT);
+    MT_EQ(tp_refs(q, MACH_PORT_RIGHT_SEND), 1u);
+    MT_EQ(tp_refs(r, MACH_PORT_RIGHT_SEND), 1u);
+    /* A receive right moved under a taken name is destroyed: our send right to it is dead. */
+    MT_KR(mach_port_insert_right(p.task, TP_N_SEND, s, MACH_MSG_TYPE_MOVE_RECEIVE),
+          KERN_NAME_EXISTS);
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(TASK, s, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_DEAD_NAME);
+
+    /* Our receive right moves to a free name, with the message queued on it. */
+    MT_KR(tp_send(r, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, TP_QUEUED, MACH_PORT_NULL,
+                  MACH_MSG_TYPE_COPY_SEND, 0),
+          MACH_MSG_SUCCESS);
+    MT_KR(mach_port_insert_right(p.task, TP_N_RECV, r, MACH_MSG_TYPE_MOVE_RECEIVE), KERN_SUCCESS);
+    MT_KR(mach_port_type(TASK, r, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_SEND);
+
+    MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
+    tp_buf b;
+    MT_KR(tp_receive(q, &b), MACH_MSG_SUCCESS);
+    MT_EQ(b.m.h.msgh_id, TP_VIA_NAME);
+    MT_EQ(tp_peer_end(&p), 0);
+
+    /* Its task ended: MACH_SEND_INVALID_DEST, and our right stays ours. */
+    MT_KR(mach_port_insert_right(p.task, TP_N_OTHER, q, MACH_MSG_TYPE_MOVE_SEND),
+          MACH_SEND_INVALID_DEST);
+    MT_EQ(tp_refs(q, MACH_PORT_RIGHT_SEND), 1u);
+    MT_KR(mach_port_destroy(TASK, q), KERN_SUCCESS);
+    tp_drop_dead(r); /* its receive right died with the peer */
+    tp_drop_dead(s);
+    MT_KR(mach_port_mod_refs(TASK, plain, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     tp_peer_free(&p);
     MT_EQ(tp_name_count(), names);
 }

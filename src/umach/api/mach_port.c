@@ -7,9 +7,9 @@
  * task's port or to another task's (a world's task port received in a message): the call
  * acts on that task's space, as XNU's kernel serves it, and a guard exception it raises is
  * the caller's. Anything else gives MACH_SEND_INVALID_DEST, as the Darwin trap and MIG stub
- * do. On another task, mach_port_insert_right and mach_port_request_notification (whose
- * right comes from the caller's space in a MIG request, with the message's checks) are not
- * served: MACH_SEND_INVALID_DEST.
+ * do. On another task, mach_port_insert_right takes its right from the caller's space as
+ * its MIG request carries it; mach_port_request_notification (whose notify right also comes
+ * in the MIG request) is not served there: MACH_SEND_INVALID_DEST.
  */
 #include "../kern/um_kmsg.h"
 #include "um_api.h"
@@ -287,10 +287,38 @@ kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_
 
 /* ---- moving rights --------------------------------------------------------------------------- */
 
+/*
+ * mach_port_insert_right on another task's space, which XNU serves through MIG (its trap
+ * takes the caller's own task only): the right comes from the caller's space as the request's
+ * port descriptor, with the message's checks and codes, and the routine names it `name` in
+ * `space`. A routine that fails destroys the request, the right it carried with it.
+ */
+static kern_return_t insert_into_another(um_task *self, um_space *space, mach_port_name_t name,
+                                         mach_port_t poly, mach_msg_type_name_t polyPoly)
+{
+    um_port *port = NULL;
+    mach_msg_return_t mr = um_kmsg_copyin_port(self->space, poly, polyPoly, &port);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    mach_msg_type_name_t type = um_copyin_type(polyPoly);
+    kern_return_t kr;
+    if (!MACH_PORT_VALID(name) || !MACH_MSG_TYPE_PORT_ANY_RIGHT(type))
+        kr = KERN_INVALID_VALUE;
+    else if (!UM_PORT_VALID(port))
+        kr = KERN_INVALID_CAPABILITY;
+    else
+        kr = um_right_copyout_name(space, port, type, name);
+    if (kr != KERN_SUCCESS && UM_PORT_VALID(port))
+        um_right_release(port, type);
+    return kr;
+}
+
 kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mach_port_name_t name,
                                             mach_port_t poly, mach_msg_type_name_t polyPoly)
 {
-    ENTER_OWN(task);
+    ENTER(task);
+    if (space != self->space)
+        LEAVE(insert_into_another(self, space, name, poly, polyPoly));
     kern_return_t kr;
     if (name == poly &&
         (polyPoly == MACH_MSG_TYPE_MAKE_SEND || polyPoly == MACH_MSG_TYPE_COPY_SEND)) {

@@ -849,6 +849,12 @@ static mach_msg_return_t copyin_port(um_space *space, mach_port_name_t name,
     return MACH_MSG_SUCCESS;
 }
 
+mach_msg_return_t um_kmsg_copyin_port(um_space *space, mach_port_name_t name,
+                                      mach_msg_type_name_t disp, um_port **portp)
+{
+    return copyin_port(space, name, disp, 0, portp);
+}
+
 static mach_msg_return_t copyin_guarded(um_space *space, um_kdesc *d, const uint8_t *u)
 {
     uint64_t context = rd64(u);

@@ -102,6 +102,16 @@ mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_msg_siz
 mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *kmsg,
                                           mach_msg_option_t option);
 /*
+ * The right named `name` in `space`, taken as a port descriptor of disposition `disp` takes it
+ * from a message being sent, with the message's codes: NULL and DEAD travel as such
+ * (*portp NULL or UM_PORT_DEAD), a right that cannot be taken is MACH_SEND_INVALID_RIGHT (a
+ * missing one also raises kGUARD_EXC_SEND_INVALID_RIGHT) or MACH_SEND_NO_BUFFER. For a MIG
+ * request the kernel serves without a message (a call on another task's port). On success
+ * *portp is a naked right of type um_copyin_type(disp), the caller's. Conditions: world locked.
+ */
+mach_msg_return_t um_kmsg_copyin_port(um_space *space, mach_port_name_t name,
+                                      mach_msg_type_name_t disp, um_port **portp);
+/*
  * Whether `charge` more bytes fit under `ledger`'s cap, the sender's queued bytes, and its
  * total's, the kernel's: the test every send makes (um_kmsg_copyin_prepared: not fitting is
  * MACH_SEND_NO_BUFFER), and umachd's before it takes back credits to make room.
