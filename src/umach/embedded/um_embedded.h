@@ -45,20 +45,8 @@ um_task *um_embedded_enter(void);
 um_task *um_embedded_task(void);
 /* Release the world lock, then issue the futex wakes deferred while it was held. */
 void um_embedded_leave(void);
-/* The kernel's regions and the task's memory in this process (um_memory.c). */
-extern const um_kernel_ops um_embedded_kernel_ops;
-extern const um_task_memops um_embedded_memops;
 
-/* Install the fault handler behind the task's memory copies (once, at world creation). */
-void um_embedded_memory_init(void);
-
-/* mach_msg for this process's task (um_msg.c): send and/or receive, sleeping as needed. */
-mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t option,
-                                  mach_msg_size_t send_size, mach_msg_size_t rcv_size,
-                                  mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
-                                  mach_msg_header_t *rcv_msg);
-
-/* Take the world lock again after a sleep that released it with um_embedded_unlock_only. */
+/* Take the world lock again after a sleep that released it with um_embedded_leave. */
 void um_embedded_relock(void);
 
 /*
