@@ -17,6 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * The fields of a kernel message `k` (zeroed, its descriptor records attached) to `dest`, a
+ * naked right of type `dest_type` that `k` takes over: `body_size` body bytes, complex when
+ * `ndesc` descriptors have room, the kernel's security token {0, 1}.
+ */
+static void kernel_kmsg_fill(um_kmsg *k, um_port *dest, mach_msg_type_name_t dest_type,
+                             mach_msg_id_t id, mach_msg_size_t body_size, uint32_t ndesc)
+{
+    k->body = um_kmsg_body_start(k);
+    k->bits = MACH_MSGH_BITS_SET(dest_type, 0, 0, ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
+    k->size = (mach_msg_size_t)sizeof(mach_msg_header_t) + body_size;
+    k->dest = dest;
+    k->id = id;
+    k->sec.val[0] = 0;
+    k->sec.val[1] = 1;
+}
+
 um_kmsg *um_kmsg_kernel(um_port *dest, mach_msg_type_name_t dest_type, mach_msg_id_t id,
                         mach_msg_size_t body_size, uint32_t ndesc)
 {
@@ -30,13 +47,7 @@ um_kmsg *um_kmsg_kernel(um_port *dest, mach_msg_type_name_t dest_type, mach_msg_
             return NULL;
         }
     }
-    k->body = um_kmsg_body_start(k);
-    k->bits = MACH_MSGH_BITS_SET(dest_type, 0, 0, ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
-    k->size = (mach_msg_size_t)sizeof(mach_msg_header_t) + body_size;
-    k->dest = dest;
-    k->id = id;
-    k->sec.val[0] = 0;
-    k->sec.val[1] = 1;
+    kernel_kmsg_fill(k, dest, dest_type, id, body_size, ndesc);
     return k;
 }
 
@@ -80,14 +91,7 @@ static um_kmsg *kernel_kmsg(um_port *dest, mach_msg_id_t id, mach_msg_size_t bod
     memset(k, 0, sizeof *k + UM_KMSG_STORAGE(UM_NOTIFY_BODY_MAX));
     memset(desc, 0, sizeof *desc);
     k->desc = desc; /* freed with the message, used or not */
-    k->body = um_kmsg_body_start(k);
-    k->bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_PORT_SEND_ONCE, 0, 0,
-                                 ndesc ? MACH_MSGH_BITS_COMPLEX : 0);
-    k->size = (mach_msg_size_t)sizeof(mach_msg_header_t) + body_size;
-    k->dest = dest;
-    k->id = id;
-    k->sec.val[0] = 0;
-    k->sec.val[1] = 1;
+    kernel_kmsg_fill(k, dest, MACH_MSG_TYPE_PORT_SEND_ONCE, id, body_size, ndesc);
     return k;
 }
 
