@@ -171,46 +171,74 @@ typedef struct {
     uint8_t body[1000];
 } l_msg;
 
-/* Queue 1024-byte messages on a port of our own until refused: "<sent> <the refusal>
- * <a send after one was received>". */
-static int l_role_queued(void)
+/* One 1024-byte message to `p` (a send right of ours), never waiting. */
+static mach_msg_return_t l_send_kib(mach_port_t p)
+{
+    l_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+    m.h.msgh_size = sizeof m;
+    m.h.msgh_remote_port = p;
+    return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
+                    MACH_PORT_NULL);
+}
+
+/* A new port of ours with a send right and the largest queue limit; MACH_PORT_NULL: none. */
+static mach_port_t l_big_port(void)
 {
     mach_port_t p = MACH_PORT_NULL;
     if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p) != KERN_SUCCESS ||
         mach_port_insert_right(TASK, p, p, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
-        return 2;
+        return MACH_PORT_NULL;
     mach_port_limits_t l = {.mpl_qlimit = MACH_PORT_QLIMIT_MAX};
     if (mach_port_set_attributes(TASK, p, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&l,
                                  MACH_PORT_LIMITS_INFO_COUNT) != KERN_SUCCESS)
-        return 3;
+        return MACH_PORT_NULL;
+    return p;
+}
+
+/*
+ * Send `size`-byte messages (zeroed, numbered from 0; at most an l_msg) to `p`, a send right of
+ * ours, never waiting, until one is refused or MACH_PORT_QLIMIT_MAX went: how many went.
+ * *refusal gets the refused send's result (MACH_MSG_SUCCESS when none was refused).
+ */
+static unsigned l_fill(mach_port_t p, mach_msg_size_t size, mach_msg_return_t *refusal)
+{
     l_msg m;
-    memset(&m, 0, sizeof m);
     unsigned sent = 0;
-    mach_msg_return_t mr = MACH_MSG_SUCCESS;
+    *refusal = MACH_MSG_SUCCESS;
     while (sent < MACH_PORT_QLIMIT_MAX) {
+        memset(&m, 0, size);
         m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
-        m.h.msgh_size = sizeof m;
+        m.h.msgh_size = size;
         m.h.msgh_remote_port = p;
         m.h.msgh_id = (mach_msg_id_t)sent;
-        mr = mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
-                      MACH_PORT_NULL);
-        if (mr != MACH_MSG_SUCCESS)
+        *refusal = mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0, MACH_PORT_NULL, 0,
+                            MACH_PORT_NULL);
+        if (*refusal != MACH_MSG_SUCCESS)
             break;
         sent++;
     }
+    return sent;
+}
+
+/* Queue 1024-byte messages on a port of our own until refused: "<sent> <the refusal>
+ * <a send after one was received>". */
+static int l_role_queued(void)
+{
+    mach_port_t p = l_big_port();
+    if (!p)
+        return 2;
+    mach_msg_return_t mr;
+    unsigned sent = l_fill(p, sizeof(l_msg), &mr);
     struct {
         l_msg m;
         mach_msg_max_trailer_t t;
     } r;
     mach_msg_return_t again = MACH_RCV_INVALID_NAME;
     if (mach_msg(&r.m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, p, 0, MACH_PORT_NULL) ==
-        MACH_MSG_SUCCESS) {
-        m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
-        m.h.msgh_size = sizeof m;
-        m.h.msgh_remote_port = p;
-        again = mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
-                         MACH_PORT_NULL);
-    }
+        MACH_MSG_SUCCESS)
+        again = l_send_kib(p);
     printf("%u %d %d\n", sent, mr, again);
     return 0;
 }
@@ -319,32 +347,6 @@ static int l_role_threads_refused(void)
     return 0;
 }
 
-/* One 1024-byte message to `p` (a send right of ours), never waiting. */
-static mach_msg_return_t l_send_kib(mach_port_t p)
-{
-    l_msg m;
-    memset(&m, 0, sizeof m);
-    m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
-    m.h.msgh_size = sizeof m;
-    m.h.msgh_remote_port = p;
-    return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
-                    MACH_PORT_NULL);
-}
-
-/* A new port of ours with a send right and the largest queue limit; MACH_PORT_NULL: none. */
-static mach_port_t l_big_port(void)
-{
-    mach_port_t p = MACH_PORT_NULL;
-    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p) != KERN_SUCCESS ||
-        mach_port_insert_right(TASK, p, p, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
-        return MACH_PORT_NULL;
-    mach_port_limits_t l = {.mpl_qlimit = MACH_PORT_QLIMIT_MAX};
-    if (mach_port_set_attributes(TASK, p, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&l,
-                                 MACH_PORT_LIMITS_INFO_COUNT) != KERN_SUCCESS)
-        return MACH_PORT_NULL;
-    return p;
-}
-
 /*
  * world-queued: queue 1024-byte messages on a port of ours until a send is refused, then fork
  * a second task, which tries to queue one on a port of its own (its own limit is far away);
@@ -356,10 +358,8 @@ static int l_role_world_queued(void)
     mach_port_t mine = l_big_port();
     if (!mine)
         return 2;
-    unsigned sent = 0;
     mach_msg_return_t refusal;
-    while ((refusal = l_send_kib(mine)) == MACH_MSG_SUCCESS && sent < MACH_PORT_QLIMIT_MAX)
-        sent++;
+    unsigned sent = l_fill(mine, sizeof(l_msg), &refusal);
     int to_kid[2], from_kid[2];
     if (pipe(to_kid) != 0 || pipe(from_kid) != 0)
         return 3;
@@ -405,24 +405,8 @@ static int l_role_posted(void)
     if (!p)
         return 2;
     uint64_t before = w_stat(W_STAT_POSTS_TAKEN);
-    struct {
-        mach_msg_header_t h;
-        uint8_t body[L_POSTED_SIZE - sizeof(mach_msg_header_t)];
-    } m;
-    unsigned sent = 0;
-    mach_msg_return_t mr = MACH_MSG_SUCCESS;
-    while (sent < MACH_PORT_QLIMIT_MAX) {
-        memset(&m, 0, sizeof m);
-        m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
-        m.h.msgh_size = sizeof m;
-        m.h.msgh_remote_port = p;
-        m.h.msgh_id = (mach_msg_id_t)sent;
-        mr = mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof m, 0, MACH_PORT_NULL, 0,
-                      MACH_PORT_NULL);
-        if (mr != MACH_MSG_SUCCESS)
-            break;
-        sent++;
-    }
+    mach_msg_return_t mr;
+    unsigned sent = l_fill(p, L_POSTED_SIZE, &mr);
     uint64_t after = w_stat(W_STAT_POSTS_TAKEN);
     printf("%u %d %llu\n", sent, mr,
            before == UINT64_MAX || after == UINT64_MAX ? 0ull
