@@ -1012,6 +1012,22 @@ static void w_header(mach_msg_header_t *h, mach_port_t dest, mach_msg_type_name_
 }
 
 /*
+ * The client's request `id` (an empty w_msg) to the server through `service`, and its reply
+ * into `b` through `reply`, waiting at most WORLD_WAIT_MS: true when the reply answers it
+ * (*kr: mach_msg's result).
+ */
+static bool w_ask(mach_port_t service, mach_port_t reply, w_buf *b, mach_msg_id_t id,
+                  kern_return_t *kr)
+{
+    memset(&b->m, 0, sizeof b->m);
+    w_header(&b->m.h, service, MACH_MSG_TYPE_COPY_SEND, reply, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+             sizeof b->m, id);
+    *kr = mach_msg(&b->m.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT, sizeof b->m,
+                   sizeof *b, reply, WORLD_WAIT_MS, MACH_PORT_NULL);
+    return *kr == KERN_SUCCESS && b->m.h.msgh_id == id + W_REPLY;
+}
+
+/*
  * The client task (a forked child of the server task): looks the service up with its
  * bootstrap server, says hello, then runs each enabled section, and ends with W_DONE. A
  * section whose first message the world refuses is reported unavailable; an error after that
@@ -1084,12 +1100,7 @@ static void world_client(int cpu)
         if (ok) {
             uint64_t client_ns = cpu_ns() - c0;
             uint64_t daemon_ns = daemon_cpu_ns(world_daemon, "umachd") - d0;
-            memset(&b.m, 0, sizeof b.m);
-            w_header(&b.m.h, service, MACH_MSG_TYPE_COPY_SEND, reply,
-                     MACH_MSG_TYPE_MAKE_SEND_ONCE, sizeof b.m, W_CPU);
-            kr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT, sizeof b.m,
-                          sizeof b, reply, WORLD_WAIT_MS, MACH_PORT_NULL);
-            if (kr != KERN_SUCCESS || b.m.h.msgh_id != W_CPU + W_REPLY)
+            if (!w_ask(service, reply, &b, W_CPU, &kr))
                 w_fail(REC_RPC, "the server's CPU time", kr);
             lat_stats s = stats_of(lat, n);
             s.cpu_us = (double)(client_ns + b.m.seq + daemon_ns) / 1e3 / (double)n;
@@ -1170,12 +1181,7 @@ static void world_client(int cpu)
             lat[i] = t1 - t0;
             /* The server deallocates after its reply; the next transfer starts when it has
              * (a hello is answered in order, after the deallocation). */
-            memset(&b.m, 0, sizeof b.m);
-            w_header(&b.m.h, service, MACH_MSG_TYPE_COPY_SEND, reply,
-                     MACH_MSG_TYPE_MAKE_SEND_ONCE, sizeof b.m, W_HELLO);
-            kr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT, sizeof b.m,
-                          sizeof b, reply, WORLD_WAIT_MS, MACH_PORT_NULL);
-            if (kr != KERN_SUCCESS || b.m.h.msgh_id != W_HELLO + W_REPLY)
+            if (!w_ask(service, reply, &b, W_HELLO, &kr))
                 w_fail(REC_OOL, "the pause between two out-of-line moves", kr);
         }
         if (ok) {
