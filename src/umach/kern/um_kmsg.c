@@ -80,12 +80,12 @@ UM_HOT void um_trailer_write(void *at, mach_msg_option_t option, mach_port_seqno
      * without building a full one on the stack first (clearing it and copying it back out
      * through differently sized moves cost more than the rest of the receive's bookkeeping).
      */
-    mach_msg_size_t size = um_trailer_size(option);
-    if (size == sizeof(mach_msg_trailer_t)) {
+    if (GET_RCV_ELEMENTS(option) == MACH_RCV_TRAILER_NULL) {
         const mach_msg_trailer_t t = {MACH_MSG_TRAILER_FORMAT_0, sizeof(mach_msg_trailer_t)};
         memcpy(at, &t, sizeof t);
         return;
     }
+    mach_msg_size_t size = um_trailer_size(option);
     mach_msg_max_trailer_t t;
     t.msgh_trailer_type = MACH_MSG_TRAILER_FORMAT_0;
     t.msgh_trailer_size = size;

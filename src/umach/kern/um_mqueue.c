@@ -40,8 +40,8 @@ UM_HOT_STATIC um_waiter *take_receiver(um_port *port)
 {
     if (port->receivers.head)
         return um_waitq_pop(&port->receivers);
-    const um_port_rare *r = um_rare(port);
-    for (uint32_t i = 0; i < r->nsets; i++)
+    const um_port_rare *r = port->rare;
+    for (uint32_t i = 0; r && i < r->nsets; i++)
         if (r->sets[i]->receivers.head)
             return um_waitq_pop(&r->sets[i]->receivers);
     return NULL;
@@ -89,7 +89,9 @@ UM_HOT um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
     um_kmsg_uncharge(k);
     port->msgcount--;
     *seqnop = port->seqno++;
-    if ((uint64_t)port->msgcount + port->reserved < port->qlimit) {
+    /* Seldom anyone to tell that there is room: blocked senders, send-possible requests. */
+    if ((port->senders.head || (port->rare && port->rare->caprequests)) &&
+        (uint64_t)port->msgcount + port->reserved < port->qlimit) {
         if (port->senders.head)
             wake_one(&port->senders);
         if (port->rare && port->rare->caprequests)

@@ -248,7 +248,8 @@ void um_port_make_send(um_port *port)
 UM_HOT bool um_port_make_send_once(um_port *port)
 {
     if (port->active) {
-        um_port_rare *r = um_port_rare_get(port);
+        /* A reply port has its rare part from its first request on: no call after that. */
+        um_port_rare *r = port->rare ? port->rare : um_port_rare_get(port);
         if (!r)
             return false;
         if (r->nsoreserves <= port->sorights) {
