@@ -52,6 +52,23 @@ enum {
     TP_VIA_NAME = 503, /* a peer -> through a right we named in its space */
 };
 
+/* A notification's message (large enough for each kind's body). */
+static mach_msg_return_t tp_receive_notification(mach_port_t port, mach_msg_id_t *id,
+                                                 mach_port_name_t *named)
+{
+    union {
+        mach_dead_name_notification_t dead;
+        mach_no_senders_notification_t nosenders;
+        uint8_t bytes[256];
+    } u;
+    memset(&u, 0, sizeof u);
+    mach_msg_return_t mr = mach_msg(&u.dead.not_header, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0,
+                                    sizeof u, port, 10000, MACH_PORT_NULL);
+    *id = u.dead.not_header.msgh_id;
+    *named = u.dead.not_port; /* the dead name, or a no-senders' make-send count */
+    return mr;
+}
+
 /* Names we choose in a peer's space (mach_port_insert_right). */
 enum { TP_N_SEND = 0x2103, TP_N_RECV = 0x2203, TP_N_OTHER = 0x2303 };
 
@@ -498,6 +515,114 @@ MT_TEST(insert_right_on_another_tasks_port_names_the_callers_right_in_that_tasks
     tp_drop_dead(r); /* its receive right died with the peer */
     tp_drop_dead(s);
     MT_KR(mach_port_mod_refs(TASK, plain, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    tp_peer_free(&p);
+    MT_EQ(tp_name_count(), names);
+}
+
+/* The peer waits to be told to end. */
+static int tp_role_waits(mach_port_t mine)
+{
+    tp_buf b;
+    return tp_receive(mine, &b) == MACH_MSG_SUCCESS && b.m.h.msgh_id == TP_GO ? 0 : 70;
+}
+
+MT_TEST(request_notification_on_another_tasks_port_notifies_whom_the_caller_says)
+{
+    mach_msg_type_number_t names = tp_name_count();
+    tp_peer p;
+    MT_REQUIRE(tp_peer_start(&p, tp_role_waits) == 0);
+    mach_port_t nq = tp_port(), nq2 = tp_port(), d = tp_port(), x = tp_port();
+    MT_REQUIRE(MACH_PORT_VALID(nq) && MACH_PORT_VALID(nq2) && MACH_PORT_VALID(d) &&
+               MACH_PORT_VALID(x));
+    /* A receive right of the peer's (made through its task port). */
+    mach_port_name_t n = MACH_PORT_NULL;
+    MT_KR(mach_port_allocate(p.task, MACH_PORT_RIGHT_RECEIVE, &n), KERN_SUCCESS);
+
+    /* No-senders on its port, to ours: armed, then fired when the only send right goes. */
+    mach_port_t previous = 0x1234;
+    MT_KR(mach_port_request_notification(p.task, n, MACH_NOTIFY_NO_SENDERS, 1, nq,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
+          KERN_SUCCESS);
+    MT_EQ(previous, MACH_PORT_NULL);
+    /* Asked again with another port: the first request comes back to us, a send-once right. */
+    MT_KR(mach_port_request_notification(p.task, n, MACH_NOTIFY_NO_SENDERS, 1, nq2,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
+          KERN_SUCCESS);
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(TASK, previous, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_SEND_ONCE);
+    MT_KR(mach_port_deallocate(TASK, previous), KERN_SUCCESS); /* nq hears of it */
+    mach_msg_id_t id = 0;
+    mach_port_name_t named = 0;
+    MT_KR(tp_receive_notification(nq, &id, &named), MACH_MSG_SUCCESS);
+    MT_EQ(id, MACH_NOTIFY_SEND_ONCE);
+    mach_port_t through = MACH_PORT_NULL;
+    mach_msg_type_name_t disp = 0;
+    MT_KR(mach_port_extract_right(p.task, n, MACH_MSG_TYPE_MAKE_SEND, &through, &disp),
+          KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, through), KERN_SUCCESS);
+    MT_KR(tp_receive_notification(nq2, &id, &named), MACH_MSG_SUCCESS);
+    MT_EQ(id, MACH_NOTIFY_NO_SENDERS);
+    MT_EQ(named, 1u); /* its make-send count */
+
+    /* Dead-name on the peer's send right to our port: named as the peer names it. */
+    MT_KR(mach_port_insert_right(p.task, TP_N_SEND, d, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+    MT_KR(mach_port_request_notification(p.task, TP_N_SEND, MACH_NOTIFY_DEAD_NAME, 0, nq,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
+          KERN_SUCCESS);
+    MT_EQ(previous, MACH_PORT_NULL);
+    MT_KR(mach_port_mod_refs(TASK, d, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(tp_receive_notification(nq, &id, &named), MACH_MSG_SUCCESS);
+    MT_EQ(id, MACH_NOTIFY_DEAD_NAME);
+    MT_EQ(named, (mach_port_name_t)TP_N_SEND);
+    MT_KR(mach_port_type(p.task, TP_N_SEND, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_DEAD_NAME);
+
+    /* XNU's codes. The routine's errors destroy the send-once right the request carried (nq
+     * hears of it); a right that cannot travel is the message's error, and a right that is
+     * not send-once MIG's type error, the request (and so our right) destroyed. */
+    MT_KR(mach_port_request_notification(p.task, 0x4403, MACH_NOTIFY_DEAD_NAME, 0, nq,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
+          KERN_INVALID_NAME);
+    MT_KR(tp_receive_notification(nq, &id, &named), MACH_MSG_SUCCESS);
+    MT_EQ(id, MACH_NOTIFY_SEND_ONCE);
+    MT_KR(mach_port_request_notification(p.task, n, 0x999, 0, nq, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+                                         &previous),
+          KERN_INVALID_VALUE);
+    MT_KR(tp_receive_notification(nq, &id, &named), MACH_MSG_SUCCESS);
+    MT_EQ(id, MACH_NOTIFY_SEND_ONCE);
+    MT_KR(mach_port_request_notification(p.task, n, MACH_NOTIFY_NO_SENDERS, 0, MACH_PORT_DEAD,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
+          KERN_INVALID_CAPABILITY);
+    MT_KR(mach_port_request_notification(p.task, n, MACH_NOTIFY_NO_SENDERS, 0, 0x7f7f7f03,
+                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
+          MACH_SEND_INVALID_RIGHT);
+    MT_EQ(tp_refs(x, MACH_PORT_RIGHT_SEND), 1u);
+    MT_KR(mach_port_request_notification(p.task, n, MACH_NOTIFY_NO_SENDERS, 0, x,
+                                         MACH_MSG_TYPE_MOVE_SEND, &previous),
+          MIG_TYPE_ERROR);
+    MT_EQ(tp_refs(x, MACH_PORT_RIGHT_SEND), 0u);
+    MT_KR(mach_port_type(TASK, x, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_RECEIVE);
+
+    MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
+    MT_EQ(tp_peer_end(&p), 0);
+    /* Its task ended: MACH_SEND_INVALID_DEST, and our send-once right stays ours. */
+    mach_port_t so = MACH_PORT_NULL;
+    MT_KR(mach_port_extract_right(TASK, nq, MACH_MSG_TYPE_MAKE_SEND_ONCE, &so, &disp),
+          KERN_SUCCESS);
+    MT_KR(mach_port_request_notification(p.task, n, MACH_NOTIFY_NO_SENDERS, 0, so,
+                                         MACH_MSG_TYPE_MOVE_SEND_ONCE, &previous),
+          MACH_SEND_INVALID_DEST);
+    MT_KR(mach_port_type(TASK, so, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_SEND_ONCE);
+    MT_KR(mach_port_deallocate(TASK, so), KERN_SUCCESS);
+    MT_KR(tp_receive_notification(nq, &id, &named), MACH_MSG_SUCCESS);
+    MT_EQ(id, MACH_NOTIFY_SEND_ONCE);
+    MT_KR(mach_port_destroy(TASK, nq), KERN_SUCCESS);
+    MT_KR(mach_port_destroy(TASK, nq2), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, x, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    tp_drop_dead(d);
     tp_peer_free(&p);
     MT_EQ(tp_name_count(), names);
 }

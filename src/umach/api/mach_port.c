@@ -7,9 +7,9 @@
  * task's port or to another task's (a world's task port received in a message): the call
  * acts on that task's space, as XNU's kernel serves it, and a guard exception it raises is
  * the caller's. Anything else gives MACH_SEND_INVALID_DEST, as the Darwin trap and MIG stub
- * do. On another task, mach_port_insert_right takes its right from the caller's space as
- * its MIG request carries it; mach_port_request_notification (whose notify right also comes
- * in the MIG request) is not served there: MACH_SEND_INVALID_DEST.
+ * do. On another task, mach_port_insert_right and mach_port_request_notification take their
+ * right from the caller's space as their MIG request carries it (XNU's traps serve the
+ * caller's own task only), with the message's checks and codes.
  */
 #include "../kern/um_kmsg.h"
 #include "um_api.h"
@@ -27,12 +27,6 @@
     um_space_enter(space, self)
 
 #define LEAVE(kr) return um_space_leave(space, (kr))
-
-/* A call that needs the caller's own space for its right: not served on another task. */
-#define ENTER_OWN(task)                                                                            \
-    ENTER(task);                                                                                   \
-    if (space != self->space)                                                                      \
-        LEAVE(MACH_SEND_INVALID_DEST)
 
 /*
  * The receive right `name` names: NULL and DEAD are KERN_INVALID_RIGHT, as XNU's
@@ -695,22 +689,47 @@ kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
 
 
 
+/*
+ * The notify right of a request on another task's space, which XNU serves through MIG (its
+ * trap takes the caller's own task only): it comes from the caller's space as the request's
+ * port descriptor, with the message's checks and codes, and the kernel's MIG server takes a
+ * send-once right only (MIG_TYPE_ERROR otherwise, the request and the right it carried
+ * destroyed). On success *npp is the caller's naked send-once right, NULL or UM_PORT_DEAD.
+ */
+static kern_return_t notify_from_request(um_task *self, mach_port_t notify,
+                                         mach_msg_type_name_t notifyPoly, um_port **npp)
+{
+    mach_msg_return_t mr = um_kmsg_copyin_port(self->space, notify, notifyPoly, npp);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    mach_msg_type_name_t disp = um_copyin_type(notifyPoly);
+    if (disp != MACH_MSG_TYPE_PORT_SEND_ONCE) {
+        if (UM_PORT_VALID(*npp))
+            um_right_release(*npp, disp);
+        return MIG_TYPE_ERROR;
+    }
+    return KERN_SUCCESS;
+}
+
 kern_return_t um_api_mach_port_request_notification(um_task *self, ipc_space_t task,
                                                     mach_port_name_t name, mach_msg_id_t msgid,
                                                     mach_port_mscount_t sync, mach_port_t notify,
                                                     mach_msg_type_name_t notifyPoly,
                                                     mach_port_t *previous)
 {
-    ENTER_OWN(task);
-    mach_msg_type_name_t disp = um_copyin_type(notifyPoly);
-    if (disp != MACH_MSG_TYPE_PORT_SEND_ONCE)
-        LEAVE(MIG_TYPE_ERROR); /* the kernel's MIG server accepts only a send-once right */
+    ENTER(task);
+    bool own = space == self->space;
     um_port *np = NULL;
     kern_return_t kr = KERN_SUCCESS;
-    if (MACH_PORT_VALID(notify))
+    if (!own) {
+        kr = notify_from_request(self, notify, notifyPoly, &np);
+    } else if (um_copyin_type(notifyPoly) != MACH_MSG_TYPE_PORT_SEND_ONCE) {
+        kr = MIG_TYPE_ERROR; /* the kernel's MIG server accepts only a send-once right */
+    } else if (MACH_PORT_VALID(notify)) {
         kr = um_right_copyin(space, notify, notifyPoly, UM_COPYIN_DEADOK, &np);
-    else
+    } else {
         np = notify == MACH_PORT_DEAD ? UM_PORT_DEAD : NULL;
+    }
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
     /* What the notification will need is taken now, so that it can never be lost later. */
@@ -727,11 +746,18 @@ kern_return_t um_api_mach_port_request_notification(um_task *self, ipc_space_t t
             um_right_release(np, MACH_MSG_TYPE_PORT_SEND_ONCE);
         LEAVE(kr);
     }
+    /* The previous send-once right comes to the caller's space (in the MIG reply on another
+     * task's: a dead port's as MACH_PORT_DEAD, no room for it the reply's body error). */
     mach_port_name_t prev_name = MACH_PORT_NULL;
     if (UM_PORT_VALID(prev)) {
-        kr = um_right_copyout(space, prev, MACH_MSG_TYPE_PORT_SEND_ONCE, &prev_name);
-        if (kr != KERN_SUCCESS)
-            LEAVE(kr);
+        if (!own && !prev->active) {
+            um_right_release(prev, MACH_MSG_TYPE_PORT_SEND_ONCE);
+            prev_name = MACH_PORT_DEAD;
+        } else {
+            kr = um_right_copyout(self->space, prev, MACH_MSG_TYPE_PORT_SEND_ONCE, &prev_name);
+            if (kr != KERN_SUCCESS)
+                LEAVE(own ? kr : MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE);
+        }
     }
     *previous = prev_name;
     LEAVE(KERN_SUCCESS);
