@@ -1,11 +1,14 @@
 /*
- * vm_read.c — mach_vm_read and vm_read on the task's own map: the data is a fresh copy of
- * the pages holding the range, in the caller's address space at the source's offset within
- * its page, *dataCnt the size asked for, freed with vm_deallocate; afterwards the copy and
- * the source change independently. A hole in the range is KERN_INVALID_ADDRESS, a mapping
- * without read permission KERN_PROTECTION_FAILURE, size 0 succeeds with no data, a range
- * that wraps or a size beyond the count's 32 bits is KERN_INVALID_ARGUMENT (XNU's
- * vm_map_copyin and mach_vm_read).
+ * vm_read.c — mach_vm_read and vm_read on the task's own map: the data is a fresh copy in
+ * the caller's address space, *dataCnt the size asked for, freed with vm_deallocate;
+ * afterwards the copy and the source change independently. As XNU's vm_map_copyin and the
+ * reply's copyout: a small range (XNU's kernel-buffer copies, 16 KiB at most on x86_64,
+ * 32 KiB on arm64) is its bytes alone, at the start of a fresh page, and any byte that
+ * cannot be read is KERN_INVALID_ADDRESS (copyin's fault); a large one is its whole pages,
+ * the data at the source's offset within its page, a hole in it KERN_INVALID_ADDRESS and a
+ * mapping without read permission KERN_PROTECTION_FAILURE. Size 0 succeeds with no data, a
+ * size beyond the count's 32 bits is KERN_INVALID_ARGUMENT, a range that wraps
+ * KERN_INVALID_ADDRESS (vm_sanitize's code for copyin).
  */
 #include "notify_util.h"
 
@@ -15,14 +18,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Three pages of a known pattern at *a. */
+/* A large range: XNU copies it through the map's entries, not a kernel buffer. */
+#define VR_BIG ((mach_vm_size_t)128 * 1024)
+#define VR_LEN (VR_BIG + 2 * vm_page_size)
+
+static unsigned char vr_byte(size_t i)
+{
+    return (unsigned char)(i * 7 + 3 + i / 4096);
+}
+
+/* VR_LEN bytes of a known pattern at *a. */
 static void vr_source(vm_address_t *a)
 {
     *a = 0;
-    MT_KR(vm_allocate(TASK, a, 3 * vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(vm_allocate(TASK, a, VR_LEN, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
     unsigned char *p = (unsigned char *)*a;
-    for (size_t i = 0; i < 3 * vm_page_size; i++)
-        p[i] = (unsigned char)(i * 7 + 3);
+    for (size_t i = 0; i < VR_LEN; i++)
+        p[i] = vr_byte(i);
 }
 
 /* Is anything still mapped at `addr`? */
@@ -39,11 +51,11 @@ static bool vr_mapped(mach_vm_address_t addr)
     return at <= addr;
 }
 
-MT_TEST(mach_vm_read_gives_a_fresh_copy_at_the_sources_offset_within_its_page)
+MT_TEST(a_large_mach_vm_read_copies_whole_pages_with_the_data_at_the_sources_offset)
 {
     vm_address_t a;
     vr_source(&a);
-    const mach_vm_size_t off = 100, size = vm_page_size + 50; /* spans two pages */
+    const mach_vm_size_t off = 100, size = VR_BIG + 50; /* spans 34 pages */
     unsigned char *src = (unsigned char *)a + off;
     vm_offset_t data = 0;
     mach_msg_type_number_t count = 0;
@@ -66,23 +78,38 @@ MT_TEST(mach_vm_read_gives_a_fresh_copy_at_the_sources_offset_within_its_page)
     MT_KR(mach_vm_deallocate(TASK, data, count), KERN_SUCCESS);
     MT_CHECK(!vr_mapped(data));
     MT_CHECK(!vr_mapped(data + size - 1));
-    MT_EQ(src[2], (unsigned char)((off + 2) * 7 + 3));
-    MT_KR(vm_deallocate(TASK, a, 3 * vm_page_size), KERN_SUCCESS);
+    MT_EQ(src[2], vr_byte(off + 2));
+    MT_KR(vm_deallocate(TASK, a, VR_LEN), KERN_SUCCESS);
 }
 
-MT_TEST(vm_read_copies_as_mach_vm_read_does)
+MT_TEST(a_small_read_gives_its_bytes_alone_at_the_start_of_a_fresh_page)
 {
     vm_address_t a;
     vr_source(&a);
+    for (int wide = 0; wide < 2; wide++) {
+        vm_offset_t data = 0;
+        mach_msg_type_number_t count = 0;
+        const vm_address_t at = a + vm_page_size + 9;
+        MT_KR(wide ? mach_vm_read(TASK, at, 40, &data, &count) : vm_read(TASK, at, 40, &data, &count),
+              KERN_SUCCESS);
+        MT_EQ(count, 40u);
+        MT_REQUIRE(data != 0);
+        MT_EQ(data & vm_page_mask, 0u);
+        MT_CHECK(memcmp((void *)data, (void *)at, 40) == 0);
+        /* the rest of the page is zero, not the source's */
+        MT_EQ(((unsigned char *)data)[40], 0);
+        MT_KR(vm_deallocate(TASK, data, count), KERN_SUCCESS);
+        MT_CHECK(!vr_mapped(data));
+    }
+    /* a page and a half, across two pages of the source, lands at the start of two */
     vm_offset_t data = 0;
     mach_msg_type_number_t count = 0;
-    MT_KR(vm_read(TASK, a + vm_page_size + 9, 40, &data, &count), KERN_SUCCESS);
-    MT_EQ(count, 40u);
-    MT_EQ(data & vm_page_mask, 9u);
-    MT_CHECK(memcmp((void *)data, (void *)(a + vm_page_size + 9), 40) == 0);
+    MT_KR(mach_vm_read(TASK, a + 100, vm_page_size + vm_page_size / 2, &data, &count),
+          KERN_SUCCESS);
+    MT_EQ(data & vm_page_mask, 0u);
+    MT_CHECK(memcmp((void *)data, (void *)(a + 100), count) == 0);
     MT_KR(vm_deallocate(TASK, data, count), KERN_SUCCESS);
-    MT_CHECK(!vr_mapped(data));
-    MT_KR(vm_deallocate(TASK, a, 3 * vm_page_size), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a, VR_LEN), KERN_SUCCESS);
 }
 
 MT_TEST(a_hole_or_an_unreadable_page_in_the_range_gets_xnus_error_and_no_data)
@@ -94,17 +121,30 @@ MT_TEST(a_hole_or_an_unreadable_page_in_the_range_gets_xnus_error_and_no_data)
     mach_msg_type_number_t count = 77;
     MT_KR(mach_vm_read(TASK, a + 10, 2 * vm_page_size, &data, &count), KERN_INVALID_ADDRESS);
     MT_KR(vm_read(TASK, a + vm_page_size, 8, &data, &count), KERN_INVALID_ADDRESS);
+    MT_KR(mach_vm_read(TASK, a + 10, VR_BIG, &data, &count), KERN_INVALID_ADDRESS);
     MT_EQ(data, 0x1234u);
     MT_EQ(count, 77u);
-    MT_KR(vm_protect(TASK, a + 2 * vm_page_size, vm_page_size, FALSE, VM_PROT_NONE),
+    /* no read permission: a fault for a small range, a protection failure for a large one */
+    MT_KR(vm_protect(TASK, a + VR_LEN - vm_page_size, vm_page_size, FALSE, VM_PROT_NONE),
           KERN_SUCCESS);
-    MT_KR(mach_vm_read(TASK, a + 2 * vm_page_size + 4, 8, &data, &count),
+    MT_KR(mach_vm_read(TASK, a + VR_LEN - vm_page_size + 4, 8, &data, &count),
+          KERN_INVALID_ADDRESS);
+    MT_KR(mach_vm_read(TASK, a + VR_LEN - vm_page_size - 4, 8, &data, &count),
+          KERN_INVALID_ADDRESS);
+    MT_KR(mach_vm_read(TASK, a + 2 * vm_page_size, VR_BIG, &data, &count),
           KERN_PROTECTION_FAILURE);
+    MT_KR(vm_read(TASK, a + 2 * vm_page_size, VR_BIG, &data, &count), KERN_PROTECTION_FAILURE);
     MT_EQ(data, 0x1234u);
-    MT_KR(vm_deallocate(TASK, a, 3 * vm_page_size), KERN_SUCCESS);
+    MT_EQ(count, 77u);
+    /* the readable part reads */
+    MT_KR(mach_vm_read(TASK, a + 2 * vm_page_size, VR_BIG - vm_page_size, &data, &count),
+          KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, data, count), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a, vm_page_size), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a + 2 * vm_page_size, VR_BIG), KERN_SUCCESS);
 }
 
-MT_TEST(size_zero_reads_nothing_and_a_wrapping_or_oversized_range_is_an_invalid_argument)
+MT_TEST(size_zero_reads_nothing_a_wrapping_range_is_an_invalid_address_a_huge_size_an_invalid_argument)
 {
     vm_offset_t data = 0x1234;
     mach_msg_type_number_t count = 77;
@@ -114,12 +154,14 @@ MT_TEST(size_zero_reads_nothing_and_a_wrapping_or_oversized_range_is_an_invalid_
     data = 0x1234;
     count = 77;
     MT_KR(mach_vm_read(TASK, UINT64_MAX - vm_page_size + 1, 2 * vm_page_size, &data, &count),
-          KERN_INVALID_ARGUMENT);
-    MT_KR(mach_vm_read(TASK, UINT64_MAX - 10, 5, &data, &count), KERN_INVALID_ARGUMENT);
-    MT_KR(vm_read(TASK, UINT64_MAX - 10, 20, &data, &count), KERN_INVALID_ARGUMENT);
+          KERN_INVALID_ADDRESS);
+    MT_KR(mach_vm_read(TASK, UINT64_MAX - 10, 5, &data, &count), KERN_INVALID_ADDRESS);
+    MT_KR(vm_read(TASK, UINT64_MAX - 10, 20, &data, &count), KERN_INVALID_ADDRESS);
     char buf[16] = {0};
     MT_KR(mach_vm_read(TASK, (mach_vm_address_t)(uintptr_t)buf, (mach_vm_size_t)1 << 32, &data,
                        &count),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_read(TASK, UINT64_MAX - 10, (mach_vm_size_t)1 << 32, &data, &count),
           KERN_INVALID_ARGUMENT);
     MT_EQ(data, 0x1234u);
     MT_EQ(count, 77u);

@@ -450,30 +450,39 @@ UM_EXPORT kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_v
 }
 
 /*
- * vm_read on the caller's own map, as XNU's copyin then copyout of the reply's out-of-line
- * data: the pages holding [address, address + size) are copied into fresh memory (the
- * caller's, vm_deallocate it), and *data keeps the source's offset within its page. A size
- * that does not fit the count or a range that wraps is KERN_INVALID_ARGUMENT; size 0 is
- * no memory at all (*data 0).
+ * XNU's vm_map_copyin of [addr, addr + size) (size > 0) from the caller's map, then
+ * vm_map_copyout of the copy into fresh memory of the caller's (vm_deallocate it): *out is
+ * where the data starts. A range that wraps is KERN_INVALID_ADDRESS. At most
+ * UM_VM_COPY_SMALL bytes travel through a kernel buffer: the bytes themselves are read
+ * before any memory is taken (any that cannot be: KERN_INVALID_ADDRESS, copyin's fault) and
+ * land at the start of a fresh page. A larger range is checked region by region (a hole
+ * first: KERN_INVALID_ADDRESS; no read permission first: KERN_PROTECTION_FAILURE), then its
+ * whole pages are copied, the data keeping its offset within its page.
  */
-static kern_return_t read_own(uint64_t address, uint64_t size, vm_offset_t *data,
-                              mach_msg_type_number_t *count)
+static kern_return_t copyin_out(uint64_t addr, uint64_t size, uint64_t *out)
 {
-    if (size > UINT32_MAX)
-        return KERN_INVALID_ARGUMENT;
-    if (size == 0) {
-        *data = 0;
-        *count = 0;
-        return KERN_SUCCESS;
+    if (range_wraps(addr, size))
+        return KERN_INVALID_ADDRESS;
+    if (size <= UM_VM_COPY_SMALL) {
+        uint8_t *buf = malloc((size_t)size);
+        if (!buf)
+            return KERN_RESOURCE_SHORTAGE;
+        kern_return_t kr = KERN_INVALID_ADDRESS;
+        uint64_t copy = 0, len = (size + vm_page_mask) & ~(uint64_t)vm_page_mask;
+        if (read_bytes(buf, addr, (size_t)size)) {
+            kr = um_vm_allocate_region(&copy, len, VM_FLAGS_ANYWHERE);
+            if (kr == KERN_SUCCESS && !write_bytes(copy, buf, (size_t)size)) {
+                um_vm_deallocate_region(copy, len);
+                kr = KERN_INVALID_ADDRESS;
+            }
+        }
+        free(buf);
+        if (kr == KERN_SUCCESS)
+            *out = copy;
+        return kr;
     }
-    uint64_t mask = vm_page_mask;
-    uint64_t end = address + size;
-    if (end < address || end + mask < end)
-        return KERN_INVALID_ARGUMENT;
-    uint64_t start = address & ~mask;
-    end = (end + mask) & ~mask;
-    /* The source is checked before the copy's memory is taken, as XNU copies in before it
-     * copies out: the copy never lands in a hole of the range it reads. */
+    uint64_t start, end;
+    page_bounds(addr, size, &start, &end);
     kern_return_t kr = source_check(start, end);
     if (kr != KERN_SUCCESS)
         return kr;
@@ -483,10 +492,30 @@ static kern_return_t read_own(uint64_t address, uint64_t size, vm_offset_t *data
         return kr;
     bool src_bad;
     if (!move_bytes(copy, start, end - start, &src_bad)) {
-        um_vm_deallocate_region(copy, end - start); /* the source changed under the read */
-        return src_bad ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
+        um_vm_deallocate_region(copy, end - start);
+        return src_bad ? recheck(source_check, start, end) : KERN_INVALID_ADDRESS;
     }
-    *data = (vm_offset_t)(copy + (address & mask));
+    *out = copy + (addr - start);
+    return KERN_SUCCESS;
+}
+
+/*
+ * vm_read on the caller's own map: XNU's mach_vm_read (a size that does not fit the 32-bit
+ * count is KERN_INVALID_ARGUMENT, size 0 is no memory at all: *data 0), the data copied out
+ * as the reply's out-of-line memory is (copyin_out).
+ */
+static kern_return_t read_own(uint64_t address, uint64_t size, vm_offset_t *data,
+                              mach_msg_type_number_t *count)
+{
+    if (size > UINT32_MAX)
+        return KERN_INVALID_ARGUMENT;
+    uint64_t copy = 0;
+    if (size != 0) {
+        kern_return_t kr = copyin_out(address, size, &copy);
+        if (kr != KERN_SUCCESS)
+            return kr;
+    }
+    *data = (vm_offset_t)copy;
     *count = (mach_msg_type_number_t)size;
     return KERN_SUCCESS;
 }
