@@ -186,6 +186,7 @@ MT_TEST(rpc_round_trips_between_threads_use_one_send_once_reply_each)
 typedef struct {
     mach_port_name_t port;
     mach_msg_option_t extra;
+    mach_msg_option_t trailer; /* the trailer's MACH_RCV_TRAILER_* options */
     mach_msg_size_t size;
     atomic_int started;
     mach_msg_return_t mr;
@@ -198,25 +199,24 @@ static void *th_waiting_receiver(void *arg)
     th_waiting *w = arg;
     memset(&w->m, 0xA5, sizeof w->m);
     atomic_store(&w->started, 1);
-    w->mr = mach_msg(w->buf ? w->buf : &w->m.h,
-                     MACH_RCV_MSG | MACH_RCV_TIMEOUT |
-                         MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
-                         MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT) | w->extra,
+    w->mr = mach_msg(w->buf ? w->buf : &w->m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT | w->trailer | w->extra,
                      0, w->size, w->port, 10000, MACH_PORT_NULL);
     return NULL;
 }
 
 /*
  * Start thread `t` receiving from `port` into `size` bytes at `buf` (NULL: w->m), with the
- * audit trailer and the options `extra`, and return once it has had time to block in
- * mach_msg. 0: no thread.
+ * trailer options `trailer` and the options `extra`, and return once it has had time to
+ * block in mach_msg. 0: no thread.
  */
-static int th_waiting_start(th_waiting *w, mach_port_name_t port, mach_msg_header_t *buf,
-                            mach_msg_size_t size, mach_msg_option_t extra, pthread_t *t)
+static int th_waiting_start_trailer(th_waiting *w, mach_port_name_t port, mach_msg_header_t *buf,
+                                    mach_msg_size_t size, mach_msg_option_t extra,
+                                    mach_msg_option_t trailer, pthread_t *t)
 {
     memset(w, 0, sizeof *w);
     w->port = port;
     w->extra = extra;
+    w->trailer = trailer;
     w->buf = buf;
     w->size = size;
     if (pthread_create(t, NULL, th_waiting_receiver, w) != 0)
@@ -225,6 +225,16 @@ static int th_waiting_start(th_waiting *w, mach_port_name_t port, mach_msg_heade
         th_sleep_ms(1);
     th_sleep_ms(20);
     return 1;
+}
+
+/* As th_waiting_start_trailer, with the audit trailer. */
+static int th_waiting_start(th_waiting *w, mach_port_name_t port, mach_msg_header_t *buf,
+                            mach_msg_size_t size, mach_msg_option_t extra, pthread_t *t)
+{
+    return th_waiting_start_trailer(w, port, buf, size, extra,
+                                    MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0) |
+                                        MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT),
+                                    t);
 }
 
 MT_TEST(a_receiver_that_already_waits_gets_the_message_with_its_rights_named_and_its_trailer)
@@ -393,6 +403,100 @@ MT_TEST(a_receiver_that_already_waits_on_a_buffer_it_cannot_write_loses_the_mess
     nu_msg m;
     MT_KR(nu_recv(w.port, &m, 0), MACH_MSG_SUCCESS);
     MT_EQ(m.h.msgh_id, 83);
+    MT_EQ(munmap(pages, 2 * page), 0);
+    nu_kill(w.port);
+    NU_END();
+}
+
+/*
+ * Small messages, with the default trailer: umach hands one whose image fits a cache line
+ * beside the receiver's wait word instead of writing the receiver's buffer from the sender's
+ * thread; every size up to past that line arrives whole, requests with their reply right.
+ */
+MT_TEST(a_receiver_that_already_waits_gets_each_small_message_whole_with_the_default_trailer_and_nothing_past_it)
+{
+    NU_BEGIN();
+    mach_port_name_t port = nu_port_with_send(), reply = nu_port();
+    MT_REQUIRE(port && reply);
+    for (uint32_t body = 0; body <= 64; body += 4) {
+        static th_waiting w;
+        pthread_t t;
+        MT_REQUIRE(th_waiting_start_trailer(&w, port, NULL, sizeof w.m, 0,
+                                            MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0), &t));
+        int request = body % 8 == 0;
+        struct {
+            mach_msg_header_t h;
+            uint8_t body[64];
+        } m;
+        memset(&m, 0, sizeof m);
+        m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND,
+                                       request ? MACH_MSG_TYPE_MAKE_SEND_ONCE : 0);
+        m.h.msgh_remote_port = port;
+        m.h.msgh_local_port = request ? reply : MACH_PORT_NULL;
+        m.h.msgh_id = (mach_msg_id_t)(900 + body);
+        for (uint32_t i = 0; i < body; i++)
+            m.body[i] = (uint8_t)(body + i + 1);
+        MT_KR(mach_msg(&m.h, MACH_SEND_MSG, (mach_msg_size_t)sizeof m.h + body, 0, MACH_PORT_NULL,
+                       MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
+              MACH_MSG_SUCCESS);
+        MT_EQ(pthread_join(t, NULL), 0);
+        MT_KR(w.mr, MACH_MSG_SUCCESS);
+        MT_EQ(w.m.h.msgh_size, sizeof m.h + body);
+        MT_EQ(w.m.h.msgh_id, (mach_msg_id_t)(900 + body));
+        MT_EQ(w.m.h.msgh_local_port, port);
+        MT_EQ(w.m.h.msgh_bits,
+              MACH_MSGH_BITS(request ? MACH_MSG_TYPE_PORT_SEND_ONCE : 0, MACH_MSG_TYPE_PORT_SEND));
+        MT_EQ(memcmp(w.m.bytes + sizeof m.h, m.body, body), 0);
+        mach_msg_trailer_t tr;
+        memcpy(&tr, w.m.bytes + sizeof m.h + body, sizeof tr);
+        MT_EQ(tr.msgh_trailer_type, MACH_MSG_TRAILER_FORMAT_0);
+        MT_EQ(tr.msgh_trailer_size, sizeof tr);
+        MT_EQ(w.m.bytes[sizeof m.h + body + sizeof tr], 0xA5);
+        if (request) {
+            /* The reply right is a working send-once right to `reply`. */
+            MT_EQ(nu_type(w.m.h.msgh_remote_port), MACH_PORT_TYPE_SEND_ONCE);
+            MT_KR(th_send(w.m.h.msgh_remote_port, MACH_MSG_TYPE_MOVE_SEND_ONCE, 0, 0, 901, body),
+                  MACH_MSG_SUCCESS);
+            nu_msg r;
+            MT_KR(nu_recv(reply, &r, 0), MACH_MSG_SUCCESS);
+            MT_EQ(r.h.msgh_id, 901);
+        } else {
+            MT_EQ(w.m.h.msgh_remote_port, MACH_PORT_NULL);
+        }
+    }
+    MT_EQ(nu_status(port).mps_seqno, 17);
+    MT_EQ(nu_status(reply).mps_sorights, 0);
+    nu_kill(port);
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(a_receiver_that_already_waits_with_the_default_trailer_on_a_buffer_it_cannot_write_loses_the_message)
+{
+    NU_BEGIN();
+    static th_waiting w;
+    mach_port_name_t port = nu_port_with_send();
+    MT_REQUIRE(port);
+    /* The header is writable; the payload and trailer would land in a read-only page. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uint8_t *pages =
+        mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(pages != MAP_FAILED);
+    MT_REQUIRE(mprotect(pages + page, page, PROT_READ) == 0);
+    mach_msg_header_t *buf =
+        (mach_msg_header_t *)(void *)(pages + page - sizeof(mach_msg_header_t));
+    pthread_t t;
+    MT_REQUIRE(th_waiting_start_trailer(&w, port, buf, 256, 0,
+                                        MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0), &t));
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 84, 1), MACH_MSG_SUCCESS);
+    MT_EQ(pthread_join(t, NULL), 0);
+    MT_KR(w.mr, MACH_RCV_INVALID_DATA);
+    MT_EQ(nu_status(w.port).mps_msgcount, 0);
+    MT_EQ(nu_status(w.port).mps_seqno, 1);
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 85, 2), MACH_MSG_SUCCESS);
+    nu_msg m;
+    MT_KR(nu_recv(w.port, &m, 0), MACH_MSG_SUCCESS);
+    MT_EQ(m.h.msgh_id, 85);
     MT_EQ(munmap(pages, 2 * page), 0);
     nu_kill(w.port);
     NU_END();

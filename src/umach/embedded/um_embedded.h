@@ -66,15 +66,17 @@ void um_embedded_defer_post(uint32_t *word);
 /*
  * Defer a receive waiter whose call is complete (um_waiter.final: a sender's handoff filled
  * its um_msg_rcv_state): once the world lock is released, the releasing thread writes the
- * received bytes to the receiver's buffer itself, frees them and posts the waiter
+ * received bytes to the receiver's buffer itself (or, when they are few, beside the waiter's
+ * wait word, for the receiver to copy), frees them and posts the waiter
  * (um_embedded_final_run), so that the message never crosses to the receiver's CPU but in
- * its buffer. false: too many wakes deferred already; the caller posts it the plain way.
+ * its buffer or its word. false: too many wakes deferred already; the caller posts it the plain way.
  * Conditions: world locked.
  */
 bool um_embedded_defer_final(um_waiter *w);
 /*
- * Finish a receive deferred with um_embedded_defer_final (um_msg.c): write its bytes, give
- * the waiter its result and post its word with `posted` (see um_embedded_defer_post).
+ * Finish a receive deferred with um_embedded_defer_final (um_msg.c): write its bytes (to the
+ * receiver's buffer, or a small message to the word's line), give the waiter its result and
+ * post its word with `posted` (see um_embedded_defer_post).
  * Conditions: world unlocked.
  */
 void um_embedded_final_run(um_waiter *w, uint32_t posted);

@@ -32,7 +32,9 @@
  * the receiver's word and posts the word with a mark that says so (um_embedded_final_run):
  * the woken receiver reads that one cache line and returns. The message, its kmsg and the
  * receiver's state stay in the sender's cache; only the receiver's buffer and its word
- * cross to the receiver's CPU. A receiver that sees `handed` before that post waits for it
+ * cross to the receiver's CPU. A message of at most FE_WORD_BYTES (header, body and trailer)
+ * travels in the word's line itself and the receiver copies it to its buffer, so that even
+ * the buffer stays on the receiver's CPU. A receiver that sees `handed` before that post waits for it
  * (the receive is complete: no timeout or interrupt can take it back). When the list of
  * wakes deferred to the release is full, the waker posts the plain way and the receiver
  * writes its buffer itself (its word's `mr` says FE_MR_SELF).
@@ -71,6 +73,8 @@
  * Each has a cache line of its own: two threads' words side by side would make each post
  * to one disturb the other's spinning.
  */
+enum { FE_WORD_BYTES = 52 };
+
 typedef struct fe_word {
     _Alignas(64) uint32_t word;
     /*
@@ -79,8 +83,21 @@ typedef struct fe_word {
      * FE_WORD_FINAL), FE_MR_SELF when the receiver writes them itself.
      */
     mach_msg_return_t mr;
-    struct fe_word *next_free;
+    union {
+        struct fe_word *next_free; /* on the free list: no wait armed, so no bytes */
+        /*
+         * A completed receive whose bytes fit here travels in the word's line (see
+         * um_embedded_final_run): `len` bytes for the receiver to write to its buffer itself,
+         * 0 when its waker wrote them there. Written before the final post, read after it.
+         */
+        struct {
+            uint32_t len;
+            uint8_t bytes[FE_WORD_BYTES];
+        } msg;
+    };
 } fe_word;
+
+_Static_assert(sizeof(fe_word) == 64, "a wait word and what travels with its post: one line");
 
 enum { FE_MR_PENDING = -1, FE_MR_SELF = -2 };
 
@@ -471,14 +488,26 @@ void um_embedded_final_run(um_waiter *w, uint32_t posted)
     um_msg_rcv_state *r = (um_msg_rcv_state *)((char *)w - offsetof(um_msg_rcv_state, waiter));
     fe_word *fw = w->fe;
     mach_msg_return_t mr = r->handed_mr;
-    if (r->out.nseg) {
-        /* The buffer's first lines: the next message for that thread goes there too. */
-        uint32_t end = r->out.seg[r->out.nseg - 1].offset + r->out.seg[r->out.nseg - 1].len;
-        um_hint((const void *)(uintptr_t)r->rcv_addr, end < 256 ? end : 256);
+    if (r->out.nseg == 1 && r->out.seg[0].offset == 0 && r->out.seg[0].len <= FE_WORD_BYTES) {
+        /*
+         * Small: the bytes go with the post, in the word's line, which the receiver reads
+         * anyway; it writes them to its buffer itself. Written here, that buffer's lines
+         * (where the receiver wrote its last message) would cross to this CPU and back.
+         */
+        memcpy(fw->msg.bytes, r->out.seg[0].bytes, r->out.seg[0].len);
+        fw->msg.len = r->out.seg[0].len;
+        um_msg_out_release(&r->out);
+    } else {
+        fw->msg.len = 0;
+        if (r->out.nseg) {
+            /* The buffer's first lines: the next message for that thread goes there too. */
+            uint32_t end = r->out.seg[r->out.nseg - 1].offset + r->out.seg[r->out.nseg - 1].len;
+            um_hint((const void *)(uintptr_t)r->rcv_addr, end < 256 ? end : 256);
+            /* As XNU: a buffer the message cannot be written to loses the message. */
+            if (!fe_write_out(r->task, r->rcv_addr, &r->out))
+                mr = MACH_RCV_INVALID_DATA;
+        }
     }
-    /* As XNU: a buffer the message cannot be written to loses the message. */
-    if (r->out.nseg && !fe_write_out(r->task, r->rcv_addr, &r->out))
-        mr = MACH_RCV_INVALID_DATA;
     __atomic_store_n(&fw->mr, mr, __ATOMIC_RELEASE); /* what fe_await_final looks at */
     /* From here on the receiver may return: its state and buffer are no longer touched. */
     if (__atomic_exchange_n(&fw->word, posted | FE_WORD_FINAL, __ATOMIC_SEQ_CST) ==
@@ -595,10 +624,15 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                              (option & MACH_RCV_INTERRUPT) != 0, &r.handed)) {
             case FE_FINAL:
                 /*
-                 * A sender received for us and wrote our buffer; the lock is not held. The
-                 * result is beside our word, not in `r`, whose lines the sender wrote last.
+                 * A sender received for us and wrote our buffer, or left a small message in
+                 * our word's line for us to write; the lock is not held. The result is beside
+                 * our word, not in `r`, whose lines the sender wrote last.
                  */
                 mr = __atomic_load_n(&fw->mr, __ATOMIC_RELAXED);
+                /* As XNU: a buffer the message cannot be written to loses the message. */
+                if (fw->msg.len && !task->mem->msg_write(task, (uint64_t)(uintptr_t)buf,
+                                                         fw->msg.bytes, fw->msg.len))
+                    mr = MACH_RCV_INVALID_DATA;
                 fe_disarm(fw, false);
                 return mr;
             case FE_HANDED:
