@@ -8,15 +8,21 @@
  * the data at the source's offset within its page, a hole in it KERN_INVALID_ADDRESS and a
  * mapping without read permission KERN_PROTECTION_FAILURE. Size 0 succeeds with no data, a
  * size beyond the count's 32 bits is KERN_INVALID_ARGUMENT, a range that wraps
- * KERN_INVALID_ADDRESS (vm_sanitize's code for copyin).
+ * KERN_INVALID_ADDRESS (vm_sanitize's code for copyin). A read racing another thread's
+ * deallocation of its source gives all the data or KERN_INVALID_ADDRESS, never a fault or a
+ * copy of something else.
  */
 #include "notify_util.h"
 
 #include <mach/mach_vm.h>
 #include <mach/vm_map.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 /* A large range: XNU copies it through the map's entries, not a kernel buffer. */
 #define VR_BIG ((mach_vm_size_t)128 * 1024)
@@ -165,6 +171,105 @@ MT_TEST(size_zero_reads_nothing_a_wrapping_range_is_an_invalid_address_a_huge_si
           KERN_INVALID_ARGUMENT);
     MT_EQ(data, 0x1234u);
     MT_EQ(count, 77u);
+}
+
+/*
+ * A reader racing a thread that deallocates its source: the unmapper waits for `armed`,
+ * spins `delay_ns` and deallocates [a, a + VR_BIG), then says `done`.
+ */
+typedef struct vr_race {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    vm_address_t a;
+    uint64_t delay_ns;
+    bool armed, done, stop;
+} vr_race;
+
+static uint64_t vr_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *vr_unmapper(void *arg)
+{
+    vr_race *r = arg;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->armed && !r->stop)
+            pthread_cond_wait(&r->cond, &r->lock);
+        if (r->stop)
+            break;
+        r->armed = false;
+        vm_address_t a = r->a;
+        uint64_t until = vr_now_ns() + r->delay_ns;
+        pthread_mutex_unlock(&r->lock);
+        while (vr_now_ns() < until)
+            ;
+        kern_return_t kr = vm_deallocate(TASK, a, VR_BIG);
+        pthread_mutex_lock(&r->lock);
+        r->done = kr == KERN_SUCCESS;
+        if (!r->done)
+            r->stop = true;
+        pthread_cond_broadcast(&r->cond);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+MT_TEST_TIMEOUT(a_read_racing_an_unmap_of_its_source_gives_all_its_data_or_an_invalid_address, 60)
+{
+    vr_race r = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    pthread_t t;
+    MT_REQUIRE(pthread_create(&t, NULL, vr_unmapper, &r) == 0);
+    unsigned char *want = malloc(VR_BIG);
+    MT_REQUIRE(want != NULL);
+    for (size_t i = 0; i < VR_BIG; i++)
+        want[i] = vr_byte(i);
+    unsigned reads = 0, holes = 0, bad = 0, other = 0;
+    uint64_t seed = 0x9e3779b97f4a7c15u, end = vr_now_ns() + 2000000000u;
+    for (unsigned i = 0; i < 3000 && vr_now_ns() < end && !r.stop; i++) {
+        vm_address_t a = 0;
+        MT_KR(vm_allocate(TASK, &a, VR_BIG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+        memcpy((void *)a, want, VR_BIG);
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        pthread_mutex_lock(&r.lock);
+        r.a = a;
+        r.delay_ns = (seed >> 33) % 300000;
+        r.armed = true;
+        r.done = false;
+        pthread_cond_broadcast(&r.cond);
+        pthread_mutex_unlock(&r.lock);
+        vm_offset_t data = 0;
+        mach_msg_type_number_t count = 0;
+        kern_return_t kr = mach_vm_read(TASK, a, VR_BIG, &data, &count);
+        if (kr == KERN_SUCCESS) {
+            reads++;
+            if (count != VR_BIG || memcmp((void *)data, want, VR_BIG) != 0)
+                bad++;
+            MT_KR(vm_deallocate(TASK, data, count), KERN_SUCCESS);
+        } else if (kr == KERN_INVALID_ADDRESS) {
+            holes++;
+        } else {
+            other++;
+        }
+        pthread_mutex_lock(&r.lock);
+        while (!r.done && !r.stop)
+            pthread_cond_wait(&r.cond, &r.lock);
+        pthread_mutex_unlock(&r.lock);
+    }
+    pthread_mutex_lock(&r.lock);
+    MT_CHECK(!r.stop); /* every deallocate succeeded */
+    r.stop = true;
+    pthread_cond_broadcast(&r.cond);
+    pthread_mutex_unlock(&r.lock);
+    pthread_join(t, NULL);
+    free(want);
+    MT_EQ(bad, 0u);
+    MT_EQ(other, 0u);
+    MT_CHECK(reads + holes > 0);
+    printf("# %u reads whole, %u holes\n", reads, holes);
 }
 
 MT_MAIN()

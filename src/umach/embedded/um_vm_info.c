@@ -490,8 +490,14 @@ static kern_return_t copyin_out(uint64_t addr, uint64_t size, uint64_t *out)
     kr = um_vm_allocate_region(&copy, end - start, VM_FLAGS_ANYWHERE);
     if (kr != KERN_SUCCESS)
         return kr;
-    bool src_bad;
-    if (!move_bytes(copy, start, end - start, &src_bad)) {
+    /*
+     * The copy's memory was free when it was taken: if it lies in the range, another thread
+     * unmapped part of the source since its check, and the copy would read itself (zeros
+     * reported as the data). The source had a hole: KERN_INVALID_ADDRESS, as XNU's copyin
+     * finds it.
+     */
+    bool src_bad = copy < end && start < copy + (end - start);
+    if (src_bad || !move_bytes(copy, start, end - start, &src_bad)) {
         um_vm_deallocate_region(copy, end - start);
         return src_bad ? recheck(source_check, start, end) : KERN_INVALID_ADDRESS;
     }
