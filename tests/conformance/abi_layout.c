@@ -114,6 +114,27 @@ SIZE(mach_send_possible_notification_t, 56);
 SIZE(mach_port_destroyed_notification_t, 60);
 SIZE(mach_send_once_notification_t, 44);
 
+/* task_info's memory and time flavours (packed to 4 bytes) */
+SIZE(time_value_t, 8);
+SIZE(policy_t, 4);
+SIZE(task_basic_info_32_data_t, 32);
+OFF(task_basic_info_32_data_t, virtual_size, 4);
+OFF(task_basic_info_32_data_t, user_time, 12);
+OFF(task_basic_info_32_data_t, policy, 28);
+SIZE(task_basic_info_64_data_t, 40);
+OFF(task_basic_info_64_data_t, virtual_size, 4);
+OFF(task_basic_info_64_data_t, resident_size, 12);
+OFF(task_basic_info_64_data_t, user_time, 20);
+OFF(task_basic_info_64_data_t, policy, 36);
+SIZE(task_basic_info_data_t, 40);
+SIZE(task_thread_times_info_data_t, 16);
+SIZE(mach_task_basic_info_data_t, 48);
+OFF(mach_task_basic_info_data_t, resident_size_max, 16);
+OFF(mach_task_basic_info_data_t, user_time, 24);
+OFF(mach_task_basic_info_data_t, system_time, 32);
+OFF(mach_task_basic_info_data_t, policy, 40);
+OFF(mach_task_basic_info_data_t, suspend_count, 44);
+
 /* The byte that holds each bitfield, found by setting it in a zeroed descriptor. */
 static int byte_of(const void *p, size_t n)
 {
@@ -372,6 +393,21 @@ MT_TEST(notification_ids_and_task_info_flavors_have_darwins_values)
     MT_EQ(TASK_SECURITY_TOKEN_COUNT, 2);
     MT_EQ(TASK_AUDIT_TOKEN, 15);
     MT_EQ(TASK_AUDIT_TOKEN_COUNT, 8);
+    MT_EQ(TASK_THREAD_TIMES_INFO, 3);
+    MT_EQ(TASK_THREAD_TIMES_INFO_COUNT, 4);
+    MT_EQ(TASK_BASIC_INFO_32, 4);
+    MT_EQ(TASK_BASIC_INFO_32_COUNT, 8);
+    MT_EQ(TASK_BASIC2_INFO_32, 6);
+#if defined(__aarch64__) || defined(__arm64__)
+    MT_EQ(TASK_BASIC_INFO_64, 18); /* arm64's header names the wide flavour so */
+#else
+    MT_EQ(TASK_BASIC_INFO_64, 5);
+#endif
+    MT_EQ(TASK_BASIC_INFO_64_COUNT, 10);
+    MT_EQ(TASK_BASIC_INFO, TASK_BASIC_INFO_64);
+    MT_EQ(MACH_TASK_BASIC_INFO, 20);
+    MT_EQ(MACH_TASK_BASIC_INFO_COUNT, 12);
+    MT_EQ(POLICY_TIMESHARE, 1);
     MT_EQ(VM_FLAGS_FIXED, 0);
     MT_EQ(VM_FLAGS_ANYWHERE, 1);
     MT_EQ(MIG_TYPE_ERROR, -300);

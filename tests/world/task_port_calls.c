@@ -50,6 +50,7 @@ enum {
     TP_VIA_SLOT = 501, /* a peer -> the port its bootstrap slot holds */
     TP_QUEUED = 502,   /* test -> its port, queued before its receive right moves */
     TP_VIA_NAME = 503, /* a peer -> through a right we named in its space */
+    TP_TOUCHED = 504,  /* a peer -> its bootstrap port: it touched its memory */
 };
 
 /* A notification's message (large enough for each kind's body). */
@@ -623,6 +624,87 @@ MT_TEST(request_notification_on_another_tasks_port_notifies_whom_the_caller_says
     MT_KR(mach_port_destroy(TASK, nq2), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, x, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     tp_drop_dead(d);
+    tp_peer_free(&p);
+    MT_EQ(tp_name_count(), names);
+}
+
+#define TP_TOUCH (48u * 1024u * 1024u)
+
+/* The peer touches fresh memory when told, says so, and ends when told again. */
+static int tp_role_touches_memory(mach_port_t mine)
+{
+    tp_buf b;
+    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+        return 80;
+    mach_vm_address_t a = 0;
+    if (mach_vm_allocate(TASK, &a, TP_TOUCH, VM_FLAGS_ANYWHERE) != KERN_SUCCESS)
+        return 81;
+    for (mach_vm_size_t at = 0; at < TP_TOUCH; at += 4096)
+        ((volatile char *)(uintptr_t)a)[at] = 1;
+    if (tp_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, TP_TOUCHED,
+                MACH_PORT_NULL, MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
+        return 82;
+    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+        return 83;
+    return 0;
+}
+
+static int tp_basic_info(mach_port_t task, mach_task_basic_info_data_t *info)
+{
+    mach_msg_type_number_t cnt = MACH_TASK_BASIC_INFO_COUNT;
+    return task_info(task, MACH_TASK_BASIC_INFO, (task_info_t)info, &cnt) == KERN_SUCCESS &&
+                   cnt == MACH_TASK_BASIC_INFO_COUNT
+               ? 0
+               : -1;
+}
+
+MT_TEST(task_info_on_another_tasks_port_describes_that_task)
+{
+    mach_msg_type_number_t names = tp_name_count();
+    tp_peer p;
+    MT_REQUIRE(tp_peer_start(&p, tp_role_touches_memory) == 0);
+
+    /* Its tokens: its pid, not ours. */
+    audit_token_t tok;
+    mach_msg_type_number_t cnt = TASK_AUDIT_TOKEN_COUNT;
+    MT_KR(task_info(p.task, TASK_AUDIT_TOKEN, (task_info_t)&tok, &cnt), KERN_SUCCESS);
+    MT_EQ(cnt, TASK_AUDIT_TOKEN_COUNT);
+    MT_EQ(tok.val[5], (unsigned)p.pid);
+    security_token_t sec;
+    cnt = TASK_SECURITY_TOKEN_COUNT;
+    MT_KR(task_info(p.task, TASK_SECURITY_TOKEN, (task_info_t)&sec, &cnt), KERN_SUCCESS);
+    MT_EQ(sec.val[0], (unsigned)getuid());
+
+    /* Its memory: what it touches shows in its resident size. */
+    mach_task_basic_info_data_t before, after;
+    MT_REQUIRE(tp_basic_info(p.task, &before) == 0);
+    MT_CHECK(before.resident_size > 0 && before.virtual_size >= before.resident_size);
+    MT_EQ(before.policy, POLICY_TIMESHARE);
+    MT_EQ(before.suspend_count, 0);
+    MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
+    tp_buf b;
+    MT_KR(tp_receive(p.home, &b), MACH_MSG_SUCCESS);
+    MT_EQ(b.m.h.msgh_id, TP_TOUCHED);
+    MT_REQUIRE(tp_basic_info(p.task, &after) == 0);
+    MT_CHECK(after.resident_size >= before.resident_size + TP_TOUCH / 2);
+    MT_CHECK(after.virtual_size >= before.virtual_size + TP_TOUCH / 2);
+    MT_CHECK(after.resident_size_max >= after.resident_size);
+    task_thread_times_info_data_t times;
+    cnt = TASK_THREAD_TIMES_INFO_COUNT;
+    MT_KR(task_info(p.task, TASK_THREAD_TIMES_INFO, (task_info_t)&times, &cnt), KERN_SUCCESS);
+    MT_EQ(cnt, TASK_THREAD_TIMES_INFO_COUNT);
+
+    /* XNU's codes. */
+    integer_t buf[64];
+    cnt = MACH_TASK_BASIC_INFO_COUNT - 1;
+    MT_KR(task_info(p.task, MACH_TASK_BASIC_INFO, buf, &cnt), KERN_INVALID_ARGUMENT);
+    cnt = 64;
+    MT_KR(task_info(p.task, 9999, buf, &cnt), KERN_INVALID_ARGUMENT);
+
+    MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
+    MT_EQ(tp_peer_end(&p), 0);
+    cnt = MACH_TASK_BASIC_INFO_COUNT;
+    MT_KR(task_info(p.task, MACH_TASK_BASIC_INFO, buf, &cnt), MACH_SEND_INVALID_DEST);
     tp_peer_free(&p);
     MT_EQ(tp_name_count(), names);
 }

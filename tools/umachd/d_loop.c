@@ -12,6 +12,7 @@
 #include "umachd.h"
 
 #include "kern/um_bootstrap.h"
+#include "vm/um_usage.h"
 
 #include <mach/task_special_ports.h>
 
@@ -395,7 +396,14 @@ static void d_guard(um_task *task, mach_port_name_t name, uint64_t payload, uint
                 (int)t->pid, name, um_guard_flavor_name(flavor));
 }
 
-static const um_task_hooks d_hooks = {.guard = d_guard};
+/* task_info on a task: what its process uses (the pid is pinned by the task's pidfd). */
+static bool d_usage(um_task *task, um_task_usage *out)
+{
+    d_task *t = task->fe;
+    return um_proc_usage(t->pid, out);
+}
+
+static const um_task_hooks d_hooks = {.guard = d_guard, .usage = d_usage};
 
 static bool uid_allowed(const d_daemon *d, uid_t uid)
 {

@@ -36,30 +36,105 @@ bool um_api_task_check(um_task *self, mach_port_name_t task)
     return um_task_space(self, task) != NULL;
 }
 
+/* Microseconds as a time_value_t (seconds saturate, as a 32-bit field must). */
+static time_value_t time_of_us(uint64_t us)
+{
+    uint64_t secs = us / 1000000u;
+    time_value_t t = {secs > INT32_MAX ? INT32_MAX : (integer_t)secs, (integer_t)(us % 1000000u)};
+    return t;
+}
+
+/* arm64 XNU answers the flavour number 5 (x86's TASK_BASIC_INFO_64) in the 32-bit layout. */
+#if defined(__aarch64__)
+#define UM_TASK_BASIC_INFO_OLD_64 5
+#endif
+
+/*
+ * task_info of the task `target_task` names: the caller's own, or another task whose task port
+ * it holds (XNU serves task_info on any task's port). The token flavours, then those of memory
+ * and time, which the front end reads from the task's process (um_task_hooks.usage): a task
+ * whose process cannot be read any more is XNU's code for a task that is no longer active,
+ * KERN_INVALID_ARGUMENT, as are a count below the flavour's and a flavour umach does not know.
+ * The task is always running (suspend_count 0) under the time-sharing policy.
+ */
 kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flavor_t flavor,
                                task_info_t task_info_out, mach_msg_type_number_t *task_info_outCnt)
 {
-    if (!um_task_space(self, target_task))
+    um_task *target = um_task_target(self, target_task);
+    if (!target)
         return MACH_SEND_INVALID_DEST;
-    security_token_t sec = self->sec;
-    audit_token_t audit = self->audit;
+    mach_msg_type_number_t want;
     switch (flavor) {
     case TASK_SECURITY_TOKEN:
         if (*task_info_outCnt < TASK_SECURITY_TOKEN_COUNT)
             return KERN_INVALID_ARGUMENT;
-        memcpy(task_info_out, &sec, sizeof sec);
+        memcpy(task_info_out, &target->sec, sizeof target->sec);
         *task_info_outCnt = TASK_SECURITY_TOKEN_COUNT;
         return KERN_SUCCESS;
     case TASK_AUDIT_TOKEN:
         if (*task_info_outCnt < TASK_AUDIT_TOKEN_COUNT)
             return KERN_INVALID_ARGUMENT;
-        memcpy(task_info_out, &audit, sizeof audit);
+        memcpy(task_info_out, &target->audit, sizeof target->audit);
         *task_info_outCnt = TASK_AUDIT_TOKEN_COUNT;
         return KERN_SUCCESS;
+    case TASK_BASIC_INFO_32:
+    case TASK_BASIC2_INFO_32:
+#ifdef UM_TASK_BASIC_INFO_OLD_64
+    case UM_TASK_BASIC_INFO_OLD_64:
+#endif
+        want = TASK_BASIC_INFO_32_COUNT;
+        break;
+    case TASK_BASIC_INFO_64:
+        want = TASK_BASIC_INFO_64_COUNT;
+        break;
+    case MACH_TASK_BASIC_INFO:
+        want = MACH_TASK_BASIC_INFO_COUNT;
+        break;
+    case TASK_THREAD_TIMES_INFO:
+        want = TASK_THREAD_TIMES_INFO_COUNT;
+        break;
     default:
         /* Other flavours describe scheduler and VM state that umach does not model. */
         return KERN_INVALID_ARGUMENT;
     }
+    if (*task_info_outCnt < want)
+        return KERN_INVALID_ARGUMENT;
+    um_task_usage u;
+    if (!target->hooks || !target->hooks->usage || !target->hooks->usage(target, &u))
+        return KERN_INVALID_ARGUMENT;
+    time_value_t user = time_of_us(u.ended_user_us), system = time_of_us(u.ended_system_us);
+    switch (flavor) {
+    case TASK_BASIC_INFO_64: {
+        task_basic_info_64_data_t b = {0, u.virtual_size, u.resident_size, user, system,
+                                       POLICY_TIMESHARE};
+        memcpy(task_info_out, &b, sizeof b);
+        break;
+    }
+    case MACH_TASK_BASIC_INFO: {
+        mach_task_basic_info_data_t b = {u.virtual_size, u.resident_size, u.resident_size_max,
+                                         user, system, POLICY_TIMESHARE, 0};
+        memcpy(task_info_out, &b, sizeof b);
+        break;
+    }
+    case TASK_THREAD_TIMES_INFO: {
+        task_thread_times_info_data_t t = {time_of_us(u.live_user_us),
+                                           time_of_us(u.live_system_us)};
+        memcpy(task_info_out, &t, sizeof t);
+        break;
+    }
+    default: {
+        /* The 32-bit layout, as XNU fills it: the virtual size cut to 32 bits, the resident
+         * size saturated at 4 GiB - 1 (BASIC2: the peak resident size). */
+        uint64_t resident = flavor == TASK_BASIC2_INFO_32 ? u.resident_size_max : u.resident_size;
+        task_basic_info_32_data_t b = {0, (natural_t)u.virtual_size,
+                                       resident > UINT32_MAX ? UINT32_MAX : (natural_t)resident,
+                                       user, system, POLICY_TIMESHARE};
+        memcpy(task_info_out, &b, sizeof b);
+        break;
+    }
+    }
+    *task_info_outCnt = want;
+    return KERN_SUCCESS;
 }
 
 /* ---- special ports (XNU: ipc_tt.c) ------------------------------------------------------------ */

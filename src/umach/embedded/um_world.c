@@ -20,6 +20,7 @@
 #include "../um_backoff.h"
 #include "../um_env.h"
 #include "../um_export.h"
+#include "../vm/um_usage.h"
 #include "um_embedded.h"
 
 #include <mach/mach_init.h>
@@ -166,8 +167,16 @@ static void embedded_guard(um_task *task, mach_port_name_t name, uint64_t payloa
     }
 }
 
+/* task_info on the task: what this process uses. */
+static bool embedded_usage(um_task *task, um_task_usage *out)
+{
+    (void)task;
+    return um_proc_usage(getpid(), out);
+}
+
 static const um_task_hooks embedded_hooks = {
     .guard = embedded_guard,
+    .usage = embedded_usage,
 };
 
 /* ---- the task ------------------------------------------------------------------------------- */

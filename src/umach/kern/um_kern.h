@@ -317,6 +317,15 @@ typedef struct um_task_memops {
     kern_return_t (*copyout)(um_task *task, um_vm_copy *copy, uint64_t *addrp);
 } um_task_memops;
 
+/* What task_info reports of a task's process (um_task_hooks.usage). */
+typedef struct um_task_usage {
+    uint64_t virtual_size;      /* bytes of its address space */
+    uint64_t resident_size;     /* bytes resident now */
+    uint64_t resident_size_max; /* the most bytes ever resident */
+    uint64_t live_user_us, live_system_us;   /* CPU times of its live threads */
+    uint64_t ended_user_us, ended_system_us; /* of the threads that ended */
+} um_task_usage;
+
 /* Per-task policy hooks. */
 typedef struct um_task_hooks {
     /*
@@ -327,6 +336,11 @@ typedef struct um_task_hooks {
      */
     void (*guard)(um_task *task, mach_port_name_t name, uint64_t payload, uint32_t flavor,
                   bool fatal);
+    /*
+     * Fill `out` with what the task's process uses (task_info's memory and time flavours):
+     * false when it cannot be read (the process has gone). Conditions: world locked.
+     */
+    bool (*usage)(um_task *task, um_task_usage *out);
 } um_task_hooks;
 
 /* A task: its IPC space, its task port and what the front end attached to it. */

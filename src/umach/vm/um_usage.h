@@ -1,0 +1,20 @@
+/*
+ * um_usage.h — what task_info reports of a Linux process (XNU: the task's map size, its
+ * physical-memory ledger, its threads' times), read from /proc for the front ends' usage hook
+ * (um_task_hooks): embedded mode's own process, umachd's tasks' processes.
+ */
+#ifndef UM_USAGE_H
+#define UM_USAGE_H
+
+#include "../kern/um_kern.h"
+
+#include <sys/types.h>
+
+/*
+ * Fill `out` for process `pid`: its address space's size, resident and peak resident bytes,
+ * and the CPU times of its live threads and of those that ended. false when the process cannot
+ * be read (it has gone, or /proc is not there).
+ */
+bool um_proc_usage(pid_t pid, um_task_usage *out);
+
+#endif
