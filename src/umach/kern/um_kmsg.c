@@ -188,7 +188,11 @@ static void kmsg_give_back(um_kmsg *first, um_kmsg *last, unsigned n)
     }
 }
 
-/* A thread that exits gives its lists back (`arg` points at its kmsg_lists). */
+/*
+ * A thread that exits gives its lists back (`arg` points at its kmsg_lists). A message freed
+ * by a later thread-exit destructor (the MIG reply port's destroys what is queued on it)
+ * registers the lists again, and the C library calls this once more.
+ */
 static void kmsg_thread_exit(void *arg)
 {
     kmsg_lists *l = arg;
@@ -206,6 +210,7 @@ static void kmsg_thread_exit(void *arg)
         kmsg_give_back(l->freed, l->freed_tail, l->nfreed);
     l->freed = l->freed_tail = NULL;
     l->nfreed = 0;
+    l->registered = false;
 }
 
 static void kmsg_key_init(void);
