@@ -41,7 +41,11 @@ unsigned um_embedded_cred_changing(void);
  * tokens are the process's current credentials.
  */
 um_task *um_embedded_enter(void);
-/* The calling task, without the lock (its memory operations are stable; its tokens are not). */
+/*
+ * The calling task, without the lock (its memory operations are stable; its tokens are not).
+ * Its caller takes the lock next (mach_msg's send copies its message in between): the lock's
+ * cache line is asked for now, so that it arrives during the copy.
+ */
 um_task *um_embedded_task(void);
 /* Release the world lock, then issue the futex wakes deferred while it was held. */
 void um_embedded_leave(void);
