@@ -11,7 +11,9 @@
  * the lock, a plain post to the receiver's word is deferred after it, and the release runs
  * both in that order. A signal handler's receive on the same thread, while that thread's
  * receive waits and is then completed, waits on a word of its own: the outer receive's final
- * post is not the handler's.
+ * post is not the handler's. A mach_msg that sends and then receives posts a completed small
+ * message before it releases the lock and leaves the futex wake of a sleeping receiver to a
+ * release: the receiver still wakes.
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -38,6 +40,7 @@ typedef struct {
     mach_msg_header_t h;
     uint32_t payload;
     mach_msg_max_trailer_t trailer;
+    uint8_t room[256]; /* for the larger messages of the send-and-receive test */
 } hp_rcv;
 
 typedef struct {
@@ -118,6 +121,47 @@ MT_TEST_TIMEOUT(a_handed_off_receive_returns_when_a_late_post_for_an_earlier_wai
     MT_EQ(r.buf.payload, 0x5eedu);
     MT_KR(mach_port_mod_refs(mach_task_self(), r.port, MACH_PORT_RIGHT_RECEIVE, -1),
           KERN_SUCCESS);
+}
+
+MT_TEST_TIMEOUT(a_send_and_receive_that_completes_a_sleeping_receive_wakes_it_for_a_small_and_a_large_message,
+                10)
+{
+    for (int large = 0; large < 2; large++) {
+        hp_receiver r;
+        memset(&r, 0, sizeof r);
+        MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &r.port),
+              KERN_SUCCESS);
+        mach_port_name_t back;
+        MT_KR(mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &back), KERN_SUCCESS);
+        pthread_t th;
+        MT_REQUIRE(hp_start_asleep(&r, &th) != NULL);
+        /* Small: its bytes go beside the receiver's word, posted in the send's lock hold;
+         * large: written to the receiver's buffer after a release. */
+        struct {
+            mach_msg_header_t h;
+            uint32_t payload;
+            uint8_t more[200];
+        } m;
+        memset(&m, 0, sizeof m);
+        m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
+        m.h.msgh_remote_port = r.port;
+        m.h.msgh_id = 90 + large;
+        m.payload = 0xb0b0u + (uint32_t)large;
+        mach_msg_size_t size =
+            large ? (mach_msg_size_t)sizeof m : (mach_msg_size_t)(sizeof m.h + sizeof m.payload);
+        MT_KR(mach_msg(&m.h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT, size, sizeof m, back,
+                       100, MACH_PORT_NULL),
+              MACH_RCV_TIMED_OUT);
+        MT_REQUIRE(pthread_join(th, NULL) == 0); /* the watchdog fails a receiver left asleep */
+        MT_KR(r.mr, MACH_MSG_SUCCESS);
+        MT_EQ(r.buf.h.msgh_id, 90 + large);
+        MT_EQ(r.buf.h.msgh_size, size);
+        MT_EQ(r.buf.payload, 0xb0b0u + (uint32_t)large);
+        MT_KR(mach_port_mod_refs(mach_task_self(), r.port, MACH_PORT_RIGHT_RECEIVE, -1),
+              KERN_SUCCESS);
+        MT_KR(mach_port_mod_refs(mach_task_self(), back, MACH_PORT_RIGHT_RECEIVE, -1),
+              KERN_SUCCESS);
+    }
 }
 
 /* The handler's receive, on another port, while its thread's own receive waits. */

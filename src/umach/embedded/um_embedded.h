@@ -84,5 +84,23 @@ bool um_embedded_defer_final(um_waiter *w);
  * Conditions: world unlocked.
  */
 void um_embedded_final_run(um_waiter *w, uint32_t posted);
+/*
+ * The same, now, with the world lock held, for a receive whose bytes travel beside its word
+ * (or that has none): nothing is written to its buffer, so nothing can fault. true: posted,
+ * and *sleeper is its word when a futex wake is due (the caller issues it after the
+ * release), else NULL. false: its bytes go to its buffer, after the release.
+ * Conditions: world locked.
+ */
+bool um_embedded_final_locked(um_waiter *w, uint32_t posted, uint32_t **sleeper);
+/*
+ * Post now, lock held, the completed receives deferred to the release whose bytes travel
+ * beside their words (um_embedded_final_locked); the futex wake of one that sleeps stays
+ * deferred. true: nothing of theirs is left for the release. false: a larger message's
+ * bytes, or a sleeper's wake, wait for it, and the caller should release the lock now (a
+ * sleeping receiver is most likely on the caller's own CPU: woken at once, it runs as soon
+ * as the caller waits, which on one CPU is what a round trip waits for). Conditions: world
+ * locked.
+ */
+bool um_embedded_finals_now(void);
 
 #endif

@@ -425,6 +425,33 @@ static bool um_defer(uintptr_t p)
     return false;
 }
 
+bool um_embedded_finals_now(void)
+{
+    um_world *w = &um_the_world;
+    unsigned kept = 0;
+    bool left = false;
+    uint32_t posted = 0;
+    for (unsigned i = 0; i < w->npending; i++) {
+        uintptr_t p = w->pending_wakes[i];
+        if (p & 2) {
+            if (!posted)
+                posted = um_post_value();
+            uint32_t *sleeper;
+            if (um_embedded_final_locked((um_waiter *)(p & ~(uintptr_t)3), posted, &sleeper)) {
+                if (sleeper) { /* its futex wake waits for the release: a plain wake */
+                    w->pending_wakes[kept++] = (uintptr_t)sleeper;
+                    left = true;
+                }
+                continue;
+            }
+            left = true;
+        }
+        w->pending_wakes[kept++] = p;
+    }
+    w->npending = kept;
+    return !left;
+}
+
 void um_embedded_defer_wake(uint32_t *word)
 {
     um_defer((uintptr_t)word);
