@@ -1,7 +1,7 @@
 /*
- * task.c — task_info for the task's identity tokens, the special ports of the caller's task or
- * of another task whose task port it holds, and the data symbols Darwin's libsystem defines
- * for Mach programs (NDR_record, the kernel's tokens).
+ * task.c — task_info (a task's tokens, memory and CPU times) and the special ports, of the
+ * caller's task or of another task whose task port it holds, and the data symbols Darwin's
+ * libsystem defines for Mach programs (NDR_record, the kernel's tokens).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */

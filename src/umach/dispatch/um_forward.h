@@ -20,9 +20,9 @@
  * send would say. A thread, host or semaphore port gets what XNU's kernel server answers when
  * the routine's conversion finds no task (KERN_INVALID_TASK from the mach_port_* routines and
  * the exc_guard ones, KERN_INVALID_ARGUMENT from the others), the rights the request moved
- * consumed. Another task's port never comes here for the mach_port_* space calls (the api
- * serves them on that task); the other calls on it stay MACH_SEND_INVALID_DEST (XNU would
- * serve them on that task).
+ * consumed. Another task's port never comes here for the mach_port_* calls, task_info and the
+ * special-port calls (the api serves them on that task); the exc_guard and vm calls on it
+ * stay MACH_SEND_INVALID_DEST (XNU would serve them on that task).
  */
 #ifndef UM_FORWARD_H
 #define UM_FORWARD_H
