@@ -240,16 +240,18 @@ static const mach_msg_id_t tc_more[TC_END] = {
     [TC_TYPE] = 3201,          [TC_MOD_REFS] = 3208,       [TC_GET_ATTRIBUTES] = 3217,
     [TC_SET_ATTRIBUTES] = 3218, [TC_EXTRACT_RIGHT] = 3215,  [TC_REQUEST_NOTIFICATION] = 3213,
     [TC_INSERT_MEMBER] = 3226, [TC_SET_SPECIAL_PORT] = 3410, [TC_SEMAPHORE_CREATE] = 3418,
-    /* mach_port.defs, then mach_vm.defs (4800 + n) and vm_map.defs (3800 + n) */
+    /* mach_port.defs, then mach_vm.defs (4800 + n): on LP64 the vm_* calls are a second
+     * instance of the mach_vm_* routines, ids included (libsyscall/mach/vm_map.defs); only
+     * umach's vm_region (not in 64-bit libSystem) sends vm_map.defs' (3800) */
     [TC_NAMES] = 3200,          [TC_GET_SET_STATUS] = 3211, [TC_SPACE_INFO] = 3223,
     [TC_CONSTRUCT] = 3231,      [TC_PEEK] = 3209,           [TC_MACH_VM_REGION] = 4816,
 #ifdef __APPLE__
-    [TC_VM_REGION_64] = 3824,   [TC_VM_REGION] = 3824,      [TC_MACH_VM_COPY] = 4807,
+    [TC_VM_REGION_64] = 4816,   [TC_VM_REGION] = 4816,      [TC_MACH_VM_COPY] = 4807,
 #else
-    [TC_VM_REGION_64] = 3824,   [TC_VM_REGION] = 3800,      [TC_MACH_VM_COPY] = 4807,
+    [TC_VM_REGION_64] = 4816,   [TC_VM_REGION] = 3800,      [TC_MACH_VM_COPY] = 4807,
 #endif
-    [TC_VM_COPY] = 3808,        [TC_MACH_VM_READ_OVERWRITE] = 4808, [TC_VM_READ_OVERWRITE] = 3809,
-    [TC_MACH_VM_READ] = 4806,   [TC_VM_READ] = 3802,
+    [TC_VM_COPY] = 4807,        [TC_MACH_VM_READ_OVERWRITE] = 4808, [TC_VM_READ_OVERWRITE] = 4808,
+    [TC_MACH_VM_READ] = 4804,   [TC_VM_READ] = 4804,
 };
 
 /* Starts the call `which` on `task` with `count` as its array's room. */
@@ -940,7 +942,7 @@ MT_TEST(vm_region_on_a_plain_port_sends_its_routines_request_and_returns_the_rep
 
     /* A send-once right where a send right belongs, or more than 10 integers: type errors,
      * the right released. */
-    tc_start_received(&c, p, TC_VM_REGION_64, 3824, &req.m);
+    tc_start_received(&c, p, TC_VM_REGION_64, 4816, &req.m);
     tc_region_answer(&req, q, MACH_MSG_TYPE_MAKE_SEND_ONCE, 9);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     /* the released send-once right's notification comes to q */
@@ -1021,7 +1023,7 @@ MT_TEST(vm_read_on_a_plain_port_sends_its_request_and_gives_the_replys_data_to_t
         MT_KR(vm_deallocate(TASK, (vm_address_t)c.address, c.count), KERN_SUCCESS);
     }
     /* A count that does not match the data: a type error, nothing written. */
-    tc_start_received(&c, p, TC_MACH_VM_READ, 4806, &req.m);
+    tc_start_received(&c, p, TC_MACH_VM_READ, 4804, &req.m);
     tc_one_array_reply r;
     memset(&r, 0, sizeof r);
     r.body.msgh_descriptor_count = 1;

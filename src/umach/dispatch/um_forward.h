@@ -126,7 +126,10 @@ kern_return_t um_forward_construct(mach_port_t task, const mach_port_options_t *
                                    mach_port_context_t context, mach_port_name_t *name);
 
 /* MIG ids of the routines forwarded (mach_port.defs 3200, task.defs 3400, vm_map.defs 3800,
- * mach_vm.defs 4800). */
+ * mach_vm.defs 4800). On LP64 Darwin the vm_* calls are a second instance of the mach_vm_*
+ * routines, their ids included (libsyscall/mach/vm_map.defs publishes mach_vm.defs under
+ * the vm_* names), so each sends its mach_vm twin's id; vm_region, which 64-bit libSystem
+ * does not have, sends vm_map.defs' own. */
 enum {
     UM_MIG_MACH_PORT_NAMES = 3200,
     UM_MIG_MACH_PORT_TYPE = 3201,
@@ -165,14 +168,10 @@ enum {
     UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR = 3452,
     UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR = 3453,
     UM_MIG_VM_REGION = 3800,
-    UM_MIG_VM_READ = 3802,
-    UM_MIG_VM_COPY = 3808,
-    UM_MIG_VM_READ_OVERWRITE = 3809,
-    UM_MIG_VM_REGION_64 = 3824,
     UM_MIG_MACH_VM_ALLOCATE = 4800,
     UM_MIG_MACH_VM_DEALLOCATE = 4801,
     UM_MIG_MACH_VM_PROTECT = 4802,
-    UM_MIG_MACH_VM_READ = 4806,
+    UM_MIG_MACH_VM_READ = 4804,
     UM_MIG_MACH_VM_COPY = 4807,
     UM_MIG_MACH_VM_READ_OVERWRITE = 4808,
     UM_MIG_MACH_VM_REGION = 4816,

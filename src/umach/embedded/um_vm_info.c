@@ -147,7 +147,8 @@ static kern_return_t region_common(vm_map_t target, mach_msg_id_t id, uint64_t *
 /*
  * vm_region_64 and vm_region are mach_vm_region in vm_address_t and vm_size_t, which are 64
  * bits wide here (a platform where they were another type would not compile: the pointers
- * would differ); on another port each sends its own routine's request.
+ * would differ); on another port vm_region_64 sends mach_vm_region's request (its LP64
+ * twin, um_forward.h) and vm_region vm_map.defs' own.
  * region_common writes the address and the size only when it succeeds.
  */
 _Static_assert(sizeof(vm_address_t) == sizeof(uint64_t) && sizeof(vm_size_t) == sizeof(uint64_t),
@@ -167,7 +168,7 @@ UM_EXPORT kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *ad
                                      vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                      mach_port_t *object_name)
 {
-    return region_common(target_task, UM_MIG_VM_REGION_64, address, size, flavor, info, infoCnt,
+    return region_common(target_task, UM_MIG_MACH_VM_REGION, address, size, flavor, info, infoCnt,
                          object_name);
 }
 
@@ -406,7 +407,7 @@ static kern_return_t copy_common(vm_map_t target, mach_msg_id_t id, uint64_t src
 UM_EXPORT kern_return_t vm_copy(vm_map_t target_task, vm_address_t source_address, vm_size_t size,
                                 vm_address_t dest_address)
 {
-    return copy_common(target_task, UM_MIG_VM_COPY, source_address, size, dest_address);
+    return copy_common(target_task, UM_MIG_MACH_VM_COPY, source_address, size, dest_address);
 }
 
 UM_EXPORT kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t source_address,
@@ -437,7 +438,7 @@ static kern_return_t read_overwrite_common(vm_map_read_t target, mach_msg_id_t i
 UM_EXPORT kern_return_t vm_read_overwrite(vm_map_read_t target_task, vm_address_t address,
                                           vm_size_t size, vm_address_t data, vm_size_t *outsize)
 {
-    return read_overwrite_common(target_task, UM_MIG_VM_READ_OVERWRITE, address, size, data,
+    return read_overwrite_common(target_task, UM_MIG_MACH_VM_READ_OVERWRITE, address, size, data,
                                  outsize);
 }
 
@@ -543,7 +544,7 @@ static kern_return_t read_common(vm_map_read_t target, mach_msg_id_t id, uint64_
 UM_EXPORT kern_return_t vm_read(vm_map_read_t target_task, vm_address_t address, vm_size_t size,
                                 vm_offset_t *data, mach_msg_type_number_t *dataCnt)
 {
-    return read_common(target_task, UM_MIG_VM_READ, address, size, data, dataCnt);
+    return read_common(target_task, UM_MIG_MACH_VM_READ, address, size, data, dataCnt);
 }
 
 UM_EXPORT kern_return_t mach_vm_read(vm_map_read_t target_task, mach_vm_address_t address,
