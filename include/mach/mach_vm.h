@@ -1,7 +1,7 @@
 /*
  * <mach/mach_vm.h> — umach (Darwin ABI): the mach_vm.defs calls umach provides, on a task's
  * memory with 64-bit addresses and sizes: allocate, deallocate, protect, copy, read,
- * read_overwrite and region. <mach/vm_map.h> has their vm_* forms.
+ * read_list, read_overwrite and region. <mach/vm_map.h> has their vm_* forms.
  */
 #ifndef _mach_vm_user_
 #define _mach_vm_user_
@@ -35,6 +35,8 @@ kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t source_addres
 kern_return_t mach_vm_read(vm_map_read_t target_task, mach_vm_address_t address,
                            mach_vm_size_t size, vm_offset_t *data,
                            mach_msg_type_number_t *dataCnt);
+kern_return_t mach_vm_read_list(vm_map_read_t target_task, mach_vm_read_entry_t data_list,
+                                natural_t count);
 kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_vm_address_t address,
                                      mach_vm_size_t size, mach_vm_address_t data,
                                      mach_vm_size_t *outsize);

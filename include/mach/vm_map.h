@@ -1,7 +1,8 @@
 /*
  * <mach/vm_map.h> — umach (Darwin ABI): the vm_map.defs calls umach provides, on a task's
  * memory with addresses and sizes of the task's word: allocate, deallocate, protect, copy,
- * read, read_overwrite, region and region_64. <mach/mach_vm.h> has their mach_vm_* forms.
+ * read, read_list, read_overwrite, region and region_64. <mach/mach_vm.h> has their
+ * mach_vm_* forms.
  */
 #ifndef _vm_map_user_
 #define _vm_map_user_
@@ -30,6 +31,8 @@ kern_return_t vm_copy(vm_map_t target_task, vm_address_t source_address, vm_size
                       vm_address_t dest_address);
 kern_return_t vm_read(vm_map_read_t target_task, vm_address_t address, vm_size_t size,
                       vm_offset_t *data, mach_msg_type_number_t *dataCnt);
+kern_return_t vm_read_list(vm_map_read_t target_task, vm_read_entry_t data_list,
+                           natural_t count);
 kern_return_t vm_read_overwrite(vm_map_read_t target_task, vm_address_t address, vm_size_t size,
                                 vm_address_t data, vm_size_t *outsize);
 kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *address, vm_size_t *size,

@@ -53,6 +53,22 @@ typedef struct vm_region_basic_info vm_region_basic_info_data_t;
 #define VM_REGION_BASIC_INFO_COUNT                                                             \
     ((mach_msg_type_number_t)(sizeof(vm_region_basic_info_data_t) / sizeof(int)))
 
+/* vm_read_list's ranges: each address is replaced by its copy's. */
+struct mach_vm_read_entry {
+    mach_vm_address_t address;
+    mach_vm_size_t size;
+};
+
+struct vm_read_entry {
+    vm_address_t address;
+    vm_size_t size;
+};
+
+#define VM_MAP_ENTRY_MAX (256)
+
+typedef struct mach_vm_read_entry mach_vm_read_entry_t[VM_MAP_ENTRY_MAX];
+typedef struct vm_read_entry vm_read_entry_t[VM_MAP_ENTRY_MAX];
+
 #pragma pack(pop)
 
 #endif

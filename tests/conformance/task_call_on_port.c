@@ -64,6 +64,10 @@ typedef struct tc_call {
     pthread_t thread;
 } tc_call;
 
+/* The read_list calls' array (vm_read_entry_t has its layout): one call at a time uses it,
+ * the test reads it after joining the call's thread. */
+static mach_vm_read_entry_t tc_list;
+
 enum {
     TC_ALLOCATE,
     TC_DEALLOCATE,
@@ -94,6 +98,8 @@ enum {
     TC_VM_READ_OVERWRITE,
     TC_MACH_VM_READ,
     TC_VM_READ,
+    TC_MACH_VM_READ_LIST,
+    TC_VM_READ_LIST,
     TC_END
 };
 
@@ -154,6 +160,16 @@ static kern_return_t tc_run_more(tc_call *c)
         return vm_copy(c->task, 0x10000, 0x3000, 0x20000);
     case TC_MACH_VM_READ_OVERWRITE:
         return mach_vm_read_overwrite(c->task, 0x10000, 0x3000, 0x20000, &c->size);
+    case TC_MACH_VM_READ_LIST:
+    case TC_VM_READ_LIST:
+        memset(tc_list, 0, sizeof tc_list);
+        tc_list[0].address = 0x10000;
+        tc_list[0].size = 0x3000;
+        tc_list[VM_MAP_ENTRY_MAX - 1].address = 7;
+        tc_list[VM_MAP_ENTRY_MAX - 1].size = 8;
+        if (c->which == TC_MACH_VM_READ_LIST)
+            return mach_vm_read_list(c->task, tc_list, 1);
+        return vm_read_list(c->task, (struct vm_read_entry *)tc_list, 1);
     case TC_MACH_VM_READ:
     case TC_VM_READ: {
         vm_offset_t data = (vm_offset_t)c->address;
@@ -252,6 +268,7 @@ static const mach_msg_id_t tc_more[TC_END] = {
 #endif
     [TC_VM_COPY] = 4807,        [TC_MACH_VM_READ_OVERWRITE] = 4808, [TC_VM_READ_OVERWRITE] = 4808,
     [TC_MACH_VM_READ] = 4804,   [TC_VM_READ] = 4804,
+    [TC_MACH_VM_READ_LIST] = 4805, [TC_VM_READ_LIST] = 4805,
 };
 
 /* Starts the call `which` on `task` with `count` as its array's room. */
@@ -406,7 +423,8 @@ MT_TEST(other_task_calls_on_a_plain_port_queue_their_routines_request_too)
     MT_REQUIRE(p != MACH_PORT_NULL);
     nu_msg m;
     tc_call c;
-    for (int which = TC_TYPE; which < TC_END; which++) {
+    /* (the read_list calls' 4 KiB requests are received in their own test) */
+    for (int which = TC_TYPE; which < TC_MACH_VM_READ_LIST; which++) {
         tc_start(&c, p, which);
         mach_msg_id_t id = tc_receive(p, &m);
         MT_EQ(id, tc_more[which]);
@@ -628,6 +646,19 @@ typedef struct {
     kern_return_t RetCode;
     mach_vm_size_t outsize;
 } tc_read_overwrite_reply;
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    mach_vm_read_entry_t list;
+    natural_t count;
+} tc_read_list_request;
+
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    kern_return_t RetCode;
+    mach_vm_read_entry_t list;
+} tc_read_list_reply;
 #pragma pack(pop)
 
 /* The largest request the calls above send, with room for a trailer. */
@@ -1096,6 +1127,67 @@ MT_TEST(a_reply_larger_than_the_routines_largest_is_rcv_too_large_and_destroyed_
     /* The next call on the thread (a fresh reply port) is answered as usual. */
     tc_round(&c, p, TC_TYPE, 3201, KERN_INVALID_NAME);
     MT_KR(mach_port_mod_refs(TASK, q, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+MT_TEST(vm_read_list_on_a_plain_port_sends_the_whole_array_and_takes_back_the_replys)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    MT_EQ(sizeof(tc_read_list_request), sizeof(mach_msg_header_t) + 8 + 4096 + 4);
+    struct {
+        tc_read_list_request r;
+        uint8_t trailer[MAX_TRAILER_SIZE];
+    } req;
+    tc_call c;
+    for (int which = TC_MACH_VM_READ_LIST; which <= TC_VM_READ_LIST; which++) {
+        for (int fail = 0; fail < 2; fail++) {
+            tc_start(&c, p, which);
+            memset(&req, 0, sizeof req);
+            MT_KR(mach_msg(&req.r.Head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof req, p, 10000,
+                           MACH_PORT_NULL),
+                  MACH_MSG_SUCCESS);
+            MT_EQ(req.r.Head.msgh_id, tc_more[which]);
+            MT_EQ(req.r.Head.msgh_size, sizeof req.r);
+            MT_EQ(req.r.list[0].address, 0x10000u);
+            MT_EQ(req.r.list[0].size, 0x3000u);
+            MT_EQ(req.r.list[1].size, 0u);
+            MT_EQ(req.r.list[VM_MAP_ENTRY_MAX - 1].address, 7u); /* all 256 travel */
+            MT_EQ(req.r.count, 1u);
+            nu_msg *m = (nu_msg *)&req; /* the header is all tc_answer and tc_reply read */
+            if (fail) {
+                tc_answer(m, tc_more[which] + 100, KERN_INVALID_ADDRESS);
+                MT_EQ(tc_join(&c), KERN_INVALID_ADDRESS);
+                MT_EQ(tc_list[0].address, 0x10000u); /* as it was */
+                MT_EQ(tc_list[VM_MAP_ENTRY_MAX - 1].address, 7u);
+                continue;
+            }
+            tc_read_list_reply r;
+            memset(&r, 0, sizeof r);
+            r.NDR = NDR_record;
+            memcpy(r.list, req.r.list, sizeof r.list);
+            r.list[0].address = 0x40000;
+            r.list[VM_MAP_ENTRY_MAX - 1].address = 9;
+            tc_reply(m, &r, sizeof r, false, MACH_PORT_NULL, 0);
+            MT_EQ(tc_join(&c), KERN_SUCCESS);
+            MT_EQ(tc_list[0].address, 0x40000u);
+            MT_EQ(tc_list[0].size, 0x3000u);
+            /* the stub writes the whole array back */
+            MT_EQ(tc_list[VM_MAP_ENTRY_MAX - 1].address, 9u);
+            MT_EQ(tc_list[VM_MAP_ENTRY_MAX - 1].size, 8u);
+        }
+    }
+    /* A reply one entry short: a type error, the list as it was. */
+    tc_start(&c, p, TC_MACH_VM_READ_LIST);
+    MT_KR(mach_msg(&req.r.Head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof req, p, 10000,
+                   MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    tc_read_list_reply r;
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    tc_reply((nu_msg *)&req, &r, sizeof r - 16, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
+    MT_EQ(tc_list[0].address, 0x10000u);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
 }
 

@@ -8,7 +8,10 @@
  * the data at the source's offset within its page, a hole in it KERN_INVALID_ADDRESS and a
  * mapping without read permission KERN_PROTECTION_FAILURE. Size 0 succeeds with no data, a
  * size beyond the count's 32 bits is KERN_INVALID_ARGUMENT, a range that wraps
- * KERN_INVALID_ADDRESS (vm_sanitize's code for copyin). A read racing another thread's
+ * KERN_INVALID_ADDRESS (vm_sanitize's code for copyin). mach_vm_read_list and vm_read_list
+ * copy each entry as mach_vm_read does and put the copy's address in its place (a failed or
+ * empty entry becomes 0 and 0; the last copied entry's code is the result; on a failure the
+ * list is as it was, since XNU's error reply does not carry it back). A read racing another thread's
  * deallocation of its source gives all the data or KERN_INVALID_ADDRESS, never a fault or a
  * copy of something else.
  */
@@ -171,6 +174,104 @@ MT_TEST(size_zero_reads_nothing_a_wrapping_range_is_an_invalid_address_a_huge_si
           KERN_INVALID_ARGUMENT);
     MT_EQ(data, 0x1234u);
     MT_EQ(count, 77u);
+}
+
+/* Is [data, data + size) a copy of the pattern's bytes from `off` on? */
+static bool vr_holds(mach_vm_address_t data, size_t off, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)(uintptr_t)data;
+    for (size_t i = 0; i < size; i++)
+        if (p[i] != vr_byte(off + i))
+            return false;
+    return true;
+}
+
+MT_TEST(mach_vm_read_list_replaces_each_address_with_its_copys_as_mach_vm_read_places_it)
+{
+    vm_address_t a;
+    vr_source(&a);
+    mach_vm_read_entry_t list;
+    memset(list, 0, sizeof list);
+    list[0].address = a + 9; /* small: at the start of a fresh page */
+    list[0].size = 40;
+    list[1].address = a + 100; /* large: at the source's page offset */
+    list[1].size = VR_BIG;
+    list[2].address = a; /* size 0: nothing */
+    list[2].size = 0;
+    list[3].address = 0x1234; /* past the count: untouched */
+    list[3].size = 77;
+    MT_KR(mach_vm_read_list(TASK, list, 3), KERN_SUCCESS);
+    MT_REQUIRE(list[0].address != 0 && list[1].address != 0);
+    MT_EQ(list[0].size, 40u);
+    MT_EQ(list[0].address & vm_page_mask, 0u);
+    MT_CHECK(vr_holds(list[0].address, 9, 40));
+    MT_EQ(list[1].size, VR_BIG);
+    MT_EQ(list[1].address & vm_page_mask, 100u);
+    MT_CHECK(list[1].address != a + 100);
+    MT_CHECK(vr_holds(list[1].address, 100, VR_BIG));
+    MT_EQ(list[2].address, 0u);
+    MT_EQ(list[2].size, 0u);
+    MT_EQ(list[3].address, 0x1234u);
+    MT_EQ(list[3].size, 77u);
+    for (int i = 0; i < 2; i++) {
+        MT_KR(mach_vm_deallocate(TASK, list[i].address, list[i].size), KERN_SUCCESS);
+        MT_CHECK(!vr_mapped(list[i].address));
+    }
+
+    /* vm_read_list: the same in vm_address_t */
+    vm_read_entry_t old;
+    memset(old, 0, sizeof old);
+    old[0].address = a + vm_page_size + 3;
+    old[0].size = 2 * vm_page_size;
+    MT_KR(vm_read_list(TASK, old, 1), KERN_SUCCESS);
+    MT_EQ(old[0].size, 2 * vm_page_size);
+    MT_CHECK(vr_holds(old[0].address, vm_page_size + 3, 2 * vm_page_size));
+    MT_KR(vm_deallocate(TASK, old[0].address, old[0].size), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a, VR_LEN), KERN_SUCCESS);
+}
+
+MT_TEST(a_failed_entry_is_zeroed_and_the_last_copied_entry_says_the_result)
+{
+    vm_address_t a;
+    vr_source(&a);
+    MT_KR(vm_deallocate(TASK, a + vm_page_size, vm_page_size), KERN_SUCCESS);
+    mach_vm_read_entry_t list;
+    memset(list, 0, sizeof list);
+    /* a hole, then a readable range: the call succeeds, the failed entry reads 0 and 0 */
+    list[0].address = a + vm_page_size + 8;
+    list[0].size = 16;
+    list[1].address = a + 8;
+    list[1].size = 16;
+    MT_KR(mach_vm_read_list(TASK, list, 2), KERN_SUCCESS);
+    MT_EQ(list[0].address, 0u);
+    MT_EQ(list[0].size, 0u);
+    MT_REQUIRE(list[1].address != 0);
+    MT_CHECK(vr_holds(list[1].address, 8, 16));
+    MT_KR(mach_vm_deallocate(TASK, list[1].address, list[1].size), KERN_SUCCESS);
+
+    /* a readable range, then an unreadable large one: the last one's code, and the list is
+     * as it was (XNU answers the error alone; the array it edited is not sent back) */
+    MT_KR(vm_protect(TASK, a + VR_LEN - vm_page_size, vm_page_size, FALSE, VM_PROT_NONE),
+          KERN_SUCCESS);
+    list[0].address = a + 8;
+    list[0].size = 16;
+    list[1].address = a + 2 * vm_page_size;
+    list[1].size = VR_BIG;
+    list[2].address = a; /* size 0 after the failure changes nothing */
+    list[2].size = 0;
+    MT_KR(mach_vm_read_list(TASK, list, 3), KERN_PROTECTION_FAILURE);
+    MT_EQ(list[0].address, a + 8);
+    MT_EQ(list[0].size, 16u);
+    MT_EQ(list[1].address, a + 2 * vm_page_size);
+    MT_EQ(list[1].size, VR_BIG);
+
+    /* more entries than VM_MAP_ENTRY_MAX: an invalid argument, nothing read */
+    MT_KR(mach_vm_read_list(TASK, list, VM_MAP_ENTRY_MAX + 1), KERN_INVALID_ARGUMENT);
+    MT_EQ(list[0].address, a + 8);
+    /* no entries at all: success */
+    MT_KR(mach_vm_read_list(TASK, list, 0), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a, vm_page_size), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, a + 2 * vm_page_size, VR_BIG), KERN_SUCCESS);
 }
 
 /*

@@ -14,10 +14,14 @@
 
 #include <string.h>
 
-/* A request or a reply with its trailer: the largest is task_info's reply (400 bytes). */
+/* vm_read_list's array: VM_MAP_ENTRY_MAX pairs of 64-bit address and size. */
+#define FW_READ_LIST_BYTES (VM_MAP_ENTRY_MAX * 16u)
+
+/* A request or a reply with its trailer: the largest are vm_read_list's (its array, 4096
+ * bytes, in both), then task_info's reply (400 bytes). */
 typedef union fw_buf {
     mach_msg_header_t head;
-    uint8_t bytes[sizeof(mach_msg_header_t) + 512 + MAX_TRAILER_SIZE];
+    uint8_t bytes[sizeof(mach_msg_header_t) + 16 + FW_READ_LIST_BYTES + MAX_TRAILER_SIZE];
 } fw_buf;
 
 /* Where a reply's RetCode, and what follows it, lie (after the header and the NDR record). */
@@ -297,6 +301,32 @@ kern_return_t um_forward_set_attributes(mach_port_t task, mach_port_name_t name,
     for (mach_msg_type_number_t i = 0; i < count; i++)
         in[3 + i] = UM_FW32(info[i]);
     return um_forward_simple(task, UM_MIG_MACH_PORT_SET_ATTRIBUTES, NULL, in, 3 + count, NULL, 0);
+}
+
+_Static_assert(sizeof(mach_vm_read_entry_t) == FW_READ_LIST_BYTES &&
+                   sizeof(vm_read_entry_t) == FW_READ_LIST_BYTES,
+               "vm_read_list's array travels as MIG's array[512] of 64-bit words");
+
+kern_return_t um_forward_read_list(mach_port_t task, mach_msg_id_t id, void *list,
+                                   natural_t count)
+{
+    fw_buf m;
+    size_t at = fw_begin(&m, 0);
+    memcpy(m.bytes + at, &NDR_record, sizeof NDR_record);
+    at += sizeof NDR_record;
+    memcpy(m.bytes + at, list, FW_READ_LIST_BYTES);
+    at += FW_READ_LIST_BYTES;
+    memcpy(m.bytes + at, &count, sizeof count);
+    at += sizeof count;
+    const size_t want = FW_OUT_AT + FW_READ_LIST_BYTES;
+    kern_return_t kr = fw_rpc(task, id, &m, (mach_msg_size_t)at, false, want);
+    if (kr != MACH_MSG_SUCCESS)
+        return kr;
+    kr = fw_check(&m, 0, want, want);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    memcpy(list, m.bytes + FW_OUT_AT, FW_READ_LIST_BYTES);
+    return KERN_SUCCESS;
 }
 
 /* An in-line array's bytes in a message: MIG pads it to 4. */

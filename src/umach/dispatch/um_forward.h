@@ -172,6 +172,7 @@ enum {
     UM_MIG_MACH_VM_DEALLOCATE = 4801,
     UM_MIG_MACH_VM_PROTECT = 4802,
     UM_MIG_MACH_VM_READ = 4804,
+    UM_MIG_MACH_VM_READ_LIST = 4805,
     UM_MIG_MACH_VM_COPY = 4807,
     UM_MIG_MACH_VM_READ_OVERWRITE = 4808,
     UM_MIG_MACH_VM_REGION = 4816,
@@ -181,6 +182,15 @@ enum {
  * largest a port info array travels as (mach_port_info_t: 17 integers). */
 #define UM_FW_ARRAY_MAX 90u
 #define UM_FW_PORT_INFO_MAX 17u
+
+/*
+ * vm_read_list and mach_vm_read_list (`id`): MIG's fixed in-line array of VM_MAP_ENTRY_MAX
+ * address and size pairs (`list`, 4096 bytes, all of them sent whatever `count` says) and the
+ * count; a successful reply carries the array back, written over `list` whole as the stub
+ * writes it; an error reply leaves `list` as it was.
+ */
+kern_return_t um_forward_read_list(mach_port_t task, mach_msg_id_t id, void *list,
+                                   natural_t count);
 
 /*
  * mach_port_set_attributes: its in-line array travels after its count (at most

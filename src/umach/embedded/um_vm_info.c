@@ -1,9 +1,9 @@
 /*
  * um_vm_info.c — the task's own memory map: vm_region / mach_vm_region (basic info),
- * vm_protect, vm_copy, vm_read_overwrite and vm_read, over this process's address space (in embedded
- * mode the task's map is the process's). Regions are the kernel's mappings
- * (/proc/self/maps); memory is read and written with process_vm_readv, so a bad range
- * is an error code, never a fault.
+ * vm_protect, vm_copy, vm_read_overwrite, vm_read and vm_read_list, over this process's
+ * address space (in embedded mode the task's map is the process's). Regions are the kernel's
+ * mappings (/proc/self/maps); memory is read and written with process_vm_readv, so a bad
+ * range is an error code, never a fault.
  *
  * umach's vm_allocate memory is mapped from a memfd (src/umach/vm/): that sharing is
  * umach's own mechanism, so such regions report shared = FALSE like private memory on Darwin.
@@ -24,6 +24,7 @@
 #include <mach/vm_region.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -552,4 +553,77 @@ UM_EXPORT kern_return_t mach_vm_read(vm_map_read_t target_task, mach_vm_address_
                                      mach_msg_type_number_t *dataCnt)
 {
     return read_common(target_task, UM_MIG_MACH_VM_READ, address, size, data, dataCnt);
+}
+
+/*
+ * vm_read_list on the caller's own map, as XNU's vm_user.c serves it: more than
+ * VM_MAP_ENTRY_MAX entries is KERN_INVALID_ARGUMENT; each entry of a size other than 0 is
+ * copied in and out as vm_read's data is (copyin_out), its address replaced by the copy's
+ * (vm_deallocate it, `size` bytes from there); an entry that fails, or of size 0, becomes
+ * address 0 and size 0. The result is the last copied entry's (a later success hides an
+ * earlier failure, as in XNU's loop). XNU edits the kernel's copy of the array, and its MIG
+ * server answers a failure with a bare error reply: the caller's list is then unchanged, so
+ * here too the copies are made on the side and, on a failure, deallocated again (XNU leaves
+ * them mapped, unnamed) and the list kept.
+ */
+static kern_return_t read_list_own(struct mach_vm_read_entry *list, natural_t count)
+{
+    if (count > VM_MAP_ENTRY_MAX)
+        return KERN_INVALID_ARGUMENT;
+    struct mach_vm_read_entry got[VM_MAP_ENTRY_MAX];
+    kern_return_t kr = KERN_SUCCESS;
+    for (natural_t i = 0; i < count; i++) {
+        got[i] = list[i];
+        uint64_t at = 0;
+        if (got[i].size != 0) {
+            kr = copyin_out(got[i].address, got[i].size, &at);
+            if (kr == KERN_SUCCESS) {
+                got[i].address = at;
+                continue;
+            }
+        }
+        got[i].address = 0;
+        got[i].size = 0;
+    }
+    if (kr != KERN_SUCCESS) {
+        for (natural_t i = 0; i < count; i++) {
+            if (got[i].size == 0)
+                continue;
+            uint64_t start, end;
+            page_bounds(got[i].address, got[i].size, &start, &end);
+            um_vm_deallocate_region(start, end - start);
+        }
+        return kr;
+    }
+    memcpy(list, got, count * sizeof *got);
+    return KERN_SUCCESS;
+}
+
+/* Both widths of vm_read_list (one layout: 64-bit addresses and sizes); on another port,
+ * the routine `id`'s MIG request carrying the whole array. */
+_Static_assert(sizeof(struct vm_read_entry) == sizeof(struct mach_vm_read_entry) &&
+                   offsetof(struct vm_read_entry, size) ==
+                       offsetof(struct mach_vm_read_entry, size),
+               "vm_read_list shares read_list_own with mach_vm_read_list");
+
+static kern_return_t read_list_common(vm_map_read_t target, mach_msg_id_t id, void *list,
+                                      natural_t count)
+{
+    if (own_map(target))
+        return read_list_own(list, count);
+    if (!um_forward_wanted(target))
+        return MACH_SEND_INVALID_DEST;
+    return um_forward_read_list(target, id, list, count);
+}
+
+UM_EXPORT kern_return_t mach_vm_read_list(vm_map_read_t target_task,
+                                          mach_vm_read_entry_t data_list, natural_t count)
+{
+    return read_list_common(target_task, UM_MIG_MACH_VM_READ_LIST, data_list, count);
+}
+
+UM_EXPORT kern_return_t vm_read_list(vm_map_read_t target_task, vm_read_entry_t data_list,
+                                     natural_t count)
+{
+    return read_list_common(target_task, UM_MIG_MACH_VM_READ_LIST, data_list, count);
 }
