@@ -224,4 +224,32 @@ MT_TEST(a_limit_below_two_or_malformed_is_ignored)
         MT_EQ(ut_in_child("UMACH_PORT_TABLE_MAX", bad[i], child_sixty_four_receive_rights, 0), 0);
 }
 
+static void child_no_index_of_the_largest_table_forms_mach_port_dead(void)
+{
+    /*
+     * Index 0xFFFFFF would name MACH_PORT_DEAD in its generation 0xFF, so the largest table
+     * stops below it, as XNU's never reaches it: that index is beyond the table.
+     */
+    UT_CK(mach_port_allocate_name(TASK, MACH_PORT_RIGHT_RECEIVE, 0xFFFFFF03) == KERN_NO_SPACE);
+    UT_CK(mach_port_allocate_name(TASK, MACH_PORT_RIGHT_PORT_SET, 0xFFFFFFFB) == KERN_NO_SPACE);
+    UT_CK(mach_port_allocate_name(TASK, MACH_PORT_RIGHT_RECEIVE, MACH_PORT_DEAD) ==
+          KERN_INVALID_VALUE);
+    mach_port_name_t p = MACH_PORT_NULL;
+    UT_CK(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p) == KERN_SUCCESS);
+    UT_CK(mach_port_insert_right(TASK, 0xFFFFFF03, p, MACH_MSG_TYPE_MAKE_SEND) == KERN_NO_SPACE);
+    UT_CK(mach_port_insert_right(TASK, MACH_PORT_DEAD, p, MACH_MSG_TYPE_MAKE_SEND) ==
+          KERN_INVALID_VALUE);
+    UT_CK(tc_name_count() == START_NAMES + 1);
+    UT_CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+}
+
+MT_TEST(the_largest_limit_stops_the_table_below_mach_port_deads_index)
+{
+    static const char *top[] = {"16777215", "0xFFFFFFFF"};
+    for (unsigned i = 0; i < 2; i++)
+        MT_EQ(ut_in_child("UMACH_PORT_TABLE_MAX", top[i],
+                          child_no_index_of_the_largest_table_forms_mach_port_dead, 0),
+              0);
+}
+
 MT_MAIN()

@@ -456,10 +456,22 @@ static int l_role_refused_task(void)
     return 0;
 }
 
+/* top-names: index 0xFFFFFF (MACH_PORT_DEAD's) asked for by allocate_name and insert_right. */
+static int l_role_top_names(void)
+{
+    mach_port_t p = MACH_PORT_NULL;
+    kern_return_t kr = mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p);
+    printf("%d %d %d\n", kr, mach_port_allocate_name(TASK, MACH_PORT_RIGHT_RECEIVE, 0xFFFFFF03),
+           mach_port_insert_right(TASK, 0xFFFFFFFB, p, MACH_MSG_TYPE_MAKE_SEND));
+    return 0;
+}
+
 static int l_role(const char *role)
 {
     if (strcmp(role, "names") == 0)
         return l_role_names();
+    if (strcmp(role, "top-names") == 0)
+        return l_role_top_names();
     if (strcmp(role, "queued") == 0)
         return l_role_queued();
     if (strcmp(role, "threads-refused") == 0)
@@ -524,6 +536,24 @@ MT_TEST(a_clients_names_limit_is_read_as_in_embedded_mode_a_count_without_a_suff
     /* Hex is a number; "1k" is malformed (no suffix on a count) and leaves the world's limit. */
     L_NAMES_STOP_AT("UMACH_PORT_TABLE_MAX=0x28", 40u, &end);
     L_NAMES_STOP_AT("UMACH_PORT_TABLE_MAX=1k", 2000u, &end);
+    MT_EQ(l_stop(), 0);
+}
+
+MT_TEST(the_largest_names_limit_keeps_a_tasks_table_below_mach_port_deads_index)
+{
+    /* 2^24 - 1 names would reach index 0xFFFFFF, whose generation 0xFF is MACH_PORT_DEAD. */
+    const char *too_many[] = {"--task-names-max", "16777215", NULL};
+    MT_EQ(l_start(too_many, 0), -1);
+    MT_EQ(l_stop(), 2);
+    const char *largest[] = {"--task-names-max", "16777214", NULL};
+    MT_REQUIRE(l_start(largest, 0) == 0);
+    char out[128];
+    int kr = -1, by_name = -1, inserted = -1;
+    MT_EQ(l_task("top-names", "UMACH_PORT_TABLE_MAX=16777215", out, sizeof out), 0);
+    MT_EQ(sscanf(out, "%d %d %d", &kr, &by_name, &inserted), 3);
+    MT_KR(kr, KERN_SUCCESS);
+    MT_KR(by_name, KERN_NO_SPACE);
+    MT_KR(inserted, KERN_NO_SPACE);
     MT_EQ(l_stop(), 0);
 }
 

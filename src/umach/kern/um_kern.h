@@ -47,9 +47,13 @@
 
 #define UM_UREFS_MAX 0xFFFFu
 
-/* Default and hard bounds of a space's name table (indices; index 0 is reserved). */
+/*
+ * Default and hard bounds of a space's name table (indices; index 0 is reserved). A name is
+ * (index << 8) | generation and a generation can be 0xFF, so index 0xFFFFFF would one day form
+ * MACH_PORT_DEAD: as XNU keeps its table too small to reach it, the last index is 0xFFFFFE.
+ */
 #define UM_TABLE_DEFAULT_MAX (1u << 21)
-#define UM_TABLE_HARD_MAX ((1u << 24) - 1)
+#define UM_TABLE_HARD_MAX ((1u << 24) - 2)
 
 typedef struct um_port um_port;
 typedef struct um_pset um_pset;
@@ -606,6 +610,15 @@ kern_return_t um_entry_alloc_name(um_space *space, mach_port_name_t name, um_ent
 void um_entry_dealloc(um_space *space, mach_port_name_t name, um_entry *entry);
 /* Number of entries in use. */
 uint32_t um_space_inuse(const um_space *space);
+/*
+ * Tests only, so that they reach the last slots of a table without filling 16M slots (400 MB):
+ * the space's table becomes `table`, `count` slots (at most its limit) into which the current
+ * slots are copied as far as both reach. Grown, only the new last slot goes on the free list,
+ * first, as um_space_grow would put it (the slots between stay zero and out of use); shrunk,
+ * the old last slot, which must be free, leaves the free list (swapping the old table back).
+ * Returns the table replaced, the caller's to free.
+ */
+um_entry *um_space_swap_table(um_space *space, um_entry *table, uint32_t count);
 static inline mach_port_name_t um_entry_name(const um_space *space, const um_entry *entry)
 {
     uint32_t index = (uint32_t)(entry - space->table);

@@ -5,7 +5,9 @@
  * advances by 4 each time the slot is handed out, and restarts after a period of 16, 32, 48
  * or 64 generations chosen per restart, so a freed name is not handed out again for a while
  * even though its slot is (free slots are reused last-freed-first, as in XNU). Index 0 is
- * reserved. Send and receive rights of one port share one entry. The entry holding a receive
+ * reserved, and no table reaches index 0xFFFFFF (UM_TABLE_HARD_MAX), whose generation 0xFF
+ * would be MACH_PORT_DEAD: a bound, where a test of each new name would cost every claim.
+ * Send and receive rights of one port share one entry. The entry holding a receive
  * right is found from the port (receiver, receiver_name); a reverse hash from port to index
  * finds the entries holding send rights without the receive right, so a space of idle
  * receive rights has no hash to grow or to miss in.
@@ -65,6 +67,14 @@ static void um_free_unlink(um_space *space, uint32_t index)
     space->nfree--;
 }
 
+/* A slot the table has just gained goes on the free list, ready for its first name. */
+static void um_free_push_new(um_space *space, uint32_t index)
+{
+    space->table[index].gen = 0xFF; /* the first claim wraps it to 0x03 */
+    space->table[index].roll = 64;
+    um_free_push(space, index);
+}
+
 /* Grow the table so that it has at least `want` slots. Conditions: want <= limit. */
 static kern_return_t um_space_grow(um_space *space, uint32_t want)
 {
@@ -86,13 +96,25 @@ static kern_return_t um_space_grow(um_space *space, uint32_t want)
     space->count = (uint32_t)ncount;
     /* New slots go on the free list so that the lowest index comes out first. */
     for (uint32_t i = space->count - 1; i >= (old ? old : 1); i--) {
-        nt[i].gen = 0xFF; /* first claim wraps it to 0x03 */
-        nt[i].roll = 64;
-        um_free_push(space, i);
+        um_free_push_new(space, i);
         if (i == 1)
             break;
     }
     return KERN_SUCCESS;
+}
+
+um_entry *um_space_swap_table(um_space *space, um_entry *table, uint32_t count)
+{
+    um_entry *old = space->table;
+    uint32_t ocount = space->count;
+    if (count < ocount)
+        um_free_unlink(space, ocount - 1);
+    memcpy(table, old, (size_t)(count < ocount ? count : ocount) * sizeof *table);
+    space->table = table;
+    space->count = count;
+    if (count > ocount)
+        um_free_push_new(space, count - 1);
+    return old;
 }
 
 void um_ledger_free(um_ledger *ledger)
