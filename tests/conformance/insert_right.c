@@ -321,6 +321,49 @@ MT_TEST(invalid_target_names_fail_after_the_right_was_copied_in)
     NU_END();
 }
 
+MT_TEST(null_and_dead_target_names_are_invalid_value_and_destroy_a_moved_or_made_right)
+{
+    BEGIN();
+    static const mach_port_name_t bad[] = {MACH_PORT_NULL, MACH_PORT_DEAD};
+    for (int i = 0; i < 2; i++) {
+        /* MAKE_SEND_ONCE: the made right is destroyed, so the port gets its notification */
+        mach_port_name_t p = nu_port();
+        MT_REQUIRE(p);
+        MT_KR(mach_port_insert_right(TASK, bad[i], p, MACH_MSG_TYPE_MAKE_SEND_ONCE),
+              KERN_INVALID_VALUE);
+        nu_msg m;
+        MT_KR(nu_recv(p, &m, 1000), MACH_MSG_SUCCESS);
+        MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+        MT_EQ(nu_status(p).mps_sorights, 0);
+        /* MOVE_SEND_ONCE: the right leaves its name and is destroyed the same way */
+        mach_port_name_t so = nu_send_once(p);
+        MT_REQUIRE(so);
+        MT_KR(mach_port_insert_right(TASK, bad[i], so, MACH_MSG_TYPE_MOVE_SEND_ONCE),
+              KERN_INVALID_VALUE);
+        MT_EQ(nu_type(so), (mach_port_type_t)-1);
+        MT_KR(nu_recv(p, &m, 1000), MACH_MSG_SUCCESS);
+        MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+        /* MAKE_SEND: counted, then released, so the port's only send right is gone again */
+        MT_KR(mach_port_insert_right(TASK, bad[i], p, MACH_MSG_TYPE_MAKE_SEND),
+              KERN_INVALID_VALUE);
+        MT_EQ(mscount(p), 1);
+        MT_EQ(nu_status(p).mps_srights, 0);
+        MT_EQ(nu_type(p), MACH_PORT_TYPE_RECEIVE);
+        /* MOVE_RECEIVE: the receive right is destroyed with its port, its name freed */
+        MT_KR(mach_port_insert_right(TASK, bad[i], p, MACH_MSG_TYPE_MOVE_RECEIVE),
+              KERN_INVALID_VALUE);
+        MT_EQ(nu_type(p), (mach_port_type_t)-1);
+    }
+    /* the same NULL or DEAD as name and right takes the send fast path: no such name */
+    for (int i = 0; i < 2; i++) {
+        MT_KR(mach_port_insert_right(TASK, bad[i], bad[i], MACH_MSG_TYPE_MAKE_SEND),
+              KERN_INVALID_NAME);
+        MT_KR(mach_port_insert_right(TASK, bad[i], bad[i], MACH_MSG_TYPE_COPY_SEND),
+              KERN_INVALID_NAME);
+    }
+    NU_END();
+}
+
 MT_TEST(unknown_null_and_dead_poly_names_fail_as_xnu_does)
 {
     BEGIN();
