@@ -709,4 +709,45 @@ MT_TEST(task_info_on_another_tasks_port_describes_that_task)
     MT_EQ(tp_name_count(), names);
 }
 
+/* The peer breaks a guard of its own when told: fatal unless its policy says otherwise. */
+static int tp_role_breaks_a_guard(mach_port_t mine)
+{
+    tp_buf b;
+    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+        return 85;
+    mach_port_t g = MACH_PORT_NULL;
+    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &g) != KERN_SUCCESS ||
+        mach_port_guard(TASK, g, TP_GUARD, TRUE) != KERN_SUCCESS)
+        return 86;
+    if (mach_port_destruct(TASK, g, 0, TP_GUARD + 1) != KERN_INVALID_ARGUMENT)
+        return 87;
+    return mach_port_destruct(TASK, g, 0, TP_GUARD) == KERN_SUCCESS ? 0 : 88;
+}
+
+MT_TEST(exc_guard_behavior_on_another_tasks_port_is_that_tasks_policy)
+{
+    mach_msg_type_number_t names = tp_name_count();
+    tp_peer p;
+    MT_REQUIRE(tp_peer_start(&p, tp_role_breaks_a_guard) == 0);
+    task_exc_guard_behavior_t mine = 0, theirs = 0;
+    MT_KR(task_get_exc_guard_behavior(TASK, &mine), KERN_SUCCESS);
+    MT_KR(task_get_exc_guard_behavior(p.task, &theirs), KERN_SUCCESS);
+    MT_EQ(theirs, mine); /* both start with the world's default */
+    /* Its Mach-port guards made non-fatal: ours stay as they were. */
+    MT_KR(task_set_exc_guard_behavior(p.task, TASK_EXC_GUARD_MP_DELIVER), KERN_SUCCESS);
+    MT_KR(task_get_exc_guard_behavior(p.task, &theirs), KERN_SUCCESS);
+    MT_EQ(theirs, (task_exc_guard_behavior_t)TASK_EXC_GUARD_MP_DELIVER);
+    task_exc_guard_behavior_t now = 0;
+    MT_KR(task_get_exc_guard_behavior(TASK, &now), KERN_SUCCESS);
+    MT_EQ(now, mine);
+    MT_KR(task_set_exc_guard_behavior(p.task, 0x100), KERN_INVALID_VALUE);
+    /* The guard it breaks is an error returned, not its end. */
+    MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
+    MT_EQ(tp_peer_end(&p), 0);
+    MT_KR(task_get_exc_guard_behavior(p.task, &theirs), MACH_SEND_INVALID_DEST);
+    MT_KR(task_set_exc_guard_behavior(p.task, TASK_EXC_GUARD_MP_DELIVER), MACH_SEND_INVALID_DEST);
+    tp_peer_free(&p);
+    MT_EQ(tp_name_count(), names);
+}
+
 MT_MAIN()

@@ -500,26 +500,31 @@ bool d_call(d_conn *c, const um_wire_pkt *p)
         REPLY(kr);
         break;
     case UM_WIRE_TASK_GET_EXC_GUARD: {
-        /* The task's guard policy (embedded mode's is the process's, um_world.c). */
+        /* The guard policy of this task or of another whose task port it holds, as XNU serves
+         * the call on any task's port (embedded mode's is the process's, um_world.c). */
         SHAPE(1, 0);
-        kr = um_api_task_check(self, U32(0)) ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
+        um_task *target = um_task_target(self, U32(0));
+        kr = target ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
         uint64_t behavior = TASK_EXC_GUARD_MP_DELIVER;
-        if (!(t->flags & UM_WIRE_HELLO_GUARD_NONFATAL))
+        if (target && !(((d_task *)target->fe)->flags & UM_WIRE_HELLO_GUARD_NONFATAL))
             behavior |= TASK_EXC_GUARD_MP_FATAL;
         REPLY(kr, behavior);
         break;
     }
-    case UM_WIRE_TASK_SET_EXC_GUARD:
+    case UM_WIRE_TASK_SET_EXC_GUARD: {
         SHAPE(2, 0);
-        kr = um_api_task_check(self, U32(0)) ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
-        if (kr == KERN_SUCCESS) {
+        um_task *target = um_task_target(self, U32(0));
+        kr = target ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
+        if (target) {
+            d_task *tt = target->fe;
             if (A(1) & TASK_EXC_GUARD_MP_FATAL)
-                t->flags &= ~UM_WIRE_HELLO_GUARD_NONFATAL;
+                tt->flags &= ~UM_WIRE_HELLO_GUARD_NONFATAL;
             else
-                t->flags |= UM_WIRE_HELLO_GUARD_NONFATAL;
+                tt->flags |= UM_WIRE_HELLO_GUARD_NONFATAL;
         }
         REPLY(kr);
         break;
+    }
     default:
         goto malformed;
     }

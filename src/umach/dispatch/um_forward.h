@@ -20,8 +20,8 @@
  * send would say. A thread, host or semaphore port gets what XNU's kernel server answers when
  * the routine's conversion finds no task (KERN_INVALID_TASK from the mach_port_* routines and
  * the exc_guard ones, KERN_INVALID_ARGUMENT from the others), the rights the request moved
- * consumed. Another task's port never comes here for the mach_port_* calls, task_info and the
- * special-port calls (the api serves them on that task); the exc_guard and vm calls on it
+ * consumed. Another task's port never comes here for the mach_port_* calls, task_info, the
+ * special-port and the exc_guard calls (umachd serves them on that task); the vm calls on it
  * stay MACH_SEND_INVALID_DEST (XNU would serve them on that task).
  */
 #ifndef UM_FORWARD_H
