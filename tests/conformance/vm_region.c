@@ -233,6 +233,11 @@ MT_TEST(the_sources_error_comes_before_the_destinations)
     /* an unreadable source and a read-only destination, small: the copyin's fault */
     vr_copies(a + VR_BIG, 16, b, KERN_INVALID_ADDRESS);
     MT_EQ(((unsigned char *)b)[0], 0x22);
+    /* a readable source, a destination read-only first and with a hole after: the first
+     * one the walk meets */
+    MT_KR(vm_protect(TASK, a + VR_BIG, vm_page_size, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    vr_copies(a, VR_BIG + vm_page_size, b, KERN_PROTECTION_FAILURE);
+    MT_EQ(((unsigned char *)b)[vm_page_size], 0x22);
     MT_KR(vm_deallocate(TASK, a, VR_BIG + vm_page_size), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, b, VR_BIG), KERN_SUCCESS);
 }

@@ -292,21 +292,21 @@ static bool range_wraps(uint64_t addr, uint64_t size)
 }
 
 /*
- * Is [dst, dst + size) mapped throughout (else KERN_INVALID_ADDRESS) and writable (else
- * KERN_PROTECTION_FAILURE, as XNU's copy-overwrite reports)? Checked before any byte moves.
+ * Can [dst, dst + size) be overwritten? As XNU's copy-overwrite finds it walking the range
+ * before any byte moves: a hole first is KERN_INVALID_ADDRESS, a mapping without write
+ * permission first KERN_PROTECTION_FAILURE.
  */
 static kern_return_t dest_check(uint64_t dst, uint64_t size)
 {
-    uint64_t at = dst, end = dst + size;
-    bool writable = true;
-    while (at < end) {
+    for (uint64_t at = dst, end = dst + size; at < end;) {
         map_line m;
         if (!find_region(at, &m) || m.start > at)
             return KERN_INVALID_ADDRESS;
-        writable &= (m.prot & VM_PROT_WRITE) != 0;
+        if (!(m.prot & VM_PROT_WRITE))
+            return KERN_PROTECTION_FAILURE;
         at = m.end;
     }
-    return writable ? KERN_SUCCESS : KERN_PROTECTION_FAILURE;
+    return KERN_SUCCESS;
 }
 
 /*
