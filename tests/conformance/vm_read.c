@@ -373,4 +373,44 @@ MT_TEST_TIMEOUT(a_read_racing_an_unmap_of_its_source_gives_all_its_data_or_an_in
     printf("# %u reads whole, %u holes\n", reads, holes);
 }
 
+/* A copy made by a thread whose whole stack is 64 KiB (no room for a 64 KiB buffer of its own). */
+typedef struct {
+    vm_address_t src, dst;
+    kern_return_t copy_kr, read_kr;
+    vm_offset_t data;
+    mach_msg_type_number_t count;
+} vr_small_stack;
+
+static void *vr_small_stack_copier(void *arg)
+{
+    vr_small_stack *s = arg;
+    s->copy_kr = vm_copy(TASK, s->src, VR_BIG, s->dst);
+    s->read_kr = mach_vm_read(TASK, s->src, VR_BIG, &s->data, &s->count);
+    return NULL;
+}
+
+MT_TEST(large_copies_and_reads_work_on_a_thread_with_a_64_KiB_stack)
+{
+    vr_small_stack s = {0};
+    vr_source(&s.src);
+    MT_KR(vm_allocate(TASK, &s.dst, VR_BIG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    pthread_attr_t attr;
+    MT_REQUIRE(pthread_attr_init(&attr) == 0);
+    MT_REQUIRE(pthread_attr_setstacksize(&attr, 64 * 1024) == 0);
+    pthread_t t;
+    MT_REQUIRE(pthread_create(&t, &attr, vr_small_stack_copier, &s) == 0);
+    pthread_join(t, NULL);
+    pthread_attr_destroy(&attr);
+    MT_KR(s.copy_kr, KERN_SUCCESS);
+    MT_KR(s.read_kr, KERN_SUCCESS);
+    MT_EQ(s.count, (mach_msg_type_number_t)VR_BIG);
+    MT_CHECK(memcmp((void *)s.dst, (void *)s.src, VR_BIG) == 0);
+    if (s.read_kr == KERN_SUCCESS) {
+        MT_CHECK(memcmp((void *)s.data, (void *)s.src, VR_BIG) == 0);
+        MT_KR(vm_deallocate(TASK, s.data, s.count), KERN_SUCCESS);
+    }
+    MT_KR(vm_deallocate(TASK, s.dst, VR_BIG), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, s.src, VR_LEN), KERN_SUCCESS);
+}
+
 MT_MAIN()

@@ -259,28 +259,33 @@ static bool write_bytes(uint64_t dst, const void *from, size_t n)
     return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
 }
 
+enum move_result { MOVE_DONE, MOVE_SRC_BAD, MOVE_DST_BAD, MOVE_NO_MEMORY };
+
 /*
  * Copies `size` bytes from `src` to `dst` as from a snapshot of the source (overlapping
  * ranges move as with memmove: the chunks run from the end when the destination lies above).
- * False when a byte of either range is not reachable; *src_bad says which side failed.
+ * Says which side had a byte that is not reachable. The chunk is on the heap: the calling
+ * thread's stack may be smaller than it (a 64 KiB chunk ran past a 64 KiB stack's guard page).
  */
-static bool move_bytes(uint64_t dst, uint64_t src, uint64_t size, bool *src_bad)
+static enum move_result move_bytes(uint64_t dst, uint64_t src, uint64_t size)
 {
-    uint8_t chunk[65536];
+    enum { CHUNK = 65536 };
+    uint8_t *chunk = malloc(size < CHUNK ? (size_t)size : CHUNK);
+    if (!chunk)
+        return MOVE_NO_MEMORY;
     bool backwards = dst > src && dst - src < size;
-    *src_bad = false;
-    for (uint64_t done = 0; done < size;) {
-        size_t n = size - done < sizeof chunk ? (size_t)(size - done) : sizeof chunk;
+    enum move_result res = MOVE_DONE;
+    for (uint64_t done = 0; done < size && res == MOVE_DONE;) {
+        size_t n = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
         uint64_t at = backwards ? size - done - n : done;
-        if (!read_bytes(chunk, src + at, n)) {
-            *src_bad = true;
-            return false;
-        }
-        if (!write_bytes(dst + at, chunk, n))
-            return false;
+        if (!read_bytes(chunk, src + at, n))
+            res = MOVE_SRC_BAD;
+        else if (!write_bytes(dst + at, chunk, n))
+            res = MOVE_DST_BAD;
         done += n;
     }
-    return true;
+    free(chunk);
+    return res;
 }
 
 /* Does [addr, addr + size) wrap, or its last page? vm_sanitize's code for copyin and
@@ -387,10 +392,17 @@ static kern_return_t copy_own(uint64_t src, uint64_t size, uint64_t dst)
     kr = dest_check(dst, size);
     if (kr != KERN_SUCCESS)
         return kr;
-    bool src_bad;
-    if (move_bytes(dst, src, size, &src_bad))
+    switch (move_bytes(dst, src, size)) {
+    case MOVE_DONE:
         return KERN_SUCCESS;
-    return src_bad ? recheck(source_check, start, end) : recheck(dest_range_check, dst, dst + size);
+    case MOVE_SRC_BAD:
+        return recheck(source_check, start, end);
+    case MOVE_DST_BAD:
+        return recheck(dest_range_check, dst, dst + size);
+    case MOVE_NO_MEMORY:
+        break;
+    }
+    return KERN_RESOURCE_SHORTAGE;
 }
 
 /* vm_copy and mach_vm_copy: on another port, the routine `id`'s MIG request. */
@@ -498,10 +510,14 @@ static kern_return_t copyin_out(uint64_t addr, uint64_t size, uint64_t *out)
      * reported as the data). The source had a hole: KERN_INVALID_ADDRESS, as XNU's copyin
      * finds it.
      */
-    bool src_bad = copy < end && start < copy + (end - start);
-    if (src_bad || !move_bytes(copy, start, end - start, &src_bad)) {
+    enum move_result moved = copy < end && start < copy + (end - start)
+                                 ? MOVE_SRC_BAD
+                                 : move_bytes(copy, start, end - start);
+    if (moved != MOVE_DONE) {
         um_vm_deallocate_region(copy, end - start);
-        return src_bad ? recheck(source_check, start, end) : KERN_INVALID_ADDRESS;
+        if (moved == MOVE_SRC_BAD)
+            return recheck(source_check, start, end);
+        return moved == MOVE_NO_MEMORY ? KERN_RESOURCE_SHORTAGE : KERN_INVALID_ADDRESS;
     }
     *out = copy + (addr - start);
     return KERN_SUCCESS;
