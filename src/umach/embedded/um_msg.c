@@ -306,17 +306,17 @@ enum fe_sleep_result { FE_WOKEN, FE_TIMED_OUT, FE_INTERRUPTED, FE_HANDED, FE_FIN
  * A sender completed this thread's receive and will write its bytes and post the word with
  * FE_WORD_FINAL (um_embedded_final_run) right after it releases the world lock: wait for
  * that post, however long, since the receive can no longer be given up (its state and its
- * buffer are being written). A post meant for an earlier wait may be in the word, before the
- * final post or after it (its waker posts after its own release, which may come later than
- * ours): so the result `mr`, stored before the final post and never by another post, says
- * whether the wait is over, and the word is only what we sleep on. Conditions: world unlocked.
+ * buffer are being written). The final post's mark says the wait is over: the sender touches
+ * the word no more after it. The result `mr` alone does not: it is stored before the post,
+ * and a thread that returned on it could arm the word for its next wait before that post
+ * lands there (a wrong result, a waiter left queued). A post meant for an earlier wait may
+ * come before the final post (we clear it and wait on) or after it (it leaves the mark in
+ * place: um_pending_run). Conditions: world unlocked.
  */
 static __attribute__((noinline, cold)) void fe_await_final(fe_word *fw)
 {
     for (;;) {
-        /* Acquire: any value the word shows after the final post carries the bytes with it. */
-        if (__atomic_load_n(&fw->mr, __ATOMIC_ACQUIRE) != FE_MR_PENDING)
-            return;
+        /* Acquire: the final post carries the result and the bytes with it. */
         uint32_t v = __atomic_load_n(&fw->word, __ATOMIC_ACQUIRE);
         if (fe_word_final(v))
             return;
@@ -381,7 +381,7 @@ fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, cons
         um_embedded_relock();
         if (w->woken) {
             /* Completed by a sender that writes the bytes itself once it released the lock. */
-            if (handed && *handed && fw->mr != FE_MR_SELF) {
+            if (handed && *handed && __atomic_load_n(&fw->mr, __ATOMIC_RELAXED) != FE_MR_SELF) {
                 um_embedded_leave();
                 fe_await_final(fw);
                 return FE_FINAL;

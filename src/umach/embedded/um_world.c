@@ -396,7 +396,22 @@ static void um_pending_run(uintptr_t p, uint32_t posted)
         return;
     }
     uint32_t *word = (uint32_t *)(p & ~(uintptr_t)3);
-    if (!(p & 1) || __atomic_exchange_n(word, posted, __ATOMIC_SEQ_CST) == 2)
+    if (!(p & 1)) {
+        um_futex_wake(word);
+        return;
+    }
+    /*
+     * A post never takes away a final post's mark (bits 0 and 1 both set: a completed
+     * receive, um_embedded_final_run) already in the word: that waiter returns on the mark
+     * alone, and this post may be a late one meant for an earlier wait of its thread.
+     */
+    uint32_t old = __atomic_load_n(word, __ATOMIC_RELAXED);
+    do {
+        if ((old & 3) == 3)
+            return;
+    } while (!__atomic_compare_exchange_n(word, &old, posted, false, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_RELAXED));
+    if (old == 2)
         um_futex_wake(word);
 }
 
