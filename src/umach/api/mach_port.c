@@ -691,7 +691,8 @@ kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
 
 /*
  * The notify right of a request on another task's space, which XNU serves through MIG (its
- * trap takes the caller's own task only): it comes from the caller's space as the request's
+ * trap takes the caller's own task and a send-once right only), or of one on the caller's
+ * own with another right (the trap refuses it and libsyscall sends the MIG request): it comes from the caller's space as the request's
  * port descriptor, with the message's checks and codes, and the kernel's MIG server takes a
  * send-once right only (MIG_TYPE_ERROR otherwise, the request and the right it carried
  * destroyed). On success *npp is the caller's naked send-once right, NULL or UM_PORT_DEAD.
@@ -721,10 +722,12 @@ kern_return_t um_api_mach_port_request_notification(um_task *self, ipc_space_t t
     bool own = space == self->space;
     um_port *np = NULL;
     kern_return_t kr = KERN_SUCCESS;
-    if (!own) {
+    if (!own || um_copyin_type(notifyPoly) != MACH_MSG_TYPE_PORT_SEND_ONCE) {
+        /* On the caller's own task too, XNU's trap refuses any other right with
+         * MACH_SEND_INVALID_DEST and libsyscall then sends the MIG request, whose error
+         * destroys the right it carried: a moved right goes, a made or copied one is made
+         * and released (the caller keeps its own reference). */
         kr = notify_from_request(self, notify, notifyPoly, &np);
-    } else if (um_copyin_type(notifyPoly) != MACH_MSG_TYPE_PORT_SEND_ONCE) {
-        kr = MIG_TYPE_ERROR; /* the kernel's MIG server accepts only a send-once right */
     } else if (MACH_PORT_VALID(notify)) {
         kr = um_right_copyin(space, notify, notifyPoly, UM_COPYIN_DEADOK, &np);
     } else {
