@@ -23,9 +23,13 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
 /*
  * The calling thread's futex word, cleared, for a wait that um_embedded_defer_wake ends:
  * per-thread storage that is never freed, so a wake deferred past the end of the wait (or of
- * the thread) still hits a word. NULL when out of memory. Conditions: world locked.
+ * the thread) still hits a word. A spare word instead while a mach_msg wait of the thread is
+ * armed on its own (a signal handler's wait). NULL when out of memory. Conditions: world locked.
  */
 uint32_t *um_embedded_wait_word(void);
+
+/* The wait on a word from um_embedded_wait_word is over. Conditions: world locked. */
+void um_embedded_wait_word_done(uint32_t *word);
 
 /*
  * The process's credential generation (um_creds.c): advanced by every set*id call, so that

@@ -291,7 +291,7 @@ UM_EXPORT kern_return_t semaphore_signal_all(semaphore_t semaphore)
     return signal_common(semaphore, true);
 }
 
-/* The futex word is the thread's own (um_embedded_wait_word): it outlives the wait. */
+/* The futex word is the thread's own or a spare (um_embedded_wait_word): it outlives the wait. */
 typedef struct sema_waiter {
     um_waiter w;
     uint32_t *word;
@@ -338,6 +338,7 @@ static kern_return_t wait_common(semaphore_t wait_name, semaphore_t signal_name,
         }
     }
     if (kr != UM_SEMAPHORE_WAITING) {
+        um_embedded_wait_word_done(sw.word);
         um_embedded_leave();
         return kr;
     }
@@ -365,6 +366,7 @@ static kern_return_t wait_common(semaphore_t wait_name, semaphore_t signal_name,
         kr = err == EINTR ? KERN_ABORTED : KERN_OPERATION_TIMED_OUT;
     }
     um_port_release(wport);
+    um_embedded_wait_word_done(sw.word);
     um_embedded_leave();
     return kr;
 }

@@ -161,15 +161,6 @@ static inline bool fe_word_woken(uint32_t v)
     return (v & FE_WORD_WOKEN) != 0;
 }
 
-uint32_t *um_embedded_wait_word(void)
-{
-    fe_word *fw = fe_word_get();
-    if (!fw)
-        return NULL;
-    __atomic_store_n(&fw->word, 0, __ATOMIC_RELAXED);
-    return &fw->word;
-}
-
 /* This thread deferred a completed receive to its release (see um_embedded_defer_final). */
 static _Thread_local bool fe_final_deferred;
 
@@ -474,6 +465,25 @@ static __attribute__((noinline)) void fe_disarm(fe_word *fw, bool locked)
     fe_free_words = fw;
     if (!locked)
         um_embedded_leave();
+}
+
+uint32_t *um_embedded_wait_word(void)
+{
+    /*
+     * A mach_msg wait of this thread is armed on its own word (a signal handler waits inside
+     * that call): a spare, as for a nested mach_msg, so that clearing the word here cannot
+     * wipe that call's posts (its final post's mark, which its receive waits for).
+     */
+    fe_word *fw = fe_mine_busy ? fe_spare_get() : fe_word_get();
+    if (!fw)
+        return NULL;
+    __atomic_store_n(&fw->word, 0, __ATOMIC_RELAXED);
+    return &fw->word;
+}
+
+void um_embedded_wait_word_done(uint32_t *word)
+{
+    fe_disarm((fe_word *)(void *)word, true); /* the word is the first member */
 }
 
 /* Write what a receive or pseudo-receive left for the task's buffer at `addr`, then free it. */
