@@ -115,6 +115,11 @@ static void fe_word_release(void *p)
     um_embedded_enter();
     w->next_free = fe_free_words;
     fe_free_words = w;
+    /*
+     * The word is another thread's to take from here on: a wait in a later destructor of
+     * this thread gets a word of its own (and registers it again), never this one.
+     */
+    fe_mine = NULL;
     um_embedded_leave();
 }
 
