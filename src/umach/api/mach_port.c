@@ -282,6 +282,26 @@ kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_
 /* ---- moving rights --------------------------------------------------------------------------- */
 
 /*
+ * Name `port`, a right of `type` taken from the caller, `name` in `space`. When that fails the
+ * right is destroyed, as the kernel destroys a failed insertion's right (a dead port taken as
+ * MACH_PORT_DEAD is KERN_INVALID_CAPABILITY).
+ */
+static kern_return_t insert_taken(um_space *space, um_port *port, mach_msg_type_name_t type,
+                                  mach_port_name_t name)
+{
+    kern_return_t kr;
+    if (!MACH_PORT_VALID(name) || !MACH_MSG_TYPE_PORT_ANY_RIGHT(type))
+        kr = KERN_INVALID_VALUE;
+    else if (!UM_PORT_VALID(port))
+        kr = KERN_INVALID_CAPABILITY;
+    else
+        kr = um_right_copyout_name(space, port, type, name);
+    if (kr != KERN_SUCCESS && UM_PORT_VALID(port))
+        um_right_release(port, type);
+    return kr;
+}
+
+/*
  * mach_port_insert_right on another task's space, which XNU serves through MIG (its trap
  * takes the caller's own task only): the right comes from the caller's space as the request's
  * port descriptor, with the message's checks and codes, and the routine names it `name` in
@@ -294,17 +314,7 @@ static kern_return_t insert_into_another(um_task *self, um_space *space, mach_po
     mach_msg_return_t mr = um_kmsg_copyin_port(self->space, poly, polyPoly, &port);
     if (mr != MACH_MSG_SUCCESS)
         return mr;
-    mach_msg_type_name_t type = um_copyin_type(polyPoly);
-    kern_return_t kr;
-    if (!MACH_PORT_VALID(name) || !MACH_MSG_TYPE_PORT_ANY_RIGHT(type))
-        kr = KERN_INVALID_VALUE;
-    else if (!UM_PORT_VALID(port))
-        kr = KERN_INVALID_CAPABILITY;
-    else
-        kr = um_right_copyout_name(space, port, type, name);
-    if (kr != KERN_SUCCESS && UM_PORT_VALID(port))
-        um_right_release(port, type);
-    return kr;
+    return insert_taken(space, port, um_copyin_type(polyPoly), name);
 }
 
 kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mach_port_name_t name,
@@ -328,17 +338,7 @@ kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mac
     kr = um_right_copyin(space, poly, polyPoly, UM_COPYIN_DEADOK, &port);
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
-    mach_msg_type_name_t type = um_copyin_type(polyPoly);
-    if (!MACH_PORT_VALID(name))
-        kr = KERN_INVALID_VALUE;
-    else if (!UM_PORT_VALID(port))
-        kr = KERN_INVALID_CAPABILITY;
-    else
-        kr = um_right_copyout_name(space, port, type, name);
-    /* The kernel destroys the carried right when the insertion fails. */
-    if (kr != KERN_SUCCESS && UM_PORT_VALID(port))
-        um_right_release(port, type);
-    LEAVE(kr);
+    LEAVE(insert_taken(space, port, um_copyin_type(polyPoly), name));
 }
 
 kern_return_t um_api_mach_port_extract_right(um_task *self, ipc_space_t task, mach_port_name_t name,
