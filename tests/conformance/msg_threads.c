@@ -5,6 +5,7 @@
 #include "notify_util.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -377,13 +378,17 @@ MT_TEST(a_receiver_that_already_waits_gets_a_simple_message_with_its_reply_right
     NU_END();
 }
 
-MT_TEST(a_receiver_that_already_waits_on_a_buffer_it_cannot_write_loses_the_message_and_the_sender_succeeds)
+/*
+ * A receiver already waits on a buffer whose header is writable and whose payload and trailer
+ * would land in a read-only page (the default trailer asked for when `trailer`): it loses
+ * message `id` with MACH_RCV_INVALID_DATA, the sender succeeds, and the next message (id + 1)
+ * is received as usual (the sender's thread, which may have written the buffer, goes on).
+ */
+static void th_unwritable_tail(bool trailer, mach_msg_id_t id)
 {
-    NU_BEGIN();
     static th_waiting w;
     mach_port_name_t port = nu_port_with_send();
     MT_REQUIRE(port);
-    /* The header is writable; the payload and trailer would land in a read-only page. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     uint8_t *pages =
         mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -392,19 +397,28 @@ MT_TEST(a_receiver_that_already_waits_on_a_buffer_it_cannot_write_loses_the_mess
     mach_msg_header_t *buf =
         (mach_msg_header_t *)(void *)(pages + page - sizeof(mach_msg_header_t));
     pthread_t t;
-    MT_REQUIRE(th_waiting_start(&w, port, buf, 256, 0, &t));
-    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 82, 1), MACH_MSG_SUCCESS);
+    if (trailer)
+        MT_REQUIRE(th_waiting_start_trailer(&w, port, buf, 256, 0,
+                                            MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0), &t));
+    else
+        MT_REQUIRE(th_waiting_start(&w, port, buf, 256, 0, &t));
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, id, 1), MACH_MSG_SUCCESS);
     MT_EQ(pthread_join(t, NULL), 0);
     MT_KR(w.mr, MACH_RCV_INVALID_DATA);
     MT_EQ(nu_status(w.port).mps_msgcount, 0);
     MT_EQ(nu_status(w.port).mps_seqno, 1);
-    /* The sender's thread, which may have written the buffer, goes on: the next works. */
-    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 83, 2), MACH_MSG_SUCCESS);
+    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, id + 1, 2), MACH_MSG_SUCCESS);
     nu_msg m;
     MT_KR(nu_recv(w.port, &m, 0), MACH_MSG_SUCCESS);
-    MT_EQ(m.h.msgh_id, 83);
+    MT_EQ(m.h.msgh_id, id + 1);
     MT_EQ(munmap(pages, 2 * page), 0);
     nu_kill(w.port);
+}
+
+MT_TEST(a_receiver_that_already_waits_on_a_buffer_it_cannot_write_loses_the_message_and_the_sender_succeeds)
+{
+    NU_BEGIN();
+    th_unwritable_tail(false, 82);
     NU_END();
 }
 
@@ -474,31 +488,7 @@ MT_TEST(a_receiver_that_already_waits_gets_each_small_message_whole_with_the_def
 MT_TEST(a_receiver_that_already_waits_with_the_default_trailer_on_a_buffer_it_cannot_write_loses_the_message)
 {
     NU_BEGIN();
-    static th_waiting w;
-    mach_port_name_t port = nu_port_with_send();
-    MT_REQUIRE(port);
-    /* The header is writable; the payload and trailer would land in a read-only page. */
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uint8_t *pages =
-        mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    MT_REQUIRE(pages != MAP_FAILED);
-    MT_REQUIRE(mprotect(pages + page, page, PROT_READ) == 0);
-    mach_msg_header_t *buf =
-        (mach_msg_header_t *)(void *)(pages + page - sizeof(mach_msg_header_t));
-    pthread_t t;
-    MT_REQUIRE(th_waiting_start_trailer(&w, port, buf, 256, 0,
-                                        MACH_RCV_TRAILER_TYPE(MACH_MSG_TRAILER_FORMAT_0), &t));
-    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 84, 1), MACH_MSG_SUCCESS);
-    MT_EQ(pthread_join(t, NULL), 0);
-    MT_KR(w.mr, MACH_RCV_INVALID_DATA);
-    MT_EQ(nu_status(w.port).mps_msgcount, 0);
-    MT_EQ(nu_status(w.port).mps_seqno, 1);
-    MT_KR(th_send(w.port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 85, 2), MACH_MSG_SUCCESS);
-    nu_msg m;
-    MT_KR(nu_recv(w.port, &m, 0), MACH_MSG_SUCCESS);
-    MT_EQ(m.h.msgh_id, 85);
-    MT_EQ(munmap(pages, 2 * page), 0);
-    nu_kill(w.port);
+    th_unwritable_tail(true, 84);
     NU_END();
 }
 
