@@ -1,8 +1,7 @@
 /*
  * <mach/exception_types.h> — umach (Darwin ABI): exception numbers, masks, behaviours and
- * the argument types of exc.defs / mach_exc.defs. umach raises no Mach exceptions (a guard
- * violation aborts or returns, see docs/umach-internals.md); the types let MIG output for
- * exception servers compile.
+ * the argument types of exc.defs / mach_exc.defs (task_set_exception_ports and friends are in
+ * <mach/task.h> and <mach/thread_act.h>; docs/porting.md says which exceptions umach raises).
  */
 #ifndef _MACH_EXCEPTION_TYPES_H_
 #define _MACH_EXCEPTION_TYPES_H_
@@ -30,6 +29,7 @@
 #define EXCEPTION_STATE 2
 #define EXCEPTION_STATE_IDENTITY 3
 #define EXCEPTION_IDENTITY_PROTECTED 4
+#define EXCEPTION_STATE_IDENTITY_PROTECTED 5
 
 #define MACH_EXCEPTION_BACKTRACE_PREFERRED 0x20000000
 #define MACH_EXCEPTION_ERRORS 0x40000000
@@ -59,6 +59,8 @@
      EXC_MASK_MACHINE)
 
 #define FIRST_EXCEPTION 1
+/* <mach/machine/exception.h> on Darwin: the exception numbers and the illegal 0. */
+#define EXC_TYPES_COUNT 14
 #define EXC_SOFT_SIGNAL 0x10003
 #define EXC_MACF_MIN 0x20000
 #define EXC_MACF_MAX 0x2FFFF

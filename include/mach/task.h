@@ -16,6 +16,7 @@
 #include <mach/mach_types.h>
 #include <mach/task_info.h>
 #include <mach/task_special_ports.h>
+#include <mach/exception_types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,6 +35,30 @@ kern_return_t task_get_special_port(task_inspect_t task, int which_port,
                                     mach_port_t *special_port);
 /* Replace a slot with a copy of the caller's send right (the caller keeps its own). */
 kern_return_t task_set_special_port(task_t task, int which_port, mach_port_t special_port);
+
+/*
+ * The task's exception ports (XNU: ipc_tt.c). Each slot of an exception in the mask gets a copy
+ * of new_port's send right (the caller keeps its own), the behaviour and the state flavour;
+ * get returns, and swap returns before setting, up to *masksCnt entries of identical port,
+ * behaviour and flavour merged under one mask, each handler a new send right of the caller's.
+ */
+kern_return_t task_set_exception_ports(task_t task, exception_mask_t exception_mask,
+                                       mach_port_t new_port, exception_behavior_t behavior,
+                                       thread_state_flavor_t new_flavor);
+kern_return_t task_get_exception_ports(task_t task, exception_mask_t exception_mask,
+                                       exception_mask_array_t masks,
+                                       mach_msg_type_number_t *masksCnt,
+                                       exception_handler_array_t old_handlers,
+                                       exception_behavior_array_t old_behaviors,
+                                       exception_flavor_array_t old_flavors);
+kern_return_t task_swap_exception_ports(task_t task, exception_mask_t exception_mask,
+                                        mach_port_t new_port, exception_behavior_t behavior,
+                                        thread_state_flavor_t new_flavor,
+                                        exception_mask_array_t masks,
+                                        mach_msg_type_number_t *masksCnt,
+                                        exception_handler_array_t old_handlers,
+                                        exception_behavior_array_t old_behaviors,
+                                        exception_flavor_array_t old_flavors);
 
 #ifdef __cplusplus
 }

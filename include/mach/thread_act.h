@@ -13,6 +13,7 @@
 #include <mach/mig_errors.h>
 #include <mach/std_types.h>
 #include <mach/mach_types.h>
+#include <mach/exception_types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,6 +22,25 @@ extern "C" {
 /* THREAD_KERNEL_PORT only: umach has no thread inspect or read ports. */
 kern_return_t thread_get_special_port(thread_inspect_t thr_act, int which_port,
                                       mach_port_t *special_port);
+
+/* The thread's exception ports: as task_set/get/swap_exception_ports (<mach/task.h>). */
+kern_return_t thread_set_exception_ports(thread_act_t thread, exception_mask_t exception_mask,
+                                         mach_port_t new_port, exception_behavior_t behavior,
+                                         thread_state_flavor_t new_flavor);
+kern_return_t thread_get_exception_ports(thread_act_t thread, exception_mask_t exception_mask,
+                                         exception_mask_array_t masks,
+                                         mach_msg_type_number_t *masksCnt,
+                                         exception_handler_array_t old_handlers,
+                                         exception_behavior_array_t old_behaviors,
+                                         exception_flavor_array_t old_flavors);
+kern_return_t thread_swap_exception_ports(thread_act_t thread, exception_mask_t exception_mask,
+                                          mach_port_t new_port, exception_behavior_t behavior,
+                                          thread_state_flavor_t new_flavor,
+                                          exception_mask_array_t masks,
+                                          mach_msg_type_number_t *masksCnt,
+                                          exception_handler_array_t old_handlers,
+                                          exception_behavior_array_t old_behaviors,
+                                          exception_flavor_array_t old_flavors);
 
 #ifdef __cplusplus
 }

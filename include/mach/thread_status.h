@@ -18,6 +18,48 @@ typedef natural_t thread_state_data_t[THREAD_STATE_MAX];
 #define THREAD_STATE_FLAVOR_LIST_10_13 130
 #define THREAD_STATE_FLAVOR_LIST_10_15 131
 
+#if defined(__x86_64__)
+#define x86_THREAD_STATE32 1
+#define x86_FLOAT_STATE32 2
+#define x86_EXCEPTION_STATE32 3
+#define x86_THREAD_STATE64 4
+#define x86_FLOAT_STATE64 5
+#define x86_EXCEPTION_STATE64 6
+#define x86_THREAD_STATE 7
+#define x86_FLOAT_STATE 8
+#define x86_EXCEPTION_STATE 9
+#define x86_DEBUG_STATE32 10
+#define x86_DEBUG_STATE64 11
+#define x86_DEBUG_STATE 12
+#define THREAD_STATE_NONE 13
+#define x86_AVX_STATE32 16
+#define x86_AVX_STATE64 17
+#define x86_AVX_STATE 18
+#define x86_AVX512_STATE32 19
+#define x86_AVX512_STATE64 20
+#define x86_AVX512_STATE 21
+#define x86_PAGEIN_STATE 22
+#define x86_THREAD_FULL_STATE64 23
+#define x86_INSTRUCTION_STATE 24
+#define x86_LAST_BRANCH_STATE 25
+#elif defined(__aarch64__)
+#define ARM_THREAD_STATE 1
+#define ARM_UNIFIED_THREAD_STATE ARM_THREAD_STATE
+#define ARM_VFP_STATE 2
+#define ARM_EXCEPTION_STATE 3
+#define ARM_DEBUG_STATE 4
+#define THREAD_STATE_NONE 5
+#define ARM_THREAD_STATE64 6
+#define ARM_EXCEPTION_STATE64 7
+#define ARM_THREAD_STATE32 9
+#define ARM_EXCEPTION_STATE64_V2 10
+#define ARM_DEBUG_STATE32 14
+#define ARM_DEBUG_STATE64 15
+#define ARM_NEON_STATE 16
+#define ARM_NEON_STATE64 17
+#define ARM_PAGEIN_STATE 27
+#endif
+
 typedef int thread_state_flavor_t;
 typedef thread_state_flavor_t *thread_state_flavor_array_t;
 

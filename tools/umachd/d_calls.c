@@ -525,6 +525,32 @@ bool d_call(d_conn *c, const um_wire_pkt *p)
         REPLY(kr);
         break;
     }
+    case UM_WIRE_EXC_PORTS: {
+        SHAPE(8, 0);
+        exception_mask_t masks[UM_EXC_TYPES];
+        mach_port_t handlers[UM_EXC_TYPES];
+        exception_behavior_t behaviors[UM_EXC_TYPES];
+        thread_state_flavor_t flavors[UM_EXC_TYPES];
+        mach_msg_type_number_t cnt = U32(7) > UM_EXC_TYPES ? UM_EXC_TYPES : U32(7);
+        if (U32(2) > UM_EXC_OP_SWAP)
+            goto malformed;
+        kr = um_api_exception_ports(self, A(0) != 0, U32(1), (um_exc_op)U32(2), U32(3), U32(4),
+                                    (exception_behavior_t)U32(5), (thread_state_flavor_t)U32(6),
+                                    masks, &cnt, handlers, behaviors, flavors);
+        uint32_t entries[UM_EXC_TYPES][4];
+        uint32_t n = kr == KERN_SUCCESS || kr == (MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE) ? cnt : 0;
+        if (U32(2) == UM_EXC_OP_SET)
+            n = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            entries[i][0] = masks[i];
+            entries[i][1] = handlers[i];
+            entries[i][2] = (uint32_t)behaviors[i];
+            entries[i][3] = (uint32_t)flavors[i];
+        }
+        uint64_t out[1] = {n};
+        ok = d_reply(c, p->h.call, p->h.id, kr, out, 1, entries, n * (uint32_t)sizeof entries[0]);
+        break;
+    }
     default:
         goto malformed;
     }

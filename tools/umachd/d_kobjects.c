@@ -38,6 +38,7 @@ void d_kobject_thread_end(d_conn *c)
     if (c->thread_port) {
         um_port *port = c->thread_port;
         c->thread_port = NULL;
+        um_thread_exc_terminate(port);
         um_port_destroy(port); /* consumes the kernel's receive-right reference */
     }
 }

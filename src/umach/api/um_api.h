@@ -96,6 +96,24 @@ kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, i
 kern_return_t um_api_task_set_special_port(um_task *self, task_t task, int which_port,
                                            mach_port_t special_port);
 
+/* Which exception-port call um_api_exception_ports makes. */
+typedef enum { UM_EXC_OP_SET, UM_EXC_OP_GET, UM_EXC_OP_SWAP } um_exc_op;
+/*
+ * task_set/get/swap_exception_ports (`thread` false: `target` names a task) and
+ * thread_set/get/swap_exception_ports (`thread` true: a thread port), as XNU's MIG server and
+ * ipc_tt.c answer them. new_port, behavior and flavor are read by SET and SWAP; masks,
+ * *masksCnt (in: room, out: filled), handlers, behaviors and flavors are written by GET and
+ * SWAP. The caller keeps its send right to new_port (the request carries a copy).
+ */
+kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_t target,
+                                     um_exc_op op, exception_mask_t mask, mach_port_t new_port,
+                                     exception_behavior_t behavior, thread_state_flavor_t flavor,
+                                     exception_mask_array_t masks,
+                                     mach_msg_type_number_t *masksCnt,
+                                     exception_handler_array_t handlers,
+                                     exception_behavior_array_t behaviors,
+                                     exception_flavor_array_t flavors);
+
 /* Is `task` a send right to self's task port? (vm calls: the memory work is the front end's) */
 bool um_api_task_check(um_task *self, mach_port_name_t task);
 

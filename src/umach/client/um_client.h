@@ -93,6 +93,15 @@ kern_return_t um_client_task_info(task_name_t target_task, task_flavor_t flavor,
 kern_return_t um_client_task_get_special_port(task_inspect_t task, int which_port, mach_port_t *special_port);
 kern_return_t um_client_task_set_special_port(task_t task, int which_port, mach_port_t special_port);
 bool um_client_task_check(mach_port_name_t task);
+/* task/thread_set/get/swap_exception_ports in a world (api/um_api.h: um_api_exception_ports). */
+kern_return_t um_client_exception_ports(bool thread, mach_port_name_t target, int op,
+                                        exception_mask_t mask, mach_port_t new_port,
+                                        exception_behavior_t behavior,
+                                        thread_state_flavor_t flavor, exception_mask_array_t masks,
+                                        mach_msg_type_number_t *masksCnt,
+                                        exception_handler_array_t handlers,
+                                        exception_behavior_array_t behaviors,
+                                        exception_flavor_array_t flavors);
 kern_return_t um_client_mach_port_space_info(ipc_space_t task, ipc_info_space_t *space_info, ipc_info_name_array_t *table_info, mach_msg_type_number_t *table_infoCnt, ipc_info_tree_name_array_t *tree_info, mach_msg_type_number_t *tree_infoCnt);
 
 #endif

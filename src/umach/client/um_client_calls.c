@@ -402,6 +402,46 @@ bool um_client_task_check(mach_port_name_t task)
     return kr == KERN_SUCCESS || (kr == KERN_RESOURCE_SHORTAGE && task == mach_task_self_);
 }
 
+/* At most one entry per exception number. */
+#define UM_EXC_WIRE_MAX 14u
+
+kern_return_t um_client_exception_ports(bool thread, mach_port_name_t target, int op,
+                                        exception_mask_t mask, mach_port_t new_port,
+                                        exception_behavior_t behavior,
+                                        thread_state_flavor_t flavor, exception_mask_array_t masks,
+                                        mach_msg_type_number_t *masksCnt,
+                                        exception_handler_array_t handlers,
+                                        exception_behavior_array_t behaviors,
+                                        exception_flavor_array_t flavors)
+{
+    um_wire_pkt rep;
+    kern_return_t kr = cl_call(UM_WIRE_EXC_PORTS,
+                               ARGS(thread, target, (uint32_t)op, mask, new_port,
+                                    (uint32_t)behavior, (uint32_t)flavor, *masksCnt),
+                               NULL, 0, &rep, 1);
+    /* The entries (the blob: four 32-bit words each), as the MIG reply carries them: only on
+     * success, never more than asked. */
+    uint64_t n = rep.h.nargs >= 1 ? rep.args[0] : 0;
+    if (kr == KERN_SUCCESS || kr == (MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE)) {
+        if (n > *masksCnt || n > UM_EXC_WIRE_MAX || rep.h.blob_len != n * 16u) {
+            kr = MACH_SEND_INVALID_DEST; /* not a reply to this call */
+        } else {
+            for (uint64_t i = 0; i < n; i++) {
+                uint32_t e[4];
+                memcpy(e, rep.blob + i * sizeof e, sizeof e);
+                masks[i] = e[0];
+                handlers[i] = e[1];
+                behaviors[i] = (exception_behavior_t)e[2];
+                flavors[i] = (thread_state_flavor_t)e[3];
+            }
+            if (op != 0)
+                *masksCnt = (mach_msg_type_number_t)n;
+        }
+    }
+    um_client_reply_free(&rep);
+    return kr;
+}
+
 kern_return_t um_client_task_get_exc_guard_behavior(task_inspect_t task,
                                                     task_exc_guard_behavior_t *behavior)
 {

@@ -317,6 +317,75 @@ UM_EXPORT kern_return_t task_set_special_port(task_t task, int which_port,
                  task, which_port, special_port);
 }
 
+/* ---- exception ports (api/exception.c): the task's own or another task's, and threads' ---- */
+
+#define UM_EXC_CALL(thread, target, op, mask, port, beh, flv, ...)                                   \
+    UM_CALL(exception_ports, thread, target, op, mask, port, beh, flv, __VA_ARGS__)
+
+UM_EXPORT kern_return_t task_set_exception_ports(task_t task, exception_mask_t exception_mask,
+                                                 mach_port_t new_port,
+                                                 exception_behavior_t behavior,
+                                                 thread_state_flavor_t new_flavor)
+{
+    mach_msg_type_number_t cnt = 0;
+    UM_EXC_CALL(false, task, UM_EXC_OP_SET, exception_mask, new_port, behavior, new_flavor, NULL,
+                &cnt, NULL, NULL, NULL);
+}
+
+UM_EXPORT kern_return_t task_get_exception_ports(task_t task, exception_mask_t exception_mask,
+                                                 exception_mask_array_t masks,
+                                                 mach_msg_type_number_t *masksCnt,
+                                                 exception_handler_array_t old_handlers,
+                                                 exception_behavior_array_t old_behaviors,
+                                                 exception_flavor_array_t old_flavors)
+{
+    UM_EXC_CALL(false, task, UM_EXC_OP_GET, exception_mask, MACH_PORT_NULL, 0, 0, masks, masksCnt,
+                old_handlers, old_behaviors, old_flavors);
+}
+
+UM_EXPORT kern_return_t task_swap_exception_ports(
+    task_t task, exception_mask_t exception_mask, mach_port_t new_port,
+    exception_behavior_t behavior, thread_state_flavor_t new_flavor, exception_mask_array_t masks,
+    mach_msg_type_number_t *masksCnt, exception_handler_array_t old_handlers,
+    exception_behavior_array_t old_behaviors, exception_flavor_array_t old_flavors)
+{
+    UM_EXC_CALL(false, task, UM_EXC_OP_SWAP, exception_mask, new_port, behavior, new_flavor, masks,
+                masksCnt, old_handlers, old_behaviors, old_flavors);
+}
+
+UM_EXPORT kern_return_t thread_set_exception_ports(thread_act_t thread,
+                                                   exception_mask_t exception_mask,
+                                                   mach_port_t new_port,
+                                                   exception_behavior_t behavior,
+                                                   thread_state_flavor_t new_flavor)
+{
+    mach_msg_type_number_t cnt = 0;
+    UM_EXC_CALL(true, thread, UM_EXC_OP_SET, exception_mask, new_port, behavior, new_flavor, NULL,
+                &cnt, NULL, NULL, NULL);
+}
+
+UM_EXPORT kern_return_t thread_get_exception_ports(thread_act_t thread,
+                                                   exception_mask_t exception_mask,
+                                                   exception_mask_array_t masks,
+                                                   mach_msg_type_number_t *masksCnt,
+                                                   exception_handler_array_t old_handlers,
+                                                   exception_behavior_array_t old_behaviors,
+                                                   exception_flavor_array_t old_flavors)
+{
+    UM_EXC_CALL(true, thread, UM_EXC_OP_GET, exception_mask, MACH_PORT_NULL, 0, 0, masks, masksCnt,
+                old_handlers, old_behaviors, old_flavors);
+}
+
+UM_EXPORT kern_return_t thread_swap_exception_ports(
+    thread_act_t thread, exception_mask_t exception_mask, mach_port_t new_port,
+    exception_behavior_t behavior, thread_state_flavor_t new_flavor, exception_mask_array_t masks,
+    mach_msg_type_number_t *masksCnt, exception_handler_array_t old_handlers,
+    exception_behavior_array_t old_behaviors, exception_flavor_array_t old_flavors)
+{
+    UM_EXC_CALL(true, thread, UM_EXC_OP_SWAP, exception_mask, new_port, behavior, new_flavor,
+                masks, masksCnt, old_handlers, old_behaviors, old_flavors);
+}
+
 bool um_call_task_check(mach_port_name_t task)
 {
     if (um_client_active())

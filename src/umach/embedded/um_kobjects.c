@@ -55,6 +55,7 @@ static void thread_port_exit(void *v)
     um_embedded_enter();
     if (port == thread_port)
         thread_port = NULL;
+    um_thread_exc_terminate(port);
     um_port_destroy(port);
     um_embedded_leave();
 }

@@ -72,7 +72,8 @@ enum um_kotype {
     UM_KOT_NONE = 0,
     UM_KOT_TASK = 1,
     UM_KOT_BOOTSTRAP = 2,
-    UM_KOT_THREAD = 3,    /* kobject: none; the front end keeps its thread's port */
+    UM_KOT_THREAD = 3,    /* kobject: its exception actions once set (um_exception.c), else
+                           * NULL; the front end keeps its thread's port */
     UM_KOT_HOST = 4,
     UM_KOT_SEMAPHORE = 5, /* kobject: um_semaphore (um_kobject_ports.h) */
     UM_KOT_TIMER = 6,     /* kobject: um_timer; the receive right is the task's, its queue is
@@ -347,6 +348,19 @@ typedef struct um_task_hooks {
     bool (*usage)(um_task *task, um_task_usage *out);
 } um_task_hooks;
 
+/*
+ * What an exception port slot holds (XNU's struct exception_action): a naked send right (NULL
+ * when none, UM_PORT_DEAD when set to MACH_PORT_DEAD), the behaviour and the state flavour.
+ */
+typedef struct um_exc_action {
+    um_port *port;
+    int behavior;
+    int flavor;
+} um_exc_action;
+
+/* The slots by exception number, EXC_TYPES_COUNT of them (0 is never used). */
+#define UM_EXC_TYPES 14
+
 /* A task: its IPC space, its task port and what the front end attached to it. */
 struct um_task {
     um_kernel *kernel;
@@ -359,6 +373,7 @@ struct um_task {
     const um_task_hooks *hooks;
     void *fe; /* the front end's own data */
     um_port *special_ports[12]; /* TASK_*_PORT slots by number: naked send rights or NULL */
+    um_exc_action exc_actions[UM_EXC_TYPES]; /* task_set_exception_ports (um_exception.c) */
 };
 
 /*
@@ -429,6 +444,41 @@ uint64_t um_task_give_region(um_task *task, void *region, size_t len);
 void um_guard_exception(um_space *space, mach_port_name_t name, uint64_t payload, uint32_t flavor);
 /* One line naming a guard flavour and the mistake it stands for (for front ends' messages). */
 const char *um_guard_flavor_name(uint32_t flavor);
+
+/* ---- exception ports (um_exception.c; XNU: ipc_tt.c) ------------------------------------ */
+
+/*
+ * The checks XNU's set_exception_ports_validation makes of a new action: mask bits beyond the
+ * exceptions, a behaviour that is none of XNU's (looked at only for a valid port), a flavour
+ * the machine does not have, an identity-protected behaviour or a backtrace without
+ * MACH_EXCEPTION_CODES are KERN_INVALID_ARGUMENT.
+ */
+kern_return_t um_exc_validate(uint32_t mask, um_port *new_port, int behavior, int flavor);
+/*
+ * Set every slot of `actions` in `mask` to a copy of `new_port` (naked send right, NULL or
+ * UM_PORT_DEAD; borrowed), `behavior` and `flavor`; the old rights are released. With `max`
+ * not NULL (swap), the old actions are first returned as get does, and the walk stops once *max
+ * entries are filled, leaving the later slots as they were (XNU's loop bound). Conditions:
+ * world locked, arguments validated.
+ */
+void um_exc_set(um_exc_action *actions, uint32_t mask, um_port *new_port, int behavior, int flavor,
+                uint32_t *masks, unsigned *max, um_port **ports, int *behaviors, int *flavors);
+/*
+ * The actions of `actions` in `mask`, merged by identical port, behaviour and flavour, at most
+ * *max of them (later identical ones still merge into an entry already returned): each port
+ * is a new naked send right (or NULL / UM_PORT_DEAD). *max gets the count.
+ */
+void um_exc_get(const um_exc_action *actions, uint32_t mask, uint32_t *masks, unsigned *max,
+                um_port **ports, int *behaviors, int *flavors);
+/* Release every slot (the task or thread has ended). */
+void um_exc_release_all(um_exc_action *actions);
+/*
+ * The exception actions of the thread whose port is `thread_port`: NULL when none were ever
+ * set, or (with `create`) when out of memory. Borrows.
+ */
+um_exc_action *um_thread_exc_actions(um_port *thread_port, bool create);
+/* The thread of `thread_port` ended: its exception ports are released (before its port dies). */
+void um_thread_exc_terminate(um_port *thread_port);
 
 /* ---- objects (um_port.c) --------------------------------------------------------------- */
 

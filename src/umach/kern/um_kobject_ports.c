@@ -59,6 +59,13 @@ void um_kobject_ports_free(um_port *port)
         free(port->rare->kobject);
         port->rare->kobject = NULL;
     }
+    /* A thread's exception slots: released when the thread ended (um_thread_exc_terminate);
+     * a port freed without that (its front end's thread never ended) releases them here. */
+    if (port->kotype == UM_KOT_THREAD && port->rare && port->rare->kobject) {
+        um_exc_release_all(port->rare->kobject);
+        free(port->rare->kobject);
+        port->rare->kobject = NULL;
+    }
 }
 
 /* ---- semaphores ---------------------------------------------------------------------------- */

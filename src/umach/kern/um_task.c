@@ -124,6 +124,7 @@ void um_task_terminate(um_task *task)
         if (UM_PORT_VALID(p))
             um_port_release_send(p);
     }
+    um_exc_release_all(task->exc_actions);
     if (space)
         um_space_destroy(space);
     free(task);

@@ -129,6 +129,9 @@ enum um_wire_call {
     UM_WIRE_TASK_CHECK,
     UM_WIRE_TASK_GET_EXC_GUARD,
     UM_WIRE_TASK_SET_EXC_GUARD,
+    UM_WIRE_EXC_PORTS, /* args: thread?, target, op (um_exc_op), mask, new port, behaviour,
+                          flavour, room; reply args: count; blob: count entries of four 32-bit
+                          words: mask, name, behaviour, flavour */
     /* kernel objects (tools/umachd/d_kobjects.c) */
     UM_WIRE_THREAD_SELF,              /* reply args: the thread port's name */
     UM_WIRE_HOST_SELF,                /* reply args: the host port's name */
