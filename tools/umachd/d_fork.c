@@ -45,11 +45,11 @@
 #define _GNU_SOURCE
 #endif
 #include "umachd.h"
+#include "vm/um_usage.h"
 
 #include <mach/task_special_ports.h>
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,15 +104,6 @@ static void heir_take(d_daemon *d, d_heir *h, d_task *t)
     memcpy(t->task->special_ports, h->slots, sizeof h->slots);
     memset(h->slots, 0, sizeof h->slots);
     heir_free(h);
-}
-
-/* Has the process behind `pidfd` exited (or can we no longer tell)? */
-static bool pidfd_exited(int pidfd)
-{
-    if (pidfd < 0)
-        return true;
-    struct pollfd p = {pidfd, POLLIN, 0};
-    return poll(&p, 1, 0) != 0;
 }
 
 /*
@@ -207,11 +198,11 @@ static pid_t descent_top(const d_daemon *d, const d_task *t, pid_t *owner, int o
     int cur_fd = t->pidfd;
     for (unsigned depth = 0; cur_fd >= 0; depth++) {
         pid_t up = parent_of(cur);
-        if (pidfd_exited(cur_fd) || up <= 1)
+        if (um_pidfd_exited(cur_fd) || up <= 1)
             break;
         const d_heir *x = *owner ? NULL : exec_heir_of(d, up);
         if (up == *owner || x) {
-            if (pidfd_exited(x ? x->pidfd : owner_fd))
+            if (um_pidfd_exited(x ? x->pidfd : owner_fd))
                 break; /* then `up` may be another process */
             *owner = up;
             *top_fd = cur_fd == t->pidfd ? -1 : cur_fd;
@@ -220,7 +211,7 @@ static pid_t descent_top(const d_daemon *d, const d_task *t, pid_t *owner, int o
         if (depth == depth_max || pid_is_task(d, up))
             break; /* a task on the way inherits through its own tokens */
         int up_fd = pidfd_of(up);
-        bool same = up_fd >= 0 && parent_of(cur) == up && !pidfd_exited(cur_fd);
+        bool same = up_fd >= 0 && parent_of(cur) == up && !um_pidfd_exited(cur_fd);
         if (cur_fd != t->pidfd)
             close(cur_fd);
         cur_fd = up_fd;
@@ -238,7 +229,7 @@ void d_heirs_sweep(d_daemon *d)
 {
     for (d_heir **pp = &d->heirs; *pp;) {
         d_heir *h = *pp;
-        if ((h->kind == D_HEIR_EXEC || h->pidfd >= 0) && pidfd_exited(h->pidfd)) {
+        if ((h->kind == D_HEIR_EXEC || h->pidfd >= 0) && um_pidfd_exited(h->pidfd)) {
             *pp = h->next;
             heir_free(h);
         } else {
@@ -302,7 +293,7 @@ static bool fork_heir_claim(d_daemon *d, d_heir *h, d_task *t)
     /* Without pidfds (an old kernel, valgrind) only the parent's child, as read once. */
     if (top < 0 && (t->pidfd < 0 || owner_fd < 0) && parent_of(t->pid) == h->pid)
         top = t->pid;
-    if (top < 0 || (h->top && (top != h->top || pidfd_exited(h->pidfd)))) {
+    if (top < 0 || (h->top && (top != h->top || um_pidfd_exited(h->pidfd)))) {
         if (top_fd >= 0)
             close(top_fd);
         return false; /* another way, or another child than the one its claims came through */
@@ -385,7 +376,7 @@ void d_heir_task_end(d_daemon *d, d_task *t)
     }
     int pidfd = t->pidfd;
     t->pidfd = -1;
-    if (pidfd_exited(pidfd) || d->stopping) {
+    if (um_pidfd_exited(pidfd) || d->stopping) {
         if (pidfd >= 0)
             close(pidfd);
         return;

@@ -396,11 +396,15 @@ static void d_guard(um_task *task, mach_port_name_t name, uint64_t payload, uint
                 (int)t->pid, name, um_guard_flavor_name(flavor));
 }
 
-/* task_info on a task: what its process uses (the pid is pinned by the task's pidfd). */
+/*
+ * task_info on a task: what its process uses. Its process may have ended and been reaped, and
+ * its pid given to another, before the loop sees the hang-up: the task's pidfd (d_task_pin)
+ * tells, and a process that ended is a task that ended.
+ */
 static bool d_usage(um_task *task, um_task_usage *out)
 {
     d_task *t = task->fe;
-    return um_proc_usage(t->pid, out);
+    return um_proc_usage_pinned(t->pid, t->pidfd, out);
 }
 
 static const um_task_hooks d_hooks = {.guard = d_guard, .usage = d_usage};

@@ -13,6 +13,7 @@
 #include "um_usage.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,5 +135,25 @@ bool um_proc_usage(pid_t pid, um_task_usage *out)
     /* Each side is rounded on its own: a live sum above the whole counts as nothing ended. */
     out->ended_user_us = ut > live_ut ? ticks_us(ut - live_ut, hz) : 0;
     out->ended_system_us = st > live_st ? ticks_us(st - live_st, hz) : 0;
+    return true;
+}
+
+bool um_pidfd_exited(int pidfd)
+{
+    if (pidfd < 0)
+        return true;
+    struct pollfd p = {pidfd, POLLIN, 0};
+    return poll(&p, 1, 0) != 0;
+}
+
+bool um_proc_usage_pinned(pid_t pid, int pidfd, um_task_usage *out)
+{
+    if (!um_proc_usage(pid, out))
+        return false;
+    /* A process that still lived after the read lived during it: the files were its own. */
+    if (pidfd >= 0 && um_pidfd_exited(pidfd)) {
+        memset(out, 0, sizeof *out);
+        return false;
+    }
     return true;
 }

@@ -17,4 +17,15 @@
  */
 bool um_proc_usage(pid_t pid, um_task_usage *out);
 
+/*
+ * um_proc_usage for the process that `pidfd` (a pidfd of process `pid`, or -1) names: false
+ * also when that process had ended by the end of the read, since a pid names a process only
+ * while it lives (once reaped, its pid may be another's). Without a pidfd (-1: an old kernel,
+ * valgrind) the pid is read as it is.
+ */
+bool um_proc_usage_pinned(pid_t pid, int pidfd, um_task_usage *out);
+
+/* Has the process behind `pidfd` exited (or can it no longer be told: -1, a failed poll)? */
+bool um_pidfd_exited(int pidfd);
+
 #endif
