@@ -100,8 +100,12 @@ enum {
     TC_VM_READ,
     TC_MACH_VM_READ_LIST,
     TC_VM_READ_LIST,
+    TC_SET_EXC_GUARD_BAD, /* task_set_exc_guard_behavior with a bit beyond TASK_EXC_GUARD_ALL */
     TC_END
 };
+
+/* A behaviour only a task's server can refuse (KERN_INVALID_VALUE: not in TASK_EXC_GUARD_ALL). */
+#define TC_EXC_GUARD_BAD ((task_exc_guard_behavior_t)TASK_EXC_GUARD_ALL + 1)
 
 /* What TC_CONSTRUCT asks for. */
 static const mach_port_options_t tc_options = {.flags = MPO_INSERT_SEND_RIGHT,
@@ -170,6 +174,8 @@ static kern_return_t tc_run_more(tc_call *c)
         if (c->which == TC_MACH_VM_READ_LIST)
             return mach_vm_read_list(c->task, tc_list, 1);
         return vm_read_list(c->task, (struct vm_read_entry *)tc_list, 1);
+    case TC_SET_EXC_GUARD_BAD:
+        return task_set_exc_guard_behavior(c->task, TC_EXC_GUARD_BAD);
     case TC_MACH_VM_READ:
     case TC_VM_READ: {
         vm_offset_t data = (vm_offset_t)c->address;
@@ -269,6 +275,7 @@ static const mach_msg_id_t tc_more[TC_END] = {
     [TC_VM_COPY] = 4807,        [TC_MACH_VM_READ_OVERWRITE] = 4808, [TC_VM_READ_OVERWRITE] = 4808,
     [TC_MACH_VM_READ] = 4804,   [TC_VM_READ] = 4804,
     [TC_MACH_VM_READ_LIST] = 4805, [TC_VM_READ_LIST] = 4805,
+    [TC_SET_EXC_GUARD_BAD] = 3453, /* task.defs */
 };
 
 /* Starts the call `which` on `task` with `count` as its array's room. */
@@ -522,6 +529,37 @@ MT_TEST(a_task_call_on_a_name_that_is_not_a_send_right_is_invalid_dest_and_queue
     MT_KR(mach_port_mod_refs(TASK, pset, MACH_PORT_RIGHT_PORT_SET, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, dead, MACH_PORT_RIGHT_DEAD_NAME, -1), KERN_SUCCESS);
     NU_END();
+}
+
+MT_TEST(task_set_exc_guard_behavior_sends_a_value_the_kernel_would_refuse_and_returns_the_answer)
+{
+    /* Darwin's stub sends the request before anything judges the value: a plain port's
+     * receiver gets it, a dead name is MACH_SEND_INVALID_DEST; only a task refuses it. */
+    mach_port_t p = nu_port_with_send(), dead = MACH_PORT_NULL;
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    nu_msg m;
+    tc_call c;
+    tc_start_received(&c, p, TC_SET_EXC_GUARD_BAD, tc_more[TC_SET_EXC_GUARD_BAD], &m);
+    tc_expect_reply_right(&m);
+    struct {
+        mach_msg_header_t Head;
+        NDR_record_t NDR;
+        task_exc_guard_behavior_t behavior;
+    } req;
+    MT_EQ(m.h.msgh_size, (mach_msg_size_t)sizeof req);
+    memcpy(&req, &m, sizeof req);
+    MT_EQ(req.behavior, TC_EXC_GUARD_BAD);
+    tc_answer(&m, tc_more[TC_SET_EXC_GUARD_BAD] + 100, KERN_NOT_SUPPORTED);
+    MT_EQ(tc_join(&c), KERN_NOT_SUPPORTED);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_DEAD_NAME, &dead), KERN_SUCCESS);
+    MT_KR(task_set_exc_guard_behavior(dead, TC_EXC_GUARD_BAD), MACH_SEND_INVALID_DEST);
+    MT_KR(task_set_exc_guard_behavior(MACH_PORT_NULL, TC_EXC_GUARD_BAD), MACH_SEND_INVALID_DEST);
+    MT_EQ(nu_refs(dead, MACH_PORT_RIGHT_DEAD_NAME), 1);
+    MT_KR(mach_port_mod_refs(TASK, dead, MACH_PORT_RIGHT_DEAD_NAME, -1), KERN_SUCCESS);
+    MT_KR(task_set_exc_guard_behavior(TASK, TC_EXC_GUARD_BAD), KERN_INVALID_VALUE);
 }
 
 /* Messages waiting on this thread's MIG reply port (none after a call has returned). */

@@ -514,8 +514,10 @@ bool d_call(d_conn *c, const um_wire_pkt *p)
     case UM_WIRE_TASK_SET_EXC_GUARD: {
         SHAPE(2, 0);
         um_task *target = um_task_target(self, U32(0));
-        kr = target ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
-        if (target) {
+        kr = !target ? MACH_SEND_INVALID_DEST
+             : A(1) & ~(uint64_t)TASK_EXC_GUARD_ALL ? KERN_INVALID_VALUE
+                                                    : KERN_SUCCESS;
+        if (kr == KERN_SUCCESS) {
             d_task *tt = target->fe;
             if (A(1) & TASK_EXC_GUARD_MP_FATAL)
                 tt->flags &= ~UM_WIRE_HELLO_GUARD_NONFATAL;

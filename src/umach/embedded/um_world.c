@@ -535,21 +535,22 @@ UM_EXPORT kern_return_t task_get_exc_guard_behavior(task_inspect_t task,
     return kr;
 }
 
+/* The value is the task's server's to judge (KERN_INVALID_VALUE for unknown bits): on a port
+ * that is no task the request is sent first, as Darwin's stub sends it. */
 UM_EXPORT kern_return_t task_set_exc_guard_behavior(task_t task,
                                                     task_exc_guard_behavior_t behavior)
 {
-    if (behavior & ~(task_exc_guard_behavior_t)TASK_EXC_GUARD_ALL)
-        return KERN_INVALID_VALUE;
+    bool valid = !(behavior & ~(task_exc_guard_behavior_t)TASK_EXC_GUARD_ALL);
     kern_return_t kr;
     if (um_client_active()) {
         kr = um_client_task_set_exc_guard_behavior(task, behavior);
     } else {
         um_task *self = um_embedded_enter();
         bool ok = um_task_space(self, task) != NULL;
-        if (ok)
+        if (ok && valid)
             um_the_world.guard_nonfatal = !(behavior & TASK_EXC_GUARD_MP_FATAL);
         um_embedded_leave();
-        kr = ok ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;
+        kr = !ok ? MACH_SEND_INVALID_DEST : valid ? KERN_SUCCESS : KERN_INVALID_VALUE;
     }
     if (kr == MACH_SEND_INVALID_DEST && um_forward_wanted(task)) {
         const um_fw_in in[] = {UM_FW32(behavior)};
