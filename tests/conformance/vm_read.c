@@ -11,13 +11,15 @@
  * KERN_INVALID_ADDRESS (vm_sanitize's code for copyin). mach_vm_read_list and vm_read_list
  * copy each entry as mach_vm_read does and put the copy's address in its place (a failed or
  * empty entry becomes 0 and 0; the last copied entry's code is the result; on a failure the
- * list is as it was, since XNU's error reply does not carry it back). A read racing another thread's
+ * list is as it was, since XNU's error reply does not carry it back, and the copies already
+ * made stay mapped with no address to free them by). A read racing another thread's
  * deallocation of its source gives all the data or KERN_INVALID_ADDRESS, never a fault or a
  * copy of something else.
  */
 #include "notify_util.h"
 
 #include <mach/mach_vm.h>
+#include <mach/task_info.h>
 #include <mach/vm_map.h>
 
 #include <limits.h>
@@ -273,6 +275,41 @@ MT_TEST(a_failed_entry_is_zeroed_and_the_last_copied_entry_says_the_result)
     MT_KR(mach_vm_read_list(TASK, list, 0), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, a, vm_page_size), KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, a + 2 * vm_page_size, VR_BIG), KERN_SUCCESS);
+}
+
+/* The task's virtual size as task_info reports it (0 when it cannot be read). */
+static mach_vm_size_t vr_virtual_size(void)
+{
+    mach_task_basic_info_data_t info;
+    mach_msg_type_number_t count = MACH_TASK_BASIC_INFO_COUNT;
+    if (task_info(TASK, MACH_TASK_BASIC_INFO, (task_info_t)&info, &count) != KERN_SUCCESS)
+        return 0;
+    return info.virtual_size;
+}
+
+MT_TEST(a_failed_list_leaves_the_copies_it_made_mapped_with_no_name)
+{
+    /* XNU copies every entry out before its MIG server answers the failure alone: what it
+     * mapped stays, and the caller is never told where (this test cannot free it). */
+    const mach_vm_size_t big = 8u << 20;
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_allocate(TASK, &a, big + vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    memset((void *)(uintptr_t)a, 0x5a, big);
+    MT_KR(vm_protect(TASK, a + big, vm_page_size, FALSE, VM_PROT_NONE), KERN_SUCCESS);
+    mach_vm_read_entry_t list;
+    memset(list, 0, sizeof list);
+    list[0].address = a;
+    list[0].size = big;
+    list[1].address = a + big; /* unreadable (a small copy's fault), the last entry's code */
+    list[1].size = vm_page_size;
+    mach_vm_size_t before = vr_virtual_size();
+    MT_REQUIRE(before != 0);
+    MT_KR(mach_vm_read_list(TASK, list, 2), KERN_INVALID_ADDRESS);
+    MT_EQ(list[0].address, a);
+    MT_EQ(list[0].size, big);
+    mach_vm_size_t after = vr_virtual_size();
+    MT_CHECK(after >= before + big);
+    MT_KR(mach_vm_deallocate(TASK, a, big + vm_page_size), KERN_SUCCESS);
 }
 
 /*

@@ -579,8 +579,8 @@ UM_EXPORT kern_return_t mach_vm_read(vm_map_read_t target_task, mach_vm_address_
  * address 0 and size 0. The result is the last copied entry's (a later success hides an
  * earlier failure, as in XNU's loop). XNU edits the kernel's copy of the array, and its MIG
  * server answers a failure with a bare error reply: the caller's list is then unchanged, so
- * here too the copies are made on the side and, on a failure, deallocated again (XNU leaves
- * them mapped, unnamed) and the list kept.
+ * here too the copies are made on the side and, on a failure, the list kept. The copies made
+ * stay mapped, as XNU's copyout left them, with no address given to free them by.
  */
 static kern_return_t read_list_own(struct mach_vm_read_entry *list, natural_t count)
 {
@@ -601,16 +601,8 @@ static kern_return_t read_list_own(struct mach_vm_read_entry *list, natural_t co
         got[i].address = 0;
         got[i].size = 0;
     }
-    if (kr != KERN_SUCCESS) {
-        for (natural_t i = 0; i < count; i++) {
-            if (got[i].size == 0)
-                continue;
-            uint64_t start, end;
-            page_bounds(got[i].address, got[i].size, &start, &end);
-            um_vm_deallocate_region(start, end - start);
-        }
+    if (kr != KERN_SUCCESS)
         return kr;
-    }
     memcpy(list, got, count * sizeof *got);
     return KERN_SUCCESS;
 }
