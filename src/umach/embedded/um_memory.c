@@ -14,6 +14,7 @@
 #endif
 #include "um_embedded.h"
 #include "../vm/um_regions.h"
+#include "um_copy.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -48,25 +49,43 @@ const um_kernel_ops um_embedded_kernel_ops = {
 
 /*
  * The message buffer is copied with copies that may fault: a SIGSEGV or SIGBUS raised while
- * the calling thread copies in embedded_msg_read or embedded_msg_write ends that copy (a jump
- * back into it) instead of the process. Faults anywhere else go to whatever handler was
+ * the calling thread copies in embedded_msg_read or embedded_msg_write ends that copy, which
+ * returns false, instead of the process. Faults anywhere else go to whatever handler was
  * installed before ours (or the default action), so a program's own handler and a
  * sanitizer's still see their faults. Costs no system call per copy, which keeps mach_msg as
  * fast as a plain memcpy of the message.
+ *
+ * On x86-64 and aarch64 Linux the copy is um_copy (um_copy.c): the handler sees the fault's
+ * program counter inside it and moves it to the copy's recovery point, as a kernel's
+ * exception table does for copyin; nothing is saved before a copy. Elsewhere, and under
+ * ThreadSanitizer (see um_copy.h), it is a memcpy behind a jump buffer that the handler
+ * jumps back to; under AddressSanitizer, for a range the sanitizer would report (memory it
+ * poisoned: a heap overflow, a freed block), so that its report stays.
  */
+#if defined(__SANITIZE_ADDRESS__)
+#define FE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FE_ASAN 1
+#endif
+#endif
+#if defined(FE_ASAN) || defined(UM_COPY_TSAN)
+#define UM_SANITIZED 1
+#endif
+#ifdef FE_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#if !UM_COPY_ASM || defined(FE_ASAN)
+#define FE_JMP_COPY 1
+#endif
+
+#ifdef FE_JMP_COPY
 /*
  * The jump back into the copy. Outside the sanitizers it is GCC's and clang's builtin
  * setjmp (it saves only the frame and stack pointers: a few instructions, where sigsetjmp
  * costs a call and a mask check per copy); under AddressSanitizer and ThreadSanitizer,
  * siglongjmp, whose interceptors unpoison the stack the jump skips and see the handler end.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define UM_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define UM_SANITIZED 1
-#endif
-#endif
 #ifdef UM_SANITIZED
 typedef sigjmp_buf fe_jmp_buf;
 #define FE_SETJMP(b) sigsetjmp((b), 1) /* a sanitizer may block the signal in the handler */
@@ -78,15 +97,22 @@ typedef void *fe_jmp_buf[5];
 #endif
 
 static _Thread_local fe_jmp_buf *volatile fe_fault_jmp;
+#endif
 static struct sigaction fe_old_segv, fe_old_bus;
 
 static void fe_fault_handler(int sig, siginfo_t *info, void *uc)
 {
+#if UM_COPY_ASM
+    if (um_copy_fixup(uc))
+        return; /* the copy returns false */
+#endif
+#ifdef FE_JMP_COPY
     fe_jmp_buf *jmp = fe_fault_jmp;
     if (jmp) {
         fe_fault_jmp = NULL;
         FE_LONGJMP(*jmp);
     }
+#endif
     const struct sigaction *old = sig == SIGSEGV ? &fe_old_segv : &fe_old_bus;
     if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
         old->sa_sigaction(sig, info, uc);
@@ -110,36 +136,54 @@ void um_embedded_memory_init(void)
     sigaction(SIGBUS, &sa, &fe_old_bus);
 }
 
+#ifdef FE_JMP_COPY
 /* A copy that returns false instead of faulting. Kept out of line: it must own its frame. */
-static __attribute__((noinline)) bool embedded_msg_read(um_task *task, void *dst, uint64_t src,
-                                                        size_t len)
+static __attribute__((noinline)) bool fe_jmp_copy(void *dst, const void *src, size_t len)
 {
-    (void)task;
     fe_jmp_buf jmp;
     if (FE_SETJMP(jmp)) {
         fe_fault_jmp = NULL;
         return false;
     }
     fe_fault_jmp = &jmp;
-    memcpy(dst, (const void *)(uintptr_t)src, len);
+    memcpy(dst, src, len);
     fe_fault_jmp = NULL;
     return true;
 }
 
-static __attribute__((noinline)) bool embedded_msg_write(um_task *task, uint64_t dst,
-                                                         const void *src, size_t len)
+#if defined(FE_ASAN) && UM_COPY_ASM
+#define FE_ASAN_ASM 1
+static bool fe_asan_clean(const void *a, const void *b, size_t len)
 {
-    (void)task;
-    fe_jmp_buf jmp;
-    if (FE_SETJMP(jmp)) {
-        fe_fault_jmp = NULL;
-        return false;
-    }
-    fe_fault_jmp = &jmp;
-    memcpy((void *)(uintptr_t)dst, src, len);
-    fe_fault_jmp = NULL;
-    return true;
+    return !__asan_region_is_poisoned((void *)(uintptr_t)a, len) &&
+           !__asan_region_is_poisoned((void *)(uintptr_t)b, len);
 }
+#endif
+
+static bool embedded_msg_read(um_task *task, void *dst, uint64_t src, size_t len)
+{
+#ifdef FE_ASAN_ASM
+    if (fe_asan_clean(dst, (const void *)(uintptr_t)src, len))
+        return um_copy_in(task, dst, src, len);
+#endif
+    (void)task;
+    return fe_jmp_copy(dst, (const void *)(uintptr_t)src, len);
+}
+
+static bool embedded_msg_write(um_task *task, uint64_t dst, const void *src, size_t len)
+{
+#ifdef FE_ASAN_ASM
+    if (fe_asan_clean((const void *)(uintptr_t)dst, src, len))
+        return um_copy_out(task, dst, src, len);
+#endif
+    (void)task;
+    return fe_jmp_copy((void *)(uintptr_t)dst, src, len);
+}
+#else
+/* The routine is both operations as they are: no call in between. */
+#define embedded_msg_read um_copy_in
+#define embedded_msg_write um_copy_out
+#endif
 
 static bool embedded_read(um_task *task, void *dst, uint64_t src, size_t len)
 {
