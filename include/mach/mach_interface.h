@@ -7,5 +7,6 @@
 #include <mach/task.h>
 #include <mach/thread_act.h>
 #include <mach/vm_map.h>
+#include <mach/memory_entry.h>
 
 #endif

@@ -11,6 +11,7 @@
 #include <mach/vm_statistics.h>
 #include <mach/vm_behavior.h>
 #include <mach/vm_region.h>
+#include <mach/memory_object_types.h>
 #include <mach/clock_types.h>
 #include <mach/exception_types.h>
 #include <mach/host_info.h>

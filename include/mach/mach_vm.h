@@ -1,7 +1,8 @@
 /*
  * <mach/mach_vm.h> — umach (Darwin ABI): the mach_vm.defs calls umach provides, on a task's
  * memory with 64-bit addresses and sizes: allocate, deallocate, protect, copy, read,
- * read_list, read_overwrite and region. <mach/vm_map.h> has their vm_* forms.
+ * read_list, read_overwrite, region, write, map (of a memory entry or anonymous memory) and
+ * remap. <mach/vm_map.h> has their vm_* forms.
  */
 #ifndef _mach_vm_user_
 #define _mach_vm_user_
@@ -44,6 +45,18 @@ kern_return_t mach_vm_region(vm_map_read_t target_task, mach_vm_address_t *addre
                              mach_vm_size_t *size, vm_region_flavor_t flavor,
                              vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                              mach_port_t *object_name);
+kern_return_t mach_vm_write(vm_map_t target_task, mach_vm_address_t address, vm_offset_t data,
+                            mach_msg_type_number_t dataCnt);
+kern_return_t mach_vm_map(vm_map_t target_task, mach_vm_address_t *address, mach_vm_size_t size,
+                          mach_vm_offset_t mask, int flags, mem_entry_name_port_t object,
+                          memory_object_offset_t offset, boolean_t copy,
+                          vm_prot_t cur_protection, vm_prot_t max_protection,
+                          vm_inherit_t inheritance);
+kern_return_t mach_vm_remap(vm_map_t target_task, mach_vm_address_t *target_address,
+                            mach_vm_size_t size, mach_vm_offset_t mask, int flags,
+                            vm_map_t src_task, mach_vm_address_t src_address, boolean_t copy,
+                            vm_prot_t *cur_protection, vm_prot_t *max_protection,
+                            vm_inherit_t inheritance);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 /*
  * <mach/vm_map.h> — umach (Darwin ABI): the vm_map.defs calls umach provides, on a task's
  * memory with addresses and sizes of the task's word: allocate, deallocate, protect, copy,
- * read, read_list, read_overwrite, region and region_64. <mach/mach_vm.h> has their
+ * read, read_list, read_overwrite, region and region_64, write, map (of a memory entry or
+ * anonymous memory), remap, and mach_make_memory_entry(_64). <mach/mach_vm.h> has their
  * mach_vm_* forms.
  */
 #ifndef _vm_map_user_
@@ -41,6 +42,23 @@ kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *address, vm_siz
 kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *address, vm_size_t *size,
                            vm_region_flavor_t flavor, vm_region_info_t info,
                            mach_msg_type_number_t *infoCnt, mach_port_t *object_name);
+kern_return_t vm_write(vm_map_t target_task, vm_address_t address, vm_offset_t data,
+                       mach_msg_type_number_t dataCnt);
+kern_return_t vm_map(vm_map_t target_task, vm_address_t *address, vm_size_t size,
+                     vm_address_t mask, int flags, mem_entry_name_port_t object,
+                     vm_offset_t offset, boolean_t copy, vm_prot_t cur_protection,
+                     vm_prot_t max_protection, vm_inherit_t inheritance);
+kern_return_t vm_remap(vm_map_t target_task, vm_address_t *target_address, vm_size_t size,
+                       vm_address_t mask, int flags, vm_map_t src_task, vm_address_t src_address,
+                       boolean_t copy, vm_prot_t *cur_protection, vm_prot_t *max_protection,
+                       vm_inherit_t inheritance);
+kern_return_t mach_make_memory_entry(vm_map_t target_task, vm_size_t *size, vm_offset_t offset,
+                                     vm_prot_t permission, mem_entry_name_port_t *object_handle,
+                                     mem_entry_name_port_t parent_entry);
+kern_return_t mach_make_memory_entry_64(vm_map_t target_task, memory_object_size_t *size,
+                                        memory_object_offset_t offset, vm_prot_t permission,
+                                        mach_port_t *object_handle,
+                                        mem_entry_name_port_t parent_entry);
 
 #ifdef __cplusplus
 }

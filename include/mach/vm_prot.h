@@ -13,5 +13,8 @@ typedef int vm_prot_t;
 #define VM_PROT_NO_CHANGE ((vm_prot_t)0x08)
 #define VM_PROT_COPY ((vm_prot_t)0x10)
 #define VM_PROT_WANTS_COPY ((vm_prot_t)0x10)
+#define VM_PROT_IS_MASK ((vm_prot_t)0x40)
+#define VM_PROT_STRIP_READ ((vm_prot_t)0x80)
+#define VM_PROT_EXECUTE_ONLY (VM_PROT_EXECUTE | VM_PROT_STRIP_READ)
 
 #endif

@@ -25,6 +25,12 @@
      VM_FLAGS_RANDOM_ADDR | VM_FLAGS_NO_CACHE | VM_FLAGS_PERMANENT | VM_FLAGS_OVERWRITE |      \
      VM_FLAGS_SUPERPAGE_MASK | VM_FLAGS_HW | VM_FLAGS_ALIAS_MASK)
 
+#define VM_FLAGS_USER_MAP                                                                      \
+    (VM_FLAGS_USER_ALLOCATE | VM_FLAGS_RETURN_4K_DATA_ADDR | VM_FLAGS_RETURN_DATA_ADDR)
+#define VM_FLAGS_USER_REMAP                                                                    \
+    (VM_FLAGS_FIXED | VM_FLAGS_ANYWHERE | VM_FLAGS_RANDOM_ADDR | VM_FLAGS_OVERWRITE |          \
+     VM_FLAGS_RETURN_DATA_ADDR | VM_FLAGS_RESILIENT_CODESIGN | VM_FLAGS_RESILIENT_MEDIA)
+
 #define VM_MAKE_TAG(tag) ((tag) << 24)
 #define VM_MEMORY_MALLOC 1
 #define VM_MEMORY_MACH_MSG 20

@@ -793,6 +793,8 @@ int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)
         ok = d_fork_prepare(c, &p);
     } else if (d_kobject_is_call(p.h.call)) {
         ok = d_kobject_call(c, &p);
+    } else if (d_entry_is_call(p.h.call)) {
+        ok = d_entry_call(c, &p);
     } else {
         ok = d_call(c, &p);
     }

@@ -9,6 +9,7 @@
  *              connection's task, the out-arguments (and MIG arrays) in the reply
  *   d_lsmp.c   UM_WIRE_LSMP: tasks' port spaces as lsmp text (umach-lsmp, umach_lsmp())
  *   d_kobjects.c  thread and host ports, semaphores, timers (kernel objects in a world)
+ *   d_entries.c   memory entries: their memfds, passed in and out
  *   d_msg.c    mach_msg: the per-call context that serves the task's memory operations from
  *              the request, the send and receive, waits as deferred replies, cancels
  *   d_fork.c   what fork and exec pass on: the special-port slots, held in heir records
@@ -283,6 +284,13 @@ uint64_t d_timers_expire(d_daemon *d, uint64_t now);
 void d_kobjects_shutdown(d_daemon *d);
 /* The client's credential generation moved: sample its credentials again (d_loop.c). */
 void d_task_recheck_creds(d_task *t, uint32_t gen);
+
+/* ---- d_entries.c ------------------------------------------------------------------------ */
+/* Is `call` a memory-entry call? */
+bool d_entry_is_call(uint16_t call);
+/* Serve one (takes the descriptors it uses out of `p`): false when malformed or the task lied
+ * about its memfd, or the reply cannot be sent. */
+bool d_entry_call(d_conn *c, um_wire_pkt *p);
 
 /* ---- d_msg.c --------------------------------------------------------------------------- */
 /* A mach_msg request. false: malformed (the task ends) or the reply cannot be sent. */

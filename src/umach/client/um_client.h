@@ -28,6 +28,18 @@ static inline bool um_client_active(void)
  */
 bool um_client_init(void);
 
+/*
+ * Memory entries in a world (um_client_kobjects.c; the entry is the daemon's): create one for
+ * memfd `fd` (taken in every case), or get what `name` names with a duplicate of its memfd
+ * (*fdp, the caller's), with the codes of um_mem_entry_lookup; purgable control.
+ */
+struct um_mem_entry_info;
+kern_return_t um_client_mem_entry_create(const struct um_mem_entry_info *info, int fd,
+                                         mach_port_t *namep);
+kern_return_t um_client_mem_entry_get(mach_port_t name, struct um_mem_entry_info *info, int *fdp,
+                                      bool *deadp);
+kern_return_t um_client_mem_entry_purgable(mach_port_t name, int control, int *state);
+
 /* mach_msg in a world (um_client_msg.c). */
 mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option,
                                 mach_msg_size_t send_size, mach_msg_size_t rcv_size,

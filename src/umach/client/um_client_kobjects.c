@@ -4,13 +4,18 @@
  * wait that blocks waits for its reply; a signal handler that runs meanwhile cancels it
  * (KERN_ABORTED, as embedded mode). No world: the calls fail as on a dead port
  * (MACH_SEND_INVALID_DEST; the port-returning ones MACH_PORT_NULL); a thread the world has no
- * room for (umachd --task-threads-max): KERN_RESOURCE_SHORTAGE (MACH_PORT_NULL).
+ * room for (umachd --task-threads-max): KERN_RESOURCE_SHORTAGE (MACH_PORT_NULL). Memory
+ * entries are the daemon's too (tools/umachd/d_entries.c): their memfds travel as a memory
+ * part's descriptors (to the daemon when one is made, back when one is mapped).
  */
 #include "../kern/um_kern.h"
+#include "../kern/um_kobject_ports.h"
+#include "../vm/um_xmem.h"
 #include "um_client.h"
 #include "um_client_conn.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* One call; its result, with up to one out-argument in *out (on success). */
 static kern_return_t ck_call(uint16_t call, const uint64_t *args, uint32_t nargs, uint64_t *out,
@@ -117,5 +122,77 @@ kern_return_t um_client_mk_timer_cancel(mach_port_name_t name, uint64_t *result_
     kern_return_t kr = ck_call(UM_WIRE_TIMER_CANCEL, args, 1, &armed, false);
     if (kr == KERN_SUCCESS && result_time)
         *result_time = armed;
+    return kr;
+}
+
+/* ---- memory entries --------------------------------------------------------------------- */
+
+/* A memory part that is only `nfds` descriptors (no pieces), for the calls that pass one. */
+static um_xmem_hdr fd_part(uint32_t nfds)
+{
+    um_xmem_hdr h = {UM_XMEM_MAGIC, 0, nfds, 0};
+    return h;
+}
+
+kern_return_t um_client_mem_entry_create(const um_mem_entry_info *info, int fd,
+                                         mach_port_t *namep)
+{
+    uint64_t args[5] = {info->offset, info->size, (uint32_t)info->prot, info->is_copy,
+                        (uint32_t)info->purgable};
+    um_xmem_hdr part = fd_part(1);
+    um_wire_pkt rep;
+    enum cl_rt rt = um_client_roundtrip_xmem(UM_WIRE_MEM_ENTRY_CREATE, args, 5, &part,
+                                             sizeof part, sizeof part, &fd, 1, &rep, false);
+    close(fd);
+    if (rt != CL_RT_OK)
+        return rt == CL_RT_NO_THREAD ? KERN_RESOURCE_SHORTAGE : MACH_SEND_INVALID_DEST;
+    kern_return_t kr = rep.h.kr;
+    if (kr == KERN_SUCCESS && rep.h.nargs >= 1)
+        *namep = (mach_port_t)rep.args[0];
+    else if (kr == KERN_SUCCESS)
+        kr = MACH_SEND_INVALID_DEST;
+    um_client_reply_free(&rep);
+    return kr;
+}
+
+kern_return_t um_client_mem_entry_get(mach_port_t name, um_mem_entry_info *info, int *fdp,
+                                      bool *deadp)
+{
+    *fdp = -1;
+    *deadp = false;
+    uint64_t args[1] = {name};
+    um_wire_pkt rep;
+    enum cl_rt rt = um_client_roundtrip(UM_WIRE_MEM_ENTRY_GET, args, 1, NULL, 0, &rep, false);
+    if (rt != CL_RT_OK)
+        return rt == CL_RT_NO_THREAD ? KERN_RESOURCE_SHORTAGE : MACH_SEND_INVALID_DEST;
+    kern_return_t kr = rep.h.kr;
+    if (rep.h.nargs < 6) {
+        kr = MACH_SEND_INVALID_DEST;
+    } else {
+        *deadp = rep.args[5] != 0;
+        if (kr == KERN_SUCCESS) {
+            if (rep.nfds != 1) {
+                kr = MACH_SEND_INVALID_DEST;
+            } else {
+                info->offset = rep.args[0];
+                info->size = rep.args[1];
+                info->prot = (int)rep.args[2];
+                info->is_copy = rep.args[3] != 0;
+                info->purgable = (int)rep.args[4];
+                *fdp = rep.fds[0];
+                rep.nfds = 0; /* ours now */
+            }
+        }
+    }
+    um_client_reply_free(&rep);
+    return kr;
+}
+
+kern_return_t um_client_mem_entry_purgable(mach_port_t name, int control, int *state)
+{
+    uint64_t args[3] = {name, (uint32_t)control, (uint32_t)*state}, out = 0;
+    kern_return_t kr = ck_call(UM_WIRE_MEM_ENTRY_PURGABLE, args, 3, &out, false);
+    if (kr == KERN_SUCCESS)
+        *state = (int)out;
     return kr;
 }

@@ -126,7 +126,8 @@ static kern_return_t fw_rpc(mach_port_t task, mach_msg_id_t id, fw_buf *m, mach_
     if (!um_call_kobject_is(task, UM_KOT_NONE) && !um_call_kobject_is(task, UM_KOT_TIMER) &&
         !um_call_kobject_is(task, UM_KOT_BOOTSTRAP)) {
         kernel = um_call_kobject_is(task, UM_KOT_THREAD) || um_call_kobject_is(task, UM_KOT_HOST) ||
-                 um_call_kobject_is(task, UM_KOT_SEMAPHORE);
+                 um_call_kobject_is(task, UM_KOT_SEMAPHORE) ||
+                 um_call_kobject_is(task, UM_KOT_MEMORY_ENTRY);
         if (!kernel)
             return MACH_SEND_INVALID_DEST; /* another task's port (or gone meanwhile) */
     }

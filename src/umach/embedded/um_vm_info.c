@@ -1,6 +1,6 @@
 /*
  * um_vm_info.c — the task's own memory map: vm_region / mach_vm_region (basic info),
- * vm_protect, vm_copy, vm_read_overwrite, vm_read and vm_read_list, over this process's
+ * vm_protect, vm_copy, vm_write, vm_read_overwrite, vm_read and vm_read_list, over this process's
  * address space (in embedded mode the task's map is the process's). Regions are the kernel's
  * mappings (/proc/self/maps); memory is read and written with process_vm_readv, so a bad
  * range is an error code, never a fault.
@@ -16,6 +16,7 @@
 #include "../um_export.h"
 #include "../dispatch/um_calls.h"
 #include "../dispatch/um_forward.h"
+#include "../kern/um_kern.h"
 #include "../vm/um_regions.h"
 #include "um_embedded.h"
 
@@ -427,6 +428,59 @@ UM_EXPORT kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t sou
                                      mach_vm_size_t size, mach_vm_address_t dest_address)
 {
     return copy_common(target_task, UM_MIG_MACH_VM_COPY, source_address, size, dest_address);
+}
+
+/*
+ * vm_write on the caller's own map: the data travels as the MIG request's out-of-line memory,
+ * so a source that cannot be read is the send's MACH_SEND_INVALID_MEMORY, and then XNU's
+ * vm_map_copy_overwrite of the destination: as for vm_copy (a small copy's any fault
+ * KERN_INVALID_ADDRESS; a larger destination walked: a hole KERN_INVALID_ADDRESS, read-only
+ * KERN_PROTECTION_FAILURE). Size 0 writes nothing and succeeds.
+ */
+static kern_return_t write_own(uint64_t dst, uint64_t data, uint64_t size)
+{
+    if (size == 0)
+        return KERN_SUCCESS;
+    if (range_wraps(data, size))
+        return MACH_SEND_INVALID_MEMORY;
+    uint64_t start, end;
+    page_bounds(data, size, &start, &end);
+    if (size > UM_VM_COPY_SMALL && source_check(start, end) != KERN_SUCCESS)
+        return MACH_SEND_INVALID_MEMORY;
+    kern_return_t kr = copy_own(data, size, dst);
+    if (kr == KERN_INVALID_ADDRESS && size <= UM_VM_COPY_SMALL) {
+        /* The buffer copy does not say which side faulted: the source's is the send's. */
+        uint8_t probe;
+        for (uint64_t at = data; at < data + size; at = (at | vm_page_mask) + 1)
+            if (!read_bytes(&probe, at, 1))
+                return MACH_SEND_INVALID_MEMORY;
+    }
+    return kr;
+}
+
+static kern_return_t write_common(vm_map_t target, uint64_t address, uint64_t data,
+                                  mach_msg_type_number_t size)
+{
+    if (own_map(target))
+        return write_own(address, data, size);
+    /* Another port: the request carries out-of-line memory, which no forward here does. */
+    if (um_call_kobject_is(target, UM_KOT_THREAD) || um_call_kobject_is(target, UM_KOT_HOST) ||
+        um_call_kobject_is(target, UM_KOT_SEMAPHORE) ||
+        um_call_kobject_is(target, UM_KOT_MEMORY_ENTRY))
+        return KERN_INVALID_ARGUMENT;
+    return MACH_SEND_INVALID_DEST;
+}
+
+UM_EXPORT kern_return_t vm_write(vm_map_t target_task, vm_address_t address, vm_offset_t data,
+                                 mach_msg_type_number_t dataCnt)
+{
+    return write_common(target_task, address, data, dataCnt);
+}
+
+UM_EXPORT kern_return_t mach_vm_write(vm_map_t target_task, mach_vm_address_t address,
+                                      vm_offset_t data, mach_msg_type_number_t dataCnt)
+{
+    return write_common(target_task, address, data, dataCnt);
 }
 
 /* Both widths of read_overwrite: the copy, and on success the size read; on another port,

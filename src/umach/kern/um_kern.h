@@ -78,6 +78,7 @@ enum um_kotype {
     UM_KOT_SEMAPHORE = 5, /* kobject: um_semaphore (um_kobject_ports.h) */
     UM_KOT_TIMER = 6,     /* kobject: um_timer; the receive right is the task's, its queue is
                              an ordinary one (no kernel server) */
+    UM_KOT_MEMORY_ENTRY = 7, /* kobject: um_mem_entry (um_kobject_ports.h) */
 };
 
 /* The part shared by ports and port sets; always the first member. */

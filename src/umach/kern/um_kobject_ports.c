@@ -66,6 +66,75 @@ void um_kobject_ports_free(um_port *port)
         free(port->rare->kobject);
         port->rare->kobject = NULL;
     }
+    if (port->kotype == UM_KOT_MEMORY_ENTRY && port->rare && port->rare->kobject) {
+        um_mem_entry *e = port->rare->kobject;
+        port->rare->kobject = NULL;
+        e->release(e);
+    }
+}
+
+/* ---- memory entries ------------------------------------------------------------------------ */
+
+kern_return_t um_mem_entry_create(um_space *space, um_mem_entry *entry, mach_port_name_t *namep)
+{
+    *namep = MACH_PORT_NULL;
+    um_port *port = um_kobject_port_alloc(UM_KOT_MEMORY_ENTRY, entry);
+    if (!port) {
+        entry->release(entry);
+        return KERN_RESOURCE_SHORTAGE;
+    }
+    /* As a semaphore: the entry lives while send rights to its port do. */
+    kern_return_t kr = um_kobject_copyout_send(space, port, namep);
+    um_port_release(port);
+    return kr;
+}
+
+kern_return_t um_mem_entry_lookup(um_space *space, mach_port_name_t name, um_mem_entry **entryp,
+                                  bool *deadp)
+{
+    *deadp = false;
+    if (MACH_PORT_VALID(name)) {
+        um_entry *e = um_entry_lookup(space, name);
+        if (e) {
+            um_right_check(space, name, e);
+            *deadp = (e->type & MACH_PORT_TYPE_DEAD_NAME) != 0;
+        }
+    }
+    um_port *port;
+    kern_return_t kr = um_kobject_translate_send(space, name, UM_KOT_MEMORY_ENTRY, &port);
+    if (kr == KERN_SUCCESS)
+        *entryp = um_rare(port)->kobject;
+    return kr;
+}
+
+/* vm_purgable.h's values (the core includes no Mach VM header beyond mach_types.h). */
+#define UM_PURGABLE_SET_STATE 0
+#define UM_PURGABLE_GET_STATE 1
+#define UM_PURGABLE_STATE_MASK 3
+#define UM_PURGABLE_ALL_MASKS 0x13773 /* state, order, ordering, behavior, group, debug, aging */
+#define UM_PURGABLE_EMPTY 2
+#define UM_PURGABLE_DENY 3
+
+kern_return_t um_mem_entry_purgable(um_mem_entry *entry, int control, int *state, bool *purgep)
+{
+    *purgep = false;
+    if (control != UM_PURGABLE_SET_STATE && control != UM_PURGABLE_GET_STATE)
+        return KERN_INVALID_ARGUMENT;
+    if (control == UM_PURGABLE_SET_STATE && (*state & ~UM_PURGABLE_ALL_MASKS) != 0)
+        return KERN_INVALID_ARGUMENT;
+    if (entry->is_copy || entry->offset != 0 || entry->purgable == UM_PURGABLE_DENY)
+        return KERN_INVALID_ARGUMENT;
+    int old = entry->purgable;
+    if (control == UM_PURGABLE_SET_STATE) {
+        int want = *state & UM_PURGABLE_STATE_MASK;
+        if (want == UM_PURGABLE_DENY)
+            return KERN_INVALID_ARGUMENT;
+        /* Emptied stays empty until made nonvolatile again (its contents are gone). */
+        entry->purgable = want;
+        *purgep = want == UM_PURGABLE_EMPTY && old != UM_PURGABLE_EMPTY;
+    }
+    *state = old;
+    return KERN_SUCCESS;
 }
 
 /* ---- semaphores ---------------------------------------------------------------------------- */

@@ -76,6 +76,55 @@ kern_return_t um_semaphore_wait_begin(um_port *port, um_waiter *w, bool noblock)
 /* The wait ended without a wake (timeout, signal): take `w` off the queue if still there. */
 void um_semaphore_wait_cancel(um_port *port, um_waiter *w);
 
+/* ---- memory entries (XNU osfmk/vm/vm_memory_entry.c) ---------------------------------------- */
+
+/*
+ * A named memory entry: `size` bytes (a page multiple) of a memory object, which is a memfd
+ * of the front end's from file offset `offset`, that a task may map with at most `prot`.
+ * The core only names it: the front end makes the memfd, maps it and, through `release`,
+ * closes it when the port goes (the last send right: XNU's no-senders on a named entry).
+ */
+typedef struct um_mem_entry {
+    int fd;              /* the memory object, owned by the entry */
+    uint64_t offset;     /* of the entry's first byte in the memfd (a page multiple) */
+    uint64_t size;       /* bytes, a page multiple */
+    int prot;            /* VM_PROT_* the entry allows */
+    bool is_copy;        /* MAP_MEM_VM_COPY: a snapshot, mapped only whole */
+    int purgable;        /* VM_PURGABLE_* state, VM_PURGABLE_DENY when not purgeable */
+    void (*release)(struct um_mem_entry *entry); /* frees the entry and its memfd */
+    void *owner;         /* the front end's (what the memfd is charged to) */
+} um_mem_entry;
+
+/* What an entry says of itself (what a front end learns when it maps one). */
+typedef struct um_mem_entry_info {
+    uint64_t offset, size;
+    int prot;
+    bool is_copy;
+    int purgable;
+} um_mem_entry_info;
+
+/*
+ * A new entry port standing for `entry` and a send right to it in `space`. Takes `entry` in
+ * every case (released on failure). KERN_RESOURCE_SHORTAGE / KERN_NO_SPACE.
+ */
+kern_return_t um_mem_entry_create(um_space *space, um_mem_entry *entry, mach_port_name_t *namep);
+/*
+ * The entry `name` holds a send right to (borrowed): KERN_INVALID_NAME, KERN_INVALID_RIGHT (no
+ * send right), KERN_INVALID_CAPABILITY (a port that is no memory entry), as
+ * um_kobject_translate_send; a dead name is KERN_INVALID_RIGHT with *deadp set.
+ */
+kern_return_t um_mem_entry_lookup(um_space *space, mach_port_name_t name, um_mem_entry **entryp,
+                                  bool *deadp);
+
+/*
+ * mach_memory_entry_purgable_control on `entry` after the front end's checks of its port:
+ * XNU's answers (KERN_INVALID_ARGUMENT for a bad control or state, an entry that is a copy,
+ * a part of its object, or not purgeable); GET_STATE reports the state, SET_STATE sets it and
+ * reports the old one. *purgep: the object is to be emptied now (set to VM_PURGABLE_EMPTY: the
+ * front end releases its pages). A volatile object is never purged behind the caller's back.
+ */
+kern_return_t um_mem_entry_purgable(um_mem_entry *entry, int control, int *state, bool *purgep);
+
 /* ---- timers (XNU osfmk/kern/mk_timer.c) --------------------------------------------------- */
 
 typedef struct um_timer {

@@ -184,6 +184,12 @@ static void kobject_ident(um_text *out, um_task *self, const um_port *p)
         um_text_printf(out, "TIMER (%s)", tm && tm->armed ? "armed" : "not armed");
         break;
     }
+    case UM_KOT_MEMORY_ENTRY: {
+        const um_mem_entry *e = r->kobject;
+        um_text_printf(out, "MEMORY-ENTRY (%llu bytes%s)", e ? (unsigned long long)e->size : 0ULL,
+                       e && e->is_copy ? ", copy" : "");
+        break;
+    }
     case UM_KOT_BOOTSTRAP: {
         um_bootstrap *root = self->kernel->bootstrap;
         um_text_printf(out, "BOOTSTRAP (%s)",

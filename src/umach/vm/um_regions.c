@@ -85,18 +85,25 @@ typedef struct um_vmo {
     um_vmo_ident ident;
     uint32_t fork_gen;     /* um_vmr.forks when created: holes are punched only if unchanged */
     bool keep;             /* never punch holes (lost track of one of its mappings) */
+    int maxprot;           /* what its memfd allows mapping with (a read-only entry's: READ) */
     uint32_t nrefs, caprefs;
     um_vmo_ref *refs;
 } um_vmo;
 
-enum { UM_RG_LIVE = 1, UM_RG_FROZEN = 2 };
+/*
+ * LIVE and FROZEN: regions from vm_allocate and messages (above). SHARED: a MAP_SHARED mapping
+ * of a memory entry's memfd (um_vm_map_shared, um_vm_share_range), which other mappings and
+ * processes write too: never frozen, never a snapshot, so a copy of it copies its bytes.
+ */
+enum { UM_RG_LIVE = 1, UM_RG_FROZEN = 2, UM_RG_SHARED = 3 };
 
 typedef struct um_region {
     uint64_t start, end;
     um_vmo *vmo;
     uint64_t off;          /* file offset mapped at start */
-    uint8_t state;         /* UM_RG_LIVE or UM_RG_FROZEN */
+    uint8_t state;         /* UM_RG_LIVE, UM_RG_FROZEN or UM_RG_SHARED */
     bool checked;          /* scratch: validated in the current operation */
+    uint8_t inherit;       /* SHARED: VM_INHERIT_* at fork (the others are always copied) */
 } um_region;
 
 struct um_vm_copy {
@@ -483,14 +490,16 @@ static int reg_query(const um_region *r)
     }
     const um_vmo_ident *id = &r->vmo->ident;
     bool shared = (q.vma_flags & UM_PROCMAP_VMA_SHARED) != 0;
-    /* A region the program made read-only (mprotect) is not ours to remap read-write. */
-    bool rw = (q.vma_flags & (UM_PROCMAP_VMA_READABLE | UM_PROCMAP_VMA_WRITABLE)) ==
-              (UM_PROCMAP_VMA_READABLE | UM_PROCMAP_VMA_WRITABLE);
+    /* A region the program made read-only (mprotect) is not ours to remap read-write; a
+     * shared one is never remapped, whatever its protection. */
+    bool rw = r->state == UM_RG_SHARED ||
+              (q.vma_flags & (UM_PROCMAP_VMA_READABLE | UM_PROCMAP_VMA_WRITABLE)) ==
+                  (UM_PROCMAP_VMA_READABLE | UM_PROCMAP_VMA_WRITABLE);
     return rw && q.inode == id->ino && q.dev_major == id->dev_major &&
            q.dev_minor == id->dev_minor &&
            q.vma_start <= r->start && q.vma_end >= r->end &&
            q.vma_offset + (r->start - q.vma_start) == r->off &&
-           shared == (r->state == UM_RG_LIVE);
+           shared == (r->state != UM_RG_FROZEN);
 }
 
 /* Is the mapping of `r` still the one the registry made (same memfd, same bounds)? */
@@ -573,7 +582,7 @@ static bool reg_insert(uint64_t start, uint64_t end, um_vmo *v, uint64_t off, ui
         return false;
     size_t i = reg_lower(start);
     memmove(&um_vmr.r[i + 1], &um_vmr.r[i], (um_vmr.n - i) * sizeof um_vmr.r[0]);
-    um_vmr.r[i] = (um_region){start, end, v, off, state, false};
+    um_vmr.r[i] = (um_region){start, end, v, off, state, false, VM_INHERIT_DEFAULT};
     um_vmr.n++;
     return true;
 }
@@ -619,6 +628,48 @@ static void um_vm_atfork_parent(void)
 
 static void parks_after_fork_child(void);
 static bool park_take(uint64_t start, uint64_t len);
+static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *shared);
+static int prot_to_mmap(int prot);
+
+/*
+ * A forked child's shared regions (memory entries' mappings) as their inheritance says: SHARE
+ * stays shared with the parent; COPY (the default) becomes a private copy of the bytes at the
+ * fork, as Darwin's child gets; NONE is not there (MADV_DONTFORK). Conditions: locked, in the
+ * child, single-threaded.
+ */
+static void children_shared_inherit(void)
+{
+    for (size_t i = 0; i < um_vmr.n;) {
+        um_region *r = &um_vmr.r[i];
+        if (r->state != UM_RG_SHARED || r->inherit == VM_INHERIT_SHARE) {
+            i++;
+            continue;
+        }
+        uint64_t lo, hi, len = r->end - r->start;
+        int prot;
+        bool shared;
+        if (r->inherit != VM_INHERIT_NONE && vma_at(r->start, &lo, &hi, &prot, &shared)) {
+            void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            bool ok = p != MAP_FAILED;
+            for (uint64_t done = 0; ok && done < len;) {
+                ssize_t n = pread(r->vmo->ident.fd, (char *)p + done, (size_t)(len - done),
+                                  (off_t)(r->off + done));
+                if (n <= 0 && !(n < 0 && errno == EINTR))
+                    break; /* past the file's end: zeros */
+                if (n > 0)
+                    done += (uint64_t)n;
+            }
+            if (ok && mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                             (void *)(uintptr_t)r->start) == MAP_FAILED) {
+                munmap(p, len);
+                ok = false;
+            }
+            if (ok)
+                (void)mprotect((void *)(uintptr_t)r->start, len, prot_to_mmap(prot));
+        }
+        reg_forget(r->start, r->end, false);
+    }
+}
 
 static void um_vm_atfork_child(void)
 {
@@ -632,6 +683,7 @@ static void um_vm_atfork_child(void)
         close(um_vmr.maps);
     if (um_vmr.maps != -2)
         um_vmr.maps = -1;
+    children_shared_inherit();
     pthread_mutex_unlock(&um_vmr.lock);
 }
 
@@ -1095,7 +1147,7 @@ mach_msg_return_t um_vm_copyin(uint64_t addr, uint64_t size, bool physical, bool
             um_vm_remove(addr, size);
         return mr;
     }
-    if (!physical && r) {
+    if (!physical && r && r->state != UM_RG_SHARED) {
         /* A virtual copy of registered memory: share the file, copy-on-write both ways. */
         bool share = r->state == UM_RG_LIVE ? reg_freeze(r) : range_clean(start, len);
         if (share) {
@@ -1251,7 +1303,7 @@ bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *
     if (r && reg_valid(r)) {
         *fdp = r->vmo->ident.fd;
         *offp = r->off + (addr - r->start);
-        *livep = r->state == UM_RG_LIVE;
+        *livep = r->state != UM_RG_FROZEN;
         found = true;
     }
     pthread_mutex_unlock(&um_vmr.lock);
@@ -1627,4 +1679,377 @@ kern_return_t um_vm_map_fd(int fd, uint64_t foff, uint64_t len, uint64_t *addrp)
     pthread_mutex_unlock(&um_vmr.lock);
     *addrp = at;
     return KERN_SUCCESS;
+}
+
+/* ---- memory entries' memory ------------------------------------------------------------------ */
+
+/*
+ * The mapping holding `addr`: its bounds, VM_PROT_* and whether it is shared. false when
+ * nothing maps it. PROCMAP_QUERY where the kernel has it, /proc/self/maps otherwise.
+ * Conditions: locked.
+ */
+static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *shared)
+{
+    if (um_vmr.maps != -2 &&
+        (um_vmr.maps >= 0 || (um_vmr.maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)) >= 0)) {
+        um_procmap_query q;
+        memset(&q, 0, sizeof q);
+        q.size = sizeof q;
+        q.query_addr = addr;
+        if (ioctl(um_vmr.maps, UM_PROCMAP_QUERY, &q) == 0) {
+            if (q.vma_start > addr)
+                return false;
+            *lo = q.vma_start;
+            *hi = q.vma_end;
+            *prot = ((q.vma_flags & UM_PROCMAP_VMA_READABLE) ? VM_PROT_READ : 0) |
+                    ((q.vma_flags & UM_PROCMAP_VMA_WRITABLE) ? VM_PROT_WRITE : 0) |
+                    ((q.vma_flags & 0x04u) ? VM_PROT_EXECUTE : 0);
+            *shared = (q.vma_flags & UM_PROCMAP_VMA_SHARED) != 0;
+            return true;
+        }
+        if (errno == ENOENT)
+            return false;
+        if (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP) {
+            close(um_vmr.maps);
+            um_vmr.maps = -2;
+        }
+    }
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return false;
+    char line[512];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        unsigned long long a, b;
+        char perms[8];
+        if (sscanf(line, "%llx-%llx %7s", &a, &b, perms) != 3 || addr < a || addr >= b)
+            continue;
+        *lo = a;
+        *hi = b;
+        *prot = (perms[0] == 'r' ? VM_PROT_READ : 0) | (perms[1] == 'w' ? VM_PROT_WRITE : 0) |
+                (perms[2] == 'x' ? VM_PROT_EXECUTE : 0);
+        *shared = perms[3] == 's';
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * Walk [start, end): KERN_INVALID_ADDRESS at a hole, else KERN_SUCCESS with the protection
+ * every mapping of the range has (*protp) and whether any of them is shared.
+ * Conditions: locked.
+ */
+static kern_return_t range_prot(uint64_t start, uint64_t end, int *protp, bool *anysharedp)
+{
+    int all = VM_PROT_ALL;
+    bool anyshared = false;
+    for (uint64_t at = start; at < end;) {
+        uint64_t lo, hi;
+        int prot;
+        bool shared;
+        if (!vma_at(at, &lo, &hi, &prot, &shared) || lo > at)
+            return KERN_INVALID_ADDRESS;
+        all &= prot;
+        anyshared |= shared;
+        at = hi;
+    }
+    *protp = all;
+    *anysharedp = anyshared;
+    return KERN_SUCCESS;
+}
+
+static int prot_to_mmap(int prot)
+{
+    return ((prot & VM_PROT_READ) ? PROT_READ : 0) | ((prot & VM_PROT_WRITE) ? PROT_WRITE : 0) |
+           ((prot & VM_PROT_EXECUTE) ? PROT_EXEC : 0);
+}
+
+/* A new memfd of `len` bytes (zeros) for a memory entry, its size sealed, or -1. Conditions:
+ * locked. */
+static int entry_memfd(uint64_t len)
+{
+    char name[64];
+    snprintf(name, sizeof name, "umach-%u-%llu", self_pid(), (unsigned long long)++um_vmr.next_id);
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    if (ftruncate(fd, (off_t)len) != 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int um_vm_entry_memfd(uint64_t len)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    int fd = entry_memfd(len);
+    pthread_mutex_unlock(&um_vmr.lock);
+    return fd;
+}
+
+/*
+ * Put `len` bytes at a place um_vm_map_shared's flags and mask describe: mmap(prot, mflags,
+ * fd, foff) anywhere aligned to mask + 1, or at *addrp (VM_FLAGS_OVERWRITE: replacing what is
+ * there). MAP_FAILED when there is no room. Conditions: locked.
+ */
+static void *place(uint64_t len, int prot, int mflags, int fd, uint64_t foff, uint64_t mask,
+                   int flags, uint64_t at)
+{
+    if (!(flags & VM_FLAGS_ANYWHERE)) {
+        int fixed = (flags & VM_FLAGS_OVERWRITE) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+        void *p = mmap((void *)(uintptr_t)at, len, prot, mflags | fixed, fd, (off_t)foff);
+        if (p != MAP_FAILED && p != (void *)(uintptr_t)at) {
+            munmap(p, len); /* an old kernel that takes MAP_FIXED_NOREPLACE as a hint */
+            return MAP_FAILED;
+        }
+        return p;
+    }
+    mask |= pmask();
+    if (mask == pmask())
+        return map_aligned(len, prot, mflags, fd, (off_t)foff);
+    /* A reservation wide enough to hold an aligned start, trimmed around the mapping. */
+    uint64_t span = len + mask + 1;
+    if (span < len)
+        return MAP_FAILED;
+    uint8_t *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED)
+        return MAP_FAILED;
+    uint8_t *a = (uint8_t *)(((uintptr_t)res + mask) & ~(uintptr_t)mask);
+    void *p = mmap(a, len, prot, mflags | MAP_FIXED, fd, (off_t)foff);
+    if (p == MAP_FAILED) {
+        munmap(res, span);
+        return MAP_FAILED;
+    }
+    if (a > res)
+        munmap(res, (size_t)(a - res));
+    if (a + len < res + span)
+        munmap(a + len, (size_t)(res + span - (a + len)));
+    return p;
+}
+
+/* Register [at, at + len) as a shared mapping of `fd` (a duplicate is kept). Locked. */
+static void reg_shared(uint64_t at, uint64_t len, int fd, uint64_t foff, int maxprot,
+                       int inherit, bool checked)
+{
+    struct stat st;
+    um_vmo *v = NULL;
+    if (!um_vmr.maxvmos)
+        vmo_limits_init();
+    if (um_vmr.nvmos < um_vmr.maxvmos && fstat(fd, &st) == 0)
+        v = calloc(1, sizeof *v);
+    int dup = v ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (dup < 0) {
+        free(v);
+        reg_forget(at, at + len, checked); /* mapped, but unknown: copied when sent */
+        return;
+    }
+    v->ident.fd = dup;
+    v->ident.ino = (uint64_t)st.st_ino;
+    v->ident.dev_major = major(st.st_dev);
+    v->ident.dev_minor = minor(st.st_dev);
+    ident_from_fd(&v->ident, dup);
+    v->fork_gen = um_vmr.forks;
+    v->keep = true; /* other mappings and processes share its pages */
+    v->maxprot = maxprot;
+    um_vmr.nvmos++;
+    if (!vmo_ref(v, foff, len)) {
+        close(dup);
+        um_vmr.nvmos--;
+        free(v);
+        reg_forget(at, at + len, checked);
+        return;
+    }
+    if (!reg_insert(at, at + len, v, foff, UM_RG_SHARED, checked)) {
+        vmo_unref(v, foff, len, false);
+        return;
+    }
+    um_region *r = reg_covering(at, at + len);
+    if (r)
+        r->inherit = (uint8_t)inherit;
+}
+
+kern_return_t um_vm_map_shared(int fd, uint64_t foff, uint64_t len, int prot, int maxprot,
+                               uint64_t mask, int flags, int inherit, uint64_t *addrp)
+{
+    um_vm_reap_graves();
+    pthread_mutex_lock(&um_vmr.lock);
+    bool overwrite = !(flags & VM_FLAGS_ANYWHERE) && (flags & VM_FLAGS_OVERWRITE);
+    if (overwrite)
+        reg_check(*addrp, *addrp + len);
+    void *p = place(len, prot_to_mmap(prot), MAP_SHARED, fd, foff, mask, flags, *addrp);
+    if (p == MAP_FAILED) {
+        pthread_mutex_unlock(&um_vmr.lock);
+        return KERN_NO_SPACE;
+    }
+    uint64_t at = (uint64_t)(uintptr_t)p;
+    if (inherit == VM_INHERIT_NONE)
+        (void)madvise(p, len, MADV_DONTFORK);
+    reg_shared(at, len, fd, foff, maxprot, inherit, overwrite);
+    pthread_mutex_unlock(&um_vmr.lock);
+    *addrp = at;
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_vm_map_private(int fd, uint64_t foff, uint64_t len, int prot, uint64_t mask,
+                                int flags, int inherit, uint64_t *addrp)
+{
+    um_vm_reap_graves();
+    pthread_mutex_lock(&um_vmr.lock);
+    bool overwrite = !(flags & VM_FLAGS_ANYWHERE) && (flags & VM_FLAGS_OVERWRITE);
+    if (overwrite)
+        reg_check(*addrp, *addrp + len);
+    /* Read-write while filled, then the protection asked for. */
+    void *p = place(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, mask, flags,
+                    *addrp);
+    if (p == MAP_FAILED) {
+        pthread_mutex_unlock(&um_vmr.lock);
+        return KERN_NO_SPACE;
+    }
+    uint64_t at = (uint64_t)(uintptr_t)p;
+    reg_forget(at, at + len, overwrite); /* what the new memory replaced */
+    pthread_mutex_unlock(&um_vmr.lock);
+    kern_return_t kr = KERN_SUCCESS;
+    for (uint64_t done = 0; fd >= 0 && done < len;) {
+        ssize_t n = pread(fd, (char *)p + done, (size_t)(len - done), (off_t)(foff + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            kr = n == 0 ? KERN_SUCCESS : KERN_MEMORY_ERROR; /* past the end reads as zeros */
+            break;
+        }
+        done += (uint64_t)n;
+    }
+    if (kr != KERN_SUCCESS) {
+        munmap(p, len);
+        return kr;
+    }
+    if (prot != (VM_PROT_READ | VM_PROT_WRITE))
+        (void)mprotect(p, len, prot_to_mmap(prot));
+    if (inherit == VM_INHERIT_NONE)
+        (void)madvise(p, len, MADV_DONTFORK);
+    *addrp = at;
+    return KERN_SUCCESS;
+}
+
+/* Is `fd` sealed against new writable mappings (a snapshot given to another process)? */
+static bool write_sealed(int fd)
+{
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0)
+        return false;
+#ifdef F_SEAL_FUTURE_WRITE
+    if (seals & F_SEAL_FUTURE_WRITE)
+        return true;
+#endif
+    return (seals & F_SEAL_WRITE) != 0;
+}
+
+kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t *foffp,
+                                int *protp, int *maxprotp)
+{
+    *fdp = -1;
+    uint64_t end = start + len;
+    pthread_mutex_lock(&um_vmr.lock);
+    int prot;
+    bool anyshared;
+    kern_return_t kr = range_prot(start, end, &prot, &anyshared);
+    if (kr != KERN_SUCCESS)
+        goto out;
+    um_region *r = reg_covering(start, end);
+    if (r && !reg_valid(r)) {
+        reg_forget(r->start, r->end, false);
+        r = NULL;
+    }
+    if (r && (r->state == UM_RG_SHARED ||
+              (r->state == UM_RG_LIVE && !write_sealed(r->vmo->ident.fd) &&
+               fcntl(r->vmo->ident.fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0))) {
+        /* Its memfd is the object: from now on the region writes through for good. */
+        int fd = fcntl(r->vmo->ident.fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) {
+            kr = KERN_RESOURCE_SHORTAGE;
+            goto out;
+        }
+        if (r->state == UM_RG_LIVE) {
+            r->state = UM_RG_SHARED;
+            r->vmo->keep = true;
+        }
+        *fdp = fd;
+        *foffp = r->off + (start - r->start);
+        *protp = prot;
+        *maxprotp = r->vmo->maxprot ? r->vmo->maxprot : VM_PROT_ALL;
+        goto out;
+    }
+    if (anyshared || !(prot & VM_PROT_READ)) {
+        /* Another program's shared mapping (its file is not ours to hand out), or memory
+         * that cannot be read to be moved into a memfd. */
+        kr = KERN_PROTECTION_FAILURE;
+        goto out;
+    }
+    /*
+     * Private memory (anonymous, malloc's, a small vm_allocate, a frozen region): its bytes
+     * move into a new memfd mapped shared in its place, which the entry then names.
+     */
+    int fd = entry_memfd(len);
+    if (fd < 0) {
+        kr = KERN_RESOURCE_SHORTAGE;
+        goto out;
+    }
+    if (!safe_pwrite(fd, start, len, 0)) {
+        close(fd);
+        kr = KERN_PROTECTION_FAILURE;
+        goto out;
+    }
+    reg_check(start, end);
+    if (mmap((void *)(uintptr_t)start, len, prot_to_mmap(prot), MAP_SHARED | MAP_FIXED, fd, 0) ==
+        MAP_FAILED) {
+        close(fd);
+        kr = KERN_RESOURCE_SHORTAGE;
+        goto out;
+    }
+    reg_shared(start, len, fd, 0, VM_PROT_ALL, VM_INHERIT_DEFAULT, true);
+    *fdp = fd;
+    *foffp = 0;
+    *protp = prot;
+    *maxprotp = VM_PROT_ALL;
+out:
+    pthread_mutex_unlock(&um_vmr.lock);
+    return kr;
+}
+
+kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *protp)
+{
+    *fdp = -1;
+    pthread_mutex_lock(&um_vmr.lock);
+    int prot;
+    bool anyshared;
+    kern_return_t kr = range_prot(start, start + len, &prot, &anyshared);
+    int fd = -1;
+    if (kr == KERN_SUCCESS && !(prot & VM_PROT_READ))
+        kr = KERN_PROTECTION_FAILURE;
+    if (kr == KERN_SUCCESS && (fd = entry_memfd(len)) < 0)
+        kr = KERN_RESOURCE_SHORTAGE;
+    if (kr == KERN_SUCCESS && !safe_pwrite(fd, start, len, 0)) {
+        close(fd);
+        kr = KERN_PROTECTION_FAILURE;
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    if (kr == KERN_SUCCESS) {
+        *fdp = fd;
+        *protp = prot;
+    }
+    return kr;
+}
+
+kern_return_t um_vm_range_prot(uint64_t start, uint64_t len, int *protp, int *maxprotp)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    bool anyshared;
+    kern_return_t kr = range_prot(start, start + len, protp, &anyshared);
+    um_region *r = reg_covering(start, start + len);
+    *maxprotp = r && r->vmo->maxprot ? r->vmo->maxprot : VM_PROT_ALL;
+    pthread_mutex_unlock(&um_vmr.lock);
+    return kr;
 }

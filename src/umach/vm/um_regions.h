@@ -122,4 +122,45 @@ bool um_vm_write_fd(int fd, uint64_t src, uint64_t len, uint64_t off);
  */
 kern_return_t um_vm_map_fd(int fd, uint64_t foff, uint64_t len, uint64_t *addrp);
 
+/* ---- memory entries (embedded/um_vm_entry.c) ------------------------------------------------ */
+
+/*
+ * A new memfd of `len` bytes (zeros), sealed against changing size, named as the registry
+ * names its objects: a memory entry's object. The caller's to close; -1 when none can be made.
+ */
+int um_vm_entry_memfd(uint64_t len);
+
+/*
+ * Map `len` bytes of memfd `fd` from `foff` (page multiples) shared, with protection `prot`
+ * (VM_PROT_*), at a place `flags` says (VM_FLAGS_ANYWHERE: aligned to `mask` + 1; else at
+ * *addrp, VM_FLAGS_OVERWRITE replacing what is there), registered as a shared region
+ * (`maxprot`, inheritance `inherit` at fork). The fd stays the caller's. KERN_NO_SPACE.
+ */
+kern_return_t um_vm_map_shared(int fd, uint64_t foff, uint64_t len, int prot, int maxprot,
+                               uint64_t mask, int flags, int inherit, uint64_t *addrp);
+/*
+ * The same placed as private memory holding a copy of the bytes (fd -1: zeros, as
+ * vm_allocate). KERN_NO_SPACE, KERN_MEMORY_ERROR (the memfd could not be read).
+ */
+kern_return_t um_vm_map_private(int fd, uint64_t foff, uint64_t len, int prot, uint64_t mask,
+                                int flags, int inherit, uint64_t *addrp);
+
+/*
+ * The memory object of the caller's [start, start + len) (page-aligned) for an entry that
+ * shares it: *fdp (a duplicate, the caller's), the file offset of start, the range's
+ * protection and maximum. A shared or live region gives its memfd (a live one becomes shared
+ * for good: never frozen again); other private memory is moved into a new memfd mapped shared
+ * in its place (a write another thread makes to the range during the call may be lost).
+ * KERN_INVALID_ADDRESS (a hole), KERN_PROTECTION_FAILURE (unreadable, or another program's
+ * shared mapping), KERN_RESOURCE_SHORTAGE.
+ */
+kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t *foffp,
+                                int *protp, int *maxprotp);
+/* A snapshot of [start, start + len) in a new entry memfd (*fdp) and the range's protection.
+ * KERN_INVALID_ADDRESS, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE. */
+kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *protp);
+/* The protection every mapping of [start, start + len) has, and the maximum (VM_PROT_ALL unless
+ * a read-only entry's mapping): KERN_INVALID_ADDRESS at a hole. */
+kern_return_t um_vm_range_prot(uint64_t start, uint64_t len, int *protp, int *maxprotp);
+
 #endif

@@ -147,6 +147,13 @@ enum um_wire_call {
     UM_WIRE_TIMER_DESTROY,            /* args: name */
     UM_WIRE_TIMER_ARM,                /* args: name, deadline (mach_absolute_time) */
     UM_WIRE_TIMER_CANCEL,             /* args: name; reply args: the deadline it was armed for */
+    UM_WIRE_MEM_ENTRY_CREATE,         /* args: offset, size, prot, is_copy, purgable; the entry's
+                                         memfd is the memory part's one descriptor (a part of
+                                         no pieces); reply args: name */
+    UM_WIRE_MEM_ENTRY_GET,            /* args: name; kr: the lookup's; reply args: offset,
+                                         size, prot, is_copy, purgable, dead name; on success
+                                         the memfd as the part's one descriptor */
+    UM_WIRE_MEM_ENTRY_PURGABLE,       /* args: name, control, state; reply args: state */
     UM_WIRE_CALL_END
 };
 

@@ -1,0 +1,561 @@
+/*
+ * Named memory entries and mapping them: mach_make_memory_entry_64 (MAP_MEM_NAMED_CREATE, an
+ * existing range shared, MAP_MEM_VM_COPY, a part of a parent entry), mach_vm_map / vm_map of
+ * an entry (shared or a private copy) and of MEMORY_OBJECT_NULL, mach_vm_remap (share and
+ * copy), mach_vm_write, mach_memory_entry_purgable_control.
+ *
+ * XNU (osfmk/vm/vm_memory_entry.c, vm_map.c vm_map_enter_mem_object, vm_user.c,
+ * vm_sanitize.c): an entry's size is rounded to pages; unknown MAP_MEM_* flags are
+ * KERN_INVALID_VALUE; NAMED_CREATE of size 0 succeeds with no entry, any other of size 0 is
+ * KERN_INVALID_ARGUMENT; a range with a hole is KERN_INVALID_ADDRESS, one without the
+ * protection asked KERN_PROTECTION_FAILURE; mapping with more than the entry allows is
+ * KERN_INVALID_RIGHT, past its end KERN_INVALID_ARGUMENT; a port that is no entry is
+ * KERN_INVALID_OBJECT; the entry lives while send rights to it do, its mappings as long as
+ * they are mapped.
+ */
+#include "notify_util.h"
+
+#include <mach/mach_vm.h>
+#include <mach/memory_entry.h>
+#include <mach/vm_map.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <dirent.h>
+#endif
+
+#define PG ((mach_vm_size_t)vm_page_size)
+
+/* A new entry of `size` bytes made with `perm` (MAP_MEM_NAMED_CREATE added). */
+static mach_port_t ve_create(mach_vm_size_t size, vm_prot_t perm)
+{
+    memory_object_size_t s = size;
+    mach_port_t e = MACH_PORT_NULL;
+    if (mach_make_memory_entry_64(TASK, &s, 0, MAP_MEM_NAMED_CREATE | perm, &e, MACH_PORT_NULL) !=
+        KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return e;
+}
+
+/* Map `size` bytes of `entry` from `offset` anywhere; 0 on failure. */
+static mach_vm_address_t ve_map(mach_port_t entry, mach_vm_size_t size, mach_vm_offset_t offset,
+                                boolean_t copy, vm_prot_t cur, vm_prot_t max)
+{
+    mach_vm_address_t a = 0;
+    if (mach_vm_map(TASK, &a, size, 0, VM_FLAGS_ANYWHERE, entry, offset, copy, cur, max,
+                    VM_INHERIT_DEFAULT) != KERN_SUCCESS)
+        return 0;
+    return a;
+}
+
+static volatile uint8_t *B(mach_vm_address_t a)
+{
+    return (volatile uint8_t *)(uintptr_t)a;
+}
+
+static int all_zero(mach_vm_address_t a, mach_vm_size_t n)
+{
+    for (mach_vm_size_t i = 0; i < n; i++)
+        if (B(a)[i] != 0)
+            return 0;
+    return 1;
+}
+
+MT_TEST(a_named_entry_is_a_send_right_its_size_rounded_to_pages_and_its_mappings_share_writes)
+{
+    memory_object_size_t s = PG + 1;
+    mach_port_t e = MACH_PORT_NULL;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, 0, MAP_MEM_NAMED_CREATE | VM_PROT_DEFAULT, &e,
+                                    MACH_PORT_NULL),
+          KERN_SUCCESS);
+    MT_EQ(s, 2 * PG);
+    MT_REQUIRE(MACH_PORT_VALID(e));
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(TASK, e, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_SEND);
+    mach_vm_address_t a = ve_map(e, 2 * PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    mach_vm_address_t b = ve_map(e, 2 * PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(a != 0 && b != 0);
+    MT_CHECK(a != b);
+    MT_EQ(a & (PG - 1), 0);
+    MT_CHECK(all_zero(a, 2 * PG));
+    B(a)[5] = 0x11;
+    B(b)[PG + 7] = 0x22;
+    MT_EQ(B(b)[5], 0x11);
+    MT_EQ(B(a)[PG + 7], 0x22);
+    /* a mapping of the second page alone sees the same bytes */
+    mach_vm_address_t c = ve_map(e, PG, PG, FALSE, VM_PROT_READ, VM_PROT_READ);
+    MT_REQUIRE(c != 0);
+    MT_EQ(B(c)[7], 0x22);
+    MT_KR(mach_vm_deallocate(TASK, c, PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, b, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+}
+
+MT_TEST(a_copy_mapping_is_a_private_snapshot_of_the_entry)
+{
+    mach_port_t e = ve_create(PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    mach_vm_address_t shared = ve_map(e, PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(shared != 0);
+    B(shared)[0] = 1;
+    mach_vm_address_t copy = ve_map(e, PG, 0, TRUE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(copy != 0);
+    MT_EQ(B(copy)[0], 1);
+    B(shared)[0] = 2;
+    B(copy)[1] = 9;
+    MT_EQ(B(copy)[0], 1);
+    MT_EQ(B(shared)[1], 0);
+    MT_KR(mach_vm_deallocate(TASK, copy, PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, shared, PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+}
+
+MT_TEST(a_mapping_outlives_the_entry_and_the_last_send_right_destroys_the_entry)
+{
+#if defined(__linux__)
+    /* umach's entry holds a memfd: its descriptor goes when the entry does */
+    int before = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *de; d && (de = readdir(d));)
+        before++;
+    if (d)
+        closedir(d);
+#endif
+    mach_port_t e = ve_create(PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    mach_vm_address_t a = ve_map(e, PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(a != 0);
+    MT_KR(mach_port_mod_refs(TASK, e, MACH_PORT_RIGHT_SEND, 1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    mach_port_type_t type;
+    MT_KR(mach_port_type(TASK, e, &type), KERN_INVALID_NAME);
+    B(a)[3] = 3;
+    MT_EQ(B(a)[3], 3);
+    MT_KR(mach_vm_deallocate(TASK, a, PG), KERN_SUCCESS);
+#if defined(__linux__)
+    int after = 0;
+    d = opendir("/proc/self/fd");
+    for (struct dirent *de; d && (de = readdir(d));)
+        after++;
+    if (d)
+        closedir(d);
+    MT_EQ(after, before);
+#endif
+}
+
+MT_TEST(a_read_only_entry_cannot_be_mapped_writable_and_its_mapping_cannot_be_made_writable)
+{
+    mach_port_t e = ve_create(PG, VM_PROT_READ);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_INVALID_RIGHT);
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_READ,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_INVALID_RIGHT);
+    MT_EQ(a, 0);
+    /* with VM_PROT_IS_MASK the protections shrink to the entry's */
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE,
+                      VM_PROT_DEFAULT | VM_PROT_IS_MASK, VM_PROT_DEFAULT | VM_PROT_IS_MASK,
+                      VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_REQUIRE(a != 0);
+    MT_EQ(B(a)[0], 0);
+    MT_KR(mach_vm_protect(TASK, a, PG, FALSE, VM_PROT_DEFAULT), KERN_PROTECTION_FAILURE);
+    MT_KR(mach_vm_deallocate(TASK, a, PG), KERN_SUCCESS);
+    /* a part of it with write permission is refused too */
+    memory_object_size_t s = PG;
+    mach_port_t sub = MACH_PORT_NULL;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, 0, VM_PROT_DEFAULT, &sub, e),
+          KERN_PROTECTION_FAILURE);
+    MT_EQ(s, 0);
+    MT_EQ(sub, MACH_PORT_NULL);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+}
+
+MT_TEST(mapping_an_entry_checks_its_arguments_as_xnu)
+{
+    NU_BEGIN();
+    mach_port_t e = ve_create(2 * PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    mach_vm_address_t a = 0;
+    /* past the entry's end */
+    MT_KR(mach_vm_map(TASK, &a, 2 * PG, 0, VM_FLAGS_ANYWHERE, e, PG, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_map(TASK, &a, 3 * PG, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_INVALID_ARGUMENT);
+    /* size 0, flags a user may not pass, cur above max, a bad inheritance */
+    MT_KR(mach_vm_map(TASK, &a, 0, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_ANYWHERE | 0x800, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_READ, VM_INHERIT_DEFAULT),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, 7),
+          KERN_INVALID_ARGUMENT);
+    MT_EQ(a, 0);
+    /* a port that is no memory entry, and a name that is nothing */
+    mach_port_name_t p = nu_port_with_send();
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_ANYWHERE, p, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_INVALID_OBJECT);
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_ANYWHERE, 0x4242, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          MACH_SEND_INVALID_RIGHT);
+    nu_kill(p);
+    MT_EQ(a, 0);
+    /* fixed over memory that is there: KERN_NO_SPACE, unless it may be overwritten */
+    mach_vm_address_t fixed = 0;
+    MT_KR(mach_vm_allocate(TASK, &fixed, PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    B(fixed)[0] = 0x77;
+    a = fixed;
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_FIXED, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_NO_SPACE);
+    MT_EQ(B(fixed)[0], 0x77);
+    MT_KR(mach_vm_map(TASK, &a, PG, 0, VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE, e, 0, FALSE,
+                      VM_PROT_DEFAULT, VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_EQ(a, fixed);
+    MT_EQ(B(fixed)[0], 0);
+    MT_KR(mach_vm_deallocate(TASK, fixed, PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    NU_END();
+}
+
+MT_TEST(making_an_entry_checks_its_arguments_as_xnu)
+{
+    NU_BEGIN();
+    memory_object_size_t s = PG;
+    mach_port_t e = (mach_port_t)0x1234;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, 0, MAP_MEM_NAMED_CREATE | VM_PROT_DEFAULT | 0x1000,
+                                    &e, MACH_PORT_NULL),
+          KERN_INVALID_VALUE);
+    MT_EQ(s, 0);
+    MT_EQ(e, MACH_PORT_NULL);
+    /* size 0: a named create makes nothing and succeeds; a share is an invalid argument */
+    s = 0;
+    e = (mach_port_t)0x1234;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, 0, MAP_MEM_NAMED_CREATE | VM_PROT_DEFAULT, &e,
+                                    MACH_PORT_NULL),
+          KERN_SUCCESS);
+    MT_EQ(e, MACH_PORT_NULL);
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_allocate(TASK, &a, 2 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a + PG, PG), KERN_SUCCESS);
+    s = 0;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, a, VM_PROT_DEFAULT, &e, MACH_PORT_NULL),
+          KERN_INVALID_ARGUMENT);
+    /* a hole in the range, and memory without the protection asked */
+    s = 2 * PG;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, a, VM_PROT_DEFAULT | MAP_MEM_VM_SHARE, &e,
+                                    MACH_PORT_NULL),
+          KERN_INVALID_ADDRESS);
+    MT_KR(mach_vm_protect(TASK, a, PG, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    s = PG;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, a, VM_PROT_DEFAULT, &e, MACH_PORT_NULL),
+          KERN_PROTECTION_FAILURE);
+    MT_EQ(e, MACH_PORT_NULL);
+    /* asked as a mask, the entry gets what the memory has */
+    s = PG;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, a, VM_PROT_DEFAULT | VM_PROT_IS_MASK, &e,
+                                    MACH_PORT_NULL),
+          KERN_SUCCESS);
+    mach_vm_address_t m = 0;
+    MT_KR(mach_vm_map(TASK, &m, PG, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_INVALID_RIGHT);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, PG), KERN_SUCCESS);
+    NU_END();
+}
+
+/* An entry for `pages` pages of vm_allocate'd memory shares them both ways. */
+static void ve_share_existing(mach_vm_size_t pages)
+{
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_allocate(TASK, &a, pages * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    B(a)[10] = 0x5A;
+    B(a)[pages * PG - 1] = 0xA5;
+    memory_object_size_t s = pages * PG - 100;
+    mach_port_t e = MACH_PORT_NULL;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, a + 50, VM_PROT_DEFAULT, &e, MACH_PORT_NULL),
+          KERN_SUCCESS);
+    MT_EQ(s, pages * PG);
+    mach_vm_address_t m = ve_map(e, pages * PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(m != 0);
+    MT_EQ(B(m)[10], 0x5A);
+    MT_EQ(B(m)[pages * PG - 1], 0xA5);
+    B(m)[11] = 1;
+    B(a)[12] = 2;
+    MT_EQ(B(a)[11], 1);
+    MT_EQ(B(m)[12], 2);
+    /* a copy of the memory sent in a message is a snapshot, and the sharing goes on */
+    mach_port_name_t port = nu_port_with_send();
+    struct {
+        mach_msg_header_t h;
+        mach_msg_body_t b;
+        mach_msg_ool_descriptor_t d;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.d.address = (void *)(uintptr_t)a;
+    msg.d.size = (mach_msg_size_t)(pages * PG);
+    msg.d.copy = MACH_MSG_VIRTUAL_COPY;
+    msg.d.type = MACH_MSG_OOL_DESCRIPTOR;
+    MT_KR(nu_send_complex(&msg.h, 1, sizeof msg.d, port, MACH_MSG_TYPE_COPY_SEND, 0, 0, 7),
+          MACH_MSG_SUCCESS);
+    B(m)[13] = 3;
+    union {
+        mach_msg_header_t h;
+        uint8_t bytes[256];
+    } r;
+    MT_KR(nu_recv_buf(port, &r, sizeof r, 0), MACH_MSG_SUCCESS);
+    mach_msg_ool_descriptor_t *d =
+        (mach_msg_ool_descriptor_t *)(void *)(r.bytes + sizeof(mach_msg_base_t));
+    mach_vm_address_t got = (mach_vm_address_t)(uintptr_t)d->address;
+    MT_EQ(B(got)[11], 1);
+    MT_EQ(B(got)[13], 0);
+    B(a)[14] = 4;
+    MT_EQ(B(m)[14], 4);
+    MT_EQ(B(got)[14], 0);
+    MT_EQ(B(a)[13], 3);
+    MT_KR(mach_vm_deallocate(TASK, got, d->size), KERN_SUCCESS);
+    nu_kill(port);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, m, pages * PG), KERN_SUCCESS);
+    /* the memory keeps its contents once nothing else maps it */
+    MT_EQ(B(a)[14], 4);
+    MT_KR(mach_vm_deallocate(TASK, a, pages * PG), KERN_SUCCESS);
+}
+
+MT_TEST(an_entry_for_existing_memory_shares_it_with_every_mapping_of_the_entry)
+{
+    NU_BEGIN();
+    ve_share_existing(2);  /* small memory */
+    ve_share_existing(40); /* more than a message copies through a buffer */
+    NU_END();
+}
+
+MT_TEST(an_entry_made_with_map_mem_vm_copy_is_a_snapshot)
+{
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_allocate(TASK, &a, PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    B(a)[0] = 8;
+    memory_object_size_t s = PG;
+    mach_port_t e = MACH_PORT_NULL;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, a, VM_PROT_DEFAULT | MAP_MEM_VM_COPY, &e,
+                                    MACH_PORT_NULL),
+          KERN_SUCCESS);
+    B(a)[0] = 9;
+    mach_vm_address_t m = ve_map(e, PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(m != 0);
+    MT_EQ(B(m)[0], 8);
+    B(m)[1] = 1;
+    MT_EQ(B(a)[1], 0);
+    /* a copy entry cannot be a parent */
+    mach_port_t sub = MACH_PORT_NULL;
+    s = PG;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, 0, VM_PROT_DEFAULT, &sub, e),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_deallocate(TASK, m, PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, PG), KERN_SUCCESS);
+}
+
+MT_TEST(an_entry_for_a_part_of_a_parent_maps_the_parents_pages_from_its_offset)
+{
+    mach_port_t parent = ve_create(4 * PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(parent != MACH_PORT_NULL);
+    mach_vm_address_t whole = ve_map(parent, 4 * PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(whole != 0);
+    B(whole)[PG] = 0x31;
+    B(whole)[3 * PG - 1] = 0x32;
+    memory_object_size_t s = 2 * PG;
+    mach_port_t sub = MACH_PORT_NULL;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, PG, VM_PROT_READ, &sub, parent), KERN_SUCCESS);
+    MT_EQ(s, 2 * PG);
+    mach_vm_address_t part = ve_map(sub, 2 * PG, 0, FALSE, VM_PROT_READ, VM_PROT_READ);
+    MT_REQUIRE(part != 0);
+    MT_EQ(B(part)[0], 0x31);
+    MT_EQ(B(part)[2 * PG - 1], 0x32);
+    B(whole)[PG + 1] = 0x33;
+    MT_EQ(B(part)[1], 0x33);
+    /* past the parent's end */
+    mach_port_t bad = MACH_PORT_NULL;
+    s = 2 * PG;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, 3 * PG, VM_PROT_READ, &bad, parent),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_deallocate(TASK, part, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, whole, 4 * PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, sub), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, parent), KERN_SUCCESS);
+}
+
+MT_TEST(mach_vm_map_of_memory_object_null_is_zero_filled_memory_aligned_to_its_mask)
+{
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_map(TASK, &a, 3 * PG, 0xFFFFF, VM_FLAGS_ANYWHERE, MEMORY_OBJECT_NULL, 0, FALSE,
+                      VM_PROT_DEFAULT, VM_PROT_ALL, VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_REQUIRE(a != 0);
+    MT_EQ(a & 0xFFFFF, 0);
+    MT_CHECK(all_zero(a, 3 * PG));
+    B(a)[3 * PG - 1] = 1;
+    /* the 32-bit form, read-only */
+    vm_address_t r = 0;
+    MT_KR(vm_map(TASK, &r, PG, 0, VM_FLAGS_ANYWHERE, MEMORY_OBJECT_NULL, 0, FALSE, VM_PROT_READ,
+                 VM_PROT_ALL, VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_REQUIRE(r != 0);
+    MT_EQ(B(r)[0], 0);
+    MT_KR(vm_deallocate(TASK, r, PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, 3 * PG), KERN_SUCCESS);
+}
+
+MT_TEST(vm_remap_shares_or_copies_the_callers_memory_and_reports_its_protections)
+{
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_allocate(TASK, &a, 2 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    B(a)[0] = 1;
+    mach_vm_address_t shared = 0, copy = 0;
+    vm_prot_t cur = -1, max = -1;
+    MT_KR(mach_vm_remap(TASK, &shared, 2 * PG, 0, VM_FLAGS_ANYWHERE, TASK, a, FALSE, &cur, &max,
+                        VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_EQ(cur, VM_PROT_DEFAULT);
+    MT_EQ(max, VM_PROT_ALL);
+    MT_KR(mach_vm_remap(TASK, &copy, 2 * PG, 0, VM_FLAGS_ANYWHERE, TASK, a, TRUE, &cur, &max,
+                        VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_EQ(cur, VM_PROT_DEFAULT);
+    MT_EQ(B(shared)[0], 1);
+    MT_EQ(B(copy)[0], 1);
+    B(a)[1] = 2;
+    B(shared)[PG] = 3;
+    MT_EQ(B(shared)[1], 2);
+    MT_EQ(B(a)[PG], 3);
+    MT_EQ(B(copy)[1], 0);
+    MT_EQ(B(copy)[PG], 0);
+    /* a hole in the source; flags a user may not pass */
+    mach_vm_address_t none = 0, holed = 0;
+    MT_KR(mach_vm_allocate(TASK, &holed, 3 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, holed + PG, PG), KERN_SUCCESS);
+    MT_KR(mach_vm_remap(TASK, &none, 3 * PG, 0, VM_FLAGS_ANYWHERE, TASK, holed, FALSE, &cur, &max,
+                        VM_INHERIT_DEFAULT),
+          KERN_INVALID_ADDRESS);
+    MT_KR(mach_vm_remap(TASK, &none, 3 * PG, 0, VM_FLAGS_ANYWHERE, TASK, holed, TRUE, &cur, &max,
+                        VM_INHERIT_DEFAULT),
+          KERN_INVALID_ADDRESS);
+    MT_KR(mach_vm_deallocate(TASK, holed, 3 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_remap(TASK, &none, PG, 0, VM_FLAGS_ANYWHERE | VM_FLAGS_PURGABLE, TASK, a, FALSE,
+                        &cur, &max, VM_INHERIT_DEFAULT),
+          KERN_INVALID_ARGUMENT);
+    MT_EQ(none, 0);
+    /* the 32-bit form */
+    vm_address_t v = 0;
+    MT_KR(vm_remap(TASK, &v, PG, 0, VM_FLAGS_ANYWHERE, TASK, (vm_address_t)a, FALSE, &cur, &max,
+                   VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_EQ(B(v)[1], 2);
+    MT_KR(vm_deallocate(TASK, v, PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, copy, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, shared, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, 2 * PG), KERN_SUCCESS);
+}
+
+MT_TEST(vm_write_overwrites_the_callers_memory_and_reports_bad_ranges_as_xnu)
+{
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_allocate(TASK, &a, 2 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    char src[64];
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (char)(i + 1);
+    MT_KR(mach_vm_write(TASK, a + 5, (vm_offset_t)src, sizeof src), KERN_SUCCESS);
+    MT_EQ(B(a)[5], 1);
+    MT_EQ(B(a)[5 + 63], 64);
+    MT_EQ(B(a)[4], 0);
+    MT_KR(vm_write(TASK, (vm_address_t)a, (vm_offset_t)src, 0), KERN_SUCCESS);
+    /* a read-only destination and a hole: a small write faults (KERN_INVALID_ADDRESS) */
+    MT_KR(mach_vm_protect(TASK, a + PG, PG, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    MT_KR(mach_vm_write(TASK, a + PG, (vm_offset_t)src, sizeof src), KERN_INVALID_ADDRESS);
+    MT_EQ(B(a)[PG], 0);
+    MT_KR(mach_vm_deallocate(TASK, a + PG, PG), KERN_SUCCESS);
+    MT_KR(mach_vm_write(TASK, a + PG, (vm_offset_t)src, sizeof src), KERN_INVALID_ADDRESS);
+    /* data that cannot be read is the request's out-of-line memory: the send fails */
+    MT_KR(mach_vm_write(TASK, a, (vm_offset_t)(a + PG), 16), MACH_SEND_INVALID_MEMORY);
+    MT_KR(mach_vm_deallocate(TASK, a, PG), KERN_SUCCESS);
+}
+
+MT_TEST(a_purgeable_entry_reports_and_sets_its_state_and_others_are_not_purgeable)
+{
+    mach_port_t e = ve_create(PG, VM_PROT_DEFAULT | MAP_MEM_PURGABLE);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    int state = -1;
+    MT_KR(mach_memory_entry_purgable_control(e, VM_PURGABLE_GET_STATE, &state), KERN_SUCCESS);
+    MT_EQ(state, VM_PURGABLE_NONVOLATILE);
+    state = VM_PURGABLE_VOLATILE;
+    MT_KR(mach_memory_entry_purgable_control(e, VM_PURGABLE_SET_STATE, &state), KERN_SUCCESS);
+    MT_EQ(state, VM_PURGABLE_NONVOLATILE);
+    state = VM_PURGABLE_NONVOLATILE;
+    MT_KR(mach_memory_entry_purgable_control(e, VM_PURGABLE_SET_STATE, &state), KERN_SUCCESS);
+    MT_CHECK(state == VM_PURGABLE_VOLATILE || state == VM_PURGABLE_EMPTY);
+    MT_KR(mach_memory_entry_purgable_control(e, VM_PURGABLE_SET_STATE_FROM_KERNEL, &state),
+          KERN_INVALID_ARGUMENT);
+    state = 0x100000;
+    MT_KR(mach_memory_entry_purgable_control(e, VM_PURGABLE_SET_STATE, &state),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    /* a plain entry, and a purgeable one that could not be written */
+    e = ve_create(PG, VM_PROT_DEFAULT);
+    MT_KR(mach_memory_entry_purgable_control(e, VM_PURGABLE_GET_STATE, &state),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    memory_object_size_t s = PG;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, 0, MAP_MEM_NAMED_CREATE | MAP_MEM_PURGABLE |
+                                                  VM_PROT_READ,
+                                    &e, MACH_PORT_NULL),
+          KERN_INVALID_ARGUMENT);
+}
+
+MT_TEST(a_forked_child_gets_a_copy_of_a_default_mapping_and_shares_an_inherit_share_one)
+{
+    mach_port_t e = ve_create(PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    mach_vm_address_t copied = ve_map(e, PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    mach_vm_address_t shared = 0;
+    MT_KR(mach_vm_map(TASK, &shared, PG, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_DEFAULT,
+                      VM_PROT_DEFAULT, VM_INHERIT_SHARE),
+          KERN_SUCCESS);
+    MT_REQUIRE(copied != 0 && shared != 0);
+    B(copied)[0] = 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = B(copied)[0] == 1 && B(shared)[0] == 1;
+        B(copied)[1] = 5; /* the child's own copy */
+        B(shared)[2] = 6; /* the parent's object */
+        _exit(ok ? 0 : 1);
+    }
+    MT_REQUIRE(pid > 0);
+    int status = 0;
+    MT_EQ(waitpid(pid, &status, 0), pid);
+    MT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    MT_EQ(B(copied)[1], 0);
+    MT_EQ(B(shared)[2], 6);
+    MT_EQ(B(copied)[2], 6);
+    MT_KR(mach_vm_deallocate(TASK, shared, PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, copied, PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+}
+
+MT_MAIN()
