@@ -17,11 +17,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CF_ASAN 1
+/* AddressSanitizer and ThreadSanitizer install a SIGSEGV/SIGBUS handler before the library. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define CF_SANITIZER 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CF_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CF_SANITIZER 1
 #endif
 #endif
 
@@ -192,8 +193,8 @@ static void cf_fault_outside(int prot_none)
     }
 }
 
-#ifdef CF_ASAN
-/* AddressSanitizer's handler was installed before the library's: it reports the fault. */
+#ifdef CF_SANITIZER
+/* The sanitizer's handler was installed before the library's: it reports the fault and exits. */
 static void cf_dies_of(int prot_none)
 {
     fflush(NULL);
@@ -215,7 +216,7 @@ MT_TEST(a_fault_outside_a_copy_still_ends_the_process_with_its_signal)
     MT_REQUIRE(pages);
     uint8_t b[8];
     MT_CHECK(!cf_read(b, pages + cf_page(), sizeof b)); /* the handler is there */
-#ifdef CF_ASAN
+#ifdef CF_SANITIZER
     cf_dies_of(1);
     cf_dies_of(0);
 #else
