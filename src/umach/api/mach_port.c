@@ -222,10 +222,8 @@ kern_return_t um_api_mach_port_type(um_task *self, ipc_space_t task, mach_port_n
     LEAVE(KERN_SUCCESS);
 }
 
-kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_name_array_t *names,
-                                     mach_msg_type_number_t *namesCnt,
-                                     mach_port_type_array_t *types,
-                                     mach_msg_type_number_t *typesCnt)
+kern_return_t um_api_mach_port_names_arrays(um_task *self, ipc_space_t task, um_api_array *names,
+                                            um_api_array *types)
 {
     ENTER(task);
     uint32_t n = 0;
@@ -236,57 +234,70 @@ kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_
         if (e->type)
             n++;
     }
-    /* MIG out-of-line arrays: page-backed memory the caller frees with vm_deallocate. */
     um_kernel *kernel = self->kernel;
-    mach_port_name_t *na = NULL;
-    mach_port_type_t *ta = NULL;
+    *names = (um_api_array){NULL, 0, 0};
+    *types = (um_api_array){NULL, 0, 0};
+    if (n == 0)
+        LEAVE(KERN_SUCCESS);
     size_t nalen = 0, talen = 0;
+    mach_port_name_t *na = um_region_alloc(kernel, n * sizeof *na, &nalen);
+    mach_port_type_t *ta = um_region_alloc(kernel, n * sizeof *ta, &talen);
+    if (!na || !ta) {
+        if (na)
+            kernel->ops->region_free(kernel, na, nalen);
+        if (ta)
+            kernel->ops->region_free(kernel, ta, talen);
+        LEAVE(KERN_RESOURCE_SHORTAGE);
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 1; i < space->count; i++) {
+        um_entry *e = &space->table[i];
+        if (!e->type)
+            continue;
+        mach_port_name_t nm = um_entry_name(space, e);
+        na[k] = nm;
+        ta[k] = um_right_info(space, nm, e);
+        k++;
+    }
+    *names = (um_api_array){na, nalen, n};
+    *types = (um_api_array){ta, talen, n};
+    LEAVE(KERN_SUCCESS);
+}
+
+kern_return_t um_api_mach_port_names(um_task *self, ipc_space_t task, mach_port_name_array_t *names,
+                                     mach_msg_type_number_t *namesCnt,
+                                     mach_port_type_array_t *types,
+                                     mach_msg_type_number_t *typesCnt)
+{
+    um_api_array na, ta;
+    kern_return_t kr = um_api_mach_port_names_arrays(self, task, &na, &ta);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    /* MIG out-of-line arrays: page-backed memory the caller frees with vm_deallocate. */
     uint64_t naddr = 0, taddr = 0;
-    if (n) {
-        na = um_region_alloc(kernel, n * sizeof *na, &nalen);
-        ta = um_region_alloc(kernel, n * sizeof *ta, &talen);
-        if (!na || !ta) {
-            if (na)
-                kernel->ops->region_free(kernel, na, nalen);
-            if (ta)
-                kernel->ops->region_free(kernel, ta, talen);
-            LEAVE(KERN_RESOURCE_SHORTAGE);
+    if (na.count) {
+        um_kernel *kernel = self->kernel;
+        naddr = um_task_give_region(self, na.region, na.len);
+        if (!naddr) {
+            kernel->ops->region_free(kernel, ta.region, ta.len);
+            return KERN_RESOURCE_SHORTAGE;
         }
-        uint32_t k = 0;
-        for (uint32_t i = 1; i < space->count; i++) {
-            um_entry *e = &space->table[i];
-            if (!e->type)
-                continue;
-            mach_port_name_t nm = um_entry_name(space, e);
-            na[k] = nm;
-            ta[k] = um_right_info(space, nm, e);
-            k++;
-        }
-        naddr = um_task_give_region(self, na, nalen);
-        taddr = naddr ? um_task_give_region(self, ta, talen) : 0;
-        if (!naddr || !taddr) {
-            if (naddr)
-                self->mem->unmap(self, naddr, nalen);
-            else
-                kernel->ops->region_free(kernel, ta, talen);
-            LEAVE(KERN_RESOURCE_SHORTAGE);
+        taddr = um_task_give_region(self, ta.region, ta.len);
+        if (!taddr) {
+            self->mem->unmap(self, naddr, na.len);
+            return KERN_RESOURCE_SHORTAGE;
         }
     }
     *names = (mach_port_name_array_t)(uintptr_t)naddr;
     *types = (mach_port_type_array_t)(uintptr_t)taddr;
-    *namesCnt = n;
-    *typesCnt = n;
-    LEAVE(KERN_SUCCESS);
+    *namesCnt = na.count;
+    *typesCnt = ta.count;
+    return KERN_SUCCESS;
 }
 
 /* ---- moving rights --------------------------------------------------------------------------- */
 
-/*
- * Name `port`, a right of `type` taken from the caller, `name` in `space`. When that fails the
- * right is destroyed, as the kernel destroys a failed insertion's right (a dead port taken as
- * MACH_PORT_DEAD is KERN_INVALID_CAPABILITY).
- */
-static kern_return_t insert_taken(um_space *space, um_port *port, mach_msg_type_name_t type,
+kern_return_t um_api_insert_taken(um_space *space, um_port *port, mach_msg_type_name_t type,
                                   mach_port_name_t name)
 {
     kern_return_t kr;
@@ -314,7 +325,7 @@ static kern_return_t insert_into_another(um_task *self, um_space *space, mach_po
     mach_msg_return_t mr = um_kmsg_copyin_port(self->space, poly, polyPoly, &port);
     if (mr != MACH_MSG_SUCCESS)
         return mr;
-    return insert_taken(space, port, um_copyin_type(polyPoly), name);
+    return um_api_insert_taken(space, port, um_copyin_type(polyPoly), name);
 }
 
 kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mach_port_name_t name,
@@ -338,7 +349,7 @@ kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mac
     kr = um_right_copyin(space, poly, polyPoly, UM_COPYIN_DEADOK, &port);
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
-    LEAVE(insert_taken(space, port, um_copyin_type(polyPoly), name));
+    LEAVE(um_api_insert_taken(space, port, um_copyin_type(polyPoly), name));
 }
 
 kern_return_t um_api_mach_port_extract_right(um_task *self, ipc_space_t task, mach_port_name_t name,
@@ -655,19 +666,17 @@ static int name_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
-                                              mach_port_name_t name,
-                                              mach_port_name_array_t *members,
-                                              mach_msg_type_number_t *membersCnt)
+kern_return_t um_api_mach_port_get_set_status_array(um_task *self, ipc_space_t task,
+                                                    mach_port_name_t name, um_api_array *members)
 {
     ENTER(task);
+    *members = (um_api_array){NULL, 0, 0};
     if (!MACH_PORT_VALID(name))
         LEAVE(KERN_INVALID_RIGHT);
     um_pset *set;
     kern_return_t kr = um_translate_pset(space, name, &set);
     if (kr != KERN_SUCCESS)
         LEAVE(kr);
-    uint64_t addr = 0;
     uint32_t n = set->nmembers;
     if (n) {
         size_t len;
@@ -676,13 +685,29 @@ kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
             LEAVE(KERN_RESOURCE_SHORTAGE);
         um_pset_member_names(set, arr);
         qsort(arr, n, sizeof *arr, name_cmp);
-        addr = um_task_give_region(self, arr, len);
+        *members = (um_api_array){arr, len, n};
+    }
+    LEAVE(KERN_SUCCESS);
+}
+
+kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
+                                              mach_port_name_t name,
+                                              mach_port_name_array_t *members,
+                                              mach_msg_type_number_t *membersCnt)
+{
+    um_api_array arr;
+    kern_return_t kr = um_api_mach_port_get_set_status_array(self, task, name, &arr);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    uint64_t addr = 0;
+    if (arr.count) {
+        addr = um_task_give_region(self, arr.region, arr.len);
         if (!addr)
-            LEAVE(KERN_RESOURCE_SHORTAGE);
+            return KERN_RESOURCE_SHORTAGE;
     }
     *members = (mach_port_name_array_t)(uintptr_t)addr;
-    *membersCnt = n;
-    LEAVE(KERN_SUCCESS);
+    *membersCnt = arr.count;
+    return KERN_SUCCESS;
 }
 
 /* ---- notification requests --------------------------------------------------------------- */

@@ -14,12 +14,8 @@
 
 #include <string.h>
 
-kern_return_t um_api_mach_port_space_info(um_task *self, ipc_space_t task,
-                                          ipc_info_space_t *space_info,
-                                          ipc_info_name_array_t *table_info,
-                                          mach_msg_type_number_t *table_infoCnt,
-                                          ipc_info_tree_name_array_t *tree_info,
-                                          mach_msg_type_number_t *tree_infoCnt)
+kern_return_t um_api_mach_port_space_info_array(um_task *self, ipc_space_t task,
+                                                ipc_info_space_t *space_info, um_api_array *table)
 {
     um_space *space = um_task_target_space(self, task); /* ours or another task's */
     if (!space)
@@ -49,21 +45,36 @@ kern_return_t um_api_mach_port_space_info(um_task *self, ipc_space_t task,
             in->iin_next = e->next_free;
         }
     }
-    uint64_t addr = 0;
-    if (tab) {
-        addr = um_task_give_region(self, tab, len);
-        if (!addr)
-            return KERN_RESOURCE_SHORTAGE;
-    }
+    *table = (um_api_array){tab, len, n};
     space_info->iis_genno_mask = 0xff; /* MACH_PORT_NGEN(MACH_PORT_DEAD) */
     space_info->iis_table_size = n;
     space_info->iis_table_next = n < space->limit ? (n * 2 < space->limit ? n * 2 : space->limit) : n;
     space_info->iis_tree_size = 0;
     space_info->iis_tree_small = 0;
     space_info->iis_tree_hash = 0;
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_api_mach_port_space_info(um_task *self, ipc_space_t task,
+                                          ipc_info_space_t *space_info,
+                                          ipc_info_name_array_t *table_info,
+                                          mach_msg_type_number_t *table_infoCnt,
+                                          ipc_info_tree_name_array_t *tree_info,
+                                          mach_msg_type_number_t *tree_infoCnt)
+{
+    um_api_array tab;
+    kern_return_t kr = um_api_mach_port_space_info_array(self, task, space_info, &tab);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    uint64_t addr = 0;
+    if (tab.region) {
+        addr = um_task_give_region(self, tab.region, tab.len);
+        if (!addr)
+            return KERN_RESOURCE_SHORTAGE;
+    }
     *table_info = (ipc_info_name_array_t)(uintptr_t)addr;
-    *table_infoCnt = n;
-    *tree_info = NULL;
+    *table_infoCnt = tab.count;
+    *tree_info = NULL; /* the table holds every name: the tree is empty */
     *tree_infoCnt = 0;
     return KERN_SUCCESS;
 }

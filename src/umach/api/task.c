@@ -159,12 +159,8 @@ static bool special_slot(int which)
  * port the caller holds (in a world), as XNU's MIG server does for any task port. A right
  * travels in the caller's space either way: the one set comes from it, the one got goes to it.
  */
-kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, int which_port,
-                                           mach_port_t *special_port)
+kern_return_t um_api_special_port_get(um_task *target, int which_port, um_port **portp)
 {
-    um_task *target = um_task_target(self, task);
-    if (!target)
-        return MACH_SEND_INVALID_DEST;
     um_port *port;
     if (which_port == TASK_KERNEL_PORT)
         port = target->task_port;
@@ -172,15 +168,30 @@ kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, i
         port = target->special_ports[which_port]; /* the host slot stays empty: mach_host_self */
     else
         return KERN_INVALID_ARGUMENT; /* NAME/INSPECT/READ: umach has no lesser task ports */
-    mach_port_name_t name = MACH_PORT_NULL;
     if (port == UM_PORT_DEAD || (port && !port->active)) {
-        name = MACH_PORT_DEAD;
+        port = UM_PORT_DEAD;
     } else if (port) {
         /* A new send right travels back in the reply, as from the MIG routine. */
         um_port_copy_send(port);
-        if (um_right_copyout(self->space, port, MACH_MSG_TYPE_PORT_SEND, &name) != KERN_SUCCESS)
-            return MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE; /* copyout destroyed the right */
     }
+    *portp = port;
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, int which_port,
+                                           mach_port_t *special_port)
+{
+    um_task *target = um_task_target(self, task);
+    if (!target)
+        return MACH_SEND_INVALID_DEST;
+    um_port *port;
+    kern_return_t kr = um_api_special_port_get(target, which_port, &port);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    mach_port_name_t name = port == UM_PORT_DEAD ? MACH_PORT_DEAD : MACH_PORT_NULL;
+    if (UM_PORT_VALID(port) &&
+        um_right_copyout(self->space, port, MACH_MSG_TYPE_PORT_SEND, &name) != KERN_SUCCESS)
+        return MACH_RCV_BODY_ERROR | MACH_MSG_IPC_SPACE; /* copyout destroyed the right */
     *special_port = name;
     return KERN_SUCCESS;
 }
@@ -205,6 +216,11 @@ kern_return_t um_api_task_set_special_port(um_task *self, task_t task, int which
     } else if (special_port == MACH_PORT_DEAD) {
         port = UM_PORT_DEAD;
     }
+    return um_api_special_port_set(target, which_port, port);
+}
+
+kern_return_t um_api_special_port_set(um_task *target, int which_port, um_port *port)
+{
     kern_return_t kr;
     um_port **slot = special_slot(which_port) ? &target->special_ports[which_port] : NULL;
     if (which_port == TASK_KERNEL_PORT || which_port == TASK_HOST_PORT) {

@@ -114,8 +114,51 @@ kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_
                                      exception_behavior_array_t behaviors,
                                      exception_flavor_array_t flavors);
 
+/*
+ * mach_port_insert_right's routine once its right is taken: name `port`, a naked right of
+ * `type` (NULL or UM_PORT_DEAD as taken), `name` in `space`. Consumes the right: when the
+ * insertion fails it is destroyed, as the kernel destroys a failed insertion's right (a dead
+ * port taken as MACH_PORT_DEAD is KERN_INVALID_CAPABILITY).
+ */
+kern_return_t um_api_insert_taken(um_space *space, um_port *port, mach_msg_type_name_t type,
+                                  mach_port_name_t name);
+
+/*
+ * task_get_special_port's routine on `target`: *portp gets a new naked send right to the
+ * slot's port, NULL for an empty slot, UM_PORT_DEAD for a dead one. KERN_INVALID_ARGUMENT
+ * for a slot umach does not keep.
+ */
+kern_return_t um_api_special_port_get(um_task *target, int which_port, um_port **portp);
+/*
+ * task_set_special_port's routine on `target`: put `port` (a naked send right, NULL or
+ * UM_PORT_DEAD) in the slot. Consumes the right (a refused one is released).
+ */
+kern_return_t um_api_special_port_set(um_task *target, int which_port, um_port *port);
+
 /* Is `task` a send right to self's task port? (vm calls: the memory work is the front end's) */
 bool um_api_task_check(um_task *self, mach_port_name_t task);
+
+/*
+ * An out-of-line array a call makes: `count` elements in a kernel region of `len` bytes
+ * (um_region_alloc; NULL when count is 0), the caller's to give to a task or to a message.
+ */
+typedef struct um_api_array {
+    void *region;
+    size_t len;
+    uint32_t count;
+} um_api_array;
+
+/*
+ * The out-of-line calls' arrays as regions (the task server puts them in its replies; the
+ * calls above give them to the caller): mach_port_names' names and types,
+ * mach_port_get_set_status's members, mach_port_space_info's table (its tree is empty).
+ */
+kern_return_t um_api_mach_port_names_arrays(um_task *self, ipc_space_t task, um_api_array *names,
+                                            um_api_array *types);
+kern_return_t um_api_mach_port_get_set_status_array(um_task *self, ipc_space_t task,
+                                                    mach_port_name_t name, um_api_array *members);
+kern_return_t um_api_mach_port_space_info_array(um_task *self, ipc_space_t task,
+                                                ipc_info_space_t *space_info, um_api_array *table);
 
 /* mach_port_space_info (api/mach_port_info.c). */
 kern_return_t um_api_mach_port_space_info(um_task *self, ipc_space_t task,
