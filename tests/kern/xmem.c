@@ -192,7 +192,27 @@ static void d_copy_discard(um_kernel *k, um_vm_copy *copy)
     um_xmem_copy_discard(copy);
 }
 
-static const um_kernel_ops d_kops = {d_region_alloc, d_region_free, d_copy_discard};
+static um_vm_copy *d_copy_region(um_kernel *k, void *region, size_t len, uint64_t size)
+{
+    (void)k;
+    um_vm_copy *copy = um_xmem_copy_of_bytes(region, size);
+    munmap(region, len);
+    return copy;
+}
+
+static bool d_copy_read(um_kernel *k, const um_vm_copy *copy, void *dst, size_t len)
+{
+    (void)k;
+    return um_xmem_copy_read(copy, dst, len);
+}
+
+static const um_kernel_ops d_kops = {
+    .region_alloc = d_region_alloc,
+    .region_free = d_region_free,
+    .copy_discard = d_copy_discard,
+    .copy_region = d_copy_region,
+    .copy_read = d_copy_read,
+};
 static const um_task_hooks d_hooks = {0};
 
 typedef struct xm_world {

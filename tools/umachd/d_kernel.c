@@ -31,10 +31,27 @@ static void d_copy_discard(um_kernel *kernel, um_vm_copy *copy)
     um_xmem_copy_discard(copy); /* the out-of-line memory of a message that is destroyed */
 }
 
+/* A MIG reply's array: its bytes travel as a piece of the receiver's reply, as any copy's. */
+static um_vm_copy *d_copy_region(um_kernel *kernel, void *region, size_t len, uint64_t size)
+{
+    (void)kernel;
+    um_vm_copy *copy = um_xmem_copy_of_bytes(region, size);
+    munmap(region, len);
+    return copy;
+}
+
+static bool d_copy_read(um_kernel *kernel, const um_vm_copy *copy, void *dst, size_t len)
+{
+    (void)kernel;
+    return um_xmem_copy_read(copy, dst, len);
+}
+
 static const um_kernel_ops d_kernel_ops = {
     .region_alloc = d_region_alloc,
     .region_free = d_region_free,
     .copy_discard = d_copy_discard,
+    .copy_region = d_copy_region,
+    .copy_read = d_copy_read,
 };
 
 void d_kernel_init(d_daemon *d)

@@ -41,10 +41,25 @@ static void embedded_copy_discard(um_kernel *kernel, um_vm_copy *copy)
     um_vm_copy_discard(copy);
 }
 
+static um_vm_copy *embedded_copy_region(um_kernel *kernel, void *region, size_t len,
+                                        uint64_t size)
+{
+    (void)kernel;
+    return um_vm_copy_of_region(region, len, size);
+}
+
+static bool embedded_copy_read(um_kernel *kernel, const um_vm_copy *copy, void *dst, size_t len)
+{
+    (void)kernel;
+    return um_vm_copy_read(copy, dst, len);
+}
+
 const um_kernel_ops um_embedded_kernel_ops = {
     .region_alloc = embedded_region_alloc,
     .region_free = embedded_region_free,
     .copy_discard = embedded_copy_discard,
+    .copy_region = embedded_copy_region,
+    .copy_read = embedded_copy_read,
 };
 
 /*

@@ -264,6 +264,17 @@ typedef struct um_kernel_ops {
     void (*region_free)(um_kernel *kernel, void *region, size_t len);
     /* Destroy out-of-line memory a message carried and did not deliver (never NULL). */
     void (*copy_discard)(um_kernel *kernel, um_vm_copy *copy);
+    /*
+     * Out-of-line memory the kernel makes (a MIG reply's array, XNU's vm_map_copyin of kernel
+     * memory): the first `size` bytes of `region` (`len` bytes from region_alloc) as a copy
+     * object. Consumes the region in every case; NULL when out of memory.
+     */
+    um_vm_copy *(*copy_region)(um_kernel *kernel, void *region, size_t len, uint64_t size);
+    /*
+     * Read the first `len` bytes of a copy's data into `dst` (a MIG request's out-of-line
+     * argument, which the kernel reads); the copy is left as it was. false: unreadable.
+     */
+    bool (*copy_read)(um_kernel *kernel, const um_vm_copy *copy, void *dst, size_t len);
 } um_kernel_ops;
 
 /*
@@ -375,6 +386,9 @@ struct um_task {
     void *fe; /* the front end's own data */
     um_port *special_ports[12]; /* TASK_*_PORT slots by number: naked send rights or NULL */
     um_exc_action exc_actions[UM_EXC_TYPES]; /* task_set_exception_ports (um_exception.c) */
+    /* While the kernel serves a MIG request another task sent to this task's port: that
+     * task, whose guard exceptions the routine raises (um_space_enter). NULL otherwise. */
+    um_task *served_for;
 };
 
 /*
@@ -417,7 +431,8 @@ um_task *um_task_target(um_task *self, mach_port_name_t task);
 /*
  * A call of `self` on `space` begins (um_space_enter) or ends (um_space_leave, which returns
  * `kr`): while `self` acts on another task's space, the guard exceptions the call raises are
- * self's, as XNU raises them on the calling thread. Conditions: world locked.
+ * self's, as XNU raises them on the calling thread; so are those of a MIG request another
+ * task sent to self's port (self->served_for). Conditions: world locked.
  */
 void um_space_enter(um_space *space, um_task *self);
 kern_return_t um_space_leave(um_space *space, kern_return_t kr);

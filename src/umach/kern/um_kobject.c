@@ -82,9 +82,17 @@ void um_port_watch_fire(um_port *port)
 
 /* ---- replies --------------------------------------------------------------------------------- */
 
+um_kmsg *um_kobject_reply_alloc(um_kernel *kernel, mach_msg_size_t body_size, uint32_t ndesc)
+{
+    um_kmsg *k = um_kmsg_kernel(NULL, 0, 0, body_size, ndesc);
+    if (k)
+        k->kernel = kernel;
+    return k;
+}
+
 /*
- * Build and send the reply to `request` (whose reply right is taken). Consumes reply->port.
- * Conditions: the request's reply right is valid.
+ * Build and send the reply to `request` (whose reply right is taken). Consumes reply->port
+ * and reply->kmsg. Conditions: the request's reply right is valid.
  */
 static void send_reply(um_kmsg *request, um_kobject_reply *reply)
 {
@@ -92,7 +100,21 @@ static void send_reply(um_kmsg *request, um_kobject_reply *reply)
     mach_msg_type_name_t dest_type = MACH_MSGH_BITS_LOCAL(request->bits);
     mach_msg_id_t id = request->id + 100;
     um_kmsg *k;
-    if (reply->ret == KERN_SUCCESS && reply->port) {
+    if (reply->ret == KERN_SUCCESS && reply->kmsg) {
+        k = reply->kmsg;
+        reply->kmsg = NULL;
+        k->dest = dest;
+        k->bits |= MACH_MSGH_BITS_SET(dest_type, 0, 0, 0);
+        k->id = id;
+        /* A reply carrying a receive right is checked for loops, as below. */
+        for (uint32_t i = 0; i < k->ndesc; i++) {
+            um_kdesc *d = &k->desc[i];
+            if (d->type == MACH_MSG_PORT_DESCRIPTOR &&
+                d->u.port.disp == MACH_MSG_TYPE_PORT_RECEIVE && UM_PORT_VALID(d->u.port.port) &&
+                UM_PORT_VALID(dest) && um_port_check_circularity(d->u.port.port, dest))
+                k->circular = true;
+        }
+    } else if (reply->ret == KERN_SUCCESS && reply->port) {
         k = um_kmsg_kernel(dest, dest_type, id,
                            sizeof(mach_msg_body_t) + sizeof(mach_msg_port_descriptor_t), 1);
         if (k) {
@@ -142,11 +164,17 @@ static void consume_dest(um_kmsg *request)
     }
 }
 
-mach_msg_return_t um_kobject_server(um_kmsg *request)
+mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender)
 {
     um_port *port = request->dest;
-    um_kobject_reply reply = {.ret = MIG_BAD_ID, .port = NULL, .disp = 0};
+    um_kobject_reply reply = {.ret = MIG_BAD_ID, .port = NULL, .disp = 0, .kmsg = NULL};
     switch (port->kotype) {
+    case UM_KOT_TASK:
+        if (um_rare(port)->kobject)
+            um_task_server(um_rare(port)->kobject, sender, request, &reply);
+        else
+            reply.ret = MIG_NO_REPLY; /* the task has ended: its port is dying */
+        break;
     case UM_KOT_BOOTSTRAP:
         if (um_rare(port)->kobject)
             um_bootstrap_serve(um_rare(port)->kobject, request, &reply);
@@ -161,6 +189,8 @@ mach_msg_return_t um_kobject_server(um_kmsg *request)
         send_reply(request, &reply);
     if (reply.port)
         um_right_release(reply.port, reply.disp);
+    if (reply.kmsg)
+        um_kmsg_destroy(reply.kmsg); /* a failed routine's, or no one to answer */
     /* What the routine did not take is destroyed with the request, as a MIG server does. */
     consume_dest(request);
     um_kmsg_destroy(request);

@@ -56,15 +56,38 @@ typedef struct um_kobject_reply {
     kern_return_t ret;         /* KERN_SUCCESS, a BOOTSTRAP_* / MIG_* error, or MIG_NO_REPLY */
     um_port *port;             /* on success: a naked right the reply carries, or NULL */
     mach_msg_type_name_t disp; /* its MACH_MSG_TYPE_PORT_* type */
+    /*
+     * A reply MIG lays out otherwise (in-line results, several descriptors): the routine's
+     * whole reply (um_kobject_reply_alloc), sent on success instead of the two above, and
+     * destroyed with what it carries when the routine fails.
+     */
+    um_kmsg *kmsg;
 } um_kobject_reply;
 
 /*
- * Serve `request`, whose destination is an active kernel-object port. Consumes the request:
- * its destination right, what the routine takes out of it (a routine that keeps a right
- * clears it in the kmsg) and, destroyed, everything else. The reply, if any, is sent through
- * the request's reply right. Returns MACH_MSG_SUCCESS, or MACH_SEND_INVALID_DEST when no
- * server handles this kotype (the request is destroyed; the task port has none yet).
+ * A reply for a routine to fill: `body_size` zeroed body bytes (after the header; a complex
+ * reply's descriptor count first) and room for `ndesc` descriptor records, whose memory the
+ * world's `kernel` frees if it is destroyed. The server addresses and sends it. NULL when out
+ * of memory.
  */
-mach_msg_return_t um_kobject_server(um_kmsg *request);
+um_kmsg *um_kobject_reply_alloc(um_kernel *kernel, mach_msg_size_t body_size, uint32_t ndesc);
+
+/*
+ * The task port's MIG server (api/task_server.c: its routines are the api's calls, served on
+ * `target`, the task the port names): mach_port.defs and task.defs routines umach has.
+ * `sender` is the task that sent the request (NULL: the kernel); a guard exception a routine
+ * raises is the sender's. Takes what the routine keeps out of the request; fills `reply`.
+ */
+void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobject_reply *reply);
+
+/*
+ * Serve `request`, sent by `sender` (NULL: a message the kernel made), whose destination is
+ * an active kernel-object port. Consumes the request: its destination right, what the
+ * routine takes out of it (a routine that keeps a right clears it in the kmsg) and,
+ * destroyed, everything else. The reply, if any, is sent through the request's reply right.
+ * Returns MACH_MSG_SUCCESS, or MACH_SEND_INVALID_DEST when no server handles this kotype
+ * (the request is destroyed: thread, host and semaphore ports have none yet).
+ */
+mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender);
 
 #endif

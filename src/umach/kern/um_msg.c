@@ -138,7 +138,7 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
              * the task's: its queue is an ordinary one (XNU serves only kernel-held
              * kernel-object ports). */
             s->kmsg = NULL;
-            return um_kobject_server(k);
+            return um_kobject_server(k, task);
         }
     } else {
         um_waiter_cancel(&s->waiter); /* looked at again before it was woken */

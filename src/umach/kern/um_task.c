@@ -82,7 +82,7 @@ um_space *um_task_target_space(um_task *self, mach_port_name_t task)
 
 void um_space_enter(um_space *space, um_task *self)
 {
-    space->guest = space->task == self ? NULL : self;
+    space->guest = space->task == self ? self->served_for : self;
 }
 
 kern_return_t um_space_leave(um_space *space, kern_return_t kr)

@@ -1194,6 +1194,41 @@ kern_return_t um_vm_copyout(um_vm_copy *c, uint64_t *addrp)
     return kr;
 }
 
+um_vm_copy *um_vm_copy_of_region(void *region, uint64_t len, uint64_t size)
+{
+    um_vm_copy *c = calloc(1, sizeof *c);
+    if (!c) {
+        munmap(region, len);
+        return NULL;
+    }
+    c->kind = UM_VC_ENTRY; /* anonymous: no memory object behind it */
+    c->map = region;
+    c->len = len;
+    c->size = size;
+    return c;
+}
+
+bool um_vm_copy_read(const um_vm_copy *c, void *dst, size_t len)
+{
+    if (!c || len > c->size)
+        return false;
+    if (c->kind == UM_VC_ENTRY) {
+        memcpy(dst, (const uint8_t *)c->map + c->offset, len);
+        return true;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(c->vmo->ident.fd, (uint8_t *)dst + done, len - done,
+                          (off_t)(c->voff + c->offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += (size_t)n;
+    }
+    return true;
+}
+
 void um_vm_copy_discard(um_vm_copy *c)
 {
     if (!c)

@@ -56,6 +56,16 @@ kern_return_t um_vm_copyout(um_vm_copy *copy, uint64_t *addrp);
 void um_vm_copy_discard(um_vm_copy *copy);
 
 /*
+ * A copy made of `region`, an anonymous mapping of `len` bytes (page-rounded) whose first
+ * `size` bytes are the data: the mapping itself becomes the receiver's. Consumes the region
+ * (unmapped when out of memory: NULL).
+ */
+um_vm_copy *um_vm_copy_of_region(void *region, uint64_t len, uint64_t size);
+
+/* Read the first `len` bytes of a copy's data (at most its size) into `dst`; false: cannot. */
+bool um_vm_copy_read(const um_vm_copy *copy, void *dst, size_t len);
+
+/*
  * Copy `len` bytes at `src` in process `pid` (this one, in the embedded front end) into dst
  * with process_vm_readv, so an unreadable range is false, not a fault. Where the system call
  * is unavailable (ENOSYS, EPERM) it falls back to a plain copy. Conditions: any.

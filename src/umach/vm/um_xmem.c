@@ -903,6 +903,44 @@ uint64_t um_xmem_attach(um_xmem_call *c, const void *region, size_t len)
     return token;
 }
 
+um_vm_copy *um_xmem_copy_of_bytes(const void *bytes, uint64_t size)
+{
+    um_xmem_copy *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->magic = UM_XMEM_COPY_MAGIC;
+    x->size = size;
+    x->bytes = malloc(size ? size : 1);
+    if (!x->bytes) {
+        free(x);
+        return NULL;
+    }
+    memcpy(x->bytes, bytes, size);
+    return (um_vm_copy *)(void *)x;
+}
+
+bool um_xmem_copy_read(const um_vm_copy *copy, void *dst, size_t len)
+{
+    const um_xmem_copy *x = (const um_xmem_copy *)(const void *)copy;
+    if (!x || len > x->size)
+        return false;
+    if (x->bytes) {
+        memcpy(dst, x->bytes, len);
+        return true;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(x->xfd->fd, (uint8_t *)dst + done, len - done,
+                          (off_t)(x->where + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += (size_t)n;
+    }
+    return true;
+}
+
 void um_xmem_copy_discard(um_vm_copy *copy)
 {
     um_xmem_copy *x = (um_xmem_copy *)(void *)copy;

@@ -193,6 +193,10 @@ kern_return_t um_xmem_copyout(um_xmem_call *c, um_vm_copy *copy, uint64_t *addrp
 uint64_t um_xmem_attach(um_xmem_call *c, const void *region, size_t len);
 /* The kernel's copy_discard for the daemon's copy objects. NULL is a no-op. */
 void um_xmem_copy_discard(um_vm_copy *copy);
+/* A copy of the first `size` bytes of `bytes` (the kernel's own memory), or NULL. */
+um_vm_copy *um_xmem_copy_of_bytes(const void *bytes, uint64_t size);
+/* Read the first `len` bytes of a copy's data (at most its size) into `dst`; false: cannot. */
+bool um_xmem_copy_read(const um_vm_copy *copy, void *dst, size_t len);
 /* Memfds the daemon holds for copies in flight and calls (for tests and limits). */
 uint32_t um_xmem_fds_held(void);
 

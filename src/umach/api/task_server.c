@@ -1,0 +1,660 @@
+/*
+ * task_server.c — the task port's MIG server (XNU: the mach_port and task subsystems that
+ * ipc_kobject_server finds for IKOT_TASK_CONTROL): a request sent by hand with mach_msg to a
+ * task port, as a program's own MIG user stubs send it, is served on the task the port names
+ * by the same api functions the direct calls use, and answered with MIG's reply layout.
+ *
+ * As MIG's kernel server does, each routine first checks the request's shape: a simple
+ * request of the routine's exact size, or a complex one with its descriptor count and size
+ * (MIG_BAD_ARGUMENTS otherwise), then each descriptor's type and, for a port argument that is
+ * not polymorphic, its disposition (MIG_TYPE_ERROR). An id the server has no routine for is
+ * MIG_BAD_ID. An error reply is a mig_reply_error_t; a routine with in-line results answers
+ * NDR, RetCode and the results; one with ports or out-of-line arrays a complex reply (its
+ * descriptors, the NDR record, in-line results and counts, no RetCode). What a routine does
+ * not take out of the request (a right it carried, when it fails) is destroyed with the
+ * request by um_kobject_server, as ipc_kobject_server destroys a failed request.
+ *
+ * The routines act on `target` as the call mach_port_X(target's own task port, ...) would,
+ * with one difference a message makes: rights and memory travel in the message, not through
+ * names and addresses of the caller. Out-of-line results are kernel regions the api makes,
+ * which become the reply's copies (um_kernel_ops.copy_region), and an out-of-line argument
+ * is read from the request's copy (copy_read).
+ *
+ * Conditions: world locked (the kernel-object server runs in the sender's send).
+ */
+#include "../kern/um_kmsg.h"
+#include "../kern/um_kobject.h"
+#include "um_api.h"
+
+#include <mach/mach.h>
+#include <mach/mig_errors.h>
+#include <mach/ndr.h>
+#include <mach_debug/ipc_info.h>
+
+#include <string.h>
+
+/* Sizes of MIG's pieces (LP64 Darwin): a port descriptor, an out-of-line descriptor. */
+#define TS_HEAD ((uint32_t)sizeof(mach_msg_header_t))
+#define TS_NDR ((uint32_t)sizeof(NDR_record_t))
+#define TS_BODY ((uint32_t)sizeof(mach_msg_body_t))
+#define TS_PORT_DESC ((uint32_t)sizeof(mach_msg_port_descriptor_t))
+#define TS_OOL_DESC ((uint32_t)sizeof(mach_msg_ool_descriptor_t))
+
+/* The largest in-line arrays of the routines served (the MIG definitions' bounds:
+ * mach_port_info_t array[*:17], mach_msg_trailer_info_t array[*:68] of char, task_info_t
+ * array[*:93+1]). */
+#define TS_PORT_INFO_MAX 17u
+#define TS_TRAILER_MAX 68u
+#define TS_TASK_INFO_MAX 94u
+
+/* MIG ids (mach_port.defs from 3200, task.defs from 3400). */
+enum {
+    TS_MACH_PORT_NAMES = 3200,
+    TS_MACH_PORT_TYPE = 3201,
+    TS_MACH_PORT_ALLOCATE_NAME = 3203,
+    TS_MACH_PORT_ALLOCATE = 3204,
+    TS_MACH_PORT_DESTROY = 3205,
+    TS_MACH_PORT_DEALLOCATE = 3206,
+    TS_MACH_PORT_GET_REFS = 3207,
+    TS_MACH_PORT_MOD_REFS = 3208,
+    TS_MACH_PORT_PEEK = 3209,
+    TS_MACH_PORT_SET_MSCOUNT = 3210,
+    TS_MACH_PORT_GET_SET_STATUS = 3211,
+    TS_MACH_PORT_MOVE_MEMBER = 3212,
+    TS_MACH_PORT_REQUEST_NOTIFICATION = 3213,
+    TS_MACH_PORT_INSERT_RIGHT = 3214,
+    TS_MACH_PORT_EXTRACT_RIGHT = 3215,
+    TS_MACH_PORT_SET_SEQNO = 3216,
+    TS_MACH_PORT_GET_ATTRIBUTES = 3217,
+    TS_MACH_PORT_SET_ATTRIBUTES = 3218,
+    TS_MACH_PORT_SPACE_INFO = 3223,
+    TS_MACH_PORT_INSERT_MEMBER = 3226,
+    TS_MACH_PORT_EXTRACT_MEMBER = 3227,
+    TS_MACH_PORT_GET_CONTEXT = 3228,
+    TS_MACH_PORT_SET_CONTEXT = 3229,
+    TS_MACH_PORT_CONSTRUCT = 3231,
+    TS_MACH_PORT_DESTRUCT = 3232,
+    TS_MACH_PORT_GUARD = 3233,
+    TS_MACH_PORT_UNGUARD = 3234,
+    TS_MACH_PORT_GUARD_WITH_FLAGS = 3237,
+    TS_MACH_PORT_SWAP_GUARD = 3238,
+    TS_TASK_INFO = 3405,
+    TS_TASK_GET_SPECIAL_PORT = 3409,
+    TS_TASK_SET_SPECIAL_PORT = 3410,
+};
+
+/* One request being served. */
+typedef struct ts_call {
+    um_task *target;          /* the task the port names */
+    mach_port_name_t self;    /* the target's own name for its task port */
+    um_kmsg *req;
+    const uint8_t *in;        /* the in-line arguments (after the NDR record), once checked */
+    um_kobject_reply *reply;
+} ts_call;
+
+static uint32_t in32(const ts_call *c, uint32_t at)
+{
+    uint32_t v;
+    memcpy(&v, c->in + at, sizeof v);
+    return v;
+}
+
+static uint64_t in64(const ts_call *c, uint32_t at)
+{
+    uint64_t v;
+    memcpy(&v, c->in + at, sizeof v);
+    return v;
+}
+
+/* ---- MIG's checks of a request ---------------------------------------------------------------- */
+
+/* A simple request with `args` bytes of in-line arguments (none: no NDR record either). */
+static kern_return_t check_simple(ts_call *c, uint32_t args)
+{
+    uint32_t want = TS_HEAD + (args ? TS_NDR + args : 0);
+    if ((c->req->bits & MACH_MSGH_BITS_COMPLEX) || c->req->size != want)
+        return MIG_BAD_ARGUMENTS;
+    c->in = c->req->body + TS_NDR;
+    return KERN_SUCCESS;
+}
+
+/*
+ * A simple request whose in-line arguments end with an array of `elem`-byte elements after
+ * its count (`fixed` bytes of arguments before the array, the count last of them), at most
+ * `max` elements, padded to 4 bytes as MIG packs it.
+ */
+static kern_return_t check_simple_array(ts_call *c, uint32_t fixed, uint32_t elem, uint32_t max)
+{
+    uint32_t min = TS_HEAD + TS_NDR + fixed;
+    uint32_t size = c->req->size;
+    if ((c->req->bits & MACH_MSGH_BITS_COMPLEX) || size < min || size > min + max * elem)
+        return MIG_BAD_ARGUMENTS;
+    c->in = c->req->body + TS_NDR;
+    uint32_t n = in32(c, fixed - 4);
+    if (n > max || size != min + ((n * elem + 3) & ~3u))
+        return MIG_BAD_ARGUMENTS;
+    return KERN_SUCCESS;
+}
+
+/*
+ * A complex request with one descriptor of `type` (a port descriptor of disposition `disp`
+ * when `disp` is not 0) and `args` bytes of in-line arguments after it.
+ */
+static kern_return_t check_complex1(ts_call *c, uint8_t type, mach_msg_type_name_t disp,
+                                    uint32_t args)
+{
+    uint32_t dsize = type == MACH_MSG_PORT_DESCRIPTOR ? TS_PORT_DESC : TS_OOL_DESC;
+    um_kmsg *k = c->req;
+    if (!(k->bits & MACH_MSGH_BITS_COMPLEX) || k->ndesc != 1 ||
+        k->size != TS_HEAD + TS_BODY + dsize + TS_NDR + args)
+        return MIG_BAD_ARGUMENTS;
+    if (k->desc[0].type != type ||
+        (disp && type == MACH_MSG_PORT_DESCRIPTOR && k->desc[0].u.port.disp != disp))
+        return MIG_TYPE_ERROR;
+    c->in = k->body + TS_BODY + dsize + TS_NDR;
+    return KERN_SUCCESS;
+}
+
+/* ---- replies ----------------------------------------------------------------------------------- */
+
+/*
+ * A simple reply: the NDR record, RetCode KERN_SUCCESS, then `len` bytes of results. Out of
+ * memory: no reply (the request's reply right is destroyed with it, which a MIG stub reads
+ * as MIG_SERVER_DIED).
+ */
+static kern_return_t reply_simple(ts_call *c, const void *out, uint32_t len)
+{
+    um_kmsg *k = um_kobject_reply_alloc(c->target->kernel, TS_NDR + 4 + len, 0);
+    if (!k)
+        return MIG_NO_REPLY;
+    memcpy(k->body, &NDR_record, TS_NDR);
+    memcpy(k->body + TS_NDR + 4, out, len); /* RetCode: zeroed */
+    c->reply->kmsg = k;
+    return KERN_SUCCESS;
+}
+
+/*
+ * A complex reply with `ndesc` descriptors of `dbytes` bytes in all, then, when it has
+ * `len` bytes of in-line results, the NDR record and those (`*results` gets where they go).
+ * NULL when out of memory.
+ */
+static um_kmsg *reply_complex(ts_call *c, uint32_t ndesc, uint32_t dbytes, uint32_t len,
+                              uint8_t **results)
+{
+    uint32_t ndr = len ? TS_NDR : 0;
+    um_kmsg *k = um_kobject_reply_alloc(c->target->kernel, TS_BODY + dbytes + ndr + len, ndesc);
+    if (!k)
+        return NULL;
+    mach_msg_body_t body = {.msgh_descriptor_count = ndesc};
+    memcpy(k->body, &body, sizeof body);
+    memcpy(k->body + TS_BODY + dbytes, &NDR_record, ndr);
+    *results = k->body + TS_BODY + dbytes + ndr;
+    return k;
+}
+
+/* Put `port`, a naked right of type `disp`, in the reply's next descriptor at `*at`. */
+static void reply_port(um_kmsg *k, uint32_t *at, um_port *port, mach_msg_type_name_t disp)
+{
+    um_kdesc *d = &k->desc[k->ndesc++];
+    d->type = MACH_MSG_PORT_DESCRIPTOR;
+    d->uoffset = TS_HEAD + *at;
+    d->u.port.port = port;
+    d->u.port.disp = disp;
+    *at += TS_PORT_DESC;
+}
+
+/*
+ * Put `arr` (`elem`-byte elements), an array an api call made, in the reply's next
+ * descriptor at `*at`: the kernel's memory becomes the copy the receiver maps. Consumes the
+ * array's region. false: out of memory (the descriptor carries nothing).
+ */
+static bool reply_ool(ts_call *c, um_kmsg *k, uint32_t *at, um_api_array *arr, uint32_t elem)
+{
+    um_kdesc *d = &k->desc[k->ndesc++];
+    d->type = MACH_MSG_OOL_DESCRIPTOR;
+    d->uoffset = TS_HEAD + *at;
+    d->u.ool.vmc = NULL;
+    d->u.ool.size = 0;
+    d->u.ool.copy = MACH_MSG_VIRTUAL_COPY;
+    d->u.ool.dealloc = false;
+    *at += TS_OOL_DESC;
+    if (!arr->region)
+        return true;
+    um_kernel *kernel = c->target->kernel;
+    uint64_t size = (uint64_t)arr->count * elem;
+    d->u.ool.vmc = kernel->ops->copy_region(kernel, arr->region, arr->len, size);
+    arr->region = NULL;
+    if (!d->u.ool.vmc)
+        return false;
+    d->u.ool.size = (mach_msg_size_t)size;
+    return true;
+}
+
+/* Free an array an api call made that no reply carries. */
+static void drop_array(ts_call *c, um_api_array *arr)
+{
+    um_kernel *kernel = c->target->kernel;
+    if (arr->region)
+        kernel->ops->region_free(kernel, arr->region, arr->len);
+    arr->region = NULL;
+}
+
+/* ---- the routines ------------------------------------------------------------------------------ */
+
+/* A routine with in-line arguments only and no result: its RetCode is the reply. */
+static kern_return_t r_no_result(ts_call *c)
+{
+    um_task *t = c->target;
+    mach_port_name_t self = c->self;
+    kern_return_t kr;
+    switch (c->req->id) {
+    case TS_MACH_PORT_ALLOCATE_NAME:
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_allocate_name(t, self, in32(c, 0), in32(c, 4));
+    case TS_MACH_PORT_DESTROY:
+        if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_destroy(t, self, in32(c, 0));
+    case TS_MACH_PORT_DEALLOCATE:
+        if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_deallocate(t, self, in32(c, 0));
+    case TS_MACH_PORT_MOD_REFS:
+        if ((kr = check_simple(c, 12)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_mod_refs(t, self, in32(c, 0), in32(c, 4), (int32_t)in32(c, 8));
+    case TS_MACH_PORT_SET_MSCOUNT:
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_set_mscount(t, self, in32(c, 0), in32(c, 4));
+    case TS_MACH_PORT_MOVE_MEMBER:
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_move_member(t, self, in32(c, 0), in32(c, 4));
+    case TS_MACH_PORT_SET_SEQNO:
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_set_seqno(t, self, in32(c, 0), in32(c, 4));
+    case TS_MACH_PORT_INSERT_MEMBER:
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_insert_member(t, self, in32(c, 0), in32(c, 4));
+    case TS_MACH_PORT_EXTRACT_MEMBER:
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_extract_member(t, self, in32(c, 0), in32(c, 4));
+    case TS_MACH_PORT_SET_CONTEXT:
+        if ((kr = check_simple(c, 12)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_set_context(t, self, in32(c, 0), in64(c, 4));
+    case TS_MACH_PORT_DESTRUCT:
+        if ((kr = check_simple(c, 16)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_destruct(t, self, in32(c, 0), (int32_t)in32(c, 4), in64(c, 8));
+    case TS_MACH_PORT_GUARD:
+        if ((kr = check_simple(c, 16)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_guard(t, self, in32(c, 0), in64(c, 4), (boolean_t)in32(c, 12));
+    case TS_MACH_PORT_UNGUARD:
+        if ((kr = check_simple(c, 12)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_unguard(t, self, in32(c, 0), in64(c, 4));
+    case TS_MACH_PORT_GUARD_WITH_FLAGS:
+        if ((kr = check_simple(c, 20)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_guard_with_flags(t, self, in32(c, 0), in64(c, 4), in64(c, 12));
+    case TS_MACH_PORT_SWAP_GUARD:
+        if ((kr = check_simple(c, 20)) != KERN_SUCCESS)
+            return kr;
+        return um_api_mach_port_swap_guard(t, self, in32(c, 0), in64(c, 4), in64(c, 12));
+    case TS_MACH_PORT_SET_ATTRIBUTES: {
+        if ((kr = check_simple_array(c, 12, 4, TS_PORT_INFO_MAX)) != KERN_SUCCESS)
+            return kr;
+        integer_t info[TS_PORT_INFO_MAX];
+        mach_msg_type_number_t n = in32(c, 8);
+        memcpy(info, c->in + 12, (size_t)n * 4);
+        return um_api_mach_port_set_attributes(t, self, in32(c, 0), (int)in32(c, 4), info, n);
+    }
+    }
+    return MIG_BAD_ID;
+}
+
+/* A routine with in-line arguments and one in-line result of 4 or 8 bytes. */
+static kern_return_t r_one_result(ts_call *c)
+{
+    um_task *t = c->target;
+    kern_return_t kr;
+    uint32_t v32 = 0;
+    uint64_t v64 = 0;
+    switch (c->req->id) {
+    case TS_MACH_PORT_TYPE:
+        if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+            return kr;
+        if ((kr = um_api_mach_port_type(t, c->self, in32(c, 0), &v32)) != KERN_SUCCESS)
+            return kr;
+        return reply_simple(c, &v32, 4);
+    case TS_MACH_PORT_ALLOCATE:
+        if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+            return kr;
+        if ((kr = um_api_mach_port_allocate(t, c->self, in32(c, 0), &v32)) != KERN_SUCCESS)
+            return kr;
+        return reply_simple(c, &v32, 4);
+    case TS_MACH_PORT_GET_REFS:
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        if ((kr = um_api_mach_port_get_refs(t, c->self, in32(c, 0), in32(c, 4), &v32)) !=
+            KERN_SUCCESS)
+            return kr;
+        return reply_simple(c, &v32, 4);
+    case TS_MACH_PORT_GET_CONTEXT:
+        if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+            return kr;
+        if ((kr = um_api_mach_port_get_context(t, c->self, in32(c, 0), &v64)) != KERN_SUCCESS)
+            return kr;
+        return reply_simple(c, &v64, 8);
+    }
+    return MIG_BAD_ID;
+}
+
+/*
+ * The routines whose reply ends with an in-line array and its count (MIG's CountInOut: the
+ * count asked for is the request's last argument, cut to the array's bound).
+ */
+static kern_return_t r_array(ts_call *c)
+{
+    um_task *t = c->target;
+    kern_return_t kr;
+    union {
+        integer_t words[TS_TASK_INFO_MAX];
+        char bytes[TS_TRAILER_MAX];
+    } arr;
+    memset(&arr, 0, sizeof arr);
+    uint32_t head[3] = {0, 0, 0}; /* results before the count (peek's) */
+    uint32_t nhead = 0, elem = 4, max;
+    mach_msg_type_number_t n;
+    switch (c->req->id) {
+    case TS_MACH_PORT_GET_ATTRIBUTES:
+        if ((kr = check_simple(c, 12)) != KERN_SUCCESS)
+            return kr;
+        max = TS_PORT_INFO_MAX;
+        n = in32(c, 8) < max ? in32(c, 8) : max;
+        kr = um_api_mach_port_get_attributes(t, c->self, in32(c, 0), (int)in32(c, 4), arr.words,
+                                             &n);
+        break;
+    case TS_TASK_INFO:
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        max = TS_TASK_INFO_MAX;
+        n = in32(c, 4) < max ? in32(c, 4) : max;
+        kr = um_api_task_info(t, c->self, (task_flavor_t)in32(c, 0), arr.words, &n);
+        break;
+    case TS_MACH_PORT_PEEK: {
+        if ((kr = check_simple(c, 16)) != KERN_SUCCESS)
+            return kr;
+        max = TS_TRAILER_MAX;
+        elem = 1;
+        n = in32(c, 12) < max ? in32(c, 12) : max;
+        mach_port_seqno_t seqno = in32(c, 8);
+        mach_msg_size_t size = 0;
+        mach_msg_id_t id = 0;
+        kr = um_api_mach_port_peek(t, c->self, in32(c, 0), in32(c, 4), &seqno, &size, &id,
+                                   arr.bytes, &n);
+        head[0] = seqno;
+        head[1] = size;
+        head[2] = (uint32_t)id;
+        nhead = 3;
+        break;
+    }
+    default:
+        return MIG_BAD_ID;
+    }
+    if (kr != KERN_SUCCESS)
+        return kr;
+    if (n > max)
+        n = max;
+    uint32_t abytes = (n * elem + 3) & ~3u;
+    um_kmsg *k = um_kobject_reply_alloc(t->kernel, TS_NDR + 4 + nhead * 4 + 4 + abytes, 0);
+    if (!k)
+        return MIG_NO_REPLY;
+    uint8_t *p = k->body;
+    memcpy(p, &NDR_record, TS_NDR);
+    p += TS_NDR + 4; /* RetCode: zeroed */
+    memcpy(p, head, nhead * 4);
+    p += nhead * 4;
+    memcpy(p, &n, 4);
+    memcpy(p + 4, &arr, (size_t)n * elem);
+    c->reply->kmsg = k;
+    return KERN_SUCCESS;
+}
+
+/* mach_port_names, mach_port_get_set_status, mach_port_space_info: out-of-line arrays. */
+static kern_return_t r_ool(ts_call *c)
+{
+    um_task *t = c->target;
+    kern_return_t kr;
+    um_api_array arr[2] = {{NULL, 0, 0}, {NULL, 0, 0}};
+    uint32_t elem[2] = {0, 0};
+    ipc_info_space_t info;
+    uint32_t nool, extra = 0; /* in-line results before the counts */
+    switch (c->req->id) {
+    case TS_MACH_PORT_NAMES:
+        if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
+            return kr;
+        kr = um_api_mach_port_names_arrays(t, c->self, &arr[0], &arr[1]);
+        elem[0] = (uint32_t)sizeof(mach_port_name_t);
+        elem[1] = (uint32_t)sizeof(mach_port_type_t);
+        nool = 2;
+        break;
+    case TS_MACH_PORT_GET_SET_STATUS:
+        if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+            return kr;
+        kr = um_api_mach_port_get_set_status_array(t, c->self, in32(c, 0), &arr[0]);
+        elem[0] = (uint32_t)sizeof(mach_port_name_t);
+        nool = 1;
+        break;
+    case TS_MACH_PORT_SPACE_INFO:
+        if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
+            return kr;
+        kr = um_api_mach_port_space_info_array(t, c->self, &info, &arr[0]);
+        elem[0] = (uint32_t)sizeof(ipc_info_name_t);
+        elem[1] = (uint32_t)sizeof(ipc_info_tree_name_t); /* the tree: always empty */
+        nool = 2;
+        extra = (uint32_t)sizeof info;
+        break;
+    default:
+        return MIG_BAD_ID;
+    }
+    if (kr != KERN_SUCCESS)
+        return kr;
+    uint8_t *results;
+    um_kmsg *k = reply_complex(c, nool, nool * TS_OOL_DESC, extra + nool * 4, &results);
+    if (!k) {
+        for (uint32_t i = 0; i < nool; i++)
+            drop_array(c, &arr[i]);
+        return MIG_NO_REPLY;
+    }
+    c->reply->kmsg = k; /* destroyed with what it holds if an array cannot travel */
+    uint32_t at = TS_BODY;
+    bool ok = true;
+    for (uint32_t i = 0; i < nool; i++) {
+        if (ok)
+            ok = reply_ool(c, k, &at, &arr[i], elem[i]);
+        else
+            drop_array(c, &arr[i]);
+    }
+    if (!ok)
+        return KERN_RESOURCE_SHORTAGE;
+    if (extra)
+        memcpy(results, &info, extra);
+    for (uint32_t i = 0; i < nool; i++)
+        memcpy(results + extra + 4 * i, &arr[i].count, 4);
+    return KERN_SUCCESS;
+}
+
+/* The routines that take or give a right in a port descriptor. */
+static kern_return_t r_ports(ts_call *c)
+{
+    um_task *t = c->target;
+    um_kmsg *req = c->req;
+    kern_return_t kr;
+    um_port *out = NULL;
+    mach_msg_type_name_t out_type = MACH_MSG_TYPE_PORT_SEND;
+    switch (req->id) {
+    case TS_MACH_PORT_INSERT_RIGHT: {
+        if ((kr = check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, 0, 4)) != KERN_SUCCESS)
+            return kr;
+        um_port *port = req->desc[0].u.port.port;
+        req->desc[0].u.port.port = NULL; /* taken: the insertion consumes it */
+        um_space_enter(t->space, t);
+        kr = um_api_insert_taken(t->space, port, req->desc[0].u.port.disp, in32(c, 0));
+        return um_space_leave(t->space, kr);
+    }
+    case TS_MACH_PORT_EXTRACT_RIGHT: {
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        mach_port_name_t name = in32(c, 0);
+        mach_msg_type_name_t msgt = in32(c, 4);
+        if (!MACH_MSG_TYPE_PORT_ANY(msgt))
+            return KERN_INVALID_VALUE;
+        if (!MACH_PORT_VALID(name))
+            return KERN_INVALID_RIGHT;
+        um_space_enter(t->space, t);
+        kr = um_right_copyin(t->space, name, msgt, UM_COPYIN_DEADOK, &out);
+        um_space_leave(t->space, kr);
+        if (kr != KERN_SUCCESS)
+            return kr;
+        out_type = um_copyin_type(msgt);
+        break;
+    }
+    case TS_MACH_PORT_REQUEST_NOTIFICATION: {
+        if ((kr = check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, MACH_MSG_TYPE_PORT_SEND_ONCE, 12)) !=
+            KERN_SUCCESS)
+            return kr;
+        um_port *notify = req->desc[0].u.port.port;
+        um_kmsg *reserve = NULL;
+        if (UM_PORT_VALID(notify) && (reserve = um_notify_reserve()) == NULL)
+            return KERN_RESOURCE_SHORTAGE; /* the right is destroyed with the request */
+        um_space_enter(t->space, t);
+        kr = um_request_notification(t->space, in32(c, 0), (mach_msg_id_t)in32(c, 4), in32(c, 8),
+                                     notify, &reserve, &out);
+        um_space_leave(t->space, kr);
+        um_notify_reserve_free(reserve);
+        if (kr != KERN_SUCCESS)
+            return kr;
+        req->desc[0].u.port.port = NULL; /* registered */
+        out_type = MACH_MSG_TYPE_PORT_SEND_ONCE;
+        break;
+    }
+    case TS_TASK_GET_SPECIAL_PORT:
+        if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+            return kr;
+        if ((kr = um_api_special_port_get(t, (int)in32(c, 0), &out)) != KERN_SUCCESS)
+            return kr;
+        break;
+    case TS_TASK_SET_SPECIAL_PORT: {
+        if ((kr = check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, MACH_MSG_TYPE_PORT_SEND, 4)) !=
+            KERN_SUCCESS)
+            return kr;
+        um_port *port = req->desc[0].u.port.port;
+        req->desc[0].u.port.port = NULL; /* the slot's, or released when refused */
+        return um_api_special_port_set(t, (int)in32(c, 0), port);
+    }
+    default:
+        return MIG_BAD_ID;
+    }
+    /* A right that died on the way travels as MACH_PORT_DEAD, as XNU's copyout gives it. */
+    if (UM_PORT_VALID(out) && !out->active) {
+        um_right_release(out, out_type);
+        out = UM_PORT_DEAD;
+    }
+    uint8_t *results;
+    um_kmsg *k = reply_complex(c, 1, TS_PORT_DESC, 0, &results);
+    if (!k) {
+        um_right_release(out, out_type);
+        return MIG_NO_REPLY;
+    }
+    uint32_t at = TS_BODY;
+    reply_port(k, &at, out, out_type);
+    c->reply->kmsg = k;
+    return KERN_SUCCESS;
+}
+
+/* mach_port_construct: its options travel out of line (24 bytes), its context in line. */
+static kern_return_t r_construct(ts_call *c)
+{
+    kern_return_t kr = check_complex1(c, MACH_MSG_OOL_DESCRIPTOR, 0, 8);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    um_kdesc *d = &c->req->desc[0];
+    if (d->u.ool.size != sizeof(mach_port_options_t))
+        return MIG_TYPE_ERROR;
+    /* The kernel reads the options from its copy of them. */
+    um_task *t = c->target;
+    mach_port_options_t options;
+    if (!t->kernel->ops->copy_read(t->kernel, d->u.ool.vmc, &options, sizeof options))
+        return KERN_RESOURCE_SHORTAGE;
+    mach_port_name_t name = MACH_PORT_NULL;
+    kr = um_api_mach_port_construct(t, c->self, &options, in64(c, 0), &name);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    return reply_simple(c, &name, 4);
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------------- */
+
+static kern_return_t serve(ts_call *c)
+{
+    switch (c->req->id) {
+    case TS_MACH_PORT_ALLOCATE_NAME:
+    case TS_MACH_PORT_DESTROY:
+    case TS_MACH_PORT_DEALLOCATE:
+    case TS_MACH_PORT_MOD_REFS:
+    case TS_MACH_PORT_SET_MSCOUNT:
+    case TS_MACH_PORT_MOVE_MEMBER:
+    case TS_MACH_PORT_SET_SEQNO:
+    case TS_MACH_PORT_INSERT_MEMBER:
+    case TS_MACH_PORT_EXTRACT_MEMBER:
+    case TS_MACH_PORT_SET_CONTEXT:
+    case TS_MACH_PORT_DESTRUCT:
+    case TS_MACH_PORT_GUARD:
+    case TS_MACH_PORT_UNGUARD:
+    case TS_MACH_PORT_GUARD_WITH_FLAGS:
+    case TS_MACH_PORT_SWAP_GUARD:
+    case TS_MACH_PORT_SET_ATTRIBUTES:
+        return r_no_result(c);
+    case TS_MACH_PORT_TYPE:
+    case TS_MACH_PORT_ALLOCATE:
+    case TS_MACH_PORT_GET_REFS:
+    case TS_MACH_PORT_GET_CONTEXT:
+        return r_one_result(c);
+    case TS_MACH_PORT_GET_ATTRIBUTES:
+    case TS_TASK_INFO:
+    case TS_MACH_PORT_PEEK:
+        return r_array(c);
+    case TS_MACH_PORT_NAMES:
+    case TS_MACH_PORT_GET_SET_STATUS:
+    case TS_MACH_PORT_SPACE_INFO:
+        return r_ool(c);
+    case TS_MACH_PORT_INSERT_RIGHT:
+    case TS_MACH_PORT_EXTRACT_RIGHT:
+    case TS_MACH_PORT_REQUEST_NOTIFICATION:
+    case TS_TASK_GET_SPECIAL_PORT:
+    case TS_TASK_SET_SPECIAL_PORT:
+        return r_ports(c);
+    case TS_MACH_PORT_CONSTRUCT:
+        return r_construct(c);
+    default:
+        return MIG_BAD_ID;
+    }
+}
+
+void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobject_reply *reply)
+{
+    ts_call c = {.target = target, .self = target->task_name, .req = request, .reply = reply};
+    /* A guard exception a routine raises is the sender's (XNU raises it on the sending
+     * thread); the routines act through the target's own name for its port. */
+    target->served_for = sender != target ? sender : NULL;
+    reply->ret = serve(&c);
+    target->served_for = NULL;
+}
