@@ -9,7 +9,8 @@
  * task's own is pinned). vm calls on another task stay refused (MACH_SEND_INVALID_DEST), and
  * a task port whose task has ended names no space.
  * The later tests turn it round: a forked peer (its bootstrap slot our port, w_fork_with) lends
- * us its task port, we make the calls on it, then tell it to check their effect from inside.
+ * us its task port, we make the calls on it, then tell it to check their effect from inside;
+ * the last sends the MIG requests by hand with mach_msg, which the kernel serves on that task.
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -17,10 +18,13 @@
 
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
+#include <mach/mig_errors.h>
+#include <mach/ndr.h>
 #include <mach/notify.h>
 #include <servers/bootstrap.h>
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -746,6 +750,127 @@ MT_TEST(exc_guard_behavior_on_another_tasks_port_is_that_tasks_policy)
     MT_EQ(tp_peer_end(&p), 0);
     MT_KR(task_get_exc_guard_behavior(p.task, &theirs), MACH_SEND_INVALID_DEST);
     MT_KR(task_set_exc_guard_behavior(p.task, TASK_EXC_GUARD_MP_DELIVER), MACH_SEND_INVALID_DEST);
+    tp_peer_free(&p);
+    MT_EQ(tp_name_count(), names);
+}
+
+/* ---- MIG requests sent by hand to another task's port ----------------------------------- */
+
+enum { TP_N_MIG = 0x2403 };
+
+/* A MIG reply (simple or complex) with room for a trailer. */
+typedef union {
+    mach_msg_header_t h;
+    mig_reply_error_t error;
+    struct {
+        mach_msg_header_t h;
+        NDR_record_t ndr;
+        kern_return_t ret;
+        uint32_t out[4];
+    } simple;
+    struct {
+        mach_msg_header_t h;
+        mach_msg_body_t body;
+        mach_msg_ool_descriptor_t names, types;
+        NDR_record_t ndr;
+        mach_msg_type_number_t names_count, types_count;
+    } names;
+    uint8_t bytes[512];
+} tp_mig_reply;
+
+/*
+ * Send `task` the simple request `id` with `n` 32-bit arguments, as a MIG stub does, and
+ * receive its reply on `reply` (10 s at most).
+ */
+static mach_msg_return_t tp_mig(mach_port_t task, mach_port_t reply, mach_msg_id_t id, unsigned n,
+                                uint32_t a, uint32_t b, tp_mig_reply *r)
+{
+    struct {
+        mach_msg_header_t h;
+        NDR_record_t ndr;
+        uint32_t arg[2];
+    } req;
+    memset(&req, 0, sizeof req);
+    mach_msg_size_t size =
+        (mach_msg_size_t)(n ? sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4 * n
+                            : sizeof(mach_msg_header_t));
+    req.h.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0);
+    req.h.msgh_size = size;
+    req.h.msgh_remote_port = task;
+    req.h.msgh_local_port = reply;
+    req.h.msgh_id = id;
+    req.ndr = NDR_record;
+    req.arg[0] = a;
+    req.arg[1] = b;
+    mach_msg_return_t mr = mach_msg(&req.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0,
+                                    MACH_PORT_NULL, 10000, MACH_PORT_NULL);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    memset(r, 0xA5, sizeof *r);
+    return mach_msg(&r->h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, reply, 10000,
+                    MACH_PORT_NULL);
+}
+
+/* The peer finds the receive right our hand-sent request allocated in its space. */
+static int tp_role_finds_mig_port(mach_port_t mine)
+{
+    tp_buf b;
+    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+        return 70;
+    mach_port_type_t type = 0;
+    if (mach_port_type(TASK, TP_N_MIG, &type) != KERN_SUCCESS || type != MACH_PORT_TYPE_RECEIVE)
+        return 71;
+    return 0;
+}
+
+MT_TEST(a_mig_request_sent_by_hand_to_another_tasks_port_is_served_on_that_task)
+{
+    mach_msg_type_number_t names = tp_name_count();
+    tp_peer p;
+    MT_REQUIRE(tp_peer_start(&p, tp_role_finds_mig_port) == 0);
+    mach_port_t reply = MACH_PORT_NULL;
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &reply), KERN_SUCCESS);
+    tp_mig_reply r;
+    /* mach_port_allocate_name (3203) in its space: a bare reply, RetCode 0. */
+    MT_KR(tp_mig(p.task, reply, 3203, 2, MACH_PORT_RIGHT_RECEIVE, TP_N_MIG, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.h.msgh_id, 3303);
+    MT_EQ(r.h.msgh_size, sizeof(mig_reply_error_t));
+    MT_EQ(r.error.RetCode, KERN_SUCCESS);
+    /* mach_port_type (3201) there, and not here. */
+    MT_KR(tp_mig(p.task, reply, 3201, 1, TP_N_MIG, 0, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    MT_EQ(r.simple.out[0], MACH_PORT_TYPE_RECEIVE);
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(TASK, TP_N_MIG, &type), KERN_INVALID_NAME);
+    /* mach_port_names (3200): its names come to us out of line. */
+    MT_KR(tp_mig(p.task, reply, 3200, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.h.msgh_id, 3300);
+    MT_CHECK(r.h.msgh_bits & MACH_MSGH_BITS_COMPLEX);
+    MT_EQ(r.names.names_count, r.names.types_count);
+    const mach_port_name_t *n = r.names.names.address;
+    const mach_port_type_t *t = r.names.types.address;
+    bool found = false;
+    for (mach_msg_type_number_t i = 0; n && t && i < r.names.names_count; i++)
+        if (n[i] == TP_N_MIG && t[i] == MACH_PORT_TYPE_RECEIVE)
+            found = true;
+    MT_CHECK(found);
+    MT_KR(vm_deallocate(TASK, (vm_address_t)r.names.names.address, r.names.names.size),
+          KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, (vm_address_t)r.names.types.address, r.names.types.size),
+          KERN_SUCCESS);
+    /* A vm routine (mach_vm_allocate, 4800) umach does not serve on a task port, and an id
+     * no subsystem has: MIG_BAD_ID. */
+    MT_KR(tp_mig(p.task, reply, 4800, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.h.msgh_id, 4900);
+    MT_EQ(r.error.RetCode, MIG_BAD_ID);
+    MT_KR(tp_mig(p.task, reply, 3299, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.error.RetCode, MIG_BAD_ID);
+
+    MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
+    MT_EQ(tp_peer_end(&p), 0);
+    /* Its task ended: the request cannot be sent (a dead name). */
+    MT_KR(tp_mig(p.task, reply, 3201, 1, TP_N_MIG, 0, &r), MACH_SEND_INVALID_DEST);
+    MT_KR(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     tp_peer_free(&p);
     MT_EQ(tp_name_count(), names);
 }
