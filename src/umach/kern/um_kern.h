@@ -645,12 +645,13 @@ UM_HOT_STATIC void um_ledger_release(um_ledger *ledger)
 
 /*
  * Look up a name; NULL if it does not denote an entry (bad gen, free, out of range). Inline:
- * every message looks up two or three names.
+ * every message looks up two or three names. Index 0 needs no test of its own: slot 0 is
+ * never claimed (names start at index 1), so its type stays 0 like any free slot's.
  */
 UM_HOT_STATIC um_entry *um_entry_lookup(um_space *space, mach_port_name_t name)
 {
     uint32_t index = MACH_PORT_INDEX(name);
-    if (index == 0 || index >= space->count)
+    if (index >= space->count)
         return NULL;
     um_entry *e = &space->table[index];
     if (e->type == 0 || e->gen != (uint8_t)(name & 0xFF))
