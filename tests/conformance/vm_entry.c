@@ -347,6 +347,34 @@ MT_TEST(an_entry_for_existing_memory_shares_it_with_every_mapping_of_the_entry)
     NU_END();
 }
 
+MT_TEST(an_entry_across_two_allocations_shares_both)
+{
+    const mach_vm_size_t half = 16 * PG;
+    mach_vm_address_t a = 0, b;
+    MT_KR(mach_vm_allocate(TASK, &a, 2 * half, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, 2 * half), KERN_SUCCESS);
+    b = a + half;
+    MT_KR(mach_vm_allocate(TASK, &a, half, VM_FLAGS_FIXED), KERN_SUCCESS);
+    MT_KR(mach_vm_allocate(TASK, &b, half, VM_FLAGS_FIXED), KERN_SUCCESS);
+    B(a)[1] = 1;
+    B(b)[2] = 2;
+    memory_object_size_t s = 2 * half;
+    mach_port_t e = MACH_PORT_NULL;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, a, VM_PROT_DEFAULT, &e, MACH_PORT_NULL),
+          KERN_SUCCESS);
+    mach_vm_address_t m = ve_map(e, 2 * half, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(m != 0);
+    MT_EQ(B(m)[1], 1);
+    MT_EQ(B(m)[half + 2], 2);
+    B(m)[half + 3] = 3;
+    B(a)[4] = 4;
+    MT_EQ(B(b)[3], 3);
+    MT_EQ(B(m)[4], 4);
+    MT_KR(mach_vm_deallocate(TASK, m, 2 * half), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, 2 * half), KERN_SUCCESS);
+}
+
 MT_TEST(an_entry_made_with_map_mem_vm_copy_is_a_snapshot)
 {
     mach_vm_address_t a = 0;

@@ -4,8 +4,9 @@
  * (docs/world.md, "Out-of-line memory between processes"). A hand-made client speaks the wire
  * protocol (a control connection and a thread connection of one task) and sends mach_msg
  * requests whose memory part lies: a piece longer than its memfd, a memfd that is a pipe, a
- * descriptor with no piece at all. Each time umachd hangs the task up, the world has one task
- * fewer, and this process's own task goes on working.
+ * descriptor with no piece at all; and memory-entry requests whose memfd an entry cannot use
+ * (its size not sealed, too small, read-only for a writable entry). Each time umachd hangs the
+ * task up, the world has one task fewer, and this process's own task goes on working.
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -15,6 +16,7 @@
 #include <mach/mach.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +168,81 @@ MT_TEST(a_pipe_for_a_memfd_ends_the_liars_task_only)
 MT_TEST(a_descriptor_without_its_piece_ends_the_liars_task_only)
 {
     lie_once(LIE_NO_PIECE);
+}
+
+enum { ENTRY_UNSEALED, ENTRY_TOO_SMALL, ENTRY_READ_ONLY_FD, ENTRY_HONEST };
+
+/*
+ * A hand-made task asks for a memory entry of two pages (UM_WIRE_MEM_ENTRY_CREATE) with a
+ * memfd that is not what an entry needs: its size not sealed, one page long, or opened
+ * read-only for a writable entry. Each lie ends its task; an honest memfd gets an entry.
+ */
+static void entry_lie(int kind)
+{
+    int before = lie_tasks();
+    MT_REQUIRE(before >= 1);
+    int ctl = w_connect_path(NULL), thr = w_connect_path(NULL);
+    MT_REQUIRE(ctl >= 0 && thr >= 0);
+    w_hello_reply h;
+    MT_REQUIRE(w_hello(ctl, &h) == 0);
+    uint64_t secret[2] = {h.secret[0], h.secret[1]};
+    uint64_t none[1];
+    MT_REQUIRE(w_request(thr, UM_WIRE_JOIN, secret, 2, none, 0) == 0);
+    MT_EQ(lie_tasks(), before + 1);
+
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    int fd = memfd_create("entry", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    MT_REQUIRE(fd >= 0);
+    MT_REQUIRE(ftruncate(fd, (off_t)(kind == ENTRY_TOO_SMALL ? page : 2 * page)) == 0);
+    if (kind != ENTRY_UNSEALED)
+        MT_REQUIRE(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) == 0);
+    if (kind == ENTRY_READ_ONLY_FD) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        int ro = open(path, O_RDONLY | O_CLOEXEC);
+        MT_REQUIRE(ro >= 0);
+        close(fd);
+        fd = ro;
+    }
+    um_xmem_hdr xh = {UM_XMEM_MAGIC, 0, 1, 0};
+    uint64_t args[5] = {0, 2 * page, VM_PROT_READ | VM_PROT_WRITE, 0, 3};
+    um_wire_hdr wh;
+    memset(&wh, 0, sizeof wh);
+    wh.call = UM_WIRE_MEM_ENTRY_CREATE;
+    wh.id = 9;
+    wh.nargs = 5;
+    wh.blob_len = sizeof xh;
+    MT_EQ(lie_send(thr, &wh, args, &xh, sizeof xh, fd), 0);
+    close(fd);
+    if (kind == ENTRY_HONEST) {
+        um_wire_buf buf;
+        um_wire_pkt rep;
+        MT_REQUIRE(um_wire_recv(thr, &buf, &rep, UM_WIRE_BLOB_MAX, 0) == 1);
+        MT_EQ(rep.h.kr, KERN_SUCCESS);
+        MT_EQ(rep.h.nargs, 1u);
+        MT_CHECK(MACH_PORT_VALID((mach_port_name_t)rep.args[0]));
+        um_wire_pkt_free(&rep);
+        MT_EQ(lie_tasks(), before + 1);
+        close(thr);
+        close(ctl);
+        MT_CHECK(lie_hung_up(ctl) || lie_tasks() == before);
+    } else {
+        MT_CHECK(lie_hung_up(ctl));
+        MT_EQ(lie_tasks(), before);
+        close(ctl);
+        close(thr);
+    }
+    mach_port_t p = MACH_PORT_NULL;
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+}
+
+MT_TEST(a_memory_entry_whose_memfd_can_change_size_is_too_small_or_read_only_ends_the_task)
+{
+    entry_lie(ENTRY_UNSEALED);
+    entry_lie(ENTRY_TOO_SMALL);
+    entry_lie(ENTRY_READ_ONLY_FD);
+    entry_lie(ENTRY_HONEST); /* the same request told truly is served */
 }
 
 MT_MAIN()

@@ -419,8 +419,12 @@ static kern_return_t map_common(vm_map_t task, uint64_t *address, uint64_t size,
     }
     if (fd < 0) {
         /* MEMORY_OBJECT_NULL (or a dead name, which the request carries as a dead port):
-         * anonymous zero-filled memory, as vm_allocate. */
-        kr = um_vm_map_private(-1, 0, len, cur, mask, place_flags, (int)inherit, &at);
+         * anonymous zero-filled memory, as vm_allocate's when nothing more is asked of it. */
+        if (cur == (VM_PROT_READ | VM_PROT_WRITE) && (mask & ~pmask()) == 0 &&
+            inherit == VM_INHERIT_DEFAULT)
+            kr = um_vm_allocate_region(&at, len, place_flags);
+        else
+            kr = um_vm_map_private(-1, 0, len, cur, mask, place_flags, (int)inherit, &at);
         if (kr == KERN_SUCCESS)
             *address = at;
         return kr;

@@ -1794,6 +1794,33 @@ static kern_return_t range_prot(uint64_t start, uint64_t end, int *protp, bool *
     return KERN_SUCCESS;
 }
 
+/*
+ * Does [start, end) hold a shared mapping that is not one of the registry's regions (a file
+ * another part of the program mapped itself)? Conditions: locked.
+ */
+static bool foreign_shared(uint64_t start, uint64_t end)
+{
+    for (uint64_t at = start; at < end;) {
+        uint64_t lo, hi;
+        int prot;
+        bool shared;
+        if (!vma_at(at, &lo, &hi, &prot, &shared))
+            return true;
+        if (hi > end)
+            hi = end;
+        if (shared) {
+            /* Registered regions must cover [at, hi) without a gap. */
+            for (size_t i = reg_lower(at); at < hi; i++) {
+                if (i >= um_vmr.n || um_vmr.r[i].start > at || um_vmr.r[i].state == UM_RG_FROZEN)
+                    return true;
+                at = um_vmr.r[i].end;
+            }
+        }
+        at = hi;
+    }
+    return false;
+}
+
 static int prot_to_mmap(int prot)
 {
     return ((prot & VM_PROT_READ) ? PROT_READ : 0) | ((prot & VM_PROT_WRITE) ? PROT_WRITE : 0) |
@@ -2017,7 +2044,7 @@ kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t
         *maxprotp = r->vmo->maxprot ? r->vmo->maxprot : VM_PROT_ALL;
         goto out;
     }
-    if (anyshared || !(prot & VM_PROT_READ)) {
+    if ((anyshared && foreign_shared(start, end)) || !(prot & VM_PROT_READ)) {
         /* Another program's shared mapping (its file is not ours to hand out), or memory
          * that cannot be read to be moved into a memfd. */
         kr = KERN_PROTECTION_FAILURE;
