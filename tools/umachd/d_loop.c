@@ -14,6 +14,7 @@
 #include "kern/um_bootstrap.h"
 #include "vm/um_usage.h"
 
+#include <mach/exception_types.h>
 #include <mach/task_special_ports.h>
 
 #include <errno.h>
@@ -345,6 +346,13 @@ bool d_reply_xmem(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint6
      * after this reply cannot be posted on it. */
     if (t)
         d_post_check(t->d);
+    if (c->raise && !(t && t->doomed)) {
+        c->raise = false;
+        h.flags |= UM_WIRE_F_RAISE_GUARD | (c->raise_fatal ? UM_WIRE_F_RAISE_FATAL : 0);
+        h.guard_flavor = c->raise_flavor;
+        h.guard_name = c->raise_name;
+        h.guard_payload = c->raise_payload;
+    }
     if (t && t->doomed) {
         h.flags |= UM_WIRE_F_FATAL_GUARD;
         h.guard_flavor = t->guard_flavor;
@@ -376,13 +384,27 @@ bool d_reply_xmem(d_conn *c, uint16_t call, uint64_t id, int32_t kr, const uint6
 
 /*
  * A fatal guard exception ends the task once its call is over (the reply tells the client,
- * which aborts as embedded mode does), unless the task asked for non-fatal guards.
+ * which aborts as embedded mode does), unless the task asked for non-fatal guards. When the
+ * calling thread or the task has an EXC_GUARD port, the reply tells the client to raise the
+ * exception to it instead (and then to abort, for a fatal one).
  */
 static void d_guard(um_task *task, mach_port_name_t name, uint64_t payload, uint32_t flavor,
                     bool fatal)
 {
     d_task *t = task->fe;
-    if (fatal && !(t->flags & UM_WIRE_HELLO_GUARD_NONFATAL)) {
+    bool dies = fatal && !(t->flags & UM_WIRE_HELLO_GUARD_NONFATAL);
+    d_conn *c = t->serving;
+    if (c && !t->doomed && um_exc_port_set(task, c->thread_port, EXC_GUARD)) {
+        if (!c->raise) {
+            c->raise = true;
+            c->raise_fatal = dies;
+            c->raise_flavor = flavor;
+            c->raise_name = name;
+            c->raise_payload = payload;
+        }
+        dies = false;
+    }
+    if (dies) {
         if (!t->doomed) {
             t->doomed = true;
             t->guard_flavor = flavor;
@@ -765,6 +787,9 @@ int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)
     /* No request revokes grants or windows by its kind: the core tells, before it changes
      * a right or a port state one stands on, whatever call or message does it (d_post.c,
      * port_changing). */
+    /* The guard exceptions raised while serving the request are its thread's (d_guard). */
+    if (c->kind == D_CONN_THREAD && c->task)
+        c->task->serving = c;
     if (c->kind == D_CONN_NEW) {
         ok = p.h.call == UM_WIRE_HELLO   ? d_hello(d, c, &p)
              : p.h.call == UM_WIRE_JOIN ? d_join(d, c, &p)
@@ -799,6 +824,8 @@ int d_serve(d_daemon *d, d_conn *c, um_wire_pkt *pkt)
         ok = d_call(c, &p);
     }
     um_wire_pkt_free(&p);
+    if (c->kind == D_CONN_THREAD && c->task)
+        c->task->serving = NULL;
     if (!ok)
         task_of_thread_fails(d, c);
     return ok ? 1 : -1;

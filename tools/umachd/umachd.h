@@ -82,6 +82,12 @@ struct d_conn {
     bool ready;         /* on the ready list */
     d_conn *ready_next;
     um_port *thread_port; /* the thread's port (mach_thread_self), or NULL; dies with it */
+    /* A guard exception its call raised, for the client to raise to a handler (its reply's
+     * UM_WIRE_F_RAISE_GUARD; the first of the call). */
+    bool raise;
+    bool raise_fatal;
+    uint32_t raise_flavor, raise_name;
+    uint64_t raise_payload;
     um_ring ring;       /* thread connection: its shared-memory mailbox (base NULL: none) */
     bool ring_reply;    /* the request being served came through the ring: so does its reply */
     bool looking;       /* on the daemon's list of rings to look at before it sleeps */
@@ -151,6 +157,7 @@ struct d_task {
     uint32_t flags;       /* UM_WIRE_HELLO_* */
     uint32_t cred_gen;    /* the client's credential generation when last sampled */
     d_callctx *ctx;       /* the context of the call running for it, or NULL */
+    d_conn *serving;      /* the thread connection whose request is being served, or NULL */
     bool doomed;          /* a fatal guard: ends once the call is over */
     bool lied;            /* its out-of-line memory did not match its message: ends too */
     um_xmem_owner *xm_owner; /* memfds its copies in flight hold in the daemon, capped */

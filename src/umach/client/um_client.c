@@ -30,6 +30,7 @@
 #endif
 #include "um_client.h"
 #include "../embedded/um_embedded.h"
+#include "../embedded/um_exc.h"
 #include "../api/um_api.h"
 #include "../api/um_mig.h"
 #include "um_client_conn.h"
@@ -500,6 +501,9 @@ static enum cl_rt cl_reply_check(const um_wire_hdr *h, um_wire_pkt *rep)
     }
     if (rep->h.flags & UM_WIRE_F_FATAL_GUARD)
         cl_fatal_guard(&rep->h);
+    if (rep->h.flags & UM_WIRE_F_RAISE_GUARD)
+        um_exc_pend_guard(rep->h.guard_name, rep->h.guard_payload, rep->h.guard_flavor,
+                          (rep->h.flags & UM_WIRE_F_RAISE_FATAL) != 0);
     return CL_RT_OK;
 }
 

@@ -11,6 +11,7 @@
 #include "../api/um_api.h"
 #include "../client/um_client.h"
 #include "../embedded/um_embedded.h"
+#include "../embedded/um_exc.h"
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 
@@ -19,6 +20,8 @@
     do {                                                                                           \
         if (um_client_active()) {                                                                  \
             kr = um_client_##fn(__VA_ARGS__);                                                      \
+            if (__builtin_expect(um_exc_pending, 0))                                               \
+                um_exc_pending_deliver(); /* a guard the daemon raised, to its handler */          \
         } else {                                                                                   \
             um_task *self_ = um_embedded_enter();                                                  \
             kr = um_api_##fn(self_, __VA_ARGS__);                                                  \
@@ -409,6 +412,19 @@ bool um_call_kobject_is(mach_port_name_t name, unsigned kotype)
 
 /* ---- mach_msg: the front end sends, receives and waits ------------------------------------- */
 
+/* mach_msg in a world, then the guard exception its call raised, to its handler (um_exc.h). */
+static mach_msg_return_t um_world_msg(mach_msg_header_t *msg, mach_msg_option_t option,
+                                      mach_msg_size_t send_size, mach_msg_size_t rcv_size,
+                                      mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
+                                      mach_msg_header_t *rcv_msg)
+{
+    mach_msg_return_t mr =
+        um_client_msg(msg, option, send_size, rcv_size, rcv_name, timeout, rcv_msg);
+    if (__builtin_expect(um_exc_pending, 0))
+        um_exc_pending_deliver();
+    return mr;
+}
+
 UM_EXPORT mach_msg_return_t mach_msg_overwrite(mach_msg_header_t *msg, mach_msg_option_t option,
                                                mach_msg_size_t send_size, mach_msg_size_t rcv_size,
                                                mach_port_name_t rcv_name,
@@ -419,7 +435,7 @@ UM_EXPORT mach_msg_return_t mach_msg_overwrite(mach_msg_header_t *msg, mach_msg_
     (void)notify;
     (void)rcv_limit;
     if (um_client_active())
-        return um_client_msg(msg, option, send_size, rcv_size, rcv_name, timeout, rcv_msg);
+        return um_world_msg(msg, option, send_size, rcv_size, rcv_name, timeout, rcv_msg);
     return um_embedded_msg(msg, option, send_size, rcv_size, rcv_name, timeout, rcv_msg);
 }
 
@@ -430,7 +446,7 @@ UM_EXPORT mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t o
 {
     (void)notify;
     if (um_client_active())
-        return um_client_msg(msg, option, send_size, rcv_size, rcv_name, timeout, NULL);
+        return um_world_msg(msg, option, send_size, rcv_size, rcv_name, timeout, NULL);
     return um_embedded_msg(msg, option, send_size, rcv_size, rcv_name, timeout, NULL);
 }
 

@@ -51,7 +51,13 @@ um_task *um_embedded_enter(void);
  * cache line is asked for now, so that it arrives during the copy.
  */
 um_task *um_embedded_task(void);
-/* Release the world lock, then issue the futex wakes deferred while it was held. */
+/* The calling thread's port, or NULL when it never asked for one (um_kobjects.c). */
+um_port *um_embedded_thread_port(void);
+
+/*
+ * Release the world lock, then issue the futex wakes deferred while it was held, and raise the
+ * guard exception the call kept for a handler (um_exc.h).
+ */
 void um_embedded_leave(void);
 
 /* Take the world lock again after a sleep that released it with um_embedded_leave. */

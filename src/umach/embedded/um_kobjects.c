@@ -48,6 +48,11 @@ static _Thread_local um_port *thread_port;
 /* The host port of this process's task, or NULL. */
 static um_port *host_port;
 
+um_port *um_embedded_thread_port(void)
+{
+    return thread_port;
+}
+
 /* A thread exits: its port dies and names for it become dead names. */
 static void thread_port_exit(void *v)
 {

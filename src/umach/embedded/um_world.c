@@ -22,6 +22,7 @@
 #include "../um_export.h"
 #include "../vm/um_usage.h"
 #include "um_embedded.h"
+#include "um_exc.h"
 
 #include <mach/mach_init.h>
 #include <mach/task_special_ports.h>
@@ -144,23 +145,24 @@ static uint64_t env_queued_limit(void)
 /*
  * A fatal flavour prints one line naming the port, the flavour and the mistake, then aborts
  * the process, as EXC_GUARD kills the task on Darwin (unless UMACH_GUARD_NONFATAL is set);
- * the others only make the call return its error (printed with UMACH_GUARD_LOG).
+ * the others only make the call return its error (printed with UMACH_GUARD_LOG). When the
+ * thread or the task has an EXC_GUARD port, the exception is raised to it once the call is
+ * over (um_embedded_leave), and a fatal one aborts after that.
  */
+static uint32_t um_exc_kick; /* a word nobody waits on: its wake sends leave the slow way */
+
 static void embedded_guard(um_task *task, mach_port_name_t name, uint64_t payload, uint32_t flavor,
                            bool fatal)
 {
-    (void)task;
     um_world *w = &um_the_world;
-    if (fatal && !w->guard_nonfatal) {
-        fprintf(stderr,
-                "umach: fatal Mach port guard exception on port 0x%x: %s (flavor %u, "
-                "payload 0x%llx); aborting like EXC_GUARD on Darwin "
-                "(UMACH_GUARD_NONFATAL=1 returns the error instead)\n",
-                name, um_guard_flavor_name(flavor), flavor, (unsigned long long)payload);
-        fflush(stderr);
-        abort();
+    bool dies = fatal && !w->guard_nonfatal;
+    if (um_exc_guard_wanted(task, um_embedded_thread_port())) {
+        um_exc_pend_guard(name, payload, flavor, dies);
+        um_embedded_defer_wake(&um_exc_kick);
+    } else if (dies) {
+        um_guard_abort(name, flavor, payload);
     }
-    if (w->guard_log) {
+    if (w->guard_log && !dies) {
         fprintf(stderr, "umach: Mach port guard exception on port 0x%x: %s (flavor %u)%s\n", name,
                 um_guard_flavor_name(flavor), flavor,
                 fatal ? " [fatal on Darwin; returned because UMACH_GUARD_NONFATAL is set]" : "");
@@ -501,6 +503,8 @@ UM_HOT void um_embedded_leave(void)
     uint32_t posted = n ? um_post_value() : 0;
     for (unsigned i = 0; i < n; i++)
         um_pending_run(wake[i], posted);
+    if (__builtin_expect(um_exc_pending, 0))
+        um_exc_pending_deliver();
 }
 
 /* ---- the guard policy through the API ---------------------------------------------------- */

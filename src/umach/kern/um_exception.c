@@ -188,6 +188,17 @@ um_exc_action *um_thread_exc_actions(um_port *thread_port, bool create)
     return actions;
 }
 
+bool um_exc_port_set(um_task *task, um_port *thread_port, int exception)
+{
+    if (exception <= 0 || exception >= UM_EXC_TYPES)
+        return false;
+    const um_exc_action *t = thread_port ? um_thread_exc_actions(thread_port, false) : NULL;
+    if (t && UM_PORT_VALID(t[exception].port) && t[exception].port->active)
+        return true;
+    um_port *p = task->exc_actions[exception].port;
+    return UM_PORT_VALID(p) && p->active;
+}
+
 void um_thread_exc_terminate(um_port *thread_port)
 {
     um_exc_release_all(um_thread_exc_actions(thread_port, false));

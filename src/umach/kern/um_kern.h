@@ -493,6 +493,11 @@ void um_exc_release_all(um_exc_action *actions);
  * set, or (with `create`) when out of memory. Borrows.
  */
 um_exc_action *um_thread_exc_actions(um_port *thread_port, bool create);
+/*
+ * Is a live port set for `exception` in the slots of the thread whose port is `thread_port`
+ * (NULL: none) or of `task`? (Whether raising it can find a handler.) Conditions: world locked.
+ */
+bool um_exc_port_set(um_task *task, um_port *thread_port, int exception);
 /* The thread of `thread_port` ended: its exception ports are released (before its port dies). */
 void um_thread_exc_terminate(um_port *thread_port);
 

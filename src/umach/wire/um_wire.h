@@ -38,6 +38,11 @@
                                       task is ended (guard_* say which); the client aborts */
 #define UM_WIRE_F_RING 0x4u        /* JOIN reply: the connection's ring came with it */
 #define UM_WIRE_F_XMEM 0x8u        /* the blob ends with a memory part of xmem_len bytes */
+#define UM_WIRE_F_RAISE_GUARD 0x10u /* reply: the call raised a guard exception (guard_* say
+                                       which) and the thread or task has an EXC_GUARD port:
+                                       the client raises it when the call is over */
+#define UM_WIRE_F_RAISE_FATAL 0x20u /* with RAISE_GUARD: a fatal one; the client aborts after
+                                       raising it (the task is not ended by the daemon) */
 
 /* UM_WIRE_JOIN flags. */
 #define UM_WIRE_JOIN_RING 0x1u /* the client wants a shared-memory ring (um_ring.h) */
@@ -53,7 +58,7 @@ typedef struct um_wire_hdr {
     uint32_t blob_len; /* bytes after the arguments (or in the memfd) */
     uint64_t id;       /* request id, echoed by the reply */
     int32_t kr;        /* reply: the call's result */
-    uint32_t guard_flavor;  /* reply with UM_WIRE_F_FATAL_GUARD */
+    uint32_t guard_flavor;  /* reply with UM_WIRE_F_FATAL_GUARD or UM_WIRE_F_RAISE_GUARD */
     uint32_t guard_name;
     uint32_t xmem_len;      /* UM_WIRE_F_XMEM: bytes at the end of the blob that are a
                                memory part */

@@ -1,0 +1,44 @@
+/*
+ * um_exc.h — raising Mach exceptions from the thread that caught them (um_exc.c), for both
+ * front ends: the raising itself uses only the public calls.
+ */
+#ifndef UM_EXC_H
+#define UM_EXC_H
+
+#include "../kern/um_kern.h"
+
+#include <mach/exception_types.h>
+
+/*
+ * Raise `exception` with its two codes on the calling thread: its thread's port for it, then
+ * its task's, until one answers KERN_SUCCESS (or its reply port died). Returns that answer,
+ * or the last failure (KERN_FAILURE when no port is set). Conditions: world unlocked, nothing
+ * of umach's held.
+ */
+kern_return_t um_exc_raise(exception_type_t exception, const int64_t code[2]);
+
+/* The EXC_GUARD code[0] of a Mach-port guard of `flavor` on `name`, as XNU encodes it. */
+int64_t um_exc_guard_code(uint32_t name, uint32_t flavor);
+
+/*
+ * Does the task, or the thread whose port is `thread_port` (NULL: none), have a port for
+ * EXC_GUARD (and is this thread not raising one already)? Conditions: world locked.
+ */
+bool um_exc_guard_wanted(um_task *task, um_port *thread_port);
+
+/*
+ * Keep a guard exception the calling thread's call raised (the first one of the call) for
+ * um_exc_pending_deliver to raise once the call is over; um_exc_pending says one waits.
+ */
+void um_exc_pend_guard(uint32_t name, uint64_t payload, uint32_t flavor, bool fatal);
+extern _Thread_local bool um_exc_pending;
+/*
+ * Raise the kept guard exception; a fatal one then ends the process (um_guard_abort) whatever
+ * the handler answered. Conditions: world unlocked.
+ */
+void um_exc_pending_deliver(void);
+
+/* Print the fatal guard line (port, flavour, payload) and abort, as EXC_GUARD kills on Darwin. */
+_Noreturn void um_guard_abort(uint32_t name, uint32_t flavor, uint64_t payload);
+
+#endif
