@@ -1,7 +1,8 @@
 /* mach_port_request_notification on the caller's own task with a notify right that is not a
  * send-once right: the call fails with MIG_TYPE_ERROR and the right it carried is consumed
  * as a message's would be (XNU's trap refuses it, libsyscall sends the MIG request, and the
- * kernel destroys that request when its server says the argument has the wrong type). */
+ * kernel destroys that request when its server says the argument has the wrong type). The
+ * request's port descriptor keeps the disposition's low byte, as the MIG stub stores it. */
 #include "notify_util.h"
 
 #include <stdbool.h>
@@ -95,6 +96,33 @@ MT_TEST(a_moved_receive_right_given_as_the_notify_right_dies_with_its_notificati
     nu_msg m;
     MT_KR(nu_recv(notify, &m, 1000), MACH_MSG_SUCCESS);
     MT_EQ(m.h.msgh_id, MACH_NOTIFY_SEND_ONCE);
+    MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    NU_END();
+}
+
+MT_TEST(a_notify_disposition_beyond_eight_bits_is_its_low_byte_as_the_mig_request_carries_it)
+{
+    /* The trap refuses anything but a send-once disposition; the MIG request's port
+     * descriptor then holds the caller's value in 8 bits, so 0x100 | MAKE_SEND_ONCE registers
+     * the request as MAKE_SEND_ONCE would, and 0x100 | MOVE_SEND moves the send right. */
+    NU_BEGIN();
+    mach_port_name_t port = nu_port(), notify = nu_port(), prev = 0x5678;
+    MT_REQUIRE(port && notify);
+    MT_KR(mach_port_request_notification(TASK, port, MACH_NOTIFY_NO_SENDERS, 1, notify,
+                                         0x100 | MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev),
+          KERN_SUCCESS);
+    MT_EQ(prev, MACH_PORT_NULL);
+    MT_KR(mach_port_insert_right(TASK, port, port, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
+    expect_no_senders(notify);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+
+    MT_REQUIRE(watched_port(true, 0, &port, &notify));
+    MT_KR(request_with(port, 0x100 | MACH_MSG_TYPE_MOVE_SEND), MIG_TYPE_ERROR);
+    MT_EQ(nu_type(port), MACH_PORT_TYPE_RECEIVE);
+    expect_no_senders(notify);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     NU_END();
 }

@@ -464,9 +464,11 @@ MT_TEST(insert_right_on_another_tasks_port_names_the_callers_right_in_that_tasks
     MT_REQUIRE(MACH_PORT_VALID(q) && MACH_PORT_VALID(r) && MACH_PORT_VALID(s));
     MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &plain), KERN_SUCCESS);
 
-    /* A send right made from our receive right, then a copy of ours under the same name. */
+    /* A send right made from our receive right, then a copy of ours under the same name (the
+     * request's descriptor holds the disposition's low byte, as Darwin's MIG stub stores it). */
     MT_KR(mach_port_insert_right(p.task, TP_N_SEND, q, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
-    MT_KR(mach_port_insert_right(p.task, TP_N_SEND, q, MACH_MSG_TYPE_COPY_SEND), KERN_SUCCESS);
+    MT_KR(mach_port_insert_right(p.task, TP_N_SEND, q, 0x100 | MACH_MSG_TYPE_COPY_SEND),
+          KERN_SUCCESS);
     mach_port_urefs_t refs = 0;
     MT_KR(mach_port_get_refs(p.task, TP_N_SEND, MACH_PORT_RIGHT_SEND, &refs), KERN_SUCCESS);
     MT_EQ(refs, 2u);

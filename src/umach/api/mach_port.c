@@ -313,6 +313,16 @@ kern_return_t um_api_insert_taken(um_space *space, um_port *port, mach_msg_type_
 }
 
 /*
+ * The disposition a MIG request's port descriptor carries for a polymorphic argument: the
+ * stub stores the caller's value in the descriptor's 8-bit field unchecked, so the kernel
+ * sees its low byte alone (0x100 | MACH_MSG_TYPE_MAKE_SEND_ONCE makes a send-once right).
+ */
+static mach_msg_type_name_t request_disposition(mach_msg_type_name_t poly)
+{
+    return poly & 0xffu;
+}
+
+/*
  * mach_port_insert_right on another task's space, which XNU serves through MIG (its trap
  * takes the caller's own task only): the right comes from the caller's space as the request's
  * port descriptor, with the message's checks and codes, and the routine names it `name` in
@@ -321,11 +331,12 @@ kern_return_t um_api_insert_taken(um_space *space, um_port *port, mach_msg_type_
 static kern_return_t insert_into_another(um_task *self, um_space *space, mach_port_name_t name,
                                          mach_port_t poly, mach_msg_type_name_t polyPoly)
 {
+    mach_msg_type_name_t disp = request_disposition(polyPoly);
     um_port *port = NULL;
-    mach_msg_return_t mr = um_kmsg_copyin_port(self->space, poly, polyPoly, &port);
+    mach_msg_return_t mr = um_kmsg_copyin_port(self->space, poly, disp, &port);
     if (mr != MACH_MSG_SUCCESS)
         return mr;
-    return um_api_insert_taken(space, port, um_copyin_type(polyPoly), name);
+    return um_api_insert_taken(space, port, um_copyin_type(disp), name);
 }
 
 kern_return_t um_api_mach_port_insert_right(um_task *self, ipc_space_t task, mach_port_name_t name,
@@ -725,13 +736,14 @@ kern_return_t um_api_mach_port_get_set_status(um_task *self, ipc_space_t task,
 static kern_return_t notify_from_request(um_task *self, mach_port_t notify,
                                          mach_msg_type_name_t notifyPoly, um_port **npp)
 {
-    mach_msg_return_t mr = um_kmsg_copyin_port(self->space, notify, notifyPoly, npp);
+    mach_msg_type_name_t disp = request_disposition(notifyPoly);
+    mach_msg_return_t mr = um_kmsg_copyin_port(self->space, notify, disp, npp);
     if (mr != MACH_MSG_SUCCESS)
         return mr;
-    mach_msg_type_name_t disp = um_copyin_type(notifyPoly);
-    if (disp != MACH_MSG_TYPE_PORT_SEND_ONCE) {
+    mach_msg_type_name_t type = um_copyin_type(disp);
+    if (type != MACH_MSG_TYPE_PORT_SEND_ONCE) {
         if (UM_PORT_VALID(*npp))
-            um_right_release(*npp, disp);
+            um_right_release(*npp, type);
         return MIG_TYPE_ERROR;
     }
     return KERN_SUCCESS;
