@@ -6,6 +6,8 @@
  */
 #include "notify_util.h"
 
+#include <mach/task_special_ports.h>
+
 #include <pthread.h>
 
 MT_TEST(mach_thread_self_returns_one_name_with_one_more_uref_per_call)
@@ -65,6 +67,24 @@ MT_TEST(mach_host_self_returns_one_name_with_one_more_uref_per_call)
     MT_EQ(nu_refs(h, MACH_PORT_RIGHT_SEND), refs + 1);
     MT_KR(mach_port_deallocate(TASK, h), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, h), KERN_SUCCESS);
+}
+
+MT_TEST(the_tasks_host_special_port_is_the_host_port_and_cannot_be_set)
+{
+    mach_port_t h = mach_host_self();
+    MT_CHECK(MACH_PORT_VALID(h));
+    mach_port_urefs_t refs = nu_refs(h, MACH_PORT_RIGHT_SEND);
+    mach_port_t got = MACH_PORT_NULL;
+    MT_KR(task_get_special_port(TASK, TASK_HOST_PORT, &got), KERN_SUCCESS);
+    MT_EQ(got, h); /* a send right to the same port: the same name, one more uref */
+    MT_EQ(nu_refs(h, MACH_PORT_RIGHT_SEND), refs + 1);
+    MT_KR(task_set_special_port(TASK, TASK_HOST_PORT, h), KERN_NO_ACCESS);
+    MT_KR(task_set_special_port(TASK, TASK_HOST_PORT, MACH_PORT_NULL), KERN_NO_ACCESS);
+    MT_EQ(nu_refs(h, MACH_PORT_RIGHT_SEND), refs + 1); /* the request's copy went, ours stays */
+    MT_KR(task_get_special_port(TASK, TASK_HOST_PORT, &got), KERN_SUCCESS);
+    MT_EQ(got, h);
+    for (int i = 0; i < 3; i++)
+        MT_KR(mach_port_deallocate(TASK, h), KERN_SUCCESS);
 }
 
 MT_TEST(host_info_basic_describes_this_machine)

@@ -397,6 +397,12 @@ MT_TEST(task_special_ports_on_another_tasks_port_are_that_tasks_slots)
     MT_EQ(got, MACH_PORT_NULL);
     MT_KR(task_get_special_port(p.task, TASK_NAME_PORT, &got), KERN_INVALID_ARGUMENT);
     MT_KR(task_get_special_port(p.task, 99, &got), KERN_INVALID_ARGUMENT);
+    /* Its host port is the world's, ours. */
+    mach_port_t host = mach_host_self();
+    MT_KR(task_get_special_port(p.task, TASK_HOST_PORT, &got), KERN_SUCCESS);
+    MT_EQ(got, host);
+    MT_KR(mach_port_deallocate(TASK, got), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, host), KERN_SUCCESS);
 
     /* Set: its slot takes a copy of our send right; ours stays, our own slots do not move. */
     mach_port_t q = tp_port();

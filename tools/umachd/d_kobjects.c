@@ -81,9 +81,9 @@ void d_kobjects_shutdown(d_daemon *d)
 {
     while (d->timers)
         timer_unlist(d, d->timers->port);
-    if (d->host_port) {
-        um_port_destroy(d->host_port);
-        d->host_port = NULL;
+    if (d->kernel.host_port) {
+        um_port_destroy(d->kernel.host_port);
+        d->kernel.host_port = NULL;
     }
 }
 
@@ -135,10 +135,9 @@ bool d_kobject_call(d_conn *c, const um_wire_pkt *p)
         return reply1(c, p, KERN_SUCCESS, name);
     }
     case UM_WIRE_HOST_SELF: {
-        if (!d->host_port)
-            d->host_port = um_kobject_port_alloc(UM_KOT_HOST, NULL);
+        um_port *host = um_host_port(&d->kernel);
         mach_port_name_t name = MACH_PORT_NULL;
-        if (!d->host_port || um_kobject_copyout_send(space, d->host_port, &name) != KERN_SUCCESS)
+        if (!host || um_kobject_copyout_send(space, host, &name) != KERN_SUCCESS)
             name = MACH_PORT_NULL;
         return reply1(c, p, KERN_SUCCESS, name);
     }

@@ -200,7 +200,6 @@ struct d_daemon {
     unsigned nallowed;
     d_conn *ready_head, *ready_tail; /* connections whose waiter was woken */
     d_msg_call **heap;               /* waiting calls with a deadline, soonest first */
-    um_port *host_port;              /* the world's host port, made on first use */
     struct d_timer *timers;          /* armed timers (d_kobjects.c) */
     size_t heap_len, heap_cap;
     um_wire_buf rbuf;                /* where packets are received */

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
 #endif
 #include "../kern/um_kmsg.h"
+#include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 #include "um_api.h"
 
@@ -162,10 +163,18 @@ static bool special_slot(int which)
 kern_return_t um_api_special_port_get(um_task *target, int which_port, um_port **portp)
 {
     um_port *port;
+    if (which_port == TASK_HOST_PORT) {
+        /* Every task's is the world's host port (its slot stays empty), as mach_host_self. */
+        if (!(port = um_host_port(target->kernel)))
+            return KERN_RESOURCE_SHORTAGE;
+        um_port_make_send(port); /* the kernel holds its receive right */
+        *portp = port;
+        return KERN_SUCCESS;
+    }
     if (which_port == TASK_KERNEL_PORT)
         port = target->task_port;
     else if (special_slot(which_port))
-        port = target->special_ports[which_port]; /* the host slot stays empty: mach_host_self */
+        port = target->special_ports[which_port];
     else
         return KERN_INVALID_ARGUMENT; /* NAME/INSPECT/READ: umach has no lesser task ports */
     if (port == UM_PORT_DEAD || (port && !port->active)) {

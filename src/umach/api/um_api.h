@@ -125,8 +125,9 @@ kern_return_t um_api_insert_taken(um_space *space, um_port *port, mach_msg_type_
 
 /*
  * task_get_special_port's routine on `target`: *portp gets a new naked send right to the
- * slot's port, NULL for an empty slot, UM_PORT_DEAD for a dead one. KERN_INVALID_ARGUMENT
- * for a slot umach does not keep.
+ * slot's port (TASK_HOST_PORT: the world's host port), NULL for an empty slot, UM_PORT_DEAD
+ * for a dead one. KERN_INVALID_ARGUMENT for a slot umach does not keep, KERN_RESOURCE_SHORTAGE
+ * when the host port cannot be made.
  */
 kern_return_t um_api_special_port_get(um_task *target, int which_port, um_port **portp);
 /*

@@ -45,8 +45,6 @@ static pthread_key_t thread_port_key;
 static pthread_once_t thread_port_once = PTHREAD_ONCE_INIT;
 /* This thread's port (the kernel's receive-right reference), or NULL. */
 static _Thread_local um_port *thread_port;
-/* The host port of this process's task, or NULL. */
-static um_port *host_port;
 
 um_port *um_embedded_thread_port(void)
 {
@@ -103,10 +101,9 @@ UM_EXPORT mach_port_t mach_host_self(void)
         return um_client_host_self();
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
-    if (!host_port)
-        host_port = um_kobject_port_alloc(UM_KOT_HOST, NULL);
+    um_port *host = um_host_port(self->kernel);
     mach_port_name_t name = MACH_PORT_NULL;
-    if (host_port && um_kobject_copyout_send(self->space, host_port, &name) != KERN_SUCCESS)
+    if (host && um_kobject_copyout_send(self->space, host, &name) != KERN_SUCCESS)
         name = MACH_PORT_NULL;
     um_embedded_leave();
     return name;
@@ -608,9 +605,9 @@ UM_EXPORT kern_return_t mk_timer_cancel(mach_port_name_t name, uint64_t *result_
 static void kobjects_atfork_child(void)
 {
     (void)pthread_setspecific(thread_port_key, NULL);
-    /* The parent's objects stay with its abandoned task; the child starts without them. */
+    /* The parent's objects stay with its abandoned task; the child starts without them (the
+     * host port is the world's, which the child's task belongs to as well). */
     thread_port = NULL;
-    host_port = NULL;
     armed_list = NULL;
     timer_thread_running = false;
 }

@@ -290,6 +290,7 @@ struct um_kernel {
                                 front end's, e.g. umachd --queued-max) */
     void *fe;             /* the front end's own data */
     struct um_bootstrap *bootstrap; /* the root bootstrap registry (um_bootstrap.h) */
+    um_port *host_port;   /* the world's host port, made on first use (um_host_port) */
 };
 
 /*

@@ -27,6 +27,13 @@ um_port *um_kobject_port_alloc(uint8_t kotype, void *kobject)
     return port;
 }
 
+um_port *um_host_port(um_kernel *kernel)
+{
+    if (!kernel->host_port)
+        kernel->host_port = um_kobject_port_alloc(UM_KOT_HOST, NULL);
+    return kernel->host_port;
+}
+
 kern_return_t um_kobject_copyout_send(um_space *space, um_port *port, mach_port_name_t *namep)
 {
     um_port_make_send(port);

@@ -25,6 +25,13 @@
 um_port *um_kobject_port_alloc(uint8_t kotype, void *kobject);
 
 /*
+ * The host port of `kernel`'s world, every task's (mach_host_self, TASK_HOST_PORT), made on
+ * first use and kept in kernel->host_port, whose reference is its receive right's (the front
+ * end destroys it with the world). Borrowed; NULL when out of memory.
+ */
+um_port *um_host_port(um_kernel *kernel);
+
+/*
  * Give `space` one more send right to the kernel-object port (one uref on the name that
  * already holds send rights to it, or a new name). Does not consume the caller's reference.
  * KERN_RESOURCE_SHORTAGE / KERN_NO_SPACE when it cannot be named.
