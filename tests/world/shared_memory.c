@@ -130,11 +130,8 @@ static int sm_child(const char *service)
 MT_TEST(two_tasks_share_a_page_through_a_memory_entry_sent_in_a_message)
 {
     w_service svc;
-    MT_KR(w_service_open(&svc, "shared_memory", NULL), KERN_SUCCESS);
-    pid_t kid = fork();
-    MT_REQUIRE(kid >= 0);
-    if (kid == 0)
-        _exit(sm_child(svc.name));
+    pid_t kid = w_service_fork(&svc, "shared_memory", sm_child);
+    MT_REQUIRE(kid > 0);
 
     sm_buf b;
     MT_KR(sm_receive(svc.port, &b), MACH_MSG_SUCCESS);

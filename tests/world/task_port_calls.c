@@ -8,8 +8,9 @@
  * space owner's. Another task's task port is a plain send right (its last uref can go; only a
  * task's own is pinned). vm calls on another task stay refused (MACH_SEND_INVALID_DEST), and
  * a task port whose task has ended names no space.
- * The later tests turn it round: a forked peer (its bootstrap slot our port, w_fork_with) lends
- * us its task port, we make the calls on it, then tell it to check their effect from inside;
+ * Each test forks its peer through tp_peer_start (its bootstrap slot our port, w_fork_with),
+ * which lends us its task port; the later tests turn the first round: we make the calls on the
+ * peer's task port, then tell it to check their effect from inside;
  * the last sends the MIG requests by hand with mach_msg, which the kernel serves on that task.
  */
 #define _GNU_SOURCE
@@ -124,130 +125,7 @@ static int tp_names_has_receive(mach_port_t task, mach_port_name_t name)
     return found;
 }
 
-/* The forked task: its exit status says which step failed; a good run ends in abort(). */
-static int tp_caller(const char *service)
-{
-    mach_port_t svc = MACH_PORT_NULL, mine = MACH_PORT_NULL;
-    if (bootstrap_look_up(bootstrap_port, service, &svc) != KERN_SUCCESS)
-        return 10;
-    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &mine) != KERN_SUCCESS)
-        return 11;
-    if (tp_send(svc, MACH_MSG_TYPE_COPY_SEND, mine, MACH_MSG_TYPE_MAKE_SEND, TP_HELLO, TASK,
-                MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
-        return 12;
-    tp_buf b;
-    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_TASK_PORT)
-        return 13;
-    mach_port_t them = b.m.port.name; /* the test's task port */
-
-    mach_port_name_t n = MACH_PORT_NULL;
-    if (mach_port_allocate(them, MACH_PORT_RIGHT_RECEIVE, &n) != KERN_SUCCESS)
-        return 20;
-    mach_port_type_t type = 0;
-    if (mach_port_type(them, n, &type) != KERN_SUCCESS || type != MACH_PORT_TYPE_RECEIVE)
-        return 21;
-    if (!tp_names_has_receive(them, n))
-        return 23;
-    mach_port_urefs_t refs = 99;
-    if (mach_port_get_refs(them, n, MACH_PORT_RIGHT_RECEIVE, &refs) != KERN_SUCCESS || refs != 1)
-        return 25;
-    mach_port_t through = MACH_PORT_NULL;
-    mach_msg_type_name_t disp = 0;
-    if (mach_port_extract_right(them, n, MACH_MSG_TYPE_MAKE_SEND, &through, &disp) !=
-            KERN_SUCCESS ||
-        disp != MACH_MSG_TYPE_PORT_SEND)
-        return 26;
-    if (mach_port_get_refs(TASK, through, MACH_PORT_RIGHT_SEND, &refs) != KERN_SUCCESS ||
-        refs != 1)
-        return 27; /* the extracted right is in our space */
-
-    /* A right from our space into theirs: their space names its port already (n). */
-    if (mach_port_insert_right(them, 0x3303, through, MACH_MSG_TYPE_COPY_SEND) !=
-        KERN_RIGHT_EXISTS)
-        return 30;
-    /* Refused on another task: their memory. */
-    mach_vm_address_t a = 0;
-    if (mach_vm_allocate(them, &a, vm_page_size, VM_FLAGS_ANYWHERE) != MACH_SEND_INVALID_DEST)
-        return 31;
-
-    if (tp_send(svc, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, TP_NAME, MACH_PORT_NULL,
-                MACH_MSG_TYPE_COPY_SEND, n) != MACH_MSG_SUCCESS ||
-        tp_send(through, MACH_MSG_TYPE_MOVE_SEND, MACH_PORT_NULL, 0, TP_THROUGH, MACH_PORT_NULL,
-                MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
-        return 32;
-
-    /* Another task's task port is a plain send right here: its last uref can be released
-     * (kept meanwhile in a message queued on our own port, then taken back). */
-    if (tp_send(mine, MACH_MSG_TYPE_MAKE_SEND, MACH_PORT_NULL, 0, TP_STASH, them,
-                MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
-        return 33;
-    if (mach_port_deallocate(TASK, them) != KERN_SUCCESS)
-        return 34;
-    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_STASH)
-        return 35;
-    them = b.m.port.name;
-
-    if (mach_port_guard(them, n, TP_GUARD, TRUE) != KERN_SUCCESS)
-        return 40;
-    /* The wrong guard: a fatal guard exception, ours as the caller's. */
-    (void)mach_port_destruct(them, n, 0, TP_GUARD + 1);
-    return 41;
-}
-
-MT_TEST(calls_on_another_tasks_port_act_on_its_space_and_its_guard_exceptions_are_the_callers)
-{
-    w_service svc;
-    MT_KR(w_service_open(&svc, "task_port_calls", NULL), KERN_SUCCESS);
-
-    pid_t kid = fork();
-    MT_REQUIRE(kid >= 0);
-    if (kid == 0)
-        _exit(tp_caller(svc.name));
-
-    tp_buf b;
-    MT_KR(tp_receive(svc.port, &b), MACH_MSG_SUCCESS);
-    MT_EQ(b.m.h.msgh_id, TP_HELLO);
-    mach_port_t kid_task = b.m.port.name, kid_port = b.m.h.msgh_remote_port;
-    /* Told when its task ends (the world learns of a process's exit after waitpid may). */
-    mach_port_t notify = MACH_PORT_NULL, previous = MACH_PORT_NULL;
-    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &notify), KERN_SUCCESS);
-    MT_KR(mach_port_request_notification(TASK, kid_task, MACH_NOTIFY_DEAD_NAME, 0, notify,
-                                         MACH_MSG_TYPE_MAKE_SEND_ONCE, &previous),
-          KERN_SUCCESS);
-    /* Our task port, COPY_SEND: the caller may now act on our space. */
-    MT_KR(tp_send(kid_port, MACH_MSG_TYPE_MOVE_SEND, MACH_PORT_NULL, 0, TP_TASK_PORT, TASK,
-                  MACH_MSG_TYPE_COPY_SEND, 0),
-          MACH_MSG_SUCCESS);
-
-    /* The name it made is ours: a receive right, and the message it sent through it came. */
-    MT_KR(tp_receive(svc.port, &b), MACH_MSG_SUCCESS);
-    MT_EQ(b.m.h.msgh_id, TP_NAME);
-    mach_port_name_t n = b.m.name;
-    mach_port_type_t type = 0;
-    MT_KR(mach_port_type(TASK, n, &type), KERN_SUCCESS);
-    MT_EQ(type, MACH_PORT_TYPE_RECEIVE);
-    MT_KR(tp_receive(n, &b), MACH_MSG_SUCCESS);
-    MT_EQ(b.m.h.msgh_id, TP_THROUGH);
-
-    /* The broken guard killed the caller, not us; the guard it set is on our port. */
-    MT_EQ(w_wait_status(kid), 128 + SIGABRT); /* an exit status under 128 names the failed step */
-    MT_KR(mach_port_destruct(TASK, n, 0, TP_GUARD), KERN_SUCCESS);
-
-    /* Its task is gone: its task port is a dead name and names no space. */
-    MT_KR(tp_receive(notify, &b), MACH_MSG_SUCCESS);
-    MT_EQ(b.m.h.msgh_id, MACH_NOTIFY_DEAD_NAME);
-    mach_port_name_t x = 0x5678;
-    MT_KR(mach_port_allocate(kid_task, MACH_PORT_RIGHT_RECEIVE, &x), MACH_SEND_INVALID_DEST);
-    MT_EQ(x, 0x5678u);
-    mach_port_urefs_t refs = 0;
-    MT_KR(mach_port_get_refs(TASK, kid_task, MACH_PORT_RIGHT_DEAD_NAME, &refs), KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, kid_task, MACH_PORT_RIGHT_DEAD_NAME, -(mach_port_delta_t)refs),
-          KERN_SUCCESS);
-    MT_KR(mach_port_mod_refs(TASK, notify, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
-    MT_KR(w_service_close(&svc), KERN_SUCCESS);
-}
-
-/* ---- calls on a peer: a forked task that lends the test its task port ------------------- */
+/* ---- the peer: a forked task that lends the test its task port ---------------------------- */
 
 /* What a peer does once it said hello: its exit status (0: all went well). */
 typedef int (*tp_role)(mach_port_t mine);
@@ -315,6 +193,13 @@ static mach_msg_return_t tp_peer_go(const tp_peer *p)
                    MACH_MSG_TYPE_COPY_SEND, 0);
 }
 
+/* The peer's side of tp_peer_go: true once told to go on. */
+static bool tp_told_to_go(mach_port_t mine)
+{
+    tp_buf b;
+    return tp_receive(mine, &b) == MACH_MSG_SUCCESS && b.m.h.msgh_id == TP_GO;
+}
+
 /* Wait for the peer to exit and for the world to end its task: its exit status, or -1. */
 static int tp_peer_end(const tp_peer *p)
 {
@@ -359,11 +244,109 @@ static mach_port_urefs_t tp_refs(mach_port_name_t name, mach_port_right_t right)
     return mach_port_get_refs(TASK, name, right, &refs) == KERN_SUCCESS ? refs : 9999;
 }
 
+/* The peer that calls on our space, told of it through its bootstrap slot (our port): its
+ * exit status says which step failed; a good run ends in abort(). */
+static int tp_caller(mach_port_t mine)
+{
+    tp_buf b;
+    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_TASK_PORT)
+        return 13;
+    mach_port_t them = b.m.port.name; /* the test's task port */
+
+    mach_port_name_t n = MACH_PORT_NULL;
+    if (mach_port_allocate(them, MACH_PORT_RIGHT_RECEIVE, &n) != KERN_SUCCESS)
+        return 20;
+    mach_port_type_t type = 0;
+    if (mach_port_type(them, n, &type) != KERN_SUCCESS || type != MACH_PORT_TYPE_RECEIVE)
+        return 21;
+    if (!tp_names_has_receive(them, n))
+        return 23;
+    mach_port_urefs_t refs = 99;
+    if (mach_port_get_refs(them, n, MACH_PORT_RIGHT_RECEIVE, &refs) != KERN_SUCCESS || refs != 1)
+        return 25;
+    mach_port_t through = MACH_PORT_NULL;
+    mach_msg_type_name_t disp = 0;
+    if (mach_port_extract_right(them, n, MACH_MSG_TYPE_MAKE_SEND, &through, &disp) !=
+            KERN_SUCCESS ||
+        disp != MACH_MSG_TYPE_PORT_SEND)
+        return 26;
+    if (mach_port_get_refs(TASK, through, MACH_PORT_RIGHT_SEND, &refs) != KERN_SUCCESS ||
+        refs != 1)
+        return 27; /* the extracted right is in our space */
+
+    /* A right from our space into theirs: their space names its port already (n). */
+    if (mach_port_insert_right(them, 0x3303, through, MACH_MSG_TYPE_COPY_SEND) !=
+        KERN_RIGHT_EXISTS)
+        return 30;
+    /* Refused on another task: their memory. */
+    mach_vm_address_t a = 0;
+    if (mach_vm_allocate(them, &a, vm_page_size, VM_FLAGS_ANYWHERE) != MACH_SEND_INVALID_DEST)
+        return 31;
+
+    if (tp_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, TP_NAME, MACH_PORT_NULL,
+                MACH_MSG_TYPE_COPY_SEND, n) != MACH_MSG_SUCCESS ||
+        tp_send(through, MACH_MSG_TYPE_MOVE_SEND, MACH_PORT_NULL, 0, TP_THROUGH, MACH_PORT_NULL,
+                MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
+        return 32;
+
+    /* Another task's task port is a plain send right here: its last uref can be released
+     * (kept meanwhile in a message queued on our own port, then taken back). */
+    if (tp_send(mine, MACH_MSG_TYPE_MAKE_SEND, MACH_PORT_NULL, 0, TP_STASH, them,
+                MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
+        return 33;
+    if (mach_port_deallocate(TASK, them) != KERN_SUCCESS)
+        return 34;
+    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_STASH)
+        return 35;
+    them = b.m.port.name;
+
+    if (mach_port_guard(them, n, TP_GUARD, TRUE) != KERN_SUCCESS)
+        return 40;
+    /* The wrong guard: a fatal guard exception, ours as the caller's. */
+    (void)mach_port_destruct(them, n, 0, TP_GUARD + 1);
+    return 41;
+}
+
+MT_TEST(calls_on_another_tasks_port_act_on_its_space_and_its_guard_exceptions_are_the_callers)
+{
+    tp_peer p;
+    MT_REQUIRE(tp_peer_start(&p, tp_caller) == 0);
+    /* Our task port, COPY_SEND: the caller may now act on our space. */
+    MT_KR(tp_send(p.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, TP_TASK_PORT, TASK,
+                  MACH_MSG_TYPE_COPY_SEND, 0),
+          MACH_MSG_SUCCESS);
+
+    /* The name it made is ours: a receive right, and the message it sent through it came. */
+    tp_buf b;
+    MT_KR(tp_receive(p.home, &b), MACH_MSG_SUCCESS);
+    MT_EQ(b.m.h.msgh_id, TP_NAME);
+    mach_port_name_t n = b.m.name;
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(TASK, n, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_RECEIVE);
+    MT_KR(tp_receive(n, &b), MACH_MSG_SUCCESS);
+    MT_EQ(b.m.h.msgh_id, TP_THROUGH);
+
+    /* The broken guard killed the caller, not us (an exit status under 128 names the failed
+     * step), and its task ended; the guard it set is on our port. */
+    MT_EQ(tp_peer_end(&p), 128 + SIGABRT);
+    MT_KR(mach_port_destruct(TASK, n, 0, TP_GUARD), KERN_SUCCESS);
+
+    /* Its task is gone: its task port is a dead name and names no space. */
+    mach_port_name_t x = 0x5678;
+    MT_KR(mach_port_allocate(p.task, MACH_PORT_RIGHT_RECEIVE, &x), MACH_SEND_INVALID_DEST);
+    MT_EQ(x, 0x5678u);
+    MT_KR(mach_port_type(TASK, p.task, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_DEAD_NAME);
+    tp_peer_free(&p);
+}
+
+/* ---- calls on a peer's task port -------------------------------------------------------- */
+
 /* The peer sends one message to the port its bootstrap slot holds when told to. */
 static int tp_role_uses_its_slot(mach_port_t mine)
 {
-    tp_buf b;
-    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+    if (!tp_told_to_go(mine))
         return 50;
     mach_port_t slot = MACH_PORT_NULL;
     if (task_get_bootstrap_port(TASK, &slot) != KERN_SUCCESS || !MACH_PORT_VALID(slot))
@@ -443,7 +426,7 @@ MT_TEST(task_special_ports_on_another_tasks_port_are_that_tasks_slots)
 static int tp_role_finds_inserted_rights(mach_port_t mine)
 {
     tp_buf b;
-    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+    if (!tp_told_to_go(mine))
         return 60;
     mach_port_type_t type = 0;
     if (mach_port_type(TASK, TP_N_SEND, &type) != KERN_SUCCESS || type != MACH_PORT_TYPE_SEND)
@@ -535,8 +518,7 @@ MT_TEST(insert_right_on_another_tasks_port_names_the_callers_right_in_that_tasks
 /* The peer waits to be told to end. */
 static int tp_role_waits(mach_port_t mine)
 {
-    tp_buf b;
-    return tp_receive(mine, &b) == MACH_MSG_SUCCESS && b.m.h.msgh_id == TP_GO ? 0 : 70;
+    return tp_told_to_go(mine) ? 0 : 70;
 }
 
 MT_TEST(request_notification_on_another_tasks_port_notifies_whom_the_caller_says)
@@ -645,8 +627,7 @@ MT_TEST(request_notification_on_another_tasks_port_notifies_whom_the_caller_says
 /* The peer touches fresh memory when told, says so, and ends when told again. */
 static int tp_role_touches_memory(mach_port_t mine)
 {
-    tp_buf b;
-    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+    if (!tp_told_to_go(mine))
         return 80;
     mach_vm_address_t a = 0;
     if (mach_vm_allocate(TASK, &a, TP_TOUCH, VM_FLAGS_ANYWHERE) != KERN_SUCCESS)
@@ -656,7 +637,7 @@ static int tp_role_touches_memory(mach_port_t mine)
     if (tp_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, TP_TOUCHED,
                 MACH_PORT_NULL, MACH_MSG_TYPE_COPY_SEND, 0) != MACH_MSG_SUCCESS)
         return 82;
-    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+    if (!tp_told_to_go(mine))
         return 83;
     return 0;
 }
@@ -724,8 +705,7 @@ MT_TEST(task_info_on_another_tasks_port_describes_that_task)
 /* The peer breaks a guard of its own when told: fatal unless its policy says otherwise. */
 static int tp_role_breaks_a_guard(mach_port_t mine)
 {
-    tp_buf b;
-    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+    if (!tp_told_to_go(mine))
         return 85;
     mach_port_t g = MACH_PORT_NULL;
     if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &g) != KERN_SUCCESS ||
@@ -822,8 +802,7 @@ static mach_msg_return_t tp_mig(mach_port_t task, mach_port_t reply, mach_msg_id
 /* The peer finds the receive right our hand-sent request allocated in its space. */
 static int tp_role_finds_mig_port(mach_port_t mine)
 {
-    tp_buf b;
-    if (tp_receive(mine, &b) != MACH_MSG_SUCCESS || b.m.h.msgh_id != TP_GO)
+    if (!tp_told_to_go(mine))
         return 70;
     mach_port_type_t type = 0;
     if (mach_port_type(TASK, TP_N_MIG, &type) != KERN_SUCCESS || type != MACH_PORT_TYPE_RECEIVE)

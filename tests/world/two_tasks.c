@@ -139,12 +139,8 @@ static int tt_child(const char *service)
 MT_TEST(two_processes_talk_both_ways_with_rights_in_messages_and_a_dying_task_notifies)
 {
     w_service svc;
-    MT_KR(w_service_open(&svc, "two_tasks", NULL), KERN_SUCCESS);
-
-    pid_t kid = fork();
-    MT_REQUIRE(kid >= 0);
-    if (kid == 0)
-        _exit(tt_child(svc.name));
+    pid_t kid = w_service_fork(&svc, "two_tasks", tt_child);
+    MT_REQUIRE(kid > 0);
 
     tt_buf b;
     MT_KR(tt_receive(svc.port, &b, 10000), MACH_MSG_SUCCESS);

@@ -296,6 +296,23 @@ static inline kern_return_t w_service_open(w_service *s, const char *test, const
     return kr;
 }
 
+/*
+ * Open the service `s` (w_service_open, no `what`) and fork a task that looks it up: it runs
+ * `child` with the service's name and exits with its result. The child's pid, or -1 (the
+ * service is closed again).
+ */
+static inline pid_t w_service_fork(w_service *s, const char *test, int (*child)(const char *))
+{
+    if (w_service_open(s, test, NULL) != KERN_SUCCESS)
+        return -1;
+    pid_t kid = fork();
+    if (kid == 0)
+        _exit(child(s->name));
+    if (kid < 0)
+        (void)w_service_close(s);
+    return kid;
+}
+
 /* A child's exit status, or 128 + the signal that ended it; -1 if it cannot be waited for. */
 static inline int w_wait_status(pid_t kid)
 {
