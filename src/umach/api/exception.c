@@ -4,6 +4,7 @@
  * holds, or a thread whose thread port it holds. The slots are the kernel core's
  * (kern/um_exception.c); here the rights travel as the MIG messages would carry them.
  */
+#include "../kern/um_kmsg.h"
 #include "../kern/um_kobject_ports.h"
 #include "um_api.h"
 
@@ -37,17 +38,9 @@ kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_
     /* Then the new port, a copy of the caller's send right in the request. */
     um_port *port = NULL;
     if (op != UM_EXC_OP_GET) {
-        if (MACH_PORT_VALID(new_port)) {
-            kern_return_t kr = um_right_copyin(space, new_port, MACH_MSG_TYPE_COPY_SEND,
-                                               UM_COPYIN_DEADOK, &port);
-            if (kr != KERN_SUCCESS) {
-                if (kr == KERN_INVALID_RIGHT)
-                    um_guard_exception(space, new_port, 0, kGUARD_EXC_SEND_INVALID_RIGHT);
-                return MACH_SEND_INVALID_RIGHT;
-            }
-        } else if (new_port == MACH_PORT_DEAD) {
-            port = UM_PORT_DEAD;
-        }
+        mach_msg_return_t mr = um_kmsg_copyin_port(space, new_port, MACH_MSG_TYPE_COPY_SEND, &port);
+        if (mr != MACH_MSG_SUCCESS)
+            return mr;
     }
     kern_return_t kr;
     if (op == UM_EXC_OP_GET)

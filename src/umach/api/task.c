@@ -212,19 +212,11 @@ kern_return_t um_api_task_set_special_port(um_task *self, task_t task, int which
     if (!target)
         return MACH_SEND_INVALID_DEST;
     /* The MIG request carries a copy of the caller's send right. */
-    um_space *space = self->space;
     um_port *port = NULL;
-    if (MACH_PORT_VALID(special_port)) {
-        kern_return_t kr = um_right_copyin(space, special_port, MACH_MSG_TYPE_COPY_SEND,
-                                           UM_COPYIN_DEADOK, &port);
-        if (kr != KERN_SUCCESS) {
-            if (kr == KERN_INVALID_RIGHT)
-                um_guard_exception(space, special_port, 0, kGUARD_EXC_SEND_INVALID_RIGHT);
-            return MACH_SEND_INVALID_RIGHT;
-        }
-    } else if (special_port == MACH_PORT_DEAD) {
-        port = UM_PORT_DEAD;
-    }
+    mach_msg_return_t mr =
+        um_kmsg_copyin_port(self->space, special_port, MACH_MSG_TYPE_COPY_SEND, &port);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
     return um_api_special_port_set(target, which_port, port);
 }
 
