@@ -349,6 +349,55 @@ MT_TEST(a_threads_slots_are_its_own)
     NU_END();
 }
 
+/*
+ * A thread port given to the task calls, or a task or host port to the thread calls, reaches
+ * XNU's kernel server, whose routine gets a null task or thread: KERN_INVALID_ARGUMENT, the
+ * request (and the send right it copied) destroyed, no slot changed.
+ */
+MT_TEST(a_port_of_the_other_kind_is_a_null_target_and_invalid_argument)
+{
+    NU_BEGIN();
+    mach_port_t p = nu_port_with_send();
+    mach_port_t thread = mach_thread_self();
+    mach_port_t host = mach_host_self();
+    ep_list l;
+    memset(&l, 0, sizeof l);
+    l.n = EXC_TYPES_COUNT;
+    MT_KR(task_set_exception_ports(thread, EXC_MASK_BAD_ACCESS, p, EXCEPTION_DEFAULT, 0),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(task_swap_exception_ports(thread, EXC_MASK_BAD_ACCESS, p, EXCEPTION_DEFAULT, 0, l.masks,
+                                    &l.n, l.ports, l.behaviors, l.flavors),
+          KERN_INVALID_ARGUMENT);
+    MT_EQ(l.n, EXC_TYPES_COUNT);
+    MT_KR(task_get_exception_ports(host, EXC_MASK_ALL, l.masks, &l.n, l.ports, l.behaviors,
+                                   l.flavors),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(thread_set_exception_ports(TASK, EXC_MASK_BAD_ACCESS, p, EXCEPTION_DEFAULT, 0),
+          KERN_INVALID_ARGUMENT);
+    MT_KR(thread_get_exception_ports(host, EXC_MASK_ALL, l.masks, &l.n, l.ports, l.behaviors,
+                                     l.flavors),
+          KERN_INVALID_ARGUMENT);
+    MT_EQ(l.n, EXC_TYPES_COUNT);
+    MT_EQ(nu_refs(p, MACH_PORT_RIGHT_SEND), 1);
+    /* Nothing was set on the task or the thread. */
+    MT_KR(task_get(EXC_MASK_ALL, &l), KERN_SUCCESS);
+    MT_EQ(l.n, 1);
+    MT_EQ(l.ports[0], MACH_PORT_NULL);
+    ep_release(&l);
+    memset(&l, 0, sizeof l);
+    l.n = EXC_TYPES_COUNT;
+    MT_KR(thread_get_exception_ports(thread, EXC_MASK_ALL, l.masks, &l.n, l.ports, l.behaviors,
+                                     l.flavors),
+          KERN_SUCCESS);
+    for (mach_msg_type_number_t i = 0; i < l.n; i++)
+        MT_EQ(l.ports[i], MACH_PORT_NULL);
+    ep_release(&l);
+    MT_KR(mach_port_deallocate(TASK, host), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, thread), KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+    NU_END();
+}
+
 static mach_port_t et_port;
 
 static void *set_and_exit(void *arg)

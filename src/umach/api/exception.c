@@ -13,6 +13,22 @@
 /* A MIG array of exception_mask_array_t and its siblings holds at most 32 entries. */
 #define UM_EXC_ARRAY_MAX 32u
 
+/*
+ * Is `target` a send right to a live kernel object other than a `want` (a thread port given to
+ * a task call, a task or host port to a thread call)? XNU's kernel server runs the routine
+ * with a null task or thread (convert_port_to_task / _thread), which answers
+ * KERN_INVALID_ARGUMENT. Plain ports, timers and the bootstrap port are not kernel objects.
+ */
+static bool exc_other_kobject(um_space *space, mach_port_name_t target, int want)
+{
+    um_entry *e = MACH_PORT_VALID(target) ? um_entry_lookup(space, target) : NULL;
+    if (!e || !(e->type & MACH_PORT_TYPE_SEND))
+        return false;
+    const um_port *port = (const um_port *)e->object;
+    return port->active && port->kotype != want && port->kotype != UM_KOT_NONE &&
+           port->kotype != UM_KOT_TIMER && port->kotype != UM_KOT_BOOTSTRAP;
+}
+
 kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_t target,
                                      um_exc_op op, exception_mask_t mask, mach_port_t new_port,
                                      exception_behavior_t behavior, thread_state_flavor_t flavor,
@@ -28,13 +44,16 @@ kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_
     /* The request's destination: a task port or a thread port (what the MIG send resolves). */
     um_port *thread_port = NULL;
     um_task *task = NULL;
+    bool null_target = false;
     if (thread) {
         if (!MACH_PORT_VALID(target) ||
             um_kobject_translate_send(space, target, UM_KOT_THREAD, &thread_port) != KERN_SUCCESS)
-            return MACH_SEND_INVALID_DEST;
+            null_target = exc_other_kobject(space, target, UM_KOT_THREAD);
     } else if (!(task = um_task_target(self, target))) {
-        return MACH_SEND_INVALID_DEST;
+        null_target = exc_other_kobject(space, target, UM_KOT_TASK);
     }
+    if (!thread_port && !task && !null_target)
+        return MACH_SEND_INVALID_DEST;
     /* Then the new port, a copy of the caller's send right in the request. */
     um_port *port = NULL;
     if (op != UM_EXC_OP_GET) {
@@ -43,7 +62,9 @@ kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_
             return mr;
     }
     kern_return_t kr;
-    if (op == UM_EXC_OP_GET)
+    if (null_target)
+        kr = KERN_INVALID_ARGUMENT; /* XNU's routine given a null task or thread */
+    else if (op == UM_EXC_OP_GET)
         kr = mask & ~(exception_mask_t)(EXC_MASK_ALL | EXC_MASK_CRASH | EXC_MASK_CORPSE_NOTIFY)
                  ? KERN_INVALID_ARGUMENT
                  : KERN_SUCCESS;
