@@ -347,6 +347,16 @@ MT_TEST(kernel_object_ports_are_named_by_kind)
           KERN_SUCCESS);
     mach_port_name_t subset = MACH_PORT_NULL;
     MT_KR(bootstrap_subset(bootstrap_port, requestor, &subset), KERN_SUCCESS);
+    memory_object_size_t esize = 2 * vm_page_size;
+    mach_port_t entry = MACH_PORT_NULL, copy_entry = MACH_PORT_NULL;
+    MT_KR(mach_make_memory_entry_64(TASK, &esize, 0, MAP_MEM_NAMED_CREATE | VM_PROT_DEFAULT,
+                                    &entry, MACH_PORT_NULL),
+          KERN_SUCCESS);
+    char page[4096] __attribute__((aligned(4096))) = {0};
+    esize = sizeof page;
+    MT_KR(mach_make_memory_entry_64(TASK, &esize, (memory_object_offset_t)(uintptr_t)page,
+                                    VM_PROT_READ | MAP_MEM_VM_COPY, &copy_entry, MACH_PORT_NULL),
+          KERN_SUCCESS);
 
     char *text = lsmp_now();
     MT_REQUIRE(text);
@@ -362,6 +372,11 @@ MT_TEST(kernel_object_ports_are_named_by_kind)
     MT_KR(mach_port_get_refs(TASK, bootstrap_port, MACH_PORT_RIGHT_SEND, &refs), KERN_SUCCESS);
     EXPECT_ROW(text, bootstrap_port, send_fmt, refs, "BOOTSTRAP (root)");
     EXPECT_ROW(text, subset, send_fmt, 1u, "BOOTSTRAP (subset)");
+    char what[64];
+    snprintf(what, sizeof what, "MEMORY-ENTRY (%llu bytes)", 2ull * vm_page_size);
+    EXPECT_ROW(text, entry, send_fmt, 1u, what);
+    snprintf(what, sizeof what, "MEMORY-ENTRY (%llu bytes, copy)", 1ull * vm_page_size);
+    EXPECT_ROW(text, copy_entry, send_fmt, 1u, what);
     /* A timer is a receive right of the task (immovable). */
     const char *timer_fmt = "%s  %s  recv        ----M-  ----     1             0        0     "
                             "   0       5         0  0x0000000000000000  TIMER (%s)";
@@ -369,6 +384,8 @@ MT_TEST(kernel_object_ports_are_named_by_kind)
     EXPECT_ROW(text, armed, timer_fmt, "armed");
     free(text);
 
+    MT_KR(mach_port_deallocate(TASK, copy_entry), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, entry), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, subset), KERN_SUCCESS);
     MT_KR(mach_port_destroy(TASK, requestor), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, thread), KERN_SUCCESS);
