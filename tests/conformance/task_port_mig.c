@@ -37,6 +37,8 @@ enum {
     TM_GET_SPECIAL_PORT = 3409,
     TM_SET_SPECIAL_PORT = 3410,
     TM_GET_SET_STATUS = 3211,
+    TM_GET_EXC_GUARD_BEHAVIOR = 3452,
+    TM_SET_EXC_GUARD_BEHAVIOR = 3453,
 };
 
 #pragma pack(push, 4)
@@ -628,6 +630,37 @@ MT_TEST(task_set_special_port_by_message_takes_a_send_right_only)
         MT_KR(mach_port_deallocate(TASK, old), KERN_SUCCESS);
     MT_EQ(nu_status(p).mps_srights, 0);
     nu_kill(p);
+    tm_end();
+    NU_END();
+}
+
+MT_TEST(exc_guard_behavior_by_message_reads_and_sets_the_tasks_guard_policy)
+{
+    NU_BEGIN();
+    tm_begin();
+    tm_reply r;
+    task_exc_guard_behavior_t was = 0;
+    MT_KR(task_get_exc_guard_behavior(TASK, &was), KERN_SUCCESS);
+    MT_KR(tm_call(TM_GET_EXC_GUARD_BEHAVIOR, 0, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, TM_GET_EXC_GUARD_BEHAVIOR + 100);
+    MT_EQ(r.head.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 8);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    MT_EQ(r.simple.out[0], was);
+    /* Clearing MP_FATAL (a Darwin release kernel may refuse the downgrade: KERN_DENIED). */
+    MT_KR(tm_call(TM_SET_EXC_GUARD_BEHAVIOR, 1, TASK_EXC_GUARD_MP_DELIVER, 0, 0, &r),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_size, sizeof(mig_reply_error_t));
+    if (r.error.RetCode != KERN_DENIED) {
+        MT_EQ(r.error.RetCode, KERN_SUCCESS);
+        task_exc_guard_behavior_t now = 0;
+        MT_KR(task_get_exc_guard_behavior(TASK, &now), KERN_SUCCESS);
+        MT_EQ(now & TASK_EXC_GUARD_MP_FATAL, 0);
+        MT_CHECK(now & TASK_EXC_GUARD_MP_DELIVER);
+    }
+    /* Unknown bits: the routine's KERN_INVALID_VALUE. */
+    MT_KR(tm_call(TM_SET_EXC_GUARD_BEHAVIOR, 1, 0x100, 0, 0, &r), MACH_MSG_SUCCESS);
+    TM_ERROR_REPLY(r, TM_SET_EXC_GUARD_BEHAVIOR, KERN_INVALID_VALUE);
+    MT_KR(task_set_exc_guard_behavior(TASK, was), KERN_SUCCESS);
     tm_end();
     NU_END();
 }

@@ -46,12 +46,24 @@ static bool d_copy_read(um_kernel *kernel, const um_vm_copy *copy, void *dst, si
     return um_xmem_copy_read(copy, dst, len);
 }
 
+/* This machine's numbers, which host_info reports in a world as in embedded mode. */
+static void d_machine(um_kernel *kernel, um_machine *out)
+{
+    (void)kernel;
+    long conf = sysconf(_SC_NPROCESSORS_CONF), onln = sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    out->cpus_max = conf > 0 ? (uint32_t)conf : 0;
+    out->cpus_avail = onln > 0 ? (uint32_t)onln : 0;
+    out->memory = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
 static const um_kernel_ops d_kernel_ops = {
     .region_alloc = d_region_alloc,
     .region_free = d_region_free,
     .copy_discard = d_copy_discard,
     .copy_region = d_copy_region,
     .copy_read = d_copy_read,
+    .machine = d_machine,
 };
 
 void d_kernel_init(d_daemon *d)

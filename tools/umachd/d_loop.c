@@ -429,7 +429,18 @@ static bool d_usage(um_task *task, um_task_usage *out)
     return um_proc_usage_pinned(t->pid, t->pidfd, out);
 }
 
-static const um_task_hooks d_hooks = {.guard = d_guard, .usage = d_usage};
+/* A task's guard policy: its hello's UMACH_GUARD_NONFATAL, then task_set_exc_guard_behavior. */
+static bool d_guard_fatal(um_task *task, int set)
+{
+    d_task *t = task->fe;
+    if (set == 1)
+        t->flags &= ~UM_WIRE_HELLO_GUARD_NONFATAL;
+    else if (set == 0)
+        t->flags |= UM_WIRE_HELLO_GUARD_NONFATAL;
+    return !(t->flags & UM_WIRE_HELLO_GUARD_NONFATAL);
+}
+
+static const um_task_hooks d_hooks = {.guard = d_guard, .usage = d_usage, .guard_fatal = d_guard_fatal};
 
 static bool uid_allowed(const d_daemon *d, uid_t uid)
 {

@@ -136,6 +136,13 @@ kern_return_t um_api_special_port_get(um_task *target, int which_port, um_port *
  */
 kern_return_t um_api_special_port_set(um_task *target, int which_port, um_port *port);
 
+/*
+ * host_info on the host port: HOST_BASIC_INFO only (KERN_INVALID_ARGUMENT otherwise), from
+ * the machine's numbers; a count below the old five-field layout is KERN_FAILURE, as XNU's.
+ */
+kern_return_t um_api_host_info(const um_machine *machine, host_flavor_t flavor,
+                               host_info_t host_info_out, mach_msg_type_number_t *host_info_outCnt);
+
 /* Is `task` a send right to self's task port? (vm calls: the memory work is the front end's) */
 bool um_api_task_check(um_task *self, mach_port_name_t task);
 

@@ -9,6 +9,8 @@
 
 /* The kernel's regions and the task's memory in this process (um_memory.c). */
 extern const um_kernel_ops um_embedded_kernel_ops;
+/* This machine's numbers (host_info; the kernel's `machine` operation here and in umachd). */
+void um_machine_read(um_machine *out);
 extern const um_task_memops um_embedded_memops;
 
 /* Install the fault handler behind the task's memory copies (once, at world creation). */

@@ -18,6 +18,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "../api/um_api.h"
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 #include "../client/um_client.h"
@@ -150,9 +151,6 @@ UM_EXPORT kern_return_t thread_get_special_port(thread_inspect_t thread, int whi
     return kr;
 }
 
-/* The five fields of host_basic_info before cpu_threadtype (XNU accepts that short count). */
-#define UM_HOST_BASIC_INFO_OLD_COUNT ((mach_msg_type_number_t)5)
-
 /* ---- the host ----------------------------------------------------------------------------- */
 
 UM_EXPORT kern_return_t host_page_size(host_t host, vm_size_t *out_page_size)
@@ -162,10 +160,13 @@ UM_EXPORT kern_return_t host_page_size(host_t host, vm_size_t *out_page_size)
     return KERN_SUCCESS;
 }
 
-static uint64_t physical_memory(void)
+void um_machine_read(um_machine *out)
 {
+    long conf = sysconf(_SC_NPROCESSORS_CONF), onln = sysconf(_SC_NPROCESSORS_ONLN);
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+    out->cpus_max = conf > 0 ? (uint32_t)conf : 0;
+    out->cpus_avail = onln > 0 ? (uint32_t)onln : 0;
+    out->memory = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 }
 
 UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t host_info_out,
@@ -184,38 +185,9 @@ UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t
         return KERN_INVALID_ARGUMENT; /* a port, but not a host: the server sees HOST_NULL */
     if (kr != KERN_SUCCESS)
         return MACH_SEND_INVALID_DEST;
-    if (flavor != HOST_BASIC_INFO)
-        return KERN_INVALID_ARGUMENT;
-    if (*host_info_outCnt < UM_HOST_BASIC_INFO_OLD_COUNT)
-        return KERN_FAILURE;
-    host_basic_info_data_t info;
-    memset(&info, 0, sizeof info);
-    long conf = sysconf(_SC_NPROCESSORS_CONF), onln = sysconf(_SC_NPROCESSORS_ONLN);
-    info.max_cpus = conf > 0 ? (integer_t)conf : 1;
-    info.avail_cpus = onln > 0 ? (integer_t)onln : 1;
-    uint64_t mem = physical_memory();
-    info.memory_size = mem > 0x80000000u ? 0x80000000u : (natural_t)mem; /* capped as XNU does */
-#if defined(__x86_64__)
-    info.cpu_type = CPU_TYPE_X86_64;
-    info.cpu_subtype = CPU_SUBTYPE_X86_64_ALL;
-#elif defined(__aarch64__)
-    info.cpu_type = CPU_TYPE_ARM64;
-    info.cpu_subtype = CPU_SUBTYPE_ARM64_ALL;
-#else
-    info.cpu_type = CPU_TYPE_ANY;
-    info.cpu_subtype = CPU_SUBTYPE_MULTIPLE;
-#endif
-    info.cpu_threadtype = CPU_THREADTYPE_NONE;
-    info.physical_cpu = info.avail_cpus;
-    info.physical_cpu_max = info.max_cpus;
-    info.logical_cpu = info.avail_cpus;
-    info.logical_cpu_max = info.max_cpus;
-    info.max_mem = mem;
-    mach_msg_type_number_t count =
-        *host_info_outCnt >= HOST_BASIC_INFO_COUNT ? HOST_BASIC_INFO_COUNT : UM_HOST_BASIC_INFO_OLD_COUNT;
-    memcpy(host_info_out, &info, count * sizeof(integer_t));
-    *host_info_outCnt = count;
-    return KERN_SUCCESS;
+    um_machine machine;
+    um_machine_read(&machine);
+    return um_api_host_info(&machine, flavor, host_info_out, host_info_outCnt);
 }
 
 /* ---- semaphores ------------------------------------------------------------------------------ */

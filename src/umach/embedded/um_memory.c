@@ -54,12 +54,19 @@ static bool embedded_copy_read(um_kernel *kernel, const um_vm_copy *copy, void *
     return um_vm_copy_read(copy, dst, len);
 }
 
+static void embedded_machine(um_kernel *kernel, um_machine *out)
+{
+    (void)kernel;
+    um_machine_read(out);
+}
+
 const um_kernel_ops um_embedded_kernel_ops = {
     .region_alloc = embedded_region_alloc,
     .region_free = embedded_region_free,
     .copy_discard = embedded_copy_discard,
     .copy_region = embedded_copy_region,
     .copy_read = embedded_copy_read,
+    .machine = embedded_machine,
 };
 
 /*

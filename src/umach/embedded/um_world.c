@@ -176,9 +176,19 @@ static bool embedded_usage(um_task *task, um_task_usage *out)
     return um_proc_usage(getpid(), out);
 }
 
+/* The guard policy is the process's (UMACH_GUARD_NONFATAL, task_set_exc_guard_behavior). */
+static bool embedded_guard_fatal(um_task *task, int set)
+{
+    (void)task;
+    if (set >= 0)
+        um_the_world.guard_nonfatal = !set;
+    return !um_the_world.guard_nonfatal;
+}
+
 static const um_task_hooks embedded_hooks = {
     .guard = embedded_guard,
     .usage = embedded_usage,
+    .guard_fatal = embedded_guard_fatal,
 };
 
 /* ---- the task ------------------------------------------------------------------------------- */

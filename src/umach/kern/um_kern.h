@@ -257,6 +257,13 @@ struct um_space {
  * readable and writable by the core. Embedded mode: anonymous mappings of the process.
  * Out-of-line memory travels as the front end's copy objects (um_task_memops.copyin).
  */
+/* The machine's numbers host_info reports (um_kernel_ops.machine). */
+typedef struct um_machine {
+    uint32_t cpus_max;   /* processors configured (0: unknown) */
+    uint32_t cpus_avail; /* processors online (0: unknown) */
+    uint64_t memory;     /* bytes of physical memory (0: unknown) */
+} um_machine;
+
 typedef struct um_kernel_ops {
     /* A fresh zero-filled region of `len` bytes (a multiple of the page size), or NULL. */
     void *(*region_alloc)(um_kernel *kernel, size_t len);
@@ -275,6 +282,8 @@ typedef struct um_kernel_ops {
      * argument, which the kernel reads); the copy is left as it was. false: unreadable.
      */
     bool (*copy_read)(um_kernel *kernel, const um_vm_copy *copy, void *dst, size_t len);
+    /* The machine's numbers (the host port's host_info). NULL: all unknown. */
+    void (*machine)(um_kernel *kernel, um_machine *out);
 } um_kernel_ops;
 
 /*
@@ -359,6 +368,12 @@ typedef struct um_task_hooks {
      * false when it cannot be read (the process has gone). Conditions: world locked.
      */
     bool (*usage)(um_task *task, um_task_usage *out);
+    /*
+     * The task's Mach-port guard policy (task_get/set_exc_guard_behavior): do its fatal guard
+     * exceptions end it? `set` -1 only reads; 0 or 1 sets it first. Returns the policy.
+     * NULL: always fatal, never changed. Conditions: world locked.
+     */
+    bool (*guard_fatal)(um_task *task, int set);
 } um_task_hooks;
 
 /*

@@ -175,6 +175,15 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender)
         else
             reply.ret = MIG_NO_REPLY; /* the task has ended: its port is dying */
         break;
+    case UM_KOT_HOST:
+        if (um_rare(port)->kobject)
+            um_host_server(um_rare(port)->kobject, request, &reply);
+        else
+            reply.ret = MIG_NO_REPLY; /* a host port with no kernel to answer for */
+        break;
+    case UM_KOT_THREAD:
+        um_thread_server(request, &reply);
+        break;
     case UM_KOT_BOOTSTRAP:
         if (um_rare(port)->kobject)
             um_bootstrap_serve(um_rare(port)->kobject, request, &reply);

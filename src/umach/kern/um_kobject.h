@@ -73,12 +73,16 @@ typedef struct um_kobject_reply {
 um_kmsg *um_kobject_reply_alloc(um_kernel *kernel, mach_msg_size_t body_size, uint32_t ndesc);
 
 /*
- * The task port's MIG server (api/task_server.c: its routines are the api's calls, served on
+ * The task port's MIG server (api/kobject_server.c: its routines are the api's calls, served on
  * `target`, the task the port names): mach_port.defs and task.defs routines umach has.
  * `sender` is the task that sent the request (NULL: the kernel); a guard exception a routine
  * raises is the sender's. Takes what the routine keeps out of the request; fills `reply`.
  */
 void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobject_reply *reply);
+/* The host port's MIG server (the same file): host_info and host_page_size, of `kernel`. */
+void um_host_server(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply);
+/* A thread port's MIG server (the same file): thread_get_special_port. */
+void um_thread_server(um_kmsg *request, um_kobject_reply *reply);
 
 /*
  * Serve `request`, sent by `sender` (NULL: a message the kernel made), whose destination is

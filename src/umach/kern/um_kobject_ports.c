@@ -30,7 +30,7 @@ um_port *um_kobject_port_alloc(uint8_t kotype, void *kobject)
 um_port *um_host_port(um_kernel *kernel)
 {
     if (!kernel->host_port)
-        kernel->host_port = um_kobject_port_alloc(UM_KOT_HOST, NULL);
+        kernel->host_port = um_kobject_port_alloc(UM_KOT_HOST, kernel); /* its MIG server's */
     return kernel->host_port;
 }
 

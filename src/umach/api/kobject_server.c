@@ -1,8 +1,10 @@
 /*
- * task_server.c — the task port's MIG server (XNU: the mach_port and task subsystems that
- * ipc_kobject_server finds for IKOT_TASK_CONTROL): a request sent by hand with mach_msg to a
- * task port, as a program's own MIG user stubs send it, is served on the task the port names
- * by the same api functions the direct calls use, and answered with MIG's reply layout.
+ * kobject_server.c — the MIG servers of the task port, the host port and thread ports (XNU:
+ * the mach_port, task, mach_host and thread_act subsystems that ipc_kobject_server finds for
+ * IKOT_TASK_CONTROL, IKOT_HOST and IKOT_THREAD_CONTROL): a request sent by hand with mach_msg
+ * to such a port, as a program's own MIG user stubs send it, is served by the same functions
+ * the direct calls use, on the task the port names for a task port, and answered with MIG's
+ * reply layout.
  *
  * As MIG's kernel server does, each routine first checks the request's shape: a simple
  * request of the routine's exact size, or a complex one with its descriptor count and size
@@ -81,11 +83,20 @@ enum {
     TS_TASK_INFO = 3405,
     TS_TASK_GET_SPECIAL_PORT = 3409,
     TS_TASK_SET_SPECIAL_PORT = 3410,
+    TS_TASK_GET_EXC_GUARD_BEHAVIOR = 3452,
+    TS_TASK_SET_EXC_GUARD_BEHAVIOR = 3453,
+    TS_THREAD_GET_SPECIAL_PORT = 3610, /* thread_act.defs from 3600 */
+    TS_HOST_INFO = 200,                /* mach_host.defs from 200 */
+    TS_HOST_PAGE_SIZE = 202,
 };
+
+/* host_info_t: array[*:68] of integer_t. */
+#define TS_HOST_INFO_MAX 68u
 
 /* One request being served. */
 typedef struct ts_call {
-    um_task *target;          /* the task the port names */
+    um_kernel *kernel;        /* frees the memory a reply carries (NULL: it carries none) */
+    um_task *target;          /* the task the port names (task ports only) */
     mach_port_name_t self;    /* the target's own name for its task port */
     um_kmsg *req;
     const uint8_t *in;        /* the in-line arguments (after the NDR record), once checked */
@@ -164,7 +175,7 @@ static kern_return_t check_complex1(ts_call *c, uint8_t type, mach_msg_type_name
  */
 static kern_return_t reply_simple(ts_call *c, const void *out, uint32_t len)
 {
-    um_kmsg *k = um_kobject_reply_alloc(c->target->kernel, TS_NDR + 4 + len, 0);
+    um_kmsg *k = um_kobject_reply_alloc(c->kernel, TS_NDR + 4 + len, 0);
     if (!k)
         return MIG_NO_REPLY;
     memcpy(k->body, &NDR_record, TS_NDR);
@@ -182,7 +193,7 @@ static um_kmsg *reply_complex(ts_call *c, uint32_t ndesc, uint32_t dbytes, uint3
                               uint8_t **results)
 {
     uint32_t ndr = len ? TS_NDR : 0;
-    um_kmsg *k = um_kobject_reply_alloc(c->target->kernel, TS_BODY + dbytes + ndr + len, ndesc);
+    um_kmsg *k = um_kobject_reply_alloc(c->kernel, TS_BODY + dbytes + ndr + len, ndesc);
     if (!k)
         return NULL;
     mach_msg_body_t body = {.msgh_descriptor_count = ndesc};
@@ -414,7 +425,7 @@ static kern_return_t r_array(ts_call *c)
     if (n > max)
         n = max;
     uint32_t abytes = (n * elem + 3) & ~3u;
-    um_kmsg *k = um_kobject_reply_alloc(t->kernel, TS_NDR + 4 + nhead * 4 + 4 + abytes, 0);
+    um_kmsg *k = um_kobject_reply_alloc(c->kernel, TS_NDR + 4 + nhead * 4 + 4 + abytes, 0);
     if (!k)
         return MIG_NO_REPLY;
     uint8_t *p = k->body;
@@ -580,6 +591,32 @@ static kern_return_t r_ports(ts_call *c)
     return KERN_SUCCESS;
 }
 
+/*
+ * task_get/set_exc_guard_behavior: the task's Mach-port guard policy (um_task_hooks.guard_fatal;
+ * TASK_EXC_GUARD_MP_DELIVER always, MP_FATAL when its fatal guard exceptions end it). A value
+ * beyond TASK_EXC_GUARD_ALL is KERN_INVALID_VALUE, as the direct call answers.
+ */
+static kern_return_t r_exc_guard(ts_call *c)
+{
+    um_task *t = c->target;
+    kern_return_t kr;
+    if (c->req->id == TS_TASK_GET_EXC_GUARD_BEHAVIOR) {
+        if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
+            return kr;
+        bool fatal = !t->hooks || !t->hooks->guard_fatal || t->hooks->guard_fatal(t, -1);
+        uint32_t behavior = TASK_EXC_GUARD_MP_DELIVER | (fatal ? TASK_EXC_GUARD_MP_FATAL : 0);
+        return reply_simple(c, &behavior, 4);
+    }
+    if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+        return kr;
+    uint32_t behavior = in32(c, 0);
+    if (behavior & ~(uint32_t)TASK_EXC_GUARD_ALL)
+        return KERN_INVALID_VALUE;
+    if (t->hooks && t->hooks->guard_fatal)
+        (void)t->hooks->guard_fatal(t, (behavior & TASK_EXC_GUARD_MP_FATAL) != 0);
+    return KERN_SUCCESS;
+}
+
 /* mach_port_construct: its options travel out of line (24 bytes), its context in line. */
 static kern_return_t r_construct(ts_call *c)
 {
@@ -644,6 +681,9 @@ static kern_return_t serve(ts_call *c)
         return r_ports(c);
     case TS_MACH_PORT_CONSTRUCT:
         return r_construct(c);
+    case TS_TASK_GET_EXC_GUARD_BEHAVIOR:
+    case TS_TASK_SET_EXC_GUARD_BEHAVIOR:
+        return r_exc_guard(c);
     default:
         return MIG_BAD_ID;
     }
@@ -651,10 +691,93 @@ static kern_return_t serve(ts_call *c)
 
 void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobject_reply *reply)
 {
-    ts_call c = {.target = target, .self = target->task_name, .req = request, .reply = reply};
+    ts_call c = {.kernel = target->kernel,
+                 .target = target,
+                 .self = target->task_name,
+                 .req = request,
+                 .reply = reply};
     /* A guard exception a routine raises is the sender's (XNU raises it on the sending
      * thread); the routines act through the target's own name for its port. */
     target->served_for = sender != target ? sender : NULL;
     reply->ret = serve(&c);
     target->served_for = NULL;
+}
+
+/* ---- the host port and thread ports -------------------------------------------------------- */
+
+/*
+ * The host port's routines (mach_host.defs) umach has: host_info (HOST_BASIC_INFO) and
+ * host_page_size. Any other id is MIG_BAD_ID. The port's kernel object is the world's kernel.
+ */
+static kern_return_t host_serve(ts_call *c)
+{
+    kern_return_t kr;
+    switch (c->req->id) {
+    case TS_HOST_INFO: {
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        integer_t info[TS_HOST_INFO_MAX];
+        memset(info, 0, sizeof info);
+        mach_msg_type_number_t n = in32(c, 4) < TS_HOST_INFO_MAX ? in32(c, 4) : TS_HOST_INFO_MAX;
+        um_machine machine = {0, 0, 0};
+        if (c->kernel->ops->machine)
+            c->kernel->ops->machine(c->kernel, &machine);
+        if ((kr = um_api_host_info(&machine, (host_flavor_t)in32(c, 0), info, &n)) != KERN_SUCCESS)
+            return kr;
+        um_kmsg *k = um_kobject_reply_alloc(c->kernel, TS_NDR + 4 + 4 + n * 4, 0);
+        if (!k)
+            return MIG_NO_REPLY;
+        memcpy(k->body, &NDR_record, TS_NDR);
+        memcpy(k->body + TS_NDR + 4, &n, 4); /* after RetCode (zeroed) */
+        memcpy(k->body + TS_NDR + 8, info, (size_t)n * 4);
+        c->reply->kmsg = k;
+        return KERN_SUCCESS;
+    }
+    case TS_HOST_PAGE_SIZE: {
+        if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
+            return kr;
+        uint64_t size = c->kernel->page_size;
+        return reply_simple(c, &size, 8);
+    }
+    default:
+        return MIG_BAD_ID;
+    }
+}
+
+/*
+ * A thread port's routines (thread_act.defs) umach has: thread_get_special_port, whose
+ * THREAD_KERNEL_PORT is the port itself (umach has no inspect or read ports). Any other id is
+ * MIG_BAD_ID.
+ */
+static kern_return_t thread_serve(ts_call *c)
+{
+    if (c->req->id != TS_THREAD_GET_SPECIAL_PORT)
+        return MIG_BAD_ID;
+    kern_return_t kr = check_simple(c, 4);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    if ((int)in32(c, 0) != THREAD_KERNEL_PORT)
+        return KERN_INVALID_ARGUMENT;
+    uint8_t *results;
+    um_kmsg *k = reply_complex(c, 1, TS_PORT_DESC, 0, &results);
+    if (!k)
+        return MIG_NO_REPLY;
+    um_port *port = c->req->dest; /* active: the server runs only for a live port */
+    um_port_copy_send(port);
+    uint32_t at = TS_BODY;
+    reply_port(k, &at, port, MACH_MSG_TYPE_PORT_SEND);
+    c->reply->kmsg = k;
+    return KERN_SUCCESS;
+}
+
+void um_host_server(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply)
+{
+    ts_call c = {.kernel = kernel, .req = request, .reply = reply};
+    reply->ret = host_serve(&c);
+}
+
+void um_thread_server(um_kmsg *request, um_kobject_reply *reply)
+{
+    ts_call c = {.req = request, .reply = reply};
+    reply->ret = thread_serve(&c);
 }
