@@ -322,8 +322,15 @@ UM_EXPORT kern_return_t task_set_special_port(task_t task, int which_port,
 
 /* ---- exception ports (api/exception.c): the task's own or another task's, and threads' ---- */
 
+/* A port set for a fault's exception makes umach raise the fault's signal as it (um_exc.h). */
 #define UM_EXC_CALL(thread, target, op, mask, port, beh, flv, ...)                                   \
-    UM_CALL(exception_ports, thread, target, op, mask, port, beh, flv, __VA_ARGS__)
+    do {                                                                                           \
+        kern_return_t kr_;                                                                         \
+        UM_RUN(kr_, exception_ports, thread, target, op, mask, port, beh, flv, __VA_ARGS__);       \
+        if (kr_ == KERN_SUCCESS && (op) != UM_EXC_OP_GET && MACH_PORT_VALID(port))                 \
+            um_exc_signals_install(mask);                                                          \
+        return kr_;                                                                                \
+    } while (0)
 
 UM_EXPORT kern_return_t task_set_exception_ports(task_t task, exception_mask_t exception_mask,
                                                  mach_port_t new_port,

@@ -15,6 +15,12 @@ extern const um_task_memops um_embedded_memops;
 
 /* Install the fault handler behind the task's memory copies (once, at world creation). */
 void um_embedded_memory_init(void);
+/*
+ * A SIGSEGV or SIGBUS with context `uc` faulted inside one of those copies: end the copy (it
+ * returns false once the handler returns, or at once by a jump) and return true. false: the
+ * fault is the program's. Called from a signal handler (umach's own, or um_exc_signal.c's).
+ */
+bool um_embedded_copy_fault(void *uc);
 
 /* mach_msg for this process's task (um_msg.c): send and/or receive, sleeping as needed. */
 mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t option,

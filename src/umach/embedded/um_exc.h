@@ -38,6 +38,13 @@ extern _Thread_local bool um_exc_pending;
  */
 void um_exc_pending_deliver(void);
 
+/*
+ * An exception port was set for the exceptions in `mask`: from now on the signals that stand
+ * for them (SIGSEGV and SIGBUS, SIGILL, SIGFPE, SIGTRAP) are raised as those exceptions first
+ * (um_exc_signal.c). Each signal's handler is installed once, in front of what was installed.
+ */
+void um_exc_signals_install(exception_mask_t mask);
+
 /* Print the fatal guard line (port, flavour, payload) and abort, as EXC_GUARD kills on Darwin. */
 _Noreturn void um_guard_abort(uint32_t name, uint32_t flavor, uint64_t payload);
 

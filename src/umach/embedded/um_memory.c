@@ -122,11 +122,11 @@ static _Thread_local fe_jmp_buf *volatile fe_fault_jmp;
 #endif
 static struct sigaction fe_old_segv, fe_old_bus;
 
-static void fe_fault_handler(int sig, siginfo_t *info, void *uc)
+bool um_embedded_copy_fault(void *uc)
 {
 #if UM_COPY_ASM
     if (um_copy_fixup(uc))
-        return; /* the copy returns false */
+        return true; /* the copy returns false */
 #endif
 #ifdef FE_JMP_COPY
     fe_jmp_buf *jmp = fe_fault_jmp;
@@ -135,6 +135,14 @@ static void fe_fault_handler(int sig, siginfo_t *info, void *uc)
         FE_LONGJMP(*jmp);
     }
 #endif
+    (void)uc;
+    return false;
+}
+
+static void fe_fault_handler(int sig, siginfo_t *info, void *uc)
+{
+    if (um_embedded_copy_fault(uc))
+        return;
     const struct sigaction *old = sig == SIGSEGV ? &fe_old_segv : &fe_old_bus;
     if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
         old->sa_sigaction(sig, info, uc);

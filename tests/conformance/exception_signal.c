@@ -1,0 +1,251 @@
+/*
+ * exception_signal.c — a fault is raised as a Mach exception to the faulting thread's (or
+ * task's) exception port before it becomes a signal, as on Darwin: a write to a read-only page
+ * is EXC_BAD_ACCESS with KERN_PROTECTION_FAILURE and the address, a read of an unmapped page
+ * KERN_INVALID_ADDRESS; the faulting thread waits for the handler, a KERN_SUCCESS answer runs
+ * the instruction again (the handler mended the page), and a failure hands the fault on to the
+ * program's own signal handler.
+ */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#include "notify_util.h"
+
+#include <mach/exception_types.h>
+#include <mach/thread_act.h>
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+
+#pragma pack(push, 4)
+typedef struct {
+    mach_msg_header_t Head;
+    mach_msg_body_t msgh_body;
+    mach_msg_port_descriptor_t thread;
+    mach_msg_port_descriptor_t task;
+    NDR_record_t NDR;
+    exception_type_t exception;
+    mach_msg_type_number_t codeCnt;
+    int64_t code[2];
+} es_req;
+
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    kern_return_t RetCode;
+} es_reply;
+#pragma pack(pop)
+
+/* One exception served by a handler thread: what it saw, what it mends, what it answers. */
+typedef struct es_handler {
+    mach_port_t port;
+    kern_return_t answer;
+    void (*mend)(void);
+    mach_msg_id_t id;
+    exception_type_t exception;
+    mach_msg_type_number_t code_cnt;
+    int64_t code[2];
+    pthread_t thread;
+} es_handler;
+
+static void *es_serve(void *arg)
+{
+    es_handler *h = arg;
+    union {
+        es_req req;
+        uint8_t bytes[512];
+    } m;
+    memset(&m, 0, sizeof m);
+    if (mach_msg(&m.req.Head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, h->port, 10000,
+                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+        return NULL; /* the test's checks report what is missing */
+    h->id = m.req.Head.msgh_id;
+    h->exception = m.req.exception;
+    h->code_cnt = m.req.codeCnt;
+    memcpy(h->code, m.req.code, sizeof h->code);
+    if (h->mend)
+        h->mend();
+    es_reply r;
+    memset(&r, 0, sizeof r);
+    r.Head.msgh_bits = MACH_MSGH_BITS(MACH_MSGH_BITS_REMOTE(m.req.Head.msgh_bits), 0);
+    r.Head.msgh_size = sizeof r;
+    r.Head.msgh_remote_port = m.req.Head.msgh_remote_port;
+    r.Head.msgh_id = m.req.Head.msgh_id + 100;
+    r.NDR = NDR_record;
+    r.RetCode = h->answer;
+    if (!(m.req.Head.msgh_bits & MACH_MSGH_BITS_COMPLEX))
+        return NULL; /* not an exception: the test's stop */
+    (void)mach_port_deallocate(TASK, m.req.thread.name);
+    (void)mach_port_deallocate(TASK, m.req.task.name);
+    (void)mach_msg(&r.Head, MACH_SEND_MSG, sizeof r, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
+                   MACH_PORT_NULL);
+    return NULL;
+}
+
+/* Set the calling thread's EXC_BAD_ACCESS port to a new port served once by `h`. */
+static void es_start(es_handler *h, kern_return_t answer, void (*mend)(void))
+{
+    memset(h, 0, sizeof *h);
+    h->answer = answer;
+    h->mend = mend;
+    h->port = nu_port_with_send();
+    mach_port_t self = mach_thread_self();
+    (void)thread_set_exception_ports(self, EXC_MASK_BAD_ACCESS, h->port,
+                                     (exception_behavior_t)(EXCEPTION_DEFAULT |
+                                                            MACH_EXCEPTION_CODES),
+                                     0);
+    (void)mach_port_deallocate(TASK, self);
+    (void)pthread_create(&h->thread, NULL, es_serve, h);
+}
+
+static void es_finish(es_handler *h)
+{
+    (void)pthread_join(h->thread, NULL);
+    mach_port_t self = mach_thread_self();
+    (void)thread_set_exception_ports(self, EXC_MASK_BAD_ACCESS, MACH_PORT_NULL, EXCEPTION_DEFAULT,
+                                     0);
+    (void)mach_port_deallocate(TASK, self);
+    (void)mach_port_destruct(TASK, h->port, -1, 0);
+}
+
+static size_t es_page_size(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static volatile int *es_page;
+
+static void es_make_writable(void)
+{
+    (void)mprotect((void *)es_page, es_page_size(), PROT_READ | PROT_WRITE);
+}
+
+/* Its own handler the program installed for SIGSEGV and SIGBUS, and how it got back. */
+static sigjmp_buf es_jmp;
+static volatile sig_atomic_t es_own_signal;
+
+static void es_own_handler(int sig)
+{
+    es_own_signal = sig;
+    siglongjmp(es_jmp, 1);
+}
+
+/* First: before any exception port is set in this process (umach handles the signal from then). */
+MT_TEST(a_failure_answer_hands_the_fault_to_the_programs_own_handler)
+{
+    NU_BEGIN();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = es_own_handler;
+    sigemptyset(&sa.sa_mask);
+    MT_EQ(sigaction(SIGSEGV, &sa, NULL), 0);
+    MT_EQ(sigaction(SIGBUS, &sa, NULL), 0);
+    es_handler h;
+    es_start(&h, KERN_FAILURE, NULL);
+    /* Unmapped last, so that nothing the handler's start maps can take the page. */
+    void *p = mmap(NULL, es_page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_CHECK(p != MAP_FAILED);
+    MT_EQ(munmap(p, es_page_size()), 0);
+    es_page = p;
+    es_own_signal = 0;
+    if (sigsetjmp(es_jmp, 1) == 0)
+        (void)es_page[0];
+    MT_EQ(es_own_signal, SIGSEGV);
+    es_finish(&h);
+    MT_EQ(h.id, 2405);
+    MT_EQ(h.exception, EXC_BAD_ACCESS);
+    MT_EQ(h.code[0], KERN_INVALID_ADDRESS);
+    MT_EQ(h.code[1], (int64_t)(intptr_t)p);
+    /* The program's handler stays: one installed now would replace umach's (docs/porting.md). */
+    NU_END();
+}
+
+MT_TEST(a_write_to_a_read_only_page_is_exc_bad_access_and_runs_again_after_success)
+{
+    NU_BEGIN();
+    void *p = mmap(NULL, es_page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_CHECK(p != MAP_FAILED);
+    es_page = p;
+    MT_EQ(mprotect(p, es_page_size(), PROT_READ), 0);
+    es_handler h;
+    es_start(&h, KERN_SUCCESS, es_make_writable);
+    es_page[0] = 42;
+    es_finish(&h);
+    MT_EQ(es_page[0], 42);
+    MT_EQ(h.id, 2405);
+    MT_EQ(h.exception, EXC_BAD_ACCESS);
+    MT_EQ(h.code_cnt, 2);
+    MT_EQ(h.code[0], KERN_PROTECTION_FAILURE);
+    MT_EQ(h.code[1], (int64_t)(intptr_t)p);
+    MT_EQ(munmap(p, es_page_size()), 0);
+    NU_END();
+}
+
+MT_TEST(the_tasks_port_takes_a_fault_when_the_thread_has_none)
+{
+    NU_BEGIN();
+    void *p = mmap(NULL, es_page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_CHECK(p != MAP_FAILED);
+    es_page = p;
+    MT_EQ(mprotect(p, es_page_size(), PROT_NONE), 0);
+    es_handler h;
+    es_start(&h, KERN_SUCCESS, es_make_writable);
+    /* Move the port from the thread's slot to the task's. */
+    mach_port_t self = mach_thread_self();
+    MT_KR(thread_set_exception_ports(self, EXC_MASK_BAD_ACCESS, MACH_PORT_NULL, EXCEPTION_DEFAULT,
+                                     0),
+          KERN_SUCCESS);
+    MT_KR(task_set_exception_ports(TASK, EXC_MASK_BAD_ACCESS, h.port,
+                                   (exception_behavior_t)(EXCEPTION_DEFAULT |
+                                                          MACH_EXCEPTION_CODES),
+                                   0),
+          KERN_SUCCESS);
+    int v = es_page[0];
+    MT_EQ(v, 0);
+    MT_KR(task_set_exception_ports(TASK, EXC_MASK_BAD_ACCESS, MACH_PORT_NULL, EXCEPTION_DEFAULT, 0),
+          KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, self), KERN_SUCCESS);
+    es_finish(&h);
+    MT_EQ(h.exception, EXC_BAD_ACCESS);
+    MT_EQ(h.code[0], KERN_PROTECTION_FAILURE);
+    MT_EQ(h.code[1], (int64_t)(intptr_t)p);
+    MT_EQ(munmap(p, es_page_size()), 0);
+    NU_END();
+}
+
+MT_TEST(a_message_buffer_the_kernel_cannot_read_is_an_error_not_an_exception)
+{
+    NU_BEGIN();
+    size_t page = es_page_size();
+    uint8_t *p = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_CHECK(p != MAP_FAILED);
+    MT_EQ(mprotect(p + page, page, PROT_NONE), 0);
+    mach_port_t dest = nu_port_with_send();
+    es_handler h;
+    es_start(&h, KERN_SUCCESS, NULL);
+    /* The header ends where the unreadable page starts; the body lies in it. */
+    mach_msg_header_t *m = (mach_msg_header_t *)(void *)(p + page - sizeof(mach_msg_header_t));
+    memset(m, 0, sizeof *m);
+    m->msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+    m->msgh_remote_port = dest;
+    m->msgh_size = sizeof *m + 8;
+    MT_KR(mach_msg(m, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof *m + 8, 0, MACH_PORT_NULL, 0,
+                   MACH_PORT_NULL),
+          MACH_SEND_INVALID_DATA);
+    /* The handler saw nothing: stop it with a message of another kind. */
+    mach_msg_header_t stop;
+    memset(&stop, 0, sizeof stop);
+    stop.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
+    stop.msgh_size = sizeof stop;
+    stop.msgh_remote_port = h.port;
+    stop.msgh_id = 0x5170;
+    MT_KR(mach_msg(&stop, MACH_SEND_MSG, sizeof stop, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
+                   MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    es_finish(&h);
+    MT_EQ(h.id, 0x5170);
+    MT_KR(mach_port_destruct(TASK, dest, -1, 0), KERN_SUCCESS);
+    MT_EQ(munmap(p, 2 * page), 0);
+    NU_END();
+}
+
+MT_MAIN()
