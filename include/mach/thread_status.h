@@ -8,6 +8,8 @@
 
 #include <mach/vm_types.h>
 
+#include <stdint.h>
+
 typedef natural_t *thread_state_t;
 #define THREAD_STATE_MAX (1296)
 typedef natural_t thread_state_data_t[THREAD_STATE_MAX];
@@ -42,6 +44,15 @@ typedef natural_t thread_state_data_t[THREAD_STATE_MAX];
 #define x86_THREAD_FULL_STATE64 23
 #define x86_INSTRUCTION_STATE 24
 #define x86_LAST_BRANCH_STATE 25
+
+/* x86_THREAD_STATE64's layout (<mach/i386/_structs.h>). */
+typedef struct __darwin_x86_thread_state64 {
+    uint64_t __rax, __rbx, __rcx, __rdx, __rdi, __rsi, __rbp, __rsp;
+    uint64_t __r8, __r9, __r10, __r11, __r12, __r13, __r14, __r15;
+    uint64_t __rip, __rflags, __cs, __fs, __gs;
+} x86_thread_state64_t;
+#define x86_THREAD_STATE64_COUNT                                                                   \
+    ((mach_msg_type_number_t)(sizeof(x86_thread_state64_t) / sizeof(int)))
 #elif defined(__aarch64__)
 #define ARM_THREAD_STATE 1
 #define ARM_UNIFIED_THREAD_STATE ARM_THREAD_STATE
@@ -58,6 +69,16 @@ typedef natural_t thread_state_data_t[THREAD_STATE_MAX];
 #define ARM_NEON_STATE 16
 #define ARM_NEON_STATE64 17
 #define ARM_PAGEIN_STATE 27
+
+/* ARM_THREAD_STATE64's layout (<mach/arm/_structs.h>, without pointer authentication). */
+typedef struct __darwin_arm_thread_state64 {
+    uint64_t __x[29];
+    uint64_t __fp, __lr, __sp, __pc;
+    uint32_t __cpsr;
+    uint32_t __pad;
+} arm_thread_state64_t;
+#define ARM_THREAD_STATE64_COUNT                                                                   \
+    ((mach_msg_type_number_t)(sizeof(arm_thread_state64_t) / sizeof(uint32_t)))
 #endif
 
 typedef int thread_state_flavor_t;

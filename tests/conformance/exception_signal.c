@@ -13,6 +13,7 @@
 #include <mach/thread_act.h>
 
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 
@@ -247,5 +248,132 @@ MT_TEST(a_message_buffer_the_kernel_cannot_read_is_an_error_not_an_exception)
     MT_EQ(munmap(p, 2 * page), 0);
     NU_END();
 }
+
+/* ---- EXCEPTION_STATE: the thread's registers, and the handler's new ones ------------------- */
+
+#if defined(__x86_64__)
+#define ES_FLAVOR x86_THREAD_STATE64
+#define ES_COUNT x86_THREAD_STATE64_COUNT
+typedef x86_thread_state64_t es_state;
+#define ES_PC(s) ((s).__rip)
+#elif defined(__aarch64__) || defined(__arm64__)
+#define ES_FLAVOR ARM_THREAD_STATE64
+#define ES_COUNT ARM_THREAD_STATE64_COUNT
+typedef arm_thread_state64_t es_state;
+#define ES_PC(s) ((s).__pc)
+#endif
+
+#ifdef ES_FLAVOR
+#pragma pack(push, 4)
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    exception_type_t exception;
+    mach_msg_type_number_t codeCnt;
+    int64_t code[2];
+    int flavor;
+    mach_msg_type_number_t old_stateCnt;
+    natural_t old_state[THREAD_STATE_MAX];
+} es_state_req;
+
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    kern_return_t RetCode;
+    int flavor;
+    mach_msg_type_number_t new_stateCnt;
+    natural_t new_state[THREAD_STATE_MAX];
+} es_state_rep;
+#pragma pack(pop)
+
+static volatile int es_recovered;
+static void es_recover(void)
+{
+    es_recovered = 1;
+}
+
+/* What the state handler saw. */
+static struct {
+    mach_port_t port;
+    mach_msg_id_t id;
+    int flavor;
+    mach_msg_type_number_t count;
+    uint64_t pc;
+    int64_t code[2];
+} es_st;
+
+/* Serve one EXCEPTION_STATE request: answer with the state, its pc moved to es_recover. */
+static void *es_serve_state(void *arg)
+{
+    (void)arg;
+    static union {
+        es_state_req req;
+        uint8_t bytes[sizeof(es_state_req) + 128];
+    } m;
+    static es_state_rep r;
+    memset(&m, 0, sizeof m);
+    if (mach_msg(&m.req.Head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, es_st.port, 10000,
+                 MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+        return NULL;
+    es_st.id = m.req.Head.msgh_id;
+    es_st.flavor = m.req.flavor;
+    es_st.count = m.req.old_stateCnt;
+    memcpy(es_st.code, m.req.code, sizeof es_st.code);
+    es_state s;
+    memset(&s, 0, sizeof s);
+    if (m.req.old_stateCnt == ES_COUNT)
+        memcpy(&s, m.req.old_state, sizeof s);
+    es_st.pc = (uint64_t)ES_PC(s);
+    ES_PC(s) = (uint64_t)(uintptr_t)es_recover;
+    memset(&r, 0, sizeof r);
+    r.Head.msgh_bits = MACH_MSGH_BITS(MACH_MSGH_BITS_REMOTE(m.req.Head.msgh_bits), 0);
+    r.Head.msgh_remote_port = m.req.Head.msgh_remote_port;
+    r.Head.msgh_id = m.req.Head.msgh_id + 100;
+    r.NDR = NDR_record;
+    r.RetCode = KERN_SUCCESS;
+    r.flavor = ES_FLAVOR;
+    r.new_stateCnt = ES_COUNT;
+    memcpy(r.new_state, &s, sizeof s);
+    r.Head.msgh_size = (mach_msg_size_t)(offsetof(es_state_rep, new_state) + sizeof s);
+    (void)mach_msg(&r.Head, MACH_SEND_MSG, r.Head.msgh_size, 0, MACH_PORT_NULL,
+                   MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+    return NULL;
+}
+
+MT_TEST(a_state_handler_gets_the_faulting_pc_and_the_thread_goes_on_from_its_new_state)
+{
+    NU_BEGIN();
+    memset(&es_st, 0, sizeof es_st);
+    es_st.port = nu_port_with_send();
+    mach_port_t self = mach_thread_self();
+    MT_KR(thread_set_exception_ports(self, EXC_MASK_BAD_ACCESS, es_st.port,
+                                     (exception_behavior_t)(EXCEPTION_STATE | MACH_EXCEPTION_CODES),
+                                     ES_FLAVOR),
+          KERN_SUCCESS);
+    pthread_t t;
+    MT_EQ(pthread_create(&t, NULL, es_serve_state, NULL), 0);
+    /* Unmapped last, so that nothing mapped since (the handler's stack) can take the page. */
+    void *p = mmap(NULL, es_page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_CHECK(p != MAP_FAILED);
+    MT_EQ(munmap(p, es_page_size()), 0);
+    es_recovered = 0;
+    /* A call into the unmapped page faults there; the handler makes it a call of es_recover. */
+    void (*volatile jump)(void) = (void (*)(void))(uintptr_t)p;
+    jump();
+    MT_EQ(pthread_join(t, NULL), 0);
+    MT_EQ(es_recovered, 1);
+    MT_EQ(es_st.id, 2406);
+    MT_EQ(es_st.flavor, ES_FLAVOR);
+    MT_EQ(es_st.count, ES_COUNT);
+    MT_EQ(es_st.pc, (uint64_t)(uintptr_t)p);
+    MT_EQ(es_st.code[0], KERN_INVALID_ADDRESS);
+    MT_KR(thread_set_exception_ports(self, EXC_MASK_BAD_ACCESS, MACH_PORT_NULL, EXCEPTION_DEFAULT,
+                                     0),
+          KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, self), KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, es_st.port, -1, 0), KERN_SUCCESS);
+    NU_END();
+}
+#endif
 
 MT_MAIN()

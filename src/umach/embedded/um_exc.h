@@ -12,10 +12,12 @@
 /*
  * Raise `exception` with its two codes on the calling thread: its thread's port for it, then
  * its task's, until one answers KERN_SUCCESS (or its reply port died). Returns that answer,
- * or the last failure (KERN_FAILURE when no port is set). Conditions: world unlocked, nothing
- * of umach's held.
+ * or the last failure (KERN_FAILURE when no port is set). `uc`: the signal's ucontext_t, whose
+ * registers the state behaviours send and a successful answer's new state replaces (NULL: no
+ * state, and those behaviours are passed over). Conditions: world unlocked, nothing of
+ * umach's held.
  */
-kern_return_t um_exc_raise(exception_type_t exception, const int64_t code[2]);
+kern_return_t um_exc_raise(exception_type_t exception, const int64_t code[2], void *uc);
 
 /* The EXC_GUARD code[0] of a Mach-port guard of `flavor` on `name`, as XNU encodes it. */
 int64_t um_exc_guard_code(uint32_t name, uint32_t flavor);

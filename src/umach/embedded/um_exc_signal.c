@@ -124,7 +124,7 @@ static void um_exc_signal_handler(int sig, siginfo_t *info, void *uc)
     if (info && info->si_code > 0) {
         int64_t code[2];
         signal_codes(sig, info, code);
-        if (um_exc_raise(signal_exception(sig), code) == KERN_SUCCESS)
+        if (um_exc_raise(signal_exception(sig), code, uc) == KERN_SUCCESS)
             return; /* handled: run the instruction again */
     }
     pass_on(i, sig, info, uc);
