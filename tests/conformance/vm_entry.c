@@ -502,6 +502,54 @@ MT_TEST(vm_remap_shares_or_copies_the_callers_memory_and_reports_its_protections
     MT_KR(mach_vm_deallocate(TASK, a, 2 * PG), KERN_SUCCESS);
 }
 
+/*
+ * XNU's vm_sanitize_addr_size with VM_SANITIZE_FLAGS_REALIGN_START: a fixed mach_vm_map or
+ * mach_vm_remap starts at its address's page and maps the size rounded up from there, so an
+ * unaligned [address, address + size) that ends in the next page leaves that page alone; a
+ * remap's source, without VM_FLAGS_RETURN_DATA_ADDR, is counted the same way.
+ */
+MT_TEST(a_fixed_map_or_remap_at_an_unaligned_address_maps_the_size_from_its_page)
+{
+    mach_vm_address_t dst = 0, src = 0, at;
+    MT_KR(mach_vm_allocate(TASK, &dst, 2 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(mach_vm_allocate(TASK, &src, 2 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    B(dst)[PG] = 'd';
+    B(src)[0] = 'a';
+    B(src)[PG] = 'b';
+    mach_port_t e = ve_create(PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    vm_prot_t cur, max;
+    at = dst + PG / 2;
+    MT_KR(mach_vm_map(TASK, &at, PG, 0, VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE, e, 0, FALSE,
+                      VM_PROT_DEFAULT, VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_EQ(at, dst);
+    B(dst)[1] = 'e';
+    MT_EQ(B(dst)[PG], 'd');
+    for (int copy = 0; copy < 2; copy++) {
+        at = dst + PG / 2;
+        MT_KR(mach_vm_remap(TASK, &at, PG, 0, VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE, TASK, src,
+                            copy, &cur, &max, VM_INHERIT_DEFAULT),
+              KERN_SUCCESS);
+        MT_EQ(at, dst);
+        MT_EQ(B(dst)[0], 'a');
+        MT_EQ(B(dst)[PG], 'd');
+    }
+    /* the source's last 16 bytes of its first page and 16 of the next: its first page only */
+    for (int copy = 0; copy < 2; copy++) {
+        at = dst;
+        MT_KR(mach_vm_remap(TASK, &at, 32, 0, VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE, TASK,
+                            src + PG - 16, copy, &cur, &max, VM_INHERIT_DEFAULT),
+              KERN_SUCCESS);
+        MT_EQ(at, dst);
+        MT_EQ(B(dst)[0], 'a');
+        MT_EQ(B(dst)[PG], 'd');
+    }
+    MT_KR(mach_vm_deallocate(TASK, dst, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, src, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+}
+
 MT_TEST(vm_write_overwrites_the_callers_memory_and_reports_bad_ranges_as_xnu)
 {
     mach_vm_address_t a = 0;

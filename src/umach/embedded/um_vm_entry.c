@@ -360,9 +360,10 @@ static kern_return_t prots_check(vm_prot_t cur, vm_prot_t max, vm_inherit_t inhe
 }
 
 /*
- * Where the new mapping goes: anywhere (*at 0), or fixed at *addr's page with the size grown
- * to the pages [addr, addr + size) covers. KERN_INVALID_ARGUMENT for a size of 0 or a range
- * that overflows.
+ * Where the new mapping goes: anywhere (*at 0), or fixed at addr's page with the size rounded
+ * up from that page's start, as XNU's vm_sanitize_addr_size with VM_SANITIZE_FLAGS_REALIGN_START
+ * (an unaligned addr + size that ends in the next page does not reach it). KERN_INVALID_ARGUMENT
+ * for a size of 0 or a range that overflows.
  */
 static kern_return_t place_check(uint64_t addr, uint64_t size, int flags, uint64_t *at,
                                  uint64_t *len)
@@ -376,7 +377,7 @@ static kern_return_t place_check(uint64_t addr, uint64_t size, int flags, uint64
         *len = (size + pmask()) & ~pmask();
         return KERN_SUCCESS;
     }
-    if (!page_span(addr, size, at, len))
+    if (!page_span(addr & ~pmask(), size, at, len))
         return KERN_INVALID_ARGUMENT;
     if (*at == 0)
         return KERN_NO_SPACE; /* page zero is never available */
@@ -507,14 +508,16 @@ static kern_return_t remap_common(vm_map_t target, uint64_t *address, uint64_t s
     kern_return_t kr = place_check(*address, size, flags, &at, &len);
     if (kr != KERN_SUCCESS)
         return kr;
-    if (!page_span(src, size, &start, &slen))
-        return KERN_INVALID_ARGUMENT;
+    /* The source's pages: those [src, src + size) touches with VM_FLAGS_RETURN_DATA_ADDR,
+     * else the size rounded from src's page (vm_map_remap_sanitize's legacy REALIGN_START);
+     * the target, at its address's page, is as long as they are. */
     uint64_t in_page = src & pmask();
-    if (slen > len) {
-        len = slen; /* the source's pages, whole */
-        if (!(flags & VM_FLAGS_ANYWHERE) && at + len < at)
-            return KERN_INVALID_ARGUMENT;
-    }
+    uint64_t src_from = (flags & VM_FLAGS_RETURN_DATA_ADDR) ? src : src - in_page;
+    if (!page_span(src_from, size, &start, &slen))
+        return KERN_INVALID_ARGUMENT;
+    len = slen;
+    if (!(flags & VM_FLAGS_ANYWHERE) && at + len < at)
+        return KERN_INVALID_ARGUMENT;
     int place_flags = flags & (VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE);
     int prot, maxprot, fd;
     kr = um_vm_range_prot(start, slen, &prot, &maxprot);
