@@ -634,4 +634,29 @@ MT_TEST(a_forked_child_gets_a_copy_of_a_default_mapping_and_shares_an_inherit_sh
     MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
 }
 
+/*
+ * The child's copy of a default (VM_INHERIT_COPY) mapping is the memory as it was at the fork,
+ * as XNU's vm_map_fork copies the map: what the parent writes once fork() has returned never
+ * shows in it, however long the mapping takes to copy.
+ */
+MT_TEST(a_forked_childs_copy_of_a_mapping_holds_no_write_the_parent_makes_after_the_fork)
+{
+    const mach_vm_size_t size = 64 << 20;
+    mach_port_t e = ve_create(size, VM_PROT_DEFAULT);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    mach_vm_address_t a = ve_map(e, size, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(a != 0);
+    B(a)[size - 1] = 1;
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(B(a)[size - 1] == 1 ? 0 : 1);
+    B(a)[size - 1] = 2;
+    MT_REQUIRE(pid > 0);
+    int status = 0;
+    MT_EQ(waitpid(pid, &status, 0), pid);
+    MT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    MT_KR(mach_vm_deallocate(TASK, a, size), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+}
+
 MT_MAIN()

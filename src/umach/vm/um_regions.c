@@ -104,6 +104,8 @@ typedef struct um_region {
     uint8_t state;         /* UM_RG_LIVE, UM_RG_FROZEN or UM_RG_SHARED */
     bool checked;          /* scratch: validated in the current operation */
     uint8_t inherit;       /* SHARED: VM_INHERIT_* at fork (the others are always copied) */
+    uint8_t fork_prot;     /* with fork_copy: the mapping's VM_PROT_* at the fork */
+    void *fork_copy;       /* SHARED, inherited as a copy, while a fork runs: the child's copy */
 } um_region;
 
 struct um_vm_copy {
@@ -582,7 +584,7 @@ static bool reg_insert(uint64_t start, uint64_t end, um_vmo *v, uint64_t off, ui
         return false;
     size_t i = reg_lower(start);
     memmove(&um_vmr.r[i + 1], &um_vmr.r[i], (um_vmr.n - i) * sizeof um_vmr.r[0]);
-    um_vmr.r[i] = (um_region){start, end, v, off, state, false, VM_INHERIT_DEFAULT};
+    um_vmr.r[i] = (um_region){start, end, v, off, state, false, VM_INHERIT_DEFAULT, 0, NULL};
     um_vmr.n++;
     return true;
 }
@@ -602,6 +604,58 @@ static bool reg_freeze(um_region *r)
 
 /* ---- fork -------------------------------------------------------------------------------------- */
 
+static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *shared);
+static int prot_to_mmap(int prot);
+
+/* A private anonymous copy of shared region `r`'s bytes (past its file's end: zeros), or NULL. */
+static void *shared_private_copy(const um_region *r)
+{
+    uint64_t len = r->end - r->start;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    for (uint64_t done = 0; done < len;) {
+        ssize_t n = pread(r->vmo->ident.fd, (char *)p + done, (size_t)(len - done),
+                          (off_t)(r->off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (uint64_t)n;
+    }
+    return p;
+}
+
+/*
+ * Before a fork, in the parent: each shared region the child inherits as a copy is copied now
+ * and its mapping kept from the child (MADV_DONTFORK), which puts the copy in its place, so the
+ * child's copy is the memory as at the fork (copied in the child, it could take in what the
+ * parent wrote once fork() had returned). A region whose copy cannot be made now is left to the
+ * child to copy. Conditions: locked.
+ */
+static void shared_fork_copies(void)
+{
+    for (size_t i = 0; i < um_vmr.n; i++) {
+        um_region *r = &um_vmr.r[i];
+        r->fork_copy = NULL;
+        if (r->state != UM_RG_SHARED || r->inherit == VM_INHERIT_SHARE ||
+            r->inherit == VM_INHERIT_NONE)
+            continue;
+        uint64_t lo, hi, len = r->end - r->start;
+        int prot;
+        bool shared;
+        if (!vma_at(r->start, &lo, &hi, &prot, &shared))
+            continue;
+        void *p = shared_private_copy(r);
+        if (p && madvise((void *)(uintptr_t)r->start, len, MADV_DONTFORK) != 0) {
+            munmap(p, len);
+            p = NULL;
+        }
+        r->fork_copy = p;
+        r->fork_prot = (uint8_t)prot;
+    }
+}
+
 static void um_vm_atfork_prepare(void)
 {
     pthread_mutex_lock(&um_vmr.lock);
@@ -618,18 +672,26 @@ static void um_vm_atfork_prepare(void)
         }
         i++;
     }
+    shared_fork_copies();
     um_vmr.forks++;
 }
 
 static void um_vm_atfork_parent(void)
 {
+    /* The child has the copies (or fork failed): the parent's mappings fork again. */
+    for (size_t i = 0; i < um_vmr.n; i++) {
+        um_region *r = &um_vmr.r[i];
+        if (!r->fork_copy)
+            continue;
+        munmap(r->fork_copy, r->end - r->start);
+        r->fork_copy = NULL;
+        (void)madvise((void *)(uintptr_t)r->start, r->end - r->start, MADV_DOFORK);
+    }
     pthread_mutex_unlock(&um_vmr.lock);
 }
 
 static void parks_after_fork_child(void);
 static bool park_take(uint64_t start, uint64_t len);
-static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *shared);
-static int prot_to_mmap(int prot);
 
 /*
  * A forked child's shared regions (memory entries' mappings) as their inheritance says: SHARE
@@ -646,27 +708,19 @@ static void children_shared_inherit(void)
             continue;
         }
         uint64_t lo, hi, len = r->end - r->start;
-        int prot;
+        int prot = r->fork_prot;
         bool shared;
-        if (r->inherit != VM_INHERIT_NONE && vma_at(r->start, &lo, &hi, &prot, &shared)) {
-            void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            bool ok = p != MAP_FAILED;
-            for (uint64_t done = 0; ok && done < len;) {
-                ssize_t n = pread(r->vmo->ident.fd, (char *)p + done, (size_t)(len - done),
-                                  (off_t)(r->off + done));
-                if (n <= 0 && !(n < 0 && errno == EINTR))
-                    break; /* past the file's end: zeros */
-                if (n > 0)
-                    done += (uint64_t)n;
-            }
-            if (ok && mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
-                             (void *)(uintptr_t)r->start) == MAP_FAILED) {
-                munmap(p, len);
-                ok = false;
-            }
-            if (ok)
-                (void)mprotect((void *)(uintptr_t)r->start, len, prot_to_mmap(prot));
+        void *p = r->fork_copy; /* the parent's copy at the fork, else made now */
+        r->fork_copy = NULL;
+        if (!p && r->inherit != VM_INHERIT_NONE && vma_at(r->start, &lo, &hi, &prot, &shared))
+            p = shared_private_copy(r);
+        if (p && mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                        (void *)(uintptr_t)r->start) == MAP_FAILED) {
+            munmap(p, len);
+            p = NULL;
         }
+        if (p)
+            (void)mprotect((void *)(uintptr_t)r->start, len, prot_to_mmap(prot));
         reg_forget(r->start, r->end, false);
     }
 }
