@@ -58,6 +58,25 @@ typedef struct eg_seen {
 
 #define EG_STOP_ID 0x4567
 
+/* The fatal test's forked child starts the handler's thread; ThreadSanitizer refuses a thread
+ * started after a threaded process forked unless told otherwise (the child only serves one
+ * exception and dies). */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EG_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(EG_TSAN)
+#define EG_TSAN 1
+#endif
+#ifdef EG_TSAN
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
 /* The handler: serves the exceptions arriving on `set` (a port set) until a stop message. */
 typedef struct eg_handler {
     mach_port_t set;
