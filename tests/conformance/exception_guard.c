@@ -6,6 +6,7 @@
  * payload; the raising thread waits for the reply. A non-fatal guard's call then returns its
  * error; a fatal one ends the task after the handler answered.
  */
+#include "exc_msgs.h"
 #include "notify_util.h"
 
 #include <mach/exception_types.h>
@@ -13,36 +14,6 @@
 #include <mach/thread_act.h>
 
 #include <stdbool.h>
-
-#pragma pack(push, 4)
-typedef struct {
-    mach_msg_header_t Head;
-    mach_msg_body_t msgh_body;
-    mach_msg_port_descriptor_t thread;
-    mach_msg_port_descriptor_t task;
-    NDR_record_t NDR;
-    exception_type_t exception;
-    mach_msg_type_number_t codeCnt;
-    int64_t code[2];
-} eg_mach_exc_req;
-
-typedef struct {
-    mach_msg_header_t Head;
-    mach_msg_body_t msgh_body;
-    mach_msg_port_descriptor_t thread;
-    mach_msg_port_descriptor_t task;
-    NDR_record_t NDR;
-    exception_type_t exception;
-    mach_msg_type_number_t codeCnt;
-    integer_t code[2];
-} eg_exc_req;
-
-typedef struct {
-    mach_msg_header_t Head;
-    NDR_record_t NDR;
-    kern_return_t RetCode;
-} eg_reply;
-#pragma pack(pop)
 
 /* What the handler saw of one exception. */
 typedef struct eg_seen {
@@ -93,8 +64,8 @@ static void *eg_serve(void *arg)
     for (;;) {
         union {
             mach_msg_header_t h;
-            eg_mach_exc_req wide;
-            eg_exc_req small;
+            exc_wide_req wide;
+            exc_small_req small;
             uint8_t bytes[512];
         } m;
         memset(&m, 0, sizeof m);
@@ -125,7 +96,7 @@ static void *eg_serve(void *arg)
                     (unsigned long long)s->code[0]);
             fflush(stderr);
         }
-        eg_reply r;
+        exc_reply r;
         memset(&r, 0, sizeof r);
         r.Head.msgh_bits = MACH_MSGH_BITS(MACH_MSGH_BITS_REMOTE(m.h.msgh_bits), 0);
         r.Head.msgh_size = sizeof r;
@@ -240,7 +211,7 @@ MT_TEST(a_non_fatal_guard_is_raised_to_the_task_port_with_64_bit_codes_and_the_c
     eg_stop(&h, exc);
     MT_EQ(h.nseen, 1);
     MT_EQ(h.seen[0].id, 2405);
-    MT_EQ(h.seen[0].size, sizeof(eg_mach_exc_req));
+    MT_EQ(h.seen[0].size, sizeof(exc_wide_req));
     MT_EQ(h.seen[0].on, exc);
     MT_CHECK(h.seen[0].bits & MACH_MSGH_BITS_COMPLEX);
     MT_EQ(MACH_MSGH_BITS_REMOTE(h.seen[0].bits), MACH_MSG_TYPE_MOVE_SEND_ONCE);
@@ -271,7 +242,7 @@ MT_TEST(without_mach_exception_codes_the_codes_are_cut_to_32_bits)
     eg_stop(&h, exc);
     MT_EQ(h.nseen, 1);
     MT_EQ(h.seen[0].id, 2401);
-    MT_EQ(h.seen[0].size, sizeof(eg_exc_req));
+    MT_EQ(h.seen[0].size, sizeof(exc_small_req));
     MT_EQ(h.seen[0].exception, EXC_GUARD);
     MT_EQ(h.seen[0].code_cnt, 2);
     MT_EQ((uint32_t)h.seen[0].code[0], bogus);

@@ -7,6 +7,7 @@
  * program's own signal handler.
  */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#include "exc_msgs.h"
 #include "notify_util.h"
 
 #include <mach/exception_types.h>
@@ -36,25 +37,6 @@ const char *__tsan_default_options(void)
 }
 #endif
 
-#pragma pack(push, 4)
-typedef struct {
-    mach_msg_header_t Head;
-    mach_msg_body_t msgh_body;
-    mach_msg_port_descriptor_t thread;
-    mach_msg_port_descriptor_t task;
-    NDR_record_t NDR;
-    exception_type_t exception;
-    mach_msg_type_number_t codeCnt;
-    int64_t code[2];
-} es_req;
-
-typedef struct {
-    mach_msg_header_t Head;
-    NDR_record_t NDR;
-    kern_return_t RetCode;
-} es_reply;
-#pragma pack(pop)
-
 /* One exception served by a handler thread: what it saw, what it mends, what it answers. */
 typedef struct es_handler {
     mach_port_t port;
@@ -71,7 +53,7 @@ static void *es_serve(void *arg)
 {
     es_handler *h = arg;
     union {
-        es_req req;
+        exc_wide_req req;
         uint8_t bytes[512];
     } m;
     memset(&m, 0, sizeof m);
@@ -84,7 +66,7 @@ static void *es_serve(void *arg)
     memcpy(h->code, m.req.code, sizeof h->code);
     if (h->mend)
         h->mend();
-    es_reply r;
+    exc_reply r;
     memset(&r, 0, sizeof r);
     r.Head.msgh_bits = MACH_MSGH_BITS(MACH_MSGH_BITS_REMOTE(m.req.Head.msgh_bits), 0);
     r.Head.msgh_size = sizeof r;
