@@ -27,6 +27,7 @@
 #include "../kern/um_kmsg.h"
 #include "../kern/um_kobject.h"
 #include "um_api.h"
+#include "um_mig.h"
 
 #include <mach/mach.h>
 #include <mach/mig_errors.h>
@@ -49,46 +50,6 @@
 #define TS_TRAILER_MAX 68u
 #define TS_TASK_INFO_MAX 94u
 
-/* MIG ids (mach_port.defs from 3200, task.defs from 3400). */
-enum {
-    TS_MACH_PORT_NAMES = 3200,
-    TS_MACH_PORT_TYPE = 3201,
-    TS_MACH_PORT_ALLOCATE_NAME = 3203,
-    TS_MACH_PORT_ALLOCATE = 3204,
-    TS_MACH_PORT_DESTROY = 3205,
-    TS_MACH_PORT_DEALLOCATE = 3206,
-    TS_MACH_PORT_GET_REFS = 3207,
-    TS_MACH_PORT_MOD_REFS = 3208,
-    TS_MACH_PORT_PEEK = 3209,
-    TS_MACH_PORT_SET_MSCOUNT = 3210,
-    TS_MACH_PORT_GET_SET_STATUS = 3211,
-    TS_MACH_PORT_MOVE_MEMBER = 3212,
-    TS_MACH_PORT_REQUEST_NOTIFICATION = 3213,
-    TS_MACH_PORT_INSERT_RIGHT = 3214,
-    TS_MACH_PORT_EXTRACT_RIGHT = 3215,
-    TS_MACH_PORT_SET_SEQNO = 3216,
-    TS_MACH_PORT_GET_ATTRIBUTES = 3217,
-    TS_MACH_PORT_SET_ATTRIBUTES = 3218,
-    TS_MACH_PORT_SPACE_INFO = 3223,
-    TS_MACH_PORT_INSERT_MEMBER = 3226,
-    TS_MACH_PORT_EXTRACT_MEMBER = 3227,
-    TS_MACH_PORT_GET_CONTEXT = 3228,
-    TS_MACH_PORT_SET_CONTEXT = 3229,
-    TS_MACH_PORT_CONSTRUCT = 3231,
-    TS_MACH_PORT_DESTRUCT = 3232,
-    TS_MACH_PORT_GUARD = 3233,
-    TS_MACH_PORT_UNGUARD = 3234,
-    TS_MACH_PORT_GUARD_WITH_FLAGS = 3237,
-    TS_MACH_PORT_SWAP_GUARD = 3238,
-    TS_TASK_INFO = 3405,
-    TS_TASK_GET_SPECIAL_PORT = 3409,
-    TS_TASK_SET_SPECIAL_PORT = 3410,
-    TS_TASK_GET_EXC_GUARD_BEHAVIOR = 3452,
-    TS_TASK_SET_EXC_GUARD_BEHAVIOR = 3453,
-    TS_THREAD_GET_SPECIAL_PORT = 3610, /* thread_act.defs from 3600 */
-    TS_HOST_INFO = 200,                /* mach_host.defs from 200 */
-    TS_HOST_PAGE_SIZE = 202,
-};
 
 /* host_info_t: array[*:68] of integer_t. */
 #define TS_HOST_INFO_MAX 68u
@@ -259,67 +220,67 @@ static kern_return_t r_no_result(ts_call *c)
     mach_port_name_t self = c->self;
     kern_return_t kr;
     switch (c->req->id) {
-    case TS_MACH_PORT_ALLOCATE_NAME:
+    case UM_MIG_MACH_PORT_ALLOCATE_NAME:
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_allocate_name(t, self, in32(c, 0), in32(c, 4));
-    case TS_MACH_PORT_DESTROY:
+    case UM_MIG_MACH_PORT_DESTROY:
         if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_destroy(t, self, in32(c, 0));
-    case TS_MACH_PORT_DEALLOCATE:
+    case UM_MIG_MACH_PORT_DEALLOCATE:
         if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_deallocate(t, self, in32(c, 0));
-    case TS_MACH_PORT_MOD_REFS:
+    case UM_MIG_MACH_PORT_MOD_REFS:
         if ((kr = check_simple(c, 12)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_mod_refs(t, self, in32(c, 0), in32(c, 4), (int32_t)in32(c, 8));
-    case TS_MACH_PORT_SET_MSCOUNT:
+    case UM_MIG_MACH_PORT_SET_MSCOUNT:
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_set_mscount(t, self, in32(c, 0), in32(c, 4));
-    case TS_MACH_PORT_MOVE_MEMBER:
+    case UM_MIG_MACH_PORT_MOVE_MEMBER:
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_move_member(t, self, in32(c, 0), in32(c, 4));
-    case TS_MACH_PORT_SET_SEQNO:
+    case UM_MIG_MACH_PORT_SET_SEQNO:
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_set_seqno(t, self, in32(c, 0), in32(c, 4));
-    case TS_MACH_PORT_INSERT_MEMBER:
+    case UM_MIG_MACH_PORT_INSERT_MEMBER:
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_insert_member(t, self, in32(c, 0), in32(c, 4));
-    case TS_MACH_PORT_EXTRACT_MEMBER:
+    case UM_MIG_MACH_PORT_EXTRACT_MEMBER:
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_extract_member(t, self, in32(c, 0), in32(c, 4));
-    case TS_MACH_PORT_SET_CONTEXT:
+    case UM_MIG_MACH_PORT_SET_CONTEXT:
         if ((kr = check_simple(c, 12)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_set_context(t, self, in32(c, 0), in64(c, 4));
-    case TS_MACH_PORT_DESTRUCT:
+    case UM_MIG_MACH_PORT_DESTRUCT:
         if ((kr = check_simple(c, 16)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_destruct(t, self, in32(c, 0), (int32_t)in32(c, 4), in64(c, 8));
-    case TS_MACH_PORT_GUARD:
+    case UM_MIG_MACH_PORT_GUARD:
         if ((kr = check_simple(c, 16)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_guard(t, self, in32(c, 0), in64(c, 4), (boolean_t)in32(c, 12));
-    case TS_MACH_PORT_UNGUARD:
+    case UM_MIG_MACH_PORT_UNGUARD:
         if ((kr = check_simple(c, 12)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_unguard(t, self, in32(c, 0), in64(c, 4));
-    case TS_MACH_PORT_GUARD_WITH_FLAGS:
+    case UM_MIG_MACH_PORT_GUARD_WITH_FLAGS:
         if ((kr = check_simple(c, 20)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_guard_with_flags(t, self, in32(c, 0), in64(c, 4), in64(c, 12));
-    case TS_MACH_PORT_SWAP_GUARD:
+    case UM_MIG_MACH_PORT_SWAP_GUARD:
         if ((kr = check_simple(c, 20)) != KERN_SUCCESS)
             return kr;
         return um_api_mach_port_swap_guard(t, self, in32(c, 0), in64(c, 4), in64(c, 12));
-    case TS_MACH_PORT_SET_ATTRIBUTES: {
+    case UM_MIG_MACH_PORT_SET_ATTRIBUTES: {
         if ((kr = check_simple_array(c, 12, 4, TS_PORT_INFO_MAX)) != KERN_SUCCESS)
             return kr;
         integer_t info[TS_PORT_INFO_MAX];
@@ -339,26 +300,26 @@ static kern_return_t r_one_result(ts_call *c)
     uint32_t v32 = 0;
     uint64_t v64 = 0;
     switch (c->req->id) {
-    case TS_MACH_PORT_TYPE:
+    case UM_MIG_MACH_PORT_TYPE:
         if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
             return kr;
         if ((kr = um_api_mach_port_type(t, c->self, in32(c, 0), &v32)) != KERN_SUCCESS)
             return kr;
         return reply_simple(c, &v32, 4);
-    case TS_MACH_PORT_ALLOCATE:
+    case UM_MIG_MACH_PORT_ALLOCATE:
         if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
             return kr;
         if ((kr = um_api_mach_port_allocate(t, c->self, in32(c, 0), &v32)) != KERN_SUCCESS)
             return kr;
         return reply_simple(c, &v32, 4);
-    case TS_MACH_PORT_GET_REFS:
+    case UM_MIG_MACH_PORT_GET_REFS:
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         if ((kr = um_api_mach_port_get_refs(t, c->self, in32(c, 0), in32(c, 4), &v32)) !=
             KERN_SUCCESS)
             return kr;
         return reply_simple(c, &v32, 4);
-    case TS_MACH_PORT_GET_CONTEXT:
+    case UM_MIG_MACH_PORT_GET_CONTEXT:
         if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
             return kr;
         if ((kr = um_api_mach_port_get_context(t, c->self, in32(c, 0), &v64)) != KERN_SUCCESS)
@@ -385,7 +346,7 @@ static kern_return_t r_array(ts_call *c)
     uint32_t nhead = 0, elem = 4, max;
     mach_msg_type_number_t n;
     switch (c->req->id) {
-    case TS_MACH_PORT_GET_ATTRIBUTES:
+    case UM_MIG_MACH_PORT_GET_ATTRIBUTES:
         if ((kr = check_simple(c, 12)) != KERN_SUCCESS)
             return kr;
         max = TS_PORT_INFO_MAX;
@@ -393,14 +354,14 @@ static kern_return_t r_array(ts_call *c)
         kr = um_api_mach_port_get_attributes(t, c->self, in32(c, 0), (int)in32(c, 4), arr.words,
                                              &n);
         break;
-    case TS_TASK_INFO:
+    case UM_MIG_TASK_INFO:
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         max = TS_TASK_INFO_MAX;
         n = in32(c, 4) < max ? in32(c, 4) : max;
         kr = um_api_task_info(t, c->self, (task_flavor_t)in32(c, 0), arr.words, &n);
         break;
-    case TS_MACH_PORT_PEEK: {
+    case UM_MIG_MACH_PORT_PEEK: {
         if ((kr = check_simple(c, 16)) != KERN_SUCCESS)
             return kr;
         max = TS_TRAILER_MAX;
@@ -449,7 +410,7 @@ static kern_return_t r_ool(ts_call *c)
     ipc_info_space_t info;
     uint32_t nool, extra = 0; /* in-line results before the counts */
     switch (c->req->id) {
-    case TS_MACH_PORT_NAMES:
+    case UM_MIG_MACH_PORT_NAMES:
         if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
             return kr;
         kr = um_api_mach_port_names_arrays(t, c->self, &arr[0], &arr[1]);
@@ -457,14 +418,14 @@ static kern_return_t r_ool(ts_call *c)
         elem[1] = (uint32_t)sizeof(mach_port_type_t);
         nool = 2;
         break;
-    case TS_MACH_PORT_GET_SET_STATUS:
+    case UM_MIG_MACH_PORT_GET_SET_STATUS:
         if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
             return kr;
         kr = um_api_mach_port_get_set_status_array(t, c->self, in32(c, 0), &arr[0]);
         elem[0] = (uint32_t)sizeof(mach_port_name_t);
         nool = 1;
         break;
-    case TS_MACH_PORT_SPACE_INFO:
+    case UM_MIG_MACH_PORT_SPACE_INFO:
         if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
             return kr;
         kr = um_api_mach_port_space_info_array(t, c->self, &info, &arr[0]);
@@ -512,7 +473,7 @@ static kern_return_t r_ports(ts_call *c)
     um_port *out = NULL;
     mach_msg_type_name_t out_type = MACH_MSG_TYPE_PORT_SEND;
     switch (req->id) {
-    case TS_MACH_PORT_INSERT_RIGHT: {
+    case UM_MIG_MACH_PORT_INSERT_RIGHT: {
         if ((kr = check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, 0, 4)) != KERN_SUCCESS)
             return kr;
         um_port *port = req->desc[0].u.port.port;
@@ -521,7 +482,7 @@ static kern_return_t r_ports(ts_call *c)
         kr = um_api_insert_taken(t->space, port, req->desc[0].u.port.disp, in32(c, 0));
         return um_space_leave(t->space, kr);
     }
-    case TS_MACH_PORT_EXTRACT_RIGHT: {
+    case UM_MIG_MACH_PORT_EXTRACT_RIGHT: {
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         mach_port_name_t name = in32(c, 0);
@@ -538,7 +499,7 @@ static kern_return_t r_ports(ts_call *c)
         out_type = um_copyin_type(msgt);
         break;
     }
-    case TS_MACH_PORT_REQUEST_NOTIFICATION: {
+    case UM_MIG_MACH_PORT_REQUEST_NOTIFICATION: {
         if ((kr = check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, MACH_MSG_TYPE_PORT_SEND_ONCE, 12)) !=
             KERN_SUCCESS)
             return kr;
@@ -557,13 +518,13 @@ static kern_return_t r_ports(ts_call *c)
         out_type = MACH_MSG_TYPE_PORT_SEND_ONCE;
         break;
     }
-    case TS_TASK_GET_SPECIAL_PORT:
+    case UM_MIG_TASK_GET_SPECIAL_PORT:
         if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
             return kr;
         if ((kr = um_api_special_port_get(t, (int)in32(c, 0), &out)) != KERN_SUCCESS)
             return kr;
         break;
-    case TS_TASK_SET_SPECIAL_PORT: {
+    case UM_MIG_TASK_SET_SPECIAL_PORT: {
         if ((kr = check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, MACH_MSG_TYPE_PORT_SEND, 4)) !=
             KERN_SUCCESS)
             return kr;
@@ -600,7 +561,7 @@ static kern_return_t r_exc_guard(ts_call *c)
 {
     um_task *t = c->target;
     kern_return_t kr;
-    if (c->req->id == TS_TASK_GET_EXC_GUARD_BEHAVIOR) {
+    if (c->req->id == UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR) {
         if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
             return kr;
         bool fatal = !t->hooks || !t->hooks->guard_fatal || t->hooks->guard_fatal(t, -1);
@@ -643,46 +604,46 @@ static kern_return_t r_construct(ts_call *c)
 static kern_return_t serve(ts_call *c)
 {
     switch (c->req->id) {
-    case TS_MACH_PORT_ALLOCATE_NAME:
-    case TS_MACH_PORT_DESTROY:
-    case TS_MACH_PORT_DEALLOCATE:
-    case TS_MACH_PORT_MOD_REFS:
-    case TS_MACH_PORT_SET_MSCOUNT:
-    case TS_MACH_PORT_MOVE_MEMBER:
-    case TS_MACH_PORT_SET_SEQNO:
-    case TS_MACH_PORT_INSERT_MEMBER:
-    case TS_MACH_PORT_EXTRACT_MEMBER:
-    case TS_MACH_PORT_SET_CONTEXT:
-    case TS_MACH_PORT_DESTRUCT:
-    case TS_MACH_PORT_GUARD:
-    case TS_MACH_PORT_UNGUARD:
-    case TS_MACH_PORT_GUARD_WITH_FLAGS:
-    case TS_MACH_PORT_SWAP_GUARD:
-    case TS_MACH_PORT_SET_ATTRIBUTES:
+    case UM_MIG_MACH_PORT_ALLOCATE_NAME:
+    case UM_MIG_MACH_PORT_DESTROY:
+    case UM_MIG_MACH_PORT_DEALLOCATE:
+    case UM_MIG_MACH_PORT_MOD_REFS:
+    case UM_MIG_MACH_PORT_SET_MSCOUNT:
+    case UM_MIG_MACH_PORT_MOVE_MEMBER:
+    case UM_MIG_MACH_PORT_SET_SEQNO:
+    case UM_MIG_MACH_PORT_INSERT_MEMBER:
+    case UM_MIG_MACH_PORT_EXTRACT_MEMBER:
+    case UM_MIG_MACH_PORT_SET_CONTEXT:
+    case UM_MIG_MACH_PORT_DESTRUCT:
+    case UM_MIG_MACH_PORT_GUARD:
+    case UM_MIG_MACH_PORT_UNGUARD:
+    case UM_MIG_MACH_PORT_GUARD_WITH_FLAGS:
+    case UM_MIG_MACH_PORT_SWAP_GUARD:
+    case UM_MIG_MACH_PORT_SET_ATTRIBUTES:
         return r_no_result(c);
-    case TS_MACH_PORT_TYPE:
-    case TS_MACH_PORT_ALLOCATE:
-    case TS_MACH_PORT_GET_REFS:
-    case TS_MACH_PORT_GET_CONTEXT:
+    case UM_MIG_MACH_PORT_TYPE:
+    case UM_MIG_MACH_PORT_ALLOCATE:
+    case UM_MIG_MACH_PORT_GET_REFS:
+    case UM_MIG_MACH_PORT_GET_CONTEXT:
         return r_one_result(c);
-    case TS_MACH_PORT_GET_ATTRIBUTES:
-    case TS_TASK_INFO:
-    case TS_MACH_PORT_PEEK:
+    case UM_MIG_MACH_PORT_GET_ATTRIBUTES:
+    case UM_MIG_TASK_INFO:
+    case UM_MIG_MACH_PORT_PEEK:
         return r_array(c);
-    case TS_MACH_PORT_NAMES:
-    case TS_MACH_PORT_GET_SET_STATUS:
-    case TS_MACH_PORT_SPACE_INFO:
+    case UM_MIG_MACH_PORT_NAMES:
+    case UM_MIG_MACH_PORT_GET_SET_STATUS:
+    case UM_MIG_MACH_PORT_SPACE_INFO:
         return r_ool(c);
-    case TS_MACH_PORT_INSERT_RIGHT:
-    case TS_MACH_PORT_EXTRACT_RIGHT:
-    case TS_MACH_PORT_REQUEST_NOTIFICATION:
-    case TS_TASK_GET_SPECIAL_PORT:
-    case TS_TASK_SET_SPECIAL_PORT:
+    case UM_MIG_MACH_PORT_INSERT_RIGHT:
+    case UM_MIG_MACH_PORT_EXTRACT_RIGHT:
+    case UM_MIG_MACH_PORT_REQUEST_NOTIFICATION:
+    case UM_MIG_TASK_GET_SPECIAL_PORT:
+    case UM_MIG_TASK_SET_SPECIAL_PORT:
         return r_ports(c);
-    case TS_MACH_PORT_CONSTRUCT:
+    case UM_MIG_MACH_PORT_CONSTRUCT:
         return r_construct(c);
-    case TS_TASK_GET_EXC_GUARD_BEHAVIOR:
-    case TS_TASK_SET_EXC_GUARD_BEHAVIOR:
+    case UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR:
+    case UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR:
         return r_exc_guard(c);
     default:
         return MIG_BAD_ID;
@@ -713,7 +674,7 @@ static kern_return_t host_serve(ts_call *c)
 {
     kern_return_t kr;
     switch (c->req->id) {
-    case TS_HOST_INFO: {
+    case UM_MIG_HOST_INFO: {
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
         integer_t info[TS_HOST_INFO_MAX];
@@ -733,7 +694,7 @@ static kern_return_t host_serve(ts_call *c)
         c->reply->kmsg = k;
         return KERN_SUCCESS;
     }
-    case TS_HOST_PAGE_SIZE: {
+    case UM_MIG_HOST_PAGE_SIZE: {
         if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
             return kr;
         uint64_t size = c->kernel->page_size;
@@ -751,7 +712,7 @@ static kern_return_t host_serve(ts_call *c)
  */
 static kern_return_t thread_serve(ts_call *c)
 {
-    if (c->req->id != TS_THREAD_GET_SPECIAL_PORT)
+    if (c->req->id != UM_MIG_THREAD_GET_SPECIAL_PORT)
         return MIG_BAD_ID;
     kern_return_t kr = check_simple(c, 4);
     if (kr != KERN_SUCCESS)

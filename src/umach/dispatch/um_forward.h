@@ -27,6 +27,8 @@
 #ifndef UM_FORWARD_H
 #define UM_FORWARD_H
 
+#include "../api/um_mig.h"
+
 #include <mach/mach.h>
 
 #include <stdbool.h>
@@ -125,58 +127,6 @@ kern_return_t um_forward_ool_out(mach_port_t task, mach_msg_id_t id, const um_fw
 kern_return_t um_forward_construct(mach_port_t task, const mach_port_options_t *options,
                                    mach_port_context_t context, mach_port_name_t *name);
 
-/* MIG ids of the routines forwarded (mach_port.defs 3200, task.defs 3400, vm_map.defs 3800,
- * mach_vm.defs 4800). On LP64 Darwin the vm_* calls are a second instance of the mach_vm_*
- * routines, their ids included (libsyscall/mach/vm_map.defs publishes mach_vm.defs under
- * the vm_* names), so each sends its mach_vm twin's id; vm_region, which 64-bit libSystem
- * does not have, sends vm_map.defs' own. */
-enum {
-    UM_MIG_MACH_PORT_NAMES = 3200,
-    UM_MIG_MACH_PORT_TYPE = 3201,
-    UM_MIG_MACH_PORT_ALLOCATE_NAME = 3203,
-    UM_MIG_MACH_PORT_ALLOCATE = 3204,
-    UM_MIG_MACH_PORT_DESTROY = 3205,
-    UM_MIG_MACH_PORT_DEALLOCATE = 3206,
-    UM_MIG_MACH_PORT_GET_REFS = 3207,
-    UM_MIG_MACH_PORT_MOD_REFS = 3208,
-    UM_MIG_MACH_PORT_PEEK = 3209,
-    UM_MIG_MACH_PORT_SET_MSCOUNT = 3210,
-    UM_MIG_MACH_PORT_GET_SET_STATUS = 3211,
-    UM_MIG_MACH_PORT_MOVE_MEMBER = 3212,
-    UM_MIG_MACH_PORT_REQUEST_NOTIFICATION = 3213,
-    UM_MIG_MACH_PORT_INSERT_RIGHT = 3214,
-    UM_MIG_MACH_PORT_EXTRACT_RIGHT = 3215,
-    UM_MIG_MACH_PORT_SET_SEQNO = 3216,
-    UM_MIG_MACH_PORT_GET_ATTRIBUTES = 3217,
-    UM_MIG_MACH_PORT_SET_ATTRIBUTES = 3218,
-    UM_MIG_MACH_PORT_SPACE_INFO = 3223,
-    UM_MIG_MACH_PORT_INSERT_MEMBER = 3226,
-    UM_MIG_MACH_PORT_EXTRACT_MEMBER = 3227,
-    UM_MIG_MACH_PORT_GET_CONTEXT = 3228,
-    UM_MIG_MACH_PORT_SET_CONTEXT = 3229,
-    UM_MIG_MACH_PORT_CONSTRUCT = 3231,
-    UM_MIG_MACH_PORT_DESTRUCT = 3232,
-    UM_MIG_MACH_PORT_GUARD = 3233,
-    UM_MIG_MACH_PORT_UNGUARD = 3234,
-    UM_MIG_MACH_PORT_GUARD_WITH_FLAGS = 3237,
-    UM_MIG_MACH_PORT_SWAP_GUARD = 3238,
-    UM_MIG_TASK_INFO = 3405,
-    UM_MIG_TASK_GET_SPECIAL_PORT = 3409,
-    UM_MIG_TASK_SET_SPECIAL_PORT = 3410,
-    UM_MIG_SEMAPHORE_CREATE = 3418,
-    UM_MIG_SEMAPHORE_DESTROY = 3419,
-    UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR = 3452,
-    UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR = 3453,
-    UM_MIG_VM_REGION = 3800,
-    UM_MIG_MACH_VM_ALLOCATE = 4800,
-    UM_MIG_MACH_VM_DEALLOCATE = 4801,
-    UM_MIG_MACH_VM_PROTECT = 4802,
-    UM_MIG_MACH_VM_READ = 4804,
-    UM_MIG_MACH_VM_READ_LIST = 4805,
-    UM_MIG_MACH_VM_COPY = 4807,
-    UM_MIG_MACH_VM_READ_OVERWRITE = 4808,
-    UM_MIG_MACH_VM_REGION = 4816,
-};
 
 /* The largest in-line array a forwarded reply carries (task_info's 90 integers), and the
  * largest a port info array travels as (mach_port_info_t: 17 integers). */
