@@ -13,12 +13,16 @@
  * KERN_INVALID_OBJECT; the entry lives while send rights to it do, its mappings as long as
  * they are mapped.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "notify_util.h"
 
 #include <mach/mach_vm.h>
 #include <mach/memory_entry.h>
 #include <mach/vm_map.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #if defined(__linux__)
@@ -373,6 +377,112 @@ MT_TEST(an_entry_across_two_allocations_shares_both)
     MT_KR(mach_vm_deallocate(TASK, m, 2 * half), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
     MT_KR(mach_vm_deallocate(TASK, a, 2 * half), KERN_SUCCESS);
+}
+
+/*
+ * Threads writing to private memory while an entry is made of it: XNU's entry names the memory
+ * where it is, so no write can be lost; umach moves the bytes into a shared memfd, and a write
+ * made while it does so must land there too. Each writer fills its own words once, paced so
+ * that the entry is made while they run.
+ */
+#define VE_HAMMER_BYTES ((size_t)256 * 1024)
+#define VE_HAMMER_WORDS (VE_HAMMER_BYTES / sizeof(uint64_t))
+#define VE_WRITERS 2
+
+typedef struct ve_writer {
+    volatile uint64_t *words;
+    size_t first;
+    size_t written; /* atomic: how many of its words it wrote */
+} ve_writer;
+
+static void *ve_fill_words(void *arg)
+{
+    ve_writer *w = arg;
+    size_t n = 0;
+    for (size_t i = w->first; i < VE_HAMMER_WORDS; i += VE_WRITERS) {
+        w->words[i] = i + 1;
+        __atomic_store_n(&w->written, ++n, __ATOMIC_RELAXED);
+        for (volatile int pace = 0; pace < 40; pace++) {
+        }
+    }
+    return NULL;
+}
+
+MT_TEST(no_write_another_thread_makes_is_lost_while_an_entry_is_made_of_private_memory)
+{
+    for (int round = 0; round < 6; round++) {
+        void *p = mmap(NULL, VE_HAMMER_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        MT_REQUIRE(p != MAP_FAILED);
+        mach_vm_address_t a = (mach_vm_address_t)(uintptr_t)p;
+        ve_writer w[VE_WRITERS];
+        pthread_t th[VE_WRITERS];
+        for (int i = 0; i < VE_WRITERS; i++) {
+            w[i] = (ve_writer){(volatile uint64_t *)p, (size_t)i, 0};
+            MT_REQUIRE(pthread_create(&th[i], NULL, ve_fill_words, &w[i]) == 0);
+        }
+        /* Made once every writer is an eighth of the way through. */
+        for (int i = 0; i < VE_WRITERS; i++)
+            while (__atomic_load_n(&w[i].written, __ATOMIC_RELAXED) <
+                   VE_HAMMER_WORDS / VE_WRITERS / 8)
+                sched_yield();
+        memory_object_size_t s = VE_HAMMER_BYTES;
+        mach_port_t e = MACH_PORT_NULL;
+        MT_KR(mach_make_memory_entry_64(TASK, &s, a, VM_PROT_DEFAULT, &e, MACH_PORT_NULL),
+              KERN_SUCCESS);
+        for (int i = 0; i < VE_WRITERS; i++)
+            MT_REQUIRE(pthread_join(th[i], NULL) == 0);
+        size_t lost = 0;
+        for (size_t i = 0; i < VE_HAMMER_WORDS; i++)
+            lost += ((volatile uint64_t *)p)[i] != i + 1;
+        MT_EQ(lost, 0);
+        /* and the memory is the entry's */
+        mach_vm_address_t m = ve_map(e, VE_HAMMER_BYTES, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+        MT_REQUIRE(m != 0);
+        MT_EQ(((volatile uint64_t *)(uintptr_t)m)[VE_HAMMER_WORDS - 1], VE_HAMMER_WORDS);
+        ((volatile uint64_t *)(uintptr_t)m)[0] = 77;
+        MT_EQ(((volatile uint64_t *)p)[0], 77);
+        MT_KR(mach_vm_deallocate(TASK, m, VE_HAMMER_BYTES), KERN_SUCCESS);
+        MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+        MT_EQ(munmap(p, VE_HAMMER_BYTES), 0);
+    }
+}
+
+/* An entry made of memory of several protections leaves each part its own protection. */
+MT_TEST(an_entry_for_memory_of_mixed_protections_leaves_each_part_its_protection)
+{
+    void *p = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(p != MAP_FAILED);
+    mach_vm_address_t a = (mach_vm_address_t)(uintptr_t)p;
+    B(a)[PG] = 9;
+    MT_EQ(mprotect((char *)p + PG, PG, PROT_READ), 0);
+    memory_object_size_t s = 3 * PG;
+    mach_port_t e = MACH_PORT_NULL;
+    MT_KR(mach_make_memory_entry_64(TASK, &s, a, VM_PROT_READ, &e, MACH_PORT_NULL),
+          KERN_SUCCESS);
+    vm_prot_t want[3] = {VM_PROT_DEFAULT, VM_PROT_READ, VM_PROT_DEFAULT};
+    for (int i = 0; i < 3; i++) {
+        mach_vm_address_t r = a + (mach_vm_size_t)i * PG;
+        mach_vm_size_t rs = 0;
+        vm_region_basic_info_data_64_t info;
+        mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+        mach_port_t obj = MACH_PORT_NULL;
+        MT_KR(mach_vm_region(TASK, &r, &rs, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
+                             &count, &obj),
+              KERN_SUCCESS);
+        MT_EQ(r, a + (mach_vm_size_t)i * PG);
+        MT_EQ(info.protection, want[i]);
+    }
+    B(a)[0] = 1;
+    B(a)[2 * PG] = 2;
+    mach_vm_address_t m = ve_map(e, 3 * PG, 0, FALSE, VM_PROT_READ, VM_PROT_READ);
+    MT_REQUIRE(m != 0);
+    MT_EQ(B(m)[0], 1);
+    MT_EQ(B(m)[PG], 9);
+    MT_EQ(B(m)[2 * PG], 2);
+    MT_KR(mach_vm_deallocate(TASK, m, 3 * PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    MT_EQ(munmap(p, 3 * PG), 0);
 }
 
 MT_TEST(an_entry_made_with_map_mem_vm_copy_is_a_snapshot)

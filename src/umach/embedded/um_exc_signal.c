@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #endif
 #include "../um_export.h"
+#include "../vm/um_regions.h"
 #include "um_embedded.h"
 #include "um_exc.h"
 
@@ -117,6 +118,10 @@ static void um_exc_signal_handler(int sig, siginfo_t *info, void *uc)
     while (i < UM_EXC_NSIG && um_exc_signals[i] != sig)
         i++;
     if (i == UM_EXC_NSIG)
+        return;
+    /* A write to memory a memory entry is being made of (vm/um_regions.c): it waited for
+     * the entry's memfd, now it runs again; no exception. */
+    if (info && um_vm_convert_fault(sig, info->si_code, (uint64_t)(uintptr_t)info->si_addr))
         return;
     /* umach's own guarded copy faulted: the copy returns false, nothing is raised. */
     if ((sig == SIGSEGV || sig == SIGBUS) && um_embedded_copy_fault(uc))

@@ -141,6 +141,9 @@ bool um_embedded_copy_fault(void *uc)
 
 static void fe_fault_handler(int sig, siginfo_t *info, void *uc)
 {
+    /* A write to memory a memory entry is being made of: it waited, now it runs again. */
+    if (info && um_vm_convert_fault(sig, info->si_code, (uint64_t)(uintptr_t)info->si_addr))
+        return;
     if (um_embedded_copy_fault(uc))
         return;
     const struct sigaction *old = sig == SIGSEGV ? &fe_old_segv : &fe_old_bus;

@@ -27,7 +27,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -2063,6 +2066,155 @@ static bool write_sealed(int fd)
     return (seals & F_SEAL_WRITE) != 0;
 }
 
+/*
+ * The conversion under way: convert_private makes its range read-only while it copies the
+ * bytes into a memfd and maps the memfd in their place, and a thread that writes to the range
+ * meanwhile faults; the fault handlers ask um_vm_convert_fault, which makes it wait for the end
+ * and run the write again, into the memfd. `busy` (a futex word) is 1 while [start, end) is
+ * converted, `done` counts the conversions finished. Written under the registry lock, read by
+ * signal handlers.
+ */
+static struct {
+    uint64_t start, end;
+    uint32_t busy;
+    uint32_t done;
+} um_conv;
+
+/* The last fault this thread ran again after a conversion had ended, and how many had. */
+static _Thread_local struct {
+    uint64_t addr;
+    uint32_t done;
+} um_conv_retried;
+
+bool um_vm_convert_fault(int sig, int code, uint64_t addr)
+{
+    if (sig != SIGSEGV || code != SEGV_ACCERR)
+        return false;
+    if (__atomic_load_n(&um_conv.busy, __ATOMIC_ACQUIRE) &&
+        addr >= __atomic_load_n(&um_conv.start, __ATOMIC_RELAXED) &&
+        addr < __atomic_load_n(&um_conv.end, __ATOMIC_RELAXED)) {
+        int saved = errno;
+        while (__atomic_load_n(&um_conv.busy, __ATOMIC_ACQUIRE))
+            (void)syscall(SYS_futex, &um_conv.busy, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+        errno = saved;
+        return true;
+    }
+    /*
+     * A fault taken while a conversion ran may reach its handler after the conversion ended
+     * (and after others began): run it again once for each conversion that ended since. A
+     * fault that is not a conversion's comes back at once and is handed on.
+     */
+    uint32_t done = __atomic_load_n(&um_conv.done, __ATOMIC_ACQUIRE);
+    if (done == 0 || (um_conv_retried.addr == addr && um_conv_retried.done == done))
+        return false;
+    um_conv_retried.addr = addr;
+    um_conv_retried.done = done;
+    return true;
+}
+
+static void conv_begin(uint64_t start, uint64_t end)
+{
+    __atomic_store_n(&um_conv.start, start, __ATOMIC_RELAXED);
+    __atomic_store_n(&um_conv.end, end, __ATOMIC_RELAXED);
+    __atomic_store_n(&um_conv.busy, 1, __ATOMIC_RELEASE);
+}
+
+static void conv_end(void)
+{
+    __atomic_add_fetch(&um_conv.done, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&um_conv.busy, 0, __ATOMIC_RELEASE);
+    (void)syscall(SYS_futex, &um_conv.busy, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+/* One mapping's part of a range, and its protection (VM_PROT_*). */
+typedef struct um_piece {
+    uint64_t lo, hi;
+    int prot;
+} um_piece;
+
+/* The mappings of [start, end), clipped to it, in a new array of *np; NULL at a hole or when
+ * out of memory. Conditions: locked. */
+static um_piece *range_pieces(uint64_t start, uint64_t end, size_t *np)
+{
+    um_piece *p = NULL;
+    size_t n = 0, cap = 0;
+    for (uint64_t at = start; at < end;) {
+        uint64_t lo, hi;
+        int prot;
+        bool shared;
+        if (!vma_at(at, &lo, &hi, &prot, &shared) || lo > at) {
+            free(p);
+            return NULL;
+        }
+        if (n == cap) {
+            um_piece *q = realloc(p, (cap = cap ? 2 * cap : 4) * sizeof *p);
+            if (!q) {
+                free(p);
+                return NULL;
+            }
+            p = q;
+        }
+        p[n++] = (um_piece){at, hi < end ? hi : end, prot};
+        at = hi;
+    }
+    *np = n;
+    return p;
+}
+
+/*
+ * Move the bytes of private memory [start, end) into a new memfd (*fdp, the caller's) mapped
+ * shared in their place, each mapping's part keeping its protection. No write is lost: the
+ * range is read-only from before the copy until the memfd is in place, and a thread that
+ * writes to it meanwhile waits in its fault (um_vm_convert_fault) and writes again after.
+ * KERN_PROTECTION_FAILURE (unreadable), KERN_RESOURCE_SHORTAGE; on failure the range is as it
+ * was. Conditions: locked (one conversion at a time).
+ */
+static kern_return_t convert_private(uint64_t start, uint64_t end, int *fdp)
+{
+    uint64_t len = end - start;
+    size_t n = 0, made = 0;
+    um_piece *pc = range_pieces(start, end, &n);
+    if (!pc)
+        return KERN_RESOURCE_SHORTAGE;
+    int fd = entry_memfd(len);
+    if (fd < 0) {
+        free(pc);
+        return KERN_RESOURCE_SHORTAGE;
+    }
+    reg_check(start, end); /* while its regions are still read-write, as reg_valid wants */
+    conv_begin(start, end);
+    kern_return_t kr = KERN_SUCCESS;
+    for (; made < n && kr == KERN_SUCCESS; made++) {
+        if ((pc[made].prot & VM_PROT_WRITE) &&
+            mprotect((void *)(uintptr_t)pc[made].lo, pc[made].hi - pc[made].lo,
+                     prot_to_mmap(pc[made].prot & ~VM_PROT_WRITE)) != 0)
+            kr = KERN_RESOURCE_SHORTAGE; /* too many mappings to split */
+    }
+    if (kr == KERN_SUCCESS && !safe_pwrite(fd, start, len, 0))
+        kr = KERN_PROTECTION_FAILURE;
+    if (kr == KERN_SUCCESS && mmap((void *)(uintptr_t)start, len, PROT_READ,
+                                   MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
+        kr = KERN_RESOURCE_SHORTAGE;
+    if (kr == KERN_SUCCESS) {
+        for (size_t i = 0; i < n; i++)
+            if (pc[i].prot != VM_PROT_READ)
+                (void)mprotect((void *)(uintptr_t)pc[i].lo, pc[i].hi - pc[i].lo,
+                               prot_to_mmap(pc[i].prot));
+    } else {
+        while (made-- > 0)
+            (void)mprotect((void *)(uintptr_t)pc[made].lo, pc[made].hi - pc[made].lo,
+                           prot_to_mmap(pc[made].prot));
+    }
+    conv_end();
+    free(pc);
+    if (kr != KERN_SUCCESS) {
+        close(fd);
+        return kr;
+    }
+    *fdp = fd;
+    return KERN_SUCCESS;
+}
+
 kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t *foffp,
                                 int *protp, int *maxprotp)
 {
@@ -2108,23 +2260,10 @@ kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t
      * Private memory (anonymous, malloc's, a small vm_allocate, a frozen region): its bytes
      * move into a new memfd mapped shared in its place, which the entry then names.
      */
-    int fd = entry_memfd(len);
-    if (fd < 0) {
-        kr = KERN_RESOURCE_SHORTAGE;
+    int fd;
+    kr = convert_private(start, end, &fd);
+    if (kr != KERN_SUCCESS)
         goto out;
-    }
-    if (!safe_pwrite(fd, start, len, 0)) {
-        close(fd);
-        kr = KERN_PROTECTION_FAILURE;
-        goto out;
-    }
-    reg_check(start, end);
-    if (mmap((void *)(uintptr_t)start, len, prot_to_mmap(prot), MAP_SHARED | MAP_FIXED, fd, 0) ==
-        MAP_FAILED) {
-        close(fd);
-        kr = KERN_RESOURCE_SHORTAGE;
-        goto out;
-    }
     reg_shared(start, len, fd, 0, VM_PROT_ALL, VM_INHERIT_DEFAULT, true);
     *fdp = fd;
     *foffp = 0;

@@ -160,12 +160,21 @@ kern_return_t um_vm_map_private(int fd, uint64_t foff, uint64_t len, int prot, u
  * shares it: *fdp (a duplicate, the caller's), the file offset of start, the range's
  * protection and maximum. A shared or live region gives its memfd (a live one becomes shared
  * for good: never frozen again); other private memory is moved into a new memfd mapped shared
- * in its place (a write another thread makes to the range during the call may be lost).
+ * in its place, each mapping's part with its protection (a thread writing to the range
+ * meanwhile waits in its fault until the memfd is in place: um_vm_convert_fault).
  * KERN_INVALID_ADDRESS (a hole), KERN_PROTECTION_FAILURE (unreadable, or another program's
  * shared mapping), KERN_RESOURCE_SHORTAGE.
  */
 kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t *foffp,
                                 int *protp, int *maxprotp);
+/*
+ * From a SIGSEGV or SIGBUS handler, with the signal's number, si_code and si_addr: true when
+ * the fault may be a write to private memory um_vm_share_range was moving into a memfd (the
+ * range is read-only meanwhile). The handler then returns, so the instruction runs again: it
+ * has waited here until the conversion was over. A fault taken during a conversion that ended
+ * before its handler ran is run again once. Async-signal-safe.
+ */
+bool um_vm_convert_fault(int sig, int code, uint64_t addr);
 /* A snapshot of [start, start + len) in a new entry memfd (*fdp) and the range's protection.
  * KERN_INVALID_ADDRESS, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE. */
 kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *protp);
