@@ -19,6 +19,7 @@
 #include "um_embedded.h"
 #include "um_exc.h"
 
+#include <mach/exc.h>
 #include <mach/mach.h>
 #include <mach/exception_types.h>
 #include <mach/ndr.h>
@@ -35,18 +36,8 @@
 #define UM_MACH_EXC_RAISE_ID 2405
 
 #pragma pack(push, 4)
-/* exception_raise's and mach_exception_raise's requests, as MIG lays them out. */
-typedef struct {
-    mach_msg_header_t Head;
-    mach_msg_body_t msgh_body;
-    mach_msg_port_descriptor_t thread;
-    mach_msg_port_descriptor_t task;
-    NDR_record_t NDR;
-    exception_type_t exception;
-    mach_msg_type_number_t codeCnt;
-    integer_t code[2];
-} um_exc_raise_req;
-
+/* mach_exception_raise's request, as MIG lays out mach_exc.defs (no header declares it);
+ * exception_raise's request and the reply of either are <mach/exc.h>'s. */
 typedef struct {
     mach_msg_header_t Head;
     mach_msg_body_t msgh_body;
@@ -57,21 +48,15 @@ typedef struct {
     mach_msg_type_number_t codeCnt;
     int64_t code[2];
 } um_mach_exc_raise_req;
-
-typedef struct {
-    mach_msg_header_t Head;
-    NDR_record_t NDR;
-    kern_return_t RetCode;
-} um_exc_raise_rep;
 #pragma pack(pop)
 
 /* The request and room for its reply (a reply is smaller than either request). */
 typedef union {
     mach_msg_header_t h;
-    um_exc_raise_req small;
+    __Request__exception_raise_t small;
     um_mach_exc_raise_req wide;
     struct {
-        um_exc_raise_rep rep;
+        __Reply__exception_raise_t rep;
         mach_msg_max_trailer_t trailer;
     } reply;
 } um_exc_msg;
@@ -321,7 +306,7 @@ static kern_return_t deliver(mach_port_t port, exception_behavior_t behavior, in
         size = sizeof *r;
         id = UM_MACH_EXC_RAISE_ID;
     } else {
-        um_exc_raise_req *r = &m.small;
+        __Request__exception_raise_t *r = &m.small;
         port_desc(&r->thread, thread);
         port_desc(&r->task, mach_task_self());
         r->NDR = NDR_record;
@@ -348,7 +333,7 @@ static kern_return_t deliver(mach_port_t port, exception_behavior_t behavior, in
     } else if (m.h.msgh_id == MACH_NOTIFY_SEND_ONCE) {
         kr = MIG_SERVER_DIED; /* the handler destroyed the request */
     } else if (m.h.msgh_id != id + 100 || (m.h.msgh_bits & MACH_MSGH_BITS_COMPLEX) ||
-               m.h.msgh_size != sizeof(um_exc_raise_rep)) {
+               m.h.msgh_size != sizeof(__Reply__exception_raise_t)) {
         mach_msg_destroy(&m.h);
         kr = MIG_REPLY_MISMATCH;
     } else {
