@@ -744,6 +744,56 @@ MT_TEST(a_forked_child_gets_a_copy_of_a_default_mapping_and_shares_an_inherit_sh
     MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
 }
 
+/* The protection of a page of the caller's, as mach_vm_region reports it; -1 if none. */
+static int ve_prot_at(mach_vm_address_t a)
+{
+    mach_vm_address_t r = a;
+    mach_vm_size_t rs = 0;
+    vm_region_basic_info_data_64_t info;
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t obj = MACH_PORT_NULL;
+    if (mach_vm_region(TASK, &r, &rs, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
+                       &obj) != KERN_SUCCESS ||
+        r > a)
+        return -1;
+    return info.protection;
+}
+
+/*
+ * A forked child's copy of a mapping keeps each part's protection, as XNU's vm_map_fork copies
+ * each map entry with its own, and a part the parent deallocated stays a hole.
+ */
+MT_TEST(a_forked_childs_copy_of_a_mapping_keeps_each_parts_protection_and_holes)
+{
+    mach_port_t e = ve_create(4 * PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    mach_vm_address_t a = ve_map(e, 4 * PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(a != 0);
+    B(a)[0] = 1;
+    MT_KR(mach_vm_protect(TASK, a, PG, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a + 2 * PG, PG), KERN_SUCCESS);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int bad = (ve_prot_at(a) != VM_PROT_READ) | (ve_prot_at(a + PG) != VM_PROT_DEFAULT) << 1 |
+                  (ve_prot_at(a + 2 * PG) != -1) << 2 |
+                  (ve_prot_at(a + 3 * PG) != VM_PROT_DEFAULT) << 3 | (B(a)[0] != 1) << 4;
+        if (!bad) {
+            B(a)[PG] = 5; /* its own copy */
+            B(a)[3 * PG] = 6;
+        }
+        _exit(bad);
+    }
+    MT_REQUIRE(pid > 0);
+    int status = 0;
+    MT_EQ(waitpid(pid, &status, 0), pid);
+    MT_CHECK(WIFEXITED(status));
+    MT_EQ(WEXITSTATUS(status), 0);
+    MT_EQ(B(a)[PG], 0);
+    MT_EQ(B(a)[3 * PG], 0);
+    MT_KR(mach_vm_deallocate(TASK, a, 4 * PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+}
+
 /*
  * The child's copy of a default (VM_INHERIT_COPY) mapping is the memory as it was at the fork,
  * as XNU's vm_map_fork copies the map: what the parent writes once fork() has returned never

@@ -107,9 +107,17 @@ typedef struct um_region {
     uint8_t state;         /* UM_RG_LIVE, UM_RG_FROZEN or UM_RG_SHARED */
     bool checked;          /* scratch: validated in the current operation */
     uint8_t inherit;       /* SHARED: VM_INHERIT_* at fork (the others are always copied) */
-    uint8_t fork_prot;     /* with fork_copy: the mapping's VM_PROT_* at the fork */
+    uint32_t fork_npieces;
+    struct um_piece *fork_pieces; /* SHARED, inherited as a copy, while a fork runs: its
+                                   * mappings and holes at the fork (range_pieces) */
     void *fork_copy;       /* SHARED, inherited as a copy, while a fork runs: the child's copy */
 } um_region;
+
+/* One mapping's part of a range and its protection (VM_PROT_*), or a hole (prot -1). */
+typedef struct um_piece {
+    uint64_t lo, hi;
+    int prot;
+} um_piece;
 
 struct um_vm_copy {
     uint8_t kind;          /* UM_VC_ENTRY: owns a mapping; UM_VC_OBJECT: part of a vmo, unmapped */
@@ -465,6 +473,7 @@ typedef struct um_procmap_query {
 #define UM_PROCMAP_VMA_READABLE 0x01u
 #define UM_PROCMAP_VMA_WRITABLE 0x02u
 #define UM_PROCMAP_VMA_SHARED 0x08u
+#define UM_PROCMAP_QUERY_COVERING_OR_NEXT 0x10u
 
 /*
  * Ask the kernel about the mapping that holds r->start: 1 when it is r's memfd (same inode),
@@ -587,7 +596,7 @@ static bool reg_insert(uint64_t start, uint64_t end, um_vmo *v, uint64_t off, ui
         return false;
     size_t i = reg_lower(start);
     memmove(&um_vmr.r[i + 1], &um_vmr.r[i], (um_vmr.n - i) * sizeof um_vmr.r[0]);
-    um_vmr.r[i] = (um_region){start, end, v, off, state, false, VM_INHERIT_DEFAULT, 0, NULL};
+    um_vmr.r[i] = (um_region){start, end, v, off, state, false, VM_INHERIT_DEFAULT, 0, NULL, NULL};
     um_vmr.n++;
     return true;
 }
@@ -608,6 +617,7 @@ static bool reg_freeze(um_region *r)
 /* ---- fork -------------------------------------------------------------------------------------- */
 
 static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *shared);
+static um_piece *range_pieces(uint64_t start, uint64_t end, bool holes, size_t *np);
 static int prot_to_mmap(int prot);
 
 /* A private anonymous copy of shared region `r`'s bytes (past its file's end: zeros), or NULL. */
@@ -641,21 +651,27 @@ static void shared_fork_copies(void)
     for (size_t i = 0; i < um_vmr.n; i++) {
         um_region *r = &um_vmr.r[i];
         r->fork_copy = NULL;
+        r->fork_pieces = NULL;
         if (r->state != UM_RG_SHARED || r->inherit == VM_INHERIT_SHARE ||
             r->inherit == VM_INHERIT_NONE)
             continue;
-        uint64_t lo, hi, len = r->end - r->start;
-        int prot;
-        bool shared;
-        if (!vma_at(r->start, &lo, &hi, &prot, &shared))
+        uint64_t len = r->end - r->start;
+        size_t n;
+        um_piece *pc = range_pieces(r->start, r->end, true, &n);
+        if (!pc)
             continue;
         void *p = shared_private_copy(r);
         if (p && madvise((void *)(uintptr_t)r->start, len, MADV_DONTFORK) != 0) {
             munmap(p, len);
             p = NULL;
         }
+        if (!p) {
+            free(pc);
+            continue;
+        }
         r->fork_copy = p;
-        r->fork_prot = (uint8_t)prot;
+        r->fork_pieces = pc;
+        r->fork_npieces = (uint32_t)n;
     }
 }
 
@@ -688,6 +704,8 @@ static void um_vm_atfork_parent(void)
             continue;
         munmap(r->fork_copy, r->end - r->start);
         r->fork_copy = NULL;
+        free(r->fork_pieces);
+        r->fork_pieces = NULL;
         (void)madvise((void *)(uintptr_t)r->start, r->end - r->start, MADV_DOFORK);
     }
     pthread_mutex_unlock(&um_vmr.lock);
@@ -710,20 +728,29 @@ static void children_shared_inherit(void)
             i++;
             continue;
         }
-        uint64_t lo, hi, len = r->end - r->start;
-        int prot = r->fork_prot;
-        bool shared;
+        uint64_t len = r->end - r->start;
+        size_t n = r->fork_npieces;
         void *p = r->fork_copy; /* the parent's copy at the fork, else made now */
+        um_piece *pc = r->fork_pieces;
         r->fork_copy = NULL;
-        if (!p && r->inherit != VM_INHERIT_NONE && vma_at(r->start, &lo, &hi, &prot, &shared))
+        r->fork_pieces = NULL;
+        if (!p && r->inherit != VM_INHERIT_NONE &&
+            (pc = range_pieces(r->start, r->end, true, &n)) != NULL)
             p = shared_private_copy(r);
         if (p && mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
                         (void *)(uintptr_t)r->start) == MAP_FAILED) {
             munmap(p, len);
             p = NULL;
         }
-        if (p)
-            (void)mprotect((void *)(uintptr_t)r->start, len, prot_to_mmap(prot));
+        /* Each mapping's protection at the fork, and the holes the program had made. */
+        for (size_t k = 0; p && k < n; k++) {
+            if (pc[k].prot < 0)
+                (void)munmap((void *)(uintptr_t)pc[k].lo, pc[k].hi - pc[k].lo);
+            else
+                (void)mprotect((void *)(uintptr_t)pc[k].lo, pc[k].hi - pc[k].lo,
+                               prot_to_mmap(pc[k].prot));
+        }
+        free(pc);
         reg_forget(r->start, r->end, false);
     }
 }
@@ -1776,11 +1803,13 @@ kern_return_t um_vm_map_fd(int fd, uint64_t foff, uint64_t len, uint64_t *addrp)
 /* ---- memory entries' memory ------------------------------------------------------------------ */
 
 /*
- * The mapping holding `addr`: its bounds, VM_PROT_* and whether it is shared. false when
- * nothing maps it. PROCMAP_QUERY where the kernel has it, /proc/self/maps otherwise.
+ * The mapping holding `addr` (with `or_next`, else the first one above it): its bounds,
+ * VM_PROT_* and whether it is shared. false when there is none. PROCMAP_QUERY where the kernel
+ * has it, /proc/self/maps otherwise.
  * Conditions: locked.
  */
-static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *shared)
+static bool vma_find(uint64_t addr, bool or_next, uint64_t *lo, uint64_t *hi, int *prot,
+                     bool *shared)
 {
     if (um_vmr.maps != -2 &&
         (um_vmr.maps >= 0 || (um_vmr.maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)) >= 0)) {
@@ -1788,8 +1817,9 @@ static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *s
         memset(&q, 0, sizeof q);
         q.size = sizeof q;
         q.query_addr = addr;
+        q.query_flags = or_next ? UM_PROCMAP_QUERY_COVERING_OR_NEXT : 0;
         if (ioctl(um_vmr.maps, UM_PROCMAP_QUERY, &q) == 0) {
-            if (q.vma_start > addr)
+            if (q.vma_start > addr && !or_next)
                 return false;
             *lo = q.vma_start;
             *hi = q.vma_end;
@@ -1814,7 +1844,8 @@ static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *s
     while (!found && fgets(line, sizeof line, f)) {
         unsigned long long a, b;
         char perms[8];
-        if (sscanf(line, "%llx-%llx %7s", &a, &b, perms) != 3 || addr < a || addr >= b)
+        if (sscanf(line, "%llx-%llx %7s", &a, &b, perms) != 3 || addr >= b ||
+            (addr < a && !or_next))
             continue;
         *lo = a;
         *hi = b;
@@ -1825,6 +1856,11 @@ static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *s
     }
     fclose(f);
     return found;
+}
+
+static bool vma_at(uint64_t addr, uint64_t *lo, uint64_t *hi, int *prot, bool *shared)
+{
+    return vma_find(addr, false, lo, hi, prot, shared);
 }
 
 /*
@@ -2126,15 +2162,12 @@ static void conv_end(void)
     (void)syscall(SYS_futex, &um_conv.busy, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
-/* One mapping's part of a range, and its protection (VM_PROT_*). */
-typedef struct um_piece {
-    uint64_t lo, hi;
-    int prot;
-} um_piece;
-
-/* The mappings of [start, end), clipped to it, in a new array of *np; NULL at a hole or when
- * out of memory. Conditions: locked. */
-static um_piece *range_pieces(uint64_t start, uint64_t end, size_t *np)
+/*
+ * The mappings of [start, end), clipped to it, in a new array of *np; with `holes` a hole is a
+ * piece too (prot -1), else it makes the answer NULL, as running out of memory does.
+ * Conditions: locked.
+ */
+static um_piece *range_pieces(uint64_t start, uint64_t end, bool holes, size_t *np)
 {
     um_piece *p = NULL;
     size_t n = 0, cap = 0;
@@ -2142,11 +2175,13 @@ static um_piece *range_pieces(uint64_t start, uint64_t end, size_t *np)
         uint64_t lo, hi;
         int prot;
         bool shared;
-        if (!vma_at(at, &lo, &hi, &prot, &shared) || lo > at) {
+        if (!vma_find(at, holes, &lo, &hi, &prot, &shared))
+            lo = hi = end; /* nothing mapped up to the end */
+        if (lo > at && !holes) {
             free(p);
             return NULL;
         }
-        if (n == cap) {
+        if (n + 2 > cap) {
             um_piece *q = realloc(p, (cap = cap ? 2 * cap : 4) * sizeof *p);
             if (!q) {
                 free(p);
@@ -2154,7 +2189,10 @@ static um_piece *range_pieces(uint64_t start, uint64_t end, size_t *np)
             }
             p = q;
         }
-        p[n++] = (um_piece){at, hi < end ? hi : end, prot};
+        if (lo > at)
+            p[n++] = (um_piece){at, lo < end ? lo : end, -1};
+        if (lo < end)
+            p[n++] = (um_piece){lo > at ? lo : at, hi < end ? hi : end, prot};
         at = hi;
     }
     *np = n;
@@ -2173,7 +2211,7 @@ static kern_return_t convert_private(uint64_t start, uint64_t end, int *fdp)
 {
     uint64_t len = end - start;
     size_t n = 0, made = 0;
-    um_piece *pc = range_pieces(start, end, &n);
+    um_piece *pc = range_pieces(start, end, false, &n);
     if (!pc)
         return KERN_RESOURCE_SHORTAGE;
     int fd = entry_memfd(len);
