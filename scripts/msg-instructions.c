@@ -9,6 +9,11 @@
  *                               (MOVE_SEND_ONCE), two mach_msg(SEND|RCV) calls per round trip
  *   msg-instructions oneway N   two threads: one sends 64-byte one-way messages (queue limit
  *                               1024), the other receives them, separate calls (bench tput)
+ *   msg-instructions rpc2 N     two threads, the bench's cross-CPU RPC: a client's
+ *                               mach_msg(SEND|RCV) of a 32-byte request (MAKE_SEND_ONCE reply),
+ *                               a server's reply (MOVE_SEND_ONCE) and receive of the next
+ *                               request in one call; every receive waits (the script runs it
+ *                               with UMACH_SPIN_US=0: valgrind runs one thread at a time)
  *
  * A Mach error ends it with status 1.
  */
@@ -135,10 +140,67 @@ static void oneway(void)
     pthread_join(t, NULL);
 }
 
+typedef struct msg32 {
+    mach_msg_header_t h;
+    uint64_t seq;
+} msg32;
+
+typedef struct buf32 {
+    msg32 m;
+    mach_msg_max_trailer_t trailer;
+} buf32;
+
+static void *rpc2_server(void *arg)
+{
+    (void)arg;
+    buf32 b;
+    check(mach_msg(&b.m.h, MACH_RCV_MSG, 0, sizeof b, port, MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
+          "server receive");
+    for (size_t i = 0; i < n; i++) {
+        if (b.m.seq != i) {
+            fprintf(stderr, "msg-instructions: wrong request\n");
+            exit(1);
+        }
+        int last = i + 1 == n;
+        header(&b.m.h, MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0), sizeof b.m,
+               b.m.h.msgh_remote_port, MACH_PORT_NULL, 2);
+        b.m.h.msgh_voucher_port = MACH_PORT_NULL;
+        check(mach_msg(&b.m.h, MACH_SEND_MSG | (last ? 0 : MACH_RCV_MSG), sizeof b.m,
+                       last ? 0 : sizeof b, last ? MACH_PORT_NULL : port, MACH_MSG_TIMEOUT_NONE,
+                       MACH_PORT_NULL),
+              "server reply");
+    }
+    return NULL;
+}
+
+static void rpc2(void)
+{
+    mach_port_t reply = new_port(0);
+    pthread_t t;
+    if (pthread_create(&t, NULL, rpc2_server, NULL) != 0)
+        exit(1);
+    buf32 b;
+    for (size_t i = 0; i < n; i++) {
+        header(&b.m.h, MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE),
+               sizeof b.m, port, reply, 1);
+        b.m.h.msgh_voucher_port = MACH_PORT_NULL;
+        b.m.seq = i;
+        check(mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof b.m, sizeof b, reply,
+                       MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL),
+              "request");
+        if (b.m.seq != i || b.m.h.msgh_id != 2) {
+            fprintf(stderr, "msg-instructions: wrong reply\n");
+            exit(1);
+        }
+    }
+    pthread_join(t, NULL);
+    check(mach_port_mod_refs(mach_task_self(), reply, MACH_PORT_RIGHT_RECEIVE, -1), "destroy");
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: msg-instructions self|rpc|oneway N\n");
+        fprintf(stderr, "usage: msg-instructions self|rpc|oneway|rpc2 N\n");
         return 2;
     }
     n = strtoul(argv[2], NULL, 10);
@@ -149,6 +211,8 @@ int main(int argc, char **argv)
         rpc();
     else if (strcmp(argv[1], "oneway") == 0)
         oneway();
+    else if (strcmp(argv[1], "rpc2") == 0)
+        rpc2();
     else
         return 2;
     check(mach_port_mod_refs(mach_task_self(), port, MACH_PORT_RIGHT_RECEIVE, -1), "destroy");
