@@ -287,6 +287,13 @@ static bool deadline_passed(const struct timespec *d)
  */
 static __attribute__((noinline)) void fe_prefetch_hints(um_hints *h)
 {
+    for (uint32_t i = 0; i < h->nnotes; i++) {
+        uintptr_t l = (uintptr_t)h->note[i].p & ~(uintptr_t)(UM_HINT_LINE - 1);
+        uintptr_t end = (uintptr_t)h->note[i].p + h->note[i].len;
+        for (; l < end; l += UM_HINT_LINE)
+            __builtin_prefetch((const void *)l, 1, 3);
+    }
+    h->nnotes = 0;
     for (uint32_t i = 0; i < h->n; i++) {
         uintptr_t first = h->at[i] & ~(uintptr_t)(UM_HINT_LINE - 1);
         uintptr_t more = h->at[i] & (UM_HINT_LINE - 1);
@@ -361,7 +368,7 @@ fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, cons
             }
             fe_spin_learn(__atomic_load_n(&fw->word, __ATOMIC_RELAXED));
         }
-        if (um_thread_hints.n)
+        if (um_thread_hints.n | um_thread_hints.nnotes)
             fe_prefetch_hints(&um_thread_hints);
         if (handed) {
             /* The usual end: one line, the word and the result, read after the post. */

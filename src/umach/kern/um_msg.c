@@ -47,29 +47,36 @@ _Thread_local um_hints um_thread_hints;
  * in a round trip touches the same again (um_hint.h): the receive's state (its inputs and
  * waiter; its `out` up to the small buffer), the ports of the message (the reply port's
  * send-once reserves), the receiving space, its ledgers and the name-table entries of the
- * receive and of the next name to be given.
+ * receive and of the next name to be given. Kept as ranges (um_hints.note), after those of an
+ * earlier handoff not yet taken, or instead of them when there is no room.
  */
 static void handoff_hints(const um_msg_rcv_state *r, const um_port *dest, const um_port *reply,
                           const void *reply_reserves)
 {
-    um_hint(r, offsetof(um_msg_rcv_state, out.small));
-    um_hint(dest, sizeof *dest);
+    um_hints *h = &um_thread_hints;
+    uint32_t n = h->nnotes <= UM_NOTES_MAX - 9 ? h->nnotes : 0;
+#define HANDOFF_NOTE(ptr, size) (h->note[n].p = (ptr), h->note[n].len = (size), n++)
+    HANDOFF_NOTE(r, offsetof(um_msg_rcv_state, out.small));
+    HANDOFF_NOTE(dest, sizeof *dest);
     if (UM_PORT_VALID(reply))
-        um_hint(reply, sizeof *reply);
+        HANDOFF_NOTE(reply, sizeof *reply);
     if (reply_reserves)
-        um_hint(reply_reserves, 2 * sizeof(um_kmsg *));
+        HANDOFF_NOTE(reply_reserves, 2 * sizeof(um_kmsg *));
     const um_space *space = r->task->space;
-    um_hint(space, sizeof *space);
+    HANDOFF_NOTE(space, sizeof *space);
     if (space->ledger) {
-        um_hint(space->ledger, sizeof *space->ledger);
+        HANDOFF_NOTE(space->ledger, sizeof *space->ledger);
         if (space->ledger->total)
-            um_hint(space->ledger->total, sizeof *space->ledger->total);
+            HANDOFF_NOTE(space->ledger->total, sizeof *space->ledger->total);
     }
     uint32_t index = MACH_PORT_INDEX(r->rcv_name);
     if (index < space->count)
-        um_hint(&space->table[index], sizeof(um_entry));
+        HANDOFF_NOTE(&space->table[index], sizeof(um_entry));
     if (space->free_head)
-        um_hint(&space->table[space->free_head], sizeof(um_entry));
+        HANDOFF_NOTE(&space->table[space->free_head], sizeof(um_entry));
+#undef HANDOFF_NOTE
+    _Static_assert(UM_NOTES_MAX >= 9, "room for every range a handoff notes (9 at most)");
+    h->nnotes = n;
 }
 
 /*
