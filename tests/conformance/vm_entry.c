@@ -485,6 +485,57 @@ MT_TEST(an_entry_for_memory_of_mixed_protections_leaves_each_part_its_protection
     MT_EQ(munmap(p, 3 * PG), 0);
 }
 
+/*
+ * An entry made (without MAP_MEM_VM_SHARE) of a range where another entry's mapping and other
+ * memory meet stops where the memory object changes, as XNU's (vmkf_copy_single_object): the
+ * earlier entry's mapping is never moved, so both entries go on sharing its pages.
+ */
+MT_TEST(an_entry_stops_where_an_earlier_entrys_mapping_ends_or_begins_and_both_share_it)
+{
+    mach_port_t e1 = ve_create(2 * PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(e1 != MACH_PORT_NULL);
+    mach_vm_address_t m1 = ve_map(e1, 2 * PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(m1 != 0);
+    for (int first = 0; first < 2; first++) {
+        /* four pages of private memory, e1 mapped over the first two or the last two */
+        mach_vm_address_t x = 0;
+        MT_KR(mach_vm_allocate(TASK, &x, 4 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+        mach_vm_address_t at = first ? x : x + 2 * PG;
+        MT_KR(mach_vm_map(TASK, &at, 2 * PG, 0, VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE, e1, 0, FALSE,
+                          VM_PROT_DEFAULT, VM_PROT_DEFAULT, VM_INHERIT_DEFAULT),
+              KERN_SUCCESS);
+        B(first ? x + 2 * PG : x)[0] = 0x11;
+        memory_object_size_t s = 4 * PG;
+        mach_port_t e2 = MACH_PORT_NULL;
+        MT_KR(mach_make_memory_entry_64(TASK, &s, x, VM_PROT_DEFAULT, &e2, MACH_PORT_NULL),
+              KERN_SUCCESS);
+        MT_EQ(s, 2 * PG);
+        mach_vm_address_t m2 = ve_map(e2, 2 * PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+        MT_REQUIRE(m2 != 0);
+        /* e1's pages, through e1's own mapping, where it is mapped over x, and (first) e2 */
+        B(m1)[PG + first] = (uint8_t)(0x20 + first);
+        MT_EQ(B(at)[PG + first], 0x20 + first);
+        B(at)[PG + 2 + first] = (uint8_t)(0x30 + first);
+        MT_EQ(B(m1)[PG + 2 + first], 0x30 + first);
+        if (first) {
+            B(m2)[4] = 0x44;
+            MT_EQ(B(m1)[4], 0x44);
+            MT_EQ(B(m2)[PG + first], 0x20 + first);
+        } else {
+            /* e2 is the private pages before e1's mapping */
+            MT_EQ(B(m2)[0], 0x11);
+            B(m2)[5] = 0x55;
+            MT_EQ(B(x)[5], 0x55);
+            MT_EQ(B(m1)[5], 0);
+        }
+        MT_KR(mach_vm_deallocate(TASK, m2, 2 * PG), KERN_SUCCESS);
+        MT_KR(mach_port_deallocate(TASK, e2), KERN_SUCCESS);
+        MT_KR(mach_vm_deallocate(TASK, x, 4 * PG), KERN_SUCCESS);
+    }
+    MT_KR(mach_vm_deallocate(TASK, m1, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e1), KERN_SUCCESS);
+}
+
 MT_TEST(an_entry_made_with_map_mem_vm_copy_is_a_snapshot)
 {
     mach_vm_address_t a = 0;

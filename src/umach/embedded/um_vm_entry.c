@@ -235,10 +235,15 @@ static kern_return_t make_entry(vm_map_t task, uint64_t *size, uint64_t offset,
     } else if ((permission & (MAP_MEM_VM_SHARE | MAP_MEM_NAMED_REUSE)) || !has_parent) {
         int have, max;
         uint64_t foff;
-        if (*size == 0 || !page_span(offset, *size, &start, &len))
+        if (*size == 0 || !page_span(offset, *size, &start, &len)) {
             kr = KERN_INVALID_ARGUMENT;
-        else
+        } else {
+            /* Without MAP_MEM_VM_SHARE the entry stops where the memory object changes
+             * (XNU's vmkf_copy_single_object), so an earlier entry's mapping is never moved. */
+            if (!(permission & MAP_MEM_VM_SHARE))
+                len = um_vm_one_object_len(start, len);
             kr = um_vm_range_prot(start, len, &have, &max);
+        }
         if (kr == KERN_SUCCESS) {
             if (mask_prot)
                 prot &= have;

@@ -2312,6 +2312,26 @@ out:
     return kr;
 }
 
+uint64_t um_vm_one_object_len(uint64_t start, uint64_t len)
+{
+    uint64_t end = start + len;
+    pthread_mutex_lock(&um_vmr.lock);
+    for (size_t i = reg_lower(start); i < um_vmr.n && um_vmr.r[i].start < end; i++) {
+        um_region *r = &um_vmr.r[i];
+        if (r->state != UM_RG_SHARED || !reg_valid(r))
+            continue;
+        if (r->start <= start) {
+            if (r->end < end)
+                end = r->end; /* the mapping's object ends there */
+        } else {
+            end = r->start; /* another object begins there */
+        }
+        break;
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    return end - start;
+}
+
 kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *protp)
 {
     *fdp = -1;

@@ -175,6 +175,14 @@ kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t
  * before its handler ran is run again once. Async-signal-safe.
  */
 bool um_vm_convert_fault(int sig, int code, uint64_t addr);
+/*
+ * How much of [start, start + len) (page-aligned) one memory object holds from start, for an
+ * entry that stops where the object changes (XNU's, without MAP_MEM_VM_SHARE): a mapping of an
+ * entry (a shared region) is an object of its own, so the range ends with the one start is
+ * in, or where the first one after start begins; private memory and vm_allocate regions next
+ * to each other count as one object (XNU coalesces them).
+ */
+uint64_t um_vm_one_object_len(uint64_t start, uint64_t len);
 /* A snapshot of [start, start + len) in a new entry memfd (*fdp) and the range's protection.
  * KERN_INVALID_ADDRESS, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE. */
 kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *protp);
