@@ -17,7 +17,8 @@ typedef int *vm_region_info_64_t;
 typedef int *vm_region_recurse_info_t;
 typedef int *vm_region_recurse_info_64_t;
 typedef int vm_region_flavor_t;
-typedef int vm_region_info_data_t[1024];
+#define VM_REGION_INFO_MAX (1024)
+typedef int vm_region_info_data_t[VM_REGION_INFO_MAX];
 
 #pragma pack(push, 4)
 

@@ -845,11 +845,34 @@ MT_TEST(a_mig_request_sent_by_hand_to_another_tasks_port_is_served_on_that_task)
           KERN_SUCCESS);
     MT_KR(vm_deallocate(TASK, (vm_address_t)r.names.types.address, r.names.types.size),
           KERN_SUCCESS);
-    /* A vm routine (mach_vm_allocate, 4800) umach does not serve on a task port, and an id
-     * no subsystem has: MIG_BAD_ID. */
+    /* A vm routine: a misshapen request (mach_vm_allocate, 4800, with no arguments) is
+     * MIG_BAD_ARGUMENTS; a well-formed one (mach_vm_deallocate, 4801) reaches a memory the
+     * daemon cannot act on, XNU's null map: KERN_INVALID_ARGUMENT. */
     MT_KR(tp_mig(p.task, reply, 4800, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.h.msgh_id, 4900);
-    MT_EQ(r.error.RetCode, MIG_BAD_ID);
+    MT_EQ(r.error.RetCode, MIG_BAD_ARGUMENTS);
+    struct {
+        mach_msg_header_t h;
+        NDR_record_t ndr;
+        uint64_t address, size;
+    } dreq;
+    memset(&dreq, 0, sizeof dreq);
+    dreq.h.msgh_bits =
+        MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0);
+    dreq.h.msgh_remote_port = p.task;
+    dreq.h.msgh_local_port = reply;
+    dreq.h.msgh_id = 4801;
+    dreq.ndr = NDR_record;
+    dreq.size = 4096;
+    MT_KR(mach_msg(&dreq.h, MACH_SEND_MSG, sizeof dreq, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    MT_KR(mach_msg(&r.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, reply, 10000,
+                   MACH_PORT_NULL),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.h.msgh_id, 4901);
+    MT_EQ(r.h.msgh_size, sizeof(mig_reply_error_t));
+    MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
+    /* An id no subsystem has: MIG_BAD_ID. */
     MT_KR(tp_mig(p.task, reply, 3299, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, MIG_BAD_ID);
 

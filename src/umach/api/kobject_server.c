@@ -34,6 +34,7 @@
 #include <mach/ndr.h>
 #include <mach_debug/ipc_info.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Sizes of MIG's pieces (LP64 Darwin): a port descriptor, an out-of-line descriptor. */
@@ -53,6 +54,10 @@
 
 /* host_info_t: array[*:68] of integer_t. */
 #define TS_HOST_INFO_MAX 68u
+
+/* mach_vm_write's data up to this size is read into a buffer for the routine, larger data
+ * mapped into the task for it (XNU copies up to 32 KiB through a kernel buffer too). */
+#define TS_VM_BUFFERED (32u * 1024)
 
 /* One request being served. */
 typedef struct ts_call {
@@ -599,6 +604,112 @@ static kern_return_t r_construct(ts_call *c)
     return reply_simple(c, &name, 4);
 }
 
+/*
+ * The mach_vm routines (api/vm_mig.c's table): MIG's checks here, then the routine runs on
+ * the task's memory through the front end's vm_call hook, which makes the same calls a
+ * program makes. mach_vm_write's data is mapped into the task for the routine and removed
+ * after it (the request's copy is consumed either way); mach_vm_read's data, which the routine
+ * left in the task, moves into the reply's out-of-line descriptor. A task whose memory the
+ * front end cannot reach (umachd: another process's) is XNU's null map: KERN_INVALID_ARGUMENT.
+ */
+static kern_return_t r_vm(ts_call *c)
+{
+    um_task *t = c->target;
+    um_kmsg *req = c->req;
+    uint32_t args;
+    bool ool;
+    if (!um_vm_mig_request(req->id, &args, &ool))
+        return MIG_BAD_ID;
+    kern_return_t kr = ool ? check_complex1(c, MACH_MSG_OOL_DESCRIPTOR, 0, args)
+                           : check_simple(c, args);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    if (ool && req->desc[0].u.ool.size != in32(c, args - 4))
+        return MIG_TYPE_ERROR; /* MIG: the descriptor's size is the count */
+    if (!t->hooks || !t->hooks->vm_call)
+        return KERN_INVALID_ARGUMENT;
+    um_vm_mig_call vm; /* its results only when the routine says so */
+    um_vm_mig_call *call = &vm;
+    call->id = req->id;
+    call->in = c->in;
+    call->data = 0;
+    call->data_size = 0;
+    uint64_t mask = t->kernel->page_size - 1, tmp = 0, tmp_len = 0;
+    void *buffer = NULL;
+    if (ool && req->desc[0].u.ool.vmc && req->desc[0].u.ool.size <= TS_VM_BUFFERED) {
+        /* Read into a buffer: no mapping appears in the task while the routine runs. */
+        call->data_size = req->desc[0].u.ool.size;
+        buffer = malloc(call->data_size);
+        if (!buffer || !t->kernel->ops->copy_read(t->kernel, req->desc[0].u.ool.vmc, buffer,
+                                                  call->data_size)) {
+            free(buffer);
+            return KERN_RESOURCE_SHORTAGE;
+        }
+        call->data = (uint64_t)(uintptr_t)buffer;
+    } else if (ool && req->desc[0].u.ool.vmc) {
+        um_vm_copy *copy = req->desc[0].u.ool.vmc;
+        req->desc[0].u.ool.vmc = NULL; /* the mapping's, consumed below */
+        uint64_t at = 0;
+        if (t->mem->copyout(t, copy, &at) != KERN_SUCCESS)
+            return KERN_RESOURCE_SHORTAGE;
+        call->data = at;
+        call->data_size = req->desc[0].u.ool.size;
+        tmp = at & ~mask;
+        tmp_len = ((at + call->data_size + mask) & ~mask) - tmp;
+    }
+    kr = t->hooks->vm_call(t, call);
+    free(buffer);
+    if (tmp_len)
+        t->mem->unmap(t, tmp, (size_t)tmp_len);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    switch (um_vm_mig_reply_of(req->id)) {
+    case UM_VM_MIG_REPLY_SIMPLE:
+        return reply_simple(c, call->out, call->out_len);
+    case UM_VM_MIG_REPLY_OOL: {
+        um_vm_copy *copy = NULL;
+        if (call->ool_size) {
+            bool moved = t->mem->copyin(t, call->ool, call->ool_size, false, true, &copy) ==
+                         MACH_MSG_SUCCESS;
+            if (!moved) {
+                uint64_t start = call->ool & ~mask;
+                t->mem->unmap(t, start, (size_t)(((call->ool + call->ool_size + mask) & ~mask) - start));
+                return KERN_RESOURCE_SHORTAGE;
+            }
+        }
+        uint8_t *results;
+        um_kmsg *k = reply_complex(c, 1, TS_OOL_DESC, 4, &results);
+        if (!k) {
+            if (copy)
+                t->kernel->ops->copy_discard(t->kernel, copy);
+            return MIG_NO_REPLY;
+        }
+        um_kdesc *d = &k->desc[k->ndesc++];
+        d->type = MACH_MSG_OOL_DESCRIPTOR;
+        d->uoffset = TS_HEAD + TS_BODY;
+        d->u.ool.vmc = copy;
+        d->u.ool.size = call->ool_size;
+        d->u.ool.copy = MACH_MSG_VIRTUAL_COPY;
+        d->u.ool.dealloc = false;
+        memcpy(results, call->out, 4); /* the count */
+        c->reply->kmsg = k;
+        return KERN_SUCCESS;
+    }
+    case UM_VM_MIG_REPLY_PORT: {
+        uint8_t *results;
+        um_kmsg *k = reply_complex(c, 1, TS_PORT_DESC, call->out_len, &results);
+        if (!k)
+            return MIG_NO_REPLY;
+        uint32_t at = TS_BODY;
+        reply_port(k, &at, NULL, MACH_MSG_TYPE_PORT_SEND); /* no memory object */
+        memcpy(results, call->out, call->out_len);
+        c->reply->kmsg = k;
+        return KERN_SUCCESS;
+    }
+    }
+    return KERN_FAILURE;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 static kern_return_t serve(ts_call *c)
@@ -645,6 +756,16 @@ static kern_return_t serve(ts_call *c)
     case UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR:
     case UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR:
         return r_exc_guard(c);
+    case UM_MIG_MACH_VM_ALLOCATE:
+    case UM_MIG_MACH_VM_DEALLOCATE:
+    case UM_MIG_MACH_VM_PROTECT:
+    case UM_MIG_MACH_VM_READ:
+    case UM_MIG_MACH_VM_READ_LIST:
+    case UM_MIG_MACH_VM_WRITE:
+    case UM_MIG_MACH_VM_COPY:
+    case UM_MIG_MACH_VM_READ_OVERWRITE:
+    case UM_MIG_MACH_VM_REGION:
+        return r_vm(c);
     default:
         return MIG_BAD_ID;
     }

@@ -8,6 +8,9 @@
 
 #include <mach/mach.h>
 
+#include <stdbool.h>
+#include <stdint.h>
+
 /*
  * In a forked child (a new task): forget the thread's MIG reply port, which named a right of
  * the parent's space (Darwin's libsystem: mig_fork_child). Called by the front end.
@@ -84,9 +87,50 @@ enum {
     UM_MIG_MACH_VM_PROTECT = 4802,
     UM_MIG_MACH_VM_READ = 4804,
     UM_MIG_MACH_VM_READ_LIST = 4805,
+    UM_MIG_MACH_VM_WRITE = 4806,
     UM_MIG_MACH_VM_COPY = 4807,
     UM_MIG_MACH_VM_READ_OVERWRITE = 4808,
     UM_MIG_MACH_VM_REGION = 4816,
 };
+
+
+/* ---- the mach_vm routines a task port serves (api/vm_mig.c) --------------------------------- */
+
+/* How a served mach_vm routine answers: RetCode and in-line results; its data out of line
+ * (mach_vm_read), then the NDR record and the count; or a port (mach_vm_region's object name,
+ * always null here) then the NDR record and the results. */
+typedef enum um_vm_mig_reply {
+    UM_VM_MIG_REPLY_SIMPLE,
+    UM_VM_MIG_REPLY_OOL,
+    UM_VM_MIG_REPLY_PORT,
+} um_vm_mig_reply;
+
+/* The largest in-line results of a served routine: mach_vm_read_list's array (4096 bytes);
+ * mach_vm_region's address, size, count and info array of VM_REGION_INFO_MAX integers. */
+#define UM_VM_MIG_OUT_MAX (20u + 4u * 1024u)
+
+/*
+ * One mach_vm routine a request to a task port asks for, as the task's front end runs it on
+ * its own memory (embedded/um_vm_mig.c): the same calls a program makes, on mach_task_self().
+ */
+typedef struct um_vm_mig_call {
+    mach_msg_id_t id;
+    const uint8_t *in;         /* the in-line arguments after the NDR record, shape checked */
+    uint64_t data;             /* mach_vm_write: its out-of-line data, in the task's memory */
+    mach_msg_size_t data_size;
+    uint8_t out[UM_VM_MIG_OUT_MAX]; /* in-line results (after RetCode or after the NDR record) */
+    uint32_t out_len;
+    uint64_t ool;              /* mach_vm_read: its data, task memory the reply moves away */
+    mach_msg_size_t ool_size;
+} um_vm_mig_call;
+
+/*
+ * The shape of routine `id`'s request (mach_vm.defs, LP64): `*args` bytes of in-line
+ * arguments after the NDR record, and `*ool` when one out-of-line descriptor comes first
+ * (mach_vm_write, whose count is its last argument). false: not a routine a task port serves.
+ */
+bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, bool *ool);
+/* How routine `id` answers (um_vm_mig_request said it is served). */
+um_vm_mig_reply um_vm_mig_reply_of(mach_msg_id_t id);
 
 #endif

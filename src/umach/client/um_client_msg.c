@@ -23,6 +23,7 @@
  * MACH_SEND_NO_BUFFER, or MACH_RCV_HEADER_ERROR | MACH_MSG_IPC_KERNEL for a receive alone.
  */
 #include "../embedded/um_embedded.h"
+#include "../embedded/um_vm_mig.h"
 #include "../kern/um_kmsg.h"
 #include "../vm/um_xmem.h"
 #include "um_client.h"
@@ -144,6 +145,15 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
                 nbytes = send_size;
             else
                 flags |= UM_WIRE_MSG_UNREADABLE;
+        }
+        /* A mach_vm request to our own task port: served here, on this process's memory. */
+        if (nbytes && um_vm_mig_local(bytes, nbytes)) {
+            if (bytes != stack)
+                free(bytes);
+            if (!(option & MACH_RCV_MSG))
+                return MACH_MSG_SUCCESS;
+            return um_client_msg(msg, option & ~(mach_msg_option_t)MACH_SEND_MSG, 0, rcv_size,
+                                 rcv_name, timeout, rcv_msg);
         }
         /* Its out-of-line memory, as it is now: the memory part after the bytes. */
         if (nbytes && um_xmem_capture(bytes, nbytes, &xo) != MACH_MSG_SUCCESS) {

@@ -12,6 +12,7 @@
 #include "../client/um_client.h"
 #include "../embedded/um_embedded.h"
 #include "../embedded/um_exc.h"
+#include "../embedded/um_vm_mig.h"
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 
@@ -398,6 +399,9 @@ UM_EXPORT kern_return_t thread_swap_exception_ports(
 
 bool um_call_task_check(mach_port_name_t task)
 {
+    /* A routine served for a request to our task port: this thread holds the world lock. */
+    if (__builtin_expect(um_vm_mig_serving, 0))
+        return task == mach_task_self_;
     if (um_client_active())
         return um_client_task_check(task);
     um_task *self = um_embedded_enter();

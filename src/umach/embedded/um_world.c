@@ -23,6 +23,7 @@
 #include "../vm/um_usage.h"
 #include "um_embedded.h"
 #include "um_exc.h"
+#include "um_vm_mig.h"
 
 #include <mach/mach_init.h>
 #include <mach/task_special_ports.h>
@@ -189,6 +190,7 @@ static const um_task_hooks embedded_hooks = {
     .guard = embedded_guard,
     .usage = embedded_usage,
     .guard_fatal = embedded_guard_fatal,
+    .vm_call = um_vm_mig_serve_locked,
 };
 
 /* ---- the task ------------------------------------------------------------------------------- */

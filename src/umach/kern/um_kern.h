@@ -354,6 +354,8 @@ typedef struct um_task_usage {
 } um_task_usage;
 
 /* Per-task policy hooks. */
+struct um_vm_mig_call;
+
 typedef struct um_task_hooks {
     /*
      * A Mach-port guard violation (um_guard_exception). `fatal`: XNU kills the task for it.
@@ -374,6 +376,12 @@ typedef struct um_task_hooks {
      * NULL: always fatal, never changed. Conditions: world locked.
      */
     bool (*guard_fatal)(um_task *task, int set);
+    /*
+     * A mach_vm routine sent by hand to the task's port (api/kobject_server.c), on the task's
+     * memory: the routine's result, its results in `call` (api/um_mig.h). NULL: the front end
+     * cannot act on that memory (umachd: another process's). Conditions: world locked.
+     */
+    kern_return_t (*vm_call)(um_task *task, struct um_vm_mig_call *call);
 } um_task_hooks;
 
 /*

@@ -1,0 +1,434 @@
+/*
+ * vm_mig.c — mach_vm.defs routines sent by hand with mach_msg to our own task port, as a
+ * program's own MIG user stubs send them, are served by the kernel with MIG's replies, as on
+ * Darwin: mach_vm_allocate (4800), _deallocate (4801), _protect (4802), _read (4804, its data
+ * out of line in the reply), _read_list (4805), _write (4806, its data out of line in the
+ * request, consumed once), _copy (4807), _read_overwrite (4808) and _region (4816, the object
+ * name a port descriptor). A misshapen request is MIG_BAD_ARGUMENTS, an out-of-line size that
+ * is not the count MIG_TYPE_ERROR; a routine's error is a mig_reply_error_t.
+ */
+#include "notify_util.h"
+
+#include <mach/mach_vm.h>
+#include <mach/mig_errors.h>
+#include <mach/vm_region.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#pragma pack(push, 4)
+typedef struct {
+    mach_msg_header_t head;
+    NDR_record_t ndr;
+    uint8_t args[VM_MAP_ENTRY_MAX * 16 + 4];
+} vmm_req;
+typedef struct {
+    mach_msg_header_t head;
+    mach_msg_body_t body;
+    mach_msg_ool_descriptor_t data;
+    NDR_record_t ndr;
+    mach_vm_address_t address;
+    mach_msg_type_number_t count;
+} vmm_write_req;
+typedef union {
+    mach_msg_header_t head;
+    mig_reply_error_t error;
+    struct {
+        mach_msg_header_t head;
+        NDR_record_t ndr;
+        kern_return_t ret;
+        uint8_t out[VM_MAP_ENTRY_MAX * 16];
+    } simple;
+    struct {
+        mach_msg_header_t head;
+        mach_msg_body_t body;
+        mach_msg_ool_descriptor_t data;
+        NDR_record_t ndr;
+        mach_msg_type_number_t count;
+    } read;
+    struct {
+        mach_msg_header_t head;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t object;
+        NDR_record_t ndr;
+        mach_vm_address_t address;
+        mach_vm_size_t size;
+        mach_msg_type_number_t count;
+        int info[VM_REGION_INFO_MAX];
+    } region;
+    uint8_t bytes[8192];
+} vmm_reply;
+#pragma pack(pop)
+
+/* A request's in-line arguments, packed as MIG packs them. */
+typedef struct {
+    uint8_t bytes[VM_MAP_ENTRY_MAX * 16 + 4];
+    mach_msg_size_t len;
+} vmm_args;
+
+static void a64(vmm_args *a, uint64_t v)
+{
+    memcpy(a->bytes + a->len, &v, 8);
+    a->len += 8;
+}
+
+static void a32(vmm_args *a, uint32_t v)
+{
+    memcpy(a->bytes + a->len, &v, 4);
+    a->len += 4;
+}
+
+/* Receive the reply on `reply` (10 s at most). */
+static mach_msg_return_t vmm_receive(mach_port_t reply, vmm_reply *r)
+{
+    memset(r, 0xA5, sizeof *r);
+    return mach_msg(&r->head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, reply, 10000,
+                    MACH_PORT_NULL);
+}
+
+/* Send our task port the simple request `id` with `a`'s arguments and a send-once right to
+ * `reply`, and receive the answer. */
+static mach_msg_return_t vmm_rpc(mach_port_t reply, mach_msg_id_t id, const vmm_args *a,
+                                 vmm_reply *r)
+{
+    vmm_req req;
+    memset(&req, 0, sizeof req);
+    mach_msg_size_t size = (mach_msg_size_t)(offsetof(vmm_req, args) + a->len);
+    req.head.msgh_bits =
+        MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0);
+    req.head.msgh_size = size;
+    req.head.msgh_remote_port = TASK;
+    req.head.msgh_local_port = reply;
+    req.head.msgh_id = id;
+    req.ndr = NDR_record;
+    memcpy(req.args, a->bytes, a->len);
+    mach_msg_return_t mr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0,
+                                    MACH_PORT_NULL, 10000, MACH_PORT_NULL);
+    return mr != MACH_MSG_SUCCESS ? mr : vmm_receive(reply, r);
+}
+
+/* mach_vm_write's request: `size` bytes at `data` out of line (moved with `dealloc`), the
+ * count `count`. */
+static mach_msg_return_t vmm_write(mach_port_t reply, mach_vm_address_t address,
+                                   const void *data, mach_msg_size_t size, bool dealloc,
+                                   mach_msg_type_number_t count, vmm_reply *r)
+{
+    vmm_write_req req;
+    memset(&req, 0, sizeof req);
+    req.head.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND,
+                                            MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0) |
+                         MACH_MSGH_BITS_COMPLEX;
+    req.head.msgh_size = sizeof req;
+    req.head.msgh_remote_port = TASK;
+    req.head.msgh_local_port = reply;
+    req.head.msgh_id = 4806;
+    req.body.msgh_descriptor_count = 1;
+    req.data.address = (void *)(uintptr_t)data;
+    req.data.size = size;
+    req.data.deallocate = dealloc;
+    req.data.copy = MACH_MSG_VIRTUAL_COPY;
+    req.data.type = MACH_MSG_OOL_DESCRIPTOR;
+    req.ndr = NDR_record;
+    req.address = address;
+    req.count = count;
+    mach_msg_return_t mr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof req,
+                                    0, MACH_PORT_NULL, 10000, MACH_PORT_NULL);
+    return mr != MACH_MSG_SUCCESS ? mr : vmm_receive(reply, r);
+}
+
+/* A reply's RetCode: an error reply's, or a simple reply's. */
+#define VMM_ERROR_SIZE ((mach_msg_size_t)sizeof(mig_reply_error_t))
+
+static uint64_t out64(const vmm_reply *r)
+{
+    uint64_t v;
+    memcpy(&v, r->simple.out, 8);
+    return v;
+}
+
+MT_TEST(allocate_write_read_and_deallocate_by_message_act_on_our_memory)
+{
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    vmm_reply r;
+    vmm_args a = {.len = 0};
+    mach_vm_size_t size = 3 * vm_page_size;
+    a64(&a, 0);
+    a64(&a, size);
+    a32(&a, VM_FLAGS_ANYWHERE);
+    MT_KR(vmm_rpc(reply, 4800, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4900);
+    MT_EQ(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
+    MT_EQ(r.head.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4 + 8);
+    MT_CHECK(nu_ndr_ok(&r.simple.ndr));
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    mach_vm_address_t addr = out64(&r);
+    MT_CHECK(addr != 0 && (addr & vm_page_mask) == 0);
+    uint8_t *p = (uint8_t *)(uintptr_t)addr;
+    MT_EQ(p[0], 0);
+    p[size - 1] = 7; /* ours, writable */
+
+    /* Write: the data travels out of line; a copy stays the sender's. */
+    char text[] = "written by a hand-made mach_vm_write";
+    MT_KR(vmm_write(reply, addr + 100, text, sizeof text, false, sizeof text, &r),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4906);
+    MT_EQ(r.head.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    MT_CHECK(memcmp(p + 100, text, sizeof text) == 0);
+    MT_CHECK(strcmp(text, "written by a hand-made mach_vm_write") == 0);
+
+    /* Read: the reply carries a copy out of line, ours to deallocate. */
+    a.len = 0;
+    a64(&a, addr + 100);
+    a64(&a, sizeof text);
+    MT_KR(vmm_rpc(reply, 4804, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4904);
+    MT_CHECK(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX);
+    MT_EQ(r.head.msgh_size, sizeof r.read);
+    MT_EQ(r.read.body.msgh_descriptor_count, 1);
+    MT_EQ(r.read.data.type, MACH_MSG_OOL_DESCRIPTOR);
+    MT_EQ(r.read.data.size, sizeof text);
+    MT_EQ(r.read.count, sizeof text);
+    MT_CHECK(nu_ndr_ok(&r.read.ndr));
+    MT_CHECK(r.read.data.address != NULL);
+    MT_CHECK(memcmp(r.read.data.address, text, sizeof text) == 0);
+    p[100] = 'W'; /* a copy: the reply's data does not change */
+    MT_EQ(((char *)r.read.data.address)[0], 'w');
+    MT_KR(mach_vm_deallocate(TASK, (mach_vm_address_t)(uintptr_t)r.read.data.address,
+                             r.read.data.size),
+          KERN_SUCCESS);
+
+    /* Deallocate: the range is gone. */
+    a.len = 0;
+    a64(&a, addr);
+    a64(&a, size);
+    MT_KR(vmm_rpc(reply, 4801, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4901);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    mach_vm_address_t at = addr;
+    mach_vm_size_t rsize = 0;
+    vm_region_basic_info_data_64_t info;
+    mach_msg_type_number_t cnt = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t object = MACH_PORT_NULL;
+    kern_return_t kr = mach_vm_region(TASK, &at, &rsize, VM_REGION_BASIC_INFO_64,
+                                      (vm_region_info_t)&info, &cnt, &object);
+    MT_CHECK(kr != KERN_SUCCESS || at >= addr + size);
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(a_write_whose_data_moves_consumes_it_once_and_the_count_must_be_its_size)
+{
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    vmm_reply r;
+    mach_vm_address_t dst = 0, src = 0;
+    MT_KR(mach_vm_allocate(TASK, &dst, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(mach_vm_allocate(TASK, &src, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    memset((void *)(uintptr_t)src, 'm', vm_page_size);
+    MT_KR(vmm_write(reply, dst, (void *)(uintptr_t)src, (mach_msg_size_t)vm_page_size, true,
+                    (mach_msg_type_number_t)vm_page_size, &r),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    MT_EQ(((uint8_t *)(uintptr_t)dst)[vm_page_size - 1], 'm');
+    /* The moved source left our memory with the request. */
+    uint8_t byte;
+    mach_vm_size_t got = 0;
+    MT_KR(mach_vm_read_overwrite(TASK, src, 1, (mach_vm_address_t)(uintptr_t)&byte, &got),
+          KERN_INVALID_ADDRESS);
+
+    /* A descriptor whose size is not the count: MIG_TYPE_ERROR, the data released. */
+    MT_KR(mach_vm_allocate(TASK, &src, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(vmm_write(reply, dst, (void *)(uintptr_t)src, (mach_msg_size_t)vm_page_size, true, 5,
+                    &r),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    MT_EQ(r.error.RetCode, MIG_TYPE_ERROR);
+    MT_KR(mach_vm_read_overwrite(TASK, src, 1, (mach_vm_address_t)(uintptr_t)&byte, &got),
+          KERN_INVALID_ADDRESS);
+
+    /* A destination that is not ours to write (page one, never mapped): the call's error,
+     * the source kept (a copy). */
+    char small[] = "x";
+    mach_vm_address_t page1 = vm_page_size;
+    MT_KR(vmm_write(reply, page1, small, sizeof small, false, sizeof small, &r),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    kern_return_t want = mach_vm_write(TASK, page1, (vm_offset_t)small, sizeof small);
+    MT_CHECK(want != KERN_SUCCESS);
+    MT_EQ(r.error.RetCode, want);
+    MT_EQ(small[0], 'x');
+    MT_KR(mach_vm_deallocate(TASK, dst, vm_page_size), KERN_SUCCESS);
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(protect_copy_read_overwrite_and_read_list_by_message_answer_as_the_calls)
+{
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    vmm_reply r;
+    vmm_args a = {.len = 0};
+    mach_vm_address_t buf = 0;
+    MT_KR(mach_vm_allocate(TASK, &buf, 4 * vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    uint8_t *p = (uint8_t *)(uintptr_t)buf;
+    memcpy(p, "source bytes", 13);
+
+    /* mach_vm_copy: source, size, destination. */
+    a64(&a, buf);
+    a64(&a, 13);
+    a64(&a, buf + vm_page_size);
+    MT_KR(vmm_rpc(reply, 4807, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4907);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    MT_CHECK(memcmp(p + vm_page_size, "source bytes", 13) == 0);
+
+    /* mach_vm_read_overwrite: the size read comes back. */
+    a.len = 0;
+    a64(&a, buf);
+    a64(&a, 6);
+    a64(&a, buf + 2 * vm_page_size);
+    MT_KR(vmm_rpc(reply, 4808, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4 + 8);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    MT_EQ(out64(&r), 6);
+    MT_CHECK(memcmp(p + 2 * vm_page_size, "source", 6) == 0);
+
+    /* mach_vm_read_list: the whole array travels back, each entry a copy of ours. */
+    a.len = 0;
+    struct mach_vm_read_entry list[VM_MAP_ENTRY_MAX];
+    memset(list, 0, sizeof list);
+    list[0].address = buf;
+    list[0].size = 13;
+    memcpy(a.bytes, list, sizeof list);
+    a.len = sizeof list;
+    a32(&a, 1);
+    MT_KR(vmm_rpc(reply, 4805, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4905);
+    MT_EQ(r.head.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4 + sizeof list);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    struct mach_vm_read_entry back;
+    memcpy(&back, r.simple.out, sizeof back);
+    MT_EQ(back.size, 13);
+    MT_CHECK(back.address != buf && back.address != 0);
+    MT_CHECK(memcmp((void *)(uintptr_t)back.address, "source bytes", 13) == 0);
+    MT_KR(mach_vm_deallocate(TASK, back.address, back.size), KERN_SUCCESS);
+
+    /* mach_vm_protect: the last page read-only, as vm_region then says. */
+    a.len = 0;
+    a64(&a, buf + 3 * vm_page_size);
+    a64(&a, vm_page_size);
+    a32(&a, FALSE);
+    a32(&a, VM_PROT_READ);
+    MT_KR(vmm_rpc(reply, 4802, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4902);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    mach_vm_address_t at = buf + 3 * vm_page_size;
+    mach_vm_size_t rsize = 0;
+    vm_region_basic_info_data_64_t info;
+    mach_msg_type_number_t cnt = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t object = MACH_PORT_NULL;
+    MT_KR(mach_vm_region(TASK, &at, &rsize, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
+                         &cnt, &object),
+          KERN_SUCCESS);
+    MT_EQ(at, buf + 3 * vm_page_size);
+    MT_EQ(info.protection, VM_PROT_READ);
+
+    /* A copy into the read-only page: the call's error, in a mig_reply_error_t. */
+    a.len = 0;
+    a64(&a, buf);
+    a64(&a, 13);
+    a64(&a, buf + 3 * vm_page_size);
+    MT_KR(vmm_rpc(reply, 4807, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    kern_return_t want = mach_vm_copy(TASK, buf, 13, buf + 3 * vm_page_size);
+    MT_CHECK(want != KERN_SUCCESS);
+    MT_EQ(r.error.RetCode, want);
+    MT_KR(mach_vm_deallocate(TASK, buf, 4 * vm_page_size), KERN_SUCCESS);
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(region_by_message_answers_the_call_with_a_null_object_name_descriptor)
+{
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    vmm_reply r;
+    mach_vm_address_t buf = 0;
+    MT_KR(mach_vm_allocate(TASK, &buf, 2 * vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    vmm_args a = {.len = 0};
+    a64(&a, buf);
+    a32(&a, VM_REGION_BASIC_INFO_64);
+    a32(&a, VM_REGION_BASIC_INFO_COUNT_64);
+    MT_KR(vmm_rpc(reply, 4816, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4916);
+    MT_CHECK(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX);
+    MT_EQ(r.head.msgh_size,
+          offsetof(__typeof__(r.region), info) + 4 * VM_REGION_BASIC_INFO_COUNT_64);
+    MT_EQ(r.region.body.msgh_descriptor_count, 1);
+    MT_EQ(r.region.object.type, MACH_MSG_PORT_DESCRIPTOR);
+    MT_EQ(r.region.object.name, MACH_PORT_NULL);
+    MT_CHECK(nu_ndr_ok(&r.region.ndr));
+    MT_EQ(r.region.count, VM_REGION_BASIC_INFO_COUNT_64);
+    mach_vm_address_t at = buf;
+    mach_vm_size_t size = 0;
+    vm_region_basic_info_data_64_t info, got;
+    mach_msg_type_number_t cnt = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t object = MACH_PORT_NULL;
+    MT_KR(mach_vm_region(TASK, &at, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
+                         &cnt, &object),
+          KERN_SUCCESS);
+    MT_EQ(r.region.address, at);
+    MT_EQ(r.region.size, size);
+    memcpy(&got, r.region.info, sizeof got);
+    MT_EQ(got.protection, info.protection);
+    MT_EQ(got.max_protection, info.max_protection);
+    MT_EQ(got.inheritance, info.inheritance);
+    /* A count too small for the flavour: the routine's KERN_INVALID_ARGUMENT. */
+    a.len = 0;
+    a64(&a, buf);
+    a32(&a, VM_REGION_BASIC_INFO_64);
+    a32(&a, 2);
+    MT_KR(vmm_rpc(reply, 4816, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_deallocate(TASK, buf, 2 * vm_page_size), KERN_SUCCESS);
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(a_misshapen_vm_request_is_mig_bad_arguments_and_a_routine_error_a_mig_error_reply)
+{
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    vmm_reply r;
+    vmm_args a = {.len = 0};
+    /* mach_vm_allocate with its flags missing. */
+    a64(&a, 0);
+    a64(&a, vm_page_size);
+    MT_KR(vmm_rpc(reply, 4800, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4900);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    MT_EQ(r.error.RetCode, MIG_BAD_ARGUMENTS);
+    /* Flags no allocation takes. */
+    a32(&a, VM_FLAGS_RETURN_DATA_ADDR);
+    MT_KR(vmm_rpc(reply, 4800, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
+    /* A read of nothing mapped: the copy-in's error. */
+    mach_vm_address_t hole = 0;
+    MT_KR(mach_vm_allocate(TASK, &hole, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, hole, vm_page_size), KERN_SUCCESS);
+    a.len = 0;
+    a64(&a, hole);
+    a64(&a, 16);
+    MT_KR(vmm_rpc(reply, 4804, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4904);
+    MT_EQ(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    MT_EQ(r.error.RetCode, KERN_INVALID_ADDRESS);
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_MAIN()
