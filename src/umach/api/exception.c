@@ -29,6 +29,50 @@ static bool exc_other_kobject(um_space *space, mach_port_name_t target, int want
            port->kotype != UM_KOT_TIMER && port->kotype != UM_KOT_BOOTSTRAP;
 }
 
+kern_return_t um_api_exception_ports_on(um_exc_action *task_actions, um_port *thread_port,
+                                        um_exc_op op, exception_mask_t mask, um_port *port,
+                                        exception_behavior_t behavior,
+                                        thread_state_flavor_t flavor, uint32_t *masks,
+                                        unsigned *count, um_port **handlers, int *behaviors,
+                                        int *flavors)
+{
+    kern_return_t kr;
+    if (!task_actions && !thread_port)
+        kr = KERN_INVALID_ARGUMENT; /* XNU's routine given a null task or thread */
+    else if (op == UM_EXC_OP_GET)
+        kr = mask & ~(exception_mask_t)(EXC_MASK_ALL | EXC_MASK_CRASH | EXC_MASK_CORPSE_NOTIFY)
+                 ? KERN_INVALID_ARGUMENT
+                 : KERN_SUCCESS;
+    else
+        kr = um_exc_validate(mask, port, behavior, flavor);
+    um_exc_action *actions = task_actions;
+    if (kr == KERN_SUCCESS && thread_port) {
+        /* A thread whose slots were never set has none to return. */
+        actions = um_thread_exc_actions(thread_port, op != UM_EXC_OP_GET);
+        if (!actions && op != UM_EXC_OP_GET)
+            kr = KERN_RESOURCE_SHORTAGE;
+    }
+    if (kr != KERN_SUCCESS) {
+        um_right_release(port, MACH_MSG_TYPE_PORT_SEND); /* the request is destroyed */
+        return kr;
+    }
+    if (*count > UM_EXC_ARRAY_MAX)
+        *count = UM_EXC_ARRAY_MAX;
+    if (*count > UM_EXC_TYPES)
+        *count = UM_EXC_TYPES; /* at most one entry per exception */
+    if (op == UM_EXC_OP_SET)
+        um_exc_set(actions, mask, port, behavior, flavor, NULL, NULL, NULL, NULL, NULL);
+    else if (op == UM_EXC_OP_SWAP)
+        um_exc_set(actions, mask, port, behavior, flavor, masks, count, handlers, behaviors,
+                   flavors);
+    else
+        um_exc_get(actions, mask, masks, count, handlers, behaviors, flavors);
+    um_right_release(port, MACH_MSG_TYPE_PORT_SEND); /* the slots took their own copies */
+    if (op == UM_EXC_OP_SET)
+        *count = 0;
+    return KERN_SUCCESS;
+}
+
 kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_t target,
                                      um_exc_op op, exception_mask_t mask, mach_port_t new_port,
                                      exception_behavior_t behavior, thread_state_flavor_t flavor,
@@ -61,41 +105,15 @@ kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_
         if (mr != MACH_MSG_SUCCESS)
             return mr;
     }
-    kern_return_t kr;
-    if (null_target)
-        kr = KERN_INVALID_ARGUMENT; /* XNU's routine given a null task or thread */
-    else if (op == UM_EXC_OP_GET)
-        kr = mask & ~(exception_mask_t)(EXC_MASK_ALL | EXC_MASK_CRASH | EXC_MASK_CORPSE_NOTIFY)
-                 ? KERN_INVALID_ARGUMENT
-                 : KERN_SUCCESS;
-    else
-        kr = um_exc_validate(mask, port, behavior, flavor);
-    um_exc_action *actions = task ? task->exc_actions : NULL;
-    if (kr == KERN_SUCCESS && thread_port) {
-        /* A thread whose slots were never set has none to return. */
-        actions = um_thread_exc_actions(thread_port, op != UM_EXC_OP_GET);
-        if (!actions && op != UM_EXC_OP_GET)
-            kr = KERN_RESOURCE_SHORTAGE;
-    }
-    if (kr != KERN_SUCCESS) {
-        um_right_release(port, MACH_MSG_TYPE_PORT_SEND); /* the request is destroyed */
-        return kr;
-    }
-    unsigned count = *masksCnt < UM_EXC_ARRAY_MAX ? *masksCnt : UM_EXC_ARRAY_MAX;
+    unsigned count = *masksCnt;
     um_port *got[UM_EXC_TYPES];
     int got_behaviors[UM_EXC_TYPES], got_flavors[UM_EXC_TYPES];
     uint32_t got_masks[UM_EXC_TYPES];
-    if (count > UM_EXC_TYPES)
-        count = UM_EXC_TYPES; /* at most one entry per exception */
-    if (op == UM_EXC_OP_SET) {
-        um_exc_set(actions, mask, port, behavior, flavor, NULL, NULL, NULL, NULL, NULL);
-    } else if (op == UM_EXC_OP_SWAP) {
-        um_exc_set(actions, mask, port, behavior, flavor, got_masks, &count, got, got_behaviors,
-                   got_flavors);
-    } else {
-        um_exc_get(actions, mask, got_masks, &count, got, got_behaviors, got_flavors);
-    }
-    um_right_release(port, MACH_MSG_TYPE_PORT_SEND); /* the slots took their own copies */
+    kern_return_t kr = um_api_exception_ports_on(task ? task->exc_actions : NULL, thread_port,
+                                                 op, mask, port, behavior, flavor, got_masks,
+                                                 &count, got, got_behaviors, got_flavors);
+    if (kr != KERN_SUCCESS)
+        return kr;
     if (op == UM_EXC_OP_SET)
         return KERN_SUCCESS;
     /* The reply: each old handler a send right of the caller's (move-send descriptors). */

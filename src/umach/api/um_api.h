@@ -105,6 +105,19 @@ typedef enum { UM_EXC_OP_SET, UM_EXC_OP_GET, UM_EXC_OP_SWAP } um_exc_op;
  * *masksCnt (in: room, out: filled), handlers, behaviors and flavors are written by GET and
  * SWAP. The caller keeps its send right to new_port (the request carries a copy).
  */
+/*
+ * The routine itself, on a task's slots (`task_actions`) or a thread's (`thread_port`'s; both
+ * NULL: XNU's null task or thread, KERN_INVALID_ARGUMENT): consumes `port` (SET and SWAP's new
+ * port, a naked send right, NULL or UM_PORT_DEAD). On success GET and SWAP give at most
+ * *count entries (in: room; out: filled; SET: 0): masks, naked send rights to the old
+ * handlers (the caller's: NULL or UM_PORT_DEAD for none or a dead one), behaviours, flavours.
+ */
+kern_return_t um_api_exception_ports_on(um_exc_action *task_actions, um_port *thread_port,
+                                        um_exc_op op, exception_mask_t mask, um_port *port,
+                                        exception_behavior_t behavior,
+                                        thread_state_flavor_t flavor, uint32_t *masks,
+                                        unsigned *count, um_port **handlers, int *behaviors,
+                                        int *flavors);
 kern_return_t um_api_exception_ports(um_task *self, bool thread, mach_port_name_t target,
                                      um_exc_op op, exception_mask_t mask, mach_port_t new_port,
                                      exception_behavior_t behavior, thread_state_flavor_t flavor,
