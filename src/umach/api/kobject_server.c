@@ -583,6 +583,73 @@ static kern_return_t r_exc_guard(ts_call *c)
     return KERN_SUCCESS;
 }
 
+/* An exception-port reply's fixed array of port descriptors (exception_handler_array_t:
+ * array[*:EXC_TYPES_COUNT]), all present whatever the count. */
+#define TS_EXC_MAX 32u
+
+/*
+ * task_ and thread_set/get/swap_exception_ports on `task_actions` or `thread_port`'s slots
+ * (both NULL: XNU's routine given a null task or thread), through the routine the calls use.
+ * Set and swap take their new port from the request (a send right: any other disposition is
+ * MIG_TYPE_ERROR). Get and swap answer MIG's complex reply: TS_EXC_MAX port descriptors (the
+ * old handlers, then null ones), the NDR record, the count, then the masks, behaviours and
+ * flavours, each array as long as the count.
+ */
+static kern_return_t r_exc_ports(ts_call *c, um_exc_action *task_actions, um_port *thread_port,
+                                 um_exc_op op)
+{
+    um_kmsg *req = c->req;
+    kern_return_t kr;
+    um_port *port = NULL;
+    int behavior = 0, flavor = 0;
+    if (op == UM_EXC_OP_GET) {
+        if ((kr = check_simple(c, 4)) != KERN_SUCCESS)
+            return kr;
+    } else {
+        if ((kr = check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, MACH_MSG_TYPE_PORT_SEND, 12)) !=
+            KERN_SUCCESS)
+            return kr;
+        port = req->desc[0].u.port.port;
+        req->desc[0].u.port.port = NULL; /* the routine's: kept by the slots or released */
+        behavior = (int)in32(c, 4);
+        flavor = (int)in32(c, 8);
+    }
+    uint32_t masks[UM_EXC_TYPES];
+    um_port *handlers[UM_EXC_TYPES];
+    int behaviors[UM_EXC_TYPES], flavors[UM_EXC_TYPES];
+    unsigned count = TS_EXC_MAX;
+    kr = um_api_exception_ports_on(task_actions, thread_port, op, in32(c, 0), port, behavior,
+                                   flavor, masks, &count, handlers, behaviors, flavors);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    if (op == UM_EXC_OP_SET)
+        return reply_simple(c, &count, 0);
+    uint8_t *results;
+    um_kmsg *k = reply_complex(c, TS_EXC_MAX, TS_EXC_MAX * TS_PORT_DESC, 4 + 12 * count, &results);
+    if (!k) {
+        for (unsigned i = 0; i < count; i++)
+            um_right_release(handlers[i], MACH_MSG_TYPE_PORT_SEND);
+        return MIG_NO_REPLY;
+    }
+    uint32_t at = TS_BODY;
+    for (unsigned i = 0; i < TS_EXC_MAX; i++)
+        reply_port(k, &at, i < count ? handlers[i] : NULL, MACH_MSG_TYPE_PORT_SEND);
+    memcpy(results, &count, 4);
+    memcpy(results + 4, masks, 4 * count);
+    memcpy(results + 4 + 4 * count, behaviors, 4 * count);
+    memcpy(results + 4 + 8 * count, flavors, 4 * count);
+    c->reply->kmsg = k;
+    return KERN_SUCCESS;
+}
+
+/* Which operation the exception-port routine `id` (task.defs' or thread_act.defs') is. */
+static um_exc_op exc_op_of(mach_msg_id_t id)
+{
+    int which = id >= UM_MIG_THREAD_SET_EXCEPTION_PORTS ? id - UM_MIG_THREAD_SET_EXCEPTION_PORTS
+                                                        : id - UM_MIG_TASK_SET_EXCEPTION_PORTS;
+    return which == 0 ? UM_EXC_OP_SET : which == 1 ? UM_EXC_OP_GET : UM_EXC_OP_SWAP;
+}
+
 /* mach_port_construct: its options travel out of line (24 bytes), its context in line. */
 static kern_return_t r_construct(ts_call *c)
 {
@@ -756,6 +823,14 @@ static kern_return_t serve(ts_call *c)
     case UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR:
     case UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR:
         return r_exc_guard(c);
+    case UM_MIG_TASK_SET_EXCEPTION_PORTS:
+    case UM_MIG_TASK_GET_EXCEPTION_PORTS:
+    case UM_MIG_TASK_SWAP_EXCEPTION_PORTS:
+        return r_exc_ports(c, c->target->exc_actions, NULL, exc_op_of(c->req->id));
+    case UM_MIG_THREAD_SET_EXCEPTION_PORTS:
+    case UM_MIG_THREAD_GET_EXCEPTION_PORTS:
+    case UM_MIG_THREAD_SWAP_EXCEPTION_PORTS:
+        return r_exc_ports(c, NULL, NULL, exc_op_of(c->req->id)); /* a task: no thread */
     case UM_MIG_MACH_VM_ALLOCATE:
     case UM_MIG_MACH_VM_DEALLOCATE:
     case UM_MIG_MACH_VM_PROTECT:
@@ -833,8 +908,20 @@ static kern_return_t host_serve(ts_call *c)
  */
 static kern_return_t thread_serve(ts_call *c)
 {
-    if (c->req->id != UM_MIG_THREAD_GET_SPECIAL_PORT)
+    switch (c->req->id) {
+    case UM_MIG_THREAD_GET_SPECIAL_PORT:
+        break;
+    case UM_MIG_THREAD_SET_EXCEPTION_PORTS:
+    case UM_MIG_THREAD_GET_EXCEPTION_PORTS:
+    case UM_MIG_THREAD_SWAP_EXCEPTION_PORTS:
+        return r_exc_ports(c, NULL, c->req->dest, exc_op_of(c->req->id));
+    case UM_MIG_TASK_SET_EXCEPTION_PORTS:
+    case UM_MIG_TASK_GET_EXCEPTION_PORTS:
+    case UM_MIG_TASK_SWAP_EXCEPTION_PORTS:
+        return r_exc_ports(c, NULL, NULL, exc_op_of(c->req->id)); /* a thread: no task */
+    default:
         return MIG_BAD_ID;
+    }
     kern_return_t kr = check_simple(c, 4);
     if (kr != KERN_SUCCESS)
         return kr;
