@@ -67,7 +67,13 @@ typedef struct ts_call {
     um_kmsg *req;
     const uint8_t *in;        /* the in-line arguments (after the NDR record), once checked */
     um_kobject_reply *reply;
+    /* The port is not the routine's kind of object: MIG's checks run, then the check that
+     * passes answers TS_CHECKED instead of KERN_SUCCESS and the routine stops there. */
+    bool null_object;
 } ts_call;
+
+/* What a check answers for a routine on a port of another kind (see null_object). */
+#define TS_CHECKED ((kern_return_t)-1000)
 
 static uint32_t in32(const ts_call *c, uint32_t at)
 {
@@ -92,7 +98,7 @@ static kern_return_t check_simple(ts_call *c, uint32_t args)
     if ((c->req->bits & MACH_MSGH_BITS_COMPLEX) || c->req->size != want)
         return MIG_BAD_ARGUMENTS;
     c->in = c->req->body + TS_NDR;
-    return KERN_SUCCESS;
+    return c->null_object ? TS_CHECKED : KERN_SUCCESS;
 }
 
 /*
@@ -110,7 +116,7 @@ static kern_return_t check_simple_array(ts_call *c, uint32_t fixed, uint32_t ele
     uint32_t n = in32(c, fixed - 4);
     if (n > max || size != min + ((n * elem + 3) & ~3u))
         return MIG_BAD_ARGUMENTS;
-    return KERN_SUCCESS;
+    return c->null_object ? TS_CHECKED : KERN_SUCCESS;
 }
 
 /*
@@ -129,7 +135,7 @@ static kern_return_t check_complex1(ts_call *c, uint8_t type, mach_msg_type_name
         (disp && type == MACH_MSG_PORT_DESCRIPTOR && k->desc[0].u.port.disp != disp))
         return MIG_TYPE_ERROR;
     c->in = k->body + TS_BODY + dsize + TS_NDR;
-    return KERN_SUCCESS;
+    return c->null_object ? TS_CHECKED : KERN_SUCCESS;
 }
 
 /* ---- replies ----------------------------------------------------------------------------------- */
@@ -826,11 +832,8 @@ static kern_return_t serve(ts_call *c)
     case UM_MIG_TASK_SET_EXCEPTION_PORTS:
     case UM_MIG_TASK_GET_EXCEPTION_PORTS:
     case UM_MIG_TASK_SWAP_EXCEPTION_PORTS:
-        return r_exc_ports(c, c->target->exc_actions, NULL, exc_op_of(c->req->id));
-    case UM_MIG_THREAD_SET_EXCEPTION_PORTS:
-    case UM_MIG_THREAD_GET_EXCEPTION_PORTS:
-    case UM_MIG_THREAD_SWAP_EXCEPTION_PORTS:
-        return r_exc_ports(c, NULL, NULL, exc_op_of(c->req->id)); /* a task: no thread */
+        return r_exc_ports(c, c->target ? c->target->exc_actions : NULL, NULL,
+                           exc_op_of(c->req->id));
     case UM_MIG_MACH_VM_ALLOCATE:
     case UM_MIG_MACH_VM_DEALLOCATE:
     case UM_MIG_MACH_VM_PROTECT:
@@ -844,20 +847,6 @@ static kern_return_t serve(ts_call *c)
     default:
         return MIG_BAD_ID;
     }
-}
-
-void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobject_reply *reply)
-{
-    ts_call c = {.kernel = target->kernel,
-                 .target = target,
-                 .self = target->task_name,
-                 .req = request,
-                 .reply = reply};
-    /* A guard exception a routine raises is the sender's (XNU raises it on the sending
-     * thread); the routines act through the target's own name for its port. */
-    target->served_for = sender != target ? sender : NULL;
-    reply->ret = serve(&c);
-    target->served_for = NULL;
 }
 
 /* ---- the host port and thread ports -------------------------------------------------------- */
@@ -915,10 +904,6 @@ static kern_return_t thread_serve(ts_call *c)
     case UM_MIG_THREAD_GET_EXCEPTION_PORTS:
     case UM_MIG_THREAD_SWAP_EXCEPTION_PORTS:
         return r_exc_ports(c, NULL, c->req->dest, exc_op_of(c->req->id));
-    case UM_MIG_TASK_SET_EXCEPTION_PORTS:
-    case UM_MIG_TASK_GET_EXCEPTION_PORTS:
-    case UM_MIG_TASK_SWAP_EXCEPTION_PORTS:
-        return r_exc_ports(c, NULL, NULL, exc_op_of(c->req->id)); /* a thread: no task */
     default:
         return MIG_BAD_ID;
     }
@@ -939,14 +924,64 @@ static kern_return_t thread_serve(ts_call *c)
     return KERN_SUCCESS;
 }
 
+/* ---- routing: XNU finds the routine by its id, whatever the port ------------------------- */
+
+/* The port kinds the routines act on. */
+typedef enum { TS_TASK, TS_HOST, TS_THREAD, TS_OTHER } ts_kind;
+
+/*
+ * XNU's ipc_kobject_server finds a routine by its id in every kernel subsystem, whatever the
+ * port's kind; the routine's conversion of the port (convert_port_to_space, _task, _map,
+ * _host, _thread) then gives a null object, which it answers: KERN_INVALID_TASK from the
+ * mach_port routines and task_get/set_exc_guard_behavior, KERN_INVALID_ARGUMENT from the
+ * others umach serves. MIG's checks of the request come first.
+ */
+static kern_return_t serve_any(ts_call *c, ts_kind kind)
+{
+    mach_msg_id_t id = c->req->id;
+    ts_kind want = id >= UM_MIG_HOST_INFO && id < UM_MIG_HOST_INFO + 100 ? TS_HOST
+                   : id >= 3600 && id < 3700                           ? TS_THREAD
+                                                                       : TS_TASK;
+    c->null_object = want != kind;
+    kern_return_t kr = want == TS_HOST     ? host_serve(c)
+                       : want == TS_THREAD ? thread_serve(c)
+                                           : serve(c);
+    if (kr != TS_CHECKED)
+        return kr;
+    if ((id >= UM_MIG_MACH_PORT_NAMES && id < UM_MIG_MACH_PORT_NAMES + 100) ||
+        id == UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR || id == UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR)
+        return KERN_INVALID_TASK;
+    return KERN_INVALID_ARGUMENT;
+}
+
+void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobject_reply *reply)
+{
+    ts_call c = {.kernel = target->kernel,
+                 .target = target,
+                 .self = target->task_name,
+                 .req = request,
+                 .reply = reply};
+    /* A guard exception a routine raises is the sender's (XNU raises it on the sending
+     * thread); the routines act through the target's own name for its port. */
+    target->served_for = sender != target ? sender : NULL;
+    reply->ret = serve_any(&c, TS_TASK);
+    target->served_for = NULL;
+}
+
 void um_host_server(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply)
 {
     ts_call c = {.kernel = kernel, .req = request, .reply = reply};
-    reply->ret = host_serve(&c);
+    reply->ret = serve_any(&c, TS_HOST);
 }
 
 void um_thread_server(um_kmsg *request, um_kobject_reply *reply)
 {
     ts_call c = {.req = request, .reply = reply};
-    reply->ret = thread_serve(&c);
+    reply->ret = serve_any(&c, TS_THREAD);
+}
+
+void um_kobject_other_server(um_kmsg *request, um_kobject_reply *reply)
+{
+    ts_call c = {.req = request, .reply = reply};
+    reply->ret = serve_any(&c, TS_OTHER);
 }

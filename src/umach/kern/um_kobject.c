@@ -184,6 +184,10 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender)
     case UM_KOT_THREAD:
         um_thread_server(request, &reply);
         break;
+    case UM_KOT_SEMAPHORE:
+    case UM_KOT_MEMORY_ENTRY:
+        um_kobject_other_server(request, &reply);
+        break;
     case UM_KOT_BOOTSTRAP:
         if (um_rare(port)->kobject)
             um_bootstrap_serve(um_rare(port)->kobject, request, &reply);

@@ -81,8 +81,15 @@ um_kmsg *um_kobject_reply_alloc(um_kernel *kernel, mach_msg_size_t body_size, ui
 void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobject_reply *reply);
 /* The host port's MIG server (the same file): host_info and host_page_size, of `kernel`. */
 void um_host_server(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply);
-/* A thread port's MIG server (the same file): thread_get_special_port. */
+/* A thread port's MIG server (the same file): thread_get_special_port and the exception ports. */
 void um_thread_server(um_kmsg *request, um_kobject_reply *reply);
+/*
+ * Any other kernel object's (a semaphore's, a memory entry's): no routine of umach's applies
+ * to it, so each answers as XNU's does for a port that converts to no object of its kind
+ * (after MIG's checks); an id no subsystem has is MIG_BAD_ID. (The task, host and thread
+ * servers give the same answers for the other kinds' routines.)
+ */
+void um_kobject_other_server(um_kmsg *request, um_kobject_reply *reply);
 
 /*
  * Serve `request`, sent by `sender` (NULL: a message the kernel made), whose destination is
@@ -90,7 +97,7 @@ void um_thread_server(um_kmsg *request, um_kobject_reply *reply);
  * routine takes out of it (a routine that keeps a right clears it in the kmsg) and,
  * destroyed, everything else. The reply, if any, is sent through the request's reply right.
  * Returns MACH_MSG_SUCCESS, or MACH_SEND_INVALID_DEST when no server handles this kotype
- * (the request is destroyed: thread, host and semaphore ports have none yet).
+ * (the request is destroyed).
  */
 mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender);
 
