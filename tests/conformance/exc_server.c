@@ -288,8 +288,8 @@ MT_TEST(exception_raise_state_identity_carries_the_rights_and_a_failure_sends_no
         natural_t new_state[4] = {0};
         mach_msg_type_number_t new_cnt = 4;
         int flavor = 3;
-        MT_KR(exception_raise_state_identity(exc, self, TASK, EXC_BAD_INSTRUCTION, code, 2,
-                                             &flavor, old_state, 2, new_state, &new_cnt),
+        MT_KR(exception_raise_state_identity(exc, self, TASK, EXC_BAD_INSTRUCTION, code, 2, &flavor,
+                                             old_state, 2, new_state, &new_cnt),
               fail ? KERN_INVALID_ARGUMENT : KERN_SUCCESS);
         pthread_join(s.thread, NULL);
         MT_EQ(es.routine, 2403);
@@ -419,8 +419,7 @@ MT_TEST(exc_server_refuses_a_malformed_request_without_calling_the_handler)
 static void *es_serve_loop(void *arg)
 {
     es_server *s = arg;
-    (void)mach_msg_server(exc_server, sizeof(union __RequestUnion__exc_subsystem) + 64, s->port,
-                          0);
+    (void)mach_msg_server(exc_server, sizeof(union __RequestUnion__exc_subsystem) + 64, s->port, 0);
     return NULL;
 }
 

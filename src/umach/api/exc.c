@@ -11,16 +11,16 @@
  * linker export the program's definition), and one that does not gets Darwin's abort, with a
  * message naming the missing function.
  */
+#include "../um_export.h"
 #include "um_api.h"
 #include "um_mig.h"
-#include "../um_export.h"
 
 #include <mach/exc.h>
 #include <mach/mach.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stddef.h>
 #include <string.h>
 
 #define EXC_BASE_ID 2401
@@ -30,13 +30,14 @@
 /* The program's handlers (weak: see above). */
 extern kern_return_t catch_exception_raise(mach_port_t exception_port, mach_port_t thread,
                                            mach_port_t task, exception_type_t exception,
-                                           exception_data_t code,
-                                           mach_msg_type_number_t codeCnt) __attribute__((weak));
-extern kern_return_t catch_exception_raise_state(
-    mach_port_t exception_port, exception_type_t exception, const exception_data_t code,
-    mach_msg_type_number_t codeCnt, int *flavor, const thread_state_t old_state,
-    mach_msg_type_number_t old_stateCnt, thread_state_t new_state,
-    mach_msg_type_number_t *new_stateCnt) __attribute__((weak));
+                                           exception_data_t code, mach_msg_type_number_t codeCnt)
+    __attribute__((weak));
+extern kern_return_t
+catch_exception_raise_state(mach_port_t exception_port, exception_type_t exception,
+                            const exception_data_t code, mach_msg_type_number_t codeCnt,
+                            int *flavor, const thread_state_t old_state,
+                            mach_msg_type_number_t old_stateCnt, thread_state_t new_state,
+                            mach_msg_type_number_t *new_stateCnt) __attribute__((weak));
 extern kern_return_t catch_exception_raise_state_identity(
     mach_port_t exception_port, mach_port_t thread, mach_port_t task, exception_type_t exception,
     exception_data_t code, mach_msg_type_number_t codeCnt, int *flavor, thread_state_t old_state,
@@ -49,8 +50,9 @@ UM_EXPORT mig_routine_t exc_server_routine(mach_msg_header_t *InHeadP);
 
 static _Noreturn void exc_no_catcher(const char *name)
 {
-    fprintf(stderr, "umach: exc_server: the program defines no %s for the request it received; "
-                    "aborting as Darwin's libsystem does\n",
+    fprintf(stderr,
+            "umach: exc_server: the program defines no %s for the request it received; "
+            "aborting as Darwin's libsystem does\n",
             name);
     fflush(stderr);
     abort();
@@ -179,27 +181,24 @@ static kern_return_t exc_take_state_reply(exc_msg *m, int *flavor, natural_t *ne
     return KERN_SUCCESS;
 }
 
-UM_EXPORT kern_return_t exception_raise_state(mach_port_t exception_port,
-                                              exception_type_t exception,
-                                              const exception_data_t code,
-                                              mach_msg_type_number_t codeCnt, int *flavor,
-                                              const thread_state_t old_state,
-                                              mach_msg_type_number_t old_stateCnt,
-                                              thread_state_t new_state,
-                                              mach_msg_type_number_t *new_stateCnt)
+UM_EXPORT kern_return_t
+exception_raise_state(mach_port_t exception_port, exception_type_t exception,
+                      const exception_data_t code, mach_msg_type_number_t codeCnt, int *flavor,
+                      const thread_state_t old_state, mach_msg_type_number_t old_stateCnt,
+                      thread_state_t new_state, mach_msg_type_number_t *new_stateCnt)
 {
     exc_msg m;
     memset(&m, 0, sizeof m);
     __Request__exception_raise_state_t *r = &m.state;
     r->NDR = NDR_record;
     r->exception = exception;
-    uint8_t *end = exc_put_state_args((uint8_t *)&r->codeCnt, code, codeCnt, *flavor, old_state,
-                                      old_stateCnt);
+    uint8_t *end =
+        exc_put_state_args((uint8_t *)&r->codeCnt, code, codeCnt, *flavor, old_state, old_stateCnt);
     if (!end)
         return MIG_ARRAY_TOO_LARGE;
-    mach_msg_return_t mr = um_mig_rpc(exception_port, EXC_BASE_ID + 1, &m.h,
-                                      (mach_msg_size_t)(end - (uint8_t *)&m), &m.h,
-                                      (mach_msg_size_t)sizeof m);
+    mach_msg_return_t mr =
+        um_mig_rpc(exception_port, EXC_BASE_ID + 1, &m.h, (mach_msg_size_t)(end - (uint8_t *)&m),
+                   &m.h, (mach_msg_size_t)sizeof m);
     if (mr != MACH_MSG_SUCCESS)
         return mr;
     return exc_take_state_reply(&m, flavor, new_state, new_stateCnt);
@@ -219,14 +218,14 @@ UM_EXPORT kern_return_t exception_raise_state_identity(
     exc_port_desc(&r->task, task);
     r->NDR = NDR_record;
     r->exception = exception;
-    uint8_t *end = exc_put_state_args((uint8_t *)&r->codeCnt, code, codeCnt, *flavor, old_state,
-                                      old_stateCnt);
+    uint8_t *end =
+        exc_put_state_args((uint8_t *)&r->codeCnt, code, codeCnt, *flavor, old_state, old_stateCnt);
     if (!end)
         return MIG_ARRAY_TOO_LARGE;
     r->Head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
-    mach_msg_return_t mr = um_mig_rpc(exception_port, EXC_BASE_ID + 2, &m.h,
-                                      (mach_msg_size_t)(end - (uint8_t *)&m), &m.h,
-                                      (mach_msg_size_t)sizeof m);
+    mach_msg_return_t mr =
+        um_mig_rpc(exception_port, EXC_BASE_ID + 2, &m.h, (mach_msg_size_t)(end - (uint8_t *)&m),
+                   &m.h, (mach_msg_size_t)sizeof m);
     if (mr != MACH_MSG_SUCCESS)
         return mr;
     return exc_take_state_reply(&m, flavor, new_state, new_stateCnt);
@@ -253,8 +252,8 @@ static kern_return_t exc_check_identity_head(const mach_msg_header_t *in, mach_m
                                              mach_msg_size_t max)
 {
     const __Request__exception_raise_t *r = (const __Request__exception_raise_t *)in;
-    if (!(in->msgh_bits & MACH_MSGH_BITS_COMPLEX) || in->msgh_size < min ||
-        in->msgh_size > max || r->msgh_body.msgh_descriptor_count != 2)
+    if (!(in->msgh_bits & MACH_MSGH_BITS_COMPLEX) || in->msgh_size < min || in->msgh_size > max ||
+        r->msgh_body.msgh_descriptor_count != 2)
         return MIG_BAD_ARGUMENTS;
     if (!exc_send_desc(&r->thread) || !exc_send_desc(&r->task))
         return MIG_TYPE_ERROR;
@@ -266,8 +265,8 @@ static void exc_serve_raise(mach_msg_header_t *in, mach_msg_header_t *out)
     const __Request__exception_raise_t *r = (const __Request__exception_raise_t *)in;
     const mach_msg_size_t min = (mach_msg_size_t)(sizeof *r - sizeof r->code);
     kern_return_t kr = exc_check_identity_head(in, min, (mach_msg_size_t)sizeof *r);
-    if (kr == KERN_SUCCESS && (r->codeCnt > EXC_CODE_MAX ||
-                               in->msgh_size != min + sizeof(integer_t) * r->codeCnt))
+    if (kr == KERN_SUCCESS &&
+        (r->codeCnt > EXC_CODE_MAX || in->msgh_size != min + sizeof(integer_t) * r->codeCnt))
         kr = MIG_BAD_ARGUMENTS;
     if (kr != KERN_SUCCESS) {
         exc_error_reply(out, kr);
@@ -328,7 +327,8 @@ static void exc_state_reply(mach_msg_header_t *out, kern_return_t kr, int flavor
     rep->RetCode = KERN_SUCCESS;
     rep->flavor = flavor;
     rep->new_stateCnt = cnt;
-    out->msgh_size = (mach_msg_size_t)(sizeof *rep - sizeof rep->new_state + sizeof(natural_t) * cnt);
+    out->msgh_size =
+        (mach_msg_size_t)(sizeof *rep - sizeof rep->new_state + sizeof(natural_t) * cnt);
 }
 
 static void exc_serve_state(mach_msg_header_t *in, mach_msg_header_t *out)
@@ -349,8 +349,7 @@ static void exc_serve_state(mach_msg_header_t *in, mach_msg_header_t *out)
     __Reply__exception_raise_state_t *rep = (__Reply__exception_raise_state_t *)out;
     mach_msg_type_number_t cnt = THREAD_STATE_MAX;
     kr = catch_exception_raise_state(in->msgh_local_port, r->exception, a.code, a.codeCnt,
-                                     &a.flavor, a.old_state, a.old_stateCnt, rep->new_state,
-                                     &cnt);
+                                     &a.flavor, a.old_state, a.old_stateCnt, rep->new_state, &cnt);
     exc_state_reply(out, kr, a.flavor, cnt);
 }
 
