@@ -12,6 +12,7 @@
 #include <mach/port.h>
 #include <mach/vm_types.h>
 #include <mach/clock_types.h>
+#include <mach/message.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,6 +22,10 @@ mach_port_name_t mach_reply_port(void);
 mach_port_name_t thread_self_trap(void);
 mach_port_name_t host_self_trap(void);
 mach_port_name_t task_self_trap(void);
+
+/* Yield, or wait option_time (<mach/thread_switch.h>). */
+kern_return_t thread_switch(mach_port_name_t thread_name, int option,
+                            mach_msg_timeout_t option_time);
 
 #ifdef __cplusplus
 }

@@ -18,6 +18,7 @@
 #include <mach/machine.h>
 #include <mach/task_info.h>
 #include <mach/task_special_ports.h>
+#include <mach/thread_info.h>
 #include <mach/thread_special_ports.h>
 #include <mach/thread_status.h>
 #include <mach/time_value.h>

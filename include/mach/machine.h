@@ -9,6 +9,10 @@ typedef integer_t cpu_subtype_t;
 typedef integer_t cpu_threadtype_t;
 
 #define CPU_STATE_MAX 4
+#define CPU_STATE_USER 0
+#define CPU_STATE_SYSTEM 1
+#define CPU_STATE_IDLE 2
+#define CPU_STATE_NICE 3
 #define CPU_ARCH_MASK 0xff000000
 #define CPU_ARCH_ABI64 0x01000000
 #define CPU_ARCH_ABI64_32 0x02000000

@@ -19,6 +19,12 @@
 extern "C" {
 #endif
 
+/* THREAD_BASIC_INFO, THREAD_IDENTIFIER_INFO and THREAD_EXTENDED_INFO of a thread of the
+ * calling process (<mach/thread_info.h>). */
+kern_return_t thread_info(thread_inspect_t target_act, thread_flavor_t flavor,
+                          thread_info_t thread_info_out,
+                          mach_msg_type_number_t *thread_info_outCnt);
+
 /* THREAD_KERNEL_PORT only: umach has no thread inspect or read ports. */
 kern_return_t thread_get_special_port(thread_inspect_t thr_act, int which_port,
                                       mach_port_t *special_port);

@@ -1,6 +1,65 @@
-/* <mach/vm_statistics.h> — umach (Darwin ABI): the VM_FLAGS_* of vm_allocate. */
+/* <mach/vm_statistics.h> — umach (Darwin ABI): the VM_FLAGS_* of vm_allocate, and the page
+ * counts host_statistics (HOST_VM_INFO) and host_statistics64 (HOST_VM_INFO64) answer. */
 #ifndef _MACH_VM_STATISTICS_H_
 #define _MACH_VM_STATISTICS_H_
+
+#include <mach/vm_types.h>
+
+#include <stdint.h>
+
+/* HOST_VM_INFO's counts, in pages (rev0 ends at hits, rev1 at purges). */
+struct vm_statistics {
+    natural_t free_count;
+    natural_t active_count;
+    natural_t inactive_count;
+    natural_t wire_count;
+    natural_t zero_fill_count;
+    natural_t reactivations;
+    natural_t pageins;
+    natural_t pageouts;
+    natural_t faults;
+    natural_t cow_faults;
+    natural_t lookups;
+    natural_t hits;
+    natural_t purgeable_count;
+    natural_t purges;
+    natural_t speculative_count;
+};
+typedef struct vm_statistics *vm_statistics_t;
+typedef struct vm_statistics vm_statistics_data_t;
+
+/* HOST_VM_INFO64's (rev0 ends at speculative_count). */
+struct vm_statistics64 {
+    natural_t free_count;
+    natural_t active_count;
+    natural_t inactive_count;
+    natural_t wire_count;
+    uint64_t zero_fill_count;
+    uint64_t reactivations;
+    uint64_t pageins;
+    uint64_t pageouts;
+    uint64_t faults;
+    uint64_t cow_faults;
+    uint64_t lookups;
+    uint64_t hits;
+    uint64_t purges;
+    natural_t purgeable_count;
+    natural_t speculative_count;
+    uint64_t decompressions;
+    uint64_t compressions;
+    uint64_t swapins;
+    uint64_t swapouts;
+    natural_t compressor_page_count;
+    natural_t throttled_count;
+    natural_t external_page_count;
+    natural_t internal_page_count;
+    uint64_t total_uncompressed_pages_in_compressor;
+} __attribute__((aligned(8)));
+typedef struct vm_statistics64 *vm_statistics64_t;
+typedef struct vm_statistics64 vm_statistics64_data_t;
+
+#define VM_STATISTICS_TRUNCATE_TO_32_BIT(value)                                                \
+    ((uint32_t)(((value) > UINT32_MAX) ? UINT32_MAX : (value)))
 
 #define VM_FLAGS_FIXED 0x00000000
 #define VM_FLAGS_ANYWHERE 0x00000001

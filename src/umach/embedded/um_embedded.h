@@ -61,6 +61,17 @@ um_task *um_embedded_enter(void);
 um_task *um_embedded_task(void);
 /* The calling thread's port, or NULL when it never asked for one (um_kobjects.c). */
 um_port *um_embedded_thread_port(void);
+/*
+ * Is `host` (a name of the caller's) a send right to the host port, embedded or in a world:
+ * KERN_SUCCESS, KERN_INVALID_CAPABILITY (a right, not to a host port), or another error (no
+ * such right). The host calls map these to their MIG results (um_kobjects.c).
+ */
+kern_return_t um_embedded_host_check(mach_port_t host);
+/*
+ * The calling thread's port is `name` in its task (mach_thread_self's answer, embedded or in
+ * a world): thread_info finds the thread by it until the thread exits (um_threads.c).
+ */
+void um_thread_note(mach_port_name_t name);
 
 /*
  * Release the world lock, then issue the futex wakes deferred while it was held, and raise the

@@ -75,8 +75,11 @@ static void thread_port_init(void)
 
 UM_EXPORT mach_port_t mach_thread_self(void)
 {
-    if (um_client_active())
-        return um_client_thread_self();
+    if (um_client_active()) {
+        mach_port_t name = um_client_thread_self();
+        um_thread_note(name);
+        return name;
+    }
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
     if (!thread_port) {
@@ -88,6 +91,7 @@ UM_EXPORT mach_port_t mach_thread_self(void)
     if (thread_port && um_kobject_copyout_send(self->space, thread_port, &name) != KERN_SUCCESS)
         name = MACH_PORT_NULL;
     um_embedded_leave();
+    um_thread_note(name);
     return name;
 }
 
@@ -169,18 +173,21 @@ void um_machine_read(um_machine *out)
     out->memory = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 }
 
+kern_return_t um_embedded_host_check(host_t host)
+{
+    if (um_client_active())
+        return um_client_kobject_check(host, UM_KOT_HOST);
+    um_task *self = um_embedded_enter();
+    um_port *port;
+    kern_return_t kr = um_kobject_translate_send(self->space, host, UM_KOT_HOST, &port);
+    um_embedded_leave();
+    return kr;
+}
+
 UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t host_info_out,
                                   mach_msg_type_number_t *host_info_outCnt)
 {
-    kern_return_t kr;
-    if (um_client_active()) {
-        kr = um_client_kobject_check(host, UM_KOT_HOST);
-    } else {
-        um_task *self = um_embedded_enter();
-        um_port *port;
-        kr = um_kobject_translate_send(self->space, host, UM_KOT_HOST, &port);
-        um_embedded_leave();
-    }
+    kern_return_t kr = um_embedded_host_check(host);
     if (kr == KERN_INVALID_CAPABILITY)
         return KERN_INVALID_ARGUMENT; /* a port, but not a host: the server sees HOST_NULL */
     if (kr != KERN_SUCCESS)

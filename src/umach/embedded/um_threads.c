@@ -1,0 +1,347 @@
+/*
+ * um_threads.c — what a thread port of this process stands for on Linux, and the thread calls
+ * that read it: thread_info (THREAD_BASIC_INFO, THREAD_IDENTIFIER_INFO, THREAD_EXTENDED_INFO)
+ * and thread_switch.
+ *
+ * A thread port names a thread once the thread asked for it (mach_thread_self: every
+ * thread port name of the task comes from there, or from a message carrying one): that call
+ * notes the name with the thread's Linux id here, and the note goes when the thread exits.
+ * A name with no note (a thread of another task in a world) gets KERN_INVALID_ARGUMENT, as a
+ * port that converts to no thread does.
+ *
+ * What the fields are made of (docs/porting.md): the CPU time from the thread's CPU clock,
+ * split by /proc's user and system ticks; the run state from /proc's state letter; the policy
+ * from the Linux scheduling class; the priority Darwin's default user priority (31) less the
+ * nice value; the name from /proc's comm; the id the Linux thread id. Linux keeps no decayed
+ * CPU usage, suspend count or dispatch queue: those are 0.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "../client/um_client.h"
+#include "../kern/um_kobject_ports.h"
+#include "../um_export.h"
+#include "um_embedded.h"
+
+#include <mach/mach.h>
+#include <mach/thread_info.h>
+#include <mach/thread_switch.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Darwin's private options (XNU's PRIVATE part of <mach/thread_switch.h>): a wait counted in
+ * microseconds, and the lock-owner variants of depress and wait. */
+#define UM_SWITCH_OPTION_DISPATCH_CONTENTION 3
+#define UM_SWITCH_OPTION_OSLOCK_DEPRESS 4
+#define UM_SWITCH_OPTION_OSLOCK_WAIT 5
+
+/* ---- the notes: thread port name -> Linux thread ----------------------------------------- */
+
+typedef struct th_note {
+    mach_port_name_t name;
+    pid_t tid;
+    pthread_t pthread;
+} th_note;
+
+static pthread_mutex_t th_lock = PTHREAD_MUTEX_INITIALIZER;
+static th_note *th_notes; /* th_lock */
+static size_t th_count, th_cap;
+static pthread_key_t th_key;
+static pthread_once_t th_once = PTHREAD_ONCE_INIT;
+/* The name this thread noted last: noting it again (each mach_thread_self, the exception
+ * raise's from a signal handler included) takes no lock and allocates nothing. */
+static _Thread_local mach_port_name_t th_noted;
+
+/* A thread exits: forget its notes. */
+static void th_exit(void *v)
+{
+    pid_t tid = (pid_t)(intptr_t)v;
+    pthread_mutex_lock(&th_lock);
+    for (size_t i = 0; i < th_count;) {
+        if (th_notes[i].tid == tid)
+            th_notes[i] = th_notes[--th_count];
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&th_lock);
+}
+
+/* A forked child is a new task: the parent's names and threads are not its. */
+static void th_atfork_child(void)
+{
+    pthread_mutex_init(&th_lock, NULL);
+    th_count = 0;
+    th_noted = MACH_PORT_NULL;
+}
+
+static void th_init(void)
+{
+    (void)pthread_key_create(&th_key, th_exit);
+    (void)pthread_atfork(NULL, NULL, th_atfork_child);
+}
+
+void um_thread_note(mach_port_name_t name)
+{
+    if (!MACH_PORT_VALID(name) || name == th_noted)
+        return;
+    pthread_once(&th_once, th_init);
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    /* The key's value is the thread id, so that its destructor runs at exit. */
+    (void)pthread_setspecific(th_key, (void *)(intptr_t)tid);
+    pthread_mutex_lock(&th_lock);
+    size_t i;
+    for (i = 0; i < th_count && th_notes[i].name != name; i++)
+        ;
+    if (i == th_count) {
+        if (th_count == th_cap) {
+            size_t cap = th_cap ? 2 * th_cap : 16;
+            th_note *n = realloc(th_notes, cap * sizeof *n);
+            if (!n) {
+                pthread_mutex_unlock(&th_lock);
+                return; /* thread_info on that name answers KERN_INVALID_ARGUMENT */
+            }
+            th_notes = n;
+            th_cap = cap;
+        }
+        th_count++;
+    }
+    th_notes[i] = (th_note){name, tid, pthread_self()};
+    pthread_mutex_unlock(&th_lock);
+    th_noted = name;
+}
+
+/*
+ * The thread `name` stands for: KERN_SUCCESS with its ids, MACH_SEND_INVALID_DEST when the
+ * name is no send right (the MIG request would have nowhere to go), KERN_INVALID_ARGUMENT for
+ * a right that is not to a thread of this process.
+ */
+static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
+{
+    kern_return_t kr;
+    if (um_client_active()) {
+        kr = um_client_kobject_check(name, UM_KOT_THREAD);
+    } else {
+        um_task *self = um_embedded_enter();
+        um_port *port;
+        kr = um_kobject_translate_send(self->space, name, UM_KOT_THREAD, &port);
+        um_embedded_leave();
+    }
+    if (kr == KERN_INVALID_CAPABILITY)
+        return KERN_INVALID_ARGUMENT;
+    if (kr != KERN_SUCCESS)
+        return MACH_SEND_INVALID_DEST;
+    kr = KERN_INVALID_ARGUMENT;
+    pthread_mutex_lock(&th_lock);
+    for (size_t i = 0; i < th_count; i++) {
+        if (th_notes[i].name == name) {
+            *out = th_notes[i];
+            kr = KERN_SUCCESS;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&th_lock);
+    return kr;
+}
+
+/* ---- reading the thread ------------------------------------------------------------------ */
+
+typedef struct th_state {
+    uint64_t user_ns, system_ns;
+    char state;
+    int nice;
+    int policy;
+    char name[MAXTHREADNAMESIZE];
+} th_state;
+
+/* /proc/self/task/TID/stat and comm, and the thread's CPU clock; false when it is gone. */
+static bool th_read(const th_note *t, th_state *s)
+{
+    memset(s, 0, sizeof *s);
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)t->tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    /* After the name in parentheses (which may hold anything): state, then fields 4 on. */
+    char *p = strrchr(buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    long nice = 0;
+    unsigned policy = 0;
+    if (!p || sscanf(p + 2,
+                     "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %ld %*d %*d "
+                     "%*u %*u %*d %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*d %*d %*u "
+                     "%u",
+                     &s->state, &utime, &stime, &nice, &policy) != 5)
+        return false;
+    s->nice = (int)nice;
+    s->policy = (int)policy;
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t tick_ns = hz > 0 ? 1000000000ull / (uint64_t)hz : 10000000ull;
+    /* The CPU clock is exact; /proc's ticks say how it splits between user and system. */
+    uint64_t total = (utime + stime) * tick_ns;
+    /* Linux's CPU clock of a thread by its id (what pthread_getcpuclockid makes, without
+     * touching a pthread_t that may have exited meanwhile): fails once the thread is gone. */
+    clockid_t clk = (clockid_t)((~(unsigned)t->tid << 3) | 6u);
+    struct timespec ts;
+    if (clock_gettime(clk, &ts) == 0)
+        total = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    uint64_t sys = stime * tick_ns;
+    s->system_ns = sys < total ? sys : total;
+    s->user_ns = total - s->system_ns;
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)t->tid);
+    f = fopen(path, "re");
+    if (f) {
+        if (fgets(s->name, sizeof s->name, f))
+            s->name[strcspn(s->name, "\n")] = '\0';
+        fclose(f);
+    }
+    return true;
+}
+
+static integer_t th_run_state(char c)
+{
+    switch (c) {
+    case 'R':
+        return TH_STATE_RUNNING;
+    case 'D':
+        return TH_STATE_UNINTERRUPTIBLE;
+    case 'T':
+    case 't':
+        return TH_STATE_STOPPED;
+    case 'Z':
+    case 'X':
+        return TH_STATE_HALTED;
+    default: /* S, I, W, P */
+        return TH_STATE_WAITING;
+    }
+}
+
+static policy_t th_policy(int linux_policy)
+{
+    if (linux_policy == SCHED_FIFO)
+        return POLICY_FIFO;
+    if (linux_policy == SCHED_RR)
+        return POLICY_RR;
+    return POLICY_TIMESHARE;
+}
+
+static time_value_t th_time_value(uint64_t ns)
+{
+    time_value_t v = {(integer_t)(ns / 1000000000ull), (integer_t)(ns % 1000000000ull / 1000)};
+    return v;
+}
+
+/* Darwin's default user priority, and the highest a user thread gets. */
+#define TH_BASEPRI_DEFAULT 31
+#define TH_MAXPRI_USER 63
+
+UM_EXPORT kern_return_t thread_info(thread_inspect_t target_act, thread_flavor_t flavor,
+                                    thread_info_t thread_info_out,
+                                    mach_msg_type_number_t *thread_info_outCnt)
+{
+    th_note t;
+    kern_return_t kr = th_lookup(target_act, &t);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    mach_msg_type_number_t need;
+    switch (flavor) {
+    case THREAD_BASIC_INFO:
+        need = THREAD_BASIC_INFO_COUNT;
+        break;
+    case THREAD_IDENTIFIER_INFO:
+        need = THREAD_IDENTIFIER_INFO_COUNT;
+        break;
+    case THREAD_EXTENDED_INFO:
+        need = THREAD_EXTENDED_INFO_COUNT;
+        break;
+    default:
+        /* The scheduling-policy flavours and the internal one included: what XNU does not
+         * answer for a user thread (KERN_INVALID_POLICY needs a policy umach does not keep). */
+        return KERN_INVALID_ARGUMENT;
+    }
+    if (*thread_info_outCnt < need)
+        return KERN_INVALID_ARGUMENT;
+    if (flavor == THREAD_IDENTIFIER_INFO) {
+        thread_identifier_info_data_t id = {(uint64_t)t.tid, (uint64_t)t.pthread, 0};
+        memcpy(thread_info_out, &id, sizeof id);
+        return KERN_SUCCESS; /* XNU leaves the count as it was */
+    }
+    th_state s;
+    if (!th_read(&t, &s))
+        return KERN_INVALID_ARGUMENT; /* it exited after the lookup: a dead thread's port */
+    integer_t pri = TH_BASEPRI_DEFAULT - s.nice;
+    if (flavor == THREAD_BASIC_INFO) {
+        thread_basic_info_data_t b;
+        memset(&b, 0, sizeof b);
+        b.user_time = th_time_value(s.user_ns);
+        b.system_time = th_time_value(s.system_ns);
+        b.policy = th_policy(s.policy);
+        b.run_state = th_run_state(s.state);
+        memcpy(thread_info_out, &b, sizeof b);
+    } else {
+        thread_extended_info_data_t e;
+        memset(&e, 0, sizeof e);
+        e.pth_user_time = s.user_ns;
+        e.pth_system_time = s.system_ns;
+        e.pth_policy = th_policy(s.policy);
+        e.pth_run_state = th_run_state(s.state);
+        e.pth_curpri = pri;
+        e.pth_priority = pri;
+        e.pth_maxpriority = TH_MAXPRI_USER;
+        memcpy(e.pth_name, s.name, sizeof e.pth_name);
+        memcpy(thread_info_out, &e, sizeof e);
+    }
+    *thread_info_outCnt = need;
+    return KERN_SUCCESS;
+}
+
+/*
+ * thread_switch: the option checked as XNU's; a wait sleeps option_time (ms, or µs for
+ * Darwin's private SWITCH_OPTION_DISPATCH_CONTENTION) and a signal ends it early, as XNU's
+ * abort-safe wait; anything else yields. Linux cannot run a chosen thread next, so the hint
+ * `thread_name` is not used (XNU ignores a name that is not a thread too), and cannot lower a
+ * thread's priority for a while without privilege, so a depress is the yield alone.
+ */
+UM_EXPORT kern_return_t thread_switch(mach_port_name_t thread_name, int option,
+                                      mach_msg_timeout_t option_time)
+{
+    (void)thread_name;
+    uint64_t unit_ns = 1000000;
+    bool wait = false;
+    switch (option) {
+    case SWITCH_OPTION_NONE:
+    case SWITCH_OPTION_DEPRESS:
+    case UM_SWITCH_OPTION_OSLOCK_DEPRESS:
+        break;
+    case SWITCH_OPTION_WAIT:
+    case UM_SWITCH_OPTION_OSLOCK_WAIT:
+        wait = true;
+        break;
+    case UM_SWITCH_OPTION_DISPATCH_CONTENTION:
+        wait = true;
+        unit_ns = 1000;
+        break;
+    default:
+        return KERN_INVALID_ARGUMENT;
+    }
+    if (!wait) {
+        sched_yield();
+        return KERN_SUCCESS;
+    }
+    uint64_t ns = (uint64_t)option_time * unit_ns;
+    struct timespec d = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+    (void)nanosleep(&d, NULL); /* EINTR: a signal ended the wait */
+    return KERN_SUCCESS;
+}
