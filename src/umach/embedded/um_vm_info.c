@@ -257,7 +257,14 @@ static bool write_bytes(uint64_t dst, const void *from, size_t n)
 {
     struct iovec local = {(void *)(uintptr_t)dst, n};
     struct iovec remote = {(void *)(uintptr_t)from, n};
-    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+    /* Memory a memory entry is being made of is read-only meanwhile: wait and write again. */
+    for (;;) {
+        uint32_t seen = um_vm_convert_settle(dst, n);
+        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n)
+            return true;
+        if (!um_vm_convert_ran(seen))
+            return false;
+    }
 }
 
 enum move_result { MOVE_DONE, MOVE_SRC_BAD, MOVE_DST_BAD, MOVE_NO_MEMORY };
@@ -302,7 +309,7 @@ static bool range_wraps(uint64_t addr, uint64_t size)
  * before any byte moves: a hole first is KERN_INVALID_ADDRESS, a mapping without write
  * permission first KERN_PROTECTION_FAILURE.
  */
-static kern_return_t dest_check(uint64_t dst, uint64_t size)
+static kern_return_t dest_check_once(uint64_t dst, uint64_t size)
 {
     for (uint64_t at = dst, end = dst + size; at < end;) {
         map_line m;
@@ -313,6 +320,17 @@ static kern_return_t dest_check(uint64_t dst, uint64_t size)
         at = m.end;
     }
     return KERN_SUCCESS;
+}
+
+/* The check, as of a moment no memory entry was being made of the range (read-only then). */
+static kern_return_t dest_check(uint64_t dst, uint64_t size)
+{
+    for (;;) {
+        uint32_t seen = um_vm_convert_settle(dst, size);
+        kern_return_t kr = dest_check_once(dst, size);
+        if (kr == KERN_SUCCESS || !um_vm_convert_ran(seen))
+            return kr;
+    }
 }
 
 /*

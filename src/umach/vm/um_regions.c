@@ -2148,6 +2148,27 @@ bool um_vm_convert_fault(int sig, int code, uint64_t addr)
     return true;
 }
 
+uint32_t um_vm_convert_settle(uint64_t addr, uint64_t len)
+{
+    for (;;) {
+        uint32_t done = __atomic_load_n(&um_conv.done, __ATOMIC_ACQUIRE);
+        if (!__atomic_load_n(&um_conv.busy, __ATOMIC_ACQUIRE) ||
+            addr + len <= __atomic_load_n(&um_conv.start, __ATOMIC_RELAXED) ||
+            addr >= __atomic_load_n(&um_conv.end, __ATOMIC_RELAXED))
+            return done;
+        int saved = errno;
+        while (__atomic_load_n(&um_conv.busy, __ATOMIC_ACQUIRE))
+            (void)syscall(SYS_futex, &um_conv.busy, FUTEX_WAIT_PRIVATE, 1, NULL, NULL, 0);
+        errno = saved;
+    }
+}
+
+bool um_vm_convert_ran(uint32_t seen)
+{
+    return __atomic_load_n(&um_conv.busy, __ATOMIC_ACQUIRE) ||
+           __atomic_load_n(&um_conv.done, __ATOMIC_ACQUIRE) != seen;
+}
+
 static void conv_begin(uint64_t start, uint64_t end)
 {
     __atomic_store_n(&um_conv.start, start, __ATOMIC_RELAXED);

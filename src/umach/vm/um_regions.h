@@ -176,6 +176,14 @@ kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t
  */
 bool um_vm_convert_fault(int sig, int code, uint64_t addr);
 /*
+ * For umach's own writes to the caller's memory (a system call's, which fails where a store
+ * would fault): waits while a conversion covers [addr, addr + len), then returns a mark for
+ * um_vm_convert_ran. A write that failed after the mark and for which um_vm_convert_ran is
+ * true may have met a conversion's read-only range: settle again and write again.
+ */
+uint32_t um_vm_convert_settle(uint64_t addr, uint64_t len);
+bool um_vm_convert_ran(uint32_t seen);
+/*
  * How much of [start, start + len) (page-aligned) one memory object holds from start, for an
  * entry that stops where the object changes (XNU's, without MAP_MEM_VM_SHARE): a mapping of an
  * entry (a shared region) is an object of its own, so the range ends with the one start is
