@@ -18,25 +18,6 @@
 #include <stdbool.h>
 #include <sys/mman.h>
 
-/* umach raises a fault's exception from its signal handler, which allocates the exception's
- * reply port and message: not async-signal-safe (docs/umach-internals.md, known differences),
- * which ThreadSanitizer reports; the faults here are the test's own, outside any allocator. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define ES_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) && !defined(ES_TSAN)
-#define ES_TSAN 1
-#endif
-#ifdef ES_TSAN
-const char *__tsan_default_options(void);
-const char *__tsan_default_options(void)
-{
-    return "report_signal_unsafe=0";
-}
-#endif
-
 /* One exception served by a handler thread: what it saw, what it mends, what it answers. */
 typedef struct es_handler {
     mach_port_t port;
@@ -247,6 +228,114 @@ MT_TEST(a_message_buffer_the_kernel_cannot_read_is_an_error_not_an_exception)
     MT_EQ(h.id, 0x5170);
     MT_KR(mach_port_destruct(TASK, dest, -1, 0), KERN_SUCCESS);
     MT_EQ(munmap(p, 2 * page), 0);
+    NU_END();
+}
+
+/* ---- many threads, each faulting again and again ------------------------------------------ */
+
+enum { ES_THREADS = 6, ES_FAULTS = 25 };
+
+/* One faulting thread: its page, its own port's name, and what the handler saw of it. */
+static struct es_faulter {
+    volatile int *page;
+    mach_port_t self;
+    pthread_t thread;
+    int raised;            /* requests the handler took for this thread's page */
+    mach_port_t named;     /* the thread port the first of them named */
+    int named_alike;       /* how many of them named that one */
+} es_faulters[ES_THREADS];
+
+static mach_port_t es_many_port;
+static volatile int es_many_served;
+
+/* Serve every fault of every thread: make the page writable again and answer success. */
+static void *es_serve_many(void *arg)
+{
+    (void)arg;
+    union {
+        exc_wide_req req;
+        uint8_t bytes[512];
+    } m;
+    for (int n = 0; n < ES_THREADS * ES_FAULTS; n++) {
+        memset(&m, 0, sizeof m);
+        if (mach_msg(&m.req.Head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, es_many_port,
+                     10000, MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+            return NULL;
+        uintptr_t addr = (uintptr_t)m.req.code[1];
+        for (int i = 0; i < ES_THREADS; i++) {
+            if ((uintptr_t)es_faulters[i].page == addr) {
+                if (es_faulters[i].raised++ == 0)
+                    es_faulters[i].named = m.req.thread.name;
+                es_faulters[i].named_alike += m.req.thread.name == es_faulters[i].named;
+                (void)mprotect((void *)addr, es_page_size(), PROT_READ | PROT_WRITE);
+            }
+        }
+        (void)mach_port_deallocate(TASK, m.req.thread.name);
+        (void)mach_port_deallocate(TASK, m.req.task.name);
+        exc_reply r;
+        memset(&r, 0, sizeof r);
+        r.Head.msgh_bits = MACH_MSGH_BITS(MACH_MSGH_BITS_REMOTE(m.req.Head.msgh_bits), 0);
+        r.Head.msgh_size = sizeof r;
+        r.Head.msgh_remote_port = m.req.Head.msgh_remote_port;
+        r.Head.msgh_id = m.req.Head.msgh_id + 100;
+        r.NDR = NDR_record;
+        r.RetCode = KERN_SUCCESS;
+        (void)mach_msg(&r.Head, MACH_SEND_MSG, sizeof r, 0, MACH_PORT_NULL,
+                       MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+        es_many_served = n + 1;
+    }
+    return NULL;
+}
+
+/* A thread made after the task's port was set: each write to its read-only page faults. */
+static void *es_fault_again(void *arg)
+{
+    struct es_faulter *f = arg;
+    f->self = mach_thread_self();
+    for (int k = 1; k <= ES_FAULTS; k++) {
+        if (mprotect((void *)f->page, es_page_size(), PROT_READ) != 0)
+            break;
+        f->page[0] = k;
+    }
+    return NULL;
+}
+
+MT_TEST(threads_made_after_the_tasks_port_was_set_each_have_every_fault_raised_and_answered)
+{
+    NU_BEGIN();
+    es_many_port = nu_port_with_send();
+    es_many_served = 0;
+    MT_KR(task_set_exception_ports(TASK, EXC_MASK_BAD_ACCESS, es_many_port,
+                                   (exception_behavior_t)(EXCEPTION_DEFAULT |
+                                                          MACH_EXCEPTION_CODES),
+                                   0),
+          KERN_SUCCESS);
+    for (int i = 0; i < ES_THREADS; i++) {
+        memset(&es_faulters[i], 0, sizeof es_faulters[i]);
+        void *p = mmap(NULL, es_page_size(), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        MT_REQUIRE(p != MAP_FAILED);
+        es_faulters[i].page = p;
+    }
+    pthread_t server;
+    MT_EQ(pthread_create(&server, NULL, es_serve_many, NULL), 0);
+    for (int i = 0; i < ES_THREADS; i++)
+        MT_EQ(pthread_create(&es_faulters[i].thread, NULL, es_fault_again, &es_faulters[i]), 0);
+    for (int i = 0; i < ES_THREADS; i++)
+        MT_EQ(pthread_join(es_faulters[i].thread, NULL), 0);
+    MT_EQ(pthread_join(server, NULL), 0);
+    MT_EQ(es_many_served, ES_THREADS * ES_FAULTS);
+    for (int i = 0; i < ES_THREADS; i++) {
+        MT_EQ(es_faulters[i].raised, ES_FAULTS);
+        MT_EQ(es_faulters[i].named, es_faulters[i].self); /* its own port, every time */
+        MT_EQ(es_faulters[i].named_alike, ES_FAULTS);
+        MT_EQ(es_faulters[i].page[0], ES_FAULTS);
+        MT_EQ(munmap((void *)es_faulters[i].page, es_page_size()), 0);
+        MT_KR(mach_port_deallocate(TASK, es_faulters[i].self), KERN_SUCCESS); /* a dead name now */
+    }
+    MT_KR(task_set_exception_ports(TASK, EXC_MASK_BAD_ACCESS, MACH_PORT_NULL, EXCEPTION_DEFAULT, 0),
+          KERN_SUCCESS);
+    MT_KR(mach_port_destruct(TASK, es_many_port, -1, 0), KERN_SUCCESS);
     NU_END();
 }
 

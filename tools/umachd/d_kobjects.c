@@ -116,8 +116,11 @@ bool d_kobject_call(d_conn *c, const um_wire_pkt *p)
         [UM_WIRE_TIMER_ARM - UM_WIRE_THREAD_SELF] = 2,
         [UM_WIRE_TIMER_CANCEL - UM_WIRE_THREAD_SELF] = 1,
     };
-    if (!d_kobject_is_call(p->h.call) || p->h.blob_len != 0 ||
-        p->h.nargs != nargs[p->h.call - UM_WIRE_THREAD_SELF])
+    if (!d_kobject_is_call(p->h.call) || p->h.blob_len != 0)
+        return false;
+    /* THREAD_SELF may name another thread of the task by its kernel thread id. */
+    if (p->h.nargs != nargs[p->h.call - UM_WIRE_THREAD_SELF] &&
+        !(p->h.call == UM_WIRE_THREAD_SELF && p->h.nargs == 1))
         return false;
     d_task *t = c->task;
     d_daemon *d = t->d;
@@ -126,11 +129,21 @@ bool d_kobject_call(d_conn *c, const um_wire_pkt *p)
     kern_return_t kr;
     switch (p->h.call) {
     case UM_WIRE_THREAD_SELF: {
-        if (!c->thread_port)
-            c->thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+        /* The caller's thread, or (an exception raised on a faulting thread's behalf) the
+         * thread of the task whose own connection said that thread id. */
+        d_conn *of = c;
+        if (p->h.nargs == 1) {
+            of = A(0) ? t->threads : NULL;
+            while (of && of->tid != A(0))
+                of = of->tnext;
+            if (!of)
+                return reply1(c, p, KERN_INVALID_ARGUMENT, MACH_PORT_NULL);
+        }
+        if (!of->thread_port)
+            of->thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
         mach_port_name_t name = MACH_PORT_NULL;
-        if (!c->thread_port ||
-            um_kobject_copyout_send(space, c->thread_port, &name) != KERN_SUCCESS)
+        if (!of->thread_port ||
+            um_kobject_copyout_send(space, of->thread_port, &name) != KERN_SUCCESS)
             name = MACH_PORT_NULL;
         return reply1(c, p, KERN_SUCCESS, name);
     }

@@ -670,7 +670,7 @@ static bool join_ring(d_daemon *d, d_conn *c, int *memfd)
 /* UM_WIRE_JOIN: a thread connection of the task whose secret it presents, same process. */
 static bool d_join(d_daemon *d, d_conn *c, const um_wire_pkt *p)
 {
-    if (p->h.nargs < 2 || p->h.nargs > 3 || p->h.blob_len != 0)
+    if (p->h.nargs < 2 || p->h.nargs > 4 || p->h.blob_len != 0)
         return false;
     d_task *t = d->tasks;
     while (t && !(t->secret[0] == p->args[0] && t->secret[1] == p->args[1]))
@@ -685,11 +685,12 @@ static bool d_join(d_daemon *d, d_conn *c, const um_wire_pkt *p)
     }
     c->kind = D_CONN_THREAD;
     c->task = t;
+    c->tid = p->h.nargs == 4 ? p->args[3] : 0;
     c->tnext = t->threads;
     t->threads = c;
     t->nthreads++;
     int memfd = -1;
-    if (p->h.nargs == 3 && (p->args[2] & UM_WIRE_JOIN_RING) && join_ring(d, c, &memfd)) {
+    if (p->h.nargs >= 3 && (p->args[2] & UM_WIRE_JOIN_RING) && join_ring(d, c, &memfd)) {
         um_wire_hdr h;
         memset(&h, 0, sizeof h);
         h.call = UM_WIRE_JOIN;

@@ -82,6 +82,7 @@ struct d_conn {
     bool ready;         /* on the ready list */
     d_conn *ready_next;
     um_port *thread_port; /* the thread's port (mach_thread_self), or NULL; dies with it */
+    uint64_t tid;         /* the thread's kernel thread id its JOIN said (0: none said) */
     /* A guard exception its call raised, for the client to raise to a handler (its reply's
      * UM_WIRE_F_RAISE_GUARD; the first of the call). */
     bool raise;

@@ -50,6 +50,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -176,17 +177,40 @@ static void cl_say_refused(void)
  * every other thread's first call would then wait for it forever. Cancellation is held off
  * for the section and acted on at the caller's next cancellation point.
  */
+/*
+ * The calling thread holds cl_lock: a fault it takes meanwhile is not raised as an exception
+ * (the exception worker may need the lock for its connection), see um_exc_signal.c.
+ */
+static _Thread_local volatile sig_atomic_t cl_lock_held;
+
+bool um_client_lock_mine(void)
+{
+    return cl_lock_held != 0;
+}
+
+static void cl_mutex_lock(void)
+{
+    pthread_mutex_lock(&cl_lock);
+    cl_lock_held = 1;
+}
+
+static void cl_mutex_unlock(void)
+{
+    cl_lock_held = 0;
+    pthread_mutex_unlock(&cl_lock);
+}
+
 static int cl_lock_nocancel(void)
 {
     int old = PTHREAD_CANCEL_ENABLE;
     (void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-    pthread_mutex_lock(&cl_lock);
+    cl_mutex_lock();
     return old;
 }
 
 static void cl_unlock_nocancel(int old)
 {
-    pthread_mutex_unlock(&cl_lock);
+    cl_mutex_unlock();
     (void)pthread_setcancelstate(old, NULL);
 }
 
@@ -280,9 +304,9 @@ static void cl_thread_exit(void *p)
 
 bool um_client_fork_token(uint64_t token[2], bool spawn)
 {
-    pthread_mutex_lock(&cl_lock);
+    cl_mutex_lock();
     bool joined = cl_state == CL_JOINED;
-    pthread_mutex_unlock(&cl_lock);
+    cl_mutex_unlock();
     bool have = false;
     if (joined) {
         um_wire_pkt rep;
@@ -308,7 +332,7 @@ static void cl_atfork_prepare(void)
 {
     uint64_t token[2] = {0, 0};
     bool have = um_client_fork_token(token, false);
-    pthread_mutex_lock(&cl_lock);
+    cl_mutex_lock();
     cl_fork_token[0] = token[0];
     cl_fork_token[1] = token[1];
     cl_fork_pending = have;
@@ -317,7 +341,7 @@ static void cl_atfork_prepare(void)
 static void cl_atfork_parent(void)
 {
     cl_fork_pending = false;
-    pthread_mutex_unlock(&cl_lock);
+    cl_mutex_unlock();
 }
 
 /* The child is a new task: none of the parent's connections is used, and none is told. */
@@ -345,7 +369,7 @@ static void cl_atfork_child(void)
      * the parent may be gone, and then the daemon cannot tell that we are its child). */
     if (cl_state == CL_NEED_JOIN && cl_fork_pending)
         cl_state = cl_join_world() ? CL_JOINED : CL_NEED_JOIN;
-    pthread_mutex_unlock(&cl_lock);
+    cl_mutex_unlock();
     um_mig_fork_child();
 }
 
@@ -366,7 +390,7 @@ bool um_client_init(void)
     strcpy(cl_addr.sun_path, path);
     (void)pthread_key_create(&cl_key, cl_thread_exit);
     pthread_atfork(cl_atfork_prepare, cl_atfork_parent, cl_atfork_child);
-    pthread_mutex_lock(&cl_lock);
+    cl_mutex_lock();
     /* Started by posix_spawn (or vfork) from a task: present the token it left us. */
     cl_fork_pending = um_spawn_token_take(cl_fork_token);
     if (!cl_join_world()) {
@@ -377,7 +401,7 @@ bool um_client_init(void)
     } else {
         cl_state = CL_JOINED;
     }
-    pthread_mutex_unlock(&cl_lock);
+    cl_mutex_unlock();
     return true;
 }
 
@@ -395,12 +419,15 @@ static kern_return_t cl_conn_join(int fd, um_wire_buf *buf, um_ring *ring_out)
     if (ring_out) {
         want_ring = !um_env_off("UMACH_WORLD_RING");
     }
-    uint64_t args[3] = {cl_secret[0], cl_secret[1], want_ring ? UM_WIRE_JOIN_RING : 0};
+    /* A thread's own connection says which thread it is (its port for an exception raised
+     * on its behalf, um_client_thread_of); a signal handler's connection does not. */
+    uint64_t args[4] = {cl_secret[0], cl_secret[1], want_ring ? UM_WIRE_JOIN_RING : 0,
+                        ring_out ? (uint64_t)syscall(SYS_gettid) : 0};
     um_wire_pkt rep;
     int fds[UM_WIRE_MAX_FDS];
     unsigned nfds;
     kern_return_t kr =
-        cl_setup_call(fd, UM_WIRE_JOIN, args, 3, buf, &rep, fds, UM_WIRE_MAX_FDS, &nfds);
+        cl_setup_call(fd, UM_WIRE_JOIN, args, ring_out ? 4 : 3, buf, &rep, fds, UM_WIRE_MAX_FDS, &nfds);
     if (kr != KERN_SUCCESS)
         return kr == KERN_RESOURCE_SHORTAGE ? kr : KERN_FAILURE;
     if (want_ring && (rep.h.flags & UM_WIRE_F_RING) && nfds == 2) {

@@ -54,6 +54,12 @@ kern_return_t um_client_task_set_exc_guard_behavior(task_t task,
 
 /* Kernel objects in a world (um_client_kobjects.c); `kotype` is a UM_KOT_* of kern/um_kern.h. */
 mach_port_t um_client_thread_self(void);
+/*
+ * A send right to the port of this task's thread whose kernel thread id is `tid` (its thread
+ * connection's), made if it has none yet; MACH_PORT_NULL when that thread never made a call
+ * (it has no connection) or on failure. For the exception worker (um_exc_signal.c).
+ */
+mach_port_t um_client_thread_of(long tid);
 mach_port_t um_client_host_self(void);
 kern_return_t um_client_thread_get_special_port(thread_inspect_t thread, int which_port,
                                                 mach_port_t *special_port);

@@ -44,6 +44,14 @@ mach_port_t um_client_thread_self(void)
     return (mach_port_t)name;
 }
 
+mach_port_t um_client_thread_of(long tid)
+{
+    uint64_t arg = (uint64_t)tid, name = MACH_PORT_NULL;
+    if (ck_call(UM_WIRE_THREAD_SELF, &arg, 1, &name, false) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return (mach_port_t)name;
+}
+
 mach_port_t um_client_host_self(void)
 {
     uint64_t name = MACH_PORT_NULL;

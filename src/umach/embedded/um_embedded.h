@@ -72,6 +72,15 @@ kern_return_t um_embedded_host_check(mach_port_t host);
  * a world): thread_info finds the thread by it until the thread exits (um_threads.c).
  */
 void um_thread_note(mach_port_name_t name);
+/*
+ * Where the calling thread keeps its port (async-signal-safe), for an exception worker to
+ * name it: um_embedded_thread_name_of gives the worker a send right (a name of the task's) to
+ * the port in `*slot`, making it first when the thread has none (*made = true; the thread then
+ * calls um_embedded_thread_port_adopt, so that its exit destroys the port as usual).
+ */
+um_port **um_embedded_thread_port_slot(void);
+mach_port_t um_embedded_thread_name_of(um_port **slot, bool *made);
+void um_embedded_thread_port_adopt(void);
 
 /*
  * Release the world lock, then issue the futex wakes deferred while it was held, and raise the

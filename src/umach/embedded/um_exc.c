@@ -369,12 +369,12 @@ static mach_port_t level_port(bool thread_level, mach_port_t thread, exception_t
  * TH_IN_MACH_EXCEPTION; umach's own calls could raise guards of their own). */
 static _Thread_local bool um_exc_raising;
 
-kern_return_t um_exc_raise(exception_type_t exception, const int64_t code[2], void *uc)
+kern_return_t um_exc_raise_as(mach_port_t thread, exception_type_t exception,
+                              const int64_t code[2], void *uc)
 {
     if (um_exc_raising)
         return KERN_FAILURE;
     um_exc_raising = true;
-    mach_port_t thread = mach_thread_self();
     kern_return_t kr = KERN_FAILURE;
     for (int level = 0; level < 2; level++) {
         exception_behavior_t behavior = 0;
@@ -387,10 +387,24 @@ kern_return_t um_exc_raise(exception_type_t exception, const int64_t code[2], vo
         if (kr == KERN_SUCCESS || kr == MACH_RCV_PORT_DIED)
             break;
     }
-    if (MACH_PORT_VALID(thread))
-        (void)mach_port_deallocate(mach_task_self(), thread);
     um_exc_raising = false;
     return kr;
+}
+
+kern_return_t um_exc_raise(exception_type_t exception, const int64_t code[2], void *uc)
+{
+    if (um_exc_raising)
+        return KERN_FAILURE;
+    mach_port_t thread = mach_thread_self();
+    kern_return_t kr = um_exc_raise_as(thread, exception, code, uc);
+    if (MACH_PORT_VALID(thread))
+        (void)mach_port_deallocate(mach_task_self(), thread);
+    return kr;
+}
+
+bool um_exc_raising_now(void)
+{
+    return um_exc_raising;
 }
 
 /* ---- a guard exception raised inside a call ------------------------------------------------ */

@@ -18,6 +18,16 @@
  * umach's held.
  */
 kern_return_t um_exc_raise(exception_type_t exception, const int64_t code[2], void *uc);
+/*
+ * The same for the thread whose port is `thread` (a send right of the caller's, which stays
+ * the caller's; MACH_PORT_NULL: a thread umach cannot name, so no thread level and a null
+ * thread in the request): a fault's exception, raised by an exception worker on the faulting
+ * thread's behalf (um_exc_signal.c). `uc` is the faulting thread's context.
+ */
+kern_return_t um_exc_raise_as(mach_port_t thread, exception_type_t exception,
+                              const int64_t code[2], void *uc);
+/* Is the calling thread raising an exception (its calls raise none of their own)? */
+bool um_exc_raising_now(void);
 
 /* The EXC_GUARD code[0] of a Mach-port guard of `flavor` on `name`, as XNU encodes it. */
 int64_t um_exc_guard_code(uint32_t name, uint32_t flavor);
@@ -46,6 +56,13 @@ void um_exc_pending_deliver(void);
  * (um_exc_signal.c). Each signal's handler is installed once, in front of what was installed.
  */
 void um_exc_signals_install(exception_mask_t mask);
+
+/*
+ * Async-signal-safe: does the calling thread hold a lock of umach's that an exception worker
+ * needs (embedded mode's world lock: um_world.c; a world's connection lock: um_client.c)?
+ */
+bool um_embedded_lock_mine(void);
+bool um_client_lock_mine(void);
 
 /* Print the fatal guard line (port, flavour, payload) and abort, as EXC_GUARD kills on Darwin. */
 _Noreturn void um_guard_abort(uint32_t name, uint32_t flavor, uint64_t payload);

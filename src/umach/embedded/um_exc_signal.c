@@ -5,11 +5,38 @@
  * exception port for one of those exceptions, umach handles the matching signals (SIGSEGV and
  * SIGBUS, SIGILL, SIGFPE, SIGTRAP): a signal the kernel raised for the thread's own
  * instruction (si_code > 0; one sent with kill or raise is not an exception) is raised as the
- * exception on the faulting thread (um_exc_raise). A KERN_SUCCESS answer returns from the
- * handler, so the instruction runs again (the handler mended what faulted); anything else
- * hands the signal on to what was installed before umach's handler: the program's own handler,
- * or the default action (death). A fault inside umach's own guarded copies
- * (embedded/um_memory.c) is umach's, never an exception.
+ * exception on the faulting thread's behalf. A KERN_SUCCESS answer returns from the handler,
+ * so the instruction runs again (the handler mended what faulted); anything else hands the
+ * signal on to what was installed before umach's handler: the program's own handler, or the
+ * default action (death). A fault inside umach's own guarded copies (embedded/um_memory.c) is
+ * umach's, never an exception.
+ *
+ * The signal handler itself only does what is async-signal-safe: it fills a request on its
+ * own stack, pushes it onto a lock-free list, wakes an exception worker with a futex and
+ * sleeps on a futex word of the request until the worker has answered. The worker, an
+ * ordinary thread of umach's, raises the exception (um_exc_raise_as: the ports, the message,
+ * its reply port, the wait for the handler's answer) and writes a state handler's new state
+ * into the faulting thread's context. So the faulting thread allocates nothing and takes no
+ * lock, and a fault inside malloc, or anywhere the interrupted code left umach's per-thread
+ * state half-changed, is raised as on Darwin, where the kernel raises it. Workers are made
+ * ahead of time: the first one when the first port for a fault's exception is set (and again
+ * in a forked child), and a worker that takes a request makes another first when none would be
+ * left waiting, so raises of several threads run at once and one whose handler waits for
+ * another's is served; a worker that is done while another waits ends.
+ *
+ * The thread is named in the request by its own port, as XNU names it: embedded mode gives the
+ * worker the faulting thread's port (made then if the thread never asked for it, and handed
+ * to the thread for its exit); in a world, the daemon finds it by the kernel thread id the
+ * thread's connection gave when it joined. A thread that never made a Mach call in a world
+ * has no connection and no port yet: its exception names no thread (MACH_PORT_NULL) and only
+ * the task's port can take it.
+ *
+ * One decision where Darwin cannot be followed: a fault taken while the faulting thread holds
+ * umach's own lock (embedded mode's world lock; in a world, the connections' lock), a bug of
+ * umach's or a corrupted heap, is not raised: the worker would wait for that lock forever. The
+ * signal is passed on at once (the program's handler, or death by the signal), a crash rather
+ * than a deadlock. A fault of a worker itself, or of a thread raising a guard exception, is
+ * passed on the same way (XNU does not raise an exception taken while one is being raised).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -22,9 +49,16 @@
 #include <mach/mach.h>
 #include <mach/exception_types.h>
 
+#include "../client/um_client.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* The signals raised as exceptions, and what was installed before umach's handler. */
 static const int um_exc_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
@@ -112,6 +146,167 @@ static void pass_on(unsigned i, int sig, siginfo_t *info, void *uc)
     }
 }
 
+/* ---- exception workers ------------------------------------------------------------------- */
+
+/* A fault's exception, from its signal handler to a worker (on the faulting thread's stack). */
+typedef struct um_exc_req {
+    struct um_exc_req *next;
+    exception_type_t exception;
+    int64_t code[2];
+    void *uc;          /* the faulting thread's ucontext_t */
+    um_port **slot;    /* embedded mode: where the thread keeps its port */
+    long tid;          /* in a world: the thread's kernel thread id */
+    bool made;         /* embedded mode: the worker made the thread's port */
+    kern_return_t kr;  /* the answer */
+    uint32_t done;     /* futex word: 1 once kr is written */
+} um_exc_req;
+
+static um_exc_req *um_exc_queue;       /* pushed by signal handlers (lock-free), popped by workers */
+static uint32_t um_exc_queue_seq;      /* futex word the workers wait on: advanced by each push */
+static pthread_mutex_t um_exc_pool_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the two below */
+static unsigned um_exc_idle;           /* workers waiting for a request */
+static int um_exc_workers_started;     /* the first worker exists (0 again in a forked child) */
+
+static long um_futex(uint32_t *word, int op, uint32_t val)
+{
+    return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
+}
+
+static void um_exc_worker_start(void);
+
+/*
+ * Take one request off the list. Only one worker pops at a time (pool lock held), and a
+ * request stays on the list until its own raise is over, so its address cannot come back
+ * while a pop holds it: no ABA.
+ */
+static um_exc_req *um_exc_pop(void)
+{
+    um_exc_req *r = __atomic_load_n(&um_exc_queue, __ATOMIC_ACQUIRE);
+    while (r && !__atomic_compare_exchange_n(&um_exc_queue, &r, r->next, false, __ATOMIC_ACQUIRE,
+                                             __ATOMIC_ACQUIRE))
+        ;
+    return r;
+}
+
+/* Raise `r` on its thread's behalf, then wake the thread. */
+static void um_exc_serve(um_exc_req *r)
+{
+    mach_port_t thread = MACH_PORT_NULL;
+    if (um_client_active())
+        thread = um_client_thread_of(r->tid);
+    else
+        thread = um_embedded_thread_name_of(r->slot, &r->made);
+    kern_return_t kr = um_exc_raise_as(thread, r->exception, r->code, r->uc);
+    if (MACH_PORT_VALID(thread))
+        (void)mach_port_deallocate(mach_task_self(), thread);
+    r->kr = kr;
+    __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+    (void)um_futex(&r->done, FUTEX_WAKE_PRIVATE, 1);
+}
+
+static void *um_exc_worker(void *arg)
+{
+    (void)arg;
+    /* Asynchronous signals stay with the program's threads; a worker's own fault is not
+     * blocked (blocked, it would kill without its handlers: umach's copy-fault one). */
+    sigset_t all;
+    sigfillset(&all);
+    for (unsigned i = 0; i < UM_EXC_NSIG; i++)
+        sigdelset(&all, um_exc_signals[i]);
+    (void)pthread_sigmask(SIG_BLOCK, &all, NULL);
+    pthread_mutex_lock(&um_exc_pool_lock);
+    for (;;) {
+        uint32_t seq = __atomic_load_n(&um_exc_queue_seq, __ATOMIC_ACQUIRE);
+        um_exc_req *r = um_exc_pop();
+        if (!r) {
+            um_exc_idle++;
+            pthread_mutex_unlock(&um_exc_pool_lock);
+            (void)um_futex(&um_exc_queue_seq, FUTEX_WAIT_PRIVATE, seq);
+            pthread_mutex_lock(&um_exc_pool_lock);
+            um_exc_idle--;
+            continue;
+        }
+        bool last = um_exc_idle == 0;
+        pthread_mutex_unlock(&um_exc_pool_lock);
+        if (last)
+            um_exc_worker_start(); /* one stays ready for the next fault */
+        um_exc_serve(r);
+        pthread_mutex_lock(&um_exc_pool_lock);
+        if (um_exc_idle > 0) {
+            /* Another waits already: a burst of faults leaves one worker, not one per fault. */
+            pthread_mutex_unlock(&um_exc_pool_lock);
+            return NULL;
+        }
+    }
+}
+
+/* One more worker (detached; workers live as long as the process). */
+static void um_exc_worker_start(void)
+{
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return;
+    (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    if (pthread_create(&t, &attr, um_exc_worker, NULL) == 0)
+        __atomic_store_n(&um_exc_workers_started, 1, __ATOMIC_RELEASE);
+    (void)pthread_attr_destroy(&attr);
+}
+
+/* A forked child has none of its parent's workers (only the forking thread exists). */
+static void um_exc_atfork_child(void)
+{
+    if (!um_exc_workers_started)
+        return;
+    pthread_mutex_init(&um_exc_pool_lock, NULL);
+    um_exc_idle = 0;
+    um_exc_queue = NULL;
+    um_exc_workers_started = 0;
+    um_exc_worker_start();
+}
+
+static void um_exc_workers_init(void)
+{
+    um_exc_worker_start();
+    (void)pthread_atfork(NULL, NULL, um_exc_atfork_child);
+}
+
+/*
+ * From the signal handler: raise the fault's exception through a worker and wait for the
+ * answer (KERN_FAILURE when it cannot be raised; see the file's comment). Async-signal-safe.
+ */
+static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const int64_t code[2],
+                                              void *uc)
+{
+    if (!__atomic_load_n(&um_exc_workers_started, __ATOMIC_ACQUIRE) || um_exc_raising_now())
+        return KERN_FAILURE;
+    if (um_client_active() ? um_client_lock_mine() : um_embedded_lock_mine())
+        return KERN_FAILURE;
+    int saved_errno = errno;
+    um_exc_req r;
+    memset(&r, 0, sizeof r);
+    r.exception = exception;
+    r.code[0] = code[0];
+    r.code[1] = code[1];
+    r.uc = uc;
+    if (um_client_active())
+        r.tid = (long)syscall(SYS_gettid);
+    else
+        r.slot = um_embedded_thread_port_slot();
+    r.next = __atomic_load_n(&um_exc_queue, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&um_exc_queue, &r.next, &r, false, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED))
+        ;
+    __atomic_add_fetch(&um_exc_queue_seq, 1, __ATOMIC_RELEASE);
+    (void)um_futex(&um_exc_queue_seq, FUTEX_WAKE_PRIVATE, 1);
+    while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE))
+        (void)um_futex(&r.done, FUTEX_WAIT_PRIVATE, 0);
+    if (r.made)
+        um_embedded_thread_port_adopt();
+    errno = saved_errno;
+    return r.kr;
+}
+
 static void um_exc_signal_handler(int sig, siginfo_t *info, void *uc)
 {
     unsigned i = 0;
@@ -129,7 +324,7 @@ static void um_exc_signal_handler(int sig, siginfo_t *info, void *uc)
     if (info && info->si_code > 0) {
         int64_t code[2];
         signal_codes(sig, info, code);
-        if (um_exc_raise(signal_exception(sig), code, uc) == KERN_SUCCESS)
+        if (um_exc_raise_from_signal(signal_exception(sig), code, uc) == KERN_SUCCESS)
             return; /* handled: run the instruction again */
     }
     pass_on(i, sig, info, uc);
@@ -137,6 +332,14 @@ static void um_exc_signal_handler(int sig, siginfo_t *info, void *uc)
 
 void um_exc_signals_install(exception_mask_t mask)
 {
+    static pthread_once_t workers_once = PTHREAD_ONCE_INIT;
+    bool any = false;
+    for (unsigned i = 0; i < UM_EXC_NSIG; i++)
+        any |= (mask & (1u << signal_exception(um_exc_signals[i]))) != 0;
+    if (!any)
+        return;
+    /* The workers first: a fault is raised only once one is there to raise it. */
+    (void)pthread_once(&workers_once, um_exc_workers_init);
     for (unsigned i = 0; i < UM_EXC_NSIG; i++) {
         if (!(mask & (1u << signal_exception(um_exc_signals[i]))))
             continue;

@@ -95,6 +95,35 @@ UM_EXPORT mach_port_t mach_thread_self(void)
     return name;
 }
 
+um_port **um_embedded_thread_port_slot(void)
+{
+    return &thread_port;
+}
+
+mach_port_t um_embedded_thread_name_of(um_port **slot, bool *made)
+{
+    pthread_once(&thread_port_once, thread_port_init);
+    um_task *self = um_embedded_enter();
+    if (!*slot) {
+        /* Its first need of it: the thread registers it for its exit (um_embedded_thread_port_adopt). */
+        *slot = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+        *made = *slot != NULL;
+    }
+    mach_port_name_t name = MACH_PORT_NULL;
+    if (*slot && um_kobject_copyout_send(self->space, *slot, &name) != KERN_SUCCESS)
+        name = MACH_PORT_NULL;
+    um_embedded_leave();
+    return name;
+}
+
+void um_embedded_thread_port_adopt(void)
+{
+    /* A key made at the library's first thread-port use: glibc keeps it in the thread's own
+     * first-level array, so this stores and allocates nothing. */
+    if (thread_port)
+        (void)pthread_setspecific(thread_port_key, thread_port);
+}
+
 UM_EXPORT mach_port_t thread_self_trap(void)
 {
     return mach_thread_self();

@@ -31,6 +31,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,16 +91,29 @@ static __attribute__((noinline)) void um_world_lock_slow(uint32_t *l)
         (void)syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 }
 
+/*
+ * The calling thread holds the world lock: a fault it takes meanwhile cannot be raised as an
+ * exception (the exception worker would wait for the lock forever), see um_exc_signal.c.
+ */
+static _Thread_local volatile sig_atomic_t um_world_mine;
+
+bool um_embedded_lock_mine(void)
+{
+    return um_world_mine != 0;
+}
+
 UM_HOT_STATIC void um_world_lock(void)
 {
     uint32_t free_ = 0;
     if (!__atomic_compare_exchange_n(&um_the_world.lock, &free_, 1, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         um_world_lock_slow(&um_the_world.lock);
+    um_world_mine = 1;
 }
 
 UM_HOT_STATIC void um_world_unlock(void)
 {
+    um_world_mine = 0;
     if (__atomic_exchange_n(&um_the_world.lock, 0, __ATOMIC_RELEASE) == 2)
         um_futex_wake(&um_the_world.lock);
 }
@@ -326,6 +340,7 @@ static void um_atfork_child(void)
     memset(parent->special_ports, 0, sizeof parent->special_ports);
     um_world_name_bootstrap(&um_the_world);
     /* Only this thread exists in the child: nobody sleeps on the lock. */
+    um_world_mine = 0;
     __atomic_store_n(&um_the_world.lock, 0, __ATOMIC_RELEASE);
     um_mig_fork_child();
 }

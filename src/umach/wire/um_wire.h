@@ -81,7 +81,8 @@ enum um_wire_call {
                            reply args: version, task name, pid, secret[2], bootstrap name;
                            or KERN_RESOURCE_SHORTAGE and no args when the peer's uid has as
                            many tasks as the world allows (umachd --uid-tasks-max) */
-    UM_WIRE_JOIN = 2,   /* args: secret[2], and optionally UM_WIRE_JOIN_* flags; reply: kr;
+    UM_WIRE_JOIN = 2,   /* args: secret[2], and optionally UM_WIRE_JOIN_* flags and then
+                           the thread's kernel thread id (a thread's own connection); reply: kr;
                            with UM_WIRE_F_RING the ring's memfd and eventfd (um_ring.h) */
     UM_WIRE_STATS = 3,  /* reply args: tasks alive, names in the caller's space, calls
                            waiting (in the world), open connections, posts taken, window
@@ -138,7 +139,10 @@ enum um_wire_call {
                           flavour, room; reply args: count; blob: count entries of four 32-bit
                           words: mask, name, behaviour, flavour */
     /* kernel objects (tools/umachd/d_kobjects.c) */
-    UM_WIRE_THREAD_SELF,              /* reply args: the thread port's name */
+    UM_WIRE_THREAD_SELF,              /* args: none (the calling thread), or the kernel
+                                         thread id of another thread of the task (its
+                                         connection's JOIN said it); reply args: the thread
+                                         port's name */
     UM_WIRE_HOST_SELF,                /* reply args: the host port's name */
     UM_WIRE_THREAD_GET_SPECIAL_PORT,  /* args: thread, which; reply args: port */
     UM_WIRE_KOBJECT_CHECK,            /* args: name, kotype; kr: the translation's result */
