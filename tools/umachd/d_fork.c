@@ -2,8 +2,9 @@
  * d_fork.c — what fork and exec pass on (docs/world.md, "fork and exec"; MACH_FACTS §2.16).
  *
  * On Darwin a new task inherits its parent's task-level slots, never a right of its space:
- * here, the special-port slots (TASK_BOOTSTRAP_PORT and the others um_task keeps), each as a
- * send right of its own. An *heir* record holds them between the old task and the new one:
+ * here, the special-port slots (TASK_BOOTSTRAP_PORT and the others um_task keeps) and the
+ * task's exception ports (XNU's ipc_task_init copies them at fork, and exec keeps them), each
+ * as a send right of its own. An *heir* record holds them between the old task and the new one:
  *
  *  - fork: just before fork(), the parent's client asks UM_WIRE_FORK on one of its thread
  *    connections; the daemon copies the parent's slots into an heir with a random 128-bit
@@ -75,6 +76,7 @@ struct d_heir {
                                exits) */
     uint32_t pid_version;   /* exec: the audit token's pid version, kept */
     um_port *slots[D_NSLOTS]; /* naked send rights, UM_PORT_DEAD or NULL */
+    um_exc_action exc[UM_EXC_TYPES]; /* the task's exception ports, kept as the slots are */
 };
 
 static void heir_free(d_heir *h)
@@ -82,6 +84,7 @@ static void heir_free(d_heir *h)
     for (size_t i = 0; i < D_NSLOTS; i++)
         if (UM_PORT_VALID(h->slots[i]))
             um_port_release_send(h->slots[i]);
+    um_exc_release_all(h->exc);
     if (h->pidfd >= 0)
         close(h->pidfd);
     free(h);
@@ -103,6 +106,9 @@ static void heir_take(d_daemon *d, d_heir *h, d_task *t)
     heir_unlink(d, h);
     memcpy(t->task->special_ports, h->slots, sizeof h->slots);
     memset(h->slots, 0, sizeof h->slots);
+    um_exc_release_all(t->task->exc_actions);
+    memcpy(t->task->exc_actions, h->exc, sizeof h->exc);
+    memset(h->exc, 0, sizeof h->exc);
     heir_free(h);
 }
 
@@ -256,6 +262,7 @@ bool d_fork_prepare(d_conn *c, const um_wire_pkt *p)
     h->spawn = p->h.nargs == 1 && (p->args[0] & UM_WIRE_FORK_SPAWN);
     h->pidfd = -1;
     slots_copy(h->slots, t->task->special_ports);
+    um_exc_inherit(h->exc, t->task->exc_actions, true); /* XNU's ipc_task_init at fork */
     /* At most D_FORK_HEIRS_MAX unclaimed per parent: the oldest (last in the list) goes. */
     unsigned mine = 0;
     d_heir *oldest = NULL;
@@ -312,6 +319,8 @@ static bool fork_heir_claim(d_daemon *d, d_heir *h, d_task *t)
         close(top_fd);
     }
     slots_copy(t->task->special_ports, h->slots);
+    um_exc_release_all(t->task->exc_actions);
+    um_exc_inherit(t->task->exc_actions, h->exc, true);
     return true;
 }
 
@@ -338,6 +347,8 @@ static bool exec_descendant_claim(d_daemon *d, d_task *t)
     if (!h)
         return false;
     slots_copy(t->task->special_ports, h->slots);
+    um_exc_release_all(t->task->exc_actions);
+    um_exc_inherit(t->task->exc_actions, h->exc, true);
     return true;
 }
 
@@ -397,6 +408,9 @@ void d_heir_task_end(d_daemon *d, d_task *t)
     h->pid_version = t->task->audit.val[7];
     memcpy(h->slots, t->task->special_ports, sizeof h->slots);
     memset(t->task->special_ports, 0, sizeof t->task->special_ports);
+    /* Exception ports stay across exec too (XNU resets them only for a privilege change). */
+    memcpy(h->exc, t->task->exc_actions, sizeof h->exc);
+    memset(t->task->exc_actions, 0, sizeof t->task->exc_actions);
     h->next = d->heirs;
     d->heirs = h;
 }

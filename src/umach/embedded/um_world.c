@@ -7,7 +7,7 @@
  * fork(): as on Darwin, the child is a new task. It gets a fresh IPC space holding only its
  * task port (under the same name as the parent's, so mach_task_self() stays valid) and a send
  * right for its inherited TASK_BOOTSTRAP_PORT slot (bootstrap_port); none of the parent's
- * other rights are inherited.
+ * other rights are inherited. Its exception-port slots are the parent's, each port dead.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* mremap, process_vm_readv, MAP_FIXED_NOREPLACE */
@@ -338,6 +338,13 @@ static void um_atfork_child(void)
     memcpy(um_the_world.task->special_ports, parent->special_ports,
            sizeof parent->special_ports);
     memset(parent->special_ports, 0, sizeof parent->special_ports);
+    /*
+     * So are the task's exception ports (XNU's ipc_task_init), with their behaviours and
+     * flavours; but their receivers are the parent's, in another process now, which no message
+     * of the child's can reach: each port is a dead one in the child's slots (a fault of the
+     * child is its signal, as with no port).
+     */
+    um_exc_inherit(um_the_world.task->exc_actions, parent->exc_actions, false);
     um_world_name_bootstrap(&um_the_world);
     /* Only this thread exists in the child: nobody sleeps on the lock. */
     um_world_mine = 0;

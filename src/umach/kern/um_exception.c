@@ -174,6 +174,16 @@ void um_exc_release_all(um_exc_action *actions)
     }
 }
 
+void um_exc_inherit(um_exc_action *to, const um_exc_action *from, bool reachable)
+{
+    for (unsigned i = 0; i < UM_EXC_TYPES; i++) {
+        to[i].behavior = from[i].behavior;
+        to[i].flavor = from[i].flavor;
+        um_port *port = from[i].port;
+        to[i].port = !UM_PORT_VALID(port) ? port : reachable ? slot_copy(port) : UM_PORT_DEAD;
+    }
+}
+
 um_exc_action *um_thread_exc_actions(um_port *thread_port, bool create)
 {
     if (thread_port->kotype != UM_KOT_THREAD)

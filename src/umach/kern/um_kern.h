@@ -513,6 +513,13 @@ void um_exc_get(const um_exc_action *actions, uint32_t mask, uint32_t *masks, un
 /* Release every slot (the task or thread has ended). */
 void um_exc_release_all(um_exc_action *actions);
 /*
+ * A new task's slots from its parent's at fork (XNU's ipc_task_init): each behaviour and
+ * flavour, and a new send right to each port (UM_PORT_DEAD for one that died, and for every
+ * port when `reachable` is false: the parent's ports are out of the child's reach, as in an
+ * embedded child). Conditions: `to` holds nothing.
+ */
+void um_exc_inherit(um_exc_action *to, const um_exc_action *from, bool reachable);
+/*
  * The exception actions of the thread whose port is `thread_port`: NULL when none were ever
  * set, or (with `create`) when out of memory. Borrows.
  */
