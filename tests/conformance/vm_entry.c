@@ -810,6 +810,63 @@ static int ve_prot_at(mach_vm_address_t a)
     return info.protection;
 }
 
+/* The maximum protection of a page of the caller's, as mach_vm_region reports it; -1 if none. */
+static int ve_max_at(mach_vm_address_t a)
+{
+    mach_vm_address_t r = a;
+    mach_vm_size_t rs = 0;
+    vm_region_basic_info_data_64_t info;
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t obj = MACH_PORT_NULL;
+    if (mach_vm_region(TASK, &r, &rs, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
+                       &obj) != KERN_SUCCESS ||
+        r > a)
+        return -1;
+    return info.max_protection;
+}
+
+/*
+ * A mapping's maximum protection, as XNU's vm_map_protect keeps it: mach_vm_region reports
+ * what mach_vm_map gave, vm_protect above it is KERN_PROTECTION_FAILURE with nothing changed,
+ * and vm_protect(set_maximum = TRUE) only lowers it, leaving each page the part of its
+ * protection the new maximum allows.
+ */
+MT_TEST(a_mappings_maximum_protection_is_reported_enforced_and_only_lowered)
+{
+    mach_port_t e = ve_create(2 * PG, VM_PROT_DEFAULT);
+    MT_REQUIRE(e != MACH_PORT_NULL);
+    mach_vm_address_t a = ve_map(e, 2 * PG, 0, FALSE, VM_PROT_READ, VM_PROT_READ);
+    MT_REQUIRE(a != 0);
+    MT_EQ(ve_max_at(a), VM_PROT_READ);
+    MT_KR(mach_vm_protect(TASK, a, PG, FALSE, VM_PROT_DEFAULT), KERN_PROTECTION_FAILURE);
+    MT_KR(mach_vm_protect(TASK, a, PG, TRUE, VM_PROT_DEFAULT), KERN_PROTECTION_FAILURE);
+    MT_EQ(ve_prot_at(a), VM_PROT_READ);
+    MT_EQ(ve_max_at(a), VM_PROT_READ);
+
+    mach_vm_address_t b = ve_map(e, 2 * PG, 0, FALSE, VM_PROT_DEFAULT, VM_PROT_DEFAULT);
+    MT_REQUIRE(b != 0);
+    MT_EQ(ve_max_at(b), VM_PROT_DEFAULT);
+    /* the first page's maximum lowered: its protection follows, the second page keeps its own */
+    MT_KR(mach_vm_protect(TASK, b, PG, TRUE, VM_PROT_READ), KERN_SUCCESS);
+    MT_EQ(ve_prot_at(b), VM_PROT_READ);
+    MT_EQ(ve_max_at(b), VM_PROT_READ);
+    MT_EQ(ve_prot_at(b + PG), VM_PROT_DEFAULT);
+    MT_EQ(ve_max_at(b + PG), VM_PROT_DEFAULT);
+    /* across both pages, above the first's maximum: refused, the second page unchanged */
+    MT_KR(mach_vm_protect(TASK, b, 2 * PG, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    MT_KR(mach_vm_protect(TASK, b, 2 * PG, FALSE, VM_PROT_DEFAULT), KERN_PROTECTION_FAILURE);
+    MT_EQ(ve_prot_at(b + PG), VM_PROT_READ);
+    /* within the maximum, and a maximum set above the protection keeps the protection */
+    MT_KR(mach_vm_protect(TASK, b + PG, PG, TRUE, VM_PROT_DEFAULT), KERN_SUCCESS);
+    MT_EQ(ve_prot_at(b + PG), VM_PROT_READ);
+    MT_KR(mach_vm_protect(TASK, b + PG, PG, FALSE, VM_PROT_DEFAULT), KERN_SUCCESS);
+    B(b)[PG] = 7;
+    MT_EQ(B(a)[PG], 7);
+    MT_KR(mach_vm_deallocate(TASK, a, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, b, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+}
+
 /*
  * A forked child's copy of a mapping keeps each part's protection, as XNU's vm_map_fork copies
  * each map entry with its own, and a part the parent deallocated stays a hole.

@@ -247,7 +247,8 @@ static kern_return_t make_entry(vm_map_t task, uint64_t *size, uint64_t offset,
         if (kr == KERN_SUCCESS) {
             if (mask_prot)
                 prot &= have;
-            if ((mask_prot && prot == VM_PROT_NONE) || (have & prot) != prot)
+            if ((mask_prot && prot == VM_PROT_NONE) || (have & prot) != prot ||
+                (max & prot) != prot)
                 kr = KERN_PROTECTION_FAILURE;
         }
         if (kr == KERN_SUCCESS)

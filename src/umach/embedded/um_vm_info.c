@@ -7,8 +7,9 @@
  *
  * umach's vm_allocate memory is mapped from a memfd (src/umach/vm/): that sharing is
  * umach's own mechanism, so such regions report shared = FALSE like private memory on Darwin.
- * Linux keeps no maximum protection: max_protection reads VM_PROT_ALL, and a
- * vm_protect(set_maximum = TRUE) lowers the current protection to the new maximum.
+ * Linux keeps no maximum protection: the registry keeps one for the regions it knows (a memory
+ * entry's mapping: mach_vm_map's max_protection, lowered by vm_protect(set_maximum = TRUE)),
+ * which vm_region reports and vm_protect enforces; elsewhere max_protection reads VM_PROT_ALL.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* process_vm_readv */
@@ -117,11 +118,21 @@ static kern_return_t region_common(vm_map_t target, mach_msg_id_t id, uint64_t *
     map_line m;
     if (!find_region(*address, &m))
         return KERN_INVALID_ADDRESS;
+    /* A mapping whose parts have different maximums is one region per part, as XNU's map
+     * entries are. */
+    uint64_t lo, hi;
+    vm_prot_t max = um_vm_max_prot(*address > m.start ? *address : m.start, &lo, &hi);
+    if (lo > m.start) {
+        m.offset += lo - m.start;
+        m.start = lo;
+    }
+    if (hi < m.end)
+        m.end = hi;
     if (flavor == VM_REGION_BASIC_INFO_64) {
         vm_region_basic_info_data_64_t b;
         memset(&b, 0, sizeof b);
         b.protection = m.prot;
-        b.max_protection = VM_PROT_ALL;
+        b.max_protection = max;
         b.inheritance = VM_INHERIT_DEFAULT;
         b.shared = m.shared;
         b.offset = m.offset;
@@ -131,7 +142,7 @@ static kern_return_t region_common(vm_map_t target, mach_msg_id_t id, uint64_t *
         vm_region_basic_info_data_t b;
         memset(&b, 0, sizeof b);
         b.protection = m.prot;
-        b.max_protection = VM_PROT_ALL;
+        b.max_protection = max;
         b.inheritance = VM_INHERIT_DEFAULT;
         b.shared = m.shared;
         b.offset = (uint32_t)m.offset;
@@ -215,13 +226,7 @@ static kern_return_t protect_common(vm_map_t target, uint64_t address, uint64_t 
         return KERN_INVALID_ARGUMENT;
     if (len == 0)
         return KERN_SUCCESS;
-    (void)set_maximum; /* no maximum on Linux: the current protection is what changes */
-    int prot = ((new_protection & VM_PROT_READ) ? PROT_READ : 0) |
-               ((new_protection & VM_PROT_WRITE) ? PROT_WRITE : 0) |
-               ((new_protection & VM_PROT_EXECUTE) ? PROT_EXEC : 0);
-    if (mprotect((void *)(uintptr_t)start, (size_t)len, prot) != 0)
-        return errno == ENOMEM ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
-    return KERN_SUCCESS;
+    return um_vm_protect(start, len, set_maximum != FALSE, new_protection & VM_PROT_ALL);
 }
 
 UM_EXPORT kern_return_t vm_protect(vm_map_t target_task, vm_address_t address, vm_size_t size,

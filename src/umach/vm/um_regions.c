@@ -88,7 +88,6 @@ typedef struct um_vmo {
     um_vmo_ident ident;
     uint32_t fork_gen;     /* um_vmr.forks when created: holes are punched only if unchanged */
     bool keep;             /* never punch holes (lost track of one of its mappings) */
-    int maxprot;           /* what its memfd allows mapping with (a read-only entry's: READ) */
     uint32_t nrefs, caprefs;
     um_vmo_ref *refs;
 } um_vmo;
@@ -107,6 +106,8 @@ typedef struct um_region {
     uint8_t state;         /* UM_RG_LIVE, UM_RG_FROZEN or UM_RG_SHARED */
     bool checked;          /* scratch: validated in the current operation */
     uint8_t inherit;       /* SHARED: VM_INHERIT_* at fork (the others are always copied) */
+    uint8_t maxprot;       /* its maximum protection (VM_PROT_*): VM_PROT_ALL but for a shared
+                            * region mapped with less, or lowered by vm_protect(set_maximum) */
     uint32_t fork_npieces;
     struct um_piece *fork_pieces; /* SHARED, inherited as a copy, while a fork runs: its
                                    * mappings and holes at the fork (range_pieces) */
@@ -596,7 +597,8 @@ static bool reg_insert(uint64_t start, uint64_t end, um_vmo *v, uint64_t off, ui
         return false;
     size_t i = reg_lower(start);
     memmove(&um_vmr.r[i + 1], &um_vmr.r[i], (um_vmr.n - i) * sizeof um_vmr.r[0]);
-    um_vmr.r[i] = (um_region){start, end, v, off, state, false, VM_INHERIT_DEFAULT, 0, NULL, NULL};
+    um_vmr.r[i] = (um_region){start, end, v, off, state, false, VM_INHERIT_DEFAULT, VM_PROT_ALL,
+                              0, NULL, NULL};
     um_vmr.n++;
     return true;
 }
@@ -2008,7 +2010,6 @@ static void reg_shared(uint64_t at, uint64_t len, int fd, uint64_t foff, int max
     ident_from_fd(&v->ident, dup);
     v->fork_gen = um_vmr.forks;
     v->keep = true; /* other mappings and processes share its pages */
-    v->maxprot = maxprot;
     um_vmr.nvmos++;
     if (!vmo_ref(v, foff, len)) {
         close(dup);
@@ -2022,8 +2023,10 @@ static void reg_shared(uint64_t at, uint64_t len, int fd, uint64_t foff, int max
         return;
     }
     um_region *r = reg_covering(at, at + len);
-    if (r)
+    if (r) {
         r->inherit = (uint8_t)inherit;
+        r->maxprot = (uint8_t)maxprot;
+    }
 }
 
 kern_return_t um_vm_map_shared(int fd, uint64_t foff, uint64_t len, int prot, int maxprot,
@@ -2306,7 +2309,7 @@ kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t
         *fdp = fd;
         *foffp = r->off + (start - r->start);
         *protp = prot;
-        *maxprotp = r->vmo->maxprot ? r->vmo->maxprot : VM_PROT_ALL;
+        *maxprotp = r->maxprot;
         goto out;
     }
     if ((anyshared && foreign_shared(start, end)) || !(prot & VM_PROT_READ)) {
@@ -2383,7 +2386,107 @@ kern_return_t um_vm_range_prot(uint64_t start, uint64_t len, int *protp, int *ma
     bool anyshared;
     kern_return_t kr = range_prot(start, start + len, protp, &anyshared);
     um_region *r = reg_covering(start, start + len);
-    *maxprotp = r && r->vmo->maxprot ? r->vmo->maxprot : VM_PROT_ALL;
+    *maxprotp = r ? r->maxprot : VM_PROT_ALL;
     pthread_mutex_unlock(&um_vmr.lock);
     return kr;
+}
+
+/* ---- maximum protection --------------------------------------------------------------------- */
+
+/*
+ * Cut the region that holds addr on both sides (start < addr < end) in two at addr, each part
+ * with its own reference. False when out of memory (nothing changed). Conditions: locked.
+ */
+static bool reg_split(uint64_t addr)
+{
+    size_t i = reg_lower(addr);
+    if (i >= um_vmr.n || um_vmr.r[i].start >= addr)
+        return true;
+    if (!reg_reserve(1))
+        return false;
+    um_region old = um_vmr.r[i], left = old, right = old;
+    left.end = addr;
+    right.start = addr;
+    right.off = old.off + (addr - old.start);
+    if (!vmo_ref(old.vmo, left.off, left.end - left.start))
+        return false;
+    if (!vmo_ref(old.vmo, right.off, right.end - right.start)) {
+        vmo_unref(old.vmo, left.off, left.end - left.start, false);
+        return false;
+    }
+    vmo_unref(old.vmo, old.off, old.end - old.start, false);
+    memmove(&um_vmr.r[i + 2], &um_vmr.r[i + 1], (um_vmr.n - i - 1) * sizeof um_vmr.r[0]);
+    um_vmr.r[i] = left;
+    um_vmr.r[i + 1] = right;
+    um_vmr.n++;
+    return true;
+}
+
+kern_return_t um_vm_protect(uint64_t start, uint64_t len, bool set_max, int new_prot)
+{
+    uint64_t end = start + len;
+    pthread_mutex_lock(&um_vmr.lock);
+    int prot;
+    bool anyshared;
+    kern_return_t kr = range_prot(start, end, &prot, &anyshared);
+    /* Every part's maximum must allow it, before anything changes (vm_map_protect). */
+    int asked = new_prot;
+#if defined(__x86_64__)
+    if (set_max)
+        asked &= ~VM_PROT_EXECUTE; /* XNU lets a maximum gain execute without code signing */
+#endif
+    for (size_t i = reg_lower(start); kr == KERN_SUCCESS && i < um_vmr.n && um_vmr.r[i].start < end;
+         i++)
+        if ((asked & um_vmr.r[i].maxprot) != asked)
+            kr = KERN_PROTECTION_FAILURE;
+    size_t n = 0;
+    um_piece *pc = NULL;
+    if (kr == KERN_SUCCESS && set_max && !(pc = range_pieces(start, end, false, &n)))
+        kr = KERN_RESOURCE_SHORTAGE;
+    if (kr == KERN_SUCCESS && set_max) {
+        /* The new maximum, and each part's protection within it. Out of memory to split, the
+         * maximum is not kept (Linux keeps none); the protections still change. */
+        if (reg_split(start) && reg_split(end))
+            for (size_t i = reg_lower(start); i < um_vmr.n && um_vmr.r[i].start < end; i++)
+                um_vmr.r[i].maxprot = (uint8_t)new_prot;
+        for (size_t i = 0; i < n; i++)
+            if ((pc[i].prot & new_prot) != pc[i].prot)
+                (void)mprotect((void *)(uintptr_t)pc[i].lo, pc[i].hi - pc[i].lo,
+                               prot_to_mmap(pc[i].prot & new_prot));
+    } else if (kr == KERN_SUCCESS &&
+               mprotect((void *)(uintptr_t)start, len, prot_to_mmap(new_prot)) != 0) {
+        kr = errno == ENOMEM ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    free(pc);
+    return kr;
+}
+
+int um_vm_max_prot(uint64_t addr, uint64_t *lop, uint64_t *hip)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    size_t i = reg_lower(addr);
+    int max = VM_PROT_ALL;
+    uint64_t lo = 0, hi = UINT64_MAX;
+    if (i < um_vmr.n && um_vmr.r[i].start <= addr && um_vmr.r[i].maxprot != VM_PROT_ALL) {
+        lo = um_vmr.r[i].start;
+        hi = um_vmr.r[i].end;
+        max = um_vmr.r[i].maxprot;
+    } else {
+        /* Between the nearest regions with a lower maximum. */
+        for (size_t j = i; j < um_vmr.n; j++)
+            if (um_vmr.r[j].maxprot != VM_PROT_ALL && um_vmr.r[j].start > addr) {
+                hi = um_vmr.r[j].start;
+                break;
+            }
+        for (size_t j = i; j-- > 0;)
+            if (um_vmr.r[j].maxprot != VM_PROT_ALL) {
+                lo = um_vmr.r[j].end;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    *lop = lo;
+    *hip = hi;
+    return max;
 }

@@ -194,8 +194,24 @@ uint64_t um_vm_one_object_len(uint64_t start, uint64_t len);
 /* A snapshot of [start, start + len) in a new entry memfd (*fdp) and the range's protection.
  * KERN_INVALID_ADDRESS, KERN_PROTECTION_FAILURE, KERN_RESOURCE_SHORTAGE. */
 kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *protp);
-/* The protection every mapping of [start, start + len) has, and the maximum (VM_PROT_ALL unless
- * a read-only entry's mapping): KERN_INVALID_ADDRESS at a hole. */
+/* The protection every mapping of [start, start + len) has, and the maximum of the region that
+ * covers it (VM_PROT_ALL when none does): KERN_INVALID_ADDRESS at a hole. */
 kern_return_t um_vm_range_prot(uint64_t start, uint64_t len, int *protp, int *maxprotp);
+
+/*
+ * vm_protect of the caller's [start, start + len) (page-aligned, len > 0) after its argument
+ * checks, as XNU's vm_map_protect: a hole is KERN_INVALID_ADDRESS and a protection above a
+ * registered region's maximum KERN_PROTECTION_FAILURE, both before anything changes; with
+ * `set_max` the regions' maximum becomes `new_prot` (VM_PROT_*) and each mapping's protection
+ * keeps only what the new maximum allows; without, every mapping gets `new_prot`. Memory the
+ * registry does not know has no maximum (Linux keeps none).
+ */
+kern_return_t um_vm_protect(uint64_t start, uint64_t len, bool set_max, int new_prot);
+
+/*
+ * The maximum protection at `addr`, and the span [*lop, *hip) around it where the registry
+ * says the same (a region with a maximum below VM_PROT_ALL, or what lies between two).
+ */
+int um_vm_max_prot(uint64_t addr, uint64_t *lop, uint64_t *hip);
 
 #endif
