@@ -52,6 +52,10 @@ kern_return_t vm_remap(vm_map_t target_task, vm_address_t *target_address, vm_si
                        vm_address_t mask, int flags, vm_map_t src_task, vm_address_t src_address,
                        boolean_t copy, vm_prot_t *cur_protection, vm_prot_t *max_protection,
                        vm_inherit_t inheritance);
+kern_return_t vm_remap_new(vm_map_t target_task, vm_address_t *target_address, vm_size_t size,
+                           vm_address_t mask, int flags, vm_map_read_t src_task,
+                           vm_address_t src_address, boolean_t copy, vm_prot_t *cur_protection,
+                           vm_prot_t *max_protection, vm_inherit_t inheritance);
 kern_return_t mach_make_memory_entry(vm_map_t target_task, vm_size_t *size, vm_offset_t offset,
                                      vm_prot_t permission, mem_entry_name_port_t *object_handle,
                                      mem_entry_name_port_t parent_entry);

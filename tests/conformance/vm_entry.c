@@ -1,8 +1,10 @@
 /*
  * Named memory entries and mapping them: mach_make_memory_entry_64 (MAP_MEM_NAMED_CREATE, an
  * existing range shared, MAP_MEM_VM_COPY, a part of a parent entry), mach_vm_map / vm_map of
- * an entry (shared or a private copy) and of MEMORY_OBJECT_NULL, mach_vm_remap (share and
- * copy), mach_vm_write, mach_memory_entry_purgable_control.
+ * an entry (shared or a private copy) and of MEMORY_OBJECT_NULL, mach_vm_remap and
+ * mach_vm_remap_new (share and copy), mach_vm_write, mach_memory_entry_purgable_control, a
+ * mapping's maximum protection; no write another thread makes is lost while an entry is made
+ * of private memory.
  *
  * XNU (osfmk/vm/vm_memory_entry.c, vm_map.c vm_map_enter_mem_object, vm_user.c,
  * vm_sanitize.c): an entry's size is rounded to pages; unknown MAP_MEM_* flags are
@@ -64,6 +66,36 @@ static int all_zero(mach_vm_address_t a, mach_vm_size_t n)
         if (B(a)[i] != 0)
             return 0;
     return 1;
+}
+
+/* The protection of a page of the caller's, as mach_vm_region reports it; -1 if none. */
+static int ve_prot_at(mach_vm_address_t a)
+{
+    mach_vm_address_t r = a;
+    mach_vm_size_t rs = 0;
+    vm_region_basic_info_data_64_t info;
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t obj = MACH_PORT_NULL;
+    if (mach_vm_region(TASK, &r, &rs, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
+                       &obj) != KERN_SUCCESS ||
+        r > a)
+        return -1;
+    return info.protection;
+}
+
+/* The maximum protection of a page of the caller's, as mach_vm_region reports it; -1 if none. */
+static int ve_max_at(mach_vm_address_t a)
+{
+    mach_vm_address_t r = a;
+    mach_vm_size_t rs = 0;
+    vm_region_basic_info_data_64_t info;
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t obj = MACH_PORT_NULL;
+    if (mach_vm_region(TASK, &r, &rs, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
+                       &obj) != KERN_SUCCESS ||
+        r > a)
+        return -1;
+    return info.max_protection;
 }
 
 MT_TEST(a_named_entry_is_a_send_right_its_size_rounded_to_pages_and_its_mappings_share_writes)
@@ -664,6 +696,67 @@ MT_TEST(vm_remap_shares_or_copies_the_callers_memory_and_reports_its_protections
 }
 
 /*
+ * mach_vm_remap_new (XNU's vm_map_remap without the legacy mode): the protections are the
+ * caller's, in and out; a shared remap needs them in the source, a copy only needs to read it;
+ * the data address comes back (VM_FLAGS_RETURN_DATA_ADDR always); cur above max is
+ * KERN_INVALID_ARGUMENT and a maximum of write and execute KERN_PROTECTION_FAILURE.
+ */
+MT_TEST(mach_vm_remap_new_gives_the_mapping_the_protections_asked_if_the_source_has_them)
+{
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_allocate(TASK, &a, 2 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    B(a)[10] = 1;
+    mach_vm_address_t shared = 0;
+    vm_prot_t cur = VM_PROT_READ, max = VM_PROT_READ;
+    MT_KR(mach_vm_remap_new(TASK, &shared, 2 * PG - 10, 0, VM_FLAGS_ANYWHERE, TASK, a + 10, FALSE,
+                            &cur, &max, VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_EQ(cur, VM_PROT_READ);
+    MT_EQ(max, VM_PROT_READ);
+    MT_EQ(shared & (PG - 1), 10);
+    MT_EQ(B(shared)[0], 1);
+    mach_vm_address_t base = shared - 10;
+    MT_EQ(ve_prot_at(base), VM_PROT_READ);
+    MT_EQ(ve_max_at(base), VM_PROT_READ);
+    MT_KR(mach_vm_protect(TASK, base, PG, FALSE, VM_PROT_DEFAULT), KERN_PROTECTION_FAILURE);
+    B(a)[PG] = 2;
+    MT_EQ(B(base)[PG], 2);
+
+    /* refused, the protections left as given */
+    mach_vm_address_t none = 0;
+    cur = VM_PROT_DEFAULT;
+    max = VM_PROT_READ;
+    MT_KR(mach_vm_remap_new(TASK, &none, PG, 0, VM_FLAGS_ANYWHERE, TASK, a, FALSE, &cur, &max,
+                            VM_INHERIT_DEFAULT),
+          KERN_INVALID_ARGUMENT);
+    max = VM_PROT_ALL;
+    MT_KR(mach_vm_remap_new(TASK, &none, PG, 0, VM_FLAGS_ANYWHERE, TASK, a, FALSE, &cur, &max,
+                            VM_INHERIT_DEFAULT),
+          KERN_PROTECTION_FAILURE);
+    MT_EQ(cur, VM_PROT_DEFAULT);
+    MT_EQ(max, VM_PROT_ALL);
+    MT_EQ(none, 0);
+    /* a read-only source shares only what it has, but gives a writable copy */
+    MT_KR(mach_vm_protect(TASK, a, 2 * PG, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    max = VM_PROT_DEFAULT;
+    MT_KR(mach_vm_remap_new(TASK, &none, PG, 0, VM_FLAGS_ANYWHERE, TASK, a, FALSE, &cur, &max,
+                            VM_INHERIT_DEFAULT),
+          KERN_PROTECTION_FAILURE);
+    mach_vm_address_t copy = 0;
+    MT_KR(mach_vm_remap_new(TASK, &copy, 2 * PG, 0, VM_FLAGS_ANYWHERE, TASK, a, TRUE, &cur, &max,
+                            VM_INHERIT_DEFAULT),
+          KERN_SUCCESS);
+    MT_EQ(cur, VM_PROT_DEFAULT);
+    MT_EQ(ve_prot_at(copy), VM_PROT_DEFAULT);
+    MT_EQ(B(copy)[10], 1);
+    B(copy)[10] = 9;
+    MT_EQ(B(a)[10], 1);
+    MT_KR(mach_vm_deallocate(TASK, copy, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, base, 2 * PG), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, 2 * PG), KERN_SUCCESS);
+}
+
+/*
  * XNU's vm_sanitize_addr_size with VM_SANITIZE_FLAGS_REALIGN_START: a fixed mach_vm_map or
  * mach_vm_remap starts at its address's page and maps the size rounded up from there, so an
  * unaligned [address, address + size) that ends in the next page leaves that page alone; a
@@ -795,35 +888,7 @@ MT_TEST(a_forked_child_gets_a_copy_of_a_default_mapping_and_shares_an_inherit_sh
     MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
 }
 
-/* The protection of a page of the caller's, as mach_vm_region reports it; -1 if none. */
-static int ve_prot_at(mach_vm_address_t a)
-{
-    mach_vm_address_t r = a;
-    mach_vm_size_t rs = 0;
-    vm_region_basic_info_data_64_t info;
-    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
-    mach_port_t obj = MACH_PORT_NULL;
-    if (mach_vm_region(TASK, &r, &rs, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
-                       &obj) != KERN_SUCCESS ||
-        r > a)
-        return -1;
-    return info.protection;
-}
 
-/* The maximum protection of a page of the caller's, as mach_vm_region reports it; -1 if none. */
-static int ve_max_at(mach_vm_address_t a)
-{
-    mach_vm_address_t r = a;
-    mach_vm_size_t rs = 0;
-    vm_region_basic_info_data_64_t info;
-    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
-    mach_port_t obj = MACH_PORT_NULL;
-    if (mach_vm_region(TASK, &r, &rs, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
-                       &obj) != KERN_SUCCESS ||
-        r > a)
-        return -1;
-    return info.max_protection;
-}
 
 /*
  * A mapping's maximum protection, as XNU's vm_map_protect keeps it: mach_vm_region reports

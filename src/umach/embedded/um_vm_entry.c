@@ -1,8 +1,8 @@
 /*
  * um_vm_entry.c — shared memory the Darwin way: named memory entries
  * (mach_make_memory_entry_64, mach_make_memory_entry, mach_memory_entry_purgable_control),
- * mach_vm_map / vm_map of an entry or of anonymous memory, and mach_vm_remap / vm_remap on
- * the caller's own task.
+ * mach_vm_map / vm_map of an entry or of anonymous memory, and mach_vm_remap / vm_remap /
+ * mach_vm_remap_new / vm_remap_new on the caller's own task.
  *
  * An entry is a kernel-object port (kern/um_kobject_ports.h, UM_KOT_MEMORY_ENTRY) standing for
  * a range of a memfd: MAP_MEM_NAMED_CREATE makes a new zero-filled memfd; an entry for a range
@@ -493,10 +493,18 @@ UM_EXPORT kern_return_t vm_map(vm_map_t target_task, vm_address_t *address, vm_s
 
 /* ---- mach_vm_remap ---------------------------------------------------------------------- */
 
+/*
+ * vm_map_remap. `given` (mach_vm_remap_new, vm_remap_new: XNU's non-legacy mode): the caller's
+ * *cur and *max are what the new mapping gets, and stay as given; a shared remap's source must
+ * allow both (KERN_PROTECTION_FAILURE), a copy's only needs to be readable; the data address
+ * is returned (VM_FLAGS_RETURN_DATA_ADDR always); cur above max is KERN_INVALID_ARGUMENT and a
+ * maximum of write and execute KERN_PROTECTION_FAILURE (mach_vm_remap_new_external). Else
+ * (legacy) *cur and *max report the strictest protections of the source.
+ */
 static kern_return_t remap_common(vm_map_t target, uint64_t *address, uint64_t size,
                                   uint64_t mask, int flags, vm_map_t src_task, uint64_t src,
                                   boolean_t copy, vm_prot_t *cur, vm_prot_t *max,
-                                  vm_inherit_t inherit)
+                                  vm_inherit_t inherit, bool given)
 {
     if (!um_call_task_check(target))
         return not_own_task(target);
@@ -504,8 +512,20 @@ static kern_return_t remap_common(vm_map_t target, uint64_t *address, uint64_t s
         return KERN_INVALID_ARGUMENT;
     if ((unsigned)flags & ~(unsigned)VM_FLAGS_USER_REMAP)
         return KERN_INVALID_ARGUMENT;
-    *cur = VM_PROT_NONE;
-    *max = VM_PROT_NONE;
+    int want_cur = 0, want_max = 0;
+    if (given) {
+        kern_return_t kr = prots_check(*cur, *max, VM_INHERIT_DEFAULT);
+        if (kr != KERN_SUCCESS)
+            return kr;
+        want_cur = *cur & VM_PROT_ALL;
+        want_max = *max & VM_PROT_ALL;
+        if ((want_max & (VM_PROT_WRITE | VM_PROT_EXECUTE)) == (VM_PROT_WRITE | VM_PROT_EXECUTE))
+            return KERN_PROTECTION_FAILURE;
+        flags |= VM_FLAGS_RETURN_DATA_ADDR;
+    } else {
+        *cur = VM_PROT_NONE;
+        *max = VM_PROT_NONE;
+    }
     if (!um_call_task_check(src_task))
         return KERN_INVALID_ARGUMENT; /* another task's memory: not provided */
     if (inherit > VM_INHERIT_LAST_VALID)
@@ -527,27 +547,34 @@ static kern_return_t remap_common(vm_map_t target, uint64_t *address, uint64_t s
     int place_flags = flags & (VM_FLAGS_ANYWHERE | VM_FLAGS_OVERWRITE);
     int prot, maxprot, fd;
     kr = um_vm_range_prot(start, slen, &prot, &maxprot);
+    if (kr == KERN_SUCCESS && given && !copy &&
+        ((prot & want_cur) != want_cur || (maxprot & want_max) != want_max))
+        kr = KERN_PROTECTION_FAILURE;
     if (kr != KERN_SUCCESS)
         return kr;
     if (copy) {
         kr = um_vm_copy_range(start, slen, &fd, &prot);
         if (kr == KERN_SUCCESS) {
-            kr = um_vm_map_private(fd, 0, len, prot, mask, place_flags, (int)inherit, &at);
+            kr = um_vm_map_private(fd, 0, len, given ? want_cur : prot, mask, place_flags,
+                                   (int)inherit, &at);
             close(fd);
         }
     } else {
         uint64_t foff;
         kr = um_vm_share_range(start, slen, &fd, &foff, &prot, &maxprot);
         if (kr == KERN_SUCCESS) {
-            kr = um_vm_map_shared(fd, foff, len, prot, maxprot, mask, place_flags, (int)inherit,
+            kr = um_vm_map_shared(fd, foff, len, given ? want_cur : prot,
+                                  given ? want_max : maxprot, mask, place_flags, (int)inherit,
                                   &at);
             close(fd);
         }
     }
     if (kr != KERN_SUCCESS)
         return kr;
-    *cur = prot;
-    *max = maxprot;
+    if (!given) {
+        *cur = prot;
+        *max = maxprot;
+    }
     *address = at + ((flags & VM_FLAGS_RETURN_DATA_ADDR) ? in_page : 0);
     return KERN_SUCCESS;
 }
@@ -559,7 +586,17 @@ UM_EXPORT kern_return_t mach_vm_remap(vm_map_t target_task, mach_vm_address_t *t
                                       vm_prot_t *max_protection, vm_inherit_t inheritance)
 {
     return remap_common(target_task, target_address, size, mask, flags, src_task, src_address,
-                        copy, cur_protection, max_protection, inheritance);
+                        copy, cur_protection, max_protection, inheritance, false);
+}
+
+UM_EXPORT kern_return_t mach_vm_remap_new(vm_map_t target_task, mach_vm_address_t *target_address,
+                                          mach_vm_size_t size, mach_vm_offset_t mask, int flags,
+                                          vm_map_read_t src_task, mach_vm_address_t src_address,
+                                          boolean_t copy, vm_prot_t *cur_protection,
+                                          vm_prot_t *max_protection, vm_inherit_t inheritance)
+{
+    return remap_common(target_task, target_address, size, mask, flags, src_task, src_address,
+                        copy, cur_protection, max_protection, inheritance, true);
 }
 
 UM_EXPORT kern_return_t vm_remap(vm_map_t target_task, vm_address_t *target_address,
@@ -571,7 +608,22 @@ UM_EXPORT kern_return_t vm_remap(vm_map_t target_task, vm_address_t *target_addr
     uint64_t a = target_address ? *target_address : 0;
     kern_return_t kr = remap_common(target_task, target_address ? &a : NULL, size, mask, flags,
                                     src_task, src_address, copy, cur_protection, max_protection,
-                                    inheritance);
+                                    inheritance, false);
+    if (kr == KERN_SUCCESS)
+        *target_address = (vm_address_t)a;
+    return kr;
+}
+
+UM_EXPORT kern_return_t vm_remap_new(vm_map_t target_task, vm_address_t *target_address,
+                                     vm_size_t size, vm_address_t mask, int flags,
+                                     vm_map_read_t src_task, vm_address_t src_address,
+                                     boolean_t copy, vm_prot_t *cur_protection,
+                                     vm_prot_t *max_protection, vm_inherit_t inheritance)
+{
+    uint64_t a = target_address ? *target_address : 0;
+    kern_return_t kr = remap_common(target_task, target_address ? &a : NULL, size, mask, flags,
+                                    src_task, src_address, copy, cur_protection, max_protection,
+                                    inheritance, true);
     if (kr == KERN_SUCCESS)
         *target_address = (vm_address_t)a;
     return kr;
