@@ -21,6 +21,13 @@ void um_embedded_memory_init(void);
  * fault is the program's. Called from a signal handler (umach's own, or um_exc_signal.c's).
  */
 bool um_embedded_copy_fault(void *uc);
+/*
+ * What handles `sig` behind `sa`: when `sa` is the copy-fault handler above (installed before
+ * um_exc_signal.c's), what was installed before it, else `sa` (a caller that already asked
+ * um_vm_convert_fault and um_embedded_copy_fault passes the signal on to that directly).
+ */
+struct sigaction;
+const struct sigaction *um_embedded_fault_behind(int sig, const struct sigaction *sa);
 
 /* mach_msg for this process's task (um_msg.c): send and/or receive, sleeping as needed. */
 mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t option,

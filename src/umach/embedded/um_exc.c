@@ -361,6 +361,18 @@ static mach_port_t level_port(bool thread_level, mach_port_t thread, exception_t
         return MACH_PORT_NULL;
     if (!MACH_PORT_VALID(port))
         return MACH_PORT_NULL; /* none, or a dead one: MACH_PORT_DEAD owns no uref */
+    /*
+     * A dying task's EXC_CRASH never goes to a port it receives itself (XNU's
+     * check_exc_receiver_dependency: it would wait for itself); a space's send and receive
+     * rights to one port share one name.
+     */
+    mach_port_type_t type = 0;
+    if (exception == EXC_CRASH &&
+        (mach_port_type(mach_task_self(), port, &type) != KERN_SUCCESS ||
+         (type & MACH_PORT_TYPE_RECEIVE))) {
+        (void)mach_port_deallocate(mach_task_self(), port);
+        return MACH_PORT_NULL;
+    }
     *flavorp = flavor;
     return port;
 }

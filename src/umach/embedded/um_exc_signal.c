@@ -31,6 +31,13 @@
  * has no connection and no port yet: its exception names no thread (MACH_PORT_NULL) and only
  * the task's port can take it.
  *
+ * EXC_CRASH: a signal whose default action would end the process (one that dumps core on
+ * Darwin: the faults, SIGABRT, SIGQUIT, SIGSYS) is first raised as EXC_CRASH on the thread that
+ * took it, once a port for EXC_CRASH was set (the task's or the thread's; umach has no host
+ * level), never to a port the task receives itself (XNU's check: the dying task would wait
+ * for itself); then the process dies of the signal whatever the answer. A crash reporter is
+ * therefore another process of a world (a parent whose port a forked child inherited).
+ *
  * One decision where Darwin cannot be followed: a fault taken while the faulting thread holds
  * umach's own lock (embedded mode's world lock; in a world, the connections' lock), a bug of
  * umach's or a corrupted heap, is not raised: the worker would wait for that lock forever. The
@@ -60,8 +67,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* The signals raised as exceptions, and what was installed before umach's handler. */
-static const int um_exc_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
+/*
+ * The signals umach handles, and what was installed before its handler: the faults raised as
+ * exceptions (the first five), and every signal whose default action dumps core on Darwin
+ * (SA_CORE: those five, SIGABRT, SIGQUIT, SIGSYS), whose death is an EXC_CRASH.
+ */
+static const int um_exc_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP,
+                                     SIGABRT, SIGQUIT, SIGSYS};
+enum { UM_EXC_NFAULT = 5 };
 #define UM_EXC_NSIG (sizeof um_exc_signals / sizeof um_exc_signals[0])
 static struct sigaction um_exc_old[UM_EXC_NSIG];
 static int um_exc_installed[UM_EXC_NSIG];
@@ -77,8 +90,10 @@ static exception_type_t signal_exception(int sig)
         return EXC_BAD_INSTRUCTION;
     case SIGFPE:
         return EXC_ARITHMETIC;
-    default:
+    case SIGTRAP:
         return EXC_BREAKPOINT;
+    default:
+        return 0; /* no fault: only its death is an exception (EXC_CRASH) */
     }
 }
 
@@ -129,19 +144,48 @@ static void signal_codes(int sig, const siginfo_t *info, int64_t code[2])
     }
 }
 
-/* Hand the signal on to what was installed before (the program's handler, or the default). */
-static void pass_on(unsigned i, int sig, siginfo_t *info, void *uc)
+static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const int64_t code[2],
+                                              void *uc);
+
+/*
+ * The process dies of `sig` (its default action): first EXC_CRASH, as XNU's
+ * proc_prepareexit raises it for a signal that dumps core. code[0]: the signal in bits 24-31,
+ * the fault's exception in bits 20-23 and the low 20 bits of its code (0 and 0 for a signal
+ * that is no fault: abort, kill); code[1]: the fault's subcode (the address). The signal's
+ * number is the machine's (Linux's), as the process's own headers and wait status say. The
+ * handler's answer changes nothing: the process dies.
+ */
+static void um_exc_crash(int sig, exception_type_t exception, const int64_t fault_code[2],
+                         void *uc)
 {
-    const struct sigaction *old = &um_exc_old[i];
+    int64_t code[2] = {(int64_t)(((uint64_t)(sig & 0xff) << 24) |
+                                 ((uint64_t)(exception & 0xf) << 20) |
+                                 ((uint64_t)fault_code[0] & 0xfffff)),
+                       fault_code[1]};
+    (void)um_exc_raise_from_signal(EXC_CRASH, code, uc);
+}
+
+/*
+ * Hand the signal on to what was installed before (the program's handler, or the default,
+ * after EXC_CRASH). `exception` and `code`: the fault's, or 0.
+ */
+static void pass_on(unsigned i, int sig, siginfo_t *info, void *uc, exception_type_t exception,
+                    const int64_t code[2])
+{
+    /* umach's copy-fault handler behind this one has nothing more to do (asked already). */
+    const struct sigaction *old = um_embedded_fault_behind(sig, &um_exc_old[i]);
     if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
         old->sa_sigaction(sig, info, uc);
     } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
         old->sa_handler(sig);
     } else {
+        if (old->sa_handler == SIG_DFL)
+            um_exc_crash(sig, exception, code, uc);
         /* The default action: put it back; the instruction faults again and takes it. A
-         * signal that does not come again (a trap that moved past itself) is raised now. */
+         * signal that does not come again (a trap that moved past itself, abort, kill) is
+         * raised now. */
         sigaction(sig, old, NULL);
-        if (sig == SIGTRAP || info->si_code <= 0)
+        if (sig == SIGTRAP || !info || info->si_code <= 0)
             raise(sig);
     }
 }
@@ -207,11 +251,12 @@ static void um_exc_serve(um_exc_req *r)
 static void *um_exc_worker(void *arg)
 {
     (void)arg;
-    /* Asynchronous signals stay with the program's threads; a worker's own fault is not
-     * blocked (blocked, it would kill without its handlers: umach's copy-fault one). */
+    /* Asynchronous signals stay with the program's threads (a worker waiting for requests
+     * could not serve its own EXC_CRASH); a worker's own fault is not blocked (blocked, it
+     * would kill without its handlers: umach's copy-fault one). */
     sigset_t all;
     sigfillset(&all);
-    for (unsigned i = 0; i < UM_EXC_NSIG; i++)
+    for (unsigned i = 0; i < UM_EXC_NFAULT; i++)
         sigdelset(&all, um_exc_signals[i]);
     (void)pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&um_exc_pool_lock);
@@ -321,27 +366,34 @@ static void um_exc_signal_handler(int sig, siginfo_t *info, void *uc)
     /* umach's own guarded copy faulted: the copy returns false, nothing is raised. */
     if ((sig == SIGSEGV || sig == SIGBUS) && um_embedded_copy_fault(uc))
         return;
-    if (info && info->si_code > 0) {
-        int64_t code[2];
+    exception_type_t exception = signal_exception(sig);
+    int64_t code[2] = {0, 0};
+    if (exception && info && info->si_code > 0) {
         signal_codes(sig, info, code);
-        if (um_exc_raise_from_signal(signal_exception(sig), code, uc) == KERN_SUCCESS)
+        if (um_exc_raise_from_signal(exception, code, uc) == KERN_SUCCESS)
             return; /* handled: run the instruction again */
+    } else {
+        exception = 0; /* a signal sent (kill, raise, abort) is no fault */
     }
-    pass_on(i, sig, info, uc);
+    pass_on(i, sig, info, uc, exception, code);
 }
 
 void um_exc_signals_install(exception_mask_t mask)
 {
     static pthread_once_t workers_once = PTHREAD_ONCE_INIT;
-    bool any = false;
-    for (unsigned i = 0; i < UM_EXC_NSIG; i++)
-        any |= (mask & (1u << signal_exception(um_exc_signals[i]))) != 0;
+    /* A signal's handler is installed for its fault's exception, or for EXC_CRASH. */
+    bool crash = (mask & EXC_MASK_CRASH) != 0, any = crash;
+    for (unsigned i = 0; i < UM_EXC_NSIG; i++) {
+        exception_type_t e = signal_exception(um_exc_signals[i]);
+        any |= e && (mask & (1u << e));
+    }
     if (!any)
         return;
     /* The workers first: a fault is raised only once one is there to raise it. */
     (void)pthread_once(&workers_once, um_exc_workers_init);
     for (unsigned i = 0; i < UM_EXC_NSIG; i++) {
-        if (!(mask & (1u << signal_exception(um_exc_signals[i]))))
+        exception_type_t e = signal_exception(um_exc_signals[i]);
+        if (!crash && !(e && (mask & (1u << e))))
             continue;
         if (__atomic_exchange_n(&um_exc_installed[i], 1, __ATOMIC_ACQ_REL))
             continue;

@@ -157,6 +157,14 @@ static void fe_fault_handler(int sig, siginfo_t *info, void *uc)
     }
 }
 
+const struct sigaction *um_embedded_fault_behind(int sig, const struct sigaction *sa)
+{
+    if ((sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == fe_fault_handler &&
+        (sig == SIGSEGV || sig == SIGBUS))
+        return sig == SIGSEGV ? &fe_old_segv : &fe_old_bus;
+    return sa;
+}
+
 void um_embedded_memory_init(void)
 {
     struct sigaction sa;
