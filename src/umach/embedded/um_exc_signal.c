@@ -248,9 +248,14 @@ static void um_exc_serve(um_exc_req *r)
     (void)um_futex(&r->done, FUTEX_WAKE_PRIVATE, 1);
 }
 
+/* The calling thread is an exception worker: a fault of its own is never raised (it could hold
+ * the pool lock the other workers need). */
+static _Thread_local volatile sig_atomic_t um_exc_am_worker;
+
 static void *um_exc_worker(void *arg)
 {
     (void)arg;
+    um_exc_am_worker = 1;
     /* Asynchronous signals stay with the program's threads (a worker waiting for requests
      * could not serve its own EXC_CRASH); a worker's own fault is not blocked (blocked, it
      * would kill without its handlers: umach's copy-fault one). */
@@ -323,7 +328,8 @@ static void um_exc_workers_init(void)
 static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const int64_t code[2],
                                               void *uc)
 {
-    if (!__atomic_load_n(&um_exc_workers_started, __ATOMIC_ACQUIRE) || um_exc_raising_now())
+    if (!__atomic_load_n(&um_exc_workers_started, __ATOMIC_ACQUIRE) || um_exc_raising_now() ||
+        um_exc_am_worker)
         return KERN_FAILURE;
     if (um_client_active() ? um_client_lock_mine() : um_embedded_lock_mine())
         return KERN_FAILURE;
