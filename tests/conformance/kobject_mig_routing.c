@@ -140,4 +140,79 @@ MT_TEST(the_host_thread_and_task_ports_answer_the_other_kinds_routines_as_null_o
     MT_KR(mach_port_deallocate(TASK, host), KERN_SUCCESS);
 }
 
+/* Send `to` a request of `id` whose one out-of-line descriptor has `size` bytes of `data`,
+ * followed by the NDR record and `n` 32-bit arguments `args`; its RetCode (as kr_rpc). */
+static kern_return_t kr_ool_rpc(mach_port_t to, mach_port_t reply, mach_msg_id_t id,
+                                const void *data, mach_msg_size_t size, unsigned n,
+                                const uint32_t *args)
+{
+#pragma pack(push, 4)
+    struct {
+        mach_msg_header_t head;
+        mach_msg_body_t body;
+        mach_msg_ool_descriptor_t data;
+        NDR_record_t ndr;
+        uint32_t args[4];
+    } req;
+#pragma pack(pop)
+    memset(&req, 0, sizeof req);
+    mach_msg_size_t msize = (mach_msg_size_t)(offsetof(__typeof__(req), args) + 4 * n);
+    req.head.msgh_bits =
+        MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0) |
+        MACH_MSGH_BITS_COMPLEX;
+    req.head.msgh_size = msize;
+    req.head.msgh_remote_port = to;
+    req.head.msgh_local_port = reply;
+    req.head.msgh_id = id;
+    req.body.msgh_descriptor_count = 1;
+    req.data.address = (void *)(uintptr_t)data;
+    req.data.size = size;
+    req.data.copy = MACH_MSG_VIRTUAL_COPY;
+    req.data.type = MACH_MSG_OOL_DESCRIPTOR;
+    req.ndr = NDR_record;
+    memcpy(req.args, args, 4 * n);
+    mach_msg_return_t mr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, msize, 0,
+                                    MACH_PORT_NULL, 10000, MACH_PORT_NULL);
+    kr_reply r;
+    if (mr == MACH_MSG_SUCCESS)
+        mr = kr_receive(reply, &r);
+    if (mr != MACH_MSG_SUCCESS)
+        return -(kern_return_t)mr;
+    if (r.head.msgh_id != id + 100 || r.head.msgh_size != sizeof(mig_reply_error_t))
+        return -1;
+    return r.error.RetCode;
+}
+
+/*
+ * MIG's checks of the request, the out-of-line size among them, come before the routine
+ * converts its port: an out-of-line size that is not the routine's is MIG_TYPE_ERROR on a
+ * port of another kind too (mach_vm_write's count, mach_port_construct's options).
+ */
+MT_TEST(an_out_of_line_size_mig_refuses_is_mig_type_error_on_a_port_of_another_kind_too)
+{
+    semaphore_t sem = MACH_PORT_NULL;
+    MT_KR(semaphore_create(TASK, &sem, SYNC_POLICY_FIFO, 0), KERN_SUCCESS);
+    mach_port_t thread = mach_thread_self();
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    static const uint8_t data[64];
+    /* mach_vm_write (address, count): a count other than the data's size. */
+    const uint32_t write_args[3] = {0x1000, 0, 8};
+    MT_KR(kr_ool_rpc(sem, reply, 4806, data, 16, 3, write_args), MIG_TYPE_ERROR);
+    MT_KR(kr_ool_rpc(thread, reply, 4806, data, 16, 3, write_args), MIG_TYPE_ERROR);
+    /* Its count right: the null map's answer. */
+    const uint32_t write_ok[3] = {0x1000, 0, 16};
+    MT_KR(kr_ool_rpc(sem, reply, 4806, data, 16, 3, write_ok), KERN_INVALID_ARGUMENT);
+    /* mach_port_construct (context): options that are not a mach_port_options_t. */
+    const uint32_t context[2] = {0, 0};
+    MT_KR(kr_ool_rpc(sem, reply, 3231, data, 8, 2, context), MIG_TYPE_ERROR);
+    MT_KR(kr_ool_rpc(thread, reply, 3231, data, 8, 2, context), MIG_TYPE_ERROR);
+    MT_KR(kr_ool_rpc(sem, reply, 3231, data, sizeof(mach_port_options_t), 2, context),
+          KERN_INVALID_TASK);
+    nu_kill(reply);
+    NU_END();
+    MT_KR(mach_port_deallocate(TASK, thread), KERN_SUCCESS);
+    MT_KR(semaphore_destroy(TASK, sem), KERN_SUCCESS);
+}
+
 MT_MAIN()

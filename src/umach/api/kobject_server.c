@@ -660,11 +660,13 @@ static um_exc_op exc_op_of(mach_msg_id_t id)
 static kern_return_t r_construct(ts_call *c)
 {
     kern_return_t kr = check_complex1(c, MACH_MSG_OOL_DESCRIPTOR, 0, 8);
-    if (kr != KERN_SUCCESS)
+    if (kr != KERN_SUCCESS && kr != TS_CHECKED)
         return kr;
     um_kdesc *d = &c->req->desc[0];
     if (d->u.ool.size != sizeof(mach_port_options_t))
-        return MIG_TYPE_ERROR;
+        return MIG_TYPE_ERROR; /* one of MIG's checks: before the port's conversion */
+    if (kr != KERN_SUCCESS)
+        return kr;
     /* The kernel reads the options from its copy of them. */
     um_task *t = c->target;
     mach_port_options_t options;
@@ -695,10 +697,12 @@ static kern_return_t r_vm(ts_call *c)
         return MIG_BAD_ID;
     kern_return_t kr = ool ? check_complex1(c, MACH_MSG_OOL_DESCRIPTOR, 0, args)
                            : check_simple(c, args);
-    if (kr != KERN_SUCCESS)
+    if (kr != KERN_SUCCESS && kr != TS_CHECKED)
         return kr;
     if (ool && req->desc[0].u.ool.size != in32(c, args - 4))
-        return MIG_TYPE_ERROR; /* MIG: the descriptor's size is the count */
+        return MIG_TYPE_ERROR; /* MIG: the descriptor's size is the count, checked first */
+    if (kr != KERN_SUCCESS)
+        return kr;
     if (!t->hooks || !t->hooks->vm_call)
         return KERN_INVALID_ARGUMENT;
     um_vm_mig_call vm; /* its results only when the routine says so */
