@@ -252,10 +252,15 @@ static void um_exc_serve(um_exc_req *r)
  * the pool lock the other workers need). */
 static _Thread_local volatile sig_atomic_t um_exc_am_worker;
 
+/* Futex word: 1 once the first worker runs (um_exc_workers_init waits for it). */
+static uint32_t um_exc_first_running;
+
 static void *um_exc_worker(void *arg)
 {
     (void)arg;
     um_exc_am_worker = 1;
+    if (!__atomic_exchange_n(&um_exc_first_running, 1, __ATOMIC_RELEASE))
+        (void)um_futex(&um_exc_first_running, FUTEX_WAKE_PRIVATE, INT32_MAX);
     /* Asynchronous signals stay with the program's threads (a worker waiting for requests
      * could not serve its own EXC_CRASH); a worker's own fault is not blocked (blocked, it
      * would kill without its handlers: umach's copy-fault one). */
@@ -318,6 +323,14 @@ static void um_exc_atfork_child(void)
 static void um_exc_workers_init(void)
 {
     um_exc_worker_start();
+    /*
+     * The set call returns once the worker runs: what its start maps (its stack, a
+     * sanitizer's thread state) is mapped before the program's next mapping, never into an
+     * address the program just unmapped and then touches to fault.
+     */
+    while (__atomic_load_n(&um_exc_workers_started, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&um_exc_first_running, __ATOMIC_ACQUIRE))
+        (void)um_futex(&um_exc_first_running, FUTEX_WAIT_PRIVATE, 0);
     (void)pthread_atfork(NULL, NULL, um_exc_atfork_child);
 }
 
