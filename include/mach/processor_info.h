@@ -29,7 +29,10 @@ struct processor_basic_info {
     cpu_subtype_t cpu_subtype;
     boolean_t running;
     int slot_num;
-    boolean_t is_master;
+    union {
+        boolean_t is_master; /* Darwin's older name */
+        boolean_t is_main;
+    };
 };
 typedef struct processor_basic_info processor_basic_info_data_t;
 typedef struct processor_basic_info *processor_basic_info_t;

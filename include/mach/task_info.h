@@ -42,6 +42,8 @@ struct task_basic_info_64 {
 typedef struct task_basic_info_64 task_basic_info_64_data_t;
 typedef struct task_basic_info_64 *task_basic_info_64_t;
 
+/* Declared by Darwin's header on arm64 only. */
+#if defined(__aarch64__) || defined(__arm64__)
 #define TASK_BASIC_INFO_64_2 18
 struct task_basic_info_64_2 {
     integer_t suspend_count;
@@ -56,7 +58,6 @@ typedef struct task_basic_info_64_2 *task_basic_info_64_2_t;
 #define TASK_BASIC_INFO_64_2_COUNT (sizeof(task_basic_info_64_2_data_t) / sizeof(natural_t))
 
 /* On arm64 Darwin's header gives the wide flavour 18 this name (its 5 is the narrow layout). */
-#if defined(__aarch64__) || defined(__arm64__)
 #define TASK_BASIC_INFO_64 TASK_BASIC_INFO_64_2
 #define TASK_BASIC_INFO_64_COUNT TASK_BASIC_INFO_64_2_COUNT
 #else

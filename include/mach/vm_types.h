@@ -16,15 +16,13 @@ typedef uint64_t vm_map_offset_t;
 typedef uint64_t vm_map_address_t;
 typedef uint64_t vm_map_size_t;
 typedef uintptr_t vm_address_t;
+/* Darwin's arm64 header declares the legacy 32-bit VM types; on x86_64 they are the kernel's. */
+#if defined(__aarch64__) || defined(__arm64__)
 typedef uint32_t vm32_offset_t;
 typedef uint32_t vm32_address_t;
 typedef uint32_t vm32_size_t;
+#endif
 typedef vm_offset_t pointer_t;
-typedef vm_offset_t vm_machine_attribute_val_t;
-typedef int64_t integer64_t;
-typedef uint64_t natural64_t;
-
-typedef natural_t mach_port_context32_t;
 
 typedef unsigned int __umach_port_t;
 typedef __umach_port_t vm_map_t;

@@ -34,6 +34,8 @@ SIZE(mach_vm_address_t, 8);
 SIZE(mach_vm_size_t, 8);
 SIZE(vm_size_t, 8);
 SIZE(boolean_t, 4);
+SIZE(vm_machine_attribute_t, 4);
+SIZE(vm_machine_attribute_val_t, 4);
 
 /* header and body */
 SIZE(mach_msg_header_t, 24);

@@ -19,10 +19,12 @@ kern_return_t mk_timer_cancel(mach_port_name_t name, uint64_t *result_time);
 #define MK_TIMER_NORMAL (0)
 #define MK_TIMER_CRITICAL (1)
 
+#pragma pack(push, 4)
 struct mk_timer_expire_msg {
     mach_msg_header_t header;
     uint64_t unused[3];
 };
+#pragma pack(pop)
 typedef struct mk_timer_expire_msg mk_timer_expire_msg_t;
 
 #endif
