@@ -104,6 +104,48 @@ MT_TEST(inline_bytes_over_the_cap_are_no_buffer_until_messages_are_received_or_d
     with_cap("256k", inline_messages_fill_the_cap);
 }
 
+/*
+ * A send refused after the charge was taken gives it back: a common header (COPY_SEND, no
+ * reply) to a dead name is charged, then found dead (MACH_SEND_INVALID_DEST); twice the cap's
+ * worth of such sends leaves the whole cap to the sends that follow. Both kmsg sizes: a small
+ * recycled one and a large allocated one.
+ */
+static void refused_sends_leave_the_cap_whole(void)
+{
+    mach_port_name_t dead = port_with_send();
+    UT_CK(dead != MACH_PORT_NULL);
+    UT_CK(mach_port_mod_refs(TASK, dead, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(urefs(dead, MACH_PORT_RIGHT_DEAD_NAME) == 1);
+    struct {
+        mach_msg_header_t h;
+        uint8_t body[64];
+    } small;
+    for (unsigned i = 0; i < 2 * CAP / sizeof small; i++) {
+        memset(&small, 0, sizeof small);
+        small.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+        small.h.msgh_remote_port = dead;
+        UT_CK(mach_msg(&small.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof small, 0, MACH_PORT_NULL,
+                       0, MACH_PORT_NULL) == MACH_SEND_INVALID_DEST);
+    }
+    for (unsigned i = 0; i < 2 * CAP / sizeof(inline_msg); i++)
+        UT_CK(send_inline(dead) == MACH_SEND_INVALID_DEST);
+    UT_CK(urefs(dead, MACH_PORT_RIGHT_DEAD_NAME) == 1);
+    mach_port_name_t p = port_with_send();
+    UT_CK(p != MACH_PORT_NULL);
+    unsigned sent = 0;
+    while (sent <= CAP / sizeof(inline_msg) && send_inline(p) == MACH_MSG_SUCCESS)
+        sent++;
+    UT_CK(sent == CAP / sizeof(inline_msg));
+    UT_CK(mach_port_mod_refs(TASK, p, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, p) == KERN_SUCCESS);
+    UT_CK(mach_port_deallocate(TASK, dead) == KERN_SUCCESS);
+}
+
+MT_TEST(sends_refused_for_their_destination_give_their_charge_back)
+{
+    with_cap("256k", refused_sends_leave_the_cap_whole);
+}
+
 typedef struct {
     mach_msg_header_t h;
     mach_msg_body_t b;

@@ -709,8 +709,15 @@ static inline void um_entry_set_send_once(um_entry *e, um_port *port)
  * KERN_FAILURE (index 0, or in use under another generation).
  */
 kern_return_t um_entry_alloc_name(um_space *space, mach_port_name_t name, um_entry **entryp);
+/*
+ * A fresh name for a send-once right to `port` (takes over a reference): um_entry_claim and
+ * um_entry_set_send_once in one. Conditions: the free list is not empty (space->free_head).
+ */
+mach_port_name_t um_entry_claim_send_once(um_space *space, um_port *port);
 /* Free an entry (its object reference has been dealt with by the caller). */
 void um_entry_dealloc(um_space *space, mach_port_name_t name, um_entry *entry);
+/* The same for the entry at `index` of the table (MACH_PORT_INDEX of its name). */
+void um_entry_dealloc_index(um_space *space, uint32_t index, um_entry *entry);
 /* Number of entries in use. */
 uint32_t um_space_inuse(const um_space *space);
 /*

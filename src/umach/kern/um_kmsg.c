@@ -236,7 +236,9 @@ static void kmsg_key_init(void)
  * copy-in sets bits, dest, reply, voucher_raw and id before anything reads them (a failure
  * before that frees the kmsg with kmsg_free, which does not look at them); the send stamps
  * the tokens; kmsg_alloc sets `small`. One store each: a memset of the struct compiles to
- * `rep stos`, whose start-up cost was 8% of a message's CPU time.
+ * `rep stos`, whose start-up cost was 8% of a message's CPU time. A recycled kmsg needs none
+ * of it: kmsg_free leaves the fields so before it puts a small kmsg on a list (the link is
+ * written whenever it is read: a queue's, a destroy list's, a free list's).
  */
 _Static_assert(sizeof(um_kmsg) == 152, "um_kmsg changed: see who sets the new field (kmsg_clear)");
 static inline void kmsg_clear(um_kmsg *k)
@@ -254,8 +256,10 @@ UM_HOT_STATIC um_kmsg *kmsg_alloc(size_t bytes)
     um_kmsg *k;
     if (bytes > UM_KMSG_SMALL_BYTES) {
         k = malloc(bytes);
-        if (k)
+        if (k) {
+            kmsg_clear(k);
             k->small = false;
+        }
         return k;
     }
     kmsg_lists *l = &um_kmsg_lists;
@@ -273,27 +277,36 @@ UM_HOT_STATIC um_kmsg *kmsg_alloc(size_t bytes)
         }
     }
     if (l->mine) {
-        k = l->mine;
+        k = l->mine; /* small, and cleared by kmsg_free */
         l->mine = k->next;
     } else {
         k = malloc(UM_KMSG_SMALL_BYTES);
+        if (k) {
+            kmsg_clear(k);
+            k->small = true;
+        }
     }
-    if (k)
-        k->small = true;
     return k;
 }
 
 UM_HOT_STATIC void kmsg_free(um_kmsg *kmsg)
 {
-    um_kmsg_uncharge(kmsg);
-    if (kmsg->offsets) /* most messages have no descriptors: spare the calls */
+    um_kmsg_uncharge(kmsg); /* ledger NULL */
+    if (kmsg->offsets) { /* most messages have no descriptors: spare the calls */
         free(kmsg->offsets);
-    if (kmsg->desc)
+        kmsg->offsets = NULL;
+    }
+    if (kmsg->desc) {
         free(kmsg->desc);
+        kmsg->desc = NULL;
+    }
     if (!kmsg->small) {
         free(kmsg);
         return;
     }
+    /* The rest of kmsg_clear, for its next use (kmsg_alloc). */
+    kmsg->sp_notify = false;
+    kmsg->circular = false;
     kmsg_lists *l = &um_kmsg_lists;
     kmsg_lists_register(l); /* gathered ones go back to the stack when the thread exits */
     if (!l->mine) {
@@ -686,15 +699,8 @@ static mach_msg_return_t header_rights(um_space *space, hdr_state *st, um_port *
  * and names (header_shape) and kept in kmsg->shape for um_kmsg_copyin_prepared: no voucher,
  * not complex, a valid destination name sent COPY_SEND or MOVE_SEND_ONCE, and no reply right
  * (its name null) or a MAKE_SEND_ONCE one under another name: one-way messages, requests and
- * replies. Flags: SIMPLE says the shape is one of these (0: any other header), SO_DEST that
- * the destination is MOVE_SEND_ONCE, SO_REPLY that there is a MAKE_SEND_ONCE reply.
+ * replies. The flags (UM_KMSG_SHAPE_*) are in um_kmsg.h.
  */
-enum {
-    UM_KMSG_SHAPE_SIMPLE = 1u,
-    UM_KMSG_SHAPE_SO_DEST = 2u,
-    UM_KMSG_SHAPE_SO_REPLY = 4u,
-};
-
 /*
  * The shape of a header (`bits` masked with MACH_MSGH_BITS_USER), or 0. Every header with a
  * shape is one header_validate accepts, so a shaped header needs no other check in prepare.
@@ -766,8 +772,8 @@ UM_HOT_STATIC bool header_rights_simple(um_space *space, const mach_msg_header_t
         if (!um_port_make_send_once(reply))
             return false; /* nothing made: the general path meets the same shortage */
     }
-    if (shape & UM_KMSG_SHAPE_SO_DEST)
-        um_entry_dealloc(space, dest_name, de); /* the entry's reference moves to the right */
+    if (shape & UM_KMSG_SHAPE_SO_DEST) /* the entry's reference moves to the right */
+        um_entry_dealloc_index(space, MACH_PORT_INDEX(dest_name), de);
     else
         um_port_copy_send(dest);
     k->bits = um_kmsg_shape_bits[shape];
@@ -930,7 +936,6 @@ UM_HOT mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_
     um_kmsg *k = kmsg_alloc(sizeof *k + send_size + MAX_TRAILER_SIZE);
     if (!k)
         return MACH_SEND_NO_BUFFER;
-    kmsg_clear(k);
     uint8_t *u = (uint8_t *)(k + 1);
     if (!task->mem->msg_read(task, u, msg_addr, send_size)) {
         kmsg_free(k);
@@ -1022,14 +1027,17 @@ UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, ma
     const mach_msg_header_t *hp = (const mach_msg_header_t *)(const void *)u;
     um_ledger *ledger = space->ledger;
     unsigned shape = k->shape;
-    if (shape && !(option & MACH_SEND_NOTIFY) &&
-        (!ledger || um_kmsg_ledger_fits(ledger, k->charge)) &&
-        header_rights_simple(space, hp, shape, k)) {
-        /* What the general path below does for such a message, without its detours. */
-        if (ledger)
-            um_kmsg_charge(ledger, k);
-        return MACH_MSG_SUCCESS;
+    if (shape && !(option & MACH_SEND_NOTIFY) && (!ledger || um_kmsg_charge_fits(ledger, k))) {
+        /*
+         * What the general path below does for such a message, without its detours: the
+         * charge first (as there), then the rights; when they are not as the simple path
+         * needs them nothing was taken, the charge is undone and the general path decides.
+         */
+        if (header_rights_simple(space, hp, shape, k))
+            return MACH_MSG_SUCCESS; /* k->shape stays: its receive may take the simple path */
+        um_kmsg_uncharge(k);
     }
+    k->shape = 0; /* not copied in by header_rights_simple (um_msg_receive reads it) */
     mach_msg_header_t h;
     memcpy(&h, u, sizeof h);
     uint32_t dcount = k->ndesc;

@@ -49,6 +49,19 @@ typedef struct um_kdesc {
     } u;
 } um_kdesc;
 
+/*
+ * A header's shape (um_kmsg.c, header_shape): SIMPLE says the header is one of the commonest
+ * (0: any other), SO_DEST that its destination is MOVE_SEND_ONCE, SO_REPLY that it makes a
+ * send-once reply right. Once copied in, a kmsg keeps its shape only when its rights were
+ * taken as that shape says (header_rights_simple): no descriptor, no voucher, a send or
+ * send-once destination, and no reply right or a send-once one.
+ */
+enum {
+    UM_KMSG_SHAPE_SIMPLE = 1u,
+    UM_KMSG_SHAPE_SO_DEST = 2u,
+    UM_KMSG_SHAPE_SO_REPLY = 4u,
+};
+
 struct um_kmsg {
     um_kmsg *next;
     mach_msg_bits_t bits;     /* after copyin: PORT_* dispositions, COMPLEX */
@@ -64,7 +77,8 @@ struct um_kmsg {
     audit_token_t audit;
     bool sp_notify;           /* MACH_SEND_NOTIFY: arm send-possible if it must wait */
     bool circular;            /* carries the receive right of its own destination chain */
-    uint8_t shape;            /* between prepare and copyin: UM_KMSG_SHAPE_* (um_kmsg.c) */
+    uint8_t shape;            /* UM_KMSG_SHAPE_* (um_kmsg.c): set by prepare; after copyin
+                                 nonzero only if header_rights_simple took the rights */
     uint32_t *offsets;        /* between prepare and copyin: each descriptor's offset */
     bool small;               /* a recycled small kmsg (see kmsg_alloc) */
     um_kernel *kernel;        /* frees the memory regions it carries; NULL: carries none */
@@ -135,6 +149,29 @@ UM_HOT_STATIC void um_kmsg_charge(um_ledger *ledger, um_kmsg *kmsg)
     kmsg->ledger = ledger;
 }
 /*
+ * um_kmsg_ledger_fits and um_kmsg_charge in one: charges `kmsg` to `ledger` (and its total)
+ * and returns true when it fits, else changes nothing and returns false. queued + charge
+ * either wraps (then it is below charge) or is the sum um_kmsg_ledger_fits compares.
+ */
+UM_HOT_STATIC bool um_kmsg_charge_fits(um_ledger *ledger, um_kmsg *kmsg)
+{
+    uint64_t charge = kmsg->charge;
+    uint64_t queued = ledger->queued + charge;
+    if (queued < charge || queued > ledger->max)
+        return false;
+    um_ledger *total = ledger->total;
+    if (total) {
+        uint64_t tq = total->queued + charge;
+        if (tq < charge || tq > total->max)
+            return false;
+        total->queued = tq;
+    }
+    ledger->queued = queued;
+    ledger->refs++;
+    kmsg->ledger = ledger;
+    return true;
+}
+/*
  * The message left its queue (or is being destroyed): it no longer counts against its
  * sender's queued bytes. Idempotent.
  */
@@ -170,7 +207,8 @@ typedef struct um_msg_out {
         uint32_t len;
         const uint8_t *bytes;
     } seg[2];
-    um_kmsg *image;           /* a copied-out kmsg that owns the bytes, or NULL */
+    um_kmsg *image;           /* a copied-out kmsg that owns the bytes, or NULL; its rights
+                                 are gone (it is freed, never destroyed) */
     uint8_t small[sizeof(mach_msg_header_t) + MAX_TRAILER_SIZE];
 } um_msg_out;
 
@@ -261,6 +299,11 @@ static inline bool um_kmsg_is_simple_request(const um_kmsg *k, const um_space *s
     return k->ndesc == 0 && MACH_MSGH_BITS_VOUCHER(k->bits) == 0 && UM_PORT_VALID(k->reply) &&
            MACH_MSGH_BITS_LOCAL(k->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE && k->reply->active &&
            space->free_head != 0;
+}
+/* The part of um_kmsg_is_simple_request that a kmsg shaped SO_REPLY still needs. */
+static inline bool um_kmsg_simple_request_fits(const um_kmsg *k, const um_space *space)
+{
+    return k->reply->active && space->free_head != 0;
 }
 /*
  * Complete the receive image of the simple message (or simple request) `k` at `h`, whose

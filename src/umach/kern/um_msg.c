@@ -133,7 +133,8 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
             return mr;
         }
         um_port *dest = k->dest;
-        if (!dest->active || k->circular) {
+        /* A shaped kmsg's destination was found active just now, and it carries no right. */
+        if (!k->shape && (!dest->active || k->circular)) {
             /* A dead destination, or a message that would hold its own receiver forever:
              * XNU reports success and destroys the message. */
             s->kmsg = NULL;
@@ -295,7 +296,10 @@ UM_HOT mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
         return MACH_RCV_TOO_LARGE;
     }
     uint64_t context = src->context;
-    if (um_kmsg_is_simple(k) || um_kmsg_is_simple_request(k, space)) {
+    /* A shaped kmsg (its rights taken by the simple copy-in) is one or the other as it is. */
+    unsigned shape = k->shape;
+    if (shape ? !(shape & UM_KMSG_SHAPE_SO_REPLY) || um_kmsg_simple_request_fits(k, space)
+              : um_kmsg_is_simple(k) || um_kmsg_is_simple_request(k, space)) {
         /*
          * A message that carries nothing but its destination right (one-way messages,
          * replies), or that and a send-once reply right (requests): um_kmsg_copyout's work
@@ -303,16 +307,14 @@ UM_HOT mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
          * preview of a simple message (um_msg_render) is.
          */
         k = um_mqueue_dequeue(src, &seqno);
+        /*
+         * Its rights leave it here; k->reply and k->dest keep their values, which nobody
+         * reads again: the image is freed once written (um_msg_out_release), never destroyed.
+         */
         mach_port_name_t remote = MACH_PORT_NULL;
-        if (k->reply) {
-            /* As um_right_copyout: a fresh name, which um_kmsg_is_simple_request made sure of. */
-            um_entry *e = NULL;
-            (void)um_entry_claim(space, &remote, &e);
-            um_entry_set_send_once(e, k->reply);
-            k->reply = NULL;
-        }
+        if (k->reply) /* as um_right_copyout: a fresh name, which the test above made sure of */
+            remote = um_entry_claim_send_once(space, k->reply);
         um_port *dest = k->dest;
-        k->dest = NULL;
         mach_port_name_t local = um_kmsg_copyout_dest(space, dest, MACH_MSGH_BITS_REMOTE(k->bits));
         mach_msg_header_t *h = (mach_msg_header_t *)(void *)(k->body - sizeof *h);
         r->out.image = k;

@@ -185,6 +185,21 @@ UM_HOT kern_return_t um_entry_claim(um_space *space, mach_port_name_t *namep, um
     return KERN_SUCCESS;
 }
 
+UM_HOT mach_port_name_t um_entry_claim_send_once(um_space *space, um_port *port)
+{
+    /* um_entry_claim of the free list's head, then um_entry_set_send_once, in one go. */
+    uint32_t index = space->free_head;
+    um_entry *e = &space->table[index];
+    space->free_head = e->next_free;
+    space->nfree--;
+    um_entry_new_gen(space, e);
+    e->object = &port->obj; /* over the free links */
+    e->type = MACH_PORT_TYPE_SEND_ONCE;
+    e->urefs = 1;
+    space->inuse++;
+    return (index << 8) | e->gen;
+}
+
 kern_return_t um_entry_alloc_name(um_space *space, mach_port_name_t name, um_entry **entryp)
 {
     uint32_t index = MACH_PORT_INDEX(name);
@@ -217,16 +232,24 @@ kern_return_t um_entry_alloc_name(um_space *space, mach_port_name_t name, um_ent
     return KERN_FAILURE;
 }
 
-UM_HOT void um_entry_dealloc(um_space *space, mach_port_name_t name, um_entry *entry)
+/*
+ * A free entry's type, urefs and request are 0 (um_entry_claim_send_once counts on it), its
+ * generation and roll are kept for its next name.
+ */
+UM_HOT void um_entry_dealloc_index(um_space *space, uint32_t index, um_entry *entry)
 {
-    (void)name;
-    uint32_t index = (uint32_t)(entry - space->table);
     entry->object = NULL;
     entry->type = 0;
     entry->urefs = 0;
     entry->request = 0;
     space->inuse--;
     um_free_push(space, index);
+}
+
+UM_HOT void um_entry_dealloc(um_space *space, mach_port_name_t name, um_entry *entry)
+{
+    (void)name;
+    um_entry_dealloc_index(space, (uint32_t)(entry - space->table), entry);
 }
 
 /* ---- reverse hash ---------------------------------------------------------------------- */
