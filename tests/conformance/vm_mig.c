@@ -86,24 +86,30 @@ static mach_msg_return_t vmm_receive(mach_port_t reply, vmm_reply *r)
                     MACH_PORT_NULL);
 }
 
-/* Send our task port the simple request `id` with `a`'s arguments and a send-once right to
- * `reply`, and receive the answer. */
-static mach_msg_return_t vmm_rpc(mach_port_t reply, mach_msg_id_t id, const vmm_args *a,
-                                 vmm_reply *r)
+/* Send our task port the simple request `id` with `a`'s arguments and a `disp` right to
+ * `reply`. */
+static mach_msg_return_t vmm_send(mach_port_t reply, mach_msg_type_name_t disp, mach_msg_id_t id,
+                                  const vmm_args *a)
 {
     vmm_req req;
     memset(&req, 0, sizeof req);
     mach_msg_size_t size = (mach_msg_size_t)(offsetof(vmm_req, args) + a->len);
-    req.head.msgh_bits =
-        MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0);
+    req.head.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, disp, 0, 0);
     req.head.msgh_size = size;
     req.head.msgh_remote_port = TASK;
     req.head.msgh_local_port = reply;
     req.head.msgh_id = id;
     req.ndr = NDR_record;
     memcpy(req.args, a->bytes, a->len);
-    mach_msg_return_t mr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0,
-                                    MACH_PORT_NULL, 10000, MACH_PORT_NULL);
+    return mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0, MACH_PORT_NULL, 10000,
+                    MACH_PORT_NULL);
+}
+
+/* vmm_send with a send-once right to `reply`, and receive the answer. */
+static mach_msg_return_t vmm_rpc(mach_port_t reply, mach_msg_id_t id, const vmm_args *a,
+                                 vmm_reply *r)
+{
+    mach_msg_return_t mr = vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, id, a);
     return mr != MACH_MSG_SUCCESS ? mr : vmm_receive(reply, r);
 }
 
@@ -427,6 +433,75 @@ MT_TEST(a_misshapen_vm_request_is_mig_bad_arguments_and_a_routine_error_a_mig_er
     MT_EQ(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
     MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
     MT_EQ(r.error.RetCode, KERN_INVALID_ADDRESS);
+    nu_kill(reply);
+    NU_END();
+}
+
+
+/* A message of id 1 sent to `port` with a send right made from its receive right. */
+static mach_msg_return_t send_filler(mach_port_t port)
+{
+    mach_msg_header_t h;
+    memset(&h, 0, sizeof h);
+    h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
+    h.msgh_size = sizeof h;
+    h.msgh_remote_port = port;
+    h.msgh_id = 1;
+    return mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
+                    MACH_PORT_NULL);
+}
+
+MT_TEST(the_kernels_replies_are_queued_past_a_full_reply_ports_limit)
+{
+    NU_BEGIN();
+    /* A reply port whose queue is full: a limit of one, one message queued. */
+    mach_port_t reply = nu_port();
+    mach_port_limits_t limits = {.mpl_qlimit = 1};
+    MT_KR(mach_port_set_attributes(TASK, reply, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&limits,
+                                   MACH_PORT_LIMITS_INFO_COUNT),
+          KERN_SUCCESS);
+    MT_KR(send_filler(reply), MACH_MSG_SUCCESS);
+    MT_KR(send_filler(reply), MACH_SEND_TIMED_OUT); /* a program's send does not fit */
+
+    mach_vm_address_t addr = 0;
+    MT_KR(mach_vm_allocate(TASK, &addr, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    char text[] = "read by a request whose reply port is full";
+    memcpy((void *)(uintptr_t)addr, text, sizeof text);
+
+    /* The replies go with send rights (no send-once right's leeway): the kernel's ignore the
+     * queue limit. mach_vm_read's is the task's memory, mach_port_type's its port space. */
+    vmm_args a = {.len = 0};
+    a64(&a, addr);
+    a64(&a, sizeof text);
+    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND, 4804, &a), MACH_MSG_SUCCESS);
+    a.len = 0;
+    a32(&a, reply);
+    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND, 3201, &a), MACH_MSG_SUCCESS);
+    MT_EQ(nu_status(reply).mps_msgcount, 3);
+    MT_EQ(nu_status(reply).mps_qlimit, 1);
+
+    vmm_reply r;
+    MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 1);
+    MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4904);
+    MT_CHECK(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX);
+    MT_EQ(r.read.count, sizeof text);
+    MT_EQ(r.read.data.size, sizeof text);
+    MT_CHECK(r.read.data.address != NULL &&
+             memcmp(r.read.data.address, text, sizeof text) == 0);
+    MT_KR(mach_vm_deallocate(TASK, (mach_vm_address_t)(uintptr_t)r.read.data.address,
+                             r.read.data.size),
+          KERN_SUCCESS);
+    MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 3301);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    mach_port_type_t type;
+    memcpy(&type, r.simple.out, sizeof type);
+    MT_CHECK(type & MACH_PORT_TYPE_RECEIVE);
+    MT_EQ(nu_status(reply).mps_msgcount, 0);
+
+    MT_KR(mach_vm_deallocate(TASK, addr, vm_page_size), KERN_SUCCESS);
     nu_kill(reply);
     NU_END();
 }

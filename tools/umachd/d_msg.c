@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "umachd.h"
 
+#include "api/um_mig.h"
 #include "kern/um_kobject_ports.h"
 #include "kern/um_post.h"
 
@@ -216,6 +217,23 @@ static void post_look(d_conn *c, mach_msg_option_t option, const um_wire_pkt *p,
     }
 }
 
+/*
+ * Is the message the reply to a mach_vm routine the client served on its own task port
+ * (UM_WIRE_MSG_KERNEL_REPLY): a served routine's id + 100, no reply port? Only such a message
+ * may pass the queue limit; the kernel's limit and the task's queued bytes still hold.
+ */
+static bool kernel_reply_shaped(const um_wire_pkt *p, uint32_t nbytes)
+{
+    mach_msg_header_t h;
+    if (nbytes < sizeof h)
+        return false;
+    memcpy(&h, p->blob, sizeof h);
+    uint32_t args;
+    bool ool;
+    return MACH_MSGH_BITS_LOCAL(h.msgh_bits) == 0 && h.msgh_local_port == MACH_PORT_NULL &&
+           um_vm_mig_request(h.msgh_id - 100, &args, &ool);
+}
+
 bool d_msg(d_conn *c, um_wire_pkt *p)
 {
     if (p->h.nargs != UM_WIRE_MSG_NARGS)
@@ -294,6 +312,7 @@ bool d_msg(d_conn *c, um_wire_pkt *p)
     m->s.msg_addr = p->args[5];
     bool timed = (option & MACH_SEND_TIMEOUT) != 0;
     m->s.may_block = !(timed && m->timeout == 0);
+    m->s.kernel_reply = (flags & UM_WIRE_MSG_KERNEL_REPLY) && kernel_reply_shaped(p, nbytes);
     set_deadline(m, timed);
     mr = um_msg_send(task, &m->s);
     if (mr == MACH_SEND_IN_PROGRESS && !msg_wait(c, m, &m->s.waiter))

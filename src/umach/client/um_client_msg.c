@@ -128,6 +128,8 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
         flags |= UM_WIRE_MSG_NO_POST;
     if (!um_client_windows_on())
         flags |= UM_WIRE_MSG_NO_WINDOW;
+    if (um_vm_mig_replying)
+        flags |= UM_WIRE_MSG_KERNEL_REPLY;
     um_xmem_out xo;
     um_xmem_out_init(&xo);
     uint32_t xlen = 0;

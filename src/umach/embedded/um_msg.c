@@ -606,6 +606,7 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
         s.msg_addr = (uint64_t)(uintptr_t)msg;
         bool timed = (option & MACH_SEND_TIMEOUT) != 0;
         s.may_block = !(timed && timeout == 0);
+        s.kernel_reply = false;
         struct timespec deadline;
         if (timed)
             deadline = deadline_after(timeout);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 _Thread_local bool um_vm_mig_serving;
+_Thread_local bool um_vm_mig_replying;
 
 static uint32_t get32(const uint8_t *p)
 {
@@ -266,10 +267,16 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n)
     rh->msgh_remote_port = h.msgh_local_port;
     rh->msgh_id = h.msgh_id + 100;
     rh->msgh_size = size;
-    /* As the kernel's reply: never waits; one that cannot be sent is destroyed. */
-    if (h.msgh_local_port == MACH_PORT_NULL ||
-        mach_msg(rh, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0, MACH_PORT_NULL, 0,
-                 MACH_PORT_NULL) != MACH_MSG_SUCCESS) {
+    /* As the kernel's reply: never waits, and goes past the queue limit up to the kernel's
+     * (XNU's MACH_SEND_ALWAYS); one that cannot be sent is destroyed. */
+    mach_msg_return_t mr = MACH_SEND_INVALID_DEST;
+    if (h.msgh_local_port != MACH_PORT_NULL) {
+        um_vm_mig_replying = true;
+        mr = mach_msg(rh, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0, MACH_PORT_NULL, 0,
+                      MACH_PORT_NULL);
+        um_vm_mig_replying = false;
+    }
+    if (mr != MACH_MSG_SUCCESS) {
         rh->msgh_bits &= ~(mach_msg_bits_t)MACH_MSGH_BITS_REMOTE_MASK;
         mach_msg_destroy(rh);
     }

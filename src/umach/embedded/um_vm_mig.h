@@ -25,6 +25,13 @@
  */
 extern _Thread_local bool um_vm_mig_serving;
 
+/*
+ * Set while this thread sends the reply to a request um_vm_mig_local served: the world's
+ * client then marks the send as a kernel object's reply (UM_WIRE_MSG_KERNEL_REPLY), which
+ * the reply port's queue limit does not hold back.
+ */
+extern _Thread_local bool um_vm_mig_replying;
+
 /* Run `call` (its id served, its arguments checked) on this process's memory: the routine's
  * result; on success its results in `call`. */
 kern_return_t um_vm_mig_run(um_vm_mig_call *call);

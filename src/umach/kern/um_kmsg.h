@@ -344,6 +344,12 @@ typedef struct um_msg_send_state {
     mach_msg_option_t option;
     uint64_t msg_addr;        /* the sender's buffer, where a pseudo-receive's bytes go */
     bool may_block;           /* false: a full queue is MACH_SEND_TIMED_OUT at once */
+    /*
+     * A kernel object's reply a front end sends for the kernel (a world's client serving a
+     * request to its own task port): only the kernel's limit holds, not the queue's, as for
+     * XNU's kernel replies (MACH_SEND_ALWAYS in ipc_mqueue_send_locked).
+     */
+    bool kernel_reply;
     bool copied_in;
     um_waiter waiter;
     um_msg_out out;           /* pseudo-received message for the sender's buffer, if any */

@@ -158,7 +158,7 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
         }
     }
     um_port *dest = k->dest;
-    if (!um_mqueue_full(dest, k)) {
+    if (!(s->kernel_reply ? um_mqueue_full_kernel(dest) : um_mqueue_full(dest, k))) {
         s->kmsg = NULL;
         deliver_handoff(k);
         return MACH_MSG_SUCCESS;
