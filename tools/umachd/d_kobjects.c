@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "umachd.h"
 
+#include "kern/um_kobject.h"
 #include "kern/um_kobject_ports.h"
 
 #include <stdlib.h>
@@ -85,6 +86,7 @@ void d_kobjects_shutdown(d_daemon *d)
         um_port_destroy(d->kernel.host_port);
         d->kernel.host_port = NULL;
     }
+    um_kobject_reserve_free(&d->kernel);
 }
 
 #define A(i) (p->args[i])

@@ -149,7 +149,7 @@ static kern_return_t reply_simple(ts_call *c, const void *out, uint32_t len)
 {
     um_kmsg *k = um_kobject_reply_alloc(c->kernel, TS_NDR + 4 + len, 0);
     if (!k)
-        return MIG_NO_REPLY;
+        return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
     memcpy(k->body, &NDR_record, TS_NDR);
     memcpy(k->body + TS_NDR + 4, out, len); /* RetCode: zeroed */
     c->reply->kmsg = k;
@@ -399,7 +399,7 @@ static kern_return_t r_array(ts_call *c)
     uint32_t abytes = (n * elem + 3) & ~3u;
     um_kmsg *k = um_kobject_reply_alloc(c->kernel, TS_NDR + 4 + nhead * 4 + 4 + abytes, 0);
     if (!k)
-        return MIG_NO_REPLY;
+        return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
     uint8_t *p = k->body;
     memcpy(p, &NDR_record, TS_NDR);
     p += TS_NDR + 4; /* RetCode: zeroed */
@@ -455,7 +455,7 @@ static kern_return_t r_ool(ts_call *c)
     if (!k) {
         for (uint32_t i = 0; i < nool; i++)
             drop_array(c, &arr[i]);
-        return MIG_NO_REPLY;
+        return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
     }
     c->reply->kmsg = k; /* destroyed with what it holds if an array cannot travel */
     uint32_t at = TS_BODY;
@@ -555,7 +555,7 @@ static kern_return_t r_ports(ts_call *c)
     um_kmsg *k = reply_complex(c, 1, TS_PORT_DESC, 0, &results);
     if (!k) {
         um_right_release(out, out_type);
-        return MIG_NO_REPLY;
+        return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
     }
     uint32_t at = TS_BODY;
     reply_port(k, &at, out, out_type);
@@ -635,7 +635,7 @@ static kern_return_t r_exc_ports(ts_call *c, um_exc_action *task_actions, um_por
     if (!k) {
         for (unsigned i = 0; i < count; i++)
             um_right_release(handlers[i], MACH_MSG_TYPE_PORT_SEND);
-        return MIG_NO_REPLY;
+        return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
     }
     uint32_t at = TS_BODY;
     for (unsigned i = 0; i < TS_EXC_MAX; i++)
@@ -759,7 +759,7 @@ static kern_return_t r_vm(ts_call *c)
         if (!k) {
             if (copy)
                 t->kernel->ops->copy_discard(t->kernel, copy);
-            return MIG_NO_REPLY;
+            return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
         }
         um_kdesc *d = &k->desc[k->ndesc++];
         d->type = MACH_MSG_OOL_DESCRIPTOR;
@@ -776,7 +776,7 @@ static kern_return_t r_vm(ts_call *c)
         uint8_t *results;
         um_kmsg *k = reply_complex(c, 1, TS_PORT_DESC, call->out_len, &results);
         if (!k)
-            return MIG_NO_REPLY;
+            return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
         uint32_t at = TS_BODY;
         reply_port(k, &at, NULL, MACH_MSG_TYPE_PORT_SEND); /* no memory object */
         memcpy(results, call->out, call->out_len);
@@ -876,7 +876,7 @@ static kern_return_t host_serve(ts_call *c)
             return kr;
         um_kmsg *k = um_kobject_reply_alloc(c->kernel, TS_NDR + 4 + 4 + n * 4, 0);
         if (!k)
-            return MIG_NO_REPLY;
+            return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
         memcpy(k->body, &NDR_record, TS_NDR);
         memcpy(k->body + TS_NDR + 4, &n, 4); /* after RetCode (zeroed) */
         memcpy(k->body + TS_NDR + 8, info, (size_t)n * 4);
@@ -919,7 +919,7 @@ static kern_return_t thread_serve(ts_call *c)
     uint8_t *results;
     um_kmsg *k = reply_complex(c, 1, TS_PORT_DESC, 0, &results);
     if (!k)
-        return MIG_NO_REPLY;
+        return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
     um_port *port = c->req->dest; /* active: the server runs only for a live port */
     um_port_copy_send(port);
     uint32_t at = TS_BODY;

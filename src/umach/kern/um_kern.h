@@ -300,6 +300,15 @@ struct um_kernel {
     void *fe;             /* the front end's own data */
     struct um_bootstrap *bootstrap; /* the root bootstrap registry (um_bootstrap.h) */
     um_port *host_port;   /* the world's host port, made on first use (um_host_port) */
+    /*
+     * The kernel-object server's reserved error reply (um_kobject.c): a mig_reply_error_t
+     * made before a routine runs, sent when the routine's own reply cannot be allocated.
+     * NULL until the first request, or while memory was short; freed by
+     * um_kobject_reserve_free.
+     */
+    struct um_kmsg *reply_reserve;
+    /* Tests only: the next this many allocations of a kernel object's reply fail. */
+    uint32_t test_reply_alloc_failures;
 };
 
 /*

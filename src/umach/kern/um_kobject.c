@@ -82,19 +82,80 @@ void um_port_watch_fire(um_port *port)
 
 /* ---- replies --------------------------------------------------------------------------------- */
 
+/* A reply's allocation (um_kmsg_kernel's), which a test may make fail (um_kernel). */
+static um_kmsg *reply_kmsg(um_kernel *kernel, um_port *dest, mach_msg_type_name_t dest_type,
+                           mach_msg_id_t id, mach_msg_size_t body_size, uint32_t ndesc)
+{
+    if (kernel && kernel->test_reply_alloc_failures) {
+        kernel->test_reply_alloc_failures--;
+        return NULL;
+    }
+    return um_kmsg_kernel(dest, dest_type, id, body_size, ndesc);
+}
+
 um_kmsg *um_kobject_reply_alloc(um_kernel *kernel, mach_msg_size_t body_size, uint32_t ndesc)
 {
-    um_kmsg *k = um_kmsg_kernel(NULL, 0, 0, body_size, ndesc);
+    um_kmsg *k = reply_kmsg(kernel, NULL, 0, 0, body_size, ndesc);
     if (k)
         k->kernel = kernel;
     return k;
 }
 
 /*
- * Build and send the reply to `request` (whose reply right is taken). Consumes reply->port
- * and reply->kmsg. Conditions: the request's reply right is valid.
+ * The reserved error reply. XNU allocates a routine's reply before the routine runs, and that
+ * allocation cannot fail (ipc_kobject_server_internal, IPC_KMSG_ALLOC_NOFAIL), so a routine
+ * that ran always answers. umach's routines allocate their replies after they ran; so the
+ * server takes a mig_reply_error_t of the kernel's before the routine runs, and sends it
+ * (the routine's error, or KERN_RESOURCE_SHORTAGE) when the reply cannot be allocated.
+ * Conditions: world locked. Returns the reserve, or NULL when not even it can be made.
  */
-static void send_reply(um_kmsg *request, um_kobject_reply *reply)
+static um_kmsg *reserve_take(um_kernel *kernel)
+{
+    um_kmsg *k = kernel->reply_reserve;
+    kernel->reply_reserve = NULL;
+    if (!k)
+        k = um_kmsg_kernel(NULL, 0, 0, sizeof(NDR_record_t) + sizeof(kern_return_t), 0);
+    return k;
+}
+
+/* Give the reserve back unused, or (used: NULL) make the next one now if memory allows. */
+static void reserve_put(um_kernel *kernel, um_kmsg *k)
+{
+    if (!k)
+        k = um_kmsg_kernel(NULL, 0, 0, sizeof(NDR_record_t) + sizeof(kern_return_t), 0);
+    if (kernel->reply_reserve)
+        um_kmsg_destroy(k);
+    else
+        kernel->reply_reserve = k;
+}
+
+void um_kobject_reserve_free(um_kernel *kernel)
+{
+    um_kmsg *k = kernel->reply_reserve;
+    kernel->reply_reserve = NULL;
+    if (k)
+        um_kmsg_destroy(k);
+}
+
+/* The world whose kernel serves `request`: the sender's, else that of the reply port's task. */
+static um_kernel *server_kernel(const um_kmsg *request, const um_task *sender)
+{
+    if (sender)
+        return sender->kernel;
+    const um_port *reply = request->reply;
+    if (UM_PORT_VALID(reply) && reply->receiver && reply->receiver->task)
+        return reply->receiver->task->kernel;
+    return NULL;
+}
+
+/*
+ * Build and send the reply to `request` (whose reply right is taken). Consumes reply->kmsg
+ * and, when it travels, reply->port; when the reply cannot be allocated, *reserve (set to
+ * NULL: used) goes instead with the routine's error or KERN_RESOURCE_SHORTAGE. Conditions:
+ * the request's reply right is valid.
+ */
+static void send_reply(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply,
+                       um_kmsg **reserve)
 {
     um_port *dest = request->reply;
     mach_msg_type_name_t dest_type = MACH_MSGH_BITS_LOCAL(request->bits);
@@ -115,8 +176,8 @@ static void send_reply(um_kmsg *request, um_kobject_reply *reply)
                 k->circular = true;
         }
     } else if (reply->ret == KERN_SUCCESS && reply->port) {
-        k = um_kmsg_kernel(dest, dest_type, id,
-                           sizeof(mach_msg_body_t) + sizeof(mach_msg_port_descriptor_t), 1);
+        k = reply_kmsg(kernel, dest, dest_type, id,
+                       sizeof(mach_msg_body_t) + sizeof(mach_msg_port_descriptor_t), 1);
         if (k) {
             uint32_t one = 1;
             memcpy(k->body, &one, sizeof one);
@@ -137,14 +198,27 @@ static void send_reply(um_kmsg *request, um_kobject_reply *reply)
             reply->port = NULL;
         }
     } else {
-        k = um_kmsg_kernel(dest, dest_type, id, sizeof(NDR_record_t) + sizeof(kern_return_t), 0);
+        k = reply_kmsg(kernel, dest, dest_type, id, sizeof(NDR_record_t) + sizeof(kern_return_t),
+                       0);
         if (k) {
             memcpy(k->body, &NDR_record, sizeof(NDR_record_t));
             memcpy(k->body + sizeof(NDR_record_t), &reply->ret, sizeof reply->ret);
         }
     }
+    if (!k && *reserve) {
+        /* Out of memory: the reserved error reply answers (what a successful routine made
+         * and did not send, its right, is released by the caller). */
+        k = *reserve;
+        *reserve = NULL;
+        kern_return_t ret = reply->ret != KERN_SUCCESS ? reply->ret : KERN_RESOURCE_SHORTAGE;
+        k->dest = dest;
+        k->bits |= MACH_MSGH_BITS_SET(dest_type, 0, 0, 0);
+        k->id = id;
+        memcpy(k->body, &NDR_record, sizeof(NDR_record_t));
+        memcpy(k->body + sizeof(NDR_record_t), &ret, sizeof ret);
+    }
     if (!k)
-        return; /* out of memory: the request's reply right is destroyed with the request */
+        return; /* no reserve either (no kernel): the reply right is destroyed with the request */
     request->reply = NULL;
     request->bits &= ~(mach_msg_bits_t)MACH_MSGH_BITS_LOCAL_MASK;
     um_kmsg_send_nowait(k);
@@ -168,6 +242,27 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender)
 {
     um_port *port = request->dest;
     um_kobject_reply reply = {.ret = MIG_BAD_ID, .port = NULL, .disp = 0, .kmsg = NULL};
+    um_kernel *kernel = NULL;
+    um_kmsg *reserve = NULL;
+    switch (port->kotype) {
+    case UM_KOT_TASK:
+    case UM_KOT_HOST:
+    case UM_KOT_THREAD:
+    case UM_KOT_SEMAPHORE:
+    case UM_KOT_MEMORY_ENTRY:
+    case UM_KOT_BOOTSTRAP:
+        kernel = UM_PORT_VALID(request->reply) ? server_kernel(request, sender) : NULL;
+        if (kernel && !(reserve = reserve_take(kernel))) {
+            /* Not even an error reply can be made: the routine does not run, and the send
+             * fails as one the kernel has no memory for. */
+            consume_dest(request);
+            um_kmsg_destroy(request);
+            return MACH_SEND_NO_BUFFER;
+        }
+        break;
+    default:
+        break;
+    }
     switch (port->kotype) {
     case UM_KOT_TASK:
         if (um_rare(port)->kobject)
@@ -199,7 +294,9 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender)
         return MACH_SEND_INVALID_DEST;
     }
     if (reply.ret != MIG_NO_REPLY && UM_PORT_VALID(request->reply))
-        send_reply(request, &reply);
+        send_reply(kernel, request, &reply, &reserve);
+    if (kernel)
+        reserve_put(kernel, reserve);
     if (reply.port)
         um_right_release(reply.port, reply.disp);
     if (reply.kmsg)

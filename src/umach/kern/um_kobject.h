@@ -71,6 +71,8 @@ typedef struct um_kobject_reply {
  * of memory.
  */
 um_kmsg *um_kobject_reply_alloc(um_kernel *kernel, mach_msg_size_t body_size, uint32_t ndesc);
+/* Free the kernel's reserved error reply (um_kernel.reply_reserve), when the world ends. */
+void um_kobject_reserve_free(um_kernel *kernel);
 
 /*
  * The task port's MIG server (api/kobject_server.c: its routines are the api's calls, served on
