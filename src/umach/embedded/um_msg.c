@@ -282,25 +282,50 @@ static bool deadline_passed(const struct timespec *d)
  * receive state and buffer, the ports, the space, the ledger). Issued when a wait ends, so
  * that the lines arrive while we return and the caller prepares its next message, instead of
  * one miss after the other under the lock in that next call; a thread that never waits (one
- * that sends to itself) pays nothing. Out of line: only a thread that completed another's
- * receive has hints.
+ * that sends to itself) pays nothing.
+ *
+ * The hints are made into a plain list of lines before the wait (fe_hint_lines), while the
+ * thread has nothing else to do: the end of a wait is on the critical path of a round trip
+ * (the woken thread's way back to its caller), so all it does is one prefetch per line.
  */
-static __attribute__((noinline)) void fe_prefetch_hints(um_hints *h)
+enum { FE_LINES_MAX = 32 };
+
+typedef struct fe_lines {
+    uint32_t n;
+    uintptr_t at[FE_LINES_MAX];
+} fe_lines;
+
+static _Thread_local fe_lines fe_hinted;
+
+/* Add the hints' lines to the thread's list (as many as fit) and clear them. */
+static __attribute__((noinline)) void fe_hint_lines(um_hints *h)
 {
+    fe_lines *f = &fe_hinted;
+    uint32_t n = f->n;
     for (uint32_t i = 0; i < h->nnotes; i++) {
         uintptr_t l = (uintptr_t)h->note[i].p & ~(uintptr_t)(UM_HINT_LINE - 1);
         uintptr_t end = (uintptr_t)h->note[i].p + h->note[i].len;
-        for (; l < end; l += UM_HINT_LINE)
-            __builtin_prefetch((const void *)l, 1, 3);
+        for (; l < end && n < FE_LINES_MAX; l += UM_HINT_LINE)
+            f->at[n++] = l;
     }
     h->nnotes = 0;
     for (uint32_t i = 0; i < h->n; i++) {
         uintptr_t first = h->at[i] & ~(uintptr_t)(UM_HINT_LINE - 1);
         uintptr_t more = h->at[i] & (UM_HINT_LINE - 1);
-        for (uintptr_t l = 0; l <= more; l++)
-            __builtin_prefetch((const void *)(first + l * UM_HINT_LINE), 1, 3);
+        for (uintptr_t l = 0; l <= more && n < FE_LINES_MAX; l++)
+            f->at[n++] = first + l * UM_HINT_LINE;
     }
     h->n = 0;
+    f->n = n;
+}
+
+static inline void fe_prefetch_lines(void)
+{
+    fe_lines *f = &fe_hinted;
+    uint32_t n = f->n;
+    for (uint32_t i = 0; i < n; i++)
+        __builtin_prefetch((const void *)f->at[i], 1, 3);
+    f->n = 0;
 }
 
 enum fe_sleep_result { FE_WOKEN, FE_TIMED_OUT, FE_INTERRUPTED, FE_HANDED, FE_FINAL };
@@ -356,6 +381,8 @@ fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, cons
     int err = 0;
     while (!w->woken) {
         um_embedded_leave();
+        if (um_thread_hints.n | um_thread_hints.nnotes)
+            fe_hint_lines(&um_thread_hints);
         err = 0;
         if (interruptible || !fe_spin(fw, deadline)) {
             uint32_t seen = FE_WORD_WAITING;
@@ -368,8 +395,8 @@ fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, cons
             }
             fe_spin_learn(__atomic_load_n(&fw->word, __ATOMIC_RELAXED));
         }
-        if (um_thread_hints.n | um_thread_hints.nnotes)
-            fe_prefetch_hints(&um_thread_hints);
+        if (fe_hinted.n)
+            fe_prefetch_lines();
         if (handed) {
             /* The usual end: one line, the word and the result, read after the post. */
             if (fe_word_final(__atomic_load_n(&fw->word, __ATOMIC_ACQUIRE)))
@@ -514,7 +541,12 @@ static inline um_msg_rcv_state *fe_final_state(um_waiter *w)
     return (um_msg_rcv_state *)((char *)w - offsetof(um_msg_rcv_state, waiter));
 }
 
-/* Its bytes travel in its word's line (see fe_final_post). */
+/*
+ * Its bytes travel in its word's line (see fe_final_post). When they are a kmsg's image they
+ * are copied as FE_WORD_BYTES whatever their length (a fixed copy is a few moves, a variable
+ * one a loop): a kmsg's storage holds the largest trailer after the header, longer than that.
+ */
+_Static_assert(UM_KMSG_STORAGE(0) >= FE_WORD_BYTES, "an image is FE_WORD_BYTES long at least");
 static inline bool fe_final_small(const um_msg_rcv_state *r)
 {
     return r->out.nseg == 1 && r->out.seg[0].offset == 0 && r->out.seg[0].len <= FE_WORD_BYTES;
@@ -533,10 +565,24 @@ static bool fe_final_post(um_msg_rcv_state *r, fe_word *fw, uint32_t posted)
          * Small: the bytes go with the post, in the word's line, which the receiver reads
          * anyway; it writes them to its buffer itself. Written here, that buffer's lines
          * (where the receiver wrote its last message) would cross to this CPU and back.
+         * The message they were copied from is freed after the post: the receiver waits for
+         * nothing else. Its state (its stack) may be gone then, so the kmsg is taken first.
          */
-        memcpy(fw->msg.bytes, r->out.seg[0].bytes, r->out.seg[0].len);
+        if (r->out.image) /* a fixed copy (see fe_final_small); `len` of its bytes count */
+            memcpy(fw->msg.bytes, r->out.seg[0].bytes, FE_WORD_BYTES);
+        else
+            memcpy(fw->msg.bytes, r->out.seg[0].bytes, r->out.seg[0].len);
         fw->msg.len = r->out.seg[0].len;
-        um_msg_out_release(&r->out);
+        um_msg_out after;
+        after.image = r->out.image;
+        r->out.image = NULL;
+        r->out.nseg = 0;
+        __atomic_store_n(&fw->mr, mr, __ATOMIC_RELEASE);
+        bool asleep = __atomic_exchange_n(&fw->word, posted | FE_WORD_FINAL, __ATOMIC_SEQ_CST) ==
+                      FE_WORD_ASLEEP;
+        if (after.image)
+            um_msg_out_free_image(&after);
+        return asleep;
     } else {
         fw->msg.len = 0;
         if (r->out.nseg) {

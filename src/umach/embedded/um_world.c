@@ -479,6 +479,19 @@ static bool um_defer(uintptr_t p)
 bool um_embedded_finals_now(void)
 {
     um_world *w = &um_the_world;
+    if (w->npending == 1 && (w->pending_wakes[0] & 3) == 2) {
+        /* The usual case, the receive this call's send completed: no list to walk. */
+        uint32_t *sleeper;
+        if (!um_embedded_final_locked((um_waiter *)(w->pending_wakes[0] & ~(uintptr_t)3),
+                                      um_post_value(), &sleeper))
+            return false;
+        if (sleeper) { /* its futex wake waits for the release: a plain wake */
+            w->pending_wakes[0] = (uintptr_t)sleeper;
+            return false;
+        }
+        w->npending = 0;
+        return true;
+    }
     unsigned kept = 0;
     bool left = false;
     uint32_t posted = 0;

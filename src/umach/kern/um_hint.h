@@ -23,9 +23,10 @@ enum { UM_HINTS_MAX = 16, UM_HINT_LINE = 64, UM_NOTES_MAX = 18 };
 /*
  * One hint: the first cache line's address, with the number of lines after it in bits 0-5.
  * A handoff's hints are kept as its ranges (`note`: a pointer and a length, two stores each,
- * under the world lock before its receiver is posted) and turned into lines only by the
- * front end's prefetch when this thread's wait ends: making lines of them in the handoff
- * cost ~50 instructions more before the post.
+ * under the world lock before its receiver is posted) and turned into lines by the front end
+ * when this thread next starts to wait, off the critical path of a round trip (making lines
+ * of them in the handoff cost ~50 instructions more before the post; at the end of the wait,
+ * ~100 more on the woken thread's way back).
  */
 typedef struct um_hints {
     uint32_t n;
