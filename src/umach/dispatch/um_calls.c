@@ -301,7 +301,7 @@ UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
                                   mach_msg_type_number_t *task_info_outCnt)
 {
     UM_TASK_CALL(task_info, target_task,
-                 um_forward_array_out(target_task, UM_MIG_TASK_INFO, FW_IN(UM_FW32(flavor)), NULL, FW_NONE, &(const um_fw_array){task_info_out, sizeof *task_info_out, task_info_outCnt, UM_FW_ARRAY_MAX}),
+                 um_forward_array_out(target_task, UM_MIG_TASK_INFO, FW_IN(UM_FW32(flavor)), NULL, FW_NONE, &(const um_fw_array){task_info_out, sizeof *task_info_out, task_info_outCnt, UM_FW_TASK_INFO_MAX}),
                  target_task, flavor, task_info_out, task_info_outCnt);
 }
 

@@ -37,6 +37,13 @@
 /* Is `task` worth a request: not our task port (served directly) and a send right of ours? */
 bool um_forward_wanted(mach_port_t task);
 
+/*
+ * For the calls whose object is not a task (thread_info, host_info): is `name` a send right
+ * of ours to a port that is no kernel object, whose receiver gets the MIG request (a kernel
+ * port of another kind answers as XNU's server does, without one)?
+ */
+bool um_forward_ordinary(mach_port_t name);
+
 /* One in-line argument of a request: 4 or 8 bytes. */
 typedef struct um_fw_in {
     uint64_t value;
@@ -128,10 +135,16 @@ kern_return_t um_forward_construct(mach_port_t task, const mach_port_options_t *
                                    mach_port_context_t context, mach_port_name_t *name);
 
 
-/* The largest in-line array a forwarded reply carries (task_info's 90 integers), and the
- * largest a port info array travels as (mach_port_info_t: 17 integers). */
-#define UM_FW_ARRAY_MAX 90u
+/*
+ * The bounds of the in-line info arrays forwarded replies carry, Darwin's MIG types
+ * (mach_types.defs): task_info_t array[*:93+1], thread_info_t array[*:32], host_info_t
+ * array[*:68], mach_port_info_t array[*:17]; the largest of them all (integers).
+ */
+#define UM_FW_TASK_INFO_MAX 94u
+#define UM_FW_THREAD_INFO_MAX 32u
+#define UM_FW_HOST_INFO_MAX 68u
 #define UM_FW_PORT_INFO_MAX 17u
+#define UM_FW_ARRAY_MAX UM_FW_TASK_INFO_MAX
 
 /*
  * vm_read_list and mach_vm_read_list (`id`): MIG's fixed in-line array of VM_MAP_ENTRY_MAX

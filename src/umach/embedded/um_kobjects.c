@@ -202,6 +202,22 @@ void um_machine_read(um_machine *out)
     out->memory = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 }
 
+bool um_forward_ordinary(mach_port_t name)
+{
+    if (!um_forward_wanted(name))
+        return false;
+    kern_return_t kr;
+    if (um_client_active()) {
+        kr = um_client_kobject_check(name, UM_KOT_NONE);
+    } else {
+        um_task *self = um_embedded_enter();
+        um_port *port;
+        kr = um_kobject_translate_send(self->space, name, UM_KOT_NONE, &port);
+        um_embedded_leave();
+    }
+    return kr == KERN_SUCCESS;
+}
+
 kern_return_t um_embedded_host_check(host_t host)
 {
     if (um_client_active())
@@ -217,6 +233,13 @@ UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t
                                   mach_msg_type_number_t *host_info_outCnt)
 {
     kern_return_t kr = um_embedded_host_check(host);
+    if (kr == KERN_INVALID_CAPABILITY && um_forward_ordinary(host)) {
+        /* Another port: the MIG request, to its receiver (dispatch/um_forward.h). */
+        const um_fw_in in[] = {UM_FW32(flavor)};
+        const um_fw_array array = {host_info_out, sizeof *host_info_out, host_info_outCnt,
+                                   UM_FW_HOST_INFO_MAX};
+        return um_forward_array_out(host, UM_MIG_HOST_INFO, in, 1, NULL, NULL, 0, &array);
+    }
     if (kr == KERN_INVALID_CAPABILITY)
         return KERN_INVALID_ARGUMENT; /* a port, but not a host: the server sees HOST_NULL */
     if (kr != KERN_SUCCESS)

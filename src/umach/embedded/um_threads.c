@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #endif
 #include "../client/um_client.h"
+#include "../dispatch/um_forward.h"
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 #include "um_embedded.h"
@@ -253,6 +254,13 @@ UM_EXPORT kern_return_t thread_info(thread_inspect_t target_act, thread_flavor_t
 {
     th_note t;
     kern_return_t kr = th_lookup(target_act, &t);
+    if (kr == KERN_INVALID_ARGUMENT && um_forward_ordinary(target_act)) {
+        /* Another port: the MIG request, to its receiver (dispatch/um_forward.h). */
+        const um_fw_in in[] = {UM_FW32(flavor)};
+        const um_fw_array array = {thread_info_out, sizeof *thread_info_out, thread_info_outCnt,
+                                   UM_FW_THREAD_INFO_MAX};
+        return um_forward_array_out(target_act, UM_MIG_THREAD_INFO, in, 1, NULL, NULL, 0, &array);
+    }
     if (kr != KERN_SUCCESS)
         return kr;
     mach_msg_type_number_t need;
