@@ -411,6 +411,149 @@ MT_TEST_TIMEOUT(a_read_racing_an_unmap_of_its_source_gives_all_its_data_or_an_in
     printf("# %u reads whole, %u holes\n", reads, holes);
 }
 
+/*
+ * A reader racing a thread that replaces its source at once by fresh zero pages
+ * (vm_allocate with VM_FLAGS_OVERWRITE), or deallocates it and allocates zero pages at the
+ * same place: as XNU copies the source under its map's lock, the copy is all of the old
+ * bytes, all zeros, or KERN_INVALID_ADDRESS (between the deallocation and the allocation);
+ * never old bytes up to some page and zeros after it.
+ */
+#define VR_SWAP ((mach_vm_size_t)1024 * 1024)
+
+typedef struct vr_swap {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    mach_vm_address_t a;
+    uint64_t delay_ns;
+    bool overwrite, armed, done, stop;
+    kern_return_t kr;
+} vr_swap;
+
+static void *vr_swapper(void *arg)
+{
+    vr_swap *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->armed && !s->stop)
+            pthread_cond_wait(&s->cond, &s->lock);
+        if (s->stop)
+            break;
+        s->armed = false;
+        mach_vm_address_t a = s->a;
+        bool overwrite = s->overwrite;
+        uint64_t until = vr_now_ns() + s->delay_ns;
+        pthread_mutex_unlock(&s->lock);
+        while (vr_now_ns() < until)
+            ;
+        kern_return_t kr = KERN_SUCCESS;
+        if (!overwrite)
+            kr = mach_vm_deallocate(TASK, a, VR_SWAP);
+        if (kr == KERN_SUCCESS)
+            kr = mach_vm_allocate(TASK, &a, VR_SWAP,
+                                  VM_FLAGS_FIXED | (overwrite ? VM_FLAGS_OVERWRITE : 0));
+        pthread_mutex_lock(&s->lock);
+        s->kr = kr;
+        s->done = true;
+        pthread_cond_broadcast(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* Is [p, p + n) all `byte`? */
+static bool vr_all(const unsigned char *p, size_t n, unsigned char byte)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != byte)
+            return false;
+    return true;
+}
+
+MT_TEST_TIMEOUT(a_read_racing_a_replacement_of_its_source_gives_the_old_bytes_or_the_new_never_a_mix, 60)
+{
+    vr_swap s = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    pthread_t t;
+    MT_REQUIRE(pthread_create(&t, NULL, vr_swapper, &s) == 0);
+    mach_vm_address_t dst = 0;
+    MT_KR(mach_vm_allocate(TASK, &dst, VR_SWAP, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    /* How long one read takes here: the replacement comes anywhere within about two. */
+    uint64_t span = 0;
+    {
+        mach_vm_address_t a = 0;
+        MT_KR(mach_vm_allocate(TASK, &a, VR_SWAP, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+        uint64_t t0 = vr_now_ns();
+        mach_vm_size_t got = 0;
+        MT_KR(mach_vm_read_overwrite(TASK, a, VR_SWAP, dst, &got), KERN_SUCCESS);
+        span = 2 * (vr_now_ns() - t0) + 1;
+        MT_KR(mach_vm_deallocate(TASK, a, VR_SWAP), KERN_SUCCESS);
+    }
+    unsigned olds = 0, news = 0, holes = 0, mixed = 0, other = 0, rounds = 0;
+    uint64_t seed = 0x2545f4914f6cdd1du, end = vr_now_ns() + 3000000000u;
+    for (unsigned i = 0; i < 400 && vr_now_ns() < end; i++) {
+        mach_vm_address_t a = 0;
+        MT_KR(mach_vm_allocate(TASK, &a, VR_SWAP, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+        memset((void *)(uintptr_t)a, 0xa5, VR_SWAP);
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        bool overwrite = (i & 1) != 0, wide = (i & 2) != 0;
+        pthread_mutex_lock(&s.lock);
+        s.a = a;
+        s.overwrite = overwrite;
+        s.delay_ns = (seed >> 33) % span;
+        s.armed = true;
+        s.done = false;
+        pthread_cond_broadcast(&s.cond);
+        pthread_mutex_unlock(&s.lock);
+        /* mach_vm_read (a copy of its own) or mach_vm_read_overwrite (into dst) */
+        kern_return_t kr;
+        const unsigned char *copy = NULL;
+        vm_offset_t data = 0;
+        mach_msg_type_number_t count = 0;
+        mach_vm_size_t got = 0;
+        if (wide) {
+            kr = mach_vm_read(TASK, a, VR_SWAP, &data, &count);
+            copy = (const unsigned char *)data;
+        } else {
+            memset((void *)(uintptr_t)dst, 0x5a, VR_SWAP);
+            kr = mach_vm_read_overwrite(TASK, a, VR_SWAP, dst, &got);
+            copy = (const unsigned char *)(uintptr_t)dst;
+        }
+        if (kr == KERN_SUCCESS) {
+            if (vr_all(copy, VR_SWAP, 0xa5))
+                olds++;
+            else if (vr_all(copy, VR_SWAP, 0))
+                news++;
+            else
+                mixed++;
+            if (wide)
+                MT_KR(vm_deallocate(TASK, data, count), KERN_SUCCESS);
+        } else if (kr == KERN_INVALID_ADDRESS && !overwrite) {
+            holes++;
+        } else {
+            other++;
+        }
+        pthread_mutex_lock(&s.lock);
+        while (!s.done)
+            pthread_cond_wait(&s.cond, &s.lock);
+        kern_return_t swapped = s.kr;
+        pthread_mutex_unlock(&s.lock);
+        /* The fixed allocation fails only if another thread took the hole meanwhile. */
+        MT_CHECK(swapped == KERN_SUCCESS || (!overwrite && swapped == KERN_NO_SPACE));
+        if (swapped == KERN_SUCCESS)
+            MT_KR(mach_vm_deallocate(TASK, a, VR_SWAP), KERN_SUCCESS);
+        rounds++;
+    }
+    pthread_mutex_lock(&s.lock);
+    s.stop = true;
+    pthread_cond_broadcast(&s.cond);
+    pthread_mutex_unlock(&s.lock);
+    pthread_join(t, NULL);
+    MT_KR(mach_vm_deallocate(TASK, dst, VR_SWAP), KERN_SUCCESS);
+    MT_EQ(mixed, 0u);
+    MT_EQ(other, 0u);
+    MT_CHECK(rounds > 0);
+    printf("# %u rounds: %u old, %u new, %u holes, %u mixed\n", rounds, olds, news, holes, mixed);
+}
+
 /* A copy made by a thread whose whole stack is 64 KiB (no room for a 64 KiB buffer of its own). */
 typedef struct {
     vm_address_t src, dst;

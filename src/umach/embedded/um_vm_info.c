@@ -247,7 +247,9 @@ UM_EXPORT kern_return_t mach_vm_protect(vm_map_t target_task, mach_vm_address_t 
  * reading itself): a byte that is not there is a failed call, never a fault.
  */
 
-/* Reads `n` bytes at `src` into `to` (the caller's buffer): false when one cannot be read. */
+/* Reads `n` bytes at `src` into `to` (the caller's buffer): false when one cannot be read.
+ * A copy reads its source with the map held (um_vm_map_hold), so that another thread's
+ * vm_deallocate or allocation over it cannot come between two of its pages. */
 static bool read_bytes(void *to, uint64_t src, size_t n)
 {
     struct iovec local = {to, n};
@@ -400,7 +402,10 @@ static kern_return_t copy_own(uint64_t src, uint64_t size, uint64_t dst)
         if (!buf)
             return KERN_RESOURCE_SHORTAGE;
         kern_return_t kr = KERN_SUCCESS;
-        if (!read_bytes(buf, src, (size_t)size) || range_wraps(dst, size) ||
+        um_vm_map_hold();
+        bool read = read_bytes(buf, src, (size_t)size);
+        um_vm_map_release();
+        if (!read || range_wraps(dst, size) ||
             dest_check(dst, size) != KERN_SUCCESS || !write_bytes(dst, buf, (size_t)size))
             kr = KERN_INVALID_ADDRESS;
         free(buf);
@@ -416,7 +421,10 @@ static kern_return_t copy_own(uint64_t src, uint64_t size, uint64_t dst)
     kr = dest_check(dst, size);
     if (kr != KERN_SUCCESS)
         return kr;
-    switch (move_bytes(dst, src, size)) {
+    um_vm_map_hold();
+    enum move_result moved = move_bytes(dst, src, size);
+    um_vm_map_release();
+    switch (moved) {
     case MOVE_DONE:
         return KERN_SUCCESS;
     case MOVE_SRC_BAD:
@@ -560,7 +568,10 @@ static kern_return_t copyin_out(uint64_t addr, uint64_t size, uint64_t *out)
             return KERN_RESOURCE_SHORTAGE;
         kern_return_t kr = KERN_INVALID_ADDRESS;
         uint64_t copy = 0, len = (size + vm_page_mask) & ~(uint64_t)vm_page_mask;
-        if (read_bytes(buf, addr, (size_t)size)) {
+        um_vm_map_hold();
+        bool read = read_bytes(buf, addr, (size_t)size);
+        um_vm_map_release();
+        if (read) {
             kr = um_vm_allocate_region(&copy, len, VM_FLAGS_ANYWHERE);
             if (kr == KERN_SUCCESS && !write_bytes(copy, buf, (size_t)size)) {
                 um_vm_deallocate_region(copy, len);
@@ -585,11 +596,14 @@ static kern_return_t copyin_out(uint64_t addr, uint64_t size, uint64_t *out)
      * The copy's memory was free when it was taken: if it lies in the range, another thread
      * unmapped part of the source since its check, and the copy would read itself (zeros
      * reported as the data). The source had a hole: KERN_INVALID_ADDRESS, as XNU's copyin
-     * finds it.
+     * finds it. The move holds the map: what the check passed may have gone since (a failed
+     * read, rechecked below), but no page of the source changes while it is read.
      */
+    um_vm_map_hold();
     enum move_result moved = copy < end && start < copy + (end - start)
                                  ? MOVE_SRC_BAD
                                  : move_bytes(copy, start, end - start);
+    um_vm_map_release();
     if (moved != MOVE_DONE) {
         um_vm_deallocate_region(copy, end - start);
         if (moved == MOVE_SRC_BAD)

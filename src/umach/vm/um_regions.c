@@ -1331,6 +1331,16 @@ void um_vm_copy_discard(um_vm_copy *c)
 
 /* ---- vm_allocate / vm_deallocate ------------------------------------------------------------- */
 
+void um_vm_map_hold(void)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+}
+
+void um_vm_map_release(void)
+{
+    pthread_mutex_unlock(&um_vmr.lock);
+}
+
 void um_vm_remove(uint64_t addr, uint64_t size)
 {
     uint64_t end = addr + size;

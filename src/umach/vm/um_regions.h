@@ -72,6 +72,17 @@ bool um_vm_copy_read(const um_vm_copy *copy, void *dst, size_t len);
  */
 bool um_vm_read_process(uint32_t pid, void *dst, uint64_t src, size_t len);
 
+/*
+ * Hold the task's map as it is, as XNU's copyin holds its map's lock: until um_vm_map_release
+ * no umach call unmaps or replaces the task's memory (vm_deallocate, an allocation or a mapping
+ * over memory, a move out of line, a memory entry's conversion: each does it under the
+ * registry's lock, which this takes), so the bytes a copy reads meanwhile are one state of its
+ * source, never part old memory and part a mapping that took its place. Meanwhile the holder
+ * may call um_vm_read_process and the um_vm_convert_* functions of this header, no other.
+ */
+void um_vm_map_hold(void);
+void um_vm_map_release(void);
+
 /* vm_deallocate's effect on a range (page-rounded), without its argument checks. */
 void um_vm_remove(uint64_t addr, uint64_t size);
 
