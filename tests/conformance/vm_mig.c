@@ -152,6 +152,22 @@ static uint64_t out64(const vmm_reply *r)
     return v;
 }
 
+/*
+ * Are the `n` bytes `was` no longer at `addr`? After a deallocation the range is a hole, or
+ * holds whatever another thread mapped there since (a sanitizer's runtime maps memory at any
+ * time, and the most recently freed range is where the kernel puts it first): never `was`.
+ */
+static bool vmm_gone(mach_vm_address_t addr, const void *was, size_t n)
+{
+    uint8_t now[64];
+    mach_vm_size_t got = 0;
+    if (n > sizeof now)
+        n = sizeof now;
+    return mach_vm_read_overwrite(TASK, addr, n, (mach_vm_address_t)(uintptr_t)now, &got) !=
+               KERN_SUCCESS ||
+           memcmp(now, was, n) != 0;
+}
+
 MT_TEST(allocate_write_read_and_deallocate_by_message_act_on_our_memory)
 {
     NU_BEGIN();
@@ -212,14 +228,7 @@ MT_TEST(allocate_write_read_and_deallocate_by_message_act_on_our_memory)
     MT_KR(vmm_rpc(reply, 4801, &a, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 4901);
     MT_EQ(r.simple.ret, KERN_SUCCESS);
-    mach_vm_address_t at = addr;
-    mach_vm_size_t rsize = 0;
-    vm_region_basic_info_data_64_t info;
-    mach_msg_type_number_t cnt = VM_REGION_BASIC_INFO_COUNT_64;
-    mach_port_t object = MACH_PORT_NULL;
-    kern_return_t kr = mach_vm_region(TASK, &at, &rsize, VM_REGION_BASIC_INFO_64,
-                                      (vm_region_info_t)&info, &cnt, &object);
-    MT_CHECK(kr != KERN_SUCCESS || at >= addr + size);
+    MT_CHECK(vmm_gone(addr + 101, text + 1, sizeof text - 1));
     nu_kill(reply);
     NU_END();
 }
@@ -239,20 +248,18 @@ MT_TEST(a_write_whose_data_moves_consumes_it_once_and_the_count_must_be_its_size
     MT_EQ(r.simple.ret, KERN_SUCCESS);
     MT_EQ(((uint8_t *)(uintptr_t)dst)[vm_page_size - 1], 'm');
     /* The moved source left our memory with the request. */
-    uint8_t byte;
-    mach_vm_size_t got = 0;
-    MT_KR(mach_vm_read_overwrite(TASK, src, 1, (mach_vm_address_t)(uintptr_t)&byte, &got),
-          KERN_INVALID_ADDRESS);
+    const char was_m[] = "mmmm", was_n[] = "nnnn";
+    MT_CHECK(vmm_gone(src, was_m, 4));
 
     /* A descriptor whose size is not the count: MIG_TYPE_ERROR, the data released. */
     MT_KR(mach_vm_allocate(TASK, &src, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    memset((void *)(uintptr_t)src, 'n', vm_page_size);
     MT_KR(vmm_write(reply, dst, (void *)(uintptr_t)src, (mach_msg_size_t)vm_page_size, true, 5,
                     &r),
           MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
     MT_EQ(r.error.RetCode, MIG_TYPE_ERROR);
-    MT_KR(mach_vm_read_overwrite(TASK, src, 1, (mach_vm_address_t)(uintptr_t)&byte, &got),
-          KERN_INVALID_ADDRESS);
+    MT_CHECK(vmm_gone(src, was_n, 4));
 
     /* A destination that is not ours to write (page one, never mapped): the call's error,
      * the source kept (a copy). */
@@ -361,8 +368,15 @@ MT_TEST(region_by_message_answers_the_call_with_a_null_object_name_descriptor)
     NU_BEGIN();
     mach_port_t reply = nu_port();
     vmm_reply r;
-    mach_vm_address_t buf = 0;
-    MT_KR(mach_vm_allocate(TASK, &buf, 2 * vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    /* Two pages between read-only ones: one region that no other thread's mapping can join
+     * (a neighbour with the same protection would make one region with it, which may grow or
+     * shrink between the two questions). */
+    mach_vm_address_t mem = 0, buf;
+    MT_KR(mach_vm_allocate(TASK, &mem, 4 * vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(mach_vm_protect(TASK, mem, vm_page_size, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    MT_KR(mach_vm_protect(TASK, mem + 3 * vm_page_size, vm_page_size, FALSE, VM_PROT_READ),
+          KERN_SUCCESS);
+    buf = mem + vm_page_size;
     vmm_args a = {.len = 0};
     a64(&a, buf);
     a32(&a, VM_REGION_BASIC_INFO_64);
@@ -385,6 +399,8 @@ MT_TEST(region_by_message_answers_the_call_with_a_null_object_name_descriptor)
     MT_KR(mach_vm_region(TASK, &at, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
                          &cnt, &object),
           KERN_SUCCESS);
+    MT_EQ(at, buf);
+    MT_EQ(size, 2 * vm_page_size);
     MT_EQ(r.region.address, at);
     MT_EQ(r.region.size, size);
     memcpy(&got, r.region.info, sizeof got);
@@ -399,7 +415,7 @@ MT_TEST(region_by_message_answers_the_call_with_a_null_object_name_descriptor)
     MT_KR(vmm_rpc(reply, 4816, &a, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
     MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
-    MT_KR(mach_vm_deallocate(TASK, buf, 2 * vm_page_size), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, mem, 4 * vm_page_size), KERN_SUCCESS);
     nu_kill(reply);
     NU_END();
 }
@@ -421,10 +437,11 @@ MT_TEST(a_misshapen_vm_request_is_mig_bad_arguments_and_a_routine_error_a_mig_er
     a32(&a, VM_FLAGS_RETURN_DATA_ADDR);
     MT_KR(vmm_rpc(reply, 4800, &a, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
-    /* A read of nothing mapped: the copy-in's error. */
+    /* A read of a page with no access: the copy-in's fault (a page with no access rather than a
+     * freed one, which another thread may map again meanwhile). */
     mach_vm_address_t hole = 0;
     MT_KR(mach_vm_allocate(TASK, &hole, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
-    MT_KR(mach_vm_deallocate(TASK, hole, vm_page_size), KERN_SUCCESS);
+    MT_KR(mach_vm_protect(TASK, hole, vm_page_size, FALSE, VM_PROT_NONE), KERN_SUCCESS);
     a.len = 0;
     a64(&a, hole);
     a64(&a, 16);
@@ -433,6 +450,7 @@ MT_TEST(a_misshapen_vm_request_is_mig_bad_arguments_and_a_routine_error_a_mig_er
     MT_EQ(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
     MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
     MT_EQ(r.error.RetCode, KERN_INVALID_ADDRESS);
+    MT_KR(mach_vm_deallocate(TASK, hole, vm_page_size), KERN_SUCCESS);
     nu_kill(reply);
     NU_END();
 }
