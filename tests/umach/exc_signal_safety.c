@@ -118,9 +118,9 @@ void *__libc_realloc(void *, size_t);
 void *__libc_memalign(size_t, size_t);
 void __libc_free(void *);
 
-static _Thread_local int ss_in_alloc;   /* this thread is inside the allocator */
-static _Thread_local int ss_reentered;  /* ... and entered it again meanwhile */
-static _Thread_local int ss_fault_next; /* the next allocation faults inside the allocator */
+static _Thread_local volatile int ss_in_alloc;   /* this thread is inside the allocator */
+static _Thread_local volatile int ss_reentered;  /* ... and entered it again meanwhile */
+static _Thread_local volatile int ss_fault_next; /* the next allocation faults inside the allocator */
 static volatile int *ss_fault_page;
 
 static void ss_enter(void)
@@ -190,6 +190,60 @@ void free(void *p)
     ss_enter();
     __libc_free(p);
     ss_leave();
+}
+
+/*
+ * A thread that never made a Mach call faults inside the allocator after the program made keys
+ * of its own (pthread_key_create) before umach's first use of a thread port: the port the
+ * exception's request names is made for it then, and the thread keeps it for its exit without
+ * allocating. glibc keeps a thread's values of keys 0-31 in the thread itself and allocates
+ * a block for higher keys at their first value in a thread, so umach's key must be one of the
+ * first. First in this file: no Mach call has made a thread port yet.
+ */
+#define SS_PROGRAM_KEYS 40
+static int ss_keyed_reentered = -1;
+static void *volatile ss_keyed_block; /* kept, so that the compiler keeps the allocation */
+
+static void *ss_keyed_fault(void *arg)
+{
+    (void)arg;
+    ss_reentered = 0;
+    ss_fault_next = 1;
+    ss_keyed_block = malloc(64);
+    ss_keyed_reentered = ss_reentered;
+    free(ss_keyed_block);
+    return NULL;
+}
+
+MT_TEST(a_fault_inside_the_allocator_of_a_new_thread_keeps_its_port_without_allocating_whatever_keys_the_program_made)
+{
+    pthread_key_t keys[SS_PROGRAM_KEYS];
+    for (int i = 0; i < SS_PROGRAM_KEYS; i++)
+        MT_REQUIRE(pthread_key_create(&keys[i], NULL) == 0);
+    void *p = mmap(NULL, ss_page_size(), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(p != MAP_FAILED);
+    ss_fault_page = p;
+    pthread_t t = ss_start();
+    pthread_t faulter;
+    MT_REQUIRE(pthread_create(&faulter, NULL, ss_keyed_fault, NULL) == 0);
+    MT_EQ(pthread_join(faulter, NULL), 0);
+    ss_finish(t);
+    MT_CHECK(ss_keyed_block != NULL);
+    MT_EQ(ss_keyed_reentered, 0);
+    MT_EQ(ss_h.served, 1);
+    MT_EQ(ss_h.code[1], (int64_t)(intptr_t)p);
+    MT_EQ(ss_fault_page[0], 7);
+    if (!getenv("UMACH_WORLD")) {
+        /* The port the request named was the thread's: it died with the thread. */
+        mach_port_type_t type = 0;
+        MT_KR(mach_port_type(mach_task_self(), ss_h.thread, &type), KERN_SUCCESS);
+        MT_EQ(type, MACH_PORT_TYPE_DEAD_NAME);
+    }
+    if (MACH_PORT_VALID(ss_h.thread))
+        (void)mach_port_deallocate(mach_task_self(), ss_h.thread);
+    for (int i = 0; i < SS_PROGRAM_KEYS; i++)
+        MT_EQ(pthread_key_delete(keys[i]), 0);
+    MT_EQ(munmap(p, ss_page_size()), 0);
 }
 
 MT_TEST(a_fault_inside_the_allocator_is_raised_and_answered_without_the_thread_allocating_again)

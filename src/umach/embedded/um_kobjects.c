@@ -43,9 +43,13 @@
 /* ---- thread ports ----------------------------------------------------------------------- */
 
 static pthread_key_t thread_port_key;
+static bool thread_port_key_made;
 static pthread_once_t thread_port_once = PTHREAD_ONCE_INIT;
 /* This thread's port (the kernel's receive-right reference), or NULL. */
 static _Thread_local um_port *thread_port;
+/* The port was made for an exception raised from a signal handler, whose thread could not
+ * register it for its exit there (thread_port_adopt_safe): its next mach_thread_self does. */
+static _Thread_local bool thread_port_unadopted;
 
 um_port *um_embedded_thread_port(void)
 {
@@ -67,10 +71,29 @@ static void thread_port_exit(void *v)
 /* In a forked child the thread and host ports belong to the abandoned parent task. */
 static void kobjects_atfork_child(void);
 
+/*
+ * The key is made when the library is loaded, before the program's own: glibc keeps a thread's
+ * values of keys 0-31 in the thread itself and allocates a block for higher ones at the first
+ * value a thread gives one, which a signal handler must not do (um_embedded_thread_port_adopt).
+ */
+__attribute__((constructor)) static void thread_port_key_init(void)
+{
+    thread_port_key_made = pthread_key_create(&thread_port_key, thread_port_exit) == 0;
+}
+
 static void thread_port_init(void)
 {
-    (void)pthread_key_create(&thread_port_key, thread_port_exit);
     (void)pthread_atfork(NULL, NULL, kobjects_atfork_child);
+}
+
+/* Can this thread give the key a value inside a signal handler (nothing allocated)? */
+static bool thread_port_adopt_safe(void)
+{
+#if defined(__GLIBC__)
+    return thread_port_key_made && (unsigned long)thread_port_key < 32;
+#else
+    return thread_port_key_made; /* musl: every key's value is in the thread itself */
+#endif
 }
 
 UM_EXPORT mach_port_t mach_thread_self(void)
@@ -86,7 +109,10 @@ UM_EXPORT mach_port_t mach_thread_self(void)
         thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
         if (thread_port)
             (void)pthread_setspecific(thread_port_key, thread_port);
+    } else if (thread_port_unadopted) {
+        (void)pthread_setspecific(thread_port_key, thread_port);
     }
+    thread_port_unadopted = false;
     mach_port_name_t name = MACH_PORT_NULL;
     if (thread_port && um_kobject_copyout_send(self->space, thread_port, &name) != KERN_SUCCESS)
         name = MACH_PORT_NULL;
@@ -118,10 +144,16 @@ mach_port_t um_embedded_thread_name_of(um_port **slot, bool *made)
 
 void um_embedded_thread_port_adopt(void)
 {
-    /* A key made at the library's first thread-port use: glibc keeps it in the thread's own
-     * first-level array, so this stores and allocates nothing. */
-    if (thread_port)
+    /* In a signal handler: a key whose value lives in the thread itself is stored, nothing
+     * allocated. Past glibc's first 32 keys (the program made many before the library was
+     * loaded) the thread's next mach_thread_self registers it; a thread that never calls it
+     * again keeps its port after it exits (docs/umach-internals.md). */
+    if (!thread_port)
+        return;
+    if (thread_port_adopt_safe())
         (void)pthread_setspecific(thread_port_key, thread_port);
+    else
+        thread_port_unadopted = true;
 }
 
 UM_EXPORT mach_port_t thread_self_trap(void)
@@ -639,6 +671,7 @@ static void kobjects_atfork_child(void)
     /* The parent's objects stay with its abandoned task; the child starts without them (the
      * host port is the world's, which the child's task belongs to as well). */
     thread_port = NULL;
+    thread_port_unadopted = false;
     armed_list = NULL;
     timer_thread_running = false;
 }
