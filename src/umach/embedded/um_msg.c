@@ -651,11 +651,13 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
         s.option = option;
         s.msg_addr = (uint64_t)(uintptr_t)msg;
         bool timed = (option & MACH_SEND_TIMEOUT) != 0;
-        s.may_block = !(timed && timeout == 0);
+        s.may_block = true; /* decided only when timed: one store in the common case */
         s.kernel_reply = false;
         struct timespec deadline;
-        if (timed)
+        if (timed) {
+            s.may_block = timeout != 0;
             deadline = deadline_after(timeout);
+        }
         mr = um_msg_send(task, &s);
         fe_word *fw = NULL;
         while (mr == MACH_SEND_IN_PROGRESS) {
@@ -716,10 +718,12 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
         r.rcv_name = rcv_name;
         r.rcv_addr = (uint64_t)(uintptr_t)buf;
         bool timed = (option & MACH_RCV_TIMEOUT) != 0;
-        r.may_block = !(timed && timeout == 0);
+        r.may_block = true; /* as the send's */
         struct timespec deadline;
-        if (timed)
+        if (timed) {
+            r.may_block = timeout != 0;
             deadline = deadline_after(timeout);
+        }
         bool locked = true;
         mr = um_msg_receive(task, &r);
         fe_word *fw = NULL;

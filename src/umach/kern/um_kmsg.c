@@ -923,10 +923,13 @@ UM_HOT mach_msg_return_t um_kmsg_prepare(um_task *task, uint64_t msg_addr, mach_
                                   um_kmsg **kmsgp)
 {
     *kmsgp = NULL;
-    if (send_size < sizeof(mach_msg_header_t) || (send_size & 3))
-        return MACH_SEND_MSG_TOO_SMALL;
-    if (send_size > UM_MSG_MAX_BODY_SPACE)
+    /* One test for the common case: a multiple of 4 from a header's size to the largest. */
+    if ((send_size & 3) || send_size - sizeof(mach_msg_header_t) >
+                               UM_MSG_MAX_BODY_SPACE - sizeof(mach_msg_header_t)) {
+        if (send_size < sizeof(mach_msg_header_t) || (send_size & 3))
+            return MACH_SEND_MSG_TOO_SMALL;
         return MACH_SEND_TOO_LARGE;
+    }
 
     /*
      * One copy of the whole message, through the task's memory operations (an unreadable
@@ -1027,7 +1030,8 @@ UM_HOT mach_msg_return_t um_kmsg_copyin_prepared(um_space *space, um_kmsg *k, ma
     const mach_msg_header_t *hp = (const mach_msg_header_t *)(const void *)u;
     um_ledger *ledger = space->ledger;
     unsigned shape = k->shape;
-    if (shape && !(option & MACH_SEND_NOTIFY) && (!ledger || um_kmsg_charge_fits(ledger, k))) {
+    /* A space has its ledger for as long as it lives (um_space_create, um_space_destroy). */
+    if (shape && !(option & MACH_SEND_NOTIFY) && um_kmsg_charge_fits(ledger, k)) {
         /*
          * What the general path below does for such a message, without its detours: the
          * charge first (as there), then the rights; when they are not as the simple path
@@ -1297,6 +1301,12 @@ static mach_msg_return_t copyout_descriptors(um_space *space, um_kmsg *k, uint8_
 UM_HOT mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type)
 {
     mach_port_name_t name = um_kmsg_dest_name(space, dest);
+    um_kmsg_release_dest(dest, type);
+    return name;
+}
+
+UM_HOT void um_kmsg_release_dest(um_port *dest, mach_msg_type_name_t type)
+{
     if (type == MACH_MSG_TYPE_PORT_SEND) {
         um_port_release_send(dest); /* a destination is never NULL or dead */
     } else if (type == MACH_MSG_TYPE_PORT_SEND_ONCE) {
@@ -1307,7 +1317,6 @@ UM_HOT mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mac
     } else {
         um_right_release(dest, type);
     }
-    return name;
 }
 
 /* The bytes of a copied-out message: its storage, header before the body (see prepare). */

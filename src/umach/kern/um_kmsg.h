@@ -240,6 +240,8 @@ mach_msg_return_t um_kmsg_copyout_pseudo(um_space *space, um_kmsg *kmsg, uint64_
 
 /* Consume a received message's destination right; returns the receiver's name for it. */
 mach_port_name_t um_kmsg_copyout_dest(um_space *space, um_port *dest, mach_msg_type_name_t type);
+/* The same without the name, for a receiver that knows it: consumes the destination right. */
+void um_kmsg_release_dest(um_port *dest, mach_msg_type_name_t type);
 /* The name a receive in `space` gets for a message's destination `dest` (changes nothing). */
 static inline mach_port_name_t um_kmsg_dest_name(const um_space *space, const um_port *dest)
 {

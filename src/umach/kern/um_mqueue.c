@@ -41,7 +41,9 @@ UM_HOT_STATIC um_waiter *take_receiver(um_port *port)
     if (port->receivers.head)
         return um_waitq_pop(&port->receivers);
     const um_port_rare *r = port->rare;
-    for (uint32_t i = 0; r && i < r->nsets; i++)
+    if (!r)
+        return NULL;
+    for (uint32_t i = 0, n = r->nsets; i < n; i++)
         if (r->sets[i]->receivers.head)
             return um_waitq_pop(&r->sets[i]->receivers);
     return NULL;

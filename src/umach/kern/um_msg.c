@@ -40,6 +40,9 @@ static bool handoff_possible(const um_waiter *w)
     return src && src->msg_head && src->msg_head->ndesc == 0;
 }
 
+UM_HOT_STATIC mach_msg_return_t receive_from(um_task *task, um_msg_rcv_state *r, um_port *port,
+                                             um_pset *set);
+
 _Thread_local um_hints um_thread_hints;
 
 /*
@@ -97,7 +100,13 @@ static __attribute__((noinline)) void handoff(um_kmsg *k, um_waiter *w)
     const um_port *dest = k->dest, *reply = k->reply;
     const void *reply_reserves =
         UM_PORT_VALID(reply) && reply->rare ? (const void *)&reply->rare->soreserves : NULL;
-    mach_msg_return_t mr = um_msg_receive(r->task, r);
+    /*
+     * Taken off its queue just now, it was not woken: um_msg_receive would find it so and look
+     * its name up again, which names the port or set it waited on (receive_from).
+     */
+    um_object *o = w->owner;
+    um_port *port = o->otype == UM_OT_PORT ? (um_port *)o : NULL;
+    mach_msg_return_t mr = receive_from(r->task, r, port, port ? NULL : (um_pset *)o);
     if (mr == MACH_RCV_IN_PROGRESS)
         return; /* nothing for it after all: it waits on, queued again */
     handoff_hints(r, dest, reply, reply_reserves);
@@ -249,16 +258,24 @@ UM_HOT mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
     }
     mach_port_name_t rcv_name = r->rcv_name;
     um_entry *e = MACH_PORT_VALID(rcv_name) ? um_entry_lookup(space, rcv_name) : NULL;
-    um_port *port = NULL;
-    um_pset *set = NULL;
-    if (e && (e->type & MACH_PORT_TYPE_RECEIVE)) {
-        port = (um_port *)e->object;
-    } else if (e && (e->type & MACH_PORT_TYPE_PORT_SET)) {
-        set = (um_pset *)e->object;
-    } else {
-        um_guard_exception(space, rcv_name, 0, kGUARD_EXC_RCV_INVALID_NAME);
-        return MACH_RCV_INVALID_NAME;
-    }
+    if (e && (e->type & MACH_PORT_TYPE_RECEIVE))
+        return receive_from(task, r, (um_port *)e->object, NULL);
+    if (e && (e->type & MACH_PORT_TYPE_PORT_SET))
+        return receive_from(task, r, NULL, (um_pset *)e->object);
+    um_guard_exception(space, rcv_name, 0, kGUARD_EXC_RCV_INVALID_NAME);
+    return MACH_RCV_INVALID_NAME;
+}
+
+/*
+ * The rest of a receive on `port` or `set` (one of them), which r->rcv_name names in `task`'s
+ * space: um_msg_receive once it has looked the name up, and a handoff, whose waiter was queued
+ * on the port or set the name still names (a receive right that leaves the space, dies or
+ * leaves a set, and a set that dies, wake their waiters: MACH_RCV_PORT_CHANGED).
+ */
+UM_HOT_STATIC mach_msg_return_t receive_from(um_task *task, um_msg_rcv_state *r, um_port *port,
+                                             um_pset *set)
+{
+    um_space *space = task->space;
     um_port *src = port ? (port->msgcount ? port : NULL) : um_pset_ready_member(set);
     if (!src) {
         if (!r->may_block)
@@ -314,8 +331,13 @@ UM_HOT mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
         mach_port_name_t remote = MACH_PORT_NULL;
         if (k->reply) /* as um_right_copyout: a fresh name, which the test above made sure of */
             remote = um_entry_claim_send_once(space, k->reply);
-        um_port *dest = k->dest;
-        mach_port_name_t local = um_kmsg_copyout_dest(space, dest, MACH_MSGH_BITS_REMOTE(k->bits));
+        /*
+         * Its destination is `src`, whose receive right this space holds (found under
+         * rcv_name, or as a member of a set found there): live, and named receiver_name,
+         * the name um_kmsg_copyout_dest would give.
+         */
+        mach_port_name_t local = src->receiver_name;
+        um_kmsg_release_dest(k->dest, MACH_MSGH_BITS_REMOTE(k->bits));
         mach_msg_header_t *h = (mach_msg_header_t *)(void *)(k->body - sizeof *h);
         r->out.image = k;
         r->out.nseg = 1;
