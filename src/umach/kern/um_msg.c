@@ -48,37 +48,31 @@ _Thread_local um_hints um_thread_hints;
 /*
  * After a handoff: what the receiving thread writes before this thread's next call, which
  * in a round trip touches the same again (um_hint.h): the receive's state (its inputs and
- * waiter; its `out` up to the small buffer), the ports of the message (the reply port's
- * send-once reserves), the receiving space, its ledgers and the name-table entries of the
- * receive and of the next name to be given. Kept as ranges (um_hints.note), after those of an
- * earlier handoff not yet taken, or instead of them when there is no room.
+ * waiter; its `out` up to the small buffer), the ports of the message, the receiving space and
+ * the name-table entries of the receive and of the next name to be given. Kept as ranges
+ * (um_hints.note), after those of an earlier handoff not yet taken, or instead of them when
+ * there is no room. The ledgers and the reply port's send-once reserves are left out: a round
+ * trip ran as fast without them (docs/umach-internals.md, tenth round), and each range costs
+ * the handoff stores before its post and the woken thread a prefetch.
  */
-static void handoff_hints(const um_msg_rcv_state *r, const um_port *dest, const um_port *reply,
-                          const void *reply_reserves)
+static void handoff_hints(const um_msg_rcv_state *r, const um_port *dest, const um_port *reply)
 {
     um_hints *h = &um_thread_hints;
-    uint32_t n = h->nnotes <= UM_NOTES_MAX - 9 ? h->nnotes : 0;
+    uint32_t n = h->nnotes <= UM_NOTES_MAX - 6 ? h->nnotes : 0;
 #define HANDOFF_NOTE(ptr, size) (h->note[n].p = (ptr), h->note[n].len = (size), n++)
     HANDOFF_NOTE(r, offsetof(um_msg_rcv_state, out.small));
     HANDOFF_NOTE(dest, sizeof *dest);
     if (UM_PORT_VALID(reply))
         HANDOFF_NOTE(reply, sizeof *reply);
-    if (reply_reserves)
-        HANDOFF_NOTE(reply_reserves, 2 * sizeof(um_kmsg *));
     const um_space *space = r->task->space;
     HANDOFF_NOTE(space, sizeof *space);
-    if (space->ledger) {
-        HANDOFF_NOTE(space->ledger, sizeof *space->ledger);
-        if (space->ledger->total)
-            HANDOFF_NOTE(space->ledger->total, sizeof *space->ledger->total);
-    }
     uint32_t index = MACH_PORT_INDEX(r->rcv_name);
     if (index < space->count)
         HANDOFF_NOTE(&space->table[index], sizeof(um_entry));
     if (space->free_head)
         HANDOFF_NOTE(&space->table[space->free_head], sizeof(um_entry));
 #undef HANDOFF_NOTE
-    _Static_assert(UM_NOTES_MAX >= 9, "room for every range a handoff notes (9 at most)");
+    _Static_assert(UM_NOTES_MAX >= 6, "room for every range a handoff notes (6 at most)");
     h->nnotes = n;
 }
 
@@ -98,8 +92,6 @@ static __attribute__((noinline)) void handoff(um_kmsg *k, um_waiter *w)
     um_msg_rcv_state *r = (um_msg_rcv_state *)((char *)w - offsetof(um_msg_rcv_state, waiter));
     /* Read now: the receive consumes the message's rights (a dead reply port may go). */
     const um_port *dest = k->dest, *reply = k->reply;
-    const void *reply_reserves =
-        UM_PORT_VALID(reply) && reply->rare ? (const void *)&reply->rare->soreserves : NULL;
     /*
      * Taken off its queue just now, it was not woken: um_msg_receive would find it so and look
      * its name up again, which names the port or set it waited on (receive_from).
@@ -109,7 +101,7 @@ static __attribute__((noinline)) void handoff(um_kmsg *k, um_waiter *w)
     mach_msg_return_t mr = receive_from(r->task, r, port, port ? NULL : (um_pset *)o);
     if (mr == MACH_RCV_IN_PROGRESS)
         return; /* nothing for it after all: it waits on, queued again */
-    handoff_hints(r, dest, reply, reply_reserves);
+    handoff_hints(r, dest, reply);
     r->handed_mr = mr;
     w->final = true;
     um_waiter_wake(w);
