@@ -992,4 +992,85 @@ MT_TEST(a_forked_childs_copy_of_a_mapping_holds_no_write_the_parent_makes_after_
     MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
 }
 
+/*
+ * An entry of a buffer on the caller's own stack, as on Darwin, where the entry names the
+ * stack's memory where it is: the buffer's pages are shared with the entry's mappings both
+ * ways, and the caller goes on (umach moves those pages into a memfd while the caller runs on
+ * a stack of its own: the caller writes its own stack all the time). Last in this file: a
+ * fork that runs on stack memory an entry was made of is a limit of umach's (docs/porting.md).
+ */
+typedef struct ve_stack_result {
+    kern_return_t kr, map_kr;
+    memory_object_size_t size;
+    int seen, back, deep;
+} ve_stack_result;
+
+/* Recursion through `n` frames of a KiB each: the stack below the entry's pages still works. */
+static __attribute__((noinline)) unsigned ve_deep(unsigned n)
+{
+    volatile char pad[1024];
+    pad[0] = (char)n;
+    pad[sizeof pad - 1] = 1;
+    return n ? ve_deep(n - 1) + (unsigned)pad[sizeof pad - 1] : 0;
+}
+
+static __attribute__((noinline)) void ve_stack_entry(ve_stack_result *res)
+{
+    volatile unsigned char buf[200];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 3 + 1);
+    mach_vm_address_t at = (mach_vm_address_t)(uintptr_t)buf;
+    memory_object_size_t s = sizeof buf;
+    mach_port_t e = MACH_PORT_NULL;
+    res->kr = mach_make_memory_entry_64(TASK, &s, at, VM_PROT_DEFAULT, &e, MACH_PORT_NULL);
+    if (res->kr != KERN_SUCCESS)
+        return;
+    res->size = s;
+    mach_vm_address_t m = 0;
+    res->map_kr = mach_vm_map(TASK, &m, s, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_DEFAULT,
+                              VM_PROT_DEFAULT, VM_INHERIT_DEFAULT);
+    if (res->map_kr == KERN_SUCCESS) {
+        volatile unsigned char *mine = B(m) + (at & (PG - 1));
+        res->seen = 1;
+        for (size_t i = 0; i < sizeof buf; i++)
+            res->seen &= mine[i] == (unsigned char)(i * 3 + 1);
+        mine[7] = 0xee; /* through the entry, into the stack */
+        buf[9] = 0xdd;  /* on the stack, into the entry */
+        res->back = buf[7] == 0xee && mine[9] == 0xdd;
+        (void)mach_vm_deallocate(TASK, m, s);
+    }
+    res->deep = ve_deep(200) == 200;
+    (void)mach_port_deallocate(TASK, e);
+}
+
+static void *ve_stack_entry_thread(void *arg)
+{
+    ve_stack_entry(arg);
+    return NULL;
+}
+
+static void ve_stack_check(const ve_stack_result *r)
+{
+    MT_KR(r->kr, KERN_SUCCESS);
+    MT_KR(r->map_kr, KERN_SUCCESS);
+    MT_CHECK(r->size == PG || r->size == 2 * PG); /* the buffer's pages */
+    MT_EQ(r->seen, 1);
+    MT_EQ(r->back, 1);
+    MT_EQ(r->deep, 1);
+}
+
+MT_TEST(an_entry_of_a_buffer_on_the_callers_own_stack_shares_it_and_the_caller_goes_on)
+{
+    NU_BEGIN();
+    ve_stack_result main_thread = {0}, other = {0};
+    ve_stack_entry(&main_thread);
+    ve_stack_check(&main_thread);
+    MT_EQ(ve_deep(400), 400); /* deeper than ever before on this stack */
+    pthread_t t;
+    MT_REQUIRE(pthread_create(&t, NULL, ve_stack_entry_thread, &other) == 0);
+    MT_REQUIRE(pthread_join(t, NULL) == 0);
+    ve_stack_check(&other);
+    NU_END();
+}
+
 MT_MAIN()

@@ -40,6 +40,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #if defined(__has_include)
@@ -2234,17 +2235,143 @@ static um_piece *range_pieces(uint64_t start, uint64_t end, bool holes, size_t *
 }
 
 /*
+ * A conversion's work from the moment its range turns read-only until the memfd is in place
+ * (conv_window), with what it needs. Kept out of the caller's stack, which the range may hold.
+ * Conditions: the registry's lock.
+ */
+typedef struct um_conv_work {
+    uint64_t start, end;
+    int fd;
+    um_piece *pc;
+    size_t n;
+    bool own_stack;        /* [start, end) holds the converting thread's stack */
+    kern_return_t kr;
+    ucontext_t caller, window;
+} um_conv_work;
+static um_conv_work um_conv_job;
+
+/*
+ * The range turns read-only (but for the converting thread's own stack, see
+ * convert_private), its bytes are copied into the memfd, which is mapped in their place with
+ * each part's protection; on failure the range is as it was.
+ */
+static void conv_window(void)
+{
+    um_conv_work *j = &um_conv_job;
+    conv_begin(j->start, j->end);
+    kern_return_t kr = KERN_SUCCESS;
+    size_t made = 0;
+    for (; made < j->n && kr == KERN_SUCCESS; made++) {
+        if ((j->pc[made].prot & VM_PROT_WRITE) && !j->own_stack &&
+            mprotect((void *)(uintptr_t)j->pc[made].lo, j->pc[made].hi - j->pc[made].lo,
+                     prot_to_mmap(j->pc[made].prot & ~VM_PROT_WRITE)) != 0)
+            kr = KERN_RESOURCE_SHORTAGE; /* too many mappings to split */
+    }
+    if (kr == KERN_SUCCESS && !safe_pwrite(j->fd, j->start, j->end - j->start, 0))
+        kr = KERN_PROTECTION_FAILURE;
+    /* Read-only first, then each part's protection; one part (a stack) at once: the thread's
+     * own data up there may be written meanwhile (a sanitizer's state, by its interceptors). */
+    int first = j->own_stack && j->n == 1 ? prot_to_mmap(j->pc[0].prot) : PROT_READ;
+    if (kr == KERN_SUCCESS && mmap((void *)(uintptr_t)j->start, j->end - j->start, first,
+                                   MAP_SHARED | MAP_FIXED, j->fd, 0) == MAP_FAILED)
+        kr = KERN_RESOURCE_SHORTAGE;
+    if (kr == KERN_SUCCESS) {
+        for (size_t i = 0; i < j->n; i++)
+            if (j->pc[i].prot != VM_PROT_READ)
+                (void)mprotect((void *)(uintptr_t)j->pc[i].lo, j->pc[i].hi - j->pc[i].lo,
+                               prot_to_mmap(j->pc[i].prot));
+    } else if (!j->own_stack) {
+        while (made-- > 0)
+            (void)mprotect((void *)(uintptr_t)j->pc[made].lo, j->pc[made].hi - j->pc[made].lo,
+                           prot_to_mmap(j->pc[made].prot));
+    }
+    conv_end();
+    j->kr = kr;
+}
+
+/* The stack conv_window runs on when the range holds the caller's (ample for a signal handler
+ * that runs meanwhile: the asynchronous signals are blocked, a fault's is not). */
+#define UM_CONV_STACK ((size_t)256 * 1024)
+
+/* Make sure the calling thread's stack reaches `n` bytes below this function's frame: the
+ * main thread's stack grows down on demand, and a stack the conversion ended at the range
+ * (the lowest page mapped from the memfd) could grow no further. */
+static __attribute__((noinline)) void conv_stack_reach(size_t n)
+{
+    volatile char *below = __builtin_alloca(n);
+    below[0] = 0;
+}
+
+/*
+ * conv_window on a stack of its own (makecontext, swapcontext), with the asynchronous signals
+ * blocked: the calling thread writes nothing to its own stack while its bytes move, neither a
+ * frame nor a signal's. Its stack pages stay writable (made read-only, the thread's own
+ * thread-local data, which glibc keeps at the top of a thread's stack, or the kernel's
+ * restartable-sequence area there, would fault with nobody to wait for). False when the
+ * stack cannot be made (nothing done).
+ */
+static bool conv_window_aside(void)
+{
+    void *stack = mmap(NULL, UM_CONV_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return false;
+    if (getpid() == (pid_t)syscall(SYS_gettid))
+        conv_stack_reach(64 * 1024);
+#ifdef VALGRIND_STACK_REGISTER
+    unsigned vg_stack = VALGRIND_STACK_REGISTER(stack, (char *)stack + UM_CONV_STACK);
+#endif
+    sigset_t async, old;
+    sigfillset(&async);
+    sigdelset(&async, SIGSEGV);
+    sigdelset(&async, SIGBUS);
+    sigdelset(&async, SIGILL);
+    sigdelset(&async, SIGFPE);
+    sigdelset(&async, SIGTRAP);
+    pthread_sigmask(SIG_BLOCK, &async, &old);
+    bool ran = false;
+    if (getcontext(&um_conv_job.window) == 0) {
+        um_conv_job.window.uc_stack.ss_sp = stack;
+        um_conv_job.window.uc_stack.ss_size = UM_CONV_STACK;
+        um_conv_job.window.uc_link = &um_conv_job.caller;
+        makecontext(&um_conv_job.window, conv_window, 0);
+        ran = swapcontext(&um_conv_job.caller, &um_conv_job.window) == 0;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+#ifdef VALGRIND_STACK_REGISTER
+    VALGRIND_STACK_DEREGISTER(vg_stack);
+#endif
+    munmap(stack, UM_CONV_STACK);
+    return ran;
+}
+
+/* Does [start, end) hold part of the calling thread's stack (the mapping its frame is in)? */
+static bool range_holds_my_stack(uint64_t start, uint64_t end)
+{
+    volatile char here = 0;
+    uint64_t lo, hi;
+    int prot;
+    bool shared;
+    if (!vma_at((uint64_t)(uintptr_t)&here, &lo, &hi, &prot, &shared))
+        return false;
+    return start < hi && lo < end;
+}
+
+/*
  * Move the bytes of private memory [start, end) into a new memfd (*fdp, the caller's) mapped
  * shared in their place, each mapping's part keeping its protection. No write is lost: the
  * range is read-only from before the copy until the memfd is in place, and a thread that
  * writes to it meanwhile waits in its fault (um_vm_convert_fault) and writes again after.
+ * A range that holds the calling thread's own stack (a buffer of the caller's) is moved from
+ * a stack of its own, with the thread's stack left writable: the thread is busy moving it, so
+ * only another thread's write to it meanwhile could be lost.
  * KERN_PROTECTION_FAILURE (unreadable), KERN_RESOURCE_SHORTAGE; on failure the range is as it
  * was. Conditions: locked (one conversion at a time).
  */
 static kern_return_t convert_private(uint64_t start, uint64_t end, int *fdp)
 {
     uint64_t len = end - start;
-    size_t n = 0, made = 0;
+    size_t n = 0;
     um_piece *pc = range_pieces(start, end, false, &n);
     if (!pc)
         return KERN_RESOURCE_SHORTAGE;
@@ -2254,30 +2381,19 @@ static kern_return_t convert_private(uint64_t start, uint64_t end, int *fdp)
         return KERN_RESOURCE_SHORTAGE;
     }
     reg_check(start, end); /* while its regions are still read-write, as reg_valid wants */
-    conv_begin(start, end);
-    kern_return_t kr = KERN_SUCCESS;
-    for (; made < n && kr == KERN_SUCCESS; made++) {
-        if ((pc[made].prot & VM_PROT_WRITE) &&
-            mprotect((void *)(uintptr_t)pc[made].lo, pc[made].hi - pc[made].lo,
-                     prot_to_mmap(pc[made].prot & ~VM_PROT_WRITE)) != 0)
-            kr = KERN_RESOURCE_SHORTAGE; /* too many mappings to split */
-    }
-    if (kr == KERN_SUCCESS && !safe_pwrite(fd, start, len, 0))
-        kr = KERN_PROTECTION_FAILURE;
-    if (kr == KERN_SUCCESS && mmap((void *)(uintptr_t)start, len, PROT_READ,
-                                   MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED)
-        kr = KERN_RESOURCE_SHORTAGE;
-    if (kr == KERN_SUCCESS) {
-        for (size_t i = 0; i < n; i++)
-            if (pc[i].prot != VM_PROT_READ)
-                (void)mprotect((void *)(uintptr_t)pc[i].lo, pc[i].hi - pc[i].lo,
-                               prot_to_mmap(pc[i].prot));
-    } else {
-        while (made-- > 0)
-            (void)mprotect((void *)(uintptr_t)pc[made].lo, pc[made].hi - pc[made].lo,
-                           prot_to_mmap(pc[made].prot));
-    }
-    conv_end();
+    um_conv_job.start = start;
+    um_conv_job.end = end;
+    um_conv_job.fd = fd;
+    um_conv_job.pc = pc;
+    um_conv_job.n = n;
+    um_conv_job.own_stack = range_holds_my_stack(start, end);
+    um_conv_job.kr = KERN_RESOURCE_SHORTAGE;
+    if (um_conv_job.own_stack)
+        (void)conv_window_aside();
+    else
+        conv_window();
+    kern_return_t kr = um_conv_job.kr;
+    um_conv_job.pc = NULL;
     free(pc);
     if (kr != KERN_SUCCESS) {
         close(fd);
