@@ -159,7 +159,13 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
         }
     }
     um_port *dest = k->dest;
-    if (!(s->kernel_reply ? um_mqueue_full_kernel(dest) : um_mqueue_full(dest, k))) {
+    /*
+     * A kernel reply's mark is the sender's word (a world's client sets it): it passes the
+     * queue limit only of a port whose receive right is the sender's own, as the reply port
+     * of a request it served on its own task port is, never of another task's port.
+     */
+    if (!(s->kernel_reply && dest->receiver == space ? um_mqueue_full_kernel(dest)
+                                                      : um_mqueue_full(dest, k))) {
         s->kmsg = NULL;
         deliver_handoff(k);
         return MACH_MSG_SUCCESS;
