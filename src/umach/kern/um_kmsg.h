@@ -492,6 +492,12 @@ void um_mqueue_deliver(um_kmsg *kmsg);
  * caller wakes it with um_waiter_wake. Consumes the kmsg.
  */
 um_waiter *um_mqueue_deliver_take(um_kmsg *kmsg);
+/*
+ * A receive left the message at the head of `port`'s queue (MACH_RCV_TOO_LARGE with
+ * MACH_RCV_LARGE): wake the next thread receiving on the port or one of its sets, if any, to
+ * look for it, as XNU's ipc_mqueue_post goes on to another thread.
+ */
+void um_mqueue_wake_next(um_port *port);
 /* Wake a waiter taken off its queue: it looks again (woken, MACH_MSG_SUCCESS). */
 void um_waiter_wake(um_waiter *w);
 /*

@@ -62,6 +62,13 @@ UM_HOT um_waiter *um_mqueue_deliver_take(um_kmsg *kmsg)
     return take_receiver(port);
 }
 
+void um_mqueue_wake_next(um_port *port)
+{
+    um_waiter *w = take_receiver(port);
+    if (w)
+        um_waiter_wake(w);
+}
+
 void um_mqueue_deliver(um_kmsg *kmsg)
 {
     um_waiter *w = um_mqueue_deliver_take(kmsg);

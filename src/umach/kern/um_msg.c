@@ -304,6 +304,8 @@ UM_HOT_STATIC mach_msg_return_t receive_from(um_task *task, um_msg_rcv_state *r,
                 r->rcv_size >= offsetof(mach_msg_header_t, msgh_voucher_port))
                 out_small(&r->out, offsetof(mach_msg_header_t, msgh_local_port),
                           sizeof h.msgh_local_port, offsetof(mach_msg_header_t, msgh_local_port));
+            /* This receive goes without it: another thread waiting may take it (XNU). */
+            um_mqueue_wake_next(src);
             return MACH_RCV_TOO_LARGE;
         }
         k = um_mqueue_dequeue(src, &seqno);
