@@ -15,13 +15,14 @@
  * KERN_INVALID_OBJECT; the entry lives while send rights to it do, its mappings as long as
  * they are mapped.
  */
-#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#define _GNU_SOURCE /* MAP_ANONYMOUS, pthread_tryjoin_np */
 #include "notify_util.h"
 
 #include <mach/mach_vm.h>
 #include <mach/memory_entry.h>
 #include <mach/vm_map.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -1070,6 +1071,91 @@ MT_TEST(an_entry_of_a_buffer_on_the_callers_own_stack_shares_it_and_the_caller_g
     MT_REQUIRE(pthread_create(&t, NULL, ve_stack_entry_thread, &other) == 0);
     MT_REQUIRE(pthread_join(t, NULL) == 0);
     ve_stack_check(&other);
+    NU_END();
+}
+
+/*
+ * An entry of a range of two mappings, a read-only page and, above it, a thread's whole stack
+ * (its own thread-local data at the top, where the C library keeps it for a stack it is
+ * given): each keeps its protection, the read-only page its bytes, and the thread goes on.
+ */
+#define VE_PIECES_STACK ((mach_vm_size_t)512 * 1024)
+
+typedef struct ve_pieces {
+    mach_vm_address_t base; /* the read-only page, the stack after it */
+    kern_return_t kr, map_kr;
+    int ro_prot, stack_prot, ro_seen, buf_seen, back, deep;
+} ve_pieces;
+
+static void *ve_pieces_thread(void *arg)
+{
+    ve_pieces *p = arg;
+    volatile unsigned char buf[300];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 7 + 2);
+    mach_vm_size_t size = PG + VE_PIECES_STACK;
+    memory_object_size_t s = size;
+    mach_port_t e = MACH_PORT_NULL;
+    p->kr = mach_make_memory_entry_64(TASK, &s, p->base, VM_PROT_READ, &e, MACH_PORT_NULL);
+    if (p->kr != KERN_SUCCESS)
+        return NULL;
+    p->ro_prot = ve_prot_at(p->base);
+    p->stack_prot = ve_prot_at((mach_vm_address_t)(uintptr_t)buf);
+    buf[5] = 0xab; /* the stack is still the thread's, writable */
+    mach_vm_address_t m = 0;
+    p->map_kr = mach_vm_map(TASK, &m, s, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, VM_PROT_READ,
+                            VM_PROT_READ, VM_INHERIT_DEFAULT);
+    if (p->map_kr == KERN_SUCCESS) {
+        p->ro_seen = 1;
+        for (mach_vm_size_t i = 0; i < PG; i++)
+            p->ro_seen &= B(m)[i] == (uint8_t)(i % 251);
+        volatile const unsigned char *mine = B(m) + ((mach_vm_address_t)(uintptr_t)buf - p->base);
+        p->buf_seen = mine[5] == 0xab;
+        for (size_t i = 6; i < sizeof buf; i++)
+            p->buf_seen &= mine[i] == (unsigned char)(i * 7 + 2);
+        buf[9] = 0xcd;
+        p->back = mine[9] == 0xcd;
+        (void)mach_vm_deallocate(TASK, m, s);
+    }
+    p->deep = ve_deep(100) == 100;
+    (void)mach_port_deallocate(TASK, e);
+    return NULL;
+}
+
+MT_TEST(an_entry_of_a_read_only_page_and_the_callers_whole_stack_keeps_each_ones_protection)
+{
+    NU_BEGIN();
+    mach_vm_size_t size = PG + VE_PIECES_STACK;
+    void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(mem != MAP_FAILED);
+    ve_pieces p = {.base = (mach_vm_address_t)(uintptr_t)mem};
+    for (mach_vm_size_t i = 0; i < PG; i++)
+        B(p.base)[i] = (uint8_t)(i % 251);
+    MT_REQUIRE(mprotect(mem, PG, PROT_READ) == 0);
+    pthread_attr_t attr;
+    MT_REQUIRE(pthread_attr_init(&attr) == 0);
+    MT_REQUIRE(pthread_attr_setstack(&attr, (char *)mem + PG, VE_PIECES_STACK) == 0);
+    pthread_t t;
+    MT_REQUIRE(pthread_create(&t, &attr, ve_pieces_thread, &p) == 0);
+#if defined(__linux__)
+    /* The thread's end is told by the kernel's wake-up on its thread id, which lies in the
+     * stack and, the stack mapped shared now, is not the word pthread_join would wait on. */
+    while (pthread_tryjoin_np(t, NULL) == EBUSY)
+        sched_yield();
+#else
+    MT_REQUIRE(pthread_join(t, NULL) == 0);
+#endif
+    (void)pthread_attr_destroy(&attr);
+    MT_KR(p.kr, KERN_SUCCESS);
+    MT_KR(p.map_kr, KERN_SUCCESS);
+    MT_EQ(p.ro_prot, VM_PROT_READ);
+    MT_EQ(p.stack_prot, VM_PROT_READ | VM_PROT_WRITE);
+    MT_EQ(ve_prot_at(p.base), VM_PROT_READ);
+    MT_EQ(p.ro_seen, 1);
+    MT_EQ(p.buf_seen, 1);
+    MT_EQ(p.back, 1);
+    MT_EQ(p.deep, 1);
+    MT_KR(mach_vm_deallocate(TASK, p.base, size), KERN_SUCCESS);
     NU_END();
 }
 

@@ -2245,15 +2245,53 @@ typedef struct um_conv_work {
     um_piece *pc;
     size_t n;
     bool own_stack;        /* [start, end) holds the converting thread's stack */
+    uint64_t stack_lo, stack_hi; /* that stack's mapping, when own_stack */
     kern_return_t kr;
     ucontext_t caller, window;
 } um_conv_work;
 static um_conv_work um_conv_job;
 
+/* Is piece `i` (part of) the converting thread's own stack, which stays writable throughout? */
+static bool conv_stack_piece(const um_conv_work *j, size_t i)
+{
+    return j->own_stack && j->pc[i].lo < j->stack_hi && j->stack_lo < j->pc[i].hi;
+}
+
+/*
+ * The memfd in place of the range. Without the thread's stack in it: all at once read-only,
+ * then each piece that is more gets its protection (another thread's write waits meanwhile).
+ * With it: piece by piece with its own protection at once (pieces alike in one call), so the
+ * stack is never read-only: the thread's own data at its top (errno, a sanitizer's state,
+ * written by its interceptors) may be written between two calls. A failure part-way leaves
+ * the pieces mapped before it on the memfd, with the same bytes.
+ */
+static bool conv_map(const um_conv_work *j)
+{
+    if (!j->own_stack) {
+        if (mmap((void *)(uintptr_t)j->start, j->end - j->start, PROT_READ,
+                 MAP_SHARED | MAP_FIXED, j->fd, 0) == MAP_FAILED)
+            return false;
+        for (size_t i = 0; i < j->n; i++)
+            if (j->pc[i].prot != VM_PROT_READ)
+                (void)mprotect((void *)(uintptr_t)j->pc[i].lo, j->pc[i].hi - j->pc[i].lo,
+                               prot_to_mmap(j->pc[i].prot));
+        return true;
+    }
+    for (size_t i = 0, k; i < j->n; i = k) {
+        for (k = i + 1; k < j->n && j->pc[k].prot == j->pc[i].prot; k++)
+            ;
+        uint64_t lo = j->pc[i].lo, hi = j->pc[k - 1].hi;
+        if (mmap((void *)(uintptr_t)lo, hi - lo, prot_to_mmap(j->pc[i].prot),
+                 MAP_SHARED | MAP_FIXED, j->fd, (off_t)(lo - j->start)) == MAP_FAILED)
+            return false;
+    }
+    return true;
+}
+
 /*
  * The range turns read-only (but for the converting thread's own stack, see
  * convert_private), its bytes are copied into the memfd, which is mapped in their place with
- * each part's protection; on failure the range is as it was.
+ * each part's protection; on failure each part has its protection back.
  */
 static void conv_window(void)
 {
@@ -2262,28 +2300,20 @@ static void conv_window(void)
     kern_return_t kr = KERN_SUCCESS;
     size_t made = 0;
     for (; made < j->n && kr == KERN_SUCCESS; made++) {
-        if ((j->pc[made].prot & VM_PROT_WRITE) && !j->own_stack &&
+        if ((j->pc[made].prot & VM_PROT_WRITE) && !conv_stack_piece(j, made) &&
             mprotect((void *)(uintptr_t)j->pc[made].lo, j->pc[made].hi - j->pc[made].lo,
                      prot_to_mmap(j->pc[made].prot & ~VM_PROT_WRITE)) != 0)
             kr = KERN_RESOURCE_SHORTAGE; /* too many mappings to split */
     }
     if (kr == KERN_SUCCESS && !safe_pwrite(j->fd, j->start, j->end - j->start, 0))
         kr = KERN_PROTECTION_FAILURE;
-    /* Read-only first, then each part's protection; one part (a stack) at once: the thread's
-     * own data up there may be written meanwhile (a sanitizer's state, by its interceptors). */
-    int first = j->own_stack && j->n == 1 ? prot_to_mmap(j->pc[0].prot) : PROT_READ;
-    if (kr == KERN_SUCCESS && mmap((void *)(uintptr_t)j->start, j->end - j->start, first,
-                                   MAP_SHARED | MAP_FIXED, j->fd, 0) == MAP_FAILED)
+    if (kr == KERN_SUCCESS && !conv_map(j))
         kr = KERN_RESOURCE_SHORTAGE;
-    if (kr == KERN_SUCCESS) {
-        for (size_t i = 0; i < j->n; i++)
-            if (j->pc[i].prot != VM_PROT_READ)
-                (void)mprotect((void *)(uintptr_t)j->pc[i].lo, j->pc[i].hi - j->pc[i].lo,
-                               prot_to_mmap(j->pc[i].prot));
-    } else if (!j->own_stack) {
+    if (kr != KERN_SUCCESS) {
         while (made-- > 0)
-            (void)mprotect((void *)(uintptr_t)j->pc[made].lo, j->pc[made].hi - j->pc[made].lo,
-                           prot_to_mmap(j->pc[made].prot));
+            if (!conv_stack_piece(j, made))
+                (void)mprotect((void *)(uintptr_t)j->pc[made].lo,
+                               j->pc[made].hi - j->pc[made].lo, prot_to_mmap(j->pc[made].prot));
     }
     conv_end();
     j->kr = kr;
@@ -2345,16 +2375,16 @@ static bool conv_window_aside(void)
     return ran;
 }
 
-/* Does [start, end) hold part of the calling thread's stack (the mapping its frame is in)? */
-static bool range_holds_my_stack(uint64_t start, uint64_t end)
+/* Does [start, end) hold part of the calling thread's stack (the mapping its frame is in,
+ * [*lop, *hip))? */
+static bool range_holds_my_stack(uint64_t start, uint64_t end, uint64_t *lop, uint64_t *hip)
 {
     volatile char here = 0;
-    uint64_t lo, hi;
     int prot;
     bool shared;
-    if (!vma_at((uint64_t)(uintptr_t)&here, &lo, &hi, &prot, &shared))
+    if (!vma_at((uint64_t)(uintptr_t)&here, lop, hip, &prot, &shared))
         return false;
-    return start < hi && lo < end;
+    return start < *hip && *lop < end;
 }
 
 /*
@@ -2363,10 +2393,12 @@ static bool range_holds_my_stack(uint64_t start, uint64_t end)
  * range is read-only from before the copy until the memfd is in place, and a thread that
  * writes to it meanwhile waits in its fault (um_vm_convert_fault) and writes again after.
  * A range that holds the calling thread's own stack (a buffer of the caller's) is moved from
- * a stack of its own, with the thread's stack left writable: the thread is busy moving it, so
- * only another thread's write to it meanwhile could be lost.
- * KERN_PROTECTION_FAILURE (unreadable), KERN_RESOURCE_SHORTAGE; on failure the range is as it
- * was. Conditions: locked (one conversion at a time).
+ * a stack of its own, with the piece that is the thread's stack left writable (the rest of the
+ * range read-only as above): the thread is busy moving it, so only another thread's write to
+ * its stack meanwhile could be lost.
+ * KERN_PROTECTION_FAILURE (unreadable), KERN_RESOURCE_SHORTAGE; on failure the range holds
+ * its bytes with its protections (conv_map says what a failed mapping may leave). Conditions:
+ * locked (one conversion at a time).
  */
 static kern_return_t convert_private(uint64_t start, uint64_t end, int *fdp)
 {
@@ -2386,7 +2418,8 @@ static kern_return_t convert_private(uint64_t start, uint64_t end, int *fdp)
     um_conv_job.fd = fd;
     um_conv_job.pc = pc;
     um_conv_job.n = n;
-    um_conv_job.own_stack = range_holds_my_stack(start, end);
+    um_conv_job.own_stack =
+        range_holds_my_stack(start, end, &um_conv_job.stack_lo, &um_conv_job.stack_hi);
     um_conv_job.kr = KERN_RESOURCE_SHORTAGE;
     if (um_conv_job.own_stack)
         (void)conv_window_aside();
