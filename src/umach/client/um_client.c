@@ -388,7 +388,13 @@ bool um_client_init(void)
         return true;
     }
     strcpy(cl_addr.sun_path, path);
-    (void)pthread_key_create(&cl_key, cl_thread_exit);
+    if (pthread_key_create(&cl_key, cl_thread_exit) != 0) {
+        /* Without it no thread could say at its exit that its connection ends. */
+        fprintf(stderr, "umach: UMACH_WORLD=%s: no thread-specific key left; Mach calls will "
+                        "fail\n", path);
+        cl_state = CL_GONE;
+        return true;
+    }
     pthread_atfork(cl_atfork_prepare, cl_atfork_parent, cl_atfork_child);
     cl_mutex_lock();
     /* Started by posix_spawn (or vfork) from a task: present the token it left us. */

@@ -75,10 +75,28 @@ static void kobjects_atfork_child(void);
  * The key is made when the library is loaded, before the program's own: glibc keeps a thread's
  * values of keys 0-31 in the thread itself and allocates a block for higher ones at the first
  * value a thread gives one, which a signal handler must not do (um_embedded_thread_port_adopt).
+ * If every key was taken then, thread_port_key_ready tries again.
  */
 __attribute__((constructor)) static void thread_port_key_init(void)
 {
-    thread_port_key_made = pthread_key_create(&thread_port_key, thread_port_exit) == 0;
+    if (pthread_key_create(&thread_port_key, thread_port_exit) == 0)
+        __atomic_store_n(&thread_port_key_made, true, __ATOMIC_RELEASE);
+}
+
+/*
+ * Is there a key to register a thread's port for its exit with? Made now if the library's
+ * load could not make it (the process had used every key, PTHREAD_KEYS_MAX). Without it no
+ * thread port is made: nothing could destroy it when its thread exits. Not in a signal
+ * handler. Conditions: world locked (one thread makes it).
+ */
+static bool thread_port_key_ready(void)
+{
+    if (__atomic_load_n(&thread_port_key_made, __ATOMIC_ACQUIRE))
+        return true;
+    if (pthread_key_create(&thread_port_key, thread_port_exit) != 0)
+        return false;
+    __atomic_store_n(&thread_port_key_made, true, __ATOMIC_RELEASE);
+    return true;
 }
 
 static void thread_port_init(void)
@@ -89,10 +107,12 @@ static void thread_port_init(void)
 /* Can this thread give the key a value inside a signal handler (nothing allocated)? */
 static bool thread_port_adopt_safe(void)
 {
+    if (!__atomic_load_n(&thread_port_key_made, __ATOMIC_ACQUIRE))
+        return false;
 #if defined(__GLIBC__)
-    return thread_port_key_made && (unsigned long)thread_port_key < 32;
+    return (unsigned long)thread_port_key < 32;
 #else
-    return thread_port_key_made; /* musl: every key's value is in the thread itself */
+    return true; /* musl: every key's value is in the thread itself */
 #endif
 }
 
@@ -106,9 +126,12 @@ UM_EXPORT mach_port_t mach_thread_self(void)
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
     if (!thread_port) {
-        thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
-        if (thread_port)
-            (void)pthread_setspecific(thread_port_key, thread_port);
+        if (thread_port_key_ready())
+            thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+        if (thread_port && pthread_setspecific(thread_port_key, thread_port) != 0) {
+            um_port_destroy(thread_port); /* no memory for the key's value: no port */
+            thread_port = NULL;
+        }
     } else if (thread_port_unadopted) {
         (void)pthread_setspecific(thread_port_key, thread_port);
     }
@@ -130,7 +153,7 @@ mach_port_t um_embedded_thread_name_of(um_port **slot, bool *made)
 {
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
-    if (!*slot) {
+    if (!*slot && thread_port_key_ready()) {
         /* Its first need of it: the thread registers it for its exit (um_embedded_thread_port_adopt). */
         *slot = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
         *made = *slot != NULL;
@@ -667,7 +690,8 @@ UM_EXPORT kern_return_t mk_timer_cancel(mach_port_name_t name, uint64_t *result_
 
 static void kobjects_atfork_child(void)
 {
-    (void)pthread_setspecific(thread_port_key, NULL);
+    if (__atomic_load_n(&thread_port_key_made, __ATOMIC_ACQUIRE))
+        (void)pthread_setspecific(thread_port_key, NULL);
     /* The parent's objects stay with its abandoned task; the child starts without them (the
      * host port is the world's, which the child's task belongs to as well). */
     thread_port = NULL;

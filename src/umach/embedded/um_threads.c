@@ -57,6 +57,7 @@ static pthread_mutex_t th_lock = PTHREAD_MUTEX_INITIALIZER;
 static th_note *th_notes; /* th_lock */
 static size_t th_count, th_cap;
 static pthread_key_t th_key;
+static bool th_key_made; /* else a thread's notes stay after it exits */
 static pthread_once_t th_once = PTHREAD_ONCE_INIT;
 /* The name this thread noted last: noting it again (each mach_thread_self, the exception
  * raise's from a signal handler included) takes no lock and allocates nothing. */
@@ -86,7 +87,7 @@ static void th_atfork_child(void)
 
 static void th_init(void)
 {
-    (void)pthread_key_create(&th_key, th_exit);
+    th_key_made = pthread_key_create(&th_key, th_exit) == 0;
     (void)pthread_atfork(NULL, NULL, th_atfork_child);
 }
 
@@ -97,7 +98,8 @@ void um_thread_note(mach_port_name_t name)
     pthread_once(&th_once, th_init);
     pid_t tid = (pid_t)syscall(SYS_gettid);
     /* The key's value is the thread id, so that its destructor runs at exit. */
-    (void)pthread_setspecific(th_key, (void *)(intptr_t)tid);
+    if (th_key_made)
+        (void)pthread_setspecific(th_key, (void *)(intptr_t)tid);
     pthread_mutex_lock(&th_lock);
     size_t i;
     for (i = 0; i < th_count && th_notes[i].name != name; i++)
