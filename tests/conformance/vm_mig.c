@@ -524,4 +524,81 @@ MT_TEST(the_kernels_replies_are_queued_past_a_full_reply_ports_limit)
     NU_END();
 }
 
+/* Queue `n` header-only messages on `port`, each to a send-once right made for it, which
+ * the queue limit does not stop (only the kernel's, MACH_PORT_QLIMIT_KERNEL). */
+static mach_msg_return_t send_once_fillers(mach_port_t port, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        mach_msg_header_t h;
+        memset(&h, 0, sizeof h);
+        h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND_ONCE, 0);
+        h.msgh_size = sizeof h;
+        h.msgh_remote_port = port;
+        h.msgh_id = 2;
+        mach_msg_return_t mr = mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0,
+                                        MACH_PORT_NULL, 0, MACH_PORT_NULL);
+        if (mr != MACH_MSG_SUCCESS)
+            return mr;
+    }
+    return MACH_MSG_SUCCESS;
+}
+
+/* The protection of the page at `a`, as mach_vm_region reports it; -1 if none. */
+static int vmm_prot(mach_vm_address_t a)
+{
+    mach_vm_address_t at = a;
+    mach_vm_size_t size = 0;
+    vm_region_basic_info_data_64_t info;
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t obj = MACH_PORT_NULL;
+    if (mach_vm_region(TASK, &at, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
+                       &count, &obj) != KERN_SUCCESS ||
+        at > a)
+        return -1;
+    return info.protection;
+}
+
+/*
+ * The kernel's replies stop at the kernel's limit: a reply port with
+ * MACH_PORT_QLIMIT_KERNEL messages queued gets none (XNU's send fails with
+ * MACH_SEND_NO_BUFFER and the kernel destroys its reply), and the request's send succeeds,
+ * its routine run: a task request's and a vm request's, whose data goes with the reply.
+ */
+MT_TEST(a_reply_port_at_the_kernels_queue_limit_gets_no_reply_and_the_request_succeeds)
+{
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    MT_KR(send_once_fillers(reply, MACH_PORT_QLIMIT_KERNEL - 1), MACH_MSG_SUCCESS);
+    MT_EQ(nu_status(reply).mps_msgcount, MACH_PORT_QLIMIT_KERNEL - 1);
+
+    /* One place left: mach_port_type's reply takes it. */
+    vmm_args a = {.len = 0};
+    a32(&a, reply);
+    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 3201, &a), MACH_MSG_SUCCESS);
+    MT_EQ(nu_status(reply).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
+
+    /* None left: the requests succeed and their replies go nowhere, a send right's as well. */
+    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 3201, &a), MACH_MSG_SUCCESS);
+    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND, 3201, &a), MACH_MSG_SUCCESS);
+    mach_vm_address_t addr = 0;
+    MT_KR(mach_vm_allocate(TASK, &addr, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    a.len = 0;
+    a64(&a, addr);
+    a64(&a, vm_page_size);
+    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 4804, &a), MACH_MSG_SUCCESS);
+    /* mach_vm_protect ran although its answer was lost. */
+    a.len = 0;
+    a64(&a, addr);
+    a64(&a, vm_page_size);
+    a32(&a, FALSE);
+    a32(&a, VM_PROT_READ);
+    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 4802, &a), MACH_MSG_SUCCESS);
+    MT_EQ(nu_status(reply).mps_msgcount, MACH_PORT_QLIMIT_KERNEL);
+    MT_EQ(vmm_prot(addr), VM_PROT_READ);
+    MT_KR(mach_vm_deallocate(TASK, addr, vm_page_size), KERN_SUCCESS);
+
+    nu_kill(reply);
+    NU_END();
+}
+
 MT_MAIN()

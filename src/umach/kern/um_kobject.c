@@ -149,6 +149,26 @@ static um_kernel *server_kernel(const um_kmsg *request, const um_task *sender)
 }
 
 /*
+ * A reply passes its port's queue limit, but not the kernel's (XNU: a kernel reply to a queue
+ * of MACH_PORT_QLIMIT_KERNEL messages fails with MACH_SEND_NO_BUFFER and is destroyed, the
+ * request's send succeeding). Such a reply is destroyed here, its destination right released
+ * as used (a send-once right sends no notification, as XNU's destruction skips that right).
+ * True when it was (consumed). Conditions: k's destination is set.
+ */
+static bool reply_over_kernel_limit(um_kmsg *k)
+{
+    um_port *dest = k->dest;
+    if (!dest->active || (dest->kotype != UM_KOT_NONE && dest->kotype != UM_KOT_TIMER) ||
+        !um_mqueue_full_kernel(dest))
+        return false;
+    mach_msg_type_name_t type = MACH_MSGH_BITS_REMOTE(k->bits);
+    k->dest = NULL;
+    um_kmsg_destroy(k);
+    um_kmsg_release_dest(dest, type);
+    return true;
+}
+
+/*
  * Build and send the reply to `request` (whose reply right is taken). Consumes reply->kmsg
  * and, when it travels, reply->port; when the reply cannot be allocated, *reserve (set to
  * NULL: used) goes instead with the routine's error or KERN_RESOURCE_SHORTAGE. Conditions:
@@ -221,6 +241,8 @@ static void send_reply(um_kernel *kernel, um_kmsg *request, um_kobject_reply *re
         return; /* no reserve either (no kernel): the reply right is destroyed with the request */
     request->reply = NULL;
     request->bits &= ~(mach_msg_bits_t)MACH_MSGH_BITS_LOCAL_MASK;
+    if (reply_over_kernel_limit(k))
+        return;
     um_kmsg_send_nowait(k);
 }
 
