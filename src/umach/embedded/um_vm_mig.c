@@ -268,7 +268,10 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n)
     rh->msgh_id = h.msgh_id + 100;
     rh->msgh_size = size;
     /* As the kernel's reply: never waits, and goes past the queue limit up to the kernel's
-     * (XNU's MACH_SEND_ALWAYS); one that cannot be sent is destroyed. */
+     * (XNU's MACH_SEND_ALWAYS), where the core destroys it; one that cannot be sent is
+     * destroyed here: a send right for its destination too (a copy handed back by a send
+     * that timed out, or the request's moved right), a send-once right not (its release
+     * would send a notification, which the kernel's destruction of a reply does not). */
     mach_msg_return_t mr = MACH_SEND_INVALID_DEST;
     if (h.msgh_local_port != MACH_PORT_NULL) {
         um_vm_mig_replying = true;
@@ -277,7 +280,8 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n)
         um_vm_mig_replying = false;
     }
     if (mr != MACH_MSG_SUCCESS) {
-        rh->msgh_bits &= ~(mach_msg_bits_t)MACH_MSGH_BITS_REMOTE_MASK;
+        if (MACH_MSGH_BITS_REMOTE(rh->msgh_bits) != MACH_MSG_TYPE_PORT_SEND)
+            rh->msgh_bits &= ~(mach_msg_bits_t)MACH_MSGH_BITS_REMOTE_MASK;
         mach_msg_destroy(rh);
     }
     return true;

@@ -506,6 +506,12 @@ void um_waiter_wake(um_waiter *w);
  * Consumes the kmsg. Used for kernel-made messages and for sends that need no wait.
  */
 void um_kmsg_send_nowait(um_kmsg *kmsg);
+/*
+ * Destroy a kernel reply that cannot be queued (its destination at the kernel's limit), as
+ * XNU's ipc_kmsg_send does for a reply that failed: its rights and memory are released, its
+ * destination right as used (a send-once right sends no notification). Consumes the kmsg.
+ */
+void um_kmsg_drop_kernel_reply(um_kmsg *kmsg);
 /* Take the first message of a port, advancing its seqno and waking a blocked sender. */
 um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop);
 /* Find a member of `set` with a queued message. */

@@ -151,9 +151,8 @@ static um_kernel *server_kernel(const um_kmsg *request, const um_task *sender)
 /*
  * A reply passes its port's queue limit, but not the kernel's (XNU: a kernel reply to a queue
  * of MACH_PORT_QLIMIT_KERNEL messages fails with MACH_SEND_NO_BUFFER and is destroyed, the
- * request's send succeeding). Such a reply is destroyed here, its destination right released
- * as used (a send-once right sends no notification, as XNU's destruction skips that right).
- * True when it was (consumed). Conditions: k's destination is set.
+ * request's send succeeding). True when `k` went to such a port and was destroyed (consumed).
+ * Conditions: k's destination is set.
  */
 static bool reply_over_kernel_limit(um_kmsg *k)
 {
@@ -161,10 +160,7 @@ static bool reply_over_kernel_limit(um_kmsg *k)
     if (!dest->active || (dest->kotype != UM_KOT_NONE && dest->kotype != UM_KOT_TIMER) ||
         !um_mqueue_full_kernel(dest))
         return false;
-    mach_msg_type_name_t type = MACH_MSGH_BITS_REMOTE(k->bits);
-    k->dest = NULL;
-    um_kmsg_destroy(k);
-    um_kmsg_release_dest(dest, type);
+    um_kmsg_drop_kernel_reply(k);
     return true;
 }
 

@@ -86,6 +86,15 @@ void um_kmsg_send_nowait(um_kmsg *kmsg)
         um_mqueue_deliver(kmsg);
 }
 
+void um_kmsg_drop_kernel_reply(um_kmsg *kmsg)
+{
+    um_port *dest = kmsg->dest;
+    mach_msg_type_name_t type = MACH_MSGH_BITS_REMOTE(kmsg->bits);
+    kmsg->dest = NULL;
+    um_kmsg_destroy(kmsg);
+    um_kmsg_release_dest(dest, type);
+}
+
 UM_HOT um_kmsg *um_mqueue_dequeue(um_port *port, mach_port_seqno_t *seqnop)
 {
     um_kmsg *k = port->msg_head;

@@ -164,10 +164,16 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
      * queue limit only of a port whose receive right is the sender's own, as the reply port
      * of a request it served on its own task port is, never of another task's port.
      */
-    if (!(s->kernel_reply && dest->receiver == space ? um_mqueue_full_kernel(dest)
-                                                      : um_mqueue_full(dest, k))) {
+    bool kernel_reply = s->kernel_reply && dest->receiver == space;
+    if (!(kernel_reply ? um_mqueue_full_kernel(dest) : um_mqueue_full(dest, k))) {
         s->kmsg = NULL;
         deliver_handoff(k);
+        return MACH_MSG_SUCCESS;
+    }
+    if (kernel_reply) {
+        /* At the kernel's limit: destroyed, never handed back, as XNU's kernel replies. */
+        s->kmsg = NULL;
+        um_kmsg_drop_kernel_reply(k);
         return MACH_MSG_SUCCESS;
     }
     /* XNU's order (ipc_mqueue_send_locked): a send that may not wait times out before the
