@@ -44,6 +44,9 @@ mach_msg_return_t um_mig_rpc(mach_port_t dest, mach_msg_id_t id, mach_msg_header
 enum {
     UM_MIG_HOST_INFO = 200,
     UM_MIG_HOST_PAGE_SIZE = 202,
+    UM_MIG_HOST_PROCESSOR_INFO = 204,
+    UM_MIG_HOST_STATISTICS = 216,
+    UM_MIG_HOST_STATISTICS64 = 219,
     UM_MIG_MACH_PORT_NAMES = 3200,
     UM_MIG_MACH_PORT_TYPE = 3201,
     UM_MIG_MACH_PORT_ALLOCATE_NAME = 3203,

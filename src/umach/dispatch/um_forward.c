@@ -330,6 +330,11 @@ kern_return_t um_forward_read_list(mach_port_t task, mach_msg_id_t id, void *lis
     return KERN_SUCCESS;
 }
 
+_Static_assert(sizeof(fw_buf) >= sizeof(mach_msg_header_t) + sizeof(NDR_record_t) +
+                                     sizeof(kern_return_t) + sizeof(mach_msg_type_number_t) +
+                                     4 * UM_FW_ARRAY_MAX + MAX_TRAILER_SIZE,
+               "a reply with the largest in-line array fits the buffer");
+
 /* An in-line array's bytes in a message: MIG pads it to 4. */
 static size_t fw_array_bytes(mach_msg_type_number_t n, uint32_t elem)
 {

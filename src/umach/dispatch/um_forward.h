@@ -38,7 +38,8 @@
 bool um_forward_wanted(mach_port_t task);
 
 /*
- * For the calls whose object is not a task (thread_info, host_info): is `name` a send right
+ * For the calls whose object is not a task (thread_info, host_info, host_statistics,
+ * host_statistics64, host_processor_info): is `name` a send right
  * of ours to a port that is no kernel object, whose receiver gets the MIG request (a kernel
  * port of another kind answers as XNU's server does, without one)?
  */
@@ -138,13 +139,15 @@ kern_return_t um_forward_construct(mach_port_t task, const mach_port_options_t *
 /*
  * The bounds of the in-line info arrays forwarded replies carry, Darwin's MIG types
  * (mach_types.defs): task_info_t array[*:93+1], thread_info_t array[*:32], host_info_t
- * array[*:68], mach_port_info_t array[*:17]; the largest of them all (integers).
+ * array[*:68] (host_info, host_statistics), host_info64_t array[*:256] (host_statistics64),
+ * mach_port_info_t array[*:17]; the largest of them all (integers).
  */
 #define UM_FW_TASK_INFO_MAX 94u
 #define UM_FW_THREAD_INFO_MAX 32u
 #define UM_FW_HOST_INFO_MAX 68u
+#define UM_FW_HOST_INFO64_MAX 256u
 #define UM_FW_PORT_INFO_MAX 17u
-#define UM_FW_ARRAY_MAX UM_FW_TASK_INFO_MAX
+#define UM_FW_ARRAY_MAX UM_FW_HOST_INFO64_MAX
 
 /*
  * vm_read_list and mach_vm_read_list (`id`): MIG's fixed in-line array of VM_MAP_ENTRY_MAX

@@ -2,7 +2,8 @@
  * um_host_stats.c — host_statistics, host_statistics64 and host_processor_info: the machine's
  * page counts and CPU times as XNU's osfmk/kern/host.c reports them, read from Linux's /proc
  * (the machine is the same embedded and in a world, so each process reads it itself; the host
- * port is checked as host_info checks it).
+ * port is checked as host_info checks it, and a port that is no kernel object gets the MIG
+ * request, as host_info's does).
  *
  * What each Darwin count is made of (docs/porting.md lists it):
  *   free: MemFree; active: Active; inactive: Inactive; wired: Unevictable, unreclaimable slab,
@@ -17,6 +18,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "../dispatch/um_forward.h"
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 #include "um_embedded.h"
@@ -220,40 +222,65 @@ static kern_return_t hs_cpu_load(host_info_t info, mach_msg_type_number_t *count
 }
 
 /*
+ * A host_statistics or host_statistics64 (`id`) on a port that is no kernel object: the MIG
+ * request, to its receiver (dispatch/um_forward.h), its array up to `max` integers.
+ */
+static kern_return_t hs_forward(host_t port, mach_msg_id_t id, host_flavor_t flavor,
+                                integer_t *info, mach_msg_type_number_t *count,
+                                mach_msg_type_number_t max)
+{
+    const um_fw_in in[] = {UM_FW32(flavor)};
+    const um_fw_array array = {info, sizeof *info, count, max};
+    return um_forward_array_out(port, id, in, 1, NULL, NULL, 0, &array);
+}
+
+/*
  * XNU's host_statistics flavours umach answers. HOST_LOAD_INFO is not one: Darwin's averages
  * are over 5 s, 30 s and 1 min, which Linux does not keep (KERN_INVALID_ARGUMENT, as for a
  * flavour XNU does not know).
  */
+static kern_return_t hs_statistics(host_flavor_t flavor, host_info_t info,
+                                   mach_msg_type_number_t *count)
+{
+    switch (flavor) {
+    case HOST_VM_INFO:
+        return hs_vm_info(info, count);
+    case HOST_CPU_LOAD_INFO:
+        return hs_cpu_load(info, count);
+    default:
+        return KERN_INVALID_ARGUMENT;
+    }
+}
+
 UM_EXPORT kern_return_t host_statistics(host_t host_priv, host_flavor_t flavor,
                                         host_info_t host_info_out,
                                         mach_msg_type_number_t *host_info_outCnt)
 {
     kern_return_t kr = um_embedded_host_check(host_priv);
+    if (kr == KERN_INVALID_CAPABILITY && um_forward_ordinary(host_priv))
+        return hs_forward(host_priv, UM_MIG_HOST_STATISTICS, flavor, host_info_out,
+                          host_info_outCnt, UM_FW_HOST_INFO_MAX);
     if (kr == KERN_INVALID_CAPABILITY)
         return KERN_INVALID_HOST; /* a port, but not a host: the server sees HOST_NULL */
     if (kr != KERN_SUCCESS)
         return MACH_SEND_INVALID_DEST;
-    switch (flavor) {
-    case HOST_VM_INFO:
-        return hs_vm_info(host_info_out, host_info_outCnt);
-    case HOST_CPU_LOAD_INFO:
-        return hs_cpu_load(host_info_out, host_info_outCnt);
-    default:
-        return KERN_INVALID_ARGUMENT;
-    }
+    return hs_statistics(flavor, host_info_out, host_info_outCnt);
 }
 
 UM_EXPORT kern_return_t host_statistics64(host_t host_priv, host_flavor_t flavor,
                                           host_info64_t host_info64_out,
                                           mach_msg_type_number_t *host_info64_outCnt)
 {
-    if (flavor != HOST_VM_INFO64)
-        return host_statistics(host_priv, flavor, host_info64_out, host_info64_outCnt);
     kern_return_t kr = um_embedded_host_check(host_priv);
+    if (kr == KERN_INVALID_CAPABILITY && um_forward_ordinary(host_priv))
+        return hs_forward(host_priv, UM_MIG_HOST_STATISTICS64, flavor, host_info64_out,
+                          host_info64_outCnt, UM_FW_HOST_INFO64_MAX);
     if (kr == KERN_INVALID_CAPABILITY)
         return KERN_INVALID_HOST;
     if (kr != KERN_SUCCESS)
         return MACH_SEND_INVALID_DEST;
+    if (flavor != HOST_VM_INFO64)
+        return hs_statistics(flavor, host_info64_out, host_info64_outCnt);
     return hs_vm_info64(host_info64_out, host_info64_outCnt);
 }
 
@@ -267,6 +294,13 @@ UM_EXPORT kern_return_t host_processor_info(host_t host, processor_flavor_t flav
                                             mach_msg_type_number_t *out_processor_infoCnt)
 {
     kern_return_t kr = um_embedded_host_check(host);
+    if (kr == KERN_INVALID_CAPABILITY && um_forward_ordinary(host)) {
+        /* Another port: the MIG request, to its receiver; the records come out of line. */
+        const um_fw_in in[] = {UM_FW32(flavor)};
+        const um_fw_out out[] = {UM_FWOUT(out_processor_count)};
+        const um_fw_ool ool = {out_processor_info, out_processor_infoCnt, sizeof(integer_t)};
+        return um_forward_ool_out(host, UM_MIG_HOST_PROCESSOR_INFO, in, 1, out, 1, &ool, 1);
+    }
     if (kr == KERN_INVALID_CAPABILITY)
         return KERN_INVALID_ARGUMENT;
     if (kr != KERN_SUCCESS)
