@@ -1,15 +1,20 @@
 /*
- * um_vm_info.c — the task's own memory map: vm_region / mach_vm_region (basic info),
- * vm_protect, vm_copy, vm_write, vm_read_overwrite, vm_read and vm_read_list, over this process's
- * address space (in embedded mode the task's map is the process's). Regions are the kernel's
- * mappings (/proc/self/maps); memory is read and written with process_vm_readv, so a bad
- * range is an error code, never a fault.
+ * um_vm_info.c — the task's own memory map: vm_region / vm_region_64 / mach_vm_region (basic
+ * info), vm_protect, vm_copy, vm_write, vm_read_overwrite, vm_read and vm_read_list, each in
+ * its vm_* and mach_vm_* forms, over this process's address space (the task's map is the
+ * process's, embedded and in a world alike). On another port each but vm_write sends the
+ * routine's MIG request to it (dispatch/um_forward.h). Regions are the kernel's mappings
+ * (/proc/self/maps); memory is read and written with process_vm_readv, so a bad range is an
+ * error code, never a fault. A copy reads its source with the map held (um_vm_map_hold), as
+ * XNU's vm_map_copyin does, and a write into memory a memory entry is being made of waits for
+ * that conversion (um_vm_convert_settle).
  *
- * umach's vm_allocate memory is mapped from a memfd (src/umach/vm/): that sharing is
- * umach's own mechanism, so such regions report shared = FALSE like private memory on Darwin.
- * Linux keeps no maximum protection: the registry keeps one for the regions it knows (a memory
- * entry's mapping: mach_vm_map's max_protection, lowered by vm_protect(set_maximum = TRUE)),
- * which vm_region reports and vm_protect enforces; elsewhere max_protection reads VM_PROT_ALL.
+ * A region of more than UM_VM_COPY_SMALL bytes from vm_allocate is mapped from a memfd
+ * (src/umach/vm/): that sharing is umach's own mechanism, so such regions report
+ * shared = FALSE like private memory on Darwin. Linux keeps no maximum protection: the registry
+ * keeps one for the regions it knows (a memory entry's mapping: mach_vm_map's max_protection,
+ * lowered by vm_protect(set_maximum = TRUE)), which vm_region reports and vm_protect enforces;
+ * elsewhere max_protection reads VM_PROT_ALL.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* process_vm_readv */

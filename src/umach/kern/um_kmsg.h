@@ -348,8 +348,10 @@ typedef struct um_msg_send_state {
     bool may_block;           /* false: a full queue is MACH_SEND_TIMED_OUT at once */
     /*
      * A kernel object's reply a front end sends for the kernel (a world's client serving a
-     * request to its own task port): only the kernel's limit holds, not the queue's, as for
-     * XNU's kernel replies (MACH_SEND_ALWAYS in ipc_mqueue_send_locked).
+     * request to its own task port): to a port whose receive right is the sender's, only the
+     * kernel's limit holds, not the queue's, and at it the reply is destroyed and the send
+     * succeeds, as for XNU's kernel replies (MACH_SEND_ALWAYS in ipc_mqueue_send_locked, a
+     * failed reply destroyed by ipc_kmsg_send); to any other port it is an ordinary send.
      */
     bool kernel_reply;
     bool copied_in;
