@@ -11,6 +11,8 @@
 #include <mach/vm_inherit.h>
 #include <mach/vm_statistics.h>
 #include <mach/vm_behavior.h>
+#include <mach/vm_purgable.h>
+#include <mach/vm_sync.h>
 #include <mach/vm_region.h>
 #include <mach/memory_object_types.h>
 #include <mach/clock_types.h>

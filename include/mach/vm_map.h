@@ -1,9 +1,9 @@
 /*
  * <mach/vm_map.h> — umach (Darwin ABI): the vm_map.defs calls umach provides, on a task's
- * memory with addresses and sizes of the task's word: allocate, deallocate, protect, copy,
- * read, read_list, read_overwrite, region and region_64, write, map (of a memory entry or
- * anonymous memory), remap, and mach_make_memory_entry(_64). <mach/mach_vm.h> has their
- * mach_vm_* forms.
+ * memory with addresses and sizes of the task's word: allocate, deallocate, protect, inherit,
+ * msync, behavior_set, copy, read, read_list, read_overwrite, region and region_64, write, map
+ * (of a memory entry or anonymous memory), remap, and mach_make_memory_entry(_64).
+ * <mach/mach_vm.h> has their mach_vm_* forms.
  */
 #ifndef _vm_map_user_
 #define _vm_map_user_
@@ -28,6 +28,12 @@ kern_return_t vm_allocate(vm_map_t target_task, vm_address_t *address, vm_size_t
 kern_return_t vm_deallocate(vm_map_t target_task, vm_address_t address, vm_size_t size);
 kern_return_t vm_protect(vm_map_t target_task, vm_address_t address, vm_size_t size,
                          boolean_t set_maximum, vm_prot_t new_protection);
+kern_return_t vm_inherit(vm_map_t target_task, vm_address_t address, vm_size_t size,
+                         vm_inherit_t new_inheritance);
+kern_return_t vm_msync(vm_map_t target_task, vm_address_t address, vm_size_t size,
+                       vm_sync_t sync_flags);
+kern_return_t vm_behavior_set(vm_map_t target_task, vm_address_t address, vm_size_t size,
+                              vm_behavior_t new_behavior);
 kern_return_t vm_copy(vm_map_t target_task, vm_address_t source_address, vm_size_t size,
                       vm_address_t dest_address);
 kern_return_t vm_read(vm_map_read_t target_task, vm_address_t address, vm_size_t size,

@@ -100,6 +100,12 @@ enum {
     TC_VM_READ,
     TC_MACH_VM_READ_LIST,
     TC_VM_READ_LIST,
+    TC_MACH_VM_INHERIT, /* address, size and a value: one layout */
+    TC_VM_INHERIT,
+    TC_MACH_VM_MSYNC,
+    TC_VM_MSYNC,
+    TC_MACH_VM_BEHAVIOR_SET,
+    TC_VM_BEHAVIOR_SET,
     TC_SET_EXC_GUARD_BAD, /* task_set_exc_guard_behavior with a bit beyond TASK_EXC_GUARD_ALL */
     TC_END
 };
@@ -176,6 +182,18 @@ static kern_return_t tc_run_more(tc_call *c)
         return vm_read_list(c->task, (struct vm_read_entry *)tc_list, 1);
     case TC_SET_EXC_GUARD_BAD:
         return task_set_exc_guard_behavior(c->task, TC_EXC_GUARD_BAD);
+    case TC_MACH_VM_INHERIT:
+        return mach_vm_inherit(c->task, 0x10000, 0x3000, VM_INHERIT_SHARE);
+    case TC_VM_INHERIT:
+        return vm_inherit(c->task, 0x10000, 0x3000, VM_INHERIT_SHARE);
+    case TC_MACH_VM_MSYNC:
+        return mach_vm_msync(c->task, 0x10000, 0x3000, VM_SYNC_SYNCHRONOUS);
+    case TC_VM_MSYNC:
+        return vm_msync(c->task, 0x10000, 0x3000, VM_SYNC_SYNCHRONOUS);
+    case TC_MACH_VM_BEHAVIOR_SET:
+        return mach_vm_behavior_set(c->task, 0x10000, 0x3000, VM_BEHAVIOR_RANDOM);
+    case TC_VM_BEHAVIOR_SET:
+        return vm_behavior_set(c->task, 0x10000, 0x3000, VM_BEHAVIOR_RANDOM);
     case TC_MACH_VM_READ:
     case TC_VM_READ: {
         vm_offset_t data = (vm_offset_t)c->address;
@@ -275,6 +293,8 @@ static const mach_msg_id_t tc_more[TC_END] = {
     [TC_VM_COPY] = 4807,        [TC_MACH_VM_READ_OVERWRITE] = 4808, [TC_VM_READ_OVERWRITE] = 4808,
     [TC_MACH_VM_READ] = 4804,   [TC_VM_READ] = 4804,
     [TC_MACH_VM_READ_LIST] = 4805, [TC_VM_READ_LIST] = 4805,
+    [TC_MACH_VM_INHERIT] = 4803, [TC_VM_INHERIT] = 4803, [TC_MACH_VM_MSYNC] = 4809,
+    [TC_VM_MSYNC] = 4809,       [TC_MACH_VM_BEHAVIOR_SET] = 4810, [TC_VM_BEHAVIOR_SET] = 4810,
     [TC_SET_EXC_GUARD_BAD] = 3453, /* task.defs */
 };
 
@@ -1061,6 +1081,30 @@ MT_TEST(vm_copy_and_read_overwrite_on_a_plain_port_send_their_routines_requests)
     tc_answer(&req.m, 4908, KERN_SUCCESS);
     MT_EQ(tc_join(&c), MIG_TYPE_ERROR);
     MT_EQ(c.size, 0x5678u);
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+MT_TEST(vm_inherit_msync_and_behavior_set_on_a_plain_port_send_their_routines_requests)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    tc_request req;
+    tc_call c;
+    static const uint32_t value[] = {VM_INHERIT_SHARE, VM_INHERIT_SHARE, VM_SYNC_SYNCHRONOUS,
+                                     VM_SYNC_SYNCHRONOUS, VM_BEHAVIOR_RANDOM, VM_BEHAVIOR_RANDOM};
+    for (int which = TC_MACH_VM_INHERIT; which <= TC_VM_BEHAVIOR_SET; which++) {
+        tc_start_received(&c, p, which, tc_more[which], &req.m);
+        /* the address, the size, then the value: 20 bytes packed on 4 */
+        MT_EQ(req.h.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 20);
+        MT_EQ(req.vm.address, 0x10000u);
+        MT_EQ(req.vm.size, 0x3000u);
+        uint32_t v;
+        memcpy(&v, &req.vm.data, 4);
+        MT_EQ(v, value[which - TC_MACH_VM_INHERIT]);
+        kern_return_t answer = which % 2 ? KERN_INVALID_ADDRESS : KERN_SUCCESS;
+        tc_answer(&req.m, tc_more[which] + 100, answer);
+        MT_EQ(tc_join(&c), answer);
+    }
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
 }
 

@@ -15,6 +15,12 @@ kern_return_t mach_vm_deallocate(vm_map_t target, mach_vm_address_t address,
 kern_return_t mach_vm_protect(vm_map_t target_task, mach_vm_address_t address,
                               mach_vm_size_t size, boolean_t set_maximum,
                               vm_prot_t new_protection);
+kern_return_t mach_vm_inherit(vm_map_t target_task, mach_vm_address_t address,
+                              mach_vm_size_t size, vm_inherit_t new_inheritance);
+kern_return_t mach_vm_msync(vm_map_t target_task, mach_vm_address_t address, mach_vm_size_t size,
+                            vm_sync_t sync_flags);
+kern_return_t mach_vm_behavior_set(vm_map_t target_task, mach_vm_address_t address,
+                                   mach_vm_size_t size, vm_behavior_t new_behavior);
 kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t source_address,
                            mach_vm_size_t size, mach_vm_address_t dest_address);
 kern_return_t mach_vm_read(vm_map_read_t target_task, mach_vm_address_t address,

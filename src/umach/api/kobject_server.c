@@ -838,18 +838,9 @@ static kern_return_t serve(ts_call *c)
     case UM_MIG_TASK_SWAP_EXCEPTION_PORTS:
         return r_exc_ports(c, c->target ? c->target->exc_actions : NULL, NULL,
                            exc_op_of(c->req->id));
-    case UM_MIG_MACH_VM_ALLOCATE:
-    case UM_MIG_MACH_VM_DEALLOCATE:
-    case UM_MIG_MACH_VM_PROTECT:
-    case UM_MIG_MACH_VM_READ:
-    case UM_MIG_MACH_VM_READ_LIST:
-    case UM_MIG_MACH_VM_WRITE:
-    case UM_MIG_MACH_VM_COPY:
-    case UM_MIG_MACH_VM_READ_OVERWRITE:
-    case UM_MIG_MACH_VM_REGION:
-        return r_vm(c);
     default:
-        return MIG_BAD_ID;
+        /* The mach_vm routines api/vm_mig.c's table has, else MIG_BAD_ID. */
+        return r_vm(c);
     }
 }
 
@@ -953,7 +944,8 @@ static kern_return_t serve_any(ts_call *c, ts_kind kind)
     if (kr != TS_CHECKED)
         return kr;
     if ((id >= UM_MIG_MACH_PORT_NAMES && id < UM_MIG_MACH_PORT_NAMES + 100) ||
-        id == UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR || id == UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR)
+        id == UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR || id == UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR ||
+        id == UM_MIG_MACH_VM_MSYNC)
         return KERN_INVALID_TASK;
     return KERN_INVALID_ARGUMENT;
 }

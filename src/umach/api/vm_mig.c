@@ -18,6 +18,11 @@ bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, bool *ool)
     case UM_MIG_MACH_VM_READ:
         *args = 8 + 8;
         return true;
+    case UM_MIG_MACH_VM_INHERIT: /* address, size, new_inheritance */
+    case UM_MIG_MACH_VM_MSYNC:   /* address, size, sync_flags */
+    case UM_MIG_MACH_VM_BEHAVIOR_SET: /* address, size, new_behavior */
+        *args = 8 + 8 + 4;
+        return true;
     case UM_MIG_MACH_VM_PROTECT: /* address, size, set_maximum, new_protection */
         *args = 8 + 8 + 4 + 4;
         return true;

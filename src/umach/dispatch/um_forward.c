@@ -149,9 +149,10 @@ static kern_return_t fw_rpc(mach_port_t task, mach_msg_id_t id, fw_buf *m, mach_
         if (mr != MACH_MSG_SUCCESS && mr != MACH_SEND_INVALID_DEST)
             return mr;
         /* mach_port.defs routines: a null space; task.defs ones: a null task, which the
-         * exc_guard routines call KERN_INVALID_TASK and the others KERN_INVALID_ARGUMENT. */
+         * exc_guard routines call KERN_INVALID_TASK and the others KERN_INVALID_ARGUMENT;
+         * mach_vm.defs ones a null map, KERN_INVALID_TASK for mach_vm_msync. */
         return (id >= 3200 && id < 3300) || id == UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR ||
-                       id == UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR
+                       id == UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR || id == UM_MIG_MACH_VM_MSYNC
                    ? KERN_INVALID_TASK
                    : KERN_INVALID_ARGUMENT;
     }

@@ -82,6 +82,58 @@ static bool find_region(uint64_t addr, map_line *out)
 }
 
 /*
+ * What Linux keeps with the mapping holding `addr` (/proc/self/smaps' VmFlags): MADV_DONTFORK
+ * ("dc"), and the paging behaviour MADV_RANDOM ("rr") or MADV_SEQUENTIAL ("sr") set.
+ */
+static void vma_flags(uint64_t addr, bool *dontfork, vm_behavior_t *behavior)
+{
+    *dontfork = false;
+    *behavior = VM_BEHAVIOR_DEFAULT;
+    FILE *f = fopen("/proc/self/smaps", "re");
+    if (!f)
+        return;
+    char line[4096];
+    bool in = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long start, end;
+        if (sscanf(line, "%llx-%llx ", &start, &end) == 2) {
+            if (in)
+                break;
+            in = start <= addr && addr < end;
+            continue;
+        }
+        if (!in || strncmp(line, "VmFlags:", 8) != 0)
+            continue;
+        for (const char *at = line + 8; *at; at++) {
+            if (at[0] == ' ' && at[1] && at[2] && (at[3] == ' ' || at[3] == '\n' || !at[3])) {
+                if (!strncmp(at + 1, "dc", 2))
+                    *dontfork = true;
+                else if (!strncmp(at + 1, "rr", 2))
+                    *behavior = VM_BEHAVIOR_RANDOM;
+                else if (!strncmp(at + 1, "sr", 2))
+                    *behavior = VM_BEHAVIOR_SEQUENTIAL;
+            }
+        }
+        break;
+    }
+    fclose(f);
+}
+
+/*
+ * The inheritance of the mapping holding `addr`: the registry's for its regions (vm_inherit
+ * records it there), else MADV_DONTFORK's NONE, a shared mapping's SHARE (Linux shares it at
+ * fork), private memory's COPY.
+ */
+static vm_inherit_t inheritance_at(int kept, bool shared, bool dontfork)
+{
+    if (kept >= 0)
+        return (vm_inherit_t)kept;
+    if (dontfork)
+        return VM_INHERIT_NONE;
+    return shared ? VM_INHERIT_SHARE : VM_INHERIT_COPY;
+}
+
+/*
  * Another port than the caller's task: the routine `id`'s MIG request (mach_vm_region's,
  * vm_region_64's or vm_region's: one layout, 64-bit addresses), whose reply carries the object
  * name in a port descriptor, the address and size, then the info array (10 integers at most).
@@ -133,25 +185,37 @@ static kern_return_t region_common(vm_map_t target, mach_msg_id_t id, uint64_t *
     }
     if (hi < m.end)
         m.end = hi;
+    /* So is a mapping whose parts the registry keeps with different inheritances. */
+    int kept = um_vm_inherit_of(*address > m.start ? *address : m.start, &lo, &hi);
+    if (lo > m.start) {
+        m.offset += lo - m.start;
+        m.start = lo;
+    }
+    if (hi < m.end)
+        m.end = hi;
+    bool dontfork;
+    vm_behavior_t behavior;
+    vma_flags(m.start, &dontfork, &behavior);
+    vm_inherit_t inheritance = inheritance_at(kept, m.shared, dontfork);
     if (flavor == VM_REGION_BASIC_INFO_64) {
         vm_region_basic_info_data_64_t b;
         memset(&b, 0, sizeof b);
         b.protection = m.prot;
         b.max_protection = max;
-        b.inheritance = VM_INHERIT_DEFAULT;
+        b.inheritance = inheritance;
         b.shared = m.shared;
         b.offset = m.offset;
-        b.behavior = VM_BEHAVIOR_DEFAULT;
+        b.behavior = behavior;
         memcpy(info, &b, sizeof b);
     } else {
         vm_region_basic_info_data_t b;
         memset(&b, 0, sizeof b);
         b.protection = m.prot;
         b.max_protection = max;
-        b.inheritance = VM_INHERIT_DEFAULT;
+        b.inheritance = inheritance;
         b.shared = m.shared;
         b.offset = (uint32_t)m.offset;
-        b.behavior = VM_BEHAVIOR_DEFAULT;
+        b.behavior = behavior;
         memcpy(info, &b, sizeof b);
     }
     *count = need;

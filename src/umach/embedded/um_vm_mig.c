@@ -56,6 +56,13 @@ kern_return_t um_vm_mig_run(um_vm_mig_call *call)
     case UM_MIG_MACH_VM_PROTECT:
         return mach_vm_protect(self, get64(in), get64(in + 8), (boolean_t)get32(in + 16),
                                (vm_prot_t)get32(in + 20));
+    case UM_MIG_MACH_VM_INHERIT:
+        return mach_vm_inherit(self, get64(in), get64(in + 8), (vm_inherit_t)get32(in + 16));
+    case UM_MIG_MACH_VM_MSYNC:
+        return mach_vm_msync(self, get64(in), get64(in + 8), (vm_sync_t)get32(in + 16));
+    case UM_MIG_MACH_VM_BEHAVIOR_SET:
+        return mach_vm_behavior_set(self, get64(in), get64(in + 8),
+                                    (vm_behavior_t)get32(in + 16));
     case UM_MIG_MACH_VM_READ: {
         vm_offset_t data = 0;
         mach_msg_type_number_t count = 0;

@@ -106,13 +106,16 @@ typedef struct um_region {
     uint64_t off;          /* file offset mapped at start */
     uint8_t state;         /* UM_RG_LIVE, UM_RG_FROZEN or UM_RG_SHARED */
     bool checked;          /* scratch: validated in the current operation */
-    uint8_t inherit;       /* SHARED: VM_INHERIT_* at fork (the others are always copied) */
+    uint8_t inherit;       /* VM_INHERIT_* at fork: SHARED regions follow all three; the
+                            * others are copied, or not there (NONE: MADV_DONTFORK) */
     uint8_t maxprot;       /* its maximum protection (VM_PROT_*): VM_PROT_ALL but for a shared
                             * region mapped with less, or lowered by vm_protect(set_maximum) */
     uint32_t fork_npieces;
     struct um_piece *fork_pieces; /* SHARED, inherited as a copy, while a fork runs: its
                                    * mappings and holes at the fork (range_pieces) */
     void *fork_copy;       /* SHARED, inherited as a copy, while a fork runs: the child's copy */
+    uint8_t advice;        /* the madvise advice of its paging behaviour (0: MADV_NORMAL), put
+                            * back when the region is mapped again (frozen) */
 } um_region;
 
 /* One mapping's part of a range and its protection (VM_PROT_*), or a hole (prot -1). */
@@ -599,7 +602,7 @@ static bool reg_insert(uint64_t start, uint64_t end, um_vmo *v, uint64_t off, ui
     size_t i = reg_lower(start);
     memmove(&um_vmr.r[i + 1], &um_vmr.r[i], (um_vmr.n - i) * sizeof um_vmr.r[0]);
     um_vmr.r[i] = (um_region){start, end, v, off, state, false, VM_INHERIT_DEFAULT, VM_PROT_ALL,
-                              0, NULL, NULL};
+                              0, NULL, NULL, 0};
     um_vmr.n++;
     return true;
 }
@@ -614,6 +617,11 @@ static bool reg_freeze(um_region *r)
     if (p == MAP_FAILED)
         return false;
     r->state = UM_RG_FROZEN;
+    /* A new mapping: what vm_inherit and vm_behavior_set told the old one, again. */
+    if (r->inherit == VM_INHERIT_NONE)
+        (void)madvise(p, r->end - r->start, MADV_DONTFORK);
+    if (r->advice)
+        (void)madvise(p, r->end - r->start, r->advice);
     return true;
 }
 
@@ -771,6 +779,15 @@ static void um_vm_atfork_child(void)
     if (um_vmr.maps != -2)
         um_vmr.maps = -1;
     children_shared_inherit();
+    /* Regions inherited as none are not in the child (MADV_DONTFORK). */
+    for (size_t i = 0; i < um_vmr.n;) {
+        um_region *r = &um_vmr.r[i];
+        if (r->inherit == VM_INHERIT_NONE) {
+            reg_forget(r->start, r->end, false);
+            continue;
+        }
+        i++;
+    }
     pthread_mutex_unlock(&um_vmr.lock);
 }
 
@@ -2648,4 +2665,59 @@ int um_vm_max_prot(uint64_t addr, uint64_t *lop, uint64_t *hip)
     *lop = lo;
     *hip = hi;
     return max;
+}
+
+/* ---- inheritance and paging behaviour (embedded/um_vm_attr.c) --------------------------------- */
+
+bool um_vm_vma(uint64_t addr, bool or_next, uint64_t *lop, uint64_t *hip, int *protp,
+               bool *sharedp)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    bool found = vma_find(addr, or_next, lop, hip, protp, sharedp);
+    pthread_mutex_unlock(&um_vmr.lock);
+    return found;
+}
+
+bool um_vm_foreign_shared(uint64_t start, uint64_t len)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    bool foreign = foreign_shared(start, start + len);
+    pthread_mutex_unlock(&um_vmr.lock);
+    return foreign;
+}
+
+void um_vm_mark(uint64_t start, uint64_t len, int inherit, int advice)
+{
+    uint64_t end = start + len;
+    pthread_mutex_lock(&um_vmr.lock);
+    /* Out of memory to split, a region keeps what it had (its fork still follows madvise's
+     * flags until it is frozen). */
+    if (reg_split(start) && reg_split(end)) {
+        for (size_t i = reg_lower(start); i < um_vmr.n && um_vmr.r[i].start < end; i++) {
+            if (inherit >= 0)
+                um_vmr.r[i].inherit = (uint8_t)inherit;
+            if (advice >= 0)
+                um_vmr.r[i].advice = (uint8_t)advice;
+        }
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+}
+
+int um_vm_inherit_of(uint64_t addr, uint64_t *lop, uint64_t *hip)
+{
+    pthread_mutex_lock(&um_vmr.lock);
+    size_t i = reg_lower(addr);
+    int inherit = -1;
+    uint64_t lo = i > 0 ? um_vmr.r[i - 1].end : 0, hi = UINT64_MAX;
+    if (i < um_vmr.n && um_vmr.r[i].start <= addr) {
+        inherit = um_vmr.r[i].inherit;
+        lo = um_vmr.r[i].start;
+        hi = um_vmr.r[i].end;
+    } else if (i < um_vmr.n) {
+        hi = um_vmr.r[i].start;
+    }
+    pthread_mutex_unlock(&um_vmr.lock);
+    *lop = lo;
+    *hip = hi;
+    return inherit;
 }

@@ -225,4 +225,27 @@ kern_return_t um_vm_protect(uint64_t start, uint64_t len, bool set_max, int new_
  */
 int um_vm_max_prot(uint64_t addr, uint64_t *lop, uint64_t *hip);
 
+/* ---- inheritance and paging behaviour (embedded/um_vm_attr.c) --------------------------------- */
+
+/*
+ * The kernel's mapping holding `addr` (or with `or_next`, the first one above it): its bounds,
+ * protection (VM_PROT_*) and whether it is shared. false: none.
+ */
+bool um_vm_vma(uint64_t addr, bool or_next, uint64_t *lop, uint64_t *hip, int *protp,
+               bool *sharedp);
+/* Does [start, start + len) hold a shared mapping that is not a registry region's (a file the
+ * program mapped shared itself)? */
+bool um_vm_foreign_shared(uint64_t start, uint64_t len);
+/*
+ * Record for the registry's regions of [start, start + len) (page-aligned) their inheritance
+ * (VM_INHERIT_*; -1 keeps it) and the madvise advice of their paging behaviour (-1 keeps it):
+ * a shared region's fork follows its inheritance, a region inherited as none leaves the
+ * child's registry, and a region mapped again (frozen) gets both back. The caller has made the
+ * kernel's mappings agree (MADV_DONTFORK, the advice).
+ */
+void um_vm_mark(uint64_t start, uint64_t len, int inherit, int advice);
+/* The inheritance the registry keeps for `addr`, or -1 when no region holds it, and the span
+ * [*lop, *hip) around it where that holds (the region, or the gap between two). */
+int um_vm_inherit_of(uint64_t addr, uint64_t *lop, uint64_t *hip);
+
 #endif
