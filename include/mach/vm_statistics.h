@@ -61,6 +61,20 @@ typedef struct vm_statistics64 vm_statistics64_data_t;
 #define VM_STATISTICS_TRUNCATE_TO_32_BIT(value)                                                \
     ((uint32_t)(((value) > UINT32_MAX) ? UINT32_MAX : (value)))
 
+/* A page's disposition (mach_vm_page_query, mach_vm_page_info). */
+#define VM_PAGE_QUERY_PAGE_PRESENT 0x1
+#define VM_PAGE_QUERY_PAGE_FICTITIOUS 0x2
+#define VM_PAGE_QUERY_PAGE_REF 0x4
+#define VM_PAGE_QUERY_PAGE_DIRTY 0x8
+#define VM_PAGE_QUERY_PAGE_PAGED_OUT 0x10
+#define VM_PAGE_QUERY_PAGE_COPIED 0x20
+#define VM_PAGE_QUERY_PAGE_SPECULATIVE 0x40
+#define VM_PAGE_QUERY_PAGE_EXTERNAL 0x80
+#define VM_PAGE_QUERY_PAGE_CS_VALIDATED 0x100
+#define VM_PAGE_QUERY_PAGE_CS_TAINTED 0x200
+#define VM_PAGE_QUERY_PAGE_CS_NX 0x400
+#define VM_PAGE_QUERY_PAGE_REUSABLE 0x800
+
 #define VM_FLAGS_FIXED 0x00000000
 #define VM_FLAGS_ANYWHERE 0x00000001
 #define VM_FLAGS_PURGABLE 0x00000002

@@ -38,7 +38,12 @@ bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, bool *ool)
         *args = 8 + 8 + 8;
         return true;
     case UM_MIG_MACH_VM_REGION: /* address, flavor, infoCnt */
+    case UM_MIG_MACH_VM_PAGE_INFO: /* address, flavor, infoCnt */
+    case UM_MIG_MACH_VM_REGION_RECURSE: /* address, nesting_depth, infoCnt */
         *args = 8 + 4 + 4;
+        return true;
+    case UM_MIG_MACH_VM_PAGE_QUERY: /* offset */
+        *args = 8;
         return true;
     default:
         return false;

@@ -1,13 +1,15 @@
 /*
  * um_vm_info.c — the task's own memory map: vm_region / vm_region_64 / mach_vm_region (basic
- * info), vm_protect, vm_copy, vm_write, vm_read_overwrite, vm_read and vm_read_list, each in
+ * info), vm_region_recurse_64 / mach_vm_region_recurse (the submap flavours, one level),
+ * mach_vm_page_info / mach_vm_page_query (one page, from mincore and /proc/self/pagemap),
+ * vm_protect, vm_copy, vm_write, vm_read_overwrite, vm_read and vm_read_list, each in
  * its vm_* and mach_vm_* forms, over this process's address space (the task's map is the
  * process's, embedded and in a world alike). On another port each but vm_write sends the
  * routine's MIG request to it (dispatch/um_forward.h). Regions are the kernel's mappings
- * (/proc/self/maps); memory is read and written with process_vm_readv, so a bad range is an
- * error code, never a fault. A copy reads its source with the map held (um_vm_map_hold), as
- * XNU's vm_map_copyin does, and a write into memory a memory entry is being made of waits for
- * that conversion (um_vm_convert_settle).
+ * (/proc/self/maps, with /proc/self/smaps for what Linux keeps with each); memory is read and
+ * written with process_vm_readv, so a bad range is an error code, never a fault. A copy reads
+ * its source with the map held (um_vm_map_hold), as XNU's vm_map_copyin does, and a write into
+ * memory a memory entry is being made of waits for that conversion (um_vm_convert_settle).
  *
  * A region of more than UM_VM_COPY_SMALL bytes from vm_allocate is mapped from a memfd
  * (src/umach/vm/): that sharing is umach's own mechanism, so such regions report
@@ -31,6 +33,7 @@
 #include <mach/vm_region.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,7 @@ typedef struct map_line {
     uint64_t start, end, offset;
     vm_prot_t prot;
     bool shared;
+    bool file; /* a file's mapping (not umach's memfds, nor shared anonymous memory) */
 } map_line;
 
 /* The first mapping that contains `addr` or lies above it. */
@@ -74,6 +78,8 @@ static bool find_region(uint64_t addr, map_line *out)
                     (perms[2] == 'x' ? VM_PROT_EXECUTE : 0);
         const char *path = path_at ? line + path_at : "";
         out->shared = perms[3] == 's' && strncmp(path, "/memfd:umach-", 13) != 0;
+        out->file = path[0] == '/' && strncmp(path, "/memfd:", 7) != 0 &&
+                    strncmp(path, "/dev/zero", 9) != 0 && strncmp(path, "/SYSV", 5) != 0;
         found = true;
         break;
     }
@@ -81,37 +87,49 @@ static bool find_region(uint64_t addr, map_line *out)
     return found;
 }
 
-/*
- * What Linux keeps with the mapping holding `addr` (/proc/self/smaps' VmFlags): MADV_DONTFORK
- * ("dc"), and the paging behaviour MADV_RANDOM ("rr") or MADV_SEQUENTIAL ("sr") set.
- */
-static void vma_flags(uint64_t addr, bool *dontfork, vm_behavior_t *behavior)
+/* What Linux keeps with one mapping (/proc/self/smaps). */
+typedef struct vma_smaps {
+    bool dontfork;          /* MADV_DONTFORK ("dc") */
+    vm_behavior_t behavior; /* MADV_RANDOM ("rr") or MADV_SEQUENTIAL ("sr") */
+    uint64_t rss_kb, swap_kb, dirty_kb; /* its pages mapped, swapped out, and written */
+} vma_smaps;
+
+/* The smaps record of the mapping holding `addr` (all zeros when there is none). */
+static void vma_smaps_at(uint64_t addr, vma_smaps *v)
 {
-    *dontfork = false;
-    *behavior = VM_BEHAVIOR_DEFAULT;
+    memset(v, 0, sizeof *v);
     FILE *f = fopen("/proc/self/smaps", "re");
     if (!f)
         return;
     char line[4096];
     bool in = false;
     while (fgets(line, sizeof line, f)) {
-        unsigned long long start, end;
+        unsigned long long start, end, kb;
         if (sscanf(line, "%llx-%llx ", &start, &end) == 2) {
             if (in)
                 break;
             in = start <= addr && addr < end;
             continue;
         }
-        if (!in || strncmp(line, "VmFlags:", 8) != 0)
+        if (!in)
+            continue;
+        if (sscanf(line, "Rss: %llu kB", &kb) == 1)
+            v->rss_kb = kb;
+        else if (sscanf(line, "Swap: %llu kB", &kb) == 1)
+            v->swap_kb = kb;
+        else if (sscanf(line, "Private_Dirty: %llu kB", &kb) == 1 ||
+                 sscanf(line, "Shared_Dirty: %llu kB", &kb) == 1)
+            v->dirty_kb += kb;
+        if (strncmp(line, "VmFlags:", 8) != 0)
             continue;
         for (const char *at = line + 8; *at; at++) {
             if (at[0] == ' ' && at[1] && at[2] && (at[3] == ' ' || at[3] == '\n' || !at[3])) {
                 if (!strncmp(at + 1, "dc", 2))
-                    *dontfork = true;
+                    v->dontfork = true;
                 else if (!strncmp(at + 1, "rr", 2))
-                    *behavior = VM_BEHAVIOR_RANDOM;
+                    v->behavior = VM_BEHAVIOR_RANDOM;
                 else if (!strncmp(at + 1, "sr", 2))
-                    *behavior = VM_BEHAVIOR_SEQUENTIAL;
+                    v->behavior = VM_BEHAVIOR_SEQUENTIAL;
             }
         }
         break;
@@ -159,6 +177,46 @@ static kern_return_t region_forward(vm_map_t target, mach_msg_id_t id, uint64_t 
     return kr;
 }
 
+/* One region of the task's map as vm_region and vm_region_recurse report it. */
+typedef struct region_view {
+    map_line m;             /* its part of the Linux mapping */
+    bool whole;             /* the part is the whole mapping */
+    vm_prot_t max;
+    vm_inherit_t inheritance;
+    vma_smaps smaps;        /* the whole mapping's */
+} region_view;
+
+/* The region holding `address`, or the first above it: false when there is none. */
+static bool region_at(uint64_t address, region_view *v)
+{
+    map_line *m = &v->m;
+    if (!find_region(address, m))
+        return false;
+    uint64_t vma_start = m->start, vma_end = m->end;
+    /* A mapping whose parts have different maximums is one region per part, as XNU's map
+     * entries are. */
+    uint64_t lo, hi;
+    v->max = um_vm_max_prot(address > m->start ? address : m->start, &lo, &hi);
+    if (lo > m->start) {
+        m->offset += lo - m->start;
+        m->start = lo;
+    }
+    if (hi < m->end)
+        m->end = hi;
+    /* So is a mapping whose parts the registry keeps with different inheritances. */
+    int kept = um_vm_inherit_of(address > m->start ? address : m->start, &lo, &hi);
+    if (lo > m->start) {
+        m->offset += lo - m->start;
+        m->start = lo;
+    }
+    if (hi < m->end)
+        m->end = hi;
+    v->whole = m->start == vma_start && m->end == vma_end;
+    vma_smaps_at(m->start, &v->smaps);
+    v->inheritance = inheritance_at(kept, m->shared, v->smaps.dontfork);
+    return true;
+}
+
 static kern_return_t region_common(vm_map_t target, mach_msg_id_t id, uint64_t *address,
                                    uint64_t *size, vm_region_flavor_t flavor,
                                    vm_region_info_t info, mach_msg_type_number_t *count,
@@ -172,31 +230,13 @@ static kern_return_t region_common(vm_map_t target, mach_msg_id_t id, uint64_t *
         flavor == VM_REGION_BASIC_INFO_64 ? VM_REGION_BASIC_INFO_COUNT_64 : VM_REGION_BASIC_INFO_COUNT;
     if (*count < need)
         return KERN_INVALID_ARGUMENT;
-    map_line m;
-    if (!find_region(*address, &m))
+    region_view v;
+    if (!region_at(*address, &v))
         return KERN_INVALID_ADDRESS;
-    /* A mapping whose parts have different maximums is one region per part, as XNU's map
-     * entries are. */
-    uint64_t lo, hi;
-    vm_prot_t max = um_vm_max_prot(*address > m.start ? *address : m.start, &lo, &hi);
-    if (lo > m.start) {
-        m.offset += lo - m.start;
-        m.start = lo;
-    }
-    if (hi < m.end)
-        m.end = hi;
-    /* So is a mapping whose parts the registry keeps with different inheritances. */
-    int kept = um_vm_inherit_of(*address > m.start ? *address : m.start, &lo, &hi);
-    if (lo > m.start) {
-        m.offset += lo - m.start;
-        m.start = lo;
-    }
-    if (hi < m.end)
-        m.end = hi;
-    bool dontfork;
-    vm_behavior_t behavior;
-    vma_flags(m.start, &dontfork, &behavior);
-    vm_inherit_t inheritance = inheritance_at(kept, m.shared, dontfork);
+    map_line m = v.m;
+    vm_prot_t max = v.max;
+    vm_inherit_t inheritance = v.inheritance;
+    vm_behavior_t behavior = v.smaps.behavior;
     if (flavor == VM_REGION_BASIC_INFO_64) {
         vm_region_basic_info_data_64_t b;
         memset(&b, 0, sizeof b);
@@ -261,6 +301,163 @@ UM_EXPORT kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *addre
 {
     return region_common(target_task, UM_MIG_VM_REGION, address, size, flavor, info, infoCnt,
                          object_name);
+}
+
+/* ---- vm_region_recurse: the submap flavours ---------------------------------------------------- */
+
+#define UM_PM_PRESENT (1ULL << 63)
+#define UM_PM_SWAPPED (1ULL << 62)
+#define UM_PM_FILE (1ULL << 61)
+#define UM_PM_EXCLUSIVE (1ULL << 56)
+#define UM_PM_SOFT_DIRTY (1ULL << 55)
+
+/* Was the page of pagemap entry `e` written since it was mapped? An anonymous page mapped here
+ * alone was (a page only read maps the shared zero page); a file's or a memfd's page is known
+ * written only by the soft-dirty bit, where the kernel keeps it. */
+static bool pm_dirty(uint64_t e)
+{
+    return (e & UM_PM_PRESENT) &&
+           ((e & UM_PM_SOFT_DIRTY) || (!(e & UM_PM_FILE) && (e & UM_PM_EXCLUSIVE)));
+}
+
+/*
+ * The pages of [start, end) mapped here, swapped out and written (/proc/self/pagemap, a chunk
+ * at a time): for a part of a mapping, which smaps does not count apart.
+ */
+static void count_pages(uint64_t start, uint64_t end, uint64_t *resident, uint64_t *swapped,
+                        uint64_t *dirty)
+{
+    *resident = *swapped = *dirty = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    uint64_t e[512];
+    for (uint64_t at = start; at < end;) {
+        uint64_t n = (end - at) / vm_page_size;
+        if (n > 512)
+            n = 512;
+        ssize_t got = pread(fd, e, (size_t)n * sizeof e[0], (off_t)(at / vm_page_size * sizeof e[0]));
+        if (got <= 0)
+            break;
+        n = (uint64_t)got / sizeof e[0];
+        for (uint64_t i = 0; i < n; i++) {
+            *resident += (e[i] & UM_PM_PRESENT) != 0;
+            *swapped += !(e[i] & UM_PM_PRESENT) && (e[i] & UM_PM_SWAPPED);
+            *dirty += pm_dirty(e[i]);
+        }
+        at += n * vm_page_size;
+    }
+    close(fd);
+}
+
+/*
+ * XNU's vm_map_region_recurse_64 on the caller's map, which has no submaps here (Linux's
+ * mappings are one level): the region holding *address or the first above it, at depth 0,
+ * in the short flavour (a count below VM_REGION_SUBMAP_INFO_V0_COUNT_64) or the full one
+ * (V0, V1 or V2 as the count allows), *count set to the flavour's even when no region is
+ * found. The page counts are the mapping's (smaps) or, for a part of one, pagemap's; a
+ * region with no page yet (neither a file nor shared) has no object: SM_EMPTY, ref_count 0.
+ */
+static kern_return_t recurse_own(uint64_t *address, uint64_t *size, natural_t *depth,
+                                 vm_region_recurse_info_t info, mach_msg_type_number_t *count)
+{
+    if (*count < VM_REGION_SUBMAP_SHORT_INFO_COUNT_64)
+        return KERN_INVALID_ARGUMENT;
+    mach_msg_type_number_t original = *count;
+    bool full = original >= VM_REGION_SUBMAP_INFO_V0_COUNT_64;
+    *count = !full                                        ? VM_REGION_SUBMAP_SHORT_INFO_COUNT_64
+             : original >= VM_REGION_SUBMAP_INFO_V2_COUNT_64 ? VM_REGION_SUBMAP_INFO_V2_COUNT_64
+             : original >= VM_REGION_SUBMAP_INFO_V1_COUNT_64 ? VM_REGION_SUBMAP_INFO_V1_COUNT_64
+                                                             : VM_REGION_SUBMAP_INFO_V0_COUNT_64;
+    region_view v;
+    if (!region_at(*address, &v))
+        return KERN_INVALID_ADDRESS;
+    const map_line *m = &v.m;
+    uint64_t resident, swapped, dirty, kb = vm_page_size / 1024;
+    if (v.whole) {
+        resident = v.smaps.rss_kb / kb;
+        swapped = v.smaps.swap_kb / kb;
+        dirty = v.smaps.dirty_kb / kb;
+    } else {
+        count_pages(m->start, m->end, &resident, &swapped, &dirty);
+    }
+    bool object = m->file || m->shared || resident || swapped;
+    unsigned char share_mode = !object    ? SM_EMPTY
+                               : m->shared ? SM_SHARED
+                               : m->file   ? SM_COW /* a private mapping of a file */
+                                           : SM_PRIVATE;
+    vm_region_submap_info_data_64_t s;
+    memset(&s, 0, sizeof s);
+    s.protection = m->prot;
+    s.max_protection = v.max;
+    s.inheritance = v.inheritance;
+    s.offset = m->offset;
+    s.pages_resident = (unsigned)resident;
+    s.pages_swapped_out = (unsigned)swapped;
+    s.pages_dirtied = (unsigned)dirty;
+    s.ref_count = object ? 1 : 0;
+    s.external_pager = m->file;
+    s.share_mode = share_mode;
+    s.behavior = v.smaps.behavior;
+    s.object_id = object ? (vm32_object_id_t)m->start : 0;
+    s.object_id_full = object ? m->start : 0;
+    if (full) {
+        memcpy(info, &s, *count * sizeof(natural_t));
+    } else {
+        vm_region_submap_short_info_data_64_t t;
+        memset(&t, 0, sizeof t);
+        t.protection = s.protection;
+        t.max_protection = s.max_protection;
+        t.inheritance = s.inheritance;
+        t.offset = s.offset;
+        t.ref_count = s.ref_count;
+        t.external_pager = s.external_pager;
+        t.share_mode = s.share_mode;
+        t.behavior = s.behavior;
+        t.object_id = s.object_id;
+        memcpy(info, &t, sizeof t);
+    }
+    *depth = 0;
+    *address = m->start;
+    *size = m->end - m->start;
+    return KERN_SUCCESS;
+}
+
+/* Both forms (one layout: 64-bit addresses and sizes); on another port the routine's MIG
+ * request (mach_vm_region_recurse's, as vm_region_recurse_64's on LP64 Darwin), whose reply
+ * carries the address, size and depth, then the info array (19 integers at most). */
+static kern_return_t recurse_common(vm_map_read_t target, uint64_t *address, uint64_t *size,
+                                    natural_t *depth, vm_region_recurse_info_t info,
+                                    mach_msg_type_number_t *count)
+{
+    if (!own_map(target)) {
+        if (!um_forward_wanted(target))
+            return MACH_SEND_INVALID_DEST;
+        const um_fw_in in[] = {UM_FW64(*address), UM_FW32(*depth)};
+        const um_fw_out out[] = {UM_FWOUT(address), UM_FWOUT(size), UM_FWOUT(depth)};
+        const um_fw_array array = {info, sizeof *info, count, VM_REGION_SUBMAP_INFO_COUNT_64};
+        return um_forward_array_out(target, UM_MIG_MACH_VM_REGION_RECURSE, in, 2, NULL, out, 3,
+                                    &array);
+    }
+    return recurse_own(address, size, depth, info, count);
+}
+
+UM_EXPORT kern_return_t mach_vm_region_recurse(vm_map_read_t target_task,
+                                               mach_vm_address_t *address, mach_vm_size_t *size,
+                                               natural_t *nesting_depth,
+                                               vm_region_recurse_info_t info,
+                                               mach_msg_type_number_t *infoCnt)
+{
+    return recurse_common(target_task, address, size, nesting_depth, info, infoCnt);
+}
+
+UM_EXPORT kern_return_t vm_region_recurse_64(vm_map_read_t target_task, vm_address_t *address,
+                                             vm_size_t *size, natural_t *nesting_depth,
+                                             vm_region_recurse_info_t info,
+                                             mach_msg_type_number_t *infoCnt)
+{
+    return recurse_common(target_task, address, size, nesting_depth,
+                          info, infoCnt);
 }
 
 /* [addr, addr + size) widened to pages; false when it wraps. */
@@ -794,4 +991,124 @@ UM_EXPORT kern_return_t vm_read_list(vm_map_read_t target_task, vm_read_entry_t 
                                      natural_t count)
 {
     return read_list_common(target_task, UM_MIG_MACH_VM_READ_LIST, data_list, count);
+}
+
+/* ---- one page: mach_vm_page_info, mach_vm_page_query ------------------------------------------ */
+
+/* /proc/self/pagemap's entry for the page holding `addr` (0 when it cannot be read). */
+static uint64_t pagemap_entry(uint64_t addr)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    uint64_t e = 0;
+    if (pread(fd, &e, sizeof e, (off_t)((addr / vm_page_size) * sizeof e)) != (ssize_t)sizeof e)
+        e = 0;
+    close(fd);
+    return e;
+}
+
+/*
+ * XNU's vm_map_page_info, VM_PAGE_INFO_BASIC, from what Linux tells of the page at `addr`: a
+ * page in memory (mincore: of the file's cache too, as XNU finds it in the object, or mapped
+ * here: pagemap) is PRESENT, mapped here also REF, and written since it was mapped DIRTY (an
+ * anonymous page mapped here alone, or pagemap's soft-dirty bit where the kernel keeps it);
+ * swapped out is PAGED_OUT. Such a page's
+ * object is the Linux mapping (ref_count 1, object_id its start), its offset the mapping's
+ * file offset of the address; a page with neither, or no mapping there, reads all zeros, as
+ * XNU's page with no object does. `basic` is filled whole; the caller copies what `count`
+ * allows.
+ */
+static kern_return_t page_info_own(uint64_t address, vm_page_info_flavor_t flavor,
+                                   mach_msg_type_number_t count, vm_page_info_basic_data_t *basic)
+{
+    if (flavor != VM_PAGE_INFO_BASIC)
+        return KERN_INVALID_ARGUMENT;
+    /* The structure was once a word short: both counts are accepted. */
+    if (count != VM_PAGE_INFO_BASIC_COUNT && count != VM_PAGE_INFO_BASIC_COUNT - 1)
+        return KERN_INVALID_ARGUMENT;
+    uint64_t mask = vm_page_mask;
+    if (address + 1 < address || ((address + 1 + mask) & ~mask) <= (address & ~mask))
+        return KERN_INVALID_ADDRESS; /* vm_sanitize's rewrite for the page-info calls */
+    memset(basic, 0, sizeof *basic);
+    uint64_t page = address & ~mask;
+    map_line m;
+    if (!find_region(page, &m) || m.start > page)
+        return KERN_SUCCESS;
+    int disposition = 0;
+    unsigned char resident = 0;
+    if (mincore((void *)(uintptr_t)page, (size_t)vm_page_size, &resident) == 0 && (resident & 1))
+        disposition |= VM_PAGE_QUERY_PAGE_PRESENT;
+    uint64_t e = pagemap_entry(page);
+    if (e & UM_PM_PRESENT) {
+        disposition |= VM_PAGE_QUERY_PAGE_PRESENT | VM_PAGE_QUERY_PAGE_REF;
+        if (pm_dirty(e))
+            disposition |= VM_PAGE_QUERY_PAGE_DIRTY;
+    } else if (e & UM_PM_SWAPPED) {
+        disposition |= VM_PAGE_QUERY_PAGE_PAGED_OUT;
+    }
+    if (!disposition)
+        return KERN_SUCCESS;
+    basic->disposition = disposition;
+    basic->ref_count = 1;
+    basic->object_id = m.start;
+    basic->offset = m.offset + (address - m.start);
+    return KERN_SUCCESS;
+}
+
+static kern_return_t page_info_common(vm_map_read_t target, uint64_t address,
+                                      vm_page_info_flavor_t flavor, vm_page_info_t info,
+                                      mach_msg_type_number_t *count)
+{
+    if (!own_map(target)) {
+        /* Another port: the MIG request, whose reply carries the info array (32 at most). */
+        if (!um_forward_wanted(target))
+            return MACH_SEND_INVALID_DEST;
+        const um_fw_in in[] = {UM_FW64(address), UM_FW32(flavor)};
+        const um_fw_array array = {info, sizeof *info, count, 32};
+        return um_forward_array_out(target, UM_MIG_MACH_VM_PAGE_INFO, in, 2, NULL, NULL, 0,
+                                    &array);
+    }
+    vm_page_info_basic_data_t basic;
+    kern_return_t kr = page_info_own(address, flavor, *count, &basic);
+    if (kr == KERN_SUCCESS)
+        memcpy(info, &basic, *count * sizeof(int));
+    return kr;
+}
+
+UM_EXPORT kern_return_t mach_vm_page_info(vm_map_read_t target_task, mach_vm_address_t address,
+                                          vm_page_info_flavor_t flavor, vm_page_info_t info,
+                                          mach_msg_type_number_t *infoCnt)
+{
+    return page_info_common(target_task, address, flavor, info, infoCnt);
+}
+
+/* XNU's mach_vm_page_query: the basic info's disposition and ref_count, both 0 on failure. */
+static kern_return_t page_query_common(vm_map_read_t target, uint64_t offset,
+                                       integer_t *disposition, integer_t *ref_count)
+{
+    if (!own_map(target)) {
+        if (!um_forward_wanted(target))
+            return MACH_SEND_INVALID_DEST;
+        const um_fw_in in[] = {UM_FW64(offset)};
+        const um_fw_out out[] = {UM_FWOUT(disposition), UM_FWOUT(ref_count)};
+        return um_forward_simple(target, UM_MIG_MACH_VM_PAGE_QUERY, NULL, in, 1, out, 2);
+    }
+    vm_page_info_basic_data_t basic;
+    kern_return_t kr = page_info_own(offset, VM_PAGE_INFO_BASIC, VM_PAGE_INFO_BASIC_COUNT, &basic);
+    *disposition = kr == KERN_SUCCESS ? basic.disposition : 0;
+    *ref_count = kr == KERN_SUCCESS ? basic.ref_count : 0;
+    return kr;
+}
+
+UM_EXPORT kern_return_t mach_vm_page_query(vm_map_read_t target_map, mach_vm_offset_t offset,
+                                           integer_t *disposition, integer_t *ref_count)
+{
+    return page_query_common(target_map, offset, disposition, ref_count);
+}
+
+UM_EXPORT kern_return_t vm_map_page_query(vm_map_read_t target_map, vm_offset_t offset,
+                                          integer_t *disposition, integer_t *ref_count)
+{
+    return page_query_common(target_map, offset, disposition, ref_count);
 }

@@ -117,6 +117,48 @@ kern_return_t um_vm_mig_run(um_vm_mig_call *call)
         call->out_len = 20 + count * 4;
         return KERN_SUCCESS;
     }
+    case UM_MIG_MACH_VM_PAGE_QUERY: {
+        integer_t disposition = 0, ref_count = 0;
+        kr = mach_vm_page_query(self, get64(in), &disposition, &ref_count);
+        if (kr == KERN_SUCCESS) {
+            put(call, &disposition, 4);
+            put(call, &ref_count, 4);
+        }
+        return kr;
+    }
+    case UM_MIG_MACH_VM_PAGE_INFO: {
+        /* MIG's server offers min(infoCnt, 32) integers; the reply is the count, then them. */
+        mach_msg_type_number_t count = get32(in + 12);
+        if (count > 32)
+            count = 32;
+        integer_t *info = (integer_t *)(void *)(call->out + 4);
+        kr = mach_vm_page_info(self, get64(in), (vm_page_info_flavor_t)get32(in + 8), info,
+                               &count);
+        if (kr != KERN_SUCCESS)
+            return kr;
+        memcpy(call->out, &count, 4);
+        call->out_len = 4 + count * 4;
+        return KERN_SUCCESS;
+    }
+    case UM_MIG_MACH_VM_REGION_RECURSE: {
+        /* The reply: address, size, depth, the count, then min(infoCnt, 19) integers. */
+        mach_vm_address_t address = get64(in);
+        mach_vm_size_t size = 0;
+        natural_t depth = get32(in + 8);
+        mach_msg_type_number_t count = get32(in + 12);
+        if (count > VM_REGION_SUBMAP_INFO_COUNT_64)
+            count = VM_REGION_SUBMAP_INFO_COUNT_64;
+        integer_t *info = (integer_t *)(void *)(call->out + 24);
+        kr = mach_vm_region_recurse(self, &address, &size, &depth, info, &count);
+        if (kr != KERN_SUCCESS)
+            return kr;
+        memcpy(call->out, &address, 8);
+        memcpy(call->out + 8, &size, 8);
+        memcpy(call->out + 16, &depth, 4);
+        memcpy(call->out + 20, &count, 4);
+        call->out_len = 24 + count * 4;
+        return KERN_SUCCESS;
+    }
     default:
         return MIG_BAD_ID;
     }
