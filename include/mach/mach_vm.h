@@ -1,8 +1,8 @@
 /*
  * <mach/mach_vm.h> — umach (Darwin ABI): the mach_vm.defs calls umach provides, on a task's
  * memory with 64-bit addresses and sizes: allocate, deallocate, protect, inherit, msync,
- * behavior_set, copy, read, read_list, read_overwrite, region, region_recurse, page_query,
- * page_info, write, map (of a memory entry or anonymous memory) and remap. <mach/vm_map.h> has their vm_* forms.
+ * behavior_set, copy, read, read_list, read_overwrite, region, region_recurse,
+ * purgable_control, page_query, page_info, write, map (of a memory entry or anonymous memory) and remap. <mach/vm_map.h> has their vm_* forms.
  */
 #ifndef _mach_vm_user_
 #define _mach_vm_user_
@@ -55,6 +55,8 @@ kern_return_t mach_vm_region(vm_map_read_t target_task, mach_vm_address_t *addre
                              mach_vm_size_t *size, vm_region_flavor_t flavor,
                              vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                              mach_port_t *object_name);
+kern_return_t mach_vm_purgable_control(vm_map_t target_task, mach_vm_address_t address,
+                                       vm_purgable_t control, int *state);
 kern_return_t mach_vm_page_query(vm_map_read_t target_map, mach_vm_offset_t offset,
                                  integer_t *disposition, integer_t *ref_count);
 kern_return_t mach_vm_page_info(vm_map_read_t target_task, mach_vm_address_t address,

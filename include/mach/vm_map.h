@@ -2,7 +2,7 @@
  * <mach/vm_map.h> — umach (Darwin ABI): the vm_map.defs calls umach provides, on a task's
  * memory with addresses and sizes of the task's word: allocate, deallocate, protect, inherit,
  * msync, behavior_set, copy, read, read_list, read_overwrite, region and region_64,
- * region_recurse_64, map_page_query, write, map
+ * region_recurse_64, purgable_control, map_page_query, write, map
  * (of a memory entry or anonymous memory), remap, and mach_make_memory_entry(_64).
  * <mach/mach_vm.h> has their mach_vm_* forms.
  */
@@ -52,6 +52,8 @@ kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *address, vm_
 kern_return_t vm_region_recurse_64(vm_map_read_t target_task, vm_address_t *address,
                                    vm_size_t *size, natural_t *nesting_depth,
                                    vm_region_recurse_info_t info, mach_msg_type_number_t *infoCnt);
+kern_return_t vm_purgable_control(vm_map_t target_task, vm_address_t address,
+                                  vm_purgable_t control, int *state);
 kern_return_t vm_map_page_query(vm_map_read_t target_map, vm_offset_t offset,
                                 integer_t *disposition, integer_t *ref_count);
 kern_return_t vm_write(vm_map_t target_task, vm_address_t address, vm_offset_t data,

@@ -40,6 +40,8 @@ kern_return_t mach_vm_region(vm_map_read_t target_task, mach_vm_address_t *addre
                              vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                              mach_port_t *object_name);
 
+kern_return_t mach_vm_purgable_control(vm_map_t target_task, mach_vm_address_t address,
+                                       vm_purgable_t control, int *state);
 kern_return_t mach_vm_page_query(vm_map_read_t target_map, mach_vm_offset_t offset,
                                  integer_t *disposition, integer_t *ref_count);
 kern_return_t mach_vm_page_info(vm_map_read_t target_task, mach_vm_address_t address,

@@ -42,6 +42,9 @@ bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, bool *ool)
     case UM_MIG_MACH_VM_REGION_RECURSE: /* address, nesting_depth, infoCnt */
         *args = 8 + 4 + 4;
         return true;
+    case UM_MIG_MACH_VM_PURGABLE_CONTROL: /* address, control, state */
+        *args = 8 + 4 + 4;
+        return true;
     case UM_MIG_MACH_VM_PAGE_QUERY: /* offset */
         *args = 8;
         return true;

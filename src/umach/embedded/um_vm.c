@@ -16,6 +16,7 @@
 #include "../dispatch/um_forward.h"
 #include "../kern/um_kern.h"
 #include "../vm/um_regions.h"
+#include "um_vm_attr.h"
 #include "../um_export.h"
 
 #include <mach/mach.h>
@@ -76,8 +77,12 @@ static kern_return_t um_vm_allocate(vm_map_t task, mach_vm_address_t *addr, mach
     uint64_t len = (size + mask) & ~mask;
     (void)page;
 
-    if (anywhere)
-        return um_vm_allocate_region(addr, len, VM_FLAGS_ANYWHERE);
+    if (anywhere) {
+        kern_return_t kr = um_vm_allocate_region(addr, len, VM_FLAGS_ANYWHERE);
+        if (kr == KERN_SUCCESS && (flags & VM_FLAGS_PURGABLE))
+            um_vm_purgable_add(*addr, len);
+        return kr;
+    }
 
     uint64_t start = *addr & ~mask;
     uint64_t end = *addr + size;
@@ -89,8 +94,12 @@ static kern_return_t um_vm_allocate(vm_map_t task, mach_vm_address_t *addr, mach
     len = end - start;
     uint64_t at = start;
     kern_return_t kr = um_vm_allocate_region(&at, len, flags & VM_FLAGS_OVERWRITE);
-    if (kr == KERN_SUCCESS)
+    if (kr == KERN_SUCCESS) {
         *addr = start;
+        um_vm_purgable_forget(start, len); /* what the new memory replaced */
+        if (flags & VM_FLAGS_PURGABLE)
+            um_vm_purgable_add(start, len);
+    }
     return kr;
 }
 
@@ -110,6 +119,7 @@ static kern_return_t um_vm_deallocate(vm_map_t task, mach_vm_address_t addr, mac
         return KERN_INVALID_ARGUMENT;
     uint64_t start = addr & ~mask;
     end = (end + mask) & ~mask;
+    um_vm_purgable_forget(start, end - start);
     return um_vm_deallocate_region(start, end - start);
 }
 

@@ -19,6 +19,10 @@
  *   VM_SYNC_REUSABLEPAGES MADV_FREE of private memory (its contents may go, as XNU may empty
  *   them); ZERO writes zeros; VM_SYNC_SYNCHRONOUS / ASYNCHRONOUS / INVALIDATE are msync's
  *   MS_SYNC / MS_ASYNC / MS_INVALIDATE of each shared mapping of the range.
+ * - purgeable memory: vm_allocate(VM_FLAGS_PURGABLE) makes a purgeable object of the range,
+ *   whose state vm_purgable_control keeps here. VOLATILE is kept (and advised MADV_COLD) but
+ *   never emptied by umach on its own, which XNU allows (its kernel only may); EMPTY and
+ *   VM_PURGABLE_PURGE_ALL (of every volatile object) empty the object: its bytes become zeros.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* MADV_DONTFORK, process_vm_readv */
@@ -28,11 +32,15 @@
 #include "../dispatch/um_forward.h"
 #include "../vm/um_regions.h"
 #include "um_embedded.h"
+#include "um_vm_attr.h"
 
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -297,20 +305,23 @@ static void free_one(uint64_t lo, uint64_t hi, int prot, bool shared, void *arg)
         (void)madvise((void *)(uintptr_t)lo, hi - lo, MADV_FREE);
 }
 
-/* VM_BEHAVIOR_ZERO: zeros written over each page (through process_vm_readv, so a page that
- * went meanwhile is a failed write, not a fault). */
+/* VM_BEHAVIOR_ZERO and a purge: zeros written over each page of a writable mapping (through
+ * process_vm_readv, so a page that went meanwhile is a failed write, not a fault; where the
+ * system call is refused, with a store). */
 static void zero_one(uint64_t lo, uint64_t hi, int prot, bool shared, void *arg)
 {
-    (void)prot;
     (void)shared;
     (void)arg;
     static const uint8_t zeros[4096];
+    if (!(prot & VM_PROT_WRITE))
+        return;
     for (uint64_t at = lo; at < hi;) {
         size_t n = hi - at < sizeof zeros ? (size_t)(hi - at) : sizeof zeros;
         struct iovec local = {(void *)(uintptr_t)at, n};
         struct iovec remote = {(void *)(uintptr_t)zeros, n};
-        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)n)
-            memset((void *)(uintptr_t)at, 0, n); /* no process_vm_readv: checked writable */
+        if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != (ssize_t)n &&
+            (errno == ENOSYS || errno == EPERM))
+            memset((void *)(uintptr_t)at, 0, n);
         at += n;
     }
 }
@@ -409,4 +420,182 @@ UM_EXPORT kern_return_t vm_behavior_set(vm_map_t target_task, vm_address_t addre
                                         vm_size_t size, vm_behavior_t new_behavior)
 {
     return behavior_common(target_task, address, size, new_behavior);
+}
+
+/* ---- purgeable objects -------------------------------------------------------------------------- */
+
+typedef struct um_purgable {
+    uint64_t start, end;
+    int state; /* VM_PURGABLE_NONVOLATILE, _VOLATILE or _EMPTY */
+} um_purgable;
+
+/* The task's purgeable objects, sorted by address. Lock order: this lock, then the registry's
+ * (um_vm_vma while an object is emptied); never the other way. */
+static struct {
+    pthread_mutex_t lock;
+    um_purgable *p;
+    size_t n, cap;
+} um_purg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Conditions: locked. Drops [start, end) from every object, splitting one it cuts in two. */
+static void purg_cut(uint64_t start, uint64_t end)
+{
+    for (size_t i = 0; i < um_purg.n;) {
+        um_purgable *o = &um_purg.p[i];
+        if (o->end <= start || o->start >= end) {
+            i++;
+            continue;
+        }
+        if (o->start < start && o->end > end) {
+            /* Out of memory to split, the object keeps only its lower part. */
+            if (um_purg.n < um_purg.cap) {
+                memmove(o + 2, o + 1, (um_purg.n - i - 1) * sizeof *o);
+                o[1] = (um_purgable){end, o->end, o->state};
+                um_purg.n++;
+            }
+            o->end = start;
+            return;
+        }
+        if (o->start < start) {
+            o->end = start;
+            i++;
+        } else if (o->end > end) {
+            o->start = end;
+            i++;
+        } else {
+            memmove(o, o + 1, (um_purg.n - i - 1) * sizeof *o);
+            um_purg.n--;
+        }
+    }
+}
+
+void um_vm_purgable_forget(uint64_t start, uint64_t len)
+{
+    pthread_mutex_lock(&um_purg.lock);
+    purg_cut(start, start + len);
+    pthread_mutex_unlock(&um_purg.lock);
+}
+
+void um_vm_purgable_add(uint64_t start, uint64_t len)
+{
+    pthread_mutex_lock(&um_purg.lock);
+    purg_cut(start, start + len);
+    if (um_purg.n + 1 >= um_purg.cap) {
+        size_t cap = um_purg.cap ? 2 * um_purg.cap : 16;
+        um_purgable *p = realloc(um_purg.p, cap * sizeof *p);
+        if (p) {
+            um_purg.p = p;
+            um_purg.cap = cap;
+        }
+    }
+    if (um_purg.n < um_purg.cap) {
+        size_t i = 0;
+        while (i < um_purg.n && um_purg.p[i].start < start)
+            i++;
+        memmove(&um_purg.p[i + 1], &um_purg.p[i], (um_purg.n - i) * sizeof um_purg.p[0]);
+        um_purg.p[i] = (um_purgable){start, start + len, VM_PURGABLE_NONVOLATILE};
+        um_purg.n++;
+    }
+    /* Out of memory: the range stays ordinary memory (vm_purgable_control says it is not
+     * purgeable), as an allocation XNU could not make purgeable would be refused instead. */
+    pthread_mutex_unlock(&um_purg.lock);
+}
+
+/* Empty [start, end): zeros over each mapping of it (its pages' bytes are gone, as XNU's
+ * purge leaves them). */
+static void purg_empty(uint64_t start, uint64_t end)
+{
+    (void)each_mapping(start, end, false, zero_one, NULL);
+}
+
+static kern_return_t purgable_own(uint64_t address, vm_purgable_t control, int *state)
+{
+    if (control != VM_PURGABLE_SET_STATE && control != VM_PURGABLE_GET_STATE &&
+        control != VM_PURGABLE_PURGE_ALL)
+        return KERN_INVALID_ARGUMENT; /* VM_PURGABLE_SET_STATE_FROM_KERNEL: not from user space */
+    if (control == VM_PURGABLE_PURGE_ALL) {
+        pthread_mutex_lock(&um_purg.lock);
+        for (size_t i = 0; i < um_purg.n; i++) {
+            if (um_purg.p[i].state != VM_PURGABLE_VOLATILE)
+                continue;
+            um_purg.p[i].state = VM_PURGABLE_EMPTY;
+            purg_empty(um_purg.p[i].start, um_purg.p[i].end);
+        }
+        pthread_mutex_unlock(&um_purg.lock);
+        return KERN_SUCCESS;
+    }
+    if (control == VM_PURGABLE_SET_STATE && (*state & ~VM_PURGABLE_ALL_MASKS))
+        return KERN_INVALID_ARGUMENT;
+    uint64_t lo, hi;
+    int prot;
+    bool shared;
+    if (!um_vm_vma(address & ~(uint64_t)vm_page_mask, false, &lo, &hi, &prot, &shared))
+        return KERN_INVALID_ADDRESS;
+    if (!(prot & VM_PROT_WRITE) && control != VM_PURGABLE_GET_STATE)
+        return KERN_PROTECTION_FAILURE;
+    pthread_mutex_lock(&um_purg.lock);
+    um_purgable *o = NULL;
+    for (size_t i = 0; i < um_purg.n && !o; i++)
+        if (um_purg.p[i].start <= address && address < um_purg.p[i].end)
+            o = &um_purg.p[i];
+    kern_return_t kr = KERN_SUCCESS;
+    if (!o) {
+        kr = KERN_INVALID_ARGUMENT; /* not a purgeable object (VM_PURGABLE_DENY) */
+    } else if (control == VM_PURGABLE_GET_STATE) {
+        *state = o->state;
+    } else {
+        int old = o->state, want = *state & VM_PURGABLE_STATE_MASK;
+        if (want == VM_PURGABLE_VOLATILE && old == VM_PURGABLE_EMPTY)
+            want = VM_PURGABLE_EMPTY; /* what was emptied stays empty */
+        switch (want) {
+        case VM_PURGABLE_DENY:
+            kr = KERN_INVALID_ARGUMENT;
+            break;
+        case VM_PURGABLE_VOLATILE: {
+            int advice = MADV_COLD;
+            (void)each_mapping(o->start, o->end, false, advise_one, &advice);
+            break;
+        }
+        case VM_PURGABLE_EMPTY:
+            purg_empty(o->start, o->end);
+            break;
+        default:
+            break;
+        }
+        if (kr == KERN_SUCCESS) {
+            o->state = want;
+            *state = old;
+        }
+    }
+    pthread_mutex_unlock(&um_purg.lock);
+    return kr;
+}
+
+static kern_return_t purgable_common(vm_map_t target, uint64_t address, vm_purgable_t control,
+                                     int *state)
+{
+    if (!um_call_task_check(target)) {
+        if (!um_forward_wanted(target))
+            return MACH_SEND_INVALID_DEST;
+        const um_fw_in in[] = {UM_FW64(address), UM_FW32(control), UM_FW32(*state)};
+        const um_fw_out out[] = {UM_FWOUT(state)};
+        return um_forward_simple(target, UM_MIG_MACH_VM_PURGABLE_CONTROL, NULL, in, 3, out, 1);
+    }
+    return purgable_own(address, control, state);
+}
+
+UM_EXPORT kern_return_t mach_vm_purgable_control(vm_map_t target_task, mach_vm_address_t address,
+                                                 vm_purgable_t control, int *state)
+{
+    if (!state)
+        return KERN_INVALID_ARGUMENT;
+    return purgable_common(target_task, address, control, state);
+}
+
+UM_EXPORT kern_return_t vm_purgable_control(vm_map_t target_task, vm_address_t address,
+                                            vm_purgable_t control, int *state)
+{
+    if (!state)
+        return KERN_INVALID_ARGUMENT;
+    return purgable_common(target_task, address, control, state);
 }

@@ -117,6 +117,13 @@ kern_return_t um_vm_mig_run(um_vm_mig_call *call)
         call->out_len = 20 + count * 4;
         return KERN_SUCCESS;
     }
+    case UM_MIG_MACH_VM_PURGABLE_CONTROL: {
+        int state = (int)get32(in + 12);
+        kr = mach_vm_purgable_control(self, get64(in), (vm_purgable_t)get32(in + 8), &state);
+        if (kr == KERN_SUCCESS)
+            put(call, &state, 4);
+        return kr;
+    }
     case UM_MIG_MACH_VM_PAGE_QUERY: {
         integer_t disposition = 0, ref_count = 0;
         kr = mach_vm_page_query(self, get64(in), &disposition, &ref_count);
