@@ -106,6 +106,10 @@ enum {
     TC_VM_MSYNC,
     TC_MACH_VM_BEHAVIOR_SET,
     TC_VM_BEHAVIOR_SET,
+    TC_MACH_VM_PAGE_QUERY, /* in-line results, then arrays (page_info, region_recurse) */
+    TC_MACH_VM_PURGABLE_CONTROL,
+    TC_MACH_VM_PAGE_INFO,
+    TC_MACH_VM_REGION_RECURSE,
     TC_SET_EXC_GUARD_BAD, /* task_set_exc_guard_behavior with a bit beyond TASK_EXC_GUARD_ALL */
     TC_END
 };
@@ -194,6 +198,25 @@ static kern_return_t tc_run_more(tc_call *c)
         return mach_vm_behavior_set(c->task, 0x10000, 0x3000, VM_BEHAVIOR_RANDOM);
     case TC_VM_BEHAVIOR_SET:
         return vm_behavior_set(c->task, 0x10000, 0x3000, VM_BEHAVIOR_RANDOM);
+    case TC_MACH_VM_PAGE_QUERY:
+        return mach_vm_page_query(c->task, 0x10000, &c->info[0], &c->info[1]);
+    case TC_MACH_VM_PURGABLE_CONTROL: {
+        int state = VM_PURGABLE_VOLATILE;
+        kern_return_t kr = mach_vm_purgable_control(c->task, 0x10000, VM_PURGABLE_SET_STATE,
+                                                    &state);
+        c->info[0] = state;
+        return kr;
+    }
+    case TC_MACH_VM_PAGE_INFO:
+        return mach_vm_page_info(c->task, 0x10000, VM_PAGE_INFO_BASIC, c->info, &c->count);
+    case TC_MACH_VM_REGION_RECURSE: {
+        natural_t depth = 2;
+        c->address = 0x10000;
+        kern_return_t kr = mach_vm_region_recurse(c->task, &c->address, &c->size, &depth,
+                                                  c->info, &c->count);
+        c->msg_id = (mach_msg_id_t)depth;
+        return kr;
+    }
     case TC_MACH_VM_READ:
     case TC_VM_READ: {
         vm_offset_t data = (vm_offset_t)c->address;
@@ -295,6 +318,8 @@ static const mach_msg_id_t tc_more[TC_END] = {
     [TC_MACH_VM_READ_LIST] = 4805, [TC_VM_READ_LIST] = 4805,
     [TC_MACH_VM_INHERIT] = 4803, [TC_VM_INHERIT] = 4803, [TC_MACH_VM_MSYNC] = 4809,
     [TC_VM_MSYNC] = 4809,       [TC_MACH_VM_BEHAVIOR_SET] = 4810, [TC_VM_BEHAVIOR_SET] = 4810,
+    [TC_MACH_VM_PAGE_QUERY] = 4814, [TC_MACH_VM_PURGABLE_CONTROL] = 4818,
+    [TC_MACH_VM_PAGE_INFO] = 4819, [TC_MACH_VM_REGION_RECURSE] = 4815,
     [TC_SET_EXC_GUARD_BAD] = 3453, /* task.defs */
 };
 
@@ -319,6 +344,10 @@ static void tc_start(tc_call *c, mach_port_t task, int which)
         count = VM_REGION_BASIC_INFO_COUNT_64;
     else if (which == TC_PEEK)
         count = MAX_TRAILER_SIZE;
+    else if (which == TC_MACH_VM_REGION_RECURSE)
+        count = VM_REGION_SUBMAP_INFO_COUNT_64;
+    else if (which == TC_MACH_VM_PAGE_INFO)
+        count = VM_PAGE_INFO_BASIC_COUNT;
     tc_start_count(c, task, which, count);
 }
 
@@ -1105,6 +1134,102 @@ MT_TEST(vm_inherit_msync_and_behavior_set_on_a_plain_port_send_their_routines_re
         tc_answer(&req.m, tc_more[which] + 100, answer);
         MT_EQ(tc_join(&c), answer);
     }
+    MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
+}
+
+#pragma pack(push, 4)
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    mach_vm_address_t address;
+    uint32_t a, b; /* page_info: flavor, count; recurse: depth, count; purgable: control, state */
+} tc_vm_query_request;
+typedef struct {
+    mach_msg_header_t Head;
+    NDR_record_t NDR;
+    kern_return_t RetCode;
+    uint8_t out[24 + 4 * 19];
+} tc_vm_query_reply;
+#pragma pack(pop)
+
+MT_TEST(page_query_purgable_page_info_and_region_recurse_on_a_plain_port_send_their_requests)
+{
+    mach_port_t p = nu_port_with_send();
+    MT_REQUIRE(p != MACH_PORT_NULL);
+    union {
+        tc_vm_query_request r;
+        nu_msg m; /* what tc_receive fills: room for the trailer */
+    } req;
+    tc_call c;
+    tc_vm_query_reply r;
+    const mach_msg_size_t head = sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4;
+
+    /* mach_vm_page_query: the offset; the disposition and ref_count come back. */
+    tc_start_received(&c, p, TC_MACH_VM_PAGE_QUERY, 4814, &req.m);
+    MT_EQ(req.r.Head.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 8);
+    MT_EQ(req.r.address, 0x10000u);
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    const int32_t query[2] = {VM_PAGE_QUERY_PAGE_PRESENT, 3};
+    memcpy(r.out, query, 8);
+    tc_reply(&req.m, &r, head + 8, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.info[0], VM_PAGE_QUERY_PAGE_PRESENT);
+    MT_EQ(c.info[1], 3);
+
+    /* mach_vm_purgable_control: address, control, state in; the old state out. */
+    tc_start_received(&c, p, TC_MACH_VM_PURGABLE_CONTROL, 4818, &req.m);
+    MT_EQ(req.r.Head.msgh_size, sizeof req.r);
+    MT_EQ(req.r.address, 0x10000u);
+    MT_EQ(req.r.a, (uint32_t)VM_PURGABLE_SET_STATE);
+    MT_EQ(req.r.b, (uint32_t)VM_PURGABLE_VOLATILE);
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    const int32_t old = VM_PURGABLE_EMPTY;
+    memcpy(r.out, &old, 4);
+    tc_reply(&req.m, &r, head + 4, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.info[0], VM_PURGABLE_EMPTY);
+
+    /* mach_vm_page_info: address, flavor and the count asked for; the count, then the info. */
+    tc_start_received(&c, p, TC_MACH_VM_PAGE_INFO, 4819, &req.m);
+    MT_EQ(req.r.Head.msgh_size, sizeof req.r);
+    MT_EQ(req.r.a, (uint32_t)VM_PAGE_INFO_BASIC);
+    MT_EQ(req.r.b, VM_PAGE_INFO_BASIC_COUNT);
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    const uint32_t two = 2;
+    const int32_t info[2] = {VM_PAGE_QUERY_PAGE_DIRTY, 1};
+    memcpy(r.out, &two, 4);
+    memcpy(r.out + 4, info, 8);
+    tc_reply(&req.m, &r, head + 12, false, MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.count, 2);
+    MT_EQ(c.info[0], VM_PAGE_QUERY_PAGE_DIRTY);
+    MT_EQ(c.info[1], 1);
+
+    /* mach_vm_region_recurse: address, depth, count; address, size, depth, count, info. */
+    tc_start_received(&c, p, TC_MACH_VM_REGION_RECURSE, 4815, &req.m);
+    MT_EQ(req.r.Head.msgh_size, sizeof req.r);
+    MT_EQ(req.r.address, 0x10000u);
+    MT_EQ(req.r.a, 2u);
+    MT_EQ(req.r.b, VM_REGION_SUBMAP_INFO_COUNT_64);
+    memset(&r, 0, sizeof r);
+    r.NDR = NDR_record;
+    const uint64_t where[2] = {0x20000, 0x4000};
+    const uint32_t depth_count[2] = {1, VM_REGION_SUBMAP_SHORT_INFO_COUNT_64};
+    memcpy(r.out, where, 16);
+    memcpy(r.out + 16, depth_count, 8);
+    const int32_t prot = VM_PROT_READ;
+    memcpy(r.out + 24, &prot, 4);
+    tc_reply(&req.m, &r, head + 24 + 4 * VM_REGION_SUBMAP_SHORT_INFO_COUNT_64, false,
+             MACH_PORT_NULL, 0);
+    MT_EQ(tc_join(&c), KERN_SUCCESS);
+    MT_EQ(c.address, 0x20000u);
+    MT_EQ(c.size, 0x4000u);
+    MT_EQ(c.msg_id, 1);
+    MT_EQ(c.count, VM_REGION_SUBMAP_SHORT_INFO_COUNT_64);
+    MT_EQ(c.info[0], VM_PROT_READ);
     MT_KR(mach_port_destruct(TASK, p, -1, 0), KERN_SUCCESS);
 }
 
