@@ -1,7 +1,8 @@
 /*
  * vm_page_info.c — mach_vm_page_info (VM_PAGE_INFO_BASIC) and mach_vm_page_query on the
- * task's own memory, as XNU's vm_map_page_info: a page written is present and dirty, a page
- * never touched and an address with nothing mapped read all zeros (no error); another flavour,
+ * task's own memory, as XNU's vm_map_page_info: a page written is present and dirty, a page of
+ * the program's code a file's (external), a page never touched and an address with nothing
+ * mapped read all zeros (no error); another flavour,
  * or a count other than VM_PAGE_INFO_BASIC_COUNT or one less, is KERN_INVALID_ARGUMENT, an
  * address whose page wraps KERN_INVALID_ADDRESS (vm_sanitize's rewrite for page info), and
  * page_query then reports zeros. The routines sent by hand (4814, 4819) answer as the calls.
@@ -58,6 +59,16 @@ MT_TEST(a_written_page_is_present_and_dirty_and_an_untouched_one_reads_zeros)
     MT_EQ(info.disposition, 0);
     MT_EQ(info.ref_count, 0);
     MT_EQ(info.offset, 0);
+}
+
+/* This program's own code: a file's pages, in memory since they run. */
+MT_TEST(a_page_of_the_programs_code_is_a_files_and_present)
+{
+    vm_page_info_basic_data_t info;
+    MT_KR(basic_at((mach_vm_address_t)(uintptr_t)&basic_at, &info), KERN_SUCCESS);
+    MT_CHECK(info.disposition & VM_PAGE_QUERY_PAGE_EXTERNAL);
+    MT_CHECK(info.disposition & VM_PAGE_QUERY_PAGE_PRESENT);
+    MT_CHECK(info.ref_count >= 1);
 }
 
 MT_TEST(bad_flavours_counts_and_wrapping_addresses_get_xnus_codes)

@@ -1013,7 +1013,7 @@ static uint64_t pagemap_entry(uint64_t addr)
  * page in memory (mincore: of the file's cache too, as XNU finds it in the object, or mapped
  * here: pagemap) is PRESENT, mapped here also REF, and written since it was mapped DIRTY (an
  * anonymous page mapped here alone, or pagemap's soft-dirty bit where the kernel keeps it);
- * swapped out is PAGED_OUT. Such a page's
+ * swapped out is PAGED_OUT; a file's page is EXTERNAL. Such a page's
  * object is the Linux mapping (ref_count 1, object_id its start), its offset the mapping's
  * file offset of the address; a page with neither, or no mapping there, reads all zeros, as
  * XNU's page with no object does. `basic` is filled whole; the caller copies what `count`
@@ -1047,6 +1047,9 @@ static kern_return_t page_info_own(uint64_t address, vm_page_info_flavor_t flavo
     } else if (e & UM_PM_SWAPPED) {
         disposition |= VM_PAGE_QUERY_PAGE_PAGED_OUT;
     }
+    /* A file's pages are its object's (XNU's external pager) whether or not one is in memory. */
+    if (m.file)
+        disposition |= VM_PAGE_QUERY_PAGE_EXTERNAL;
     if (!disposition)
         return KERN_SUCCESS;
     basic->disposition = disposition;
