@@ -123,6 +123,54 @@ static bool each_mapping(uint64_t start, uint64_t end, bool stop_at_hole,
     return hole;
 }
 
+/* ---- the ranges whose flags were changed ------------------------------------------------------ */
+
+#define UM_MARKS_MAX 256u
+
+static struct {
+    pthread_mutex_t lock;
+    uint64_t lo[UM_MARKS_MAX], hi[UM_MARKS_MAX]; /* disjoint, unsorted */
+    uint32_t n;
+    bool all; /* too many: every range counts as marked */
+} um_marks = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void um_vm_attr_mark(uint64_t start, uint64_t end)
+{
+    pthread_mutex_lock(&um_marks.lock);
+    /* Absorb every mark that overlaps or touches the new one, then keep the union. */
+    for (uint32_t i = 0; i < um_marks.n;) {
+        if (um_marks.hi[i] < start || um_marks.lo[i] > end) {
+            i++;
+            continue;
+        }
+        if (um_marks.lo[i] < start)
+            start = um_marks.lo[i];
+        if (um_marks.hi[i] > end)
+            end = um_marks.hi[i];
+        um_marks.n--;
+        um_marks.lo[i] = um_marks.lo[um_marks.n];
+        um_marks.hi[i] = um_marks.hi[um_marks.n];
+    }
+    if (um_marks.n < UM_MARKS_MAX) {
+        um_marks.lo[um_marks.n] = start;
+        um_marks.hi[um_marks.n] = end;
+        um_marks.n++;
+    } else {
+        um_marks.all = true;
+    }
+    pthread_mutex_unlock(&um_marks.lock);
+}
+
+bool um_vm_attr_marked(uint64_t start, uint64_t end)
+{
+    pthread_mutex_lock(&um_marks.lock);
+    bool marked = um_marks.all;
+    for (uint32_t i = 0; i < um_marks.n && !marked; i++)
+        marked = um_marks.lo[i] < end && start < um_marks.hi[i];
+    pthread_mutex_unlock(&um_marks.lock);
+    return marked;
+}
+
 /* ---- inheritance --------------------------------------------------------------------------- */
 
 static void set_fork(uint64_t lo, uint64_t hi, int prot, bool shared, void *arg)
@@ -197,6 +245,7 @@ static kern_return_t inherit_own(uint64_t address, uint64_t size, vm_inherit_t i
     int inherit = (int)inheritance;
     (void)each_mapping(start, end, false, set_fork, &inherit);
     um_vm_mark(start, end - start, inherit, -1);
+    um_vm_attr_mark(start, end);
     return KERN_SUCCESS;
 }
 
@@ -350,6 +399,7 @@ static kern_return_t behavior_own(uint64_t address, uint64_t size, vm_behavior_t
                                                           : MADV_SEQUENTIAL;
         (void)each_mapping(start, end, false, advise_one, &advice);
         um_vm_mark(start, end - start, -1, advice);
+        um_vm_attr_mark(start, end);
         return KERN_SUCCESS;
     }
     case VM_BEHAVIOR_ZERO_WIRED_PAGES:

@@ -13,4 +13,13 @@ void um_vm_purgable_add(uint64_t start, uint64_t len);
 /* [start, start + len) is no longer the objects' it was (deallocated, or mapped over). */
 void um_vm_purgable_forget(uint64_t start, uint64_t len);
 
+/*
+ * Ranges whose inheritance or paging behaviour vm_inherit or vm_behavior_set changed: only a
+ * region overlapping one reads Linux's flags for them (/proc/self/smaps, which costs several
+ * times /proc/self/maps); elsewhere they are the defaults. Past 256 ranges every region reads
+ * them.
+ */
+void um_vm_attr_mark(uint64_t start, uint64_t end);
+bool um_vm_attr_marked(uint64_t start, uint64_t end);
+
 #endif

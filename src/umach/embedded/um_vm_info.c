@@ -27,6 +27,7 @@
 #include "../kern/um_kern.h"
 #include "../vm/um_regions.h"
 #include "um_embedded.h"
+#include "um_vm_attr.h"
 
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
@@ -186,8 +187,11 @@ typedef struct region_view {
     vma_smaps smaps;        /* the whole mapping's */
 } region_view;
 
-/* The region holding `address`, or the first above it: false when there is none. */
-static bool region_at(uint64_t address, region_view *v)
+/* The region holding `address`, or the first above it: false when there is none. Its smaps
+ * record is read when `counts` asks for its page counts (vm_region_recurse: whether it has an
+ * object at all, and how many pages) or vm_inherit / vm_behavior_set changed a flag there;
+ * else it has the default flags and no counts. */
+static bool region_at(uint64_t address, region_view *v, bool counts)
 {
     map_line *m = &v->m;
     if (!find_region(address, m))
@@ -212,7 +216,10 @@ static bool region_at(uint64_t address, region_view *v)
     if (hi < m->end)
         m->end = hi;
     v->whole = m->start == vma_start && m->end == vma_end;
-    vma_smaps_at(m->start, &v->smaps);
+    if (counts || um_vm_attr_marked(vma_start, vma_end))
+        vma_smaps_at(m->start, &v->smaps);
+    else
+        memset(&v->smaps, 0, sizeof v->smaps);
     v->inheritance = inheritance_at(kept, m->shared, v->smaps.dontfork);
     return true;
 }
@@ -231,7 +238,7 @@ static kern_return_t region_common(vm_map_t target, mach_msg_id_t id, uint64_t *
     if (*count < need)
         return KERN_INVALID_ARGUMENT;
     region_view v;
-    if (!region_at(*address, &v))
+    if (!region_at(*address, &v, false))
         return KERN_INVALID_ADDRESS;
     map_line m = v.m;
     vm_prot_t max = v.max;
@@ -370,7 +377,7 @@ static kern_return_t recurse_own(uint64_t *address, uint64_t *size, natural_t *d
              : original >= VM_REGION_SUBMAP_INFO_V1_COUNT_64 ? VM_REGION_SUBMAP_INFO_V1_COUNT_64
                                                              : VM_REGION_SUBMAP_INFO_V0_COUNT_64;
     region_view v;
-    if (!region_at(*address, &v))
+    if (!region_at(*address, &v, true))
         return KERN_INVALID_ADDRESS;
     const map_line *m = &v.m;
     uint64_t resident, swapped, dirty, kb = vm_page_size / 1024;
