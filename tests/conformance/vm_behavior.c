@@ -46,6 +46,19 @@ MT_TEST(random_and_sequential_stay_with_the_memory_and_region_reports_them)
     MT_KR(mach_vm_deallocate(TASK, a, 3 * PG), KERN_SUCCESS);
 }
 
+MT_TEST(an_unaligned_range_sets_the_pages_it_touches)
+{
+    mach_vm_address_t a = 0;
+    MT_KR(mach_vm_allocate(TASK, &a, 3 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    MT_KR(mach_vm_behavior_set(TASK, a + PG + 10, 1, VM_BEHAVIOR_RANDOM), KERN_SUCCESS);
+    MT_EQ(behavior_at(a), VM_BEHAVIOR_DEFAULT);
+    MT_EQ(behavior_at(a + PG), VM_BEHAVIOR_RANDOM);
+    MT_EQ(behavior_at(a + 2 * PG), VM_BEHAVIOR_DEFAULT);
+    MT_KR(mach_vm_msync(TASK, a + PG + 10, 1, VM_SYNC_SYNCHRONOUS | VM_SYNC_CONTIGUOUS),
+          KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, 3 * PG), KERN_SUCCESS);
+}
+
 MT_TEST(one_shot_behaviours_act_on_mapped_memory_and_zero_writes_zeros)
 {
     mach_vm_address_t a = 0;
