@@ -13,8 +13,10 @@
 #include <mach/mig_errors.h>
 #include <mach/vm_region.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #pragma pack(push, 4)
 typedef struct {
@@ -469,38 +471,212 @@ static mach_msg_return_t send_filler(mach_port_t port)
                     MACH_PORT_NULL);
 }
 
-MT_TEST(the_kernels_replies_are_queued_past_a_full_reply_ports_limit)
+/* The protection of the page at `a`, as mach_vm_region reports it; -1 if none. */
+static int vmm_prot(mach_vm_address_t a)
+{
+    mach_vm_address_t at = a;
+    mach_vm_size_t size = 0;
+    vm_region_basic_info_data_64_t info;
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t obj = MACH_PORT_NULL;
+    if (mach_vm_region(TASK, &at, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
+                       &count, &obj) != KERN_SUCCESS ||
+        at > a)
+        return -1;
+    return info.protection;
+}
+
+/* vmm_send with the send options `option` (MACH_SEND_MSG added) and `timeout`. */
+static mach_msg_return_t vmm_send_opt(mach_port_t reply, mach_msg_type_name_t disp,
+                                      mach_msg_id_t id, const vmm_args *a,
+                                      mach_msg_option_t option, mach_msg_timeout_t timeout)
+{
+    vmm_req req;
+    memset(&req, 0, sizeof req);
+    mach_msg_size_t size = (mach_msg_size_t)(offsetof(vmm_req, args) + a->len);
+    req.head.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, disp, 0, 0);
+    req.head.msgh_size = size;
+    req.head.msgh_remote_port = TASK;
+    req.head.msgh_local_port = reply;
+    req.head.msgh_id = id;
+    req.ndr = NDR_record;
+    memcpy(req.args, a->bytes, a->len);
+    return mach_msg(&req.head, MACH_SEND_MSG | option, size, 0, MACH_PORT_NULL, timeout,
+                    MACH_PORT_NULL);
+}
+
+/* A reply port whose queue is full, with one send right (one user reference) under its
+ * name: a limit of one, one message (id 1) queued; a program's send with a zero timeout does
+ * not fit (its message, handed back, gives us the right it made, which we drop). */
+static mach_port_t full_reply_port(void)
+{
+    mach_port_t reply = nu_port_with_send();
+    mach_port_limits_t limits = {.mpl_qlimit = 1};
+    if (reply == MACH_PORT_NULL ||
+        mach_port_set_attributes(TASK, reply, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&limits,
+                                 MACH_PORT_LIMITS_INFO_COUNT) != KERN_SUCCESS ||
+        send_filler(reply) != MACH_MSG_SUCCESS || send_filler(reply) != MACH_SEND_TIMED_OUT)
+        return MACH_PORT_NULL;
+    mach_port_urefs_t refs = nu_refs(reply, MACH_PORT_RIGHT_SEND);
+    if (refs > 1 && mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_SEND,
+                                       -(mach_port_delta_t)(refs - 1)) != KERN_SUCCESS)
+        return MACH_PORT_NULL;
+    return reply;
+}
+
+/* The arguments of mach_vm_protect of one page at `addr` to `prot`. */
+static void protect_args(vmm_args *a, mach_vm_address_t addr, vm_prot_t prot)
+{
+    a->len = 0;
+    a64(a, addr);
+    a64(a, vm_page_size);
+    a32(a, FALSE);
+    a32(a, (uint32_t)prot);
+}
+
+/*
+ * The kernel sends its reply with the request's own options and timeout (XNU's
+ * ipc_kmsg_send goes on with the reply "with the same options"): to a send right, the reply
+ * port's queue limit holds as for any message. With MACH_SEND_TIMEOUT and a timeout of 0 a
+ * reply to a full queue is destroyed at once; the request's send succeeds, its routine ran, the
+ * queue is as it was, and the reply's send right goes with the reply.
+ */
+MT_TEST(a_kernel_reply_to_a_send_right_of_a_full_queue_is_destroyed_with_a_zero_timeout)
 {
     NU_BEGIN();
-    /* A reply port whose queue is full: a limit of one, one message queued. */
-    mach_port_t reply = nu_port();
-    mach_port_limits_t limits = {.mpl_qlimit = 1};
-    MT_KR(mach_port_set_attributes(TASK, reply, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&limits,
-                                   MACH_PORT_LIMITS_INFO_COUNT),
-          KERN_SUCCESS);
-    MT_KR(send_filler(reply), MACH_MSG_SUCCESS);
-    MT_KR(send_filler(reply), MACH_SEND_TIMED_OUT); /* a program's send does not fit */
+    mach_port_t reply = full_reply_port();
+    MT_REQUIRE(reply != MACH_PORT_NULL);
+    MT_EQ(nu_refs(reply, MACH_PORT_RIGHT_SEND), 1);
 
     mach_vm_address_t addr = 0;
     MT_KR(mach_vm_allocate(TASK, &addr, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
-    char text[] = "read by a request whose reply port is full";
-    memcpy((void *)(uintptr_t)addr, text, sizeof text);
-
-    /* The replies go with send rights (no send-once right's leeway): the kernel's ignore the
-     * queue limit. mach_vm_read's is the task's memory, mach_port_type's its port space. */
+    memcpy((void *)(uintptr_t)addr, "lost", 5);
     vmm_args a = {.len = 0};
+    /* mach_vm_read (its reply carries memory), mach_port_type, with a made send right. */
     a64(&a, addr);
-    a64(&a, sizeof text);
-    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND, 4804, &a), MACH_MSG_SUCCESS);
+    a64(&a, 5);
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 4804, &a, MACH_SEND_TIMEOUT, 0),
+          MACH_MSG_SUCCESS);
     a.len = 0;
     a32(&a, reply);
-    MT_KR(vmm_send(reply, MACH_MSG_TYPE_MAKE_SEND, 3201, &a), MACH_MSG_SUCCESS);
-    MT_EQ(nu_status(reply).mps_msgcount, 3);
-    MT_EQ(nu_status(reply).mps_qlimit, 1);
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 3201, &a, MACH_SEND_TIMEOUT, 0),
+          MACH_MSG_SUCCESS);
+    /* Copied: our send right stays as it was. */
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_COPY_SEND, 3201, &a, MACH_SEND_TIMEOUT, 0),
+          MACH_MSG_SUCCESS);
+    MT_EQ(nu_refs(reply, MACH_PORT_RIGHT_SEND), 1);
+    MT_EQ(nu_status(reply).mps_msgcount, 1);
+    /* mach_vm_protect ran although its answer was lost. */
+    protect_args(&a, addr, VM_PROT_READ);
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 4802, &a, MACH_SEND_TIMEOUT, 0),
+          MACH_MSG_SUCCESS);
+    MT_EQ(vmm_prot(addr), VM_PROT_READ);
+    /* Moved: our send right went with the reply. */
+    protect_args(&a, addr, VM_PROT_READ | VM_PROT_WRITE);
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MOVE_SEND, 4802, &a, MACH_SEND_TIMEOUT, 0),
+          MACH_MSG_SUCCESS);
+    MT_EQ(vmm_prot(addr), VM_PROT_READ | VM_PROT_WRITE);
+    MT_EQ(nu_refs(reply, MACH_PORT_RIGHT_SEND), 0);
+    MT_EQ(nu_type(reply), MACH_PORT_TYPE_RECEIVE);
+    MT_EQ(nu_status(reply).mps_msgcount, 1);
+
+    /* Only the filler is there. */
+    vmm_reply r;
+    MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 1);
+    MT_KR(mach_msg(&r.head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof r, reply, 0,
+                   MACH_PORT_NULL),
+          MACH_RCV_TIMED_OUT);
+    MT_KR(mach_vm_deallocate(TASK, addr, vm_page_size), KERN_SUCCESS);
+    nu_kill(reply);
+    NU_END();
+}
+
+/*
+ * With a timeout the requesting thread waits for room for the reply as long as its send
+ * may wait; then the reply is destroyed and the request's send succeeds.
+ */
+MT_TEST(a_kernel_reply_to_a_send_right_of_a_full_queue_waits_out_the_requests_timeout)
+{
+    NU_BEGIN();
+    mach_port_t reply = full_reply_port();
+    MT_REQUIRE(reply != MACH_PORT_NULL);
+    mach_vm_address_t addr = 0;
+    MT_KR(mach_vm_allocate(TASK, &addr, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    vmm_args a = {.len = 0};
+    a64(&a, addr);
+    a64(&a, 16);
+    double t0 = mt_now();
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 4804, &a, MACH_SEND_TIMEOUT, 50),
+          MACH_MSG_SUCCESS);
+    double waited = mt_now() - t0;
+    MT_CHECK(waited >= 0.045);
+    MT_CHECK(waited < 5.0);
+    a.len = 0;
+    a32(&a, reply);
+    t0 = mt_now();
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 3201, &a, MACH_SEND_TIMEOUT, 50),
+          MACH_MSG_SUCCESS);
+    waited = mt_now() - t0;
+    MT_CHECK(waited >= 0.045);
+    MT_CHECK(waited < 5.0);
+    MT_EQ(nu_status(reply).mps_msgcount, 1);
+    MT_EQ(nu_refs(reply, MACH_PORT_RIGHT_SEND), 1);
 
     vmm_reply r;
     MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 1);
+    MT_EQ(nu_status(reply).mps_msgcount, 0);
+    MT_KR(mach_vm_deallocate(TASK, addr, vm_page_size), KERN_SUCCESS);
+    nu_kill(reply);
+    NU_END();
+}
+
+typedef struct {
+    mach_port_t port;
+    mach_msg_id_t got; /* the id of the message taken, 0 if none */
+} room_maker;
+
+/* After 100 ms, take one message off the full queue. */
+static void *make_room(void *arg)
+{
+    room_maker *m = arg;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    vmm_reply r;
+    if (vmm_receive(m->port, &r) == MACH_MSG_SUCCESS)
+        m->got = r.head.msgh_id;
+    return NULL;
+}
+
+/*
+ * The reply waits, in the requesting thread's send, until a receiver makes room; then it is
+ * queued and arrives: without MACH_SEND_TIMEOUT, and with a timeout that room comes within.
+ */
+MT_TEST(a_kernel_reply_to_a_send_right_of_a_full_queue_arrives_once_a_receiver_makes_room)
+{
+    NU_BEGIN();
+    mach_port_t reply = full_reply_port();
+    MT_REQUIRE(reply != MACH_PORT_NULL);
+    mach_vm_address_t addr = 0;
+    MT_KR(mach_vm_allocate(TASK, &addr, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    char text[] = "read by a request whose reply port is full";
+    memcpy((void *)(uintptr_t)addr, text, sizeof text);
+    vmm_args a = {.len = 0};
+    a64(&a, addr);
+    a64(&a, sizeof text);
+
+    room_maker m = {.port = reply, .got = 0};
+    pthread_t t;
+    MT_REQUIRE(pthread_create(&t, NULL, make_room, &m) == 0);
+    double t0 = mt_now();
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 4804, &a, 0, 0), MACH_MSG_SUCCESS);
+    double waited = mt_now() - t0;
+    MT_REQUIRE(pthread_join(t, NULL) == 0);
+    MT_EQ(m.got, 1);
+    MT_CHECK(waited >= 0.05);
+    MT_EQ(nu_status(reply).mps_msgcount, 1);
+    vmm_reply r;
     MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 4904);
     MT_CHECK(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX);
@@ -511,6 +687,20 @@ MT_TEST(the_kernels_replies_are_queued_past_a_full_reply_ports_limit)
     MT_KR(mach_vm_deallocate(TASK, (mach_vm_address_t)(uintptr_t)r.read.data.address,
                              r.read.data.size),
           KERN_SUCCESS);
+
+    /* Full again; mach_port_type with a 10 s timeout, room made after 100 ms. */
+    MT_KR(send_filler(reply), MACH_MSG_SUCCESS);
+    m.got = 0;
+    MT_REQUIRE(pthread_create(&t, NULL, make_room, &m) == 0);
+    a.len = 0;
+    a32(&a, reply);
+    t0 = mt_now();
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 3201, &a, MACH_SEND_TIMEOUT, 10000),
+          MACH_MSG_SUCCESS);
+    waited = mt_now() - t0;
+    MT_REQUIRE(pthread_join(t, NULL) == 0);
+    MT_EQ(m.got, 1);
+    MT_CHECK(waited >= 0.05);
     MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 3301);
     MT_EQ(r.simple.ret, KERN_SUCCESS);
@@ -518,7 +708,51 @@ MT_TEST(the_kernels_replies_are_queued_past_a_full_reply_ports_limit)
     memcpy(&type, r.simple.out, sizeof type);
     MT_CHECK(type & MACH_PORT_TYPE_RECEIVE);
     MT_EQ(nu_status(reply).mps_msgcount, 0);
+    MT_EQ(nu_refs(reply, MACH_PORT_RIGHT_SEND), 1);
 
+    MT_KR(mach_vm_deallocate(TASK, addr, vm_page_size), KERN_SUCCESS);
+    nu_kill(reply);
+    NU_END();
+}
+
+/* A reply to a send-once right passes the queue limit (up to the kernel's), even with a
+ * timeout of 0, as any message to a send-once right does. */
+MT_TEST(a_kernel_reply_to_a_send_once_right_passes_a_full_queues_limit)
+{
+    NU_BEGIN();
+    mach_port_t reply = full_reply_port();
+    MT_REQUIRE(reply != MACH_PORT_NULL);
+    mach_vm_address_t addr = 0;
+    MT_KR(mach_vm_allocate(TASK, &addr, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    char text[] = "read past the limit";
+    memcpy((void *)(uintptr_t)addr, text, sizeof text);
+    vmm_args a = {.len = 0};
+    a64(&a, addr);
+    a64(&a, sizeof text);
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 4804, &a, MACH_SEND_TIMEOUT, 0),
+          MACH_MSG_SUCCESS);
+    a.len = 0;
+    a32(&a, reply);
+    MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND_ONCE, 3201, &a, MACH_SEND_TIMEOUT, 0),
+          MACH_MSG_SUCCESS);
+    MT_EQ(nu_status(reply).mps_msgcount, 3);
+    MT_EQ(nu_status(reply).mps_qlimit, 1);
+
+    vmm_reply r;
+    MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 1);
+    MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4904);
+    MT_EQ(r.read.count, sizeof text);
+    MT_CHECK(r.read.data.address != NULL &&
+             memcmp(r.read.data.address, text, sizeof text) == 0);
+    MT_KR(mach_vm_deallocate(TASK, (mach_vm_address_t)(uintptr_t)r.read.data.address,
+                             r.read.data.size),
+          KERN_SUCCESS);
+    MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 3301);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    MT_EQ(nu_status(reply).mps_msgcount, 0);
     MT_KR(mach_vm_deallocate(TASK, addr, vm_page_size), KERN_SUCCESS);
     nu_kill(reply);
     NU_END();
@@ -541,21 +775,6 @@ static mach_msg_return_t send_once_fillers(mach_port_t port, unsigned n)
             return mr;
     }
     return MACH_MSG_SUCCESS;
-}
-
-/* The protection of the page at `a`, as mach_vm_region reports it; -1 if none. */
-static int vmm_prot(mach_vm_address_t a)
-{
-    mach_vm_address_t at = a;
-    mach_vm_size_t size = 0;
-    vm_region_basic_info_data_64_t info;
-    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
-    mach_port_t obj = MACH_PORT_NULL;
-    if (mach_vm_region(TASK, &at, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
-                       &count, &obj) != KERN_SUCCESS ||
-        at > a)
-        return -1;
-    return info.protection;
 }
 
 /*

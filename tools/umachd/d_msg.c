@@ -220,7 +220,8 @@ static void post_look(d_conn *c, mach_msg_option_t option, const um_wire_pkt *p,
 /*
  * Is the message the reply to a mach_vm routine the client served on its own task port
  * (UM_WIRE_MSG_KERNEL_REPLY): a served routine's id + 100, no reply port? Only such a message
- * may pass the queue limit; the kernel's limit and the task's queued bytes still hold.
+ * is sent as a kernel reply (um_msg_send_state.kernel_reply): with the request's options like
+ * any send, but destroyed, the send succeeding, when it cannot be queued.
  */
 static bool kernel_reply_shaped(const um_wire_pkt *p, uint32_t nbytes)
 {

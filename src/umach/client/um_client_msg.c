@@ -149,7 +149,7 @@ mach_msg_return_t um_client_msg(mach_msg_header_t *msg, mach_msg_option_t option
                 flags |= UM_WIRE_MSG_UNREADABLE;
         }
         /* A mach_vm request to our own task port: served here, on this process's memory. */
-        if (nbytes && um_vm_mig_local(bytes, nbytes)) {
+        if (nbytes && um_vm_mig_local(bytes, nbytes, option, timeout)) {
             if (bytes != stack)
                 free(bytes);
             if (!(option & MACH_RCV_MSG))

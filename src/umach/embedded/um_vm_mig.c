@@ -226,7 +226,8 @@ typedef union vm_mig_reply {
                   UM_VM_MIG_OUT_MAX];
 } vm_mig_reply;
 
-bool um_vm_mig_local(const uint8_t *bytes, uint32_t n)
+bool um_vm_mig_local(const uint8_t *bytes, uint32_t n, mach_msg_option_t option,
+                     mach_msg_timeout_t timeout)
 {
     const uint32_t head = (uint32_t)sizeof(mach_msg_header_t);
     if (n < head)
@@ -323,16 +324,21 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n)
     rh->msgh_remote_port = h.msgh_local_port;
     rh->msgh_id = h.msgh_id + 100;
     rh->msgh_size = size;
-    /* As the kernel's reply: never waits, and goes past the queue limit up to the kernel's
-     * (XNU's MACH_SEND_ALWAYS), where the core destroys it; one that cannot be sent is
-     * destroyed here: a send right for its destination too (a copy handed back by a send
-     * that timed out, or the request's moved right), a send-once right not (its release
-     * would send a notification, which the kernel's destruction of a reply does not). */
+    /*
+     * As the kernel's reply: sent with the request's own options and timeout (XNU's
+     * ipc_kmsg_send), so a send right's reply to a full queue waits for room in this call, or
+     * not at all with a timeout of 0; one that cannot be queued the daemon destroys, the send
+     * succeeding. To a port not ours (the mark does not hold there) a reply handed back is
+     * destroyed here: a send right for its destination too (a copy handed back, or the
+     * request's moved right), a send-once right not (its release would send a notification,
+     * which the kernel's destruction of a reply does not).
+     */
     mach_msg_return_t mr = MACH_SEND_INVALID_DEST;
     if (h.msgh_local_port != MACH_PORT_NULL) {
         um_vm_mig_replying = true;
-        mr = mach_msg(rh, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0, MACH_PORT_NULL, 0,
-                      MACH_PORT_NULL);
+        mr = mach_msg(rh,
+                      MACH_SEND_MSG | (option & (MACH_SEND_TIMEOUT | MACH_SEND_INTERRUPT)),
+                      size, 0, MACH_PORT_NULL, timeout, MACH_PORT_NULL);
         um_vm_mig_replying = false;
     }
     if (mr != MACH_MSG_SUCCESS) {

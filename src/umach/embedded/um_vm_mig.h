@@ -27,8 +27,8 @@ extern _Thread_local bool um_vm_mig_serving;
 
 /*
  * Set while this thread sends the reply to a request um_vm_mig_local served: the world's
- * client then marks the send as a kernel object's reply (UM_WIRE_MSG_KERNEL_REPLY), which
- * the reply port's queue limit does not hold back.
+ * client then marks the send as a kernel object's reply (UM_WIRE_MSG_KERNEL_REPLY), which is
+ * destroyed, the send succeeding, when it cannot be queued.
  */
 extern _Thread_local bool um_vm_mig_replying;
 
@@ -45,9 +45,12 @@ kern_return_t um_vm_mig_serve_locked(um_task *task, um_vm_mig_call *call);
  * of our task port with no voucher, its reply right one we hold for its disposition (or none),
  * its out-of-line data readable. Then it is served as the kernel would serve it: the routine
  * runs, a moved destination right and moved out-of-line data are released, and the reply (or
- * a MIG error reply) is sent to the reply port; returns true (the send succeeded). false: not
- * such a request, nothing done (it goes to the daemon, which gives the send's error or MIG's).
+ * a MIG error reply) is sent to the reply port with the request's `option` (its
+ * MACH_SEND_TIMEOUT and MACH_SEND_INTERRUPT) and `timeout`, as the kernel sends it; returns
+ * true (the send succeeded). false: not such a request, nothing done (it goes to the daemon,
+ * which gives the send's error or MIG's).
  */
-bool um_vm_mig_local(const uint8_t *bytes, uint32_t n);
+bool um_vm_mig_local(const uint8_t *bytes, uint32_t n, mach_msg_option_t option,
+                     mach_msg_timeout_t timeout);
 
 #endif

@@ -347,11 +347,13 @@ typedef struct um_msg_send_state {
     uint64_t msg_addr;        /* the sender's buffer, where a pseudo-receive's bytes go */
     bool may_block;           /* false: a full queue is MACH_SEND_TIMED_OUT at once */
     /*
-     * A kernel object's reply a front end sends for the kernel (a world's client serving a
-     * request to its own task port): to a port whose receive right is the sender's, only the
-     * kernel's limit holds, not the queue's, and at it the reply is destroyed and the send
-     * succeeds, as for XNU's kernel replies (MACH_SEND_ALWAYS in ipc_mqueue_send_locked, a
-     * failed reply destroyed by ipc_kmsg_send); to any other port it is an ordinary send.
+     * A kernel object's reply, sent with the request's options and timeout like any message
+     * (it waits for room, times out, is interrupted) but never handed back: whatever stops it
+     * destroys it and the send succeeds, as XNU's ipc_kmsg_send does with a kernel reply that
+     * failed. Set by the core when a kernel object's reply finds no room (um_kobject_server),
+     * or by a front end for a reply it sends for the kernel (a world's client serving a
+     * request to its own task port), which holds only when the destination's receive right
+     * is the sender's own; to any other port that is an ordinary send.
      */
     bool kernel_reply;
     bool copied_in;
@@ -371,7 +373,8 @@ mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s);
 /*
  * Give up a send that waits (timeout, interrupt: `why` is MACH_SEND_TIMED_OUT or
  * MACH_SEND_INTERRUPTED): the message is handed back to the sender (s->out). Returns `why`
- * with the pseudo-receive's resource bits. Conditions: world locked.
+ * with the pseudo-receive's resource bits; for a kernel reply (s->kernel_reply) the message
+ * is destroyed instead and the result is MACH_MSG_SUCCESS. Conditions: world locked.
  */
 mach_msg_return_t um_msg_send_cancel(um_task *task, um_msg_send_state *s, mach_msg_return_t why);
 
@@ -509,8 +512,8 @@ void um_waiter_wake(um_waiter *w);
  */
 void um_kmsg_send_nowait(um_kmsg *kmsg);
 /*
- * Destroy a kernel reply that cannot be queued (its destination at the kernel's limit), as
- * XNU's ipc_kmsg_send does for a reply that failed: its rights and memory are released, its
+ * Destroy a kernel reply whose send failed (no room and no wait, a timeout, an interrupt, the
+ * kernel's limit), as XNU's ipc_kmsg_send does: its rights and memory are released, its
  * destination right as used (a send-once right sends no notification). Consumes the kmsg.
  */
 void um_kmsg_drop_kernel_reply(um_kmsg *kmsg);

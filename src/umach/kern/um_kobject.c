@@ -148,30 +148,44 @@ static um_kernel *server_kernel(const um_kmsg *request, const um_task *sender)
     return NULL;
 }
 
-/*
- * A reply passes its port's queue limit, but not the kernel's (XNU: a kernel reply to a queue
- * of MACH_PORT_QLIMIT_KERNEL messages fails with MACH_SEND_NO_BUFFER and is destroyed, the
- * request's send succeeding). True when `k` went to such a port and was destroyed (consumed).
- * Conditions: k's destination is set.
- */
-static bool reply_over_kernel_limit(um_kmsg *k)
+/* Does reply `k` go to an ordinary live port's queue (not destroyed, not served at once)? */
+static bool reply_queued(const um_kmsg *k)
 {
-    um_port *dest = k->dest;
-    if (!dest->active || (dest->kotype != UM_KOT_NONE && dest->kotype != UM_KOT_TIMER) ||
-        !um_mqueue_full_kernel(dest))
-        return false;
-    um_kmsg_drop_kernel_reply(k);
-    return true;
+    const um_port *dest = k->dest;
+    return dest->active && !k->circular &&
+           (dest->kotype == UM_KOT_NONE || dest->kotype == UM_KOT_TIMER);
+}
+
+/*
+ * Send reply `k` (consumed), or leave it in *heldp (when given) if its queue has no room for
+ * it. Without a sender to wait (a message the kernel made) it passes the queue limit, and at
+ * the kernel's limit it is destroyed (XNU: MACH_SEND_NO_BUFFER, the reply destroyed by
+ * ipc_kmsg_send). Conditions: k's destination is set.
+ */
+static void reply_send(um_kmsg *k, um_kmsg **heldp)
+{
+    if (reply_queued(k)) {
+        if (heldp && um_mqueue_full(k->dest, k)) {
+            *heldp = k;
+            return;
+        }
+        if (um_mqueue_full_kernel(k->dest)) {
+            um_kmsg_drop_kernel_reply(k);
+            return;
+        }
+    }
+    um_kmsg_send_nowait(k);
 }
 
 /*
  * Build and send the reply to `request` (whose reply right is taken). Consumes reply->kmsg
  * and, when it travels, reply->port; when the reply cannot be allocated, *reserve (set to
- * NULL: used) goes instead with the routine's error or KERN_RESOURCE_SHORTAGE. Conditions:
- * the request's reply right is valid.
+ * NULL: used) goes instead with the routine's error or KERN_RESOURCE_SHORTAGE. With
+ * `heldp`, a reply with no room is left there (reply_send). Conditions: the request's reply
+ * right is valid.
  */
 static void send_reply(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply,
-                       um_kmsg **reserve)
+                       um_kmsg **reserve, um_kmsg **heldp)
 {
     um_port *dest = request->reply;
     mach_msg_type_name_t dest_type = MACH_MSGH_BITS_LOCAL(request->bits);
@@ -237,9 +251,7 @@ static void send_reply(um_kernel *kernel, um_kmsg *request, um_kobject_reply *re
         return; /* no reserve either (no kernel): the reply right is destroyed with the request */
     request->reply = NULL;
     request->bits &= ~(mach_msg_bits_t)MACH_MSGH_BITS_LOCAL_MASK;
-    if (reply_over_kernel_limit(k))
-        return;
-    um_kmsg_send_nowait(k);
+    reply_send(k, heldp);
 }
 
 /* The kernel received the request: its destination right is used up (no send-once notice). */
@@ -256,7 +268,7 @@ static void consume_dest(um_kmsg *request)
     }
 }
 
-mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender)
+mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender, um_kmsg **heldp)
 {
     um_port *port = request->dest;
     um_kobject_reply reply = {.ret = MIG_BAD_ID, .port = NULL, .disp = 0, .kmsg = NULL};
@@ -312,7 +324,7 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender)
         return MACH_SEND_INVALID_DEST;
     }
     if (reply.ret != MIG_NO_REPLY && UM_PORT_VALID(request->reply))
-        send_reply(kernel, request, &reply, &reserve);
+        send_reply(kernel, request, &reply, &reserve, heldp);
     if (kernel)
         reserve_put(kernel, reserve);
     if (reply.port)

@@ -98,9 +98,13 @@ void um_kobject_other_server(um_kmsg *request, um_kobject_reply *reply);
  * an active kernel-object port. Consumes the request: its destination right, what the
  * routine takes out of it (a routine that keeps a right clears it in the kmsg) and,
  * destroyed, everything else. The reply, if any, is sent through the request's reply right.
- * Returns MACH_MSG_SUCCESS, or MACH_SEND_INVALID_DEST when no server handles this kotype
- * (the request is destroyed).
+ * With `heldp` (a program's send, um_msg_send), a reply that finds no room on its reply port
+ * (um_mqueue_full: a send right's queue limit, or the kernel's) is not sent but left in
+ * *heldp for the request's send to go on with, under the request's options (XNU's
+ * ipc_kmsg_send); without it, such a reply passes the queue limit and is destroyed at the
+ * kernel's. Returns MACH_MSG_SUCCESS, or MACH_SEND_INVALID_DEST when no server handles this
+ * kotype (the request is destroyed).
  */
-mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender);
+mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender, um_kmsg **heldp);
 
 #endif

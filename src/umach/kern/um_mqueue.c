@@ -81,7 +81,7 @@ void um_kmsg_send_nowait(um_kmsg *kmsg)
     if (!kmsg->dest->active || kmsg->circular)
         um_kmsg_destroy(kmsg);
     else if (kmsg->dest->kotype != UM_KOT_NONE && kmsg->dest->kotype != UM_KOT_TIMER)
-        (void)um_kobject_server(kmsg, NULL); /* served at once; no server: dropped */
+        (void)um_kobject_server(kmsg, NULL, NULL); /* served at once; no server: dropped */
     else
         um_mqueue_deliver(kmsg);
 }

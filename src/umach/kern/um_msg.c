@@ -147,7 +147,22 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
              * the task's: its queue is an ordinary one (XNU serves only kernel-held
              * kernel-object ports). */
             s->kmsg = NULL;
-            return um_kobject_server(k, task);
+            um_kmsg *held = NULL;
+            mach_msg_return_t mr = um_kobject_server(k, task, &held);
+            if (!held)
+                return mr;
+            /*
+             * Its reply found no room: this send goes on with it, under the request's options
+             * and timeout, as XNU's ipc_kmsg_send does; whatever stops it destroys it, and the
+             * send succeeds (kernel_reply).
+             */
+            s->kmsg = k = held;
+            s->kernel_reply = true;
+        } else if (s->kernel_reply && dest->receiver != space) {
+            /* The mark is the sender's word (a world's client sets it): it holds only for a
+             * port whose receive right is the sender's own, as the reply port of a request it
+             * served on its own task port is, never for another task's port. */
+            s->kernel_reply = false;
         }
     } else {
         um_waiter_cancel(&s->waiter); /* looked at again before it was woken */
@@ -159,21 +174,9 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
         }
     }
     um_port *dest = k->dest;
-    /*
-     * A kernel reply's mark is the sender's word (a world's client sets it): it passes the
-     * queue limit only of a port whose receive right is the sender's own, as the reply port
-     * of a request it served on its own task port is, never of another task's port.
-     */
-    bool kernel_reply = s->kernel_reply && dest->receiver == space;
-    if (!(kernel_reply ? um_mqueue_full_kernel(dest) : um_mqueue_full(dest, k))) {
+    if (!um_mqueue_full(dest, k)) {
         s->kmsg = NULL;
         deliver_handoff(k);
-        return MACH_MSG_SUCCESS;
-    }
-    if (kernel_reply) {
-        /* At the kernel's limit: destroyed, never handed back, as XNU's kernel replies. */
-        s->kmsg = NULL;
-        um_kmsg_drop_kernel_reply(k);
         return MACH_MSG_SUCCESS;
     }
     /* XNU's order (ipc_mqueue_send_locked): a send that may not wait times out before the
@@ -197,6 +200,12 @@ mach_msg_return_t um_msg_send_cancel(um_task *task, um_msg_send_state *s, mach_m
     s->kmsg = NULL;
     if (!k)
         return why;
+    if (s->kernel_reply) {
+        /* A kernel reply is never handed back: destroyed, and the send succeeds (XNU's
+         * ipc_kmsg_send), its destination right used up (a send-once right tells no one). */
+        um_kmsg_drop_kernel_reply(k);
+        return MACH_MSG_SUCCESS;
+    }
     /* The message goes back to the sender's buffer with its rights and memory. */
     return why | um_kmsg_copyout_pseudo(task->space, k, s->msg_addr, &s->out);
 }

@@ -192,8 +192,9 @@ enum { UM_WIRE_LSMP_SELF = 0, UM_WIRE_LSMP_PID = 1, UM_WIRE_LSMP_ALL = 2 };
 #define UM_WIRE_MSG_NO_POST 0x2u    /* the client posts no sends: this one earns no grant */
 #define UM_WIRE_MSG_NO_WINDOW 0x4u  /* the client uses no windows: this receive opens none */
 #define UM_WIRE_MSG_KERNEL_REPLY 0x8u /* the reply to a mach_vm request the client served on its
-                                         own task port (um_vm_mig_local): the queue limit does
-                                         not hold, the kernel's does (um_msg_send_state) */
+                                         own task port (um_vm_mig_local): one that cannot be
+                                         queued is destroyed and the send succeeds
+                                         (um_msg_send_state.kernel_reply) */
 #define UM_WIRE_MSG_CRED_GEN_SHIFT 32 /* high half of the flags: the client's credential
                                          generation (a change makes the daemon re-read the
                                          process's credentials) */
