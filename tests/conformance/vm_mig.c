@@ -715,6 +715,68 @@ MT_TEST(a_kernel_reply_to_a_send_right_of_a_full_queue_arrives_once_a_receiver_m
     NU_END();
 }
 
+/* After 100 ms, destroy the receive right of the full queue. */
+static void *kill_port(void *arg)
+{
+    room_maker *m = arg;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    if (mach_port_mod_refs(TASK, m->port, MACH_PORT_RIGHT_RECEIVE, -1) == KERN_SUCCESS)
+        m->got = -1;
+    return NULL;
+}
+
+/* Request `id` (with `a`) with a send right made for a full reply port that dies 100 ms
+ * later: the send's result; `waited` gets how long it took. */
+static mach_msg_return_t request_as_port_dies(mach_port_t reply, mach_msg_id_t id,
+                                              const vmm_args *a, double *waited, int *killed)
+{
+    room_maker m = {.port = reply, .got = 0};
+    pthread_t t;
+    if (pthread_create(&t, NULL, kill_port, &m) != 0)
+        return MACH_SEND_NO_BUFFER;
+    double t0 = mt_now();
+    mach_msg_return_t mr =
+        vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, id, a, MACH_SEND_TIMEOUT, 10000);
+    *waited = mt_now() - t0;
+    pthread_join(t, NULL);
+    *killed = m.got == -1;
+    return mr;
+}
+
+/* A reply port that dies while the reply waits for room takes the reply as delivered: the
+ * request's send succeeds, and our send right is a dead name. mach_port_type and
+ * mach_vm_read. */
+MT_TEST(a_kernel_reply_waiting_for_room_on_a_port_that_dies_is_destroyed_and_the_send_succeeds)
+{
+    NU_BEGIN();
+    mach_vm_address_t addr = 0;
+    MT_KR(mach_vm_allocate(TASK, &addr, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    for (int i = 0; i < 2; i++) {
+        mach_port_t reply = full_reply_port();
+        MT_REQUIRE(reply != MACH_PORT_NULL);
+        vmm_args a = {.len = 0};
+        if (i == 0) {
+            a32(&a, reply);
+        } else {
+            a64(&a, addr);
+            a64(&a, 16);
+        }
+        double waited = 0;
+        int killed = 0;
+        MT_KR(request_as_port_dies(reply, i == 0 ? 3201 : 4804, &a, &waited, &killed),
+              MACH_MSG_SUCCESS);
+        MT_CHECK(killed);
+        MT_CHECK(waited >= 0.05);
+        MT_CHECK(waited < 5.0);
+        MT_EQ(nu_type(reply), MACH_PORT_TYPE_DEAD_NAME);
+        MT_EQ(nu_refs(reply, MACH_PORT_RIGHT_DEAD_NAME), 1);
+        MT_KR(mach_port_deallocate(TASK, reply), KERN_SUCCESS);
+    }
+    MT_KR(mach_vm_deallocate(TASK, addr, vm_page_size), KERN_SUCCESS);
+    NU_END();
+}
+
 /* A reply to a send-once right passes the queue limit (up to the kernel's), even with a
  * timeout of 0, as any message to a send-once right does. */
 MT_TEST(a_kernel_reply_to_a_send_once_right_passes_a_full_queues_limit)
