@@ -668,8 +668,8 @@ MT_TEST(a_kernel_reply_to_a_send_right_of_a_full_queue_arrives_once_a_receiver_m
 
     room_maker m = {.port = reply, .got = 0};
     pthread_t t;
+    double t0 = mt_now(); /* before the thread: its receive comes 100 ms after this at least */
     MT_REQUIRE(pthread_create(&t, NULL, make_room, &m) == 0);
-    double t0 = mt_now();
     MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 4804, &a, 0, 0), MACH_MSG_SUCCESS);
     double waited = mt_now() - t0;
     MT_REQUIRE(pthread_join(t, NULL) == 0);
@@ -691,10 +691,10 @@ MT_TEST(a_kernel_reply_to_a_send_right_of_a_full_queue_arrives_once_a_receiver_m
     /* Full again; mach_port_type with a 10 s timeout, room made after 100 ms. */
     MT_KR(send_filler(reply), MACH_MSG_SUCCESS);
     m.got = 0;
-    MT_REQUIRE(pthread_create(&t, NULL, make_room, &m) == 0);
     a.len = 0;
     a32(&a, reply);
     t0 = mt_now();
+    MT_REQUIRE(pthread_create(&t, NULL, make_room, &m) == 0);
     MT_KR(vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, 3201, &a, MACH_SEND_TIMEOUT, 10000),
           MACH_MSG_SUCCESS);
     waited = mt_now() - t0;
@@ -733,9 +733,9 @@ static mach_msg_return_t request_as_port_dies(mach_port_t reply, mach_msg_id_t i
 {
     room_maker m = {.port = reply, .got = 0};
     pthread_t t;
+    double t0 = mt_now(); /* before the thread: the death comes 100 ms after this at least */
     if (pthread_create(&t, NULL, kill_port, &m) != 0)
         return MACH_SEND_NO_BUFFER;
-    double t0 = mt_now();
     mach_msg_return_t mr =
         vmm_send_opt(reply, MACH_MSG_TYPE_MAKE_SEND, id, a, MACH_SEND_TIMEOUT, 10000);
     *waited = mt_now() - t0;
