@@ -16,6 +16,7 @@
 #include <mach/mach.h>
 #include <mach/thread_act.h>
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -53,7 +54,24 @@ static struct {
     int64_t code[2];
     mach_port_t thread;
     int served;
+    int count_threads; /* the handler counts the process's threads before it answers */
+    int threads;
 } ss_h;
+
+/* The process's threads now (Linux: the entries of /proc/self/task), or -1. */
+static int ss_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
 
 /* Serve one exception: make the faulting page writable and answer success. */
 static void *ss_serve(void *arg)
@@ -71,6 +89,8 @@ static void *ss_serve(void *arg)
     memcpy(ss_h.code, m.req.code, sizeof ss_h.code);
     ss_h.thread = m.req.thread.name;
     (void)mprotect((void *)(uintptr_t)m.req.code[1], ss_page_size(), PROT_READ | PROT_WRITE);
+    if (ss_h.count_threads)
+        ss_h.threads = ss_threads();
     (void)mach_port_deallocate(mach_task_self(), m.req.task.name);
     ss_reply r;
     memset(&r, 0, sizeof r);
@@ -86,10 +106,12 @@ static void *ss_serve(void *arg)
     return NULL;
 }
 
-/* The task's EXC_BAD_ACCESS port, served once by a new thread. */
-static pthread_t ss_start(void)
+/* The task's EXC_BAD_ACCESS port, served once by a new thread (which counts the process's
+ * threads when `count_threads`). */
+static pthread_t ss_start_counting(int count_threads)
 {
     memset(&ss_h, 0, sizeof ss_h);
+    ss_h.count_threads = count_threads;
     (void)mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &ss_h.port);
     (void)mach_port_insert_right(mach_task_self(), ss_h.port, ss_h.port, MACH_MSG_TYPE_MAKE_SEND);
     (void)task_set_exception_ports(mach_task_self(), EXC_MASK_BAD_ACCESS, ss_h.port,
@@ -99,6 +121,11 @@ static pthread_t ss_start(void)
     pthread_t t;
     (void)pthread_create(&t, NULL, ss_serve, NULL);
     return t;
+}
+
+static pthread_t ss_start(void)
+{
+    return ss_start_counting(0);
 }
 
 static void ss_finish(pthread_t t)
@@ -305,6 +332,36 @@ MT_TEST(a_fault_of_a_thread_that_never_made_a_mach_call_goes_to_the_tasks_port)
         (void)mach_port_deallocate(mach_task_self(), ss_h.thread);
     }
     (void)mach_port_deallocate(mach_task_self(), ss_later_self); /* dead names by now */
+    MT_EQ(munmap(p, ss_page_size()), 0);
+}
+
+/* ---- no thread is made while a fault is raised -------------------------------------------- */
+
+/*
+ * A worker that takes a fault's request does not start another thread first (pthread_create
+ * allocates: with the faulting thread inside the allocator it could wait forever): a worker is
+ * already waiting, ready for a fault raised while this one's handler runs, so the process has
+ * the same threads during the raise as before the fault. Several faults in a row: a worker
+ * that is done waits again, none ends and none is made.
+ */
+MT_TEST(a_raise_makes_no_thread_a_worker_is_waiting_before_the_fault)
+{
+    void *p = mmap(NULL, ss_page_size(), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(p != MAP_FAILED);
+    volatile int *page = p;
+    for (int i = 0; i < 4; i++) {
+        MT_EQ(mprotect(p, ss_page_size(), PROT_READ), 0);
+        pthread_t t = ss_start_counting(1);
+        int before = ss_threads(); /* the handler's thread included: it exists already */
+        MT_CHECK(before > 0);
+        page[0] = 20 + i;
+        ss_finish(t);
+        MT_EQ(ss_h.served, 1);
+        MT_EQ(ss_h.code[1], (int64_t)(intptr_t)p);
+        MT_EQ(page[0], 20 + i);
+        MT_EQ(ss_h.threads, before);
+        (void)mach_port_deallocate(mach_task_self(), ss_h.thread);
+    }
     MT_EQ(munmap(p, ss_page_size()), 0);
 }
 

@@ -19,10 +19,13 @@
  * into the faulting thread's context. So the faulting thread allocates nothing and takes no
  * lock, and a fault inside malloc, or anywhere the interrupted code left umach's per-thread
  * state half-changed, is raised as on Darwin, where the kernel raises it. Workers are made
- * ahead of time: the first one when the first port for a fault's exception is set (and again
- * in a forked child), and a worker that takes a request makes another first when none would be
- * left waiting, so raises of several threads run at once and one whose handler waits for
- * another's is served; a worker that is done while another waits ends.
+ * ahead of time: two when the first port for a fault's exception is set (and again in a
+ * forked child), so that while one raises a fault another waits, ready for the next; a worker
+ * that takes the last waiting worker's place makes another before it raises (a thread is made
+ * only then: a fault raised while another fault's handler runs), so raises of several threads
+ * run at once and one whose handler waits for another's is served. A worker that is done waits
+ * again unless two wait already (then it ends): a single fault at a time makes no thread and
+ * ends none (pthread_create allocates, which a fault inside the allocator must not wait for).
  *
  * The thread is named in the request by its own port, as XNU names it: embedded mode gives the
  * worker the faulting thread's port (made then if the thread never asked for it, and handed
@@ -211,12 +214,16 @@ static pthread_mutex_t um_exc_pool_lock = PTHREAD_MUTEX_INITIALIZER; /* guards t
 static unsigned um_exc_idle;           /* workers waiting for a request */
 static int um_exc_workers_started;     /* the first worker exists (0 again in a forked child) */
 
+/* Workers kept waiting between faults: one raises, the other is ready for a fault raised
+ * meanwhile without a thread being made for it. */
+enum { UM_EXC_READY = 2 };
+
 static long um_futex(uint32_t *word, int op, uint32_t val)
 {
     return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
 }
 
-static void um_exc_worker_start(void);
+static bool um_exc_worker_start(void);
 
 /*
  * Take one request off the list. Only one worker pops at a time (pool lock held), and a
@@ -232,7 +239,7 @@ static um_exc_req *um_exc_pop(void)
     return r;
 }
 
-/* Raise `r` on its thread's behalf, then wake the thread. */
+/* Raise `r` on its thread's behalf (um_exc_answer wakes the thread). */
 static void um_exc_serve(um_exc_req *r)
 {
     mach_port_t thread = MACH_PORT_NULL;
@@ -244,6 +251,11 @@ static void um_exc_serve(um_exc_req *r)
     if (MACH_PORT_VALID(thread))
         (void)mach_port_deallocate(mach_task_self(), thread);
     r->kr = kr;
+}
+
+/* Wake the thread of a served request (`r` is its own again after this). */
+static void um_exc_answer(um_exc_req *r)
+{
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
     (void)um_futex(&r->done, FUTEX_WAKE_PRIVATE, 1);
 }
@@ -252,14 +264,20 @@ static void um_exc_serve(um_exc_req *r)
  * the pool lock the other workers need). */
 static _Thread_local volatile sig_atomic_t um_exc_am_worker;
 
-/* Futex word: 1 once the first worker runs (um_exc_workers_init waits for it). */
+/* Futex word: how many of the workers made ahead have run (um_exc_workers_init waits for
+ * them); no longer counted past UM_EXC_READY. */
 static uint32_t um_exc_first_running;
 
 static void *um_exc_worker(void *arg)
 {
     (void)arg;
     um_exc_am_worker = 1;
-    if (!__atomic_exchange_n(&um_exc_first_running, 1, __ATOMIC_RELEASE))
+    uint32_t ran = __atomic_load_n(&um_exc_first_running, __ATOMIC_RELAXED);
+    while (ran < UM_EXC_READY &&
+           !__atomic_compare_exchange_n(&um_exc_first_running, &ran, ran + 1, false,
+                                        __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        ;
+    if (ran < UM_EXC_READY)
         (void)um_futex(&um_exc_first_running, FUTEX_WAKE_PRIVATE, INT32_MAX);
     /* Asynchronous signals stay with the program's threads (a worker waiting for requests
      * could not serve its own EXC_CRASH); a worker's own fault is not blocked (blocked, it
@@ -284,28 +302,34 @@ static void *um_exc_worker(void *arg)
         bool last = um_exc_idle == 0;
         pthread_mutex_unlock(&um_exc_pool_lock);
         if (last)
-            um_exc_worker_start(); /* one stays ready for the next fault */
+            (void)um_exc_worker_start(); /* one stays ready for the next fault */
         um_exc_serve(r);
         pthread_mutex_lock(&um_exc_pool_lock);
-        if (um_exc_idle > 0) {
-            /* Another waits already: a burst of faults leaves one worker, not one per fault. */
+        if (um_exc_idle >= UM_EXC_READY) {
+            /* Enough wait already: a burst of faults leaves two workers, not one per fault. */
             pthread_mutex_unlock(&um_exc_pool_lock);
+            um_exc_answer(r);
             return NULL;
         }
+        /* The thread is woken with the pool lock held: its next fault is taken by this worker
+         * or one that waits, never counted as one with no worker ready. */
+        um_exc_answer(r);
     }
 }
 
-/* One more worker (detached; workers live as long as the process). */
-static void um_exc_worker_start(void)
+/* One more worker (detached; workers live as long as the process): false if none was made. */
+static bool um_exc_worker_start(void)
 {
     pthread_attr_t attr;
     if (pthread_attr_init(&attr) != 0)
-        return;
+        return false;
     (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t t;
-    if (pthread_create(&t, &attr, um_exc_worker, NULL) == 0)
+    bool made = pthread_create(&t, &attr, um_exc_worker, NULL) == 0;
+    if (made)
         __atomic_store_n(&um_exc_workers_started, 1, __ATOMIC_RELEASE);
     (void)pthread_attr_destroy(&attr);
+    return made;
 }
 
 /* A forked child has none of its parent's workers (only the forking thread exists). */
@@ -317,20 +341,26 @@ static void um_exc_atfork_child(void)
     um_exc_idle = 0;
     um_exc_queue = NULL;
     um_exc_workers_started = 0;
-    um_exc_worker_start();
+    for (unsigned i = 0; i < UM_EXC_READY; i++)
+        (void)um_exc_worker_start();
 }
 
 static void um_exc_workers_init(void)
 {
-    um_exc_worker_start();
+    uint32_t started = 0;
+    for (unsigned i = 0; i < UM_EXC_READY; i++)
+        started += um_exc_worker_start();
     /*
-     * The set call returns once the worker runs: what its start maps (its stack, a
+     * The set call returns once the workers run: what their start maps (their stacks, a
      * sanitizer's thread state) is mapped before the program's next mapping, never into an
      * address the program just unmapped and then touches to fault.
      */
-    while (__atomic_load_n(&um_exc_workers_started, __ATOMIC_ACQUIRE) &&
-           !__atomic_load_n(&um_exc_first_running, __ATOMIC_ACQUIRE))
-        (void)um_futex(&um_exc_first_running, FUTEX_WAIT_PRIVATE, 0);
+    for (;;) {
+        uint32_t ran = __atomic_load_n(&um_exc_first_running, __ATOMIC_ACQUIRE);
+        if (ran >= started)
+            break;
+        (void)um_futex(&um_exc_first_running, FUTEX_WAIT_PRIVATE, ran);
+    }
     (void)pthread_atfork(NULL, NULL, um_exc_atfork_child);
 }
 
