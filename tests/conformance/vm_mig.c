@@ -4,12 +4,15 @@
  * Darwin: mach_vm_allocate (4800), _deallocate (4801), _protect (4802), _read (4804, its data
  * out of line in the reply), _read_list (4805), _write (4806, its data out of line in the
  * request, consumed once), _copy (4807), _read_overwrite (4808) and _region (4816, the object
- * name a port descriptor). A misshapen request is MIG_BAD_ARGUMENTS, an out-of-line size that
- * is not the count MIG_TYPE_ERROR; a routine's error is a mig_reply_error_t.
+ * name a port descriptor), mach_make_memory_entry (4817; vm_map.defs' mach_make_memory_entry_64,
+ * 3825, has its layout: the parent a port descriptor in the request, the entry one in the
+ * reply). A misshapen request is MIG_BAD_ARGUMENTS, an out-of-line size that is not the count
+ * MIG_TYPE_ERROR; a routine's error is a mig_reply_error_t.
  */
 #include "notify_util.h"
 
 #include <mach/mach_vm.h>
+#include <mach/memory_object_types.h>
 #include <mach/mig_errors.h>
 #include <mach/vm_region.h>
 
@@ -32,6 +35,15 @@ typedef struct {
     mach_vm_address_t address;
     mach_msg_type_number_t count;
 } vmm_write_req;
+typedef struct {
+    mach_msg_header_t head;
+    mach_msg_body_t body;
+    mach_msg_port_descriptor_t parent;
+    NDR_record_t ndr;
+    memory_object_size_t size;
+    memory_object_offset_t offset;
+    vm_prot_t permission;
+} vmm_entry_req;
 typedef union {
     mach_msg_header_t head;
     mig_reply_error_t error;
@@ -58,6 +70,13 @@ typedef union {
         mach_msg_type_number_t count;
         int info[VM_REGION_INFO_MAX];
     } region;
+    struct {
+        mach_msg_header_t head;
+        mach_msg_body_t body;
+        mach_msg_port_descriptor_t entry;
+        NDR_record_t ndr;
+        memory_object_size_t size;
+    } entry;
     uint8_t bytes[8192];
 } vmm_reply;
 #pragma pack(pop)
@@ -457,6 +476,156 @@ MT_TEST(a_misshapen_vm_request_is_mig_bad_arguments_and_a_routine_error_a_mig_er
     NU_END();
 }
 
+
+/*
+ * mach_make_memory_entry's request `id` (4817 or 3825) for `size` bytes at `offset` with
+ * `permission`, the parent `parent` copied (MACH_PORT_NULL: none); the answer in `r`.
+ */
+static mach_msg_return_t vmm_entry(mach_port_t reply, mach_msg_id_t id,
+                                   memory_object_size_t size, memory_object_offset_t offset,
+                                   vm_prot_t permission, mach_port_t parent, vmm_reply *r)
+{
+    vmm_entry_req req;
+    memset(&req, 0, sizeof req);
+    req.head.msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND,
+                                            MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0) |
+                         MACH_MSGH_BITS_COMPLEX;
+    req.head.msgh_size = sizeof req;
+    req.head.msgh_remote_port = TASK;
+    req.head.msgh_local_port = reply;
+    req.head.msgh_id = id;
+    req.body.msgh_descriptor_count = 1;
+    req.parent.name = parent;
+    req.parent.disposition = MACH_MSG_TYPE_COPY_SEND;
+    req.parent.type = MACH_MSG_PORT_DESCRIPTOR;
+    req.ndr = NDR_record;
+    req.size = size;
+    req.offset = offset;
+    req.permission = permission;
+    mach_msg_return_t mr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof req,
+                                    0, MACH_PORT_NULL, 10000, MACH_PORT_NULL);
+    return mr != MACH_MSG_SUCCESS ? mr : vmm_receive(reply, r);
+}
+
+/* Is `r` request `id`'s successful reply, an entry of `size` bytes (a send right we now hold)
+ * or none? */
+static bool vmm_entry_reply_ok(const vmm_reply *r, mach_msg_id_t id, memory_object_size_t size,
+                               bool has_entry)
+{
+    mach_port_type_t type = 0;
+    return r->head.msgh_id == id + 100 && (r->head.msgh_bits & MACH_MSGH_BITS_COMPLEX) &&
+           r->head.msgh_size == sizeof r->entry && r->entry.body.msgh_descriptor_count == 1 &&
+           r->entry.entry.type == MACH_MSG_PORT_DESCRIPTOR &&
+           r->entry.entry.disposition == MACH_MSG_TYPE_MOVE_SEND && nu_ndr_ok(&r->entry.ndr) &&
+           r->entry.size == size &&
+           (has_entry ? mach_port_type(TASK, r->entry.entry.name, &type) == KERN_SUCCESS &&
+                            type == MACH_PORT_TYPE_SEND
+                      : r->entry.entry.name == MACH_PORT_NULL);
+}
+
+/* Map all `size` bytes of the entry `e` shared, anywhere; 0 if it cannot be mapped. */
+static mach_vm_address_t vmm_map_entry(mach_port_t e, mach_vm_size_t size, vm_prot_t prot)
+{
+    mach_vm_address_t at = 0;
+    if (mach_vm_map(TASK, &at, size, 0, VM_FLAGS_ANYWHERE, e, 0, FALSE, prot, prot,
+                    VM_INHERIT_DEFAULT) != KERN_SUCCESS)
+        return 0;
+    return at;
+}
+
+MT_TEST(make_memory_entry_by_message_replies_the_entry_as_a_port_descriptor)
+{
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    vmm_reply r;
+    const mach_vm_size_t pg = vm_page_size;
+    /* A new entry of three pages (its size rounded up), mapped twice: one memory. */
+    MT_KR(vmm_entry(reply, 4817, 2 * pg + 1, 0, MAP_MEM_NAMED_CREATE | VM_PROT_DEFAULT,
+                    MACH_PORT_NULL, &r),
+          MACH_MSG_SUCCESS);
+    MT_CHECK(vmm_entry_reply_ok(&r, 4817, 3 * pg, true));
+    mach_port_t e = r.entry.entry.name;
+    mach_vm_address_t a = vmm_map_entry(e, 3 * pg, VM_PROT_DEFAULT);
+    mach_vm_address_t b = vmm_map_entry(e, 3 * pg, VM_PROT_DEFAULT);
+    MT_CHECK(a != 0 && b != 0 && a != b);
+    memcpy((void *)(uintptr_t)(a + pg), "entry", 6);
+    MT_CHECK(memcmp((void *)(uintptr_t)(b + pg), "entry", 6) == 0);
+    /* A part of it read-only, the parent in the request: the parent's second page. */
+    MT_KR(vmm_entry(reply, 4817, pg, pg, VM_PROT_READ, e, &r), MACH_MSG_SUCCESS);
+    MT_CHECK(vmm_entry_reply_ok(&r, 4817, pg, true));
+    mach_port_t sub = r.entry.entry.name;
+    mach_vm_address_t c = vmm_map_entry(sub, pg, VM_PROT_READ);
+    MT_CHECK(c != 0);
+    MT_CHECK(memcmp((void *)(uintptr_t)c, "entry", 6) == 0);
+    MT_EQ(vmm_map_entry(sub, pg, VM_PROT_DEFAULT), 0); /* no more than the entry allows */
+    /* The parent's right is the request's copy: ours is as it was. */
+    MT_EQ(nu_refs(e, MACH_PORT_RIGHT_SEND), 1);
+    MT_KR(mach_vm_deallocate(TASK, c, pg), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, sub), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, a, 3 * pg), KERN_SUCCESS);
+    MT_KR(mach_vm_deallocate(TASK, b, 3 * pg), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    /* A named creation of size 0 makes nothing and succeeds: a null descriptor. */
+    MT_KR(vmm_entry(reply, 4817, 0, 0, MAP_MEM_NAMED_CREATE | VM_PROT_DEFAULT, MACH_PORT_NULL,
+                    &r),
+          MACH_MSG_SUCCESS);
+    MT_CHECK(vmm_entry_reply_ok(&r, 4817, 0, false));
+    nu_kill(reply);
+    NU_END();
+}
+
+MT_TEST(make_memory_entry_64_by_message_shares_our_memory_and_checks_as_the_call)
+{
+    NU_BEGIN();
+    mach_port_t reply = nu_port();
+    vmm_reply r;
+    const mach_vm_size_t pg = vm_page_size;
+    mach_vm_address_t mem = 0;
+    MT_KR(mach_vm_allocate(TASK, &mem, 2 * pg, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    memcpy((void *)(uintptr_t)(mem + pg), "ours", 5);
+    /* vm_map.defs' routine: an entry for our second page, sharing it. */
+    MT_KR(vmm_entry(reply, 3825, pg, mem + pg, VM_PROT_DEFAULT, MACH_PORT_NULL, &r),
+          MACH_MSG_SUCCESS);
+    MT_CHECK(vmm_entry_reply_ok(&r, 3825, pg, true));
+    mach_port_t e = r.entry.entry.name;
+    mach_vm_address_t m = vmm_map_entry(e, pg, VM_PROT_DEFAULT);
+    MT_CHECK(m != 0);
+    MT_CHECK(memcmp((void *)(uintptr_t)m, "ours", 5) == 0);
+    memcpy((void *)(uintptr_t)m, "both", 5);
+    MT_CHECK(memcmp((void *)(uintptr_t)(mem + pg), "both", 5) == 0);
+    MT_KR(mach_vm_deallocate(TASK, m, pg), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, e), KERN_SUCCESS);
+    /* The routine's errors are MIG error replies: a flag no user may ask for, a share of
+     * size 0, memory without the protection asked. */
+    MT_KR(vmm_entry(reply, 3825, pg, 0, MAP_MEM_NAMED_CREATE | VM_PROT_DEFAULT | 0x1000,
+                    MACH_PORT_NULL, &r),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 3925);
+    MT_EQ(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    MT_EQ(r.error.RetCode, KERN_INVALID_VALUE);
+    MT_KR(vmm_entry(reply, 4817, 0, mem, VM_PROT_DEFAULT, MACH_PORT_NULL, &r),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
+    MT_KR(mach_vm_protect(TASK, mem, pg, FALSE, VM_PROT_READ), KERN_SUCCESS);
+    MT_KR(vmm_entry(reply, 4817, pg, mem, VM_PROT_DEFAULT, MACH_PORT_NULL, &r),
+          MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    MT_EQ(r.error.RetCode, KERN_PROTECTION_FAILURE);
+    /* Without its parent's descriptor the request is misshapen. */
+    vmm_args a = {.len = 0};
+    a64(&a, pg);
+    a64(&a, 0);
+    a32(&a, MAP_MEM_NAMED_CREATE | VM_PROT_DEFAULT);
+    MT_KR(vmm_rpc(reply, 4817, &a, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 4917);
+    MT_EQ(r.head.msgh_size, VMM_ERROR_SIZE);
+    MT_EQ(r.error.RetCode, MIG_BAD_ARGUMENTS);
+    MT_KR(mach_vm_deallocate(TASK, mem, 2 * pg), KERN_SUCCESS);
+    nu_kill(reply);
+    NU_END();
+}
 
 /* A message of id 1 sent to `port` with a send right made from its receive right. */
 static mach_msg_return_t send_filler(mach_port_t port)

@@ -230,9 +230,9 @@ static bool kernel_reply_shaped(const um_wire_pkt *p, uint32_t nbytes)
         return false;
     memcpy(&h, p->blob, sizeof h);
     uint32_t args;
-    bool ool;
+    um_vm_mig_desc desc;
     return MACH_MSGH_BITS_LOCAL(h.msgh_bits) == 0 && h.msgh_local_port == MACH_PORT_NULL &&
-           um_vm_mig_request(h.msgh_id - 100, &args, &ool);
+           um_vm_mig_request(h.msgh_id - 100, &args, &desc);
 }
 
 bool d_msg(d_conn *c, um_wire_pkt *p)

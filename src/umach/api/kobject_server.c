@@ -684,18 +684,24 @@ static kern_return_t r_construct(ts_call *c)
  * the task's memory through the front end's vm_call hook, which makes the same calls a
  * program makes. mach_vm_write's data is mapped into the task for the routine and removed
  * after it (the request's copy is consumed either way); mach_vm_read's data, which the routine
- * left in the task, moves into the reply's out-of-line descriptor. A task whose memory the
- * front end cannot reach (umachd: another process's) is XNU's null map: KERN_INVALID_ARGUMENT.
+ * left in the task, moves into the reply's out-of-line descriptor. mach_make_memory_entry's
+ * parent is the request's send right (released with the request) and the entry a send right
+ * the reply moves. A task whose memory the front end cannot reach (umachd: another process's)
+ * is XNU's null map: KERN_INVALID_ARGUMENT.
  */
 static kern_return_t r_vm(ts_call *c)
 {
     um_task *t = c->target;
     um_kmsg *req = c->req;
     uint32_t args;
-    bool ool;
-    if (!um_vm_mig_request(req->id, &args, &ool))
+    um_vm_mig_desc desc;
+    if (!um_vm_mig_request(req->id, &args, &desc))
         return MIG_BAD_ID;
+    bool ool = desc == UM_VM_MIG_DESC_OOL;
     kern_return_t kr = ool ? check_complex1(c, MACH_MSG_OOL_DESCRIPTOR, 0, args)
+                       : desc == UM_VM_MIG_DESC_PORT
+                           ? check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, MACH_MSG_TYPE_PORT_SEND,
+                                            args)
                            : check_simple(c, args);
     if (kr != KERN_SUCCESS && kr != TS_CHECKED)
         return kr;
@@ -711,6 +717,9 @@ static kern_return_t r_vm(ts_call *c)
     call->in = c->in;
     call->data = 0;
     call->data_size = 0;
+    call->port_in = desc == UM_VM_MIG_DESC_PORT ? req->desc[0].u.port.port : NULL;
+    call->port_out = NULL;
+    call->name_in = call->name_out = MACH_PORT_NULL;
     uint64_t mask = t->kernel->page_size - 1, tmp = 0, tmp_len = 0;
     void *buffer = NULL;
     if (ool && req->desc[0].u.ool.vmc && req->desc[0].u.ool.size <= TS_VM_BUFFERED) {
@@ -775,10 +784,14 @@ static kern_return_t r_vm(ts_call *c)
     case UM_VM_MIG_REPLY_PORT: {
         uint8_t *results;
         um_kmsg *k = reply_complex(c, 1, TS_PORT_DESC, call->out_len, &results);
-        if (!k)
+        if (!k) {
+            if (call->port_out)
+                um_right_release(call->port_out, MACH_MSG_TYPE_PORT_SEND);
             return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
+        }
         uint32_t at = TS_BODY;
-        reply_port(k, &at, NULL, MACH_MSG_TYPE_PORT_SEND); /* no memory object */
+        /* The entry made, or none (mach_vm_region names no memory object). */
+        reply_port(k, &at, call->port_out, MACH_MSG_TYPE_PORT_SEND);
         memcpy(results, call->out, call->out_len);
         c->reply->kmsg = k;
         return KERN_SUCCESS;

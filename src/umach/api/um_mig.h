@@ -92,6 +92,7 @@ enum {
     UM_MIG_THREAD_GET_EXCEPTION_PORTS = 3614,
     UM_MIG_THREAD_SWAP_EXCEPTION_PORTS = 3615,
     UM_MIG_VM_REGION = 3800,
+    UM_MIG_MAKE_MEMORY_ENTRY_64 = 3825, /* vm_map.defs: mach_vm.defs' 4817 on LP64 */
     UM_MIG_MACH_VM_ALLOCATE = 4800,
     UM_MIG_MACH_VM_DEALLOCATE = 4801,
     UM_MIG_MACH_VM_PROTECT = 4802,
@@ -106,6 +107,7 @@ enum {
     UM_MIG_MACH_VM_PAGE_QUERY = 4814,
     UM_MIG_MACH_VM_REGION_RECURSE = 4815,
     UM_MIG_MACH_VM_REGION = 4816,
+    UM_MIG_MACH_MAKE_MEMORY_ENTRY = 4817,
     UM_MIG_MACH_VM_PURGABLE_CONTROL = 4818,
     UM_MIG_MACH_VM_PAGE_INFO = 4819,
 };
@@ -115,7 +117,7 @@ enum {
 
 /* How a served mach_vm routine answers: RetCode and in-line results; its data out of line
  * (mach_vm_read), then the NDR record and the count; or a port (mach_vm_region's object name,
- * always null here) then the NDR record and the results. */
+ * always null here; mach_make_memory_entry's entry) then the NDR record and the results. */
 typedef enum um_vm_mig_reply {
     UM_VM_MIG_REPLY_SIMPLE,
     UM_VM_MIG_REPLY_OOL,
@@ -139,14 +141,27 @@ typedef struct um_vm_mig_call {
     uint32_t out_len;
     uint64_t ool;              /* mach_vm_read: its data, task memory the reply moves away */
     mach_msg_size_t ool_size;
+    /* mach_make_memory_entry's parent and the entry made: a naked send right (the kernel's
+     * server: `port_in` the request's, `port_out` the reply's) or a name in the task (the
+     * world's client, which serves the request itself: `name_out` a send right it moves). */
+    struct um_port *port_in, *port_out;
+    mach_port_name_t name_in, name_out;
 } um_vm_mig_call;
 
+/* The descriptor a served routine's request has before its in-line arguments. */
+typedef enum um_vm_mig_desc {
+    UM_VM_MIG_DESC_NONE,
+    UM_VM_MIG_DESC_OOL,  /* mach_vm_write's data, whose count is its last argument */
+    UM_VM_MIG_DESC_PORT, /* mach_make_memory_entry's parent, a send right */
+} um_vm_mig_desc;
+
 /*
- * The shape of routine `id`'s request (mach_vm.defs, LP64): `*args` bytes of in-line
- * arguments after the NDR record, and `*ool` when one out-of-line descriptor comes first
- * (mach_vm_write, whose count is its last argument). false: not a routine a task port serves.
+ * The shape of routine `id`'s request (mach_vm.defs, LP64; vm_map.defs'
+ * mach_make_memory_entry_64 has 4817's): `*args` bytes of in-line arguments after the NDR
+ * record, and `*desc` the one descriptor before them, if any. false: not a routine a task
+ * port serves.
  */
-bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, bool *ool);
+bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, um_vm_mig_desc *desc);
 /* How routine `id` answers (um_vm_mig_request said it is served). */
 um_vm_mig_reply um_vm_mig_reply_of(mach_msg_id_t id);
 

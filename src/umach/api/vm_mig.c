@@ -1,15 +1,17 @@
 /*
  * vm_mig.c — the mach_vm.defs routines a task port serves, as MIG lays out their requests on
  * LP64 Darwin (osfmk/mach/mach_vm.defs: the in-line arguments in order after the NDR record,
- * packed on 4 bytes, an out-of-line argument first as a descriptor with its count last).
+ * packed on 4 bytes, an out-of-line or port argument first as a descriptor, an out-of-line
+ * array's count last), and vm_map.defs' mach_make_memory_entry_64, whose layout is
+ * mach_vm.defs' mach_make_memory_entry's.
  */
 #include "um_mig.h"
 
 #include <mach/vm_types.h>
 
-bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, bool *ool)
+bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, um_vm_mig_desc *desc)
 {
-    *ool = false;
+    *desc = UM_VM_MIG_DESC_NONE;
     switch (id) {
     case UM_MIG_MACH_VM_ALLOCATE: /* address, size, flags */
         *args = 8 + 8 + 4;
@@ -31,7 +33,7 @@ bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, bool *ool)
         return true;
     case UM_MIG_MACH_VM_WRITE: /* data out of line; address, dataCnt */
         *args = 8 + 4;
-        *ool = true;
+        *desc = UM_VM_MIG_DESC_OOL;
         return true;
     case UM_MIG_MACH_VM_COPY: /* source, size, dest */
     case UM_MIG_MACH_VM_READ_OVERWRITE: /* address, size, data */
@@ -48,6 +50,11 @@ bool um_vm_mig_request(mach_msg_id_t id, uint32_t *args, bool *ool)
     case UM_MIG_MACH_VM_PAGE_QUERY: /* offset */
         *args = 8;
         return true;
+    case UM_MIG_MACH_MAKE_MEMORY_ENTRY: /* parent_handle as a port; size, offset, permission */
+    case UM_MIG_MAKE_MEMORY_ENTRY_64:
+        *args = 8 + 8 + 4;
+        *desc = UM_VM_MIG_DESC_PORT;
+        return true;
     default:
         return false;
     }
@@ -59,6 +66,8 @@ um_vm_mig_reply um_vm_mig_reply_of(mach_msg_id_t id)
     case UM_MIG_MACH_VM_READ:
         return UM_VM_MIG_REPLY_OOL;
     case UM_MIG_MACH_VM_REGION:
+    case UM_MIG_MACH_MAKE_MEMORY_ENTRY:
+    case UM_MIG_MAKE_MEMORY_ENTRY_64:
         return UM_VM_MIG_REPLY_PORT;
     default:
         return UM_VM_MIG_REPLY_SIMPLE;

@@ -37,6 +37,7 @@
 #include "../vm/um_regions.h"
 #include "../um_export.h"
 #include "um_embedded.h"
+#include "um_vm_mig.h"
 
 #include <mach/mach.h>
 #include <mach/mach_vm.h>
@@ -166,49 +167,37 @@ static bool page_span(uint64_t offset, uint64_t size, uint64_t *start, uint64_t 
     return true;
 }
 
-static kern_return_t make_entry(vm_map_t task, uint64_t *size, uint64_t offset,
-                                vm_prot_t permission, mach_port_t *handle, mach_port_t parent)
+/* Are `permission`'s MAP_MEM_* flags ones a user may ask for? */
+static bool entry_flags_ok(vm_prot_t permission)
 {
-    if (!um_call_task_check(task))
-        return not_own_task(task);
-    if (!size || !handle)
-        return KERN_INVALID_ARGUMENT;
-    if ((unsigned)permission & MAP_MEM_FLAGS_MASK & ~(unsigned)MAP_MEM_FLAGS_USER)
-        return entry_fail(KERN_INVALID_VALUE, size, handle);
+    return !((unsigned)permission & MAP_MEM_FLAGS_MASK & ~(unsigned)MAP_MEM_FLAGS_USER);
+}
+
+/*
+ * The part of making an entry that needs no world: from the parent's `pinfo` and memfd `pfd`
+ * (taken; -1 and NULL: no parent), the new entry's `*info` and memfd (*fdp, the caller's; -1:
+ * no entry is made, the routine succeeding with *size as it leaves it). An error is the
+ * routine's, nothing left to free.
+ */
+static kern_return_t entry_prepare(uint64_t *size, uint64_t offset, vm_prot_t permission,
+                                   const um_mem_entry_info *pinfo, int pfd,
+                                   um_mem_entry_info *info, int *fdp)
+{
     int prot = permission & VM_PROT_ALL;
     bool mask_prot = (permission & VM_PROT_IS_MASK) != 0;
     bool data_addr = (permission & (MAP_MEM_USE_DATA_ADDR | MAP_MEM_4K_DATA_ADDR)) != 0;
-
-    /* The parent: a send right the MIG request copies in; a port that is no entry is none. */
-    um_mem_entry_info pinfo = {0};
-    int pfd = -1;
-    bool has_parent = false;
-    if (parent != MACH_PORT_NULL) {
-        bool dead;
-        kern_return_t kr = entry_get(parent, &pinfo, &pfd, &dead);
-        if (kr == KERN_SUCCESS)
-            has_parent = true;
-        else if (kr == KERN_INVALID_NAME || (kr == KERN_INVALID_RIGHT && !dead))
-            return entry_fail(MACH_SEND_INVALID_RIGHT, size, handle);
-        else if (kr == KERN_RESOURCE_SHORTAGE)
-            return entry_fail(kr, size, handle);
-    }
+    bool has_parent = pinfo != NULL;
     kern_return_t kr = KERN_SUCCESS;
-    um_mem_entry_info info = {0, 0, prot, false, VM_PURGABLE_DENY};
+    *info = (um_mem_entry_info){0, 0, prot, false, VM_PURGABLE_DENY};
+    *fdp = -1;
     int fd = -1;
     uint64_t start, len;
 
-    if (has_parent && pinfo.is_copy) {
+    if (has_parent && pinfo->is_copy) {
         kr = KERN_INVALID_ARGUMENT;
     } else if (permission & MAP_MEM_ONLY) {
         /* Only the parent's cache mode changes: nothing umach keeps. */
         kr = data_addr || !has_parent ? KERN_INVALID_ARGUMENT : KERN_SUCCESS;
-        if (pfd >= 0)
-            close(pfd);
-        if (kr != KERN_SUCCESS)
-            return entry_fail(kr, size, handle);
-        *handle = MACH_PORT_NULL;
-        return KERN_SUCCESS;
     } else if (permission & MAP_MEM_NAMED_CREATE) {
         if (*size == 0) {
             kr = KERN_SUCCESS; /* nothing made */
@@ -218,9 +207,9 @@ static kern_return_t make_entry(vm_map_t task, uint64_t *size, uint64_t offset,
         } else if ((fd = um_vm_entry_memfd(len)) < 0) {
             kr = KERN_RESOURCE_SHORTAGE;
         } else {
-            info.size = len;
+            info->size = len;
             if (permission & MAP_MEM_PURGABLE)
-                info.purgable = VM_PURGABLE_NONVOLATILE;
+                info->purgable = VM_PURGABLE_NONVOLATILE;
         }
     } else if (permission & MAP_MEM_VM_COPY) {
         int have;
@@ -229,8 +218,8 @@ static kern_return_t make_entry(vm_map_t task, uint64_t *size, uint64_t offset,
         else
             kr = um_vm_copy_range(start, len, &fd, &have);
         if (kr == KERN_SUCCESS) {
-            info.size = len;
-            info.is_copy = true;
+            info->size = len;
+            info->is_copy = true;
         }
     } else if ((permission & (MAP_MEM_VM_SHARE | MAP_MEM_NAMED_REUSE)) || !has_parent) {
         int have, max;
@@ -254,25 +243,25 @@ static kern_return_t make_entry(vm_map_t task, uint64_t *size, uint64_t offset,
         if (kr == KERN_SUCCESS)
             kr = um_vm_share_range(start, len, &fd, &foff, &have, &max);
         if (kr == KERN_SUCCESS) {
-            info.offset = foff;
-            info.size = len;
-            info.prot = prot;
+            info->offset = foff;
+            info->size = len;
+            info->prot = prot;
         }
     } else {
         /* A part of the parent, the offset counted from the parent's start. */
-        if (!page_span(offset, *size, &start, &len) || start + len > pinfo.size ||
+        if (!page_span(offset, *size, &start, &len) || start + len > pinfo->size ||
             start + len < start) {
             kr = KERN_INVALID_ARGUMENT;
         } else {
             if (mask_prot)
-                prot &= pinfo.prot;
-            if ((prot & pinfo.prot) != prot)
+                prot &= pinfo->prot;
+            if ((prot & pinfo->prot) != prot)
                 kr = KERN_PROTECTION_FAILURE;
         }
         if (kr == KERN_SUCCESS) {
-            info.offset = pinfo.offset + start;
-            info.size = len;
-            info.prot = prot;
+            info->offset = pinfo->offset + start;
+            info->size = len;
+            info->prot = prot;
             fd = pfd;
             pfd = -1;
         }
@@ -280,21 +269,105 @@ static kern_return_t make_entry(vm_map_t task, uint64_t *size, uint64_t offset,
     if (pfd >= 0)
         close(pfd);
     if (kr != KERN_SUCCESS)
-        return entry_fail(kr, size, handle);
-    if (fd < 0) {
-        *size = 0;
-        *handle = MACH_PORT_NULL;
-        return KERN_SUCCESS;
+        return kr;
+    if (fd >= 0 && (fd = entry_fd_for(fd, info->prot)) < 0)
+        return KERN_RESOURCE_SHORTAGE;
+    *fdp = fd;
+    return KERN_SUCCESS;
+}
+
+static kern_return_t make_entry(vm_map_t task, uint64_t *size, uint64_t offset,
+                                vm_prot_t permission, mach_port_t *handle, mach_port_t parent)
+{
+    if (!um_call_task_check(task))
+        return not_own_task(task);
+    if (!size || !handle)
+        return KERN_INVALID_ARGUMENT;
+    if (!entry_flags_ok(permission))
+        return entry_fail(KERN_INVALID_VALUE, size, handle);
+
+    /* The parent: a send right the MIG request copies in; a port that is no entry is none. */
+    um_mem_entry_info pinfo = {0};
+    int pfd = -1;
+    bool has_parent = false;
+    if (parent != MACH_PORT_NULL) {
+        bool dead;
+        kern_return_t kr = entry_get(parent, &pinfo, &pfd, &dead);
+        if (kr == KERN_SUCCESS)
+            has_parent = true;
+        else if (kr == KERN_INVALID_NAME || (kr == KERN_INVALID_RIGHT && !dead))
+            return entry_fail(MACH_SEND_INVALID_RIGHT, size, handle);
+        else if (kr == KERN_RESOURCE_SHORTAGE)
+            return entry_fail(kr, size, handle);
     }
-    fd = entry_fd_for(fd, info.prot);
-    if (fd < 0)
-        return entry_fail(KERN_RESOURCE_SHORTAGE, size, handle);
-    mach_port_t name = MACH_PORT_NULL;
-    kr = entry_new(&info, fd, &name);
+    um_mem_entry_info info;
+    int fd;
+    kern_return_t kr =
+        entry_prepare(size, offset, permission, has_parent ? &pinfo : NULL, pfd, &info, &fd);
     if (kr != KERN_SUCCESS)
         return entry_fail(kr, size, handle);
-    *size = info.size;
+    mach_port_t name = MACH_PORT_NULL;
+    if (fd >= 0) {
+        if ((kr = entry_new(&info, fd, &name)) != KERN_SUCCESS)
+            return entry_fail(kr, size, handle);
+        *size = info.size;
+    }
     *handle = name;
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_vm_entry_make_locked(uint64_t *size, uint64_t offset, vm_prot_t permission,
+                                      um_port *parent, um_port **entryp)
+{
+    *entryp = NULL;
+    mach_port_t none;
+    if (!entry_flags_ok(permission))
+        return entry_fail(KERN_INVALID_VALUE, size, &none);
+    /* A parent that is no live entry is none, as XNU's conversion of the port finds none. */
+    um_mem_entry_info pinfo = {0};
+    int pfd = -1;
+    bool has_parent = false;
+    if (UM_PORT_VALID(parent) && parent->active && parent->kotype == UM_KOT_MEMORY_ENTRY) {
+        const um_mem_entry *pe = um_rare(parent)->kobject;
+        pinfo.offset = pe->offset;
+        pinfo.size = pe->size;
+        pinfo.prot = pe->prot;
+        pinfo.is_copy = pe->is_copy;
+        pinfo.purgable = pe->purgable;
+        if ((pfd = fcntl(pe->fd, F_DUPFD_CLOEXEC, 0)) < 0)
+            return entry_fail(KERN_RESOURCE_SHORTAGE, size, &none);
+        has_parent = true;
+    }
+    um_mem_entry_info info;
+    int fd;
+    kern_return_t kr =
+        entry_prepare(size, offset, permission, has_parent ? &pinfo : NULL, pfd, &info, &fd);
+    if (kr != KERN_SUCCESS)
+        return entry_fail(kr, size, &none);
+    if (fd < 0)
+        return KERN_SUCCESS;
+    um_mem_entry *e = calloc(1, sizeof *e);
+    if (!e) {
+        close(fd);
+        return entry_fail(KERN_RESOURCE_SHORTAGE, size, &none);
+    }
+    e->fd = fd;
+    e->offset = info.offset;
+    e->size = info.size;
+    e->prot = info.prot;
+    e->is_copy = info.is_copy;
+    e->purgable = info.purgable;
+    e->release = embedded_entry_release;
+    um_port *port = um_kobject_port_alloc(UM_KOT_MEMORY_ENTRY, e);
+    if (!port) {
+        e->release(e);
+        return entry_fail(KERN_RESOURCE_SHORTAGE, size, &none);
+    }
+    /* The reply's naked send right keeps the port; the allocation's reference goes. */
+    um_port_make_send(port);
+    um_port_release(port);
+    *entryp = port;
+    *size = info.size;
     return KERN_SUCCESS;
 }
 

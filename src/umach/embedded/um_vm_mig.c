@@ -166,6 +166,19 @@ kern_return_t um_vm_mig_run(um_vm_mig_call *call)
         call->out_len = 24 + count * 4;
         return KERN_SUCCESS;
     }
+    case UM_MIG_MACH_MAKE_MEMORY_ENTRY:
+    case UM_MIG_MAKE_MEMORY_ENTRY_64: {
+        /* The parent and the entry are names of this task (the world's client). */
+        memory_object_size_t size = get64(in);
+        mach_port_t entry = MACH_PORT_NULL;
+        kr = mach_make_memory_entry_64(self, &size, get64(in + 8), (vm_prot_t)get32(in + 16),
+                                       &entry, call->name_in);
+        if (kr == KERN_SUCCESS) {
+            call->name_out = entry;
+            put(call, &size, 8);
+        }
+        return kr;
+    }
     default:
         return MIG_BAD_ID;
     }
@@ -174,6 +187,17 @@ kern_return_t um_vm_mig_run(um_vm_mig_call *call)
 kern_return_t um_vm_mig_serve_locked(um_task *task, um_vm_mig_call *call)
 {
     (void)task; /* the embedded world's one task: this process */
+    if (call->id == UM_MIG_MACH_MAKE_MEMORY_ENTRY || call->id == UM_MIG_MAKE_MEMORY_ENTRY_64) {
+        /* The world is locked here: the maker's part that needs it runs as it is. */
+        uint64_t size = get64(call->in);
+        call->out_len = 0;
+        kern_return_t kr = um_vm_entry_make_locked(&size, get64(call->in + 8),
+                                                   (vm_prot_t)get32(call->in + 16),
+                                                   call->port_in, &call->port_out);
+        if (kr == KERN_SUCCESS)
+            put(call, &size, 8);
+        return kr;
+    }
     um_vm_mig_serving = true;
     kern_return_t kr = um_vm_mig_run(call);
     um_vm_mig_serving = false;
@@ -235,9 +259,10 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n, mach_msg_option_t option,
     mach_msg_header_t h;
     memcpy(&h, bytes, sizeof h);
     uint32_t args;
-    bool ool;
-    if (!um_vm_mig_request(h.msgh_id, &args, &ool))
+    um_vm_mig_desc desc;
+    if (!um_vm_mig_request(h.msgh_id, &args, &desc))
         return false;
+    bool ool = desc == UM_VM_MIG_DESC_OOL;
     mach_msg_type_name_t rdisp = MACH_MSGH_BITS_REMOTE(h.msgh_bits);
     mach_msg_type_name_t ldisp = MACH_MSGH_BITS_LOCAL(h.msgh_bits);
     if (h.msgh_remote_port != mach_task_self() ||
@@ -250,6 +275,8 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n, mach_msg_option_t option,
     uint32_t at = head;
     mach_msg_ool_descriptor_t d;
     memset(&d, 0, sizeof d);
+    mach_msg_port_descriptor_t pd;
+    memset(&pd, 0, sizeof pd);
     if (ool) {
         const uint32_t dat = head + (uint32_t)sizeof(mach_msg_body_t);
         if (!(h.msgh_bits & MACH_MSGH_BITS_COMPLEX) ||
@@ -260,6 +287,19 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n, mach_msg_option_t option,
         if (d.type != MACH_MSG_OOL_DESCRIPTOR || d.copy > MACH_MSG_VIRTUAL_COPY ||
             d.size != get32(bytes + at + sizeof(NDR_record_t) + args - 4) ||
             !readable((uint64_t)(uintptr_t)d.address, d.size))
+            return false;
+    } else if (desc == UM_VM_MIG_DESC_PORT) {
+        /* The parent: a send right copied or moved, or none. */
+        const uint32_t dat = head + (uint32_t)sizeof(mach_msg_body_t);
+        if (!(h.msgh_bits & MACH_MSGH_BITS_COMPLEX) ||
+            n != dat + sizeof pd + sizeof(NDR_record_t) + args || get32(bytes + head) != 1)
+            return false;
+        memcpy(&pd, bytes + dat, sizeof pd);
+        at = dat + (uint32_t)sizeof pd;
+        if (pd.type != MACH_MSG_PORT_DESCRIPTOR ||
+            (pd.disposition != MACH_MSG_TYPE_COPY_SEND &&
+             pd.disposition != MACH_MSG_TYPE_MOVE_SEND) ||
+            (pd.name != MACH_PORT_NULL && !reply_right_ok(pd.name, pd.disposition)))
             return false;
     } else if ((h.msgh_bits & MACH_MSGH_BITS_COMPLEX) || n != head + sizeof(NDR_record_t) + args) {
         return false;
@@ -272,10 +312,15 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n, mach_msg_option_t option,
     call.in = bytes + at + sizeof(NDR_record_t);
     call.data = (uint64_t)(uintptr_t)d.address;
     call.data_size = d.size;
+    call.port_in = call.port_out = NULL;
+    call.name_in = pd.name;
+    call.name_out = MACH_PORT_NULL;
     kern_return_t kr = um_vm_mig_run(&call);
     /* What the request moved is the kernel's, and gone once the routine ran. */
     if (ool && d.deallocate && d.size)
         (void)mach_vm_deallocate(mach_task_self(), call.data, d.size);
+    if (pd.name != MACH_PORT_NULL && pd.disposition == MACH_MSG_TYPE_MOVE_SEND)
+        (void)mach_port_deallocate(mach_task_self(), pd.name);
     if (rdisp == MACH_MSG_TYPE_MOVE_SEND)
         (void)mach_port_deallocate(mach_task_self(), mach_task_self());
 
@@ -308,12 +353,14 @@ bool um_vm_mig_local(const uint8_t *bytes, uint32_t n, mach_msg_option_t option,
             memcpy(r.bytes + o, &od, sizeof od);
             o += (uint32_t)sizeof od;
         } else {
-            mach_msg_port_descriptor_t pd;
-            memset(&pd, 0, sizeof pd);
-            pd.disposition = MACH_MSG_TYPE_MOVE_SEND; /* a null name: no memory object */
-            pd.type = MACH_MSG_PORT_DESCRIPTOR;
-            memcpy(r.bytes + o, &pd, sizeof pd);
-            o += (uint32_t)sizeof pd;
+            /* The entry made, moved; or a null name (mach_vm_region: no memory object). */
+            mach_msg_port_descriptor_t rd;
+            memset(&rd, 0, sizeof rd);
+            rd.name = call.name_out;
+            rd.disposition = MACH_MSG_TYPE_MOVE_SEND;
+            rd.type = MACH_MSG_PORT_DESCRIPTOR;
+            memcpy(r.bytes + o, &rd, sizeof rd);
+            o += (uint32_t)sizeof rd;
         }
         memcpy(r.bytes + o, &NDR_record, sizeof NDR_record);
         o += (uint32_t)sizeof NDR_record;

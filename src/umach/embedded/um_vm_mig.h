@@ -40,6 +40,16 @@ kern_return_t um_vm_mig_run(um_vm_mig_call *call);
 kern_return_t um_vm_mig_serve_locked(um_task *task, um_vm_mig_call *call);
 
 /*
+ * mach_make_memory_entry(_64) for the kernel-object server, the world locked (which the
+ * direct call takes to look its parent up and to make the entry's port): `parent` the
+ * request's right (a port that is no live entry is none), *entryp the entry made as a naked
+ * send right, or NULL (no entry: a named creation of size 0, MAP_MEM_ONLY). The routine's
+ * code; on failure *size is 0 (embedded/um_vm_entry.c).
+ */
+kern_return_t um_vm_entry_make_locked(uint64_t *size, uint64_t offset, vm_prot_t permission,
+                                      um_port *parent, um_port **entryp);
+
+/*
  * For the world's client: `bytes` (`n`, all of the send buffer) is a request this task's own
  * port serves here — a served mach_vm routine of MIG's exact shape, a COPY_SEND or MOVE_SEND
  * of our task port with no voucher, its reply right one we hold for its disposition (or none),
