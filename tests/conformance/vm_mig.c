@@ -17,6 +17,8 @@
 #include <mach/vm_region.h>
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -885,6 +887,84 @@ MT_TEST(a_kernel_reply_to_a_send_right_of_a_full_queue_arrives_once_a_receiver_m
 }
 
 /* After 100 ms, destroy the receive right of the full queue. */
+/* The requester of interrupted_requester: its request's send and what it returned. */
+typedef struct {
+    mach_port_t reply;
+    const vmm_args *args;
+    atomic_int done;
+    mach_msg_return_t mr;
+} interrupted_requester;
+
+static atomic_int vmm_signals; /* lock-free: safe in a signal handler */
+
+static void vmm_on_signal(int sig)
+{
+    (void)sig;
+    atomic_fetch_add(&vmm_signals, 1);
+}
+
+static void *send_interruptible(void *arg)
+{
+    interrupted_requester *q = arg;
+    /* The timeout only bounds a wait no signal ends. */
+    q->mr = vmm_send_opt(q->reply, MACH_MSG_TYPE_MAKE_SEND, 4804, q->args,
+                         MACH_SEND_INTERRUPT | MACH_SEND_TIMEOUT, 10000);
+    atomic_store(&q->done, 1);
+    return NULL;
+}
+
+MT_TEST(a_kernel_reply_waiting_for_room_in_an_interrupted_send_is_destroyed_and_the_send_succeeds)
+{
+    NU_BEGIN();
+    /* SIGUSR1 runs a handler and restarts nothing. */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = vmm_on_signal;
+    sigemptyset(&sa.sa_mask);
+    MT_REQUIRE(sigaction(SIGUSR1, &sa, &old) == 0);
+    mach_port_t reply = full_reply_port();
+    MT_REQUIRE(reply != MACH_PORT_NULL);
+    mach_vm_address_t addr = 0;
+    MT_KR(mach_vm_allocate(TASK, &addr, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+    vmm_args a = {.len = 0};
+    a64(&a, addr);
+    a64(&a, 64);
+
+    /* Signal the requester every 10 ms until its send returns, so that a signal landing before
+     * it waits does not matter. */
+    static interrupted_requester q;
+    memset(&q, 0, sizeof q);
+    q.reply = reply;
+    q.args = &a;
+    atomic_store(&vmm_signals, 0);
+    pthread_t t;
+    double t0 = mt_now();
+    MT_REQUIRE(pthread_create(&t, NULL, send_interruptible, &q) == 0);
+    int sent = 0;
+    while (!atomic_load(&q.done) && sent < 300) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pthread_kill(t, SIGUSR1);
+        sent++;
+    }
+    MT_REQUIRE(pthread_join(t, NULL) == 0);
+    double waited = mt_now() - t0;
+    MT_KR(q.mr, MACH_MSG_SUCCESS);
+    MT_CHECK(atomic_load(&vmm_signals) > 0);
+    MT_CHECK(waited < 5.0); /* ended by a signal, not by the request's timeout */
+    /* The reply is gone with the right made for it: the queue holds the filler only. */
+    MT_EQ(nu_status(reply).mps_msgcount, 1);
+    MT_EQ(nu_refs(reply, MACH_PORT_RIGHT_SEND), 1);
+    vmm_reply r;
+    MT_KR(vmm_receive(reply, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.head.msgh_id, 1);
+    MT_EQ(nu_status(reply).mps_msgcount, 0);
+    MT_KR(mach_vm_deallocate(TASK, addr, vm_page_size), KERN_SUCCESS);
+    nu_kill(reply);
+    MT_REQUIRE(sigaction(SIGUSR1, &old, NULL) == 0);
+    NU_END();
+}
+
 static void *kill_port(void *arg)
 {
     room_maker *m = arg;
