@@ -249,16 +249,23 @@ static kern_return_t inherit_own(uint64_t address, uint64_t size, vm_inherit_t i
     return KERN_SUCCESS;
 }
 
+/* A call on another port than the caller's own task: the MIG request `id` with the range and
+ * the routine's one value (mach_vm_*'s, as Darwin's vm_* stubs send too); a port no one serves
+ * is MACH_SEND_INVALID_DEST. */
+static kern_return_t forward_range(vm_map_t target, mach_msg_id_t id, uint64_t address,
+                                   uint64_t size, uint32_t value)
+{
+    if (!um_forward_wanted(target))
+        return MACH_SEND_INVALID_DEST;
+    const um_fw_in in[] = {UM_FW64(address), UM_FW64(size), UM_FW32(value)};
+    return um_forward_simple(target, id, NULL, in, 3, NULL, 0);
+}
+
 static kern_return_t inherit_common(vm_map_t target, uint64_t address, uint64_t size,
                                     vm_inherit_t inheritance)
 {
-    if (!um_call_task_check(target)) {
-        /* Another port: the MIG request (mach_vm_inherit's, as vm_inherit's on Darwin). */
-        if (!um_forward_wanted(target))
-            return MACH_SEND_INVALID_DEST;
-        const um_fw_in in[] = {UM_FW64(address), UM_FW64(size), UM_FW32(inheritance)};
-        return um_forward_simple(target, UM_MIG_MACH_VM_INHERIT, NULL, in, 3, NULL, 0);
-    }
+    if (!um_call_task_check(target))
+        return forward_range(target, UM_MIG_MACH_VM_INHERIT, address, size, inheritance);
     return inherit_own(address, size, inheritance);
 }
 
@@ -317,12 +324,8 @@ static kern_return_t msync_own(uint64_t address, uint64_t size, vm_sync_t flags)
 static kern_return_t msync_common(vm_map_t target, uint64_t address, uint64_t size,
                                   vm_sync_t flags)
 {
-    if (!um_call_task_check(target)) {
-        if (!um_forward_wanted(target))
-            return MACH_SEND_INVALID_DEST;
-        const um_fw_in in[] = {UM_FW64(address), UM_FW64(size), UM_FW32(flags)};
-        return um_forward_simple(target, UM_MIG_MACH_VM_MSYNC, NULL, in, 3, NULL, 0);
-    }
+    if (!um_call_task_check(target))
+        return forward_range(target, UM_MIG_MACH_VM_MSYNC, address, size, (uint32_t)flags);
     return msync_own(address, size, flags);
 }
 
@@ -451,12 +454,8 @@ static kern_return_t behavior_own(uint64_t address, uint64_t size, vm_behavior_t
 static kern_return_t behavior_common(vm_map_t target, uint64_t address, uint64_t size,
                                      vm_behavior_t behavior)
 {
-    if (!um_call_task_check(target)) {
-        if (!um_forward_wanted(target))
-            return MACH_SEND_INVALID_DEST;
-        const um_fw_in in[] = {UM_FW64(address), UM_FW64(size), UM_FW32(behavior)};
-        return um_forward_simple(target, UM_MIG_MACH_VM_BEHAVIOR_SET, NULL, in, 3, NULL, 0);
-    }
+    if (!um_call_task_check(target))
+        return forward_range(target, UM_MIG_MACH_VM_BEHAVIOR_SET, address, size, (uint32_t)behavior);
     return behavior_own(address, size, behavior);
 }
 
