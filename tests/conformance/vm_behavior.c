@@ -23,8 +23,8 @@ static int behavior_at(mach_vm_address_t at)
     vm_region_basic_info_data_64_t info;
     mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
     mach_port_t object = MACH_PORT_NULL;
-    if (mach_vm_region(TASK, &addr, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
-                       &count, &object) != KERN_SUCCESS ||
+    if (mach_vm_region(TASK, &addr, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
+                       &object) != KERN_SUCCESS ||
         addr > at)
         return -1;
     return info.behavior;
@@ -85,8 +85,7 @@ MT_TEST(one_shot_behaviours_act_on_mapped_memory_and_zero_writes_zeros)
     MT_KR(mach_vm_behavior_set(TASK, a, PG, VM_BEHAVIOR_ZERO), KERN_PROTECTION_FAILURE);
 #endif
     MT_KR(mach_vm_behavior_set(TASK, a, PG, VM_BEHAVIOR_REUSABLE), KERN_PROTECTION_FAILURE);
-    MT_KR(mach_vm_behavior_set(TASK, a, PG, VM_BEHAVIOR_ZERO_WIRED_PAGES),
-          KERN_PROTECTION_FAILURE);
+    MT_KR(mach_vm_behavior_set(TASK, a, PG, VM_BEHAVIOR_ZERO_WIRED_PAGES), KERN_PROTECTION_FAILURE);
     MT_KR(mach_vm_deallocate(TASK, a, 2 * PG), KERN_SUCCESS);
 }
 
@@ -100,8 +99,7 @@ MT_TEST(bad_behaviours_ranges_and_holes_get_xnus_codes)
     MT_KR(mach_vm_behavior_set(TASK, a, 0, VM_BEHAVIOR_RANDOM), KERN_SUCCESS);
     MT_KR(mach_vm_behavior_set(TASK, a, UINT64_MAX, VM_BEHAVIOR_RANDOM), KERN_INVALID_ARGUMENT);
     MT_KR(mach_vm_behavior_set(TASK, UINT64_MAX - 10, 5, VM_BEHAVIOR_RANDOM), KERN_NO_SPACE);
-    MT_KR(mach_vm_behavior_set(TASK, 0x7fff000000000000ull, PG, VM_BEHAVIOR_RANDOM),
-          KERN_NO_SPACE);
+    MT_KR(mach_vm_behavior_set(TASK, 0x7fff000000000000ull, PG, VM_BEHAVIOR_RANDOM), KERN_NO_SPACE);
     MT_KR(mach_vm_deallocate(TASK, a + PG, PG), KERN_SUCCESS);
     MT_KR(mach_vm_behavior_set(TASK, a, 3 * PG, VM_BEHAVIOR_RANDOM), KERN_INVALID_ADDRESS);
     MT_EQ(behavior_at(a), VM_BEHAVIOR_DEFAULT); /* nothing changed */
@@ -120,19 +118,11 @@ MT_TEST(behavior_set_sent_by_hand_to_the_task_port_answers_as_the_call)
     mach_vm_address_t a = 0;
     MT_KR(mach_vm_allocate(TASK, &a, 2 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
     vmu_reply r;
-    vmu_args args = {.len = 0};
-    vmu_64(&args, a);
-    vmu_64(&args, PG);
-    vmu_32(&args, VM_BEHAVIOR_RANDOM);
-    MT_KR(vmu_rpc(4810, &args, &r), MACH_MSG_SUCCESS);
+    MT_KR(vmu_range_rpc(4810, a, PG, VM_BEHAVIOR_RANDOM, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 4910);
     MT_EQ(vmu_ret(&r), KERN_SUCCESS);
     MT_EQ(behavior_at(a), VM_BEHAVIOR_RANDOM);
-    args.len = 0;
-    vmu_64(&args, a);
-    vmu_64(&args, PG);
-    vmu_32(&args, 40);
-    MT_KR(vmu_rpc(4810, &args, &r), MACH_MSG_SUCCESS);
+    MT_KR(vmu_range_rpc(4810, a, PG, 40, &r), MACH_MSG_SUCCESS);
     MT_EQ(vmu_ret(&r), KERN_INVALID_ARGUMENT);
     MT_KR(mach_vm_deallocate(TASK, a, 2 * PG), KERN_SUCCESS);
 }

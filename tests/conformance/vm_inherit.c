@@ -27,8 +27,8 @@ static int inheritance_at(mach_vm_address_t at)
     vm_region_basic_info_data_64_t info;
     mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
     mach_port_t object = MACH_PORT_NULL;
-    if (mach_vm_region(TASK, &addr, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info,
-                       &count, &object) != KERN_SUCCESS ||
+    if (mach_vm_region(TASK, &addr, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
+                       &object) != KERN_SUCCESS ||
         addr > at)
         return -1;
     return (int)info.inheritance;
@@ -65,8 +65,8 @@ static void fork_three_ways(mach_vm_size_t pages)
     MT_EQ(B(a + part)[0], 2); /* the bytes stay where they were */
     pid_t pid = fork();
     if (pid == 0) {
-        int bad = child_can_read(a) | (B(a + part)[0] != 2) << 1 |
-                  (B(a + 2 * part)[0] != 3) << 2 | (!child_can_read(a + part)) << 3;
+        int bad = child_can_read(a) | (B(a + part)[0] != 2) << 1 | (B(a + 2 * part)[0] != 3) << 2 |
+                  (!child_can_read(a + part)) << 3;
         B(a + part)[1] = 7;     /* the parent's pages */
         B(a + 2 * part)[1] = 8; /* the child's own copy */
         _exit(bad);
@@ -136,20 +136,12 @@ MT_TEST(inherit_sent_by_hand_to_the_task_port_answers_as_the_call)
     mach_vm_address_t a = 0;
     MT_KR(mach_vm_allocate(TASK, &a, 2 * PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
     vmu_reply r;
-    vmu_args args = {.len = 0};
-    vmu_64(&args, a);
-    vmu_64(&args, PG);
-    vmu_32(&args, VM_INHERIT_NONE);
-    MT_KR(vmu_rpc(4803, &args, &r), MACH_MSG_SUCCESS);
+    MT_KR(vmu_range_rpc(4803, a, PG, VM_INHERIT_NONE, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 4903);
     MT_EQ(vmu_ret(&r), KERN_SUCCESS);
     MT_EQ(inheritance_at(a), VM_INHERIT_NONE);
     MT_EQ(inheritance_at(a + PG), VM_INHERIT_COPY);
-    args.len = 0;
-    vmu_64(&args, a);
-    vmu_64(&args, PG);
-    vmu_32(&args, 9);
-    MT_KR(vmu_rpc(4803, &args, &r), MACH_MSG_SUCCESS);
+    MT_KR(vmu_range_rpc(4803, a, PG, 9, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_size, (mach_msg_size_t)sizeof(mig_reply_error_t));
     MT_EQ(vmu_ret(&r), KERN_INVALID_ARGUMENT);
     MT_KR(mach_vm_deallocate(TASK, a, 2 * PG), KERN_SUCCESS);

@@ -79,6 +79,18 @@ static inline mach_msg_return_t vmu_rpc(mach_msg_id_t id, const vmu_args *a, vmu
     return mr;
 }
 
+/* vmu_rpc of a routine whose arguments are a range and one value (inherit, msync,
+ * behavior_set). */
+static inline mach_msg_return_t vmu_range_rpc(mach_msg_id_t id, uint64_t address, uint64_t size,
+                                              uint32_t value, vmu_reply *r)
+{
+    vmu_args a = {.len = 0};
+    vmu_64(&a, address);
+    vmu_64(&a, size);
+    vmu_32(&a, value);
+    return vmu_rpc(id, &a, r);
+}
+
 /* The routine's result in a reply: a simple reply's RetCode or an error reply's. */
 static inline kern_return_t vmu_ret(const vmu_reply *r)
 {

@@ -52,18 +52,11 @@ MT_TEST(msync_sent_by_hand_to_the_task_port_answers_as_the_call)
     mach_vm_address_t a = 0;
     MT_KR(mach_vm_allocate(TASK, &a, PG, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
     vmu_reply r;
-    vmu_args args = {.len = 0};
-    vmu_64(&args, a);
-    vmu_64(&args, PG);
-    vmu_32(&args, VM_SYNC_SYNCHRONOUS);
-    MT_KR(vmu_rpc(4809, &args, &r), MACH_MSG_SUCCESS);
+    MT_KR(vmu_range_rpc(4809, a, PG, VM_SYNC_SYNCHRONOUS, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 4909);
     MT_EQ(vmu_ret(&r), KERN_SUCCESS);
-    args.len = 0;
-    vmu_64(&args, a);
-    vmu_64(&args, PG);
-    vmu_32(&args, VM_SYNC_SYNCHRONOUS | VM_SYNC_ASYNCHRONOUS);
-    MT_KR(vmu_rpc(4809, &args, &r), MACH_MSG_SUCCESS);
+    MT_KR(vmu_range_rpc(4809, a, PG, VM_SYNC_SYNCHRONOUS | VM_SYNC_ASYNCHRONOUS, &r),
+          MACH_MSG_SUCCESS);
     MT_EQ(vmu_ret(&r), KERN_INVALID_ARGUMENT);
     MT_KR(mach_vm_deallocate(TASK, a, PG), KERN_SUCCESS);
 }
