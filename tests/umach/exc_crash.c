@@ -7,7 +7,8 @@
  * port the dying task receives itself is never sent EXC_CRASH (it would wait for itself).
  * This program also runs inside a world, where a forked child's inherited port is its
  * parent's: the reporter is the parent. In embedded mode the child's inherited port is dead,
- * and the child dies of the signal without a message.
+ * and the child dies of the signal without a message. The signal in code[0] is Darwin's
+ * number (bsd/sys/signal.h), where Linux's differs: SIGBUS 10, SIGSYS 12.
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -24,8 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The children die of SIGSEGV and SIGABRT: a sanitizer's own handlers would report and exit,
- * and they start the exception worker after a fork of a threaded process. */
+/* The children die of SIGSEGV, SIGBUS and SIGABRT: a sanitizer's own handlers would report
+ * and exit, and they start the exception worker after a fork of a threaded process. */
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define EC_TSAN 1
@@ -44,14 +45,14 @@
 const char *__tsan_default_options(void);
 const char *__tsan_default_options(void)
 {
-    return "die_after_fork=0:handle_segv=0:handle_abort=0";
+    return "die_after_fork=0:handle_segv=0:handle_sigbus=0:handle_abort=0";
 }
 #endif
 #ifdef EC_ASAN
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {
-    return "handle_segv=0:handle_abort=0";
+    return "handle_segv=0:handle_sigbus=0:handle_abort=0";
 }
 #endif
 
@@ -202,6 +203,52 @@ MT_TEST(abort_is_exc_crash_with_sigabrt_and_no_fault)
         MT_KR(seen.mr, MACH_RCV_TIMED_OUT);
     }
     MT_KR(mach_port_destruct(mach_task_self(), port, -1, 0), KERN_SUCCESS);
+}
+
+/* Darwin's numbers of the signals whose number differs on Linux. */
+enum { EC_DARWIN_SIGBUS = 10, EC_DARWIN_SIGSYS = 12 };
+
+static void ec_raise_sigbus(void)
+{
+    (void)raise(SIGBUS);
+}
+
+static void ec_raise_sigsys(void)
+{
+    (void)raise(SIGSYS);
+}
+
+/* A signal sent (no fault) that dumps core: EXC_CRASH with only the signal, by Darwin's
+ * number; the process dies of it by its own number. */
+static void ec_check_sent(void (*crash)(void), int sig, int darwin_sig)
+{
+    mach_port_t port = ec_port_with_send();
+    ec_seen seen;
+    ec_run(port, crash, KERN_FAILURE, ec_world() ? 10000 : 200, &seen);
+    MT_CHECK(WIFSIGNALED(seen.status));
+    if (WIFSIGNALED(seen.status))
+        MT_EQ(WTERMSIG(seen.status), sig);
+    if (ec_world()) {
+        MT_KR(seen.mr, MACH_MSG_SUCCESS);
+        MT_EQ(seen.exception, EXC_CRASH);
+        MT_EQ(seen.code[0], (int64_t)darwin_sig << 24);
+        MT_EQ((seen.code[0] >> 24) & 0xff, darwin_sig);
+        MT_EQ(seen.code[1], 0);
+        MT_CHECK(seen.other_task);
+    } else {
+        MT_KR(seen.mr, MACH_RCV_TIMED_OUT);
+    }
+    MT_KR(mach_port_destruct(mach_task_self(), port, -1, 0), KERN_SUCCESS);
+}
+
+MT_TEST(exc_crash_carries_darwins_number_of_sigbus)
+{
+    ec_check_sent(ec_raise_sigbus, SIGBUS, EC_DARWIN_SIGBUS);
+}
+
+MT_TEST(exc_crash_carries_darwins_number_of_sigsys)
+{
+    ec_check_sent(ec_raise_sigsys, SIGSYS, EC_DARWIN_SIGSYS);
 }
 
 /* The child sets a port it receives itself: the crash does not wait for it. */

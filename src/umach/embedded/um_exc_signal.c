@@ -151,17 +151,40 @@ static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const 
                                               void *uc);
 
 /*
+ * Darwin's number of each Linux signal (<sys/signal.h> of XNU's bsd/): the two systems agree
+ * on 1-6, 8, 9, 11, 13-15, 21, 22 and 24-28 and differ on the rest. Linux's SIGSTKFLT and
+ * SIGPWR, and the real-time signals, have no Darwin number (0).
+ */
+static const unsigned char um_darwin_signals[] = {
+    [SIGHUP] = 1,    [SIGINT] = 2,     [SIGQUIT] = 3,  [SIGILL] = 4,     [SIGTRAP] = 5,
+    [SIGABRT] = 6,   [SIGBUS] = 10,    [SIGFPE] = 8,   [SIGKILL] = 9,    [SIGUSR1] = 30,
+    [SIGSEGV] = 11,  [SIGUSR2] = 31,   [SIGPIPE] = 13, [SIGALRM] = 14,   [SIGTERM] = 15,
+    [SIGCHLD] = 20,  [SIGCONT] = 19,   [SIGSTOP] = 17, [SIGTSTP] = 18,   [SIGTTIN] = 21,
+    [SIGTTOU] = 22,  [SIGURG] = 16,    [SIGXCPU] = 24, [SIGXFSZ] = 25,   [SIGVTALRM] = 26,
+    [SIGPROF] = 27,  [SIGWINCH] = 28,  [SIGIO] = 23,   [SIGSYS] = 12,
+};
+
+/* Darwin's number for the Linux signal `sig`, or 0 if Darwin has none. */
+static int um_darwin_signal(int sig)
+{
+    if (sig <= 0 || (size_t)sig >= sizeof um_darwin_signals)
+        return 0;
+    return um_darwin_signals[sig];
+}
+
+/*
  * The process dies of `sig` (its default action): first EXC_CRASH, as XNU's
  * proc_prepareexit raises it for a signal that dumps core. code[0]: the signal in bits 24-31,
  * the fault's exception in bits 20-23 and the low 20 bits of its code (0 and 0 for a signal
- * that is no fault: abort, kill); code[1]: the fault's subcode (the address). The signal's
- * number is the machine's (Linux's), as the process's own headers and wait status say. The
- * handler's answer changes nothing: the process dies.
+ * that is no fault: abort, kill); code[1]: the fault's subcode (the address). The signal is
+ * given by Darwin's number (SIGBUS 10, SIGSYS 12 where Linux says 7 and 31), which a handler
+ * written for macOS decodes; the process's own wait status still says Linux's. The handler's
+ * answer changes nothing: the process dies.
  */
 static void um_exc_crash(int sig, exception_type_t exception, const int64_t fault_code[2],
                          void *uc)
 {
-    int64_t code[2] = {(int64_t)(((uint64_t)(sig & 0xff) << 24) |
+    int64_t code[2] = {(int64_t)(((uint64_t)(um_darwin_signal(sig) & 0xff) << 24) |
                                  ((uint64_t)(exception & 0xf) << 20) |
                                  ((uint64_t)fault_code[0] & 0xfffff)),
                        fault_code[1]};
