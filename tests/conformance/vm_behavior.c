@@ -18,16 +18,8 @@
 
 static int behavior_at(mach_vm_address_t at)
 {
-    mach_vm_address_t addr = at;
-    mach_vm_size_t size = 0;
     vm_region_basic_info_data_64_t info;
-    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
-    mach_port_t object = MACH_PORT_NULL;
-    if (mach_vm_region(TASK, &addr, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)&info, &count,
-                       &object) != KERN_SUCCESS ||
-        addr > at)
-        return -1;
-    return info.behavior;
+    return vmu_region_at(at, &info) ? info.behavior : -1;
 }
 
 MT_TEST(random_and_sequential_stay_with_the_memory_and_region_reports_them)

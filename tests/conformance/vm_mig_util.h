@@ -8,8 +8,11 @@
 
 #include "notify_util.h"
 
+#include <mach/mach_vm.h>
 #include <mach/mig_errors.h>
+#include <mach/vm_region.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,6 +92,19 @@ static inline mach_msg_return_t vmu_range_rpc(mach_msg_id_t id, uint64_t address
     vmu_64(&a, size);
     vmu_32(&a, value);
     return vmu_rpc(id, &a, r);
+}
+
+/* The basic information of the region that holds `at` (mach_vm_region's
+ * VM_REGION_BASIC_INFO_64): false if no region holds it. */
+static inline bool vmu_region_at(mach_vm_address_t at, vm_region_basic_info_data_64_t *info)
+{
+    mach_vm_address_t addr = at;
+    mach_vm_size_t size = 0;
+    mach_msg_type_number_t count = VM_REGION_BASIC_INFO_COUNT_64;
+    mach_port_t object = MACH_PORT_NULL;
+    return mach_vm_region(TASK, &addr, &size, VM_REGION_BASIC_INFO_64, (vm_region_info_t)info,
+                          &count, &object) == KERN_SUCCESS &&
+           addr <= at;
 }
 
 /* The routine's result in a reply: a simple reply's RetCode or an error reply's. */
