@@ -421,6 +421,17 @@ bool um_call_kobject_is(mach_port_name_t name, unsigned kotype)
     return kr == KERN_SUCCESS;
 }
 
+bool um_call_kernel_port(mach_port_name_t name)
+{
+    static const unsigned kinds[] = {UM_KOT_THREAD, UM_KOT_HOST, UM_KOT_SEMAPHORE,
+                                     UM_KOT_MEMORY_ENTRY};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        if (um_call_kobject_is(name, kinds[i]))
+            return true;
+    }
+    return false;
+}
+
 /* ---- mach_msg: the front end sends, receives and waits ------------------------------------- */
 
 /* mach_msg in a world, then the guard exception its call raised, to its handler (um_exc.h). */

@@ -125,9 +125,7 @@ static kern_return_t fw_rpc(mach_port_t task, mach_msg_id_t id, fw_buf *m, mach_
     bool kernel = false;
     if (!um_call_kobject_is(task, UM_KOT_NONE) && !um_call_kobject_is(task, UM_KOT_TIMER) &&
         !um_call_kobject_is(task, UM_KOT_BOOTSTRAP)) {
-        kernel = um_call_kobject_is(task, UM_KOT_THREAD) || um_call_kobject_is(task, UM_KOT_HOST) ||
-                 um_call_kobject_is(task, UM_KOT_SEMAPHORE) ||
-                 um_call_kobject_is(task, UM_KOT_MEMORY_ENTRY);
+        kernel = um_call_kernel_port(task);
         if (!kernel)
             return MACH_SEND_INVALID_DEST; /* another task's port (or gone meanwhile) */
     }

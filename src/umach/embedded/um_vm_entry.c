@@ -123,9 +123,7 @@ static kern_return_t entry_get(mach_port_t name, um_mem_entry_info *info, int *f
  */
 static kern_return_t not_own_task(vm_map_t task)
 {
-    if (um_call_kobject_is(task, UM_KOT_THREAD) || um_call_kobject_is(task, UM_KOT_HOST) ||
-        um_call_kobject_is(task, UM_KOT_SEMAPHORE) ||
-        um_call_kobject_is(task, UM_KOT_MEMORY_ENTRY))
+    if (um_call_kernel_port(task))
         return KERN_INVALID_ARGUMENT;
     return MACH_SEND_INVALID_DEST;
 }

@@ -768,9 +768,7 @@ static kern_return_t write_common(vm_map_t target, uint64_t address, uint64_t da
     if (own_map(target))
         return write_own(address, data, size);
     /* Another port: the request carries out-of-line memory, which no forward here does. */
-    if (um_call_kobject_is(target, UM_KOT_THREAD) || um_call_kobject_is(target, UM_KOT_HOST) ||
-        um_call_kobject_is(target, UM_KOT_SEMAPHORE) ||
-        um_call_kobject_is(target, UM_KOT_MEMORY_ENTRY))
+    if (um_call_kernel_port(target))
         return KERN_INVALID_ARGUMENT;
     return MACH_SEND_INVALID_DEST;
 }
