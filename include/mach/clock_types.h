@@ -1,4 +1,4 @@
-/* <mach/clock_types.h> — umach (Darwin ABI): Mach time values. */
+/* <mach/clock_types.h> — umach (Darwin ABI): Mach time values and the clock services' names. */
 #ifndef _MACH_CLOCK_TYPES_H_
 #define _MACH_CLOCK_TYPES_H_
 
@@ -21,11 +21,50 @@ typedef struct mach_timespec mach_timespec_t;
 #define CALENDAR_CLOCK 1
 #define REALTIME_CLOCK 0
 
+/* clock_get_attributes' flavours (2, the old map_time resolution, is gone). */
+#define CLOCK_GET_TIME_RES 1
+#define CLOCK_ALARM_CURRES 3
+#define CLOCK_ALARM_MINRES 4
+#define CLOCK_ALARM_MAXRES 5
+
 #define NSEC_PER_USEC 1000ull
 #define USEC_PER_SEC 1000000ull
 #define NSEC_PER_SEC 1000000000ull
 #define NSEC_PER_MSEC 1000000ull
 
 #define BAD_MACH_TIMESPEC(t) ((t)->tv_nsec < 0 || (t)->tv_nsec >= (long)NSEC_PER_SEC)
+
+/* Compare t1 with t2: the difference in nanoseconds, clamped to one second either way. */
+#define CMP_MACH_TIMESPEC(t1, t2)                                                              \
+    ((t1)->tv_sec > (t2)->tv_sec   ? (long)+NSEC_PER_SEC                                       \
+     : (t1)->tv_sec < (t2)->tv_sec ? (long)-NSEC_PER_SEC                                       \
+                                   : (t1)->tv_nsec - (t2)->tv_nsec)
+
+/* t1 += t2 */
+#define ADD_MACH_TIMESPEC(t1, t2)                                                              \
+    do {                                                                                       \
+        if (((t1)->tv_nsec += (t2)->tv_nsec) >= (long)NSEC_PER_SEC) {                          \
+            (t1)->tv_nsec -= (long)NSEC_PER_SEC;                                               \
+            (t1)->tv_sec += 1;                                                                 \
+        }                                                                                      \
+        (t1)->tv_sec += (t2)->tv_sec;                                                          \
+    } while (0)
+
+/* t1 -= t2 */
+#define SUB_MACH_TIMESPEC(t1, t2)                                                              \
+    do {                                                                                       \
+        if (((t1)->tv_nsec -= (t2)->tv_nsec) < 0) {                                            \
+            (t1)->tv_nsec += (long)NSEC_PER_SEC;                                               \
+            (t1)->tv_sec -= 1;                                                                 \
+        }                                                                                      \
+        (t1)->tv_sec -= (t2)->tv_sec;                                                          \
+    } while (0)
+
+/* An alarm's type: its low byte says whether its time is absolute or relative. */
+#define ALRMTYPE 0xff
+#define TIME_ABSOLUTE 0x00
+#define TIME_RELATIVE 0x01
+
+#define BAD_ALRMTYPE(t) (((t) & ~TIME_RELATIVE) != 0)
 
 #endif
