@@ -36,6 +36,10 @@ kern_return_t host_processor_info(host_t host, processor_flavor_t flavor,
                                   processor_info_array_t *out_processor_info,
                                   mach_msg_type_number_t *out_processor_infoCnt);
 
+/* A send right to clock `clock_id`'s port (SYSTEM_CLOCK, CALENDAR_CLOCK; <mach/clock.h>):
+ * the same port every time. */
+kern_return_t host_get_clock_service(host_t host, clock_id_t clock_id, clock_serv_t *clock_serv);
+
 #ifdef __cplusplus
 }
 #endif

@@ -10,6 +10,7 @@
 #include "vm/um_xmem.h"
 
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 static void *d_region_alloc(um_kernel *kernel, size_t len)
@@ -57,6 +58,17 @@ static void d_machine(um_kernel *kernel, um_machine *out)
     out->memory = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 }
 
+/* The clock services' time in a world: the machine's clocks, which every task's process
+ * reads alike (SYSTEM_CLOCK is mach_absolute_time's CLOCK_MONOTONIC, as in embedded mode). */
+static void d_clock_read(um_kernel *kernel, int clock_id, mach_timespec_t *now)
+{
+    (void)kernel;
+    struct timespec ts = {0, 0};
+    (void)clock_gettime(clock_id == UM_CLOCK_CALENDAR ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+    now->tv_sec = (unsigned int)ts.tv_sec;
+    now->tv_nsec = (clock_res_t)ts.tv_nsec;
+}
+
 static const um_kernel_ops d_kernel_ops = {
     .region_alloc = d_region_alloc,
     .region_free = d_region_free,
@@ -64,6 +76,7 @@ static const um_kernel_ops d_kernel_ops = {
     .copy_region = d_copy_region,
     .copy_read = d_copy_read,
     .machine = d_machine,
+    .clock_read = d_clock_read,
 };
 
 void d_kernel_init(d_daemon *d)

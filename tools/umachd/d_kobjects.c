@@ -86,6 +86,12 @@ void d_kobjects_shutdown(d_daemon *d)
         um_port_destroy(d->kernel.host_port);
         d->kernel.host_port = NULL;
     }
+    for (int i = 0; i < UM_CLOCK_COUNT; i++) {
+        if (d->kernel.clocks[i].port) {
+            um_port_destroy(d->kernel.clocks[i].port);
+            d->kernel.clocks[i].port = NULL;
+        }
+    }
     um_kobject_reserve_free(&d->kernel);
 }
 

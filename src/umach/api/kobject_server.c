@@ -1,10 +1,10 @@
 /*
- * kobject_server.c — the MIG servers of the task port, the host port and thread ports (XNU:
- * the mach_port, task, mach_host and thread_act subsystems that ipc_kobject_server finds for
- * IKOT_TASK_CONTROL, IKOT_HOST and IKOT_THREAD_CONTROL): a request sent by hand with mach_msg
- * to such a port, as a program's own MIG user stubs send it, is served by the same functions
- * the direct calls use, on the task the port names for a task port, and answered with MIG's
- * reply layout.
+ * kobject_server.c — the MIG servers of the task port, the host port, clock ports and thread
+ * ports (XNU: the mach_port, task, mach_host, clock and thread_act subsystems that
+ * ipc_kobject_server finds for IKOT_TASK_CONTROL, IKOT_HOST, IKOT_CLOCK and
+ * IKOT_THREAD_CONTROL): a request sent by hand with mach_msg to such a port, as a program's
+ * own MIG user stubs send it, is served by the same functions the direct calls use, on the
+ * task the port names for a task port, and answered with MIG's reply layout.
  *
  * As MIG's kernel server does, each routine first checks the request's shape: a simple
  * request of the routine's exact size, or a complex one with its descriptor count and size
@@ -26,6 +26,7 @@
  */
 #include "../kern/um_kmsg.h"
 #include "../kern/um_kobject.h"
+#include "../kern/um_kobject_ports.h"
 #include "um_api.h"
 #include "um_mig.h"
 
@@ -63,6 +64,7 @@
 typedef struct ts_call {
     um_kernel *kernel;        /* frees the memory a reply carries (NULL: it carries none) */
     um_task *target;          /* the task the port names (task ports only) */
+    const um_clock *clock;    /* the clock the port names (clock ports only) */
     mach_port_name_t self;    /* the target's own name for its task port */
     um_kmsg *req;
     const uint8_t *in;        /* the in-line arguments (after the NDR record), once checked */
@@ -857,16 +859,48 @@ static kern_return_t serve(ts_call *c)
     }
 }
 
-/* ---- the host port and thread ports -------------------------------------------------------- */
+/* ---- the host port, clock ports and thread ports ------------------------------------------ */
 
 /*
- * The host port's routines (mach_host.defs) umach has: host_info (HOST_BASIC_INFO) and
- * host_page_size. Any other id is MIG_BAD_ID. The port's kernel object is the world's kernel.
+ * host_get_clock_service: a send right to the clock's port, the same port for every call (XNU
+ * makes one per clock at boot). An id outside the clock list is KERN_INVALID_ARGUMENT; a world
+ * without clocks answers KERN_FAILURE, as XNU for a clock without operations.
+ */
+static kern_return_t host_clock_service(ts_call *c)
+{
+    kern_return_t kr = check_simple(c, 4);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    int32_t id = (int32_t)in32(c, 0);
+    if (id < 0 || id >= UM_CLOCK_COUNT)
+        return KERN_INVALID_ARGUMENT;
+    if (!c->kernel->ops->clock_read)
+        return KERN_FAILURE;
+    um_port *port = um_clock_port(c->kernel, id);
+    if (!port)
+        return KERN_RESOURCE_SHORTAGE;
+    uint8_t *results;
+    um_kmsg *k = reply_complex(c, 1, TS_PORT_DESC, 0, &results);
+    if (!k)
+        return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
+    um_port_make_send(port);
+    uint32_t at = TS_BODY;
+    reply_port(k, &at, port, MACH_MSG_TYPE_PORT_SEND);
+    c->reply->kmsg = k;
+    return KERN_SUCCESS;
+}
+
+/*
+ * The host port's routines (mach_host.defs) umach has: host_info (HOST_BASIC_INFO),
+ * host_page_size and host_get_clock_service. Any other id is MIG_BAD_ID. The port's kernel
+ * object is the world's kernel.
  */
 static kern_return_t host_serve(ts_call *c)
 {
     kern_return_t kr;
     switch (c->req->id) {
+    case UM_MIG_HOST_GET_CLOCK_SERVICE:
+        return host_clock_service(c);
     case UM_MIG_HOST_INFO: {
         if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
             return kr;
@@ -892,6 +926,40 @@ static kern_return_t host_serve(ts_call *c)
             return kr;
         uint64_t size = c->kernel->page_size;
         return reply_simple(c, &size, 8);
+    }
+    default:
+        return MIG_BAD_ID;
+    }
+}
+
+/*
+ * A clock port's routines (clock.defs) umach has: clock_get_time and clock_get_attributes
+ * (clock_attr_t: array[*:1] of int, CountInOut). clock_alarm (1002) and any other id is
+ * MIG_BAD_ID.
+ */
+static kern_return_t clock_serve(ts_call *c)
+{
+    kern_return_t kr;
+    switch (c->req->id) {
+    case UM_MIG_CLOCK_GET_TIME: {
+        if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
+            return kr;
+        mach_timespec_t now;
+        if ((kr = um_api_clock_get_time(c->clock, &now)) != KERN_SUCCESS)
+            return kr;
+        uint32_t out[2] = {now.tv_sec, (uint32_t)now.tv_nsec};
+        return reply_simple(c, out, sizeof out);
+    }
+    case UM_MIG_CLOCK_GET_ATTRIBUTES: {
+        if ((kr = check_simple(c, 8)) != KERN_SUCCESS)
+            return kr;
+        mach_msg_type_number_t n = in32(c, 4) < 1 ? in32(c, 4) : 1;
+        int attr[1] = {0};
+        if ((kr = um_api_clock_get_attributes(c->clock, (clock_flavor_t)in32(c, 0), attr, &n)) !=
+            KERN_SUCCESS)
+            return kr;
+        uint32_t out[2] = {n, (uint32_t)attr[0]};
+        return reply_simple(c, out, sizeof out);
     }
     default:
         return MIG_BAD_ID;
@@ -935,7 +1003,7 @@ static kern_return_t thread_serve(ts_call *c)
 /* ---- routing: XNU finds the routine by its id, whatever the port ------------------------- */
 
 /* The port kinds the routines act on. */
-typedef enum { TS_TASK, TS_HOST, TS_THREAD, TS_OTHER } ts_kind;
+typedef enum { TS_TASK, TS_HOST, TS_CLOCK, TS_THREAD, TS_OTHER } ts_kind;
 
 /*
  * XNU's ipc_kobject_server finds a routine by its id in every kernel subsystem, whatever the
@@ -948,10 +1016,12 @@ static kern_return_t serve_any(ts_call *c, ts_kind kind)
 {
     mach_msg_id_t id = c->req->id;
     ts_kind want = id >= UM_MIG_HOST_INFO && id < UM_MIG_HOST_INFO + 100 ? TS_HOST
-                   : id >= 3600 && id < 3700                           ? TS_THREAD
-                                                                       : TS_TASK;
+                   : id >= UM_MIG_CLOCK_GET_TIME && id < UM_MIG_CLOCK_GET_TIME + 100 ? TS_CLOCK
+                   : id >= 3600 && id < 3700                                         ? TS_THREAD
+                                                                                     : TS_TASK;
     c->null_object = want != kind;
     kern_return_t kr = want == TS_HOST     ? host_serve(c)
+                       : want == TS_CLOCK  ? clock_serve(c)
                        : want == TS_THREAD ? thread_serve(c)
                                            : serve(c);
     if (kr != TS_CHECKED)
@@ -981,6 +1051,12 @@ void um_host_server(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply
 {
     ts_call c = {.kernel = kernel, .req = request, .reply = reply};
     reply->ret = serve_any(&c, TS_HOST);
+}
+
+void um_clock_server(um_clock *clock, um_kmsg *request, um_kobject_reply *reply)
+{
+    ts_call c = {.kernel = clock->kernel, .clock = clock, .req = request, .reply = reply};
+    reply->ret = serve_any(&c, TS_CLOCK);
 }
 
 void um_thread_server(um_kmsg *request, um_kobject_reply *reply)

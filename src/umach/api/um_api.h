@@ -156,6 +156,19 @@ kern_return_t um_api_special_port_set(um_task *target, int which_port, um_port *
 kern_return_t um_api_host_info(const um_machine *machine, host_flavor_t flavor,
                                host_info_t host_info_out, mach_msg_type_number_t *host_info_outCnt);
 
+/*
+ * clock_get_time on `clock`: its time from the front end's clock_read (KERN_FAILURE when the
+ * world has none).
+ */
+kern_return_t um_api_clock_get_time(const um_clock *clock, mach_timespec_t *cur_time);
+/*
+ * clock_get_attributes on `clock`, `*count` the room the caller has, of which MIG's server
+ * passes at most 1 on (clock_attr_t holds one integer): 0 is KERN_FAILURE, an unknown flavour
+ * KERN_INVALID_VALUE, as XNU's; on success *count is 1.
+ */
+kern_return_t um_api_clock_get_attributes(const um_clock *clock, clock_flavor_t flavor,
+                                          clock_attr_t attr, mach_msg_type_number_t *count);
+
 /* Is `task` a send right to self's task port? (vm calls: the memory work is the front end's) */
 bool um_api_task_check(um_task *self, mach_port_name_t task);
 

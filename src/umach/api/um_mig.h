@@ -36,7 +36,7 @@ mach_msg_return_t um_mig_rpc(mach_port_t dest, mach_msg_id_t id, mach_msg_header
                              mach_msg_size_t rcv_size);
 
 /* MIG ids of the routines libumach sends (dispatch/um_forward.c) and serves on kernel ports
- * (api/kobject_server.c): mach_host.defs 200, mach_port.defs 3200, task.defs 3400,
+ * (api/kobject_server.c): mach_host.defs 200, clock.defs 1000, mach_port.defs 3200, task.defs 3400,
  * thread_act.defs 3600, vm_map.defs 3800, mach_vm.defs 4800. On LP64 Darwin the vm_* calls
  * are a second instance of the mach_vm_* routines, their ids included
  * (libsyscall/mach/vm_map.defs publishes mach_vm.defs under the vm_* names), so each sends its
@@ -45,8 +45,11 @@ enum {
     UM_MIG_HOST_INFO = 200,
     UM_MIG_HOST_PAGE_SIZE = 202,
     UM_MIG_HOST_PROCESSOR_INFO = 204,
+    UM_MIG_HOST_GET_CLOCK_SERVICE = 206,
     UM_MIG_HOST_STATISTICS = 216,
     UM_MIG_HOST_STATISTICS64 = 219,
+    UM_MIG_CLOCK_GET_TIME = 1000,
+    UM_MIG_CLOCK_GET_ATTRIBUTES = 1001,
     UM_MIG_MACH_PORT_NAMES = 3200,
     UM_MIG_MACH_PORT_TYPE = 3201,
     UM_MIG_MACH_PORT_ALLOCATE_NAME = 3203,

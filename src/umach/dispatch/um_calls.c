@@ -423,7 +423,7 @@ bool um_call_kobject_is(mach_port_name_t name, unsigned kotype)
 
 bool um_call_kernel_port(mach_port_name_t name)
 {
-    static const unsigned kinds[] = {UM_KOT_THREAD, UM_KOT_HOST, UM_KOT_SEMAPHORE,
+    static const unsigned kinds[] = {UM_KOT_THREAD, UM_KOT_HOST, UM_KOT_CLOCK, UM_KOT_SEMAPHORE,
                                      UM_KOT_MEMORY_ENTRY};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         if (um_call_kobject_is(name, kinds[i]))

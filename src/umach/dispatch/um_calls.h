@@ -13,7 +13,7 @@ bool um_call_task_check(mach_port_name_t task);
 bool um_call_kobject_is(mach_port_name_t name, unsigned kotype);
 
 /* Is `name` a send right of the calling task's to an active kernel port that is no task's (a
- * thread, the host, a semaphore, a memory entry), whose routines for a task answer as
+ * thread, the host, a clock, a semaphore, a memory entry), whose routines for a task answer as
  * XNU's do for a null task? */
 bool um_call_kernel_port(mach_port_name_t name);
 

@@ -109,6 +109,19 @@ static mach_msg_size_t fw_build(fw_buf *m, const um_fw_port *port, const um_fw_i
 }
 
 /*
+ * The routines whose request goes to whatever port the call names, as a MIG stub sends it:
+ * host_get_clock_service and the clock subsystem, which umach's kernel-object server answers
+ * for every kind of kernel port (the host or a clock port, or a null object for another kind,
+ * a task of this world's included), and whose other sends (an ordinary port, a name that is no
+ * send right) do what the stub's do.
+ */
+static bool fw_any_port(mach_msg_id_t id)
+{
+    return id == UM_MIG_HOST_GET_CLOCK_SERVICE ||
+           (id >= UM_MIG_CLOCK_GET_TIME && id < UM_MIG_CLOCK_GET_TIME + 100);
+}
+
+/*
  * Sends the request in `m` to `task` with a send-once right to this thread's MIG reply port
  * and receives the reply into `m`, as a MIG stub does (um_mig_rpc). `reply_max` is the
  * routine's largest reply: the receive has room for it and a minimal trailer (MIG's Reply
@@ -123,8 +136,8 @@ static kern_return_t fw_rpc(mach_port_t task, mach_msg_id_t id, fw_buf *m, mach_
                             bool complex, size_t reply_max)
 {
     bool kernel = false;
-    if (!um_call_kobject_is(task, UM_KOT_NONE) && !um_call_kobject_is(task, UM_KOT_TIMER) &&
-        !um_call_kobject_is(task, UM_KOT_BOOTSTRAP)) {
+    if (!fw_any_port(id) && !um_call_kobject_is(task, UM_KOT_NONE) &&
+        !um_call_kobject_is(task, UM_KOT_TIMER) && !um_call_kobject_is(task, UM_KOT_BOOTSTRAP)) {
         kernel = um_call_kernel_port(task);
         if (!kernel)
             return MACH_SEND_INVALID_DEST; /* another task's port (or gone meanwhile) */

@@ -17,12 +17,16 @@
  * error reply). The receive has room for the routine's largest reply and a minimal trailer
  * (MIG's Reply structure) and no MACH_RCV_LARGE: a larger reply is MACH_RCV_TOO_LARGE, and
  * the kernel destroys it (its rights released, its memory deallocated). A name that is not a send right is MACH_SEND_INVALID_DEST at once, what the
- * send would say. A thread, host or semaphore port gets what XNU's kernel server answers when
- * the routine's conversion finds no task (KERN_INVALID_TASK from the mach_port_* routines and
- * the exc_guard ones, KERN_INVALID_ARGUMENT from the others), the rights the request moved
+ * send would say. A thread, host, clock or semaphore port gets what XNU's kernel server answers
+ * when the routine's conversion finds no task (KERN_INVALID_TASK from the mach_port_* routines
+ * and the exc_guard ones, KERN_INVALID_ARGUMENT from the others), the rights the request moved
  * consumed. Another task's port never comes here for the mach_port_* calls, task_info, the
  * special-port and the exc_guard calls (umachd serves them on that task); the vm calls on it
  * stay MACH_SEND_INVALID_DEST (XNU would serve them on that task).
+ *
+ * The clock services (host_get_clock_service and clock.defs' routines, embedded/um_clock.c)
+ * use the same stubs but go to whatever port they name, kernel ports included: umach's
+ * kernel-object server answers them on every kind of kernel port, as XNU's does.
  */
 #ifndef UM_FORWARD_H
 #define UM_FORWARD_H

@@ -11,6 +11,9 @@
 extern const um_kernel_ops um_embedded_kernel_ops;
 /* This machine's numbers (host_info; the kernel's `machine` operation here and in umachd). */
 void um_machine_read(um_machine *out);
+/* The clock services' time (the kernel's `clock_read` operation, um_time.c): SYSTEM_CLOCK is
+ * mach_absolute_time's CLOCK_MONOTONIC, CALENDAR_CLOCK CLOCK_REALTIME. */
+void um_embedded_clock_read(um_kernel *kernel, int clock_id, mach_timespec_t *now);
 extern const um_task_memops um_embedded_memops;
 
 /* Install the fault handler behind the task's memory copies (once, at world creation). */

@@ -67,6 +67,7 @@ const um_kernel_ops um_embedded_kernel_ops = {
     .copy_region = embedded_copy_region,
     .copy_read = embedded_copy_read,
     .machine = embedded_machine,
+    .clock_read = um_embedded_clock_read,
 };
 
 /*

@@ -3,7 +3,8 @@
  * CLOCK_MONOTONIC (so the timebase is 1/1, as on Intel Macs), mach_continuous_time also
  * counts time asleep (CLOCK_BOOTTIME), mach_approximate_time is the cheap coarse clock, and
  * mach_wait_until sleeps to an absolute deadline (KERN_ABORTED when a signal handler runs,
- * as a THREAD_ABORTSAFE wait ends on Darwin).
+ * as a THREAD_ABORTSAFE wait ends on Darwin). The clock services read the same clocks: the
+ * system clock is mach_absolute_time's, the calendar CLOCK_REALTIME.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* CLOCK_BOOTTIME, CLOCK_MONOTONIC_COARSE */
@@ -43,6 +44,16 @@ UM_EXPORT uint64_t mach_continuous_time(void)
 UM_EXPORT uint64_t mach_continuous_approximate_time(void)
 {
     return clock_ns(CLOCK_BOOTTIME);
+}
+
+void um_embedded_clock_read(um_kernel *kernel, int clock_id, mach_timespec_t *now)
+{
+    (void)kernel;
+    struct timespec ts = {0, 0};
+    (void)clock_gettime(clock_id == UM_CLOCK_CALENDAR ? CLOCK_REALTIME : CLOCK_MONOTONIC, &ts);
+    /* mach_timespec_t's seconds are 32 bits unsigned, as XNU truncates them. */
+    now->tv_sec = (unsigned int)ts.tv_sec;
+    now->tv_nsec = (clock_res_t)ts.tv_nsec;
 }
 
 UM_EXPORT kern_return_t mach_timebase_info(mach_timebase_info_t info)

@@ -79,6 +79,7 @@ enum um_kotype {
     UM_KOT_TIMER = 6,     /* kobject: um_timer; the receive right is the task's, its queue is
                              an ordinary one (no kernel server) */
     UM_KOT_MEMORY_ENTRY = 7, /* kobject: um_mem_entry (um_kobject_ports.h) */
+    UM_KOT_CLOCK = 8,        /* kobject: one of its kernel's um_clock (um_clock_port) */
 };
 
 /* The part shared by ports and port sets; always the first member. */
@@ -284,7 +285,24 @@ typedef struct um_kernel_ops {
     bool (*copy_read)(um_kernel *kernel, const um_vm_copy *copy, void *dst, size_t len);
     /* The machine's numbers (the host port's host_info). NULL: all unknown. */
     void (*machine)(um_kernel *kernel, um_machine *out);
+    /*
+     * Clock `clock_id`'s time now (clock_get_time): UM_CLOCK_SYSTEM the time since boot on
+     * mach_absolute_time's base, UM_CLOCK_CALENDAR the time since the epoch. NULL: the world
+     * has no clocks (host_get_clock_service answers KERN_FAILURE, as XNU's for a clock without
+     * operations).
+     */
+    void (*clock_read)(um_kernel *kernel, int clock_id, mach_timespec_t *now);
 } um_kernel_ops;
+
+/* The clocks a world serves (XNU's clock_list): ids SYSTEM_CLOCK and CALENDAR_CLOCK. */
+enum { UM_CLOCK_SYSTEM = 0, UM_CLOCK_CALENDAR = 1, UM_CLOCK_COUNT = 2 };
+
+/* One clock of a kernel: the kobject of its port, which names the kernel and the clock. */
+typedef struct um_clock {
+    um_kernel *kernel;
+    int id;
+    um_port *port; /* made on first use (um_clock_port), its reference the receive right's */
+} um_clock;
 
 /*
  * The kernel: state shared by every task of one world. It has no lock of its own: the front
@@ -300,6 +318,7 @@ struct um_kernel {
     void *fe;             /* the front end's own data */
     struct um_bootstrap *bootstrap; /* the root bootstrap registry (um_bootstrap.h) */
     um_port *host_port;   /* the world's host port, made on first use (um_host_port) */
+    um_clock clocks[UM_CLOCK_COUNT]; /* the clock services' ports (um_clock_port) */
     /*
      * The kernel-object server's reserved error reply (um_kobject.c): a mig_reply_error_t
      * made before a routine runs, sent when the routine's own reply cannot be allocated.

@@ -278,6 +278,7 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender, um_kmsg *
     case UM_KOT_TASK:
     case UM_KOT_HOST:
     case UM_KOT_THREAD:
+    case UM_KOT_CLOCK:
     case UM_KOT_SEMAPHORE:
     case UM_KOT_MEMORY_ENTRY:
     case UM_KOT_BOOTSTRAP:
@@ -308,6 +309,9 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender, um_kmsg *
         break;
     case UM_KOT_THREAD:
         um_thread_server(request, &reply);
+        break;
+    case UM_KOT_CLOCK:
+        um_clock_server(um_rare(port)->kobject, request, &reply);
         break;
     case UM_KOT_SEMAPHORE:
     case UM_KOT_MEMORY_ENTRY:

@@ -81,8 +81,11 @@ void um_kobject_reserve_free(um_kernel *kernel);
  * raises is the sender's. Takes what the routine keeps out of the request; fills `reply`.
  */
 void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobject_reply *reply);
-/* The host port's MIG server (the same file): host_info and host_page_size, of `kernel`. */
+/* The host port's MIG server (the same file): host_info, host_page_size and
+ * host_get_clock_service, of `kernel`. */
 void um_host_server(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply);
+/* A clock port's MIG server (the same file): clock_get_time and clock_get_attributes of `clock`. */
+void um_clock_server(um_clock *clock, um_kmsg *request, um_kobject_reply *reply);
 /* A thread port's MIG server (the same file): thread_get_special_port and the exception ports. */
 void um_thread_server(um_kmsg *request, um_kobject_reply *reply);
 /*

@@ -1,6 +1,7 @@
 /*
  * um_kobject_ports.c — kernel objects behind ports (see um_kobject_ports.h): the ports themselves,
- * semaphores with XNU's sync_sema.c results, and mk_timer state with mk_timer.c's rules.
+ * the clocks' ports, semaphores with XNU's sync_sema.c results, and mk_timer state with
+ * mk_timer.c's rules.
  */
 #include "um_kobject_ports.h"
 #include "um_kmsg.h"
@@ -32,6 +33,17 @@ um_port *um_host_port(um_kernel *kernel)
     if (!kernel->host_port)
         kernel->host_port = um_kobject_port_alloc(UM_KOT_HOST, kernel); /* its MIG server's */
     return kernel->host_port;
+}
+
+um_port *um_clock_port(um_kernel *kernel, int clock_id)
+{
+    um_clock *clock = &kernel->clocks[clock_id];
+    if (!clock->port) {
+        clock->kernel = kernel;
+        clock->id = clock_id;
+        clock->port = um_kobject_port_alloc(UM_KOT_CLOCK, clock); /* its MIG server's */
+    }
+    return clock->port;
 }
 
 kern_return_t um_kobject_copyout_send(um_space *space, um_port *port, mach_port_name_t *namep)

@@ -1,5 +1,6 @@
 /*
- * um_kobject_ports.h — kernel objects behind ports: thread and host ports, semaphores and timers.
+ * um_kobject_ports.h — kernel objects behind ports: thread and host ports, clocks, semaphores
+ * and timers.
  *
  * A kernel-object port has a kotype and, for semaphores and timers, a kobject freed with the
  * port. Thread, host and semaphore ports have their receive right held by the kernel
@@ -30,6 +31,14 @@ um_port *um_kobject_port_alloc(uint8_t kotype, void *kobject);
  * end destroys it with the world). Borrowed; NULL when out of memory.
  */
 um_port *um_host_port(um_kernel *kernel);
+
+/*
+ * The port of `kernel`'s clock `clock_id` (UM_CLOCK_SYSTEM or UM_CLOCK_CALENDAR), made on
+ * first use and kept in kernel->clocks[clock_id].port, whose reference is its receive right's
+ * (the front end destroys it with the world): one port per clock, as XNU's clock_list.
+ * Borrowed; NULL when out of memory.
+ */
+um_port *um_clock_port(um_kernel *kernel, int clock_id);
 
 /*
  * Give `space` one more send right to the kernel-object port (one uref on the name that

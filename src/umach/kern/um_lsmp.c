@@ -171,6 +171,11 @@ static void kobject_ident(um_text *out, um_task *self, const um_port *p)
     case UM_KOT_HOST:
         um_text_printf(out, "HOST");
         break;
+    case UM_KOT_CLOCK: {
+        const um_clock *clock = r->kobject;
+        um_text_printf(out, "CLOCK (%s)", clock->id == UM_CLOCK_CALENDAR ? "calendar" : "system");
+        break;
+    }
     case UM_KOT_SEMAPHORE: {
         const um_semaphore *s = r->kobject;
         if (s && s->active)
