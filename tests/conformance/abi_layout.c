@@ -136,6 +136,23 @@ OFF(mach_task_basic_info_data_t, user_time, 24);
 OFF(mach_task_basic_info_data_t, system_time, 32);
 OFF(mach_task_basic_info_data_t, policy, 40);
 OFF(mach_task_basic_info_data_t, suspend_count, 44);
+SIZE(task_events_info_data_t, 32);
+OFF(task_events_info_data_t, messages_sent, 12);
+OFF(task_events_info_data_t, csw, 28);
+/* task_vm_info's revisions end at these offsets (a 4-byte decompressions, then packing 4). */
+OFF(task_vm_info_data_t, region_count, 8);
+OFF(task_vm_info_data_t, resident_size, 16);
+OFF(task_vm_info_data_t, compressed_lifetime, 136);
+OFF(task_vm_info_data_t, phys_footprint, 144);
+OFF(task_vm_info_data_t, min_address, 152);
+OFF(task_vm_info_data_t, max_address, 160);
+OFF(task_vm_info_data_t, ledger_phys_footprint_peak, 168);
+OFF(task_vm_info_data_t, limit_bytes_remaining, 336);
+OFF(task_vm_info_data_t, decompressions, 344);
+#ifdef TASK_VM_INFO_REV6_COUNT /* SDKs before macOS 12 end at revision 5 */
+OFF(task_vm_info_data_t, ledger_swapins, 348);
+SIZE(task_vm_info_data_t, 356);
+#endif
 
 /* The byte that holds each bitfield, found by setting it in a zeroed descriptor. */
 static int byte_of(const void *p, size_t n)
@@ -409,6 +426,19 @@ MT_TEST(notification_ids_and_task_info_flavors_have_darwins_values)
     MT_EQ(TASK_BASIC_INFO, TASK_BASIC_INFO_64);
     MT_EQ(MACH_TASK_BASIC_INFO, 20);
     MT_EQ(MACH_TASK_BASIC_INFO_COUNT, 12);
+    MT_EQ(TASK_EVENTS_INFO, 2);
+    MT_EQ(TASK_EVENTS_INFO_COUNT, 8);
+    MT_EQ(TASK_VM_INFO, 22);
+    MT_EQ(TASK_VM_INFO_PURGEABLE, 23);
+    MT_EQ(TASK_VM_INFO_REV0_COUNT, 36);
+    MT_EQ(TASK_VM_INFO_REV1_COUNT, 38);
+    MT_EQ(TASK_VM_INFO_REV2_COUNT, 42);
+    MT_EQ(TASK_VM_INFO_REV3_COUNT, 84);
+    MT_EQ(TASK_VM_INFO_REV4_COUNT, 86);
+    MT_EQ(TASK_VM_INFO_REV5_COUNT, 87);
+#ifdef TASK_VM_INFO_REV6_COUNT
+    MT_EQ(TASK_VM_INFO_REV6_COUNT, 89);
+#endif
     MT_EQ(POLICY_TIMESHARE, 1);
     MT_EQ(VM_FLAGS_FIXED, 0);
     MT_EQ(VM_FLAGS_ANYWHERE, 1);
