@@ -3,7 +3,9 @@
  * pid (vm/um_usage.c), and a pid names a process only while it lives: umachd's tasks are
  * pinned by a pidfd, and a read whose process had ended by its end is the answer for a task
  * that ended, not another process's figures. A process that ended and was reaped stands for
- * the task here, and this process stands for the one its pid could have gone to.
+ * the task here, and this process stands for the one its pid could have gone to. The dearer
+ * figures (TASK_VM_INFO's parts of memory, TASK_EVENTS_INFO's faults and context switches) are
+ * read only when asked, and another process's too (a child stands for a world's task).
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A pidfd of a child that has exited and been reaped, or -1 with *err pidfd_open's errno. */
@@ -44,7 +47,7 @@ static int reaped_child_pidfd(int *err)
 MT_TEST(a_live_processs_usage_is_read_through_its_pid_with_or_without_its_pidfd)
 {
     um_task_usage u;
-    MT_CHECK(um_proc_usage_pinned(getpid(), -1, &u));
+    MT_CHECK(um_proc_usage_pinned(getpid(), -1, 0, &u));
     MT_CHECK(u.virtual_size > 0);
     int self = (int)syscall(SYS_pidfd_open, getpid(), 0);
     if (self < 0) {
@@ -52,7 +55,7 @@ MT_TEST(a_live_processs_usage_is_read_through_its_pid_with_or_without_its_pidfd)
         return;
     }
     MT_CHECK(!um_pidfd_exited(self));
-    MT_CHECK(um_proc_usage_pinned(getpid(), self, &u));
+    MT_CHECK(um_proc_usage_pinned(getpid(), self, 0, &u));
     MT_CHECK(u.virtual_size > 0 && u.resident_size > 0);
     close(self);
 }
@@ -69,10 +72,45 @@ MT_TEST(a_process_that_ended_is_not_described_by_whoever_holds_its_pid_now)
     /* Its pid, had it been reused, would read as a live process: this one. */
     um_task_usage u;
     memset(&u, 0xa5, sizeof u);
-    MT_CHECK(!um_proc_usage_pinned(getpid(), pidfd, &u));
+    MT_CHECK(!um_proc_usage_pinned(getpid(), pidfd, UM_USAGE_VM | UM_USAGE_EVENTS, &u));
     MT_EQ(u.virtual_size, 0u);
     MT_EQ(u.resident_size, 0u);
     close(pidfd);
+}
+
+MT_TEST(another_processs_memory_parts_faults_and_context_switches_are_read_when_asked)
+{
+    int go[2];
+    MT_REQUIRE(pipe(go) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        close(go[1]);
+        _exit(read(go[0], &c, 1) == 1 ? 0 : 1); /* blocked in read: a context switch */
+    }
+    close(go[0]);
+    MT_REQUIRE(child > 0);
+    um_task_usage u;
+    /* Until the child sleeps, its switches may not have happened yet. */
+    for (int i = 0; i < 2000; i++) {
+        MT_REQUIRE(um_proc_usage(child, UM_USAGE_VM | UM_USAGE_EVENTS, &u));
+        if (u.context_switches > 0)
+            break;
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+    MT_CHECK(u.context_switches > 0);
+    MT_CHECK(u.minor_faults > 0);
+    MT_CHECK(u.anon_resident > 0 && u.file_resident > 0);
+    MT_EQ(u.anon_resident + u.file_resident, u.resident_size); /* the parts of one reading */
+    MT_CHECK(u.regions > 0);
+    MT_CHECK(u.min_address < u.max_address);
+    /* Without asking: none of them. */
+    MT_REQUIRE(um_proc_usage(child, 0, &u));
+    MT_EQ(u.context_switches + u.minor_faults + u.anon_resident + u.regions + u.max_address, 0u);
+    MT_CHECK(u.resident_size > 0);
+    MT_CHECK(write(go[1], "x", 1) == 1);
+    close(go[1]);
+    MT_CHECK(waitpid(child, NULL, 0) == child);
 }
 
 MT_MAIN()

@@ -423,10 +423,10 @@ static void d_guard(um_task *task, mach_port_name_t name, uint64_t payload, uint
  * its pid given to another, before the loop sees the hang-up: the task's pidfd (d_task_pin)
  * tells, and a process that ended is a task that ended.
  */
-static bool d_usage(um_task *task, um_task_usage *out)
+static bool d_usage(um_task *task, unsigned more, um_task_usage *out)
 {
     d_task *t = task->fe;
-    return um_proc_usage_pinned(t->pid, t->pidfd, out);
+    return um_proc_usage_pinned(t->pid, t->pidfd, more, out);
 }
 
 /* A task's guard policy: its hello's UMACH_GUARD_NONFATAL, then task_set_exc_guard_behavior. */

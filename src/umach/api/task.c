@@ -101,7 +101,7 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
     if (*task_info_outCnt < want)
         return KERN_INVALID_ARGUMENT;
     um_task_usage u;
-    if (!target->hooks || !target->hooks->usage || !target->hooks->usage(target, &u))
+    if (!target->hooks || !target->hooks->usage || !target->hooks->usage(target, 0, &u))
         return KERN_INVALID_ARGUMENT;
     time_value_t user = time_of_us(u.ended_user_us), system = time_of_us(u.ended_system_us);
     switch (flavor) {

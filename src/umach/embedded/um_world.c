@@ -198,10 +198,10 @@ static void embedded_guard(um_task *task, mach_port_name_t name, uint64_t payloa
 }
 
 /* task_info on the task: what this process uses. */
-static bool embedded_usage(um_task *task, um_task_usage *out)
+static bool embedded_usage(um_task *task, unsigned more, um_task_usage *out)
 {
     (void)task;
-    return um_proc_usage(getpid(), out);
+    return um_proc_usage(getpid(), more, out);
 }
 
 /* The guard policy is the process's (UMACH_GUARD_NONFATAL, task_set_exc_guard_behavior). */

@@ -379,7 +379,19 @@ typedef struct um_task_usage {
     uint64_t resident_size_max; /* the most bytes ever resident */
     uint64_t live_user_us, live_system_us;   /* CPU times of its live threads */
     uint64_t ended_user_us, ended_system_us; /* of the threads that ended */
+    /* UM_USAGE_VM (TASK_VM_INFO), else 0: */
+    uint64_t anon_resident; /* anonymous bytes resident, private or shared (memfd, tmpfs) */
+    uint64_t file_resident; /* bytes of mapped files resident */
+    uint64_t swapped;       /* anonymous bytes in swap */
+    uint64_t regions;       /* mappings in its address space */
+    uint64_t min_address, max_address; /* the range it may map */
+    /* UM_USAGE_EVENTS (TASK_EVENTS_INFO), else 0: */
+    uint64_t minor_faults, major_faults; /* of all its threads, ended ones too */
+    uint64_t context_switches;           /* voluntary and involuntary */
 } um_task_usage;
+
+/* What um_task_hooks.usage reads beyond the basic figures, which it always reads. */
+enum { UM_USAGE_VM = 1u << 0, UM_USAGE_EVENTS = 1u << 1 };
 
 /* Per-task policy hooks. */
 struct um_vm_mig_call;
@@ -394,10 +406,11 @@ typedef struct um_task_hooks {
     void (*guard)(um_task *task, mach_port_name_t name, uint64_t payload, uint32_t flavor,
                   bool fatal);
     /*
-     * Fill `out` with what the task's process uses (task_info's memory and time flavours):
-     * false when it cannot be read (the process has gone). Conditions: world locked.
+     * Fill `out` with what the task's process uses (task_info's memory and time flavours),
+     * and the groups of `more` (UM_USAGE_*: dearer to read): false when it cannot be read
+     * (the process has gone). Conditions: world locked.
      */
-    bool (*usage)(um_task *task, um_task_usage *out);
+    bool (*usage)(um_task *task, unsigned more, um_task_usage *out);
     /*
      * The task's Mach-port guard policy (task_get/set_exc_guard_behavior): do its fatal guard
      * exceptions end it? `set` -1 only reads; 0 or 1 sets it first. Returns the policy.

@@ -1,11 +1,18 @@
 /*
- * um_usage.c — a process's memory and CPU times as task_info reports them, from /proc.
+ * um_usage.c — a process's memory, CPU times and event counts as task_info reports them, from
+ * /proc.
  *
- * /proc/PID/stat gives the address space's size (vsize), the resident pages (rss) and the
- * process's CPU times, those of every thread it ever had; /proc/PID/task/TID/stat gives each
- * live thread's own; the difference is the ended threads' times, which XNU's basic-info
- * flavours report (its TASK_THREAD_TIMES_INFO the live ones'). /proc/PID/status's VmHWM is
- * the peak resident size. Times come in clock ticks (sysconf(_SC_CLK_TCK), 10 ms as a rule).
+ * /proc/PID/stat gives the address space's size (vsize), the resident pages (rss), the page
+ * faults (minor and major) and the process's CPU times, those of every thread it ever had;
+ * /proc/PID/task/TID/stat gives each live thread's own; the difference is the ended threads'
+ * times, which XNU's basic-info flavours report (its TASK_THREAD_TIMES_INFO the live ones').
+ * /proc/PID/status gives the resident and peak resident size (VmRSS, the sum of the per-CPU
+ * counts, which stat's rss may lag behind; VmHWM), where the resident pages are
+ * (RssAnon, RssShmem: anonymous, XNU's internal; RssFile: files, its external) and the
+ * anonymous pages in swap (VmSwap, the nearest thing to XNU's compressed pages); a count of
+ * /proc/PID/maps' lines the mappings (XNU's map entries). Context switches: getrusage for the
+ * calling process (ended threads included), the live threads' status files for another.
+ * Times come in clock ticks (sysconf(_SC_CLK_TCK), 10 ms as a rule).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -13,21 +20,34 @@
 #include "um_usage.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* The stat line's fields after the command name, counted from 3 (the state), as proc(5) does. */
-enum { STAT_UTIME = 14, STAT_STIME = 15, STAT_VSIZE = 23, STAT_RSS = 24, STAT_FIRST = 3 };
+enum {
+    STAT_FIRST = 3,
+    STAT_MINFLT = 10,
+    STAT_MAJFLT = 12,
+    STAT_UTIME = 14,
+    STAT_STIME = 15,
+    STAT_VSIZE = 23,
+    STAT_RSS = 24,
+};
 
-/*
- * Read the stat file `path`: its user and system ticks, and (when not NULL) its vsize and rss.
- * The command name may hold spaces and parentheses: the fields start after its last ')'.
- */
-static bool read_stat(const char *path, uint64_t *utime, uint64_t *stime, uint64_t *vsize,
-                      uint64_t *rss)
+/* What a stat file says (rss in pages, times in ticks). */
+typedef struct proc_stat {
+    uint64_t minflt, majflt, utime, stime, vsize, rss;
+} proc_stat;
+
+/* Read the stat file `path`. The command name may hold spaces and parentheses: the fields
+ * start after its last ')'. */
+static bool read_stat(const char *path, proc_stat *st)
 {
     char buf[1024];
     FILE *f = fopen(path, "re");
@@ -40,52 +60,97 @@ static bool read_stat(const char *path, uint64_t *utime, uint64_t *stime, uint64
     if (!p)
         return false;
     p++;
-    uint64_t want[4] = {0, 0, 0, 0};
-    int got = 0;
+    /* Every field from the state on is a number (the state a letter, left at 0). */
+    uint64_t v[STAT_RSS + 1] = {0};
     for (int field = STAT_FIRST; field <= STAT_RSS; field++) {
         while (*p == ' ')
             p++;
         if (!*p)
             return false;
         char *end = p;
-        if (field == STAT_UTIME || field == STAT_STIME || field == STAT_VSIZE ||
-            field == STAT_RSS) {
-            unsigned long long v = strtoull(p, &end, 10);
+        if (field > STAT_FIRST) {
+            v[field] = strtoull(p, &end, 10);
             if (end == p)
                 return false;
-            want[got++] = v;
         }
         while (*end && *end != ' ')
             end++;
         p = end;
     }
-    *utime = want[0];
-    *stime = want[1];
-    if (vsize)
-        *vsize = want[2];
-    if (rss)
-        *rss = want[3];
+    st->minflt = v[STAT_MINFLT];
+    st->majflt = v[STAT_MAJFLT];
+    st->utime = v[STAT_UTIME];
+    st->stime = v[STAT_STIME];
+    st->vsize = v[STAT_VSIZE];
+    st->rss = v[STAT_RSS];
     return true;
 }
 
-/* The VmHWM line of /proc/PID/status, in bytes (0 when absent). */
-static uint64_t read_hwm(pid_t pid)
+/* The lines of a status file we use (0 for a line that is not there). */
+typedef struct proc_status {
+    uint64_t rss_kib, hwm_kib, anon_kib, file_kib, shmem_kib, swap_kib;
+    uint64_t vcsw, ivcsw;
+} proc_status;
+
+static bool read_status(const char *path, proc_status *st)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    static const struct {
+        const char *key;
+        size_t off;
+    } keys[] = {
+        {"VmRSS:", offsetof(proc_status, rss_kib)},
+        {"VmHWM:", offsetof(proc_status, hwm_kib)},
+        {"RssAnon:", offsetof(proc_status, anon_kib)},
+        {"RssFile:", offsetof(proc_status, file_kib)},
+        {"RssShmem:", offsetof(proc_status, shmem_kib)},
+        {"VmSwap:", offsetof(proc_status, swap_kib)},
+        {"voluntary_ctxt_switches:", offsetof(proc_status, vcsw)},
+        {"nonvoluntary_ctxt_switches:", offsetof(proc_status, ivcsw)},
+    };
+    char line[256];
     FILE *f = fopen(path, "re");
     if (!f)
-        return 0;
-    uint64_t kib = 0;
+        return false;
     while (fgets(line, sizeof line, f)) {
-        unsigned long long v;
-        if (sscanf(line, "VmHWM: %llu kB", &v) == 1) {
-            kib = v;
-            break;
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            size_t len = strlen(keys[i].key);
+            if (strncmp(line, keys[i].key, len) == 0) {
+                uint64_t v = strtoull(line + len, NULL, 10);
+                memcpy((char *)st + keys[i].off, &v, sizeof v);
+                break;
+            }
         }
     }
     fclose(f);
-    return kib * 1024;
+    return true;
+}
+
+/* The lines of `path` (a /proc/PID/maps: one per mapping), or 0 when it cannot be read. */
+static uint64_t count_lines(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[8192];
+    uint64_t lines = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    return lines;
+}
+
+/* The lowest address a process may map (vm.mmap_min_addr), or `fallback`. */
+static uint64_t mmap_min_addr(uint64_t fallback)
+{
+    FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "re");
+    if (!f)
+        return fallback;
+    unsigned long long v;
+    bool ok = fscanf(f, "%llu", &v) == 1;
+    fclose(f);
+    return ok ? v : fallback;
 }
 
 /* Ticks as microseconds. */
@@ -94,7 +159,10 @@ static uint64_t ticks_us(uint64_t ticks, long hz)
     return ticks * (1000000u / (uint64_t)hz);
 }
 
-bool um_proc_usage(pid_t pid, um_task_usage *out)
+/* The highest address umach maps for a task, as its vm_allocate (embedded/um_vm.c). */
+#define UM_USAGE_MAX_ADDRESS (1ULL << 47)
+
+bool um_proc_usage(pid_t pid, unsigned more, um_task_usage *out)
 {
     memset(out, 0, sizeof *out);
     long hz = sysconf(_SC_CLK_TCK);
@@ -103,11 +171,14 @@ bool um_proc_usage(pid_t pid, um_task_usage *out)
         return false;
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    uint64_t ut, st, vsize, rss;
-    if (!read_stat(path, &ut, &st, &vsize, &rss))
+    proc_stat whole = {0};
+    if (!read_stat(path, &whole))
         return false;
+    /* Another process's context switches are its live threads' (getrusage is the caller's). */
+    bool own = pid == getpid();
+    bool thread_csw = (more & UM_USAGE_EVENTS) && !own;
     /* The live threads' own times. */
-    uint64_t live_ut = 0, live_st = 0;
+    uint64_t live_ut = 0, live_st = 0, csw = 0;
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
     DIR *dir = opendir(path);
     if (!dir)
@@ -117,24 +188,49 @@ bool um_proc_usage(pid_t pid, um_task_usage *out)
         if (de->d_name[0] < '0' || de->d_name[0] > '9')
             continue;
         char tpath[96];
-        uint64_t tut, tst;
+        proc_stat t = {0};
         snprintf(tpath, sizeof tpath, "/proc/%d/task/%.16s/stat", (int)pid, de->d_name);
-        if (read_stat(tpath, &tut, &tst, NULL, NULL)) { /* a thread that just ended: skipped */
-            live_ut += tut;
-            live_st += tst;
-        }
+        if (!read_stat(tpath, &t))
+            continue; /* a thread that just ended */
+        live_ut += t.utime;
+        live_st += t.stime;
+        proc_status ts = {0};
+        snprintf(tpath, sizeof tpath, "/proc/%d/task/%.16s/status", (int)pid, de->d_name);
+        if (thread_csw && read_status(tpath, &ts))
+            csw += ts.vcsw + ts.ivcsw;
     }
     closedir(dir);
-    out->virtual_size = vsize;
-    out->resident_size = rss * (uint64_t)page;
-    out->resident_size_max = read_hwm(pid);
+    proc_status status = {0};
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    (void)read_status(path, &status); /* without it: no peak, and the parts below are 0 */
+    out->virtual_size = whole.vsize;
+    /* status sums the per-CPU counts that stat's rss may not have gathered yet */
+    out->resident_size = status.rss_kib ? status.rss_kib * 1024 : whole.rss * (uint64_t)page;
+    out->resident_size_max = status.hwm_kib * 1024;
     if (out->resident_size_max < out->resident_size)
         out->resident_size_max = out->resident_size;
     out->live_user_us = ticks_us(live_ut, hz);
     out->live_system_us = ticks_us(live_st, hz);
     /* Each side is rounded on its own: a live sum above the whole counts as nothing ended. */
-    out->ended_user_us = ut > live_ut ? ticks_us(ut - live_ut, hz) : 0;
-    out->ended_system_us = st > live_st ? ticks_us(st - live_st, hz) : 0;
+    out->ended_user_us = whole.utime > live_ut ? ticks_us(whole.utime - live_ut, hz) : 0;
+    out->ended_system_us = whole.stime > live_st ? ticks_us(whole.stime - live_st, hz) : 0;
+    if (more & UM_USAGE_VM) {
+        out->anon_resident = (status.anon_kib + status.shmem_kib) * 1024;
+        out->file_resident = status.file_kib * 1024;
+        out->swapped = status.swap_kib * 1024;
+        snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+        out->regions = count_lines(path);
+        out->min_address = mmap_min_addr((uint64_t)page);
+        out->max_address = UM_USAGE_MAX_ADDRESS;
+    }
+    if (more & UM_USAGE_EVENTS) {
+        out->minor_faults = whole.minflt;
+        out->major_faults = whole.majflt;
+        struct rusage ru;
+        if (own && getrusage(RUSAGE_SELF, &ru) == 0)
+            csw = (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
+        out->context_switches = csw;
+    }
     return true;
 }
 
@@ -146,9 +242,9 @@ bool um_pidfd_exited(int pidfd)
     return poll(&p, 1, 0) != 0;
 }
 
-bool um_proc_usage_pinned(pid_t pid, int pidfd, um_task_usage *out)
+bool um_proc_usage_pinned(pid_t pid, int pidfd, unsigned more, um_task_usage *out)
 {
-    if (!um_proc_usage(pid, out))
+    if (!um_proc_usage(pid, more, out))
         return false;
     /* A process that still lived after the read lived during it: the files were its own. */
     if (pidfd >= 0 && um_pidfd_exited(pidfd)) {

@@ -12,10 +12,12 @@
 
 /*
  * Fill `out` for process `pid`: its address space's size, resident and peak resident bytes,
- * and the CPU times of its live threads and of those that ended. false when the process cannot
- * be read (it has gone, or /proc is not there).
+ * and the CPU times of its live threads and of those that ended; with UM_USAGE_VM in `more`
+ * where its resident bytes are, its swap, its mappings and the range it may map; with
+ * UM_USAGE_EVENTS its page faults and context switches. false when the process cannot be read
+ * (it has gone, or /proc is not there).
  */
-bool um_proc_usage(pid_t pid, um_task_usage *out);
+bool um_proc_usage(pid_t pid, unsigned more, um_task_usage *out);
 
 /*
  * um_proc_usage for the process that `pidfd` (a pidfd of process `pid`, or -1) names: false
@@ -23,7 +25,7 @@ bool um_proc_usage(pid_t pid, um_task_usage *out);
  * while it lives (once reaped, its pid may be another's). Without a pidfd (-1: an old kernel,
  * valgrind) the pid is read as it is.
  */
-bool um_proc_usage_pinned(pid_t pid, int pidfd, um_task_usage *out);
+bool um_proc_usage_pinned(pid_t pid, int pidfd, unsigned more, um_task_usage *out);
 
 /* Has the process behind `pidfd` exited (or can it no longer be told: -1, a failed poll)? */
 bool um_pidfd_exited(int pidfd);
