@@ -2,8 +2,12 @@
  * task_info.c — task_info on the caller's own task: the basic-info flavours describe its
  * memory (the address space's size, the resident and peak resident bytes, which grow when
  * fresh pages are touched) and the CPU time of its threads that ended, TASK_THREAD_TIMES_INFO
- * that of its live threads; every task runs (suspend_count 0) under POLICY_TIMESHARE. A count
- * below the flavour's and an unknown flavour are KERN_INVALID_ARGUMENT, as XNU's task_info.
+ * that of its live threads; every task runs (suspend_count 0) under POLICY_TIMESHARE.
+ * TASK_VM_INFO answers the largest revision of task_vm_info the caller's count holds (at
+ * least revision 0) and that revision's count; its phys_footprint follows memory the task
+ * touches and gives back. TASK_EVENTS_INFO counts the task's page faults. A count below the
+ * flavour's (revision 0's) and an unknown flavour are KERN_INVALID_ARGUMENT, as XNU's
+ * task_info.
  */
 #include "mt.h"
 
@@ -130,6 +134,130 @@ MT_TEST(a_thread_that_ended_adds_its_cpu_time_to_basic_info_and_a_live_one_to_th
     MT_CHECK(live >= spin / 2);
 }
 
+/* TASK_VM_INFO with the whole structure's count (zeros when the call fails). */
+static task_vm_info_data_t vm_info(void)
+{
+    task_vm_info_data_t vmi;
+    memset(&vmi, 0, sizeof vmi);
+    mach_msg_type_number_t cnt = TASK_VM_INFO_COUNT;
+    if (task_info(TASK, TASK_VM_INFO, (task_info_t)&vmi, &cnt) != KERN_SUCCESS ||
+        cnt != TASK_VM_INFO_COUNT)
+        memset(&vmi, 0, sizeof vmi);
+    return vmi;
+}
+
+/* `size` bytes of fresh memory from vm_allocate, one byte of each page written. */
+static mach_vm_address_t touched_memory(mach_vm_size_t size)
+{
+    mach_vm_address_t a = 0;
+    if (mach_vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE) != KERN_SUCCESS)
+        return 0;
+    for (mach_vm_size_t at = 0; at < size; at += vm_page_size)
+        ((volatile char *)(uintptr_t)a)[at] = 1;
+    return a;
+}
+
+MT_TEST(task_vm_info_with_the_whole_count_describes_the_tasks_memory)
+{
+    task_vm_info_data_t vmi;
+    memset(&vmi, 0, sizeof vmi);
+    mach_msg_type_number_t cnt = TASK_VM_INFO_COUNT;
+    MT_KR(task_info(TASK, TASK_VM_INFO, (task_info_t)&vmi, &cnt), KERN_SUCCESS);
+    MT_EQ(cnt, TASK_VM_INFO_COUNT);
+    MT_CHECK(vmi.resident_size > 0);
+    MT_CHECK(vmi.virtual_size >= vmi.resident_size);
+    MT_CHECK(vmi.resident_size_peak >= vmi.resident_size);
+    MT_EQ((vm_size_t)vmi.page_size, vm_page_size);
+    MT_CHECK(vmi.region_count > 0);
+    MT_CHECK(vmi.internal > 0);
+    MT_CHECK(vmi.phys_footprint > 0);
+    MT_CHECK(vmi.min_address < vmi.max_address);
+    MT_CHECK((mach_vm_address_t)(uintptr_t)&vmi >= vmi.min_address);
+    MT_CHECK((mach_vm_address_t)(uintptr_t)&vmi < vmi.max_address);
+
+    /* TASK_VM_INFO_PURGEABLE: the same structure, with the same count. */
+    memset(&vmi, 0, sizeof vmi);
+    cnt = TASK_VM_INFO_COUNT;
+    MT_KR(task_info(TASK, TASK_VM_INFO_PURGEABLE, (task_info_t)&vmi, &cnt), KERN_SUCCESS);
+    MT_EQ(cnt, TASK_VM_INFO_COUNT);
+    MT_CHECK(vmi.resident_size > 0 && vmi.virtual_size >= vmi.resident_size);
+    MT_EQ((vm_size_t)vmi.page_size, vm_page_size);
+}
+
+MT_TEST(task_vm_info_answers_the_largest_revision_the_count_holds_and_writes_no_further)
+{
+    /* A count asked for, and the revision's that comes back. */
+    static const mach_msg_type_number_t counts[][2] = {
+        {TASK_VM_INFO_REV0_COUNT, TASK_VM_INFO_REV0_COUNT},
+        {TASK_VM_INFO_REV0_COUNT + 1, TASK_VM_INFO_REV0_COUNT},
+        {TASK_VM_INFO_REV1_COUNT, TASK_VM_INFO_REV1_COUNT},
+        {TASK_VM_INFO_REV1_COUNT + 3, TASK_VM_INFO_REV1_COUNT},
+        {TASK_VM_INFO_REV2_COUNT, TASK_VM_INFO_REV2_COUNT},
+        {TASK_VM_INFO_REV3_COUNT - 1, TASK_VM_INFO_REV2_COUNT},
+        {TASK_VM_INFO_REV3_COUNT, TASK_VM_INFO_REV3_COUNT},
+        {TASK_VM_INFO_REV3_COUNT + 1, TASK_VM_INFO_REV3_COUNT},
+        {TASK_VM_INFO_REV4_COUNT, TASK_VM_INFO_REV4_COUNT},
+        {TASK_VM_INFO_REV5_COUNT, TASK_VM_INFO_REV5_COUNT},
+        {TASK_VM_INFO_REV5_COUNT + 1, TASK_VM_INFO_REV5_COUNT},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        integer_t buf[TASK_VM_INFO_COUNT + 8];
+        memset(buf, 0xa5, sizeof buf);
+        mach_msg_type_number_t cnt = counts[i][0];
+        MT_KR(task_info(TASK, TASK_VM_INFO, buf, &cnt), KERN_SUCCESS);
+        MT_EQ(cnt, counts[i][1]);
+        /* Nothing is written past the count that came back. */
+        for (size_t w = counts[i][1]; w < sizeof buf / sizeof buf[0]; w++)
+            MT_EQ((uint32_t)buf[w], 0xa5a5a5a5u);
+        task_vm_info_data_t vmi;
+        memcpy(&vmi, buf, sizeof vmi);
+        MT_CHECK(vmi.resident_size > 0 && vmi.virtual_size >= vmi.resident_size);
+        MT_EQ((vm_size_t)vmi.page_size, vm_page_size);
+    }
+}
+
+MT_TEST(phys_footprint_grows_with_touched_memory_and_shrinks_when_it_is_deallocated)
+{
+    mach_vm_size_t size = 64 * MIB;
+    task_vm_info_data_t before = vm_info();
+    MT_CHECK(before.phys_footprint > 0);
+    mach_vm_address_t a = touched_memory(size);
+    MT_REQUIRE(a != 0);
+    task_vm_info_data_t touched = vm_info();
+    /* Three quarters of the touched bytes, at least: the machine may reclaim others. */
+    MT_CHECK(touched.phys_footprint >= before.phys_footprint + size * 3 / 4);
+    MT_CHECK(touched.internal >= before.internal + size * 3 / 4);
+    MT_CHECK(touched.resident_size >= before.resident_size + size * 3 / 4);
+    MT_CHECK(touched.virtual_size >= before.virtual_size + size * 3 / 4);
+    MT_KR(mach_vm_deallocate(TASK, a, size), KERN_SUCCESS);
+    task_vm_info_data_t after = vm_info();
+    MT_CHECK(after.phys_footprint + size * 3 / 4 <= touched.phys_footprint);
+    MT_CHECK(after.virtual_size + size * 3 / 4 <= touched.virtual_size);
+}
+
+MT_TEST(task_events_info_counts_the_faults_of_touching_fresh_pages)
+{
+    task_events_info_data_t before, after;
+    memset(&before, 0, sizeof before);
+    memset(&after, 0, sizeof after);
+    mach_msg_type_number_t cnt = TASK_EVENTS_INFO_COUNT + 3;
+    MT_KR(task_info(TASK, TASK_EVENTS_INFO, (task_info_t)&before, &cnt), KERN_SUCCESS);
+    MT_EQ(cnt, TASK_EVENTS_INFO_COUNT);
+    mach_vm_size_t size = 8 * MIB;
+    mach_vm_address_t a = touched_memory(size);
+    MT_REQUIRE(a != 0);
+    nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL); /* a sleep is a context switch */
+    cnt = TASK_EVENTS_INFO_COUNT;
+    MT_KR(task_info(TASK, TASK_EVENTS_INFO, (task_info_t)&after, &cnt), KERN_SUCCESS);
+    MT_EQ(cnt, TASK_EVENTS_INFO_COUNT);
+    /* A fault per page, give or take: half of them at least. */
+    MT_CHECK(after.faults - before.faults >= (integer_t)(size / vm_page_size / 2));
+    MT_CHECK(after.pageins >= before.pageins);
+    MT_CHECK(after.pageins <= after.faults);
+    MT_CHECK(after.csw > 0);
+    MT_KR(mach_vm_deallocate(TASK, a, size), KERN_SUCCESS);
+}
+
 MT_TEST(a_short_count_or_an_unknown_flavor_is_invalid_argument)
 {
     integer_t buf[64];
@@ -141,6 +269,17 @@ MT_TEST(a_short_count_or_an_unknown_flavor_is_invalid_argument)
     MT_KR(task_info(TASK, TASK_BASIC_INFO_32, buf, &cnt), KERN_INVALID_ARGUMENT);
     cnt = TASK_THREAD_TIMES_INFO_COUNT - 1;
     MT_KR(task_info(TASK, TASK_THREAD_TIMES_INFO, buf, &cnt), KERN_INVALID_ARGUMENT);
+    cnt = TASK_EVENTS_INFO_COUNT - 1;
+    MT_KR(task_info(TASK, TASK_EVENTS_INFO, buf, &cnt), KERN_INVALID_ARGUMENT);
+    /* TASK_VM_INFO's smallest count is revision 0's; the count is left as it was. */
+    integer_t vm[TASK_VM_INFO_COUNT];
+    cnt = TASK_VM_INFO_REV0_COUNT - 1;
+    MT_KR(task_info(TASK, TASK_VM_INFO, vm, &cnt), KERN_INVALID_ARGUMENT);
+    MT_EQ(cnt, TASK_VM_INFO_REV0_COUNT - 1);
+    cnt = TASK_VM_INFO_REV0_COUNT - 1;
+    MT_KR(task_info(TASK, TASK_VM_INFO_PURGEABLE, vm, &cnt), KERN_INVALID_ARGUMENT);
+    cnt = 0;
+    MT_KR(task_info(TASK, TASK_VM_INFO, vm, &cnt), KERN_INVALID_ARGUMENT);
     cnt = 64;
     MT_KR(task_info(TASK, 9999, buf, &cnt), KERN_INVALID_ARGUMENT);
 }

@@ -483,6 +483,49 @@ MT_TEST(in_line_array_routines_answer_the_count_and_as_many_elements)
     NU_END();
 }
 
+MT_TEST(task_info_by_message_answers_the_vm_info_revision_the_count_holds_and_event_counts)
+{
+    NU_BEGIN();
+    tm_begin();
+    tm_reply r;
+    /* TASK_VM_INFO: the whole structure, then revision 0 (and one more integer) alone. */
+    const uint32_t counts[][2] = {{TASK_VM_INFO_COUNT, TASK_VM_INFO_COUNT},
+                                  {TASK_VM_INFO_REV0_COUNT, TASK_VM_INFO_REV0_COUNT},
+                                  {TASK_VM_INFO_REV0_COUNT + 1, TASK_VM_INFO_REV0_COUNT},
+                                  {TASK_VM_INFO_REV2_COUNT, TASK_VM_INFO_REV2_COUNT}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        MT_KR(tm_call(TM_TASK_INFO, 2, TASK_VM_INFO, counts[i][0], 0, &r), MACH_MSG_SUCCESS);
+        MT_EQ(r.head.msgh_id, TM_TASK_INFO + 100);
+        MT_EQ(r.simple.ret, KERN_SUCCESS);
+        MT_EQ(r.simple.out[0], counts[i][1]);
+        MT_EQ(r.head.msgh_size,
+              sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 8 + 4 * counts[i][1]);
+        task_vm_info_data_t vmi;
+        memset(&vmi, 0, sizeof vmi);
+        memcpy(&vmi, &r.simple.out[1], 4 * counts[i][1]);
+        MT_CHECK(vmi.resident_size > 0 && vmi.virtual_size >= vmi.resident_size);
+        MT_EQ((vm_size_t)vmi.page_size, vm_page_size);
+    }
+    /* Below revision 0: the routine's KERN_INVALID_ARGUMENT. */
+    MT_KR(tm_call(TM_TASK_INFO, 2, TASK_VM_INFO, TASK_VM_INFO_REV0_COUNT - 1, 0, &r),
+          MACH_MSG_SUCCESS);
+    TM_ERROR_REPLY(r, TM_TASK_INFO, KERN_INVALID_ARGUMENT);
+    /* TASK_EVENTS_INFO: eight integers. */
+    MT_KR(tm_call(TM_TASK_INFO, 2, TASK_EVENTS_INFO, 20, 0, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.simple.ret, KERN_SUCCESS);
+    MT_EQ(r.simple.out[0], TASK_EVENTS_INFO_COUNT);
+    MT_EQ(r.head.msgh_size,
+          sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 8 + 4 * TASK_EVENTS_INFO_COUNT);
+    task_events_info_data_t ev;
+    memcpy(&ev, &r.simple.out[1], sizeof ev);
+    MT_CHECK(ev.faults > 0 && ev.pageins <= ev.faults);
+    MT_KR(tm_call(TM_TASK_INFO, 2, TASK_EVENTS_INFO, TASK_EVENTS_INFO_COUNT - 1, 0, &r),
+          MACH_MSG_SUCCESS);
+    TM_ERROR_REPLY(r, TM_TASK_INFO, KERN_INVALID_ARGUMENT);
+    tm_end();
+    NU_END();
+}
+
 MT_TEST(a_64_bit_argument_and_result_travel_packed_on_4_bytes)
 {
     NU_BEGIN();

@@ -50,13 +50,61 @@ static time_value_t time_of_us(uint64_t us)
 #define UM_TASK_BASIC_INFO_OLD_64 5
 #endif
 
+/* A count of the int32 type the event counts have: saturated, as XNU's. */
+static integer_t count32(uint64_t n)
+{
+    return n > INT32_MAX ? INT32_MAX : (integer_t)n;
+}
+
+/*
+ * The largest revision of task_vm_info that `cnt` integers hold (XNU answers that one's count),
+ * 0 below revision 0.
+ */
+static mach_msg_type_number_t vm_info_revision(mach_msg_type_number_t cnt)
+{
+    static const mach_msg_type_number_t revs[] = {TASK_VM_INFO_REV6_COUNT, TASK_VM_INFO_REV5_COUNT,
+                                                  TASK_VM_INFO_REV4_COUNT, TASK_VM_INFO_REV3_COUNT,
+                                                  TASK_VM_INFO_REV2_COUNT, TASK_VM_INFO_REV1_COUNT,
+                                                  TASK_VM_INFO_REV0_COUNT};
+    for (size_t i = 0; i < sizeof revs / sizeof revs[0]; i++)
+        if (cnt >= revs[i])
+            return revs[i];
+    return 0;
+}
+
+/*
+ * TASK_VM_INFO from what the front end read of the process (UM_USAGE_VM). Linux keeps no peak
+ * per kind of memory: each *_peak is the present value, the lowest the peak can be, but for
+ * the resident size's (VmHWM). The footprint is what XNU's mostly is, the task's anonymous
+ * memory resident and swapped out. Purgeable (TASK_VM_INFO_PURGEABLE), device, reusable and
+ * tagged memory, the lifetime compressions, decompressions, swap-ins and the memory limit are
+ * not known: 0.
+ */
+static void vm_info_fill(const um_task_usage *u, size_t page_size, task_vm_info_data_t *vmi)
+{
+    memset(vmi, 0, sizeof *vmi);
+    vmi->virtual_size = u->virtual_size;
+    vmi->region_count = count32(u->regions);
+    vmi->page_size = (integer_t)page_size;
+    vmi->resident_size = u->resident_size;
+    vmi->resident_size_peak = u->resident_size_max;
+    vmi->internal = vmi->internal_peak = u->anon_resident;
+    vmi->external = vmi->external_peak = u->file_resident;
+    vmi->compressed = vmi->compressed_peak = u->swapped;
+    vmi->phys_footprint = u->anon_resident + u->swapped;
+    vmi->min_address = u->min_address;
+    vmi->max_address = u->max_address;
+    vmi->ledger_phys_footprint_peak = (int64_t)vmi->phys_footprint;
+}
+
 /*
  * task_info of the task `target_task` names: the caller's own, or another task whose task port
- * it holds (XNU serves task_info on any task's port). The token flavours, then those of memory
- * and time, which the front end reads from the task's process (um_task_hooks.usage): a task
- * whose process cannot be read any more is XNU's code for a task that is no longer active,
- * KERN_INVALID_ARGUMENT, as are a count below the flavour's and a flavour umach does not know.
- * The task is always running (suspend_count 0) under the time-sharing policy.
+ * it holds (XNU serves task_info on any task's port). The token flavours, then those of memory,
+ * time and events, which the front end reads from the task's process (um_task_hooks.usage): a
+ * task whose process cannot be read any more is XNU's code for a task that is no longer
+ * active, KERN_INVALID_ARGUMENT, as are a count below the flavour's (TASK_VM_INFO: below
+ * revision 0's) and a flavour umach does not know. The task is always running (suspend_count
+ * 0) under the time-sharing policy. Only the count that comes back is written.
  */
 kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flavor_t flavor,
                                task_info_t task_info_out, mach_msg_type_number_t *task_info_outCnt)
@@ -65,6 +113,7 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
     if (!target)
         return MACH_SEND_INVALID_DEST;
     mach_msg_type_number_t want;
+    unsigned more = 0;
     switch (flavor) {
     case TASK_SECURITY_TOKEN:
         if (*task_info_outCnt < TASK_SECURITY_TOKEN_COUNT)
@@ -94,6 +143,17 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
     case TASK_THREAD_TIMES_INFO:
         want = TASK_THREAD_TIMES_INFO_COUNT;
         break;
+    case TASK_EVENTS_INFO:
+        want = TASK_EVENTS_INFO_COUNT;
+        more = UM_USAGE_EVENTS;
+        break;
+    case TASK_VM_INFO:
+    case TASK_VM_INFO_PURGEABLE:
+        want = vm_info_revision(*task_info_outCnt);
+        if (!want)
+            return KERN_INVALID_ARGUMENT;
+        more = UM_USAGE_VM;
+        break;
     default:
         /* Other flavours describe scheduler and VM state that umach does not model. */
         return KERN_INVALID_ARGUMENT;
@@ -101,7 +161,7 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
     if (*task_info_outCnt < want)
         return KERN_INVALID_ARGUMENT;
     um_task_usage u;
-    if (!target->hooks || !target->hooks->usage || !target->hooks->usage(target, 0, &u))
+    if (!target->hooks || !target->hooks->usage || !target->hooks->usage(target, more, &u))
         return KERN_INVALID_ARGUMENT;
     time_value_t user = time_of_us(u.ended_user_us), system = time_of_us(u.ended_system_us);
     switch (flavor) {
@@ -121,6 +181,22 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
         task_thread_times_info_data_t t = {time_of_us(u.live_user_us),
                                            time_of_us(u.live_system_us)};
         memcpy(task_info_out, &t, sizeof t);
+        break;
+    }
+    case TASK_EVENTS_INFO: {
+        /* Linux counts no copy-on-write faults and no system calls per process, and umach does
+         * not count messages (it would cost the message path): 0. */
+        task_events_info_data_t e = {.faults = count32(u.minor_faults + u.major_faults),
+                                     .pageins = count32(u.major_faults),
+                                     .csw = count32(u.context_switches)};
+        memcpy(task_info_out, &e, sizeof e);
+        break;
+    }
+    case TASK_VM_INFO:
+    case TASK_VM_INFO_PURGEABLE: {
+        task_vm_info_data_t vmi;
+        vm_info_fill(&u, target->kernel->page_size, &vmi);
+        memcpy(task_info_out, &vmi, want * sizeof(natural_t)); /* the caller's revision */
         break;
     }
     default: {
