@@ -94,6 +94,8 @@ enum {
     UM_MIG_THREAD_SET_EXCEPTION_PORTS = 3613,
     UM_MIG_THREAD_GET_EXCEPTION_PORTS = 3614,
     UM_MIG_THREAD_SWAP_EXCEPTION_PORTS = 3615,
+    UM_MIG_THREAD_POLICY_SET = 3617, /* forwarded only (dispatch/um_forward.h) */
+    UM_MIG_THREAD_POLICY_GET = 3618, /* forwarded only */
     UM_MIG_VM_REGION = 3800,
     UM_MIG_MAKE_MEMORY_ENTRY_64 = 3825, /* vm_map.defs: mach_vm.defs' 4817 on LP64 */
     UM_MIG_MACH_VM_ALLOCATE = 4800,

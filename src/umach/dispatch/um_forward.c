@@ -399,6 +399,38 @@ kern_return_t um_forward_array_out(mach_port_t task, mach_msg_id_t id, const um_
     return KERN_SUCCESS;
 }
 
+kern_return_t um_forward_thread_policy_get(mach_port_t thread, natural_t flavor, integer_t *info,
+                                           mach_msg_type_number_t *count, boolean_t *get_default)
+{
+    const mach_msg_type_number_t max = UM_FW_THREAD_POLICY_MAX;
+    const um_fw_in in[] = {UM_FW32(flavor), UM_FW32(*count < max ? *count : max),
+                           UM_FW32(*get_default)};
+    const size_t base = FW_OUT_AT + sizeof(mach_msg_type_number_t); /* the array */
+    const size_t most = base + 4 * max + sizeof(boolean_t);
+    fw_buf m;
+    mach_msg_size_t size = fw_build(&m, NULL, in, 3);
+    kern_return_t kr = fw_rpc(thread, UM_MIG_THREAD_POLICY_GET, &m, size, false, most);
+    if (kr != MACH_MSG_SUCCESS)
+        return kr;
+    kr = fw_check(&m, 0, base + sizeof(boolean_t), most);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    mach_msg_type_number_t n;
+    memcpy(&n, m.bytes + FW_OUT_AT, sizeof n);
+    /* get_default lies after the words the reply carries, not after room for all 16. */
+    if (n > max || m.head.msgh_size != base + 4 * (size_t)n + sizeof(boolean_t))
+        return fw_fail(&m, MIG_TYPE_ERROR);
+    if (n > *count) {
+        memcpy(info, m.bytes + base, 4 * (size_t)*count);
+        *count = n;
+        return MIG_ARRAY_TOO_LARGE;
+    }
+    memcpy(info, m.bytes + base, 4 * (size_t)n);
+    *count = n;
+    memcpy(get_default, m.bytes + base + 4 * (size_t)n, sizeof *get_default);
+    return KERN_SUCCESS;
+}
+
 /* The most out-of-line arrays a forwarded reply carries (mach_port_names, space_info). */
 #define FW_OOL_MAX 2u
 

@@ -141,16 +141,29 @@ kern_return_t um_forward_construct(mach_port_t task, const mach_port_options_t *
 
 
 /*
+ * thread_policy_get (thread_act.defs 3618): the flavour, the count asked for (cut to
+ * UM_FW_THREAD_POLICY_MAX, as the stub cuts it) and get_default travel; the reply carries the
+ * count, the array and get_default after it. On success the array's words, the count and
+ * get_default are written; a reply with more words than asked for writes the first *count,
+ * sets *count to the reply's and returns MIG_ARRAY_TOO_LARGE, leaving get_default alone.
+ * (thread_policy_set has mach_port_set_attributes' shape: um_forward_simple with the flavour,
+ * the count and the words.)
+ */
+kern_return_t um_forward_thread_policy_get(mach_port_t thread, natural_t flavor, integer_t *info,
+                                           mach_msg_type_number_t *count, boolean_t *get_default);
+
+/*
  * The bounds of the in-line info arrays forwarded replies carry, Darwin's MIG types
  * (mach_types.defs): task_info_t array[*:93+1], thread_info_t array[*:32], host_info_t
  * array[*:68] (host_info, host_statistics), host_info64_t array[*:256] (host_statistics64),
- * mach_port_info_t array[*:17]; the largest of them all (integers).
+ * mach_port_info_t array[*:17], thread_policy_t array[*:16]; the largest of them all (integers).
  */
 #define UM_FW_TASK_INFO_MAX 94u
 #define UM_FW_THREAD_INFO_MAX 32u
 #define UM_FW_HOST_INFO_MAX 68u
 #define UM_FW_HOST_INFO64_MAX 256u
 #define UM_FW_PORT_INFO_MAX 17u
+#define UM_FW_THREAD_POLICY_MAX 16u /* thread_policy_t array[*:16] */
 #define UM_FW_ARRAY_MAX UM_FW_HOST_INFO64_MAX
 
 /*
