@@ -20,8 +20,10 @@
 #include <mach/host_info.h>
 #include <mach/machine.h>
 #include <mach/task_info.h>
+#include <mach/task_policy.h>
 #include <mach/task_special_ports.h>
 #include <mach/thread_info.h>
+#include <mach/thread_policy.h>
 #include <mach/thread_special_ports.h>
 #include <mach/thread_status.h>
 #include <mach/time_value.h>

@@ -48,6 +48,14 @@ kern_return_t thread_swap_exception_ports(thread_act_t thread, exception_mask_t 
                                           exception_behavior_array_t old_behaviors,
                                           exception_flavor_array_t old_flavors);
 
+/* A scheduling hint for a thread of the calling process, and what it is (<mach/thread_policy.h>):
+ * kept and reported as XNU reports it; docs/porting.md says what reaches Linux. */
+kern_return_t thread_policy_set(thread_act_t thread, thread_policy_flavor_t flavor,
+                                thread_policy_t policy_info, mach_msg_type_number_t policy_infoCnt);
+kern_return_t thread_policy_get(thread_inspect_t thread, thread_policy_flavor_t flavor,
+                                thread_policy_t policy_info, mach_msg_type_number_t *policy_infoCnt,
+                                boolean_t *get_default);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,8 @@
 
 #include "../kern/um_kern.h"
 
+#include <sys/types.h>
+
 /* The kernel's regions and the task's memory in this process (um_memory.c). */
 extern const um_kernel_ops um_embedded_kernel_ops;
 /* This machine's numbers (host_info; the kernel's `machine` operation here and in umachd). */
@@ -82,6 +84,14 @@ kern_return_t um_embedded_host_check(mach_port_t host);
  * a world): thread_info finds the thread by it until the thread exits (um_threads.c).
  */
 void um_thread_note(mach_port_name_t name);
+/*
+ * The Linux thread a thread port name of the caller's stands for (um_threads.c): KERN_SUCCESS
+ * with its id, MACH_SEND_INVALID_DEST when the name is no send right, KERN_INVALID_ARGUMENT
+ * for a right that is not to a live thread of this process.
+ */
+kern_return_t um_thread_lookup(mach_port_name_t name, pid_t *tid);
+/* Thread `tid` exited: its thread_policy_set settings go (um_thread_policy.c). */
+void um_thread_policy_forget(pid_t tid);
 /*
  * Where the calling thread keeps its port (async-signal-safe), for an exception worker to
  * name it: um_embedded_thread_name_of gives the worker a send right (a name of the task's) to

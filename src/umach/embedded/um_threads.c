@@ -63,7 +63,7 @@ static pthread_once_t th_once = PTHREAD_ONCE_INIT;
  * raise's from a signal handler included) takes no lock and allocates nothing. */
 static _Thread_local mach_port_name_t th_noted;
 
-/* A thread exits: forget its notes. */
+/* A thread exits: forget its notes, then its thread_policy_set settings. */
 static void th_exit(void *v)
 {
     pid_t tid = (pid_t)(intptr_t)v;
@@ -75,6 +75,7 @@ static void th_exit(void *v)
             i++;
     }
     pthread_mutex_unlock(&th_lock);
+    um_thread_policy_forget(tid);
 }
 
 /* A forked child is a new task: the parent's names and threads are not its. */
@@ -152,6 +153,15 @@ static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
         }
     }
     pthread_mutex_unlock(&th_lock);
+    return kr;
+}
+
+kern_return_t um_thread_lookup(mach_port_name_t name, pid_t *tid)
+{
+    th_note t;
+    kern_return_t kr = th_lookup(name, &t);
+    if (kr == KERN_SUCCESS)
+        *tid = t.tid;
     return kr;
 }
 
