@@ -14,6 +14,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* `ns` nanoseconds in absolute time units, the unit of the real-time flavour. */
 static uint32_t tp_abs(uint64_t ns)
@@ -471,6 +473,43 @@ MT_TEST(a_name_that_is_no_thread_gets_xnus_codes)
 #endif
     (void)mach_port_deallocate(TASK, w.thread);
     NU_END();
+}
+
+/* What the child reports: a bit per setting it inherited, where a new thread has none. */
+static int tp_child_inherited(void)
+{
+    mach_port_t self = mach_thread_self();
+    int bad = 0;
+    tp_got g = tp_get(self, THREAD_PRECEDENCE_POLICY, THREAD_PRECEDENCE_POLICY_COUNT, FALSE);
+    bad |= (g.kr != KERN_SUCCESS || g.w[0] != 0) << 0;
+    g = tp_get(self, THREAD_TIME_CONSTRAINT_POLICY, THREAD_TIME_CONSTRAINT_POLICY_COUNT, FALSE);
+    bad |= (g.kr != KERN_SUCCESS || g.dflt != TRUE) << 1;
+    g = tp_get(self, THREAD_LATENCY_QOS_POLICY, THREAD_LATENCY_QOS_POLICY_COUNT, FALSE);
+    bad |= (g.kr != KERN_SUCCESS || g.w[0] != LATENCY_QOS_TIER_UNSPECIFIED) << 2;
+    return bad;
+}
+
+MT_TEST(a_forked_childs_thread_is_a_new_one_with_none_of_the_parents_settings)
+{
+    mach_port_t self = mach_thread_self();
+    MT_KR(tp_set1(self, THREAD_PRECEDENCE_POLICY, 9), KERN_SUCCESS);
+    MT_KR(tp_set1(self, THREAD_LATENCY_QOS_POLICY, LATENCY_QOS_TIER_2), KERN_SUCCESS);
+    MT_KR(tp_set_rt(self, 0, tp_abs(2 * TP_MS), tp_abs(3 * TP_MS), TRUE), KERN_SUCCESS);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(tp_child_inherited());
+    /* The parent's own settings stay; then back to what a thread starts with. */
+    MT_KR(tp_set1(self, THREAD_EXTENDED_POLICY, TRUE), KERN_SUCCESS);
+    MT_KR(tp_set1(self, THREAD_PRECEDENCE_POLICY, 0), KERN_SUCCESS);
+    tp_got g = tp_get(self, THREAD_LATENCY_QOS_POLICY, THREAD_LATENCY_QOS_POLICY_COUNT, FALSE);
+    MT_EQ(g.w[0], LATENCY_QOS_TIER_2);
+    MT_KR(tp_set1(self, THREAD_LATENCY_QOS_POLICY, LATENCY_QOS_TIER_UNSPECIFIED), KERN_SUCCESS);
+    MT_REQUIRE(pid > 0);
+    int status = 0;
+    MT_EQ(waitpid(pid, &status, 0), pid);
+    MT_CHECK(WIFEXITED(status));
+    MT_EQ(WEXITSTATUS(status), 0);
+    MT_KR(mach_port_deallocate(TASK, self), KERN_SUCCESS);
 }
 
 /* ---- an ordinary port gets the MIG request: a server thread answers it ------------------ */
