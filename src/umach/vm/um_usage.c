@@ -234,6 +234,122 @@ bool um_proc_usage(pid_t pid, unsigned more, um_task_usage *out)
     return true;
 }
 
+/* Linux's task flag for a thread in its exit (include/linux/sched.h), stat field 9. */
+#define UM_PF_EXITING 0x4u
+enum { STAT_FLAGS = 9, STAT_START = 22 };
+
+/* The decimal `v` into `buf` (room for 20 digits), returning where it ends. */
+static char *put_dec(char *buf, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *buf++ = tmp[--n];
+    return buf;
+}
+
+bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start)
+{
+    /* No stdio, no snprintf: a fault's exception worker may call this in a signal's wake. */
+    char path[80], *p = path;
+    static const char proc[] = "/proc/", self[] = "self", task[] = "/task/", stat[] = "/stat";
+    memcpy(p, proc, sizeof proc - 1);
+    p += sizeof proc - 1;
+    if (pid > 0) {
+        p = put_dec(p, (uint64_t)pid);
+    } else {
+        memcpy(p, self, sizeof self - 1);
+        p += sizeof self - 1;
+    }
+    memcpy(p, task, sizeof task - 1);
+    p = put_dec(p + sizeof task - 1, (uint64_t)(tid > 0 ? tid : 0));
+    memcpy(p, stat, sizeof stat);
+    if (tid <= 0)
+        return false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[1024];
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return false;
+    buf[len] = '\0';
+    char *q = strrchr(buf, ')');
+    if (!q)
+        return false;
+    q++;
+    uint64_t flags = 0, when = 0;
+    char state = 0;
+    for (int field = STAT_FIRST; field <= STAT_START; field++) {
+        while (*q == ' ')
+            q++;
+        if (!*q)
+            return false;
+        if (field == STAT_FIRST)
+            state = *q;
+        char *end = q;
+        if (field == STAT_FLAGS || field == STAT_START) {
+            unsigned long long v = strtoull(q, &end, 10);
+            if (end == q)
+                return false;
+            if (field == STAT_FLAGS)
+                flags = v;
+            else
+                when = v;
+        }
+        while (*end && *end != ' ')
+            end++;
+        q = end;
+    }
+    if ((flags & UM_PF_EXITING) || state == 'Z' || state == 'X' || state == 'x')
+        return false;
+    *start = when;
+    return true;
+}
+
+um_thread_id *um_proc_threads(pid_t pid, size_t *n)
+{
+    char path[48];
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/task");
+    DIR *dir = opendir(path);
+    if (!dir)
+        return NULL;
+    size_t count = 0, cap = 16;
+    um_thread_id *ids = malloc(cap * sizeof *ids);
+    struct dirent *de;
+    while (ids && (de = readdir(dir)) != NULL) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+        if (end == de->d_name || *end || tid <= 0)
+            continue;
+        uint64_t start;
+        if (!um_proc_thread_read(pid, (pid_t)tid, &start))
+            continue; /* ended meanwhile, or ending */
+        if (count == cap) {
+            um_thread_id *more = realloc(ids, 2 * cap * sizeof *ids);
+            if (!more) {
+                free(ids);
+                ids = NULL;
+                break;
+            }
+            ids = more;
+            cap *= 2;
+        }
+        ids[count++] = (um_thread_id){(pid_t)tid, start};
+    }
+    closedir(dir);
+    *n = count;
+    return ids;
+}
+
 bool um_pidfd_exited(int pidfd)
 {
     if (pidfd < 0)

@@ -27,6 +27,26 @@ bool um_proc_usage(pid_t pid, unsigned more, um_task_usage *out);
  */
 bool um_proc_usage_pinned(pid_t pid, int pidfd, unsigned more, um_task_usage *out);
 
+/* A thread of a process, told apart from a later thread given the same id: Linux reuses
+ * thread ids, never a (thread id, start time) pair. */
+typedef struct um_thread_id {
+    pid_t tid;
+    uint64_t start; /* /proc/PID/task/TID/stat field 22, clock ticks after boot */
+} um_thread_id;
+
+/*
+ * Is thread `tid` of process `pid` (0: this process) alive: listed, neither exiting (PF_EXITING,
+ * which Linux sets before the thread's pthread_join returns) nor a zombie? Then *start is its
+ * start time. Async-signal-safe (open, read, close).
+ */
+bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start);
+
+/*
+ * The live threads of process `pid` (0: this process), from /proc/PID/task: an array to
+ * free() and its length in *n. NULL when it cannot be read or out of memory.
+ */
+um_thread_id *um_proc_threads(pid_t pid, size_t *n);
+
 /* Has the process behind `pidfd` exited (or can it no longer be told: -1, a failed poll)? */
 bool um_pidfd_exited(int pidfd);
 
