@@ -27,6 +27,13 @@ kern_return_t semaphore_destroy(task_t task, semaphore_t semaphore);
 kern_return_t task_get_exc_guard_behavior(task_inspect_t task,
                                           task_exc_guard_behavior_t *behavior);
 kern_return_t task_set_exc_guard_behavior(task_t task, task_exc_guard_behavior_t behavior);
+/*
+ * A send right to the port of each of the task's threads (the one mach_thread_self gives in
+ * that thread), in out-of-line memory the caller frees with vm_deallocate (*act_listCnt
+ * elements); the caller owns the rights.
+ */
+kern_return_t task_threads(task_inspect_t target_task, thread_act_array_t *act_list,
+                           mach_msg_type_number_t *act_listCnt);
 kern_return_t task_info(task_name_t target_task, task_flavor_t flavor, task_info_t task_info_out,
                         mach_msg_type_number_t *task_info_outCnt);
 

@@ -17,8 +17,10 @@
 #define _GNU_SOURCE
 #include "umachd.h"
 
+#include "api/um_api.h"
 #include "kern/um_kobject.h"
 #include "kern/um_kobject_ports.h"
+#include "vm/um_usage.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,16 @@ typedef struct d_timer {
 
 bool d_kobject_is_call(uint16_t call)
 {
-    return call >= UM_WIRE_THREAD_SELF && call <= UM_WIRE_TIMER_CANCEL;
+    return (call >= UM_WIRE_THREAD_SELF && call <= UM_WIRE_TIMER_CANCEL) ||
+           call == UM_WIRE_THREAD_PORTS || call == UM_WIRE_THREAD_GONE;
+}
+
+/* A thread port's thread has ended: the port dies, names for it become dead names. Consumes
+ * the kernel's receive-right reference. */
+static void thread_port_end(um_port *port)
+{
+    um_thread_exc_terminate(port);
+    um_port_destroy(port);
 }
 
 void d_kobject_thread_end(d_conn *c)
@@ -39,9 +50,137 @@ void d_kobject_thread_end(d_conn *c)
     if (c->thread_port) {
         um_port *port = c->thread_port;
         c->thread_port = NULL;
-        um_thread_exc_terminate(port);
-        um_port_destroy(port); /* consumes the kernel's receive-right reference */
+        thread_port_end(port);
     }
+}
+
+/* Drop the made port `*pp` (its thread has ended): the port dies. */
+static void made_drop(d_task *t, d_made_thread **pp)
+{
+    d_made_thread *m = *pp;
+    *pp = m->next;
+    thread_port_end(m->port);
+    free(m);
+    t->nmade--;
+}
+
+void d_kobject_task_end(d_task *t)
+{
+    while (t->made)
+        made_drop(t, &t->made);
+}
+
+/*
+ * The port task_threads made for the thread of connection `c` (which lives: it is asking),
+ * taken for the connection to own, or NULL. Made ports of earlier threads with its id go.
+ */
+static um_port *made_take(d_task *t, d_conn *c)
+{
+    d_made_thread *m = t->made;
+    while (m && m->tid != c->tid)
+        m = m->next;
+    if (!m || !c->tid)
+        return NULL;
+    uint64_t start = 0;
+    bool alive = um_proc_thread_read(t->pid, (pid_t)c->tid, &start);
+    um_port *port = NULL;
+    for (d_made_thread **pp = &t->made; *pp;) {
+        m = *pp;
+        if (m->tid != c->tid) {
+            pp = &m->next;
+        } else if (alive && m->start == start && !port) {
+            port = m->port;
+            *pp = m->next;
+            free(m);
+            t->nmade--;
+        } else {
+            made_drop(t, pp);
+        }
+    }
+    return port;
+}
+
+/* Most threads one THREAD_PORTS may list (16 bytes each, within a wire blob). */
+#define D_THREAD_PORTS_MAX (1u << 20)
+
+/*
+ * UM_WIRE_THREAD_PORTS: a send right to the port of each thread the client listed (its live
+ * threads): a thread connection's own port, or one made for a thread that has none. Made
+ * ports of threads no longer listed die first. All or nothing: on a failure the rights given
+ * so far go back and the reply says KERN_RESOURCE_SHORTAGE.
+ */
+static bool thread_ports(d_conn *c, const um_wire_pkt *p)
+{
+    if (p->h.nargs != 0 || p->h.blob_len == 0 || p->h.blob_len % 16 != 0 ||
+        p->h.blob_len / 16 > D_THREAD_PORTS_MAX)
+        return false;
+    d_task *t = c->task;
+    um_task *self = t->task;
+    uint32_t n = p->h.blob_len / 16;
+    uint64_t *ids = malloc((size_t)n * 16);
+    uint32_t *names = malloc((size_t)n * 4);
+    if (!ids || !names) {
+        free(ids);
+        free(names);
+        return d_reply(c, p->h.call, p->h.id, KERN_RESOURCE_SHORTAGE, NULL, 0, NULL, 0);
+    }
+    memcpy(ids, p->blob, (size_t)n * 16);
+    for (d_made_thread **pp = &t->made; *pp;) {
+        uint32_t i = 0;
+        while (i < n && !(ids[2 * i] == (*pp)->tid && ids[2 * i + 1] == (*pp)->start))
+            i++;
+        if (i == n)
+            made_drop(t, pp);
+        else
+            pp = &(*pp)->next;
+    }
+    kern_return_t kr = KERN_SUCCESS;
+    uint32_t i;
+    for (i = 0; i < n && kr == KERN_SUCCESS; i++) {
+        uint64_t tid = ids[2 * i], start = ids[2 * i + 1];
+        um_port *port = NULL;
+        d_conn *of = tid ? t->threads : NULL;
+        while (of && of->tid != tid)
+            of = of->tnext;
+        if (of) {
+            if (!of->thread_port)
+                of->thread_port = made_take(t, of);
+            if (!of->thread_port)
+                of->thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+            port = of->thread_port;
+        } else {
+            d_made_thread *m = t->made;
+            while (m && !(m->tid == tid && m->start == start))
+                m = m->next;
+            if (!m && t->nmade < t->d->task_threads_max && (m = calloc(1, sizeof *m)) != NULL) {
+                m->port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+                if (!m->port) {
+                    free(m);
+                    m = NULL;
+                } else {
+                    m->tid = tid;
+                    m->start = start;
+                    m->next = t->made;
+                    t->made = m;
+                    t->nmade++;
+                }
+            }
+            port = m ? m->port : NULL;
+        }
+        names[i] = MACH_PORT_NULL;
+        kr = port ? um_kobject_copyout_send(self->space, port, &names[i])
+                  : KERN_RESOURCE_SHORTAGE;
+    }
+    if (kr != KERN_SUCCESS) {
+        for (uint32_t j = 0; j + 1 < i; j++)
+            (void)um_api_mach_port_deallocate(self, self->task_name, names[j]);
+        kr = KERN_RESOURCE_SHORTAGE;
+    }
+    bool ok = d_reply(c, p->h.call, p->h.id, kr, NULL, 0, names,
+                      kr == KERN_SUCCESS ? n * 4 : 0);
+    free(ids);
+    free(names);
+    return ok;
 }
 
 static void timer_unlist(d_daemon *d, um_port *port)
@@ -124,6 +263,19 @@ bool d_kobject_call(d_conn *c, const um_wire_pkt *p)
         [UM_WIRE_TIMER_ARM - UM_WIRE_THREAD_SELF] = 2,
         [UM_WIRE_TIMER_CANCEL - UM_WIRE_THREAD_SELF] = 1,
     };
+    if (p->h.call == UM_WIRE_THREAD_PORTS)
+        return thread_ports(c, p);
+    if (p->h.call == UM_WIRE_THREAD_GONE) {
+        if (p->h.nargs != 2 || p->h.blob_len != 0)
+            return false;
+        for (d_made_thread **pp = &c->task->made; *pp; pp = &(*pp)->next) {
+            if ((*pp)->tid == A(0) && (*pp)->start == A(1)) {
+                made_drop(c->task, pp);
+                break;
+            }
+        }
+        return reply0(c, p, KERN_SUCCESS);
+    }
     if (!d_kobject_is_call(p->h.call) || p->h.blob_len != 0)
         return false;
     /* THREAD_SELF may name another thread of the task by its kernel thread id. */
@@ -147,6 +299,9 @@ bool d_kobject_call(d_conn *c, const um_wire_pkt *p)
             if (!of)
                 return reply1(c, p, KERN_INVALID_ARGUMENT, MACH_PORT_NULL);
         }
+        /* A port task_threads made for the thread before it asked is its own now. */
+        if (!of->thread_port)
+            of->thread_port = made_take(t, of);
         if (!of->thread_port)
             of->thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
         mach_port_name_t name = MACH_PORT_NULL;

@@ -313,6 +313,7 @@ static void task_end(d_daemon *d, d_task *t)
         }
     }
     d_heir_task_end(d, t);
+    d_kobject_task_end(t);
     um_task_terminate(t->task);
     um_xmem_owner_release(t->xm_owner); /* its queued copies keep it while they live */
     d->ntasks--;

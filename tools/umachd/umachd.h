@@ -144,6 +144,14 @@ typedef struct d_callctx {
 /* The address a task gets for the reply's item i (page-aligned, never 0). */
 #define D_ITEM_TOKEN(i) ((uint64_t)((i) + 1) << 12)
 
+/* A port task_threads made for a thread of the task that has no connection (it never called
+ * Mach): kept until the thread is found gone, or takes it at its first mach_thread_self. */
+typedef struct d_made_thread {
+    struct d_made_thread *next;
+    um_port *port; /* the kernel's receive-right reference */
+    uint64_t tid, start;
+} d_made_thread;
+
 struct d_task {
     um_task *task;
     d_daemon *d;
@@ -152,6 +160,8 @@ struct d_task {
     d_task *next;
     uint64_t secret[2];   /* what a thread connection presents to join */
     unsigned nthreads;    /* thread connections joined (at most D_TASK_THREADS_MAX) */
+    d_made_thread *made;  /* ports task_threads made for threads with no connection */
+    unsigned nmade;       /* how many (at most task_threads_max too) */
     pid_t pid;
     uid_t uid;            /* its process's uid at hello (SO_PEERCRED): --uid-tasks-max */
     int pidfd;            /* the process, pinned at hello (d_task_pin), or -1 */
@@ -285,6 +295,8 @@ bool d_kobject_is_call(uint16_t call);
 bool d_kobject_call(d_conn *c, const um_wire_pkt *p);
 /* The thread's connection ends: its thread port dies. */
 void d_kobject_thread_end(d_conn *c);
+/* The task ends: the ports task_threads made for its threads die. */
+void d_kobject_task_end(d_task *t);
 /* Fire the timers that are due; the earliest deadline still armed (0: none). */
 uint64_t d_timers_expire(d_daemon *d, uint64_t now);
 /* The world ends: its timers and host port go. */

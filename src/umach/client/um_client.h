@@ -13,6 +13,7 @@
 #include <mach/task_info.h>
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Nonzero once this process chose to be a task of a world (never changes after). */
 extern int um_client_world;
@@ -60,6 +61,17 @@ mach_port_t um_client_thread_self(void);
  * (it has no connection) or on failure. For the exception worker (um_exc_signal.c).
  */
 mach_port_t um_client_thread_of(long tid);
+/*
+ * task_threads in a world: into names[i] a send right to the port of this process's thread
+ * ids[i] (um_thread_id: its id and start time), the one its mach_thread_self gives or, for a
+ * thread that never asked, one the daemon makes and keeps for it. KERN_SUCCESS, or an error
+ * with no right given (KERN_RESOURCE_SHORTAGE, MACH_SEND_INVALID_DEST with no world).
+ */
+struct um_thread_id;
+kern_return_t um_client_thread_ports(const struct um_thread_id *ids, size_t n,
+                                     mach_port_name_t *names);
+/* The thread task_threads made a port for (id and start time) has ended: its port dies. */
+void um_client_thread_gone(pid_t tid, uint64_t start);
 mach_port_t um_client_host_self(void);
 kern_return_t um_client_thread_get_special_port(thread_inspect_t thread, int which_port,
                                                 mach_port_t *special_port);

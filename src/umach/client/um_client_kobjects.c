@@ -10,10 +10,12 @@
  */
 #include "../kern/um_kern.h"
 #include "../kern/um_kobject_ports.h"
+#include "../vm/um_usage.h"
 #include "../vm/um_xmem.h"
 #include "um_client.h"
 #include "um_client_conn.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,6 +52,38 @@ mach_port_t um_client_thread_of(long tid)
     if (ck_call(UM_WIRE_THREAD_SELF, &arg, 1, &name, false) != KERN_SUCCESS)
         return MACH_PORT_NULL;
     return (mach_port_t)name;
+}
+
+kern_return_t um_client_thread_ports(const um_thread_id *ids, size_t n, mach_port_name_t *names)
+{
+    if (n == 0 || n > UM_WIRE_BLOB_MAX / 16)
+        return KERN_RESOURCE_SHORTAGE;
+    uint64_t *blob = malloc(n * 16);
+    if (!blob)
+        return KERN_RESOURCE_SHORTAGE;
+    for (size_t i = 0; i < n; i++) {
+        blob[2 * i] = (uint64_t)ids[i].tid;
+        blob[2 * i + 1] = ids[i].start;
+    }
+    um_wire_pkt rep;
+    enum cl_rt rt =
+        um_client_roundtrip(UM_WIRE_THREAD_PORTS, NULL, 0, blob, (uint32_t)(n * 16), &rep, false);
+    free(blob);
+    if (rt != CL_RT_OK)
+        return rt == CL_RT_NO_THREAD ? KERN_RESOURCE_SHORTAGE : MACH_SEND_INVALID_DEST;
+    kern_return_t kr = rep.h.kr;
+    if (kr == KERN_SUCCESS && rep.h.blob_len != n * 4)
+        kr = KERN_FAILURE; /* not this daemon's answer */
+    if (kr == KERN_SUCCESS)
+        memcpy(names, rep.blob, n * 4);
+    um_client_reply_free(&rep);
+    return kr;
+}
+
+void um_client_thread_gone(pid_t tid, uint64_t start)
+{
+    uint64_t args[2] = {(uint64_t)tid, start};
+    (void)ck_call(UM_WIRE_THREAD_GONE, args, 2, NULL, false);
 }
 
 mach_port_t um_client_host_self(void)

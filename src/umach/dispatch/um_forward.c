@@ -472,6 +472,31 @@ kern_return_t um_forward_ool_out(mach_port_t task, mach_msg_id_t id, const um_fw
     return KERN_SUCCESS;
 }
 
+kern_return_t um_forward_ool_ports_out(mach_port_t task, mach_msg_id_t id,
+                                       mach_port_array_t *ports, mach_msg_type_number_t *count)
+{
+    fw_buf m;
+    const size_t want = fw_results_at(sizeof(mach_msg_ool_ports_descriptor_t)) +
+                        sizeof(mach_msg_type_number_t);
+    mach_msg_size_t size = fw_build(&m, NULL, NULL, 0);
+    kern_return_t kr = fw_rpc(task, id, &m, size, false, want);
+    if (kr != MACH_MSG_SUCCESS)
+        return kr;
+    kr = fw_check(&m, 1, want, want);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    mach_msg_ool_ports_descriptor_t d;
+    mach_msg_type_number_t n;
+    memcpy(&d, m.bytes + FW_DESC_AT, sizeof d);
+    memcpy(&n, m.bytes + want - sizeof n, sizeof n);
+    if (d.type != MACH_MSG_OOL_PORTS_DESCRIPTOR || d.disposition != MACH_MSG_TYPE_PORT_SEND ||
+        d.count != n)
+        return fw_fail(&m, MIG_TYPE_ERROR);
+    *ports = (mach_port_array_t)d.address;
+    *count = n;
+    return KERN_SUCCESS;
+}
+
 /* The sizes MIG's definitions give the types forwarded (mach_types.defs,
  * mach_debug_types.defs): a peeked trailer is array[*:68] of char, ipc_info_space_t
  * struct[6], ipc_info_name_t struct[7] and ipc_info_tree_name_t struct[9] of natural_t. */

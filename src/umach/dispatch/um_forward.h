@@ -133,6 +133,15 @@ kern_return_t um_forward_ool_out(mach_port_t task, mach_msg_id_t id, const um_fw
                                  const um_fw_ool *ool, unsigned nool);
 
 /*
+ * task_threads: the reply's one out-of-line port array (send rights, MACH_MSG_TYPE_PORT_SEND),
+ * then the NDR record and its count, which must be the descriptor's. On success the array and
+ * the rights in it are the caller's; a reply that fails a check is destroyed, its rights
+ * released and its memory deallocated.
+ */
+kern_return_t um_forward_ool_ports_out(mach_port_t task, mach_msg_id_t id,
+                                       mach_port_array_t *ports, mach_msg_type_number_t *count);
+
+/*
  * mach_port_construct: its options travel out of line (a MIG pointer argument: 24 bytes,
  * virtual copy), the context in line; the reply's name is written on success.
  */

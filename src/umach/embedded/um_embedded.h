@@ -6,6 +6,7 @@
 #define UM_EMBEDDED_H
 
 #include "../kern/um_kern.h"
+#include "../vm/um_usage.h"
 
 #include <sys/types.h>
 
@@ -98,9 +99,25 @@ void um_thread_policy_forget(pid_t tid);
  * the port in `*slot`, making it first when the thread has none (*made = true; the thread then
  * calls um_embedded_thread_port_adopt, so that its exit destroys the port as usual).
  */
-um_port **um_embedded_thread_port_slot(void);
-mach_port_t um_embedded_thread_name_of(um_port **slot, bool *made);
+struct um_thread_rec;
+struct um_thread_rec *um_embedded_thread_port_slot(void);
+mach_port_t um_embedded_thread_name_of(struct um_thread_rec *slot, pid_t tid, bool *made);
 void um_embedded_thread_port_adopt(void);
+
+/*
+ * task_threads' ports (um_kobjects.c): into ports[i] the port of thread ids[i] of the process
+ * (its live threads, um_proc_threads), borrowed, or NULL when out of memory: the port the
+ * thread made (mach_thread_self), or else one made for it now and kept for it, which the thread
+ * takes as its own at its first mach_thread_self. Ports made for threads that are no longer
+ * among `ids` are destroyed first, as those threads' own ports are at their exit (names for
+ * them become dead names). Conditions: world locked.
+ */
+void um_embedded_thread_ports(const um_thread_id *ids, size_t n, um_port **ports);
+/*
+ * The thread task_threads made a port for, thread id `tid` started at `start`, has been found
+ * gone (thread_info): its port is destroyed. Conditions: world locked.
+ */
+void um_embedded_thread_gone(pid_t tid, uint64_t start);
 
 /*
  * Release the world lock, then issue the futex wakes deferred while it was held, and raise the

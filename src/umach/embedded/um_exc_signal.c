@@ -224,8 +224,8 @@ typedef struct um_exc_req {
     exception_type_t exception;
     int64_t code[2];
     void *uc;          /* the faulting thread's ucontext_t */
-    um_port **slot;    /* embedded mode: where the thread keeps its port */
-    long tid;          /* in a world: the thread's kernel thread id */
+    struct um_thread_rec *slot; /* embedded mode: where the thread keeps its port */
+    long tid;          /* the thread's kernel thread id */
     bool made;         /* embedded mode: the worker made the thread's port */
     kern_return_t kr;  /* the answer */
     uint32_t done;     /* futex word: 1 once kr is written */
@@ -269,7 +269,7 @@ static void um_exc_serve(um_exc_req *r)
     if (um_client_active())
         thread = um_client_thread_of(r->tid);
     else
-        thread = um_embedded_thread_name_of(r->slot, &r->made);
+        thread = um_embedded_thread_name_of(r->slot, (pid_t)r->tid, &r->made);
     kern_return_t kr = um_exc_raise_as(thread, r->exception, r->code, r->uc);
     if (MACH_PORT_VALID(thread))
         (void)mach_port_deallocate(mach_task_self(), thread);
@@ -406,9 +406,8 @@ static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const 
     r.code[0] = code[0];
     r.code[1] = code[1];
     r.uc = uc;
-    if (um_client_active())
-        r.tid = (long)syscall(SYS_gettid);
-    else
+    r.tid = (long)syscall(SYS_gettid);
+    if (!um_client_active())
         r.slot = um_embedded_thread_port_slot();
     r.next = __atomic_load_n(&um_exc_queue, __ATOMIC_RELAXED);
     while (!__atomic_compare_exchange_n(&um_exc_queue, &r.next, &r, false, __ATOMIC_RELEASE,

@@ -23,6 +23,7 @@
 #include "../um_export.h"
 #include "../client/um_client.h"
 #include "../dispatch/um_forward.h"
+#include "../vm/um_usage.h"
 #include "um_embedded.h"
 
 #include <mach/mach.h>
@@ -45,15 +46,61 @@
 static pthread_key_t thread_port_key;
 static bool thread_port_key_made;
 static pthread_once_t thread_port_once = PTHREAD_ONCE_INIT;
-/* This thread's port (the kernel's receive-right reference), or NULL. */
-static _Thread_local um_port *thread_port;
+/*
+ * Every thread port of the task by its thread, which task_threads looks up (world lock): the
+ * record of each thread whose own port is registered for its exit (the thread's thread_self,
+ * listed until its exit destroys the port), and those task_threads made for threads that had
+ * no port (allocated, `made`), kept until the thread is found gone (um_embedded_thread_gone,
+ * the next task_threads) or takes its port (its first mach_thread_self).
+ */
+struct um_thread_rec {
+    struct um_thread_rec *next;
+    um_port *port;  /* the kernel's receive-right reference, or NULL */
+    pid_t tid;
+    uint64_t start; /* made: the thread's start time (um_thread_id) */
+    bool made;
+    bool listed;
+};
+static struct um_thread_rec *thread_recs;
+/* This thread's record: its port, or NULL. */
+static _Thread_local struct um_thread_rec thread_self;
 /* The port was made for an exception raised from a signal handler, whose thread could not
  * register it for its exit there (thread_port_adopt_safe): its next mach_thread_self does. */
 static _Thread_local bool thread_port_unadopted;
 
 um_port *um_embedded_thread_port(void)
 {
-    return thread_port;
+    return thread_self.port;
+}
+
+/* Conditions: world locked. */
+static void rec_link(struct um_thread_rec *r)
+{
+    if (r->listed)
+        return;
+    r->next = thread_recs;
+    thread_recs = r;
+    r->listed = true;
+}
+
+/* Conditions: world locked. */
+static void rec_unlink(struct um_thread_rec *r)
+{
+    for (struct um_thread_rec **pp = &thread_recs; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    r->listed = false;
+}
+
+/* The thread `port` stands for has ended: the port dies and names for it become dead names.
+ * Consumes the kernel's receive-right reference. Conditions: world locked. */
+static void thread_port_end(um_port *port)
+{
+    um_thread_exc_terminate(port);
+    um_port_destroy(port);
 }
 
 /* A thread exits: its port dies and names for it become dead names. */
@@ -61,11 +108,94 @@ static void thread_port_exit(void *v)
 {
     um_port *port = v;
     um_embedded_enter();
-    if (port == thread_port)
-        thread_port = NULL;
-    um_thread_exc_terminate(port);
-    um_port_destroy(port);
+    if (port == thread_self.port) {
+        thread_self.port = NULL;
+        rec_unlink(&thread_self);
+    }
+    thread_port_end(port);
     um_embedded_leave();
+}
+
+/*
+ * The port task_threads made for the live thread `tid` before it had one, taken out of the
+ * list for the thread to own (the kernel's reference, now the caller's), or NULL. A made
+ * record of an earlier thread with that id is dropped, its port ended. Conditions: world
+ * locked; thread `tid` lives (it is the caller, or waits for it).
+ */
+static um_port *rec_take_made(pid_t tid)
+{
+    struct um_thread_rec *r = thread_recs;
+    while (r && !(r->made && r->tid == tid))
+        r = r->next;
+    if (!r)
+        return NULL; /* the usual case: no /proc read */
+    uint64_t start = 0;
+    bool alive = um_proc_thread_read(0, tid, &start);
+    um_port *mine = NULL;
+    for (struct um_thread_rec **pp = &thread_recs; *pp;) {
+        r = *pp;
+        if (!r->made || r->tid != tid) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        if (alive && r->start == start && !mine)
+            mine = r->port;
+        else
+            thread_port_end(r->port);
+        free(r);
+    }
+    return mine;
+}
+
+void um_embedded_thread_ports(const um_thread_id *ids, size_t n, um_port **ports)
+{
+    /* Made ports of threads that are no longer there die as their own would have. */
+    for (struct um_thread_rec **pp = &thread_recs; *pp;) {
+        struct um_thread_rec *r = *pp;
+        size_t i = 0;
+        while (r->made && i < n && !(ids[i].tid == r->tid && ids[i].start == r->start))
+            i++;
+        if (r->made && i == n) {
+            *pp = r->next;
+            thread_port_end(r->port);
+            free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* A listed own record is a live thread's (its exit unlists it first). */
+        struct um_thread_rec *r = thread_recs;
+        while (r && !(r->tid == ids[i].tid && (!r->made || r->start == ids[i].start)))
+            r = r->next;
+        if (!r && (r = calloc(1, sizeof *r)) != NULL) {
+            r->port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+            if (!r->port) {
+                free(r);
+                r = NULL;
+            } else {
+                r->tid = ids[i].tid;
+                r->start = ids[i].start;
+                r->made = true;
+                rec_link(r);
+            }
+        }
+        ports[i] = r ? r->port : NULL;
+    }
+}
+
+void um_embedded_thread_gone(pid_t tid, uint64_t start)
+{
+    for (struct um_thread_rec **pp = &thread_recs; *pp; pp = &(*pp)->next) {
+        struct um_thread_rec *r = *pp;
+        if (r->made && r->tid == tid && r->start == start) {
+            *pp = r->next;
+            thread_port_end(r->port);
+            free(r);
+            return;
+        }
+    }
 }
 
 /* In a forked child the thread and host ports belong to the abandoned parent task. */
@@ -125,41 +255,61 @@ UM_EXPORT mach_port_t mach_thread_self(void)
     }
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
-    if (!thread_port) {
-        if (thread_port_key_ready())
-            thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
-        if (thread_port && pthread_setspecific(thread_port_key, thread_port) != 0) {
-            um_port_destroy(thread_port); /* no memory for the key's value: no port */
-            thread_port = NULL;
+    if (!thread_self.port) {
+        pid_t tid = (pid_t)syscall(SYS_gettid);
+        if (thread_port_key_ready()) {
+            /* The port task_threads gave out for this thread, if it did: it becomes ours. */
+            thread_self.port = rec_take_made(tid);
+            if (!thread_self.port)
+                thread_self.port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+        }
+        if (thread_self.port && pthread_setspecific(thread_port_key, thread_self.port) != 0) {
+            thread_port_end(thread_self.port); /* no memory for the key's value: no port */
+            thread_self.port = NULL;
+        }
+        if (thread_self.port) {
+            thread_self.tid = tid;
+            rec_link(&thread_self);
         }
     } else if (thread_port_unadopted) {
-        (void)pthread_setspecific(thread_port_key, thread_port);
+        if (pthread_setspecific(thread_port_key, thread_self.port) == 0)
+            rec_link(&thread_self);
     }
     thread_port_unadopted = false;
     mach_port_name_t name = MACH_PORT_NULL;
-    if (thread_port && um_kobject_copyout_send(self->space, thread_port, &name) != KERN_SUCCESS)
+    if (thread_self.port &&
+        um_kobject_copyout_send(self->space, thread_self.port, &name) != KERN_SUCCESS)
         name = MACH_PORT_NULL;
     um_embedded_leave();
     um_thread_note(name);
     return name;
 }
 
-um_port **um_embedded_thread_port_slot(void)
+struct um_thread_rec *um_embedded_thread_port_slot(void)
 {
-    return &thread_port;
+    return &thread_self;
 }
 
-mach_port_t um_embedded_thread_name_of(um_port **slot, bool *made)
+mach_port_t um_embedded_thread_name_of(struct um_thread_rec *slot, pid_t tid, bool *made)
 {
     pthread_once(&thread_port_once, thread_port_init);
     um_task *self = um_embedded_enter();
-    if (!*slot && thread_port_key_ready()) {
+    if (!slot->port && thread_port_key_ready()) {
         /* Its first need of it: the thread registers it for its exit (um_embedded_thread_port_adopt). */
-        *slot = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
-        *made = *slot != NULL;
+        slot->port = rec_take_made(tid);
+        if (!slot->port)
+            slot->port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+        *made = slot->port != NULL;
+        /* Listed now when the thread's handler can register it for its exit (it waits for
+         * this answer, so it cannot exit before); else by its next mach_thread_self. */
+        if (*made) {
+            slot->tid = tid;
+            if (thread_port_adopt_safe())
+                rec_link(slot);
+        }
     }
     mach_port_name_t name = MACH_PORT_NULL;
-    if (*slot && um_kobject_copyout_send(self->space, *slot, &name) != KERN_SUCCESS)
+    if (slot->port && um_kobject_copyout_send(self->space, slot->port, &name) != KERN_SUCCESS)
         name = MACH_PORT_NULL;
     um_embedded_leave();
     return name;
@@ -171,10 +321,10 @@ void um_embedded_thread_port_adopt(void)
      * allocated. Past glibc's first 32 keys (the program made many before the library was
      * loaded) the thread's next mach_thread_self registers it; a thread that never calls it
      * again keeps its port after it exits (docs/umach-internals.md). */
-    if (!thread_port)
+    if (!thread_self.port)
         return;
     if (thread_port_adopt_safe())
-        (void)pthread_setspecific(thread_port_key, thread_port);
+        (void)pthread_setspecific(thread_port_key, thread_self.port);
     else
         thread_port_unadopted = true;
 }
@@ -694,8 +844,16 @@ static void kobjects_atfork_child(void)
         (void)pthread_setspecific(thread_port_key, NULL);
     /* The parent's objects stay with its abandoned task; the child starts without them (the
      * host port is the world's, which the child's task belongs to as well). */
-    thread_port = NULL;
+    thread_self.port = NULL;
+    thread_self.listed = false;
     thread_port_unadopted = false;
+    /* The records of the parent's threads: its ports stay with its task, the memory goes. */
+    while (thread_recs) {
+        struct um_thread_rec *r = thread_recs;
+        thread_recs = r->next;
+        if (r->made)
+            free(r);
+    }
     armed_list = NULL;
     timer_thread_running = false;
 }

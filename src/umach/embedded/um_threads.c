@@ -18,7 +18,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "../api/um_api.h"
 #include "../client/um_client.h"
+#include "../dispatch/um_calls.h"
 #include "../dispatch/um_forward.h"
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
@@ -50,7 +52,9 @@
 typedef struct th_note {
     mach_port_name_t name;
     pid_t tid;
-    pthread_t pthread;
+    pthread_t pthread; /* 0 for a port task_threads made (the thread never said it) */
+    uint64_t start;    /* made: the thread's start time, which tells it from a later one */
+    bool made;         /* a port task_threads made: its thread's liveness is checked at use */
 } th_note;
 
 static pthread_mutex_t th_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -118,9 +122,75 @@ void um_thread_note(mach_port_name_t name)
         }
         th_count++;
     }
-    th_notes[i] = (th_note){name, tid, pthread_self()};
+    th_notes[i] = (th_note){name, tid, pthread_self(), 0, false};
     pthread_mutex_unlock(&th_lock);
     th_noted = name;
+}
+
+/*
+ * task_threads gave out `name` for thread `id`: a note with the thread's id and start time,
+ * unless the thread noted that name itself. Out of memory: no note (thread_info on the name
+ * then answers KERN_INVALID_ARGUMENT).
+ */
+static void th_note_made(mach_port_name_t name, um_thread_id id)
+{
+    if (!MACH_PORT_VALID(name))
+        return;
+    pthread_once(&th_once, th_init);
+    pthread_mutex_lock(&th_lock);
+    size_t i;
+    for (i = 0; i < th_count && th_notes[i].name != name; i++)
+        ;
+    if (i < th_count && th_notes[i].tid == id.tid && !th_notes[i].made) {
+        pthread_mutex_unlock(&th_lock);
+        return;
+    }
+    if (i == th_count) {
+        if (th_count == th_cap) {
+            size_t cap = th_cap ? 2 * th_cap : 16;
+            th_note *n = realloc(th_notes, cap * sizeof *n);
+            if (!n) {
+                pthread_mutex_unlock(&th_lock);
+                return;
+            }
+            th_notes = n;
+            th_cap = cap;
+        }
+        th_count++;
+    }
+    th_notes[i] = (th_note){name, id.tid, 0, id.start, true};
+    pthread_mutex_unlock(&th_lock);
+}
+
+/* Forget the notes of made ports whose thread is not among `ids` (it has ended). */
+static void th_forget_ended(const um_thread_id *ids, size_t n)
+{
+    pthread_once(&th_once, th_init);
+    pthread_mutex_lock(&th_lock);
+    for (size_t i = 0; i < th_count;) {
+        size_t j = 0;
+        while (th_notes[i].made && j < n &&
+               !(ids[j].tid == th_notes[i].tid && ids[j].start == th_notes[i].start))
+            j++;
+        if (th_notes[i].made && j == n)
+            th_notes[i] = th_notes[--th_count];
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&th_lock);
+}
+
+/* Forget the note of `name`. */
+static void th_forget(mach_port_name_t name)
+{
+    pthread_mutex_lock(&th_lock);
+    for (size_t i = 0; i < th_count; i++) {
+        if (th_notes[i].name == name) {
+            th_notes[i] = th_notes[--th_count];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&th_lock);
 }
 
 /*
@@ -153,6 +223,27 @@ static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
         }
     }
     pthread_mutex_unlock(&th_lock);
+    uint64_t start = 0;
+    bool alive = kr == KERN_SUCCESS && out->made && um_proc_thread_read(0, out->tid, &start);
+    if (kr == KERN_SUCCESS && out->made && !(alive && start == out->start)) {
+        /*
+         * A thread that never made its port has ended (or its id is another thread's now):
+         * nothing destroyed the port at its exit, so it goes now, and the call gets what a
+         * thread's own port gives once its thread has ended, a dead name's answer. Its
+         * thread_policy_set settings go too, unless its id is a live thread's again.
+         */
+        th_forget(name);
+        if (!alive)
+            um_thread_policy_forget(out->tid);
+        if (um_client_active()) {
+            um_client_thread_gone(out->tid, out->start);
+        } else {
+            um_embedded_enter();
+            um_embedded_thread_gone(out->tid, out->start);
+            um_embedded_leave();
+        }
+        return MACH_SEND_INVALID_DEST;
+    }
     return kr;
 }
 
@@ -163,6 +254,91 @@ kern_return_t um_thread_lookup(mach_port_name_t name, pid_t *tid)
     if (kr == KERN_SUCCESS)
         *tid = t.tid;
     return kr;
+}
+
+/* ---- task_threads ------------------------------------------------------------------------ */
+
+/*
+ * The ports of this process's threads `ids`, as send rights named in `names`: KERN_SUCCESS,
+ * or an error with no right given. Embedded mode.
+ */
+static kern_return_t th_embedded_ports(const um_thread_id *ids, size_t n, mach_port_name_t *names)
+{
+    um_port **ports = malloc(n * sizeof *ports);
+    if (!ports)
+        return KERN_RESOURCE_SHORTAGE;
+    um_task *self = um_embedded_enter();
+    um_embedded_thread_ports(ids, n, ports);
+    kern_return_t kr = KERN_SUCCESS;
+    size_t i;
+    for (i = 0; i < n && kr == KERN_SUCCESS; i++) {
+        if (!ports[i])
+            kr = KERN_RESOURCE_SHORTAGE;
+        else
+            kr = um_kobject_copyout_send(self->space, ports[i], &names[i]);
+    }
+    if (kr != KERN_SUCCESS) {
+        /* All or nothing: the rights given so far go back. */
+        for (size_t j = 0; j + 1 < i; j++)
+            (void)um_api_mach_port_deallocate(self, self->task_name, names[j]);
+        kr = KERN_RESOURCE_SHORTAGE;
+    }
+    um_embedded_leave();
+    free(ports);
+    return kr;
+}
+
+/*
+ * task_threads on this task's own port: every live thread of the process (/proc/self/task),
+ * those that never called Mach included, each a send right to its one port, the array in
+ * memory from vm_allocate (page-rounded, as XNU's copyout of the reply's port array).
+ */
+static kern_return_t th_task_threads(thread_act_array_t *act_list,
+                                     mach_msg_type_number_t *act_listCnt)
+{
+    size_t n = 0;
+    um_thread_id *ids = um_proc_threads(0, &n);
+    if (!ids)
+        return KERN_RESOURCE_SHORTAGE;
+    /* /proc/self/task always lists the caller; an empty list means /proc lied. */
+    if (n == 0 || n > UINT32_MAX / sizeof(mach_port_t)) {
+        free(ids);
+        return KERN_FAILURE;
+    }
+    vm_address_t addr = 0;
+    vm_size_t size = (n * sizeof(mach_port_t) + vm_page_size - 1) & ~(vm_size_t)(vm_page_size - 1);
+    if (vm_allocate(mach_task_self(), &addr, size, VM_FLAGS_ANYWHERE) != KERN_SUCCESS) {
+        free(ids);
+        return KERN_RESOURCE_SHORTAGE;
+    }
+    mach_port_name_t *names = (mach_port_name_t *)addr;
+    kern_return_t kr = um_client_active() ? um_client_thread_ports(ids, n, names)
+                                          : th_embedded_ports(ids, n, names);
+    if (kr != KERN_SUCCESS) {
+        (void)vm_deallocate(mach_task_self(), addr, size);
+        free(ids);
+        return kr;
+    }
+    th_forget_ended(ids, n);
+    for (size_t i = 0; i < n; i++)
+        th_note_made(names[i], ids[i]);
+    free(ids);
+    *act_list = names;
+    *act_listCnt = (mach_msg_type_number_t)n;
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t task_threads(task_inspect_t target_task, thread_act_array_t *act_list,
+                                     mach_msg_type_number_t *act_listCnt)
+{
+    if (um_call_task_check(target_task))
+        return th_task_threads(act_list, act_listCnt);
+    if (um_call_kobject_is(target_task, UM_KOT_TASK))
+        return KERN_NOT_SUPPORTED; /* another task's (a world): its threads are its process's */
+    if (!um_forward_wanted(target_task))
+        return MACH_SEND_INVALID_DEST;
+    /* Another port: the MIG request, to its receiver (dispatch/um_forward.h). */
+    return um_forward_ool_ports_out(target_task, UM_MIG_TASK_THREADS, act_list, act_listCnt);
 }
 
 /* ---- reading the thread ------------------------------------------------------------------ */

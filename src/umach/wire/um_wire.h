@@ -163,6 +163,12 @@ enum um_wire_call {
                                          size, prot, is_copy, purgable, dead name; on success
                                          the memfd as the part's one descriptor */
     UM_WIRE_MEM_ENTRY_PURGABLE,       /* args: name, control, state; reply args: state */
+    UM_WIRE_THREAD_PORTS,             /* task_threads: blob: the process's live threads, each
+                                         its kernel thread id and start time (two 64-bit
+                                         words); reply blob: a send right's name (32 bits) to
+                                         each one's port, in that order */
+    UM_WIRE_THREAD_GONE,              /* args: kernel thread id, start time: the thread a port
+                                         was made for by THREAD_PORTS has ended */
     UM_WIRE_CALL_END
 };
 
