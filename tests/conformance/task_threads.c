@@ -11,6 +11,7 @@
 #endif
 #include "notify_util.h"
 
+#include <mach/mig_errors.h>
 #include <mach/thread_info.h>
 #include <mach/thread_switch.h>
 
@@ -373,6 +374,69 @@ MT_TEST(task_threads_on_an_ordinary_port_is_a_mig_request_to_its_receiver)
     tt_release(list, n);
     MT_KR(mach_port_mod_refs(TASK, s.given, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_destruct(TASK, s.service, -1, 0), KERN_SUCCESS);
+    NU_END();
+}
+
+/* A task_threads reply as received: the array, then NDR and the count; room for a trailer. */
+typedef union {
+    tt_reply r;
+    mig_reply_error_t err;
+    uint8_t bytes[sizeof(tt_reply) + MAX_TRAILER_SIZE];
+} tt_rbuf;
+
+/* Sends the request (`extra` bytes of in-line arguments after the header, which task_threads
+ * has none of) to `task` and receives its reply. */
+static mach_msg_return_t tt_rpc(mach_port_t task, mach_msg_size_t extra, tt_rbuf *reply)
+{
+    mach_port_name_t rp = nu_port();
+    if (rp == MACH_PORT_NULL)
+        return KERN_RESOURCE_SHORTAGE;
+    /* The request is written in the reply's buffer, which the receive then fills. */
+    memset(reply, 0, sizeof *reply);
+    mach_msg_header_t *h = &reply->r.head;
+    h->msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    h->msgh_size = (mach_msg_size_t)sizeof *h + extra;
+    h->msgh_remote_port = task;
+    h->msgh_local_port = rp;
+    h->msgh_id = 3402;
+    mach_msg_return_t mr = mach_msg(h, MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_TIMEOUT,
+                                    h->msgh_size, sizeof *reply, rp, 10000, MACH_PORT_NULL);
+    (void)mach_port_mod_refs(TASK, rp, MACH_PORT_RIGHT_RECEIVE, -1);
+    return mr;
+}
+
+MT_TEST(a_task_threads_request_sent_by_hand_to_the_task_port_gets_migs_reply)
+{
+    NU_BEGIN();
+    tt_pool pool;
+    tt_start(&pool, -1);
+    mach_port_t self = mach_thread_self();
+    tt_rbuf rb;
+    MT_KR(tt_rpc(TASK, 0, &rb), MACH_MSG_SUCCESS);
+    MT_EQ(rb.r.head.msgh_id, 3502);
+    MT_CHECK(rb.r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX);
+    MT_EQ(rb.r.head.msgh_size, (mach_msg_size_t)sizeof(tt_reply));
+    MT_EQ(rb.r.body.msgh_descriptor_count, 1);
+    MT_EQ(rb.r.act_list.type, MACH_MSG_OOL_PORTS_DESCRIPTOR);
+    MT_EQ(rb.r.act_list.disposition, MACH_MSG_TYPE_PORT_SEND);
+    MT_EQ(rb.r.act_list.count, rb.r.count);
+    MT_CHECK(rb.r.count >= TT_WORKERS + 1);
+    thread_act_t *list = rb.r.act_list.address;
+    MT_REQUIRE(list != NULL);
+    /* The same ports the direct call gives: the caller's own name among them, and the
+     * workers', which thread_info answers on. */
+    MT_EQ(tt_find(list, rb.r.count, tt_my_id()), self);
+    for (int i = 0; i < TT_WORKERS; i++)
+        MT_CHECK(MACH_PORT_VALID(tt_find(list, rb.r.count, pool.ids[i])));
+    tt_release(list, rb.r.count);
+    MT_KR(mach_port_deallocate(TASK, self), KERN_SUCCESS);
+    tt_finish(&pool);
+
+    /* A request with an argument task_threads does not take. */
+    MT_KR(tt_rpc(TASK, 8, &rb), MACH_MSG_SUCCESS);
+    MT_EQ(rb.err.Head.msgh_id, 3502);
+    MT_EQ(rb.err.Head.msgh_size, (mach_msg_size_t)sizeof(mig_reply_error_t));
+    MT_KR(rb.err.RetCode, MIG_BAD_ARGUMENTS);
     NU_END();
 }
 

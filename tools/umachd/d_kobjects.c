@@ -34,7 +34,8 @@ typedef struct d_timer {
 bool d_kobject_is_call(uint16_t call)
 {
     return (call >= UM_WIRE_THREAD_SELF && call <= UM_WIRE_TIMER_CANCEL) ||
-           call == UM_WIRE_THREAD_PORTS || call == UM_WIRE_THREAD_GONE;
+           call == UM_WIRE_THREAD_PORTS || call == UM_WIRE_THREAD_GONE ||
+           call == UM_WIRE_THREAD_WHO;
 }
 
 /* A thread port's thread has ended: the port dies, names for it become dead names. Consumes
@@ -103,11 +104,61 @@ static um_port *made_take(d_task *t, d_conn *c)
 /* Most threads one THREAD_PORTS may list (16 bytes each, within a wire blob). */
 #define D_THREAD_PORTS_MAX (1u << 20)
 
+/* The made ports of threads that are not among `ids` (thread id and start time pairs) die. */
+static void made_sweep(d_task *t, const uint64_t *ids, size_t n)
+{
+    for (d_made_thread **pp = &t->made; *pp;) {
+        size_t i = 0;
+        while (i < n && !(ids[2 * i] == (*pp)->tid && ids[2 * i + 1] == (*pp)->start))
+            i++;
+        if (i == n)
+            made_drop(t, pp);
+        else
+            pp = &(*pp)->next;
+    }
+}
+
+/*
+ * The port of the task's live thread `tid` started at `start` (borrowed): its connection's
+ * own port (made now if it has none), or a made one. NULL: out of memory, or the task has as
+ * many made ports as it may have thread connections.
+ */
+static um_port *thread_port_of(d_task *t, uint64_t tid, uint64_t start)
+{
+    d_conn *of = tid ? t->threads : NULL;
+    while (of && of->tid != tid)
+        of = of->tnext;
+    if (of) {
+        if (!of->thread_port)
+            of->thread_port = made_take(t, of);
+        if (!of->thread_port)
+            of->thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+        return of->thread_port;
+    }
+    d_made_thread *m = t->made;
+    while (m && !(m->tid == tid && m->start == start))
+        m = m->next;
+    if (m)
+        return m->port;
+    if (t->nmade >= t->d->task_threads_max || (m = calloc(1, sizeof *m)) == NULL)
+        return NULL;
+    m->port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
+    if (!m->port) {
+        free(m);
+        return NULL;
+    }
+    m->tid = tid;
+    m->start = start;
+    m->next = t->made;
+    t->made = m;
+    t->nmade++;
+    return m->port;
+}
+
 /*
  * UM_WIRE_THREAD_PORTS: a send right to the port of each thread the client listed (its live
- * threads): a thread connection's own port, or one made for a thread that has none. Made
- * ports of threads no longer listed die first. All or nothing: on a failure the rights given
- * so far go back and the reply says KERN_RESOURCE_SHORTAGE.
+ * threads). Made ports of threads no longer listed die first. All or nothing: on a failure
+ * the rights given so far go back and the reply says KERN_RESOURCE_SHORTAGE.
  */
 static bool thread_ports(d_conn *c, const um_wire_pkt *p)
 {
@@ -125,48 +176,11 @@ static bool thread_ports(d_conn *c, const um_wire_pkt *p)
         return d_reply(c, p->h.call, p->h.id, KERN_RESOURCE_SHORTAGE, NULL, 0, NULL, 0);
     }
     memcpy(ids, p->blob, (size_t)n * 16);
-    for (d_made_thread **pp = &t->made; *pp;) {
-        uint32_t i = 0;
-        while (i < n && !(ids[2 * i] == (*pp)->tid && ids[2 * i + 1] == (*pp)->start))
-            i++;
-        if (i == n)
-            made_drop(t, pp);
-        else
-            pp = &(*pp)->next;
-    }
+    made_sweep(t, ids, n);
     kern_return_t kr = KERN_SUCCESS;
     uint32_t i;
     for (i = 0; i < n && kr == KERN_SUCCESS; i++) {
-        uint64_t tid = ids[2 * i], start = ids[2 * i + 1];
-        um_port *port = NULL;
-        d_conn *of = tid ? t->threads : NULL;
-        while (of && of->tid != tid)
-            of = of->tnext;
-        if (of) {
-            if (!of->thread_port)
-                of->thread_port = made_take(t, of);
-            if (!of->thread_port)
-                of->thread_port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
-            port = of->thread_port;
-        } else {
-            d_made_thread *m = t->made;
-            while (m && !(m->tid == tid && m->start == start))
-                m = m->next;
-            if (!m && t->nmade < t->d->task_threads_max && (m = calloc(1, sizeof *m)) != NULL) {
-                m->port = um_kobject_port_alloc(UM_KOT_THREAD, NULL);
-                if (!m->port) {
-                    free(m);
-                    m = NULL;
-                } else {
-                    m->tid = tid;
-                    m->start = start;
-                    m->next = t->made;
-                    t->made = m;
-                    t->nmade++;
-                }
-            }
-            port = m ? m->port : NULL;
-        }
+        um_port *port = thread_port_of(t, ids[2 * i], ids[2 * i + 1]);
         names[i] = MACH_PORT_NULL;
         kr = port ? um_kobject_copyout_send(self->space, port, &names[i])
                   : KERN_RESOURCE_SHORTAGE;
@@ -181,6 +195,75 @@ static bool thread_ports(d_conn *c, const um_wire_pkt *p)
     free(ids);
     free(names);
     return ok;
+}
+
+kern_return_t d_kobject_threads(um_task *task, um_port ***portsp, uint32_t *countp)
+{
+    d_task *t = task->fe;
+    size_t n = 0;
+    um_thread_id *list = um_proc_threads(t->pid, &n);
+    if (!list)
+        return KERN_RESOURCE_SHORTAGE;
+    uint64_t *ids = n && n <= D_THREAD_PORTS_MAX ? malloc(n * 16) : NULL;
+    um_port **ports = ids ? malloc(n * sizeof *ports) : NULL;
+    if (!ports) {
+        free(list);
+        free(ids);
+        return n ? KERN_RESOURCE_SHORTAGE : KERN_FAILURE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ids[2 * i] = (uint64_t)list[i].tid;
+        ids[2 * i + 1] = list[i].start;
+    }
+    free(list);
+    made_sweep(t, ids, n);
+    for (size_t i = 0; i < n; i++) {
+        ports[i] = thread_port_of(t, ids[2 * i], ids[2 * i + 1]);
+        if (!ports[i]) {
+            for (size_t j = 0; j < i; j++)
+                um_right_release(ports[j], MACH_MSG_TYPE_PORT_SEND);
+            free(ports);
+            free(ids);
+            return KERN_RESOURCE_SHORTAGE;
+        }
+        um_port_make_send(ports[i]);
+    }
+    free(ids);
+    *portsp = ports;
+    *countp = (uint32_t)n;
+    return KERN_SUCCESS;
+}
+
+/* UM_WIRE_THREAD_WHO: the thread a thread port of the task's space stands for. */
+static bool thread_who(d_conn *c, const um_wire_pkt *p)
+{
+    if (p->h.nargs != 1 || p->h.blob_len != 0)
+        return false;
+    d_task *t = c->task;
+    um_port *port;
+    uint64_t out[3] = {0, 0, 0};
+    kern_return_t kr =
+        um_kobject_translate_send(t->task->space, (mach_port_name_t)p->args[0], UM_KOT_THREAD, &port);
+    if (kr == KERN_SUCCESS) {
+        kr = KERN_INVALID_ARGUMENT;
+        for (d_conn *of = t->threads; of; of = of->tnext) {
+            if (of->thread_port == port && of->tid) {
+                out[0] = of->tid;
+                kr = KERN_SUCCESS;
+            }
+        }
+        for (d_made_thread *m = t->made; m; m = m->next) {
+            if (m->port == port) {
+                out[0] = m->tid;
+                out[1] = m->start;
+                out[2] = 1;
+                kr = KERN_SUCCESS;
+            }
+        }
+    } else {
+        kr = KERN_INVALID_ARGUMENT;
+    }
+    return d_reply(c, p->h.call, p->h.id, kr, out, kr == KERN_SUCCESS ? 3 : 0, NULL, 0);
 }
 
 static void timer_unlist(d_daemon *d, um_port *port)
@@ -265,6 +348,8 @@ bool d_kobject_call(d_conn *c, const um_wire_pkt *p)
     };
     if (p->h.call == UM_WIRE_THREAD_PORTS)
         return thread_ports(c, p);
+    if (p->h.call == UM_WIRE_THREAD_WHO)
+        return thread_who(c, p);
     if (p->h.call == UM_WIRE_THREAD_GONE) {
         if (p->h.nargs != 2 || p->h.blob_len != 0)
             return false;

@@ -441,7 +441,10 @@ static bool d_guard_fatal(um_task *task, int set)
     return !(t->flags & UM_WIRE_HELLO_GUARD_NONFATAL);
 }
 
-static const um_task_hooks d_hooks = {.guard = d_guard, .usage = d_usage, .guard_fatal = d_guard_fatal};
+static const um_task_hooks d_hooks = {.guard = d_guard,
+                                      .usage = d_usage,
+                                      .guard_fatal = d_guard_fatal,
+                                      .threads = d_kobject_threads};
 
 static bool uid_allowed(const d_daemon *d, uid_t uid)
 {

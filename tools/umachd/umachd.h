@@ -297,6 +297,9 @@ bool d_kobject_call(d_conn *c, const um_wire_pkt *p);
 void d_kobject_thread_end(d_conn *c);
 /* The task ends: the ports task_threads made for its threads die. */
 void d_kobject_task_end(d_task *t);
+/* um_task_hooks.threads: task_threads sent by hand to a task's port (its process's threads,
+ * /proc/PID/task). */
+kern_return_t d_kobject_threads(um_task *task, um_port ***ports, uint32_t *count);
 /* Fire the timers that are due; the earliest deadline still armed (0: none). */
 uint64_t d_timers_expire(d_daemon *d, uint64_t now);
 /* The world ends: its timers and host port go. */

@@ -802,6 +802,47 @@ static kern_return_t r_vm(ts_call *c)
     return KERN_FAILURE;
 }
 
+/*
+ * task_threads: the task's threads are its front end's (um_task_hooks.threads); the reply
+ * carries a send right to each one's port in an out-of-line port array, then the NDR record
+ * and the count, as MIG lays out thread_act_array_t.
+ */
+static kern_return_t r_threads(ts_call *c)
+{
+    kern_return_t kr;
+    if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
+        return kr;
+    um_task *t = c->target;
+    /* Another task's threads (a world) are its process's: its own thread calls serve them,
+     * not the sender's, so they are not given out (docs/world.md). */
+    if (!t->hooks || !t->hooks->threads || t->served_for)
+        return KERN_NOT_SUPPORTED;
+    um_port **ports = NULL;
+    uint32_t n = 0;
+    if ((kr = t->hooks->threads(t, &ports, &n)) != KERN_SUCCESS)
+        return kr;
+    uint8_t *results;
+    um_kmsg *k = reply_complex(c, 1, (uint32_t)sizeof(mach_msg_ool_ports_descriptor_t), 4,
+                               &results);
+    if (!k) {
+        for (uint32_t i = 0; i < n; i++)
+            um_right_release(ports[i], MACH_MSG_TYPE_PORT_SEND);
+        free(ports);
+        return KERN_RESOURCE_SHORTAGE; /* no memory for the reply: an error reply answers */
+    }
+    um_kdesc *d = &k->desc[k->ndesc++];
+    d->type = MACH_MSG_OOL_PORTS_DESCRIPTOR;
+    d->uoffset = TS_HEAD + TS_BODY;
+    d->u.oolp.ports = ports;
+    d->u.oolp.count = n;
+    d->u.oolp.disp = MACH_MSG_TYPE_PORT_SEND;
+    d->u.oolp.copy = MACH_MSG_VIRTUAL_COPY;
+    d->u.oolp.dealloc = false;
+    memcpy(results, &n, 4);
+    c->reply->kmsg = k;
+    return KERN_SUCCESS;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 static kern_return_t serve(ts_call *c)
@@ -845,6 +886,8 @@ static kern_return_t serve(ts_call *c)
         return r_ports(c);
     case UM_MIG_MACH_PORT_CONSTRUCT:
         return r_construct(c);
+    case UM_MIG_TASK_THREADS:
+        return r_threads(c);
     case UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR:
     case UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR:
         return r_exc_guard(c);

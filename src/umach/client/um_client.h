@@ -72,6 +72,12 @@ kern_return_t um_client_thread_ports(const struct um_thread_id *ids, size_t n,
                                      mach_port_name_t *names);
 /* The thread task_threads made a port for (id and start time) has ended: its port dies. */
 void um_client_thread_gone(pid_t tid, uint64_t start);
+/*
+ * Which thread of this task the thread port `name` stands for: its kernel thread id, and for a
+ * port task_threads made (*made) the thread's start time. KERN_INVALID_ARGUMENT: none.
+ */
+kern_return_t um_client_thread_who(mach_port_name_t name, pid_t *tid, uint64_t *start,
+                                   bool *made);
 mach_port_t um_client_host_self(void);
 kern_return_t um_client_thread_get_special_port(thread_inspect_t thread, int which_port,
                                                 mach_port_t *special_port);

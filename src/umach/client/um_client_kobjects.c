@@ -86,6 +86,26 @@ void um_client_thread_gone(pid_t tid, uint64_t start)
     (void)ck_call(UM_WIRE_THREAD_GONE, args, 2, NULL, false);
 }
 
+kern_return_t um_client_thread_who(mach_port_name_t name, pid_t *tid, uint64_t *start,
+                                   bool *made)
+{
+    uint64_t arg = name;
+    um_wire_pkt rep;
+    enum cl_rt rt = um_client_roundtrip(UM_WIRE_THREAD_WHO, &arg, 1, NULL, 0, &rep, false);
+    if (rt != CL_RT_OK)
+        return KERN_INVALID_ARGUMENT;
+    kern_return_t kr = rep.h.kr;
+    if (kr == KERN_SUCCESS && rep.h.nargs == 3) {
+        *tid = (pid_t)rep.args[0];
+        *start = rep.args[1];
+        *made = rep.args[2] != 0;
+    } else {
+        kr = KERN_INVALID_ARGUMENT;
+    }
+    um_client_reply_free(&rep);
+    return kr;
+}
+
 mach_port_t um_client_host_self(void)
 {
     uint64_t name = MACH_PORT_NULL;

@@ -118,6 +118,13 @@ void um_embedded_thread_ports(const um_thread_id *ids, size_t n, um_port **ports
  * gone (thread_info): its port is destroyed. Conditions: world locked.
  */
 void um_embedded_thread_gone(pid_t tid, uint64_t start);
+/*
+ * Which thread `port` (a thread port) stands for: its id, and for a port task_threads made
+ * (*made) the thread's start time. false: none of this process's. Conditions: world locked.
+ */
+bool um_embedded_thread_who(um_port *port, pid_t *tid, uint64_t *start, bool *made);
+/* um_task_hooks.threads: task_threads sent by hand to the task's port. World locked. */
+kern_return_t um_embedded_threads_hook(um_task *task, um_port ***ports, uint32_t *count);
 
 /*
  * Release the world lock, then issue the futex wakes deferred while it was held, and raise the

@@ -185,6 +185,47 @@ void um_embedded_thread_ports(const um_thread_id *ids, size_t n, um_port **ports
     }
 }
 
+bool um_embedded_thread_who(um_port *port, pid_t *tid, uint64_t *start, bool *made)
+{
+    for (struct um_thread_rec *r = thread_recs; r; r = r->next) {
+        if (r->port == port) {
+            *tid = r->tid;
+            *start = r->start;
+            *made = r->made;
+            return true;
+        }
+    }
+    return false;
+}
+
+kern_return_t um_embedded_threads_hook(um_task *task, um_port ***portsp, uint32_t *countp)
+{
+    (void)task; /* the process's one task */
+    size_t n = 0;
+    um_thread_id *ids = um_proc_threads(0, &n);
+    if (!ids)
+        return KERN_RESOURCE_SHORTAGE;
+    um_port **ports = n && n <= UINT32_MAX ? malloc(n * sizeof *ports) : NULL;
+    if (!ports) {
+        free(ids);
+        return n ? KERN_RESOURCE_SHORTAGE : KERN_FAILURE;
+    }
+    um_embedded_thread_ports(ids, n, ports);
+    free(ids);
+    for (size_t i = 0; i < n; i++) {
+        if (!ports[i]) {
+            for (size_t j = 0; j < i; j++)
+                um_right_release(ports[j], MACH_MSG_TYPE_PORT_SEND);
+            free(ports);
+            return KERN_RESOURCE_SHORTAGE;
+        }
+        um_port_make_send(ports[i]);
+    }
+    *portsp = ports;
+    *countp = (uint32_t)n;
+    return KERN_SUCCESS;
+}
+
 void um_embedded_thread_gone(pid_t tid, uint64_t start)
 {
     for (struct um_thread_rec **pp = &thread_recs; *pp; pp = &(*pp)->next) {

@@ -201,12 +201,18 @@ static void th_forget(mach_port_name_t name)
 static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
 {
     kern_return_t kr;
+    /* What the front end knows of the port's thread, for a name with no note (one that came
+     * in a message, such as task_threads' reply to a request sent by hand). */
+    th_note who = {name, 0, 0, 0, false};
+    bool known = false;
     if (um_client_active()) {
         kr = um_client_kobject_check(name, UM_KOT_THREAD);
     } else {
         um_task *self = um_embedded_enter();
         um_port *port;
         kr = um_kobject_translate_send(self->space, name, UM_KOT_THREAD, &port);
+        if (kr == KERN_SUCCESS)
+            known = um_embedded_thread_who(port, &who.tid, &who.start, &who.made);
         um_embedded_leave();
     }
     if (kr == KERN_INVALID_CAPABILITY)
@@ -223,6 +229,12 @@ static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
         }
     }
     pthread_mutex_unlock(&th_lock);
+    if (kr != KERN_SUCCESS && um_client_active())
+        known = um_client_thread_who(name, &who.tid, &who.start, &who.made) == KERN_SUCCESS;
+    if (kr != KERN_SUCCESS && known) {
+        *out = who;
+        kr = KERN_SUCCESS;
+    }
     uint64_t start = 0;
     bool alive = kr == KERN_SUCCESS && out->made && um_proc_thread_read(0, out->tid, &start);
     if (kr == KERN_SUCCESS && out->made && !(alive && start == out->start)) {

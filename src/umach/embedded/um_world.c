@@ -218,6 +218,7 @@ static const um_task_hooks embedded_hooks = {
     .usage = embedded_usage,
     .guard_fatal = embedded_guard_fatal,
     .vm_call = um_vm_mig_serve_locked,
+    .threads = um_embedded_threads_hook,
 };
 
 /* ---- the task ------------------------------------------------------------------------------- */

@@ -423,6 +423,13 @@ typedef struct um_task_hooks {
      * cannot act on that memory (umachd: another process's). Conditions: world locked.
      */
     kern_return_t (*vm_call)(um_task *task, struct um_vm_mig_call *call);
+    /*
+     * task_threads sent by hand to the task's port (api/kobject_server.c): a naked send right
+     * to the port of each of the task's threads, in a malloc'd array (*ports, *count), the
+     * caller's. An error: nothing made. NULL: the front end cannot list the task's threads
+     * (KERN_NOT_SUPPORTED). Conditions: world locked.
+     */
+    kern_return_t (*threads)(um_task *task, um_port ***ports, uint32_t *count);
 } um_task_hooks;
 
 /*

@@ -169,6 +169,9 @@ enum um_wire_call {
                                          each one's port, in that order */
     UM_WIRE_THREAD_GONE,              /* args: kernel thread id, start time: the thread a port
                                          was made for by THREAD_PORTS has ended */
+    UM_WIRE_THREAD_WHO,               /* args: a thread port's name; kr: KERN_INVALID_ARGUMENT
+                                         when it is none of the task's threads; reply args:
+                                         kernel thread id, start time, made by THREAD_PORTS */
     UM_WIRE_CALL_END
 };
 
