@@ -7,7 +7,8 @@
  * then breaks the guard: the guard exception is the caller's (the forked task aborts), not the
  * space owner's. Another task's task port is a plain send right (its last uref can go; only a
  * task's own is pinned). vm calls on another task stay refused (MACH_SEND_INVALID_DEST), and
- * a task port whose task has ended names no space.
+ * a task port whose task has ended names no space. task_threads on another task's port is not
+ * served (KERN_NOT_SUPPORTED: its threads are its process's).
  * Each test forks its peer through tp_peer_start (its bootstrap slot our port, w_fork_with),
  * which lends us its task port; the later tests turn the first round: we make the calls on the
  * peer's task port, then tell it to check their effect from inside;
@@ -694,10 +695,17 @@ MT_TEST(task_info_on_another_tasks_port_describes_that_task)
     cnt = 64;
     MT_KR(task_info(p.task, 9999, buf, &cnt), KERN_INVALID_ARGUMENT);
 
+    /* Its threads are its process's: task_threads is not served on its port. */
+    thread_act_array_t threads = NULL;
+    mach_msg_type_number_t nthreads = 0;
+    MT_KR(task_threads(p.task, &threads, &nthreads), KERN_NOT_SUPPORTED);
+    MT_CHECK(threads == NULL && nthreads == 0);
+
     MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
     MT_EQ(tp_peer_end(&p), 0);
     cnt = MACH_TASK_BASIC_INFO_COUNT;
     MT_KR(task_info(p.task, MACH_TASK_BASIC_INFO, buf, &cnt), MACH_SEND_INVALID_DEST);
+    MT_KR(task_threads(p.task, &threads, &nthreads), MACH_SEND_INVALID_DEST);
     tp_peer_free(&p);
     MT_EQ(tp_name_count(), names);
 }
@@ -875,6 +883,11 @@ MT_TEST(a_mig_request_sent_by_hand_to_another_tasks_port_is_served_on_that_task)
     /* An id no subsystem has: MIG_BAD_ID. */
     MT_KR(tp_mig(p.task, reply, 3299, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, MIG_BAD_ID);
+    /* task_threads (3402): another task's threads are its process's, not served here. */
+    MT_KR(tp_mig(p.task, reply, 3402, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_EQ(r.h.msgh_id, 3502);
+    MT_EQ(r.h.msgh_size, sizeof(mig_reply_error_t));
+    MT_EQ(r.error.RetCode, KERN_NOT_SUPPORTED);
 
     MT_KR(tp_peer_go(&p), MACH_MSG_SUCCESS);
     MT_EQ(tp_peer_end(&p), 0);
