@@ -104,6 +104,13 @@ static um_port *made_take(d_task *t, d_conn *c)
 /* Most threads one THREAD_PORTS may list (16 bytes each, within a wire blob). */
 #define D_THREAD_PORTS_MAX (1u << 20)
 
+/* More threads than the task can have ports for (thread connections and made ports, each at
+ * most --task-threads-max): refused before any work, whose cost grows with both. */
+static bool too_many_threads(const d_task *t, size_t n)
+{
+    return n > 2 * (size_t)t->d->task_threads_max;
+}
+
 /* The made ports of threads that are not among `ids` (thread id and start time pairs) die. */
 static void made_sweep(d_task *t, const uint64_t *ids, size_t n)
 {
@@ -168,6 +175,8 @@ static bool thread_ports(d_conn *c, const um_wire_pkt *p)
     d_task *t = c->task;
     um_task *self = t->task;
     uint32_t n = p->h.blob_len / 16;
+    if (too_many_threads(t, n))
+        return d_reply(c, p->h.call, p->h.id, KERN_RESOURCE_SHORTAGE, NULL, 0, NULL, 0);
     uint64_t *ids = malloc((size_t)n * 16);
     uint32_t *names = malloc((size_t)n * 4);
     if (!ids || !names) {
@@ -204,7 +213,11 @@ kern_return_t d_kobject_threads(um_task *task, um_port ***portsp, uint32_t *coun
     um_thread_id *list = um_proc_threads(t->pid, &n);
     if (!list)
         return KERN_RESOURCE_SHORTAGE;
-    uint64_t *ids = n && n <= D_THREAD_PORTS_MAX ? malloc(n * 16) : NULL;
+    if (too_many_threads(t, n)) {
+        free(list);
+        return KERN_RESOURCE_SHORTAGE;
+    }
+    uint64_t *ids = n ? malloc(n * 16) : NULL;
     um_port **ports = ids ? malloc(n * sizeof *ports) : NULL;
     if (!ports) {
         free(list);
