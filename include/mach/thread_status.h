@@ -1,7 +1,8 @@
 /*
  * <mach/thread_status.h> — umach (Darwin ABI): the generic thread-state types that MIG
- * output for exc.defs and mach_exc.defs names. umach does not read or set thread state, so
- * no machine-specific flavour is defined.
+ * output for exc.defs and mach_exc.defs names, the flavours' numbers, and the layouts of the
+ * general-register flavours thread_get_state answers (x86_THREAD_STATE64 and x86_THREAD_STATE,
+ * ARM_THREAD_STATE64) and the exception state behaviours carry.
  */
 #ifndef _MACH_THREAD_STATUS_H_
 #define _MACH_THREAD_STATUS_H_
@@ -53,6 +54,33 @@ typedef struct __darwin_x86_thread_state64 {
 } x86_thread_state64_t;
 #define x86_THREAD_STATE64_COUNT                                                                   \
     ((mach_msg_type_number_t)(sizeof(x86_thread_state64_t) / sizeof(int)))
+
+/* x86_THREAD_STATE32's layout, and x86_THREAD_STATE's: a header saying which of the two
+ * follows (<mach/i386/thread_status.h>). */
+typedef struct __darwin_i386_thread_state {
+    unsigned int __eax, __ebx, __ecx, __edx, __edi, __esi, __ebp, __esp;
+    unsigned int __ss, __eflags, __eip, __cs, __ds, __es, __fs, __gs;
+} i386_thread_state_t;
+typedef i386_thread_state_t x86_thread_state32_t;
+#define x86_THREAD_STATE32_COUNT                                                                   \
+    ((mach_msg_type_number_t)(sizeof(x86_thread_state32_t) / sizeof(int)))
+
+struct x86_state_hdr {
+    uint32_t flavor;
+    uint32_t count;
+};
+typedef struct x86_state_hdr x86_state_hdr_t;
+
+struct x86_thread_state {
+    x86_state_hdr_t tsh;
+    union {
+        x86_thread_state32_t ts32;
+        x86_thread_state64_t ts64;
+    } uts;
+};
+typedef struct x86_thread_state x86_thread_state_t;
+#define x86_THREAD_STATE_COUNT                                                                     \
+    ((mach_msg_type_number_t)(sizeof(x86_thread_state_t) / sizeof(int)))
 #elif defined(__aarch64__)
 #define ARM_THREAD_STATE 1
 #define ARM_UNIFIED_THREAD_STATE ARM_THREAD_STATE

@@ -165,6 +165,16 @@ static void state_to_context(const um_exc_state_t *s, ucontext_t *uc)
 }
 #endif
 
+void um_exc_state_of_context(const void *uc, void *state)
+{
+#ifdef UM_EXC_STATE_FLAVOR
+    state_from_context(uc, state);
+#else
+    (void)uc;
+    (void)state;
+#endif
+}
+
 /*
  * EXCEPTION_STATE and EXCEPTION_STATE_IDENTITY (exception_raise_state 2402 and
  * _state_identity 2403, mach_ 2406 and 2407): the request carries the thread's state of

@@ -64,6 +64,12 @@ void um_exc_signals_install(exception_mask_t mask);
 bool um_embedded_lock_mine(void);
 bool um_client_lock_mine(void);
 
+/*
+ * The machine's 64-bit thread state (x86_thread_state64_t, arm_thread_state64_t) of a signal's
+ * context `uc` (a ucontext_t), into `state`. Async-signal-safe (thread_suspend's handler).
+ */
+void um_exc_state_of_context(const void *uc, void *state);
+
 /* Print the fatal guard line (port, flavour, payload) and abort, as EXC_GUARD kills on Darwin. */
 _Noreturn void um_guard_abort(uint32_t name, uint32_t flavor, uint64_t payload);
 
