@@ -14,6 +14,7 @@
 #include <mach/std_types.h>
 #include <mach/mach_types.h>
 #include <mach/exception_types.h>
+#include <mach/thread_status.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,6 +25,23 @@ extern "C" {
 kern_return_t thread_info(thread_inspect_t target_act, thread_flavor_t flavor,
                           thread_info_t thread_info_out,
                           mach_msg_type_number_t *thread_info_outCnt);
+
+/*
+ * Suspend and resume a thread of the calling process, with XNU's suspend count: thread_suspend
+ * returns once the thread is stopped (a thread suspending itself stops at once, until another
+ * thread resumes it); thread_resume at count 0 is KERN_FAILURE. Another task's thread (a
+ * world): KERN_INVALID_ARGUMENT. See docs/porting.md (the signal umach reserves for it).
+ */
+kern_return_t thread_suspend(thread_read_t target_act);
+kern_return_t thread_resume(thread_read_t target_act);
+
+/*
+ * The general registers of a thread of the calling process: x86_THREAD_STATE64 and
+ * x86_THREAD_STATE on x86_64, ARM_THREAD_STATE64 on arm64 (<mach/thread_status.h>); where a
+ * suspended thread stopped, a snapshot of a running one.
+ */
+kern_return_t thread_get_state(thread_read_t target_act, thread_state_flavor_t flavor,
+                               thread_state_t old_state, mach_msg_type_number_t *old_stateCnt);
 
 /* THREAD_KERNEL_PORT only: umach has no thread inspect or read ports. */
 kern_return_t thread_get_special_port(thread_inspect_t thr_act, int which_port,

@@ -31,6 +31,7 @@
 #include "um_client.h"
 #include "../embedded/um_embedded.h"
 #include "../embedded/um_exc.h"
+#include "../embedded/um_suspend.h"
 #include "../api/um_api.h"
 #include "../api/um_mig.h"
 #include "um_client_conn.h"
@@ -190,14 +191,20 @@ bool um_client_lock_mine(void)
 
 static void cl_mutex_lock(void)
 {
-    pthread_mutex_lock(&cl_lock);
     cl_lock_held = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&cl_lock);
 }
 
+/* Released before the mark is cleared, as the world lock (um_world.c): a suspension taken
+ * in between is owed, and paid once the mark is gone. */
 static void cl_mutex_unlock(void)
 {
-    cl_lock_held = 0;
     pthread_mutex_unlock(&cl_lock);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    cl_lock_held = 0;
+    if (um_suspend_owed)
+        um_suspend_stop_owed();
 }
 
 static int cl_lock_nocancel(void)
@@ -724,9 +731,12 @@ static enum cl_rt cl_socket_roundtrip(int fd, um_wire_buf *buf, um_wire_hdr *h,
         if (interruptible && !cancelled) {
             /* poll() returns EINTR after a handler ran, whatever SA_RESTART says. */
             struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            sig_atomic_t mark = um_suspend_runs;
             if (poll(&pfd, 1, -1) < 0) {
                 if (errno != EINTR)
                     break;
+                if (um_suspend_interrupted_only(mark))
+                    continue; /* a suspension ends no wait */
                 um_wire_hdr c;
                 memset(&c, 0, sizeof c);
                 c.call = UM_WIRE_CANCEL;

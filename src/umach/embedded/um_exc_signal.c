@@ -55,6 +55,7 @@
 #include "../vm/um_regions.h"
 #include "um_embedded.h"
 #include "um_exc.h"
+#include "um_suspend.h"
 
 #include <mach/mach.h>
 #include <mach/exception_types.h>
@@ -309,6 +310,10 @@ static void *um_exc_worker(void *arg)
     sigfillset(&all);
     for (unsigned i = 0; i < UM_EXC_NFAULT; i++)
         sigdelset(&all, um_exc_signals[i]);
+    /* A worker is a thread of the task (task_threads lists it): thread_suspend stops it too. */
+    int suspend = um_suspend_signal();
+    if (suspend > 0)
+        sigdelset(&all, suspend);
     (void)pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&um_exc_pool_lock);
     for (;;) {

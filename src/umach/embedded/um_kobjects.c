@@ -25,6 +25,7 @@
 #include "../dispatch/um_forward.h"
 #include "../vm/um_usage.h"
 #include "um_embedded.h"
+#include "um_suspend.h"
 
 #include <mach/mach.h>
 #include <mach/mach_time.h>
@@ -626,9 +627,12 @@ static kern_return_t wait_common(semaphore_t wait_name, semaphore_t signal_name,
     int err = 0;
     while (!sw.w.woken) {
         um_embedded_leave();
+        sig_atomic_t mark = um_suspend_runs;
         long rc = syscall(SYS_futex, sw.word, FUTEX_WAIT_BITSET_PRIVATE, 0, deadline, NULL,
                           FUTEX_BITSET_MATCH_ANY);
         err = rc < 0 ? errno : 0;
+        if (err == EINTR && um_suspend_interrupted_only(mark))
+            err = 0; /* a suspension ends no wait */
         um_embedded_enter();
         if (err == ETIMEDOUT || err == EINTR)
             break;

@@ -53,6 +53,7 @@
 #include "../kern/um_kmsg.h"
 #include "../um_backoff.h"
 #include "um_embedded.h"
+#include "um_suspend.h"
 
 #include <mach/mach.h>
 
@@ -384,6 +385,7 @@ fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, cons
         if (um_thread_hints.n | um_thread_hints.nnotes)
             fe_hint_lines(&um_thread_hints);
         err = 0;
+        sig_atomic_t mark = um_suspend_runs;
         if (interruptible || !fe_spin(fw, deadline)) {
             uint32_t seen = FE_WORD_WAITING;
             if (__atomic_compare_exchange_n(&fw->word, &seen, FE_WORD_ASLEEP, false,
@@ -425,7 +427,8 @@ fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, cons
         __atomic_store_n(&fw->word, FE_WORD_WAITING, __ATOMIC_RELAXED);
         if (err == ETIMEDOUT || (deadline && deadline_passed(deadline)))
             return FE_TIMED_OUT;
-        if (err == EINTR && interruptible)
+        /* A suspension's signal ends no wait (XNU's does not abort it). */
+        if (err == EINTR && interruptible && !um_suspend_interrupted_only(mark))
             return FE_INTERRUPTED;
     }
     return FE_WOKEN;

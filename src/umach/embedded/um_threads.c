@@ -25,6 +25,7 @@
 #include "../kern/um_kobject_ports.h"
 #include "../um_export.h"
 #include "um_embedded.h"
+#include "um_suspend.h"
 
 #include <mach/mach.h>
 #include <mach/thread_info.h>
@@ -67,18 +68,32 @@ static pthread_once_t th_once = PTHREAD_ONCE_INIT;
  * raise's from a signal handler included) takes no lock and allocates nothing. */
 static _Thread_local mach_port_name_t th_noted;
 
+/* The notes' lock: a thread holding it is not stopped by thread_suspend there (the suspender
+ * reads the notes). */
+static void th_lock_take(void)
+{
+    um_suspend_hold();
+    pthread_mutex_lock(&th_lock);
+}
+
+static void th_lock_give(void)
+{
+    pthread_mutex_unlock(&th_lock);
+    um_suspend_unhold();
+}
+
 /* A thread exits: forget its notes, then its thread_policy_set settings. */
 static void th_exit(void *v)
 {
     pid_t tid = (pid_t)(intptr_t)v;
-    pthread_mutex_lock(&th_lock);
+    th_lock_take();
     for (size_t i = 0; i < th_count;) {
         if (th_notes[i].tid == tid)
             th_notes[i] = th_notes[--th_count];
         else
             i++;
     }
-    pthread_mutex_unlock(&th_lock);
+    th_lock_give();
     um_thread_policy_forget(tid);
 }
 
@@ -105,7 +120,7 @@ void um_thread_note(mach_port_name_t name)
     /* The key's value is the thread id, so that its destructor runs at exit. */
     if (th_key_made)
         (void)pthread_setspecific(th_key, (void *)(intptr_t)tid);
-    pthread_mutex_lock(&th_lock);
+    th_lock_take();
     size_t i;
     for (i = 0; i < th_count && th_notes[i].name != name; i++)
         ;
@@ -114,7 +129,7 @@ void um_thread_note(mach_port_name_t name)
             size_t cap = th_cap ? 2 * th_cap : 16;
             th_note *n = realloc(th_notes, cap * sizeof *n);
             if (!n) {
-                pthread_mutex_unlock(&th_lock);
+                th_lock_give();
                 return; /* thread_info on that name answers KERN_INVALID_ARGUMENT */
             }
             th_notes = n;
@@ -123,7 +138,7 @@ void um_thread_note(mach_port_name_t name)
         th_count++;
     }
     th_notes[i] = (th_note){name, tid, pthread_self(), 0, false};
-    pthread_mutex_unlock(&th_lock);
+    th_lock_give();
     th_noted = name;
 }
 
@@ -137,12 +152,12 @@ static void th_note_made(mach_port_name_t name, um_thread_id id)
     if (!MACH_PORT_VALID(name))
         return;
     pthread_once(&th_once, th_init);
-    pthread_mutex_lock(&th_lock);
+    th_lock_take();
     size_t i;
     for (i = 0; i < th_count && th_notes[i].name != name; i++)
         ;
     if (i < th_count && th_notes[i].tid == id.tid && !th_notes[i].made) {
-        pthread_mutex_unlock(&th_lock);
+        th_lock_give();
         return;
     }
     if (i == th_count) {
@@ -150,7 +165,7 @@ static void th_note_made(mach_port_name_t name, um_thread_id id)
             size_t cap = th_cap ? 2 * th_cap : 16;
             th_note *n = realloc(th_notes, cap * sizeof *n);
             if (!n) {
-                pthread_mutex_unlock(&th_lock);
+                th_lock_give();
                 return;
             }
             th_notes = n;
@@ -159,14 +174,14 @@ static void th_note_made(mach_port_name_t name, um_thread_id id)
         th_count++;
     }
     th_notes[i] = (th_note){name, id.tid, 0, id.start, true};
-    pthread_mutex_unlock(&th_lock);
+    th_lock_give();
 }
 
 /* Forget the notes of made ports whose thread is not among `ids` (it has ended). */
 static void th_forget_ended(const um_thread_id *ids, size_t n)
 {
     pthread_once(&th_once, th_init);
-    pthread_mutex_lock(&th_lock);
+    th_lock_take();
     for (size_t i = 0; i < th_count;) {
         size_t j = 0;
         while (th_notes[i].made && j < n &&
@@ -177,20 +192,20 @@ static void th_forget_ended(const um_thread_id *ids, size_t n)
         else
             i++;
     }
-    pthread_mutex_unlock(&th_lock);
+    th_lock_give();
 }
 
 /* Forget the note of `name`. */
 static void th_forget(mach_port_name_t name)
 {
-    pthread_mutex_lock(&th_lock);
+    th_lock_take();
     for (size_t i = 0; i < th_count; i++) {
         if (th_notes[i].name == name) {
             th_notes[i] = th_notes[--th_count];
             break;
         }
     }
-    pthread_mutex_unlock(&th_lock);
+    th_lock_give();
 }
 
 /*
@@ -220,7 +235,7 @@ static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
     if (kr != KERN_SUCCESS)
         return MACH_SEND_INVALID_DEST;
     kr = KERN_INVALID_ARGUMENT;
-    pthread_mutex_lock(&th_lock);
+    th_lock_take();
     for (size_t i = 0; i < th_count; i++) {
         if (th_notes[i].name == name) {
             *out = th_notes[i];
@@ -228,7 +243,7 @@ static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
             break;
         }
     }
-    pthread_mutex_unlock(&th_lock);
+    th_lock_give();
     if (kr != KERN_SUCCESS && um_client_active())
         known = um_client_thread_who(name, &who.tid, &who.start, &who.made) == KERN_SUCCESS;
     if (kr != KERN_SUCCESS && known) {
@@ -256,6 +271,15 @@ static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
         }
         return MACH_SEND_INVALID_DEST;
     }
+    return kr;
+}
+
+kern_return_t um_thread_tid(mach_port_name_t name, pid_t *tid)
+{
+    th_note t;
+    kern_return_t kr = th_lookup(name, &t);
+    if (kr == KERN_SUCCESS)
+        *tid = t.tid;
     return kr;
 }
 
@@ -497,6 +521,7 @@ UM_EXPORT kern_return_t thread_info(thread_inspect_t target_act, thread_flavor_t
         b.system_time = th_time_value(s.system_ns);
         b.policy = th_policy(s.policy);
         b.run_state = th_run_state(s.state);
+        b.suspend_count = um_suspend_count(t.tid);
         memcpy(thread_info_out, &b, sizeof b);
     } else {
         thread_extended_info_data_t e;

@@ -11,6 +11,7 @@
 #endif
 #include "../um_export.h"
 #include "um_embedded.h"
+#include "um_suspend.h"
 
 #include <mach/mach.h>
 #include <mach/mach_time.h>
@@ -67,6 +68,11 @@ UM_EXPORT kern_return_t mach_wait_until(uint64_t deadline)
 {
     struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
                           .tv_nsec = (long)(deadline % 1000000000u)};
-    int rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    int rc;
+    sig_atomic_t mark;
+    do { /* a suspension's signal ends no wait */
+        mark = um_suspend_runs;
+        rc = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    } while (rc == EINTR && um_suspend_interrupted_only(mark));
     return rc == EINTR ? KERN_ABORTED : KERN_SUCCESS;
 }

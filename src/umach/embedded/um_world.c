@@ -23,6 +23,7 @@
 #include "../vm/um_usage.h"
 #include "um_embedded.h"
 #include "um_exc.h"
+#include "um_suspend.h"
 #include "um_vm_mig.h"
 
 #include <mach/mach_init.h>
@@ -104,8 +105,9 @@ static __attribute__((noinline)) void um_world_lock_slow(uint32_t *l)
 }
 
 /*
- * The calling thread holds the world lock: a fault it takes meanwhile cannot be raised as an
- * exception (the exception worker would wait for the lock forever), see um_exc_signal.c.
+ * The calling thread holds the world lock (or is taking it): a fault it takes meanwhile cannot
+ * be raised as an exception (the exception worker would wait for the lock forever), see
+ * um_exc_signal.c, and thread_suspend's signal does not stop it there (um_suspend.c).
  */
 static _Thread_local volatile sig_atomic_t um_world_mine;
 
@@ -114,21 +116,32 @@ bool um_embedded_lock_mine(void)
     return um_world_mine != 0;
 }
 
+/* Marked before it is taken: a thread is never stopped by thread_suspend between taking it
+ * and saying so (um_suspend.c). */
 UM_HOT_STATIC void um_world_lock(void)
 {
+    um_world_mine = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     uint32_t free_ = 0;
     if (__atomic_load_n(&um_the_world.lock, __ATOMIC_RELAXED) != 0 ||
         !__atomic_compare_exchange_n(&um_the_world.lock, &free_, 1, false, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         um_world_lock_slow(&um_the_world.lock);
-    um_world_mine = 1;
 }
 
+/*
+ * The lock is released before the thread stops saying it holds it: thread_suspend's signal
+ * taken in between must not stop the thread with the lock held (um_suspend.c), so until the
+ * mark is cleared its handler only leaves the stop owed, which is paid here.
+ */
 UM_HOT_STATIC void um_world_unlock(void)
 {
-    um_world_mine = 0;
     if (__atomic_exchange_n(&um_the_world.lock, 0, __ATOMIC_RELEASE) == 2)
         um_futex_wake(&um_the_world.lock);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    um_world_mine = 0;
+    if (__builtin_expect(um_suspend_owed, 0))
+        um_suspend_stop_owed();
 }
 
 UM_EXPORT mach_port_t mach_task_self_ = MACH_PORT_NULL;

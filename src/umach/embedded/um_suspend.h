@@ -1,0 +1,54 @@
+/*
+ * um_suspend.h — thread_suspend's signal (um_suspend.c), as the rest of umach sees it: the
+ * locks a thread must not be stopped in, the stop it owes once it released them, and the
+ * interrupted waits that were only a suspension.
+ */
+#ifndef UM_SUSPEND_H
+#define UM_SUSPEND_H
+
+#include <mach/mach_types.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/*
+ * The suspend signal came while the thread held a lock of umach's: it stops once it releases
+ * it (um_suspend_stop_owed). Set by the signal's handler, read by the releasing paths.
+ */
+extern _Thread_local volatile sig_atomic_t um_suspend_owed;
+/* How many times the suspend signal's handler ran on this thread (it interrupts a wait). */
+extern _Thread_local volatile sig_atomic_t um_suspend_runs;
+
+/* The owed stop: called by a thread that released the lock it held when the signal came. */
+void um_suspend_stop_owed(void);
+
+/*
+ * Around a lock of umach's that thread_suspend or thread_get_state may need (the thread-port
+ * notes, the suspend records): a thread inside is not stopped until it leaves. Async-signal
+ * safe on the handler's side.
+ */
+void um_suspend_hold(void);
+void um_suspend_unhold(void);
+
+/*
+ * A wait that failed with EINTR: was it only the suspend signal (then the wait goes on, as a
+ * suspension does not end XNU's waits)? `mark`: um_suspend_runs read before the wait.
+ */
+static inline bool um_suspend_interrupted_only(sig_atomic_t mark)
+{
+    return um_suspend_runs != mark;
+}
+
+/*
+ * The Linux id of the thread whose port is `name` (um_threads.c): KERN_SUCCESS, or
+ * thread_info's code for a name that is no thread of this process.
+ */
+kern_return_t um_thread_tid(mach_port_name_t name, pid_t *tid);
+/* thread_suspend's count of thread `tid` (thread_basic_info's suspend_count). */
+integer_t um_suspend_count(pid_t tid);
+
+/* The signal umach reserves for thread_suspend (chosen at the first call; see um_suspend.c). */
+int um_suspend_signal(void);
+
+#endif
