@@ -62,6 +62,14 @@ static void ts_stack(uintptr_t *lo, uintptr_t *hi)
 #endif
 }
 
+/* macOS's accessors (pointer authentication); umach's layout has the plain fields. */
+#if !defined(__x86_64__) && !defined(__APPLE__)
+#ifndef arm_thread_state64_get_sp
+#define arm_thread_state64_get_sp(st) ((st).__sp)
+#define arm_thread_state64_get_pc(st) ((st).__pc)
+#endif
+#endif
+
 /* The stack pointer and instruction pointer of `thread`, by its general flavour. */
 static kern_return_t ts_regs(mach_port_t thread, uint64_t *sp, uint64_t *ip)
 {
@@ -87,13 +95,6 @@ static kern_return_t ts_regs(mach_port_t thread, uint64_t *sp, uint64_t *ip)
     return kr;
 }
 
-#if !defined(__x86_64__) && !defined(__APPLE__)
-#ifndef arm_thread_state64_get_sp
-#define arm_thread_state64_get_sp(st) ((st).__sp)
-#define arm_thread_state64_get_pc(st) ((st).__pc)
-#endif
-#endif
-
 static integer_t ts_suspend_count(mach_port_t thread)
 {
     thread_basic_info_data_t b;
@@ -105,9 +106,23 @@ static integer_t ts_suspend_count(mach_port_t thread)
 
 /* ---- a thread counting in a loop --------------------------------------------------------- */
 
+/* ThreadSanitizer runs the handler of a signal that arrives in plain code only at the thread's
+ * next intercepted call: under it the counting loop makes one now and then. */
+#if defined(__SANITIZE_THREAD__)
+#define TS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TS_TSAN 1
+#endif
+#endif
+
+/* Shared between threads through atomics (ThreadSanitizer checks the test too). */
+#define TS_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define TS_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+
 typedef struct {
-    volatile unsigned long counter;
-    volatile int stop;
+    unsigned long counter;
+    int stop;
     mach_port_t thread;
     uintptr_t stack_lo, stack_hi;
     pthread_t pthread;
@@ -118,8 +133,15 @@ static void *ts_count(void *arg)
     ts_counter *c = arg;
     ts_stack(&c->stack_lo, &c->stack_hi);
     __atomic_store_n(&c->thread, mach_thread_self(), __ATOMIC_RELEASE);
-    while (!c->stop)
-        c->counter++;
+    for (unsigned long n = 1; !TS_LOAD(&c->stop); n++) {
+        TS_STORE(&c->counter, n);
+#ifdef TS_TSAN
+        if ((n & 0xfff) == 0) {
+            struct timespec none = {0, 0};
+            (void)nanosleep(&none, NULL);
+        }
+#endif
+    }
     return NULL;
 }
 
@@ -130,14 +152,14 @@ static mach_port_t ts_counter_start(ts_counter *c)
     mach_port_t t;
     while ((t = __atomic_load_n(&c->thread, __ATOMIC_ACQUIRE)) == MACH_PORT_NULL)
         ts_sleep_ms(1);
-    while (c->counter == 0)
+    while (TS_LOAD(&c->counter) == 0)
         ts_sleep_ms(1);
     return t;
 }
 
 static void ts_counter_end(ts_counter *c)
 {
-    c->stop = 1;
+    TS_STORE(&c->stop, 1);
     pthread_join(c->pthread, NULL);
     (void)mach_port_deallocate(TASK, c->thread); /* a dead name once the thread ended */
 }
@@ -145,20 +167,20 @@ static void ts_counter_end(ts_counter *c)
 /* Does the counter stay still for 20 ms? */
 static bool ts_still(ts_counter *c)
 {
-    unsigned long a = c->counter;
+    unsigned long a = TS_LOAD(&c->counter);
     ts_sleep_ms(20);
-    unsigned long b = c->counter;
+    unsigned long b = TS_LOAD(&c->counter);
     return a == b;
 }
 
 /* Does it move within 5 s? */
 static bool ts_moves(ts_counter *c)
 {
-    unsigned long a = c->counter;
+    unsigned long a = TS_LOAD(&c->counter);
     double start = ts_now();
-    while (c->counter == a && ts_now() - start < 5)
+    while (TS_LOAD(&c->counter) == a && ts_now() - start < 5)
         ts_sleep_ms(1);
-    return c->counter != a;
+    return TS_LOAD(&c->counter) != a;
 }
 
 MT_TEST(a_suspended_thread_stops_where_its_stack_is_and_runs_again_when_resumed)
@@ -267,7 +289,7 @@ MT_TEST(a_port_that_is_no_live_thread_gets_xnus_codes)
     /* A thread that has ended: its port is dead. */
     ts_counter c;
     mach_port_t t = ts_counter_start(&c);
-    c.stop = 1;
+    TS_STORE(&c.stop, 1);
     pthread_join(c.pthread, NULL);
     MT_KR(thread_suspend(t), MACH_SEND_INVALID_DEST);
     MT_KR(thread_resume(t), MACH_SEND_INVALID_DEST);
@@ -278,7 +300,7 @@ MT_TEST(a_port_that_is_no_live_thread_gets_xnus_codes)
 
 typedef struct {
     mach_port_t thread;
-    volatile int after;
+    int after;
     kern_return_t kr;
 } ts_self;
 
@@ -288,7 +310,7 @@ static void *ts_suspend_self(void *arg)
     mach_port_t me = mach_thread_self();
     __atomic_store_n(&s->thread, me, __ATOMIC_RELEASE);
     s->kr = thread_suspend(me);
-    s->after = 1;
+    TS_STORE(&s->after, 1);
     return NULL;
 }
 
@@ -306,7 +328,7 @@ MT_TEST(a_thread_suspending_itself_stops_until_another_thread_resumes_it)
         ts_sleep_ms(1);
     MT_EQ(ts_suspend_count(t), 1);
     ts_sleep_ms(50);
-    MT_EQ(s.after, 0);
+    MT_EQ(TS_LOAD(&s.after), 0);
     MT_KR(thread_resume(t), KERN_SUCCESS);
     pthread_join(p, NULL);
     MT_EQ(s.after, 1);
@@ -320,7 +342,7 @@ typedef struct {
     mach_port_t port, thread;
     uintptr_t stack_lo, stack_hi;
     mach_msg_timeout_t timeout; /* MACH_MSG_TIMEOUT_NONE: no MACH_RCV_TIMEOUT */
-    volatile int done;
+    int done;
     mach_msg_return_t mr;
 } ts_waiter;
 
@@ -407,8 +429,8 @@ MT_TEST(a_suspension_does_not_interrupt_a_receive_with_mach_rcv_interrupt)
 
 typedef struct {
     mach_port_t port, thread;
-    volatile int stop;
-    volatile unsigned long rounds;
+    int stop;
+    unsigned long rounds;
     mach_msg_return_t mr;
 } ts_pinger;
 
@@ -418,7 +440,7 @@ static void *ts_ping(void *arg)
     ts_pinger *g = arg;
     __atomic_store_n(&g->thread, mach_thread_self(), __ATOMIC_RELEASE);
     g->mr = MACH_MSG_SUCCESS;
-    while (!g->stop && g->mr == MACH_MSG_SUCCESS) {
+    while (!TS_LOAD(&g->stop) && g->mr == MACH_MSG_SUCCESS) {
         nu_msg m;
         memset(&m, 0, sizeof m);
         m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MAKE_SEND, 0);
@@ -460,7 +482,7 @@ MT_TEST_TIMEOUT(suspending_a_thread_in_a_mach_msg_loop_many_times_never_hangs, 1
         MT_KR(thread_resume(t), KERN_SUCCESS);
     }
     (void)alarm(0);
-    g.stop = 1;
+    TS_STORE(&g.stop, 1);
     pthread_join(p, NULL);
     MT_KR(g.mr, MACH_MSG_SUCCESS);
     MT_CHECK(g.rounds > 0);

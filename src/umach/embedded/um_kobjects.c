@@ -631,6 +631,8 @@ static kern_return_t wait_common(semaphore_t wait_name, semaphore_t signal_name,
         long rc = syscall(SYS_futex, sw.word, FUTEX_WAIT_BITSET_PRIVATE, 0, deadline, NULL,
                           FUTEX_BITSET_MATCH_ANY);
         err = rc < 0 ? errno : 0;
+        if (err == EINTR)
+            um_suspend_signal_point();
         if (err == EINTR && um_suspend_interrupted_only(mark))
             err = 0; /* a suspension ends no wait */
         um_embedded_enter();

@@ -394,6 +394,8 @@ fe_sleep(um_waiter *w, const struct timespec *deadline, bool interruptible, cons
                 long rc = syscall(SYS_futex, &fw->word, FUTEX_WAIT_BITSET_PRIVATE,
                                   FE_WORD_ASLEEP, deadline, NULL, FUTEX_BITSET_MATCH_ANY);
                 err = rc < 0 ? errno : 0;
+                if (err == EINTR)
+                    um_suspend_signal_point();
             }
             fe_spin_learn(__atomic_load_n(&fw->word, __ATOMIC_RELAXED));
         }

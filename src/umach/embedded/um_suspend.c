@@ -86,6 +86,7 @@ typedef struct su_rec {
     uint32_t user;       /* thread_suspend's part of count (su_lock) */
     uint32_t stopped;    /* futex word: 1 once the thread waits in the handler */
     uint32_t released;   /* futex word the stopped thread waits on: moved when count hits 0 */
+    uint32_t inside;     /* the thread runs the handler (the signal is blocked meanwhile) */
     su_state state;      /* the registers where it stopped (written before stopped) */
 } su_rec;
 
@@ -153,7 +154,8 @@ static su_rec *su_find_or_make(pid_t tid)
         return r;
     for (r = su_records; r; r = r->next) {
         /* A record whose thread has ended runs no handler: it can be another thread's. */
-        if (r->count == 0 && (r->tid == 0 || su_gone(r->tid))) {
+        if (__atomic_load_n(&r->count, __ATOMIC_RELAXED) == 0 &&
+            (r->tid == 0 || su_gone(r->tid))) {
             r->user = 0;
             r->stopped = 0;
             __atomic_store_n(&r->tid, tid, __ATOMIC_RELEASE);
@@ -205,16 +207,20 @@ static void su_handler(int sig, siginfo_t *info, void *uc)
     (void)info;
     int saved_errno = errno;
     um_suspend_runs++;
+    su_rec *r = su_find(su_gettid());
+    if (r)
+        __atomic_store_n(&r->inside, 1, __ATOMIC_RELAXED);
     if (su_held || (um_client_active() ? um_client_lock_mine() : um_embedded_lock_mine())) {
         um_suspend_owed = 1; /* stopped when the lock is released */
     } else {
         um_suspend_owed = 0;
-        su_rec *r = su_find(su_gettid());
         if (r) {
             um_exc_state_of_context(uc, &r->state);
             su_stop(r);
         }
     }
+    if (r)
+        __atomic_store_n(&r->inside, 0, __ATOMIC_RELAXED);
     errno = saved_errno;
 }
 
@@ -224,6 +230,7 @@ void um_suspend_stop_owed(void)
     um_suspend_owed = 0;
     if (su_sig > 0)
         (void)syscall(SYS_tgkill, getpid(), su_gettid(), su_sig);
+    um_suspend_signal_point();
     errno = saved_errno;
 }
 
@@ -266,6 +273,7 @@ static void su_atfork_child(void)
         r->user = 0;
         r->stopped = 0;
         r->released = 0;
+        r->inside = 0;
     }
     um_suspend_owed = 0;
     su_held = 0;
@@ -290,7 +298,11 @@ static void su_install(void)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = su_handler;
+#ifdef UM_SUSPEND_TSAN
+    sa.sa_flags = SA_SIGINFO; /* see um_suspend_signal_point */
+#else
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
+#endif
     /* Stopped, the thread takes no other signal; its own faults stay deliverable. */
     sigfillset(&sa.sa_mask);
     static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP};
@@ -355,7 +367,7 @@ static kern_return_t su_hold(pid_t tid, pid_t self, bool user, su_rec **out)
         su_lock_give();
         return KERN_RESOURCE_SHORTAGE;
     }
-    bool first = r->count++ == 0;
+    bool first = __atomic_fetch_add(&r->count, 1, __ATOMIC_ACQ_REL) == 0;
     if (user)
         r->user++;
     if (first)
@@ -373,7 +385,7 @@ static void su_release(su_rec *r, bool user)
     su_lock_take();
     if (user)
         r->user--;
-    bool last = --r->count == 0;
+    bool last = __atomic_sub_fetch(&r->count, 1, __ATOMIC_ACQ_REL) == 0;
     if (last) {
         __atomic_store_n(&r->stopped, 0, __ATOMIC_RELEASE);
         __atomic_add_fetch(&r->released, 1, __ATOMIC_RELEASE);
@@ -389,19 +401,25 @@ static void su_release(su_rec *r, bool user)
  */
 static kern_return_t su_wait_stopped(su_rec *r, pid_t tid)
 {
-    for (unsigned waited = 0;; waited++) {
+    unsigned blocked = 0; /* looks in a row that found the signal blocked outside the handler */
+    for (;;) {
         if (__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE) ||
             __atomic_load_n(&r->count, __ATOMIC_ACQUIRE) == 0)
             return KERN_SUCCESS;
         struct timespec rel = {0, 20 * 1000 * 1000};
         (void)su_futex(&r->stopped, FUTEX_WAIT_PRIVATE, 0, &rel);
         /* Every 20 ms a look at the thread: a thread that ended or that blocks the signal
-         * would be waited for forever. */
+         * would be waited for forever. Inside the handler the signal is blocked too (the
+         * thread may not have run since it was resumed): that is no refusal. */
         if (__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE))
             return KERN_SUCCESS;
         if (su_gone(tid))
             return KERN_TERMINATED;
-        if (waited >= 5 && su_blocked(tid))
+        if (!__atomic_load_n(&r->inside, __ATOMIC_RELAXED) && su_blocked(tid))
+            blocked++;
+        else
+            blocked = 0;
+        if (blocked >= 10)
             return KERN_FAILURE;
     }
 }

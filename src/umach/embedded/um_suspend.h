@@ -48,6 +48,32 @@ kern_return_t um_thread_tid(mach_port_name_t name, pid_t *tid);
 /* thread_suspend's count of thread `tid` (thread_basic_info's suspend_count). */
 integer_t um_suspend_count(pid_t tid);
 
+/*
+ * ThreadSanitizer runs the handler of a signal that came while the thread was in a system call
+ * it does not intercept (umach's futex waits) only at the thread's next intercepted call, and
+ * a wait restarted after it would never get there: in a build with it the signal is installed
+ * without SA_RESTART, and a wait that failed with EINTR calls this first, which makes such a
+ * call (pthread_sigmask) so that the handler has run before um_suspend_interrupted_only looks.
+ * Nothing otherwise.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define UM_SUSPEND_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UM_SUSPEND_TSAN 1
+#endif
+#endif
+#ifdef UM_SUSPEND_TSAN
+#include <pthread.h>
+#endif
+static inline void um_suspend_signal_point(void)
+{
+#ifdef UM_SUSPEND_TSAN
+    sigset_t mask;
+    (void)pthread_sigmask(SIG_BLOCK, NULL, &mask);
+#endif
+}
+
 /* The signal umach reserves for thread_suspend (chosen at the first call; see um_suspend.c). */
 int um_suspend_signal(void);
 

@@ -29,6 +29,7 @@
 #include <mach/mach_init.h>
 #include <mach/task_special_ports.h>
 
+#include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -101,7 +102,8 @@ static __attribute__((noinline)) void um_world_lock_slow(uint32_t *l)
     }
     /* Taken as 2 from now on: whoever releases it next may have to wake a sleeper. */
     while (__atomic_exchange_n(l, 2, __ATOMIC_ACQUIRE) != 0)
-        (void)syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+        if (syscall(SYS_futex, l, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0) != 0 && errno == EINTR)
+            um_suspend_signal_point();
 }
 
 /*
