@@ -69,7 +69,7 @@ typedef arm_thread_state64_t su_state;
 #error "um_suspend.c: thread states of x86_64 and aarch64 only"
 #endif
 
-_Thread_local volatile sig_atomic_t um_suspend_owed;
+_Thread_local um_thread_marks um_marks;
 _Thread_local volatile sig_atomic_t um_suspend_runs;
 /* How many of umach's locks this thread holds that the handler must not stop it in. */
 static _Thread_local volatile sig_atomic_t su_held;

@@ -13,10 +13,18 @@
 #include <sys/types.h>
 
 /*
- * The suspend signal came while the thread held a lock of umach's: it stops once it releases
- * it (um_suspend_stop_owed). Set by the signal's handler, read by the releasing paths.
+ * Per-thread marks read on the world lock's release, side by side so that the release finds
+ * both with one address: `world_lock`, the thread holds (or is taking) embedded mode's world
+ * lock (um_world.c); `suspend_owed`, the suspend signal came while the thread held a lock of
+ * umach's: it stops once it releases it (um_suspend_stop_owed). Set by the signal's handler,
+ * read by the releasing paths.
  */
-extern _Thread_local volatile sig_atomic_t um_suspend_owed;
+typedef struct um_thread_marks {
+    volatile sig_atomic_t world_lock;
+    volatile sig_atomic_t suspend_owed;
+} um_thread_marks;
+extern _Thread_local um_thread_marks um_marks;
+#define um_suspend_owed (um_marks.suspend_owed)
 /* How many times the suspend signal's handler ran on this thread (it interrupts a wait). */
 extern _Thread_local volatile sig_atomic_t um_suspend_runs;
 

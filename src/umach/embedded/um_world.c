@@ -111,7 +111,7 @@ static __attribute__((noinline)) void um_world_lock_slow(uint32_t *l)
  * be raised as an exception (the exception worker would wait for the lock forever), see
  * um_exc_signal.c, and thread_suspend's signal does not stop it there (um_suspend.c).
  */
-static _Thread_local volatile sig_atomic_t um_world_mine;
+#define um_world_mine (um_marks.world_lock)
 
 bool um_embedded_lock_mine(void)
 {
