@@ -65,6 +65,15 @@ static void tp_init(void)
     (void)pthread_atfork(NULL, NULL, tp_atfork_child);
 }
 
+/* Take tp_lock, the fork handler that resets it in a child made first: a child forked while
+ * another thread reads or forgets settings (any noted thread's exit does) must not inherit
+ * the lock held, even in a process that never set a policy. */
+static void tp_lock_take(void)
+{
+    pthread_once(&tp_once, tp_init);
+    pthread_mutex_lock(&tp_lock);
+}
+
 static const tp_thread tp_defaults = {.mode = TP_TIMESHARE};
 
 /* The entry of `tid`, or NULL. Conditions: tp_lock held. */
@@ -79,7 +88,7 @@ static tp_thread *tp_find(pid_t tid)
 /* `tid`'s settings (the defaults when it has none). */
 static tp_thread tp_read(pid_t tid)
 {
-    pthread_mutex_lock(&tp_lock);
+    tp_lock_take();
     const tp_thread *t = tp_find(tid);
     tp_thread copy = t ? *t : tp_defaults;
     pthread_mutex_unlock(&tp_lock);
@@ -89,7 +98,7 @@ static tp_thread tp_read(pid_t tid)
 
 void um_thread_policy_forget(pid_t tid)
 {
-    pthread_mutex_lock(&tp_lock);
+    tp_lock_take();
     tp_thread *t = tp_find(tid);
     if (t)
         *t = tp_table[--tp_count];
@@ -189,8 +198,7 @@ static kern_return_t tp_apply(tp_thread *t, thread_policy_flavor_t flavor, const
 static kern_return_t tp_set(pid_t tid, thread_policy_flavor_t flavor, const integer_t *w,
                             mach_msg_type_number_t count)
 {
-    pthread_once(&tp_once, tp_init);
-    pthread_mutex_lock(&tp_lock);
+    tp_lock_take();
     tp_thread *slot = tp_find(tid);
     tp_thread t = slot ? *slot : tp_defaults;
     t.tid = tid;
