@@ -7,7 +7,9 @@
  * name that is no send right is MACH_SEND_INVALID_DEST.
  *
  * clock_get_time and clock_get_attributes on a clock port of an embedded world skip the
- * message: the port's clock is read under the world lock and answered as its server would.
+ * message: the name is looked up under the world lock, then the clock (the kernel's, never
+ * freed, never changed once made) is read after the lock is left and answered as its server
+ * would.
  */
 #include "../api/um_api.h"
 #include "../client/um_client.h"
