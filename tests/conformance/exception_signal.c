@@ -397,6 +397,9 @@ static struct {
     mach_msg_type_number_t count;
     uint64_t pc;
     int64_t code[2];
+    mach_port_t faulting;  /* the faulting thread's port */
+    kern_return_t get_kr;  /* thread_get_state on it from the handler */
+    uint64_t get_pc;       /* and the pc it read */
 } es_st;
 
 /* Serve one EXCEPTION_STATE request: answer with the state, its pc moved to es_recover. */
@@ -421,6 +424,12 @@ static void *es_serve_state(void *arg)
     if (m.req.old_stateCnt == ES_COUNT)
         memcpy(&s, m.req.old_state, sizeof s);
     es_st.pc = (uint64_t)ES_PC(s);
+    /* thread_get_state on the thread waiting for this answer: its registers at the fault. */
+    es_state g;
+    memset(&g, 0, sizeof g);
+    mach_msg_type_number_t gn = ES_COUNT;
+    es_st.get_kr = thread_get_state(es_st.faulting, ES_FLAVOR, (thread_state_t)&g, &gn);
+    es_st.get_pc = (uint64_t)ES_PC(g);
     ES_PC(s) = (uint64_t)(uintptr_t)es_recover;
     memset(&r, 0, sizeof r);
     r.Head.msgh_bits = MACH_MSGH_BITS(MACH_MSGH_BITS_REMOTE(m.req.Head.msgh_bits), 0);
@@ -443,6 +452,7 @@ MT_TEST(a_state_handler_gets_the_faulting_pc_and_the_thread_goes_on_from_its_new
     memset(&es_st, 0, sizeof es_st);
     es_st.port = nu_port_with_send();
     mach_port_t self = mach_thread_self();
+    es_st.faulting = self;
     MT_KR(thread_set_exception_ports(self, EXC_MASK_BAD_ACCESS, es_st.port,
                                      (exception_behavior_t)(EXCEPTION_STATE | MACH_EXCEPTION_CODES),
                                      ES_FLAVOR),
@@ -462,6 +472,8 @@ MT_TEST(a_state_handler_gets_the_faulting_pc_and_the_thread_goes_on_from_its_new
     MT_EQ(es_st.flavor, ES_FLAVOR);
     MT_EQ(es_st.count, ES_COUNT);
     MT_EQ(es_st.pc, (uint64_t)(uintptr_t)p);
+    MT_KR(es_st.get_kr, KERN_SUCCESS);
+    MT_EQ(es_st.get_pc, (uint64_t)(uintptr_t)p);
     MT_EQ(es_st.code[0], KERN_PROTECTION_FAILURE);
     MT_EQ(munmap(p, es_page_size()), 0);
     MT_KR(thread_set_exception_ports(self, EXC_MASK_BAD_ACCESS, MACH_PORT_NULL, EXCEPTION_DEFAULT,

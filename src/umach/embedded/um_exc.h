@@ -70,6 +70,13 @@ bool um_client_lock_mine(void);
  */
 void um_exc_state_of_context(const void *uc, void *state);
 
+/*
+ * The context of the fault this thread waits on (its exception is being raised), or NULL: the
+ * thread's registers while it waits are the fault's, as XNU's thread_get_state on a thread in
+ * an exception answers, not those of umach's wait (thread_suspend's handler reads it).
+ */
+extern _Thread_local const void *volatile um_exc_fault_context;
+
 /* Print the fatal guard line (port, flavour, payload) and abort, as EXC_GUARD kills on Darwin. */
 _Noreturn void um_guard_abort(uint32_t name, uint32_t flavor, uint64_t payload);
 

@@ -242,6 +242,8 @@ static int um_exc_workers_started;     /* the first worker exists (0 again in a 
  * meanwhile without a thread being made for it. */
 enum { UM_EXC_READY = 2 };
 
+_Thread_local const void *volatile um_exc_fault_context;
+
 static long um_futex(uint32_t *word, int op, uint32_t val)
 {
     return syscall(SYS_futex, word, op, val, NULL, NULL, 0);
@@ -414,6 +416,9 @@ static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const 
     r.tid = (long)syscall(SYS_gettid);
     if (!um_client_active())
         r.slot = um_embedded_thread_port_slot();
+    const void *outer = um_exc_fault_context;
+    um_exc_fault_context = uc;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     r.next = __atomic_load_n(&um_exc_queue, __ATOMIC_RELAXED);
     while (!__atomic_compare_exchange_n(&um_exc_queue, &r.next, &r, false, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED))
@@ -421,7 +426,10 @@ static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const 
     __atomic_add_fetch(&um_exc_queue_seq, 1, __ATOMIC_RELEASE);
     (void)um_futex(&um_exc_queue_seq, FUTEX_WAKE_PRIVATE, 1);
     while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE))
-        (void)um_futex(&r.done, FUTEX_WAIT_PRIVATE, 0);
+        if (um_futex(&r.done, FUTEX_WAIT_PRIVATE, 0) != 0 && errno == EINTR)
+            um_suspend_signal_point(); /* a ThreadSanitizer build runs the handler there */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    um_exc_fault_context = outer;
     if (r.made)
         um_embedded_thread_port_adopt();
     errno = saved_errno;

@@ -215,7 +215,9 @@ static void su_handler(int sig, siginfo_t *info, void *uc)
     } else {
         um_suspend_owed = 0;
         if (r) {
-            um_exc_state_of_context(uc, &r->state);
+            /* Waiting for a fault's exception to be answered: the fault's registers. */
+            const void *fault = um_exc_fault_context;
+            um_exc_state_of_context(fault ? fault : uc, &r->state);
             su_stop(r);
         }
     }
