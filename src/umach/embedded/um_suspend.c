@@ -339,24 +339,43 @@ static bool su_send(pid_t tid, pid_t self)
     return sent;
 }
 
-/* Does thread `tid` block the signal (/proc's SigBlk)? */
+/* Does thread `tid` block the signal (/proc's SigBlk)? The file is read to its end in pieces:
+ * the lines before SigBlk (Groups: one number per supplementary group) have no bound. */
 static bool su_blocked(pid_t tid)
 {
-    char path[64], buf[2048];
+    char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    static const char key[] = "SigBlk:";
+    char line[64];     /* the start of the current line (SigBlk's is short) */
+    size_t used = 0;   /* its bytes kept in `line` */
+    bool found = false;
+    unsigned long long mask = 0;
+    ssize_t n;
+    while (!found && (n = read(fd, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (ssize_t i = 0; i < n && !found; i++) {
+            if (buf[i] != '\n') {
+                if (used < sizeof line - 1)
+                    line[used++] = buf[i];
+                continue;
+            }
+            line[used] = '\0';
+            if (strncmp(line, key, sizeof key - 1) == 0) {
+                mask = strtoull(line + sizeof key - 1, NULL, 16);
+                found = true;
+            }
+            used = 0;
+        }
+    }
     close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *p = strstr(buf, "\nSigBlk:");
-    if (!p)
-        return false;
-    unsigned long long mask = strtoull(p + 8, NULL, 16);
-    return su_sig <= 64 && ((mask >> (su_sig - 1)) & 1);
+    return found && su_sig <= 64 && ((mask >> (su_sig - 1)) & 1);
 }
 
 /* One more hold on thread `tid` (`user`: thread_suspend's): the signal is sent on the first.
