@@ -210,7 +210,7 @@ kern_return_t d_kobject_threads(um_task *task, um_port ***portsp, uint32_t *coun
 {
     d_task *t = task->fe;
     size_t n = 0;
-    um_thread_id *list = um_proc_threads(t->pid, &n);
+    um_thread_id *list = um_proc_threads(t->pid, 2 * (size_t)t->d->task_threads_max, &n);
     if (!list)
         return KERN_RESOURCE_SHORTAGE;
     if (too_many_threads(t, n)) {

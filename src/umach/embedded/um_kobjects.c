@@ -203,7 +203,7 @@ kern_return_t um_embedded_threads_hook(um_task *task, um_port ***portsp, uint32_
 {
     (void)task; /* the process's one task */
     size_t n = 0;
-    um_thread_id *ids = um_proc_threads(0, &n);
+    um_thread_id *ids = um_proc_threads(0, SIZE_MAX, &n);
     if (!ids)
         return KERN_RESOURCE_SHORTAGE;
     um_port **ports = n && n <= UINT32_MAX ? malloc(n * sizeof *ports) : NULL;

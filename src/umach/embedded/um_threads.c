@@ -333,7 +333,7 @@ static kern_return_t th_task_threads(thread_act_array_t *act_list,
                                      mach_msg_type_number_t *act_listCnt)
 {
     size_t n = 0;
-    um_thread_id *ids = um_proc_threads(0, &n);
+    um_thread_id *ids = um_proc_threads(0, SIZE_MAX, &n);
     if (!ids)
         return KERN_RESOURCE_SHORTAGE;
     /* /proc/self/task always lists the caller; an empty list means /proc lied. */

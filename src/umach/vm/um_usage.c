@@ -312,7 +312,7 @@ bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start)
     return true;
 }
 
-um_thread_id *um_proc_threads(pid_t pid, size_t *n)
+um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n)
 {
     char path[48];
     if (pid > 0)
@@ -325,7 +325,7 @@ um_thread_id *um_proc_threads(pid_t pid, size_t *n)
     size_t count = 0, cap = 16;
     um_thread_id *ids = malloc(cap * sizeof *ids);
     struct dirent *de;
-    while (ids && (de = readdir(dir)) != NULL) {
+    while (ids && count <= max && (de = readdir(dir)) != NULL) {
         char *end;
         long tid = strtol(de->d_name, &end, 10);
         if (end == de->d_name || *end || tid <= 0)

@@ -43,9 +43,11 @@ bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start);
 
 /*
  * The live threads of process `pid` (0: this process), from /proc/PID/task: an array to
- * free() and its length in *n. NULL when it cannot be read or out of memory.
+ * free() and its length in *n. NULL when it cannot be read or out of memory. At most `max` + 1
+ * are read (*n > max: there are more than max; the rest are not looked at), which bounds the
+ * work another process's thread count can ask of the reader.
  */
-um_thread_id *um_proc_threads(pid_t pid, size_t *n);
+um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n);
 
 /* Has the process behind `pidfd` exited (or can it no longer be told: -1, a failed poll)? */
 bool um_pidfd_exited(int pidfd);
