@@ -419,6 +419,19 @@ static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const 
     const void *outer = um_exc_fault_context;
     um_exc_fault_context = uc;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    /*
+     * thread_suspend and thread_get_state reach the thread while it waits, as XNU's reach a
+     * thread in an exception: the suspend signal is let in meanwhile, whatever mask the
+     * handler runs with (a ThreadSanitizer build runs every handler with all signals blocked).
+     */
+    sigset_t suspend_only, mask_before;
+    bool unblocked = false;
+    int suspend = um_suspend_signal();
+    if (suspend > 0) {
+        sigemptyset(&suspend_only);
+        sigaddset(&suspend_only, suspend);
+        unblocked = pthread_sigmask(SIG_UNBLOCK, &suspend_only, &mask_before) == 0;
+    }
     r.next = __atomic_load_n(&um_exc_queue, __ATOMIC_RELAXED);
     while (!__atomic_compare_exchange_n(&um_exc_queue, &r.next, &r, false, __ATOMIC_RELEASE,
                                         __ATOMIC_RELAXED))
@@ -428,6 +441,8 @@ static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const 
     while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE))
         if (um_futex(&r.done, FUTEX_WAIT_PRIVATE, 0) != 0 && errno == EINTR)
             um_suspend_signal_point(); /* a ThreadSanitizer build runs the handler there */
+    if (unblocked)
+        (void)pthread_sigmask(SIG_SETMASK, &mask_before, NULL);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     um_exc_fault_context = outer;
     if (r.made)
