@@ -274,6 +274,10 @@ static kern_return_t deliver_state(mach_port_t port, exception_behavior_t behavi
                     kr = KERN_INVALID_ARGUMENT; /* XNU's thread_set_state refuses it */
                 } else {
                     memcpy(&state, m.bytes + head + 8, sizeof state);
+                    /* After every read of the context by thread_suspend's handler (the
+                     * answer came after it; this makes the order one a race detector sees
+                     * too, when the answer went through umachd). */
+                    (void)__atomic_load_n(&um_exc_fault_context_reads, __ATOMIC_ACQUIRE);
                     state_to_context(&state, uc);
                 }
             }

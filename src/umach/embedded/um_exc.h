@@ -76,6 +76,8 @@ void um_exc_state_of_context(const void *uc, void *state);
  * an exception answers, not those of umach's wait (thread_suspend's handler reads it).
  */
 extern _Thread_local const void *volatile um_exc_fault_context;
+/* Moved (release) by thread_suspend's handler after each read of such a context. */
+extern uint32_t um_exc_fault_context_reads;
 
 /* Print the fatal guard line (port, flavour, payload) and abort, as EXC_GUARD kills on Darwin. */
 _Noreturn void um_guard_abort(uint32_t name, uint32_t flavor, uint64_t payload);

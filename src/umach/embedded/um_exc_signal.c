@@ -243,6 +243,7 @@ static int um_exc_workers_started;     /* the first worker exists (0 again in a 
 enum { UM_EXC_READY = 2 };
 
 _Thread_local const void *volatile um_exc_fault_context;
+uint32_t um_exc_fault_context_reads;
 
 static long um_futex(uint32_t *word, int op, uint32_t val)
 {

@@ -218,6 +218,8 @@ static void su_handler(int sig, siginfo_t *info, void *uc)
             /* Waiting for a fault's exception to be answered: the fault's registers. */
             const void *fault = um_exc_fault_context;
             um_exc_state_of_context(fault ? fault : uc, &r->state);
+            if (fault)
+                __atomic_fetch_add(&um_exc_fault_context_reads, 1, __ATOMIC_RELEASE);
             su_stop(r);
         }
     }
