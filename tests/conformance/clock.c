@@ -6,14 +6,13 @@
  * answers when the port converts to no clock or host (KERN_INVALID_ARGUMENT); on an ordinary
  * port the request reaches the port's receiver, as any MIG stub's does.
  */
-#include "notify_util.h"
+#include "mig_rpc_util.h"
 
 #include <mach/clock.h>
 #include <mach/mach_time.h>
 #include <mach/mig_errors.h>
 
 #include <pthread.h>
-#include <stddef.h>
 #include <time.h>
 
 /* XNU's resolution for every clock and flavour that has one (clock_oldops.c): 10 ms. */
@@ -313,58 +312,6 @@ MT_TEST(clock_get_time_on_an_ordinary_port_is_a_request_its_receiver_answers)
 
 /* ---- the MIG requests by hand ------------------------------------------------------------- */
 
-#pragma pack(push, 4)
-typedef struct {
-    mach_msg_header_t head;
-    NDR_record_t ndr;
-    uint32_t a, b;
-} ck_req;
-typedef union {
-    mach_msg_header_t head;
-    mig_reply_error_t error;
-    struct {
-        mach_msg_header_t head;
-        NDR_record_t ndr;
-        kern_return_t ret;
-        uint32_t out[4];
-    } simple;
-    struct {
-        mach_msg_header_t head;
-        mach_msg_body_t body;
-        mach_msg_port_descriptor_t port;
-    } port;
-    uint8_t bytes[256];
-} ck_reply;
-#pragma pack(pop)
-
-/*
- * Send `to` the simple request `id` with `n` 32-bit arguments (0 to 2: none means no NDR
- * record either) and a send-once right to `reply`, and receive the answer there (10 s at most).
- */
-static mach_msg_return_t ck_rpc(mach_port_t to, mach_port_t reply, mach_msg_id_t id, unsigned n,
-                                uint32_t a, uint32_t b, ck_reply *r)
-{
-    ck_req req;
-    memset(&req, 0, sizeof req);
-    mach_msg_size_t size = (mach_msg_size_t)(n ? offsetof(ck_req, a) + 4 * n : sizeof req.head);
-    req.head.msgh_bits =
-        MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0);
-    req.head.msgh_size = size;
-    req.head.msgh_remote_port = to;
-    req.head.msgh_local_port = reply;
-    req.head.msgh_id = id;
-    req.ndr = NDR_record;
-    req.a = a;
-    req.b = b;
-    mach_msg_return_t mr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0,
-                                    MACH_PORT_NULL, 10000, MACH_PORT_NULL);
-    if (mr != MACH_MSG_SUCCESS)
-        return mr;
-    memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, reply, 10000,
-                    MACH_PORT_NULL);
-}
-
 MT_TEST(host_get_clock_service_by_message_gives_a_send_right_to_the_clock_port)
 {
     mach_port_t host = ck_host();
@@ -373,8 +320,8 @@ MT_TEST(host_get_clock_service_by_message_gives_a_send_right_to_the_clock_port)
     clock_serv_t cal = MACH_PORT_NULL;
     MT_KR(host_get_clock_service(host, CALENDAR_CLOCK, &cal), KERN_SUCCESS);
     mach_port_urefs_t refs = nu_refs(cal, MACH_PORT_RIGHT_SEND);
-    ck_reply r;
-    MT_KR(ck_rpc(host, reply, 206, 1, CALENDAR_CLOCK, 0, &r), MACH_MSG_SUCCESS);
+    mru_reply r;
+    MT_KR(mru_rpc(host, reply, 206, 1, CALENDAR_CLOCK, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 306);
     MT_CHECK(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX);
     MT_EQ(r.head.msgh_size, sizeof r.port);
@@ -385,12 +332,12 @@ MT_TEST(host_get_clock_service_by_message_gives_a_send_right_to_the_clock_port)
     MT_EQ(nu_refs(cal, MACH_PORT_RIGHT_SEND), refs + 1);
     MT_KR(mach_port_deallocate(TASK, cal), KERN_SUCCESS);
     /* A bad clock id, a request of the wrong size, to a port that is no host. */
-    MT_KR(ck_rpc(host, reply, 206, 1, 7, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(host, reply, 206, 1, 7, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_size, sizeof(mig_reply_error_t));
     MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
-    MT_KR(ck_rpc(host, reply, 206, 2, SYSTEM_CLOCK, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(host, reply, 206, 2, SYSTEM_CLOCK, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, MIG_BAD_ARGUMENTS);
-    MT_KR(ck_rpc(TASK, reply, 206, 1, SYSTEM_CLOCK, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(TASK, reply, 206, 1, SYSTEM_CLOCK, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 306);
     MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
     MT_KR(mach_port_deallocate(TASK, cal), KERN_SUCCESS);
@@ -406,10 +353,10 @@ MT_TEST(clock_routines_by_message_answer_in_migs_reply_layout)
     mach_port_t reply = nu_port();
     clock_serv_t cal = MACH_PORT_NULL;
     MT_KR(host_get_clock_service(host, CALENDAR_CLOCK, &cal), KERN_SUCCESS);
-    ck_reply r;
+    mru_reply r;
     struct timespec before, after;
     clock_gettime(CLOCK_REALTIME, &before);
-    MT_KR(ck_rpc(cal, reply, 1000, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 1000, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     clock_gettime(CLOCK_REALTIME, &after);
     MT_EQ(r.head.msgh_id, 1100);
     MT_EQ(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
@@ -420,33 +367,33 @@ MT_TEST(clock_routines_by_message_answer_in_migs_reply_layout)
     MT_CHECK((int64_t)r.simple.out[0] <= (int64_t)after.tv_sec + 1);
     MT_CHECK(r.simple.out[1] < NSEC_PER_SEC);
     /* clock_get_attributes: flavour, then the room asked for; the reply's count, then one int. */
-    MT_KR(ck_rpc(cal, reply, 1001, 2, CLOCK_GET_TIME_RES, 1, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 1001, 2, CLOCK_GET_TIME_RES, 1, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 1101);
     MT_EQ(r.head.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 4 + 4 + 4);
     MT_EQ(r.simple.ret, KERN_SUCCESS);
     MT_EQ(r.simple.out[0], 1);
     MT_EQ(r.simple.out[1], CK_RES);
-    MT_KR(ck_rpc(cal, reply, 1001, 2, CLOCK_ALARM_MAXRES, 1, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 1001, 2, CLOCK_ALARM_MAXRES, 1, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.simple.out[0], 1);
     MT_EQ(r.simple.out[1], 0);
-    MT_KR(ck_rpc(cal, reply, 1001, 2, CLOCK_GET_TIME_RES, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 1001, 2, CLOCK_GET_TIME_RES, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_size, sizeof(mig_reply_error_t));
     MT_EQ(r.error.RetCode, KERN_FAILURE);
-    MT_KR(ck_rpc(cal, reply, 1001, 2, 77, 1, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 1001, 2, 77, 1, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, KERN_INVALID_VALUE);
     /* A request of the wrong size, an id no routine has, a routine to a port that is no clock. */
-    MT_KR(ck_rpc(cal, reply, 1000, 1, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 1000, 1, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, MIG_BAD_ARGUMENTS);
-    MT_KR(ck_rpc(cal, reply, 1001, 1, CLOCK_GET_TIME_RES, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 1001, 1, CLOCK_GET_TIME_RES, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, MIG_BAD_ARGUMENTS);
-    MT_KR(ck_rpc(cal, reply, 1099, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 1099, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 1199);
     MT_EQ(r.error.RetCode, MIG_BAD_ID);
-    MT_KR(ck_rpc(host, reply, 1000, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(host, reply, 1000, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 1100);
     MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
     /* The host's routines on a clock port: it converts to no host. */
-    MT_KR(ck_rpc(cal, reply, 206, 1, SYSTEM_CLOCK, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(cal, reply, 206, 1, SYSTEM_CLOCK, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
     MT_KR(mach_port_deallocate(TASK, cal), KERN_SUCCESS);
     nu_kill(reply);

@@ -5,73 +5,19 @@
  * an id the kernel has no routine for is MIG_BAD_ID, a request of the wrong size
  * MIG_BAD_ARGUMENTS. The requests and replies are written out as MIG output lays them out.
  */
-#include "notify_util.h"
+#include "mig_rpc_util.h"
 
 #include <mach/host_info.h>
 #include <mach/mig_errors.h>
 #include <mach/thread_special_ports.h>
-
-#include <stddef.h>
-
-#pragma pack(push, 4)
-typedef struct {
-    mach_msg_header_t head;
-    NDR_record_t ndr;
-    uint32_t a, b;
-} hm_req;
-typedef union {
-    mach_msg_header_t head;
-    mig_reply_error_t error;
-    struct {
-        mach_msg_header_t head;
-        NDR_record_t ndr;
-        kern_return_t ret;
-        uint32_t out[80];
-    } simple;
-    struct {
-        mach_msg_header_t head;
-        mach_msg_body_t body;
-        mach_msg_port_descriptor_t port;
-    } port;
-    uint8_t bytes[512];
-} hm_reply;
-#pragma pack(pop)
-
-/*
- * Send `to` the simple request `id` with `n` 32-bit arguments (0 to 2) and a send-once right
- * to `reply`, and receive the answer there (10 s at most).
- */
-static mach_msg_return_t hm_rpc(mach_port_t to, mach_port_t reply, mach_msg_id_t id, unsigned n,
-                                uint32_t a, uint32_t b, hm_reply *r)
-{
-    hm_req req;
-    memset(&req, 0, sizeof req);
-    mach_msg_size_t size = (mach_msg_size_t)(n ? offsetof(hm_req, a) + 4 * n : sizeof req.head);
-    req.head.msgh_bits =
-        MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0);
-    req.head.msgh_size = size;
-    req.head.msgh_remote_port = to;
-    req.head.msgh_local_port = reply;
-    req.head.msgh_id = id;
-    req.ndr = NDR_record;
-    req.a = a;
-    req.b = b;
-    mach_msg_return_t mr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0,
-                                    MACH_PORT_NULL, 10000, MACH_PORT_NULL);
-    if (mr != MACH_MSG_SUCCESS)
-        return mr;
-    memset(r, 0xA5, sizeof *r);
-    return mach_msg(&r->head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *r, reply, 10000,
-                    MACH_PORT_NULL);
-}
 
 MT_TEST(host_info_by_message_answers_the_basic_info_the_call_gives)
 {
     NU_BEGIN();
     mach_port_t host = mach_host_self();
     mach_port_t reply = nu_port();
-    hm_reply r;
-    MT_KR(hm_rpc(host, reply, 200, 2, HOST_BASIC_INFO, HOST_BASIC_INFO_COUNT, &r),
+    mru_reply r;
+    MT_KR(mru_rpc(host, reply, 200, 2, HOST_BASIC_INFO, HOST_BASIC_INFO_COUNT, &r),
           MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 300);
     MT_EQ(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX, 0);
@@ -89,15 +35,15 @@ MT_TEST(host_info_by_message_answers_the_basic_info_the_call_gives)
     MT_EQ(got.cpu_type, info.cpu_type);
     MT_EQ(got.max_mem, info.max_mem);
     /* A flavour umach does not serve and a count too short: the routine's codes. */
-    MT_KR(hm_rpc(host, reply, 200, 2, 12345, HOST_BASIC_INFO_COUNT, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(host, reply, 200, 2, 12345, HOST_BASIC_INFO_COUNT, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_size, sizeof(mig_reply_error_t));
     MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
-    MT_KR(hm_rpc(host, reply, 200, 2, HOST_BASIC_INFO, 2, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(host, reply, 200, 2, HOST_BASIC_INFO, 2, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, KERN_FAILURE);
     /* A request of the wrong size, and an id no routine has. */
-    MT_KR(hm_rpc(host, reply, 200, 1, HOST_BASIC_INFO, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(host, reply, 200, 1, HOST_BASIC_INFO, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, MIG_BAD_ARGUMENTS);
-    MT_KR(hm_rpc(host, reply, 299, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(host, reply, 299, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 399);
     MT_EQ(r.error.RetCode, MIG_BAD_ID);
     MT_KR(mach_port_deallocate(TASK, host), KERN_SUCCESS);
@@ -110,8 +56,8 @@ MT_TEST(host_page_size_by_message_answers_the_page_size_as_a_64_bit_value)
     NU_BEGIN();
     mach_port_t host = mach_host_self();
     mach_port_t reply = nu_port();
-    hm_reply r;
-    MT_KR(hm_rpc(host, reply, 202, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    mru_reply r;
+    MT_KR(mru_rpc(host, reply, 202, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 302);
     MT_EQ(r.head.msgh_size, sizeof(mach_msg_header_t) + sizeof(NDR_record_t) + 12);
     MT_EQ(r.simple.ret, KERN_SUCCESS);
@@ -131,8 +77,8 @@ MT_TEST(thread_get_special_port_by_message_gives_a_send_right_to_the_thread_port
     mach_port_t thread = mach_thread_self();
     mach_port_t reply = nu_port();
     mach_port_urefs_t before = nu_refs(thread, MACH_PORT_RIGHT_SEND);
-    hm_reply r;
-    MT_KR(hm_rpc(thread, reply, 3610, 1, THREAD_KERNEL_PORT, 0, &r), MACH_MSG_SUCCESS);
+    mru_reply r;
+    MT_KR(mru_rpc(thread, reply, 3610, 1, THREAD_KERNEL_PORT, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_id, 3710);
     MT_CHECK(r.head.msgh_bits & MACH_MSGH_BITS_COMPLEX);
     MT_EQ(r.head.msgh_size, sizeof r.port);
@@ -141,10 +87,10 @@ MT_TEST(thread_get_special_port_by_message_gives_a_send_right_to_the_thread_port
     MT_EQ(r.port.port.name, thread);
     MT_EQ(nu_refs(thread, MACH_PORT_RIGHT_SEND), before + 1);
     MT_KR(mach_port_deallocate(TASK, thread), KERN_SUCCESS);
-    MT_KR(hm_rpc(thread, reply, 3610, 1, 77, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(thread, reply, 3610, 1, 77, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.head.msgh_size, sizeof(mig_reply_error_t));
     MT_EQ(r.error.RetCode, KERN_INVALID_ARGUMENT);
-    MT_KR(hm_rpc(thread, reply, 3699, 0, 0, 0, &r), MACH_MSG_SUCCESS);
+    MT_KR(mru_rpc(thread, reply, 3699, 0, 0, 0, &r), MACH_MSG_SUCCESS);
     MT_EQ(r.error.RetCode, MIG_BAD_ID);
     MT_KR(mach_port_deallocate(TASK, thread), KERN_SUCCESS);
     nu_kill(reply);

@@ -7,7 +7,7 @@
  * answers so too (it was MACH_SEND_INVALID_DEST); an id no subsystem has is MIG_BAD_ID. The
  * rights a refused request carried are released.
  */
-#include "notify_util.h"
+#include "mig_rpc_util.h"
 
 #include <mach/mig_errors.h>
 #include <mach/semaphore.h>
@@ -18,11 +18,6 @@
 #include <stddef.h>
 
 #pragma pack(push, 4)
-typedef struct {
-    mach_msg_header_t head;
-    NDR_record_t ndr;
-    uint32_t args[4];
-} kr_req;
 typedef struct {
     mach_msg_header_t head;
     mach_msg_body_t body;
@@ -49,23 +44,8 @@ static mach_msg_return_t kr_receive(mach_port_t reply, kr_reply *r)
 static kern_return_t kr_rpc(mach_port_t to, mach_port_t reply, mach_msg_id_t id, unsigned n,
                             uint32_t a0)
 {
-    kr_req req;
-    memset(&req, 0, sizeof req);
-    mach_msg_size_t size = (mach_msg_size_t)(n ? offsetof(kr_req, args) + 4 * n
-                                               : sizeof req.head);
-    req.head.msgh_bits =
-        MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0, 0);
-    req.head.msgh_size = size;
-    req.head.msgh_remote_port = to;
-    req.head.msgh_local_port = reply;
-    req.head.msgh_id = id;
-    req.ndr = NDR_record;
-    req.args[0] = a0;
-    mach_msg_return_t mr = mach_msg(&req.head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, size, 0,
-                                    MACH_PORT_NULL, 10000, MACH_PORT_NULL);
-    kr_reply r;
-    if (mr == MACH_MSG_SUCCESS)
-        mr = kr_receive(reply, &r);
+    mru_reply r;
+    mach_msg_return_t mr = mru_rpc(to, reply, id, n, a0, 0, &r);
     if (mr != MACH_MSG_SUCCESS)
         return -(kern_return_t)mr;
     if (r.head.msgh_id != id + 100 || r.head.msgh_size != sizeof(mig_reply_error_t))
