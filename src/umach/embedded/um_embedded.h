@@ -8,6 +8,8 @@
 #include "../kern/um_kern.h"
 #include "../vm/um_usage.h"
 
+#include <mach/thread_policy.h>
+
 #include <sys/types.h>
 
 /* The kernel's regions and the task's memory in this process (um_memory.c). */
@@ -91,8 +93,26 @@ void um_thread_note(mach_port_name_t name);
  * for a right that is not to a live thread of this process.
  */
 kern_return_t um_thread_lookup(mach_port_name_t name, pid_t *tid);
-/* Thread `tid` exited: its thread_policy_set settings go (um_thread_policy.c). */
-void um_thread_policy_forget(pid_t tid);
+/*
+ * thread_policy_set's settings (um_thread_policy.c) are kept by thread id and start time
+ * (um_proc_thread_read), so that a later thread given an ended one's id starts from the
+ * defaults. um_thread_policy_forget: thread `id` has ended, its settings go;
+ * um_thread_policy_forget_tid: thread `tid` is exiting (its exit hook), its settings and any
+ * an ended thread of that id left go.
+ */
+void um_thread_policy_forget(um_thread_id id);
+void um_thread_policy_forget_tid(pid_t tid);
+/*
+ * thread_policy_set and thread_policy_get on thread `id` once its port is looked up (the
+ * words already checked against MIG's 16, `w` holding `count` of them); tests/kern call them
+ * with made-up identities.
+ */
+kern_return_t um_thread_policy_set_id(um_thread_id id, thread_policy_flavor_t flavor,
+                                      const integer_t *w, mach_msg_type_number_t count);
+kern_return_t um_thread_policy_get_id(um_thread_id id, thread_policy_flavor_t flavor,
+                                      thread_policy_t policy_info,
+                                      mach_msg_type_number_t *policy_infoCnt,
+                                      boolean_t *get_default);
 /*
  * Where the calling thread keeps its port (async-signal-safe), for an exception worker to
  * name it: um_embedded_thread_name_of gives the worker a send right (a name of the task's) to

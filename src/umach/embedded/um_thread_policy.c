@@ -3,11 +3,15 @@
  * threads of this process, with XNU's checks and answers (osfmk/kern/thread_policy.c, macOS).
  *
  * XNU's policies are scheduling hints; here each thread's settings are kept in a table by its
- * Linux id and reported back as XNU reports them, and nothing is asked of Linux: a nice value
- * an unprivileged thread lowers cannot be raised again (XNU restores a precedence at will),
- * real time needs CAP_SYS_NICE, and Linux has no cache-sharing tags or QoS tiers
- * (docs/porting.md). A thread's settings go when it exits (um_threads.c's exit hook calls
- * um_thread_policy_forget) and in a forked child, whose thread is a new one.
+ * Linux id and start time and reported back as XNU reports them, and nothing is asked of
+ * Linux: a nice value an unprivileged thread lowers cannot be raised again (XNU restores a
+ * precedence at will), real time needs CAP_SYS_NICE, and Linux has no cache-sharing tags or
+ * QoS tiers (docs/porting.md). A thread's settings go when it exits (um_threads.c's exit hook
+ * calls um_thread_policy_forget_tid) and in a forked child, whose thread is a new one. A thread
+ * whose port task_threads made has no exit hook: its settings stay until a lookup finds the
+ * thread gone (um_threads.c) or until its id is looked up for a later thread, whose start time
+ * differs (Linux reuses thread ids, never an id and start time together), so a later thread
+ * given the id never takes over an ended one's settings.
  *
  * The calls are MIG routines on Darwin, so the stub's own rules hold too: set refuses more
  * than 16 words with MIG_ARRAY_TOO_LARGE before anything is sent, and get asks for at most
@@ -40,7 +44,7 @@ enum { TP_TIMESHARE, TP_FIXED, TP_REALTIME };
 /* What one thread was told. A thread with no entry has the defaults: timeshare, importance
  * 0, no tag, no tiers. */
 typedef struct tp_thread {
-    pid_t tid;
+    um_thread_id id;
     int mode;
     /* The last real-time setting: kept while another mode rules, reported only in real time. */
     thread_time_constraint_policy_data_t rt;
@@ -76,32 +80,63 @@ static void tp_lock_take(void)
 
 static const tp_thread tp_defaults = {.mode = TP_TIMESHARE};
 
-/* The entry of `tid`, or NULL. Conditions: tp_lock held. */
-static tp_thread *tp_find(pid_t tid)
+/* Thread `tid`'s identity (its id and start time): false when it is gone (or /proc cannot
+ * tell), and then it has the defaults and keeps nothing. */
+static bool tp_identity(pid_t tid, um_thread_id *id)
 {
-    for (size_t i = 0; i < tp_count; i++)
-        if (tp_table[i].tid == tid)
-            return &tp_table[i];
-    return NULL;
+    id->tid = tid;
+    id->start = 0;
+    return um_proc_thread_read(0, tid, &id->start);
 }
 
-/* `tid`'s settings (the defaults when it has none). */
-static tp_thread tp_read(pid_t tid)
+/* The entry of thread `id`, or NULL. An entry with its thread id and an earlier start time is
+ * an ended thread's (`id` was given the id after it): it goes. Conditions: tp_lock held. */
+static tp_thread *tp_find(um_thread_id id)
+{
+    tp_thread *found = NULL;
+    for (size_t i = 0; i < tp_count;) {
+        if (tp_table[i].id.tid != id.tid || tp_table[i].id.start > id.start) {
+            i++;
+        } else if (tp_table[i].id.start == id.start) {
+            found = &tp_table[i++];
+        } else {
+            tp_table[i] = tp_table[--tp_count];
+            if (found == &tp_table[tp_count])
+                found = &tp_table[i];
+        }
+    }
+    return found;
+}
+
+/* Thread `id`'s settings (the defaults when it has none). */
+static tp_thread tp_read(um_thread_id id)
 {
     tp_lock_take();
-    const tp_thread *t = tp_find(tid);
+    const tp_thread *t = tp_find(id);
     tp_thread copy = t ? *t : tp_defaults;
     pthread_mutex_unlock(&tp_lock);
-    copy.tid = tid;
+    copy.id = id;
     return copy;
 }
 
-void um_thread_policy_forget(pid_t tid)
+void um_thread_policy_forget(um_thread_id id)
 {
     tp_lock_take();
-    tp_thread *t = tp_find(tid);
+    tp_thread *t = tp_find(id);
     if (t)
         *t = tp_table[--tp_count];
+    pthread_mutex_unlock(&tp_lock);
+}
+
+void um_thread_policy_forget_tid(pid_t tid)
+{
+    tp_lock_take();
+    for (size_t i = 0; i < tp_count;) {
+        if (tp_table[i].id.tid == tid)
+            tp_table[i] = tp_table[--tp_count];
+        else
+            i++;
+    }
     pthread_mutex_unlock(&tp_lock);
 }
 
@@ -193,15 +228,15 @@ static kern_return_t tp_apply(tp_thread *t, thread_policy_flavor_t flavor, const
     }
 }
 
-/* `flavor`'s words applied to `tid`'s settings, all under the lock so that two calls on one
- * thread lose neither; KERN_RESOURCE_SHORTAGE when there is no memory for a new entry. */
-static kern_return_t tp_set(pid_t tid, thread_policy_flavor_t flavor, const integer_t *w,
-                            mach_msg_type_number_t count)
+/* `flavor`'s words applied to thread `id`'s settings, all under the lock so that two calls on
+ * one thread lose neither; KERN_RESOURCE_SHORTAGE when there is no memory for a new entry. */
+kern_return_t um_thread_policy_set_id(um_thread_id id, thread_policy_flavor_t flavor,
+                                      const integer_t *w, mach_msg_type_number_t count)
 {
     tp_lock_take();
-    tp_thread *slot = tp_find(tid);
+    tp_thread *slot = tp_find(id);
     tp_thread t = slot ? *slot : tp_defaults;
-    t.tid = tid;
+    t.id = id;
     kern_return_t kr = tp_apply(&t, flavor, w, count);
     if (kr == KERN_SUCCESS && !slot) {
         if (tp_count == tp_cap) {
@@ -222,6 +257,10 @@ static kern_return_t tp_set(pid_t tid, thread_policy_flavor_t flavor, const inte
     pthread_mutex_unlock(&tp_lock);
     return kr;
 }
+
+static kern_return_t tp_get(const tp_thread *tp, thread_policy_flavor_t flavor,
+                            thread_policy_t policy_info, mach_msg_type_number_t *policy_infoCnt,
+                            boolean_t *get_default);
 
 UM_EXPORT kern_return_t thread_policy_set(thread_act_t thread, thread_policy_flavor_t flavor,
                                           thread_policy_t policy_info,
@@ -246,13 +285,20 @@ UM_EXPORT kern_return_t thread_policy_set(thread_act_t thread, thread_policy_fla
     }
     if (kr != KERN_SUCCESS)
         return kr;
-    if ((kr = tp_set(tid, flavor, w, policy_infoCnt)) != KERN_SUCCESS)
+    um_thread_id id;
+    if (!tp_identity(tid, &id)) {
+        /* Ended since the lookup: checked as ever, and nothing to keep. */
+        tp_thread scratch = tp_defaults;
+        return tp_apply(&scratch, flavor, w, policy_infoCnt);
+    }
+    if ((kr = um_thread_policy_set_id(id, flavor, w, policy_infoCnt)) != KERN_SUCCESS)
         return kr;
     /* The thread may have exited since the lookup, its exit hook done before the write: its
-     * entry must not outlive it (a later thread may get its id). */
+     * entry must not outlive it (a later thread given its id would not see it, but it would
+     * stay until one is looked up). */
     pid_t again;
     if (um_thread_lookup(thread, &again) != KERN_SUCCESS || again != tid)
-        um_thread_policy_forget(tid);
+        um_thread_policy_forget(id);
     return KERN_SUCCESS;
 }
 
@@ -268,11 +314,33 @@ UM_EXPORT kern_return_t thread_policy_get(thread_inspect_t thread, thread_policy
                                             get_default);
     if (kr != KERN_SUCCESS)
         return kr;
+    um_thread_id id;
+    if (!tp_identity(tid, &id))
+        return tp_get(&tp_defaults, flavor, policy_info, policy_infoCnt, get_default);
+    return um_thread_policy_get_id(id, flavor, policy_info, policy_infoCnt, get_default);
+}
+
+kern_return_t um_thread_policy_get_id(um_thread_id id, thread_policy_flavor_t flavor,
+                                      thread_policy_t policy_info,
+                                      mach_msg_type_number_t *policy_infoCnt,
+                                      boolean_t *get_default)
+{
+    if (*get_default)
+        return tp_get(&tp_defaults, flavor, policy_info, policy_infoCnt, get_default);
+    const tp_thread t = tp_read(id);
+    return tp_get(&t, flavor, policy_info, policy_infoCnt, get_default);
+}
+
+/* thread_policy_get's answer for a thread with settings `t`. */
+static kern_return_t tp_get(const tp_thread *tp, thread_policy_flavor_t flavor,
+                            thread_policy_t policy_info, mach_msg_type_number_t *policy_infoCnt,
+                            boolean_t *get_default)
+{
+    const tp_thread t = *tp;
     const mach_msg_type_number_t n = *policy_infoCnt < TP_WORDS ? *policy_infoCnt : TP_WORDS;
     integer_t w[TP_WORDS];
     memset(w, 0, sizeof w);
     boolean_t dflt = *get_default;
-    const tp_thread t = dflt ? tp_defaults : tp_read(tid);
     switch (flavor) {
     case THREAD_EXTENDED_POLICY: {
         /* A real-time thread has no timeshare setting: the default, and get_default says so. */

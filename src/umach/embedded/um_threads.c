@@ -94,7 +94,7 @@ static void th_exit(void *v)
             i++;
     }
     th_lock_give();
-    um_thread_policy_forget(tid);
+    um_thread_policy_forget_tid(tid);
 }
 
 /* A forked child is a new task: the parent's names and threads are not its. */
@@ -257,11 +257,11 @@ static kern_return_t th_lookup(mach_port_name_t name, th_note *out)
          * A thread that never made its port has ended (or its id is another thread's now):
          * nothing destroyed the port at its exit, so it goes now, and the call gets what a
          * thread's own port gives once its thread has ended, a dead name's answer. Its
-         * thread_policy_set settings go too, unless its id is a live thread's again.
+         * thread_policy_set settings go too (kept by id and start time: a live thread that
+         * has its id now keeps its own).
          */
         th_forget(name);
-        if (!alive)
-            um_thread_policy_forget(out->tid);
+        um_thread_policy_forget((um_thread_id){out->tid, out->start});
         if (um_client_active()) {
             um_client_thread_gone(out->tid, out->start);
         } else {
