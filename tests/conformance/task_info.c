@@ -16,6 +16,7 @@
 #include <mach/task_info.h>
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -134,15 +135,50 @@ MT_TEST(a_thread_that_ended_adds_its_cpu_time_to_basic_info_and_a_live_one_to_th
     MT_CHECK(live >= spin / 2);
 }
 
-/* TASK_VM_INFO with the whole structure's count (zeros when the call fails). */
-static task_vm_info_data_t vm_info(void)
+/*
+ * Is `got` the count of a revision of task_vm_info XNU defines, no larger than `asked`? A
+ * kernel older than the SDK answers its own latest revision (macOS 14 answers revision 6's 89
+ * words to the macOS 15 SDK's 93), so the whole structure's count is not always what comes
+ * back. The revisions are those this SDK defines.
+ */
+static bool vm_info_count_ok(mach_msg_type_number_t got, mach_msg_type_number_t asked)
+{
+    static const mach_msg_type_number_t revs[] = {
+        TASK_VM_INFO_REV0_COUNT, TASK_VM_INFO_REV1_COUNT, TASK_VM_INFO_REV2_COUNT,
+        TASK_VM_INFO_REV3_COUNT, TASK_VM_INFO_REV4_COUNT, TASK_VM_INFO_REV5_COUNT,
+#ifdef TASK_VM_INFO_REV6_COUNT
+        TASK_VM_INFO_REV6_COUNT,
+#endif
+#ifdef TASK_VM_INFO_REV7_COUNT
+        TASK_VM_INFO_REV7_COUNT,
+#endif
+#ifdef TASK_VM_INFO_REV8_COUNT
+        TASK_VM_INFO_REV8_COUNT,
+#endif
+        TASK_VM_INFO_COUNT,
+    };
+    if (got > asked)
+        return false;
+    for (size_t i = 0; i < sizeof revs / sizeof revs[0]; i++)
+        if (got == revs[i])
+            return true;
+    return false;
+}
+
+/* TASK_VM_INFO asked with the whole structure's count: the fields of the revision that comes
+ * back, its count in *got, the others 0 (all 0 when the call fails or the count is none of a
+ * revision's). */
+static task_vm_info_data_t vm_info(mach_msg_type_number_t *got)
 {
     task_vm_info_data_t vmi;
     memset(&vmi, 0, sizeof vmi);
     mach_msg_type_number_t cnt = TASK_VM_INFO_COUNT;
     if (task_info(TASK, TASK_VM_INFO, (task_info_t)&vmi, &cnt) != KERN_SUCCESS ||
-        cnt != TASK_VM_INFO_COUNT)
+        !vm_info_count_ok(cnt, TASK_VM_INFO_COUNT)) {
         memset(&vmi, 0, sizeof vmi);
+        cnt = 0;
+    }
+    *got = cnt;
     return vmi;
 }
 
@@ -163,23 +199,28 @@ MT_TEST(task_vm_info_with_the_whole_count_describes_the_tasks_memory)
     memset(&vmi, 0, sizeof vmi);
     mach_msg_type_number_t cnt = TASK_VM_INFO_COUNT;
     MT_KR(task_info(TASK, TASK_VM_INFO, (task_info_t)&vmi, &cnt), KERN_SUCCESS);
-    MT_EQ(cnt, TASK_VM_INFO_COUNT);
+    /* The kernel's latest revision: the SDK's, or an earlier one on an older kernel. */
+    MT_CHECK(vm_info_count_ok(cnt, TASK_VM_INFO_COUNT));
+    mach_msg_type_number_t whole = cnt;
     MT_CHECK(vmi.resident_size > 0);
     MT_CHECK(vmi.virtual_size >= vmi.resident_size);
     MT_CHECK(vmi.resident_size_peak >= vmi.resident_size);
     MT_EQ((vm_size_t)vmi.page_size, vm_page_size);
     MT_CHECK(vmi.region_count > 0);
     MT_CHECK(vmi.internal > 0);
-    MT_CHECK(vmi.phys_footprint > 0);
-    MT_CHECK(vmi.min_address < vmi.max_address);
-    MT_CHECK((mach_vm_address_t)(uintptr_t)&vmi >= vmi.min_address);
-    MT_CHECK((mach_vm_address_t)(uintptr_t)&vmi < vmi.max_address);
+    if (cnt >= TASK_VM_INFO_REV1_COUNT)
+        MT_CHECK(vmi.phys_footprint > 0);
+    if (cnt >= TASK_VM_INFO_REV2_COUNT) {
+        MT_CHECK(vmi.min_address < vmi.max_address);
+        MT_CHECK((mach_vm_address_t)(uintptr_t)&vmi >= vmi.min_address);
+        MT_CHECK((mach_vm_address_t)(uintptr_t)&vmi < vmi.max_address);
+    }
 
     /* TASK_VM_INFO_PURGEABLE: the same structure, with the same count. */
     memset(&vmi, 0, sizeof vmi);
     cnt = TASK_VM_INFO_COUNT;
     MT_KR(task_info(TASK, TASK_VM_INFO_PURGEABLE, (task_info_t)&vmi, &cnt), KERN_SUCCESS);
-    MT_EQ(cnt, TASK_VM_INFO_COUNT);
+    MT_EQ(cnt, whole);
     MT_CHECK(vmi.resident_size > 0 && vmi.virtual_size >= vmi.resident_size);
     MT_EQ((vm_size_t)vmi.page_size, vm_page_size);
 }
@@ -219,18 +260,23 @@ MT_TEST(task_vm_info_answers_the_largest_revision_the_count_holds_and_writes_no_
 MT_TEST(phys_footprint_grows_with_touched_memory_and_shrinks_when_it_is_deallocated)
 {
     mach_vm_size_t size = 64 * MIB;
-    task_vm_info_data_t before = vm_info();
+    mach_msg_type_number_t got = 0;
+    task_vm_info_data_t before = vm_info(&got);
+    /* phys_footprint is revision 1's. */
+    MT_REQUIRE(got >= TASK_VM_INFO_REV1_COUNT);
     MT_CHECK(before.phys_footprint > 0);
     mach_vm_address_t a = touched_memory(size);
     MT_REQUIRE(a != 0);
-    task_vm_info_data_t touched = vm_info();
+    task_vm_info_data_t touched = vm_info(&got);
+    MT_REQUIRE(got >= TASK_VM_INFO_REV1_COUNT);
     /* Three quarters of the touched bytes, at least: the machine may reclaim others. */
     MT_CHECK(touched.phys_footprint >= before.phys_footprint + size * 3 / 4);
     MT_CHECK(touched.internal >= before.internal + size * 3 / 4);
     MT_CHECK(touched.resident_size >= before.resident_size + size * 3 / 4);
     MT_CHECK(touched.virtual_size >= before.virtual_size + size * 3 / 4);
     MT_KR(mach_vm_deallocate(TASK, a, size), KERN_SUCCESS);
-    task_vm_info_data_t after = vm_info();
+    task_vm_info_data_t after = vm_info(&got);
+    MT_REQUIRE(got >= TASK_VM_INFO_REV1_COUNT);
     MT_CHECK(after.phys_footprint + size * 3 / 4 <= touched.phys_footprint);
     MT_CHECK(after.virtual_size + size * 3 / 4 <= touched.virtual_size);
 }
