@@ -207,7 +207,7 @@ MT_TEST(task_vm_info_with_the_whole_count_describes_the_tasks_memory)
     MT_CHECK(vmi.resident_size_peak >= vmi.resident_size);
     MT_EQ((vm_size_t)vmi.page_size, vm_page_size);
     MT_CHECK(vmi.region_count > 0);
-    MT_CHECK(vmi.internal > 0);
+    MT_CHECK(vmi.internal + vmi.compressed > 0);
     if (cnt >= TASK_VM_INFO_REV1_COUNT)
         MT_CHECK(vmi.phys_footprint > 0);
     if (cnt >= TASK_VM_INFO_REV2_COUNT) {
@@ -269,10 +269,14 @@ MT_TEST(phys_footprint_grows_with_touched_memory_and_shrinks_when_it_is_dealloca
     MT_REQUIRE(a != 0);
     task_vm_info_data_t touched = vm_info(&got);
     MT_REQUIRE(got >= TASK_VM_INFO_REV1_COUNT);
-    /* Three quarters of the touched bytes, at least: the machine may reclaim others. */
+    /* Three quarters of the touched bytes, at least: the machine may reclaim others. Under
+     * memory pressure touched pages leave the resident set for the compressor (macOS) or swap
+     * (Linux), where phys_footprint still counts them, and so does compressed. */
     MT_CHECK(touched.phys_footprint >= before.phys_footprint + size * 3 / 4);
-    MT_CHECK(touched.internal >= before.internal + size * 3 / 4);
-    MT_CHECK(touched.resident_size >= before.resident_size + size * 3 / 4);
+    MT_CHECK(touched.internal + touched.compressed >=
+             before.internal + before.compressed + size * 3 / 4);
+    MT_CHECK(touched.resident_size + touched.compressed >=
+             before.resident_size + before.compressed + size * 3 / 4);
     MT_CHECK(touched.virtual_size >= before.virtual_size + size * 3 / 4);
     MT_KR(mach_vm_deallocate(TASK, a, size), KERN_SUCCESS);
     task_vm_info_data_t after = vm_info(&got);
