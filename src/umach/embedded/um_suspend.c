@@ -84,7 +84,8 @@ typedef struct su_rec {
     pid_t tid;           /* 0: free. su_lock; read by handlers */
     uint32_t count;      /* the suspend count, user's and holds (su_lock) */
     uint32_t user;       /* thread_suspend's part of count (su_lock) */
-    uint32_t stopped;    /* futex word: 1 once the thread waits in the handler */
+    uint32_t stopped;    /* futex word: released + 1 once the thread waits in the handler for
+                            the holds taken since `released` last moved (see su_stop) */
     uint32_t released;   /* futex word the stopped thread waits on: moved when count hits 0 */
     uint32_t inside;     /* the thread runs the handler (the signal is blocked meanwhile) */
     su_state state;      /* the registers where it stopped (written before stopped) */
@@ -157,7 +158,7 @@ static su_rec *su_find_or_make(pid_t tid)
         if (__atomic_load_n(&r->count, __ATOMIC_RELAXED) == 0 &&
             (r->tid == 0 || su_gone(r->tid))) {
             r->user = 0;
-            r->stopped = 0;
+            r->stopped = r->released; /* says stopped for no generation */
             __atomic_store_n(&r->tid, tid, __ATOMIC_RELEASE);
             return r;
         }
@@ -186,6 +187,13 @@ static su_rec *su_find_or_make(pid_t tid)
  * Wait in the handler while the count is not 0. The wait is on `released`, which only grows:
  * a resume and a new suspend between two looks at the count still wake it, and it says again
  * that it is stopped (a wait on the count itself would sleep through them, 1 then 1).
+ *
+ * "Stopped" names the generation it is for: `stopped` = `released` + 1, `released` being the
+ * value it had while the count was not 0 (it only moves when the count falls to 0). A holder
+ * waits for its own generation's mark (su_wait_stopped), so neither a mark left from an
+ * earlier generation (a thread that marked itself just as it was resumed, then returned) nor
+ * a clearing of the mark by the next hold (which raced the thread's marking and left a
+ * stopped thread unmarked: a suspender waiting forever) can mislead it.
  */
 static void su_stop(su_rec *r)
 {
@@ -193,8 +201,8 @@ static void su_stop(su_rec *r)
         uint32_t seen = __atomic_load_n(&r->released, __ATOMIC_ACQUIRE);
         if (__atomic_load_n(&r->count, __ATOMIC_ACQUIRE) == 0)
             return;
-        if (!__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE)) {
-            __atomic_store_n(&r->stopped, 1, __ATOMIC_RELEASE);
+        if (__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE) != seen + 1) {
+            __atomic_store_n(&r->stopped, seen + 1, __ATOMIC_RELEASE);
             (void)su_futex(&r->stopped, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
         }
         (void)su_futex(&r->released, FUTEX_WAIT_PRIVATE, seen, NULL);
@@ -393,8 +401,6 @@ static kern_return_t su_hold(pid_t tid, pid_t self, bool user, su_rec **out)
     bool first = __atomic_fetch_add(&r->count, 1, __ATOMIC_ACQ_REL) == 0;
     if (user)
         r->user++;
-    if (first)
-        __atomic_store_n(&r->stopped, 0, __ATOMIC_RELEASE);
     su_lock_give();
     *out = r;
     if (first && !su_send(tid, self))
@@ -409,10 +415,8 @@ static void su_release(su_rec *r, bool user)
     if (user)
         r->user--;
     bool last = __atomic_sub_fetch(&r->count, 1, __ATOMIC_ACQ_REL) == 0;
-    if (last) {
-        __atomic_store_n(&r->stopped, 0, __ATOMIC_RELEASE);
+    if (last)
         __atomic_add_fetch(&r->released, 1, __ATOMIC_RELEASE);
-    }
     su_lock_give();
     if (last)
         (void)su_futex(&r->released, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
@@ -425,16 +429,18 @@ static void su_release(su_rec *r, bool user)
 static kern_return_t su_wait_stopped(su_rec *r, pid_t tid)
 {
     unsigned blocked = 0; /* looks in a row that found the signal blocked outside the handler */
+    /* This generation's mark (su_stop): `released` does not move while we hold a count. */
+    uint32_t want = __atomic_load_n(&r->released, __ATOMIC_ACQUIRE) + 1;
     for (;;) {
-        if (__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE) ||
-            __atomic_load_n(&r->count, __ATOMIC_ACQUIRE) == 0)
+        uint32_t v = __atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE);
+        if (v == want || __atomic_load_n(&r->count, __ATOMIC_ACQUIRE) == 0)
             return KERN_SUCCESS;
         struct timespec rel = {0, 20 * 1000 * 1000};
-        (void)su_futex(&r->stopped, FUTEX_WAIT_PRIVATE, 0, &rel);
+        (void)su_futex(&r->stopped, FUTEX_WAIT_PRIVATE, v, &rel);
         /* Every 20 ms a look at the thread: a thread that ended or that blocks the signal
          * would be waited for forever. Inside the handler the signal is blocked too (the
          * thread may not have run since it was resumed): that is no refusal. */
-        if (__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE))
+        if (__atomic_load_n(&r->stopped, __ATOMIC_ACQUIRE) == want)
             return KERN_SUCCESS;
         if (su_gone(tid))
             return KERN_TERMINATED;
