@@ -13,7 +13,7 @@
  *
  * The signal handler itself only does what is async-signal-safe: it fills a request on its
  * own stack, pushes it onto a lock-free list, wakes an exception worker with a futex and
- * sleeps on a futex word of the request until the worker has answered. The worker, an
+ * sleeps on the answers' futex word until the worker has answered its request. The worker, an
  * ordinary thread of umach's, raises the exception (um_exc_raise_as: the ports, the message,
  * its reply port, the wait for the handler's answer) and writes a state handler's new state
  * into the faulting thread's context. So the faulting thread allocates nothing and takes no
@@ -229,11 +229,16 @@ typedef struct um_exc_req {
     long tid;          /* the thread's kernel thread id */
     bool made;         /* embedded mode: the worker made the thread's port */
     kern_return_t kr;  /* the answer */
-    uint32_t done;     /* futex word: 1 once kr is written */
+    uint32_t done;     /* 1 once kr is written: the worker's last touch of the request */
 } um_exc_req;
 
 static um_exc_req *um_exc_queue;       /* pushed by signal handlers (lock-free), popped by workers */
 static uint32_t um_exc_queue_seq;      /* futex word the workers wait on: advanced by each push */
+/* Futex word the faulting threads wait on: advanced by each answer. A request lives on its
+ * thread's stack, which is gone the moment its thread sees `done`; the wake goes to this word,
+ * never to the request (a wake on the request's word could reach a stack frame reused or
+ * unmapped since, as valgrind once saw). */
+static uint32_t um_exc_answer_seq;
 static pthread_mutex_t um_exc_pool_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the two below */
 static unsigned um_exc_idle;           /* workers waiting for a request */
 static int um_exc_workers_started;     /* the first worker exists (0 again in a forked child) */
@@ -280,11 +285,13 @@ static void um_exc_serve(um_exc_req *r)
     r->kr = kr;
 }
 
-/* Wake the thread of a served request (`r` is its own again after this). */
+/* Wake the thread of a served request (`r` is its own again once `done` is set: not touched
+ * after). Every waiting thread wakes and looks at its own request; faults at once are rare. */
 static void um_exc_answer(um_exc_req *r)
 {
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
-    (void)um_futex(&r->done, FUTEX_WAKE_PRIVATE, 1);
+    __atomic_add_fetch(&um_exc_answer_seq, 1, __ATOMIC_RELEASE);
+    (void)um_futex(&um_exc_answer_seq, FUTEX_WAKE_PRIVATE, INT32_MAX);
 }
 
 /* The calling thread is an exception worker: a fault of its own is never raised (it could hold
@@ -439,9 +446,13 @@ static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const 
         ;
     __atomic_add_fetch(&um_exc_queue_seq, 1, __ATOMIC_RELEASE);
     (void)um_futex(&um_exc_queue_seq, FUTEX_WAKE_PRIVATE, 1);
-    while (!__atomic_load_n(&r.done, __ATOMIC_ACQUIRE))
-        if (um_futex(&r.done, FUTEX_WAIT_PRIVATE, 0) != 0 && errno == EINTR)
+    for (;;) {
+        uint32_t answers = __atomic_load_n(&um_exc_answer_seq, __ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&r.done, __ATOMIC_ACQUIRE))
+            break;
+        if (um_futex(&um_exc_answer_seq, FUTEX_WAIT_PRIVATE, answers) != 0 && errno == EINTR)
             um_suspend_signal_point(); /* a ThreadSanitizer build runs the handler there */
+    }
     if (unblocked)
         (void)pthread_sigmask(SIG_SETMASK, &mask_before, NULL);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
