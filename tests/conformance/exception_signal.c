@@ -29,12 +29,14 @@ typedef struct es_handler {
     mach_msg_type_number_t code_cnt;
     int64_t code[2];
     pthread_t thread;
+    mach_port_t thread_port; /* the handler thread's own port */
     int running; /* set (atomically) once the handler thread runs */
 } es_handler;
 
 static void *es_serve(void *arg)
 {
     es_handler *h = arg;
+    h->thread_port = mach_thread_self();
     __atomic_store_n(&h->running, 1, __ATOMIC_RELEASE);
     union {
         exc_wide_req req;
@@ -89,6 +91,8 @@ static void es_start(es_handler *h, kern_return_t answer, void (*mend)(void))
 static void es_finish(es_handler *h)
 {
     (void)pthread_join(h->thread, NULL);
+    if (MACH_PORT_VALID(h->thread_port))
+        (void)mach_port_deallocate(TASK, h->thread_port);
     mach_port_t self = mach_thread_self();
     (void)thread_set_exception_ports(self, EXC_MASK_BAD_ACCESS, MACH_PORT_NULL, EXCEPTION_DEFAULT,
                                      0);
@@ -235,6 +239,58 @@ MT_TEST(a_message_buffer_the_kernel_cannot_read_is_an_error_not_an_exception)
     MT_EQ(h.id, 0x5170);
     MT_KR(mach_port_destruct(TASK, dest, -1, 0), KERN_SUCCESS);
     MT_EQ(munmap(p, 2 * page), 0);
+    NU_END();
+}
+
+/*
+ * A program that stops every other thread it knows of (a garbage collector's stop-the-world:
+ * task_threads, thread_suspend on each but its own and its exception handler's) still has its
+ * faults raised: on Darwin the kernel raises them, and no thread the task lists stands in
+ * the way.
+ */
+MT_TEST(a_fault_is_raised_while_every_other_listed_thread_is_suspended)
+{
+    NU_BEGIN();
+    void *p = mmap(NULL, es_page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(p != MAP_FAILED);
+    es_page = p;
+    MT_EQ(mprotect(p, es_page_size(), PROT_READ), 0);
+    es_handler h;
+    es_start(&h, KERN_SUCCESS, es_make_writable);
+    mach_port_t self = mach_thread_self();
+    thread_act_array_t list = NULL;
+    mach_msg_type_number_t n = 0;
+    MT_KR(task_threads(TASK, &list, &n), KERN_SUCCESS);
+    MT_REQUIRE(list != NULL);
+    bool *held = calloc(n ? n : 1, sizeof *held);
+    MT_REQUIRE(held != NULL);
+    for (mach_msg_type_number_t i = 0; i < n; i++) {
+        if (list[i] == self || list[i] == h.thread_port)
+            continue;
+        kern_return_t kr = thread_suspend(list[i]);
+#ifdef __APPLE__
+        MT_KR(kr, KERN_SUCCESS);
+#else
+        /* A thread that blocks umach's suspend signal for good (a sanitizer's own thread) is
+         * refused with KERN_FAILURE (docs/porting.md). */
+        MT_CHECK(kr == KERN_SUCCESS || kr == KERN_FAILURE);
+#endif
+        held[i] = kr == KERN_SUCCESS;
+    }
+    es_page[0] = 7; /* raised, mended by the handler, run again */
+    for (mach_msg_type_number_t i = 0; i < n; i++)
+        if (held[i])
+            MT_KR(thread_resume(list[i]), KERN_SUCCESS);
+    free(held);
+    es_finish(&h);
+    MT_EQ(es_page[0], 7);
+    MT_EQ(h.exception, EXC_BAD_ACCESS);
+    MT_EQ(h.code[1], (int64_t)(intptr_t)p);
+    for (mach_msg_type_number_t i = 0; i < n; i++)
+        MT_KR(mach_port_deallocate(TASK, list[i]), KERN_SUCCESS);
+    MT_KR(vm_deallocate(TASK, (vm_address_t)list, n * sizeof list[0]), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, self), KERN_SUCCESS);
+    MT_EQ(munmap(p, es_page_size()), 0);
     NU_END();
 }
 

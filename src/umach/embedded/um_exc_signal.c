@@ -53,6 +53,7 @@
 #endif
 #include "../um_export.h"
 #include "../vm/um_regions.h"
+#include "../vm/um_usage.h"
 #include "um_embedded.h"
 #include "um_exc.h"
 #include "um_suspend.h"
@@ -320,10 +321,10 @@ static void *um_exc_worker(void *arg)
     sigfillset(&all);
     for (unsigned i = 0; i < UM_EXC_NFAULT; i++)
         sigdelset(&all, um_exc_signals[i]);
-    /* A worker is a thread of the task (task_threads lists it): thread_suspend stops it too. */
-    int suspend = um_suspend_signal();
-    if (suspend > 0)
-        sigdelset(&all, suspend);
+    /* A worker does what XNU's kernel does: it is no thread of the task (task_threads leaves
+     * it out, vm/um_usage.h), so a program that suspends every thread it lists still has its
+     * faults raised; the suspend signal stays blocked. */
+    um_own_thread_name(UM_OWN_THREAD_PREFIX "exc");
     (void)pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&um_exc_pool_lock);
     for (;;) {

@@ -747,6 +747,7 @@ static void timer_unlist(um_port *port)
 static void *timer_service(void *arg)
 {
     (void)arg;
+    um_own_thread_name(UM_OWN_THREAD_PREFIX "timer"); /* no thread of the task: XNU's kernel */
     for (;;) {
         uint32_t seen = __atomic_load_n(&timer_word, __ATOMIC_ACQUIRE);
         um_embedded_enter();

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -252,7 +253,13 @@ static char *put_dec(char *buf, uint64_t v)
     return buf;
 }
 
-bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start)
+void um_own_thread_name(const char *name)
+{
+    (void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)name, 0, 0, 0);
+}
+
+/* um_proc_thread_read, and *own: is the thread one of umach's (UM_OWN_THREAD_PREFIX)? */
+static bool proc_thread_stat(pid_t pid, pid_t tid, uint64_t *start, bool *own)
 {
     /* No stdio, no snprintf: a fault's exception worker may call this in a signal's wake. */
     char path[80], *p = path;
@@ -279,9 +286,13 @@ bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start)
     if (len <= 0)
         return false;
     buf[len] = '\0';
+    /* The name is between the first '(' and the last ')': it may hold either. */
+    char *name = strchr(buf, '(');
     char *q = strrchr(buf, ')');
-    if (!q)
+    if (!name || !q || q < name)
         return false;
+    *own = (size_t)(q - name - 1) >= sizeof UM_OWN_THREAD_PREFIX - 1 &&
+           memcmp(name + 1, UM_OWN_THREAD_PREFIX, sizeof UM_OWN_THREAD_PREFIX - 1) == 0;
     q++;
     uint64_t flags = 0, when = 0;
     char state = 0;
@@ -312,6 +323,12 @@ bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start)
     return true;
 }
 
+bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start)
+{
+    bool own;
+    return proc_thread_stat(pid, tid, start, &own);
+}
+
 um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n)
 {
     char path[48];
@@ -331,8 +348,9 @@ um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n)
         if (end == de->d_name || *end || tid <= 0)
             continue;
         uint64_t start;
-        if (!um_proc_thread_read(pid, (pid_t)tid, &start))
-            continue; /* ended meanwhile, or ending */
+        bool own;
+        if (!proc_thread_stat(pid, (pid_t)tid, &start, &own) || own)
+            continue; /* ended meanwhile, or ending; or umach's own */
         if (count == cap) {
             um_thread_id *more = realloc(ids, 2 * cap * sizeof *ids);
             if (!more) {
