@@ -4,7 +4,8 @@
  * registers lie in its own stack; the suspend count nests; resuming a thread that is not
  * suspended is KERN_FAILURE; a thread suspending itself stops until another thread resumes
  * it; a suspension does not end a wait in mach_msg, even with MACH_RCV_INTERRUPT; many
- * suspensions of a thread calling mach_msg while others call it too never hang.
+ * suspensions of a thread calling mach_msg while others call it too never hang, nor do the
+ * suspender's own vm calls while the thread it stopped was in the middle of its own.
  */
 #ifndef __APPLE__
 #define _GNU_SOURCE /* pthread_getattr_np */
@@ -494,6 +495,63 @@ MT_TEST_TIMEOUT(suspending_a_thread_in_a_mach_msg_loop_many_times_never_hangs, 1
     (void)mach_port_deallocate(TASK, t);
     MT_KR(mach_port_destruct(TASK, g.port, 0, 0), KERN_SUCCESS);
     MT_KR(mach_port_destruct(TASK, mine, 0, 0), KERN_SUCCESS);
+}
+
+/* A thread allocating and freeing memory with Mach's vm calls until told to stop. */
+typedef struct ts_vm_loop {
+    mach_port_t thread;
+    int stop;
+    kern_return_t kr;
+    unsigned long rounds;
+} ts_vm_loop;
+
+static void *ts_vm_churn(void *arg)
+{
+    ts_vm_loop *v = arg;
+    __atomic_store_n(&v->thread, mach_thread_self(), __ATOMIC_RELEASE);
+    v->kr = KERN_SUCCESS;
+    while (!TS_LOAD(&v->stop) && v->kr == KERN_SUCCESS) {
+        vm_address_t a = 0;
+        vm_size_t size = 4 * vm_page_size;
+        v->kr = vm_allocate(TASK, &a, size, VM_FLAGS_ANYWHERE);
+        if (v->kr != KERN_SUCCESS)
+            break;
+        ((volatile char *)a)[0] = 1;
+        v->kr = vm_deallocate(TASK, a, size);
+        v->rounds++;
+    }
+    return NULL;
+}
+
+/* Wherever in its vm calls a thread is stopped, the suspender's own vm calls go on (a
+ * garbage collector allocates while the world is stopped). */
+MT_TEST_TIMEOUT(a_thread_suspended_in_its_vm_calls_never_holds_up_the_suspenders, 120)
+{
+    ts_vm_loop v;
+    memset(&v, 0, sizeof v);
+    pthread_t p;
+    MT_REQUIRE(pthread_create(&p, NULL, ts_vm_churn, &v) == 0);
+    mach_port_t t;
+    while ((t = __atomic_load_n(&v.thread, __ATOMIC_ACQUIRE)) == MACH_PORT_NULL)
+        ts_sleep_ms(1);
+    (void)alarm(100); /* a hang ends the program (SIGALRM) */
+    int cycles = 1000;
+    const char *scale = getenv("MT_TIMEOUT_SCALE");
+    if (scale && atoi(scale) > 1)
+        cycles /= atoi(scale);
+    for (int i = 0; i < cycles; i++) {
+        MT_KR(thread_suspend(t), KERN_SUCCESS);
+        vm_address_t a = 0;
+        MT_KR(vm_allocate(TASK, &a, vm_page_size, VM_FLAGS_ANYWHERE), KERN_SUCCESS);
+        MT_KR(vm_deallocate(TASK, a, vm_page_size), KERN_SUCCESS);
+        MT_KR(thread_resume(t), KERN_SUCCESS);
+    }
+    (void)alarm(0);
+    TS_STORE(&v.stop, 1);
+    pthread_join(p, NULL);
+    MT_KR(v.kr, KERN_SUCCESS);
+    MT_CHECK(v.rounds > 0);
+    (void)mach_port_deallocate(TASK, t);
 }
 
 MT_MAIN()

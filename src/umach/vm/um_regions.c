@@ -22,6 +22,7 @@
 #define _GNU_SOURCE /* memfd_create, mremap, MAP_FIXED_NOREPLACE, fallocate, SEEK_DATA */
 #endif
 #include "um_regions.h"
+#include "../embedded/um_suspend.h"
 
 #include <mach/mach.h>
 
@@ -182,6 +183,23 @@ static struct {
     uint64_t grave_bytes;
     bool no_dontunmap;       /* mremap(MREMAP_DONTUNMAP) refused: no parking */
 } um_vmr = {.lock = PTHREAD_MUTEX_INITIALIZER, .pagemap = -1, .maps = -1};
+
+/*
+ * The registry's lock. A thread inside is not stopped by thread_suspend until it leaves
+ * (embedded/um_suspend.h), as with the world lock: a thread stopped holding it would hold up
+ * every vm call and out-of-line send of the thread that suspended it.
+ */
+static void vmr_lock(void)
+{
+    um_suspend_hold();
+    pthread_mutex_lock(&um_vmr.lock);
+}
+
+static void vmr_unlock(void)
+{
+    pthread_mutex_unlock(&um_vmr.lock);
+    um_suspend_unhold();
+}
 
 /* Sizes from which mappings are placed on 2 MiB boundaries (page tables then move whole). */
 #define UM_VM_ALIGN (2u * 1024 * 1024)
@@ -688,7 +706,7 @@ static void shared_fork_copies(void)
 
 static void um_vm_atfork_prepare(void)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     /* Pooled memfds would be reused by both processes: let them go. */
     while (um_vmr.npool) {
         close(um_vmr.pool[--um_vmr.npool].fd);
@@ -719,7 +737,7 @@ static void um_vm_atfork_parent(void)
         r->fork_pieces = NULL;
         (void)madvise((void *)(uintptr_t)r->start, r->end - r->start, MADV_DOFORK);
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
 }
 
 static void parks_after_fork_child(void);
@@ -788,7 +806,7 @@ static void um_vm_atfork_child(void)
         }
         i++;
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
 }
 
 /*
@@ -1217,7 +1235,7 @@ mach_msg_return_t um_vm_copyin(uint64_t addr, uint64_t size, bool physical, bool
         return mr;
     }
 
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     um_region *r = reg_covering(start, end);
     if (r && !reg_valid(r)) {
         reg_forget(r->start, r->end, false);
@@ -1231,7 +1249,7 @@ mach_msg_return_t um_vm_copyin(uint64_t addr, uint64_t size, bool physical, bool
             if (!c) {
                 /* Give the pages back where they were. */
                 (void)mremap(p, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(uintptr_t)start);
-                pthread_mutex_unlock(&um_vmr.lock);
+                vmr_unlock();
                 return MACH_MSG_VM_KERNEL;
             }
             c->map = p;
@@ -1240,13 +1258,13 @@ mach_msg_return_t um_vm_copyin(uint64_t addr, uint64_t size, bool physical, bool
                 reg_carve(r, start, end, c);
             else
                 reg_forget(start, end, false); /* stale entries of a range not ours */
-            pthread_mutex_unlock(&um_vmr.lock);
+            vmr_unlock();
             *copyp = c;
             return MACH_MSG_SUCCESS;
         }
         /* Not one mapping (or not mapped): copy what is readable, then unmap the range. */
         mr = copy_object(r, addr, size, false, copyp); /* a move keeps its offset */
-        pthread_mutex_unlock(&um_vmr.lock);
+        vmr_unlock();
         if (mr == MACH_MSG_SUCCESS)
             um_vm_remove(addr, size);
         return mr;
@@ -1256,7 +1274,7 @@ mach_msg_return_t um_vm_copyin(uint64_t addr, uint64_t size, bool physical, bool
         bool share = r->state == UM_RG_LIVE ? reg_freeze(r) : range_clean(start, len);
         if (share) {
             um_vm_copy *c = copy_share(r, start, size, offset, len);
-            pthread_mutex_unlock(&um_vmr.lock);
+            vmr_unlock();
             if (!c)
                 return MACH_MSG_VM_KERNEL;
             *copyp = c;
@@ -1264,7 +1282,7 @@ mach_msg_return_t um_vm_copyin(uint64_t addr, uint64_t size, bool physical, bool
         }
     }
     mr = copy_object(r, addr, size, physical, copyp);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return mr;
 }
 
@@ -1274,7 +1292,7 @@ kern_return_t um_vm_copyout(um_vm_copy *c, uint64_t *addrp)
     if (!c)
         return KERN_SUCCESS;
     kern_return_t kr = KERN_SUCCESS;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     if (c->kind == UM_VC_ENTRY) {
         uint64_t at = (uint64_t)(uintptr_t)c->map;
         if (c->vmo && !reg_insert(at, at + c->len, c->vmo, c->voff, c->state, false))
@@ -1293,7 +1311,7 @@ kern_return_t um_vm_copyout(um_vm_copy *c, uint64_t *addrp)
             *addrp = at + c->offset;
         }
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     free(c);
     return kr;
 }
@@ -1340,9 +1358,9 @@ void um_vm_copy_discard(um_vm_copy *c)
     if (c->kind == UM_VC_ENTRY)
         munmap(c->map, c->len);
     if (c->vmo) {
-        pthread_mutex_lock(&um_vmr.lock);
+        vmr_lock();
         vmo_unref(c->vmo, c->voff, c->len, true);
-        pthread_mutex_unlock(&um_vmr.lock);
+        vmr_unlock();
     }
     free(c);
 }
@@ -1351,12 +1369,12 @@ void um_vm_copy_discard(um_vm_copy *c)
 
 void um_vm_map_hold(void)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
 }
 
 void um_vm_map_release(void)
 {
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
 }
 
 void um_vm_remove(uint64_t addr, uint64_t size)
@@ -1372,12 +1390,12 @@ void um_vm_remove(uint64_t addr, uint64_t size)
 kern_return_t um_vm_deallocate_region(uint64_t start, uint64_t len)
 {
     um_vm_reap_graves();
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     reg_check(start, start + len);
     int rc = munmap((void *)(uintptr_t)start, (size_t)len);
     if (rc == 0)
         reg_forget(start, start + len, true);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return rc == 0 ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
 }
 
@@ -1397,7 +1415,7 @@ kern_return_t um_vm_allocate_region(uint64_t *addrp, uint64_t len, int flags)
         *addrp = (uint64_t)(uintptr_t)p;
         return KERN_SUCCESS;
     }
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     um_vmo *v = len > UM_VM_COPY_SMALL ? vmo_create(len) : NULL;
     if (v && !vmo_ref(v, 0, len)) {
         close(v->ident.fd);
@@ -1440,14 +1458,14 @@ kern_return_t um_vm_allocate_region(uint64_t *addrp, uint64_t len, int flags)
         }
         *addrp = at;
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return kr;
 }
 
 bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *livep)
 {
     bool found = false;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     um_region *r = reg_covering(addr & ~pmask(), round_page64(addr + len));
     if (r && reg_valid(r)) {
         *fdp = r->vmo->ident.fd;
@@ -1455,7 +1473,7 @@ bool um_vm_backing(uint64_t addr, uint64_t len, int *fdp, uint64_t *offp, bool *
         *livep = r->state != UM_RG_FROZEN;
         found = true;
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return found;
 }
 
@@ -1532,7 +1550,7 @@ mach_msg_return_t um_vm_snapshot(uint64_t addr, uint64_t size, bool physical, in
         return MACH_SEND_INVALID_MEMORY; /* size 0: nothing to take */
     int fd = -1;
     uint64_t foff = 0;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     if (c->kind == UM_VC_OBJECT) {
         fd = vmo_give_fd(c->vmo); /* the object's file is the snapshot (frozen, or a new copy) */
         foff = c->voff + c->offset;
@@ -1547,7 +1565,7 @@ mach_msg_return_t um_vm_snapshot(uint64_t addr, uint64_t size, bool physical, in
         }
         foff = c->offset;
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     um_vm_copy_discard(c);
     if (fd < 0)
         return MACH_MSG_VM_KERNEL;
@@ -1594,9 +1612,9 @@ void um_vm_reap_graves(void)
 {
     if (!__atomic_load_n(&um_vmr.ngraves, __ATOMIC_RELAXED))
         return;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     graves_trim(0, 0);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
 }
 
 /* Put parked range `p` back where it was, registered again. Conditions: locked. */
@@ -1627,7 +1645,7 @@ bool um_vm_park(uint64_t addr, uint64_t size, int *fdp, uint64_t *foffp)
     uint64_t start = addr & ~pmask();
     end = round_page64(end);
     uint64_t len = end - start;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     um_region *r = reg_covering(start, end);
     if (um_vmr.no_dontunmap || !r || r->state != UM_RG_LIVE || !reg_valid(r))
         goto no;
@@ -1679,7 +1697,7 @@ bool um_vm_park(uint64_t addr, uint64_t size, int *fdp, uint64_t *foffp)
     um_vmr.parks[um_vmr.nparks] = (um_park){start, len, at, base, span, v, voff,
                                             um_vmr.forks, pthread_self(), false};
     __atomic_fetch_add(&um_vmr.nparks, 1, __ATOMIC_RELAXED); /* read unlocked: a hint */
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     *fdp = fd;
     *foffp = voff + (addr - start);
     return true;
@@ -1688,7 +1706,7 @@ no_ref:
 no_fd:
     close(fd);
 no:
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return false;
 }
 
@@ -1698,7 +1716,7 @@ static bool park_take(uint64_t start, uint64_t len)
     if (!__atomic_load_n(&um_vmr.nparks, __ATOMIC_RELAXED))
         return false;
     bool found = false;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     pthread_t me = pthread_self();
     for (uint32_t i = 0; i < um_vmr.nparks && !found; i++) {
         um_park *p = &um_vmr.parks[i];
@@ -1712,7 +1730,7 @@ static bool park_take(uint64_t start, uint64_t len)
     }
     if (found)
         graves_trim(UM_VM_GRAVES_MAX, UM_VM_GRAVES_BYTES);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return found;
 }
 
@@ -1720,7 +1738,7 @@ void um_vm_unpark_mine(void)
 {
     if (!__atomic_load_n(&um_vmr.nparks, __ATOMIC_RELAXED))
         return;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     pthread_t me = pthread_self();
     for (uint32_t i = 0; i < um_vmr.nparks;) {
         um_park *p = &um_vmr.parks[i];
@@ -1732,7 +1750,7 @@ void um_vm_unpark_mine(void)
         park_drop(i);
         park_restore(&copy);
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
 }
 
 /*
@@ -1754,9 +1772,9 @@ static void parks_after_fork_child(void)
 
 bool um_vm_write_fd(int fd, uint64_t src, uint64_t len, uint64_t off)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     bool ok = safe_pwrite(fd, src, len, off);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return ok;
 }
 
@@ -1785,13 +1803,13 @@ kern_return_t um_vm_map_fd(int fd, uint64_t foff, uint64_t len, uint64_t *addrp)
         close(fd);
         return KERN_INVALID_ARGUMENT;
     }
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     if (!um_vmr.maxvmos)
         vmo_limits_init();
     um_vmo *v = um_vmr.nvmos < um_vmr.maxvmos ? calloc(1, sizeof *v) : NULL;
     void *p = map_aligned(len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)foff);
     if (p == MAP_FAILED) {
-        pthread_mutex_unlock(&um_vmr.lock);
+        vmr_unlock();
         free(v);
         close(fd);
         return KERN_NO_SPACE;
@@ -1825,7 +1843,7 @@ kern_return_t um_vm_map_fd(int fd, uint64_t foff, uint64_t len, uint64_t *addrp)
         close(fd); /* too many objects: a plain mapping, still the caller's to vm_deallocate */
         reg_forget(at, at + len, false);
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     *addrp = at;
     return KERN_SUCCESS;
 }
@@ -1969,9 +1987,9 @@ static int entry_memfd(uint64_t len)
 
 int um_vm_entry_memfd(uint64_t len)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     int fd = entry_memfd(len);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return fd;
 }
 
@@ -2061,20 +2079,20 @@ kern_return_t um_vm_map_shared(int fd, uint64_t foff, uint64_t len, int prot, in
                                uint64_t mask, int flags, int inherit, uint64_t *addrp)
 {
     um_vm_reap_graves();
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     bool overwrite = !(flags & VM_FLAGS_ANYWHERE) && (flags & VM_FLAGS_OVERWRITE);
     if (overwrite)
         reg_check(*addrp, *addrp + len);
     void *p = place(len, prot_to_mmap(prot), MAP_SHARED, fd, foff, mask, flags, *addrp);
     if (p == MAP_FAILED) {
-        pthread_mutex_unlock(&um_vmr.lock);
+        vmr_unlock();
         return KERN_NO_SPACE;
     }
     uint64_t at = (uint64_t)(uintptr_t)p;
     if (inherit == VM_INHERIT_NONE)
         (void)madvise(p, len, MADV_DONTFORK);
     reg_shared(at, len, fd, foff, maxprot, inherit, overwrite);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     *addrp = at;
     return KERN_SUCCESS;
 }
@@ -2083,7 +2101,7 @@ kern_return_t um_vm_map_private(int fd, uint64_t foff, uint64_t len, int prot, u
                                 int flags, int inherit, uint64_t *addrp)
 {
     um_vm_reap_graves();
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     bool overwrite = !(flags & VM_FLAGS_ANYWHERE) && (flags & VM_FLAGS_OVERWRITE);
     if (overwrite)
         reg_check(*addrp, *addrp + len);
@@ -2091,12 +2109,12 @@ kern_return_t um_vm_map_private(int fd, uint64_t foff, uint64_t len, int prot, u
     void *p = place(len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0, mask, flags,
                     *addrp);
     if (p == MAP_FAILED) {
-        pthread_mutex_unlock(&um_vmr.lock);
+        vmr_unlock();
         return KERN_NO_SPACE;
     }
     uint64_t at = (uint64_t)(uintptr_t)p;
     reg_forget(at, at + len, overwrite); /* what the new memory replaced */
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     kern_return_t kr = KERN_SUCCESS;
     for (uint64_t done = 0; fd >= 0 && done < len;) {
         ssize_t n = pread(fd, (char *)p + done, (size_t)(len - done), (off_t)(foff + done));
@@ -2458,7 +2476,7 @@ kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t
 {
     *fdp = -1;
     uint64_t end = start + len;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     int prot;
     bool anyshared;
     kern_return_t kr = range_prot(start, end, &prot, &anyshared);
@@ -2508,14 +2526,14 @@ kern_return_t um_vm_share_range(uint64_t start, uint64_t len, int *fdp, uint64_t
     *protp = prot;
     *maxprotp = VM_PROT_ALL;
 out:
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return kr;
 }
 
 uint64_t um_vm_one_object_len(uint64_t start, uint64_t len)
 {
     uint64_t end = start + len;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     for (size_t i = reg_lower(start); i < um_vmr.n && um_vmr.r[i].start < end; i++) {
         um_region *r = &um_vmr.r[i];
         if (r->state != UM_RG_SHARED || !reg_valid(r))
@@ -2528,14 +2546,14 @@ uint64_t um_vm_one_object_len(uint64_t start, uint64_t len)
         }
         break;
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return end - start;
 }
 
 kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *protp)
 {
     *fdp = -1;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     int prot;
     bool anyshared;
     kern_return_t kr = range_prot(start, start + len, &prot, &anyshared);
@@ -2548,7 +2566,7 @@ kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *prot
         close(fd);
         kr = KERN_PROTECTION_FAILURE;
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     if (kr == KERN_SUCCESS) {
         *fdp = fd;
         *protp = prot;
@@ -2558,12 +2576,12 @@ kern_return_t um_vm_copy_range(uint64_t start, uint64_t len, int *fdp, int *prot
 
 kern_return_t um_vm_range_prot(uint64_t start, uint64_t len, int *protp, int *maxprotp)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     bool anyshared;
     kern_return_t kr = range_prot(start, start + len, protp, &anyshared);
     um_region *r = reg_covering(start, start + len);
     *maxprotp = r ? r->maxprot : VM_PROT_ALL;
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return kr;
 }
 
@@ -2601,7 +2619,7 @@ static bool reg_split(uint64_t addr)
 kern_return_t um_vm_protect(uint64_t start, uint64_t len, bool set_max, int new_prot)
 {
     uint64_t end = start + len;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     int prot;
     bool anyshared;
     kern_return_t kr = range_prot(start, end, &prot, &anyshared);
@@ -2633,14 +2651,14 @@ kern_return_t um_vm_protect(uint64_t start, uint64_t len, bool set_max, int new_
                mprotect((void *)(uintptr_t)start, len, prot_to_mmap(new_prot)) != 0) {
         kr = errno == ENOMEM ? KERN_INVALID_ADDRESS : KERN_PROTECTION_FAILURE;
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     free(pc);
     return kr;
 }
 
 int um_vm_max_prot(uint64_t addr, uint64_t *lop, uint64_t *hip)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     size_t i = reg_lower(addr);
     int max = VM_PROT_ALL;
     uint64_t lo = 0, hi = UINT64_MAX;
@@ -2661,7 +2679,7 @@ int um_vm_max_prot(uint64_t addr, uint64_t *lop, uint64_t *hip)
                 break;
             }
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     *lop = lo;
     *hip = hi;
     return max;
@@ -2672,24 +2690,24 @@ int um_vm_max_prot(uint64_t addr, uint64_t *lop, uint64_t *hip)
 bool um_vm_vma(uint64_t addr, bool or_next, uint64_t *lop, uint64_t *hip, int *protp,
                bool *sharedp)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     bool found = vma_find(addr, or_next, lop, hip, protp, sharedp);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return found;
 }
 
 bool um_vm_foreign_shared(uint64_t start, uint64_t len)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     bool foreign = foreign_shared(start, start + len);
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     return foreign;
 }
 
 void um_vm_mark(uint64_t start, uint64_t len, int inherit, int advice)
 {
     uint64_t end = start + len;
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     /* Out of memory to split, a region keeps what it had (its fork still follows madvise's
      * flags until it is frozen). */
     if (reg_split(start) && reg_split(end)) {
@@ -2700,12 +2718,12 @@ void um_vm_mark(uint64_t start, uint64_t len, int inherit, int advice)
                 um_vmr.r[i].advice = (uint8_t)advice;
         }
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
 }
 
 int um_vm_inherit_of(uint64_t addr, uint64_t *lop, uint64_t *hip)
 {
-    pthread_mutex_lock(&um_vmr.lock);
+    vmr_lock();
     size_t i = reg_lower(addr);
     int inherit = -1;
     uint64_t lo = i > 0 ? um_vmr.r[i - 1].end : 0, hi = UINT64_MAX;
@@ -2716,7 +2734,7 @@ int um_vm_inherit_of(uint64_t addr, uint64_t *lop, uint64_t *hip)
     } else if (i < um_vmr.n) {
         hi = um_vmr.r[i].start;
     }
-    pthread_mutex_unlock(&um_vmr.lock);
+    vmr_unlock();
     *lop = lo;
     *hip = hi;
     return inherit;
