@@ -8,6 +8,7 @@
 
 #include <mach/mach_types.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
@@ -38,6 +39,19 @@ void um_suspend_stop_owed(void);
  */
 void um_suspend_hold(void);
 void um_suspend_unhold(void);
+
+/* A mutex of umach's taken and given inside um_suspend_hold / um_suspend_unhold. */
+static inline void um_suspend_lock(pthread_mutex_t *m)
+{
+    um_suspend_hold();
+    pthread_mutex_lock(m);
+}
+
+static inline void um_suspend_unlock(pthread_mutex_t *m)
+{
+    pthread_mutex_unlock(m);
+    um_suspend_unhold();
+}
 
 /*
  * A wait that failed with EINTR: was it only the suspend signal (then the wait goes on, as a
@@ -70,9 +84,6 @@ integer_t um_suspend_count(pid_t tid);
 #if __has_feature(thread_sanitizer)
 #define UM_SUSPEND_TSAN 1
 #endif
-#endif
-#ifdef UM_SUSPEND_TSAN
-#include <pthread.h>
 #endif
 static inline void um_suspend_signal_point(void)
 {

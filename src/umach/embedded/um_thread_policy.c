@@ -25,6 +25,7 @@
 #include "../dispatch/um_forward.h"
 #include "../um_export.h"
 #include "um_embedded.h"
+#include "um_suspend.h"
 
 #include <mach/mach.h>
 #include <mach/mach_time.h>
@@ -75,7 +76,7 @@ static void tp_init(void)
 static void tp_lock_take(void)
 {
     pthread_once(&tp_once, tp_init);
-    pthread_mutex_lock(&tp_lock);
+    um_suspend_lock(&tp_lock);
 }
 
 static const tp_thread tp_defaults = {.mode = TP_TIMESHARE};
@@ -114,7 +115,7 @@ static tp_thread tp_read(um_thread_id id)
     tp_lock_take();
     const tp_thread *t = tp_find(id);
     tp_thread copy = t ? *t : tp_defaults;
-    pthread_mutex_unlock(&tp_lock);
+    um_suspend_unlock(&tp_lock);
     copy.id = id;
     return copy;
 }
@@ -125,7 +126,7 @@ void um_thread_policy_forget(um_thread_id id)
     tp_thread *t = tp_find(id);
     if (t)
         *t = tp_table[--tp_count];
-    pthread_mutex_unlock(&tp_lock);
+    um_suspend_unlock(&tp_lock);
 }
 
 void um_thread_policy_forget_tid(pid_t tid)
@@ -137,7 +138,7 @@ void um_thread_policy_forget_tid(pid_t tid)
         else
             i++;
     }
-    pthread_mutex_unlock(&tp_lock);
+    um_suspend_unlock(&tp_lock);
 }
 
 /* `us` microseconds in absolute time units (XNU sets its real-time bounds this way). */
@@ -254,7 +255,7 @@ kern_return_t um_thread_policy_set_id(um_thread_id id, thread_policy_flavor_t fl
     }
     if (kr == KERN_SUCCESS)
         *slot = t;
-    pthread_mutex_unlock(&tp_lock);
+    um_suspend_unlock(&tp_lock);
     return kr;
 }
 

@@ -32,6 +32,7 @@
 #include "../dispatch/um_forward.h"
 #include "../vm/um_regions.h"
 #include "um_embedded.h"
+#include "um_suspend.h"
 #include "um_vm_attr.h"
 
 #include <mach/mach.h>
@@ -132,42 +133,42 @@ static struct {
     uint64_t lo[UM_MARKS_MAX], hi[UM_MARKS_MAX]; /* disjoint, unsorted */
     uint32_t n;
     bool all; /* too many: every range counts as marked */
-} um_marks = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} um_attr_marks = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 void um_vm_attr_mark(uint64_t start, uint64_t end)
 {
-    pthread_mutex_lock(&um_marks.lock);
+    um_suspend_lock(&um_attr_marks.lock);
     /* Absorb every mark that overlaps or touches the new one, then keep the union. */
-    for (uint32_t i = 0; i < um_marks.n;) {
-        if (um_marks.hi[i] < start || um_marks.lo[i] > end) {
+    for (uint32_t i = 0; i < um_attr_marks.n;) {
+        if (um_attr_marks.hi[i] < start || um_attr_marks.lo[i] > end) {
             i++;
             continue;
         }
-        if (um_marks.lo[i] < start)
-            start = um_marks.lo[i];
-        if (um_marks.hi[i] > end)
-            end = um_marks.hi[i];
-        um_marks.n--;
-        um_marks.lo[i] = um_marks.lo[um_marks.n];
-        um_marks.hi[i] = um_marks.hi[um_marks.n];
+        if (um_attr_marks.lo[i] < start)
+            start = um_attr_marks.lo[i];
+        if (um_attr_marks.hi[i] > end)
+            end = um_attr_marks.hi[i];
+        um_attr_marks.n--;
+        um_attr_marks.lo[i] = um_attr_marks.lo[um_attr_marks.n];
+        um_attr_marks.hi[i] = um_attr_marks.hi[um_attr_marks.n];
     }
-    if (um_marks.n < UM_MARKS_MAX) {
-        um_marks.lo[um_marks.n] = start;
-        um_marks.hi[um_marks.n] = end;
-        um_marks.n++;
+    if (um_attr_marks.n < UM_MARKS_MAX) {
+        um_attr_marks.lo[um_attr_marks.n] = start;
+        um_attr_marks.hi[um_attr_marks.n] = end;
+        um_attr_marks.n++;
     } else {
-        um_marks.all = true;
+        um_attr_marks.all = true;
     }
-    pthread_mutex_unlock(&um_marks.lock);
+    um_suspend_unlock(&um_attr_marks.lock);
 }
 
 bool um_vm_attr_marked(uint64_t start, uint64_t end)
 {
-    pthread_mutex_lock(&um_marks.lock);
-    bool marked = um_marks.all;
-    for (uint32_t i = 0; i < um_marks.n && !marked; i++)
-        marked = um_marks.lo[i] < end && start < um_marks.hi[i];
-    pthread_mutex_unlock(&um_marks.lock);
+    um_suspend_lock(&um_attr_marks.lock);
+    bool marked = um_attr_marks.all;
+    for (uint32_t i = 0; i < um_attr_marks.n && !marked; i++)
+        marked = um_attr_marks.lo[i] < end && start < um_attr_marks.hi[i];
+    um_suspend_unlock(&um_attr_marks.lock);
     return marked;
 }
 
@@ -520,14 +521,14 @@ static void purg_cut(uint64_t start, uint64_t end)
 
 void um_vm_purgable_forget(uint64_t start, uint64_t len)
 {
-    pthread_mutex_lock(&um_purg.lock);
+    um_suspend_lock(&um_purg.lock);
     purg_cut(start, start + len);
-    pthread_mutex_unlock(&um_purg.lock);
+    um_suspend_unlock(&um_purg.lock);
 }
 
 void um_vm_purgable_add(uint64_t start, uint64_t len)
 {
-    pthread_mutex_lock(&um_purg.lock);
+    um_suspend_lock(&um_purg.lock);
     purg_cut(start, start + len);
     if (um_purg.n + 1 >= um_purg.cap) {
         size_t cap = um_purg.cap ? 2 * um_purg.cap : 16;
@@ -547,7 +548,7 @@ void um_vm_purgable_add(uint64_t start, uint64_t len)
     }
     /* Out of memory: the range stays ordinary memory (vm_purgable_control says it is not
      * purgeable), as an allocation XNU could not make purgeable would be refused instead. */
-    pthread_mutex_unlock(&um_purg.lock);
+    um_suspend_unlock(&um_purg.lock);
 }
 
 /* Empty [start, end): zeros over each mapping of it (its pages' bytes are gone, as XNU's
@@ -563,14 +564,14 @@ static kern_return_t purgable_own(uint64_t address, vm_purgable_t control, int *
         control != VM_PURGABLE_PURGE_ALL)
         return KERN_INVALID_ARGUMENT; /* VM_PURGABLE_SET_STATE_FROM_KERNEL: not from user space */
     if (control == VM_PURGABLE_PURGE_ALL) {
-        pthread_mutex_lock(&um_purg.lock);
+        um_suspend_lock(&um_purg.lock);
         for (size_t i = 0; i < um_purg.n; i++) {
             if (um_purg.p[i].state != VM_PURGABLE_VOLATILE)
                 continue;
             um_purg.p[i].state = VM_PURGABLE_EMPTY;
             purg_empty(um_purg.p[i].start, um_purg.p[i].end);
         }
-        pthread_mutex_unlock(&um_purg.lock);
+        um_suspend_unlock(&um_purg.lock);
         return KERN_SUCCESS;
     }
     if (control == VM_PURGABLE_SET_STATE && (*state & ~VM_PURGABLE_ALL_MASKS))
@@ -582,7 +583,7 @@ static kern_return_t purgable_own(uint64_t address, vm_purgable_t control, int *
         return KERN_INVALID_ADDRESS;
     if (!(prot & VM_PROT_WRITE) && control != VM_PURGABLE_GET_STATE)
         return KERN_PROTECTION_FAILURE;
-    pthread_mutex_lock(&um_purg.lock);
+    um_suspend_lock(&um_purg.lock);
     um_purgable *o = NULL;
     for (size_t i = 0; i < um_purg.n && !o; i++)
         if (um_purg.p[i].start <= address && address < um_purg.p[i].end)
@@ -616,7 +617,7 @@ static kern_return_t purgable_own(uint64_t address, vm_purgable_t control, int *
             *state = old;
         }
     }
-    pthread_mutex_unlock(&um_purg.lock);
+    um_suspend_unlock(&um_purg.lock);
     return kr;
 }
 

@@ -191,14 +191,12 @@ static struct {
  */
 static void vmr_lock(void)
 {
-    um_suspend_hold();
-    pthread_mutex_lock(&um_vmr.lock);
+    um_suspend_lock(&um_vmr.lock);
 }
 
 static void vmr_unlock(void)
 {
-    pthread_mutex_unlock(&um_vmr.lock);
-    um_suspend_unhold();
+    um_suspend_unlock(&um_vmr.lock);
 }
 
 /* Sizes from which mappings are placed on 2 MiB boundaries (page tables then move whole). */
