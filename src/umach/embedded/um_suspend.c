@@ -467,13 +467,27 @@ static kern_return_t su_lookup(mach_port_name_t name, pid_t *tid)
     return KERN_SUCCESS;
 }
 
+/*
+ * thread_suspend's and thread_resume's start: true when the call is answered already (*krp),
+ * a name that is an ordinary port by the MIG request `mig` to its receiver; false with the
+ * thread's Linux id in *tid.
+ */
+static bool su_answered(thread_read_t name, mach_msg_id_t mig, pid_t *tid, kern_return_t *krp)
+{
+    kern_return_t kr = su_lookup(name, tid);
+    if (kr == KERN_INVALID_ARGUMENT && um_forward_ordinary(name))
+        kr = um_forward_simple(name, mig, NULL, NULL, 0, NULL, 0);
+    else if (kr == KERN_SUCCESS)
+        return false;
+    *krp = kr;
+    return true;
+}
+
 UM_EXPORT kern_return_t thread_suspend(thread_read_t target_act)
 {
     pid_t tid;
-    kern_return_t kr = su_lookup(target_act, &tid);
-    if (kr == KERN_INVALID_ARGUMENT && um_forward_ordinary(target_act))
-        return um_forward_simple(target_act, UM_MIG_THREAD_SUSPEND, NULL, NULL, 0, NULL, 0);
-    if (kr != KERN_SUCCESS)
+    kern_return_t kr;
+    if (su_answered(target_act, UM_MIG_THREAD_SUSPEND, &tid, &kr))
         return kr;
     pid_t self = su_gettid();
     su_rec *r;
@@ -488,10 +502,8 @@ UM_EXPORT kern_return_t thread_suspend(thread_read_t target_act)
 UM_EXPORT kern_return_t thread_resume(thread_read_t target_act)
 {
     pid_t tid;
-    kern_return_t kr = su_lookup(target_act, &tid);
-    if (kr == KERN_INVALID_ARGUMENT && um_forward_ordinary(target_act))
-        return um_forward_simple(target_act, UM_MIG_THREAD_RESUME, NULL, NULL, 0, NULL, 0);
-    if (kr != KERN_SUCCESS)
+    kern_return_t kr;
+    if (su_answered(target_act, UM_MIG_THREAD_RESUME, &tid, &kr))
         return kr;
     su_lock_take();
     su_rec *r = su_find(tid);
