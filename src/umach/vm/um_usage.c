@@ -349,8 +349,10 @@ um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n)
             continue;
         uint64_t start;
         bool own;
-        if (!proc_thread_stat(pid, (pid_t)tid, &start, &own) || own)
-            continue; /* ended meanwhile, or ending; or umach's own */
+        if (!proc_thread_stat(pid, (pid_t)tid, &start, &own))
+            continue; /* ended meanwhile, or ending */
+        if (own && tid != (pid > 0 ? pid : getpid()))
+            continue; /* umach's own (never the main thread: its name is the program's) */
         if (count == cap) {
             um_thread_id *more = realloc(ids, 2 * cap * sizeof *ids);
             if (!more) {

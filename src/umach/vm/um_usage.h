@@ -46,18 +46,20 @@ bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start);
  * for what XNU does in the kernel: they are named with this prefix (their /proc comm) and are
  * no thread of the task (um_proc_threads leaves them out, so task_threads never lists them and
  * a program that suspends every thread it lists still has its faults raised and its timers
- * fired). A program's own thread given a name with this prefix is left out too.
+ * fired). A process's main thread is never one of them (its comm is the program's name); a
+ * program's other thread given a name with this prefix is left out too.
  */
-#define UM_OWN_THREAD_PREFIX "umach-"
+#define UM_OWN_THREAD_PREFIX "umach:"
 
 /* Name the calling thread `name` (UM_OWN_THREAD_PREFIX and at most 9 more characters). */
 void um_own_thread_name(const char *name);
 
 /*
  * The live threads of process `pid` (0: this process), from /proc/PID/task, umach's own
- * threads left out (UM_OWN_THREAD_PREFIX): an array to free() and its length in *n. NULL when it cannot be read or out of memory. At most `max` + 1
- * are read (*n > max: there are more than max; the rest are not looked at), which bounds the
- * work another process's thread count can ask of the reader.
+ * threads left out (UM_OWN_THREAD_PREFIX): an array to free() and its length in *n. NULL when
+ * it cannot be read or out of memory. At most `max` + 1 are read (*n > max: there are more
+ * than max; the rest are not looked at), which bounds the work another process's thread count
+ * can ask of the reader.
  */
 um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n);
 
