@@ -36,6 +36,15 @@ kern_return_t task_threads(task_inspect_t target_task, thread_act_array_t *act_l
                            mach_msg_type_number_t *act_listCnt);
 kern_return_t task_info(task_name_t target_task, task_flavor_t flavor, task_info_t task_info_out,
                         mach_msg_type_number_t *task_info_outCnt);
+/*
+ * Stop every thread of the task (its process; the caller's own task stops the caller too)
+ * until as many task_resume as task_suspend calls: the suspend count, reported as task_info's
+ * suspend_count. Each suspension gives the caller a send right to the task's resume port,
+ * which task_resume takes back; once no task holds one (a suspender that ended), the task runs
+ * again. task_resume of a task with no suspension: KERN_FAILURE.
+ */
+kern_return_t task_suspend(task_read_t target_task);
+kern_return_t task_resume(task_read_t target_task);
 
 /* A new send right from one of the task's special-port slots (MACH_PORT_NULL if empty). */
 kern_return_t task_get_special_port(task_inspect_t task, int which_port,

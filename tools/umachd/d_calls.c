@@ -494,6 +494,16 @@ bool d_call(d_conn *c, const um_wire_pkt *p)
         kr = um_api_task_set_special_port(self, U32(0), (int)U32(1), U32(2));
         REPLY(kr);
         break;
+    case UM_WIRE_TASK_SUSPEND:
+        SHAPE(1, 0);
+        kr = um_api_task_suspend(self, U32(0));
+        REPLY(kr);
+        break;
+    case UM_WIRE_TASK_RESUME:
+        SHAPE(1, 0);
+        kr = um_api_task_resume(self, U32(0));
+        REPLY(kr);
+        break;
     case UM_WIRE_TASK_CHECK:
         SHAPE(1, 0);
         kr = um_api_task_check(self, U32(0)) ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;

@@ -27,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -441,10 +442,30 @@ static bool d_guard_fatal(um_task *task, int set)
     return !(t->flags & UM_WIRE_HELLO_GUARD_NONFATAL);
 }
 
+/*
+ * task_suspend's first hold on a task stops its process (SIGSTOP, through its pidfd when
+ * pinned: never another process given the pid), and the call returns once every thread has
+ * stopped (XNU's task_wait) or after 200 ms; the last hold released continues it (SIGCONT).
+ */
+static void d_hold(um_task *task, bool held)
+{
+    d_task *t = task->fe;
+    int sig = held ? SIGSTOP : SIGCONT;
+    if (t->pidfd >= 0)
+        (void)syscall(SYS_pidfd_send_signal, t->pidfd, sig, NULL, 0);
+    else
+        (void)kill(t->pid, sig);
+    for (int i = 0; held && i < 2000 && !um_proc_stopped(t->pid); i++) {
+        struct timespec pause = {0, 100 * 1000};
+        (void)nanosleep(&pause, NULL);
+    }
+}
+
 static const um_task_hooks d_hooks = {.guard = d_guard,
                                       .usage = d_usage,
                                       .guard_fatal = d_guard_fatal,
-                                      .threads = d_kobject_threads};
+                                      .threads = d_kobject_threads,
+                                      .hold = d_hold};
 
 static bool uid_allowed(const d_daemon *d, uid_t uid)
 {

@@ -843,6 +843,23 @@ static kern_return_t r_threads(ts_call *c)
     return KERN_SUCCESS;
 }
 
+/*
+ * task_suspend / task_resume (um_task_hold): the suspension token is the sender's, as XNU
+ * copies it out into the space of the task making the call.
+ */
+static kern_return_t r_suspend(ts_call *c)
+{
+    kern_return_t kr;
+    if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
+        return kr;
+    um_task *t = c->target;
+    um_task *caller = t->served_for ? t->served_for : t;
+    if (!caller->space)
+        return KERN_FAILURE;
+    return c->req->id == UM_MIG_TASK_SUSPEND ? um_task_hold(t, caller->space)
+                                             : um_task_unhold(t, caller->space);
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------------- */
 
 static kern_return_t serve(ts_call *c)
@@ -888,6 +905,9 @@ static kern_return_t serve(ts_call *c)
         return r_construct(c);
     case UM_MIG_TASK_THREADS:
         return r_threads(c);
+    case UM_MIG_TASK_SUSPEND:
+    case UM_MIG_TASK_RESUME:
+        return r_suspend(c);
     case UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR:
     case UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR:
         return r_exc_guard(c);

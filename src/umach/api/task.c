@@ -98,13 +98,29 @@ static void vm_info_fill(const um_task_usage *u, size_t page_size, task_vm_info_
 }
 
 /*
+ * task_suspend and task_resume: the caller's own task or another whose task port it holds
+ * (XNU serves them on any task's port); the suspension token is the caller's.
+ */
+kern_return_t um_api_task_suspend(um_task *self, task_read_t target_task)
+{
+    um_task *target = um_task_target(self, target_task);
+    return target ? um_task_hold(target, self->space) : MACH_SEND_INVALID_DEST;
+}
+
+kern_return_t um_api_task_resume(um_task *self, task_read_t target_task)
+{
+    um_task *target = um_task_target(self, target_task);
+    return target ? um_task_unhold(target, self->space) : MACH_SEND_INVALID_DEST;
+}
+
+/*
  * task_info of the task `target_task` names: the caller's own, or another task whose task port
  * it holds (XNU serves task_info on any task's port). The token flavours, then those of memory,
  * time and events, which the front end reads from the task's process (um_task_hooks.usage): a
  * task whose process cannot be read any more is XNU's code for a task that is no longer
  * active, KERN_INVALID_ARGUMENT, as are a count below the flavour's (TASK_VM_INFO: below
- * revision 0's) and a flavour umach does not know. The task is always running (suspend_count
- * 0) under the time-sharing policy. Only the count that comes back is written.
+ * revision 0's) and a flavour umach does not know. suspend_count is task_suspend's count; the
+ * policy is time-sharing. Only the count that comes back is written.
  */
 kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flavor_t flavor,
                                task_info_t task_info_out, mach_msg_type_number_t *task_info_outCnt)
@@ -166,14 +182,15 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
     time_value_t user = time_of_us(u.ended_user_us), system = time_of_us(u.ended_system_us);
     switch (flavor) {
     case TASK_BASIC_INFO_64: {
-        task_basic_info_64_data_t b = {0, u.virtual_size, u.resident_size, user, system,
-                                       POLICY_TIMESHARE};
+        task_basic_info_64_data_t b = {(integer_t)target->user_stop_count, u.virtual_size,
+                                       u.resident_size, user, system, POLICY_TIMESHARE};
         memcpy(task_info_out, &b, sizeof b);
         break;
     }
     case MACH_TASK_BASIC_INFO: {
         mach_task_basic_info_data_t b = {u.virtual_size, u.resident_size, u.resident_size_max,
-                                         user, system, POLICY_TIMESHARE, 0};
+                                         user, system, POLICY_TIMESHARE,
+                                         (integer_t)target->user_stop_count};
         memcpy(task_info_out, &b, sizeof b);
         break;
     }
@@ -203,7 +220,8 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
         /* The 32-bit layout, as XNU fills it: the virtual size cut to 32 bits, the resident
          * size saturated at 4 GiB - 1 (BASIC2: the peak resident size). */
         uint64_t resident = flavor == TASK_BASIC2_INFO_32 ? u.resident_size_max : u.resident_size;
-        task_basic_info_32_data_t b = {0, (natural_t)u.virtual_size,
+        task_basic_info_32_data_t b = {(integer_t)target->user_stop_count,
+                                       (natural_t)u.virtual_size,
                                        resident > UINT32_MAX ? UINT32_MAX : (natural_t)resident,
                                        user, system, POLICY_TIMESHARE};
         memcpy(task_info_out, &b, sizeof b);

@@ -90,6 +90,9 @@ kern_return_t um_api_mach_port_peek(um_task *self, ipc_space_t task, mach_port_n
                                     mach_msg_type_number_t *trailer_infopCnt);
 kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flavor_t flavor,
                                task_info_t task_info_out, mach_msg_type_number_t *task_info_outCnt);
+/* task_suspend / task_resume on the task `target_task` names (kern/um_kern.h, um_task_hold). */
+kern_return_t um_api_task_suspend(um_task *self, task_read_t target_task);
+kern_return_t um_api_task_resume(um_task *self, task_read_t target_task);
 
 kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, int which_port,
                                            mach_port_t *special_port);

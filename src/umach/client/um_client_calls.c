@@ -442,6 +442,16 @@ kern_return_t um_client_exception_ports(bool thread, mach_port_name_t target, in
     return kr;
 }
 
+kern_return_t um_client_task_suspend(task_read_t target_task)
+{
+    return cl_simple(UM_WIRE_TASK_SUSPEND, ARGS(target_task));
+}
+
+kern_return_t um_client_task_resume(task_read_t target_task)
+{
+    return cl_simple(UM_WIRE_TASK_RESUME, ARGS(target_task));
+}
+
 kern_return_t um_client_task_get_exc_guard_behavior(task_inspect_t task,
                                                     task_exc_guard_behavior_t *behavior)
 {

@@ -305,6 +305,20 @@ UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
                  target_task, flavor, task_info_out, task_info_outCnt);
 }
 
+UM_EXPORT kern_return_t task_suspend(task_read_t target_task)
+{
+    UM_TASK_CALL(task_suspend, target_task,
+                 um_forward_simple(target_task, UM_MIG_TASK_SUSPEND, NULL, FW_NONE, FW_NONE),
+                 target_task);
+}
+
+UM_EXPORT kern_return_t task_resume(task_read_t target_task)
+{
+    UM_TASK_CALL(task_resume, target_task,
+                 um_forward_simple(target_task, UM_MIG_TASK_RESUME, NULL, FW_NONE, FW_NONE),
+                 target_task);
+}
+
 UM_EXPORT kern_return_t task_get_special_port(task_inspect_t task, int which_port,
                                               mach_port_t *special_port)
 {

@@ -228,12 +228,24 @@ static bool embedded_guard_fatal(um_task *task, int set)
     return !um_the_world.guard_nonfatal;
 }
 
+/*
+ * task_suspend of the process's own task: the whole process stops (SIGSTOP), the calling
+ * thread too, as XNU holds every thread of a suspended task; only a SIGCONT from another
+ * process lets it go on (nothing else could call task_resume).
+ */
+static void embedded_hold(um_task *task, bool held)
+{
+    (void)task;
+    (void)kill(getpid(), held ? SIGSTOP : SIGCONT);
+}
+
 static const um_task_hooks embedded_hooks = {
     .guard = embedded_guard,
     .usage = embedded_usage,
     .guard_fatal = embedded_guard_fatal,
     .vm_call = um_vm_mig_serve_locked,
     .threads = um_embedded_threads_hook,
+    .hold = embedded_hold,
 };
 
 /* ---- the task ------------------------------------------------------------------------------- */

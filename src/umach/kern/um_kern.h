@@ -80,6 +80,8 @@ enum um_kotype {
                              an ordinary one (no kernel server) */
     UM_KOT_MEMORY_ENTRY = 7, /* kobject: um_mem_entry (um_kobject_ports.h) */
     UM_KOT_CLOCK = 8,        /* kobject: one of its kernel's um_clock (um_clock_port) */
+    UM_KOT_TASK_RESUME = 9,  /* kobject: the um_task whose task_suspend holds it stands for
+                                (um_task_hold): its last send right gone releases them */
 };
 
 /* The part shared by ports and port sets; always the first member. */
@@ -430,6 +432,14 @@ typedef struct um_task_hooks {
      * (KERN_NOT_SUPPORTED). Conditions: world locked.
      */
     kern_return_t (*threads)(um_task *task, um_port ***ports, uint32_t *count);
+    /*
+     * task_suspend's first hold on the task (`held` true: its threads stop; the hook returns
+     * once they have, or soon after) or its last one released (false: they run again). The
+     * calling thread may be one of them (a task suspending itself): it stops too. NULL: the
+     * front end cannot stop the task (task_suspend: KERN_NOT_SUPPORTED). Conditions: world
+     * locked.
+     */
+    void (*hold)(um_task *task, bool held);
 } um_task_hooks;
 
 /*
@@ -461,6 +471,10 @@ struct um_task {
     /* While the kernel serves a MIG request another task sent to this task's port: that
      * task, whose guard exceptions the routine raises (um_space_enter). NULL otherwise. */
     um_task *served_for;
+    /* task_suspend (XNU's user_stop_count and legacy_stop_count) and the resume port each
+     * suspender holds a send right to (a reference of the task's, NULL until the first). */
+    uint32_t user_stop_count, legacy_stop_count;
+    um_port *resume_port;
 };
 
 /*
@@ -480,6 +494,20 @@ um_task *um_task_create(um_kernel *kernel, const um_task_memops *mem, const um_t
  * task. Conditions: world locked.
  */
 void um_task_terminate(um_task *task);
+
+/*
+ * task_suspend's holds, as XNU's place_task_hold / release_task_hold in their legacy modes:
+ * um_task_hold adds one (the front end's hold hook stops the task at the first) and gives
+ * `space` a send right to the task's resume port, whose last send right gone releases every
+ * legacy hold left (a suspender that ended without resuming); um_task_unhold takes one back
+ * (KERN_FAILURE when none is left) and the caller's send right to the resume port with it (all
+ * of them when none was left). KERN_NOT_SUPPORTED: the front end cannot stop tasks.
+ * Conditions: world locked.
+ */
+kern_return_t um_task_hold(um_task *task, um_space *space);
+kern_return_t um_task_unhold(um_task *task, um_space *space);
+/* The resume port `port` has no send right left (um_notify_no_senders_check). */
+void um_task_resume_port_unused(um_port *port);
 
 /*
  * Resolve the `task` argument of a Mach call made by `self` to its space.

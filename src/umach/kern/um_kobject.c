@@ -281,6 +281,7 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender, um_kmsg *
     case UM_KOT_CLOCK:
     case UM_KOT_SEMAPHORE:
     case UM_KOT_MEMORY_ENTRY:
+    case UM_KOT_TASK_RESUME:
     case UM_KOT_BOOTSTRAP:
         kernel = UM_PORT_VALID(request->reply) ? server_kernel(request, sender) : NULL;
         if (kernel && !(reserve = reserve_take(kernel))) {
@@ -315,6 +316,7 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender, um_kmsg *
         break;
     case UM_KOT_SEMAPHORE:
     case UM_KOT_MEMORY_ENTRY:
+    case UM_KOT_TASK_RESUME:
         um_kobject_other_server(request, &reply);
         break;
     case UM_KOT_BOOTSTRAP:

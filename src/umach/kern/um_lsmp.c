@@ -195,6 +195,15 @@ static void kobject_ident(um_text *out, um_task *self, const um_port *p)
                        e && e->is_copy ? ", copy" : "");
         break;
     }
+    case UM_KOT_TASK_RESUME: {
+        const um_task *t = r->kobject;
+        if (t && t->space)
+            um_text_printf(out, "TASK-RESUME (pid %u, suspended %u)", space_pid(t->space),
+                           t->user_stop_count);
+        else
+            um_text_printf(out, "TASK-RESUME (terminated)");
+        break;
+    }
     case UM_KOT_BOOTSTRAP: {
         um_bootstrap *root = self->kernel->bootstrap;
         um_text_printf(out, "BOOTSTRAP (%s)",

@@ -152,6 +152,10 @@ void um_notify_send_once_reserved(um_port *port, um_kmsg *reserve)
 
 void um_notify_no_senders_check(um_port *port)
 {
+    if (port->kotype == UM_KOT_TASK_RESUME && port->active && port->srights == 0) {
+        um_task_resume_port_unused(port); /* XNU: the kobject's no-senders */
+        return;
+    }
     if (!port->active || port->srights != 0 || !port->rare || !port->rare->nsrequest)
         return;
     um_port *notify = port->rare->nsrequest;

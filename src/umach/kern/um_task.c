@@ -107,10 +107,91 @@ uint64_t um_task_give_region(um_task *task, void *region, size_t len)
     return addr;
 }
 
+/* ---- task_suspend's holds --------------------------------------------------------------- */
+
+kern_return_t um_task_hold(um_task *task, um_space *space)
+{
+    if (!task->space)
+        return KERN_FAILURE; /* XNU: a task that is no longer active */
+    if (!task->hooks || !task->hooks->hold)
+        return KERN_NOT_SUPPORTED;
+    if (task->user_stop_count == UINT32_MAX)
+        return KERN_RESOURCE_SHORTAGE;
+    um_port *port = task->resume_port;
+    if (!port) {
+        port = um_kobject_port_alloc(UM_KOT_TASK_RESUME, task);
+        if (!port)
+            return KERN_RESOURCE_SHORTAGE;
+        task->resume_port = port;
+    }
+    /* The suspender's token: it will not know it is there; task_resume takes it back. */
+    mach_port_name_t name;
+    kern_return_t kr = um_kobject_copyout_send(space, port, &name);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    task->legacy_stop_count++;
+    if (task->user_stop_count++ == 0)
+        task->hooks->hold(task, true);
+    return KERN_SUCCESS;
+}
+
+/* Take back one legacy hold, or (`all`) every legacy hold: XNU's release_task_hold. */
+static kern_return_t task_release(um_task *task, bool all)
+{
+    if (task->user_stop_count == 0)
+        return KERN_FAILURE;
+    if (all) {
+        uint32_t n = task->legacy_stop_count < task->user_stop_count ? task->legacy_stop_count
+                                                                     : task->user_stop_count;
+        task->user_stop_count -= n;
+        task->legacy_stop_count = 0;
+    } else {
+        if (task->legacy_stop_count > 0)
+            task->legacy_stop_count--;
+        task->user_stop_count--;
+    }
+    if (task->user_stop_count == 0 && task->hooks && task->hooks->hold)
+        task->hooks->hold(task, false);
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_task_unhold(um_task *task, um_space *space)
+{
+    if (!task->space)
+        return KERN_FAILURE;
+    kern_return_t kr = task_release(task, false);
+    um_port *port = task->resume_port;
+    um_entry *e = port ? um_space_reverse(space, port) : NULL;
+    if (e) {
+        /* One token back; a resume that found no hold drops them all (someone else resumed
+         * the task, or it has gone), as XNU does. */
+        mach_port_name_t name = um_entry_name(space, e);
+        if (kr == KERN_SUCCESS)
+            (void)um_right_dealloc(space, name, e);
+        else
+            (void)um_right_destroy(space, name, e, false, 0);
+    }
+    return kr;
+}
+
+void um_task_resume_port_unused(um_port *port)
+{
+    um_task *task = port->rare ? port->rare->kobject : NULL;
+    if (task)
+        (void)task_release(task, true);
+}
+
 void um_task_terminate(um_task *task)
 {
     um_space *space = task->space;
     task->space = NULL; /* calls still running for the task find no space */
+    if (task->resume_port) {
+        /* Suspenders' tokens become dead names; no hold is left to release. */
+        um_port *rp = task->resume_port;
+        task->resume_port = NULL;
+        rp->rare->kobject = NULL;
+        um_port_destroy(rp);
+    }
     /* The task port dies first: the task's own pinned send right goes with it. */
     if (task->task_port) {
         um_port *tp = task->task_port;

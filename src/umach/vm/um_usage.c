@@ -258,8 +258,9 @@ void um_own_thread_name(const char *name)
     (void)prctl(PR_SET_NAME, (unsigned long)(uintptr_t)name, 0, 0, 0);
 }
 
-/* um_proc_thread_read, and *own: is the thread one of umach's (UM_OWN_THREAD_PREFIX)? */
-static bool proc_thread_stat(pid_t pid, pid_t tid, uint64_t *start, bool *own)
+/* um_proc_thread_read, and *own: is the thread one of umach's (UM_OWN_THREAD_PREFIX)? *run:
+ * its state letter. */
+static bool proc_thread_stat(pid_t pid, pid_t tid, uint64_t *start, bool *own, char *run)
 {
     /* No stdio, no snprintf: a fault's exception worker may call this in a signal's wake. */
     char path[80], *p = path;
@@ -317,6 +318,7 @@ static bool proc_thread_stat(pid_t pid, pid_t tid, uint64_t *start, bool *own)
             end++;
         q = end;
     }
+    *run = state;
     if ((flags & UM_PF_EXITING) || state == 'Z' || state == 'X' || state == 'x')
         return false;
     *start = when;
@@ -326,7 +328,33 @@ static bool proc_thread_stat(pid_t pid, pid_t tid, uint64_t *start, bool *own)
 bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start)
 {
     bool own;
-    return proc_thread_stat(pid, tid, start, &own);
+    char run;
+    return proc_thread_stat(pid, tid, start, &own, &run);
+}
+
+bool um_proc_stopped(pid_t pid)
+{
+    char path[48];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return true; /* gone */
+    bool stopped = true;
+    struct dirent *de;
+    while (stopped && (de = readdir(dir)) != NULL) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+        if (end == de->d_name || *end || tid <= 0)
+            continue;
+        uint64_t start;
+        bool own;
+        char run = 0;
+        /* An ended thread stops nothing; a stopped one is T (or t, traced). */
+        if (proc_thread_stat(pid, (pid_t)tid, &start, &own, &run) && run != 'T' && run != 't')
+            stopped = false;
+    }
+    closedir(dir);
+    return stopped;
 }
 
 um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n)
@@ -349,7 +377,8 @@ um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n)
             continue;
         uint64_t start;
         bool own;
-        if (!proc_thread_stat(pid, (pid_t)tid, &start, &own))
+        char run;
+        if (!proc_thread_stat(pid, (pid_t)tid, &start, &own, &run))
             continue; /* ended meanwhile, or ending */
         if (own && tid != (pid > 0 ? pid : getpid()))
             continue; /* umach's own (never the main thread: its name is the program's) */

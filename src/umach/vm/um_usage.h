@@ -63,6 +63,9 @@ void um_own_thread_name(const char *name);
  */
 um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n);
 
+/* Is every thread of process `pid` stopped (SIGSTOP's group stop), or has it gone? */
+bool um_proc_stopped(pid_t pid);
+
 /* Has the process behind `pidfd` exited (or can it no longer be told: -1, a failed poll)? */
 bool um_pidfd_exited(int pidfd);
 

@@ -169,6 +169,8 @@ enum um_wire_call {
                                          each one's port, in that order */
     UM_WIRE_THREAD_GONE,              /* args: kernel thread id, start time: the thread a port
                                          was made for by THREAD_PORTS has ended */
+    UM_WIRE_TASK_SUSPEND,             /* args: task (task_suspend) */
+    UM_WIRE_TASK_RESUME,              /* args: task (task_resume) */
     UM_WIRE_THREAD_WHO,               /* args: a thread port's name; kr: KERN_INVALID_ARGUMENT
                                          when it is none of the task's threads; reply args:
                                          kernel thread id, start time, made by THREAD_PORTS */

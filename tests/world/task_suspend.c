@@ -1,0 +1,279 @@
+/*
+ * task_suspend.c — runs inside a world (ctest: umach-run -- world_task_suspend): task_suspend
+ * on another task's port stops that task until as many task_resume calls came, as XNU holds
+ * it: a suspended peer answers no message, task_info's suspend_count says how many holds it
+ * has, each task_suspend gives the caller one send right to the peer's resume port (the
+ * suspension token: one more name in its space, one more uref per call) that task_resume takes
+ * back, and a task_resume with no hold left is KERN_FAILURE. A suspender that ends without
+ * resuming lets the task run again (its tokens went with its space). Each test forks its peer
+ * (its bootstrap slot our port, w_fork_with), which lends us its task port and answers pings.
+ */
+#define _GNU_SOURCE
+#include "mt.h"
+#include "world_util.h"
+
+#include <mach/mach.h>
+
+#include <stdbool.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TASK mach_task_self()
+
+/* A header and one port descriptor: hellos and the task port handed to a suspender. */
+typedef struct {
+    mach_msg_header_t h;
+    mach_msg_body_t body;
+    mach_msg_port_descriptor_t port;
+} su_msg;
+
+typedef union {
+    su_msg m;
+    uint8_t bytes[256];
+} su_buf;
+
+enum { SU_HELLO = 100, SU_PING = 200, SU_PONG = 201, SU_QUIT = 202, SU_DONE = 300 };
+
+/* How long a suspended peer is watched for an answer it must not give. */
+enum { SU_SILENT_MS = 300 };
+
+static mach_msg_return_t su_send(mach_port_t to, mach_msg_type_name_t to_disp, mach_port_t reply,
+                                 mach_msg_type_name_t reply_disp, mach_msg_id_t id,
+                                 mach_port_t right, mach_msg_type_name_t right_disp)
+{
+    su_msg m;
+    memset(&m, 0, sizeof m);
+    m.h.msgh_bits = MACH_MSGH_BITS_SET(to_disp, reply_disp, 0,
+                                       MACH_PORT_VALID(right) ? MACH_MSGH_BITS_COMPLEX : 0);
+    m.h.msgh_size = MACH_PORT_VALID(right) ? sizeof m : sizeof m.h;
+    m.h.msgh_remote_port = to;
+    m.h.msgh_local_port = reply;
+    m.h.msgh_id = id;
+    if (MACH_PORT_VALID(right)) {
+        m.body.msgh_descriptor_count = 1;
+        m.port.name = right;
+        m.port.disposition = right_disp;
+        m.port.type = MACH_MSG_PORT_DESCRIPTOR;
+    }
+    return mach_msg(&m.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, m.h.msgh_size, 0, MACH_PORT_NULL,
+                    10000, MACH_PORT_NULL);
+}
+
+static mach_msg_return_t su_receive(mach_port_t port, su_buf *b, mach_msg_timeout_t ms)
+{
+    memset(b, 0, sizeof *b);
+    return mach_msg(&b->m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof *b, port, ms,
+                    MACH_PORT_NULL);
+}
+
+/* The names in our space. */
+static mach_msg_type_number_t su_name_count(void)
+{
+    mach_port_name_array_t names = NULL;
+    mach_port_type_array_t types = NULL;
+    mach_msg_type_number_t nn = 0, nt = 0;
+    if (mach_port_names(TASK, &names, &nn, &types, &nt) != KERN_SUCCESS)
+        return 0;
+    (void)vm_deallocate(TASK, (vm_address_t)names, nn * sizeof *names);
+    (void)vm_deallocate(TASK, (vm_address_t)types, nt * sizeof *types);
+    return nn;
+}
+
+/* task_info's suspend_count of `task`, or -1. */
+static int su_count(mach_port_t task)
+{
+    mach_task_basic_info_data_t info;
+    mach_msg_type_number_t n = MACH_TASK_BASIC_INFO_COUNT;
+    if (task_info(task, MACH_TASK_BASIC_INFO, (task_info_t)&info, &n) != KERN_SUCCESS)
+        return -1;
+    return info.suspend_count;
+}
+
+/* ---- the peer: answers each ping with a pong until told to quit ---------------------------- */
+
+typedef struct {
+    pid_t pid;
+    mach_port_t home; /* ours: the peer's hello and its pongs come here (receive + send) */
+    mach_port_t task; /* a send right to its task port */
+    mach_port_t port; /* a send right to its own port */
+} su_peer;
+
+static int su_serve(mach_port_t mine)
+{
+    for (;;) {
+        su_buf b;
+        if (su_receive(mine, &b, 60000) != MACH_MSG_SUCCESS)
+            return 91;
+        if (b.m.h.msgh_id == SU_QUIT)
+            return 0;
+        if (b.m.h.msgh_id == SU_PING &&
+            su_send(b.m.h.msgh_remote_port, MACH_MSG_TYPE_MOVE_SEND_ONCE, MACH_PORT_NULL, 0,
+                    SU_PONG, MACH_PORT_NULL, 0) != MACH_MSG_SUCCESS)
+            return 92;
+    }
+}
+
+/* Fork a peer that runs `role` with its own port, after sending us its task port: 0 or -1. */
+static int su_peer_start(su_peer *p, int (*role)(mach_port_t mine))
+{
+    memset(p, 0, sizeof *p);
+    if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &p->home) != KERN_SUCCESS ||
+        mach_port_insert_right(TASK, p->home, p->home, MACH_MSG_TYPE_MAKE_SEND) != KERN_SUCCESS)
+        return -1;
+    p->pid = w_fork_with(p->home);
+    if (p->pid < 0)
+        return -1;
+    if (p->pid == 0) {
+        mach_port_t mine = MACH_PORT_NULL;
+        if (mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &mine) != KERN_SUCCESS ||
+            su_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, mine, MACH_MSG_TYPE_MAKE_SEND,
+                    SU_HELLO, TASK, MACH_MSG_TYPE_COPY_SEND) != MACH_MSG_SUCCESS)
+            _exit(90);
+        _exit(role(mine));
+    }
+    su_buf b;
+    if (su_receive(p->home, &b, 10000) != MACH_MSG_SUCCESS || b.m.h.msgh_id != SU_HELLO)
+        return -1;
+    p->task = b.m.port.name;
+    p->port = b.m.h.msgh_remote_port;
+    return 0;
+}
+
+/* Wait for a pong (of a ping sent before). */
+static mach_msg_return_t su_pong(su_peer *p, mach_msg_timeout_t ms)
+{
+    su_buf b;
+    mach_msg_return_t mr = su_receive(p->home, &b, ms);
+    if (mr == MACH_MSG_SUCCESS && b.m.h.msgh_id != SU_PONG)
+        mr = MACH_RCV_INVALID_DATA; /* not what a peer sends */
+    return mr;
+}
+
+/* Ping the peer: MACH_MSG_SUCCESS once its pong came within `ms`. */
+static mach_msg_return_t su_ping(su_peer *p, mach_msg_timeout_t ms)
+{
+    mach_msg_return_t mr = su_send(p->port, MACH_MSG_TYPE_COPY_SEND, p->home,
+                                   MACH_MSG_TYPE_MAKE_SEND_ONCE, SU_PING, MACH_PORT_NULL, 0);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    return su_pong(p, ms);
+}
+
+/* Tell the peer to quit; its exit status. */
+static int su_peer_end(su_peer *p)
+{
+    (void)su_send(p->port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_QUIT, MACH_PORT_NULL,
+                  0);
+    int status = w_wait_status(p->pid);
+    (void)mach_port_deallocate(TASK, p->task);
+    (void)mach_port_deallocate(TASK, p->port);
+    (void)mach_port_destruct(TASK, p->home, -1, 0);
+    return status;
+}
+
+MT_TEST(a_suspended_task_answers_nothing_until_every_hold_is_resumed)
+{
+    su_peer p;
+    MT_REQUIRE(su_peer_start(&p, su_serve) == 0);
+    MT_KR(su_ping(&p, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(su_count(p.task), 0);
+    mach_msg_type_number_t names = su_name_count();
+
+    /* One hold: the peer stops, and we hold one more name (the suspension token). */
+    MT_KR(task_suspend(p.task), KERN_SUCCESS);
+    MT_EQ(su_count(p.task), 1);
+    MT_EQ(su_name_count(), names + 1);
+    MT_KR(su_ping(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
+
+    /* A second hold: the same token name, and one resume is not enough. */
+    MT_KR(task_suspend(p.task), KERN_SUCCESS);
+    MT_EQ(su_count(p.task), 2);
+    MT_EQ(su_name_count(), names + 1);
+    MT_KR(task_resume(p.task), KERN_SUCCESS);
+    MT_EQ(su_count(p.task), 1);
+    MT_EQ(su_name_count(), names + 1);
+    MT_KR(su_pong(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
+
+    /* The last resume: the pong of the ping it kept waiting comes, and the token is gone. */
+    MT_KR(task_resume(p.task), KERN_SUCCESS);
+    MT_KR(su_pong(&p, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(su_count(p.task), 0);
+    MT_EQ(su_name_count(), names);
+    MT_KR(su_ping(&p, 10000), MACH_MSG_SUCCESS);
+
+    /* No hold left: KERN_FAILURE, and nothing changes. */
+    MT_KR(task_resume(p.task), KERN_FAILURE);
+    MT_EQ(su_name_count(), names);
+    MT_EQ(su_peer_end(&p), 0);
+}
+
+/* A suspender: takes the task port it is sent, suspends that task, says so, and ends when
+ * told to, holding its token. */
+static int su_suspender(mach_port_t mine)
+{
+    su_buf b;
+    if (su_receive(mine, &b, 10000) != MACH_MSG_SUCCESS)
+        return 93;
+    kern_return_t kr = task_suspend(b.m.port.name);
+    (void)su_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_DONE + kr,
+                  MACH_PORT_NULL, 0);
+    if (su_receive(mine, &b, 60000) != MACH_MSG_SUCCESS || b.m.h.msgh_id != SU_QUIT)
+        return 94;
+    return 0;
+}
+
+MT_TEST(a_task_runs_again_when_its_suspender_ends_without_resuming)
+{
+    su_peer p, s;
+    MT_REQUIRE(su_peer_start(&p, su_serve) == 0);
+    MT_REQUIRE(su_peer_start(&s, su_suspender) == 0);
+    MT_KR(su_send(s.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_PING, p.task,
+                  MACH_MSG_TYPE_COPY_SEND),
+          MACH_MSG_SUCCESS);
+    su_buf b;
+    MT_KR(su_receive(s.home, &b, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(b.m.h.msgh_id, SU_DONE + KERN_SUCCESS);
+    MT_EQ(su_count(p.task), 1);
+    MT_KR(su_ping(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
+    /* The suspender ends: its space goes, and with it the last send right to the resume port. */
+    MT_KR(su_send(s.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_QUIT, MACH_PORT_NULL, 0),
+          MACH_MSG_SUCCESS);
+    MT_EQ(w_wait_status(s.pid), 0);
+    MT_KR(su_pong(&p, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(su_count(p.task), 0);
+    (void)mach_port_deallocate(TASK, s.task);
+    (void)mach_port_deallocate(TASK, s.port);
+    (void)mach_port_destruct(TASK, s.home, -1, 0);
+    MT_EQ(su_peer_end(&p), 0);
+}
+
+MT_TEST(a_task_that_ended_while_suspended_leaves_its_suspender_a_dead_name)
+{
+    su_peer p;
+    MT_REQUIRE(su_peer_start(&p, su_serve) == 0);
+    mach_msg_type_number_t names = su_name_count();
+    MT_KR(task_suspend(p.task), KERN_SUCCESS);
+    MT_EQ(su_name_count(), names + 1);
+    MT_EQ(kill(p.pid, SIGKILL), 0);
+    MT_EQ(w_wait_status(p.pid), 128 + SIGKILL);
+    /* The peer's task is gone once umachd has seen its process end: its task port is a dead
+     * name, and task_resume on it is no task call (MACH_SEND_INVALID_DEST). */
+    mach_port_type_t type = 0;
+    for (int i = 0; i < 5000; i++) {
+        MT_KR(mach_port_type(TASK, p.task, &type), KERN_SUCCESS);
+        if (type == MACH_PORT_TYPE_DEAD_NAME)
+            break;
+        usleep(2000);
+    }
+    MT_EQ(type, MACH_PORT_TYPE_DEAD_NAME);
+    MT_KR(task_resume(p.task), MACH_SEND_INVALID_DEST);
+    /* The token is a dead name now, still ours to release, as XNU's destroyed resume port. */
+    MT_EQ(su_name_count(), names + 1);
+    (void)mach_port_deallocate(TASK, p.task);
+    (void)mach_port_deallocate(TASK, p.port);
+    (void)mach_port_destruct(TASK, p.home, -1, 0);
+}
+
+MT_MAIN()
