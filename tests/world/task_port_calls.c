@@ -139,19 +139,6 @@ typedef struct {
     mach_port_t notify; /* ours, told when its task ends */
 } tp_peer;
 
-/* The names in our space. */
-static mach_msg_type_number_t tp_name_count(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t nn = 0, nt = 0;
-    if (mach_port_names(TASK, &names, &nn, &types, &nt) != KERN_SUCCESS)
-        return 0;
-    (void)vm_deallocate(TASK, (vm_address_t)names, nn * sizeof *names);
-    (void)vm_deallocate(TASK, (vm_address_t)types, nt * sizeof *types);
-    return nn;
-}
-
 /*
  * Fork a peer that runs `role`: its bootstrap slot is our port (w_fork_with), through which it
  * sends us a copy of its task port and a send right to its own port. 0, or -1.
@@ -360,7 +347,7 @@ static int tp_role_uses_its_slot(mach_port_t mine)
 
 MT_TEST(task_special_ports_on_another_tasks_port_are_that_tasks_slots)
 {
-    mach_msg_type_number_t names = tp_name_count();
+    mach_msg_type_number_t names = w_name_count();
     tp_peer p;
     MT_REQUIRE(tp_peer_start(&p, tp_role_uses_its_slot) == 0);
 
@@ -420,7 +407,7 @@ MT_TEST(task_special_ports_on_another_tasks_port_are_that_tasks_slots)
     MT_EQ(tp_refs(q, MACH_PORT_RIGHT_SEND), 1u); /* its slots' copies went with it */
     MT_KR(mach_port_destroy(TASK, q), KERN_SUCCESS);
     tp_peer_free(&p);
-    MT_EQ(tp_name_count(), names);
+    MT_EQ(w_name_count(), names);
 }
 
 /* The peer finds the rights we named in its space, then uses them. */
@@ -447,7 +434,7 @@ static int tp_role_finds_inserted_rights(mach_port_t mine)
 
 MT_TEST(insert_right_on_another_tasks_port_names_the_callers_right_in_that_tasks_space)
 {
-    mach_msg_type_number_t names = tp_name_count();
+    mach_msg_type_number_t names = w_name_count();
     tp_peer p;
     MT_REQUIRE(tp_peer_start(&p, tp_role_finds_inserted_rights) == 0);
     mach_port_t q = tp_port(), r = tp_port(), s = tp_port(), plain = MACH_PORT_NULL;
@@ -513,7 +500,7 @@ MT_TEST(insert_right_on_another_tasks_port_names_the_callers_right_in_that_tasks
     tp_drop_dead(s);
     MT_KR(mach_port_mod_refs(TASK, plain, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     tp_peer_free(&p);
-    MT_EQ(tp_name_count(), names);
+    MT_EQ(w_name_count(), names);
 }
 
 /* The peer waits to be told to end. */
@@ -524,7 +511,7 @@ static int tp_role_waits(mach_port_t mine)
 
 MT_TEST(request_notification_on_another_tasks_port_notifies_whom_the_caller_says)
 {
-    mach_msg_type_number_t names = tp_name_count();
+    mach_msg_type_number_t names = w_name_count();
     tp_peer p;
     MT_REQUIRE(tp_peer_start(&p, tp_role_waits) == 0);
     mach_port_t nq = tp_port(), nq2 = tp_port(), d = tp_port(), x = tp_port();
@@ -620,7 +607,7 @@ MT_TEST(request_notification_on_another_tasks_port_notifies_whom_the_caller_says
     MT_KR(mach_port_mod_refs(TASK, x, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     tp_drop_dead(d);
     tp_peer_free(&p);
-    MT_EQ(tp_name_count(), names);
+    MT_EQ(w_name_count(), names);
 }
 
 #define TP_TOUCH (48u * 1024u * 1024u)
@@ -654,7 +641,7 @@ static int tp_basic_info(mach_port_t task, mach_task_basic_info_data_t *info)
 
 MT_TEST(task_info_on_another_tasks_port_describes_that_task)
 {
-    mach_msg_type_number_t names = tp_name_count();
+    mach_msg_type_number_t names = w_name_count();
     tp_peer p;
     MT_REQUIRE(tp_peer_start(&p, tp_role_touches_memory) == 0);
 
@@ -707,7 +694,7 @@ MT_TEST(task_info_on_another_tasks_port_describes_that_task)
     MT_KR(task_info(p.task, MACH_TASK_BASIC_INFO, buf, &cnt), MACH_SEND_INVALID_DEST);
     MT_KR(task_threads(p.task, &threads, &nthreads), MACH_SEND_INVALID_DEST);
     tp_peer_free(&p);
-    MT_EQ(tp_name_count(), names);
+    MT_EQ(w_name_count(), names);
 }
 
 /* The peer breaks a guard of its own when told: fatal unless its policy says otherwise. */
@@ -726,7 +713,7 @@ static int tp_role_breaks_a_guard(mach_port_t mine)
 
 MT_TEST(exc_guard_behavior_on_another_tasks_port_is_that_tasks_policy)
 {
-    mach_msg_type_number_t names = tp_name_count();
+    mach_msg_type_number_t names = w_name_count();
     tp_peer p;
     MT_REQUIRE(tp_peer_start(&p, tp_role_breaks_a_guard) == 0);
     task_exc_guard_behavior_t mine = 0, theirs = 0;
@@ -747,7 +734,7 @@ MT_TEST(exc_guard_behavior_on_another_tasks_port_is_that_tasks_policy)
     MT_KR(task_get_exc_guard_behavior(p.task, &theirs), MACH_SEND_INVALID_DEST);
     MT_KR(task_set_exc_guard_behavior(p.task, TASK_EXC_GUARD_MP_DELIVER), MACH_SEND_INVALID_DEST);
     tp_peer_free(&p);
-    MT_EQ(tp_name_count(), names);
+    MT_EQ(w_name_count(), names);
 }
 
 /* ---- MIG requests sent by hand to another task's port ----------------------------------- */
@@ -820,7 +807,7 @@ static int tp_role_finds_mig_port(mach_port_t mine)
 
 MT_TEST(a_mig_request_sent_by_hand_to_another_tasks_port_is_served_on_that_task)
 {
-    mach_msg_type_number_t names = tp_name_count();
+    mach_msg_type_number_t names = w_name_count();
     tp_peer p;
     MT_REQUIRE(tp_peer_start(&p, tp_role_finds_mig_port) == 0);
     mach_port_t reply = MACH_PORT_NULL;
@@ -895,7 +882,7 @@ MT_TEST(a_mig_request_sent_by_hand_to_another_tasks_port_is_served_on_that_task)
     MT_KR(tp_mig(p.task, reply, 3201, 1, TP_N_MIG, 0, &r), MACH_SEND_INVALID_DEST);
     MT_KR(mach_port_mod_refs(TASK, reply, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     tp_peer_free(&p);
-    MT_EQ(tp_name_count(), names);
+    MT_EQ(w_name_count(), names);
 }
 
 MT_MAIN()

@@ -68,19 +68,6 @@ static mach_msg_return_t su_receive(mach_port_t port, su_buf *b, mach_msg_timeou
                     MACH_PORT_NULL);
 }
 
-/* The names in our space. */
-static mach_msg_type_number_t su_name_count(void)
-{
-    mach_port_name_array_t names = NULL;
-    mach_port_type_array_t types = NULL;
-    mach_msg_type_number_t nn = 0, nt = 0;
-    if (mach_port_names(TASK, &names, &nn, &types, &nt) != KERN_SUCCESS)
-        return 0;
-    (void)vm_deallocate(TASK, (vm_address_t)names, nn * sizeof *names);
-    (void)vm_deallocate(TASK, (vm_address_t)types, nt * sizeof *types);
-    return nn;
-}
-
 /* task_info's suspend_count of `task`, or -1. */
 static int su_count(mach_port_t task)
 {
@@ -179,33 +166,33 @@ MT_TEST(a_suspended_task_answers_nothing_until_every_hold_is_resumed)
     MT_REQUIRE(su_peer_start(&p, su_serve) == 0);
     MT_KR(su_ping(&p, 10000), MACH_MSG_SUCCESS);
     MT_EQ(su_count(p.task), 0);
-    mach_msg_type_number_t names = su_name_count();
+    mach_msg_type_number_t names = w_name_count();
 
     /* One hold: the peer stops, and we hold one more name (the suspension token). */
     MT_KR(task_suspend(p.task), KERN_SUCCESS);
     MT_EQ(su_count(p.task), 1);
-    MT_EQ(su_name_count(), names + 1);
+    MT_EQ(w_name_count(), names + 1);
     MT_KR(su_ping(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
 
     /* A second hold: the same token name, and one resume is not enough. */
     MT_KR(task_suspend(p.task), KERN_SUCCESS);
     MT_EQ(su_count(p.task), 2);
-    MT_EQ(su_name_count(), names + 1);
+    MT_EQ(w_name_count(), names + 1);
     MT_KR(task_resume(p.task), KERN_SUCCESS);
     MT_EQ(su_count(p.task), 1);
-    MT_EQ(su_name_count(), names + 1);
+    MT_EQ(w_name_count(), names + 1);
     MT_KR(su_pong(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
 
     /* The last resume: the pong of the ping it kept waiting comes, and the token is gone. */
     MT_KR(task_resume(p.task), KERN_SUCCESS);
     MT_KR(su_pong(&p, 10000), MACH_MSG_SUCCESS);
     MT_EQ(su_count(p.task), 0);
-    MT_EQ(su_name_count(), names);
+    MT_EQ(w_name_count(), names);
     MT_KR(su_ping(&p, 10000), MACH_MSG_SUCCESS);
 
     /* No hold left: KERN_FAILURE, and nothing changes. */
     MT_KR(task_resume(p.task), KERN_FAILURE);
-    MT_EQ(su_name_count(), names);
+    MT_EQ(w_name_count(), names);
     MT_EQ(su_peer_end(&p), 0);
 }
 
@@ -253,9 +240,9 @@ MT_TEST(a_task_that_ended_while_suspended_leaves_its_suspender_a_dead_name)
 {
     su_peer p;
     MT_REQUIRE(su_peer_start(&p, su_serve) == 0);
-    mach_msg_type_number_t names = su_name_count();
+    mach_msg_type_number_t names = w_name_count();
     MT_KR(task_suspend(p.task), KERN_SUCCESS);
-    MT_EQ(su_name_count(), names + 1);
+    MT_EQ(w_name_count(), names + 1);
     MT_EQ(kill(p.pid, SIGKILL), 0);
     MT_EQ(w_wait_status(p.pid), 128 + SIGKILL);
     /* The peer's task is gone once umachd has seen its process end: its task port is a dead
@@ -270,7 +257,7 @@ MT_TEST(a_task_that_ended_while_suspended_leaves_its_suspender_a_dead_name)
     MT_EQ(type, MACH_PORT_TYPE_DEAD_NAME);
     MT_KR(task_resume(p.task), MACH_SEND_INVALID_DEST);
     /* The token is a dead name now, still ours to release, as XNU's destroyed resume port. */
-    MT_EQ(su_name_count(), names + 1);
+    MT_EQ(w_name_count(), names + 1);
     (void)mach_port_deallocate(TASK, p.task);
     (void)mach_port_deallocate(TASK, p.port);
     (void)mach_port_destruct(TASK, p.home, -1, 0);

@@ -313,6 +313,19 @@ static inline pid_t w_service_fork(w_service *s, const char *test, int (*child)(
     return kid;
 }
 
+/* How many names this task's space has (0 when mach_port_names fails). */
+static inline mach_msg_type_number_t w_name_count(void)
+{
+    mach_port_name_array_t names = NULL;
+    mach_port_type_array_t types = NULL;
+    mach_msg_type_number_t nn = 0, nt = 0;
+    if (mach_port_names(mach_task_self(), &names, &nn, &types, &nt) != KERN_SUCCESS)
+        return 0;
+    (void)vm_deallocate(mach_task_self(), (vm_address_t)names, nn * sizeof *names);
+    (void)vm_deallocate(mach_task_self(), (vm_address_t)types, nt * sizeof *types);
+    return nn;
+}
+
 /* A child's exit status, or 128 + the signal that ended it; -1 if it cannot be waited for. */
 static inline int w_wait_status(pid_t kid)
 {

@@ -332,6 +332,19 @@ bool um_proc_thread_read(pid_t pid, pid_t tid, uint64_t *start)
     return proc_thread_stat(pid, tid, start, &own, &run);
 }
 
+/* The next thread id listed in /proc/PID/task's `dir`, or 0 at its end. */
+static pid_t proc_next_tid(DIR *dir)
+{
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        char *end;
+        long tid = strtol(de->d_name, &end, 10);
+        if (end != de->d_name && !*end && tid > 0 && tid <= INT32_MAX)
+            return (pid_t)tid;
+    }
+    return 0;
+}
+
 bool um_proc_stopped(pid_t pid)
 {
     char path[48];
@@ -340,17 +353,13 @@ bool um_proc_stopped(pid_t pid)
     if (!dir)
         return true; /* gone */
     bool stopped = true;
-    struct dirent *de;
-    while (stopped && (de = readdir(dir)) != NULL) {
-        char *end;
-        long tid = strtol(de->d_name, &end, 10);
-        if (end == de->d_name || *end || tid <= 0)
-            continue;
+    pid_t tid;
+    while (stopped && (tid = proc_next_tid(dir)) > 0) {
         uint64_t start;
         bool own;
         char run = 0;
         /* An ended thread stops nothing; a stopped one is T (or t, traced). */
-        if (proc_thread_stat(pid, (pid_t)tid, &start, &own, &run) && run != 'T' && run != 't')
+        if (proc_thread_stat(pid, tid, &start, &own, &run) && run != 'T' && run != 't')
             stopped = false;
     }
     closedir(dir);
@@ -369,16 +378,12 @@ um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n)
         return NULL;
     size_t count = 0, cap = 16;
     um_thread_id *ids = malloc(cap * sizeof *ids);
-    struct dirent *de;
-    while (ids && count <= max && (de = readdir(dir)) != NULL) {
-        char *end;
-        long tid = strtol(de->d_name, &end, 10);
-        if (end == de->d_name || *end || tid <= 0)
-            continue;
+    pid_t tid;
+    while (ids && count <= max && (tid = proc_next_tid(dir)) > 0) {
         uint64_t start;
         bool own;
         char run;
-        if (!proc_thread_stat(pid, (pid_t)tid, &start, &own, &run))
+        if (!proc_thread_stat(pid, tid, &start, &own, &run))
             continue; /* ended meanwhile, or ending */
         if (own && tid != (pid > 0 ? pid : getpid()))
             continue; /* umach's own (never the main thread: its name is the program's) */
