@@ -45,6 +45,9 @@ kern_return_t task_info(task_name_t target_task, task_flavor_t flavor, task_info
  */
 kern_return_t task_suspend(task_read_t target_task);
 kern_return_t task_resume(task_read_t target_task);
+/* As on XNU, a task with a process (every task) is not ended by this call: KERN_FAILURE (end
+ * the process with kill). */
+kern_return_t task_terminate(task_t target_task);
 
 /* A new send right from one of the task's special-port slots (MACH_PORT_NULL if empty). */
 kern_return_t task_get_special_port(task_inspect_t task, int which_port,

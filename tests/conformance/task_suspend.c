@@ -1,9 +1,10 @@
 /*
- * task_suspend.c — task_suspend and task_resume as XNU answers them where a test can call
- * them on itself: task_resume of a task with no suspension is KERN_FAILURE and changes
- * nothing (no name comes or goes, the suspend count stays 0); a name that is no task port gets
- * the codes of the MIG request sent to it. (A task suspended stops until another task resumes
- * it: tests/world/task_suspend.c.)
+ * task_suspend.c — task_suspend, task_resume and task_terminate as XNU answers them where a
+ * test can call them on itself: task_resume of a task with no suspension is KERN_FAILURE and
+ * changes nothing (no name comes or goes, the suspend count stays 0); task_terminate of a task
+ * that has a process (every task) is KERN_FAILURE and ends nothing; a name that is no task
+ * port gets the codes of the MIG request sent to it. (A task suspended stops until another
+ * task resumes it: tests/world/task_suspend.c.)
  */
 #include "notify_util.h"
 
@@ -39,11 +40,20 @@ MT_TEST(resuming_a_task_that_is_not_suspended_is_kern_failure_and_changes_nothin
     NU_END();
 }
 
+MT_TEST(task_terminate_ends_no_task_that_has_a_process)
+{
+    NU_BEGIN();
+    MT_KR(task_terminate(TASK), KERN_FAILURE);
+    MT_EQ(tsu_count(), 0);
+    NU_END();
+}
+
 MT_TEST(a_name_that_is_no_task_port_gets_xnus_codes)
 {
     NU_BEGIN();
     /* No right to send to: the MIG request has nowhere to go. */
     MT_KR(task_suspend(MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
+    MT_KR(task_terminate(MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
     MT_KR(task_resume(MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
     mach_port_name_t recv = nu_port();
     MT_KR(task_suspend(recv), MACH_SEND_INVALID_DEST);
@@ -56,6 +66,7 @@ MT_TEST(a_name_that_is_no_task_port_gets_xnus_codes)
     mach_port_t thread = mach_thread_self();
     MT_KR(task_suspend(thread), KERN_INVALID_ARGUMENT);
     MT_KR(task_resume(thread), KERN_INVALID_ARGUMENT);
+    MT_KR(task_terminate(thread), KERN_INVALID_ARGUMENT);
     MT_KR(mach_port_deallocate(TASK, thread), KERN_SUCCESS);
     mach_port_t host = mach_host_self();
     MT_KR(task_suspend(host), KERN_INVALID_ARGUMENT);

@@ -193,6 +193,9 @@ MT_TEST(a_suspended_task_answers_nothing_until_every_hold_is_resumed)
     /* No hold left: KERN_FAILURE, and nothing changes. */
     MT_KR(task_resume(p.task), KERN_FAILURE);
     MT_EQ(w_name_count(), names);
+    /* Nor does task_terminate end another task that has a process (XNU: KERN_FAILURE). */
+    MT_KR(task_terminate(p.task), KERN_FAILURE);
+    MT_KR(su_ping(&p, 10000), MACH_MSG_SUCCESS);
     MT_EQ(su_peer_end(&p), 0);
 }
 

@@ -504,6 +504,11 @@ bool d_call(d_conn *c, const um_wire_pkt *p)
         kr = um_api_task_resume(self, U32(0));
         REPLY(kr);
         break;
+    case UM_WIRE_TASK_TERMINATE:
+        SHAPE(1, 0);
+        kr = um_api_task_terminate(self, U32(0));
+        REPLY(kr);
+        break;
     case UM_WIRE_TASK_CHECK:
         SHAPE(1, 0);
         kr = um_api_task_check(self, U32(0)) ? KERN_SUCCESS : MACH_SEND_INVALID_DEST;

@@ -845,13 +845,16 @@ static kern_return_t r_threads(ts_call *c)
 
 /*
  * task_suspend / task_resume (um_task_hold): the suspension token is the sender's, as XNU
- * copies it out into the space of the task making the call.
+ * copies it out into the space of the task making the call. task_terminate: XNU ends no task
+ * that has a process (KERN_FAILURE).
  */
-static kern_return_t r_suspend(ts_call *c)
+static kern_return_t r_task_control(ts_call *c)
 {
     kern_return_t kr;
     if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
         return kr;
+    if (c->req->id == UM_MIG_TASK_TERMINATE)
+        return KERN_FAILURE;
     um_task *t = c->target;
     um_task *caller = t->served_for ? t->served_for : t;
     if (!caller->space)
@@ -907,7 +910,8 @@ static kern_return_t serve(ts_call *c)
         return r_threads(c);
     case UM_MIG_TASK_SUSPEND:
     case UM_MIG_TASK_RESUME:
-        return r_suspend(c);
+    case UM_MIG_TASK_TERMINATE:
+        return r_task_control(c);
     case UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR:
     case UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR:
         return r_exc_guard(c);

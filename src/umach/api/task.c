@@ -113,6 +113,13 @@ kern_return_t um_api_task_resume(um_task *self, task_read_t target_task)
     return target ? um_task_unhold(target, self->space) : MACH_SEND_INVALID_DEST;
 }
 
+/* task_terminate: XNU ends no task that has a BSD process (KERN_FAILURE), and every task of
+ * umach's is a process. */
+kern_return_t um_api_task_terminate(um_task *self, task_t target_task)
+{
+    return um_task_target(self, target_task) ? KERN_FAILURE : MACH_SEND_INVALID_DEST;
+}
+
 /*
  * task_info of the task `target_task` names: the caller's own, or another task whose task port
  * it holds (XNU serves task_info on any task's port). The token flavours, then those of memory,

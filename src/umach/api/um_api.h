@@ -93,6 +93,7 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
 /* task_suspend / task_resume on the task `target_task` names (kern/um_kern.h, um_task_hold). */
 kern_return_t um_api_task_suspend(um_task *self, task_read_t target_task);
 kern_return_t um_api_task_resume(um_task *self, task_read_t target_task);
+kern_return_t um_api_task_terminate(um_task *self, task_t target_task);
 
 kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, int which_port,
                                            mach_port_t *special_port);

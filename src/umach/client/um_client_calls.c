@@ -452,6 +452,11 @@ kern_return_t um_client_task_resume(task_read_t target_task)
     return cl_simple(UM_WIRE_TASK_RESUME, ARGS(target_task));
 }
 
+kern_return_t um_client_task_terminate(task_t target_task)
+{
+    return cl_simple(UM_WIRE_TASK_TERMINATE, ARGS(target_task));
+}
+
 kern_return_t um_client_task_get_exc_guard_behavior(task_inspect_t task,
                                                     task_exc_guard_behavior_t *behavior)
 {

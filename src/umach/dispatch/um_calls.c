@@ -319,6 +319,13 @@ UM_EXPORT kern_return_t task_resume(task_read_t target_task)
                  target_task);
 }
 
+UM_EXPORT kern_return_t task_terminate(task_t target_task)
+{
+    UM_TASK_CALL(task_terminate, target_task,
+                 um_forward_simple(target_task, UM_MIG_TASK_TERMINATE, NULL, FW_NONE, FW_NONE),
+                 target_task);
+}
+
 UM_EXPORT kern_return_t task_get_special_port(task_inspect_t task, int which_port,
                                               mach_port_t *special_port)
 {
