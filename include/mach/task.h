@@ -45,6 +45,13 @@ kern_return_t task_info(task_name_t target_task, task_flavor_t flavor, task_info
  */
 kern_return_t task_suspend(task_read_t target_task);
 kern_return_t task_resume(task_read_t target_task);
+/*
+ * A suspension of its own (it does not count with task_suspend's): the token is a send-once
+ * right to the task's resume port; task_resume2 sent through it ends the suspension, and so
+ * does the token destroyed unused.
+ */
+kern_return_t task_suspend2(task_read_t target_task, task_suspension_token_t *suspend_token);
+kern_return_t task_resume2(task_suspension_token_t suspend_token);
 /* As on XNU, a task with a process (every task) is not ended by this call: KERN_FAILURE (end
  * the process with kill). */
 kern_return_t task_terminate(task_t target_task);

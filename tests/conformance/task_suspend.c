@@ -3,7 +3,7 @@
  * test can call them on itself: task_resume of a task with no suspension is KERN_FAILURE and
  * changes nothing (no name comes or goes, the suspend count stays 0); task_terminate of a task
  * that has a process (every task) is KERN_FAILURE and ends nothing; a name that is no task
- * port gets the codes of the MIG request sent to it. (A task suspended stops until another
+ * port (or, for task_resume2, no token) gets the codes of the MIG request sent to it. (A task suspended stops until another
  * task resumes it: tests/world/task_suspend.c.)
  */
 #include "notify_util.h"
@@ -50,10 +50,14 @@ MT_TEST(task_terminate_ends_no_task_that_has_a_process)
 
 MT_TEST(a_name_that_is_no_task_port_gets_xnus_codes)
 {
+    (void)mig_get_reply_port(); /* task_resume2 is a MIG call: its reply port is no change */
     NU_BEGIN();
     /* No right to send to: the MIG request has nowhere to go. */
     MT_KR(task_suspend(MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
     MT_KR(task_terminate(MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
+    task_suspension_token_t token = MACH_PORT_NULL;
+    MT_KR(task_suspend2(MACH_PORT_NULL, &token), MACH_SEND_INVALID_DEST);
+    MT_KR(task_resume2(MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
     MT_KR(task_resume(MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
     mach_port_name_t recv = nu_port();
     MT_KR(task_suspend(recv), MACH_SEND_INVALID_DEST);
@@ -67,6 +71,8 @@ MT_TEST(a_name_that_is_no_task_port_gets_xnus_codes)
     MT_KR(task_suspend(thread), KERN_INVALID_ARGUMENT);
     MT_KR(task_resume(thread), KERN_INVALID_ARGUMENT);
     MT_KR(task_terminate(thread), KERN_INVALID_ARGUMENT);
+    MT_KR(task_suspend2(thread, &token), KERN_INVALID_ARGUMENT);
+    MT_EQ(token, MACH_PORT_NULL);
     MT_KR(mach_port_deallocate(TASK, thread), KERN_SUCCESS);
     mach_port_t host = mach_host_self();
     MT_KR(task_suspend(host), KERN_INVALID_ARGUMENT);

@@ -5,8 +5,11 @@
  * has, each task_suspend gives the caller one send right to the peer's resume port (the
  * suspension token: one more name in its space, one more uref per call) that task_resume takes
  * back, and a task_resume with no hold left is KERN_FAILURE. A suspender that ends without
- * resuming lets the task run again (its tokens went with its space). Each test forks its peer
- * (its bootstrap slot our port, w_fork_with), which lends us its task port and answers pings.
+ * resuming lets the task run again (its tokens went with its space). task_suspend2's
+ * suspension is its own: its token is a send-once right, and task_resume2 through it, or the
+ * token destroyed unused, ends just that suspension. task_terminate ends no task that has a
+ * process. Each test forks its peer (its bootstrap slot our port, w_fork_with), which lends us
+ * its task port and answers pings.
  */
 #define _GNU_SOURCE
 #include "mt.h"
@@ -196,6 +199,40 @@ MT_TEST(a_suspended_task_answers_nothing_until_every_hold_is_resumed)
     /* Nor does task_terminate end another task that has a process (XNU: KERN_FAILURE). */
     MT_KR(task_terminate(p.task), KERN_FAILURE);
     MT_KR(su_ping(&p, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(su_peer_end(&p), 0);
+}
+
+MT_TEST(a_task_suspend2_token_ends_its_own_suspension_when_used_or_destroyed)
+{
+    su_peer p;
+    MT_REQUIRE(su_peer_start(&p, su_serve) == 0);
+    (void)mig_get_reply_port(); /* task_resume2 is a MIG call: its reply port is no change */
+    mach_msg_type_number_t names = w_name_count();
+    task_suspension_token_t token = MACH_PORT_NULL;
+    MT_KR(task_suspend2(p.task, &token), KERN_SUCCESS);
+    mach_port_type_t type = 0;
+    MT_KR(mach_port_type(TASK, token, &type), KERN_SUCCESS);
+    MT_EQ(type, MACH_PORT_TYPE_SEND_ONCE);
+    MT_EQ(su_count(p.task), 1);
+    MT_KR(su_ping(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
+    /* With a task_suspend on top, task_resume2 ends only its own suspension. */
+    MT_KR(task_suspend(p.task), KERN_SUCCESS);
+    MT_EQ(su_count(p.task), 2);
+    MT_KR(task_resume2(token), KERN_SUCCESS);
+    MT_EQ(su_count(p.task), 1);
+    MT_KR(su_pong(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
+    MT_KR(task_resume(p.task), KERN_SUCCESS);
+    MT_KR(su_pong(&p, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(w_name_count(), names);
+
+    /* A token destroyed unused ends its suspension too. */
+    MT_KR(task_suspend2(p.task, &token), KERN_SUCCESS);
+    MT_KR(su_ping(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
+    MT_KR(mach_port_mod_refs(TASK, token, MACH_PORT_RIGHT_SEND_ONCE, -1), KERN_SUCCESS);
+    MT_KR(su_pong(&p, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(su_count(p.task), 0);
+    MT_EQ(w_name_count(), names);
+    MT_KR(task_resume2(MACH_PORT_NULL), MACH_SEND_INVALID_DEST);
     MT_EQ(su_peer_end(&p), 0);
 }
 

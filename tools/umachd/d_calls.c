@@ -504,6 +504,13 @@ bool d_call(d_conn *c, const um_wire_pkt *p)
         kr = um_api_task_resume(self, U32(0));
         REPLY(kr);
         break;
+    case UM_WIRE_TASK_SUSPEND2: {
+        SHAPE(1, 0);
+        mach_port_t token = MACH_PORT_NULL;
+        kr = um_api_task_suspend2(self, U32(0), &token);
+        REPLY(kr, token);
+        break;
+    }
     case UM_WIRE_TASK_TERMINATE:
         SHAPE(1, 0);
         kr = um_api_task_terminate(self, U32(0));

@@ -537,6 +537,14 @@ static kern_return_t r_ports(ts_call *c)
         if ((kr = um_api_special_port_get(t, (int)in32(c, 0), &out)) != KERN_SUCCESS)
             return kr;
         break;
+    case UM_MIG_TASK_SUSPEND2:
+        /* The suspension token: a send-once right to the task's resume port. */
+        if ((kr = check_simple(c, 0)) != KERN_SUCCESS)
+            return kr;
+        if ((kr = um_task_hold_once(t, &out)) != KERN_SUCCESS)
+            return kr;
+        out_type = MACH_MSG_TYPE_PORT_SEND_ONCE;
+        break;
     case UM_MIG_TASK_SET_SPECIAL_PORT: {
         if ((kr = check_complex1(c, MACH_MSG_PORT_DESCRIPTOR, MACH_MSG_TYPE_PORT_SEND, 4)) !=
             KERN_SUCCESS)
@@ -903,6 +911,7 @@ static kern_return_t serve(ts_call *c)
     case UM_MIG_MACH_PORT_REQUEST_NOTIFICATION:
     case UM_MIG_TASK_GET_SPECIAL_PORT:
     case UM_MIG_TASK_SET_SPECIAL_PORT:
+    case UM_MIG_TASK_SUSPEND2:
         return r_ports(c);
     case UM_MIG_MACH_PORT_CONSTRUCT:
         return r_construct(c);
@@ -1130,6 +1139,28 @@ void um_thread_server(um_kmsg *request, um_kobject_reply *reply)
 {
     ts_call c = {.req = request, .reply = reply};
     reply->ret = serve_any(&c, TS_THREAD);
+}
+
+void um_task_resume_server(um_task *task, um_kmsg *request, um_kobject_reply *reply)
+{
+    if (request->id == MACH_NOTIFY_SEND_ONCE &&
+        MACH_MSGH_BITS_REMOTE(request->bits) == MACH_MSG_TYPE_PORT_SEND_ONCE) {
+        /* A token went unused (XNU's task_suspension_send_once): its hold ends. */
+        if (task)
+            (void)um_task_unhold_once(task);
+        reply->ret = MIG_NO_REPLY;
+        return;
+    }
+    if (request->id != UM_MIG_TASK_RESUME2) {
+        um_kobject_other_server(request, reply);
+        return;
+    }
+    ts_call c = {.target = task, .req = request, .reply = reply, .null_object = !task};
+    kern_return_t kr = check_simple(&c, 0);
+    /* XNU: a token of a task that has ended converts to no task. */
+    reply->ret = kr == TS_CHECKED ? KERN_INVALID_ARGUMENT
+                 : kr != KERN_SUCCESS ? kr
+                                      : um_task_unhold_once(task);
 }
 
 void um_kobject_other_server(um_kmsg *request, um_kobject_reply *reply)

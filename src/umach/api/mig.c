@@ -70,8 +70,15 @@ mach_msg_return_t um_mig_rpc(mach_port_t dest, mach_msg_id_t id, mach_msg_header
                              mach_msg_size_t size, mach_msg_header_t *rep,
                              mach_msg_size_t rcv_size)
 {
+    return um_mig_rpc_via(dest, MACH_MSG_TYPE_COPY_SEND, id, req, size, rep, rcv_size);
+}
+
+mach_msg_return_t um_mig_rpc_via(mach_port_t dest, mach_msg_type_name_t disp, mach_msg_id_t id,
+                                 mach_msg_header_t *req, mach_msg_size_t size,
+                                 mach_msg_header_t *rep, mach_msg_size_t rcv_size)
+{
     mach_port_t reply = mig_get_reply_port();
-    req->msgh_bits = MACH_MSGH_BITS_SET(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0,
+    req->msgh_bits = MACH_MSGH_BITS_SET(disp, MACH_MSG_TYPE_MAKE_SEND_ONCE, 0,
                                         req->msgh_bits & MACH_MSGH_BITS_COMPLEX);
     req->msgh_size = size;
     req->msgh_remote_port = dest;

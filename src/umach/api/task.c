@@ -113,6 +113,19 @@ kern_return_t um_api_task_resume(um_task *self, task_read_t target_task)
     return target ? um_task_unhold(target, self->space) : MACH_SEND_INVALID_DEST;
 }
 
+kern_return_t um_api_task_suspend2(um_task *self, task_read_t target_task, mach_port_t *token)
+{
+    um_task *target = um_task_target(self, target_task);
+    if (!target)
+        return MACH_SEND_INVALID_DEST;
+    um_port *sonce;
+    kern_return_t kr = um_task_hold_once(target, &sonce);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    /* A token that cannot be named is destroyed, which ends its suspension at once. */
+    return um_right_copyout(self->space, sonce, MACH_MSG_TYPE_PORT_SEND_ONCE, token);
+}
+
 /* task_terminate: XNU ends no task that has a BSD process (KERN_FAILURE), and every task of
  * umach's is a process. */
 kern_return_t um_api_task_terminate(um_task *self, task_t target_task)

@@ -94,6 +94,8 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
 kern_return_t um_api_task_suspend(um_task *self, task_read_t target_task);
 kern_return_t um_api_task_resume(um_task *self, task_read_t target_task);
 kern_return_t um_api_task_terminate(um_task *self, task_t target_task);
+/* task_suspend2: the token (a send-once right to the resume port) named in self's space. */
+kern_return_t um_api_task_suspend2(um_task *self, task_read_t target_task, mach_port_t *token);
 
 kern_return_t um_api_task_get_special_port(um_task *self, task_inspect_t task, int which_port,
                                            mach_port_t *special_port);

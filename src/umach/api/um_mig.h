@@ -34,6 +34,11 @@ void um_mig_fork_child(void);
 mach_msg_return_t um_mig_rpc(mach_port_t dest, mach_msg_id_t id, mach_msg_header_t *req,
                              mach_msg_size_t size, mach_msg_header_t *rep,
                              mach_msg_size_t rcv_size);
+/* The same with the destination right given as `disp` (MIG's MOVE_SEND_ONCE for a routine
+ * whose target is a send-once right, such as task_resume2's token). */
+mach_msg_return_t um_mig_rpc_via(mach_port_t dest, mach_msg_type_name_t disp, mach_msg_id_t id,
+                                 mach_msg_header_t *req, mach_msg_size_t size,
+                                 mach_msg_header_t *rep, mach_msg_size_t rcv_size);
 
 /* MIG ids of the routines libumach sends (dispatch/um_forward.c) and serves on kernel ports
  * (api/kobject_server.c): mach_host.defs 200, clock.defs 1000, mach_port.defs 3200, task.defs 3400,
@@ -89,6 +94,8 @@ enum {
     UM_MIG_TASK_SET_EXCEPTION_PORTS = 3413,
     UM_MIG_TASK_GET_EXCEPTION_PORTS = 3414,
     UM_MIG_TASK_SWAP_EXCEPTION_PORTS = 3415,
+    UM_MIG_TASK_SUSPEND2 = 3436,
+    UM_MIG_TASK_RESUME2 = 3437,
     UM_MIG_SEMAPHORE_CREATE = 3418,
     UM_MIG_SEMAPHORE_DESTROY = 3419,
     UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR = 3452,

@@ -132,6 +132,7 @@ bool um_client_task_check(mach_port_name_t task);
 kern_return_t um_client_task_suspend(task_read_t target_task);
 kern_return_t um_client_task_resume(task_read_t target_task);
 kern_return_t um_client_task_terminate(task_t target_task);
+kern_return_t um_client_task_suspend2(task_read_t target_task, mach_port_t *token);
 /* task/thread_set/get/swap_exception_ports in a world (api/um_api.h: um_api_exception_ports). */
 kern_return_t um_client_exception_ports(bool thread, mach_port_name_t target, int op,
                                         exception_mask_t mask, mach_port_t new_port,

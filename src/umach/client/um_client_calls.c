@@ -452,6 +452,11 @@ kern_return_t um_client_task_resume(task_read_t target_task)
     return cl_simple(UM_WIRE_TASK_RESUME, ARGS(target_task));
 }
 
+kern_return_t um_client_task_suspend2(task_read_t target_task, mach_port_t *token)
+{
+    return cl_out32(UM_WIRE_TASK_SUSPEND2, ARGS(target_task), NULL, 0, token);
+}
+
 kern_return_t um_client_task_terminate(task_t target_task)
 {
     return cl_simple(UM_WIRE_TASK_TERMINATE, ARGS(target_task));

@@ -319,6 +319,36 @@ UM_EXPORT kern_return_t task_resume(task_read_t target_task)
                  target_task);
 }
 
+UM_EXPORT kern_return_t task_suspend2(task_read_t target_task,
+                                      task_suspension_token_t *suspend_token)
+{
+    UM_TASK_CALL(task_suspend2, target_task,
+                 um_forward_port_out(target_task, UM_MIG_TASK_SUSPEND2, NULL, FW_NONE, MACH_MSG_TYPE_PORT_SEND_ONCE, suspend_token, NULL),
+                 target_task, suspend_token);
+}
+
+/* The request goes to the token itself (moved), as MIG's task_suspension_token_t: the resume
+ * port's server ends the suspension. */
+UM_EXPORT kern_return_t task_resume2(task_suspension_token_t suspend_token)
+{
+    union {
+        mach_msg_header_t head;
+        mig_reply_error_t reply;
+        uint8_t bytes[sizeof(mig_reply_error_t) + sizeof(mach_msg_max_trailer_t)];
+    } m;
+    memset(&m, 0, sizeof m);
+    mach_msg_return_t mr = um_mig_rpc_via(suspend_token, MACH_MSG_TYPE_MOVE_SEND_ONCE,
+                                          UM_MIG_TASK_RESUME2, &m.head, sizeof m.head, &m.head,
+                                          sizeof m);
+    if (mr != MACH_MSG_SUCCESS)
+        return mr;
+    if ((m.head.msgh_bits & MACH_MSGH_BITS_COMPLEX) || m.head.msgh_size != sizeof m.reply) {
+        mach_msg_destroy(&m.head);
+        return MIG_TYPE_ERROR;
+    }
+    return m.reply.RetCode;
+}
+
 UM_EXPORT kern_return_t task_terminate(task_t target_task)
 {
     UM_TASK_CALL(task_terminate, target_task,

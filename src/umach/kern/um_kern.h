@@ -506,6 +506,14 @@ void um_task_terminate(um_task *task);
  */
 kern_return_t um_task_hold(um_task *task, um_space *space);
 kern_return_t um_task_unhold(um_task *task, um_space *space);
+/*
+ * task_suspend2's hold (XNU's TASK_HOLD_NORMAL): one more, and a naked send-once right to the
+ * resume port in *sonce (the suspension token). The hold ends with um_task_unhold_once: when
+ * task_resume2 arrives through that right, or when the right is destroyed unused (its send-once
+ * notification to the resume port). Conditions: world locked.
+ */
+kern_return_t um_task_hold_once(um_task *task, um_port **sonce);
+kern_return_t um_task_unhold_once(um_task *task);
 /* The resume port `port` has no send right left (um_notify_no_senders_check). */
 void um_task_resume_port_unused(um_port *port);
 

@@ -316,8 +316,10 @@ mach_msg_return_t um_kobject_server(um_kmsg *request, um_task *sender, um_kmsg *
         break;
     case UM_KOT_SEMAPHORE:
     case UM_KOT_MEMORY_ENTRY:
-    case UM_KOT_TASK_RESUME:
         um_kobject_other_server(request, &reply);
+        break;
+    case UM_KOT_TASK_RESUME:
+        um_task_resume_server(um_rare(port)->kobject, request, &reply);
         break;
     case UM_KOT_BOOTSTRAP:
         if (um_rare(port)->kobject)

@@ -86,6 +86,9 @@ void um_task_server(um_task *target, um_task *sender, um_kmsg *request, um_kobje
 void um_host_server(um_kernel *kernel, um_kmsg *request, um_kobject_reply *reply);
 /* A clock port's MIG server (the same file): clock_get_time and clock_get_attributes of `clock`. */
 void um_clock_server(um_clock *clock, um_kmsg *request, um_kobject_reply *reply);
+/* A message to the resume port of `task` (NULL: the task has ended): task_resume2 through a
+ * suspension token, or the send-once notification of a token destroyed unused. */
+void um_task_resume_server(um_task *task, um_kmsg *request, um_kobject_reply *reply);
 /* A thread port's MIG server (the same file): thread_get_special_port and the exception ports. */
 void um_thread_server(um_kmsg *request, um_kobject_reply *reply);
 /*

@@ -109,6 +109,14 @@ uint64_t um_task_give_region(um_task *task, void *region, size_t len)
 
 /* ---- task_suspend's holds --------------------------------------------------------------- */
 
+/* The task's resume port, made on first use (NULL when out of memory). */
+static um_port *resume_port(um_task *task)
+{
+    if (!task->resume_port)
+        task->resume_port = um_kobject_port_alloc(UM_KOT_TASK_RESUME, task);
+    return task->resume_port;
+}
+
 kern_return_t um_task_hold(um_task *task, um_space *space)
 {
     if (!task->space)
@@ -117,13 +125,9 @@ kern_return_t um_task_hold(um_task *task, um_space *space)
         return KERN_NOT_SUPPORTED;
     if (task->user_stop_count == UINT32_MAX)
         return KERN_RESOURCE_SHORTAGE;
-    um_port *port = task->resume_port;
-    if (!port) {
-        port = um_kobject_port_alloc(UM_KOT_TASK_RESUME, task);
-        if (!port)
-            return KERN_RESOURCE_SHORTAGE;
-        task->resume_port = port;
-    }
+    um_port *port = resume_port(task);
+    if (!port)
+        return KERN_RESOURCE_SHORTAGE;
     /* The suspender's token: it will not know it is there; task_resume takes it back. */
     mach_port_name_t name;
     kern_return_t kr = um_kobject_copyout_send(space, port, &name);
@@ -135,18 +139,21 @@ kern_return_t um_task_hold(um_task *task, um_space *space)
     return KERN_SUCCESS;
 }
 
-/* Take back one legacy hold, or (`all`) every legacy hold: XNU's release_task_hold. */
-static kern_return_t task_release(um_task *task, bool all)
+/* XNU's hold modes: task_suspend2's, task_suspend's, and all of task_suspend's at once. */
+enum { TASK_HOLD_NORMAL, TASK_HOLD_LEGACY, TASK_HOLD_LEGACY_ALL };
+
+/* Take back a hold of `mode`: XNU's release_task_hold. */
+static kern_return_t task_release(um_task *task, int mode)
 {
     if (task->user_stop_count == 0)
         return KERN_FAILURE;
-    if (all) {
+    if (mode == TASK_HOLD_LEGACY_ALL) {
         uint32_t n = task->legacy_stop_count < task->user_stop_count ? task->legacy_stop_count
                                                                      : task->user_stop_count;
         task->user_stop_count -= n;
         task->legacy_stop_count = 0;
     } else {
-        if (task->legacy_stop_count > 0)
+        if (mode == TASK_HOLD_LEGACY && task->legacy_stop_count > 0)
             task->legacy_stop_count--;
         task->user_stop_count--;
     }
@@ -159,7 +166,7 @@ kern_return_t um_task_unhold(um_task *task, um_space *space)
 {
     if (!task->space)
         return KERN_FAILURE;
-    kern_return_t kr = task_release(task, false);
+    kern_return_t kr = task_release(task, TASK_HOLD_LEGACY);
     um_port *port = task->resume_port;
     um_entry *e = port ? um_space_reverse(space, port) : NULL;
     if (e) {
@@ -178,7 +185,30 @@ void um_task_resume_port_unused(um_port *port)
 {
     um_task *task = port->rare ? port->rare->kobject : NULL;
     if (task)
-        (void)task_release(task, true);
+        (void)task_release(task, TASK_HOLD_LEGACY_ALL);
+}
+
+kern_return_t um_task_hold_once(um_task *task, um_port **sonce)
+{
+    *sonce = NULL;
+    if (!task->space)
+        return KERN_FAILURE;
+    if (!task->hooks || !task->hooks->hold)
+        return KERN_NOT_SUPPORTED;
+    if (task->user_stop_count == UINT32_MAX)
+        return KERN_RESOURCE_SHORTAGE;
+    um_port *port = resume_port(task);
+    if (!port || !um_port_make_send_once(port))
+        return KERN_RESOURCE_SHORTAGE;
+    *sonce = port;
+    if (task->user_stop_count++ == 0)
+        task->hooks->hold(task, true);
+    return KERN_SUCCESS;
+}
+
+kern_return_t um_task_unhold_once(um_task *task)
+{
+    return task->space ? task_release(task, TASK_HOLD_NORMAL) : KERN_FAILURE;
 }
 
 void um_task_terminate(um_task *task)

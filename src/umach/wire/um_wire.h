@@ -172,6 +172,7 @@ enum um_wire_call {
     UM_WIRE_TASK_SUSPEND,             /* args: task (task_suspend) */
     UM_WIRE_TASK_RESUME,              /* args: task (task_resume) */
     UM_WIRE_TASK_TERMINATE,           /* args: task (task_terminate) */
+    UM_WIRE_TASK_SUSPEND2,            /* args: task; reply args: the token's name */
     UM_WIRE_THREAD_WHO,               /* args: a thread port's name; kr: KERN_INVALID_ARGUMENT
                                          when it is none of the task's threads; reply args:
                                          kernel thread id, start time, made by THREAD_PORTS */
