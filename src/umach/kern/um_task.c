@@ -117,25 +117,38 @@ static um_port *resume_port(um_task *task)
     return task->resume_port;
 }
 
-kern_return_t um_task_hold(um_task *task, um_space *space)
+/* Can one more hold be placed on `task`? Then *portp is its resume port. */
+static kern_return_t hold_check(um_task *task, um_port **portp)
 {
     if (!task->space)
         return KERN_FAILURE; /* XNU: a task that is no longer active */
     if (!task->hooks || !task->hooks->hold)
         return KERN_NOT_SUPPORTED;
-    if (task->user_stop_count == UINT32_MAX)
+    if (task->user_stop_count == UINT32_MAX || !(*portp = resume_port(task)))
         return KERN_RESOURCE_SHORTAGE;
-    um_port *port = resume_port(task);
-    if (!port)
-        return KERN_RESOURCE_SHORTAGE;
+    return KERN_SUCCESS;
+}
+
+/* The hold is placed: the first one stops the task. */
+static void hold_place(um_task *task)
+{
+    if (task->user_stop_count++ == 0)
+        task->hooks->hold(task, true);
+}
+
+kern_return_t um_task_hold(um_task *task, um_space *space)
+{
+    um_port *port;
+    kern_return_t kr = hold_check(task, &port);
+    if (kr != KERN_SUCCESS)
+        return kr;
     /* The suspender's token: it will not know it is there; task_resume takes it back. */
     mach_port_name_t name;
-    kern_return_t kr = um_kobject_copyout_send(space, port, &name);
+    kr = um_kobject_copyout_send(space, port, &name);
     if (kr != KERN_SUCCESS)
         return kr;
     task->legacy_stop_count++;
-    if (task->user_stop_count++ == 0)
-        task->hooks->hold(task, true);
+    hold_place(task);
     return KERN_SUCCESS;
 }
 
@@ -191,18 +204,14 @@ void um_task_resume_port_unused(um_port *port)
 kern_return_t um_task_hold_once(um_task *task, um_port **sonce)
 {
     *sonce = NULL;
-    if (!task->space)
-        return KERN_FAILURE;
-    if (!task->hooks || !task->hooks->hold)
-        return KERN_NOT_SUPPORTED;
-    if (task->user_stop_count == UINT32_MAX)
-        return KERN_RESOURCE_SHORTAGE;
-    um_port *port = resume_port(task);
-    if (!port || !um_port_make_send_once(port))
+    um_port *port;
+    kern_return_t kr = hold_check(task, &port);
+    if (kr != KERN_SUCCESS)
+        return kr;
+    if (!um_port_make_send_once(port))
         return KERN_RESOURCE_SHORTAGE;
     *sonce = port;
-    if (task->user_stop_count++ == 0)
-        task->hooks->hold(task, true);
+    hold_place(task);
     return KERN_SUCCESS;
 }
 

@@ -345,11 +345,20 @@ static pid_t proc_next_tid(DIR *dir)
     return 0;
 }
 
-bool um_proc_stopped(pid_t pid)
+/* /proc/PID/task of process `pid` (0: this process), opened; NULL when it cannot be. */
+static DIR *proc_task_dir(pid_t pid)
 {
     char path[48];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *dir = opendir(path);
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/task");
+    return opendir(path);
+}
+
+bool um_proc_stopped(pid_t pid)
+{
+    DIR *dir = proc_task_dir(pid);
     if (!dir)
         return true; /* gone */
     bool stopped = true;
@@ -368,12 +377,7 @@ bool um_proc_stopped(pid_t pid)
 
 um_thread_id *um_proc_threads(pid_t pid, size_t max, size_t *n)
 {
-    char path[48];
-    if (pid > 0)
-        snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    else
-        snprintf(path, sizeof path, "/proc/self/task");
-    DIR *dir = opendir(path);
+    DIR *dir = proc_task_dir(pid);
     if (!dir)
         return NULL;
     size_t count = 0, cap = 16;
