@@ -13,6 +13,7 @@
 #include "vm/um_usage.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,16 +81,30 @@ MT_TEST(a_process_that_ended_is_not_described_by_whoever_holds_its_pid_now)
 
 MT_TEST(another_processs_memory_parts_faults_and_context_switches_are_read_when_asked)
 {
-    int go[2];
-    MT_REQUIRE(pipe(go) == 0);
+    int go[2], ready[2];
+    MT_REQUIRE(pipe(go) == 0 && pipe(ready) == 0);
     pid_t child = fork();
     if (child == 0) {
         char c;
         close(go[1]);
+        close(ready[0]);
+        /* A page of its own, touched: a minor fault it has surely taken before it says so
+         * (the copy-on-write of the fork's pages may have been taken by the parent). */
+        volatile char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED)
+            _exit(2);
+        page[0] = 1;
+        if (write(ready[1], "r", 1) != 1)
+            _exit(3);
         _exit(read(go[0], &c, 1) == 1 ? 0 : 1); /* blocked in read: a context switch */
     }
     close(go[0]);
+    close(ready[1]);
     MT_REQUIRE(child > 0);
+    char r;
+    MT_REQUIRE(read(ready[0], &r, 1) == 1);
+    close(ready[0]);
     um_task_usage u;
     /* Until the child sleeps, its switches may not have happened yet. */
     for (int i = 0; i < 2000; i++) {
