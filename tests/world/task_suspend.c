@@ -276,6 +276,54 @@ MT_TEST(a_task_runs_again_when_its_suspender_ends_without_resuming)
     MT_EQ(su_peer_end(&p), 0);
 }
 
+/* A resumer: takes the task port it is sent, resumes that task twice (it holds no token: an
+ * out-of-band resume, as XNU allows), says how, and ends when told to. */
+static int su_resumer(mach_port_t mine)
+{
+    su_buf b;
+    if (su_receive(mine, &b, 10000) != MACH_MSG_SUCCESS)
+        return 95;
+    kern_return_t kr = task_resume(b.m.port.name);
+    if (kr == KERN_SUCCESS)
+        kr = task_resume(b.m.port.name);
+    (void)su_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_DONE + kr,
+                  MACH_PORT_NULL, 0);
+    if (su_receive(mine, &b, 60000) != MACH_MSG_SUCCESS || b.m.h.msgh_id != SU_QUIT)
+        return 96;
+    return 0;
+}
+
+MT_TEST(a_resume_that_finds_no_hold_takes_back_every_token_of_the_caller)
+{
+    su_peer p, r;
+    MT_REQUIRE(su_peer_start(&p, su_serve) == 0);
+    MT_REQUIRE(su_peer_start(&r, su_resumer) == 0);
+    mach_msg_type_number_t names = w_name_count();
+    MT_KR(task_suspend(p.task), KERN_SUCCESS);
+    MT_KR(task_suspend(p.task), KERN_SUCCESS);
+    MT_EQ(w_name_count(), names + 1);
+    /* Another task resumes it twice, without tokens: no hold is left, ours stay named. */
+    MT_KR(su_send(r.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_PING, p.task,
+                  MACH_MSG_TYPE_COPY_SEND),
+          MACH_MSG_SUCCESS);
+    su_buf b;
+    MT_KR(su_receive(r.home, &b, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(b.m.h.msgh_id, SU_DONE + KERN_SUCCESS);
+    MT_EQ(su_count(p.task), 0);
+    MT_KR(su_ping(&p, 10000), MACH_MSG_SUCCESS);
+    MT_EQ(w_name_count(), names + 1);
+    /* Our resume finds none: KERN_FAILURE, and the token goes, both its urefs. */
+    MT_KR(task_resume(p.task), KERN_FAILURE);
+    MT_EQ(w_name_count(), names);
+    MT_KR(su_send(r.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_QUIT, MACH_PORT_NULL, 0),
+          MACH_MSG_SUCCESS);
+    MT_EQ(w_wait_status(r.pid), 0);
+    (void)mach_port_deallocate(TASK, r.task);
+    (void)mach_port_deallocate(TASK, r.port);
+    (void)mach_port_destruct(TASK, r.home, -1, 0);
+    MT_EQ(su_peer_end(&p), 0);
+}
+
 MT_TEST(a_task_that_ended_while_suspended_leaves_its_suspender_a_dead_name)
 {
     su_peer p;
