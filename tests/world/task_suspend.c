@@ -236,19 +236,25 @@ MT_TEST(a_task_suspend2_token_ends_its_own_suspension_when_used_or_destroyed)
     MT_EQ(su_peer_end(&p), 0);
 }
 
-/* A suspender: takes the task port it is sent, suspends that task, says so, and ends when
- * told to, holding its token. */
-static int su_suspender(mach_port_t mine)
+/* A peer that acts on another task: takes the task port it is sent, calls `act` on it, says
+ * what that answered (SU_DONE + the code), and ends when told to (keeping what it holds). */
+static int su_act_on_task(mach_port_t mine, kern_return_t (*act)(mach_port_t task))
 {
     su_buf b;
     if (su_receive(mine, &b, 10000) != MACH_MSG_SUCCESS)
         return 93;
-    kern_return_t kr = task_suspend(b.m.port.name);
+    kern_return_t kr = act(b.m.port.name);
     (void)su_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_DONE + kr,
                   MACH_PORT_NULL, 0);
     if (su_receive(mine, &b, 60000) != MACH_MSG_SUCCESS || b.m.h.msgh_id != SU_QUIT)
         return 94;
     return 0;
+}
+
+/* A suspender: suspends the task and ends holding its token. */
+static int su_suspender(mach_port_t mine)
+{
+    return su_act_on_task(mine, task_suspend);
 }
 
 MT_TEST(a_task_runs_again_when_its_suspender_ends_without_resuming)
@@ -276,21 +282,17 @@ MT_TEST(a_task_runs_again_when_its_suspender_ends_without_resuming)
     MT_EQ(su_peer_end(&p), 0);
 }
 
-/* A resumer: takes the task port it is sent, resumes that task twice (it holds no token: an
- * out-of-band resume, as XNU allows), says how, and ends when told to. */
+/* Resume `task` twice, holding no token (an out-of-band resume, as XNU allows). */
+static kern_return_t su_resume_twice(mach_port_t task)
+{
+    kern_return_t kr = task_resume(task);
+    return kr == KERN_SUCCESS ? task_resume(task) : kr;
+}
+
+/* A resumer: resumes the task twice. */
 static int su_resumer(mach_port_t mine)
 {
-    su_buf b;
-    if (su_receive(mine, &b, 10000) != MACH_MSG_SUCCESS)
-        return 95;
-    kern_return_t kr = task_resume(b.m.port.name);
-    if (kr == KERN_SUCCESS)
-        kr = task_resume(b.m.port.name);
-    (void)su_send(bootstrap_port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_DONE + kr,
-                  MACH_PORT_NULL, 0);
-    if (su_receive(mine, &b, 60000) != MACH_MSG_SUCCESS || b.m.h.msgh_id != SU_QUIT)
-        return 96;
-    return 0;
+    return su_act_on_task(mine, su_resume_twice);
 }
 
 MT_TEST(a_resume_that_finds_no_hold_takes_back_every_token_of_the_caller)
