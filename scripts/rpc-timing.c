@@ -10,11 +10,18 @@
  * reply right; the server replies MOVE_SEND_ONCE and receives the next request in the same
  * call), then a plain ping-pong of two threads spinning on one word each (a CPU pause per
  * look), which shows the machine's mode (see the fourth look: ~0.12 us fast, ~0.3 slow).
+ * Then the floor: what the cheapest round trip that does mach_msg's work can cost on this
+ * machine. It is the plain ping-pong in which each half also writes the message (the bytes
+ * mach_msg writes into the receiver's buffer: header, body and default trailer) into a
+ * buffer the other thread reads, and first runs a busy loop as long as half of one thread's round trip
+ * (the same request and reply done by one thread, whose lines never leave its CPU: mach_msg's
+ * own instructions; RPC_FLOOR_NS=ns sets another length). No lock, no port, no name table
+ * crosses between the CPUs: only the word each side polls and the message.
  * For each it prints the median and the mean of the middle 80% of the round trips (the
  * preempted ones left out, which a loaded machine has many of), and the CPU time per round
- * trip (each thread's own, the two added), in microseconds:
+ * trip (each thread's own, the two added), in microseconds, then one thread's round trip:
  *
- *   mach med M tmean T cpu C spin med M tmean T cpu C
+ *   mach med M tmean T cpu C spin med M tmean T cpu C floor med M tmean T cpu C self S
  *
  * A Mach error or a wrong message ends it with status 1.
  */
@@ -30,6 +37,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 enum { WARM = 2000, REQUEST_ID = 4000, REPLY_ID = 4100 };
@@ -50,6 +58,10 @@ static uint64_t cpu0[2], cpu1[2];
 static mach_port_t service, reply_port;
 static _Atomic uint32_t ping, pong;
 static pthread_barrier_t start;
+/* The floor: the message each side writes for the other, and its busy loop's length. */
+static rbuf box_request, box_reply;
+static size_t work_iters;
+static double self_rt_us;
 
 static _Noreturn void die(const char *what, unsigned code)
 {
@@ -189,6 +201,138 @@ static void *spin_server(void *arg)
     return NULL;
 }
 
+/* A loop of `iters` steps the compiler keeps (each one an empty asm with a memory clobber). */
+static void busy(size_t iters)
+{
+    for (size_t k = 0; k < iters; k++)
+        __asm__ __volatile__("" ::: "memory");
+}
+
+/* The floor's message: the bytes mach_msg writes into the receiver's buffer, the header and
+ * body and the default trailer the receive asks for. */
+enum { FLOOR_BYTES = sizeof(req) + sizeof(mach_msg_trailer_t) };
+
+static void floor_write(rbuf *to, mach_msg_id_t id, size_t seq)
+{
+    rbuf m;
+    m.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
+    m.m.h.msgh_size = sizeof m.m;
+    m.m.h.msgh_remote_port = MACH_PORT_NULL;
+    m.m.h.msgh_local_port = MACH_PORT_NULL;
+    m.m.h.msgh_voucher_port = MACH_PORT_NULL;
+    m.m.h.msgh_id = id;
+    m.m.seq = seq;
+    m.trailer.msgh_trailer_type = MACH_MSG_TRAILER_FORMAT_0;
+    m.trailer.msgh_trailer_size = sizeof(mach_msg_trailer_t);
+    memcpy(to, &m, FLOOR_BYTES);
+}
+
+static void floor_read(const rbuf *from, mach_msg_id_t id, size_t seq)
+{
+    rbuf m;
+    memcpy(&m, from, FLOOR_BYTES);
+    if (m.m.h.msgh_id != id || m.m.seq != seq)
+        die("floor: wrong message", (unsigned)m.m.h.msgh_id);
+}
+
+static void *floor_client(void *arg)
+{
+    (void)arg;
+    pin(0);
+    pthread_barrier_wait(&start);
+    size_t total = WARM + n_measured;
+    for (size_t i = 0; i < total; i++) {
+        mark(0, i);
+        uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+        busy(work_iters);
+        floor_write(&box_request, REQUEST_ID, i);
+        atomic_store(&ping, (uint32_t)i + 1);
+        spin_until(&pong, (uint32_t)i + 1);
+        floor_read(&box_reply, REPLY_ID, i);
+        uint64_t t1 = clock_ns(CLOCK_MONOTONIC);
+        if (i >= WARM)
+            lat[i - WARM] = t1 - t0;
+    }
+    mark(0, total);
+    return NULL;
+}
+
+static void *floor_server(void *arg)
+{
+    (void)arg;
+    pin(1);
+    pthread_barrier_wait(&start);
+    size_t total = WARM + n_measured;
+    for (size_t i = 0; i < total; i++) {
+        mark(1, i);
+        spin_until(&ping, (uint32_t)i + 1);
+        floor_read(&box_request, REQUEST_ID, i);
+        busy(work_iters);
+        floor_write(&box_reply, REPLY_ID, i);
+        atomic_store(&pong, (uint32_t)i + 1);
+    }
+    mark(1, total);
+    return NULL;
+}
+
+/*
+ * One thread's round trip, in microseconds (the best of five batches): the client's SEND|RCV
+ * of a request to its own service port, which the same call receives, then the server's
+ * SEND|RCV of the reply, received on the reply port. Both calls' lines stay in this CPU's
+ * cache: what is left is mach_msg's own work.
+ */
+static double self_round_trip_us(void)
+{
+    pin(0);
+    double best = 0;
+    for (int batch = 0; batch < 5; batch++) {
+        uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+        for (size_t i = 0; i < n_measured; i++) {
+            rbuf b;
+            b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+            b.m.h.msgh_size = sizeof b.m;
+            b.m.h.msgh_remote_port = service;
+            b.m.h.msgh_local_port = reply_port;
+            b.m.h.msgh_voucher_port = MACH_PORT_NULL;
+            b.m.h.msgh_id = REQUEST_ID;
+            b.m.seq = i;
+            mach_msg_return_t mr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof b.m,
+                                            sizeof b, service, MACH_MSG_TIMEOUT_NONE,
+                                            MACH_PORT_NULL);
+            if (mr != MACH_MSG_SUCCESS || b.m.seq != i)
+                die("self request", (unsigned)mr);
+            b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
+            b.m.h.msgh_size = sizeof b.m;
+            b.m.h.msgh_local_port = MACH_PORT_NULL;
+            b.m.h.msgh_voucher_port = MACH_PORT_NULL;
+            b.m.h.msgh_id = REPLY_ID;
+            mr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof b.m, sizeof b, reply_port,
+                          MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
+            if (mr != MACH_MSG_SUCCESS || b.m.h.msgh_id != REPLY_ID)
+                die("self reply", (unsigned)mr);
+        }
+        double us = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e3 / (double)n_measured;
+        if (batch == 0 || us < best)
+            best = us;
+    }
+    return best;
+}
+
+/* Iterations of busy() that take `ns` nanoseconds on this CPU (the best of five timings). */
+static size_t busy_iters_for(double ns)
+{
+    enum { PROBE = 1000000 };
+    double best = 0;
+    for (int k = 0; k < 5; k++) {
+        uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+        busy(PROBE);
+        double per = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / PROBE;
+        if (k == 0 || per < best)
+            best = per;
+    }
+    return best > 0 ? (size_t)(ns / best) : 0;
+}
+
 static int by_value(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -236,9 +380,13 @@ int main(int argc, char **argv)
     if (kr != KERN_SUCCESS)
         die("port set-up", (unsigned)kr);
     for (int r = 0; r < runs; r++) {
+        self_rt_us = self_round_trip_us();
+        const char *ns = getenv("RPC_FLOOR_NS");
+        work_iters = busy_iters_for(ns ? atof(ns) : self_rt_us * 1e3 / 2);
         run("mach", mach_client, mach_server);
         run("spin", spin_client, spin_server);
-        printf("\n");
+        run("floor", floor_client, floor_server);
+        printf("self %.3f\n", self_rt_us);
         fflush(stdout);
     }
     free(lat);
