@@ -7,7 +7,8 @@
  * least revision 0) and that revision's count; its phys_footprint follows memory the task
  * touches and gives back. TASK_EVENTS_INFO counts the task's page faults. A count below the
  * flavour's (revision 0's) and an unknown flavour are KERN_INVALID_ARGUMENT, as XNU's
- * task_info.
+ * task_info. TASK_EVENTS_INFO also counts the messages the task sent and took from its
+ * queues.
  */
 #include "mt.h"
 
@@ -306,6 +307,90 @@ MT_TEST(task_events_info_counts_the_faults_of_touching_fresh_pages)
     MT_CHECK(after.pageins <= after.faults);
     MT_CHECK(after.csw > 0);
     MT_KR(mach_vm_deallocate(TASK, a, size), KERN_SUCCESS);
+}
+
+static task_events_info_data_t events_info(void)
+{
+    task_events_info_data_t e;
+    memset(&e, 0, sizeof e);
+    mach_msg_type_number_t cnt = TASK_EVENTS_INFO_COUNT;
+    if (task_info(TASK, TASK_EVENTS_INFO, (task_info_t)&e, &cnt) != KERN_SUCCESS ||
+        cnt != TASK_EVENTS_INFO_COUNT)
+        memset(&e, 0xff, sizeof e);
+    return e;
+}
+
+/*
+ * Each round sends a message to a port of the task's and takes it from the queue: one message
+ * sent and one received. XNU also counts the messages of its own MIG calls (task_info is
+ * one): a few more, never fewer.
+ */
+MT_TEST(task_events_info_counts_the_messages_the_task_sent_and_took_from_its_queues)
+{
+    enum { ROUNDS = 200, SLACK = 16 };
+    mach_port_t port = MACH_PORT_NULL;
+    MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &port), KERN_SUCCESS);
+    MT_KR(mach_port_insert_right(TASK, port, port, MACH_MSG_TYPE_MAKE_SEND), KERN_SUCCESS);
+    task_events_info_data_t before = events_info();
+    MT_REQUIRE(before.messages_sent >= 0 && before.messages_received >= 0);
+    for (int i = 0; i < ROUNDS; i++) {
+        struct {
+            mach_msg_header_t h;
+            mach_msg_trailer_t t;
+        } m;
+        memset(&m, 0, sizeof m);
+        m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+        m.h.msgh_size = sizeof m.h;
+        m.h.msgh_remote_port = port;
+        m.h.msgh_id = i;
+        MT_KR(mach_msg(&m.h, MACH_SEND_MSG, sizeof m.h, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
+                       MACH_PORT_NULL),
+              MACH_MSG_SUCCESS);
+        MT_KR(mach_msg(&m.h, MACH_RCV_MSG, 0, sizeof m, port, MACH_MSG_TIMEOUT_NONE,
+                       MACH_PORT_NULL),
+              MACH_MSG_SUCCESS);
+        MT_EQ(m.h.msgh_id, i);
+    }
+    task_events_info_data_t after = events_info();
+    MT_CHECK(after.messages_sent - before.messages_sent >= ROUNDS);
+    MT_CHECK(after.messages_sent - before.messages_sent <= ROUNDS + SLACK);
+    MT_CHECK(after.messages_received - before.messages_received >= ROUNDS);
+    MT_CHECK(after.messages_received - before.messages_received <= ROUNDS + SLACK);
+    /*
+     * A send that times out on a full queue is no message sent, nor a receive that times out
+     * one received: ROUNDS of each against one message sent and received.
+     */
+    mach_port_limits_t lim = {.mpl_qlimit = 1};
+    MT_KR(mach_port_set_attributes(TASK, port, MACH_PORT_LIMITS_INFO, (mach_port_info_t)&lim,
+                                   MACH_PORT_LIMITS_INFO_COUNT),
+          KERN_SUCCESS);
+    before = events_info();
+    mach_msg_header_t h;
+    for (int i = 0; i <= ROUNDS; i++) {
+        memset(&h, 0, sizeof h);
+        h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+        h.msgh_size = sizeof h;
+        h.msgh_remote_port = port;
+        MT_KR(mach_msg(&h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof h, 0, MACH_PORT_NULL, 0,
+                       MACH_PORT_NULL),
+              i == 0 ? MACH_MSG_SUCCESS : MACH_SEND_TIMED_OUT);
+    }
+    for (int i = 0; i <= ROUNDS; i++) {
+        struct {
+            mach_msg_header_t h;
+            mach_msg_trailer_t t;
+        } m;
+        MT_KR(mach_msg(&m.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof m, port, 0,
+                       MACH_PORT_NULL),
+              i == 0 ? MACH_MSG_SUCCESS : MACH_RCV_TIMED_OUT);
+    }
+    after = events_info();
+    MT_CHECK(after.messages_sent - before.messages_sent >= 1);
+    MT_CHECK(after.messages_sent - before.messages_sent <= 1 + SLACK);
+    MT_CHECK(after.messages_received - before.messages_received >= 1);
+    MT_CHECK(after.messages_received - before.messages_received <= 1 + SLACK);
+    MT_KR(mach_port_mod_refs(TASK, port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
+    MT_KR(mach_port_deallocate(TASK, port), KERN_SUCCESS);
 }
 
 MT_TEST(a_short_count_or_an_unknown_flavor_is_invalid_argument)

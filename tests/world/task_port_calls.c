@@ -639,6 +639,15 @@ static int tp_basic_info(mach_port_t task, mach_task_basic_info_data_t *info)
                : -1;
 }
 
+static int tp_events_info(mach_port_t task, task_events_info_data_t *info)
+{
+    mach_msg_type_number_t cnt = TASK_EVENTS_INFO_COUNT;
+    return task_info(task, TASK_EVENTS_INFO, (task_info_t)info, &cnt) == KERN_SUCCESS &&
+                   cnt == TASK_EVENTS_INFO_COUNT
+               ? 0
+               : -1;
+}
+
 MT_TEST(task_info_on_another_tasks_port_describes_that_task)
 {
     mach_msg_type_number_t names = w_name_count();
@@ -656,7 +665,10 @@ MT_TEST(task_info_on_another_tasks_port_describes_that_task)
     MT_KR(task_info(p.task, TASK_SECURITY_TOKEN, (task_info_t)&sec, &cnt), KERN_SUCCESS);
     MT_EQ(sec.val[0], (unsigned)getuid());
 
-    /* Its memory: what it touches shows in its resident size. */
+    /* Its memory: what it touches shows in its resident size; its message it sends, in its
+     * count of messages sent (ours are not its). */
+    task_events_info_data_t ev_before, ev_after;
+    MT_REQUIRE(tp_events_info(p.task, &ev_before) == 0);
     mach_task_basic_info_data_t before, after;
     MT_REQUIRE(tp_basic_info(p.task, &before) == 0);
     MT_CHECK(before.resident_size > 0 && before.virtual_size >= before.resident_size);
@@ -670,6 +682,9 @@ MT_TEST(task_info_on_another_tasks_port_describes_that_task)
     MT_CHECK(after.resident_size >= before.resident_size + TP_TOUCH / 2);
     MT_CHECK(after.virtual_size >= before.virtual_size + TP_TOUCH / 2);
     MT_CHECK(after.resident_size_max >= after.resident_size);
+    MT_REQUIRE(tp_events_info(p.task, &ev_after) == 0);
+    MT_EQ(ev_after.messages_sent - ev_before.messages_sent, 1);
+    MT_CHECK(ev_after.messages_received >= ev_before.messages_received);
     task_thread_times_info_data_t times;
     cnt = TASK_THREAD_TIMES_INFO_COUNT;
     MT_KR(task_info(p.task, TASK_THREAD_TIMES_INFO, (task_info_t)&times, &cnt), KERN_SUCCESS);

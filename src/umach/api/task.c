@@ -221,10 +221,13 @@ kern_return_t um_api_task_info(um_task *self, task_name_t target_task, task_flav
         break;
     }
     case TASK_EVENTS_INFO: {
-        /* Linux counts no copy-on-write faults and no system calls per process, and umach does
-         * not count messages (it would cost the message path): 0. */
+        /* Linux counts no copy-on-write faults and no system calls per process: 0. The
+         * message counts are the task's ledger's (um_msg_send, um_msg_receive). */
+        const um_ledger *l = target->space->ledger;
         task_events_info_data_t e = {.faults = count32(u.minor_faults + u.major_faults),
                                      .pageins = count32(u.major_faults),
+                                     .messages_sent = count32(l->sent),
+                                     .messages_received = count32(l->received),
                                      .csw = count32(u.context_switches)};
         memcpy(task_info_out, &e, sizeof e);
         break;

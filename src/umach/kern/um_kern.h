@@ -218,18 +218,25 @@ typedef struct um_entry {
 } um_entry;
 
 /*
- * What a task's sent messages hold while they are queued (inline bytes plus the out-of-line
- * bytes they carry), against a cap (UMACH_QUEUED_BYTES_MAX). Referenced by its space and by
- * every kmsg charged to it, so a queued message may outlive the task that sent it. `total`
- * is the kernel's ledger of every task's queued bytes (um_kernel.queued_total), charged and
- * checked with it; it is the front end's and outlives every task ledger (never counted).
+ * A task's message ledger: what its sent messages hold while they are queued (inline bytes
+ * plus the out-of-line bytes they carry), against a cap (UMACH_QUEUED_BYTES_MAX), and how many
+ * messages it sent and received (TASK_EVENTS_INFO). Referenced by its space and by every kmsg
+ * charged to it, so a queued message may outlive the task that sent it. `total` is the
+ * kernel's ledger of every task's queued bytes (um_kernel.queued_total), charged and checked
+ * with it; it is the front end's and outlives every task ledger (never counted).
+ * A space's ledger is one cache line of its own: every send charges it, so the counts that
+ * share its line cost a message no line it did not already write.
  */
 typedef struct um_ledger {
     uint32_t refs;
     uint64_t queued;
     uint64_t max;
     struct um_ledger *total; /* or NULL: no cap on all tasks together */
+    uint64_t sent;           /* messages the task sent (um_msg_send) */
+    uint64_t received;       /* messages its receives took from a queue (um_msg_receive) */
 } um_ledger;
+
+enum { UM_LEDGER_LINE = 64 }; /* a space's ledger's size and alignment (um_space_create) */
 
 typedef struct um_hslot {
     um_port *port;           /* NULL: empty; UM_HASH_TOMB: deleted */

@@ -147,6 +147,7 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
              * the task's: its queue is an ordinary one (XNU serves only kernel-held
              * kernel-object ports). */
             s->kmsg = NULL;
+            space->ledger->sent++; /* as XNU's ipc_kmsg_send, before the kernel serves it */
             um_kmsg *held = NULL;
             mach_msg_return_t mr = um_kobject_server(k, task, &held);
             if (!held)
@@ -176,6 +177,9 @@ UM_HOT mach_msg_return_t um_msg_send(um_task *task, um_msg_send_state *s)
     um_port *dest = k->dest;
     if (!um_mqueue_full(dest, k)) {
         s->kmsg = NULL;
+        /* Counted when it is posted (XNU's ipc_mqueue_post); a kernel reply that waited for
+         * room was counted as the request it answers. */
+        space->ledger->sent += !s->kernel_reply;
         deliver_handoff(k);
         return MACH_MSG_SUCCESS;
     }
@@ -271,12 +275,25 @@ UM_HOT mach_msg_return_t um_msg_receive(um_task *task, um_msg_rcv_state *r)
     }
     mach_port_name_t rcv_name = r->rcv_name;
     um_entry *e = MACH_PORT_VALID(rcv_name) ? um_entry_lookup(space, rcv_name) : NULL;
-    if (e && (e->type & MACH_PORT_TYPE_RECEIVE))
-        return receive_from(task, r, (um_port *)e->object, NULL);
-    if (e && (e->type & MACH_PORT_TYPE_PORT_SET))
-        return receive_from(task, r, NULL, (um_pset *)e->object);
-    um_guard_exception(space, rcv_name, 0, kGUARD_EXC_RCV_INVALID_NAME);
-    return MACH_RCV_INVALID_NAME;
+    if (!e || !(e->type & (MACH_PORT_TYPE_RECEIVE | MACH_PORT_TYPE_PORT_SET))) {
+        um_guard_exception(space, rcv_name, 0, kGUARD_EXC_RCV_INVALID_NAME);
+        return MACH_RCV_INVALID_NAME;
+    }
+    mach_msg_return_t mr = e->type & MACH_PORT_TYPE_RECEIVE
+                               ? receive_from(task, r, (um_port *)e->object, NULL)
+                               : receive_from(task, r, NULL, (um_pset *)e->object);
+    /*
+     * XNU counts a message as received when the receiving thread takes it from the queue
+     * itself (ipc_mqueue_select_on_thread), not when a sender hands it to a receive that was
+     * already waiting (the `handed` return above, ipc_mqueue_post's handoff). Every return of
+     * receive_from but these took one (a too-large message without MACH_RCV_LARGE is taken
+     * and destroyed; a copy-out error's message is taken).
+     */
+    if (mr == MACH_MSG_SUCCESS ||
+        (mr != MACH_RCV_IN_PROGRESS && mr != MACH_RCV_TIMED_OUT &&
+         !(mr == MACH_RCV_TOO_LARGE && (r->option & MACH_RCV_LARGE))))
+        space->ledger->received++;
+    return mr;
 }
 
 /*

@@ -77,6 +77,9 @@ void um_post_unreserve(um_port *port, um_ledger *ledger, uint32_t n, uint32_t ea
 void um_post_deliver(um_task *task, um_port *port, um_ledger *ledger, uint32_t each,
                      const uint8_t *bytes, uint32_t len)
 {
+    /* Sent when the client's post returned, against a promise made while the port lived: a
+     * message of the task's whatever happens to it now (um_msg_send counts at delivery). */
+    task->space->ledger->sent++;
     if (port->reserved)
         port->reserved--;
     /* The promise's bytes go; the message's own are charged in their place (below). */

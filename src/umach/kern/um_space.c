@@ -134,7 +134,10 @@ um_space *um_space_create(uint32_t limit)
         limit = UM_TABLE_HARD_MAX + 1;
     space->limit = limit;
     space->roll_seed = 0x9E3779B9u;
-    space->ledger = calloc(1, sizeof *space->ledger);
+    _Static_assert(sizeof(um_ledger) <= UM_LEDGER_LINE, "a ledger fits its line");
+    space->ledger = aligned_alloc(UM_LEDGER_LINE, UM_LEDGER_LINE);
+    if (space->ledger)
+        memset(space->ledger, 0, sizeof *space->ledger);
     if (!space->ledger ||
         um_space_grow(space, 64 < space->limit ? 64 : space->limit) != KERN_SUCCESS) {
         free(space->ledger);
