@@ -475,7 +475,10 @@ static void xm_sender(int s, void *arg)
     } else if (c->memory == XM_MALLOC) {
         base = xm_keep[0] = malloc(span + 4096);
         XC_REQUIRE(base);
-        base = (uint8_t *)(((uintptr_t)base + 4095) & ~(uintptr_t)4095);
+        /* The first page boundary after the block's start, never the start itself: a move
+         * takes the data's pages, and the block's start must stay in the process (valgrind
+         * counts a block whose first bytes were taken as lost). */
+        base = (uint8_t *)(((uintptr_t)base + 4096) & ~(uintptr_t)4095);
     } else {
         XC_REQUIRE(c->offset + c->size <= sizeof stackbuf);
         base = stackbuf;
