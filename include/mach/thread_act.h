@@ -43,6 +43,19 @@ kern_return_t thread_resume(thread_read_t target_act);
 kern_return_t thread_get_state(thread_read_t target_act, thread_state_flavor_t flavor,
                                thread_state_t old_state, mach_msg_type_number_t *old_stateCnt);
 
+/*
+ * New general registers for a thread of the calling process (the flavours thread_get_state
+ * answers, each with its exact count; the program counter and stack pointer in user space).
+ * They are put in place when the thread leaves umach: at once for a thread stopped or running
+ * in the program's own code (a suspended one runs them when resumed), when the call ends for a
+ * thread inside one of umach's calls (a mach_msg wait) or waiting for its fault's exception
+ * answer, and on return from this call for the calling thread, which then never sees it
+ * return; as XNU puts a new state in place when the thread returns to user mode. See
+ * docs/porting.md.
+ */
+kern_return_t thread_set_state(thread_act_t target_act, thread_state_flavor_t flavor,
+                               thread_state_t new_state, mach_msg_type_number_t new_stateCnt);
+
 /* THREAD_KERNEL_PORT only: umach has no thread inspect or read ports. */
 kern_return_t thread_get_special_port(thread_inspect_t thr_act, int which_port,
                                       mach_port_t *special_port);

@@ -4,7 +4,8 @@
  * is EXC_BAD_ACCESS with KERN_PROTECTION_FAILURE and the address, as is a read of a page with
  * no access; the faulting thread waits for the handler, a KERN_SUCCESS answer runs
  * the instruction again (the handler mended the page), and a failure hands the fault on to the
- * program's own signal handler.
+ * program's own signal handler. A state the handler sets with thread_set_state while the
+ * thread waits is where the thread goes on.
  */
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "exc_msgs.h"
@@ -537,6 +538,45 @@ MT_TEST(a_state_handler_gets_the_faulting_pc_and_the_thread_goes_on_from_its_new
           KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, self), KERN_SUCCESS);
     MT_KR(mach_port_destruct(TASK, es_st.port, -1, 0), KERN_SUCCESS);
+    NU_END();
+}
+
+/* The handler's mend: thread_set_state on the thread whose fault it serves, its pc moved to
+ * es_recover, before the answer. */
+static mach_port_t es_set_target;
+static kern_return_t es_set_kr;
+
+static void es_set_state_to_recover(void)
+{
+    es_state s;
+    memset(&s, 0, sizeof s);
+    mach_msg_type_number_t n = ES_COUNT;
+    es_set_kr = thread_get_state(es_set_target, ES_FLAVOR, (thread_state_t)&s, &n);
+    if (es_set_kr != KERN_SUCCESS)
+        return;
+    ES_PC(s) = (uint64_t)(uintptr_t)es_recover;
+    es_set_kr = thread_set_state(es_set_target, ES_FLAVOR, (thread_state_t)&s, ES_COUNT);
+}
+
+MT_TEST(a_state_set_while_the_fault_waits_for_its_answer_is_where_the_thread_goes_on)
+{
+    NU_BEGIN();
+    es_set_target = mach_thread_self();
+    es_handler h;
+    es_start(&h, KERN_SUCCESS, es_set_state_to_recover);
+    void *p = mmap(NULL, es_page_size(), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    MT_REQUIRE(p != MAP_FAILED);
+    es_recovered = 0;
+    /* Without the new state, the answer would run the call into the page again. */
+    void (*volatile jump)(void) = (void (*)(void))(uintptr_t)p;
+    jump();
+    es_finish(&h);
+    MT_EQ(es_recovered, 1);
+    MT_KR(es_set_kr, KERN_SUCCESS);
+    MT_EQ(h.exception, EXC_BAD_ACCESS);
+    MT_EQ(h.code[0], KERN_PROTECTION_FAILURE);
+    MT_EQ(munmap(p, es_page_size()), 0);
+    MT_KR(mach_port_deallocate(TASK, es_set_target), KERN_SUCCESS);
     NU_END();
 }
 #endif

@@ -82,17 +82,20 @@ static kern_return_t name_call(mach_port_t bp, mach_msg_id_t id, const char *nam
 UM_EXPORT kern_return_t bootstrap_check_in(mach_port_t bp, const char *service_name,
                                            mach_port_t *sp)
 {
+    UM_CALL_SCOPE;
     return name_call(bp, UM_BS_MSG_CHECK_IN, service_name, MACH_MSG_TYPE_PORT_RECEIVE, sp);
 }
 
 UM_EXPORT kern_return_t bootstrap_look_up(mach_port_t bp, const char *service_name,
                                           mach_port_t *sp)
 {
+    UM_CALL_SCOPE;
     return name_call(bp, UM_BS_MSG_LOOK_UP, service_name, MACH_MSG_TYPE_PORT_SEND, sp);
 }
 
 UM_EXPORT kern_return_t bootstrap_register(mach_port_t bp, char *service_name, mach_port_t sp)
 {
+    UM_CALL_SCOPE;
     um_bs_register_request req;
     memset(&req, 0, sizeof req);
     if (!name_copy(req.name, service_name))
@@ -109,6 +112,7 @@ UM_EXPORT kern_return_t bootstrap_register(mach_port_t bp, char *service_name, m
 UM_EXPORT kern_return_t bootstrap_subset(mach_port_t bp, mach_port_t requestor_port,
                                          mach_port_t *subset_port)
 {
+    UM_CALL_SCOPE;
     um_bs_subset_request req;
     memset(&req, 0, sizeof req);
     req.head.msgh_bits = MACH_MSGH_BITS_COMPLEX;
@@ -123,6 +127,7 @@ UM_EXPORT kern_return_t bootstrap_subset(mach_port_t bp, mach_port_t requestor_p
 
 UM_EXPORT kern_return_t bootstrap_parent(mach_port_t bp, mach_port_t *parent_port)
 {
+    UM_CALL_SCOPE;
     um_bs_parent_request req;
     memset(&req, 0, sizeof req);
     req.ndr = NDR_record;
@@ -133,6 +138,7 @@ UM_EXPORT kern_return_t bootstrap_parent(mach_port_t bp, mach_port_t *parent_por
 UM_EXPORT kern_return_t bootstrap_status(mach_port_t bp, char *service_name,
                                          bootstrap_status_t *service_active)
 {
+    UM_CALL_SCOPE;
     /* Darwin's definition: look-up succeeds → active; check-in succeeds too → on demand. */
     mach_port_t p;
     kern_return_t kr = bootstrap_look_up(bp, service_name, &p);
@@ -150,6 +156,7 @@ UM_EXPORT kern_return_t bootstrap_status(mach_port_t bp, char *service_name,
 
 UM_EXPORT const char *bootstrap_strerror(kern_return_t r)
 {
+    UM_CALL_SCOPE;
     switch (r) {
     case BOOTSTRAP_SUCCESS:
         return "Success";

@@ -97,6 +97,7 @@ UM_EXPORT kern_return_t exception_raise(mach_port_t exception_port, mach_port_t 
                                         mach_port_t task, exception_type_t exception,
                                         exception_data_t code, mach_msg_type_number_t codeCnt)
 {
+    UM_CALL_SCOPE;
     exc_msg m;
     memset(&m, 0, sizeof m);
     __Request__exception_raise_t *r = &m.raise;
@@ -187,6 +188,7 @@ exception_raise_state(mach_port_t exception_port, exception_type_t exception,
                       const thread_state_t old_state, mach_msg_type_number_t old_stateCnt,
                       thread_state_t new_state, mach_msg_type_number_t *new_stateCnt)
 {
+    UM_CALL_SCOPE;
     exc_msg m;
     memset(&m, 0, sizeof m);
     __Request__exception_raise_state_t *r = &m.state;
@@ -210,6 +212,7 @@ UM_EXPORT kern_return_t exception_raise_state_identity(
     mach_msg_type_number_t old_stateCnt, thread_state_t new_state,
     mach_msg_type_number_t *new_stateCnt)
 {
+    UM_CALL_SCOPE;
     exc_msg m;
     memset(&m, 0, sizeof m);
     __Request__exception_raise_state_identity_t *r = &m.identity;
@@ -381,6 +384,7 @@ static void exc_serve_state_identity(mach_msg_header_t *in, mach_msg_header_t *o
 
 UM_EXPORT mig_routine_t exc_server_routine(mach_msg_header_t *InHeadP)
 {
+    UM_CALL_SCOPE;
     switch (InHeadP->msgh_id) {
     case EXC_BASE_ID:
         return exc_serve_raise;
@@ -395,6 +399,7 @@ UM_EXPORT mig_routine_t exc_server_routine(mach_msg_header_t *InHeadP)
 
 UM_EXPORT boolean_t exc_server(mach_msg_header_t *InHeadP, mach_msg_header_t *OutHeadP)
 {
+    UM_CALL_SCOPE;
     OutHeadP->msgh_bits = MACH_MSGH_BITS(MACH_MSGH_BITS_REMOTE(InHeadP->msgh_bits), 0);
     OutHeadP->msgh_remote_port = InHeadP->msgh_remote_port;
     OutHeadP->msgh_size = (mach_msg_size_t)sizeof(mig_reply_error_t);

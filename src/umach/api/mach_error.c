@@ -344,6 +344,7 @@ static const struct um_err_sub *um_err_lookup(mach_error_t err, const struct um_
 
 UM_EXPORT char *mach_error_type(mach_error_t error_value)
 {
+    UM_CALL_SCOPE;
     const struct um_err_system *sys;
     const struct um_err_sub *sub = um_err_lookup(um_err_compat(error_value), &sys);
     return (char *)(sub ? sub->name : "(?/?)");
@@ -367,12 +368,14 @@ static const char *um_err_text(mach_error_t err, int *diag)
 
 UM_EXPORT char *mach_error_string(mach_error_t error_value)
 {
+    UM_CALL_SCOPE;
     int diag;
     return (char *)um_err_text(error_value, &diag);
 }
 
 UM_EXPORT void mach_error(const char *str, mach_error_t error_value)
 {
+    UM_CALL_SCOPE;
     int diag;
     const char *text = um_err_text(error_value, &diag);
     if (diag)

@@ -107,6 +107,7 @@ static void destroy_port(mach_port_name_t port, mach_msg_type_name_t type)
 
 UM_EXPORT void mach_msg_destroy(mach_msg_header_t *msg)
 {
+    UM_CALL_SCOPE;
     mach_msg_bits_t bits = msg->msgh_bits;
     destroy_port(msg->msgh_remote_port, MACH_MSGH_BITS_REMOTE(bits));
     destroy_port(msg->msgh_voucher_port, MACH_MSGH_BITS_VOUCHER(bits));

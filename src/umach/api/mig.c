@@ -32,6 +32,7 @@ static void reply_key_init(void)
 
 UM_EXPORT mach_port_t mig_get_reply_port(void)
 {
+    UM_CALL_SCOPE;
     call_once(&reply_once, reply_key_init);
     mach_port_name_t port = (mach_port_name_t)(uintptr_t)tss_get(reply_key);
     if (port == MACH_PORT_NULL) {
@@ -51,6 +52,7 @@ void um_mig_fork_child(void)
 
 UM_EXPORT void mig_dealloc_reply_port(mach_port_t migport)
 {
+    UM_CALL_SCOPE;
     call_once(&reply_once, reply_key_init);
     mach_port_name_t port = (mach_port_name_t)(uintptr_t)tss_get(reply_key);
     if (port == MACH_PORT_NULL)
@@ -63,6 +65,7 @@ UM_EXPORT void mig_dealloc_reply_port(mach_port_t migport)
 
 UM_EXPORT void mig_put_reply_port(mach_port_t reply_port)
 {
+    UM_CALL_SCOPE;
     (void)reply_port;
 }
 
@@ -109,6 +112,7 @@ mach_msg_return_t um_mig_rpc_via(mach_port_t dest, mach_msg_type_name_t disp, ma
 
 UM_EXPORT int mig_strncpy(char *dest, const char *src, int len)
 {
+    UM_CALL_SCOPE;
     /*
      * Darwin's contract: copy at most len - 1 bytes and stop after the NUL; a string that
      * does not fit is cut and NUL-terminated in dest[len - 1]. Returns the bytes written
@@ -127,6 +131,7 @@ UM_EXPORT int mig_strncpy(char *dest, const char *src, int len)
 
 UM_EXPORT int mig_strncpy_zerofill(char *dest, const char *src, int len)
 {
+    UM_CALL_SCOPE;
     if (len <= 0 || dest == NULL)
         return 0;
     int i, copied = 0;
@@ -147,11 +152,13 @@ UM_EXPORT int mig_strncpy_zerofill(char *dest, const char *src, int len)
 
 UM_EXPORT void mig_allocate(vm_address_t *addr_p, vm_size_t size)
 {
+    UM_CALL_SCOPE;
     if (vm_allocate(mach_task_self(), addr_p, size, VM_FLAGS_ANYWHERE) != KERN_SUCCESS)
         *addr_p = 0;
 }
 
 UM_EXPORT void mig_deallocate(vm_address_t addr, vm_size_t size)
 {
+    UM_CALL_SCOPE;
     (void)vm_deallocate(mach_task_self(), addr, size);
 }

@@ -28,6 +28,7 @@
 
 UM_EXPORT void mig_reply_setup(mach_msg_header_t *request, mach_msg_header_t *reply)
 {
+    UM_CALL_SCOPE;
     mig_reply_error_t *out = (mig_reply_error_t *)reply;
     out->Head.msgh_bits = MACH_MSGH_BITS(MACH_MSGH_BITS_LOCAL(request->msgh_bits), 0);
     out->Head.msgh_size = (mach_msg_size_t)sizeof(mig_reply_error_t);
@@ -102,6 +103,7 @@ UM_EXPORT mach_msg_return_t mach_msg_server_once(boolean_t (*demux)(mach_msg_hea
                                                  mach_msg_size_t max_size, mach_port_t rcv_name,
                                                  mach_msg_options_t options)
 {
+    UM_CALL_SCOPE;
     mach_port_t self = mach_task_self();
     options &= ~(mach_msg_options_t)(MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_VOUCHER);
 
@@ -160,6 +162,7 @@ UM_EXPORT mach_msg_return_t mach_msg_server(boolean_t (*demux)(mach_msg_header_t
                                             mach_msg_size_t max_size, mach_port_t rcv_name,
                                             mach_msg_options_t options)
 {
+    UM_CALL_SCOPE;
     mach_port_t self = mach_task_self();
     options &= ~(mach_msg_options_t)(MACH_SEND_MSG | MACH_RCV_MSG | MACH_RCV_VOUCHER);
 
@@ -248,6 +251,7 @@ UM_EXPORT mach_msg_return_t mach_msg_server_importance(
     boolean_t (*demux)(mach_msg_header_t *, mach_msg_header_t *), mach_msg_size_t max_size,
     mach_port_t rcv_name, mach_msg_options_t options)
 {
+    UM_CALL_SCOPE;
     /* Importance donation has no meaning without a scheduler to boost: as Darwin does today. */
     return mach_msg_server(demux, max_size, rcv_name, options);
 }

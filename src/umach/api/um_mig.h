@@ -101,6 +101,7 @@ enum {
     UM_MIG_TASK_GET_EXC_GUARD_BEHAVIOR = 3452,
     UM_MIG_TASK_SET_EXC_GUARD_BEHAVIOR = 3453,
     UM_MIG_THREAD_GET_STATE = 3603, /* forwarded only (dispatch/um_forward.h) */
+    UM_MIG_THREAD_SET_STATE = 3604, /* forwarded only */
     UM_MIG_THREAD_SUSPEND = 3605,   /* forwarded only */
     UM_MIG_THREAD_RESUME = 3606,    /* forwarded only */
     UM_MIG_THREAD_GET_SPECIAL_PORT = 3610,

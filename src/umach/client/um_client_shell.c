@@ -195,6 +195,7 @@ static int sh_system(const char *command)
 
 UM_EXPORT int system(const char *command)
 {
+    UM_CALL_SCOPE;
     if (!um_client_active()) {
         system_fn *fn = um_next_system();
         return fn ? fn(command) : UM_NEXT_NONE(-1);
@@ -295,6 +296,7 @@ static int sh_popen_locked(const char *command, bool reading, bool cloexec,
 
 UM_EXPORT FILE *popen(const char *command, const char *mode)
 {
+    UM_CALL_SCOPE;
     if (!um_client_active()) {
         popen_fn *fn = um_next_popen();
         return fn ? fn(command, mode) : UM_NEXT_NONE((FILE *)NULL);
@@ -329,6 +331,7 @@ UM_EXPORT FILE *popen(const char *command, const char *mode)
 
 UM_EXPORT int pclose(FILE *stream)
 {
+    UM_CALL_SCOPE;
     struct sh_stream *found = NULL;
     if (um_client_active()) {
         pthread_mutex_lock(&sh_streams_lock);

@@ -145,6 +145,7 @@ UM_EXPORT int posix_spawn(pid_t *restrict pid, const char *restrict path,
                           const posix_spawnattr_t *restrict attr, char *const argv[restrict],
                           char *const envp[restrict])
 {
+    UM_CALL_SCOPE;
     return spawn_with_token(um_next_posix_spawn(), pid, path, actions, attr, argv, envp);
 }
 
@@ -153,6 +154,7 @@ UM_EXPORT int posix_spawnp(pid_t *restrict pid, const char *restrict file,
                            const posix_spawnattr_t *restrict attr, char *const argv[restrict],
                            char *const envp[restrict])
 {
+    UM_CALL_SCOPE;
     return spawn_with_token(um_next_posix_spawnp(), pid, file, actions, attr, argv, envp);
 }
 

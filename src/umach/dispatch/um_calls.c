@@ -60,6 +60,7 @@
 UM_EXPORT kern_return_t mach_port_allocate(ipc_space_t task, mach_port_right_t right,
                                            mach_port_name_t *name)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_allocate, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_ALLOCATE, NULL, FW_IN(UM_FW32(right)), FW_OUT(UM_FWOUT(name))),
                  task, right, name);
@@ -68,6 +69,7 @@ UM_EXPORT kern_return_t mach_port_allocate(ipc_space_t task, mach_port_right_t r
 UM_EXPORT kern_return_t mach_port_allocate_name(ipc_space_t task, mach_port_right_t right,
                                                 mach_port_name_t name)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_allocate_name, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_ALLOCATE_NAME, NULL, FW_IN(UM_FW32(right), UM_FW32(name)), FW_NONE),
                  task, right, name);
@@ -76,6 +78,7 @@ UM_EXPORT kern_return_t mach_port_allocate_name(ipc_space_t task, mach_port_righ
 UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_ptr_t options,
                                             mach_port_context_t context, mach_port_name_t *name)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_construct, task,
                  um_forward_construct(task, options, context, name),
                  task, options, context, name);
@@ -84,6 +87,7 @@ UM_EXPORT kern_return_t mach_port_construct(ipc_space_t task, mach_port_options_
 UM_EXPORT kern_return_t mach_port_destruct(ipc_space_t task, mach_port_name_t name,
                                            mach_port_delta_t srdelta, mach_port_context_t guard)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_destruct, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_DESTRUCT, NULL, FW_IN(UM_FW32(name), UM_FW32(srdelta), UM_FW64(guard)), FW_NONE),
                  task, name, srdelta, guard);
@@ -91,6 +95,7 @@ UM_EXPORT kern_return_t mach_port_destruct(ipc_space_t task, mach_port_name_t na
 
 UM_EXPORT kern_return_t mach_port_deallocate(ipc_space_t task, mach_port_name_t name)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_deallocate, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_DEALLOCATE, NULL, FW_IN(UM_FW32(name)), FW_NONE),
                  task, name);
@@ -98,6 +103,7 @@ UM_EXPORT kern_return_t mach_port_deallocate(ipc_space_t task, mach_port_name_t 
 
 UM_EXPORT kern_return_t mach_port_destroy(ipc_space_t task, mach_port_name_t name)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_destroy, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_DESTROY, NULL, FW_IN(UM_FW32(name)), FW_NONE),
                  task, name);
@@ -106,6 +112,7 @@ UM_EXPORT kern_return_t mach_port_destroy(ipc_space_t task, mach_port_name_t nam
 UM_EXPORT kern_return_t mach_port_mod_refs(ipc_space_t task, mach_port_name_t name,
                                            mach_port_right_t right, mach_port_delta_t delta)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_mod_refs, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_MOD_REFS, NULL, FW_IN(UM_FW32(name), UM_FW32(right), UM_FW32(delta)), FW_NONE),
                  task, name, right, delta);
@@ -114,6 +121,7 @@ UM_EXPORT kern_return_t mach_port_mod_refs(ipc_space_t task, mach_port_name_t na
 UM_EXPORT kern_return_t mach_port_get_refs(ipc_space_t task, mach_port_name_t name,
                                            mach_port_right_t right, mach_port_urefs_t *refs)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_get_refs, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_GET_REFS, NULL, FW_IN(UM_FW32(name), UM_FW32(right)), FW_OUT(UM_FWOUT(refs))),
                  task, name, right, refs);
@@ -122,6 +130,7 @@ UM_EXPORT kern_return_t mach_port_get_refs(ipc_space_t task, mach_port_name_t na
 UM_EXPORT kern_return_t mach_port_type(ipc_space_t task, mach_port_name_t name,
                                        mach_port_type_t *ptype)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_type, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_TYPE, NULL, FW_IN(UM_FW32(name)), FW_OUT(UM_FWOUT(ptype))),
                  task, name, ptype);
@@ -132,6 +141,7 @@ UM_EXPORT kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t
                                         mach_port_type_array_t *types,
                                         mach_msg_type_number_t *typesCnt)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_names, task,
                  um_forward_ool_out(task, UM_MIG_MACH_PORT_NAMES, FW_NONE, FW_NONE, FW_OOL((um_fw_ool){names, namesCnt, sizeof **names}, (um_fw_ool){types, typesCnt, sizeof **types})),
                  task, names, namesCnt, types, typesCnt);
@@ -140,6 +150,7 @@ UM_EXPORT kern_return_t mach_port_names(ipc_space_t task, mach_port_name_array_t
 UM_EXPORT kern_return_t mach_port_insert_right(ipc_space_t task, mach_port_name_t name,
                                                mach_port_t poly, mach_msg_type_name_t polyPoly)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_insert_right, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_INSERT_RIGHT, &(const um_fw_port){poly, polyPoly}, FW_IN(UM_FW32(name)), FW_NONE),
                  task, name, poly, polyPoly);
@@ -149,6 +160,7 @@ UM_EXPORT kern_return_t mach_port_extract_right(ipc_space_t task, mach_port_name
                                                 mach_msg_type_name_t msgt_name, mach_port_t *poly,
                                                 mach_msg_type_name_t *polyPoly)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_extract_right, task,
                  um_forward_port_out(task, UM_MIG_MACH_PORT_EXTRACT_RIGHT, NULL, FW_IN(UM_FW32(name), UM_FW32(msgt_name)), 0, poly, polyPoly),
                  task, name, msgt_name, poly, polyPoly);
@@ -159,6 +171,7 @@ UM_EXPORT kern_return_t mach_port_get_attributes(ipc_space_t task, mach_port_nam
                                                  mach_port_info_t port_info_out,
                                                  mach_msg_type_number_t *port_info_outCnt)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_get_attributes, task,
                  um_forward_array_out(task, UM_MIG_MACH_PORT_GET_ATTRIBUTES, FW_IN(UM_FW32(name), UM_FW32(flavor)), NULL, FW_NONE, &(const um_fw_array){port_info_out, sizeof *port_info_out, port_info_outCnt, UM_FW_PORT_INFO_MAX}),
                  task, name, flavor, port_info_out, port_info_outCnt);
@@ -169,6 +182,7 @@ UM_EXPORT kern_return_t mach_port_set_attributes(ipc_space_t task, mach_port_nam
                                                  mach_port_info_t port_info,
                                                  mach_msg_type_number_t port_infoCnt)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_set_attributes, task,
                  um_forward_set_attributes(task, name, flavor, port_info, port_infoCnt),
                  task, name, flavor, port_info, port_infoCnt);
@@ -177,6 +191,7 @@ UM_EXPORT kern_return_t mach_port_set_attributes(ipc_space_t task, mach_port_nam
 UM_EXPORT kern_return_t mach_port_set_mscount(ipc_space_t task, mach_port_name_t name,
                                               mach_port_mscount_t mscount)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_set_mscount, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_SET_MSCOUNT, NULL, FW_IN(UM_FW32(name), UM_FW32(mscount)), FW_NONE),
                  task, name, mscount);
@@ -185,6 +200,7 @@ UM_EXPORT kern_return_t mach_port_set_mscount(ipc_space_t task, mach_port_name_t
 UM_EXPORT kern_return_t mach_port_set_seqno(ipc_space_t task, mach_port_name_t name,
                                             mach_port_seqno_t seqno)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_set_seqno, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_SET_SEQNO, NULL, FW_IN(UM_FW32(name), UM_FW32(seqno)), FW_NONE),
                  task, name, seqno);
@@ -193,6 +209,7 @@ UM_EXPORT kern_return_t mach_port_set_seqno(ipc_space_t task, mach_port_name_t n
 UM_EXPORT kern_return_t mach_port_get_context(ipc_space_t task, mach_port_name_t name,
                                               mach_port_context_t *context)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_get_context, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_GET_CONTEXT, NULL, FW_IN(UM_FW32(name)), FW_OUT(UM_FWOUT(context))),
                  task, name, context);
@@ -201,6 +218,7 @@ UM_EXPORT kern_return_t mach_port_get_context(ipc_space_t task, mach_port_name_t
 UM_EXPORT kern_return_t mach_port_set_context(ipc_space_t task, mach_port_name_t name,
                                               mach_port_context_t context)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_set_context, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_SET_CONTEXT, NULL, FW_IN(UM_FW32(name), UM_FW64(context)), FW_NONE),
                  task, name, context);
@@ -209,6 +227,7 @@ UM_EXPORT kern_return_t mach_port_set_context(ipc_space_t task, mach_port_name_t
 UM_EXPORT kern_return_t mach_port_guard(ipc_space_t task, mach_port_name_t name,
                                         mach_port_context_t guard, boolean_t strict)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_guard, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_GUARD, NULL, FW_IN(UM_FW32(name), UM_FW64(guard), UM_FW32(strict)), FW_NONE),
                  task, name, guard, strict);
@@ -217,6 +236,7 @@ UM_EXPORT kern_return_t mach_port_guard(ipc_space_t task, mach_port_name_t name,
 UM_EXPORT kern_return_t mach_port_guard_with_flags(ipc_space_t task, mach_port_name_t name,
                                                    mach_port_context_t guard, uint64_t flags)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_guard_with_flags, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_GUARD_WITH_FLAGS, NULL, FW_IN(UM_FW32(name), UM_FW64(guard), UM_FW64(flags)), FW_NONE),
                  task, name, guard, flags);
@@ -225,6 +245,7 @@ UM_EXPORT kern_return_t mach_port_guard_with_flags(ipc_space_t task, mach_port_n
 UM_EXPORT kern_return_t mach_port_unguard(ipc_space_t task, mach_port_name_t name,
                                           mach_port_context_t guard)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_unguard, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_UNGUARD, NULL, FW_IN(UM_FW32(name), UM_FW64(guard)), FW_NONE),
                  task, name, guard);
@@ -234,6 +255,7 @@ UM_EXPORT kern_return_t mach_port_swap_guard(ipc_space_t task, mach_port_name_t 
                                              mach_port_context_t old_guard,
                                              mach_port_context_t new_guard)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_swap_guard, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_SWAP_GUARD, NULL, FW_IN(UM_FW32(name), UM_FW64(old_guard), UM_FW64(new_guard)), FW_NONE),
                  task, name, old_guard, new_guard);
@@ -242,6 +264,7 @@ UM_EXPORT kern_return_t mach_port_swap_guard(ipc_space_t task, mach_port_name_t 
 UM_EXPORT kern_return_t mach_port_insert_member(ipc_space_t task, mach_port_name_t name,
                                                 mach_port_name_t pset)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_insert_member, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_INSERT_MEMBER, NULL, FW_IN(UM_FW32(name), UM_FW32(pset)), FW_NONE),
                  task, name, pset);
@@ -250,6 +273,7 @@ UM_EXPORT kern_return_t mach_port_insert_member(ipc_space_t task, mach_port_name
 UM_EXPORT kern_return_t mach_port_extract_member(ipc_space_t task, mach_port_name_t name,
                                                  mach_port_name_t pset)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_extract_member, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_EXTRACT_MEMBER, NULL, FW_IN(UM_FW32(name), UM_FW32(pset)), FW_NONE),
                  task, name, pset);
@@ -258,6 +282,7 @@ UM_EXPORT kern_return_t mach_port_extract_member(ipc_space_t task, mach_port_nam
 UM_EXPORT kern_return_t mach_port_move_member(ipc_space_t task, mach_port_name_t member,
                                               mach_port_name_t after)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_move_member, task,
                  um_forward_simple(task, UM_MIG_MACH_PORT_MOVE_MEMBER, NULL, FW_IN(UM_FW32(member), UM_FW32(after)), FW_NONE),
                  task, member, after);
@@ -267,6 +292,7 @@ UM_EXPORT kern_return_t mach_port_get_set_status(ipc_space_t task, mach_port_nam
                                                  mach_port_name_array_t *members,
                                                  mach_msg_type_number_t *membersCnt)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_get_set_status, task,
                  um_forward_ool_out(task, UM_MIG_MACH_PORT_GET_SET_STATUS, FW_IN(UM_FW32(name)), FW_NONE, FW_OOL((um_fw_ool){members, membersCnt, sizeof **members})),
                  task, name, members, membersCnt);
@@ -278,6 +304,7 @@ UM_EXPORT kern_return_t mach_port_request_notification(ipc_space_t task, mach_po
                                                        mach_msg_type_name_t notifyPoly,
                                                        mach_port_t *previous)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_request_notification, task,
                  um_forward_port_out(task, UM_MIG_MACH_PORT_REQUEST_NOTIFICATION, &(const um_fw_port){notify, notifyPoly}, FW_IN(UM_FW32(name), UM_FW32(msgid), UM_FW32(sync)), MACH_MSG_TYPE_PORT_SEND_ONCE, previous, NULL),
                  task, name, msgid, sync, notify, notifyPoly, previous);
@@ -290,6 +317,7 @@ UM_EXPORT kern_return_t mach_port_peek(ipc_space_t task, mach_port_name_t name,
                                        mach_msg_trailer_info_t trailer_infop,
                                        mach_msg_type_number_t *trailer_infopCnt)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_peek, task,
                  um_forward_array_out(task, UM_MIG_MACH_PORT_PEEK, FW_IN(UM_FW32(name), UM_FW32(trailer_type), UM_FW32(*request_seqnop)), NULL, FW_OUT(UM_FWOUT(request_seqnop), UM_FWOUT(msg_sizep), UM_FWOUT(msg_idp)), &(const um_fw_array){trailer_infop, 1, trailer_infopCnt, MAX_TRAILER_SIZE}),
                  task, name, trailer_type, request_seqnop, msg_sizep, msg_idp, trailer_infop,
@@ -300,6 +328,7 @@ UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
                                   task_info_t task_info_out,
                                   mach_msg_type_number_t *task_info_outCnt)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(task_info, target_task,
                  um_forward_array_out(target_task, UM_MIG_TASK_INFO, FW_IN(UM_FW32(flavor)), NULL, FW_NONE, &(const um_fw_array){task_info_out, sizeof *task_info_out, task_info_outCnt, UM_FW_TASK_INFO_MAX}),
                  target_task, flavor, task_info_out, task_info_outCnt);
@@ -307,6 +336,7 @@ UM_EXPORT kern_return_t task_info(task_name_t target_task, task_flavor_t flavor,
 
 UM_EXPORT kern_return_t task_suspend(task_read_t target_task)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(task_suspend, target_task,
                  um_forward_simple(target_task, UM_MIG_TASK_SUSPEND, NULL, FW_NONE, FW_NONE),
                  target_task);
@@ -314,6 +344,7 @@ UM_EXPORT kern_return_t task_suspend(task_read_t target_task)
 
 UM_EXPORT kern_return_t task_resume(task_read_t target_task)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(task_resume, target_task,
                  um_forward_simple(target_task, UM_MIG_TASK_RESUME, NULL, FW_NONE, FW_NONE),
                  target_task);
@@ -322,6 +353,7 @@ UM_EXPORT kern_return_t task_resume(task_read_t target_task)
 UM_EXPORT kern_return_t task_suspend2(task_read_t target_task,
                                       task_suspension_token_t *suspend_token)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(task_suspend2, target_task,
                  um_forward_port_out(target_task, UM_MIG_TASK_SUSPEND2, NULL, FW_NONE, MACH_MSG_TYPE_PORT_SEND_ONCE, suspend_token, NULL),
                  target_task, suspend_token);
@@ -331,6 +363,7 @@ UM_EXPORT kern_return_t task_suspend2(task_read_t target_task,
  * port's server ends the suspension. */
 UM_EXPORT kern_return_t task_resume2(task_suspension_token_t suspend_token)
 {
+    UM_CALL_SCOPE;
     union {
         mach_msg_header_t head;
         mig_reply_error_t reply;
@@ -351,6 +384,7 @@ UM_EXPORT kern_return_t task_resume2(task_suspension_token_t suspend_token)
 
 UM_EXPORT kern_return_t task_terminate(task_t target_task)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(task_terminate, target_task,
                  um_forward_simple(target_task, UM_MIG_TASK_TERMINATE, NULL, FW_NONE, FW_NONE),
                  target_task);
@@ -359,6 +393,7 @@ UM_EXPORT kern_return_t task_terminate(task_t target_task)
 UM_EXPORT kern_return_t task_get_special_port(task_inspect_t task, int which_port,
                                               mach_port_t *special_port)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(task_get_special_port, task,
                  um_forward_port_out(task, UM_MIG_TASK_GET_SPECIAL_PORT, NULL, FW_IN(UM_FW32(which_port)), MACH_MSG_TYPE_PORT_SEND, special_port, NULL),
                  task, which_port, special_port);
@@ -367,6 +402,7 @@ UM_EXPORT kern_return_t task_get_special_port(task_inspect_t task, int which_por
 UM_EXPORT kern_return_t task_set_special_port(task_t task, int which_port,
                                               mach_port_t special_port)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(task_set_special_port, task,
                  um_forward_simple(task, UM_MIG_TASK_SET_SPECIAL_PORT, &(const um_fw_port){special_port, MACH_MSG_TYPE_COPY_SEND}, FW_IN(UM_FW32(which_port)), FW_NONE),
                  task, which_port, special_port);
@@ -389,6 +425,7 @@ UM_EXPORT kern_return_t task_set_exception_ports(task_t task, exception_mask_t e
                                                  exception_behavior_t behavior,
                                                  thread_state_flavor_t new_flavor)
 {
+    UM_CALL_SCOPE;
     mach_msg_type_number_t cnt = 0;
     UM_EXC_CALL(false, task, UM_EXC_OP_SET, exception_mask, new_port, behavior, new_flavor, NULL,
                 &cnt, NULL, NULL, NULL);
@@ -401,6 +438,7 @@ UM_EXPORT kern_return_t task_get_exception_ports(task_t task, exception_mask_t e
                                                  exception_behavior_array_t old_behaviors,
                                                  exception_flavor_array_t old_flavors)
 {
+    UM_CALL_SCOPE;
     UM_EXC_CALL(false, task, UM_EXC_OP_GET, exception_mask, MACH_PORT_NULL, 0, 0, masks, masksCnt,
                 old_handlers, old_behaviors, old_flavors);
 }
@@ -411,6 +449,7 @@ UM_EXPORT kern_return_t task_swap_exception_ports(
     mach_msg_type_number_t *masksCnt, exception_handler_array_t old_handlers,
     exception_behavior_array_t old_behaviors, exception_flavor_array_t old_flavors)
 {
+    UM_CALL_SCOPE;
     UM_EXC_CALL(false, task, UM_EXC_OP_SWAP, exception_mask, new_port, behavior, new_flavor, masks,
                 masksCnt, old_handlers, old_behaviors, old_flavors);
 }
@@ -421,6 +460,7 @@ UM_EXPORT kern_return_t thread_set_exception_ports(thread_act_t thread,
                                                    exception_behavior_t behavior,
                                                    thread_state_flavor_t new_flavor)
 {
+    UM_CALL_SCOPE;
     mach_msg_type_number_t cnt = 0;
     UM_EXC_CALL(true, thread, UM_EXC_OP_SET, exception_mask, new_port, behavior, new_flavor, NULL,
                 &cnt, NULL, NULL, NULL);
@@ -434,6 +474,7 @@ UM_EXPORT kern_return_t thread_get_exception_ports(thread_act_t thread,
                                                    exception_behavior_array_t old_behaviors,
                                                    exception_flavor_array_t old_flavors)
 {
+    UM_CALL_SCOPE;
     UM_EXC_CALL(true, thread, UM_EXC_OP_GET, exception_mask, MACH_PORT_NULL, 0, 0, masks, masksCnt,
                 old_handlers, old_behaviors, old_flavors);
 }
@@ -444,6 +485,7 @@ UM_EXPORT kern_return_t thread_swap_exception_ports(
     mach_msg_type_number_t *masksCnt, exception_handler_array_t old_handlers,
     exception_behavior_array_t old_behaviors, exception_flavor_array_t old_flavors)
 {
+    UM_CALL_SCOPE;
     UM_EXC_CALL(true, thread, UM_EXC_OP_SWAP, exception_mask, new_port, behavior, new_flavor,
                 masks, masksCnt, old_handlers, old_behaviors, old_flavors);
 }
@@ -491,6 +533,7 @@ static mach_msg_return_t um_world_msg(mach_msg_header_t *msg, mach_msg_option_t 
                                       mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
                                       mach_msg_header_t *rcv_msg)
 {
+    UM_CALL_SCOPE;
     mach_msg_return_t mr =
         um_client_msg(msg, option, send_size, rcv_size, rcv_name, timeout, rcv_msg);
     if (__builtin_expect(um_exc_pending, 0))
@@ -505,6 +548,7 @@ UM_EXPORT mach_msg_return_t mach_msg_overwrite(mach_msg_header_t *msg, mach_msg_
                                                mach_msg_header_t *rcv_msg,
                                                mach_msg_size_t rcv_limit)
 {
+    /* Its scope is um_embedded_msg's or um_world_msg's (a jump, not a call). */
     (void)notify;
     (void)rcv_limit;
     if (um_client_active())
@@ -517,6 +561,7 @@ UM_EXPORT mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t o
                                      mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
                                      mach_port_name_t notify)
 {
+    /* Its scope is um_embedded_msg's or um_world_msg's (a jump, not a call). */
     (void)notify;
     if (um_client_active())
         return um_world_msg(msg, option, send_size, rcv_size, rcv_name, timeout, NULL);
@@ -525,12 +570,14 @@ UM_EXPORT mach_msg_return_t mach_msg(mach_msg_header_t *msg, mach_msg_option_t o
 
 UM_EXPORT mach_msg_return_t mach_msg_send(mach_msg_header_t *msg)
 {
+    UM_CALL_SCOPE;
     return mach_msg(msg, MACH_SEND_MSG, msg->msgh_size, 0, MACH_PORT_NULL, MACH_MSG_TIMEOUT_NONE,
                     MACH_PORT_NULL);
 }
 
 UM_EXPORT mach_msg_return_t mach_msg_receive(mach_msg_header_t *msg)
 {
+    UM_CALL_SCOPE;
     return mach_msg(msg, MACH_RCV_MSG, 0, msg->msgh_size, msg->msgh_local_port,
                     MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
 }
@@ -541,6 +588,7 @@ UM_EXPORT kern_return_t mach_port_space_info(ipc_space_read_t task, ipc_info_spa
                                              ipc_info_tree_name_array_t *tree_info,
                                              mach_msg_type_number_t *tree_infoCnt)
 {
+    UM_CALL_SCOPE;
     UM_TASK_CALL(mach_port_space_info, task,
                  um_forward_ool_out(task, UM_MIG_MACH_PORT_SPACE_INFO, FW_NONE, FW_OUT(UM_FWOUT(space_info)), FW_OOL((um_fw_ool){table_info, table_infoCnt, sizeof **table_info}, (um_fw_ool){tree_info, tree_infoCnt, sizeof **tree_info})),
                  task, space_info, table_info, table_infoCnt, tree_info, tree_infoCnt);

@@ -43,6 +43,7 @@ static kern_return_t lsmp_from_world(task_t task, char **textp, size_t *lenp)
 
 UM_EXPORT kern_return_t umach_lsmp(task_t task, char **textp, size_t *lenp)
 {
+    UM_CALL_SCOPE;
     if (!textp)
         return KERN_INVALID_ARGUMENT;
     *textp = NULL;
@@ -66,6 +67,7 @@ UM_EXPORT kern_return_t umach_lsmp(task_t task, char **textp, size_t *lenp)
 
 UM_EXPORT kern_return_t umach_lsmp_print(task_t task, FILE *to)
 {
+    UM_CALL_SCOPE;
     char *text = NULL;
     size_t len = 0;
     kern_return_t kr = umach_lsmp(task, &text, &len);

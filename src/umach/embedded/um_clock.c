@@ -39,6 +39,7 @@ static const um_clock *embedded_clock(clock_serv_t name)
 UM_EXPORT kern_return_t host_get_clock_service(host_t host, clock_id_t clock_id,
                                                clock_serv_t *clock_serv)
 {
+    UM_CALL_SCOPE;
     const um_fw_in in[] = {UM_FW32(clock_id)};
     return um_forward_port_out(host, UM_MIG_HOST_GET_CLOCK_SERVICE, NULL, in, 1,
                                MACH_MSG_TYPE_PORT_SEND, clock_serv, NULL);
@@ -46,6 +47,7 @@ UM_EXPORT kern_return_t host_get_clock_service(host_t host, clock_id_t clock_id,
 
 UM_EXPORT kern_return_t clock_get_time(clock_serv_t clock_serv, mach_timespec_t *cur_time)
 {
+    UM_CALL_SCOPE;
     const um_clock *clock = embedded_clock(clock_serv);
     if (clock)
         return um_api_clock_get_time(clock, cur_time);
@@ -58,6 +60,7 @@ UM_EXPORT kern_return_t clock_get_attributes(clock_serv_t clock_serv, clock_flav
                                              clock_attr_t clock_attr,
                                              mach_msg_type_number_t *clock_attrCnt)
 {
+    UM_CALL_SCOPE;
     const um_clock *clock = embedded_clock(clock_serv);
     if (clock)
         return um_api_clock_get_attributes(clock, flavor, clock_attr, clock_attrCnt);

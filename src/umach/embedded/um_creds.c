@@ -47,6 +47,7 @@ unsigned um_embedded_cred_changing(void)
     UM_NEXT(name, um_##name##_fn)                                                              \
     UM_EXPORT int name params                                                                  \
     {                                                                                          \
+        UM_CALL_SCOPE;                                                                         \
         um_##name##_fn *fn = um_next_##name();                                                 \
         if (!fn)                                                                               \
             return UM_NEXT_NONE(-1);                                                           \

@@ -175,6 +175,16 @@ void um_exc_state_of_context(const void *uc, void *state)
 #endif
 }
 
+void um_exc_state_to_context(const void *state, void *uc)
+{
+#ifdef UM_EXC_STATE_FLAVOR
+    state_to_context(state, uc);
+#else
+    (void)state;
+    (void)uc;
+#endif
+}
+
 /*
  * EXCEPTION_STATE and EXCEPTION_STATE_IDENTITY (exception_raise_state 2402 and
  * _state_identity 2403, mach_ 2406 and 2407): the request carries the thread's state of

@@ -69,6 +69,12 @@ bool um_client_lock_mine(void);
  * context `uc` (a ucontext_t), into `state`. Async-signal-safe (thread_suspend's handler).
  */
 void um_exc_state_of_context(const void *uc, void *state);
+/*
+ * The reverse: `state` into the context `uc`, which the signal's return then runs (the
+ * segment registers and the flags' system bits stay, as XNU's thread_set_state keeps them).
+ * Async-signal-safe.
+ */
+void um_exc_state_to_context(const void *state, void *uc);
 
 /*
  * The context of the fault this thread waits on (its exception is being raised), or NULL: the

@@ -458,6 +458,8 @@ static kern_return_t um_exc_raise_from_signal(exception_type_t exception, const 
         (void)pthread_sigmask(SIG_SETMASK, &mask_before, NULL);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     um_exc_fault_context = outer;
+    if (!outer)
+        um_suspend_state_into(uc); /* a thread_set_state made while it waited */
     if (r.made)
         um_embedded_thread_port_adopt();
     errno = saved_errno;

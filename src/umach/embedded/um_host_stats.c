@@ -256,6 +256,7 @@ UM_EXPORT kern_return_t host_statistics(host_t host_priv, host_flavor_t flavor,
                                         host_info_t host_info_out,
                                         mach_msg_type_number_t *host_info_outCnt)
 {
+    UM_CALL_SCOPE;
     kern_return_t kr = um_embedded_host_check(host_priv);
     if (kr == KERN_INVALID_CAPABILITY && um_forward_ordinary(host_priv))
         return hs_forward(host_priv, UM_MIG_HOST_STATISTICS, flavor, host_info_out,
@@ -271,6 +272,7 @@ UM_EXPORT kern_return_t host_statistics64(host_t host_priv, host_flavor_t flavor
                                           host_info64_t host_info64_out,
                                           mach_msg_type_number_t *host_info64_outCnt)
 {
+    UM_CALL_SCOPE;
     kern_return_t kr = um_embedded_host_check(host_priv);
     if (kr == KERN_INVALID_CAPABILITY && um_forward_ordinary(host_priv))
         return hs_forward(host_priv, UM_MIG_HOST_STATISTICS64, flavor, host_info64_out,
@@ -293,6 +295,7 @@ UM_EXPORT kern_return_t host_processor_info(host_t host, processor_flavor_t flav
                                             processor_info_array_t *out_processor_info,
                                             mach_msg_type_number_t *out_processor_infoCnt)
 {
+    UM_CALL_SCOPE;
     kern_return_t kr = um_embedded_host_check(host);
     if (kr == KERN_INVALID_CAPABILITY && um_forward_ordinary(host)) {
         /* Another port: the MIG request, to its receiver; the records come out of line. */

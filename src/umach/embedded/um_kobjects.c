@@ -290,6 +290,7 @@ static bool thread_port_adopt_safe(void)
 
 UM_EXPORT mach_port_t mach_thread_self(void)
 {
+    UM_CALL_SCOPE;
     if (um_client_active()) {
         mach_port_t name = um_client_thread_self();
         um_thread_note(name);
@@ -373,11 +374,13 @@ void um_embedded_thread_port_adopt(void)
 
 UM_EXPORT mach_port_t thread_self_trap(void)
 {
+    UM_CALL_SCOPE;
     return mach_thread_self();
 }
 
 UM_EXPORT mach_port_t mach_host_self(void)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_host_self();
     pthread_once(&thread_port_once, thread_port_init);
@@ -392,16 +395,19 @@ UM_EXPORT mach_port_t mach_host_self(void)
 
 UM_EXPORT mach_port_t host_self_trap(void)
 {
+    UM_CALL_SCOPE;
     return mach_host_self();
 }
 
 UM_EXPORT mach_port_t task_self_trap(void)
 {
+    UM_CALL_SCOPE;
     return mach_task_self();
 }
 
 UM_EXPORT mach_port_name_t mach_reply_port(void)
 {
+    UM_CALL_SCOPE;
     mach_port_name_t name = MACH_PORT_NULL;
     if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &name) != KERN_SUCCESS)
         return MACH_PORT_NULL;
@@ -411,6 +417,7 @@ UM_EXPORT mach_port_name_t mach_reply_port(void)
 UM_EXPORT kern_return_t thread_get_special_port(thread_inspect_t thread, int which_port,
                                                 mach_port_t *special_port)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_thread_get_special_port(thread, which_port, special_port);
     um_task *self = um_embedded_enter();
@@ -435,6 +442,7 @@ UM_EXPORT kern_return_t thread_get_special_port(thread_inspect_t thread, int whi
 
 UM_EXPORT kern_return_t host_page_size(host_t host, vm_size_t *out_page_size)
 {
+    UM_CALL_SCOPE;
     (void)host; /* Darwin's libsystem answers without asking the kernel */
     *out_page_size = vm_kernel_page_size;
     return KERN_SUCCESS;
@@ -479,6 +487,7 @@ kern_return_t um_embedded_host_check(host_t host)
 UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t host_info_out,
                                   mach_msg_type_number_t *host_info_outCnt)
 {
+    UM_CALL_SCOPE;
     kern_return_t kr = um_embedded_host_check(host);
     if (kr == KERN_INVALID_CAPABILITY && um_forward_ordinary(host)) {
         /* Another port: the MIG request, to its receiver (dispatch/um_forward.h). */
@@ -500,6 +509,7 @@ UM_EXPORT kern_return_t host_info(host_t host, host_flavor_t flavor, host_info_t
 
 UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, int policy, int value)
 {
+    UM_CALL_SCOPE;
     kern_return_t kr;
     if (um_client_active()) {
         kr = um_client_semaphore_create(task, semaphore, policy, value);
@@ -522,6 +532,7 @@ UM_EXPORT kern_return_t semaphore_create(task_t task, semaphore_t *semaphore, in
 
 UM_EXPORT kern_return_t semaphore_destroy(task_t task, semaphore_t semaphore)
 {
+    UM_CALL_SCOPE;
     kern_return_t kr;
     if (um_client_active()) {
         kr = um_client_semaphore_destroy(task, semaphore);
@@ -560,6 +571,7 @@ static kern_return_t signal_common(semaphore_t semaphore, bool all)
 
 UM_EXPORT kern_return_t semaphore_signal(semaphore_t semaphore)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_semaphore_signal(semaphore, false);
     return signal_common(semaphore, false);
@@ -567,6 +579,7 @@ UM_EXPORT kern_return_t semaphore_signal(semaphore_t semaphore)
 
 UM_EXPORT kern_return_t semaphore_signal_all(semaphore_t semaphore)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_semaphore_signal(semaphore, true);
     return signal_common(semaphore, true);
@@ -673,6 +686,7 @@ static struct timespec deadline_in(mach_timespec_t t)
 
 UM_EXPORT kern_return_t semaphore_wait(semaphore_t semaphore)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_semaphore_wait(semaphore, MACH_PORT_NULL, UINT64_MAX);
     return wait_common(semaphore, MACH_PORT_NULL, NULL, false);
@@ -681,6 +695,7 @@ UM_EXPORT kern_return_t semaphore_wait(semaphore_t semaphore)
 UM_EXPORT kern_return_t semaphore_wait_signal(semaphore_t wait_semaphore,
                                               semaphore_t signal_semaphore)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_semaphore_wait(wait_semaphore, signal_semaphore, UINT64_MAX);
     return wait_common(wait_semaphore, signal_semaphore, NULL, false);
@@ -688,6 +703,7 @@ UM_EXPORT kern_return_t semaphore_wait_signal(semaphore_t wait_semaphore,
 
 UM_EXPORT kern_return_t semaphore_timedwait(semaphore_t semaphore, mach_timespec_t wait_time)
 {
+    UM_CALL_SCOPE;
     if (BAD_MACH_TIMESPEC(&wait_time))
         return KERN_INVALID_VALUE;
     if (um_client_active())
@@ -702,6 +718,7 @@ UM_EXPORT kern_return_t semaphore_timedwait_signal(semaphore_t wait_semaphore,
                                                    semaphore_t signal_semaphore,
                                                    mach_timespec_t wait_time)
 {
+    UM_CALL_SCOPE;
     if (BAD_MACH_TIMESPEC(&wait_time))
         return KERN_INVALID_VALUE;
     if (um_client_active())
@@ -803,6 +820,7 @@ static bool timer_thread_start(void)
 
 UM_EXPORT mach_port_name_t mk_timer_create(void)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_mk_timer_create();
     pthread_once(&thread_port_once, thread_port_init);
@@ -816,6 +834,7 @@ UM_EXPORT mach_port_name_t mk_timer_create(void)
 
 UM_EXPORT kern_return_t mk_timer_destroy(mach_port_name_t name)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_mk_timer_destroy(name);
     um_task *self = um_embedded_enter();
@@ -832,6 +851,7 @@ UM_EXPORT kern_return_t mk_timer_destroy(mach_port_name_t name)
 UM_EXPORT kern_return_t mk_timer_arm_leeway(mach_port_name_t name, uint64_t mk_timer_flags,
                                             uint64_t mk_timer_expire_time, uint64_t mk_timer_leeway)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_mk_timer_arm(name, mk_timer_expire_time);
     (void)mk_timer_flags; /* MK_TIMER_CRITICAL and leeway only tune the scheduler's slack */
@@ -866,11 +886,13 @@ UM_EXPORT kern_return_t mk_timer_arm_leeway(mach_port_name_t name, uint64_t mk_t
 
 UM_EXPORT kern_return_t mk_timer_arm(mach_port_name_t name, uint64_t expire_time)
 {
+    UM_CALL_SCOPE;
     return mk_timer_arm_leeway(name, MK_TIMER_NORMAL, expire_time, 0);
 }
 
 UM_EXPORT kern_return_t mk_timer_cancel(mach_port_name_t name, uint64_t *result_time)
 {
+    UM_CALL_SCOPE;
     if (um_client_active())
         return um_client_mk_timer_cancel(name, result_time);
     um_task *self = um_embedded_enter();

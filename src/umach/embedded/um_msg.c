@@ -54,6 +54,7 @@
 #include "../um_backoff.h"
 #include "um_embedded.h"
 #include "um_suspend.h"
+#include "../um_export.h"
 
 #include <mach/mach.h>
 
@@ -629,6 +630,8 @@ mach_msg_return_t um_embedded_msg(mach_msg_header_t *msg, mach_msg_option_t opti
                                   mach_port_name_t rcv_name, mach_msg_timeout_t timeout,
                                   mach_msg_header_t *rcv_msg)
 {
+    /* mach_msg's scope (um_export.h), here rather than in mach_msg, which then jumps here. */
+    UM_CALL_SCOPE;
     um_task *task;
     mach_msg_return_t mr = MACH_MSG_SUCCESS;
     um_kmsg *k = NULL;

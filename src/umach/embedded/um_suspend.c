@@ -24,6 +24,13 @@
  * releasing the lock sees the mark and sends itself the signal again, and stops then.
  * thread_suspend waits until it has.
  *
+ * thread_set_state puts a new state in place when the thread leaves umach: a thread stopped
+ * in the program's own code gets it when its handler returns (the signal's context is
+ * rewritten); one stopped inside a call of umach's (UM_CALL_SCOPE: a mach_msg wait, the
+ * release path of a lock) or waiting for a fault's exception answer gets it when that ends,
+ * as XNU's thread_set_state changes the registers the thread returns to user mode with. The
+ * state waits in the thread's record meanwhile (thread_get_state reads it there).
+ *
  * The signal interrupts the thread's system calls: umach's own waits (mach_msg, semaphores,
  * mach_wait_until) tell its EINTR from another signal's by um_suspend_runs and go on waiting,
  * so that a suspension never ends a wait with MACH_RCV_INTERRUPTED or KERN_ABORTED. The
@@ -70,6 +77,7 @@ typedef arm_thread_state64_t su_state;
 #endif
 
 _Thread_local um_thread_marks um_marks;
+_Thread_local um_call_marks um_call_in;
 _Thread_local volatile sig_atomic_t um_suspend_runs;
 /* How many of umach's locks this thread holds that the handler must not stop it in. */
 static _Thread_local volatile sig_atomic_t su_held;
@@ -88,7 +96,10 @@ typedef struct su_rec {
                             the holds taken since `released` last moved (see su_stop) */
     uint32_t released;   /* futex word the stopped thread waits on: moved when count hits 0 */
     uint32_t inside;     /* the thread runs the handler (the signal is blocked meanwhile) */
+    uint32_t pending;    /* thread_set_state's `pending_state` waits for the thread: written
+                            while the thread is stopped (or by itself), taken by the thread */
     su_state state;      /* the registers where it stopped (written before stopped) */
+    su_state pending_state;
 } su_rec;
 
 static pthread_mutex_t su_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -97,6 +108,8 @@ static su_rec *su_spare;    /* mmap'd records not yet in the list (su_lock) */
 static size_t su_nspare;
 static int su_sig;          /* the signal: 0 until chosen, -1 if none was free */
 static pthread_once_t su_once = PTHREAD_ONCE_INIT;
+
+static bool su_send(pid_t tid, pid_t self);
 
 static long su_futex(uint32_t *word, int op, uint32_t val, const struct timespec *rel)
 {
@@ -209,6 +222,25 @@ static void su_stop(su_rec *r)
     }
 }
 
+/*
+ * A new state set for this thread (r->pending) goes into the context `uc` the handler returns
+ * to, unless the thread is inside one of umach's calls or waits for a fault's answer: then it
+ * waits for them to end (um_call_state_apply, um_suspend_state_into). Async-signal-safe: the
+ * setters write while the thread is stopped, which it no longer is here.
+ */
+static void su_take_pending(su_rec *r, void *uc)
+{
+    if (!__atomic_load_n(&r->pending, __ATOMIC_ACQUIRE))
+        return;
+    if (um_call_in.depth > 0 || um_exc_fault_context) {
+        um_call_in.state_owed = 1;
+        return;
+    }
+    um_exc_state_to_context(&r->pending_state, uc);
+    __atomic_store_n(&r->pending, 0, __ATOMIC_RELEASE);
+    um_call_in.state_owed = 0;
+}
+
 static void su_handler(int sig, siginfo_t *info, void *uc)
 {
     (void)sig;
@@ -229,11 +261,34 @@ static void su_handler(int sig, siginfo_t *info, void *uc)
             if (fault)
                 __atomic_fetch_add(&um_exc_fault_context_reads, 1, __ATOMIC_RELEASE);
             su_stop(r);
+            su_take_pending(r, uc);
         }
     }
     if (r)
         __atomic_store_n(&r->inside, 0, __ATOMIC_RELAXED);
     errno = saved_errno;
+}
+
+void um_call_state_apply(void)
+{
+    /* The handler runs with no call left: the state goes into the context of this return. */
+    int saved_errno = errno;
+    if (__atomic_load_n(&su_sig, __ATOMIC_ACQUIRE) > 0)
+        (void)su_send(su_gettid(), su_gettid());
+    um_suspend_signal_point();
+    errno = saved_errno;
+}
+
+void um_suspend_state_into(void *uc)
+{
+    if (!um_call_in.state_owed || um_call_in.depth > 0)
+        return;
+    su_rec *r = su_find(su_gettid());
+    if (r && __atomic_load_n(&r->pending, __ATOMIC_ACQUIRE)) {
+        um_exc_state_to_context(&r->pending_state, uc);
+        __atomic_store_n(&r->pending, 0, __ATOMIC_RELEASE);
+    }
+    um_call_in.state_owed = 0;
 }
 
 void um_suspend_stop_owed(void)
@@ -485,6 +540,7 @@ static bool su_answered(thread_read_t name, mach_msg_id_t mig, pid_t *tid, kern_
 
 UM_EXPORT kern_return_t thread_suspend(thread_read_t target_act)
 {
+    UM_CALL_SCOPE;
     pid_t tid;
     kern_return_t kr;
     if (su_answered(target_act, UM_MIG_THREAD_SUSPEND, &tid, &kr))
@@ -501,6 +557,7 @@ UM_EXPORT kern_return_t thread_suspend(thread_read_t target_act)
 
 UM_EXPORT kern_return_t thread_resume(thread_read_t target_act)
 {
+    UM_CALL_SCOPE;
     pid_t tid;
     kern_return_t kr;
     if (su_answered(target_act, UM_MIG_THREAD_RESUME, &tid, &kr))
@@ -564,6 +621,7 @@ UM_EXPORT kern_return_t thread_get_state(thread_read_t target_act, thread_state_
                                          thread_state_t old_state,
                                          mach_msg_type_number_t *old_stateCnt)
 {
+    UM_CALL_SCOPE;
     pid_t tid;
     kern_return_t kr = su_lookup(target_act, &tid);
     if (kr == KERN_INVALID_ARGUMENT && um_forward_ordinary(target_act)) {
@@ -598,8 +656,9 @@ UM_EXPORT kern_return_t thread_get_state(thread_read_t target_act, thread_state_
             return kr;
         if (kr == KERN_SUCCESS)
             kr = su_wait_stopped(r, tid);
+        /* A state set and not yet in place is the one the thread will run with. */
         if (kr == KERN_SUCCESS)
-            s = r->state;
+            s = __atomic_load_n(&r->pending, __ATOMIC_ACQUIRE) ? r->pending_state : r->state;
         su_release(r, false);
         if (kr != KERN_SUCCESS)
             return kr;
@@ -607,4 +666,97 @@ UM_EXPORT kern_return_t thread_get_state(thread_read_t target_act, thread_state_
     su_state_out(&s, flavor, old_state);
     *old_stateCnt = need;
     return KERN_SUCCESS;
+}
+
+/*
+ * XNU's machine_thread_set_state checks: the flavour's exact count (x86_THREAD_STATE's header
+ * naming the 64-bit state), a user-space program counter and stack pointer. The state into *s.
+ */
+static kern_return_t su_state_in(thread_state_flavor_t flavor, const natural_t *in,
+                                 mach_msg_type_number_t count, su_state *s)
+{
+#if defined(__x86_64__)
+    if (flavor == x86_THREAD_STATE) {
+        x86_thread_state_t t;
+        if (count != x86_THREAD_STATE_COUNT)
+            return KERN_INVALID_ARGUMENT;
+        memcpy(&t, in, sizeof t);
+        if (t.tsh.flavor != x86_THREAD_STATE64 || t.tsh.count != x86_THREAD_STATE64_COUNT)
+            return KERN_INVALID_ARGUMENT;
+        *s = t.uts.ts64;
+    } else if (flavor == x86_THREAD_STATE64 && count == x86_THREAD_STATE64_COUNT) {
+        memcpy(s, in, sizeof *s);
+    } else {
+        return KERN_INVALID_ARGUMENT;
+    }
+    const uint64_t user_end = 0x00007ffffffff000ull; /* Linux's TASK_SIZE on x86_64 */
+    if (s->__rip >= user_end || s->__rsp >= user_end)
+        return KERN_INVALID_ARGUMENT;
+#else
+    if (flavor != SU_FLAVOR || count != SU_COUNT)
+        return KERN_INVALID_ARGUMENT;
+    memcpy(s, in, sizeof *s);
+    const uint64_t user_end = 1ull << 48;
+    if (s->__pc >= user_end || s->__sp >= user_end)
+        return KERN_INVALID_ARGUMENT;
+#endif
+    return KERN_SUCCESS;
+}
+
+UM_EXPORT kern_return_t thread_set_state(thread_act_t target_act, thread_state_flavor_t flavor,
+                                         thread_state_t new_state,
+                                         mach_msg_type_number_t new_stateCnt)
+{
+    UM_CALL_SCOPE;
+    pid_t tid;
+    kern_return_t kr = su_lookup(target_act, &tid);
+    if (kr == KERN_INVALID_ARGUMENT && um_forward_ordinary(target_act)) {
+        /* The MIG request to the port's receiver, as Darwin's stub sends it. */
+        if (new_stateCnt > THREAD_STATE_MAX)
+            return MIG_ARRAY_TOO_LARGE;
+        um_fw_in *in = malloc((2 + (size_t)new_stateCnt) * sizeof *in);
+        if (!in)
+            return KERN_RESOURCE_SHORTAGE;
+        in[0] = UM_FW32(flavor);
+        in[1] = UM_FW32(new_stateCnt);
+        for (mach_msg_type_number_t i = 0; i < new_stateCnt; i++)
+            in[2 + i] = UM_FW32(new_state[i]);
+        kr = um_forward_simple(target_act, UM_MIG_THREAD_SET_STATE, NULL, in, 2 + new_stateCnt,
+                               NULL, 0);
+        free(in);
+        return kr;
+    }
+    if (kr != KERN_SUCCESS)
+        return kr;
+    su_state s;
+    if ((kr = su_state_in(flavor, new_state, new_stateCnt, &s)) != KERN_SUCCESS)
+        return kr;
+    pid_t self = su_gettid();
+    if (tid == self) {
+        /* In place when this call returns: to the new state, as on XNU. */
+        su_lock_take();
+        su_rec *r = su_find_or_make(tid);
+        if (r) {
+            r->pending_state = s;
+            __atomic_store_n(&r->pending, 1, __ATOMIC_RELEASE);
+            um_call_in.state_owed = 1;
+        }
+        su_lock_give();
+        return r ? KERN_SUCCESS : KERN_RESOURCE_SHORTAGE;
+    }
+    /* Held and stopped for the write, as XNU's thread_set_state stops the thread. */
+    su_rec *r;
+    kr = su_hold(tid, self, false, &r);
+    if (kr == KERN_RESOURCE_SHORTAGE)
+        return kr;
+    if (kr == KERN_SUCCESS)
+        kr = su_wait_stopped(r, tid);
+    if (kr == KERN_SUCCESS) {
+        su_lock_take();
+        r->pending_state = s;
+        __atomic_store_n(&r->pending, 1, __ATOMIC_RELEASE);
+        su_lock_give();
+    }
+    su_release(r, false);
+    return kr;
 }

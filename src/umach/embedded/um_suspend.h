@@ -33,6 +33,13 @@ extern _Thread_local volatile sig_atomic_t um_suspend_runs;
 void um_suspend_stop_owed(void);
 
 /*
+ * A fault's handler whose exception was answered, about to return to `uc` (a ucontext_t): the
+ * new state thread_set_state left for this thread while it waited goes into it.
+ * Async-signal-safe.
+ */
+void um_suspend_state_into(void *uc);
+
+/*
  * Around a lock of umach's that thread_suspend or thread_get_state may need (the thread-port
  * notes, the suspend records): a thread inside is not stopped until it leaves. Async-signal
  * safe on the handler's side.

@@ -267,6 +267,7 @@ UM_EXPORT kern_return_t thread_policy_set(thread_act_t thread, thread_policy_fla
                                           thread_policy_t policy_info,
                                           mach_msg_type_number_t policy_infoCnt)
 {
+    UM_CALL_SCOPE;
     if (policy_infoCnt > TP_WORDS)
         return MIG_ARRAY_TOO_LARGE; /* the stub's check, before anything is sent */
     integer_t w[TP_WORDS];
@@ -308,6 +309,7 @@ UM_EXPORT kern_return_t thread_policy_get(thread_inspect_t thread, thread_policy
                                           mach_msg_type_number_t *policy_infoCnt,
                                           boolean_t *get_default)
 {
+    UM_CALL_SCOPE;
     pid_t tid;
     kern_return_t kr = um_thread_lookup(thread, &tid);
     if (kr == KERN_INVALID_ARGUMENT && um_forward_ordinary(thread))

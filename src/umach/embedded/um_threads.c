@@ -367,6 +367,7 @@ static kern_return_t th_task_threads(thread_act_array_t *act_list,
 UM_EXPORT kern_return_t task_threads(task_inspect_t target_task, thread_act_array_t *act_list,
                                      mach_msg_type_number_t *act_listCnt)
 {
+    UM_CALL_SCOPE;
     if (um_call_task_check(target_task))
         return th_task_threads(act_list, act_listCnt);
     if (um_call_kobject_is(target_task, UM_KOT_TASK))
@@ -476,6 +477,7 @@ UM_EXPORT kern_return_t thread_info(thread_inspect_t target_act, thread_flavor_t
                                     thread_info_t thread_info_out,
                                     mach_msg_type_number_t *thread_info_outCnt)
 {
+    UM_CALL_SCOPE;
     th_note t;
     kern_return_t kr = th_lookup(target_act, &t);
     if (kr == KERN_INVALID_ARGUMENT && um_forward_ordinary(target_act)) {
@@ -550,6 +552,7 @@ UM_EXPORT kern_return_t thread_info(thread_inspect_t target_act, thread_flavor_t
 UM_EXPORT kern_return_t thread_switch(mach_port_name_t thread_name, int option,
                                       mach_msg_timeout_t option_time)
 {
+    UM_CALL_SCOPE;
     (void)thread_name;
     uint64_t unit_ns = 1000000;
     bool wait = false;

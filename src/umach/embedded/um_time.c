@@ -29,21 +29,25 @@ static uint64_t clock_ns(clockid_t id)
 
 UM_EXPORT uint64_t mach_absolute_time(void)
 {
+    UM_CALL_SCOPE;
     return clock_ns(CLOCK_MONOTONIC);
 }
 
 UM_EXPORT uint64_t mach_approximate_time(void)
 {
+    UM_CALL_SCOPE;
     return clock_ns(CLOCK_MONOTONIC_COARSE);
 }
 
 UM_EXPORT uint64_t mach_continuous_time(void)
 {
+    UM_CALL_SCOPE;
     return clock_ns(CLOCK_BOOTTIME);
 }
 
 UM_EXPORT uint64_t mach_continuous_approximate_time(void)
 {
+    UM_CALL_SCOPE;
     return clock_ns(CLOCK_BOOTTIME);
 }
 
@@ -59,6 +63,7 @@ void um_embedded_clock_read(um_kernel *kernel, int clock_id, mach_timespec_t *no
 
 UM_EXPORT kern_return_t mach_timebase_info(mach_timebase_info_t info)
 {
+    UM_CALL_SCOPE;
     info->numer = 1;
     info->denom = 1;
     return KERN_SUCCESS;
@@ -66,6 +71,7 @@ UM_EXPORT kern_return_t mach_timebase_info(mach_timebase_info_t info)
 
 UM_EXPORT kern_return_t mach_wait_until(uint64_t deadline)
 {
+    UM_CALL_SCOPE;
     struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000u),
                           .tv_nsec = (long)(deadline % 1000000000u)};
     int rc;

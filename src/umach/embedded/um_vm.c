@@ -126,6 +126,7 @@ static kern_return_t um_vm_deallocate(vm_map_t task, mach_vm_address_t addr, mac
 UM_EXPORT kern_return_t mach_vm_allocate(vm_map_t target, mach_vm_address_t *address,
                                          mach_vm_size_t size, int flags)
 {
+    UM_CALL_SCOPE;
     if (!address)
         return KERN_INVALID_ARGUMENT;
     return um_vm_allocate(target, address, size, flags);
@@ -134,12 +135,14 @@ UM_EXPORT kern_return_t mach_vm_allocate(vm_map_t target, mach_vm_address_t *add
 UM_EXPORT kern_return_t mach_vm_deallocate(vm_map_t target, mach_vm_address_t address,
                                            mach_vm_size_t size)
 {
+    UM_CALL_SCOPE;
     return um_vm_deallocate(target, address, size);
 }
 
 UM_EXPORT kern_return_t vm_allocate(vm_map_t target_task, vm_address_t *address, vm_size_t size,
                                     int flags)
 {
+    UM_CALL_SCOPE;
     if (!address)
         return KERN_INVALID_ARGUMENT;
     mach_vm_address_t a = *address;
@@ -151,5 +154,6 @@ UM_EXPORT kern_return_t vm_allocate(vm_map_t target_task, vm_address_t *address,
 
 UM_EXPORT kern_return_t vm_deallocate(vm_map_t target_task, vm_address_t address, vm_size_t size)
 {
+    UM_CALL_SCOPE;
     return um_vm_deallocate(target_task, address, size);
 }

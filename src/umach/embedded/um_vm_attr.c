@@ -273,12 +273,14 @@ static kern_return_t inherit_common(vm_map_t target, uint64_t address, uint64_t 
 UM_EXPORT kern_return_t mach_vm_inherit(vm_map_t target_task, mach_vm_address_t address,
                                         mach_vm_size_t size, vm_inherit_t new_inheritance)
 {
+    UM_CALL_SCOPE;
     return inherit_common(target_task, address, size, new_inheritance);
 }
 
 UM_EXPORT kern_return_t vm_inherit(vm_map_t target_task, vm_address_t address, vm_size_t size,
                                    vm_inherit_t new_inheritance)
 {
+    UM_CALL_SCOPE;
     return inherit_common(target_task, address, size, new_inheritance);
 }
 
@@ -333,12 +335,14 @@ static kern_return_t msync_common(vm_map_t target, uint64_t address, uint64_t si
 UM_EXPORT kern_return_t mach_vm_msync(vm_map_t target_task, mach_vm_address_t address,
                                       mach_vm_size_t size, vm_sync_t sync_flags)
 {
+    UM_CALL_SCOPE;
     return msync_common(target_task, address, size, sync_flags);
 }
 
 UM_EXPORT kern_return_t vm_msync(vm_map_t target_task, vm_address_t address, vm_size_t size,
                                  vm_sync_t sync_flags)
 {
+    UM_CALL_SCOPE;
     return msync_common(target_task, address, size, sync_flags);
 }
 
@@ -463,12 +467,14 @@ static kern_return_t behavior_common(vm_map_t target, uint64_t address, uint64_t
 UM_EXPORT kern_return_t mach_vm_behavior_set(vm_map_t target_task, mach_vm_address_t address,
                                              mach_vm_size_t size, vm_behavior_t new_behavior)
 {
+    UM_CALL_SCOPE;
     return behavior_common(target_task, address, size, new_behavior);
 }
 
 UM_EXPORT kern_return_t vm_behavior_set(vm_map_t target_task, vm_address_t address,
                                         vm_size_t size, vm_behavior_t new_behavior)
 {
+    UM_CALL_SCOPE;
     return behavior_common(target_task, address, size, new_behavior);
 }
 
@@ -637,6 +643,7 @@ static kern_return_t purgable_common(vm_map_t target, uint64_t address, vm_purga
 UM_EXPORT kern_return_t mach_vm_purgable_control(vm_map_t target_task, mach_vm_address_t address,
                                                  vm_purgable_t control, int *state)
 {
+    UM_CALL_SCOPE;
     if (!state)
         return KERN_INVALID_ARGUMENT;
     return purgable_common(target_task, address, control, state);
@@ -645,6 +652,7 @@ UM_EXPORT kern_return_t mach_vm_purgable_control(vm_map_t target_task, mach_vm_a
 UM_EXPORT kern_return_t vm_purgable_control(vm_map_t target_task, vm_address_t address,
                                             vm_purgable_t control, int *state)
 {
+    UM_CALL_SCOPE;
     if (!state)
         return KERN_INVALID_ARGUMENT;
     return purgable_common(target_task, address, control, state);

@@ -374,6 +374,7 @@ UM_EXPORT kern_return_t mach_make_memory_entry_64(vm_map_t target_task, memory_o
                                                   vm_prot_t permission, mach_port_t *object_handle,
                                                   mem_entry_name_port_t parent_entry)
 {
+    UM_CALL_SCOPE;
     uint64_t s = size ? *size : 0;
     kern_return_t kr =
         make_entry(target_task, size ? &s : NULL, offset, permission, object_handle, parent_entry);
@@ -387,6 +388,7 @@ UM_EXPORT kern_return_t mach_make_memory_entry(vm_map_t target_task, vm_size_t *
                                                mem_entry_name_port_t *object_handle,
                                                mem_entry_name_port_t parent_entry)
 {
+    UM_CALL_SCOPE;
     uint64_t s = size ? *size : 0;
     kern_return_t kr =
         make_entry(target_task, size ? &s : NULL, offset, permission, object_handle, parent_entry);
@@ -398,6 +400,7 @@ UM_EXPORT kern_return_t mach_make_memory_entry(vm_map_t target_task, vm_size_t *
 UM_EXPORT kern_return_t mach_memory_entry_purgable_control(mem_entry_name_port_t mem_entry,
                                                            vm_purgable_t control, int *state)
 {
+    UM_CALL_SCOPE;
     if (!state)
         return KERN_INVALID_ARGUMENT;
     if (control == VM_PURGABLE_SET_STATE_FROM_KERNEL)
@@ -542,6 +545,7 @@ UM_EXPORT kern_return_t mach_vm_map(vm_map_t target_task, mach_vm_address_t *add
                                     boolean_t copy, vm_prot_t cur_protection,
                                     vm_prot_t max_protection, vm_inherit_t inheritance)
 {
+    UM_CALL_SCOPE;
     return map_common(target_task, address, size, mask, flags, object, offset, copy,
                       cur_protection, max_protection, inheritance);
 }
@@ -551,6 +555,7 @@ UM_EXPORT kern_return_t vm_map(vm_map_t target_task, vm_address_t *address, vm_s
                                vm_offset_t offset, boolean_t copy, vm_prot_t cur_protection,
                                vm_prot_t max_protection, vm_inherit_t inheritance)
 {
+    UM_CALL_SCOPE;
     if (!address)
         return map_common(target_task, NULL, size, mask, flags, object, offset, copy,
                           cur_protection, max_protection, inheritance);
@@ -656,6 +661,7 @@ UM_EXPORT kern_return_t mach_vm_remap(vm_map_t target_task, mach_vm_address_t *t
                                       boolean_t copy, vm_prot_t *cur_protection,
                                       vm_prot_t *max_protection, vm_inherit_t inheritance)
 {
+    UM_CALL_SCOPE;
     return remap_common(target_task, target_address, size, mask, flags, src_task, src_address,
                         copy, cur_protection, max_protection, inheritance, false);
 }
@@ -666,6 +672,7 @@ UM_EXPORT kern_return_t mach_vm_remap_new(vm_map_t target_task, mach_vm_address_
                                           boolean_t copy, vm_prot_t *cur_protection,
                                           vm_prot_t *max_protection, vm_inherit_t inheritance)
 {
+    UM_CALL_SCOPE;
     return remap_common(target_task, target_address, size, mask, flags, src_task, src_address,
                         copy, cur_protection, max_protection, inheritance, true);
 }
@@ -676,6 +683,7 @@ UM_EXPORT kern_return_t vm_remap(vm_map_t target_task, vm_address_t *target_addr
                                  vm_prot_t *cur_protection, vm_prot_t *max_protection,
                                  vm_inherit_t inheritance)
 {
+    UM_CALL_SCOPE;
     uint64_t a = target_address ? *target_address : 0;
     kern_return_t kr = remap_common(target_task, target_address ? &a : NULL, size, mask, flags,
                                     src_task, src_address, copy, cur_protection, max_protection,
@@ -691,6 +699,7 @@ UM_EXPORT kern_return_t vm_remap_new(vm_map_t target_task, vm_address_t *target_
                                      boolean_t copy, vm_prot_t *cur_protection,
                                      vm_prot_t *max_protection, vm_inherit_t inheritance)
 {
+    UM_CALL_SCOPE;
     uint64_t a = target_address ? *target_address : 0;
     kern_return_t kr = remap_common(target_task, target_address ? &a : NULL, size, mask, flags,
                                     src_task, src_address, copy, cur_protection, max_protection,

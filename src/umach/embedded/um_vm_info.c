@@ -288,6 +288,7 @@ UM_EXPORT kern_return_t mach_vm_region(vm_map_read_t target_task, mach_vm_addres
                                        vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                        mach_port_t *object_name)
 {
+    UM_CALL_SCOPE;
     return region_common(target_task, UM_MIG_MACH_VM_REGION, address, size, flavor, info, infoCnt,
                          object_name);
 }
@@ -297,6 +298,7 @@ UM_EXPORT kern_return_t vm_region_64(vm_map_read_t target_task, vm_address_t *ad
                                      vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                      mach_port_t *object_name)
 {
+    UM_CALL_SCOPE;
     return region_common(target_task, UM_MIG_MACH_VM_REGION, address, size, flavor, info, infoCnt,
                          object_name);
 }
@@ -306,6 +308,7 @@ UM_EXPORT kern_return_t vm_region(vm_map_read_t target_task, vm_address_t *addre
                                   vm_region_info_t info, mach_msg_type_number_t *infoCnt,
                                   mach_port_t *object_name)
 {
+    UM_CALL_SCOPE;
     return region_common(target_task, UM_MIG_VM_REGION, address, size, flavor, info, infoCnt,
                          object_name);
 }
@@ -455,6 +458,7 @@ UM_EXPORT kern_return_t mach_vm_region_recurse(vm_map_read_t target_task,
                                                vm_region_recurse_info_t info,
                                                mach_msg_type_number_t *infoCnt)
 {
+    UM_CALL_SCOPE;
     return recurse_common(target_task, address, size, nesting_depth, info, infoCnt);
 }
 
@@ -463,6 +467,7 @@ UM_EXPORT kern_return_t vm_region_recurse_64(vm_map_read_t target_task, vm_addre
                                              vm_region_recurse_info_t info,
                                              mach_msg_type_number_t *infoCnt)
 {
+    UM_CALL_SCOPE;
     return recurse_common(target_task, address, size, nesting_depth,
                           info, infoCnt);
 }
@@ -505,6 +510,7 @@ static kern_return_t protect_common(vm_map_t target, uint64_t address, uint64_t 
 UM_EXPORT kern_return_t vm_protect(vm_map_t target_task, vm_address_t address, vm_size_t size,
                                    boolean_t set_maximum, vm_prot_t new_protection)
 {
+    UM_CALL_SCOPE;
     return protect_common(target_task, address, size, set_maximum, new_protection);
 }
 
@@ -512,6 +518,7 @@ UM_EXPORT kern_return_t mach_vm_protect(vm_map_t target_task, mach_vm_address_t 
                                         mach_vm_size_t size, boolean_t set_maximum,
                                         vm_prot_t new_protection)
 {
+    UM_CALL_SCOPE;
     return protect_common(target_task, address, size, set_maximum, new_protection);
 }
 
@@ -725,12 +732,14 @@ static kern_return_t copy_common(vm_map_t target, mach_msg_id_t id, uint64_t src
 UM_EXPORT kern_return_t vm_copy(vm_map_t target_task, vm_address_t source_address, vm_size_t size,
                                 vm_address_t dest_address)
 {
+    UM_CALL_SCOPE;
     return copy_common(target_task, UM_MIG_MACH_VM_COPY, source_address, size, dest_address);
 }
 
 UM_EXPORT kern_return_t mach_vm_copy(vm_map_t target_task, mach_vm_address_t source_address,
                                      mach_vm_size_t size, mach_vm_address_t dest_address)
 {
+    UM_CALL_SCOPE;
     return copy_common(target_task, UM_MIG_MACH_VM_COPY, source_address, size, dest_address);
 }
 
@@ -776,12 +785,14 @@ static kern_return_t write_common(vm_map_t target, uint64_t address, uint64_t da
 UM_EXPORT kern_return_t vm_write(vm_map_t target_task, vm_address_t address, vm_offset_t data,
                                  mach_msg_type_number_t dataCnt)
 {
+    UM_CALL_SCOPE;
     return write_common(target_task, address, data, dataCnt);
 }
 
 UM_EXPORT kern_return_t mach_vm_write(vm_map_t target_task, mach_vm_address_t address,
                                       vm_offset_t data, mach_msg_type_number_t dataCnt)
 {
+    UM_CALL_SCOPE;
     return write_common(target_task, address, data, dataCnt);
 }
 
@@ -807,6 +818,7 @@ static kern_return_t read_overwrite_common(vm_map_read_t target, mach_msg_id_t i
 UM_EXPORT kern_return_t vm_read_overwrite(vm_map_read_t target_task, vm_address_t address,
                                           vm_size_t size, vm_address_t data, vm_size_t *outsize)
 {
+    UM_CALL_SCOPE;
     return read_overwrite_common(target_task, UM_MIG_MACH_VM_READ_OVERWRITE, address, size, data,
                                  outsize);
 }
@@ -815,6 +827,7 @@ UM_EXPORT kern_return_t mach_vm_read_overwrite(vm_map_read_t target_task, mach_v
                                                mach_vm_size_t size, mach_vm_address_t data,
                                                mach_vm_size_t *outsize)
 {
+    UM_CALL_SCOPE;
     return read_overwrite_common(target_task, UM_MIG_MACH_VM_READ_OVERWRITE, address, size, data,
                                  outsize);
 }
@@ -923,6 +936,7 @@ static kern_return_t read_common(vm_map_read_t target, mach_msg_id_t id, uint64_
 UM_EXPORT kern_return_t vm_read(vm_map_read_t target_task, vm_address_t address, vm_size_t size,
                                 vm_offset_t *data, mach_msg_type_number_t *dataCnt)
 {
+    UM_CALL_SCOPE;
     return read_common(target_task, UM_MIG_MACH_VM_READ, address, size, data, dataCnt);
 }
 
@@ -930,6 +944,7 @@ UM_EXPORT kern_return_t mach_vm_read(vm_map_read_t target_task, mach_vm_address_
                                      mach_vm_size_t size, vm_offset_t *data,
                                      mach_msg_type_number_t *dataCnt)
 {
+    UM_CALL_SCOPE;
     return read_common(target_task, UM_MIG_MACH_VM_READ, address, size, data, dataCnt);
 }
 
@@ -989,12 +1004,14 @@ static kern_return_t read_list_common(vm_map_read_t target, mach_msg_id_t id, vo
 UM_EXPORT kern_return_t mach_vm_read_list(vm_map_read_t target_task,
                                           mach_vm_read_entry_t data_list, natural_t count)
 {
+    UM_CALL_SCOPE;
     return read_list_common(target_task, UM_MIG_MACH_VM_READ_LIST, data_list, count);
 }
 
 UM_EXPORT kern_return_t vm_read_list(vm_map_read_t target_task, vm_read_entry_t data_list,
                                      natural_t count)
 {
+    UM_CALL_SCOPE;
     return read_list_common(target_task, UM_MIG_MACH_VM_READ_LIST, data_list, count);
 }
 
@@ -1088,6 +1105,7 @@ UM_EXPORT kern_return_t mach_vm_page_info(vm_map_read_t target_task, mach_vm_add
                                           vm_page_info_flavor_t flavor, vm_page_info_t info,
                                           mach_msg_type_number_t *infoCnt)
 {
+    UM_CALL_SCOPE;
     return page_info_common(target_task, address, flavor, info, infoCnt);
 }
 
@@ -1112,11 +1130,13 @@ static kern_return_t page_query_common(vm_map_read_t target, uint64_t offset,
 UM_EXPORT kern_return_t mach_vm_page_query(vm_map_read_t target_map, mach_vm_offset_t offset,
                                            integer_t *disposition, integer_t *ref_count)
 {
+    UM_CALL_SCOPE;
     return page_query_common(target_map, offset, disposition, ref_count);
 }
 
 UM_EXPORT kern_return_t vm_map_page_query(vm_map_read_t target_map, vm_offset_t offset,
                                           integer_t *disposition, integer_t *ref_count)
 {
+    UM_CALL_SCOPE;
     return page_query_common(target_map, offset, disposition, ref_count);
 }

@@ -606,6 +606,7 @@ UM_HOT void um_embedded_leave(void)
 UM_EXPORT kern_return_t task_get_exc_guard_behavior(task_inspect_t task,
                                                     task_exc_guard_behavior_t *behavior)
 {
+    UM_CALL_SCOPE;
     kern_return_t kr = KERN_SUCCESS;
     if (um_client_active()) {
         kr = um_client_task_get_exc_guard_behavior(task, behavior);
@@ -632,6 +633,7 @@ UM_EXPORT kern_return_t task_get_exc_guard_behavior(task_inspect_t task,
 UM_EXPORT kern_return_t task_set_exc_guard_behavior(task_t task,
                                                     task_exc_guard_behavior_t behavior)
 {
+    UM_CALL_SCOPE;
     bool valid = !(behavior & ~(task_exc_guard_behavior_t)TASK_EXC_GUARD_ALL);
     kern_return_t kr;
     if (um_client_active()) {
