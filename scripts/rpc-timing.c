@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,40 +168,6 @@ static void spin_until(_Atomic uint32_t *w, uint32_t want)
     }
 }
 
-static void *spin_client(void *arg)
-{
-    (void)arg;
-    pin(0);
-    pthread_barrier_wait(&start);
-    size_t total = WARM + n_measured;
-    for (size_t i = 0; i < total; i++) {
-        mark(0, i);
-        uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
-        atomic_store(&ping, (uint32_t)i + 1);
-        spin_until(&pong, (uint32_t)i + 1);
-        uint64_t t1 = clock_ns(CLOCK_MONOTONIC);
-        if (i >= WARM)
-            lat[i - WARM] = t1 - t0;
-    }
-    mark(0, total);
-    return NULL;
-}
-
-static void *spin_server(void *arg)
-{
-    (void)arg;
-    pin(1);
-    pthread_barrier_wait(&start);
-    size_t total = WARM + n_measured;
-    for (size_t i = 0; i < total; i++) {
-        mark(1, i);
-        spin_until(&ping, (uint32_t)i + 1);
-        atomic_store(&pong, (uint32_t)i + 1);
-    }
-    mark(1, total);
-    return NULL;
-}
-
 /* A loop of `iters` steps the compiler keeps (each one an empty asm with a memory clobber). */
 static void busy(size_t iters)
 {
@@ -235,7 +202,13 @@ static void floor_read(const rbuf *from, mach_msg_id_t id, size_t seq)
         die("floor: wrong message", (unsigned)m.m.h.msgh_id);
 }
 
-static void *floor_client(void *arg)
+/*
+ * The plain ping-pong, or with `floor_on` the floor: each half also runs the busy loop and
+ * writes its message for the other, which reads it once it sees the word.
+ */
+static bool floor_on;
+
+static void *spin_client(void *arg)
 {
     (void)arg;
     pin(0);
@@ -244,11 +217,14 @@ static void *floor_client(void *arg)
     for (size_t i = 0; i < total; i++) {
         mark(0, i);
         uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
-        busy(work_iters);
-        floor_write(&box_request, REQUEST_ID, i);
+        if (floor_on) {
+            busy(work_iters);
+            floor_write(&box_request, REQUEST_ID, i);
+        }
         atomic_store(&ping, (uint32_t)i + 1);
         spin_until(&pong, (uint32_t)i + 1);
-        floor_read(&box_reply, REPLY_ID, i);
+        if (floor_on)
+            floor_read(&box_reply, REPLY_ID, i);
         uint64_t t1 = clock_ns(CLOCK_MONOTONIC);
         if (i >= WARM)
             lat[i - WARM] = t1 - t0;
@@ -257,7 +233,7 @@ static void *floor_client(void *arg)
     return NULL;
 }
 
-static void *floor_server(void *arg)
+static void *spin_server(void *arg)
 {
     (void)arg;
     pin(1);
@@ -266,9 +242,11 @@ static void *floor_server(void *arg)
     for (size_t i = 0; i < total; i++) {
         mark(1, i);
         spin_until(&ping, (uint32_t)i + 1);
-        floor_read(&box_request, REQUEST_ID, i);
-        busy(work_iters);
-        floor_write(&box_reply, REPLY_ID, i);
+        if (floor_on) {
+            floor_read(&box_request, REQUEST_ID, i);
+            busy(work_iters);
+            floor_write(&box_reply, REPLY_ID, i);
+        }
         atomic_store(&pong, (uint32_t)i + 1);
     }
     mark(1, total);
@@ -384,8 +362,10 @@ int main(int argc, char **argv)
         const char *ns = getenv("RPC_FLOOR_NS");
         work_iters = busy_iters_for(ns ? atof(ns) : self_rt_us * 1e3 / 2);
         run("mach", mach_client, mach_server);
+        floor_on = false;
         run("spin", spin_client, spin_server);
-        run("floor", floor_client, floor_server);
+        floor_on = true;
+        run("floor", spin_client, spin_server);
         printf("self %.3f\n", self_rt_us);
         fflush(stdout);
     }

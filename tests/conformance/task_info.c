@@ -29,14 +29,21 @@ static uint64_t time_us(time_value_t t)
     return (uint64_t)t.seconds * 1000000u + (uint64_t)t.microseconds;
 }
 
+/* task_info's `flavor` of this task into `info` (`size` bytes, `count` integers); when the call
+ * fails or answers another count, every byte is `fill` instead (for the checks to fail). */
+static void own_info(task_flavor_t flavor, void *info, size_t size, mach_msg_type_number_t count,
+                     int fill)
+{
+    memset(info, 0, size);
+    mach_msg_type_number_t cnt = count;
+    if (task_info(TASK, flavor, (task_info_t)info, &cnt) != KERN_SUCCESS || cnt != count)
+        memset(info, fill, size);
+}
+
 static mach_task_basic_info_data_t basic_info(void)
 {
     mach_task_basic_info_data_t info;
-    memset(&info, 0, sizeof info);
-    mach_msg_type_number_t cnt = MACH_TASK_BASIC_INFO_COUNT;
-    if (task_info(TASK, MACH_TASK_BASIC_INFO, (task_info_t)&info, &cnt) != KERN_SUCCESS ||
-        cnt != MACH_TASK_BASIC_INFO_COUNT)
-        memset(&info, 0, sizeof info);
+    own_info(MACH_TASK_BASIC_INFO, &info, sizeof info, MACH_TASK_BASIC_INFO_COUNT, 0);
     return info;
 }
 
@@ -312,11 +319,7 @@ MT_TEST(task_events_info_counts_the_faults_of_touching_fresh_pages)
 static task_events_info_data_t events_info(void)
 {
     task_events_info_data_t e;
-    memset(&e, 0, sizeof e);
-    mach_msg_type_number_t cnt = TASK_EVENTS_INFO_COUNT;
-    if (task_info(TASK, TASK_EVENTS_INFO, (task_info_t)&e, &cnt) != KERN_SUCCESS ||
-        cnt != TASK_EVENTS_INFO_COUNT)
-        memset(&e, 0xff, sizeof e);
+    own_info(TASK_EVENTS_INFO, &e, sizeof e, TASK_EVENTS_INFO_COUNT, 0xff);
     return e;
 }
 

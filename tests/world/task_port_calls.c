@@ -630,22 +630,18 @@ static int tp_role_touches_memory(mach_port_t mine)
     return 0;
 }
 
-static int tp_basic_info(mach_port_t task, mach_task_basic_info_data_t *info)
+/* task_info's `flavor` of `task` into `info`: 0, or -1 when it fails or answers another count. */
+static int tp_task_info(mach_port_t task, task_flavor_t flavor, void *info,
+                        mach_msg_type_number_t count)
 {
-    mach_msg_type_number_t cnt = MACH_TASK_BASIC_INFO_COUNT;
-    return task_info(task, MACH_TASK_BASIC_INFO, (task_info_t)info, &cnt) == KERN_SUCCESS &&
-                   cnt == MACH_TASK_BASIC_INFO_COUNT
-               ? 0
-               : -1;
+    mach_msg_type_number_t cnt = count;
+    return task_info(task, flavor, (task_info_t)info, &cnt) == KERN_SUCCESS && cnt == count ? 0
+                                                                                           : -1;
 }
 
-static int tp_events_info(mach_port_t task, task_events_info_data_t *info)
+static int tp_basic_info(mach_port_t task, mach_task_basic_info_data_t *info)
 {
-    mach_msg_type_number_t cnt = TASK_EVENTS_INFO_COUNT;
-    return task_info(task, TASK_EVENTS_INFO, (task_info_t)info, &cnt) == KERN_SUCCESS &&
-                   cnt == TASK_EVENTS_INFO_COUNT
-               ? 0
-               : -1;
+    return tp_task_info(task, MACH_TASK_BASIC_INFO, info, MACH_TASK_BASIC_INFO_COUNT);
 }
 
 MT_TEST(task_info_on_another_tasks_port_describes_that_task)
@@ -668,7 +664,7 @@ MT_TEST(task_info_on_another_tasks_port_describes_that_task)
     /* Its memory: what it touches shows in its resident size; its message it sends, in its
      * count of messages sent (ours are not its). */
     task_events_info_data_t ev_before, ev_after;
-    MT_REQUIRE(tp_events_info(p.task, &ev_before) == 0);
+    MT_REQUIRE(tp_task_info(p.task, TASK_EVENTS_INFO, &ev_before, TASK_EVENTS_INFO_COUNT) == 0);
     mach_task_basic_info_data_t before, after;
     MT_REQUIRE(tp_basic_info(p.task, &before) == 0);
     MT_CHECK(before.resident_size > 0 && before.virtual_size >= before.resident_size);
@@ -682,7 +678,7 @@ MT_TEST(task_info_on_another_tasks_port_describes_that_task)
     MT_CHECK(after.resident_size >= before.resident_size + TP_TOUCH / 2);
     MT_CHECK(after.virtual_size >= before.virtual_size + TP_TOUCH / 2);
     MT_CHECK(after.resident_size_max >= after.resident_size);
-    MT_REQUIRE(tp_events_info(p.task, &ev_after) == 0);
+    MT_REQUIRE(tp_task_info(p.task, TASK_EVENTS_INFO, &ev_after, TASK_EVENTS_INFO_COUNT) == 0);
     MT_EQ(ev_after.messages_sent - ev_before.messages_sent, 1);
     MT_CHECK(ev_after.messages_received >= ev_before.messages_received);
     task_thread_times_info_data_t times;

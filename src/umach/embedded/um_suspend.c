@@ -171,6 +171,7 @@ static su_rec *su_find_or_make(pid_t tid)
         if (__atomic_load_n(&r->count, __ATOMIC_RELAXED) == 0 &&
             (r->tid == 0 || su_gone(r->tid))) {
             r->user = 0;
+            r->pending = 0; /* a state its ended thread never ran is not the new thread's */
             r->stopped = r->released; /* says stopped for no generation */
             __atomic_store_n(&r->tid, tid, __ATOMIC_RELEASE);
             return r;
@@ -341,8 +342,10 @@ static void su_atfork_child(void)
         r->stopped = 0;
         r->released = 0;
         r->inside = 0;
+        r->pending = 0;
     }
     um_suspend_owed = 0;
+    um_call_in.state_owed = 0;
     su_held = 0;
 }
 
@@ -509,6 +512,20 @@ static kern_return_t su_wait_stopped(su_rec *r, pid_t tid)
 }
 
 /*
+ * A hold of umach's own on thread `tid` (not thread_suspend's), and the wait until the thread
+ * has stopped for it: thread_get_state's and thread_set_state's. KERN_SUCCESS, or
+ * su_hold's and su_wait_stopped's codes; the caller takes the hold back with su_release unless
+ * the code is KERN_RESOURCE_SHORTAGE (no hold was taken).
+ */
+static kern_return_t su_hold_stopped(pid_t tid, pid_t self, su_rec **r)
+{
+    kern_return_t kr = su_hold(tid, self, false, r);
+    if (kr == KERN_SUCCESS)
+        kr = su_wait_stopped(*r, tid);
+    return kr;
+}
+
+/*
  * Thread `name` of this process: its Linux id. The codes thread_info gives for a name that is
  * no thread of ours; KERN_NOT_SUPPORTED when no signal could be reserved.
  */
@@ -651,11 +668,9 @@ UM_EXPORT kern_return_t thread_get_state(thread_read_t target_act, thread_state_
     } else {
         /* Held and stopped for the read, then let go (or left stopped if suspended). */
         su_rec *r;
-        kr = su_hold(tid, self, false, &r);
+        kr = su_hold_stopped(tid, self, &r);
         if (kr == KERN_RESOURCE_SHORTAGE)
             return kr;
-        if (kr == KERN_SUCCESS)
-            kr = su_wait_stopped(r, tid);
         /* A state set and not yet in place is the one the thread will run with. */
         if (kr == KERN_SUCCESS)
             s = __atomic_load_n(&r->pending, __ATOMIC_ACQUIRE) ? r->pending_state : r->state;
@@ -746,11 +761,9 @@ UM_EXPORT kern_return_t thread_set_state(thread_act_t target_act, thread_state_f
     }
     /* Held and stopped for the write, as XNU's thread_set_state stops the thread. */
     su_rec *r;
-    kr = su_hold(tid, self, false, &r);
+    kr = su_hold_stopped(tid, self, &r);
     if (kr == KERN_RESOURCE_SHORTAGE)
         return kr;
-    if (kr == KERN_SUCCESS)
-        kr = su_wait_stopped(r, tid);
     if (kr == KERN_SUCCESS) {
         su_lock_take();
         r->pending_state = s;
