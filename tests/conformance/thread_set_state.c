@@ -36,7 +36,7 @@
 #endif
 #endif
 
-enum { SS_SPIN, SS_RECEIVE };
+enum { SS_SPIN, SS_RECEIVE, SS_CHURN };
 
 typedef struct ss_target {
     sigjmp_buf env;
@@ -45,7 +45,9 @@ typedef struct ss_target {
     mach_port_t thread; /* its thread port (the thread's own name for it) */
     int ready;          /* it is about to spin or to receive */
     int stop;           /* SS_SPIN: stop spinning */
-    int landed;         /* the landing function ran */
+    int landed;         /* times the landing function ran */
+    int rounds;         /* SS_CHURN: send-and-receive rounds done */
+    int send_failures;  /* SS_CHURN: sends that did not succeed */
     int returned;       /* SS_RECEIVE: mach_msg returned to its caller */
     uintptr_t landing_top; /* the end of the landing function's stack area */
     pthread_t pthread;
@@ -64,7 +66,7 @@ static void ss_sleep_ms(long ms)
 static void ss_landing(void)
 {
     ss_target *t = __atomic_load_n(&ss_current, __ATOMIC_ACQUIRE);
-    __atomic_store_n(&t->landed, 1, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&t->landed, 1, __ATOMIC_RELEASE);
     siglongjmp(t->env, 1);
 }
 #endif
@@ -73,16 +75,46 @@ enum { SS_AREA = 32 * 1024 };
 
 static void *ss_run(void *arg)
 {
-    ss_target *volatile t = arg;
+    ss_target *first = arg;
     char area[SS_AREA];
-    t->landing_top = (uintptr_t)(area + sizeof area);
-    __atomic_store_n(&t->thread, mach_thread_self(), __ATOMIC_RELEASE);
-    if (sigsetjmp(t->env, 1) != 0)
-        return NULL; /* back from the landing function */
+    first->landing_top = (uintptr_t)(area + sizeof area);
+    __atomic_store_n(&first->thread, mach_thread_self(), __ATOMIC_RELEASE);
+    /*
+     * Back from the landing function, this frame's locals below the area read as undefined to
+     * valgrind (the landing's stack pointer was above them): the target is read again from
+     * ss_current, never from a local.
+     */
+    if (sigsetjmp(first->env, 1) != 0 &&
+        __atomic_load_n(&ss_current, __ATOMIC_ACQUIRE)->mode != SS_CHURN)
+        return NULL;
+    ss_target *t = __atomic_load_n(&ss_current, __ATOMIC_ACQUIRE);
     __atomic_store_n(&t->ready, 1, __ATOMIC_RELEASE);
     if (t->mode == SS_SPIN) {
         while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE))
             ;
+        return NULL;
+    }
+    if (t->mode == SS_CHURN) {
+        /* Sends to its own port and receives, never waiting; a landing comes back above and
+         * goes on (a message it left queued is taken by a later receive). */
+        while (!__atomic_load_n(&t->stop, __ATOMIC_ACQUIRE)) {
+            struct {
+                mach_msg_header_t h;
+                mach_msg_max_trailer_t trailer;
+            } c;
+            memset(&c, 0, sizeof c);
+            c.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, 0);
+            c.h.msgh_size = sizeof c.h;
+            c.h.msgh_remote_port = t->port;
+            /* Landings between a send and its receive leave messages queued: the queue's
+             * limit (ss_start) is above the landings, so no send finds it full. */
+            if (mach_msg(&c.h, MACH_SEND_MSG | MACH_SEND_TIMEOUT, sizeof c.h, 0, MACH_PORT_NULL,
+                         0, MACH_PORT_NULL) != MACH_MSG_SUCCESS)
+                __atomic_add_fetch(&t->send_failures, 1, __ATOMIC_RELAXED);
+            (void)mach_msg(&c.h, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof c, t->port, 0,
+                           MACH_PORT_NULL);
+            __atomic_add_fetch(&t->rounds, 1, __ATOMIC_RELAXED);
+        }
         return NULL;
     }
     struct {
@@ -99,9 +131,13 @@ static void ss_start(ss_target *t, int mode)
 {
     memset(t, 0, sizeof *t);
     t->mode = mode;
-    if (mode == SS_RECEIVE) {
+    if (mode != SS_SPIN) {
         MT_KR(mach_port_allocate(TASK, MACH_PORT_RIGHT_RECEIVE, &t->port), KERN_SUCCESS);
         MT_KR(mach_port_insert_right(TASK, t->port, t->port, MACH_MSG_TYPE_MAKE_SEND),
+              KERN_SUCCESS);
+        mach_port_limits_t lim = {.mpl_qlimit = MACH_PORT_QLIMIT_LARGE};
+        MT_KR(mach_port_set_attributes(TASK, t->port, MACH_PORT_LIMITS_INFO,
+                                       (mach_port_info_t)&lim, MACH_PORT_LIMITS_INFO_COUNT),
               KERN_SUCCESS);
     }
     __atomic_store_n(&ss_current, t, __ATOMIC_RELEASE);
@@ -247,6 +283,39 @@ MT_TEST(a_thread_waiting_in_mach_msg_runs_the_new_state_when_its_message_comes)
     (void)mach_port_deallocate(TASK, t.thread);
     MT_KR(mach_port_mod_refs(TASK, t.port, MACH_PORT_RIGHT_RECEIVE, -1), KERN_SUCCESS);
     MT_KR(mach_port_deallocate(TASK, t.port), KERN_SUCCESS);
+}
+
+/*
+ * Landings while the thread runs mach_msg call after call: each new state waits for the call
+ * it finds the thread in (or comes at once between calls), and no call is left halfway: the
+ * port and the space are sound after hundreds of them.
+ */
+MT_TEST(a_thread_looping_in_mach_msg_lands_each_time_and_leaves_no_call_halfway)
+{
+    NU_BEGIN();
+    enum { LANDINGS = 200 };
+    ss_target t;
+    ss_start(&t, SS_CHURN);
+    for (int i = 0; i < LANDINGS; i++) {
+        MT_KR(ss_send_to_landing(&t), KERN_SUCCESS);
+        for (int w = 0; w < 5000 && __atomic_load_n(&t.landed, __ATOMIC_ACQUIRE) <= i; w++)
+            ss_sleep_ms(1);
+        MT_REQUIRE(__atomic_load_n(&t.landed, __ATOMIC_ACQUIRE) == i + 1);
+    }
+    int rounds = __atomic_load_n(&t.rounds, __ATOMIC_RELAXED);
+    MT_CHECK(rounds > 0);
+    /* It goes on: its calls still work after the last landing. */
+    while (__atomic_load_n(&t.rounds, __ATOMIC_RELAXED) < rounds + 100)
+        ss_sleep_ms(1);
+    mach_port_status_t st;
+    mach_msg_type_number_t n = MACH_PORT_RECEIVE_STATUS_COUNT;
+    MT_KR(mach_port_get_attributes(TASK, t.port, MACH_PORT_RECEIVE_STATUS, (mach_port_info_t)&st,
+                                   &n),
+          KERN_SUCCESS);
+    MT_CHECK(st.mps_msgcount <= LANDINGS);
+    MT_EQ(__atomic_load_n(&t.send_failures, __ATOMIC_RELAXED), 0);
+    ss_end(&t);
+    NU_END();
 }
 
 static ss_target ss_self_target;
