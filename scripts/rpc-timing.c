@@ -95,6 +95,28 @@ static void mark(int side, size_t i)
         cpu1[side] = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
+/* The request: to the service, a send-once right to the reply port made for the answer. */
+static void set_request(rbuf *b, size_t seq)
+{
+    b->m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
+    b->m.h.msgh_size = sizeof b->m;
+    b->m.h.msgh_remote_port = service;
+    b->m.h.msgh_local_port = reply_port;
+    b->m.h.msgh_voucher_port = MACH_PORT_NULL;
+    b->m.h.msgh_id = REQUEST_ID;
+    b->m.seq = seq;
+}
+
+/* The reply, in the request's buffer: to its send-once right (msgh_remote_port, as received). */
+static void set_reply(rbuf *b)
+{
+    b->m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
+    b->m.h.msgh_size = sizeof b->m;
+    b->m.h.msgh_local_port = MACH_PORT_NULL;
+    b->m.h.msgh_voucher_port = MACH_PORT_NULL;
+    b->m.h.msgh_id = REPLY_ID;
+}
+
 static void *mach_client(void *arg)
 {
     (void)arg;
@@ -104,13 +126,7 @@ static void *mach_client(void *arg)
     for (size_t i = 0; i < total; i++) {
         mark(0, i);
         rbuf b;
-        b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
-        b.m.h.msgh_size = sizeof b.m;
-        b.m.h.msgh_remote_port = service;
-        b.m.h.msgh_local_port = reply_port;
-        b.m.h.msgh_voucher_port = MACH_PORT_NULL;
-        b.m.h.msgh_id = REQUEST_ID;
-        b.m.seq = i;
+        set_request(&b, i);
         uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
         mach_msg_return_t mr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof b.m, sizeof b,
                                         reply_port, MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
@@ -141,11 +157,7 @@ static void *mach_server(void *arg)
         mark(1, i);
         if (b.m.h.msgh_id != REQUEST_ID || b.m.seq != i)
             die("wrong request", (unsigned)b.m.h.msgh_id);
-        b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
-        b.m.h.msgh_size = sizeof b.m;
-        b.m.h.msgh_local_port = MACH_PORT_NULL;
-        b.m.h.msgh_voucher_port = MACH_PORT_NULL;
-        b.m.h.msgh_id = REPLY_ID;
+        set_reply(&b);
         int last = i + 1 == total;
         mr = mach_msg(&b.m.h, MACH_SEND_MSG | (last ? 0 : MACH_RCV_MSG), sizeof b.m,
                       last ? 0 : sizeof b, last ? MACH_PORT_NULL : service, MACH_MSG_TIMEOUT_NONE,
@@ -267,23 +279,13 @@ static double self_round_trip_us(void)
         uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
         for (size_t i = 0; i < n_measured; i++) {
             rbuf b;
-            b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_COPY_SEND, MACH_MSG_TYPE_MAKE_SEND_ONCE);
-            b.m.h.msgh_size = sizeof b.m;
-            b.m.h.msgh_remote_port = service;
-            b.m.h.msgh_local_port = reply_port;
-            b.m.h.msgh_voucher_port = MACH_PORT_NULL;
-            b.m.h.msgh_id = REQUEST_ID;
-            b.m.seq = i;
+            set_request(&b, i);
             mach_msg_return_t mr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof b.m,
                                             sizeof b, service, MACH_MSG_TIMEOUT_NONE,
                                             MACH_PORT_NULL);
             if (mr != MACH_MSG_SUCCESS || b.m.seq != i)
                 die("self request", (unsigned)mr);
-            b.m.h.msgh_bits = MACH_MSGH_BITS(MACH_MSG_TYPE_MOVE_SEND_ONCE, 0);
-            b.m.h.msgh_size = sizeof b.m;
-            b.m.h.msgh_local_port = MACH_PORT_NULL;
-            b.m.h.msgh_voucher_port = MACH_PORT_NULL;
-            b.m.h.msgh_id = REPLY_ID;
+            set_reply(&b);
             mr = mach_msg(&b.m.h, MACH_SEND_MSG | MACH_RCV_MSG, sizeof b.m, sizeof b, reply_port,
                           MACH_MSG_TIMEOUT_NONE, MACH_PORT_NULL);
             if (mr != MACH_MSG_SUCCESS || b.m.h.msgh_id != REPLY_ID)

@@ -251,6 +251,31 @@ static int su_act_on_task(mach_port_t mine, kern_return_t (*act)(mach_port_t tas
     return 0;
 }
 
+/* Send an acting peer (su_act_on_task) `task` to act on: the id of its answer (SU_DONE + the
+ * call's code), or -1 when the order or the answer did not go through. */
+static mach_msg_id_t su_order(su_peer *actor, mach_port_t task)
+{
+    if (su_send(actor->port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_PING, task,
+                MACH_MSG_TYPE_COPY_SEND) != MACH_MSG_SUCCESS)
+        return -1;
+    su_buf b;
+    return su_receive(actor->home, &b, 10000) == MACH_MSG_SUCCESS ? b.m.h.msgh_id : -1;
+}
+
+/* Tell an acting peer to end, keeping what it holds: its exit status (-1: not told), and our
+ * names for it released. */
+static int su_actor_end(su_peer *actor)
+{
+    int status = -1;
+    if (su_send(actor->port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_QUIT, MACH_PORT_NULL,
+                0) == MACH_MSG_SUCCESS)
+        status = w_wait_status(actor->pid);
+    (void)mach_port_deallocate(TASK, actor->task);
+    (void)mach_port_deallocate(TASK, actor->port);
+    (void)mach_port_destruct(TASK, actor->home, -1, 0);
+    return status;
+}
+
 /* A suspender: suspends the task and ends holding its token. */
 static int su_suspender(mach_port_t mine)
 {
@@ -262,23 +287,13 @@ MT_TEST(a_task_runs_again_when_its_suspender_ends_without_resuming)
     su_peer p, s;
     MT_REQUIRE(su_peer_start(&p, su_serve) == 0);
     MT_REQUIRE(su_peer_start(&s, su_suspender) == 0);
-    MT_KR(su_send(s.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_PING, p.task,
-                  MACH_MSG_TYPE_COPY_SEND),
-          MACH_MSG_SUCCESS);
-    su_buf b;
-    MT_KR(su_receive(s.home, &b, 10000), MACH_MSG_SUCCESS);
-    MT_EQ(b.m.h.msgh_id, SU_DONE + KERN_SUCCESS);
+    MT_EQ(su_order(&s, p.task), SU_DONE + KERN_SUCCESS);
     MT_EQ(su_count(p.task), 1);
     MT_KR(su_ping(&p, SU_SILENT_MS), MACH_RCV_TIMED_OUT);
     /* The suspender ends: its space goes, and with it the last send right to the resume port. */
-    MT_KR(su_send(s.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_QUIT, MACH_PORT_NULL, 0),
-          MACH_MSG_SUCCESS);
-    MT_EQ(w_wait_status(s.pid), 0);
+    MT_EQ(su_actor_end(&s), 0);
     MT_KR(su_pong(&p, 10000), MACH_MSG_SUCCESS);
     MT_EQ(su_count(p.task), 0);
-    (void)mach_port_deallocate(TASK, s.task);
-    (void)mach_port_deallocate(TASK, s.port);
-    (void)mach_port_destruct(TASK, s.home, -1, 0);
     MT_EQ(su_peer_end(&p), 0);
 }
 
@@ -305,24 +320,14 @@ MT_TEST(a_resume_that_finds_no_hold_takes_back_every_token_of_the_caller)
     MT_KR(task_suspend(p.task), KERN_SUCCESS);
     MT_EQ(w_name_count(), names + 1);
     /* Another task resumes it twice, without tokens: no hold is left, ours stay named. */
-    MT_KR(su_send(r.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_PING, p.task,
-                  MACH_MSG_TYPE_COPY_SEND),
-          MACH_MSG_SUCCESS);
-    su_buf b;
-    MT_KR(su_receive(r.home, &b, 10000), MACH_MSG_SUCCESS);
-    MT_EQ(b.m.h.msgh_id, SU_DONE + KERN_SUCCESS);
+    MT_EQ(su_order(&r, p.task), SU_DONE + KERN_SUCCESS);
     MT_EQ(su_count(p.task), 0);
     MT_KR(su_ping(&p, 10000), MACH_MSG_SUCCESS);
     MT_EQ(w_name_count(), names + 1);
     /* Our resume finds none: KERN_FAILURE, and the token goes, both its urefs. */
     MT_KR(task_resume(p.task), KERN_FAILURE);
     MT_EQ(w_name_count(), names);
-    MT_KR(su_send(r.port, MACH_MSG_TYPE_COPY_SEND, MACH_PORT_NULL, 0, SU_QUIT, MACH_PORT_NULL, 0),
-          MACH_MSG_SUCCESS);
-    MT_EQ(w_wait_status(r.pid), 0);
-    (void)mach_port_deallocate(TASK, r.task);
-    (void)mach_port_deallocate(TASK, r.port);
-    (void)mach_port_destruct(TASK, r.home, -1, 0);
+    MT_EQ(su_actor_end(&r), 0);
     MT_EQ(su_peer_end(&p), 0);
 }
 

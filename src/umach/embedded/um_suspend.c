@@ -229,17 +229,24 @@ static void su_stop(su_rec *r)
  * waits for them to end (um_call_state_apply, um_suspend_state_into). Async-signal-safe: the
  * setters write while the thread is stopped, which it no longer is here.
  */
+/* The waiting state of record `r` (this thread's), if any, into the context `uc`. */
+static void su_put_pending(su_rec *r, void *uc)
+{
+    if (r && __atomic_load_n(&r->pending, __ATOMIC_ACQUIRE)) {
+        um_exc_state_to_context(&r->pending_state, uc);
+        __atomic_store_n(&r->pending, 0, __ATOMIC_RELEASE);
+    }
+    um_call_in.state_owed = 0;
+}
+
 static void su_take_pending(su_rec *r, void *uc)
 {
     if (!__atomic_load_n(&r->pending, __ATOMIC_ACQUIRE))
         return;
-    if (um_call_in.depth > 0 || um_exc_fault_context) {
+    if (um_call_in.depth > 0 || um_exc_fault_context)
         um_call_in.state_owed = 1;
-        return;
-    }
-    um_exc_state_to_context(&r->pending_state, uc);
-    __atomic_store_n(&r->pending, 0, __ATOMIC_RELEASE);
-    um_call_in.state_owed = 0;
+    else
+        su_put_pending(r, uc);
 }
 
 static void su_handler(int sig, siginfo_t *info, void *uc)
@@ -282,14 +289,8 @@ void um_call_state_apply(void)
 
 void um_suspend_state_into(void *uc)
 {
-    if (!um_call_in.state_owed || um_call_in.depth > 0)
-        return;
-    su_rec *r = su_find(su_gettid());
-    if (r && __atomic_load_n(&r->pending, __ATOMIC_ACQUIRE)) {
-        um_exc_state_to_context(&r->pending_state, uc);
-        __atomic_store_n(&r->pending, 0, __ATOMIC_RELEASE);
-    }
-    um_call_in.state_owed = 0;
+    if (um_call_in.state_owed && um_call_in.depth == 0)
+        su_put_pending(su_find(su_gettid()), uc);
 }
 
 void um_suspend_stop_owed(void)
@@ -718,6 +719,16 @@ static kern_return_t su_state_in(thread_state_flavor_t flavor, const natural_t *
     return KERN_SUCCESS;
 }
 
+/* Leave `s` in record `r` for its thread to put in place (su_take_pending); the thread is
+ * stopped by a hold, or is the caller. */
+static void su_leave_state(su_rec *r, const su_state *s)
+{
+    su_lock_take();
+    r->pending_state = *s;
+    __atomic_store_n(&r->pending, 1, __ATOMIC_RELEASE);
+    su_lock_give();
+}
+
 UM_EXPORT kern_return_t thread_set_state(thread_act_t target_act, thread_state_flavor_t flavor,
                                          thread_state_t new_state,
                                          mach_msg_type_number_t new_stateCnt)
@@ -751,25 +762,20 @@ UM_EXPORT kern_return_t thread_set_state(thread_act_t target_act, thread_state_f
         /* In place when this call returns: to the new state, as on XNU. */
         su_lock_take();
         su_rec *r = su_find_or_make(tid);
-        if (r) {
-            r->pending_state = s;
-            __atomic_store_n(&r->pending, 1, __ATOMIC_RELEASE);
-            um_call_in.state_owed = 1;
-        }
         su_lock_give();
-        return r ? KERN_SUCCESS : KERN_RESOURCE_SHORTAGE;
+        if (!r)
+            return KERN_RESOURCE_SHORTAGE;
+        su_leave_state(r, &s);
+        um_call_in.state_owed = 1;
+        return KERN_SUCCESS;
     }
     /* Held and stopped for the write, as XNU's thread_set_state stops the thread. */
     su_rec *r;
     kr = su_hold_stopped(tid, self, &r);
     if (kr == KERN_RESOURCE_SHORTAGE)
         return kr;
-    if (kr == KERN_SUCCESS) {
-        su_lock_take();
-        r->pending_state = s;
-        __atomic_store_n(&r->pending, 1, __ATOMIC_RELEASE);
-        su_lock_give();
-    }
+    if (kr == KERN_SUCCESS)
+        su_leave_state(r, &s);
     su_release(r, false);
     return kr;
 }
