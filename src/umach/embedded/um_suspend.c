@@ -197,6 +197,15 @@ static su_rec *su_find_or_make(pid_t tid)
     return r;
 }
 
+/* su_find_or_make under su_lock. */
+static su_rec *su_record_of(pid_t tid)
+{
+    su_lock_take();
+    su_rec *r = su_find_or_make(tid);
+    su_lock_give();
+    return r;
+}
+
 /*
  * Wait in the handler while the count is not 0. The wait is on `released`, which only grows:
  * a resume and a new suspend between two looks at the count still wake it, and it says again
@@ -658,9 +667,7 @@ UM_EXPORT kern_return_t thread_get_state(thread_read_t target_act, thread_state_
     su_state s;
     if (tid == self) {
         /* The registers inside this call: the handler copies them, the count being 0. */
-        su_lock_take();
-        su_rec *r = su_find_or_make(tid);
-        su_lock_give();
+        su_rec *r = su_record_of(tid);
         if (!r)
             return KERN_RESOURCE_SHORTAGE;
         if (!su_send(tid, self))
@@ -760,9 +767,7 @@ UM_EXPORT kern_return_t thread_set_state(thread_act_t target_act, thread_state_f
     pid_t self = su_gettid();
     if (tid == self) {
         /* In place when this call returns: to the new state, as on XNU. */
-        su_lock_take();
-        su_rec *r = su_find_or_make(tid);
-        su_lock_give();
+        su_rec *r = su_record_of(tid);
         if (!r)
             return KERN_RESOURCE_SHORTAGE;
         su_leave_state(r, &s);
