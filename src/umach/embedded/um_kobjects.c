@@ -276,6 +276,12 @@ static void thread_port_init(void)
     (void)pthread_atfork(NULL, NULL, kobjects_atfork_child);
 }
 
+/* At load, while the process has one thread (as um_threads.c's: no fork before the handler). */
+__attribute__((constructor)) static void thread_port_init_at_load(void)
+{
+    pthread_once(&thread_port_once, thread_port_init);
+}
+
 /* Can this thread give the key a value inside a signal handler (nothing allocated)? */
 static bool thread_port_adopt_safe(void)
 {

@@ -359,6 +359,13 @@ static void su_atfork_child(void)
     su_held = 0;
 }
 
+/* Registered at load, while the process has one thread: a fork can never come before it, nor
+ * while the first thread_suspend installs the signal. */
+__attribute__((constructor)) static void su_register_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, su_atfork_child);
+}
+
 static void su_install(void)
 {
     int sig = su_signal_asked();
@@ -392,7 +399,6 @@ static void su_install(void)
         su_sig = -1;
         return;
     }
-    (void)pthread_atfork(NULL, NULL, su_atfork_child);
     __atomic_store_n(&su_sig, sig, __ATOMIC_RELEASE);
 }
 

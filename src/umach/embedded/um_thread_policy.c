@@ -70,6 +70,13 @@ static void tp_init(void)
     (void)pthread_atfork(NULL, NULL, tp_atfork_child);
 }
 
+/* At load, while the process has one thread: no fork can come before the fork handler is
+ * registered, or while another thread registers it (a child then inherited the lock held). */
+__attribute__((constructor)) static void tp_init_at_load(void)
+{
+    pthread_once(&tp_once, tp_init);
+}
+
 /* Take tp_lock, the fork handler that resets it in a child made first: a child forked while
  * another thread reads or forgets settings (any noted thread's exit does) must not inherit
  * the lock held, even in a process that never set a policy. */

@@ -111,6 +111,13 @@ static void th_init(void)
     (void)pthread_atfork(NULL, NULL, th_atfork_child);
 }
 
+/* At load, while the process has one thread: no fork can come before the fork handler is
+ * registered, or while another thread registers it (a child then inherited the lock held). */
+__attribute__((constructor)) static void th_init_at_load(void)
+{
+    pthread_once(&th_once, th_init);
+}
+
 void um_thread_note(mach_port_name_t name)
 {
     if (!MACH_PORT_VALID(name) || name == th_noted)
