@@ -19,6 +19,21 @@
 
 static bool stop;
 
+/*
+ * ThreadSanitizer cannot fork this program reliably: a child hangs inside ThreadSanitizer's own
+ * allocator, whose lock the reader thread held at the fork (seen: the child stuck in it under
+ * close(), in about one run of this test in twenty). Its build forks while no other thread
+ * runs instead (a_child_forked_after_another_thread_read_a_policy_can_read_one); the gcc,
+ * AddressSanitizer and valgrind runs fork during the reads.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define TF_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TF_TSAN 1
+#endif
+#endif
+
 /* Reads its own precedence over and over until told to stop. */
 static void *tf_reader(void *arg)
 {
@@ -47,6 +62,7 @@ static int tf_child(void)
     return kr == KERN_SUCCESS && w[0] == 0 ? 0 : 1;
 }
 
+#ifndef TF_TSAN
 MT_TEST_TIMEOUT(a_child_forked_during_thread_policy_get_can_read_a_policy, 60)
 {
     pthread_t reader;
@@ -77,5 +93,24 @@ MT_TEST_TIMEOUT(a_child_forked_during_thread_policy_get_can_read_a_policy, 60)
     MT_EQ(hung, 0);
     MT_EQ(failed, 0);
 }
+
+#else
+MT_TEST(a_child_forked_after_another_thread_read_a_policy_can_read_one)
+{
+    pthread_t reader;
+    MT_REQUIRE(pthread_create(&reader, NULL, tf_reader, NULL) == 0);
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    __atomic_store_n(&stop, true, __ATOMIC_RELEASE);
+    pthread_join(reader, NULL);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(tf_child());
+    MT_REQUIRE(pid > 0);
+    int status = 0;
+    MT_EQ(waitpid(pid, &status, 0), pid);
+    MT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+#endif
 
 MT_MAIN()
